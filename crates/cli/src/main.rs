@@ -1,0 +1,267 @@
+//! The `stele` command: run the server and administer organizations and keys.
+
+mod bench;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use stele_server::{Application, Config, keys};
+use stele_store::{Scope, Store};
+use stele_store_sqlite::SqliteStore;
+
+#[derive(Parser)]
+#[command(
+    name = "stele",
+    version,
+    about = "A self-hosted, tamper-evident audit trail server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (zero configuration: ./stele-data, 127.0.0.1:8080).
+    Serve(ServeArgs),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Measure ingest and query performance against a throwaway server.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// Directory holding the embedded database.
+    #[arg(
+        long,
+        env = "STELE_DATA_DIR",
+        default_value = "stele-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STELE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Request bodies above this many bytes get 413.
+    #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
+    max_body_bytes: usize,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization.
+    Create {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List organizations.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key; the key is printed once and only its hash is stored.
+    Create {
+        /// Organization id (org_…) or name.
+        #[arg(long)]
+        org: String,
+        /// Comma-separated: ingest, read, export, admin.
+        #[arg(long, default_value = "ingest")]
+        scopes: String,
+        /// A label to tell keys apart.
+        #[arg(long, default_value = "api key")]
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// List an organization's keys (never their secrets).
+    List {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Revoke a key by its id (key_…); requests with it get 401 from then on.
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Org(OrgCommand::Create { name, data }) => {
+            let org = open(&data)?.create_org(&name).await?;
+            println!("created organization {} ({})", org.name, org.id);
+            Ok(())
+        }
+        Command::Org(OrgCommand::List { data }) => {
+            for org in open(&data)?.list_orgs().await? {
+                println!("{}\t{}", org.id, org.name);
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Create {
+            org,
+            scopes,
+            name,
+            data,
+        }) => {
+            let scopes =
+                Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+            let store = open(&data)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let key = keys::generate(&name, scopes);
+            let info = store.create_api_key(org.key, key.record).await?;
+            eprintln!(
+                "created key {} for {} with scopes {}; it is shown once:",
+                info.id,
+                org.name,
+                Scope::join(&info.scopes)
+            );
+            println!("{}", key.secret);
+            Ok(())
+        }
+        Command::Key(KeyCommand::List { org, data }) => {
+            let store = open(&data)?;
+            let org = find_org(store.as_ref(), &org).await?;
+            for k in store.list_api_keys(org.key).await? {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}…\t{}\t{}\t{}",
+                    k.id,
+                    k.prefix,
+                    Scope::join(&k.scopes),
+                    state,
+                    k.name
+                );
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { key_id, data }) => {
+            let info = open(&data)?
+                .revoke_api_key(&key_id)
+                .await
+                .map_err(|e| match e {
+                    stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
+                    other => other.into(),
+                })?;
+            println!("revoked {}", info.id);
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config {
+        listen: args.listen,
+        data_dir: args.data.data_dir,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let app = Application::build(config.clone()).await?;
+    println!("Stele is listening on {}", app.url());
+    println!("Data directory: {}", config.data_dir.display());
+    if let Some(first) = app.bootstrap() {
+        println!();
+        println!(
+            "First start: created organization `{}` ({}).",
+            first.org_name, first.org_id
+        );
+        println!("Its admin API key is shown this once; keep it somewhere safe:");
+        println!();
+        println!("    {}", first.admin_key);
+        println!();
+        println!(
+            "Try: curl -H 'Authorization: Bearer {}' {}/v1/events",
+            first.admin_key,
+            app.url()
+        );
+    }
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    let path = Config {
+        data_dir: data.data_dir.clone(),
+        ..Config::default()
+    }
+    .database_path();
+    Ok(Arc::new(
+        SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
+    ))
+}
+
+async fn find_org(
+    store: &dyn Store,
+    id_or_name: &str,
+) -> anyhow::Result<stele_store::Organization> {
+    store.find_org(id_or_name).await.map_err(|e| match e {
+        stele_store::StoreError::NotFound => anyhow::anyhow!("no organization `{id_or_name}`"),
+        other => other.into(),
+    })
+}

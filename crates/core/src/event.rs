@@ -1,0 +1,273 @@
+//! The audit event: what a client sends once validated ([`NewEvent`]) and what Stele stores and
+//! returns ([`Entry`]). Field names are the JSON contract of the native API (product.md section 1).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::time::{Millis, format_rfc3339};
+
+/// Who performed an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorType {
+    User,
+    Api,
+    Webhook,
+    System,
+    Scheduler,
+}
+
+impl ActorType {
+    pub const ALL: [ActorType; 5] = [
+        ActorType::User,
+        ActorType::Api,
+        ActorType::Webhook,
+        ActorType::System,
+        ActorType::Scheduler,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::Api => "api",
+            ActorType::Webhook => "webhook",
+            ActorType::System => "system",
+            ActorType::Scheduler => "scheduler",
+        }
+    }
+
+    /// A small stable code for compact storage.
+    pub fn code(self) -> i64 {
+        match self {
+            ActorType::User => 0,
+            ActorType::Api => 1,
+            ActorType::Webhook => 2,
+            ActorType::System => 3,
+            ActorType::Scheduler => 4,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.code() == code)
+    }
+}
+
+impl FromStr for ActorType {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.to_ascii_lowercase())
+            .ok_or(())
+    }
+}
+
+impl fmt::Display for ActorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    #[default]
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "success" => Ok(Outcome::Success),
+            "failure" => Ok(Outcome::Failure),
+            _ => Err(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The primary record an action touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entity {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Impersonator {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// Where a request came from. `ip` and `user_agent` are personal data (erasable later).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonator: Option<Impersonator>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl Context {
+    pub fn is_empty(&self) -> bool {
+        self == &Context::default()
+    }
+}
+
+/// One changed field. `old` is absent for a field that did not exist before (a create), `new` for
+/// one that no longer exists (a delete).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub field: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub old: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub new: Option<Value>,
+}
+
+/// A key that is present is `Some`, even when its value is `null` (a field that was null before
+/// is not the same as a field that did not exist); only an absent key is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A validated, redacted event ready to be stored. Built by [`crate::parse_event`] only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub occurred_at: Millis,
+    pub action: String,
+    pub detailed_action: Option<String>,
+    pub channel: String,
+    pub description: Option<String>,
+    pub outcome: Outcome,
+    pub actor: Actor,
+    pub entity: Option<Entity>,
+    pub entity_ids: Vec<String>,
+    pub context: Context,
+    pub changes: Vec<Change>,
+    pub metadata: BTreeMap<String, Value>,
+    /// Per-event idempotency key from a batch (`idempotency_key`); not part of the entry.
+    pub idempotency_key: Option<String>,
+}
+
+/// A stored entry, as the API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: String,
+    pub seq: i64,
+    pub recorded_at: Millis,
+    pub event: NewEvent,
+}
+
+impl Entry {
+    /// The entry as the API's JSON object.
+    pub fn to_json(&self) -> Value {
+        let e = &self.event;
+        let mut m = serde_json::Map::with_capacity(16);
+        m.insert("id".into(), Value::String(self.id.clone()));
+        m.insert("seq".into(), Value::from(self.seq));
+        m.insert("occurred_at".into(), format_rfc3339(e.occurred_at).into());
+        m.insert(
+            "recorded_at".into(),
+            format_rfc3339(self.recorded_at).into(),
+        );
+        m.insert("action".into(), e.action.clone().into());
+        m.insert(
+            "detailed_action".into(),
+            e.detailed_action.clone().map_or(Value::Null, Value::String),
+        );
+        m.insert("channel".into(), e.channel.clone().into());
+        m.insert(
+            "description".into(),
+            e.description.clone().map_or(Value::Null, Value::String),
+        );
+        m.insert("outcome".into(), e.outcome.as_str().into());
+        m.insert("actor".into(), to_value(&e.actor));
+        m.insert(
+            "entity".into(),
+            e.entity.as_ref().map_or(Value::Null, to_value),
+        );
+        m.insert("entity_ids".into(), to_value(&e.entity_ids));
+        m.insert("context".into(), to_value(&e.context));
+        m.insert("changes".into(), to_value(&e.changes));
+        m.insert("metadata".into(), to_value(&e.metadata));
+        Value::Object(m)
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    // Serializing these plain structs cannot fail: keys are strings and values are JSON already.
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_old_value_survives_a_round_trip() {
+        let change = Change {
+            field: "nickname".into(),
+            old: Some(Value::Null),
+            new: None,
+        };
+        let text = serde_json::to_string(&change).unwrap();
+        assert_eq!(text, r#"{"field":"nickname","old":null}"#);
+        assert_eq!(serde_json::from_str::<Change>(&text).unwrap(), change);
+    }
+}

@@ -1,0 +1,21 @@
+//! The Stele event model and everything about an event that needs no I/O: parsing and validating
+//! what a client sends, computing field-level changes from `before`/`after`, redacting sensitive
+//! values, the search filter and its pagination cursor.
+//!
+//! Nothing in this crate touches the network, the disk or the clock except through arguments
+//! (the caller passes "now"), so every rule here is testable on its own.
+
+pub mod diff;
+pub mod event;
+pub mod filter;
+pub mod redact;
+pub mod time;
+pub mod validate;
+
+pub use event::{
+    Actor, ActorType, Change, Context, Entity, Entry, Impersonator, NewEvent, Outcome,
+};
+pub use filter::{
+    Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError, PageRequest,
+};
+pub use validate::{FieldError, parse_event};

@@ -1,0 +1,31 @@
+//! Server configuration. The binary fills it from flags and `STELE_*` environment variables;
+//! every field has a default, so `stele serve` needs nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen. Port 0 picks a free port (tests use it).
+    pub listen: SocketAddr,
+    /// Directory holding the embedded database (`stele.db`).
+    pub data_dir: PathBuf,
+    /// Request bodies above this size are refused with 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("stele-data"),
+            max_body_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("stele.db")
+    }
+}

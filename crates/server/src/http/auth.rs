@@ -1,0 +1,60 @@
+//! API key authentication: `Authorization: Bearer <key>` resolves to the key's organization and
+//! scopes. Every handler that touches data takes an [`Authenticated`] and checks its scope, so
+//! no request can reach another organization's data.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use stele_store::{ApiKeyInfo, Scope};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::keys;
+
+pub struct Authenticated {
+    pub key: ApiKeyInfo,
+}
+
+impl Authenticated {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.key.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this API key lacks the `{}` scope",
+                scope.as_str()
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <key>` header",
+            ))?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be `Bearer <key>`",
+            ))?;
+        let key = state
+            .store
+            .authenticate(&keys::hash(secret))
+            .await?
+            .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+        Ok(Authenticated { key })
+    }
+}

@@ -1,0 +1,136 @@
+//! The one error type every handler returns. The status mapping lives here and nowhere else;
+//! internal causes are logged, never sent to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use stele_core::FieldError;
+use stele_core::filter::FilterError;
+use stele_store::StoreError;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request could not be read: malformed JSON, a bad query parameter, a bad cursor.
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Vec<Value>,
+    },
+    /// The request was read but its events break the rules; `details` names each one.
+    Invalid {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    Unauthorized(&'static str),
+    Forbidden(String),
+    NotFound(&'static str),
+    Conflict(String),
+    PayloadTooLarge(String),
+    Unavailable,
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            details: vec![],
+        }
+    }
+
+    pub fn field(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ApiError::BadRequest {
+            code,
+            message: format!("{field}: {message}"),
+            details: vec![json!({"field": field, "message": message})],
+        }
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> Self {
+        ApiError::field("invalid_parameter", &e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("not found"),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(cause = %m, "storage unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Other(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+    details: Value,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details) = match &self {
+            ApiError::BadRequest {
+                code,
+                message,
+                details,
+            } => (
+                StatusCode::BAD_REQUEST,
+                *code,
+                message.clone(),
+                json!(details),
+            ),
+            ApiError::Invalid { message, details } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_event",
+                message.clone(),
+                json!(details),
+            ),
+            ApiError::Unauthorized(m) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                m.to_string(),
+                json!([]),
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), json!([])),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_string(), json!([])),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), json!([])),
+            ApiError::PayloadTooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                m.clone(),
+                json!([]),
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage is unavailable; nothing was recorded, retry later".to_string(),
+                json!([]),
+            ),
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_string(),
+                    json!([]),
+                )
+            }
+        };
+        let body = json!({"error": Body { code, message: &message, details }});
+        (status, Json(body)).into_response()
+    }
+}

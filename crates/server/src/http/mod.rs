@@ -1,0 +1,39 @@
+//! The HTTP layer: one router, one error type, one authentication extractor, and a module per
+//! API resource with handlers named by verb.
+
+mod api;
+mod auth;
+mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use stele_store::Store;
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    Router::new()
+        .route(
+            "/v1/events",
+            get(api::events::list).post(api::events::create),
+        )
+        .route("/v1/events/{id}", get(api::events::show))
+        .route(
+            "/v1/entities/{entity_type}/{entity_id}/events",
+            get(api::entities::history),
+        )
+        .route("/v1/facets", get(api::facets::show))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(api::health::ready))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}

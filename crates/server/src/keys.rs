@@ -1,0 +1,52 @@
+//! API key secrets: how they are made and how they are hashed for storage.
+
+use sha2::{Digest, Sha256};
+use stele_store::{KeyHash, NewApiKey, Scope};
+
+/// Every key starts with this, so secret scanners and people can recognise one.
+pub const KEY_PREFIX: &str = "stele_";
+
+/// A freshly generated key: the secret (shown once) and what the store keeps.
+pub struct GeneratedKey {
+    pub secret: String,
+    pub record: NewApiKey,
+}
+
+/// Generates a key with 192 bits from the OS random source.
+pub fn generate(name: &str, scopes: Vec<Scope>) -> GeneratedKey {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    let secret = format!(
+        "{KEY_PREFIX}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    GeneratedKey {
+        record: NewApiKey {
+            name: name.to_string(),
+            scopes,
+            hash: hash(&secret),
+            prefix: secret[..KEY_PREFIX.len() + 6].to_string(),
+        },
+        secret,
+    }
+}
+
+pub fn hash(secret: &str) -> KeyHash {
+    KeyHash(Sha256::digest(secret.as_bytes()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_random_prefixed_and_only_their_hash_is_kept() {
+        let a = generate("a", vec![Scope::Read]);
+        let b = generate("b", vec![Scope::Read]);
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with(KEY_PREFIX));
+        assert_eq!(a.secret.len(), KEY_PREFIX.len() + 48);
+        assert_eq!(a.record.hash, hash(&a.secret));
+        assert!(a.secret.starts_with(&a.record.prefix));
+    }
+}

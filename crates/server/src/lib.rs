@@ -1,0 +1,12 @@
+//! Stele's HTTP server as a library: configuration, startup (including the first-start
+//! bootstrap), API keys, and the HTTP layer. The `stele` binary is a thin shell around it, and
+//! the integration tests drive it through [`startup::Application`] on port 0.
+
+pub mod config;
+pub mod keys;
+pub mod startup;
+
+mod http;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,73 @@
+//! The dictionary of low-cardinality strings (actions, detailed actions, channels, entity types,
+//! actor types), shared by the writer and the readers.
+//!
+//! Ids are published to this cache only after the transaction that created them commits, so a
+//! reader never resolves an id that a rollback could take back. A reader that meets an id or a
+//! value it does not know (written by another process) reloads from the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::Connection;
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<i64, Arc<str>>,
+    by_value: HashMap<(i64, Arc<str>), i64>,
+    max_id: i64,
+}
+
+#[derive(Default)]
+pub struct Dict {
+    maps: RwLock<Maps>,
+}
+
+impl Dict {
+    pub fn id_of(&self, kind: i64, value: &str) -> Option<i64> {
+        let maps = self.maps.read().expect("dict lock");
+        maps.by_value.get(&(kind, Arc::from(value))).copied()
+    }
+
+    pub fn value_of(&self, id: i64) -> Option<Arc<str>> {
+        self.maps.read().expect("dict lock").by_id.get(&id).cloned()
+    }
+
+    /// Every id of `kind` whose value starts with `prefix`.
+    pub fn ids_with_prefix(&self, kind: i64, prefix: &str) -> Vec<i64> {
+        let maps = self.maps.read().expect("dict lock");
+        let mut ids: Vec<i64> = maps
+            .by_value
+            .iter()
+            .filter(|((k, v), _)| *k == kind && v.starts_with(prefix))
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub fn publish(&self, id: i64, kind: i64, value: Arc<str>) {
+        let mut maps = self.maps.write().expect("dict lock");
+        maps.by_id.insert(id, value.clone());
+        maps.by_value.insert((kind, value), id);
+        maps.max_id = maps.max_id.max(id);
+    }
+
+    /// Loads dictionary rows this cache has not seen yet.
+    pub fn refresh(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let after = self.maps.read().expect("dict lock").max_id;
+        let mut stmt =
+            conn.prepare_cached("SELECT id, kind, value FROM dict WHERE id > ? ORDER BY id")?;
+        let rows = stmt.query_map([after], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, kind, value) = row?;
+            self.publish(id, kind, Arc::from(value));
+        }
+        Ok(())
+    }
+}

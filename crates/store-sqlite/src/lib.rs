@@ -1,0 +1,312 @@
+//! Stele's embedded backend: one SQLite file in WAL mode, written by a single group-committing
+//! writer thread ([`writer`]) and read by a small pool of connections ([`read`]).
+
+mod codec;
+mod dict;
+mod error;
+mod read;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use stele_core::Entry;
+use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::time::now_millis;
+use stele_store::{
+    ApiKeyInfo, AppendOutcome, AppendRequest, Facets, KeyHash, NewApiKey, OrgId, Organization,
+    Page, Result, Scope, Store, StoreError,
+};
+use tokio::sync::Semaphore;
+
+use crate::dict::Dict;
+use crate::error::map_err;
+use crate::writer::Writer;
+
+/// Read connections kept open; reads beyond this wait for one (SQLite reads are CPU-bound, and
+/// the machine this is sized for has few cores).
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReaderPool>,
+    dict: Arc<Dict>,
+}
+
+struct ReaderPool {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(map_err)?;
+        schema::configure(&conn).map_err(map_err)?;
+        schema::migrate(&mut conn).map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let dict = Arc::new(Dict::default());
+        dict.refresh(&conn).map_err(map_err)?;
+
+        let mut idle = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(map_err)?;
+            schema::configure_reader(&reader).map_err(map_err)?;
+            read::register_functions(&reader).map_err(map_err)?;
+            reader.set_prepared_statement_cache_capacity(128);
+            idle.push(reader);
+        }
+        let writer = Writer::spawn(conn, dict.clone())
+            .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer,
+            readers: Arc::new(ReaderPool {
+                idle: Mutex::new(idle),
+                permits: Semaphore::new(READERS),
+            }),
+            dict,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a read on a pooled connection, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Dict) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("closed".into()))?;
+        let pool = self.readers.clone();
+        let dict = self.dict.clone();
+        tokio::task::spawn_blocking(move || {
+            // The semaphore guarantees a connection is idle.
+            let conn = pool.idle.lock().expect("reader pool").pop();
+            let conn = conn.ok_or_else(|| StoreError::Other("reader pool empty".into()))?;
+            let result = f(&conn, &dict);
+            pool.idle.lock().expect("reader pool").push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("read task failed: {e}")))?
+    }
+}
+
+fn new_public_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn org_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
+    Ok(Organization {
+        key: r.get(0)?,
+        id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, k.revoked_ms";
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
+    let scopes: String = r.get(4)?;
+    Ok(ApiKeyInfo {
+        id: r.get(0)?,
+        org: r.get(1)?,
+        org_id: r.get(2)?,
+        name: r.get(3)?,
+        scopes: Scope::parse_list(&scopes).unwrap_or_default(),
+        prefix: r.get(5)?,
+        created_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_org(&self, name: &str) -> Result<Organization> {
+        let name = name.to_string();
+        self.writer
+            .run(move |tx| {
+                let org = Organization {
+                    key: 0,
+                    id: new_public_id("org"),
+                    name,
+                    created_at: now_millis(),
+                };
+                tx.execute(
+                    "INSERT INTO orgs (id, name, created_ms) VALUES (?, ?, ?)",
+                    params![org.id, org.name, org.created_at],
+                )
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "an organization named `{}` already exists",
+                        org.name
+                    )),
+                    other => other,
+                })?;
+                Ok(Organization {
+                    key: tx.last_insert_rowid(),
+                    ..org
+                })
+            })
+            .await
+    }
+
+    async fn find_org(&self, id_or_name: &str) -> Result<Organization> {
+        let needle = id_or_name.to_string();
+        self.read(move |conn, _| {
+            conn.query_row(
+                "SELECT key, id, name, created_ms FROM orgs WHERE id = ?1 OR name = ?1",
+                [needle],
+                org_from_row,
+            )
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        self.read(|conn, _| {
+            let mut stmt = conn
+                .prepare("SELECT key, id, name, created_ms FROM orgs ORDER BY key")
+                .map_err(map_err)?;
+            stmt.query_map([], org_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo> {
+        self.writer
+            .run(move |tx| {
+                let id = new_public_id("key");
+                tx.execute(
+                    "INSERT INTO api_keys (id, org_key, name, scopes, prefix, hash, created_ms)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    params![
+                        id,
+                        org,
+                        key.name,
+                        Scope::join(&key.scopes),
+                        key.prefix,
+                        &key.hash.0[..],
+                        now_millis()
+                    ],
+                )
+                .map_err(map_err)?;
+                tx.query_row(
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key WHERE k.id = ?"),
+                    [id],
+                    key_from_row,
+                )
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo> {
+        let key_id = key_id.to_string();
+        self.writer
+            .run(move |tx| {
+                tx.execute(
+                    "UPDATE api_keys SET revoked_ms = coalesce(revoked_ms, ?) WHERE id = ?",
+                    params![now_millis(), key_id],
+                )
+                .map_err(map_err)?;
+                tx.query_row(
+                    &format!("SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key WHERE k.id = ?"),
+                    [key_id],
+                    key_from_row,
+                )
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>> {
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
+                     WHERE k.org_key = ? ORDER BY k.key"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map([org], key_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>> {
+        let hash = *hash;
+        self.read(move |conn, _| {
+            conn.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
+                 WHERE k.hash = ? AND k.revoked_ms IS NULL"
+            ))
+            .and_then(|mut s| s.query_row([&hash.0[..]], key_from_row).optional())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+        self.writer.append(org, request).await
+    }
+
+    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        let page = page.clone();
+        self.read(move |conn, dict| read::list(conn, dict, org, &page))
+            .await
+    }
+
+    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
+        let filter = filter.clone();
+        self.read(move |conn, dict| read::count_matches(conn, dict, org, &filter))
+            .await
+    }
+
+    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>> {
+        let id = id.to_string();
+        self.read(move |conn, dict| read::get(conn, dict, org, &id))
+            .await
+    }
+
+    async fn correlated(
+        &self,
+        org: OrgId,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let correlation_id = correlation_id.to_string();
+        self.read(move |conn, dict| read::correlated(conn, dict, org, &correlation_id, limit))
+            .await
+    }
+
+    async fn facets(&self, org: OrgId) -> Result<Facets> {
+        self.read(move |conn, _| read::facets(conn, org)).await
+    }
+}

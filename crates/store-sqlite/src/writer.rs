@@ -1,0 +1,527 @@
+//! The single writer: one thread owns the write connection, gathers every append request that is
+//! waiting into one transaction (group commit), assigns `seq` numbers, and answers each request
+//! only after that transaction is synced to disk.
+//!
+//! One fsync then covers many requests, which is what makes durable ingest fast; and because
+//! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
+//! gap-free by construction. The hash chain will be computed here too, in `seq` order.
+//! Each request runs inside its own savepoint, so one failing request never takes its neighbours'
+//! events down with it, and never leaves half of itself behind.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use stele_core::NewEvent;
+use stele_core::time::{Millis, now_millis};
+use stele_store::{
+    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{Body, outcome_code};
+use crate::dict::Dict;
+use crate::error::map_err;
+use crate::schema::*;
+
+/// How many events one group commit may gather before it commits.
+const MAX_GROUP_EVENTS: usize = 50_000;
+/// How often the writer forgets idempotency keys older than the retention.
+const IDEMPOTENCY_SWEEP_EVERY_MS: Millis = 10 * 60 * 1000;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Command {
+    Append {
+        org: OrgId,
+        request: AppendRequest,
+        reply: oneshot::Sender<Result<AppendOutcome>>,
+    },
+    /// Any other write (organizations, keys): runs alone, in its own transaction.
+    Run(Job),
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    commands: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    pub fn spawn(conn: Connection, dict: Arc<Dict>) -> std::io::Result<Writer> {
+        let (commands, rx) = mpsc::channel(4096);
+        let state = WriterState {
+            conn,
+            dict,
+            facets_seen: HashMap::new(),
+            last_sweep: 0,
+        };
+        std::thread::Builder::new()
+            .name("stele-sqlite-writer".into())
+            .spawn(move || state.run(rx))?;
+        Ok(Writer { commands })
+    }
+
+    pub async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Append {
+            org,
+            request,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
+    /// Runs `f` in its own immediate transaction on the writer thread and commits if it succeeds.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let result = (|| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(map_err)?;
+                let value = f(&tx)?;
+                tx.commit().map_err(map_err)?;
+                Ok(value)
+            })();
+            let _ = reply.send(result);
+        });
+        self.send(Command::Run(job)).await?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
+    async fn send(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| shutting_down())
+    }
+}
+
+fn shutting_down() -> StoreError {
+    StoreError::Unavailable("the writer has stopped".into())
+}
+
+struct PendingAppend {
+    org: OrgId,
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<AppendOutcome>>,
+}
+
+struct WriterState {
+    conn: Connection,
+    dict: Arc<Dict>,
+    /// Facet rows known to exist, per organization (loaded on first use).
+    facets_seen: HashMap<OrgId, HashSet<i64>>,
+    last_sweep: Millis,
+}
+
+/// What one group transaction has created but not yet committed.
+#[derive(Default)]
+struct GroupState {
+    next_seq: HashMap<OrgId, i64>,
+    new_dict: Vec<(i64, i64, Arc<str>)>,
+    new_facets: Vec<(OrgId, i64)>,
+}
+
+impl WriterState {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut appends = Vec::new();
+            let mut events = 0;
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append {
+                        org,
+                        request,
+                        reply,
+                    } => {
+                        events += request.events.len();
+                        appends.push(PendingAppend {
+                            org,
+                            request,
+                            reply,
+                        });
+                    }
+                    Command::Run(job) => {
+                        // Keep arrival order: commit what was gathered before running the job.
+                        self.commit_group(std::mem::take(&mut appends));
+                        job(&mut self.conn);
+                    }
+                }
+                if events < MAX_GROUP_EVENTS {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit_group(appends);
+        }
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    fn commit_group(&mut self, appends: Vec<PendingAppend>) {
+        if appends.is_empty() {
+            return;
+        }
+        let now = now_millis();
+        let mut group = GroupState::default();
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            if now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS {
+                tx.execute(
+                    "DELETE FROM idempotency WHERE created_ms < ?",
+                    [now - IDEMPOTENCY_RETENTION_MS],
+                )
+                .map_err(map_err)?;
+            }
+            let mut outcomes = Vec::with_capacity(appends.len());
+            for pending in &appends {
+                outcomes.push(append_in_savepoint(
+                    &tx,
+                    &self.dict,
+                    &mut self.facets_seen,
+                    &mut group,
+                    pending.org,
+                    &pending.request,
+                    now,
+                ));
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(outcomes)
+        })();
+        match result {
+            Ok(outcomes) => {
+                if now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS {
+                    self.last_sweep = now;
+                }
+                for (id, kind, value) in group.new_dict {
+                    self.dict.publish(id, kind, value);
+                }
+                for (org, dict_id) in group.new_facets {
+                    self.facets_seen.entry(org).or_default().insert(dict_id);
+                }
+                for (pending, outcome) in appends.into_iter().zip(outcomes) {
+                    let _ = pending.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "group commit failed; no event of the group was stored");
+                // Facet rows of a rolled-back transaction are gone; forget what we loaded.
+                self.facets_seen.clear();
+                for pending in appends {
+                    let _ = pending.reply.send(Err(clone_err(&error)));
+                }
+            }
+        }
+    }
+}
+
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Other(m) => StoreError::Unavailable(m.clone()),
+    }
+}
+
+fn append_in_savepoint(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    group: &mut GroupState,
+    org: OrgId,
+    request: &AppendRequest,
+    now: Millis,
+) -> Result<AppendOutcome> {
+    let seq_before = group.next_seq.get(&org).copied();
+    let (dict_before, facets_before) = (group.new_dict.len(), group.new_facets.len());
+    tx.execute_batch("SAVEPOINT request").map_err(map_err)?;
+    let result = append_request(tx, dict, facets_seen, group, org, request, now);
+    let end = if result.is_ok() {
+        "RELEASE request"
+    } else {
+        match seq_before {
+            Some(seq) => group.next_seq.insert(org, seq),
+            None => group.next_seq.remove(&org),
+        };
+        group.new_dict.truncate(dict_before);
+        group.new_facets.truncate(facets_before);
+        "ROLLBACK TO request; RELEASE request"
+    };
+    tx.execute_batch(end).map_err(map_err)?;
+    result
+}
+
+fn append_request(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    group: &mut GroupState,
+    org: OrgId,
+    request: &AppendRequest,
+    now: Millis,
+) -> Result<AppendOutcome> {
+    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
+    if let Some(key) = &request_key
+        && let Some((fingerprint, receipts)) = find_idempotent(tx, org, key)?
+    {
+        if fingerprint.as_deref() != Some(&request.fingerprint[..]) {
+            return Err(StoreError::Conflict(
+                "this Idempotency-Key was already used for a different request".into(),
+            ));
+        }
+        return Ok(AppendOutcome {
+            receipts,
+            replayed: true,
+        });
+    }
+
+    let mut receipts = Vec::with_capacity(request.events.len());
+    let mut wrote_any = false;
+    for event in &request.events {
+        let event_key = event.idempotency_key.as_ref().map(|k| format!("e:{k}"));
+        if let Some(key) = &event_key
+            && let Some((_, earlier)) = find_idempotent(tx, org, key)?
+            && let Some(receipt) = earlier.into_iter().next()
+        {
+            receipts.push(receipt);
+            continue;
+        }
+        let receipt = insert_event(tx, dict, facets_seen, group, org, event, now)?;
+        if let Some(key) = &event_key {
+            remember(tx, org, key, None, std::slice::from_ref(&receipt), now)?;
+        }
+        receipts.push(receipt);
+        wrote_any = true;
+    }
+    if let Some(key) = &request_key {
+        remember(tx, org, key, Some(&request.fingerprint), &receipts, now)?;
+    }
+    Ok(AppendOutcome {
+        receipts,
+        replayed: !wrote_any && !request.events.is_empty(),
+    })
+}
+
+fn find_idempotent(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    key: &str,
+) -> Result<Option<(Option<Vec<u8>>, Vec<Receipt>)>> {
+    let row: Option<(Option<Vec<u8>>, String)> = tx
+        .prepare_cached(
+            "SELECT fingerprint, receipts FROM idempotency WHERE org_id = ? AND key = ?",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![org, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(map_err)?;
+    row.map(|(fp, receipts)| {
+        let receipts = serde_json::from_str(&receipts)
+            .map_err(|e| StoreError::Other(format!("idempotency record: {e}")))?;
+        Ok((fp, receipts))
+    })
+    .transpose()
+}
+
+fn remember(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    key: &str,
+    fingerprint: Option<&[u8; 32]>,
+    receipts: &[Receipt],
+    now: Millis,
+) -> Result<()> {
+    let receipts = serde_json::to_string(receipts).map_err(|e| StoreError::Other(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT INTO idempotency (org_id, key, fingerprint, receipts, created_ms)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            org,
+            key,
+            fingerprint.map(|f| &f[..]),
+            receipts,
+            now
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn insert_event(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    group: &mut GroupState,
+    org: OrgId,
+    event: &NewEvent,
+    now: Millis,
+) -> Result<Receipt> {
+    let seq = next_seq(tx, group, org)?;
+    let mut intern = |kind: i64, value: &str| -> Result<i64> {
+        let id = intern(tx, dict, group, kind, value)?;
+        note_facet(tx, facets_seen, group, org, id)?;
+        Ok(id)
+    };
+    let action = intern(DICT_ACTION, &event.action)?;
+    let detailed_action = event
+        .detailed_action
+        .as_deref()
+        .map(|v| intern(DICT_DETAILED_ACTION, v))
+        .transpose()?;
+    let channel = intern(DICT_CHANNEL, &event.channel)?;
+    let entity_type = event
+        .entity
+        .as_ref()
+        .map(|e| intern(DICT_ENTITY_TYPE, &e.kind))
+        .transpose()?;
+    intern(DICT_ACTOR_TYPE, event.actor.kind.as_str())?;
+
+    let uid = uuid::Uuid::now_v7();
+    let body =
+        serde_json::to_string(&Body::of(event)).map_err(|e| StoreError::Other(e.to_string()))?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO entries (org_id, seq, uid, occurred_ms, recorded_ms, action,
+                 detailed_action, channel, actor_type, outcome, entity_type, correlation_id, ip,
+                 description, body)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(map_err)?;
+    insert
+        .execute(params![
+            org,
+            seq,
+            &uid.as_bytes()[..],
+            event.occurred_at,
+            now,
+            action,
+            detailed_action,
+            channel,
+            event.actor.kind.code(),
+            outcome_code(event.outcome),
+            entity_type,
+            event.context.correlation_id,
+            event.context.ip,
+            event.description,
+            body,
+        ])
+        .map_err(map_err)?;
+    let pk = tx.last_insert_rowid();
+
+    let add_ref = |kind: i64, value: &str| -> Result<()> {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO refs (org_id, kind, value, occurred_ms, pk) VALUES (?, ?, ?, ?, ?)",
+        )
+        .and_then(|mut s| s.execute(params![org, kind, value, event.occurred_at, pk]))
+        .map_err(map_err)?;
+        Ok(())
+    };
+    if let Some(id) = event.entity.as_ref().and_then(|e| e.id.as_deref()) {
+        add_ref(REF_ENTITY, id)?;
+    }
+    for id in &event.entity_ids {
+        add_ref(REF_ENTITY, id)?;
+    }
+    if let Some(id) = event.actor.id.as_deref() {
+        add_ref(REF_ACTOR, id)?;
+    }
+    if let Some(email) = event.actor.email.as_deref() {
+        add_ref(REF_ACTOR, email)?;
+    }
+    if let Some(description) = event.description.as_deref() {
+        tx.prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
+            .and_then(|mut s| s.execute(params![pk, description]))
+            .map_err(map_err)?;
+    }
+    Ok(Receipt {
+        id: uid.hyphenated().to_string(),
+        seq,
+    })
+}
+
+fn next_seq(tx: &Transaction<'_>, group: &mut GroupState, org: OrgId) -> Result<i64> {
+    let next = match group.next_seq.get(&org) {
+        Some(next) => *next,
+        // Read inside the write transaction, so another process writing the same file (a CLI
+        // command next to a running server) can never hand out the same number.
+        None => tx
+            .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM entries WHERE org_id = ?")
+            .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+            .map_err(map_err)?,
+    };
+    group.next_seq.insert(org, next + 1);
+    Ok(next)
+}
+
+fn intern(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    group: &mut GroupState,
+    kind: i64,
+    value: &str,
+) -> Result<i64> {
+    if let Some(id) = dict.id_of(kind, value) {
+        return Ok(id);
+    }
+    if let Some((id, _, _)) = group
+        .new_dict
+        .iter()
+        .find(|(_, k, v)| *k == kind && &**v == value)
+    {
+        return Ok(*id);
+    }
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM dict WHERE kind = ? AND value = ?")
+        .and_then(|mut s| s.query_row(params![kind, value], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO dict (kind, value) VALUES (?, ?)")
+                .and_then(|mut s| s.execute(params![kind, value]))
+                .map_err(map_err)?;
+            tx.last_insert_rowid()
+        }
+    };
+    group.new_dict.push((id, kind, Arc::from(value)));
+    Ok(id)
+}
+
+fn note_facet(
+    tx: &Transaction<'_>,
+    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    group: &mut GroupState,
+    org: OrgId,
+    dict_id: i64,
+) -> Result<()> {
+    if !facets_seen.contains_key(&org) {
+        let mut stmt = tx
+            .prepare_cached("SELECT dict_id FROM org_facets WHERE org_id = ?")
+            .map_err(map_err)?;
+        let ids = stmt
+            .query_map([org], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<i64>>>())
+            .map_err(map_err)?;
+        facets_seen.insert(org, ids);
+    }
+    if facets_seen[&org].contains(&dict_id) || group.new_facets.contains(&(org, dict_id)) {
+        return Ok(());
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO org_facets (org_id, dict_id) VALUES (?, ?)")
+        .and_then(|mut s| s.execute(params![org, dict_id]))
+        .map_err(map_err)?;
+    group.new_facets.push((org, dict_id));
+    Ok(())
+}

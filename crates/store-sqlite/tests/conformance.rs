@@ -1,0 +1,15 @@
+//! The shared storage conformance suite, run against a fresh SQLite file per test.
+
+use std::sync::Arc;
+
+use stele_store::Store;
+use stele_store_sqlite::SqliteStore;
+
+async fn fresh_store() -> Arc<dyn Store> {
+    // The directory must outlive the store; leaking it keeps the file for the test's lifetime
+    // and the OS temp cleaner removes it later.
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    Arc::new(SqliteStore::open(&dir.join("stele.db")).expect("open store"))
+}
+
+stele_store::conformance_suite!(fresh_store());

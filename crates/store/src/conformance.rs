@@ -1,0 +1,708 @@
+//! The conformance suite: behaviour every backend must show, written once against the trait.
+//!
+//! A backend runs it with [`conformance_suite!`](crate::conformance_suite), passing an async
+//! expression that yields a fresh, empty store (its own file or database) for each test:
+//!
+//! ```ignore
+//! stele_store::conformance_suite!(async { std::sync::Arc::new(open_temp_store()) });
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
+
+use crate::{AppendRequest, KeyHash, NewApiKey, OrgId, Scope, Store, StoreError};
+
+/// Declares one `#[tokio::test]` per conformance check.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            seq_is_gap_free_per_organization,
+            concurrent_appends_are_all_committed,
+            a_failed_request_leaves_nothing_behind,
+            request_idempotency_key_replays_the_original_receipts,
+            event_idempotency_keys_deduplicate_within_and_across_batches,
+            organizations_never_see_each_other,
+            entries_round_trip_every_field,
+            api_keys_authenticate_until_revoked,
+            correlated_entries_are_grouped,
+            facets_list_what_the_organization_used,
+            description_search_is_case_insensitive_and_unicode_aware,
+            model_every_filter_and_walk_matches_brute_force,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn $crate::Store> = $make.await;
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// A plain event for tests; callers adjust what they care about.
+pub fn event(action: &str, occurred_at: i64) -> NewEvent {
+    NewEvent {
+        occurred_at,
+        action: action.to_string(),
+        detailed_action: None,
+        channel: "default".into(),
+        description: None,
+        outcome: Outcome::Success,
+        actor: Actor {
+            kind: ActorType::User,
+            id: Some("u1".into()),
+            name: Some("Ada".into()),
+            email: Some("ada@example.com".into()),
+        },
+        entity: None,
+        entity_ids: vec![],
+        context: Context::default(),
+        changes: vec![],
+        metadata: BTreeMap::new(),
+        idempotency_key: None,
+    }
+}
+
+pub fn request(events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest {
+        events,
+        idempotency_key: None,
+        fingerprint: [0; 32],
+    }
+}
+
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+async fn org(store: &Arc<dyn Store>, name: &str) -> OrgId {
+    store.create_org(name).await.expect("create org").key
+}
+
+async fn all(store: &Arc<dyn Store>, org: OrgId, filter: EventFilter) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(
+                org,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit: 500,
+                    cursor,
+                },
+            )
+            .await
+            .expect("list");
+        out.extend(page.entries);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+fn everyone() -> EventFilter {
+    EventFilter {
+        actor_types: ActorType::ALL.to_vec(),
+        ..EventFilter::default()
+    }
+}
+
+pub async fn seq_is_gap_free_per_organization(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    for i in 0..5 {
+        let org = if i % 2 == 0 { a } else { b };
+        store
+            .append(
+                org,
+                request(vec![event("create", T0 + i), event("update", T0 + i)]),
+            )
+            .await
+            .unwrap();
+    }
+    for (org, n) in [(a, 6), (b, 4)] {
+        let mut seqs: Vec<i64> = all(&store, org, everyone())
+            .await
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        seqs.sort();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    }
+}
+
+pub async fn concurrent_appends_are_all_committed(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(
+                    a,
+                    request(vec![event("create", T0 + i), event("update", T0 + i)]),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap().receipts);
+    }
+    let mut seqs: Vec<i64> = acked.iter().map(|r| r.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=128).collect::<Vec<_>>());
+    for receipt in &acked {
+        let entry = store
+            .get(a, &receipt.id)
+            .await
+            .unwrap()
+            .expect("acknowledged entry");
+        assert_eq!(entry.seq, receipt.seq);
+    }
+}
+
+pub async fn a_failed_request_leaves_nothing_behind(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let mut first = request(vec![event("create", T0)]);
+    first.idempotency_key = Some("k".into());
+    first.fingerprint = [1; 32];
+    store.append(a, first).await.unwrap();
+    // Same key, different request: refused, and none of its events stored.
+    let mut second = request(vec![event("create", T0), event("delete", T0)]);
+    second.idempotency_key = Some("k".into());
+    second.fingerprint = [2; 32];
+    assert!(matches!(
+        store.append(a, second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(all(&store, a, everyone()).await.len(), 1);
+    // The sequence continues without a gap.
+    let next = store
+        .append(a, request(vec![event("create", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(next.receipts[0].seq, 2);
+}
+
+pub async fn request_idempotency_key_replays_the_original_receipts(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let body = Sha256::digest(b"the same body").into();
+    let make = || AppendRequest {
+        events: vec![event("create", T0), event("update", T0)],
+        idempotency_key: Some("retry-me".into()),
+        fingerprint: body,
+    };
+    let first = store.append(a, make()).await.unwrap();
+    assert!(!first.replayed);
+    let again = store.append(a, make()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(first.receipts, again.receipts);
+    assert_eq!(all(&store, a, everyone()).await.len(), 2);
+    // The key is per organization.
+    let b = org(&store, "b").await;
+    assert!(!store.append(b, make()).await.unwrap().replayed);
+}
+
+pub async fn event_idempotency_keys_deduplicate_within_and_across_batches(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let keyed = |k: &str| NewEvent {
+        idempotency_key: Some(k.into()),
+        ..event("create", T0)
+    };
+    let first = store
+        .append(a, request(vec![keyed("x"), keyed("y"), keyed("x")]))
+        .await
+        .unwrap();
+    assert_eq!(first.receipts[0], first.receipts[2]);
+    assert_ne!(first.receipts[0], first.receipts[1]);
+    let second = store
+        .append(a, request(vec![keyed("y"), keyed("z")]))
+        .await
+        .unwrap();
+    assert_eq!(second.receipts[0], first.receipts[1]);
+    assert_eq!(all(&store, a, everyone()).await.len(), 3);
+}
+
+pub async fn organizations_never_see_each_other(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let mut e = event("delete", T0);
+    e.context.correlation_id = Some("c1".into());
+    e.entity = Some(Entity {
+        kind: "Printer".into(),
+        id: Some("42".into()),
+        name: None,
+    });
+    let ra = store.append(a, request(vec![e.clone()])).await.unwrap();
+    assert!(store.get(b, &ra.receipts[0].id).await.unwrap().is_none());
+    assert!(all(&store, b, everyone()).await.is_empty());
+    assert!(store.correlated(b, "c1", 10).await.unwrap().is_empty());
+    let filter = EventFilter {
+        entity_id: Some("42".into()),
+        ..everyone()
+    };
+    assert!(all(&store, b, filter.clone()).await.is_empty());
+    assert_eq!(all(&store, a, filter).await.len(), 1);
+    assert!(store.facets(b).await.unwrap().actions.is_empty());
+    assert!(store.get(a, "not-a-uuid").await.unwrap().is_none());
+}
+
+pub async fn entries_round_trip_every_field(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let mut e = event("bulk_update", T0 + 123);
+    e.detailed_action = Some("printJob.retry".into());
+    e.channel = "hardware".into();
+    e.description = Some("Retried 2 jobs — «ünïcode» <b>".into());
+    e.outcome = Outcome::Failure;
+    e.actor = Actor {
+        kind: ActorType::Api,
+        id: Some("key_1".into()),
+        name: None,
+        email: None,
+    };
+    e.entity = Some(Entity {
+        kind: "PrintJob".into(),
+        id: Some("j1".into()),
+        name: Some("Benchy".into()),
+    });
+    e.entity_ids = vec!["j1".into(), "j2".into()];
+    e.context = Context {
+        ip: Some("203.0.113.9".into()),
+        user_agent: Some("curl/8".into()),
+        correlation_id: Some("corr".into()),
+        request_id: Some("req".into()),
+        reason: Some("operator asked".into()),
+        source: Some("api".into()),
+        api_key_id: Some("key_1".into()),
+        impersonator: Some(stele_core::Impersonator {
+            id: Some("s1".into()),
+            email: Some("s@x".into()),
+        }),
+        location: Some("Berlin".into()),
+    };
+    e.changes = vec![stele_core::Change {
+        field: "status".into(),
+        old: Some(json!("failed")),
+        new: Some(json!("queued")),
+    }];
+    e.metadata = BTreeMap::from([
+        ("attempt".to_string(), json!(2)),
+        ("dry".to_string(), json!(false)),
+    ]);
+    let r = store.append(a, request(vec![e.clone()])).await.unwrap();
+    let got = store.get(a, &r.receipts[0].id).await.unwrap().unwrap();
+    assert_eq!(got.event, e);
+    assert_eq!(got.seq, 1);
+    assert!(got.recorded_at > 0);
+}
+
+pub async fn api_keys_authenticate_until_revoked(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let hash = KeyHash(Sha256::digest(b"secret").into());
+    let key = store
+        .create_api_key(
+            a,
+            NewApiKey {
+                name: "ci".into(),
+                scopes: vec![Scope::Ingest, Scope::Read],
+                hash,
+                prefix: "stele_ab".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let found = store.authenticate(&hash).await.unwrap().expect("key works");
+    assert_eq!(found.org, a);
+    assert_eq!(found.scopes, vec![Scope::Ingest, Scope::Read]);
+    assert!(
+        store
+            .authenticate(&KeyHash([7; 32]))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.revoke_api_key(&key.id).await.unwrap();
+    assert!(store.authenticate(&hash).await.unwrap().is_none());
+    assert!(
+        store.list_api_keys(a).await.unwrap()[0]
+            .revoked_at
+            .is_some()
+    );
+    assert!(matches!(
+        store.revoke_api_key("key_missing").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.create_org("a").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.find_org("a").await.unwrap().key, a);
+}
+
+pub async fn correlated_entries_are_grouped(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut e = event("update", T0 + i);
+        e.context.correlation_id = Some(if i < 2 { "req-1" } else { "req-2" }.into());
+        events.push(e);
+    }
+    store.append(a, request(events)).await.unwrap();
+    let group = store.correlated(a, "req-1", 10).await.unwrap();
+    assert_eq!(group.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 1]);
+}
+
+pub async fn facets_list_what_the_organization_used(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let mut e = event("login", T0);
+    e.detailed_action = Some("session.start".into());
+    e.channel = "auth".into();
+    e.entity = Some(Entity {
+        kind: "Session".into(),
+        id: None,
+        name: None,
+    });
+    store
+        .append(a, request(vec![e, event("create", T0)]))
+        .await
+        .unwrap();
+    let mut other = event("export", T0);
+    other.actor.kind = ActorType::System;
+    store.append(b, request(vec![other])).await.unwrap();
+    let f = store.facets(a).await.unwrap();
+    assert_eq!(f.actions, vec!["create", "login"]);
+    assert_eq!(f.detailed_actions, vec!["session.start"]);
+    assert_eq!(f.channels, vec!["auth", "default"]);
+    assert_eq!(f.entity_types, vec!["Session"]);
+    assert_eq!(f.actor_types, vec!["user"]);
+}
+
+pub async fn description_search_is_case_insensitive_and_unicode_aware(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let texts = [
+        "Printer ALPHA renamed",
+        "alpha beta",
+        "Größe geändert",
+        "ab",
+        "nothing",
+    ];
+    let events = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewEvent {
+            description: Some(t.to_string()),
+            ..event("update", T0 + i as i64)
+        })
+        .collect();
+    store.append(a, request(events)).await.unwrap();
+    let find = |q: &str| {
+        let store = store.clone();
+        let q = q.to_string();
+        async move {
+            let hits = all(
+                &store,
+                a,
+                EventFilter {
+                    q: Some(q),
+                    ..everyone()
+                },
+            )
+            .await;
+            let mut d: Vec<String> = hits
+                .into_iter()
+                .filter_map(|e| e.event.description)
+                .collect();
+            d.sort();
+            d
+        }
+    };
+    assert_eq!(
+        find("Alpha").await,
+        vec!["Printer ALPHA renamed", "alpha beta"]
+    );
+    assert_eq!(find("GRÖSSE").await, Vec::<String>::new());
+    assert_eq!(find("GRÖßE").await, vec!["Größe geändert"]);
+    assert_eq!(find("b").await, vec!["ab", "alpha beta"]);
+    assert_eq!(find("a r").await, vec!["Printer ALPHA renamed"]);
+    assert_eq!(find("zzz").await, Vec::<String>::new());
+}
+
+/// A small deterministic generator, so a failure reproduces exactly.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const ACTIONS: &[&str] = &[
+    "create",
+    "update",
+    "delete",
+    "bulk_delete",
+    "login",
+    "export",
+];
+const DETAILED: &[&str] = &[
+    "printJob.retry",
+    "printJob.cancel",
+    "printer.rename",
+    "license_reset",
+];
+const CHANNELS: &[&str] = &["default", "auth", "security", "pii-read"];
+const ENTITY_TYPES: &[&str] = &["Printer", "PrintJob", "License"];
+const IDS: &[&str] = &["1", "2", "3", "4", "5", "6"];
+const PEOPLE: &[(&str, &str)] = &[
+    ("u1", "ada@example.com"),
+    ("u2", "bob@example.com"),
+    ("u3", "cy@example.com"),
+];
+const WORDS: &[&str] = &[
+    "Printer", "renamed", "job", "RETRIED", "license", "ÄRGER", "reset",
+];
+
+fn random_event(rng: &mut Rng, i: i64) -> NewEvent {
+    let action = *rng.pick(ACTIONS);
+    let mut e = event(action, T0 + (rng.next() % 500) as i64 * 1000 + i % 3);
+    if rng.chance(70) {
+        e.detailed_action = Some(rng.pick(DETAILED).to_string());
+    }
+    e.channel = rng.pick(CHANNELS).to_string();
+    e.actor.kind = *rng.pick(&ActorType::ALL);
+    let (id, email) = rng.pick(PEOPLE);
+    e.actor.id = rng.chance(80).then(|| id.to_string());
+    e.actor.email = rng.chance(60).then(|| email.to_string());
+    if rng.chance(85) {
+        e.entity = Some(Entity {
+            kind: rng.pick(ENTITY_TYPES).to_string(),
+            id: rng.chance(90).then(|| rng.pick(IDS).to_string()),
+            name: None,
+        });
+    }
+    if e.action.starts_with("bulk") {
+        e.entity_ids = (0..3).map(|_| rng.pick(IDS).to_string()).collect();
+        e.entity_ids.dedup();
+    }
+    if rng.chance(10) {
+        e.outcome = Outcome::Failure;
+    }
+    if rng.chance(50) {
+        e.context.correlation_id = Some(format!("c{}", rng.next() % 20));
+    }
+    if rng.chance(70) {
+        e.context.ip = Some(format!("10.0.0.{}", rng.next() % 4));
+    }
+    if rng.chance(90) {
+        e.description = Some(format!("{} {} #{i}", rng.pick(WORDS), rng.pick(WORDS)));
+    }
+    e
+}
+
+fn random_filter(rng: &mut Rng) -> EventFilter {
+    let mut f = EventFilter::default();
+    let mut set = 0;
+    while set == 0 || rng.chance(35) {
+        set += 1;
+        match rng.next() % 13 {
+            0 => f.action = Some(rng.pick(ACTIONS).to_string()),
+            1 => {
+                f.detailed_action = Some(if rng.chance(50) {
+                    DetailedActionMatch::Exact(rng.pick(DETAILED).to_string())
+                } else {
+                    DetailedActionMatch::Prefix(
+                        rng.pick(&["printJob.", "print", "lic"]).to_string(),
+                    )
+                })
+            }
+            2 => {
+                f.actor_types = ActorType::ALL
+                    .into_iter()
+                    .filter(|_| rng.chance(50))
+                    .collect();
+                if f.actor_types.is_empty() {
+                    f.actor_types = ActorType::ALL.to_vec();
+                }
+            }
+            3 => {
+                let (id, email) = rng.pick(PEOPLE);
+                f.actor = Some(if rng.chance(50) { id } else { email }.to_string());
+            }
+            4 => f.entity_type = Some(rng.pick(ENTITY_TYPES).to_string()),
+            5 => f.entity_id = Some(rng.pick(IDS).to_string()),
+            6 => f.channel = Some(rng.pick(CHANNELS).to_string()),
+            7 => {
+                f.outcome = Some(if rng.chance(50) {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                })
+            }
+            8 => f.correlation_id = Some(format!("c{}", rng.next() % 20)),
+            9 => f.ip = Some(format!("10.0.0.{}", rng.next() % 4)),
+            10 => f.from = Some(T0 + (rng.next() % 500) as i64 * 1000),
+            11 => f.to = Some(T0 + (rng.next() % 500) as i64 * 1000 + 1),
+            _ => {
+                f.q = Some(
+                    rng.pick(&["print", "RENAMED", "ärger", "#1", "e", "job r"])
+                        .to_string(),
+                )
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (f.from, f.to)
+        && a >= b
+    {
+        f.to = None;
+    }
+    f
+}
+
+/// Walks every page towards older entries, then back towards newer ones from the last page.
+async fn walk_both_ways(
+    store: &Arc<dyn Store>,
+    org: OrgId,
+    filter: &EventFilter,
+    limit: usize,
+) -> (Vec<i64>, Vec<i64>) {
+    let mut older = Vec::new();
+    let mut pages = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let page = store
+            .list(
+                org,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit,
+                    cursor,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= limit);
+        older.extend(page.entries.iter().map(|e| e.seq));
+        pages.push(page.clone());
+        match page.next_cursor {
+            Some(c) => {
+                assert_eq!(c.direction, CursorDirection::Older);
+                cursor = Some(c);
+            }
+            None => break,
+        }
+    }
+    // Back from the last page: its own entries, then every newer page.
+    let last = pages.last().unwrap();
+    let mut newer: Vec<i64> = last.entries.iter().map(|e| e.seq).rev().collect();
+    let mut cursor = last.prev_cursor;
+    while let Some(c) = cursor {
+        let page = store
+            .list(
+                org,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit,
+                    cursor: Some(c),
+                },
+            )
+            .await
+            .unwrap();
+        newer.extend(page.entries.iter().rev().map(|e| e.seq));
+        cursor = page.prev_cursor;
+    }
+    newer.reverse();
+    (older, newer)
+}
+
+pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Store>) {
+    let a = org(&store, "model").await;
+    let noise = org(&store, "noise").await;
+    let mut rng = Rng(0x5eed_1e55_u64);
+    let mut events: Vec<NewEvent> = (0..3000).map(|i| random_event(&mut rng, i)).collect();
+    for chunk in events.chunks(250) {
+        store.append(a, request(chunk.to_vec())).await.unwrap();
+        store
+            .append(noise, request(chunk[..10].to_vec()))
+            .await
+            .unwrap();
+    }
+    let stored = all(&store, a, everyone()).await;
+    assert_eq!(stored.len(), events.len());
+    // The model: every stored entry, in the documented order.
+    let mut model = stored.clone();
+    model.sort_by(|x, y| (y.event.occurred_at, y.seq).cmp(&(x.event.occurred_at, x.seq)));
+    assert_eq!(
+        stored.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        model.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        "newest first by occurred_at, then seq"
+    );
+    events.clear();
+
+    for round in 0..150 {
+        let filter = random_filter(&mut rng);
+        let expected: Vec<i64> = model
+            .iter()
+            .filter(|e| filter.matches(e))
+            .map(|e| e.seq)
+            .collect();
+        let limit = *rng.pick(&[1usize, 7, 50, 500]);
+        let first = store
+            .list(
+                a,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first.total_exact, true,
+            "round {round}: small counts are exact"
+        );
+        assert_eq!(
+            first.total as usize,
+            expected.len(),
+            "round {round}: total for {filter:?}"
+        );
+        assert!(first.prev_cursor.is_none());
+        if limit >= 50 || round % 5 == 0 {
+            let (older, newer) = walk_both_ways(&store, a, &filter, limit).await;
+            assert_eq!(
+                older, expected,
+                "round {round}: walking older with {filter:?}"
+            );
+            assert_eq!(
+                newer, expected,
+                "round {round}: walking newer with {filter:?}"
+            );
+        } else {
+            let got: Vec<i64> = first.entries.iter().map(|e| e.seq).collect();
+            assert_eq!(
+                got,
+                expected.iter().take(limit).copied().collect::<Vec<_>>(),
+                "round {round}: {filter:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The storage contract every Stele backend implements ([`Store`]), its error type, and the
+//! conformance suite ([`conformance`]) that each backend runs against itself.
+//!
+//! Construction and migrations are not part of the trait: each backend has its own `open`, and the
+//! server picks one from the database URL. Handlers only ever see `Arc<dyn Store>`.
+
+pub mod conformance;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use stele_core::Entry;
+use stele_core::filter::{EventFilter, PageRequest};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What can go wrong in a store, in terms a handler can map to a status without knowing the
+/// backend. Driver errors become `Other` with their text kept for the log, never for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated: a duplicate name, or an idempotency key replayed with a
+    /// different request.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or is shutting down; the caller may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- organizations and keys -------------------------------------------------------------
+
+    async fn create_org(&self, name: &str) -> Result<Organization>;
+    /// Finds an organization by its public id (`org_…`) or its name.
+    async fn find_org(&self, id_or_name: &str) -> Result<Organization>;
+    async fn list_orgs(&self) -> Result<Vec<Organization>>;
+
+    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo>;
+    /// Revokes a key by its public id (`key_…`). Revoking twice is not an error.
+    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo>;
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>>;
+    /// The live (unrevoked) key whose secret hashes to `hash`, with its organization.
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>>;
+
+    // --- the trail ---------------------------------------------------------------------------
+
+    /// Commits the events durably, all or none, assigning ids and gap-free `seq` numbers.
+    /// Returns only after the transaction is synced to disk.
+    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome>;
+
+    /// One page of entries, newest first.
+    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page>;
+
+    /// How many entries match, exact if counting is cheap, otherwise a lower bound (`false`).
+    /// This is the count [`Store::list`] returns with each page.
+    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)>;
+
+    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>>;
+
+    /// Entries sharing a correlation id, newest first, at most `limit`.
+    async fn correlated(
+        &self,
+        org: OrgId,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>>;
+
+    async fn facets(&self, org: OrgId) -> Result<Facets>;
+}
