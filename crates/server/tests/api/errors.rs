@@ -1,0 +1,147 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_error, event, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let app = spawn_app().await;
+    let response = app
+        .post_raw("application/json", r#"{"action": "create","#)
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_a_400() {
+    let app = spawn_app().await;
+    let mut body = br#"{"action": "create", "description": "caf"#.to_vec();
+    body.extend_from_slice(&[0xff, 0xfe]);
+    body.extend_from_slice(br#"", "actor": {"type": "user"}}"#);
+    let response = app.post_raw("application/json", body).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn absurd_nesting_is_a_400_not_a_crash() {
+    let app = spawn_app().await;
+    let body = format!(
+        r#"{{"action":"create","actor":{{"type":"user"}},"metadata":{{"x":{}{}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let response = app.post_raw("application/json", body).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn wrong_types_unknown_enums_and_future_times_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"action": 5, "actor": {"type": "user"}}), "action"),
+        (
+            json!({"action": "create", "actor": {"type": "robot"}}),
+            "actor.type",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "outcome": "maybe"}),
+            "outcome",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "occurred_at": "2999-01-01T00:00:00Z"}),
+            "occurred_at",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "occurred_at": "last tuesday"}),
+            "occurred_at",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "context": {"ip": "999.1.1.1"}}),
+            "context.ip",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "metadata": {"nested": {"a": 1}}}),
+            "metadata.nested",
+        ),
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.post_events(&body).await;
+        let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+        let fields: Vec<&str> = error["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "{body} should name {field}, named {fields:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_empty_batch_or_one_over_a_thousand_events_is_refused() {
+    let app = spawn_app().await;
+    let none = app.post_events(&json!({"events": []})).await;
+    assert_error(none, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let many: Vec<_> = (0..1001).map(|_| event("create")).collect();
+    let response = app.post_events(&json!({ "events": many })).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "too_many_events").await;
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 10_000).await;
+    let mut e = event("create");
+    e["description"] = json!("x".repeat(20_000));
+    let response = app.post_events(&e).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn bad_query_parameters_are_400_naming_the_parameter() {
+    let app = spawn_app().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=garbage", "cursor"),
+        ("from=yesterday", "from"),
+        ("to=2026-13-45", "to"),
+        ("actor_type=robot", "actor_type"),
+        ("outcome=maybe", "outcome"),
+    ] {
+        let response = app.get(&format!("/v1/events?{query}")).await;
+        let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert_eq!(body["error"]["details"][0]["field"], field, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_endpoints_and_entries_are_json_404s() {
+    let app = spawn_app().await;
+    assert_error(
+        app.get("/v2/nothing").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/events/01890000-0000-7000-8000-000000000000")
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/events/not-an-id").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}

@@ -1,0 +1,164 @@
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use stele_server::{Application, Config, keys};
+use stele_store::{Scope, Store};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub url: String,
+    pub key: String,
+    pub client: Client,
+    pub store: std::sync::Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let url = app.url();
+    let key = app
+        .bootstrap()
+        .expect("fresh directory bootstraps")
+        .admin_key
+        .clone();
+    let store = app.store();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        url,
+        key,
+        client: Client::new(),
+        store,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+/// A minimal valid event.
+pub fn event(action: &str) -> Value {
+    json!({"action": action, "actor": {"type": "user", "id": "u1", "email": "ada@example.com", "name": "Ada"}})
+}
+
+impl TestApp {
+    /// A key for a new organization (or the default one when `org` exists) with these scopes.
+    pub async fn key_for(&self, org: &str, scopes: &[Scope]) -> String {
+        let org = match self.store.find_org(org).await {
+            Ok(org) => org,
+            Err(_) => self.store.create_org(org).await.unwrap(),
+        };
+        let key = keys::generate("test", scopes.to_vec());
+        self.store
+            .create_api_key(org.key, key.record)
+            .await
+            .unwrap();
+        key.secret
+    }
+
+    pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_events(&self, body: &Value) -> Response {
+        self.post_events_as(&self.key, body).await
+    }
+
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.client
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Records the events and returns their receipts, asserting 201.
+    pub async fn record(&self, events: Vec<Value>) -> Vec<Value> {
+        let response = self.post_events(&json!({ "events": events })).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["events"].as_array().unwrap().clone()
+    }
+
+    pub async fn get_as(&self, key: &str, path_and_query: &str) -> Response {
+        self.client
+            .get(format!("{}{}", self.url, path_and_query))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Response {
+        self.get_as(&self.key, path_and_query).await
+    }
+
+    /// GET that must succeed, as JSON.
+    pub async fn get_json(&self, path_and_query: &str) -> Value {
+        let response = self.get(path_and_query).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path_and_query}");
+        response.json().await.unwrap()
+    }
+
+    /// The seqs of every entry the list returns for `query`, walking `next_cursor`.
+    pub async fn seqs(&self, query: &str) -> Vec<i64> {
+        let mut out = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("/v1/events?{query}");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get_json(&q).await;
+            out.extend(
+                page["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["seq"].as_i64().unwrap()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// Asserts a JSON error with this status and code, and returns its body.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "errors are JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    body
+}

@@ -1,0 +1,9 @@
+//! HTTP integration tests: each test starts the real server on port 0 over its own SQLite
+//! directory and drives it with an HTTP client.
+
+mod helpers;
+
+mod errors;
+mod ingest;
+mod search;
+mod tenancy;
