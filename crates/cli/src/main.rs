@@ -218,6 +218,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             app.url()
         );
     }
+    println!("Press Ctrl-C to stop.");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())

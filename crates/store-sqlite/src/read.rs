@@ -95,16 +95,17 @@ fn select(
     }
     match &f.detailed_action {
         None => {}
-        Some(DetailedActionMatch::Exact(v)) => {
+        Some(DetailedActionMatch::Exact(v))
             if !dict_eq(
                 &mut s,
                 "detailed_action",
                 DICT_DETAILED_ACTION,
                 &Some(v.clone()),
-            )? {
-                return Ok(None);
-            }
+            )? =>
+        {
+            return Ok(None);
         }
+        Some(DetailedActionMatch::Exact(_)) => {}
         Some(DetailedActionMatch::Prefix(prefix)) => {
             dict.refresh(conn).map_err(map_err)?;
             let ids = dict.ids_with_prefix(DICT_DETAILED_ACTION, prefix);
@@ -313,7 +314,7 @@ fn count(conn: &Connection, s: &Selection) -> Result<(u64, bool)> {
         if n > COUNT_CAP {
             return Ok((COUNT_CAP, false));
         }
-        if n % 256 == 0 && started.elapsed() > COUNT_BUDGET {
+        if n.is_multiple_of(256) && started.elapsed() > COUNT_BUDGET {
             return Ok((n, false));
         }
     }

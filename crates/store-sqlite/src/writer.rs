@@ -311,11 +311,14 @@ fn append_request(
     })
 }
 
+/// A remembered request: the body fingerprint (request keys only) and what it was answered.
+type IdempotencyRecord = (Option<Vec<u8>>, Vec<Receipt>);
+
 fn find_idempotent(
     tx: &Transaction<'_>,
     org: OrgId,
     key: &str,
-) -> Result<Option<(Option<Vec<u8>>, Vec<Receipt>)>> {
+) -> Result<Option<IdempotencyRecord>> {
     let row: Option<(Option<Vec<u8>>, String)> = tx
         .prepare_cached(
             "SELECT fingerprint, receipts FROM idempotency WHERE org_id = ? AND key = ?",
@@ -506,17 +509,20 @@ fn note_facet(
     org: OrgId,
     dict_id: i64,
 ) -> Result<()> {
-    if !facets_seen.contains_key(&org) {
-        let mut stmt = tx
-            .prepare_cached("SELECT dict_id FROM org_facets WHERE org_id = ?")
-            .map_err(map_err)?;
-        let ids = stmt
-            .query_map([org], |r| r.get(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<i64>>>())
-            .map_err(map_err)?;
-        facets_seen.insert(org, ids);
-    }
-    if facets_seen[&org].contains(&dict_id) || group.new_facets.contains(&(org, dict_id)) {
+    let seen = match facets_seen.entry(org) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let mut stmt = tx
+                .prepare_cached("SELECT dict_id FROM org_facets WHERE org_id = ?")
+                .map_err(map_err)?;
+            let ids = stmt
+                .query_map([org], |r| r.get(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<i64>>>())
+                .map_err(map_err)?;
+            e.insert(ids)
+        }
+    };
+    if seen.contains(&dict_id) || group.new_facets.contains(&(org, dict_id)) {
         return Ok(());
     }
     tx.prepare_cached("INSERT OR IGNORE INTO org_facets (org_id, dict_id) VALUES (?, ?)")
