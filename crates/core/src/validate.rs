@@ -866,7 +866,11 @@ mod tests {
         ))
         .unwrap_err();
         let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(named, ["acton", "id", "recorded_at", "seq"]);
+        assert_eq!(
+            named,
+            ["acton", "id", "seq", "recorded_at"],
+            "in the order sent"
+        );
         assert!(errors[0].message.contains("unknown field"));
         assert!(errors[1].message.contains("assigned by the server"));
         // An absurdly long unknown key is cut short in the error.
@@ -1328,7 +1332,7 @@ mod tests {
             bad(
                 json!({"metadata": {"obj": {"a": 1}, "arr": [1], "ok": 1, "long": "x".repeat(4097)}})
             ),
-            ["metadata.arr", "metadata.long", "metadata.obj"]
+            ["metadata.obj", "metadata.arr", "metadata.long"]
         );
         assert_eq!(bad(json!({"metadata": {"k".repeat(129): 1}})).len(), 1);
         assert!(bad(json!({"metadata": {"k".repeat(129): 1}}))[0].starts_with("metadata.k"));

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stele_core::time::Millis;
 use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 
 use crate::dict::Dict;
@@ -57,6 +58,14 @@ pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.uid, e.occurred_ms, e.recorded_m
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
      e.ip, e.description, e.body";
 
+/// Bits of `pk` below the millisecond (see schema.rs): room for 2,097,152 entries per ms.
+pub const PK_MS_SHIFT: u32 = 21;
+
+/// The smallest `pk` of a millisecond; `pk_floor(ms + 1)` is the bound after it.
+pub fn pk_floor(ms: Millis) -> i64 {
+    ms << PK_MS_SHIFT
+}
+
 pub fn outcome_code(o: Outcome) -> i64 {
     match o {
         Outcome::Success => 0,
@@ -69,7 +78,7 @@ pub fn outcome_code(o: Outcome) -> i64 {
 pub fn decode_row(
     row: &rusqlite::Row<'_>,
     dict: &Dict,
-) -> rusqlite::Result<Result<Entry, MissingDict>> {
+) -> rusqlite::Result<Result<(i64, Entry), MissingDict>> {
     let uid: Vec<u8> = row.get(2)?;
     let body: String = row.get(14)?;
     let body: Body = serde_json::from_str(&body).map_err(|e| {
@@ -93,37 +102,41 @@ pub fn decode_row(
         id: body.entity_id,
         name: body.entity_name,
     });
-    Ok(Ok(Entry {
-        id: uuid::Uuid::from_slice(&uid)
-            .map(|u| u.hyphenated().to_string())
-            .unwrap_or_default(),
-        seq: row.get(1)?,
-        recorded_at: row.get(4)?,
-        event: NewEvent {
-            occurred_at: row.get(3)?,
-            action,
-            detailed_action,
-            channel,
-            description: row.get(13)?,
-            outcome: if row.get::<_, i64>(9)? == 1 {
-                Outcome::Failure
-            } else {
-                Outcome::Success
+    let pk: i64 = row.get(0)?;
+    Ok(Ok((
+        pk,
+        Entry {
+            id: uuid::Uuid::from_slice(&uid)
+                .map(|u| u.hyphenated().to_string())
+                .unwrap_or_default(),
+            seq: row.get(1)?,
+            recorded_at: row.get(4)?,
+            event: NewEvent {
+                occurred_at: row.get(3)?,
+                action,
+                detailed_action,
+                channel,
+                description: row.get(13)?,
+                outcome: if row.get::<_, i64>(9)? == 1 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+                actor: Actor {
+                    kind: ActorType::from_code(row.get(8)?).unwrap_or(ActorType::System),
+                    id: body.actor_id,
+                    name: body.actor_name,
+                    email: body.actor_email,
+                },
+                entity,
+                entity_ids: body.entity_ids,
+                context,
+                changes: body.changes,
+                metadata: body.metadata,
+                idempotency_key: None,
             },
-            actor: Actor {
-                kind: ActorType::from_code(row.get(8)?).unwrap_or(ActorType::System),
-                id: body.actor_id,
-                name: body.actor_name,
-                email: body.actor_email,
-            },
-            entity,
-            entity_ids: body.entity_ids,
-            context,
-            changes: body.changes,
-            metadata: body.metadata,
-            idempotency_key: None,
         },
-    }))
+    )))
 }
 
 /// A row referred to a dictionary id this process has not loaded yet.

@@ -13,7 +13,8 @@ use rusqlite::Connection;
 #[derive(Default)]
 struct Maps {
     by_id: HashMap<i64, Arc<str>>,
-    by_value: HashMap<(i64, Arc<str>), i64>,
+    /// kind → value → id, nested so a lookup borrows the `&str` instead of allocating a key.
+    by_value: HashMap<i64, HashMap<Arc<str>, i64>>,
     max_id: i64,
 }
 
@@ -25,30 +26,32 @@ pub struct Dict {
 impl Dict {
     pub fn id_of(&self, kind: i64, value: &str) -> Option<i64> {
         let maps = self.maps.read().expect("dict lock");
-        maps.by_value.get(&(kind, Arc::from(value))).copied()
+        maps.by_value.get(&kind)?.get(value).copied()
     }
 
     pub fn value_of(&self, id: i64) -> Option<Arc<str>> {
         self.maps.read().expect("dict lock").by_id.get(&id).cloned()
     }
 
-    /// Every id of `kind` whose value starts with `prefix`.
-    pub fn ids_with_prefix(&self, kind: i64, prefix: &str) -> Vec<i64> {
+    /// Every value of `kind` that starts with `prefix`.
+    pub fn values_with_prefix(&self, kind: i64, prefix: &str) -> Vec<Arc<str>> {
         let maps = self.maps.read().expect("dict lock");
-        let mut ids: Vec<i64> = maps
+        let mut values: Vec<Arc<str>> = maps
             .by_value
-            .iter()
-            .filter(|((k, v), _)| *k == kind && v.starts_with(prefix))
-            .map(|(_, id)| *id)
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter(|(v, _)| v.starts_with(prefix))
+            .map(|(v, _)| v.clone())
             .collect();
-        ids.sort_unstable();
-        ids
+        values.sort();
+        values
     }
 
     pub fn publish(&self, id: i64, kind: i64, value: Arc<str>) {
         let mut maps = self.maps.write().expect("dict lock");
         maps.by_id.insert(id, value.clone());
-        maps.by_value.insert((kind, value), id);
+        maps.by_value.entry(kind).or_default().insert(value, id);
         maps.max_id = maps.max_id.max(id);
     }
 

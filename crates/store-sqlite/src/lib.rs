@@ -6,6 +6,7 @@ mod dict;
 mod error;
 mod read;
 mod schema;
+mod terms;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,46 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
     dict: Arc<Dict>,
+    /// Held for its `Drop`, which stops the thread.
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] on its own thread and
+/// connection, so that the writer never pays for it. Checkpoints are `PASSIVE`: they never
+/// block the writer or readers, and SQLite restarts the WAL once a checkpoint has caught up.
+struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Checkpointer {
+    fn spawn(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(1))
+            .map_err(map_err)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("stele-sqlite-checkpoint".into())
+            .spawn(move || {
+                use std::sync::atomic::Ordering;
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("starting the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 struct ReaderPool {
@@ -70,7 +111,9 @@ impl SqliteStore {
         }
         let writer = Writer::spawn(conn, dict.clone())
             .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
+        let checkpointer = Checkpointer::spawn(path)?;
         Ok(SqliteStore {
+            _checkpointer: checkpointer,
             path: path.to_path_buf(),
             writer,
             readers: Arc::new(ReaderPool {

@@ -1,172 +1,164 @@
-//! The read side: turning an [`EventFilter`] and cursor into one SQL query whose ORDER BY an
-//! index already satisfies, so the first page costs about as much as the rows it returns.
+//! The read side: turning an [`EventFilter`] and cursor into a plan whose order an index (or a
+//! posting list) already gives, so a first page costs about as much as the rows it returns.
+//!
+//! Three plans, chosen per request:
+//! - **Terms**: exact-match filters become an AND of hashed terms (`terms.rs`) matched in the
+//!   `entry_terms` FTS5 table, walked by `rowid = pk` descending, joined to `entries`.
+//! - **Scan**: no selective term; walk the organization's `(org_id, pk)` index newest first and
+//!   check the remaining conditions on each row.
+//! - **Candidates**: a description search whose trigrams narrow the rows to a few thousand;
+//!   those rows are read and checked with [`EventFilter::matches`], the reference semantics.
 
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
-use stele_core::{ActorType, Entry};
+use stele_core::{ActorType, Entry, Outcome};
 use stele_store::{Facets, OrgId, Page, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, outcome_code};
+use crate::codec::{ENTRY_COLUMNS, decode_row, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
+use crate::terms::{self, Field};
 
 /// Counting stops at this many matches (the total is then a lower bound) ...
 const COUNT_CAP: u64 = 10_000;
 /// ... or after this long, whichever comes first, so the count never makes a page slow.
 const COUNT_BUDGET: Duration = Duration::from_millis(15);
-/// Description search asks the trigram index for at most this many candidates; a substring
-/// common enough to exceed it is found faster by walking the time index and checking each row.
+/// A description search asks the trigram index for at most this many candidates; a substring
+/// common enough to exceed it is found faster by walking newest first and checking each row.
 const FTS_CANDIDATE_CAP: usize = 5_000;
+/// Actor-type sets this small are selective enough to be terms; larger ones (such as the default,
+/// everyone but System) are checked on each row instead.
+const ACTOR_TYPE_TERMS_MAX: usize = 2;
 
-/// The FROM and WHERE of a filtered query, without ordering or cursor.
+/// How one filtered query runs, before cursor and limit.
 #[derive(Clone)]
-struct Selection {
-    from: &'static str,
-    /// Table alias whose `occurred_ms` and `pk` give the order (`e`, or `r` when a ref drives).
-    order_by: &'static str,
-    conditions: Vec<String>,
-    params: Vec<SqlValue>,
+enum Plan {
+    /// Nothing can match: a value the organization never used, or a search with no candidates.
+    Empty,
+    Terms {
+        expr: String,
+        sql: SqlParts,
+    },
+    Scan {
+        sql: SqlParts,
+    },
+    Candidates {
+        pks: Vec<i64>,
+    },
 }
 
-/// Builds the selection, or `None` when the filter names a value the organization has never
-/// used (so nothing can match and no query is needed).
-fn select(
-    conn: &Connection,
-    dict: &Dict,
-    org: OrgId,
-    f: &EventFilter,
-) -> Result<Option<Selection>> {
-    let mut s = Selection {
-        from: "entries e",
-        order_by: "e",
-        conditions: vec![],
-        params: vec![],
-    };
-    let p = |s: &mut Selection, v: SqlValue| {
-        s.params.push(v);
-        format!("?{}", s.params.len())
-    };
+/// Conditions on `entries e` checked per row, and the `pk` range from `from`/`to`.
+#[derive(Clone, Default)]
+struct SqlParts {
+    conditions: Vec<String>,
+    params: Vec<SqlValue>,
+    pk_from: Option<i64>,
+    pk_to: Option<i64>,
+}
 
-    // The most selective identifier drives the query through `refs` when present.
-    let entity = f.entity_id.as_ref().map(|v| (REF_ENTITY, v));
-    let actor = f.actor.as_ref().map(|v| (REF_ACTOR, v));
-    let mut refs = entity.into_iter().chain(actor);
-    if let Some((kind, value)) = refs.next() {
-        s.from = "refs r JOIN entries e ON e.pk = r.pk";
-        s.order_by = "r";
-        let (o, k, v) = (
-            p(&mut s, org.into()),
-            p(&mut s, kind.into()),
-            p(&mut s, value.clone().into()),
-        );
-        s.conditions
-            .push(format!("r.org_id = {o} AND r.kind = {k} AND r.value = {v}"));
+impl SqlParts {
+    fn param(&mut self, v: impl Into<SqlValue>) -> String {
+        self.params.push(v.into());
+        format!("?{}", self.params.len())
     }
-    for (kind, value) in refs {
-        let (k, v) = (p(&mut s, kind.into()), p(&mut s, value.clone().into()));
-        s.conditions.push(format!(
-            "EXISTS (SELECT 1 FROM refs x WHERE x.org_id = e.org_id AND x.kind = {k} \
-             AND x.value = {v} AND x.occurred_ms = e.occurred_ms AND x.pk = e.pk)"
-        ));
-    }
-    let o = p(&mut s, org.into());
-    s.conditions.push(format!("e.org_id = {o}"));
+}
 
-    let dict_eq = |s: &mut Selection, column: &str, kind: i64, value: &Option<String>| {
-        let Some(value) = value else { return Ok(true) };
-        match lookup(conn, dict, kind, value)? {
-            Some(id) => {
-                let ph = p(s, id.into());
-                s.conditions.push(format!("e.{column} = {ph}"));
-                Ok(true)
+fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<Plan> {
+    let mut terms: Vec<String> = Vec::new();
+    let mut sql = SqlParts::default();
+    let org_param = sql.param(org);
+    sql.conditions.push(format!("e.org_id = {org_param}"));
+
+    // Dictionary-backed filters: a value the dictionary never saw cannot match.
+    for (field, kind, value) in [
+        (Field::Action, DICT_ACTION, &f.action),
+        (Field::Channel, DICT_CHANNEL, &f.channel),
+        (Field::EntityType, DICT_ENTITY_TYPE, &f.entity_type),
+    ] {
+        if let Some(value) = value {
+            if lookup(conn, dict, kind, value)?.is_none() {
+                return Ok(Plan::Empty);
             }
-            None => Ok::<bool, StoreError>(false),
+            terms.push(terms::term(org, field, value));
         }
-    };
-    if !dict_eq(&mut s, "action", DICT_ACTION, &f.action)?
-        || !dict_eq(&mut s, "channel", DICT_CHANNEL, &f.channel)?
-        || !dict_eq(&mut s, "entity_type", DICT_ENTITY_TYPE, &f.entity_type)?
-    {
-        return Ok(None);
     }
     match &f.detailed_action {
         None => {}
-        Some(DetailedActionMatch::Exact(v))
-            if !dict_eq(
-                &mut s,
-                "detailed_action",
-                DICT_DETAILED_ACTION,
-                &Some(v.clone()),
-            )? =>
-        {
-            return Ok(None);
+        Some(DetailedActionMatch::Exact(value)) => {
+            if lookup(conn, dict, DICT_DETAILED_ACTION, value)?.is_none() {
+                return Ok(Plan::Empty);
+            }
+            terms.push(terms::term(org, Field::DetailedAction, value));
         }
-        Some(DetailedActionMatch::Exact(_)) => {}
         Some(DetailedActionMatch::Prefix(prefix)) => {
             dict.refresh(conn).map_err(map_err)?;
-            let ids = dict.ids_with_prefix(DICT_DETAILED_ACTION, prefix);
-            if ids.is_empty() {
-                return Ok(None);
+            let values = dict.values_with_prefix(DICT_DETAILED_ACTION, prefix);
+            if values.is_empty() {
+                return Ok(Plan::Empty);
             }
-            s.conditions
-                .push(format!("e.detailed_action IN ({})", join_ints(&ids)));
+            let any: Vec<String> = values
+                .iter()
+                .map(|v| terms::term(org, Field::DetailedAction, v))
+                .collect();
+            terms.push(format!("({})", any.join(" OR ")));
         }
+    }
+    for (field, value) in [
+        (Field::EntityId, &f.entity_id),
+        (Field::Actor, &f.actor),
+        (Field::CorrelationId, &f.correlation_id),
+        (Field::Ip, &f.ip),
+    ] {
+        if let Some(value) = value {
+            terms.push(terms::term(org, field, value));
+        }
+    }
+    match f.outcome {
+        Some(Outcome::Failure) => terms.push(terms::term(org, Field::Failure, "")),
+        Some(Outcome::Success) => sql.conditions.push("e.outcome = 0".into()),
+        None => {}
     }
     if f.actor_types.len() < ActorType::ALL.len() {
-        let excluded: Vec<i64> = ActorType::ALL
-            .into_iter()
-            .filter(|t| !f.actor_types.contains(t))
-            .map(ActorType::code)
-            .collect();
-        // The default hides one type, so "NOT IN" keeps the condition short.
-        if excluded.len() <= f.actor_types.len() {
-            s.conditions
-                .push(format!("e.actor_type NOT IN ({})", join_ints(&excluded)));
-        } else {
-            let included: Vec<i64> = f.actor_types.iter().map(|t| t.code()).collect();
-            s.conditions
-                .push(format!("e.actor_type IN ({})", join_ints(&included)));
+        if f.actor_types.len() <= ACTOR_TYPE_TERMS_MAX {
+            let any: Vec<String> = f
+                .actor_types
+                .iter()
+                .map(|t| terms::actor_type_term(org, *t))
+                .collect();
+            terms.push(format!("({})", any.join(" OR ")));
         }
+        let codes: Vec<String> = f.actor_types.iter().map(|t| t.code().to_string()).collect();
+        sql.conditions
+            .push(format!("e.actor_type IN ({})", codes.join(",")));
     }
-    if let Some(outcome) = f.outcome {
-        s.conditions
-            .push(format!("e.outcome = {}", outcome_code(outcome)));
-    }
-    if let Some(v) = &f.correlation_id {
-        let ph = p(&mut s, v.clone().into());
-        s.conditions.push(format!("e.correlation_id = {ph}"));
-    }
-    if let Some(v) = &f.ip {
-        let ph = p(&mut s, v.clone().into());
-        s.conditions.push(format!("e.ip = {ph}"));
-    }
-    let t = s.order_by;
-    if let Some(from) = f.from {
-        let ph = p(&mut s, from.into());
-        s.conditions.push(format!("{t}.occurred_ms >= {ph}"));
-    }
-    if let Some(to) = f.to {
-        let ph = p(&mut s, to.into());
-        s.conditions.push(format!("{t}.occurred_ms < {ph}"));
-    }
+    sql.pk_from = f.from.map(pk_floor);
+    sql.pk_to = f.to.map(pk_floor);
+
     if let Some(q) = &f.q {
         let needle = q.to_lowercase();
-        if let Some(candidates) = fts_candidates(conn, &needle)? {
-            if candidates.is_empty() {
-                return Ok(None);
-            }
-            s.conditions
-                .push(format!("e.pk IN ({})", join_ints(&candidates)));
+        if let Some(pks) = fts_candidates(conn, &needle)? {
+            return Ok(if pks.is_empty() {
+                Plan::Empty
+            } else {
+                Plan::Candidates { pks }
+            });
         }
-        let ph = p(&mut s, needle.into());
-        s.conditions
-            .push(format!("stele_icontains(e.description, {ph})"));
+        let p = sql.param(needle);
+        sql.conditions
+            .push(format!("stele_icontains(e.description, {p})"));
     }
-    Ok(Some(s))
+    Ok(if terms.is_empty() {
+        Plan::Scan { sql }
+    } else {
+        Plan::Terms {
+            expr: terms.join(" AND "),
+            sql,
+        }
+    })
 }
 
 /// The rows whose description may contain `needle`, if the trigram index narrows them to a
@@ -187,7 +179,9 @@ fn fts_candidates(conn: &Connection, needle: &str) -> Result<Option<Vec<i64>>> {
         .collect::<Vec<_>>()
         .join(" AND ");
     let mut stmt = conn
-        .prepare_cached("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? LIMIT ?")
+        .prepare_cached(
+            "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+        )
         .map_err(map_err)?;
     let ids = stmt
         .query_map(
@@ -208,48 +202,116 @@ fn lookup(conn: &Connection, dict: &Dict, kind: i64, value: &str) -> Result<Opti
     Ok(dict.id_of(kind, value))
 }
 
-fn join_ints(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+/// The SQL of a Terms or Scan plan with extra `pk` bounds, newest or oldest first.
+fn plan_sql(
+    plan: &Plan,
+    select: &str,
+    after: Option<(i64, i64)>,
+    descending: bool,
+) -> Option<(String, Vec<SqlValue>)> {
+    let (expr, sql) = match plan {
+        Plan::Terms { expr, sql } => (Some(expr), sql),
+        Plan::Scan { sql } => (None, sql),
+        Plan::Empty | Plan::Candidates { .. } => return None,
+    };
+    let mut sql = sql.clone();
+    let order_col = if expr.is_some() { "t.rowid" } else { "e.pk" };
+    let mut bounds = vec![];
+    let lo = [sql.pk_from, after.map(|(lo, _)| lo)]
+        .into_iter()
+        .flatten()
+        .max();
+    let hi = [sql.pk_to, after.map(|(_, hi)| hi)]
+        .into_iter()
+        .flatten()
+        .min();
+    if let Some(lo) = lo {
+        let p = sql.param(lo);
+        bounds.push(format!("{order_col} >= {p}"));
+    }
+    if let Some(hi) = hi {
+        let p = sql.param(hi);
+        bounds.push(format!("{order_col} < {p}"));
+    }
+    let (from, mut conditions) = match expr {
+        Some(expr) => {
+            let p = sql.param(expr.clone());
+            (
+                "entry_terms t CROSS JOIN entries e ON e.pk = t.rowid",
+                vec![format!("t.entry_terms MATCH {p}")],
+            )
+        }
+        None => ("entries e", vec![]),
+    };
+    conditions.extend(bounds);
+    conditions.extend(sql.conditions.iter().cloned());
+    let order = if descending { "DESC" } else { "ASC" };
+    Some((
+        format!(
+            "SELECT {select} FROM {from} WHERE {} ORDER BY {order_col} {order}",
+            conditions.join(" AND ")
+        ),
+        sql.params,
+    ))
+}
+
+/// The `pk` of the entry a cursor points at (`None` if it was pruned meanwhile).
+fn cursor_pk(conn: &Connection, org: OrgId, c: &Cursor) -> Result<i64> {
+    let pk: Option<i64> = conn
+        .prepare_cached("SELECT pk FROM entries WHERE org_id = ? AND seq = ?")
+        .and_then(|mut s| {
+            rusqlite::OptionalExtension::optional(
+                s.query_row(rusqlite::params![org, c.seq], |r| r.get(0)),
+            )
+        })
+        .map_err(map_err)?;
+    Ok(match pk {
+        Some(pk) => pk,
+        // Pruned: the millisecond boundary is the closest position still meaningful.
+        None => match c.direction {
+            CursorDirection::Older => pk_floor(c.occurred_at),
+            CursorDirection::Newer => pk_floor(c.occurred_at + 1) - 1,
+        },
+    })
 }
 
 pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> Result<Page> {
-    let Some(selection) = select(conn, dict, org, &page.filter)? else {
-        return Ok(Page {
-            entries: vec![],
-            next_cursor: None,
-            prev_cursor: None,
-            total: 0,
-            total_exact: true,
-        });
-    };
+    let plan = plan(conn, dict, org, &page.filter)?;
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
-    let mut s = selection.clone();
-    let t = s.order_by;
-    if let Some(c) = page.cursor {
-        s.params.push(c.occurred_at.into());
-        let ms = format!("?{}", s.params.len());
-        s.params.push(c.seq.into());
-        let seq = format!("?{}", s.params.len());
-        let (cmp, eq) = match c.direction {
-            CursorDirection::Older => ("<", "<="),
-            CursorDirection::Newer => (">", ">="),
-        };
-        s.conditions.push(format!(
-            "{t}.occurred_ms {eq} {ms} AND ({t}.occurred_ms {cmp} {ms} OR e.seq {cmp} {seq})"
-        ));
-    }
-    let order = match direction {
-        CursorDirection::Older => "DESC",
-        CursorDirection::Newer => "ASC",
+    let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
+    // `(lo, hi)`: strictly older is pk < position, strictly newer is pk > position.
+    let bounds = position.map(|pk| match direction {
+        CursorDirection::Older => (i64::MIN, pk),
+        CursorDirection::Newer => (pk + 1, i64::MAX),
+    });
+    let want = page.limit + 1;
+    let (mut entries, total, total_exact) = match &plan {
+        Plan::Empty => (vec![], 0, true),
+        Plan::Candidates { pks } => {
+            let matched = candidate_matches(conn, dict, org, pks, &page.filter)?;
+            let total = matched.len() as u64;
+            let mut after: Vec<Entry> = matched
+                .into_iter()
+                .filter(|(pk, _)| bounds.is_none_or(|(lo, hi)| *pk >= lo && *pk < hi))
+                .map(|(_, e)| e)
+                .collect();
+            if direction == CursorDirection::Newer {
+                after.reverse();
+            }
+            after.truncate(want);
+            (after, total, true)
+        }
+        Plan::Terms { .. } | Plan::Scan { .. } => {
+            let descending = direction == CursorDirection::Older;
+            let (sql, mut params) =
+                plan_sql(&plan, ENTRY_COLUMNS, bounds, descending).expect("a query plan");
+            params.push((want as i64).into());
+            let sql = format!("{sql} LIMIT ?{}", params.len());
+            let entries = query_entries(conn, dict, &sql, &params)?;
+            let (total, exact) = count_plan(conn, &plan)?;
+            (entries, total, exact)
+        }
     };
-    s.params.push((page.limit as i64 + 1).into());
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM {} WHERE {} ORDER BY {t}.occurred_ms {order}, {t}.pk {order} LIMIT ?{}",
-        s.from,
-        s.conditions.join(" AND "),
-        s.params.len()
-    );
-    let mut entries = query_entries(conn, dict, &sql, &s.params)?;
     let more = entries.len() > page.limit;
     entries.truncate(page.limit);
     if direction == CursorDirection::Newer {
@@ -264,22 +326,38 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
         CursorDirection::Older => (more, page.cursor.is_some()),
         CursorDirection::Newer => (true, more),
     };
-    let next_cursor = entries
-        .last()
-        .filter(|_| older_exists)
-        .map(|e| at(e, CursorDirection::Older));
-    let prev_cursor = entries
-        .first()
-        .filter(|_| newer_exists)
-        .map(|e| at(e, CursorDirection::Newer));
-    let (total, total_exact) = count(conn, &selection)?;
     Ok(Page {
+        next_cursor: entries
+            .last()
+            .filter(|_| older_exists)
+            .map(|e| at(e, CursorDirection::Older)),
+        prev_cursor: entries
+            .first()
+            .filter(|_| newer_exists)
+            .map(|e| at(e, CursorDirection::Newer)),
         entries,
-        next_cursor,
-        prev_cursor,
         total,
         total_exact,
     })
+}
+
+/// Reads the candidate rows, newest first, and keeps those the filter matches.
+fn candidate_matches(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgId,
+    pks: &[i64],
+    filter: &EventFilter,
+) -> Result<Vec<(i64, Entry)>> {
+    let list = pks.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.pk IN ({list}) \
+         ORDER BY e.pk DESC"
+    );
+    Ok(query_rows(conn, dict, &sql, &[org.into()])?
+        .into_iter()
+        .filter(|(_, e)| filter.matches(e))
+        .collect())
 }
 
 pub fn count_matches(
@@ -288,24 +366,26 @@ pub fn count_matches(
     org: OrgId,
     f: &EventFilter,
 ) -> Result<(u64, bool)> {
-    match select(conn, dict, org, f)? {
-        Some(selection) => count(conn, &selection),
-        None => Ok((0, true)),
+    match plan(conn, dict, org, f)? {
+        Plan::Empty => Ok((0, true)),
+        Plan::Candidates { pks } => Ok((
+            candidate_matches(conn, dict, org, &pks, f)?.len() as u64,
+            true,
+        )),
+        plan => count_plan(conn, &plan),
     }
 }
 
 /// Counts matches up to [`COUNT_CAP`] or [`COUNT_BUDGET`]; past either, the number counted so far
 /// is an honest lower bound.
-fn count(conn: &Connection, s: &Selection) -> Result<(u64, bool)> {
-    let sql = format!(
-        "SELECT 1 FROM {} WHERE {} LIMIT {}",
-        s.from,
-        s.conditions.join(" AND "),
-        COUNT_CAP + 1
-    );
+fn count_plan(conn: &Connection, plan: &Plan) -> Result<(u64, bool)> {
+    let Some((sql, params)) = plan_sql(plan, "1", None, true) else {
+        return Ok((0, true));
+    };
+    let sql = format!("{sql} LIMIT {}", COUNT_CAP + 1);
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let mut rows = stmt
-        .query(rusqlite::params_from_iter(s.params.iter()))
+        .query(rusqlite::params_from_iter(params.iter()))
         .map_err(map_err)?;
     let started = Instant::now();
     let mut n = 0u64;
@@ -327,6 +407,19 @@ fn query_entries(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Vec<Entry>> {
+    Ok(query_rows(conn, dict, sql, params)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// Runs a query selecting [`ENTRY_COLUMNS`] and decodes `(pk, entry)` pairs.
+fn query_rows(
+    conn: &Connection,
+    dict: &Dict,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<(i64, Entry)>> {
     // At most two passes: the second after loading dictionary values another writer added.
     for _ in 0..2 {
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
@@ -336,7 +429,7 @@ fn query_entries(
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(map_err)?;
-        if let Ok(entries) = decoded.into_iter().collect::<Result<Vec<Entry>, _>>() {
+        if let Ok(entries) = decoded.into_iter().collect::<Result<Vec<_>, _>>() {
             return Ok(entries);
         }
         dict.refresh(conn).map_err(map_err)?;
@@ -363,10 +456,12 @@ pub fn correlated(
     limit: usize,
 ) -> Result<Vec<Entry>> {
     let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.correlation_id = ?2 \
-         ORDER BY e.occurred_ms DESC, e.pk DESC LIMIT ?3"
+        "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid \
+         WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2 AND e.correlation_id = ?3 \
+         ORDER BY t.rowid DESC LIMIT ?4"
     );
     let params = [
+        terms::term(org, Field::CorrelationId, correlation_id).into(),
         org.into(),
         correlation_id.to_string().into(),
         (limit as i64).into(),
@@ -404,19 +499,23 @@ pub fn facets(conn: &Connection, org: OrgId) -> Result<Facets> {
 /// SQLite's own `lower()` and `LIKE` cannot do beyond ASCII.
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
     conn.create_scalar_function(
         "stele_icontains",
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let Some(haystack) = ctx.get::<Option<String>>(0)? else {
+            let (ValueRef::Text(haystack), ValueRef::Text(needle)) =
+                (ctx.get_raw(0), ctx.get_raw(1))
+            else {
                 return Ok(false);
             };
-            let needle = ctx.get::<String>(1)?;
             Ok(if haystack.is_ascii() && needle.is_ascii() {
-                contains_ascii_ci(haystack.as_bytes(), needle.as_bytes())
+                contains_ascii_ci(haystack, needle)
             } else {
-                haystack.to_lowercase().contains(&needle)
+                String::from_utf8_lossy(haystack)
+                    .to_lowercase()
+                    .contains(&*String::from_utf8_lossy(needle))
             })
         },
     )

@@ -1,18 +1,25 @@
 //! The SQLite schema and its migrations, applied in order by `PRAGMA user_version`.
 //!
 //! Layout choices, and why:
-//! - `entries` keeps the columns that filters touch as small values: the low-cardinality strings
-//!   (action, detailed action, channel, entity type) are dictionary-encoded integers (`dict`), so
-//!   their indexes stay narrow. Everything else of an entry sits in one JSON `body`.
-//! - Each filter has an index `(org_id, <column>, occurred_ms)` whose implicit rowid tail gives the
-//!   newest-first order for free, so a first page reads only the rows it returns.
-//! - `refs` holds the identifiers an entry may be found by more than once: every entity id it names
-//!   (its primary entity and bulk `entity_ids`) and its actor's id and email, so the entity-ID and
-//!   actor filters are one ordered index range each, whichever identifier matched.
-//! - Description search uses a contentless FTS5 trigram index (`detail=none` keeps it small and
-//!   cheap to write); its hits are candidates that the query re-checks against the real text.
-//! - `pk` order equals `seq` order within an organization (one writer assigns both), which is what
-//!   lets `(occurred_ms, pk)` index order stand in for `(occurred_at, seq)` in cursors.
+//! - `entries.pk` is the sort key itself: `occurred_ms << 21 | n`, where `n` counts entries
+//!   recorded for the same millisecond. Newest first is `ORDER BY pk DESC`, a time range is a
+//!   `pk` range, and within a millisecond `n` follows insertion order, which is `seq` order.
+//! - Exact-match filters do not get one B-tree index each. Random keys (entity ids, actors,
+//!   correlation ids, IPs) would dirty a different index page for almost every entry, and every
+//!   dirty page is written to the WAL at each commit, so ingest would be bound by write
+//!   amplification. Instead each entry's filterable values become hashed terms in one contentless
+//!   FTS5 table (`entry_terms`, see `terms.rs`). FTS5 buffers new terms in memory and writes them
+//!   as sorted segments that it merges in the background, like an LSM tree; its posting lists are
+//!   ordered by rowid, which is `pk`, so `MATCH ... ORDER BY rowid DESC LIMIT n` is a first page.
+//! - The B-tree indexes that remain all grow at their right edge: `(org_id, pk)` for unfiltered
+//!   pages, `(org_id, seq)` for the chain, `uid` (UUIDv7, time-ordered) for lookups by id.
+//! - Low-cardinality strings (action, detailed action, channel, entity type) are integers from a
+//!   dictionary table (`dict`); everything an index never needs sits in one JSON `body`.
+//! - Both FTS5 tables are contentless without per-row sizes (`columnsize = 0`), the cheapest form
+//!   to write. Removing an entry's terms (retention) uses FTS5's `delete` command with the
+//!   original text, which `entries` still holds and `terms.rs` can recompute.
+//! - Description search uses a second contentless FTS5 table with the trigram tokenizer
+//!   (`detail=none`: small and cheap to write); its hits are candidates that the query re-checks.
 
 use rusqlite::Connection;
 
@@ -71,35 +78,26 @@ CREATE TABLE entries (
     body             TEXT NOT NULL
 );
 
+CREATE INDEX entries_org ON entries (org_id);
 CREATE UNIQUE INDEX entries_seq ON entries (org_id, seq);
 CREATE UNIQUE INDEX entries_uid ON entries (uid);
-CREATE INDEX entries_time ON entries (org_id, occurred_ms);
-CREATE INDEX entries_action ON entries (org_id, action, occurred_ms);
-CREATE INDEX entries_detailed_action ON entries (org_id, detailed_action, occurred_ms)
-    WHERE detailed_action IS NOT NULL;
-CREATE INDEX entries_channel ON entries (org_id, channel, occurred_ms);
-CREATE INDEX entries_actor_type ON entries (org_id, actor_type, occurred_ms);
-CREATE INDEX entries_failures ON entries (org_id, occurred_ms) WHERE outcome = 1;
-CREATE INDEX entries_entity_type ON entries (org_id, entity_type, occurred_ms)
-    WHERE entity_type IS NOT NULL;
-CREATE INDEX entries_correlation ON entries (org_id, correlation_id, occurred_ms)
-    WHERE correlation_id IS NOT NULL;
-CREATE INDEX entries_ip ON entries (org_id, ip, occurred_ms) WHERE ip IS NOT NULL;
 
--- Identifiers an entry can be found by that may be several per entry: kind 1 is an entity id (the
--- primary entity's and every bulk id), kind 2 an actor's id or email.
-CREATE TABLE refs (
-    org_id       INTEGER NOT NULL,
-    kind         INTEGER NOT NULL,
-    value        TEXT NOT NULL,
-    occurred_ms  INTEGER NOT NULL,
-    pk           INTEGER NOT NULL,
-    PRIMARY KEY (org_id, kind, value, occurred_ms, pk)
-) WITHOUT ROWID;
+-- Hashed filter terms per entry (rowid = entries.pk); see terms.rs.
+CREATE VIRTUAL TABLE entry_terms USING fts5(
+    terms, tokenize = 'ascii', content = '', detail = 'none',
+    columnsize = 0
+);
+INSERT INTO entry_terms (entry_terms, rank) VALUES ('hashsize', 16777216);
+INSERT INTO entry_terms (entry_terms, rank) VALUES ('automerge', 8);
+INSERT INTO entry_terms (entry_terms, rank) VALUES ('crisismerge', 32);
 
 CREATE VIRTUAL TABLE entries_fts USING fts5(
-    description, tokenize = 'trigram', content = '', contentless_delete = 1, detail = 'none'
+    description, tokenize = 'trigram', content = '', detail = 'none',
+    columnsize = 0
 );
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('hashsize', 16777216);
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('automerge', 8);
+INSERT INTO entries_fts (entries_fts, rank) VALUES ('crisismerge', 32);
 
 CREATE TABLE idempotency (
     org_id       INTEGER NOT NULL,
@@ -125,10 +123,6 @@ pub const DICT_CHANNEL: i64 = 3;
 pub const DICT_ENTITY_TYPE: i64 = 4;
 pub const DICT_ACTOR_TYPE: i64 = 5;
 
-/// Kinds in `refs.kind`.
-pub const REF_ENTITY: i64 = 1;
-pub const REF_ACTOR: i64 = 2;
-
 /// Connection settings shared by the writer and the readers.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -139,7 +133,11 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 268435456;",
+         PRAGMA mmap_size = 268435456;
+         -- The checkpointer thread (lib.rs) moves the WAL into the database, off the writer's
+         -- path; the writer never stops to checkpoint.
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;",
     )
 }
 

@@ -5,8 +5,9 @@
 //! One fsync then covers many requests, which is what makes durable ingest fast; and because
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
 //! gap-free by construction. The hash chain will be computed here too, in `seq` order.
-//! Each request runs inside its own savepoint, so one failing request never takes its neighbours'
-//! events down with it, and never leaves half of itself behind.
+//! A request that is refused (an idempotency conflict) is refused before it writes anything, so
+//! it never takes its neighbours down with it; a database failure rolls the whole group back, so
+//! no request is ever half-written and no acknowledged event is lost.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use stele_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{Body, outcome_code};
+use crate::codec::{Body, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
+use crate::terms;
 
 /// How many events one group commit may gather before it commits.
 const MAX_GROUP_EVENTS: usize = 50_000;
@@ -124,6 +126,8 @@ struct WriterState {
 #[derive(Default)]
 struct GroupState {
     next_seq: HashMap<OrgId, i64>,
+    /// Next free `pk` per millisecond touched by this group.
+    next_pk: HashMap<i64, i64>,
     new_dict: Vec<(i64, i64, Arc<str>)>,
     new_facets: Vec<(OrgId, i64)>,
 }
@@ -183,7 +187,7 @@ impl WriterState {
             }
             let mut outcomes = Vec::with_capacity(appends.len());
             for pending in &appends {
-                outcomes.push(append_in_savepoint(
+                outcomes.push(append_request(
                     &tx,
                     &self.dict,
                     &mut self.facets_seen,
@@ -191,7 +195,7 @@ impl WriterState {
                     pending.org,
                     &pending.request,
                     now,
-                ));
+                )?);
             }
             tx.commit().map_err(map_err)?;
             Ok(outcomes)
@@ -232,34 +236,13 @@ fn clone_err(e: &StoreError) -> StoreError {
     }
 }
 
-fn append_in_savepoint(
-    tx: &Transaction<'_>,
-    dict: &Dict,
-    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
-    group: &mut GroupState,
-    org: OrgId,
-    request: &AppendRequest,
-    now: Millis,
-) -> Result<AppendOutcome> {
-    let seq_before = group.next_seq.get(&org).copied();
-    let (dict_before, facets_before) = (group.new_dict.len(), group.new_facets.len());
-    tx.execute_batch("SAVEPOINT request").map_err(map_err)?;
-    let result = append_request(tx, dict, facets_seen, group, org, request, now);
-    let end = if result.is_ok() {
-        "RELEASE request"
-    } else {
-        match seq_before {
-            Some(seq) => group.next_seq.insert(org, seq),
-            None => group.next_seq.remove(&org),
-        };
-        group.new_dict.truncate(dict_before);
-        group.new_facets.truncate(facets_before);
-        "ROLLBACK TO request; RELEASE request"
-    };
-    tx.execute_batch(end).map_err(map_err)?;
-    result
-}
-
+/// Writes one request's events into the group transaction.
+///
+/// Everything that can refuse a request (an idempotency conflict) is decided before the request
+/// writes anything, and comes back as the inner `Err`: the group goes on without it. An outer
+/// `Err` is a database failure in the middle of writing; the caller then rolls the whole group
+/// back, so no request is ever half-written. (Savepoints per request would do the same, but each
+/// one makes FTS5 flush its in-memory index, which costs more than the rest of the write.)
 fn append_request(
     tx: &Transaction<'_>,
     dict: &Dict,
@@ -268,20 +251,20 @@ fn append_request(
     org: OrgId,
     request: &AppendRequest,
     now: Millis,
-) -> Result<AppendOutcome> {
+) -> Result<Result<AppendOutcome>> {
     let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
     if let Some(key) = &request_key
         && let Some((fingerprint, receipts)) = find_idempotent(tx, org, key)?
     {
         if fingerprint.as_deref() != Some(&request.fingerprint[..]) {
-            return Err(StoreError::Conflict(
+            return Ok(Err(StoreError::Conflict(
                 "this Idempotency-Key was already used for a different request".into(),
-            ));
+            )));
         }
-        return Ok(AppendOutcome {
+        return Ok(Ok(AppendOutcome {
             receipts,
             replayed: true,
-        });
+        }));
     }
 
     let mut receipts = Vec::with_capacity(request.events.len());
@@ -305,10 +288,10 @@ fn append_request(
     if let Some(key) = &request_key {
         remember(tx, org, key, Some(&request.fingerprint), &receipts, now)?;
     }
-    Ok(AppendOutcome {
+    Ok(Ok(AppendOutcome {
         receipts,
         replayed: !wrote_any && !request.events.is_empty(),
-    })
+    }))
 }
 
 /// A remembered request: the body fingerprint (request keys only) and what it was answered.
@@ -391,19 +374,19 @@ fn insert_event(
         .transpose()?;
     intern(DICT_ACTOR_TYPE, event.actor.kind.as_str())?;
 
+    let pk = next_pk(tx, group, event.occurred_at)?;
     let uid = uuid::Uuid::now_v7();
     let body =
         serde_json::to_string(&Body::of(event)).map_err(|e| StoreError::Other(e.to_string()))?;
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO entries (org_id, seq, uid, occurred_ms, recorded_ms, action,
-                 detailed_action, channel, actor_type, outcome, entity_type, correlation_id, ip,
-                 description, body)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .map_err(map_err)?;
-    insert
-        .execute(params![
+    tx.prepare_cached(
+        "INSERT INTO entries (pk, org_id, seq, uid, occurred_ms, recorded_ms, action,
+             detailed_action, channel, actor_type, outcome, entity_type, correlation_id, ip,
+             description, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            pk,
             org,
             seq,
             &uid.as_bytes()[..],
@@ -420,29 +403,11 @@ fn insert_event(
             event.description,
             body,
         ])
+    })
+    .map_err(map_err)?;
+    tx.prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
+        .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
         .map_err(map_err)?;
-    let pk = tx.last_insert_rowid();
-
-    let add_ref = |kind: i64, value: &str| -> Result<()> {
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO refs (org_id, kind, value, occurred_ms, pk) VALUES (?, ?, ?, ?, ?)",
-        )
-        .and_then(|mut s| s.execute(params![org, kind, value, event.occurred_at, pk]))
-        .map_err(map_err)?;
-        Ok(())
-    };
-    if let Some(id) = event.entity.as_ref().and_then(|e| e.id.as_deref()) {
-        add_ref(REF_ENTITY, id)?;
-    }
-    for id in &event.entity_ids {
-        add_ref(REF_ENTITY, id)?;
-    }
-    if let Some(id) = event.actor.id.as_deref() {
-        add_ref(REF_ACTOR, id)?;
-    }
-    if let Some(email) = event.actor.email.as_deref() {
-        add_ref(REF_ACTOR, email)?;
-    }
     if let Some(description) = event.description.as_deref() {
         tx.prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
             .and_then(|mut s| s.execute(params![pk, description]))
@@ -452,6 +417,31 @@ fn insert_event(
         id: uid.hyphenated().to_string(),
         seq,
     })
+}
+
+/// `pk = occurred_ms << 21 | n`: the next `n` for this millisecond (see schema.rs).
+fn next_pk(tx: &Transaction<'_>, group: &mut GroupState, occurred_ms: Millis) -> Result<i64> {
+    let next = match group.next_pk.get(&occurred_ms) {
+        Some(next) => *next,
+        None => {
+            let first = pk_floor(occurred_ms);
+            tx.prepare_cached("SELECT max(pk) FROM entries WHERE pk >= ? AND pk < ?")
+                .and_then(|mut s| {
+                    s.query_row([first, pk_floor(occurred_ms + 1)], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                })
+                .map_err(map_err)?
+                .map_or(first, |max| max + 1)
+        }
+    };
+    if next >= pk_floor(occurred_ms + 1) {
+        return Err(StoreError::Unavailable(
+            "more than 2,097,152 entries for one millisecond".into(),
+        ));
+    }
+    group.next_pk.insert(occurred_ms, next + 1);
+    Ok(next)
 }
 
 fn next_seq(tx: &Transaction<'_>, group: &mut GroupState, org: OrgId) -> Result<i64> {

@@ -676,12 +676,20 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
             )
             .await
             .unwrap();
-        assert!(first.total_exact, "round {round}: small counts are exact");
-        assert_eq!(
-            first.total as usize,
-            expected.len(),
-            "round {round}: total for {filter:?}"
-        );
+        // Exact when counting was cheap; otherwise an honest lower bound (a loaded machine may
+        // hit the time budget even on small data).
+        if first.total_exact {
+            assert_eq!(
+                first.total as usize,
+                expected.len(),
+                "round {round}: total for {filter:?}"
+            );
+        } else {
+            assert!(
+                first.total as usize <= expected.len(),
+                "round {round}: lower bound for {filter:?}"
+            );
+        }
         assert!(first.prev_cursor.is_none());
         if limit >= 50 || round % 5 == 0 {
             let (older, newer) = walk_both_ways(&store, a, &filter, limit).await;
