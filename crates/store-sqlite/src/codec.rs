@@ -54,7 +54,7 @@ impl Body {
 }
 
 /// The columns every read selects, in the order [`decode_row`] reads them.
-pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.uid, e.occurred_ms, e.recorded_ms, e.action, \
+pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
      e.ip, e.description, e.body";
 
@@ -64,6 +64,31 @@ pub const PK_MS_SHIFT: u32 = 21;
 /// The smallest `pk` of a millisecond; `pk_floor(ms + 1)` is the bound after it.
 pub fn pk_floor(ms: Millis) -> i64 {
     ms << PK_MS_SHIFT
+}
+
+/// The public id of an entry is its `pk` written as a UUIDv7: the 48-bit millisecond, then the
+/// 21-bit count within it (12 bits in `rand_a`, 9 at the top of `rand_b`), the rest zero. It is
+/// time-ordered like any UUIDv7 and needs no column or index of its own.
+pub fn entry_id(pk: i64) -> String {
+    let (ms, n) = (
+        (pk >> PK_MS_SHIFT) as u128,
+        (pk & ((1 << PK_MS_SHIFT) - 1)) as u128,
+    );
+    let bits = (ms << 80) | (0x7 << 76) | ((n >> 9) << 64) | (0b10 << 62) | ((n & 0x1ff) << 53);
+    uuid::Uuid::from_u128(bits).hyphenated().to_string()
+}
+
+/// The `pk` an id names, if it is an id [`entry_id`] could have made.
+pub fn pk_of_id(id: &str) -> Option<i64> {
+    let bits = uuid::Uuid::parse_str(id).ok()?.as_u128();
+    let version = (bits >> 76) & 0xf;
+    let variant = (bits >> 62) & 0b11;
+    if version != 7 || variant != 0b10 || bits & ((1 << 53) - 1) != 0 {
+        return None;
+    }
+    let ms = (bits >> 80) as i64;
+    let n = ((((bits >> 64) & 0xfff) << 9) | ((bits >> 53) & 0x1ff)) as i64;
+    Some((ms << PK_MS_SHIFT) | n)
 }
 
 pub fn outcome_code(o: Outcome) -> i64 {
@@ -79,13 +104,12 @@ pub fn decode_row(
     row: &rusqlite::Row<'_>,
     dict: &Dict,
 ) -> rusqlite::Result<Result<(i64, Entry), MissingDict>> {
-    let uid: Vec<u8> = row.get(2)?;
-    let body: String = row.get(14)?;
+    let body: String = row.get(13)?;
     let body: Body = serde_json::from_str(&body).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(14, rusqlite::types::Type::Text, Box::new(e))
+        rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e))
     })?;
     let ids: (i64, Option<i64>, i64, Option<i64>) =
-        (row.get(5)?, row.get(6)?, row.get(7)?, row.get(10)?);
+        (row.get(4)?, row.get(5)?, row.get(6)?, row.get(9)?);
     let resolve = |id: i64| dict.value_of(id).map(|v| v.to_string());
     let (Some(action), Some(channel)) = (resolve(ids.0), resolve(ids.2)) else {
         return Ok(Err(MissingDict));
@@ -95,8 +119,8 @@ pub fn decode_row(
         (d, t) => (d.flatten(), t.flatten()),
     };
     let mut context = body.context;
-    context.ip = row.get(12)?;
-    context.correlation_id = row.get(11)?;
+    context.ip = row.get(11)?;
+    context.correlation_id = row.get(10)?;
     let entity = entity_type.map(|kind| Entity {
         kind,
         id: body.entity_id,
@@ -106,24 +130,22 @@ pub fn decode_row(
     Ok(Ok((
         pk,
         Entry {
-            id: uuid::Uuid::from_slice(&uid)
-                .map(|u| u.hyphenated().to_string())
-                .unwrap_or_default(),
+            id: entry_id(pk),
             seq: row.get(1)?,
-            recorded_at: row.get(4)?,
+            recorded_at: row.get(3)?,
             event: NewEvent {
-                occurred_at: row.get(3)?,
+                occurred_at: row.get(2)?,
                 action,
                 detailed_action,
                 channel,
-                description: row.get(13)?,
-                outcome: if row.get::<_, i64>(9)? == 1 {
+                description: row.get(12)?,
+                outcome: if row.get::<_, i64>(8)? == 1 {
                     Outcome::Failure
                 } else {
                     Outcome::Success
                 },
                 actor: Actor {
-                    kind: ActorType::from_code(row.get(8)?).unwrap_or(ActorType::System),
+                    kind: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
                     id: body.actor_id,
                     name: body.actor_name,
                     email: body.actor_email,
@@ -142,3 +164,34 @@ pub fn decode_row(
 /// A row referred to a dictionary id this process has not loaded yet.
 #[derive(Debug)]
 pub struct MissingDict;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_like_their_pk() {
+        let pks = [
+            pk_floor(0),
+            pk_floor(1_767_225_600_000),
+            pk_floor(1_767_225_600_000) + 1,
+            pk_floor(1_767_225_600_001) - 1,
+            pk_floor(4_000_000_000_000) + 5,
+        ];
+        for pk in pks {
+            let id = entry_id(pk);
+            assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+            assert_eq!(pk_of_id(&id), Some(pk), "{id}");
+        }
+        let ids: Vec<String> = pks.iter().map(|pk| entry_id(*pk)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(
+            pk_of_id("01a20098-2011-7173-bda2-1f466a792f3f"),
+            None,
+            "random tails are not ours"
+        );
+        assert_eq!(pk_of_id("not-a-uuid"), None);
+    }
+}

@@ -17,7 +17,7 @@ use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilt
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::{Facets, OrgId, Page, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, pk_floor};
+use crate::codec::{ENTRY_COLUMNS, decode_row, pk_floor, pk_of_id};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -440,11 +440,11 @@ fn query_rows(
 }
 
 pub fn get(conn: &Connection, dict: &Dict, org: OrgId, id: &str) -> Result<Option<Entry>> {
-    let Ok(uid) = uuid::Uuid::parse_str(id) else {
+    let Some(pk) = pk_of_id(id) else {
         return Ok(None);
     };
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.uid = ?1 AND e.org_id = ?2");
-    let params = [SqlValue::Blob(uid.as_bytes().to_vec()), org.into()];
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.pk = ?1 AND e.org_id = ?2");
+    let params = [pk.into(), org.into()];
     Ok(query_entries(conn, dict, &sql, &params)?.into_iter().next())
 }
 

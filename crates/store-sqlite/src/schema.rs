@@ -11,8 +11,9 @@
 //!   FTS5 table (`entry_terms`, see `terms.rs`). FTS5 buffers new terms in memory and writes them
 //!   as sorted segments that it merges in the background, like an LSM tree; its posting lists are
 //!   ordered by rowid, which is `pk`, so `MATCH ... ORDER BY rowid DESC LIMIT n` is a first page.
-//! - The B-tree indexes that remain all grow at their right edge: `(org_id, pk)` for unfiltered
-//!   pages, `(org_id, seq)` for the chain, `uid` (UUIDv7, time-ordered) for lookups by id.
+//! - The two B-tree indexes that remain grow at their right edge: `(org_id, pk)` for unfiltered
+//!   pages and `(org_id, seq)` for the chain. An entry's public id is its `pk` written as a
+//!   UUIDv7 (`codec::entry_id`), so lookups by id need no index of their own.
 //! - Low-cardinality strings (action, detailed action, channel, entity type) are integers from a
 //!   dictionary table (`dict`); everything an index never needs sits in one JSON `body`.
 //! - Both FTS5 tables are contentless without per-row sizes (`columnsize = 0`), the cheapest form
@@ -63,7 +64,6 @@ CREATE TABLE entries (
     pk               INTEGER PRIMARY KEY,
     org_id           INTEGER NOT NULL,
     seq              INTEGER NOT NULL,
-    uid              BLOB NOT NULL,
     occurred_ms      INTEGER NOT NULL,
     recorded_ms      INTEGER NOT NULL,
     action           INTEGER NOT NULL,
@@ -80,7 +80,6 @@ CREATE TABLE entries (
 
 CREATE INDEX entries_org ON entries (org_id);
 CREATE UNIQUE INDEX entries_seq ON entries (org_id, seq);
-CREATE UNIQUE INDEX entries_uid ON entries (uid);
 
 -- Hashed filter terms per entry (rowid = entries.pk); see terms.rs.
 CREATE VIRTUAL TABLE entry_terms USING fts5(

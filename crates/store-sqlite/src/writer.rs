@@ -20,7 +20,7 @@ use stele_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{Body, outcome_code, pk_floor};
+use crate::codec::{Body, entry_id, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -375,21 +375,19 @@ fn insert_event(
     intern(DICT_ACTOR_TYPE, event.actor.kind.as_str())?;
 
     let pk = next_pk(tx, group, event.occurred_at)?;
-    let uid = uuid::Uuid::now_v7();
     let body =
         serde_json::to_string(&Body::of(event)).map_err(|e| StoreError::Other(e.to_string()))?;
     tx.prepare_cached(
-        "INSERT INTO entries (pk, org_id, seq, uid, occurred_ms, recorded_ms, action,
+        "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
              detailed_action, channel, actor_type, outcome, entity_type, correlation_id, ip,
              description, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut s| {
         s.execute(params![
             pk,
             org,
             seq,
-            &uid.as_bytes()[..],
             event.occurred_at,
             now,
             action,
@@ -414,7 +412,7 @@ fn insert_event(
             .map_err(map_err)?;
     }
     Ok(Receipt {
-        id: uid.hyphenated().to_string(),
+        id: entry_id(pk),
         seq,
     })
 }
