@@ -5,9 +5,11 @@
 //! Nothing in this crate touches the network, the disk or the clock except through arguments
 //! (the caller passes "now"), so every rule here is testable on its own.
 
+pub mod checkpoint;
 pub mod diff;
 pub mod event;
 pub mod filter;
+pub mod merkle;
 pub mod redact;
 pub mod time;
 pub mod validate;
