@@ -33,6 +33,18 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Recompute every organization's hash chain and check its signed checkpoints (offline:
+    /// reads the data directory; safe next to a running server). Exits 1 if anything is wrong.
+    Verify {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Measure ingest and query performance against a throwaway server.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +69,9 @@ struct ServeArgs {
     /// Request bodies above this many bytes get 413.
     #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// Sign a checkpoint at least this often (seconds) while entries arrive.
+    #[arg(long, env = "STELE_CHECKPOINT_EVERY", default_value_t = 60)]
+    checkpoint_every: u64,
     #[command(flatten)]
     data: DataDir,
 }
@@ -189,6 +204,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("revoked {}", info.id);
             Ok(())
         }
+        Command::Verify { org, json, data } => verify(org, json, data).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }
@@ -198,10 +214,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         data_dir: args.data.data_dir,
         max_body_bytes: args.max_body_bytes,
+        checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
     };
     let app = Application::build(config.clone()).await?;
     println!("Stele is listening on {}", app.url());
     println!("Data directory: {}", config.data_dir.display());
+    println!(
+        "Checkpoint public key: {} (key id {})",
+        app.public_key().to_hex(),
+        app.public_key().key_id()
+    );
     if let Some(first) = app.bootstrap() {
         println!();
         println!(
@@ -221,6 +243,57 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop.");
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+async fn verify(org: Option<String>, json: bool, data: DataDir) -> anyhow::Result<()> {
+    let public_key = stele_server::integrity::public_key(&data.data_dir)?;
+    let store = open(&data)?;
+    let orgs = match org {
+        Some(org) => vec![find_org(store.as_ref(), &org).await?],
+        None => store.list_orgs().await?,
+    };
+    match &public_key {
+        Some(key) => eprintln!(
+            "checkpoint public key {} (key id {})",
+            key.to_hex(),
+            key.key_id()
+        ),
+        None => eprintln!(
+            "no signing key in this data directory: checkpoint signatures are not checked"
+        ),
+    }
+    let mut all_ok = true;
+    for org in orgs {
+        let started = std::time::Instant::now();
+        let report = store.verify(org.key, public_key.as_ref()).await?;
+        all_ok &= report.ok;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+            continue;
+        }
+        let range = match (report.first_seq, report.last_seq) {
+            (Some(a), Some(b)) => format!("seq {a}..={b}"),
+            _ => "no entries".to_string(),
+        };
+        match &report.problem {
+            None => println!(
+                "{} ({}): OK, {} entries ({range}), {} checkpoints, in {:.2?}",
+                org.name,
+                org.id,
+                report.entries,
+                report.checkpoints,
+                started.elapsed()
+            ),
+            Some(p) => println!(
+                "{} ({}): FAILED at seq {}: {:?}: {} ({} entries verified before it)",
+                org.name, org.id, p.seq, p.kind, p.message, report.entries
+            ),
+        }
+    }
+    if !all_ok {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -250,6 +250,15 @@ fn a_killed_server_loses_no_acknowledged_event() {
         }
         assert!(newest >= acked.len() as i64);
     });
+    // And the chain still verifies after the crash.
+    let out = Command::new(STELE)
+        .args(["verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(": OK,"), "{report}");
 }
 
 fn server_kill(server: &Server) {

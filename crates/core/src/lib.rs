@@ -5,6 +5,7 @@
 //! Nothing in this crate touches the network, the disk or the clock except through arguments
 //! (the caller passes "now"), so every rule here is testable on its own.
 
+pub mod chain;
 pub mod checkpoint;
 pub mod diff;
 pub mod event;

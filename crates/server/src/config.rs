@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,6 +13,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Request bodies above this size are refused with 413.
     pub max_body_bytes: usize,
+    /// A signed checkpoint is made at least this often for an organization with new entries.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for Config {
@@ -20,6 +23,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("stele-data"),
             max_body_bytes: 8 * 1024 * 1024,
+            checkpoint_every: Duration::from_secs(60),
         }
     }
 }

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use stele_core::checkpoint::PublicKey;
 use stele_store::{Scope, Store};
-use stele_store_sqlite::SqliteStore;
+use stele_store_sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::keys;
+use crate::{integrity, keys};
 
 /// What the first start created: shown once, never again.
 #[derive(Debug, Clone)]
@@ -27,13 +28,20 @@ pub struct Application {
     store: Arc<dyn Store>,
     config: Config,
     bootstrap: Option<Bootstrap>,
+    public_key: PublicKey,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let path = config.database_path();
+        let signing_key = integrity::load_or_create_signing_key(&config.data_dir)?;
+        let public_key = signing_key.public_key();
+        let options = SqliteOptions {
+            signing_key: Some(signing_key),
+            checkpoint_every: config.checkpoint_every,
+        };
         let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&path)
+            SqliteStore::open_with(&path, options)
                 .with_context(|| format!("opening the database at {}", path.display()))?,
         );
         let bootstrap = bootstrap(store.as_ref()).await?;
@@ -45,6 +53,7 @@ impl Application {
             store,
             config,
             bootstrap,
+            public_key,
         })
     }
 
@@ -67,18 +76,33 @@ impl Application {
         self.store.clone()
     }
 
+    /// The key that verifies this server's checkpoints.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight (and with them
     /// every commit they wait for) before returning.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let state = AppState { store: self.store };
+        let store = self.store.clone();
+        let state = AppState {
+            store: self.store,
+            public_key: self.public_key,
+        };
         let router = http::router(state, &self.config);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP")?;
+        // Every acknowledged entry is committed by now; seal the chain's end.
+        store
+            .checkpoint_now()
+            .await
+            .context("signing the final checkpoint")?;
+        Ok(())
     }
 }
 

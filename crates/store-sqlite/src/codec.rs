@@ -5,27 +5,23 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stele_core::chain::Personal;
 use stele_core::time::Millis;
 use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 
 use crate::dict::Dict;
 
-/// The part of an entry that no index needs.
+/// The part of an entry that no index needs, minus the personal fields (which live in the
+/// `personal` column so erasure can replace them without touching anything else).
 #[derive(Serialize, Deserialize, Default)]
 pub struct Body {
-    #[serde(rename = "ai", default, skip_serializing_if = "Option::is_none")]
-    pub actor_id: Option<String>,
-    #[serde(rename = "an", default, skip_serializing_if = "Option::is_none")]
-    pub actor_name: Option<String>,
-    #[serde(rename = "ae", default, skip_serializing_if = "Option::is_none")]
-    pub actor_email: Option<String>,
     #[serde(rename = "ei", default, skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<String>,
     #[serde(rename = "en", default, skip_serializing_if = "Option::is_none")]
     pub entity_name: Option<String>,
     #[serde(rename = "ids", default, skip_serializing_if = "Vec::is_empty")]
     pub entity_ids: Vec<String>,
-    /// The context without `ip` and `correlation_id`, which are columns.
+    /// The context without `correlation_id` (a column) and `ip`/`user_agent` (personal).
     #[serde(rename = "cx", default, skip_serializing_if = "Context::is_empty")]
     pub context: Context,
     #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
@@ -38,11 +34,9 @@ impl Body {
     pub fn of(event: &NewEvent) -> Body {
         let mut context = event.context.clone();
         context.ip = None;
+        context.user_agent = None;
         context.correlation_id = None;
         Body {
-            actor_id: event.actor.id.clone(),
-            actor_name: event.actor.name.clone(),
-            actor_email: event.actor.email.clone(),
             entity_id: event.entity.as_ref().and_then(|e| e.id.clone()),
             entity_name: event.entity.as_ref().and_then(|e| e.name.clone()),
             entity_ids: event.entity_ids.clone(),
@@ -56,7 +50,7 @@ impl Body {
 /// The columns every read selects, in the order [`decode_row`] reads them.
 pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
-     e.ip, e.description, e.body";
+     e.personal, e.description, e.body";
 
 /// Bits of `pk` below the millisecond (see schema.rs): room for 2,097,152 entries per ms.
 pub const PK_MS_SHIFT: u32 = 21;
@@ -119,46 +113,49 @@ pub fn decode_row(
         (d, t) => (d.flatten(), t.flatten()),
     };
     let mut context = body.context;
-    context.ip = row.get(11)?;
     context.correlation_id = row.get(10)?;
+    let personal: String = row.get(11)?;
+    let personal: Personal = serde_json::from_str(&personal).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     let entity = entity_type.map(|kind| Entity {
         kind,
         id: body.entity_id,
         name: body.entity_name,
     });
     let pk: i64 = row.get(0)?;
-    Ok(Ok((
-        pk,
-        Entry {
-            id: entry_id(pk),
-            seq: row.get(1)?,
-            recorded_at: row.get(3)?,
-            event: NewEvent {
-                occurred_at: row.get(2)?,
-                action,
-                detailed_action,
-                channel,
-                description: row.get(12)?,
-                outcome: if row.get::<_, i64>(8)? == 1 {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                },
-                actor: Actor {
-                    kind: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
-                    id: body.actor_id,
-                    name: body.actor_name,
-                    email: body.actor_email,
-                },
-                entity,
-                entity_ids: body.entity_ids,
-                context,
-                changes: body.changes,
-                metadata: body.metadata,
-                idempotency_key: None,
+    let mut entry = Entry {
+        id: entry_id(pk),
+        seq: row.get(1)?,
+        recorded_at: row.get(3)?,
+        event: NewEvent {
+            occurred_at: row.get(2)?,
+            action,
+            detailed_action,
+            channel,
+            description: row.get(12)?,
+            outcome: if row.get::<_, i64>(8)? == 1 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
             },
+            actor: Actor {
+                kind: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
+                // Filled in from the personal column below.
+                id: None,
+                name: None,
+                email: None,
+            },
+            entity,
+            entity_ids: body.entity_ids,
+            context,
+            changes: body.changes,
+            metadata: body.metadata,
+            idempotency_key: None,
         },
-    )))
+    };
+    personal.apply(&mut entry.event);
+    Ok(Ok((pk, entry)))
 }
 
 /// A row referred to a dictionary id this process has not loaded yet.

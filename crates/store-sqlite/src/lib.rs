@@ -4,22 +4,26 @@
 mod codec;
 mod dict;
 mod error;
+mod integrity;
 mod read;
 mod schema;
 mod terms;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use stele_core::Entry;
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::time::now_millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Facets, KeyHash, NewApiKey, OrgId, Organization,
-    Page, Result, Scope, Store, StoreError,
+    Page, Result, Scope, Store, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -36,45 +40,83 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
     dict: Arc<Dict>,
+    options: SqliteOptions,
     /// Held for its `Drop`, which stops the thread.
-    _checkpointer: Checkpointer,
+    _maintenance: Maintenance,
 }
 
-/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] on its own thread and
-/// connection, so that the writer never pays for it. Checkpoints are `PASSIVE`: they never
-/// block the writer or readers, and SQLite restarts the WAL once a checkpoint has caught up.
-struct Checkpointer {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Signs the chain's checkpoints. Without one (an operator's CLI command) no checkpoint is
+    /// made; the server, which has the key, makes them.
+    pub signing_key: Option<SigningKey>,
+    /// A checkpoint is signed at least this often for an organization with new entries.
+    pub checkpoint_every: Duration,
 }
 
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-impl Checkpointer {
-    fn spawn(path: &Path) -> Result<Checkpointer> {
-        let conn = Connection::open(path).map_err(map_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(1))
-            .map_err(map_err)?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::Builder::new()
-            .name("stele-sqlite-checkpoint".into())
-            .spawn(move || {
-                use std::sync::atomic::Ordering;
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(CHECKPOINT_EVERY);
-                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                        tracing::warn!(%error, "WAL checkpoint failed; will retry");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Other(format!("starting the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop })
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            signing_key: None,
+            checkpoint_every: Duration::from_secs(60),
+        }
     }
 }
 
-impl Drop for Checkpointer {
+/// Background upkeep on its own thread, so the writer never pays for it: copies the WAL back
+/// into the database file every [`WAL_CHECKPOINT_EVERY`] (`PASSIVE`: never blocks the writer or
+/// readers; SQLite restarts the WAL once a checkpoint has caught up), and asks the writer to sign
+/// chain checkpoints that are due.
+struct Maintenance {
+    stop: Arc<AtomicBool>,
+}
+
+const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Chain checkpoints are considered every this many WAL ticks (5 s).
+const CHAIN_CHECKPOINT_TICKS: u64 = 10;
+
+impl Maintenance {
+    fn spawn(path: &Path, writer: Writer, options: &SqliteOptions) -> Result<Maintenance> {
+        let conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(1)).map_err(map_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let key = options.signing_key.clone();
+        let every_ms = options.checkpoint_every.as_millis() as i64;
+        std::thread::Builder::new()
+            .name("stele-sqlite-upkeep".into())
+            .spawn(move || {
+                for tick in 1u64.. {
+                    std::thread::sleep(WAL_CHECKPOINT_EVERY);
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Err(error) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                    }
+                    // Whether a chain checkpoint is due is cheap to ask, but it is a write
+                    // transaction: ask every few seconds, not at every WAL checkpoint.
+                    if tick % CHAIN_CHECKPOINT_TICKS == 0
+                        && let Some(key) = key.clone()
+                    {
+                        let made = writer.run_blocking(move |tx| {
+                            integrity::make_checkpoints(tx, &key, every_ms, false, now_millis())
+                        });
+                        if let Err(error) = made {
+                            tracing::warn!(%error, "signing checkpoints failed; will retry");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("starting the upkeep thread: {e}")))?;
+        Ok(Maintenance { stop })
+    }
+}
+
+impl Drop for Maintenance {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -84,8 +126,13 @@ struct ReaderPool {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies migrations.
+    /// Opens (creating if needed) the database file and applies migrations, without a signing
+    /// key (see [`SqliteOptions`]).
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
@@ -111,9 +158,10 @@ impl SqliteStore {
         }
         let writer = Writer::spawn(conn, dict.clone())
             .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
-        let checkpointer = Checkpointer::spawn(path)?;
+        let maintenance = Maintenance::spawn(path, writer.clone(), &options)?;
         Ok(SqliteStore {
-            _checkpointer: checkpointer,
+            _maintenance: maintenance,
+            options,
             path: path.to_path_buf(),
             writer,
             readers: Arc::new(ReaderPool {
@@ -351,5 +399,28 @@ impl Store for SqliteStore {
 
     async fn facets(&self, org: OrgId) -> Result<Facets> {
         self.read(move |conn, _| read::facets(conn, org)).await
+    }
+
+    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
+        let mut list = self
+            .read(move |conn, _| integrity::checkpoints(conn, org, Some(limit)))
+            .await?;
+        list.reverse();
+        Ok(list)
+    }
+
+    async fn checkpoint_now(&self) -> Result<usize> {
+        let Some(key) = self.options.signing_key.clone() else {
+            return Ok(0);
+        };
+        self.writer
+            .run(move |tx| integrity::make_checkpoints(tx, &key, 0, true, now_millis()))
+            .await
+    }
+
+    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
+        let key = key.copied();
+        self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))
+            .await
     }
 }

@@ -73,10 +73,59 @@ CREATE TABLE entries (
     outcome          INTEGER NOT NULL,
     entity_type      INTEGER,
     correlation_id   TEXT,
-    ip               TEXT,
     description      TEXT,
-    body             TEXT NOT NULL
+    body             TEXT NOT NULL,
+    -- Personal fields (actor id, name, email; ip; user agent) as JSON, erasable (chain.rs).
+    personal         TEXT NOT NULL,
+    -- NULL once erased: without the salt the digest can no longer be tested against a guess.
+    salt             BLOB,
+    personal_digest  BLOB NOT NULL,
+    erased           INTEGER NOT NULL DEFAULT 0,
+    -- The chain: SHA-256 over the previous entry's hash and this entry (stele_core::chain).
+    hash             BLOB NOT NULL
 );
+
+-- Entries are immutable. The only change allowed is an erasure, which replaces the personal
+-- fields (and drops the salt) while setting `erased`; every other column must stay as it was.
+CREATE TRIGGER entries_immutable BEFORE UPDATE ON entries
+WHEN NEW.erased <> 1
+  OR NEW.pk IS NOT OLD.pk OR NEW.org_id IS NOT OLD.org_id OR NEW.seq IS NOT OLD.seq
+  OR NEW.occurred_ms IS NOT OLD.occurred_ms OR NEW.recorded_ms IS NOT OLD.recorded_ms
+  OR NEW.action IS NOT OLD.action OR NEW.detailed_action IS NOT OLD.detailed_action
+  OR NEW.channel IS NOT OLD.channel OR NEW.actor_type IS NOT OLD.actor_type
+  OR NEW.outcome IS NOT OLD.outcome OR NEW.entity_type IS NOT OLD.entity_type
+  OR NEW.correlation_id IS NOT OLD.correlation_id OR NEW.description IS NOT OLD.description
+  OR NEW.body IS NOT OLD.body OR NEW.personal_digest IS NOT OLD.personal_digest
+  OR NEW.hash IS NOT OLD.hash
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are immutable');
+END;
+
+-- Nothing deletes an entry; retention (which moves the chain's start) will be the one exception.
+CREATE TRIGGER entries_undeletable BEFORE DELETE ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are immutable');
+END;
+
+-- Where each organization's chain stands: the last seq, its hash, and the Merkle frontier.
+CREATE TABLE chain_state (
+    org_id    INTEGER PRIMARY KEY,
+    seq       INTEGER NOT NULL,
+    head      BLOB NOT NULL,
+    frontier  TEXT NOT NULL
+);
+
+-- Signed checkpoints (stele_core::checkpoint).
+CREATE TABLE checkpoints (
+    org_id       INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    chain_head   BLOB NOT NULL,
+    merkle_root  BLOB NOT NULL,
+    created_ms   INTEGER NOT NULL,
+    key_id       TEXT NOT NULL,
+    signature    TEXT NOT NULL,
+    PRIMARY KEY (org_id, seq)
+) WITHOUT ROWID;
 
 CREATE INDEX entries_org ON entries (org_id);
 CREATE UNIQUE INDEX entries_seq ON entries (org_id, seq);

@@ -13,7 +13,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use stele_core::NewEvent;
+use stele_core::chain::{self, Personal, SealedEvent};
+use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::{
     AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
@@ -96,6 +97,30 @@ impl Writer {
         answer.await.map_err(|_| shutting_down())?
     }
 
+    /// [`Writer::run`] for a plain thread outside the async runtime (the maintenance thread).
+    pub fn run_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let result = (|| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(map_err)?;
+                let value = f(&tx)?;
+                tx.commit().map_err(map_err)?;
+                Ok(value)
+            })();
+            let _ = reply.send(result);
+        });
+        self.commands
+            .blocking_send(Command::Run(job))
+            .map_err(|_| shutting_down())?;
+        answer.blocking_recv().map_err(|_| shutting_down())?
+    }
+
     async fn send(&self, command: Command) -> Result<()> {
         self.commands
             .send(command)
@@ -122,10 +147,20 @@ struct WriterState {
     last_sweep: Millis,
 }
 
+/// One organization's chain position, loaded from `chain_state` at the start of a group (inside
+/// the write lock, so a second process writing the same file is seen) and saved at its end.
+struct ChainCursor {
+    org_id: String,
+    seq: i64,
+    head: Hash,
+    frontier: Frontier,
+}
+
 /// What one group transaction has created but not yet committed.
 #[derive(Default)]
 struct GroupState {
-    next_seq: HashMap<OrgId, i64>,
+    /// Where each organization's chain stands after this group's entries so far.
+    chains: HashMap<OrgId, ChainCursor>,
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
     new_dict: Vec<(i64, i64, Arc<str>)>,
@@ -197,6 +232,7 @@ impl WriterState {
                     now,
                 )?);
             }
+            save_chains(&tx, &group.chains)?;
             tx.commit().map_err(map_err)?;
             Ok(outcomes)
         })();
@@ -269,8 +305,12 @@ fn append_request(
 
     let mut receipts = Vec::with_capacity(request.events.len());
     let mut wrote_any = false;
-    for event in &request.events {
-        let event_key = event.idempotency_key.as_ref().map(|k| format!("e:{k}"));
+    for sealed in &request.events {
+        let event_key = sealed
+            .event
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("e:{k}"));
         if let Some(key) = &event_key
             && let Some((_, earlier)) = find_idempotent(tx, org, key)?
             && let Some(receipt) = earlier.into_iter().next()
@@ -278,7 +318,7 @@ fn append_request(
             receipts.push(receipt);
             continue;
         }
-        let receipt = insert_event(tx, dict, facets_seen, group, org, event, now)?;
+        let receipt = insert_event(tx, dict, facets_seen, group, org, sealed, now)?;
         if let Some(key) = &event_key {
             remember(tx, org, key, None, std::slice::from_ref(&receipt), now)?;
         }
@@ -351,10 +391,10 @@ fn insert_event(
     facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
     group: &mut GroupState,
     org: OrgId,
-    event: &NewEvent,
+    sealed: &SealedEvent,
     now: Millis,
 ) -> Result<Receipt> {
-    let seq = next_seq(tx, group, org)?;
+    let event = &sealed.event;
     let mut intern = |kind: i64, value: &str| -> Result<i64> {
         let id = intern(tx, dict, group, kind, value)?;
         note_facet(tx, facets_seen, group, org, id)?;
@@ -375,13 +415,30 @@ fn insert_event(
     intern(DICT_ACTOR_TYPE, event.actor.kind.as_str())?;
 
     let pk = next_pk(tx, group, event.occurred_at)?;
+    let id = entry_id(pk);
+    let chain = chain_cursor(tx, group, org)?;
+    let seq = chain.seq + 1;
+    let hash = chain::entry_hash(
+        &chain.head,
+        &chain.org_id,
+        seq,
+        &id,
+        now,
+        &sealed.event_digest,
+    );
+    chain.seq = seq;
+    chain.head = hash;
+    chain.frontier.push(merkle::leaf_hash(&hash));
+
     let body =
         serde_json::to_string(&Body::of(event)).map_err(|e| StoreError::Other(e.to_string()))?;
+    let personal = serde_json::to_string(&Personal::of(event))
+        .map_err(|e| StoreError::Other(e.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
-             detailed_action, channel, actor_type, outcome, entity_type, correlation_id, ip,
-             description, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             detailed_action, channel, actor_type, outcome, entity_type, correlation_id,
+             description, body, personal, salt, personal_digest, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -397,9 +454,12 @@ fn insert_event(
             outcome_code(event.outcome),
             entity_type,
             event.context.correlation_id,
-            event.context.ip,
             event.description,
             body,
+            personal,
+            &sealed.salt[..],
+            &sealed.personal_digest[..],
+            &hash[..],
         ])
     })
     .map_err(map_err)?;
@@ -411,10 +471,7 @@ fn insert_event(
             .and_then(|mut s| s.execute(params![pk, description]))
             .map_err(map_err)?;
     }
-    Ok(Receipt {
-        id: entry_id(pk),
-        seq,
-    })
+    Ok(Receipt { id, seq })
 }
 
 /// `pk = occurred_ms << 21 | n`: the next `n` for this millisecond (see schema.rs).
@@ -442,18 +499,60 @@ fn next_pk(tx: &Transaction<'_>, group: &mut GroupState, occurred_ms: Millis) ->
     Ok(next)
 }
 
-fn next_seq(tx: &Transaction<'_>, group: &mut GroupState, org: OrgId) -> Result<i64> {
-    let next = match group.next_seq.get(&org) {
-        Some(next) => *next,
-        // Read inside the write transaction, so another process writing the same file (a CLI
-        // command next to a running server) can never hand out the same number.
-        None => tx
-            .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM entries WHERE org_id = ?")
-            .and_then(|mut s| s.query_row([org], |r| r.get(0)))
-            .map_err(map_err)?,
-    };
-    group.next_seq.insert(org, next + 1);
-    Ok(next)
+fn chain_cursor<'g>(
+    tx: &Transaction<'_>,
+    group: &'g mut GroupState,
+    org: OrgId,
+) -> Result<&'g mut ChainCursor> {
+    use std::collections::hash_map::Entry;
+    match group.chains.entry(org) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => {
+            let org_id: String = tx
+                .prepare_cached("SELECT id FROM orgs WHERE key = ?")
+                .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+                .map_err(map_err)?;
+            let state: Option<(i64, Vec<u8>, String)> = tx
+                .prepare_cached("SELECT seq, head, frontier FROM chain_state WHERE org_id = ?")
+                .and_then(|mut s| {
+                    s.query_row([org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(map_err)?;
+            let cursor = match state {
+                None => ChainCursor {
+                    head: chain::genesis(&org_id),
+                    org_id,
+                    seq: 0,
+                    frontier: Frontier::new(),
+                },
+                Some((seq, head, frontier)) => ChainCursor {
+                    org_id,
+                    seq,
+                    head: head.try_into().map_err(|_| {
+                        StoreError::Other("chain_state.head is not 32 bytes".into())
+                    })?,
+                    frontier: serde_json::from_str(&frontier)
+                        .map_err(|e| StoreError::Other(format!("chain_state.frontier: {e}")))?,
+                },
+            };
+            Ok(e.insert(cursor))
+        }
+    }
+}
+
+fn save_chains(tx: &Transaction<'_>, chains: &HashMap<OrgId, ChainCursor>) -> Result<()> {
+    for (org, chain) in chains {
+        let frontier =
+            serde_json::to_string(&chain.frontier).map_err(|e| StoreError::Other(e.to_string()))?;
+        tx.prepare_cached(
+            "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (org_id) DO UPDATE SET seq = ?2, head = ?3, frontier = ?4",
+        )
+        .and_then(|mut s| s.execute(params![org, chain.seq, &chain.head[..], frontier]))
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 fn intern(

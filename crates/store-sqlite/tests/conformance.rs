@@ -2,14 +2,21 @@
 
 use std::sync::Arc;
 
+use stele_core::checkpoint::SigningKey;
 use stele_store::Store;
-use stele_store_sqlite::SqliteStore;
+use stele_store_sqlite::{SqliteOptions, SqliteStore};
 
 async fn fresh_store() -> Arc<dyn Store> {
     // The directory must outlive the store; leaking it keeps the file for the test's lifetime
     // and the OS temp cleaner removes it later.
     let dir = tempfile::tempdir().expect("temp dir").keep();
-    Arc::new(SqliteStore::open(&dir.join("stele.db")).expect("open store"))
+    let options = SqliteOptions {
+        signing_key: Some(SigningKey::from_seed(
+            stele_store::conformance::TEST_SIGNING_SEED,
+        )),
+        ..SqliteOptions::default()
+    };
+    Arc::new(SqliteStore::open_with(&dir.join("stele.db"), options).expect("open store"))
 }
 
 stele_store::conformance_suite!(fresh_store());

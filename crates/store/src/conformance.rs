@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use stele_core::chain::SealedEvent;
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
+
+use stele_core::checkpoint::SigningKey;
 
 use crate::{AppendRequest, KeyHash, NewApiKey, OrgId, Scope, Store, StoreError};
 
@@ -34,6 +37,7 @@ macro_rules! conformance_suite {
             facets_list_what_the_organization_used,
             description_search_is_case_insensitive_and_unicode_aware,
             model_every_filter_and_walk_matches_brute_force,
+            the_chain_verifies_and_checkpoints_sign_its_head,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -46,6 +50,9 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+/// The checkpoint signing key backends give their test stores, so the suite can check signatures.
+pub const TEST_SIGNING_SEED: [u8; 32] = [42; 32];
 
 /// A plain event for tests; callers adjust what they care about.
 pub fn event(action: &str, occurred_at: i64) -> NewEvent {
@@ -71,9 +78,17 @@ pub fn event(action: &str, occurred_at: i64) -> NewEvent {
     }
 }
 
+/// Seals events with a fixed salt (tests need no secrecy, only determinism).
+pub fn sealed(events: Vec<NewEvent>) -> Vec<SealedEvent> {
+    events
+        .into_iter()
+        .map(|e| SealedEvent::seal(e, [9; 16]))
+        .collect()
+}
+
 pub fn request(events: Vec<NewEvent>) -> AppendRequest {
     AppendRequest {
-        events,
+        events: sealed(events),
         idempotency_key: None,
         fingerprint: [0; 32],
     }
@@ -198,7 +213,7 @@ pub async fn request_idempotency_key_replays_the_original_receipts(store: Arc<dy
     let a = org(&store, "a").await;
     let body = Sha256::digest(b"the same body").into();
     let make = || AppendRequest {
-        events: vec![event("create", T0), event("update", T0)],
+        events: sealed(vec![event("create", T0), event("update", T0)]),
         idempotency_key: Some("retry-me".into()),
         fingerprint: body,
     };
@@ -710,4 +725,82 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
             );
         }
     }
+}
+
+pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Store>) {
+    let public = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let report = store.verify(a, Some(&public)).await.unwrap();
+    assert!(
+        report.ok && report.entries == 0,
+        "an empty chain verifies: {report:?}"
+    );
+
+    for i in 0..4 {
+        store
+            .append(
+                a,
+                request(vec![event("create", T0 + i), event("update", T0 - i)]),
+            )
+            .await
+            .unwrap();
+        store
+            .append(b, request(vec![event("delete", T0)]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.checkpoint_now().await.unwrap(),
+        2,
+        "one per organization with new entries"
+    );
+    assert_eq!(
+        store.checkpoint_now().await.unwrap(),
+        0,
+        "nothing new, nothing to sign"
+    );
+    store
+        .append(a, request(vec![event("login", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint_now().await.unwrap(), 1);
+
+    let checkpoints = store.checkpoints(a, 10).await.unwrap();
+    assert_eq!(
+        checkpoints
+            .iter()
+            .map(|c| c.checkpoint.seq)
+            .collect::<Vec<_>>(),
+        vec![9, 8],
+        "newest first"
+    );
+    for c in &checkpoints {
+        c.verify(&public).expect("signed by the store's key");
+    }
+
+    let report = store.verify(a, Some(&public)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(
+        (
+            report.entries,
+            report.first_seq,
+            report.last_seq,
+            report.checkpoints
+        ),
+        (9, Some(1), Some(9), 2)
+    );
+    let report = store.verify(b, Some(&public)).await.unwrap();
+    assert!(
+        report.ok && report.entries == 4 && report.checkpoints == 1,
+        "{report:?}"
+    );
+
+    let stranger = SigningKey::from_seed([1; 32]).public_key();
+    let report = store.verify(a, Some(&stranger)).await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(
+        report.problem.unwrap().kind,
+        crate::ProblemKind::BadSignature
+    );
 }

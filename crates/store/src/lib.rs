@@ -11,6 +11,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use stele_core::Entry;
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -72,4 +73,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Entry>>;
 
     async fn facets(&self, org: OrgId) -> Result<Facets>;
+
+    // --- integrity -----------------------------------------------------------------------------
+
+    /// Signed checkpoints, newest first, at most `limit`.
+    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>>;
+
+    /// Signs a checkpoint now for every organization with entries since its last one (the server
+    /// calls this on shutdown); returns how many were made. Without a signing key, none are.
+    async fn checkpoint_now(&self) -> Result<usize>;
+
+    /// Recomputes the organization's chain from its entries and checks every checkpoint (their
+    /// signatures with `key`, when given). Stops at the first problem.
+    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport>;
 }

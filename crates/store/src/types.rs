@@ -1,9 +1,10 @@
 use std::fmt;
 
 use serde::Serialize;
+use stele_core::Entry;
+use stele_core::chain::SealedEvent;
 use stele_core::filter::Cursor;
 use stele_core::time::Millis;
-use stele_core::{Entry, NewEvent};
 
 /// A store's internal organization key. The public id (`org_…`) is what people see.
 pub type OrgId = i64;
@@ -111,7 +112,9 @@ impl ApiKeyInfo {
 /// A request to record events, with what idempotency needs.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
-    pub events: Vec<NewEvent>,
+    /// Validated events, sealed (salted personal digest and event digest computed) by the caller
+    /// so that the writer only has to link them into the chain.
+    pub events: Vec<SealedEvent>,
     /// The `Idempotency-Key` header: a retry of the whole request returns the original receipts.
     pub idempotency_key: Option<String>,
     /// A digest of the request body, so a key reused for a different request is refused.
@@ -153,4 +156,41 @@ pub struct Facets {
     pub entity_types: Vec<String>,
     pub channels: Vec<String>,
     pub actor_types: Vec<String>,
+}
+
+/// The outcome of recomputing an organization's chain and checking its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub org_id: String,
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: u64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    /// Checkpoints whose signature and content were checked.
+    pub checkpoints: u64,
+    /// The first problem, in `seq` order.
+    pub problem: Option<IntegrityProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrityProblem {
+    pub seq: i64,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The entry's content no longer matches its hash.
+    Changed,
+    /// An entry the chain expects is not there.
+    Missing,
+    /// The entry belongs at another position in the chain.
+    Reordered,
+    /// A checkpoint's signature does not verify with the public key.
+    BadSignature,
+    /// A correctly signed checkpoint disagrees with the recomputed chain.
+    CheckpointMismatch,
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
 use crate::config::Config;
@@ -17,6 +18,8 @@ use crate::config::Config;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Verifies this server's checkpoints.
+    pub public_key: PublicKey,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -31,6 +34,12 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::entities::history),
         )
         .route("/v1/facets", get(api::facets::show))
+        .route("/v1/integrity/verify", get(api::integrity::verify))
+        .route(
+            "/v1/integrity/checkpoints",
+            get(api::integrity::checkpoints),
+        )
+        .route("/v1/integrity/public-key", get(api::integrity::public_key))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))
         .fallback(api::not_found)

@@ -5,5 +5,6 @@ mod helpers;
 
 mod errors;
 mod ingest;
+mod integrity;
 mod search;
 mod tenancy;

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use stele_core::chain::SealedEvent;
 use stele_core::redact::RedactionRules;
 use stele_core::time::now_millis;
 use stele_core::{FieldError, parse_event};
@@ -87,6 +88,15 @@ pub async fn create(
         });
     }
 
+    // Salts and digests are computed here, on the request's own task, so the single writer only
+    // links entries into the chain.
+    let mut salts = vec![0u8; 16 * events.len()];
+    getrandom::fill(&mut salts).map_err(|e| ApiError::Internal(format!("OS randomness: {e}")))?;
+    let events = events
+        .into_iter()
+        .zip(salts.chunks_exact(16))
+        .map(|(event, salt)| SealedEvent::seal(event, salt.try_into().expect("16-byte chunks")))
+        .collect();
     let outcome = state
         .store
         .append(

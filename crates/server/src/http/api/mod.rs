@@ -4,6 +4,7 @@ pub mod entities;
 pub mod events;
 pub mod facets;
 pub mod health;
+pub mod integrity;
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;

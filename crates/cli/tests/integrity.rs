@@ -1,0 +1,171 @@
+//! Tamper evidence, tested the way an attacker with database access would try it: stop the
+//! server, edit the SQLite file with the `sqlite3` command-line tool, run `stele verify`.
+
+use std::path::Path;
+use std::process::Command;
+
+const STELE: &str = env!("CARGO_BIN_EXE_stele");
+
+/// A data directory with six entries and a signed checkpoint at seq 6, made by a real server.
+fn recorded_trail() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(STELE)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut url, mut key) = (String::new(), String::new());
+    loop {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        if let Some(u) = line.trim().strip_prefix("Stele is listening on ") {
+            url = u.to_string();
+        }
+        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("stele_")) {
+            key = k.trim_end_matches('\'').to_string();
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for i in 0..3 {
+            let body = serde_json::json!({"events": [
+                {"action": "create", "description": format!("create {i}"),
+                 "actor": {"type": "user", "id": "u1", "email": "ada@example.com"},
+                 "context": {"ip": "10.0.0.1", "user_agent": "curl"}},
+                {"action": "update", "description": format!("update {i}"), "actor": {"type": "api"}},
+            ]});
+            let r = client
+                .post(format!("{url}/v1/events"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    });
+    // A graceful stop signs the final checkpoint.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    dir
+}
+
+fn verify(dir: &Path) -> (bool, String) {
+    let out = Command::new(STELE)
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn sqlite3(dir: &Path, sql: &str) -> std::process::Output {
+    Command::new("sqlite3")
+        .arg(dir.join("stele.db"))
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 command-line tool is installed (CI installs it)")
+}
+
+/// Copies the trail, drops the immutability triggers, applies `sql`, and verifies.
+fn tampered(trail: &Path, sql: &str) -> String {
+    let copy = tempfile::tempdir().unwrap();
+    for file in std::fs::read_dir(trail).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), copy.path().join(file.file_name())).unwrap();
+    }
+    let out = sqlite3(
+        copy.path(),
+        &format!("DROP TRIGGER entries_immutable; DROP TRIGGER entries_undeletable; {sql}"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, report) = verify(copy.path());
+    assert!(!ok, "tampering must be detected: {report}");
+    report
+}
+
+#[test]
+fn an_untouched_trail_verifies_with_its_checkpoint() {
+    let trail = recorded_trail();
+    let (ok, report) = verify(trail.path());
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("OK, 6 entries (seq 1..=6), 1 checkpoints"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_database_refuses_updates_and_deletes_of_entries() {
+    let trail = recorded_trail();
+    for sql in [
+        "UPDATE entries SET description = 'x' WHERE seq = 2",
+        "DELETE FROM entries WHERE seq = 2",
+    ] {
+        let out = sqlite3(trail.path(), sql);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("audit entries are immutable"));
+    }
+    assert!(verify(trail.path()).0);
+}
+
+#[test]
+fn every_kind_of_tampering_is_detected_and_named() {
+    let trail = recorded_trail();
+    let cases = [
+        (
+            "UPDATE entries SET description = 'forged' WHERE seq = 3",
+            "FAILED at seq 3: Changed",
+        ),
+        (
+            r#"UPDATE entries SET personal = '{"actor_id":"u2"}' WHERE seq = 3"#,
+            "FAILED at seq 3: Changed: entry 3 was changed: its personal fields",
+        ),
+        (
+            "DELETE FROM entries WHERE seq = 4",
+            "FAILED at seq 4: Missing",
+        ),
+        (
+            "DELETE FROM entries WHERE seq = 6",
+            "FAILED at seq 6: Missing",
+        ),
+        (
+            "UPDATE entries SET seq = -1 WHERE seq = 2; UPDATE entries SET seq = 2 WHERE seq = 5; \
+             UPDATE entries SET seq = 5 WHERE seq = -1",
+            "FAILED at seq 2: Reordered",
+        ),
+        (
+            "UPDATE checkpoints SET chain_head = zeroblob(32)",
+            "FAILED at seq 6: BadSignature",
+        ),
+        (
+            "UPDATE checkpoints SET seq = 5",
+            "FAILED at seq 5: BadSignature",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let report = tampered(trail.path(), sql);
+        assert!(
+            report.contains(expected),
+            "{sql}\n expected {expected}\n got {report}"
+        );
+    }
+}

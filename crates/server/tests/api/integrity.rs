@@ -1,0 +1,76 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
+use stele_store::Scope;
+
+use crate::helpers::{assert_error, event, spawn_app};
+
+#[tokio::test]
+async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_key() {
+    let app = spawn_app().await;
+    app.record((0..5).map(|_| event("create")).collect()).await;
+    app.store.checkpoint_now().await.unwrap();
+    app.record(vec![event("update")]).await;
+
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries"], 6);
+    assert_eq!(report["checkpoints"], 1);
+    assert!(report["problem"].is_null());
+
+    let key: Value = app
+        .client
+        .get(format!("{}/v1/integrity/public-key", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["algorithm"], "ed25519");
+    let public = PublicKey::from_hex(key["public_key"].as_str().unwrap()).unwrap();
+
+    let list = app.get_json("/v1/integrity/checkpoints").await;
+    let checkpoints: Vec<SignedCheckpoint> =
+        serde_json::from_value(list["checkpoints"].clone()).unwrap();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].checkpoint.seq, 5);
+    checkpoints[0]
+        .verify(&public)
+        .expect("verifies with the public key alone");
+    assert_error(
+        app.get("/v1/integrity/checkpoints?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn integrity_endpoints_need_a_read_key_and_see_only_their_organization() {
+    let app = spawn_app().await;
+    app.record(vec![event("create")]).await;
+    let ingest_only = app.key_for("default", &[Scope::Ingest]).await;
+    assert_error(
+        app.get_as(&ingest_only, "/v1/integrity/verify").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let other = app.key_for("other", &[Scope::Read]).await;
+    let report: Value = app
+        .get_as(&other, "/v1/integrity/verify")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["entries"], 0);
+    app.store.checkpoint_now().await.unwrap();
+    let list: Value = app
+        .get_as(&other, "/v1/integrity/checkpoints")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["checkpoints"], json!([]));
+}
