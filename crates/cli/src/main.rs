@@ -45,6 +45,21 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Erase one person's identity (GDPR): their actor id, name, email, IP and user agent become
+    /// a stable pseudonym in every entry; the chain still verifies; the erasure is recorded.
+    Erase {
+        /// Organization id (org_…) or name.
+        #[arg(long)]
+        org: String,
+        /// The actor id or email to erase.
+        #[arg(long)]
+        actor: String,
+        /// Why (a ticket number, say); kept in the erasure's entry.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Measure ingest and query performance against a throwaway server.
     Bench(bench::BenchArgs),
 }
@@ -205,6 +220,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify { org, json, data } => verify(org, json, data).await,
+        Command::Erase {
+            org,
+            actor,
+            reason,
+            data,
+        } => erase(org, actor, reason, data).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }
@@ -294,6 +315,49 @@ async fn verify(org: Option<String>, json: bool, data: DataDir) -> anyhow::Resul
     if !all_ok {
         std::process::exit(1);
     }
+    Ok(())
+}
+
+async fn erase(
+    org: String,
+    actor: String,
+    reason: Option<String>,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    use stele_core::chain::{erasure_record, pseudonym};
+    let key = stele_server::integrity::load_signing_key(&data.data_dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no signing key in {}: start `stele serve` on it once",
+            data.data_dir.display()
+        )
+    })?;
+    let secret = stele_server::integrity::pseudonym_secret(&key);
+    let store = open(&data)?;
+    let org = find_org(store.as_ref(), &org).await?;
+    let pseudonym = pseudonym(&secret, &org.id, &actor);
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
+    let mut record = erasure_record(
+        &pseudonym,
+        reason.as_deref(),
+        stele_core::time::now_millis(),
+    );
+    record.context.source = Some("cli".into());
+    let outcome = store
+        .erase_actor(
+            org.key,
+            stele_store::Erasure {
+                actor,
+                pseudonym,
+                record,
+                salt,
+            },
+        )
+        .await?;
+    println!(
+        "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
+        outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
+    );
     Ok(())
 }
 

@@ -169,3 +169,40 @@ fn every_kind_of_tampering_is_detected_and_named() {
         );
     }
 }
+
+#[test]
+fn erasure_from_the_cli_keeps_the_chain_verifiable() {
+    let trail = recorded_trail();
+    let out = Command::new(STELE)
+        .args([
+            "erase",
+            "--org",
+            "default",
+            "--actor",
+            "ada@example.com",
+            "--reason",
+            "GDPR request",
+        ])
+        .arg("--data-dir")
+        .arg(trail.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("erased 3 entries") && said.contains("erased-"),
+        "{said}"
+    );
+    let (ok, report) = verify(trail.path());
+    assert!(ok, "{report}");
+    assert!(report.contains("OK, 7 entries"), "{report}");
+    let leftovers = sqlite3(
+        trail.path(),
+        "SELECT count(*) FROM entries WHERE personal LIKE '%ada@%' OR salt IS NULL AND erased = 0",
+    );
+    assert_eq!(String::from_utf8_lossy(&leftovers.stdout).trim(), "0");
+}

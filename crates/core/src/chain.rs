@@ -93,6 +93,55 @@ impl Personal {
     }
 }
 
+/// The stable pseudonym that replaces an erased person: `erased-` and 16 hex digits of a keyed
+/// hash of the organization and the actor, so the same person gets the same pseudonym in every
+/// entry (and in a later erasure), while nobody without the server's secret can link it back.
+pub fn pseudonym(secret: &[u8; 32], org_id: &str, actor: &str) -> String {
+    let mut bytes = b"stele-pseudonym-v1".to_vec();
+    text(&mut bytes, Some(org_id));
+    text(&mut bytes, Some(actor));
+    let mut h = Sha256::new();
+    h.update(secret);
+    h.update(&bytes);
+    let digest: Hash = h.finalize().into();
+    format!("erased-{}", &to_hex(&digest)[..16])
+}
+
+/// The entry that records an erasure: a System action in the `compliance` channel that names
+/// only the pseudonym, never the person. The store adds how many entries were pseudonymised.
+pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> NewEvent {
+    NewEvent {
+        occurred_at: now,
+        action: "update".into(),
+        detailed_action: Some("gdpr.erasure".into()),
+        channel: "compliance".into(),
+        description: Some(format!(
+            "Personal data of one person was erased; their entries now show {pseudonym}"
+        )),
+        outcome: crate::event::Outcome::Success,
+        actor: crate::event::Actor {
+            kind: crate::event::ActorType::System,
+            id: None,
+            name: None,
+            email: None,
+        },
+        entity: None,
+        entity_ids: vec![],
+        context: crate::event::Context {
+            reason: reason.map(str::to_string),
+            ..crate::event::Context::default()
+        },
+        changes: vec![],
+        metadata: [(
+            "pseudonym".to_string(),
+            Value::String(pseudonym.to_string()),
+        )]
+        .into_iter()
+        .collect(),
+        idempotency_key: None,
+    }
+}
+
 /// An event with what the chain needs computed ahead, off the writer's path: the salt and
 /// digest of its personal fields and the digest of everything else.
 #[derive(Debug, Clone, PartialEq)]

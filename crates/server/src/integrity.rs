@@ -57,6 +57,16 @@ pub fn load_signing_key(data_dir: &Path) -> anyhow::Result<Option<SigningKey>> {
     Ok(Some(SigningKey::from_seed(seed)))
 }
 
+/// The secret behind erasure pseudonyms, derived from the signing key (one secret to keep, two
+/// separate uses).
+pub fn pseudonym_secret(key: &SigningKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"stele-pseudonym-secret-v1");
+    h.update(key.to_seed());
+    h.finalize().into()
+}
+
 /// The public key of the data directory's signing key, if it has one.
 pub fn public_key(data_dir: &Path) -> anyhow::Result<Option<PublicKey>> {
     Ok(load_signing_key(data_dir)?.map(|k| k.public_key()))

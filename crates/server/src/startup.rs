@@ -29,6 +29,7 @@ pub struct Application {
     config: Config,
     bootstrap: Option<Bootstrap>,
     public_key: PublicKey,
+    pseudonym_secret: [u8; 32],
 }
 
 impl Application {
@@ -36,6 +37,7 @@ impl Application {
         let path = config.database_path();
         let signing_key = integrity::load_or_create_signing_key(&config.data_dir)?;
         let public_key = signing_key.public_key();
+        let pseudonym_secret = integrity::pseudonym_secret(&signing_key);
         let options = SqliteOptions {
             signing_key: Some(signing_key),
             checkpoint_every: config.checkpoint_every,
@@ -54,6 +56,7 @@ impl Application {
             config,
             bootstrap,
             public_key,
+            pseudonym_secret,
         })
     }
 
@@ -91,6 +94,7 @@ impl Application {
         let state = AppState {
             store: self.store,
             public_key: self.public_key,
+            pseudonym_secret: Arc::new(self.pseudonym_secret),
         };
         let router = http::router(state, &self.config);
         axum::serve(self.listener, router)

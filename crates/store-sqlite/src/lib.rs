@@ -3,6 +3,7 @@
 
 mod codec;
 mod dict;
+mod erasure;
 mod error;
 mod integrity;
 mod read;
@@ -22,8 +23,8 @@ use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::time::now_millis;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Facets, KeyHash, NewApiKey, OrgId, Organization,
-    Page, Result, Scope, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
+    OrgId, Organization, Page, Result, Scope, Store, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -416,6 +417,23 @@ impl Store for SqliteStore {
         self.writer
             .run(move |tx| integrity::make_checkpoints(tx, &key, 0, true, now_millis()))
             .await
+    }
+
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
+        let dict = self.dict.clone();
+        let pseudonym = erasure.pseudonym.clone();
+        let done = self
+            .writer
+            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
+            .await?;
+        for (id, kind, value) in done.new_dict {
+            self.dict.publish(id, kind, value);
+        }
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym,
+            record: done.receipt,
+        })
     }
 
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {

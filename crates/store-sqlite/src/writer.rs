@@ -149,7 +149,7 @@ struct WriterState {
 
 /// One organization's chain position, loaded from `chain_state` at the start of a group (inside
 /// the write lock, so a second process writing the same file is seen) and saved at its end.
-struct ChainCursor {
+pub(crate) struct ChainCursor {
     org_id: String,
     seq: i64,
     head: Hash,
@@ -158,12 +158,12 @@ struct ChainCursor {
 
 /// What one group transaction has created but not yet committed.
 #[derive(Default)]
-struct GroupState {
+pub(crate) struct GroupState {
     /// Where each organization's chain stands after this group's entries so far.
-    chains: HashMap<OrgId, ChainCursor>,
+    pub(crate) chains: HashMap<OrgId, ChainCursor>,
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
-    new_dict: Vec<(i64, i64, Arc<str>)>,
+    pub(crate) new_dict: Vec<(i64, i64, Arc<str>)>,
     new_facets: Vec<(OrgId, i64)>,
 }
 
@@ -385,7 +385,7 @@ fn remember(
     Ok(())
 }
 
-fn insert_event(
+pub(crate) fn insert_event(
     tx: &Transaction<'_>,
     dict: &Dict,
     facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
@@ -541,7 +541,10 @@ fn chain_cursor<'g>(
     }
 }
 
-fn save_chains(tx: &Transaction<'_>, chains: &HashMap<OrgId, ChainCursor>) -> Result<()> {
+pub(crate) fn save_chains(
+    tx: &Transaction<'_>,
+    chains: &HashMap<OrgId, ChainCursor>,
+) -> Result<()> {
     for (org, chain) in chains {
         let frontier =
             serde_json::to_string(&chain.frontier).map_err(|e| StoreError::Other(e.to_string()))?;

@@ -83,6 +83,10 @@ pub trait Store: Send + Sync + 'static {
     /// calls this on shutdown); returns how many were made. Without a signing key, none are.
     async fn checkpoint_now(&self) -> Result<usize>;
 
+    /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
+    /// id or email) and records the erasure, in one transaction. The chain still verifies.
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome>;
+
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport>;

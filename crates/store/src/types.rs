@@ -194,3 +194,23 @@ pub enum ProblemKind {
     /// A correctly signed checkpoint disagrees with the recomputed chain.
     CheckpointMismatch,
 }
+
+/// A request to erase one person's identity from an organization's entries (GDPR).
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// The actor id or email to erase.
+    pub actor: String,
+    pub pseudonym: String,
+    /// The entry that records the erasure (see `stele_core::chain::erasure_record`).
+    pub record: stele_core::NewEvent,
+    pub salt: stele_core::chain::Salt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasureOutcome {
+    /// Entries whose personal fields were replaced.
+    pub erased_entries: u64,
+    pub pseudonym: String,
+    /// The entry recording the erasure.
+    pub record: Receipt,
+}

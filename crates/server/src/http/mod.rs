@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
@@ -20,6 +20,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Verifies this server's checkpoints.
     pub public_key: PublicKey,
+    /// Keys the pseudonyms that erasure gives people (`stele_core::chain::pseudonym`).
+    pub pseudonym_secret: Arc<[u8; 32]>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -40,6 +42,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::integrity::checkpoints),
         )
         .route("/v1/integrity/public-key", get(api::integrity::public_key))
+        .route("/v1/erasure", post(api::erasure::create))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))
         .fallback(api::not_found)

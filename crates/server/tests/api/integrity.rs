@@ -74,3 +74,84 @@ async fn integrity_endpoints_need_a_read_key_and_see_only_their_organization() {
         .unwrap();
     assert_eq!(list["checkpoints"], json!([]));
 }
+
+#[tokio::test]
+async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
+    let app = spawn_app().await;
+    let mut ada = event("update");
+    ada["context"] = json!({"ip": "203.0.113.9", "user_agent": "Firefox"});
+    app.record(vec![ada, event("login"), event("logout")]).await;
+    app.store.checkpoint_now().await.unwrap();
+
+    let reader = app.key_for("default", &[Scope::Read]).await;
+    let denied = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&reader)
+        .json(&json!({"actor": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    let bad = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&app.key)
+        .json(&json!({"who": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, StatusCode::BAD_REQUEST, "invalid_body").await;
+
+    let response = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&app.key)
+        .json(&json!({"actor": "u1", "reason": "ticket 42"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["erased_entries"], 3);
+    let pseudonym = outcome["pseudonym"].as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("erased-"));
+
+    let page = app.get_json("/v1/events?actor_type=all").await;
+    let text = page.to_string();
+    for secret in [
+        "ada@example.com",
+        "\"Ada\"",
+        "203.0.113.9",
+        "Firefox",
+        "\"u1\"",
+    ] {
+        assert!(!text.contains(secret), "{secret} is gone: {text}");
+    }
+    assert_eq!(app.seqs(&format!("actor={pseudonym}")).await, vec![3, 2, 1]);
+    let record = app
+        .get_json("/v1/events?channel=compliance&actor_type=system")
+        .await;
+    assert_eq!(record["entries"][0]["detailed_action"], "gdpr.erasure");
+    assert_eq!(record["entries"][0]["context"]["reason"], "ticket 42");
+
+    // Erasing again gives the same pseudonym (it is stable) and finds nothing left to erase.
+    let again: Value = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&app.key)
+        .json(&json!({"actor": "u1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["pseudonym"], pseudonym.as_str());
+    assert_eq!(again["erased_entries"], 0);
+
+    app.store.checkpoint_now().await.unwrap();
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["entries"], 5);
+}

@@ -1,6 +1,7 @@
 //! The v1 API, one module per resource.
 
 pub mod entities;
+pub mod erasure;
 pub mod events;
 pub mod facets;
 pub mod health;
