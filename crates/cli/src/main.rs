@@ -60,6 +60,9 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Check proofs offline, with the public key alone.
+    #[command(subcommand)]
+    Proof(ProofCommand),
     /// Measure ingest and query performance against a throwaway server.
     Bench(bench::BenchArgs),
 }
@@ -89,6 +92,19 @@ struct ServeArgs {
     checkpoint_every: u64,
     #[command(flatten)]
     data: DataDir,
+}
+
+#[derive(Subcommand)]
+enum ProofCommand {
+    /// Verify an inclusion proof (`GET /v1/events/{id}/proof`) or a consistency proof
+    /// (`GET /v1/integrity/consistency`), read from a file or `-` for stdin. Exits 1 if invalid.
+    Verify {
+        /// The proof document (JSON).
+        file: PathBuf,
+        /// The checkpoint public key, 64 hex digits (`GET /v1/integrity/public-key`).
+        #[arg(long)]
+        public_key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +242,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             reason,
             data,
         } => erase(org, actor, reason, data).await,
+        Command::Proof(ProofCommand::Verify { file, public_key }) => {
+            verify_proof(&file, &public_key)
+        }
         Command::Bench(args) => bench::run(args).await,
     }
 }
@@ -359,6 +378,52 @@ async fn erase(
         outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
     );
     Ok(())
+}
+
+fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> {
+    use stele_core::checkpoint::PublicKey;
+    use stele_core::proof::{ConsistencyProof, InclusionProof};
+    let key = PublicKey::from_hex(public_key)
+        .ok_or_else(|| anyhow::anyhow!("--public-key: not a 64-hex-digit Ed25519 public key"))?;
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let document: serde_json::Value =
+        serde_json::from_str(&text).context("the proof is not JSON")?;
+    let (what, result) = if document.get("entry").is_some() {
+        let proof: InclusionProof =
+            serde_json::from_value(document).context("not an inclusion proof")?;
+        let seq = proof.entry["seq"].clone();
+        (
+            format!(
+                "entry seq {seq} is included in the checkpoint at seq {} of {}",
+                proof.checkpoint.checkpoint.seq, proof.checkpoint.checkpoint.org_id
+            ),
+            proof.verify(&key),
+        )
+    } else {
+        let proof: ConsistencyProof =
+            serde_json::from_value(document).context("not a consistency proof")?;
+        (
+            format!(
+                "the checkpoint at seq {} extends the one at seq {} of {}",
+                proof.to.checkpoint.seq, proof.from.checkpoint.seq, proof.from.checkpoint.org_id
+            ),
+            proof.verify(&key),
+        )
+    };
+    match result {
+        Ok(()) => {
+            println!("OK: {what}");
+            Ok(())
+        }
+        Err(e) => {
+            println!("INVALID: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 async fn shutdown_signal() {

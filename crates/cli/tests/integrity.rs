@@ -6,12 +6,12 @@ use std::process::Command;
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
-/// A data directory with six entries and a signed checkpoint at seq 6, made by a real server.
-fn recorded_trail() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `stele serve` on the directory; returns the process, its URL and the key printed on a
+/// first start (empty otherwise).
+fn serve(dir: &Path) -> (std::process::Child, String, String) {
     let mut child = Command::new(STELE)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -31,6 +31,13 @@ fn recorded_trail() -> tempfile::TempDir {
             break;
         }
     }
+    (child, url, key)
+}
+
+/// A data directory with six entries and a signed checkpoint at seq 6, made by a real server.
+fn recorded_trail() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, key) = serve(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -205,4 +212,71 @@ fn erasure_from_the_cli_keeps_the_chain_verifiable() {
         "SELECT count(*) FROM entries WHERE personal LIKE '%ada@%' OR salt IS NULL AND erased = 0",
     );
     assert_eq!(String::from_utf8_lossy(&leftovers.stdout).trim(), "0");
+}
+
+#[test]
+fn proofs_from_the_api_verify_offline_with_the_public_key() {
+    let trail = recorded_trail();
+    let key = Command::new(STELE)
+        .args([
+            "key",
+            "create",
+            "--org",
+            "default",
+            "--scopes",
+            "read",
+            "--data-dir",
+        ])
+        .arg(trail.path())
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
+    let (mut child, url, _) = serve(trail.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (proof, public) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let get = |path: String| {
+            let (client, key) = (client.clone(), key.clone());
+            async move {
+                let r = client.get(path).bearer_auth(key).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<serde_json::Value>().await.unwrap()
+            }
+        };
+        let page = get(format!(
+            "{url}/v1/events?actor_type=all&limit=1&action=create"
+        ))
+        .await;
+        let id = page["entries"][0]["id"].as_str().unwrap().to_string();
+        let proof = get(format!("{url}/v1/events/{id}/proof")).await;
+        let public = get(format!("{url}/v1/integrity/public-key")).await;
+        (proof, public["public_key"].as_str().unwrap().to_string())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let file = trail.path().join("proof.json");
+    let check = |document: &serde_json::Value| {
+        std::fs::write(&file, document.to_string()).unwrap();
+        let out = Command::new(STELE)
+            .args(["proof", "verify"])
+            .arg(&file)
+            .args(["--public-key", &public])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, said) = check(&proof);
+    assert!(ok, "{said}");
+    assert!(
+        said.starts_with("OK: entry seq 5 is included in the checkpoint at seq 6"),
+        "{said}"
+    );
+    let mut forged = proof.clone();
+    forged["entry"]["action"] = serde_json::json!("delete");
+    let (ok, said) = check(&forged);
+    assert!(!ok && said.starts_with("INVALID"), "{said}");
 }

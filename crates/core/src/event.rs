@@ -250,6 +250,56 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// Reads an entry back from the API's JSON (the inverse of [`Entry::to_json`]), as an
+    /// independent verifier does with a proof. Extra keys (such as `correlated`) are ignored.
+    pub fn from_json(value: &Value) -> Option<Entry> {
+        #[derive(Deserialize)]
+        struct Shape {
+            id: String,
+            seq: i64,
+            occurred_at: String,
+            recorded_at: String,
+            action: String,
+            detailed_action: Option<String>,
+            channel: String,
+            description: Option<String>,
+            outcome: Outcome,
+            actor: Actor,
+            entity: Option<Entity>,
+            #[serde(default)]
+            entity_ids: Vec<String>,
+            #[serde(default)]
+            context: Context,
+            #[serde(default)]
+            changes: Vec<Change>,
+            #[serde(default)]
+            metadata: BTreeMap<String, Value>,
+        }
+        let s: Shape = serde_json::from_value(value.clone()).ok()?;
+        Some(Entry {
+            id: s.id,
+            seq: s.seq,
+            recorded_at: crate::time::parse_rfc3339(&s.recorded_at)?,
+            event: NewEvent {
+                occurred_at: crate::time::parse_rfc3339(&s.occurred_at)?,
+                action: s.action,
+                detailed_action: s.detailed_action,
+                channel: s.channel,
+                description: s.description,
+                outcome: s.outcome,
+                actor: s.actor,
+                entity: s.entity,
+                entity_ids: s.entity_ids,
+                context: s.context,
+                changes: s.changes,
+                metadata: s.metadata,
+                idempotency_key: None,
+            },
+        })
+    }
+}
+
 fn to_value<T: Serialize>(v: &T) -> Value {
     // Serializing these plain structs cannot fail: keys are strings and values are JSON already.
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -258,6 +308,47 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_reads_back_from_its_json() {
+        let entry = Entry {
+            id: "e1".into(),
+            seq: 7,
+            recorded_at: 1_767_322_245_679,
+            event: NewEvent {
+                occurred_at: 1_767_322_245_678,
+                action: "update".into(),
+                detailed_action: None,
+                channel: "default".into(),
+                description: Some("x".into()),
+                outcome: Outcome::Failure,
+                actor: Actor {
+                    kind: ActorType::Api,
+                    id: Some("k".into()),
+                    name: None,
+                    email: None,
+                },
+                entity: Some(Entity {
+                    kind: "Printer".into(),
+                    id: Some("1".into()),
+                    name: None,
+                }),
+                entity_ids: vec!["1".into(), "2".into()],
+                context: Context {
+                    ip: Some("::1".into()),
+                    ..Context::default()
+                },
+                changes: vec![Change {
+                    field: "a".into(),
+                    old: Some(Value::Null),
+                    new: Some(Value::from(1.5)),
+                }],
+                metadata: [("k".to_string(), Value::from(true))].into_iter().collect(),
+                idempotency_key: None,
+            },
+        };
+        assert_eq!(Entry::from_json(&entry.to_json()), Some(entry));
+    }
 
     #[test]
     fn a_null_old_value_survives_a_round_trip() {

@@ -11,6 +11,7 @@ pub mod diff;
 pub mod event;
 pub mod filter;
 pub mod merkle;
+pub mod proof;
 pub mod redact;
 pub mod time;
 pub mod validate;

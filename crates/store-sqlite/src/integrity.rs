@@ -363,3 +363,36 @@ fn check_checkpoint(
     }
     None
 }
+
+pub fn checkpoint_at(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+    // Checkpoints are few per organization; reading them in order keeps one code path.
+    Ok(checkpoints(conn, org, None)?
+        .into_iter()
+        .find(|c| c.checkpoint.seq == seq))
+}
+
+pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, hash FROM entries WHERE org_id = ? AND seq <= ? ORDER BY seq")
+        .map_err(map_err)?;
+    let mut rows = stmt.query(params![org, up_to]).map_err(map_err)?;
+    let mut out = Vec::with_capacity(up_to.max(0) as usize);
+    while let Some(row) = rows.next().map_err(map_err)? {
+        let seq: i64 = row.get(0).map_err(map_err)?;
+        if seq != out.len() as i64 + 1 {
+            return Err(StoreError::Other(format!(
+                "the chain has a gap before seq {seq}: run `stele verify`"
+            )));
+        }
+        out.push(hash_of(row.get(1).map_err(map_err)?, "entries.hash")?);
+    }
+    Ok(out)
+}
+
+pub fn personal_digest(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<Hash>> {
+    let digest: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT personal_digest FROM entries WHERE org_id = ? AND seq = ?")
+        .and_then(|mut s| s.query_row(params![org, seq], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    digest.map(|d| hash_of(d, "personal_digest")).transpose()
+}

@@ -21,6 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use stele_core::Entry;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::merkle::Hash;
 use stele_core::time::now_millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
@@ -434,6 +435,21 @@ impl Store for SqliteStore {
             pseudonym,
             record: done.receipt,
         })
+    }
+
+    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+        self.read(move |conn, _| integrity::checkpoint_at(conn, org, seq))
+            .await
+    }
+
+    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+        self.read(move |conn, _| integrity::chain_hashes(conn, org, up_to))
+            .await
+    }
+
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<Hash>> {
+        self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
+            .await
     }
 
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {

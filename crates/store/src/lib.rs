@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use stele_core::Entry;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::merkle::Hash;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -86,6 +87,15 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
     /// id or email) and records the erasure, in one transaction. The chain still verifies.
     async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome>;
+
+    /// The signed checkpoint at exactly this `seq`, if one was made there.
+    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>>;
+
+    /// The entry hashes of `seq` 1 to `up_to` in order: the leaves of the Merkle tree.
+    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>>;
+
+    /// The salted digest standing in for an entry's personal fields.
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<Hash>>;
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.

@@ -31,6 +31,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::events::list).post(api::events::create),
         )
         .route("/v1/events/{id}", get(api::events::show))
+        .route("/v1/events/{id}/proof", get(api::integrity::inclusion))
         .route(
             "/v1/entities/{entity_type}/{entity_id}/events",
             get(api::entities::history),
@@ -42,6 +43,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::integrity::checkpoints),
         )
         .route("/v1/integrity/public-key", get(api::integrity::public_key))
+        .route(
+            "/v1/integrity/consistency",
+            get(api::integrity::consistency),
+        )
         .route("/v1/erasure", post(api::erasure::create))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))

@@ -155,3 +155,66 @@ async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["entries"], 5);
 }
+
+#[tokio::test]
+async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
+    use stele_core::proof::{ConsistencyProof, InclusionProof, ProofError};
+
+    let app = spawn_app().await;
+    let first = app.record((0..3).map(|_| event("create")).collect()).await;
+    let early = first[1]["id"].as_str().unwrap().to_string();
+    // Not covered by a checkpoint yet: the client is told so.
+    assert_error(
+        app.get(&format!("/v1/events/{early}/proof")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    app.store.checkpoint_now().await.unwrap();
+    let later = app.record((0..4).map(|_| event("update")).collect()).await;
+    app.store.checkpoint_now().await.unwrap();
+    let public: Value = app
+        .client
+        .get(format!("{}/v1/integrity/public-key", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = PublicKey::from_hex(public["public_key"].as_str().unwrap()).unwrap();
+
+    for id in [
+        early.as_str(),
+        first[0]["id"].as_str().unwrap(),
+        later[3]["id"].as_str().unwrap(),
+    ] {
+        let proof: InclusionProof =
+            serde_json::from_value(app.get_json(&format!("/v1/events/{id}/proof")).await).unwrap();
+        assert_eq!(proof.tree_size, 7, "proved against the latest checkpoint");
+        proof.verify(&key).expect("the proof verifies");
+
+        let mut forged = proof.clone();
+        forged.entry["description"] = json!("something else happened");
+        assert_eq!(forged.verify(&key), Err(ProofError::EntryMismatch));
+        let mut moved = proof.clone();
+        moved.path.reverse();
+        if proof.path.len() > 1 {
+            assert_eq!(moved.verify(&key), Err(ProofError::NotIncluded));
+        }
+    }
+
+    let consistency: ConsistencyProof =
+        serde_json::from_value(app.get_json("/v1/integrity/consistency?from=3&to=7").await)
+            .unwrap();
+    consistency
+        .verify(&key)
+        .expect("the later tree extends the earlier one");
+    let mut rewritten = consistency.clone();
+    rewritten.from.checkpoint.merkle_root[0] ^= 1;
+    assert!(rewritten.verify(&key).is_err());
+    for query in ["from=4&to=7", "from=7&to=3", "to=7", "from=x&to=7"] {
+        let response = app.get(&format!("/v1/integrity/consistency?{query}")).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    }
+}

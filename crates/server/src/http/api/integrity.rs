@@ -2,8 +2,11 @@
 //! key that verifies them.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
+use stele_core::chain;
+use stele_core::merkle;
+use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
 use stele_store::{Scope, VerifyReport};
 
 use super::{Params, params};
@@ -65,5 +68,125 @@ pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
         "algorithm": "ed25519",
         "public_key": state.public_key.to_hex(),
         "key_id": state.public_key.key_id(),
+    }))
+}
+
+/// An inclusion proof of one entry in the latest signed checkpoint (RFC 6962), with what an
+/// auditor needs to recompute the entry's hash from its content.
+pub async fn inclusion(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<InclusionProof>> {
+    auth.require(Scope::Read)?;
+    let org = auth.key.org;
+    let entry = state.store.get(org, &id).await?.ok_or(ApiError::NotFound(
+        "no entry with this id in your organization",
+    ))?;
+    let checkpoint = state
+        .store
+        .checkpoints(org, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|c| c.checkpoint.seq >= entry.seq)
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "no signed checkpoint covers this entry yet; one is made at least every minute"
+                    .into(),
+            )
+        })?;
+    let hashes = state
+        .store
+        .chain_hashes(org, checkpoint.checkpoint.seq)
+        .await?;
+    let personal = state
+        .store
+        .personal_digest(org, entry.seq)
+        .await?
+        .ok_or(ApiError::NotFound(
+            "no entry with this id in your organization",
+        ))?;
+    let index = (entry.seq - 1) as usize;
+    let leaves: Vec<_> = hashes.iter().map(|h| merkle::leaf_hash(h)).collect();
+    let prev = match index {
+        0 => chain::genesis(&checkpoint.checkpoint.org_id),
+        i => hashes[i - 1],
+    };
+    Ok(Json(InclusionProof {
+        entry: entry.to_json(),
+        personal_digest: merkle::to_hex(&personal),
+        prev_hash: merkle::to_hex(&prev),
+        entry_hash: merkle::to_hex(&hashes[index]),
+        leaf_index: index as u64,
+        tree_size: leaves.len() as u64,
+        path: hex_list(&merkle::inclusion_proof(&leaves, index)),
+        checkpoint,
+    }))
+}
+
+/// A consistency proof between two signed checkpoints (`from` and `to` are their `seq`s).
+pub async fn consistency(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Params,
+) -> Result<Json<ConsistencyProof>> {
+    auth.require(Scope::Read)?;
+    let org = auth.key.org;
+    let (mut from, mut to) = (None, None);
+    for (key, value) in params(query)? {
+        let slot = match key.as_str() {
+            "from" => &mut from,
+            "to" => &mut to,
+            _ => continue,
+        };
+        *slot = Some(
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    ApiError::field("invalid_parameter", &key, "must be the seq of a checkpoint")
+                })?,
+        );
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::field(
+            "invalid_parameter",
+            "from",
+            "`from` and `to` are required",
+        ));
+    };
+    if from > to {
+        return Err(ApiError::field(
+            "invalid_parameter",
+            "from",
+            "must not be greater than `to`",
+        ));
+    }
+    let find = |seq: i64, field: &'static str| {
+        let store = state.store.clone();
+        async move {
+            store.checkpoint_at(org, seq).await?.ok_or_else(|| {
+                ApiError::field(
+                    "invalid_parameter",
+                    field,
+                    format!("there is no checkpoint at seq {seq}"),
+                )
+            })
+        }
+    };
+    let (from_cp, to_cp) = (find(from, "from").await?, find(to, "to").await?);
+    let leaves: Vec<_> = state
+        .store
+        .chain_hashes(org, to)
+        .await?
+        .iter()
+        .map(|h| merkle::leaf_hash(h))
+        .collect();
+    Ok(Json(ConsistencyProof {
+        path: hex_list(&merkle::consistency_proof(&leaves, from as usize)),
+        from: from_cp,
+        to: to_cp,
     }))
 }
