@@ -1,6 +1,2514 @@
-//! `stele bench` (being written).
+//! `stele bench`: the benchmark harness behind `docs/benchmarks.md`.
+//!
+//! It starts the real server as a child process of this same binary (`stele serve` on a free port
+//! and a throwaway data directory), drives it over HTTP the way clients do, and prints a Markdown
+//! report with every figure next to its target from product.md section 4:
+//!
+//! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
+//!   concurrent senders) until `--events` are stored;
+//! - `single`: one event per request from `--single-clients` concurrent clients for
+//!   `--single-seconds`;
+//! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
+//!   three-filter combination, `--queries` times each with varying values that exist;
+//! - `count`: the cost of the count alone, timed on the store opened in this process next to the
+//!   running server (SQLite in WAL mode allows it);
+//! - `disk`: bytes on disk per stored event after a graceful stop.
+//!
+//! Reference events come from a deterministic generator (xorshift, `--seed`). To keep generation
+//! off the measured path, a pool of distinct events is serialized once; each sent event is a pooled
+//! event with a fresh `occurred_at`, correlation id, request id and entity number spliced in.
+//! Progress goes to stderr; the report goes to stdout.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
+use stele_core::filter::PageRequest;
+use stele_core::time::{format_rfc3339, now_millis};
+use stele_store::{Scope, Store};
+use stele_store_sqlite::SqliteStore;
+
 #[derive(clap::Args)]
-pub struct BenchArgs {}
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+pub struct BenchArgs {
+    /// Events to ingest before the query scenarios (10M: `--events 10000000`).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Events per ingest request (at most 1000).
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Concurrent batch senders.
+    #[arg(long, default_value_t = 4)]
+    ingest_clients: usize,
+    /// Concurrent clients sending one event per request.
+    #[arg(long, default_value_t = 64)]
+    single_clients: usize,
+    /// How long the single-event scenario runs.
+    #[arg(long, default_value_t = 10)]
+    single_seconds: u64,
+    /// First-page requests per filter (and counts per filter).
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+    /// Scenarios to run, comma-separated: ingest, single, query, count, disk.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ingest,single,query,count,disk"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Seed of the reference event generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use (and keep) this data directory instead of a fresh temporary one.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Keep the temporary data directory at the end.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Ingest,
+    Single,
+    Query,
+    Count,
+    Disk,
+}
+
+/// Pool of distinct pre-serialized events the senders cycle through.
+const POOL_SIZE: usize = 20_000;
+/// The time span the ingested events cover, ending just before the run starts.
+const SPAN_MS: i64 = 90 * 24 * 3600 * 1000;
+const PAGE_LIMIT: &str = "50";
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if !(1..=1000).contains(&args.batch) {
+        bail!("--batch must be from 1 to 1000");
+    }
+    if args.ingest_clients == 0 || args.single_clients == 0 || args.queries == 0 {
+        bail!("--ingest-clients, --single-clients and --queries must be at least 1");
+    }
+    let wants = |s: Scenario| args.scenarios.contains(&s);
+    let command_line = std::env::args()
+        .enumerate()
+        .map(|(i, a)| if i == 0 { "stele".to_string() } else { a })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let machine = Machine::probe();
+
+    let (dir, temporary) = match &args.data_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("stele-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    if temporary && dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let _cleanup = DirCleanup {
+        dir: (temporary && !args.keep).then(|| dir.clone()),
+    };
+
+    eprintln!(
+        "bench: generating {POOL_SIZE} reference events (seed {})",
+        args.seed
+    );
+    let pool = Arc::new(Pool::generate(args.seed));
+    eprintln!(
+        "bench: average reference event: {:.1} bytes of JSON",
+        pool.average_bytes
+    );
+
+    let mut server = Server::start(&dir).await?;
+    eprintln!("bench: server pid {} at {}", server.child.id(), server.url);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let http = Http {
+        client,
+        url: server.url.clone(),
+        key: server.key.clone(),
+    };
+    let preexisting = http.total_events().await?;
+
+    let mut report = Report::default();
+    let base_ms = now_millis() - SPAN_MS - 60_000;
+
+    let server_pid = server.child.id();
+    let (largest_wal, stop_wal_watch) = watch_wal(&dir);
+    if wants(Scenario::Ingest) {
+        let cpu = CpuMeter::start(server_pid);
+        report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, &dir).await?);
+        report.cpu.push(("batch ingest", cpu.stop()));
+    }
+    let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
+
+    let mut specs = Vec::new();
+    if wants(Scenario::Query) || wants(Scenario::Count) {
+        let samples = Samples::collect(&http, args.queries, args.seed).await?;
+        specs = query_specs(&samples, args.queries, args.seed);
+    }
+    if wants(Scenario::Query) {
+        let cpu = CpuMeter::start(server_pid);
+        report.query = Some(query(&http, &specs).await?);
+        report
+            .cpu
+            .push(("first-page queries (one client, sequential)", cpu.stop()));
+    }
+    if wants(Scenario::Count) {
+        report.count = Some(count(&dir, &server.org, &specs).await?);
+    }
+    if wants(Scenario::Single) {
+        let cpu = CpuMeter::start(server_pid);
+        report.single = Some(single(&http, &args, pool.clone()).await?);
+        report.cpu.push(("single-event requests", cpu.stop()));
+    }
+    let single_events = report.single.as_ref().map_or(0, |r| r.events);
+
+    stop_wal_watch.store(true, Ordering::Relaxed);
+    eprintln!("bench: stopping the server (graceful)");
+    let stop_started = Instant::now();
+    server.stop()?;
+    let stop_time = stop_started.elapsed();
+    if wants(Scenario::Disk) {
+        let events = preexisting.unwrap_or(0) + ingested + single_events;
+        let mut d = disk(&dir, events, preexisting.is_some()).await?;
+        d.largest_wal = largest_wal.load(Ordering::Relaxed);
+        report.disk = Some(d);
+    }
+
+    let load_after = Machine::loadavg();
+    print!(
+        "{}",
+        report.render(&RunInfo {
+            command_line,
+            machine,
+            load_after,
+            data_dir: dir.clone(),
+            preexisting,
+            ingested,
+            single_events,
+            average_bytes: pool.average_bytes,
+            stop_time,
+            args: &args,
+        })
+    );
+    if !temporary || args.keep {
+        eprintln!("bench: data kept in {}", dir.display());
+    }
+    Ok(())
+}
+
+// --- the server child process --------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    url: String,
+    key: String,
+    /// The organization the key belongs to (its public id).
+    org: String,
+}
+
+impl Server {
+    /// Starts `stele serve` on a free port. On a fresh directory the admin key comes from the
+    /// first-start banner; on a reused one a key is made for the bench through the store.
+    async fn start(dir: &Path) -> anyhow::Result<Server> {
+        let fresh = !dir.join("stele.db").exists();
+        let mut existing = None;
+        if !fresh {
+            existing = Some(bench_key(dir).await?);
+        }
+        let exe = std::env::current_exe().context("locating the stele binary")?;
+        let mut command = Command::new(exe);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if std::env::var_os("STELE_LOG").is_none() {
+            command.env("STELE_LOG", "warn");
+        }
+        let mut child = command.spawn().context("starting `stele serve`")?;
+        let stdout = child.stdout.take().context("the child's stdout")?;
+        let (lines_tx, lines) = mpsc::channel::<String>();
+        // Reads the banner, then keeps draining stdout so the child never blocks on it.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+
+        let mut server = Server {
+            child,
+            url: String::new(),
+            key: String::new(),
+            org: String::new(),
+        };
+        if let Some((org, key)) = existing {
+            server.org = org;
+            server.key = key;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.url.is_empty() || server.key.is_empty() || server.org.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    if let Some(status) = server.child.try_wait()? {
+                        bail!("`stele serve` exited during startup: {status}");
+                    }
+                    bail!("`stele serve` did not print its address and key within 60 s");
+                }
+            };
+            if let Some(url) = line.split("listening on ").nth(1) {
+                server.url = url.trim().to_string();
+            }
+            if let Some(key) = find_key(&line) {
+                server.key = key;
+            }
+            if let Some(rest) = line.split("First start: created organization `").nth(1)
+                && let Some(id) = rest.split('(').nth(1)
+            {
+                server.org = id.trim_end_matches(").").trim_end_matches(')').to_string();
+            }
+        }
+
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", server.url)).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{}/healthz did not answer within 60 s", server.url);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(server)
+    }
+
+    /// SIGTERM (graceful: requests in flight finish, the database closes and checkpoints), then
+    /// waits; kills after 120 s.
+    fn stop(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !signalled {
+            self.child.kill()?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() && signalled {
+                    eprintln!("bench: the server exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                eprintln!("bench: the server did not stop within 120 s; killing it");
+                self.child.kill()?;
+                self.child.wait()?;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `stele_` followed by 48 hex digits, anywhere in the line.
+fn find_key(line: &str) -> Option<String> {
+    let start = line.find("stele_")?;
+    let candidate: String = line[start + 6..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (candidate.len() == 48).then(|| format!("stele_{candidate}"))
+}
+
+/// On a reused data directory: a fresh ingest+read key for the first organization.
+async fn bench_key(dir: &Path) -> anyhow::Result<(String, String)> {
+    let store = SqliteStore::open(&dir.join("stele.db"))?;
+    let org = store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .next()
+        .context("the data directory has no organization")?;
+    let key = stele_server::keys::generate("stele bench", vec![Scope::Ingest, Scope::Read]);
+    store.create_api_key(org.key, key.record).await?;
+    Ok((org.id, key.secret))
+}
+
+struct DirCleanup {
+    dir: Option<PathBuf>,
+}
+
+impl Drop for DirCleanup {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+// --- HTTP helpers ------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Http {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Http {
+    async fn post(&self, body: String) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .client
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .context("POST /v1/events")?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the POST answer")?;
+        if status != StatusCode::CREATED {
+            bail!(
+                "POST /v1/events answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// GET /v1/events; returns the raw body (timed by callers without the JSON parse).
+    async fn get(&self, params: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .client
+            .get(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.key)
+            .query(params)
+            .send()
+            .await
+            .context("GET /v1/events")?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the GET answer")?;
+        if status != StatusCode::OK {
+            bail!(
+                "GET /v1/events?{} answered {status}: {}",
+                query_string(params),
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes.to_vec())
+    }
+
+    async fn get_json(&self, params: &[(String, String)]) -> anyhow::Result<Value> {
+        let body = self.get(params).await?;
+        serde_json::from_slice(&body).context("parsing the GET answer")
+    }
+
+    /// How many events the organization holds before the run, if the count is exact.
+    async fn total_events(&self) -> anyhow::Result<Option<u64>> {
+        let page = self
+            .get_json(&params(&[("actor_type", "all"), ("limit", "1")]))
+            .await?;
+        Ok(page["total_exact"]
+            .as_bool()
+            .unwrap_or(false)
+            .then(|| page["total"].as_u64().unwrap_or(0)))
+    }
+}
+
+fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn query_string(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+// --- scenario: ingest --------------------------------------------------------------------------
+
+struct IngestResult {
+    events: u64,
+    elapsed: Duration,
+    json_bytes: u64,
+    requests: usize,
+    request_latencies: Vec<Duration>,
+    /// Time the senders spent building bodies, summed over senders.
+    build_time: Duration,
+}
+
+async fn ingest(
+    http: &Http,
+    args: &BenchArgs,
+    pool: Arc<Pool>,
+    base_ms: i64,
+    dir: &Path,
+) -> anyhow::Result<IngestResult> {
+    let total = args.events;
+    let batch = args.batch as u64;
+    eprintln!(
+        "bench: ingest: {total} events in batches of {batch} from {} clients",
+        args.ingest_clients
+    );
+    let next_batch = Arc::new(AtomicU64::new(0));
+    let stored = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+
+    let progress = {
+        let stored = stored.clone();
+        let done = done.clone();
+        let wal = dir.join("stele.db-wal");
+        tokio::spawn(async move {
+            let mut last = (Instant::now(), 0u64);
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if last.0.elapsed() >= Duration::from_secs(10) {
+                    let now = stored.load(Ordering::Relaxed);
+                    let wal_mb = std::fs::metadata(&wal).map_or(0, |m| m.len()) / 1_000_000;
+                    eprintln!(
+                        "bench: ingest: {now} / {total} stored, {:.0} events/s over the last {:.0} s, WAL {wal_mb} MB",
+                        (now - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                        last.0.elapsed().as_secs_f64()
+                    );
+                    last = (Instant::now(), now);
+                }
+            }
+        })
+    };
+
+    let mut tasks = Vec::new();
+    for _ in 0..args.ingest_clients {
+        let http = http.clone();
+        let (next_batch, stored, pool) = (next_batch.clone(), stored.clone(), pool.clone());
+        let seed = args.seed;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut bytes = 0u64;
+            let mut build_time = Duration::ZERO;
+            loop {
+                let b = next_batch.fetch_add(1, Ordering::Relaxed);
+                let first = b * batch;
+                if first >= total {
+                    break;
+                }
+                let last = (first + batch).min(total);
+                let build_started = Instant::now();
+                let mut assembler = Assembler::new(mix(seed ^ mix(b ^ 0x5eed_ba7c)));
+                let mut body = String::with_capacity((last - first) as usize * 640 + 16);
+                body.push_str("{\"events\":[");
+                for i in first..last {
+                    if i > first {
+                        body.push(',');
+                    }
+                    let template = pool.pick(mix(seed ^ i));
+                    let ms = base_ms + (i as i128 * SPAN_MS as i128 / total as i128) as i64;
+                    assembler.write(&mut body, template, ms);
+                }
+                body.push_str("]}");
+                build_time += build_started.elapsed();
+                bytes += body.len() as u64;
+                let sent = Instant::now();
+                let answer = http.post(body).await?;
+                latencies.push(sent.elapsed());
+                let receipts: Value = serde_json::from_slice(&answer)?;
+                let n = receipts["events"].as_array().map_or(0, Vec::len) as u64;
+                if n != last - first {
+                    bail!("a batch of {} events got {n} receipts", last - first);
+                }
+                stored.fetch_add(n, Ordering::Relaxed);
+            }
+            anyhow::Ok((latencies, bytes, build_time))
+        }));
+    }
+    let mut result = IngestResult {
+        events: 0,
+        elapsed: Duration::ZERO,
+        json_bytes: 0,
+        requests: 0,
+        request_latencies: Vec::new(),
+        build_time: Duration::ZERO,
+    };
+    let mut failure = None;
+    for task in tasks {
+        match task.await? {
+            Ok((latencies, bytes, build_time)) => {
+                result.requests += latencies.len();
+                result.request_latencies.extend(latencies);
+                result.json_bytes += bytes;
+                result.build_time += build_time;
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    result.elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    if let Some(e) = failure {
+        return Err(e.context("ingest"));
+    }
+    result.events = stored.load(Ordering::Relaxed);
+    result.request_latencies.sort();
+    eprintln!(
+        "bench: ingest: {} events in {:.2} s = {:.0} events/s",
+        result.events,
+        result.elapsed.as_secs_f64(),
+        result.events as f64 / result.elapsed.as_secs_f64()
+    );
+    Ok(result)
+}
+
+// --- scenario: single-event requests -------------------------------------------------------------
+
+struct SingleResult {
+    events: u64,
+    elapsed: Duration,
+    clients: usize,
+    latencies: Vec<Duration>,
+}
+
+async fn single(http: &Http, args: &BenchArgs, pool: Arc<Pool>) -> anyhow::Result<SingleResult> {
+    eprintln!(
+        "bench: single: {} clients, one event per request, for {} s",
+        args.single_clients, args.single_seconds
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.single_seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.single_clients {
+        let http = http.clone();
+        let pool = pool.clone();
+        let seed = args.seed;
+        tasks.push(tokio::spawn(async move {
+            let mut assembler = Assembler::new(mix(seed ^ mix(0x5109_1e00 + c as u64)));
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let template = pool.pick(assembler.rng.next());
+                let mut body = String::with_capacity(700);
+                assembler.write(&mut body, template, now_millis());
+                let sent = Instant::now();
+                let answer = http.post(body).await?;
+                latencies.push(sent.elapsed());
+                let receipt: Value = serde_json::from_slice(&answer)?;
+                if receipt["events"].as_array().map_or(0, Vec::len) != 1 {
+                    bail!("a single event got no receipt: {receipt}");
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failure = None;
+    for task in tasks {
+        match task.await? {
+            Ok(l) => latencies.extend(l),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let elapsed = started.elapsed();
+    if let Some(e) = failure {
+        return Err(e.context("single-event requests"));
+    }
+    latencies.sort();
+    eprintln!(
+        "bench: single: {} events in {:.2} s",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    Ok(SingleResult {
+        events: latencies.len() as u64,
+        elapsed,
+        clients: args.single_clients,
+        latencies,
+    })
+}
+
+// --- scenario: queries -----------------------------------------------------------------------------
+
+/// Values seen in the stored data, with repetitions (so common values are picked more often).
+#[derive(Default)]
+struct Samples {
+    oldest_ms: i64,
+    newest_ms: i64,
+    actions: Vec<String>,
+    detailed: Vec<String>,
+    emails: Vec<String>,
+    entity_types: Vec<String>,
+    entity_ids: Vec<String>,
+    correlation_ids: Vec<String>,
+    ips: Vec<String>,
+    /// (action, channel, entity type) of entries that have all three.
+    triples: Vec<(String, String, String)>,
+}
+
+impl Samples {
+    /// Finds the stored time range, then reads short pages at random points in it.
+    async fn collect(http: &Http, queries: usize, seed: u64) -> anyhow::Result<Samples> {
+        eprintln!("bench: query: sampling values from the stored data");
+        let mut s = Samples::default();
+        let newest = http
+            .get_json(&params(&[("actor_type", "all"), ("limit", "1")]))
+            .await?;
+        let Some(newest) = newest["entries"][0]["occurred_at"]
+            .as_str()
+            .and_then(stele_core::time::parse_rfc3339)
+        else {
+            eprintln!("bench: query: the organization holds no entry");
+            return Ok(s);
+        };
+        // The oldest entry: the smallest `to` (exclusive) with an entry before it, to 1 s.
+        let (mut lo, mut hi) = (0i64, newest + 1);
+        while hi - lo > 1000 {
+            let mid = lo + (hi - lo) / 2;
+            let page = http
+                .get_json(&params(&[
+                    ("actor_type", "all"),
+                    ("limit", "1"),
+                    ("to", &format_rfc3339(mid)),
+                ]))
+                .await?;
+            if page["entries"].as_array().is_some_and(|e| !e.is_empty()) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        s.oldest_ms = lo;
+        s.newest_ms = newest;
+
+        let mut rng = Rng::new(seed ^ 0x5a3b1e);
+        let pages = queries.clamp(50, 400);
+        for _ in 0..pages {
+            let t = s.oldest_ms + (rng.unit() * (s.newest_ms - s.oldest_ms + 1) as f64) as i64;
+            let page = http
+                .get_json(&params(&[
+                    ("limit", "20"),
+                    ("to", &format_rfc3339(t.max(s.oldest_ms + 1))),
+                ]))
+                .await?;
+            for e in page["entries"].as_array().into_iter().flatten() {
+                s.add(e);
+            }
+        }
+        Ok(s)
+    }
+
+    fn add(&mut self, e: &Value) {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        if let Some(a) = text(&e["action"]) {
+            self.actions.push(a);
+        }
+        if let Some(d) = text(&e["detailed_action"]) {
+            self.detailed.push(d);
+        }
+        if let Some(m) = text(&e["actor"]["email"]) {
+            self.emails.push(m);
+        }
+        if let Some(t) = text(&e["entity"]["type"]) {
+            self.entity_types.push(t);
+        }
+        match &e["entity"]["id"] {
+            Value::String(id) => self.entity_ids.push(id.clone()),
+            Value::Number(n) => self.entity_ids.push(n.to_string()),
+            _ => {}
+        }
+        // Bulk ids are found by the same filter; take one per bulk entry.
+        if let Some(id) = e["entity_ids"].as_array().and_then(|a| a.first()) {
+            self.entity_ids
+                .push(id.as_str().map_or_else(|| id.to_string(), str::to_string));
+        }
+        if let Some(c) = text(&e["context"]["correlation_id"]) {
+            self.correlation_ids.push(c);
+        }
+        if let Some(ip) = text(&e["context"]["ip"]) {
+            self.ips.push(ip);
+        }
+        if let (Some(a), Some(c), Some(t)) = (
+            text(&e["action"]),
+            text(&e["channel"]),
+            text(&e["entity"]["type"]),
+        ) {
+            self.triples.push((a, c, t));
+        }
+    }
+}
+
+/// Query parameters as sent.
+type Params = Vec<(String, String)>;
+
+/// One row of the query and count tables: a filter and the parameter sets it is run with.
+struct QuerySpec {
+    name: &'static str,
+    runs: Vec<Vec<(String, String)>>,
+}
+
+fn query_specs(s: &Samples, n: usize, seed: u64) -> Vec<QuerySpec> {
+    let mut rng = Rng::new(seed ^ 0x09e3_70e7);
+    let mut specs = Vec::new();
+    let mut add = |name: &'static str, rng: &mut Rng, make: &dyn Fn(&mut Rng) -> Option<Params>| {
+        let mut runs = Vec::with_capacity(n);
+        for _ in 0..n {
+            match make(rng) {
+                Some(mut p) => {
+                    p.push(("limit".into(), PAGE_LIMIT.into()));
+                    runs.push(p);
+                }
+                None => break,
+            }
+        }
+        if runs.is_empty() {
+            eprintln!("bench: query: no value found for `{name}`; skipped");
+        } else {
+            specs.push(QuerySpec { name, runs });
+        }
+    };
+    let one = |k: &str, v: &str| Some(vec![(k.to_string(), v.to_string())]);
+    let pick = |rng: &mut Rng, from: &[String]| -> Option<String> {
+        (!from.is_empty()).then(|| from[rng.below(from.len() as u64) as usize].clone())
+    };
+
+    add("no filter", &mut rng, &|_| Some(vec![]));
+    add("action", &mut rng, &|r| {
+        one("action", &pick(r, &s.actions)?)
+    });
+    add("detailed_action (exact)", &mut rng, &|r| {
+        one("detailed_action", &pick(r, &s.detailed)?)
+    });
+    add("detailed_action (prefix `x.*`)", &mut rng, &|r| {
+        let d = pick(r, &s.detailed)?;
+        let prefix = match d.find('.') {
+            Some(dot) => &d[..=dot],
+            None => &d[..d.len().min(4)],
+        };
+        one("detailed_action", &format!("{prefix}*"))
+    });
+    add("actor_type=system", &mut rng, &|_| {
+        one("actor_type", "system")
+    });
+    add("actor (email)", &mut rng, &|r| {
+        one("actor", &pick(r, &s.emails)?)
+    });
+    add("entity_type", &mut rng, &|r| {
+        one("entity_type", &pick(r, &s.entity_types)?)
+    });
+    add("entity_id", &mut rng, &|r| {
+        one("entity_id", &pick(r, &s.entity_ids)?)
+    });
+    add("channel=default (common)", &mut rng, &|_| {
+        one("channel", "default")
+    });
+    add("channel=compliance (rare, ~1%)", &mut rng, &|_| {
+        one("channel", "compliance")
+    });
+    add("outcome=failure", &mut rng, &|_| one("outcome", "failure"));
+    add("correlation_id", &mut rng, &|r| {
+        one("correlation_id", &pick(r, &s.correlation_ids)?)
+    });
+    add("ip", &mut rng, &|r| one("ip", &pick(r, &s.ips)?));
+    add("from/to (1 day, middle of the range)", &mut rng, &|r| {
+        if s.newest_ms <= s.oldest_ms {
+            return None;
+        }
+        let span = (s.newest_ms - s.oldest_ms) as f64;
+        let mid = s.oldest_ms + (span * (0.25 + 0.5 * r.unit())) as i64;
+        Some(vec![
+            ("from".into(), format_rfc3339(mid - 12 * 3600 * 1000)),
+            ("to".into(), format_rfc3339(mid + 12 * 3600 * 1000)),
+        ])
+    });
+    add("q, common word", &mut rng, &|r| {
+        one("q", VOCAB[r.below(COMMON_WORDS as u64) as usize])
+    });
+    add("q, rare token (~0.01%)", &mut rng, &|r| {
+        one("q", RARE_TOKENS[r.below(RARE_TOKENS.len() as u64) as usize])
+    });
+    add("action + channel + entity_type", &mut rng, &|r| {
+        if s.triples.is_empty() {
+            return None;
+        }
+        let (a, c, t) = &s.triples[r.below(s.triples.len() as u64) as usize];
+        Some(vec![
+            ("action".into(), a.clone()),
+            ("channel".into(), c.clone()),
+            ("entity_type".into(), t.clone()),
+        ])
+    });
+    specs
+}
+
+struct QueryRow {
+    name: &'static str,
+    example: String,
+    latencies: Vec<Duration>,
+    totals: Vec<u64>,
+    exact: usize,
+    page_sizes: Vec<usize>,
+}
+
+async fn query(http: &Http, specs: &[QuerySpec]) -> anyhow::Result<Vec<QueryRow>> {
+    let mut rows = Vec::new();
+    for spec in specs {
+        let mut row = QueryRow {
+            name: spec.name,
+            example: query_string(&spec.runs[0]),
+            latencies: Vec::with_capacity(spec.runs.len()),
+            totals: Vec::new(),
+            exact: 0,
+            page_sizes: Vec::new(),
+        };
+        for p in &spec.runs {
+            let started = Instant::now();
+            let body = http.get(p).await?;
+            row.latencies.push(started.elapsed());
+            let page: Value = serde_json::from_slice(&body)?;
+            row.totals.push(page["total"].as_u64().unwrap_or(0));
+            row.exact += usize::from(page["total_exact"].as_bool() == Some(true));
+            row.page_sizes
+                .push(page["entries"].as_array().map_or(0, Vec::len));
+        }
+        row.latencies.sort();
+        row.totals.sort();
+        row.page_sizes.sort();
+        eprintln!(
+            "bench: query: {:<40} p50 {} p95 {}",
+            spec.name,
+            ms(pct(&row.latencies, 0.50)),
+            ms(pct(&row.latencies, 0.95))
+        );
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+// --- scenario: count -------------------------------------------------------------------------------
+
+struct CountRow {
+    name: &'static str,
+    latencies: Vec<Duration>,
+    counts: Vec<u64>,
+    exact: usize,
+}
+
+async fn count(dir: &Path, org: &str, specs: &[QuerySpec]) -> anyhow::Result<Vec<CountRow>> {
+    eprintln!("bench: count: timing Store::count on the store opened in this process");
+    let store = SqliteStore::open(&dir.join("stele.db"))?;
+    let org = store.find_org(org).await?.key;
+    let mut rows = Vec::new();
+    for spec in specs {
+        let mut row = CountRow {
+            name: spec.name,
+            latencies: Vec::with_capacity(spec.runs.len()),
+            counts: Vec::new(),
+            exact: 0,
+        };
+        for p in &spec.runs {
+            let filter = PageRequest::from_params(p.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .filter;
+            let started = Instant::now();
+            let (n, exact) = store.count(org, &filter).await?;
+            row.latencies.push(started.elapsed());
+            row.counts.push(n);
+            row.exact += usize::from(exact);
+        }
+        row.latencies.sort();
+        row.counts.sort();
+        rows.push(row);
+    }
+    drop(store);
+    // The store's writer and checkpoint threads close their connections shortly after the
+    // drop; let them, so the server is the last connection when it stops.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Ok(rows)
+}
+
+// --- scenario: disk --------------------------------------------------------------------------------
+
+struct DiskResult {
+    /// The files as the stopped server left them.
+    as_left: Vec<(String, u64)>,
+    /// The files after the write-ahead log was checkpointed into the database and removed.
+    checkpointed: Option<Vec<(String, u64)>>,
+    events: u64,
+    events_known: bool,
+    objects: Vec<(String, u64)>,
+    /// The largest stele.db-wal seen while the server ran (sampled every 250 ms).
+    largest_wal: u64,
+}
+
+fn data_files(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.metadata()?.len(),
+            ));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+async fn disk(dir: &Path, events: u64, events_known: bool) -> anyhow::Result<DiskResult> {
+    let as_left = data_files(dir)?;
+    let db = dir.join("stele.db");
+    let wal = dir.join("stele.db-wal");
+    // If the server left its write-ahead log behind, checkpoint it the way the next start would:
+    // open the database and close it as its last connection (SQLite then folds the log into the
+    // database file and deletes it).
+    let mut checkpointed = None;
+    if wal.exists() {
+        eprintln!("bench: disk: the stopped server left stele.db-wal; checkpointing it");
+        drop(SqliteStore::open(&db)?);
+        // SQLite deletes the log, then the shared-memory index, then releases its lock.
+        let shm = dir.join("stele.db-shm");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while (wal.exists() || shm.exists()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        checkpointed = Some(data_files(dir)?);
+    }
+    // Optional: where the pages go, if the sqlite3 shell (with dbstat) is installed.
+    let mut objects = Vec::new();
+    let dbstat = Command::new("sqlite3")
+        .args(["-readonly", "-cmd", ".timeout 10000"])
+        .arg(&db)
+        .arg("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC;")
+        .output();
+    match &dbstat {
+        Ok(out) if !out.status.success() => eprintln!(
+            "bench: disk: sqlite3 dbstat failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => eprintln!("bench: disk: no page breakdown (sqlite3: {e})"),
+        _ => {}
+    }
+    if let Ok(out) = dbstat
+        && out.status.success()
+    {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((name, bytes)) = line.rsplit_once('|')
+                && let Ok(bytes) = bytes.trim().parse()
+            {
+                objects.push((name.to_string(), bytes));
+            }
+        }
+    }
+    Ok(DiskResult {
+        as_left,
+        checkpointed,
+        events,
+        events_known,
+        objects,
+        largest_wal: 0,
+    })
+}
+
+// --- CPU accounting ----------------------------------------------------------------------------------
+
+/// CPU seconds used over a scenario, from /proc: by the server (and per server thread name), by
+/// this process, and by the whole machine (so other processes' load shows).
+struct CpuMeter {
+    server_pid: u32,
+    started: Instant,
+    server: Option<f64>,
+    bench: Option<f64>,
+    machine: Option<f64>,
+    threads: HashMap<u32, (String, f64)>,
+}
+
+struct CpuUse {
+    wall: f64,
+    server: Option<f64>,
+    bench: Option<f64>,
+    /// Everything else running on the machine meanwhile.
+    others: Option<f64>,
+    /// Server CPU seconds per thread name, largest first.
+    threads: Vec<(String, f64)>,
+}
+
+impl CpuMeter {
+    fn start(server_pid: u32) -> CpuMeter {
+        CpuMeter {
+            server_pid,
+            started: Instant::now(),
+            server: cpu_seconds(&server_pid.to_string()),
+            bench: cpu_seconds("self"),
+            machine: machine_busy_seconds(),
+            threads: thread_seconds(server_pid),
+        }
+    }
+
+    fn stop(self) -> CpuUse {
+        let delta = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
+        let server = delta(self.server, cpu_seconds(&self.server_pid.to_string()));
+        let bench = delta(self.bench, cpu_seconds("self"));
+        let machine = delta(self.machine, machine_busy_seconds());
+        let mut by_name: HashMap<String, f64> = HashMap::new();
+        for (tid, (name, after)) in thread_seconds(self.server_pid) {
+            let before = self.threads.get(&tid).map_or(0.0, |t| t.1);
+            *by_name.entry(name).or_default() += after - before;
+        }
+        let mut threads: Vec<(String, f64)> = by_name.into_iter().filter(|t| t.1 > 0.0).collect();
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+        CpuUse {
+            wall: self.started.elapsed().as_secs_f64(),
+            others: (|| Some((machine? - server? - bench?).max(0.0)))(),
+            server,
+            bench,
+            threads,
+        }
+    }
+}
+
+/// Linux reports CPU time in ticks of 1/100 s (USER_HZ).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime of a process or thread (fields 14 and 15 of its stat file).
+fn stat_seconds(stat: &str) -> Option<f64> {
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / TICKS_PER_SECOND)
+}
+
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    stat_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Each live thread of `pid`: its name and CPU seconds.
+fn thread_seconds(pid: u32) -> HashMap<u32, (String, f64)> {
+    let mut threads = HashMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for entry in dir.flatten() {
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once(" (")
+            .and_then(|(_, rest)| rest.rsplit_once(") "))
+            .map_or("?", |(name, _)| name)
+            .to_string();
+        if let Some(seconds) = stat_seconds(&stat) {
+            threads.insert(tid, (name, seconds));
+        }
+    }
+    threads
+}
+
+/// Busy CPU seconds of the whole machine, all cores (the `cpu` line of /proc/stat minus idle
+/// and iowait).
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7)?;
+    Some(busy as f64 / TICKS_PER_SECOND)
+}
+
+/// Samples the size of the write-ahead log every 250 ms; the largest size seen is kept.
+fn watch_wal(dir: &Path) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
+    let largest = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (l, s, wal) = (largest.clone(), stop.clone(), dir.join("stele.db-wal"));
+    tokio::spawn(async move {
+        while !s.load(Ordering::Relaxed) {
+            if let Ok(m) = std::fs::metadata(&wal) {
+                l.fetch_max(m.len(), Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (largest, stop)
+}
+
+// --- the report --------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Report {
+    ingest: Option<IngestResult>,
+    single: Option<SingleResult>,
+    query: Option<Vec<QueryRow>>,
+    count: Option<Vec<CountRow>>,
+    disk: Option<DiskResult>,
+    cpu: Vec<(&'static str, CpuUse)>,
+}
+
+struct RunInfo<'a> {
+    command_line: String,
+    machine: Machine,
+    load_after: String,
+    data_dir: PathBuf,
+    preexisting: Option<u64>,
+    ingested: u64,
+    single_events: u64,
+    average_bytes: f64,
+    stop_time: Duration,
+    args: &'a BenchArgs,
+}
+
+impl Report {
+    fn render(&self, info: &RunInfo) -> String {
+        let mut o = String::new();
+        let m = &info.machine;
+        let _ = writeln!(o, "## Run\n");
+        let _ = writeln!(o, "- command: `{}`", info.command_line);
+        let _ = writeln!(
+            o,
+            "- machine: {} CPUs ({}), {} RAM, Linux {}",
+            m.cpus, m.cpu_model, m.memory, m.kernel
+        );
+        let _ = writeln!(
+            o,
+            "- load average at start: {}; at the end: {}",
+            m.load, info.load_after
+        );
+        let _ = writeln!(o, "- date: {}", m.date);
+        let _ = writeln!(o, "- source: {}", m.source);
+        let _ = writeln!(o, "- data directory: {}", info.data_dir.display());
+        let _ = writeln!(
+            o,
+            "- events: {} ingested in batches{}; {} more from the single-event scenario",
+            thousands(info.ingested),
+            match info.preexisting {
+                Some(0) | None => String::new(),
+                Some(n) => format!(" (on top of {} already stored)", thousands(n)),
+            },
+            thousands(info.single_events)
+        );
+        let _ = writeln!(
+            o,
+            "- reference event: {:.1} bytes of JSON on average (seed {})",
+            info.average_bytes, info.args.seed
+        );
+        let _ = writeln!(o, "- graceful server stop took {}", ms(info.stop_time));
+
+        let _ = writeln!(o, "\n## Ingest and single-event requests\n");
+        let _ = writeln!(o, "| scenario | figure | measured | target |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        match &self.ingest {
+            Some(r) => {
+                let secs = r.elapsed.as_secs_f64();
+                let name = format!(
+                    "batch ingest ({} per request, {} clients)",
+                    info.args.batch, info.args.ingest_clients
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | events/s | {} | ≥ 100,000 events/s |",
+                    thousands((r.events as f64 / secs) as u64)
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | MB/s of JSON | {:.1} | — |",
+                    r.json_bytes as f64 / secs / 1e6
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | events, wall time | {} in {:.2} s | — |",
+                    thousands(r.events),
+                    secs
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | request latency p50 / p99 / max | {} / {} / {} | — |",
+                    ms(pct(&r.request_latencies, 0.50)),
+                    ms(pct(&r.request_latencies, 0.99)),
+                    ms(r.request_latencies.last().copied().unwrap_or_default())
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | client time building bodies | {:.2} s over {} requests ({:.1}% of wall time × clients) | — |",
+                    r.build_time.as_secs_f64(),
+                    r.requests,
+                    100.0 * r.build_time.as_secs_f64() / (secs * info.args.ingest_clients as f64)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "| batch ingest | events/s | not run | ≥ 100,000 events/s |"
+                );
+            }
+        }
+        match &self.single {
+            Some(r) => {
+                let name = format!("single-event requests, {} clients", r.clients);
+                let _ = writeln!(
+                    o,
+                    "| {name} | events/s | {} | ≥ 20,000 events/s |",
+                    thousands((r.events as f64 / r.elapsed.as_secs_f64()) as u64)
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | latency p50 | {} | — |",
+                    ms(pct(&r.latencies, 0.50))
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | latency p99 | {} | ≤ 10 ms |",
+                    ms(pct(&r.latencies, 0.99))
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | latency max | {} | — |",
+                    ms(r.latencies.last().copied().unwrap_or_default())
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | events, wall time | {} in {:.2} s | — |",
+                    thousands(r.events),
+                    r.elapsed.as_secs_f64()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    o,
+                    "| single-event requests | events/s | not run | ≥ 20,000 events/s |"
+                );
+            }
+        }
+
+        let _ = writeln!(
+            o,
+            "\n## First page (limit {PAGE_LIMIT}) over HTTP\n\nTargets at 10M entries: p95 ≤ 10 ms for any one filter, ≤ 100 ms for description search (`q`).\n"
+        );
+        match &self.query {
+            Some(rows) => {
+                let _ = writeln!(
+                    o,
+                    "| filter | example | runs | p50 | p95 | max | median rows | median total | total exact | target p95 |"
+                );
+                let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+                for r in rows {
+                    let target = if r.name.starts_with("q,") {
+                        "≤ 100 ms"
+                    } else {
+                        "≤ 10 ms"
+                    };
+                    let _ = writeln!(
+                        o,
+                        "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} of {} | {target} |",
+                        r.name,
+                        r.example,
+                        r.latencies.len(),
+                        ms(pct(&r.latencies, 0.50)),
+                        ms(pct(&r.latencies, 0.95)),
+                        ms(r.latencies.last().copied().unwrap_or_default()),
+                        median(&r.page_sizes),
+                        thousands(median(&r.totals)),
+                        r.exact,
+                        r.latencies.len()
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(o, "not run");
+            }
+        }
+
+        let _ = writeln!(
+            o,
+            "\n## Count (`Store::count`, same filters and values, in-process)\n\nTarget: the count shown with a page never adds more than 20 ms.\n"
+        );
+        match &self.count {
+            Some(rows) => {
+                let _ = writeln!(
+                    o,
+                    "| filter | runs | p50 | p95 | max | median count | exact | target |"
+                );
+                let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+                for r in rows {
+                    let _ = writeln!(
+                        o,
+                        "| {} | {} | {} | {} | {} | {} | {} of {} | ≤ 20 ms |",
+                        r.name,
+                        r.latencies.len(),
+                        ms(pct(&r.latencies, 0.50)),
+                        ms(pct(&r.latencies, 0.95)),
+                        ms(r.latencies.last().copied().unwrap_or_default()),
+                        thousands(median(&r.counts)),
+                        r.exact,
+                        r.latencies.len()
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(o, "not run");
+            }
+        }
+
+        let _ = writeln!(o, "\n## Disk\n");
+        match &self.disk {
+            Some(d) => {
+                let per_event = |total: u64| {
+                    if d.events_known && d.events > 0 {
+                        format!("{:.1}", total as f64 / d.events as f64)
+                    } else {
+                        "unknown (the stored count was not exact)".to_string()
+                    }
+                };
+                let _ = writeln!(o, "Events stored: {}.\n", thousands(d.events));
+                let _ = writeln!(o, "| figure | measured | target |");
+                let _ = writeln!(o, "|---|---|---|");
+                let mut stages = vec![("as the stopped server left them", &d.as_left)];
+                if let Some(c) = &d.checkpointed {
+                    stages.push(("after checkpointing the WAL", c));
+                }
+                for (stage, files) in stages {
+                    let total: u64 = files.iter().map(|(_, b)| b).sum();
+                    for (name, bytes) in files {
+                        let _ =
+                            writeln!(o, "| {name}, {stage} | {} bytes | — |", thousands(*bytes));
+                    }
+                    let _ = writeln!(o, "| all files, {stage} | {} bytes | — |", thousands(total));
+                    let _ = writeln!(
+                        o,
+                        "| bytes per event, {stage} | {} | ≤ 250 bytes |",
+                        per_event(total)
+                    );
+                }
+                let _ = writeln!(
+                    o,
+                    "| largest stele.db-wal seen while the server ran (sampled every 250 ms) | {} bytes | — |",
+                    thousands(d.largest_wal)
+                );
+                if !d.objects.is_empty() && d.events > 0 {
+                    let _ = writeln!(
+                        o,
+                        "\nWhere the pages go (sqlite3 `dbstat` on stele.db after the checkpoint):\n"
+                    );
+                    let _ = writeln!(o, "| table or index | bytes | bytes per event |");
+                    let _ = writeln!(o, "|---|---|---|");
+                    for (name, bytes) in &d.objects {
+                        let _ = writeln!(
+                            o,
+                            "| {name} | {} | {:.1} |",
+                            thousands(*bytes),
+                            *bytes as f64 / d.events as f64
+                        );
+                    }
+                }
+            }
+            None => {
+                let _ = writeln!(o, "not run");
+            }
+        }
+
+        if !self.cpu.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n## CPU used (the server and the bench client share the machine)\n"
+            );
+            let _ = writeln!(
+                o,
+                "| scenario | wall time | server CPU | bench client CPU | other processes | server threads (CPU s) |"
+            );
+            let _ = writeln!(o, "|---|---|---|---|---|---|");
+            let cores = |cpu: Option<f64>, wall: f64| match cpu {
+                Some(c) => format!("{c:.2} s ({:.2} cores)", c / wall),
+                None => "unknown".into(),
+            };
+            for (name, c) in &self.cpu {
+                let threads = c
+                    .threads
+                    .iter()
+                    .take(4)
+                    .map(|(n, s)| format!("{n} {s:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = writeln!(
+                    o,
+                    "| {name} | {:.2} s | {} | {} | {} | {threads} |",
+                    c.wall,
+                    cores(c.server, c.wall),
+                    cores(c.bench, c.wall),
+                    cores(c.others, c.wall)
+                );
+            }
+        }
+        o
+    }
+}
+
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+    memory: String,
+    kernel: String,
+    date: String,
+    load: String,
+    /// The git revision of the working directory, if it is a checkout.
+    source: String,
+}
+
+impl Machine {
+    fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |text: &str, name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| "unknown".into())
+        };
+        let memory = field(&meminfo, "MemTotal")
+            .trim_end_matches(" kB")
+            .parse::<f64>()
+            .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
+            .unwrap_or_else(|_| "unknown".into());
+        let kernel = Command::new("uname")
+            .arg("-r")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model: field(&cpuinfo, "model name"),
+            memory,
+            kernel,
+            date: format_rfc3339(now_millis()),
+            load: Machine::loadavg(),
+            source: git_revision().unwrap_or_else(|| "unknown (not run in a git checkout)".into()),
+        }
+    }
+
+    fn loadavg() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    }
+}
+
+/// `abc1234`, or `abc1234 with uncommitted changes to a, b` (run from the checkout).
+fn git_revision() -> Option<String> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"])?;
+    let changed: Vec<String> = git(&["status", "--porcelain", "--untracked-files=no"])?
+        .lines()
+        .filter_map(|l| l.get(3..).map(str::to_string))
+        .collect();
+    Some(if changed.is_empty() {
+        head
+    } else {
+        format!("{head} with uncommitted changes to {}", changed.join(", "))
+    })
+}
+
+/// Nearest-rank percentile of a sorted sample.
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn median<T: Copy + Default>(sorted: &[T]) -> T {
+    if sorted.is_empty() {
+        T::default()
+    } else {
+        sorted[(sorted.len() - 1) / 2]
+    }
+}
+
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 10.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && matches!((digits.len() - i) % 3, 0) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+// --- the reference event generator ------------------------------------------------------------------
+
+/// xorshift64*, seeded through splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(mix(seed) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// In `0..n`, skewed towards small values (a few hot items, a long tail).
+    fn skewed(&mut self, n: u64, power: f64) -> u64 {
+        ((n as f64 * self.unit().powf(power)) as u64).min(n - 1)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    fn weighted<'a, T>(&mut self, items: &'a [(T, u32)]) -> &'a T {
+        let total: u64 = items.iter().map(|(_, w)| *w as u64).sum();
+        let mut x = self.below(total);
+        for (item, w) in items {
+            if x < *w as u64 {
+                return item;
+            }
+            x -= *w as u64;
+        }
+        &items[items.len() - 1].0
+    }
+}
+
+/// splitmix64's finalizer: a good 64-bit hash.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const ACTIONS: &[(&str, u32)] = &[
+    ("view", 28),
+    ("update", 24),
+    ("create", 12),
+    ("login", 13),
+    ("logout", 7),
+    ("login_failed", 3),
+    ("delete", 4),
+    ("export", 3),
+    ("bulk_update", 4),
+];
+
+/// (action, detailed action, entity type, weight within the action).
+type Detailed = (&'static str, &'static str, &'static str, u32);
+const DETAILED: &[Detailed] = &[
+    ("create", "user.invite", "user", 3),
+    ("create", "printer.add", "printer", 2),
+    ("create", "printJob.create", "printJob", 10),
+    ("create", "document.upload", "document", 6),
+    ("create", "apiKey.create", "apiKey", 1),
+    ("create", "webhook.create", "webhook", 1),
+    ("create", "project.create", "project", 2),
+    ("create", "invoice.create", "invoice", 3),
+    ("create", "team.create", "team", 1),
+    ("create", "device.register", "device", 2),
+    ("update", "printer.rename", "printer", 2),
+    ("update", "printJob.retry", "printJob", 6),
+    ("update", "printJob.cancel", "printJob", 4),
+    ("update", "user.role_change", "user", 2),
+    ("update", "settings.update", "settings", 3),
+    ("update", "license_reset", "license", 1),
+    ("update", "document.edit", "document", 6),
+    ("update", "billing.plan_change", "subscription", 1),
+    ("update", "project.rename", "project", 1),
+    ("update", "user.profile_update", "user", 4),
+    ("update", "printer.firmware_update", "printer", 1),
+    ("update", "ticket.close", "ticket", 3),
+    ("update", "location.update", "location", 1),
+    ("update", "folder.share", "folder", 2),
+    ("update", "role.assign", "role", 1),
+    ("delete", "user.remove", "user", 1),
+    ("delete", "document.delete", "document", 4),
+    ("delete", "printer.remove", "printer", 1),
+    ("delete", "apiKey.revoke", "apiKey", 1),
+    ("delete", "project.archive", "project", 1),
+    ("delete", "comment.delete", "comment", 3),
+    ("bulk_update", "printJob.bulk_cancel", "printJob", 3),
+    ("bulk_update", "user.bulk_disable", "user", 1),
+    ("bulk_update", "document.bulk_move", "document", 2),
+    ("bulk_update", "printer.bulk_reassign", "printer", 1),
+    ("login", "session.password", "session", 5),
+    ("login", "session.sso", "session", 4),
+    ("login", "session.mfa", "session", 2),
+    ("logout", "session.end", "session", 5),
+    ("logout", "session.timeout", "session", 3),
+    ("login_failed", "session.bad_password", "session", 5),
+    ("login_failed", "session.mfa_failed", "session", 2),
+    ("login_failed", "session.locked", "session", 1),
+    ("view", "document.view", "document", 10),
+    ("view", "report.view", "report", 5),
+    ("view", "user.view", "user", 3),
+    ("view", "pii.view_ssn", "user", 1),
+    ("view", "audit.view", "report", 1),
+    ("view", "ticket.view", "ticket", 3),
+    ("view", "comment.view", "comment", 2),
+    ("export", "report.export", "report", 3),
+    ("export", "user.export_csv", "user", 1),
+    ("export", "audit.export", "report", 1),
+];
+
+/// (entity type, id prefix, how many ids): about 200k entity ids in all.
+const ENTITY_TYPES: &[(&str, &str, u64)] = &[
+    ("user", "usr", 20_000),
+    ("printer", "prn", 5_000),
+    ("printJob", "pjb", 60_000),
+    ("document", "doc", 40_000),
+    ("invoice", "inv", 15_000),
+    ("project", "prj", 3_000),
+    ("apiKey", "key", 500),
+    ("webhook", "whk", 300),
+    ("license", "lic", 2_000),
+    ("settings", "cfg", 200),
+    ("report", "rpt", 5_000),
+    ("team", "tem", 800),
+    ("role", "rol", 60),
+    ("session", "ses", 20_000),
+    ("device", "dev", 6_000),
+    ("location", "loc", 400),
+    ("subscription", "sub", 3_000),
+    ("folder", "fld", 4_000),
+    ("comment", "cmt", 12_000),
+    ("ticket", "tkt", 8_000),
+];
+
+const FIRST_NAMES: &[&str] = &[
+    "Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemal",
+    "Lena", "Marco", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tara", "Umar", "Vera",
+    "Wei", "Ximena", "Yusuf", "Zoe", "Aiko", "Bruno", "Carla", "Diego", "Emil", "Fatima", "Gustav",
+    "Hana", "Ivan", "Julia", "Kofi", "Lucia", "Mateo", "Nora",
+];
+const LAST_NAMES: &[&str] = &[
+    "Abbott",
+    "Berger",
+    "Castro",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Olsen",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yamamoto",
+    "Zimmer",
+    "Alvarez",
+    "Brandt",
+    "Costa",
+    "Dalton",
+    "Engel",
+    "Ferreira",
+    "Gomez",
+    "Huber",
+    "Iqbal",
+    "Jovanovic",
+    "Keller",
+    "Lindqvist",
+    "Meyer",
+    "Novak",
+    "Okafor",
+    "Perez",
+    "Richter",
+    "Silva",
+    "Torres",
+];
+const DOMAINS: &[&str] = &[
+    "acme.example",
+    "globex.example",
+    "initech.example",
+    "umbrella.example",
+];
+const SERVICES: &[&str] = &[
+    "billing-sync",
+    "crm-bridge",
+    "ci-deploy",
+    "warehouse-etl",
+    "support-desk",
+    "hr-import",
+    "print-fleet",
+    "sso-provisioner",
+    "backup-agent",
+    "analytics",
+];
+const SYSTEM_ACTORS: &[&str] = &[
+    "retention",
+    "indexer",
+    "billing",
+    "backup",
+    "mailer",
+    "scheduler",
+    "license-check",
+    "quota",
+    "firmware",
+    "cleanup",
+];
+const WEBHOOK_PROVIDERS: &[&str] = &["Stripe", "GitHub", "Okta", "Slack", "Zendesk"];
+
+const USER_AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "PrintFleet-Desktop/5.2.1 (Windows 11)",
+];
+const API_AGENTS: &[&str] = &[
+    "stele-sdk-python/2.3.1",
+    "stele-sdk-go/1.8.0",
+    "stele-sdk-node/3.0.2",
+];
+
+/// Description vocabulary, most common first (picked with a skew towards the front).
+const VOCAB: &[&str] = &[
+    "request",
+    "account",
+    "queue",
+    "policy",
+    "access",
+    "settings",
+    "network",
+    "billing",
+    "review",
+    "default",
+    "tray",
+    "paper",
+    "toner",
+    "quota",
+    "workspace",
+    "member",
+    "invoice",
+    "customer",
+    "support",
+    "manual",
+    "automatic",
+    "scheduled",
+    "retry",
+    "timeout",
+    "limit",
+    "changed",
+    "approved",
+    "pending",
+    "after",
+    "before",
+    "during",
+    "because",
+    "via",
+    "portal",
+    "mobile",
+    "desktop",
+    "office",
+    "floor",
+    "branch",
+    "region",
+    "primary",
+    "secondary",
+    "backup",
+    "color",
+    "mono",
+    "duplex",
+    "staple",
+    "finisher",
+    "driver",
+    "firmware",
+    "certificate",
+    "password",
+    "token",
+    "role",
+    "group",
+    "team",
+    "folder",
+    "share",
+    "link",
+    "external",
+    "internal",
+    "guest",
+    "admin",
+    "owner",
+    "viewer",
+    "editor",
+    "audit",
+    "compliance",
+    "export",
+    "import",
+    "sync",
+    "webhook",
+    "integration",
+    "license",
+    "seat",
+    "renewal",
+    "trial",
+    "upgrade",
+    "downgrade",
+    "refund",
+    "credit",
+    "charge",
+    "receipt",
+    "ticket",
+    "escalated",
+    "resolved",
+    "reopened",
+    "comment",
+    "mention",
+    "draft",
+    "published",
+    "archived",
+    "restored",
+    "deleted",
+    "moved",
+    "copied",
+    "renamed",
+    "tagged",
+    "flagged",
+    "locked",
+    "unlocked",
+    "expired",
+    "rotated",
+    "verified",
+    "invited",
+    "joined",
+    "removed",
+    "suspended",
+    "reactivated",
+    "warning",
+    "error",
+    "notice",
+    "jam",
+    "offline",
+    "online",
+    "maintenance",
+    "calibration",
+    "nightly",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "migration",
+    "cleanup",
+];
+/// The top of [`VOCAB`] used for the common-word search.
+const COMMON_WORDS: usize = 5;
+/// Each appears in about 0.01% of events, for the rare-substring search.
+const RARE_TOKENS: &[&str] = &["subpoena", "quarantined", "exfiltration", "tribunal"];
+
+const CHANGE_FIELDS: &[&str] = &[
+    "status",
+    "role",
+    "name",
+    "copies",
+    "duplex",
+    "paper_size",
+    "color_mode",
+    "tray",
+    "priority",
+    "quota",
+    "plan",
+    "seats",
+    "timezone",
+    "locale",
+    "owner",
+    "title",
+    "due_date",
+    "location",
+    "email",
+    "tags",
+];
+
+fn change_value(rng: &mut Rng, field: &str) -> Value {
+    let one = |rng: &mut Rng, items: &[&str]| Value::from(*rng.pick(items));
+    match field {
+        "status" => one(
+            rng,
+            &["active", "suspended", "pending", "archived", "failed"],
+        ),
+        "role" => one(rng, &["viewer", "editor", "admin", "owner", "billing"]),
+        "name" | "title" => Value::from(format!(
+            "{} {} {}",
+            VOCAB[rng.skewed(VOCAB.len() as u64, 2.0) as usize],
+            VOCAB[rng.below(VOCAB.len() as u64) as usize],
+            rng.range(1, 999)
+        )),
+        "copies" | "seats" | "quota" => Value::from(rng.range(1, 500)),
+        "tray" => Value::from(rng.range(1, 4)),
+        "duplex" => Value::from(rng.chance(0.5)),
+        "paper_size" => one(rng, &["A4", "Letter", "A3", "Legal"]),
+        "color_mode" => one(rng, &["mono", "color", "auto"]),
+        "priority" => one(rng, &["low", "normal", "high", "urgent"]),
+        "plan" => one(rng, &["free", "team", "business", "enterprise"]),
+        "timezone" => one(
+            rng,
+            &[
+                "Europe/Berlin",
+                "America/New_York",
+                "Asia/Tokyo",
+                "UTC",
+                "America/Sao_Paulo",
+            ],
+        ),
+        "locale" => one(rng, &["en-US", "de-DE", "fr-FR", "ja-JP", "pt-BR"]),
+        "owner" => Value::from(format!("usr_{:05}", rng.below(20_000))),
+        "due_date" => Value::from(format!(
+            "2026-{:02}-{:02}",
+            rng.range(1, 12),
+            rng.range(1, 28)
+        )),
+        "location" => Value::from(format!("loc_{}", rng.below(400))),
+        "email" => {
+            let u = rng.below(2000) as usize;
+            Value::from(person(u).2)
+        }
+        _ => Value::from(format!(
+            "{},{}",
+            VOCAB[rng.below(VOCAB.len() as u64) as usize],
+            VOCAB[rng.below(VOCAB.len() as u64) as usize]
+        )),
+    }
+}
+
+/// (id, name, email) of the `n`th of 1,800 user actors.
+fn person(n: usize) -> (String, String, String) {
+    let first = FIRST_NAMES[n % FIRST_NAMES.len()];
+    let last = LAST_NAMES[(n / FIRST_NAMES.len()) % LAST_NAMES.len()];
+    (
+        format!("usr_{n:05}"),
+        format!("{first} {last}"),
+        format!(
+            "{}.{}@{}",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            DOMAINS[n % DOMAINS.len()]
+        ),
+    )
+}
+
+fn ip_address(n: u64) -> String {
+    match n % 10 {
+        9 => format!("2001:db8::{:x}", n + 1),
+        7 => format!("203.0.113.{}", n % 250 + 1),
+        8 => format!("198.51.100.{}", n % 250 + 1),
+        _ => format!("10.{}.{}.{}", n / 100, n % 100, (n * 37) % 250 + 1),
+    }
+}
+
+/// Where an event's spliced values go.
+#[derive(Clone, Copy)]
+enum Slot {
+    Time,
+    Correlation,
+    Request,
+    /// The entity number (the same in every place of one event).
+    Entity,
+}
+
+/// A serialized event cut at its slots: `parts[0] slot[0] parts[1] … parts[n]`.
+struct Template {
+    parts: Vec<String>,
+    slots: Vec<Slot>,
+    entity_space: u64,
+}
+
+struct Pool {
+    templates: Vec<Template>,
+    average_bytes: f64,
+}
+
+impl Pool {
+    fn generate(seed: u64) -> Pool {
+        let mut rng = Rng::new(seed);
+        let templates: Vec<Template> = (0..POOL_SIZE)
+            .map(|j| reference_event(&mut rng, j))
+            .collect();
+        let mut assembler = Assembler::new(seed ^ 0xa11);
+        let mut body = String::new();
+        let now = now_millis();
+        for t in &templates {
+            assembler.write(&mut body, t, now);
+        }
+        Pool {
+            average_bytes: body.len() as f64 / templates.len() as f64,
+            templates,
+        }
+    }
+
+    fn pick(&self, hash: u64) -> &Template {
+        &self.templates[(hash % self.templates.len() as u64) as usize]
+    }
+}
+
+/// Fills a template's slots. Correlation ids come in groups of 1 to 5 consecutive uses.
+struct Assembler {
+    rng: Rng,
+    correlation: String,
+    correlation_left: u64,
+}
+
+impl Assembler {
+    fn new(seed: u64) -> Assembler {
+        Assembler {
+            rng: Rng::new(seed),
+            correlation: String::new(),
+            correlation_left: 0,
+        }
+    }
+
+    fn write(&mut self, out: &mut String, t: &Template, occurred_ms: i64) {
+        let entity = t.entity_space.max(1);
+        let entity = self.rng.skewed(entity, 1.5);
+        for (i, part) in t.parts.iter().enumerate() {
+            out.push_str(part);
+            let Some(slot) = t.slots.get(i) else { break };
+            match slot {
+                Slot::Time => out.push_str(&format_rfc3339(occurred_ms)),
+                Slot::Correlation => {
+                    if self.correlation_left == 0 {
+                        self.correlation_left = self.rng.range(1, 5);
+                        self.correlation.clear();
+                        let _ = write!(self.correlation, "corr_{:016x}", self.rng.next());
+                    }
+                    self.correlation_left -= 1;
+                    out.push_str(&self.correlation);
+                }
+                Slot::Request => {
+                    let _ = write!(out, "req_{:016x}", self.rng.next());
+                }
+                Slot::Entity => {
+                    let _ = write!(out, "{entity}");
+                }
+            }
+        }
+    }
+}
+
+fn split_template(json: &str, entity_space: u64) -> Template {
+    let mut parts = Vec::new();
+    let mut slots = Vec::new();
+    let mut rest = json;
+    while let Some(at) = rest.find("@@") {
+        let slot = match &rest[at..at + 5] {
+            "@@T@@" => Slot::Time,
+            "@@C@@" => Slot::Correlation,
+            "@@R@@" => Slot::Request,
+            "@@E@@" => Slot::Entity,
+            other => unreachable!("unknown slot marker {other}"),
+        };
+        parts.push(rest[..at].to_string());
+        slots.push(slot);
+        rest = &rest[at + 5..];
+    }
+    parts.push(rest.to_string());
+    Template {
+        parts,
+        slots,
+        entity_space,
+    }
+}
+
+/// The `j`th pooled reference event.
+fn reference_event(rng: &mut Rng, j: usize) -> Template {
+    let action = *rng.weighted(ACTIONS);
+    let choices: Vec<(&Detailed, u32)> = DETAILED
+        .iter()
+        .filter(|d| d.0 == action)
+        .map(|d| (d, d.3))
+        .collect();
+    let (_, detailed, mut entity_type, _) = **rng.weighted(&choices);
+    // About 8% of events name no detailed action; their entity is any type.
+    let detailed = if rng.chance(0.08) {
+        entity_type = rng.pick(ENTITY_TYPES).0;
+        None
+    } else {
+        Some(detailed)
+    };
+    let (_, prefix, space) = *ENTITY_TYPES
+        .iter()
+        .find(|t| t.0 == entity_type)
+        .expect("every detailed action names a known entity type");
+    let auth = matches!(action, "login" | "logout" | "login_failed");
+
+    // The actor: ~2,000 of them, a few very busy.
+    let actor_type = if auth {
+        "user"
+    } else {
+        *rng.weighted(&[
+            ("user", 70),
+            ("api", 17),
+            ("system", 12),
+            ("webhook", 1),
+            ("scheduler", 1),
+        ])
+    };
+    let mut actor = Map::new();
+    actor.insert("type".into(), actor_type.into());
+    let mut user_agent = None;
+    let source;
+    match actor_type {
+        "user" => {
+            let (id, name, email) = person(rng.skewed(1800, 1.6) as usize);
+            actor.insert("id".into(), id.into());
+            if rng.chance(0.7) {
+                actor.insert("name".into(), name.into());
+            }
+            actor.insert("email".into(), email.into());
+            // Browsers' user agents are long; most integrations record them on sign-ins only.
+            if rng.chance(if auth { 0.4 } else { 0.05 }) {
+                user_agent = Some(*rng.pick(USER_AGENTS));
+            }
+            source = if rng.chance(0.85) { "web" } else { "cli" };
+        }
+        "api" => {
+            let n = rng.skewed(150, 1.5) as usize;
+            actor.insert("id".into(), format!("key_{n:04}").into());
+            actor.insert(
+                "name".into(),
+                format!("{} integration", SERVICES[n % SERVICES.len()]).into(),
+            );
+            user_agent = Some(*rng.pick(API_AGENTS));
+            source = "api";
+        }
+        "system" => {
+            let n = rng.below(SYSTEM_ACTORS.len() as u64) as usize;
+            actor.insert("id".into(), format!("sys_{}", SYSTEM_ACTORS[n]).into());
+            actor.insert("name".into(), format!("Stele {}", SYSTEM_ACTORS[n]).into());
+            source = "system";
+        }
+        "webhook" => {
+            let n = rng.below(20) as usize;
+            actor.insert("id".into(), format!("whk_{n:03}").into());
+            actor.insert(
+                "name".into(),
+                format!("{} webhook", WEBHOOK_PROVIDERS[n % WEBHOOK_PROVIDERS.len()]).into(),
+            );
+            source = "webhook";
+        }
+        _ => {
+            let n = rng.below(20);
+            actor.insert("id".into(), format!("cron_{n:02}").into());
+            actor.insert("name".into(), format!("nightly job {n}").into());
+            source = "scheduler";
+        }
+    }
+
+    let channel = if rng.chance(0.01) {
+        "compliance"
+    } else if auth {
+        if rng.chance(0.85) { "auth" } else { "security" }
+    } else if detailed.is_some_and(|d| d.starts_with("pii.")) {
+        "pii-read"
+    } else if matches!(entity_type, "printer" | "printJob" | "device") {
+        "hardware"
+    } else if detailed
+        .is_some_and(|d| d.starts_with("apiKey.") || d == "role.assign" || d == "user.role_change")
+    {
+        "security"
+    } else {
+        "default"
+    };
+    let outcome = if action == "login_failed" || rng.chance(0.03) {
+        "failure"
+    } else {
+        "success"
+    };
+
+    // The entity, or for bulk actions its type and 5 to 20 ids.
+    let bulk = action == "bulk_update";
+    let mut entity = Map::new();
+    entity.insert("type".into(), entity_type.into());
+    let mut entity_ids = Vec::new();
+    if bulk {
+        for _ in 0..rng.range(5, 20) {
+            entity_ids.push(Value::from(format!("{prefix}_{}", rng.skewed(space, 1.5))));
+        }
+    } else {
+        entity.insert("id".into(), format!("{prefix}_@@E@@").into());
+        if rng.chance(0.3) {
+            entity.insert(
+                "name".into(),
+                format!("{} {}-@@E@@", entity_type, VOCAB[rng.below(40) as usize]).into(),
+            );
+        }
+    }
+
+    let verb = match action {
+        "create" => "Created",
+        "update" => "Updated",
+        "delete" => "Deleted",
+        "bulk_update" => "Bulk-updated",
+        "login" => "Signed in to",
+        "logout" => "Signed out of",
+        "login_failed" => "Failed sign-in to",
+        "view" => "Viewed",
+        _ => "Exported",
+    };
+    let mut description = if bulk {
+        format!("{verb} {} {entity_type} records:", entity_ids.len())
+    } else {
+        format!("{verb} {entity_type} {prefix}_@@E@@:")
+    };
+    let words = rng.range(2, 5);
+    let rare = matches!(j % 2500, 0).then(|| RARE_TOKENS[(j / 2500) % RARE_TOKENS.len()]);
+    let rare_at = rng.below(words);
+    for w in 0..words {
+        if w == rare_at
+            && let Some(token) = rare
+        {
+            description.push(' ');
+            description.push_str(token);
+        }
+        description.push(' ');
+        description.push_str(VOCAB[rng.skewed(VOCAB.len() as u64, 2.0) as usize]);
+    }
+
+    let mut context = Map::new();
+    if rng.chance(0.97) {
+        context.insert("ip".into(), ip_address(rng.skewed(1000, 1.3)).into());
+    }
+    if let Some(ua) = user_agent {
+        context.insert("user_agent".into(), ua.into());
+    }
+    if rng.chance(0.5) {
+        context.insert("correlation_id".into(), "@@C@@".into());
+    }
+    if rng.chance(0.25) {
+        context.insert("request_id".into(), "@@R@@".into());
+    }
+    if rng.chance(0.4) {
+        context.insert("source".into(), source.into());
+    }
+    if actor_type == "api" {
+        context.insert("api_key_id".into(), actor["id"].clone());
+    }
+    if rng.chance(0.05) {
+        context.insert(
+            "reason".into(),
+            (*rng.pick(&[
+                "customer support ticket",
+                "quarterly access review",
+                "requested by manager",
+                "automated remediation",
+            ]))
+            .into(),
+        );
+    }
+
+    // Field changes for writes; a sign-in records one.
+    let n_changes = match action {
+        "update" => rng.range(2, 4),
+        "create" | "delete" | "bulk_update" => rng.range(2, 3),
+        "login" => 1,
+        _ => 0,
+    };
+    let mut changes = Vec::new();
+    let mut used = Vec::new();
+    while (changes.len() as u64) < n_changes {
+        let field = if action == "login" {
+            "last_login_at"
+        } else {
+            *rng.pick(CHANGE_FIELDS)
+        };
+        if used.contains(&field) {
+            continue;
+        }
+        used.push(field);
+        let new = if field == "last_login_at" {
+            Value::from("@@T@@")
+        } else {
+            change_value(rng, field)
+        };
+        let mut old = change_value(rng, field);
+        while old == new {
+            old = change_value(rng, field);
+        }
+        let change = match action {
+            "create" | "login" => json!({"field": field, "new": new}),
+            "delete" => json!({"field": field, "old": old}),
+            _ => json!({"field": field, "old": old, "new": new}),
+        };
+        changes.push(change);
+    }
+
+    let mut metadata = Map::new();
+    let keys = [
+        "app_version",
+        "region",
+        "client",
+        "plan",
+        "duration_ms",
+        "retries",
+        "feature_flag",
+        "tenant",
+    ];
+    let n_meta = rng.range(2, 3) as usize;
+    while metadata.len() < n_meta {
+        let key = *rng.pick(&keys);
+        let value = match key {
+            "app_version" => Value::from(format!("4.{}.{}", rng.below(20), rng.below(10))),
+            "region" => {
+                (*rng.pick(&["eu-west-1", "us-east-1", "ap-northeast-1", "eu-central-1"])).into()
+            }
+            "client" => (*rng.pick(&["web", "ios", "android", "cli", "desktop"])).into(),
+            "plan" => (*rng.pick(&["free", "team", "business", "enterprise"])).into(),
+            "duration_ms" => Value::from(rng.skewed(5000, 2.0)),
+            "retries" => Value::from(rng.below(4)),
+            "feature_flag" => (*rng.pick(&["new_queue", "fast_export", "sso_v2"])).into(),
+            _ => Value::from(format!("tenant-{}", rng.below(300))),
+        };
+        metadata.insert(key.into(), value);
+    }
+
+    let mut event = Map::new();
+    event.insert("occurred_at".into(), "@@T@@".into());
+    event.insert("action".into(), action.into());
+    if let Some(d) = detailed {
+        event.insert("detailed_action".into(), d.into());
+    }
+    // Most clients leave out what is the default anyway.
+    if channel != "default" || rng.chance(0.2) {
+        event.insert("channel".into(), channel.into());
+    }
+    event.insert("description".into(), description.into());
+    if outcome == "failure" || rng.chance(0.3) {
+        event.insert("outcome".into(), outcome.into());
+    }
+    event.insert("actor".into(), Value::Object(actor));
+    event.insert("entity".into(), Value::Object(entity));
+    if bulk {
+        event.insert("entity_ids".into(), Value::Array(entity_ids));
+    }
+    event.insert("context".into(), Value::Object(context));
+    if !changes.is_empty() {
+        event.insert("changes".into(), Value::Array(changes));
+    }
+    event.insert("metadata".into(), Value::Object(metadata));
+    let text = Value::Object(event).to_string();
+    split_template(&text, space)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stele_core::redact::RedactionRules;
+
+    #[test]
+    fn reference_events_are_valid() {
+        let pool = Pool::generate(7);
+        let mut a = Assembler::new(1);
+        let now = now_millis();
+        for t in pool.templates.iter().take(3000) {
+            let mut s = String::new();
+            a.write(&mut s, t, now - 1000);
+            let v: Value = serde_json::from_str(&s).unwrap();
+            stele_core::parse_event(&v, now, &RedactionRules::default())
+                .unwrap_or_else(|e| panic!("{s}: {e:?}"));
+        }
+        assert!(pool.average_bytes > 300.0 && pool.average_bytes < 800.0);
+    }
+
+    #[test]
+    fn keys_are_found_in_the_banner() {
+        let key = format!("stele_{}", "ab12".repeat(12));
+        assert_eq!(find_key(&format!("    {key}")), Some(key.clone()));
+        assert_eq!(
+            find_key("Try: curl -H 'Authorization: Bearer stele_12'"),
+            None
+        );
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(pct(&v, 0.5), Duration::from_millis(50));
+        assert_eq!(pct(&v, 0.99), Duration::from_millis(99));
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }
