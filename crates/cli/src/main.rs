@@ -42,6 +42,10 @@ enum Command {
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
+        /// Check checkpoint signatures with this public key (64 hex digits), such as one
+        /// published elsewhere, instead of the key file in the data directory.
+        #[arg(long)]
+        public_key: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -205,7 +209,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::List { org, data }) => {
-            let store = open(&data)?;
+            let store = open_existing(&data)?;
             let org = find_org(store.as_ref(), &org).await?;
             for k in store.list_api_keys(org.key).await? {
                 let state = if k.revoked_at.is_some() {
@@ -225,7 +229,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
-            let info = open(&data)?
+            let info = open_existing(&data)?
                 .revoke_api_key(&key_id)
                 .await
                 .map_err(|e| match e {
@@ -235,7 +239,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("revoked {}", info.id);
             Ok(())
         }
-        Command::Verify { org, json, data } => verify(org, json, data).await,
+        Command::Verify {
+            org,
+            json,
+            public_key,
+            data,
+        } => verify(org, json, public_key, data).await,
         Command::Erase {
             org,
             actor,
@@ -257,6 +266,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
     };
     let app = Application::build(config.clone()).await?;
+    let shutdown = shutdown_signal()?;
     println!("Stele is listening on {}", app.url());
     println!("Data directory: {}", config.data_dir.display());
     println!(
@@ -281,14 +291,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(shutdown).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
 }
 
-async fn verify(org: Option<String>, json: bool, data: DataDir) -> anyhow::Result<()> {
-    let public_key = stele_server::integrity::public_key(&data.data_dir)?;
-    let store = open(&data)?;
+async fn verify(
+    org: Option<String>,
+    json: bool,
+    public_key: Option<String>,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    let public_key = match public_key {
+        Some(hex) => Some(
+            stele_core::checkpoint::PublicKey::from_hex(&hex).ok_or_else(|| {
+                anyhow::anyhow!("--public-key: not 64 hex digits of an Ed25519 key")
+            })?,
+        ),
+        None => stele_server::integrity::public_key(&data.data_dir)?,
+    };
+    let store = open_existing(&data)?;
     let orgs = match org {
         Some(org) => vec![find_org(store.as_ref(), &org).await?],
         None => store.list_orgs().await?,
@@ -351,7 +373,12 @@ async fn erase(
         )
     })?;
     let secret = stele_server::integrity::pseudonym_secret(&key);
-    let store = open(&data)?;
+    let store = open_existing(&data)?;
+    let actor = actor.trim().to_string();
+    anyhow::ensure!(
+        !actor.is_empty(),
+        "--actor: give the actor id or email to erase"
+    );
     let org = find_org(store.as_ref(), &org).await?;
     let pseudonym = pseudonym(&secret, &org.id, &actor);
     let mut salt = [0u8; 16];
@@ -426,26 +453,20 @@ fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> 
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT/SIGTERM handlers now (not when first polled), so a signal that arrives
+/// right after the banner is printed still stops the server gracefully rather than killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
@@ -457,6 +478,22 @@ fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(
         SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
     ))
+}
+
+/// Opens the data directory's database, refusing to create one: an operator command pointed at a
+/// mistyped directory must fail, not report on an empty new database.
+fn open_existing(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    let path = Config {
+        data_dir: data.data_dir.clone(),
+        ..Config::default()
+    }
+    .database_path();
+    anyhow::ensure!(
+        path.exists(),
+        "no Stele database at {} (check --data-dir / STELE_DATA_DIR)",
+        path.display()
+    );
+    open(data)
 }
 
 async fn find_org(

@@ -97,7 +97,10 @@ fn tampered(trail: &Path, sql: &str) -> String {
     }
     let out = sqlite3(
         copy.path(),
-        &format!("DROP TRIGGER entries_immutable; DROP TRIGGER entries_undeletable; {sql}"),
+        &format!(
+            "DROP TRIGGER entries_immutable; DROP TRIGGER entries_undeletable; \
+             DROP TRIGGER checkpoints_immutable; DROP TRIGGER checkpoints_undeletable; {sql}"
+        ),
     );
     assert!(
         out.status.success(),

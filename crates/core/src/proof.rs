@@ -18,6 +18,10 @@ pub struct InclusionProof {
     pub entry: Value,
     /// The salted digest standing in for the entry's personal fields (chain.rs).
     pub personal_digest: String,
+    /// The salt of that digest, so the actor and context shown can be checked too; `null` once
+    /// the entry was erased (the salt is destroyed with the data).
+    #[serde(default)]
+    pub personal_salt: Option<String>,
     /// The hash of the entry before it (or the organization's genesis hash for seq 1).
     pub prev_hash: String,
     pub entry_hash: String,
@@ -47,6 +51,8 @@ pub enum ProofError {
     Malformed(&'static str),
     #[error("the entry does not hash to entry_hash: its content or position differs")]
     EntryMismatch,
+    #[error("the actor or context shown does not match the entry's personal digest")]
+    PersonalMismatch,
     #[error("the audit path does not lead from the entry to the checkpoint's Merkle root")]
     NotIncluded,
     #[error("the two checkpoints belong to different organizations")]
@@ -66,8 +72,9 @@ fn hash(h: &str, what: &'static str) -> Result<Hash, ProofError> {
 }
 
 impl InclusionProof {
-    /// Checks, in order: the checkpoint's signature; that the entry's content, seq, id and
-    /// recorded time hash (with `prev_hash` and `personal_digest`) to `entry_hash`; and that
+    /// Checks, in order: the checkpoint's signature; when the salt is given, that the actor and
+    /// context shown match the personal digest; that the entry's content, seq, id and recorded
+    /// time hash (with `prev_hash` and `personal_digest`) to `entry_hash`; and that
     /// `entry_hash` is leaf `seq - 1` of the tree whose root the checkpoint signs.
     pub fn verify(&self, key: &PublicKey) -> Result<(), ProofError> {
         self.checkpoint.verify(key)?;
@@ -91,6 +98,14 @@ impl InclusionProof {
         let claimed = hash(&self.entry_hash, "entry_hash is not 64 hex digits")?;
         if entry.seq == 1 && prev != chain::genesis(&cp.org_id) {
             return Err(ProofError::EntryMismatch);
+        }
+        if let Some(salt) = &self.personal_salt {
+            let salt: chain::Salt = decode_hex(salt)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(ProofError::Malformed("personal_salt is not 32 hex digits"))?;
+            if chain::Personal::of(&entry.event).digest(&salt) != personal {
+                return Err(ProofError::PersonalMismatch);
+            }
         }
         let digest = chain::event_digest(&entry.event, &personal);
         let computed = chain::entry_hash(
@@ -142,6 +157,16 @@ impl ConsistencyProof {
         }
         Ok(())
     }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Hex strings for a proof document.

@@ -1,7 +1,11 @@
 //! Checkpoints and verification of the hash chain (the format is `stele_core::chain`).
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use stele_core::chain::{self, Personal};
+use serde_json::Value;
+use stele_core::ActorType;
+use stele_core::chain::{self, Personal, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::Millis;
@@ -10,6 +14,10 @@ use stele_store::{IntegrityProblem, OrgId, ProblemKind, Result, StoreError, Veri
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
+use crate::terms::{self, Field};
+
+/// The detailed action of the entry that records an erasure (`chain::erasure_record`).
+const ERASURE_ACTION: &str = "gdpr.erasure";
 
 /// How far ahead verification looks for the entry that belongs at a position, to tell a
 /// reordering from a change.
@@ -128,13 +136,44 @@ struct ChainRow {
     id: String,
     recorded_at: Millis,
     event_digest: Hash,
-    /// Whether the stored personal fields still match their digest (always true once erased:
-    /// then only the digest remains).
+    /// Whether the stored personal fields still match their digest, or, once erased, are exactly
+    /// a pseudonym that a recorded erasure introduced.
     personal_intact: bool,
     hash: Hash,
 }
 
 const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
+
+/// The pseudonyms that recorded erasures introduced (their entries are themselves chained, so a
+/// forged erasure breaks the chain). An erased row must show exactly one of them and nothing else.
+fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashSet<String>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
+         WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
+    );
+    dict.refresh(conn).map_err(map_err)?;
+    let mut stmt = conn.prepare(&sql).map_err(map_err)?;
+    let mut rows = stmt
+        .query(params![
+            terms::term(org, Field::DetailedAction, ERASURE_ACTION),
+            org
+        ])
+        .map_err(map_err)?;
+    let mut out = HashSet::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? else {
+            continue;
+        };
+        let e = &entry.event;
+        if e.channel == "compliance"
+            && e.actor.kind == ActorType::System
+            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
+        {
+            out.insert(p.clone());
+        }
+    }
+    Ok(out)
+}
 
 fn chain_rows<'c>(
     conn: &'c Connection,
@@ -142,6 +181,7 @@ fn chain_rows<'c>(
     org: OrgId,
     from_seq: i64,
     limit: Option<usize>,
+    pseudonyms: &HashSet<String>,
 ) -> Result<Vec<ChainRow>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
@@ -166,12 +206,21 @@ fn chain_rows<'c>(
             let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
             let erased: bool = row.get(n + 2).map_err(map_err)?;
             let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
-            let personal_intact = erased
-                || salt
-                    .and_then(|s| <[u8; 16]>::try_from(s).ok())
-                    .is_some_and(|salt| {
-                        Personal::of(&entry.event).digest(&salt) == personal_digest
-                    });
+            let personal = Personal::of(&entry.event);
+            let personal_intact = if erased {
+                let only_pseudonym = Personal {
+                    actor_id: personal.actor_id.clone(),
+                    ..Personal::default()
+                };
+                personal == only_pseudonym
+                    && personal
+                        .actor_id
+                        .as_ref()
+                        .is_some_and(|p| pseudonyms.contains(p))
+            } else {
+                salt.and_then(|s| <[u8; 16]>::try_from(s).ok())
+                    .is_some_and(|salt| personal.digest(&salt) == personal_digest)
+            };
             out.push(ChainRow {
                 seq: entry.seq,
                 event_digest: chain::event_digest(&entry.event, &personal_digest),
@@ -211,6 +260,7 @@ pub fn verify(
         .optional()
         .map_err(map_err)?;
     let checkpoints = checkpoints(conn, org, None)?;
+    let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
     let mut report = VerifyReport {
         org_id: org_id.clone(),
         ok: true,
@@ -231,7 +281,7 @@ pub fn verify(
     let mut expected = 1i64;
     let mut next_checkpoint = checkpoints.iter().peekable();
     loop {
-        let batch = chain_rows(conn, dict, org, expected, Some(10_000))?;
+        let batch = chain_rows(conn, dict, org, expected, Some(10_000), &pseudonyms)?;
         if batch.is_empty() {
             break;
         }
@@ -257,7 +307,14 @@ pub fn verify(
             );
             if hash != row.hash || !row.personal_intact {
                 // Does an entry further on belong here? Then the two were reordered.
-                let ahead = chain_rows(conn, dict, org, expected + 1, Some(REORDER_WINDOW))?;
+                let ahead = chain_rows(
+                    conn,
+                    dict,
+                    org,
+                    expected + 1,
+                    Some(REORDER_WINDOW),
+                    &pseudonyms,
+                )?;
                 let _ = i;
                 if let Some(other) = ahead.iter().find(|o| {
                     chain::entry_hash(
@@ -280,15 +337,15 @@ pub fn verify(
                     );
                 }
                 let what = if row.personal_intact {
-                    "its content no longer matches"
+                    "its content no longer matches its hash"
                 } else {
-                    "its personal fields no longer match"
+                    "its personal fields no longer match their digest or a recorded erasure"
                 };
                 return fail(
                     report,
                     expected,
                     ProblemKind::Changed,
-                    format!("entry {expected} was changed: {what} its hash"),
+                    format!("entry {expected} was changed: {what}"),
                 );
             }
             prev = hash;
@@ -389,10 +446,23 @@ pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Has
     Ok(out)
 }
 
-pub fn personal_digest(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<Hash>> {
-    let digest: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT personal_digest FROM entries WHERE org_id = ? AND seq = ?")
-        .and_then(|mut s| s.query_row(params![org, seq], |r| r.get(0)).optional())
+pub fn personal_digest(
+    conn: &Connection,
+    org: OrgId,
+    seq: i64,
+) -> Result<Option<(Hash, Option<Salt>)>> {
+    let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT personal_digest, salt FROM entries WHERE org_id = ? AND seq = ?")
+        .and_then(|mut s| {
+            s.query_row(params![org, seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(map_err)?;
-    digest.map(|d| hash_of(d, "personal_digest")).transpose()
+    row.map(|(digest, salt)| {
+        Ok((
+            hash_of(digest, "personal_digest")?,
+            salt.and_then(|s| s.try_into().ok()),
+        ))
+    })
+    .transpose()
 }

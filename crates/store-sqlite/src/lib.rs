@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use stele_core::Entry;
+use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
@@ -447,7 +448,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<Hash>> {
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
         self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
             .await
     }

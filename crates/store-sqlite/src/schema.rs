@@ -115,6 +115,13 @@ CREATE TABLE chain_state (
     frontier  TEXT NOT NULL
 );
 
+-- The chain only moves forward.
+CREATE TRIGGER chain_state_forward BEFORE UPDATE ON chain_state
+WHEN NEW.seq < OLD.seq
+BEGIN
+    SELECT RAISE(ABORT, 'the chain only moves forward');
+END;
+
 -- Signed checkpoints (stele_core::checkpoint).
 CREATE TABLE checkpoints (
     org_id       INTEGER NOT NULL,
@@ -126,6 +133,15 @@ CREATE TABLE checkpoints (
     signature    TEXT NOT NULL,
     PRIMARY KEY (org_id, seq)
 ) WITHOUT ROWID;
+
+CREATE TRIGGER checkpoints_immutable BEFORE UPDATE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are immutable');
+END;
+CREATE TRIGGER checkpoints_undeletable BEFORE DELETE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are immutable');
+END;
 
 CREATE INDEX entries_org ON entries (org_id);
 CREATE UNIQUE INDEX entries_seq ON entries (org_id, seq);

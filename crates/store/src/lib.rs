@@ -11,6 +11,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use stele_core::Entry;
+use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
@@ -94,8 +95,9 @@ pub trait Store: Send + Sync + 'static {
     /// The entry hashes of `seq` 1 to `up_to` in order: the leaves of the Merkle tree.
     async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>>;
 
-    /// The salted digest standing in for an entry's personal fields.
-    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<Hash>>;
+    /// The salted digest standing in for an entry's personal fields, and the salt (gone once the
+    /// entry was erased).
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>>;
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.

@@ -197,6 +197,9 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
         let mut forged = proof.clone();
         forged.entry["description"] = json!("something else happened");
         assert_eq!(forged.verify(&key), Err(ProofError::EntryMismatch));
+        let mut someone_else = proof.clone();
+        someone_else.entry["actor"]["email"] = json!("eve@example.com");
+        assert_eq!(someone_else.verify(&key), Err(ProofError::PersonalMismatch));
         let mut moved = proof.clone();
         moved.path.reverse();
         if proof.path.len() > 1 {

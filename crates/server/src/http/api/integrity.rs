@@ -100,13 +100,14 @@ pub async fn inclusion(
         .store
         .chain_hashes(org, checkpoint.checkpoint.seq)
         .await?;
-    let personal = state
-        .store
-        .personal_digest(org, entry.seq)
-        .await?
-        .ok_or(ApiError::NotFound(
-            "no entry with this id in your organization",
-        ))?;
+    let (personal, salt) =
+        state
+            .store
+            .personal_digest(org, entry.seq)
+            .await?
+            .ok_or(ApiError::NotFound(
+                "no entry with this id in your organization",
+            ))?;
     let index = (entry.seq - 1) as usize;
     let leaves: Vec<_> = hashes.iter().map(|h| merkle::leaf_hash(h)).collect();
     let prev = match index {
@@ -116,6 +117,7 @@ pub async fn inclusion(
     Ok(Json(InclusionProof {
         entry: entry.to_json(),
         personal_digest: merkle::to_hex(&personal),
+        personal_salt: salt.map(|s| s.iter().map(|b| format!("{b:02x}")).collect()),
         prev_hash: merkle::to_hex(&prev),
         entry_hash: merkle::to_hex(&hashes[index]),
         leaf_index: index as u64,
