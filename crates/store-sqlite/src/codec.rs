@@ -85,6 +85,13 @@ pub fn pk_of_id(id: &str) -> Option<i64> {
     Some((ms << PK_MS_SHIFT) | n)
 }
 
+/// The rowid of an entry in the description index: its organization and `seq`. Dense rowids keep
+/// FTS5's delta-encoded posting lists small (neighbouring entries differ by one), and an
+/// organization's entries form one rowid range, so a search never leaves its organization.
+pub fn description_rowid(org: i64, seq: i64) -> i64 {
+    (org << 40) | seq
+}
+
 pub fn outcome_code(o: Outcome) -> i64 {
     match o {
         Outcome::Success => 0,

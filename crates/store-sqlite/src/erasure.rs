@@ -18,7 +18,7 @@ use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
-use crate::writer::{GroupState, insert_event, save_chains};
+use crate::writer::{GroupState, insert_event, save_chains, write_search_index};
 
 /// What an erasure did, and dictionary values it created (published after commit).
 pub struct Erased {
@@ -100,6 +100,7 @@ pub fn erase_actor(
         now,
     )?;
     save_chains(tx, &group.chains)?;
+    write_search_index(tx, &mut group)?;
     Ok(Erased {
         entries: found.len() as u64,
         receipt,

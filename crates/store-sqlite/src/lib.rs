@@ -453,6 +453,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn shutdown(&self) -> Result<()> {
+        self.checkpoint_now().await?;
+        self.writer
+            .run_on_connection(|conn| {
+                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(map_err)
+            })
+            .await
+    }
+
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let key = key.copied();
         self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))

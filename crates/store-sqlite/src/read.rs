@@ -1,13 +1,14 @@
 //! The read side: turning an [`EventFilter`] and cursor into a plan whose order an index (or a
 //! posting list) already gives, so a first page costs about as much as the rows it returns.
 //!
-//! Three plans, chosen per request:
-//! - **Terms**: exact-match filters become an AND of hashed terms (`terms.rs`) matched in the
-//!   `entry_terms` FTS5 table, walked by `rowid = pk` descending, joined to `entries`.
-//! - **Scan**: no selective term; walk the organization's `(org_id, pk)` index newest first and
-//!   check the remaining conditions on each row.
+//! Two plans, chosen per request:
+//! - **Terms**: every filter but the description search becomes an FTS5 expression over hashed
+//!   terms (`terms.rs`): the organization's term AND each exact-match filter, NOT the excluded
+//!   actor types (System, by default) or failures. It is walked in the `entry_terms` table by
+//!   `rowid = pk` descending and joined to `entries`. A count needs no join at all.
 //! - **Candidates**: a description search whose trigrams narrow the rows to a few thousand;
 //!   those rows are read and checked with [`EventFilter::matches`], the reference semantics.
+//!   (A common substring instead adds a per-row check to the Terms plan.)
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilt
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::{Facets, OrgId, Page, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, pk_floor, pk_of_id};
+use crate::codec::{ENTRY_COLUMNS, decode_row, description_rowid, pk_floor, pk_of_id};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -30,9 +31,6 @@ const COUNT_BUDGET: Duration = Duration::from_millis(15);
 /// A description search asks the trigram index for at most this many candidates; a substring
 /// common enough to exceed it is found faster by walking newest first and checking each row.
 const FTS_CANDIDATE_CAP: usize = 5_000;
-/// Actor-type sets this small are selective enough to be terms; larger ones (such as the default,
-/// everyone but System) are checked on each row instead.
-const ACTOR_TYPE_TERMS_MAX: usize = 2;
 
 /// How one filtered query runs, before cursor and limit.
 #[derive(Clone)]
@@ -43,21 +41,22 @@ enum Plan {
         expr: String,
         sql: SqlParts,
     },
-    Scan {
-        sql: SqlParts,
-    },
+    /// The `seq`s of the entries whose description may hold the substring.
     Candidates {
-        pks: Vec<i64>,
+        seqs: Vec<i64>,
     },
 }
 
-/// Conditions on `entries e` checked per row, and the `pk` range from `from`/`to`.
+/// Per-row conditions on `entries e` (the organization, and a common search substring), and the
+/// `pk` range from `from`/`to`.
 #[derive(Clone, Default)]
 struct SqlParts {
     conditions: Vec<String>,
     params: Vec<SqlValue>,
     pk_from: Option<i64>,
     pk_to: Option<i64>,
+    /// Whether a per-row condition beyond the organization exists (then counting must read rows).
+    row_checks: bool,
 }
 
 impl SqlParts {
@@ -68,9 +67,12 @@ impl SqlParts {
 }
 
 fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<Plan> {
-    let mut terms: Vec<String> = Vec::new();
+    // Every entry carries its organization's term, so every query starts from it.
+    let mut all: Vec<String> = vec![terms::term(org, Field::Org, "")];
+    let mut none: Vec<String> = Vec::new();
     let mut sql = SqlParts::default();
     let org_param = sql.param(org);
+    // Terms are bound to the organization already; this guards against a hash collision.
     sql.conditions.push(format!("e.org_id = {org_param}"));
 
     // Dictionary-backed filters: a value the dictionary never saw cannot match.
@@ -83,7 +85,7 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
             if lookup(conn, dict, kind, value)?.is_none() {
                 return Ok(Plan::Empty);
             }
-            terms.push(terms::term(org, field, value));
+            all.push(terms::term(org, field, value));
         }
     }
     match &f.detailed_action {
@@ -92,7 +94,7 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
             if lookup(conn, dict, DICT_DETAILED_ACTION, value)?.is_none() {
                 return Ok(Plan::Empty);
             }
-            terms.push(terms::term(org, Field::DetailedAction, value));
+            all.push(terms::term(org, Field::DetailedAction, value));
         }
         Some(DetailedActionMatch::Prefix(prefix)) => {
             dict.refresh(conn).map_err(map_err)?;
@@ -104,7 +106,7 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
                 .iter()
                 .map(|v| terms::term(org, Field::DetailedAction, v))
                 .collect();
-            terms.push(format!("({})", any.join(" OR ")));
+            all.push(format!("({})", any.join(" OR ")));
         }
     }
     for (field, value) in [
@@ -114,56 +116,59 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
         (Field::Ip, &f.ip),
     ] {
         if let Some(value) = value {
-            terms.push(terms::term(org, field, value));
+            all.push(terms::term(org, field, value));
         }
     }
     match f.outcome {
-        Some(Outcome::Failure) => terms.push(terms::term(org, Field::Failure, "")),
-        Some(Outcome::Success) => sql.conditions.push("e.outcome = 0".into()),
+        Some(Outcome::Failure) => all.push(terms::term(org, Field::Failure, "")),
+        Some(Outcome::Success) => none.push(terms::term(org, Field::Failure, "")),
         None => {}
     }
     if f.actor_types.len() < ActorType::ALL.len() {
-        if f.actor_types.len() <= ACTOR_TYPE_TERMS_MAX {
+        let excluded: Vec<ActorType> = ActorType::ALL
+            .into_iter()
+            .filter(|t| !f.actor_types.contains(t))
+            .collect();
+        // Whichever list is shorter: the default (everyone but System) is one NOT.
+        if excluded.len() <= f.actor_types.len() {
+            none.extend(excluded.iter().map(|t| terms::actor_type_term(org, *t)));
+        } else {
             let any: Vec<String> = f
                 .actor_types
                 .iter()
                 .map(|t| terms::actor_type_term(org, *t))
                 .collect();
-            terms.push(format!("({})", any.join(" OR ")));
+            all.push(format!("({})", any.join(" OR ")));
         }
-        let codes: Vec<String> = f.actor_types.iter().map(|t| t.code().to_string()).collect();
-        sql.conditions
-            .push(format!("e.actor_type IN ({})", codes.join(",")));
     }
     sql.pk_from = f.from.map(pk_floor);
     sql.pk_to = f.to.map(pk_floor);
 
     if let Some(q) = &f.q {
         let needle = q.to_lowercase();
-        if let Some(pks) = fts_candidates(conn, &needle)? {
-            return Ok(if pks.is_empty() {
+        if let Some(seqs) = fts_candidates(conn, org, &needle)? {
+            return Ok(if seqs.is_empty() {
                 Plan::Empty
             } else {
-                Plan::Candidates { pks }
+                Plan::Candidates { seqs }
             });
         }
         let p = sql.param(needle);
         sql.conditions
             .push(format!("stele_icontains(e.description, {p})"));
+        sql.row_checks = true;
     }
-    Ok(if terms.is_empty() {
-        Plan::Scan { sql }
-    } else {
-        Plan::Terms {
-            expr: terms.join(" AND "),
-            sql,
-        }
-    })
+    let mut expr = format!("({})", all.join(" AND "));
+    if !none.is_empty() {
+        expr = format!("{expr} NOT ({})", none.join(" OR "));
+    }
+    Ok(Plan::Terms { expr, sql })
 }
 
-/// The rows whose description may contain `needle`, if the trigram index narrows them to a
-/// manageable set; `None` when it cannot help (needle too short, or too common).
-fn fts_candidates(conn: &Connection, needle: &str) -> Result<Option<Vec<i64>>> {
+/// The `seq`s of the organization's entries whose description may contain `needle`, if the
+/// trigram index narrows them to a manageable set; `None` when it cannot help (needle too short,
+/// or too common).
+fn fts_candidates(conn: &Connection, org: OrgId, needle: &str) -> Result<Option<Vec<i64>>> {
     let chars: Vec<char> = needle.chars().collect();
     if chars.len() < 3 {
         return Ok(None);
@@ -180,13 +185,22 @@ fn fts_candidates(conn: &Connection, needle: &str) -> Result<Option<Vec<i64>>> {
         .join(" AND ");
     let mut stmt = conn
         .prepare_cached(
-            "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
+            "SELECT rowid FROM entries_fts WHERE entries_fts MATCH ? AND rowid >= ? AND rowid < ?
+             ORDER BY rowid DESC LIMIT ?",
         )
         .map_err(map_err)?;
     let ids = stmt
         .query_map(
-            rusqlite::params![query, FTS_CANDIDATE_CAP as i64 + 1],
-            |r| r.get(0),
+            rusqlite::params![
+                query,
+                description_rowid(org, 0),
+                description_rowid(org + 1, 0),
+                FTS_CANDIDATE_CAP as i64 + 1
+            ],
+            |r| {
+                r.get::<_, i64>(0)
+                    .map(|rowid| rowid - description_rowid(org, 0))
+            },
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
         .map_err(map_err)?;
@@ -202,21 +216,22 @@ fn lookup(conn: &Connection, dict: &Dict, kind: i64, value: &str) -> Result<Opti
     Ok(dict.id_of(kind, value))
 }
 
-/// The SQL of a Terms or Scan plan with extra `pk` bounds, newest or oldest first.
+/// The SQL of a Terms plan with extra `pk` bounds, newest or oldest first. With `rows`, it
+/// joins `entries` and applies the per-row conditions; without, it reads only the term index.
 fn plan_sql(
     plan: &Plan,
     select: &str,
     after: Option<(i64, i64)>,
     descending: bool,
+    rows: bool,
 ) -> Option<(String, Vec<SqlValue>)> {
-    let (expr, sql) = match plan {
-        Plan::Terms { expr, sql } => (Some(expr), sql),
-        Plan::Scan { sql } => (None, sql),
-        Plan::Empty | Plan::Candidates { .. } => return None,
+    let Plan::Terms { expr, sql } = plan else {
+        return None;
     };
     let mut sql = sql.clone();
-    let order_col = if expr.is_some() { "t.rowid" } else { "e.pk" };
-    let mut bounds = vec![];
+    let mut conditions = vec![];
+    let p = sql.param(expr.clone());
+    conditions.push(format!("t.entry_terms MATCH {p}"));
     let lo = [sql.pk_from, after.map(|(lo, _)| lo)]
         .into_iter()
         .flatten()
@@ -227,28 +242,23 @@ fn plan_sql(
         .min();
     if let Some(lo) = lo {
         let p = sql.param(lo);
-        bounds.push(format!("{order_col} >= {p}"));
+        conditions.push(format!("t.rowid >= {p}"));
     }
     if let Some(hi) = hi {
         let p = sql.param(hi);
-        bounds.push(format!("{order_col} < {p}"));
+        conditions.push(format!("t.rowid < {p}"));
     }
-    let (from, mut conditions) = match expr {
-        Some(expr) => {
-            let p = sql.param(expr.clone());
-            (
-                "entry_terms t CROSS JOIN entries e ON e.pk = t.rowid",
-                vec![format!("t.entry_terms MATCH {p}")],
-            )
-        }
-        None => ("entries e", vec![]),
+    let from = if rows {
+        conditions.extend(sql.conditions.iter().cloned());
+        // CROSS JOIN keeps the term index as the outer loop, so its rowid order is the order.
+        "entry_terms t CROSS JOIN entries e ON e.pk = t.rowid"
+    } else {
+        "entry_terms t"
     };
-    conditions.extend(bounds);
-    conditions.extend(sql.conditions.iter().cloned());
     let order = if descending { "DESC" } else { "ASC" };
     Some((
         format!(
-            "SELECT {select} FROM {from} WHERE {} ORDER BY {order_col} {order}",
+            "SELECT {select} FROM {from} WHERE {} ORDER BY t.rowid {order}",
             conditions.join(" AND ")
         ),
         sql.params,
@@ -287,8 +297,8 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
     let want = page.limit + 1;
     let (mut entries, total, total_exact) = match &plan {
         Plan::Empty => (vec![], 0, true),
-        Plan::Candidates { pks } => {
-            let matched = candidate_matches(conn, dict, org, pks, &page.filter)?;
+        Plan::Candidates { seqs } => {
+            let matched = candidate_matches(conn, dict, org, seqs, &page.filter)?;
             let total = matched.len() as u64;
             let mut after: Vec<Entry> = matched
                 .into_iter()
@@ -301,10 +311,10 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
             after.truncate(want);
             (after, total, true)
         }
-        Plan::Terms { .. } | Plan::Scan { .. } => {
+        Plan::Terms { .. } => {
             let descending = direction == CursorDirection::Older;
             let (sql, mut params) =
-                plan_sql(&plan, ENTRY_COLUMNS, bounds, descending).expect("a query plan");
+                plan_sql(&plan, ENTRY_COLUMNS, bounds, descending, true).expect("a query plan");
             params.push((want as i64).into());
             let sql = format!("{sql} LIMIT ?{}", params.len());
             let entries = query_entries(conn, dict, &sql, &params)?;
@@ -346,12 +356,16 @@ fn candidate_matches(
     conn: &Connection,
     dict: &Dict,
     org: OrgId,
-    pks: &[i64],
+    seqs: &[i64],
     filter: &EventFilter,
 ) -> Result<Vec<(i64, Entry)>> {
-    let list = pks.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let list = seqs
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.pk IN ({list}) \
+        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.seq IN ({list}) \
          ORDER BY e.pk DESC"
     );
     Ok(query_rows(conn, dict, &sql, &[org.into()])?
@@ -368,8 +382,8 @@ pub fn count_matches(
 ) -> Result<(u64, bool)> {
     match plan(conn, dict, org, f)? {
         Plan::Empty => Ok((0, true)),
-        Plan::Candidates { pks } => Ok((
-            candidate_matches(conn, dict, org, &pks, f)?.len() as u64,
+        Plan::Candidates { seqs } => Ok((
+            candidate_matches(conn, dict, org, &seqs, f)?.len() as u64,
             true,
         )),
         plan => count_plan(conn, &plan),
@@ -379,7 +393,8 @@ pub fn count_matches(
 /// Counts matches up to [`COUNT_CAP`] or [`COUNT_BUDGET`]; past either, the number counted so far
 /// is an honest lower bound.
 fn count_plan(conn: &Connection, plan: &Plan) -> Result<(u64, bool)> {
-    let Some((sql, params)) = plan_sql(plan, "1", None, true) else {
+    let rows = matches!(plan, Plan::Terms { sql, .. } if sql.row_checks);
+    let Some((sql, params)) = plan_sql(plan, "1", None, true, rows) else {
         return Ok((0, true));
     };
     let sql = format!("{sql} LIMIT {}", COUNT_CAP + 1);

@@ -11,8 +11,8 @@
 //!   FTS5 table (`entry_terms`, see `terms.rs`). FTS5 buffers new terms in memory and writes them
 //!   as sorted segments that it merges in the background, like an LSM tree; its posting lists are
 //!   ordered by rowid, which is `pk`, so `MATCH ... ORDER BY rowid DESC LIMIT n` is a first page.
-//! - The two B-tree indexes that remain grow at their right edge: `(org_id, pk)` for unfiltered
-//!   pages and `(org_id, seq)` for the chain. An entry's public id is its `pk` written as a
+//! - The one B-tree index that remains, `(org_id, seq)` for the chain, grows at its right edge;
+//!   even unfiltered pages come from the term index, through the organization's own term. An entry's public id is its `pk` written as a
 //!   UUIDv7 (`codec::entry_id`), so lookups by id need no index of their own.
 //! - Low-cardinality strings (action, detailed action, channel, entity type) are integers from a
 //!   dictionary table (`dict`); everything an index never needs sits in one JSON `body`.
@@ -143,7 +143,6 @@ BEGIN
     SELECT RAISE(ABORT, 'checkpoints are immutable');
 END;
 
-CREATE INDEX entries_org ON entries (org_id);
 CREATE UNIQUE INDEX entries_seq ON entries (org_id, seq);
 
 -- Hashed filter terms per entry (rowid = entries.pk); see terms.rs.

@@ -27,6 +27,8 @@ pub enum Field {
     CorrelationId = 8,
     Ip = 9,
     ActorType = 10,
+    /// Every entry has its organization's term: the starting point of every query.
+    Org = 11,
 }
 
 /// FNV-1a over the parts, then a SplitMix64 finaliser so that similar inputs spread evenly.
@@ -57,6 +59,7 @@ pub fn entry_terms(org: OrgId, e: &NewEvent) -> String {
     let mut add = |field: Field, value: &str| {
         let _ = write!(out, "t{:016x} ", hash(org, field, value));
     };
+    add(Field::Org, "");
     add(Field::Action, &e.action);
     if let Some(v) = &e.detailed_action {
         add(Field::DetailedAction, v);

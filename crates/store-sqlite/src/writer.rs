@@ -21,7 +21,7 @@ use stele_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{Body, entry_id, outcome_code, pk_floor};
+use crate::codec::{Body, description_rowid, entry_id, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -97,6 +97,21 @@ impl Writer {
         answer.await.map_err(|_| shutting_down())?
     }
 
+    /// Runs `f` on the writer's connection outside any transaction (for pragmas such as a WAL
+    /// checkpoint, which cannot run inside one).
+    pub async fn run_on_connection<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn: &mut Connection| {
+            let _ = reply.send(f(conn));
+        });
+        self.send(Command::Run(job)).await?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+
     /// [`Writer::run`] for a plain thread outside the async runtime (the maintenance thread).
     pub fn run_blocking<T, F>(&self, f: F) -> Result<T>
     where
@@ -164,6 +179,9 @@ pub(crate) struct GroupState {
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
     pub(crate) new_dict: Vec<(i64, i64, Arc<str>)>,
+    /// Search index rows, written once the group's B-tree writes are done (`write_search_index`).
+    terms: Vec<(i64, String)>,
+    descriptions: Vec<(i64, String)>,
     new_facets: Vec<(OrgId, i64)>,
 }
 
@@ -233,11 +251,13 @@ impl WriterState {
                 )?);
             }
             save_chains(&tx, &group.chains)?;
+            write_search_index(&tx, &mut group)?;
             tx.commit().map_err(map_err)?;
             Ok(outcomes)
         })();
         match result {
             Ok(outcomes) => {
+                self.keep_wal_bounded();
                 if now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS {
                     self.last_sweep = now;
                 }
@@ -262,6 +282,25 @@ impl WriterState {
         }
     }
 }
+
+impl WriterState {
+    /// The upkeep thread's PASSIVE checkpoints copy the WAL into the database but can never let
+    /// it start over while this writer keeps appending, so under sustained ingest the file would
+    /// grow without bound. Past a size, the writer itself (between two groups) waits for readers
+    /// and truncates it; most pages are already copied, so this is quick.
+    fn keep_wal_bounded(&mut self) {
+        let Some(path) = self.conn.path().map(|p| format!("{p}-wal")) else {
+            return;
+        };
+        let big = std::fs::metadata(&path).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
+        if big && let Err(error) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(%error, "truncating the WAL failed; will retry after the next group");
+        }
+    }
+}
+
+/// The WAL size past which the writer truncates it (see `keep_wal_bounded`).
+const WAL_TRUNCATE_BYTES: u64 = 64 * 1024 * 1024;
 
 fn clone_err(e: &StoreError) -> StoreError {
     match e {
@@ -463,15 +502,38 @@ pub(crate) fn insert_event(
         ])
     })
     .map_err(map_err)?;
-    tx.prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
-        .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
-        .map_err(map_err)?;
-    if let Some(description) = event.description.as_deref() {
-        tx.prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
-            .and_then(|mut s| s.execute(params![pk, description]))
-            .map_err(map_err)?;
+    group.terms.push((pk, terms::entry_terms(org, event)));
+    if let Some(description) = &event.description {
+        group
+            .descriptions
+            .push((description_rowid(org, seq), description.clone()));
     }
     Ok(Receipt { id, seq })
+}
+
+/// Writes the group's search index rows, after every B-tree write of the group.
+///
+/// Why last: an INSERT into `entries` opens a statement savepoint (it writes a table and an
+/// index and may fail on a constraint), and SQLite tells every virtual table already written in
+/// the transaction about each savepoint; FTS5 answers by flushing its in-memory index to a new
+/// segment. Written interleaved, that meant one tiny segment per entry and endless merging;
+/// written last, each FTS5 table flushes once, at commit.
+pub(crate) fn write_search_index(tx: &Transaction<'_>, group: &mut GroupState) -> Result<()> {
+    let mut terms = tx
+        .prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
+        .map_err(map_err)?;
+    for (pk, text) in group.terms.drain(..) {
+        terms.execute(params![pk, text]).map_err(map_err)?;
+    }
+    let mut descriptions = tx
+        .prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
+        .map_err(map_err)?;
+    for (rowid, text) in group.descriptions.drain(..) {
+        descriptions
+            .execute(params![rowid, text])
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// `pk = occurred_ms << 21 | n`: the next `n` for this millisecond (see schema.rs).

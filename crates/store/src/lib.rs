@@ -81,9 +81,13 @@ pub trait Store: Send + Sync + 'static {
     /// Signed checkpoints, newest first, at most `limit`.
     async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>>;
 
-    /// Signs a checkpoint now for every organization with entries since its last one (the server
-    /// calls this on shutdown); returns how many were made. Without a signing key, none are.
+    /// Signs a checkpoint now for every organization with entries since its last one; returns
+    /// how many were made. Without a signing key, none are.
     async fn checkpoint_now(&self) -> Result<usize>;
+
+    /// Called once the server has stopped taking requests: signs the final checkpoints and
+    /// leaves the storage tidy for the next start (SQLite folds its write-ahead log away).
+    async fn shutdown(&self) -> Result<()>;
 
     /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
     /// id or email) and records the erasure, in one transaction. The chain still verifies.
