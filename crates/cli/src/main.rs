@@ -182,7 +182,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Org(OrgCommand::List { data }) => {
-            for org in open(&data)?.list_orgs().await? {
+            for org in open_existing(&data)?.list_orgs().await? {
                 println!("{}\t{}", org.id, org.name);
             }
             Ok(())
@@ -195,7 +195,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let scopes =
                 Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
-            let store = open(&data)?;
+            let store = open_existing(&data)?;
             let org = find_org(store.as_ref(), &org).await?;
             let key = keys::generate(&name, scopes);
             let info = store.create_api_key(org.key, key.record).await?;
@@ -340,15 +340,20 @@ async fn verify(
         };
         match &report.problem {
             None => println!(
-                "{} ({}): OK, {} entries ({range}), {} checkpoints, in {:.2?}",
+                "{} ({}): OK, {} entries ({range}), {} checkpoints{}, in {:.2?}",
                 org.name,
                 org.id,
                 report.entries,
                 report.checkpoints,
+                if public_key.is_some() {
+                    ""
+                } else {
+                    " (signatures NOT checked: no public key)"
+                },
                 started.elapsed()
             ),
             Some(p) => println!(
-                "{} ({}): FAILED at seq {}: {:?}: {} ({} entries verified before it)",
+                "{} ({}): FAILED at seq {}: {:?}: {} ({} entries verified)",
                 org.name, org.id, p.seq, p.kind, p.message, report.entries
             ),
         }
@@ -419,9 +424,14 @@ fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> 
     };
     let document: serde_json::Value =
         serde_json::from_str(&text).context("the proof is not JSON")?;
+    let mut note = "";
     let (what, result) = if document.get("entry").is_some() {
         let proof: InclusionProof =
             serde_json::from_value(document).context("not an inclusion proof")?;
+        if proof.personal_salt.is_none() {
+            note = " (the actor and context shown are NOT proven: the proof has no personal salt, \
+                    as for an erased entry)";
+        }
         let seq = proof.entry["seq"].clone();
         (
             format!(
@@ -443,7 +453,7 @@ fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> 
     };
     match result {
         Ok(()) => {
-            println!("OK: {what}");
+            println!("OK: {what}{note}");
             Ok(())
         }
         Err(e) => {

@@ -312,7 +312,7 @@ fn the_python_verifier_agrees_with_the_server() {
     }
     let erasure: Value = serde_json::from_str(&rec.proofs[&7]).unwrap();
     assert_eq!(erasure["entry"]["channel"], "compliance");
-    assert_eq!(erasure["entry"]["detailed_action"], "gdpr.erasure");
+    assert_eq!(erasure["entry"]["detailed_action"], "stele.erasure");
     assert!(!rec.proofs[&7].contains("u2") && !rec.proofs[&7].contains("bob@"));
 
     // The consistency proof between the two checkpoints.

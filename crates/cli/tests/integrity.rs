@@ -118,21 +118,65 @@ fn an_untouched_trail_verifies_with_its_checkpoint() {
     let (ok, report) = verify(trail.path());
     assert!(ok, "{report}");
     assert!(
-        report.contains("OK, 6 entries (seq 1..=6), 1 checkpoints"),
+        report.contains("OK, 6 entries (seq 1..=6), 1 checkpoints, in"),
         "{report}"
     );
+
+    // With a published key instead of the key file: another key fails the signatures.
+    let stranger = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let out = Command::new(STELE)
+        .args(["verify", "--public-key", stranger, "--data-dir"])
+        .arg(trail.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BadSignature"));
+
+    // Without any key, the OK line says the signatures were not checked.
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::copy(trail.path().join("stele.db"), bare.path().join("stele.db")).unwrap();
+    let (ok, report) = verify(bare.path());
+    assert!(ok && report.contains("signatures NOT checked"), "{report}");
+
+    // A mistyped directory is an error, not an empty success.
+    let out = Command::new(STELE)
+        .args(["verify", "--data-dir"])
+        .arg(trail.path().join("typo"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Stele database"));
+    assert!(!trail.path().join("typo").exists());
 }
 
 #[test]
 fn the_database_refuses_updates_and_deletes_of_entries() {
     let trail = recorded_trail();
-    for sql in [
-        "UPDATE entries SET description = 'x' WHERE seq = 2",
-        "DELETE FROM entries WHERE seq = 2",
+    for (sql, refusal) in [
+        (
+            "UPDATE entries SET description = 'x' WHERE seq = 2",
+            "audit entries are immutable",
+        ),
+        (
+            "DELETE FROM entries WHERE seq = 2",
+            "audit entries are immutable",
+        ),
+        ("DELETE FROM checkpoints", "checkpoints are immutable"),
+        (
+            "UPDATE checkpoints SET seq = 1",
+            "checkpoints are immutable",
+        ),
+        (
+            "UPDATE chain_state SET seq = 1",
+            "the chain only moves forward",
+        ),
     ] {
         let out = sqlite3(trail.path(), sql);
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("audit entries are immutable"));
+        assert!(!out.status.success(), "{sql}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(refusal),
+            "{sql}"
+        );
     }
     assert!(verify(trail.path()).0);
 }
@@ -148,6 +192,11 @@ fn every_kind_of_tampering_is_detected_and_named() {
         (
             r#"UPDATE entries SET personal = '{"actor_id":"u2"}' WHERE seq = 3"#,
             "FAILED at seq 3: Changed: entry 3 was changed: its personal fields",
+        ),
+        (
+            // The one update the triggers allow, abused: a fake erasure that rewrites the actor.
+            r#"UPDATE entries SET erased = 1, salt = NULL, personal = '{"actor_id":"mallory"}' WHERE seq = 1"#,
+            "FAILED at seq 1: Changed: entry 1 was changed: its personal fields",
         ),
         (
             "DELETE FROM entries WHERE seq = 4",

@@ -107,13 +107,22 @@ pub fn pseudonym(secret: &[u8; 32], org_id: &str, actor: &str) -> String {
     format!("erased-{}", &to_hex(&digest)[..16])
 }
 
+/// Detailed actions starting with this are Stele's own; clients cannot send them, so an entry
+/// carrying one was written by Stele (verification relies on that for erasures).
+pub const RESERVED_DETAILED_ACTION_PREFIX: &str = "stele.";
+
+/// The detailed action of the entry that records an erasure.
+pub const ERASURE_DETAILED_ACTION: &str = "stele.erasure";
+
 /// The entry that records an erasure: a System action in the `compliance` channel that names
-/// only the pseudonym, never the person. The store adds how many entries were pseudonymised.
+/// only the pseudonym, never the person. The store lists the erased entries' `seq`s as its
+/// `entity_ids` (a bulk action over audit entries) and their number in `metadata.entries`, so
+/// verification can tell a real erasure of an entry from a forged one.
 pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> NewEvent {
     NewEvent {
         occurred_at: now,
         action: "update".into(),
-        detailed_action: Some("gdpr.erasure".into()),
+        detailed_action: Some(ERASURE_DETAILED_ACTION.into()),
         channel: "compliance".into(),
         description: Some(format!(
             "Personal data of one person was erased; their entries now show {pseudonym}"
@@ -125,7 +134,11 @@ pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> New
             name: None,
             email: None,
         },
-        entity: None,
+        entity: Some(crate::event::Entity {
+            kind: "AuditEntry".into(),
+            id: None,
+            name: None,
+        }),
         entity_ids: vec![],
         context: crate::event::Context {
             reason: reason.map(str::to_string),

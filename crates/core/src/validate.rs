@@ -392,6 +392,12 @@ impl Parser {
                 "may only contain letters, digits and _ . : / -",
             );
             None
+        } else if s.starts_with(crate::chain::RESERVED_DETAILED_ACTION_PREFIX) {
+            self.err(
+                "detailed_action",
+                "`stele.` is reserved for the entries Stele records itself",
+            );
+            None
         } else {
             Some(s)
         }

@@ -58,7 +58,7 @@ pub fn erase_actor(
             })?;
             let a = &entry.event.actor;
             if a.id.as_deref() == Some(actor) || a.email.as_deref() == Some(actor) {
-                found.push((pk, entry.event));
+                found.push((pk, entry.seq, entry.event));
             }
         }
     }
@@ -68,7 +68,7 @@ pub fn erase_actor(
     };
     let personal_json =
         serde_json::to_string(&replacement).map_err(|e| StoreError::Other(e.to_string()))?;
-    for (pk, before) in &found {
+    for (pk, _, before) in &found {
         let mut after = before.clone();
         replacement.apply(&mut after);
         tx.prepare_cached("UPDATE entries SET personal = ?, salt = NULL, erased = 1 WHERE pk = ?")
@@ -88,6 +88,7 @@ pub fn erase_actor(
     record
         .metadata
         .insert("entries".into(), serde_json::json!(found.len()));
+    record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
     let mut group = GroupState::default();
     let mut facets_seen: HashMap<OrgId, HashSet<i64>> = HashMap::new();
     let receipt = insert_event(

@@ -1,11 +1,11 @@
 //! Checkpoints and verification of the hash chain (the format is `stele_core::chain`).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use stele_core::ActorType;
-use stele_core::chain::{self, Personal, Salt};
+use stele_core::chain::{self, ERASURE_DETAILED_ACTION, Personal, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::Millis;
@@ -15,9 +15,6 @@ use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
-
-/// The detailed action of the entry that records an erasure (`chain::erasure_record`).
-const ERASURE_ACTION: &str = "gdpr.erasure";
 
 /// How far ahead verification looks for the entry that belongs at a position, to tell a
 /// reordering from a change.
@@ -144,9 +141,10 @@ struct ChainRow {
 
 const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
 
-/// The pseudonyms that recorded erasures introduced (their entries are themselves chained, so a
-/// forged erasure breaks the chain). An erased row must show exactly one of them and nothing else.
-fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashSet<String>> {
+/// Which pseudonym a recorded erasure gave each erased entry, by `seq`. Erasure records are
+/// chained like any entry and only Stele can write their reserved detailed action, so an erased
+/// row must show exactly the pseudonym its erasure recorded, and nothing else.
+fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashMap<i64, String>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
          WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
@@ -155,21 +153,22 @@ fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<Has
     let mut stmt = conn.prepare(&sql).map_err(map_err)?;
     let mut rows = stmt
         .query(params![
-            terms::term(org, Field::DetailedAction, ERASURE_ACTION),
+            terms::term(org, Field::DetailedAction, ERASURE_DETAILED_ACTION),
             org
         ])
         .map_err(map_err)?;
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     while let Some(row) = rows.next().map_err(map_err)? {
         let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? else {
             continue;
         };
         let e = &entry.event;
-        if e.channel == "compliance"
-            && e.actor.kind == ActorType::System
+        if e.actor.kind == ActorType::System
             && let Some(Value::String(p)) = e.metadata.get("pseudonym")
         {
-            out.insert(p.clone());
+            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
+                out.insert(seq, p.clone());
+            }
         }
     }
     Ok(out)
@@ -181,7 +180,7 @@ fn chain_rows<'c>(
     org: OrgId,
     from_seq: i64,
     limit: Option<usize>,
-    pseudonyms: &HashSet<String>,
+    pseudonyms: &HashMap<i64, String>,
 ) -> Result<Vec<ChainRow>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
@@ -213,10 +212,7 @@ fn chain_rows<'c>(
                     ..Personal::default()
                 };
                 personal == only_pseudonym
-                    && personal
-                        .actor_id
-                        .as_ref()
-                        .is_some_and(|p| pseudonyms.contains(p))
+                    && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
             } else {
                 salt.and_then(|s| <[u8; 16]>::try_from(s).ok())
                     .is_some_and(|salt| personal.digest(&salt) == personal_digest)

@@ -122,6 +122,11 @@ BEGIN
     SELECT RAISE(ABORT, 'the chain only moves forward');
 END;
 
+CREATE TRIGGER chain_state_kept BEFORE DELETE ON chain_state
+BEGIN
+    SELECT RAISE(ABORT, 'the chain only moves forward');
+END;
+
 -- Signed checkpoints (stele_core::checkpoint).
 CREATE TABLE checkpoints (
     org_id       INTEGER NOT NULL,

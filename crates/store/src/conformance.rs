@@ -915,6 +915,11 @@ pub async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(store: 
     assert_eq!(record.event.channel, "compliance");
     assert_eq!(record.event.actor.kind, ActorType::System);
     assert_eq!(record.event.metadata["entries"], json!(2));
+    assert_eq!(
+        record.event.entity_ids,
+        vec!["1", "2"],
+        "the erased entries, by seq"
+    );
     let shown = format!("{record:?}");
     assert!(
         !shown.contains("ada@") && !shown.contains("\"Ada\""),

@@ -132,7 +132,7 @@ async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
     let record = app
         .get_json("/v1/events?channel=compliance&actor_type=system")
         .await;
-    assert_eq!(record["entries"][0]["detailed_action"], "gdpr.erasure");
+    assert_eq!(record["entries"][0]["detailed_action"], "stele.erasure");
     assert_eq!(record["entries"][0]["context"]["reason"], "ticket 42");
 
     // Erasing again gives the same pseudonym (it is stable) and finds nothing left to erase.

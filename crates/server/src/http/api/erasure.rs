@@ -32,14 +32,18 @@ pub async fn create(
     auth.require(Scope::Admin)?;
     let Json(request) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     let actor = request.actor.trim();
-    if actor.is_empty() || actor.len() > 256 {
+    if actor.is_empty() || actor.chars().count() > 256 {
         return Err(ApiError::field(
             "invalid_body",
             "actor",
             "must be 1 to 256 characters",
         ));
     }
-    if request.reason.as_ref().is_some_and(|r| r.len() > 1024) {
+    if request
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > 1024)
+    {
         return Err(ApiError::field(
             "invalid_body",
             "reason",
