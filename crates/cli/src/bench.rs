@@ -12,6 +12,9 @@
 //!   three-filter combination, `--queries` times each with varying values that exist;
 //! - `count`: the cost of the count alone, timed on the store opened in this process next to the
 //!   running server (SQLite in WAL mode allows it);
+//! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
+//!   covers them (each proof is also checked with the server's public key, off the clock);
+//! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
 //! - `disk`: bytes on disk per stored event after a graceful stop.
 //!
 //! Reference events come from a deterministic generator (xorshift, `--seed`). To keep generation
@@ -57,11 +60,18 @@ pub struct BenchArgs {
     /// First-page requests per filter (and counts per filter).
     #[arg(long, default_value_t = 200)]
     queries: usize,
-    /// Scenarios to run, comma-separated: ingest, single, query, count, disk.
+    /// Inclusion proofs to time (`proof` scenario).
+    #[arg(long, default_value_t = 20)]
+    proofs: usize,
+    /// The server's `--checkpoint-every` (seconds), so that a signed checkpoint covers the
+    /// ingested entries soon after ingest (the server's own default is 60).
+    #[arg(long, default_value_t = 5)]
+    checkpoint_every: u64,
+    /// Scenarios to run, comma-separated: ingest, single, query, count, proof, verify, disk.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,single,query,count,disk"
+        default_value = "ingest,single,query,count,proof,verify,disk"
     )]
     scenarios: Vec<Scenario>,
     /// Seed of the reference event generator.
@@ -81,6 +91,8 @@ enum Scenario {
     Single,
     Query,
     Count,
+    Proof,
+    Verify,
     Disk,
 }
 
@@ -94,8 +106,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(1..=1000).contains(&args.batch) {
         bail!("--batch must be from 1 to 1000");
     }
-    if args.ingest_clients == 0 || args.single_clients == 0 || args.queries == 0 {
-        bail!("--ingest-clients, --single-clients and --queries must be at least 1");
+    if args.ingest_clients == 0 || args.single_clients == 0 || args.queries == 0 || args.proofs == 0
+    {
+        bail!("--ingest-clients, --single-clients, --queries and --proofs must be at least 1");
     }
     let wants = |s: Scenario| args.scenarios.contains(&s);
     let command_line = std::env::args()
@@ -129,7 +142,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         pool.average_bytes
     );
 
-    let mut server = Server::start(&dir).await?;
+    let mut server = Server::start(&dir, args.checkpoint_every).await?;
     eprintln!("bench: server pid {} at {}", server.child.id(), server.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -155,8 +168,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
 
     let mut specs = Vec::new();
-    if wants(Scenario::Query) || wants(Scenario::Count) {
-        let samples = Samples::collect(&http, args.queries, args.seed).await?;
+    let mut samples = Samples::default();
+    if wants(Scenario::Query) || wants(Scenario::Count) || wants(Scenario::Proof) {
+        samples = Samples::collect(&http, args.queries, args.seed).await?;
         specs = query_specs(&samples, args.queries, args.seed);
     }
     if wants(Scenario::Query) {
@@ -168,6 +182,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if wants(Scenario::Count) {
         report.count = Some(count(&dir, &server.org, &specs).await?);
+    }
+    if wants(Scenario::Proof) {
+        let cpu = CpuMeter::start(server_pid);
+        report.proof = Some(proofs(&http, &server.public_key, &samples, &args).await?);
+        report
+            .cpu
+            .push(("inclusion proofs (one client, sequential)", cpu.stop()));
     }
     if wants(Scenario::Single) {
         let cpu = CpuMeter::start(server_pid);
@@ -181,9 +202,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let stop_started = Instant::now();
     server.stop()?;
     let stop_time = stop_started.elapsed();
+    // The files as the stopped server left them, before `stele verify` opens the database (its
+    // last connection folds a leftover write-ahead log into the file).
+    let as_left = data_files(&dir)?;
+    if wants(Scenario::Verify) {
+        report.verify = Some(verify(&dir)?);
+    }
     if wants(Scenario::Disk) {
         let events = preexisting.unwrap_or(0) + ingested + single_events;
-        let mut d = disk(&dir, events, preexisting.is_some()).await?;
+        let mut d = disk(&dir, as_left, events, preexisting.is_some()).await?;
         d.largest_wal = largest_wal.load(Ordering::Relaxed);
         report.disk = Some(d);
     }
@@ -207,6 +234,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !temporary || args.keep {
         eprintln!("bench: data kept in {}", dir.display());
     }
+    if let Some(v) = &report.verify
+        && !v.ok
+    {
+        bail!(
+            "`stele verify` failed ({}); its output is in the report",
+            v.status
+        );
+    }
     Ok(())
 }
 
@@ -218,12 +253,14 @@ struct Server {
     key: String,
     /// The organization the key belongs to (its public id).
     org: String,
+    /// The checkpoint public key (hex) from the banner.
+    public_key: String,
 }
 
 impl Server {
     /// Starts `stele serve` on a free port. On a fresh directory the admin key comes from the
     /// first-start banner; on a reused one a key is made for the bench through the store.
-    async fn start(dir: &Path) -> anyhow::Result<Server> {
+    async fn start(dir: &Path, checkpoint_every: u64) -> anyhow::Result<Server> {
         let fresh = !dir.join("stele.db").exists();
         let mut existing = None;
         if !fresh {
@@ -232,7 +269,9 @@ impl Server {
         let exe = std::env::current_exe().context("locating the stele binary")?;
         let mut command = Command::new(exe);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
+            .arg(checkpoint_every.to_string())
+            .arg("--data-dir")
             .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -255,13 +294,18 @@ impl Server {
             url: String::new(),
             key: String::new(),
             org: String::new(),
+            public_key: String::new(),
         };
         if let Some((org, key)) = existing {
             server.org = org;
             server.key = key;
         }
         let deadline = Instant::now() + Duration::from_secs(60);
-        while server.url.is_empty() || server.key.is_empty() || server.org.is_empty() {
+        while server.url.is_empty()
+            || server.key.is_empty()
+            || server.org.is_empty()
+            || server.public_key.is_empty()
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines.recv_timeout(left) {
                 Ok(line) => line,
@@ -274,6 +318,9 @@ impl Server {
             };
             if let Some(url) = line.split("listening on ").nth(1) {
                 server.url = url.trim().to_string();
+            }
+            if let Some(rest) = line.split("Checkpoint public key: ").nth(1) {
+                server.public_key = rest.split_whitespace().next().unwrap_or("").to_string();
             }
             if let Some(key) = find_key(&line) {
                 server.key = key;
@@ -676,6 +723,8 @@ struct Samples {
     ips: Vec<String>,
     /// (action, channel, entity type) of entries that have all three.
     triples: Vec<(String, String, String)>,
+    /// (id, seq) of the sampled entries, for the inclusion proofs.
+    entries: Vec<(String, i64)>,
 }
 
 impl Samples {
@@ -732,6 +781,9 @@ impl Samples {
 
     fn add(&mut self, e: &Value) {
         let text = |v: &Value| v.as_str().map(str::to_string);
+        if let (Some(id), Some(seq)) = (text(&e["id"]), e["seq"].as_i64()) {
+            self.entries.push((id, seq));
+        }
         if let Some(a) = text(&e["action"]) {
             self.actions.push(a);
         }
@@ -959,6 +1011,250 @@ async fn count(dir: &Path, org: &str, specs: &[QuerySpec]) -> anyhow::Result<Vec
     Ok(rows)
 }
 
+// --- scenario: inclusion proofs -------------------------------------------------------------------
+
+struct ProofResult {
+    latencies: Vec<Duration>,
+    /// The tree size (checkpoint `seq`) the proofs lead to.
+    tree_sizes: Vec<u64>,
+    /// Response bodies, bytes.
+    bytes: Vec<usize>,
+    /// Proofs that verified with the server's public key (checked after timing).
+    valid: usize,
+    /// How long the harness waited for a checkpoint covering the chosen entries.
+    waited: Duration,
+    checkpoint_every: u64,
+}
+
+/// The newest signed checkpoint's `seq`, if there is one.
+async fn newest_checkpoint(http: &Http) -> anyhow::Result<Option<i64>> {
+    let response = http
+        .client
+        .get(format!("{}/v1/integrity/checkpoints?limit=1", http.url))
+        .bearer_auth(&http.key)
+        .send()
+        .await
+        .context("GET /v1/integrity/checkpoints")?;
+    let status = response.status();
+    let body: Value = response.json().await.context("reading the checkpoints")?;
+    if status != StatusCode::OK {
+        bail!("GET /v1/integrity/checkpoints answered {status}: {body}");
+    }
+    Ok(body["checkpoints"]
+        .as_array()
+        .and_then(|c| c.iter().filter_map(|c| c["seq"].as_i64()).max()))
+}
+
+/// Times `GET /v1/events/{id}/proof` for `--proofs` sampled entries, sequentially, once the
+/// newest checkpoint covers all of them; then checks every proof with the public key.
+async fn proofs(
+    http: &Http,
+    public_key: &str,
+    samples: &Samples,
+    args: &BenchArgs,
+) -> anyhow::Result<ProofResult> {
+    let key = stele_core::checkpoint::PublicKey::from_hex(public_key)
+        .with_context(|| format!("the banner's public key `{public_key}`"))?;
+    let mut rng = Rng::new(args.seed ^ 0x9400f);
+    let mut pool: Vec<&(String, i64)> = samples.entries.iter().collect();
+    pool.sort_by_key(|e| e.1);
+    pool.dedup_by_key(|e| e.1);
+    if pool.is_empty() {
+        bail!("proof: no stored entry was sampled");
+    }
+    let mut chosen = Vec::new();
+    while chosen.len() < args.proofs.min(pool.len()) {
+        let e = pool.swap_remove(rng.below(pool.len() as u64) as usize);
+        chosen.push(e.clone());
+    }
+    let highest = chosen.iter().map(|e| e.1).max().unwrap_or(0);
+    eprintln!(
+        "bench: proof: waiting for a signed checkpoint at or past seq {highest} (--checkpoint-every {})",
+        args.checkpoint_every
+    );
+    let waiting = Instant::now();
+    let limit = Duration::from_secs(args.checkpoint_every.max(60) * 2 + 30);
+    loop {
+        if newest_checkpoint(http)
+            .await?
+            .is_some_and(|seq| seq >= highest)
+        {
+            break;
+        }
+        if waiting.elapsed() > limit {
+            bail!(
+                "proof: no checkpoint covered seq {highest} after {:.0} s",
+                limit.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let waited = waiting.elapsed();
+    eprintln!(
+        "bench: proof: timing {} inclusion proofs (waited {:.1} s for the checkpoint)",
+        chosen.len(),
+        waited.as_secs_f64()
+    );
+    let mut result = ProofResult {
+        latencies: Vec::new(),
+        tree_sizes: Vec::new(),
+        bytes: Vec::new(),
+        valid: 0,
+        waited,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let mut bodies = Vec::new();
+    for (id, seq) in &chosen {
+        let started = Instant::now();
+        let response = http
+            .client
+            .get(format!("{}/v1/events/{id}/proof", http.url))
+            .bearer_auth(&http.key)
+            .send()
+            .await
+            .with_context(|| format!("GET /v1/events/{id}/proof"))?;
+        let status = response.status();
+        let body = response.bytes().await.context("reading the proof")?;
+        result.latencies.push(started.elapsed());
+        if status != StatusCode::OK {
+            bail!(
+                "GET /v1/events/{id}/proof (seq {seq}) answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        result.bytes.push(body.len());
+        bodies.push(body);
+    }
+    for body in bodies {
+        let proof: stele_core::proof::InclusionProof =
+            serde_json::from_slice(&body).context("parsing an inclusion proof")?;
+        result.tree_sizes.push(proof.tree_size);
+        match proof.verify(&key) {
+            Ok(()) => result.valid += 1,
+            Err(e) => eprintln!(
+                "bench: proof: the proof of seq {} does not verify: {e}",
+                proof.entry["seq"]
+            ),
+        }
+    }
+    result.latencies.sort();
+    result.tree_sizes.sort();
+    result.bytes.sort();
+    eprintln!(
+        "bench: proof: p50 {} p95 {}, {} of {} verified",
+        ms(pct(&result.latencies, 0.50)),
+        ms(pct(&result.latencies, 0.95)),
+        result.valid,
+        result.latencies.len()
+    );
+    Ok(result)
+}
+
+// --- scenario: verify ------------------------------------------------------------------------------
+
+struct VerifyResult {
+    ok: bool,
+    /// How the subprocess exited.
+    status: String,
+    wall: Duration,
+    /// CPU seconds of the `stele verify` process (read from /proc before it was reaped).
+    cpu: Option<f64>,
+    /// CPU seconds of everything else on the machine meanwhile (this process included).
+    others: Option<f64>,
+    /// Entries verified, from the OK lines.
+    entries: u64,
+    /// The lines the command printed (stdout, then stderr).
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+/// Runs `stele verify --data-dir DIR` (this same binary) after the server has stopped and times it
+/// from spawning to exit.
+fn verify(dir: &Path) -> anyhow::Result<VerifyResult> {
+    eprintln!("bench: verify: running `stele verify` on the stopped server's data directory");
+    let exe = std::env::current_exe().context("locating the stele binary")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("verify")
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if std::env::var_os("STELE_LOG").is_none() {
+        command.env("STELE_LOG", "warn");
+    }
+    let machine_before = machine_busy_seconds();
+    let started = Instant::now();
+    let mut child = command.spawn().context("starting `stele verify`")?;
+    let pid = child.id();
+    // Drain both pipes on threads so the child never blocks on them.
+    let stdout = read_lines(child.stdout.take());
+    let stderr = read_lines(child.stderr.take());
+    // Until the child is a zombie its /proc entry stays readable; its CPU time is read there,
+    // then it is reaped.
+    let stat_path = format!("/proc/{pid}/stat");
+    let mut cpu = None;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while let Ok(stat) = std::fs::read_to_string(&stat_path) {
+        cpu = stat_seconds(&stat).or(cpu);
+        if stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()) == Some('Z') {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().context("waiting for `stele verify`")?;
+    let wall = started.elapsed();
+    let others = (|| Some((machine_busy_seconds()? - machine_before? - cpu?).max(0.0)))();
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let oks: Vec<u64> = stdout.iter().filter_map(|l| verified_entries(l)).collect();
+    let ok = status.success()
+        && !oks.is_empty()
+        && oks.len() == stdout.iter().filter(|l| l.contains("): ")).count();
+    eprintln!(
+        "bench: verify: {} in {:.2} s: {}",
+        if ok { "OK" } else { "FAILED" },
+        wall.as_secs_f64(),
+        stdout.join(" / ")
+    );
+    Ok(VerifyResult {
+        ok,
+        status: status.to_string(),
+        wall,
+        cpu,
+        others,
+        entries: oks.iter().sum(),
+        stdout,
+        stderr,
+    })
+}
+
+/// The entry count of one organization's OK line of `stele verify`:
+/// `name (org_…): OK, 1067629 entries (seq 1..=1067629), 3 checkpoints, in 4.2s`.
+fn verified_entries(line: &str) -> Option<u64> {
+    line.split("): OK, ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Reads a child's pipe to its end on a thread.
+fn read_lines<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        pipe.map(|p| BufReader::new(p).lines().map_while(Result::ok).collect())
+            .unwrap_or_default()
+    })
+}
+
 // --- scenario: disk --------------------------------------------------------------------------------
 
 struct DiskResult {
@@ -988,15 +1284,20 @@ fn data_files(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
     Ok(files)
 }
 
-async fn disk(dir: &Path, events: u64, events_known: bool) -> anyhow::Result<DiskResult> {
-    let as_left = data_files(dir)?;
+async fn disk(
+    dir: &Path,
+    as_left: Vec<(String, u64)>,
+    events: u64,
+    events_known: bool,
+) -> anyhow::Result<DiskResult> {
     let db = dir.join("stele.db");
     let wal = dir.join("stele.db-wal");
     // If the server left its write-ahead log behind, checkpoint it the way the next start would:
     // open the database and close it as its last connection (SQLite then folds the log into the
     // database file and deletes it).
+    // (`stele verify` may already have done so.)
     let mut checkpointed = None;
-    if wal.exists() {
+    if wal.exists() || as_left.iter().any(|(name, _)| name == "stele.db-wal") {
         eprintln!("bench: disk: the stopped server left stele.db-wal; checkpointing it");
         drop(SqliteStore::open(&db)?);
         // SQLite deletes the log, then the shared-memory index, then releases its lock.
@@ -1179,6 +1480,8 @@ struct Report {
     single: Option<SingleResult>,
     query: Option<Vec<QueryRow>>,
     count: Option<Vec<CountRow>>,
+    proof: Option<ProofResult>,
+    verify: Option<VerifyResult>,
     disk: Option<DiskResult>,
     cpu: Vec<(&'static str, CpuUse)>,
 }
@@ -1229,6 +1532,11 @@ impl Report {
             o,
             "- reference event: {:.1} bytes of JSON on average (seed {})",
             info.average_bytes, info.args.seed
+        );
+        let _ = writeln!(
+            o,
+            "- server: `stele serve --checkpoint-every {}` (a signed checkpoint at least every {} s while entries arrive)",
+            info.args.checkpoint_every, info.args.checkpoint_every
         );
         let _ = writeln!(o, "- graceful server stop took {}", ms(info.stop_time));
 
@@ -1384,6 +1692,89 @@ impl Report {
             }
             None => {
                 let _ = writeln!(o, "not run");
+            }
+        }
+
+        let _ = writeln!(o, "\n## Integrity\n");
+        let _ = writeln!(o, "| figure | measured | target |");
+        let _ = writeln!(o, "|---|---|---|");
+        match &self.verify {
+            Some(v) => {
+                let secs = v.wall.as_secs_f64();
+                let _ = writeln!(
+                    o,
+                    "| `stele verify` (subprocess, after the graceful stop) | {} | — |",
+                    if v.ok {
+                        "succeeded".to_string()
+                    } else {
+                        format!("**FAILED** ({})", v.status)
+                    }
+                );
+                let _ = writeln!(
+                    o,
+                    "| `stele verify` | wall time, start to exit | {secs:.2} s | seconds, not minutes, at 1M entries |"
+                );
+                let _ = writeln!(
+                    o,
+                    "| `stele verify` | entries verified, per second of wall time | {} in {secs:.2} s = {} entries/s | — |",
+                    thousands(v.entries),
+                    thousands((v.entries as f64 / secs) as u64)
+                );
+                let cores = |c: Option<f64>| match c {
+                    Some(c) => format!("{c:.2} s ({:.2} cores)", c / secs),
+                    None => "unknown".into(),
+                };
+                let _ = writeln!(
+                    o,
+                    "| `stele verify` | CPU of the verify process / of everything else | {} / {} | — |",
+                    cores(v.cpu),
+                    cores(v.others)
+                );
+                for line in &v.stdout {
+                    let _ = writeln!(o, "| `stele verify` | output | `{line}` | — |");
+                }
+                if !v.ok {
+                    for line in &v.stderr {
+                        let _ = writeln!(o, "| `stele verify` | stderr | `{line}` | — |");
+                    }
+                }
+            }
+            None => {
+                let _ = writeln!(o, "| `stele verify` | not run | | |");
+            }
+        }
+        match &self.proof {
+            Some(p) => {
+                let name = "`GET /v1/events/{id}/proof`";
+                let _ = writeln!(
+                    o,
+                    "| {name} ({} entries, one client, sequential) | p50 / p95 / max | {} / {} / {} | — |",
+                    p.latencies.len(),
+                    ms(pct(&p.latencies, 0.50)),
+                    ms(pct(&p.latencies, 0.95)),
+                    ms(p.latencies.last().copied().unwrap_or_default())
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | tree size (checkpoint seq), median answer size | {} entries, {} bytes | — |",
+                    thousands(median(&p.tree_sizes)),
+                    thousands(median(&p.bytes) as u64)
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | proofs that verify with the public key | {} of {} | all |",
+                    p.valid,
+                    p.latencies.len()
+                );
+                let _ = writeln!(
+                    o,
+                    "| {name} | wait for a checkpoint covering the chosen entries (`--checkpoint-every {}`) | {:.1} s | — |",
+                    p.checkpoint_every,
+                    p.waited.as_secs_f64()
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| inclusion proofs | not run | | |");
             }
         }
 
@@ -2502,6 +2893,16 @@ mod tests {
             find_key("Try: curl -H 'Authorization: Bearer stele_12'"),
             None
         );
+    }
+
+    #[test]
+    fn verify_ok_lines_are_read() {
+        let ok =
+            "default (org_01a2): OK, 1067629 entries (seq 1..=1067629), 3 checkpoints, in 4.2s";
+        assert_eq!(verified_entries(ok), Some(1_067_629));
+        let failed =
+            "default (org_01a2): FAILED at seq 7: Changed: hash (6 entries verified before it)";
+        assert_eq!(verified_entries(failed), None);
     }
 
     #[test]

@@ -67,8 +67,9 @@ impl SqlParts {
 }
 
 fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<Plan> {
-    // Every entry carries its organization's term, so every query starts from it.
-    let mut all: Vec<String> = vec![terms::term(org, Field::Org, "")];
+    // Terms that must all be present. Every term is bound to its organization already; the
+    // organization's own term (on every entry) is added only when no filter term is given.
+    let mut all: Vec<String> = Vec::new();
     let mut none: Vec<String> = Vec::new();
     let mut sql = SqlParts::default();
     let org_param = sql.param(org);
@@ -157,6 +158,9 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
         sql.conditions
             .push(format!("stele_icontains(e.description, {p})"));
         sql.row_checks = true;
+    }
+    if all.is_empty() {
+        all.push(terms::term(org, Field::Org, ""));
     }
     let mut expr = format!("({})", all.join(" AND "));
     if !none.is_empty() {
