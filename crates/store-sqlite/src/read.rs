@@ -27,7 +27,7 @@ use crate::terms::{self, Field};
 /// Counting stops at this many matches (the total is then a lower bound) ...
 const COUNT_CAP: u64 = 10_000;
 /// ... or after this long, whichever comes first, so the count never makes a page slow.
-const COUNT_BUDGET: Duration = Duration::from_millis(15);
+const COUNT_BUDGET: Duration = Duration::from_millis(5);
 /// A description search asks the trigram index for at most this many candidates; a substring
 /// common enough to exceed it is found faster by walking newest first and checking each row.
 const FTS_CANDIDATE_CAP: usize = 5_000;
