@@ -1,0 +1,250 @@
+//! How an entry maps onto an `entries` row: every filterable part is a column (or a row in
+//! `entry_keys`), everything else one JSON `body` with short keys, and the personal fields their
+//! own JSON column so erasure can replace them and nothing else.
+//!
+//! Ids follow the SQLite backend's scheme exactly, so ids look the same whichever backend wrote
+//! them: an entry's public id is its `pk` written as a UUIDv7.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use stele_core::chain::Personal;
+use stele_core::time::Millis;
+use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
+use tokio_postgres::Row;
+
+use crate::error::{R, other};
+
+/// Bits of `pk` below the millisecond: room for 2,097,152 entries per millisecond.
+pub const PK_MS_SHIFT: u32 = 21;
+
+/// The smallest `pk` of a millisecond; `pk_floor(ms + 1)` is the bound after it.
+pub fn pk_floor(ms: Millis) -> i64 {
+    ms << PK_MS_SHIFT
+}
+
+/// The public id of an entry: its `pk` as a UUIDv7, the 48-bit millisecond first, then the
+/// 21-bit count within it (12 bits in `rand_a`, 9 at the top of `rand_b`), the rest zero.
+pub fn entry_id(pk: i64) -> String {
+    let ms = (pk >> PK_MS_SHIFT) as u128;
+    let n = (pk & ((1 << PK_MS_SHIFT) - 1)) as u128;
+    let bits = (ms << 80) | (0x7 << 76) | ((n >> 9) << 64) | (0b10 << 62) | ((n & 0x1ff) << 53);
+    uuid::Uuid::from_u128(bits).hyphenated().to_string()
+}
+
+/// The `pk` an id names, if it is an id [`entry_id`] could have made.
+pub fn pk_of_id(id: &str) -> Option<i64> {
+    let bits = uuid::Uuid::parse_str(id).ok()?.as_u128();
+    let version = (bits >> 76) & 0xf;
+    let variant = (bits >> 62) & 0b11;
+    if version != 7 || variant != 0b10 || bits & ((1 << 53) - 1) != 0 {
+        return None;
+    }
+    let ms = (bits >> 80) as i64;
+    let n = ((((bits >> 64) & 0xfff) << 9) | ((bits >> 53) & 0x1ff)) as i64;
+    Some((ms << PK_MS_SHIFT) | n)
+}
+
+/// The part of an entry that no index needs, minus the personal fields.
+#[derive(Serialize, Deserialize, Default)]
+pub struct Body {
+    #[serde(rename = "ei", default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    #[serde(rename = "en", default, skip_serializing_if = "Option::is_none")]
+    pub entity_name: Option<String>,
+    #[serde(rename = "ids", default, skip_serializing_if = "Vec::is_empty")]
+    pub entity_ids: Vec<String>,
+    /// The context without `correlation_id` (a column) and `ip`/`user_agent` (personal).
+    #[serde(rename = "cx", default, skip_serializing_if = "Context::is_empty")]
+    pub context: Context,
+    #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    #[serde(rename = "md", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Value>,
+}
+
+impl Body {
+    pub fn of(event: &NewEvent) -> Body {
+        let mut context = event.context.clone();
+        context.ip = None;
+        context.user_agent = None;
+        context.correlation_id = None;
+        Body {
+            entity_id: event.entity.as_ref().and_then(|e| e.id.clone()),
+            entity_name: event.entity.as_ref().and_then(|e| e.name.clone()),
+            entity_ids: event.entity_ids.clone(),
+            context,
+            changes: event.changes.clone(),
+            metadata: event.metadata.clone(),
+        }
+    }
+}
+
+pub fn outcome_code(o: Outcome) -> i16 {
+    match o {
+        Outcome::Success => 0,
+        Outcome::Failure => 1,
+    }
+}
+
+/// `entry_keys.kind`: which filter a multi-valued identifier serves.
+pub const KEY_ENTITY_ID: i16 = 1;
+pub const KEY_ACTOR: i16 = 2;
+pub const KEY_IP: i16 = 3;
+
+/// The `entry_keys` rows of one entry: each distinct (kind, value) once.
+pub fn entry_keys(event: &NewEvent) -> Vec<(i16, &str)> {
+    let mut keys: Vec<(i16, &str)> = Vec::new();
+    let entity_id = event.entity.as_ref().and_then(|e| e.id.as_deref());
+    for id in entity_id
+        .into_iter()
+        .chain(event.entity_ids.iter().map(String::as_str))
+    {
+        keys.push((KEY_ENTITY_ID, id));
+    }
+    for v in [event.actor.id.as_deref(), event.actor.email.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        keys.push((KEY_ACTOR, v));
+    }
+    if let Some(ip) = event.context.ip.as_deref() {
+        keys.push((KEY_IP, ip));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// `facets.kind`.
+pub const FACET_ACTION: i16 = 1;
+pub const FACET_DETAILED_ACTION: i16 = 2;
+pub const FACET_CHANNEL: i16 = 3;
+pub const FACET_ENTITY_TYPE: i16 = 4;
+pub const FACET_ACTOR_TYPE: i16 = 5;
+
+/// The facet values one entry uses.
+pub fn entry_facets(event: &NewEvent) -> Vec<(i16, &str)> {
+    let mut out = vec![
+        (FACET_ACTION, event.action.as_str()),
+        (FACET_CHANNEL, event.channel.as_str()),
+        (FACET_ACTOR_TYPE, event.actor.kind.as_str()),
+    ];
+    if let Some(d) = &event.detailed_action {
+        out.push((FACET_DETAILED_ACTION, d));
+    }
+    if let Some(e) = &event.entity {
+        out.push((FACET_ENTITY_TYPE, &e.kind));
+    }
+    out
+}
+
+/// The columns every read selects, in the order [`decode_row`] reads them.
+pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
+     e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
+     e.personal, e.description, e.body";
+
+/// How many columns [`ENTRY_COLUMNS`] selects (extra columns follow from here).
+pub const ENTRY_COLUMN_COUNT: usize = 14;
+
+/// Decodes one row selected with [`ENTRY_COLUMNS`] into `(pk, entry)`.
+pub fn decode_row(row: &Row) -> R<(i64, Entry)> {
+    let body: &str = row.try_get(13)?;
+    let body: Body = serde_json::from_str(body).map_err(|e| other(format!("entries.body: {e}")))?;
+    let personal: &str = row.try_get(11)?;
+    let personal: Personal =
+        serde_json::from_str(personal).map_err(|e| other(format!("entries.personal: {e}")))?;
+    let mut context = body.context;
+    context.correlation_id = row.try_get(10)?;
+    let entity_type: Option<String> = row.try_get(9)?;
+    let entity = entity_type.map(|kind| Entity {
+        kind,
+        id: body.entity_id,
+        name: body.entity_name,
+    });
+    let pk: i64 = row.try_get(0)?;
+    let actor_type: i16 = row.try_get(7)?;
+    let outcome: i16 = row.try_get(8)?;
+    let mut entry = Entry {
+        id: entry_id(pk),
+        seq: row.try_get(1)?,
+        recorded_at: row.try_get(3)?,
+        event: NewEvent {
+            occurred_at: row.try_get(2)?,
+            action: row.try_get(4)?,
+            detailed_action: row.try_get(5)?,
+            channel: row.try_get(6)?,
+            description: row.try_get(12)?,
+            outcome: if outcome == 1 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+            actor: Actor {
+                kind: ActorType::from_code(i64::from(actor_type))
+                    .ok_or_else(|| other(format!("entries.actor_type {actor_type} is unknown")))?,
+                // Filled in from the personal column below.
+                id: None,
+                name: None,
+                email: None,
+            },
+            entity,
+            entity_ids: body.entity_ids,
+            context,
+            changes: body.changes,
+            metadata: body.metadata,
+            idempotency_key: None,
+        },
+    };
+    personal.apply(&mut entry.event);
+    Ok((pk, entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_sort_like_their_pk() {
+        let pks = [
+            pk_floor(0),
+            pk_floor(1_767_225_600_000),
+            pk_floor(1_767_225_600_000) + 1,
+            pk_floor(1_767_225_600_001) - 1,
+            pk_floor(4_000_000_000_000) + 5,
+        ];
+        for pk in pks {
+            let id = entry_id(pk);
+            assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
+            assert_eq!(pk_of_id(&id), Some(pk), "{id}");
+        }
+        let ids: Vec<String> = pks.iter().map(|pk| entry_id(*pk)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(pk_of_id("01a20098-2011-7173-bda2-1f466a792f3f"), None);
+        assert_eq!(pk_of_id("not-a-uuid"), None);
+    }
+
+    #[test]
+    fn keys_are_distinct_per_entry() {
+        let mut e = stele_store::conformance::event("bulk_update", 0);
+        e.actor.id = Some("same".into());
+        e.actor.email = Some("same".into());
+        e.entity = Some(Entity {
+            kind: "Job".into(),
+            id: Some("j1".into()),
+            name: None,
+        });
+        e.entity_ids = vec!["j1".into(), "j2".into()];
+        assert_eq!(
+            entry_keys(&e),
+            vec![
+                (KEY_ENTITY_ID, "j1"),
+                (KEY_ENTITY_ID, "j2"),
+                (KEY_ACTOR, "same")
+            ]
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! Checkpoints and verification of the hash chain (the format is `stele_core::chain`), with the
+//! same problem kinds and first-bad-`seq` rules as the SQLite backend, so `stele verify` reports
+//! the same thing whichever backend holds the trail.
+//!
+//! Verification reads inside one `REPEATABLE READ` snapshot: the chain state, the checkpoints and
+//! the entries it compares are one moment of the database, even while other processes append.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use stele_core::ActorType;
+use stele_core::chain::{self, ERASURE_DETAILED_ACTION, Personal, Salt};
+use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
+use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::time::Millis;
+use stele_store::{IntegrityProblem, OrgId, ProblemKind, StoreError, VerifyReport};
+use tokio_postgres::Row;
+
+use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
+use crate::error::{Error, R, other};
+use crate::pool::{Conn, Tx};
+
+/// How far ahead verification looks for the entry that belongs at a position, to tell a
+/// reordering from a change.
+const REORDER_WINDOW: i64 = 1000;
+
+/// Entries read per batch while verifying.
+const VERIFY_BATCH: i64 = 10_000;
+
+fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| other(format!("{what} is not 32 bytes")))
+}
+
+/// Signs a checkpoint for every organization whose chain moved past its last checkpoint, if that
+/// one is at least `every_ms` old (or `force`). Returns how many were due. Two processes may sign
+/// the same position at once; the second insert is ignored.
+pub async fn make_checkpoints(
+    conn: &mut Conn,
+    key: &SigningKey,
+    every_ms: Millis,
+    force: bool,
+    now: Millis,
+) -> R<usize> {
+    let mut tx = conn.transaction().await?;
+    let due = tx
+        .query(
+            "SELECT s.org_id, o.id, s.seq, s.head, s.frontier
+             FROM chain_state s JOIN orgs o ON o.key = s.org_id
+             LEFT JOIN LATERAL (
+                 SELECT c.seq, c.created_ms FROM checkpoints c
+                 WHERE c.org_id = s.org_id ORDER BY c.seq DESC LIMIT 1
+             ) last ON true
+             WHERE s.seq > coalesce(last.seq, 0)
+               AND ($1 OR coalesce(last.created_ms, 0) <= $2)
+             ORDER BY s.org_id",
+            &[&force, &(now - every_ms)],
+        )
+        .await?;
+    for row in &due {
+        let org: OrgId = row.try_get(0)?;
+        let frontier: &str = row.try_get(4)?;
+        let frontier: Frontier = serde_json::from_str(frontier)
+            .map_err(|e| other(format!("chain_state.frontier: {e}")))?;
+        let seq: i64 = row.try_get(2)?;
+        let signed = key.sign(&Checkpoint {
+            org_id: row.try_get(1)?,
+            seq,
+            chain_head: hash_of(row.try_get(3)?, "chain_state.head")?,
+            merkle_root: frontier.root(),
+            created_at: now,
+        });
+        tx.execute(
+            "INSERT INTO checkpoints
+                 (org_id, seq, chain_head, merkle_root, created_ms, key_id, signature)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (org_id, seq) DO NOTHING",
+            &[
+                &org,
+                &seq,
+                &signed.checkpoint.chain_head.to_vec(),
+                &signed.checkpoint.merkle_root.to_vec(),
+                &now,
+                &signed.key_id,
+                &signed.signature,
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+async fn org_public_id(tx: &mut Tx<'_>, org: OrgId) -> R<String> {
+    let row = tx
+        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org])
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    Ok(row.try_get(0)?)
+}
+
+fn checkpoint_from_row(org_id: &str, row: &Row) -> R<SignedCheckpoint> {
+    Ok(SignedCheckpoint {
+        checkpoint: Checkpoint {
+            org_id: org_id.to_string(),
+            seq: row.try_get(0)?,
+            chain_head: hash_of(row.try_get(1)?, "checkpoints.chain_head")?,
+            merkle_root: hash_of(row.try_get(2)?, "checkpoints.merkle_root")?,
+            created_at: row.try_get(3)?,
+        },
+        key_id: row.try_get(4)?,
+        signature: row.try_get(5)?,
+    })
+}
+
+const CHECKPOINT_COLUMNS: &str = "seq, chain_head, merkle_root, created_ms, key_id, signature";
+
+/// Checkpoints of one organization, newest first, optionally only the newest `limit`.
+pub async fn checkpoints(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    limit: Option<usize>,
+) -> R<Vec<SignedCheckpoint>> {
+    let org_id = org_public_id(tx, org).await?;
+    let limit = limit.map_or(i64::MAX, |l| l.min(i64::MAX as usize) as i64);
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE org_id = $1
+                 ORDER BY seq DESC LIMIT $2"
+            ),
+            &[&org, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| checkpoint_from_row(&org_id, r))
+        .collect()
+}
+
+pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgId, seq: i64) -> R<Option<SignedCheckpoint>> {
+    let org_id = org_public_id(tx, org).await?;
+    let row = tx
+        .query_opt(
+            &format!("SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE org_id = $1 AND seq = $2"),
+            &[&org, &seq],
+        )
+        .await?;
+    row.map(|r| checkpoint_from_row(&org_id, &r)).transpose()
+}
+
+/// One stored entry as the chain sees it.
+struct ChainRow {
+    seq: i64,
+    id: String,
+    recorded_at: Millis,
+    event_digest: Hash,
+    /// Whether the stored personal fields still match their digest, or, once erased, are exactly
+    /// a pseudonym that a recorded erasure introduced.
+    personal_intact: bool,
+    hash: Hash,
+}
+
+/// Which pseudonym a recorded erasure gave each erased entry, by `seq`. Erasure records are
+/// chained like any entry and only Stele can write their reserved detailed action, so an erased
+/// row must show exactly the pseudonym its erasure recorded, and nothing else.
+async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgId) -> R<HashMap<i64, String>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e
+                 WHERE e.org_id = $1 AND e.detailed_action = $2 ORDER BY e.seq"
+            ),
+            &[&org, &ERASURE_DETAILED_ACTION],
+        )
+        .await?;
+    let mut out = HashMap::new();
+    for row in &rows {
+        let Ok((_, entry)) = decode_row(row) else {
+            continue;
+        };
+        let e = &entry.event;
+        if e.actor.kind == ActorType::System
+            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
+        {
+            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
+                out.insert(seq, p.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn chain_rows(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    from_seq: i64,
+    limit: i64,
+    pseudonyms: &HashMap<i64, String>,
+) -> R<Vec<ChainRow>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest, e.erased, e.hash
+                 FROM entries e WHERE e.org_id = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3"
+            ),
+            &[&org, &from_seq, &limit],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (_, entry) = decode_row(row)?;
+        let n = ENTRY_COLUMN_COUNT;
+        let salt: Option<Vec<u8>> = row.try_get(n)?;
+        let personal_digest = hash_of(row.try_get(n + 1)?, "personal_digest")?;
+        let erased: bool = row.try_get(n + 2)?;
+        let hash = hash_of(row.try_get(n + 3)?, "hash")?;
+        let personal = Personal::of(&entry.event);
+        let personal_intact = if erased {
+            let only_pseudonym = Personal {
+                actor_id: personal.actor_id.clone(),
+                ..Personal::default()
+            };
+            personal == only_pseudonym && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
+        } else {
+            salt.and_then(|s| <Salt>::try_from(s).ok())
+                .is_some_and(|salt| personal.digest(&salt) == personal_digest)
+        };
+        out.push(ChainRow {
+            seq: entry.seq,
+            event_digest: chain::event_digest(&entry.event, &personal_digest),
+            id: entry.id,
+            recorded_at: entry.recorded_at,
+            personal_intact,
+            hash,
+        });
+    }
+    Ok(out)
+}
+
+/// Recomputes the organization's chain in batches and checks it against every checkpoint.
+pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<VerifyReport> {
+    let mut tx = conn.snapshot().await?;
+    let org_id = org_public_id(&mut tx, org).await?;
+    let state: Option<i64> = tx
+        .query_opt("SELECT seq FROM chain_state WHERE org_id = $1", &[&org])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    let mut checkpoints = checkpoints(&mut tx, org, None).await?;
+    checkpoints.reverse();
+    let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
+    let mut report = VerifyReport {
+        org_id: org_id.clone(),
+        ok: true,
+        entries: 0,
+        first_seq: None,
+        last_seq: None,
+        checkpoints: 0,
+        problem: None,
+    };
+    let fail = |mut report: VerifyReport, seq: i64, kind: ProblemKind, message: String| {
+        report.ok = false;
+        report.problem = Some(IntegrityProblem { seq, kind, message });
+        Ok(report)
+    };
+
+    let mut prev = chain::genesis(&org_id);
+    let mut frontier = Frontier::new();
+    let mut expected = 1i64;
+    let mut next_checkpoint = checkpoints.iter().peekable();
+    loop {
+        let batch = chain_rows(&mut tx, org, expected, VERIFY_BATCH, &pseudonyms).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for row in &batch {
+            if row.seq != expected {
+                return fail(
+                    report,
+                    expected,
+                    ProblemKind::Missing,
+                    format!(
+                        "entry {expected} is missing (the next present is {})",
+                        row.seq
+                    ),
+                );
+            }
+            let hash = chain::entry_hash(
+                &prev,
+                &org_id,
+                row.seq,
+                &row.id,
+                row.recorded_at,
+                &row.event_digest,
+            );
+            if hash != row.hash || !row.personal_intact {
+                // Does an entry further on belong here? Then the two were reordered.
+                let ahead =
+                    chain_rows(&mut tx, org, expected + 1, REORDER_WINDOW, &pseudonyms).await?;
+                if let Some(other) = ahead.iter().find(|o| {
+                    chain::entry_hash(
+                        &prev,
+                        &org_id,
+                        expected,
+                        &o.id,
+                        o.recorded_at,
+                        &o.event_digest,
+                    ) == o.hash
+                }) {
+                    return fail(
+                        report,
+                        expected,
+                        ProblemKind::Reordered,
+                        format!(
+                            "entry {expected} is out of order: the entry stored as {} belongs at {expected}",
+                            other.seq
+                        ),
+                    );
+                }
+                let what = if row.personal_intact {
+                    "its content no longer matches its hash"
+                } else {
+                    "its personal fields no longer match their digest or a recorded erasure"
+                };
+                return fail(
+                    report,
+                    expected,
+                    ProblemKind::Changed,
+                    format!("entry {expected} was changed: {what}"),
+                );
+            }
+            prev = hash;
+            frontier.push(merkle::leaf_hash(&hash));
+            report.entries += 1;
+            report.first_seq.get_or_insert(row.seq);
+            report.last_seq = Some(row.seq);
+            while let Some(cp) = next_checkpoint.next_if(|cp| cp.checkpoint.seq <= row.seq) {
+                if let Some((kind, message)) = check_checkpoint(cp, key, row.seq, &hash, &frontier)
+                {
+                    return fail(report, cp.checkpoint.seq, kind, message);
+                }
+                report.checkpoints += 1;
+            }
+            expected += 1;
+        }
+    }
+    if let Some(cp) = next_checkpoint.next() {
+        return fail(
+            report,
+            expected,
+            ProblemKind::Missing,
+            format!(
+                "entries from {expected} on are missing: a checkpoint covers up to {}",
+                cp.checkpoint.seq
+            ),
+        );
+    }
+    if let Some(state_seq) = state
+        && state_seq >= expected
+    {
+        return fail(
+            report,
+            expected,
+            ProblemKind::Missing,
+            format!(
+                "entries from {expected} on are missing: the chain was recorded up to {state_seq}"
+            ),
+        );
+    }
+    Ok(report)
+}
+
+fn check_checkpoint(
+    cp: &SignedCheckpoint,
+    key: Option<&PublicKey>,
+    at_seq: i64,
+    head: &Hash,
+    frontier: &Frontier,
+) -> Option<(ProblemKind, String)> {
+    let seq = cp.checkpoint.seq;
+    if let Some(key) = key
+        && let Err(e) = cp.verify(key)
+    {
+        return Some((
+            ProblemKind::BadSignature,
+            format!("checkpoint at {seq}: {e}"),
+        ));
+    }
+    if seq != at_seq {
+        return Some((
+            ProblemKind::Missing,
+            format!("checkpoint at {seq} names an entry that is missing"),
+        ));
+    }
+    if &cp.checkpoint.chain_head != head || cp.checkpoint.merkle_root != frontier.root() {
+        return Some((
+            ProblemKind::CheckpointMismatch,
+            format!(
+                "checkpoint at {seq} is signed, but the entries up to {seq} no longer hash to it"
+            ),
+        ));
+    }
+    None
+}
+
+pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash>> {
+    let rows = conn
+        .query(
+            "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2 ORDER BY seq",
+            &[&org, &up_to],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0)?;
+        if seq != out.len() as i64 + 1 {
+            return Err(other(format!(
+                "the chain has a gap before seq {seq}: run `stele verify`"
+            )));
+        }
+        out.push(hash_of(row.try_get(1)?, "entries.hash")?);
+    }
+    Ok(out)
+}
+
+pub async fn personal_digest(
+    conn: &mut Conn,
+    org: OrgId,
+    seq: i64,
+) -> R<Option<(Hash, Option<Salt>)>> {
+    let row = conn
+        .query_opt(
+            "SELECT personal_digest, salt FROM entries WHERE org_id = $1 AND seq = $2",
+            &[&org, &seq],
+        )
+        .await?;
+    row.map(|row| {
+        let salt: Option<Vec<u8>> = row.try_get(1)?;
+        Ok((
+            hash_of(row.try_get(0)?, "personal_digest")?,
+            salt.and_then(|s| s.try_into().ok()),
+        ))
+    })
+    .transpose()
+}

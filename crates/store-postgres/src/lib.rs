@@ -1,0 +1,445 @@
+//! Stele's PostgreSQL backend: the same [`Store`] contract as the embedded SQLite backend, for
+//! trails that outgrow one machine or are served by several Stele processes at once.
+//!
+//! How it is put together, and why:
+//! - **Writes** of the trail go through one group-commit writer per process (`writer.rs`): every
+//!   append request waiting is written in one transaction, with rows sent as arrays, and each
+//!   request is answered after `COMMIT` (WAL flushed). Correctness across processes comes from the
+//!   database, not from the writer being alone: each organization's `chain_state` row is locked
+//!   (`SELECT … FOR UPDATE`) while its `seq` numbers and hash chain are extended, and `pk`
+//!   allocation takes a transaction-scoped advisory lock.
+//! - **Reads** run on a small pool of connections (`pool.rs`); a list is one indexed query plus a
+//!   capped count, pipelined on one connection (`read.rs`).
+//! - **Other writes** (organizations, API keys, checkpoints, erasure) are rare and run on pool
+//!   connections in their own transactions; erasure takes the same chain lock as the writer.
+//! - **Upkeep**: with a signing key, a background task signs due checkpoints every few seconds,
+//!   like the SQLite backend's upkeep thread. Several processes may do so at once: a checkpoint is
+//!   keyed by `(org, seq)`, and the second signature of the same position is ignored.
+//! - The hash chain, Merkle frontier, checkpoint signatures and erasure pseudonyms are
+//!   `stele_core`'s and entry ids use the SQLite backend's scheme, so `verify` reports the same
+//!   problem kinds, at the same `seq`, on both backends.
+//!
+//! The schema and its reasons are in `schema.rs`. Migrations run on [`PgStore::connect`] (and
+//! [`migrate`] runs them alone); the database URL is only ever logged through
+//! [`redact_url`], which hides the password.
+
+mod codec;
+mod erasure;
+mod error;
+mod integrity;
+mod pool;
+mod read;
+mod schema;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use stele_core::Entry;
+use stele_core::chain::{self, Salt};
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
+use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::merkle::{Frontier, Hash};
+use stele_core::time::now_millis;
+use stele_store::{
+    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
+    OrgId, Organization, Page, Result, Scope, Store, StoreError, VerifyReport,
+};
+use tokio::task::JoinHandle;
+use tokio_postgres::Row;
+
+pub use error::redact_url;
+
+use crate::error::{Error, R, is_retryable};
+use crate::pool::{Pool, base_config, connect};
+use crate::read::READER_SETUP;
+use crate::writer::{WRITER_SETUP, Writer};
+
+/// Connections kept for reads and the rare other writes (the writer has its own).
+const POOL_SIZE: usize = 8;
+/// How often the upkeep task looks for checkpoints that are due.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often an erasure is run again after a deadlock before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Signs the chain's checkpoints. Without one (an operator's CLI command) no checkpoint is
+    /// made; the server, which has the key, makes them.
+    pub signing_key: Option<SigningKey>,
+    /// A checkpoint is signed at least this often for an organization with new entries.
+    pub checkpoint_every: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            signing_key: None,
+            checkpoint_every: Duration::from_secs(60),
+        }
+    }
+}
+
+pub struct PgStore {
+    pool: Arc<Pool>,
+    writer: Writer,
+    options: PgOptions,
+    upkeep: Option<JoinHandle<()>>,
+}
+
+/// Applies the schema migrations and returns (`stele migrate`). `PgStore::connect` does the same.
+pub async fn migrate(url: &str) -> Result<()> {
+    let config = base_config(url)?;
+    let mut conn = connect(&config, "")
+        .await
+        .map_err(|e| unreachable_at(url, e))?;
+    schema::migrate(&mut conn.client).await?;
+    Ok(())
+}
+
+fn unreachable_at(url: &str, e: Error) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Unavailable(m) => {
+            StoreError::Unavailable(format!("{m} (database {})", redact_url(url)))
+        }
+        other => other,
+    }
+}
+
+impl PgStore {
+    /// Connects, applies migrations, and starts the writer (and, with a signing key, the upkeep
+    /// task) on the current Tokio runtime.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore> {
+        let config = base_config(url)?;
+        let mut first = connect(&config, READER_SETUP)
+            .await
+            .map_err(|e| unreachable_at(url, e))?;
+        schema::migrate(&mut first.client).await?;
+        let pool = Pool::new(config.clone(), READER_SETUP, POOL_SIZE);
+        pool.give(first);
+        let writer_conn = connect(&config, WRITER_SETUP)
+            .await
+            .map_err(|e| unreachable_at(url, e))?;
+        let writer = Writer::spawn(config, Some(writer_conn));
+        let upkeep = options.signing_key.clone().map(|key| {
+            let every_ms = options.checkpoint_every.as_millis() as i64;
+            tokio::spawn(upkeep(pool.clone(), key, every_ms))
+        });
+        Ok(PgStore {
+            pool,
+            writer,
+            options,
+            upkeep,
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(task) = self.upkeep.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Signs the checkpoints that are due, every [`UPKEEP_EVERY`], until the store is dropped.
+async fn upkeep(pool: Arc<Pool>, key: SigningKey, every_ms: i64) {
+    let mut ticks = tokio::time::interval(UPKEEP_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let made = async {
+            let mut conn = pool.get().await?;
+            integrity::make_checkpoints(&mut conn, &key, every_ms, false, now_millis()).await
+        }
+        .await;
+        if let Err(error) = made {
+            tracing::warn!(%error, "signing checkpoints failed; will retry");
+        }
+    }
+}
+
+fn new_public_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+fn org_from_row(r: &Row) -> R<Organization> {
+    Ok(Organization {
+        key: r.try_get(0)?,
+        id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+    })
+}
+
+/// The key columns as [`key_from_row`] reads them, from `k` (a key row) joined to `o` (its org).
+const KEY_COLUMNS: &str =
+    "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, k.revoked_ms";
+
+fn key_from_row(r: &Row) -> R<ApiKeyInfo> {
+    let scopes: &str = r.try_get(4)?;
+    Ok(ApiKeyInfo {
+        id: r.try_get(0)?,
+        org: r.try_get(1)?,
+        org_id: r.try_get(2)?,
+        name: r.try_get(3)?,
+        scopes: Scope::parse_list(scopes).unwrap_or_default(),
+        prefix: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        revoked_at: r.try_get(7)?,
+    })
+}
+
+/// Text columns cannot hold U+0000 (see `writer.rs`); names with it are refused up front.
+fn storable(what: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(StoreError::Conflict(format!(
+            "the {what} contains a NUL character (U+0000), which cannot be stored"
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_org(&self, name: &str) -> Result<Organization> {
+        storable("organization name", name)?;
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.transaction().await?;
+        let id = new_public_id("org");
+        let created_at = now_millis();
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO orgs (id, name, created_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING RETURNING key",
+                &[&id, &name, &created_at],
+            )
+            .await?;
+        let Some(row) = inserted else {
+            return Err(StoreError::Conflict(format!(
+                "an organization named `{name}` already exists"
+            )));
+        };
+        let key: OrgId = row.try_get(0).map_err(Error::from)?;
+        // The chain's starting point, and the row its writers lock.
+        let frontier = serde_json::to_string(&Frontier::new())
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES ($1, 0, $2, $3)",
+            &[&key, &chain::genesis(&id).to_vec(), &frontier],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Organization {
+            key,
+            id,
+            name: name.to_string(),
+            created_at,
+        })
+    }
+
+    async fn find_org(&self, id_or_name: &str) -> Result<Organization> {
+        if id_or_name.contains('\0') {
+            return Err(StoreError::NotFound);
+        }
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                "SELECT key, id, name, created_ms FROM orgs WHERE id = $1 OR name = $1
+                 ORDER BY (id = $1) DESC LIMIT 1",
+                &[&id_or_name],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(org_from_row(&row)?)
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT key, id, name, created_ms FROM orgs ORDER BY key",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(org_from_row).collect::<R<_>>()?)
+    }
+
+    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo> {
+        storable("key name", &key.name)?;
+        storable("key prefix", &key.prefix)?;
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "WITH k AS (
+                         INSERT INTO api_keys (id, org_key, name, scopes, prefix, hash, created_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+                     )
+                     SELECT {KEY_COLUMNS} FROM k JOIN orgs o ON o.key = k.org_key"
+                ),
+                &[
+                    &new_public_id("key"),
+                    &org,
+                    &key.name,
+                    &Scope::join(&key.scopes),
+                    &key.prefix,
+                    &&key.hash.0[..],
+                    &now_millis(),
+                ],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(key_from_row(&row)?)
+    }
+
+    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo> {
+        if key_id.contains('\0') {
+            return Err(StoreError::NotFound);
+        }
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "WITH k AS (
+                         UPDATE api_keys SET revoked_ms = coalesce(revoked_ms, $1)
+                         WHERE id = $2 RETURNING *
+                     )
+                     SELECT {KEY_COLUMNS} FROM k JOIN orgs o ON o.key = k.org_key"
+                ),
+                &[&now_millis(), &key_id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(key_from_row(&row)?)
+    }
+
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>> {
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
+                     WHERE k.org_key = $1 ORDER BY k.key"
+                ),
+                &[&org],
+            )
+            .await?;
+        Ok(rows.iter().map(key_from_row).collect::<R<_>>()?)
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>> {
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
+                     WHERE k.hash = $1 AND k.revoked_ms IS NULL"
+                ),
+                &[&&hash.0[..]],
+            )
+            .await?;
+        Ok(row.as_ref().map(key_from_row).transpose()?)
+    }
+
+    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+        self.writer.append(org, request).await
+    }
+
+    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::list(&mut conn, org, page).await?)
+    }
+
+    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::count(&mut conn, org, filter).await?)
+    }
+
+    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::get(&mut conn, org, id).await?)
+    }
+
+    async fn correlated(
+        &self,
+        org: OrgId,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::correlated(&mut conn, org, correlation_id, limit).await?)
+    }
+
+    async fn facets(&self, org: OrgId) -> Result<Facets> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::facets(&mut conn, org).await?)
+    }
+
+    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.snapshot().await?;
+        let list = integrity::checkpoints(&mut tx, org, Some(limit)).await?;
+        tx.commit().await?;
+        Ok(list)
+    }
+
+    async fn checkpoint_now(&self) -> Result<usize> {
+        let Some(key) = &self.options.signing_key else {
+            return Ok(0);
+        };
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::make_checkpoints(&mut conn, key, 0, true, now_millis()).await?)
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        // Everything committed is durable already; what is left is sealing the chain's tail.
+        self.checkpoint_now().await?;
+        Ok(())
+    }
+
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
+        let mut attempt = 1;
+        let done = loop {
+            let mut conn = self.pool.get().await?;
+            match erasure::erase_actor(&mut conn, org, &erasure, now_millis()).await {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym: erasure.pseudonym,
+            record: done.receipt,
+        })
+    }
+
+    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+        let mut conn = self.pool.get().await?;
+        let mut tx = conn.snapshot().await?;
+        let found = integrity::checkpoint_at(&mut tx, org, seq).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::chain_hashes(&mut conn, org, up_to).await?)
+    }
+
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::personal_digest(&mut conn, org, seq).await?)
+    }
+
+    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::verify(&mut conn, org, key).await?)
+    }
+}

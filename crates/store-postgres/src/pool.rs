@@ -1,0 +1,255 @@
+//! Connections: a tiny pool of our own, and a per-connection cache of prepared statements.
+//!
+//! Why not a pool crate: the store needs only "borrow an open connection, give it back, drop it if
+//! it broke", and owning that keeps the dependency list short. Each borrow is bounded by a
+//! semaphore; an idle connection that the server closed (restart, `pg_terminate_backend`) is
+//! thrown away and a new one is opened on demand, so the store recovers by itself when the
+//! database comes back.
+//!
+//! Why a statement cache: `tokio-postgres` prepares an unnamed statement for every textual query,
+//! one extra round trip each time. Caching the prepared statement per connection (keyed by its
+//! SQL text) saves it. The list queries are built from the filters that are present, so their
+//! texts vary, but the number of combinations is small; the cache is still bounded.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stele_store::StoreError;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement, Transaction};
+
+use crate::error::{Error, R, describe};
+
+/// Prepared statements kept per connection before the cache starts over.
+const STATEMENT_CACHE: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// Opens one connection and drives it on the runtime; `setup` runs once on it (session settings).
+pub async fn connect(config: &Config, setup: &str) -> R<Conn> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        Error::Store(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL: {}",
+            describe(&e)
+        )))
+    })?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %describe(&error), "PostgreSQL connection ended");
+        }
+    });
+    if !setup.is_empty() {
+        client.batch_execute(setup).await?;
+    }
+    Ok(Conn {
+        client,
+        statements: StatementCache::default(),
+    })
+}
+
+/// The settings every store connection starts from.
+pub fn base_config(url: &str) -> R<Config> {
+    let mut config: Config = url.parse().map_err(|e| {
+        crate::error::other(format!(
+            "not a PostgreSQL URL ({}): {e}",
+            crate::error::redact_url(url)
+        ))
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("stele");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
+}
+
+#[derive(Default)]
+pub struct StatementCache {
+    map: HashMap<String, Statement>,
+}
+
+impl StatementCache {
+    async fn get(
+        &mut self,
+        client: &impl tokio_postgres::GenericClient,
+        sql: &str,
+    ) -> R<Statement> {
+        if let Some(s) = self.map.get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = client.prepare(sql).await?;
+        if self.map.len() >= STATEMENT_CACHE {
+            self.map.clear();
+        }
+        self.map.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// One open connection with its statement cache.
+pub struct Conn {
+    pub client: Client,
+    statements: StatementCache,
+}
+
+impl Conn {
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The prepared statement for `sql`, from the cache when possible; run it on `self.client`
+    /// (several at once are pipelined).
+    pub async fn prepare(&mut self, sql: &str) -> R<Statement> {
+        self.statements.get(&self.client, sql).await
+    }
+
+    pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> R<Vec<Row>> {
+        let statement = self.statements.get(&self.client, sql).await?;
+        Ok(self.client.query(&statement, params).await?)
+    }
+
+    pub async fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> R<Option<Row>> {
+        let statement = self.statements.get(&self.client, sql).await?;
+        Ok(self.client.query_opt(&statement, params).await?)
+    }
+
+    /// Starts a transaction; dropping the returned [`Tx`] without committing rolls it back.
+    pub async fn transaction(&mut self) -> R<Tx<'_>> {
+        let tx = self.client.transaction().await?;
+        Ok(Tx {
+            tx,
+            statements: &mut self.statements,
+        })
+    }
+
+    /// A read-only transaction on one snapshot (`REPEATABLE READ`), for reads that take several
+    /// statements and must see one state of the database (verification).
+    pub async fn snapshot(&mut self) -> R<Tx<'_>> {
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        Ok(Tx {
+            tx,
+            statements: &mut self.statements,
+        })
+    }
+}
+
+/// An open transaction on a [`Conn`], sharing its statement cache.
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut StatementCache,
+}
+
+impl Tx<'_> {
+    pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> R<Vec<Row>> {
+        let statement = self.statements.get(&self.tx, sql).await?;
+        Ok(self.tx.query(&statement, params).await?)
+    }
+
+    pub async fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> R<Option<Row>> {
+        let statement = self.statements.get(&self.tx, sql).await?;
+        Ok(self.tx.query_opt(&statement, params).await?)
+    }
+
+    pub async fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> R<u64> {
+        let statement = self.statements.get(&self.tx, sql).await?;
+        Ok(self.tx.execute(&statement, params).await?)
+    }
+
+    pub async fn commit(self) -> R<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// A bounded set of connections for reads and the occasional write that does not go through the
+/// group-commit writer (organizations, keys, checkpoints, erasure).
+pub struct Pool {
+    config: Config,
+    setup: String,
+    idle: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+}
+
+impl Pool {
+    pub fn new(config: Config, setup: &str, size: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            config,
+            setup: setup.to_string(),
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+        })
+    }
+
+    /// Puts an already open connection into the pool (the one migrations ran on).
+    pub fn give(&self, conn: Conn) {
+        if !conn.is_closed() {
+            self.idle.lock().expect("pool lock").push(conn);
+        }
+    }
+
+    pub async fn get(&self) -> R<Pooled<'_>> {
+        let permit = self.permits.acquire().await.map_err(|_| {
+            Error::Store(StoreError::Unavailable(
+                "the connection pool is closed".into(),
+            ))
+        })?;
+        loop {
+            let conn = self.idle.lock().expect("pool lock").pop();
+            match conn {
+                Some(conn) if conn.is_closed() => continue,
+                Some(conn) => {
+                    return Ok(Pooled {
+                        pool: self,
+                        conn: Some(conn),
+                        _permit: permit,
+                    });
+                }
+                None => break,
+            }
+        }
+        let conn = connect(&self.config, &self.setup).await?;
+        Ok(Pooled {
+            pool: self,
+            conn: Some(conn),
+            _permit: permit,
+        })
+    }
+}
+
+/// A borrowed connection; it goes back to the pool when dropped, unless it broke.
+pub struct Pooled<'p> {
+    pool: &'p Pool,
+    conn: Option<Conn>,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl Deref for Pooled<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.give(conn);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The read side: an [`EventFilter`] becomes one `WHERE` clause over `entries`, walked in `pk`
+//! order (`ORDER BY e.pk DESC LIMIT n + 1`), so a page costs about as much as the rows it returns
+//! when an index leads to them.
+//!
+//! Which index leads is PostgreSQL's choice, per request: each connection plans every query for
+//! its actual values (`plan_cache_mode = force_custom_plan`), because the right plan depends on
+//! them (a rare entity id is best found through `entry_keys`, a common one by walking the
+//! organization's entries newest first). The filters, and why they have the shape they have:
+//! - single-valued filters are equalities on columns with `(org_id, column, pk)` indexes;
+//! - entity id (primary or bulk), actor (id or email) and IP are `EXISTS` probes into
+//!   `entry_keys`, whose `(org_id, kind, value, pk)` key also yields the matching `pk`s in order;
+//! - a detailed-action prefix is `LIKE 'prefix%'` on a `"C"`-collated column (a B-tree range);
+//! - actor types: the default (everyone but System) is one `<>`;
+//! - `from`/`to` are a `pk` range (a `pk` starts with its millisecond);
+//! - the description search compares `lower()` of both sides, the needle lower-cased by Rust and
+//!   the text by the `stele_fold` collation (schema.rs), with `%`, `_` and `\` escaped, which the
+//!   trigram GIN index can answer.
+//!
+//! A value PostgreSQL's `text` cannot hold (one with U+0000) cannot have been stored, so a filter
+//! with one matches nothing, without asking the database.
+//!
+//! The count runs beside the page on the same connection (pipelined) and stops at
+//! [`COUNT_CAP`] matches (`LIMIT` inside the count), so it stays cheap whatever the data.
+
+use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::{ActorType, Entry};
+use stele_store::{Facets, OrgId, Page};
+use tokio_postgres::types::ToSql;
+
+use crate::codec::{
+    ENTRY_COLUMNS, FACET_ACTION, FACET_ACTOR_TYPE, FACET_CHANNEL, FACET_DETAILED_ACTION,
+    FACET_ENTITY_TYPE, KEY_ACTOR, KEY_ENTITY_ID, KEY_IP, decode_row, outcome_code, pk_floor,
+    pk_of_id,
+};
+use crate::error::R;
+use crate::pool::{Conn, Param};
+
+/// Counting stops at this many matches; the total is then a lower bound.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// Session settings of the read connections (see the module docs).
+pub const READER_SETUP: &str =
+    "SET plan_cache_mode = force_custom_plan; SET synchronous_commit = on";
+
+type Boxed = Box<dyn ToSql + Sync + Send>;
+
+/// A filter as SQL: `e.`-qualified conditions and their parameters (`$1` is the organization).
+struct Where {
+    conditions: Vec<String>,
+    params: Vec<Boxed>,
+}
+
+impl Where {
+    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    fn refs(&self) -> Vec<Param<'_>> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as Param<'_>)
+            .collect()
+    }
+
+    fn sql(&self) -> String {
+        self.conditions.join(" AND ")
+    }
+
+    fn key_exists(&mut self, kind: i16, value: &str) {
+        let v = self.param(value.to_string());
+        self.conditions.push(format!(
+            "EXISTS (SELECT 1 FROM entry_keys k WHERE k.org_id = $1 AND k.kind = {kind} \
+             AND k.value = {v}::text AND k.pk = e.pk)"
+        ));
+    }
+}
+
+/// `LIKE` pattern text for a literal: `%`, `_` and the escape character itself escaped.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The conditions of a filter, or `None` when nothing can match.
+fn conditions(org: OrgId, f: &EventFilter) -> Option<Where> {
+    let mut w = Where {
+        conditions: vec!["e.org_id = $1".into()],
+        params: vec![Box::new(org)],
+    };
+    let texts = [
+        f.action.as_deref(),
+        f.actor.as_deref(),
+        f.entity_type.as_deref(),
+        f.entity_id.as_deref(),
+        f.channel.as_deref(),
+        f.correlation_id.as_deref(),
+        f.ip.as_deref(),
+        f.q.as_deref(),
+        f.detailed_action.as_ref().map(|d| match d {
+            DetailedActionMatch::Exact(v) | DetailedActionMatch::Prefix(v) => v.as_str(),
+        }),
+    ];
+    if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+        return None;
+    }
+    for (column, value) in [
+        ("action", &f.action),
+        ("channel", &f.channel),
+        ("entity_type", &f.entity_type),
+        ("correlation_id", &f.correlation_id),
+    ] {
+        if let Some(value) = value {
+            let p = w.param(value.clone());
+            w.conditions.push(format!("e.{column} = {p}::text"));
+        }
+    }
+    match &f.detailed_action {
+        None => {}
+        Some(DetailedActionMatch::Exact(value)) => {
+            let p = w.param(value.clone());
+            w.conditions.push(format!("e.detailed_action = {p}::text"));
+        }
+        Some(DetailedActionMatch::Prefix(prefix)) => {
+            let p = w.param(format!("{}%", like_escape(prefix)));
+            w.conditions
+                .push(format!("e.detailed_action LIKE {p}::text ESCAPE '\\'"));
+        }
+    }
+    if f.actor_types.is_empty() {
+        return None;
+    }
+    if f.actor_types.len() < ActorType::ALL.len() {
+        let excluded: Vec<i16> = ActorType::ALL
+            .into_iter()
+            .filter(|t| !f.actor_types.contains(t))
+            .map(|t| t.code() as i16)
+            .collect();
+        if let [one] = excluded[..] {
+            w.conditions.push(format!("e.actor_type <> {one}"));
+        } else {
+            let included: Vec<String> =
+                f.actor_types.iter().map(|t| t.code().to_string()).collect();
+            w.conditions
+                .push(format!("e.actor_type IN ({})", included.join(", ")));
+        }
+    }
+    if let Some(outcome) = f.outcome {
+        // A literal, so the planner can match the partial index `entries_failures`.
+        w.conditions
+            .push(format!("e.outcome = {}", outcome_code(outcome)));
+    }
+    if let Some(v) = &f.entity_id {
+        w.key_exists(KEY_ENTITY_ID, v);
+    }
+    if let Some(v) = &f.actor {
+        w.key_exists(KEY_ACTOR, v);
+    }
+    if let Some(v) = &f.ip {
+        w.key_exists(KEY_IP, v);
+    }
+    if let Some(from) = f.from {
+        let p = w.param(pk_floor(from));
+        w.conditions.push(format!("e.pk >= {p}::int8"));
+    }
+    if let Some(to) = f.to {
+        let p = w.param(pk_floor(to));
+        w.conditions.push(format!("e.pk < {p}::int8"));
+    }
+    if let Some(q) = &f.q {
+        let p = w.param(format!("%{}%", like_escape(&q.to_lowercase())));
+        w.conditions.push(format!(
+            "lower(e.description COLLATE stele_fold) LIKE {p}::text ESCAPE '\\'"
+        ));
+    }
+    Some(w)
+}
+
+/// The `pk` of the entry a cursor points at; if it is gone, the nearest millisecond boundary.
+async fn cursor_pk(conn: &mut Conn, org: OrgId, c: &Cursor) -> R<i64> {
+    let row = conn
+        .query_opt(
+            "SELECT pk FROM entries WHERE org_id = $1 AND seq = $2",
+            &[&org, &c.seq],
+        )
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get(0)?,
+        None => match c.direction {
+            CursorDirection::Older => pk_floor(c.occurred_at),
+            CursorDirection::Newer => pk_floor(c.occurred_at + 1) - 1,
+        },
+    })
+}
+
+fn count_sql(w: &Where) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM entries e WHERE {} LIMIT {}) s",
+        w.sql(),
+        COUNT_CAP + 1
+    )
+}
+
+fn count_result(n: i64) -> (u64, bool) {
+    if n > COUNT_CAP {
+        (COUNT_CAP as u64, false)
+    } else {
+        (n.max(0) as u64, true)
+    }
+}
+
+pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
+    let Some(w) = conditions(org, &page.filter) else {
+        return Ok(Page {
+            entries: vec![],
+            next_cursor: None,
+            prev_cursor: None,
+            total: 0,
+            total_exact: true,
+        });
+    };
+    let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
+    let position = match &page.cursor {
+        Some(c) => Some(cursor_pk(conn, org, c).await?),
+        None => None,
+    };
+    let want = page.limit.saturating_add(1).min(i64::MAX as usize) as i64;
+
+    let mut page_sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE {}", w.sql());
+    let mut extra: Vec<i64> = Vec::new();
+    if let Some(pk) = position {
+        extra.push(pk);
+        let op = match direction {
+            CursorDirection::Older => "<",
+            CursorDirection::Newer => ">",
+        };
+        page_sql.push_str(&format!(" AND e.pk {op} ${}::int8", w.params.len() + 1));
+    }
+    extra.push(want);
+    let order = match direction {
+        CursorDirection::Older => "DESC",
+        CursorDirection::Newer => "ASC",
+    };
+    page_sql.push_str(&format!(
+        " ORDER BY e.pk {order} LIMIT ${}::int8",
+        w.params.len() + extra.len()
+    ));
+    let mut page_params = w.refs();
+    page_params.extend(extra.iter().map(|v| v as Param<'_>));
+    let count_params = w.refs();
+
+    let page_statement = conn.prepare(&page_sql).await?;
+    let count_statement = conn.prepare(&count_sql(&w)).await?;
+    // Both on the same connection at once: the driver pipelines them.
+    let (rows, count) = tokio::join!(
+        conn.client.query(&page_statement, &page_params),
+        conn.client.query_one(&count_statement, &count_params),
+    );
+    let mut entries = rows?
+        .iter()
+        .map(|r| decode_row(r).map(|(_, e)| e))
+        .collect::<R<Vec<Entry>>>()?;
+    let (total, total_exact) = count_result(count?.try_get(0)?);
+
+    let more = entries.len() > page.limit;
+    entries.truncate(page.limit);
+    if direction == CursorDirection::Newer {
+        entries.reverse();
+    }
+    let at = |e: &Entry, direction| Cursor {
+        direction,
+        occurred_at: e.event.occurred_at,
+        seq: e.seq,
+    };
+    let (older_exists, newer_exists) = match direction {
+        CursorDirection::Older => (more, page.cursor.is_some()),
+        CursorDirection::Newer => (true, more),
+    };
+    Ok(Page {
+        next_cursor: entries
+            .last()
+            .filter(|_| older_exists)
+            .map(|e| at(e, CursorDirection::Older)),
+        prev_cursor: entries
+            .first()
+            .filter(|_| newer_exists)
+            .map(|e| at(e, CursorDirection::Newer)),
+        entries,
+        total,
+        total_exact,
+    })
+}
+
+pub async fn count(conn: &mut Conn, org: OrgId, filter: &EventFilter) -> R<(u64, bool)> {
+    let Some(w) = conditions(org, filter) else {
+        return Ok((0, true));
+    };
+    let rows = conn.query(&count_sql(&w), &w.refs()).await?;
+    let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+    Ok(count_result(n))
+}
+
+pub async fn get(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Entry>> {
+    let Some(pk) = pk_of_id(id) else {
+        return Ok(None);
+    };
+    let row = conn
+        .query_opt(
+            &format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.pk = $1 AND e.org_id = $2"),
+            &[&pk, &org],
+        )
+        .await?;
+    row.map(|r| decode_row(&r).map(|(_, e)| e)).transpose()
+}
+
+pub async fn correlated(
+    conn: &mut Conn,
+    org: OrgId,
+    correlation_id: &str,
+    limit: usize,
+) -> R<Vec<Entry>> {
+    if correlation_id.contains('\0') {
+        return Ok(vec![]);
+    }
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e
+                 WHERE e.org_id = $1 AND e.correlation_id = $2::text
+                 ORDER BY e.pk DESC LIMIT $3"
+            ),
+            &[&org, &correlation_id, &limit],
+        )
+        .await?;
+    rows.iter().map(|r| decode_row(r).map(|(_, e)| e)).collect()
+}
+
+pub async fn facets(conn: &mut Conn, org: OrgId) -> R<Facets> {
+    let rows = conn
+        .query(
+            "SELECT kind, value FROM facets WHERE org_id = $1 ORDER BY kind, value",
+            &[&org],
+        )
+        .await?;
+    let mut facets = Facets::default();
+    for row in rows {
+        let kind: i16 = row.try_get(0)?;
+        let value: String = row.try_get(1)?;
+        let list = match kind {
+            FACET_ACTION => &mut facets.actions,
+            FACET_DETAILED_ACTION => &mut facets.detailed_actions,
+            FACET_CHANNEL => &mut facets.channels,
+            FACET_ENTITY_TYPE => &mut facets.entity_types,
+            FACET_ACTOR_TYPE => &mut facets.actor_types,
+            _ => continue,
+        };
+        list.push(value);
+    }
+    Ok(facets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_metacharacters_are_literal() {
+        assert_eq!(like_escape("50%_off\\x"), "50\\%\\_off\\\\x");
+        assert_eq!(like_escape("plain"), "plain");
+    }
+}

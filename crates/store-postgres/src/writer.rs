@@ -1,0 +1,756 @@
+//! The group-commit writer: one task owns one connection, gathers every append request that is
+//! waiting into one transaction, links the events into their organizations' hash chains, and
+//! answers each request only after `COMMIT` returned (with `synchronous_commit = on`, so the WAL
+//! is flushed: an acknowledgement means durable).
+//!
+//! Why one task per process: one commit (one WAL flush) then covers many requests, and the
+//! statements of a group are few whatever its size, because rows go in as arrays (`unnest`), not
+//! one `INSERT` per event. COPY is the next step of the issue; `Group::flush` is the one place
+//! that writes rows, so it can switch.
+//!
+//! Why it stays correct with several processes on one database:
+//! - **`seq`**: the group locks each of its organizations' `chain_state` row
+//!   (`SELECT … FOR UPDATE`, in organization order so two groups cannot deadlock) before reading
+//!   where the chain stands. Another process writing the same organization waits for our commit
+//!   and then reads our new head, so `seq` stays gap-free and the chain linear.
+//! - **`pk`** (unique across organizations, dense within a millisecond so that `pk` order is
+//!   `seq` order): allocated after taking one transaction-scoped advisory lock, the last lock a
+//!   group takes, so allocation cannot interleave between processes and lock order stays acyclic.
+//!   While an organization's chain is locked, the largest `pk` of a millisecond can only grow, so
+//!   `max(pk) + 1` is strictly after every earlier entry of that organization.
+//! - **Idempotency**: keys are looked up after the organization is locked, so a retry through
+//!   another process sees the first request's committed receipts.
+//!
+//! A request that must be refused (an idempotency key reused for another body, an unknown
+//! organization, text PostgreSQL cannot store) is refused before it writes anything, so it never
+//! disturbs its neighbours; a database failure rolls the whole group back and every request in it
+//! gets an error, so nothing is half-written and nothing acknowledged is lost. A deadlock the
+//! server broke simply runs the group again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use stele_core::NewEvent;
+use stele_core::chain::{self, Personal, SealedEvent};
+use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::time::{Millis, now_millis};
+use stele_store::{
+    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::Config;
+
+use crate::codec::{Body, entry_facets, entry_id, entry_keys, outcome_code, pk_floor};
+use crate::error::{Error, R, is_retryable, other};
+use crate::pool::{Conn, Tx, connect};
+
+/// How many events one group commit may gather before it commits.
+const MAX_GROUP_EVENTS: usize = 50_000;
+/// How often the writer forgets idempotency keys older than the retention.
+const IDEMPOTENCY_SWEEP_EVERY_MS: Millis = 10 * 60 * 1000;
+/// How often a group is run again after a deadlock or allocation conflict before giving up.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The advisory lock that serialises `pk` allocation across processes (`STELEPK1` in ASCII).
+const PK_LOCK: i64 = 0x5354_454c_4550_4b31;
+
+/// Session settings of the writer's connection: an acknowledgement must mean the WAL is flushed,
+/// whatever the server's default.
+pub const WRITER_SETUP: &str = "SET synchronous_commit = on";
+
+struct Command {
+    org: OrgId,
+    request: AppendRequest,
+    reply: oneshot::Sender<Result<AppendOutcome>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    commands: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current runtime. It ends when every `Writer` is dropped.
+    pub fn spawn(config: Config, conn: Option<Conn>) -> Writer {
+        let (commands, rx) = mpsc::channel(4096);
+        let task = WriterTask {
+            config,
+            conn,
+            last_sweep: 0,
+        };
+        tokio::spawn(task.run(rx));
+        Writer { commands }
+    }
+
+    pub async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command {
+                org,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())?
+    }
+}
+
+fn shutting_down() -> StoreError {
+    StoreError::Unavailable("the writer has stopped".into())
+}
+
+struct WriterTask {
+    config: Config,
+    /// Opened on demand and replaced when the server closes it.
+    conn: Option<Conn>,
+    last_sweep: Millis,
+}
+
+impl WriterTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.recv().await {
+            let mut events = first.request.events.len();
+            let mut group = vec![first];
+            while events < MAX_GROUP_EVENTS {
+                match rx.try_recv() {
+                    Ok(command) => {
+                        events += command.request.events.len();
+                        group.push(command);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group).await;
+        }
+        tracing::debug!("postgres writer stopped");
+    }
+
+    async fn commit_group(&mut self, group: Vec<Command>) {
+        let now = now_millis();
+        let sweep = now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS;
+        let requests: Vec<(OrgId, &AppendRequest)> =
+            group.iter().map(|c| (c.org, &c.request)).collect();
+        let mut attempt = 1;
+        let result = loop {
+            let result = match open(&mut self.conn, &self.config).await {
+                Ok(conn) => write_group(conn, &requests, now, sweep).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "group commit conflicted; running it again");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(outcomes) => {
+                if sweep {
+                    self.last_sweep = now;
+                }
+                for (command, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = command.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "group commit failed; no event of the group was stored");
+                if self.conn.as_ref().is_some_and(Conn::is_closed) {
+                    self.conn = None;
+                }
+                let error = StoreError::from(error);
+                for command in group {
+                    let _ = command.reply.send(Err(clone_err(&error)));
+                }
+            }
+        }
+    }
+}
+
+/// The writer's connection, opened (again) if needed.
+async fn open<'c>(slot: &'c mut Option<Conn>, config: &Config) -> R<&'c mut Conn> {
+    if slot.as_ref().is_none_or(Conn::is_closed) {
+        *slot = Some(connect(config, WRITER_SETUP).await?);
+    }
+    Ok(slot.as_mut().expect("just opened"))
+}
+
+/// The error every request of a failed group gets. A failure of the database itself is
+/// "unavailable": the client may retry (with its idempotency key, if the outcome is unknown).
+fn clone_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) | StoreError::Other(m) => StoreError::Unavailable(m.clone()),
+    }
+}
+
+/// One transaction for the whole group. The outer error fails (or retries) the group; each inner
+/// `Result` is one request's answer.
+async fn write_group(
+    conn: &mut Conn,
+    requests: &[(OrgId, &AppendRequest)],
+    now: Millis,
+    sweep: bool,
+) -> R<Vec<Result<AppendOutcome>>> {
+    let mut tx = conn.transaction().await?;
+    if sweep {
+        tx.execute(
+            "DELETE FROM idempotency WHERE created_ms < $1",
+            &[&(now - IDEMPOTENCY_RETENTION_MS)],
+        )
+        .await?;
+    }
+    let orgs: BTreeSet<OrgId> = requests.iter().map(|(org, _)| *org).collect();
+    let chains = lock_chains(&mut tx, &orgs.into_iter().collect::<Vec<_>>()).await?;
+    let mut idempotency = Idempotency::load(&mut tx, requests, &chains).await?;
+    let mut group = Group::new(chains, now);
+    let occurred: Vec<Millis> = requests
+        .iter()
+        .flat_map(|(_, r)| r.events.iter().map(|s| s.event.occurred_at))
+        .collect();
+    group.allocate_pks(&mut tx, &occurred).await?;
+
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (org, request) in requests {
+        outcomes.push(append_request(&mut group, &mut idempotency, *org, request)?);
+    }
+    group.flush(&mut tx).await?;
+    idempotency.save(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Decides one request against the idempotency records and pushes its new events into the group.
+fn append_request(
+    group: &mut Group,
+    idempotency: &mut Idempotency,
+    org: OrgId,
+    request: &AppendRequest,
+) -> R<Result<AppendOutcome>> {
+    if !group.chains.contains_key(&org) {
+        return Ok(Err(StoreError::NotFound));
+    }
+    if let Some(problem) = unstorable(request) {
+        return Ok(Err(StoreError::Other(problem)));
+    }
+    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
+    if let Some(key) = &request_key
+        && let Some(record) = idempotency.get(org, key)
+    {
+        if record.fingerprint.as_deref() != Some(&request.fingerprint[..]) {
+            return Ok(Err(StoreError::Conflict(
+                "this Idempotency-Key was already used for a different request".into(),
+            )));
+        }
+        return Ok(Ok(AppendOutcome {
+            receipts: record.receipts.clone(),
+            replayed: true,
+        }));
+    }
+    let mut receipts = Vec::with_capacity(request.events.len());
+    let mut wrote_any = false;
+    for sealed in &request.events {
+        let event_key = sealed
+            .event
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("e:{k}"));
+        if let Some(key) = &event_key
+            && let Some(receipt) = idempotency
+                .get(org, key)
+                .and_then(|r| r.receipts.first().cloned())
+        {
+            receipts.push(receipt);
+            continue;
+        }
+        let receipt = group.push(org, sealed)?;
+        if let Some(key) = event_key {
+            idempotency.remember(org, key, None, vec![receipt.clone()]);
+        }
+        receipts.push(receipt);
+        wrote_any = true;
+    }
+    if let Some(key) = request_key {
+        idempotency.remember(
+            org,
+            key,
+            Some(request.fingerprint.to_vec()),
+            receipts.clone(),
+        );
+    }
+    Ok(Ok(AppendOutcome {
+        receipts,
+        replayed: !wrote_any && !request.events.is_empty(),
+    }))
+}
+
+/// PostgreSQL's `text` cannot hold U+0000, which JSON (`"\u0000"`) can carry. Values stored as
+/// plain columns are checked up front, so such a request is refused alone instead of failing its
+/// whole group. (The JSON columns escape it and need no check.)
+fn unstorable(request: &AppendRequest) -> Option<String> {
+    let nul = |s: &str| s.contains('\0');
+    if request.idempotency_key.as_deref().is_some_and(nul) {
+        return Some("the idempotency key contains a NUL character (U+0000)".into());
+    }
+    for (i, sealed) in request.events.iter().enumerate() {
+        let e = &sealed.event;
+        let mut texts = vec![e.action.as_str(), e.channel.as_str()];
+        texts.extend(
+            [
+                e.detailed_action.as_deref(),
+                e.description.as_deref(),
+                e.context.correlation_id.as_deref(),
+                e.idempotency_key.as_deref(),
+                e.entity.as_ref().map(|x| x.kind.as_str()),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        texts.extend(entry_keys(e).into_iter().map(|(_, v)| v));
+        if texts.into_iter().any(nul) {
+            return Some(format!(
+                "event {i} contains a NUL character (U+0000), which cannot be stored"
+            ));
+        }
+    }
+    None
+}
+
+/// One organization's chain position, read under its row lock.
+pub struct ChainCursor {
+    pub org_id: String,
+    pub seq: i64,
+    pub head: Hash,
+    pub frontier: Frontier,
+    /// Whether this group moved it (then `chain_state` is updated).
+    moved: bool,
+}
+
+const CHAIN_SELECT: &str = "SELECT c.org_id, o.id, c.seq, c.head, c.frontier
+     FROM chain_state c JOIN orgs o ON o.key = c.org_id
+     WHERE c.org_id = ANY($1) ORDER BY c.org_id FOR UPDATE OF c";
+
+/// Locks the organizations' `chain_state` rows, in organization order, creating the rows that
+/// are missing. Organizations that do not exist are left out of the answer.
+pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgId]) -> R<HashMap<OrgId, ChainCursor>> {
+    let mut chains = HashMap::with_capacity(orgs.len());
+    read_chains(tx, orgs, &mut chains).await?;
+    let missing: Vec<OrgId> = orgs
+        .iter()
+        .copied()
+        .filter(|o| !chains.contains_key(o))
+        .collect();
+    if missing.is_empty() {
+        return Ok(chains);
+    }
+    // Organizations get their row when they are created; this covers rows made any other way.
+    let rows = tx
+        .query("SELECT key, id FROM orgs WHERE key = ANY($1)", &[&missing])
+        .await?;
+    let empty = serde_json::to_string(&Frontier::new()).map_err(|e| other(e.to_string()))?;
+    for row in &rows {
+        let (key, id): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+        tx.execute(
+            "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES ($1, 0, $2, $3)
+             ON CONFLICT (org_id) DO NOTHING",
+            &[&key, &chain::genesis(&id).to_vec(), &empty],
+        )
+        .await?;
+    }
+    read_chains(tx, &missing, &mut chains).await?;
+    Ok(chains)
+}
+
+async fn read_chains(
+    tx: &mut Tx<'_>,
+    orgs: &[OrgId],
+    into: &mut HashMap<OrgId, ChainCursor>,
+) -> R<()> {
+    for row in tx.query(CHAIN_SELECT, &[&orgs]).await? {
+        let head: Vec<u8> = row.try_get(3)?;
+        let frontier: &str = row.try_get(4)?;
+        into.insert(
+            row.try_get(0)?,
+            ChainCursor {
+                org_id: row.try_get(1)?,
+                seq: row.try_get(2)?,
+                head: head
+                    .try_into()
+                    .map_err(|_| other("chain_state.head is not 32 bytes"))?,
+                frontier: serde_json::from_str(frontier)
+                    .map_err(|e| other(format!("chain_state.frontier: {e}")))?,
+                moved: false,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The idempotency records a group needs, loaded in one query, plus the ones it creates.
+struct Idempotency {
+    records: HashMap<(OrgId, String), IdempotencyRecord>,
+    new: Vec<(OrgId, String)>,
+}
+
+struct IdempotencyRecord {
+    /// The request body's fingerprint (request keys only).
+    fingerprint: Option<Vec<u8>>,
+    receipts: Vec<Receipt>,
+}
+
+impl Idempotency {
+    async fn load(
+        tx: &mut Tx<'_>,
+        requests: &[(OrgId, &AppendRequest)],
+        chains: &HashMap<OrgId, ChainCursor>,
+    ) -> R<Idempotency> {
+        let (mut orgs, mut keys) = (Vec::new(), Vec::new());
+        for (org, request) in requests.iter().filter(|(o, _)| chains.contains_key(o)) {
+            if let Some(k) = &request.idempotency_key {
+                orgs.push(*org);
+                keys.push(format!("r:{k}"));
+            }
+            for k in request
+                .events
+                .iter()
+                .filter_map(|s| s.event.idempotency_key.as_ref())
+            {
+                orgs.push(*org);
+                keys.push(format!("e:{k}"));
+            }
+        }
+        let mut records = HashMap::new();
+        // Keys with NUL cannot be sent as text; their requests are refused anyway.
+        let (orgs, keys): (Vec<OrgId>, Vec<String>) = orgs
+            .into_iter()
+            .zip(keys)
+            .filter(|(_, k)| !k.contains('\0'))
+            .unzip();
+        if !keys.is_empty() {
+            let rows = tx
+                .query(
+                    "SELECT i.org_id, i.key, i.fingerprint, i.receipts FROM idempotency i
+                     JOIN unnest($1::int8[], $2::text[]) AS w (org_id, key)
+                       ON i.org_id = w.org_id AND i.key = w.key",
+                    &[&orgs, &keys],
+                )
+                .await?;
+            for row in rows {
+                let receipts: &str = row.try_get(3)?;
+                let receipts = serde_json::from_str(receipts)
+                    .map_err(|e| other(format!("idempotency record: {e}")))?;
+                records.insert(
+                    (row.try_get(0)?, row.try_get(1)?),
+                    IdempotencyRecord {
+                        fingerprint: row.try_get(2)?,
+                        receipts,
+                    },
+                );
+            }
+        }
+        Ok(Idempotency {
+            records,
+            new: Vec::new(),
+        })
+    }
+
+    fn get(&self, org: OrgId, key: &str) -> Option<&IdempotencyRecord> {
+        if self.records.is_empty() {
+            return None;
+        }
+        self.records.get(&(org, key.to_string()))
+    }
+
+    fn remember(
+        &mut self,
+        org: OrgId,
+        key: String,
+        fingerprint: Option<Vec<u8>>,
+        receipts: Vec<Receipt>,
+    ) {
+        self.new.push((org, key.clone()));
+        self.records.insert(
+            (org, key),
+            IdempotencyRecord {
+                fingerprint,
+                receipts,
+            },
+        );
+    }
+
+    async fn save(&self, tx: &mut Tx<'_>, now: Millis) -> R<()> {
+        if self.new.is_empty() {
+            return Ok(());
+        }
+        let mut orgs = Vec::with_capacity(self.new.len());
+        let mut keys = Vec::with_capacity(self.new.len());
+        let mut fingerprints = Vec::with_capacity(self.new.len());
+        let mut receipts = Vec::with_capacity(self.new.len());
+        for (org, key) in &self.new {
+            let record = &self.records[&(*org, key.clone())];
+            orgs.push(*org);
+            keys.push(key.as_str());
+            fingerprints.push(record.fingerprint.clone());
+            receipts
+                .push(serde_json::to_string(&record.receipts).map_err(|e| other(e.to_string()))?);
+        }
+        tx.execute(
+            "INSERT INTO idempotency (org_id, key, fingerprint, receipts, created_ms)
+             SELECT u.org_id, u.key, u.fingerprint, u.receipts, $5
+             FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::text[])
+                 AS u (org_id, key, fingerprint, receipts)",
+            &[&orgs, &keys, &fingerprints, &receipts, &now],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Entries being written in one transaction: the chains they extend, the `pk`s handed out, and
+/// their rows as columns, written by [`Group::flush`] in a few statements.
+pub struct Group {
+    pub chains: HashMap<OrgId, ChainCursor>,
+    /// The next free `pk` per millisecond (see [`Group::allocate_pks`]).
+    next_pk: HashMap<Millis, i64>,
+    recorded_ms: Millis,
+    rows: Rows,
+}
+
+#[derive(Default)]
+struct Rows {
+    pk: Vec<i64>,
+    org_id: Vec<i64>,
+    seq: Vec<i64>,
+    occurred_ms: Vec<i64>,
+    action: Vec<String>,
+    detailed_action: Vec<Option<String>>,
+    channel: Vec<String>,
+    actor_type: Vec<i16>,
+    outcome: Vec<i16>,
+    entity_type: Vec<Option<String>>,
+    correlation_id: Vec<Option<String>>,
+    description: Vec<Option<String>>,
+    body: Vec<String>,
+    personal: Vec<String>,
+    salt: Vec<Vec<u8>>,
+    personal_digest: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+    key_org: Vec<i64>,
+    key_kind: Vec<i16>,
+    key_value: Vec<String>,
+    key_pk: Vec<i64>,
+    facets: BTreeSet<(OrgId, i16, String)>,
+}
+
+impl Group {
+    pub fn new(chains: HashMap<OrgId, ChainCursor>, recorded_ms: Millis) -> Group {
+        Group {
+            chains,
+            next_pk: HashMap::new(),
+            recorded_ms,
+            rows: Rows::default(),
+        }
+    }
+
+    /// Takes the allocation lock and reads, for each millisecond the group's events occurred in,
+    /// the largest `pk` already used there. Called once, after the chains are locked.
+    pub async fn allocate_pks(&mut self, tx: &mut Tx<'_>, occurred: &[Millis]) -> R<()> {
+        let ms: BTreeSet<Millis> = occurred.iter().copied().collect();
+        if ms.is_empty() {
+            return Ok(());
+        }
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PK_LOCK])
+            .await?;
+        let lo: Vec<i64> = ms.iter().map(|m| pk_floor(*m)).collect();
+        let hi: Vec<i64> = ms.iter().map(|m| pk_floor(m + 1)).collect();
+        let rows = tx
+            .query(
+                "SELECT b.lo, (SELECT max(e.pk) FROM entries e WHERE e.pk >= b.lo AND e.pk < b.hi)
+                 FROM unnest($1::int8[], $2::int8[]) AS b (lo, hi)",
+                &[&lo, &hi],
+            )
+            .await?;
+        for row in rows {
+            let lo: i64 = row.try_get(0)?;
+            let max: Option<i64> = row.try_get(1)?;
+            self.next_pk
+                .insert(lo >> crate::codec::PK_MS_SHIFT, max.map_or(lo, |m| m + 1));
+        }
+        Ok(())
+    }
+
+    /// Links one event into its organization's chain and queues its rows. The organization's
+    /// chain must be locked and the event's millisecond allocated.
+    pub fn push(&mut self, org: OrgId, sealed: &SealedEvent) -> R<Receipt> {
+        let event = &sealed.event;
+        let ms = event.occurred_at;
+        let next = self
+            .next_pk
+            .get_mut(&ms)
+            .ok_or_else(|| other("no pk allocated for this millisecond"))?;
+        let pk = *next;
+        if pk >= pk_floor(ms + 1) {
+            return Err(Error::Store(StoreError::Unavailable(
+                "more than 2,097,152 entries for one millisecond".into(),
+            )));
+        }
+        *next += 1;
+        let id = entry_id(pk);
+        let chain = self
+            .chains
+            .get_mut(&org)
+            .ok_or_else(|| other("the organization's chain is not locked"))?;
+        let seq = chain.seq + 1;
+        let hash = chain::entry_hash(
+            &chain.head,
+            &chain.org_id,
+            seq,
+            &id,
+            self.recorded_ms,
+            &sealed.event_digest,
+        );
+        chain.seq = seq;
+        chain.head = hash;
+        chain.frontier.push(merkle::leaf_hash(&hash));
+        chain.moved = true;
+
+        let r = &mut self.rows;
+        r.pk.push(pk);
+        r.org_id.push(org);
+        r.seq.push(seq);
+        r.occurred_ms.push(ms);
+        r.action.push(event.action.clone());
+        r.detailed_action.push(event.detailed_action.clone());
+        r.channel.push(event.channel.clone());
+        r.actor_type.push(event.actor.kind.code() as i16);
+        r.outcome.push(outcome_code(event.outcome));
+        r.entity_type
+            .push(event.entity.as_ref().map(|e| e.kind.clone()));
+        r.correlation_id.push(event.context.correlation_id.clone());
+        r.description.push(event.description.clone());
+        r.body.push(encode(&Body::of(event))?);
+        r.personal.push(encode(&Personal::of(event))?);
+        r.salt.push(sealed.salt.to_vec());
+        r.personal_digest.push(sealed.personal_digest.to_vec());
+        r.hash.push(hash.to_vec());
+        push_keys(r, org, pk, event);
+        for (kind, value) in entry_facets(event) {
+            r.facets.insert((org, kind, value.to_string()));
+        }
+        Ok(Receipt { id, seq })
+    }
+
+    /// Writes the queued rows and the chains' new positions.
+    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> R<()> {
+        let r = std::mem::take(&mut self.rows);
+        if !r.pk.is_empty() {
+            tx.execute(
+                "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
+                     detailed_action, channel, actor_type, outcome, entity_type, correlation_id,
+                     description, body, personal, salt, personal_digest, hash)
+                 SELECT u.pk, u.org_id, u.seq, u.occurred_ms, $18, u.action, u.detailed_action,
+                     u.channel, u.actor_type, u.outcome, u.entity_type, u.correlation_id,
+                     u.description, u.body, u.personal, u.salt, u.personal_digest, u.hash
+                 FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[],
+                     $6::text[], $7::text[], $8::int2[], $9::int2[], $10::text[], $11::text[],
+                     $12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[],
+                     $17::bytea[])
+                     AS u (pk, org_id, seq, occurred_ms, action, detailed_action, channel,
+                           actor_type, outcome, entity_type, correlation_id, description, body,
+                           personal, salt, personal_digest, hash)",
+                &[
+                    &r.pk,
+                    &r.org_id,
+                    &r.seq,
+                    &r.occurred_ms,
+                    &r.action,
+                    &r.detailed_action,
+                    &r.channel,
+                    &r.actor_type,
+                    &r.outcome,
+                    &r.entity_type,
+                    &r.correlation_id,
+                    &r.description,
+                    &r.body,
+                    &r.personal,
+                    &r.salt,
+                    &r.personal_digest,
+                    &r.hash,
+                    &self.recorded_ms,
+                ],
+            )
+            .await?;
+        }
+        insert_keys(tx, &r.key_org, &r.key_kind, &r.key_value, &r.key_pk).await?;
+        if !r.facets.is_empty() {
+            let (mut orgs, mut kinds, mut values) = (vec![], vec![], vec![]);
+            for (org, kind, value) in r.facets {
+                orgs.push(org);
+                kinds.push(kind);
+                values.push(value);
+            }
+            tx.execute(
+                "INSERT INTO facets (org_id, kind, value)
+                 SELECT * FROM unnest($1::int8[], $2::int2[], $3::text[])
+                 ON CONFLICT DO NOTHING",
+                &[&orgs, &kinds, &values],
+            )
+            .await?;
+        }
+        let (mut orgs, mut seqs, mut heads, mut frontiers) = (vec![], vec![], vec![], vec![]);
+        for (org, chain) in self.chains.iter_mut().filter(|(_, c)| c.moved) {
+            orgs.push(*org);
+            seqs.push(chain.seq);
+            heads.push(chain.head.to_vec());
+            frontiers.push(encode(&chain.frontier)?);
+            chain.moved = false;
+        }
+        if !orgs.is_empty() {
+            tx.execute(
+                "UPDATE chain_state c SET seq = u.seq, head = u.head, frontier = u.frontier
+                 FROM unnest($1::int8[], $2::int8[], $3::bytea[], $4::text[])
+                     AS u (org_id, seq, head, frontier)
+                 WHERE c.org_id = u.org_id",
+                &[&orgs, &seqs, &heads, &frontiers],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn push_keys(r: &mut Rows, org: OrgId, pk: i64, event: &NewEvent) {
+    for (kind, value) in entry_keys(event) {
+        r.key_org.push(org);
+        r.key_kind.push(kind);
+        r.key_value.push(value.to_string());
+        r.key_pk.push(pk);
+    }
+}
+
+/// Inserts `entry_keys` rows given as columns.
+pub async fn insert_keys(
+    tx: &mut Tx<'_>,
+    orgs: &[i64],
+    kinds: &[i16],
+    values: &[String],
+    pks: &[i64],
+) -> R<()> {
+    if orgs.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO entry_keys (org_id, kind, value, pk)
+         SELECT * FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[])",
+        &[&orgs, &kinds, &values, &pks],
+    )
+    .await?;
+    Ok(())
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> R<String> {
+    serde_json::to_string(value).map_err(|e| other(e.to_string()))
+}

@@ -1,0 +1,107 @@
+//! The shared storage conformance suite, run against a fresh PostgreSQL database per test
+//! (`common/mod.rs`: created for the test, dropped with it, and a clear failure, never a skip,
+//! when the server cannot be reached).
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use stele_core::Entry;
+use stele_core::chain::Salt;
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
+use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::merkle::Hash;
+use stele_store::{
+    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
+    OrgId, Organization, Page, Result, Store, VerifyReport,
+};
+use stele_store_postgres::PgStore;
+
+/// The store under test, holding its database until it is dropped.
+struct TestStore {
+    store: PgStore,
+    _database: common::TestDatabase,
+}
+
+async fn fresh_store() -> Arc<dyn Store> {
+    let (store, database, _) = common::fresh_store().await;
+    Arc::new(TestStore {
+        store,
+        _database: database,
+    })
+}
+
+stele_store::conformance_suite!(fresh_store());
+
+#[async_trait]
+impl Store for TestStore {
+    async fn create_org(&self, name: &str) -> Result<Organization> {
+        self.store.create_org(name).await
+    }
+    async fn find_org(&self, id_or_name: &str) -> Result<Organization> {
+        self.store.find_org(id_or_name).await
+    }
+    async fn list_orgs(&self) -> Result<Vec<Organization>> {
+        self.store.list_orgs().await
+    }
+    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo> {
+        self.store.create_api_key(org, key).await
+    }
+    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo> {
+        self.store.revoke_api_key(key_id).await
+    }
+    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>> {
+        self.store.list_api_keys(org).await
+    }
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>> {
+        self.store.authenticate(hash).await
+    }
+    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+        self.store.append(org, request).await
+    }
+    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        self.store.list(org, page).await
+    }
+    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
+        self.store.count(org, filter).await
+    }
+    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>> {
+        self.store.get(org, id).await
+    }
+    async fn correlated(
+        &self,
+        org: OrgId,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        self.store.correlated(org, correlation_id, limit).await
+    }
+    async fn facets(&self, org: OrgId) -> Result<Facets> {
+        self.store.facets(org).await
+    }
+    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
+        self.store.checkpoints(org, limit).await
+    }
+    async fn checkpoint_now(&self) -> Result<usize> {
+        self.store.checkpoint_now().await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        self.store.shutdown().await
+    }
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
+        self.store.erase_actor(org, erasure).await
+    }
+    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+        self.store.checkpoint_at(org, seq).await
+    }
+    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+        self.store.chain_hashes(org, up_to).await
+    }
+    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+        self.store.personal_digest(org, seq).await
+    }
+    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
+        self.store.verify(org, key).await
+    }
+}
