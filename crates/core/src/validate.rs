@@ -124,6 +124,42 @@ impl FieldError {
 /// Parses and validates one event object, then redacts it with `rules`. `now` is the server's
 /// clock (the default `occurred_at` and the reference for the future-skew check). Returns every
 /// error found, never an empty list.
+/// Collects a field error for every key or string value holding U+0000.
+fn find_nul(value: &Value, path: &str, out: &mut Vec<FieldError>) {
+    const MESSAGE: &str = "must not contain the NUL character (\\u0000)";
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => out.push(FieldError::new(
+            if path.is_empty() { "event" } else { path },
+            MESSAGE,
+        )),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if key.contains('\0') {
+                    out.push(FieldError::new(
+                        &join(&key.replace('\0', "\\u0000")),
+                        MESSAGE,
+                    ));
+                } else {
+                    find_nul(item, &join(key), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 pub fn parse_event(
     value: &Value,
     now: Millis,
@@ -132,6 +168,13 @@ pub fn parse_event(
     let Some(obj) = value.as_object() else {
         return Err(vec![FieldError::new("event", "must be a JSON object")]);
     };
+    // NUL is valid JSON but not text everywhere Stele stores it (PostgreSQL refuses it, and a
+    // C string ends there), so it is refused up front wherever it hides.
+    let mut nul = Vec::new();
+    find_nul(value, "", &mut nul);
+    if !nul.is_empty() {
+        return Err(nul);
+    }
     let mut p = Parser::default();
 
     for key in obj.keys() {

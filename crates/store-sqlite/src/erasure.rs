@@ -88,6 +88,7 @@ pub fn erase_actor(
     record
         .metadata
         .insert("entries".into(), serde_json::json!(found.len()));
+    found.sort_by_key(|(_, seq, _)| *seq);
     record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
     let mut group = GroupState::default();
     let mut facets_seen: HashMap<OrgId, HashSet<i64>> = HashMap::new();

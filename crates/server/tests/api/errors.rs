@@ -67,6 +67,11 @@ async fn wrong_types_unknown_enums_and_future_times_are_422_naming_the_field() {
             json!({"action": "create", "actor": {"type": "user"}, "colour": "red"}),
             "colour",
         ),
+        // NUL is refused wherever it hides (PostgreSQL cannot store it).
+        (
+            json!({"action": "create", "actor": {"type": "user"}, "metadata": {"note": "a\u{0}b"}}),
+            "metadata.note",
+        ),
         // Stele's own detailed actions cannot be forged by a client (erasure records rely on it).
         (
             json!({"action": "update", "actor": {"type": "system"}, "detailed_action": "stele.erasure"}),
