@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use stele_server::storage::DatabaseUrl;
 use stele_server::{Application, Config, keys};
 use stele_store::{Scope, Store};
-use stele_store_sqlite::SqliteStore;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +64,11 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Apply the database migrations and exit (`stele serve` also applies them on start).
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Check proofs offline, with the public key alone.
     #[command(subcommand)]
     Proof(ProofCommand),
@@ -73,7 +78,7 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct DataDir {
-    /// Directory holding the embedded database.
+    /// Directory holding the embedded database and the checkpoint signing key.
     #[arg(
         long,
         env = "STELE_DATA_DIR",
@@ -81,6 +86,13 @@ struct DataDir {
         global = true
     )]
     data_dir: PathBuf,
+    /// Use PostgreSQL (postgres://user@host/db) instead of the embedded database.
+    #[arg(long, env = "STELE_DATABASE_URL", global = true, value_parser = parse_database_url)]
+    database_url: Option<DatabaseUrl>,
+}
+
+fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
+    DatabaseUrl::parse(s).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -177,12 +189,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Org(OrgCommand::Create { name, data }) => {
-            let org = open(&data)?.create_org(&name).await?;
+            let org = open(&data).await?.create_org(&name).await?;
             println!("created organization {} ({})", org.name, org.id);
             Ok(())
         }
         Command::Org(OrgCommand::List { data }) => {
-            for org in open_existing(&data)?.list_orgs().await? {
+            for org in open_existing(&data).await?.list_orgs().await? {
                 println!("{}\t{}", org.id, org.name);
             }
             Ok(())
@@ -195,7 +207,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             let scopes =
                 Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
-            let store = open_existing(&data)?;
+            let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
             let key = keys::generate(&name, scopes);
             let info = store.create_api_key(org.key, key.record).await?;
@@ -209,7 +221,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::List { org, data }) => {
-            let store = open_existing(&data)?;
+            let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
             for k in store.list_api_keys(org.key).await? {
                 let state = if k.revoked_at.is_some() {
@@ -229,7 +241,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
-            let info = open_existing(&data)?
+            let info = open_existing(&data)
+                .await?
                 .revoke_api_key(&key_id)
                 .await
                 .map_err(|e| match e {
@@ -237,6 +250,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     other => other.into(),
                 })?;
             println!("revoked {}", info.id);
+            Ok(())
+        }
+        Command::Migrate { data } => {
+            stele_server::storage::migrate(data.database_url.as_ref(), &data.data_dir).await?;
+            match &data.database_url {
+                Some(url) => println!("migrated {url}"),
+                None => println!("migrated {}", data.data_dir.display()),
+            }
             Ok(())
         }
         Command::Verify {
@@ -262,13 +283,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
         data_dir: args.data.data_dir,
+        database_url: args.data.database_url,
         max_body_bytes: args.max_body_bytes,
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
     };
     let app = Application::build(config.clone()).await?;
     let shutdown = shutdown_signal()?;
     println!("Stele is listening on {}", app.url());
-    println!("Data directory: {}", config.data_dir.display());
+    match &config.database_url {
+        Some(url) => println!("Database: {url}"),
+        None => println!("Data directory: {}", config.data_dir.display()),
+    }
     println!(
         "Checkpoint public key: {} (key id {})",
         app.public_key().to_hex(),
@@ -310,7 +335,7 @@ async fn verify(
         ),
         None => stele_server::integrity::public_key(&data.data_dir)?,
     };
-    let store = open_existing(&data)?;
+    let store = open_existing(&data).await?;
     let orgs = match org {
         Some(org) => vec![find_org(store.as_ref(), &org).await?],
         None => store.list_orgs().await?,
@@ -378,7 +403,7 @@ async fn erase(
         )
     })?;
     let secret = stele_server::integrity::pseudonym_secret(&key);
-    let store = open_existing(&data)?;
+    let store = open_existing(&data).await?;
     let actor = actor.trim().to_string();
     anyhow::ensure!(
         !actor.is_empty(),
@@ -479,31 +504,34 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
-    let path = Config {
-        data_dir: data.data_dir.clone(),
-        ..Config::default()
-    }
-    .database_path();
-    Ok(Arc::new(
-        SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?,
-    ))
+/// Opens the configured database for an operator command (no signing key: the running server
+/// signs checkpoints).
+async fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    stele_server::storage::open(
+        data.database_url.as_ref(),
+        &data.data_dir,
+        None,
+        Config::default().checkpoint_every,
+    )
+    .await
 }
 
-/// Opens the data directory's database, refusing to create one: an operator command pointed at a
+/// Like [`open`], but refuses to create an embedded database: an operator command pointed at a
 /// mistyped directory must fail, not report on an empty new database.
-fn open_existing(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
-    let path = Config {
-        data_dir: data.data_dir.clone(),
-        ..Config::default()
+async fn open_existing(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    if data.database_url.is_none() {
+        let path = Config {
+            data_dir: data.data_dir.clone(),
+            ..Config::default()
+        }
+        .database_path();
+        anyhow::ensure!(
+            path.exists(),
+            "no Stele database at {} (check --data-dir / STELE_DATA_DIR)",
+            path.display()
+        );
     }
-    .database_path();
-    anyhow::ensure!(
-        path.exists(),
-        "no Stele database at {} (check --data-dir / STELE_DATA_DIR)",
-        path.display()
-    );
-    open(data)
+    open(data).await
 }
 
 async fn find_org(

@@ -148,7 +148,7 @@ fn find_nul(value: &Value, path: &str, out: &mut Vec<FieldError>) {
             for (key, item) in map {
                 if key.contains('\0') {
                     out.push(FieldError::new(
-                        &join(&key.replace('\0', "\\u0000")),
+                        join(&key.replace('\0', "\\u0000")),
                         MESSAGE,
                     ));
                 } else {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod integrity;
 pub mod keys;
 pub mod startup;
+pub mod storage;
 
 mod http;
 

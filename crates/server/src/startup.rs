@@ -8,12 +8,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use stele_core::checkpoint::PublicKey;
 use stele_store::{Scope, Store};
-use stele_store_sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::{integrity, keys};
+use crate::{integrity, keys, storage};
 
 /// What the first start created: shown once, never again.
 #[derive(Debug, Clone)]
@@ -34,18 +33,16 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let path = config.database_path();
         let signing_key = integrity::load_or_create_signing_key(&config.data_dir)?;
         let public_key = signing_key.public_key();
         let pseudonym_secret = integrity::pseudonym_secret(&signing_key);
-        let options = SqliteOptions {
-            signing_key: Some(signing_key),
-            checkpoint_every: config.checkpoint_every,
-        };
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open_with(&path, options)
-                .with_context(|| format!("opening the database at {}", path.display()))?,
-        );
+        let store = storage::open(
+            config.database_url.as_ref(),
+            &config.data_dir,
+            Some(signing_key),
+            config.checkpoint_every,
+        )
+        .await?;
         let bootstrap = bootstrap(store.as_ref()).await?;
         let listener = TcpListener::bind(config.listen)
             .await

@@ -51,6 +51,8 @@ use tokio_postgres::Row;
 
 pub use error::redact_url;
 
+pub mod testing;
+
 use crate::error::{Error, R, is_retryable};
 use crate::pool::{Pool, base_config, connect};
 use crate::read::READER_SETUP;

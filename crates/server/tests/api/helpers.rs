@@ -1,8 +1,16 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
+use stele_server::storage::DatabaseUrl;
 use stele_server::{Application, Config, keys};
 use stele_store::{Scope, Store};
 use tokio::sync::oneshot;
+
+/// Which database a test binary's servers run on (each binary sets `crate::BACKEND`).
+#[allow(dead_code)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 pub struct TestApp {
     pub url: String,
@@ -11,6 +19,8 @@ pub struct TestApp {
     pub store: std::sync::Arc<dyn Store>,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+    /// Dropped last: the PostgreSQL database of this test, if it runs on PostgreSQL.
+    _database: Option<stele_store_postgres::testing::TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -23,6 +33,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
+    };
+    let database = match crate::BACKEND {
+        Backend::Sqlite => None,
+        Backend::Postgres => {
+            let (database, url) = stele_store_postgres::testing::TestDatabase::create().await;
+            config.database_url = Some(DatabaseUrl::parse(&url).unwrap());
+            Some(database)
+        }
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
@@ -44,6 +62,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         store,
         _dir: dir,
         _stop: stop,
+        _database: database,
     }
 }
 

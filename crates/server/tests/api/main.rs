@@ -3,6 +3,10 @@
 
 mod helpers;
 
+/// This binary runs every HTTP test on the embedded SQLite database; `api_postgres` runs the
+/// same tests on PostgreSQL.
+pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
 mod errors;
 mod ingest;
 mod integrity;
