@@ -7,22 +7,17 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-use stele_core::ActorType;
-use stele_core::chain::{self, ERASURE_DETAILED_ACTION, Personal, Salt};
+use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
-use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::{IntegrityProblem, OrgId, ProblemKind, StoreError, VerifyReport};
+use stele_store::chain_check::{self, ChainRow, ChainVerifier, REORDER_WINDOW, Step};
+use stele_store::{OrgId, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
 use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
 use crate::error::{Error, R, other};
 use crate::pool::{Conn, Tx};
-
-/// How far ahead verification looks for the entry that belongs at a position, to tell a
-/// reordering from a change.
-const REORDER_WINDOW: i64 = 1000;
 
 /// Entries read per batch while verifying.
 const VERIFY_BATCH: i64 = 10_000;
@@ -149,21 +144,8 @@ pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgId, seq: i64) -> R<Option<Si
     row.map(|r| checkpoint_from_row(&org_id, &r)).transpose()
 }
 
-/// One stored entry as the chain sees it.
-struct ChainRow {
-    seq: i64,
-    id: String,
-    recorded_at: Millis,
-    event_digest: Hash,
-    /// Whether the stored personal fields still match their digest, or, once erased, are exactly
-    /// a pseudonym that a recorded erasure introduced.
-    personal_intact: bool,
-    hash: Hash,
-}
-
-/// Which pseudonym a recorded erasure gave each erased entry, by `seq`. Erasure records are
-/// chained like any entry and only Stele can write their reserved detailed action, so an erased
-/// row must show exactly the pseudonym its erasure recorded, and nothing else.
+/// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
+/// organization's erasure records.
 async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgId) -> R<HashMap<i64, String>> {
     let rows = tx
         .query(
@@ -174,21 +156,11 @@ async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgId) -> R<HashMap<i64, Stri
             &[&org, &ERASURE_DETAILED_ACTION],
         )
         .await?;
-    let mut out = HashMap::new();
-    for row in &rows {
-        let Ok((_, entry)) = decode_row(row) else {
-            continue;
-        };
-        let e = &entry.event;
-        if e.actor.kind == ActorType::System
-            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
-        {
-            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
-                out.insert(seq, p.clone());
-            }
-        }
-    }
-    Ok(out)
+    let records: Vec<_> = rows
+        .iter()
+        .filter_map(|row| decode_row(row).ok().map(|(_, entry)| entry))
+        .collect();
+    Ok(chain_check::erasure_pseudonyms(&records))
 }
 
 async fn chain_rows(
@@ -215,193 +187,61 @@ async fn chain_rows(
         let personal_digest = hash_of(row.try_get(n + 1)?, "personal_digest")?;
         let erased: bool = row.try_get(n + 2)?;
         let hash = hash_of(row.try_get(n + 3)?, "hash")?;
-        let personal = Personal::of(&entry.event);
-        let personal_intact = if erased {
-            let only_pseudonym = Personal {
-                actor_id: personal.actor_id.clone(),
-                ..Personal::default()
-            };
-            personal == only_pseudonym && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
-        } else {
-            salt.and_then(|s| <Salt>::try_from(s).ok())
-                .is_some_and(|salt| personal.digest(&salt) == personal_digest)
-        };
-        out.push(ChainRow {
-            seq: entry.seq,
-            event_digest: chain::event_digest(&entry.event, &personal_digest),
-            id: entry.id,
-            recorded_at: entry.recorded_at,
-            personal_intact,
+        let salt = salt.and_then(|s| <Salt>::try_from(s).ok());
+        out.push(ChainRow::new(
+            &entry,
+            salt,
+            personal_digest,
+            erased,
             hash,
-        });
+            pseudonyms,
+        ));
     }
     Ok(out)
 }
 
-/// Recomputes the organization's chain in batches and checks it against every checkpoint.
+/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
 pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<VerifyReport> {
     let mut tx = conn.snapshot().await?;
     let org_id = org_public_id(&mut tx, org).await?;
-    let state: Option<i64> = tx
+    let recorded_up_to: Option<i64> = tx
         .query_opt("SELECT seq FROM chain_state WHERE org_id = $1", &[&org])
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
-    let mut checkpoints = checkpoints(&mut tx, org, None).await?;
-    checkpoints.reverse();
+    let checkpoints = checkpoints(&mut tx, org, None).await?;
     let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
-    let mut report = VerifyReport {
-        org_id: org_id.clone(),
-        ok: true,
-        entries: 0,
-        first_seq: None,
-        last_seq: None,
-        checkpoints: 0,
-        problem: None,
-    };
-    let fail = |mut report: VerifyReport, seq: i64, kind: ProblemKind, message: String| {
-        report.ok = false;
-        report.problem = Some(IntegrityProblem { seq, kind, message });
-        Ok(report)
-    };
-
-    let mut prev = chain::genesis(&org_id);
-    let mut frontier = Frontier::new();
-    let mut expected = 1i64;
-    let mut next_checkpoint = checkpoints.iter().peekable();
+    let mut verifier = ChainVerifier::new(&org_id, checkpoints, key.copied());
     loop {
-        let batch = chain_rows(&mut tx, org, expected, VERIFY_BATCH, &pseudonyms).await?;
+        let batch = chain_rows(
+            &mut tx,
+            org,
+            verifier.expected_seq(),
+            VERIFY_BATCH,
+            &pseudonyms,
+        )
+        .await?;
         if batch.is_empty() {
-            break;
+            return Ok(verifier.finish(recorded_up_to));
         }
         for row in &batch {
-            if row.seq != expected {
-                return fail(
-                    report,
-                    expected,
-                    ProblemKind::Missing,
-                    format!(
-                        "entry {expected} is missing (the next present is {})",
-                        row.seq
-                    ),
-                );
-            }
-            let hash = chain::entry_hash(
-                &prev,
-                &org_id,
-                row.seq,
-                &row.id,
-                row.recorded_at,
-                &row.event_digest,
-            );
-            if hash != row.hash || !row.personal_intact {
-                // Does an entry further on belong here? Then the two were reordered.
-                let ahead =
-                    chain_rows(&mut tx, org, expected + 1, REORDER_WINDOW, &pseudonyms).await?;
-                if let Some(other) = ahead.iter().find(|o| {
-                    chain::entry_hash(
-                        &prev,
-                        &org_id,
-                        expected,
-                        &o.id,
-                        o.recorded_at,
-                        &o.event_digest,
-                    ) == o.hash
-                }) {
-                    return fail(
-                        report,
-                        expected,
-                        ProblemKind::Reordered,
-                        format!(
-                            "entry {expected} is out of order: the entry stored as {} belongs at {expected}",
-                            other.seq
-                        ),
-                    );
+            match verifier.push(row) {
+                Step::Ok => {}
+                Step::Failed => return Ok(verifier.report()),
+                Step::Broken => {
+                    let ahead = chain_rows(
+                        &mut tx,
+                        org,
+                        row.seq + 1,
+                        REORDER_WINDOW as i64,
+                        &pseudonyms,
+                    )
+                    .await?;
+                    return Ok(verifier.diagnose(row, &ahead));
                 }
-                let what = if row.personal_intact {
-                    "its content no longer matches its hash"
-                } else {
-                    "its personal fields no longer match their digest or a recorded erasure"
-                };
-                return fail(
-                    report,
-                    expected,
-                    ProblemKind::Changed,
-                    format!("entry {expected} was changed: {what}"),
-                );
             }
-            prev = hash;
-            frontier.push(merkle::leaf_hash(&hash));
-            report.entries += 1;
-            report.first_seq.get_or_insert(row.seq);
-            report.last_seq = Some(row.seq);
-            while let Some(cp) = next_checkpoint.next_if(|cp| cp.checkpoint.seq <= row.seq) {
-                if let Some((kind, message)) = check_checkpoint(cp, key, row.seq, &hash, &frontier)
-                {
-                    return fail(report, cp.checkpoint.seq, kind, message);
-                }
-                report.checkpoints += 1;
-            }
-            expected += 1;
         }
     }
-    if let Some(cp) = next_checkpoint.next() {
-        return fail(
-            report,
-            expected,
-            ProblemKind::Missing,
-            format!(
-                "entries from {expected} on are missing: a checkpoint covers up to {}",
-                cp.checkpoint.seq
-            ),
-        );
-    }
-    if let Some(state_seq) = state
-        && state_seq >= expected
-    {
-        return fail(
-            report,
-            expected,
-            ProblemKind::Missing,
-            format!(
-                "entries from {expected} on are missing: the chain was recorded up to {state_seq}"
-            ),
-        );
-    }
-    Ok(report)
-}
-
-fn check_checkpoint(
-    cp: &SignedCheckpoint,
-    key: Option<&PublicKey>,
-    at_seq: i64,
-    head: &Hash,
-    frontier: &Frontier,
-) -> Option<(ProblemKind, String)> {
-    let seq = cp.checkpoint.seq;
-    if let Some(key) = key
-        && let Err(e) = cp.verify(key)
-    {
-        return Some((
-            ProblemKind::BadSignature,
-            format!("checkpoint at {seq}: {e}"),
-        ));
-    }
-    if seq != at_seq {
-        return Some((
-            ProblemKind::Missing,
-            format!("checkpoint at {seq} names an entry that is missing"),
-        ));
-    }
-    if &cp.checkpoint.chain_head != head || cp.checkpoint.merkle_root != frontier.root() {
-        return Some((
-            ProblemKind::CheckpointMismatch,
-            format!(
-                "checkpoint at {seq} is signed, but the entries up to {seq} no longer hash to it"
-            ),
-        ));
-    }
-    None
 }
 
 pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash>> {

@@ -3,22 +3,17 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde_json::Value;
-use stele_core::ActorType;
-use stele_core::chain::{self, ERASURE_DETAILED_ACTION, Personal, Salt};
+use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
-use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::{IntegrityProblem, OrgId, ProblemKind, Result, StoreError, VerifyReport};
+use stele_store::chain_check::{self, ChainRow, ChainVerifier, REORDER_WINDOW, Step};
+use stele_store::{OrgId, Result, StoreError, VerifyReport};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
-
-/// How far ahead verification looks for the entry that belongs at a position, to tell a
-/// reordering from a change.
-const REORDER_WINDOW: usize = 1000;
 
 fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
     bytes
@@ -127,23 +122,10 @@ pub fn checkpoints(
     Ok(out)
 }
 
-/// One stored entry as the chain sees it.
-struct ChainRow {
-    seq: i64,
-    id: String,
-    recorded_at: Millis,
-    event_digest: Hash,
-    /// Whether the stored personal fields still match their digest, or, once erased, are exactly
-    /// a pseudonym that a recorded erasure introduced.
-    personal_intact: bool,
-    hash: Hash,
-}
-
 const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
 
-/// Which pseudonym a recorded erasure gave each erased entry, by `seq`. Erasure records are
-/// chained like any entry and only Stele can write their reserved detailed action, so an erased
-/// row must show exactly the pseudonym its erasure recorded, and nothing else.
+/// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
+/// organization's erasure records, found through their detailed action's term.
 fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashMap<i64, String>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
@@ -157,29 +139,21 @@ fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<Has
             org
         ])
         .map_err(map_err)?;
-    let mut out = HashMap::new();
+    let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(map_err)? {
-        let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? else {
-            continue;
-        };
-        let e = &entry.event;
-        if e.actor.kind == ActorType::System
-            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
-        {
-            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
-                out.insert(seq, p.clone());
-            }
+        if let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? {
+            records.push(entry);
         }
     }
-    Ok(out)
+    Ok(chain_check::erasure_pseudonyms(&records))
 }
 
-fn chain_rows<'c>(
-    conn: &'c Connection,
-    dict: &'c Dict,
+fn chain_rows(
+    conn: &Connection,
+    dict: &Dict,
     org: OrgId,
     from_seq: i64,
-    limit: Option<usize>,
+    limit: usize,
     pseudonyms: &HashMap<i64, String>,
 ) -> Result<Vec<ChainRow>> {
     let sql = format!(
@@ -192,7 +166,7 @@ fn chain_rows<'c>(
         out.clear();
         let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
         let mut rows = stmt
-            .query(params![org, from_seq, limit.map_or(-1, |l| l as i64)])
+            .query(params![org, from_seq, limit as i64])
             .map_err(map_err)?;
         let mut missing_dict = false;
         while let Some(row) = rows.next().map_err(map_err)? {
@@ -205,26 +179,15 @@ fn chain_rows<'c>(
             let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
             let erased: bool = row.get(n + 2).map_err(map_err)?;
             let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
-            let personal = Personal::of(&entry.event);
-            let personal_intact = if erased {
-                let only_pseudonym = Personal {
-                    actor_id: personal.actor_id.clone(),
-                    ..Personal::default()
-                };
-                personal == only_pseudonym
-                    && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
-            } else {
-                salt.and_then(|s| <[u8; 16]>::try_from(s).ok())
-                    .is_some_and(|salt| personal.digest(&salt) == personal_digest)
-            };
-            out.push(ChainRow {
-                seq: entry.seq,
-                event_digest: chain::event_digest(&entry.event, &personal_digest),
-                id: entry.id,
-                recorded_at: entry.recorded_at,
-                personal_intact,
+            let salt = salt.and_then(|s| s.try_into().ok());
+            out.push(ChainRow::new(
+                &entry,
+                salt,
+                personal_digest,
+                erased,
                 hash,
-            });
+                pseudonyms,
+            ));
         }
         if !missing_dict {
             return Ok(out);
@@ -239,7 +202,7 @@ fn chain_rows<'c>(
 /// How many columns [`ENTRY_COLUMNS`] selects.
 const ENTRY_COLUMN_COUNT: usize = 14;
 
-/// Recomputes the organization's chain in batches and checks it against every checkpoint.
+/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
 pub fn verify(
     conn: &Connection,
     dict: &Dict,
@@ -249,172 +212,38 @@ pub fn verify(
     let org_id: String = conn
         .query_row("SELECT id FROM orgs WHERE key = ?", [org], |r| r.get(0))
         .map_err(map_err)?;
-    let state: Option<i64> = conn
+    let recorded_up_to: Option<i64> = conn
         .query_row("SELECT seq FROM chain_state WHERE org_id = ?", [org], |r| {
             r.get(0)
         })
         .optional()
         .map_err(map_err)?;
-    let checkpoints = checkpoints(conn, org, None)?;
     let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
-    let mut report = VerifyReport {
-        org_id: org_id.clone(),
-        ok: true,
-        entries: 0,
-        first_seq: None,
-        last_seq: None,
-        checkpoints: 0,
-        problem: None,
-    };
-    let fail = |mut report: VerifyReport, seq: i64, kind: ProblemKind, message: String| {
-        report.ok = false;
-        report.problem = Some(IntegrityProblem { seq, kind, message });
-        Ok(report)
-    };
-
-    let mut prev = chain::genesis(&org_id);
-    let mut frontier = Frontier::new();
-    let mut expected = 1i64;
-    let mut next_checkpoint = checkpoints.iter().peekable();
+    let mut verifier = ChainVerifier::new(&org_id, checkpoints(conn, org, None)?, key.copied());
     loop {
-        let batch = chain_rows(conn, dict, org, expected, Some(10_000), &pseudonyms)?;
+        let batch = chain_rows(
+            conn,
+            dict,
+            org,
+            verifier.expected_seq(),
+            10_000,
+            &pseudonyms,
+        )?;
         if batch.is_empty() {
-            break;
+            return Ok(verifier.finish(recorded_up_to));
         }
-        for (i, row) in batch.iter().enumerate() {
-            if row.seq != expected {
-                return fail(
-                    report,
-                    expected,
-                    ProblemKind::Missing,
-                    format!(
-                        "entry {expected} is missing (the next present is {})",
-                        row.seq
-                    ),
-                );
-            }
-            let hash = chain::entry_hash(
-                &prev,
-                &org_id,
-                row.seq,
-                &row.id,
-                row.recorded_at,
-                &row.event_digest,
-            );
-            if hash != row.hash || !row.personal_intact {
-                // Does an entry further on belong here? Then the two were reordered.
-                let ahead = chain_rows(
-                    conn,
-                    dict,
-                    org,
-                    expected + 1,
-                    Some(REORDER_WINDOW),
-                    &pseudonyms,
-                )?;
-                let _ = i;
-                if let Some(other) = ahead.iter().find(|o| {
-                    chain::entry_hash(
-                        &prev,
-                        &org_id,
-                        expected,
-                        &o.id,
-                        o.recorded_at,
-                        &o.event_digest,
-                    ) == o.hash
-                }) {
-                    return fail(
-                        report,
-                        expected,
-                        ProblemKind::Reordered,
-                        format!(
-                            "entry {expected} is out of order: the entry stored as {} belongs at {expected}",
-                            other.seq
-                        ),
-                    );
+        for row in &batch {
+            match verifier.push(row) {
+                Step::Ok => {}
+                Step::Failed => return Ok(verifier.report()),
+                Step::Broken => {
+                    let ahead =
+                        chain_rows(conn, dict, org, row.seq + 1, REORDER_WINDOW, &pseudonyms)?;
+                    return Ok(verifier.diagnose(row, &ahead));
                 }
-                let what = if row.personal_intact {
-                    "its content no longer matches its hash"
-                } else {
-                    "its personal fields no longer match their digest or a recorded erasure"
-                };
-                return fail(
-                    report,
-                    expected,
-                    ProblemKind::Changed,
-                    format!("entry {expected} was changed: {what}"),
-                );
             }
-            prev = hash;
-            frontier.push(merkle::leaf_hash(&hash));
-            report.entries += 1;
-            report.first_seq.get_or_insert(row.seq);
-            report.last_seq = Some(row.seq);
-            while let Some(cp) = next_checkpoint.next_if(|cp| cp.checkpoint.seq <= row.seq) {
-                if let Some(problem) = check_checkpoint(cp, key, row.seq, &hash, &frontier) {
-                    return fail(report, cp.checkpoint.seq, problem.0, problem.1);
-                }
-                report.checkpoints += 1;
-            }
-            expected += 1;
         }
     }
-    if let Some(cp) = next_checkpoint.next() {
-        return fail(
-            report,
-            expected,
-            ProblemKind::Missing,
-            format!(
-                "entries from {expected} on are missing: a checkpoint covers up to {}",
-                cp.checkpoint.seq
-            ),
-        );
-    }
-    if let Some(state_seq) = state
-        && state_seq >= expected
-    {
-        return fail(
-            report,
-            expected,
-            ProblemKind::Missing,
-            format!(
-                "entries from {expected} on are missing: the chain was recorded up to {state_seq}"
-            ),
-        );
-    }
-    Ok(report)
-}
-
-fn check_checkpoint(
-    cp: &SignedCheckpoint,
-    key: Option<&PublicKey>,
-    at_seq: i64,
-    head: &Hash,
-    frontier: &Frontier,
-) -> Option<(ProblemKind, String)> {
-    let seq = cp.checkpoint.seq;
-    if let Some(key) = key
-        && let Err(e) = cp.verify(key)
-    {
-        return Some((
-            ProblemKind::BadSignature,
-            format!("checkpoint at {seq}: {e}"),
-        ));
-    }
-    if seq != at_seq {
-        return Some((
-            ProblemKind::Missing,
-            format!("checkpoint at {seq} names an entry that is missing"),
-        ));
-    }
-    if &cp.checkpoint.chain_head != head || cp.checkpoint.merkle_root != frontier.root() {
-        return Some((
-            ProblemKind::CheckpointMismatch,
-            format!(
-                "checkpoint at {seq} is signed, but the entries up to {seq} no longer hash to it"
-            ),
-        ));
-    }
-    None
 }
 
 pub fn checkpoint_at(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {

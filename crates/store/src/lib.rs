@@ -4,6 +4,7 @@
 //! Construction and migrations are not part of the trait: each backend has its own `open`, and the
 //! server picks one from the database URL. Handlers only ever see `Arc<dyn Store>`.
 
+pub mod chain_check;
 pub mod conformance;
 mod types;
 

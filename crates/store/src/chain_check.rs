@@ -1,0 +1,288 @@
+//! Verification of an organization's hash chain, shared by every backend: a backend reads its
+//! rows in `seq` order and feeds them to a [`ChainVerifier`]; what counts as changed, missing,
+//! reordered or badly signed is decided here, once, so both backends name the same problem at
+//! the same `seq`.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use stele_core::chain::{self, Personal, Salt};
+use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
+use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::time::Millis;
+use stele_core::{ActorType, Entry};
+
+use crate::{IntegrityProblem, ProblemKind, VerifyReport};
+
+/// How far ahead a backend should read (with [`ChainVerifier::diagnose`]) to tell a reordering
+/// from a change.
+pub const REORDER_WINDOW: usize = 1000;
+
+/// One stored entry as the chain sees it.
+#[derive(Debug, Clone)]
+pub struct ChainRow {
+    pub seq: i64,
+    pub id: String,
+    pub recorded_at: Millis,
+    pub event_digest: Hash,
+    /// Whether the stored personal fields still match their digest, or, once erased, are exactly
+    /// the pseudonym that the recorded erasure of this entry introduced.
+    pub personal_intact: bool,
+    pub hash: Hash,
+}
+
+impl ChainRow {
+    /// Builds the row from a decoded entry and the chain columns stored beside it.
+    pub fn new(
+        entry: &Entry,
+        salt: Option<Salt>,
+        personal_digest: Hash,
+        erased: bool,
+        hash: Hash,
+        pseudonyms: &HashMap<i64, String>,
+    ) -> ChainRow {
+        let personal = Personal::of(&entry.event);
+        let personal_intact = if erased {
+            let only_pseudonym = Personal {
+                actor_id: personal.actor_id.clone(),
+                ..Personal::default()
+            };
+            personal == only_pseudonym && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
+        } else {
+            salt.is_some_and(|salt| personal.digest(&salt) == personal_digest)
+        };
+        ChainRow {
+            seq: entry.seq,
+            id: entry.id.clone(),
+            recorded_at: entry.recorded_at,
+            event_digest: chain::event_digest(&entry.event, &personal_digest),
+            personal_intact,
+            hash,
+        }
+    }
+}
+
+/// Which pseudonym a recorded erasure gave each erased entry, by `seq`, from the organization's
+/// entries whose detailed action is [`chain::ERASURE_DETAILED_ACTION`]. Erasure records are
+/// chained like any entry and clients cannot use that detailed action, so an erased row must
+/// show exactly the pseudonym its erasure recorded, and nothing else.
+pub fn erasure_pseudonyms<'a>(
+    records: impl IntoIterator<Item = &'a Entry>,
+) -> HashMap<i64, String> {
+    let mut out = HashMap::new();
+    for entry in records {
+        let e = &entry.event;
+        if e.detailed_action.as_deref() == Some(chain::ERASURE_DETAILED_ACTION)
+            && e.actor.kind == ActorType::System
+            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
+        {
+            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
+                out.insert(seq, p.clone());
+            }
+        }
+    }
+    out
+}
+
+/// What [`ChainVerifier::push`] found.
+pub enum Step {
+    /// The row extends the chain; keep feeding.
+    Ok,
+    /// The chain is broken at this row: read the rows after it (up to [`REORDER_WINDOW`]) and
+    /// call [`ChainVerifier::diagnose`].
+    Broken,
+    /// Verification is over: the report names the problem.
+    Failed,
+}
+
+/// Recomputes a chain from rows fed in `seq` order, checking each checkpoint as its `seq` passes.
+pub struct ChainVerifier {
+    org_id: String,
+    key: Option<PublicKey>,
+    checkpoints: Vec<SignedCheckpoint>,
+    next_checkpoint: usize,
+    prev: Hash,
+    frontier: Frontier,
+    expected: i64,
+    report: VerifyReport,
+}
+
+impl ChainVerifier {
+    /// `checkpoints` in any order; they are checked in `seq` order.
+    pub fn new(
+        org_id: &str,
+        mut checkpoints: Vec<SignedCheckpoint>,
+        key: Option<PublicKey>,
+    ) -> Self {
+        checkpoints.sort_by_key(|c| c.checkpoint.seq);
+        ChainVerifier {
+            org_id: org_id.to_string(),
+            key,
+            checkpoints,
+            next_checkpoint: 0,
+            prev: chain::genesis(org_id),
+            frontier: Frontier::new(),
+            expected: 1,
+            report: VerifyReport {
+                org_id: org_id.to_string(),
+                ok: true,
+                entries: 0,
+                first_seq: None,
+                last_seq: None,
+                checkpoints: 0,
+                problem: None,
+            },
+        }
+    }
+
+    /// The `seq` the next row must have.
+    pub fn expected_seq(&self) -> i64 {
+        self.expected
+    }
+
+    fn fail(&mut self, seq: i64, kind: ProblemKind, message: String) -> Step {
+        self.report.ok = false;
+        self.report.problem = Some(IntegrityProblem { seq, kind, message });
+        Step::Failed
+    }
+
+    fn hash_at(&self, seq: i64, row: &ChainRow) -> Hash {
+        chain::entry_hash(
+            &self.prev,
+            &self.org_id,
+            seq,
+            &row.id,
+            row.recorded_at,
+            &row.event_digest,
+        )
+    }
+
+    pub fn push(&mut self, row: &ChainRow) -> Step {
+        let expected = self.expected;
+        if row.seq != expected {
+            return self.fail(
+                expected,
+                ProblemKind::Missing,
+                format!(
+                    "entry {expected} is missing (the next present is {})",
+                    row.seq
+                ),
+            );
+        }
+        let hash = self.hash_at(expected, row);
+        if hash != row.hash || !row.personal_intact {
+            return Step::Broken;
+        }
+        self.prev = hash;
+        self.frontier.push(merkle::leaf_hash(&hash));
+        self.report.entries += 1;
+        self.report.first_seq.get_or_insert(row.seq);
+        self.report.last_seq = Some(row.seq);
+        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned()
+            && cp.checkpoint.seq <= row.seq
+        {
+            self.next_checkpoint += 1;
+            if let Some((kind, message)) = self.check_checkpoint(&cp, row.seq, &hash) {
+                return self.fail(cp.checkpoint.seq, kind, message);
+            }
+            self.report.checkpoints += 1;
+        }
+        self.expected += 1;
+        Step::Ok
+    }
+
+    /// After [`Step::Broken`]: does one of the rows after it belong at this position (a
+    /// reordering), or was the row itself changed?
+    pub fn diagnose(&mut self, row: &ChainRow, ahead: &[ChainRow]) -> VerifyReport {
+        let expected = self.expected;
+        if let Some(other) = ahead.iter().find(|o| self.hash_at(expected, o) == o.hash) {
+            self.fail(
+                expected,
+                ProblemKind::Reordered,
+                format!(
+                    "entry {expected} is out of order: the entry stored as {} belongs at {expected}",
+                    other.seq
+                ),
+            );
+        } else {
+            let what = if row.personal_intact {
+                "its content no longer matches its hash"
+            } else {
+                "its personal fields no longer match their digest or a recorded erasure"
+            };
+            self.fail(
+                expected,
+                ProblemKind::Changed,
+                format!("entry {expected} was changed: {what}"),
+            );
+        }
+        self.report.clone()
+    }
+
+    /// The report, once every row was fed: entries missing at the end are caught here, against
+    /// the last checkpoint and the `seq` the chain was recorded up to (`recorded_up_to`).
+    pub fn finish(mut self, recorded_up_to: Option<i64>) -> VerifyReport {
+        if !self.report.ok {
+            return self.report;
+        }
+        let expected = self.expected;
+        if let Some(cp) = self.checkpoints.get(self.next_checkpoint) {
+            let covered = cp.checkpoint.seq;
+            self.fail(
+                expected,
+                ProblemKind::Missing,
+                format!(
+                    "entries from {expected} on are missing: a checkpoint covers up to {covered}"
+                ),
+            );
+        } else if let Some(up_to) = recorded_up_to
+            && up_to >= expected
+        {
+            self.fail(
+                expected,
+                ProblemKind::Missing,
+                format!(
+                    "entries from {expected} on are missing: the chain was recorded up to {up_to}"
+                ),
+            );
+        }
+        self.report
+    }
+
+    /// The report so far (after [`Step::Failed`]).
+    pub fn report(&self) -> VerifyReport {
+        self.report.clone()
+    }
+
+    fn check_checkpoint(
+        &self,
+        cp: &SignedCheckpoint,
+        at_seq: i64,
+        head: &Hash,
+    ) -> Option<(ProblemKind, String)> {
+        let seq = cp.checkpoint.seq;
+        if let Some(key) = &self.key
+            && let Err(e) = cp.verify(key)
+        {
+            return Some((
+                ProblemKind::BadSignature,
+                format!("checkpoint at {seq}: {e}"),
+            ));
+        }
+        if seq != at_seq {
+            return Some((
+                ProblemKind::Missing,
+                format!("checkpoint at {seq} names an entry that is missing"),
+            ));
+        }
+        if &cp.checkpoint.chain_head != head || cp.checkpoint.merkle_root != self.frontier.root() {
+            return Some((
+                ProblemKind::CheckpointMismatch,
+                format!(
+                    "checkpoint at {seq} is signed, but the entries up to {seq} no longer hash to it"
+                ),
+            ));
+        }
+        None
+    }
+}
