@@ -2,84 +2,15 @@
 //! `entry_keys`), everything else one JSON `body` with short keys, and the personal fields their
 //! own JSON column so erasure can replace them and nothing else.
 //!
-//! Ids follow the SQLite backend's scheme exactly, so ids look the same whichever backend wrote
-//! them: an entry's public id is its `pk` written as a UUIDv7.
+//! The row key, the public id and the body's JSON shape are `stele_store::record`'s, shared with
+//! the SQLite backend, so an entry's id and body mean the same whichever backend wrote them.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use stele_core::chain::Personal;
-use stele_core::time::Millis;
-use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
+use stele_core::{Actor, ActorType, Entity, Entry, NewEvent, Outcome};
+pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
 use tokio_postgres::Row;
 
 use crate::error::{R, other};
-
-/// Bits of `pk` below the millisecond: room for 2,097,152 entries per millisecond.
-pub const PK_MS_SHIFT: u32 = 21;
-
-/// The smallest `pk` of a millisecond; `pk_floor(ms + 1)` is the bound after it.
-pub fn pk_floor(ms: Millis) -> i64 {
-    ms << PK_MS_SHIFT
-}
-
-/// The public id of an entry: its `pk` as a UUIDv7, the 48-bit millisecond first, then the
-/// 21-bit count within it (12 bits in `rand_a`, 9 at the top of `rand_b`), the rest zero.
-pub fn entry_id(pk: i64) -> String {
-    let ms = (pk >> PK_MS_SHIFT) as u128;
-    let n = (pk & ((1 << PK_MS_SHIFT) - 1)) as u128;
-    let bits = (ms << 80) | (0x7 << 76) | ((n >> 9) << 64) | (0b10 << 62) | ((n & 0x1ff) << 53);
-    uuid::Uuid::from_u128(bits).hyphenated().to_string()
-}
-
-/// The `pk` an id names, if it is an id [`entry_id`] could have made.
-pub fn pk_of_id(id: &str) -> Option<i64> {
-    let bits = uuid::Uuid::parse_str(id).ok()?.as_u128();
-    let version = (bits >> 76) & 0xf;
-    let variant = (bits >> 62) & 0b11;
-    if version != 7 || variant != 0b10 || bits & ((1 << 53) - 1) != 0 {
-        return None;
-    }
-    let ms = (bits >> 80) as i64;
-    let n = ((((bits >> 64) & 0xfff) << 9) | ((bits >> 53) & 0x1ff)) as i64;
-    Some((ms << PK_MS_SHIFT) | n)
-}
-
-/// The part of an entry that no index needs, minus the personal fields.
-#[derive(Serialize, Deserialize, Default)]
-pub struct Body {
-    #[serde(rename = "ei", default, skip_serializing_if = "Option::is_none")]
-    pub entity_id: Option<String>,
-    #[serde(rename = "en", default, skip_serializing_if = "Option::is_none")]
-    pub entity_name: Option<String>,
-    #[serde(rename = "ids", default, skip_serializing_if = "Vec::is_empty")]
-    pub entity_ids: Vec<String>,
-    /// The context without `correlation_id` (a column) and `ip`/`user_agent` (personal).
-    #[serde(rename = "cx", default, skip_serializing_if = "Context::is_empty")]
-    pub context: Context,
-    #[serde(rename = "ch", default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-    #[serde(rename = "md", default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, Value>,
-}
-
-impl Body {
-    pub fn of(event: &NewEvent) -> Body {
-        let mut context = event.context.clone();
-        context.ip = None;
-        context.user_agent = None;
-        context.correlation_id = None;
-        Body {
-            entity_id: event.entity.as_ref().and_then(|e| e.id.clone()),
-            entity_name: event.entity.as_ref().and_then(|e| e.name.clone()),
-            entity_ids: event.entity_ids.clone(),
-            context,
-            changes: event.changes.clone(),
-            metadata: event.metadata.clone(),
-        }
-    }
-}
 
 pub fn outcome_code(o: Outcome) -> i16 {
     match o {

@@ -6,6 +6,7 @@
 
 pub mod chain_check;
 pub mod conformance;
+pub mod record;
 mod types;
 
 pub use types::*;
