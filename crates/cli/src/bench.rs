@@ -11,11 +11,19 @@
 //! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
 //!   three-filter combination, `--queries` times each with varying values that exist;
 //! - `count`: the cost of the count alone, timed on the store opened in this process next to the
-//!   running server (SQLite in WAL mode allows it);
+//!   running server (SQLite in WAL mode allows it; PostgreSQL is a server anyway);
 //! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
 //!   covers them (each proof is also checked with the server's public key, off the clock);
 //! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
-//! - `disk`: bytes on disk per stored event after a graceful stop.
+//! - `disk`: bytes on disk per stored event after a graceful stop (the data directory's files, or
+//!   with PostgreSQL `pg_database_size` and where the bytes go, read with `psql`).
+//!
+//! With `--database-url postgres://…` every scenario runs against PostgreSQL: the child server,
+//! the in-process count and `stele verify` use that database (the data directory then holds only
+//! the checkpoint signing key). The URL must name a fresh database; the harness refuses one that
+//! already holds an organization, and does not drop it afterwards. The report records the
+//! planner's statistics of `entries` when the queries begin; `--analyze` runs `ANALYZE` after the
+//! ingest, for servers where autovacuum is off.
 //!
 //! Reference events come from a deterministic generator (xorshift, `--seed`). To keep generation
 //! off the measured path, a pool of distinct events is serialized once; each sent event is a pooled
@@ -37,6 +45,7 @@ use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 use stele_core::filter::PageRequest;
 use stele_core::time::{format_rfc3339, now_millis};
+use stele_server::storage::DatabaseUrl;
 use stele_store::{Scope, Store};
 use stele_store_sqlite::SqliteStore;
 
@@ -83,6 +92,48 @@ pub struct BenchArgs {
     /// Keep the temporary data directory at the end.
     #[arg(long)]
     keep: bool,
+    /// Run against PostgreSQL instead of SQLite (postgres://user@host/db). The database must be
+    /// fresh and empty (the harness refuses one that holds an organization) and is left as the run
+    /// leaves it; the data directory still holds the signing key. Deliberately not read from
+    /// STELE_DATABASE_URL, which the child processes do not inherit either.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// With --database-url: run `ANALYZE` after the ingest (off the clock), as autovacuum would
+    /// have done by then, for a server where autovacuum is off (without planner statistics
+    /// PostgreSQL plans every query for an empty table).
+    #[arg(long)]
+    analyze: bool,
+}
+
+/// Where the server under test keeps its data.
+enum Backend {
+    /// The embedded database, `stele.db` in the data directory.
+    Sqlite,
+    Postgres(DatabaseUrl),
+}
+
+impl Backend {
+    fn url(&self) -> Option<&DatabaseUrl> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres(url) => Some(url),
+        }
+    }
+
+    /// The same store the server opens, without the signing key (the server signs checkpoints).
+    async fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+        stele_server::storage::open(self.url(), dir, None, Duration::from_secs(60)).await
+    }
+
+    /// Passes the backend to a child `stele` command.
+    fn configure(&self, command: &mut Command) {
+        // An inherited STELE_DATABASE_URL must not send a SQLite run to PostgreSQL (or the other
+        // way round): only `--database-url` chooses.
+        command.env_remove("STELE_DATABASE_URL");
+        if let Backend::Postgres(url) = self {
+            command.arg("--database-url").arg(url.expose());
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -117,6 +168,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let machine = Machine::probe();
+    let backend = match &args.database_url {
+        Some(url) => Backend::Postgres(DatabaseUrl::parse(url)?),
+        None => Backend::Sqlite,
+    };
+    if args.analyze && args.database_url.is_none() {
+        bail!("--analyze needs --database-url (it runs PostgreSQL's ANALYZE)");
+    }
 
     let (dir, temporary) = match &args.data_dir {
         Some(d) => (d.clone(), false),
@@ -142,7 +200,32 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         pool.average_bytes
     );
 
-    let mut server = Server::start(&dir, args.checkpoint_every).await?;
+    // What the server will find: on a reused SQLite data directory the first start's key is not
+    // printed again, so the bench makes one; a PostgreSQL database must be fresh.
+    let mut existing = None;
+    let mut postgres = None;
+    match &backend {
+        Backend::Sqlite => {
+            if dir.join("stele.db").exists() {
+                existing = Some(bench_key(backend.open(&dir).await?.as_ref()).await?);
+            }
+        }
+        Backend::Postgres(url) => {
+            let store = backend.open(&dir).await?;
+            let orgs = store.list_orgs().await?;
+            if !orgs.is_empty() {
+                bail!(
+                    "{url} already holds {} organization(s); --database-url must name a fresh, empty \
+                     database (CREATE DATABASE …), so that the figures are those of this run alone",
+                    orgs.len()
+                );
+            }
+            drop(store);
+            postgres = Some(PgInfo::probe(url)?);
+        }
+    }
+
+    let mut server = Server::start(&dir, args.checkpoint_every, &backend, existing).await?;
     eprintln!("bench: server pid {} at {}", server.child.id(), server.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -159,13 +242,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let base_ms = now_millis() - SPAN_MS - 60_000;
 
     let server_pid = server.child.id();
-    let (largest_wal, stop_wal_watch) = watch_wal(&dir);
+    let pg = postgres.is_some();
+    let wal = matches!(backend, Backend::Sqlite).then(|| dir.join("stele.db-wal"));
+    let (largest_wal, stop_wal_watch) = watch_wal(wal.clone());
     if wants(Scenario::Ingest) {
-        let cpu = CpuMeter::start(server_pid);
-        report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, &dir).await?);
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, wal).await?);
         report.cpu.push(("batch ingest", cpu.stop()));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
+    if let Backend::Postgres(url) = &backend {
+        if args.analyze {
+            eprintln!("bench: running ANALYZE (--analyze)");
+            let started = Instant::now();
+            psql(url, "ANALYZE")?;
+            report.analyze = Some(started.elapsed());
+        }
+        report.planner = Some(planner_statistics(url)?);
+    }
 
     let mut specs = Vec::new();
     let mut samples = Samples::default();
@@ -174,24 +268,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         specs = query_specs(&samples, args.queries, args.seed);
     }
     if wants(Scenario::Query) {
-        let cpu = CpuMeter::start(server_pid);
+        let cpu = CpuMeter::start(server_pid, pg);
         report.query = Some(query(&http, &specs).await?);
         report
             .cpu
             .push(("first-page queries (one client, sequential)", cpu.stop()));
     }
     if wants(Scenario::Count) {
-        report.count = Some(count(&dir, &server.org, &specs).await?);
+        report.count = Some(count(&backend, &dir, &server.org, &specs).await?);
     }
     if wants(Scenario::Proof) {
-        let cpu = CpuMeter::start(server_pid);
+        let cpu = CpuMeter::start(server_pid, pg);
         report.proof = Some(proofs(&http, &server.public_key, &samples, &args).await?);
         report
             .cpu
             .push(("inclusion proofs (one client, sequential)", cpu.stop()));
     }
     if wants(Scenario::Single) {
-        let cpu = CpuMeter::start(server_pid);
+        let cpu = CpuMeter::start(server_pid, pg);
         report.single = Some(single(&http, &args, pool.clone()).await?);
         report.cpu.push(("single-event requests", cpu.stop()));
     }
@@ -205,12 +299,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // The files as the stopped server left them, before `stele verify` opens the database (its
     // last connection folds a leftover write-ahead log into the file).
     let as_left = data_files(&dir)?;
+    // PostgreSQL's size as the stopped server left it, before `stele verify` reads it.
+    let database = match &backend {
+        Backend::Postgres(url) if wants(Scenario::Disk) => Some(pg_sizes(url)?),
+        _ => None,
+    };
     if wants(Scenario::Verify) {
-        report.verify = Some(verify(&dir)?);
+        report.verify = Some(verify(&dir, &backend)?);
     }
     if wants(Scenario::Disk) {
         let events = preexisting.unwrap_or(0) + ingested + single_events;
-        let mut d = disk(&dir, as_left, events, preexisting.is_some()).await?;
+        let mut d = match database {
+            Some(database) => DiskResult {
+                as_left,
+                checkpointed: None,
+                events,
+                events_known: preexisting.is_some(),
+                objects: Vec::new(),
+                largest_wal: 0,
+                database: Some(database),
+            },
+            None => disk(&dir, as_left, events, preexisting.is_some()).await?,
+        };
         d.largest_wal = largest_wal.load(Ordering::Relaxed);
         report.disk = Some(d);
     }
@@ -229,6 +339,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             average_bytes: pool.average_bytes,
             stop_time,
             args: &args,
+            postgres,
         })
     );
     if !temporary || args.keep {
@@ -258,21 +369,24 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `stele serve` on a free port. On a fresh directory the admin key comes from the
-    /// first-start banner; on a reused one a key is made for the bench through the store.
-    async fn start(dir: &Path, checkpoint_every: u64) -> anyhow::Result<Server> {
-        let fresh = !dir.join("stele.db").exists();
-        let mut existing = None;
-        if !fresh {
-            existing = Some(bench_key(dir).await?);
-        }
+    /// Starts `stele serve` on a free port. On a fresh store the admin key comes from the
+    /// first-start banner; on a reused one `existing` is the (organization, key) the bench made
+    /// through the store.
+    async fn start(
+        dir: &Path,
+        checkpoint_every: u64,
+        backend: &Backend,
+        existing: Option<(String, String)>,
+    ) -> anyhow::Result<Server> {
         let exe = std::env::current_exe().context("locating the stele binary")?;
         let mut command = Command::new(exe);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
             .arg(checkpoint_every.to_string())
             .arg("--data-dir")
-            .arg(dir)
+            .arg(dir);
+        backend.configure(&mut command);
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -399,8 +513,7 @@ fn find_key(line: &str) -> Option<String> {
 }
 
 /// On a reused data directory: a fresh ingest+read key for the first organization.
-async fn bench_key(dir: &Path) -> anyhow::Result<(String, String)> {
-    let store = SqliteStore::open(&dir.join("stele.db"))?;
+async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, String)> {
     let org = store
         .list_orgs()
         .await?
@@ -526,7 +639,7 @@ async fn ingest(
     args: &BenchArgs,
     pool: Arc<Pool>,
     base_ms: i64,
-    dir: &Path,
+    wal: Option<PathBuf>,
 ) -> anyhow::Result<IngestResult> {
     let total = args.events;
     let batch = args.batch as u64;
@@ -542,16 +655,21 @@ async fn ingest(
     let progress = {
         let stored = stored.clone();
         let done = done.clone();
-        let wal = dir.join("stele.db-wal");
         tokio::spawn(async move {
             let mut last = (Instant::now(), 0u64);
             while !done.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 if last.0.elapsed() >= Duration::from_secs(10) {
                     let now = stored.load(Ordering::Relaxed);
-                    let wal_mb = std::fs::metadata(&wal).map_or(0, |m| m.len()) / 1_000_000;
+                    let wal_mb = match &wal {
+                        Some(wal) => format!(
+                            ", WAL {} MB",
+                            std::fs::metadata(wal).map_or(0, |m| m.len()) / 1_000_000
+                        ),
+                        None => String::new(),
+                    };
                     eprintln!(
-                        "bench: ingest: {now} / {total} stored, {:.0} events/s over the last {:.0} s, WAL {wal_mb} MB",
+                        "bench: ingest: {now} / {total} stored, {:.0} events/s over the last {:.0} s{wal_mb}",
                         (now - last.1) as f64 / last.0.elapsed().as_secs_f64(),
                         last.0.elapsed().as_secs_f64()
                     );
@@ -978,9 +1096,14 @@ struct CountRow {
     exact: usize,
 }
 
-async fn count(dir: &Path, org: &str, specs: &[QuerySpec]) -> anyhow::Result<Vec<CountRow>> {
+async fn count(
+    backend: &Backend,
+    dir: &Path,
+    org: &str,
+    specs: &[QuerySpec],
+) -> anyhow::Result<Vec<CountRow>> {
     eprintln!("bench: count: timing Store::count on the store opened in this process");
-    let store = SqliteStore::open(&dir.join("stele.db"))?;
+    let store = backend.open(dir).await?;
     let org = store.find_org(org).await?.key;
     let mut rows = Vec::new();
     for spec in specs {
@@ -1005,9 +1128,11 @@ async fn count(dir: &Path, org: &str, specs: &[QuerySpec]) -> anyhow::Result<Vec
         rows.push(row);
     }
     drop(store);
-    // The store's writer and checkpoint threads close their connections shortly after the
-    // drop; let them, so the server is the last connection when it stops.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    if matches!(backend, Backend::Sqlite) {
+        // The store's writer and checkpoint threads close their connections shortly after the
+        // drop; let them, so the server is the last connection when it stops.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     Ok(rows)
 }
 
@@ -1159,6 +1284,8 @@ struct VerifyResult {
     wall: Duration,
     /// CPU seconds of the `stele verify` process (read from /proc before it was reaped).
     cpu: Option<f64>,
+    /// With PostgreSQL: CPU seconds of its processes meanwhile.
+    postgres: Option<f64>,
     /// CPU seconds of everything else on the machine meanwhile (this process included).
     others: Option<f64>,
     /// Entries verified, from the OK lines.
@@ -1168,16 +1295,16 @@ struct VerifyResult {
     stderr: Vec<String>,
 }
 
-/// Runs `stele verify --data-dir DIR` (this same binary) after the server has stopped and times it
-/// from spawning to exit.
-fn verify(dir: &Path) -> anyhow::Result<VerifyResult> {
-    eprintln!("bench: verify: running `stele verify` on the stopped server's data directory");
+/// Runs `stele verify --data-dir DIR [--database-url URL]` (this same binary) after the server
+/// has stopped and times it from spawning to exit.
+fn verify(dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
+    eprintln!("bench: verify: running `stele verify` on the stopped server's store");
     let exe = std::env::current_exe().context("locating the stele binary")?;
     let mut command = Command::new(exe);
+    command.arg("verify").arg("--data-dir").arg(dir);
+    backend.configure(&mut command);
+    let pg = matches!(backend, Backend::Postgres(_));
     command
-        .arg("verify")
-        .arg("--data-dir")
-        .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1185,6 +1312,7 @@ fn verify(dir: &Path) -> anyhow::Result<VerifyResult> {
         command.env("STELE_LOG", "warn");
     }
     let machine_before = machine_busy_seconds();
+    let postgres_before = if pg { postgres_seconds() } else { None };
     let started = Instant::now();
     let mut child = command.spawn().context("starting `stele verify`")?;
     let pid = child.id();
@@ -1209,7 +1337,15 @@ fn verify(dir: &Path) -> anyhow::Result<VerifyResult> {
     }
     let status = child.wait().context("waiting for `stele verify`")?;
     let wall = started.elapsed();
-    let others = (|| Some((machine_busy_seconds()? - machine_before? - cpu?).max(0.0)))();
+    if pg {
+        // Its server process exits with the connection; let the postmaster reap it, which adds
+        // its CPU time to the postmaster's children's time.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let postgres = (|| Some(postgres_seconds()? - postgres_before?))();
+    let others = (|| {
+        Some((machine_busy_seconds()? - machine_before? - cpu? - postgres.unwrap_or(0.0)).max(0.0))
+    })();
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     let oks: Vec<u64> = stdout.iter().filter_map(|l| verified_entries(l)).collect();
@@ -1227,6 +1363,7 @@ fn verify(dir: &Path) -> anyhow::Result<VerifyResult> {
         status: status.to_string(),
         wall,
         cpu,
+        postgres,
         others,
         entries: oks.iter().sum(),
         stdout,
@@ -1267,6 +1404,151 @@ struct DiskResult {
     objects: Vec<(String, u64)>,
     /// The largest stele.db-wal seen while the server ran (sampled every 250 ms).
     largest_wal: u64,
+    /// With PostgreSQL: the database's size and where the bytes go.
+    database: Option<PgSizes>,
+}
+
+/// Sizes read from PostgreSQL after the graceful stop.
+struct PgSizes {
+    /// `pg_database_size(current_database())`.
+    database: u64,
+    /// Stele's tables in the `public` schema, largest first.
+    tables: Vec<PgTable>,
+    /// Their indexes (TOAST indexes are in the TOAST figure), largest first.
+    indexes: Vec<(String, u64)>,
+}
+
+struct PgTable {
+    name: String,
+    /// `pg_table_size`: heap, TOAST, free space and visibility maps.
+    table: u64,
+    /// Of which TOAST (with its index).
+    toast: u64,
+    /// `pg_indexes_size`.
+    indexes: u64,
+    /// `pg_total_relation_size`.
+    total: u64,
+}
+
+/// Runs one statement with `psql` and returns its rows, fields split at `|`.
+fn psql(url: &DatabaseUrl, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .arg(url.expose())
+        .stdin(Stdio::null())
+        .output()
+        .context("running psql (needed with --database-url)")?;
+    if !out.status.success() {
+        bail!(
+            "psql on {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect())
+}
+
+fn pg_sizes(url: &DatabaseUrl) -> anyhow::Result<PgSizes> {
+    eprintln!("bench: disk: reading the database's size with psql");
+    let number = |v: &str| -> anyhow::Result<u64> {
+        v.trim()
+            .parse()
+            .with_context(|| format!("psql printed `{v}`, not a number"))
+    };
+    let database = psql(url, "select pg_database_size(current_database())")?
+        .first()
+        .and_then(|r| r.first().cloned())
+        .context("psql printed no database size")?;
+    let database = number(&database)?;
+    let mut tables = Vec::new();
+    for r in psql(
+        url,
+        "select c.relname, pg_table_size(c.oid), \
+         coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0), \
+         pg_indexes_size(c.oid), pg_total_relation_size(c.oid) \
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+         where n.nspname = 'public' and c.relkind in ('r', 'p', 'm') order by 5 desc, 1",
+    )? {
+        anyhow::ensure!(r.len() == 5, "psql printed `{}`", r.join("|"));
+        tables.push(PgTable {
+            name: r[0].clone(),
+            table: number(&r[1])?,
+            toast: number(&r[2])?,
+            indexes: number(&r[3])?,
+            total: number(&r[4])?,
+        });
+    }
+    let mut indexes = Vec::new();
+    for r in psql(
+        url,
+        "select c.relname, pg_relation_size(c.oid) \
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+         where n.nspname = 'public' and c.relkind = 'i' order by 2 desc, 1",
+    )? {
+        anyhow::ensure!(r.len() == 2, "psql printed `{}`", r.join("|"));
+        indexes.push((r[0].clone(), number(&r[1])?));
+    }
+    Ok(PgSizes {
+        database,
+        tables,
+        indexes,
+    })
+}
+
+/// What PostgreSQL's planner knows about `entries` (from its last ANALYZE, by autovacuum or by
+/// hand), next to the live row count of the statistics system (not a `count(*)`, which would
+/// read the whole table into the cache before the queries).
+fn planner_statistics(url: &DatabaseUrl) -> anyhow::Result<String> {
+    let rows = psql(
+        url,
+        "select c.reltuples::int8, s.analyze_count, s.autoanalyze_count, \
+         s.n_live_tup \
+         from pg_class c join pg_stat_user_tables s on s.relid = c.oid \
+         where c.relname = 'entries' and s.schemaname = 'public'",
+    )?;
+    let Some([estimate, by_hand, auto, actual]) = rows.first().map(Vec::as_slice) else {
+        bail!("psql printed no statistics for the entries table");
+    };
+    Ok(if estimate.trim() == "-1" {
+        format!(
+            "`entries` had never been analyzed (`reltuples` = -1) though the statistics system \
+             counts {actual} live rows in it: the planner takes it for an empty table"
+        )
+    } else {
+        format!(
+            "the planner estimates `entries` at {estimate} rows (the statistics system counts \
+             {actual} live rows); analyzed {by_hand} times by ANALYZE, {auto} times by autovacuum"
+        )
+    })
+}
+
+/// The PostgreSQL server's version and the settings that bear on the figures.
+struct PgInfo {
+    version: String,
+    settings: Vec<(String, String)>,
+}
+
+impl PgInfo {
+    fn probe(url: &DatabaseUrl) -> anyhow::Result<PgInfo> {
+        let version = psql(url, "show server_version")?
+            .first()
+            .and_then(|r| r.first().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let settings = psql(
+            url,
+            "select name, current_setting(name) from pg_settings where name in \
+             ('autovacuum', 'shared_buffers', 'synchronous_commit', 'fsync', 'full_page_writes', 'wal_level', \
+             'max_wal_size', 'checkpoint_timeout', 'work_mem', 'effective_cache_size', 'jit', \
+             'wal_compression', 'commit_delay') order by name",
+        )?
+        .into_iter()
+        .filter_map(|r| Some((r.first()?.clone(), r.get(1)?.clone())))
+        .collect();
+        Ok(PgInfo { version, settings })
+    }
 }
 
 fn data_files(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
@@ -1342,6 +1624,7 @@ async fn disk(
         events_known,
         objects,
         largest_wal: 0,
+        database: None,
     })
 }
 
@@ -1354,6 +1637,8 @@ struct CpuMeter {
     started: Instant,
     server: Option<f64>,
     bench: Option<f64>,
+    /// With PostgreSQL: its processes' CPU seconds (see [`postgres_seconds`]).
+    postgres: Option<f64>,
     machine: Option<f64>,
     threads: HashMap<u32, (String, f64)>,
 }
@@ -1362,6 +1647,8 @@ struct CpuUse {
     wall: f64,
     server: Option<f64>,
     bench: Option<f64>,
+    /// The PostgreSQL server's processes (with `--database-url` only).
+    postgres: Option<f64>,
     /// Everything else running on the machine meanwhile.
     others: Option<f64>,
     /// Server CPU seconds per thread name, largest first.
@@ -1369,12 +1656,13 @@ struct CpuUse {
 }
 
 impl CpuMeter {
-    fn start(server_pid: u32) -> CpuMeter {
+    fn start(server_pid: u32, postgres: bool) -> CpuMeter {
         CpuMeter {
             server_pid,
             started: Instant::now(),
             server: cpu_seconds(&server_pid.to_string()),
             bench: cpu_seconds("self"),
+            postgres: if postgres { postgres_seconds() } else { None },
             machine: machine_busy_seconds(),
             threads: thread_seconds(server_pid),
         }
@@ -1384,6 +1672,10 @@ impl CpuMeter {
         let delta = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
         let server = delta(self.server, cpu_seconds(&self.server_pid.to_string()));
         let bench = delta(self.bench, cpu_seconds("self"));
+        let postgres = match self.postgres {
+            Some(_) => delta(self.postgres, postgres_seconds()),
+            None => None,
+        };
         let machine = delta(self.machine, machine_busy_seconds());
         let mut by_name: HashMap<String, f64> = HashMap::new();
         for (tid, (name, after)) in thread_seconds(self.server_pid) {
@@ -1394,9 +1686,10 @@ impl CpuMeter {
         threads.sort_by(|a, b| b.1.total_cmp(&a.1));
         CpuUse {
             wall: self.started.elapsed().as_secs_f64(),
-            others: (|| Some((machine? - server? - bench?).max(0.0)))(),
+            others: (|| Some((machine? - server? - bench? - postgres.unwrap_or(0.0)).max(0.0)))(),
             server,
             bench,
+            postgres,
             threads,
         }
     }
@@ -1410,6 +1703,40 @@ fn stat_seconds(stat: &str) -> Option<f64> {
     let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// CPU seconds of every process named `postgres` (the postmaster, its background processes and
+/// one server process per connection), plus the time of the children the postmaster has reaped,
+/// so that a connection's server process still counts after it exits. Assumes the PostgreSQL
+/// server runs on this machine and its processes are visible in /proc; `None` if none is.
+fn postgres_seconds() -> Option<f64> {
+    let mut ticks = 0u64;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        if head.split_once(" (").map(|(_, comm)| comm) != Some("postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime (fields 14 to 17).
+        for i in 11..=14 {
+            ticks += fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        seen = true;
+    }
+    seen.then(|| ticks as f64 / TICKS_PER_SECOND)
 }
 
 fn cpu_seconds(pid: &str) -> Option<f64> {
@@ -1457,10 +1784,14 @@ fn machine_busy_seconds() -> Option<f64> {
 }
 
 /// Samples the size of the write-ahead log every 250 ms; the largest size seen is kept.
-fn watch_wal(dir: &Path) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
+/// (SQLite only; `None` watches nothing.)
+fn watch_wal(wal: Option<PathBuf>) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
     let largest = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let (l, s, wal) = (largest.clone(), stop.clone(), dir.join("stele.db-wal"));
+    let Some(wal) = wal else {
+        return (largest, stop);
+    };
+    let (l, s) = (largest.clone(), stop.clone());
     tokio::spawn(async move {
         while !s.load(Ordering::Relaxed) {
             if let Ok(m) = std::fs::metadata(&wal) {
@@ -1484,6 +1815,10 @@ struct Report {
     verify: Option<VerifyResult>,
     disk: Option<DiskResult>,
     cpu: Vec<(&'static str, CpuUse)>,
+    /// With `--analyze`: how long PostgreSQL's ANALYZE took (after the ingest, off the clock).
+    analyze: Option<Duration>,
+    /// With PostgreSQL: the planner's statistics of `entries` before the query scenarios.
+    planner: Option<String>,
 }
 
 struct RunInfo<'a> {
@@ -1497,6 +1832,8 @@ struct RunInfo<'a> {
     average_bytes: f64,
     stop_time: Duration,
     args: &'a BenchArgs,
+    /// With `--database-url`: the PostgreSQL server's version and settings.
+    postgres: Option<PgInfo>,
 }
 
 impl Report {
@@ -1517,7 +1854,42 @@ impl Report {
         );
         let _ = writeln!(o, "- date: {}", m.date);
         let _ = writeln!(o, "- source: {}", m.source);
-        let _ = writeln!(o, "- data directory: {}", info.data_dir.display());
+        match (&info.postgres, &info.args.database_url) {
+            (Some(pg), Some(url)) => {
+                let url = DatabaseUrl::parse(url).map_or_else(|_| url.clone(), |u| u.to_string());
+                let _ = writeln!(
+                    o,
+                    "- backend: PostgreSQL {} at `{url}` (a fresh database)",
+                    pg.version
+                );
+                let settings = pg
+                    .settings
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = writeln!(o, "- PostgreSQL settings: {settings}");
+                if let Some(d) = self.analyze {
+                    let _ = writeln!(
+                        o,
+                        "- `--analyze`: ANALYZE ran after the ingest, off the clock, in {:.2} s",
+                        d.as_secs_f64()
+                    );
+                }
+                if let Some(p) = &self.planner {
+                    let _ = writeln!(o, "- planner statistics when the queries began: {p}");
+                }
+                let _ = writeln!(
+                    o,
+                    "- data directory: {} (the signing key only)",
+                    info.data_dir.display()
+                );
+            }
+            _ => {
+                let _ = writeln!(o, "- backend: SQLite (`stele.db` in the data directory)");
+                let _ = writeln!(o, "- data directory: {}", info.data_dir.display());
+            }
+        }
         let _ = writeln!(
             o,
             "- events: {} ingested in batches{}; {} more from the single-event scenario",
@@ -1535,8 +1907,14 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "- server: `stele serve --checkpoint-every {}` (a signed checkpoint at least every {} s while entries arrive)",
-            info.args.checkpoint_every, info.args.checkpoint_every
+            "- server: `stele serve --checkpoint-every {}{}` (a signed checkpoint at least every {} s while entries arrive)",
+            info.args.checkpoint_every,
+            if info.postgres.is_some() {
+                " --database-url …"
+            } else {
+                ""
+            },
+            info.args.checkpoint_every
         );
         let _ = writeln!(o, "- graceful server stop took {}", ms(info.stop_time));
 
@@ -1724,12 +2102,25 @@ impl Report {
                     Some(c) => format!("{c:.2} s ({:.2} cores)", c / secs),
                     None => "unknown".into(),
                 };
-                let _ = writeln!(
-                    o,
-                    "| `stele verify` | CPU of the verify process / of everything else | {} / {} | — |",
-                    cores(v.cpu),
-                    cores(v.others)
-                );
+                match v.postgres {
+                    Some(pg) => {
+                        let _ = writeln!(
+                            o,
+                            "| `stele verify` | CPU of the verify process / of PostgreSQL / of everything else | {} / {} / {} | — |",
+                            cores(v.cpu),
+                            cores(Some(pg)),
+                            cores(v.others)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            o,
+                            "| `stele verify` | CPU of the verify process / of everything else | {} / {} | — |",
+                            cores(v.cpu),
+                            cores(v.others)
+                        );
+                    }
+                }
                 for line in &v.stdout {
                     let _ = writeln!(o, "| `stele verify` | output | `{line}` | — |");
                 }
@@ -1780,6 +2171,7 @@ impl Report {
 
         let _ = writeln!(o, "\n## Disk\n");
         match &self.disk {
+            Some(d) if d.database.is_some() => render_pg_disk(&mut o, d),
             Some(d) => {
                 let per_event = |total: u64| {
                     if d.events_known && d.events > 0 {
@@ -1840,11 +2232,17 @@ impl Report {
                 o,
                 "\n## CPU used (the server and the bench client share the machine)\n"
             );
+            let pg = info.postgres.is_some();
             let _ = writeln!(
                 o,
-                "| scenario | wall time | server CPU | bench client CPU | other processes | server threads (CPU s) |"
+                "| scenario | wall time | server CPU | bench client CPU | {}other processes | server threads (CPU s) |",
+                if pg { "PostgreSQL processes | " } else { "" }
             );
-            let _ = writeln!(o, "|---|---|---|---|---|---|");
+            let _ = writeln!(
+                o,
+                "|---|---|---|---|---|---|{}",
+                if pg { "---|" } else { "" }
+            );
             let cores = |cpu: Option<f64>, wall: f64| match cpu {
                 Some(c) => format!("{c:.2} s ({:.2} cores)", c / wall),
                 None => "unknown".into(),
@@ -1857,9 +2255,14 @@ impl Report {
                     .map(|(n, s)| format!("{n} {s:.2}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                let postgres = if pg {
+                    format!("{} | ", cores(c.postgres, c.wall))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     o,
-                    "| {name} | {:.2} s | {} | {} | {} | {threads} |",
+                    "| {name} | {:.2} s | {} | {} | {postgres}{} | {threads} |",
                     c.wall,
                     cores(c.server, c.wall),
                     cores(c.bench, c.wall),
@@ -1868,6 +2271,85 @@ impl Report {
             }
         }
         o
+    }
+}
+
+/// The disk section with PostgreSQL: the database's size, and where the bytes go.
+fn render_pg_disk(o: &mut String, d: &DiskResult) {
+    let Some(db) = &d.database else { return };
+    let per_event = |bytes: u64| {
+        if d.events_known && d.events > 0 {
+            format!("{:.1}", bytes as f64 / d.events as f64)
+        } else {
+            "unknown (the stored count was not exact)".to_string()
+        }
+    };
+    let stele: u64 = db.tables.iter().map(|t| t.total).sum();
+    let _ = writeln!(o, "Events stored: {}.\n", thousands(d.events));
+    let _ = writeln!(o, "| figure | measured | target |");
+    let _ = writeln!(o, "|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| `pg_database_size`, as the stopped server left it | {} bytes | — |",
+        thousands(db.database)
+    );
+    let _ = writeln!(
+        o,
+        "| bytes per event, `pg_database_size` | {} | ≤ 250 bytes |",
+        per_event(db.database)
+    );
+    let _ = writeln!(
+        o,
+        "| Stele's tables with their TOAST and indexes (`pg_total_relation_size`, schema `public`) | {} bytes | — |",
+        thousands(stele)
+    );
+    let _ = writeln!(
+        o,
+        "| bytes per event, Stele's tables only | {} | — |",
+        per_event(stele)
+    );
+    let _ = writeln!(
+        o,
+        "| the rest of the database (system catalogs and the like) | {} bytes | — |",
+        thousands(db.database.saturating_sub(stele))
+    );
+    for (name, bytes) in &d.as_left {
+        let _ = writeln!(
+            o,
+            "| data directory: {name} | {} bytes | — |",
+            thousands(*bytes)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nThe server's write-ahead log (`pg_wal`, shared by the whole cluster) is not counted.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| table | total | bytes per event | table (heap, TOAST, maps) | of which TOAST | indexes |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for t in &db.tables {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            t.name,
+            thousands(t.total),
+            per_event(t.total),
+            thousands(t.table),
+            thousands(t.toast),
+            thousands(t.indexes)
+        );
+    }
+    let _ = writeln!(o, "\n| index | bytes | bytes per event |");
+    let _ = writeln!(o, "|---|---|---|");
+    for (name, bytes) in &db.indexes {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} |",
+            thousands(*bytes),
+            per_event(*bytes)
+        );
     }
 }
 
