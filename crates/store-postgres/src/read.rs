@@ -262,39 +262,13 @@ pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
         conn.client.query(&page_statement, &page_params),
         conn.client.query_one(&count_statement, &count_params),
     );
-    let mut entries = rows?
+    let entries = rows?
         .iter()
         .map(|r| decode_row(r).map(|(_, e)| e))
         .collect::<R<Vec<Entry>>>()?;
     let (total, total_exact) = count_result(count?.try_get(0)?);
 
-    let more = entries.len() > page.limit;
-    entries.truncate(page.limit);
-    if direction == CursorDirection::Newer {
-        entries.reverse();
-    }
-    let at = |e: &Entry, direction| Cursor {
-        direction,
-        occurred_at: e.event.occurred_at,
-        seq: e.seq,
-    };
-    let (older_exists, newer_exists) = match direction {
-        CursorDirection::Older => (more, page.cursor.is_some()),
-        CursorDirection::Newer => (true, more),
-    };
-    Ok(Page {
-        next_cursor: entries
-            .last()
-            .filter(|_| older_exists)
-            .map(|e| at(e, CursorDirection::Older)),
-        prev_cursor: entries
-            .first()
-            .filter(|_| newer_exists)
-            .map(|e| at(e, CursorDirection::Newer)),
-        entries,
-        total,
-        total_exact,
-    })
+    Ok(Page::from_window(entries, page, total, total_exact))
 }
 
 pub async fn count(conn: &mut Conn, org: OrgId, filter: &EventFilter) -> R<(u64, bool)> {

@@ -299,7 +299,7 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
         CursorDirection::Newer => (pk + 1, i64::MAX),
     });
     let want = page.limit + 1;
-    let (mut entries, total, total_exact) = match &plan {
+    let (entries, total, total_exact) = match &plan {
         Plan::Empty => (vec![], 0, true),
         Plan::Candidates { seqs } => {
             let matched = candidate_matches(conn, dict, org, seqs, &page.filter)?;
@@ -326,33 +326,7 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
             (entries, total, exact)
         }
     };
-    let more = entries.len() > page.limit;
-    entries.truncate(page.limit);
-    if direction == CursorDirection::Newer {
-        entries.reverse();
-    }
-    let at = |e: &Entry, direction| Cursor {
-        direction,
-        occurred_at: e.event.occurred_at,
-        seq: e.seq,
-    };
-    let (older_exists, newer_exists) = match direction {
-        CursorDirection::Older => (more, page.cursor.is_some()),
-        CursorDirection::Newer => (true, more),
-    };
-    Ok(Page {
-        next_cursor: entries
-            .last()
-            .filter(|_| older_exists)
-            .map(|e| at(e, CursorDirection::Older)),
-        prev_cursor: entries
-            .first()
-            .filter(|_| newer_exists)
-            .map(|e| at(e, CursorDirection::Newer)),
-        entries,
-        total,
-        total_exact,
-    })
+    Ok(Page::from_window(entries, page, total, total_exact))
 }
 
 /// Reads the candidate rows, newest first, and keeps those the filter matches.

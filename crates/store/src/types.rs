@@ -3,7 +3,7 @@ use std::fmt;
 use serde::Serialize;
 use stele_core::Entry;
 use stele_core::chain::SealedEvent;
-use stele_core::filter::Cursor;
+use stele_core::filter::{Cursor, CursorDirection, PageRequest};
 use stele_core::time::Millis;
 
 /// A store's internal organization key. The public id (`org_…`) is what people see.
@@ -147,6 +147,50 @@ pub struct Page {
     pub total: u64,
     /// False when `total` is a lower bound (counting further would have slowed the page).
     pub total_exact: bool,
+}
+
+impl Page {
+    /// Builds a page from the entries a store read in walking order (newest first for an older
+    /// walk or the first page, oldest first for a newer walk), up to `limit + 1` of them: the
+    /// extra one only says that more exist in that direction.
+    pub fn from_window(
+        mut entries: Vec<Entry>,
+        request: &PageRequest,
+        total: u64,
+        total_exact: bool,
+    ) -> Page {
+        let direction = request
+            .cursor
+            .map_or(CursorDirection::Older, |c| c.direction);
+        let more = entries.len() > request.limit;
+        entries.truncate(request.limit);
+        if direction == CursorDirection::Newer {
+            entries.reverse();
+        }
+        let at = |e: &Entry, direction| Cursor {
+            direction,
+            occurred_at: e.event.occurred_at,
+            seq: e.seq,
+        };
+        // Walking older from a cursor, newer entries exist (we came from them), and vice versa.
+        let (older_exists, newer_exists) = match direction {
+            CursorDirection::Older => (more, request.cursor.is_some()),
+            CursorDirection::Newer => (true, more),
+        };
+        Page {
+            next_cursor: entries
+                .last()
+                .filter(|_| older_exists)
+                .map(|e| at(e, CursorDirection::Older)),
+            prev_cursor: entries
+                .first()
+                .filter(|_| newer_exists)
+                .map(|e| at(e, CursorDirection::Newer)),
+            entries,
+            total,
+            total_exact,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
