@@ -81,20 +81,8 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &mut Connection| {
-            let result = (|| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(map_err)?;
-                let value = f(&tx)?;
-                tx.commit().map_err(map_err)?;
-                Ok(value)
-            })();
-            let _ = reply.send(result);
-        });
-        self.send(Command::Run(job)).await?;
-        answer.await.map_err(|_| shutting_down())?
+        self.run_on_connection(move |conn| in_transaction(conn, f))
+            .await
     }
 
     /// Runs `f` on the writer's connection outside any transaction (for pragmas such as a WAL
@@ -120,15 +108,7 @@ impl Writer {
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn: &mut Connection| {
-            let result = (|| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(map_err)?;
-                let value = f(&tx)?;
-                tx.commit().map_err(map_err)?;
-                Ok(value)
-            })();
-            let _ = reply.send(result);
+            let _ = reply.send(in_transaction(conn, f));
         });
         self.commands
             .blocking_send(Command::Run(job))
@@ -142,6 +122,19 @@ impl Writer {
             .await
             .map_err(|_| shutting_down())
     }
+}
+
+/// Runs `f` in an immediate transaction and commits if it succeeds.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let value = f(&tx)?;
+    tx.commit().map_err(map_err)?;
+    Ok(value)
 }
 
 fn shutting_down() -> StoreError {
