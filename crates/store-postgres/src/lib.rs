@@ -146,7 +146,8 @@ impl Drop for PgStore {
     }
 }
 
-/// Signs the checkpoints that are due, every [`UPKEEP_EVERY`], until the store is dropped.
+/// Signs the checkpoints that are due, and keeps the planner's statistics fresh, every
+/// [`UPKEEP_EVERY`], until the store is dropped.
 async fn upkeep(pool: Arc<Pool>, key: SigningKey, every_ms: i64) {
     let mut ticks = tokio::time::interval(UPKEEP_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -161,7 +162,34 @@ async fn upkeep(pool: Arc<Pool>, key: SigningKey, every_ms: i64) {
         if let Err(error) = made {
             tracing::warn!(%error, "signing checkpoints failed; will retry");
         }
+        if let Err(error) = analyze_if_stale(&pool).await {
+            tracing::warn!(%error, "refreshing planner statistics failed; will retry");
+        }
     }
+}
+
+/// Runs `ANALYZE` on the trail's tables once a tenth of their rows changed since the last one
+/// (at least 1,000), as autovacuum would. Without statistics PostgreSQL plans a freshly loaded
+/// trail as an empty table and every query and verification slows down many times over
+/// (docs/benchmarks.md), and some servers run with autovacuum off.
+async fn analyze_if_stale(pool: &Pool) -> R<()> {
+    let conn = pool.get().await?;
+    let stale = conn
+        .client
+        .query_opt(
+            "SELECT 1 FROM pg_stat_user_tables
+             WHERE relname = 'entries' AND schemaname = current_schema()
+               AND n_mod_since_analyze > greatest(1000, n_live_tup / 10)",
+            &[],
+        )
+        .await?
+        .is_some();
+    if stale {
+        conn.client
+            .batch_execute("ANALYZE entries, entry_keys")
+            .await?;
+    }
+    Ok(())
 }
 
 fn new_public_id(prefix: &str) -> String {
