@@ -376,22 +376,43 @@ fn count_plan(conn: &Connection, plan: &Plan) -> Result<(u64, bool)> {
         return Ok((0, true));
     };
     let sql = format!("{sql} LIMIT {}", COUNT_CAP + 1);
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    // SQLite calls the progress handler every few hundred virtual-machine steps, whether or not
+    // rows come out, so the budget also bounds the search before the first match and long runs
+    // between matches; returning true interrupts the statement.
+    let deadline = Instant::now() + COUNT_BUDGET;
+    conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline));
+    let counted = count_rows(conn, &sql, &params);
+    conn.progress_handler(0, None::<fn() -> bool>);
+    counted
+}
+
+/// Virtual-machine steps between two looks at the count's clock.
+const PROGRESS_STEPS: std::ffi::c_int = 500;
+
+fn count_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<(u64, bool)> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params.iter()))
         .map_err(map_err)?;
-    let started = Instant::now();
     let mut n = 0u64;
-    while rows.next().map_err(map_err)?.is_some() {
-        n += 1;
-        if n > COUNT_CAP {
-            return Ok((COUNT_CAP, false));
-        }
-        if n.is_multiple_of(256) && started.elapsed() > COUNT_BUDGET {
-            return Ok((n, false));
+    loop {
+        match rows.next() {
+            Ok(Some(_)) => {
+                n += 1;
+                if n > COUNT_CAP {
+                    return Ok((COUNT_CAP, false));
+                }
+            }
+            Ok(None) => return Ok((n, true)),
+            // The budget ran out: what was counted so far is an honest lower bound.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                return Ok((n, false));
+            }
+            Err(e) => return Err(map_err(e)),
         }
     }
-    Ok((n, true))
 }
 
 fn query_entries(
