@@ -6,8 +6,9 @@
 //! the SQLite backend, so an entry's id and body mean the same whichever backend wrote them.
 
 use stele_core::chain::Personal;
-use stele_core::{Actor, ActorType, Entity, Entry, NewEvent, Outcome};
+use stele_core::{ActorType, Entry, NewEvent, Outcome};
 pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
+use stele_store::record::{Columns, assemble};
 use tokio_postgres::Row;
 
 use crate::error::{R, other};
@@ -86,55 +87,36 @@ pub fn decode_row(row: &Row) -> R<(i64, Entry)> {
     let personal: &str = row.try_get(11)?;
     let personal: Personal =
         serde_json::from_str(personal).map_err(|e| other(format!("entries.personal: {e}")))?;
-    let mut context = body.context;
-    context.correlation_id = row.try_get(10)?;
-    let entity_type: Option<String> = row.try_get(9)?;
-    let entity = entity_type.map(|kind| Entity {
-        kind,
-        id: body.entity_id,
-        name: body.entity_name,
-    });
     let pk: i64 = row.try_get(0)?;
     let actor_type: i16 = row.try_get(7)?;
     let outcome: i16 = row.try_get(8)?;
-    let mut entry = Entry {
-        id: entry_id(pk),
+    let columns = Columns {
+        pk,
         seq: row.try_get(1)?,
+        occurred_at: row.try_get(2)?,
         recorded_at: row.try_get(3)?,
-        event: NewEvent {
-            occurred_at: row.try_get(2)?,
-            action: row.try_get(4)?,
-            detailed_action: row.try_get(5)?,
-            channel: row.try_get(6)?,
-            description: row.try_get(12)?,
-            outcome: if outcome == 1 {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            },
-            actor: Actor {
-                kind: ActorType::from_code(i64::from(actor_type))
-                    .ok_or_else(|| other(format!("entries.actor_type {actor_type} is unknown")))?,
-                // Filled in from the personal column below.
-                id: None,
-                name: None,
-                email: None,
-            },
-            entity,
-            entity_ids: body.entity_ids,
-            context,
-            changes: body.changes,
-            metadata: body.metadata,
-            idempotency_key: None,
+        action: row.try_get(4)?,
+        detailed_action: row.try_get(5)?,
+        channel: row.try_get(6)?,
+        actor_type: ActorType::from_code(i64::from(actor_type))
+            .ok_or_else(|| other(format!("entries.actor_type {actor_type} is unknown")))?,
+        outcome: if outcome == 1 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
         },
+        entity_type: row.try_get(9)?,
+        correlation_id: row.try_get(10)?,
+        description: row.try_get(12)?,
     };
-    personal.apply(&mut entry.event);
+    let entry = assemble(columns, body, &personal);
     Ok((pk, entry))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stele_core::Entity;
 
     #[test]
     fn keys_are_distinct_per_entry() {

@@ -2,8 +2,9 @@
 //! body with short keys (the body is most of the row, so its size is most of the disk cost).
 
 use stele_core::chain::Personal;
-use stele_core::{Actor, ActorType, Entity, Entry, NewEvent, Outcome};
+use stele_core::{ActorType, Entry, Outcome};
 pub use stele_store::record::{Body, entry_id, pk_floor, pk_of_id};
+use stele_store::record::{Columns, assemble};
 
 use crate::dict::Dict;
 
@@ -46,49 +47,30 @@ pub fn decode_row(
         (Some(None), _) | (_, Some(None)) => return Ok(Err(MissingDict)),
         (d, t) => (d.flatten(), t.flatten()),
     };
-    let mut context = body.context;
-    context.correlation_id = row.get(10)?;
     let personal: String = row.get(11)?;
     let personal: Personal = serde_json::from_str(&personal).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
     })?;
-    let entity = entity_type.map(|kind| Entity {
-        kind,
-        id: body.entity_id,
-        name: body.entity_name,
-    });
     let pk: i64 = row.get(0)?;
-    let mut entry = Entry {
-        id: entry_id(pk),
+    let columns = Columns {
+        pk,
         seq: row.get(1)?,
+        occurred_at: row.get(2)?,
         recorded_at: row.get(3)?,
-        event: NewEvent {
-            occurred_at: row.get(2)?,
-            action,
-            detailed_action,
-            channel,
-            description: row.get(12)?,
-            outcome: if row.get::<_, i64>(8)? == 1 {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            },
-            actor: Actor {
-                kind: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
-                // Filled in from the personal column below.
-                id: None,
-                name: None,
-                email: None,
-            },
-            entity,
-            entity_ids: body.entity_ids,
-            context,
-            changes: body.changes,
-            metadata: body.metadata,
-            idempotency_key: None,
+        action,
+        detailed_action,
+        channel,
+        actor_type: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
+        outcome: if row.get::<_, i64>(8)? == 1 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
         },
+        entity_type,
+        correlation_id: row.get(10)?,
+        description: row.get(12)?,
     };
-    personal.apply(&mut entry.event);
+    let entry = assemble(columns, body, &personal);
     Ok(Ok((pk, entry)))
 }
 

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stele_core::chain::Personal;
 use stele_core::time::Millis;
-use stele_core::{Change, Context, NewEvent};
+use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 
 /// Bits of `pk` below the millisecond (see schema.rs): room for 2,097,152 entries per ms.
 pub const PK_MS_SHIFT: u32 = 21;
@@ -76,6 +77,62 @@ impl Body {
             metadata: event.metadata.clone(),
         }
     }
+}
+
+/// The columns of a stored entry, as each backend reads (and decodes) them.
+pub struct Columns {
+    pub pk: i64,
+    pub seq: i64,
+    pub occurred_at: Millis,
+    pub recorded_at: Millis,
+    pub action: String,
+    pub detailed_action: Option<String>,
+    pub channel: String,
+    pub actor_type: ActorType,
+    pub outcome: Outcome,
+    pub entity_type: Option<String>,
+    pub correlation_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Puts an entry back together from its columns, its body and its personal fields: the inverse
+/// of how both backends store one, so an entry reads the same (and hashes the same) from either.
+pub fn assemble(columns: Columns, body: Body, personal: &Personal) -> Entry {
+    let mut context = body.context;
+    context.correlation_id = columns.correlation_id;
+    let entity = columns.entity_type.map(|kind| Entity {
+        kind,
+        id: body.entity_id,
+        name: body.entity_name,
+    });
+    let mut entry = Entry {
+        id: entry_id(columns.pk),
+        seq: columns.seq,
+        recorded_at: columns.recorded_at,
+        event: NewEvent {
+            occurred_at: columns.occurred_at,
+            action: columns.action,
+            detailed_action: columns.detailed_action,
+            channel: columns.channel,
+            description: columns.description,
+            outcome: columns.outcome,
+            actor: Actor {
+                kind: columns.actor_type,
+                // Filled in from the personal fields below.
+                id: None,
+                name: None,
+                email: None,
+            },
+            entity,
+            entity_ids: body.entity_ids,
+            context,
+            changes: body.changes,
+            metadata: body.metadata,
+            idempotency_key: None,
+        },
+    };
+    personal.apply(&mut entry.event);
+    entry
 }
 
 #[cfg(test)]
