@@ -121,7 +121,17 @@ pub fn is_retryable(e: &Error) -> bool {
     *code == SqlState::T_R_DEADLOCK_DETECTED
         || *code == SqlState::T_R_SERIALIZATION_FAILURE
         || (*code == SqlState::UNIQUE_VIOLATION
-            && e.as_db_error().and_then(|d| d.constraint()) == Some("entries_pkey"))
+            && e.as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(is_entries_primary_key))
+}
+
+/// `entries_pkey`, or a partition's copy of it (`entries_p202611_pkey`).
+fn is_entries_primary_key(constraint: &str) -> bool {
+    constraint == "entries_pkey"
+        || constraint
+            .strip_prefix("entries_p")
+            .is_some_and(|rest| rest.ends_with("_pkey"))
 }
 
 /// The URL with its password replaced by `***`, for logs and error messages. Handles both URL

@@ -27,6 +27,7 @@ mod codec;
 mod erasure;
 mod error;
 mod integrity;
+mod partitions;
 mod pool;
 mod read;
 mod schema;
@@ -54,6 +55,7 @@ pub use error::redact_url;
 pub mod testing;
 
 use crate::error::{Error, R, is_retryable};
+use crate::partitions::Partitions;
 use crate::pool::{Pool, base_config, connect};
 use crate::read::READER_SETUP;
 use crate::writer::{WRITER_SETUP, Writer};
@@ -86,6 +88,7 @@ impl Default for PgOptions {
 
 pub struct PgStore {
     pool: Arc<Pool>,
+    partitions: Arc<Partitions>,
     writer: Writer,
     options: PgOptions,
     upkeep: Option<JoinHandle<()>>,
@@ -119,18 +122,21 @@ impl PgStore {
             .await
             .map_err(|e| unreachable_at(url, e))?;
         schema::migrate(&mut first.client).await?;
+        let partitions = Arc::new(Partitions::default());
+        partitions.ensure_ahead(&mut first, now_millis()).await?;
         let pool = Pool::new(config.clone(), READER_SETUP, POOL_SIZE);
         pool.give(first);
         let writer_conn = connect(&config, WRITER_SETUP)
             .await
             .map_err(|e| unreachable_at(url, e))?;
-        let writer = Writer::spawn(config, Some(writer_conn));
+        let writer = Writer::spawn(config, Some(writer_conn), partitions.clone());
         let upkeep = options.signing_key.clone().map(|key| {
             let every_ms = options.checkpoint_every.as_millis() as i64;
-            tokio::spawn(upkeep(pool.clone(), key, every_ms))
+            tokio::spawn(upkeep(pool.clone(), partitions.clone(), key, every_ms))
         });
         Ok(PgStore {
             pool,
+            partitions,
             writer,
             options,
             upkeep,
@@ -146,9 +152,9 @@ impl Drop for PgStore {
     }
 }
 
-/// Signs the checkpoints that are due, and keeps the planner's statistics fresh, every
-/// [`UPKEEP_EVERY`], until the store is dropped.
-async fn upkeep(pool: Arc<Pool>, key: SigningKey, every_ms: i64) {
+/// Signs the checkpoints that are due, makes the coming months' partitions, and keeps the
+/// planner's statistics fresh, every [`UPKEEP_EVERY`], until the store is dropped.
+async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, every_ms: i64) {
     let mut ticks = tokio::time::interval(UPKEEP_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -162,32 +168,50 @@ async fn upkeep(pool: Arc<Pool>, key: SigningKey, every_ms: i64) {
         if let Err(error) = made {
             tracing::warn!(%error, "signing checkpoints failed; will retry");
         }
+        let ahead = async {
+            let mut conn = pool.get().await?;
+            partitions.ensure_ahead(&mut conn, now_millis()).await
+        }
+        .await;
+        if let Err(error) = ahead {
+            tracing::warn!(%error, "creating the coming months' partitions failed; will retry");
+        }
         if let Err(error) = analyze_if_stale(&pool).await {
             tracing::warn!(%error, "refreshing planner statistics failed; will retry");
         }
     }
 }
 
-/// Runs `ANALYZE` on the trail's tables once a tenth of their rows changed since the last one
-/// (at least 1,000), as autovacuum would. Without statistics PostgreSQL plans a freshly loaded
+/// Runs `ANALYZE` on each month's partitions once a tenth of their rows changed since the last
+/// one (at least 1,000), as autovacuum would. Without statistics PostgreSQL plans a freshly loaded
 /// trail as an empty table and every query and verification slows down many times over
-/// (docs/benchmarks.md), and some servers run with autovacuum off.
+/// (docs/benchmarks.md), and some servers run with autovacuum off. Only partitions are analysed:
+/// they hold the rows and their statistics are what the plans of pruned scans use, and analysing
+/// the parent would sample every month again.
 async fn analyze_if_stale(pool: &Pool) -> R<()> {
     let conn = pool.get().await?;
     let stale = conn
         .client
-        .query_opt(
-            "SELECT 1 FROM pg_stat_user_tables
-             WHERE relname = 'entries' AND schemaname = current_schema()
-               AND n_mod_since_analyze > greatest(1000, n_live_tup / 10)",
+        .query(
+            "SELECT s.relname::text FROM pg_stat_user_tables s
+             JOIN pg_inherits i ON i.inhrelid = s.relid
+             WHERE i.inhparent = 'entries'::regclass
+               AND s.n_mod_since_analyze > greatest(1000, s.n_live_tup / 10)",
             &[],
         )
-        .await?
-        .is_some();
-    if stale {
-        conn.client
-            .batch_execute("ANALYZE entries, entry_keys")
-            .await?;
+        .await?;
+    for row in stale {
+        let partition: String = row.try_get(0)?;
+        let Some(month) = partition.strip_prefix("entries_") else {
+            continue;
+        };
+        let keys = format!("entry_keys_{month}");
+        // Names come from the catalog; only ones partitions.rs makes are put into SQL.
+        if partitions::is_partition_name(&partition) && partitions::is_partition_name(&keys) {
+            conn.client
+                .batch_execute(&format!("ANALYZE {partition}, {keys}"))
+                .await?;
+        }
     }
     Ok(())
 }
@@ -435,7 +459,12 @@ impl Store for PgStore {
         let mut attempt = 1;
         let done = loop {
             let mut conn = self.pool.get().await?;
-            match erasure::erase_actor(&mut conn, org, &erasure, now_millis()).await {
+            let now = now_millis();
+            // The erasure record is an entry of this month.
+            self.partitions
+                .ensure(&mut conn, [partitions::Month::of(now)])
+                .await?;
+            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
                     attempt += 1;

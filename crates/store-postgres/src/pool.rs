@@ -166,6 +166,17 @@ impl Tx<'_> {
         Ok(self.tx.execute(&statement, params).await?)
     }
 
+    /// Starts `COPY … FROM STDIN` inside the transaction.
+    pub async fn copy_in(&mut self, sql: &str) -> R<tokio_postgres::CopyInSink<bytes::Bytes>> {
+        let statement = self.statements.get(&self.tx, sql).await?;
+        Ok(self.tx.copy_in(&statement).await?)
+    }
+
+    /// Runs statements given as text, without parameters (DDL).
+    pub async fn batch_execute(&mut self, sql: &str) -> R<()> {
+        Ok(self.tx.batch_execute(sql).await?)
+    }
+
     pub async fn commit(self) -> R<()> {
         Ok(self.tx.commit().await?)
     }

@@ -33,12 +33,12 @@
 //!   DELETE and TRUNCATE of `checkpoints`, and a `chain_state` that moves backwards or is
 //!   deleted.
 //!
-//! Room left for the next steps of the issue: `entries` can become a table partitioned by range
-//! of `pk` (= by time), since its primary key is `pk`; the `(org_id, seq)` uniqueness then turns
-//! into a plain index (a partitioned table's unique indexes must contain the partition key), the
-//! per-organization chain lock already guaranteeing it. `entry_keys` carries `pk` and can be
-//! partitioned the same way. Every table leads with the organization, the natural distribution
-//! column for Citus.
+//! - Time partitioning: `entries` and `entry_keys` are partitioned by range of `pk`, that is by
+//!   occurrence time, one partition per month (`partitions.rs` makes them ahead of time). Their
+//!   primary keys contain `pk`, as a partitioned table's unique indexes must; the `(org_id, seq)`
+//!   index is therefore not unique, the per-organization chain lock keeping `seq` unique.
+//! - Every table leads with the organization, the natural distribution column for Citus
+//!   (docs/scaling.md).
 
 use tokio_postgres::Client;
 
@@ -88,8 +88,10 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_org ON api_keys (org_key, key);
 
+-- Partitioned by time (`pk` is the occurrence time shifted left): one partition per month,
+-- made ahead of time by partitions.rs.
 CREATE TABLE entries (
-    pk               bigint PRIMARY KEY,
+    pk               bigint NOT NULL,
     org_id           bigint NOT NULL,
     seq              bigint NOT NULL,
     occurred_ms      bigint NOT NULL,
@@ -111,9 +113,12 @@ CREATE TABLE entries (
     personal_digest  bytea NOT NULL,
     erased           boolean NOT NULL DEFAULT false,
     -- The chain: SHA-256 over the previous entry's hash and this entry (stele_core::chain).
-    hash             bytea NOT NULL
-);
-CREATE UNIQUE INDEX entries_org_seq ON entries (org_id, seq);
+    hash             bytea NOT NULL,
+    PRIMARY KEY (pk)
+) PARTITION BY RANGE (pk);
+-- Not UNIQUE: a partitioned table's unique indexes must contain the partition key. `seq` is kept
+-- unique and gap-free by the per-organization chain lock (writer.rs), and verification checks it.
+CREATE INDEX entries_org_seq ON entries (org_id, seq);
 CREATE INDEX entries_org_pk ON entries (org_id, pk);
 CREATE INDEX entries_action ON entries (org_id, action, pk);
 CREATE INDEX entries_detailed_action ON entries (org_id, detailed_action, pk);
@@ -133,7 +138,7 @@ CREATE TABLE entry_keys (
     value   text COLLATE "C" NOT NULL,
     pk      bigint NOT NULL,
     PRIMARY KEY (org_id, kind, value, pk)
-);
+) PARTITION BY RANGE (pk);
 
 CREATE FUNCTION stele_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -162,6 +167,8 @@ $$;
 CREATE TRIGGER entries_immutable BEFORE UPDATE ON entries
     FOR EACH ROW EXECUTE FUNCTION stele_entries_update();
 -- Nothing deletes an entry; retention (dropping whole time partitions) will be the exception.
+-- Row triggers on the partitioned table are copied onto every partition; the TRUNCATE trigger
+-- is not, so partitions.rs adds one to each partition it makes.
 CREATE TRIGGER entries_undeletable BEFORE DELETE ON entries
     FOR EACH ROW EXECUTE FUNCTION stele_refuse('audit entries are immutable');
 CREATE TRIGGER entries_untruncatable BEFORE TRUNCATE ON entries

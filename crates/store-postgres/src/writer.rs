@@ -4,9 +4,12 @@
 //! is flushed: an acknowledgement means durable).
 //!
 //! Why one task per process: one commit (one WAL flush) then covers many requests, and the
-//! statements of a group are few whatever its size, because rows go in as arrays (`unnest`), not
-//! one `INSERT` per event. COPY is the next step of the issue; `Group::flush` is the one place
-//! that writes rows, so it can switch.
+//! statements of a group are few whatever its size: the entries and their identifier rows go in
+//! with `COPY … FROM STDIN (FORMAT binary)`, the fastest way PostgreSQL takes rows, and the small
+//! tables (facets, chain positions) as arrays (`unnest`).
+//!
+//! Before a group's transaction starts, the months its events occurred in get their partitions
+//! if they have none yet (`partitions.rs`; normally they were made ahead of time).
 //!
 //! Why it stays correct with several processes on one database:
 //! - **`seq`**: the group locks each of its organizations' `chain_state` row
@@ -28,6 +31,8 @@
 //! server broke simply runs the group again.
 
 use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use stele_core::NewEvent;
@@ -39,9 +44,12 @@ use stele_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::codec::{Body, entry_facets, entry_id, entry_keys, outcome_code, pk_floor};
 use crate::error::{Error, R, is_retryable, other};
+use crate::partitions::{Partitions, months_of};
 use crate::pool::{Conn, Tx, connect};
 
 /// How many events one group commit may gather before it commits.
@@ -71,11 +79,12 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task on the current runtime. It ends when every `Writer` is dropped.
-    pub fn spawn(config: Config, conn: Option<Conn>) -> Writer {
+    pub fn spawn(config: Config, conn: Option<Conn>, partitions: Arc<Partitions>) -> Writer {
         let (commands, rx) = mpsc::channel(4096);
         let task = WriterTask {
             config,
             conn,
+            partitions,
             last_sweep: 0,
         };
         tokio::spawn(task.run(rx));
@@ -104,6 +113,7 @@ struct WriterTask {
     config: Config,
     /// Opened on demand and replaced when the server closes it.
     conn: Option<Conn>,
+    partitions: Arc<Partitions>,
     last_sweep: Millis,
 }
 
@@ -131,10 +141,18 @@ impl WriterTask {
         let sweep = now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS;
         let requests: Vec<(OrgId, &AppendRequest)> =
             group.iter().map(|c| (c.org, &c.request)).collect();
+        let months = months_of(
+            requests
+                .iter()
+                .flat_map(|(_, r)| r.events.iter().map(|s| s.event.occurred_at)),
+        );
         let mut attempt = 1;
         let result = loop {
             let result = match open(&mut self.conn, &self.config).await {
-                Ok(conn) => write_group(conn, &requests, now, sweep).await,
+                Ok(conn) => match self.partitions.ensure(conn, months.iter().copied()).await {
+                    Ok(()) => write_group(conn, &requests, now, sweep).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match result {
@@ -647,44 +665,43 @@ impl Group {
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> R<()> {
         let r = std::mem::take(&mut self.rows);
         if !r.pk.is_empty() {
-            tx.execute(
-                "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
-                     detailed_action, channel, actor_type, outcome, entity_type, correlation_id,
-                     description, body, personal, salt, personal_digest, hash)
-                 SELECT u.pk, u.org_id, u.seq, u.occurred_ms, $18, u.action, u.detailed_action,
-                     u.channel, u.actor_type, u.outcome, u.entity_type, u.correlation_id,
-                     u.description, u.body, u.personal, u.salt, u.personal_digest, u.hash
-                 FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[],
-                     $6::text[], $7::text[], $8::int2[], $9::int2[], $10::text[], $11::text[],
-                     $12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[],
-                     $17::bytea[])
-                     AS u (pk, org_id, seq, occurred_ms, action, detailed_action, channel,
-                           actor_type, outcome, entity_type, correlation_id, description, body,
-                           personal, salt, personal_digest, hash)",
-                &[
-                    &r.pk,
-                    &r.org_id,
-                    &r.seq,
-                    &r.occurred_ms,
-                    &r.action,
-                    &r.detailed_action,
-                    &r.channel,
-                    &r.actor_type,
-                    &r.outcome,
-                    &r.entity_type,
-                    &r.correlation_id,
-                    &r.description,
-                    &r.body,
-                    &r.personal,
-                    &r.salt,
-                    &r.personal_digest,
-                    &r.hash,
+            let copy = tx.copy_in(ENTRIES_COPY).await?;
+            let mut rows = pin!(BinaryCopyInWriter::new(copy, &ENTRIES_COPY_TYPES));
+            for i in 0..r.pk.len() {
+                let row: [&(dyn ToSql + Sync); 18] = [
+                    &r.pk[i],
+                    &r.org_id[i],
+                    &r.seq[i],
+                    &r.occurred_ms[i],
                     &self.recorded_ms,
-                ],
-            )
-            .await?;
+                    &r.action[i],
+                    &r.detailed_action[i],
+                    &r.channel[i],
+                    &r.actor_type[i],
+                    &r.outcome[i],
+                    &r.entity_type[i],
+                    &r.correlation_id[i],
+                    &r.description[i],
+                    &r.body[i],
+                    &r.personal[i],
+                    &r.salt[i],
+                    &r.personal_digest[i],
+                    &r.hash[i],
+                ];
+                rows.as_mut().write(&row).await?;
+            }
+            rows.finish().await?;
         }
-        insert_keys(tx, &r.key_org, &r.key_kind, &r.key_value, &r.key_pk).await?;
+        if !r.key_pk.is_empty() {
+            let copy = tx.copy_in(KEYS_COPY).await?;
+            let mut rows = pin!(BinaryCopyInWriter::new(copy, &KEYS_COPY_TYPES));
+            for i in 0..r.key_pk.len() {
+                let row: [&(dyn ToSql + Sync); 4] =
+                    [&r.key_org[i], &r.key_kind[i], &r.key_value[i], &r.key_pk[i]];
+                rows.as_mut().write(&row).await?;
+            }
+            rows.finish().await?;
+        }
         if !r.facets.is_empty() {
             let (mut orgs, mut kinds, mut values) = (vec![], vec![], vec![]);
             for (org, kind, value) in r.facets {
@@ -721,6 +738,34 @@ impl Group {
         Ok(())
     }
 }
+
+/// The entries' columns as the writer sends them, and their types (binary COPY sends values in
+/// each type's wire format, so the types must match the table's exactly).
+const ENTRIES_COPY: &str = "COPY entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
+     detailed_action, channel, actor_type, outcome, entity_type, correlation_id, description,
+     body, personal, salt, personal_digest, hash) FROM STDIN (FORMAT binary)";
+const ENTRIES_COPY_TYPES: [Type; 18] = [
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT2,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::BYTEA,
+];
+const KEYS_COPY: &str = "COPY entry_keys (org_id, kind, value, pk) FROM STDIN (FORMAT binary)";
+const KEYS_COPY_TYPES: [Type; 4] = [Type::INT8, Type::INT2, Type::TEXT, Type::INT8];
 
 fn push_keys(r: &mut Rows, org: OrgId, pk: i64, event: &NewEvent) {
     for (kind, value) in entry_keys(event) {

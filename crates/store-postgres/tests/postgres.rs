@@ -304,3 +304,114 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         .collect();
     assert_eq!(versions, vec![1]);
 }
+
+/// The partition (table name) each entry of the database lives in, by `seq`.
+async fn partition_of_each_entry(sql: &tokio_postgres::Client) -> Vec<(i64, String)> {
+    sql.query(
+        "SELECT seq, tableoid::regclass::text FROM entries ORDER BY seq",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
+    let (store, _db, url) = common::fresh_store().await;
+    let sql = common::raw_client(&url).await;
+    let partitions = |table: &'static str| {
+        let sql = &sql;
+        async move {
+            sql.query(
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = $1::text::regclass ORDER BY 1",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+        }
+    };
+
+    // Opening the store made this month and the next two, for both partitioned tables.
+    let now = chrono::Utc::now();
+    let this_month = format!("entries_p{}", now.format("%Y%m"));
+    let made = partitions("entries").await;
+    assert_eq!(made.len(), 3, "{made:?}");
+    assert_eq!(made[0], this_month);
+    assert_eq!(partitions("entry_keys").await.len(), 3);
+
+    // A backfill from 2019 and an entry of today: the old month is made when it is needed, and
+    // each entry is stored in its own month's partition.
+    let org = store.create_org("a").await.unwrap().key;
+    let march_2019 = 1_552_000_000_000; // 2019-03-07
+    let today = stele_core::time::now_millis();
+    store
+        .append(
+            org,
+            request(vec![event("create", march_2019), event("update", today)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        partition_of_each_entry(&sql).await,
+        vec![(1, "entries_p201903".to_string()), (2, this_month.clone())]
+    );
+    assert!(
+        partitions("entry_keys")
+            .await
+            .contains(&"entry_keys_p201903".to_string())
+    );
+    // Every partition keeps the parent's guards: row triggers are copied by PostgreSQL, the
+    // TRUNCATE trigger by the store.
+    for statement in [
+        "DELETE FROM entries_p201903".to_string(),
+        format!("UPDATE {this_month} SET action = 'x'"),
+        "TRUNCATE entries_p201903".to_string(),
+    ] {
+        let error = sql.batch_execute(&statement).await.expect_err(&statement);
+        assert!(
+            error.as_db_error().unwrap().message().contains("immutable"),
+            "{statement}: {error:?}"
+        );
+    }
+
+    // A query for recent entries is planned over the recent partition only.
+    let plan: Vec<String> = sql
+        .query(
+            &format!(
+                "EXPLAIN SELECT pk FROM entries WHERE org_id = {org} AND pk >= {}
+                 ORDER BY pk DESC LIMIT 50",
+                today << 21
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains(&this_month), "{plan}");
+    assert!(!plan.contains("entries_p2019"), "{plan}");
+
+    // And the trail reads and verifies across partitions as one.
+    let page = store
+        .list(
+            org,
+            &stele_core::filter::PageRequest {
+                filter: everyone(),
+                limit: 50,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 2);
+    assert!(store.verify(org, None).await.unwrap().ok);
+}

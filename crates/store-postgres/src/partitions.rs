@@ -1,0 +1,213 @@
+//! Time partitions: `entries` and `entry_keys` are partitioned by range of `pk`, one partition
+//! per calendar month (UTC). Because `pk` is `occurred_ms << 21 | n`, a `pk` range is a time range:
+//! a query for recent entries is planned over the recent partitions only (the newest-first scan
+//! of a range-partitioned table walks the partitions newest first and stops at the page's end),
+//! and retention can drop a whole month instead of deleting rows.
+//!
+//! Partitions are made ahead of time: on start and on every upkeep tick, the current month and the
+//! next [`MONTHS_AHEAD`] exist. An event of a month that has no partition yet (a backfill of old
+//! entries) gets its month created by the writer before the group that holds it is written.
+//!
+//! How a partition is made, and why that way:
+//! - It is created as a plain table and then attached. `CREATE TABLE … PARTITION OF` would lock
+//!   the whole `entries` table exclusively, stalling every reader and writer for the moment it
+//!   takes; `ATTACH PARTITION` takes a lock that lets reads and inserts go on. The table is empty,
+//!   so attaching checks no rows, and the parent's indexes and row triggers are copied onto it.
+//! - A statement trigger refusing `TRUNCATE` is added to each partition: the parent's own trigger
+//!   fires only when the parent is named.
+//! - Several processes may try to create the same month at once, so creation runs under a
+//!   transaction-scoped advisory lock and re-checks the catalog first.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Datelike, NaiveDate};
+use stele_core::time::Millis;
+
+use crate::codec::pk_floor;
+use crate::error::R;
+use crate::pool::Conn;
+
+/// Months made ahead of the current one, so no insert ever waits for a partition in normal use.
+pub const MONTHS_AHEAD: u32 = 2;
+
+/// The advisory lock serialising partition creation across processes (`STELEPRT` in ASCII).
+const PARTITION_LOCK: i64 = 0x5354_454c_4550_5254;
+
+/// The partitioned tables, each given one partition per month.
+const PARTITIONED: [&str; 2] = ["entries", "entry_keys"];
+
+/// One calendar month (UTC), the unit of partitioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    /// 1..=12
+    month: u32,
+}
+
+impl Month {
+    /// The month an instant falls in.
+    pub fn of(ms: Millis) -> Month {
+        let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        Month {
+            year: t.year(),
+            month: t.month(),
+        }
+    }
+
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// The first millisecond of the month.
+    pub fn start_ms(self) -> Millis {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(0, |t| t.and_utc().timestamp_millis())
+    }
+
+    /// The `pk` range `[lo, hi)` holding the entries that occurred this month.
+    pub fn pk_range(self) -> (i64, i64) {
+        (pk_floor(self.start_ms()), pk_floor(self.next().start_ms()))
+    }
+
+    /// The partition's name for a partitioned table: `entries_p202611`.
+    pub fn partition_of(self, table: &str) -> String {
+        format!("{table}_p{:04}{:02}", self.year, self.month)
+    }
+}
+
+/// Which months have partitions, as far as this process knows. Starts empty and learns from the
+/// catalog the first time a month is asked for, so a month another process created is found.
+#[derive(Default)]
+pub struct Partitions {
+    known: Mutex<BTreeSet<Month>>,
+}
+
+impl Partitions {
+    /// Makes sure every month in `months` has its partitions, creating the missing ones.
+    pub async fn ensure(&self, conn: &mut Conn, months: impl IntoIterator<Item = Month>) -> R<()> {
+        let missing: BTreeSet<Month> = {
+            let known = self.known.lock().expect("partition cache lock");
+            months.into_iter().filter(|m| !known.contains(m)).collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        create(conn, &missing).await?;
+        self.known
+            .lock()
+            .expect("partition cache lock")
+            .extend(missing);
+        Ok(())
+    }
+
+    /// The current month and the next [`MONTHS_AHEAD`].
+    pub async fn ensure_ahead(&self, conn: &mut Conn, now: Millis) -> R<()> {
+        let mut month = Month::of(now);
+        let mut months = vec![month];
+        for _ in 0..MONTHS_AHEAD {
+            month = month.next();
+            months.push(month);
+        }
+        self.ensure(conn, months).await
+    }
+}
+
+/// Creates the partitions of `months` that do not exist yet, in one transaction.
+async fn create(conn: &mut Conn, months: &BTreeSet<Month>) -> R<()> {
+    let mut tx = conn.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])
+        .await?;
+    for month in months {
+        for table in PARTITIONED {
+            let name = month.partition_of(table);
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM pg_class
+                     WHERE relname = $1 AND relnamespace = current_schema()::regnamespace",
+                    &[&name],
+                )
+                .await?
+                .is_some();
+            if exists {
+                continue;
+            }
+            let (lo, hi) = month.pk_range();
+            // Identifiers and bounds are made here from numbers, never from input.
+            tx.batch_execute(&format!(
+                "CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+                 ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi});
+                 CREATE TRIGGER {name}_untruncatable BEFORE TRUNCATE ON {name}
+                     FOR EACH STATEMENT EXECUTE FUNCTION stele_refuse('audit entries are immutable');"
+            ))
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// The months of a set of instants.
+pub fn months_of(ms: impl IntoIterator<Item = Millis>) -> BTreeSet<Month> {
+    ms.into_iter().map(Month::of).collect()
+}
+
+/// Checks that `name` is a partition name this module makes (for callers that take it back from
+/// the catalog).
+pub fn is_partition_name(name: &str) -> bool {
+    PARTITIONED.iter().any(|t| {
+        name.strip_prefix(t)
+            .and_then(|rest| rest.strip_prefix("_p"))
+            .is_some_and(|d| d.len() == 6 && d.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_calendar_months_in_utc() {
+        // 2026-11-30T23:59:59.999Z and 2026-12-01T00:00:00Z
+        let end = 1_796_083_199_999;
+        assert_eq!(Month::of(end).partition_of("entries"), "entries_p202611");
+        assert_eq!(
+            Month::of(end + 1).partition_of("entries"),
+            "entries_p202612"
+        );
+        assert_eq!(Month::of(end + 1).start_ms(), end + 1);
+        assert_eq!(
+            Month::of(end).next().next().partition_of("entry_keys"),
+            "entry_keys_p202701"
+        );
+        assert_eq!(Month::of(0).partition_of("entries"), "entries_p197001");
+    }
+
+    #[test]
+    fn a_months_pk_range_holds_exactly_its_entries() {
+        let m = Month::of(1_796_083_199_999);
+        let (lo, hi) = m.pk_range();
+        assert_eq!(lo, pk_floor(m.start_ms()));
+        assert_eq!(hi, pk_floor(m.next().start_ms()));
+        assert!(pk_floor(1_796_083_199_999) < hi);
+        assert_eq!(pk_floor(1_796_083_199_999 + 1), hi);
+    }
+
+    #[test]
+    fn partition_names_are_recognised() {
+        assert!(is_partition_name("entries_p202611"));
+        assert!(is_partition_name("entry_keys_p197001"));
+        assert!(!is_partition_name("entries"));
+        assert!(!is_partition_name("entries_p2026"));
+    }
+}
