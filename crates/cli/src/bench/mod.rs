@@ -15,6 +15,8 @@
 //! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
 //!   covers them (each proof is also checked with the server's public key, off the clock);
 //! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
+//! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
+//!   into equally indexed tables (`raw_copy.rs`), and the ratio of Stele's ingest rate to it;
 //! - `disk`: bytes on disk per stored event after a graceful stop (the data directory's files, or
 //!   with PostgreSQL `pg_database_size` and where the bytes go, read with `psql`).
 //!
@@ -29,6 +31,8 @@
 //! off the measured path, a pool of distinct events is serialized once; each sent event is a pooled
 //! event with a fresh `occurred_at`, correlation id, request id and entity number spliced in.
 //! Progress goes to stderr; the report goes to stdout.
+
+mod raw_copy;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -76,11 +80,12 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, single, query, count, proof, verify, disk.
+    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, verify,
+    /// disk. `copy` needs `--database-url` and is skipped without it.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,single,query,count,proof,verify,disk"
+        default_value = "ingest,copy,single,query,count,proof,verify,disk"
     )]
     scenarios: Vec<Scenario>,
     /// Seed of the reference event generator.
@@ -139,6 +144,7 @@ impl Backend {
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 enum Scenario {
     Ingest,
+    Copy,
     Single,
     Query,
     Count,
@@ -251,6 +257,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report.cpu.push(("batch ingest", cpu.stop()));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
+    if let Backend::Postgres(url) = &backend
+        && wants(Scenario::Copy)
+        && ingested > 0
+    {
+        report.raw_copy =
+            Some(raw_copy::run(url, ingested, args.batch, args.ingest_clients).await?);
+    }
     if let Backend::Postgres(url) = &backend {
         if args.analyze {
             eprintln!("bench: running ANALYZE (--analyze)");
@@ -1808,6 +1821,7 @@ fn watch_wal(wal: Option<PathBuf>) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
 #[derive(Default)]
 struct Report {
     ingest: Option<IngestResult>,
+    raw_copy: Option<raw_copy::RawCopyResult>,
     single: Option<SingleResult>,
     query: Option<Vec<QueryRow>>,
     count: Option<Vec<CountRow>>,
@@ -1963,6 +1977,39 @@ impl Report {
                 let _ = writeln!(
                     o,
                     "| batch ingest | events/s | not run | ≥ 100,000 events/s |"
+                );
+            }
+        }
+        if let Some(c) = &self.raw_copy {
+            let name = format!(
+                "plain binary COPY of the same rows ({} per transaction, {} connections)",
+                c.batch, c.connections
+            );
+            let _ = writeln!(
+                o,
+                "| {name} | rows/s ({} entries + {} key rows in {:.2} s) | {} | — |",
+                thousands(c.entries),
+                thousands(c.key_rows),
+                c.batched.as_secs_f64(),
+                thousands(c.batched_rate() as u64)
+            );
+            let _ = writeln!(
+                o,
+                "| plain binary COPY of the same rows, one COPY and one commit | rows/s ({:.2} s) | {} | — |",
+                c.single.as_secs_f64(),
+                thousands(c.single_rate() as u64)
+            );
+            if let Some(r) = &self.ingest {
+                let stele = r.events as f64 / r.elapsed.as_secs_f64();
+                let _ = writeln!(
+                    o,
+                    "| ratio: Stele's durable HTTP ingest / batched plain COPY | ratio | {:.2} | ≥ 1.0 |",
+                    stele / c.batched_rate()
+                );
+                let _ = writeln!(
+                    o,
+                    "| ratio: Stele's durable HTTP ingest / one plain COPY | ratio | {:.2} | — |",
+                    stele / c.single_rate()
                 );
             }
         }
