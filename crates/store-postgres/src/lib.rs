@@ -153,7 +153,7 @@ impl Drop for PgStore {
 }
 
 /// Signs the checkpoints that are due, makes the coming months' partitions, and keeps the
-/// planner's statistics fresh, every [`UPKEEP_EVERY`], until the store is dropped.
+/// partitions vacuumed and analysed, every [`UPKEEP_EVERY`], until the store is dropped.
 async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, every_ms: i64) {
     let mut ticks = tokio::time::interval(UPKEEP_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,19 +176,23 @@ async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, e
         if let Err(error) = ahead {
             tracing::warn!(%error, "creating the coming months' partitions failed; will retry");
         }
-        if let Err(error) = analyze_if_stale(&pool).await {
-            tracing::warn!(%error, "refreshing planner statistics failed; will retry");
+        if let Err(error) = vacuum_if_stale(&pool).await {
+            tracing::warn!(%error, "vacuuming and analysing partitions failed; will retry");
         }
     }
 }
 
-/// Runs `ANALYZE` on each month's partitions once a tenth of their rows changed since the last
-/// one (at least 1,000), as autovacuum would. Without statistics PostgreSQL plans a freshly loaded
-/// trail as an empty table and every query and verification slows down many times over
-/// (docs/benchmarks.md), and some servers run with autovacuum off. Only partitions are analysed:
-/// they hold the rows and their statistics are what the plans of pruned scans use, and analysing
-/// the parent would sample every month again.
-async fn analyze_if_stale(pool: &Pool) -> R<()> {
+/// Runs `VACUUM (ANALYZE)` on each month's partitions once a tenth of their rows changed since
+/// the last analysis or a fifth since the last vacuum (at least 1,000), about as autovacuum would.
+/// Some servers run with autovacuum off, and then:
+/// - without statistics PostgreSQL plans a freshly loaded trail as an empty table, and every
+///   query and verification slows down many times over (docs/benchmarks.md);
+/// - without the visibility map that only `VACUUM` sets, no scan can be index-only, so the capped
+///   count beside each page visits up to 10,000 table rows instead of index entries.
+///
+/// Only partitions are processed: they hold the rows, their statistics are what the plans of
+/// pruned scans use, and processing the parent would sample every month again.
+async fn vacuum_if_stale(pool: &Pool) -> R<()> {
     let conn = pool.get().await?;
     let stale = conn
         .client
@@ -196,7 +200,8 @@ async fn analyze_if_stale(pool: &Pool) -> R<()> {
             "SELECT s.relname::text FROM pg_stat_user_tables s
              JOIN pg_inherits i ON i.inhrelid = s.relid
              WHERE i.inhparent = 'entries'::regclass
-               AND s.n_mod_since_analyze > greatest(1000, s.n_live_tup / 10)",
+               AND (s.n_mod_since_analyze > greatest(1000, s.n_live_tup / 10)
+                    OR s.n_ins_since_vacuum > greatest(1000, s.n_live_tup / 5))",
             &[],
         )
         .await?;
@@ -209,7 +214,7 @@ async fn analyze_if_stale(pool: &Pool) -> R<()> {
         // Names come from the catalog; only ones partitions.rs makes are put into SQL.
         if partitions::is_partition_name(&partition) && partitions::is_partition_name(&keys) {
             conn.client
-                .batch_execute(&format!("ANALYZE {partition}, {keys}"))
+                .batch_execute(&format!("VACUUM (ANALYZE) {partition}, {keys}"))
                 .await?;
         }
     }
