@@ -87,6 +87,25 @@ pub async fn make_checkpoints(
     Ok(due.len())
 }
 
+/// The key ids of each organization's newest checkpoint, distinct and sorted: one primary-key
+/// probe per organization, since the checkpoints table itself may be large.
+pub async fn checkpoint_key_ids(conn: &mut Conn) -> R<Vec<String>> {
+    let rows = conn
+        .query(
+            "SELECT DISTINCT last.key_id FROM orgs o
+             CROSS JOIN LATERAL (
+                 SELECT c.key_id FROM checkpoints c
+                 WHERE c.org_id = o.key ORDER BY c.seq DESC LIMIT 1
+             ) last
+             ORDER BY last.key_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
+}
+
 async fn org_public_id(tx: &mut Tx<'_>, org: OrgId) -> R<String> {
     let row = tx
         .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org])

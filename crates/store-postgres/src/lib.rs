@@ -417,6 +417,11 @@ impl Store for PgStore {
         Ok(list)
     }
 
+    async fn checkpoint_key_ids(&self) -> Result<Vec<String>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::checkpoint_key_ids(&mut conn).await?)
+    }
+
     async fn checkpoint_now(&self) -> Result<usize> {
         let Some(key) = &self.options.signing_key else {
             return Ok(0);
