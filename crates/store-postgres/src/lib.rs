@@ -13,8 +13,9 @@
 //! - **Other writes** (organizations, API keys, checkpoints, erasure) are rare and run on pool
 //!   connections in their own transactions; erasure takes the same chain lock as the writer.
 //! - **Upkeep**: with a signing key, a background task signs due checkpoints every few seconds,
-//!   like the SQLite backend's upkeep thread. Several processes may do so at once: a checkpoint is
-//!   keyed by `(org, seq)`, and the second signature of the same position is ignored.
+//!   like the SQLite backend's upkeep thread. Several processes take turns on an advisory lock to
+//!   do so, and an organization whose checkpoints another key signed is left unsigned (and logged)
+//!   rather than given a second key's signature (`integrity::make_checkpoints`).
 //! - The hash chain, Merkle frontier, checkpoint signatures and erasure pseudonyms are
 //!   `stele_core`'s and entry ids use the SQLite backend's scheme, so `verify` reports the same
 //!   problem kinds, at the same `seq`, on both backends.
