@@ -16,6 +16,10 @@
 //!   like the SQLite backend's upkeep thread. Several processes take turns on an advisory lock to
 //!   do so, and an organization whose checkpoints another key signed is left unsigned (and logged)
 //!   rather than given a second key's signature (`integrity::make_checkpoints`).
+//! - **Outages**: every wait on the database is bounded (`pool.rs`: connecting, waiting for a
+//!   pooled connection, a peer that stops answering), so while the database is unreachable
+//!   requests fail with [`StoreError::Unavailable`] in seconds instead of hanging; broken
+//!   connections are replaced on demand, so service resumes by itself when it returns.
 //! - The hash chain, Merkle frontier, checkpoint signatures and erasure pseudonyms are
 //!   `stele_core`'s and entry ids use the SQLite backend's scheme, so `verify` reports the same
 //!   problem kinds, at the same `seq`, on both backends.
