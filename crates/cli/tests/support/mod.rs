@@ -35,12 +35,9 @@ pub struct ServeOptions<'a> {
     pub checkpoint_every: u64,
 }
 
-/// A `stele serve` process that was started and has not printed its banner yet.
-pub struct Starting {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: PathBuf,
-}
+/// A `stele serve` process that was started and has not printed its banner yet. It is a
+/// [`Server`] without a URL, so a test that fails before the banner still kills it.
+pub struct Starting(Server);
 
 /// A running `stele serve`; killed when dropped.
 pub struct Server {
@@ -85,70 +82,64 @@ pub fn spawn(options: &ServeOptions<'_>) -> Starting {
             }
         }
     });
-    Starting { child, lines, log }
+    Starting(Server {
+        child,
+        url: String::new(),
+        banner: vec![],
+        log,
+        lines,
+    })
 }
 
 impl Starting {
     /// Waits for the banner, which ends with how to stop the server and is printed once the port
     /// is bound and the database is ready.
-    pub fn ready(mut self) -> Server {
+    pub fn ready(self) -> Server {
+        let mut server = self.0;
         let deadline = Instant::now() + START_DEADLINE;
-        let mut banner = vec![];
-        let mut url = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(u) = line.strip_prefix("Stele is listening on ") {
-                        url = Some(u.to_string());
-                    }
-                    let done = line.starts_with("Press Ctrl-C");
-                    banner.push(line);
-                    if done {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let status = self.child.wait();
-                    panic!(
-                        "stele serve did not become ready ({status:?}); banner {banner:?}; log:\n{}",
-                        read(&self.log)
-                    );
-                }
+            let Ok(line) = server.lines.recv_timeout(left) else {
+                panic!(
+                    "stele serve did not become ready (exited: {:?}); banner {:?}; log:\n{}",
+                    server.child.try_wait(),
+                    server.banner,
+                    server.log_text()
+                );
+            };
+            if let Some(u) = line.strip_prefix("Stele is listening on ") {
+                server.url = u.to_string();
+            }
+            let done = line.starts_with("Press Ctrl-C");
+            server.banner.push(line);
+            if done {
+                break;
             }
         }
-        Server {
-            child: self.child,
-            url: url.expect("the server prints its URL"),
-            banner,
-            log: self.log,
-            lines: self.lines,
-        }
+        assert!(!server.url.is_empty(), "the server prints its URL");
+        server
     }
 
     /// Waits for the process to exit without serving; returns its status and log.
-    pub fn refused(mut self) -> (ExitStatus, String) {
+    pub fn refused(self) -> (ExitStatus, String) {
+        let mut server = self.0;
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, read(&self.log));
+            if let Some(status) = server.child.try_wait().unwrap() {
+                return (status, server.log_text());
             }
-            if let Ok(line) = self.lines.try_recv()
-                && line.starts_with("Press Ctrl-C")
-            {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("the server started serving; log:\n{}", read(&self.log));
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "the server neither served nor exited; log:\n{}",
-                    read(&self.log)
+            if let Ok(line) = server.lines.try_recv() {
+                assert!(
+                    !line.starts_with("Press Ctrl-C"),
+                    "the server started serving; log:\n{}",
+                    server.log_text()
                 );
             }
+            assert!(
+                Instant::now() < deadline,
+                "the server neither served nor exited; log:\n{}",
+                server.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
