@@ -43,9 +43,11 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Check checkpoint signatures with this public key (64 hex digits), such as one
-        /// published elsewhere, instead of the key file in the data directory.
+        /// published elsewhere, instead of the signing key file's.
         #[arg(long)]
         public_key: Option<String>,
+        #[command(flatten)]
+        key: KeyFile,
         #[command(flatten)]
         data: DataDir,
     },
@@ -61,6 +63,8 @@ enum Command {
         /// Why (a ticket number, say); kept in the erasure's entry.
         #[arg(long)]
         reason: Option<String>,
+        #[command(flatten)]
+        key: KeyFile,
         #[command(flatten)]
         data: DataDir,
     },
@@ -91,6 +95,21 @@ struct DataDir {
     database_url: Option<DatabaseUrl>,
 }
 
+/// The checkpoint signing key, for the commands that use it (serve, verify, erase).
+#[derive(Args, Clone)]
+struct KeyFile {
+    /// The checkpoint signing key file [default: <data-dir>/checkpoint-signing-key]. Servers
+    /// sharing one database must use the same key: point them all at one file (or copies of it).
+    #[arg(long, env = "STELE_SIGNING_KEY_FILE")]
+    signing_key_file: Option<PathBuf>,
+}
+
+impl KeyFile {
+    fn path(&self, data: &DataDir) -> PathBuf {
+        stele_server::integrity::key_path(&data.data_dir, self.signing_key_file.as_deref())
+    }
+}
+
 fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
     DatabaseUrl::parse(s).map_err(|e| e.to_string())
 }
@@ -106,6 +125,8 @@ struct ServeArgs {
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
     #[arg(long, env = "STELE_CHECKPOINT_EVERY", default_value_t = 60)]
     checkpoint_every: u64,
+    #[command(flatten)]
+    key: KeyFile,
     #[command(flatten)]
     data: DataDir,
 }
@@ -264,14 +285,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             org,
             json,
             public_key,
+            key,
             data,
-        } => verify(org, json, public_key, data).await,
+        } => verify(org, json, public_key, key, data).await,
         Command::Erase {
             org,
             actor,
             reason,
+            key,
             data,
-        } => erase(org, actor, reason, data).await,
+        } => erase(org, actor, reason, key, data).await,
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
@@ -282,6 +305,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
+        signing_key_file: args.key.signing_key_file,
         data_dir: args.data.data_dir,
         database_url: args.data.database_url,
         max_body_bytes: args.max_body_bytes,
@@ -299,6 +323,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.public_key().to_hex(),
         app.public_key().key_id()
     );
+    println!("Signing key file: {}", config.signing_key_path().display());
     if let Some(first) = app.bootstrap() {
         println!();
         println!(
@@ -325,15 +350,17 @@ async fn verify(
     org: Option<String>,
     json: bool,
     public_key: Option<String>,
+    key_file: KeyFile,
     data: DataDir,
 ) -> anyhow::Result<()> {
+    let key_path = key_file.path(&data);
     let public_key = match public_key {
         Some(hex) => Some(
             stele_core::checkpoint::PublicKey::from_hex(&hex).ok_or_else(|| {
                 anyhow::anyhow!("--public-key: not 64 hex digits of an Ed25519 key")
             })?,
         ),
-        None => stele_server::integrity::public_key(&data.data_dir)?,
+        None => stele_server::integrity::public_key(&key_path)?,
     };
     let store = open_existing(&data).await?;
     let orgs = match org {
@@ -347,7 +374,8 @@ async fn verify(
             key.key_id()
         ),
         None => eprintln!(
-            "no signing key in this data directory: checkpoint signatures are not checked"
+            "no signing key at {}: checkpoint signatures are not checked",
+            key_path.display()
         ),
     }
     let mut all_ok = true;
@@ -393,13 +421,16 @@ async fn erase(
     org: String,
     actor: String,
     reason: Option<String>,
+    key_file: KeyFile,
     data: DataDir,
 ) -> anyhow::Result<()> {
     use stele_core::chain::{erasure_record, pseudonym};
-    let key = stele_server::integrity::load_signing_key(&data.data_dir)?.ok_or_else(|| {
+    let key_path = key_file.path(&data);
+    let key = stele_server::integrity::load_signing_key(&key_path)?.ok_or_else(|| {
         anyhow::anyhow!(
-            "no signing key in {}: start `stele serve` on it once",
-            data.data_dir.display()
+            "no signing key at {}: start `stele serve` on this data directory once, or give the \
+             servers' key with --signing-key-file",
+            key_path.display()
         )
     })?;
     let secret = stele_server::integrity::pseudonym_secret(&key);

@@ -11,8 +11,12 @@ use crate::storage::DatabaseUrl;
 pub struct Config {
     /// Where to listen. Port 0 picks a free port (tests use it).
     pub listen: SocketAddr,
-    /// Directory holding the embedded database (`stele.db`) and the checkpoint signing key.
+    /// Directory holding the embedded database (`stele.db`) and, unless `signing_key_file` says
+    /// otherwise, the checkpoint signing key.
     pub data_dir: PathBuf,
+    /// The checkpoint signing key file, instead of `<data_dir>/checkpoint-signing-key`. Servers
+    /// that share a database must share one key, so they point here at the same file (or copies).
+    pub signing_key_file: Option<PathBuf>,
     /// PostgreSQL instead of the embedded database.
     pub database_url: Option<DatabaseUrl>,
     /// Request bodies above this size are refused with 413.
@@ -26,6 +30,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("stele-data"),
+            signing_key_file: None,
             database_url: None,
             max_body_bytes: 8 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(60),
@@ -39,5 +44,10 @@ pub const DATABASE_FILE: &str = "stele.db";
 impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join(DATABASE_FILE)
+    }
+
+    /// Where the checkpoint signing key is read from (and created, on the first start).
+    pub fn signing_key_path(&self) -> PathBuf {
+        crate::integrity::key_path(&self.data_dir, self.signing_key_file.as_deref())
     }
 }

@@ -1,4 +1,5 @@
-//! The checkpoint signing key: created on first start in the data directory, never shown.
+//! The checkpoint signing key: created on first start (in the data directory unless
+//! `--signing-key-file` names another file), never shown.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,36 +10,107 @@ use stele_core::checkpoint::{PublicKey, SigningKey};
 /// The file in the data directory holding the signing key's 32-byte seed, as hex.
 pub const SIGNING_KEY_FILE: &str = "checkpoint-signing-key";
 
-pub fn key_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(SIGNING_KEY_FILE)
+/// The key file a command uses: `explicit` (`--signing-key-file`) if given, else the data
+/// directory's.
+pub fn key_path(data_dir: &Path, explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(path) => path.to_path_buf(),
+        None => data_dir.join(SIGNING_KEY_FILE),
+    }
 }
 
-/// Loads the signing key, creating it (readable by the owner only) if the directory has none.
-pub fn load_or_create_signing_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
-    if let Some(key) = load_signing_key(data_dir)? {
-        return Ok(key);
+/// A signing key and whether this call created its file.
+pub struct LoadedKey {
+    pub key: SigningKey,
+    pub created: bool,
+}
+
+/// Loads the signing key at `path`, creating it (readable by the owner only) if there is none.
+///
+/// Several servers may start at once with one shared, not yet existing key file: the key is
+/// written to a temporary file and then linked into place, which fails if the name exists, so
+/// exactly one of them creates it, the others load that one, and nobody reads a half-written
+/// file.
+pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<LoadedKey> {
+    if let Some(key) = load_signing_key(path)? {
+        return Ok(LoadedKey {
+            key,
+            created: false,
+        });
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
-    let path = key_path(data_dir);
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    // Unique per call (threads share the process id); random, but not derived from the seed.
+    let mut unique = [0u8; 8];
+    getrandom::fill(&mut unique).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    let temporary = dir.join(format!(
+        ".{}.{}-{:016x}.new",
+        name.to_string_lossy(),
+        std::process::id(),
+        u64::from_le_bytes(unique)
+    ));
+    let written = write_new(&temporary, &seed)
+        .and_then(|()| std::fs::hard_link(&temporary, path).map_err(anyhow::Error::from));
+    let _ = std::fs::remove_file(&temporary);
+    match written {
+        Ok(()) => {
+            sync_dir(dir);
+            Ok(LoadedKey {
+                key: SigningKey::from_seed(seed),
+                created: true,
+            })
+        }
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::AlreadyExists) =>
+        {
+            // Another process created it between our look and our link: use theirs.
+            let key = load_signing_key(path)?
+                .with_context(|| format!("{} vanished while being created", path.display()))?;
+            Ok(LoadedKey {
+                key,
+                created: false,
+            })
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Writes the seed as hex into a new file readable by the owner only, synced to disk.
+fn write_new(path: &Path, seed: &[u8; 32]) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
-        .open(&path)
+        .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
     file.write_all(hex.as_bytes())?;
     file.sync_all()?;
-    Ok(SigningKey::from_seed(seed))
+    Ok(())
 }
 
-pub fn load_signing_key(data_dir: &Path) -> anyhow::Result<Option<SigningKey>> {
-    let path = key_path(data_dir);
-    let text = match std::fs::read_to_string(&path) {
+/// Makes the new directory entry durable, so a crash right after the first start cannot lose the
+/// key while checkpoints signed with it survive. Best effort: not every platform can sync a
+/// directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The key in `path`, or `None` if there is no such file.
+pub fn load_signing_key(path: &Path) -> anyhow::Result<Option<SigningKey>> {
+    let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -67,9 +139,9 @@ pub fn pseudonym_secret(key: &SigningKey) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The public key of the data directory's signing key, if it has one.
-pub fn public_key(data_dir: &Path) -> anyhow::Result<Option<PublicKey>> {
-    Ok(load_signing_key(data_dir)?.map(|k| k.public_key()))
+/// The public key of the signing key in `path`, if there is one.
+pub fn public_key(path: &Path) -> anyhow::Result<Option<PublicKey>> {
+    Ok(load_signing_key(path)?.map(|k| k.public_key()))
 }
 
 #[cfg(test)]
@@ -79,17 +151,42 @@ mod tests {
     #[test]
     fn the_key_is_created_once_and_kept_private() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_signing_key(dir.path()).unwrap();
-        let again = load_or_create_signing_key(dir.path()).unwrap();
-        assert_eq!(first.public_key(), again.public_key());
+        let path = key_path(dir.path(), None);
+        let first = load_or_create_signing_key(&path).unwrap();
+        let again = load_or_create_signing_key(&path).unwrap();
+        assert!(first.created && !again.created);
+        assert_eq!(first.key.public_key(), again.key.public_key());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(key_path(dir.path()))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind: {left:?}");
+    }
+
+    #[test]
+    fn processes_starting_together_on_one_new_key_file_all_get_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_path(dir.path(), Some(&dir.path().join("shared").join("key")));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let loaded: Vec<LoadedKey> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (barrier, path) = (barrier.clone(), path.clone());
+                    s.spawn(move || {
+                        barrier.wait();
+                        load_or_create_signing_key(&path).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(loaded.iter().filter(|l| l.created).count(), 1);
+        let expected = load_signing_key(&path).unwrap().unwrap().public_key();
+        for l in &loaded {
+            assert_eq!(l.key.public_key(), expected);
         }
     }
 }

@@ -1,13 +1,18 @@
-//! Building and running the server: open the store, bootstrap the first organization on a fresh
-//! data directory, bind the listener, serve until a shutdown signal.
+//! Building and running the server: open the store, check that the database's checkpoints are
+//! signed with our key, bootstrap the first organization on a fresh database, bind the listener,
+//! serve until a shutdown signal.
+//!
+//! Several processes may run this at once on one PostgreSQL database (docs/scaling.md): the
+//! shared key file, the key check and the bootstrap are written so that they can.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use stele_core::checkpoint::PublicKey;
-use stele_store::{Scope, Store};
+use stele_store::{Scope, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -33,16 +38,20 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let signing_key = integrity::load_or_create_signing_key(&config.data_dir)?;
-        let public_key = signing_key.public_key();
-        let pseudonym_secret = integrity::pseudonym_secret(&signing_key);
+        let key_path = config.signing_key_path();
+        let loaded = integrity::load_or_create_signing_key(&key_path)?;
+        let public_key = loaded.key.public_key();
+        let pseudonym_secret = integrity::pseudonym_secret(&loaded.key);
         let store = storage::open(
             config.database_url.as_ref(),
             &config.data_dir,
-            Some(signing_key),
+            Some(loaded.key),
             config.checkpoint_every,
         )
         .await?;
+        // Before anything is signed: the store's upkeep signs its first checkpoints seconds after
+        // opening, and returning an error here drops the store, which stops it.
+        check_signing_key(store.as_ref(), &public_key, &key_path, loaded.created).await?;
         let bootstrap = bootstrap(store.as_ref()).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -107,12 +116,61 @@ impl Application {
     }
 }
 
-/// On a data directory with no organization yet, creates one and an admin key for it.
+/// Refuses to serve a database whose checkpoints another key signed. Stele verifies a chain with
+/// one key, so a server signing with a second one would make `stele verify` fail for everyone;
+/// this happens when servers sharing a database do not share the key file, or when the key file
+/// was lost or replaced.
+async fn check_signing_key(
+    store: &dyn Store,
+    ours: &PublicKey,
+    key_path: &Path,
+    created: bool,
+) -> anyhow::Result<()> {
+    let ours = ours.key_id();
+    let foreign: Vec<String> = store
+        .checkpoint_key_ids()
+        .await
+        .context("reading which key signed the database's checkpoints")?
+        .into_iter()
+        .filter(|id| !id.eq_ignore_ascii_case(&ours))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let created = if created {
+        " (the file did not exist, so this start created a new key there)"
+    } else {
+        ""
+    };
+    anyhow::bail!(
+        "this database's checkpoints are signed with key id {}, but the signing key in {} has key \
+         id {ours}{created}. Every server sharing a database must use the same signing key: copy \
+         the key file of the server that signed them to {}, or point --signing-key-file \
+         (STELE_SIGNING_KEY_FILE) at it. Refusing to start, because checkpoints signed with a \
+         second key would make `stele verify` fail.",
+        foreign.join(" and "),
+        key_path.display(),
+        key_path.display(),
+    )
+}
+
+/// On a database with no organization yet, creates one and an admin key for it.
+///
+/// Several servers may start at once on one new database: all of them see no organization, one
+/// creates `default`, and the others' inserts conflict on its unique name. Those then know another
+/// process bootstrapped (and prints the key), and print nothing.
 async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
     if !store.list_orgs().await?.is_empty() {
         return Ok(None);
     }
-    let org = store.create_org("default").await?;
+    let org = match store.create_org("default").await {
+        Ok(org) => org,
+        Err(StoreError::Conflict(_)) => {
+            tracing::info!("another server sharing this database created the first organization");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let key = keys::generate("first admin key", Scope::ALL.to_vec());
     store.create_api_key(org.key, key.record).await?;
     Ok(Some(Bootstrap {

@@ -28,9 +28,22 @@ fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
         .map_err(|_| other(format!("{what} is not 32 bytes")))
 }
 
+/// The transaction-scoped advisory lock taken while signing checkpoints (`STELECKP` in ASCII).
+const CHECKPOINT_LOCK: i64 = 0x5354_454c_4543_4b50;
+
 /// Signs a checkpoint for every organization whose chain moved past its last checkpoint, if that
-/// one is at least `every_ms` old (or `force`). Returns how many were due. Two processes may sign
-/// the same position at once; the second insert is ignored.
+/// one is at least `every_ms` old (or `force`). Returns how many were signed.
+///
+/// Several processes sharing the database run this every few seconds. They take turns on
+/// [`CHECKPOINT_LOCK`], and each reads what is due only once it holds the lock, so it sees the
+/// checkpoints the previous holder just committed: one checkpoint per interval, not one per
+/// process. (Should a signature of the same position still race in, from a process that does not
+/// take the lock, the second insert is ignored.)
+///
+/// An organization whose newest checkpoint another key signed is left alone, with an error in the
+/// log: Stele verifies a chain with one key, so signing with a second one would make `verify`
+/// fail. That happens only when servers with different keys share a database; the startup check
+/// (`checkpoint_key_ids`) catches it, except for servers that start together on an empty one.
 pub async fn make_checkpoints(
     conn: &mut Conn,
     key: &SigningKey,
@@ -39,12 +52,14 @@ pub async fn make_checkpoints(
     now: Millis,
 ) -> R<usize> {
     let mut tx = conn.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHECKPOINT_LOCK])
+        .await?;
     let due = tx
         .query(
-            "SELECT s.org_id, o.id, s.seq, s.head, s.frontier
+            "SELECT s.org_id, o.id, s.seq, s.head, s.frontier, last.key_id
              FROM chain_state s JOIN orgs o ON o.key = s.org_id
              LEFT JOIN LATERAL (
-                 SELECT c.seq, c.created_ms FROM checkpoints c
+                 SELECT c.seq, c.created_ms, c.key_id FROM checkpoints c
                  WHERE c.org_id = s.org_id ORDER BY c.seq DESC LIMIT 1
              ) last ON true
              WHERE s.seq > coalesce(last.seq, 0)
@@ -53,8 +68,23 @@ pub async fn make_checkpoints(
             &[&force, &(now - every_ms)],
         )
         .await?;
+    let ours = key.public_key().key_id();
+    let mut signed_count = 0;
     for row in &due {
         let org: OrgId = row.try_get(0)?;
+        let last_key: Option<&str> = row.try_get(5)?;
+        if let Some(theirs) = last_key.filter(|k| !k.eq_ignore_ascii_case(&ours)) {
+            let org_id: &str = row.try_get(1)?;
+            tracing::error!(
+                org = org_id,
+                database_key_id = theirs,
+                our_key_id = %ours,
+                "not signing a checkpoint: this organization's checkpoints are signed by another \
+                 key; every server sharing a database must use the same signing key file \
+                 (--signing-key-file)"
+            );
+            continue;
+        }
         let frontier: &str = row.try_get(4)?;
         let frontier: Frontier = serde_json::from_str(frontier)
             .map_err(|e| other(format!("chain_state.frontier: {e}")))?;
@@ -82,9 +112,29 @@ pub async fn make_checkpoints(
             ],
         )
         .await?;
+        signed_count += 1;
     }
     tx.commit().await?;
-    Ok(due.len())
+    Ok(signed_count)
+}
+
+/// The key ids of each organization's newest checkpoint, distinct and sorted: one primary-key
+/// probe per organization, since the checkpoints table itself may be large.
+pub async fn checkpoint_key_ids(conn: &mut Conn) -> R<Vec<String>> {
+    let rows = conn
+        .query(
+            "SELECT DISTINCT last.key_id FROM orgs o
+             CROSS JOIN LATERAL (
+                 SELECT c.key_id FROM checkpoints c
+                 WHERE c.org_id = o.key ORDER BY c.seq DESC LIMIT 1
+             ) last
+             ORDER BY last.key_id",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
 }
 
 async fn org_public_id(tx: &mut Tx<'_>, org: OrgId) -> R<String> {

@@ -13,8 +13,13 @@
 //! - **Other writes** (organizations, API keys, checkpoints, erasure) are rare and run on pool
 //!   connections in their own transactions; erasure takes the same chain lock as the writer.
 //! - **Upkeep**: with a signing key, a background task signs due checkpoints every few seconds,
-//!   like the SQLite backend's upkeep thread. Several processes may do so at once: a checkpoint is
-//!   keyed by `(org, seq)`, and the second signature of the same position is ignored.
+//!   like the SQLite backend's upkeep thread. Several processes take turns on an advisory lock to
+//!   do so, and an organization whose checkpoints another key signed is left unsigned (and logged)
+//!   rather than given a second key's signature (`integrity::make_checkpoints`).
+//! - **Outages**: every wait on the database is bounded (`pool.rs`: connecting, waiting for a
+//!   pooled connection, a peer that stops answering), so while the database is unreachable
+//!   requests fail with [`StoreError::Unavailable`] in seconds instead of hanging; broken
+//!   connections are replaced on demand, so service resumes by itself when it returns.
 //! - The hash chain, Merkle frontier, checkpoint signatures and erasure pseudonyms are
 //!   `stele_core`'s and entry ids use the SQLite backend's scheme, so `verify` reports the same
 //!   problem kinds, at the same `seq`, on both backends.
@@ -444,6 +449,11 @@ impl Store for PgStore {
         let list = integrity::checkpoints(&mut tx, org, Some(limit)).await?;
         tx.commit().await?;
         Ok(list)
+    }
+
+    async fn checkpoint_key_ids(&self) -> Result<Vec<String>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::checkpoint_key_ids(&mut conn).await?)
     }
 
     async fn checkpoint_now(&self) -> Result<usize> {

@@ -25,12 +25,42 @@ use crate::error::{Error, R, describe};
 
 /// Prepared statements kept per connection before the cache starts over.
 const STATEMENT_CACHE: usize = 256;
+/// How long reaching the server's port may take, unless the URL sets `connect_timeout`. The
+/// driver applies it to the TCP connect alone; [`connect`] bounds the whole handshake to twice it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long data sent on an open connection may stay unacknowledged by the peer's TCP stack
+/// before the connection is given up (Linux `TCP_USER_TIMEOUT`), unless the URL sets
+/// `tcp_user_timeout`. Without it a query sent to a host that vanished (network cut, machine off)
+/// waits for the kernel's retransmissions, about 15 minutes. A slow but running server still
+/// acknowledges at the TCP level, so this never cuts off a long query.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a request waits for one of the pool's connections before it is answered
+/// "unavailable". Connections are normally free again within milliseconds; this bounds the wait
+/// when every one of them is stuck connecting to a database that does not answer.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// Opens one connection and drives it on the runtime; `setup` runs once on it (session settings).
+///
+/// The whole handshake (TCP connect, startup, authentication, `setup`) is bounded: the driver's
+/// `connect_timeout` covers the TCP connect only, and a server that accepts the connection but
+/// never answers (a stuck proxy, a host under a storm) would otherwise hold the caller forever.
 pub async fn connect(config: &Config, setup: &str) -> R<Conn> {
+    let limit = 2 * config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
+    match tokio::time::timeout(limit, open(config, setup)).await {
+        Ok(conn) => conn,
+        Err(_) => Err(Error::Store(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL: no answer within {} s",
+            limit.as_secs()
+        )))),
+    }
+}
+
+async fn open(config: &Config, setup: &str) -> R<Conn> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         Error::Store(StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL: {}",
@@ -64,6 +94,9 @@ pub fn base_config(url: &str) -> R<Config> {
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
     }
     Ok(config)
 }
@@ -209,11 +242,20 @@ impl Pool {
     }
 
     pub async fn get(&self) -> R<Pooled<'_>> {
-        let permit = self.permits.acquire().await.map_err(|_| {
-            Error::Store(StoreError::Unavailable(
-                "the connection pool is closed".into(),
-            ))
-        })?;
+        let permit = match tokio::time::timeout(POOL_WAIT_TIMEOUT, self.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => {
+                return Err(Error::Store(StoreError::Unavailable(
+                    "the connection pool is closed".into(),
+                )));
+            }
+            Err(_) => {
+                return Err(Error::Store(StoreError::Unavailable(format!(
+                    "no PostgreSQL connection became free within {} s",
+                    POOL_WAIT_TIMEOUT.as_secs()
+                ))));
+            }
+        };
         loop {
             let conn = self.idle.lock().expect("pool lock").pop();
             match conn {

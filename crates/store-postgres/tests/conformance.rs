@@ -83,6 +83,9 @@ impl Store for TestStore {
     async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
         self.store.checkpoints(org, limit).await
     }
+    async fn checkpoint_key_ids(&self) -> Result<Vec<String>> {
+        self.store.checkpoint_key_ids().await
+    }
     async fn checkpoint_now(&self) -> Result<usize> {
         self.store.checkpoint_now().await
     }

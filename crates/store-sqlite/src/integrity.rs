@@ -77,6 +77,23 @@ pub fn make_checkpoints(
     Ok(due.len())
 }
 
+/// The key ids of each organization's newest checkpoint, distinct and sorted. One primary-key
+/// probe per organization: the checkpoints table itself may be large.
+pub fn checkpoint_key_ids(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT key_id FROM (
+                 SELECT (SELECT c.key_id FROM checkpoints c WHERE c.org_id = o.key
+                         ORDER BY c.seq DESC LIMIT 1) AS key_id
+                 FROM orgs o
+             ) WHERE key_id IS NOT NULL ORDER BY key_id",
+        )
+        .map_err(map_err)?;
+    stmt.query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(map_err)
+}
+
 /// Checkpoints of one organization in `seq` order (ascending), optionally only the newest `limit`.
 pub fn checkpoints(
     conn: &Connection,

@@ -422,6 +422,11 @@ impl Store for SqliteStore {
         Ok(list)
     }
 
+    async fn checkpoint_key_ids(&self) -> Result<Vec<String>> {
+        self.read(|conn, _| integrity::checkpoint_key_ids(conn))
+            .await
+    }
+
     async fn checkpoint_now(&self) -> Result<usize> {
         let Some(key) = self.options.signing_key.clone() else {
             return Ok(0);

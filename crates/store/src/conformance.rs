@@ -738,6 +738,12 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
         "an empty chain verifies: {report:?}"
     );
 
+    assert_eq!(
+        store.checkpoint_key_ids().await.unwrap(),
+        Vec::<String>::new(),
+        "no checkpoint, no key"
+    );
+
     for i in 0..4 {
         store
             .append(
@@ -779,6 +785,11 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
     for c in &checkpoints {
         c.verify(&public).expect("signed by the store's key");
     }
+    assert_eq!(
+        store.checkpoint_key_ids().await.unwrap(),
+        vec![public.key_id()],
+        "one key signed them all"
+    );
 
     let report = store.verify(a, Some(&public)).await.unwrap();
     assert!(report.ok, "{report:?}");

@@ -83,6 +83,11 @@ pub trait Store: Send + Sync + 'static {
     /// Signed checkpoints, newest first, at most `limit`.
     async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>>;
 
+    /// The key ids (`SignedCheckpoint::key_id`) that signed each organization's newest
+    /// checkpoint, each once, sorted. Empty before the first checkpoint. A server checks it at
+    /// startup: servers sharing one database must share one signing key, or `verify` fails.
+    async fn checkpoint_key_ids(&self) -> Result<Vec<String>>;
+
     /// Signs a checkpoint now for every organization with entries since its last one; returns
     /// how many were made. Without a signing key, none are.
     async fn checkpoint_now(&self) -> Result<usize>;

@@ -117,7 +117,12 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "storage is unavailable; nothing was recorded, retry later".to_string(),
+                // Not "nothing was recorded": when the database connection breaks while a
+                // commit is in flight, the outcome is unknown. A retry with the same
+                // Idempotency-Key settles it either way.
+                "storage is unavailable; retry later (with the same Idempotency-Key, a retry \
+                 cannot record an event twice)"
+                    .to_string(),
                 json!([]),
             ),
             ApiError::Internal(cause) => {

@@ -155,3 +155,27 @@ async fn unknown_endpoints_and_entries_are_json_404s() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn readiness_reports_the_database_check_and_liveness_is_plain() {
+    let app = spawn_app().await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap(),
+        json!({"status": "ready", "checks": {"database": {"status": "ok"}}})
+    );
+    let live = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert_eq!(live.text().await.unwrap(), "ok");
+}
