@@ -196,11 +196,31 @@ async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, e
 ///   count beside each page visits up to 10,000 table rows instead of index entries.
 ///
 /// Only partitions are processed: they hold the rows, their statistics are what the plans of
-/// pruned scans use, and processing the parent would sample every month again.
+/// pruned scans use, and processing the parent would sample every month again. With several
+/// processes on one database, one at a time does it (the others skip their turn).
 async fn vacuum_if_stale(pool: &Pool) -> R<()> {
     let conn = pool.get().await?;
-    let stale = conn
+    let ours: bool = conn
         .client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&VACUUM_LOCK])
+        .await?
+        .try_get(0)?;
+    if !ours {
+        return Ok(());
+    }
+    let done = vacuum_stale_partitions(&conn.client).await;
+    conn.client
+        .execute("SELECT pg_advisory_unlock($1)", &[&VACUUM_LOCK])
+        .await?;
+    done
+}
+
+/// The session-level advisory lock held while vacuuming (`STELEVAC` in ASCII); `VACUUM` cannot
+/// run inside a transaction, so the lock cannot be transaction-scoped.
+const VACUUM_LOCK: i64 = 0x5354_454c_4556_4143;
+
+async fn vacuum_stale_partitions(client: &tokio_postgres::Client) -> R<()> {
+    let stale = client
         .query(
             "SELECT s.relname::text FROM pg_stat_user_tables s
              JOIN pg_inherits i ON i.inhrelid = s.relid
@@ -218,7 +238,7 @@ async fn vacuum_if_stale(pool: &Pool) -> R<()> {
         let keys = format!("entry_keys_{month}");
         // Names come from the catalog; only ones partitions.rs makes are put into SQL.
         if partitions::is_partition_name(&partition) && partitions::is_partition_name(&keys) {
-            conn.client
+            client
                 .batch_execute(&format!("VACUUM (ANALYZE) {partition}, {keys}"))
                 .await?;
         }

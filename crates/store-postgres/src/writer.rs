@@ -58,6 +58,10 @@ const MAX_GROUP_EVENTS: usize = 50_000;
 const IDEMPOTENCY_SWEEP_EVERY_MS: Millis = 10 * 60 * 1000;
 /// How often a group is run again after a deadlock or allocation conflict before giving up.
 const MAX_ATTEMPTS: u32 = 8;
+/// How long one attempt at a group may take. A server that accepts the connection but never
+/// answers (frozen, or a network path that drops packets silently) would otherwise hold every
+/// append forever; after this the requests get 503 and the writer opens a new connection.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The advisory lock that serialises `pk` allocation across processes (`STELEPK1` in ASCII).
 const PK_LOCK: i64 = 0x5354_454c_4550_4b31;
@@ -148,12 +152,22 @@ impl WriterTask {
         );
         let mut attempt = 1;
         let result = loop {
-            let result = match open(&mut self.conn, &self.config).await {
-                Ok(conn) => match self.partitions.ensure(conn, months.iter().copied()).await {
-                    Ok(()) => write_group(conn, &requests, now, sweep).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
+            let (slot, config, partitions) = (&mut self.conn, &self.config, &self.partitions);
+            let attempt_once = async {
+                let conn = open(slot, config).await?;
+                partitions.ensure(conn, months.iter().copied()).await?;
+                write_group(conn, &requests, now, sweep).await
+            };
+            let result = match tokio::time::timeout(GROUP_TIMEOUT, attempt_once).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The connection is stuck mid-conversation; it cannot be used again.
+                    self.conn = None;
+                    Err(Error::Store(StoreError::Unavailable(format!(
+                        "the database did not answer within {} s",
+                        GROUP_TIMEOUT.as_secs()
+                    ))))
+                }
             };
             match result {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
@@ -174,10 +188,13 @@ impl WriterTask {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, "group commit failed; no event of the group was stored");
-                if self.conn.as_ref().is_some_and(Conn::is_closed) {
-                    self.conn = None;
-                }
+                // Usually nothing of the group was stored; if the connection broke during
+                // COMMIT the outcome is unknown, which is why clients retry with their
+                // idempotency keys.
+                tracing::error!(%error, "group commit failed");
+                // A connection that failed may be broken in a way the driver has not noticed
+                // yet; a fresh one costs one handshake, a stale one another round of errors.
+                self.conn = None;
                 let error = StoreError::from(error);
                 for command in group {
                     let _ = command.reply.send(Err(clone_err(&error)));
