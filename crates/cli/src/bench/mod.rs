@@ -1515,27 +1515,28 @@ fn pg_sizes(url: &DatabaseUrl) -> anyhow::Result<PgSizes> {
 /// hand), next to the live row count of the statistics system (not a `count(*)`, which would
 /// read the whole table into the cache before the queries).
 fn planner_statistics(url: &DatabaseUrl) -> anyhow::Result<String> {
+    // `entries` is partitioned by month: its rows and statistics are its partitions'.
     let rows = psql(
         url,
-        "select c.reltuples::int8, s.analyze_count, s.autoanalyze_count, \
-         s.n_live_tup \
-         from pg_class c join pg_stat_user_tables s on s.relid = c.oid \
-         where c.relname = 'entries' and s.schemaname = 'public'",
+        "select count(*) filter (where c.reltuples < 0), count(*), \
+         coalesce(sum(greatest(c.reltuples, 0))::int8, 0), coalesce(sum(s.n_live_tup), 0), \
+         coalesce(sum(s.analyze_count), 0), coalesce(sum(s.autoanalyze_count), 0), \
+         coalesce(sum(s.vacuum_count), 0) \
+         from pg_inherits i join pg_class c on c.oid = i.inhrelid \
+         join pg_stat_user_tables s on s.relid = c.oid \
+         where i.inhparent = 'entries'::regclass",
     )?;
-    let Some([estimate, by_hand, auto, actual]) = rows.first().map(Vec::as_slice) else {
-        bail!("psql printed no statistics for the entries table");
+    let Some([never, partitions, estimate, actual, by_hand, auto, vacuums]) =
+        rows.first().map(Vec::as_slice)
+    else {
+        bail!("psql printed no statistics for the partitions of entries");
     };
-    Ok(if estimate.trim() == "-1" {
-        format!(
-            "`entries` had never been analyzed (`reltuples` = -1) though the statistics system \
-             counts {actual} live rows in it: the planner takes it for an empty table"
-        )
-    } else {
-        format!(
-            "the planner estimates `entries` at {estimate} rows (the statistics system counts \
-             {actual} live rows); analyzed {by_hand} times by ANALYZE, {auto} times by autovacuum"
-        )
-    })
+    Ok(format!(
+        "the planner estimates `entries` at {estimate} rows over {partitions} monthly partitions \
+         ({never} never analyzed, which the planner takes for empty); the statistics system counts \
+         {actual} live rows; partitions analyzed {by_hand} times by ANALYZE or VACUUM (ANALYZE), \
+         {auto} times by autovacuum, vacuumed {vacuums} times by VACUUM"
+    ))
 }
 
 /// The PostgreSQL server's version and the settings that bear on the figures.
