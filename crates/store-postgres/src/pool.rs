@@ -135,12 +135,6 @@ impl Conn {
         self.client.is_closed()
     }
 
-    /// The prepared statement for `sql`, from the cache when possible; run it on `self.client`
-    /// (several at once are pipelined).
-    pub async fn prepare(&mut self, sql: &str) -> R<Statement> {
-        self.statements.get(&self.client, sql).await
-    }
-
     pub async fn query(&mut self, sql: &str, params: &[Param<'_>]) -> R<Vec<Row>> {
         let statement = self.statements.get(&self.client, sql).await?;
         Ok(self.client.query(&statement, params).await?)

@@ -7,8 +7,9 @@
 //! them (a rare entity id is best found through `entry_keys`, a common one by walking the
 //! organization's entries newest first). The filters, and why they have the shape they have:
 //! - single-valued filters are equalities on columns with `(org_id, column, pk)` indexes;
-//! - entity id (primary or bulk), actor (id or email) and IP are `EXISTS` probes into
-//!   `entry_keys`, whose `(org_id, kind, value, pk)` key also yields the matching `pk`s in order;
+//! - entity id (primary or bulk), actor (id or email) and IP go through `entry_keys`, whose
+//!   `(org_id, kind, value, pk)` key yields the matching `pk`s: the first such filter is joined
+//!   to the entries, further ones are `EXISTS` probes;
 //! - a detailed-action prefix is `LIKE 'prefix%'` on a `"C"`-collated column (a B-tree range);
 //! - actor types: the default (everyone but System) is one `<>`;
 //! - `from`/`to` are a `pk` range (a `pk` starts with its millisecond);
@@ -19,12 +20,18 @@
 //! A value PostgreSQL's `text` cannot hold (one with U+0000) cannot have been stored, so a filter
 //! with one matches nothing, without asking the database.
 //!
-//! The count runs beside the page on the same connection (pipelined) and stops at
-//! [`COUNT_CAP`] matches (`LIMIT` inside the count), so it stays cheap whatever the data.
+//! The count runs after the page, on the same connection, and has two bounds: it stops at
+//! [`COUNT_CAP`] matches (`LIMIT` inside the count), and it may take at most [`COUNT_BUDGET_MS`]
+//! (a transaction-local `statement_timeout`). Past either the total is a lower bound
+//! (`total_exact: false`): the cap's 10,000, or, when time ran out, the entries the page read.
+//! Most counts are index-only scans (every filter index carries the actor type, schema.rs) and
+//! finish well inside the budget; the budget is for the rest (several filters whose matches are
+//! spread thinly, common words in the description), as the SQLite backend's is.
 
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::{ActorType, Entry};
 use stele_store::{Facets, OrgId, Page};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use crate::codec::{
@@ -32,11 +39,14 @@ use crate::codec::{
     FACET_ENTITY_TYPE, KEY_ACTOR, KEY_ENTITY_ID, KEY_IP, decode_row, outcome_code, pk_floor,
     pk_of_id,
 };
-use crate::error::R;
+use crate::error::{Error, R};
 use crate::pool::{Conn, Param};
 
 /// Counting stops at this many matches; the total is then a lower bound.
 pub const COUNT_CAP: i64 = 10_000;
+/// How long a count may run before it is given up for a lower bound. product.md: the count shown
+/// with a page never adds more than 20 ms; this leaves room for the round trips around it.
+pub const COUNT_BUDGET_MS: u32 = 15;
 
 /// Session settings of the read connections (see the module docs).
 pub const READER_SETUP: &str =
@@ -46,6 +56,9 @@ type Boxed = Box<dyn ToSql + Sync + Send>;
 
 /// A filter as SQL: `e.`-qualified conditions and their parameters (`$1` is the organization).
 struct Where {
+    /// What the query reads from: `entries e`, or, with an identifier filter, that filter's
+    /// `entry_keys` rows joined to their entries (see [`Where::key_filter`]).
+    from: String,
     conditions: Vec<String>,
     params: Vec<Boxed>,
 }
@@ -67,12 +80,25 @@ impl Where {
         self.conditions.join(" AND ")
     }
 
-    fn key_exists(&mut self, kind: i16, value: &str) {
+    /// An identifier filter (entity id, actor, ip). The first one drives the query: its
+    /// `entry_keys` rows are joined to their entries, so PostgreSQL starts from the few entries
+    /// that match (the key's primary key makes each entry appear at most once). Written as
+    /// `EXISTS` instead, the planner gathered and de-duplicated every match before probing the
+    /// entries, several times slower at a thousand matches (docs/benchmarks.md). Further ones
+    /// are `EXISTS` conditions on the entries found.
+    fn key_filter(&mut self, kind: i16, value: &str) {
         let v = self.param(value.to_string());
-        self.conditions.push(format!(
-            "EXISTS (SELECT 1 FROM entry_keys k WHERE k.org_id = $1 AND k.kind = {kind} \
-             AND k.value = {v}::text AND k.pk = e.pk)"
-        ));
+        if self.from == "entries e" {
+            self.from = format!(
+                "entry_keys k JOIN entries e ON e.pk = k.pk AND k.org_id = $1 \
+                 AND k.kind = {kind} AND k.value = {v}::text"
+            );
+        } else {
+            self.conditions.push(format!(
+                "EXISTS (SELECT 1 FROM entry_keys x WHERE x.org_id = $1 AND x.kind = {kind} \
+                 AND x.value = {v}::text AND x.pk = e.pk)"
+            ));
+        }
     }
 }
 
@@ -91,6 +117,7 @@ fn like_escape(s: &str) -> String {
 /// The conditions of a filter, or `None` when nothing can match.
 fn conditions(org: OrgId, f: &EventFilter) -> Option<Where> {
     let mut w = Where {
+        from: "entries e".into(),
         conditions: vec!["e.org_id = $1".into()],
         params: vec![Box::new(org)],
     };
@@ -157,13 +184,13 @@ fn conditions(org: OrgId, f: &EventFilter) -> Option<Where> {
             .push(format!("e.outcome = {}", outcome_code(outcome)));
     }
     if let Some(v) = &f.entity_id {
-        w.key_exists(KEY_ENTITY_ID, v);
+        w.key_filter(KEY_ENTITY_ID, v);
     }
     if let Some(v) = &f.actor {
-        w.key_exists(KEY_ACTOR, v);
+        w.key_filter(KEY_ACTOR, v);
     }
     if let Some(v) = &f.ip {
-        w.key_exists(KEY_IP, v);
+        w.key_filter(KEY_IP, v);
     }
     if let Some(from) = f.from {
         let p = w.param(pk_floor(from));
@@ -201,7 +228,8 @@ async fn cursor_pk(conn: &mut Conn, org: OrgId, c: &Cursor) -> R<i64> {
 
 fn count_sql(w: &Where) -> String {
     format!(
-        "SELECT count(*) FROM (SELECT 1 FROM entries e WHERE {} LIMIT {}) s",
+        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) s",
+        w.from,
         w.sql(),
         COUNT_CAP + 1
     )
@@ -232,7 +260,7 @@ pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
     };
     let want = page.limit.saturating_add(1).min(i64::MAX as usize) as i64;
 
-    let mut page_sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE {}", w.sql());
+    let mut page_sql = format!("SELECT {ENTRY_COLUMNS} FROM {} WHERE {}", w.from, w.sql());
     let mut extra: Vec<i64> = Vec::new();
     if let Some(pk) = position {
         extra.push(pk);
@@ -253,20 +281,14 @@ pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
     ));
     let mut page_params = w.refs();
     page_params.extend(extra.iter().map(|v| v as Param<'_>));
-    let count_params = w.refs();
 
-    let page_statement = conn.prepare(&page_sql).await?;
-    let count_statement = conn.prepare(&count_sql(&w)).await?;
-    // Both on the same connection at once: the driver pipelines them.
-    let (rows, count) = tokio::join!(
-        conn.client.query(&page_statement, &page_params),
-        conn.client.query_one(&count_statement, &count_params),
-    );
-    let entries = rows?
+    let rows = conn.query(&page_sql, &page_params).await?;
+    let entries = rows
         .iter()
         .map(|r| decode_row(r).map(|(_, e)| e))
         .collect::<R<Vec<Entry>>>()?;
-    let (total, total_exact) = count_result(count?.try_get(0)?);
+    // A page's own rows are the least the count can be, should it run out of time.
+    let (total, total_exact) = budgeted_count(conn, &w, entries.len() as u64).await?;
 
     Ok(Page::from_window(entries, page, total, total_exact))
 }
@@ -275,9 +297,24 @@ pub async fn count(conn: &mut Conn, org: OrgId, filter: &EventFilter) -> R<(u64,
     let Some(w) = conditions(org, filter) else {
         return Ok((0, true));
     };
-    let rows = conn.query(&count_sql(&w), &w.refs()).await?;
-    let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
-    Ok(count_result(n))
+    budgeted_count(conn, &w, 0).await
+}
+
+/// The capped count within [`COUNT_BUDGET_MS`]; `(at_least, false)` when time ran out.
+async fn budgeted_count(conn: &mut Conn, w: &Where, at_least: u64) -> R<(u64, bool)> {
+    let mut tx = conn.transaction().await?;
+    tx.batch_execute(&format!("SET LOCAL statement_timeout = {COUNT_BUDGET_MS}"))
+        .await?;
+    match tx.query(&count_sql(w), &w.refs()).await {
+        Ok(rows) => {
+            let n: i64 = rows.first().map(|r| r.try_get(0)).transpose()?.unwrap_or(0);
+            tx.commit().await?;
+            Ok(count_result(n))
+        }
+        // The transaction is rolled back as it is dropped.
+        Err(Error::Db(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => Ok((at_least, false)),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn get(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Entry>> {
@@ -348,5 +385,48 @@ mod tests {
     fn like_metacharacters_are_literal() {
         assert_eq!(like_escape("50%_off\\x"), "50\\%\\_off\\\\x");
         assert_eq!(like_escape("plain"), "plain");
+    }
+
+    use crate::pool::connect;
+    use crate::testing::TestDatabase;
+
+    /// A count that runs out of time answers with its lower bound instead of failing, and the
+    /// connection stays usable.
+    #[tokio::test]
+    async fn a_count_past_its_budget_is_a_lower_bound() {
+        let (_db, url) = TestDatabase::create().await;
+        let config = crate::pool::base_config(&url).unwrap();
+        let mut conn = connect(&config, READER_SETUP).await.unwrap();
+        crate::schema::migrate(&mut conn.client).await.unwrap();
+        conn.client
+            .batch_execute("CREATE TEMP TABLE one AS SELECT 1 AS org_id")
+            .await
+            .unwrap();
+        let quick = Where {
+            from: "one e".into(),
+            conditions: vec!["e.org_id = $1".into()],
+            params: vec![Box::new(1_i64 as i32)],
+        };
+        assert_eq!(
+            budgeted_count(&mut conn, &quick, 7).await.unwrap(),
+            (1, true)
+        );
+        // One second per row: far past the budget, however busy the machine.
+        let slow = Where {
+            conditions: vec!["e.org_id = $1".into(), "pg_sleep(1) IS NOT NULL".into()],
+            ..quick
+        };
+        assert_eq!(
+            budgeted_count(&mut conn, &slow, 7).await.unwrap(),
+            (7, false)
+        );
+        let quick = Where {
+            conditions: vec!["e.org_id = $1".into()],
+            ..slow
+        };
+        assert_eq!(
+            budgeted_count(&mut conn, &quick, 7).await.unwrap(),
+            (1, true)
+        );
     }
 }
