@@ -199,6 +199,21 @@ impl Tx<'_> {
         Ok(self.tx.copy_in(&statement).await?)
     }
 
+    /// Binds `sql` to `params` as a portal, whose rows [`Tx::query_portal`] fetches in chunks.
+    pub async fn bind(&mut self, sql: &str, params: &[Param<'_>]) -> R<tokio_postgres::Portal> {
+        let statement = self.statements.get(&self.tx, sql).await?;
+        Ok(self.tx.bind(&statement, params).await?)
+    }
+
+    /// Up to `max_rows` more rows of a portal.
+    pub async fn query_portal(
+        &mut self,
+        portal: &tokio_postgres::Portal,
+        max_rows: i32,
+    ) -> R<Vec<Row>> {
+        Ok(self.tx.query_portal(portal, max_rows).await?)
+    }
+
     /// Runs statements given as text, without parameters (DDL).
     pub async fn batch_execute(&mut self, sql: &str) -> R<()> {
         Ok(self.tx.batch_execute(sql).await?)
