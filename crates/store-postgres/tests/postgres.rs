@@ -23,6 +23,16 @@ fn everyone() -> EventFilter {
     }
 }
 
+/// The newest `limit` entries of every actor type.
+async fn first_page(store: &dyn Store, org: i64, limit: usize) -> stele_store::Page {
+    let request = stele_core::filter::PageRequest {
+        filter: everyone(),
+        limit,
+        cursor: None,
+    };
+    store.list(org, &request).await.unwrap()
+}
+
 #[test]
 fn test_database_urls_keep_server_and_options() {
     use common::with_database;
@@ -198,17 +208,7 @@ async fn two_stores_on_one_database_keep_every_chain_whole() {
     assert_eq!(ids.len(), 160);
     let key = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
     for (org, n) in [(a, 106), (b, 54)] {
-        let page = stores[1]
-            .list(
-                org,
-                &stele_core::filter::PageRequest {
-                    filter: everyone(),
-                    limit: 500,
-                    cursor: None,
-                },
-            )
-            .await
-            .unwrap();
+        let page = first_page(stores[1].as_ref(), org, 500).await;
         let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq).collect();
         assert_eq!(
             seqs,
@@ -401,17 +401,7 @@ async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
     assert!(!plan.contains("entries_p2019"), "{plan}");
 
     // And the trail reads and verifies across partitions as one.
-    let page = store
-        .list(
-            org,
-            &stele_core::filter::PageRequest {
-                filter: everyone(),
-                limit: 50,
-                cursor: None,
-            },
-        )
-        .await
-        .unwrap();
+    let page = first_page(&store, org, 50).await;
     assert_eq!(page.entries.len(), 2);
     assert!(store.verify(org, None).await.unwrap().ok);
 }
