@@ -127,7 +127,7 @@ async fn check_signing_key(
     created: bool,
 ) -> anyhow::Result<()> {
     let ours = ours.key_id();
-    let foreign: Vec<String> = store
+    let mut foreign: Vec<String> = store
         .checkpoint_key_ids()
         .await
         .context("reading which key signed the database's checkpoints")?
@@ -135,7 +135,16 @@ async fn check_signing_key(
         .filter(|id| !id.eq_ignore_ascii_case(&ours))
         .collect();
     if foreign.is_empty() {
-        return Ok(());
+        // No checkpoint says otherwise: claim the database for our key, or learn which key
+        // claimed it first (a server that started at the same moment with another key).
+        let claimed = store
+            .claim_signing_key(&ours)
+            .await
+            .context("recording which key signs this database's checkpoints")?;
+        if claimed.eq_ignore_ascii_case(&ours) {
+            return Ok(());
+        }
+        foreign.push(claimed);
     }
     let created = if created {
         " (the file did not exist, so this start created a new key there)"
@@ -143,7 +152,8 @@ async fn check_signing_key(
         ""
     };
     anyhow::bail!(
-        "this database's checkpoints are signed with key id {}, but the signing key in {} has key \
+        "this database's checkpoints are signed with key id {} (or it is claimed by that key), but \
+         the signing key in {} has key \
          id {ours}{created}. Every server sharing a database must use the same signing key: copy \
          the key file of the server that signed them to {}, or point --signing-key-file \
          (STELE_SIGNING_KEY_FILE) at it. Refusing to start, because checkpoints signed with a \

@@ -59,6 +59,7 @@ pub async fn open(
             let options = PgOptions {
                 signing_key,
                 checkpoint_every,
+                ..PgOptions::default()
             };
             Arc::new(
                 PgStore::connect(url.expose(), options)

@@ -43,7 +43,8 @@ const CHECKPOINT_LOCK: i64 = 0x5354_454c_4543_4b50;
 /// An organization whose newest checkpoint another key signed is left alone, with an error in the
 /// log: Stele verifies a chain with one key, so signing with a second one would make `verify`
 /// fail. That happens only when servers with different keys share a database; the startup check
-/// (`checkpoint_key_ids`) catches it, except for servers that start together on an empty one.
+/// (`checkpoint_key_ids`, then `claim_signing_key` for a database with no checkpoint yet) catches
+/// it before a server serves.
 pub async fn make_checkpoints(
     conn: &mut Conn,
     key: &SigningKey,

@@ -250,7 +250,7 @@ fn count_result(n: i64) -> (u64, bool) {
     }
 }
 
-pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
+pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest, budget: Duration) -> R<Page> {
     let Some(w) = conditions(org, &page.filter) else {
         return Ok(Page {
             entries: vec![],
@@ -295,26 +295,37 @@ pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Page> {
         .map(|r| decode_row(r).map(|(_, e)| e))
         .collect::<R<Vec<Entry>>>()?;
     // A page's own rows are the least the count can be, should it run out of time.
-    let (total, total_exact) = budgeted_count(conn, &w, entries.len() as u64).await?;
+    let (total, total_exact) = budgeted_count(conn, &w, entries.len() as u64, budget).await?;
 
     Ok(Page::from_window(entries, page, total, total_exact))
 }
 
-pub async fn count(conn: &mut Conn, org: OrgId, filter: &EventFilter) -> R<(u64, bool)> {
+pub async fn count(
+    conn: &mut Conn,
+    org: OrgId,
+    filter: &EventFilter,
+    budget: Duration,
+) -> R<(u64, bool)> {
     let Some(w) = conditions(org, filter) else {
         return Ok((0, true));
     };
-    budgeted_count(conn, &w, 0).await
+    budgeted_count(conn, &w, 0, budget).await
 }
 
-/// The capped count within [`COUNT_BUDGET`]. When time runs out: what was counted by then, or
-/// `at_least` (what the caller already knows exists) if that is more, and `false`.
-async fn budgeted_count(conn: &mut Conn, w: &Where, at_least: u64) -> R<(u64, bool)> {
+/// The capped count within `budget` ([`COUNT_BUDGET`] unless configured). When time runs out:
+/// what was counted by then, or `at_least` (what the caller already knows exists) if that is
+/// more, and `false`.
+async fn budgeted_count(
+    conn: &mut Conn,
+    w: &Where,
+    at_least: u64,
+    budget: Duration,
+) -> R<(u64, bool)> {
     let started = Instant::now();
     let mut tx = conn.transaction().await?;
     tx.batch_execute(&format!(
         "SET LOCAL statement_timeout = {}",
-        COUNT_BUDGET.as_millis()
+        budget.as_millis().max(1)
     ))
     .await?;
     let portal = tx.bind(&count_sql(w), &w.refs()).await?;
@@ -332,7 +343,7 @@ async fn budgeted_count(conn: &mut Conn, w: &Where, at_least: u64) -> R<(u64, bo
             Err(Error::Db(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => break,
             Err(e) => return Err(e),
         }
-        if started.elapsed() >= COUNT_BUDGET {
+        if started.elapsed() >= budget {
             break;
         }
     }
@@ -430,7 +441,9 @@ mod tests {
             params: vec![Box::new(1_i64 as i32)],
         };
         assert_eq!(
-            budgeted_count(&mut conn, &quick, 7).await.unwrap(),
+            budgeted_count(&mut conn, &quick, 7, COUNT_BUDGET)
+                .await
+                .unwrap(),
             (1, true)
         );
         // One second per row: far past the budget, however busy the machine.
@@ -439,7 +452,9 @@ mod tests {
             ..quick
         };
         assert_eq!(
-            budgeted_count(&mut conn, &slow, 7).await.unwrap(),
+            budgeted_count(&mut conn, &slow, 7, COUNT_BUDGET)
+                .await
+                .unwrap(),
             (7, false)
         );
         let quick = Where {
@@ -447,7 +462,9 @@ mod tests {
             ..slow
         };
         assert_eq!(
-            budgeted_count(&mut conn, &quick, 7).await.unwrap(),
+            budgeted_count(&mut conn, &quick, 7, COUNT_BUDGET)
+                .await
+                .unwrap(),
             (1, true)
         );
 
@@ -467,7 +484,9 @@ mod tests {
             ..quick
         };
         assert_eq!(
-            budgeted_count(&mut conn, &partly_slow, 7).await.unwrap(),
+            budgeted_count(&mut conn, &partly_slow, 7, COUNT_BUDGET)
+                .await
+                .unwrap(),
             (COUNT_CHUNK as u64, false)
         );
     }

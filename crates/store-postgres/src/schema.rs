@@ -240,6 +240,14 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_age ON idempotency (created_ms);
 "#,
+    // 2: which key signs this database's checkpoints, claimed by the first server to start.
+    r#"
+CREATE TABLE signing_key (
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    key_id      text NOT NULL,
+    claimed_ms  bigint NOT NULL
+);
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

@@ -86,6 +86,9 @@ impl Store for TestStore {
     async fn checkpoint_key_ids(&self) -> Result<Vec<String>> {
         self.store.checkpoint_key_ids().await
     }
+    async fn claim_signing_key(&self, key_id: &str) -> Result<String> {
+        self.store.claim_signing_key(key_id).await
+    }
     async fn checkpoint_now(&self) -> Result<usize> {
         self.store.checkpoint_now().await
     }

@@ -427,6 +427,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_signing_key(&self, key_id: &str) -> Result<String> {
+        let key_id = key_id.to_string();
+        self.writer
+            .run(move |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO signing_key (only_row, key_id, claimed_ms)
+                     VALUES (1, ?, ?)",
+                    params![key_id, now_millis()],
+                )
+                .map_err(map_err)?;
+                tx.query_row("SELECT key_id FROM signing_key", [], |r| r.get(0))
+                    .map_err(map_err)
+            })
+            .await
+    }
+
     async fn checkpoint_now(&self) -> Result<usize> {
         let Some(key) = self.options.signing_key.clone() else {
             return Ok(0);

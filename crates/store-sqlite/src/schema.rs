@@ -182,6 +182,14 @@ CREATE TABLE meta (
     value  TEXT NOT NULL
 );
 "#,
+    // 2: which key signs this database's checkpoints, claimed by the first server to start.
+    r#"
+CREATE TABLE signing_key (
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    key_id      text NOT NULL,
+    claimed_ms  bigint NOT NULL
+);
+"#,
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -790,6 +790,9 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
         vec![public.key_id()],
         "one key signed them all"
     );
+    // The first claim of the database's signing key stands; later ones get it back.
+    assert_eq!(store.claim_signing_key("key-a").await.unwrap(), "key-a");
+    assert_eq!(store.claim_signing_key("key-b").await.unwrap(), "key-a");
 
     let report = store.verify(a, Some(&public)).await.unwrap();
     assert!(report.ok, "{report:?}");

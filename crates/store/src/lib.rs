@@ -88,6 +88,12 @@ pub trait Store: Send + Sync + 'static {
     /// startup: servers sharing one database must share one signing key, or `verify` fails.
     async fn checkpoint_key_ids(&self) -> Result<Vec<String>>;
 
+    /// Records `key_id` as the key that signs this database's checkpoints, unless one is recorded
+    /// already, and returns the recorded one. A server compares it with its own key at startup:
+    /// two servers that start at once on an empty database with different keys both find no
+    /// checkpoint, but only one of them can claim the database.
+    async fn claim_signing_key(&self, key_id: &str) -> Result<String>;
+
     /// Signs a checkpoint now for every organization with entries since its last one; returns
     /// how many were made. Without a signing key, none are.
     async fn checkpoint_now(&self) -> Result<usize>;
