@@ -328,14 +328,7 @@ fn a_server_with_another_signing_key_refuses_the_database() {
     })
     .ready();
     let admin = key_in(&first.banner).expect("the first start bootstraps");
-    // "Checkpoint public key: <hex> (key id <id>)"
-    let database_key_id = first
-        .banner
-        .iter()
-        .find_map(|l| l.strip_prefix("Checkpoint public key: "))
-        .and_then(|rest| rest.split("key id ").nth(1))
-        .map(|id| id.trim_end_matches(')').to_string())
-        .unwrap_or_else(|| panic!("no key id in {:?}", first.banner));
+    let database_key_id = key_id_in(&first.banner);
     rt.block_on(async {
         let r = Client::new()
             .post(format!("{}/v1/events", first.url))
@@ -401,5 +394,48 @@ fn a_server_with_another_signing_key_refuses_the_database() {
     assert!(
         out.contains(": OK, 1 entries") && out.contains("1 checkpoints"),
         "{out}"
+    );
+}
+
+/// The signing key id a server's banner shows: "Checkpoint public key: <hex> (key id <id>)".
+fn key_id_in(banner: &[String]) -> String {
+    banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Checkpoint public key: "))
+        .and_then(|rest| rest.split("key id ").nth(1))
+        .map(|id| id.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("no key id in {banner:?}"))
+}
+
+/// Before anything is signed, the database belongs to the key of the first server that started on
+/// it: two servers with different keys starting together cannot both sign.
+#[test]
+fn the_first_key_claims_a_database_before_any_checkpoint() {
+    let rt = runtime();
+    let (_database, url) = rt.block_on(TestDatabase::create());
+    let first_dir = tempfile::tempdir().unwrap();
+    let mut first = spawn(&ServeOptions {
+        data_dir: first_dir.path(),
+        database_url: &url,
+        signing_key_file: None,
+        checkpoint_every: 60,
+    })
+    .ready();
+    let claimed = key_id_in(&first.banner);
+    // No entry, so no checkpoint: only the claim says whose database this is.
+    first.stop();
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let (status, log) = spawn(&ServeOptions {
+        data_dir: second_dir.path(),
+        database_url: &url,
+        signing_key_file: None,
+        checkpoint_every: 60,
+    })
+    .refused();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains(&format!("key id {claimed} (or it is claimed by that key)")),
+        "the error names the claiming key {claimed}: {log}"
     );
 }
