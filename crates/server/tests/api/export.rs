@@ -393,3 +393,46 @@ async fn every_export_is_recorded_in_the_trail_but_not_in_itself() {
     assert_eq!(all[0]["action"], "export");
     assert_eq!(listed(&app, "action=export").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_download_broken_off_is_recorded_as_incomplete() {
+    let app = spawn_app().await;
+    // 12 MB of entries: more than socket buffers hold, so the server notices the client leaving.
+    let description = "x".repeat(4000);
+    for _ in 0..3 {
+        let events: Vec<Value> = (0..1000)
+            .map(|_| {
+                let mut e = event("update");
+                e["description"] = json!(description);
+                e
+            })
+            .collect();
+        app.record(events).await;
+    }
+    let mut response = export(&app, "format=ndjson").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let entry = loop {
+        if let Some(entry) = listed(&app, "action=export").await.pop() {
+            break entry;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export was not recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(entry["outcome"], "failure");
+    assert_eq!(entry["metadata"]["complete"], false);
+    let written = entry["metadata"]["entries"].as_i64().unwrap();
+    assert!(written < 3000, "{written}");
+    assert!(
+        entry["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("(incomplete)")
+    );
+}
