@@ -70,7 +70,7 @@ enum Command {
     },
     /// Export an organization's entries (newest first) to standard output as CSV, JSON or
     /// NDJSON, with the filters of `GET /v1/events`; the export is recorded in the trail.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Apply the database migrations and exit (`stele serve` also applies them on start).
     Migrate {
         #[command(flatten)]
@@ -372,7 +372,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             key,
             data,
         } => erase(org, actor, reason, key, data).await,
-        Command::Export(args) => export(args).await,
+        Command::Export(args) => export(*args).await,
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
