@@ -372,15 +372,22 @@ pub async fn pump(
         complete: false,
         error: None,
     };
-    let mut chunk = encoder.begin();
+    let mut head = encoder.begin();
     let mut page = first;
     loop {
-        chunk.extend(encoder.page(&page));
-        if !sink.send(chunk).await {
+        // The next page is read while this one is encoded and sent: the read is polled first, so
+        // the store starts it on its own thread before the encoding takes this one.
+        let written = page.len() as u64;
+        let (next, sent) = tokio::join!(walk.next_page(store, org), async {
+            let mut chunk = std::mem::take(&mut head);
+            chunk.extend(encoder.page(&page));
+            sink.send(chunk).await
+        });
+        if !sent {
             return summary;
         }
-        summary.entries += page.len() as u64;
-        match walk.next_page(store, org).await {
+        summary.entries += written;
+        match next {
             Ok(Some(next)) => page = next,
             Ok(None) => break,
             Err(e) => {
@@ -388,7 +395,6 @@ pub async fn pump(
                 return summary;
             }
         }
-        chunk = vec![];
     }
     let end = encoder.end();
     if !end.is_empty() && !sink.send(end).await {
