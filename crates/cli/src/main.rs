@@ -68,6 +68,9 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Export an organization's entries (newest first) to standard output as CSV, JSON or
+    /// NDJSON, with the filters of `GET /v1/events`; the export is recorded in the trail.
+    Export(Box<ExportArgs>),
     /// Apply the database migrations and exit (`stele serve` also applies them on start).
     Migrate {
         #[command(flatten)]
@@ -129,6 +132,80 @@ struct ServeArgs {
     key: KeyFile,
     #[command(flatten)]
     data: DataDir,
+}
+
+/// `stele export`: the flags are the query parameters of `GET /v1/export`, parsed by the same
+/// code, so they accept (and refuse) the same values.
+#[derive(Args)]
+struct ExportArgs {
+    /// Organization id (org_…) or name.
+    #[arg(long)]
+    org: String,
+    /// csv, json or ndjson.
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// Exact action.
+    #[arg(long)]
+    action: Option<String>,
+    /// Exact detailed action, or a prefix ending in `*` (`printJob.*`).
+    #[arg(long)]
+    detailed_action: Option<String>,
+    /// Comma list of user, api, webhook, system, scheduler, or `all` [default: all but system].
+    #[arg(long)]
+    actor_type: Option<String>,
+    /// The actor's email or id.
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    entity_type: Option<String>,
+    /// The entity's id, or any id of a bulk action.
+    #[arg(long)]
+    entity_id: Option<String>,
+    #[arg(long)]
+    channel: Option<String>,
+    /// success or failure.
+    #[arg(long)]
+    outcome: Option<String>,
+    #[arg(long)]
+    correlation_id: Option<String>,
+    #[arg(long)]
+    ip: Option<String>,
+    /// From this time on (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// Up to this time (RFC 3339, or YYYY-MM-DD for the whole day).
+    #[arg(long)]
+    to: Option<String>,
+    /// Case-insensitive substring of the description.
+    #[arg(long)]
+    q: Option<String>,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+impl ExportArgs {
+    fn params(&self) -> Vec<(&'static str, &str)> {
+        let flags = [
+            ("format", Some(&self.format)),
+            ("action", self.action.as_ref()),
+            ("detailed_action", self.detailed_action.as_ref()),
+            ("actor_type", self.actor_type.as_ref()),
+            ("actor", self.actor.as_ref()),
+            ("entity_type", self.entity_type.as_ref()),
+            ("entity_id", self.entity_id.as_ref()),
+            ("channel", self.channel.as_ref()),
+            ("outcome", self.outcome.as_ref()),
+            ("correlation_id", self.correlation_id.as_ref()),
+            ("ip", self.ip.as_ref()),
+            ("from", self.from.as_ref()),
+            ("to", self.to.as_ref()),
+            ("q", self.q.as_ref()),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v.as_str())))
+            .collect()
+    }
 }
 
 #[derive(Subcommand)]
@@ -295,6 +372,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             key,
             data,
         } => erase(org, actor, reason, key, data).await,
+        Command::Export(args) => export(*args).await,
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
@@ -464,6 +542,81 @@ async fn erase(
     println!(
         "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
         outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
+    );
+    Ok(())
+}
+
+/// Writes export chunks to standard output; a closed pipe (`| head`) ends the export early.
+struct StdoutSink(std::io::Stdout);
+
+impl stele_server::export::Sink for StdoutSink {
+    async fn send(&mut self, chunk: Vec<u8>) -> bool {
+        use std::io::Write;
+        // Blocking writes are fine here: this process does nothing else meanwhile.
+        self.0
+            .write_all(&chunk)
+            .and_then(|()| self.0.flush())
+            .is_ok()
+    }
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use stele_core::event::{Actor, ActorType, Context};
+    use stele_core::time::now_millis;
+    use stele_server::export::{self, Encoder, ExportRequest, Walk};
+    let request = ExportRequest::from_params(args.params())
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
+    let store = open_existing(&args.data).await?;
+    let org = find_org(store.as_ref(), &args.org).await?;
+    let exported_at = now_millis();
+    let mut walk = Walk::new(request.filter.clone());
+    let first = walk
+        .next_page(store.as_ref(), org.key)
+        .await?
+        .unwrap_or_default();
+    let mut encoder = Encoder::new(&request, exported_at);
+    let mut sink = StdoutSink(std::io::stdout());
+    let summary = export::pump(
+        store.as_ref(),
+        org.key,
+        &mut walk,
+        first,
+        &mut encoder,
+        &mut sink,
+    )
+    .await;
+    // The operator is not identified to Stele (no API key), so the export is Stele's own
+    // action, like an erasure from the command line: a System actor with source `cli`.
+    let actor = Actor {
+        kind: ActorType::System,
+        id: None,
+        name: Some("stele export".into()),
+        email: None,
+    };
+    let context = Context {
+        source: Some("cli".into()),
+        ..Context::default()
+    };
+    let event = export::export_record(actor, context, &request, &summary, now_millis());
+    let receipt = export::record(store.as_ref(), org.key, event).await?;
+    if let Some(e) = summary.error {
+        return Err(anyhow::Error::from(e).context(format!(
+            "the export stopped after {} entries (recorded as entry seq {})",
+            summary.entries, receipt.seq
+        )));
+    }
+    anyhow::ensure!(
+        summary.complete,
+        "standard output was closed after {} entries; recorded as an incomplete export (seq {})",
+        summary.entries,
+        receipt.seq
+    );
+    eprintln!(
+        "exported {} entries of {} as {}; recorded as entry seq {}",
+        summary.entries,
+        org.name,
+        request.format.as_str(),
+        receipt.seq
     );
     Ok(())
 }

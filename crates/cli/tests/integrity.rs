@@ -332,3 +332,66 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
     let (ok, said) = check(&forged);
     assert!(!ok && said.starts_with("INVALID"), "{said}");
 }
+
+#[test]
+fn export_from_the_cli_writes_the_file_and_records_itself() {
+    let trail = recorded_trail();
+    let run = |args: &[&str]| {
+        Command::new(STELE)
+            .args(args)
+            .arg("--data-dir")
+            .arg(trail.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "export", "--org", "default", "--format", "csv", "--action", "update",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let csv = csv.strip_prefix('\u{feff}').expect("a BOM");
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert!(lines[0].starts_with("id,seq,occurred_at,channel,action,"));
+    assert_eq!(lines.len(), 1 + 3, "{csv}");
+    assert!(lines[1..].iter().all(|l| l.contains(",update,")));
+
+    // The export is in the trail as a System action from the command line, not in itself.
+    let out = run(&[
+        "export",
+        "--org",
+        "default",
+        "--format",
+        "ndjson",
+        "--actor-type",
+        "system",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 1, "{text}");
+    let entry = &entries[0];
+    assert_eq!(entry["detailed_action"], "audit_log.export");
+    assert_eq!(entry["context"]["source"], "cli");
+    assert_eq!(entry["metadata"]["format"], "csv");
+    assert_eq!(entry["metadata"]["entries"], 3);
+    let (ok, report) = verify(trail.path());
+    assert!(ok && report.contains("OK, 8 entries"), "{report}");
+
+    let out = run(&["export", "--org", "default", "--format", "xml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+    let out = run(&["export", "--org", "default", "--from", "soon"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
+}

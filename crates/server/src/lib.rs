@@ -3,6 +3,7 @@
 //! the integration tests drive it through [`startup::Application`] on port 0.
 
 pub mod config;
+pub mod export;
 pub mod integrity;
 pub mod keys;
 pub mod startup;

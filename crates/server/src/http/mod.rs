@@ -37,6 +37,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::entities::history),
         )
         .route("/v1/facets", get(api::facets::show))
+        .route("/v1/export", get(api::export::download))
         .route("/v1/integrity/verify", get(api::integrity::verify))
         .route(
             "/v1/integrity/checkpoints",

@@ -8,6 +8,7 @@ mod helpers;
 pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod errors;
+mod export;
 mod ingest;
 mod integrity;
 mod search;

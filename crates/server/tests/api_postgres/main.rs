@@ -9,6 +9,8 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/export.rs"]
+mod export;
 #[path = "../api/ingest.rs"]
 mod ingest;
 #[path = "../api/integrity.rs"]

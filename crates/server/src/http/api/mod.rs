@@ -3,6 +3,7 @@
 pub mod entities;
 pub mod erasure;
 pub mod events;
+pub mod export;
 pub mod facets;
 pub mod health;
 pub mod integrity;

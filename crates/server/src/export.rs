@@ -1,0 +1,514 @@
+//! Exporting the trail as CSV, JSON or NDJSON: parameters, encoding, the paging walk and the
+//! export's own audit entry. `GET /v1/export` and `stele export` both use this module, so a file
+//! made either way has the same bytes (apart from the time it was made).
+//!
+//! Memory stays flat whatever the size: the store is walked with its keyset cursor one page of
+//! [`PAGE_SIZE`] entries at a time, and each page is encoded into one chunk and handed to a
+//! [`Sink`] before the next page is read.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
+use stele_core::Entry;
+use stele_core::chain::SealedEvent;
+use stele_core::event::{Actor, Context, NewEvent, Outcome};
+use stele_core::filter::{EventFilter, FilterError, PageRequest};
+use stele_core::time::{Millis, format_rfc3339};
+use stele_store::{AppendRequest, OrgId, Receipt, Store, StoreError};
+
+/// Entries read from the store per page (and encoded per chunk).
+pub const PAGE_SIZE: usize = 1000;
+
+/// The detailed action of the entry that records an export.
+pub const EXPORT_DETAILED_ACTION: &str = "audit_log.export";
+
+/// The channel of the entry that records an export: pulling the log is compliance evidence, like
+/// an erasure.
+pub const EXPORT_CHANNEL: &str = "compliance";
+
+/// The list parameters that select entries; an export echoes those given in its `filters`.
+const FILTER_PARAMS: [&str; 13] = [
+    "action",
+    "detailed_action",
+    "actor_type",
+    "actor",
+    "entity_type",
+    "entity_id",
+    "channel",
+    "outcome",
+    "correlation_id",
+    "ip",
+    "from",
+    "to",
+    "q",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            "ndjson" => Some(Format::Ndjson),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+/// What to export: the format and the same filter `GET /v1/events` would apply.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub format: Format,
+    pub filter: EventFilter,
+    /// The filter parameters as given (non-empty ones), plus the effective `actor_type`, so a
+    /// reader of the file (or of the export's entry) sees that System actors were left out.
+    pub filters: Map<String, Value>,
+}
+
+impl ExportRequest {
+    /// Reads `format` (default `csv`) and every filter of the list, parsed by
+    /// [`PageRequest::from_params`] so they mean exactly what they mean there. `limit` and
+    /// `cursor` are ignored: an export always holds every match, and ignoring them lets a list
+    /// URL's query string be reused as it is.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<ExportRequest, FilterError> {
+        let params: Vec<(&str, &str)> = params
+            .into_iter()
+            .filter(|(k, _)| *k != "limit" && *k != "cursor")
+            .collect();
+        let mut format = Format::Csv;
+        let mut filters = Map::new();
+        for (key, value) in &params {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            if *key == "format" {
+                format = Format::parse(value).ok_or_else(|| {
+                    FilterError::new("format", "must be `csv`, `json` or `ndjson`")
+                })?;
+            } else if FILTER_PARAMS.contains(key) {
+                filters.insert((*key).to_string(), Value::String(value.to_string()));
+            }
+        }
+        let request = PageRequest::from_params(params.iter().copied())?;
+        let actor_types = request
+            .filter
+            .actor_types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        filters.insert("actor_type".into(), Value::String(actor_types));
+        Ok(ExportRequest {
+            format,
+            filter: request.filter,
+            filters,
+        })
+    }
+}
+
+/// `audit-log-20261122T031500Z.csv`: the download's file name, named by the moment it was made.
+pub fn file_name(format: Format, exported_at: Millis) -> String {
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(exported_at)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%SZ");
+    format!("audit-log-{at}.{}", format.as_str())
+}
+
+/// The CSV columns, in order (docs/api.md lists them).
+pub const CSV_HEADER: [&str; 21] = [
+    "id",
+    "seq",
+    "occurred_at",
+    "channel",
+    "action",
+    "detailed_action",
+    "description",
+    "outcome",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "actor_email",
+    "entity_type",
+    "entity_id",
+    "entity_name",
+    "entity_ids",
+    "ip",
+    "user_agent",
+    "correlation_id",
+    "changes",
+    "metadata",
+];
+
+/// The UTF-8 byte-order mark, so that Excel reads accented names as UTF-8 (seed 004).
+const BOM: &str = "\u{feff}";
+
+/// Guards a CSV cell against formula injection: a spreadsheet treats a cell starting with `=`,
+/// `+`, `-` or `@` (and, in some, tab or carriage return) as a formula, so such a cell gets a
+/// leading `'` and is shown as text (the OWASP "CSV injection" recommendation).
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// Turns entries into the bytes of one format, chunk by chunk: [`Encoder::begin`] once, then
+/// [`Encoder::page`] per page, then [`Encoder::end`].
+pub struct Encoder {
+    format: Format,
+    exported_at: Millis,
+    filters: Map<String, Value>,
+    /// Whether an entry was written yet (JSON puts commas between entries).
+    any: bool,
+}
+
+impl Encoder {
+    pub fn new(request: &ExportRequest, exported_at: Millis) -> Encoder {
+        Encoder {
+            format: request.format,
+            exported_at,
+            filters: request.filters.clone(),
+            any: false,
+        }
+    }
+
+    pub fn begin(&mut self) -> Vec<u8> {
+        match self.format {
+            Format::Csv => {
+                let mut out = BOM.as_bytes().to_vec();
+                out.extend(self.csv(|w| w.write_record(CSV_HEADER)));
+                out
+            }
+            Format::Json => {
+                // The prefix of the document, without its closing `}`: entries follow.
+                let head = json!({
+                    "exported_at": format_rfc3339(self.exported_at),
+                    "filters": self.filters,
+                });
+                let mut text = head.to_string();
+                text.pop();
+                text.push_str(",\"entries\":[");
+                text.into_bytes()
+            }
+            Format::Ndjson => vec![],
+        }
+    }
+
+    pub fn page(&mut self, entries: &[Entry]) -> Vec<u8> {
+        match self.format {
+            Format::Csv => self.csv(|w| {
+                for entry in entries {
+                    let row = csv_row(entry);
+                    w.write_record(row.iter().map(|cell| neutralise(cell).into_owned()))?;
+                }
+                Ok(())
+            }),
+            Format::Json => {
+                let mut out = Vec::with_capacity(entries.len() * 512);
+                for entry in entries {
+                    if self.any {
+                        out.push(b',');
+                    }
+                    self.any = true;
+                    out.extend(entry.to_json().to_string().into_bytes());
+                }
+                out
+            }
+            Format::Ndjson => {
+                let mut out = Vec::with_capacity(entries.len() * 512);
+                for entry in entries {
+                    out.extend(entry.to_json().to_string().into_bytes());
+                    out.push(b'\n');
+                }
+                out
+            }
+        }
+    }
+
+    pub fn end(&mut self) -> Vec<u8> {
+        match self.format {
+            Format::Json => b"]}\n".to_vec(),
+            Format::Csv | Format::Ndjson => vec![],
+        }
+    }
+
+    fn csv(&self, write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> Vec<u8> {
+        // RFC 4180 line ends; quotes only where needed (commas, quotes, line breaks).
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        // Writing to memory cannot fail, and every record has the header's width.
+        write(&mut writer).expect("CSV into memory");
+        writer.into_inner().expect("CSV into memory")
+    }
+}
+
+/// One entry's CSV cells, before neutralisation. Empty values are empty cells; `entity_ids`,
+/// `changes` and `metadata` are JSON text (so ids holding `;` or `,` stay unambiguous), empty
+/// cells when there are none.
+fn csv_row(entry: &Entry) -> Vec<String> {
+    let e = &entry.event;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let json_unless_empty =
+        |empty: bool, v: Value| if empty { String::new() } else { v.to_string() };
+    let entity = e.entity.as_ref();
+    vec![
+        entry.id.clone(),
+        entry.seq.to_string(),
+        format_rfc3339(e.occurred_at),
+        e.channel.clone(),
+        e.action.clone(),
+        text(&e.detailed_action),
+        text(&e.description),
+        e.outcome.as_str().to_string(),
+        e.actor.kind.as_str().to_string(),
+        text(&e.actor.id),
+        text(&e.actor.name),
+        text(&e.actor.email),
+        entity.map(|x| x.kind.clone()).unwrap_or_default(),
+        entity.and_then(|x| x.id.clone()).unwrap_or_default(),
+        entity.and_then(|x| x.name.clone()).unwrap_or_default(),
+        json_unless_empty(e.entity_ids.is_empty(), json!(e.entity_ids)),
+        text(&e.context.ip),
+        text(&e.context.user_agent),
+        text(&e.context.correlation_id),
+        json_unless_empty(e.changes.is_empty(), json!(e.changes)),
+        json_unless_empty(e.metadata.is_empty(), json!(e.metadata)),
+    ]
+}
+
+/// Walks every entry matching a filter, newest first, one page at a time with the keyset cursor
+/// (so entries recorded meanwhile never shift it: each match is read once).
+pub struct Walk {
+    request: PageRequest,
+    done: bool,
+}
+
+impl Walk {
+    pub fn new(filter: EventFilter) -> Walk {
+        Walk {
+            request: PageRequest {
+                filter,
+                limit: PAGE_SIZE,
+                cursor: None,
+            },
+            done: false,
+        }
+    }
+
+    /// The next page, `None` once every match was read. (Each `list` also counts the matches;
+    /// the stores cap that count in time, so it costs little per page of 1000.)
+    pub async fn next_page(
+        &mut self,
+        store: &dyn Store,
+        org: OrgId,
+    ) -> Result<Option<Vec<Entry>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store.list(org, &self.request).await?;
+        match page.next_cursor {
+            Some(cursor) => self.request.cursor = Some(cursor),
+            None => self.done = true,
+        }
+        Ok(Some(page.entries))
+    }
+}
+
+/// Where the encoded chunks go: an HTTP response body or a file.
+pub trait Sink {
+    /// Hands one chunk on; false when the reader has gone (the client disconnected).
+    fn send(&mut self, chunk: Vec<u8>) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// How an export went.
+#[derive(Debug)]
+pub struct Summary {
+    /// Entries handed to the sink.
+    pub entries: u64,
+    /// False when the reader went away or the store failed before the end.
+    pub complete: bool,
+    /// Why the store stopped the export early, if it did.
+    pub error: Option<StoreError>,
+}
+
+/// Encodes `first` (the walk's first page, read by the caller so that a store failure before any
+/// byte is sent can still be answered as an error) and every further page into the sink.
+pub async fn pump(
+    store: &dyn Store,
+    org: OrgId,
+    walk: &mut Walk,
+    first: Vec<Entry>,
+    encoder: &mut Encoder,
+    sink: &mut impl Sink,
+) -> Summary {
+    let mut summary = Summary {
+        entries: 0,
+        complete: false,
+        error: None,
+    };
+    let mut head = encoder.begin();
+    let mut page = first;
+    loop {
+        // The next page is read while this one is encoded and sent: the read is polled first, so
+        // the store starts it on its own thread before the encoding takes this one.
+        let written = page.len() as u64;
+        let (next, sent) = tokio::join!(walk.next_page(store, org), async {
+            let mut chunk = std::mem::take(&mut head);
+            chunk.extend(encoder.page(&page));
+            sink.send(chunk).await
+        });
+        if !sent {
+            return summary;
+        }
+        summary.entries += written;
+        match next {
+            Ok(Some(next)) => page = next,
+            Ok(None) => break,
+            Err(e) => {
+                summary.error = Some(e);
+                return summary;
+            }
+        }
+    }
+    let end = encoder.end();
+    if !end.is_empty() && !sink.send(end).await {
+        return summary;
+    }
+    summary.complete = true;
+    summary
+}
+
+/// The entry that records an export: action `export`, detailed action `audit_log.export`, in the
+/// `compliance` channel, by `actor`, with the format, the filters (as JSON text: metadata values
+/// are scalars), the number of entries written and whether the export ran to its end.
+pub fn export_record(
+    actor: Actor,
+    context: Context,
+    request: &ExportRequest,
+    summary: &Summary,
+    now: Millis,
+) -> NewEvent {
+    let state = if summary.complete {
+        ""
+    } else {
+        " (incomplete)"
+    };
+    let metadata = [
+        ("format", Value::from(request.format.as_str())),
+        (
+            "filters",
+            Value::from(Value::Object(request.filters.clone()).to_string()),
+        ),
+        ("entries", Value::from(summary.entries)),
+        ("complete", Value::from(summary.complete)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    NewEvent {
+        occurred_at: now,
+        action: "export".into(),
+        detailed_action: Some(EXPORT_DETAILED_ACTION.into()),
+        channel: EXPORT_CHANNEL.into(),
+        description: Some(format!(
+            "Audit log export downloaded: {} entries as {}{state}",
+            summary.entries,
+            request.format.as_str().to_uppercase()
+        )),
+        outcome: if summary.complete {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        actor,
+        entity: None,
+        entity_ids: vec![],
+        context,
+        changes: vec![],
+        metadata,
+        idempotency_key: None,
+    }
+}
+
+/// Appends the export's entry to the organization's trail.
+pub async fn record(store: &dyn Store, org: OrgId, event: NewEvent) -> Result<Receipt, StoreError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Other(format!("OS randomness: {e}")))?;
+    let outcome = store
+        .append(
+            org,
+            AppendRequest {
+                events: vec![SealedEvent::seal(event, salt)],
+                // No retry can repeat this append, so no idempotency key (and no fingerprint).
+                idempotency_key: None,
+                fingerprint: [0; 32],
+            },
+        )
+        .await?;
+    outcome
+        .receipts
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Other("the store returned no receipt".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for cell in ["=SUM(1)", "+1", "-1", "@x", "\tx", "\rx"] {
+            assert_eq!(neutralise(cell), format!("'{cell}"));
+        }
+        for cell in ["", "a=1", "1", " =x", "'=x"] {
+            assert_eq!(neutralise(cell), cell);
+        }
+    }
+
+    #[test]
+    fn the_file_name_carries_the_utc_time() {
+        // 2026-11-22T03:15:00.123Z
+        let ms = 1_795_317_300_123;
+        assert_eq!(file_name(Format::Csv, ms), "audit-log-20261122T031500Z.csv");
+        assert_eq!(
+            file_name(Format::Ndjson, ms),
+            "audit-log-20261122T031500Z.ndjson"
+        );
+    }
+
+    #[test]
+    fn format_defaults_to_csv_and_limit_and_cursor_are_ignored() {
+        let r = ExportRequest::from_params([("limit", "9999"), ("cursor", "junk")]).unwrap();
+        assert_eq!(r.format, Format::Csv);
+        assert_eq!(r.filters["actor_type"], "user,api,webhook,scheduler");
+        let e = ExportRequest::from_params([("format", "xml")]).unwrap_err();
+        assert_eq!(e.field, "format");
+    }
+}
