@@ -331,7 +331,7 @@ impl Walk {
         if self.done {
             return Ok(None);
         }
-        let page = store.list(org, &self.request).await?;
+        let page = store.list_uncounted(org, &self.request).await?;
         match page.next_cursor {
             Some(cursor) => self.request.cursor = Some(cursor),
             None => self.done = true,

@@ -439,7 +439,12 @@ impl Store for PgStore {
 
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         let mut conn = self.pool.get().await?;
-        Ok(read::list(&mut conn, org, page, self.options.count_budget).await?)
+        Ok(read::list(&mut conn, org, page, Some(self.options.count_budget)).await?)
+    }
+
+    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::list(&mut conn, org, page, None).await?)
     }
 
     async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {

@@ -250,7 +250,14 @@ fn count_result(n: i64) -> (u64, bool) {
     }
 }
 
-pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest, budget: Duration) -> R<Page> {
+/// A page of matches and, with a `budget`, their count within it (without one, `total` is the
+/// number read and not exact).
+pub async fn list(
+    conn: &mut Conn,
+    org: OrgId,
+    page: &PageRequest,
+    budget: Option<Duration>,
+) -> R<Page> {
     let Some(w) = conditions(org, &page.filter) else {
         return Ok(Page {
             entries: vec![],
@@ -295,7 +302,10 @@ pub async fn list(conn: &mut Conn, org: OrgId, page: &PageRequest, budget: Durat
         .map(|r| decode_row(r).map(|(_, e)| e))
         .collect::<R<Vec<Entry>>>()?;
     // A page's own rows are the least the count can be, should it run out of time.
-    let (total, total_exact) = budgeted_count(conn, &w, entries.len() as u64, budget).await?;
+    let (total, total_exact) = match budget {
+        Some(budget) => budgeted_count(conn, &w, entries.len() as u64, budget).await?,
+        None => (entries.len() as u64, false),
+    };
 
     Ok(Page::from_window(entries, page, total, total_exact))
 }

@@ -63,6 +63,9 @@ impl Store for TestStore {
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         self.store.list(org, page).await
     }
+    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        self.store.list_uncounted(org, page).await
+    }
     async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
         self.store.count(org, filter).await
     }

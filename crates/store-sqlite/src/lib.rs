@@ -383,7 +383,13 @@ impl Store for SqliteStore {
 
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         let page = page.clone();
-        self.read(move |conn, dict| read::list(conn, dict, org, &page))
+        self.read(move |conn, dict| read::list(conn, dict, org, &page, true))
+            .await
+    }
+
+    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+        let page = page.clone();
+        self.read(move |conn, dict| read::list(conn, dict, org, &page, false))
             .await
     }
 

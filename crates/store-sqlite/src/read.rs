@@ -289,7 +289,15 @@ fn cursor_pk(conn: &Connection, org: OrgId, c: &Cursor) -> Result<i64> {
     })
 }
 
-pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> Result<Page> {
+/// A page of matches and, if `counted`, their capped count (otherwise `total` is the number read
+/// and not exact).
+pub fn list(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgId,
+    page: &PageRequest,
+    counted: bool,
+) -> Result<Page> {
     let plan = plan(conn, dict, org, &page.filter)?;
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
     let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
@@ -322,7 +330,11 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
             params.push((want as i64).into());
             let sql = format!("{sql} LIMIT ?{}", params.len());
             let entries = query_entries(conn, dict, &sql, &params)?;
-            let (total, exact) = count_plan(conn, &plan)?;
+            let (total, exact) = if counted {
+                count_plan(conn, &plan)?
+            } else {
+                (entries.len() as u64, false)
+            };
             (entries, total, exact)
         }
     };

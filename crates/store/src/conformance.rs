@@ -18,7 +18,7 @@ use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 
 use stele_core::checkpoint::SigningKey;
 
-use crate::{AppendRequest, KeyHash, NewApiKey, OrgId, Scope, Store, StoreError};
+use crate::{AppendRequest, KeyHash, NewApiKey, OrgId, Page, Scope, Store, StoreError};
 
 /// Declares one `#[tokio::test]` per conformance check.
 #[macro_export]
@@ -707,6 +707,25 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
             );
         }
         assert!(first.prev_cursor.is_none());
+        // Without the count: the same entries and cursors.
+        let uncounted = store
+            .list_uncounted(
+                a,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        let seqs = |p: &Page| p.entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(
+            seqs(&uncounted),
+            seqs(&first),
+            "round {round}: uncounted page"
+        );
+        assert_eq!(uncounted.next_cursor, first.next_cursor);
         if limit >= 50 || round % 5 == 0 {
             let (older, newer) = walk_both_ways(&store, a, &filter, limit).await;
             assert_eq!(

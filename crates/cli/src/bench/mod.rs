@@ -15,6 +15,7 @@
 //! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
 //!   covers them (each proof is also checked with the server's public key, off the clock);
 //! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
+//! - `export`: the whole trail as one CSV download (`export.rs`): MB/s and the server's peak RSS;
 //! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
 //!   into equally indexed tables (`raw_copy.rs`), and the ratio of Stele's ingest rate to it;
 //! - `disk`: bytes on disk per stored event after a graceful stop (the data directory's files, or
@@ -32,6 +33,7 @@
 //! event with a fresh `occurred_at`, correlation id, request id and entity number spliced in.
 //! Progress goes to stderr; the report goes to stdout.
 
+mod export;
 mod raw_copy;
 
 use std::collections::HashMap;
@@ -80,12 +82,12 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, verify,
-    /// disk. `copy` needs `--database-url` and is skipped without it.
+    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, export,
+    /// verify, disk. `copy` needs `--database-url` and is skipped without it.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,copy,single,query,count,proof,verify,disk"
+        default_value = "ingest,copy,single,query,count,proof,export,verify,disk"
     )]
     scenarios: Vec<Scenario>,
     /// Seed of the reference event generator.
@@ -145,6 +147,7 @@ impl Backend {
 enum Scenario {
     Ingest,
     Copy,
+    Export,
     Single,
     Query,
     Count,
@@ -296,6 +299,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report
             .cpu
             .push(("inclusion proofs (one client, sequential)", cpu.stop()));
+    }
+    if wants(Scenario::Export) {
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.export = Some(export::run(&http.client, &http.url, &http.key, server_pid).await?);
+        report.cpu.push(("CSV export (one client)", cpu.stop()));
     }
     if wants(Scenario::Single) {
         let cpu = CpuMeter::start(server_pid, pg);
@@ -1823,6 +1831,7 @@ fn watch_wal(wal: Option<PathBuf>) -> (Arc<AtomicU64>, Arc<AtomicBool>) {
 struct Report {
     ingest: Option<IngestResult>,
     raw_copy: Option<raw_copy::RawCopyResult>,
+    export: Option<export::ExportResult>,
     single: Option<SingleResult>,
     query: Option<Vec<QueryRow>>,
     count: Option<Vec<CountRow>>,
@@ -2215,6 +2224,37 @@ impl Report {
             None => {
                 let _ = writeln!(o, "| inclusion proofs | not run | | |");
             }
+        }
+
+        if let Some(e) = &self.export {
+            let _ = writeln!(o, "\n## Export\n");
+            let _ = writeln!(o, "| figure | measured | target |");
+            let _ = writeln!(o, "|---|---|---|");
+            let _ = writeln!(
+                o,
+                "| `GET /v1/export?format=csv&actor_type=all`: MB/s of CSV | {:.1} ({} bytes, {} lines, in {:.2} s; first byte after {}) | ≥ 100 MB/s |",
+                e.mb_per_s(),
+                thousands(e.bytes),
+                thousands(e.lines),
+                e.elapsed.as_secs_f64(),
+                ms(e.time_to_first_byte)
+            );
+            let kb = |v: Option<u64>| {
+                v.map_or("unknown".to_string(), |k| {
+                    format!("{:.1} MB", k as f64 / 1024.0)
+                })
+            };
+            let _ = writeln!(
+                o,
+                "| server peak RSS {} | {} (RSS before the request: {}) | ≤ 64 MB |",
+                if e.peak_reset {
+                    "during the export"
+                } else {
+                    "over the server's whole life (the peak could not be reset)"
+                },
+                kb(e.peak_kb),
+                kb(e.rss_before_kb)
+            );
         }
 
         let _ = writeln!(o, "\n## Disk\n");
