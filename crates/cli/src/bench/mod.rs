@@ -2246,7 +2246,13 @@ impl Report {
             };
             let _ = writeln!(
                 o,
-                "| server peak RSS {} | {} (RSS before the request: {}) | ≤ 64 MB |",
+                "| server anonymous memory (`RssAnon`: heap, stacks), peak sampled every 10 ms | {} (before the request: {}) | ≤ 64 MB |",
+                kb(e.anon_peak_kb),
+                kb(e.anon_before_kb)
+            );
+            let _ = writeln!(
+                o,
+                "| server peak RSS {}, including database pages mapped into the process | {} (RSS before the request: {}) | — |",
                 if e.peak_reset {
                     "during the export"
                 } else {
