@@ -201,7 +201,7 @@ impl Encoder {
         match self.format {
             Format::Csv => {
                 let mut out = BOM.as_bytes().to_vec();
-                out.extend(self.csv(|w| w.write_record(CSV_HEADER)));
+                out.extend(self.csv(1, |w| w.write_record(CSV_HEADER)));
                 out
             }
             Format::Json => {
@@ -221,10 +221,14 @@ impl Encoder {
 
     pub fn page(&mut self, entries: &[Entry]) -> Vec<u8> {
         match self.format {
-            Format::Csv => self.csv(|w| {
+            Format::Csv => self.csv(entries.len(), |w| {
                 for entry in entries {
-                    let row = csv_row(entry);
-                    w.write_record(row.iter().map(|cell| neutralise(cell).into_owned()))?;
+                    // Field by field: a cell that needs no neutralising is written as it is,
+                    // without a copy (this loop runs for every cell of the trail).
+                    for cell in csv_row(entry) {
+                        w.write_field(neutralise(&cell).as_bytes())?;
+                    }
+                    w.write_record(None::<&[u8]>)?;
                 }
                 Ok(())
             }),
@@ -257,11 +261,16 @@ impl Encoder {
         }
     }
 
-    fn csv(&self, write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> Vec<u8> {
-        // RFC 4180 line ends; quotes only where needed (commas, quotes, line breaks).
+    fn csv(
+        &self,
+        rows: usize,
+        write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
+    ) -> Vec<u8> {
+        // RFC 4180 line ends; quotes only where needed (commas, quotes, line breaks). Sized for
+        // a typical row (about 420 bytes), so the page's buffer is rarely grown and copied.
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new());
+            .from_writer(Vec::with_capacity(rows * 512));
         // Writing to memory cannot fail, and every record has the header's width.
         write(&mut writer).expect("CSV into memory");
         writer.into_inner().expect("CSV into memory")
@@ -274,8 +283,15 @@ impl Encoder {
 fn csv_row(entry: &Entry) -> Vec<String> {
     let e = &entry.event;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let json_unless_empty =
-        |empty: bool, v: Value| if empty { String::new() } else { v.to_string() };
+    // Serialized directly, not through a `serde_json::Value` tree: the same text, without
+    // building and dropping a map per entry.
+    fn json_unless_empty<T: serde::Serialize + ?Sized>(empty: bool, v: &T) -> String {
+        if empty {
+            String::new()
+        } else {
+            serde_json::to_string(v).expect("an entry's parts serialize to JSON")
+        }
+    }
     let entity = e.entity.as_ref();
     vec![
         entry.id.clone(),
@@ -293,12 +309,12 @@ fn csv_row(entry: &Entry) -> Vec<String> {
         entity.map(|x| x.kind.clone()).unwrap_or_default(),
         entity.and_then(|x| x.id.clone()).unwrap_or_default(),
         entity.and_then(|x| x.name.clone()).unwrap_or_default(),
-        json_unless_empty(e.entity_ids.is_empty(), json!(e.entity_ids)),
+        json_unless_empty(e.entity_ids.is_empty(), &e.entity_ids),
         text(&e.context.ip),
         text(&e.context.user_agent),
         text(&e.context.correlation_id),
-        json_unless_empty(e.changes.is_empty(), json!(e.changes)),
-        json_unless_empty(e.metadata.is_empty(), json!(e.metadata)),
+        json_unless_empty(e.changes.is_empty(), &e.changes),
+        json_unless_empty(e.metadata.is_empty(), &e.metadata),
     ]
 }
 
