@@ -56,6 +56,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Row;
 
 pub use error::redact_url;
+pub use writer::{ENTRY_COPY_COLUMNS, ENTRY_COPY_TYPES, KEY_COPY_COLUMNS, KEY_COPY_TYPES};
 
 pub mod testing;
 

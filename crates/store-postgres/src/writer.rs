@@ -682,8 +682,9 @@ impl Group {
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> R<()> {
         let r = std::mem::take(&mut self.rows);
         if !r.pk.is_empty() {
-            let copy = tx.copy_in(ENTRIES_COPY).await?;
-            let mut rows = pin!(BinaryCopyInWriter::new(copy, &ENTRIES_COPY_TYPES));
+            let sql = format!("COPY entries ({ENTRY_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
+            let copy = tx.copy_in(&sql).await?;
+            let mut rows = pin!(BinaryCopyInWriter::new(copy, &ENTRY_COPY_TYPES));
             for i in 0..r.pk.len() {
                 let row: [&(dyn ToSql + Sync); 18] = [
                     &r.pk[i],
@@ -710,8 +711,9 @@ impl Group {
             rows.finish().await?;
         }
         if !r.key_pk.is_empty() {
-            let copy = tx.copy_in(KEYS_COPY).await?;
-            let mut rows = pin!(BinaryCopyInWriter::new(copy, &KEYS_COPY_TYPES));
+            let sql = format!("COPY entry_keys ({KEY_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
+            let copy = tx.copy_in(&sql).await?;
+            let mut rows = pin!(BinaryCopyInWriter::new(copy, &KEY_COPY_TYPES));
             for i in 0..r.key_pk.len() {
                 let row: [&(dyn ToSql + Sync); 4] =
                     [&r.key_org[i], &r.key_kind[i], &r.key_value[i], &r.key_pk[i]];
@@ -757,11 +759,12 @@ impl Group {
 }
 
 /// The entries' columns as the writer sends them, and their types (binary COPY sends values in
-/// each type's wire format, so the types must match the table's exactly).
-const ENTRIES_COPY: &str = "COPY entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
+/// each type's wire format, so the types must match the table's exactly). Public so that the
+/// bench's plain-`COPY` yardstick copies exactly the columns the writer does.
+pub const ENTRY_COPY_COLUMNS: &str = "pk, org_id, seq, occurred_ms, recorded_ms, action,
      detailed_action, channel, actor_type, outcome, entity_type, correlation_id, description,
-     body, personal, salt, personal_digest, hash) FROM STDIN (FORMAT binary)";
-const ENTRIES_COPY_TYPES: [Type; 18] = [
+     body, personal, salt, personal_digest, hash";
+pub const ENTRY_COPY_TYPES: [Type; 18] = [
     Type::INT8,
     Type::INT8,
     Type::INT8,
@@ -781,8 +784,9 @@ const ENTRIES_COPY_TYPES: [Type; 18] = [
     Type::BYTEA,
     Type::BYTEA,
 ];
-const KEYS_COPY: &str = "COPY entry_keys (org_id, kind, value, pk) FROM STDIN (FORMAT binary)";
-const KEYS_COPY_TYPES: [Type; 4] = [Type::INT8, Type::INT2, Type::TEXT, Type::INT8];
+/// The same for `entry_keys`.
+pub const KEY_COPY_COLUMNS: &str = "org_id, kind, value, pk";
+pub const KEY_COPY_TYPES: [Type; 4] = [Type::INT8, Type::INT2, Type::TEXT, Type::INT8];
 
 fn push_keys(r: &mut Rows, org: OrgId, pk: i64, event: &NewEvent) {
     for (kind, value) in entry_keys(event) {

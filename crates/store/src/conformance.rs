@@ -681,17 +681,12 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
             .map(|e| e.seq)
             .collect();
         let limit = *rng.pick(&[1usize, 7, 50, 500]);
-        let first = store
-            .list(
-                a,
-                &PageRequest {
-                    filter: filter.clone(),
-                    limit,
-                    cursor: None,
-                },
-            )
-            .await
-            .unwrap();
+        let first_page = PageRequest {
+            filter: filter.clone(),
+            limit,
+            cursor: None,
+        };
+        let first = store.list(a, &first_page).await.unwrap();
         // Exact when counting was cheap; otherwise an honest lower bound (a loaded machine may
         // hit the time budget even on small data).
         if first.total_exact {
@@ -708,17 +703,7 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
         }
         assert!(first.prev_cursor.is_none());
         // Without the count: the same entries and cursors.
-        let uncounted = store
-            .list_uncounted(
-                a,
-                &PageRequest {
-                    filter: filter.clone(),
-                    limit,
-                    cursor: None,
-                },
-            )
-            .await
-            .unwrap();
+        let uncounted = store.list_uncounted(a, &first_page).await.unwrap();
         let seqs = |p: &Page| p.entries.iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(
             seqs(&uncounted),

@@ -29,33 +29,11 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
-/// `entries`' columns, in the order and with the types the harness copies them.
-const ENTRY_COLUMNS: &str = "pk, org_id, seq, occurred_ms, recorded_ms, action, detailed_action,
-    channel, actor_type, outcome, entity_type, correlation_id, description, body, personal, salt,
-    personal_digest, hash, erased";
-const ENTRY_TYPES: [Type; 19] = [
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT2,
-    Type::INT2,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::BYTEA,
-    Type::BYTEA,
-    Type::BYTEA,
-    Type::BOOL,
-];
-const KEY_COLUMNS: &str = "org_id, kind, value, pk";
-const KEY_TYPES: [Type; 4] = [Type::INT8, Type::INT2, Type::TEXT, Type::INT8];
+// The columns and types the writer copies (`erased` is left to its default, as the writer does).
+use stele_store_postgres::{
+    ENTRY_COPY_COLUMNS as ENTRY_COLUMNS, ENTRY_COPY_TYPES as ENTRY_TYPES,
+    KEY_COPY_COLUMNS as KEY_COLUMNS, KEY_COPY_TYPES as KEY_TYPES,
+};
 
 pub struct RawCopyResult {
     pub entries: u64,
