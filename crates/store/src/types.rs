@@ -258,3 +258,21 @@ pub struct ErasureOutcome {
     /// The entry recording the erasure.
     pub record: Receipt,
 }
+
+/// One entry leaving the database by retention, with the chain values an archive needs to prove
+/// it later without the database: the entry's hash is
+/// `chain::entry_hash(prev_hash, org, seq, id, recorded_at, chain::event_digest(event, personal_digest))`,
+/// and while `salt` is kept, `Personal::of(event).digest(salt) == personal_digest`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetiredEntry {
+    /// The organization's public id (`org_…`), which the chain hashes.
+    pub org_id: String,
+    pub entry: Entry,
+    /// The hash of the entry before it in the chain (`seq - 1`; the genesis hash for `seq` 1).
+    pub prev_hash: stele_core::merkle::Hash,
+    pub hash: stele_core::merkle::Hash,
+    pub personal_digest: stele_core::merkle::Hash,
+    /// Gone once the entry's personal fields were erased.
+    pub salt: Option<stele_core::chain::Salt>,
+    pub erased: bool,
+}
