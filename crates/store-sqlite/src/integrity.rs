@@ -7,15 +7,16 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, REORDER_WINDOW, Step};
+use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
 use stele_store::{OrgId, Result, StoreError, VerifyReport};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
+use crate::retention;
 use crate::terms::{self, Field};
 
-fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
+pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
     bytes
         .try_into()
         .map_err(|_| StoreError::Other(format!("{what} is not 32 bytes")))
@@ -139,7 +140,7 @@ pub fn checkpoints(
     Ok(out)
 }
 
-const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
+pub(crate) const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
 
 /// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
 /// organization's erasure records, found through their detailed action's term.
@@ -217,7 +218,7 @@ fn chain_rows(
 }
 
 /// How many columns [`ENTRY_COLUMNS`] selects.
-const ENTRY_COLUMN_COUNT: usize = 14;
+pub(crate) const ENTRY_COLUMN_COUNT: usize = 14;
 
 /// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
 pub fn verify(
@@ -237,19 +238,23 @@ pub fn verify(
         .map_err(map_err)?;
     let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
     let mut verifier = ChainVerifier::new(&org_id, checkpoints(conn, org, None)?, key.copied());
+    const BATCH: usize = 10_000;
     loop {
-        let batch = chain_rows(
-            conn,
-            dict,
-            org,
-            verifier.expected_seq(),
-            10_000,
-            &pseudonyms,
-        )?;
+        let from = verifier.expected_seq();
+        let entries = chain_rows(conn, dict, org, from, BATCH, &pseudonyms)?;
+        let pruned = retention::pruned_links(conn, org, from, BATCH)?;
+        let batch = chain_check::merge_links(entries, pruned, BATCH);
         if batch.is_empty() {
             return Ok(verifier.finish(recorded_up_to));
         }
-        for row in &batch {
+        for link in &batch {
+            let row = match link {
+                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
+                    Step::Failed => return Ok(verifier.report()),
+                    _ => continue,
+                },
+                Link::Entry(row) => row,
+            };
             match verifier.push(row) {
                 Step::Ok => {}
                 Step::Failed => return Ok(verifier.report()),
@@ -272,7 +277,12 @@ pub fn checkpoint_at(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<S
 
 pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
     let mut stmt = conn
-        .prepare_cached("SELECT seq, hash FROM entries WHERE org_id = ? AND seq <= ? ORDER BY seq")
+        .prepare_cached(
+            // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
+            "SELECT seq, hash FROM entries WHERE org_id = ?1 AND seq <= ?2
+             UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = ?1 AND seq <= ?2
+             ORDER BY seq",
+        )
         .map_err(map_err)?;
     let mut rows = stmt.query(params![org, up_to]).map_err(map_err)?;
     let mut out = Vec::with_capacity(up_to.max(0) as usize);

@@ -7,6 +7,7 @@ mod erasure;
 mod error;
 mod integrity;
 mod read;
+mod retention;
 mod schema;
 mod terms;
 mod writer;
@@ -23,10 +24,12 @@ use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
+use stele_core::time::Millis;
 use stele_core::time::now_millis;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
-    OrgId, Organization, Page, Result, Scope, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
+    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
+    Scope, Store, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -503,6 +506,51 @@ impl Store for SqliteStore {
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let key = key.copied();
         self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))
+            .await
+    }
+
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
+        self.read(move |conn, _| retention::settings(conn, org))
+            .await
+    }
+
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.writer
+            .run(move |tx| retention::put_settings(tx, org, &settings, now_millis()))
+            .await
+    }
+
+    async fn expired_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        resume_after: i64,
+        limit: usize,
+    ) -> Result<ExpiredBatch> {
+        let cutoffs = cutoffs.clone();
+        self.read(move |conn, dict| {
+            retention::expired_entries(conn, dict, org, &cutoffs, resume_after, limit)
+        })
+        .await
+    }
+
+    async fn prune_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        seqs: &[i64],
+    ) -> Result<RemovedPerChannel> {
+        let (cutoffs, seqs, dict) = (cutoffs.clone(), seqs.to_vec(), self.dict.clone());
+        self.writer
+            .run(move |tx| retention::prune_entries(tx, &dict, org, &cutoffs, &seqs))
+            .await
+    }
+
+    async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
+        let name = name.to_string();
+        self.writer
+            .run(move |tx| retention::claim_scheduled_run(tx, &name, due))
             .await
     }
 }

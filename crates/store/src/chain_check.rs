@@ -84,6 +84,49 @@ pub fn erasure_pseudonyms<'a>(
     out
 }
 
+/// One place in the chain as a backend reads it: a stored entry, or the `seq` and hash that a
+/// pruned entry left behind.
+pub enum Link {
+    Entry(ChainRow),
+    Pruned { seq: i64, hash: Hash },
+}
+
+impl Link {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Link::Entry(row) => row.seq,
+            Link::Pruned { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Merges one read of entries and one read of pruned links, both from the same `seq` and each
+/// of at most `limit` rows, into `seq` order. A read that came back full may have more beyond
+/// its last row, so the run stops there; the rest comes with the next read.
+pub fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usize) -> Vec<Link> {
+    let bound = [
+        (entries.len() >= limit).then(|| entries.last().map(|r| r.seq)),
+        (pruned.len() >= limit).then(|| pruned.last().map(|p| p.0)),
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .min()
+    .unwrap_or(i64::MAX);
+    let mut links: Vec<Link> = entries
+        .into_iter()
+        .map(Link::Entry)
+        .chain(
+            pruned
+                .into_iter()
+                .map(|(seq, hash)| Link::Pruned { seq, hash }),
+        )
+        .filter(|l| l.seq() <= bound)
+        .collect();
+    links.sort_by_key(Link::seq);
+    links
+}
+
 /// What [`ChainVerifier::push`] found.
 pub enum Step {
     /// The row extends the chain; keep feeding.
@@ -104,6 +147,8 @@ pub struct ChainVerifier {
     prev: Hash,
     frontier: Frontier,
     expected: i64,
+    /// See [`ChainVerifier::note_anchor`].
+    checkpoint_in_pruned_run: Option<i64>,
     report: VerifyReport,
 }
 
@@ -123,6 +168,7 @@ impl ChainVerifier {
             prev: chain::genesis(org_id),
             frontier: Frontier::new(),
             expected: 1,
+            checkpoint_in_pruned_run: None,
             report: VerifyReport {
                 org_id: org_id.to_string(),
                 ok: true,
@@ -130,6 +176,9 @@ impl ChainVerifier {
                 first_seq: None,
                 last_seq: None,
                 checkpoints: 0,
+                pruned_entries: 0,
+                pruned_up_to_seq: None,
+                anchor_checkpoint_seq: None,
                 problem: None,
             },
         }
@@ -175,20 +224,79 @@ impl ChainVerifier {
         }
         self.prev = hash;
         self.frontier.push(merkle::leaf_hash(&hash));
+        if self.report.entries == 0 {
+            self.end_pruned_run();
+        }
         self.report.entries += 1;
         self.report.first_seq.get_or_insert(row.seq);
         self.report.last_seq = Some(row.seq);
-        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned()
-            && cp.checkpoint.seq <= row.seq
-        {
-            self.next_checkpoint += 1;
-            if let Some((kind, message)) = self.check_checkpoint(&cp, row.seq, &hash) {
-                return self.fail(cp.checkpoint.seq, kind, message);
-            }
-            self.report.checkpoints += 1;
+        if let Some(problem) = self.check_checkpoints_up_to(row.seq, &hash) {
+            return problem;
         }
         self.expected += 1;
         Step::Ok
+    }
+
+    /// A pruned entry's place in the chain: its content is gone, so its hash is taken as stored;
+    /// the next entry's hash and every checkpoint from here on vouch for it.
+    pub fn push_pruned(&mut self, seq: i64, hash: Hash) -> Step {
+        let expected = self.expected;
+        if seq != expected {
+            return self.fail(
+                expected,
+                ProblemKind::Missing,
+                format!("entry {expected} is missing (the next present is {seq})"),
+            );
+        }
+        self.prev = hash;
+        self.frontier.push(merkle::leaf_hash(&hash));
+        self.report.pruned_entries += 1;
+        if self.report.entries == 0 {
+            self.report.pruned_up_to_seq = Some(seq);
+        }
+        if let Some(problem) = self.check_checkpoints_up_to(seq, &hash) {
+            return problem;
+        }
+        self.expected += 1;
+        Step::Ok
+    }
+
+    fn check_checkpoints_up_to(&mut self, seq: i64, head: &Hash) -> Option<Step> {
+        while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned()
+            && cp.checkpoint.seq <= seq
+        {
+            self.next_checkpoint += 1;
+            if let Some((kind, message)) = self.check_checkpoint(&cp, seq, head) {
+                return Some(self.fail(cp.checkpoint.seq, kind, message));
+            }
+            self.report.checkpoints += 1;
+            self.note_anchor(cp.checkpoint.seq);
+        }
+        None
+    }
+
+    /// The anchor is the first checkpoint at or after the end of the leading pruned run. While
+    /// still inside that run its end is unknown, so the latest checkpoint there is kept aside and
+    /// becomes the anchor only if the run ends exactly at it.
+    fn note_anchor(&mut self, checkpoint_seq: i64) {
+        if self.report.anchor_checkpoint_seq.is_some() {
+            return;
+        }
+        if self.report.entries == 0 {
+            self.checkpoint_in_pruned_run = Some(checkpoint_seq);
+        } else if self.report.pruned_up_to_seq.is_some() {
+            self.report.anchor_checkpoint_seq = Some(checkpoint_seq);
+        }
+    }
+
+    /// Called when the leading pruned run ends (at the first present entry, or at the end).
+    fn end_pruned_run(&mut self) {
+        if self.report.anchor_checkpoint_seq.is_none()
+            && self.checkpoint_in_pruned_run.is_some()
+            && self.checkpoint_in_pruned_run == self.report.pruned_up_to_seq
+        {
+            self.report.anchor_checkpoint_seq = self.checkpoint_in_pruned_run;
+        }
     }
 
     /// After [`Step::Broken`]: does one of the rows after it belong at this position (a
@@ -224,6 +332,9 @@ impl ChainVerifier {
     pub fn finish(mut self, recorded_up_to: Option<i64>) -> VerifyReport {
         if !self.report.ok {
             return self.report;
+        }
+        if self.report.entries == 0 {
+            self.end_pruned_run();
         }
         let expected = self.expected;
         if let Some(cp) = self.checkpoints.get(self.next_checkpoint) {

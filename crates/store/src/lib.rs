@@ -17,6 +17,7 @@ use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
+use stele_core::time::Millis;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -126,4 +127,35 @@ pub trait Store: Send + Sync + 'static {
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport>;
+
+    // --- settings and retention ----------------------------------------------------------------
+
+    /// The organization's settings ([`OrgSettings::default`] until some are stored).
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings>;
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()>;
+
+    /// Entries that `cutoffs` expire, oldest occurrence first, at most `limit`, starting after
+    /// `resume_after` (0 for the first batch), with the chain values an archive keeps.
+    async fn expired_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        resume_after: i64,
+        limit: usize,
+    ) -> Result<ExpiredBatch>;
+
+    /// Deletes the entries with these `seq`s that `cutoffs` expire (others are left alone), in
+    /// one bounded transaction, keeping each one's place in the chain (its `seq` and hash) so
+    /// that the chain, checkpoints and proofs of the entries that remain still verify. This is
+    /// the only path that removes entries. Returns how many were removed per channel.
+    async fn prune_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        seqs: &[i64],
+    ) -> Result<RemovedPerChannel>;
+
+    /// Claims the scheduled job `name` for its run due at `due`: true for exactly one caller
+    /// per due time, however many servers share the database.
+    async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool>;
 }

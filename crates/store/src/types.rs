@@ -213,6 +213,13 @@ pub struct VerifyReport {
     pub last_seq: Option<i64>,
     /// Checkpoints whose signature and content were checked.
     pub checkpoints: u64,
+    /// Entries removed by retention: only their place in the chain (`seq` and hash) is left.
+    pub pruned_entries: u64,
+    /// Every entry up to this `seq` was pruned: the chain's present part starts after it.
+    pub pruned_up_to_seq: Option<i64>,
+    /// The first checkpoint at or after `pruned_up_to_seq`: its signature and its agreement with
+    /// the entries after the pruned part vouch for the hashes the pruned entries left behind.
+    pub anchor_checkpoint_seq: Option<i64>,
     /// The first problem, in `seq` order.
     pub problem: Option<IntegrityProblem>,
 }
@@ -276,3 +283,92 @@ pub struct RetiredEntry {
     pub salt: Option<stele_core::chain::Salt>,
     pub erased: bool,
 }
+
+/// An organization's settings. Stored as one JSON document per organization, so that a setting
+/// added later needs no migration: each field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OrgSettings {
+    /// How many days entries are kept; `None` keeps them forever.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: Option<u32>,
+    /// Per-channel windows overriding `retention_days` (`None` keeps that channel forever).
+    #[serde(default)]
+    pub channel_retention_days: std::collections::BTreeMap<String, Option<u32>>,
+}
+
+/// Entries are kept a year unless an organization says otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+/// No organization may keep entries for less than this.
+pub const MIN_RETENTION_DAYS: u32 = 30;
+/// The longest finite window (a hundred years); longer is "keep forever".
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+fn default_retention_days() -> Option<u32> {
+    Some(DEFAULT_RETENTION_DAYS)
+}
+
+impl Default for OrgSettings {
+    fn default() -> Self {
+        OrgSettings {
+            retention_days: default_retention_days(),
+            channel_retention_days: Default::default(),
+        }
+    }
+}
+
+/// Which entries a retention run removes: those that occurred before the cutoff of their channel.
+/// `None` keeps a channel forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cutoffs {
+    pub default: Option<Millis>,
+    pub channels: std::collections::BTreeMap<String, Option<Millis>>,
+}
+
+const DAY_MS: Millis = 24 * 3600 * 1000;
+
+impl Cutoffs {
+    /// The cutoffs of `settings` at `now`.
+    pub fn at(settings: &OrgSettings, now: Millis) -> Cutoffs {
+        let cutoff = |days: Option<u32>| days.map(|d| now - Millis::from(d) * DAY_MS);
+        Cutoffs {
+            default: cutoff(settings.retention_days),
+            channels: settings
+                .channel_retention_days
+                .iter()
+                .map(|(channel, days)| (channel.clone(), cutoff(*days)))
+                .collect(),
+        }
+    }
+
+    pub fn for_channel(&self, channel: &str) -> Option<Millis> {
+        match self.channels.get(channel) {
+            Some(cutoff) => *cutoff,
+            None => self.default,
+        }
+    }
+
+    pub fn expires(&self, channel: &str, occurred_at: Millis) -> bool {
+        self.for_channel(channel).is_some_and(|c| occurred_at < c)
+    }
+
+    /// The latest cutoff of any channel: nothing that occurred at or after it expires.
+    pub fn latest(&self) -> Option<Millis> {
+        self.channels
+            .values()
+            .chain(std::iter::once(&self.default))
+            .flatten()
+            .copied()
+            .max()
+    }
+}
+
+/// One batch of entries a retention run may remove, oldest occurrence first.
+#[derive(Debug, Clone, Default)]
+pub struct ExpiredBatch {
+    pub entries: Vec<RetiredEntry>,
+    /// Where the next batch starts (an opaque position in the store's occurrence order).
+    pub resume_after: i64,
+}
+
+/// What [`crate::Store::prune_entries`] removed, per channel.
+pub type RemovedPerChannel = std::collections::BTreeMap<String, u64>;

@@ -1,0 +1,237 @@
+//! Settings and retention: which entries a policy expires, and their removal.
+//!
+//! A pruned entry leaves its `seq` and hash behind in `pruned_entries`, so the chain of the
+//! entries that remain, the checkpoints and the Merkle proofs all still verify; its content, its
+//! filter terms and its description index row go. Deletion is refused by a trigger unless the
+//! deleting transaction has opened the `retention_gate` for that organization and cutoff, which
+//! only [`prune_entries`] does (and closes again before it commits).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use stele_core::chain;
+use stele_core::merkle::Hash;
+use stele_core::time::Millis;
+use stele_store::{
+    Cutoffs, ExpiredBatch, OrgId, OrgSettings, RemovedPerChannel, Result, RetiredEntry, StoreError,
+};
+
+use crate::codec::{ENTRY_COLUMNS, decode_row, description_rowid, pk_floor};
+use crate::dict::Dict;
+use crate::error::map_err;
+use crate::integrity::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, hash_of};
+use crate::terms;
+
+pub fn settings(conn: &Connection, org: OrgId) -> Result<OrgSettings> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT settings FROM org_settings WHERE org_id = ?")
+        .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    match stored {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| StoreError::Other(format!("org_settings.settings: {e}"))),
+        None => Ok(OrgSettings::default()),
+    }
+}
+
+pub fn put_settings(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    settings: &OrgSettings,
+    now: Millis,
+) -> Result<()> {
+    let json = serde_json::to_string(settings).map_err(|e| StoreError::Other(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO org_settings (org_id, settings, updated_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (org_id) DO UPDATE SET settings = ?2, updated_ms = ?3",
+        params![org, json, now],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub fn claim_scheduled_run(tx: &Transaction<'_>, name: &str, due: Millis) -> Result<bool> {
+    let changed = tx
+        .execute(
+            "INSERT INTO scheduled_runs (name, due_ms) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET due_ms = ?2 WHERE scheduled_runs.due_ms < ?2",
+            params![name, due],
+        )
+        .map_err(map_err)?;
+    Ok(changed == 1)
+}
+
+/// The exclusive `pk` below which nothing the cutoffs keep can lie.
+fn pk_bound(cutoffs: &Cutoffs) -> Option<i64> {
+    cutoffs.latest().map(pk_floor)
+}
+
+/// Scans the organization's entries in occurrence order (`pk`) from `resume_after` up to the
+/// latest cutoff, returning the first `limit` that their channel's cutoff expires.
+pub fn expired_entries(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgId,
+    cutoffs: &Cutoffs,
+    resume_after: i64,
+    limit: usize,
+) -> Result<ExpiredBatch> {
+    let Some(below) = pk_bound(cutoffs) else {
+        return Ok(ExpiredBatch::default());
+    };
+    let org_id: String = conn
+        .query_row("SELECT id FROM orgs WHERE key = ?", [org], |r| r.get(0))
+        .map_err(map_err)?;
+    // Dictionary values another writer added since this connection last looked.
+    dict.refresh(conn).map_err(map_err)?;
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
+         WHERE e.pk > ?1 AND e.pk < ?2 AND e.org_id = ?3 ORDER BY e.pk"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let mut rows = stmt
+        .query(params![resume_after, below, org])
+        .map_err(map_err)?;
+    let mut batch = ExpiredBatch {
+        entries: Vec::new(),
+        resume_after,
+    };
+    while let Some(row) = rows.next().map_err(map_err)? {
+        let (pk, entry) = decode_row(row, dict)
+            .map_err(map_err)?
+            .map_err(|_| StoreError::Other("entry refers to an unknown dictionary id".into()))?;
+        batch.resume_after = pk;
+        if !cutoffs.expires(&entry.event.channel, entry.event.occurred_at) {
+            continue;
+        }
+        let n = ENTRY_COLUMN_COUNT;
+        let salt: Option<Vec<u8>> = row.get(n).map_err(map_err)?;
+        let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
+        let erased: bool = row.get(n + 2).map_err(map_err)?;
+        let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
+        let prev_hash = hash_at(conn, org, &org_id, entry.seq - 1)?;
+        batch.entries.push(RetiredEntry {
+            org_id: org_id.clone(),
+            entry,
+            prev_hash,
+            hash,
+            personal_digest,
+            salt: salt.and_then(|s| s.try_into().ok()),
+            erased,
+        });
+        if batch.entries.len() >= limit {
+            break;
+        }
+    }
+    Ok(batch)
+}
+
+/// The chain hash at `seq`, whether the entry is still there or was pruned (the genesis hash
+/// before the first entry).
+fn hash_at(conn: &Connection, org: OrgId, org_id: &str, seq: i64) -> Result<Hash> {
+    if seq == 0 {
+        return Ok(chain::genesis(org_id));
+    }
+    let found: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT hash FROM entries WHERE org_id = ?1 AND seq = ?2
+             UNION ALL SELECT hash FROM pruned_entries WHERE org_id = ?1 AND seq = ?2",
+        )
+        .and_then(|mut s| s.query_row(params![org, seq], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    let found = found.ok_or_else(|| {
+        StoreError::Other(format!(
+            "entry {seq} is missing from the chain: run `stele verify`"
+        ))
+    })?;
+    hash_of(found, "hash")
+}
+
+/// Removes the expired entries among `seqs`, keeping each one's place in the chain.
+pub fn prune_entries(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    org: OrgId,
+    cutoffs: &Cutoffs,
+    seqs: &[i64],
+) -> Result<RemovedPerChannel> {
+    let mut removed: RemovedPerChannel = BTreeMap::new();
+    let Some(below) = pk_bound(cutoffs) else {
+        return Ok(removed);
+    };
+    dict.refresh(tx).map_err(map_err)?;
+    tx.execute(
+        "INSERT INTO retention_gate (org_id, below_pk) VALUES (?, ?)",
+        params![org, below],
+    )
+    .map_err(map_err)?;
+    let sql =
+        format!("SELECT {ENTRY_COLUMNS}, e.hash FROM entries e WHERE e.org_id = ?1 AND e.seq = ?2");
+    for &seq in seqs {
+        let found = tx
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(params![org, seq], |row| {
+                    let decoded = decode_row(row, dict)?;
+                    let hash: Vec<u8> = row.get(ENTRY_COLUMN_COUNT)?;
+                    Ok(decoded.map(|(pk, entry)| (pk, entry, hash)))
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        let Some(found) = found else { continue };
+        let (pk, entry, hash) = found
+            .map_err(|_| StoreError::Other("entry refers to an unknown dictionary id".into()))?;
+        let event = &entry.event;
+        if !cutoffs.expires(&event.channel, event.occurred_at) {
+            continue;
+        }
+        // Contentless FTS5 forgets a row's terms only when told exactly which they were.
+        tx.prepare_cached(
+            "INSERT INTO entry_terms (entry_terms, rowid, terms) VALUES ('delete', ?, ?)",
+        )
+        .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
+        .map_err(map_err)?;
+        if let Some(description) = &event.description {
+            tx.prepare_cached(
+                "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
+            )
+            .and_then(|mut s| s.execute(params![description_rowid(org, seq), description]))
+            .map_err(map_err)?;
+        }
+        tx.prepare_cached("INSERT INTO pruned_entries (org_id, seq, hash) VALUES (?, ?, ?)")
+            .and_then(|mut s| s.execute(params![org, seq, hash]))
+            .map_err(map_err)?;
+        tx.prepare_cached("DELETE FROM entries WHERE pk = ?")
+            .and_then(|mut s| s.execute([pk]))
+            .map_err(map_err)?;
+        *removed.entry(event.channel.clone()).or_default() += 1;
+    }
+    tx.execute("DELETE FROM retention_gate", [])
+        .map_err(map_err)?;
+    Ok(removed)
+}
+
+/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
+pub fn pruned_links(
+    conn: &Connection,
+    org: OrgId,
+    from_seq: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Hash)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
+             ORDER BY seq LIMIT ?",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![org, from_seq, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(map_err)?;
+    rows.into_iter()
+        .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
+        .collect()
+}
