@@ -361,4 +361,148 @@ mod tests {
         assert_eq!(text, r#"{"field":"nickname","old":null}"#);
         assert_eq!(serde_json::from_str::<Change>(&text).unwrap(), change);
     }
+
+    mod round_trip {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-zA-Z0-9 ._@-]{0,12}",
+                any::<String>(),
+                Just("é\"\\\n\t\u{1F600}".to_string()),
+            ]
+        }
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                prop::sample::select(vec![0.1, -0.0, 1e300, 5e-324, 1e16]).prop_map(Value::from),
+                text().prop_map(Value::from),
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            scalar().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(text(), inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn change() -> impl Strategy<Value = Change> {
+            // old/new: absent, present as null, or a value.
+            let side = || prop_oneof![Just(None), Just(Some(Value::Null)), json().prop_map(Some),];
+            (text(), side(), side()).prop_map(|(field, old, new)| Change { field, old, new })
+        }
+
+        fn context() -> impl Strategy<Value = Context> {
+            let t = || prop::option::of(text());
+            let impersonator =
+                prop::option::of((t(), t()).prop_map(|(id, email)| Impersonator { id, email }));
+            ((t(), t(), t(), t()), (t(), t(), t(), t()), impersonator).prop_map(
+                |(
+                    (ip, user_agent, correlation_id, request_id),
+                    (reason, source, api_key_id, location),
+                    impersonator,
+                )| Context {
+                    ip,
+                    user_agent,
+                    correlation_id,
+                    request_id,
+                    reason,
+                    source,
+                    api_key_id,
+                    impersonator,
+                    location,
+                },
+            )
+        }
+
+        fn entry() -> impl Strategy<Value = Entry> {
+            let t = || prop::option::of(text());
+            let millis = 0i64..4_102_444_800_000; // up to 2100
+            let actor = (prop::sample::select(ActorType::ALL.to_vec()), t(), t(), t()).prop_map(
+                |(kind, id, name, email)| Actor {
+                    kind,
+                    id,
+                    name,
+                    email,
+                },
+            );
+            let entity = prop::option::of((text(), t(), t()).prop_map(|(kind, id, name)| Entity {
+                kind,
+                id,
+                name,
+            }));
+            (
+                (text(), 1i64..i64::MAX, millis.clone(), millis),
+                (text(), t(), text(), t(), any::<bool>()),
+                (
+                    actor,
+                    entity,
+                    prop::collection::vec(text(), 0..4),
+                    context(),
+                ),
+                (
+                    prop::collection::vec(change(), 0..4),
+                    prop::collection::btree_map(text(), scalar(), 0..5),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (id, seq, recorded_at, occurred_at),
+                        (action, detailed_action, channel, description, failed),
+                        (actor, entity, entity_ids, context),
+                        (changes, metadata),
+                    )| Entry {
+                        id,
+                        seq,
+                        recorded_at,
+                        event: NewEvent {
+                            occurred_at,
+                            action,
+                            detailed_action,
+                            channel,
+                            description,
+                            outcome: if failed {
+                                Outcome::Failure
+                            } else {
+                                Outcome::Success
+                            },
+                            actor,
+                            entity,
+                            entity_ids,
+                            context,
+                            changes,
+                            metadata,
+                            idempotency_key: None,
+                        },
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// What the API (or an archive line) shows, written as text and read back, is the
+            /// same entry: a null old value stays distinct from an absent one, numbers keep their
+            /// value, every context field and the metadata survive.
+            #[test]
+            fn to_json_then_from_json_is_the_same_entry(entry in entry()) {
+                let text = serde_json::to_string(&entry.to_json()).unwrap();
+                let value: Value = serde_json::from_str(&text).unwrap();
+                prop_assert_eq!(&value, &entry.to_json());
+                let back = Entry::from_json(&value);
+                prop_assert_eq!(back.as_ref(), Some(&entry));
+                prop_assert_eq!(back.unwrap().to_json(), value);
+            }
+        }
+    }
 }
