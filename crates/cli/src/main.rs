@@ -71,6 +71,24 @@ enum Command {
     /// Export an organization's entries (newest first) to standard output as CSV, JSON or
     /// NDJSON, with the filters of `GET /v1/events`; the export is recorded in the trail.
     Export(Box<ExportArgs>),
+    /// Run retention now (what `stele serve` does daily): remove the entries past each
+    /// organization's retention window, archiving them first if an archive directory is given,
+    /// and record the run in each organization's trail.
+    Prune {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Archive the entries here (zstd NDJSON and a manifest) before deleting them.
+        #[arg(long, env = "STELE_ARCHIVE_DIR")]
+        archive_dir: Option<PathBuf>,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        key: KeyFile,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Apply the database migrations and exit (`stele serve` also applies them on start).
     Migrate {
         #[command(flatten)]
@@ -128,6 +146,15 @@ struct ServeArgs {
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
     #[arg(long, env = "STELE_CHECKPOINT_EVERY", default_value_t = 60)]
     checkpoint_every: u64,
+    /// Run retention daily at this time (HH:MM, UTC).
+    #[arg(long, env = "STELE_PRUNE_AT", default_value = "03:00")]
+    prune_at: stele_server::scheduler::DailyAt,
+    /// Do not run retention on a schedule (`stele prune` still runs it by hand).
+    #[arg(long, env = "STELE_NO_PRUNE")]
+    no_prune: bool,
+    /// Archive entries here (zstd NDJSON and a manifest) before retention deletes them.
+    #[arg(long, env = "STELE_ARCHIVE_DIR")]
+    archive_dir: Option<PathBuf>,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -373,6 +400,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         } => erase(org, actor, reason, key, data).await,
         Command::Export(args) => export(*args).await,
+        Command::Prune {
+            org,
+            archive_dir,
+            json,
+            key,
+            data,
+        } => prune(org, archive_dir, json, key, data).await,
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
@@ -388,6 +422,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.data.database_url,
         max_body_bytes: args.max_body_bytes,
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
+        prune_at: (!args.no_prune).then_some(args.prune_at),
+        archive_dir: args.archive_dir,
+        ..Config::default()
     };
     let app = Application::build(config.clone()).await?;
     let shutdown = shutdown_signal()?;
@@ -465,10 +502,20 @@ async fn verify(
             println!("{}", serde_json::to_string(&report)?);
             continue;
         }
-        let range = match (report.first_seq, report.last_seq) {
+        let mut range = match (report.first_seq, report.last_seq) {
             (Some(a), Some(b)) => format!("seq {a}..={b}"),
             _ => "no entries".to_string(),
         };
+        if report.pruned_entries > 0 {
+            range += &format!("; {} entries pruned by retention", report.pruned_entries);
+            if let Some(up_to) = report.pruned_up_to_seq {
+                range += &format!(" (every entry up to seq {up_to})");
+            }
+            match report.anchor_checkpoint_seq {
+                Some(seq) => range += &format!(", anchored by the checkpoint at seq {seq}"),
+                None => range += ", with no checkpoint after them yet",
+            }
+        }
         match &report.problem {
             None => println!(
                 "{} ({}): OK, {} entries ({range}), {} checkpoints{}, in {:.2?}",
@@ -543,6 +590,74 @@ async fn erase(
         "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
         outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
     );
+    Ok(())
+}
+
+async fn prune(
+    org: Option<String>,
+    archive_dir: Option<PathBuf>,
+    json: bool,
+    key_file: KeyFile,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    use stele_server::retention::{self, Trigger};
+    // With the servers' signing key, the run first signs a checkpoint at each chain's head,
+    // which vouches for what the pruned entries leave behind.
+    let key = stele_server::integrity::load_signing_key(&key_file.path(&data))?;
+    if key.is_none() {
+        eprintln!("no signing key: no checkpoint is signed before pruning");
+    }
+    let store = open_existing_with_key(&data, key).await?;
+    let archive = stele_server::archive::sink(archive_dir.as_deref());
+    let now = stele_core::time::now_millis();
+    let reports = match org {
+        Some(org) => {
+            let org = find_org(store.as_ref(), &org).await?;
+            store.checkpoint_now().await?;
+            vec![retention::prune_org(store.as_ref(), archive, &org, now, Trigger::Command).await?]
+        }
+        None => retention::prune_all(store.as_ref(), archive, now, Trigger::Command, None).await?,
+    };
+    let mut failed = false;
+    for report in &reports {
+        let s = &report.summary;
+        failed |= s.error.is_some();
+        if json {
+            println!("{}", serde_json::to_string(report)?);
+            continue;
+        }
+        let per_channel = s
+            .removed
+            .iter()
+            .map(|(channel, n)| format!("{channel} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "{}: removed {} entries{}{}; cutoff {}; recorded as entry seq {}{}",
+            s.org_id,
+            s.removed_total,
+            if per_channel.is_empty() {
+                String::new()
+            } else {
+                format!(" ({per_channel})")
+            },
+            if s.archived > 0 {
+                format!(", {} archived", s.archived)
+            } else {
+                String::new()
+            },
+            s.cutoff.as_deref().unwrap_or("none (kept forever)"),
+            report.record.seq,
+            s.error
+                .as_ref()
+                .map(|e| format!("; STOPPED: {e}"))
+                .unwrap_or_default(),
+        );
+    }
+    store.shutdown().await?;
+    if failed {
+        std::process::exit(1);
+    }
     Ok(())
 }
 
@@ -691,10 +806,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// Opens the configured database for an operator command (no signing key: the running server
 /// signs checkpoints).
 async fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    open_with_key(data, None).await
+}
+
+/// Opens the store with the checkpoint signing key, for a command that signs checkpoints.
+async fn open_with_key(
+    data: &DataDir,
+    key: Option<stele_core::checkpoint::SigningKey>,
+) -> anyhow::Result<Arc<dyn Store>> {
     stele_server::storage::open(
         data.database_url.as_ref(),
         &data.data_dir,
-        None,
+        key,
         Config::default().checkpoint_every,
     )
     .await
@@ -703,6 +826,13 @@ async fn open(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
 /// Like [`open`], but refuses to create an embedded database: an operator command pointed at a
 /// mistyped directory must fail, not report on an empty new database.
 async fn open_existing(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
+    open_existing_with_key(data, None).await
+}
+
+async fn open_existing_with_key(
+    data: &DataDir,
+    key: Option<stele_core::checkpoint::SigningKey>,
+) -> anyhow::Result<Arc<dyn Store>> {
     if data.database_url.is_none() {
         let path = Config {
             data_dir: data.data_dir.clone(),
@@ -715,7 +845,7 @@ async fn open_existing(data: &DataDir) -> anyhow::Result<Arc<dyn Store>> {
             path.display()
         );
     }
-    open(data).await
+    open_with_key(data, key).await
 }
 
 async fn find_org(

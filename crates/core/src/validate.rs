@@ -288,7 +288,8 @@ fn is_action(s: &str) -> bool {
 }
 
 /// `^[a-z0-9][a-z0-9_.-]{0,63}$`
-fn is_channel(s: &str) -> bool {
+/// Whether `s` is a valid channel name (see the module docs).
+pub fn is_channel(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=64).contains(&b.len())
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())

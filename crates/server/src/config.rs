@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::SharedClock;
+use crate::scheduler::DailyAt;
 use crate::storage::DatabaseUrl;
 
 #[derive(Debug, Clone)]
@@ -23,6 +25,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
+    /// When the daily retention run starts (UTC); `None` turns the schedule off (`stele prune`
+    /// still runs it by hand).
+    pub prune_at: Option<DailyAt>,
+    /// Where entries are archived (zstd NDJSON and a manifest) before retention deletes them.
+    /// Without one, expired entries are deleted without an archive.
+    pub archive_dir: Option<PathBuf>,
+    /// The scheduler's and retention's time (tests move a manual clock).
+    pub clock: SharedClock,
 }
 
 impl Default for Config {
@@ -34,6 +44,9 @@ impl Default for Config {
             database_url: None,
             max_body_bytes: 8 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(60),
+            prune_at: Some(DailyAt::DEFAULT),
+            archive_dir: None,
+            clock: SharedClock::system(),
         }
     }
 }

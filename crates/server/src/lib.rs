@@ -2,10 +2,14 @@
 //! bootstrap), API keys, and the HTTP layer. The `stele` binary is a thin shell around it, and
 //! the integration tests drive it through [`startup::Application`] on port 0.
 
+pub mod archive;
+pub mod clock;
 pub mod config;
 pub mod export;
 pub mod integrity;
 pub mod keys;
+pub mod retention;
+pub mod scheduler;
 pub mod startup;
 pub mod storage;
 

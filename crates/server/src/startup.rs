@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::{integrity, keys, storage};
+use crate::retention::SharedStatus;
+use crate::{archive, integrity, keys, scheduler, storage};
 
 /// What the first start created: shown once, never again.
 #[derive(Debug, Clone)]
@@ -97,16 +98,33 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
+        let retention = SharedStatus::default();
+        let schedule = self.config.prune_at.map(|at| {
+            tracing::info!(%at, "retention runs daily");
+            tokio::spawn(scheduler::run_daily_prune(
+                store.clone(),
+                self.config.clock.clone(),
+                at,
+                archive::sink(self.config.archive_dir.as_deref()),
+                retention.clone(),
+            ))
+        });
         let state = AppState {
             store: self.store,
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
+            retention,
+            clock: self.config.clock.clone(),
         };
         let router = http::router(state, &self.config);
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        if let Some(schedule) = schedule {
+            schedule.abort();
+        }
+        served?;
         // Every acknowledged entry is committed by now: seal the chain's end, tidy the storage.
         store
             .shutdown()

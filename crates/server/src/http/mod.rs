@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::retention::SharedStatus;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +24,9 @@ pub struct AppState {
     pub public_key: PublicKey,
     /// Keys the pseudonyms that erasure gives people (`stele_core::chain::pseudonym`).
     pub pseudonym_secret: Arc<[u8; 32]>,
+    /// The last retention run, for `/readyz`.
+    pub retention: SharedStatus,
+    pub clock: SharedClock,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -49,6 +54,10 @@ pub fn router(state: AppState, config: &Config) -> Router {
             get(api::integrity::consistency),
         )
         .route("/v1/erasure", post(api::erasure::create))
+        .route(
+            "/v1/settings",
+            get(api::settings::show).put(api::settings::update),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))
         .fallback(api::not_found)

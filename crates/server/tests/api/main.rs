@@ -11,5 +11,6 @@ mod errors;
 mod export;
 mod ingest;
 mod integrity;
+mod retention;
 mod search;
 mod tenancy;

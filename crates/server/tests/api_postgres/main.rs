@@ -15,6 +15,8 @@ mod export;
 mod ingest;
 #[path = "../api/integrity.rs"]
 mod integrity;
+#[path = "../api/retention.rs"]
+mod retention;
 #[path = "../api/search.rs"]
 mod search;
 #[path = "../api/tenancy.rs"]

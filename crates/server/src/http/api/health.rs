@@ -26,7 +26,10 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Ok(_)) => {
             return (
                 StatusCode::OK,
-                Json(json!({"status": "ready", "checks": {"database": {"status": "ok"}}})),
+                Json(json!({"status": "ready", "checks": {
+                    "database": {"status": "ok"},
+                    "retention": retention_check(&state),
+                }})),
             );
         }
         Ok(Err(StoreError::Unavailable(m) | StoreError::Other(m))) => m,
@@ -39,7 +42,21 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({
             "status": "not_ready",
-            "checks": {"database": {"status": "unavailable", "error": error}},
+            "checks": {
+                "database": {"status": "unavailable", "error": error},
+                "retention": retention_check(&state),
+            },
         })),
     )
+}
+
+/// The last retention run: `failing` while its archive could not be written (expired entries
+/// then stay in the database). It does not make the process unready: ingest and reads still work.
+fn retention_check(state: &AppState) -> Value {
+    let status = state.retention.lock().expect("retention status").clone();
+    json!({
+        "status": if status.archive_error.is_some() { "failing" } else { "ok" },
+        "last_run_at": status.last_run_at,
+        "archive_error": status.archive_error,
+    })
 }

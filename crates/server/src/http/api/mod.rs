@@ -7,6 +7,7 @@ pub mod export;
 pub mod facets;
 pub mod health;
 pub mod integrity;
+pub mod settings;
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;

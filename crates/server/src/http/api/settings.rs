@@ -1,0 +1,193 @@
+//! `GET /v1/settings` (read scope) and `PUT /v1/settings` (admin scope): the organization's
+//! retention window, with per-channel overrides.
+//!
+//! ```json
+//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555}}
+//! ```
+//! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
+//! days are refused: a trail that forgets within weeks is no audit trail. A change records an
+//! entry (`settings.update`, channel `security`) with the old and new values.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use serde_json::{Map, Value, json};
+use stele_core::validate::is_channel;
+use stele_core::{Actor, ActorType, Change, Context, Entity, NewEvent, Outcome};
+use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings, Scope};
+
+use crate::http::AppState;
+use crate::http::auth::Authenticated;
+use crate::http::error::{ApiError, Result};
+
+pub const SETTINGS_DETAILED_ACTION: &str = "settings.update";
+
+fn settings_json(settings: &OrgSettings) -> Value {
+    json!({
+        "retention_days": settings.retention_days,
+        "channel_retention_days": settings.channel_retention_days,
+        "minimum_retention_days": MIN_RETENTION_DAYS,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>> {
+    auth.require(Scope::Read)?;
+    let settings = state.store.settings(auth.key.org).await?;
+    Ok(Json(settings_json(&settings)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: std::result::Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>> {
+    auth.require(Scope::Admin)?;
+    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let new = parse(&body)?;
+    let org = auth.key.org;
+    let old = state.store.settings(org).await?;
+    if old != new {
+        state.store.put_settings(org, &new).await?;
+        let event = change_record(&auth, &old, &new, state.clock.now());
+        crate::export::record(state.store.as_ref(), org, event).await?;
+    }
+    Ok(Json(settings_json(&new)))
+}
+
+/// Reads a settings document, naming the first field that is wrong.
+fn parse(body: &Value) -> Result<OrgSettings> {
+    let invalid =
+        |field: &str, message: String| ApiError::field("invalid_settings", field, message);
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    };
+    for key in map.keys() {
+        if !matches!(
+            key.as_str(),
+            "retention_days" | "channel_retention_days" | "minimum_retention_days"
+        ) {
+            return Err(invalid(key, "is not a setting".into()));
+        }
+    }
+    let retention_days = match map.get("retention_days") {
+        None => {
+            return Err(invalid(
+                "retention_days",
+                "is required: a number of days, or null to keep entries forever".into(),
+            ));
+        }
+        Some(v) => days("retention_days", v)?,
+    };
+    let mut channel_retention_days = BTreeMap::new();
+    match map.get("channel_retention_days") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(channels)) => {
+            for (channel, v) in channels {
+                let field = format!("channel_retention_days.{channel}");
+                if !is_channel(channel) {
+                    return Err(invalid(
+                        &field,
+                        "is not a channel name (lowercase letters, digits, `_`, `.`, `-`; up to 64)"
+                            .into(),
+                    ));
+                }
+                channel_retention_days.insert(channel.clone(), days(&field, v)?);
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "channel_retention_days",
+                "must be an object of channel names to days (or null)".into(),
+            ));
+        }
+    }
+    Ok(OrgSettings {
+        retention_days,
+        channel_retention_days,
+    })
+}
+
+/// A retention window: null (forever) or whole days from the floor to the ceiling.
+fn days(field: &str, v: &Value) -> Result<Option<u32>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let n = v.as_i64().ok_or_else(|| {
+        ApiError::field(
+            "invalid_settings",
+            field,
+            "must be a whole number of days, or null to keep entries forever",
+        )
+    })?;
+    if n < i64::from(MIN_RETENTION_DAYS) {
+        return Err(ApiError::field(
+            "invalid_settings",
+            field,
+            format!("must be at least {MIN_RETENTION_DAYS} days (the minimum retention), got {n}"),
+        ));
+    }
+    if n > i64::from(MAX_RETENTION_DAYS) {
+        return Err(ApiError::field(
+            "invalid_settings",
+            field,
+            format!("must be at most {MAX_RETENTION_DAYS} days; use null to keep entries forever"),
+        ));
+    }
+    Ok(Some(n as u32))
+}
+
+fn change_record(
+    auth: &Authenticated,
+    old: &OrgSettings,
+    new: &OrgSettings,
+    now: stele_core::time::Millis,
+) -> NewEvent {
+    let mut changes = Vec::new();
+    if old.retention_days != new.retention_days {
+        changes.push(Change {
+            field: "retention_days".into(),
+            old: Some(json!(old.retention_days)),
+            new: Some(json!(new.retention_days)),
+        });
+    }
+    if old.channel_retention_days != new.channel_retention_days {
+        changes.push(Change {
+            field: "channel_retention_days".into(),
+            old: Some(json!(old.channel_retention_days)),
+            new: Some(json!(new.channel_retention_days)),
+        });
+    }
+    NewEvent {
+        occurred_at: now,
+        action: "update".into(),
+        detailed_action: Some(SETTINGS_DETAILED_ACTION.into()),
+        channel: "security".into(),
+        description: Some("Retention settings changed".into()),
+        outcome: Outcome::Success,
+        actor: Actor {
+            kind: ActorType::Api,
+            id: Some(auth.key.id.clone()),
+            name: Some(auth.key.name.clone()),
+            email: None,
+        },
+        entity: Some(Entity {
+            kind: "Settings".into(),
+            id: Some(auth.key.org_id.clone()),
+            name: None,
+        }),
+        entity_ids: vec![],
+        context: Context {
+            api_key_id: Some(auth.key.id.clone()),
+            source: Some("api".into()),
+            ..Context::default()
+        },
+        changes,
+        metadata: Map::new().into_iter().collect(),
+        idempotency_key: None,
+    }
+}

@@ -1,0 +1,241 @@
+//! The retention run: for each organization, remove the entries its retention settings expire,
+//! archiving them first when an archive is configured, and record the run in the organization's
+//! own trail, even when it removed nothing.
+//!
+//! Work is done in bounded batches (read a batch, archive it, delete it in one short
+//! transaction), so ingest is never held up for longer than one batch. If the archive cannot be
+//! written, that batch and everything after it stay in the database: the run stops, says so in
+//! its entry and in `/readyz`, and the next run starts over.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use stele_core::time::{Millis, format_rfc3339};
+use stele_core::{Actor, ActorType, Context, Entity, NewEvent, Outcome};
+use stele_store::{
+    Cutoffs, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
+};
+
+/// How many entries one batch reads, archives and deletes.
+pub const BATCH: usize = 5_000;
+
+/// The detailed action of a retention run's own entry.
+pub const PRUNE_DETAILED_ACTION: &str = "retention.prune";
+/// The channel of a retention run's own entry.
+pub const PRUNE_CHANNEL: &str = "compliance";
+
+/// Where entries go before the database deletes them. Blocking: it is called on a blocking
+/// thread, and it returns only once the entries are durably written.
+pub trait ArchiveSink: Send + Sync + 'static {
+    fn write(&self, entries: &[RetiredEntry], now: Millis) -> Result<(), String>;
+}
+
+/// Who started a run: shown as the entry's actor and source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The daily schedule inside `stele serve`.
+    Schedule,
+    /// `stele prune`.
+    Command,
+}
+
+impl Trigger {
+    fn source(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "scheduler",
+            Trigger::Command => "cli",
+        }
+    }
+}
+
+/// What one organization's run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    #[serde(flatten)]
+    pub summary: PruneSummary,
+    /// The run's own entry.
+    pub record: Receipt,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneSummary {
+    pub org_id: String,
+    /// Entries that occurred before this were due (channels without their own window).
+    pub cutoff: Option<String>,
+    /// Channels with their own window, and their cutoffs (`null`: kept forever).
+    pub channel_cutoffs: BTreeMap<String, Option<String>>,
+    pub removed: RemovedPerChannel,
+    pub removed_total: u64,
+    pub archived: u64,
+    /// Why the run stopped early (the archive could not be written); nothing after that batch
+    /// was removed.
+    pub error: Option<String>,
+}
+
+/// What `/readyz` shows about retention.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RetentionStatus {
+    pub last_run_at: Option<String>,
+    pub archive_error: Option<String>,
+}
+
+pub type SharedStatus = Arc<Mutex<RetentionStatus>>;
+
+/// Runs retention for every organization. A store error stops the run (it is returned); an
+/// archive failure stops only that organization's run and is reported in its entry.
+pub async fn prune_all(
+    store: &dyn Store,
+    archive: Option<Arc<dyn ArchiveSink>>,
+    now: Millis,
+    trigger: Trigger,
+    status: Option<&SharedStatus>,
+) -> Result<Vec<PruneReport>, StoreError> {
+    // A checkpoint at each chain's head first: it vouches for the hashes pruned entries leave.
+    store.checkpoint_now().await?;
+    let mut reports = Vec::new();
+    for org in store.list_orgs().await? {
+        reports.push(prune_org(store, archive.clone(), &org, now, trigger).await?);
+    }
+    if let Some(status) = status {
+        let mut status = status.lock().expect("retention status");
+        status.last_run_at = Some(format_rfc3339(now));
+        status.archive_error = reports.iter().find_map(|r| {
+            let s = &r.summary;
+            s.error.as_ref().map(|e| format!("{}: {e}", s.org_id))
+        });
+    }
+    Ok(reports)
+}
+
+pub async fn prune_org(
+    store: &dyn Store,
+    archive: Option<Arc<dyn ArchiveSink>>,
+    org: &Organization,
+    now: Millis,
+    trigger: Trigger,
+) -> Result<PruneReport, StoreError> {
+    let settings = store.settings(org.key).await?;
+    let cutoffs = Cutoffs::at(&settings, now);
+    let mut removed = RemovedPerChannel::new();
+    let mut archived = 0u64;
+    let mut error = None;
+    let mut resume_after = 0;
+    loop {
+        let batch = store
+            .expired_entries(org.key, &cutoffs, resume_after, BATCH)
+            .await?;
+        if batch.entries.is_empty() {
+            break;
+        }
+        resume_after = batch.resume_after;
+        // Read in occurrence order; archived in chain order, where neighbours link up.
+        let mut entries = batch.entries;
+        entries.sort_by_key(|r| r.entry.seq);
+        let entries = Arc::new(entries);
+        if let Some(archive) = &archive {
+            let (archive, to_write) = (archive.clone(), entries.clone());
+            let written = tokio::task::spawn_blocking(move || archive.write(&to_write, now))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            if let Err(e) = written {
+                tracing::error!(org = %org.id, error = %e, "archive write failed; nothing more is pruned");
+                error = Some(format!("the archive could not be written: {e}"));
+                break;
+            }
+            archived += entries.len() as u64;
+        }
+        let seqs: Vec<i64> = entries.iter().map(|r| r.entry.seq).collect();
+        for (channel, n) in store.prune_entries(org.key, &cutoffs, &seqs).await? {
+            *removed.entry(channel).or_default() += n;
+        }
+        // Let waiting requests in between batches.
+        tokio::task::yield_now().await;
+    }
+    let removed_total = removed.values().sum();
+    let summary = PruneSummary {
+        org_id: org.id.clone(),
+        cutoff: cutoffs.default.map(format_rfc3339),
+        channel_cutoffs: cutoffs
+            .channels
+            .iter()
+            .map(|(c, t)| (c.clone(), t.map(format_rfc3339)))
+            .collect(),
+        removed,
+        removed_total,
+        archived,
+        error,
+    };
+    let record =
+        crate::export::record(store, org.key, prune_record(&summary, now, trigger)).await?;
+    if summary.removed_total > 0 || summary.error.is_some() {
+        tracing::info!(org = %org.id, removed = summary.removed_total, error = ?summary.error, "retention run");
+    }
+    Ok(PruneReport { summary, record })
+}
+
+/// The entry a run leaves in the organization's trail.
+fn prune_record(report: &PruneSummary, now: Millis, trigger: Trigger) -> NewEvent {
+    let description = match &report.error {
+        None => format!(
+            "Retention removed {} entries past the retention window",
+            report.removed_total
+        ),
+        Some(e) => format!(
+            "Retention removed {} entries, then stopped: {e}",
+            report.removed_total
+        ),
+    };
+    // Metadata values are scalars (as for every entry), so the per-channel figures are keys of
+    // their own: `removed.auth`, `cutoff.auth`.
+    let mut metadata: BTreeMap<String, Value> = [
+        ("cutoff", json!(report.cutoff)),
+        ("removed_total", json!(report.removed_total)),
+        ("archived", json!(report.archived)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (channel, cutoff) in &report.channel_cutoffs {
+        metadata.insert(format!("cutoff.{channel}"), json!(cutoff));
+    }
+    for (channel, n) in &report.removed {
+        metadata.insert(format!("removed.{channel}"), json!(n));
+    }
+    if let Some(error) = &report.error {
+        metadata.insert("error".into(), json!(error));
+    }
+    NewEvent {
+        occurred_at: now,
+        action: "prune".into(),
+        detailed_action: Some(PRUNE_DETAILED_ACTION.into()),
+        channel: PRUNE_CHANNEL.into(),
+        description: Some(description),
+        outcome: if report.error.is_none() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        actor: Actor {
+            kind: ActorType::System,
+            id: Some("stele-retention".into()),
+            name: Some("Retention".into()),
+            email: None,
+        },
+        entity: Some(Entity {
+            kind: "AuditLog".into(),
+            id: Some(report.org_id.clone()),
+            name: None,
+        }),
+        entity_ids: vec![],
+        context: Context {
+            source: Some(trigger.source().into()),
+            ..Context::default()
+        },
+        changes: vec![],
+        metadata,
+        idempotency_key: None,
+    }
+}
