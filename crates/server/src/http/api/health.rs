@@ -16,7 +16,7 @@ use crate::http::AppState;
 /// checkers give up after a few seconds; an answer after theirs helps nobody.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}}}` when the database
+/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …}}` when the database
 /// answers, otherwise 503 `{"status": "not_ready", "checks": {"database": {"status":
 /// "unavailable", "error": "…"}}}`. The error is the store's message, which never holds the
 /// database password (URLs in store errors are redacted).
