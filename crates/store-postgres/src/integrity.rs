@@ -4,6 +4,8 @@
 //!
 //! Verification reads inside one `REPEATABLE READ` snapshot: the chain state, the checkpoints and
 //! the entries it compares are one moment of the database, even while other processes append.
+//! Entries that retention removed take part through the `seq` and hash they left in
+//! `pruned_entries` (`retention.rs`), merged with the entries in `seq` order.
 
 use std::collections::HashMap;
 
@@ -11,18 +13,19 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, REORDER_WINDOW, Step};
+use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
 use stele_store::{OrgId, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
 use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
 use crate::error::{Error, R, other};
 use crate::pool::{Conn, Tx};
+use crate::retention;
 
 /// Entries read per batch while verifying.
 const VERIFY_BATCH: i64 = 10_000;
 
-fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
+pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
     bytes
         .try_into()
         .map_err(|_| other(format!("{what} is not 32 bytes")))
@@ -264,18 +267,21 @@ pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<V
     let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
     let mut verifier = ChainVerifier::new(&org_id, checkpoints, key.copied());
     loop {
-        let batch = chain_rows(
-            &mut tx,
-            org,
-            verifier.expected_seq(),
-            VERIFY_BATCH,
-            &pseudonyms,
-        )
-        .await?;
+        let from = verifier.expected_seq();
+        let entries = chain_rows(&mut tx, org, from, VERIFY_BATCH, &pseudonyms).await?;
+        let pruned = retention::pruned_links(&mut tx, org, from, VERIFY_BATCH).await?;
+        let batch = chain_check::merge_links(entries, pruned, VERIFY_BATCH as usize);
         if batch.is_empty() {
             return Ok(verifier.finish(recorded_up_to));
         }
-        for row in &batch {
+        for link in &batch {
+            let row = match link {
+                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
+                    Step::Failed => return Ok(verifier.report()),
+                    _ => continue,
+                },
+                Link::Entry(row) => row,
+            };
             match verifier.push(row) {
                 Step::Ok => {}
                 Step::Failed => return Ok(verifier.report()),
@@ -298,7 +304,10 @@ pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<V
 pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash>> {
     let rows = conn
         .query(
-            "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2 ORDER BY seq",
+            // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
+            "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2
+             UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq <= $2
+             ORDER BY seq",
             &[&org, &up_to],
         )
         .await?;
@@ -310,7 +319,7 @@ pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash
                 "the chain has a gap before seq {seq}: run `stele verify`"
             )));
         }
-        out.push(hash_of(row.try_get(1)?, "entries.hash")?);
+        out.push(hash_of(row.try_get(1)?, "chain hash")?);
     }
     Ok(out)
 }

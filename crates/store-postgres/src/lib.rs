@@ -10,8 +10,10 @@
 //!   allocation takes a transaction-scoped advisory lock.
 //! - **Reads** run on a small pool of connections (`pool.rs`); a list is one indexed query plus a
 //!   capped count, pipelined on one connection (`read.rs`).
-//! - **Other writes** (organizations, API keys, checkpoints, erasure) are rare and run on pool
-//!   connections in their own transactions; erasure takes the same chain lock as the writer.
+//! - **Other writes** (organizations, API keys, checkpoints, erasure, settings, retention) are
+//!   rare and run on pool connections in their own transactions; erasure takes the same chain
+//!   lock as the writer. Retention deletes expired entries (the one deletion the schema allows,
+//!   `retention.rs`).
 //! - **Upkeep**: with a signing key, a background task signs due checkpoints every few seconds,
 //!   like the SQLite backend's upkeep thread. Several processes take turns on an advisory lock to
 //!   do so, and an organization whose checkpoints another key signed is left unsigned (and logged)
@@ -35,6 +37,7 @@ mod integrity;
 mod partitions;
 mod pool;
 mod read;
+mod retention;
 mod schema;
 mod writer;
 
@@ -47,10 +50,11 @@ use stele_core::chain::{self, Salt};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
-use stele_core::time::now_millis;
+use stele_core::time::{Millis, now_millis};
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
-    OrgId, Organization, Page, Result, Scope, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
+    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
+    Scope, Store, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -562,5 +566,41 @@ impl Store for PgStore {
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::verify(&mut conn, org, key).await?)
+    }
+
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::settings(&mut conn, org).await?)
+    }
+
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::put_settings(&mut conn, org, settings, now_millis()).await?)
+    }
+
+    async fn expired_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        resume_after: i64,
+        limit: usize,
+    ) -> Result<ExpiredBatch> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::expired_entries(&mut conn, org, cutoffs, resume_after, limit).await?)
+    }
+
+    async fn prune_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        seqs: &[i64],
+    ) -> Result<RemovedPerChannel> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::prune_entries(&mut conn, org, cutoffs, seqs).await?)
+    }
+
+    async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::claim_scheduled_run(&mut conn, name, due).await?)
     }
 }

@@ -29,9 +29,10 @@
 //! - `body` and `personal` are `text`, not `jsonb`: `jsonb` would rewrite numbers and key order,
 //!   and the chain hashes the event exactly as serde_json reads it back from this text.
 //! - Immutability: triggers refuse every UPDATE, DELETE and TRUNCATE of `entries` except the
-//!   erasure update (it sets `erased` and changes only `personal` and `salt`), every UPDATE,
-//!   DELETE and TRUNCATE of `checkpoints`, and a `chain_state` that moves backwards or is
-//!   deleted.
+//!   erasure update (it sets `erased` and changes only `personal` and `salt`) and a retention
+//!   run's DELETE of expired entries (migration 3, `retention.rs`), every UPDATE, DELETE and
+//!   TRUNCATE of `checkpoints` and of `pruned_entries`, and a `chain_state` that moves backwards
+//!   or is deleted.
 //!
 //! - Time partitioning: `entries` and `entry_keys` are partitioned by range of `pk`, that is by
 //!   occurrence time, one partition per month (`partitions.rs` makes them ahead of time). Their
@@ -248,15 +249,76 @@ CREATE TABLE signing_key (
     claimed_ms  bigint NOT NULL
 );
 "#,
+    // 3: settings and retention.
+    r#"
+-- One JSON document per organization (stele_store::OrgSettings), so a setting added later
+-- needs no migration.
+CREATE TABLE org_settings (
+    org_id      bigint PRIMARY KEY REFERENCES orgs (key),
+    settings    text NOT NULL,
+    updated_ms  bigint NOT NULL
+);
+
+-- A pruned entry's place in the chain: its seq and hash, so that the entries after it, the
+-- checkpoints and the Merkle proofs still verify (retention.rs). Never changed, never removed.
+CREATE TABLE pruned_entries (
+    org_id  bigint NOT NULL,
+    seq     bigint NOT NULL,
+    hash    bytea NOT NULL,
+    PRIMARY KEY (org_id, seq)
+);
+CREATE TRIGGER pruned_entries_immutable BEFORE UPDATE OR DELETE ON pruned_entries
+    FOR EACH ROW EXECUTE FUNCTION stele_refuse('the chain only moves forward');
+CREATE TRIGGER pruned_entries_untruncatable BEFORE TRUNCATE ON pruned_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION stele_refuse('the chain only moves forward');
+
+-- An entry may be deleted only by a retention run: inside its transaction, which has set
+-- `stele.retention_org` and `stele.retention_below_pk` (transaction-local settings, gone at
+-- COMMIT or ROLLBACK), and only an entry of that organization older than that bound. Unset,
+-- `current_setting(…, true)` is NULL (or '' once the name was used in the session), which
+-- matches nothing.
+CREATE FUNCTION stele_entries_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    org    text := current_setting('stele.retention_org', true);
+    below  text := current_setting('stele.retention_below_pk', true);
+BEGIN
+    -- Checked before it is cast, so a malformed setting is refused like a missing one.
+    IF OLD.org_id::text = org AND below ~ '^-?[0-9]{1,19}$' THEN
+        IF OLD.pk < below::numeric THEN
+            RETURN OLD;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'audit entries are immutable';
+END
+$$;
+-- Dropping the parent's row trigger drops its copies on the partitions, and creating it again
+-- copies the new one onto every existing partition (and, as before, onto each one attached
+-- later).
+DROP TRIGGER entries_undeletable ON entries;
+CREATE TRIGGER entries_undeletable BEFORE DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION stele_entries_delete();
+
+-- When each scheduled job last ran: claimed by one server per due time.
+CREATE TABLE scheduled_runs (
+    name    text PRIMARY KEY,
+    due_ms  bigint NOT NULL
+);
+"#,
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at
 /// once: they take turns on an advisory lock.
 pub async fn migrate(client: &mut Client) -> R<()> {
+    migrate_up_to(client, MIGRATIONS.len()).await
+}
+
+/// [`migrate`], stopping after migration `version` (tests of an upgrade start from an older
+/// schema this way).
+pub async fn migrate_up_to(client: &mut Client, version: usize) -> R<()> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    let result = apply(client).await;
+    let result = apply(client, version).await;
     let unlocked = client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await;
@@ -265,7 +327,7 @@ pub async fn migrate(client: &mut Client) -> R<()> {
     Ok(())
 }
 
-async fn apply(client: &mut Client) -> R<()> {
+async fn apply(client: &mut Client, up_to: usize) -> R<()> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS stele_schema_version (
@@ -288,7 +350,12 @@ async fn apply(client: &mut Client) -> R<()> {
              {known}: upgrade Stele"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(up_to)
+        .skip(current as usize)
+    {
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
         tx.execute(

@@ -12,9 +12,11 @@ use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
+use stele_core::time::Millis;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
-    OrgId, Organization, Page, Result, Store, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
+    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
+    Store, VerifyReport,
 };
 use stele_store_postgres::PgStore;
 
@@ -112,5 +114,33 @@ impl Store for TestStore {
     }
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         self.store.verify(org, key).await
+    }
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
+        self.store.settings(org).await
+    }
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        self.store.put_settings(org, settings).await
+    }
+    async fn expired_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        resume_after: i64,
+        limit: usize,
+    ) -> Result<ExpiredBatch> {
+        self.store
+            .expired_entries(org, cutoffs, resume_after, limit)
+            .await
+    }
+    async fn prune_entries(
+        &self,
+        org: OrgId,
+        cutoffs: &Cutoffs,
+        seqs: &[i64],
+    ) -> Result<RemovedPerChannel> {
+        self.store.prune_entries(org, cutoffs, seqs).await
+    }
+    async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
+        self.store.claim_scheduled_run(name, due).await
     }
 }
