@@ -26,6 +26,17 @@ impl TestApp {
             .unwrap()
     }
 
+    async fn put_settings_raw(&self, body: &str) -> reqwest::Response {
+        self.client
+            .put(format!("{}/v1/settings", self.url))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The retention runs recorded in the default organization's trail, newest first.
     async fn prune_entries(&self) -> Vec<Value> {
         let page = self
@@ -120,11 +131,16 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{bad}: {message}");
     }
+    let response = app.put_settings_raw("{not json").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         app.get_json("/v1/settings").await["retention_days"],
         365,
         "a refused change changes nothing"
     );
+    // `curl -d` sends a form content type; the body is JSON all the same.
+    let response = app.put_settings_raw(r#"{"retention_days": 365}"#).await;
+    assert_eq!(response.status(), StatusCode::OK);
 
     let reader = app.key_for("default", &[Scope::Read]).await;
     let response = app

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use serde_json::{Map, Value, json};
 use stele_core::validate::is_channel;
 use stele_core::{Actor, ActorType, Change, Context, Entity, NewEvent, Outcome};
@@ -41,10 +41,12 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<
 pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
-    body: std::result::Result<Json<Value>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<Value>> {
     auth.require(Scope::Admin)?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    // Read as JSON whatever the Content-Type says, as `POST /v1/events` does (`curl -d`).
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
     let new = parse(&body)?;
     let org = auth.key.org;
     let old = state.store.settings(org).await?;
