@@ -12,6 +12,8 @@
 //! touched: the erasure record is appended to the same chain, and the lock order (chain, then the
 //! `pk` allocation lock) is the writer's, so the two cannot deadlock.
 
+use std::collections::HashSet;
+
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
 use stele_store::{Erasure, OrgId, Receipt, StoreError};
@@ -65,12 +67,19 @@ pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Mi
     let personal_json = serde_json::to_string(&replacement).map_err(|e| other(e.to_string()))?;
     if !found.is_empty() {
         let pks: Vec<i64> = found.iter().map(|(pk, _, _)| *pk).collect();
-        tx.execute(
-            "UPDATE entries SET personal = $1, salt = NULL, erased = true
-             WHERE org_id = $2 AND pk = ANY($3)",
-            &[&personal_json, &org, &pks],
-        )
-        .await?;
+        let updated: HashSet<i64> = tx
+            .query(
+                "UPDATE entries SET personal = $1, salt = NULL, erased = true
+                 WHERE org_id = $2 AND pk = ANY($3) RETURNING pk",
+                &[&personal_json, &org, &pks],
+            )
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        // An entry that a retention run removed meanwhile (it was found, then its row went
+        // before it could be updated) is no longer there to erase.
+        found.retain(|(pk, _, _)| updated.contains(pk));
         // The identifier rows of the person (actor id, email, IP) go; the pseudonym's come.
         let (mut old_kind, mut old_value, mut old_pk) = (vec![], vec![], vec![]);
         let (mut new_org, mut new_kind, mut new_value, mut new_pk) =

@@ -126,6 +126,35 @@ pub fn is_retryable(e: &Error) -> bool {
                 .is_some_and(is_entries_primary_key))
 }
 
+fn code_of(e: &Error) -> Option<&SqlState> {
+    match e {
+        Error::Db(e) => e.code(),
+        Error::Store(_) => None,
+    }
+}
+
+/// A lock that did not come within `lock_timeout`.
+pub fn is_lock_timeout(e: &Error) -> bool {
+    code_of(e) == Some(&SqlState::LOCK_NOT_AVAILABLE)
+}
+
+/// A table that does not exist (a partition another process dropped a moment ago).
+pub fn is_undefined_table(e: &Error) -> bool {
+    code_of(e) == Some(&SqlState::UNDEFINED_TABLE)
+}
+
+/// A row for which the partitioned table has no partition: its month was dropped (by retention,
+/// possibly in another process) after this process last saw it (`partitions.rs`).
+pub fn is_missing_partition(e: &Error) -> bool {
+    let Error::Db(db) = e else {
+        return false;
+    };
+    db.as_db_error().is_some_and(|d| {
+        *d.code() == SqlState::CHECK_VIOLATION
+            && d.message().starts_with("no partition of relation")
+    })
+}
+
 /// `entries_pkey`, or a partition's copy of it (`entries_p202611_pkey`).
 fn is_entries_primary_key(constraint: &str) -> bool {
     constraint == "entries_pkey"

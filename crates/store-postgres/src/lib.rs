@@ -13,7 +13,7 @@
 //! - **Other writes** (organizations, API keys, checkpoints, erasure, settings, retention) are
 //!   rare and run on pool connections in their own transactions; erasure takes the same chain
 //!   lock as the writer. Retention deletes expired entries (the one deletion the schema allows,
-//!   `retention.rs`).
+//!   `retention.rs`) and then drops the monthly partitions it emptied (`partitions.rs`).
 //! - **Upkeep**: with a signing key, a background task signs due checkpoints every few seconds,
 //!   like the SQLite backend's upkeep thread. Several processes take turns on an advisory lock to
 //!   do so, and an organization whose checkpoints another key signed is left unsigned (and logged)
@@ -596,11 +596,41 @@ impl Store for PgStore {
         seqs: &[i64],
     ) -> Result<RemovedPerChannel> {
         let mut conn = self.pool.get().await?;
-        Ok(retention::prune_entries(&mut conn, org, cutoffs, seqs).await?)
+        let pruned = retention::prune_entries(&mut conn, org, cutoffs, seqs).await?;
+        if !pruned.months.is_empty() {
+            // The entries are gone and committed; dropping the months they emptied is upkeep,
+            // retried by the next run if it cannot be done now.
+            if let Err(error) = self.drop_emptied_months(&mut conn, pruned.months).await {
+                tracing::warn!(%error, "dropping emptied partitions failed; will retry");
+            }
+        }
+        Ok(pruned.removed)
     }
 
     async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
         let mut conn = self.pool.get().await?;
         Ok(retention::claim_scheduled_run(&mut conn, name, due).await?)
+    }
+}
+
+impl PgStore {
+    /// Drops the partitions of the months a prune touched, and of earlier months the statistics
+    /// show empty (a drop an earlier run had to leave), that no longer hold any entry.
+    async fn drop_emptied_months(
+        &self,
+        conn: &mut pool::Conn,
+        touched: std::collections::BTreeSet<partitions::Month>,
+    ) -> R<()> {
+        let now = now_millis();
+        let mut months = touched;
+        months.extend(partitions::emptied_months(conn, now).await?);
+        let dropped = partitions::drop_empty(conn, &self.partitions, &months, now).await?;
+        for month in dropped {
+            tracing::info!(
+                partitions = %format!("{}, {}", month.partition_of("entries"), month.partition_of("entry_keys")),
+                "dropped the partitions of a month that retention emptied"
+            );
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! per calendar month (UTC). Because `pk` is `occurred_ms << 21 | n`, a `pk` range is a time range:
 //! a query for recent entries is planned over the recent partitions only (the newest-first scan
 //! of a range-partitioned table walks the partitions newest first and stops at the page's end),
-//! and retention can drop a whole month instead of deleting rows.
+//! and a month that retention has emptied goes as a whole.
 //!
 //! Partitions are made ahead of time: on start and on every upkeep tick, the current month and the
 //! next [`MONTHS_AHEAD`] exist. An event of a month that has no partition yet (a backfill of old
@@ -17,6 +17,14 @@
 //!   fires only when the parent is named.
 //! - Several processes may try to create the same month at once, so creation runs under a
 //!   transaction-scoped advisory lock and re-checks the catalog first.
+//!
+//! Retention empties months: once a month before the current one holds no entry of any
+//! organization, its partitions are dropped ([`drop_empty`]). `DROP TABLE` of a partition locks
+//! the parent exclusively, so it waits at most [`DROP_LOCK_TIMEOUT`] for readers and writers to
+//! let go, and otherwise leaves the month for the next retention run. Each process remembers
+//! which months exist; a process that drops a month forgets it, and a writer whose insert finds
+//! no partition (another process dropped it) forgets the months of its group and runs it again,
+//! which creates them anew (`writer.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -25,7 +33,7 @@ use chrono::{DateTime, Datelike, NaiveDate};
 use stele_core::time::Millis;
 
 use crate::codec::pk_floor;
-use crate::error::R;
+use crate::error::{R, is_lock_timeout, is_undefined_table};
 use crate::pool::Conn;
 
 /// Months made ahead of the current one, so no insert ever waits for a partition in normal use.
@@ -36,6 +44,10 @@ const PARTITION_LOCK: i64 = 0x5354_454c_4550_5254;
 
 /// The partitioned tables, each given one partition per month.
 const PARTITIONED: [&str; 2] = ["entries", "entry_keys"];
+
+/// How long dropping an emptied month may wait for its locks before it gives up until the next
+/// retention run. While it waits, new readers of `entries` queue behind it, so it is short.
+pub const DROP_LOCK_TIMEOUT: &str = "100ms";
 
 /// One calendar month (UTC), the unit of partitioning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,6 +97,16 @@ impl Month {
     pub fn partition_of(self, table: &str) -> String {
         format!("{table}_p{:04}{:02}", self.year, self.month)
     }
+
+    /// The month of one of `table`'s partitions, from its name.
+    pub fn of_partition(table: &str, name: &str) -> Option<Month> {
+        let digits = name.strip_prefix(table)?.strip_prefix("_p")?;
+        if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (year, month) = (digits[..4].parse().ok()?, digits[4..].parse().ok()?);
+        (1..=12).contains(&month).then_some(Month { year, month })
+    }
 }
 
 /// Which months have partitions, as far as this process knows. Starts empty and learns from the
@@ -110,6 +132,24 @@ impl Partitions {
             .expect("partition cache lock")
             .extend(missing);
         Ok(())
+    }
+
+    /// Forgets `months`, whose partitions were dropped: the next [`Partitions::ensure`] of one
+    /// of them looks in the catalog again (and makes them anew).
+    pub fn forget(&self, months: impl IntoIterator<Item = Month>) {
+        let mut known = self.known.lock().expect("partition cache lock");
+        for month in months {
+            known.remove(&month);
+        }
+    }
+
+    /// Whether this process believes `month` has its partitions (for tests of the cache).
+    #[cfg(test)]
+    fn knows(&self, month: Month) -> bool {
+        self.known
+            .lock()
+            .expect("partition cache lock")
+            .contains(&month)
     }
 
     /// The current month and the next [`MONTHS_AHEAD`].
@@ -157,6 +197,138 @@ async fn create(conn: &mut Conn, months: &BTreeSet<Month>) -> R<()> {
     tx.commit().await
 }
 
+/// Months before `now`'s that may have been emptied by retention, as the statistics see them
+/// (no live row in the month's `entries` partition). A cheap hint, checked exactly before
+/// anything is dropped: it lets a month whose drop timed out be retried by a later run, by any
+/// process, even when that run prunes nothing in it.
+pub async fn emptied_months(conn: &mut Conn, now: Millis) -> R<BTreeSet<Month>> {
+    let rows = conn
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+             WHERE i.inhparent = 'entries'::regclass AND coalesce(s.n_live_tup, 0) = 0",
+            &[],
+        )
+        .await?;
+    let current = Month::of(now);
+    let mut out = BTreeSet::new();
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        if let Some(month) = Month::of_partition("entries", &name).filter(|m| *m < current) {
+            out.insert(month);
+        }
+    }
+    Ok(out)
+}
+
+/// Drops the partitions of every month in `months` that is before `now`'s month and holds no
+/// entry of any organization, and makes this process forget them. Returns the months dropped.
+///
+/// Each month is first checked without a lock (a month with entries costs one probe); then, in
+/// a transaction that waits at most [`DROP_LOCK_TIMEOUT`] for its locks, the parents are locked
+/// (before their partitions, the order in which writers and `DROP TABLE` lock them), the month
+/// is checked again, and both partitions go. A month whose locks did not come in time is left
+/// for the next run. Rows of `entry_keys` can only be there for entries of the same month, so an
+/// empty `entries` partition makes the month's `entry_keys` partition droppable too.
+pub async fn drop_empty(
+    conn: &mut Conn,
+    partitions: &Partitions,
+    months: &BTreeSet<Month>,
+    now: Millis,
+) -> R<Vec<Month>> {
+    let current = Month::of(now);
+    let mut dropped = Vec::new();
+    for &month in months.iter().filter(|m| **m < current) {
+        let entries = month.partition_of("entries");
+        match holds_rows(conn, &entries).await? {
+            Some(true) => continue,
+            Some(false) => {}
+            None => {
+                // Already dropped (by another process, or an earlier run).
+                partitions.forget([month]);
+                continue;
+            }
+        }
+        match drop_month(conn, month).await {
+            Ok(true) => {
+                partitions.forget([month]);
+                dropped.push(month);
+            }
+            Ok(false) => {}
+            Err(e) if is_lock_timeout(&e) => {
+                tracing::info!(
+                    partition = %entries,
+                    "the emptied month's partitions are in use; dropping them is left for the \
+                     next retention run"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(dropped)
+}
+
+/// Drops one month's partitions if it is still empty, under the locks [`drop_empty`] describes.
+async fn drop_month(conn: &mut Conn, month: Month) -> R<bool> {
+    let (entries, keys) = (
+        month.partition_of("entries"),
+        month.partition_of("entry_keys"),
+    );
+    let mut tx = conn.transaction().await?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{DROP_LOCK_TIMEOUT}'"))
+        .await?;
+    // Not while another process is making partitions (it re-checks the catalog under this lock).
+    let ours: bool = tx
+        .query_opt("SELECT pg_try_advisory_xact_lock($1)", &[&PARTITION_LOCK])
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?
+        .unwrap_or(false);
+    if !ours {
+        return Ok(false);
+    }
+    tx.batch_execute("LOCK TABLE ONLY entries, entry_keys IN ACCESS EXCLUSIVE MODE")
+        .await?;
+    if !tx_exists(&mut tx, &entries).await? {
+        return Ok(false);
+    }
+    let keys_exist = tx_exists(&mut tx, &keys).await?;
+    // Names are made here from numbers, never from input.
+    let rows = tx
+        .query_opt(&format!("SELECT 1 FROM {entries} LIMIT 1"), &[])
+        .await?;
+    if rows.is_some() {
+        return Ok(false);
+    }
+    if keys_exist {
+        tx.batch_execute(&format!("DROP TABLE {keys}")).await?;
+    }
+    tx.batch_execute(&format!("DROP TABLE {entries}")).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+const EXISTS_SQL: &str = "SELECT 1 FROM pg_class
+     WHERE relname = $1 AND relnamespace = current_schema()::regnamespace";
+
+async fn tx_exists(tx: &mut crate::pool::Tx<'_>, name: &str) -> R<bool> {
+    Ok(tx.query_opt(EXISTS_SQL, &[&name]).await?.is_some())
+}
+
+/// Whether a partition this module made holds any row (`None`: it is gone, dropped since).
+async fn holds_rows(conn: &mut Conn, partition: &str) -> R<Option<bool>> {
+    debug_assert!(is_partition_name(partition));
+    match conn
+        .query_opt(&format!("SELECT 1 FROM {partition} LIMIT 1"), &[])
+        .await
+    {
+        Ok(row) => Ok(Some(row.is_some())),
+        Err(e) if is_undefined_table(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The months of a set of instants.
 pub fn months_of(ms: impl IntoIterator<Item = Millis>) -> BTreeSet<Month> {
     ms.into_iter().map(Month::of).collect()
@@ -201,6 +373,31 @@ mod tests {
         assert_eq!(hi, pk_floor(m.next().start_ms()));
         assert!(pk_floor(1_796_083_199_999) < hi);
         assert_eq!(pk_floor(1_796_083_199_999 + 1), hi);
+    }
+
+    #[test]
+    fn a_partitions_month_is_read_back_from_its_name() {
+        let m = Month::of(1_796_083_199_999);
+        assert_eq!(
+            Month::of_partition("entries", &m.partition_of("entries")),
+            Some(m)
+        );
+        assert_eq!(
+            Month::of_partition("entry_keys", &m.partition_of("entry_keys")),
+            Some(m)
+        );
+        assert_eq!(Month::of_partition("entries", "entry_keys_p202611"), None);
+        assert_eq!(Month::of_partition("entries", "entries_p202613"), None);
+        assert_eq!(Month::of_partition("entries", "entries_p2026110"), None);
+    }
+
+    #[test]
+    fn a_forgotten_month_is_looked_up_again() {
+        let partitions = Partitions::default();
+        let (a, b) = (Month::of(0), Month::of(0).next());
+        partitions.known.lock().unwrap().extend([a, b]);
+        partitions.forget([a]);
+        assert!(!partitions.knows(a) && partitions.knows(b));
     }
 
     #[test]

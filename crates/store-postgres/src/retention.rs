@@ -19,8 +19,9 @@
 //!   so two retention runs never race for the same entries. It locks the entries it removes
 //!   (`FOR UPDATE`), so a concurrent erasure either finishes first (and the identifier rows
 //!   removed are the pseudonym's) or finds them gone (`erasure.rs`).
+//! - Months that pruning empties have their partitions dropped afterwards (`partitions.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use stele_core::chain;
 use stele_core::merkle::Hash;
@@ -34,6 +35,7 @@ use crate::codec::{
 };
 use crate::error::{Error, R, other};
 use crate::integrity::hash_of;
+use crate::partitions::{Month, months_of};
 use crate::pool::{Conn, Tx};
 
 /// The transaction-scoped advisory lock a pruning transaction holds (`STELERET` in ASCII).
@@ -248,19 +250,29 @@ async fn previous_hashes(
     Ok(known)
 }
 
+/// What one pruning transaction removed.
+pub struct Pruned {
+    pub removed: RemovedPerChannel,
+    /// The months the removed entries occurred in, whose partitions may now be empty.
+    pub months: BTreeSet<Month>,
+}
+
 /// Removes the expired entries among `seqs`, keeping each one's place in the chain.
 pub async fn prune_entries(
     conn: &mut Conn,
     org: OrgId,
     cutoffs: &Cutoffs,
     seqs: &[i64],
-) -> R<RemovedPerChannel> {
-    let mut removed: RemovedPerChannel = BTreeMap::new();
+) -> R<Pruned> {
+    let mut pruned = Pruned {
+        removed: BTreeMap::new(),
+        months: BTreeSet::new(),
+    };
     let Some(below) = pk_bound(cutoffs) else {
-        return Ok(removed);
+        return Ok(pruned);
     };
     if seqs.is_empty() {
-        return Ok(removed);
+        return Ok(pruned);
     }
     let mut tx = conn.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RETENTION_LOCK])
@@ -282,7 +294,7 @@ pub async fn prune_entries(
             &[&org, &seqs, &below],
         )
         .await?;
-    let (mut pks, mut pruned_seqs, mut hashes) = (vec![], vec![], vec![]);
+    let (mut pks, mut pruned_seqs, mut hashes, mut occurred) = (vec![], vec![], vec![], vec![]);
     let (mut key_kinds, mut key_values, mut key_pks) = (vec![], vec![], vec![]);
     for row in &rows {
         let (pk, entry) = decode_row(row)?;
@@ -294,6 +306,7 @@ pub async fn prune_entries(
         pks.push(pk);
         pruned_seqs.push(entry.seq);
         hashes.push(hash);
+        occurred.push(event.occurred_at);
         // The identifier rows are exactly the entry's current keys (erasure replaces them with
         // the pseudonym's when it replaces the personal fields).
         for (kind, value) in entry_keys(event) {
@@ -301,10 +314,10 @@ pub async fn prune_entries(
             key_values.push(value.to_string());
             key_pks.push(pk);
         }
-        *removed.entry(event.channel.clone()).or_default() += 1;
+        *pruned.removed.entry(event.channel.clone()).or_default() += 1;
     }
     if pks.is_empty() {
-        return Ok(removed);
+        return Ok(pruned);
     }
     tx.execute(
         "INSERT INTO pruned_entries (org_id, seq, hash)
@@ -333,7 +346,8 @@ pub async fn prune_entries(
         )));
     }
     tx.commit().await?;
-    Ok(removed)
+    pruned.months = months_of(occurred);
+    Ok(pruned)
 }
 
 /// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.

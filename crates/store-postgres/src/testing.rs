@@ -60,6 +60,15 @@ impl TestDatabase {
     }
 }
 
+/// Brings the database at `url` to schema version `version` only, as an older Stele left it (for
+/// tests of an upgrade; [`crate::PgStore::connect`] then applies the rest).
+pub async fn migrate_to_version(url: &str, version: usize) -> stele_store::Result<()> {
+    let config = crate::pool::base_config(url)?;
+    let mut conn = crate::pool::connect(&config, "").await?;
+    crate::schema::migrate_up_to(&mut conn.client, version).await?;
+    Ok(())
+}
+
 pub fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();

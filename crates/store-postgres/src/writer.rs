@@ -9,7 +9,10 @@
 //! tables (facets, chain positions) as arrays (`unnest`).
 //!
 //! Before a group's transaction starts, the months its events occurred in get their partitions
-//! if they have none yet (`partitions.rs`; normally they were made ahead of time).
+//! if they have none yet (`partitions.rs`; normally they were made ahead of time). If retention
+//! in another process dropped one of those months after this process last saw it, the insert
+//! fails for want of a partition; the group's months are then forgotten and the group runs again,
+//! making them anew.
 //!
 //! Why it stays correct with several processes on one database:
 //! - **`seq`**: the group locks each of its organizations' `chain_state` row
@@ -48,7 +51,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::codec::{Body, entry_facets, entry_id, entry_keys, outcome_code, pk_floor};
-use crate::error::{Error, R, is_retryable, other};
+use crate::error::{Error, R, is_missing_partition, is_retryable, other};
 use crate::partitions::{Partitions, months_of};
 use crate::pool::{Conn, Tx, connect};
 
@@ -173,6 +176,13 @@ impl WriterTask {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "group commit conflicted; running it again");
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) if is_missing_partition(&e) && attempt < MAX_ATTEMPTS => {
+                    // Retention (in another process) dropped an emptied month this process still
+                    // believed in; forget the group's months so that they are made again.
+                    tracing::debug!(error = %e, attempt, "a month's partition is gone; making it again");
+                    self.partitions.forget(months.iter().copied());
                     attempt += 1;
                 }
                 other => break other,

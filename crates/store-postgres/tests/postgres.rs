@@ -11,7 +11,7 @@ use stele_core::checkpoint::SigningKey;
 use stele_core::filter::EventFilter;
 use stele_core::{ActorType, NewEvent};
 use stele_store::conformance::{TEST_SIGNING_SEED, event, request};
-use stele_store::{AppendRequest, ProblemKind, Store, StoreError};
+use stele_store::{AppendRequest, Cutoffs, ProblemKind, Store, StoreError};
 use stele_store_postgres::{PgOptions, PgStore};
 
 const T0: i64 = 1_767_225_600_000;
@@ -410,4 +410,590 @@ async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
     let page = first_page(&store, org, 50).await;
     assert_eq!(page.entries.len(), 2);
     assert!(store.verify(org, None).await.unwrap().ok);
+}
+
+// --- retention ---------------------------------------------------------------------------------
+
+/// 2019-01-09, 2019-03-07 and 2019-05-04: months long gone, for backfills.
+const JAN_2019: i64 = 1_547_000_000_000;
+const MARCH_2019: i64 = 1_552_000_000_000;
+const MAY_2019: i64 = 1_557_000_000_000;
+/// 2020-01-01: everything before it expires under [`before_2020`].
+const START_2020: i64 = 1_577_836_800_000;
+
+fn before_2020() -> Cutoffs {
+    Cutoffs {
+        default: Some(START_2020),
+        channels: Default::default(),
+    }
+}
+
+/// Reads and prunes, in batches of `batch`, everything `cutoffs` expires; returns how many went.
+async fn prune_all(store: &dyn Store, org: i64, cutoffs: &Cutoffs, batch: usize) -> u64 {
+    let mut removed = 0;
+    let mut resume_after = 0;
+    loop {
+        let expired = store
+            .expired_entries(org, cutoffs, resume_after, batch)
+            .await
+            .unwrap();
+        if expired.entries.is_empty() {
+            return removed;
+        }
+        resume_after = expired.resume_after;
+        let seqs: Vec<i64> = expired.entries.iter().map(|r| r.entry.seq).collect();
+        let per_channel = store.prune_entries(org, cutoffs, &seqs).await.unwrap();
+        removed += per_channel.values().sum::<u64>();
+    }
+}
+
+/// The partitions of a partitioned table, by name.
+async fn partitions_of(sql: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    sql.query(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = $1::text::regclass ORDER BY 1",
+        &[&table],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Runs `statements` and returns the database's message if it refused them (after rolling back
+/// whatever transaction they left open).
+async fn refusal(sql: &tokio_postgres::Client, statements: &str) -> Option<String> {
+    let result = sql.batch_execute(statements).await;
+    sql.batch_execute("ROLLBACK").await.unwrap();
+    result.err().map(|e| {
+        e.as_db_error()
+            .map_or_else(|| e.to_string(), |d| d.message().to_string())
+    })
+}
+
+/// Opens what the delete trigger looks for, as a retention run does: the organization and the
+/// `pk` bound, as settings local to the transaction.
+fn retention_of(org: i64, below_pk: i64) -> String {
+    format!(
+        "BEGIN; SELECT set_config('stele.retention_org', '{org}', true),
+                       set_config('stele.retention_below_pk', '{below_pk}', true);"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_entry_takes_a_retention_run_of_its_organization() {
+    let (store, _db, url) = common::fresh_store().await;
+    let a = store.create_org("a").await.unwrap().key;
+    let b = store.create_org("b").await.unwrap().key;
+    for org in [a, b] {
+        store
+            .append(
+                org,
+                request(vec![event("old", MARCH_2019), event("new", T0)]),
+            )
+            .await
+            .unwrap();
+    }
+    let below = START_2020 << 21;
+    let sql = common::raw_client(&url).await;
+    let immutable = Some("audit entries are immutable".to_string());
+
+    // Outside a retention run nothing goes, through the parent or a partition.
+    for statement in [
+        "DELETE FROM entries".to_string(),
+        format!("DELETE FROM entries WHERE org_id = {a} AND pk < {below}"),
+        "DELETE FROM entries_p201903".to_string(),
+        "BEGIN; DELETE FROM entries_p201903".to_string(),
+    ] {
+        assert_eq!(refusal(&sql, &statement).await, immutable, "{statement}");
+    }
+    // Inside one, only the old entries of the organization it names.
+    for (what, statement) in [
+        (
+            "another organization's",
+            format!("DELETE FROM entries WHERE org_id = {b}"),
+        ),
+        (
+            "another organization's, in its partition",
+            format!("DELETE FROM entries_p201903 WHERE org_id = {b}"),
+        ),
+        (
+            "a newer one",
+            format!("DELETE FROM entries WHERE org_id = {a} AND pk >= {below}"),
+        ),
+        ("all of them", "DELETE FROM entries".to_string()),
+    ] {
+        let statements = format!("{}{statement}", retention_of(a, below));
+        assert_eq!(refusal(&sql, &statements).await, immutable, "{what}");
+    }
+    for malformed in [
+        "BEGIN; SELECT set_config('stele.retention_org', 'x', true),
+                       set_config('stele.retention_below_pk', '1', true);",
+        "BEGIN; SELECT set_config('stele.retention_org', '1', true),
+                       set_config('stele.retention_below_pk', 'all', true);",
+    ] {
+        let statements = format!("{malformed} DELETE FROM entries");
+        assert_eq!(refusal(&sql, &statements).await, immutable, "{malformed}");
+    }
+    let statements = format!(
+        "{} DELETE FROM entries_p201903 WHERE org_id = {a}; COMMIT",
+        retention_of(a, below)
+    );
+    assert_eq!(
+        refusal(&sql, &statements).await,
+        None,
+        "the organization's old entry"
+    );
+    // The settings ended with that transaction.
+    assert_eq!(
+        refusal(
+            &sql,
+            &format!("DELETE FROM entries WHERE org_id = {b} AND pk < {below}")
+        )
+        .await,
+        immutable
+    );
+    let left: Vec<(i64, i64)> = sql
+        .query("SELECT org_id, seq FROM entries ORDER BY org_id, seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(left, [(a, 2), (b, 1), (b, 2)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_guards_partitions_made_before_it() {
+    let (_db, url) = common::TestDatabase::create().await;
+    common::migrate_to_version(&url, 2).await.unwrap();
+    let sql = common::raw_client(&url).await;
+    // A month made by the previous version (as partitions.rs makes one).
+    let (lo, hi) = (
+        1_546_300_800_000_i64 << 21, // 2019-01-01
+        1_548_979_200_000_i64 << 21, // 2019-02-01
+    );
+    sql.batch_execute(&format!(
+        "CREATE TABLE entries_p201901 (LIKE entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+         ALTER TABLE entries ATTACH PARTITION entries_p201901 FOR VALUES FROM ({lo}) TO ({hi});"
+    ))
+    .await
+    .unwrap();
+
+    let store = PgStore::connect(&url, common::test_options())
+        .await
+        .unwrap();
+    let functions: Vec<(String, String)> = sql
+        .query(
+            "SELECT tgrelid::regclass::text, tgfoid::regproc::text FROM pg_trigger
+             WHERE tgname = 'entries_undeletable' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(functions.len() > 2, "{functions:?}");
+    assert!(
+        functions.iter().all(|(_, f)| f == "stele_entries_delete"),
+        "every partition, the old one included, has the new guard: {functions:?}"
+    );
+
+    let org = store.create_org("a").await.unwrap().key;
+    store
+        .append(org, request(vec![event("old", JAN_2019), event("new", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(&sql, "DELETE FROM entries_p201901")
+            .await
+            .as_deref(),
+        Some("audit entries are immutable")
+    );
+    assert_eq!(prune_all(&store, org, &before_2020(), 10).await, 1);
+    assert!(store.verify(org, None).await.unwrap().ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_pruned_entries_leave_behind_cannot_be_changed_or_removed() {
+    let (store, _db, url) = common::fresh_store().await;
+    let org = store.create_org("a").await.unwrap().key;
+    store
+        .append(
+            org,
+            request(vec![event("old", MARCH_2019), event("new", T0)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(prune_all(&store, org, &before_2020(), 10).await, 1);
+    let sql = common::raw_client(&url).await;
+    let left: i64 = sql
+        .query_one("SELECT count(*) FROM pruned_entries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+    for statement in [
+        "UPDATE pruned_entries SET hash = '\\x00'",
+        "UPDATE pruned_entries SET seq = seq + 1",
+        "DELETE FROM pruned_entries",
+        "TRUNCATE pruned_entries",
+    ] {
+        assert_eq!(
+            refusal(&sql, statement).await.as_deref(),
+            Some("the chain only moves forward"),
+            "{statement}"
+        );
+    }
+    // Nor can a place be claimed twice.
+    let error = refusal(
+        &sql,
+        &format!("INSERT INTO pruned_entries VALUES ({org}, 1, '\\x00')"),
+    )
+    .await
+    .unwrap();
+    assert!(error.contains("duplicate key"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_a_month_empty_drops_its_partitions_and_a_backfill_makes_them_again() {
+    let (store, _db, url) = common::fresh_store().await;
+    let sql = common::raw_client(&url).await;
+    let a = store.create_org("a").await.unwrap().key;
+    let b = store.create_org("b").await.unwrap().key;
+    let march: Vec<NewEvent> = (0..30).map(|i| event("old", MARCH_2019 + i)).collect();
+    store
+        .append(a, request([march.clone(), vec![event("new", T0)]].concat()))
+        .await
+        .unwrap();
+    store
+        .append(b, request(vec![event("old", MARCH_2019 + 100)]))
+        .await
+        .unwrap();
+    assert!(
+        partitions_of(&sql, "entries")
+            .await
+            .contains(&"entries_p201903".into())
+    );
+
+    // One organization's entries go; the other's keep the month.
+    let key = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    store.checkpoint_now().await.unwrap();
+    assert_eq!(prune_all(&store, a, &before_2020(), 7).await, 30);
+    assert!(
+        partitions_of(&sql, "entries")
+            .await
+            .contains(&"entries_p201903".into())
+    );
+    let keys: i64 = sql
+        .query_one(
+            &format!("SELECT count(*) FROM entry_keys WHERE org_id = {a}"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        keys, 2,
+        "only the identifier rows of the entry kept are left"
+    );
+
+    // The last one goes, and so does the month, in both partitioned tables (and only it).
+    let before = [
+        partitions_of(&sql, "entries").await,
+        partitions_of(&sql, "entry_keys").await,
+    ];
+    assert_eq!(prune_all(&store, b, &before_2020(), 7).await, 1);
+    for (table, before) in ["entries", "entry_keys"].into_iter().zip(before) {
+        let expected: Vec<String> = before
+            .into_iter()
+            .filter(|p| !p.ends_with("_p201903"))
+            .collect();
+        assert_eq!(partitions_of(&sql, table).await, expected);
+    }
+    let report = store.verify(a, Some(&key)).await.unwrap();
+    assert!(report.ok && report.pruned_entries == 30, "{report:?}");
+
+    // A backfill into that month: this process forgot it, so it makes it again.
+    let again = store
+        .append(a, request(vec![event("late", MARCH_2019 + 5)]))
+        .await
+        .unwrap();
+    assert_eq!(again.receipts[0].seq, 32);
+    assert_eq!(
+        sql.query_one(
+            "SELECT tableoid::regclass::text FROM entries WHERE seq = 32",
+            &[]
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0),
+        "entries_p201903"
+    );
+    assert!(
+        partitions_of(&sql, "entry_keys")
+            .await
+            .contains(&"entry_keys_p201903".into())
+    );
+    store.checkpoint_now().await.unwrap();
+    let report = store.verify(a, Some(&key)).await.unwrap();
+    assert!(report.ok && report.entries == 2, "{report:?}");
+}
+
+/// Another process that still believes in a month retention dropped: its writer finds no
+/// partition for the row, forgets the month, and makes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_another_process_dropped_is_made_again_on_backfill() {
+    let (pruner, _db, url) = common::fresh_store().await;
+    let writer = PgStore::connect(&url, common::test_options())
+        .await
+        .unwrap();
+    let org = pruner.create_org("a").await.unwrap().key;
+    writer
+        .append(org, request(vec![event("old", MAY_2019), event("new", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(prune_all(&pruner, org, &before_2020(), 10).await, 1);
+    let sql = common::raw_client(&url).await;
+    assert!(
+        !partitions_of(&sql, "entries")
+            .await
+            .contains(&"entries_p201905".into())
+    );
+
+    let late = writer
+        .append(org, request(vec![event("late", MAY_2019 + 1)]))
+        .await
+        .expect("the writer makes the dropped month again");
+    assert_eq!(late.receipts[0].seq, 3);
+    assert!(
+        partitions_of(&sql, "entries")
+            .await
+            .contains(&"entries_p201905".into())
+    );
+    assert!(pruner.verify(org, None).await.unwrap().ok);
+}
+
+/// Dropping a month waits only briefly for its locks; a month left behind is dropped by a later
+/// run, even one that prunes nothing in that month.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_in_use_is_left_for_a_later_run() {
+    let (store, _db, url) = common::fresh_store().await;
+    let org = store.create_org("a").await.unwrap().key;
+    store
+        .append(
+            org,
+            request(vec![event("old", MARCH_2019), event("new", T0)]),
+        )
+        .await
+        .unwrap();
+    let sql = common::raw_client(&url).await;
+    let reader = common::raw_client(&url).await;
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM entries")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(prune_all(&store, org, &before_2020(), 10).await, 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "it did not wait for the reader"
+    );
+    assert!(
+        partitions_of(&sql, "entries")
+            .await
+            .contains(&"entries_p201903".into())
+    );
+    reader.batch_execute("COMMIT").await.unwrap();
+
+    // The next run prunes in another month only. The emptied month is found through the
+    // statistics, which the server publishes within seconds.
+    store
+        .append(org, request(vec![event("old", MAY_2019)]))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sql
+        .query_one(
+            "SELECT coalesce(n_live_tup, 1) FROM pg_stat_user_tables
+             WHERE relname = 'entries_p201903'",
+            &[],
+        )
+        .await
+        .map_or(1, |r| r.get::<_, i64>(0))
+        != 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "statistics never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(prune_all(&store, org, &before_2020(), 10).await, 1);
+    let left = partitions_of(&sql, "entries").await;
+    assert!(
+        !left
+            .iter()
+            .any(|p| p == "entries_p201903" || p == "entries_p201905"),
+        "{left:?}"
+    );
+    assert!(store.verify(org, None).await.unwrap().ok);
+}
+
+/// An erasure that meets a retention run removing one of the person's entries: it waits for the
+/// run, then pseudonymises only what is still there, and neither lists nor indexes the entry
+/// that went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_leaves_out_an_entry_retention_removes_meanwhile() {
+    let (store, _db, url) = common::fresh_store().await;
+    let store = Arc::new(store);
+    let org = store.create_org("a").await.unwrap().key;
+    store
+        .append(
+            org,
+            request(vec![event("old", MARCH_2019), event("new", T0)]),
+        )
+        .await
+        .unwrap();
+    let old_pk: i64 = common::raw_client(&url)
+        .await
+        .query_one("SELECT pk FROM entries WHERE seq = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    // A retention run in the middle of removing entry 1, as `prune_entries` does it.
+    let run = common::raw_client(&url).await;
+    run.batch_execute(&format!(
+        "{} INSERT INTO pruned_entries SELECT org_id, seq, hash FROM entries WHERE pk = {old_pk};
+         DELETE FROM entry_keys WHERE org_id = {org} AND pk = {old_pk};
+         DELETE FROM entries WHERE pk = {old_pk};",
+        retention_of(org, START_2020 << 21)
+    ))
+    .await
+    .unwrap();
+
+    let erasing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let pseudonym = "erased-0123456789abcdef".to_string();
+            let record =
+                stele_core::chain::erasure_record(&pseudonym, None, stele_core::time::now_millis());
+            store
+                .erase_actor(
+                    org,
+                    stele_store::Erasure {
+                        actor: "u1".into(),
+                        pseudonym,
+                        record,
+                        salt: [3; 16],
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    });
+    // Once the erasure waits for the run's row lock, the run commits.
+    let watcher = common::raw_client(&url).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the erasure never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    run.batch_execute("COMMIT").await.unwrap();
+
+    let outcome = erasing.await.unwrap();
+    assert_eq!(outcome.erased_entries, 1);
+    let record = store.get(org, &outcome.record.id).await.unwrap().unwrap();
+    assert_eq!(record.event.entity_ids, ["2"]);
+    let keys: i64 = watcher
+        .query_one(
+            &format!("SELECT count(*) FROM entry_keys WHERE pk = {old_pk}"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(keys, 0, "no identifier row for the entry that went");
+    assert!(store.verify(org, None).await.unwrap().ok);
+}
+
+/// How long pruning 100,000 entries spread over most of a year takes, in batches of 5,000 (read the
+/// batch, then prune it), with nothing else running. A measurement, not a check:
+/// `cargo test -p stele-store-postgres --test postgres -- --ignored --nocapture pruning_100k`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn pruning_100k_entries_in_batches_of_5000() {
+    let (store, _db, _url) = common::fresh_store().await;
+    let org = store.create_org("a").await.unwrap().key;
+    const N: i64 = 100_000;
+    // From 2019-01-09 to 2019-12-24: all before the cutoff, in twelve monthly partitions.
+    let step = 350 * 24 * 3600 * 1000 / N;
+    for chunk in 0..N / 5000 {
+        let events: Vec<NewEvent> = (0..5000)
+            .map(|i| event("old", JAN_2019 + (chunk * 5000 + i) * step))
+            .collect();
+        store.append(org, request(events)).await.unwrap();
+    }
+    store
+        .append(org, request(vec![event("new", T0)]))
+        .await
+        .unwrap();
+    store.checkpoint_now().await.unwrap();
+
+    let cutoffs = before_2020();
+    let (mut reading, mut pruning) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let started = std::time::Instant::now();
+    let (mut removed, mut resume_after) = (0, 0);
+    loop {
+        let t = std::time::Instant::now();
+        let expired = store
+            .expired_entries(org, &cutoffs, resume_after, 5000)
+            .await
+            .unwrap();
+        reading += t.elapsed();
+        if expired.entries.is_empty() {
+            break;
+        }
+        resume_after = expired.resume_after;
+        let seqs: Vec<i64> = expired.entries.iter().map(|r| r.entry.seq).collect();
+        let t = std::time::Instant::now();
+        removed += store
+            .prune_entries(org, &cutoffs, &seqs)
+            .await
+            .unwrap()
+            .values()
+            .sum::<u64>();
+        pruning += t.elapsed();
+    }
+    let total = started.elapsed();
+    assert_eq!(removed, N as u64);
+    println!(
+        "pruned {removed} entries in batches of 5000: {:.2} s in all \
+         ({:.2} s reading the batches, {:.2} s pruning them)",
+        total.as_secs_f64(),
+        reading.as_secs_f64(),
+        pruning.as_secs_f64()
+    );
+    let t = std::time::Instant::now();
+    let report = store.verify(org, None).await.unwrap();
+    println!("verify afterwards: {:.2} s", t.elapsed().as_secs_f64());
+    assert!(report.ok && report.pruned_entries == N as u64, "{report:?}");
 }
