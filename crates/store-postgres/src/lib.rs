@@ -31,6 +31,7 @@
 mod codec;
 mod erasure;
 mod error;
+mod export_jobs;
 mod integrity;
 mod partitions;
 mod pool;
@@ -47,10 +48,12 @@ use stele_core::chain::{self, Salt};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
+use stele_core::time::Millis;
 use stele_core::time::now_millis;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, Facets, KeyHash, NewApiKey,
-    OrgId, Organization, Page, Result, Scope, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Erasure, ErasureOutcome, ExportJob, ExportJobOutcome,
+    ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey, NewExportJob, OrgId, Organization,
+    Page, Result, Scope, Store, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -562,5 +565,51 @@ impl Store for PgStore {
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::verify(&mut conn, org, key).await?)
+    }
+
+    // --- export jobs -----------------------------------------------------------------------------
+
+    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::create(&mut conn, new_public_id("exp"), org, job).await?)
+    }
+
+    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::find(&mut conn, org, id).await?)
+    }
+
+    async fn touch_export_job(&self, id: &str, now: Millis) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::touch(&mut conn, id, now).await?)
+    }
+
+    async fn finish_export_job(&self, id: &str, outcome: ExportJobOutcome) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::finish(&mut conn, id, outcome).await?)
+    }
+
+    async fn add_export_link(&self, id: &str, token_hash: [u8; 32], now: Millis) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::add_link(&mut conn, id, token_hash, now).await?)
+    }
+
+    async fn export_job_by_link(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+    ) -> Result<Option<ExportJob>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::by_link(&mut conn, id, token_hash).await?)
+    }
+
+    async fn sweep_export_jobs(&self, sweep: ExportSweep) -> Result<ExportSweepOutcome> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::sweep(&mut conn, sweep).await?)
+    }
+
+    async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::live_ids(&mut conn, now).await?)
     }
 }
