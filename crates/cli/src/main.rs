@@ -128,6 +128,9 @@ struct ServeArgs {
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
     #[arg(long, env = "STELE_CHECKPOINT_EVERY", default_value_t = 60)]
     checkpoint_every: u64,
+    /// How long an export job's file stays downloadable once ready (seconds).
+    #[arg(long, env = "STELE_EXPORT_LINK_TTL", default_value_t = 600)]
+    export_link_ttl: u64,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -388,6 +391,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.data.database_url,
         max_body_bytes: args.max_body_bytes,
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
+        export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
     };
     let app = Application::build(config.clone()).await?;
     let shutdown = shutdown_signal()?;

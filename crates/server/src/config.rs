@@ -11,8 +11,8 @@ use crate::storage::DatabaseUrl;
 pub struct Config {
     /// Where to listen. Port 0 picks a free port (tests use it).
     pub listen: SocketAddr,
-    /// Directory holding the embedded database (`stele.db`) and, unless `signing_key_file` says
-    /// otherwise, the checkpoint signing key.
+    /// Directory holding the embedded database (`stele.db`), export job files (`exports/`) and,
+    /// unless `signing_key_file` says otherwise, the checkpoint signing key.
     pub data_dir: PathBuf,
     /// The checkpoint signing key file, instead of `<data_dir>/checkpoint-signing-key`. Servers
     /// that share a database must share one key, so they point here at the same file (or copies).
@@ -23,6 +23,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
+    /// How long an export job's file can be downloaded once the job is ready (its links all end
+    /// then, and the file is removed).
+    pub export_link_ttl: Duration,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
             database_url: None,
             max_body_bytes: 8 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(60),
+            export_link_ttl: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod export;
+pub mod export_jobs;
 pub mod integrity;
 pub mod keys;
 pub mod startup;

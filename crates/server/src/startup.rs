@@ -16,6 +16,7 @@ use stele_store::{Scope, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::export_jobs::ExportJobs;
 use crate::http::{self, AppState};
 use crate::{integrity, keys, storage};
 
@@ -97,16 +98,30 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
+        let exports = ExportJobs::new(
+            self.store.clone(),
+            &self.config.data_dir,
+            self.config.export_link_ttl,
+            self.local_addr(),
+        );
+        // Sweeps at once too: jobs a previous run of this server left pending are declared
+        // interrupted as soon as their heartbeat is stale.
+        let sweeper = tokio::spawn(exports.clone().sweep_periodically());
         let state = AppState {
             store: self.store,
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
+            exports: exports.clone(),
         };
         let router = http::router(state, &self.config);
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        // Running export jobs stop (as failed, their files removed) before the store closes.
+        exports.shutdown().await;
+        let _ = sweeper.await;
+        served?;
         // Every acknowledged entry is committed by now: seal the chain's end, tidy the storage.
         store
             .shutdown()

@@ -14,6 +14,7 @@ use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
 use crate::config::Config;
+use crate::export_jobs::ExportJobs;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,6 +23,8 @@ pub struct AppState {
     pub public_key: PublicKey,
     /// Keys the pseudonyms that erasure gives people (`stele_core::chain::pseudonym`).
     pub pseudonym_secret: Arc<[u8; 32]>,
+    /// Runs export jobs and serves their files.
+    pub exports: Arc<ExportJobs>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -38,6 +41,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .route("/v1/facets", get(api::facets::show))
         .route("/v1/export", get(api::export::download))
+        .route("/v1/exports", post(api::export_jobs::create))
+        .route("/v1/exports/{id}", get(api::export_jobs::show))
+        .route("/v1/exports/{id}/download", get(api::export_jobs::download))
         .route("/v1/integrity/verify", get(api::integrity::verify))
         .route(
             "/v1/integrity/checkpoints",

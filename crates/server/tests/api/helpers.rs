@@ -72,6 +72,11 @@ pub fn event(action: &str) -> Value {
 }
 
 impl TestApp {
+    /// The server's data directory (export files are in `exports/` there).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// A key for a new organization (or the default one when `org` exists) with these scopes.
     pub async fn key_for(&self, org: &str, scopes: &[Scope]) -> String {
         let org = match self.store.find_org(org).await {
