@@ -155,6 +155,9 @@ struct ServeArgs {
     /// Archive entries here (zstd NDJSON and a manifest) before retention deletes them.
     #[arg(long, env = "STELE_ARCHIVE_DIR")]
     archive_dir: Option<PathBuf>,
+    /// How long an export job's file stays downloadable once ready (seconds).
+    #[arg(long, env = "STELE_EXPORT_LINK_TTL", default_value_t = 600)]
+    export_link_ttl: u64,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -424,6 +427,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
         prune_at: (!args.no_prune).then_some(args.prune_at),
         archive_dir: args.archive_dir,
+        export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
         ..Config::default()
     };
     let app = Application::build(config.clone()).await?;

@@ -13,8 +13,8 @@ use crate::storage::DatabaseUrl;
 pub struct Config {
     /// Where to listen. Port 0 picks a free port (tests use it).
     pub listen: SocketAddr,
-    /// Directory holding the embedded database (`stele.db`) and, unless `signing_key_file` says
-    /// otherwise, the checkpoint signing key.
+    /// Directory holding the embedded database (`stele.db`), export job files (`exports/`) and,
+    /// unless `signing_key_file` says otherwise, the checkpoint signing key.
     pub data_dir: PathBuf,
     /// The checkpoint signing key file, instead of `<data_dir>/checkpoint-signing-key`. Servers
     /// that share a database must share one key, so they point here at the same file (or copies).
@@ -33,6 +33,9 @@ pub struct Config {
     pub archive_dir: Option<PathBuf>,
     /// The scheduler's and retention's time (tests move a manual clock).
     pub clock: SharedClock,
+    /// How long an export job's file can be downloaded once the job is ready (its links all end
+    /// then, and the file is removed).
+    pub export_link_ttl: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             prune_at: Some(DailyAt::DEFAULT),
             archive_dir: None,
             clock: SharedClock::system(),
+            export_link_ttl: Duration::from_secs(10 * 60),
         }
     }
 }

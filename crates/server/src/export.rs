@@ -27,7 +27,7 @@ pub const EXPORT_DETAILED_ACTION: &str = "audit_log.export";
 pub const EXPORT_CHANNEL: &str = "compliance";
 
 /// The list parameters that select entries; an export echoes those given in its `filters`.
-const FILTER_PARAMS: [&str; 13] = [
+pub const FILTER_PARAMS: [&str; 13] = [
     "action",
     "detailed_action",
     "actor_type",

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod clock;
 pub mod config;
 pub mod export;
+pub mod export_jobs;
 pub mod integrity;
 pub mod keys;
 pub mod retention;

@@ -16,6 +16,7 @@ use stele_store::{Scope, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::export_jobs::ExportJobs;
 use crate::http::{self, AppState};
 use crate::retention::SharedStatus;
 use crate::{archive, integrity, keys, scheduler, storage};
@@ -109,12 +110,22 @@ impl Application {
                 retention.clone(),
             ))
         });
+        let exports = ExportJobs::new(
+            self.store.clone(),
+            &self.config.data_dir,
+            self.config.export_link_ttl,
+            self.local_addr(),
+        );
+        // Sweeps at once too: jobs a previous run of this server left pending are declared
+        // interrupted as soon as their heartbeat is stale.
+        let sweeper = tokio::spawn(exports.clone().sweep_periodically());
         let state = AppState {
             store: self.store,
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
             retention,
             clock: self.config.clock.clone(),
+            exports: exports.clone(),
         };
         let router = http::router(state, &self.config);
         let served = axum::serve(self.listener, router)
@@ -124,6 +135,9 @@ impl Application {
         if let Some(schedule) = schedule {
             schedule.abort();
         }
+        // Running export jobs stop (as failed, their files removed) before the store closes.
+        exports.shutdown().await;
+        let _ = sweeper.await;
         served?;
         // Every acknowledged entry is committed by now: seal the chain's end, tidy the storage.
         store

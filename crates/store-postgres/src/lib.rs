@@ -33,6 +33,7 @@
 mod codec;
 mod erasure;
 mod error;
+mod export_jobs;
 mod integrity;
 mod partitions;
 mod pool;
@@ -53,8 +54,9 @@ use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
-    Scope, Store, StoreError, VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
+    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Scope, Store,
+    StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -610,6 +612,52 @@ impl Store for PgStore {
     async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
         let mut conn = self.pool.get().await?;
         Ok(retention::claim_scheduled_run(&mut conn, name, due).await?)
+    }
+
+    // --- export jobs -----------------------------------------------------------------------------
+
+    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::create(&mut conn, new_public_id("exp"), org, job).await?)
+    }
+
+    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::find(&mut conn, org, id).await?)
+    }
+
+    async fn touch_export_job(&self, id: &str, now: Millis) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::touch(&mut conn, id, now).await?)
+    }
+
+    async fn finish_export_job(&self, id: &str, outcome: ExportJobOutcome) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::finish(&mut conn, id, outcome).await?)
+    }
+
+    async fn add_export_link(&self, id: &str, token_hash: [u8; 32], now: Millis) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::add_link(&mut conn, id, token_hash, now).await?)
+    }
+
+    async fn export_job_by_link(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+    ) -> Result<Option<ExportJob>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::by_link(&mut conn, id, token_hash).await?)
+    }
+
+    async fn sweep_export_jobs(&self, sweep: ExportSweep) -> Result<ExportSweepOutcome> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::sweep(&mut conn, sweep).await?)
+    }
+
+    async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
+        let mut conn = self.pool.get().await?;
+        Ok(export_jobs::live_ids(&mut conn, now).await?)
     }
 }
 

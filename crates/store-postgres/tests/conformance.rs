@@ -15,8 +15,9 @@ use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
-    Store, VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
+    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Store,
+    VerifyReport,
 };
 use stele_store_postgres::PgStore;
 
@@ -142,5 +143,35 @@ impl Store for TestStore {
     }
     async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {
         self.store.claim_scheduled_run(name, due).await
+    }
+
+    // --- export jobs ---
+    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+        self.store.create_export_job(org, job).await
+    }
+    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+        self.store.export_job(org, id).await
+    }
+    async fn touch_export_job(&self, id: &str, now: Millis) -> Result<bool> {
+        self.store.touch_export_job(id, now).await
+    }
+    async fn finish_export_job(&self, id: &str, outcome: ExportJobOutcome) -> Result<bool> {
+        self.store.finish_export_job(id, outcome).await
+    }
+    async fn add_export_link(&self, id: &str, token_hash: [u8; 32], now: Millis) -> Result<()> {
+        self.store.add_export_link(id, token_hash, now).await
+    }
+    async fn export_job_by_link(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+    ) -> Result<Option<ExportJob>> {
+        self.store.export_job_by_link(id, token_hash).await
+    }
+    async fn sweep_export_jobs(&self, sweep: ExportSweep) -> Result<ExportSweepOutcome> {
+        self.store.sweep_export_jobs(sweep).await
+    }
+    async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
+        self.store.live_export_job_ids(now).await
     }
 }

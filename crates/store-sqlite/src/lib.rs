@@ -5,6 +5,7 @@ mod codec;
 mod dict;
 mod erasure;
 mod error;
+mod export_jobs;
 mod integrity;
 mod read;
 mod retention;
@@ -28,8 +29,9 @@ use stele_core::time::Millis;
 use stele_core::time::now_millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    Facets, KeyHash, NewApiKey, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result,
-    Scope, Store, StoreError, VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
+    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Scope, Store,
+    StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -551,6 +553,63 @@ impl Store for SqliteStore {
         let name = name.to_string();
         self.writer
             .run(move |tx| retention::claim_scheduled_run(tx, &name, due))
+            .await
+    }
+
+    // --- export jobs -----------------------------------------------------------------------------
+
+    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+        let id = new_public_id("exp");
+        self.writer
+            .run(move |tx| export_jobs::create(tx, id, org, job))
+            .await
+    }
+
+    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+        let id = id.to_string();
+        self.read(move |conn, _| export_jobs::find(conn, org, &id))
+            .await
+    }
+
+    async fn touch_export_job(&self, id: &str, now: Millis) -> Result<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| export_jobs::touch(tx, &id, now))
+            .await
+    }
+
+    async fn finish_export_job(&self, id: &str, outcome: ExportJobOutcome) -> Result<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| export_jobs::finish(tx, &id, outcome))
+            .await
+    }
+
+    async fn add_export_link(&self, id: &str, token_hash: [u8; 32], now: Millis) -> Result<()> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| export_jobs::add_link(tx, &id, token_hash, now))
+            .await
+    }
+
+    async fn export_job_by_link(
+        &self,
+        id: &str,
+        token_hash: [u8; 32],
+    ) -> Result<Option<ExportJob>> {
+        let id = id.to_string();
+        self.read(move |conn, _| export_jobs::by_link(conn, &id, token_hash))
+            .await
+    }
+
+    async fn sweep_export_jobs(&self, sweep: ExportSweep) -> Result<ExportSweepOutcome> {
+        self.writer
+            .run(move |tx| export_jobs::sweep(tx, sweep))
+            .await
+    }
+
+    async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
+        self.read(move |conn, _| export_jobs::live_ids(conn, now))
             .await
     }
 }

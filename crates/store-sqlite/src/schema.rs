@@ -237,6 +237,33 @@ CREATE TABLE scheduled_runs (
     due_ms  INTEGER NOT NULL
 );
 "#,
+    // 4: export jobs (`export_jobs.rs`). Jobs are mutable bookkeeping, not part of the record;
+    // the export itself is recorded in the trail as an entry. Only a link token's SHA-256 is kept.
+    r#"
+CREATE TABLE export_jobs (
+    id            TEXT PRIMARY KEY,
+    org_id        INTEGER NOT NULL REFERENCES orgs (key),
+    format        TEXT NOT NULL,
+    filters       TEXT NOT NULL,
+    runner        TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'ready', 'error', 'expired')),
+    created_ms    INTEGER NOT NULL,
+    heartbeat_ms  INTEGER NOT NULL,
+    finished_ms   INTEGER,
+    entries       INTEGER,
+    bytes         INTEGER,
+    expires_ms    INTEGER,
+    error         TEXT
+);
+CREATE INDEX export_jobs_state ON export_jobs (state);
+
+CREATE TABLE export_links (
+    token_hash  BLOB PRIMARY KEY,
+    job_id      TEXT NOT NULL REFERENCES export_jobs (id) ON DELETE CASCADE,
+    created_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX export_links_job ON export_links (job_id);
+"#,
 ];
 
 /// Dictionary kinds in `dict.kind`.

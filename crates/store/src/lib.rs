@@ -158,4 +158,39 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the scheduled job `name` for its run due at `due`: true for exactly one caller
     /// per due time, however many servers share the database.
     async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool>;
+
+    // --- export jobs -----------------------------------------------------------------------------
+    //
+    // Export jobs (`POST /v1/exports`) keep their state here, so that any server sharing the
+    // database can answer a poll. The file itself lives in the data directory of the server that
+    // wrote it; the store only knows about it.
+
+    /// Records a new pending job for the organization and returns it with its `exp_…` id.
+    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob>;
+
+    /// The organization's job with this id; another organization's job is `None`.
+    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>>;
+
+    /// The runner's sign of life for a pending job. False when the job is no longer pending
+    /// (a sweep declared it interrupted, say): the runner should stop.
+    async fn touch_export_job(&self, id: &str, now: Millis) -> Result<bool>;
+
+    /// Ends a pending job as ready or failed. False when it was no longer pending, and then
+    /// nothing changed.
+    async fn finish_export_job(&self, id: &str, outcome: ExportJobOutcome) -> Result<bool>;
+
+    /// Records a download link of the job: only the SHA-256 of its token is stored.
+    async fn add_export_link(&self, id: &str, token_hash: [u8; 32], now: Millis) -> Result<()>;
+
+    /// The job with this id, if `token_hash` is one of its links (downloads carry no API key).
+    async fn export_job_by_link(&self, id: &str, token_hash: [u8; 32])
+    -> Result<Option<ExportJob>>;
+
+    /// Expires ready jobs past their window, fails pending jobs whose runner went quiet, and
+    /// forgets jobs that ended long ago (see [`ExportSweep`]).
+    async fn sweep_export_jobs(&self, sweep: ExportSweep) -> Result<ExportSweepOutcome>;
+
+    /// Ids of every job, of any organization, whose file may still be needed at `now`: pending
+    /// jobs, and ready ones within their window. A server removes every other export file.
+    async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>>;
 }

@@ -372,3 +372,128 @@ pub struct ExpiredBatch {
 
 /// What [`crate::Store::prune_entries`] removed, per channel.
 pub type RemovedPerChannel = std::collections::BTreeMap<String, u64>;
+
+// --- export jobs ---------------------------------------------------------------------------------
+
+/// Where an export job stands. `Expired` is stored by the sweep once the download window has
+/// passed; until then a `Ready` job whose `expires_at` is past is expired all the same
+/// ([`ExportJob::state_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportJobState {
+    /// Created, running or waiting to run.
+    Pending,
+    /// The file is written and can be downloaded until `expires_at`.
+    Ready,
+    /// The job failed (`error` says why); no file is kept.
+    Error,
+    /// The download window passed and the file was (or is being) removed.
+    Expired,
+}
+
+impl ExportJobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportJobState::Pending => "pending",
+            ExportJobState::Ready => "ready",
+            ExportJobState::Error => "error",
+            ExportJobState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExportJobState> {
+        [
+            ExportJobState::Pending,
+            ExportJobState::Ready,
+            ExportJobState::Error,
+            ExportJobState::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// The error a pending job gets when the process running it stopped beating (see
+/// [`ExportSweep::stale_before`]).
+pub const EXPORT_INTERRUPTED: &str =
+    "interrupted: the server running this export stopped before it finished; create a new export";
+
+/// A new export job, as the server asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExportJob {
+    /// `csv`, `json` or `ndjson`.
+    pub format: String,
+    /// The effective filters as a JSON object (text), as the export file and entry show them.
+    pub filters: String,
+    /// Which server process runs the job (its address and a random suffix), for operators.
+    pub runner: String,
+    /// Also the job's first heartbeat.
+    pub created_at: Millis,
+}
+
+/// An export job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportJob {
+    /// `exp_…`, assigned by the store.
+    pub id: String,
+    pub org: OrgId,
+    pub format: String,
+    pub filters: String,
+    pub runner: String,
+    pub state: ExportJobState,
+    pub created_at: Millis,
+    /// When the runner last said it is still working on the job.
+    pub heartbeat_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// Entries in the file (ready jobs).
+    pub entries: Option<u64>,
+    /// The file's size in bytes (ready jobs).
+    pub bytes: Option<u64>,
+    /// The end of the download window (ready jobs).
+    pub expires_at: Option<Millis>,
+    /// Why the job failed (error jobs).
+    pub error: Option<String>,
+}
+
+impl ExportJob {
+    /// The state at `now`: a ready job past its window is expired even before the sweep says so.
+    pub fn state_at(&self, now: Millis) -> ExportJobState {
+        match (self.state, self.expires_at) {
+            (ExportJobState::Ready, Some(expires)) if expires <= now => ExportJobState::Expired,
+            (state, _) => state,
+        }
+    }
+}
+
+/// How a job ended, as its runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportJobOutcome {
+    Ready {
+        entries: u64,
+        bytes: u64,
+        finished_at: Millis,
+        expires_at: Millis,
+    },
+    Failed {
+        message: String,
+        finished_at: Millis,
+    },
+}
+
+/// What one sweep of the export jobs does, with its times given by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSweep {
+    /// Ready jobs whose `expires_at` is at or before this become expired.
+    pub now: Millis,
+    /// Pending jobs whose last heartbeat is before this become errors ([`EXPORT_INTERRUPTED`]).
+    pub stale_before: Millis,
+    /// Failed and expired jobs that ended before this are deleted, with their links.
+    pub forget_before: Millis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportSweepOutcome {
+    pub expired: u64,
+    pub interrupted: u64,
+    pub forgotten: u64,
+}

@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     Forbidden(String),
     NotFound(&'static str),
+    /// It existed, but is no longer available (an expired export link).
+    Gone(&'static str),
     Conflict(String),
     PayloadTooLarge(String),
     Unavailable,
@@ -107,6 +109,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), json!([])),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_string(), json!([])),
+            ApiError::Gone(m) => (StatusCode::GONE, "gone", m.to_string(), json!([])),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), json!([])),
             ApiError::PayloadTooLarge(m) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -15,6 +15,7 @@ use stele_store::Store;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::export_jobs::ExportJobs;
 use crate::retention::SharedStatus;
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct AppState {
     /// The last retention run, for `/readyz`.
     pub retention: SharedStatus,
     pub clock: SharedClock,
+    /// Runs export jobs and serves their files.
+    pub exports: Arc<ExportJobs>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -43,6 +46,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .route("/v1/facets", get(api::facets::show))
         .route("/v1/export", get(api::export::download))
+        .route("/v1/exports", post(api::export_jobs::create))
+        .route("/v1/exports/{id}", get(api::export_jobs::show))
+        .route("/v1/exports/{id}/download", get(api::export_jobs::download))
         .route("/v1/integrity/verify", get(api::integrity::verify))
         .route(
             "/v1/integrity/checkpoints",

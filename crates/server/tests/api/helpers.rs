@@ -72,7 +72,7 @@ pub fn event(action: &str) -> Value {
 }
 
 impl TestApp {
-    /// The server's data directory.
+    /// The server's data directory (export files are in `exports/` there).
     #[allow(dead_code)]
     pub fn data_dir(&self) -> &std::path::Path {
         self._dir.path()

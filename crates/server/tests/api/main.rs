@@ -9,6 +9,7 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod errors;
 mod export;
+mod export_jobs;
 mod ingest;
 mod integrity;
 mod retention;

@@ -11,6 +11,8 @@ pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 mod errors;
 #[path = "../api/export.rs"]
 mod export;
+#[path = "../api/export_jobs.rs"]
+mod export_jobs;
 #[path = "../api/ingest.rs"]
 mod ingest;
 #[path = "../api/integrity.rs"]

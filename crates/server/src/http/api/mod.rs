@@ -4,6 +4,7 @@ pub mod entities;
 pub mod erasure;
 pub mod events;
 pub mod export;
+pub mod export_jobs;
 pub mod facets;
 pub mod health;
 pub mod integrity;
