@@ -350,7 +350,10 @@ fn a_database_outage_answers_503_and_service_resumes_without_a_restart() {
             ready().await,
             (
                 200,
-                json!({"status": "ready", "checks": {"database": {"status": "ok"}}})
+                json!({"status": "ready", "checks": {
+                    "database": {"status": "ok"},
+                    "retention": {"status": "ok", "last_run_at": null, "archive_error": null},
+                }})
             )
         );
 

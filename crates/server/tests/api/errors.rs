@@ -168,7 +168,10 @@ async fn readiness_reports_the_database_check_and_liveness_is_plain() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "ready", "checks": {"database": {"status": "ok"}}})
+        json!({"status": "ready", "checks": {
+            "database": {"status": "ok"},
+            "retention": {"status": "ok", "last_run_at": null, "archive_error": null},
+        }})
     );
     let live = app
         .client
