@@ -47,12 +47,9 @@ const LEVEL: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// Reading or writing `path` failed (the message includes the OS error).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
     /// The manifest is missing, not JSON, of another format, or inconsistent.
     #[error("{}: {message}", path.display())]
     Manifest { path: PathBuf, message: String },
@@ -62,9 +59,9 @@ pub enum ArchiveError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
+    move |error| ArchiveError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

@@ -148,7 +148,7 @@ pub fn verify(root: &Path) -> Result<ArchiveReport, ArchiveError> {
     if !root.is_dir() {
         return Err(ArchiveError::Io {
             path: root.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no such directory"),
+            error: io::Error::new(io::ErrorKind::NotFound, "no such directory"),
         });
     }
     let manifest = read_manifest(root)?.ok_or_else(|| ArchiveError::Manifest {
@@ -310,10 +310,14 @@ pub(crate) fn check_segment(path: &Path, info: &SegmentInfo, problems: &mut Prob
             }
             Ok(_) => walk.line(&buf, problems),
             Err(e) => {
+                let after = match walk.lines {
+                    0 => String::new(),
+                    n => format!(" after line {n}"),
+                };
                 problems.file(
                     name,
                     ProblemKind::Unreadable,
-                    format!("does not decompress after line {}: {e}", walk.lines),
+                    format!("does not decompress{after}: {e}"),
                 );
                 return;
             }

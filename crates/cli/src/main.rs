@@ -99,6 +99,20 @@ enum Command {
     Proof(ProofCommand),
     /// Measure ingest and query performance against a throwaway server.
     Bench(bench::BenchArgs),
+    /// Check the retention archive (entries the prune moved out of the database), offline.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Check an archive directory against its manifest, without the database: files, sizes,
+    /// SHA-256, counts, seq ranges, every entry's hash and the chain links. Exits 1 if anything
+    /// is wrong.
+    Verify {
+        /// The archive directory (the one holding manifest.json).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -414,7 +428,40 @@ async fn run(command: Command) -> anyhow::Result<()> {
             verify_proof(&file, &public_key)
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Archive(ArchiveCommand::Verify { dir }) => verify_archive(&dir),
     }
+}
+
+/// `stele archive verify DIR`: a summary, then OK (exit 0) or every problem found, the first
+/// one first (exit 1).
+fn verify_archive(dir: &std::path::Path) -> anyhow::Result<()> {
+    let report = stele_archive::verify(dir)?;
+    println!(
+        "archive {}: {} segments, {} entries",
+        dir.display(),
+        report.segments,
+        report.entries
+    );
+    for (org, s) in &report.orgs {
+        println!(
+            "  {org}: {} segments, {} entries, seq {}..={}",
+            s.segments, s.entries, s.first_seq, s.last_seq
+        );
+    }
+    let Some(first) = report.problems.first() else {
+        println!("OK");
+        return Ok(());
+    };
+    let count = report.problems.len() as u64 + report.problems_not_listed;
+    println!("FAILED: {first}");
+    for p in &report.problems[1..] {
+        println!("  also: {p}");
+    }
+    if report.problems_not_listed > 0 {
+        println!("  and {} more", report.problems_not_listed);
+    }
+    println!("{count} problem{}", if count == 1 { "" } else { "s" });
+    std::process::exit(1);
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
