@@ -553,23 +553,24 @@ async fn verify(
             println!("{}", serde_json::to_string(&report)?);
             continue;
         }
-        let mut range = match (report.first_seq, report.last_seq) {
+        let range = match (report.first_seq, report.last_seq) {
             (Some(a), Some(b)) => format!("seq {a}..={b}"),
             _ => "no entries".to_string(),
         };
+        let mut pruned = String::new();
         if report.pruned_entries > 0 {
-            range += &format!("; {} entries pruned by retention", report.pruned_entries);
+            pruned += &format!("; {} entries pruned by retention", report.pruned_entries);
             if let Some(up_to) = report.pruned_up_to_seq {
-                range += &format!(" (every entry up to seq {up_to})");
+                pruned += &format!(" (every entry up to seq {up_to})");
             }
             match report.anchor_checkpoint_seq {
-                Some(seq) => range += &format!(", anchored by the checkpoint at seq {seq}"),
-                None => range += ", with no checkpoint after them yet",
+                Some(seq) => pruned += &format!(", anchored by the checkpoint at seq {seq}"),
+                None => pruned += ", with no checkpoint after them yet",
             }
         }
         match &report.problem {
             None => println!(
-                "{} ({}): OK, {} entries ({range}), {} checkpoints{}, in {:.2?}",
+                "{} ({}): OK, {} entries ({range}), {} checkpoints{}{pruned}, in {:.2?}",
                 org.name,
                 org.id,
                 report.entries,

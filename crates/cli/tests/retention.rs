@@ -109,7 +109,7 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("OK, 3 entries (seq 4..=6)"),
+        said.contains("OK, 3 entries (seq 4..=6), "),
         "two recent and the run's own entry: {said}"
     );
     assert!(

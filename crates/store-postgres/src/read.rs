@@ -338,7 +338,15 @@ async fn budgeted_count(
         budget.as_millis().max(1)
     ))
     .await?;
-    let portal = tx.bind(&count_sql(w), &w.refs()).await?;
+    // Preparing and binding run under the timeout too: on a loaded server, planning alone can
+    // outlast the budget, and then the answer is the lower bound already known, not an error.
+    let portal = match tx.bind(&count_sql(w), &w.refs()).await {
+        Ok(portal) => portal,
+        Err(Error::Db(e)) if e.code() == Some(&SqlState::QUERY_CANCELED) => {
+            return Ok((at_least, false));
+        }
+        Err(e) => return Err(e),
+    };
     let mut counted: i64 = 0;
     loop {
         match tx.query_portal(&portal, COUNT_CHUNK).await {
