@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use stele_core::event::{Actor, ActorType, Context};
 use stele_core::time::{Millis, now_millis};
 use stele_store::{
     ApiKeyInfo, ExportJob, ExportJobOutcome, ExportSweep, NewExportJob, Store, StoreError,
@@ -302,17 +301,7 @@ impl ExportJobs {
             .map_err(|e| Failure::new(WRITE_FAILED, e))?;
 
         // Only a complete file is recorded: a job that fails offers nothing, so no data left.
-        let actor = Actor {
-            kind: ActorType::Api,
-            id: Some(key.id.clone()),
-            name: Some(key.name.clone()),
-            email: None,
-        };
-        let context = Context {
-            api_key_id: Some(key.id.clone()),
-            source: Some("api".into()),
-            ..Context::default()
-        };
+        let (actor, context) = crate::keys::actor_of(key);
         let mut event = export::export_record(actor, context, request, &summary, now_millis());
         event.description = Some(format!(
             "Audit log export prepared for download: {} entries as {} (job {})",

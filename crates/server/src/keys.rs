@@ -35,6 +35,23 @@ pub fn hash(secret: &str) -> KeyHash {
     KeyHash(Sha256::digest(secret.as_bytes()).into())
 }
 
+/// How an API key appears in the entries Stele records about what it did (an export, a
+/// settings change): as the actor, and in the context.
+pub fn actor_of(key: &stele_store::ApiKeyInfo) -> (stele_core::Actor, stele_core::Context) {
+    let actor = stele_core::Actor {
+        kind: stele_core::ActorType::Api,
+        id: Some(key.id.clone()),
+        name: Some(key.name.clone()),
+        email: None,
+    };
+    let context = stele_core::Context {
+        api_key_id: Some(key.id.clone()),
+        source: Some("api".into()),
+        ..stele_core::Context::default()
+    };
+    (actor, context)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

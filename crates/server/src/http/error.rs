@@ -2,6 +2,7 @@
 //! internal causes are logged, never sent to the client.
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -51,6 +52,16 @@ impl ApiError {
             code,
             message: format!("{field}: {message}"),
             details: vec![json!({"field": field, "message": message})],
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
+        } else {
+            ApiError::bad_request("unreadable_body", rejection.body_text())
         }
     }
 }

@@ -6,7 +6,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use stele_core::event::{Actor, ActorType, Context};
 use stele_core::time::now_millis;
 use stele_store::Scope;
 use tokio::sync::mpsc;
@@ -69,17 +68,7 @@ pub async fn download(
         if let Some(e) = &summary.error {
             tracing::warn!(error = %e, written = summary.entries, "export stopped by the store");
         }
-        let actor = Actor {
-            kind: ActorType::Api,
-            id: Some(key.id.clone()),
-            name: Some(key.name.clone()),
-            email: None,
-        };
-        let context = Context {
-            api_key_id: Some(key.id.clone()),
-            source: Some("api".into()),
-            ..Context::default()
-        };
+        let (actor, context) = crate::keys::actor_of(&key);
         let event = export::export_record(actor, context, &task_request, &summary, now_millis());
         // The entry is recorded before the body ends, so a client that has the whole file finds
         // its export in the trail. If it cannot be recorded, or the store failed midway, the

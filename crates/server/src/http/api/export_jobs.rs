@@ -31,13 +31,7 @@ pub async fn create(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, HeaderMap, Json<Value>)> {
     auth.require(Scope::Export)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
-        } else {
-            ApiError::bad_request("unreadable_body", rejection.body_text())
-        }
-    })?;
+    let body = body?;
     let request = export_request(&body)?;
     let job = state.exports.start(auth.key, request).await?;
     let mut headers = HeaderMap::new();

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 use stele_core::validate::is_channel;
-use stele_core::{Actor, ActorType, Change, Context, Entity, NewEvent, Outcome};
+use stele_core::{Change, Entity, NewEvent, Outcome};
 use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings, Scope};
 
 use crate::http::AppState;
@@ -164,6 +164,7 @@ fn change_record(
             new: Some(json!(new.channel_retention_days)),
         });
     }
+    let (actor, context) = crate::keys::actor_of(&auth.key);
     NewEvent {
         occurred_at: now,
         action: "update".into(),
@@ -171,23 +172,14 @@ fn change_record(
         channel: "security".into(),
         description: Some("Retention settings changed".into()),
         outcome: Outcome::Success,
-        actor: Actor {
-            kind: ActorType::Api,
-            id: Some(auth.key.id.clone()),
-            name: Some(auth.key.name.clone()),
-            email: None,
-        },
+        actor,
         entity: Some(Entity {
             kind: "Settings".into(),
             id: Some(auth.key.org_id.clone()),
             name: None,
         }),
         entity_ids: vec![],
-        context: Context {
-            api_key_id: Some(auth.key.id.clone()),
-            source: Some("api".into()),
-            ..Context::default()
-        },
+        context,
         changes,
         metadata: Map::new().into_iter().collect(),
         idempotency_key: None,
