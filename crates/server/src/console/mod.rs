@@ -1,0 +1,3 @@
+//! The web console: server-rendered HTML from the same binary.
+
+pub mod render;
