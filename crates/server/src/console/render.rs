@@ -166,7 +166,7 @@ pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -347,6 +347,15 @@ impl ViewQuery {
     /// Only the filters: no page size, no cursor (what an export or the chart needs).
     pub fn filters(&self) -> ViewQuery {
         self.without(&["limit", "cursor"])
+    }
+
+    /// Every filter removed, the page size kept (what Clear all links to).
+    pub fn filters_cleared(&self) -> ViewQuery {
+        let mut q = ViewQuery::default();
+        if let Some(limit) = self.get("limit") {
+            q.set("limit", limit);
+        }
+        q
     }
 
     pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
