@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod export;
 pub mod export_jobs;
 pub mod integrity;
