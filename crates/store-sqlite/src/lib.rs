@@ -42,11 +42,19 @@ use crate::writer::Writer;
 /// Read connections kept open; reads beyond this wait for one (SQLite reads are CPU-bound, and
 /// the machine this is sized for has few cores).
 const READERS: usize = 4;
+/// Connections for bulk scans (export walks, retention), each with a small page cache.
+const BULK_READERS: usize = 2;
+/// The bulk readers' page cache, in KiB. A scan reads each page once, so a large cache would only
+/// hold memory (an export of any size would grow the process by the whole cache) and, shared
+/// with the interactive reads, would push their hot pages out.
+const BULK_CACHE_KIB: i64 = 2048;
 
 pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReaderPool>,
+    /// For scans of many pages (`list_uncounted`, `expired_entries`): see [`BULK_CACHE_KIB`].
+    bulk: Arc<ReaderPool>,
     dict: Arc<Dict>,
     /// A read connection of its own for API key lookups (see `authenticate`).
     auth: Mutex<Connection>,
@@ -135,6 +143,33 @@ struct ReaderPool {
     permits: Semaphore,
 }
 
+impl ReaderPool {
+    /// `n` read-only connections; `cache_kib` overrides the readers' page cache size.
+    fn open(path: &Path, n: usize, cache_kib: Option<i64>) -> Result<ReaderPool> {
+        let mut idle = Vec::with_capacity(n);
+        for _ in 0..n {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(map_err)?;
+            schema::configure_reader(&reader).map_err(map_err)?;
+            if let Some(kib) = cache_kib {
+                reader
+                    .pragma_update(None, "cache_size", -kib)
+                    .map_err(map_err)?;
+            }
+            read::register_functions(&reader).map_err(map_err)?;
+            reader.set_prepared_statement_cache_capacity(128);
+            idle.push(reader);
+        }
+        Ok(ReaderPool {
+            idle: Mutex::new(idle),
+            permits: Semaphore::new(n),
+        })
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations, without a signing
     /// key (see [`SqliteOptions`]).
@@ -154,18 +189,8 @@ impl SqliteStore {
         let dict = Arc::new(Dict::default());
         dict.refresh(&conn).map_err(map_err)?;
 
-        let mut idle = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let reader = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(map_err)?;
-            schema::configure_reader(&reader).map_err(map_err)?;
-            read::register_functions(&reader).map_err(map_err)?;
-            reader.set_prepared_statement_cache_capacity(128);
-            idle.push(reader);
-        }
+        let readers = ReaderPool::open(path, READERS, None)?;
+        let bulk = ReaderPool::open(path, BULK_READERS, Some(BULK_CACHE_KIB))?;
         let writer = Writer::spawn(conn, dict.clone())
             .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
         let auth = Connection::open_with_flags(
@@ -181,10 +206,8 @@ impl SqliteStore {
             options,
             path: path.to_path_buf(),
             writer,
-            readers: Arc::new(ReaderPool {
-                idle: Mutex::new(idle),
-                permits: Semaphore::new(READERS),
-            }),
+            readers: Arc::new(readers),
+            bulk: Arc::new(bulk),
             dict,
         })
     }
@@ -199,13 +222,29 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &Dict) -> Result<T> + Send + 'static,
     {
-        let _permit = self
-            .readers
+        self.read_on(&self.readers, f).await
+    }
+
+    /// A read that scans many pages, on a bulk connection (see [`BULK_CACHE_KIB`]).
+    async fn read_bulk<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Dict) -> Result<T> + Send + 'static,
+    {
+        self.read_on(&self.bulk, f).await
+    }
+
+    async fn read_on<T, F>(&self, pool: &Arc<ReaderPool>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Dict) -> Result<T> + Send + 'static,
+    {
+        let _permit = pool
             .permits
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("closed".into()))?;
-        let pool = self.readers.clone();
+        let pool = pool.clone();
         let dict = self.dict.clone();
         tokio::task::spawn_blocking(move || {
             // The semaphore guarantees a connection is idle.
@@ -394,7 +433,7 @@ impl Store for SqliteStore {
 
     async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         let page = page.clone();
-        self.read(move |conn, dict| read::list(conn, dict, org, &page, false))
+        self.read_bulk(move |conn, dict| read::list(conn, dict, org, &page, false))
             .await
     }
 
@@ -531,7 +570,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<ExpiredBatch> {
         let cutoffs = cutoffs.clone();
-        self.read(move |conn, dict| {
+        self.read_bulk(move |conn, dict| {
             retention::expired_entries(conn, dict, org, &cutoffs, resume_after, limit)
         })
         .await

@@ -65,7 +65,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The same page without counting the matches: `total` is only the page's own entries and
     /// `total_exact` is false. For walking a whole result page by page (export), where the count
-    /// would be paid again on every page for nothing.
+    /// would be paid again on every page for nothing. A backend may serve it from connections
+    /// set up for scans (SQLite: a small page cache, apart from the interactive reads').
     async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         self.list(org, page).await
     }

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use stele_core::time::now_millis;
-use stele_store::Scope;
+use stele_core::{Actor, Context};
+use stele_store::{OrgId, Scope};
 use tokio::sync::mpsc;
 
 use super::{Params, params};
@@ -38,9 +39,21 @@ pub async fn download(
 ) -> Result<Response> {
     auth.require(Scope::Export)?;
     let params = params(query)?;
+    let (actor, context) = crate::keys::actor_of(&auth.key);
+    stream(&state, auth.key.org, &params, actor, context).await
+}
+
+/// Streams the export the query parameters ask for as a download, and records it in the trail
+/// with `actor` and `context` (an API key here, a signed-in member in the console).
+pub async fn stream(
+    state: &AppState,
+    org: OrgId,
+    params: &[(String, String)],
+    actor: Actor,
+    context: Context,
+) -> Result<Response> {
     let request = ExportRequest::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let exported_at = now_millis();
-    let org = auth.key.org;
     let mut walk = Walk::new(request.filter.clone());
     // The first page is read before answering, so an unavailable store is still a 503 JSON error
     // rather than a download that breaks off at its first byte.
@@ -51,7 +64,6 @@ pub async fn download(
 
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let store = state.store.clone();
-    let key = auth.key;
     let task_request = request.clone();
     tokio::spawn(async move {
         let mut encoder = Encoder::new(&task_request, exported_at);
@@ -68,7 +80,6 @@ pub async fn download(
         if let Some(e) = &summary.error {
             tracing::warn!(error = %e, written = summary.entries, "export stopped by the store");
         }
-        let (actor, context) = crate::keys::actor_of(&key);
         let event = export::export_record(actor, context, &task_request, &summary, now_millis());
         // The entry is recorded before the body ends, so a client that has the whole file finds
         // its export in the trail. If it cannot be recorded, or the store failed midway, the
