@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use stele_core::time::now_millis;
 use stele_server::storage::DatabaseUrl;
-use stele_server::{Application, Config, keys};
+use stele_server::{Application, Config, activity, export, keys};
 use stele_store::{Scope, Store};
 
 #[derive(Parser)]
@@ -33,6 +34,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage the members who sign in to the web console.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Recompute every organization's hash chain and check its signed checkpoints (offline:
     /// reads the data directory; safe next to a running server). Exits 1 if anything is wrong.
     Verify {
@@ -172,6 +176,9 @@ struct ServeArgs {
     /// How long an export job's file stays downloadable once ready (seconds).
     #[arg(long, env = "STELE_EXPORT_LINK_TTL", default_value_t = 600)]
     export_link_ttl: u64,
+    /// Mark the console's cookies `Secure`: set when served over TLS or behind a TLS proxy.
+    #[arg(long, env = "STELE_SECURE_COOKIES")]
+    secure_cookies: bool,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -311,6 +318,29 @@ enum KeyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a member who signs in to the console. The password is prompted twice (without echo)
+    /// on a terminal, or read as the first line of standard input otherwise; at least 12
+    /// characters. Prints the member's id.
+    Create {
+        /// Organization id (org_…) or name.
+        #[arg(long)]
+        org: String,
+        /// What the member signs in with; unique across this Stele server.
+        #[arg(long)]
+        email: String,
+        /// owner, admin, super-admin, it-admin, auditor or member (docs/console.md).
+        #[arg(long)]
+        role: String,
+        /// The member's name, as the console shows it.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -353,6 +383,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let org = find_org(store.as_ref(), &org).await?;
             let key = keys::generate(&name, scopes);
             let info = store.create_api_key(org.key, key.record).await?;
+            let event = activity::key_created(
+                activity::system_actor("stele key create"),
+                activity::cli_context(),
+                &info,
+                now_millis(),
+            );
+            let receipt = export::record(store.as_ref(), org.key, event).await?;
+            eprintln!("recorded as entry seq {} of {}", receipt.seq, org.name);
             eprintln!(
                 "created key {} for {} with scopes {}; it is shown once:",
                 info.id,
@@ -383,17 +421,36 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
-            let info = open_existing(&data)
-                .await?
-                .revoke_api_key(&key_id)
-                .await
-                .map_err(|e| match e {
-                    stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
-                    other => other.into(),
-                })?;
+            let store = open_existing(&data).await?;
+            // The store stamps a revocation with this process's clock, so a `revoked_at` before
+            // this moment means another command revoked the key earlier.
+            let before = now_millis();
+            let info = store.revoke_api_key(&key_id).await.map_err(|e| match e {
+                stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
+                other => other.into(),
+            })?;
+            if info.revoked_at.is_some_and(|at| at < before) {
+                println!("{} was revoked already", info.id);
+                return Ok(());
+            }
+            let event = activity::key_revoked(
+                activity::system_actor("stele key revoke"),
+                activity::cli_context(),
+                &info,
+                now_millis(),
+            );
+            let receipt = export::record(store.as_ref(), info.org, event).await?;
             println!("revoked {}", info.id);
+            eprintln!("recorded as entry seq {} of {}", receipt.seq, info.org_id);
             Ok(())
         }
+        Command::User(UserCommand::Create {
+            org,
+            email,
+            role,
+            name,
+            data,
+        }) => create_user(org, email, role, name, data).await,
         Command::Migrate { data } => {
             stele_server::storage::migrate(data.database_url.as_ref(), &data.data_dir).await?;
             match &data.database_url {
@@ -475,6 +532,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         prune_at: (!args.no_prune).then_some(args.prune_at),
         archive_dir: args.archive_dir,
         export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
+        secure_cookies: args.secure_cookies,
         ..Config::default()
     };
     let app = Application::build(config.clone()).await?;
@@ -506,6 +564,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             app.url()
         );
     }
+    println!(
+        "Console: {}/console (add a member with `stele user create`)",
+        app.url()
+    );
     println!("Press Ctrl-C to stop.");
     app.run_until(shutdown).await?;
     tracing::info!("stopped; every acknowledged event is committed");
@@ -729,8 +791,7 @@ impl stele_server::export::Sink for StdoutSink {
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {
     use stele_core::event::{Actor, ActorType, Context};
-    use stele_core::time::now_millis;
-    use stele_server::export::{self, Encoder, ExportRequest, Walk};
+    use stele_server::export::{Encoder, ExportRequest, Walk};
     let request = ExportRequest::from_params(args.params())
         .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let store = open_existing(&args.data).await?;
@@ -786,6 +847,79 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         receipt.seq
     );
     Ok(())
+}
+
+async fn create_user(
+    org: String,
+    email: String,
+    role: String,
+    name: Option<String>,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    use stele_server::console::roles::Role;
+    use stele_server::members::{self, AddMember};
+    let role = Role::parse(&role).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--role: unknown role `{role}`; use one of {}",
+            Role::names()
+        )
+    })?;
+    members::check_email(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let store = open_existing(&data).await?;
+    let org = find_org(store.as_ref(), &org).await?;
+    let password = read_new_password()?;
+    members::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let member = members::add(
+        store.as_ref(),
+        org.key,
+        AddMember {
+            email: &email,
+            name: name.as_deref(),
+            role,
+            password: &password,
+        },
+        activity::system_actor("stele user create"),
+        activity::cli_context(),
+        now_millis(),
+    )
+    .await?;
+    eprintln!(
+        "added {} to {} as {}; they can sign in at /console",
+        member.email, org.name, member.role
+    );
+    println!("{}", member.id);
+    Ok(())
+}
+
+/// A new password: prompted twice without echo on a terminal, else the first line of standard
+/// input (for scripts: `printf '%s\n' "$PASSWORD" | stele user create …`).
+fn read_new_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (at least 12 characters): ")
+            .context("reading the password")?;
+        stele_server::members::check_password(&first).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let second =
+            rpassword::prompt_password("Repeat the password: ").context("reading the password")?;
+        anyhow::ensure!(
+            first == second,
+            "the two passwords differ; nothing was changed"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input (give it as the first line, or run on a terminal to be \
+         prompted)"
+    );
+    Ok(password.to_string())
 }
 
 fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> {

@@ -160,6 +160,147 @@ fn operators_create_organizations_and_keys_and_revoke_them() {
     assert!(stele(dir.path(), &["org", "list"]).contains("acme"));
 }
 
+/// `stele …` with `input` on standard input (not a terminal); returns (success, stdout, stderr).
+fn stele_with_input(dir: &Path, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(STELE)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("RUST_BACKTRACE", "0")
+        .spawn()
+        .expect("stele runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn operators_add_console_members_and_their_changes_to_access_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    stele(dir.path(), &["org", "create", "acme"]);
+    let user = |email: &str, role: &str, password: &str| {
+        stele_with_input(
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--name",
+                "Ada Lovelace",
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    let (ok, out, err) = user("ada@example.com", "admin", "correct horse battery");
+    assert!(ok, "{err}");
+    let member_id = out.trim().to_string();
+    assert!(member_id.starts_with("mem_"), "prints the member id: {out}");
+
+    let (ok, _, err) = user("bob@example.com", "admin", "too short");
+    assert!(!ok && err.contains("at least 12 characters"), "{err}");
+    let (ok, _, err) = user("ADA@example.com", "auditor", "correct horse battery");
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = user("bob@example.com", "root", "correct horse battery");
+    assert!(
+        !ok && err.contains("owner, admin, super-admin, it-admin, auditor, member"),
+        "{err}"
+    );
+    let (ok, _, err) = user("bob@example.com", "auditor", "");
+    assert!(!ok && err.contains("no password"), "{err}");
+
+    let listed = |dir: &Path| stele(dir, &["key", "list", "--org", "acme"]);
+    stele(
+        dir.path(),
+        &["key", "create", "--org", "acme", "--name", "ci"],
+    );
+    let key_id = listed(dir.path())
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(stele(dir.path(), &["key", "revoke", &key_id]).contains("revoked"));
+    assert!(
+        stele(dir.path(), &["key", "revoke", &key_id]).contains("revoked already"),
+        "a second revocation is not recorded again"
+    );
+    let reader = stele(
+        dir.path(),
+        &[
+            "key", "create", "--org", "acme", "--scopes", "read", "--name", "reader",
+        ],
+    );
+
+    let server = start(dir.path());
+    assert!(
+        server.banner.iter().any(|l| l.contains("/console")),
+        "{:?}",
+        server.banner
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let page: Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/v1/events?actor_type=all&channel=security",
+                server.url
+            ))
+            .bearer_auth(reader.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let seen: Vec<(String, String, String)> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["actor"]["type"], "system", "{e}");
+            assert_eq!(e["context"]["source"], "cli", "{e}");
+            (
+                e["detailed_action"].as_str().unwrap().to_string(),
+                e["actor"]["name"].as_str().unwrap().to_string(),
+                e["entity"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reader_id = listed(dir.path())
+        .lines()
+        .find(|l| l.ends_with("reader"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let expected = [
+        ("api_key.create", "stele key create", reader_id.as_str()),
+        ("api_key.revoke", "stele key revoke", key_id.as_str()),
+        ("api_key.create", "stele key create", key_id.as_str()),
+        ("member.add", "stele user create", member_id.as_str()),
+    ]
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
+    assert_eq!(seen, expected);
+}
+
 #[test]
 fn a_killed_server_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,6 +93,23 @@ fn several_servers_share_one_database_and_one_signing_key() {
         .to_string();
     let keys = vec![admin_keys[0].clone(), acme_key];
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    // What each trail holds before the load: `stele key create` recorded the acme key's creation.
+    let recorded_before: Vec<BTreeMap<String, i64>> = rt.block_on(async {
+        let client = Client::new();
+        let mut all = vec![];
+        for key in &keys {
+            all.push(list_all(&client, &urls[0], key).await);
+        }
+        all
+    });
+    assert_eq!(
+        recorded_before
+            .iter()
+            .map(BTreeMap::len)
+            .collect::<Vec<_>>(),
+        [0, 1],
+        "only the key's creation: {recorded_before:?}"
+    );
 
     let acked: Vec<Acked> = rt.block_on(async {
         let client = Client::new();
@@ -120,7 +137,7 @@ fn several_servers_share_one_database_and_one_signing_key() {
 
     // What the acknowledgements say, per organization: `id -> seq`, each id always with the same
     // seq, and each event-level idempotency key always answered with the same entry.
-    let mut expected: Vec<BTreeMap<String, i64>> = vec![BTreeMap::new(); keys.len()];
+    let mut expected: Vec<BTreeMap<String, i64>> = recorded_before;
     let mut by_event_key: BTreeMap<(usize, String), BTreeSet<String>> = BTreeMap::new();
     for a in &acked {
         for ((id, seq), event_key) in a.receipts.iter().zip(&a.event_keys) {

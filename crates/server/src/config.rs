@@ -36,6 +36,12 @@ pub struct Config {
     /// How long an export job's file can be downloaded once the job is ready (its links all end
     /// then, and the file is removed).
     pub export_link_ttl: Duration,
+    /// Marks the console's cookies `Secure` (sent over HTTPS only). Set it when Stele is served
+    /// over TLS or behind a proxy that terminates TLS; browsers drop `Secure` cookies on plain
+    /// HTTP, so it stays off for `http://127.0.0.1:8080`.
+    pub secure_cookies: bool,
+    /// How long a console sign-in lasts.
+    pub session_ttl: Duration,
 }
 
 impl Default for Config {
@@ -51,6 +57,8 @@ impl Default for Config {
             archive_dir: None,
             clock: SharedClock::system(),
             export_link_ttl: Duration::from_secs(10 * 60),
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }

@@ -139,6 +139,17 @@ pub fn pseudonym_secret(key: &SigningKey) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The key of the console's CSRF tokens (HMAC-SHA256), derived from the signing key like the
+/// pseudonym secret: servers sharing a database share the signing key, so a sign-in form served
+/// by one is accepted by another.
+pub fn console_secret(key: &SigningKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"stele-console-secret-v1");
+    h.update(key.to_seed());
+    h.finalize().into()
+}
+
 /// The public key of the signing key in `path`, if there is one.
 pub fn public_key(path: &Path) -> anyhow::Result<Option<PublicKey>> {
     Ok(load_signing_key(path)?.map(|k| k.public_key()))

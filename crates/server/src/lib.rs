@@ -1,7 +1,8 @@
 //! Stele's HTTP server as a library: configuration, startup (including the first-start
-//! bootstrap), API keys, and the HTTP layer. The `stele` binary is a thin shell around it, and
+//! bootstrap), API keys, console members, the HTTP layer and the web console. The `stele` binary is a thin shell around it, and
 //! the integration tests drive it through [`startup::Application`] on port 0.
 
+pub mod activity;
 pub mod archive;
 pub mod clock;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod export;
 pub mod export_jobs;
 pub mod integrity;
 pub mod keys;
+pub mod members;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

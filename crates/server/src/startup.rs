@@ -16,6 +16,7 @@ use stele_store::{Scope, Store, StoreError};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::console::ConsoleState;
 use crate::export_jobs::ExportJobs;
 use crate::http::{self, AppState};
 use crate::retention::SharedStatus;
@@ -36,6 +37,7 @@ pub struct Application {
     bootstrap: Option<Bootstrap>,
     public_key: PublicKey,
     pseudonym_secret: [u8; 32],
+    console_secret: [u8; 32],
 }
 
 impl Application {
@@ -44,6 +46,7 @@ impl Application {
         let loaded = integrity::load_or_create_signing_key(&key_path)?;
         let public_key = loaded.key.public_key();
         let pseudonym_secret = integrity::pseudonym_secret(&loaded.key);
+        let console_secret = integrity::console_secret(&loaded.key);
         let store = storage::open(
             config.database_url.as_ref(),
             &config.data_dir,
@@ -65,6 +68,7 @@ impl Application {
             bootstrap,
             public_key,
             pseudonym_secret,
+            console_secret,
         })
     }
 
@@ -126,12 +130,18 @@ impl Application {
             retention,
             clock: self.config.clock.clone(),
             exports: exports.clone(),
+            console: Arc::new(ConsoleState::new(self.console_secret, &self.config)),
         };
         let router = http::router(state, &self.config);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP");
+        // With the peer's address in each request: the console's sign-in rate limit and its
+        // entries' context use it.
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
         if let Some(schedule) = schedule {
             schedule.abort();
         }

@@ -35,6 +35,7 @@ mod erasure;
 mod error;
 mod export_jobs;
 mod integrity;
+mod members;
 mod partitions;
 mod pool;
 mod read;
@@ -54,9 +55,9 @@ use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
-    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Scope, Store,
-    StoreError, VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
+    MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
+    Page, RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -658,6 +659,58 @@ impl Store for PgStore {
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
+    }
+
+    // --- members and sessions --------------------------------------------------------------------
+
+    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::create(&mut conn, new_public_id("mem"), org, member).await?)
+    }
+
+    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::find(&mut conn, org, id).await?)
+    }
+
+    async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::by_email(&mut conn, email).await?)
+    }
+
+    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::list(&mut conn, org).await?)
+    }
+
+    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::update(&mut conn, org, id, update).await?)
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::create_session(&mut conn, session).await?)
+    }
+
+    async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::session(&mut conn, token_hash, now).await?)
+    }
+
+    async fn touch_session(&self, token_hash: &SessionHash, now: Millis) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::touch_session(&mut conn, token_hash, now).await?)
+    }
+
+    async fn revoke_session(&self, token_hash: &SessionHash, now: Millis) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::revoke_session(&mut conn, token_hash, now).await?)
+    }
+
+    async fn forget_sessions(&self, ended_before: Millis) -> Result<u64> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::forget_sessions(&mut conn, ended_before).await?)
     }
 }
 

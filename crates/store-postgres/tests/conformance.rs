@@ -15,9 +15,9 @@ use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
-    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Store,
-    VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
+    MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
+    Page, RemovedPerChannel, Result, Session, SessionHash, Store, VerifyReport,
 };
 use stele_store_postgres::PgStore;
 
@@ -173,5 +173,45 @@ impl Store for TestStore {
     }
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         self.store.live_export_job_ids(now).await
+    }
+
+    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
+        self.store.create_member(org, member).await
+    }
+
+    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>> {
+        self.store.member(org, id).await
+    }
+
+    async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
+        self.store.member_by_email(email).await
+    }
+
+    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+        self.store.list_members(org).await
+    }
+
+    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+        self.store.update_member(org, id, update).await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<()> {
+        self.store.create_session(session).await
+    }
+
+    async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>> {
+        self.store.session(token_hash, now).await
+    }
+
+    async fn touch_session(&self, token_hash: &SessionHash, now: Millis) -> Result<()> {
+        self.store.touch_session(token_hash, now).await
+    }
+
+    async fn revoke_session(&self, token_hash: &SessionHash, now: Millis) -> Result<bool> {
+        self.store.revoke_session(token_hash, now).await
+    }
+
+    async fn forget_sessions(&self, ended_before: Millis) -> Result<u64> {
+        self.store.forget_sessions(ended_before).await
     }
 }

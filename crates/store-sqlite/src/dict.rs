@@ -15,7 +15,11 @@ struct Maps {
     by_id: HashMap<i64, Arc<str>>,
     /// kind → value → id, nested so a lookup borrows the `&str` instead of allocating a key.
     by_value: HashMap<i64, HashMap<Arc<str>, i64>>,
-    max_id: i64,
+    /// Every id up to this one is loaded: [`Dict::refresh`] reads from here on. Only a refresh
+    /// moves it. The writer's own new ids are published as they commit, but another process may
+    /// have added lower ids this cache has not loaded yet, so they say nothing about what lies
+    /// below them.
+    loaded_up_to: i64,
 }
 
 #[derive(Default)]
@@ -52,12 +56,12 @@ impl Dict {
         let mut maps = self.maps.write().expect("dict lock");
         maps.by_id.insert(id, value.clone());
         maps.by_value.entry(kind).or_default().insert(value, id);
-        maps.max_id = maps.max_id.max(id);
     }
 
-    /// Loads dictionary rows this cache has not seen yet.
+    /// Loads dictionary rows this cache has not seen yet. Rows are never deleted and one writer
+    /// commits at a time, so the rows a snapshot shows are every id up to the largest.
     pub fn refresh(&self, conn: &Connection) -> rusqlite::Result<()> {
-        let after = self.maps.read().expect("dict lock").max_id;
+        let after = self.maps.read().expect("dict lock").loaded_up_to;
         let mut stmt =
             conn.prepare_cached("SELECT id, kind, value FROM dict WHERE id > ? ORDER BY id")?;
         let rows = stmt.query_map([after], |r| {
@@ -70,6 +74,8 @@ impl Dict {
         for row in rows {
             let (id, kind, value) = row?;
             self.publish(id, kind, Arc::from(value));
+            let mut maps = self.maps.write().expect("dict lock");
+            maps.loaded_up_to = maps.loaded_up_to.max(id);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ mod erasure;
 mod error;
 mod export_jobs;
 mod integrity;
+mod members;
 mod read;
 mod retention;
 mod schema;
@@ -29,9 +30,9 @@ use stele_core::time::Millis;
 use stele_core::time::now_millis;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, NewApiKey,
-    NewExportJob, OrgId, OrgSettings, Organization, Page, RemovedPerChannel, Result, Scope, Store,
-    StoreError, VerifyReport,
+    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
+    MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
+    Page, RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -649,6 +650,70 @@ impl Store for SqliteStore {
 
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
+            .await
+    }
+
+    // --- members and sessions --------------------------------------------------------------------
+
+    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
+        let id = new_public_id("mem");
+        self.writer
+            .run(move |tx| members::create(tx, id, org, member))
+            .await
+    }
+
+    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>> {
+        let id = id.to_string();
+        self.read(move |conn, _| members::find(conn, org, &id))
+            .await
+    }
+
+    async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
+        let email = email.to_string();
+        self.read(move |conn, _| members::by_email(conn, &email))
+            .await
+    }
+
+    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+        self.read(move |conn, _| members::list(conn, org)).await
+    }
+
+    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| members::update(tx, org, &id, update))
+            .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<()> {
+        self.writer
+            .run(move |tx| members::create_session(tx, session))
+            .await
+    }
+
+    async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>> {
+        let hash = *token_hash;
+        self.read(move |conn, _| members::session(conn, &hash, now))
+            .await
+    }
+
+    async fn touch_session(&self, token_hash: &SessionHash, now: Millis) -> Result<()> {
+        let hash = *token_hash;
+        self.writer
+            .run(move |tx| members::touch_session(tx, &hash, now))
+            .await
+    }
+
+    async fn revoke_session(&self, token_hash: &SessionHash, now: Millis) -> Result<bool> {
+        let hash = *token_hash;
+        self.writer
+            .run(move |tx| members::revoke_session(tx, &hash, now))
+            .await
+    }
+
+    async fn forget_sessions(&self, ended_before: Millis) -> Result<u64> {
+        self.writer
+            .run(move |tx| members::forget_sessions(tx, ended_before))
             .await
     }
 }

@@ -264,6 +264,36 @@ CREATE TABLE export_links (
 ) WITHOUT ROWID;
 CREATE INDEX export_links_job ON export_links (job_id);
 "#,
+    // 5: members and sessions (`members.rs`): who signs in to the console. `email_key` is the
+    // email trimmed and lowercased by Stele (`stele_store::email_key`), unique across all
+    // organizations because signing in names no organization. Passwords are kept only as Argon2id
+    // PHC strings, session tokens only as their SHA-256.
+    r#"
+CREATE TABLE members (
+    key            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    org_key        INTEGER NOT NULL REFERENCES orgs (key),
+    email          TEXT NOT NULL,
+    email_key      TEXT NOT NULL UNIQUE,
+    name           TEXT,
+    role           TEXT NOT NULL,
+    password_hash  TEXT NOT NULL,
+    created_ms     INTEGER NOT NULL,
+    disabled       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX members_org ON members (org_key);
+
+CREATE TABLE sessions (
+    token_hash    BLOB PRIMARY KEY,
+    member_key    INTEGER NOT NULL REFERENCES members (key) ON DELETE CASCADE,
+    created_ms    INTEGER NOT NULL,
+    expires_ms    INTEGER NOT NULL,
+    last_seen_ms  INTEGER NOT NULL,
+    revoked_ms    INTEGER
+) WITHOUT ROWID;
+CREATE INDEX sessions_member ON sessions (member_key);
+CREATE INDEX sessions_expires ON sessions (expires_ms);
+"#,
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -194,4 +194,46 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of every job, of any organization, whose file may still be needed at `now`: pending
     /// jobs, and ready ones within their window. A server removes every other export file.
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>>;
+
+    // --- members and sessions --------------------------------------------------------------------
+    //
+    // Members sign in to the web console. The server hashes passwords (Argon2id) and session
+    // tokens (SHA-256); the store keeps only the hashes. An email belongs to one member across
+    // Stele (compared by [`email_key`]), because signing in names no organization; everything
+    // else is per organization, and no organization sees another's members.
+
+    /// Adds a member to the organization and returns it with its `mem_…` id. `Conflict` when a
+    /// member (of any organization) has the same email.
+    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member>;
+
+    /// The organization's member with this id; another organization's member is `None`.
+    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>>;
+
+    /// The member with this email (compared by [`email_key`]), whatever their organization: how
+    /// sign-in finds an account.
+    async fn member_by_email(&self, email: &str) -> Result<Option<Member>>;
+
+    /// The organization's members, oldest first.
+    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>>;
+
+    /// Changes a member's role or disabled flag; `NotFound` when the organization has no member
+    /// with this id.
+    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member>;
+
+    /// Starts a session. `NotFound` when no member has the id.
+    async fn create_session(&self, session: NewSession) -> Result<()>;
+
+    /// The session whose token hashes to `token_hash`, if it is live at `now`: not revoked, not
+    /// expired (`now < expires_at`), and its member not disabled.
+    async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>>;
+
+    /// Records that the session was used at `now` (`last_seen_at` only moves forward).
+    async fn touch_session(&self, token_hash: &SessionHash, now: Millis) -> Result<()>;
+
+    /// Ends the session (sign-out). True when this call revoked it; revoking twice, or a token
+    /// that names no session, is not an error (false).
+    async fn revoke_session(&self, token_hash: &SessionHash, now: Millis) -> Result<bool>;
+
+    /// Deletes sessions that expired or were revoked before `ended_before`; returns how many.
+    async fn forget_sessions(&self, ended_before: Millis) -> Result<u64>;
 }

@@ -497,3 +497,111 @@ pub struct ExportSweepOutcome {
     pub interrupted: u64,
     pub forgotten: u64,
 }
+
+// --- members and sessions ------------------------------------------------------------------------
+
+/// What makes two member emails the same: trimmed and lowercased (Unicode), so `Ada@Example.com`
+/// and `ada@example.com` are one account. Both backends keep this key with a unique index, so
+/// they agree on what a duplicate is, and sign-in looks members up by it.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A member to add to an organization.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewMember {
+    /// As given (shown as typed); unique across Stele by [`email_key`].
+    pub email: String,
+    pub name: Option<String>,
+    /// The role's name (`owner`, `admin`, …). The server knows what each role allows; the store
+    /// keeps the name.
+    pub role: String,
+    /// The password's Argon2id hash as a PHC string (`$argon2id$v=19$…`), made by the server.
+    /// The store never sees a password.
+    pub password_hash: String,
+    pub created_at: Millis,
+}
+
+impl fmt::Debug for NewMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewMember")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"..")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A member of an organization: someone who signs in to the console.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `mem_…`, assigned by the store.
+    pub id: String,
+    pub org: OrgId,
+    /// The organization's public id (`org_…`) and name, for the console's header.
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: Millis,
+    /// A disabled member cannot sign in, and their sessions stop working.
+    pub disabled: bool,
+}
+
+impl fmt::Debug for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"..")
+            .field("created_at", &self.created_at)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// A change to a member; `None` leaves that field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberUpdate {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// SHA-256 of a session token. The token (32 random bytes) lives only in the browser's cookie;
+/// like an API key it is long and random, so a fast hash is the right tool.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionHash(pub [u8; 32]);
+
+impl fmt::Debug for SessionHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionHash(..)")
+    }
+}
+
+/// A session to start for a member who just signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token_hash: SessionHash,
+    /// The member's public id (`mem_…`).
+    pub member_id: String,
+    /// Also the first `last_seen_at`.
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A live session with the member it signs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub member: Member,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    /// When the member last used it (kept current by [`crate::Store::touch_session`]).
+    pub last_seen_at: Millis,
+}

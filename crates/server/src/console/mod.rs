@@ -1,4 +1,244 @@
-//! The web console: server-rendered HTML from the same binary.
+//! The web console: server-rendered HTML (maud) from the same binary, under `/console`.
+//!
+//! This module holds the console's router, the page layout every page shares, its static assets
+//! (compiled into the binary; no CDN) and the signed-in landing page. Sign-in, sessions, CSRF and
+//! the [`ConsoleUser`] extractor are in [`auth`]; who may do what is in [`roles`].
+//!
+//! Rules every console page follows:
+//! - Values from events and members are interpolated by maud, which escapes them; nothing builds
+//!   HTML from strings by hand (`PreEscaped` only for markup this code wrote itself).
+//! - No inline script or style: the Content-Security-Policy below allows only `/console/assets`.
+//! - Every state-changing request carries the CSRF token (a hidden `csrf` field on forms, an
+//!   `X-CSRF-Token` header on fetches); a layer refuses any that does not, so a new handler cannot
+//!   forget it.
+//! - Reading works with JavaScript off.
 
+pub mod auth;
 pub mod log_page;
+mod rate_limit;
 pub mod render;
+pub mod roles;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+use stele_store::StoreError;
+
+pub use auth::{ConsoleUser, PermissionDenied};
+pub use rate_limit::{Blocked, Limits};
+use roles::Permission;
+
+use crate::config::Config;
+use crate::http::AppState;
+
+/// What the console keeps for the life of the process.
+pub struct ConsoleState {
+    /// Keys the CSRF tokens (HMAC-SHA256); `integrity::console_secret`.
+    pub(crate) secret: [u8; 32],
+    pub(crate) secure_cookies: bool,
+    pub(crate) session_ttl: Duration,
+    pub(crate) limiter: rate_limit::RateLimiter,
+}
+
+impl ConsoleState {
+    pub fn new(secret: [u8; 32], config: &Config) -> ConsoleState {
+        ConsoleState {
+            secret,
+            secure_cookies: config.secure_cookies,
+            session_ttl: config.session_ttl,
+            limiter: rate_limit::RateLimiter::new(Limits::default()),
+        }
+    }
+}
+
+/// The console's routes, with the CSRF guard and the security headers on every one of them.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(home))
+        .route("/console/", get(|| async { Redirect::to("/console") }))
+        .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
+        .route("/console/logout", post(auth::logout))
+        .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
+        .layer(middleware::from_fn_with_state(state, auth::csrf_guard))
+        .layer(middleware::map_response(security_headers))
+}
+
+/// The page every console page is: the header (Stele, the organization, the signed-in member and
+/// Sign out) and `body` under it. `user` is `None` on the sign-in page.
+pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(user) = user {
+                    // For fetches that change something: console.js sends it as X-CSRF-Token.
+                    meta name="csrf-token" content=(user.csrf_token);
+                }
+                title { (title) " · Stele" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/console" { "Stele" }
+                    @if let Some(user) = user {
+                        span.org title=(user.org_id) { (user.org_name) }
+                        span.spacer {}
+                        span.who {
+                            span.name { (user.display_name()) }
+                            @if user.name.is_some() {
+                                " " span.email { (user.email) }
+                            }
+                            " " span.role { (user.role) }
+                        }
+                        form.signout method="post" action="/console/logout" {
+                            input type="hidden" name=(auth::CSRF_FIELD) value=(user.csrf_token);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// An HTML page with a status.
+pub fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, markup).into_response()
+}
+
+/// `GET /console`: until the audit log page lands here, who is signed in, or the permission page
+/// for a member who may not view the log.
+async fn home(user: ConsoleUser) -> Result<Markup, PermissionDenied> {
+    user.require(Permission::AuditLogView)?;
+    let permissions = user.role.permissions();
+    Ok(layout(
+        "Console",
+        Some(&user),
+        html! {
+            section.signed-in {
+                h1 { "Signed in as " (user.display_name()) }
+                dl {
+                    dt { "Organization" }
+                    dd { (user.org_name) " " span.muted { "(" (user.org_id) ")" } }
+                    dt { "Email" }
+                    dd { (user.email) }
+                    dt { "Role" }
+                    dd { (user.role) }
+                    dt { "Permissions" }
+                    dd {
+                        ul.permissions {
+                            @for p in permissions {
+                                li { code { (p) } }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// An error on a console page, shown as a page (the API's JSON errors are for programs).
+#[derive(Debug)]
+pub enum ConsoleError {
+    Unavailable,
+    Internal(String),
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => {
+                tracing::warn!(cause = %m, "storage unavailable");
+                ConsoleError::Unavailable
+            }
+            other => ConsoleError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            ConsoleError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "Stele cannot reach its database right now. Try again in a moment.",
+            ),
+            ConsoleError::Internal(cause) => {
+                tracing::error!(%cause, "internal error on a console page");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Error",
+                    "Something went wrong on Stele's side. The server log has the details.",
+                )
+            }
+        };
+        page(
+            status,
+            layout(
+                title,
+                None,
+                html! { section.notice { h1 { (title) } p { (message) } } },
+            ),
+        )
+    }
+}
+
+const STYLESHEET: &str = include_str!("assets/console.css");
+const SCRIPT: &str = include_str!("assets/console.js");
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, content_type),
+            // Short: the assets change with the binary, and they carry no version in their URL.
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Headers on every console response: only our own assets may load (no inline script or style),
+/// no framing (clickjacking of the sign-in form), no referrer leaving the site, and pages with a
+/// member's data are not cached.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        headers
+            .entry(HeaderName::from_static(name))
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "cache-control", "no-store");
+    response
+}

@@ -1,5 +1,6 @@
 //! The HTTP layer: one router, one error type, one authentication extractor, and a module per
-//! API resource with handlers named by verb.
+//! API resource with handlers named by verb. The web console (`crate::console`) is merged into
+//! the same router.
 
 mod api;
 mod auth;
@@ -15,6 +16,7 @@ use stele_store::Store;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::console::{self, ConsoleState};
 use crate::export_jobs::ExportJobs;
 use crate::retention::SharedStatus;
 
@@ -30,6 +32,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Runs export jobs and serves their files.
     pub exports: Arc<ExportJobs>,
+    /// The console's secret, cookie settings and sign-in rate limits.
+    pub console: Arc<ConsoleState>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -66,6 +70,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))
+        .merge(console::router(state.clone()))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

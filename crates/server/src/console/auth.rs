@@ -1,0 +1,783 @@
+//! Signing in to the console, sessions, and CSRF protection.
+//!
+//! - **Sessions.** A successful sign-in makes a 32-byte random token (the OS source); the browser
+//!   keeps it in the `stele_session` cookie (HttpOnly, SameSite=Lax, Path=/, `Secure` with
+//!   `--secure-cookies`) and the store keeps only its SHA-256. [`ConsoleUser`] resolves the cookie
+//!   to a member on every console request; sign-out revokes the session in the store, so a copied
+//!   cookie stops working too.
+//! - **CSRF.** Every state-changing console request must carry a token: the hidden `csrf` field of
+//!   a form, or the `X-CSRF-Token` header of a fetch. [`csrf_guard`] checks it before any handler
+//!   runs and answers 403 otherwise. Signed in, the token is HMAC-SHA256(secret, session token):
+//!   per session, unguessable without the HttpOnly cookie, and nothing to store. On the sign-in
+//!   form there is no session yet, so the form is tied to a random `stele_login` cookie the same
+//!   way (a signed double-submit cookie): a page elsewhere can neither read that cookie nor
+//!   compute the token for one it planted.
+//! - **Rate limiting.** Failed sign-ins are counted per account and per client address
+//!   (`rate_limit.rs`); past the limits, sign-in answers 429 without checking the password.
+//! - **The trail.** Sign-ins, sign-outs and failed sign-ins are recorded in the member's
+//!   organization (`crate::activity`). A failed sign-in for an email that names no member belongs
+//!   to no organization, so it is only logged (at info).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Form;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::header::{CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use stele_core::time::Millis;
+use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
+
+use super::roles::{Permission, Role};
+use super::{ConsoleError, layout, page};
+use crate::activity::{self, Who};
+use crate::http::AppState;
+use crate::members;
+
+pub const LOGIN_PATH: &str = "/console/login";
+/// The session cookie: the session token, hex.
+pub const SESSION_COOKIE: &str = "stele_session";
+/// The sign-in form's cookie: a random nonce its CSRF token is tied to, hex.
+pub const LOGIN_COOKIE: &str = "stele_login";
+/// The hidden field of every console form that changes something.
+pub const CSRF_FIELD: &str = "csrf";
+/// The header of every console fetch that changes something.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A session's `last_seen_at` is written at most this often (it costs a synced write).
+const TOUCH_EVERY_MS: Millis = 60_000;
+/// Form bodies the CSRF guard reads to find the token; console forms are small.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+// --- the signed-in member --------------------------------------------------------------------
+
+/// The member signed in to the console, from the session cookie. A console handler takes one to
+/// require a session; without a valid session the request is redirected (303) to the sign-in page,
+/// which comes back to the page asked for afterwards.
+///
+/// ```ignore
+/// async fn show(user: ConsoleUser) -> Result<Markup, PermissionDenied> {
+///     user.require(Permission::AuditLogView)?;
+///     Ok(layout("Audit log", Some(&user), html! { … }))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConsoleUser {
+    /// `mem_…`
+    pub member_id: String,
+    /// The organization's store key: what every store call takes.
+    pub org: OrgId,
+    /// The organization's public id (`org_…`) and name.
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    /// The session's CSRF token: the hidden `csrf` field of every POST form, the `X-CSRF-Token`
+    /// header of every state-changing fetch (the layout also puts it in
+    /// `<meta name="csrf-token">`, where `console.js` finds it).
+    pub csrf_token: String,
+    session: SessionHash,
+}
+
+impl ConsoleUser {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.has(permission)
+    }
+
+    /// `Ok` when the member's role grants `permission`; otherwise the permission page (403),
+    /// which a handler returns with `?`.
+    pub fn require(&self, permission: Permission) -> Result<(), PermissionDenied> {
+        if self.can(permission) {
+            return Ok(());
+        }
+        Err(PermissionDenied {
+            page: layout(
+                "No access",
+                Some(self),
+                html! {
+                    section.notice.denied {
+                        h1 { "You don't have permission to " (permission.describe()) }
+                        p {
+                            "This needs the permission " code.permission { (permission) }
+                            ", which the role " strong { (self.role) } " does not have in "
+                            (self.org_name) "."
+                        }
+                        p { "Ask an owner or an admin of " (self.org_name) " to change your role." }
+                    }
+                },
+            ),
+        })
+    }
+
+    /// The name, or the email for a member without one.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.email)
+    }
+
+    /// The member, as Stele's own entries name them (`crate::activity`).
+    pub fn who(&self) -> Who<'_> {
+        Who {
+            id: &self.member_id,
+            name: self.name.as_deref(),
+            email: &self.email,
+        }
+    }
+}
+
+/// The permission page: HTTP 403 with the layout, what was denied and which permission it takes.
+#[derive(Debug)]
+pub struct PermissionDenied {
+    page: Markup,
+}
+
+impl IntoResponse for PermissionDenied {
+    fn into_response(self) -> Response {
+        page(StatusCode::FORBIDDEN, self.page)
+    }
+}
+
+impl FromRequestParts<AppState> for ConsoleUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let token = cookie(&parts.headers, SESSION_COOKIE).and_then(unhex32);
+        let Some(token) = token else {
+            return Err(to_sign_in(parts, false));
+        };
+        let hash = session_hash(&token);
+        let now = state.clock.now();
+        let session = state
+            .store
+            .session(&hash, now)
+            .await
+            .map_err(|e| ConsoleError::from(e).into_response())?;
+        let Some(session) = session else {
+            return Err(to_sign_in(parts, true));
+        };
+        if now - session.last_seen_at >= TOUCH_EVERY_MS
+            && let Err(error) = state.store.touch_session(&hash, now).await
+        {
+            tracing::warn!(%error, "recording a session's last use failed");
+        }
+        let member = session.member;
+        let role = Role::parse(&member.role).unwrap_or_else(|| {
+            // Only Stele writes roles, so this is a newer version's role or a hand edit: grant
+            // the least.
+            tracing::error!(member = %member.id, role = %member.role, "unknown role; treated as `member`");
+            Role::Member
+        });
+        Ok(ConsoleUser {
+            csrf_token: session_csrf(&state.console.secret, &token),
+            member_id: member.id,
+            org: member.org,
+            org_id: member.org_id,
+            org_name: member.org_name,
+            email: member.email,
+            name: member.name,
+            role,
+            session: hash,
+        })
+    }
+}
+
+/// 303 to the sign-in page, coming back to this page (for a GET) afterwards. `clear` also removes
+/// a session cookie that no longer names a live session.
+fn to_sign_in(parts: &Parts, clear: bool) -> Response {
+    let back = if parts.method == Method::GET {
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/console", |p| p.as_str())
+    } else {
+        "/console"
+    };
+    let location = format!(
+        "{LOGIN_PATH}?next={}",
+        percent_encode(safe_next(Some(back)))
+    );
+    let mut response = see_other(&location);
+    if clear {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, expired_cookie(SESSION_COOKIE, "/", false));
+    }
+    response
+}
+
+// --- sign-in and sign-out ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+/// `GET /console/login`: the sign-in form (or, signed in already, straight on to `next`).
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<NextParam>,
+) -> Result<Response, ConsoleError> {
+    let next = safe_next(params.next.as_deref());
+    if let Some(token) = cookie(&headers, SESSION_COOKIE).and_then(unhex32)
+        && state
+            .store
+            .session(&session_hash(&token), state.clock.now())
+            .await?
+            .is_some()
+    {
+        return Ok(see_other(next));
+    }
+    let (form, set_cookie) = login_form_token(&state, &headers)?;
+    let mut response = page(StatusCode::OK, sign_in_page(&form, next, "", None));
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `POST /console/login` (the CSRF guard has checked the form's token already).
+pub async fn login(
+    State(state): State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ConsoleError> {
+    let now = state.clock.now();
+    let email = form.email.trim().to_string();
+    let next = safe_next(form.next.as_deref()).to_string();
+    let account = email_key(&email);
+    let limiter = &state.console.limiter;
+    let again = |status: StatusCode, message: &str| -> Result<Response, ConsoleError> {
+        let (token, set_cookie) = login_form_token(&state, &headers)?;
+        let mut response = page(status, sign_in_page(&token, &next, &email, Some(message)));
+        if let Some(cookie) = set_cookie {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
+        Ok(response)
+    };
+
+    if let Err(blocked) = limiter.check(&account, client.ip, now) {
+        let limits = limiter.limits();
+        let minutes = (blocked.retry_after_ms() + 59_999) / 60_000;
+        let window = limits.window_ms / 60_000;
+        let message = match blocked {
+            super::Blocked::Account { .. } => format!(
+                "Too many failed sign-ins for this account ({} in {window} minutes). Try again \
+                 in {minutes} minute{}.",
+                limits.per_account,
+                if minutes == 1 { "" } else { "s" }
+            ),
+            super::Blocked::Ip { .. } => format!(
+                "Too many failed sign-ins from your network address ({} in {window} minutes). \
+                 Try again in {minutes} minute{}.",
+                limits.per_ip,
+                if minutes == 1 { "" } else { "s" }
+            ),
+        };
+        tracing::info!(email = %email, ip = ?client.ip, "sign-in refused: rate limited");
+        let mut response = again(StatusCode::TOO_MANY_REQUESTS, &message)?;
+        let seconds = (blocked.retry_after_ms() + 999) / 1000;
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+
+    let member = if email.is_empty() {
+        None
+    } else {
+        state.store.member_by_email(&email).await?
+    };
+    let password = form.password;
+    let (member, password_ok) = tokio::task::spawn_blocking(move || match member {
+        Some(member) => {
+            let ok = members::verify_password(&password, &member.password_hash);
+            (Some(member), ok)
+        }
+        None => {
+            members::verify_nothing(&password);
+            (None, false)
+        }
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(format!("password check task: {e}")))?;
+
+    const WRONG: &str = "Wrong email or password.";
+    let Some(member) = member else {
+        limiter.failed(&account, client.ip, now);
+        tracing::info!(email = %email, ip = ?client.ip, "failed sign-in: no member has this email");
+        return again(StatusCode::UNAUTHORIZED, WRONG);
+    };
+    let refused = if !password_ok {
+        Some("wrong password")
+    } else if member.disabled {
+        Some("the account is disabled")
+    } else {
+        None
+    };
+    if let Some(reason) = refused {
+        limiter.failed(&account, client.ip, now);
+        let event = activity::login_failed(&email, (&member).into(), reason, client.context(), now);
+        if let Err(error) = crate::export::record(state.store.as_ref(), member.org, event).await {
+            tracing::error!(%error, member = %member.id, "recording a failed sign-in failed");
+        }
+        return again(StatusCode::UNAUTHORIZED, WRONG);
+    }
+
+    limiter.succeeded(&account);
+    start_session(&state, &member, &client, now, &next).await
+}
+
+/// Records the sign-in, then starts the session and sets its cookie. Recorded first: a session
+/// never exists without its `login` entry.
+async fn start_session(
+    state: &AppState,
+    member: &Member,
+    client: &Client,
+    now: Millis,
+    next: &str,
+) -> Result<Response, ConsoleError> {
+    let event = activity::login(member.into(), client.context(), now);
+    crate::export::record(state.store.as_ref(), member.org, event).await?;
+    let token = random_32()?;
+    let ttl_ms = state.console.session_ttl.as_millis() as Millis;
+    state
+        .store
+        .create_session(NewSession {
+            token_hash: session_hash(&token),
+            member_id: member.id.clone(),
+            created_at: now,
+            expires_at: now + ttl_ms,
+        })
+        .await?;
+    // Housekeeping: sessions that ended are of no use to anyone.
+    if let Err(error) = state.store.forget_sessions(now).await {
+        tracing::warn!(%error, "forgetting ended sessions failed");
+    }
+    let secure = state.console.secure_cookies;
+    let mut response = see_other(next);
+    let headers = response.headers_mut();
+    headers.append(
+        SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &hex(&token),
+            "/",
+            Some(ttl_ms / 1000),
+            secure,
+        ),
+    );
+    headers.append(SET_COOKIE, expired_cookie(LOGIN_COOKIE, LOGIN_PATH, secure));
+    Ok(response)
+}
+
+/// `POST /console/logout`: ends the session here and in the store, and records it.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+) -> Result<Response, ConsoleError> {
+    let now = state.clock.now();
+    state.store.revoke_session(&user.session, now).await?;
+    let event = activity::logout(user.who(), client.context(), now);
+    if let Err(error) = crate::export::record(state.store.as_ref(), user.org, event).await {
+        tracing::error!(%error, member = %user.member_id, "recording a sign-out failed");
+    }
+    let mut response = see_other(LOGIN_PATH);
+    response.headers_mut().append(
+        SET_COOKIE,
+        expired_cookie(SESSION_COOKIE, "/", state.console.secure_cookies),
+    );
+    Ok(response)
+}
+
+fn sign_in_page(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            section.signin {
+                h1 { "Sign in" }
+                @if let Some(error) = error {
+                    p.error role="alert" { (error) }
+                }
+                form method="post" action=(LOGIN_PATH) {
+                    input type="hidden" name=(CSRF_FIELD) value=(csrf);
+                    input type="hidden" name="next" value=(next);
+                    label for="email" { "Email" }
+                    input #email type="email" name="email" value=(email) autocomplete="username"
+                        required autofocus[email.is_empty()];
+                    label for="password" { "Password" }
+                    input #password type="password" name="password"
+                        autocomplete="current-password" required autofocus[!email.is_empty()];
+                    button type="submit" { "Sign in" }
+                }
+            }
+        },
+    )
+}
+
+/// The sign-in form's CSRF token, from the `stele_login` cookie the browser has, or from a new
+/// one (returned as the `Set-Cookie` to send).
+fn login_form_token(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(String, Option<HeaderValue>), ConsoleError> {
+    if let Some(nonce) = cookie(headers, LOGIN_COOKIE).and_then(unhex32) {
+        return Ok((login_csrf(&state.console.secret, &nonce), None));
+    }
+    let nonce = random_32()?;
+    let cookie = set_cookie(
+        LOGIN_COOKIE,
+        &hex(&nonce),
+        LOGIN_PATH,
+        None,
+        state.console.secure_cookies,
+    );
+    Ok((login_csrf(&state.console.secret, &nonce), Some(cookie)))
+}
+
+// --- CSRF ----------------------------------------------------------------------------------------
+
+/// Refuses (403) every state-changing console request whose CSRF token is missing or wrong: the
+/// `X-CSRF-Token` header, or else the `csrf` field of a urlencoded form. On the sign-in form the
+/// token must match the `stele_login` cookie; everywhere else, the session cookie.
+pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let secret = &state.console.secret;
+    let on_sign_in = request.uri().path() == LOGIN_PATH;
+    let expected = if on_sign_in {
+        cookie(request.headers(), LOGIN_COOKIE)
+            .and_then(unhex32)
+            .map(|nonce| login_csrf(secret, &nonce))
+    } else {
+        cookie(request.headers(), SESSION_COOKIE)
+            .and_then(unhex32)
+            .map(|token| session_csrf(secret, &token))
+    };
+    let Some(expected) = expected else {
+        return csrf_refused(on_sign_in);
+    };
+    if let Some(given) = request.headers().get(CSRF_HEADER) {
+        return if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            next.run(request).await
+        } else {
+            csrf_refused(on_sign_in)
+        };
+    }
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return csrf_refused(on_sign_in);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+    };
+    #[derive(Deserialize)]
+    struct Token {
+        csrf: Option<String>,
+    }
+    let probe = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+    let given = Form::<Token>::from_request(probe, &())
+        .await
+        .ok()
+        .and_then(|Form(t)| t.csrf);
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        _ => csrf_refused(on_sign_in),
+    }
+}
+
+fn csrf_refused(on_sign_in: bool) -> Response {
+    let (title, message) = if on_sign_in {
+        (
+            "The sign-in form expired",
+            "The form was not sent from this server's sign-in page, or your browser did not \
+             send its cookie. Reload the sign-in page and try again (Stele needs cookies).",
+        )
+    } else {
+        (
+            "This form expired",
+            "The request did not carry this session's security token, so nothing was changed. \
+             Go back, reload the page and try again, or sign in again.",
+        )
+    };
+    page(
+        StatusCode::FORBIDDEN,
+        layout(
+            title,
+            None,
+            html! {
+                section.notice {
+                    h1 { (title) }
+                    p { (message) }
+                    p { a href=(LOGIN_PATH) { "Go to the sign-in page" } }
+                }
+            },
+        ),
+    )
+}
+
+// --- the client ----------------------------------------------------------------------------------
+
+/// Who is on the other end of a console request, for rate limiting and for the context of
+/// Stele's own entries. The address is the TCP peer's: behind a proxy it is the proxy's
+/// (docs/console.md).
+pub struct Client {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    fn context(&self) -> stele_core::event::Context {
+        activity::web_context(self.ip.map(|ip| ip.to_string()), self.user_agent.clone())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical());
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect());
+        Ok(Client { ip, user_agent })
+    }
+}
+
+// --- cookies, tokens, redirects -----------------------------------------------------------------
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_s: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
+    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(seconds) = max_age_s {
+        cookie += &format!("; Max-Age={seconds}");
+    }
+    if secure {
+        cookie += "; Secure";
+    }
+    HeaderValue::from_str(&cookie).expect("cookie names and hex values are header-safe")
+}
+
+fn expired_cookie(name: &str, path: &str, secure: bool) -> HeaderValue {
+    set_cookie(name, "", path, Some(0), secure)
+}
+
+fn see_other(location: &str) -> Response {
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/console"));
+    (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
+}
+
+/// Where to go after signing in: a console page of this server, never another site (`next` comes
+/// from the URL, so anything else would be an open redirect).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if (n == "/console" || n.starts_with("/console/") || n.starts_with("/console?"))
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic())
+                && !n.starts_with(LOGIN_PATH) =>
+        {
+            n
+        }
+        _ => "/console",
+    }
+}
+
+/// Percent-encodes all but unreserved characters and `/` (for `?next=`).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out += &format!("%{b:02X}");
+        }
+    }
+    out
+}
+
+fn random_32() -> Result<[u8; 32], ConsoleError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ConsoleError::Internal(format!("OS randomness: {e}")))?;
+    Ok(bytes)
+}
+
+fn session_hash(token: &[u8; 32]) -> SessionHash {
+    SessionHash(Sha256::digest(token).into())
+}
+
+fn session_csrf(secret: &[u8; 32], token: &[u8; 32]) -> String {
+    hex(&hmac_sha256(
+        secret,
+        &[b"session\0".as_slice(), token].concat(),
+    ))
+}
+
+fn login_csrf(secret: &[u8; 32], nonce: &[u8; 32]) -> String {
+    hex(&hmac_sha256(
+        secret,
+        &[b"login\0".as_slice(), nonce].concat(),
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// HMAC-SHA256 (RFC 2104) over the `sha2` the workspace already uses: a dozen lines, rather than
+/// a second major version of `sha2` for the `hmac` crate's sake.
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut inner_pad = [0x36u8; BLOCK];
+    let mut outer_pad = [0x5cu8; BLOCK];
+    for (i, k) in key.iter().enumerate() {
+        inner_pad[i] ^= k;
+        outer_pad[i] ^= k;
+    }
+    let inner = Sha256::new()
+        .chain_update(inner_pad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(outer_pad)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell an
+/// attacker how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2_shape() {
+        // RFC 4231 test case 2 uses a 4-byte key ("Jefe"); a key shorter than the block is
+        // zero-padded, so the same key padded to 32 bytes gives the same MAC.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        assert_eq!(
+            hex(&hmac_sha256(&key, b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn tokens_and_cookies_round_trip() {
+        let token = [7u8; 32];
+        assert_eq!(unhex32(&hex(&token)), Some(token));
+        assert_eq!(unhex32("zz"), None);
+        assert_eq!(unhex32(&"é".repeat(32)), None);
+        let secret = [1u8; 32];
+        assert_ne!(session_csrf(&secret, &token), login_csrf(&secret, &token));
+        assert_ne!(
+            session_csrf(&secret, &token),
+            session_csrf(&[2u8; 32], &token)
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1; stele_session=abc"));
+        headers.append(COOKIE, HeaderValue::from_static("stele_login=def"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), Some("def"));
+        assert_eq!(cookie(&headers, "b"), None);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn next_stays_on_the_console() {
+        for (given, kept) in [
+            (Some("/console"), "/console"),
+            (
+                Some("/console/log?action=update"),
+                "/console/log?action=update",
+            ),
+            (Some("/console?x=1"), "/console?x=1"),
+            (None, "/console"),
+            (Some("https://evil.example/console"), "/console"),
+            (Some("//evil.example"), "/console"),
+            (Some("/console//evil.example"), "/console"),
+            (Some("/console/\\evil"), "/console"),
+            (Some("/consoleevil"), "/console"),
+            (Some("/console/login?next=/x"), "/console"),
+            (Some("/console/a b"), "/console"),
+        ] {
+            assert_eq!(safe_next(given), kept, "{given:?}");
+        }
+        assert_eq!(
+            percent_encode("/console/log?a=b&c=d"),
+            "/console/log%3Fa%3Db%26c%3Dd"
+        );
+    }
+}
