@@ -558,7 +558,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn context(&self) -> stele_core::event::Context {
+    pub fn context(&self) -> stele_core::event::Context {
         activity::web_context(self.ip.map(|ip| ip.to_string()), self.user_agent.clone())
     }
 }

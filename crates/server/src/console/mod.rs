@@ -22,6 +22,7 @@ pub mod roles;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware;
@@ -61,8 +62,14 @@ impl ConsoleState {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
-        .route("/console", get(home))
+        .route("/console", get(audit_log))
         .route("/console/", get(|| async { Redirect::to("/console") }))
+        .route("/console/log", get(audit_log))
+        .route(
+            "/console/entities/{entity_type}/{entity_id}",
+            get(entity_history),
+        )
+        .route("/console/export", get(export))
         .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
@@ -118,36 +125,109 @@ pub fn page(status: StatusCode, markup: Markup) -> Response {
     (status, markup).into_response()
 }
 
-/// `GET /console`: until the audit log page lands here, who is signed in, or the permission page
-/// for a member who may not view the log.
-async fn home(user: ConsoleUser) -> Result<Markup, PermissionDenied> {
+/// Where the console's pages live; the log page builds its links under it.
+const BASE_PATH: &str = "/console";
+
+/// `GET /console` (and `/console/log`): the audit log page, with every filter in the URL.
+async fn audit_log(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    query: RawQuery,
+) -> Result<Markup, PageError> {
     user.require(Permission::AuditLogView)?;
-    let permissions = user.role.permissions();
+    let params = query_pairs(query);
+    let body = log_page::audit_log(
+        state.store.as_ref(),
+        user.org,
+        &params,
+        state.clock.now(),
+        BASE_PATH,
+    )
+    .await
+    .map_err(|log_page::LogPageError::Store(e)| ConsoleError::from(e))?;
+    Ok(layout("Audit log", Some(&user), body))
+}
+
+/// `GET /console/entities/{type}/{id}`: every entry of one record (its history).
+async fn entity_history(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    query: RawQuery,
+) -> Result<Markup, PageError> {
+    user.require(Permission::AuditLogView)?;
+    let params = query_pairs(query);
+    let body = log_page::entity_history(
+        state.store.as_ref(),
+        user.org,
+        &entity_type,
+        &entity_id,
+        &params,
+        state.clock.now(),
+        BASE_PATH,
+    )
+    .await
+    .map_err(|log_page::LogPageError::Store(e)| ConsoleError::from(e))?;
     Ok(layout(
-        "Console",
+        &format!("History of {entity_type} {entity_id}"),
         Some(&user),
-        html! {
-            section.signed-in {
-                h1 { "Signed in as " (user.display_name()) }
-                dl {
-                    dt { "Organization" }
-                    dd { (user.org_name) " " span.muted { "(" (user.org_id) ")" } }
-                    dt { "Email" }
-                    dd { (user.email) }
-                    dt { "Role" }
-                    dd { (user.role) }
-                    dt { "Permissions" }
-                    dd {
-                        ul.permissions {
-                            @for p in permissions {
-                                li { code { (p) } }
-                            }
-                        }
-                    }
-                }
-            }
-        },
+        body,
     ))
+}
+
+/// `GET /console/export?format=csv&<filters>`: the Export buttons, exactly the current view, as
+/// the member (who needs `audit.log.export`); recorded in the trail like every export.
+async fn export(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: auth::Client,
+    query: RawQuery,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogExport)?;
+    let params = query_pairs(query);
+    let actor = crate::activity::member_actor(user.who());
+    crate::http::api::export::stream(&state, user.org, &params, actor, client.context())
+        .await
+        .map_err(PageError::Export)
+}
+
+/// The query string as pairs, in order (repeated names kept, as the actor type checkboxes send).
+fn query_pairs(RawQuery(query): RawQuery) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(render::decode_query)
+        .unwrap_or_default()
+}
+
+/// What a console page can answer instead of itself.
+#[derive(Debug)]
+pub enum PageError {
+    Denied(PermissionDenied),
+    Failed(ConsoleError),
+    /// The export refused its parameters or failed before the first byte: the API's JSON error.
+    Export(crate::http::error::ApiError),
+}
+
+impl From<PermissionDenied> for PageError {
+    fn from(e: PermissionDenied) -> Self {
+        PageError::Denied(e)
+    }
+}
+
+impl From<ConsoleError> for PageError {
+    fn from(e: ConsoleError) -> Self {
+        PageError::Failed(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Denied(e) => e.into_response(),
+            PageError::Failed(e) => e.into_response(),
+            PageError::Export(e) => e.into_response(),
+        }
+    }
 }
 
 /// An error on a console page, shown as a page (the API's JSON errors are for programs).
@@ -197,8 +277,16 @@ impl IntoResponse for ConsoleError {
     }
 }
 
-const STYLESHEET: &str = include_str!("assets/console.css");
-const SCRIPT: &str = include_str!("assets/console.js");
+const STYLESHEET: &str = concat!(
+    include_str!("assets/console.css"),
+    "\n",
+    include_str!("assets/log.css")
+);
+const SCRIPT: &str = concat!(
+    include_str!("assets/console.js"),
+    "\n",
+    include_str!("assets/log.js")
+);
 
 async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", STYLESHEET)

@@ -2,9 +2,9 @@
 //! API resource with handlers named by verb. The web console (`crate::console`) is merged into
 //! the same router.
 
-mod api;
+pub(crate) mod api;
 mod auth;
-mod error;
+pub(crate) mod error;
 
 use std::sync::Arc;
 
