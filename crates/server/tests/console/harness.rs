@@ -39,6 +39,8 @@ pub struct Console {
     /// Plain HTTP, no redirects followed, no cookie jar: tests see every 303 and send the
     /// cookies they mean to.
     pub http: Client,
+    /// The bootstrap admin key of the first start (every API scope), for the API's view.
+    pub admin_key: String,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -56,6 +58,11 @@ impl Console {
         let url = app.url();
         let store = app.store();
         let org = store.find_org("default").await.expect("bootstrapped");
+        let admin_key = app
+            .bootstrap()
+            .expect("a fresh directory bootstraps")
+            .admin_key
+            .clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -69,6 +76,7 @@ impl Console {
             store,
             org,
             http,
+            admin_key,
             _dir: dir,
             _stop: stop,
         }
@@ -165,6 +173,43 @@ impl Console {
         params.extend(query.split('&').filter_map(|p| p.split_once('=')));
         let page = stele_core::filter::PageRequest::from_params(params).unwrap();
         self.store.list(self.org.key, &page).await.unwrap().entries
+    }
+}
+
+impl Console {
+    /// Records events through `POST /v1/events` with the admin key, as an application would;
+    /// returns their ids in order.
+    pub async fn record(&self, events: &[serde_json::Value]) -> Vec<String> {
+        let response = self
+            .http
+            .post(self.at("/v1/events"))
+            .bearer_auth(&self.admin_key)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// `GET` of an API path (`/v1/events?…`) with the admin key, as JSON.
+    pub async fn api(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .http
+            .get(self.at(path))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.unwrap()
     }
 }
 
@@ -337,6 +382,10 @@ where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    // At most two Chromiums at once per test binary: the tests run in parallel on small machines,
+    // and a page that takes longer than PAGE_DEADLINE to render fails its test.
+    static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _turn = BROWSERS.acquire().await.expect("never closed");
     let browser = Arc::new(Browser::start().await);
     body(browser.clone()).await;
     match Arc::try_unwrap(browser) {
