@@ -35,7 +35,13 @@ fn text(out: &Output) -> String {
 fn trail_with_old_entries() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(STELE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-prune", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-prune",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -102,7 +108,10 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
     let out = stele(&["verify"], dir.path());
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("OK, 3 entries (seq 4..=6)"), "two recent and the run's own entry: {said}");
+    assert!(
+        said.contains("OK, 3 entries (seq 4..=6)"),
+        "two recent and the run's own entry: {said}"
+    );
     assert!(
         said.contains("3 entries pruned by retention (every entry up to seq 3), anchored by the checkpoint at seq"),
         "{said}"
@@ -125,9 +134,15 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
 
     // Retention is the only way out: the database refuses any other deletion.
     for (sql, says) in [
-        ("DELETE FROM entries WHERE seq = 4", "audit entries are immutable"),
+        (
+            "DELETE FROM entries WHERE seq = 4",
+            "audit entries are immutable",
+        ),
         ("DELETE FROM pruned_entries", "the chain only moves forward"),
-        ("UPDATE pruned_entries SET seq = 9", "the chain only moves forward"),
+        (
+            "UPDATE pruned_entries SET seq = 9",
+            "the chain only moves forward",
+        ),
     ] {
         let out = Command::new("sqlite3")
             .arg(dir.path().join("stele.db"))
