@@ -16,8 +16,9 @@
 //! Reported: what the prune removed and archived (from its JSON output), its wall time from spawn
 //! to exit, entries per second, its CPU time, the archive's size; and for both loads events/s,
 //! latency p50/p99/p99.9/max, when the worst request was sent, the longest time in which no
-//! request was answered, and the fewest answers in any whole second: a stall shows there even
-//! when the percentiles hide it. `stele verify` runs afterwards (this scenario implies `verify`).
+//! request was answered, how many requests took over 100 ms and over 1 s, and the answers per
+//! whole second (the fewest, the median, and how many seconds had under half the median): a stall
+//! shows there even when the percentiles hide it. `stele verify` runs afterwards (this scenario implies `verify`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -306,6 +307,8 @@ struct Stalls {
     fewest: u64,
     median: u64,
     seconds: usize,
+    /// Whole seconds with fewer than half the median answers.
+    slow_seconds: usize,
 }
 
 fn stalls(r: &SingleResult) -> Stalls {
@@ -325,11 +328,13 @@ fn stalls(r: &SingleResult) -> Stalls {
     }
     let fewest = per_second.iter().copied().min().unwrap_or(0);
     per_second.sort();
+    let median = super::median(&per_second);
     Stalls {
         longest_gap,
         fewest,
-        median: super::median(&per_second),
+        median,
         seconds: whole,
+        slow_seconds: per_second.iter().filter(|n| **n * 2 < median).count(),
     }
 }
 
@@ -504,6 +509,19 @@ impl PruneResult {
         );
         row(
             o,
+            "requests slower than 100 ms / 1 s",
+            &|r, _| {
+                let over = |t: u64| {
+                    let n = r.latencies.len()
+                        - r.latencies.partition_point(|l| l.as_millis() <= t as u128);
+                    thousands(n as u64)
+                };
+                format!("{} / {}", over(100), over(1000))
+            },
+            "—",
+        );
+        row(
+            o,
             "answers per whole second: fewest / median",
             &|_, s| {
                 format!(
@@ -513,6 +531,12 @@ impl PruneResult {
                     s.seconds
                 )
             },
+            "—",
+        );
+        row(
+            o,
+            "whole seconds with fewer than half the median answers",
+            &|_, s| s.slow_seconds.to_string(),
             "—",
         );
         row(
