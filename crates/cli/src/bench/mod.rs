@@ -14,6 +14,10 @@
 //!   running server (SQLite in WAL mode allows it; PostgreSQL is a server anyway);
 //! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
 //!   covers them (each proof is also checked with the server's public key, off the clock);
+//! - `prune` (opt-in, it removes the ingested entries): single-event latency with no prune
+//!   running, then while `stele prune` (a subprocess) removes every ingested entry after the
+//!   retention window was set to 30 days (`prune.rs`); selecting it backdates the ingest past that
+//!   window, keeps the server's own daily retention schedule off, and implies `verify`;
 //! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
 //! - `export`: the whole trail as one CSV download (`export.rs`): MB/s and the server's peak RSS;
 //! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
@@ -34,6 +38,7 @@
 //! Progress goes to stderr; the report goes to stdout.
 
 mod export;
+mod prune;
 mod raw_copy;
 
 use std::collections::HashMap;
@@ -83,7 +88,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
     /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, export,
-    /// verify, disk. `copy` needs `--database-url` and is skipped without it.
+    /// prune, verify, disk. `copy` needs `--database-url` and is skipped without it. `prune`
+    /// (not in the default list) removes what the ingest stored: it backdates the ingest past the
+    /// 30-day retention window and runs after every other scenario but `verify` and `disk`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -110,6 +117,9 @@ pub struct BenchArgs {
     /// PostgreSQL plans every query for an empty table).
     #[arg(long)]
     analyze: bool,
+    /// `prune` scenario: run `stele prune` without `--archive-dir`.
+    #[arg(long)]
+    prune_no_archive: bool,
 }
 
 /// Where the server under test keeps its data.
@@ -152,6 +162,7 @@ enum Scenario {
     Query,
     Count,
     Proof,
+    Prune,
     Verify,
     Disk,
 }
@@ -234,7 +245,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut server = Server::start(&dir, args.checkpoint_every, &backend, existing).await?;
+    // The prune scenario runs retention itself; the server's daily run must not interfere.
+    let no_prune = wants(Scenario::Prune);
+    let mut server =
+        Server::start(&dir, args.checkpoint_every, no_prune, &backend, existing).await?;
     eprintln!("bench: server pid {} at {}", server.child.id(), server.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -248,7 +262,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let preexisting = http.total_events().await?;
 
     let mut report = Report::default();
-    let base_ms = now_millis() - SPAN_MS - 60_000;
+    // With the prune scenario every ingested event must be past the (minimum) retention window.
+    let backdate_ms = if wants(Scenario::Prune) {
+        prune::BACKDATE_DAYS * 24 * 3600 * 1000
+    } else {
+        0
+    };
+    let base_ms = now_millis() - SPAN_MS - 60_000 - backdate_ms;
 
     let server_pid = server.child.id();
     let pg = postgres.is_some();
@@ -311,6 +331,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report.cpu.push(("single-event requests", cpu.stop()));
     }
     let single_events = report.single.as_ref().map_or(0, |r| r.events);
+    if wants(Scenario::Prune) {
+        let backdated = ingested > 0;
+        report.prune = Some(
+            prune::run(
+                &http,
+                &args,
+                pool.clone(),
+                &backend,
+                &dir,
+                backdated,
+                server_pid,
+                &mut report.cpu,
+            )
+            .await?,
+        );
+    }
 
     stop_wal_watch.store(true, Ordering::Relaxed);
     eprintln!("bench: stopping the server (graceful)");
@@ -325,11 +361,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Backend::Postgres(url) if wants(Scenario::Disk) => Some(pg_sizes(url)?),
         _ => None,
     };
-    if wants(Scenario::Verify) {
+    if wants(Scenario::Verify) || wants(Scenario::Prune) {
         report.verify = Some(verify(&dir, &backend)?);
     }
     if wants(Scenario::Disk) {
-        let events = preexisting.unwrap_or(0) + ingested + single_events;
+        // After a prune: plus its loads' events, the settings change and each run's own entry,
+        // minus what it removed.
+        let (added, removed) = report.prune.as_ref().map_or((0, 0), |p| {
+            (p.load_events() + 1 + p.run.orgs as u64, p.run.removed)
+        });
+        let events =
+            (preexisting.unwrap_or(0) + ingested + single_events + added).saturating_sub(removed);
         let mut d = match database {
             Some(database) => DiskResult {
                 as_left,
@@ -357,6 +399,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             preexisting,
             ingested,
             single_events,
+            backdate_days: (backdate_ms > 0).then_some(prune::BACKDATE_DAYS),
             average_bytes: pool.average_bytes,
             stop_time,
             args: &args,
@@ -365,6 +408,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     if !temporary || args.keep {
         eprintln!("bench: data kept in {}", dir.display());
+    }
+    if let Some(p) = &report.prune
+        && !p.run.ok
+    {
+        bail!(
+            "`stele prune` failed ({}); its output is in the report",
+            p.run.status
+        );
     }
     if let Some(v) = &report.verify
         && !v.ok
@@ -396,6 +447,7 @@ impl Server {
     async fn start(
         dir: &Path,
         checkpoint_every: u64,
+        no_prune: bool,
         backend: &Backend,
         existing: Option<(String, String)>,
     ) -> anyhow::Result<Server> {
@@ -406,6 +458,9 @@ impl Server {
             .arg(checkpoint_every.to_string())
             .arg("--data-dir")
             .arg(dir);
+        if no_prune {
+            command.arg("--no-prune");
+        }
         backend.configure(&mut command);
         command
             .stdin(Stdio::null())
@@ -533,7 +588,8 @@ fn find_key(line: &str) -> Option<String> {
     (candidate.len() == 48).then(|| format!("stele_{candidate}"))
 }
 
-/// On a reused data directory: a fresh ingest+read key for the first organization.
+/// On a reused data directory: a fresh ingest+read+admin key for the first organization (admin:
+/// the prune scenario sets the retention window).
 async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, String)> {
     let org = store
         .list_orgs()
@@ -541,7 +597,10 @@ async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, String)> {
         .into_iter()
         .next()
         .context("the data directory has no organization")?;
-    let key = stele_server::keys::generate("stele bench", vec![Scope::Ingest, Scope::Read]);
+    let key = stele_server::keys::generate(
+        "stele bench",
+        vec![Scope::Ingest, Scope::Read, Scope::Admin],
+    );
     store.create_api_key(org.key, key.record).await?;
     Ok((org.id, key.secret))
 }
@@ -784,10 +843,19 @@ async fn ingest(
 // --- scenario: single-event requests -------------------------------------------------------------
 
 struct SingleResult {
+    /// Events stored (requests answered 201 with one receipt).
     events: u64,
     elapsed: Duration,
     clients: usize,
+    /// Every request's latency, sorted, failed ones included.
     latencies: Vec<Duration>,
+    /// When each request was answered, from the start of the load (in no particular order).
+    answered_at: Vec<Duration>,
+    /// When the slowest request was sent, from the start of the load.
+    worst_sent_at: Duration,
+    /// Requests that failed (no answer, or not 201 with one receipt), and the first few reasons.
+    failed: u64,
+    failures: Vec<String>,
 }
 
 async fn single(http: &Http, args: &BenchArgs, pool: Arc<Pool>) -> anyhow::Result<SingleResult> {
@@ -795,55 +863,115 @@ async fn single(http: &Http, args: &BenchArgs, pool: Arc<Pool>) -> anyhow::Resul
         "bench: single: {} clients, one event per request, for {} s",
         args.single_clients, args.single_seconds
     );
+    let r = single_load(
+        http,
+        args.single_clients,
+        args.seed,
+        0x5109_1e00,
+        pool,
+        stop_after(Duration::from_secs(args.single_seconds)),
+    )
+    .await?;
+    if let Some(e) = r.failures.first() {
+        bail!("single-event requests: {} failed, the first: {e}", r.failed);
+    }
+    eprintln!(
+        "bench: single: {} events in {:.2} s",
+        r.events,
+        r.elapsed.as_secs_f64()
+    );
+    Ok(r)
+}
+
+/// A flag that turns true after `after`.
+fn stop_after(after: Duration) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        flag.store(true, Ordering::Relaxed);
+    });
+    stop
+}
+
+/// One event per request (`occurred_at` = now) from `clients` concurrent clients until `stop` is
+/// set; client `c` draws its events from `seed` and `salt + c`. A failed request is counted and the client goes on (after 10 ms, so that a server that
+/// is down is not hammered); callers decide what failures mean.
+async fn single_load(
+    http: &Http,
+    clients: usize,
+    seed: u64,
+    salt: u64,
+    pool: Arc<Pool>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<SingleResult> {
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.single_seconds);
     let mut tasks = Vec::new();
-    for c in 0..args.single_clients {
+    for c in 0..clients {
         let http = http.clone();
         let pool = pool.clone();
-        let seed = args.seed;
+        let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut assembler = Assembler::new(mix(seed ^ mix(0x5109_1e00 + c as u64)));
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
+            let mut assembler = Assembler::new(mix(seed ^ mix(salt + c as u64)));
+            // (sent, latency) of each request, from the start of the load.
+            let mut requests = Vec::new();
+            let mut stored = 0u64;
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
                 let template = pool.pick(assembler.rng.next());
                 let mut body = String::with_capacity(700);
                 assembler.write(&mut body, template, now_millis());
                 let sent = Instant::now();
-                let answer = http.post(body).await?;
-                latencies.push(sent.elapsed());
-                let receipt: Value = serde_json::from_slice(&answer)?;
-                if receipt["events"].as_array().map_or(0, Vec::len) != 1 {
-                    bail!("a single event got no receipt: {receipt}");
+                let answer = http.post(body).await;
+                requests.push((sent - started, sent.elapsed()));
+                let outcome = answer.and_then(|answer| {
+                    let receipt: Value = serde_json::from_slice(&answer)?;
+                    if receipt["events"].as_array().map_or(0, Vec::len) != 1 {
+                        bail!("a single event got no receipt: {receipt}");
+                    }
+                    Ok(())
+                });
+                match outcome {
+                    Ok(()) => stored += 1,
+                    Err(e) => {
+                        failures.push(format!("{e:#}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
                 }
             }
-            anyhow::Ok(latencies)
+            (requests, stored, failures)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut failure = None;
+    let mut result = SingleResult {
+        events: 0,
+        elapsed: Duration::ZERO,
+        clients,
+        latencies: Vec::new(),
+        answered_at: Vec::new(),
+        worst_sent_at: Duration::ZERO,
+        failed: 0,
+        failures: Vec::new(),
+    };
+    let mut worst = Duration::ZERO;
     for task in tasks {
-        match task.await? {
-            Ok(l) => latencies.extend(l),
-            Err(e) => failure = Some(e),
+        let (requests, stored, failures) = task.await?;
+        for (sent, latency) in requests {
+            if latency > worst {
+                worst = latency;
+                result.worst_sent_at = sent;
+            }
+            result.latencies.push(latency);
+            result.answered_at.push(sent + latency);
         }
+        result.events += stored;
+        result.failed += failures.len() as u64;
+        result
+            .failures
+            .extend(failures.into_iter().take(5 - result.failures.len().min(5)));
     }
-    let elapsed = started.elapsed();
-    if let Some(e) = failure {
-        return Err(e.context("single-event requests"));
-    }
-    latencies.sort();
-    eprintln!(
-        "bench: single: {} events in {:.2} s",
-        latencies.len(),
-        elapsed.as_secs_f64()
-    );
-    Ok(SingleResult {
-        events: latencies.len() as u64,
-        elapsed,
-        clients: args.single_clients,
-        latencies,
-    })
+    result.elapsed = started.elapsed();
+    result.latencies.sort();
+    Ok(result)
 }
 
 // --- scenario: queries -----------------------------------------------------------------------------
@@ -1311,6 +1439,8 @@ struct VerifyResult {
     others: Option<f64>,
     /// Entries verified, from the OK lines.
     entries: u64,
+    /// Entries pruned by retention (their content gone, their chain links kept), from the OK lines.
+    pruned: u64,
     /// The lines the command printed (stdout, then stderr).
     stdout: Vec<String>,
     stderr: Vec<String>,
@@ -1336,27 +1466,11 @@ fn verify(dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
     let postgres_before = if pg { postgres_seconds() } else { None };
     let started = Instant::now();
     let mut child = command.spawn().context("starting `stele verify`")?;
-    let pid = child.id();
     // Drain both pipes on threads so the child never blocks on them.
     let stdout = read_lines(child.stdout.take());
     let stderr = read_lines(child.stderr.take());
-    // Until the child is a zombie its /proc entry stays readable; its CPU time is read there,
-    // then it is reaped.
-    let stat_path = format!("/proc/{pid}/stat");
-    let mut cpu = None;
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    while let Ok(stat) = std::fs::read_to_string(&stat_path) {
-        cpu = stat_seconds(&stat).or(cpu);
-        if stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()) == Some('Z') {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = child.wait().context("waiting for `stele verify`")?;
+    let (status, cpu) = wait_measured(&mut child, Duration::from_secs(3600))
+        .context("waiting for `stele verify`")?;
     let wall = started.elapsed();
     if pg {
         // Its server process exits with the connection; let the postmaster reap it, which adds
@@ -1387,9 +1501,34 @@ fn verify(dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
         postgres,
         others,
         entries: oks.iter().sum(),
+        pruned: stdout.iter().filter_map(|l| pruned_entries(l)).sum(),
         stdout,
         stderr,
     })
+}
+
+/// Waits for a child process to exit and returns its exit status and CPU seconds. Until the child
+/// is a zombie its /proc entry stays readable; its CPU time is read there every 5 ms, then it is
+/// reaped. Kills it after `limit`.
+fn wait_measured(
+    child: &mut Child,
+    limit: Duration,
+) -> std::io::Result<(std::process::ExitStatus, Option<f64>)> {
+    let stat_path = format!("/proc/{}/stat", child.id());
+    let mut cpu = None;
+    let deadline = Instant::now() + limit;
+    while let Ok(stat) = std::fs::read_to_string(&stat_path) {
+        cpu = stat_seconds(&stat).or(cpu);
+        if stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()) == Some('Z') {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok((child.wait()?, cpu))
 }
 
 /// The entry count of one organization's OK line of `stele verify`:
@@ -1401,6 +1540,13 @@ fn verified_entries(line: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// How many entries retention pruned, from an OK line of `stele verify`:
+/// `… OK, 6 entries (seq 4..=9); 3 entries pruned by retention (every entry up to seq 3), …`.
+fn pruned_entries(line: &str) -> Option<u64> {
+    let (before, _) = line.split_once(" entries pruned by retention")?;
+    before.rsplit(' ').next()?.parse().ok()
 }
 
 /// Reads a child's pipe to its end on a thread.
@@ -1836,6 +1982,7 @@ struct Report {
     query: Option<Vec<QueryRow>>,
     count: Option<Vec<CountRow>>,
     proof: Option<ProofResult>,
+    prune: Option<prune::PruneResult>,
     verify: Option<VerifyResult>,
     disk: Option<DiskResult>,
     cpu: Vec<(&'static str, CpuUse)>,
@@ -1853,6 +2000,8 @@ struct RunInfo<'a> {
     preexisting: Option<u64>,
     ingested: u64,
     single_events: u64,
+    /// With the prune scenario: how many days before the run the ingested events end.
+    backdate_days: Option<i64>,
     average_bytes: f64,
     stop_time: Duration,
     args: &'a BenchArgs,
@@ -1916,13 +2065,28 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "- events: {} ingested in batches{}; {} more from the single-event scenario",
+            "- events: {} ingested in batches{}{}; {} more from the single-event scenario{}",
             thousands(info.ingested),
             match info.preexisting {
                 Some(0) | None => String::new(),
                 Some(n) => format!(" (on top of {} already stored)", thousands(n)),
             },
-            thousands(info.single_events)
+            match info.backdate_days {
+                Some(days) if info.ingested > 0 => format!(
+                    " (occurred_at backdated by {days} days for the prune scenario: the 90 days \
+                     end {days} days before the run)"
+                ),
+                _ => String::new(),
+            },
+            thousands(info.single_events),
+            match &self.prune {
+                Some(p) => format!(
+                    "; {} more from the prune scenario's single-event loads; {} removed by the prune",
+                    thousands(p.load_events()),
+                    thousands(p.run.removed)
+                ),
+                None => String::new(),
+            }
         );
         let _ = writeln!(
             o,
@@ -1931,8 +2095,13 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "- server: `stele serve --checkpoint-every {}{}` (a signed checkpoint at least every {} s while entries arrive)",
+            "- server: `stele serve --checkpoint-every {}{}{}` (a signed checkpoint at least every {} s while entries arrive)",
             info.args.checkpoint_every,
+            if self.prune.is_some() {
+                " --no-prune"
+            } else {
+                ""
+            },
             if info.postgres.is_some() {
                 " --database-url …"
             } else {
@@ -2155,6 +2324,13 @@ impl Report {
                     thousands(v.entries),
                     thousands((v.entries as f64 / secs) as u64)
                 );
+                if v.pruned > 0 || self.prune.is_some() {
+                    let _ = writeln!(
+                        o,
+                        "| `stele verify` | entries pruned by retention (chain links kept), from its output | {} | — |",
+                        thousands(v.pruned)
+                    );
+                }
                 let cores = |c: Option<f64>| match c {
                     Some(c) => format!("{c:.2} s ({:.2} cores)", c / secs),
                     None => "unknown".into(),
@@ -2261,6 +2437,10 @@ impl Report {
                 kb(e.peak_kb),
                 kb(e.rss_before_kb)
             );
+        }
+
+        if let Some(p) = &self.prune {
+            p.render(&mut o, info.args);
         }
 
         let _ = writeln!(o, "\n## Disk\n");
@@ -3479,6 +3659,12 @@ mod tests {
         let failed =
             "default (org_01a2): FAILED at seq 7: Changed: hash (6 entries verified before it)";
         assert_eq!(verified_entries(failed), None);
+        assert_eq!(pruned_entries(ok), None);
+        let pruned = "default (org_01a2): OK, 6 entries (seq 1000001..=1000006); 1000000 entries \
+                      pruned by retention (every entry up to seq 1000000), anchored by the \
+                      checkpoint at seq 1000002, 40 checkpoints, in 1.2s";
+        assert_eq!(verified_entries(pruned), Some(6));
+        assert_eq!(pruned_entries(pruned), Some(1_000_000));
     }
 
     #[test]
