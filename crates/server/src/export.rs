@@ -222,13 +222,9 @@ impl Encoder {
     pub fn page(&mut self, entries: &[Entry]) -> Vec<u8> {
         match self.format {
             Format::Csv => self.csv(entries.len(), |w| {
+                let mut scratch = CsvScratch::default();
                 for entry in entries {
-                    // Field by field: a cell that needs no neutralising is written as it is,
-                    // without a copy (this loop runs for every cell of the trail).
-                    for cell in csv_row(entry) {
-                        w.write_field(neutralise(&cell).as_bytes())?;
-                    }
-                    w.write_record(None::<&[u8]>)?;
+                    write_csv_row(w, entry, &mut scratch)?;
                 }
                 Ok(())
             }),
@@ -277,45 +273,79 @@ impl Encoder {
     }
 }
 
-/// One entry's CSV cells, before neutralisation. Empty values are empty cells; `entity_ids`,
-/// `changes` and `metadata` are JSON text (so ids holding `;` or `,` stay unambiguous), empty
-/// cells when there are none.
-fn csv_row(entry: &Entry) -> Vec<String> {
+/// Buffers reused from row to row for the cells that must be formatted (numbers, times, JSON),
+/// so a page of rows allocates once, not per cell.
+#[derive(Default)]
+struct CsvScratch {
+    seq: String,
+    time: String,
+    entity_ids: String,
+    changes: String,
+    metadata: String,
+}
+
+/// Writes one entry's row: cells in [`CSV_HEADER`] order, each neutralised, empty values as empty
+/// cells; `entity_ids`, `changes` and `metadata` as JSON text (so ids holding `;` or `,` stay
+/// unambiguous), empty cells when there are none. Text cells are borrowed from the entry, not
+/// copied: this runs for every cell of the trail.
+fn write_csv_row(
+    w: &mut csv::Writer<Vec<u8>>,
+    entry: &Entry,
+    scratch: &mut CsvScratch,
+) -> csv::Result<()> {
+    use std::fmt::Write as _;
     let e = &entry.event;
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    // Serialized directly, not through a `serde_json::Value` tree: the same text, without
-    // building and dropping a map per entry.
-    fn json_unless_empty<T: serde::Serialize + ?Sized>(empty: bool, v: &T) -> String {
-        if empty {
-            String::new()
-        } else {
-            serde_json::to_string(v).expect("an entry's parts serialize to JSON")
+    // Serialized directly, not through a `serde_json::Value` tree, into a reused buffer.
+    fn json_into<T: serde::Serialize + ?Sized>(buf: &mut String, empty: bool, v: &T) {
+        buf.clear();
+        if !empty {
+            let mut bytes = std::mem::take(buf).into_bytes();
+            serde_json::to_writer(&mut bytes, v).expect("an entry's parts serialize to JSON");
+            *buf = String::from_utf8(bytes).expect("serde_json writes UTF-8");
         }
     }
+    scratch.seq.clear();
+    let _ = write!(scratch.seq, "{}", entry.seq);
+    scratch.time.clear();
+    scratch.time.push_str(&format_rfc3339(e.occurred_at));
+    json_into(
+        &mut scratch.entity_ids,
+        e.entity_ids.is_empty(),
+        &e.entity_ids,
+    );
+    json_into(&mut scratch.changes, e.changes.is_empty(), &e.changes);
+    json_into(&mut scratch.metadata, e.metadata.is_empty(), &e.metadata);
+    fn text(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
     let entity = e.entity.as_ref();
-    vec![
-        entry.id.clone(),
-        entry.seq.to_string(),
-        format_rfc3339(e.occurred_at),
-        e.channel.clone(),
-        e.action.clone(),
+    let cells: [&str; CSV_HEADER.len()] = [
+        &entry.id,
+        &scratch.seq,
+        &scratch.time,
+        &e.channel,
+        &e.action,
         text(&e.detailed_action),
         text(&e.description),
-        e.outcome.as_str().to_string(),
-        e.actor.kind.as_str().to_string(),
+        e.outcome.as_str(),
+        e.actor.kind.as_str(),
         text(&e.actor.id),
         text(&e.actor.name),
         text(&e.actor.email),
-        entity.map(|x| x.kind.clone()).unwrap_or_default(),
-        entity.and_then(|x| x.id.clone()).unwrap_or_default(),
-        entity.and_then(|x| x.name.clone()).unwrap_or_default(),
-        json_unless_empty(e.entity_ids.is_empty(), &e.entity_ids),
+        entity.map(|x| x.kind.as_str()).unwrap_or_default(),
+        entity.and_then(|x| x.id.as_deref()).unwrap_or_default(),
+        entity.and_then(|x| x.name.as_deref()).unwrap_or_default(),
+        &scratch.entity_ids,
         text(&e.context.ip),
         text(&e.context.user_agent),
         text(&e.context.correlation_id),
-        json_unless_empty(e.changes.is_empty(), &e.changes),
-        json_unless_empty(e.metadata.is_empty(), &e.metadata),
-    ]
+        &scratch.changes,
+        &scratch.metadata,
+    ];
+    for cell in cells {
+        w.write_field(neutralise(cell).as_bytes())?;
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 /// Walks every entry matching a filter, newest first, one page at a time with the keyset cursor

@@ -72,6 +72,7 @@ pub async fn open(
             let options = SqliteOptions {
                 signing_key,
                 checkpoint_every,
+                ..SqliteOptions::default()
             };
             Arc::new(
                 SqliteStore::open_with(&path, options)

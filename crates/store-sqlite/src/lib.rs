@@ -43,11 +43,15 @@ use crate::writer::Writer;
 /// Read connections kept open; reads beyond this wait for one (SQLite reads are CPU-bound, and
 /// the machine this is sized for has few cores).
 const READERS: usize = 4;
-/// Connections for bulk scans (export walks, retention), each with a small page cache.
+/// Connections for bulk scans (export walks, retention), each with a small page cache and no
+/// memory map.
 const BULK_READERS: usize = 2;
 /// The bulk readers' page cache, in KiB. A scan reads each page once, so a large cache would only
 /// hold memory (an export of any size would grow the process by the whole cache) and, shared
-/// with the interactive reads, would push their hot pages out.
+/// with the interactive reads, would push their hot pages out. For the same reason they read
+/// with plain reads rather than through the memory map: a scan of the whole file through the map
+/// would make every page of it resident in the process (an export of 1M entries added 300 MB of
+/// RSS that way), where plain reads leave them to the kernel's page cache.
 const BULK_CACHE_KIB: i64 = 2048;
 
 pub struct SqliteStore {
@@ -72,6 +76,9 @@ pub struct SqliteOptions {
     pub signing_key: Option<SigningKey>,
     /// A checkpoint is signed at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
+    /// How long one prune transaction may run (25 ms, `retention::PRUNE_SLICE`; tests shorten it to
+    /// make every entry a slice of its own).
+    pub prune_slice: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -79,6 +86,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             signing_key: None,
             checkpoint_every: Duration::from_secs(60),
+            prune_slice: retention::PRUNE_SLICE,
         }
     }
 }
@@ -145,8 +153,9 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
-    /// `n` read-only connections; `cache_kib` overrides the readers' page cache size.
-    fn open(path: &Path, n: usize, cache_kib: Option<i64>) -> Result<ReaderPool> {
+    /// `n` read-only connections; with `bulk_cache_kib`, for scans: that page cache size, and no
+    /// memory map (see [`BULK_CACHE_KIB`]).
+    fn open(path: &Path, n: usize, bulk_cache_kib: Option<i64>) -> Result<ReaderPool> {
         let mut idle = Vec::with_capacity(n);
         for _ in 0..n {
             let reader = Connection::open_with_flags(
@@ -155,9 +164,10 @@ impl ReaderPool {
             )
             .map_err(map_err)?;
             schema::configure_reader(&reader).map_err(map_err)?;
-            if let Some(kib) = cache_kib {
+            if let Some(kib) = bulk_cache_kib {
                 reader
                     .pragma_update(None, "cache_size", -kib)
+                    .and_then(|()| reader.pragma_update(None, "mmap_size", 0))
                     .map_err(map_err)?;
             }
             read::register_functions(&reader).map_err(map_err)?;
@@ -583,10 +593,30 @@ impl Store for SqliteStore {
         cutoffs: &Cutoffs,
         seqs: &[i64],
     ) -> Result<RemovedPerChannel> {
-        let (cutoffs, seqs, dict) = (cutoffs.clone(), seqs.to_vec(), self.dict.clone());
-        self.writer
-            .run(move |tx| retention::prune_entries(tx, &dict, org, &cutoffs, &seqs))
-            .await
+        // Slice by slice (see `retention::PRUNE_SLICE`), so appends queued behind the writer are
+        // committed between slices instead of waiting for the whole batch.
+        let budget = self.options.prune_slice;
+        let cutoffs = Arc::new(cutoffs.clone());
+        let seqs: Arc<[i64]> = seqs.into();
+        let mut start = 0;
+        let mut removed = RemovedPerChannel::new();
+        while start < seqs.len() {
+            let (cutoffs, all, dict) = (cutoffs.clone(), seqs.clone(), self.dict.clone());
+            let done = self
+                .writer
+                .run(move |tx| {
+                    retention::prune_entries(tx, &dict, org, &cutoffs, &all[start..], budget)
+                })
+                .await?;
+            for (channel, n) in done.removed {
+                *removed.entry(channel).or_default() += n;
+            }
+            start += done.consumed;
+            if start < seqs.len() {
+                tokio::time::sleep(retention::PRUNE_PAUSE).await;
+            }
+        }
+        Ok(removed)
     }
 
     async fn claim_scheduled_run(&self, name: &str, due: Millis) -> Result<bool> {

@@ -147,17 +147,43 @@ fn hash_at(conn: &Connection, org: OrgId, org_id: &str, seq: i64) -> Result<Hash
     hash_of(found, "hash")
 }
 
-/// Removes the expired entries among `seqs`, keeping each one's place in the chain.
+/// How long one prune transaction may hold SQLite's single write lock. Ingest waits behind it,
+/// so the batch a retention run hands over is removed in slices this short, each its own
+/// transaction, with appends committed in between (one 5,000-entry transaction held the lock
+/// for over a second and stalled every request behind it).
+pub const PRUNE_SLICE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The pause after each slice. In the server's own process the writer already commits queued
+/// appends between two slices; the pause is for a server in another process (`stele prune`
+/// next to `stele serve`), whose writer waits for the lock retrying every millisecond
+/// (`schema::wait_when_busy`) and gets it in this gap.
+pub const PRUNE_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// What one prune transaction did: how many of the given `seqs` it went through (all of them,
+/// unless the time budget ran out first) and what it removed.
+#[derive(Debug, Default)]
+pub struct PruneSlice {
+    pub consumed: usize,
+    pub removed: RemovedPerChannel,
+}
+
+/// Removes the expired entries among `seqs`, keeping each one's place in the chain, until
+/// `budget` has passed (always at least one entry, so every slice makes progress).
 pub fn prune_entries(
     tx: &Transaction<'_>,
     dict: &Dict,
     org: OrgId,
     cutoffs: &Cutoffs,
     seqs: &[i64],
-) -> Result<RemovedPerChannel> {
+    budget: std::time::Duration,
+) -> Result<PruneSlice> {
+    let started = std::time::Instant::now();
     let mut removed: RemovedPerChannel = BTreeMap::new();
     let Some(below) = pk_bound(cutoffs) else {
-        return Ok(removed);
+        return Ok(PruneSlice {
+            consumed: seqs.len(),
+            removed,
+        });
     };
     dict.refresh(tx).map_err(map_err)?;
     tx.execute(
@@ -167,7 +193,12 @@ pub fn prune_entries(
     .map_err(map_err)?;
     let sql =
         format!("SELECT {ENTRY_COLUMNS}, e.hash FROM entries e WHERE e.org_id = ?1 AND e.seq = ?2");
+    let mut consumed = 0;
     for &seq in seqs {
+        if consumed > 0 && started.elapsed() >= budget {
+            break;
+        }
+        consumed += 1;
         let found = tx
             .prepare_cached(&sql)
             .and_then(|mut s| {
@@ -209,7 +240,7 @@ pub fn prune_entries(
     }
     tx.execute("DELETE FROM retention_gate", [])
         .map_err(map_err)?;
-    Ok(removed)
+    Ok(PruneSlice { consumed, removed })
 }
 
 /// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.

@@ -303,9 +303,31 @@ pub const DICT_CHANNEL: i64 = 3;
 pub const DICT_ENTITY_TYPE: i64 = 4;
 pub const DICT_ACTOR_TYPE: i64 = 5;
 
+/// How long a connection waits for a lock another connection holds.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Makes `conn` wait for a lock another connection holds by retrying every millisecond, for up
+/// to [`BUSY_TIMEOUT`]. SQLite's own busy timeout backs off to 100 ms between tries, so a writer
+/// in another process that lets go of the lock for a few milliseconds between its transactions
+/// (`stele prune` next to `stele serve`, see `retention::PRUNE_PAUSE`) would be missed again
+/// and again, and appends would stall behind it.
+pub fn wait_when_busy(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_handler(Some(retry_every_millisecond))
+}
+
+fn retry_every_millisecond(tries: i32) -> bool {
+    const TRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+    let waited = TRY_EVERY * u32::try_from(tries).unwrap_or(u32::MAX);
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(TRY_EVERY);
+    true
+}
+
 /// Connection settings shared by the writer and the readers.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    wait_when_busy(conn)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          -- FULL syncs the WAL on every commit: an acknowledgement means the entry is on disk.
@@ -334,7 +356,7 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 /// Read-only connections need no journal settings, only patience and cache.
 pub fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    wait_when_busy(conn)?;
     conn.execute_batch(
         "PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -32768;

@@ -279,15 +279,37 @@ impl WriterState {
 impl WriterState {
     /// The upkeep thread's PASSIVE checkpoints copy the WAL into the database but can never let
     /// it start over while this writer keeps appending, so under sustained ingest the file would
-    /// grow without bound. Past a size, the writer itself (between two groups) waits for readers
-    /// and truncates it; most pages are already copied, so this is quick.
+    /// grow without bound. Past a size, the writer itself (between two groups) truncates it; most
+    /// pages are already copied, so this is quick. It does not wait for readers: a long read (an
+    /// export, a retention scan) holding an old snapshot would otherwise stall every append
+    /// behind it, so the checkpoint gives up at once and the next group tries again.
     fn keep_wal_bounded(&mut self) {
         let Some(path) = self.conn.path().map(|p| format!("{p}-wal")) else {
             return;
         };
-        let big = std::fs::metadata(&path).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
-        if big && let Err(error) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-            tracing::warn!(%error, "truncating the WAL failed; will retry after the next group");
+        if !std::fs::metadata(&path).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES) {
+            return;
+        }
+        let truncated = self
+            .conn
+            .busy_timeout(std::time::Duration::ZERO)
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+            });
+        if let Err(error) = wait_when_busy(&self.conn) {
+            tracing::warn!(%error, "restoring the writer's busy timeout failed");
+        }
+        match truncated {
+            // 1: a reader still holds an older snapshot; the next group tries again.
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(error) => {
+                tracing::warn!(%error, "truncating the WAL failed; will retry after the next group")
+            }
         }
     }
 }

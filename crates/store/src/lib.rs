@@ -146,7 +146,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ExpiredBatch>;
 
     /// Deletes the entries with these `seq`s that `cutoffs` expire (others are left alone), in
-    /// one bounded transaction, keeping each one's place in the chain (its `seq` and hash) so
+    /// short transactions (a backend whose writes exclude each other, such as SQLite, splits the
+    /// batch so ingest is never held up for long; each part is atomic), keeping each one's place in the chain (its `seq` and hash) so
     /// that the chain, checkpoints and proofs of the entries that remain still verify. This is
     /// the only path that removes entries. Returns how many were removed per channel.
     async fn prune_entries(
