@@ -137,7 +137,12 @@ async fn retention_is_refused_below_30_days_on_the_form_then_saved_and_recorded(
         fill(&b, "#retention-days", "20").await;
         fill(&b, "input[name=channel_0]", "auth").await;
         fill(&b, "input[name=channel_0_days]", "90").await;
-        click_to_next_page(&b, "button[name=save]").await;
+        // Enter in a field saves (it does not add a row).
+        b.wait_for("#retention-days")
+            .await
+            .send_keys("\u{E007}")
+            .await
+            .unwrap();
         let error = b.text_of("#retention_days-error").await;
         assert_eq!(
             error,
@@ -154,7 +159,7 @@ async fn retention_is_refused_below_30_days_on_the_form_then_saved_and_recorded(
         fill(&b, "input[name=channel_1]", "compliance").await;
         fill(&b, "input[name=channel_1_days]", "2555").await;
         fill(&b, "#retention-days", "400").await;
-        click_to_next_page(&b, "button[name=save]").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
         assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
         assert_eq!(value_of(&b, "#retention-days").await, "400");
         assert_eq!(value_of(&b, "input[name=channel_0]").await, "auth");
@@ -168,7 +173,7 @@ async fn retention_is_refused_below_30_days_on_the_form_then_saved_and_recorded(
             .select_by_value("forever")
             .await
             .unwrap();
-        click_to_next_page(&b, "button[name=save]").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
         assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
 
         // The change is in the log, by Ada.

@@ -309,6 +309,10 @@ fn settings_form(user: &ConsoleUser, form: &SettingsForm, problems: &Problems) -
     html! {
         form.settings-form method="post" action=(SETTINGS_PATH) novalidate {
             (csrf_field(user))
+            // Enter in a field sends the form with its first submit button, which would
+            // otherwise be "Add a channel": this hidden one makes Enter save.
+            button.visually-hidden type="submit" name="save" value="1" tabindex="-1"
+                aria-hidden="true" { "Save settings" }
             (retention_fieldset(form, problems))
             (channels_fieldset(form, problems))
             div.form-actions {
