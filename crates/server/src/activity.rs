@@ -1,7 +1,8 @@
 //! Stele's own activity, recorded in the organization's trail as real entries: console sign-ins
 //! (`login`), sign-outs (`logout`) and failed sign-ins (`login_failed`) on channel `auth`;
-//! members added and API keys created or revoked on channel `security`. Settings changes and
-//! exports build their entries where they happen (`http::api::settings`, `export`).
+//! members added, members' roles changed and API keys created or revoked on channel `security`.
+//! Settings changes and exports build their entries where they happen (`http::api::settings`,
+//! `export`), and so does the console's `view` of one entry (`console::entry_page`).
 //!
 //! These functions only build the entries; [`crate::export::record`] appends one. The actor is
 //! the member for what a member does in the console (type `user`), and a System actor named after
@@ -25,6 +26,7 @@ pub const LOGIN: &str = "console.login";
 pub const LOGOUT: &str = "console.logout";
 pub const LOGIN_FAILED: &str = "console.login_failed";
 pub const MEMBER_ADDED: &str = "member.add";
+pub const MEMBER_ROLE_CHANGED: &str = "member.role_change";
 pub const KEY_CREATED: &str = "api_key.create";
 pub const KEY_REVOKED: &str = "api_key.revoke";
 
@@ -230,6 +232,38 @@ pub fn member_added(by: Actor, context: Context, member: &Member, now: Millis) -
             entity: member_entity(member.into()),
             context,
             changes,
+        },
+        now,
+    )
+}
+
+/// `by` changed `member`'s role from `old_role` to the one it has now: what they may do changed,
+/// so the action is `permission_change`.
+pub fn member_role_changed(
+    by: Actor,
+    context: Context,
+    member: &Member,
+    old_role: &str,
+    now: Millis,
+) -> NewEvent {
+    entry(
+        Parts {
+            action: "permission_change",
+            detailed_action: MEMBER_ROLE_CHANGED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Changed the role of {} from {old_role} to {}",
+                member.email, member.role
+            ),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: member_entity(member.into()),
+            context,
+            changes: vec![Change {
+                field: "role".into(),
+                old: Some(json!(old_role)),
+                new: Some(json!(member.role)),
+            }],
         },
         now,
     )

@@ -114,6 +114,29 @@ pub async fn entity_history(
     render_view(store, org, view, query).await
 }
 
+/// One entry's details as its row expands to them, correlated entries included, for the entry's
+/// own page (`{base}/entries/{id}`).
+pub async fn entry_details_page(
+    store: &dyn Store,
+    org: OrgId,
+    entry: &Entry,
+    now: Millis,
+    base_path: &str,
+) -> Result<Markup, LogPageError> {
+    let base = base_path.trim_end_matches('/');
+    let correlated = gather_correlated(store, org, std::slice::from_ref(entry)).await?;
+    Ok(entry_details(base, entry, correlated.get(&entry.id), now))
+}
+
+/// Where one entry's own page lives: `{base}/entries/{id}`.
+pub fn entry_path(base_path: &str, id: &str) -> String {
+    format!(
+        "{}/entries/{}",
+        base_path.trim_end_matches('/'),
+        encode_component(id)
+    )
+}
+
 /// Which page is rendered, and where it lives.
 struct View<'a> {
     base: &'a str,
@@ -759,7 +782,12 @@ fn entry_details(
                     }
                     dt { "Channel" } dd { (e.channel) }
                     dt { "Outcome" } dd { (e.outcome.as_str()) }
-                    dt { "Entry ID" } dd { code { (entry.id) } " · seq " (entry.seq) }
+                    dt { "Entry ID" }
+                    dd {
+                        a.entry-link href=(entry_path(base, &entry.id))
+                            title="This entry on its own page" { code { (entry.id) } }
+                        " · seq " (entry.seq)
+                    }
                     dt { "Recorded" } dd { (utc_text(entry.recorded_at)) }
                 }
             }

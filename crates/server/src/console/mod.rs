@@ -2,7 +2,9 @@
 //!
 //! This module holds the console's router, the page layout every page shares, its static assets
 //! (compiled into the binary; no CDN) and the signed-in landing page. Sign-in, sessions, CSRF and
-//! the [`ConsoleUser`] extractor are in [`auth`]; who may do what is in [`roles`].
+//! the [`ConsoleUser`] extractor are in [`auth`]; who may do what is in [`roles`]; the log page
+//! in [`log_page`], one entry's page and the record of reading it in [`entry_page`], and the
+//! settings pages in [`settings`].
 //!
 //! Rules every console page follows:
 //! - Values from events and members are interpolated by maud, which escapes them; nothing builds
@@ -14,10 +16,12 @@
 //! - Reading works with JavaScript off.
 
 pub mod auth;
+pub mod entry_page;
 pub mod log_page;
 mod rate_limit;
 pub mod render;
 pub mod roles;
+pub mod settings;
 
 use std::time::Duration;
 
@@ -70,6 +74,28 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(entity_history),
         )
         .route("/console/export", get(export))
+        .route("/console/entries/{id}", get(entry_page::show))
+        .route("/console/entries/{id}/view", post(entry_page::viewed))
+        .route(
+            settings::SETTINGS_PATH,
+            get(settings::org::show).post(settings::org::save),
+        )
+        .route(
+            settings::KEYS_PATH,
+            get(settings::keys::list).post(settings::keys::create),
+        )
+        .route(
+            "/console/settings/keys/{id}/revoke",
+            get(settings::keys::confirm_revoke).post(settings::keys::revoke),
+        )
+        .route(
+            settings::MEMBERS_PATH,
+            get(settings::members::list).post(settings::members::add),
+        )
+        .route(
+            "/console/settings/members/{id}/role",
+            post(settings::members::change_role),
+        )
         .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
@@ -78,8 +104,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(middleware::map_response(security_headers))
 }
 
-/// The page every console page is: the header (Stele, the organization, the signed-in member and
-/// Sign out) and `body` under it. `user` is `None` on the sign-in page.
+/// The page every console page is: the header (Stele, the organization, a Settings link for a
+/// member who may open a settings page, the signed-in member and Sign out) and `body` under it. `user` is `None` on the sign-in page.
 pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -100,6 +126,9 @@ pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
                     a.brand href="/console" { "Stele" }
                     @if let Some(user) = user {
                         span.org title=(user.org_id) { (user.org_name) }
+                        @if let Some(href) = settings::home(user) {
+                            a.settings-link href=(href) { "Settings" }
+                        }
                         span.spacer {}
                         span.who {
                             span.name { (user.display_name()) }
@@ -280,12 +309,16 @@ impl IntoResponse for ConsoleError {
 const STYLESHEET: &str = concat!(
     include_str!("assets/console.css"),
     "\n",
-    include_str!("assets/log.css")
+    include_str!("assets/log.css"),
+    "\n",
+    include_str!("assets/settings.css")
 );
 const SCRIPT: &str = concat!(
     include_str!("assets/console.js"),
     "\n",
-    include_str!("assets/log.js")
+    include_str!("assets/log.js"),
+    "\n",
+    include_str!("assets/view.js")
 );
 
 async fn stylesheet() -> Response {

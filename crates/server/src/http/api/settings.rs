@@ -7,6 +7,10 @@
 //! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
 //! days are refused: a trail that forgets within weeks is no audit trail. A change records an
 //! entry (`settings.update`, channel `security`) with the old and new values.
+//!
+//! The console's settings page (`crate::console::settings`) checks its form with the same
+//! [`check_window`] and [`check_channel`] and saves through the same [`save`], so both refuse the
+//! same values with the same words and record a change the same way; only the actor differs.
 
 use std::collections::BTreeMap;
 
@@ -14,9 +18,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
+use stele_core::time::Millis;
 use stele_core::validate::is_channel;
-use stele_core::{Change, Entity, NewEvent, Outcome};
-use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings, Scope};
+use stele_core::{Actor, Change, Context, Entity, NewEvent, Outcome};
+use stele_store::{
+    MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgId, OrgSettings, Scope, Store, StoreError,
+};
 
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
@@ -48,14 +55,102 @@ pub async fn update(
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
     let new = parse(&body)?;
-    let org = auth.key.org;
-    let old = state.store.settings(org).await?;
-    if old != new {
-        state.store.put_settings(org, &new).await?;
-        let event = change_record(&auth, &old, &new, state.clock.now());
-        crate::export::record(state.store.as_ref(), org, event).await?;
-    }
+    let (actor, context) = crate::keys::actor_of(&auth.key);
+    let change = SettingsChange {
+        org: auth.key.org,
+        org_id: &auth.key.org_id,
+        actor,
+        context,
+    };
+    save(state.store.as_ref(), change, &new, state.clock.now()).await?;
     Ok(Json(settings_json(&new)))
+}
+
+// --- shared with the console's settings page -----------------------------------------------------
+
+/// A setting that cannot be accepted: the field as the API names it (`retention_days`,
+/// `channel_retention_days.auth`) and what is wrong with it. The API answers it as a 400 naming
+/// the field; the console shows it next to the form's control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsProblem {
+    pub field: String,
+    pub message: String,
+}
+
+impl SettingsProblem {
+    fn new(field: &str, message: impl Into<String>) -> SettingsProblem {
+        SettingsProblem {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SettingsProblem> for ApiError {
+    fn from(p: SettingsProblem) -> Self {
+        ApiError::field("invalid_settings", &p.field, p.message)
+    }
+}
+
+/// A finite retention window of `days`, from the floor to the ceiling. `None` (keep forever) needs
+/// no check.
+pub fn check_window(field: &str, days: i64) -> std::result::Result<u32, SettingsProblem> {
+    if days < i64::from(MIN_RETENTION_DAYS) {
+        return Err(SettingsProblem::new(
+            field,
+            format!(
+                "must be at least {MIN_RETENTION_DAYS} days (the minimum retention), got {days}"
+            ),
+        ));
+    }
+    if days > i64::from(MAX_RETENTION_DAYS) {
+        return Err(SettingsProblem::new(
+            field,
+            format!("must be at most {MAX_RETENTION_DAYS} days; use null to keep entries forever"),
+        ));
+    }
+    Ok(days as u32)
+}
+
+/// A channel named in the per-channel windows; `field` is where the name was given.
+pub fn check_channel(field: &str, channel: &str) -> std::result::Result<(), SettingsProblem> {
+    if is_channel(channel) {
+        Ok(())
+    } else {
+        Err(SettingsProblem::new(
+            field,
+            "is not a channel name (lowercase letters, digits, `_`, `.`, `-`; up to 64)",
+        ))
+    }
+}
+
+/// Who changes an organization's settings, and where: an API key (`PUT /v1/settings`) or a
+/// member in the console.
+pub struct SettingsChange<'a> {
+    pub org: OrgId,
+    /// The organization's public id (`org_…`): the entity of the recorded change.
+    pub org_id: &'a str,
+    pub actor: Actor,
+    pub context: Context,
+}
+
+/// Replaces the organization's settings with `new` (already checked) and records the change
+/// (`settings.update`, channel `security`) with the old and new value of every field that
+/// changed. Saving what is already there writes and records nothing. Returns the settings as
+/// they were.
+pub async fn save(
+    store: &dyn Store,
+    change: SettingsChange<'_>,
+    new: &OrgSettings,
+    now: Millis,
+) -> std::result::Result<OrgSettings, StoreError> {
+    let old = store.settings(change.org).await?;
+    if &old != new {
+        store.put_settings(change.org, new).await?;
+        let event = change_record(&change, &old, new, now);
+        crate::export::record(store, change.org, event).await?;
+    }
+    Ok(old)
 }
 
 /// Reads a settings document, naming the first field that is wrong.
@@ -91,13 +186,7 @@ fn parse(body: &Value) -> Result<OrgSettings> {
         Some(Value::Object(channels)) => {
             for (channel, v) in channels {
                 let field = format!("channel_retention_days.{channel}");
-                if !is_channel(channel) {
-                    return Err(invalid(
-                        &field,
-                        "is not a channel name (lowercase letters, digits, `_`, `.`, `-`; up to 64)"
-                            .into(),
-                    ));
-                }
+                check_channel(&field, channel)?;
                 channel_retention_days.insert(channel.clone(), days(&field, v)?);
             }
         }
@@ -126,62 +215,90 @@ fn days(field: &str, v: &Value) -> Result<Option<u32>> {
             "must be a whole number of days, or null to keep entries forever",
         )
     })?;
-    if n < i64::from(MIN_RETENTION_DAYS) {
-        return Err(ApiError::field(
-            "invalid_settings",
-            field,
-            format!("must be at least {MIN_RETENTION_DAYS} days (the minimum retention), got {n}"),
-        ));
-    }
-    if n > i64::from(MAX_RETENTION_DAYS) {
-        return Err(ApiError::field(
-            "invalid_settings",
-            field,
-            format!("must be at most {MAX_RETENTION_DAYS} days; use null to keep entries forever"),
-        ));
-    }
-    Ok(Some(n as u32))
+    Ok(Some(check_window(field, n)?))
 }
 
+/// The entry of a settings change: one `Change` per top-level field whose value differs, in the
+/// order of [`OrgSettings`]'s fields, so a setting added to the struct is recorded without
+/// touching this.
 fn change_record(
-    auth: &Authenticated,
+    change: &SettingsChange<'_>,
     old: &OrgSettings,
     new: &OrgSettings,
-    now: stele_core::time::Millis,
+    now: Millis,
 ) -> NewEvent {
-    let mut changes = Vec::new();
-    if old.retention_days != new.retention_days {
-        changes.push(Change {
-            field: "retention_days".into(),
-            old: Some(json!(old.retention_days)),
-            new: Some(json!(new.retention_days)),
-        });
-    }
-    if old.channel_retention_days != new.channel_retention_days {
-        changes.push(Change {
-            field: "channel_retention_days".into(),
-            old: Some(json!(old.channel_retention_days)),
-            new: Some(json!(new.channel_retention_days)),
-        });
-    }
-    let (actor, context) = crate::keys::actor_of(&auth.key);
+    let as_map = |s: &OrgSettings| match serde_json::to_value(s) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let (old, new) = (as_map(old), as_map(new));
+    let changes: Vec<Change> = new
+        .iter()
+        .filter(|(field, value)| old.get(*field) != Some(value))
+        .map(|(field, value)| Change {
+            field: field.clone(),
+            old: old.get(field).cloned(),
+            new: Some(value.clone()),
+        })
+        .collect();
+    let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
     NewEvent {
         occurred_at: now,
         action: "update".into(),
         detailed_action: Some(SETTINGS_DETAILED_ACTION.into()),
         channel: "security".into(),
-        description: Some("Retention settings changed".into()),
+        description: Some(format!("Settings changed: {}", fields.join(", "))),
         outcome: Outcome::Success,
-        actor,
+        actor: change.actor.clone(),
         entity: Some(Entity {
             kind: "Settings".into(),
-            id: Some(auth.key.org_id.clone()),
+            id: Some(change.org_id.to_string()),
             name: None,
         }),
         entity_ids: vec![],
-        context,
+        context: change.context.clone(),
         changes,
-        metadata: Map::new().into_iter().collect(),
+        metadata: Default::default(),
         idempotency_key: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_below_the_floor_or_above_the_ceiling_are_refused_naming_the_field() {
+        assert_eq!(check_window("retention_days", 30), Ok(30));
+        assert_eq!(check_window("retention_days", 36_500), Ok(36_500));
+        let low = check_window("channel_retention_days.auth", 29).unwrap_err();
+        assert_eq!(low.field, "channel_retention_days.auth");
+        assert!(low.message.contains("at least 30 days"), "{}", low.message);
+        assert!(check_window("retention_days", 36_501).is_err());
+        assert!(check_channel("c", "auth").is_ok());
+        assert!(check_channel("c", "Bad Name").is_err());
+    }
+
+    #[test]
+    fn a_change_names_each_changed_field_with_old_and_new_values() {
+        let old = OrgSettings::default();
+        let mut new = old.clone();
+        new.channel_retention_days.insert("auth".into(), Some(90));
+        let change = SettingsChange {
+            org: 1,
+            org_id: "org_1",
+            actor: crate::activity::system_actor("test"),
+            context: Context::default(),
+        };
+        let event = change_record(&change, &old, &new, 0);
+        assert_eq!(event.changes.len(), 1, "{:?}", event.changes);
+        assert_eq!(event.changes[0].field, "channel_retention_days");
+        assert_eq!(event.changes[0].old, Some(json!({})));
+        assert_eq!(event.changes[0].new, Some(json!({"auth": 90})));
+        assert_eq!(
+            event.description.as_deref(),
+            Some("Settings changed: channel_retention_days")
+        );
+        assert_eq!(event.entity.unwrap().id.as_deref(), Some("org_1"));
     }
 }

@@ -1,0 +1,507 @@
+//! `/console/settings`: the organization's settings, for members with `audit.logs.configure`.
+//! Today that is retention: the organization's window (days, or keep forever) and per-channel
+//! overrides.
+//!
+//! The form is read into a [`SettingsForm`] (what was typed, kept so a refused form comes back as
+//! it was sent), then checked into new [`OrgSettings`] that start from the current ones, so a
+//! setting this page does not show is kept as it is. The checks and the save are the API's
+//! (`http::api::settings::{check_window, check_channel, save}`): the same values are refused with
+//! the same words, and a change is recorded as `settings.update` with the old and new values,
+//! the member as the actor.
+//!
+//! To add a setting to the page: a field in [`SettingsForm`], filled in
+//! [`SettingsForm::from_settings`] and [`SettingsForm::read`]; a step in [`SettingsForm::apply`]
+//! that checks it into `OrgSettings` (a problem under the control's key); and a `fieldset` in
+//! `settings_form`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings};
+
+use super::{
+    DoneQuery, FormPairs, Notice, Problems, SETTINGS_PATH, csrf_field, done, problem,
+    refused_notice, settings_page,
+};
+use crate::activity::member_actor;
+use crate::console::auth::Client;
+use crate::console::roles::Permission;
+use crate::console::{ConsoleError, ConsoleUser, PageError, page};
+use crate::http::AppState;
+use crate::http::api::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
+
+/// The most per-channel rows one form may send (a form is a person's typing, not a bulk API).
+const MAX_CHANNEL_ROWS: usize = 200;
+
+/// How long a window is: a number of days, or forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Days,
+    Forever,
+}
+
+impl Keep {
+    fn read(value: Option<&str>) -> Keep {
+        if value == Some("forever") {
+            Keep::Forever
+        } else {
+            Keep::Days
+        }
+    }
+}
+
+/// One per-channel override as the form shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChannelRow {
+    channel: String,
+    keep: Keep,
+    days: String,
+    /// Ticked "Remove": the override goes when the form is saved.
+    remove: bool,
+}
+
+impl ChannelRow {
+    fn blank() -> ChannelRow {
+        ChannelRow {
+            channel: String::new(),
+            keep: Keep::Days,
+            days: String::new(),
+            remove: false,
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        self.channel.is_empty() && self.days.is_empty()
+    }
+}
+
+/// The settings form's values, as text: the current settings, or what was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SettingsForm {
+    retention: Keep,
+    retention_days: String,
+    channels: Vec<ChannelRow>,
+}
+
+fn days_text(days: Option<u32>) -> String {
+    days.map(|d| d.to_string()).unwrap_or_default()
+}
+
+impl SettingsForm {
+    /// The form showing `settings`, with one blank row to add a channel.
+    fn from_settings(settings: &OrgSettings) -> SettingsForm {
+        let mut channels: Vec<ChannelRow> = settings
+            .channel_retention_days
+            .iter()
+            .map(|(channel, days)| ChannelRow {
+                channel: channel.clone(),
+                keep: if days.is_some() {
+                    Keep::Days
+                } else {
+                    Keep::Forever
+                },
+                days: days_text(*days),
+                remove: false,
+            })
+            .collect();
+        channels.push(ChannelRow::blank());
+        SettingsForm {
+            retention: if settings.retention_days.is_some() {
+                Keep::Days
+            } else {
+                Keep::Forever
+            },
+            // Kept even when the window is "forever", so that choosing days again has a number.
+            retention_days: days_text(settings.retention_days),
+            channels,
+        }
+    }
+
+    /// The form as it was sent. Channel rows are `channel_{i}`, `channel_{i}_keep`,
+    /// `channel_{i}_days` and `channel_{i}_remove`, for `i` below the hidden `rows`.
+    fn read(form: &FormPairs) -> SettingsForm {
+        let rows = form
+            .get("rows")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(MAX_CHANNEL_ROWS);
+        let channels = (0..rows)
+            .map(|i| ChannelRow {
+                channel: form.text(&format!("channel_{i}")),
+                keep: Keep::read(form.get(&format!("channel_{i}_keep"))),
+                days: form.text(&format!("channel_{i}_days")),
+                remove: form.has(&format!("channel_{i}_remove")),
+            })
+            .collect();
+        SettingsForm {
+            retention: Keep::read(form.get("retention")),
+            retention_days: form.text("retention_days"),
+            channels,
+        }
+    }
+
+    /// The settings this form asks for, starting from `current` (what the form does not show is
+    /// kept), or every problem with it by control.
+    fn apply(&self, current: &OrgSettings) -> Result<OrgSettings, Problems> {
+        let mut problems = Problems::new();
+        let mut settings = current.clone();
+
+        match window(self.retention, &self.retention_days, "retention_days") {
+            Ok(days) => settings.retention_days = days,
+            Err(p) => {
+                problems.insert("retention_days".into(), say("Retention", &p));
+            }
+        }
+
+        settings.channel_retention_days.clear();
+        for (i, row) in self.channels.iter().enumerate() {
+            if row.remove || row.is_blank() {
+                continue;
+            }
+            let key = format!("channel_{i}");
+            let channel = row.channel.as_str();
+            if channel.is_empty() {
+                problems.insert(key, "Enter the channel's name, or clear the row.".into());
+                continue;
+            }
+            let field = format!("channel_retention_days.{channel}");
+            if let Err(p) = check_channel(&field, channel) {
+                problems.insert(key, say(&format!("`{channel}`"), &p));
+                continue;
+            }
+            if settings.channel_retention_days.contains_key(channel) {
+                problems.insert(key, format!("`{channel}` is listed twice."));
+                continue;
+            }
+            match window(row.keep, &row.days, &field) {
+                Ok(days) => {
+                    settings
+                        .channel_retention_days
+                        .insert(channel.to_string(), days);
+                }
+                Err(p) => {
+                    problems.insert(key, say(&format!("Retention for `{channel}`"), &p));
+                }
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// A window from the form: forever, or days checked as the API checks them.
+fn window(keep: Keep, days: &str, field: &str) -> Result<Option<u32>, SettingsProblem> {
+    if keep == Keep::Forever {
+        return Ok(None);
+    }
+    let not_a_number = || SettingsProblem {
+        field: field.to_string(),
+        message: "must be a whole number of days, or kept forever".into(),
+    };
+    if days.is_empty() {
+        return Err(not_a_number());
+    }
+    let n: i64 = days.parse().map_err(|_| not_a_number())?;
+    check_window(field, n).map(Some)
+}
+
+/// "Retention must be at least 30 days …": the API's message about a field, said about what the
+/// form calls it.
+fn say(subject: &str, problem: &SettingsProblem) -> String {
+    let message = problem
+        .message
+        .replace("use null to keep", "choose to keep");
+    format!("{subject} {message}.")
+}
+
+/// `GET /console/settings`.
+pub async fn show(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(query): Query<DoneQuery>,
+) -> Result<Markup, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let settings = state
+        .store
+        .settings(user.org)
+        .await
+        .map_err(ConsoleError::from)?;
+    let notice = match query.done.as_deref() {
+        Some("saved") => Some(Notice::Done("Settings saved.".into())),
+        Some("unchanged") => Some(Notice::Done("Nothing to save: no setting changed.".into())),
+        _ => None,
+    };
+    Ok(render(
+        &user,
+        &SettingsForm::from_settings(&settings),
+        &Problems::new(),
+        notice.as_ref(),
+    ))
+}
+
+/// `POST /console/settings`: saves the form, or shows it again with its problems. The "Add a
+/// channel" button sends the form too, to show it again with one more row (nothing is saved).
+pub async fn save(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    form: FormPairs,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let mut sent = SettingsForm::read(&form);
+    if form.has("add_row") {
+        if sent.channels.len() < MAX_CHANNEL_ROWS {
+            sent.channels.push(ChannelRow::blank());
+        }
+        return Ok(page(
+            StatusCode::OK,
+            render(&user, &sent, &Problems::new(), None),
+        ));
+    }
+    let store = state.store.as_ref();
+    let current = store.settings(user.org).await.map_err(ConsoleError::from)?;
+    let new = match sent.apply(&current) {
+        Ok(new) => new,
+        Err(problems) => {
+            let notice = refused_notice(&problems);
+            return Ok(page(
+                StatusCode::BAD_REQUEST,
+                render(&user, &sent, &problems, Some(&notice)),
+            ));
+        }
+    };
+    let change = SettingsChange {
+        org: user.org,
+        org_id: &user.org_id,
+        actor: member_actor(user.who()),
+        context: client.context(),
+    };
+    let old = crate::http::api::settings::save(store, change, &new, state.clock.now())
+        .await
+        .map_err(ConsoleError::from)?;
+    let code = if old == new { "unchanged" } else { "saved" };
+    Ok(done(SETTINGS_PATH, code, None))
+}
+
+fn render(
+    user: &ConsoleUser,
+    form: &SettingsForm,
+    problems: &Problems,
+    notice: Option<&Notice>,
+) -> Markup {
+    settings_page(
+        user,
+        "Settings",
+        SETTINGS_PATH,
+        notice,
+        settings_form(user, form, problems),
+    )
+}
+
+fn settings_form(user: &ConsoleUser, form: &SettingsForm, problems: &Problems) -> Markup {
+    // `novalidate`: the server checks every value and says what is wrong next to it, in the same
+    // words as the API, rather than the browser's own bubbles.
+    html! {
+        form.settings-form method="post" action=(SETTINGS_PATH) novalidate {
+            (csrf_field(user))
+            // Enter in a field sends the form with its first submit button, which would
+            // otherwise be "Add a channel": this hidden one makes Enter save.
+            button.visually-hidden type="submit" name="save" value="1" tabindex="-1"
+                aria-hidden="true" { "Save settings" }
+            (retention_fieldset(form, problems))
+            (channels_fieldset(form, problems))
+            div.form-actions {
+                button.primary type="submit" name="save" value="1" { "Save settings" }
+            }
+        }
+    }
+}
+
+fn retention_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
+    let invalid = problems.contains_key("retention_days");
+    html! {
+        fieldset.retention {
+            legend { "Retention" }
+            p.hint {
+                "Entries older than this are removed by the daily retention run. At least "
+                (MIN_RETENTION_DAYS) " days; at most " (MAX_RETENTION_DAYS) ", or keep entries forever."
+            }
+            div.choice {
+                input #retention-days-choice type="radio" name="retention" value="days"
+                    checked[form.retention == Keep::Days];
+                label for="retention-days-choice" { "Keep entries for" }
+                " "
+                input #retention-days type="number" name="retention_days" inputmode="numeric"
+                    min=(MIN_RETENTION_DAYS) max=(MAX_RETENTION_DAYS) value=(form.retention_days)
+                    aria-invalid=[invalid.then_some("true")]
+                    aria-describedby=[invalid.then_some("retention_days-error")];
+                " days"
+            }
+            div.choice {
+                input #retention-forever type="radio" name="retention" value="forever"
+                    checked[form.retention == Keep::Forever];
+                label for="retention-forever" { "Keep entries forever" }
+            }
+            (problem(problems, "retention_days"))
+        }
+    }
+}
+
+fn channels_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
+    html! {
+        fieldset.channel-retention {
+            legend { "Per-channel retention" }
+            p.hint {
+                "A channel listed here keeps its entries for its own window instead of the one "
+                "above (for example " code { "auth" } " for 90 days, " code { "compliance" }
+                " for seven years). Clear a row's name or tick Remove to drop it."
+            }
+            input type="hidden" name="rows" value=(form.channels.len());
+            table.settings-table.channel-rows {
+                thead {
+                    tr {
+                        th scope="col" { "Channel" }
+                        th scope="col" { "Keep" }
+                        th scope="col" { "Days" }
+                        th scope="col" { "Remove" }
+                    }
+                }
+                tbody {
+                    @for (i, row) in form.channels.iter().enumerate() {
+                        @let key = format!("channel_{i}");
+                        @let invalid = problems.contains_key(&key);
+                        tr.invalid[invalid] {
+                            td {
+                                input type="text" name=(key) value=(row.channel)
+                                    aria-label=(format!("Channel of row {}", i + 1))
+                                    placeholder="channel" maxlength="64"
+                                    aria-invalid=[invalid.then_some("true")];
+                            }
+                            td {
+                                select name=(format!("{key}_keep"))
+                                    aria-label=(format!("Keep row {}", i + 1)) {
+                                    option value="days" selected[row.keep == Keep::Days] { "for" }
+                                    option value="forever" selected[row.keep == Keep::Forever] {
+                                        "forever"
+                                    }
+                                }
+                            }
+                            td {
+                                input type="number" name=(format!("{key}_days")) value=(row.days)
+                                    inputmode="numeric" min=(MIN_RETENTION_DAYS)
+                                    max=(MAX_RETENTION_DAYS)
+                                    aria-label=(format!("Days of row {}", i + 1));
+                            }
+                            td {
+                                @if !row.is_blank() || row.remove {
+                                    input type="checkbox" name=(format!("{key}_remove"))
+                                        aria-label=(format!("Remove row {}", i + 1))
+                                        checked[row.remove];
+                                }
+                            }
+                        }
+                        @if invalid {
+                            tr.row-error {
+                                td colspan="4" { (problem(problems, &key)) }
+                            }
+                        }
+                    }
+                }
+            }
+            button.secondary type="submit" name="add_row" value="1" formnovalidate {
+                "Add a channel"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::render::decode_query;
+
+    fn sent(body: &str) -> SettingsForm {
+        SettingsForm::read(&FormPairs(decode_query(body)))
+    }
+
+    fn current() -> OrgSettings {
+        let mut s = OrgSettings {
+            retention_days: Some(365),
+            ..OrgSettings::default()
+        };
+        s.channel_retention_days.insert("auth".into(), Some(90));
+        s
+    }
+
+    #[test]
+    fn the_form_shows_the_settings_and_reads_back_to_them() {
+        let form = SettingsForm::from_settings(&current());
+        assert_eq!(form.channels.len(), 2, "the override and a blank row");
+        let body = "retention=days&retention_days=365&rows=2&channel_0=auth&channel_0_keep=days\
+                    &channel_0_days=90&channel_1=&channel_1_keep=days&channel_1_days=";
+        assert_eq!(sent(body), form);
+        assert_eq!(form.apply(&current()), Ok(current()));
+    }
+
+    #[test]
+    fn windows_below_the_floor_are_refused_naming_the_floor_and_the_row() {
+        let problems = sent(
+            "retention=days&retention_days=7&rows=2&channel_0=auth&channel_0_days=10\
+             &channel_1=legal&channel_1_keep=forever",
+        )
+        .apply(&current())
+        .unwrap_err();
+        assert_eq!(
+            problems["retention_days"],
+            "Retention must be at least 30 days (the minimum retention), got 7."
+        );
+        assert!(
+            problems["channel_0"].starts_with("Retention for `auth` must be at least 30 days"),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 2, "the forever row is fine: {problems:?}");
+    }
+
+    #[test]
+    fn rows_are_added_removed_kept_forever_and_checked() {
+        let new = sent(
+            "retention=forever&retention_days=365&rows=3&channel_0=auth&channel_0_remove=on\
+             &channel_1=compliance&channel_1_days=2555&channel_2=legal&channel_2_keep=forever",
+        )
+        .apply(&current())
+        .unwrap();
+        assert_eq!(new.retention_days, None);
+        assert_eq!(
+            new.channel_retention_days.into_iter().collect::<Vec<_>>(),
+            [
+                ("compliance".to_string(), Some(2555)),
+                ("legal".to_string(), None)
+            ]
+        );
+        for (body, says) in [
+            ("retention_days=abc", "whole number"),
+            ("retention_days=", "whole number"),
+            ("retention_days=36501", "at most 36500 days; choose to keep"),
+        ] {
+            let problems = sent(body).apply(&current()).unwrap_err();
+            assert!(problems["retention_days"].contains(says), "{problems:?}");
+        }
+        let problems = sent(
+            "retention_days=365&rows=3&channel_0=Bad Name&channel_0_days=90\
+             &channel_1=auth&channel_1_days=90&channel_2=auth&channel_2_days=120",
+        )
+        .apply(&current())
+        .unwrap_err();
+        assert!(problems["channel_0"].contains("is not a channel name"));
+        assert_eq!(problems["channel_2"], "`auth` is listed twice.");
+        let problems = sent("retention_days=365&rows=1&channel_0_days=90")
+            .apply(&current())
+            .unwrap_err();
+        assert!(problems["channel_0"].contains("name"));
+    }
+}
