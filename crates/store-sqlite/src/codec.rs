@@ -33,8 +33,8 @@ pub fn decode_row(
     row: &rusqlite::Row<'_>,
     dict: &Dict,
 ) -> rusqlite::Result<Result<(i64, Entry), MissingDict>> {
-    let body: String = row.get(13)?;
-    let body: Body = serde_json::from_str(&body).map_err(|e| {
+    // JSON text is parsed where SQLite holds it, without copying it into a `String` first.
+    let body: Body = serde_json::from_str(row.get_ref(13)?.as_str()?).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e))
     })?;
     let ids: (i64, Option<i64>, i64, Option<i64>) =
@@ -47,8 +47,7 @@ pub fn decode_row(
         (Some(None), _) | (_, Some(None)) => return Ok(Err(MissingDict)),
         (d, t) => (d.flatten(), t.flatten()),
     };
-    let personal: String = row.get(11)?;
-    let personal: Personal = serde_json::from_str(&personal).map_err(|e| {
+    let personal: Personal = serde_json::from_str(row.get_ref(11)?.as_str()?).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
     })?;
     let pk: i64 = row.get(0)?;
