@@ -227,7 +227,8 @@ struct ExportArgs {
     /// Up to this time (RFC 3339, or YYYY-MM-DD for the whole day).
     #[arg(long)]
     to: Option<String>,
-    /// Case-insensitive substring of the description.
+    /// A search in the query language of `q`: free text (a case-insensitive substring of the
+    /// description) and `key:value` terms, e.g. `action:update created:>2026-01-01 "paper jam"`.
     #[arg(long)]
     q: Option<String>,
     #[command(flatten)]

@@ -1,6 +1,6 @@
 //! The Stele event model and everything about an event that needs no I/O: parsing and validating
 //! what a client sends, computing field-level changes from `before`/`after`, redacting sensitive
-//! values, the search filter and its pagination cursor.
+//! values, the search filter, its query language and its pagination cursor.
 //!
 //! Nothing in this crate touches the network, the disk or the clock except through arguments
 //! (the caller passes "now"), so every rule here is testable on its own.
@@ -12,6 +12,7 @@ pub mod event;
 pub mod filter;
 pub mod merkle;
 pub mod proof;
+pub mod query;
 pub mod redact;
 pub mod time;
 pub mod validate;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use maud::{Markup, html};
 use stele_core::filter::{EventFilter, FilterError, PageRequest, default_actor_types};
+use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Change, Entity, Entry};
 use stele_store::{Facets, OrgId, Page, Store, StoreError};
@@ -170,7 +171,12 @@ impl View<'_> {
         if let Some((t, id)) = self.record {
             q.set("entity_type", t);
             q.set("entity_id", id);
-            if q.get("actor_type").is_none() {
+            // The export's own default leaves System out; a search term may choose instead.
+            let searched = q
+                .get("q")
+                .and_then(|text| SearchQuery::parse(text).ok())
+                .is_some_and(|s| s.sets("actor_type"));
+            if q.get("actor_type").is_none() && !searched {
                 q.set("actor_type", "all");
             }
         }
@@ -179,16 +185,14 @@ impl View<'_> {
 
     /// The page request the query asks for, with the page's defaults.
     fn page_request(&self, query: &ViewQuery) -> Result<PageRequest, FilterError> {
-        let mut request = query.page_request()?;
+        let mut request = match self.record {
+            None => query.page_request()?,
+            Some((t, id)) => {
+                PageRequest::for_record(query.pairs().map(|(k, v)| (k as &str, v)), t, id)?
+            }
+        };
         if query.get("limit").is_none() {
             request.limit = DEFAULT_ROWS;
-        }
-        if let Some((t, id)) = self.record {
-            if query.get("actor_type").is_none() {
-                request.filter.actor_types = ActorType::ALL.to_vec();
-            }
-            request.filter.entity_type = Some(t.to_string());
-            request.filter.entity_id = Some(id.to_string());
         }
         Ok(request)
     }
@@ -463,7 +467,7 @@ fn filter_bar(
                 }
             }
             form.filters method="get" action=(view.self_path()) {
-                (text_input(&field("q"), "Search", "search", "Description contains…", None))
+                (text_input(&field("q"), "Search", "search", r#"e.g. action:update "paper jam""#, None))
                 (select(&field("action"), "Action", "All actions", &facets.actions))
                 (text_input(&field("detailed_action"), "Detailed action", "text",
                     "e.g. printJob.retry or printJob.*", Some("f-detailed-actions")))
@@ -1570,6 +1574,51 @@ mod tests {
         // The log page links each entity to its history.
         let log_html = log(&f, &[]).await;
         assert!(log_html.contains("href=\"/console/entities/Printer/42\""));
+    }
+
+    #[tokio::test]
+    async fn the_search_box_takes_the_query_language_on_the_log_and_on_a_history() {
+        let f = fixture(vec![
+            printer(described("create", T0, "created"), "42", Some("Alpha")),
+            printer(
+                system("update", T0 + 1, "went offline"),
+                "42",
+                Some("Alpha"),
+            ),
+            printer(described("update", T0 + 2, "status: done"), "7", None),
+        ])
+        .await;
+        let html = log(&f, &[]).await;
+        assert!(html.contains("placeholder=\"e.g. action:update &quot;paper jam&quot;\""));
+
+        let html = log(&f, &[("q", "action:update entity:Printer")]).await;
+        assert_eq!(rows(&html), 1);
+        assert!(html.contains("status: done"));
+        let html = log(&f, &[("q", "\"status: done\"")]).await;
+        assert_eq!(rows(&html), 1);
+
+        // On a history, a term may show System actors, and the export keeps that choice.
+        let html = history(&f, "Printer", "42", &[("q", "actor_type:system")]).await;
+        assert_eq!(rows(&html), 1);
+        assert!(html.contains("went offline"));
+        let export = link_params(&href(&html, "button export").unwrap());
+        assert!(
+            export.contains(&("q".to_string(), "actor_type:system".to_string())),
+            "{export:?}"
+        );
+        assert!(!export.iter().any(|(k, _)| k == "actor_type"), "{export:?}");
+
+        let html = log(&f, &[("q", "printer foo:bar")]).await;
+        assert_eq!(rows(&html), 0);
+        assert!(html.contains("The Search filter (<code>q</code>) is not valid"));
+        assert!(
+            html.contains("`foo:bar`: unknown search key `foo`"),
+            "{html}"
+        );
+        assert!(html.contains("id=\"f-q\" name=\"q\" value=\"printer foo:bar\""));
+        let html = history(&f, "Printer", "42", &[("q", "entity:Printer:7")]).await;
+        assert_eq!(rows(&html), 0);
+        assert!(html.contains("`entity:Printer:7`"));
     }
 
     #[test]

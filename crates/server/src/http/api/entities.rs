@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::Value;
-use stele_core::ActorType;
+use stele_core::PageRequest;
 use stele_store::Scope;
 
-use super::{Params, page_json, page_request, params};
+use super::{Params, page_json, params};
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::Result;
@@ -22,15 +22,11 @@ pub async fn history(
 ) -> Result<Json<Value>> {
     auth.require(Scope::Read)?;
     let params = params(query)?;
-    let mut request = page_request(&params)?;
-    if !params
-        .iter()
-        .any(|(k, v)| k == "actor_type" && !v.trim().is_empty())
-    {
-        request.filter.actor_types = ActorType::ALL.to_vec();
-    }
-    request.filter.entity_type = Some(entity_type);
-    request.filter.entity_id = Some(entity_id);
+    let request = PageRequest::for_record(
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &entity_type,
+        &entity_id,
+    )?;
     let page = state.store.list(auth.key.org, &request).await?;
     Ok(Json(page_json(page)))
 }
