@@ -1,7 +1,9 @@
 //! Stele's own activity, recorded in the organization's trail as real entries: console sign-ins
 //! (`login`), sign-outs (`logout`) and failed sign-ins (`login_failed`) on channel `auth`;
-//! members added and API keys created or revoked on channel `security`. Settings changes and
-//! exports build their entries where they happen (`http::api::settings`, `export`).
+//! members added, API keys created or revoked, and requests the IP allowlist refused
+//! (`access_denied`) on channel `security`; one entry's details read (`view`) on channel
+//! `pii-read`. Settings changes and exports build their entries where they happen
+//! (`http::api::settings`, `export`).
 //!
 //! These functions only build the entries; [`crate::export::record`] appends one. The actor is
 //! the member for what a member does in the console (type `user`), and a System actor named after
@@ -11,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use stele_core::event::{Actor, ActorType, Change, Context, Entity, NewEvent, Outcome};
+use stele_core::event::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 use stele_core::time::Millis;
 use stele_store::{ApiKeyInfo, Member, Scope};
 
@@ -19,6 +21,8 @@ use stele_store::{ApiKeyInfo, Member, Scope};
 pub const AUTH_CHANNEL: &str = "auth";
 /// The channel of changes to who may do what: members and API keys.
 pub const SECURITY_CHANNEL: &str = "security";
+/// The channel of reads of personal records: an entry's details name people.
+pub const PII_READ_CHANNEL: &str = "pii-read";
 
 /// The detailed actions, so that Stele's own entries can be told from an application's logins.
 pub const LOGIN: &str = "console.login";
@@ -27,6 +31,12 @@ pub const LOGIN_FAILED: &str = "console.login_failed";
 pub const MEMBER_ADDED: &str = "member.add";
 pub const KEY_CREATED: &str = "api_key.create";
 pub const KEY_REVOKED: &str = "api_key.revoke";
+pub const IP_DENIED: &str = "ip_allowlist.deny";
+pub const ENTRY_VIEWED: &str = "entry.view";
+
+/// The entity type of an entry that another entry is about (a `view`): its id is the viewed
+/// entry's, so that entity's history lists everyone who read it.
+pub const ENTRY_ENTITY_TYPE: &str = "AuditLogEntry";
 
 /// A member, as Stele's entries name them.
 #[derive(Debug, Clone, Copy)]
@@ -123,9 +133,10 @@ struct Parts {
     description: String,
     outcome: Outcome,
     actor: Actor,
-    entity: Entity,
+    entity: Option<Entity>,
     context: Context,
     changes: Vec<Change>,
+    metadata: BTreeMap<String, serde_json::Value>,
 }
 
 fn entry(p: Parts, now: Millis) -> NewEvent {
@@ -137,11 +148,11 @@ fn entry(p: Parts, now: Millis) -> NewEvent {
         description: Some(p.description),
         outcome: p.outcome,
         actor: p.actor,
-        entity: Some(p.entity),
+        entity: p.entity,
         entity_ids: vec![],
         context: p.context,
         changes: p.changes,
-        metadata: BTreeMap::new(),
+        metadata: p.metadata,
         idempotency_key: None,
     }
 }
@@ -156,9 +167,10 @@ pub fn login(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
             description: format!("{} signed in to the console", who.label()),
             outcome: Outcome::Success,
             actor: member_actor(who),
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -174,9 +186,10 @@ pub fn logout(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
             description: format!("{} signed out of the console", who.label()),
             outcome: Outcome::Success,
             actor: member_actor(who),
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -204,9 +217,10 @@ pub fn login_failed(
                 name: None,
                 email: Some(email_tried.to_string()),
             },
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -227,9 +241,10 @@ pub fn member_added(by: Actor, context: Context, member: &Member, now: Millis) -
             description: format!("Added {} as {}", member.email, member.role),
             outcome: Outcome::Success,
             actor: by,
-            entity: member_entity(member.into()),
+            entity: Some(member_entity(member.into())),
             context,
             changes,
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -249,12 +264,13 @@ pub fn key_created(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
             ),
             outcome: Outcome::Success,
             actor: by,
-            entity: key_entity(key),
+            entity: Some(key_entity(key)),
             context,
             changes: vec![
                 added("name", json!(key.name)),
                 added("scopes", json!(Scope::join(&key.scopes))),
             ],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -270,9 +286,72 @@ pub fn key_revoked(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
             description: format!("Revoked API key \"{}\"", key.name),
             outcome: Outcome::Success,
             actor: by,
-            entity: key_entity(key),
+            entity: Some(key_entity(key)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+/// The IP allowlist refused a request by `by` (an API key, or a member in the console) to
+/// `method path`. The refused address is the context's `ip`; the query string is left out (it can
+/// hold search terms about people).
+pub fn access_denied(
+    by: Actor,
+    context: Context,
+    method: &str,
+    path: &str,
+    now: Millis,
+) -> NewEvent {
+    let ip = context.ip.as_deref().unwrap_or("an unknown address");
+    entry(
+        Parts {
+            action: "access_denied",
+            detailed_action: IP_DENIED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Refused {method} {path} from {ip}: not on the organization's IP allowlist"
+            ),
+            outcome: Outcome::Failure,
+            actor: by,
+            entity: None,
+            context,
+            changes: vec![],
+            metadata: [
+                ("method".to_string(), json!(method)),
+                ("path".to_string(), json!(path)),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        now,
+    )
+}
+
+/// `by` read the details of one entry (`GET /v1/events/{id}`, or a row opened in the console).
+/// The entity is the entry read (type [`ENTRY_ENTITY_TYPE`], its id); nothing of the entry's
+/// content is copied, so erasing a person from it leaves nothing of them here.
+pub fn entry_viewed(by: Actor, context: Context, viewed: &Entry, now: Millis) -> NewEvent {
+    entry(
+        Parts {
+            action: "view",
+            detailed_action: ENTRY_VIEWED,
+            channel: PII_READ_CHANNEL,
+            description: format!("Viewed the details of audit log entry #{}", viewed.seq),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(Entity {
+                kind: ENTRY_ENTITY_TYPE.into(),
+                id: Some(viewed.id.clone()),
+                name: None,
+            }),
+            context,
+            changes: vec![],
+            metadata: [("seq".to_string(), json!(viewed.seq))]
+                .into_iter()
+                .collect(),
         },
         now,
     )

@@ -1,12 +1,16 @@
 //! `GET /v1/settings` (read scope) and `PUT /v1/settings` (admin scope): the organization's
-//! retention window, with per-channel overrides.
+//! retention window with per-channel overrides, whether recording is on, and the IP allowlist.
 //!
 //! ```json
-//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555}}
+//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555},
+//!  "enabled": true, "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]}
 //! ```
 //! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
-//! days are refused: a trail that forgets within weeks is no audit trail. A change records an
-//! entry (`settings.update`, channel `security`) with the old and new values.
+//! days are refused: a trail that forgets within weeks is no audit trail. `enabled` and
+//! `ip_allowlist` keep their values when a PUT leaves them out, so that a script written for the
+//! retention fields alone cannot turn recording back on or drop the allowlist. A list that would
+//! shut out the request saving it is refused. A change records an entry (`settings.update`,
+//! channel `security`) with the old and new values, recording on or off.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,7 @@ use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings, Scope};
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
+use crate::policy;
 
 pub const SETTINGS_DETAILED_ACTION: &str = "settings.update";
 
@@ -29,6 +34,8 @@ fn settings_json(settings: &OrgSettings) -> Value {
         "retention_days": settings.retention_days,
         "channel_retention_days": settings.channel_retention_days,
         "minimum_retention_days": MIN_RETENTION_DAYS,
+        "enabled": settings.enabled,
+        "ip_allowlist": settings.ip_allowlist,
     })
 }
 
@@ -47,19 +54,24 @@ pub async fn update(
     // Read as JSON whatever the Content-Type says, as `POST /v1/events` does (`curl -d`).
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
-    let new = parse(&body)?;
     let org = auth.key.org;
     let old = state.store.settings(org).await?;
+    let new = parse(&body, &old)?;
+    policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
+        .map_err(|e| ApiError::field("invalid_settings", &e.field, e.message))?;
     if old != new {
-        state.store.put_settings(org, &new).await?;
+        state.policies.save(org, &new).await?;
+        // Recorded whether or not recording is on: it governs what applications send, never
+        // Stele's own entries (so turning it off is itself in the trail).
         let event = change_record(&auth, &old, &new, state.clock.now());
         crate::export::record(state.store.as_ref(), org, event).await?;
     }
     Ok(Json(settings_json(&new)))
 }
 
-/// Reads a settings document, naming the first field that is wrong.
-fn parse(body: &Value) -> Result<OrgSettings> {
+/// Reads a settings document, naming the first field that is wrong. `enabled` and
+/// `ip_allowlist` left out keep their `current` values.
+fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
     let invalid =
         |field: &str, message: String| ApiError::field("invalid_settings", field, message);
     let Value::Object(map) = body else {
@@ -71,7 +83,11 @@ fn parse(body: &Value) -> Result<OrgSettings> {
     for key in map.keys() {
         if !matches!(
             key.as_str(),
-            "retention_days" | "channel_retention_days" | "minimum_retention_days"
+            "retention_days"
+                | "channel_retention_days"
+                | "minimum_retention_days"
+                | "enabled"
+                | "ip_allowlist"
         ) {
             return Err(invalid(key, "is not a setting".into()));
         }
@@ -108,9 +124,45 @@ fn parse(body: &Value) -> Result<OrgSettings> {
             ));
         }
     }
+    let enabled = match map.get("enabled") {
+        None => current.enabled,
+        Some(Value::Bool(enabled)) => *enabled,
+        Some(_) => {
+            return Err(invalid(
+                "enabled",
+                "must be true (record events) or false (accept them without storing)".into(),
+            ));
+        }
+    };
+    let ip_allowlist = match map.get("ip_allowlist") {
+        None => current.ip_allowlist.clone(),
+        Some(Value::Null) => vec![],
+        Some(Value::Array(entries)) => {
+            let mut texts = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let text = entry.as_str().ok_or_else(|| {
+                    invalid(
+                        &format!("ip_allowlist[{i}]"),
+                        "must be a string: an IP address or a CIDR network".into(),
+                    )
+                })?;
+                texts.push(text);
+            }
+            policy::parse_allowlist(texts.into_iter()).map_err(|e| invalid(&e.field, e.message))?
+        }
+        Some(_) => {
+            return Err(invalid(
+                "ip_allowlist",
+                "must be an array of IP addresses and CIDR networks (empty allows every address)"
+                    .into(),
+            ));
+        }
+    };
     Ok(OrgSettings {
         retention_days,
         channel_retention_days,
+        enabled,
+        ip_allowlist,
     })
 }
 
@@ -164,13 +216,39 @@ fn change_record(
             new: Some(json!(new.channel_retention_days)),
         });
     }
-    let (actor, context) = crate::keys::actor_of(&auth.key);
+    if old.enabled != new.enabled {
+        changes.push(Change {
+            field: "enabled".into(),
+            old: Some(json!(old.enabled)),
+            new: Some(json!(new.enabled)),
+        });
+    }
+    if old.ip_allowlist != new.ip_allowlist {
+        changes.push(Change {
+            field: "ip_allowlist".into(),
+            old: Some(json!(old.ip_allowlist)),
+            new: Some(json!(new.ip_allowlist)),
+        });
+    }
+    let description = match (old.enabled, new.enabled) {
+        (true, false) => "Recording turned off".to_string(),
+        (false, true) => "Recording turned on".to_string(),
+        _ => format!(
+            "Settings changed: {}",
+            changes
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let (actor, context) = auth.actor();
     NewEvent {
         occurred_at: now,
         action: "update".into(),
         detailed_action: Some(SETTINGS_DETAILED_ACTION.into()),
         channel: "security".into(),
-        description: Some("Retention settings changed".into()),
+        description: Some(description),
         outcome: Outcome::Success,
         actor,
         entity: Some(Entity {
