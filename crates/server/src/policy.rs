@@ -27,8 +27,8 @@ use crate::clock::SharedClock;
 use crate::net::Cidr;
 
 /// The response header by which an ingest endpoint says that recording is off
-/// (`Stele-Recording: disabled`); the compatible endpoints, whose success bodies clients parse,
-/// say it this way only.
+/// (`Stele-Recording: disabled`). Compatible endpoints (WorkOS, Retraced: not built yet), whose
+/// success bodies their SDKs parse, are to say it this way only.
 pub const RECORDING_HEADER: HeaderName = HeaderName::from_static("stele-recording");
 pub const RECORDING_DISABLED: HeaderValue = HeaderValue::from_static("disabled");
 
