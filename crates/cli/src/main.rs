@@ -179,6 +179,19 @@ struct ServeArgs {
     /// Mark the console's cookies `Secure`: set when served over TLS or behind a TLS proxy.
     #[arg(long, env = "STELE_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Reverse proxies in front of Stele (comma-separated CIDR networks or addresses, e.g.
+    /// 10.0.0.0/8,192.0.2.7). Only for requests from these does the forwarding header name the
+    /// client; otherwise the client is the TCP peer.
+    #[arg(long, env = "STELE_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<stele_server::net::Cidr>,
+    /// The header the trusted proxies put the client's address in: x-forwarded-for or forwarded
+    /// (RFC 7239). Only this one is read.
+    #[arg(
+        long,
+        env = "STELE_FORWARDED_HEADER",
+        default_value = "x-forwarded-for"
+    )]
+    forwarded_header: stele_server::net::ForwardedHeader,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -534,6 +547,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archive_dir: args.archive_dir,
         export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
         secure_cookies: args.secure_cookies,
+        trusted_proxies: stele_server::net::TrustedProxies {
+            networks: args.trusted_proxies,
+            header: args.forwarded_header,
+        },
         ..Config::default()
     };
     let app = Application::build(config.clone()).await?;

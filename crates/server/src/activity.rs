@@ -1,8 +1,9 @@
 //! Stele's own activity, recorded in the organization's trail as real entries: console sign-ins
 //! (`login`), sign-outs (`logout`) and failed sign-ins (`login_failed`) on channel `auth`;
-//! members added, members' roles changed and API keys created or revoked on channel `security`.
-//! Settings changes and exports build their entries where they happen (`http::api::settings`,
-//! `export`), and so does the console's `view` of one entry (`console::entry_page`).
+//! members added, members' roles changed, API keys created or revoked, and requests the IP
+//! allowlist refused (`access_denied`) on channel `security`; one entry's details read (`view`,
+//! through the API or the console) on channel `pii-read`. Settings changes and exports build
+//! their entries where they happen (`http::api::settings`, `export`).
 //!
 //! These functions only build the entries; [`crate::export::record`] appends one. The actor is
 //! the member for what a member does in the console (type `user`), and a System actor named after
@@ -12,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use stele_core::event::{Actor, ActorType, Change, Context, Entity, NewEvent, Outcome};
+use stele_core::event::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 use stele_core::time::Millis;
 use stele_store::{ApiKeyInfo, Member, Scope};
 
@@ -20,6 +21,8 @@ use stele_store::{ApiKeyInfo, Member, Scope};
 pub const AUTH_CHANNEL: &str = "auth";
 /// The channel of changes to who may do what: members and API keys.
 pub const SECURITY_CHANNEL: &str = "security";
+/// The channel of reads of personal records: an entry's details name people.
+pub const PII_READ_CHANNEL: &str = "pii-read";
 
 /// The detailed actions, so that Stele's own entries can be told from an application's logins.
 pub const LOGIN: &str = "console.login";
@@ -29,6 +32,12 @@ pub const MEMBER_ADDED: &str = "member.add";
 pub const MEMBER_ROLE_CHANGED: &str = "member.role_change";
 pub const KEY_CREATED: &str = "api_key.create";
 pub const KEY_REVOKED: &str = "api_key.revoke";
+pub const IP_DENIED: &str = "ip_allowlist.deny";
+pub const ENTRY_VIEWED: &str = "entry.view";
+
+/// The entity type of an entry that another entry is about (a `view`): its id is the viewed
+/// entry's, so that entity's history lists everyone who read it.
+pub const ENTRY_ENTITY_TYPE: &str = "AuditLogEntry";
 
 /// A member, as Stele's entries name them.
 #[derive(Debug, Clone, Copy)]
@@ -125,9 +134,10 @@ struct Parts {
     description: String,
     outcome: Outcome,
     actor: Actor,
-    entity: Entity,
+    entity: Option<Entity>,
     context: Context,
     changes: Vec<Change>,
+    metadata: BTreeMap<String, serde_json::Value>,
 }
 
 fn entry(p: Parts, now: Millis) -> NewEvent {
@@ -139,11 +149,11 @@ fn entry(p: Parts, now: Millis) -> NewEvent {
         description: Some(p.description),
         outcome: p.outcome,
         actor: p.actor,
-        entity: Some(p.entity),
+        entity: p.entity,
         entity_ids: vec![],
         context: p.context,
         changes: p.changes,
-        metadata: BTreeMap::new(),
+        metadata: p.metadata,
         idempotency_key: None,
     }
 }
@@ -158,9 +168,10 @@ pub fn login(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
             description: format!("{} signed in to the console", who.label()),
             outcome: Outcome::Success,
             actor: member_actor(who),
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -176,9 +187,10 @@ pub fn logout(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
             description: format!("{} signed out of the console", who.label()),
             outcome: Outcome::Success,
             actor: member_actor(who),
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -206,9 +218,10 @@ pub fn login_failed(
                 name: None,
                 email: Some(email_tried.to_string()),
             },
-            entity: member_entity(who),
+            entity: Some(member_entity(who)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -229,9 +242,10 @@ pub fn member_added(by: Actor, context: Context, member: &Member, now: Millis) -
             description: format!("Added {} as {}", member.email, member.role),
             outcome: Outcome::Success,
             actor: by,
-            entity: member_entity(member.into()),
+            entity: Some(member_entity(member.into())),
             context,
             changes,
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -257,13 +271,14 @@ pub fn member_role_changed(
             ),
             outcome: Outcome::Success,
             actor: by,
-            entity: member_entity(member.into()),
+            entity: Some(member_entity(member.into())),
             context,
             changes: vec![Change {
                 field: "role".into(),
                 old: Some(json!(old_role)),
                 new: Some(json!(member.role)),
             }],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -283,12 +298,13 @@ pub fn key_created(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
             ),
             outcome: Outcome::Success,
             actor: by,
-            entity: key_entity(key),
+            entity: Some(key_entity(key)),
             context,
             changes: vec![
                 added("name", json!(key.name)),
                 added("scopes", json!(Scope::join(&key.scopes))),
             ],
+            metadata: BTreeMap::new(),
         },
         now,
     )
@@ -304,10 +320,95 @@ pub fn key_revoked(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
             description: format!("Revoked API key \"{}\"", key.name),
             outcome: Outcome::Success,
             actor: by,
-            entity: key_entity(key),
+            entity: Some(key_entity(key)),
             context,
             changes: vec![],
+            metadata: BTreeMap::new(),
         },
         now,
     )
 }
+
+/// The IP allowlist refused a request by `by` (an API key, or a member in the console) to
+/// `method path`. The refused address is the context's `ip`; the query string is left out (it can
+/// hold search terms about people).
+pub fn access_denied(
+    by: Actor,
+    context: Context,
+    method: &str,
+    path: &str,
+    now: Millis,
+) -> NewEvent {
+    let ip = context.ip.as_deref().unwrap_or("an unknown address");
+    entry(
+        Parts {
+            action: "access_denied",
+            detailed_action: IP_DENIED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Refused {method} {path} from {ip}: not on the organization's IP allowlist"
+            ),
+            outcome: Outcome::Failure,
+            actor: by,
+            entity: None,
+            context,
+            changes: vec![],
+            metadata: [
+                ("method".to_string(), json!(method)),
+                ("path".to_string(), json!(path)),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        now,
+    )
+}
+
+/// `by` read the details of one entry, `via` one of [`VIEWED_VIA_API`] (`GET /v1/events/{id}`),
+/// `details` (a row opened in the console) or `entry_page` (the console's page of one entry).
+/// The entity is the entry read (type [`ENTRY_ENTITY_TYPE`], its id), so that entity's history
+/// lists who read it; the metadata names the read entry's own entity, so the reads of every entry
+/// about one record are a metadata search away. Nothing else of the entry is copied, so erasing a
+/// person from it leaves nothing of them here.
+pub fn entry_viewed(
+    by: Actor,
+    context: Context,
+    viewed: &Entry,
+    via: &str,
+    now: Millis,
+) -> NewEvent {
+    let mut metadata: std::collections::BTreeMap<String, serde_json::Value> = [
+        ("entry_seq".to_string(), json!(viewed.seq)),
+        ("via".to_string(), json!(via)),
+    ]
+    .into_iter()
+    .collect();
+    if let Some(read) = &viewed.event.entity {
+        metadata.insert("entry_entity_type".into(), json!(read.kind));
+        if let Some(id) = &read.id {
+            metadata.insert("entry_entity_id".into(), json!(id));
+        }
+    }
+    entry(
+        Parts {
+            action: "view",
+            detailed_action: ENTRY_VIEWED,
+            channel: PII_READ_CHANNEL,
+            description: format!("Viewed the details of audit log entry #{}", viewed.seq),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(Entity {
+                kind: ENTRY_ENTITY_TYPE.into(),
+                id: Some(viewed.id.clone()),
+                name: None,
+            }),
+            context,
+            changes: vec![],
+            metadata,
+        },
+        now,
+    )
+}
+
+/// The `via` of a `view` through the API.
+pub const VIEWED_VIA_API: &str = "api";

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::clock::SharedClock;
+use crate::net::TrustedProxies;
 use crate::scheduler::DailyAt;
 use crate::storage::DatabaseUrl;
 
@@ -42,6 +43,13 @@ pub struct Config {
     pub secure_cookies: bool,
     /// How long a console sign-in lasts.
     pub session_ttl: Duration,
+    /// The reverse proxies whose forwarding header names the client (`--trusted-proxies`,
+    /// `--forwarded-header`); without any, the client is the TCP peer (`crate::net`).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a server keeps an organization's settings (recording on or off, the IP
+    /// allowlist) before reading them again: how late a change made through another server
+    /// sharing the database takes effect here (`crate::policy`).
+    pub settings_cache_ttl: Duration,
 }
 
 impl Default for Config {
@@ -59,6 +67,8 @@ impl Default for Config {
             export_link_ttl: Duration::from_secs(10 * 60),
             secure_cookies: false,
             session_ttl: Duration::from_secs(12 * 3600),
+            trusted_proxies: TrustedProxies::default(),
+            settings_cache_ttl: Duration::from_secs(5),
         }
     }
 }

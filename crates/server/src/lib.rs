@@ -12,6 +12,8 @@ pub mod export_jobs;
 pub mod integrity;
 pub mod keys;
 pub mod members;
+pub mod net;
+pub mod policy;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::console::ConsoleState;
 use crate::export_jobs::ExportJobs;
 use crate::http::{self, AppState};
+use crate::policy::Policies;
 use crate::retention::SharedStatus;
 use crate::{archive, integrity, keys, scheduler, storage};
 
@@ -131,10 +132,16 @@ impl Application {
             clock: self.config.clock.clone(),
             exports: exports.clone(),
             console: Arc::new(ConsoleState::new(self.console_secret, &self.config)),
+            proxies: Arc::new(self.config.trusted_proxies.clone()),
+            policies: Arc::new(Policies::new(
+                store.clone(),
+                self.config.clock.clone(),
+                self.config.settings_cache_ttl,
+            )),
         };
         let router = http::router(state, &self.config);
-        // With the peer's address in each request: the console's sign-in rate limit and its
-        // entries' context use it.
+        // With the peer's address in each request: the client address (`net::client_ip`) starts
+        // from it.
         let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

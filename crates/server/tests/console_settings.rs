@@ -578,7 +578,7 @@ async fn opening_an_entry_records_one_view_per_page_and_its_own_page_records_ano
         let entity = view.event.entity.as_ref().unwrap();
         assert_eq!(
             (entity.kind.as_str(), entity.id.as_deref()),
-            ("Entry", Some(id.as_str()))
+            ("AuditLogEntry", Some(id.as_str()))
         );
         assert_eq!(view.event.metadata["entry_entity_id"], json!("p_7"));
     }

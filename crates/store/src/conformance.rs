@@ -979,6 +979,8 @@ pub async fn settings_default_and_round_trip_per_organization(store: Arc<dyn Sto
         channel_retention_days: [("auth".to_string(), Some(90)), ("x".to_string(), None)]
             .into_iter()
             .collect(),
+        enabled: false,
+        ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
     };
     store.put_settings(a, &custom).await.unwrap();
     assert_eq!(store.settings(a).await.unwrap(), custom);
@@ -1048,6 +1050,7 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
         ]
         .into_iter()
         .collect(),
+        ..OrgSettings::default()
     };
     let cutoffs = Cutoffs::at(&settings, now);
 

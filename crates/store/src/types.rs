@@ -294,6 +294,18 @@ pub struct OrgSettings {
     /// Per-channel windows overriding `retention_days` (`None` keeps that channel forever).
     #[serde(default)]
     pub channel_retention_days: std::collections::BTreeMap<String, Option<u32>>,
+    /// Whether events sent to the ingest endpoints are recorded. Off, they are answered but not
+    /// stored; Stele's own entries (sign-ins, settings changes, exports) are recorded regardless.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// The networks (CIDR, or single addresses) the read APIs and the console accept requests
+    /// from, in canonical form (`stele_server::net::Cidr`); empty accepts every address.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+}
+
+fn default_enabled() -> bool {
+    true
 }
 
 /// Entries are kept a year unless an organization says otherwise.
@@ -312,6 +324,8 @@ impl Default for OrgSettings {
         OrgSettings {
             retention_days: default_retention_days(),
             channel_retention_days: Default::default(),
+            enabled: default_enabled(),
+            ip_allowlist: Vec::new(),
         }
     }
 }
@@ -604,4 +618,25 @@ pub struct Session {
     pub expires_at: Millis,
     /// When the member last used it (kept current by [`crate::Store::touch_session`]).
     pub last_seen_at: Millis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_stored_before_a_field_existed_read_with_its_default() {
+        let old: OrgSettings =
+            serde_json::from_str(r#"{"retention_days": 90, "channel_retention_days": {}}"#)
+                .unwrap();
+        assert_eq!(
+            old,
+            OrgSettings {
+                retention_days: Some(90),
+                ..OrgSettings::default()
+            }
+        );
+        assert!(old.enabled, "recording stays on");
+        assert!(old.ip_allowlist.is_empty(), "every address allowed");
+    }
 }

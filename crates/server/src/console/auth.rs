@@ -14,15 +14,18 @@
 //!   compute the token for one it planted.
 //! - **Rate limiting.** Failed sign-ins are counted per account and per client address
 //!   (`rate_limit.rs`); past the limits, sign-in answers 429 without checking the password.
+//! - **IP allowlist.** [`ConsoleUser`] also checks the organization's IP allowlist
+//!   (`crate::policy`): a member connecting from elsewhere gets a 403 page, and the refusal is
+//!   recorded. Signing out ([`SignedIn`]) is never refused.
 //! - **The trail.** Sign-ins, sign-outs and failed sign-ins are recorded in the member's
 //!   organization (`crate::activity`). A failed sign-in for an email that names no member belongs
 //!   to no organization, so it is only logged (at info).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -38,7 +41,8 @@ use super::roles::{Permission, Role};
 use super::{ConsoleError, layout, page};
 use crate::activity::{self, Who};
 use crate::http::AppState;
-use crate::members;
+use crate::policy::{AccessError, Attempt};
+use crate::{members, net};
 
 pub const LOGIN_PATH: &str = "/console/login";
 /// The session cookie: the session token, hex.
@@ -146,45 +150,102 @@ impl IntoResponse for PermissionDenied {
 impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = Response;
 
+    /// The member of the session, if the organization's IP allowlist includes the client's
+    /// address; otherwise a 403 page, and the refusal is recorded (`crate::policy`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let token = cookie(&parts.headers, SESSION_COOKIE).and_then(unhex32);
-        let Some(token) = token else {
-            return Err(to_sign_in(parts, false));
+        let user = signed_in(parts, state).await?;
+        let client = Client::of(parts, state);
+        let attempt = Attempt {
+            actor: activity::member_actor(user.who()),
+            context: client.context(),
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
         };
-        let hash = session_hash(&token);
-        let now = state.clock.now();
-        let session = state
-            .store
-            .session(&hash, now)
-            .await
-            .map_err(|e| ConsoleError::from(e).into_response())?;
-        let Some(session) = session else {
-            return Err(to_sign_in(parts, true));
-        };
-        if now - session.last_seen_at >= TOUCH_EVERY_MS
-            && let Err(error) = state.store.touch_session(&hash, now).await
-        {
-            tracing::warn!(%error, "recording a session's last use failed");
+        match state.policies.admit(user.org, client.ip, attempt).await {
+            Ok(()) => Ok(user),
+            Err(AccessError::NotAllowed { ip }) => Err(not_on_allowlist(&user, ip)),
+            Err(AccessError::Store(e)) => Err(ConsoleError::from(e).into_response()),
         }
-        let member = session.member;
-        let role = Role::parse(&member.role).unwrap_or_else(|| {
-            // Only Stele writes roles, so this is a newer version's role or a hand edit: grant
-            // the least.
-            tracing::error!(member = %member.id, role = %member.role, "unknown role; treated as `member`");
-            Role::Member
-        });
-        Ok(ConsoleUser {
-            csrf_token: session_csrf(&state.console.secret, &token),
-            member_id: member.id,
-            org: member.org,
-            org_id: member.org_id,
-            org_name: member.org_name,
-            email: member.email,
-            name: member.name,
-            role,
-            session: hash,
-        })
     }
+}
+
+/// The signed-in member wherever they connect from: only for signing out, which the IP allowlist
+/// must never prevent.
+pub struct SignedIn(pub ConsoleUser);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        signed_in(parts, state).await.map(SignedIn)
+    }
+}
+
+/// The member of the request's session cookie, or the way to the sign-in page.
+async fn signed_in(parts: &Parts, state: &AppState) -> Result<ConsoleUser, Response> {
+    let token = cookie(&parts.headers, SESSION_COOKIE).and_then(unhex32);
+    let Some(token) = token else {
+        return Err(to_sign_in(parts, false));
+    };
+    let hash = session_hash(&token);
+    let now = state.clock.now();
+    let session = state
+        .store
+        .session(&hash, now)
+        .await
+        .map_err(|e| ConsoleError::from(e).into_response())?;
+    let Some(session) = session else {
+        return Err(to_sign_in(parts, true));
+    };
+    if now - session.last_seen_at >= TOUCH_EVERY_MS
+        && let Err(error) = state.store.touch_session(&hash, now).await
+    {
+        tracing::warn!(%error, "recording a session's last use failed");
+    }
+    let member = session.member;
+    let role = Role::parse(&member.role).unwrap_or_else(|| {
+        // Only Stele writes roles, so this is a newer version's role or a hand edit: grant
+        // the least.
+        tracing::error!(member = %member.id, role = %member.role, "unknown role; treated as `member`");
+        Role::Member
+    });
+    Ok(ConsoleUser {
+        csrf_token: session_csrf(&state.console.secret, &token),
+        member_id: member.id,
+        org: member.org,
+        org_id: member.org_id,
+        org_name: member.org_name,
+        email: member.email,
+        name: member.name,
+        role,
+        session: hash,
+    })
+}
+
+/// The page a member gets from an address their organization's IP allowlist leaves out (403),
+/// with the header's Sign out, which still works.
+fn not_on_allowlist(user: &ConsoleUser, ip: Option<IpAddr>) -> Response {
+    let address = ip.map_or("an address Stele cannot determine".to_string(), |ip| {
+        ip.to_string()
+    });
+    page(
+        StatusCode::FORBIDDEN,
+        layout(
+            "Not from this network",
+            Some(user),
+            html! {
+                section.notice.denied {
+                    h1 { "Not available from this network" }
+                    p {
+                        (user.org_name) " accepts console and API reads only from the networks on "
+                        "its IP allowlist, and your request comes from " code.ip { (address) } "."
+                    }
+                    p { "Connect from an allowed network, or ask an admin of " (user.org_name)
+                        " to add yours. This refusal is recorded in the audit log." }
+                }
+            },
+        ),
+    )
 }
 
 /// 303 to the sign-in page, coming back to this page (for a GET) afterwards. `clear` also removes
@@ -391,7 +452,7 @@ async fn start_session(
 /// `POST /console/logout`: ends the session here and in the store, and records it.
 pub async fn logout(
     State(state): State<AppState>,
-    user: ConsoleUser,
+    SignedIn(user): SignedIn,
     client: Client,
 ) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
@@ -549,9 +610,9 @@ fn csrf_refused(on_sign_in: bool) -> Response {
 
 // --- the client ----------------------------------------------------------------------------------
 
-/// Who is on the other end of a console request, for rate limiting and for the context of
-/// Stele's own entries. The address is the TCP peer's: behind a proxy it is the proxy's
-/// (docs/console.md).
+/// Who is on the other end of a console request, for rate limiting, the IP allowlist and the
+/// context of Stele's own entries. The address is the client's as `crate::net::client_ip`
+/// decides it: the TCP peer's, or behind a trusted proxy the one it forwards (docs/console.md).
 pub struct Client {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
@@ -561,22 +622,28 @@ impl Client {
     pub fn context(&self) -> stele_core::event::Context {
         activity::web_context(self.ip.map(|ip| ip.to_string()), self.user_agent.clone())
     }
-}
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_canonical());
+    fn of(parts: &Parts, state: &AppState) -> Client {
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect());
-        Ok(Client { ip, user_agent })
+        Client {
+            ip: net::client_ip(parts, &state.proxies),
+            user_agent,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client::of(parts, state))
     }
 }
 

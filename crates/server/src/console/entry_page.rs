@@ -18,9 +18,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde_json::json;
 use stele_core::Entry;
-use stele_core::event::{Context, Entity, NewEvent, Outcome};
+use stele_core::event::{Context, NewEvent};
 use stele_core::time::Millis;
 
 use super::auth::Client;
@@ -28,13 +27,8 @@ use super::log_page::{self, LogPageError};
 use super::render::{action_badge, time_cell};
 use super::roles::Permission;
 use super::{ConsoleError, ConsoleUser, PageError, layout, page};
-use crate::activity::{Who, member_actor};
+use crate::activity::{self, Who, member_actor};
 use crate::http::AppState;
-
-/// The channel of reads of personal data (product.md, seed 004).
-pub const VIEW_CHANNEL: &str = "pii-read";
-/// Tells the console's views from an application's own `view` entries.
-pub const VIEW_DETAILED_ACTION: &str = "console.entry_view";
 
 /// Where a member opened the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +48,8 @@ impl Via {
     }
 }
 
-/// `who` read the details of `entry`. The entity is the entry read (type `Entry`, its id), so a
-/// record's history page for it lists who read it; the read entry's own entity is in the
-/// metadata, to find the reads of entries about one record.
+/// `who` read the details of `entry` (the entry is built by [`activity::entry_viewed`], as the
+/// API's reads are).
 pub fn view_record(
     who: Who<'_>,
     context: Context,
@@ -64,38 +57,7 @@ pub fn view_record(
     via: Via,
     now: Millis,
 ) -> NewEvent {
-    let mut metadata = std::collections::BTreeMap::new();
-    metadata.insert("entry_seq".to_string(), json!(entry.seq));
-    metadata.insert("via".to_string(), json!(via.as_str()));
-    if let Some(read) = &entry.event.entity {
-        metadata.insert("entry_entity_type".to_string(), json!(read.kind));
-        if let Some(id) = &read.id {
-            metadata.insert("entry_entity_id".to_string(), json!(id));
-        }
-    }
-    NewEvent {
-        occurred_at: now,
-        action: "view".into(),
-        detailed_action: Some(VIEW_DETAILED_ACTION.into()),
-        channel: VIEW_CHANNEL.into(),
-        description: Some(format!(
-            "{} viewed the details of entry {}",
-            who.name.unwrap_or(who.email),
-            entry.seq
-        )),
-        outcome: Outcome::Success,
-        actor: member_actor(who),
-        entity: Some(Entity {
-            kind: "Entry".into(),
-            id: Some(entry.id.clone()),
-            name: None,
-        }),
-        entity_ids: vec![],
-        context,
-        changes: vec![],
-        metadata,
-        idempotency_key: None,
-    }
+    activity::entry_viewed(member_actor(who), context, entry, via.as_str(), now)
 }
 
 /// The organization's entry `id`, recorded as viewed by `user`; `None` when the organization
@@ -191,6 +153,9 @@ async fn entry_body(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use stele_core::event::{Entity, Outcome};
+
     use super::*;
 
     #[test]
@@ -234,13 +199,13 @@ mod tests {
         let entity = view.entity.unwrap();
         assert_eq!(
             (entity.kind.as_str(), entity.id.as_deref()),
-            ("Entry", Some("01a2-entry"))
+            ("AuditLogEntry", Some("01a2-entry"))
         );
         assert_eq!(view.metadata["entry_entity_id"], json!("u_ada"));
         assert_eq!(view.metadata["via"], json!("details"));
         assert_eq!(
             view.description.as_deref(),
-            Some("rita@example.com viewed the details of entry 42")
+            Some("Viewed the details of audit log entry #42")
         );
         assert!(
             !view.description.unwrap().contains("address"),

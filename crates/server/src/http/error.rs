@@ -11,6 +11,8 @@ use stele_core::FieldError;
 use stele_core::filter::FilterError;
 use stele_store::StoreError;
 
+use crate::policy::AccessError;
+
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 #[derive(Debug)]
@@ -28,6 +30,8 @@ pub enum ApiError {
     },
     Unauthorized(&'static str),
     Forbidden(String),
+    /// The organization's IP allowlist does not include the client's address (`None`: unknown).
+    IpNotAllowed(Option<std::net::IpAddr>),
     NotFound(&'static str),
     /// It existed, but is no longer available (an expired export link).
     Gone(&'static str),
@@ -69,6 +73,15 @@ impl From<BytesRejection> for ApiError {
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
         ApiError::field("invalid_parameter", &e.field, e.message)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NotAllowed { ip } => ApiError::IpNotAllowed(ip),
+            AccessError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -119,6 +132,18 @@ impl IntoResponse for ApiError {
                 json!([]),
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone(), json!([])),
+            ApiError::IpNotAllowed(ip) => {
+                let shown = ip.map_or("an unknown address".to_string(), |ip| ip.to_string());
+                (
+                    StatusCode::FORBIDDEN,
+                    "ip_not_allowed",
+                    format!(
+                        "this organization's IP allowlist does not include {shown}, the address \
+                         this request comes from"
+                    ),
+                    json!([{"ip": ip.map(|ip| ip.to_string())}]),
+                )
+            }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_string(), json!([])),
             ApiError::Gone(m) => (StatusCode::GONE, "gone", m.to_string(), json!([])),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), json!([])),

@@ -18,6 +18,8 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::console::{self, ConsoleState};
 use crate::export_jobs::ExportJobs;
+use crate::net::TrustedProxies;
+use crate::policy::Policies;
 use crate::retention::SharedStatus;
 
 #[derive(Clone)]
@@ -34,6 +36,10 @@ pub struct AppState {
     pub exports: Arc<ExportJobs>,
     /// The console's secret, cookie settings and sign-in rate limits.
     pub console: Arc<ConsoleState>,
+    /// Which peers may say who the client is (`crate::net::client_ip`).
+    pub proxies: Arc<TrustedProxies>,
+    /// Each organization's settings as requests obey them: recording on or off, the IP allowlist.
+    pub policies: Arc<Policies>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {

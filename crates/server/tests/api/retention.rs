@@ -80,7 +80,8 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
     let body = app.get_json("/v1/settings").await;
     assert_eq!(
         body,
-        json!({"retention_days": 365, "channel_retention_days": {}, "minimum_retention_days": 30})
+        json!({"retention_days": 365, "channel_retention_days": {}, "minimum_retention_days": 30,
+               "enabled": true, "ip_allowlist": []})
     );
 
     for (bad, field, says) in [

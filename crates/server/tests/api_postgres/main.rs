@@ -17,6 +17,8 @@ mod export_jobs;
 mod ingest;
 #[path = "../api/integrity.rs"]
 mod integrity;
+#[path = "../api/policy.rs"]
+mod policy;
 #[path = "../api/retention.rs"]
 mod retention;
 #[path = "../api/search.rs"]

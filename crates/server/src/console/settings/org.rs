@@ -281,7 +281,7 @@ pub async fn save(
         actor: member_actor(user.who()),
         context: client.context(),
     };
-    let old = crate::http::api::settings::save(store, change, &new, state.clock.now())
+    let old = crate::http::api::settings::save(&state, change, &new)
         .await
         .map_err(ConsoleError::from)?;
     let code = if old == new { "unchanged" } else { "saved" };

@@ -1,4 +1,8 @@
 //! `/v1/events`: record (`create`), search (`list`) and inspect one entry (`show`).
+//!
+//! `create` is an ingest endpoint: the IP allowlist does not apply to it, and while the
+//! organization has recording turned off it answers 202 with `"recorded": false` and stores
+//! nothing. `show` records who read the entry (`view`, channel `pii-read`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,9 +18,11 @@ use stele_core::{FieldError, parse_event};
 use stele_store::{AppendRequest, Scope};
 
 use super::{Params, page_json, page_request, params};
+use crate::activity;
 use crate::http::AppState;
-use crate::http::auth::Authenticated;
+use crate::http::auth::{Authenticated, IngestKey};
 use crate::http::error::{ApiError, Result};
+use crate::policy::{RECORDING_DISABLED, RECORDING_HEADER};
 
 /// The most events one request may carry (the contract's batch limit, NDJSON included).
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -26,7 +32,7 @@ const MAX_CORRELATED: usize = 100;
 
 pub async fn create(
     State(state): State<AppState>,
-    auth: Authenticated,
+    auth: IngestKey,
     headers: HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, HeaderMap, Json<Value>)> {
@@ -82,6 +88,12 @@ pub async fn create(
         });
     }
 
+    // Checked after the events are read, so that a client learns of a bad event whether or not
+    // recording is on.
+    if !state.policies.recording_enabled(auth.key.org).await? {
+        return Ok(not_recorded());
+    }
+
     // Salts and digests are computed here, on the request's own task, so the single writer only
     // links entries into the chain.
     let mut salts = vec![0u8; 16 * events.len()];
@@ -114,6 +126,24 @@ pub async fn create(
         response_headers,
         Json(json!({ "events": outcome.receipts })),
     ))
+}
+
+/// The answer while the organization has recording turned off: accepted (202) but not stored,
+/// said in the body and in the `Stele-Recording: disabled` header.
+fn not_recorded() -> (StatusCode, HeaderMap, Json<Value>) {
+    let mut headers = HeaderMap::new();
+    headers.insert(RECORDING_HEADER, RECORDING_DISABLED);
+    (
+        StatusCode::ACCEPTED,
+        headers,
+        Json(json!({
+            "events": [],
+            "recorded": false,
+            "reason": "recording_disabled",
+            "message": "recording is disabled for this organization: the events were accepted \
+                        but not stored (GET /v1/settings shows `enabled`)",
+        })),
+    )
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
@@ -234,6 +264,17 @@ pub async fn show(
             .collect(),
         None => vec![],
     };
+    // Reading an entry's details is reading personal data: recorded before the answer goes out,
+    // and no answer if it cannot be.
+    let (actor, context) = auth.actor();
+    let viewed = activity::entry_viewed(
+        actor,
+        context,
+        &entry,
+        activity::VIEWED_VIA_API,
+        state.clock.now(),
+    );
+    crate::export::record(state.store.as_ref(), org, viewed).await?;
     let mut body = entry.to_json();
     body["correlated"] = Value::Array(correlated);
     Ok(Json(body))

@@ -39,7 +39,7 @@ pub async fn download(
 ) -> Result<Response> {
     auth.require(Scope::Export)?;
     let params = params(query)?;
-    let (actor, context) = crate::keys::actor_of(&auth.key);
+    let (actor, context) = auth.actor();
     stream(&state, auth.key.org, &params, actor, context).await
 }
 

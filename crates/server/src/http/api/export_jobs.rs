@@ -1,15 +1,17 @@
 //! `/v1/exports`: export jobs (export scope). `create` starts one, `show` reports it and, once it
 //! is ready, hands out a fresh download link; `download` serves the file to whoever holds a link
-//! (no API key, like a presigned URL). The jobs themselves run in [`crate::export_jobs`].
+//! (no API key, like a presigned URL), from an address the organization's IP allowlist
+//! includes. The jobs themselves run in [`crate::export_jobs`].
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 use stele_core::time::{Millis, format_rfc3339, now_millis};
+use stele_core::{Actor, ActorType, Context};
 use stele_store::{ExportJob, ExportJobState, Scope};
 use tokio::io::AsyncReadExt;
 
@@ -17,8 +19,9 @@ use super::{Params, params};
 use crate::export::{self, ExportRequest, FILTER_PARAMS, Format};
 use crate::export_jobs::token_hash;
 use crate::http::AppState;
-use crate::http::auth::Authenticated;
+use crate::http::auth::{Authenticated, ClientIp};
 use crate::http::error::{ApiError, Result};
+use crate::policy::Attempt;
 
 /// Bytes read from the file per chunk of the download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
@@ -169,6 +172,8 @@ fn job_json(job: &ExportJob, now: Millis, token: Option<&str>) -> Value {
 /// if the sweep has not done so yet.
 pub async fn download(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    method: Method,
     Path(id): Path<String>,
     query: Params,
 ) -> Result<Response> {
@@ -188,6 +193,32 @@ pub async fn download(
         }
     }
     .ok_or(ApiError::NotFound("no such export link"))?;
+    // The link stands in for a key; the organization's allowlist applies to it the same.
+    let link = Actor {
+        kind: ActorType::Api,
+        id: None,
+        name: Some(format!("download link of export {}", job.id)),
+        email: None,
+    };
+    let context = Context {
+        ip: client_ip.map(|ip| ip.to_string()),
+        source: Some("api".into()),
+        ..Context::default()
+    };
+    let path = format!("/v1/exports/{}/download", job.id);
+    state
+        .policies
+        .admit(
+            job.org,
+            client_ip,
+            Attempt {
+                actor: link,
+                context,
+                method: method.as_str(),
+                path: &path,
+            },
+        )
+        .await?;
     match job.state_at(now_millis()) {
         ExportJobState::Ready => {}
         ExportJobState::Expired => {

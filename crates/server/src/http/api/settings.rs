@@ -1,12 +1,16 @@
 //! `GET /v1/settings` (read scope) and `PUT /v1/settings` (admin scope): the organization's
-//! retention window, with per-channel overrides.
+//! retention window with per-channel overrides, whether recording is on, and the IP allowlist.
 //!
 //! ```json
-//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555}}
+//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555},
+//!  "enabled": true, "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]}
 //! ```
 //! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
-//! days are refused: a trail that forgets within weeks is no audit trail. A change records an
-//! entry (`settings.update`, channel `security`) with the old and new values.
+//! days are refused: a trail that forgets within weeks is no audit trail. `enabled` and
+//! `ip_allowlist` keep their values when a PUT leaves them out, so that a script written for the
+//! retention fields alone cannot turn recording back on or drop the allowlist. A list that would
+//! shut out the request saving it is refused. A change records an entry (`settings.update`,
+//! channel `security`) with the old and new values, recording on or off.
 //!
 //! The console's settings page (`crate::console::settings`) checks its form with the same
 //! [`check_window`] and [`check_channel`] and saves through the same [`save`], so both refuse the
@@ -21,13 +25,12 @@ use serde_json::{Map, Value, json};
 use stele_core::time::Millis;
 use stele_core::validate::is_channel;
 use stele_core::{Actor, Change, Context, Entity, NewEvent, Outcome};
-use stele_store::{
-    MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgId, OrgSettings, Scope, Store, StoreError,
-};
+use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgId, OrgSettings, Scope, StoreError};
 
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
+use crate::policy;
 
 pub const SETTINGS_DETAILED_ACTION: &str = "settings.update";
 
@@ -36,6 +39,8 @@ fn settings_json(settings: &OrgSettings) -> Value {
         "retention_days": settings.retention_days,
         "channel_retention_days": settings.channel_retention_days,
         "minimum_retention_days": MIN_RETENTION_DAYS,
+        "enabled": settings.enabled,
+        "ip_allowlist": settings.ip_allowlist,
     })
 }
 
@@ -54,15 +59,19 @@ pub async fn update(
     // Read as JSON whatever the Content-Type says, as `POST /v1/events` does (`curl -d`).
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
-    let new = parse(&body)?;
-    let (actor, context) = crate::keys::actor_of(&auth.key);
+    let org = auth.key.org;
+    let old = state.store.settings(org).await?;
+    let new = parse(&body, &old)?;
+    policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
+        .map_err(|e| ApiError::field("invalid_settings", &e.field, e.message))?;
+    let (actor, context) = auth.actor();
     let change = SettingsChange {
-        org: auth.key.org,
+        org,
         org_id: &auth.key.org_id,
         actor,
         context,
     };
-    save(state.store.as_ref(), change, &new, state.clock.now()).await?;
+    save(&state, change, &new).await?;
     Ok(Json(settings_json(&new)))
 }
 
@@ -137,24 +146,28 @@ pub struct SettingsChange<'a> {
 /// Replaces the organization's settings with `new` (already checked) and records the change
 /// (`settings.update`, channel `security`) with the old and new value of every field that
 /// changed. Saving what is already there writes and records nothing. Returns the settings as
-/// they were.
+/// they were. Saved through the server's settings cache (`policy::Policies`), so this server
+/// applies the change at once.
 pub async fn save(
-    store: &dyn Store,
+    state: &AppState,
     change: SettingsChange<'_>,
     new: &OrgSettings,
-    now: Millis,
 ) -> std::result::Result<OrgSettings, StoreError> {
+    let store = state.store.as_ref();
     let old = store.settings(change.org).await?;
     if &old != new {
-        store.put_settings(change.org, new).await?;
-        let event = change_record(&change, &old, new, now);
+        state.policies.save(change.org, new).await?;
+        // Recorded whether or not recording is on: it governs what applications send, never
+        // Stele's own entries (so turning it off is itself in the trail).
+        let event = change_record(&change, &old, new, state.clock.now());
         crate::export::record(store, change.org, event).await?;
     }
     Ok(old)
 }
 
-/// Reads a settings document, naming the first field that is wrong.
-fn parse(body: &Value) -> Result<OrgSettings> {
+/// Reads a settings document, naming the first field that is wrong. `enabled` and
+/// `ip_allowlist` left out keep their `current` values.
+fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
     let invalid =
         |field: &str, message: String| ApiError::field("invalid_settings", field, message);
     let Value::Object(map) = body else {
@@ -166,7 +179,11 @@ fn parse(body: &Value) -> Result<OrgSettings> {
     for key in map.keys() {
         if !matches!(
             key.as_str(),
-            "retention_days" | "channel_retention_days" | "minimum_retention_days"
+            "retention_days"
+                | "channel_retention_days"
+                | "minimum_retention_days"
+                | "enabled"
+                | "ip_allowlist"
         ) {
             return Err(invalid(key, "is not a setting".into()));
         }
@@ -197,9 +214,45 @@ fn parse(body: &Value) -> Result<OrgSettings> {
             ));
         }
     }
+    let enabled = match map.get("enabled") {
+        None => current.enabled,
+        Some(Value::Bool(enabled)) => *enabled,
+        Some(_) => {
+            return Err(invalid(
+                "enabled",
+                "must be true (record events) or false (accept them without storing)".into(),
+            ));
+        }
+    };
+    let ip_allowlist = match map.get("ip_allowlist") {
+        None => current.ip_allowlist.clone(),
+        Some(Value::Null) => vec![],
+        Some(Value::Array(entries)) => {
+            let mut texts = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let text = entry.as_str().ok_or_else(|| {
+                    invalid(
+                        &format!("ip_allowlist[{i}]"),
+                        "must be a string: an IP address or a CIDR network".into(),
+                    )
+                })?;
+                texts.push(text);
+            }
+            policy::parse_allowlist(texts.into_iter()).map_err(|e| invalid(&e.field, e.message))?
+        }
+        Some(_) => {
+            return Err(invalid(
+                "ip_allowlist",
+                "must be an array of IP addresses and CIDR networks (empty allows every address)"
+                    .into(),
+            ));
+        }
+    };
     Ok(OrgSettings {
         retention_days,
         channel_retention_days,
+        enabled,
+        ip_allowlist,
     })
 }
 
@@ -241,13 +294,20 @@ fn change_record(
             new: Some(value.clone()),
         })
         .collect();
-    let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+    let description = match (old.get("enabled"), new.get("enabled")) {
+        (Some(Value::Bool(true)), Some(Value::Bool(false))) => "Recording turned off".to_string(),
+        (Some(Value::Bool(false)), Some(Value::Bool(true))) => "Recording turned on".to_string(),
+        _ => {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            format!("Settings changed: {}", fields.join(", "))
+        }
+    };
     NewEvent {
         occurred_at: now,
         action: "update".into(),
         detailed_action: Some(SETTINGS_DETAILED_ACTION.into()),
         channel: "security".into(),
-        description: Some(format!("Settings changed: {}", fields.join(", "))),
+        description: Some(description),
         outcome: Outcome::Success,
         actor: change.actor.clone(),
         entity: Some(Entity {
