@@ -6,9 +6,12 @@
 //! - the peak of the server's *anonymous* resident memory (`RssAnon`: its heap and stacks, what an
 //!   export that buffered would grow), sampled every 10 ms during the export;
 //! - the peak of its whole resident set (`VmHWM`, after resetting the mark by writing `5` to
-//!   `/proc/<pid>/clear_refs`, Linux ≥ 4.0). This includes the database file's pages that SQLite
-//!   maps into the process (memory-mapped I/O), which are the page cache seen through the
-//!   process, not memory the export holds; reading the whole trail maps the whole file.
+//!   `/proc/<pid>/clear_refs`, Linux ≥ 4.0). This would include database pages mapped into the
+//!   process; SQLite's export walk reads without the memory map (`BULK_CACHE_KIB` in
+//!   store-sqlite), so the whole trail is not mapped.
+//!
+//! The server is restarted just before this scenario, so neither figure carries what the ingest
+//! left allocated.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
