@@ -12,6 +12,7 @@ pub mod export_jobs;
 pub mod integrity;
 pub mod keys;
 pub mod members;
+pub mod print_log;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

@@ -12,6 +12,7 @@ mod export;
 mod export_jobs;
 mod ingest;
 mod integrity;
+mod print_log;
 mod retention;
 mod search;
 mod tenancy;

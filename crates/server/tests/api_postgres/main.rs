@@ -17,6 +17,8 @@ mod export_jobs;
 mod ingest;
 #[path = "../api/integrity.rs"]
 mod integrity;
+#[path = "../api/print_log.rs"]
+mod print_log;
 #[path = "../api/retention.rs"]
 mod retention;
 #[path = "../api/search.rs"]
