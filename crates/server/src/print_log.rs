@@ -24,7 +24,9 @@ use stele_store::{
     PrintLogChange, PrintStats, PrintStatus, Scope,
 };
 
+use crate::activity::Who;
 use crate::clock::SharedClock;
+use crate::console::roles::{Permission, Role};
 
 /// The trail's channel for the print log's entries.
 pub const CHANNEL: &str = "printing";
@@ -52,7 +54,8 @@ pub enum Reach {
 }
 
 /// Who is asking, and what the print log lets them do: an API key (its scopes) or a console
-/// member (their role's permissions).
+/// member (their role's permissions). Both map Bambuddy's OWN/ALL permissions the same way
+/// (docs/print-log.md).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The username whose rows are this caller's own: a key's name, a member's email.
@@ -106,6 +109,29 @@ impl Caller {
             update: reach(key, Scope::PrintlogUpdateOwn, Scope::PrintlogUpdateAll),
             delete: reach(key, Scope::PrintlogDeleteOwn, Scope::PrintlogDeleteAll),
             actor,
+            context,
+        }
+    }
+
+    /// A console member: `printlog.view` reads, the `printlog.*` permissions of their role
+    /// change (the console records nothing); their own rows are those created by their email.
+    pub fn for_member(who: Who<'_>, role: Role, context: Context) -> Caller {
+        let reach = |own: Permission, all: Permission| {
+            if role.has(all) {
+                Reach::All
+            } else if role.has(own) {
+                Reach::Own
+            } else {
+                Reach::None
+            }
+        };
+        Caller {
+            identity: who.email.to_string(),
+            read: role.has(Permission::PrintlogView),
+            record: false,
+            update: reach(Permission::PrintlogUpdateOwn, Permission::PrintlogUpdateAll),
+            delete: reach(Permission::PrintlogDeleteOwn, Permission::PrintlogDeleteAll),
+            actor: crate::activity::member_actor(who),
             context,
         }
     }

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod log_page;
+pub mod print_log_page;
 mod rate_limit;
 pub mod render;
 pub mod roles;
@@ -70,6 +71,13 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(entity_history),
         )
         .route("/console/export", get(export))
+        .route("/console/print-log", get(print_log_page::show))
+        .route("/console/print-log/clear", post(print_log_page::clear))
+        .route("/console/print-log/{id}", post(print_log_page::classify))
+        .route(
+            "/console/print-log/{id}/delete",
+            post(print_log_page::delete),
+        )
         .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
@@ -280,12 +288,16 @@ impl IntoResponse for ConsoleError {
 const STYLESHEET: &str = concat!(
     include_str!("assets/console.css"),
     "\n",
-    include_str!("assets/log.css")
+    include_str!("assets/log.css"),
+    "\n",
+    include_str!("assets/print_log.css")
 );
 const SCRIPT: &str = concat!(
     include_str!("assets/console.js"),
     "\n",
-    include_str!("assets/log.js")
+    include_str!("assets/log.js"),
+    "\n",
+    include_str!("assets/print_log.js")
 );
 
 async fn stylesheet() -> Response {
