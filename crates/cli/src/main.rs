@@ -308,10 +308,12 @@ enum KeyCommand {
         /// Organization id (org_…) or name.
         #[arg(long)]
         org: String,
-        /// Comma-separated: ingest, read, export, admin.
+        /// Comma-separated: ingest, read, export, admin, printlog.update.own,
+        /// printlog.update.all, printlog.delete.own, printlog.delete.all.
         #[arg(long, default_value = "ingest")]
         scopes: String,
-        /// A label to tell keys apart.
+        /// A label to tell keys apart; for the print log, also the user whose prints are the
+        /// key's own (docs/print-log.md).
         #[arg(long, default_value = "api key")]
         name: String,
         #[command(flatten)]

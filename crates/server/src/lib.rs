@@ -14,6 +14,7 @@ pub mod keys;
 pub mod members;
 pub mod net;
 pub mod policy;
+pub mod print_log;
 pub mod retention;
 pub mod scheduler;
 pub mod startup;

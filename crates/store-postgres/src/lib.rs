@@ -38,6 +38,7 @@ mod integrity;
 mod members;
 mod partitions;
 mod pool;
+mod print_log;
 mod read;
 mod retention;
 mod schema;
@@ -54,10 +55,11 @@ use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
-    MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
-    Page, RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
+    ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -67,7 +69,7 @@ pub use writer::{ENTRY_COPY_COLUMNS, ENTRY_COPY_TYPES, KEY_COPY_COLUMNS, KEY_COP
 
 pub mod testing;
 
-use crate::error::{Error, R, is_retryable};
+use crate::error::{Error, R, is_missing_partition, is_retryable};
 use crate::partitions::Partitions;
 use crate::pool::{Pool, base_config, connect};
 use crate::read::READER_SETUP;
@@ -77,7 +79,7 @@ use crate::writer::{WRITER_SETUP, Writer};
 const POOL_SIZE: usize = 8;
 /// How often the upkeep task looks for checkpoints that are due.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
-/// How often an erasure is run again after a deadlock before giving up.
+/// How often an erasure or a print log write is run again after a deadlock before giving up.
 const MAX_ATTEMPTS: u32 = 8;
 
 /// How a store is opened.
@@ -712,9 +714,118 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(members::forget_sessions(&mut conn, ended_before).await?)
     }
+
+    // --- the print log ---------------------------------------------------------------------------
+
+    async fn record_print(
+        &self,
+        org: OrgId,
+        fields: PrintFields,
+        audit: PrintAudit,
+    ) -> Result<Print> {
+        match self
+            .write_print_log(org, print_log::Write::Record(Box::new(fields)), audit)
+            .await?
+        {
+            print_log::Written::Recorded(print) => Ok(*print),
+            _ => Err(StoreError::Other("unexpected print log outcome".into())),
+        }
+    }
+
+    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>> {
+        let mut conn = self.pool.get().await?;
+        Ok(print_log::find(&mut conn, org, id).await?)
+    }
+
+    async fn list_prints(
+        &self,
+        org: OrgId,
+        filter: &PrintFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<PrintPage> {
+        let mut conn = self.pool.get().await?;
+        Ok(print_log::list(&mut conn, org, filter, limit, offset).await?)
+    }
+
+    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+        let mut conn = self.pool.get().await?;
+        Ok(print_log::stats(&mut conn, org, filter).await?)
+    }
+
+    async fn classify_print(
+        &self,
+        org: OrgId,
+        id: i64,
+        classification: Classification,
+        audit: PrintAudit,
+    ) -> Result<(Print, Print)> {
+        match self
+            .write_print_log(org, print_log::Write::Classify(id, classification), audit)
+            .await?
+        {
+            print_log::Written::Classified(pair) => Ok(*pair),
+            _ => Err(StoreError::Other("unexpected print log outcome".into())),
+        }
+    }
+
+    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print> {
+        match self
+            .write_print_log(org, print_log::Write::Delete(id), audit)
+            .await?
+        {
+            print_log::Written::Deleted(print) => Ok(*print),
+            _ => Err(StoreError::Other("unexpected print log outcome".into())),
+        }
+    }
+
+    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64> {
+        match self
+            .write_print_log(org, print_log::Write::Clear, audit)
+            .await?
+        {
+            print_log::Written::Cleared(n) => Ok(n),
+            _ => Err(StoreError::Other("unexpected print log outcome".into())),
+        }
+    }
 }
 
 impl PgStore {
+    /// Runs a print log write with its audit entries (`print_log::write`), again after a
+    /// deadlock, and again after making the partition of a month its entries need that another
+    /// process dropped (or that no one made yet: an entry occurs at the server's clock).
+    async fn write_print_log(
+        &self,
+        org: OrgId,
+        write: print_log::Write,
+        audit: PrintAudit,
+    ) -> Result<print_log::Written> {
+        let mut months = std::collections::BTreeSet::from([partitions::Month::of(now_millis())]);
+        let mut attempt = 1;
+        loop {
+            let mut conn = self.pool.get().await?;
+            self.partitions
+                .ensure(&mut conn, months.iter().copied())
+                .await?;
+            let mut needed = std::collections::BTreeSet::new();
+            let result =
+                print_log::write(&mut conn, org, &write, &audit, now_millis(), &mut needed).await;
+            match result {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "print log write conflicted; running it again");
+                    attempt += 1;
+                }
+                Err(e) if is_missing_partition(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "a month's partition is missing; making it");
+                    self.partitions.forget(needed.iter().copied());
+                    months.extend(needed);
+                    attempt += 1;
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
     /// Drops the partitions of the months a prune touched, and of earlier months the statistics
     /// show empty (a drop an earlier run had to leave), that no longer hold any entry.
     async fn drop_emptied_months(

@@ -109,7 +109,7 @@ impl Where {
 }
 
 /// `LIKE` pattern text for a literal: `%`, `_` and the escape character itself escaped.
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

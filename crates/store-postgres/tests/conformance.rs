@@ -19,6 +19,9 @@ use stele_store::{
     MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
     Page, RemovedPerChannel, Result, Session, SessionHash, Store, VerifyReport,
 };
+use stele_store::{
+    Classification, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
+};
 use stele_store_postgres::PgStore;
 
 /// The store under test, holding its database until it is dropped.
@@ -213,5 +216,45 @@ impl Store for TestStore {
 
     async fn forget_sessions(&self, ended_before: Millis) -> Result<u64> {
         self.store.forget_sessions(ended_before).await
+    }
+    async fn record_print(
+        &self,
+        org: OrgId,
+        fields: PrintFields,
+        audit: PrintAudit,
+    ) -> Result<Print> {
+        self.store.record_print(org, fields, audit).await
+    }
+    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>> {
+        self.store.print(org, id).await
+    }
+    async fn list_prints(
+        &self,
+        org: OrgId,
+        filter: &PrintFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<PrintPage> {
+        self.store.list_prints(org, filter, limit, offset).await
+    }
+    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+        self.store.print_stats(org, filter).await
+    }
+    async fn classify_print(
+        &self,
+        org: OrgId,
+        id: i64,
+        classification: Classification,
+        audit: PrintAudit,
+    ) -> Result<(Print, Print)> {
+        self.store
+            .classify_print(org, id, classification, audit)
+            .await
+    }
+    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print> {
+        self.store.delete_print(org, id, audit).await
+    }
+    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64> {
+        self.store.clear_prints(org, audit).await
     }
 }

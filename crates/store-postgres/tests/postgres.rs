@@ -308,7 +308,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
 }
 
 /// The partition (table name) each entry of the database lives in, by `seq`.

@@ -8,6 +8,7 @@ mod error;
 mod export_jobs;
 mod integrity;
 mod members;
+mod print_log;
 mod read;
 mod retention;
 mod schema;
@@ -29,10 +30,11 @@ use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
-    ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
-    MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings, Organization,
-    Page, RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
+    ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -745,5 +747,90 @@ impl Store for SqliteStore {
         self.writer
             .run(move |tx| members::forget_sessions(tx, ended_before))
             .await
+    }
+
+    // --- the print log ---------------------------------------------------------------------------
+
+    async fn record_print(
+        &self,
+        org: OrgId,
+        fields: PrintFields,
+        audit: PrintAudit,
+    ) -> Result<Print> {
+        let dict = self.dict.clone();
+        let written = self
+            .writer
+            .run(move |tx| print_log::record(tx, &dict, org, fields, &audit, now_millis()))
+            .await?;
+        Ok(self.published(written))
+    }
+
+    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>> {
+        self.read(move |conn, _| print_log::find(conn, org, id))
+            .await
+    }
+
+    async fn list_prints(
+        &self,
+        org: OrgId,
+        filter: &PrintFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<PrintPage> {
+        let filter = filter.clone();
+        self.read(move |conn, _| print_log::list(conn, org, &filter, limit, offset))
+            .await
+    }
+
+    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+        let filter = filter.clone();
+        self.read(move |conn, _| print_log::stats(conn, org, &filter))
+            .await
+    }
+
+    async fn classify_print(
+        &self,
+        org: OrgId,
+        id: i64,
+        classification: Classification,
+        audit: PrintAudit,
+    ) -> Result<(Print, Print)> {
+        let dict = self.dict.clone();
+        let written = self
+            .writer
+            .run(move |tx| {
+                print_log::classify(tx, &dict, org, id, classification, &audit, now_millis())
+            })
+            .await?;
+        Ok(self.published(written))
+    }
+
+    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print> {
+        let dict = self.dict.clone();
+        let written = self
+            .writer
+            .run(move |tx| print_log::delete(tx, &dict, org, id, &audit, now_millis()))
+            .await?;
+        Ok(self.published(written))
+    }
+
+    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64> {
+        let dict = self.dict.clone();
+        let written = self
+            .writer
+            .run(move |tx| print_log::clear(tx, &dict, org, &audit, now_millis()))
+            .await?;
+        Ok(self.published(written))
+    }
+}
+
+impl SqliteStore {
+    /// Makes the dictionary values a committed print log change created known to the readers,
+    /// and returns what the change did.
+    fn published<T>(&self, written: print_log::Written<T>) -> T {
+        for (id, kind, value) in written.new_dict {
+            self.dict.publish(id, kind, value);
+        }
+        written.value
     }
 }

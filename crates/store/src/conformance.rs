@@ -18,6 +18,9 @@ use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 
 use stele_core::checkpoint::SigningKey;
 
+mod print_log;
+pub use print_log::*;
+
 use crate::{
     AppendRequest, Cutoffs, EXPORT_INTERRUPTED, ExportJobOutcome, ExportJobState, ExportSweep,
     ExportSweepOutcome, KeyHash, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession,
@@ -52,6 +55,12 @@ macro_rules! conformance_suite {
             // members and sessions
             members_have_one_email_across_stele_and_stay_in_their_organization,
             sessions_sign_in_their_member_until_revoked_expired_or_disabled,
+            // the print log
+            print_log_ids_count_per_organization_and_are_never_reused,
+            print_log_rows_round_trip_every_field_and_vocabulary,
+            print_log_filters_pages_and_stats_match_brute_force,
+            print_log_changes_commit_with_their_audit_entries,
+            a_print_log_change_no_audit_entry_describes_is_not_made,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -6,9 +6,11 @@
 
 pub mod chain_check;
 pub mod conformance;
+pub mod print_log;
 pub mod record;
 mod types;
 
+pub use print_log::*;
 pub use types::*;
 
 use async_trait::async_trait;
@@ -237,4 +239,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes sessions that expired or were revoked before `ended_before`; returns how many.
     async fn forget_sessions(&self, ended_before: Millis) -> Result<u64>;
+
+    // --- the print log ---------------------------------------------------------------------------
+    //
+    // An editable operational log, apart from the trail (see [`print_log`]). Each change commits
+    // in one transaction with the audit entries its [`PrintAudit`] builds; a store error means
+    // neither happened. Rows are looked up by the organization and the id together, so another
+    // organization's id is `NotFound` (or `None`), never its row.
+
+    /// Adds a row with the organization's next id and returns it.
+    async fn record_print(
+        &self,
+        org: OrgId,
+        fields: PrintFields,
+        audit: PrintAudit,
+    ) -> Result<Print>;
+
+    /// The organization's row with this id.
+    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>>;
+
+    /// The rows `filter` matches, newest first (`created_at`, then id, descending), `limit` of
+    /// them after skipping `offset`, with the number of matches in all.
+    async fn list_prints(
+        &self,
+        org: OrgId,
+        filter: &PrintFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<PrintPage>;
+
+    /// Counts and sums over the rows `filter` matches, from one consistent view of the log.
+    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats>;
+
+    /// Changes a row's status and/or failure reason and returns it as it was and as it is.
+    /// When that changes nothing, nothing is written (and no audit entry). `NotFound` when the
+    /// organization has no row with this id.
+    async fn classify_print(
+        &self,
+        org: OrgId,
+        id: i64,
+        classification: Classification,
+        audit: PrintAudit,
+    ) -> Result<(Print, Print)>;
+
+    /// Removes one row and returns it. `NotFound` when the organization has no row with this id.
+    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print>;
+
+    /// Removes every row of the organization's log and returns how many went. Nothing else is
+    /// touched: not the trail, not the id counter (ids are never reused).
+    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64>;
 }

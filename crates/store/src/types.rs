@@ -18,18 +18,46 @@ pub struct Organization {
     pub created_at: Millis,
 }
 
-/// What an API key may do.
+/// What an API key may do. `admin` implies every other scope.
+///
+/// The print log's scopes carry the console's permission names (`printlog.update.own`, …), so
+/// a key and a member are granted the print log in the same words. A key's "own" prints are
+/// those whose `created_by_username` is the key's name (docs/print-log.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Scope {
+    #[serde(rename = "ingest")]
     Ingest,
+    #[serde(rename = "read")]
     Read,
+    #[serde(rename = "export")]
     Export,
+    #[serde(rename = "admin")]
     Admin,
+    /// Reclassify the print log rows the key owns.
+    #[serde(rename = "printlog.update.own")]
+    PrintlogUpdateOwn,
+    /// Reclassify any print log row.
+    #[serde(rename = "printlog.update.all")]
+    PrintlogUpdateAll,
+    /// Delete the print log rows the key owns.
+    #[serde(rename = "printlog.delete.own")]
+    PrintlogDeleteOwn,
+    /// Delete any print log row, and clear the log.
+    #[serde(rename = "printlog.delete.all")]
+    PrintlogDeleteAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Ingest, Scope::Read, Scope::Export, Scope::Admin];
+    pub const ALL: [Scope; 8] = [
+        Scope::Ingest,
+        Scope::Read,
+        Scope::Export,
+        Scope::Admin,
+        Scope::PrintlogUpdateOwn,
+        Scope::PrintlogUpdateAll,
+        Scope::PrintlogDeleteOwn,
+        Scope::PrintlogDeleteAll,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,10 +65,14 @@ impl Scope {
             Scope::Read => "read",
             Scope::Export => "export",
             Scope::Admin => "admin",
+            Scope::PrintlogUpdateOwn => "printlog.update.own",
+            Scope::PrintlogUpdateAll => "printlog.update.all",
+            Scope::PrintlogDeleteOwn => "printlog.delete.own",
+            Scope::PrintlogDeleteAll => "printlog.delete.all",
         }
     }
 
-    /// Parses `ingest,read,export,admin`.
+    /// Parses `ingest,read,export,admin` (and the print log's scopes).
     pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
         let mut scopes = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -48,7 +80,10 @@ impl Scope {
                 .into_iter()
                 .find(|x| x.as_str() == part)
                 .ok_or_else(|| {
-                    format!("unknown scope `{part}`; use ingest, read, export or admin")
+                    format!(
+                        "unknown scope `{part}`; use {}",
+                        Scope::ALL.map(Scope::as_str).join(", ")
+                    )
                 })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod entry_page;
 pub mod log_page;
+pub mod print_log_page;
 mod rate_limit;
 pub mod render;
 pub mod roles;
@@ -95,6 +96,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/console/settings/members/{id}/role",
             post(settings::members::change_role),
+        )
+        .route("/console/print-log", get(print_log_page::show))
+        .route("/console/print-log/clear", post(print_log_page::clear))
+        .route("/console/print-log/{id}", post(print_log_page::classify))
+        .route(
+            "/console/print-log/{id}/delete",
+            post(print_log_page::delete),
         )
         .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
         .route("/console/logout", post(auth::logout))
@@ -311,14 +319,18 @@ const STYLESHEET: &str = concat!(
     "\n",
     include_str!("assets/log.css"),
     "\n",
-    include_str!("assets/settings.css")
+    include_str!("assets/settings.css"),
+    "\n",
+    include_str!("assets/print_log.css")
 );
 const SCRIPT: &str = concat!(
     include_str!("assets/console.js"),
     "\n",
     include_str!("assets/log.js"),
     "\n",
-    include_str!("assets/view.js")
+    include_str!("assets/view.js"),
+    "\n",
+    include_str!("assets/print_log.js")
 );
 
 async fn stylesheet() -> Response {

@@ -18,6 +18,8 @@ pub enum Permission {
     AuditKeysManage,
     /// Add members, change their roles, disable them.
     AuditMembersManage,
+    /// Read the print log and its stats (Bambuddy's `ARCHIVES_READ`).
+    PrintlogView,
     /// Classify one's own prints in the print log (product.md section G).
     PrintlogUpdateOwn,
     /// Classify anyone's prints.
@@ -29,12 +31,13 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::AuditLogView,
         Permission::AuditLogExport,
         Permission::AuditLogsConfigure,
         Permission::AuditKeysManage,
         Permission::AuditMembersManage,
+        Permission::PrintlogView,
         Permission::PrintlogUpdateOwn,
         Permission::PrintlogUpdateAll,
         Permission::PrintlogDeleteOwn,
@@ -48,6 +51,7 @@ impl Permission {
             Permission::AuditLogsConfigure => "audit.logs.configure",
             Permission::AuditKeysManage => "audit.keys.manage",
             Permission::AuditMembersManage => "audit.members.manage",
+            Permission::PrintlogView => "printlog.view",
             Permission::PrintlogUpdateOwn => "printlog.update.own",
             Permission::PrintlogUpdateAll => "printlog.update.all",
             Permission::PrintlogDeleteOwn => "printlog.delete.own",
@@ -67,6 +71,7 @@ impl Permission {
             Permission::AuditLogsConfigure => "configure the audit log",
             Permission::AuditKeysManage => "manage API keys",
             Permission::AuditMembersManage => "manage members",
+            Permission::PrintlogView => "view the print log",
             Permission::PrintlogUpdateOwn => "update your own prints",
             Permission::PrintlogUpdateAll => "update every print",
             Permission::PrintlogDeleteOwn => "delete your own prints",
@@ -106,10 +111,14 @@ pub const ROLE_PERMISSIONS: [(Role, &[Permission]); 6] = [
             AuditLogExport,
             AuditLogsConfigure,
             AuditKeysManage,
+            PrintlogView,
         ],
     ),
-    (Role::Auditor, &[AuditLogView, AuditLogExport]),
-    (Role::Member, &[PrintlogUpdateOwn, PrintlogDeleteOwn]),
+    (Role::Auditor, &[AuditLogView, AuditLogExport, PrintlogView]),
+    (
+        Role::Member,
+        &[PrintlogView, PrintlogUpdateOwn, PrintlogDeleteOwn],
+    ),
 ];
 
 impl Role {

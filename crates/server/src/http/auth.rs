@@ -1,6 +1,7 @@
-//! API key authentication: `Authorization: Bearer <key>` resolves to the key's organization and
-//! scopes. Every handler that touches data takes an [`Authenticated`] (or, on ingest, an
-//! [`IngestKey`]) and checks its scope, so no request can reach another organization's data.
+//! API key authentication: `Authorization: Bearer <key>`, or `X-API-Key: <key>` as clients of
+//! the print log API send it (seeds/003), resolves to the key's organization and scopes. Every
+//! handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
+//! checks its scope, so no request can reach another organization's data.
 
 use std::net::IpAddr;
 
@@ -14,6 +15,9 @@ use super::AppState;
 use super::error::ApiError;
 use crate::policy::Attempt;
 use crate::{keys, net};
+
+/// The header Bambuddy's API clients send their key in.
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// An API key on an endpoint that reads the trail or changes the organization: every endpoint
 /// but ingest. The organization's IP allowlist applies (a refusal is a 403 `ip_not_allowed`, and
@@ -113,26 +117,38 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// The key of `Authorization: Bearer <key>`, if it is one of ours and not revoked.
+/// The key of `X-API-Key: <key>` or `Authorization: Bearer <key>`, if it is one of ours and not
+/// revoked.
 async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError> {
-    let header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "missing `Authorization: Bearer <key>` header",
-        ))?;
-    let secret = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <key>`",
-        ))?;
+    let secret = match parts.headers.get(API_KEY_HEADER) {
+        // A client that names its key this way means it, whatever else it sends (a proxy may add
+        // an Authorization header of its own).
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the X-API-Key header must hold the key",
+            ))?,
+        None => parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <key>` (or `X-API-Key: <key>`) header",
+            ))?
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be `Bearer <key>`",
+            ))?,
+    };
     state
         .store
         .authenticate(&keys::hash(secret))

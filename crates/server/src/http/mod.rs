@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
@@ -73,6 +73,30 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route(
             "/v1/settings",
             get(api::settings::show).put(api::settings::update),
+        )
+        // The print log speaks Bambuddy's paths, which clients write with or without the
+        // trailing slash.
+        .route(
+            "/api/v1/print-log",
+            get(api::print_log::list)
+                .post(api::print_log::create)
+                .delete(api::print_log::clear),
+        )
+        .route(
+            "/api/v1/print-log/",
+            get(api::print_log::list)
+                .post(api::print_log::create)
+                .delete(api::print_log::clear),
+        )
+        .route("/api/v1/print-log/stats", get(api::print_log::stats))
+        .route("/api/v1/print-log/stats/", get(api::print_log::stats))
+        .route(
+            "/api/v1/print-log/{id}",
+            patch(api::print_log::update).delete(api::print_log::delete),
+        )
+        .route(
+            "/api/v1/print-log/{id}/",
+            patch(api::print_log::update).delete(api::print_log::delete),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(api::health::ready))

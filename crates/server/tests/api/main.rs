@@ -13,6 +13,7 @@ mod export_jobs;
 mod ingest;
 mod integrity;
 mod policy;
+mod print_log;
 mod retention;
 mod search;
 mod tenancy;

@@ -19,6 +19,8 @@ mod ingest;
 mod integrity;
 #[path = "../api/policy.rs"]
 mod policy;
+#[path = "../api/print_log.rs"]
+mod print_log;
 #[path = "../api/retention.rs"]
 mod retention;
 #[path = "../api/search.rs"]

@@ -35,6 +35,10 @@ fn scope_hint(scope: Scope) -> &'static str {
         Scope::Read => "read the trail, its facets and settings",
         Scope::Export => "export the trail",
         Scope::Admin => "everything, including changing settings and erasure",
+        Scope::PrintlogUpdateOwn => "reclassify the print log rows the key recorded (its name)",
+        Scope::PrintlogUpdateAll => "reclassify any print log row",
+        Scope::PrintlogDeleteOwn => "delete the print log rows the key recorded (its name)",
+        Scope::PrintlogDeleteAll => "delete any print log row, or clear the print log",
     }
 }
 

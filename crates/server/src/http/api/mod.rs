@@ -8,6 +8,7 @@ pub mod export_jobs;
 pub mod facets;
 pub mod health;
 pub mod integrity;
+pub mod print_log;
 pub mod settings;
 
 use axum::extract::Query;
