@@ -720,6 +720,11 @@ async fn each_settings_page_needs_its_permission_and_the_header_links_only_to_th
             }
         }
         let home = console.get("/console", &cookie).await.text().await.unwrap();
+        // Every role may read the print log, so every header links to it.
+        assert!(
+            home.contains("class=\"nav-link\" href=\"/console/print-log\""),
+            "{who}: {home}"
+        );
         match link {
             Some(href) => assert!(
                 home.contains(&format!("class=\"settings-link\" href=\"{href}\"")),

@@ -134,6 +134,12 @@ pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
                     a.brand href="/console" { "Stele" }
                     @if let Some(user) = user {
                         span.org title=(user.org_id) { (user.org_name) }
+                        @if user.can(Permission::AuditLogView) {
+                            a.nav-link href="/console" { "Audit log" }
+                        }
+                        @if user.can(Permission::PrintlogView) {
+                            a.nav-link href="/console/print-log" { "Print log" }
+                        }
                         @if let Some(href) = settings::home(user) {
                             a.settings-link href=(href) { "Settings" }
                         }
