@@ -1,8 +1,8 @@
 //! The console's settings pages and the `view` record, end to end: a real server and a real
-//! headless Chromium (`console/harness.rs`) for what a member does (change retention, create and
-//! revoke a key, add a member and change a role, open an entry), and plain HTTP for what a
-//! browser would not do (forms without the CSRF token, URLs a role may not open, guard rails
-//! pushed past the form) and for status codes.
+//! headless Chromium (`console/harness.rs`) for what a member does (change retention, turn
+//! recording off and on, set the IP allowlist, create and revoke a key, add a member and change a
+//! role, open an entry), and plain HTTP for what a browser would not do (forms without the CSRF
+//! token, URLs a role may not open, guard rails pushed past the form) and for status codes.
 
 #[path = "console/harness.rs"]
 mod harness;
@@ -220,6 +220,220 @@ async fn retention_is_refused_below_30_days_on_the_form_then_saved_and_recorded(
     let second = &changes[0].event.changes;
     assert_eq!(second.len(), 1, "only the overrides changed: {second:?}");
     assert_eq!(second[0].new, Some(json!({"compliance": null})));
+}
+
+/// Sends one `Invoice` event as an application would (the bootstrap admin key): status and body.
+async fn send_invoice_event(console: &Console) -> (StatusCode, Value) {
+    let response = console
+        .http
+        .post(console.at("/v1/events"))
+        .bearer_auth(&console.admin_key)
+        .json(&json!({
+            "action": "create", "actor": service(),
+            "entity": {"type": "Invoice", "id": "inv_1"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn is_checked(b: &Browser, css: &str) -> bool {
+    b.wait_for(css)
+        .await
+        .prop("checked")
+        .await
+        .unwrap()
+        .as_deref()
+        == Some("true")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_is_turned_off_after_a_confirmation_and_on_again_from_the_log_banner() {
+    let (app, ada) = with_ada().await;
+    let console = &app;
+    with_browser(|b| async move {
+        b.sign_in(console, ADA).await;
+        assert_eq!(
+            count(&b, "div.recording-off").await,
+            0,
+            "no banner while on"
+        );
+        b.open(&console.at("/console/settings"), "form.settings-form")
+            .await;
+        let status = b.text_of("p.recording-status").await;
+        assert!(status.starts_with("Recording is on."), "{status}");
+        assert!(is_checked(&b, "#recording-on").await);
+
+        // Off without the confirmation: refused, the choice kept, nothing changed.
+        click(&b, "#recording-off").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        let error = b.text_of("#recording-error").await;
+        assert!(error.contains("I understand"), "{error}");
+        assert!(is_checked(&b, "#recording-off").await);
+        assert!(
+            console
+                .store
+                .settings(console.org.key)
+                .await
+                .unwrap()
+                .enabled
+        );
+
+        // With it: off, and the page says so.
+        click(&b, "#confirm-off").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        let status = b.text_of("p.recording-status").await;
+        assert!(status.starts_with("Recording is off."), "{status}");
+        assert!(is_checked(&b, "#recording-off").await);
+        assert_eq!(
+            count(&b, "#confirm-off").await,
+            0,
+            "nothing to confirm when off"
+        );
+        b.screenshot("settings-recording-off").await;
+
+        // Applications are told their events were not stored.
+        let (status, body) = send_invoice_event(console).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body["recorded"], json!(false), "{body}");
+
+        // The log says recording is off, and has the change.
+        b.open(
+            &console.at("/console?detailed_action=settings.update"),
+            "p.entry-count",
+        )
+        .await;
+        let banner = b.text_of("div.recording-off").await;
+        assert!(banner.starts_with("Recording is off."), "{banner}");
+        assert_eq!(count(&b, "tr.log-row").await, 1);
+        assert_eq!(
+            b.text_of("tbody.entry summary span.description").await,
+            "Recording turned off"
+        );
+
+        // On again, from the banner's link; no confirmation needed.
+        click_to_next_page(&b, "div.recording-off a").await;
+        assert_eq!(b.path().await, "/console/settings");
+        click(&b, "#recording-on").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        let status = b.text_of("p.recording-status").await;
+        assert!(status.starts_with("Recording is on."), "{status}");
+        let (status, body) = send_invoice_event(console).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        b.open(
+            &console.at("/console?detailed_action=settings.update"),
+            "p.entry-count",
+        )
+        .await;
+        assert_eq!(count(&b, "div.recording-off").await, 0);
+        assert_eq!(count(&b, "tr.log-row").await, 2);
+        assert_eq!(
+            b.text_of("tbody.entry summary span.description").await,
+            "Recording turned on"
+        );
+    })
+    .await;
+
+    assert_eq!(
+        console.entries("entity_type=Invoice").await.len(),
+        1,
+        "only the event sent while recording was on"
+    );
+    let changes = console.entries("detailed_action=settings.update").await;
+    assert_eq!(changes.len(), 2, "the refused form recorded nothing");
+    for (change, (old, new)) in changes.iter().zip([(false, true), (true, false)]) {
+        by_member(change, &ada);
+        assert_eq!(change.event.changes.len(), 1, "{:?}", change.event.changes);
+        let field = &change.event.changes[0];
+        assert_eq!(
+            (field.field.as_str(), &field.old, &field.new),
+            ("enabled", &Some(json!(old)), &Some(json!(new)))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_allowlist_is_saved_only_with_valid_lines_that_include_the_members_address() {
+    let (app, ada) = with_ada().await;
+    let console = &app;
+    with_browser(|b| async move {
+        b.sign_in(console, ADA).await;
+        b.open(&console.at("/console/settings"), "#ip-allowlist")
+            .await;
+        assert_eq!(b.text_of("#your-ip").await, "127.0.0.1");
+        assert_eq!(value_of(&b, "#ip-allowlist").await, "");
+
+        // A line that is no address: refused naming it, the text kept.
+        fill(&b, "#ip-allowlist", "10.0.0.0/8\nnot-an-address").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        let error = b.text_of("#ip_allowlist-error").await;
+        assert!(
+            error.starts_with("Line 2: `not-an-address` is not an IP address"),
+            "{error}"
+        );
+        assert_eq!(
+            value_of(&b, "#ip-allowlist").await,
+            "10.0.0.0/8\nnot-an-address"
+        );
+
+        // A list without the browser's address would lock Ada out: refused.
+        fill(&b, "#ip-allowlist", "10.0.0.0/8").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        let error = b.text_of("#ip_allowlist-error").await;
+        assert!(
+            error.starts_with("This list would lock you out: this request comes from 127.0.0.1"),
+            "{error}"
+        );
+        assert_eq!(value_of(&b, "#ip-allowlist").await, "10.0.0.0/8");
+        b.driver
+            .execute(
+                "document.querySelector('fieldset.ip-allowlist').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.screenshot("settings-allowlist-refused").await;
+        assert!(
+            console
+                .store
+                .settings(console.org.key)
+                .await
+                .unwrap()
+                .ip_allowlist
+                .is_empty()
+        );
+
+        // With it: saved in canonical form, and the console still opens.
+        fill(&b, "#ip-allowlist", "10.1.2.3/8\n127.0.0.1").await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        assert_eq!(value_of(&b, "#ip-allowlist").await, "10.0.0.0/8\n127.0.0.1");
+        b.open(&console.at("/console"), "p.entry-count").await;
+    })
+    .await;
+
+    assert_eq!(
+        console.api("/v1/settings").await["ip_allowlist"],
+        json!(["10.0.0.0/8", "127.0.0.1"])
+    );
+    let changes = console.entries("detailed_action=settings.update").await;
+    assert_eq!(changes.len(), 1, "the refused forms recorded nothing");
+    by_member(&changes[0], &ada);
+    let field = &changes[0].event.changes;
+    assert_eq!(field.len(), 1, "{field:?}");
+    assert_eq!(
+        (field[0].field.as_str(), &field[0].old, &field[0].new),
+        (
+            "ip_allowlist",
+            &Some(json!([])),
+            &Some(json!(["10.0.0.0/8", "127.0.0.1"]))
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

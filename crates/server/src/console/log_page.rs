@@ -132,6 +132,21 @@ pub async fn entry_details_page(
     Ok(entry_details(base, entry, correlated.get(&entry.id), now))
 }
 
+/// The notice over the audit log while the organization's recording is off, so that no one reads
+/// a quiet log as a quiet application. `settings_href`: a link to turn it on, for a member who may.
+pub fn recording_off_banner(settings_href: Option<&str>) -> Markup {
+    html! {
+        div.alert.alert-warning.recording-off role="status" {
+            strong { "Recording is off." }
+            " Events your applications send are not stored; entries already here stay, and "
+            "Stele's own activity is still recorded."
+            @if let Some(href) = settings_href {
+                " " a href=(href) { "Turn recording on in Settings" } "."
+            }
+        }
+    }
+}
+
 /// Where one entry's own page lives: `{base}/entries/{id}`.
 pub fn entry_path(base_path: &str, id: &str) -> String {
     format!(

@@ -188,6 +188,19 @@ async fn audit_log(
     )
     .await
     .map_err(|log_page::LogPageError::Store(e)| ConsoleError::from(e))?;
+    // From the settings cache ingest reads too, so the banner says what ingest does.
+    let recording = state
+        .policies
+        .recording_enabled(user.org)
+        .await
+        .map_err(ConsoleError::from)?;
+    let settings_href = user
+        .can(Permission::AuditLogsConfigure)
+        .then_some(settings::SETTINGS_PATH);
+    let body = html! {
+        @if !recording { (log_page::recording_off_banner(settings_href)) }
+        (body)
+    };
     Ok(layout("Audit log", Some(&user), body))
 }
 

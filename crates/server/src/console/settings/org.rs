@@ -1,18 +1,28 @@
-//! `/console/settings`: the organization's settings, for members with `audit.logs.configure`.
-//! Today that is retention: the organization's window (days, or keep forever) and per-channel
-//! overrides.
+//! `/console/settings`: the organization's settings, for members with `audit.logs.configure`:
+//! whether recording is on, retention (the organization's window, days or keep forever, and
+//! per-channel overrides) and the IP allowlist.
+//!
+//! Turning recording off is the one change that silently loses data (applications' events are
+//! accepted and not stored), so it needs a second, deliberate step: a checkbox saying the member
+//! understands, which works without JavaScript. Turning it back on needs none. The allowlist is
+//! checked as the API checks it (`policy::parse_allowlist`, `policy::check_not_locked_out`), with
+//! the problem named by the line of the textarea it is on; the page shows the member's own
+//! address so that they can include it.
 //!
 //! The form is read into a [`SettingsForm`] (what was typed, kept so a refused form comes back as
 //! it was sent), then checked into new [`OrgSettings`] that start from the current ones, so a
 //! setting this page does not show is kept as it is. The checks and the save are the API's
-//! (`http::api::settings::{check_window, check_channel, save}`): the same values are refused with
-//! the same words, and a change is recorded as `settings.update` with the old and new values,
-//! the member as the actor.
+//! (`http::api::settings::{check_window, check_channel, save}`, and `crate::policy` for the
+//! allowlist): the same values are refused with the same words, and a change is recorded as
+//! `settings.update` with the old and new values, the member as the actor.
 //!
 //! To add a setting to the page: a field in [`SettingsForm`], filled in
-//! [`SettingsForm::from_settings`] and [`SettingsForm::read`]; a step in [`SettingsForm::apply`]
-//! that checks it into `OrgSettings` (a problem under the control's key); and a `fieldset` in
+//! [`SettingsForm::from_settings`] and [`SettingsForm::read`] (a field the request leaves out
+//! keeps its current value, as `PUT /v1/settings` does); a step in [`SettingsForm::apply`] that
+//! checks it into `OrgSettings` (a problem under the control's key); and a `fieldset` in
 //! `settings_form`.
+
+use std::net::IpAddr;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -30,6 +40,7 @@ use crate::console::roles::Permission;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use crate::http::AppState;
 use crate::http::api::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
+use crate::policy::{check_not_locked_out, parse_allowlist};
 
 /// The most per-channel rows one form may send (a form is a person's typing, not a bulk API).
 const MAX_CHANNEL_ROWS: usize = 200;
@@ -79,9 +90,22 @@ impl ChannelRow {
 /// The settings form's values, as text: the current settings, or what was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SettingsForm {
+    /// Recording on (`recording=on`) or off (`recording=off`).
+    recording: bool,
+    /// Ticked "I understand": the second step that turning recording off needs.
+    confirm_off: bool,
     retention: Keep,
     retention_days: String,
     channels: Vec<ChannelRow>,
+    /// The allowlist's textarea: one network or address a line.
+    ip_allowlist: String,
+}
+
+/// What the page says around the form, besides the form's values: the stored state of
+/// recording (the form's own choice may differ on a refused form) and the member's address.
+struct PageFacts {
+    recording_on: bool,
+    client_ip: Option<IpAddr>,
 }
 
 fn days_text(days: Option<u32>) -> String {
@@ -107,6 +131,8 @@ impl SettingsForm {
             .collect();
         channels.push(ChannelRow::blank());
         SettingsForm {
+            recording: settings.enabled,
+            confirm_off: false,
             retention: if settings.retention_days.is_some() {
                 Keep::Days
             } else {
@@ -115,12 +141,15 @@ impl SettingsForm {
             // Kept even when the window is "forever", so that choosing days again has a number.
             retention_days: days_text(settings.retention_days),
             channels,
+            ip_allowlist: settings.ip_allowlist.join("\n"),
         }
     }
 
     /// The form as it was sent. Channel rows are `channel_{i}`, `channel_{i}_keep`,
-    /// `channel_{i}_days` and `channel_{i}_remove`, for `i` below the hidden `rows`.
-    fn read(form: &FormPairs) -> SettingsForm {
+    /// `channel_{i}_days` and `channel_{i}_remove`, for `i` below the hidden `rows`. A request
+    /// without `recording` or `ip_allowlist` (not a browser's: its form has both) keeps the
+    /// `current` value, so that a script posting the retention fields alone changes only those.
+    fn read(form: &FormPairs, current: &OrgSettings) -> SettingsForm {
         let rows = form
             .get("rows")
             .and_then(|n| n.parse::<usize>().ok())
@@ -135,17 +164,39 @@ impl SettingsForm {
             })
             .collect();
         SettingsForm {
+            recording: match form.get("recording") {
+                Some("on") => true,
+                Some("off") => false,
+                _ => current.enabled,
+            },
+            confirm_off: form.has("confirm_off"),
             retention: Keep::read(form.get("retention")),
             retention_days: form.text("retention_days"),
             channels,
+            ip_allowlist: form
+                .get("ip_allowlist")
+                .map_or_else(|| current.ip_allowlist.join("\n"), str::to_string),
         }
     }
 
     /// The settings this form asks for, starting from `current` (what the form does not show is
-    /// kept), or every problem with it by control.
-    fn apply(&self, current: &OrgSettings) -> Result<OrgSettings, Problems> {
+    /// kept), or every problem with it by control. `client_ip` is the address of the member
+    /// saving it, which the allowlist must include.
+    fn apply(
+        &self,
+        current: &OrgSettings,
+        client_ip: Option<IpAddr>,
+    ) -> Result<OrgSettings, Problems> {
         let mut problems = Problems::new();
         let mut settings = current.clone();
+
+        if current.enabled && !self.recording && !self.confirm_off {
+            problems.insert(
+                "recording".into(),
+                "To turn recording off, also tick \"I understand\" below it.".into(),
+            );
+        }
+        settings.enabled = self.recording;
 
         match window(self.retention, &self.retention_days, "retention_days") {
             Ok(days) => settings.retention_days = days,
@@ -186,12 +237,50 @@ impl SettingsForm {
             }
         }
 
+        match allowlist(&self.ip_allowlist) {
+            Ok(list) => match check_not_locked_out(&list, client_ip) {
+                Ok(()) => settings.ip_allowlist = list,
+                Err(e) => {
+                    problems.insert("ip_allowlist".into(), format!("This list {}.", e.message));
+                }
+            },
+            Err(message) => {
+                problems.insert("ip_allowlist".into(), message);
+            }
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
             Err(problems)
         }
     }
+}
+
+/// The allowlist from its textarea: the non-blank lines, each checked as the API checks an entry,
+/// in canonical form without duplicates. A problem names every line that is wrong, by its number
+/// in the textarea (blank lines count, as the person sees them).
+fn allowlist(text: &str) -> Result<Vec<String>, String> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect();
+    let bad: Vec<String> = lines
+        .iter()
+        .filter_map(|(number, line)| {
+            parse_allowlist(std::iter::once(*line))
+                .err()
+                .map(|e| format!("Line {number}: {}.", e.message))
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(bad.join(" "));
+    }
+    // Each line parses: what is left is the whole list's own limit.
+    parse_allowlist(lines.iter().map(|(_, line)| *line))
+        .map_err(|e| format!("The list {}.", e.message))
 }
 
 /// A window from the form: forever, or days checked as the API checks them.
@@ -223,6 +312,7 @@ fn say(subject: &str, problem: &SettingsProblem) -> String {
 pub async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
+    client: Client,
     Query(query): Query<DoneQuery>,
 ) -> Result<Markup, PageError> {
     user.require(Permission::AuditLogsConfigure)?;
@@ -236,9 +326,14 @@ pub async fn show(
         Some("unchanged") => Some(Notice::Done("Nothing to save: no setting changed.".into())),
         _ => None,
     };
+    let facts = PageFacts {
+        recording_on: settings.enabled,
+        client_ip: client.ip,
+    };
     Ok(render(
         &user,
         &SettingsForm::from_settings(&settings),
+        &facts,
         &Problems::new(),
         notice.as_ref(),
     ))
@@ -253,25 +348,32 @@ pub async fn save(
     form: FormPairs,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditLogsConfigure)?;
-    let mut sent = SettingsForm::read(&form);
+    let current = state
+        .store
+        .settings(user.org)
+        .await
+        .map_err(ConsoleError::from)?;
+    let facts = PageFacts {
+        recording_on: current.enabled,
+        client_ip: client.ip,
+    };
+    let mut sent = SettingsForm::read(&form, &current);
     if form.has("add_row") {
         if sent.channels.len() < MAX_CHANNEL_ROWS {
             sent.channels.push(ChannelRow::blank());
         }
         return Ok(page(
             StatusCode::OK,
-            render(&user, &sent, &Problems::new(), None),
+            render(&user, &sent, &facts, &Problems::new(), None),
         ));
     }
-    let store = state.store.as_ref();
-    let current = store.settings(user.org).await.map_err(ConsoleError::from)?;
-    let new = match sent.apply(&current) {
+    let new = match sent.apply(&current, client.ip) {
         Ok(new) => new,
         Err(problems) => {
             let notice = refused_notice(&problems);
             return Ok(page(
                 StatusCode::BAD_REQUEST,
-                render(&user, &sent, &problems, Some(&notice)),
+                render(&user, &sent, &facts, &problems, Some(&notice)),
             ));
         }
     };
@@ -291,6 +393,7 @@ pub async fn save(
 fn render(
     user: &ConsoleUser,
     form: &SettingsForm,
+    facts: &PageFacts,
     problems: &Problems,
     notice: Option<&Notice>,
 ) -> Markup {
@@ -299,11 +402,16 @@ fn render(
         "Settings",
         SETTINGS_PATH,
         notice,
-        settings_form(user, form, problems),
+        settings_form(user, form, facts, problems),
     )
 }
 
-fn settings_form(user: &ConsoleUser, form: &SettingsForm, problems: &Problems) -> Markup {
+fn settings_form(
+    user: &ConsoleUser,
+    form: &SettingsForm,
+    facts: &PageFacts,
+    problems: &Problems,
+) -> Markup {
     // `novalidate`: the server checks every value and says what is wrong next to it, in the same
     // words as the API, rather than the browser's own bubbles.
     html! {
@@ -313,11 +421,63 @@ fn settings_form(user: &ConsoleUser, form: &SettingsForm, problems: &Problems) -
             // otherwise be "Add a channel": this hidden one makes Enter save.
             button.visually-hidden type="submit" name="save" value="1" tabindex="-1"
                 aria-hidden="true" { "Save settings" }
+            (recording_fieldset(form, facts, problems))
             (retention_fieldset(form, problems))
             (channels_fieldset(form, problems))
+            (allowlist_fieldset(form, facts, problems))
             div.form-actions {
                 button.primary type="submit" name="save" value="1" { "Save settings" }
             }
+        }
+    }
+}
+
+fn recording_fieldset(form: &SettingsForm, facts: &PageFacts, problems: &Problems) -> Markup {
+    let invalid = problems.contains_key("recording");
+    html! {
+        fieldset.recording {
+            legend { "Recording" }
+            @if facts.recording_on {
+                p.recording-status.on role="status" {
+                    strong { "Recording is on." }
+                    " Events your applications send are stored."
+                }
+            } @else {
+                p.recording-status.off role="status" {
+                    strong { "Recording is off." }
+                    " Events your applications send are accepted but not stored."
+                }
+            }
+            p.hint {
+                "Turning recording off stops storing the events your applications send from then "
+                "on: the API still accepts and checks them, and answers " code { "202" } " with "
+                code { "\"recorded\": false" } ". Entries already stored stay, and are read, "
+                "exported and removed by retention as before. Stele's own activity (sign-ins, "
+                "settings changes, exports, views) is still recorded."
+            }
+            div.choice {
+                input #recording-on type="radio" name="recording" value="on"
+                    checked[form.recording];
+                label for="recording-on" { "On: store the events applications send" }
+            }
+            div.choice {
+                input #recording-off type="radio" name="recording" value="off"
+                    checked[!form.recording]
+                    aria-invalid=[invalid.then_some("true")]
+                    aria-describedby=[invalid.then_some("recording-error")];
+                label for="recording-off" { "Off: accept events without storing them" }
+            }
+            // Only turning off needs the second step: when it is off already, nothing to confirm.
+            @if facts.recording_on {
+                div.choice.confirm-off {
+                    input #confirm-off type="checkbox" name="confirm_off" value="1"
+                        checked[form.confirm_off];
+                    label for="confirm-off" {
+                        "I understand: while recording is off, events applications send are lost."
+                    }
+                }
+            }
+            (problem(problems, "recording"))
         }
     }
 }
@@ -420,13 +580,54 @@ fn channels_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
     }
 }
 
+fn allowlist_fieldset(form: &SettingsForm, facts: &PageFacts, problems: &Problems) -> Markup {
+    let invalid = problems.contains_key("ip_allowlist");
+    html! {
+        fieldset.ip-allowlist {
+            legend { "IP allowlist" }
+            p.hint {
+                "The trail (this console and the API's read endpoints) may be read only from these "
+                "networks and addresses: one a line, such as " code { "203.0.113.0/24" } ", "
+                code { "2001:db8::/32" } " or " code { "198.51.100.7" } ". Leave it empty to allow "
+                "every address. Applications send events from anywhere: ingest is never limited. "
+                "A list that does not include your own address is refused, so that you cannot "
+                "lock yourself out."
+            }
+            p.your-address {
+                @match facts.client_ip {
+                    Some(ip) => {
+                        "Your address, as Stele sees it: " code #your-ip { (ip) }
+                    }
+                    None => {
+                        "Stele cannot tell which address you connect from (behind a reverse "
+                        "proxy, the server's " code { "--trusted-proxies" } " setting decides), so "
+                        "any list would lock you out."
+                    }
+                }
+            }
+            textarea #ip-allowlist name="ip_allowlist" rows="6" spellcheck="false"
+                autocomplete="off" aria-label="IP allowlist, one network or address a line"
+                aria-invalid=[invalid.then_some("true")]
+                aria-describedby=[invalid.then_some("ip_allowlist-error")] {
+                (form.ip_allowlist)
+            }
+            (problem(problems, "ip_allowlist"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::console::render::decode_query;
 
     fn sent(body: &str) -> SettingsForm {
-        SettingsForm::read(&FormPairs(decode_query(body)))
+        SettingsForm::read(&FormPairs(decode_query(body)), &current())
+    }
+
+    /// The address of the member saving the form in these tests.
+    fn here() -> Option<IpAddr> {
+        Some(IpAddr::from([127, 0, 0, 1]))
     }
 
     fn current() -> OrgSettings {
@@ -442,10 +643,11 @@ mod tests {
     fn the_form_shows_the_settings_and_reads_back_to_them() {
         let form = SettingsForm::from_settings(&current());
         assert_eq!(form.channels.len(), 2, "the override and a blank row");
-        let body = "retention=days&retention_days=365&rows=2&channel_0=auth&channel_0_keep=days\
-                    &channel_0_days=90&channel_1=&channel_1_keep=days&channel_1_days=";
+        let body = "recording=on&retention=days&retention_days=365&rows=2&channel_0=auth\
+                    &channel_0_keep=days&channel_0_days=90&channel_1=&channel_1_keep=days\
+                    &channel_1_days=&ip_allowlist=";
         assert_eq!(sent(body), form);
-        assert_eq!(form.apply(&current()), Ok(current()));
+        assert_eq!(form.apply(&current(), here()), Ok(current()));
     }
 
     #[test]
@@ -454,7 +656,7 @@ mod tests {
             "retention=days&retention_days=7&rows=2&channel_0=auth&channel_0_days=10\
              &channel_1=legal&channel_1_keep=forever",
         )
-        .apply(&current())
+        .apply(&current(), here())
         .unwrap_err();
         assert_eq!(
             problems["retention_days"],
@@ -473,7 +675,7 @@ mod tests {
             "retention=forever&retention_days=365&rows=3&channel_0=auth&channel_0_remove=on\
              &channel_1=compliance&channel_1_days=2555&channel_2=legal&channel_2_keep=forever",
         )
-        .apply(&current())
+        .apply(&current(), here())
         .unwrap();
         assert_eq!(new.retention_days, None);
         assert_eq!(
@@ -488,20 +690,107 @@ mod tests {
             ("retention_days=", "whole number"),
             ("retention_days=36501", "at most 36500 days; choose to keep"),
         ] {
-            let problems = sent(body).apply(&current()).unwrap_err();
+            let problems = sent(body).apply(&current(), here()).unwrap_err();
             assert!(problems["retention_days"].contains(says), "{problems:?}");
         }
         let problems = sent(
             "retention_days=365&rows=3&channel_0=Bad Name&channel_0_days=90\
              &channel_1=auth&channel_1_days=90&channel_2=auth&channel_2_days=120",
         )
-        .apply(&current())
+        .apply(&current(), here())
         .unwrap_err();
         assert!(problems["channel_0"].contains("is not a channel name"));
         assert_eq!(problems["channel_2"], "`auth` is listed twice.");
         let problems = sent("retention_days=365&rows=1&channel_0_days=90")
-            .apply(&current())
+            .apply(&current(), here())
             .unwrap_err();
         assert!(problems["channel_0"].contains("name"));
+    }
+
+    #[test]
+    fn turning_recording_off_needs_the_confirmation_and_on_does_not() {
+        let problems = sent("retention_days=365&recording=off")
+            .apply(&current(), here())
+            .unwrap_err();
+        assert!(
+            problems["recording"].contains("I understand"),
+            "{problems:?}"
+        );
+        assert_eq!(problems.len(), 1);
+        let off = sent("retention_days=365&recording=off&confirm_off=1")
+            .apply(&current(), here())
+            .unwrap();
+        assert!(!off.enabled);
+        // Off already: saving it off again, or turning it on, asks nothing.
+        let read = |body: &str| SettingsForm::read(&FormPairs(decode_query(body)), &off);
+        assert_eq!(
+            read("retention_days=365&recording=off").apply(&off, here()),
+            Ok(off.clone())
+        );
+        let on = read("retention_days=365&recording=on")
+            .apply(&off, here())
+            .unwrap();
+        assert!(on.enabled);
+        // A request that leaves the control out keeps what is stored.
+        assert!(
+            !read("retention_days=365")
+                .apply(&off, here())
+                .unwrap()
+                .enabled
+        );
+    }
+
+    #[test]
+    fn the_allowlist_is_read_a_line_each_and_its_problems_name_the_lines() {
+        let new =
+            sent("retention_days=365&ip_allowlist=10.1.2.3/8%0D%0A%0D%0A+127.0.0.1+%0A10.0.0.0/8")
+                .apply(&current(), here())
+                .unwrap();
+        assert_eq!(
+            new.ip_allowlist,
+            ["10.0.0.0/8", "127.0.0.1"],
+            "canonical, no duplicates"
+        );
+
+        let form = sent("retention_days=365&ip_allowlist=127.0.0.1%0A%0Anope%0A10.0.0.0/40");
+        let problems = form.apply(&current(), here()).unwrap_err();
+        let message = &problems["ip_allowlist"];
+        assert!(
+            message.starts_with("Line 3: `nope` is not an IP address"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Line 4: `10.0.0.0/40` has a prefix length"),
+            "{message}"
+        );
+        assert_eq!(
+            form.ip_allowlist, "127.0.0.1\n\nnope\n10.0.0.0/40",
+            "kept as typed"
+        );
+
+        let problems = sent("retention_days=365&ip_allowlist=10.0.0.0/8")
+            .apply(&current(), here())
+            .unwrap_err();
+        let message = &problems["ip_allowlist"];
+        assert!(
+            message.starts_with("This list would lock you out: this request comes from 127.0.0.1"),
+            "{message}"
+        );
+        // An address Stele cannot tell can save only the empty list.
+        let empty = sent("retention_days=365&ip_allowlist=").apply(&current(), None);
+        assert_eq!(empty.map(|s| s.ip_allowlist), Ok(vec![]));
+        assert!(
+            sent("retention_days=365&ip_allowlist=127.0.0.1")
+                .apply(&current(), None)
+                .is_err()
+        );
+        // Left out of the request: the stored list stays.
+        let mut listed = current();
+        listed.ip_allowlist = vec!["127.0.0.0/8".into()];
+        let form = SettingsForm::read(&FormPairs(decode_query("retention_days=365")), &listed);
+        assert_eq!(
+            form.apply(&listed, here()).map(|s| s.ip_allowlist),
+            Ok(listed.ip_allowlist)
+        );
     }
 }

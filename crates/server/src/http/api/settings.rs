@@ -13,8 +13,9 @@
 //! channel `security`) with the old and new values, recording on or off.
 //!
 //! The console's settings page (`crate::console::settings`) checks its form with the same
-//! [`check_window`] and [`check_channel`] and saves through the same [`save`], so both refuse the
-//! same values with the same words and record a change the same way; only the actor differs.
+//! [`check_window`] and [`check_channel`] (and the allowlist with the same `policy` checks) and
+//! saves through the same [`save`], so both refuse the same values with the same words and record
+//! a change the same way; only the actor differs.
 
 use std::collections::BTreeMap;
 
