@@ -84,9 +84,13 @@ pub fn expired_entries(
         .map_err(map_err)?;
     // Dictionary values another writer added since this connection last looked.
     dict.refresh(conn).map_err(map_err)?;
+    // `+e.org_id` keeps the planner off the `(org_id, seq)` index: through it, SQLite would
+    // gather every remaining entry of the organization into a temporary b-tree to sort by `pk`
+    // before returning the first (hundreds of MB in memory and most of a prune's time, again for
+    // every batch). Walking the primary key from `resume_after` streams them in order instead.
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
-         WHERE e.pk > ?1 AND e.pk < ?2 AND e.org_id = ?3 ORDER BY e.pk"
+         WHERE e.pk > ?1 AND e.pk < ?2 AND +e.org_id = ?3 ORDER BY e.pk"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
     let mut rows = stmt
