@@ -84,15 +84,7 @@ pub fn expired_entries(
         .map_err(map_err)?;
     // Dictionary values another writer added since this connection last looked.
     dict.refresh(conn).map_err(map_err)?;
-    // `+e.org_id` keeps the planner off the `(org_id, seq)` index: through it, SQLite would
-    // gather every remaining entry of the organization into a temporary b-tree to sort by `pk`
-    // before returning the first (hundreds of MB in memory and most of a prune's time, again for
-    // every batch). Walking the primary key from `resume_after` streams them in order instead.
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
-         WHERE e.pk > ?1 AND e.pk < ?2 AND +e.org_id = ?3 ORDER BY e.pk"
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
+    let mut stmt = conn.prepare_cached(&expired_sql()).map_err(map_err)?;
     let mut rows = stmt
         .query(params![resume_after, below, org])
         .map_err(map_err)?;
@@ -128,6 +120,18 @@ pub fn expired_entries(
         }
     }
     Ok(batch)
+}
+
+/// The scan of [`expired_entries`]: the organization's entries from `?1` to `?2` (exclusive) in
+/// `pk` order. `+e.org_id` keeps the planner off the `(org_id, seq)` index: through it, SQLite
+/// gathers every remaining entry of the organization into a temporary b-tree to sort by `pk`
+/// before returning the first (hundreds of MB in memory and most of a prune's time, again for
+/// every batch). Walking the primary key from `resume_after` streams them in order instead.
+fn expired_sql() -> String {
+    format!(
+        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
+         WHERE e.pk > ?1 AND e.pk < ?2 AND +e.org_id = ?3 ORDER BY e.pk"
+    )
 }
 
 /// The chain hash at `seq`, whether the entry is still there or was pruned (the genesis hash
@@ -269,4 +273,30 @@ pub fn pruned_links(
     rows.into_iter()
         .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expired_scan_walks_the_primary_key_without_sorting() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", expired_sql()))
+            .unwrap()
+            .query_map(params![0, 1, 1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().all(|step| !step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter().any(|step| step.contains("INTEGER PRIMARY KEY")),
+            "{plan:?}"
+        );
+    }
 }
