@@ -9,11 +9,12 @@
 use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
-use stele_core::Entry;
 use stele_core::chain::SealedEvent;
 use stele_core::event::{Actor, Context, NewEvent, Outcome};
 use stele_core::filter::{EventFilter, FilterError, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
+use stele_store::record::{CorruptRow, entry_id_into};
+use stele_store::rows::{FlatEntry, RowPage};
 use stele_store::{AppendRequest, OrgId, Receipt, Store, StoreError};
 
 /// Entries read from the store per page (and encoded per chunk).
@@ -201,7 +202,12 @@ impl Encoder {
         match self.format {
             Format::Csv => {
                 let mut out = BOM.as_bytes().to_vec();
-                out.extend(self.csv(1, |w| w.write_record(CSV_HEADER)));
+                let mut w = CsvRows::new(&mut out);
+                for cell in CSV_HEADER {
+                    w.cell(cell);
+                }
+                w.end_row();
+                w.finish();
                 out
             }
             Format::Json => {
@@ -219,35 +225,39 @@ impl Encoder {
         }
     }
 
-    pub fn page(&mut self, entries: &[Entry]) -> Vec<u8> {
+    /// One page's bytes. CSV reads each row's cells straight from the stored JSON; JSON and
+    /// NDJSON build each entry as the API returns it. A stored row that does not parse stops the
+    /// export as a store failure would.
+    pub fn page(&mut self, rows: &RowPage) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |e: CorruptRow| StoreError::Other(e.to_string());
+        let mut out = Vec::with_capacity(rows.len() * 512);
         match self.format {
-            Format::Csv => self.csv(entries.len(), |w| {
-                let mut scratch = CsvScratch::default();
-                for entry in entries {
-                    write_csv_row(w, entry, &mut scratch)?;
+            Format::Csv => {
+                let mut w = CsvRows::new(&mut out);
+                for row in rows.iter() {
+                    w.row(&row.flat().map_err(corrupt)?);
                 }
-                Ok(())
-            }),
+                w.finish();
+            }
             Format::Json => {
-                let mut out = Vec::with_capacity(entries.len() * 512);
-                for entry in entries {
+                for row in rows.iter() {
                     if self.any {
                         out.push(b',');
                     }
                     self.any = true;
-                    out.extend(entry.to_json().to_string().into_bytes());
+                    let entry = row.entry().map_err(corrupt)?;
+                    serde_json::to_writer(&mut out, &entry.to_json()).expect("JSON into memory");
                 }
-                out
             }
             Format::Ndjson => {
-                let mut out = Vec::with_capacity(entries.len() * 512);
-                for entry in entries {
-                    out.extend(entry.to_json().to_string().into_bytes());
+                for row in rows.iter() {
+                    let entry = row.entry().map_err(corrupt)?;
+                    serde_json::to_writer(&mut out, &entry.to_json()).expect("JSON into memory");
                     out.push(b'\n');
                 }
-                out
             }
         }
+        Ok(out)
     }
 
     pub fn end(&mut self) -> Vec<u8> {
@@ -256,96 +266,71 @@ impl Encoder {
             Format::Csv | Format::Ndjson => vec![],
         }
     }
-
-    fn csv(
-        &self,
-        rows: usize,
-        write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
-    ) -> Vec<u8> {
-        // RFC 4180 line ends; quotes only where needed (commas, quotes, line breaks). Sized for
-        // a typical row (about 420 bytes), so the page's buffer is rarely grown and copied.
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::with_capacity(rows * 512));
-        // Writing to memory cannot fail, and every record has the header's width.
-        write(&mut writer).expect("CSV into memory");
-        writer.into_inner().expect("CSV into memory")
-    }
 }
 
-/// Buffers reused from row to row for the cells that must be formatted (numbers, times, JSON),
-/// so a page of rows allocates once, not per cell.
-#[derive(Default)]
-struct CsvScratch {
-    seq: String,
-    time: String,
-    entity_ids: String,
-    changes: String,
-    metadata: String,
+/// Writes CSV rows into a buffer: RFC 4180 line ends, quotes only where needed (commas, quotes,
+/// line breaks), every cell [`neutralise`]d.
+struct CsvRows<'o> {
+    writer: csv::Writer<&'o mut Vec<u8>>,
 }
 
-/// Writes one entry's row: cells in [`CSV_HEADER`] order, each neutralised, empty values as empty
-/// cells; `entity_ids`, `changes` and `metadata` as JSON text (so ids holding `;` or `,` stay
-/// unambiguous), empty cells when there are none. Text cells are borrowed from the entry, not
-/// copied: this runs for every cell of the trail.
-fn write_csv_row(
-    w: &mut csv::Writer<Vec<u8>>,
-    entry: &Entry,
-    scratch: &mut CsvScratch,
-) -> csv::Result<()> {
-    use std::fmt::Write as _;
-    let e = &entry.event;
-    // Serialized directly, not through a `serde_json::Value` tree, into a reused buffer.
-    fn json_into<T: serde::Serialize + ?Sized>(buf: &mut String, empty: bool, v: &T) {
-        buf.clear();
-        if !empty {
-            let mut bytes = std::mem::take(buf).into_bytes();
-            serde_json::to_writer(&mut bytes, v).expect("an entry's parts serialize to JSON");
-            *buf = String::from_utf8(bytes).expect("serde_json writes UTF-8");
+impl<'o> CsvRows<'o> {
+    fn new(out: &'o mut Vec<u8>) -> CsvRows<'o> {
+        CsvRows {
+            writer: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(out),
         }
     }
-    scratch.seq.clear();
-    let _ = write!(scratch.seq, "{}", entry.seq);
-    scratch.time.clear();
-    scratch.time.push_str(&format_rfc3339(e.occurred_at));
-    json_into(
-        &mut scratch.entity_ids,
-        e.entity_ids.is_empty(),
-        &e.entity_ids,
-    );
-    json_into(&mut scratch.changes, e.changes.is_empty(), &e.changes);
-    json_into(&mut scratch.metadata, e.metadata.is_empty(), &e.metadata);
-    fn text(v: &Option<String>) -> &str {
-        v.as_deref().unwrap_or_default()
+
+    // Writing to memory cannot fail, and every row has the header's width.
+    fn cell(&mut self, text: &str) {
+        self.writer
+            .write_field(neutralise(text).as_bytes())
+            .expect("CSV into memory");
     }
-    let entity = e.entity.as_ref();
-    let cells: [&str; CSV_HEADER.len()] = [
-        &entry.id,
-        &scratch.seq,
-        &scratch.time,
-        &e.channel,
-        &e.action,
-        text(&e.detailed_action),
-        text(&e.description),
-        e.outcome.as_str(),
-        e.actor.kind.as_str(),
-        text(&e.actor.id),
-        text(&e.actor.name),
-        text(&e.actor.email),
-        entity.map(|x| x.kind.as_str()).unwrap_or_default(),
-        entity.and_then(|x| x.id.as_deref()).unwrap_or_default(),
-        entity.and_then(|x| x.name.as_deref()).unwrap_or_default(),
-        &scratch.entity_ids,
-        text(&e.context.ip),
-        text(&e.context.user_agent),
-        text(&e.context.correlation_id),
-        &scratch.changes,
-        &scratch.metadata,
-    ];
-    for cell in cells {
-        w.write_field(neutralise(cell).as_bytes())?;
+
+    fn end_row(&mut self) {
+        self.writer
+            .write_record(None::<&[u8]>)
+            .expect("CSV into memory");
     }
-    w.write_record(None::<&[u8]>)
+
+    /// Moves what the writer buffered into the output.
+    fn finish(mut self) {
+        self.writer.flush().expect("CSV into memory");
+    }
+
+    /// One entry's row: cells in [`CSV_HEADER`] order, empty values as empty cells;
+    /// `entity_ids`, `changes` and `metadata` as JSON text (so ids holding `;` or `,` stay
+    /// unambiguous), empty cells when there are none.
+    fn row(&mut self, e: &FlatEntry<'_>) {
+        fn opt<'v>(v: &'v Option<Cow<'_, str>>) -> &'v str {
+            v.as_deref().unwrap_or_default()
+        }
+        self.cell(entry_id_into(e.pk, &mut [0; 36]));
+        self.cell(&e.seq.to_string());
+        self.cell(&format_rfc3339(e.occurred_at));
+        self.cell(e.channel);
+        self.cell(e.action);
+        self.cell(e.detailed_action.unwrap_or_default());
+        self.cell(e.description.unwrap_or_default());
+        self.cell(e.outcome.as_str());
+        self.cell(e.actor_type.as_str());
+        self.cell(opt(&e.actor_id));
+        self.cell(opt(&e.actor_name));
+        self.cell(opt(&e.actor_email));
+        self.cell(e.entity_type.unwrap_or_default());
+        self.cell(opt(&e.entity_id));
+        self.cell(opt(&e.entity_name));
+        self.cell(e.entity_ids);
+        self.cell(opt(&e.ip));
+        self.cell(opt(&e.user_agent));
+        self.cell(e.correlation_id.unwrap_or_default());
+        self.cell(e.changes);
+        self.cell(e.metadata);
+        self.end_row();
+    }
 }
 
 /// Walks every entry matching a filter, newest first, one page at a time with the keyset cursor
@@ -367,22 +352,21 @@ impl Walk {
         }
     }
 
-    /// The next page, `None` once every match was read. (Each `list` also counts the matches;
-    /// the stores cap that count in time, so it costs little per page of 1000.)
+    /// The next page, `None` once every match was read.
     pub async fn next_page(
         &mut self,
         store: &dyn Store,
         org: OrgId,
-    ) -> Result<Option<Vec<Entry>>, StoreError> {
+    ) -> Result<Option<RowPage>, StoreError> {
         if self.done {
             return Ok(None);
         }
-        let page = store.list_uncounted(org, &self.request).await?;
+        let page = store.list_rows(org, &self.request).await?;
         match page.next_cursor {
             Some(cursor) => self.request.cursor = Some(cursor),
             None => self.done = true,
         }
-        Ok(Some(page.entries))
+        Ok(Some(page))
     }
 }
 
@@ -409,7 +393,7 @@ pub async fn pump(
     store: &dyn Store,
     org: OrgId,
     walk: &mut Walk,
-    first: Vec<Entry>,
+    first: RowPage,
     encoder: &mut Encoder,
     sink: &mut impl Sink,
 ) -> Summary {
@@ -426,11 +410,16 @@ pub async fn pump(
         let written = page.len() as u64;
         let (next, sent) = tokio::join!(walk.next_page(store, org), async {
             let mut chunk = std::mem::take(&mut head);
-            chunk.extend(encoder.page(&page));
-            sink.send(chunk).await
+            chunk.extend(encoder.page(&page)?);
+            Ok(sink.send(chunk).await)
         });
-        if !sent {
-            return summary;
+        match sent {
+            Ok(true) => {}
+            Ok(false) => return summary,
+            Err(e) => {
+                summary.error = Some(e);
+                return summary;
+            }
         }
         summary.entries += written;
         match next {

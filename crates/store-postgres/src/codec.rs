@@ -5,10 +5,9 @@
 //! The row key, the public id and the body's JSON shape are `stele_store::record`'s, shared with
 //! the SQLite backend, so an entry's id and body mean the same whichever backend wrote them.
 
-use stele_core::chain::Personal;
 use stele_core::{ActorType, Entry, NewEvent, Outcome};
+use stele_store::record::StoredRow;
 pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
-use stele_store::record::{Columns, assemble};
 use tokio_postgres::Row;
 
 use crate::error::{R, other};
@@ -82,16 +81,17 @@ pub const ENTRY_COLUMN_COUNT: usize = 14;
 
 /// Decodes one row selected with [`ENTRY_COLUMNS`] into `(pk, entry)`.
 pub fn decode_row(row: &Row) -> R<(i64, Entry)> {
-    let body: &str = row.try_get(13)?;
-    let body: Body = serde_json::from_str(body).map_err(|e| other(format!("entries.body: {e}")))?;
-    let personal: &str = row.try_get(11)?;
-    let personal: Personal =
-        serde_json::from_str(personal).map_err(|e| other(format!("entries.personal: {e}")))?;
-    let pk: i64 = row.try_get(0)?;
+    let stored = stored_row(row)?;
+    let entry = stored.entry().map_err(|e| other(e.to_string()))?;
+    Ok((stored.pk, entry))
+}
+
+/// One row selected with [`ENTRY_COLUMNS`], borrowed from the driver's row.
+pub fn stored_row(row: &Row) -> R<StoredRow<'_>> {
     let actor_type: i16 = row.try_get(7)?;
     let outcome: i16 = row.try_get(8)?;
-    let columns = Columns {
-        pk,
+    Ok(StoredRow {
+        pk: row.try_get(0)?,
         seq: row.try_get(1)?,
         occurred_at: row.try_get(2)?,
         recorded_at: row.try_get(3)?,
@@ -108,9 +108,9 @@ pub fn decode_row(row: &Row) -> R<(i64, Entry)> {
         entity_type: row.try_get(9)?,
         correlation_id: row.try_get(10)?,
         description: row.try_get(12)?,
-    };
-    let entry = assemble(columns, body, &personal);
-    Ok((pk, entry))
+        personal: row.try_get(11)?,
+        body: row.try_get(13)?,
+    })
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
+use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
@@ -452,9 +453,9 @@ impl Store for PgStore {
         Ok(read::list(&mut conn, org, page, Some(self.options.count_budget)).await?)
     }
 
-    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<RowPage> {
         let mut conn = self.pool.get().await?;
-        Ok(read::list(&mut conn, org, page, None).await?)
+        Ok(read::list_rows(&mut conn, org, page).await?)
     }
 
     async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {

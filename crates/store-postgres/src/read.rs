@@ -33,15 +33,17 @@
 use std::time::{Duration, Instant};
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::{ActorType, Entry};
+use stele_store::rows::RowPage;
 use stele_store::{Facets, OrgId, Page};
 
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use crate::codec::{
     ENTRY_COLUMNS, FACET_ACTION, FACET_ACTOR_TYPE, FACET_CHANNEL, FACET_DETAILED_ACTION,
     FACET_ENTITY_TYPE, KEY_ACTOR, KEY_ENTITY_ID, KEY_IP, decode_row, outcome_code, pk_floor,
-    pk_of_id,
+    pk_of_id, stored_row,
 };
 use crate::error::{Error, R};
 use crate::pool::{Conn, Param};
@@ -267,6 +269,35 @@ pub async fn list(
             total_exact: true,
         });
     };
+    let rows = window(conn, org, page, &w).await?;
+    let entries = rows
+        .iter()
+        .map(|r| decode_row(r).map(|(_, e)| e))
+        .collect::<R<Vec<Entry>>>()?;
+    // A page's own rows are the least the count can be, should it run out of time.
+    let (total, total_exact) = match budget {
+        Some(budget) => budgeted_count(conn, &w, entries.len() as u64, budget).await?,
+        None => (entries.len() as u64, false),
+    };
+
+    Ok(Page::from_window(entries, page, total, total_exact))
+}
+
+/// A page of matches as stored rows, uncounted (the export's walk).
+pub async fn list_rows(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<RowPage> {
+    let Some(w) = conditions(org, &page.filter) else {
+        return Ok(RowPage::default());
+    };
+    let rows = window(conn, org, page, &w).await?;
+    let mut out = RowPage::with_capacity(rows.len());
+    for row in &rows {
+        out.push(&stored_row(row)?);
+    }
+    Ok(out.finish(page))
+}
+
+/// The rows of a page in walking order, up to `limit + 1` (see [`Page::from_window`]).
+async fn window(conn: &mut Conn, org: OrgId, page: &PageRequest, w: &Where) -> R<Vec<Row>> {
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
     let position = match &page.cursor {
         Some(c) => Some(cursor_pk(conn, org, c).await?),
@@ -295,19 +326,7 @@ pub async fn list(
     ));
     let mut page_params = w.refs();
     page_params.extend(extra.iter().map(|v| v as Param<'_>));
-
-    let rows = conn.query(&page_sql, &page_params).await?;
-    let entries = rows
-        .iter()
-        .map(|r| decode_row(r).map(|(_, e)| e))
-        .collect::<R<Vec<Entry>>>()?;
-    // A page's own rows are the least the count can be, should it run out of time.
-    let (total, total_exact) = match budget {
-        Some(budget) => budgeted_count(conn, &w, entries.len() as u64, budget).await?,
-        None => (entries.len() as u64, false),
-    };
-
-    Ok(Page::from_window(entries, page, total, total_exact))
+    conn.query(&page_sql, &page_params).await
 }
 
 pub async fn count(

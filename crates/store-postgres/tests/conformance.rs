@@ -13,6 +13,7 @@ use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
+use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Cutoffs, Erasure, ErasureOutcome, ExpiredBatch,
     ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash, Member,
@@ -69,8 +70,8 @@ impl Store for TestStore {
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         self.store.list(org, page).await
     }
-    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
-        self.store.list_uncounted(org, page).await
+    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<RowPage> {
+        self.store.list_rows(org, page).await
     }
     async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
         self.store.count(org, filter).await

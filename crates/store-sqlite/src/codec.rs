@@ -1,10 +1,9 @@
 //! How an entry maps onto an `entries` row: the filterable parts are columns, the rest one JSON
 //! body with short keys (the body is most of the row, so its size is most of the disk cost).
 
-use stele_core::chain::Personal;
 use stele_core::{ActorType, Entry, Outcome};
+use stele_store::record::StoredRow;
 pub use stele_store::record::{Body, entry_id, pk_floor, pk_of_id};
-use stele_store::record::{Columns, assemble};
 
 use crate::dict::Dict;
 
@@ -33,44 +32,66 @@ pub fn decode_row(
     row: &rusqlite::Row<'_>,
     dict: &Dict,
 ) -> rusqlite::Result<Result<(i64, Entry), MissingDict>> {
-    // JSON text is parsed where SQLite holds it, without copying it into a `String` first.
-    let body: Body = serde_json::from_str(row.get_ref(13)?.as_str()?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(e))
+    let decoded = with_stored_row(row, dict, |stored| {
+        let entry = stored.entry().map_err(|e| {
+            let column = if e.column == "body" { 13 } else { 11 };
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })?;
+        Ok((stored.pk, entry))
     })?;
+    match decoded {
+        Ok(entry) => entry.map(Ok),
+        Err(missing) => Ok(Err(missing)),
+    }
+}
+
+/// Hands one row selected with [`ENTRY_COLUMNS`] to `f` as a [`StoredRow`] borrowed from SQLite
+/// (its dictionary ids resolved), or says `MissingDict`.
+pub fn with_stored_row<T>(
+    row: &rusqlite::Row<'_>,
+    dict: &Dict,
+    f: impl FnOnce(StoredRow<'_>) -> T,
+) -> rusqlite::Result<Result<T, MissingDict>> {
     let ids: (i64, Option<i64>, i64, Option<i64>) =
         (row.get(4)?, row.get(5)?, row.get(6)?, row.get(9)?);
-    let resolve = |id: i64| dict.value_of(id).map(|v| v.to_string());
-    let (Some(action), Some(channel)) = (resolve(ids.0), resolve(ids.2)) else {
+    let (Some(action), Some(channel)) = (dict.value_of(ids.0), dict.value_of(ids.2)) else {
         return Ok(Err(MissingDict));
     };
-    let (detailed_action, entity_type) = match (ids.1.map(resolve), ids.3.map(resolve)) {
+    let (detailed_action, entity_type) = match (
+        ids.1.map(|id| dict.value_of(id)),
+        ids.3.map(|id| dict.value_of(id)),
+    ) {
         (Some(None), _) | (_, Some(None)) => return Ok(Err(MissingDict)),
         (d, t) => (d.flatten(), t.flatten()),
     };
-    let personal: Personal = serde_json::from_str(row.get_ref(11)?.as_str()?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    let pk: i64 = row.get(0)?;
-    let columns = Columns {
-        pk,
+    // Text is read where SQLite holds it, without copying it into a `String` first.
+    let text =
+        |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    let stored = StoredRow {
+        pk: row.get(0)?,
         seq: row.get(1)?,
         occurred_at: row.get(2)?,
         recorded_at: row.get(3)?,
-        action,
-        detailed_action,
-        channel,
+        action: &action,
+        detailed_action: detailed_action.as_deref(),
+        channel: &channel,
         actor_type: ActorType::from_code(row.get(7)?).unwrap_or(ActorType::System),
         outcome: if row.get::<_, i64>(8)? == 1 {
             Outcome::Failure
         } else {
             Outcome::Success
         },
-        entity_type,
-        correlation_id: row.get(10)?,
-        description: row.get(12)?,
+        entity_type: entity_type.as_deref(),
+        correlation_id: text(10)?,
+        description: text(12)?,
+        personal: row.get_ref(11)?.as_str()?,
+        body: row.get_ref(13)?.as_str()?,
     };
-    let entry = assemble(columns, body, &personal);
-    Ok(Ok((pk, entry)))
+    Ok(Ok(f(stored)))
 }
 
 /// A row referred to a dictionary id this process has not loaded yet.

@@ -29,6 +29,7 @@ use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
+use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
@@ -60,7 +61,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReaderPool>,
-    /// For scans of many pages (`list_uncounted`, `expired_entries`): see [`BULK_CACHE_KIB`].
+    /// For scans of many pages (`list_rows`, `expired_entries`): see [`BULK_CACHE_KIB`].
     bulk: Arc<ReaderPool>,
     dict: Arc<Dict>,
     /// A read connection of its own for API key lookups (see `authenticate`).
@@ -440,13 +441,13 @@ impl Store for SqliteStore {
 
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
         let page = page.clone();
-        self.read(move |conn, dict| read::list(conn, dict, org, &page, true))
+        self.read(move |conn, dict| read::list(conn, dict, org, &page))
             .await
     }
 
-    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<RowPage> {
         let page = page.clone();
-        self.read_bulk(move |conn, dict| read::list(conn, dict, org, &page, false))
+        self.read_bulk(move |conn, dict| read::list_rows(conn, dict, org, &page))
             .await
     }
 

@@ -16,9 +16,11 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::{ActorType, Entry, Outcome};
+use stele_store::record::CorruptRow;
+use stele_store::rows::RowPage;
 use stele_store::{Facets, OrgId, Page, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, description_rowid, pk_floor, pk_of_id};
+use crate::codec::{ENTRY_COLUMNS, description_rowid, pk_floor, pk_of_id, with_stored_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -289,16 +291,54 @@ fn cursor_pk(conn: &Connection, org: OrgId, c: &Cursor) -> Result<i64> {
     })
 }
 
-/// A page of matches and, if `counted`, their capped count (otherwise `total` is the number read
-/// and not exact).
-pub fn list(
+/// A page of matches with their capped count.
+pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> Result<Page> {
+    let plan = plan(conn, dict, org, &page.filter)?;
+    let window = window(conn, dict, org, page, &plan)?;
+    let entries = window
+        .iter()
+        .map(|row| row.entry().map_err(corrupt))
+        .collect::<Result<Vec<Entry>>>()?;
+    let (total, exact) = match &plan {
+        Plan::Empty => (0, true),
+        Plan::Candidates { .. } => (window.matched, true),
+        Plan::Terms { .. } => count_plan(conn, &plan)?,
+    };
+    Ok(Page::from_window(entries, page, total, exact))
+}
+
+/// A page of matches as stored rows, uncounted (the export's walk).
+pub fn list_rows(
     conn: &Connection,
     dict: &Dict,
     org: OrgId,
     page: &PageRequest,
-    counted: bool,
-) -> Result<Page> {
+) -> Result<RowPage> {
     let plan = plan(conn, dict, org, &page.filter)?;
+    Ok(window(conn, dict, org, page, &plan)?.rows.finish(page))
+}
+
+/// The rows of a page in walking order, up to `limit + 1` (see [`Page::from_window`]).
+struct Window {
+    rows: RowPage,
+    /// For a Candidates plan, every match of the filter (its exact count).
+    matched: u64,
+}
+
+impl std::ops::Deref for Window {
+    type Target = RowPage;
+    fn deref(&self) -> &RowPage {
+        &self.rows
+    }
+}
+
+fn window(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgId,
+    page: &PageRequest,
+    plan: &Plan,
+) -> Result<Window> {
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
     let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
     // `(lo, hi)`: strictly older is pk < position, strictly newer is pk > position.
@@ -307,48 +347,52 @@ pub fn list(
         CursorDirection::Newer => (pk + 1, i64::MAX),
     });
     let want = page.limit + 1;
-    let (entries, total, total_exact) = match &plan {
-        Plan::Empty => (vec![], 0, true),
+    match plan {
+        Plan::Empty => Ok(Window {
+            rows: RowPage::default(),
+            matched: 0,
+        }),
         Plan::Candidates { seqs } => {
             let matched = candidate_matches(conn, dict, org, seqs, &page.filter)?;
-            let total = matched.len() as u64;
-            let mut after: Vec<Entry> = matched
-                .into_iter()
-                .filter(|(pk, _)| bounds.is_none_or(|(lo, hi)| *pk >= lo && *pk < hi))
-                .map(|(_, e)| e)
+            let mut after: Vec<_> = matched
+                .iter()
+                .filter(|row| bounds.is_none_or(|(lo, hi)| row.pk >= lo && row.pk < hi))
                 .collect();
             if direction == CursorDirection::Newer {
                 after.reverse();
             }
             after.truncate(want);
-            (after, total, true)
+            let mut rows = RowPage::with_capacity(after.len());
+            for row in &after {
+                rows.push(row);
+            }
+            Ok(Window {
+                rows,
+                matched: matched.len() as u64,
+            })
         }
         Plan::Terms { .. } => {
             let descending = direction == CursorDirection::Older;
             let (sql, mut params) =
-                plan_sql(&plan, ENTRY_COLUMNS, bounds, descending, true).expect("a query plan");
+                plan_sql(plan, ENTRY_COLUMNS, bounds, descending, true).expect("a query plan");
             params.push((want as i64).into());
             let sql = format!("{sql} LIMIT ?{}", params.len());
-            let entries = query_entries(conn, dict, &sql, &params)?;
-            let (total, exact) = if counted {
-                count_plan(conn, &plan)?
-            } else {
-                (entries.len() as u64, false)
-            };
-            (entries, total, exact)
+            Ok(Window {
+                rows: query_row_page(conn, dict, &sql, &params, want)?,
+                matched: 0,
+            })
         }
-    };
-    Ok(Page::from_window(entries, page, total, total_exact))
+    }
 }
 
-/// Reads the candidate rows, newest first, and keeps those the filter matches.
+/// The candidate rows of a description search that the filter matches, newest first.
 fn candidate_matches(
     conn: &Connection,
     dict: &Dict,
     org: OrgId,
     seqs: &[i64],
     filter: &EventFilter,
-) -> Result<Vec<(i64, Entry)>> {
+) -> Result<RowPage> {
     let list = seqs
         .iter()
         .map(i64::to_string)
@@ -358,10 +402,15 @@ fn candidate_matches(
         "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.seq IN ({list}) \
          ORDER BY e.pk DESC"
     );
-    Ok(query_rows(conn, dict, &sql, &[org.into()])?
-        .into_iter()
-        .filter(|(_, e)| filter.matches(e))
-        .collect())
+    let candidates = query_row_page(conn, dict, &sql, &[org.into()], seqs.len())?;
+    // Checked with the reference semantics, which need the whole entry.
+    let mut matched = RowPage::with_capacity(candidates.len());
+    for row in candidates.iter() {
+        if filter.matches(&row.entry().map_err(corrupt)?) {
+            matched.push(&row);
+        }
+    }
+    Ok(matched)
 }
 
 pub fn count_matches(
@@ -433,36 +482,49 @@ fn query_entries(
     sql: &str,
     params: &[SqlValue],
 ) -> Result<Vec<Entry>> {
-    Ok(query_rows(conn, dict, sql, params)?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect())
+    query_row_page(conn, dict, sql, params, 16)?
+        .iter()
+        .map(|row| row.entry().map_err(corrupt))
+        .collect()
 }
 
-/// Runs a query selecting [`ENTRY_COLUMNS`] and decodes `(pk, entry)` pairs.
-fn query_rows(
+/// Runs a query selecting [`ENTRY_COLUMNS`] and copies its rows into a page.
+fn query_row_page(
     conn: &Connection,
     dict: &Dict,
     sql: &str,
     params: &[SqlValue],
-) -> Result<Vec<(i64, Entry)>> {
+    capacity: usize,
+) -> Result<RowPage> {
     // At most two passes: the second after loading dictionary values another writer added.
     for _ in 0..2 {
+        let mut page = RowPage::with_capacity(capacity);
         let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
-        let decoded = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |row| {
-                decode_row(row, dict)
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
             .map_err(map_err)?;
-        if let Ok(entries) = decoded.into_iter().collect::<Result<Vec<_>, _>>() {
-            return Ok(entries);
+        let mut complete = true;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let pushed =
+                with_stored_row(row, dict, |stored| page.push(&stored)).map_err(map_err)?;
+            if pushed.is_err() {
+                complete = false;
+                break;
+            }
         }
+        if complete {
+            return Ok(page);
+        }
+        drop(rows);
         dict.refresh(conn).map_err(map_err)?;
     }
     Err(StoreError::Other(
         "entry refers to an unknown dictionary id".into(),
     ))
+}
+
+fn corrupt(e: CorruptRow) -> StoreError {
+    StoreError::Other(e.to_string())
 }
 
 pub fn get(conn: &Connection, dict: &Dict, org: OrgId, id: &str) -> Result<Option<Entry>> {

@@ -24,7 +24,7 @@ pub use print_log::*;
 use crate::{
     AppendRequest, Cutoffs, EXPORT_INTERRUPTED, ExportJobOutcome, ExportJobState, ExportSweep,
     ExportSweepOutcome, KeyHash, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession,
-    OrgId, OrgSettings, Page, Scope, SessionHash, Store, StoreError,
+    OrgId, OrgSettings, Scope, SessionHash, Store, StoreError,
 };
 
 /// Declares one `#[tokio::test]` per conformance check.
@@ -724,15 +724,15 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
             );
         }
         assert!(first.prev_cursor.is_none());
-        // Without the count: the same entries and cursors.
-        let uncounted = store.list_uncounted(a, &first_page).await.unwrap();
-        let seqs = |p: &Page| p.entries.iter().map(|e| e.seq).collect::<Vec<_>>();
-        assert_eq!(
-            seqs(&uncounted),
-            seqs(&first),
-            "round {round}: uncounted page"
-        );
-        assert_eq!(uncounted.next_cursor, first.next_cursor);
+        // As stored rows, uncounted: the same entries and cursor, and flat cells that say what
+        // the entries say.
+        let rows = store.list_rows(a, &first_page).await.unwrap();
+        let entries: Vec<Entry> = rows.iter().map(|r| r.entry().unwrap()).collect();
+        assert_eq!(entries, first.entries, "round {round}: rows");
+        assert_eq!(rows.next_cursor, first.next_cursor, "round {round}: rows");
+        for (row, entry) in rows.iter().zip(&entries) {
+            assert_flat_matches_entry(entry, &row.flat().unwrap());
+        }
         if limit >= 50 || round % 5 == 0 {
             let (older, newer) = walk_both_ways(&store, a, &filter, limit).await;
             assert_eq!(
@@ -1730,4 +1730,58 @@ pub async fn sessions_sign_in_their_member_until_revoked_expired_or_disabled(
     assert!(store.session(&one, T0 + 70).await.unwrap().is_some());
     assert_eq!(store.forget_sessions(expires + 1).await.unwrap(), 1);
     assert_eq!(store.session(&one, T0 + 70).await.unwrap(), None, "gone");
+}
+
+/// The flat cells carry exactly what the full entry does: the same text, and JSON text equal
+/// to what serde_json writes for the entry's values.
+pub fn assert_flat_matches_entry(entry: &Entry, flat: &crate::rows::FlatEntry<'_>) {
+    let e = &entry.event;
+    let json_or_empty = |empty: bool, text: String| if empty { String::new() } else { text };
+    assert_eq!(flat.seq, entry.seq);
+    assert_eq!(crate::record::entry_id(flat.pk), entry.id);
+    assert_eq!(flat.occurred_at, e.occurred_at);
+    assert_eq!(flat.recorded_at, entry.recorded_at);
+    assert_eq!(flat.action, e.action);
+    assert_eq!(flat.channel, e.channel);
+    assert_eq!(flat.detailed_action, e.detailed_action.as_deref());
+    assert_eq!(flat.description, e.description.as_deref());
+    assert_eq!(flat.outcome, e.outcome);
+    assert_eq!(flat.actor_type, e.actor.kind);
+    assert_eq!(flat.actor_id.as_deref(), e.actor.id.as_deref());
+    assert_eq!(flat.actor_name.as_deref(), e.actor.name.as_deref());
+    assert_eq!(flat.actor_email.as_deref(), e.actor.email.as_deref());
+    let entity = e.entity.as_ref();
+    assert_eq!(flat.entity_type, entity.map(|x| x.kind.as_str()));
+    assert_eq!(
+        flat.entity_id.as_deref(),
+        entity.and_then(|x| x.id.as_deref())
+    );
+    assert_eq!(
+        flat.entity_name.as_deref(),
+        entity.and_then(|x| x.name.as_deref())
+    );
+    assert_eq!(flat.ip.as_deref(), e.context.ip.as_deref());
+    assert_eq!(flat.user_agent.as_deref(), e.context.user_agent.as_deref());
+    assert_eq!(flat.correlation_id, e.context.correlation_id.as_deref());
+    assert_eq!(
+        flat.entity_ids,
+        json_or_empty(
+            e.entity_ids.is_empty(),
+            serde_json::to_string(&e.entity_ids).unwrap()
+        )
+    );
+    assert_eq!(
+        flat.changes,
+        json_or_empty(
+            e.changes.is_empty(),
+            serde_json::to_string(&e.changes).unwrap()
+        )
+    );
+    assert_eq!(
+        flat.metadata,
+        json_or_empty(
+            e.metadata.is_empty(),
+            serde_json::to_string(&e.metadata).unwrap()
+        )
+    );
 }

@@ -8,6 +8,7 @@ pub mod chain_check;
 pub mod conformance;
 pub mod print_log;
 pub mod record;
+pub mod rows;
 mod types;
 
 pub use print_log::*;
@@ -65,13 +66,12 @@ pub trait Store: Send + Sync + 'static {
     /// One page of entries, newest first.
     async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page>;
 
-    /// The same page without counting the matches: `total` is only the page's own entries and
-    /// `total_exact` is false. For walking a whole result page by page (export), where the count
-    /// would be paid again on every page for nothing. A backend may serve it from connections
-    /// set up for scans (SQLite: a small page cache, apart from the interactive reads').
-    async fn list_uncounted(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
-        self.list(org, page).await
-    }
+    /// The same page as stored rows, unparsed, and without counting the matches: for walking a
+    /// whole result page by page (export), where the parsing is the encoder's (on its own
+    /// thread, and only as far as its format needs) and a count would be paid again on every
+    /// page for nothing. A backend may serve it from connections set up for scans (SQLite: a
+    /// small page cache, apart from the interactive reads').
+    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<rows::RowPage>;
 
     /// How many entries match, exact if counting is cheap, otherwise a lower bound (`false`).
     /// This is the count [`Store::list`] returns with each page.

@@ -22,12 +22,17 @@ pub fn pk_floor(ms: Millis) -> i64 {
 /// 21-bit count within it (12 bits in `rand_a`, 9 at the top of `rand_b`), the rest zero. It is
 /// time-ordered like any UUIDv7 and needs no column or index of its own.
 pub fn entry_id(pk: i64) -> String {
+    entry_id_into(pk, &mut [0; 36]).to_string()
+}
+
+/// [`entry_id`] written into `buf`, for a caller that writes many ids and keeps none.
+pub fn entry_id_into(pk: i64, buf: &mut [u8; 36]) -> &str {
     let (ms, n) = (
         (pk >> PK_MS_SHIFT) as u128,
         (pk & ((1 << PK_MS_SHIFT) - 1)) as u128,
     );
     let bits = (ms << 80) | (0x7 << 76) | ((n >> 9) << 64) | (0b10 << 62) | ((n & 0x1ff) << 53);
-    uuid::Uuid::from_u128(bits).hyphenated().to_string()
+    uuid::Uuid::from_u128(bits).hyphenated().encode_lower(buf)
 }
 
 /// The `pk` an id names, if it is an id [`entry_id`] could have made.
@@ -79,60 +84,86 @@ impl Body {
     }
 }
 
-/// The columns of a stored entry, as each backend reads (and decodes) them.
-pub struct Columns {
+/// One stored entry as a backend reads it, borrowed from the database row: the scalar and text
+/// columns, and the `personal` and `body` columns' JSON text, not yet parsed. Both backends read
+/// every entry through this, so an entry reads the same (and hashes the same) from either.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRow<'a> {
     pub pk: i64,
     pub seq: i64,
     pub occurred_at: Millis,
     pub recorded_at: Millis,
-    pub action: String,
-    pub detailed_action: Option<String>,
-    pub channel: String,
+    pub action: &'a str,
+    pub detailed_action: Option<&'a str>,
+    pub channel: &'a str,
     pub actor_type: ActorType,
     pub outcome: Outcome,
-    pub entity_type: Option<String>,
-    pub correlation_id: Option<String>,
-    pub description: Option<String>,
+    pub entity_type: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub description: Option<&'a str>,
+    /// [`Personal`] as JSON.
+    pub personal: &'a str,
+    /// [`Body`] as JSON.
+    pub body: &'a str,
 }
 
-/// Puts an entry back together from its columns, its body and its personal fields: the inverse
-/// of how both backends store one, so an entry reads the same (and hashes the same) from either.
-pub fn assemble(columns: Columns, body: Body, personal: &Personal) -> Entry {
-    let mut context = body.context;
-    context.correlation_id = columns.correlation_id;
-    let entity = columns.entity_type.map(|kind| Entity {
-        kind,
-        id: body.entity_id,
-        name: body.entity_name,
-    });
-    let mut entry = Entry {
-        id: entry_id(columns.pk),
-        seq: columns.seq,
-        recorded_at: columns.recorded_at,
-        event: NewEvent {
-            occurred_at: columns.occurred_at,
-            action: columns.action,
-            detailed_action: columns.detailed_action,
-            channel: columns.channel,
-            description: columns.description,
-            outcome: columns.outcome,
-            actor: Actor {
-                kind: columns.actor_type,
-                // Filled in from the personal fields below.
-                id: None,
-                name: None,
-                email: None,
+/// A stored `personal` or `body` that is not the JSON its type writes.
+#[derive(Debug, thiserror::Error)]
+#[error("entries.{column}: {source}")]
+pub struct CorruptRow {
+    /// `personal` or `body`.
+    pub column: &'static str,
+    pub source: serde_json::Error,
+}
+
+impl<'a> StoredRow<'a> {
+    /// Puts the entry back together: the inverse of how both backends store one.
+    pub fn entry(&self) -> Result<Entry, CorruptRow> {
+        let body: Body = parse("body", self.body)?;
+        let personal: Personal = parse("personal", self.personal)?;
+        let mut context = body.context;
+        context.correlation_id = self.correlation_id.map(str::to_string);
+        let entity = self.entity_type.map(|kind| Entity {
+            kind: kind.to_string(),
+            id: body.entity_id,
+            name: body.entity_name,
+        });
+        let mut entry = Entry {
+            id: entry_id(self.pk),
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            event: NewEvent {
+                occurred_at: self.occurred_at,
+                action: self.action.to_string(),
+                detailed_action: self.detailed_action.map(str::to_string),
+                channel: self.channel.to_string(),
+                description: self.description.map(str::to_string),
+                outcome: self.outcome,
+                actor: Actor {
+                    kind: self.actor_type,
+                    // Filled in from the personal fields below.
+                    id: None,
+                    name: None,
+                    email: None,
+                },
+                entity,
+                entity_ids: body.entity_ids,
+                context,
+                changes: body.changes,
+                metadata: body.metadata,
+                idempotency_key: None,
             },
-            entity,
-            entity_ids: body.entity_ids,
-            context,
-            changes: body.changes,
-            metadata: body.metadata,
-            idempotency_key: None,
-        },
-    };
-    personal.apply(&mut entry.event);
-    entry
+        };
+        personal.apply(&mut entry.event);
+        Ok(entry)
+    }
+}
+
+pub(crate) fn parse<'a, T: Deserialize<'a>>(
+    column: &'static str,
+    json: &'a str,
+) -> Result<T, CorruptRow> {
+    serde_json::from_str(json).map_err(|source| CorruptRow { column, source })
 }
 
 #[cfg(test)]
