@@ -822,14 +822,14 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         .next_page(store.as_ref(), org.key)
         .await?
         .unwrap_or_default();
-    let mut encoder = Encoder::new(&request, exported_at);
+    let encoder = Encoder::new(&request, exported_at);
     let mut sink = StdoutSink(std::io::stdout());
     let summary = export::pump(
         store.as_ref(),
         org.key,
         &mut walk,
         first,
-        &mut encoder,
+        encoder,
         &mut sink,
     )
     .await;

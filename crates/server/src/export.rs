@@ -394,7 +394,7 @@ pub async fn pump(
     org: OrgId,
     walk: &mut Walk,
     first: RowPage,
-    encoder: &mut Encoder,
+    mut encoder: Encoder,
     sink: &mut impl Sink,
 ) -> Summary {
     let mut summary = Summary {
@@ -405,17 +405,26 @@ pub async fn pump(
     let mut head = encoder.begin();
     let mut page = first;
     loop {
-        // The next page is read while this one is encoded and sent: the read is polled first, so
-        // the store starts it on its own thread before the encoding takes this one.
+        // The next page is read while this one is encoded (on a blocking thread, not this task's,
+        // so a store whose reads run on this task, like PostgreSQL's driver, keeps reading) and
+        // sent.
         let written = page.len() as u64;
+        let mut chunk = std::mem::take(&mut head);
+        let mut moved = encoder;
+        let encoding = tokio::task::spawn_blocking(move || {
+            let bytes = moved.page(&page);
+            (moved, bytes)
+        });
         let (next, sent) = tokio::join!(walk.next_page(store, org), async {
-            let mut chunk = std::mem::take(&mut head);
-            chunk.extend(encoder.page(&page)?);
-            Ok(sink.send(chunk).await)
+            let (returned, bytes) = encoding
+                .await
+                .map_err(|e| StoreError::Other(format!("the export's encoder failed: {e}")))?;
+            chunk.extend(bytes?);
+            Ok((returned, sink.send(chunk).await))
         });
         match sent {
-            Ok(true) => {}
-            Ok(false) => return summary,
+            Ok((returned, true)) => encoder = returned,
+            Ok((_, false)) => return summary,
             Err(e) => {
                 summary.error = Some(e);
                 return summary;

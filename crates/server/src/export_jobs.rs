@@ -273,14 +273,14 @@ impl ExportJobs {
             .unwrap_or_default();
         // The export time in the file (JSON's `exported_at`) and its download name is when the
         // job was created.
-        let mut encoder = Encoder::new(request, job.created_at);
+        let encoder = Encoder::new(request, job.created_at);
         let mut sink = FileSink {
             file,
             bytes: 0,
             error: None,
             cancel: cancel.clone(),
         };
-        let summary = export::pump(store, job.org, &mut walk, first, &mut encoder, &mut sink).await;
+        let summary = export::pump(store, job.org, &mut walk, first, encoder, &mut sink).await;
         if let Some(e) = summary.error {
             return Err(Failure::new(STORE_FAILED, e));
         }

@@ -66,17 +66,9 @@ pub async fn stream(
     let store = state.store.clone();
     let task_request = request.clone();
     tokio::spawn(async move {
-        let mut encoder = Encoder::new(&task_request, exported_at);
+        let encoder = Encoder::new(&task_request, exported_at);
         let mut sink = ChannelSink(tx);
-        let summary = export::pump(
-            store.as_ref(),
-            org,
-            &mut walk,
-            first,
-            &mut encoder,
-            &mut sink,
-        )
-        .await;
+        let summary = export::pump(store.as_ref(), org, &mut walk, first, encoder, &mut sink).await;
         if let Some(e) = &summary.error {
             tracing::warn!(error = %e, written = summary.entries, "export stopped by the store");
         }
