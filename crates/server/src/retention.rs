@@ -6,16 +6,21 @@
 //! transaction), so ingest is never held up for longer than one batch. If the archive cannot be
 //! written, that batch and everything after it stay in the database: the run stops, says so in
 //! its entry and in `/readyz`, and the next run starts over.
+//!
+//! One exception to the windows: an erasure's own record stays while any entry it erased does
+//! (see [`vouches_for_remaining`]), or verification could no longer tell a real erasure from a
+//! forged one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use stele_core::chain::ERASURE_DETAILED_ACTION;
 use stele_core::time::{Millis, format_rfc3339};
-use stele_core::{Actor, ActorType, Context, Entity, NewEvent, Outcome};
+use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 use stele_store::{
-    Cutoffs, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
+    Cutoffs, OrgId, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
 };
 
 /// How many entries one batch reads, archives and deletes.
@@ -130,8 +135,17 @@ pub async fn prune_org(
             break;
         }
         resume_after = batch.resume_after;
+        let leaving: HashSet<i64> = batch.entries.iter().map(|r| r.entry.seq).collect();
+        let mut entries = Vec::with_capacity(batch.entries.len());
+        for retired in batch.entries {
+            if !vouches_for_remaining(store, org.key, &retired.entry, &leaving).await? {
+                entries.push(retired);
+            }
+        }
+        if entries.is_empty() {
+            continue;
+        }
         // Read in occurrence order; archived in chain order, where neighbours link up.
-        let mut entries = batch.entries;
         entries.sort_by_key(|r| r.entry.seq);
         let entries = Arc::new(entries);
         if let Some(archive) = &archive {
@@ -174,6 +188,33 @@ pub async fn prune_org(
         tracing::info!(org = %org.id, removed = summary.removed_total, error = ?summary.error, "retention run");
     }
     Ok(PruneReport { summary, record })
+}
+
+/// Whether `entry` is an erasure's record and an entry it erased remains (other than those in
+/// `leaving`, which this batch removes). Verification checks each erased entry's pseudonym
+/// against the record of its erasure, so the record is held back, whatever its channel's window,
+/// until the last of them is gone; a later run then removes it. Its covered `seq`s are looked up
+/// newest first: older entries expire first, so a remaining one is usually found at once.
+async fn vouches_for_remaining(
+    store: &dyn Store,
+    org: OrgId,
+    entry: &Entry,
+    leaving: &HashSet<i64>,
+) -> Result<bool, StoreError> {
+    let e = &entry.event;
+    if e.detailed_action.as_deref() != Some(ERASURE_DETAILED_ACTION)
+        || e.actor.kind != ActorType::System
+    {
+        return Ok(false);
+    }
+    let mut covered: Vec<i64> = e.entity_ids.iter().filter_map(|s| s.parse().ok()).collect();
+    covered.sort_unstable_by(|a, b| b.cmp(a));
+    for seq in covered {
+        if !leaving.contains(&seq) && store.personal_digest(org, seq).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The entry a run leaves in the organization's trail.

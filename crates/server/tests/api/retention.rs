@@ -350,3 +350,71 @@ async fn an_archive_that_cannot_be_written_blocks_the_prune_and_shows_in_readyz(
         "{ready}"
     );
 }
+
+/// An erasure's record is what vouches for the pseudonyms in the entries it erased, so it stays
+/// as long as any of them does, even when its own channel's window is shorter.
+#[tokio::test]
+async fn an_erasure_record_outlives_its_channel_window_while_its_entries_remain() {
+    let app = spawn_app().await;
+    let now = now_millis();
+    app.record(vec![
+        aged("kept", "default", 10, now),
+        aged("gone", "auth", 10, now),
+    ])
+    .await;
+    let response = app
+        .put_settings_as(
+            &app.key,
+            &json!({"retention_days": 365, "channel_retention_days": {"compliance": 30, "auth": 35}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let erased = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&app.key)
+        .json(&json!({"actor": "u1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), StatusCode::OK);
+    let erasures = "/v1/events?actor_type=system&detailed_action=stele.erasure";
+    let record = app.get_json(erasures).await["entries"][0].clone();
+    assert_eq!(
+        record["entity_ids"].as_array().unwrap().len(),
+        2,
+        "{record}"
+    );
+
+    // 31 days on, the erasure record is past the compliance window, but "kept" is not past its
+    // own: the record stays, and the erased entry still verifies.
+    let prune = |days: i64| {
+        retention::prune_all(
+            app.store.as_ref(),
+            None,
+            now + days * DAY,
+            Trigger::Command,
+            None,
+        )
+    };
+    prune(31).await.unwrap();
+    assert_eq!(
+        app.get_json(erasures).await["entries"][0]["id"],
+        record["id"]
+    );
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+
+    // Once no erased entry remains, the record goes with its window.
+    app.put_settings_as(
+        &app.key,
+        &json!({"retention_days": 30, "channel_retention_days": {"compliance": 30}}),
+    )
+    .await;
+    prune(400).await.unwrap();
+    prune(400).await.unwrap();
+    let left = app.get_json(erasures).await;
+    assert_eq!(left["entries"].as_array().unwrap().len(), 0, "{left}");
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+}
