@@ -17,8 +17,10 @@
 //!
 //! Writing is durable and all-or-nothing per segment: the file is written aside, synced, checked
 //! by reading it back, renamed into place and the directory synced; then the manifest is rewritten
-//! the same way. One process writes to an archive directory at a time.
+//! the same way. Writers (a prune's segment, an erasure's rewrite) take an exclusive lock on the
+//! directory, so two of them, in one process or in two, never interleave their manifest updates.
 
+mod erase;
 mod line;
 mod verify;
 
@@ -32,6 +34,7 @@ use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
 
+pub use erase::ArchiveErasure;
 pub use verify::{ArchiveReport, OrgSummary, Problem, ProblemKind, verify};
 
 /// The manifest's file name, in the archive directory.
@@ -221,6 +224,7 @@ impl Archive {
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Err(ArchiveError::Rejected("no entries".into()));
         };
+        let _writing = self.lock()?;
         let org_id = first.org_id.as_str();
         if org_id.is_empty()
             || !org_id
@@ -290,7 +294,26 @@ impl Archive {
         }
 
         self.remove_temp_files()?;
-        let number = self.next_number(&manifest)?;
+        let info = self.place_segment(&manifest, entries, written_at)?;
+        manifest.segments.push(info.clone());
+        self.write_manifest(&manifest)?;
+        Ok(info)
+    }
+
+    /// Writes checked entries (one organization's, ascending `seq`) as a new segment file under
+    /// the next free number: aside first, synced, read back and checked as `verify` will, then
+    /// renamed into place and the directory synced. The manifest is the caller's to update.
+    fn place_segment(
+        &self,
+        manifest: &Manifest,
+        entries: &[RetiredEntry],
+        written_at: Millis,
+    ) -> Result<SegmentInfo, ArchiveError> {
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            return Err(ArchiveError::Rejected("no entries".into()));
+        };
+        let org_id = first.org_id.as_str();
+        let number = self.next_number(manifest)?;
         let file = format!(
             "{number:06}-{org_id}-{}-{}{SEGMENT_SUFFIX}",
             first.entry.seq, last.entry.seq
@@ -302,7 +325,7 @@ impl Archive {
         let info = SegmentInfo {
             file: file.clone(),
             org_id: org_id.to_string(),
-            entries: count,
+            entries: entries.len() as u64,
             first_seq: first.entry.seq,
             last_seq: last.entry.seq,
             first_prev_hash: first.prev_hash,
@@ -323,10 +346,16 @@ impl Archive {
         let path = self.root.join(&file);
         fs::rename(&temp, &path).map_err(io_error(&path))?;
         sync_dir(&self.root)?;
-
-        manifest.segments.push(info.clone());
-        self.write_manifest(&manifest)?;
         Ok(info)
+    }
+
+    /// Waits for, and holds until the returned file is dropped, the exclusive lock on the
+    /// directory that every writer takes (an advisory `flock` on the directory itself, so no lock
+    /// file joins the segments).
+    fn lock(&self) -> Result<File, ArchiveError> {
+        let dir = File::open(&self.root).map_err(io_error(&self.root))?;
+        dir.lock().map_err(io_error(&self.root))?;
+        Ok(dir)
     }
 
     /// One more than any segment number in use, in the manifest or among the files: a segment

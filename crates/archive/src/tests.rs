@@ -599,3 +599,98 @@ fn leftovers_of_an_interrupted_write_are_cleaned_up_by_the_next() {
     archive.write_segment(&entries[2..], T0).unwrap();
     assert!(verify(dir.path()).unwrap().ok());
 }
+
+#[test]
+fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, before) = sample_archive(dir.path());
+    let old_lines = read_lines(&archive.root().join(&before[0].file));
+
+    // By actor id: seq 4 (u4), in the first segment.
+    let pseudonym = "erased-1111111111111111";
+    let outcome = archive.erase(ORG, "u4", pseudonym, T0 + 30_000).unwrap();
+    assert_eq!(
+        outcome,
+        ArchiveErasure {
+            segments: 1,
+            entries: 1
+        }
+    );
+    let report = verify(archive.root()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    let manifest = archive.manifest().unwrap();
+    let now = &manifest.segments[0];
+    assert_eq!(now.file, format!("000004-{ORG}-1-5.ndjson.zst"), "a new file");
+    assert!(!archive.root().join(&before[0].file).exists(), "the old one removed");
+    assert_eq!(
+        (now.entries, now.first_seq, now.last_seq, now.first_prev_hash, now.last_hash),
+        (4, 1, 5, before[0].first_prev_hash, before[0].last_hash),
+        "the same entries and anchors"
+    );
+    assert_eq!(manifest.segments[1..], before[1..], "the others untouched");
+    let lines = read_lines(&archive.root().join(&now.file));
+    assert_eq!(lines.len(), old_lines.len());
+    for (new, old) in lines.iter().zip(&old_lines) {
+        let (new, old): (Value, Value) = (
+            serde_json::from_str(new).unwrap(),
+            serde_json::from_str(old).unwrap(),
+        );
+        if new["seq"] != 4 {
+            assert_eq!(new, old);
+            continue;
+        }
+        assert_eq!(new["actor"], json!({"type": "user", "id": pseudonym}));
+        assert!(new["context"].get("ip").is_none() && new["context"].get("user_agent").is_none());
+        assert_eq!((new["salt"].clone(), new["erased"].clone()), (Value::Null, json!(true)));
+        assert_eq!(new["hash"], old["hash"]);
+        assert_eq!(new["description"], old["description"]);
+    }
+
+    // By email: every entry of the organization not erased yet, in both segments; the other
+    // organization keeps its own.
+    let outcome = archive
+        .erase(ORG, "ada@example.com", "erased-2222222222222222", T0 + 40_000)
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ArchiveErasure {
+            segments: 2,
+            entries: 5
+        }
+    );
+    let report = verify(archive.root()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    for s in &archive.manifest().unwrap().segments {
+        let text = read_lines(&archive.root().join(&s.file)).join("\n");
+        assert_eq!(text.contains("ada@example.com"), s.org_id == OTHER_ORG, "{}", s.file);
+    }
+    assert_eq!(
+        archive
+            .erase(ORG, "ada@example.com", "erased-2222222222222222", T0 + 50_000)
+            .unwrap(),
+        ArchiveErasure::default(),
+        "nothing left to erase"
+    );
+}
+
+#[test]
+fn an_erasure_refuses_to_rewrite_a_segment_that_does_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, segments) = sample_archive(dir.path());
+    let file = &segments[0].file;
+    rewrite_segment(&archive, file, |lines| {
+        lines[2] = edit_line(&lines[2], |v| v["description"] = "Renamed printer X".into());
+    });
+    let error = archive
+        .erase(ORG, "u4", "erased-1111111111111111", T0 + 30_000)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(file.as_str()), "{error}");
+    assert!(archive.root().join(file).exists());
+    let report = verify(archive.root()).unwrap();
+    assert_eq!(
+        kinds(&report),
+        [(file.clone(), Some(3), ProblemKind::HashMismatch)],
+        "still the altered file, still reported"
+    );
+}

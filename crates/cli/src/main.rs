@@ -67,6 +67,10 @@ enum Command {
         /// Why (a ticket number, say); kept in the erasure's entry.
         #[arg(long)]
         reason: Option<String>,
+        /// The retention archive (the servers' `--archive-dir`): the person's archived entries
+        /// are erased there too.
+        #[arg(long, env = "STELE_ARCHIVE_DIR")]
+        archive_dir: Option<PathBuf>,
         #[command(flatten)]
         key: KeyFile,
         #[command(flatten)]
@@ -486,9 +490,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             org,
             actor,
             reason,
+            archive_dir,
             key,
             data,
-        } => erase(org, actor, reason, key, data).await,
+        } => erase(org, actor, reason, archive_dir, key, data).await,
         Command::Export(args) => export(*args).await,
         Command::Prune {
             org,
@@ -680,6 +685,7 @@ async fn erase(
     org: String,
     actor: String,
     reason: Option<String>,
+    archive_dir: Option<PathBuf>,
     key_file: KeyFile,
     data: DataDir,
 ) -> anyhow::Result<()> {
@@ -713,8 +719,8 @@ async fn erase(
         .erase_actor(
             org.key,
             stele_store::Erasure {
-                actor,
-                pseudonym,
+                actor: actor.clone(),
+                pseudonym: pseudonym.clone(),
                 record,
                 salt,
             },
@@ -724,6 +730,18 @@ async fn erase(
         "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
         outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
     );
+    let archive = stele_server::archive::sink(archive_dir.as_deref());
+    let now = stele_core::time::now_millis();
+    match stele_server::archive::erase(archive, &org.id, &actor, &pseudonym, now).await {
+        Ok(Some(a)) => println!(
+            "erased {} archived entries, rewriting {} segments",
+            a.entries, a.segments
+        ),
+        Ok(None) => {}
+        Err(e) => anyhow::bail!(
+            "the archive was not rewritten (the database erasure is made; run this again): {e}"
+        ),
+    }
     Ok(())
 }
 

@@ -123,6 +123,24 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
+    // Erasing the person reaches their archived entries too, and the archive still verifies.
+    let out = stele(
+        &["erase", "--org", "default", "--actor", "u1", "--archive-dir", archive_arg],
+        dir.path(),
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("erased 2 entries in default"), "{said}");
+    assert!(
+        said.contains("erased 3 archived entries, rewriting 1 segments"),
+        "{said}"
+    );
+    let out = Command::new(STELE)
+        .args(["archive", "verify", archive_arg])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
     // A second run finds nothing more, and says so in its own entry.
     let out = stele(&["prune", "--json"], dir.path());
     let said = text(&out);
@@ -130,7 +148,7 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
     let report: serde_json::Value =
         serde_json::from_str(said.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     assert_eq!(report["removed_total"], 0, "{report}");
-    assert_eq!(report["record"]["seq"], 7, "{report}");
+    assert_eq!(report["record"]["seq"], 8, "after the erasure's record, seq 7: {report}");
 
     // Retention is the only way out: the database refuses any other deletion.
     for (sql, says) in [

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use stele_archive::ArchiveErasure;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
 
@@ -16,15 +17,55 @@ pub struct DirectoryArchive {
     root: PathBuf,
 }
 
+impl DirectoryArchive {
+    fn open(&self) -> Result<stele_archive::Archive, String> {
+        stele_archive::Archive::open(&self.root).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> String {
+        format!("{}: {e}", self.root.display())
+    }
+}
+
 impl ArchiveSink for DirectoryArchive {
     fn write(&self, entries: &[RetiredEntry], now: Millis) -> Result<(), String> {
-        let archive = stele_archive::Archive::open(&self.root)
-            .map_err(|e| format!("{}: {e}", self.root.display()))?;
-        archive
+        self.open()?
             .write_segment(entries, now)
             .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.root.display()))
+            .map_err(|e| self.error(e))
     }
+
+    fn erase(
+        &self,
+        org_id: &str,
+        actor: &str,
+        pseudonym: &str,
+        now: Millis,
+    ) -> Result<ArchiveErasure, String> {
+        self.open()?
+            .erase(org_id, actor, pseudonym, now)
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// After the database erased a person, the same in the archive (if one is configured), on a
+/// blocking thread. The database goes first: an entry pruned meanwhile is either archived before
+/// the database erasure (and found here) or archived already erased.
+pub async fn erase(
+    archive: Option<Arc<dyn ArchiveSink>>,
+    org_id: &str,
+    actor: &str,
+    pseudonym: &str,
+    now: Millis,
+) -> Result<Option<ArchiveErasure>, String> {
+    let Some(archive) = archive else {
+        return Ok(None);
+    };
+    let (org_id, actor, pseudonym) = (org_id.to_string(), actor.to_string(), pseudonym.to_string());
+    tokio::task::spawn_blocking(move || archive.erase(&org_id, &actor, &pseudonym, now))
+        .await
+        .map_err(|e| format!("the archive erasure stopped: {e}"))?
+        .map(Some)
 }
 
 /// The configured archive, if any.

@@ -35,6 +35,16 @@ pub const PRUNE_CHANNEL: &str = "compliance";
 /// thread, and it returns only once the entries are durably written.
 pub trait ArchiveSink: Send + Sync + 'static {
     fn write(&self, entries: &[RetiredEntry], now: Millis) -> Result<(), String>;
+
+    /// Erases a person from the organization's archived entries as the database erasure does
+    /// (`stele_archive::Archive::erase`), durably before it returns.
+    fn erase(
+        &self,
+        org_id: &str,
+        actor: &str,
+        pseudonym: &str,
+        now: Millis,
+    ) -> Result<stele_archive::ArchiveErasure, String>;
 }
 
 /// Who started a run: shown as the entry's actor and source.

@@ -105,13 +105,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
         let retention = SharedStatus::default();
+        let archive = archive::sink(self.config.archive_dir.as_deref());
         let schedule = self.config.prune_at.map(|at| {
             tracing::info!(%at, "retention runs daily");
             tokio::spawn(scheduler::run_daily_prune(
                 store.clone(),
                 self.config.clock.clone(),
                 at,
-                archive::sink(self.config.archive_dir.as_deref()),
+                archive.clone(),
                 retention.clone(),
             ))
         });
@@ -129,6 +130,7 @@ impl Application {
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
             retention,
+            archive,
             clock: self.config.clock.clone(),
             exports: exports.clone(),
             console: Arc::new(ConsoleState::new(self.console_secret, &self.config)),

@@ -20,7 +20,7 @@ use crate::console::{self, ConsoleState};
 use crate::export_jobs::ExportJobs;
 use crate::net::TrustedProxies;
 use crate::policy::Policies;
-use crate::retention::SharedStatus;
+use crate::retention::{ArchiveSink, SharedStatus};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -31,6 +31,8 @@ pub struct AppState {
     pub pseudonym_secret: Arc<[u8; 32]>,
     /// The last retention run, for `/readyz`.
     pub retention: SharedStatus,
+    /// The archive directory retention writes to, if any (an erasure reaches it too).
+    pub archive: Option<Arc<dyn ArchiveSink>>,
     pub clock: SharedClock,
     /// Runs export jobs and serves their files.
     pub exports: Arc<ExportJobs>,

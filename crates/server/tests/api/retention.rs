@@ -418,3 +418,55 @@ async fn an_erasure_record_outlives_its_channel_window_while_its_entries_remain(
     let report = app.get_json("/v1/integrity/verify").await;
     assert_eq!(report["ok"], true, "{report}");
 }
+
+/// GDPR erasure reaches entries that retention already moved to the archive.
+#[tokio::test]
+async fn an_erasure_reaches_the_archive() {
+    let archive_dir = tempfile::tempdir().unwrap();
+    let dir = archive_dir.path().join("archive");
+    let app = spawn_app_with(|c| c.archive_dir = Some(dir.clone())).await;
+    let now = now_millis();
+    app.record(vec![
+        aged("old_1", "default", 400, now),
+        aged("old_2", "default", 399, now),
+        aged("recent", "default", 1, now),
+    ])
+    .await;
+    let sink = stele_server::archive::sink(Some(&dir));
+    let reports = retention::prune_all(app.store.as_ref(), sink, now, Trigger::Command, None)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].summary.archived, 2);
+    let archived_text = || {
+        let manifest = stele_archive::read_manifest(&dir).unwrap().unwrap();
+        let mut text = String::new();
+        for s in manifest.segments {
+            let file = std::fs::File::open(dir.join(&s.file)).unwrap();
+            std::io::Read::read_to_string(&mut zstd::Decoder::new(file).unwrap(), &mut text)
+                .unwrap();
+        }
+        text
+    };
+    assert!(archived_text().contains("ada@example.com"));
+
+    let response = app
+        .client
+        .post(format!("{}/v1/erasure", app.url))
+        .bearer_auth(&app.key)
+        .json(&json!({"actor": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["erased_entries"], 1, "{outcome}");
+    assert_eq!(outcome["archive"], json!({"segments": 1, "entries": 2}));
+    let text = archived_text();
+    let pseudonym = outcome["pseudonym"].as_str().unwrap();
+    assert!(!text.contains("ada@example.com") && !text.contains("\"u1\""), "{text}");
+    assert_eq!(text.matches(pseudonym).count(), 2, "{text}");
+    let checked = stele_archive::verify(&dir).unwrap();
+    assert!(checked.problems.is_empty(), "{checked:?}");
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+}

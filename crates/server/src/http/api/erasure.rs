@@ -3,11 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use stele_archive::ArchiveErasure;
 use stele_core::chain::{erasure_record, pseudonym};
 use stele_core::time::now_millis;
 use stele_store::{Erasure, ErasureOutcome, Scope};
 
+use crate::archive;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
@@ -22,13 +24,25 @@ pub struct ErasureRequest {
     reason: Option<String>,
 }
 
+/// The answer: the database erasure, and what it changed in the archive when one is configured.
+#[derive(Serialize)]
+pub struct ErasureResponse {
+    #[serde(flatten)]
+    outcome: ErasureOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archive: Option<ArchiveErasure>,
+}
+
 /// Replaces the person's id, name, email, IP and user agent in every entry with a stable
-/// pseudonym and records the erasure (System actor, `compliance` channel) without naming them.
+/// pseudonym and records the erasure (System actor, `compliance` channel) without naming them;
+/// then does the same to their entries in the retention archive, if there is one. An archive that
+/// cannot be rewritten is a 500 after the database erasure was made: the request can be repeated
+/// (the pseudonym is stable, and what is erased already stays as it is).
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
     body: std::result::Result<Json<ErasureRequest>, JsonRejection>,
-) -> Result<Json<ErasureOutcome>> {
+) -> Result<Json<ErasureResponse>> {
     auth.require(Scope::Admin)?;
     let Json(request) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     let actor = request.actor.trim();
@@ -62,11 +76,19 @@ pub async fn create(
             auth.key.org,
             Erasure {
                 actor: actor.to_string(),
-                pseudonym,
+                pseudonym: pseudonym.clone(),
                 record,
                 salt,
             },
         )
         .await?;
-    Ok(Json(outcome))
+    let archive = archive::erase(state.archive.clone(), &org_id, actor, &pseudonym, now_millis())
+        .await
+        .map_err(|e| {
+            ApiError::Internal(format!(
+                "the database erasure is made ({} entries), but the archive was not rewritten: {e}",
+                outcome.erased_entries
+            ))
+        })?;
+    Ok(Json(ErasureResponse { outcome, archive }))
 }

@@ -1,0 +1,117 @@
+//! GDPR erasure reaches the archive: the entries of a person that retention already moved out of
+//! the database are pseudonymised in their segments as the database erasure does to its own.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use stele_core::chain::Personal;
+use stele_core::time::Millis;
+use stele_store::RetiredEntry;
+
+use crate::{Archive, ArchiveError, io_error, line, verify};
+
+/// What an erasure changed in the archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ArchiveErasure {
+    /// Segments rewritten (each holds at least one of the person's entries).
+    pub segments: u64,
+    /// Archived entries whose personal fields were replaced.
+    pub entries: u64,
+}
+
+impl Archive {
+    /// Erases one person from an organization's archived entries: every line whose actor id or
+    /// email is `actor` (and that is not erased already) keeps only `pseudonym` as its actor id;
+    /// its actor name and email, IP and user agent go, its salt goes, and it is marked erased,
+    /// exactly as the database erases an entry. Hashes do not change (they commit to the
+    /// personal digest, which stays), so the archive still verifies.
+    ///
+    /// A segment holding such a line is checked first (a damaged or altered segment is refused,
+    /// not rewritten: rewriting would make it look sound), then written anew under the next
+    /// number, read back and checked; the manifest then lists the new file in the old one's
+    /// place, and the old file is removed. Until that removal, the old file stays in the
+    /// directory unlisted (`stele archive verify` reports it), so an interrupted erasure is seen
+    /// and can be run again.
+    pub fn erase(
+        &self,
+        org_id: &str,
+        actor: &str,
+        pseudonym: &str,
+        now: Millis,
+    ) -> Result<ArchiveErasure, ArchiveError> {
+        let _writing = self.lock()?;
+        let mut outcome = ArchiveErasure::default();
+        let mut manifest = self.manifest()?;
+        self.remove_temp_files()?;
+        for i in 0..manifest.segments.len() {
+            let old = manifest.segments[i].clone();
+            if old.org_id != org_id {
+                continue;
+            }
+            let path = self.root.join(&old.file);
+            let mut problems = verify::Problems::default();
+            verify::check_segment(&path, &old, &mut problems);
+            if let Some(p) = problems.list.first() {
+                return Err(ArchiveError::Rejected(format!(
+                    "{} does not verify, so it was not rewritten: {p}",
+                    old.file
+                )));
+            }
+            let mut entries = read_segment(&path)?;
+            let mut erased = 0;
+            for r in entries.iter_mut().filter(|r| names(r, actor)) {
+                let personal = Personal {
+                    actor_id: Some(pseudonym.to_string()),
+                    ..Personal::default()
+                };
+                personal.apply(&mut r.entry.event);
+                r.salt = None;
+                r.erased = true;
+                erased += 1;
+            }
+            if erased == 0 {
+                continue;
+            }
+            let new = self.place_segment(&manifest, &entries, now)?;
+            manifest.segments[i] = new;
+            self.write_manifest(&manifest)?;
+            fs::remove_file(&path).map_err(io_error(&path))?;
+            crate::sync_dir(&self.root)?;
+            outcome.segments += 1;
+            outcome.entries += erased;
+        }
+        Ok(outcome)
+    }
+}
+
+/// Whether an archived entry, not yet erased, names the person as its actor (by id or email, as
+/// the database erasure matches).
+fn names(r: &RetiredEntry, actor: &str) -> bool {
+    let a = &r.entry.event.actor;
+    !r.erased && (a.id.as_deref() == Some(actor) || a.email.as_deref() == Some(actor))
+}
+
+/// Every line of a segment that was checked already, decoded.
+fn read_segment(path: &Path) -> Result<Vec<RetiredEntry>, ArchiveError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let reader = BufReader::new(zstd::Decoder::new(file).map_err(io_error(path))?);
+    let mut entries = Vec::new();
+    for line in reader.split(b'\n') {
+        let line = line.map_err(io_error(path))?;
+        let decoded = serde_json::from_slice(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|value| line::decode(&value))
+            .map_err(|e| ArchiveError::Rejected(format!("{}: {e}", path.display())))?;
+        entries.push(RetiredEntry {
+            org_id: decoded.org_id,
+            entry: decoded.entry,
+            prev_hash: decoded.chain.prev_hash,
+            hash: decoded.chain.hash,
+            personal_digest: decoded.chain.personal_digest,
+            salt: decoded.chain.salt,
+            erased: decoded.chain.erased,
+        });
+    }
+    Ok(entries)
+}
