@@ -620,10 +620,23 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
     assert!(report.ok(), "{:?}", report.problems);
     let manifest = archive.manifest().unwrap();
     let now = &manifest.segments[0];
-    assert_eq!(now.file, format!("000004-{ORG}-1-5.ndjson.zst"), "a new file");
-    assert!(!archive.root().join(&before[0].file).exists(), "the old one removed");
     assert_eq!(
-        (now.entries, now.first_seq, now.last_seq, now.first_prev_hash, now.last_hash),
+        now.file,
+        format!("000004-{ORG}-1-5.ndjson.zst"),
+        "a new file"
+    );
+    assert!(
+        !archive.root().join(&before[0].file).exists(),
+        "the old one removed"
+    );
+    assert_eq!(
+        (
+            now.entries,
+            now.first_seq,
+            now.last_seq,
+            now.first_prev_hash,
+            now.last_hash
+        ),
         (4, 1, 5, before[0].first_prev_hash, before[0].last_hash),
         "the same entries and anchors"
     );
@@ -641,7 +654,10 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
         }
         assert_eq!(new["actor"], json!({"type": "user", "id": pseudonym}));
         assert!(new["context"].get("ip").is_none() && new["context"].get("user_agent").is_none());
-        assert_eq!((new["salt"].clone(), new["erased"].clone()), (Value::Null, json!(true)));
+        assert_eq!(
+            (new["salt"].clone(), new["erased"].clone()),
+            (Value::Null, json!(true))
+        );
         assert_eq!(new["hash"], old["hash"]);
         assert_eq!(new["description"], old["description"]);
     }
@@ -649,7 +665,12 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
     // By email: every entry of the organization not erased yet, in both segments; the other
     // organization keeps its own.
     let outcome = archive
-        .erase(ORG, "ada@example.com", "erased-2222222222222222", T0 + 40_000)
+        .erase(
+            ORG,
+            "ada@example.com",
+            "erased-2222222222222222",
+            T0 + 40_000,
+        )
         .unwrap();
     assert_eq!(
         outcome,
@@ -662,11 +683,21 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
     assert!(report.ok(), "{:?}", report.problems);
     for s in &archive.manifest().unwrap().segments {
         let text = read_lines(&archive.root().join(&s.file)).join("\n");
-        assert_eq!(text.contains("ada@example.com"), s.org_id == OTHER_ORG, "{}", s.file);
+        assert_eq!(
+            text.contains("ada@example.com"),
+            s.org_id == OTHER_ORG,
+            "{}",
+            s.file
+        );
     }
     assert_eq!(
         archive
-            .erase(ORG, "ada@example.com", "erased-2222222222222222", T0 + 50_000)
+            .erase(
+                ORG,
+                "ada@example.com",
+                "erased-2222222222222222",
+                T0 + 50_000
+            )
             .unwrap(),
         ArchiveErasure::default(),
         "nothing left to erase"

@@ -125,7 +125,15 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
 
     // Erasing the person reaches their archived entries too, and the archive still verifies.
     let out = stele(
-        &["erase", "--org", "default", "--actor", "u1", "--archive-dir", archive_arg],
+        &[
+            "erase",
+            "--org",
+            "default",
+            "--actor",
+            "u1",
+            "--archive-dir",
+            archive_arg,
+        ],
         dir.path(),
     );
     let said = text(&out);
@@ -148,7 +156,10 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
     let report: serde_json::Value =
         serde_json::from_str(said.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     assert_eq!(report["removed_total"], 0, "{report}");
-    assert_eq!(report["record"]["seq"], 8, "after the erasure's record, seq 7: {report}");
+    assert_eq!(
+        report["record"]["seq"], 8,
+        "after the erasure's record, seq 7: {report}"
+    );
 
     // Retention is the only way out: the database refuses any other deletion.
     for (sql, says) in [

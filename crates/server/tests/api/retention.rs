@@ -463,7 +463,10 @@ async fn an_erasure_reaches_the_archive() {
     assert_eq!(outcome["archive"], json!({"segments": 1, "entries": 2}));
     let text = archived_text();
     let pseudonym = outcome["pseudonym"].as_str().unwrap();
-    assert!(!text.contains("ada@example.com") && !text.contains("\"u1\""), "{text}");
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("\"u1\""),
+        "{text}"
+    );
     assert_eq!(text.matches(pseudonym).count(), 2, "{text}");
     let checked = stele_archive::verify(&dir).unwrap();
     assert!(checked.problems.is_empty(), "{checked:?}");

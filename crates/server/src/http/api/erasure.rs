@@ -82,13 +82,19 @@ pub async fn create(
             },
         )
         .await?;
-    let archive = archive::erase(state.archive.clone(), &org_id, actor, &pseudonym, now_millis())
-        .await
-        .map_err(|e| {
-            ApiError::Internal(format!(
-                "the database erasure is made ({} entries), but the archive was not rewritten: {e}",
-                outcome.erased_entries
-            ))
-        })?;
+    let archive = archive::erase(
+        state.archive.clone(),
+        &org_id,
+        actor,
+        &pseudonym,
+        now_millis(),
+    )
+    .await
+    .map_err(|e| {
+        ApiError::Internal(format!(
+            "the database erasure is made ({} entries), but the archive was not rewritten: {e}",
+            outcome.erased_entries
+        ))
+    })?;
     Ok(Json(ErasureResponse { outcome, archive }))
 }
