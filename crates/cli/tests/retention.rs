@@ -22,6 +22,15 @@ fn stele(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// `stele archive verify` says OK.
+fn archive_verifies(dir: &str) {
+    let out = Command::new(STELE)
+        .args(["archive", "verify", dir])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -117,11 +126,7 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
         "{said}"
     );
 
-    let out = Command::new(STELE)
-        .args(["archive", "verify", archive_arg])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    archive_verifies(archive_arg);
 
     // Erasing the person reaches their archived entries too, and the archive still verifies.
     let out = stele(
@@ -143,11 +148,7 @@ fn prune_archives_then_removes_and_verify_reports_the_anchored_chain() {
         said.contains("erased 3 archived entries, rewriting 1 segments"),
         "{said}"
     );
-    let out = Command::new(STELE)
-        .args(["archive", "verify", archive_arg])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    archive_verifies(archive_arg);
 
     // A second run finds nothing more, and says so in its own entry.
     let out = stele(&["prune", "--json"], dir.path());

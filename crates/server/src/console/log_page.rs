@@ -468,11 +468,22 @@ fn filter_bar(
             .and_then(parse_actor_types)
             .unwrap_or_else(|| view.default_actor_types()),
     };
-    let field = |name: &str| Field {
-        name: name.to_string(),
-        value: query.get(name).map(str::to_string),
-        invalid: invalid == Some(name),
+    // Filters a term in the search box sets (`action:update`) show the value in effect, disabled
+    // (so the form never sends a second value for them) and say where it comes from.
+    let searched = searched_parameters(query);
+    let field = |name: &str| {
+        let searched = searched.contains(&name);
+        Field {
+            name: name.to_string(),
+            value: match (searched, request) {
+                (true, Ok(r)) => filter_value(&r.filter, name),
+                _ => query.get(name).map(str::to_string),
+            },
+            invalid: invalid == Some(name),
+            searched,
+        }
     };
+    let actor_types_searched = searched.contains(&"actor_type");
     html! {
         details.filter-bar open {
             summary {
@@ -489,7 +500,8 @@ fn filter_bar(
                 datalist #f-detailed-actions {
                     @for d in &facets.detailed_actions { option value=(d) {} }
                 }
-                fieldset.actor-types aria-invalid=[(invalid == Some("actor_type")).then_some("true")] {
+                fieldset.actor-types aria-invalid=[(invalid == Some("actor_type")).then_some("true")]
+                    disabled[actor_types_searched] {
                     legend { "Actor type" }
                     @for t in ActorType::ALL {
                         label.checkbox {
@@ -498,6 +510,7 @@ fn filter_bar(
                             " " (actor_type_label(t))
                         }
                     }
+                    @if actor_types_searched { p.hint { (SET_BY_SEARCH) } }
                 }
                 (text_input(&field("actor"), "Actor", "text", "email or id", None))
                 @if view.record.is_none() {
@@ -537,6 +550,43 @@ struct Field {
     name: String,
     value: Option<String>,
     invalid: bool,
+    /// Set by a term of the search box: shown, not editable here.
+    searched: bool,
+}
+
+/// Under a control whose filter a search term sets.
+const SET_BY_SEARCH: &str = "Set in Search";
+
+/// The query parameters whose filters the search box's terms set (none if it does not parse: the
+/// page then shows the error).
+fn searched_parameters(query: &ViewQuery) -> Vec<&'static str> {
+    query
+        .get("q")
+        .and_then(|q| SearchQuery::parse(q).ok())
+        .map(|s| s.settings.iter().map(|(_, s)| s.parameter()).collect())
+        .unwrap_or_default()
+}
+
+/// A filter's value in effect, written as its query parameter would be.
+fn filter_value(f: &EventFilter, name: &str) -> Option<String> {
+    use stele_core::filter::DetailedActionMatch;
+    match name {
+        "action" => f.action.clone(),
+        "detailed_action" => f.detailed_action.as_ref().map(|m| match m {
+            DetailedActionMatch::Exact(v) => v.clone(),
+            DetailedActionMatch::Prefix(p) => format!("{p}*"),
+        }),
+        "actor" => f.actor.clone(),
+        "entity_type" => f.entity_type.clone(),
+        "entity_id" => f.entity_id.clone(),
+        "channel" => f.channel.clone(),
+        "outcome" => f.outcome.map(|o| o.as_str().to_string()),
+        "correlation_id" => f.correlation_id.clone(),
+        "ip" => f.ip.clone(),
+        "from" => f.from.map(format_rfc3339),
+        "to" => f.to.map(format_rfc3339),
+        _ => None,
+    }
 }
 
 impl Field {
@@ -557,7 +607,8 @@ fn text_input(
             label for=(field.id()) { (label) }
             input type=(kind) id=(field.id()) name=(field.name) value=[field.value.as_deref()]
                 placeholder=[(!placeholder.is_empty()).then_some(placeholder)] list=[list]
-                aria-invalid=[field.invalid.then_some("true")];
+                aria-invalid=[field.invalid.then_some("true")] disabled[field.searched];
+            @if field.searched { p.hint { (SET_BY_SEARCH) } }
         }
     }
 }
@@ -579,7 +630,8 @@ fn select(field: &Field, label: &str, any: &str, options: &[String]) -> Markup {
     html! {
         div.field {
             label for=(field.id()) { (label) }
-            select id=(field.id()) name=(field.name) aria-invalid=[field.invalid.then_some("true")] {
+            select id=(field.id()) name=(field.name) aria-invalid=[field.invalid.then_some("true")]
+                disabled[field.searched] {
                 option value="" { (any) }
                 @for o in options {
                     option value=(o) selected[current == Some(o.as_str())] { (o) }
@@ -588,6 +640,7 @@ fn select(field: &Field, label: &str, any: &str, options: &[String]) -> Markup {
                     option value=(m) selected { (m) }
                 }
             }
+            @if field.searched { p.hint { (SET_BY_SEARCH) } }
         }
     }
 }
@@ -1465,6 +1518,48 @@ mod tests {
         );
         assert!(html.contains("No entries match these filters."));
         assert!(html.contains("0 entries"));
+    }
+
+    #[tokio::test]
+    async fn filters_set_by_search_terms_show_their_value_and_count() {
+        let f = fixture(vec![event("update", T0)]).await;
+        let html = log(
+            &f,
+            &[
+                (
+                    "q",
+                    r#"action:update channel:auth actor_type:user created:>2026-01-01 "jam""#,
+                ),
+                ("channel", "auth"),
+            ],
+        )
+        .await;
+        // action, actor_type and created from the terms, the text, and the channel parameter.
+        assert!(
+            html.contains("<span class=\"count-badge\">5</span> filters active"),
+            "{html}"
+        );
+        let select = |id: &str| {
+            let at = html.find(&format!("<select id=\"{id}\"")).unwrap();
+            html[at..at + html[at..].find("</select>").unwrap()].to_string()
+        };
+        let action = select("f-action");
+        assert!(action.contains(" disabled>"), "{action}");
+        assert!(action.contains("<option value=\"update\" selected>update</option>"));
+        assert!(
+            select("f-channel").contains(" disabled>"),
+            "a term sets it too"
+        );
+        assert!(!select("f-outcome").contains("disabled"), "no term sets it");
+        assert!(
+            html.contains("<fieldset class=\"actor-types\" disabled>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("name=\"from\" value=\"2026-01-02T00:00:00.000Z\" disabled>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("Set in Search").count(), 4, "{html}");
     }
 
     #[test]

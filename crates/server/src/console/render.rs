@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde_json::Value;
 use stele_core::ActorType;
 use stele_core::filter::PageRequest;
+use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 
 use crate::export::FILTER_PARAMS;
@@ -432,16 +433,33 @@ pub fn parse_actor_types(value: &str) -> Option<Vec<ActorType>> {
 }
 
 /// How many filters narrow the view: each filter parameter given, with `actor_type` counting only
-/// when it differs from the page's default set. Page size and cursor are not filters.
+/// when it differs from the page's default set, and in the search box each filter its terms set
+/// (that no parameter sets too) and its free text. Page size and cursor are not filters.
 pub fn active_filter_count(query: &ViewQuery, default_actor_types: &[ActorType]) -> usize {
-    query
-        .filters()
+    let filters = query.filters();
+    filters
         .pairs()
-        .filter(|(key, value)| {
-            *key != "actor_type"
-                || parse_actor_types(value).is_none_or(|types| types != default_actor_types)
+        .map(|(key, value)| match key {
+            "actor_type" => usize::from(
+                parse_actor_types(value).is_none_or(|types| types != default_actor_types),
+            ),
+            "q" => match SearchQuery::parse(value) {
+                Ok(search) => {
+                    let mut set: Vec<&str> = search
+                        .settings
+                        .iter()
+                        .map(|(_, s)| s.parameter())
+                        .filter(|p| filters.get(p).is_none())
+                        .collect();
+                    set.sort_unstable();
+                    set.dedup();
+                    set.len() + usize::from(search.text.is_some())
+                }
+                Err(_) => 1,
+            },
+            _ => 1,
         })
-        .count()
+        .sum()
 }
 
 /// Percent-encodes everything but the unreserved characters of RFC 3986, so the result is safe

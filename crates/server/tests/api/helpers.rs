@@ -117,6 +117,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /v1/erasure` with this body.
+    pub async fn post_erasure_as(&self, key: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/v1/erasure", self.url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Erases with the admin key and returns the answer, asserting 200.
+    pub async fn erase(&self, body: &Value) -> Value {
+        let response = self.post_erasure_as(&self.key, body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     /// Records the events and returns their receipts, asserting 201.
     pub async fn record(&self, events: Vec<Value>) -> Vec<Value> {
         let response = self.post_events(&json!({ "events": events })).await;

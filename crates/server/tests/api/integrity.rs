@@ -84,35 +84,14 @@ async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
     app.store.checkpoint_now().await.unwrap();
 
     let reader = app.key_for("default", &[Scope::Read]).await;
-    let denied = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&reader)
-        .json(&json!({"actor": "u1"}))
-        .send()
-        .await
-        .unwrap();
+    let denied = app.post_erasure_as(&reader, &json!({"actor": "u1"})).await;
     assert_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
-    let bad = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&app.key)
-        .json(&json!({"who": "u1"}))
-        .send()
-        .await
-        .unwrap();
+    let bad = app.post_erasure_as(&app.key, &json!({"who": "u1"})).await;
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_body").await;
 
-    let response = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&app.key)
-        .json(&json!({"actor": "u1", "reason": "ticket 42"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let outcome: Value = response.json().await.unwrap();
+    let outcome = app
+        .erase(&json!({"actor": "u1", "reason": "ticket 42"}))
+        .await;
     assert_eq!(outcome["erased_entries"], 3);
     let pseudonym = outcome["pseudonym"].as_str().unwrap().to_string();
     assert!(pseudonym.starts_with("erased-"));
@@ -136,17 +115,7 @@ async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
     assert_eq!(record["entries"][0]["context"]["reason"], "ticket 42");
 
     // Erasing again gives the same pseudonym (it is stable) and finds nothing left to erase.
-    let again: Value = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&app.key)
-        .json(&json!({"actor": "u1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = app.erase(&json!({"actor": "u1"})).await;
     assert_eq!(again["pseudonym"], pseudonym.as_str());
     assert_eq!(again["erased_entries"], 0);
 

@@ -369,15 +369,7 @@ async fn an_erasure_record_outlives_its_channel_window_while_its_entries_remain(
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let erased = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&app.key)
-        .json(&json!({"actor": "u1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(erased.status(), StatusCode::OK);
+    app.erase(&json!({"actor": "u1"})).await;
     let erasures = "/v1/events?actor_type=system&detailed_action=stele.erasure";
     let record = app.get_json(erasures).await["entries"][0].clone();
     assert_eq!(
@@ -449,16 +441,7 @@ async fn an_erasure_reaches_the_archive() {
     };
     assert!(archived_text().contains("ada@example.com"));
 
-    let response = app
-        .client
-        .post(format!("{}/v1/erasure", app.url))
-        .bearer_auth(&app.key)
-        .json(&json!({"actor": "ada@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let outcome: Value = response.json().await.unwrap();
+    let outcome = app.erase(&json!({"actor": "ada@example.com"})).await;
     assert_eq!(outcome["erased_entries"], 1, "{outcome}");
     assert_eq!(outcome["archive"], json!({"segments": 1, "entries": 2}));
     let text = archived_text();
