@@ -469,6 +469,47 @@ async fn every_control_of_the_filter_bar_filters_the_rows_and_lives_in_the_url()
             Some("RENAMED")
         );
 
+        // A term in the search box sets its filter: the control shows it, greyed out, and the
+        // form does not send it a second time when applied again.
+        open_log(b, console, "limit=100").await;
+        fill(b, "#f-q", "action:update printer").await;
+        apply_filters(b).await;
+        settle(b, "q with a term", |q| has(q, "q", "action:update printer")).await;
+        assert_eq!(row_ids(b).await, trail.ids(&["configure42", "rename42"]));
+        let action = b.wait_for("#f-action").await;
+        assert_eq!(
+            action.prop("value").await.unwrap().as_deref(),
+            Some("update")
+        );
+        assert_eq!(
+            action.prop("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        assert_eq!(active_badge(b).await, 2);
+        b.screenshot("search-terms").await;
+        // Marks this document, so the wait below is for the next one.
+        b.driver
+            .execute("window.steleBefore = true;", vec![])
+            .await
+            .unwrap();
+        apply_filters(b).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while b
+            .driver
+            .execute("return window.steleBefore === true;", vec![])
+            .await
+            .map_or(true, |v| v == Value::Bool(true))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the form was not submitted again"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let again = settle(b, "applied again", |q| has(q, "q", "action:update printer")).await;
+        assert!(!has(&again, "action", "update"), "{again:?}");
+        assert_eq!(row_ids(b).await, trail.ids(&["configure42", "rename42"]));
+
         // Filters combine, the badge counts them, Clear all resets, Back and Forward restore.
         open_log(b, console, "limit=100").await;
         choose(b, "#f-action", "update").await;
