@@ -43,7 +43,7 @@ impl ExportResult {
 }
 
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
+pub(super) fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()

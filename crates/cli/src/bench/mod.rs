@@ -19,6 +19,8 @@
 //!   retention window was set to 30 days (`prune.rs`); selecting it backdates the ingest past that
 //!   window, keeps the server's own daily retention schedule off, and implies `verify`;
 //! - `verify`: `stele verify` over the data directory after the graceful stop, as a subprocess;
+//! - `startup`: the server restarted on the trail: spawned to ready (`/readyz`), and its idle
+//!   memory (`startup.rs`);
 //! - `export`: the whole trail as one CSV download (`export.rs`): MB/s and the server's peak RSS;
 //! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
 //!   into equally indexed tables (`raw_copy.rs`), and the ratio of Stele's ingest rate to it;
@@ -40,6 +42,7 @@
 mod export;
 mod prune;
 mod raw_copy;
+mod startup;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -87,14 +90,14 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, export,
-    /// prune, verify, disk. `copy` needs `--database-url` and is skipped without it. `prune`
+    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, startup,
+    /// export, prune, verify, disk. `copy` needs `--database-url` and is skipped without it. `prune`
     /// (not in the default list) removes what the ingest stored: it backdates the ingest past the
     /// 30-day retention window and runs after every other scenario but `verify` and `disk`.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,copy,single,query,count,proof,export,verify,disk"
+        default_value = "ingest,copy,single,query,count,proof,startup,export,verify,disk"
     )]
     scenarios: Vec<Scenario>,
     /// Seed of the reference event generator.
@@ -162,6 +165,7 @@ enum Scenario {
     Query,
     Count,
     Proof,
+    Startup,
     Prune,
     Verify,
     Disk,
@@ -320,6 +324,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .cpu
             .push(("inclusion proofs (one client, sequential)", cpu.stop()));
     }
+    if wants(Scenario::Startup) {
+        eprintln!("bench: restarting the server to time its start");
+        server.stop()?;
+        let existing = Some((server.org.clone(), server.key.clone()));
+        server = Server::start(&dir, args.checkpoint_every, no_prune, &backend, existing).await?;
+        server_pid = server.child.id();
+        http.url = server.url.clone();
+        tokio::time::sleep(startup::IDLE).await;
+        let result = startup::StartupResult::measure(server.ready_after, server_pid);
+        // The trail's length: its newest `seq` (the count the list gives is capped).
+        let newest = http
+            .get_json(&params(&[("actor_type", "all"), ("limit", "1")]))
+            .await?;
+        report.startup = Some(startup::StartupResult {
+            newest_seq: newest["entries"][0]["seq"].as_u64(),
+            ..result
+        });
+    }
     if wants(Scenario::Export) {
         // On a freshly started server: its memory is then the export's, not what an ingest of
         // millions of events left allocated in the process (the later scenarios use it too).
@@ -447,6 +469,8 @@ struct Server {
     org: String,
     /// The checkpoint public key (hex) from the banner.
     public_key: String,
+    /// From being spawned to its first `200` from `/readyz`.
+    ready_after: Duration,
 }
 
 impl Server {
@@ -478,6 +502,7 @@ impl Server {
         if std::env::var_os("STELE_LOG").is_none() {
             command.env("STELE_LOG", "warn");
         }
+        let spawned = Instant::now();
         let mut child = command.spawn().context("starting `stele serve`")?;
         let stdout = child.stdout.take().context("the child's stdout")?;
         let (lines_tx, lines) = mpsc::channel::<String>();
@@ -494,6 +519,7 @@ impl Server {
             key: String::new(),
             org: String::new(),
             public_key: String::new(),
+            ready_after: Duration::ZERO,
         };
         if let Some((org, key)) = existing {
             server.org = org;
@@ -531,18 +557,21 @@ impl Server {
             }
         }
 
+        // Ready when `/readyz` (which asks the database) says so, polled closely: the `startup`
+        // scenario reports how long that took.
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = client.get(format!("{}/healthz", server.url)).send().await
+            if let Ok(r) = client.get(format!("{}/readyz", server.url)).send().await
                 && r.status().is_success()
             {
+                server.ready_after = spawned.elapsed();
                 break;
             }
             if Instant::now() > deadline {
-                bail!("{}/healthz did not answer within 60 s", server.url);
+                bail!("{}/readyz did not answer 200 within 60 s", server.url);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(server)
     }
@@ -1992,6 +2021,7 @@ struct Report {
     count: Option<Vec<CountRow>>,
     proof: Option<ProofResult>,
     prune: Option<prune::PruneResult>,
+    startup: Option<startup::StartupResult>,
     verify: Option<VerifyResult>,
     disk: Option<DiskResult>,
     cpu: Vec<(&'static str, CpuUse)>,
@@ -2409,6 +2439,10 @@ impl Report {
             None => {
                 let _ = writeln!(o, "| inclusion proofs | not run | | |");
             }
+        }
+
+        if let Some(s) = &self.startup {
+            s.render(&mut o);
         }
 
         if let Some(e) = &self.export {
