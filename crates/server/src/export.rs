@@ -3,8 +3,8 @@
 //! made either way has the same bytes (apart from the time it was made).
 //!
 //! Memory stays flat whatever the size: the store is walked with its keyset cursor one page of
-//! [`PAGE_SIZE`] entries at a time, and each page is encoded into one chunk and handed to a
-//! [`Sink`] before the next page is read.
+//! [`PAGE_SIZE`] stored rows at a time ([`RowPage`], unparsed), and each page is encoded into one
+//! chunk and handed to a [`Sink`] while the next page is read, so at most two pages are held.
 
 use std::borrow::Cow;
 
