@@ -17,7 +17,7 @@ use stele_store::record::{CorruptRow, entry_id_into};
 use stele_store::rows::{FlatEntry, RowPage};
 use stele_store::{AppendRequest, OrgId, Receipt, Store, StoreError};
 
-/// Entries read from the store per page (and encoded per chunk).
+/// Entries read from the store per page (and encoded per chunk): about 0.5 MB of stored text.
 pub const PAGE_SIZE: usize = 1000;
 
 /// The detailed action of the entry that records an export.
