@@ -326,9 +326,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if wants(Scenario::Startup) {
         eprintln!("bench: restarting the server to time its start");
-        server.stop()?;
-        let existing = Some((server.org.clone(), server.key.clone()));
-        server = Server::start(&dir, args.checkpoint_every, no_prune, &backend, existing).await?;
+        server
+            .restart(&dir, args.checkpoint_every, no_prune, &backend)
+            .await?;
         server_pid = server.child.id();
         http.url = server.url.clone();
         tokio::time::sleep(startup::IDLE).await;
@@ -346,9 +346,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         // On a freshly started server: its memory is then the export's, not what an ingest of
         // millions of events left allocated in the process (the later scenarios use it too).
         eprintln!("bench: restarting the server before the export");
-        server.stop()?;
-        let existing = Some((server.org.clone(), server.key.clone()));
-        server = Server::start(&dir, args.checkpoint_every, no_prune, &backend, existing).await?;
+        server
+            .restart(&dir, args.checkpoint_every, no_prune, &backend)
+            .await?;
         server_pid = server.child.id();
         http.url = server.url.clone();
         eprintln!("bench: server pid {server_pid} at {}", server.url);
@@ -574,6 +574,20 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         Ok(server)
+    }
+
+    /// Stops the server and starts a new one on the same data, with the same organization and key.
+    async fn restart(
+        &mut self,
+        dir: &Path,
+        checkpoint_every: u64,
+        no_prune: bool,
+        backend: &Backend,
+    ) -> anyhow::Result<()> {
+        self.stop()?;
+        let existing = Some((self.org.clone(), self.key.clone()));
+        *self = Server::start(dir, checkpoint_every, no_prune, backend, existing).await?;
+        Ok(())
     }
 
     /// SIGTERM (graceful: requests in flight finish, the database closes and checkpoints), then
