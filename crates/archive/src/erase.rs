@@ -1,6 +1,7 @@
 //! GDPR erasure reaches the archive: the entries of a person that retention already moved out of
 //! the database are pseudonymised in their segments as the database erasure does to its own.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -9,7 +10,7 @@ use stele_core::chain::Personal;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
 
-use crate::{Archive, ArchiveError, io_error, line, verify};
+use crate::{Archive, ArchiveError, SegmentInfo, io_error, line, verify};
 
 /// What an erasure changed in the archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -40,9 +41,45 @@ impl Archive {
         pseudonym: &str,
         now: Millis,
     ) -> Result<ArchiveErasure, ArchiveError> {
-        let _writing = self.lock()?;
         // How the identifier appears in a line's JSON: a segment without it needs no closer look.
         let needle = serde_json::to_string(actor).expect("a string serializes");
+        self.rewrite(
+            org_id,
+            |path, _| mentions(path, needle.as_bytes()),
+            |r| names(r, actor).then_some(pseudonym),
+            now,
+        )
+    }
+
+    /// Erases the archived entries with these `seq`s, each with its pseudonym, as [`erase`] does
+    /// by identifier. For entries a recorded erasure lists (its `entity_ids`) that reached the
+    /// archive after the erasure looked there.
+    ///
+    /// [`erase`]: Archive::erase
+    pub fn erase_seqs(
+        &self,
+        org_id: &str,
+        pseudonyms: &BTreeMap<i64, String>,
+        now: Millis,
+    ) -> Result<ArchiveErasure, ArchiveError> {
+        self.rewrite(
+            org_id,
+            |_, s| Ok(pseudonyms.range(s.first_seq..=s.last_seq).next().is_some()),
+            |r| (!r.erased).then(|| pseudonyms.get(&r.entry.seq).map(String::as_str))?,
+            now,
+        )
+    }
+
+    /// Rewrites the organization's segments that `candidate` may concern and that hold lines
+    /// `pseudonym_for` names, giving each such line its pseudonym (see [`Archive::erase`]).
+    fn rewrite<'p>(
+        &self,
+        org_id: &str,
+        candidate: impl Fn(&Path, &SegmentInfo) -> Result<bool, ArchiveError>,
+        pseudonym_for: impl Fn(&RetiredEntry) -> Option<&'p str>,
+        now: Millis,
+    ) -> Result<ArchiveErasure, ArchiveError> {
+        let _writing = self.lock()?;
         let mut outcome = ArchiveErasure::default();
         let mut manifest = self.manifest()?;
         self.remove_temp_files()?;
@@ -52,7 +89,7 @@ impl Archive {
                 continue;
             }
             let path = self.root.join(&old.file);
-            if !mentions(&path, needle.as_bytes())? {
+            if !candidate(&path, &old)? {
                 continue;
             }
             let mut problems = verify::Problems::default();
@@ -65,7 +102,10 @@ impl Archive {
             }
             let mut entries = read_segment(&path)?;
             let mut erased = 0;
-            for r in entries.iter_mut().filter(|r| names(r, actor)) {
+            for r in entries.iter_mut() {
+                let Some(pseudonym) = pseudonym_for(r) else {
+                    continue;
+                };
                 let personal = Personal {
                     actor_id: Some(pseudonym.to_string()),
                     ..Personal::default()

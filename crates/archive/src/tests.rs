@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 
 use serde_json::{Value, json};
@@ -723,5 +724,42 @@ fn an_erasure_refuses_to_rewrite_a_segment_that_does_not_verify() {
         kinds(&report),
         [(file.clone(), Some(3), ProblemKind::HashMismatch)],
         "still the altered file, still reported"
+    );
+}
+
+#[test]
+fn an_erasure_by_seq_reaches_the_lines_it_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, before) = sample_archive(dir.path());
+    let pseudonym = "erased-3333333333333333".to_string();
+    // seq 2 was erased before (it keeps its pseudonym), 3 was never archived, 9 does not exist.
+    let seqs: BTreeMap<i64, String> = [2, 3, 4, 7, 9].map(|s| (s, pseudonym.clone())).into();
+    let outcome = archive.erase_seqs(ORG, &seqs, T0 + 30_000).unwrap();
+    assert_eq!(
+        outcome,
+        ArchiveErasure {
+            segments: 2,
+            entries: 2
+        }
+    );
+    let report = verify(archive.root()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    let manifest = archive.manifest().unwrap();
+    assert_eq!(manifest.segments[2], before[2], "the other organization's");
+    let mut erased = Vec::new();
+    for s in &manifest.segments[..2] {
+        for line in read_lines(&archive.root().join(&s.file)) {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["actor"]["id"] == pseudonym.as_str() {
+                assert_eq!(v["actor"], json!({"type": "user", "id": pseudonym}));
+                erased.push(v["seq"].as_i64().unwrap());
+            }
+        }
+    }
+    assert_eq!(erased, [4, 7]);
+    // Nothing is left to do the second time.
+    assert_eq!(
+        archive.erase_seqs(ORG, &seqs, T0 + 40_000).unwrap(),
+        ArchiveErasure::default()
     );
 }

@@ -1,6 +1,7 @@
 //! The retention archive target: entries go to `stele_archive` (zstd NDJSON and a manifest in a
 //! directory) before the database deletes them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,6 +45,17 @@ impl ArchiveSink for DirectoryArchive {
     ) -> Result<ArchiveErasure, String> {
         self.open()?
             .erase(org_id, actor, pseudonym, now)
+            .map_err(|e| self.error(e))
+    }
+
+    fn erase_seqs(
+        &self,
+        org_id: &str,
+        pseudonyms: &BTreeMap<i64, String>,
+        now: Millis,
+    ) -> Result<ArchiveErasure, String> {
+        self.open()?
+            .erase_seqs(org_id, pseudonyms, now)
             .map_err(|e| self.error(e))
     }
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{Value, json};
 use stele_core::chain::ERASURE_DETAILED_ACTION;
+use stele_core::filter::{DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 use stele_store::{
@@ -43,6 +44,15 @@ pub trait ArchiveSink: Send + Sync + 'static {
         org_id: &str,
         actor: &str,
         pseudonym: &str,
+        now: Millis,
+    ) -> Result<stele_archive::ArchiveErasure, String>;
+
+    /// Erases the archived entries with these `seq`s, each with its pseudonym
+    /// (`stele_archive::Archive::erase_seqs`).
+    fn erase_seqs(
+        &self,
+        org_id: &str,
+        pseudonyms: &BTreeMap<i64, String>,
         now: Millis,
     ) -> Result<stele_archive::ArchiveErasure, String>;
 }
@@ -133,6 +143,8 @@ pub async fn prune_org(
 ) -> Result<PruneReport, StoreError> {
     let settings = store.settings(org.key).await?;
     let cutoffs = Cutoffs::at(&settings, now);
+    // Erasures recorded after this one may miss a batch on its way to the archive.
+    let last_erasure = newest_erasure_seq(store, org.key).await?;
     let mut removed = RemovedPerChannel::new();
     let mut archived = 0u64;
     let mut error = None;
@@ -178,6 +190,14 @@ pub async fn prune_org(
         // Let waiting requests in between batches.
         tokio::task::yield_now().await;
     }
+    if let Some(archive) = archive.as_ref().filter(|_| archived > 0 && error.is_none()) {
+        if let Err(e) = catch_up_erasures(store, archive.clone(), org, last_erasure, now).await {
+            tracing::error!(org = %org.id, error = %e, "erasures during the run could not reach the archive");
+            error = Some(format!(
+                "erasures made during the run could not reach the archive: {e}"
+            ));
+        }
+    }
     let removed_total = removed.values().sum();
     let summary = PruneSummary {
         org_id: org.id.clone(),
@@ -198,6 +218,82 @@ pub async fn prune_org(
         tracing::info!(org = %org.id, removed = summary.removed_total, error = ?summary.error, "retention run");
     }
     Ok(PruneReport { summary, record })
+}
+
+/// The records of erasures: System entries with Stele's own detailed action.
+fn erasure_records() -> EventFilter {
+    EventFilter {
+        detailed_action: Some(DetailedActionMatch::Exact(ERASURE_DETAILED_ACTION.into())),
+        actor_types: vec![ActorType::System],
+        ..EventFilter::default()
+    }
+}
+
+/// The `seq` of the organization's newest erasure record, 0 without one.
+async fn newest_erasure_seq(store: &dyn Store, org: OrgId) -> Result<i64, StoreError> {
+    let request = PageRequest {
+        filter: erasure_records(),
+        limit: 1,
+        cursor: None,
+    };
+    let page = store.list(org, &request).await?;
+    Ok(page.entries.first().map_or(0, |e| e.seq))
+}
+
+/// An erasure runs in two steps, the database and then the archive, and a prune batch is read
+/// from the database before it is written to the archive. An erasure whose database step falls
+/// between the two and whose archive step runs before the batch is written misses the batch's
+/// copies. So once the batches are written, every erasure recorded since the run began (after
+/// the record `last_erasure`) is applied to the archive again, by the `seq`s its record lists;
+/// entries already erased there are left as they are. (Records are listed newest first, and an
+/// erasure's record is made when it runs, so they come in `seq` order.)
+async fn catch_up_erasures(
+    store: &dyn Store,
+    archive: Arc<dyn ArchiveSink>,
+    org: &Organization,
+    last_erasure: i64,
+    now: Millis,
+) -> Result<(), String> {
+    let mut pseudonyms = BTreeMap::new();
+    let mut request = PageRequest {
+        filter: erasure_records(),
+        limit: 100,
+        cursor: None,
+    };
+    'pages: loop {
+        let page = store
+            .list(org.key, &request)
+            .await
+            .map_err(|e| e.to_string())?;
+        for record in &page.entries {
+            if record.seq <= last_erasure {
+                break 'pages;
+            }
+            let Some(Value::String(pseudonym)) = record.event.metadata.get("pseudonym") else {
+                continue;
+            };
+            for seq in record
+                .event
+                .entity_ids
+                .iter()
+                .filter_map(|s| s.parse().ok())
+            {
+                pseudonyms.insert(seq, pseudonym.clone());
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if pseudonyms.is_empty() {
+        return Ok(());
+    }
+    let org_id = org.id.clone();
+    tokio::task::spawn_blocking(move || archive.erase_seqs(&org_id, &pseudonyms, now))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|_| ())
 }
 
 /// Whether `entry` is an erasure's record and an entry it erased remains (other than those in

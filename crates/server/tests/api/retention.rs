@@ -456,3 +456,96 @@ async fn an_erasure_reaches_the_archive() {
     let report = app.get_json("/v1/integrity/verify").await;
     assert_eq!(report["ok"], true, "{report}");
 }
+
+/// An archive that lets an erasure through (its database step and its archive step, by the API)
+/// just before it writes its first batch: the batch was read before the erasure, so it holds the
+/// person's data as it was.
+struct ErasureInTheWay {
+    inner: std::sync::Arc<dyn retention::ArchiveSink>,
+    url: String,
+    key: String,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl retention::ArchiveSink for ErasureInTheWay {
+    fn write(&self, entries: &[stele_store::RetiredEntry], now: Millis) -> Result<(), String> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let erased = tokio::runtime::Handle::current().block_on(async {
+                reqwest::Client::new()
+                    .post(format!("{}/v1/erasure", self.url))
+                    .bearer_auth(&self.key)
+                    .json(&json!({"actor": "ada@example.com"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            });
+            assert_eq!(
+                erased["archive"],
+                json!({"segments": 0, "entries": 0}),
+                "{erased}"
+            );
+        }
+        self.inner.write(entries, now)
+    }
+
+    fn erase(
+        &self,
+        org_id: &str,
+        actor: &str,
+        pseudonym: &str,
+        now: Millis,
+    ) -> Result<stele_archive::ArchiveErasure, String> {
+        self.inner.erase(org_id, actor, pseudonym, now)
+    }
+
+    fn erase_seqs(
+        &self,
+        org_id: &str,
+        pseudonyms: &std::collections::BTreeMap<i64, String>,
+        now: Millis,
+    ) -> Result<stele_archive::ArchiveErasure, String> {
+        self.inner.erase_seqs(org_id, pseudonyms, now)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_between_a_batch_read_and_its_archive_write_still_reaches_it() {
+    let archive_dir = tempfile::tempdir().unwrap();
+    let dir = archive_dir.path().join("archive");
+    let app = spawn_app_with(|c| c.archive_dir = Some(dir.clone())).await;
+    let now = now_millis();
+    app.record(vec![
+        aged("old_1", "default", 400, now),
+        aged("old_2", "default", 399, now),
+        aged("recent", "default", 1, now),
+    ])
+    .await;
+    let sink = std::sync::Arc::new(ErasureInTheWay {
+        inner: stele_server::archive::sink(Some(&dir)).unwrap(),
+        url: app.url.clone(),
+        key: app.key.clone(),
+        done: false.into(),
+    });
+    let reports = retention::prune_all(app.store.as_ref(), Some(sink), now, Trigger::Command, None)
+        .await
+        .unwrap();
+    let summary = &reports[0].summary;
+    assert_eq!((summary.archived, summary.error.clone()), (2, None));
+
+    let manifest = stele_archive::read_manifest(&dir).unwrap().unwrap();
+    let mut text = String::new();
+    for s in manifest.segments {
+        let file = std::fs::File::open(dir.join(&s.file)).unwrap();
+        std::io::Read::read_to_string(&mut zstd::Decoder::new(file).unwrap(), &mut text).unwrap();
+    }
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("\"u1\""),
+        "{text}"
+    );
+    assert_eq!(text.matches("erased-").count(), 2, "{text}");
+    let checked = stele_archive::verify(&dir).unwrap();
+    assert!(checked.problems.is_empty(), "{checked:?}");
+}
