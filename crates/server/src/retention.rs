@@ -190,13 +190,13 @@ pub async fn prune_org(
         // Let waiting requests in between batches.
         tokio::task::yield_now().await;
     }
-    if let Some(archive) = archive.as_ref().filter(|_| archived > 0 && error.is_none()) {
-        if let Err(e) = catch_up_erasures(store, archive.clone(), org, last_erasure, now).await {
-            tracing::error!(org = %org.id, error = %e, "erasures during the run could not reach the archive");
-            error = Some(format!(
-                "erasures made during the run could not reach the archive: {e}"
-            ));
-        }
+    if let Some(archive) = archive.as_ref().filter(|_| archived > 0 && error.is_none())
+        && let Err(e) = catch_up_erasures(store, archive.clone(), org, last_erasure, now).await
+    {
+        tracing::error!(org = %org.id, error = %e, "erasures during the run could not reach the archive");
+        error = Some(format!(
+            "erasures made during the run could not reach the archive: {e}"
+        ));
     }
     let removed_total = removed.values().sum();
     let summary = PruneSummary {
