@@ -411,6 +411,17 @@ async fn an_erasure_record_outlives_its_channel_window_while_its_entries_remain(
     assert_eq!(report["ok"], true, "{report}");
 }
 
+/// Every archived line of the archive in `dir`, decompressed, in the manifest's order.
+fn archived_text(dir: &std::path::Path) -> String {
+    let manifest = stele_archive::read_manifest(dir).unwrap().unwrap();
+    let mut text = String::new();
+    for s in manifest.segments {
+        let file = std::fs::File::open(dir.join(&s.file)).unwrap();
+        std::io::Read::read_to_string(&mut zstd::Decoder::new(file).unwrap(), &mut text).unwrap();
+    }
+    text
+}
+
 /// GDPR erasure reaches entries that retention already moved to the archive.
 #[tokio::test]
 async fn an_erasure_reaches_the_archive() {
@@ -429,22 +440,12 @@ async fn an_erasure_reaches_the_archive() {
         .await
         .unwrap();
     assert_eq!(reports[0].summary.archived, 2);
-    let archived_text = || {
-        let manifest = stele_archive::read_manifest(&dir).unwrap().unwrap();
-        let mut text = String::new();
-        for s in manifest.segments {
-            let file = std::fs::File::open(dir.join(&s.file)).unwrap();
-            std::io::Read::read_to_string(&mut zstd::Decoder::new(file).unwrap(), &mut text)
-                .unwrap();
-        }
-        text
-    };
-    assert!(archived_text().contains("ada@example.com"));
+    assert!(archived_text(&dir).contains("ada@example.com"));
 
     let outcome = app.erase(&json!({"actor": "ada@example.com"})).await;
     assert_eq!(outcome["erased_entries"], 1, "{outcome}");
     assert_eq!(outcome["archive"], json!({"segments": 1, "entries": 2}));
-    let text = archived_text();
+    let text = archived_text(&dir);
     let pseudonym = outcome["pseudonym"].as_str().unwrap();
     assert!(
         !text.contains("ada@example.com") && !text.contains("\"u1\""),
@@ -535,12 +536,7 @@ async fn an_erasure_between_a_batch_read_and_its_archive_write_still_reaches_it(
     let summary = &reports[0].summary;
     assert_eq!((summary.archived, summary.error.clone()), (2, None));
 
-    let manifest = stele_archive::read_manifest(&dir).unwrap().unwrap();
-    let mut text = String::new();
-    for s in manifest.segments {
-        let file = std::fs::File::open(dir.join(&s.file)).unwrap();
-        std::io::Read::read_to_string(&mut zstd::Decoder::new(file).unwrap(), &mut text).unwrap();
-    }
+    let text = archived_text(&dir);
     assert!(
         !text.contains("ada@example.com") && !text.contains("\"u1\""),
         "{text}"
