@@ -65,7 +65,10 @@ impl Archive {
         self.rewrite(
             org_id,
             |_, s| Ok(pseudonyms.range(s.first_seq..=s.last_seq).next().is_some()),
-            |r| (!r.erased).then(|| pseudonyms.get(&r.entry.seq).map(String::as_str))?,
+            |r| match r.erased {
+                true => None,
+                false => pseudonyms.get(&r.entry.seq).map(String::as_str),
+            },
             now,
         )
     }

@@ -300,6 +300,7 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
     let plan = plan(conn, dict, org, &page.filter)?;
     let window = window(conn, dict, org, page, &plan)?;
     let entries = window
+        .rows
         .iter()
         .map(|row| row.entry().map_err(corrupt))
         .collect::<Result<Vec<Entry>>>()?;
@@ -398,13 +399,6 @@ struct Window {
     rows: RowPage,
     /// For a Candidates plan, every match of the filter (its exact count).
     matched: u64,
-}
-
-impl std::ops::Deref for Window {
-    type Target = RowPage;
-    fn deref(&self) -> &RowPage {
-        &self.rows
-    }
 }
 
 fn window(

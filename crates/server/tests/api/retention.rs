@@ -422,9 +422,9 @@ fn archived_text(dir: &std::path::Path) -> String {
     text
 }
 
-/// GDPR erasure reaches entries that retention already moved to the archive.
-#[tokio::test]
-async fn an_erasure_reaches_the_archive() {
+/// A server archiving to a fresh directory (the `TempDir` owns it; the path is its `archive`
+/// folder), with two of the person's entries past the default window and one recent, and now.
+async fn archived_person_app() -> (tempfile::TempDir, std::path::PathBuf, TestApp, Millis) {
     let archive_dir = tempfile::tempdir().unwrap();
     let dir = archive_dir.path().join("archive");
     let app = spawn_app_with(|c| c.archive_dir = Some(dir.clone())).await;
@@ -435,6 +435,13 @@ async fn an_erasure_reaches_the_archive() {
         aged("recent", "default", 1, now),
     ])
     .await;
+    (archive_dir, dir, app, now)
+}
+
+/// GDPR erasure reaches entries that retention already moved to the archive.
+#[tokio::test]
+async fn an_erasure_reaches_the_archive() {
+    let (_archive_dir, dir, app, now) = archived_person_app().await;
     let sink = stele_server::archive::sink(Some(&dir));
     let reports = retention::prune_all(app.store.as_ref(), sink, now, Trigger::Command, None)
         .await
@@ -514,16 +521,7 @@ impl retention::ArchiveSink for ErasureInTheWay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_between_a_batch_read_and_its_archive_write_still_reaches_it() {
-    let archive_dir = tempfile::tempdir().unwrap();
-    let dir = archive_dir.path().join("archive");
-    let app = spawn_app_with(|c| c.archive_dir = Some(dir.clone())).await;
-    let now = now_millis();
-    app.record(vec![
-        aged("old_1", "default", 400, now),
-        aged("old_2", "default", 399, now),
-        aged("recent", "default", 1, now),
-    ])
-    .await;
+    let (_archive_dir, dir, app, now) = archived_person_app().await;
     let sink = std::sync::Arc::new(ErasureInTheWay {
         inner: stele_server::archive::sink(Some(&dir)).unwrap(),
         url: app.url.clone(),
