@@ -10,7 +10,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use stele_core::time::now_millis;
 use stele_server::storage::DatabaseUrl;
-use stele_server::{Application, Config, activity, export, keys};
+use stele_server::{Application, Config};
+use stele_service::access::api_keys;
+use stele_service::trail::activity;
 use stele_store::{Scope, Store};
 
 #[derive(Parser)]
@@ -149,7 +151,7 @@ struct KeyFile {
 
 impl KeyFile {
     fn path(&self, data: &DataDir) -> PathBuf {
-        stele_server::integrity::key_path(&data.data_dir, self.signing_key_file.as_deref())
+        stele_service::secrets::key_path(&data.data_dir, self.signing_key_file.as_deref())
     }
 }
 
@@ -170,7 +172,7 @@ struct ServeArgs {
     checkpoint_every: u64,
     /// Run retention daily at this time (HH:MM, UTC).
     #[arg(long, env = "STELE_PRUNE_AT", default_value = "03:00")]
-    prune_at: stele_server::scheduler::DailyAt,
+    prune_at: stele_service::retention::schedule::DailyAt,
     /// Do not run retention on a schedule (`stele prune` still runs it by hand).
     #[arg(long, env = "STELE_NO_PRUNE")]
     no_prune: bool,
@@ -187,7 +189,7 @@ struct ServeArgs {
     /// 10.0.0.0/8,192.0.2.7). Only for requests from these does the forwarding header name the
     /// client; otherwise the client is the TCP peer.
     #[arg(long, env = "STELE_TRUSTED_PROXIES", value_delimiter = ',')]
-    trusted_proxies: Vec<stele_server::net::Cidr>,
+    trusted_proxies: Vec<stele_service::access::Cidr>,
     /// The header the trusted proxies put the client's address in: x-forwarded-for or forwarded
     /// (RFC 7239). Only this one is read.
     #[arg(
@@ -401,7 +403,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let key = keys::generate(&name, scopes);
+            let key = api_keys::generate(&name, scopes);
             let info = store.create_api_key(org.key, key.record).await?;
             let event = activity::key_created(
                 activity::system_actor("stele key create"),
@@ -409,7 +411,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &info,
                 now_millis(),
             );
-            let receipt = export::record(store.as_ref(), org.key, event).await?;
+            let receipt = stele_service::trail::record(store.as_ref(), org.key, event).await?;
             eprintln!("recorded as entry seq {} of {}", receipt.seq, org.name);
             eprintln!(
                 "created key {} for {} with scopes {}; it is shown once:",
@@ -459,7 +461,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &info,
                 now_millis(),
             );
-            let receipt = export::record(store.as_ref(), info.org, event).await?;
+            let receipt = stele_service::trail::record(store.as_ref(), info.org, event).await?;
             println!("revoked {}", info.id);
             eprintln!("recorded as entry seq {} of {}", receipt.seq, info.org_id);
             Ok(())
@@ -613,7 +615,7 @@ async fn verify(
                 anyhow::anyhow!("--public-key: not 64 hex digits of an Ed25519 key")
             })?,
         ),
-        None => stele_server::integrity::public_key(&key_path)?,
+        None => stele_service::secrets::public_key(&key_path)?,
     };
     let store = open_existing(&data).await?;
     let orgs = match org {
@@ -689,58 +691,58 @@ async fn erase(
     key_file: KeyFile,
     data: DataDir,
 ) -> anyhow::Result<()> {
-    use stele_core::chain::{erasure_record, pseudonym};
+    use stele_service::erasure::{self, ErasureError, ErasureRequest, Org, Requester};
     let key_path = key_file.path(&data);
-    let key = stele_server::integrity::load_signing_key(&key_path)?.ok_or_else(|| {
+    let key = stele_service::secrets::load_signing_key(&key_path)?.ok_or_else(|| {
         anyhow::anyhow!(
             "no signing key at {}: start `stele serve` on this data directory once, or give the \
              servers' key with --signing-key-file",
             key_path.display()
         )
     })?;
-    let secret = stele_server::integrity::pseudonym_secret(&key);
+    let secret = stele_service::secrets::pseudonym_secret(&key);
     let store = open_existing(&data).await?;
-    let actor = actor.trim().to_string();
-    anyhow::ensure!(
-        !actor.is_empty(),
-        "--actor: give the actor id or email to erase"
-    );
     let org = find_org(store.as_ref(), &org).await?;
-    let pseudonym = pseudonym(&secret, &org.id, &actor);
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("OS randomness: {e}"))?;
-    let mut record = erasure_record(
-        &pseudonym,
-        reason.as_deref(),
-        stele_core::time::now_millis(),
-    );
-    record.context.source = Some("cli".into());
-    let outcome = store
-        .erase_actor(
-            org.key,
-            stele_store::Erasure {
-                actor: actor.clone(),
-                pseudonym: pseudonym.clone(),
-                record,
-                salt,
-            },
-        )
-        .await?;
+    let archive = stele_service::retention::archive_sink::sink(archive_dir.as_deref());
+    let erased = erasure::erase(
+        store.as_ref(),
+        archive,
+        &secret,
+        Org {
+            key: org.key,
+            id: &org.id,
+        },
+        ErasureRequest {
+            actor: &actor,
+            reason: reason.as_deref(),
+        },
+        Requester::CommandLine,
+        now_millis(),
+    )
+    .await;
+    let erased = match erased {
+        Ok(erased) => erased,
+        Err(ErasureError::Invalid { field, message }) => anyhow::bail!("--{field}: {message}"),
+        Err(ErasureError::Store(e)) => return Err(e.into()),
+        Err(ErasureError::Archive {
+            erased_entries,
+            message,
+        }) => anyhow::bail!(
+            "erased {erased_entries} entries in {}, but the archive was not rewritten (the \
+             database erasure is made; run this again): {message}",
+            org.name
+        ),
+    };
+    let outcome = erased.outcome;
     println!(
         "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
         outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
     );
-    let archive = stele_server::archive::sink(archive_dir.as_deref());
-    let now = stele_core::time::now_millis();
-    match stele_server::archive::erase(archive, &org.id, &actor, &pseudonym, now).await {
-        Ok(Some(a)) => println!(
+    if let Some(a) = erased.archive {
+        println!(
             "erased {} archived entries, rewriting {} segments",
             a.entries, a.segments
-        ),
-        Ok(None) => {}
-        Err(e) => anyhow::bail!(
-            "the archive was not rewritten (the database erasure is made; run this again): {e}"
-        ),
+        );
     }
     Ok(())
 }
@@ -752,15 +754,15 @@ async fn prune(
     key_file: KeyFile,
     data: DataDir,
 ) -> anyhow::Result<()> {
-    use stele_server::retention::{self, Trigger};
+    use stele_service::retention::{self, Trigger};
     // With the servers' signing key, the run first signs a checkpoint at each chain's head,
     // which vouches for what the pruned entries leave behind.
-    let key = stele_server::integrity::load_signing_key(&key_file.path(&data))?;
+    let key = stele_service::secrets::load_signing_key(&key_file.path(&data))?;
     if key.is_none() {
         eprintln!("no signing key: no checkpoint is signed before pruning");
     }
     let store = open_existing_with_key(&data, key).await?;
-    let archive = stele_server::archive::sink(archive_dir.as_deref());
+    let archive = stele_service::retention::archive_sink::sink(archive_dir.as_deref());
     let now = stele_core::time::now_millis();
     let reports = match org {
         Some(org) => {
@@ -816,7 +818,7 @@ async fn prune(
 /// Writes export chunks to standard output; a closed pipe (`| head`) ends the export early.
 struct StdoutSink(std::io::Stdout);
 
-impl stele_server::export::Sink for StdoutSink {
+impl stele_service::export::Sink for StdoutSink {
     async fn send(&mut self, chunk: Vec<u8>) -> bool {
         use std::io::Write;
         // Blocking writes are fine here: this process does nothing else meanwhile.
@@ -829,42 +831,33 @@ impl stele_server::export::Sink for StdoutSink {
 
 async fn export(args: ExportArgs) -> anyhow::Result<()> {
     use stele_core::event::{Actor, ActorType, Context};
-    use stele_server::export::{Encoder, ExportRequest, Walk};
+    use stele_service::clock::SystemClock;
+    use stele_service::export::{Export, ExportRequest, Exporter};
     let request = ExportRequest::from_params(args.params())
         .map_err(|e| anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message))?;
     let store = open_existing(&args.data).await?;
     let org = find_org(store.as_ref(), &args.org).await?;
-    let exported_at = now_millis();
-    let mut walk = Walk::new(request.filter.clone());
-    let first = walk
-        .next_page(store.as_ref(), org.key)
-        .await?
-        .unwrap_or_default();
-    let encoder = Encoder::new(&request, exported_at);
-    let mut sink = StdoutSink(std::io::stdout());
-    let summary = export::pump(
-        store.as_ref(),
-        org.key,
-        &mut walk,
-        first,
-        encoder,
-        &mut sink,
-    )
-    .await;
+    let format = request.format;
+    let export = Export::start(store.as_ref(), org.key, request, now_millis()).await?;
     // The operator is not identified to Stele (no API key), so the export is Stele's own
     // action, like an erasure from the command line: a System actor with source `cli`.
-    let actor = Actor {
-        kind: ActorType::System,
-        id: None,
-        name: Some("stele export".into()),
-        email: None,
+    let by = Exporter {
+        actor: Actor {
+            kind: ActorType::System,
+            id: None,
+            name: Some("stele export".into()),
+            email: None,
+        },
+        context: Context {
+            source: Some("cli".into()),
+            ..Context::default()
+        },
     };
-    let context = Context {
-        source: Some("cli".into()),
-        ..Context::default()
-    };
-    let event = export::export_record(actor, context, &request, &summary, now_millis());
-    let receipt = export::record(store.as_ref(), org.key, event).await?;
+    let mut sink = StdoutSink(std::io::stdout());
+    let done = export
+        .run(store.as_ref(), &mut sink, by, &SystemClock)
+        .await;
+    let (summary, receipt) = (done.summary, done.recorded?);
     if let Some(e) = summary.error {
         return Err(anyhow::Error::from(e).context(format!(
             "the export stopped after {} entries (recorded as entry seq {})",
@@ -881,7 +874,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         "exported {} entries of {} as {}; recorded as entry seq {}",
         summary.entries,
         org.name,
-        request.format.as_str(),
+        format.as_str(),
         receipt.seq
     );
     Ok(())
@@ -894,8 +887,8 @@ async fn create_user(
     name: Option<String>,
     data: DataDir,
 ) -> anyhow::Result<()> {
-    use stele_server::console::roles::Role;
-    use stele_server::members::{self, AddMember};
+    use stele_service::access::members::{self, AddMember};
+    use stele_service::access::roles::Role;
     let role = Role::parse(&role).ok_or_else(|| {
         anyhow::anyhow!(
             "--role: unknown role `{role}`; use one of {}",
@@ -936,7 +929,8 @@ fn read_new_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password (at least 12 characters): ")
             .context("reading the password")?;
-        stele_server::members::check_password(&first).map_err(|e| anyhow::anyhow!("{e}"))?;
+        stele_service::access::members::check_password(&first)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let second =
             rpassword::prompt_password("Repeat the password: ").context("reading the password")?;
         anyhow::ensure!(

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::clock::SharedClock;
 use crate::net::TrustedProxies;
-use crate::scheduler::DailyAt;
 use crate::storage::DatabaseUrl;
+use stele_service::clock::SharedClock;
+use stele_service::retention::schedule::DailyAt;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,7 +48,7 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// How long a server keeps an organization's settings (recording on or off, the IP
     /// allowlist) before reading them again: how late a change made through another server
-    /// sharing the database takes effect here (`crate::policy`).
+    /// sharing the database takes effect here (`stele_service::access::org_policy`).
     pub settings_cache_ttl: Duration,
 }
 
@@ -83,6 +83,6 @@ impl Config {
 
     /// Where the checkpoint signing key is read from (and created, on the first start).
     pub fn signing_key_path(&self) -> PathBuf {
-        crate::integrity::key_path(&self.data_dir, self.signing_key_file.as_deref())
+        stele_service::secrets::key_path(&self.data_dir, self.signing_key_file.as_deref())
     }
 }

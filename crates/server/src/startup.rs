@@ -17,11 +17,15 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::console::ConsoleState;
-use crate::export_jobs::ExportJobs;
 use crate::http::{self, AppState};
-use crate::policy::Policies;
-use crate::retention::SharedStatus;
-use crate::{archive, integrity, keys, scheduler, storage};
+use stele_service::access::api_keys;
+use stele_service::access::org_policy::Policies;
+use stele_service::export::jobs::ExportJobs;
+use stele_service::retention::SharedStatus;
+use stele_service::retention::{archive_sink, schedule};
+use stele_service::secrets;
+
+use crate::storage;
 
 /// What the first start created: shown once, never again.
 #[derive(Debug, Clone)]
@@ -44,10 +48,10 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let key_path = config.signing_key_path();
-        let loaded = integrity::load_or_create_signing_key(&key_path)?;
+        let loaded = secrets::load_or_create_signing_key(&key_path)?;
         let public_key = loaded.key.public_key();
-        let pseudonym_secret = integrity::pseudonym_secret(&loaded.key);
-        let console_secret = integrity::console_secret(&loaded.key);
+        let pseudonym_secret = secrets::pseudonym_secret(&loaded.key);
+        let console_secret = secrets::console_secret(&loaded.key);
         let store = storage::open(
             config.database_url.as_ref(),
             &config.data_dir,
@@ -105,10 +109,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
         let retention = SharedStatus::default();
-        let archive = archive::sink(self.config.archive_dir.as_deref());
+        let archive = archive_sink::sink(self.config.archive_dir.as_deref());
         let schedule = self.config.prune_at.map(|at| {
             tracing::info!(%at, "retention runs daily");
-            tokio::spawn(scheduler::run_daily_prune(
+            tokio::spawn(schedule::run_daily_prune(
                 store.clone(),
                 self.config.clock.clone(),
                 at,
@@ -232,7 +236,7 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
         }
         Err(e) => return Err(e.into()),
     };
-    let key = keys::generate("first admin key", Scope::ALL.to_vec());
+    let key = api_keys::generate("first admin key", Scope::ALL.to_vec());
     store.create_api_key(org.key, key.record).await?;
     Ok(Some(Bootstrap {
         org_id: org.id,

@@ -8,7 +8,7 @@ mod harness;
 use harness::{Console, PASSWORD, location, set_cookie_line, with_browser};
 use reqwest::StatusCode;
 use stele_core::{ActorType, Outcome};
-use stele_server::console::roles::Role;
+use stele_service::access::roles::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_signs_in_and_lands_on_the_console_showing_them() {

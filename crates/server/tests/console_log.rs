@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_core::ActorType;
 use stele_core::time::{Millis, format_rfc3339, now_millis};
-use stele_server::console::roles::Role;
+use stele_service::access::roles::Role;
 use stele_store::Member;
 
 const MINUTE: Millis = 60_000;

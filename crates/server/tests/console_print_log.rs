@@ -14,7 +14,7 @@ use fantoccini::Locator;
 use harness::{Browser, Console, hidden_field, with_browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use stele_server::console::roles::Role;
+use stele_service::access::roles::Role;
 
 const ADA: &str = "ada@example.com";
 const BOB: &str = "bob@example.com";

@@ -14,8 +14,8 @@ use harness::{Browser, Console, PASSWORD, hidden_field, location, with_browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_core::{ActorType, Entry};
-use stele_server::console::roles::Role;
-use stele_server::keys;
+use stele_service::access::api_keys;
+use stele_service::access::roles::Role;
 use stele_store::{Member, NewMember, Scope};
 
 const ADA: &str = "ada@example.com";
@@ -459,7 +459,8 @@ async fn an_api_key_is_shown_once_works_and_is_revoked_after_a_confirmation() {
         click_to_next_page(&b, "section.create-key button[type=submit]").await;
         let secret = b.text_of("#new-key").await;
         assert!(
-            secret.starts_with(keys::KEY_PREFIX) && secret.len() == keys::KEY_PREFIX.len() + 48,
+            secret.starts_with(api_keys::KEY_PREFIX)
+                && secret.len() == api_keys::KEY_PREFIX.len() + 48,
             "{secret}"
         );
         assert!(
@@ -1016,7 +1017,7 @@ async fn role_changes_stay_within_the_guard_rails() {
                 email: "stranger@example.com".into(),
                 name: None,
                 role: "member".into(),
-                password_hash: stele_server::members::hash_password(PASSWORD).unwrap(),
+                password_hash: stele_service::access::members::hash_password(PASSWORD).unwrap(),
                 created_at: 0,
             },
         )
@@ -1122,7 +1123,7 @@ async fn keys_of_another_organization_cannot_be_seen_or_revoked() {
         .store
         .create_api_key(
             other.key,
-            keys::generate("theirs", vec![Scope::Read]).record,
+            api_keys::generate("theirs", vec![Scope::Read]).record,
         )
         .await
         .unwrap();
@@ -1185,7 +1186,7 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
 
     // Another organization's entry, or none at all: 404, nothing recorded.
     let other = console.store.create_org("other").await.unwrap();
-    let key = keys::generate("other", vec![Scope::Ingest]);
+    let key = api_keys::generate("other", vec![Scope::Ingest]);
     console
         .store
         .create_api_key(other.key, key.record)

@@ -649,7 +649,7 @@ async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, String)> {
         .into_iter()
         .next()
         .context("the data directory has no organization")?;
-    let key = stele_server::keys::generate(
+    let key = stele_service::access::api_keys::generate(
         "stele bench",
         vec![Scope::Ingest, Scope::Read, Scope::Admin],
     );

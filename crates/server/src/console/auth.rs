@@ -15,10 +15,10 @@
 //! - **Rate limiting.** Failed sign-ins are counted per account and per client address
 //!   (`rate_limit.rs`); past the limits, sign-in answers 429 without checking the password.
 //! - **IP allowlist.** [`ConsoleUser`] also checks the organization's IP allowlist
-//!   (`crate::policy`): a member connecting from elsewhere gets a 403 page, and the refusal is
+//!   (`stele_service::access::org_policy`): a member connecting from elsewhere gets a 403 page, and the refusal is
 //!   recorded. Signing out ([`SignedIn`]) is never refused.
 //! - **The trail.** Sign-ins, sign-outs and failed sign-ins are recorded in the member's
-//!   organization (`crate::activity`). A failed sign-in for an email that names no member belongs
+//!   organization (`stele_service::trail::activity`). A failed sign-in for an email that names no member belongs
 //!   to no organization, so it is only logged (at info).
 
 use std::net::IpAddr;
@@ -37,12 +37,14 @@ use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
 use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
 
-use super::roles::{Permission, Role};
 use super::{ConsoleError, layout, page};
-use crate::activity::{self, Who};
 use crate::http::AppState;
-use crate::policy::{AccessError, Attempt};
-use crate::{members, net};
+use stele_service::access::members;
+use stele_service::access::org_policy::{AccessError, Attempt};
+use stele_service::access::roles::{Permission, Role};
+use stele_service::trail::activity::{self, Who};
+
+use crate::net;
 
 pub const LOGIN_PATH: &str = "/console/login";
 /// The session cookie: the session token, hex.
@@ -125,7 +127,7 @@ impl ConsoleUser {
         self.name.as_deref().unwrap_or(&self.email)
     }
 
-    /// The member, as Stele's own entries name them (`crate::activity`).
+    /// The member, as Stele's own entries name them (`stele_service::trail::activity`).
     pub fn who(&self) -> Who<'_> {
         Who {
             id: &self.member_id,
@@ -151,7 +153,7 @@ impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = Response;
 
     /// The member of the session, if the organization's IP allowlist includes the client's
-    /// address; otherwise a 403 page, and the refusal is recorded (`crate::policy`).
+    /// address; otherwise a 403 page, and the refusal is recorded (`stele_service::access::org_policy`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let user = signed_in(parts, state).await?;
         let client = Client::of(parts, state);
@@ -396,7 +398,9 @@ pub async fn login(
     if let Some(reason) = refused {
         limiter.failed(&account, client.ip, now);
         let event = activity::login_failed(&email, (&member).into(), reason, client.context(), now);
-        if let Err(error) = crate::export::record(state.store.as_ref(), member.org, event).await {
+        if let Err(error) =
+            stele_service::trail::record(state.store.as_ref(), member.org, event).await
+        {
             tracing::error!(%error, member = %member.id, "recording a failed sign-in failed");
         }
         return again(StatusCode::UNAUTHORIZED, WRONG);
@@ -416,7 +420,7 @@ async fn start_session(
     next: &str,
 ) -> Result<Response, ConsoleError> {
     let event = activity::login(member.into(), client.context(), now);
-    crate::export::record(state.store.as_ref(), member.org, event).await?;
+    stele_service::trail::record(state.store.as_ref(), member.org, event).await?;
     let token = random_32()?;
     let ttl_ms = state.console.session_ttl.as_millis() as Millis;
     state
@@ -458,7 +462,7 @@ pub async fn logout(
     let now = state.clock.now();
     state.store.revoke_session(&user.session, now).await?;
     let event = activity::logout(user.who(), client.context(), now);
-    if let Err(error) = crate::export::record(state.store.as_ref(), user.org, event).await {
+    if let Err(error) = stele_service::trail::record(state.store.as_ref(), user.org, event).await {
         tracing::error!(%error, member = %user.member_id, "recording a sign-out failed");
     }
     let mut response = see_other(LOGIN_PATH);

@@ -11,7 +11,7 @@
 //!
 //! The view is recorded before the entry is shown: when recording fails, the page fails.
 //!
-//! The entry is built here with `crate::activity`'s pieces (the member actor, the web
+//! The entry is built here with `stele_service::trail::activity`'s pieces (the member actor, the web
 //! context); the API's `GET /v1/events/{id}` records its own reads elsewhere.
 
 use axum::extract::{Path, State};
@@ -25,10 +25,10 @@ use stele_core::time::Millis;
 use super::auth::Client;
 use super::log_page::{self, LogPageError};
 use super::render::{action_badge, time_cell};
-use super::roles::Permission;
 use super::{ConsoleError, ConsoleUser, PageError, layout, page};
-use crate::activity::{self, Who, member_actor};
 use crate::http::AppState;
+use stele_service::access::roles::Permission;
+use stele_service::trail::activity::{self, Who, member_actor};
 
 /// Where a member opened the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ async fn read_and_record(
         return Ok(None);
     };
     let event = view_record(user.who(), client.context(), &entry, via, state.clock.now());
-    crate::export::record(store, user.org, event).await?;
+    stele_service::trail::record(store, user.org, event).await?;
     Ok(Some(entry))
 }
 
@@ -171,7 +171,7 @@ mod tests {
                 channel: "default".into(),
                 description: Some("Changed Ada's address".into()),
                 outcome: Outcome::Success,
-                actor: crate::activity::system_actor("an app"),
+                actor: stele_service::trail::activity::system_actor("an app"),
                 entity: Some(Entity {
                     kind: "User".into(),
                     id: Some("u_ada".into()),

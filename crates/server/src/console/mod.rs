@@ -21,7 +21,6 @@ pub mod log_page;
 pub mod print_log_page;
 mod rate_limit;
 pub mod render;
-pub mod roles;
 pub mod settings;
 
 use std::time::Duration;
@@ -38,7 +37,7 @@ use stele_store::StoreError;
 
 pub use auth::{ConsoleUser, PermissionDenied};
 pub use rate_limit::{Blocked, Limits};
-use roles::Permission;
+use stele_service::access::roles::Permission;
 
 use crate::config::Config;
 use crate::http::AppState;
@@ -241,7 +240,7 @@ async fn export(
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditLogExport)?;
     let params = query_pairs(query);
-    let actor = crate::activity::member_actor(user.who());
+    let actor = stele_service::trail::activity::member_actor(user.who());
     crate::http::api::export::stream(&state, user.org, &params, actor, client.context())
         .await
         .map_err(PageError::Export)

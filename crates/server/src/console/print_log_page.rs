@@ -10,7 +10,7 @@
 //! Changes are plain HTML forms (POST with the session's CSRF token, which the console's guard
 //! checks), answered with a redirect back to the same view: reclassify a row, delete a row, clear
 //! the log (behind a confirmation). Each goes through the same checks and store calls as the API
-//! ([`crate::print_log`]), so it is recorded in the trail the same way, with the member as actor.
+//! ([`stele_service::print_log`]), so it is recorded in the trail the same way, with the member as actor.
 //! Every value from a row is rendered through maud's escaping.
 
 use axum::Form;
@@ -25,10 +25,10 @@ use stele_store::{FailureReason, Print, PrintPage, PrintStats, PrintStatus, Stor
 
 use super::auth::{CSRF_FIELD, Client, ConsoleUser};
 use super::render::{decode_query, encode_component, group_thousands, time_cell};
-use super::roles::Permission;
 use super::{ConsoleError, PageError, layout, page};
 use crate::http::AppState;
-use crate::print_log::{self as log, Caller, Denied, Query};
+use stele_service::access::roles::Permission;
+use stele_service::print_log::{self as log, Caller, Denied, Query};
 
 /// Where the page lives.
 pub const PATH: &str = "/console/print-log";

@@ -15,7 +15,7 @@ use stele_core::filter::PageRequest;
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 
-use crate::export::FILTER_PARAMS;
+use stele_service::export::FILTER_PARAMS;
 
 pub const DAY_MS: Millis = 86_400_000;
 

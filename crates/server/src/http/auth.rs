@@ -13,8 +13,10 @@ use stele_store::{ApiKeyInfo, Scope};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::policy::Attempt;
-use crate::{keys, net};
+use stele_service::access::api_keys;
+use stele_service::access::org_policy::Attempt;
+
+use crate::net;
 
 /// The header Bambuddy's API clients send their key in.
 const API_KEY_HEADER: &str = "x-api-key";
@@ -64,7 +66,7 @@ fn require(key: &ApiKeyInfo, scope: Scope) -> Result<(), ApiError> {
 }
 
 fn actor_of(key: &ApiKeyInfo, ip: Option<IpAddr>) -> (Actor, Context) {
-    let (actor, mut context) = keys::actor_of(key);
+    let (actor, mut context) = api_keys::actor_of(key);
     context.ip = ip.map(|ip| ip.to_string());
     (actor, context)
 }
@@ -151,7 +153,7 @@ async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError
     };
     state
         .store
-        .authenticate(&keys::hash(secret))
+        .authenticate(&api_keys::hash(secret))
         .await?
         .ok_or(ApiError::Unauthorized("unknown or revoked API key"))
 }

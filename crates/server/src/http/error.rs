@@ -11,7 +11,7 @@ use stele_core::FieldError;
 use stele_core::filter::FilterError;
 use stele_store::StoreError;
 
-use crate::policy::AccessError;
+use stele_service::access::org_policy::AccessError;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -14,13 +14,13 @@ use axum::routing::{get, patch, post};
 use stele_core::checkpoint::PublicKey;
 use stele_store::Store;
 
-use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::console::{self, ConsoleState};
-use crate::export_jobs::ExportJobs;
 use crate::net::TrustedProxies;
-use crate::policy::Policies;
-use crate::retention::{ArchiveSink, SharedStatus};
+use stele_service::access::org_policy::Policies;
+use stele_service::clock::SharedClock;
+use stele_service::export::jobs::ExportJobs;
+use stele_service::retention::{ArchiveSink, SharedStatus};
 
 #[derive(Clone)]
 pub struct AppState {

@@ -3,7 +3,7 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use stele_server::keys;
+use stele_service::access::api_keys;
 use stele_store::Scope;
 
 use crate::helpers::{TestApp, assert_error, event, spawn_app};
@@ -239,7 +239,7 @@ async fn an_export_holds_exactly_what_the_same_query_lists() {
 async fn more_entries_than_one_page_stream_in_order_once_each() {
     let app = spawn_app().await;
     // Two full pages and part of a third.
-    let total = 2 * stele_server::export::PAGE_SIZE + 500;
+    let total = 2 * stele_service::export::PAGE_SIZE + 500;
     let mut recorded = 0;
     while recorded < total {
         let n = (total - recorded).min(1000);
@@ -358,7 +358,7 @@ async fn every_export_is_recorded_in_the_trail_but_not_in_itself() {
     let secret = app.key_for("default", &[Scope::Export, Scope::Read]).await;
     let key = app
         .store
-        .authenticate(&keys::hash(&secret))
+        .authenticate(&api_keys::hash(&secret))
         .await
         .unwrap()
         .unwrap();

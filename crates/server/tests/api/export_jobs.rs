@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use stele_server::keys;
+use stele_service::access::api_keys;
 use stele_store::{NewExportJob, Scope};
 
 use crate::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
@@ -209,7 +209,7 @@ async fn each_job_is_recorded_in_the_trail_with_its_id() {
     let secret = app.key_for("default", &[Scope::Export]).await;
     let key = app
         .store
-        .authenticate(&keys::hash(&secret))
+        .authenticate(&api_keys::hash(&secret))
         .await
         .unwrap()
         .unwrap();

@@ -1,7 +1,8 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_server::storage::DatabaseUrl;
-use stele_server::{Application, Config, keys};
+use stele_server::{Application, Config};
+use stele_service::access::api_keys;
 use stele_store::{Scope, Store};
 use tokio::sync::oneshot;
 
@@ -84,7 +85,7 @@ impl TestApp {
             Ok(org) => org,
             Err(_) => self.store.create_org(org).await.unwrap(),
         };
-        let key = keys::generate("test", scopes.to_vec());
+        let key = api_keys::generate("test", scopes.to_vec());
         self.store
             .create_api_key(org.key, key.record)
             .await

@@ -14,7 +14,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_core::time::now_millis;
 use stele_server::net::{ForwardedHeader, TrustedProxies};
-use stele_server::{keys, members};
+use stele_service::access::{api_keys, members};
 use stele_store::{NewMember, OrgSettings, Scope};
 
 use crate::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
@@ -68,7 +68,7 @@ impl TestApp {
     /// The id (`key_…`) of the admin key.
     async fn key_id(&self) -> String {
         self.store
-            .authenticate(&keys::hash(&self.key))
+            .authenticate(&api_keys::hash(&self.key))
             .await
             .unwrap()
             .unwrap()

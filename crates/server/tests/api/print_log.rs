@@ -4,7 +4,7 @@
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use stele_server::keys;
+use stele_service::access::api_keys;
 use stele_store::Scope;
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
@@ -17,7 +17,7 @@ async fn key_named(app: &TestApp, org: &str, name: &str, scopes: &[Scope]) -> St
         Ok(org) => org,
         Err(_) => app.store.create_org(org).await.unwrap(),
     };
-    let key = keys::generate(name, scopes.to_vec());
+    let key = api_keys::generate(name, scopes.to_vec());
     app.store.create_api_key(org.key, key.record).await.unwrap();
     key.secret
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_core::time::{Millis, format_rfc3339, now_millis};
-use stele_server::clock::{ManualClock, SharedClock};
-use stele_server::retention::{self, Trigger};
+use stele_service::clock::{ManualClock, SharedClock};
+use stele_service::retention::{self, Trigger};
 use stele_store::Scope;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
@@ -285,7 +285,7 @@ async fn entries_are_archived_before_they_are_pruned() {
         .collect();
     app.record(events).await;
     let archive_dir = app.data_dir().join("archive");
-    let sink = stele_server::archive::sink(Some(&archive_dir));
+    let sink = stele_service::retention::archive_sink::sink(Some(&archive_dir));
     let reports = retention::prune_all(app.store.as_ref(), sink, now, Trigger::Command, None)
         .await
         .unwrap();
@@ -442,7 +442,7 @@ async fn archived_person_app() -> (tempfile::TempDir, std::path::PathBuf, TestAp
 #[tokio::test]
 async fn an_erasure_reaches_the_archive() {
     let (_archive_dir, dir, app, now) = archived_person_app().await;
-    let sink = stele_server::archive::sink(Some(&dir));
+    let sink = stele_service::retention::archive_sink::sink(Some(&dir));
     let reports = retention::prune_all(app.store.as_ref(), sink, now, Trigger::Command, None)
         .await
         .unwrap();
@@ -523,7 +523,7 @@ impl retention::ArchiveSink for ErasureInTheWay {
 async fn an_erasure_between_a_batch_read_and_its_archive_write_still_reaches_it() {
     let (_archive_dir, dir, app, now) = archived_person_app().await;
     let sink = std::sync::Arc::new(ErasureInTheWay {
-        inner: stele_server::archive::sink(Some(&dir)).unwrap(),
+        inner: stele_service::retention::archive_sink::sink(Some(&dir)).unwrap(),
         url: app.url.clone(),
         key: app.key.clone(),
         done: false.into(),

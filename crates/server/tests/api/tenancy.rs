@@ -101,7 +101,7 @@ async fn a_key_without_the_scope_is_403() {
 async fn a_revoked_key_stops_working_at_once() {
     let app = spawn_app().await;
     let org = app.store.find_org("default").await.unwrap();
-    let key = stele_server::keys::generate("temp", vec![Scope::Read]);
+    let key = stele_service::access::api_keys::generate("temp", vec![Scope::Read]);
     let info = app.store.create_api_key(org.key, key.record).await.unwrap();
     assert_eq!(
         app.get_as(&key.secret, "/v1/events").await.status(),

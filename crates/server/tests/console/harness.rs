@@ -17,8 +17,9 @@ use fantoccini::{Client as Driver, ClientBuilder, Locator};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
 use stele_core::time::now_millis;
-use stele_server::console::roles::Role;
-use stele_server::{Application, Config, members};
+use stele_server::{Application, Config};
+use stele_service::access::members;
+use stele_service::access::roles::Role;
 use stele_store::{Member, NewMember, Organization, Store};
 use tokio::sync::oneshot;
 

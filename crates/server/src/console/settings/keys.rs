@@ -17,13 +17,13 @@ use super::{
     DoneQuery, FormPairs, KEYS_PATH, Notice, Problems, csrf_field, done, problem, refused_notice,
     settings_page,
 };
-use crate::activity::{self, member_actor};
 use crate::console::auth::Client;
 use crate::console::render::{encode_component, utc_text};
-use crate::console::roles::Permission;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use crate::http::AppState;
-use crate::keys;
+use stele_service::access::api_keys;
+use stele_service::access::roles::Permission;
+use stele_service::trail::activity::{self, member_actor};
 
 /// Key names are for people telling keys apart.
 const MAX_NAME_CHARS: usize = 100;
@@ -148,7 +148,7 @@ pub async fn create(
         }
     };
     let store = state.store.as_ref();
-    let key = keys::generate(&name, scopes);
+    let key = api_keys::generate(&name, scopes);
     let info = store
         .create_api_key(user.org, key.record)
         .await
@@ -159,7 +159,7 @@ pub async fn create(
         &info,
         state.clock.now(),
     );
-    crate::export::record(store, user.org, event)
+    stele_service::trail::record(store, user.org, event)
         .await
         .map_err(ConsoleError::from)?;
     let body = html! {
@@ -270,7 +270,7 @@ pub async fn revoke(
         &revoked,
         state.clock.now(),
     );
-    crate::export::record(store, user.org, event)
+    stele_service::trail::record(store, user.org, event)
         .await
         .map_err(ConsoleError::from)?;
     Ok(done(KEYS_PATH, "revoked", Some(&key.id)))

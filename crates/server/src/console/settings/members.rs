@@ -9,7 +9,7 @@
 //!   promote themselves through someone else nor demote the people above them;
 //! - no change leaves the organization without an active member who can manage members.
 //!
-//! Adding goes through `crate::members::add` (as `stele user create` does: the same password
+//! Adding goes through `stele_service::access::members::add` (as `stele user create` does: the same password
 //! rules, Argon2id, `member.add` recorded); a role change is recorded as `member.role_change`
 //! (action `permission_change`, channel `security`) with the old and new role. The member is the
 //! actor of both.
@@ -24,13 +24,13 @@ use super::{
     DoneQuery, FormPairs, MEMBERS_PATH, Notice, Problems, csrf_field, done, problem,
     refused_notice, settings_page,
 };
-use crate::activity::{self, member_actor};
 use crate::console::auth::Client;
 use crate::console::render::{encode_component, utc_text};
-use crate::console::roles::{Permission, Role};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use crate::http::AppState;
-use crate::members::{self, AddMember, AddMemberError, MIN_PASSWORD_CHARS};
+use stele_service::access::members::{self, AddMember, AddMemberError, MIN_PASSWORD_CHARS};
+use stele_service::access::roles::{Permission, Role};
+use stele_service::trail::activity::{self, member_actor};
 
 /// Names are for people; the store takes up to this many characters (`members::add`).
 const MAX_NAME_CHARS: usize = 200;
@@ -304,7 +304,7 @@ pub async fn change_role(
         &target.role,
         state.clock.now(),
     );
-    crate::export::record(store, user.org, event)
+    stele_service::trail::record(store, user.org, event)
         .await
         .map_err(ConsoleError::from)?;
     Ok(done(MEMBERS_PATH, "role", Some(&updated.id)))

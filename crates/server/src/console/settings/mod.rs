@@ -28,7 +28,7 @@ use maud::{Markup, html};
 use super::auth::{CSRF_FIELD, ConsoleUser};
 use super::layout;
 use super::render::decode_query;
-use super::roles::Permission;
+use stele_service::access::roles::Permission;
 
 pub const SETTINGS_PATH: &str = "/console/settings";
 pub const KEYS_PATH: &str = "/console/settings/keys";

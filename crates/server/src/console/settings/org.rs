@@ -12,7 +12,7 @@
 //! The form is read into a [`SettingsForm`] (what was typed, kept so a refused form comes back as
 //! it was sent), then checked into new [`OrgSettings`] that start from the current ones, so a
 //! setting this page does not show is kept as it is. The checks and the save are the API's
-//! (`http::api::settings::{check_window, check_channel, save}`, and `crate::policy` for the
+//! (`http::api::settings::{check_window, check_channel, save}`, and `stele_service::access::org_policy` for the
 //! allowlist): the same values are refused with the same words, and a change is recorded as
 //! `settings.update` with the old and new values, the member as the actor.
 //!
@@ -34,13 +34,13 @@ use super::{
     DoneQuery, FormPairs, Notice, Problems, SETTINGS_PATH, csrf_field, done, problem,
     refused_notice, settings_page,
 };
-use crate::activity::member_actor;
 use crate::console::auth::Client;
-use crate::console::roles::Permission;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use crate::http::AppState;
 use crate::http::api::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
-use crate::policy::{check_not_locked_out, parse_allowlist};
+use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
+use stele_service::access::roles::Permission;
+use stele_service::trail::activity::member_actor;
 
 /// The most per-channel rows one form may send (a form is a person's typing, not a bulk API).
 const MAX_CHANNEL_ROWS: usize = 200;

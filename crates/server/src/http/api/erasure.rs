@@ -5,14 +5,13 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use serde::{Deserialize, Serialize};
 use stele_archive::ArchiveErasure;
-use stele_core::chain::{erasure_record, pseudonym};
 use stele_core::time::now_millis;
-use stele_store::{Erasure, ErasureOutcome, Scope};
+use stele_store::{ErasureOutcome, Scope};
 
-use crate::archive;
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
+use stele_service::erasure::{self, ErasureError, Org, Requester};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,11 +32,8 @@ pub struct ErasureResponse {
     archive: Option<ArchiveErasure>,
 }
 
-/// Replaces the person's id, name, email, IP and user agent in every entry with a stable
-/// pseudonym and records the erasure (System actor, `compliance` channel) without naming them;
-/// then does the same to their entries in the retention archive, if there is one. An archive that
-/// cannot be rewritten is a 500 after the database erasure was made: the request can be repeated
-/// (the pseudonym is stable, and what is erased already stays as it is).
+/// Erases the person (`stele_service::erasure`, which says how). An archive that cannot be
+/// rewritten is a 500 after the database erasure was made: the request can be repeated.
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -45,56 +41,29 @@ pub async fn create(
 ) -> Result<Json<ErasureResponse>> {
     auth.require(Scope::Admin)?;
     let Json(request) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
-    let actor = request.actor.trim();
-    if actor.is_empty() || actor.chars().count() > 256 {
-        return Err(ApiError::field(
-            "invalid_body",
-            "actor",
-            "must be 1 to 256 characters",
-        ));
-    }
-    if request
-        .reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > 1024)
-    {
-        return Err(ApiError::field(
-            "invalid_body",
-            "reason",
-            "must be at most 1024 characters",
-        ));
-    }
-    let org_id = auth.key.org_id.clone();
-    let pseudonym = pseudonym(&state.pseudonym_secret, &org_id, actor);
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| ApiError::Internal(format!("OS randomness: {e}")))?;
-    let mut record = erasure_record(&pseudonym, request.reason.as_deref(), now_millis());
-    record.context.api_key_id = Some(auth.key.id.clone());
-    let outcome = state
-        .store
-        .erase_actor(
-            auth.key.org,
-            Erasure {
-                actor: actor.to_string(),
-                pseudonym: pseudonym.clone(),
-                record,
-                salt,
-            },
-        )
-        .await?;
-    let archive = archive::erase(
+    let erased = erasure::erase(
+        state.store.as_ref(),
         state.archive.clone(),
-        &org_id,
-        actor,
-        &pseudonym,
+        &state.pseudonym_secret,
+        Org {
+            key: auth.key.org,
+            id: &auth.key.org_id,
+        },
+        erasure::ErasureRequest {
+            actor: &request.actor,
+            reason: request.reason.as_deref(),
+        },
+        Requester::ApiKey { id: &auth.key.id },
         now_millis(),
     )
     .await
-    .map_err(|e| {
-        ApiError::Internal(format!(
-            "the database erasure is made ({} entries), but the archive was not rewritten: {e}",
-            outcome.erased_entries
-        ))
+    .map_err(|e| match e {
+        ErasureError::Invalid { field, message } => ApiError::field("invalid_body", field, message),
+        ErasureError::Store(e) => e.into(),
+        e @ ErasureError::Archive { .. } => ApiError::Internal(e.to_string()),
     })?;
-    Ok(Json(ErasureResponse { outcome, archive }))
+    Ok(Json(ErasureResponse {
+        outcome: erased.outcome,
+        archive: erased.archive,
+    }))
 }

@@ -18,11 +18,17 @@ use stele_core::{FieldError, parse_event};
 use stele_store::{AppendRequest, Scope};
 
 use super::{Params, page_json, page_request, params};
-use crate::activity;
 use crate::http::AppState;
 use crate::http::auth::{Authenticated, IngestKey};
 use crate::http::error::{ApiError, Result};
-use crate::policy::{RECORDING_DISABLED, RECORDING_HEADER};
+use axum::http::{HeaderName, HeaderValue};
+use stele_service::trail::activity;
+
+/// The response header by which an ingest endpoint says that recording is off
+/// (`Stele-Recording: disabled`). Compatible endpoints (WorkOS, Retraced: not built yet), whose
+/// success bodies their SDKs parse, are to say it this way only.
+pub const RECORDING_HEADER: HeaderName = HeaderName::from_static("stele-recording");
+pub const RECORDING_DISABLED: HeaderValue = HeaderValue::from_static("disabled");
 
 /// The most events one request may carry (the contract's batch limit, NDJSON included).
 pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
@@ -274,7 +280,7 @@ pub async fn show(
         activity::VIEWED_VIA_API,
         state.clock.now(),
     );
-    crate::export::record(state.store.as_ref(), org, viewed).await?;
+    stele_service::trail::record(state.store.as_ref(), org, viewed).await?;
     let mut body = entry.to_json();
     body["correlated"] = Value::Array(correlated);
     Ok(Json(body))

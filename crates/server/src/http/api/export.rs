@@ -1,5 +1,5 @@
 //! `GET /v1/export`: the entries a list query matches, all of them, streamed as a CSV, JSON or
-//! NDJSON download (export scope). The encoding lives in [`crate::export`], shared with
+//! NDJSON download (export scope). The encoding lives in [`stele_service::export`], shared with
 //! `stele export`.
 
 use axum::body::{Body, Bytes};
@@ -12,10 +12,11 @@ use stele_store::{OrgId, Scope};
 use tokio::sync::mpsc;
 
 use super::{Params, params};
-use crate::export::{self, Encoder, ExportRequest, Sink, Walk};
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
+use stele_service::clock::SystemClock;
+use stele_service::export::{self, Export, ExportRequest, Exporter, Sink};
 
 type Chunk = std::result::Result<Bytes, std::io::Error>;
 
@@ -53,34 +54,26 @@ pub async fn stream(
     context: Context,
 ) -> Result<Response> {
     let request = ExportRequest::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let exported_at = now_millis();
-    let mut walk = Walk::new(request.filter.clone());
-    // The first page is read before answering, so an unavailable store is still a 503 JSON error
-    // rather than a download that breaks off at its first byte.
-    let first = walk
-        .next_page(state.store.as_ref(), org)
-        .await?
-        .unwrap_or_default();
+    let export = Export::start(state.store.as_ref(), org, request, now_millis()).await?;
+    let (format, exported_at) = (export.request().format, export.exported_at());
 
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
     let store = state.store.clone();
-    let task_request = request.clone();
     tokio::spawn(async move {
-        let encoder = Encoder::new(&task_request, exported_at);
         let mut sink = ChannelSink(tx);
-        let summary = export::pump(store.as_ref(), org, &mut walk, first, encoder, &mut sink).await;
-        if let Some(e) = &summary.error {
-            tracing::warn!(error = %e, written = summary.entries, "export stopped by the store");
+        let by = Exporter { actor, context };
+        let done = export
+            .run(store.as_ref(), &mut sink, by, &SystemClock)
+            .await;
+        if let Some(e) = &done.summary.error {
+            tracing::warn!(error = %e, written = done.summary.entries, "export stopped by the store");
         }
-        let event = export::export_record(actor, context, &task_request, &summary, now_millis());
-        // The entry is recorded before the body ends, so a client that has the whole file finds
-        // its export in the trail. If it cannot be recorded, or the store failed midway, the
-        // body ends with an error: the download fails visibly instead of looking complete.
-        let recorded = export::record(store.as_ref(), org, event).await;
-        if let Err(e) = &recorded {
+        if let Err(e) = &done.recorded {
             tracing::error!(error = %e, "the export could not be recorded in the trail");
         }
-        if summary.error.is_some() || recorded.is_err() {
+        // If the entry could not be recorded, or the store failed midway, the body ends with an
+        // error: the download fails visibly instead of looking complete.
+        if done.summary.error.is_some() || done.recorded.is_err() {
             let _ = sink
                 .0
                 .send(Err(std::io::Error::other("the export failed midway")))
@@ -91,10 +84,10 @@ pub async fn stream(
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let disposition = format!(
         "attachment; filename=\"{}\"",
-        export::file_name(request.format, exported_at)
+        export::file_name(format, exported_at)
     );
     Response::builder()
-        .header(header::CONTENT_TYPE, request.format.content_type())
+        .header(header::CONTENT_TYPE, format.content_type())
         .header(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&disposition)

@@ -1,7 +1,7 @@
 //! `/v1/exports`: export jobs (export scope). `create` starts one, `show` reports it and, once it
 //! is ready, hands out a fresh download link; `download` serves the file to whoever holds a link
 //! (no API key, like a presigned URL), from an address the organization's IP allowlist
-//! includes. The jobs themselves run in [`crate::export_jobs`].
+//! includes. The jobs themselves run in [`stele_service::export::jobs`].
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -16,12 +16,12 @@ use stele_store::{ExportJob, ExportJobState, Scope};
 use tokio::io::AsyncReadExt;
 
 use super::{Params, params};
-use crate::export::{self, ExportRequest, FILTER_PARAMS, Format};
-use crate::export_jobs::token_hash;
 use crate::http::AppState;
 use crate::http::auth::{Authenticated, ClientIp};
 use crate::http::error::{ApiError, Result};
-use crate::policy::Attempt;
+use stele_service::access::org_policy::Attempt;
+use stele_service::export::jobs::token_hash;
+use stele_service::export::{self, ExportRequest, FILTER_PARAMS, Format};
 
 /// Bytes read from the file per chunk of the download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;

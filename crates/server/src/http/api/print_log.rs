@@ -8,7 +8,7 @@
 //!   `DELETE /api/v1/print-log/` clears the log (`printlog.delete.all`).
 //!
 //! Every path works with and without a trailing slash. Who may do what, how requests are read
-//! and the audit entries each change writes are in [`crate::print_log`].
+//! and the audit entries each change writes are in [`stele_service::print_log`].
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use super::{Params, params};
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
-use crate::print_log::{self as log, Caller, Denied, Invalid, Query};
+use stele_service::print_log::{self as log, Caller, Denied, Invalid, Query};
 
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {

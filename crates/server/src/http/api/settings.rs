@@ -31,7 +31,7 @@ use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgId, OrgSettings, Sc
 use crate::http::AppState;
 use crate::http::auth::Authenticated;
 use crate::http::error::{ApiError, Result};
-use crate::policy;
+use stele_service::access::org_policy;
 
 pub const SETTINGS_DETAILED_ACTION: &str = "settings.update";
 
@@ -63,7 +63,7 @@ pub async fn update(
     let org = auth.key.org;
     let old = state.store.settings(org).await?;
     let new = parse(&body, &old)?;
-    policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
+    org_policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
         .map_err(|e| ApiError::field("invalid_settings", &e.field, e.message))?;
     let (actor, context) = auth.actor();
     let change = SettingsChange {
@@ -161,7 +161,7 @@ pub async fn save(
         // Recorded whether or not recording is on: it governs what applications send, never
         // Stele's own entries (so turning it off is itself in the trail).
         let event = change_record(&change, &old, new, state.clock.now());
-        crate::export::record(store, change.org, event).await?;
+        stele_service::trail::record(store, change.org, event).await?;
     }
     Ok(old)
 }
@@ -239,7 +239,8 @@ fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
                 })?;
                 texts.push(text);
             }
-            policy::parse_allowlist(texts.into_iter()).map_err(|e| invalid(&e.field, e.message))?
+            org_policy::parse_allowlist(texts.into_iter())
+                .map_err(|e| invalid(&e.field, e.message))?
         }
         Some(_) => {
             return Err(invalid(
@@ -348,7 +349,7 @@ mod tests {
         let change = SettingsChange {
             org: 1,
             org_id: "org_1",
-            actor: crate::activity::system_actor("test"),
+            actor: stele_service::trail::activity::system_actor("test"),
             context: Context::default(),
         };
         let event = change_record(&change, &old, &new, 0);

@@ -6,16 +6,19 @@
 //! [`PAGE_SIZE`] stored rows at a time ([`RowPage`], unparsed), and each page is encoded into one
 //! chunk and handed to a [`Sink`] while the next page is read, so at most two pages are held.
 
+pub mod jobs;
+
 use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
-use stele_core::chain::SealedEvent;
 use stele_core::event::{Actor, Context, NewEvent, Outcome};
 use stele_core::filter::{EventFilter, FilterError, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
 use stele_store::record::{CorruptRow, entry_id_into};
 use stele_store::rows::{FlatEntry, RowPage};
-use stele_store::{AppendRequest, OrgId, Receipt, Store, StoreError};
+use stele_store::{OrgId, Receipt, Store, StoreError};
+
+use crate::clock::Clock;
 
 /// Entries read from the store per page (and encoded per chunk): about 0.5 MB of stored text.
 pub const PAGE_SIZE: usize = 1000;
@@ -389,7 +392,7 @@ pub struct Summary {
 
 /// Encodes `first` (the walk's first page, read by the caller so that a store failure before any
 /// byte is sent can still be answered as an error) and every further page into the sink.
-pub async fn pump(
+async fn pump(
     store: &dyn Store,
     org: OrgId,
     walk: &mut Walk,
@@ -448,10 +451,114 @@ pub async fn pump(
     summary
 }
 
+/// Who exported, as the export's own entry names them: an API key, a signed-in member, or the
+/// operator at the command line.
+pub struct Exporter {
+    pub actor: Actor,
+    pub context: Context,
+}
+
+/// An export under way, whatever door started it (`GET /v1/export`, the console's download,
+/// `stele export`, an export job): [`Export::start`] reads the first page, then [`Export::run`]
+/// (or, for a job, [`Export::write`] and [`record`]) writes it all and records it.
+pub struct Export {
+    org: OrgId,
+    request: ExportRequest,
+    walk: Walk,
+    first: RowPage,
+    exported_at: Millis,
+}
+
+impl Export {
+    /// Begins an export by reading its first page now, so that a store that is unavailable is
+    /// still an error the door can answer (a 503 JSON error, an exit status) rather than a
+    /// download that breaks off at its first byte. `exported_at` is the time the file states.
+    pub async fn start(
+        store: &dyn Store,
+        org: OrgId,
+        request: ExportRequest,
+        exported_at: Millis,
+    ) -> Result<Export, StoreError> {
+        let mut walk = Walk::new(request.filter.clone());
+        let first = walk.next_page(store, org).await?.unwrap_or_default();
+        Ok(Export {
+            org,
+            request,
+            walk,
+            first,
+            exported_at,
+        })
+    }
+
+    pub fn request(&self) -> &ExportRequest {
+        &self.request
+    }
+
+    pub fn exported_at(&self) -> Millis {
+        self.exported_at
+    }
+
+    /// Writes every page into `sink`, then records the export in the organization's trail,
+    /// complete or not: a reader who went away early still received what the entry counts, and
+    /// an export the store broke off is recorded as incomplete. The entry is recorded before this
+    /// returns, so a door can end its output only afterwards (a client that has the whole file
+    /// finds its export in the trail).
+    pub async fn run(
+        self,
+        store: &dyn Store,
+        sink: &mut impl Sink,
+        by: Exporter,
+        clock: &dyn Clock,
+    ) -> Exported {
+        let (org, request) = (self.org, self.request.clone());
+        let summary = self.write(store, sink).await;
+        let event = export_record(by.actor, by.context, &request, &summary, clock.now());
+        let recorded = crate::trail::record(store, org, event).await;
+        Exported { summary, recorded }
+    }
+
+    /// Writes every page into `sink` without recording: for an export job, which records only
+    /// a file that is complete and on disk ([`record_job`]).
+    pub async fn write(mut self, store: &dyn Store, sink: &mut impl Sink) -> Summary {
+        let encoder = Encoder::new(&self.request, self.exported_at);
+        pump(store, self.org, &mut self.walk, self.first, encoder, sink).await
+    }
+}
+
+/// How an export that [`Export::run`] wrote went, and its own entry.
+pub struct Exported {
+    pub summary: Summary,
+    pub recorded: Result<Receipt, StoreError>,
+}
+
+/// Records an export job's complete file in the organization's trail: the export's entry, which
+/// also names the job.
+pub async fn record_job(
+    store: &dyn Store,
+    org: OrgId,
+    job_id: &str,
+    request: &ExportRequest,
+    summary: &Summary,
+    by: Exporter,
+    now: Millis,
+) -> Result<Receipt, StoreError> {
+    let mut event = export_record(by.actor, by.context, request, summary, now);
+    event.description = Some(format!(
+        "Audit log export prepared for download: {} entries as {} (job {})",
+        summary.entries,
+        request.format.as_str().to_uppercase(),
+        job_id
+    ));
+    event
+        .metadata
+        .insert("job_id".into(), serde_json::Value::from(job_id.to_string()));
+    crate::trail::record(store, org, event).await
+}
+
 /// The entry that records an export: action `export`, detailed action `audit_log.export`, in the
 /// `compliance` channel, by `actor`, with the format, the filters (as JSON text: metadata values
 /// are scalars), the number of entries written and whether the export ran to its end.
-pub fn export_record(
+fn export_record(
     actor: Actor,
     context: Context,
     request: &ExportRequest,
@@ -498,28 +605,6 @@ pub fn export_record(
         metadata,
         idempotency_key: None,
     }
-}
-
-/// Appends the export's entry to the organization's trail.
-pub async fn record(store: &dyn Store, org: OrgId, event: NewEvent) -> Result<Receipt, StoreError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| StoreError::Other(format!("OS randomness: {e}")))?;
-    let outcome = store
-        .append(
-            org,
-            AppendRequest {
-                events: vec![SealedEvent::seal(event, salt)],
-                // No retry can repeat this append, so no idempotency key (and no fingerprint).
-                idempotency_key: None,
-                fingerprint: [0; 32],
-            },
-        )
-        .await?;
-    outcome
-        .receipts
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::Other("the store returned no receipt".into()))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::random;
 use anyhow::Context as _;
 use stele_core::checkpoint::{PublicKey, SigningKey};
 
@@ -43,14 +44,12 @@ pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<LoadedKey> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    let seed = random::bytes::<32>();
     let name = path
         .file_name()
         .with_context(|| format!("{} is not a file name", path.display()))?;
     // Unique per call (threads share the process id); random, but not derived from the seed.
-    let mut unique = [0u8; 8];
-    getrandom::fill(&mut unique).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    let unique = random::bytes::<8>();
     let temporary = dir.join(format!(
         ".{}.{}-{:016x}.new",
         name.to_string_lossy(),

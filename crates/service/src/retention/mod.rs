@@ -11,6 +11,9 @@
 //! (see [`vouches_for_remaining`]), or verification could no longer tell a real erasure from a
 //! forged one.
 
+pub mod archive_sink;
+pub mod schedule;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -212,8 +215,7 @@ pub async fn prune_org(
         archived,
         error,
     };
-    let record =
-        crate::export::record(store, org.key, prune_record(&summary, now, trigger)).await?;
+    let record = crate::trail::record(store, org.key, prune_record(&summary, now, trigger)).await?;
     if summary.removed_total > 0 || summary.error.is_some() {
         tracing::info!(org = %org.id, removed = summary.removed_total, error = ?summary.error, "retention run");
     }

@@ -1,5 +1,6 @@
 //! API key secrets: how they are made and how they are hashed for storage.
 
+use crate::random;
 use sha2::{Digest, Sha256};
 use stele_store::{KeyHash, NewApiKey, Scope};
 
@@ -14,12 +15,7 @@ pub struct GeneratedKey {
 
 /// Generates a key with 192 bits from the OS random source.
 pub fn generate(name: &str, scopes: Vec<Scope>) -> GeneratedKey {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let secret = format!(
-        "{KEY_PREFIX}{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let secret = random::token(KEY_PREFIX, 24);
     GeneratedKey {
         record: NewApiKey {
             name: name.to_string(),

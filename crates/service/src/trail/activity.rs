@@ -5,7 +5,7 @@
 //! through the API or the console) on channel `pii-read`. Settings changes and exports build
 //! their entries where they happen (`http::api::settings`, `export`).
 //!
-//! These functions only build the entries; [`crate::export::record`] appends one. The actor is
+//! These functions only build the entries; [`crate::trail::record`] appends one. The actor is
 //! the member for what a member does in the console (type `user`), and a System actor named after
 //! the command, with source `cli`, for what an operator does on the command line (the operator is
 //! not identified to Stele).

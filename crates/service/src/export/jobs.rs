@@ -31,7 +31,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::export::{self, Encoder, ExportRequest, Sink, Walk};
+use crate::export::{self, Export, ExportRequest, Exporter, Sink};
+use crate::random;
 
 /// The directory, inside the data directory, that holds export files.
 pub const EXPORTS_DIR: &str = "exports";
@@ -136,7 +137,7 @@ impl ExportJobs {
             store,
             dir: data_dir.join(EXPORTS_DIR),
             link_ttl,
-            runner: format!("{address}/{}", &random_hex(4)),
+            runner: format!("{address}/{}", &random::token("", 4)),
             permits: Semaphore::new(RUNNING_PER_SERVER),
             stop,
             tasks: Mutex::new(JoinSet::new()),
@@ -265,22 +266,18 @@ impl ExportJobs {
         path: &Path,
     ) -> Result<(u64, u64), Failure> {
         let store = self.store.as_ref();
-        let mut walk = Walk::new(request.filter.clone());
-        let first = walk
-            .next_page(store, job.org)
-            .await
-            .map_err(|e| Failure::new(STORE_FAILED, e))?
-            .unwrap_or_default();
         // The export time in the file (JSON's `exported_at`) and its download name is when the
         // job was created.
-        let encoder = Encoder::new(request, job.created_at);
+        let export = Export::start(store, job.org, request.clone(), job.created_at)
+            .await
+            .map_err(|e| Failure::new(STORE_FAILED, e))?;
         let mut sink = FileSink {
             file,
             bytes: 0,
             error: None,
             cancel: cancel.clone(),
         };
-        let summary = export::pump(store, job.org, &mut walk, first, encoder, &mut sink).await;
+        let summary = export.write(store, &mut sink).await;
         if let Some(e) = summary.error {
             return Err(Failure::new(STORE_FAILED, e));
         }
@@ -301,21 +298,13 @@ impl ExportJobs {
             .map_err(|e| Failure::new(WRITE_FAILED, e))?;
 
         // Only a complete file is recorded: a job that fails offers nothing, so no data left.
-        let (actor, context) = crate::keys::actor_of(key);
-        let mut event = export::export_record(actor, context, request, &summary, now_millis());
-        event.description = Some(format!(
-            "Audit log export prepared for download: {} entries as {} (job {})",
-            summary.entries,
-            request.format.as_str().to_uppercase(),
-            job.id
-        ));
-        event
-            .metadata
-            .insert("job_id".into(), serde_json::Value::from(job.id.clone()));
         if cancel.cancelled() {
             return Err(Failure::new(STOPPED, "cancelled before it was recorded"));
         }
-        export::record(store, job.org, event)
+        let (actor, context) = crate::access::api_keys::actor_of(key);
+        let by = Exporter { actor, context };
+        let now = now_millis();
+        export::record_job(store, job.org, &job.id, request, &summary, by, now)
             .await
             .map_err(|e| Failure::new(NOT_RECORDED, e))?;
         Ok((summary.entries, sink.bytes))
@@ -324,7 +313,7 @@ impl ExportJobs {
     /// A new download link for a ready job: a random token, of which the database keeps only the
     /// SHA-256. Returns the token.
     pub async fn mint_link(&self, job: &ExportJob, now: Millis) -> Result<String, StoreError> {
-        let token = random_hex(32);
+        let token = random::token("", 32);
         self.store
             .add_export_link(&job.id, token_hash(&token), now)
             .await?;
@@ -453,13 +442,6 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// `bytes` random bytes from the OS, as hex.
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source is available");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Creates the export directory (owner only) if needed, and a new file in it readable by the
 /// owner only: export files hold the trail.
 async fn create_private(dir: &Path, path: &Path) -> std::io::Result<tokio::fs::File> {
@@ -490,7 +472,7 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_only_their_hash_is_kept() {
-        let (a, b) = (random_hex(32), random_hex(32));
+        let (a, b) = (random::token("", 32), random::token("", 32));
         assert_eq!(a.len(), 64);
         assert_ne!(a, b);
         assert_eq!(token_hash(&a), token_hash(&a));

@@ -24,9 +24,10 @@ use stele_store::{
     PrintLogChange, PrintStats, PrintStatus, Scope,
 };
 
-use crate::activity::Who;
+use crate::access::roles::{Permission, Role};
 use crate::clock::SharedClock;
-use crate::console::roles::{Permission, Role};
+use crate::random;
+use crate::trail::activity::Who;
 
 /// The trail's channel for the print log's entries.
 pub const CHANNEL: &str = "printing";
@@ -101,7 +102,7 @@ impl Caller {
     /// An API key: `read` reads, `ingest` records, the `printlog.*` scopes change (`admin` has
     /// them all); its own rows are those created by the user the key is named after.
     pub fn from_key(key: &ApiKeyInfo) -> Caller {
-        let (actor, context) = crate::keys::actor_of(key);
+        let (actor, context) = crate::access::api_keys::actor_of(key);
         Caller {
             identity: key.name.clone(),
             read: key.has_scope(Scope::Read),
@@ -131,7 +132,7 @@ impl Caller {
             record: false,
             update: reach(Permission::PrintlogUpdateOwn, Permission::PrintlogUpdateAll),
             delete: reach(Permission::PrintlogDeleteOwn, Permission::PrintlogDeleteAll),
-            actor: crate::activity::member_actor(who),
+            actor: crate::trail::activity::member_actor(who),
             context,
         }
     }
@@ -764,7 +765,7 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
             // An entry lists at most as many ids as an ingested one may; a larger clear is
             // recorded in parts that share a correlation id.
             let parts: Vec<&[i64]> = ids.chunks(MAX_ENTITY_IDS).collect();
-            let correlation = (parts.len() > 1).then(|| random_hex("printlog-clear-"));
+            let correlation = (parts.len() > 1).then(|| random::token("printlog-clear-", 8));
             let n = parts.len();
             parts
                 .into_iter()
@@ -799,13 +800,6 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
     }
 }
 
-fn random_hex(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}{hex}")
-}
-
 /// The audit a store runs inside each change's transaction: [`entries`] at the clock's time,
 /// sealed with fresh salts.
 pub fn audit(caller: &Caller, clock: &SharedClock) -> PrintAudit {
@@ -813,11 +807,7 @@ pub fn audit(caller: &Caller, clock: &SharedClock) -> PrintAudit {
     Arc::new(move |change: PrintLogChange<'_>| {
         entries(&caller, change, clock.now())
             .into_iter()
-            .map(|event| {
-                let mut salt = [0u8; 16];
-                getrandom::fill(&mut salt).expect("the OS random source is available");
-                SealedEvent::seal(event, salt)
-            })
+            .map(|event| SealedEvent::seal(event, random::salt()))
             .collect()
     })
 }

@@ -9,7 +9,7 @@
 //! others go on with the old copy until the fresh one arrives, so a busy organization never sees
 //! a crowd of reads at once.
 //!
-//! Refused requests are recorded in the organization's trail (`crate::activity::access_denied`),
+//! Refused requests are recorded in the organization's trail (`crate::trail::activity::access_denied`),
 //! at most once a minute per (organization, actor, address) and server process, so a client
 //! retrying in a loop cannot flood the trail.
 
@@ -17,20 +17,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::http::{HeaderName, HeaderValue};
 use stele_core::event::{Actor, Context};
 use stele_core::time::Millis;
 use stele_store::{OrgId, OrgSettings, Store, StoreError};
 
-use crate::activity;
+use crate::access::Cidr;
 use crate::clock::SharedClock;
-use crate::net::Cidr;
-
-/// The response header by which an ingest endpoint says that recording is off
-/// (`Stele-Recording: disabled`). Compatible endpoints (WorkOS, Retraced: not built yet), whose
-/// success bodies their SDKs parse, are to say it this way only.
-pub const RECORDING_HEADER: HeaderName = HeaderName::from_static("stele-recording");
-pub const RECORDING_DISABLED: HeaderValue = HeaderValue::from_static("disabled");
+use crate::trail::activity;
 
 /// How often a refused request is recorded, per (organization, actor, address).
 pub const DENIAL_RECORD_EVERY_MS: Millis = 60_000;
@@ -311,7 +304,7 @@ impl Policies {
                 attempt.path,
                 now,
             );
-            if let Err(error) = crate::export::record(self.store.as_ref(), org, event).await {
+            if let Err(error) = crate::trail::record(self.store.as_ref(), org, event).await {
                 tracing::error!(%error, org, "recording a request the IP allowlist refused failed");
             }
         }

@@ -13,8 +13,9 @@ use stele_core::event::{Actor, Context};
 use stele_core::time::Millis;
 use stele_store::{Member, NewMember, OrgId, Store, StoreError};
 
-use crate::activity;
-use crate::console::roles::Role;
+use crate::access::roles::Role;
+use crate::random;
+use crate::trail::activity;
 
 /// Shorter passwords are refused (NIST SP 800-63B asks for at least 8; Stele guards audit
 /// trails, so 12).
@@ -56,9 +57,7 @@ pub fn check_email(email: &str) -> Result<String, String> {
 
 /// The PHC string of `password` with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<String, StoreError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Other(format!("OS randomness: {e}")))?;
-    let salt = SaltString::encode_b64(&bytes)
+    let salt = SaltString::encode_b64(&random::bytes::<16>())
         .map_err(|e| StoreError::Other(format!("password salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -154,7 +153,7 @@ pub async fn add(
             other => AddMemberError::Store(other),
         })?;
     let event = activity::member_added(by, context, &member, now);
-    crate::export::record(store, org, event)
+    crate::trail::record(store, org, event)
         .await
         .map_err(AddMemberError::Store)?;
     Ok(member)

@@ -1,0 +1,11 @@
+//! Who may do what: API keys ([`api_keys`]), console members and their passwords ([`members`]),
+//! roles and the permissions they grant ([`roles`]), each organization's policy (recording on or
+//! off, the IP allowlist: [`org_policy`]) and the networks the allowlist is written in ([`cidr`]).
+
+pub mod api_keys;
+pub mod cidr;
+pub mod members;
+pub mod org_policy;
+pub mod roles;
+
+pub use cidr::{Cidr, CidrError};

@@ -1,0 +1,26 @@
+//! Stele's use cases, each one function that every door calls: the HTTP API, the web console and
+//! the command line are thin layers over this crate, so a rule lives in one place and the doors
+//! cannot drift apart.
+//!
+//! - [`trail`]: Stele's own entries in an organization's trail (`trail::record`) and what they say.
+//! - [`access`]: API keys, members and their passwords, roles and permissions, and each
+//!   organization's policy (recording on or off, IP allowlist).
+//! - [`export`]: an export in any format, streamed or as a job, and its own entry.
+//! - [`erasure`]: GDPR erasure of one person, in the trail and the retention archive.
+//! - [`retention`]: a retention run, its schedule and the archive it writes to.
+//! - [`print_log`]: the print log's permissions, requests and the audit entries its changes write.
+//! - [`secrets`]: the checkpoint signing key and the secrets derived from it.
+//! - [`clock`] and [`random`]: time and randomness, the effects every use case takes from here.
+//!
+//! This crate depends on no web framework, template engine or argument parser; `Cargo.toml` keeps
+//! it that way. It talks to storage only through `stele_store::Store`.
+
+pub mod access;
+pub mod clock;
+pub mod erasure;
+pub mod export;
+pub mod print_log;
+pub mod random;
+pub mod retention;
+pub mod secrets;
+pub mod trail;
