@@ -1,7 +1,5 @@
 //! The `stele` command: run the server and administer organizations and keys.
 
-mod bench;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,8 +103,6 @@ enum Command {
     /// Check proofs offline, with the public key alone.
     #[command(subcommand)]
     Proof(ProofCommand),
-    /// Measure ingest and query performance against a throwaway server.
-    Bench(bench::BenchArgs),
     /// Check the retention archive (entries the prune moved out of the database), offline.
     #[command(subcommand)]
     Archive(ArchiveCommand),
@@ -505,7 +501,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
-        Command::Bench(args) => bench::run(args).await,
         Command::Archive(ArchiveCommand::Verify { dir }) => verify_archive(&dir),
     }
 }

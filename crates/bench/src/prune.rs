@@ -149,8 +149,7 @@ pub(super) async fn run(
     {
         std::fs::remove_dir_all(a).with_context(|| format!("clearing {}", a.display()))?;
     }
-    let exe = std::env::current_exe().context("locating the stele binary")?;
-    let mut command = Command::new(exe);
+    let mut command = Command::new(super::stele_exe()?);
     command.args(["prune", "--json", "--data-dir"]).arg(dir);
     backend.configure(&mut command);
     // Only `--archive-dir` chooses, not an inherited STELE_ARCHIVE_DIR.

@@ -63,7 +63,12 @@ use stele_server::storage::DatabaseUrl;
 use stele_store::{Scope, Store};
 use stele_store_sqlite::SqliteStore;
 
-#[derive(clap::Args)]
+#[derive(clap::Parser)]
+#[command(
+    name = "stele-bench",
+    version,
+    about = "Measure ingest and query performance of a `stele` binary against a throwaway server"
+)]
 pub struct BenchArgs {
     /// Events to ingest before the query scenarios (10M: `--events 10000000`).
     #[arg(long, default_value_t = 1_000_000)]
@@ -177,6 +182,37 @@ const POOL_SIZE: usize = 20_000;
 const SPAN_MS: i64 = 90 * 24 * 3600 * 1000;
 const PAGE_LIMIT: &str = "50";
 
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STELE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = <BenchArgs as clap::Parser>::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+/// The `stele` binary built next to this one (`target/release/stele` beside
+/// `target/release/stele-bench`): the one the harness starts as `stele serve`, `stele verify` and
+/// `stele prune`.
+fn stele_exe() -> anyhow::Result<PathBuf> {
+    let bench = std::env::current_exe().context("locating the stele-bench binary")?;
+    let stele = bench.with_file_name(format!("stele{}", std::env::consts::EXE_SUFFIX));
+    if !stele.is_file() {
+        bail!(
+            "no `stele` binary next to {} (build both: `cargo build --release -p stele -p stele-bench`)",
+            bench.display()
+        );
+    }
+    Ok(stele)
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(1..=1000).contains(&args.batch) {
         bail!("--batch must be from 1 to 1000");
@@ -188,7 +224,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let wants = |s: Scenario| args.scenarios.contains(&s);
     let command_line = std::env::args()
         .enumerate()
-        .map(|(i, a)| if i == 0 { "stele".to_string() } else { a })
+        .map(|(i, a)| if i == 0 { "stele-bench".to_string() } else { a })
         .collect::<Vec<_>>()
         .join(" ");
     let machine = Machine::probe();
@@ -484,8 +520,7 @@ impl Server {
         backend: &Backend,
         existing: Option<(String, String)>,
     ) -> anyhow::Result<Server> {
-        let exe = std::env::current_exe().context("locating the stele binary")?;
-        let mut command = Command::new(exe);
+        let mut command = Command::new(stele_exe()?);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
             .arg(checkpoint_every.to_string())
@@ -1502,8 +1537,7 @@ struct VerifyResult {
 /// has stopped and times it from spawning to exit.
 fn verify(dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
     eprintln!("bench: verify: running `stele verify` on the stopped server's store");
-    let exe = std::env::current_exe().context("locating the stele binary")?;
-    let mut command = Command::new(exe);
+    let mut command = Command::new(stele_exe()?);
     command.arg("verify").arg("--data-dir").arg(dir);
     backend.configure(&mut command);
     let pg = matches!(backend, Backend::Postgres(_));
