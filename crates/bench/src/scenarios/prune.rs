@@ -4,7 +4,7 @@
 //!
 //! 1. The organization's retention is set to the minimum, 30 days (`PUT /v1/settings`, no
 //!    per-channel windows). When this scenario is selected the ingest spreads its events' 90 days
-//!    so that the newest is [`BACKDATE_DAYS`] old instead of a minute (see `run` in mod.rs): every
+//!    so that the newest is [`BACKDATE_DAYS`] old instead of a minute (see `run` in main.rs): every
 //!    ingested entry has then expired. (Without that, the 30-day floor would keep the last third.)
 //! 2. Baseline: the single-event load (`--single-clients` clients, one event per request, as the
 //!    `single` scenario) for `--single-seconds`, with no prune running.
@@ -33,29 +33,32 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_store::MIN_RETENTION_DAYS;
 
-use super::{
-    Backend, BenchArgs, CpuMeter, CpuUse, Http, Pool, SingleResult, ms, pct, read_lines,
-    single_load, stop_after, thousands, wait_measured,
-};
+use super::single::{SingleResult, single_load, stop_after};
+use super::verify::{read_lines, wait_measured};
+use crate::cpu::{CpuMeter, CpuUse};
+use crate::generator::Pool;
+use crate::http::Http;
+use crate::report::{ms, pct, thousands};
+use crate::{Backend, BenchArgs};
 
 /// The retention window the scenario sets: the smallest allowed.
 const RETENTION_DAYS: u32 = MIN_RETENTION_DAYS;
 /// How many days before the run the ingested events end when this scenario runs: one day past the
 /// retention window, so that all of them have expired.
-pub(super) const BACKDATE_DAYS: i64 = RETENTION_DAYS as i64 + 1;
+pub(crate) const BACKDATE_DAYS: i64 = RETENTION_DAYS as i64 + 1;
 
 /// Seeds of the two loads' clients (`single_load`'s salt), apart from the `single` scenario's.
 const BASELINE_SALT: u64 = 0x9e7e_0000;
 const DURING_SALT: u64 = 0x9e7e_1000;
 
-pub(super) struct PruneResult {
+pub(crate) struct PruneResult {
     /// The settings as the server stored them (its answer to the PUT).
     settings: String,
     /// Whether the ingest of this run was backdated by [`BACKDATE_DAYS`].
     backdated: bool,
     baseline: SingleResult,
     during: SingleResult,
-    pub(super) run: PruneRun,
+    pub(crate) run: PruneRun,
     /// The archive directory, its bytes and files (`None` with `--prune-no-archive`).
     archive: Option<(PathBuf, u64, usize)>,
     kept_archive: bool,
@@ -63,22 +66,22 @@ pub(super) struct PruneResult {
 
 impl PruneResult {
     /// Events the two loads stored.
-    pub(super) fn load_events(&self) -> u64 {
+    pub(crate) fn load_events(&self) -> u64 {
         self.baseline.events + self.during.events
     }
 }
 
-pub(super) struct PruneRun {
-    pub(super) ok: bool,
-    pub(super) status: String,
+pub(crate) struct PruneRun {
+    pub(crate) ok: bool,
+    pub(crate) status: String,
     wall: Duration,
     cpu: Option<f64>,
     /// Entries removed, per channel and in all, over the organizations' JSON lines.
     per_channel: BTreeMap<String, u64>,
-    pub(super) removed: u64,
+    pub(crate) removed: u64,
     archived: u64,
     /// One JSON line (and one entry recording the run) per organization.
-    pub(super) orgs: usize,
+    pub(crate) orgs: usize,
     /// The `seq` of each run's own entry.
     records: Vec<i64>,
     /// Why a run stopped early (the archive failed), per organization.
@@ -97,7 +100,7 @@ impl Drop for StopOnDrop {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn run(
+pub(crate) async fn run(
     http: &Http,
     args: &BenchArgs,
     pool: Arc<Pool>,
@@ -149,7 +152,7 @@ pub(super) async fn run(
     {
         std::fs::remove_dir_all(a).with_context(|| format!("clearing {}", a.display()))?;
     }
-    let mut command = Command::new(super::stele_exe()?);
+    let mut command = Command::new(crate::stele_exe()?);
     command.args(["prune", "--json", "--data-dir"]).arg(dir);
     backend.configure(&mut command);
     // Only `--archive-dir` chooses, not an inherited STELE_ARCHIVE_DIR.
@@ -327,7 +330,7 @@ fn stalls(r: &SingleResult) -> Stalls {
     }
     let fewest = per_second.iter().copied().min().unwrap_or(0);
     per_second.sort();
-    let median = super::median(&per_second);
+    let median = crate::report::median(&per_second);
     Stalls {
         longest_gap,
         fewest,
@@ -338,7 +341,7 @@ fn stalls(r: &SingleResult) -> Stalls {
 }
 
 impl PruneResult {
-    pub(super) fn render(&self, o: &mut String, args: &BenchArgs) {
+    pub(crate) fn render(&self, o: &mut String, args: &BenchArgs) {
         let run = &self.run;
         let _ = writeln!(o, "\n## Retention (prune under load)\n");
         let _ = writeln!(

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::export::status_kb;
-use super::{ms, thousands};
+use crate::report::{ms, thousands};
 
 /// How long the server waits, idle, before its memory is read.
 pub const IDLE: Duration = Duration::from_secs(2);
