@@ -1,9 +1,11 @@
-//! `stele bench`: the benchmark harness behind `docs/benchmarks.md`.
+//! `stele-bench`: the benchmark harness behind `docs/benchmarks.md`, a binary of its own that is
+//! not shipped.
 //!
-//! It starts the real server as a child process of this same binary (`stele serve` on a free port
-//! and a throwaway data directory), drives it over HTTP the way clients do, and prints a Markdown
-//! report with every figure next to its target from product.md section 4. The scenarios, each a
-//! module of `scenarios/`:
+//! It starts the `stele` binary it measures (`--stele PATH`; by default the `stele` built next to
+//! it, `cargo build --release -p stele -p stele-bench`) as a child process (`stele serve` on a free
+//! port and a throwaway data directory), drives it over HTTP the way clients do, and prints a
+//! Markdown report with every figure next to its target from product.md section 4. The scenarios,
+//! each a module of `scenarios/`:
 //!
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
 //!   concurrent senders) until `--events` are stored;
@@ -138,6 +140,11 @@ pub struct BenchArgs {
     /// `prune` scenario: run `stele prune` without `--archive-dir`.
     #[arg(long)]
     prune_no_archive: bool,
+    /// The `stele` binary to measure, run as `stele serve`, `stele verify` and `stele prune`.
+    /// Default: the `stele` next to this executable (the same target directory). Name another
+    /// build (`--stele /tmp/stele-old`) to measure it side by side.
+    #[arg(long, env = "STELE_BIN", value_name = "PATH")]
+    stele: Option<PathBuf>,
 }
 
 /// Where the server under test keeps its data.
@@ -208,19 +215,32 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-/// The `stele` binary built next to this one (`target/release/stele` beside
-/// `target/release/stele-bench`): the one the harness starts as `stele serve`, `stele verify` and
-/// `stele prune`.
-fn stele_exe() -> anyhow::Result<PathBuf> {
-    let bench = std::env::current_exe().context("locating the stele-bench binary")?;
-    let stele = bench.with_file_name(format!("stele{}", std::env::consts::EXE_SUFFIX));
-    if !stele.is_file() {
-        bail!(
-            "no `stele` binary next to {} (build both: `cargo build --release -p stele -p stele-bench`)",
-            bench.display()
-        );
-    }
-    Ok(stele)
+/// The `stele` binary the harness starts as `stele serve`, `stele verify` and `stele prune`:
+/// `--stele` (or STELE_BIN), else the one built next to this executable (`target/release/stele`
+/// beside `target/release/stele-bench`). Made absolute, so that the report names it and a bare
+/// name is not looked up in PATH.
+fn stele_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("--stele {}: no such file", path.display());
+            }
+            path.to_path_buf()
+        }
+        None => {
+            let bench = std::env::current_exe().context("locating the stele-bench binary")?;
+            let stele = bench.with_file_name(format!("stele{}", std::env::consts::EXE_SUFFIX));
+            if !stele.is_file() {
+                bail!(
+                    "no `stele` binary next to {}: build both (`cargo build --release -p stele -p \
+                     stele-bench`), or name the binary to measure with --stele PATH (or STELE_BIN)",
+                    bench.display()
+                );
+            }
+            stele
+        }
+    };
+    std::fs::canonicalize(&path).with_context(|| format!("resolving {}", path.display()))
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -232,6 +252,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--ingest-clients, --single-clients, --queries and --proofs must be at least 1");
     }
     let wants = |s: Scenario| args.scenarios.contains(&s);
+    let stele = stele_binary(args.stele.as_deref())?;
     let command_line = std::env::args()
         .enumerate()
         .map(|(i, a)| if i == 0 { "stele-bench".to_string() } else { a })
@@ -297,8 +318,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // The prune scenario runs retention itself; the server's daily run must not interfere.
     let no_prune = wants(Scenario::Prune);
-    let mut server =
-        Server::start(&dir, args.checkpoint_every, no_prune, &backend, existing).await?;
+    let mut server = Server::start(
+        &stele,
+        &dir,
+        args.checkpoint_every,
+        no_prune,
+        &backend,
+        existing,
+    )
+    .await?;
     eprintln!("bench: server pid {} at {}", server.child.id(), server.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -411,6 +439,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let backdated = ingested > 0;
         report.prune = Some(
             prune::run(
+                &stele,
                 &http,
                 &args,
                 pool.clone(),
@@ -438,7 +467,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if wants(Scenario::Verify) || wants(Scenario::Prune) {
-        report.verify = Some(verify(&dir, &backend)?);
+        report.verify = Some(verify(&stele, &dir, &backend)?);
     }
     if wants(Scenario::Disk) {
         // After a prune: plus its loads' events, the settings change and each run's own entry,
@@ -470,6 +499,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report.render(&RunInfo {
             command_line,
             machine,
+            stele,
             load_after,
             data_dir: dir.clone(),
             preexisting,

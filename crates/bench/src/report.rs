@@ -41,6 +41,8 @@ pub(crate) struct Report {
 pub(crate) struct RunInfo<'a> {
     pub(crate) command_line: String,
     pub(crate) machine: Machine,
+    /// The `stele` binary measured (`--stele`, made absolute).
+    pub(crate) stele: PathBuf,
     pub(crate) load_after: String,
     pub(crate) data_dir: PathBuf,
     pub(crate) preexisting: Option<u64>,
@@ -73,6 +75,7 @@ impl Report {
         );
         let _ = writeln!(o, "- date: {}", m.date);
         let _ = writeln!(o, "- source: {}", m.source);
+        let _ = writeln!(o, "- stele binary: `{}`", info.stele.display());
         match (&info.postgres, &info.args.database_url) {
             (Some(pg), Some(url)) => {
                 let url = DatabaseUrl::parse(url).map_or_else(|_| url.clone(), |u| u.to_string());

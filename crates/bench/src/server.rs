@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use stele_store::{Scope, Store};
 
-use crate::{Backend, stele_exe};
+use crate::Backend;
 
 pub(crate) struct Server {
+    /// The `stele` binary it runs (`--stele`); a restart runs the same.
+    stele: PathBuf,
     pub(crate) child: Child,
     pub(crate) url: String,
     pub(crate) key: String,
@@ -30,13 +32,14 @@ impl Server {
     /// first-start banner; on a reused one `existing` is the (organization, key) the bench made
     /// through the store.
     pub(crate) async fn start(
+        stele: &Path,
         dir: &Path,
         checkpoint_every: u64,
         no_prune: bool,
         backend: &Backend,
         existing: Option<(String, String)>,
     ) -> anyhow::Result<Server> {
-        let mut command = Command::new(stele_exe()?);
+        let mut command = Command::new(stele);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
             .arg(checkpoint_every.to_string())
@@ -65,6 +68,7 @@ impl Server {
         });
 
         let mut server = Server {
+            stele: stele.to_path_buf(),
             child,
             url: String::new(),
             key: String::new(),
@@ -137,7 +141,8 @@ impl Server {
     ) -> anyhow::Result<()> {
         self.stop()?;
         let existing = Some((self.org.clone(), self.key.clone()));
-        *self = Server::start(dir, checkpoint_every, no_prune, backend, existing).await?;
+        let stele = self.stele.clone();
+        *self = Server::start(&stele, dir, checkpoint_every, no_prune, backend, existing).await?;
         Ok(())
     }
 

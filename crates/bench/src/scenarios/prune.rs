@@ -8,8 +8,8 @@
 //!    ingested entry has then expired. (Without that, the 30-day floor would keep the last third.)
 //! 2. Baseline: the single-event load (`--single-clients` clients, one event per request, as the
 //!    `single` scenario) for `--single-seconds`, with no prune running.
-//! 3. The same load again, started together with `stele prune --json [--archive-dir DIR]` (this
-//!    same binary, a subprocess on the same data directory or database, next to the running
+//! 3. The same load again, started together with `stele prune --json [--archive-dir DIR]` (the
+//!    measured binary, a subprocess on the same data directory or database, next to the running
 //!    server) and stopped when the prune exits. The archive goes to a fresh temporary directory
 //!    (removed afterwards unless `--keep`); `--prune-no-archive` leaves it out.
 //!
@@ -101,6 +101,7 @@ impl Drop for StopOnDrop {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
+    stele: &Path,
     http: &Http,
     args: &BenchArgs,
     pool: Arc<Pool>,
@@ -152,7 +153,7 @@ pub(crate) async fn run(
     {
         std::fs::remove_dir_all(a).with_context(|| format!("clearing {}", a.display()))?;
     }
-    let mut command = Command::new(crate::stele_exe()?);
+    let mut command = Command::new(stele);
     command.args(["prune", "--json", "--data-dir"]).arg(dir);
     backend.configure(&mut command);
     // Only `--archive-dir` chooses, not an inherited STELE_ARCHIVE_DIR.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::Backend;
 use crate::cpu::{machine_busy_seconds, postgres_seconds, stat_seconds};
-use crate::{Backend, stele_exe};
 
 pub(crate) struct VerifyResult {
     pub(crate) ok: bool,
@@ -32,11 +32,11 @@ pub(crate) struct VerifyResult {
     pub(crate) stderr: Vec<String>,
 }
 
-/// Runs `stele verify --data-dir DIR [--database-url URL]` (this same binary) after the server
+/// Runs `stele verify --data-dir DIR [--database-url URL]` (the measured binary) after the server
 /// has stopped and times it from spawning to exit.
-pub(crate) fn verify(dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
+pub(crate) fn verify(stele: &Path, dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
     eprintln!("bench: verify: running `stele verify` on the stopped server's store");
-    let mut command = Command::new(stele_exe()?);
+    let mut command = Command::new(stele);
     command.arg("verify").arg("--data-dir").arg(dir);
     backend.configure(&mut command);
     let pg = matches!(backend, Backend::Postgres(_));
