@@ -1,7 +1,5 @@
 //! The `stele` command: run the server and administer organizations and keys.
 
-mod bench;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use stele_core::time::now_millis;
-use stele_server::storage::DatabaseUrl;
+use stele_server::app::backend::DatabaseUrl;
 use stele_server::{Application, Config};
 use stele_service::access::api_keys;
 use stele_service::trail::activity;
@@ -107,8 +105,6 @@ enum Command {
     /// Check proofs offline, with the public key alone.
     #[command(subcommand)]
     Proof(ProofCommand),
-    /// Measure ingest and query performance against a throwaway server.
-    Bench(bench::BenchArgs),
     /// Check the retention archive (entries the prune moved out of the database), offline.
     #[command(subcommand)]
     Archive(ArchiveCommand),
@@ -197,7 +193,7 @@ struct ServeArgs {
         env = "STELE_FORWARDED_HEADER",
         default_value = "x-forwarded-for"
     )]
-    forwarded_header: stele_server::net::ForwardedHeader,
+    forwarded_header: stele_server::app::client_ip::ForwardedHeader,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -474,7 +470,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         }) => create_user(org, email, role, name, data).await,
         Command::Migrate { data } => {
-            stele_server::storage::migrate(data.database_url.as_ref(), &data.data_dir).await?;
+            stele_server::app::backend::migrate(data.database_url.as_ref(), &data.data_dir).await?;
             match &data.database_url {
                 Some(url) => println!("migrated {url}"),
                 None => println!("migrated {}", data.data_dir.display()),
@@ -507,7 +503,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             verify_proof(&file, &public_key)
         }
-        Command::Bench(args) => bench::run(args).await,
         Command::Archive(ArchiveCommand::Verify { dir }) => verify_archive(&dir),
     }
 }
@@ -556,7 +551,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         archive_dir: args.archive_dir,
         export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
         secure_cookies: args.secure_cookies,
-        trusted_proxies: stele_server::net::TrustedProxies {
+        trusted_proxies: stele_server::app::client_ip::TrustedProxies {
             networks: args.trusted_proxies,
             header: args.forwarded_header,
         },
@@ -1032,7 +1027,7 @@ async fn open_with_key(
     data: &DataDir,
     key: Option<stele_core::checkpoint::SigningKey>,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    stele_server::storage::open(
+    stele_server::app::backend::open(
         data.database_url.as_ref(),
         &data.data_dir,
         key,

@@ -1,14 +1,18 @@
-//! Stele's HTTP server as a library: configuration, startup (including the first-start
-//! bootstrap), API keys, console members, the HTTP layer and the web console. The `stele` binary is a thin shell around it, and
-//! the integration tests drive it through [`startup::Application`] on port 0.
+//! Stele's web server: the HTTP API and the web console over the use cases of `stele_service`.
+//!
+//! - [`app`]: configuration, startup (including the first-start bootstrap), the storage backend
+//!   chosen from the configuration, who a request comes from, the shared state and the router.
+//! - [`api`]: the HTTP API, a module per resource.
+//! - [`console`]: the web console, server-rendered HTML.
+//!
+//! `api` and `console` import `app`'s state and client address and the service crate, never each
+//! other; only `app::router` sees both. The `stele` binary is a thin shell around
+//! [`Application`], and the integration tests drive it on port 0.
 
-pub mod config;
+pub mod app;
 pub mod console;
-pub mod net;
-pub mod startup;
-pub mod storage;
 
-mod http;
+mod api;
 
-pub use config::Config;
-pub use startup::Application;
+pub use app::config::Config;
+pub use app::startup::Application;

@@ -38,13 +38,13 @@ use stele_core::time::Millis;
 use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
 
 use super::{ConsoleError, layout, page};
-use crate::http::AppState;
+use crate::app::state::AppState;
 use stele_service::access::members;
 use stele_service::access::org_policy::{AccessError, Attempt};
 use stele_service::access::roles::{Permission, Role};
 use stele_service::trail::activity::{self, Who};
 
-use crate::net;
+use crate::app::client_ip;
 
 pub const LOGIN_PATH: &str = "/console/login";
 /// The session cookie: the session token, hex.
@@ -615,7 +615,7 @@ fn csrf_refused(on_sign_in: bool) -> Response {
 // --- the client ----------------------------------------------------------------------------------
 
 /// Who is on the other end of a console request, for rate limiting, the IP allowlist and the
-/// context of Stele's own entries. The address is the client's as `crate::net::client_ip`
+/// context of Stele's own entries. The address is the client's as `crate::app::client_ip::client_ip`
 /// decides it: the TCP peer's, or behind a trusted proxy the one it forwards (docs/console.md).
 pub struct Client {
     pub ip: Option<IpAddr>,
@@ -634,7 +634,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect());
         Client {
-            ip: net::client_ip(parts, &state.proxies),
+            ip: client_ip::client_ip(parts, &state.proxies),
             user_agent,
         }
     }

@@ -26,7 +26,7 @@ use super::auth::Client;
 use super::log_page::{self, LogPageError};
 use super::render::{action_badge, time_cell};
 use super::{ConsoleError, ConsoleUser, PageError, layout, page};
-use crate::http::AppState;
+use crate::app::state::AppState;
 use stele_service::access::roles::Permission;
 use stele_service::trail::activity::{self, Who, member_actor};
 

@@ -39,8 +39,8 @@ pub use auth::{ConsoleUser, PermissionDenied};
 pub use rate_limit::{Blocked, Limits};
 use stele_service::access::roles::Permission;
 
-use crate::config::Config;
-use crate::http::AppState;
+use crate::app::config::Config;
+use crate::app::state::AppState;
 
 /// What the console keeps for the life of the process.
 pub struct ConsoleState {
@@ -241,7 +241,7 @@ async fn export(
     user.require(Permission::AuditLogExport)?;
     let params = query_pairs(query);
     let actor = stele_service::trail::activity::member_actor(user.who());
-    crate::http::api::export::stream(&state, user.org, &params, actor, client.context())
+    crate::app::download::stream(&state, user.org, &params, actor, client.context())
         .await
         .map_err(PageError::Export)
 }
@@ -260,7 +260,7 @@ pub enum PageError {
     Denied(PermissionDenied),
     Failed(ConsoleError),
     /// The export refused its parameters or failed before the first byte: the API's JSON error.
-    Export(crate::http::error::ApiError),
+    Export(crate::api::error::ApiError),
 }
 
 impl From<PermissionDenied> for PageError {

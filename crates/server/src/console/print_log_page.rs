@@ -26,7 +26,7 @@ use stele_store::{FailureReason, Print, PrintPage, PrintStats, PrintStatus, Stor
 use super::auth::{CSRF_FIELD, Client, ConsoleUser};
 use super::render::{decode_query, encode_component, group_thousands, time_cell};
 use super::{ConsoleError, PageError, layout, page};
-use crate::http::AppState;
+use crate::app::state::AppState;
 use stele_service::access::roles::Permission;
 use stele_service::print_log::{self as log, Caller, Denied, Query};
 

@@ -1,6 +1,6 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use stele_server::storage::DatabaseUrl;
+use stele_server::app::backend::DatabaseUrl;
 use stele_server::{Application, Config};
 use stele_service::access::api_keys;
 use stele_store::{Scope, Store};

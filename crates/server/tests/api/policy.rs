@@ -13,7 +13,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_core::time::now_millis;
-use stele_server::net::{ForwardedHeader, TrustedProxies};
+use stele_server::app::client_ip::{ForwardedHeader, TrustedProxies};
 use stele_service::access::{api_keys, members};
 use stele_store::{NewMember, OrgSettings, Scope};
 

@@ -17,10 +17,10 @@ use super::{
     DoneQuery, FormPairs, KEYS_PATH, Notice, Problems, csrf_field, done, problem, refused_notice,
     settings_page,
 };
+use crate::app::state::AppState;
 use crate::console::auth::Client;
 use crate::console::render::{encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
-use crate::http::AppState;
 use stele_service::access::api_keys;
 use stele_service::access::roles::Permission;
 use stele_service::trail::activity::{self, member_actor};

@@ -24,10 +24,10 @@ use super::{
     DoneQuery, FormPairs, MEMBERS_PATH, Notice, Problems, csrf_field, done, problem,
     refused_notice, settings_page,
 };
+use crate::app::state::AppState;
 use crate::console::auth::Client;
 use crate::console::render::{encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
-use crate::http::AppState;
 use stele_service::access::members::{self, AddMember, AddMemberError, MIN_PASSWORD_CHARS};
 use stele_service::access::roles::{Permission, Role};
 use stele_service::trail::activity::{self, member_actor};

@@ -12,7 +12,7 @@
 //! The form is read into a [`SettingsForm`] (what was typed, kept so a refused form comes back as
 //! it was sent), then checked into new [`OrgSettings`] that start from the current ones, so a
 //! setting this page does not show is kept as it is. The checks and the save are the API's
-//! (`http::api::settings::{check_window, check_channel, save}`, and `stele_service::access::org_policy` for the
+//! (`stele_service::settings::{check_window, check_channel, save}`, and `stele_service::access::org_policy` for the
 //! allowlist): the same values are refused with the same words, and a change is recorded as
 //! `settings.update` with the old and new values, the member as the actor.
 //!
@@ -34,12 +34,12 @@ use super::{
     DoneQuery, FormPairs, Notice, Problems, SETTINGS_PATH, csrf_field, done, problem,
     refused_notice, settings_page,
 };
+use crate::app::state::AppState;
 use crate::console::auth::Client;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
-use crate::http::AppState;
-use crate::http::api::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
 use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
 use stele_service::access::roles::Permission;
+use stele_service::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
 use stele_service::trail::activity::member_actor;
 
 /// The most per-channel rows one form may send (a form is a person's typing, not a bulk API).
@@ -383,9 +383,15 @@ pub async fn save(
         actor: member_actor(user.who()),
         context: client.context(),
     };
-    let old = crate::http::api::settings::save(&state, change, &new)
-        .await
-        .map_err(ConsoleError::from)?;
+    let old = stele_service::settings::save(
+        state.store.as_ref(),
+        &state.policies,
+        &*state.clock,
+        change,
+        &new,
+    )
+    .await
+    .map_err(ConsoleError::from)?;
     let code = if old == new { "unchanged" } else { "saved" };
     Ok(done(SETTINGS_PATH, code, None))
 }

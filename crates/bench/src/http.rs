@@ -1,0 +1,89 @@
+//! HTTP helpers: the client the scenarios share (the server's URL and the bench's key), and
+//! query parameters.
+
+use anyhow::{Context as _, bail};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[derive(Clone)]
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) key: String,
+}
+
+impl Http {
+    pub(crate) async fn post(&self, body: String) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .client
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .context("POST /v1/events")?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the POST answer")?;
+        if status != StatusCode::CREATED {
+            bail!(
+                "POST /v1/events answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// GET /v1/events; returns the raw body (timed by callers without the JSON parse).
+    pub(crate) async fn get(&self, params: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .client
+            .get(format!("{}/v1/events", self.url))
+            .bearer_auth(&self.key)
+            .query(params)
+            .send()
+            .await
+            .context("GET /v1/events")?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the GET answer")?;
+        if status != StatusCode::OK {
+            bail!(
+                "GET /v1/events?{} answered {status}: {}",
+                query_string(params),
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes.to_vec())
+    }
+
+    pub(crate) async fn get_json(&self, params: &[(String, String)]) -> anyhow::Result<Value> {
+        let body = self.get(params).await?;
+        serde_json::from_slice(&body).context("parsing the GET answer")
+    }
+
+    /// How many events the organization holds before the run, if the count is exact.
+    pub(crate) async fn total_events(&self) -> anyhow::Result<Option<u64>> {
+        let page = self
+            .get_json(&params(&[("actor_type", "all"), ("limit", "1")]))
+            .await?;
+        Ok(page["total_exact"]
+            .as_bool()
+            .unwrap_or(false)
+            .then(|| page["total"].as_u64().unwrap_or(0)))
+    }
+}
+
+pub(crate) fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub(crate) fn query_string(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}

@@ -1,0 +1,13 @@
+//! The scenarios, one module each; `run` in main.rs chooses (`--scenarios`) and orders them.
+
+pub(crate) mod copy;
+pub(crate) mod count;
+pub(crate) mod disk;
+pub(crate) mod export;
+pub(crate) mod ingest;
+pub(crate) mod proof;
+pub(crate) mod prune;
+pub(crate) mod query;
+pub(crate) mod single;
+pub(crate) mod startup;
+pub(crate) mod verify;

@@ -1,0 +1,159 @@
+//! API key authentication: `Authorization: Bearer <key>`, or `X-API-Key: <key>` as clients of
+//! the print log API send it (seeds/003), resolves to the key's organization and scopes. Every
+//! handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
+//! checks its scope, so no request can reach another organization's data.
+
+use std::net::IpAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use stele_core::{Actor, Context};
+use stele_store::{ApiKeyInfo, Scope};
+
+use super::AppState;
+use super::error::ApiError;
+use stele_service::access::api_keys;
+use stele_service::access::org_policy::Attempt;
+
+use crate::app::client_ip;
+
+/// The header Bambuddy's API clients send their key in.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// An API key on an endpoint that reads the trail or changes the organization: every endpoint
+/// but ingest. The organization's IP allowlist applies (a refusal is a 403 `ip_not_allowed`, and
+/// is recorded); [`IngestKey`] is the one way around it.
+pub struct Authenticated {
+    pub key: ApiKeyInfo,
+    /// The client's address (`crate::app::client_ip::client_ip`).
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Authenticated {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        require(&self.key, scope)
+    }
+
+    /// The key as the actor of an entry Stele records about this request, and the request's
+    /// context (the key's id, source `api`, the client's address).
+    pub fn actor(&self) -> (Actor, Context) {
+        actor_of(&self.key, self.client_ip)
+    }
+}
+
+/// An API key on an ingest endpoint. The IP allowlist does not apply: it guards reading the trail,
+/// and applications send their events from wherever they run.
+pub struct IngestKey {
+    pub key: ApiKeyInfo,
+}
+
+impl IngestKey {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        require(&self.key, scope)
+    }
+}
+
+fn require(key: &ApiKeyInfo, scope: Scope) -> Result<(), ApiError> {
+    if key.has_scope(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this API key lacks the `{}` scope",
+            scope.as_str()
+        )))
+    }
+}
+
+fn actor_of(key: &ApiKeyInfo, ip: Option<IpAddr>) -> (Actor, Context) {
+    let (actor, mut context) = api_keys::actor_of(key);
+    context.ip = ip.map(|ip| ip.to_string());
+    (actor, context)
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = api_key(parts, state).await?;
+        let client_ip = client_ip::client_ip(parts, &state.proxies);
+        let (actor, context) = actor_of(&key, client_ip);
+        state
+            .policies
+            .admit(
+                key.org,
+                client_ip,
+                Attempt {
+                    actor,
+                    context,
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                },
+            )
+            .await?;
+        Ok(Authenticated { key, client_ip })
+    }
+}
+
+impl FromRequestParts<AppState> for IngestKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(IngestKey {
+            key: api_key(parts, state).await?,
+        })
+    }
+}
+
+/// The client's address alone, for an endpoint without an API key (`crate::app::client_ip::client_ip`).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip::client_ip(parts, &state.proxies)))
+    }
+}
+
+/// The key of `X-API-Key: <key>` or `Authorization: Bearer <key>`, if it is one of ours and not
+/// revoked.
+async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError> {
+    let secret = match parts.headers.get(API_KEY_HEADER) {
+        // A client that names its key this way means it, whatever else it sends (a proxy may add
+        // an Authorization header of its own).
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the X-API-Key header must hold the key",
+            ))?,
+        None => parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "missing `Authorization: Bearer <key>` (or `X-API-Key: <key>`) header",
+            ))?
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be `Bearer <key>`",
+            ))?,
+    };
+    state
+        .store
+        .authenticate(&api_keys::hash(secret))
+        .await?
+        .ok_or(ApiError::Unauthorized("unknown or revoked API key"))
+}

@@ -1,0 +1,287 @@
+//! `/v1/events`: record (`create`), search (`list`) and inspect one entry (`show`).
+//!
+//! `create` is an ingest endpoint: the IP allowlist does not apply to it, and while the
+//! organization has recording turned off it answers 202 with `"recorded": false` and stores
+//! nothing. `show` records who read the entry (`view`, channel `pii-read`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use stele_core::chain::SealedEvent;
+use stele_core::redact::RedactionRules;
+use stele_core::time::now_millis;
+use stele_core::{FieldError, parse_event};
+use stele_store::{AppendRequest, Scope};
+
+use super::{Params, page_json, page_request, params};
+use crate::api::auth::{Authenticated, IngestKey};
+use crate::api::error::{ApiError, Result};
+use crate::app::state::AppState;
+use axum::http::{HeaderName, HeaderValue};
+use stele_service::trail::activity;
+
+/// The response header by which an ingest endpoint says that recording is off
+/// (`Stele-Recording: disabled`). Compatible endpoints (WorkOS, Retraced: not built yet), whose
+/// success bodies their SDKs parse, are to say it this way only.
+pub const RECORDING_HEADER: HeaderName = HeaderName::from_static("stele-recording");
+pub const RECORDING_DISABLED: HeaderValue = HeaderValue::from_static("disabled");
+
+/// The most events one request may carry (the contract's batch limit, NDJSON included).
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// How many correlated entries one entry shows.
+const MAX_CORRELATED: usize = 100;
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: IngestKey,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, HeaderMap, Json<Value>)> {
+    auth.require(Scope::Ingest)?;
+    let body = body?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let (values, batch) = if is_ndjson(&headers) {
+        (parse_ndjson(&body)?, true)
+    } else {
+        parse_json(&body)?
+    };
+    if values.is_empty() {
+        return Err(ApiError::field("invalid_body", "events", "holds no event"));
+    }
+    if values.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::field(
+            "too_many_events",
+            "events",
+            format!(
+                "holds {} events; the limit is {MAX_EVENTS_PER_REQUEST} per request",
+                values.len()
+            ),
+        ));
+    }
+
+    let now = now_millis();
+    let rules = RedactionRules::default();
+    let mut events = Vec::with_capacity(values.len());
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (index, value) in values.iter().enumerate() {
+        match parse_event(value, now, &rules) {
+            Ok(event) => events.push(event),
+            Err(field_errors) => errors.extend(field_errors.into_iter().map(|mut e| {
+                e.index = batch.then_some(index);
+                e
+            })),
+        }
+    }
+    if !errors.is_empty() {
+        let bad: std::collections::BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();
+        let message = if batch {
+            format!(
+                "{} of {} events are invalid; nothing was recorded",
+                bad.len(),
+                values.len()
+            )
+        } else {
+            "the event is invalid; nothing was recorded".to_string()
+        };
+        return Err(ApiError::Invalid {
+            message,
+            details: errors,
+        });
+    }
+
+    // Checked after the events are read, so that a client learns of a bad event whether or not
+    // recording is on.
+    if !state.policies.recording_enabled(auth.key.org).await? {
+        return Ok(not_recorded());
+    }
+
+    // Salts and digests are computed here, on the request's own task, so the single writer only
+    // links entries into the chain.
+    let mut salts = vec![0u8; 16 * events.len()];
+    getrandom::fill(&mut salts).map_err(|e| ApiError::Internal(format!("OS randomness: {e}")))?;
+    let events = events
+        .into_iter()
+        .zip(salts.chunks_exact(16))
+        .map(|(event, salt)| SealedEvent::seal(event, salt.try_into().expect("16-byte chunks")))
+        .collect();
+    let outcome = state
+        .store
+        .append(
+            auth.key.org,
+            AppendRequest {
+                events,
+                idempotency_key,
+                fingerprint: Sha256::digest(&body).into(),
+            },
+        )
+        .await?;
+    let mut response_headers = HeaderMap::new();
+    if outcome.replayed {
+        response_headers.insert(
+            "idempotent-replayed",
+            "true".parse().expect("static header"),
+        );
+    }
+    Ok((
+        StatusCode::CREATED,
+        response_headers,
+        Json(json!({ "events": outcome.receipts })),
+    ))
+}
+
+/// The answer while the organization has recording turned off: accepted (202) but not stored,
+/// said in the body and in the `Stele-Recording: disabled` header.
+fn not_recorded() -> (StatusCode, HeaderMap, Json<Value>) {
+    let mut headers = HeaderMap::new();
+    headers.insert(RECORDING_HEADER, RECORDING_DISABLED);
+    (
+        StatusCode::ACCEPTED,
+        headers,
+        Json(json!({
+            "events": [],
+            "recorded": false,
+            "reason": "recording_disabled",
+            "message": "recording is disabled for this organization: the events were accepted \
+                        but not stored (GET /v1/settings shows `enabled`)",
+        })),
+    )
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN)
+        .ok_or_else(|| {
+            ApiError::field(
+                "invalid_header",
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            )
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let ct = ct.trim().to_ascii_lowercase();
+            ct.starts_with("application/x-ndjson") || ct.starts_with("application/ndjson")
+        })
+}
+
+/// One event object, or `{"events": [...]}`. Returns the events and whether it was a batch.
+fn parse_json(body: &[u8]) -> Result<(Vec<Value>, bool)> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    match value {
+        Value::Object(mut object) if object.contains_key("events") => {
+            match (object.remove("events"), object.is_empty()) {
+                (Some(Value::Array(events)), true) => Ok((events, true)),
+                (Some(Value::Array(_)), false) => Err(ApiError::field(
+                    "invalid_body",
+                    "events",
+                    "a batch object holds only `events`",
+                )),
+                _ => Err(ApiError::field(
+                    "invalid_body",
+                    "events",
+                    "must be an array of events",
+                )),
+            }
+        }
+        Value::Object(_) => Ok((vec![value], false)),
+        _ => Err(ApiError::field(
+            "invalid_body",
+            "body",
+            "must be an event object or {\"events\": [...]}",
+        )),
+    }
+}
+
+fn parse_ndjson(body: &[u8]) -> Result<Vec<Value>> {
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(json!({"line": i + 1, "message": e.to_string()})),
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!(
+                "{} NDJSON lines are not valid JSON; nothing was recorded",
+                errors.len()
+            ),
+            details: errors,
+        })
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Params,
+) -> Result<Json<Value>> {
+    auth.require(Scope::Read)?;
+    let request = page_request(&params(query)?)?;
+    let page = state.store.list(auth.key.org, &request).await?;
+    Ok(Json(page_json(page)))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    auth.require(Scope::Read)?;
+    let org = auth.key.org;
+    let entry = state.store.get(org, &id).await?.ok_or(ApiError::NotFound(
+        "no entry with this id in your organization",
+    ))?;
+    let correlated = match entry.event.context.correlation_id.as_deref() {
+        Some(cid) => state
+            .store
+            .correlated(org, cid, MAX_CORRELATED + 1)
+            .await?
+            .into_iter()
+            .filter(|e| e.id != entry.id)
+            .take(MAX_CORRELATED)
+            .map(|e| e.to_json())
+            .collect(),
+        None => vec![],
+    };
+    // Reading an entry's details is reading personal data: recorded before the answer goes out,
+    // and no answer if it cannot be.
+    let (actor, context) = auth.actor();
+    let viewed = activity::entry_viewed(
+        actor,
+        context,
+        &entry,
+        activity::VIEWED_VIA_API,
+        state.clock.now(),
+    );
+    stele_service::trail::record(state.store.as_ref(), org, viewed).await?;
+    let mut body = entry.to_json();
+    body["correlated"] = Value::Array(correlated);
+    Ok(Json(body))
+}

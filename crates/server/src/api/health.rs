@@ -1,0 +1,62 @@
+//! `/readyz`: whether this process can serve requests now, for load balancers and orchestrators.
+//! (`/healthz` is liveness: it answers while the process runs, whatever the database does, so a
+//! database outage takes servers out of rotation without getting them restarted.)
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use stele_store::StoreError;
+
+use crate::app::state::AppState;
+
+/// How long the database may take to answer before the process is reported not ready. Health
+/// checkers give up after a few seconds; an answer after theirs helps nobody.
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …}}` when the database
+/// answers, otherwise 503 `{"status": "not_ready", "checks": {"database": {"status":
+/// "unavailable", "error": "…"}}}`. The error is the store's message, which never holds the
+/// database password (URLs in store errors are redacted).
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let checked = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.list_orgs()).await;
+    let error = match checked {
+        Ok(Ok(_)) => {
+            return (
+                StatusCode::OK,
+                Json(json!({"status": "ready", "checks": {
+                    "database": {"status": "ok"},
+                    "retention": retention_check(&state),
+                }})),
+            );
+        }
+        Ok(Err(StoreError::Unavailable(m) | StoreError::Other(m))) => m,
+        Ok(Err(other)) => other.to_string(),
+        Err(_) => format!("no answer within {} s", DATABASE_CHECK_TIMEOUT.as_secs()),
+    };
+    // Debug only: health checkers ask every few seconds, and the failing requests log already.
+    tracing::debug!(%error, "not ready: the database check failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({
+            "status": "not_ready",
+            "checks": {
+                "database": {"status": "unavailable", "error": error},
+                "retention": retention_check(&state),
+            },
+        })),
+    )
+}
+
+/// The last retention run: `failing` while its archive could not be written (expired entries
+/// then stay in the database). It does not make the process unready: ingest and reads still work.
+fn retention_check(state: &AppState) -> Value {
+    let status = state.retention.lock().expect("retention status").clone();
+    json!({
+        "status": if status.archive_error.is_some() { "failing" } else { "ok" },
+        "last_run_at": status.last_run_at,
+        "archive_error": status.archive_error,
+    })
+}

@@ -1,0 +1,208 @@
+//! `/v1/integrity/*`: verify the organization's chain, list signed checkpoints, and the public
+//! key that verifies them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+use stele_core::chain;
+use stele_core::merkle;
+use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
+use stele_store::{Scope, VerifyReport};
+
+use super::{Params, params};
+use crate::api::auth::Authenticated;
+use crate::api::error::{ApiError, Result};
+use crate::app::state::AppState;
+
+const DEFAULT_CHECKPOINTS: usize = 100;
+const MAX_CHECKPOINTS: usize = 1000;
+
+/// Recomputes the chain from the stored entries and checks every checkpoint's signature and
+/// content. `ok: false` names the first bad `seq` and why.
+pub async fn verify(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<VerifyReport>> {
+    auth.require(Scope::Read)?;
+    let report = state
+        .store
+        .verify(auth.key.org, Some(&state.public_key))
+        .await?;
+    Ok(Json(report))
+}
+
+/// Signed checkpoints, newest first (`limit`, default 100, at most 1000).
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Params,
+) -> Result<Json<Value>> {
+    auth.require(Scope::Read)?;
+    let mut limit = DEFAULT_CHECKPOINTS;
+    for (key, value) in params(query)? {
+        if key == "limit" {
+            limit = value
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_CHECKPOINTS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "invalid_parameter",
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_CHECKPOINTS}"),
+                    )
+                })?;
+        }
+    }
+    let list = state.store.checkpoints(auth.key.org, limit).await?;
+    Ok(Json(json!({
+        "public_key": state.public_key.to_hex(),
+        "key_id": state.public_key.key_id(),
+        "checkpoints": list,
+    })))
+}
+
+/// The Ed25519 public key that verifies checkpoints. Public by nature: no key needed.
+pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "algorithm": "ed25519",
+        "public_key": state.public_key.to_hex(),
+        "key_id": state.public_key.key_id(),
+    }))
+}
+
+/// An inclusion proof of one entry in the latest signed checkpoint (RFC 6962), with what an
+/// auditor needs to recompute the entry's hash from its content.
+pub async fn inclusion(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<InclusionProof>> {
+    auth.require(Scope::Read)?;
+    let org = auth.key.org;
+    let entry = state.store.get(org, &id).await?.ok_or(ApiError::NotFound(
+        "no entry with this id in your organization",
+    ))?;
+    let checkpoint = state
+        .store
+        .checkpoints(org, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|c| c.checkpoint.seq >= entry.seq)
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "no signed checkpoint covers this entry yet; one is made at least every minute"
+                    .into(),
+            )
+        })?;
+    let hashes = state
+        .store
+        .chain_hashes(org, checkpoint.checkpoint.seq)
+        .await?;
+    let (personal, salt) =
+        state
+            .store
+            .personal_digest(org, entry.seq)
+            .await?
+            .ok_or(ApiError::NotFound(
+                "no entry with this id in your organization",
+            ))?;
+    let index = (entry.seq - 1) as usize;
+    let prev = match index {
+        0 => chain::genesis(&checkpoint.checkpoint.org_id),
+        i => hashes[i - 1],
+    };
+    let entry_hash = hashes[index];
+    let (tree_size, path) = off_runtime(move || {
+        let leaves = merkle_leaves(&hashes);
+        (leaves.len() as u64, merkle::inclusion_proof(&leaves, index))
+    })
+    .await?;
+    Ok(Json(InclusionProof {
+        entry: entry.to_json(),
+        personal_digest: merkle::to_hex(&personal),
+        personal_salt: salt.map(|s| s.iter().map(|b| format!("{b:02x}")).collect()),
+        prev_hash: merkle::to_hex(&prev),
+        entry_hash: merkle::to_hex(&entry_hash),
+        leaf_index: index as u64,
+        tree_size,
+        path: hex_list(&path),
+        checkpoint,
+    }))
+}
+
+/// A consistency proof between two signed checkpoints (`from` and `to` are their `seq`s).
+pub async fn consistency(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Params,
+) -> Result<Json<ConsistencyProof>> {
+    auth.require(Scope::Read)?;
+    let org = auth.key.org;
+    let (mut from, mut to) = (None, None);
+    for (key, value) in params(query)? {
+        let slot = match key.as_str() {
+            "from" => &mut from,
+            "to" => &mut to,
+            _ => continue,
+        };
+        *slot = Some(
+            value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    ApiError::field("invalid_parameter", &key, "must be the seq of a checkpoint")
+                })?,
+        );
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::field(
+            "invalid_parameter",
+            "from",
+            "`from` and `to` are required",
+        ));
+    };
+    if from > to {
+        return Err(ApiError::field(
+            "invalid_parameter",
+            "from",
+            "must not be greater than `to`",
+        ));
+    }
+    let find = |seq: i64, field: &'static str| {
+        let store = state.store.clone();
+        async move {
+            store.checkpoint_at(org, seq).await?.ok_or_else(|| {
+                ApiError::field(
+                    "invalid_parameter",
+                    field,
+                    format!("there is no checkpoint at seq {seq}"),
+                )
+            })
+        }
+    };
+    let (from_cp, to_cp) = (find(from, "from").await?, find(to, "to").await?);
+    let hashes = state.store.chain_hashes(org, to).await?;
+    let path =
+        off_runtime(move || merkle::consistency_proof(&merkle_leaves(&hashes), from as usize))
+            .await?;
+    Ok(Json(ConsistencyProof {
+        path: hex_list(&path),
+        from: from_cp,
+        to: to_cp,
+    }))
+}
+
+fn merkle_leaves(hashes: &[merkle::Hash]) -> Vec<merkle::Hash> {
+    hashes.iter().map(|h| merkle::leaf_hash(h)).collect()
+}
+
+/// Proofs hash every leaf of the tree (O(n): about a second at a million entries), so they run
+/// on the blocking pool, not on the threads that serve every other request.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("proof task failed: {e}")))
+}

@@ -1,0 +1,191 @@
+//! `GET /v1/settings` (read scope) and `PUT /v1/settings` (admin scope): the organization's
+//! retention window with per-channel overrides, whether recording is on, and the IP allowlist.
+//!
+//! ```json
+//! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555},
+//!  "enabled": true, "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]}
+//! ```
+//! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
+//! days are refused: a trail that forgets within weeks is no audit trail. `enabled` and
+//! `ip_allowlist` keep their values when a PUT leaves them out, so that a script written for the
+//! retention fields alone cannot turn recording back on or drop the allowlist. A list that would
+//! shut out the request saving it is refused. A change records an entry (`settings.update`,
+//! channel `security`) with the old and new values, recording on or off.
+//!
+//! The checks, the save and the recorded change are `stele_service::settings`, which the
+//! console's settings page uses too.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde_json::{Value, json};
+use stele_store::{MIN_RETENTION_DAYS, OrgSettings, Scope};
+
+use crate::api::auth::Authenticated;
+use crate::api::error::{ApiError, Result};
+use crate::app::state::AppState;
+use stele_service::access::org_policy;
+use stele_service::settings::{self, SettingsChange, SettingsProblem, check_channel, check_window};
+
+fn settings_json(settings: &OrgSettings) -> Value {
+    json!({
+        "retention_days": settings.retention_days,
+        "channel_retention_days": settings.channel_retention_days,
+        "minimum_retention_days": MIN_RETENTION_DAYS,
+        "enabled": settings.enabled,
+        "ip_allowlist": settings.ip_allowlist,
+    })
+}
+
+pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>> {
+    auth.require(Scope::Read)?;
+    let settings = state.store.settings(auth.key.org).await?;
+    Ok(Json(settings_json(&settings)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    auth.require(Scope::Admin)?;
+    // Read as JSON whatever the Content-Type says, as `POST /v1/events` does (`curl -d`).
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
+    let org = auth.key.org;
+    let old = state.store.settings(org).await?;
+    let new = parse(&body, &old)?;
+    org_policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
+        .map_err(|e| ApiError::field("invalid_settings", &e.field, e.message))?;
+    let (actor, context) = auth.actor();
+    let change = SettingsChange {
+        org,
+        org_id: &auth.key.org_id,
+        actor,
+        context,
+    };
+    settings::save(
+        state.store.as_ref(),
+        &state.policies,
+        &*state.clock,
+        change,
+        &new,
+    )
+    .await?;
+    Ok(Json(settings_json(&new)))
+}
+
+impl From<SettingsProblem> for ApiError {
+    fn from(p: SettingsProblem) -> Self {
+        ApiError::field("invalid_settings", &p.field, p.message)
+    }
+}
+
+/// Reads a settings document, naming the first field that is wrong. `enabled` and
+/// `ip_allowlist` left out keep their `current` values.
+fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
+    let invalid =
+        |field: &str, message: String| ApiError::field("invalid_settings", field, message);
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        ));
+    };
+    for key in map.keys() {
+        if !matches!(
+            key.as_str(),
+            "retention_days"
+                | "channel_retention_days"
+                | "minimum_retention_days"
+                | "enabled"
+                | "ip_allowlist"
+        ) {
+            return Err(invalid(key, "is not a setting".into()));
+        }
+    }
+    let retention_days = match map.get("retention_days") {
+        None => {
+            return Err(invalid(
+                "retention_days",
+                "is required: a number of days, or null to keep entries forever".into(),
+            ));
+        }
+        Some(v) => days("retention_days", v)?,
+    };
+    let mut channel_retention_days = BTreeMap::new();
+    match map.get("channel_retention_days") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(channels)) => {
+            for (channel, v) in channels {
+                let field = format!("channel_retention_days.{channel}");
+                check_channel(&field, channel)?;
+                channel_retention_days.insert(channel.clone(), days(&field, v)?);
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "channel_retention_days",
+                "must be an object of channel names to days (or null)".into(),
+            ));
+        }
+    }
+    let enabled = match map.get("enabled") {
+        None => current.enabled,
+        Some(Value::Bool(enabled)) => *enabled,
+        Some(_) => {
+            return Err(invalid(
+                "enabled",
+                "must be true (record events) or false (accept them without storing)".into(),
+            ));
+        }
+    };
+    let ip_allowlist = match map.get("ip_allowlist") {
+        None => current.ip_allowlist.clone(),
+        Some(Value::Null) => vec![],
+        Some(Value::Array(entries)) => {
+            let mut texts = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let text = entry.as_str().ok_or_else(|| {
+                    invalid(
+                        &format!("ip_allowlist[{i}]"),
+                        "must be a string: an IP address or a CIDR network".into(),
+                    )
+                })?;
+                texts.push(text);
+            }
+            org_policy::parse_allowlist(texts.into_iter())
+                .map_err(|e| invalid(&e.field, e.message))?
+        }
+        Some(_) => {
+            return Err(invalid(
+                "ip_allowlist",
+                "must be an array of IP addresses and CIDR networks (empty allows every address)"
+                    .into(),
+            ));
+        }
+    };
+    Ok(OrgSettings {
+        retention_days,
+        channel_retention_days,
+        enabled,
+        ip_allowlist,
+    })
+}
+
+/// A retention window: null (forever) or whole days from the floor to the ceiling.
+fn days(field: &str, v: &Value) -> Result<Option<u32>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let n = v.as_i64().ok_or_else(|| {
+        ApiError::field(
+            "invalid_settings",
+            field,
+            "must be a whole number of days, or null to keep entries forever",
+        )
+    })?;
+    Ok(Some(check_window(field, n)?))
+}

@@ -1,0 +1,88 @@
+//! Server configuration. The binary fills it from flags and `STELE_*` environment variables;
+//! every field has a default, so `stele serve` needs nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::app::backend::DatabaseUrl;
+use crate::app::client_ip::TrustedProxies;
+use stele_service::clock::SharedClock;
+use stele_service::retention::schedule::DailyAt;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen. Port 0 picks a free port (tests use it).
+    pub listen: SocketAddr,
+    /// Directory holding the embedded database (`stele.db`), export job files (`exports/`) and,
+    /// unless `signing_key_file` says otherwise, the checkpoint signing key.
+    pub data_dir: PathBuf,
+    /// The checkpoint signing key file, instead of `<data_dir>/checkpoint-signing-key`. Servers
+    /// that share a database must share one key, so they point here at the same file (or copies).
+    pub signing_key_file: Option<PathBuf>,
+    /// PostgreSQL instead of the embedded database.
+    pub database_url: Option<DatabaseUrl>,
+    /// Request bodies above this size are refused with 413.
+    pub max_body_bytes: usize,
+    /// A signed checkpoint is made at least this often for an organization with new entries.
+    pub checkpoint_every: Duration,
+    /// When the daily retention run starts (UTC); `None` turns the schedule off (`stele prune`
+    /// still runs it by hand).
+    pub prune_at: Option<DailyAt>,
+    /// Where entries are archived (zstd NDJSON and a manifest) before retention deletes them.
+    /// Without one, expired entries are deleted without an archive.
+    pub archive_dir: Option<PathBuf>,
+    /// The scheduler's and retention's time (tests move a manual clock).
+    pub clock: SharedClock,
+    /// How long an export job's file can be downloaded once the job is ready (its links all end
+    /// then, and the file is removed).
+    pub export_link_ttl: Duration,
+    /// Marks the console's cookies `Secure` (sent over HTTPS only). Set it when Stele is served
+    /// over TLS or behind a proxy that terminates TLS; browsers drop `Secure` cookies on plain
+    /// HTTP, so it stays off for `http://127.0.0.1:8080`.
+    pub secure_cookies: bool,
+    /// How long a console sign-in lasts.
+    pub session_ttl: Duration,
+    /// The reverse proxies whose forwarding header names the client (`--trusted-proxies`,
+    /// `--forwarded-header`); without any, the client is the TCP peer (`crate::net`).
+    pub trusted_proxies: TrustedProxies,
+    /// How long a server keeps an organization's settings (recording on or off, the IP
+    /// allowlist) before reading them again: how late a change made through another server
+    /// sharing the database takes effect here (`stele_service::access::org_policy`).
+    pub settings_cache_ttl: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("stele-data"),
+            signing_key_file: None,
+            database_url: None,
+            max_body_bytes: 8 * 1024 * 1024,
+            checkpoint_every: Duration::from_secs(60),
+            prune_at: Some(DailyAt::DEFAULT),
+            archive_dir: None,
+            clock: SharedClock::system(),
+            export_link_ttl: Duration::from_secs(10 * 60),
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            trusted_proxies: TrustedProxies::default(),
+            settings_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The embedded database's file in the data directory.
+pub const DATABASE_FILE: &str = "stele.db";
+
+impl Config {
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(DATABASE_FILE)
+    }
+
+    /// Where the checkpoint signing key is read from (and created, on the first start).
+    pub fn signing_key_path(&self) -> PathBuf {
+        stele_service::secrets::key_path(&self.data_dir, self.signing_key_file.as_deref())
+    }
+}

@@ -1,0 +1,10 @@
+//! What the web doors stand on: configuration, startup, the storage backend, the client's
+//! address, the state every handler shares, and the router that joins the API and the console.
+
+pub mod backend;
+pub mod client_ip;
+pub mod config;
+pub(crate) mod download;
+pub mod router;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,18 @@
+//! The one router: the v1 API and the compatible print-log routes (`crate::api`), the web
+//! console (`crate::console`), and what applies to all of them (the body limit, the JSON 404).
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::api;
+use crate::app::config::Config;
+use crate::app::state::AppState;
+use crate::console;
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    api::router()
+        .merge(console::router(state.clone()))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}

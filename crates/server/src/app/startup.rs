@@ -1,0 +1,247 @@
+//! Building and running the server: open the store, check that the database's checkpoints are
+//! signed with our key, bootstrap the first organization on a fresh database, bind the listener,
+//! serve until a shutdown signal.
+//!
+//! Several processes may run this at once on one PostgreSQL database (docs/scaling.md): the
+//! shared key file, the key check and the bootstrap are written so that they can.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use stele_core::checkpoint::PublicKey;
+use stele_store::{Scope, Store, StoreError};
+use tokio::net::TcpListener;
+
+use crate::app::config::Config;
+use crate::app::router;
+use crate::app::state::AppState;
+use crate::console::ConsoleState;
+use stele_service::access::api_keys;
+use stele_service::access::org_policy::Policies;
+use stele_service::export::jobs::ExportJobs;
+use stele_service::retention::SharedStatus;
+use stele_service::retention::{archive_sink, schedule};
+use stele_service::secrets;
+
+use crate::app::backend;
+
+/// What the first start created: shown once, never again.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub org_id: String,
+    pub org_name: String,
+    pub admin_key: String,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    config: Config,
+    bootstrap: Option<Bootstrap>,
+    public_key: PublicKey,
+    pseudonym_secret: [u8; 32],
+    console_secret: [u8; 32],
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let key_path = config.signing_key_path();
+        let loaded = secrets::load_or_create_signing_key(&key_path)?;
+        let public_key = loaded.key.public_key();
+        let pseudonym_secret = secrets::pseudonym_secret(&loaded.key);
+        let console_secret = secrets::console_secret(&loaded.key);
+        let store = backend::open(
+            config.database_url.as_ref(),
+            &config.data_dir,
+            Some(loaded.key),
+            config.checkpoint_every,
+        )
+        .await?;
+        // Before anything is signed: the store's upkeep signs its first checkpoints seconds after
+        // opening, and returning an error here drops the store, which stops it.
+        check_signing_key(store.as_ref(), &public_key, &key_path, loaded.created).await?;
+        let bootstrap = bootstrap(store.as_ref()).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            store,
+            config,
+            bootstrap,
+            public_key,
+            pseudonym_secret,
+            console_secret,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr())
+    }
+
+    /// The organization and admin key created on this start, if the data directory was new.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The key that verifies this server's checkpoints.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight (and with them
+    /// every commit they wait for) before returning.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let retention = SharedStatus::default();
+        let archive = archive_sink::sink(self.config.archive_dir.as_deref());
+        let schedule = self.config.prune_at.map(|at| {
+            tracing::info!(%at, "retention runs daily");
+            tokio::spawn(schedule::run_daily_prune(
+                store.clone(),
+                self.config.clock.clone(),
+                at,
+                archive.clone(),
+                retention.clone(),
+            ))
+        });
+        let exports = ExportJobs::new(
+            self.store.clone(),
+            &self.config.data_dir,
+            self.config.export_link_ttl,
+            self.local_addr(),
+        );
+        // Sweeps at once too: jobs a previous run of this server left pending are declared
+        // interrupted as soon as their heartbeat is stale.
+        let sweeper = tokio::spawn(exports.clone().sweep_periodically());
+        let state = AppState {
+            store: self.store,
+            public_key: self.public_key,
+            pseudonym_secret: Arc::new(self.pseudonym_secret),
+            retention,
+            archive,
+            clock: self.config.clock.clone(),
+            exports: exports.clone(),
+            console: Arc::new(ConsoleState::new(self.console_secret, &self.config)),
+            proxies: Arc::new(self.config.trusted_proxies.clone()),
+            policies: Arc::new(Policies::new(
+                store.clone(),
+                self.config.clock.clone(),
+                self.config.settings_cache_ttl,
+            )),
+        };
+        let router = router::router(state, &self.config);
+        // With the peer's address in each request: the client address (`client_ip::client_ip`) starts
+        // from it.
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP");
+        if let Some(schedule) = schedule {
+            schedule.abort();
+        }
+        // Running export jobs stop (as failed, their files removed) before the store closes.
+        exports.shutdown().await;
+        let _ = sweeper.await;
+        served?;
+        // Every acknowledged entry is committed by now: seal the chain's end, tidy the storage.
+        store
+            .shutdown()
+            .await
+            .context("signing the final checkpoint")?;
+        Ok(())
+    }
+}
+
+/// Refuses to serve a database whose checkpoints another key signed. Stele verifies a chain with
+/// one key, so a server signing with a second one would make `stele verify` fail for everyone;
+/// this happens when servers sharing a database do not share the key file, or when the key file
+/// was lost or replaced.
+async fn check_signing_key(
+    store: &dyn Store,
+    ours: &PublicKey,
+    key_path: &Path,
+    created: bool,
+) -> anyhow::Result<()> {
+    let ours = ours.key_id();
+    let mut foreign: Vec<String> = store
+        .checkpoint_key_ids()
+        .await
+        .context("reading which key signed the database's checkpoints")?
+        .into_iter()
+        .filter(|id| !id.eq_ignore_ascii_case(&ours))
+        .collect();
+    if foreign.is_empty() {
+        // No checkpoint says otherwise: claim the database for our key, or learn which key
+        // claimed it first (a server that started at the same moment with another key).
+        let claimed = store
+            .claim_signing_key(&ours)
+            .await
+            .context("recording which key signs this database's checkpoints")?;
+        if claimed.eq_ignore_ascii_case(&ours) {
+            return Ok(());
+        }
+        foreign.push(claimed);
+    }
+    let created = if created {
+        " (the file did not exist, so this start created a new key there)"
+    } else {
+        ""
+    };
+    anyhow::bail!(
+        "this database's checkpoints are signed with key id {} (or it is claimed by that key), but \
+         the signing key in {} has key \
+         id {ours}{created}. Every server sharing a database must use the same signing key: copy \
+         the key file of the server that signed them to {}, or point --signing-key-file \
+         (STELE_SIGNING_KEY_FILE) at it. Refusing to start, because checkpoints signed with a \
+         second key would make `stele verify` fail.",
+        foreign.join(" and "),
+        key_path.display(),
+        key_path.display(),
+    )
+}
+
+/// On a database with no organization yet, creates one and an admin key for it.
+///
+/// Several servers may start at once on one new database: all of them see no organization, one
+/// creates `default`, and the others' inserts conflict on its unique name. Those then know another
+/// process bootstrapped (and prints the key), and print nothing.
+async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
+    if !store.list_orgs().await?.is_empty() {
+        return Ok(None);
+    }
+    let org = match store.create_org("default").await {
+        Ok(org) => org,
+        Err(StoreError::Conflict(_)) => {
+            tracing::info!("another server sharing this database created the first organization");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let key = api_keys::generate("first admin key", Scope::ALL.to_vec());
+    store.create_api_key(org.key, key.record).await?;
+    Ok(Some(Bootstrap {
+        org_id: org.id,
+        org_name: org.name,
+        admin_key: key.secret,
+    }))
+}

@@ -1,0 +1,36 @@
+//! What every request handler shares: the store, the server's secrets and services, and the
+//! caches requests obey. Built once by `startup`; the API and the console take it as axum state.
+
+use std::sync::Arc;
+
+use stele_core::checkpoint::PublicKey;
+use stele_service::access::org_policy::Policies;
+use stele_service::clock::SharedClock;
+use stele_service::export::jobs::ExportJobs;
+use stele_service::retention::{ArchiveSink, SharedStatus};
+use stele_store::Store;
+
+use crate::app::client_ip::TrustedProxies;
+use crate::console::ConsoleState;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Verifies this server's checkpoints.
+    pub public_key: PublicKey,
+    /// Keys the pseudonyms that erasure gives people (`stele_core::chain::pseudonym`).
+    pub pseudonym_secret: Arc<[u8; 32]>,
+    /// The last retention run, for `/readyz`.
+    pub retention: SharedStatus,
+    /// The archive directory retention writes to, if any (an erasure reaches it too).
+    pub archive: Option<Arc<dyn ArchiveSink>>,
+    pub clock: SharedClock,
+    /// Runs export jobs and serves their files.
+    pub exports: Arc<ExportJobs>,
+    /// The console's secret, cookie settings and sign-in rate limits.
+    pub console: Arc<ConsoleState>,
+    /// Which peers may say who the client is (`crate::app::client_ip`).
+    pub proxies: Arc<TrustedProxies>,
+    /// Each organization's settings as requests obey them: recording on or off, the IP allowlist.
+    pub policies: Arc<Policies>,
+}
