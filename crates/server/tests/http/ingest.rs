@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, event, spawn_app};
+use super::helpers::{assert_error, event, spawn_app};
 
 #[tokio::test]
 async fn a_single_event_is_acknowledged_with_id_and_seq_and_reads_back_in_full() {

@@ -1,4 +1,4 @@
-//! The Bambuddy-compatible print log API (`/api/v1/print-log/`, seeds/003): recording, the list
+//! The Bambuddy-compatible print log API (`/api/v1/print-log/`, docs/print-log.md): recording, the list
 //! and its filters, stats, reclassification, deletion, clearing, the OWN/ALL permissions mapped
 //! onto key scopes, the audit entries every change writes, and organization isolation.
 
@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use stele_service::access::api_keys;
 use stele_store::Scope;
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use super::helpers::{TestApp, assert_error, spawn_app};
 
 const LOG: &str = "/api/v1/print-log/";
 
@@ -556,7 +556,7 @@ async fn delete_removes_one_row_and_clear_removes_the_organizations_log() {
     let a = record(&app, json!({"status": "completed"})).await;
     let b = record(&app, json!({"status": "failed"})).await;
     let c = record(&app, json!({"status": "failed"})).await;
-    app.record(vec![crate::helpers::event("update")]).await;
+    app.record(vec![super::helpers::event("update")]).await;
 
     let response = delete(&app, &app.key, b).await;
     assert_eq!(response.status(), StatusCode::OK);

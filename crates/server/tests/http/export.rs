@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use stele_service::access::api_keys;
 use stele_store::Scope;
 
-use crate::helpers::{TestApp, assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, event, spawn_app};
 
 const HEADER: &str = "id,seq,occurred_at,channel,action,detailed_action,description,outcome,\
 actor_type,actor_id,actor_name,actor_email,entity_type,entity_id,entity_name,entity_ids,ip,\

@@ -1,11 +1,8 @@
 //! The web console's sign-in, end to end: a real server and a real headless Chromium
-//! (`console/harness.rs`), plus plain HTTP for what a browser would not do (forged forms, floods
+//! (`harness.rs`), plus plain HTTP for what a browser would not do (forged forms, floods
 //! of wrong passwords) and for status codes, which WebDriver does not show.
 
-#[path = "console/harness.rs"]
-mod harness;
-
-use harness::{Console, PASSWORD, location, set_cookie_line, with_browser};
+use crate::harness::{Console, PASSWORD, location, set_cookie_line, with_browser};
 use reqwest::StatusCode;
 use stele_core::{ActorType, Outcome};
 use stele_service::access::roles::Role;
@@ -219,7 +216,7 @@ async fn a_form_post_without_the_csrf_token_is_refused() {
     let session = console.session_cookie("ada@example.com").await;
     let page = console.get("/console", &session).await;
     assert_eq!(page.status(), StatusCode::OK);
-    let token = harness::hidden_field(&page.text().await.unwrap(), "csrf").unwrap();
+    let token = crate::harness::hidden_field(&page.text().await.unwrap(), "csrf").unwrap();
     let refused = console.post_form("/console/logout", &session, &[]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let sign_in_token = [("csrf", form.csrf.as_str())];
@@ -267,7 +264,7 @@ async fn a_form_post_without_the_csrf_token_is_refused() {
         .text()
         .await
         .unwrap();
-    let token = harness::hidden_field(&page, "csrf").unwrap();
+    let token = crate::harness::hidden_field(&page, "csrf").unwrap();
     let out = console
         .post_form("/console/logout", &session, &[("csrf", &token)])
         .await;

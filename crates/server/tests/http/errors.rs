@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_error, event, spawn_app, spawn_app_with};
+use super::helpers::{assert_error, event, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn malformed_json_is_a_400() {

@@ -4,17 +4,15 @@
 //! tests use it): connections are terminated with `pg_terminate_backend`, or cut at a TCP proxy
 //! between stele and the server.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use reqwest::Client;
 use serde_json::{Value, json};
 use stele_store_postgres::testing::{TestDatabase, admin_url};
-use support::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 

@@ -6,12 +6,7 @@ use stele_service::access::api_keys;
 use stele_store::{Scope, Store};
 use tokio::sync::oneshot;
 
-/// Which database a test binary's servers run on (each binary sets `crate::BACKEND`).
-#[allow(dead_code)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use crate::Backend;
 
 pub struct TestApp {
     pub url: String,
@@ -35,7 +30,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         data_dir: dir.path().to_path_buf(),
         ..Config::default()
     };
-    let database = match crate::BACKEND {
+    let database = match super::BACKEND {
         Backend::Sqlite => None,
         Backend::Postgres => {
             let (database, url) = stele_store_postgres::testing::TestDatabase::create().await;

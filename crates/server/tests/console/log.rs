@@ -1,16 +1,13 @@
 //! The audit log page, end to end: a real server and a real headless Chromium
-//! (`console/harness.rs`) over a trail recorded through `POST /v1/events`. Filtering with every
+//! (`harness.rs`) over a trail recorded through `POST /v1/events`. Filtering with every
 //! control of the filter bar, Back and Forward, expanding rows, paging, exporting the current
 //! view, the System badge, escaping, and the permission page; screenshots as artifacts.
-
-#[path = "console/harness.rs"]
-mod harness;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::harness::{Browser, Console, with_browser};
 use fantoccini::Locator;
-use harness::{Browser, Console, with_browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_core::ActorType;

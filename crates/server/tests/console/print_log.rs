@@ -1,17 +1,14 @@
 //! The print log page, end to end: a real server and a real headless Chromium
-//! (`console/harness.rs`) over prints recorded through `POST /api/v1/print-log/`. Status badges in
+//! (`harness.rs`) over prints recorded through `POST /api/v1/print-log/`. Status badges in
 //! the seed's colours with the failure cause under them, durations and colour swatches, every
 //! filter in the URL, rows per page and paging, the Edit dialog and Delete button honouring
 //! OWN/ALL, Clear behind its confirmation, the failure analysis following a reclassification, and
 //! the trail entries each change writes; screenshots as artifacts.
 
-#[path = "console/harness.rs"]
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Browser, Console, hidden_field, with_browser};
 use fantoccini::Locator;
-use harness::{Browser, Console, hidden_field, with_browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_service::access::roles::Role;

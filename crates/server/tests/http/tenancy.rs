@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use stele_store::Scope;
 
-use crate::helpers::{assert_error, event, spawn_app};
+use super::helpers::{assert_error, event, spawn_app};
 
 #[tokio::test]
 async fn organizations_never_see_each_others_entries() {

@@ -11,7 +11,7 @@ use stele_service::clock::{ManualClock, SharedClock};
 use stele_service::retention::{self, Trigger};
 use stele_store::Scope;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use super::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const DAY: Millis = 24 * 3600 * 1000;
 

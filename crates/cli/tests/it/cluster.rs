@@ -1,14 +1,12 @@
 //! Several `stele serve` processes on one PostgreSQL database (docs/scaling.md): real processes,
 //! real HTTP, one fresh database per test.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::*;
 use reqwest::Client;
 use serde_json::{Value, json};
 use stele_store_postgres::testing::TestDatabase;
-use support::*;
 
 /// Requests each plain load task sends.
 const ROUNDS: usize = 30;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use stele_service::access::api_keys;
 use stele_store::{NewExportJob, Scope};
 
-use crate::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
+use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
 
 /// A small trail: two updates, a login and a System sync.
 async fn seeded(app: &TestApp) {

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_store::Scope;
 
-use crate::helpers::{assert_error, event, spawn_app};
+use super::helpers::{assert_error, event, spawn_app};
 
 #[tokio::test]
 async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_key() {

@@ -1,16 +1,13 @@
 //! The console's settings pages and the `view` record, end to end: a real server and a real
-//! headless Chromium (`console/harness.rs`) for what a member does (change retention, turn
+//! headless Chromium (`harness.rs`) for what a member does (change retention, turn
 //! recording off and on, set the IP allowlist, create and revoke a key, add a member and change a
 //! role, open an entry), and plain HTTP for what a browser would not do (forms without the CSRF
 //! token, URLs a role may not open, guard rails pushed past the form) and for status codes.
 
-#[path = "console/harness.rs"]
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Browser, Console, PASSWORD, hidden_field, location, with_browser};
 use fantoccini::Locator;
-use harness::{Browser, Console, PASSWORD, hidden_field, location, with_browser};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_core::{ActorType, Entry};

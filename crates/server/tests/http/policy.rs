@@ -17,7 +17,7 @@ use stele_server::app::client_ip::{ForwardedHeader, TrustedProxies};
 use stele_service::access::{api_keys, members};
 use stele_store::{NewMember, OrgSettings, Scope};
 
-use crate::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
+use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
 
 /// Inside the allowlist the tests set.
 const INSIDE: &str = "203.0.113.9";

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, event, spawn_app};
 
 fn at(e: &mut Value, occurred_at: &str) {
     e["occurred_at"] = json!(occurred_at);

@@ -1,0 +1,11 @@
+//! The `stele` binary's tests, as an operator runs it: real processes, real files, the real
+//! PostgreSQL server. One test binary (one link of the whole server) holding a module per area.
+
+mod archive;
+mod cli;
+mod cluster;
+mod independent_verifier;
+mod integrity;
+mod outage;
+mod retention;
+mod support;

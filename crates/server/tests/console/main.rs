@@ -1,0 +1,9 @@
+//! The web console, end to end: a real server and a real headless Chromium (`harness.rs`), plus
+//! plain HTTP for what a browser would not do and for status codes, which WebDriver does not
+//! show. One test binary with a module per page.
+
+mod harness;
+mod log;
+mod print_log;
+mod settings;
+mod sign_in;
