@@ -13,6 +13,9 @@ use stele_store::Store;
 use stele_store_postgres::{PgOptions, PgStore};
 use stele_store_sqlite::{SqliteOptions, SqliteStore};
 
+/// The embedded database's file in the data directory.
+pub const DATABASE_FILE: &str = "stele.db";
+
 /// A database URL. Its `Debug` and `Display` hide the password, so it can be logged.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
@@ -68,7 +71,7 @@ pub async fn open(
             )
         }
         None => {
-            let path = data_dir.join(crate::app::config::DATABASE_FILE);
+            let path = data_dir.join(DATABASE_FILE);
             let options = SqliteOptions {
                 signing_key,
                 checkpoint_every,
@@ -89,7 +92,7 @@ pub async fn migrate(database_url: Option<&DatabaseUrl>, data_dir: &Path) -> any
             .await
             .with_context(|| format!("migrating {url}")),
         None => {
-            let path = data_dir.join(crate::app::config::DATABASE_FILE);
+            let path = data_dir.join(DATABASE_FILE);
             SqliteStore::open(&path)
                 .map(drop)
                 .with_context(|| format!("migrating {}", path.display()))

@@ -73,12 +73,9 @@ impl Default for Config {
     }
 }
 
-/// The embedded database's file in the data directory.
-pub const DATABASE_FILE: &str = "stele.db";
-
 impl Config {
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join(DATABASE_FILE)
+        self.data_dir.join(crate::app::backend::DATABASE_FILE)
     }
 
     /// Where the checkpoint signing key is read from (and created, on the first start).
