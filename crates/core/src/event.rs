@@ -1,5 +1,5 @@
 //! The audit event: what a client sends once validated ([`NewEvent`]) and what Stele stores and
-//! returns ([`Entry`]). Field names are the JSON contract of the native API (product.md section 1).
+//! returns ([`Entry`]). Field names are the JSON contract of the native API (docs/api.md).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -214,39 +214,39 @@ pub struct Entry {
     pub event: NewEvent,
 }
 
-impl Entry {
-    /// The entry as the API's JSON object.
-    pub fn to_json(&self) -> Value {
+/// The entry as the API's JSON object, written straight from the entry's fields (no
+/// intermediate `serde_json::Value`): the key order is the contract's, and
+/// [`Entry::from_json`] reads it back.
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
         let e = &self.event;
-        let mut m = serde_json::Map::with_capacity(16);
-        m.insert("id".into(), Value::String(self.id.clone()));
-        m.insert("seq".into(), Value::from(self.seq));
-        m.insert("occurred_at".into(), format_rfc3339(e.occurred_at).into());
-        m.insert(
-            "recorded_at".into(),
-            format_rfc3339(self.recorded_at).into(),
-        );
-        m.insert("action".into(), e.action.clone().into());
-        m.insert(
-            "detailed_action".into(),
-            e.detailed_action.clone().map_or(Value::Null, Value::String),
-        );
-        m.insert("channel".into(), e.channel.clone().into());
-        m.insert(
-            "description".into(),
-            e.description.clone().map_or(Value::Null, Value::String),
-        );
-        m.insert("outcome".into(), e.outcome.as_str().into());
-        m.insert("actor".into(), to_value(&e.actor));
-        m.insert(
-            "entity".into(),
-            e.entity.as_ref().map_or(Value::Null, to_value),
-        );
-        m.insert("entity_ids".into(), to_value(&e.entity_ids));
-        m.insert("context".into(), to_value(&e.context));
-        m.insert("changes".into(), to_value(&e.changes));
-        m.insert("metadata".into(), to_value(&e.metadata));
-        Value::Object(m)
+        let mut m = s.serialize_map(Some(15))?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("seq", &self.seq)?;
+        m.serialize_entry("occurred_at", &format_rfc3339(e.occurred_at))?;
+        m.serialize_entry("recorded_at", &format_rfc3339(self.recorded_at))?;
+        m.serialize_entry("action", &e.action)?;
+        m.serialize_entry("detailed_action", &e.detailed_action)?;
+        m.serialize_entry("channel", &e.channel)?;
+        m.serialize_entry("description", &e.description)?;
+        m.serialize_entry("outcome", e.outcome.as_str())?;
+        m.serialize_entry("actor", &e.actor)?;
+        m.serialize_entry("entity", &e.entity)?;
+        m.serialize_entry("entity_ids", &e.entity_ids)?;
+        m.serialize_entry("context", &e.context)?;
+        m.serialize_entry("changes", &e.changes)?;
+        m.serialize_entry("metadata", &e.metadata)?;
+        m.end()
+    }
+}
+
+impl Entry {
+    /// The entry as a JSON value, for a caller that adds to it (an entry with its correlated
+    /// entries, a proof). To write an entry out, serialize it instead.
+    pub fn to_json(&self) -> Value {
+        // Serializing an entry cannot fail: keys are strings and values are JSON already.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
@@ -300,11 +300,6 @@ impl Entry {
     }
 }
 
-fn to_value<T: Serialize>(v: &T) -> Value {
-    // Serializing these plain structs cannot fail: keys are strings and values are JSON already.
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +342,14 @@ mod tests {
                 idempotency_key: None,
             },
         };
+        // Written straight to text, the keys come in the contract's order, absent values as null.
+        let text = serde_json::to_string(&entry).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"id":"e1","seq":7,"occurred_at":"2026-01-02T02:50:45.678Z","recorded_at":"2026-01-02T02:50:45.679Z","action":"update","detailed_action":null,"channel":"default","description":"x","outcome":"failure","actor":{"type":"api","id":"k"},"entity":{"type":"Printer","id":"1"},"entity_ids":["1","2"],"context":{"ip":"::1"},"changes":[{"field":"a","old":null,"new":1.5}],"metadata":{"k":true}}"#
+            ),
+            "{text}"
+        );
         assert_eq!(Entry::from_json(&entry.to_json()), Some(entry));
     }
 

@@ -2,11 +2,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::Value;
 use stele_core::PageRequest;
 use stele_store::Scope;
 
-use super::{Params, page_json, params};
+use super::{PageBody, Params, params};
 use crate::api::auth::Authenticated;
 use crate::api::error::Result;
 use crate::app::state::AppState;
@@ -19,7 +18,7 @@ pub async fn history(
     auth: Authenticated,
     Path((entity_type, entity_id)): Path<(String, String)>,
     query: Params,
-) -> Result<Json<Value>> {
+) -> Result<Json<PageBody>> {
     auth.require(Scope::Read)?;
     let params = params(query)?;
     let request = PageRequest::for_record(
@@ -28,5 +27,5 @@ pub async fn history(
         &entity_id,
     )?;
     let page = state.store.list(auth.key.org, &request).await?;
-    Ok(Json(page_json(page)))
+    Ok(Json(PageBody::from(page)))
 }

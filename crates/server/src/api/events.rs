@@ -17,7 +17,7 @@ use stele_core::time::now_millis;
 use stele_core::{FieldError, parse_event};
 use stele_store::{AppendRequest, Scope};
 
-use super::{Params, page_json, page_request, params};
+use super::{PageBody, Params, page_request, params};
 use crate::api::auth::{Authenticated, IngestKey};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
@@ -241,11 +241,11 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
     query: Params,
-) -> Result<Json<Value>> {
+) -> Result<Json<PageBody>> {
     auth.require(Scope::Read)?;
     let request = page_request(&params(query)?)?;
     let page = state.store.list(auth.key.org, &request).await?;
-    Ok(Json(page_json(page)))
+    Ok(Json(PageBody::from(page)))
 }
 
 pub async fn show(

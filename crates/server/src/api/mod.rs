@@ -20,7 +20,8 @@ use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::routing::{get, patch, post};
-use serde_json::{Value, json};
+use serde::Serialize;
+use stele_core::Entry;
 use stele_core::filter::PageRequest;
 use stele_store::Page;
 
@@ -46,16 +47,27 @@ pub fn params(params: Params) -> Result<Vec<(String, String)>> {
         .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
 }
 
-pub fn page_json(page: Page) -> Value {
-    json!({
-        "entries": page.entries.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor.map(|c| c.to_string()),
-        "prev_cursor": page.prev_cursor.map(|c| c.to_string()),
-        "total": page.total,
-        "total_exact": page.total_exact,
-    })
+/// A page of entries as the list endpoints answer it, serialized straight from the entries.
+#[derive(Serialize)]
+pub struct PageBody {
+    entries: Vec<Entry>,
+    next_cursor: Option<String>,
+    prev_cursor: Option<String>,
+    total: u64,
+    total_exact: bool,
 }
 
+impl From<Page> for PageBody {
+    fn from(page: Page) -> PageBody {
+        PageBody {
+            entries: page.entries,
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
+            prev_cursor: page.prev_cursor.map(|c| c.to_string()),
+            total: page.total,
+            total_exact: page.total_exact,
+        }
+    }
+}
 /// Every API route; `crate::app::router` merges it with the console's.
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -249,13 +249,13 @@ impl Encoder {
                     }
                     self.any = true;
                     let entry = row.entry().map_err(corrupt)?;
-                    serde_json::to_writer(&mut out, &entry.to_json()).expect("JSON into memory");
+                    serde_json::to_writer(&mut out, &entry).expect("JSON into memory");
                 }
             }
             Format::Ndjson => {
                 for row in rows.iter() {
                     let entry = row.entry().map_err(corrupt)?;
-                    serde_json::to_writer(&mut out, &entry.to_json()).expect("JSON into memory");
+                    serde_json::to_writer(&mut out, &entry).expect("JSON into memory");
                     out.push(b'\n');
                 }
             }
