@@ -4,7 +4,7 @@
 //! It starts the `stele` binary it measures (`--stele PATH`; by default the `stele` built next to
 //! it, `cargo build --release -p stele -p stele-bench`) as a child process (`stele serve` on a free
 //! port and a throwaway data directory), drives it over HTTP the way clients do, and prints a
-//! Markdown report with every figure next to its target from product.md section 4. The scenarios,
+//! Markdown report with every figure next to its target (docs/benchmarks.md). The scenarios,
 //! each a module of `scenarios/`:
 //!
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`

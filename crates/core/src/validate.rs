@@ -1,6 +1,6 @@
 //! Parsing what a client sends into a [`NewEvent`].
 //!
-//! [`parse_event`] checks one event object against the contract of product.md section 1 and
+//! [`parse_event`] checks one event object against the event contract (docs/api.md) and
 //! collects **every** problem it finds, each as a [`FieldError`] naming the field in dotted form
 //! (`actor.type`, `context.impersonator.email`, `metadata.plan`; array items as `changes[3].field`
 //! or `entity_ids[7]`), so a client can fix everything in one round trip. A batch caller fills in

@@ -1,6 +1,6 @@
-//! The print log (product.md section G; the Bambuddy API of `seeds/003`): who may do what to it,
+//! The print log (the Bambuddy-compatible API of docs/print-log.md): who may do what to it,
 //! how its requests are read, how its rows are shown, and the audit entries its changes write.
-//! The HTTP handlers (`http::api::print_log`) and the console use this module alike, so a row
+//! The HTTP handlers (`stele_server`'s `api::print_log`) and the console use this module alike, so a row
 //! changed either way is checked and recorded the same way.
 //!
 //! Every change of the log is recorded in the trail on channel `printing`, entity type

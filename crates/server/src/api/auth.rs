@@ -1,5 +1,5 @@
 //! API key authentication: `Authorization: Bearer <key>`, or `X-API-Key: <key>` as clients of
-//! the print log API send it (seeds/003), resolves to the key's organization and scopes. Every
+//! the print log API send it (docs/print-log.md), resolves to the key's organization and scopes. Every
 //! handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
 //! checks its scope, so no request can reach another organization's data.
 

@@ -1,4 +1,4 @@
-//! `/api/v1/print-log/`: the Bambuddy-compatible print log (seeds/003, docs/print-log.md).
+//! `/api/v1/print-log/`: the Bambuddy-compatible print log (docs/print-log.md).
 //!
 //! - `POST /api/v1/print-log/` records a print (`ingest`), 201 with the row.
 //! - `GET /api/v1/print-log/` lists rows newest first as `{"items": [...], "total": n}`, and

@@ -20,7 +20,7 @@ pub enum Permission {
     AuditMembersManage,
     /// Read the print log and its stats (Bambuddy's `ARCHIVES_READ`).
     PrintlogView,
-    /// Classify one's own prints in the print log (product.md section G).
+    /// Classify one's own prints in the print log (docs/print-log.md).
     PrintlogUpdateOwn,
     /// Classify anyone's prints.
     PrintlogUpdateAll,
