@@ -15,62 +15,37 @@ pub enum Backend {
     Postgres,
 }
 
-/// Every HTTP test on the embedded SQLite database.
-#[path = "."]
-mod sqlite {
-    pub const BACKEND: super::Backend = super::Backend::Sqlite;
+/// A module per backend holding every area's tests, compiled once for each.
+macro_rules! suite {
+    ($(#[$doc:meta])* $name:ident, $backend:ident) => {
+        $(#[$doc])*
+        #[path = "."]
+        mod $name {
+            pub const BACKEND: super::Backend = super::Backend::$backend;
 
-    #[path = "helpers.rs"]
-    mod helpers;
+            mod helpers;
 
-    #[path = "errors.rs"]
-    mod errors;
-    #[path = "export.rs"]
-    mod export;
-    #[path = "export_jobs.rs"]
-    mod export_jobs;
-    #[path = "ingest.rs"]
-    mod ingest;
-    #[path = "integrity.rs"]
-    mod integrity;
-    #[path = "policy.rs"]
-    mod policy;
-    #[path = "print_log.rs"]
-    mod print_log;
-    #[path = "retention.rs"]
-    mod retention;
-    #[path = "search.rs"]
-    mod search;
-    #[path = "tenancy.rs"]
-    mod tenancy;
+            mod errors;
+            mod export;
+            mod export_jobs;
+            mod ingest;
+            mod integrity;
+            mod policy;
+            mod print_log;
+            mod retention;
+            mod search;
+            mod tenancy;
+        }
+    };
 }
 
-/// Every HTTP test on PostgreSQL.
-#[path = "."]
-mod postgres {
-    pub const BACKEND: super::Backend = super::Backend::Postgres;
-
-    #[path = "helpers.rs"]
-    mod helpers;
-
-    #[path = "errors.rs"]
-    mod errors;
-    #[path = "export.rs"]
-    mod export;
-    #[path = "export_jobs.rs"]
-    mod export_jobs;
-    #[path = "ingest.rs"]
-    mod ingest;
-    #[path = "integrity.rs"]
-    mod integrity;
-    #[path = "policy.rs"]
-    mod policy;
-    #[path = "print_log.rs"]
-    mod print_log;
-    #[path = "retention.rs"]
-    mod retention;
-    #[path = "search.rs"]
-    mod search;
-    #[path = "tenancy.rs"]
-    mod tenancy;
-}
+suite!(
+    /// Every HTTP test on the embedded SQLite database.
+    sqlite,
+    Sqlite
+);
+suite!(
+    /// Every HTTP test on PostgreSQL.
+    postgres,
+    Postgres
+);
