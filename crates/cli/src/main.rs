@@ -127,7 +127,7 @@ struct DataDir {
     #[arg(
         long,
         env = "STELE_DATA_DIR",
-        default_value = "stele-data",
+        default_value_os_t = Config::default().data_dir,
         global = true
     )]
     data_dir: PathBuf,
@@ -158,16 +158,20 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "STELE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "STELE_LISTEN", default_value_t = Config::default().listen)]
     listen: SocketAddr,
     /// Request bodies above this many bytes get 413.
     #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
-    #[arg(long, env = "STELE_CHECKPOINT_EVERY", default_value_t = 60)]
+    #[arg(
+        long,
+        env = "STELE_CHECKPOINT_EVERY",
+        default_value_t = Config::default().checkpoint_every.as_secs()
+    )]
     checkpoint_every: u64,
     /// Run retention daily at this time (HH:MM, UTC).
-    #[arg(long, env = "STELE_PRUNE_AT", default_value = "03:00")]
+    #[arg(long, env = "STELE_PRUNE_AT", default_value_t = stele_service::retention::schedule::DailyAt::DEFAULT)]
     prune_at: stele_service::retention::schedule::DailyAt,
     /// Do not run retention on a schedule (`stele prune` still runs it by hand).
     #[arg(long, env = "STELE_NO_PRUNE")]
@@ -176,7 +180,11 @@ struct ServeArgs {
     #[arg(long, env = "STELE_ARCHIVE_DIR")]
     archive_dir: Option<PathBuf>,
     /// How long an export job's file stays downloadable once ready (seconds).
-    #[arg(long, env = "STELE_EXPORT_LINK_TTL", default_value_t = 600)]
+    #[arg(
+        long,
+        env = "STELE_EXPORT_LINK_TTL",
+        default_value_t = Config::default().export_link_ttl.as_secs()
+    )]
     export_link_ttl: u64,
     /// Mark the console's cookies `Secure`: set when served over TLS or behind a TLS proxy.
     #[arg(long, env = "STELE_SECURE_COOKIES")]
@@ -191,7 +199,7 @@ struct ServeArgs {
     #[arg(
         long,
         env = "STELE_FORWARDED_HEADER",
-        default_value = "x-forwarded-for"
+        default_value_t = stele_server::app::client_ip::ForwardedHeader::default()
     )]
     forwarded_header: stele_server::app::client_ip::ForwardedHeader,
     #[command(flatten)]

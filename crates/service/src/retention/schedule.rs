@@ -40,12 +40,19 @@ impl DailyAt {
 impl FromStr for DailyAt {
     type Err = String;
 
-    /// `HH:MM`, 24-hour, UTC.
+    /// `HH:MM`, 24-hour, UTC; a trailing ` UTC` (as [`DailyAt`] displays itself) is allowed.
     fn from_str(s: &str) -> Result<DailyAt, String> {
         let bad = || format!("`{s}` is not a time of day: use HH:MM in UTC, such as 03:00");
-        let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+        let mut text = s.trim();
+        if let Some(i) = text.len().checked_sub(3)
+            && text.is_char_boundary(i)
+            && text[i..].eq_ignore_ascii_case("utc")
+        {
+            text = text[..i].trim_end();
+        }
+        let (h, m) = text.split_once(':').ok_or_else(bad)?;
         let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        if h > 23 || m > 59 || s.trim().len() != 5 {
+        if h > 23 || m > 59 || text.len() != 5 {
             return Err(bad());
         }
         Ok(DailyAt {
@@ -122,7 +129,23 @@ mod tests {
 
     #[test]
     fn times_of_day_are_hh_mm() {
-        for bad in ["3", "24:00", "03:60", "3:00", "03:00:00", "ab:cd", ""] {
+        // What `--help` shows as the default reads back as that default.
+        assert_eq!(DailyAt::DEFAULT.to_string().parse(), Ok(DailyAt::DEFAULT));
+        assert_eq!(
+            "23:59 utc".parse::<DailyAt>().unwrap().to_string(),
+            "23:59 UTC"
+        );
+        for bad in [
+            "3",
+            "24:00",
+            "03:60",
+            "3:00",
+            "03:00:00",
+            "ab:cd",
+            "",
+            "UTC",
+            "03:00 GMT",
+        ] {
             assert!(bad.parse::<DailyAt>().is_err(), "{bad}");
         }
         assert!("00:00".parse::<DailyAt>().is_ok());
