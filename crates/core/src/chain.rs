@@ -78,17 +78,19 @@ impl Personal {
     }
 
     pub fn digest(&self, salt: &Salt) -> Hash {
-        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
-        let object = serde_json::json!({
-            "actor_email": text(&self.actor_email),
-            "actor_id": text(&self.actor_id),
-            "actor_name": text(&self.actor_name),
-            "ip": text(&self.ip),
-            "user_agent": text(&self.user_agent),
-        });
+        // Canonical JSON of the five fields, every key present (null when absent), in sorted
+        // order, written straight from the fields.
+        let mut json = Vec::with_capacity(160);
+        let mut object = CanonicalObject::open(&mut json);
+        object.text("actor_email", self.actor_email.as_deref(), true);
+        object.text("actor_id", self.actor_id.as_deref(), true);
+        object.text("actor_name", self.actor_name.as_deref(), true);
+        object.text("ip", self.ip.as_deref(), true);
+        object.text("user_agent", self.user_agent.as_deref(), true);
+        object.close();
         let mut h = Sha256::new();
         h.update(salt);
-        h.update(canonical_json(&object).as_bytes());
+        h.update(&json);
         h.finalize().into()
     }
 }
@@ -209,28 +211,126 @@ pub fn event_bytes(event: &NewEvent, personal_digest: &Hash) -> Vec<u8> {
     text(&mut out, entity.map(|e| e.kind.as_str()));
     text(&mut out, entity.and_then(|e| e.id.as_deref()));
     text(&mut out, entity.and_then(|e| e.name.as_deref()));
-    let json = |v: Value| canonical_json(&v);
-    text(&mut out, Some(&json(serde_json::json!(event.entity_ids))));
-    let mut context = event.context.clone();
-    context.ip = None;
-    context.user_agent = None;
-    text(
-        &mut out,
-        Some(&json(serde_json::to_value(&context).unwrap_or(Value::Null))),
-    );
-    text(
-        &mut out,
-        Some(&json(
-            serde_json::to_value(&event.changes).unwrap_or(Value::Null),
-        )),
-    );
-    text(
-        &mut out,
-        Some(&json(
-            serde_json::to_value(&event.metadata).unwrap_or(Value::Null),
-        )),
-    );
+    // The four JSON fields are written as canonical JSON straight from the typed values, with
+    // their length patched in afterwards: no `Value` tree is built for them.
+    json_field(&mut out, |buf| {
+        buf.push(b'[');
+        for (i, id) in event.entity_ids.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            write_json_string(buf, id);
+        }
+        buf.push(b']');
+    });
+    json_field(&mut out, |buf| write_committed_context(buf, &event.context));
+    json_field(&mut out, |buf| {
+        buf.push(b'[');
+        for (i, change) in event.changes.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let mut object = CanonicalObject::open(buf);
+            object.text("field", Some(&change.field), true);
+            object.value("new", change.new.as_ref());
+            object.value("old", change.old.as_ref());
+            object.close();
+        }
+        buf.push(b']');
+    });
+    json_field(&mut out, |buf| {
+        // A BTreeMap of `String` keys iterates in the byte order canonical JSON sorts by.
+        let mut object = CanonicalObject::open(buf);
+        for (key, value) in &event.metadata {
+            object.value(key, Some(value));
+        }
+        object.close();
+    });
     out
+}
+
+/// `F(x)` for a JSON field: the 4-byte length is written once `write` has written the text.
+fn json_field(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// The context as the chain commits to it: canonical JSON without `ip` and `user_agent` (they
+/// are personal, behind the personal digest). Keys are those `Context` serializes, absent ones
+/// left out, in sorted order.
+fn write_committed_context(buf: &mut Vec<u8>, c: &crate::event::Context) {
+    let mut object = CanonicalObject::open(buf);
+    object.text("api_key_id", c.api_key_id.as_deref(), false);
+    object.text("correlation_id", c.correlation_id.as_deref(), false);
+    if let Some(who) = &c.impersonator {
+        object.key("impersonator");
+        let mut inner = CanonicalObject::open(object.buf);
+        inner.text("email", who.email.as_deref(), false);
+        inner.text("id", who.id.as_deref(), false);
+        inner.close();
+    }
+    object.text("location", c.location.as_deref(), false);
+    object.text("reason", c.reason.as_deref(), false);
+    object.text("request_id", c.request_id.as_deref(), false);
+    object.text("source", c.source.as_deref(), false);
+    object.close();
+}
+
+/// Writes one JSON object whose keys the caller gives in sorted order.
+struct CanonicalObject<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> CanonicalObject<'a> {
+    fn open(buf: &'a mut Vec<u8>) -> Self {
+        buf.push(b'{');
+        CanonicalObject { buf, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        write_json_string(self.buf, key);
+        self.buf.push(b':');
+    }
+
+    /// A text member; an absent one is `null` when `keep_null`, else left out.
+    fn text(&mut self, key: &str, value: Option<&str>, keep_null: bool) {
+        match value {
+            Some(v) => {
+                self.key(key);
+                write_json_string(self.buf, v);
+            }
+            None if keep_null => {
+                self.key(key);
+                self.buf.extend_from_slice(b"null");
+            }
+            None => {}
+        }
+    }
+
+    /// A JSON member in canonical form; an absent one is left out.
+    fn value(&mut self, key: &str, value: Option<&Value>) {
+        if let Some(v) = value {
+            self.key(key);
+            write_canonical(v, self.buf);
+        }
+    }
+
+    fn close(self) {
+        self.buf.push(b'}');
+    }
+}
+
+fn write_json_string(buf: &mut Vec<u8>, s: &str) {
+    // Writing a string into memory cannot fail.
+    serde_json::to_writer(&mut *buf, s).expect("JSON into memory");
 }
 
 pub fn event_digest(event: &NewEvent, personal_digest: &Hash) -> Hash {
@@ -266,38 +366,34 @@ pub fn entry_hash(
 
 /// Canonical JSON text: sorted keys, no whitespace (see the module docs).
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(value, &mut out);
-    out
+    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(key).unwrap_or_default());
-                out.push(':');
-                write_canonical(&map[key], out);
+            let mut object = CanonicalObject::open(out);
+            for key in keys {
+                object.value(key, map.get(key));
             }
-            out.push('}');
+            object.close();
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+        // Scalars as serde_json writes them; writing into memory cannot fail.
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("JSON into memory"),
     }
 }
 
@@ -333,6 +429,126 @@ mod tests {
                 .into_iter()
                 .collect(),
             idempotency_key: None,
+        }
+    }
+
+    /// The chain's encoding as first written: each JSON field built as a `serde_json::Value`
+    /// and then written canonically. `event_bytes` writes the same bytes from the typed values.
+    fn event_bytes_through_values(event: &NewEvent, personal_digest: &Hash) -> Vec<u8> {
+        let mut prefix = Vec::new();
+        prefix.extend_from_slice(EVENT_FORMAT);
+        text(&mut prefix, Some(&format_rfc3339(event.occurred_at)));
+        text(&mut prefix, Some(&event.action));
+        text(&mut prefix, event.detailed_action.as_deref());
+        text(&mut prefix, Some(&event.channel));
+        text(&mut prefix, event.description.as_deref());
+        text(&mut prefix, Some(event.outcome.as_str()));
+        text(&mut prefix, Some(event.actor.kind.as_str()));
+        text(&mut prefix, Some(&to_hex(personal_digest)));
+        let entity = event.entity.as_ref();
+        text(&mut prefix, entity.map(|e| e.kind.as_str()));
+        text(&mut prefix, entity.and_then(|e| e.id.as_deref()));
+        text(&mut prefix, entity.and_then(|e| e.name.as_deref()));
+        let json = |v: Value| canonical_json(&v);
+        text(&mut prefix, Some(&json(json!(event.entity_ids))));
+        let mut context = event.context.clone();
+        context.ip = None;
+        context.user_agent = None;
+        text(
+            &mut prefix,
+            Some(&json(serde_json::to_value(&context).unwrap())),
+        );
+        text(
+            &mut prefix,
+            Some(&json(serde_json::to_value(&event.changes).unwrap())),
+        );
+        text(
+            &mut prefix,
+            Some(&json(serde_json::to_value(&event.metadata).unwrap())),
+        );
+        prefix
+    }
+
+    fn personal_digest_through_values(p: &Personal, salt: &Salt) -> Hash {
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+        let object = json!({
+            "actor_email": text(&p.actor_email),
+            "actor_id": text(&p.actor_id),
+            "actor_name": text(&p.actor_name),
+            "ip": text(&p.ip),
+            "user_agent": text(&p.user_agent),
+        });
+        let mut h = Sha256::new();
+        h.update(salt);
+        h.update(canonical_json(&object).as_bytes());
+        h.finalize().into()
+    }
+
+    #[test]
+    fn the_typed_encoding_writes_the_bytes_the_value_encoding_did() {
+        use crate::event::{Change, Entity, Impersonator};
+        let mut events = vec![sample()];
+        let mut e = sample();
+        e.entity = Some(Entity {
+            kind: "Printer".into(),
+            id: Some("42".into()),
+            name: Some("Büro \"A\"".into()),
+        });
+        e.entity_ids = vec!["1".into(), "é\u{1}".into()];
+        e.context = Context {
+            ip: Some("::1".into()),
+            user_agent: Some("ua".into()),
+            correlation_id: Some("c".into()),
+            request_id: Some("r".into()),
+            reason: Some("why\n".into()),
+            source: Some("web".into()),
+            api_key_id: Some("key_1".into()),
+            impersonator: Some(Impersonator {
+                id: Some("u9".into()),
+                email: None,
+            }),
+            location: Some("Zürich".into()),
+        };
+        e.changes = vec![
+            Change {
+                field: "a.b".into(),
+                old: Some(Value::Null),
+                new: Some(json!({"z": [1, 2.5, {"y": null, "b": "x"}], "a": -0.0})),
+            },
+            Change {
+                field: "gone".into(),
+                old: Some(json!(1e300)),
+                new: None,
+            },
+        ];
+        e.metadata = [
+            ("b".to_string(), json!(1)),
+            ("a".to_string(), json!("x")),
+            ("Z".to_string(), json!(true)),
+            ("é".to_string(), json!(0.1)),
+        ]
+        .into_iter()
+        .collect();
+        events.push(e);
+        let mut e = sample();
+        e.context.impersonator = Some(Impersonator {
+            id: None,
+            email: None,
+        });
+        events.push(e);
+        for event in &events {
+            let personal = Personal::of(event);
+            let salt = [3; 16];
+            assert_eq!(
+                personal.digest(&salt),
+                personal_digest_through_values(&personal, &salt)
+            );
+            let digest = personal.digest(&salt);
+            assert_eq!(
+                event_bytes(event, &digest),
+                event_bytes_through_values(event, &digest),
+                "{event:?}"
+            );
         }
     }
 
