@@ -68,7 +68,7 @@ impl From<Page> for PageBody {
         }
     }
 }
-/// Every API route; `crate::app::router` merges it with the console's.
+/// Every API route; the application router merges it with the console's.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/events", get(events::list).post(events::create))

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::app::config::Config;
 use crate::app::router;
 use crate::app::state::AppState;
-use crate::console::ConsoleState;
+use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
 use stele_service::export::jobs::ExportJobs;

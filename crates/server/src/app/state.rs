@@ -11,7 +11,7 @@ use stele_service::retention::{ArchiveSink, SharedStatus};
 use stele_store::Store;
 
 use crate::app::client_ip::TrustedProxies;
-use crate::console::ConsoleState;
+use crate::console::state::ConsoleState;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -22,8 +22,7 @@ pub mod print_log_page;
 mod rate_limit;
 pub mod render;
 pub mod settings;
-
-use std::time::Duration;
+pub mod state;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -37,30 +36,10 @@ use stele_store::StoreError;
 
 pub use auth::{ConsoleUser, PermissionDenied};
 pub use rate_limit::{Blocked, Limits};
+pub use state::ConsoleState;
 use stele_service::access::roles::Permission;
 
-use crate::app::config::Config;
 use crate::app::state::AppState;
-
-/// What the console keeps for the life of the process.
-pub struct ConsoleState {
-    /// Keys the CSRF tokens (HMAC-SHA256); `integrity::console_secret`.
-    pub(crate) secret: [u8; 32],
-    pub(crate) secure_cookies: bool,
-    pub(crate) session_ttl: Duration,
-    pub(crate) limiter: rate_limit::RateLimiter,
-}
-
-impl ConsoleState {
-    pub fn new(secret: [u8; 32], config: &Config) -> ConsoleState {
-        ConsoleState {
-            secret,
-            secure_cookies: config.secure_cookies,
-            session_ttl: config.session_ttl,
-            limiter: rate_limit::RateLimiter::new(Limits::default()),
-        }
-    }
-}
 
 /// The console's routes, with the CSRF guard and the security headers on every one of them.
 pub fn router(state: AppState) -> Router<AppState> {

@@ -3,7 +3,7 @@
 //! members added, members' roles changed, API keys created or revoked, and requests the IP
 //! allowlist refused (`access_denied`) on channel `security`; one entry's details read (`view`,
 //! through the API or the console) on channel `pii-read`. Settings changes and exports build
-//! their entries where they happen (`http::api::settings`, `export`).
+//! their entries where they happen (the settings and export modules).
 //!
 //! These functions only build the entries; [`crate::trail::record`] appends one. The actor is
 //! the member for what a member does in the console (type `user`), and a System actor named after
