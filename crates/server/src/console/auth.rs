@@ -31,11 +31,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, KeyInit, Mac};
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
 use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
+use subtle::ConstantTimeEq;
 
 use super::{ConsoleError, layout, page};
 use crate::app::state::AppState;
@@ -761,31 +763,20 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// HMAC-SHA256 (RFC 2104) over the `sha2` the workspace already uses: a dozen lines, rather than
-/// a second major version of `sha2` for the `hmac` crate's sake.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut inner_pad = [0x36u8; BLOCK];
-    let mut outer_pad = [0x5cu8; BLOCK];
-    for (i, k) in key.iter().enumerate() {
-        inner_pad[i] ^= k;
-        outer_pad[i] ^= k;
-    }
-    let inner = Sha256::new()
-        .chain_update(inner_pad)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(outer_pad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+/// HMAC-SHA256 (RFC 2104). `hmac` 0.13 takes the `sha2` 0.11 that postgres-protocol already
+/// brings (the workspace's own `sha2` is 0.10): see the root Cargo.toml.
+type HmacSha256 = Hmac<hmac_sha2::Sha256>;
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// Compares without stopping at the first difference, so the time taken does not tell an
-/// attacker how much of a guessed token was right.
+/// attacker how much of a guessed token was right (the length is no secret: always 64).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -801,6 +792,29 @@ mod tests {
         assert_eq!(
             hex(&hmac_sha256(&key, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn csrf_tokens_are_pinned() {
+        // Computed with Python's `hmac` module, so tokens issued before a change of HMAC code
+        // stay valid after it.
+        let (secret, input) = ([1u8; 32], [7u8; 32]);
+        assert_eq!(
+            session_csrf(&secret, &input),
+            "842187fb4eaddf007059b2e68f115c504566756889b087d5d47de0521d1941af"
+        );
+        assert_eq!(
+            login_csrf(&secret, &input),
+            "28db34dc48f7d50e43dccf493aebc7036ab677bdcdb2d2446a52a64927e430ce"
         );
     }
 
