@@ -31,6 +31,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hex::FromHex;
 use hmac::{Hmac, KeyInit, Mac};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -445,7 +446,7 @@ async fn start_session(
         SET_COOKIE,
         set_cookie(
             SESSION_COOKIE,
-            &hex(&token),
+            &hex::encode(token),
             "/",
             Some(ttl_ms / 1000),
             secure,
@@ -513,7 +514,7 @@ fn login_form_token(
     let nonce = random_32()?;
     let cookie = set_cookie(
         LOGIN_COOKIE,
-        &hex(&nonce),
+        &hex::encode(nonce),
         LOGIN_PATH,
         None,
         state.console.secure_cookies,
@@ -735,32 +736,22 @@ fn session_hash(token: &[u8; 32]) -> SessionHash {
 }
 
 fn session_csrf(secret: &[u8; 32], token: &[u8; 32]) -> String {
-    hex(&hmac_sha256(
+    hex::encode(hmac_sha256(
         secret,
         &[b"session\0".as_slice(), token].concat(),
     ))
 }
 
 fn login_csrf(secret: &[u8; 32], nonce: &[u8; 32]) -> String {
-    hex(&hmac_sha256(
+    hex::encode(hmac_sha256(
         secret,
         &[b"login\0".as_slice(), nonce].concat(),
     ))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// A cookie's 64 hex digits as the 32 bytes they encode.
 fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    <[u8; 32]>::from_hex(s).ok()
 }
 
 /// HMAC-SHA256 (RFC 2104). `hmac` 0.13 takes the `sha2` 0.11 that postgres-protocol already
@@ -790,7 +781,7 @@ mod tests {
         let mut key = [0u8; 32];
         key[..4].copy_from_slice(b"Jefe");
         assert_eq!(
-            hex(&hmac_sha256(&key, b"what do ya want for nothing?")),
+            hex::encode(hmac_sha256(&key, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -798,7 +789,7 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -821,7 +812,7 @@ mod tests {
     #[test]
     fn tokens_and_cookies_round_trip() {
         let token = [7u8; 32];
-        assert_eq!(unhex32(&hex(&token)), Some(token));
+        assert_eq!(unhex32(&hex::encode(token)), Some(token));
         assert_eq!(unhex32("zz"), None);
         assert_eq!(unhex32(&"é".repeat(32)), None);
         let secret = [1u8; 32];
