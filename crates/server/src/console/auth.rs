@@ -34,12 +34,14 @@ use axum::response::{IntoResponse, Response};
 use hex::FromHex;
 use hmac::{Hmac, KeyInit, Mac};
 use maud::{Markup, html};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
 use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
 use subtle::ConstantTimeEq;
 
+use super::render::COMPONENT;
 use super::{ConsoleError, layout, page};
 use crate::app::state::AppState;
 use stele_service::access::members;
@@ -711,17 +713,12 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// What `?next=` leaves as it is: the unreserved characters and `/`.
+const NEXT_VALUE: &AsciiSet = &COMPONENT.remove(b'/');
+
 /// Percent-encodes all but unreserved characters and `/` (for `?next=`).
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out += &format!("%{b:02X}");
-        }
-    }
-    out
+    utf8_percent_encode(s, NEXT_VALUE).to_string()
 }
 
 fn random_32() -> Result<[u8; 32], ConsoleError> {
