@@ -31,6 +31,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cookie::time::Duration;
+use cookie::{Cookie, SameSite};
 use hex::FromHex;
 use hmac::{Hmac, KeyInit, Mac};
 use maud::{Markup, html};
@@ -664,12 +666,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)?
+        .value_raw()
+        .map(|v| v.trim_matches('"'))
 }
 
+/// A console cookie: HttpOnly, SameSite=Lax, `Secure` with `--secure-cookies`.
 fn set_cookie(
     name: &str,
     value: &str,
@@ -677,16 +681,18 @@ fn set_cookie(
     max_age_s: Option<i64>,
     secure: bool,
 ) -> HeaderValue {
-    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    let mut cookie = Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
     if let Some(seconds) = max_age_s {
-        cookie += &format!("; Max-Age={seconds}");
+        cookie = cookie.max_age(Duration::seconds(seconds));
     }
-    if secure {
-        cookie += "; Secure";
-    }
-    HeaderValue::from_str(&cookie).expect("cookie names and hex values are header-safe")
+    HeaderValue::from_str(&cookie.to_string()).expect("cookie names and hex values are header-safe")
 }
 
+/// Tells the browser to drop cookie `name` (empty, `Max-Age=0`).
 fn expired_cookie(name: &str, path: &str, secure: bool) -> HeaderValue {
     set_cookie(name, "", path, Some(0), secure)
 }
@@ -826,6 +832,28 @@ mod tests {
         assert_eq!(cookie(&headers, "b"), None);
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn set_cookie_lines_carry_the_console_attributes() {
+        assert_eq!(
+            set_cookie(SESSION_COOKIE, "ab12", "/", Some(43_200), true),
+            "stele_session=ab12; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=43200"
+        );
+        assert_eq!(
+            set_cookie(LOGIN_COOKIE, "cd34", LOGIN_PATH, None, false),
+            "stele_login=cd34; HttpOnly; SameSite=Lax; Path=/console/login"
+        );
+        assert_eq!(
+            expired_cookie(SESSION_COOKIE, "/", false),
+            "stele_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("x=1;stele_login=\"ef\"; broken"),
+        );
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), Some("ef"));
     }
 
     #[test]
