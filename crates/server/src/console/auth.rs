@@ -49,6 +49,7 @@ use crate::app::state::AppState;
 use stele_service::access::members;
 use stele_service::access::org_policy::{AccessError, Attempt};
 use stele_service::access::roles::{Permission, Role};
+use stele_service::random;
 use stele_service::trail::activity::{self, Who};
 
 use crate::app::client_ip;
@@ -304,7 +305,7 @@ pub async fn login_page(
     {
         return Ok(see_other(next));
     }
-    let (form, set_cookie) = login_form_token(&state, &headers)?;
+    let (form, set_cookie) = login_form_token(&state, &headers);
     let mut response = page(StatusCode::OK, sign_in_page(&form, next, "", None));
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
@@ -335,7 +336,7 @@ pub async fn login(
     let account = email_key(&email);
     let limiter = &state.console.limiter;
     let again = |status: StatusCode, message: &str| -> Result<Response, ConsoleError> {
-        let (token, set_cookie) = login_form_token(&state, &headers)?;
+        let (token, set_cookie) = login_form_token(&state, &headers);
         let mut response = page(status, sign_in_page(&token, &next, &email, Some(message)));
         if let Some(cookie) = set_cookie {
             response.headers_mut().append(SET_COOKIE, cookie);
@@ -428,7 +429,7 @@ async fn start_session(
 ) -> Result<Response, ConsoleError> {
     let event = activity::login(member.into(), client.context(), now);
     stele_service::trail::record(state.store.as_ref(), member.org, event).await?;
-    let token = random_32()?;
+    let token = random::bytes::<32>();
     let ttl_ms = state.console.session_ttl.as_millis() as Millis;
     state
         .store
@@ -508,14 +509,11 @@ fn sign_in_page(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Mar
 
 /// The sign-in form's CSRF token, from the `stele_login` cookie the browser has, or from a new
 /// one (returned as the `Set-Cookie` to send).
-fn login_form_token(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(String, Option<HeaderValue>), ConsoleError> {
+fn login_form_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     if let Some(nonce) = cookie(headers, LOGIN_COOKIE).and_then(unhex32) {
-        return Ok((login_csrf(&state.console.secret, &nonce), None));
+        return (login_csrf(&state.console.secret, &nonce), None);
     }
-    let nonce = random_32()?;
+    let nonce = random::bytes::<32>();
     let cookie = set_cookie(
         LOGIN_COOKIE,
         &hex::encode(nonce),
@@ -523,7 +521,7 @@ fn login_form_token(
         None,
         state.console.secure_cookies,
     );
-    Ok((login_csrf(&state.console.secret, &nonce), Some(cookie)))
+    (login_csrf(&state.console.secret, &nonce), Some(cookie))
 }
 
 // --- CSRF ----------------------------------------------------------------------------------------
@@ -725,13 +723,6 @@ const NEXT_VALUE: &AsciiSet = &COMPONENT.remove(b'/');
 /// Percent-encodes all but unreserved characters and `/` (for `?next=`).
 fn percent_encode(s: &str) -> String {
     utf8_percent_encode(s, NEXT_VALUE).to_string()
-}
-
-fn random_32() -> Result<[u8; 32], ConsoleError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ConsoleError::Internal(format!("OS randomness: {e}")))?;
-    Ok(bytes)
 }
 
 fn session_hash(token: &[u8; 32]) -> SessionHash {
