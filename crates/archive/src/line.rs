@@ -1,6 +1,7 @@
 //! One archive line: an entry as the API shows it plus the chain values that prove it, and the
 //! checks one line allows on its own.
 
+use hex::FromHex;
 use serde_json::{Map, Value};
 use stele_core::Entry;
 use stele_core::chain::{self, Personal, Salt};
@@ -34,7 +35,7 @@ pub(crate) fn encode(org_id: &str, entry: &Entry, chain: &Chain) -> Value {
     );
     line.insert(
         "salt".into(),
-        chain.salt.map_or(Value::Null, |s| salt_hex(&s).into()),
+        chain.salt.map_or(Value::Null, |s| hex::encode(s).into()),
     );
     line.insert("erased".into(), chain.erased.into());
     Value::Object(line)
@@ -65,7 +66,7 @@ pub(crate) fn decode(value: &Value) -> Result<Decoded, String> {
     let salt = match object.get("salt") {
         Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            Some(salt_from_hex(s).ok_or("`salt` is not 32 hex digits or null")?)
+            Some(Salt::from_hex(s).map_err(|_| "`salt` is not 32 hex digits or null")?)
         }
         _ => return Err("`salt` is missing or neither a string nor null".into()),
     };
@@ -178,19 +179,4 @@ pub(crate) fn check(
         ));
     }
     Ok(())
-}
-
-pub(crate) fn salt_hex(salt: &Salt) -> String {
-    salt.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn salt_from_hex(s: &str) -> Option<Salt> {
-    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }

@@ -62,11 +62,12 @@
 use std::fmt;
 
 use ed25519_dalek::Signer;
+use hex::FromHex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::merkle::{Hash, decode_hex, encode_hex};
+use crate::merkle::Hash;
 use crate::time::{Millis, format_rfc3339};
 
 /// The first line of the signed message: the format and its version.
@@ -98,8 +99,8 @@ impl Checkpoint {
             "{SIGNING_FORMAT}\n{}\n{}\n{}\n{}\n{}\n",
             self.org_id,
             self.seq,
-            encode_hex(&self.chain_head),
-            encode_hex(&self.merkle_root),
+            hex::encode(self.chain_head),
+            hex::encode(self.merkle_root),
             format_rfc3339(self.created_at),
         )
         .into_bytes()
@@ -127,8 +128,8 @@ impl SignedCheckpoint {
                 found: self.key_id.clone(),
             });
         }
-        let bytes: [u8; 64] =
-            decode_hex(&self.signature).ok_or(CheckpointError::MalformedSignature)?;
+        let bytes = <[u8; 64]>::from_hex(&self.signature)
+            .map_err(|_| CheckpointError::MalformedSignature)?;
         let signature = ed25519_dalek::Signature::from_bytes(&bytes);
         key.0
             .verify_strict(&self.checkpoint.signing_bytes(), &signature)
@@ -172,7 +173,7 @@ impl SigningKey {
         SignedCheckpoint {
             checkpoint: checkpoint.clone(),
             key_id: self.public_key().key_id(),
-            signature: encode_hex(&signature.to_bytes()),
+            signature: hex::encode(signature.to_bytes()),
         }
     }
 }
@@ -192,12 +193,12 @@ pub struct PublicKey(ed25519_dalek::VerifyingKey);
 impl PublicKey {
     /// The 32-byte public key as 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        encode_hex(self.0.as_bytes())
+        hex::encode(self.0.as_bytes())
     }
 
     /// Parses 64 hex digits (either case); `None` unless they encode a valid Ed25519 point.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let bytes: [u8; 32] = decode_hex(s)?;
+        let bytes = <[u8; 32]>::from_hex(s).ok()?;
         ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .ok()
             .map(Self)
@@ -206,7 +207,7 @@ impl PublicKey {
     /// The first 8 bytes of SHA-256 over the 32 public key bytes, as 16 lowercase hex digits.
     pub fn key_id(&self) -> String {
         let digest = Sha256::digest(self.0.as_bytes());
-        encode_hex(&digest[..8])
+        hex::encode(&digest[..8])
     }
 }
 
@@ -323,10 +324,12 @@ mod tests {
     fn signature_is_plain_ed25519_over_the_signing_bytes() {
         let k = key(7);
         let signed = k.sign(&checkpoint());
-        let vk =
-            ed25519_dalek::VerifyingKey::from_bytes(&decode_hex(&k.public_key().to_hex()).unwrap())
-                .unwrap();
-        let sig = ed25519_dalek::Signature::from_bytes(&decode_hex(&signed.signature).unwrap());
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(
+            &FromHex::from_hex(k.public_key().to_hex()).unwrap(),
+        )
+        .unwrap();
+        let sig =
+            ed25519_dalek::Signature::from_bytes(&FromHex::from_hex(&signed.signature).unwrap());
         vk.verify_strict(&checkpoint().signing_bytes(), &sig)
             .unwrap();
     }
@@ -504,7 +507,7 @@ mod tests {
         assert_eq!(id.len(), 16);
         assert_eq!(
             id,
-            encode_hex(&Sha256::digest(decode_hex::<32>(&hex).unwrap())[..8])
+            hex::encode(&Sha256::digest(<[u8; 32]>::from_hex(&hex).unwrap())[..8])
         );
         assert_ne!(id, key(6).public_key().key_id());
     }
@@ -513,7 +516,8 @@ mod tests {
     fn rfc8032_test_vector_1() {
         // RFC 8032 §7.1, TEST 1: this is plain Ed25519.
         let seed =
-            decode_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+            FromHex::from_hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap();
         let k = SigningKey::from_seed(seed);
         assert_eq!(
             k.public_key().to_hex(),
@@ -527,6 +531,6 @@ mod tests {
         let shown = format!("{k:?} {k:#?}");
         assert!(shown.contains(&k.public_key().key_id()), "{shown}");
         assert!(!shown.contains("66, 66"), "{shown}");
-        assert!(!shown.contains(&encode_hex(&k.to_seed())), "{shown}");
+        assert!(!shown.contains(&hex::encode(k.to_seed())), "{shown}");
     }
 }

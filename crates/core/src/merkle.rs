@@ -16,6 +16,7 @@
 //! hashes ([`verify_inclusion`], [`verify_consistency`], the RFC 9162 §2.1.3.2 and §2.1.4.2
 //! algorithms).
 
+use hex::FromHex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -325,44 +326,12 @@ impl<'de> Deserialize<'de> for Frontier {
 
 /// A hash as 64 lowercase hex digits.
 pub fn to_hex(hash: &Hash) -> String {
-    encode_hex(hash)
+    hex::encode(hash)
 }
 
 /// Parses 64 hex digits (either case) into a hash.
 pub fn from_hex(s: &str) -> Option<Hash> {
-    decode_hex(s)
-}
-
-/// Bytes as lowercase hex.
-pub(crate) fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
-
-/// Exactly `2 * N` hex digits (either case) into `N` bytes.
-pub(crate) fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let s = s.as_bytes();
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
+    Hash::from_hex(s).ok()
 }
 
 #[cfg(test)]

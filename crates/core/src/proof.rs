@@ -3,6 +3,7 @@
 //! earlier one, so nothing before it was rewritten). The server produces them; `stele proof
 //! verify` and any independent implementation check them with the public key alone.
 
+use hex::FromHex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -100,9 +101,8 @@ impl InclusionProof {
             return Err(ProofError::EntryMismatch);
         }
         if let Some(salt) = &self.personal_salt {
-            let salt: chain::Salt = decode_hex(salt)
-                .and_then(|b| b.try_into().ok())
-                .ok_or(ProofError::Malformed("personal_salt is not 32 hex digits"))?;
+            let salt = chain::Salt::from_hex(salt)
+                .map_err(|_| ProofError::Malformed("personal_salt is not 32 hex digits"))?;
             if chain::Personal::of(&entry.event).digest(&salt) != personal {
                 return Err(ProofError::PersonalMismatch);
             }
@@ -157,16 +157,6 @@ impl ConsistencyProof {
         }
         Ok(())
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Hex strings for a proof document.

@@ -26,12 +26,7 @@ pub fn salt() -> [u8; 16] {
 pub fn token(prefix: &str, len: usize) -> String {
     let mut buf = vec![0u8; len];
     fill(&mut buf);
-    let mut out = String::with_capacity(prefix.len() + 2 * len);
-    out.push_str(prefix);
-    for b in buf {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("{prefix}{}", hex::encode(buf))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::random;
 use anyhow::Context as _;
+use hex::FromHex;
 use stele_core::checkpoint::{PublicKey, SigningKey};
 
 /// The file in the data directory holding the signing key's 32-byte seed, as hex.
@@ -92,8 +93,7 @@ fn write_new(path: &Path, seed: &[u8; 32]) -> anyhow::Result<()> {
     let mut file = options
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-    file.write_all(hex.as_bytes())?;
+    file.write_all(hex::encode(seed).as_bytes())?;
     file.sync_all()?;
     Ok(())
 }
@@ -114,17 +114,9 @@ pub fn load_signing_key(path: &Path) -> anyhow::Result<Option<SigningKey>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let text = text.trim();
-    let seed: Option<[u8; 32]> = (text.len() == 64)
-        .then(|| {
-            (0..32)
-                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-                .collect::<Option<Vec<u8>>>()
-        })
-        .flatten()
-        .and_then(|v| v.try_into().ok());
-    let seed =
-        seed.with_context(|| format!("{} does not hold a 32-byte hex seed", path.display()))?;
+    let seed = <[u8; 32]>::from_hex(text.trim())
+        .ok()
+        .with_context(|| format!("{} does not hold a 32-byte hex seed", path.display()))?;
     Ok(Some(SigningKey::from_seed(seed)))
 }
 

@@ -103,7 +103,7 @@ pub async fn create(
     // Salts and digests are computed here, on the request's own task, so the single writer only
     // links entries into the chain.
     let mut salts = vec![0u8; 16 * events.len()];
-    getrandom::fill(&mut salts).map_err(|e| ApiError::Internal(format!("OS randomness: {e}")))?;
+    stele_service::random::fill(&mut salts);
     let events = events
         .into_iter()
         .zip(salts.chunks_exact(16))

@@ -122,7 +122,7 @@ pub async fn inclusion(
     Ok(Json(InclusionProof {
         entry: entry.to_json(),
         personal_digest: merkle::to_hex(&personal),
-        personal_salt: salt.map(|s| s.iter().map(|b| format!("{b:02x}")).collect()),
+        personal_salt: salt.map(hex::encode),
         prev_hash: merkle::to_hex(&prev),
         entry_hash: merkle::to_hex(&entry_hash),
         leaf_index: index as u64,

@@ -31,17 +31,25 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cookie::time::Duration;
+use cookie::{Cookie, SameSite};
+use hex::FromHex;
+use hmac::{Hmac, KeyInit, Mac};
 use maud::{Markup, html};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
 use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
+use subtle::ConstantTimeEq;
 
+use super::render::COMPONENT;
 use super::{ConsoleError, layout, page};
 use crate::app::state::AppState;
 use stele_service::access::members;
 use stele_service::access::org_policy::{AccessError, Attempt};
 use stele_service::access::roles::{Permission, Role};
+use stele_service::random;
 use stele_service::trail::activity::{self, Who};
 
 use crate::app::client_ip;
@@ -297,7 +305,7 @@ pub async fn login_page(
     {
         return Ok(see_other(next));
     }
-    let (form, set_cookie) = login_form_token(&state, &headers)?;
+    let (form, set_cookie) = login_form_token(&state, &headers);
     let mut response = page(StatusCode::OK, sign_in_page(&form, next, "", None));
     if let Some(cookie) = set_cookie {
         response.headers_mut().append(SET_COOKIE, cookie);
@@ -328,7 +336,7 @@ pub async fn login(
     let account = email_key(&email);
     let limiter = &state.console.limiter;
     let again = |status: StatusCode, message: &str| -> Result<Response, ConsoleError> {
-        let (token, set_cookie) = login_form_token(&state, &headers)?;
+        let (token, set_cookie) = login_form_token(&state, &headers);
         let mut response = page(status, sign_in_page(&token, &next, &email, Some(message)));
         if let Some(cookie) = set_cookie {
             response.headers_mut().append(SET_COOKIE, cookie);
@@ -421,7 +429,7 @@ async fn start_session(
 ) -> Result<Response, ConsoleError> {
     let event = activity::login(member.into(), client.context(), now);
     stele_service::trail::record(state.store.as_ref(), member.org, event).await?;
-    let token = random_32()?;
+    let token = random::bytes::<32>();
     let ttl_ms = state.console.session_ttl.as_millis() as Millis;
     state
         .store
@@ -443,7 +451,7 @@ async fn start_session(
         SET_COOKIE,
         set_cookie(
             SESSION_COOKIE,
-            &hex(&token),
+            &hex::encode(token),
             "/",
             Some(ttl_ms / 1000),
             secure,
@@ -501,22 +509,19 @@ fn sign_in_page(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Mar
 
 /// The sign-in form's CSRF token, from the `stele_login` cookie the browser has, or from a new
 /// one (returned as the `Set-Cookie` to send).
-fn login_form_token(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(String, Option<HeaderValue>), ConsoleError> {
+fn login_form_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     if let Some(nonce) = cookie(headers, LOGIN_COOKIE).and_then(unhex32) {
-        return Ok((login_csrf(&state.console.secret, &nonce), None));
+        return (login_csrf(&state.console.secret, &nonce), None);
     }
-    let nonce = random_32()?;
+    let nonce = random::bytes::<32>();
     let cookie = set_cookie(
         LOGIN_COOKIE,
-        &hex(&nonce),
+        &hex::encode(nonce),
         LOGIN_PATH,
         None,
         state.console.secure_cookies,
     );
-    Ok((login_csrf(&state.console.secret, &nonce), Some(cookie)))
+    (login_csrf(&state.console.secret, &nonce), Some(cookie))
 }
 
 // --- CSRF ----------------------------------------------------------------------------------------
@@ -659,12 +664,14 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)?
+        .value_raw()
+        .map(|v| v.trim_matches('"'))
 }
 
+/// A console cookie: HttpOnly, SameSite=Lax, `Secure` with `--secure-cookies`.
 fn set_cookie(
     name: &str,
     value: &str,
@@ -672,16 +679,18 @@ fn set_cookie(
     max_age_s: Option<i64>,
     secure: bool,
 ) -> HeaderValue {
-    let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    let mut cookie = Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure);
     if let Some(seconds) = max_age_s {
-        cookie += &format!("; Max-Age={seconds}");
+        cookie = cookie.max_age(Duration::seconds(seconds));
     }
-    if secure {
-        cookie += "; Secure";
-    }
-    HeaderValue::from_str(&cookie).expect("cookie names and hex values are header-safe")
+    HeaderValue::from_str(&cookie.to_string()).expect("cookie names and hex values are header-safe")
 }
 
+/// Tells the browser to drop cookie `name` (empty, `Max-Age=0`).
 fn expired_cookie(name: &str, path: &str, secure: bool) -> HeaderValue {
     set_cookie(name, "", path, Some(0), secure)
 }
@@ -708,24 +717,12 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
+/// What `?next=` leaves as it is: the unreserved characters and `/`.
+const NEXT_VALUE: &AsciiSet = &COMPONENT.remove(b'/');
+
 /// Percent-encodes all but unreserved characters and `/` (for `?next=`).
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out += &format!("%{b:02X}");
-        }
-    }
-    out
-}
-
-fn random_32() -> Result<[u8; 32], ConsoleError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ConsoleError::Internal(format!("OS randomness: {e}")))?;
-    Ok(bytes)
+    utf8_percent_encode(s, NEXT_VALUE).to_string()
 }
 
 fn session_hash(token: &[u8; 32]) -> SessionHash {
@@ -733,59 +730,38 @@ fn session_hash(token: &[u8; 32]) -> SessionHash {
 }
 
 fn session_csrf(secret: &[u8; 32], token: &[u8; 32]) -> String {
-    hex(&hmac_sha256(
+    hex::encode(hmac_sha256(
         secret,
         &[b"session\0".as_slice(), token].concat(),
     ))
 }
 
 fn login_csrf(secret: &[u8; 32], nonce: &[u8; 32]) -> String {
-    hex(&hmac_sha256(
+    hex::encode(hmac_sha256(
         secret,
         &[b"login\0".as_slice(), nonce].concat(),
     ))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// A cookie's 64 hex digits as the 32 bytes they encode.
 fn unhex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    <[u8; 32]>::from_hex(s).ok()
 }
 
-/// HMAC-SHA256 (RFC 2104) over the `sha2` the workspace already uses: a dozen lines, rather than
-/// a second major version of `sha2` for the `hmac` crate's sake.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut inner_pad = [0x36u8; BLOCK];
-    let mut outer_pad = [0x5cu8; BLOCK];
-    for (i, k) in key.iter().enumerate() {
-        inner_pad[i] ^= k;
-        outer_pad[i] ^= k;
-    }
-    let inner = Sha256::new()
-        .chain_update(inner_pad)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(outer_pad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+/// HMAC-SHA256 (RFC 2104). `hmac` 0.13 takes the `sha2` 0.11 that postgres-protocol already
+/// brings (the workspace's own `sha2` is 0.10): see the root Cargo.toml.
+type HmacSha256 = Hmac<hmac_sha2::Sha256>;
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// Compares without stopping at the first difference, so the time taken does not tell an
-/// attacker how much of a guessed token was right.
+/// attacker how much of a guessed token was right (the length is no secret: always 64).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -799,15 +775,38 @@ mod tests {
         let mut key = [0u8; 32];
         key[..4].copy_from_slice(b"Jefe");
         assert_eq!(
-            hex(&hmac_sha256(&key, b"what do ya want for nothing?")),
+            hex::encode(hmac_sha256(&key, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn csrf_tokens_are_pinned() {
+        // Computed with Python's `hmac` module, so tokens issued before a change of HMAC code
+        // stay valid after it.
+        let (secret, input) = ([1u8; 32], [7u8; 32]);
+        assert_eq!(
+            session_csrf(&secret, &input),
+            "842187fb4eaddf007059b2e68f115c504566756889b087d5d47de0521d1941af"
+        );
+        assert_eq!(
+            login_csrf(&secret, &input),
+            "28db34dc48f7d50e43dccf493aebc7036ab677bdcdb2d2446a52a64927e430ce"
         );
     }
 
     #[test]
     fn tokens_and_cookies_round_trip() {
         let token = [7u8; 32];
-        assert_eq!(unhex32(&hex(&token)), Some(token));
+        assert_eq!(unhex32(&hex::encode(token)), Some(token));
         assert_eq!(unhex32("zz"), None);
         assert_eq!(unhex32(&"é".repeat(32)), None);
         let secret = [1u8; 32];
@@ -824,6 +823,28 @@ mod tests {
         assert_eq!(cookie(&headers, "b"), None);
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn set_cookie_lines_carry_the_console_attributes() {
+        assert_eq!(
+            set_cookie(SESSION_COOKIE, "ab12", "/", Some(43_200), true),
+            "stele_session=ab12; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=43200"
+        );
+        assert_eq!(
+            set_cookie(LOGIN_COOKIE, "cd34", LOGIN_PATH, None, false),
+            "stele_login=cd34; HttpOnly; SameSite=Lax; Path=/console/login"
+        );
+        assert_eq!(
+            expired_cookie(SESSION_COOKIE, "/", false),
+            "stele_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("x=1;stele_login=\"ef\"; broken"),
+        );
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), Some("ef"));
     }
 
     #[test]

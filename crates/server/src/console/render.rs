@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use stele_core::ActorType;
 use stele_core::filter::PageRequest;
@@ -462,62 +463,26 @@ pub fn active_filter_count(query: &ViewQuery, default_actor_types: &[ActorType])
         .sum()
 }
 
+/// Every byte but the unreserved characters of RFC 3986 (letters, digits, `-._~`).
+pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes everything but the unreserved characters of RFC 3986, so the result is safe
 /// in a query value and in a path segment (a `/` in an entity id stays inside its segment).
 pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, COMPONENT).to_string()
 }
 
-/// Reads a query string (`a=1&b=x%20y`, `+` as a space) into pairs, as a browser's form
-/// submission or a server's query extractor would.
+/// Reads a query string (`a=1&b=x%20y`, `+` as a space, a leading `?` ignored) into pairs, in
+/// order and with repeated names kept, as a browser's form submission or a server's query
+/// extractor would.
 pub fn decode_query(query: &str) -> Vec<(String, String)> {
-    query
-        .trim_start_matches('?')
-        .split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            (decode_component(k), decode_component(v))
-        })
+    form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn decode_component(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3) {
-                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                    out.push(hex_value(h) << 4 | hex_value(l));
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(digit: u8) -> u8 {
-    match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        _ => digit - b'A' + 10,
-    }
 }
 
 // --- the activity chart ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 //! `stele key create`). Creating and revoking are recorded like the command line's
 //! (`api_key.create`, `api_key.revoke`, channel `security`), with the member as the actor.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -129,7 +130,7 @@ pub async fn create(
     State(state): State<AppState>,
     user: ConsoleUser,
     client: Client,
-    form: FormPairs,
+    Form(form): Form<FormPairs>,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditKeysManage)?;
     let sent = KeyForm {

@@ -14,6 +14,7 @@
 //! (action `permission_change`, channel `security`) with the old and new role. The member is the
 //! actor of both.
 
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -137,7 +138,7 @@ pub async fn add(
     State(state): State<AppState>,
     user: ConsoleUser,
     client: Client,
-    form: FormPairs,
+    Form(form): Form<FormPairs>,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditMembersManage)?;
     let sent = AddForm {
@@ -232,7 +233,7 @@ pub async fn change_role(
     user: ConsoleUser,
     client: Client,
     Path(id): Path<String>,
-    form: FormPairs,
+    Form(form): Form<FormPairs>,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditMembersManage)?;
     let list = org_members(&state, &user).await?;

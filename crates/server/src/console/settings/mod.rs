@@ -20,14 +20,11 @@ pub mod org;
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::auth::{CSRF_FIELD, ConsoleUser};
 use super::layout;
-use super::render::decode_query;
 use stele_service::access::roles::Permission;
 
 pub const SETTINGS_PATH: &str = "/console/settings";
@@ -144,7 +141,9 @@ pub struct DoneQuery {
 }
 
 /// A urlencoded form body as pairs, in order, with repeated names kept (the scope checkboxes),
-/// which `axum::Form` into a struct cannot keep.
+/// which `axum::Form` into a struct cannot keep: a handler takes `Form<FormPairs>`.
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
 pub struct FormPairs(Vec<(String, String)>);
 
 impl FormPairs {
@@ -175,20 +174,10 @@ impl FormPairs {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for FormPairs {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(FormPairs(decode_query(&String::from_utf8_lossy(&bytes))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::render::decode_query;
 
     #[test]
     fn form_pairs_keep_repeated_names_and_trim() {
@@ -197,5 +186,18 @@ mod tests {
         assert_eq!(form.all("scope").collect::<Vec<_>>(), ["read", "export"]);
         assert!(form.has("more") && !form.has("less"));
         assert_eq!(form.text("less"), "");
+    }
+
+    #[tokio::test]
+    async fn a_form_body_reads_into_pairs_like_the_query_decoder() {
+        use axum::Form;
+        use axum::extract::{FromRequest, Request};
+        let body = "name=+CI+&scope=read&scope=export&more=&x=%41%4&&c";
+        let request = Request::post("/")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let Form(FormPairs(pairs)) = Form::<FormPairs>::from_request(request, &()).await.unwrap();
+        assert_eq!(pairs, decode_query(body));
     }
 }

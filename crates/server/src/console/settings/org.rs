@@ -24,6 +24,7 @@
 
 use std::net::IpAddr;
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -345,7 +346,7 @@ pub async fn save(
     State(state): State<AppState>,
     user: ConsoleUser,
     client: Client,
-    form: FormPairs,
+    Form(form): Form<FormPairs>,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditLogsConfigure)?;
     let current = state
