@@ -407,23 +407,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let key = api_keys::generate(&name, scopes);
-            let info = store.create_api_key(org.key, key.record).await?;
-            let event = activity::key_created(
+            let created = api_keys::create(
+                store.as_ref(),
+                org.key,
+                &name,
+                scopes,
                 activity::system_actor("stele key create"),
                 activity::cli_context(),
-                &info,
                 now_millis(),
+            )
+            .await?;
+            eprintln!(
+                "recorded as entry seq {} of {}",
+                created.recorded.seq, org.name
             );
-            let receipt = stele_service::trail::record(store.as_ref(), org.key, event).await?;
-            eprintln!("recorded as entry seq {} of {}", receipt.seq, org.name);
             eprintln!(
                 "created key {} for {} with scopes {}; it is shown once:",
-                info.id,
+                created.info.id,
                 org.name,
-                Scope::join(&info.scopes)
+                Scope::join(&created.info.scopes)
             );
-            println!("{}", key.secret);
+            println!("{}", created.secret);
             Ok(())
         }
         Command::Key(KeyCommand::List { org, data }) => {
@@ -448,26 +452,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
             let store = open_existing(&data).await?;
-            // The store stamps a revocation with this process's clock, so a `revoked_at` before
-            // this moment means another command revoked the key earlier.
-            let before = now_millis();
-            let info = store.revoke_api_key(&key_id).await.map_err(|e| match e {
+            let revoked = api_keys::revoke(
+                store.as_ref(),
+                &key_id,
+                activity::system_actor("stele key revoke"),
+                activity::cli_context(),
+                now_millis(),
+            )
+            .await
+            .map_err(|e| match e {
                 stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
                 other => other.into(),
             })?;
-            if info.revoked_at.is_some_and(|at| at < before) {
-                println!("{} was revoked already", info.id);
-                return Ok(());
+            match revoked {
+                api_keys::Revoked::Already(info) => println!("{} was revoked already", info.id),
+                api_keys::Revoked::Now { info, recorded } => {
+                    println!("revoked {}", info.id);
+                    eprintln!("recorded as entry seq {} of {}", recorded.seq, info.org_id);
+                }
             }
-            let event = activity::key_revoked(
-                activity::system_actor("stele key revoke"),
-                activity::cli_context(),
-                &info,
-                now_millis(),
-            );
-            let receipt = stele_service::trail::record(store.as_ref(), info.org, event).await?;
-            println!("revoked {}", info.id);
-            eprintln!("recorded as entry seq {} of {}", receipt.seq, info.org_id);
             Ok(())
         }
         Command::User(UserCommand::Create {

@@ -1,8 +1,14 @@
-//! API key secrets: how they are made and how they are hashed for storage.
+//! API keys: how their secrets are made and hashed for storage, and creating and revoking one
+//! ([`create`], [`revoke`]), which the console's keys page and `stele key` both do, recorded in
+//! the organization's trail the same way.
+
+use sha2::{Digest, Sha256};
+use stele_core::time::{Millis, now_millis};
+use stele_core::{Actor, Context};
+use stele_store::{ApiKeyInfo, KeyHash, NewApiKey, OrgId, Receipt, Scope, Store, StoreError};
 
 use crate::random;
-use sha2::{Digest, Sha256};
-use stele_store::{KeyHash, NewApiKey, Scope};
+use crate::trail::{self, activity};
 
 /// Every key starts with this, so secret scanners and people can recognise one.
 pub const KEY_PREFIX: &str = "stele_";
@@ -31,19 +37,77 @@ pub fn hash(secret: &str) -> KeyHash {
     KeyHash(Sha256::digest(secret.as_bytes()).into())
 }
 
+/// A key just made: its secret, shown this once and never again, and its entry in the trail.
+pub struct CreatedKey {
+    pub info: ApiKeyInfo,
+    pub secret: String,
+    pub recorded: Receipt,
+}
+
+/// Creates an API key for the organization and records it (`api_key.create`, channel
+/// `security`) with `actor` and `context` as who did it.
+pub async fn create(
+    store: &dyn Store,
+    org: OrgId,
+    name: &str,
+    scopes: Vec<Scope>,
+    actor: Actor,
+    context: Context,
+    now: Millis,
+) -> Result<CreatedKey, StoreError> {
+    let key = generate(name, scopes);
+    let info = store.create_api_key(org, key.record).await?;
+    let event = activity::key_created(actor, context, &info, now);
+    let recorded = trail::record(store, org, event).await?;
+    Ok(CreatedKey {
+        info,
+        secret: key.secret,
+        recorded,
+    })
+}
+
+/// What revoking a key did.
+pub enum Revoked {
+    /// Revoked now, and recorded in its organization's trail.
+    Now { info: ApiKeyInfo, recorded: Receipt },
+    /// It was revoked before: nothing changed and nothing is recorded.
+    Already(ApiKeyInfo),
+}
+
+/// Revokes a key by its public id (`key_…`) and records it (`api_key.revoke`) in the key's
+/// organization's trail. Revoking a revoked key changes and records nothing.
+pub async fn revoke(
+    store: &dyn Store,
+    key_id: &str,
+    actor: Actor,
+    context: Context,
+    now: Millis,
+) -> Result<Revoked, StoreError> {
+    // The store stamps a revocation with the wall clock, so a `revoked_at` before this moment
+    // means the key was revoked earlier (by another request, another server or the CLI).
+    let before = now_millis();
+    let info = store.revoke_api_key(key_id).await?;
+    if info.revoked_at.is_some_and(|at| at < before) {
+        return Ok(Revoked::Already(info));
+    }
+    let event = activity::key_revoked(actor, context, &info, now);
+    let recorded = trail::record(store, info.org, event).await?;
+    Ok(Revoked::Now { info, recorded })
+}
+
 /// How an API key appears in the entries Stele records about what it did (an export, a
 /// settings change): as the actor, and in the context.
-pub fn actor_of(key: &stele_store::ApiKeyInfo) -> (stele_core::Actor, stele_core::Context) {
-    let actor = stele_core::Actor {
+pub fn actor_of(key: &ApiKeyInfo) -> (Actor, Context) {
+    let actor = Actor {
         kind: stele_core::ActorType::Api,
         id: Some(key.id.clone()),
         name: Some(key.name.clone()),
         email: None,
     };
-    let context = stele_core::Context {
+    let context = Context {
         api_key_id: Some(key.id.clone()),
         source: Some("api".into()),
-        ..stele_core::Context::default()
+        ..Context::default()
     };
     (actor, context)
 }

@@ -24,7 +24,7 @@ use crate::console::render::{encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::api_keys;
 use stele_service::access::roles::Permission;
-use stele_service::trail::activity::{self, member_actor};
+use stele_service::trail::activity::member_actor;
 
 /// Key names are for people telling keys apart.
 const MAX_NAME_CHARS: usize = 100;
@@ -148,21 +148,18 @@ pub async fn create(
             ));
         }
     };
-    let store = state.store.as_ref();
-    let key = api_keys::generate(&name, scopes);
-    let info = store
-        .create_api_key(user.org, key.record)
-        .await
-        .map_err(ConsoleError::from)?;
-    let event = activity::key_created(
+    let created = api_keys::create(
+        state.store.as_ref(),
+        user.org,
+        &name,
+        scopes,
         member_actor(user.who()),
         client.context(),
-        &info,
         state.clock.now(),
-    );
-    stele_service::trail::record(store, user.org, event)
-        .await
-        .map_err(ConsoleError::from)?;
+    )
+    .await
+    .map_err(ConsoleError::from)?;
+    let (info, secret) = (created.info, created.secret);
     let body = html! {
         section.key-created {
             h2 { "API key created" }
@@ -170,7 +167,7 @@ pub async fn create(
                 "Copy the key now and keep it somewhere safe. Stele keeps only a hash of it, so "
                 strong { "this is the only time it is shown" } "."
             }
-            p.secret { code #new-key { (key.secret) } }
+            p.secret { code #new-key { (secret) } }
             dl.kv {
                 dt { "Name" } dd { (info.name) }
                 dt { "ID" } dd { code { (info.id) } }
@@ -260,20 +257,18 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(done(KEYS_PATH, "already_revoked", Some(&key.id)));
     }
-    let store = state.store.as_ref();
-    let revoked = store
-        .revoke_api_key(&key.id)
-        .await
-        .map_err(ConsoleError::from)?;
-    let event = activity::key_revoked(
+    let revoked = api_keys::revoke(
+        state.store.as_ref(),
+        &key.id,
         member_actor(user.who()),
         client.context(),
-        &revoked,
         state.clock.now(),
-    );
-    stele_service::trail::record(store, user.org, event)
-        .await
-        .map_err(ConsoleError::from)?;
+    )
+    .await
+    .map_err(ConsoleError::from)?;
+    if let api_keys::Revoked::Already(_) = revoked {
+        return Ok(done(KEYS_PATH, "already_revoked", Some(&key.id)));
+    }
     Ok(done(KEYS_PATH, "revoked", Some(&key.id)))
 }
 
