@@ -54,13 +54,14 @@ use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
+use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
     Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
     Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -303,7 +304,7 @@ fn storable(what: &str, value: &str) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Tenancy for PgStore {
     async fn create_org(&self, name: &str) -> Result<Organization> {
         storable("organization name", name)?;
         let mut conn = self.pool.get().await?;
@@ -444,6 +445,19 @@ impl Store for PgStore {
         Ok(row.as_ref().map(key_from_row).transpose()?)
     }
 
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::settings(&mut conn, org).await?)
+    }
+
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::put_settings(&mut conn, org, settings, now_millis()).await?)
+    }
+}
+
+#[async_trait]
+impl Trail for PgStore {
     async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
         self.writer.append(org, request).await
     }
@@ -483,6 +497,33 @@ impl Store for PgStore {
         Ok(read::facets(&mut conn, org).await?)
     }
 
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
+        let mut attempt = 1;
+        let done = loop {
+            let mut conn = self.pool.get().await?;
+            let now = now_millis();
+            // The erasure record is an entry of this month.
+            self.partitions
+                .ensure(&mut conn, [partitions::Month::of(now)])
+                .await?;
+            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym: erasure.pseudonym,
+            record: done.receipt,
+        })
+    }
+}
+
+#[async_trait]
+impl Integrity for PgStore {
     async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
         let mut conn = self.pool.get().await?;
         let mut tx = conn.snapshot().await?;
@@ -527,30 +568,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
-        let mut attempt = 1;
-        let done = loop {
-            let mut conn = self.pool.get().await?;
-            let now = now_millis();
-            // The erasure record is an entry of this month.
-            self.partitions
-                .ensure(&mut conn, [partitions::Month::of(now)])
-                .await?;
-            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
-                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
-                    attempt += 1;
-                }
-                result => break result?,
-            }
-        };
-        Ok(ErasureOutcome {
-            erased_entries: done.entries,
-            pseudonym: erasure.pseudonym,
-            record: done.receipt,
-        })
-    }
-
     async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
         let mut conn = self.pool.get().await?;
         let mut tx = conn.snapshot().await?;
@@ -573,17 +590,10 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(integrity::verify(&mut conn, org, key).await?)
     }
+}
 
-    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
-        let mut conn = self.pool.get().await?;
-        Ok(retention::settings(&mut conn, org).await?)
-    }
-
-    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
-        let mut conn = self.pool.get().await?;
-        Ok(retention::put_settings(&mut conn, org, settings, now_millis()).await?)
-    }
-
+#[async_trait]
+impl Retention for PgStore {
     async fn expired_entries(
         &self,
         org: OrgId,
@@ -617,9 +627,10 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(retention::claim_scheduled_run(&mut conn, name, due).await?)
     }
+}
 
-    // --- export jobs -----------------------------------------------------------------------------
-
+#[async_trait]
+impl ExportJobs for PgStore {
     async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::create(&mut conn, new_public_id("exp"), org, job).await?)
@@ -663,9 +674,10 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
     }
+}
 
-    // --- members and sessions --------------------------------------------------------------------
-
+#[async_trait]
+impl Members for PgStore {
     async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
         let mut conn = self.pool.get().await?;
         Ok(members::create(&mut conn, new_public_id("mem"), org, member).await?)
@@ -715,9 +727,10 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(members::forget_sessions(&mut conn, ended_before).await?)
     }
+}
 
-    // --- the print log ---------------------------------------------------------------------------
-
+#[async_trait]
+impl PrintLog for PgStore {
     async fn record_print(
         &self,
         org: OrgId,

@@ -11,7 +11,8 @@ use stele_core::checkpoint::SigningKey;
 use stele_core::filter::EventFilter;
 use stele_core::{ActorType, NewEvent};
 use stele_store::conformance::{TEST_SIGNING_SEED, event, request};
-use stele_store::{AppendRequest, Cutoffs, ProblemKind, Store, StoreError};
+use stele_store::prelude::*;
+use stele_store::{AppendRequest, Cutoffs, ProblemKind, StoreError};
 use stele_store_postgres::{PgOptions, PgStore};
 
 const T0: i64 = 1_767_225_600_000;

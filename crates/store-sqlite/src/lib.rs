@@ -29,13 +29,14 @@ use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
+use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
     Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
     Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -304,7 +305,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Tenancy for SqliteStore {
     async fn create_org(&self, name: &str) -> Result<Organization> {
         let name = name.to_string();
         self.writer
@@ -435,6 +436,21 @@ impl Store for SqliteStore {
         .map_err(map_err)
     }
 
+    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
+        self.read(move |conn, _| retention::settings(conn, org))
+            .await
+    }
+
+    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.writer
+            .run(move |tx| retention::put_settings(tx, org, &settings, now_millis()))
+            .await
+    }
+}
+
+#[async_trait]
+impl Trail for SqliteStore {
     async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
         self.writer.append(org, request).await
     }
@@ -478,6 +494,26 @@ impl Store for SqliteStore {
         self.read(move |conn, _| read::facets(conn, org)).await
     }
 
+    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
+        let dict = self.dict.clone();
+        let pseudonym = erasure.pseudonym.clone();
+        let done = self
+            .writer
+            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
+            .await?;
+        for (id, kind, value) in done.new_dict {
+            self.dict.publish(id, kind, value);
+        }
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym,
+            record: done.receipt,
+        })
+    }
+}
+
+#[async_trait]
+impl Integrity for SqliteStore {
     async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
         let mut list = self
             .read(move |conn, _| integrity::checkpoints(conn, org, Some(limit)))
@@ -516,21 +552,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
-        let dict = self.dict.clone();
-        let pseudonym = erasure.pseudonym.clone();
-        let done = self
-            .writer
-            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
-            .await?;
-        for (id, kind, value) in done.new_dict {
-            self.dict.publish(id, kind, value);
-        }
-        Ok(ErasureOutcome {
-            erased_entries: done.entries,
-            pseudonym,
-            record: done.receipt,
-        })
+    async fn shutdown(&self) -> Result<()> {
+        self.checkpoint_now().await?;
+        self.writer
+            .run_on_connection(|conn| {
+                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(map_err)
+            })
+            .await
     }
 
     async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
@@ -548,34 +577,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn shutdown(&self) -> Result<()> {
-        self.checkpoint_now().await?;
-        self.writer
-            .run_on_connection(|conn| {
-                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .map_err(map_err)
-            })
-            .await
-    }
-
     async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let key = key.copied();
         self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))
             .await
     }
+}
 
-    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
-        self.read(move |conn, _| retention::settings(conn, org))
-            .await
-    }
-
-    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
-        let settings = settings.clone();
-        self.writer
-            .run(move |tx| retention::put_settings(tx, org, &settings, now_millis()))
-            .await
-    }
-
+#[async_trait]
+impl Retention for SqliteStore {
     async fn expired_entries(
         &self,
         org: OrgId,
@@ -628,9 +638,10 @@ impl Store for SqliteStore {
             .run(move |tx| retention::claim_scheduled_run(tx, &name, due))
             .await
     }
+}
 
-    // --- export jobs -----------------------------------------------------------------------------
-
+#[async_trait]
+impl ExportJobs for SqliteStore {
     async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
         let id = new_public_id("exp");
         self.writer
@@ -685,9 +696,10 @@ impl Store for SqliteStore {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
             .await
     }
+}
 
-    // --- members and sessions --------------------------------------------------------------------
-
+#[async_trait]
+impl Members for SqliteStore {
     async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
         let id = new_public_id("mem");
         self.writer
@@ -749,9 +761,10 @@ impl Store for SqliteStore {
             .run(move |tx| members::forget_sessions(tx, ended_before))
             .await
     }
+}
 
-    // --- the print log ---------------------------------------------------------------------------
-
+#[async_trait]
+impl PrintLog for SqliteStore {
     async fn record_print(
         &self,
         org: OrgId,
