@@ -69,6 +69,9 @@ use tokio_postgres::Row;
 pub use error::redact_url;
 pub use writer::{ENTRY_COPY_COLUMNS, ENTRY_COPY_TYPES, KEY_COPY_COLUMNS, KEY_COPY_TYPES};
 
+/// Test support (a database per test), for this crate's tests and, through the `testsuite`
+/// feature in their `[dev-dependencies]`, other crates' tests; no product build carries it.
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 use crate::error::{Error, R, is_missing_partition, is_retryable};

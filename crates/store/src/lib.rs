@@ -1,5 +1,6 @@
 //! The storage contract every Stele backend implements ([`Store`]), its error type, and the
-//! conformance suite ([`conformance`]) that each backend runs against itself.
+//! conformance suite (`conformance`, behind the `testsuite` feature) that each backend runs
+//! against itself.
 //!
 //! The contract is split by concern, one trait and its types per module: [`tenancy`]
 //! (organizations, API keys, settings), [`trail`] (appending and reading entries, erasure),
@@ -10,6 +11,9 @@
 //! the server picks one from the database URL. Handlers only ever see `Arc<dyn Store>`.
 
 pub mod chain_check;
+/// Test-only code: a backend enables `testsuite` in its `[dev-dependencies]`, so no product
+/// library carries it (this crate's own tests use its fixtures too).
+#[cfg(any(test, feature = "testsuite"))]
 pub mod conformance;
 pub mod export_jobs;
 pub mod integrity;
