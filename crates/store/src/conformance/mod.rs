@@ -1,10 +1,16 @@
 //! The conformance suite: behaviour every backend must show, written once against the trait.
 //!
 //! A backend runs it with [`conformance_suite!`](crate::conformance_suite), passing an async
-//! expression that yields a fresh, empty store (its own file or database) for each test:
+//! expression that yields, for each test, a fresh, empty store (its own file or database) and a
+//! guard: whatever the store lives on (a temporary directory, a test database), kept until the
+//! test is over and then dropped, after the store:
 //!
 //! ```ignore
-//! stele_store::conformance_suite!(async { std::sync::Arc::new(open_temp_store()) });
+//! stele_store::conformance_suite!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store: std::sync::Arc<dyn stele_store::Store> = std::sync::Arc::new(open_in(&dir));
+//!     (store, dir)
+//! });
 //! ```
 //!
 //! This file holds the macro, the fixtures and the helpers the areas share; each area's checks
@@ -84,7 +90,8 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let store: std::sync::Arc<dyn $crate::Store> = $make.await;
+                let (store, _guard): (std::sync::Arc<dyn $crate::Store>, _) = $make.await;
+                // The check takes the store and drops it when done; the guard goes after it.
                 $crate::conformance::$name(store).await;
             }
         )*
