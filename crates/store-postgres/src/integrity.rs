@@ -13,7 +13,7 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
+use stele_store::chain_check::{self, ChainRow, Verification, Want};
 use stele_store::{OrgId, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
@@ -21,9 +21,6 @@ use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
 use crate::error::{Error, R, other};
 use crate::pool::{Conn, Tx};
 use crate::retention;
-
-/// Entries read per batch while verifying.
-const VERIFY_BATCH: i64 = 10_000;
 
 pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
     bytes
@@ -254,7 +251,8 @@ async fn chain_rows(
     Ok(out)
 }
 
-/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
+/// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
+/// reports.
 pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<VerifyReport> {
     let mut tx = conn.snapshot().await?;
     let org_id = org_public_id(&mut tx, org).await?;
@@ -265,39 +263,20 @@ pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<V
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
     let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
-    let mut verifier = ChainVerifier::new(&org_id, checkpoints, key.copied());
+    let mut verification = Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to);
+    let mut want = verification.start();
     loop {
-        let from = verifier.expected_seq();
-        let entries = chain_rows(&mut tx, org, from, VERIFY_BATCH, &pseudonyms).await?;
-        let pruned = retention::pruned_links(&mut tx, org, from, VERIFY_BATCH).await?;
-        let batch = chain_check::merge_links(entries, pruned, VERIFY_BATCH as usize);
-        if batch.is_empty() {
-            return Ok(verifier.finish(recorded_up_to));
-        }
-        for link in &batch {
-            let row = match link {
-                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
-                    Step::Failed => return Ok(verifier.report()),
-                    _ => continue,
-                },
-                Link::Entry(row) => row,
-            };
-            match verifier.push(row) {
-                Step::Ok => {}
-                Step::Failed => return Ok(verifier.report()),
-                Step::Broken => {
-                    let ahead = chain_rows(
-                        &mut tx,
-                        org,
-                        row.seq + 1,
-                        REORDER_WINDOW as i64,
-                        &pseudonyms,
-                    )
-                    .await?;
-                    return Ok(verifier.diagnose(row, &ahead));
-                }
+        want = match want {
+            Want::Rows { from, limit } => {
+                let entries = chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?;
+                let pruned = retention::pruned_links(&mut tx, org, from, limit as i64).await?;
+                verification.rows(entries, pruned)
             }
-        }
+            Want::Ahead { from, limit } => {
+                verification.ahead(chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?)
+            }
+            Want::Done(report) => return Ok(report),
+        };
     }
 }
 

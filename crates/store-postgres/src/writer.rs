@@ -42,9 +42,8 @@ use stele_core::NewEvent;
 use stele_core::chain::{self, Personal, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
-use stele_store::{
-    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
-};
+use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS, Record};
+use stele_store::{AppendOutcome, AppendRequest, OrgId, Receipt, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -281,55 +280,48 @@ fn append_request(
     if let Some(problem) = unstorable(request) {
         return Ok(Err(StoreError::Other(problem)));
     }
-    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
-    if let Some(key) = &request_key
-        && let Some(record) = idempotency.get(org, key)
-    {
-        if record.fingerprint.as_deref() != Some(&request.fingerprint[..]) {
-            return Ok(Err(StoreError::Conflict(
-                "this Idempotency-Key was already used for a different request".into(),
-            )));
-        }
-        return Ok(Ok(AppendOutcome {
-            receipts: record.receipts.clone(),
-            replayed: true,
-        }));
-    }
-    let mut receipts = Vec::with_capacity(request.events.len());
-    let mut wrote_any = false;
-    for sealed in &request.events {
-        let event_key = sealed
-            .event
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("e:{k}"));
-        if let Some(key) = &event_key
-            && let Some(receipt) = idempotency
-                .get(org, key)
-                .and_then(|r| r.receipts.first().cloned())
-        {
-            receipts.push(receipt);
-            continue;
-        }
-        let receipt = group.push(org, sealed)?;
-        if let Some(key) = event_key {
-            idempotency.remember(org, key, None, vec![receipt.clone()]);
-        }
-        receipts.push(receipt);
-        wrote_any = true;
-    }
-    if let Some(key) = request_key {
-        idempotency.remember(
+    idempotency::append(
+        &mut GroupLedger {
+            group,
+            idempotency,
             org,
-            key,
-            Some(request.fingerprint.to_vec()),
-            receipts.clone(),
-        );
+        },
+        request,
+    )
+}
+
+/// One organization's idempotency records and entries, as the group transaction sees them.
+struct GroupLedger<'a> {
+    group: &'a mut Group,
+    idempotency: &'a mut Idempotency,
+    org: OrgId,
+}
+
+impl idempotency::Ledger for GroupLedger<'_> {
+    type Error = Error;
+
+    fn find(&mut self, key: &str) -> R<Option<Record>> {
+        Ok(self.idempotency.get(self.org, key).cloned())
     }
-    Ok(Ok(AppendOutcome {
-        receipts,
-        replayed: !wrote_any && !request.events.is_empty(),
-    }))
+
+    fn remember(
+        &mut self,
+        key: String,
+        fingerprint: Option<&[u8; 32]>,
+        receipts: &[Receipt],
+    ) -> R<()> {
+        self.idempotency.remember(
+            self.org,
+            key,
+            fingerprint.map(|f| f.to_vec()),
+            receipts.to_vec(),
+        );
+        Ok(())
+    }
+
+    fn write(&mut self, event: &SealedEvent) -> R<Receipt> {
+        self.group.push(self.org, event)
+    }
 }
 
 /// PostgreSQL's `text` cannot hold U+0000, which JSON (`"\u0000"`) can carry. Values stored as
@@ -436,14 +428,8 @@ async fn read_chains(
 
 /// The idempotency records a group needs, loaded in one query, plus the ones it creates.
 struct Idempotency {
-    records: HashMap<(OrgId, String), IdempotencyRecord>,
+    records: HashMap<(OrgId, String), Record>,
     new: Vec<(OrgId, String)>,
-}
-
-struct IdempotencyRecord {
-    /// The request body's fingerprint (request keys only).
-    fingerprint: Option<Vec<u8>>,
-    receipts: Vec<Receipt>,
 }
 
 impl Idempotency {
@@ -456,7 +442,7 @@ impl Idempotency {
         for (org, request) in requests.iter().filter(|(o, _)| chains.contains_key(o)) {
             if let Some(k) = &request.idempotency_key {
                 orgs.push(*org);
-                keys.push(format!("r:{k}"));
+                keys.push(idempotency::request_key(k));
             }
             for k in request
                 .events
@@ -464,7 +450,7 @@ impl Idempotency {
                 .filter_map(|s| s.event.idempotency_key.as_ref())
             {
                 orgs.push(*org);
-                keys.push(format!("e:{k}"));
+                keys.push(idempotency::event_key(k));
             }
         }
         let mut records = HashMap::new();
@@ -489,7 +475,7 @@ impl Idempotency {
                     .map_err(|e| other(format!("idempotency record: {e}")))?;
                 records.insert(
                     (row.try_get(0)?, row.try_get(1)?),
-                    IdempotencyRecord {
+                    Record {
                         fingerprint: row.try_get(2)?,
                         receipts,
                     },
@@ -502,7 +488,7 @@ impl Idempotency {
         })
     }
 
-    fn get(&self, org: OrgId, key: &str) -> Option<&IdempotencyRecord> {
+    fn get(&self, org: OrgId, key: &str) -> Option<&Record> {
         if self.records.is_empty() {
             return None;
         }
@@ -519,7 +505,7 @@ impl Idempotency {
         self.new.push((org, key.clone()));
         self.records.insert(
             (org, key),
-            IdempotencyRecord {
+            Record {
                 fingerprint,
                 receipts,
             },

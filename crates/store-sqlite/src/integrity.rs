@@ -7,7 +7,7 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
+use stele_store::chain_check::{self, ChainRow, Verification, Want};
 use stele_store::{OrgId, Result, StoreError, VerifyReport};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
@@ -220,7 +220,8 @@ fn chain_rows(
 /// How many columns [`ENTRY_COLUMNS`] selects.
 pub(crate) const ENTRY_COLUMN_COUNT: usize = 14;
 
-/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
+/// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
+/// reports.
 pub fn verify(
     conn: &Connection,
     dict: &Dict,
@@ -237,34 +238,24 @@ pub fn verify(
         .optional()
         .map_err(map_err)?;
     let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
-    let mut verifier = ChainVerifier::new(&org_id, checkpoints(conn, org, None)?, key.copied());
-    const BATCH: usize = 10_000;
+    let mut verification = Verification::new(
+        &org_id,
+        checkpoints(conn, org, None)?,
+        key.copied(),
+        recorded_up_to,
+    );
+    let mut want = verification.start();
     loop {
-        let from = verifier.expected_seq();
-        let entries = chain_rows(conn, dict, org, from, BATCH, &pseudonyms)?;
-        let pruned = retention::pruned_links(conn, org, from, BATCH)?;
-        let batch = chain_check::merge_links(entries, pruned, BATCH);
-        if batch.is_empty() {
-            return Ok(verifier.finish(recorded_up_to));
-        }
-        for link in &batch {
-            let row = match link {
-                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
-                    Step::Failed => return Ok(verifier.report()),
-                    _ => continue,
-                },
-                Link::Entry(row) => row,
-            };
-            match verifier.push(row) {
-                Step::Ok => {}
-                Step::Failed => return Ok(verifier.report()),
-                Step::Broken => {
-                    let ahead =
-                        chain_rows(conn, dict, org, row.seq + 1, REORDER_WINDOW, &pseudonyms)?;
-                    return Ok(verifier.diagnose(row, &ahead));
-                }
+        want = match want {
+            Want::Rows { from, limit } => verification.rows(
+                chain_rows(conn, dict, org, from, limit, &pseudonyms)?,
+                retention::pruned_links(conn, org, from, limit)?,
+            ),
+            Want::Ahead { from, limit } => {
+                verification.ahead(chain_rows(conn, dict, org, from, limit, &pseudonyms)?)
             }
-        }
+            Want::Done(report) => return Ok(report),
+        };
     }
 }
 

@@ -16,9 +16,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use stele_core::chain::{self, Personal, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
-use stele_store::{
-    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
-};
+use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS};
+use stele_store::{AppendOutcome, AppendRequest, OrgId, Receipt, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{Body, description_rowid, entry_id, outcome_code, pk_floor};
@@ -342,60 +341,63 @@ fn append_request(
     request: &AppendRequest,
     now: Millis,
 ) -> Result<Result<AppendOutcome>> {
-    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
-    if let Some(key) = &request_key
-        && let Some((fingerprint, receipts)) = find_idempotent(tx, org, key)?
-    {
-        if fingerprint.as_deref() != Some(&request.fingerprint[..]) {
-            return Ok(Err(StoreError::Conflict(
-                "this Idempotency-Key was already used for a different request".into(),
-            )));
-        }
-        return Ok(Ok(AppendOutcome {
-            receipts,
-            replayed: true,
-        }));
-    }
-
-    let mut receipts = Vec::with_capacity(request.events.len());
-    let mut wrote_any = false;
-    for sealed in &request.events {
-        let event_key = sealed
-            .event
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("e:{k}"));
-        if let Some(key) = &event_key
-            && let Some((_, earlier)) = find_idempotent(tx, org, key)?
-            && let Some(receipt) = earlier.into_iter().next()
-        {
-            receipts.push(receipt);
-            continue;
-        }
-        let receipt = insert_event(tx, dict, facets_seen, group, org, sealed, now)?;
-        if let Some(key) = &event_key {
-            remember(tx, org, key, None, std::slice::from_ref(&receipt), now)?;
-        }
-        receipts.push(receipt);
-        wrote_any = true;
-    }
-    if let Some(key) = &request_key {
-        remember(tx, org, key, Some(&request.fingerprint), &receipts, now)?;
-    }
-    Ok(Ok(AppendOutcome {
-        receipts,
-        replayed: !wrote_any && !request.events.is_empty(),
-    }))
+    idempotency::append(
+        &mut GroupLedger {
+            tx,
+            dict,
+            facets_seen,
+            group,
+            org,
+            now,
+        },
+        request,
+    )
 }
 
-/// A remembered request: the body fingerprint (request keys only) and what it was answered.
-type IdempotencyRecord = (Option<Vec<u8>>, Vec<Receipt>);
+/// One organization's idempotency records and entries, as the group transaction sees them.
+struct GroupLedger<'a, 'tx> {
+    tx: &'a Transaction<'tx>,
+    dict: &'a Dict,
+    facets_seen: &'a mut HashMap<OrgId, HashSet<i64>>,
+    group: &'a mut GroupState,
+    org: OrgId,
+    now: Millis,
+}
+
+impl idempotency::Ledger for GroupLedger<'_, '_> {
+    type Error = StoreError;
+
+    fn find(&mut self, key: &str) -> Result<Option<idempotency::Record>> {
+        find_idempotent(self.tx, self.org, key)
+    }
+
+    fn remember(
+        &mut self,
+        key: String,
+        fingerprint: Option<&[u8; 32]>,
+        receipts: &[Receipt],
+    ) -> Result<()> {
+        remember(self.tx, self.org, &key, fingerprint, receipts, self.now)
+    }
+
+    fn write(&mut self, event: &SealedEvent) -> Result<Receipt> {
+        insert_event(
+            self.tx,
+            self.dict,
+            self.facets_seen,
+            self.group,
+            self.org,
+            event,
+            self.now,
+        )
+    }
+}
 
 fn find_idempotent(
     tx: &Transaction<'_>,
     org: OrgId,
     key: &str,
-) -> Result<Option<IdempotencyRecord>> {
+) -> Result<Option<idempotency::Record>> {
     let row: Option<(Option<Vec<u8>>, String)> = tx
         .prepare_cached(
             "SELECT fingerprint, receipts FROM idempotency WHERE org_id = ? AND key = ?",
@@ -405,10 +407,13 @@ fn find_idempotent(
                 .optional()
         })
         .map_err(map_err)?;
-    row.map(|(fp, receipts)| {
+    row.map(|(fingerprint, receipts)| {
         let receipts = serde_json::from_str(&receipts)
             .map_err(|e| StoreError::Other(format!("idempotency record: {e}")))?;
-        Ok((fp, receipts))
+        Ok(idempotency::Record {
+            fingerprint,
+            receipts,
+        })
     })
     .transpose()
 }

@@ -16,6 +16,7 @@ pub mod chain_check;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod conformance;
 pub mod export_jobs;
+pub mod idempotency;
 pub mod integrity;
 pub mod members;
 pub mod print_log;
@@ -26,6 +27,7 @@ pub mod tenancy;
 pub mod trail;
 
 pub use export_jobs::*;
+pub use idempotency::IDEMPOTENCY_RETENTION_MS;
 pub use integrity::*;
 pub use members::*;
 pub use print_log::*;

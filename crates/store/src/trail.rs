@@ -7,7 +7,6 @@ use serde::Serialize;
 use stele_core::Entry;
 use stele_core::chain::SealedEvent;
 use stele_core::filter::{Cursor, CursorDirection, EventFilter, PageRequest};
-use stele_core::time::Millis;
 
 use crate::{OrgId, Result, rows};
 
@@ -72,9 +71,6 @@ pub struct AppendOutcome {
     /// True when every receipt came from an earlier request (nothing new was written).
     pub replayed: bool,
 }
-
-/// Idempotency records are kept at least this long (the issue asks for 24 hours).
-pub const IDEMPOTENCY_RETENTION_MS: Millis = 48 * 3600 * 1000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
