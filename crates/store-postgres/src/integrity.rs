@@ -17,16 +17,9 @@ use stele_store::chain_check::{self, ChainRow, Verification, Want};
 use stele_store::{OrgId, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
-use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
+use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
 use crate::error::{Error, R, other};
 use crate::pool::{Conn, Tx};
-use crate::retention;
-
-pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| other(format!("{what} is not 32 bytes")))
-}
 
 /// The transaction-scoped advisory lock taken while signing checkpoints (`STELECKP` in ASCII).
 const CHECKPOINT_LOCK: i64 = 0x5354_454c_4543_4b50;
@@ -251,6 +244,30 @@ async fn chain_rows(
     Ok(out)
 }
 
+/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
+pub async fn pruned_links(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    from_seq: i64,
+    limit: i64,
+) -> R<Vec<(i64, Hash)>> {
+    let rows = tx
+        .query(
+            "SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq >= $2
+             ORDER BY seq LIMIT $3",
+            &[&org, &from_seq, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                hash_of(r.try_get(1)?, "pruned_entries.hash")?,
+            ))
+        })
+        .collect()
+}
+
 /// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
 /// reports.
 pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<VerifyReport> {
@@ -269,7 +286,7 @@ pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<V
         want = match want {
             Want::Rows { from, limit } => {
                 let entries = chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?;
-                let pruned = retention::pruned_links(&mut tx, org, from, limit as i64).await?;
+                let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
                 verification.rows(entries, pruned)
             }
             Want::Ahead { from, limit } => {

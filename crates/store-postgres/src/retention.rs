@@ -31,10 +31,9 @@ use stele_store::{
 };
 
 use crate::codec::{
-    ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, FACET_CHANNEL, decode_row, entry_keys, pk_floor,
+    ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, FACET_CHANNEL, decode_row, entry_keys, hash_of, pk_floor,
 };
 use crate::error::{Error, R, other};
-use crate::integrity::hash_of;
 use crate::partitions::{Month, months_of};
 use crate::pool::{Conn, Tx};
 
@@ -348,28 +347,4 @@ pub async fn prune_entries(
     tx.commit().await?;
     pruned.months = months_of(occurred);
     Ok(pruned)
-}
-
-/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
-pub async fn pruned_links(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    from_seq: i64,
-    limit: i64,
-) -> R<Vec<(i64, Hash)>> {
-    let rows = tx
-        .query(
-            "SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq >= $2
-             ORDER BY seq LIMIT $3",
-            &[&org, &from_seq, &limit],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                hash_of(r.try_get(1)?, "pruned_entries.hash")?,
-            ))
-        })
-        .collect()
 }

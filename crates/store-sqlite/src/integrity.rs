@@ -10,17 +10,10 @@ use stele_core::time::Millis;
 use stele_store::chain_check::{self, ChainRow, Verification, Want};
 use stele_store::{OrgId, Result, StoreError, VerifyReport};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row};
+use crate::codec::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::retention;
 use crate::terms::{self, Field};
-
-pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Other(format!("{what} is not 32 bytes")))
-}
 
 /// Signs a checkpoint for every organization whose chain moved past its last checkpoint, if that
 /// one is at least `every_ms` old (or `force`). Returns how many were made.
@@ -140,8 +133,6 @@ pub fn checkpoints(
     Ok(out)
 }
 
-pub(crate) const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
-
 /// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
 /// organization's erasure records, found through their detailed action's term.
 fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashMap<i64, String>> {
@@ -217,9 +208,6 @@ fn chain_rows(
     ))
 }
 
-/// How many columns [`ENTRY_COLUMNS`] selects.
-pub(crate) const ENTRY_COLUMN_COUNT: usize = 14;
-
 /// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
 /// reports.
 pub fn verify(
@@ -249,7 +237,7 @@ pub fn verify(
         want = match want {
             Want::Rows { from, limit } => verification.rows(
                 chain_rows(conn, dict, org, from, limit, &pseudonyms)?,
-                retention::pruned_links(conn, org, from, limit)?,
+                pruned_links(conn, org, from, limit)?,
             ),
             Want::Ahead { from, limit } => {
                 verification.ahead(chain_rows(conn, dict, org, from, limit, &pseudonyms)?)
@@ -257,6 +245,30 @@ pub fn verify(
             Want::Done(report) => return Ok(report),
         };
     }
+}
+
+/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
+pub fn pruned_links(
+    conn: &Connection,
+    org: OrgId,
+    from_seq: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Hash)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
+             ORDER BY seq LIMIT ?",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![org, from_seq, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(map_err)?;
+    rows.into_iter()
+        .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
+        .collect()
 }
 
 pub fn checkpoint_at(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {

@@ -16,10 +16,12 @@ use stele_store::{
     Cutoffs, ExpiredBatch, OrgId, OrgSettings, RemovedPerChannel, Result, RetiredEntry, StoreError,
 };
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, description_rowid, pk_floor};
+use crate::codec::{
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
+    pk_floor,
+};
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::integrity::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, hash_of};
 use crate::terms;
 
 pub fn settings(conn: &Connection, org: OrgId) -> Result<OrgSettings> {
@@ -249,30 +251,6 @@ pub fn prune_entries(
     tx.execute("DELETE FROM retention_gate", [])
         .map_err(map_err)?;
     Ok(PruneSlice { consumed, removed })
-}
-
-/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
-pub fn pruned_links(
-    conn: &Connection,
-    org: OrgId,
-    from_seq: i64,
-    limit: usize,
-) -> Result<Vec<(i64, Hash)>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
-             ORDER BY seq LIMIT ?",
-        )
-        .map_err(map_err)?;
-    let rows = stmt
-        .query_map(params![org, from_seq, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(map_err)?;
-    rows.into_iter()
-        .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
-        .collect()
 }
 
 #[cfg(test)]
