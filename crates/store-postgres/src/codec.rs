@@ -7,6 +7,7 @@
 
 use stele_core::merkle::Hash;
 use stele_core::{ActorType, Entry, NewEvent, Outcome};
+use stele_store::OrgKey;
 use stele_store::record::StoredRow;
 pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
 use tokio_postgres::Row;
@@ -79,6 +80,11 @@ pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.ac
 
 /// How many columns [`ENTRY_COLUMNS`] selects (extra columns follow from here).
 pub const ENTRY_COLUMN_COUNT: usize = 14;
+
+/// Organization keys as the database stores them, for an array parameter.
+pub fn org_keys(orgs: &[OrgKey]) -> Vec<i64> {
+    orgs.iter().map(|o| o.get()).collect()
+}
 
 /// A 32-byte hash column; `what` names it in the error.
 pub fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {

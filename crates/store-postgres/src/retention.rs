@@ -27,7 +27,7 @@ use stele_core::chain;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::{
-    Cutoffs, ExpiredBatch, OrgId, OrgSettings, RemovedPerChannel, RetiredEntry, StoreError,
+    Cutoffs, ExpiredBatch, OrgKey, OrgSettings, RemovedPerChannel, RetiredEntry, StoreError,
 };
 
 use crate::codec::{
@@ -40,11 +40,11 @@ use crate::pool::{Conn, Tx};
 /// The transaction-scoped advisory lock a pruning transaction holds (`STELERET` in ASCII).
 const RETENTION_LOCK: i64 = 0x5354_454c_4552_4554;
 
-pub async fn settings(conn: &mut Conn, org: OrgId) -> R<OrgSettings> {
+pub async fn settings(conn: &mut Conn, org: OrgKey) -> R<OrgSettings> {
     let stored = conn
         .query_opt(
             "SELECT settings FROM org_settings WHERE org_id = $1",
-            &[&org],
+            &[&org.get()],
         )
         .await?;
     match stored {
@@ -58,14 +58,14 @@ pub async fn settings(conn: &mut Conn, org: OrgId) -> R<OrgSettings> {
 
 pub async fn put_settings(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     settings: &OrgSettings,
     now: Millis,
 ) -> R<()> {
     let json = serde_json::to_string(settings).map_err(|e| other(e.to_string()))?;
     let mut tx = conn.transaction().await?;
     let known = tx
-        .query_opt("SELECT 1 FROM orgs WHERE key = $1", &[&org])
+        .query_opt("SELECT 1 FROM orgs WHERE key = $1", &[&org.get()])
         .await?
         .is_some();
     if !known {
@@ -74,7 +74,7 @@ pub async fn put_settings(
     tx.execute(
         "INSERT INTO org_settings (org_id, settings, updated_ms) VALUES ($1, $2, $3)
          ON CONFLICT (org_id) DO UPDATE SET settings = $2, updated_ms = $3",
-        &[&org, &json, &now],
+        &[&org.get(), &json, &now],
     )
     .await?;
     tx.commit().await
@@ -119,7 +119,7 @@ const EXPIRED_PKS: &str = "SELECT x.pk FROM unnest($2::text[], $3::int8[]) AS c 
 /// `resume_after`, with the chain values an archive keeps.
 pub async fn expired_entries(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     resume_after: i64,
     limit: usize,
@@ -129,7 +129,7 @@ pub async fn expired_entries(
     }
     let mut tx = conn.snapshot().await?;
     let org_id: String = tx
-        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org])
+        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org.get()])
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?
         .try_get(0)?;
@@ -139,7 +139,7 @@ pub async fn expired_entries(
     for row in tx
         .query(
             "SELECT value FROM facets WHERE org_id = $1 AND kind = $2",
-            &[&org, &FACET_CHANNEL],
+            &[&org.get(), &FACET_CHANNEL],
         )
         .await?
     {
@@ -163,7 +163,7 @@ pub async fn expired_entries(
     let pks: Vec<i64> = tx
         .query(
             EXPIRED_PKS,
-            &[&org, &channels, &below, &resume_after, &limit],
+            &[&org.get(), &channels, &below, &resume_after, &limit],
         )
         .await?
         .iter()
@@ -179,7 +179,7 @@ pub async fn expired_entries(
                  FROM entries e JOIN unnest($2::int8[]) AS w (pk) ON e.pk = w.pk
                  WHERE e.org_id = $1 ORDER BY e.pk"
             ),
-            &[&org, &pks],
+            &[&org.get(), &pks],
         )
         .await?;
     let n = ENTRY_COLUMN_COUNT;
@@ -214,7 +214,7 @@ pub async fn expired_entries(
 /// `pruned_entries` or `entries`, and the organization's genesis hash before `seq` 1.
 async fn previous_hashes(
     tx: &mut Tx<'_>,
-    org: OrgId,
+    org: OrgKey,
     org_id: &str,
     batch: &[RetiredEntry],
 ) -> R<HashMap<i64, Hash>> {
@@ -236,7 +236,7 @@ async fn previous_hashes(
         if wanted.is_empty() {
             break;
         }
-        for row in tx.query(sql, &[&org, &wanted]).await? {
+        for row in tx.query(sql, &[&org.get(), &wanted]).await? {
             known.insert(row.try_get(0)?, hash_of(row.try_get(1)?, "hash")?);
         }
         wanted.retain(|seq| !known.contains_key(seq));
@@ -259,7 +259,7 @@ pub struct Pruned {
 /// Removes the expired entries among `seqs`, keeping each one's place in the chain.
 pub async fn prune_entries(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     seqs: &[i64],
 ) -> R<Pruned> {
@@ -290,7 +290,7 @@ pub async fn prune_entries(
                  WHERE e.org_id = $1 AND e.seq = ANY($2) AND e.pk < $3
                  FOR UPDATE"
             ),
-            &[&org, &seqs, &below],
+            &[&org.get(), &seqs, &below],
         )
         .await?;
     let (mut pks, mut pruned_seqs, mut hashes, mut occurred) = (vec![], vec![], vec![], vec![]);
@@ -321,21 +321,21 @@ pub async fn prune_entries(
     tx.execute(
         "INSERT INTO pruned_entries (org_id, seq, hash)
          SELECT $1, p.seq, p.hash FROM unnest($2::int8[], $3::bytea[]) AS p (seq, hash)",
-        &[&org, &pruned_seqs, &hashes],
+        &[&org.get(), &pruned_seqs, &hashes],
     )
     .await?;
     tx.execute(
         "DELETE FROM entry_keys k
          USING unnest($2::int2[], $3::text[], $4::int8[]) AS d (kind, value, pk)
          WHERE k.org_id = $1 AND k.kind = d.kind AND k.value = d.value AND k.pk = d.pk",
-        &[&org, &key_kinds, &key_values, &key_pks],
+        &[&org.get(), &key_kinds, &key_values, &key_pks],
     )
     .await?;
     let deleted = tx
         .execute(
             "DELETE FROM entries e USING unnest($2::int8[]) AS d (pk)
              WHERE e.pk = d.pk AND e.org_id = $1",
-            &[&org, &pks],
+            &[&org.get(), &pks],
         )
         .await?;
     if deleted != pks.len() as u64 {

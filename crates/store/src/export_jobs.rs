@@ -6,15 +6,15 @@ use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::time::Millis;
 
-use crate::{OrgId, Result};
+use crate::{OrgKey, Result};
 
 #[async_trait]
 pub trait ExportJobs: Send + Sync {
     /// Records a new pending job for the organization and returns it with its `exp_…` id.
-    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob>;
+    async fn create_export_job(&self, org: OrgKey, job: NewExportJob) -> Result<ExportJob>;
 
     /// The organization's job with this id; another organization's job is `None`.
-    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>>;
+    async fn export_job(&self, org: OrgKey, id: &str) -> Result<Option<ExportJob>>;
 
     /// The runner's sign of life for a pending job. False when the job is no longer pending
     /// (a sweep declared it interrupted, say): the runner should stop.
@@ -101,7 +101,7 @@ pub struct NewExportJob {
 pub struct ExportJob {
     /// `exp_…`, assigned by the store.
     pub id: String,
-    pub org: OrgId,
+    pub org: OrgKey,
     pub format: String,
     pub filters: String,
     pub runner: String,

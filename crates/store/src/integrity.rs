@@ -8,12 +8,12 @@ use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::merkle::Hash;
 
-use crate::{OrgId, Result};
+use crate::{OrgKey, Result};
 
 #[async_trait]
 pub trait Integrity: Send + Sync {
     /// Signed checkpoints, newest first, at most `limit`.
-    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>>;
+    async fn checkpoints(&self, org: OrgKey, limit: usize) -> Result<Vec<SignedCheckpoint>>;
 
     /// The key ids (`SignedCheckpoint::key_id`) that signed each organization's newest
     /// checkpoint, each once, sorted. Empty before the first checkpoint. A server checks it at
@@ -35,18 +35,18 @@ pub trait Integrity: Send + Sync {
     async fn shutdown(&self) -> Result<()>;
 
     /// The signed checkpoint at exactly this `seq`, if one was made there.
-    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>>;
+    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>>;
 
     /// The entry hashes of `seq` 1 to `up_to` in order: the leaves of the Merkle tree.
-    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>>;
+    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>>;
 
     /// The salted digest standing in for an entry's personal fields, and the salt (gone once the
     /// entry was erased).
-    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>>;
+    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>>;
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.
-    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport>;
+    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport>;
 }
 
 /// The outcome of recomputing an organization's chain and checking its checkpoints.

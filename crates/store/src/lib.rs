@@ -17,6 +17,7 @@ pub mod chain_check;
 pub mod conformance;
 pub mod export_jobs;
 pub mod idempotency;
+pub mod ids;
 pub mod integrity;
 pub mod members;
 pub mod print_log;
@@ -28,6 +29,7 @@ pub mod trail;
 
 pub use export_jobs::*;
 pub use idempotency::IDEMPOTENCY_RETENTION_MS;
+pub use ids::{OrgKey, PrintId};
 pub use integrity::*;
 pub use members::*;
 pub use print_log::*;

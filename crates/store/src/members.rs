@@ -11,27 +11,27 @@ use std::fmt;
 use async_trait::async_trait;
 use stele_core::time::Millis;
 
-use crate::{OrgId, Result};
+use crate::{OrgKey, Result};
 
 #[async_trait]
 pub trait Members: Send + Sync {
     /// Adds a member to the organization and returns it with its `mem_…` id. `Conflict` when a
     /// member (of any organization) has the same email.
-    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member>;
+    async fn create_member(&self, org: OrgKey, member: NewMember) -> Result<Member>;
 
     /// The organization's member with this id; another organization's member is `None`.
-    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>>;
+    async fn member(&self, org: OrgKey, id: &str) -> Result<Option<Member>>;
 
     /// The member with this email (compared by [`email_key`]), whatever their organization: how
     /// sign-in finds an account.
     async fn member_by_email(&self, email: &str) -> Result<Option<Member>>;
 
     /// The organization's members, oldest first.
-    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>>;
+    async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>>;
 
     /// Changes a member's role or disabled flag; `NotFound` when the organization has no member
     /// with this id.
-    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member>;
+    async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member>;
 
     /// Starts a session. `NotFound` when no member has the id.
     async fn create_session(&self, session: NewSession) -> Result<()>;
@@ -90,7 +90,7 @@ impl fmt::Debug for NewMember {
 pub struct Member {
     /// `mem_…`, assigned by the store.
     pub id: String,
-    pub org: OrgId,
+    pub org: OrgKey,
     /// The organization's public id (`org_…`) and name, for the console's header.
     pub org_id: String,
     pub org_name: String,

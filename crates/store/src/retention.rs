@@ -7,7 +7,7 @@ use serde::Serialize;
 use stele_core::Entry;
 use stele_core::time::Millis;
 
-use crate::{OrgId, OrgSettings, Result};
+use crate::{OrgKey, OrgSettings, Result};
 
 #[async_trait]
 pub trait Retention: Send + Sync {
@@ -15,7 +15,7 @@ pub trait Retention: Send + Sync {
     /// `resume_after` (0 for the first batch), with the chain values an archive keeps.
     async fn expired_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         resume_after: i64,
         limit: usize,
@@ -29,7 +29,7 @@ pub trait Retention: Send + Sync {
     /// were removed per channel.
     async fn prune_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         seqs: &[i64],
     ) -> Result<RemovedPerChannel>;

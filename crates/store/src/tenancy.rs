@@ -1,7 +1,7 @@
 //! Tenancy: the organizations a store holds, the API keys that act for them, and each
 //! organization's settings ([`Tenancy`], with its types).
 //!
-//! Every other part of the contract takes an organization's [`OrgId`], the store's internal key;
+//! Every other part of the contract takes an organization's [`OrgKey`], the store's internal key;
 //! only the public id (`org_…`) and the name are ever shown.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::time::Millis;
 
-use crate::Result;
+use crate::{OrgKey, Result};
 
 #[async_trait]
 pub trait Tenancy: Send + Sync {
@@ -19,25 +19,22 @@ pub trait Tenancy: Send + Sync {
     async fn find_org(&self, id_or_name: &str) -> Result<Organization>;
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
 
-    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo>;
+    async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo>;
     /// Revokes a key by its public id (`key_…`). Revoking twice is not an error.
     async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo>;
-    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>>;
+    async fn list_api_keys(&self, org: OrgKey) -> Result<Vec<ApiKeyInfo>>;
     /// The live (unrevoked) key whose secret hashes to `hash`, with its organization.
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>>;
 
     /// The organization's settings ([`OrgSettings::default`] until some are stored).
-    async fn settings(&self, org: OrgId) -> Result<OrgSettings>;
-    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()>;
+    async fn settings(&self, org: OrgKey) -> Result<OrgSettings>;
+    async fn put_settings(&self, org: OrgKey, settings: &OrgSettings) -> Result<()>;
 }
-
-/// A store's internal organization key. The public id (`org_…`) is what people see.
-pub type OrgId = i64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Organization {
     #[serde(skip)]
-    pub key: OrgId,
+    pub key: OrgKey,
     pub id: String,
     pub name: String,
     pub created_at: Millis,
@@ -154,7 +151,7 @@ pub struct NewApiKey {
 pub struct ApiKeyInfo {
     pub id: String,
     #[serde(skip)]
-    pub org: OrgId,
+    pub org: OrgKey,
     pub org_id: String,
     pub name: String,
     pub scopes: Vec<Scope>,

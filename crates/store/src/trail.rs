@@ -8,43 +8,43 @@ use stele_core::Entry;
 use stele_core::chain::SealedEvent;
 use stele_core::filter::{Cursor, CursorDirection, EventFilter, PageRequest};
 
-use crate::{OrgId, Result, rows};
+use crate::{OrgKey, Result, rows};
 
 #[async_trait]
 pub trait Trail: Send + Sync {
     /// Commits the events durably, all or none, assigning ids and gap-free `seq` numbers.
     /// Returns only after the transaction is synced to disk.
-    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome>;
+    async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome>;
 
     /// One page of entries, newest first.
-    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page>;
+    async fn list(&self, org: OrgKey, page: &PageRequest) -> Result<Page>;
 
     /// The same page as stored rows, unparsed, and without counting the matches: for walking a
     /// whole result page by page (export), where the parsing is the encoder's (on its own
     /// thread, and only as far as its format needs) and a count would be paid again on every
     /// page for nothing. A backend may serve it from connections set up for scans (SQLite: a
     /// small page cache, apart from the interactive reads').
-    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<rows::RowPage>;
+    async fn list_rows(&self, org: OrgKey, page: &PageRequest) -> Result<rows::RowPage>;
 
     /// How many entries match, exact if counting is cheap, otherwise a lower bound (`false`).
     /// This is the count [`Trail::list`] returns with each page.
-    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)>;
+    async fn count(&self, org: OrgKey, filter: &EventFilter) -> Result<(u64, bool)>;
 
-    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>>;
+    async fn get(&self, org: OrgKey, id: &str) -> Result<Option<Entry>>;
 
     /// Entries sharing a correlation id, newest first, at most `limit`.
     async fn correlated(
         &self,
-        org: OrgId,
+        org: OrgKey,
         correlation_id: &str,
         limit: usize,
     ) -> Result<Vec<Entry>>;
 
-    async fn facets(&self, org: OrgId) -> Result<Facets>;
+    async fn facets(&self, org: OrgKey) -> Result<Facets>;
 
     /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
     /// id or email) and records the erasure, in one transaction. The chain still verifies.
-    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome>;
+    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome>;
 }
 
 /// A request to record events, with what idempotency needs.

@@ -35,7 +35,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
-use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
+use stele_store::{Member, NewSession, OrgKey, SessionHash, email_key};
 
 use super::{ConsoleError, layout, page};
 use crate::http::AppState;
@@ -78,7 +78,7 @@ pub struct ConsoleUser {
     /// `mem_…`
     pub member_id: String,
     /// The organization's store key: what every store call takes.
-    pub org: OrgId,
+    pub org: OrgKey,
     /// The organization's public id (`org_…`) and name.
     pub org_id: String,
     pub org_name: String,

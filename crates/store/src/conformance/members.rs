@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::T0;
-use crate::{MemberUpdate, NewMember, NewSession, SessionHash, Store, StoreError};
+use crate::{MemberUpdate, NewMember, NewSession, OrgKey, SessionHash, Store, StoreError};
 
 /// A PHC string of the shape the server stores (the store never looks inside it).
 const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
@@ -148,7 +148,10 @@ pub async fn members_have_one_email_across_stele_and_stay_in_their_organization(
     ));
     assert!(matches!(
         store
-            .create_member(999_999, new_member("ghost@example.com", "member"))
+            .create_member(
+                OrgKey::new(999_999),
+                new_member("ghost@example.com", "member")
+            )
             .await,
         Err(StoreError::NotFound)
     ));

@@ -47,7 +47,7 @@ pub use search_model::*;
 pub use tenancy::*;
 pub use trail::*;
 
-use crate::{AppendRequest, OrgId, Store};
+use crate::{AppendRequest, OrgKey, Store};
 
 /// Declares one `#[tokio::test]` per conformance check.
 #[macro_export]
@@ -143,11 +143,11 @@ pub fn request(events: Vec<NewEvent>) -> AppendRequest {
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
-async fn org(store: &Arc<dyn Store>, name: &str) -> OrgId {
+async fn org(store: &Arc<dyn Store>, name: &str) -> OrgKey {
     store.create_org(name).await.expect("create org").key
 }
 
-async fn all(store: &Arc<dyn Store>, org: OrgId, filter: EventFilter) -> Vec<Entry> {
+async fn all(store: &Arc<dyn Store>, org: OrgKey, filter: EventFilter) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {

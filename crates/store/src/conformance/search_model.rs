@@ -8,7 +8,7 @@ use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilt
 use stele_core::{ActorType, Entity, Entry, NewEvent, Outcome};
 
 use super::{Rng, T0, all, assert_flat_matches_entry, event, everyone, org, request};
-use crate::{OrgId, Store};
+use crate::{OrgKey, Store};
 
 pub async fn description_search_is_case_insensitive_and_unicode_aware(store: Arc<dyn Store>) {
     let a = org(&store, "a").await;
@@ -185,7 +185,7 @@ fn random_filter(rng: &mut Rng) -> EventFilter {
 /// Walks every page towards older entries, then back towards newer ones from the last page.
 async fn walk_both_ways(
     store: &Arc<dyn Store>,
-    org: OrgId,
+    org: OrgKey,
     filter: &EventFilter,
     limit: usize,
 ) -> (Vec<i64>, Vec<i64>) {

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use stele_core::time::now_millis;
 use stele_core::{Actor, Context};
-use stele_store::{OrgId, Scope};
+use stele_store::{OrgKey, Scope};
 use tokio::sync::mpsc;
 
 use super::{Params, params};
@@ -48,7 +48,7 @@ pub async fn download(
 /// with `actor` and `context` (an API key here, a signed-in member in the console).
 pub async fn stream(
     state: &AppState,
-    org: OrgId,
+    org: OrgKey,
     params: &[(String, String)],
     actor: Actor,
     context: Context,
