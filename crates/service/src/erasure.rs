@@ -12,7 +12,7 @@ use std::sync::Arc;
 use stele_archive::ArchiveErasure;
 use stele_core::chain::{erasure_record, pseudonym};
 use stele_core::time::Millis;
-use stele_store::{Erasure, ErasureOutcome, OrgId, Store, StoreError};
+use stele_store::{Erasure, ErasureOutcome, OrgKey, Store, StoreError};
 
 use crate::random;
 use crate::retention::ArchiveSink;
@@ -72,7 +72,7 @@ pub enum ErasureError {
 /// pseudonym and the archive's files are keyed by.
 #[derive(Clone, Copy)]
 pub struct Org<'a> {
-    pub key: OrgId,
+    pub key: OrgKey,
     pub id: &'a str,
 }
 

@@ -21,7 +21,7 @@ use stele_core::validate::{MAX_ENTITY_IDS, MAX_FUTURE_SKEW_MS};
 use stele_core::{Actor, Change, Context, Entity, NewEvent, Outcome};
 use stele_store::{
     ApiKeyInfo, Classification, FailureReason, Print, PrintAudit, PrintFields, PrintFilter,
-    PrintLogChange, PrintStats, PrintStatus, Scope,
+    PrintId, PrintLogChange, PrintStats, PrintStatus, Scope,
 };
 
 use crate::access::roles::{Permission, Role};
@@ -764,7 +764,7 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
         PrintLogChange::Cleared { ids } => {
             // An entry lists at most as many ids as an ingested one may; a larger clear is
             // recorded in parts that share a correlation id.
-            let parts: Vec<&[i64]> = ids.chunks(MAX_ENTITY_IDS).collect();
+            let parts: Vec<&[PrintId]> = ids.chunks(MAX_ENTITY_IDS).collect();
             let correlation = (parts.len() > 1).then(|| random::token("printlog-clear-", 8));
             let n = parts.len();
             parts
@@ -786,7 +786,7 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
                         id: None,
                         name: None,
                     });
-                    e.entity_ids = part.iter().map(i64::to_string).collect();
+                    e.entity_ids = part.iter().map(PrintId::to_string).collect();
                     e.metadata.insert("deleted".into(), json!(ids.len()));
                     if n > 1 {
                         e.metadata.insert("part".into(), json!(i + 1));

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use stele_core::time::Millis;
 use stele_core::validate::is_channel;
 use stele_core::{Actor, Change, Context, Entity, NewEvent, Outcome};
-use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgId, OrgSettings, Store, StoreError};
+use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgKey, OrgSettings, Store, StoreError};
 
 use crate::access::org_policy::Policies;
 use crate::clock::Clock;
@@ -68,7 +68,7 @@ pub fn check_channel(field: &str, channel: &str) -> Result<(), SettingsProblem> 
 /// Who changes an organization's settings, and where: an API key (`PUT /v1/settings`) or a
 /// member in the console.
 pub struct SettingsChange<'a> {
-    pub org: OrgId,
+    pub org: OrgKey,
     /// The organization's public id (`org_…`): the entity of the recorded change.
     pub org_id: &'a str,
     pub actor: Actor,
@@ -174,7 +174,7 @@ mod tests {
         let mut new = old.clone();
         new.channel_retention_days.insert("auth".into(), Some(90));
         let change = SettingsChange {
-            org: 1,
+            org: OrgKey::new(1),
             org_id: "org_1",
             actor: crate::trail::activity::system_actor("test"),
             context: Context::default(),

@@ -5,7 +5,9 @@
 //! The row key, the public id and the body's JSON shape are `stele_store::record`'s, shared with
 //! the SQLite backend, so an entry's id and body mean the same whichever backend wrote them.
 
+use stele_core::merkle::Hash;
 use stele_core::{ActorType, Entry, NewEvent, Outcome};
+use stele_store::OrgKey;
 use stele_store::record::StoredRow;
 pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
 use tokio_postgres::Row;
@@ -78,6 +80,18 @@ pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.ac
 
 /// How many columns [`ENTRY_COLUMNS`] selects (extra columns follow from here).
 pub const ENTRY_COLUMN_COUNT: usize = 14;
+
+/// Organization keys as the database stores them, for an array parameter.
+pub fn org_keys(orgs: &[OrgKey]) -> Vec<i64> {
+    orgs.iter().map(|o| o.get()).collect()
+}
+
+/// A 32-byte hash column; `what` names it in the error.
+pub fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| other(format!("{what} is not 32 bytes")))
+}
 
 /// Decodes one row selected with [`ENTRY_COLUMNS`] into `(pk, entry)`.
 pub fn decode_row(row: &Row) -> R<(i64, Entry)> {

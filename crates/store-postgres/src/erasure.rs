@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgId, Receipt, StoreError};
+use stele_store::{Erasure, OrgKey, Receipt, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, KEY_ACTOR, KEY_ENTITY_ID, decode_row, entry_keys};
 use crate::error::{Error, R, other};
@@ -29,7 +29,12 @@ pub struct Erased {
     pub receipt: Receipt,
 }
 
-pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Millis) -> R<Erased> {
+pub async fn erase_actor(
+    conn: &mut Conn,
+    org: OrgKey,
+    erasure: &Erasure,
+    now: Millis,
+) -> R<Erased> {
     let (actor, pseudonym) = (erasure.actor.as_str(), erasure.pseudonym.as_str());
     let mut tx = conn.transaction().await?;
     let chains = lock_chains(&mut tx, &[org]).await?;
@@ -48,7 +53,7 @@ pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Mi
                      WHERE k.org_id = $1 AND k.kind = $2 AND k.value = $3 AND e.org_id = $1
                      ORDER BY e.seq"
                 ),
-                &[&org, &KEY_ACTOR, &actor],
+                &[&org.get(), &KEY_ACTOR, &actor],
             )
             .await?;
         for row in &rows {
@@ -71,7 +76,7 @@ pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Mi
             .query(
                 "UPDATE entries SET personal = $1, salt = NULL, erased = true
                  WHERE org_id = $2 AND pk = ANY($3) RETURNING pk",
-                &[&personal_json, &org, &pks],
+                &[&personal_json, &org.get(), &pks],
             )
             .await?
             .iter()
@@ -96,7 +101,7 @@ pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Mi
             }
             for (kind, value) in entry_keys(&after) {
                 if kind != KEY_ENTITY_ID {
-                    new_org.push(org);
+                    new_org.push(org.get());
                     new_kind.push(kind);
                     new_value.push(value.to_string());
                     new_pk.push(*pk);
@@ -107,7 +112,7 @@ pub async fn erase_actor(conn: &mut Conn, org: OrgId, erasure: &Erasure, now: Mi
             "DELETE FROM entry_keys k
              USING unnest($2::int2[], $3::text[], $4::int8[]) AS d (kind, value, pk)
              WHERE k.org_id = $1 AND k.kind = d.kind AND k.value = d.value AND k.pk = d.pk",
-            &[&org, &old_kind, &old_value, &old_pk],
+            &[&org.get(), &old_kind, &old_value, &old_pk],
         )
         .await?;
         insert_keys(&mut tx, &new_org, &new_kind, &new_value, &new_pk).await?;

@@ -8,7 +8,7 @@
 use stele_core::time::Millis;
 use stele_store::{
     EXPORT_INTERRUPTED, ExportJob, ExportJobOutcome, ExportJobState, ExportSweep,
-    ExportSweepOutcome, NewExportJob, OrgId, StoreError,
+    ExportSweepOutcome, NewExportJob, OrgKey, StoreError,
 };
 use tokio_postgres::Row;
 
@@ -24,7 +24,7 @@ fn from_row(r: &Row) -> R<ExportJob> {
         .ok_or_else(|| other(format!("unknown export job state `{state}`")))?;
     Ok(ExportJob {
         id: r.try_get(0)?,
-        org: r.try_get(1)?,
+        org: OrgKey::new(r.try_get(1)?),
         format: r.try_get(2)?,
         filters: r.try_get(3)?,
         runner: r.try_get(4)?,
@@ -44,7 +44,7 @@ fn storable(id: &str) -> bool {
     !id.contains('\0')
 }
 
-pub async fn create(conn: &mut Conn, id: String, org: OrgId, job: NewExportJob) -> R<ExportJob> {
+pub async fn create(conn: &mut Conn, id: String, org: OrgKey, job: NewExportJob) -> R<ExportJob> {
     let row = conn
         .query_opt(
             &format!(
@@ -57,7 +57,7 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgId, job: NewExportJob) 
             ),
             &[
                 &id,
-                &org,
+                &org.get(),
                 &job.format,
                 &job.filters,
                 &job.runner,
@@ -69,14 +69,14 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgId, job: NewExportJob) 
     from_row(&row)
 }
 
-pub async fn find(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<ExportJob>> {
+pub async fn find(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<ExportJob>> {
     if !storable(id) {
         return Ok(None);
     }
     let row = conn
         .query_opt(
             &format!("SELECT {COLUMNS} FROM export_jobs j WHERE j.id = $1 AND j.org_id = $2"),
-            &[&id, &org],
+            &[&id, &org.get()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()

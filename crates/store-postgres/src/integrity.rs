@@ -13,23 +13,13 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
-use stele_store::{OrgId, StoreError, VerifyReport};
+use stele_store::chain_check::{self, ChainRow, Verification, Want};
+use stele_store::{OrgKey, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
-use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row};
+use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
 use crate::error::{Error, R, other};
 use crate::pool::{Conn, Tx};
-use crate::retention;
-
-/// Entries read per batch while verifying.
-const VERIFY_BATCH: i64 = 10_000;
-
-pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> R<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| other(format!("{what} is not 32 bytes")))
-}
 
 /// The transaction-scoped advisory lock taken while signing checkpoints (`STELECKP` in ASCII).
 const CHECKPOINT_LOCK: i64 = 0x5354_454c_4543_4b50;
@@ -75,7 +65,7 @@ pub async fn make_checkpoints(
     let ours = key.public_key().key_id();
     let mut signed_count = 0;
     for row in &due {
-        let org: OrgId = row.try_get(0)?;
+        let org = OrgKey::new(row.try_get(0)?);
         let last_key: Option<&str> = row.try_get(5)?;
         if let Some(theirs) = last_key.filter(|k| !k.eq_ignore_ascii_case(&ours)) {
             let org_id: &str = row.try_get(1)?;
@@ -106,7 +96,7 @@ pub async fn make_checkpoints(
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (org_id, seq) DO NOTHING",
             &[
-                &org,
+                &org.get(),
                 &seq,
                 &signed.checkpoint.chain_head.to_vec(),
                 &signed.checkpoint.merkle_root.to_vec(),
@@ -141,9 +131,9 @@ pub async fn checkpoint_key_ids(conn: &mut Conn) -> R<Vec<String>> {
         .collect()
 }
 
-async fn org_public_id(tx: &mut Tx<'_>, org: OrgId) -> R<String> {
+async fn org_public_id(tx: &mut Tx<'_>, org: OrgKey) -> R<String> {
     let row = tx
-        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org])
+        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org.get()])
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;
     Ok(row.try_get(0)?)
@@ -168,7 +158,7 @@ const CHECKPOINT_COLUMNS: &str = "seq, chain_head, merkle_root, created_ms, key_
 /// Checkpoints of one organization, newest first, optionally only the newest `limit`.
 pub async fn checkpoints(
     tx: &mut Tx<'_>,
-    org: OrgId,
+    org: OrgKey,
     limit: Option<usize>,
 ) -> R<Vec<SignedCheckpoint>> {
     let org_id = org_public_id(tx, org).await?;
@@ -179,7 +169,7 @@ pub async fn checkpoints(
                 "SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE org_id = $1
                  ORDER BY seq DESC LIMIT $2"
             ),
-            &[&org, &limit],
+            &[&org.get(), &limit],
         )
         .await?;
     rows.iter()
@@ -187,12 +177,12 @@ pub async fn checkpoints(
         .collect()
 }
 
-pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgId, seq: i64) -> R<Option<SignedCheckpoint>> {
+pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgKey, seq: i64) -> R<Option<SignedCheckpoint>> {
     let org_id = org_public_id(tx, org).await?;
     let row = tx
         .query_opt(
             &format!("SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE org_id = $1 AND seq = $2"),
-            &[&org, &seq],
+            &[&org.get(), &seq],
         )
         .await?;
     row.map(|r| checkpoint_from_row(&org_id, &r)).transpose()
@@ -200,14 +190,14 @@ pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgId, seq: i64) -> R<Option<Si
 
 /// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
 /// organization's erasure records.
-async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgId) -> R<HashMap<i64, String>> {
+async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgKey) -> R<HashMap<i64, String>> {
     let rows = tx
         .query(
             &format!(
                 "SELECT {ENTRY_COLUMNS} FROM entries e
                  WHERE e.org_id = $1 AND e.detailed_action = $2 ORDER BY e.seq"
             ),
-            &[&org, &ERASURE_DETAILED_ACTION],
+            &[&org.get(), &ERASURE_DETAILED_ACTION],
         )
         .await?;
     let records: Vec<_> = rows
@@ -219,7 +209,7 @@ async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgId) -> R<HashMap<i64, Stri
 
 async fn chain_rows(
     tx: &mut Tx<'_>,
-    org: OrgId,
+    org: OrgKey,
     from_seq: i64,
     limit: i64,
     pseudonyms: &HashMap<i64, String>,
@@ -230,7 +220,7 @@ async fn chain_rows(
                 "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest, e.erased, e.hash
                  FROM entries e WHERE e.org_id = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3"
             ),
-            &[&org, &from_seq, &limit],
+            &[&org.get(), &from_seq, &limit],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -254,61 +244,70 @@ async fn chain_rows(
     Ok(out)
 }
 
-/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
-pub async fn verify(conn: &mut Conn, org: OrgId, key: Option<&PublicKey>) -> R<VerifyReport> {
+/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
+pub async fn pruned_links(
+    tx: &mut Tx<'_>,
+    org: OrgKey,
+    from_seq: i64,
+    limit: i64,
+) -> R<Vec<(i64, Hash)>> {
+    let rows = tx
+        .query(
+            "SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq >= $2
+             ORDER BY seq LIMIT $3",
+            &[&org.get(), &from_seq, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                hash_of(r.try_get(1)?, "pruned_entries.hash")?,
+            ))
+        })
+        .collect()
+}
+
+/// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
+/// reports.
+pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<VerifyReport> {
     let mut tx = conn.snapshot().await?;
     let org_id = org_public_id(&mut tx, org).await?;
     let recorded_up_to: Option<i64> = tx
-        .query_opt("SELECT seq FROM chain_state WHERE org_id = $1", &[&org])
+        .query_opt(
+            "SELECT seq FROM chain_state WHERE org_id = $1",
+            &[&org.get()],
+        )
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
     let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
-    let mut verifier = ChainVerifier::new(&org_id, checkpoints, key.copied());
+    let mut verification = Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to);
+    let mut want = verification.start();
     loop {
-        let from = verifier.expected_seq();
-        let entries = chain_rows(&mut tx, org, from, VERIFY_BATCH, &pseudonyms).await?;
-        let pruned = retention::pruned_links(&mut tx, org, from, VERIFY_BATCH).await?;
-        let batch = chain_check::merge_links(entries, pruned, VERIFY_BATCH as usize);
-        if batch.is_empty() {
-            return Ok(verifier.finish(recorded_up_to));
-        }
-        for link in &batch {
-            let row = match link {
-                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
-                    Step::Failed => return Ok(verifier.report()),
-                    _ => continue,
-                },
-                Link::Entry(row) => row,
-            };
-            match verifier.push(row) {
-                Step::Ok => {}
-                Step::Failed => return Ok(verifier.report()),
-                Step::Broken => {
-                    let ahead = chain_rows(
-                        &mut tx,
-                        org,
-                        row.seq + 1,
-                        REORDER_WINDOW as i64,
-                        &pseudonyms,
-                    )
-                    .await?;
-                    return Ok(verifier.diagnose(row, &ahead));
-                }
+        want = match want {
+            Want::Rows { from, limit } => {
+                let entries = chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?;
+                let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
+                verification.rows(entries, pruned)
             }
-        }
+            Want::Ahead { from, limit } => {
+                verification.ahead(chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?)
+            }
+            Want::Done(report) => return Ok(report),
+        };
     }
 }
 
-pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash>> {
+pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: i64) -> R<Vec<Hash>> {
     let rows = conn
         .query(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
             "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2
              UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq <= $2
              ORDER BY seq",
-            &[&org, &up_to],
+            &[&org.get(), &up_to],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -326,13 +325,13 @@ pub async fn chain_hashes(conn: &mut Conn, org: OrgId, up_to: i64) -> R<Vec<Hash
 
 pub async fn personal_digest(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     seq: i64,
 ) -> R<Option<(Hash, Option<Salt>)>> {
     let row = conn
         .query_opt(
             "SELECT personal_digest, salt FROM entries WHERE org_id = $1 AND seq = $2",
-            &[&org, &seq],
+            &[&org.get(), &seq],
         )
         .await?;
     row.map(|row| {

@@ -54,13 +54,14 @@ use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
+use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgKey, OrgSettings,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
+    PrintStats, RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -68,6 +69,9 @@ use tokio_postgres::Row;
 pub use error::redact_url;
 pub use writer::{ENTRY_COPY_COLUMNS, ENTRY_COPY_TYPES, KEY_COPY_COLUMNS, KEY_COPY_TYPES};
 
+/// Test support (a database per test), for this crate's tests and, through the `testsuite`
+/// feature in their `[dev-dependencies]`, other crates' tests; no product build carries it.
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 use crate::error::{Error, R, is_missing_partition, is_retryable};
@@ -267,7 +271,7 @@ fn new_public_id(prefix: &str) -> String {
 
 fn org_from_row(r: &Row) -> R<Organization> {
     Ok(Organization {
-        key: r.try_get(0)?,
+        key: OrgKey::new(r.try_get(0)?),
         id: r.try_get(1)?,
         name: r.try_get(2)?,
         created_at: r.try_get(3)?,
@@ -282,7 +286,7 @@ fn key_from_row(r: &Row) -> R<ApiKeyInfo> {
     let scopes: &str = r.try_get(4)?;
     Ok(ApiKeyInfo {
         id: r.try_get(0)?,
-        org: r.try_get(1)?,
+        org: OrgKey::new(r.try_get(1)?),
         org_id: r.try_get(2)?,
         name: r.try_get(3)?,
         scopes: Scope::parse_list(scopes).unwrap_or_default(),
@@ -303,7 +307,7 @@ fn storable(what: &str, value: &str) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Tenancy for PgStore {
     async fn create_org(&self, name: &str) -> Result<Organization> {
         storable("organization name", name)?;
         let mut conn = self.pool.get().await?;
@@ -322,13 +326,13 @@ impl Store for PgStore {
                 "an organization named `{name}` already exists"
             )));
         };
-        let key: OrgId = row.try_get(0).map_err(Error::from)?;
+        let key = OrgKey::new(row.try_get(0).map_err(Error::from)?);
         // The chain's starting point, and the row its writers lock.
         let frontier = serde_json::to_string(&Frontier::new())
             .map_err(|e| StoreError::Other(e.to_string()))?;
         tx.execute(
             "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES ($1, 0, $2, $3)",
-            &[&key, &chain::genesis(&id).to_vec(), &frontier],
+            &[&key.get(), &chain::genesis(&id).to_vec(), &frontier],
         )
         .await?;
         tx.commit().await?;
@@ -367,7 +371,7 @@ impl Store for PgStore {
         Ok(rows.iter().map(org_from_row).collect::<R<_>>()?)
     }
 
-    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo> {
+    async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo> {
         storable("key name", &key.name)?;
         storable("key prefix", &key.prefix)?;
         let mut conn = self.pool.get().await?;
@@ -382,7 +386,7 @@ impl Store for PgStore {
                 ),
                 &[
                     &new_public_id("key"),
-                    &org,
+                    &org.get(),
                     &key.name,
                     &Scope::join(&key.scopes),
                     &key.prefix,
@@ -416,7 +420,7 @@ impl Store for PgStore {
         Ok(key_from_row(&row)?)
     }
 
-    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>> {
+    async fn list_api_keys(&self, org: OrgKey) -> Result<Vec<ApiKeyInfo>> {
         let mut conn = self.pool.get().await?;
         let rows = conn
             .query(
@@ -424,7 +428,7 @@ impl Store for PgStore {
                     "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
                      WHERE k.org_key = $1 ORDER BY k.key"
                 ),
-                &[&org],
+                &[&org.get()],
             )
             .await?;
         Ok(rows.iter().map(key_from_row).collect::<R<_>>()?)
@@ -444,33 +448,46 @@ impl Store for PgStore {
         Ok(row.as_ref().map(key_from_row).transpose()?)
     }
 
-    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+    async fn settings(&self, org: OrgKey) -> Result<OrgSettings> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::settings(&mut conn, org).await?)
+    }
+
+    async fn put_settings(&self, org: OrgKey, settings: &OrgSettings) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(retention::put_settings(&mut conn, org, settings, now_millis()).await?)
+    }
+}
+
+#[async_trait]
+impl Trail for PgStore {
+    async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
         self.writer.append(org, request).await
     }
 
-    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+    async fn list(&self, org: OrgKey, page: &PageRequest) -> Result<Page> {
         let mut conn = self.pool.get().await?;
         Ok(read::list(&mut conn, org, page, Some(self.options.count_budget)).await?)
     }
 
-    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<RowPage> {
+    async fn list_rows(&self, org: OrgKey, page: &PageRequest) -> Result<RowPage> {
         let mut conn = self.pool.get().await?;
         Ok(read::list_rows(&mut conn, org, page).await?)
     }
 
-    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
+    async fn count(&self, org: OrgKey, filter: &EventFilter) -> Result<(u64, bool)> {
         let mut conn = self.pool.get().await?;
         Ok(read::count(&mut conn, org, filter, self.options.count_budget).await?)
     }
 
-    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>> {
+    async fn get(&self, org: OrgKey, id: &str) -> Result<Option<Entry>> {
         let mut conn = self.pool.get().await?;
         Ok(read::get(&mut conn, org, id).await?)
     }
 
     async fn correlated(
         &self,
-        org: OrgId,
+        org: OrgKey,
         correlation_id: &str,
         limit: usize,
     ) -> Result<Vec<Entry>> {
@@ -478,12 +495,39 @@ impl Store for PgStore {
         Ok(read::correlated(&mut conn, org, correlation_id, limit).await?)
     }
 
-    async fn facets(&self, org: OrgId) -> Result<Facets> {
+    async fn facets(&self, org: OrgKey) -> Result<Facets> {
         let mut conn = self.pool.get().await?;
         Ok(read::facets(&mut conn, org).await?)
     }
 
-    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
+    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
+        let mut attempt = 1;
+        let done = loop {
+            let mut conn = self.pool.get().await?;
+            let now = now_millis();
+            // The erasure record is an entry of this month.
+            self.partitions
+                .ensure(&mut conn, [partitions::Month::of(now)])
+                .await?;
+            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym: erasure.pseudonym,
+            record: done.receipt,
+        })
+    }
+}
+
+#[async_trait]
+impl Integrity for PgStore {
+    async fn checkpoints(&self, org: OrgKey, limit: usize) -> Result<Vec<SignedCheckpoint>> {
         let mut conn = self.pool.get().await?;
         let mut tx = conn.snapshot().await?;
         let list = integrity::checkpoints(&mut tx, org, Some(limit)).await?;
@@ -527,31 +571,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
-        let mut attempt = 1;
-        let done = loop {
-            let mut conn = self.pool.get().await?;
-            let now = now_millis();
-            // The erasure record is an entry of this month.
-            self.partitions
-                .ensure(&mut conn, [partitions::Month::of(now)])
-                .await?;
-            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
-                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
-                    attempt += 1;
-                }
-                result => break result?,
-            }
-        };
-        Ok(ErasureOutcome {
-            erased_entries: done.entries,
-            pseudonym: erasure.pseudonym,
-            record: done.receipt,
-        })
-    }
-
-    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
         let mut conn = self.pool.get().await?;
         let mut tx = conn.snapshot().await?;
         let found = integrity::checkpoint_at(&mut tx, org, seq).await?;
@@ -559,34 +579,27 @@ impl Store for PgStore {
         Ok(found)
     }
 
-    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::chain_hashes(&mut conn, org, up_to).await?)
     }
 
-    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::personal_digest(&mut conn, org, seq).await?)
     }
 
-    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
+    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::verify(&mut conn, org, key).await?)
     }
+}
 
-    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
-        let mut conn = self.pool.get().await?;
-        Ok(retention::settings(&mut conn, org).await?)
-    }
-
-    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
-        let mut conn = self.pool.get().await?;
-        Ok(retention::put_settings(&mut conn, org, settings, now_millis()).await?)
-    }
-
+#[async_trait]
+impl Retention for PgStore {
     async fn expired_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         resume_after: i64,
         limit: usize,
@@ -597,7 +610,7 @@ impl Store for PgStore {
 
     async fn prune_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         seqs: &[i64],
     ) -> Result<RemovedPerChannel> {
@@ -617,15 +630,16 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(retention::claim_scheduled_run(&mut conn, name, due).await?)
     }
+}
 
-    // --- export jobs -----------------------------------------------------------------------------
-
-    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+#[async_trait]
+impl ExportJobs for PgStore {
+    async fn create_export_job(&self, org: OrgKey, job: NewExportJob) -> Result<ExportJob> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::create(&mut conn, new_public_id("exp"), org, job).await?)
     }
 
-    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+    async fn export_job(&self, org: OrgKey, id: &str) -> Result<Option<ExportJob>> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::find(&mut conn, org, id).await?)
     }
@@ -663,15 +677,16 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
     }
+}
 
-    // --- members and sessions --------------------------------------------------------------------
-
-    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
+#[async_trait]
+impl Members for PgStore {
+    async fn create_member(&self, org: OrgKey, member: NewMember) -> Result<Member> {
         let mut conn = self.pool.get().await?;
         Ok(members::create(&mut conn, new_public_id("mem"), org, member).await?)
     }
 
-    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>> {
+    async fn member(&self, org: OrgKey, id: &str) -> Result<Option<Member>> {
         let mut conn = self.pool.get().await?;
         Ok(members::find(&mut conn, org, id).await?)
     }
@@ -681,12 +696,12 @@ impl Store for PgStore {
         Ok(members::by_email(&mut conn, email).await?)
     }
 
-    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+    async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>> {
         let mut conn = self.pool.get().await?;
         Ok(members::list(&mut conn, org).await?)
     }
 
-    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+    async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member> {
         let mut conn = self.pool.get().await?;
         Ok(members::update(&mut conn, org, id, update).await?)
     }
@@ -715,12 +730,13 @@ impl Store for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(members::forget_sessions(&mut conn, ended_before).await?)
     }
+}
 
-    // --- the print log ---------------------------------------------------------------------------
-
+#[async_trait]
+impl PrintLog for PgStore {
     async fn record_print(
         &self,
-        org: OrgId,
+        org: OrgKey,
         fields: PrintFields,
         audit: PrintAudit,
     ) -> Result<Print> {
@@ -733,14 +749,14 @@ impl Store for PgStore {
         }
     }
 
-    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>> {
+    async fn print(&self, org: OrgKey, id: PrintId) -> Result<Option<Print>> {
         let mut conn = self.pool.get().await?;
         Ok(print_log::find(&mut conn, org, id).await?)
     }
 
     async fn list_prints(
         &self,
-        org: OrgId,
+        org: OrgKey,
         filter: &PrintFilter,
         limit: u32,
         offset: u64,
@@ -749,15 +765,15 @@ impl Store for PgStore {
         Ok(print_log::list(&mut conn, org, filter, limit, offset).await?)
     }
 
-    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+    async fn print_stats(&self, org: OrgKey, filter: &PrintFilter) -> Result<PrintStats> {
         let mut conn = self.pool.get().await?;
         Ok(print_log::stats(&mut conn, org, filter).await?)
     }
 
     async fn classify_print(
         &self,
-        org: OrgId,
-        id: i64,
+        org: OrgKey,
+        id: PrintId,
         classification: Classification,
         audit: PrintAudit,
     ) -> Result<(Print, Print)> {
@@ -770,7 +786,7 @@ impl Store for PgStore {
         }
     }
 
-    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print> {
+    async fn delete_print(&self, org: OrgKey, id: PrintId, audit: PrintAudit) -> Result<Print> {
         match self
             .write_print_log(org, print_log::Write::Delete(id), audit)
             .await?
@@ -780,7 +796,7 @@ impl Store for PgStore {
         }
     }
 
-    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64> {
+    async fn clear_prints(&self, org: OrgKey, audit: PrintAudit) -> Result<u64> {
         match self
             .write_print_log(org, print_log::Write::Clear, audit)
             .await?
@@ -797,7 +813,7 @@ impl PgStore {
     /// process dropped (or that no one made yet: an entry occurs at the server's clock).
     async fn write_print_log(
         &self,
-        org: OrgId,
+        org: OrgKey,
         write: print_log::Write,
         audit: PrintAudit,
     ) -> Result<print_log::Written> {

@@ -7,7 +7,8 @@
 
 use stele_core::time::Millis;
 use stele_store::{
-    Member, MemberUpdate, NewMember, NewSession, OrgId, Session, SessionHash, StoreError, email_key,
+    Member, MemberUpdate, NewMember, NewSession, OrgKey, Session, SessionHash, StoreError,
+    email_key,
 };
 use tokio_postgres::Row;
 
@@ -21,7 +22,7 @@ const COLUMNS: &str = "m.id, m.org_key, o.id, o.name, m.email, m.name, m.role, m
 fn from_row(r: &Row) -> R<Member> {
     Ok(Member {
         id: r.try_get(0)?,
-        org: r.try_get(1)?,
+        org: OrgKey::new(r.try_get(1)?),
         org_id: r.try_get(2)?,
         org_name: r.try_get(3)?,
         email: r.try_get(4)?,
@@ -38,7 +39,7 @@ fn storable(value: &str) -> bool {
     !value.contains('\0')
 }
 
-pub async fn create(conn: &mut Conn, id: String, org: OrgId, member: NewMember) -> R<Member> {
+pub async fn create(conn: &mut Conn, id: String, org: OrgKey, member: NewMember) -> R<Member> {
     let texts = [&member.email, &member.role, &member.password_hash];
     if texts.iter().any(|t| !storable(t)) || !member.name.as_deref().is_none_or(storable) {
         return Err(Error::Store(StoreError::Conflict(
@@ -60,7 +61,7 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgId, member: NewMember) 
             ),
             &[
                 &id,
-                &org,
+                &org.get(),
                 &member.email,
                 &email_key(&member.email),
                 &member.name,
@@ -81,7 +82,7 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgId, member: NewMember) 
     from_row(&row)
 }
 
-pub async fn find(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Member>> {
+pub async fn find(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Member>> {
     if !storable(id) {
         return Ok(None);
     }
@@ -91,7 +92,7 @@ pub async fn find(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Member>> {
                 "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
                  WHERE m.id = $1 AND m.org_key = $2"
             ),
-            &[&id, &org],
+            &[&id, &org.get()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()
@@ -113,20 +114,20 @@ pub async fn by_email(conn: &mut Conn, email: &str) -> R<Option<Member>> {
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn list(conn: &mut Conn, org: OrgId) -> R<Vec<Member>> {
+pub async fn list(conn: &mut Conn, org: OrgKey) -> R<Vec<Member>> {
     let rows = conn
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
                  WHERE m.org_key = $1 ORDER BY m.key"
             ),
-            &[&org],
+            &[&org.get()],
         )
         .await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn update(conn: &mut Conn, org: OrgId, id: &str, update: MemberUpdate) -> R<Member> {
+pub async fn update(conn: &mut Conn, org: OrgKey, id: &str, update: MemberUpdate) -> R<Member> {
     if !storable(id) || !update.role.as_deref().is_none_or(storable) {
         return Err(Error::Store(StoreError::NotFound));
     }
@@ -141,7 +142,7 @@ pub async fn update(conn: &mut Conn, org: OrgId, id: &str, update: MemberUpdate)
                  )
                  SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
             ),
-            &[&update.role, &update.disabled, &id, &org],
+            &[&update.role, &update.disabled, &id, &org.get()],
         )
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 use stele_store::{
-    Classification, FailureReason, OrgId, Print, PrintAudit, PrintFields, PrintFilter,
+    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
     PrintLogChange, PrintPage, PrintStats, PrintStatus, StoreError,
 };
 use tokio_postgres::Row;
@@ -37,7 +37,7 @@ fn from_row(r: &Row) -> R<Print> {
     let reason: Option<String> = r.try_get(3)?;
     let bad = |value: &str| other(format!("print_log: `{value}` is not in the vocabulary"));
     Ok(Print {
-        id: r.try_get(0)?,
+        id: PrintId::new(r.try_get(0)?),
         fields: PrintFields {
             created_at: r.try_get(1)?,
             status: PrintStatus::parse(&status).ok_or_else(|| bad(&status))?,
@@ -73,10 +73,10 @@ struct Where {
 }
 
 impl Where {
-    fn of(org: OrgId, filter: &PrintFilter) -> Where {
+    fn of(org: OrgKey, filter: &PrintFilter) -> Where {
         let mut w = Where {
             sql: "org_id = $1".into(),
-            params: vec![Box::new(org)],
+            params: vec![Box::new(org.get())],
         };
         // Text columns cannot hold U+0000, so a filter text with one matches no row.
         let storable = |s: &str| !s.contains('\0');
@@ -130,11 +130,11 @@ impl Where {
     }
 }
 
-pub async fn find(conn: &mut Conn, org: OrgId, id: i64) -> R<Option<Print>> {
+pub async fn find(conn: &mut Conn, org: OrgKey, id: PrintId) -> R<Option<Print>> {
     let row = conn
         .query_opt(
             &format!("SELECT {COLUMNS} FROM print_log WHERE org_id = $1 AND id = $2"),
-            &[&org, &id],
+            &[&org.get(), &id.get()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()
@@ -142,7 +142,7 @@ pub async fn find(conn: &mut Conn, org: OrgId, id: i64) -> R<Option<Print>> {
 
 pub async fn list(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     filter: &PrintFilter,
     limit: u32,
     offset: u64,
@@ -181,7 +181,7 @@ pub async fn list(
     })
 }
 
-pub async fn stats(conn: &mut Conn, org: OrgId, filter: &PrintFilter) -> R<PrintStats> {
+pub async fn stats(conn: &mut Conn, org: OrgKey, filter: &PrintFilter) -> R<PrintStats> {
     let w = Where::of(org, filter);
     // The vocabularies are fixed, so each count is a filtered aggregate over one pass of the
     // rows; the names are this crate's constants, never client text.
@@ -253,8 +253,8 @@ pub async fn stats(conn: &mut Conn, org: OrgId, filter: &PrintFilter) -> R<Print
 /// A write of the print log (the rows boxed: they are large next to an id).
 pub enum Write {
     Record(Box<PrintFields>),
-    Classify(i64, Classification),
-    Delete(i64),
+    Classify(PrintId, Classification),
+    Delete(PrintId),
     Clear,
 }
 
@@ -270,7 +270,7 @@ pub enum Written {
 /// entries occurred in, so that the caller can make a missing partition and run it again.
 pub async fn write(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     write: &Write,
     audit: &PrintAudit,
     now: Millis,
@@ -304,8 +304,8 @@ pub async fn write(
                 "UPDATE print_log SET status = $3, failure_reason = $4
                  WHERE org_id = $1 AND id = $2",
                 &[
-                    &org,
-                    id,
+                    &org.get(),
+                    &id.get(),
                     &after.fields.status.as_str(),
                     &after.fields.failure_reason.map(FailureReason::as_str),
                 ],
@@ -321,7 +321,7 @@ pub async fn write(
             let print = select_for_update(&mut tx, org, *id).await?;
             tx.execute(
                 "DELETE FROM print_log WHERE org_id = $1 AND id = $2",
-                &[&org, id],
+                &[&org.get(), &id.get()],
             )
             .await?;
             let events = audit(PrintLogChange::Deleted { print: &print });
@@ -330,14 +330,14 @@ pub async fn write(
         Write::Clear => {
             // Every print log write of the organization waits for the chain lock held here,
             // so the rows deleted are exactly the rows listed.
-            let mut ids: Vec<i64> = tx
+            let mut ids: Vec<PrintId> = tx
                 .query(
                     "DELETE FROM print_log WHERE org_id = $1 RETURNING id",
-                    &[&org],
+                    &[&org.get()],
                 )
                 .await?
                 .iter()
-                .map(|r| r.try_get(0))
+                .map(|r| r.try_get(0).map(PrintId::new))
                 .collect::<Result<_, _>>()?;
             if ids.is_empty() {
                 return Ok(Written::Cleared(0));
@@ -355,8 +355,8 @@ pub async fn write(
 /// Appends the audit entries of a change inside its transaction (the chain already locked).
 async fn append_audit(
     tx: &mut Tx<'_>,
-    chains: std::collections::HashMap<OrgId, crate::writer::ChainCursor>,
-    org: OrgId,
+    chains: std::collections::HashMap<OrgKey, crate::writer::ChainCursor>,
+    org: OrgKey,
     events: &[SealedEvent],
     now: Millis,
     months: &mut BTreeSet<Month>,
@@ -376,18 +376,18 @@ async fn append_audit(
     group.flush(tx).await
 }
 
-async fn select_for_update(tx: &mut Tx<'_>, org: OrgId, id: i64) -> R<Print> {
+async fn select_for_update(tx: &mut Tx<'_>, org: OrgKey, id: PrintId) -> R<Print> {
     let row = tx
         .query_opt(
             &format!("SELECT {COLUMNS} FROM print_log WHERE org_id = $1 AND id = $2 FOR UPDATE"),
-            &[&org, &id],
+            &[&org.get(), &id.get()],
         )
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;
     from_row(&row)
 }
 
-async fn insert(tx: &mut Tx<'_>, org: OrgId, f: &PrintFields) -> R<Print> {
+async fn insert(tx: &mut Tx<'_>, org: OrgKey, f: &PrintFields) -> R<Print> {
     let texts = [
         &f.print_name,
         &f.printer_name,
@@ -410,7 +410,7 @@ async fn insert(tx: &mut Tx<'_>, org: OrgId, f: &PrintFields) -> R<Print> {
             "INSERT INTO print_log_ids (org_id, last_id) VALUES ($1, 1)
              ON CONFLICT (org_id) DO UPDATE SET last_id = print_log_ids.last_id + 1
              RETURNING last_id",
-            &[&org],
+            &[&org.get()],
         )
         .await?
         .ok_or_else(|| other("the id counter returned no row"))?
@@ -423,7 +423,7 @@ async fn insert(tx: &mut Tx<'_>, org: OrgId, f: &PrintFields) -> R<Print> {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                  $18, $19, $20)",
         &[
-            &org,
+            &org.get(),
             &id,
             &f.created_at,
             &f.status.as_str(),
@@ -447,7 +447,7 @@ async fn insert(tx: &mut Tx<'_>, org: OrgId, f: &PrintFields) -> R<Print> {
     )
     .await?;
     Ok(Print {
-        id,
+        id: PrintId::new(id),
         fields: f.clone(),
     })
 }

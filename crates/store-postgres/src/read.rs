@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::{ActorType, Entry};
 use stele_store::rows::RowPage;
-use stele_store::{Facets, OrgId, Page};
+use stele_store::{Facets, OrgKey, Page};
 
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -123,11 +123,11 @@ pub(crate) fn like_escape(s: &str) -> String {
 }
 
 /// The conditions of a filter, or `None` when nothing can match.
-fn conditions(org: OrgId, f: &EventFilter) -> Option<Where> {
+fn conditions(org: OrgKey, f: &EventFilter) -> Option<Where> {
     let mut w = Where {
         from: "entries e".into(),
         conditions: vec!["e.org_id = $1".into()],
-        params: vec![Box::new(org)],
+        params: vec![Box::new(org.get())],
     };
     let texts = [
         f.action.as_deref(),
@@ -218,11 +218,11 @@ fn conditions(org: OrgId, f: &EventFilter) -> Option<Where> {
 }
 
 /// The `pk` of the entry a cursor points at; if it is gone, the nearest millisecond boundary.
-async fn cursor_pk(conn: &mut Conn, org: OrgId, c: &Cursor) -> R<i64> {
+async fn cursor_pk(conn: &mut Conn, org: OrgKey, c: &Cursor) -> R<i64> {
     let row = conn
         .query_opt(
             "SELECT pk FROM entries WHERE org_id = $1 AND seq = $2",
-            &[&org, &c.seq],
+            &[&org.get(), &c.seq],
         )
         .await?;
     Ok(match row {
@@ -256,7 +256,7 @@ fn count_result(n: i64) -> (u64, bool) {
 /// number read and not exact).
 pub async fn list(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     page: &PageRequest,
     budget: Option<Duration>,
 ) -> R<Page> {
@@ -284,7 +284,7 @@ pub async fn list(
 }
 
 /// A page of matches as stored rows, uncounted (the export's walk).
-pub async fn list_rows(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<RowPage> {
+pub async fn list_rows(conn: &mut Conn, org: OrgKey, page: &PageRequest) -> R<RowPage> {
     let Some(w) = conditions(org, &page.filter) else {
         return Ok(RowPage::default());
     };
@@ -297,7 +297,7 @@ pub async fn list_rows(conn: &mut Conn, org: OrgId, page: &PageRequest) -> R<Row
 }
 
 /// The rows of a page in walking order, up to `limit + 1` (see [`Page::from_window`]).
-async fn window(conn: &mut Conn, org: OrgId, page: &PageRequest, w: &Where) -> R<Vec<Row>> {
+async fn window(conn: &mut Conn, org: OrgKey, page: &PageRequest, w: &Where) -> R<Vec<Row>> {
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
     let position = match &page.cursor {
         Some(c) => Some(cursor_pk(conn, org, c).await?),
@@ -331,7 +331,7 @@ async fn window(conn: &mut Conn, org: OrgId, page: &PageRequest, w: &Where) -> R
 
 pub async fn count(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     filter: &EventFilter,
     budget: Duration,
 ) -> R<(u64, bool)> {
@@ -387,14 +387,14 @@ async fn budgeted_count(
     Ok(((counted as u64).max(at_least), false))
 }
 
-pub async fn get(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Entry>> {
+pub async fn get(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Entry>> {
     let Some(pk) = pk_of_id(id) else {
         return Ok(None);
     };
     let row = conn
         .query_opt(
             &format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.pk = $1 AND e.org_id = $2"),
-            &[&pk, &org],
+            &[&pk, &org.get()],
         )
         .await?;
     row.map(|r| decode_row(&r).map(|(_, e)| e)).transpose()
@@ -402,7 +402,7 @@ pub async fn get(conn: &mut Conn, org: OrgId, id: &str) -> R<Option<Entry>> {
 
 pub async fn correlated(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     correlation_id: &str,
     limit: usize,
 ) -> R<Vec<Entry>> {
@@ -417,17 +417,17 @@ pub async fn correlated(
                  WHERE e.org_id = $1 AND e.correlation_id = $2::text
                  ORDER BY e.pk DESC LIMIT $3"
             ),
-            &[&org, &correlation_id, &limit],
+            &[&org.get(), &correlation_id, &limit],
         )
         .await?;
     rows.iter().map(|r| decode_row(r).map(|(_, e)| e)).collect()
 }
 
-pub async fn facets(conn: &mut Conn, org: OrgId) -> R<Facets> {
+pub async fn facets(conn: &mut Conn, org: OrgKey) -> R<Facets> {
     let rows = conn
         .query(
             "SELECT kind, value FROM facets WHERE org_id = $1 ORDER BY kind, value",
-            &[&org],
+            &[&org.get()],
         )
         .await?;
     let mut facets = Facets::default();

@@ -27,25 +27,24 @@ use stele_core::chain;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::{
-    Cutoffs, ExpiredBatch, OrgId, OrgSettings, RemovedPerChannel, RetiredEntry, StoreError,
+    Cutoffs, ExpiredBatch, OrgKey, OrgSettings, RemovedPerChannel, RetiredEntry, StoreError,
 };
 
 use crate::codec::{
-    ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, FACET_CHANNEL, decode_row, entry_keys, pk_floor,
+    ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, FACET_CHANNEL, decode_row, entry_keys, hash_of, pk_floor,
 };
 use crate::error::{Error, R, other};
-use crate::integrity::hash_of;
 use crate::partitions::{Month, months_of};
 use crate::pool::{Conn, Tx};
 
 /// The transaction-scoped advisory lock a pruning transaction holds (`STELERET` in ASCII).
 const RETENTION_LOCK: i64 = 0x5354_454c_4552_4554;
 
-pub async fn settings(conn: &mut Conn, org: OrgId) -> R<OrgSettings> {
+pub async fn settings(conn: &mut Conn, org: OrgKey) -> R<OrgSettings> {
     let stored = conn
         .query_opt(
             "SELECT settings FROM org_settings WHERE org_id = $1",
-            &[&org],
+            &[&org.get()],
         )
         .await?;
     match stored {
@@ -59,14 +58,14 @@ pub async fn settings(conn: &mut Conn, org: OrgId) -> R<OrgSettings> {
 
 pub async fn put_settings(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     settings: &OrgSettings,
     now: Millis,
 ) -> R<()> {
     let json = serde_json::to_string(settings).map_err(|e| other(e.to_string()))?;
     let mut tx = conn.transaction().await?;
     let known = tx
-        .query_opt("SELECT 1 FROM orgs WHERE key = $1", &[&org])
+        .query_opt("SELECT 1 FROM orgs WHERE key = $1", &[&org.get()])
         .await?
         .is_some();
     if !known {
@@ -75,7 +74,7 @@ pub async fn put_settings(
     tx.execute(
         "INSERT INTO org_settings (org_id, settings, updated_ms) VALUES ($1, $2, $3)
          ON CONFLICT (org_id) DO UPDATE SET settings = $2, updated_ms = $3",
-        &[&org, &json, &now],
+        &[&org.get(), &json, &now],
     )
     .await?;
     tx.commit().await
@@ -120,7 +119,7 @@ const EXPIRED_PKS: &str = "SELECT x.pk FROM unnest($2::text[], $3::int8[]) AS c 
 /// `resume_after`, with the chain values an archive keeps.
 pub async fn expired_entries(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     resume_after: i64,
     limit: usize,
@@ -130,7 +129,7 @@ pub async fn expired_entries(
     }
     let mut tx = conn.snapshot().await?;
     let org_id: String = tx
-        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org])
+        .query_opt("SELECT id FROM orgs WHERE key = $1", &[&org.get()])
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?
         .try_get(0)?;
@@ -140,7 +139,7 @@ pub async fn expired_entries(
     for row in tx
         .query(
             "SELECT value FROM facets WHERE org_id = $1 AND kind = $2",
-            &[&org, &FACET_CHANNEL],
+            &[&org.get(), &FACET_CHANNEL],
         )
         .await?
     {
@@ -164,7 +163,7 @@ pub async fn expired_entries(
     let pks: Vec<i64> = tx
         .query(
             EXPIRED_PKS,
-            &[&org, &channels, &below, &resume_after, &limit],
+            &[&org.get(), &channels, &below, &resume_after, &limit],
         )
         .await?
         .iter()
@@ -180,7 +179,7 @@ pub async fn expired_entries(
                  FROM entries e JOIN unnest($2::int8[]) AS w (pk) ON e.pk = w.pk
                  WHERE e.org_id = $1 ORDER BY e.pk"
             ),
-            &[&org, &pks],
+            &[&org.get(), &pks],
         )
         .await?;
     let n = ENTRY_COLUMN_COUNT;
@@ -215,7 +214,7 @@ pub async fn expired_entries(
 /// `pruned_entries` or `entries`, and the organization's genesis hash before `seq` 1.
 async fn previous_hashes(
     tx: &mut Tx<'_>,
-    org: OrgId,
+    org: OrgKey,
     org_id: &str,
     batch: &[RetiredEntry],
 ) -> R<HashMap<i64, Hash>> {
@@ -237,7 +236,7 @@ async fn previous_hashes(
         if wanted.is_empty() {
             break;
         }
-        for row in tx.query(sql, &[&org, &wanted]).await? {
+        for row in tx.query(sql, &[&org.get(), &wanted]).await? {
             known.insert(row.try_get(0)?, hash_of(row.try_get(1)?, "hash")?);
         }
         wanted.retain(|seq| !known.contains_key(seq));
@@ -260,7 +259,7 @@ pub struct Pruned {
 /// Removes the expired entries among `seqs`, keeping each one's place in the chain.
 pub async fn prune_entries(
     conn: &mut Conn,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     seqs: &[i64],
 ) -> R<Pruned> {
@@ -291,7 +290,7 @@ pub async fn prune_entries(
                  WHERE e.org_id = $1 AND e.seq = ANY($2) AND e.pk < $3
                  FOR UPDATE"
             ),
-            &[&org, &seqs, &below],
+            &[&org.get(), &seqs, &below],
         )
         .await?;
     let (mut pks, mut pruned_seqs, mut hashes, mut occurred) = (vec![], vec![], vec![], vec![]);
@@ -322,21 +321,21 @@ pub async fn prune_entries(
     tx.execute(
         "INSERT INTO pruned_entries (org_id, seq, hash)
          SELECT $1, p.seq, p.hash FROM unnest($2::int8[], $3::bytea[]) AS p (seq, hash)",
-        &[&org, &pruned_seqs, &hashes],
+        &[&org.get(), &pruned_seqs, &hashes],
     )
     .await?;
     tx.execute(
         "DELETE FROM entry_keys k
          USING unnest($2::int2[], $3::text[], $4::int8[]) AS d (kind, value, pk)
          WHERE k.org_id = $1 AND k.kind = d.kind AND k.value = d.value AND k.pk = d.pk",
-        &[&org, &key_kinds, &key_values, &key_pks],
+        &[&org.get(), &key_kinds, &key_values, &key_pks],
     )
     .await?;
     let deleted = tx
         .execute(
             "DELETE FROM entries e USING unnest($2::int8[]) AS d (pk)
              WHERE e.pk = d.pk AND e.org_id = $1",
-            &[&org, &pks],
+            &[&org.get(), &pks],
         )
         .await?;
     if deleted != pks.len() as u64 {
@@ -348,28 +347,4 @@ pub async fn prune_entries(
     tx.commit().await?;
     pruned.months = months_of(occurred);
     Ok(pruned)
-}
-
-/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
-pub async fn pruned_links(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    from_seq: i64,
-    limit: i64,
-) -> R<Vec<(i64, Hash)>> {
-    let rows = tx
-        .query(
-            "SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq >= $2
-             ORDER BY seq LIMIT $3",
-            &[&org, &from_seq, &limit],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                hash_of(r.try_get(1)?, "pruned_entries.hash")?,
-            ))
-        })
-        .collect()
 }

@@ -42,15 +42,14 @@ use stele_core::NewEvent;
 use stele_core::chain::{self, Personal, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
-use stele_store::{
-    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
-};
+use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS, Record};
+use stele_store::{AppendOutcome, AppendRequest, OrgKey, Receipt, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use crate::codec::{Body, entry_facets, entry_id, entry_keys, outcome_code, pk_floor};
+use crate::codec::{Body, entry_facets, entry_id, entry_keys, org_keys, outcome_code, pk_floor};
 use crate::error::{Error, R, is_missing_partition, is_retryable, other};
 use crate::partitions::{Partitions, months_of};
 use crate::pool::{Conn, Tx, connect};
@@ -74,7 +73,7 @@ const PK_LOCK: i64 = 0x5354_454c_4550_4b31;
 pub const WRITER_SETUP: &str = "SET synchronous_commit = on";
 
 struct Command {
-    org: OrgId,
+    org: OrgKey,
     request: AppendRequest,
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
@@ -98,7 +97,7 @@ impl Writer {
         Writer { commands }
     }
 
-    pub async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+    pub async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command {
@@ -146,7 +145,7 @@ impl WriterTask {
     async fn commit_group(&mut self, group: Vec<Command>) {
         let now = now_millis();
         let sweep = now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS;
-        let requests: Vec<(OrgId, &AppendRequest)> =
+        let requests: Vec<(OrgKey, &AppendRequest)> =
             group.iter().map(|c| (c.org, &c.request)).collect();
         let months = months_of(
             requests
@@ -236,7 +235,7 @@ fn clone_err(e: &StoreError) -> StoreError {
 /// `Result` is one request's answer.
 async fn write_group(
     conn: &mut Conn,
-    requests: &[(OrgId, &AppendRequest)],
+    requests: &[(OrgKey, &AppendRequest)],
     now: Millis,
     sweep: bool,
 ) -> R<Vec<Result<AppendOutcome>>> {
@@ -248,7 +247,7 @@ async fn write_group(
         )
         .await?;
     }
-    let orgs: BTreeSet<OrgId> = requests.iter().map(|(org, _)| *org).collect();
+    let orgs: BTreeSet<OrgKey> = requests.iter().map(|(org, _)| *org).collect();
     let chains = lock_chains(&mut tx, &orgs.into_iter().collect::<Vec<_>>()).await?;
     let mut idempotency = Idempotency::load(&mut tx, requests, &chains).await?;
     let mut group = Group::new(chains, now);
@@ -272,7 +271,7 @@ async fn write_group(
 fn append_request(
     group: &mut Group,
     idempotency: &mut Idempotency,
-    org: OrgId,
+    org: OrgKey,
     request: &AppendRequest,
 ) -> R<Result<AppendOutcome>> {
     if !group.chains.contains_key(&org) {
@@ -281,55 +280,48 @@ fn append_request(
     if let Some(problem) = unstorable(request) {
         return Ok(Err(StoreError::Other(problem)));
     }
-    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
-    if let Some(key) = &request_key
-        && let Some(record) = idempotency.get(org, key)
-    {
-        if record.fingerprint.as_deref() != Some(&request.fingerprint[..]) {
-            return Ok(Err(StoreError::Conflict(
-                "this Idempotency-Key was already used for a different request".into(),
-            )));
-        }
-        return Ok(Ok(AppendOutcome {
-            receipts: record.receipts.clone(),
-            replayed: true,
-        }));
-    }
-    let mut receipts = Vec::with_capacity(request.events.len());
-    let mut wrote_any = false;
-    for sealed in &request.events {
-        let event_key = sealed
-            .event
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("e:{k}"));
-        if let Some(key) = &event_key
-            && let Some(receipt) = idempotency
-                .get(org, key)
-                .and_then(|r| r.receipts.first().cloned())
-        {
-            receipts.push(receipt);
-            continue;
-        }
-        let receipt = group.push(org, sealed)?;
-        if let Some(key) = event_key {
-            idempotency.remember(org, key, None, vec![receipt.clone()]);
-        }
-        receipts.push(receipt);
-        wrote_any = true;
-    }
-    if let Some(key) = request_key {
-        idempotency.remember(
+    idempotency::append(
+        &mut GroupLedger {
+            group,
+            idempotency,
             org,
-            key,
-            Some(request.fingerprint.to_vec()),
-            receipts.clone(),
-        );
+        },
+        request,
+    )
+}
+
+/// One organization's idempotency records and entries, as the group transaction sees them.
+struct GroupLedger<'a> {
+    group: &'a mut Group,
+    idempotency: &'a mut Idempotency,
+    org: OrgKey,
+}
+
+impl idempotency::Ledger for GroupLedger<'_> {
+    type Error = Error;
+
+    fn find(&mut self, key: &str) -> R<Option<Record>> {
+        Ok(self.idempotency.get(self.org, key).cloned())
     }
-    Ok(Ok(AppendOutcome {
-        receipts,
-        replayed: !wrote_any && !request.events.is_empty(),
-    }))
+
+    fn remember(
+        &mut self,
+        key: String,
+        fingerprint: Option<&[u8; 32]>,
+        receipts: &[Receipt],
+    ) -> R<()> {
+        self.idempotency.remember(
+            self.org,
+            key,
+            fingerprint.map(|f| f.to_vec()),
+            receipts.to_vec(),
+        );
+        Ok(())
+    }
+
+    fn write(&mut self, event: &SealedEvent) -> R<Receipt> {
+        self.group.push(self.org, event)
+    }
 }
 
 /// PostgreSQL's `text` cannot hold U+0000, which JSON (`"\u0000"`) can carry. Values stored as
@@ -380,10 +372,10 @@ const CHAIN_SELECT: &str = "SELECT c.org_id, o.id, c.seq, c.head, c.frontier
 
 /// Locks the organizations' `chain_state` rows, in organization order, creating the rows that
 /// are missing. Organizations that do not exist are left out of the answer.
-pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgId]) -> R<HashMap<OrgId, ChainCursor>> {
+pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgKey]) -> R<HashMap<OrgKey, ChainCursor>> {
     let mut chains = HashMap::with_capacity(orgs.len());
     read_chains(tx, orgs, &mut chains).await?;
-    let missing: Vec<OrgId> = orgs
+    let missing: Vec<OrgKey> = orgs
         .iter()
         .copied()
         .filter(|o| !chains.contains_key(o))
@@ -393,7 +385,10 @@ pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgId]) -> R<HashMap<OrgId, Ch
     }
     // Organizations get their row when they are created; this covers rows made any other way.
     let rows = tx
-        .query("SELECT key, id FROM orgs WHERE key = ANY($1)", &[&missing])
+        .query(
+            "SELECT key, id FROM orgs WHERE key = ANY($1)",
+            &[&org_keys(&missing)],
+        )
         .await?;
     let empty = serde_json::to_string(&Frontier::new()).map_err(|e| other(e.to_string()))?;
     for row in &rows {
@@ -411,14 +406,14 @@ pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgId]) -> R<HashMap<OrgId, Ch
 
 async fn read_chains(
     tx: &mut Tx<'_>,
-    orgs: &[OrgId],
-    into: &mut HashMap<OrgId, ChainCursor>,
+    orgs: &[OrgKey],
+    into: &mut HashMap<OrgKey, ChainCursor>,
 ) -> R<()> {
-    for row in tx.query(CHAIN_SELECT, &[&orgs]).await? {
+    for row in tx.query(CHAIN_SELECT, &[&org_keys(orgs)]).await? {
         let head: Vec<u8> = row.try_get(3)?;
         let frontier: &str = row.try_get(4)?;
         into.insert(
-            row.try_get(0)?,
+            OrgKey::new(row.try_get(0)?),
             ChainCursor {
                 org_id: row.try_get(1)?,
                 seq: row.try_get(2)?,
@@ -436,40 +431,34 @@ async fn read_chains(
 
 /// The idempotency records a group needs, loaded in one query, plus the ones it creates.
 struct Idempotency {
-    records: HashMap<(OrgId, String), IdempotencyRecord>,
-    new: Vec<(OrgId, String)>,
-}
-
-struct IdempotencyRecord {
-    /// The request body's fingerprint (request keys only).
-    fingerprint: Option<Vec<u8>>,
-    receipts: Vec<Receipt>,
+    records: HashMap<(OrgKey, String), Record>,
+    new: Vec<(OrgKey, String)>,
 }
 
 impl Idempotency {
     async fn load(
         tx: &mut Tx<'_>,
-        requests: &[(OrgId, &AppendRequest)],
-        chains: &HashMap<OrgId, ChainCursor>,
+        requests: &[(OrgKey, &AppendRequest)],
+        chains: &HashMap<OrgKey, ChainCursor>,
     ) -> R<Idempotency> {
         let (mut orgs, mut keys) = (Vec::new(), Vec::new());
         for (org, request) in requests.iter().filter(|(o, _)| chains.contains_key(o)) {
             if let Some(k) = &request.idempotency_key {
-                orgs.push(*org);
-                keys.push(format!("r:{k}"));
+                orgs.push(org.get());
+                keys.push(idempotency::request_key(k));
             }
             for k in request
                 .events
                 .iter()
                 .filter_map(|s| s.event.idempotency_key.as_ref())
             {
-                orgs.push(*org);
-                keys.push(format!("e:{k}"));
+                orgs.push(org.get());
+                keys.push(idempotency::event_key(k));
             }
         }
         let mut records = HashMap::new();
         // Keys with NUL cannot be sent as text; their requests are refused anyway.
-        let (orgs, keys): (Vec<OrgId>, Vec<String>) = orgs
+        let (orgs, keys): (Vec<i64>, Vec<String>) = orgs
             .into_iter()
             .zip(keys)
             .filter(|(_, k)| !k.contains('\0'))
@@ -488,8 +477,8 @@ impl Idempotency {
                 let receipts = serde_json::from_str(receipts)
                     .map_err(|e| other(format!("idempotency record: {e}")))?;
                 records.insert(
-                    (row.try_get(0)?, row.try_get(1)?),
-                    IdempotencyRecord {
+                    (OrgKey::new(row.try_get(0)?), row.try_get(1)?),
+                    Record {
                         fingerprint: row.try_get(2)?,
                         receipts,
                     },
@@ -502,7 +491,7 @@ impl Idempotency {
         })
     }
 
-    fn get(&self, org: OrgId, key: &str) -> Option<&IdempotencyRecord> {
+    fn get(&self, org: OrgKey, key: &str) -> Option<&Record> {
         if self.records.is_empty() {
             return None;
         }
@@ -511,7 +500,7 @@ impl Idempotency {
 
     fn remember(
         &mut self,
-        org: OrgId,
+        org: OrgKey,
         key: String,
         fingerprint: Option<Vec<u8>>,
         receipts: Vec<Receipt>,
@@ -519,7 +508,7 @@ impl Idempotency {
         self.new.push((org, key.clone()));
         self.records.insert(
             (org, key),
-            IdempotencyRecord {
+            Record {
                 fingerprint,
                 receipts,
             },
@@ -536,7 +525,7 @@ impl Idempotency {
         let mut receipts = Vec::with_capacity(self.new.len());
         for (org, key) in &self.new {
             let record = &self.records[&(*org, key.clone())];
-            orgs.push(*org);
+            orgs.push(org.get());
             keys.push(key.as_str());
             fingerprints.push(record.fingerprint.clone());
             receipts
@@ -557,7 +546,7 @@ impl Idempotency {
 /// Entries being written in one transaction: the chains they extend, the `pk`s handed out, and
 /// their rows as columns, written by [`Group::flush`] in a few statements.
 pub struct Group {
-    pub chains: HashMap<OrgId, ChainCursor>,
+    pub chains: HashMap<OrgKey, ChainCursor>,
     /// The next free `pk` per millisecond (see [`Group::allocate_pks`]).
     next_pk: HashMap<Millis, i64>,
     recorded_ms: Millis,
@@ -587,11 +576,11 @@ struct Rows {
     key_kind: Vec<i16>,
     key_value: Vec<String>,
     key_pk: Vec<i64>,
-    facets: BTreeSet<(OrgId, i16, String)>,
+    facets: BTreeSet<(OrgKey, i16, String)>,
 }
 
 impl Group {
-    pub fn new(chains: HashMap<OrgId, ChainCursor>, recorded_ms: Millis) -> Group {
+    pub fn new(chains: HashMap<OrgKey, ChainCursor>, recorded_ms: Millis) -> Group {
         Group {
             chains,
             next_pk: HashMap::new(),
@@ -629,7 +618,7 @@ impl Group {
 
     /// Links one event into its organization's chain and queues its rows. The organization's
     /// chain must be locked and the event's millisecond allocated.
-    pub fn push(&mut self, org: OrgId, sealed: &SealedEvent) -> R<Receipt> {
+    pub fn push(&mut self, org: OrgKey, sealed: &SealedEvent) -> R<Receipt> {
         let event = &sealed.event;
         let ms = event.occurred_at;
         let next = self
@@ -664,7 +653,7 @@ impl Group {
 
         let r = &mut self.rows;
         r.pk.push(pk);
-        r.org_id.push(org);
+        r.org_id.push(org.get());
         r.seq.push(seq);
         r.occurred_ms.push(ms);
         r.action.push(event.action.clone());
@@ -734,7 +723,7 @@ impl Group {
         if !r.facets.is_empty() {
             let (mut orgs, mut kinds, mut values) = (vec![], vec![], vec![]);
             for (org, kind, value) in r.facets {
-                orgs.push(org);
+                orgs.push(org.get());
                 kinds.push(kind);
                 values.push(value);
             }
@@ -748,7 +737,7 @@ impl Group {
         }
         let (mut orgs, mut seqs, mut heads, mut frontiers) = (vec![], vec![], vec![], vec![]);
         for (org, chain) in self.chains.iter_mut().filter(|(_, c)| c.moved) {
-            orgs.push(*org);
+            orgs.push(org.get());
             seqs.push(chain.seq);
             heads.push(chain.head.to_vec());
             frontiers.push(encode(&chain.frontier)?);
@@ -798,9 +787,9 @@ pub const ENTRY_COPY_TYPES: [Type; 18] = [
 pub const KEY_COPY_COLUMNS: &str = "org_id, kind, value, pk";
 pub const KEY_COPY_TYPES: [Type; 4] = [Type::INT8, Type::INT2, Type::TEXT, Type::INT8];
 
-fn push_keys(r: &mut Rows, org: OrgId, pk: i64, event: &NewEvent) {
+fn push_keys(r: &mut Rows, org: OrgKey, pk: i64, event: &NewEvent) {
     for (kind, value) in entry_keys(event) {
-        r.key_org.push(org);
+        r.key_org.push(org.get());
         r.key_kind.push(kind);
         r.key_value.push(value.to_string());
         r.key_pk.push(pk);

@@ -11,7 +11,8 @@ use stele_core::checkpoint::SigningKey;
 use stele_core::filter::EventFilter;
 use stele_core::{ActorType, NewEvent};
 use stele_store::conformance::{TEST_SIGNING_SEED, event, request};
-use stele_store::{AppendRequest, Cutoffs, ProblemKind, Store, StoreError};
+use stele_store::prelude::*;
+use stele_store::{AppendRequest, Cutoffs, OrgKey, ProblemKind, StoreError};
 use stele_store_postgres::{PgOptions, PgStore};
 
 const T0: i64 = 1_767_225_600_000;
@@ -24,7 +25,7 @@ fn everyone() -> EventFilter {
 }
 
 /// The newest `limit` entries of every actor type.
-async fn first_page(store: &dyn Store, org: i64, limit: usize) -> stele_store::Page {
+async fn first_page(store: &dyn Store, org: OrgKey, limit: usize) -> stele_store::Page {
     let request = stele_core::filter::PageRequest {
         filter: everyone(),
         limit,
@@ -105,7 +106,7 @@ async fn tamper(url: &str, statements: &str) {
     .expect("tamper");
 }
 
-async fn six_entries(store: &PgStore) -> i64 {
+async fn six_entries(store: &PgStore) -> OrgKey {
     let org = store.create_org("a").await.unwrap().key;
     for i in 0..3 {
         store
@@ -429,7 +430,7 @@ fn before_2020() -> Cutoffs {
 }
 
 /// Reads and prunes, in batches of `batch`, everything `cutoffs` expires; returns how many went.
-async fn prune_all(store: &dyn Store, org: i64, cutoffs: &Cutoffs, batch: usize) -> u64 {
+async fn prune_all(store: &dyn Store, org: OrgKey, cutoffs: &Cutoffs, batch: usize) -> u64 {
     let mut removed = 0;
     let mut resume_after = 0;
     loop {
@@ -474,7 +475,7 @@ async fn refusal(sql: &tokio_postgres::Client, statements: &str) -> Option<Strin
 
 /// Opens what the delete trigger looks for, as a retention run does: the organization and the
 /// `pk` bound, as settings local to the transaction.
-fn retention_of(org: i64, below_pk: i64) -> String {
+fn retention_of(org: OrgKey, below_pk: i64) -> String {
     format!(
         "BEGIN; SELECT set_config('stele.retention_org', '{org}', true),
                        set_config('stele.retention_below_pk', '{below_pk}', true);"
@@ -554,12 +555,12 @@ async fn deleting_an_entry_takes_a_retention_run_of_its_organization() {
         .await,
         immutable
     );
-    let left: Vec<(i64, i64)> = sql
+    let left: Vec<(OrgKey, i64)> = sql
         .query("SELECT org_id, seq FROM entries ORDER BY org_id, seq", &[])
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (OrgKey::new(r.get(0)), r.get(1)))
         .collect();
     assert_eq!(left, [(a, 2), (b, 1), (b, 2)]);
 }

@@ -1,9 +1,11 @@
 //! How an entry maps onto an `entries` row: the filterable parts are columns, the rest one JSON
 //! body with short keys (the body is most of the row, so its size is most of the disk cost).
 
+use stele_core::merkle::Hash;
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::record::StoredRow;
 pub use stele_store::record::{Body, entry_id, pk_floor, pk_of_id};
+use stele_store::{Result, StoreError};
 
 use crate::dict::Dict;
 
@@ -11,6 +13,20 @@ use crate::dict::Dict;
 pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
      e.personal, e.description, e.body";
+
+/// How many columns [`ENTRY_COLUMNS`] selects.
+pub const ENTRY_COLUMN_COUNT: usize = 14;
+
+/// The chain columns that follow [`ENTRY_COLUMNS`] where a read needs them (from
+/// [`ENTRY_COLUMN_COUNT`] on).
+pub const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
+
+/// A 32-byte hash column; `what` names it in the error.
+pub fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Other(format!("{what} is not 32 bytes")))
+}
 
 /// The rowid of an entry in the description index: its organization and `seq`. Dense rowids keep
 /// FTS5's delta-encoded posting lists small (neighbouring entries differ by one), and an

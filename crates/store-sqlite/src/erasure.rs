@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rusqlite::{Transaction, params};
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgId, Receipt, Result, StoreError};
+use stele_store::{Erasure, OrgKey, Receipt, Result, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
@@ -30,7 +30,7 @@ pub struct Erased {
 pub fn erase_actor(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     erasure: Erasure,
     now: Millis,
 ) -> Result<Erased> {
@@ -50,7 +50,7 @@ pub fn erase_actor(
     {
         let mut stmt = tx.prepare(&sql).map_err(map_err)?;
         let mut rows = stmt
-            .query(params![terms::term(org, Field::Actor, actor), org])
+            .query(params![terms::term(org, Field::Actor, actor), org.get()])
             .map_err(map_err)?;
         while let Some(row) = rows.next().map_err(map_err)? {
             let (pk, entry) = decode_row(row, dict).map_err(map_err)?.map_err(|_| {
@@ -91,7 +91,7 @@ pub fn erase_actor(
     found.sort_by_key(|(_, seq, _)| *seq);
     record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
     let mut group = GroupState::default();
-    let mut facets_seen: HashMap<OrgId, HashSet<i64>> = HashMap::new();
+    let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
     let receipt = insert_event(
         tx,
         dict,

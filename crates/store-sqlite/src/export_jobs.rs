@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use stele_core::time::Millis;
 use stele_store::{
     EXPORT_INTERRUPTED, ExportJob, ExportJobOutcome, ExportJobState, ExportSweep,
-    ExportSweepOutcome, NewExportJob, OrgId, Result, StoreError,
+    ExportSweepOutcome, NewExportJob, OrgKey, Result, StoreError,
 };
 
 use crate::error::map_err;
@@ -24,7 +24,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ExportJob> {
     })?;
     Ok(ExportJob {
         id: r.get(0)?,
-        org: r.get(1)?,
+        org: OrgKey::new(r.get(1)?),
         format: r.get(2)?,
         filters: r.get(3)?,
         runner: r.get(4)?,
@@ -42,7 +42,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ExportJob> {
 pub fn create(
     tx: &Transaction<'_>,
     id: String,
-    org: OrgId,
+    org: OrgKey,
     job: NewExportJob,
 ) -> Result<ExportJob> {
     tx.execute(
@@ -50,7 +50,7 @@ pub fn create(
          VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
         params![
             id,
-            org,
+            org.get(),
             job.format,
             job.filters,
             job.runner,
@@ -62,11 +62,11 @@ pub fn create(
     find(tx, org, &id)?.ok_or(StoreError::NotFound)
 }
 
-pub fn find(conn: &Connection, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+pub fn find(conn: &Connection, org: OrgKey, id: &str) -> Result<Option<ExportJob>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM export_jobs j WHERE j.id = ? AND j.org_id = ?"
     ))
-    .and_then(|mut s| s.query_row(params![id, org], from_row).optional())
+    .and_then(|mut s| s.query_row(params![id, org.get()], from_row).optional())
     .map_err(map_err)
 }
 

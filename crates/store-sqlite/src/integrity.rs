@@ -7,20 +7,13 @@ use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, ChainVerifier, Link, REORDER_WINDOW, Step};
-use stele_store::{OrgId, Result, StoreError, VerifyReport};
+use stele_store::chain_check::{self, ChainRow, Verification, Want};
+use stele_store::{OrgKey, Result, StoreError, VerifyReport};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row};
+use crate::codec::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::retention;
 use crate::terms::{self, Field};
-
-pub(crate) fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Other(format!("{what} is not 32 bytes")))
-}
 
 /// Signs a checkpoint for every organization whose chain moved past its last checkpoint, if that
 /// one is at least `every_ms` old (or `force`). Returns how many were made.
@@ -31,7 +24,7 @@ pub fn make_checkpoints(
     force: bool,
     now: Millis,
 ) -> Result<usize> {
-    let due: Vec<(OrgId, String, i64, Vec<u8>, String)> = {
+    let due: Vec<(OrgKey, String, i64, Vec<u8>, String)> = {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT s.org_id, o.id, s.seq, s.head, s.frontier
@@ -42,7 +35,13 @@ pub fn make_checkpoints(
             )
             .map_err(map_err)?;
         stmt.query_map(params![force, now - every_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                OrgKey::new(r.get(0)?),
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(map_err)?
@@ -64,7 +63,7 @@ pub fn make_checkpoints(
         )
         .and_then(|mut s| {
             s.execute(params![
-                org,
+                org.get(),
                 seq,
                 &signed.checkpoint.chain_head[..],
                 &signed.checkpoint.merkle_root[..],
@@ -98,11 +97,13 @@ pub fn checkpoint_key_ids(conn: &Connection) -> Result<Vec<String>> {
 /// Checkpoints of one organization in `seq` order (ascending), optionally only the newest `limit`.
 pub fn checkpoints(
     conn: &Connection,
-    org: OrgId,
+    org: OrgKey,
     limit: Option<usize>,
 ) -> Result<Vec<SignedCheckpoint>> {
     let org_id: String = conn
-        .query_row("SELECT id FROM orgs WHERE key = ?", [org], |r| r.get(0))
+        .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
+            r.get(0)
+        })
         .map_err(map_err)?;
     let mut stmt = conn
         .prepare_cached(
@@ -111,7 +112,7 @@ pub fn checkpoints(
         )
         .map_err(map_err)?;
     let rows = stmt
-        .query_map(params![org, limit.map_or(-1, |l| l as i64)], |r| {
+        .query_map(params![org.get(), limit.map_or(-1, |l| l as i64)], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, Vec<u8>>(1)?,
@@ -140,11 +141,13 @@ pub fn checkpoints(
     Ok(out)
 }
 
-pub(crate) const CHAIN_COLUMNS: &str = "e.salt, e.personal_digest, e.erased, e.hash";
-
 /// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
 /// organization's erasure records, found through their detailed action's term.
-fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<HashMap<i64, String>> {
+fn recorded_pseudonyms(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgKey,
+) -> Result<HashMap<i64, String>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
          WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
@@ -154,7 +157,7 @@ fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<Has
     let mut rows = stmt
         .query(params![
             terms::term(org, Field::DetailedAction, ERASURE_DETAILED_ACTION),
-            org
+            org.get()
         ])
         .map_err(map_err)?;
     let mut records = Vec::new();
@@ -169,7 +172,7 @@ fn recorded_pseudonyms(conn: &Connection, dict: &Dict, org: OrgId) -> Result<Has
 fn chain_rows(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     from_seq: i64,
     limit: usize,
     pseudonyms: &HashMap<i64, String>,
@@ -184,7 +187,7 @@ fn chain_rows(
         out.clear();
         let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
         let mut rows = stmt
-            .query(params![org, from_seq, limit as i64])
+            .query(params![org.get(), from_seq, limit as i64])
             .map_err(map_err)?;
         let mut missing_dict = false;
         while let Some(row) = rows.next().map_err(map_err)? {
@@ -217,65 +220,81 @@ fn chain_rows(
     ))
 }
 
-/// How many columns [`ENTRY_COLUMNS`] selects.
-pub(crate) const ENTRY_COLUMN_COUNT: usize = 14;
-
-/// Feeds the organization's entries, in `seq` order and in batches, to the shared verifier.
+/// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
+/// reports.
 pub fn verify(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     key: Option<&PublicKey>,
 ) -> Result<VerifyReport> {
     let org_id: String = conn
-        .query_row("SELECT id FROM orgs WHERE key = ?", [org], |r| r.get(0))
-        .map_err(map_err)?;
-    let recorded_up_to: Option<i64> = conn
-        .query_row("SELECT seq FROM chain_state WHERE org_id = ?", [org], |r| {
+        .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
             r.get(0)
         })
+        .map_err(map_err)?;
+    let recorded_up_to: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM chain_state WHERE org_id = ?",
+            [org.get()],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(map_err)?;
     let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
-    let mut verifier = ChainVerifier::new(&org_id, checkpoints(conn, org, None)?, key.copied());
-    const BATCH: usize = 10_000;
+    let mut verification = Verification::new(
+        &org_id,
+        checkpoints(conn, org, None)?,
+        key.copied(),
+        recorded_up_to,
+    );
+    let mut want = verification.start();
     loop {
-        let from = verifier.expected_seq();
-        let entries = chain_rows(conn, dict, org, from, BATCH, &pseudonyms)?;
-        let pruned = retention::pruned_links(conn, org, from, BATCH)?;
-        let batch = chain_check::merge_links(entries, pruned, BATCH);
-        if batch.is_empty() {
-            return Ok(verifier.finish(recorded_up_to));
-        }
-        for link in &batch {
-            let row = match link {
-                Link::Pruned { seq, hash } => match verifier.push_pruned(*seq, *hash) {
-                    Step::Failed => return Ok(verifier.report()),
-                    _ => continue,
-                },
-                Link::Entry(row) => row,
-            };
-            match verifier.push(row) {
-                Step::Ok => {}
-                Step::Failed => return Ok(verifier.report()),
-                Step::Broken => {
-                    let ahead =
-                        chain_rows(conn, dict, org, row.seq + 1, REORDER_WINDOW, &pseudonyms)?;
-                    return Ok(verifier.diagnose(row, &ahead));
-                }
+        want = match want {
+            Want::Rows { from, limit } => verification.rows(
+                chain_rows(conn, dict, org, from, limit, &pseudonyms)?,
+                pruned_links(conn, org, from, limit)?,
+            ),
+            Want::Ahead { from, limit } => {
+                verification.ahead(chain_rows(conn, dict, org, from, limit, &pseudonyms)?)
             }
-        }
+            Want::Done(report) => return Ok(report),
+        };
     }
 }
 
-pub fn checkpoint_at(conn: &Connection, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
+/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
+pub fn pruned_links(
+    conn: &Connection,
+    org: OrgKey,
+    from_seq: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Hash)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
+             ORDER BY seq LIMIT ?",
+        )
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![org.get(), from_seq, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(map_err)?;
+    rows.into_iter()
+        .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
+        .collect()
+}
+
+pub fn checkpoint_at(conn: &Connection, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
     // Checkpoints are few per organization; reading them in order keeps one code path.
     Ok(checkpoints(conn, org, None)?
         .into_iter()
         .find(|c| c.checkpoint.seq == seq))
 }
 
-pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
+pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
     let mut stmt = conn
         .prepare_cached(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
@@ -284,7 +303,7 @@ pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Has
              ORDER BY seq",
         )
         .map_err(map_err)?;
-    let mut rows = stmt.query(params![org, up_to]).map_err(map_err)?;
+    let mut rows = stmt.query(params![org.get(), up_to]).map_err(map_err)?;
     let mut out = Vec::with_capacity(up_to.max(0) as usize);
     while let Some(row) = rows.next().map_err(map_err)? {
         let seq: i64 = row.get(0).map_err(map_err)?;
@@ -300,13 +319,13 @@ pub fn chain_hashes(conn: &Connection, org: OrgId, up_to: i64) -> Result<Vec<Has
 
 pub fn personal_digest(
     conn: &Connection,
-    org: OrgId,
+    org: OrgKey,
     seq: i64,
 ) -> Result<Option<(Hash, Option<Salt>)>> {
     let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
         .prepare_cached("SELECT personal_digest, salt FROM entries WHERE org_id = ? AND seq = ?")
         .and_then(|mut s| {
-            s.query_row(params![org, seq], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row(params![org.get(), seq], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(map_err)?;

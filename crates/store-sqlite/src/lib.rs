@@ -29,13 +29,14 @@ use stele_core::filter::{EventFilter, PageRequest};
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
+use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgId, OrgSettings,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, Store, StoreError, VerifyReport,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgKey, OrgSettings,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
+    PrintStats, RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -279,7 +280,7 @@ fn new_public_id(prefix: &str) -> String {
 
 fn org_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
-        key: r.get(0)?,
+        key: OrgKey::new(r.get(0)?),
         id: r.get(1)?,
         name: r.get(2)?,
         created_at: r.get(3)?,
@@ -293,7 +294,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
     let scopes: String = r.get(4)?;
     Ok(ApiKeyInfo {
         id: r.get(0)?,
-        org: r.get(1)?,
+        org: OrgKey::new(r.get(1)?),
         org_id: r.get(2)?,
         name: r.get(3)?,
         scopes: Scope::parse_list(&scopes).unwrap_or_default(),
@@ -304,13 +305,13 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Tenancy for SqliteStore {
     async fn create_org(&self, name: &str) -> Result<Organization> {
         let name = name.to_string();
         self.writer
             .run(move |tx| {
                 let org = Organization {
-                    key: 0,
+                    key: OrgKey::new(0),
                     id: new_public_id("org"),
                     name,
                     created_at: now_millis(),
@@ -327,7 +328,7 @@ impl Store for SqliteStore {
                     other => other,
                 })?;
                 Ok(Organization {
-                    key: tx.last_insert_rowid(),
+                    key: OrgKey::new(tx.last_insert_rowid()),
                     ..org
                 })
             })
@@ -359,7 +360,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_api_key(&self, org: OrgId, key: NewApiKey) -> Result<ApiKeyInfo> {
+    async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo> {
         self.writer
             .run(move |tx| {
                 let id = new_public_id("key");
@@ -368,7 +369,7 @@ impl Store for SqliteStore {
                      VALUES (?, ?, ?, ?, ?, ?, ?)",
                     params![
                         id,
-                        org,
+                        org.get(),
                         key.name,
                         Scope::join(&key.scopes),
                         key.prefix,
@@ -406,7 +407,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_api_keys(&self, org: OrgId) -> Result<Vec<ApiKeyInfo>> {
+    async fn list_api_keys(&self, org: OrgKey) -> Result<Vec<ApiKeyInfo>> {
         self.read(move |conn, _| {
             let mut stmt = conn
                 .prepare(&format!(
@@ -414,7 +415,7 @@ impl Store for SqliteStore {
                      WHERE k.org_key = ? ORDER BY k.key"
                 ))
                 .map_err(map_err)?;
-            stmt.query_map([org], key_from_row)
+            stmt.query_map([org.get()], key_from_row)
                 .and_then(|rows| rows.collect())
                 .map_err(map_err)
         })
@@ -435,29 +436,44 @@ impl Store for SqliteStore {
         .map_err(map_err)
     }
 
-    async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+    async fn settings(&self, org: OrgKey) -> Result<OrgSettings> {
+        self.read(move |conn, _| retention::settings(conn, org))
+            .await
+    }
+
+    async fn put_settings(&self, org: OrgKey, settings: &OrgSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.writer
+            .run(move |tx| retention::put_settings(tx, org, &settings, now_millis()))
+            .await
+    }
+}
+
+#[async_trait]
+impl Trail for SqliteStore {
+    async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
         self.writer.append(org, request).await
     }
 
-    async fn list(&self, org: OrgId, page: &PageRequest) -> Result<Page> {
+    async fn list(&self, org: OrgKey, page: &PageRequest) -> Result<Page> {
         let page = page.clone();
         self.read(move |conn, dict| read::list(conn, dict, org, &page))
             .await
     }
 
-    async fn list_rows(&self, org: OrgId, page: &PageRequest) -> Result<RowPage> {
+    async fn list_rows(&self, org: OrgKey, page: &PageRequest) -> Result<RowPage> {
         let page = page.clone();
         self.read_bulk(move |conn, dict| read::list_rows(conn, dict, org, &page))
             .await
     }
 
-    async fn count(&self, org: OrgId, filter: &EventFilter) -> Result<(u64, bool)> {
+    async fn count(&self, org: OrgKey, filter: &EventFilter) -> Result<(u64, bool)> {
         let filter = filter.clone();
         self.read(move |conn, dict| read::count_matches(conn, dict, org, &filter))
             .await
     }
 
-    async fn get(&self, org: OrgId, id: &str) -> Result<Option<Entry>> {
+    async fn get(&self, org: OrgKey, id: &str) -> Result<Option<Entry>> {
         let id = id.to_string();
         self.read(move |conn, dict| read::get(conn, dict, org, &id))
             .await
@@ -465,7 +481,7 @@ impl Store for SqliteStore {
 
     async fn correlated(
         &self,
-        org: OrgId,
+        org: OrgKey,
         correlation_id: &str,
         limit: usize,
     ) -> Result<Vec<Entry>> {
@@ -474,11 +490,31 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn facets(&self, org: OrgId) -> Result<Facets> {
+    async fn facets(&self, org: OrgKey) -> Result<Facets> {
         self.read(move |conn, _| read::facets(conn, org)).await
     }
 
-    async fn checkpoints(&self, org: OrgId, limit: usize) -> Result<Vec<SignedCheckpoint>> {
+    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
+        let dict = self.dict.clone();
+        let pseudonym = erasure.pseudonym.clone();
+        let done = self
+            .writer
+            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
+            .await?;
+        for (id, kind, value) in done.new_dict {
+            self.dict.publish(id, kind, value);
+        }
+        Ok(ErasureOutcome {
+            erased_entries: done.entries,
+            pseudonym,
+            record: done.receipt,
+        })
+    }
+}
+
+#[async_trait]
+impl Integrity for SqliteStore {
+    async fn checkpoints(&self, org: OrgKey, limit: usize) -> Result<Vec<SignedCheckpoint>> {
         let mut list = self
             .read(move |conn, _| integrity::checkpoints(conn, org, Some(limit)))
             .await?;
@@ -516,38 +552,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn erase_actor(&self, org: OrgId, erasure: Erasure) -> Result<ErasureOutcome> {
-        let dict = self.dict.clone();
-        let pseudonym = erasure.pseudonym.clone();
-        let done = self
-            .writer
-            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
-            .await?;
-        for (id, kind, value) in done.new_dict {
-            self.dict.publish(id, kind, value);
-        }
-        Ok(ErasureOutcome {
-            erased_entries: done.entries,
-            pseudonym,
-            record: done.receipt,
-        })
-    }
-
-    async fn checkpoint_at(&self, org: OrgId, seq: i64) -> Result<Option<SignedCheckpoint>> {
-        self.read(move |conn, _| integrity::checkpoint_at(conn, org, seq))
-            .await
-    }
-
-    async fn chain_hashes(&self, org: OrgId, up_to: i64) -> Result<Vec<Hash>> {
-        self.read(move |conn, _| integrity::chain_hashes(conn, org, up_to))
-            .await
-    }
-
-    async fn personal_digest(&self, org: OrgId, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
-        self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
-            .await
-    }
-
     async fn shutdown(&self) -> Result<()> {
         self.checkpoint_now().await?;
         self.writer
@@ -558,27 +562,33 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn verify(&self, org: OrgId, key: Option<&PublicKey>) -> Result<VerifyReport> {
+    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
+        self.read(move |conn, _| integrity::checkpoint_at(conn, org, seq))
+            .await
+    }
+
+    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
+        self.read(move |conn, _| integrity::chain_hashes(conn, org, up_to))
+            .await
+    }
+
+    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+        self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
+            .await
+    }
+
+    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let key = key.copied();
         self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))
             .await
     }
+}
 
-    async fn settings(&self, org: OrgId) -> Result<OrgSettings> {
-        self.read(move |conn, _| retention::settings(conn, org))
-            .await
-    }
-
-    async fn put_settings(&self, org: OrgId, settings: &OrgSettings) -> Result<()> {
-        let settings = settings.clone();
-        self.writer
-            .run(move |tx| retention::put_settings(tx, org, &settings, now_millis()))
-            .await
-    }
-
+#[async_trait]
+impl Retention for SqliteStore {
     async fn expired_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         resume_after: i64,
         limit: usize,
@@ -592,7 +602,7 @@ impl Store for SqliteStore {
 
     async fn prune_entries(
         &self,
-        org: OrgId,
+        org: OrgKey,
         cutoffs: &Cutoffs,
         seqs: &[i64],
     ) -> Result<RemovedPerChannel> {
@@ -628,17 +638,18 @@ impl Store for SqliteStore {
             .run(move |tx| retention::claim_scheduled_run(tx, &name, due))
             .await
     }
+}
 
-    // --- export jobs -----------------------------------------------------------------------------
-
-    async fn create_export_job(&self, org: OrgId, job: NewExportJob) -> Result<ExportJob> {
+#[async_trait]
+impl ExportJobs for SqliteStore {
+    async fn create_export_job(&self, org: OrgKey, job: NewExportJob) -> Result<ExportJob> {
         let id = new_public_id("exp");
         self.writer
             .run(move |tx| export_jobs::create(tx, id, org, job))
             .await
     }
 
-    async fn export_job(&self, org: OrgId, id: &str) -> Result<Option<ExportJob>> {
+    async fn export_job(&self, org: OrgKey, id: &str) -> Result<Option<ExportJob>> {
         let id = id.to_string();
         self.read(move |conn, _| export_jobs::find(conn, org, &id))
             .await
@@ -685,17 +696,18 @@ impl Store for SqliteStore {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
             .await
     }
+}
 
-    // --- members and sessions --------------------------------------------------------------------
-
-    async fn create_member(&self, org: OrgId, member: NewMember) -> Result<Member> {
+#[async_trait]
+impl Members for SqliteStore {
+    async fn create_member(&self, org: OrgKey, member: NewMember) -> Result<Member> {
         let id = new_public_id("mem");
         self.writer
             .run(move |tx| members::create(tx, id, org, member))
             .await
     }
 
-    async fn member(&self, org: OrgId, id: &str) -> Result<Option<Member>> {
+    async fn member(&self, org: OrgKey, id: &str) -> Result<Option<Member>> {
         let id = id.to_string();
         self.read(move |conn, _| members::find(conn, org, &id))
             .await
@@ -707,11 +719,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+    async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>> {
         self.read(move |conn, _| members::list(conn, org)).await
     }
 
-    async fn update_member(&self, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+    async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member> {
         let id = id.to_string();
         self.writer
             .run(move |tx| members::update(tx, org, &id, update))
@@ -749,12 +761,13 @@ impl Store for SqliteStore {
             .run(move |tx| members::forget_sessions(tx, ended_before))
             .await
     }
+}
 
-    // --- the print log ---------------------------------------------------------------------------
-
+#[async_trait]
+impl PrintLog for SqliteStore {
     async fn record_print(
         &self,
-        org: OrgId,
+        org: OrgKey,
         fields: PrintFields,
         audit: PrintAudit,
     ) -> Result<Print> {
@@ -766,14 +779,14 @@ impl Store for SqliteStore {
         Ok(self.published(written))
     }
 
-    async fn print(&self, org: OrgId, id: i64) -> Result<Option<Print>> {
+    async fn print(&self, org: OrgKey, id: PrintId) -> Result<Option<Print>> {
         self.read(move |conn, _| print_log::find(conn, org, id))
             .await
     }
 
     async fn list_prints(
         &self,
-        org: OrgId,
+        org: OrgKey,
         filter: &PrintFilter,
         limit: u32,
         offset: u64,
@@ -783,7 +796,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn print_stats(&self, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+    async fn print_stats(&self, org: OrgKey, filter: &PrintFilter) -> Result<PrintStats> {
         let filter = filter.clone();
         self.read(move |conn, _| print_log::stats(conn, org, &filter))
             .await
@@ -791,8 +804,8 @@ impl Store for SqliteStore {
 
     async fn classify_print(
         &self,
-        org: OrgId,
-        id: i64,
+        org: OrgKey,
+        id: PrintId,
         classification: Classification,
         audit: PrintAudit,
     ) -> Result<(Print, Print)> {
@@ -806,7 +819,7 @@ impl Store for SqliteStore {
         Ok(self.published(written))
     }
 
-    async fn delete_print(&self, org: OrgId, id: i64, audit: PrintAudit) -> Result<Print> {
+    async fn delete_print(&self, org: OrgKey, id: PrintId, audit: PrintAudit) -> Result<Print> {
         let dict = self.dict.clone();
         let written = self
             .writer
@@ -815,7 +828,7 @@ impl Store for SqliteStore {
         Ok(self.published(written))
     }
 
-    async fn clear_prints(&self, org: OrgId, audit: PrintAudit) -> Result<u64> {
+    async fn clear_prints(&self, org: OrgKey, audit: PrintAudit) -> Result<u64> {
         let dict = self.dict.clone();
         let written = self
             .writer

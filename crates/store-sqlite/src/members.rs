@@ -8,7 +8,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use stele_core::time::Millis;
 use stele_store::{
-    Member, MemberUpdate, NewMember, NewSession, OrgId, Result, Session, SessionHash, StoreError,
+    Member, MemberUpdate, NewMember, NewSession, OrgKey, Result, Session, SessionHash, StoreError,
     email_key,
 };
 
@@ -21,7 +21,7 @@ const COLUMNS: &str = "m.id, m.org_key, o.id, o.name, m.email, m.name, m.role, m
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
     Ok(Member {
         id: r.get(0)?,
-        org: r.get(1)?,
+        org: OrgKey::new(r.get(1)?),
         org_id: r.get(2)?,
         org_name: r.get(3)?,
         email: r.get(4)?,
@@ -33,7 +33,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
     })
 }
 
-pub fn create(tx: &Transaction<'_>, id: String, org: OrgId, member: NewMember) -> Result<Member> {
+pub fn create(tx: &Transaction<'_>, id: String, org: OrgKey, member: NewMember) -> Result<Member> {
     let inserted = tx
         .execute(
             "INSERT INTO members
@@ -47,7 +47,7 @@ pub fn create(tx: &Transaction<'_>, id: String, org: OrgId, member: NewMember) -
                 member.role,
                 member.password_hash,
                 member.created_at,
-                org
+                org.get()
             ],
         )
         .map_err(|e| match map_err(e) {
@@ -63,12 +63,12 @@ pub fn create(tx: &Transaction<'_>, id: String, org: OrgId, member: NewMember) -
     find(tx, org, &id)?.ok_or(StoreError::NotFound)
 }
 
-pub fn find(conn: &Connection, org: OrgId, id: &str) -> Result<Option<Member>> {
+pub fn find(conn: &Connection, org: OrgKey, id: &str) -> Result<Option<Member>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
          WHERE m.id = ? AND m.org_key = ?"
     ))
-    .and_then(|mut s| s.query_row(params![id, org], from_row).optional())
+    .and_then(|mut s| s.query_row(params![id, org.get()], from_row).optional())
     .map_err(map_err)
 }
 
@@ -80,24 +80,24 @@ pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Member>> {
     .map_err(map_err)
 }
 
-pub fn list(conn: &Connection, org: OrgId) -> Result<Vec<Member>> {
+pub fn list(conn: &Connection, org: OrgKey) -> Result<Vec<Member>> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
              WHERE m.org_key = ? ORDER BY m.key"
         ))
         .map_err(map_err)?;
-    stmt.query_map([org], from_row)
+    stmt.query_map([org.get()], from_row)
         .and_then(|rows| rows.collect())
         .map_err(map_err)
 }
 
-pub fn update(tx: &Transaction<'_>, org: OrgId, id: &str, update: MemberUpdate) -> Result<Member> {
+pub fn update(tx: &Transaction<'_>, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member> {
     let changed = tx
         .execute(
             "UPDATE members SET role = coalesce(?, role), disabled = coalesce(?, disabled)
              WHERE id = ? AND org_key = ?",
-            params![update.role, update.disabled, id, org],
+            params![update.role, update.disabled, id, org.get()],
         )
         .map_err(map_err)?;
     if changed == 0 {

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_f
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 use stele_store::{
-    Classification, FailureReason, OrgId, Print, PrintAudit, PrintFields, PrintFilter,
+    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
     PrintLogChange, PrintPage, PrintStats, PrintStatus, Result, StoreError,
 };
 
@@ -42,7 +42,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Print> {
         )
     };
     Ok(Print {
-        id: r.get(0)?,
+        id: PrintId::new(r.get(0)?),
         fields: PrintFields {
             created_at: r.get(1)?,
             status: PrintStatus::parse(&status).ok_or_else(|| bad(2, &status))?,
@@ -70,9 +70,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Print> {
 }
 
 /// The `WHERE` clause of a filter and its parameters (the organization first).
-fn where_clause(org: OrgId, filter: &PrintFilter) -> (String, Vec<Value>) {
+fn where_clause(org: OrgKey, filter: &PrintFilter) -> (String, Vec<Value>) {
     let mut sql = String::from("org_id = ?");
-    let mut values = vec![Value::Integer(org)];
+    let mut values = vec![Value::Integer(org.get())];
     if let Some(status) = filter.status {
         sql.push_str(" AND status = ?");
         values.push(Value::Text(status.as_str().into()));
@@ -102,17 +102,20 @@ fn where_clause(org: OrgId, filter: &PrintFilter) -> (String, Vec<Value>) {
     (sql, values)
 }
 
-pub fn find(conn: &Connection, org: OrgId, id: i64) -> Result<Option<Print>> {
+pub fn find(conn: &Connection, org: OrgKey, id: PrintId) -> Result<Option<Print>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM print_log WHERE org_id = ? AND id = ?"
     ))
-    .and_then(|mut s| s.query_row(params![org, id], from_row).optional())
+    .and_then(|mut s| {
+        s.query_row(params![org.get(), id.get()], from_row)
+            .optional()
+    })
     .map_err(map_err)
 }
 
 pub fn list(
     conn: &Connection,
-    org: OrgId,
+    org: OrgKey,
     filter: &PrintFilter,
     limit: u32,
     offset: u64,
@@ -143,7 +146,7 @@ pub fn list(
     })
 }
 
-pub fn stats(conn: &Connection, org: OrgId, filter: &PrintFilter) -> Result<PrintStats> {
+pub fn stats(conn: &Connection, org: OrgKey, filter: &PrintFilter) -> Result<PrintStats> {
     let (clause, values) = where_clause(org, filter);
     // The vocabularies are fixed, so each count is a conditional sum over one pass of the rows;
     // the names are this crate's constants, never client text.
@@ -228,7 +231,7 @@ impl<T> Written<T> {
 fn append_audit(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     events: Vec<SealedEvent>,
     now: Millis,
 ) -> Result<Vec<(i64, i64, Arc<str>)>> {
@@ -238,7 +241,7 @@ fn append_audit(
         ));
     }
     let mut group = GroupState::default();
-    let mut facets_seen: HashMap<OrgId, HashSet<i64>> = HashMap::new();
+    let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
     for sealed in &events {
         insert_event(tx, dict, &mut facets_seen, &mut group, org, sealed, now)?;
     }
@@ -247,11 +250,14 @@ fn append_audit(
     Ok(group.new_dict)
 }
 
-fn select_one(tx: &Transaction<'_>, org: OrgId, id: i64) -> Result<Print> {
+fn select_one(tx: &Transaction<'_>, org: OrgKey, id: PrintId) -> Result<Print> {
     tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM print_log WHERE org_id = ? AND id = ?"
     ))
-    .and_then(|mut s| s.query_row(params![org, id], from_row).optional())
+    .and_then(|mut s| {
+        s.query_row(params![org.get(), id.get()], from_row)
+            .optional()
+    })
     .map_err(map_err)?
     .ok_or(StoreError::NotFound)
 }
@@ -259,14 +265,14 @@ fn select_one(tx: &Transaction<'_>, org: OrgId, id: i64) -> Result<Print> {
 pub fn record(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     fields: PrintFields,
     audit: &PrintAudit,
     now: Millis,
 ) -> Result<Written<Print>> {
     let known: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM orgs WHERE key = ?)")
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+        .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
         .map_err(map_err)?;
     if !known {
         return Err(StoreError::NotFound);
@@ -278,7 +284,7 @@ pub fn record(
              ON CONFLICT (org_id) DO UPDATE SET last_id = last_id + 1
              RETURNING last_id",
         )
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+        .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
         .map_err(map_err)?;
     let f = &fields;
     tx.prepare_cached(
@@ -290,7 +296,7 @@ pub fn record(
     )
     .and_then(|mut s| {
         s.execute(params![
-            org,
+            org.get(),
             id,
             f.created_at,
             f.status.as_str(),
@@ -313,7 +319,10 @@ pub fn record(
         ])
     })
     .map_err(map_err)?;
-    let print = Print { id, fields };
+    let print = Print {
+        id: PrintId::new(id),
+        fields,
+    };
     let new_dict = append_audit(
         tx,
         dict,
@@ -330,8 +339,8 @@ pub fn record(
 pub fn classify(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
-    id: i64,
+    org: OrgKey,
+    id: PrintId,
     classification: Classification,
     audit: &PrintAudit,
     now: Millis,
@@ -354,8 +363,8 @@ pub fn classify(
         s.execute(params![
             after.fields.status.as_str(),
             after.fields.failure_reason.map(FailureReason::as_str),
-            org,
-            id
+            org.get(),
+            id.get()
         ])
     })
     .map_err(map_err)?;
@@ -373,14 +382,14 @@ pub fn classify(
 pub fn delete(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
-    id: i64,
+    org: OrgKey,
+    id: PrintId,
     audit: &PrintAudit,
     now: Millis,
 ) -> Result<Written<Print>> {
     let print = select_one(tx, org, id)?;
     tx.prepare_cached("DELETE FROM print_log WHERE org_id = ? AND id = ?")
-        .and_then(|mut s| s.execute(params![org, id]))
+        .and_then(|mut s| s.execute(params![org.get(), id.get()]))
         .map_err(map_err)?;
     let new_dict = append_audit(
         tx,
@@ -398,14 +407,14 @@ pub fn delete(
 pub fn clear(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     audit: &PrintAudit,
     now: Millis,
 ) -> Result<Written<u64>> {
     let ids = tx
         .prepare_cached("SELECT id FROM print_log WHERE org_id = ? ORDER BY id")
         .and_then(|mut s| {
-            s.query_map([org], |r| r.get::<_, i64>(0))?
+            s.query_map([org.get()], |r| r.get(0).map(PrintId::new))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(map_err)?;
@@ -415,7 +424,7 @@ pub fn clear(
     // The transaction holds the write lock since it began (IMMEDIATE), so the rows deleted
     // are exactly the rows just listed.
     tx.prepare_cached("DELETE FROM print_log WHERE org_id = ?")
-        .and_then(|mut s| s.execute([org]))
+        .and_then(|mut s| s.execute([org.get()]))
         .map_err(map_err)?;
     let new_dict = append_audit(
         tx,

@@ -22,7 +22,7 @@ use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilt
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::record::CorruptRow;
 use stele_store::rows::RowPage;
-use stele_store::{Facets, OrgId, Page, Result, StoreError};
+use stele_store::{Facets, OrgKey, Page, Result, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, description_rowid, pk_floor, pk_of_id, with_stored_row};
 use crate::dict::Dict;
@@ -72,13 +72,13 @@ impl SqlParts {
     }
 }
 
-fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<Plan> {
+fn plan(conn: &Connection, dict: &Dict, org: OrgKey, f: &EventFilter) -> Result<Plan> {
     // Terms that must all be present. Every term is bound to its organization already; the
     // organization's own term (on every entry) is added only when no filter term is given.
     let mut all: Vec<String> = Vec::new();
     let mut none: Vec<String> = Vec::new();
     let mut sql = SqlParts::default();
-    let org_param = sql.param(org);
+    let org_param = sql.param(org.get());
     // Terms are bound to the organization already; this guards against a hash collision.
     sql.conditions.push(format!("e.org_id = {org_param}"));
 
@@ -178,7 +178,7 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgId, f: &EventFilter) -> Result<P
 /// The `seq`s of the organization's entries whose description may contain `needle`, if the
 /// trigram index narrows them to a manageable set; `None` when it cannot help (needle too short,
 /// or too common).
-fn fts_candidates(conn: &Connection, org: OrgId, needle: &str) -> Result<Option<Vec<i64>>> {
+fn fts_candidates(conn: &Connection, org: OrgKey, needle: &str) -> Result<Option<Vec<i64>>> {
     let chars: Vec<char> = needle.chars().collect();
     if chars.len() < 3 {
         return Ok(None);
@@ -203,13 +203,13 @@ fn fts_candidates(conn: &Connection, org: OrgId, needle: &str) -> Result<Option<
         .query_map(
             rusqlite::params![
                 query,
-                description_rowid(org, 0),
-                description_rowid(org + 1, 0),
+                description_rowid(org.get(), 0),
+                description_rowid(org.get() + 1, 0),
                 FTS_CANDIDATE_CAP as i64 + 1
             ],
             |r| {
                 r.get::<_, i64>(0)
-                    .map(|rowid| rowid - description_rowid(org, 0))
+                    .map(|rowid| rowid - description_rowid(org.get(), 0))
             },
         )
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
@@ -276,12 +276,12 @@ fn plan_sql(
 }
 
 /// The `pk` of the entry a cursor points at (`None` if it was pruned meanwhile).
-fn cursor_pk(conn: &Connection, org: OrgId, c: &Cursor) -> Result<i64> {
+fn cursor_pk(conn: &Connection, org: OrgKey, c: &Cursor) -> Result<i64> {
     let pk: Option<i64> = conn
         .prepare_cached("SELECT pk FROM entries WHERE org_id = ? AND seq = ?")
         .and_then(|mut s| {
             rusqlite::OptionalExtension::optional(
-                s.query_row(rusqlite::params![org, c.seq], |r| r.get(0)),
+                s.query_row(rusqlite::params![org.get(), c.seq], |r| r.get(0)),
             )
         })
         .map_err(map_err)?;
@@ -296,7 +296,7 @@ fn cursor_pk(conn: &Connection, org: OrgId, c: &Cursor) -> Result<i64> {
 }
 
 /// A page of matches with their capped count.
-pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> Result<Page> {
+pub fn list(conn: &Connection, dict: &Dict, org: OrgKey, page: &PageRequest) -> Result<Page> {
     let plan = plan(conn, dict, org, &page.filter)?;
     let window = window(conn, dict, org, page, &plan)?;
     let entries = window
@@ -316,7 +316,7 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgId, page: &PageRequest) -> R
 pub fn list_rows(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     page: &PageRequest,
 ) -> Result<RowPage> {
     if let Some(rows) = scan_window(conn, dict, org, page)? {
@@ -335,7 +335,7 @@ pub fn list_rows(
 fn scan_window(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     page: &PageRequest,
 ) -> Result<Option<RowPage>> {
     let f = &page.filter;
@@ -358,7 +358,7 @@ fn scan_window(
             "SELECT EXISTS (SELECT 1 FROM entries WHERE org_id < ?1) \
                  OR EXISTS (SELECT 1 FROM entries WHERE org_id > ?1)",
         )
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+        .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
         .map_err(map_err)?;
     if others {
         return Ok(None);
@@ -371,7 +371,7 @@ fn scan_window(
         (CursorDirection::Newer, Some(pk)) => lo = Some(lo.map_or(pk + 1, |l| l.max(pk + 1))),
         (_, None) => {}
     }
-    let mut params: Vec<SqlValue> = vec![org.into()];
+    let mut params: Vec<SqlValue> = vec![org.get().into()];
     // `+e.org_id`: the walk follows the primary key, never the (org_id, seq) index and a sort.
     let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE +e.org_id = ?1");
     for (bound, op) in [(lo, ">="), (hi, "<")] {
@@ -404,7 +404,7 @@ struct Window {
 fn window(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     page: &PageRequest,
     plan: &Plan,
 ) -> Result<Window> {
@@ -458,7 +458,7 @@ fn window(
 fn candidate_matches(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     seqs: &[i64],
     filter: &EventFilter,
 ) -> Result<RowPage> {
@@ -471,7 +471,7 @@ fn candidate_matches(
         "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.seq IN ({list}) \
          ORDER BY e.pk DESC"
     );
-    let candidates = query_row_page(conn, dict, &sql, &[org.into()], seqs.len())?;
+    let candidates = query_row_page(conn, dict, &sql, &[org.get().into()], seqs.len())?;
     // Checked with the reference semantics, which need the whole entry.
     let mut matched = RowPage::with_capacity(candidates.len());
     for row in candidates.iter() {
@@ -485,7 +485,7 @@ fn candidate_matches(
 pub fn count_matches(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     f: &EventFilter,
 ) -> Result<(u64, bool)> {
     match plan(conn, dict, org, f)? {
@@ -596,19 +596,19 @@ fn corrupt(e: CorruptRow) -> StoreError {
     StoreError::Other(e.to_string())
 }
 
-pub fn get(conn: &Connection, dict: &Dict, org: OrgId, id: &str) -> Result<Option<Entry>> {
+pub fn get(conn: &Connection, dict: &Dict, org: OrgKey, id: &str) -> Result<Option<Entry>> {
     let Some(pk) = pk_of_id(id) else {
         return Ok(None);
     };
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.pk = ?1 AND e.org_id = ?2");
-    let params = [pk.into(), org.into()];
+    let params = [pk.into(), org.get().into()];
     Ok(query_entries(conn, dict, &sql, &params)?.into_iter().next())
 }
 
 pub fn correlated(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     correlation_id: &str,
     limit: usize,
 ) -> Result<Vec<Entry>> {
@@ -619,14 +619,14 @@ pub fn correlated(
     );
     let params = [
         terms::term(org, Field::CorrelationId, correlation_id).into(),
-        org.into(),
+        org.get().into(),
         correlation_id.to_string().into(),
         (limit as i64).into(),
     ];
     query_entries(conn, dict, &sql, &params)
 }
 
-pub fn facets(conn: &Connection, org: OrgId) -> Result<Facets> {
+pub fn facets(conn: &Connection, org: OrgKey) -> Result<Facets> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT d.kind, d.value FROM org_facets f JOIN dict d ON d.id = f.dict_id
@@ -634,7 +634,9 @@ pub fn facets(conn: &Connection, org: OrgId) -> Result<Facets> {
         )
         .map_err(map_err)?;
     let rows = stmt
-        .query_map([org], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .query_map([org.get()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(map_err)?;
     let mut facets = Facets::default();

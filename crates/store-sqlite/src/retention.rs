@@ -13,19 +13,21 @@ use stele_core::chain;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::{
-    Cutoffs, ExpiredBatch, OrgId, OrgSettings, RemovedPerChannel, Result, RetiredEntry, StoreError,
+    Cutoffs, ExpiredBatch, OrgKey, OrgSettings, RemovedPerChannel, Result, RetiredEntry, StoreError,
 };
 
-use crate::codec::{ENTRY_COLUMNS, decode_row, description_rowid, pk_floor};
+use crate::codec::{
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
+    pk_floor,
+};
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::integrity::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, hash_of};
 use crate::terms;
 
-pub fn settings(conn: &Connection, org: OrgId) -> Result<OrgSettings> {
+pub fn settings(conn: &Connection, org: OrgKey) -> Result<OrgSettings> {
     let stored: Option<String> = conn
         .prepare_cached("SELECT settings FROM org_settings WHERE org_id = ?")
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
+        .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)).optional())
         .map_err(map_err)?;
     match stored {
         Some(json) => serde_json::from_str(&json)
@@ -36,7 +38,7 @@ pub fn settings(conn: &Connection, org: OrgId) -> Result<OrgSettings> {
 
 pub fn put_settings(
     tx: &Transaction<'_>,
-    org: OrgId,
+    org: OrgKey,
     settings: &OrgSettings,
     now: Millis,
 ) -> Result<()> {
@@ -44,7 +46,7 @@ pub fn put_settings(
     tx.execute(
         "INSERT INTO org_settings (org_id, settings, updated_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (org_id) DO UPDATE SET settings = ?2, updated_ms = ?3",
-        params![org, json, now],
+        params![org.get(), json, now],
     )
     .map_err(map_err)?;
     Ok(())
@@ -71,7 +73,7 @@ fn pk_bound(cutoffs: &Cutoffs) -> Option<i64> {
 pub fn expired_entries(
     conn: &Connection,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     resume_after: i64,
     limit: usize,
@@ -80,13 +82,15 @@ pub fn expired_entries(
         return Ok(ExpiredBatch::default());
     };
     let org_id: String = conn
-        .query_row("SELECT id FROM orgs WHERE key = ?", [org], |r| r.get(0))
+        .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
+            r.get(0)
+        })
         .map_err(map_err)?;
     // Dictionary values another writer added since this connection last looked.
     dict.refresh(conn).map_err(map_err)?;
     let mut stmt = conn.prepare_cached(&expired_sql()).map_err(map_err)?;
     let mut rows = stmt
-        .query(params![resume_after, below, org])
+        .query(params![resume_after, below, org.get()])
         .map_err(map_err)?;
     let mut batch = ExpiredBatch {
         entries: Vec::new(),
@@ -136,7 +140,7 @@ fn expired_sql() -> String {
 
 /// The chain hash at `seq`, whether the entry is still there or was pruned (the genesis hash
 /// before the first entry).
-fn hash_at(conn: &Connection, org: OrgId, org_id: &str, seq: i64) -> Result<Hash> {
+fn hash_at(conn: &Connection, org: OrgKey, org_id: &str, seq: i64) -> Result<Hash> {
     if seq == 0 {
         return Ok(chain::genesis(org_id));
     }
@@ -145,7 +149,10 @@ fn hash_at(conn: &Connection, org: OrgId, org_id: &str, seq: i64) -> Result<Hash
             "SELECT hash FROM entries WHERE org_id = ?1 AND seq = ?2
              UNION ALL SELECT hash FROM pruned_entries WHERE org_id = ?1 AND seq = ?2",
         )
-        .and_then(|mut s| s.query_row(params![org, seq], |r| r.get(0)).optional())
+        .and_then(|mut s| {
+            s.query_row(params![org.get(), seq], |r| r.get(0))
+                .optional()
+        })
         .map_err(map_err)?;
     let found = found.ok_or_else(|| {
         StoreError::Other(format!(
@@ -180,7 +187,7 @@ pub struct PruneSlice {
 pub fn prune_entries(
     tx: &Transaction<'_>,
     dict: &Dict,
-    org: OrgId,
+    org: OrgKey,
     cutoffs: &Cutoffs,
     seqs: &[i64],
     budget: std::time::Duration,
@@ -196,7 +203,7 @@ pub fn prune_entries(
     dict.refresh(tx).map_err(map_err)?;
     tx.execute(
         "INSERT INTO retention_gate (org_id, below_pk) VALUES (?, ?)",
-        params![org, below],
+        params![org.get(), below],
     )
     .map_err(map_err)?;
     let sql =
@@ -210,7 +217,7 @@ pub fn prune_entries(
         let found = tx
             .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_row(params![org, seq], |row| {
+                s.query_row(params![org.get(), seq], |row| {
                     let decoded = decode_row(row, dict)?;
                     let hash: Vec<u8> = row.get(ENTRY_COLUMN_COUNT)?;
                     Ok(decoded.map(|(pk, entry)| (pk, entry, hash)))
@@ -235,11 +242,11 @@ pub fn prune_entries(
             tx.prepare_cached(
                 "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
             )
-            .and_then(|mut s| s.execute(params![description_rowid(org, seq), description]))
+            .and_then(|mut s| s.execute(params![description_rowid(org.get(), seq), description]))
             .map_err(map_err)?;
         }
         tx.prepare_cached("INSERT INTO pruned_entries (org_id, seq, hash) VALUES (?, ?, ?)")
-            .and_then(|mut s| s.execute(params![org, seq, hash]))
+            .and_then(|mut s| s.execute(params![org.get(), seq, hash]))
             .map_err(map_err)?;
         tx.prepare_cached("DELETE FROM entries WHERE pk = ?")
             .and_then(|mut s| s.execute([pk]))
@@ -249,30 +256,6 @@ pub fn prune_entries(
     tx.execute("DELETE FROM retention_gate", [])
         .map_err(map_err)?;
     Ok(PruneSlice { consumed, removed })
-}
-
-/// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.
-pub fn pruned_links(
-    conn: &Connection,
-    org: OrgId,
-    from_seq: i64,
-    limit: usize,
-) -> Result<Vec<(i64, Hash)>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
-             ORDER BY seq LIMIT ?",
-        )
-        .map_err(map_err)?;
-    let rows = stmt
-        .query_map(params![org, from_seq, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(map_err)?;
-    rows.into_iter()
-        .map(|(seq, hash)| Ok((seq, hash_of(hash, "pruned_entries.hash")?)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use stele_core::{ActorType, NewEvent, Outcome};
-use stele_store::OrgId;
+use stele_store::OrgKey;
 
 /// Which filter a term serves. The numbers are part of the on-disk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub enum Field {
 }
 
 /// FNV-1a over the parts, then a SplitMix64 finaliser so that similar inputs spread evenly.
-fn hash(org: OrgId, field: Field, value: &str) -> u64 {
+fn hash(org: OrgKey, field: Field, value: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -40,7 +40,7 @@ fn hash(org: OrgId, field: Field, value: &str) -> u64 {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    eat(&org.to_le_bytes());
+    eat(&org.get().to_le_bytes());
     eat(&[field as u8, 0xff]);
     eat(value.as_bytes());
     let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -49,12 +49,12 @@ fn hash(org: OrgId, field: Field, value: &str) -> u64 {
     z ^ (z >> 31)
 }
 
-pub fn term(org: OrgId, field: Field, value: &str) -> String {
+pub fn term(org: OrgKey, field: Field, value: &str) -> String {
     format!("t{:016x}", hash(org, field, value))
 }
 
 /// The space-separated terms of one entry, as stored in `entry_terms`.
-pub fn entry_terms(org: OrgId, e: &NewEvent) -> String {
+pub fn entry_terms(org: OrgKey, e: &NewEvent) -> String {
     let mut out = String::with_capacity(18 * 12);
     let mut add = |field: Field, value: &str| {
         let _ = write!(out, "t{:016x} ", hash(org, field, value));
@@ -93,7 +93,7 @@ pub fn entry_terms(org: OrgId, e: &NewEvent) -> String {
     out
 }
 
-pub fn actor_type_term(org: OrgId, t: ActorType) -> String {
+pub fn actor_type_term(org: OrgKey, t: ActorType) -> String {
     term(org, Field::ActorType, t.as_str())
 }
 
@@ -103,16 +103,16 @@ mod tests {
 
     #[test]
     fn terms_are_stable_single_ascii_tokens_bound_to_org_and_field() {
-        let a = term(1, Field::EntityId, "Job 7 / ünïcode");
+        let a = term(OrgKey::new(1), Field::EntityId, "Job 7 / ünïcode");
         assert_eq!(a.len(), 17);
         assert!(a[1..].chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, term(2, Field::EntityId, "Job 7 / ünïcode"));
-        assert_ne!(a, term(1, Field::Actor, "Job 7 / ünïcode"));
-        assert_ne!(a, term(1, Field::EntityId, "job 7 / ünïcode"));
+        assert_ne!(a, term(OrgKey::new(2), Field::EntityId, "Job 7 / ünïcode"));
+        assert_ne!(a, term(OrgKey::new(1), Field::Actor, "Job 7 / ünïcode"));
+        assert_ne!(a, term(OrgKey::new(1), Field::EntityId, "job 7 / ünïcode"));
         // The on-disk format: this value must never change.
         assert_eq!(
-            term(1, Field::Action, "create"),
-            term(1, Field::Action, "create")
+            term(OrgKey::new(1), Field::Action, "create"),
+            term(OrgKey::new(1), Field::Action, "create")
         );
     }
 }

@@ -16,9 +16,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use stele_core::chain::{self, Personal, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
-use stele_store::{
-    AppendOutcome, AppendRequest, IDEMPOTENCY_RETENTION_MS, OrgId, Receipt, Result, StoreError,
-};
+use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS};
+use stele_store::{AppendOutcome, AppendRequest, OrgKey, Receipt, Result, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec::{Body, description_rowid, entry_id, outcome_code, pk_floor};
@@ -36,7 +35,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum Command {
     Append {
-        org: OrgId,
+        org: OrgKey,
         request: AppendRequest,
         reply: oneshot::Sender<Result<AppendOutcome>>,
     },
@@ -64,7 +63,7 @@ impl Writer {
         Ok(Writer { commands })
     }
 
-    pub async fn append(&self, org: OrgId, request: AppendRequest) -> Result<AppendOutcome> {
+    pub async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append {
             org,
@@ -142,7 +141,7 @@ fn shutting_down() -> StoreError {
 }
 
 struct PendingAppend {
-    org: OrgId,
+    org: OrgKey,
     request: AppendRequest,
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
@@ -151,7 +150,7 @@ struct WriterState {
     conn: Connection,
     dict: Arc<Dict>,
     /// Facet rows known to exist, per organization (loaded on first use).
-    facets_seen: HashMap<OrgId, HashSet<i64>>,
+    facets_seen: HashMap<OrgKey, HashSet<i64>>,
     last_sweep: Millis,
 }
 
@@ -168,14 +167,14 @@ pub(crate) struct ChainCursor {
 #[derive(Default)]
 pub(crate) struct GroupState {
     /// Where each organization's chain stands after this group's entries so far.
-    pub(crate) chains: HashMap<OrgId, ChainCursor>,
+    pub(crate) chains: HashMap<OrgKey, ChainCursor>,
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
     pub(crate) new_dict: Vec<(i64, i64, Arc<str>)>,
     /// Search index rows, written once the group's B-tree writes are done (`write_search_index`).
     terms: Vec<(i64, String)>,
     descriptions: Vec<(i64, String)>,
-    new_facets: Vec<(OrgId, i64)>,
+    new_facets: Vec<(OrgKey, i64)>,
 }
 
 impl WriterState {
@@ -336,86 +335,92 @@ fn clone_err(e: &StoreError) -> StoreError {
 fn append_request(
     tx: &Transaction<'_>,
     dict: &Dict,
-    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
     group: &mut GroupState,
-    org: OrgId,
+    org: OrgKey,
     request: &AppendRequest,
     now: Millis,
 ) -> Result<Result<AppendOutcome>> {
-    let request_key = request.idempotency_key.as_ref().map(|k| format!("r:{k}"));
-    if let Some(key) = &request_key
-        && let Some((fingerprint, receipts)) = find_idempotent(tx, org, key)?
-    {
-        if fingerprint.as_deref() != Some(&request.fingerprint[..]) {
-            return Ok(Err(StoreError::Conflict(
-                "this Idempotency-Key was already used for a different request".into(),
-            )));
-        }
-        return Ok(Ok(AppendOutcome {
-            receipts,
-            replayed: true,
-        }));
-    }
-
-    let mut receipts = Vec::with_capacity(request.events.len());
-    let mut wrote_any = false;
-    for sealed in &request.events {
-        let event_key = sealed
-            .event
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("e:{k}"));
-        if let Some(key) = &event_key
-            && let Some((_, earlier)) = find_idempotent(tx, org, key)?
-            && let Some(receipt) = earlier.into_iter().next()
-        {
-            receipts.push(receipt);
-            continue;
-        }
-        let receipt = insert_event(tx, dict, facets_seen, group, org, sealed, now)?;
-        if let Some(key) = &event_key {
-            remember(tx, org, key, None, std::slice::from_ref(&receipt), now)?;
-        }
-        receipts.push(receipt);
-        wrote_any = true;
-    }
-    if let Some(key) = &request_key {
-        remember(tx, org, key, Some(&request.fingerprint), &receipts, now)?;
-    }
-    Ok(Ok(AppendOutcome {
-        receipts,
-        replayed: !wrote_any && !request.events.is_empty(),
-    }))
+    idempotency::append(
+        &mut GroupLedger {
+            tx,
+            dict,
+            facets_seen,
+            group,
+            org,
+            now,
+        },
+        request,
+    )
 }
 
-/// A remembered request: the body fingerprint (request keys only) and what it was answered.
-type IdempotencyRecord = (Option<Vec<u8>>, Vec<Receipt>);
+/// One organization's idempotency records and entries, as the group transaction sees them.
+struct GroupLedger<'a, 'tx> {
+    tx: &'a Transaction<'tx>,
+    dict: &'a Dict,
+    facets_seen: &'a mut HashMap<OrgKey, HashSet<i64>>,
+    group: &'a mut GroupState,
+    org: OrgKey,
+    now: Millis,
+}
+
+impl idempotency::Ledger for GroupLedger<'_, '_> {
+    type Error = StoreError;
+
+    fn find(&mut self, key: &str) -> Result<Option<idempotency::Record>> {
+        find_idempotent(self.tx, self.org, key)
+    }
+
+    fn remember(
+        &mut self,
+        key: String,
+        fingerprint: Option<&[u8; 32]>,
+        receipts: &[Receipt],
+    ) -> Result<()> {
+        remember(self.tx, self.org, &key, fingerprint, receipts, self.now)
+    }
+
+    fn write(&mut self, event: &SealedEvent) -> Result<Receipt> {
+        insert_event(
+            self.tx,
+            self.dict,
+            self.facets_seen,
+            self.group,
+            self.org,
+            event,
+            self.now,
+        )
+    }
+}
 
 fn find_idempotent(
     tx: &Transaction<'_>,
-    org: OrgId,
+    org: OrgKey,
     key: &str,
-) -> Result<Option<IdempotencyRecord>> {
+) -> Result<Option<idempotency::Record>> {
     let row: Option<(Option<Vec<u8>>, String)> = tx
         .prepare_cached(
             "SELECT fingerprint, receipts FROM idempotency WHERE org_id = ? AND key = ?",
         )
         .and_then(|mut s| {
-            s.query_row(params![org, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row(params![org.get(), key], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
         })
         .map_err(map_err)?;
-    row.map(|(fp, receipts)| {
+    row.map(|(fingerprint, receipts)| {
         let receipts = serde_json::from_str(&receipts)
             .map_err(|e| StoreError::Other(format!("idempotency record: {e}")))?;
-        Ok((fp, receipts))
+        Ok(idempotency::Record {
+            fingerprint,
+            receipts,
+        })
     })
     .transpose()
 }
 
 fn remember(
     tx: &Transaction<'_>,
-    org: OrgId,
+    org: OrgKey,
     key: &str,
     fingerprint: Option<&[u8; 32]>,
     receipts: &[Receipt],
@@ -428,7 +433,7 @@ fn remember(
     )
     .and_then(|mut s| {
         s.execute(params![
-            org,
+            org.get(),
             key,
             fingerprint.map(|f| &f[..]),
             receipts,
@@ -442,9 +447,9 @@ fn remember(
 pub(crate) fn insert_event(
     tx: &Transaction<'_>,
     dict: &Dict,
-    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
     group: &mut GroupState,
-    org: OrgId,
+    org: OrgKey,
     sealed: &SealedEvent,
     now: Millis,
 ) -> Result<Receipt> {
@@ -497,7 +502,7 @@ pub(crate) fn insert_event(
     .and_then(|mut s| {
         s.execute(params![
             pk,
-            org,
+            org.get(),
             seq,
             event.occurred_at,
             now,
@@ -521,7 +526,7 @@ pub(crate) fn insert_event(
     if let Some(description) = &event.description {
         group
             .descriptions
-            .push((description_rowid(org, seq), description.clone()));
+            .push((description_rowid(org.get(), seq), description.clone()));
     }
     Ok(Receipt { id, seq })
 }
@@ -579,7 +584,7 @@ fn next_pk(tx: &Transaction<'_>, group: &mut GroupState, occurred_ms: Millis) ->
 fn chain_cursor<'g>(
     tx: &Transaction<'_>,
     group: &'g mut GroupState,
-    org: OrgId,
+    org: OrgKey,
 ) -> Result<&'g mut ChainCursor> {
     use std::collections::hash_map::Entry;
     match group.chains.entry(org) {
@@ -587,12 +592,12 @@ fn chain_cursor<'g>(
         Entry::Vacant(e) => {
             let org_id: String = tx
                 .prepare_cached("SELECT id FROM orgs WHERE key = ?")
-                .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+                .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
                 .map_err(map_err)?;
             let state: Option<(i64, Vec<u8>, String)> = tx
                 .prepare_cached("SELECT seq, head, frontier FROM chain_state WHERE org_id = ?")
                 .and_then(|mut s| {
-                    s.query_row([org], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    s.query_row([org.get()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                         .optional()
                 })
                 .map_err(map_err)?;
@@ -620,7 +625,7 @@ fn chain_cursor<'g>(
 
 pub(crate) fn save_chains(
     tx: &Transaction<'_>,
-    chains: &HashMap<OrgId, ChainCursor>,
+    chains: &HashMap<OrgKey, ChainCursor>,
 ) -> Result<()> {
     for (org, chain) in chains {
         let frontier =
@@ -629,7 +634,7 @@ pub(crate) fn save_chains(
             "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (org_id) DO UPDATE SET seq = ?2, head = ?3, frontier = ?4",
         )
-        .and_then(|mut s| s.execute(params![org, chain.seq, &chain.head[..], frontier]))
+        .and_then(|mut s| s.execute(params![org.get(), chain.seq, &chain.head[..], frontier]))
         .map_err(map_err)?;
     }
     Ok(())
@@ -671,9 +676,9 @@ fn intern(
 
 fn note_facet(
     tx: &Transaction<'_>,
-    facets_seen: &mut HashMap<OrgId, HashSet<i64>>,
+    facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
     group: &mut GroupState,
-    org: OrgId,
+    org: OrgKey,
     dict_id: i64,
 ) -> Result<()> {
     let seen = match facets_seen.entry(org) {
@@ -683,7 +688,7 @@ fn note_facet(
                 .prepare_cached("SELECT dict_id FROM org_facets WHERE org_id = ?")
                 .map_err(map_err)?;
             let ids = stmt
-                .query_map([org], |r| r.get(0))
+                .query_map([org.get()], |r| r.get(0))
                 .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<i64>>>())
                 .map_err(map_err)?;
             e.insert(ids)
@@ -693,7 +698,7 @@ fn note_facet(
         return Ok(());
     }
     tx.prepare_cached("INSERT OR IGNORE INTO org_facets (org_id, dict_id) VALUES (?, ?)")
-        .and_then(|mut s| s.execute(params![org, dict_id]))
+        .and_then(|mut s| s.execute(params![org.get(), dict_id]))
         .map_err(map_err)?;
     group.new_facets.push((org, dict_id));
     Ok(())

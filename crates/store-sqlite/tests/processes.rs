@@ -2,8 +2,8 @@
 //! `stele export`) are: each reads what the other wrote.
 
 use stele_core::filter::PageRequest;
-use stele_store::Store;
 use stele_store::conformance::{event, request};
+use stele_store::prelude::*;
 use stele_store_sqlite::SqliteStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

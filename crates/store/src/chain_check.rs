@@ -1,5 +1,6 @@
-//! Verification of an organization's hash chain, shared by every backend: a backend reads its
-//! rows in `seq` order and feeds them to a [`ChainVerifier`]; what counts as changed, missing,
+//! Verification of an organization's hash chain, shared by every backend, without I/O: a
+//! [`Verification`] says which rows it wants next ([`Want`]), the backend reads them and hands
+//! them over, until the report is done. What is read when, what counts as changed, missing,
 //! reordered or badly signed is decided here, once, so both backends name the same problem at
 //! the same `seq`.
 
@@ -14,9 +15,12 @@ use stele_core::{ActorType, Entry};
 
 use crate::{IntegrityProblem, ProblemKind, VerifyReport};
 
-/// How far ahead a backend should read (with [`ChainVerifier::diagnose`]) to tell a reordering
+/// How many entries (and as many pruned links) one read of a verification brings.
+const BATCH: usize = 10_000;
+
+/// How far ahead a verification reads (with [`ChainVerifier::diagnose`]) to tell a reordering
 /// from a change.
-pub const REORDER_WINDOW: usize = 1000;
+const REORDER_WINDOW: usize = 1000;
 
 /// One stored entry as the chain sees it.
 #[derive(Debug, Clone)]
@@ -84,15 +88,105 @@ pub fn erasure_pseudonyms<'a>(
     out
 }
 
+/// What a [`Verification`] needs next.
+#[derive(Debug)]
+pub enum Want {
+    /// The stored entries and the pruned links (`seq` and hash) from `seq` `from` on, in `seq`
+    /// order, at most `limit` of each: for [`Verification::rows`].
+    Rows { from: i64, limit: usize },
+    /// The stored entries from `seq` `from` on, in `seq` order, at most `limit`: for
+    /// [`Verification::ahead`], to tell a reordering from a change.
+    Ahead { from: i64, limit: usize },
+    /// The verification is over.
+    Done(VerifyReport),
+}
+
+/// The verification of one organization's chain. Start with [`Verification::start`], then give
+/// each [`Want`] what it asks for, until [`Want::Done`].
+pub struct Verification {
+    verifier: ChainVerifier,
+    /// The `seq` the organization's chain was recorded up to (`None` without a record).
+    recorded_up_to: Option<i64>,
+    /// The row that broke the chain, while the rows after it are read.
+    broken: Option<ChainRow>,
+}
+
+impl Verification {
+    /// `checkpoints` in any order, checked with `key` when given.
+    pub fn new(
+        org_id: &str,
+        checkpoints: Vec<SignedCheckpoint>,
+        key: Option<PublicKey>,
+        recorded_up_to: Option<i64>,
+    ) -> Verification {
+        Verification {
+            verifier: ChainVerifier::new(org_id, checkpoints, key),
+            recorded_up_to,
+            broken: None,
+        }
+    }
+
+    /// The first read.
+    pub fn start(&self) -> Want {
+        self.next_rows()
+    }
+
+    fn next_rows(&self) -> Want {
+        Want::Rows {
+            from: self.verifier.expected_seq(),
+            limit: BATCH,
+        }
+    }
+
+    /// After [`Want::Rows`]: the entries and the pruned links it asked for.
+    pub fn rows(&mut self, entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>) -> Want {
+        let batch = merge_links(entries, pruned, BATCH);
+        if batch.is_empty() {
+            return Want::Done(self.verifier.finish(self.recorded_up_to));
+        }
+        for link in batch {
+            let row = match link {
+                Link::Pruned { seq, hash } => match self.verifier.push_pruned(seq, hash) {
+                    Step::Failed => return Want::Done(self.verifier.report()),
+                    _ => continue,
+                },
+                Link::Entry(row) => row,
+            };
+            match self.verifier.push(&row) {
+                Step::Ok => {}
+                Step::Failed => return Want::Done(self.verifier.report()),
+                Step::Broken => {
+                    let from = row.seq + 1;
+                    self.broken = Some(row);
+                    return Want::Ahead {
+                        from,
+                        limit: REORDER_WINDOW,
+                    };
+                }
+            }
+        }
+        self.next_rows()
+    }
+
+    /// After [`Want::Ahead`]: the entries it asked for.
+    pub fn ahead(&mut self, ahead: Vec<ChainRow>) -> Want {
+        let row = self
+            .broken
+            .take()
+            .expect("Verification::ahead answers a Want::Ahead");
+        Want::Done(self.verifier.diagnose(&row, &ahead))
+    }
+}
+
 /// One place in the chain as a backend reads it: a stored entry, or the `seq` and hash that a
 /// pruned entry left behind.
-pub enum Link {
+enum Link {
     Entry(ChainRow),
     Pruned { seq: i64, hash: Hash },
 }
 
 impl Link {
-    pub fn seq(&self) -> i64 {
+    fn seq(&self) -> i64 {
         match self {
             Link::Entry(row) => row.seq,
             Link::Pruned { seq, .. } => *seq,
@@ -103,7 +197,7 @@ impl Link {
 /// Merges one read of entries and one read of pruned links, both from the same `seq` and each
 /// of at most `limit` rows, into `seq` order. A read that came back full may have more beyond
 /// its last row, so the run stops there; the rest comes with the next read.
-pub fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usize) -> Vec<Link> {
+fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usize) -> Vec<Link> {
     let bound = [
         (entries.len() >= limit).then(|| entries.last().map(|r| r.seq)),
         (pruned.len() >= limit).then(|| pruned.last().map(|p| p.0)),
@@ -128,7 +222,7 @@ pub fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usiz
 }
 
 /// What [`ChainVerifier::push`] found.
-pub enum Step {
+enum Step {
     /// The row extends the chain; keep feeding.
     Ok,
     /// The chain is broken at this row: read the rows after it (up to [`REORDER_WINDOW`]) and
@@ -139,7 +233,7 @@ pub enum Step {
 }
 
 /// Recomputes a chain from rows fed in `seq` order, checking each checkpoint as its `seq` passes.
-pub struct ChainVerifier {
+struct ChainVerifier {
     org_id: String,
     key: Option<PublicKey>,
     checkpoints: Vec<SignedCheckpoint>,
@@ -154,11 +248,7 @@ pub struct ChainVerifier {
 
 impl ChainVerifier {
     /// `checkpoints` in any order; they are checked in `seq` order.
-    pub fn new(
-        org_id: &str,
-        mut checkpoints: Vec<SignedCheckpoint>,
-        key: Option<PublicKey>,
-    ) -> Self {
+    fn new(org_id: &str, mut checkpoints: Vec<SignedCheckpoint>, key: Option<PublicKey>) -> Self {
         checkpoints.sort_by_key(|c| c.checkpoint.seq);
         ChainVerifier {
             org_id: org_id.to_string(),
@@ -185,7 +275,7 @@ impl ChainVerifier {
     }
 
     /// The `seq` the next row must have.
-    pub fn expected_seq(&self) -> i64 {
+    fn expected_seq(&self) -> i64 {
         self.expected
     }
 
@@ -206,7 +296,7 @@ impl ChainVerifier {
         )
     }
 
-    pub fn push(&mut self, row: &ChainRow) -> Step {
+    fn push(&mut self, row: &ChainRow) -> Step {
         let expected = self.expected;
         if row.seq != expected {
             return self.fail(
@@ -239,7 +329,7 @@ impl ChainVerifier {
 
     /// A pruned entry's place in the chain: its content is gone, so its hash is taken as stored;
     /// the next entry's hash and every checkpoint from here on vouch for it.
-    pub fn push_pruned(&mut self, seq: i64, hash: Hash) -> Step {
+    fn push_pruned(&mut self, seq: i64, hash: Hash) -> Step {
         let expected = self.expected;
         if seq != expected {
             return self.fail(
@@ -301,7 +391,7 @@ impl ChainVerifier {
 
     /// After [`Step::Broken`]: does one of the rows after it belong at this position (a
     /// reordering), or was the row itself changed?
-    pub fn diagnose(&mut self, row: &ChainRow, ahead: &[ChainRow]) -> VerifyReport {
+    fn diagnose(&mut self, row: &ChainRow, ahead: &[ChainRow]) -> VerifyReport {
         let expected = self.expected;
         if let Some(other) = ahead.iter().find(|o| self.hash_at(expected, o) == o.hash) {
             self.fail(
@@ -329,9 +419,9 @@ impl ChainVerifier {
 
     /// The report, once every row was fed: entries missing at the end are caught here, against
     /// the last checkpoint and the `seq` the chain was recorded up to (`recorded_up_to`).
-    pub fn finish(mut self, recorded_up_to: Option<i64>) -> VerifyReport {
+    fn finish(&mut self, recorded_up_to: Option<i64>) -> VerifyReport {
         if !self.report.ok {
-            return self.report;
+            return self.report.clone();
         }
         if self.report.entries == 0 {
             self.end_pruned_run();
@@ -357,11 +447,11 @@ impl ChainVerifier {
                 ),
             );
         }
-        self.report
+        self.report.clone()
     }
 
     /// The report so far (after [`Step::Failed`]).
-    pub fn report(&self) -> VerifyReport {
+    fn report(&self) -> VerifyReport {
         self.report.clone()
     }
 
@@ -395,5 +485,76 @@ impl ChainVerifier {
             ));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A well-formed chain of `n` entries (their content stands in as a digest).
+    fn chain_of(org_id: &str, n: i64) -> Vec<ChainRow> {
+        let mut prev = chain::genesis(org_id);
+        (1..=n)
+            .map(|seq| {
+                let (id, recorded_at, event_digest) =
+                    (format!("e{seq}"), 1000 + seq, [seq as u8; 32]);
+                let hash = chain::entry_hash(&prev, org_id, seq, &id, recorded_at, &event_digest);
+                prev = hash;
+                ChainRow {
+                    seq,
+                    id,
+                    recorded_at,
+                    event_digest,
+                    personal_intact: true,
+                    hash,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_verification_asks_for_rows_until_none_are_left() {
+        let mut verification = Verification::new("org_a", vec![], None, Some(3));
+        assert!(matches!(
+            verification.start(),
+            Want::Rows {
+                from: 1,
+                limit: BATCH
+            }
+        ));
+        let want = verification.rows(chain_of("org_a", 3), vec![]);
+        assert!(matches!(want, Want::Rows { from: 4, .. }), "{want:?}");
+        let Want::Done(report) = verification.rows(vec![], vec![]) else {
+            panic!("no rows left, so the report")
+        };
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.entries, report.last_seq), (3, Some(3)));
+    }
+
+    #[test]
+    fn a_broken_row_makes_a_verification_read_ahead_to_tell_a_reordering() {
+        let mut rows = chain_of("org_a", 3);
+        // The entries of 2 and 3 swapped places, each keeping its `seq`.
+        let (second, third) = (rows[1].clone(), rows[2].clone());
+        rows[1] = ChainRow { seq: 2, ..third };
+        rows[2] = ChainRow { seq: 3, ..second };
+        let mut verification = Verification::new("org_a", vec![], None, Some(3));
+        let want = verification.rows(rows.clone(), vec![]);
+        assert!(
+            matches!(
+                want,
+                Want::Ahead {
+                    from: 3,
+                    limit: REORDER_WINDOW
+                }
+            ),
+            "{want:?}"
+        );
+        let Want::Done(report) = verification.ahead(rows[2..].to_vec()) else {
+            panic!("the diagnosis ends the verification")
+        };
+        let problem = report.problem.expect("a problem");
+        assert_eq!((problem.seq, problem.kind), (2, ProblemKind::Reordered));
     }
 }

@@ -1,5 +1,6 @@
-//! The print log's stored form: a flat, editable table of print events (product.md section G,
-//! the Bambuddy-compatible API of `seeds/003`).
+//! The print log's stored form and its part of the store contract ([`PrintLog`]): a flat,
+//! editable table of print events (product.md section G, the Bambuddy-compatible API of
+//! `seeds/003`).
 //!
 //! Unlike audit entries, print log rows are mutable and deletable: their users reclassify a
 //! print's status and failure cause, remove one row, or clear the whole log. What keeps that
@@ -14,8 +15,60 @@
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
+
+use crate::{OrgKey, PrintId, Result};
+
+/// The print log's part of the store. Each change commits in one transaction with the audit
+/// entries its [`PrintAudit`] builds; a store error means neither happened. Rows are looked up by
+/// the organization and the id together, so another organization's id is `NotFound` (or `None`),
+/// never its row.
+#[async_trait]
+pub trait PrintLog: Send + Sync {
+    /// Adds a row with the organization's next id and returns it.
+    async fn record_print(
+        &self,
+        org: OrgKey,
+        fields: PrintFields,
+        audit: PrintAudit,
+    ) -> Result<Print>;
+
+    /// The organization's row with this id.
+    async fn print(&self, org: OrgKey, id: PrintId) -> Result<Option<Print>>;
+
+    /// The rows `filter` matches, newest first (`created_at`, then id, descending), `limit` of
+    /// them after skipping `offset`, with the number of matches in all.
+    async fn list_prints(
+        &self,
+        org: OrgKey,
+        filter: &PrintFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<PrintPage>;
+
+    /// Counts and sums over the rows `filter` matches, from one consistent view of the log.
+    async fn print_stats(&self, org: OrgKey, filter: &PrintFilter) -> Result<PrintStats>;
+
+    /// Changes a row's status and/or failure reason and returns it as it was and as it is.
+    /// When that changes nothing, nothing is written (and no audit entry). `NotFound` when the
+    /// organization has no row with this id.
+    async fn classify_print(
+        &self,
+        org: OrgKey,
+        id: PrintId,
+        classification: Classification,
+        audit: PrintAudit,
+    ) -> Result<(Print, Print)>;
+
+    /// Removes one row and returns it. `NotFound` when the organization has no row with this id.
+    async fn delete_print(&self, org: OrgKey, id: PrintId, audit: PrintAudit) -> Result<Print>;
+
+    /// Removes every row of the organization's log and returns how many went. Nothing else is
+    /// touched: not the trail, not the id counter (ids are never reused).
+    async fn clear_prints(&self, org: OrgKey, audit: PrintAudit) -> Result<u64>;
+}
 
 /// The result of a print, as the seed's status badges list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,7 +212,7 @@ pub struct PrintFields {
 /// status and failure reason as they are now).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Print {
-    pub id: i64,
+    pub id: PrintId,
     pub fields: PrintFields,
 }
 
@@ -238,7 +291,7 @@ pub enum PrintLogChange<'a> {
     /// One row was removed.
     Deleted { print: &'a Print },
     /// The organization's log was cleared: these rows (ids ascending) were removed.
-    Cleared { ids: &'a [i64] },
+    Cleared { ids: &'a [PrintId] },
 }
 
 /// Builds the audit entries of a print log change, sealed, from what the change did. The store

@@ -16,7 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use stele_store::StoreError;
+use stele_store::{PrintId, StoreError};
 
 use super::{Params, params};
 use crate::api::auth::Authenticated;
@@ -43,8 +43,8 @@ fn json_body(body: std::result::Result<Bytes, BytesRejection>) -> Result<Value> 
 }
 
 /// The `{id}` of a path: an integer, or a 400 that names it.
-fn print_id(raw: &str) -> Result<i64> {
-    raw.parse::<i64>().map_err(|_| {
+fn print_id(raw: &str) -> Result<PrintId> {
+    raw.parse::<i64>().map(PrintId::new).map_err(|_| {
         ApiError::field(
             "invalid_parameter",
             "id",

@@ -9,7 +9,7 @@ use stele_core::time::now_millis;
 use stele_core::{Actor, Context};
 use stele_service::clock::SystemClock;
 use stele_service::export::{self, Export, ExportRequest, Exporter, Sink};
-use stele_store::OrgId;
+use stele_store::OrgKey;
 use tokio::sync::mpsc;
 
 use crate::api::error::{ApiError, Result};
@@ -34,7 +34,7 @@ impl Sink for ChannelSink {
 /// with `actor` and `context` (an API key here, a signed-in member in the console).
 pub async fn stream(
     state: &AppState,
-    org: OrgId,
+    org: OrgKey,
     params: &[(String, String)],
     actor: Actor,
     context: Context,

@@ -40,7 +40,7 @@ use percent_encoding::{AsciiSet, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use stele_core::time::Millis;
-use stele_store::{Member, NewSession, OrgId, SessionHash, email_key};
+use stele_store::{Member, NewSession, OrgKey, SessionHash, email_key};
 use subtle::ConstantTimeEq;
 
 use super::render::COMPONENT;
@@ -86,7 +86,7 @@ pub struct ConsoleUser {
     /// `mem_…`
     pub member_id: String,
     /// The organization's store key: what every store call takes.
-    pub org: OrgId,
+    pub org: OrgKey,
     /// The organization's public id (`org_…`) and name.
     pub org_id: String,
     pub org_name: String,

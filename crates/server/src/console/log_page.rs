@@ -17,7 +17,7 @@ use stele_core::filter::{EventFilter, FilterError, PageRequest, default_actor_ty
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Change, Entity, Entry};
-use stele_store::{Facets, OrgId, Page, Store, StoreError};
+use stele_store::{Facets, OrgKey, Page, Store, StoreError};
 
 use super::render::{
     DAY_MS, DayCount, ViewQuery, action_badge, active_filter_count, activity_chart, day_start,
@@ -84,7 +84,7 @@ pub fn export_href(base_path: &str, format: &str, filters: &ViewQuery) -> String
 /// merged). Invalid parameters render the page with an error naming the parameter.
 pub async fn audit_log(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     params: &[(String, String)],
     now: Millis,
     base_path: &str,
@@ -102,7 +102,7 @@ pub async fn audit_log(
 /// unless `actor_type` says otherwise (as `GET /v1/entities/{type}/{id}/events` does).
 pub async fn entity_history(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     entity_type: &str,
     entity_id: &str,
     params: &[(String, String)],
@@ -122,7 +122,7 @@ pub async fn entity_history(
 /// own page (`{base}/entries/{id}`).
 pub async fn entry_details_page(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     entry: &Entry,
     now: Millis,
     base_path: &str,
@@ -231,7 +231,7 @@ struct LogData {
 
 async fn render_view(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     view: View<'_>,
     mut query: ViewQuery,
 ) -> Result<Markup, LogPageError> {
@@ -263,7 +263,7 @@ async fn render_view(
 
 async fn gather_correlated(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     entries: &[Entry],
 ) -> Result<HashMap<String, Correlated>, StoreError> {
     let mut groups: HashMap<String, Vec<Entry>> = HashMap::new();
@@ -314,7 +314,7 @@ fn chart_days(filter: &EventFilter, now: Millis) -> (Millis, i64) {
 
 async fn gather_chart(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     filter: &EventFilter,
     now: Millis,
 ) -> Result<Vec<DayCount>, StoreError> {
@@ -1024,7 +1024,7 @@ mod tests {
     struct Fixture {
         _dir: tempfile::TempDir,
         store: Arc<dyn Store>,
-        org: OrgId,
+        org: OrgKey,
     }
 
     async fn fixture(events: Vec<NewEvent>) -> Fixture {

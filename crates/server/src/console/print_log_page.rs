@@ -21,7 +21,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use stele_core::filter::FilterError;
 use stele_core::time::Millis;
-use stele_store::{FailureReason, Print, PrintPage, PrintStats, PrintStatus, StoreError};
+use stele_store::{FailureReason, Print, PrintId, PrintPage, PrintStats, PrintStatus, StoreError};
 
 use super::auth::{CSRF_FIELD, Client, ConsoleUser};
 use super::render::{decode_query, encode_component, group_thousands, time_cell};
@@ -276,7 +276,7 @@ async fn find(
     let found = match id.parse::<i64>() {
         Ok(n) => state
             .store
-            .print(user.org, n)
+            .print(user.org, PrintId::new(n))
             .await
             .map_err(|e| ConsoleError::from(e).into_response())?,
         Err(_) => None,

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use stele_core::time::{Millis, now_millis};
 use stele_core::{Actor, Context};
-use stele_store::{ApiKeyInfo, KeyHash, NewApiKey, OrgId, Receipt, Scope, Store, StoreError};
+use stele_store::{ApiKeyInfo, KeyHash, NewApiKey, OrgKey, Receipt, Scope, Store, StoreError};
 
 use crate::random;
 use crate::trail::{self, activity};
@@ -48,7 +48,7 @@ pub struct CreatedKey {
 /// `security`) with `actor` and `context` as who did it.
 pub async fn create(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     name: &str,
     scopes: Vec<Scope>,
     actor: Actor,

@@ -11,7 +11,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use stele_core::event::{Actor, Context};
 use stele_core::time::Millis;
-use stele_store::{Member, NewMember, OrgId, Store, StoreError};
+use stele_store::{Member, NewMember, OrgKey, Store, StoreError};
 
 use crate::access::roles::Role;
 use crate::random;
@@ -113,7 +113,7 @@ pub struct AddMember<'a> {
 /// console.
 pub async fn add(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     request: AddMember<'_>,
     by: Actor,
     context: Context,

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use stele_core::event::{Actor, Context};
 use stele_core::time::Millis;
-use stele_store::{OrgId, OrgSettings, Store, StoreError};
+use stele_store::{OrgKey, OrgSettings, Store, StoreError};
 
 use crate::access::Cidr;
 use crate::clock::SharedClock;
@@ -181,11 +181,11 @@ pub struct Policies {
 }
 
 /// Who was refused: organization, actor (key or member id, or a link's name) and address.
-type Refused = (OrgId, String, Option<IpAddr>);
+type Refused = (OrgKey, String, Option<IpAddr>);
 
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<OrgId, Cached>,
+    entries: HashMap<OrgKey, Cached>,
     /// Bumped by every save, so that a read which began before a save cannot put its older
     /// result over the saved one.
     generation: u64,
@@ -210,7 +210,7 @@ impl Policies {
     }
 
     /// The organization's policy, from the cache while it is fresh.
-    pub async fn get(&self, org: OrgId) -> Result<Arc<OrgPolicy>, StoreError> {
+    pub async fn get(&self, org: OrgKey) -> Result<Arc<OrgPolicy>, StoreError> {
         let now = self.clock.now();
         let generation = {
             let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
@@ -250,7 +250,7 @@ impl Policies {
 
     /// Stores the organization's settings and puts them in the cache at once, so this server
     /// applies them from the next request on (servers sharing the database: within the TTL).
-    pub async fn save(&self, org: OrgId, settings: &OrgSettings) -> Result<(), StoreError> {
+    pub async fn save(&self, org: OrgKey, settings: &OrgSettings) -> Result<(), StoreError> {
         // Any read already under way predates this save: its result must not be cached.
         self.cache
             .lock()
@@ -272,7 +272,7 @@ impl Policies {
     }
 
     /// Whether the organization records events sent to the ingest endpoints now.
-    pub async fn recording_enabled(&self, org: OrgId) -> Result<bool, StoreError> {
+    pub async fn recording_enabled(&self, org: OrgKey) -> Result<bool, StoreError> {
         Ok(self.get(org).await?.settings.enabled)
     }
 
@@ -281,7 +281,7 @@ impl Policies {
     /// and refuses it.
     pub async fn admit(
         &self,
-        org: OrgId,
+        org: OrgKey,
         ip: Option<IpAddr>,
         attempt: Attempt<'_>,
     ) -> Result<(), AccessError> {
@@ -305,10 +305,10 @@ impl Policies {
                 now,
             );
             if let Err(error) = crate::trail::record(self.store.as_ref(), org, event).await {
-                tracing::error!(%error, org, "recording a request the IP allowlist refused failed");
+                tracing::error!(%error, org = org.get(), "recording a request the IP allowlist refused failed");
             }
         }
-        tracing::info!(org, ip = ?ip, path = attempt.path, "refused by the IP allowlist");
+        tracing::info!(org = org.get(), ip = ?ip, path = attempt.path, "refused by the IP allowlist");
         Err(AccessError::NotAllowed { ip })
     }
 
@@ -316,7 +316,7 @@ impl Policies {
     /// notes this one).
     fn first_denial_in_a_while(
         &self,
-        org: OrgId,
+        org: OrgKey,
         actor: String,
         ip: Option<IpAddr>,
         now: Millis,
@@ -336,7 +336,7 @@ impl Policies {
 
 struct RefreshGuard<'a> {
     cache: &'a Mutex<Cache>,
-    org: OrgId,
+    org: OrgKey,
 }
 
 impl Drop for RefreshGuard<'_> {
@@ -406,7 +406,7 @@ mod tests {
     struct Fixture {
         store: Arc<dyn Store>,
         clock: Arc<ManualClock>,
-        org: OrgId,
+        org: OrgKey,
         _dir: tempfile::TempDir,
     }
 

@@ -16,7 +16,7 @@ use stele_core::filter::{EventFilter, FilterError, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
 use stele_store::record::{CorruptRow, entry_id_into};
 use stele_store::rows::{FlatEntry, RowPage};
-use stele_store::{OrgId, Receipt, Store, StoreError};
+use stele_store::{OrgKey, Receipt, Store, StoreError};
 
 use crate::clock::Clock;
 
@@ -359,7 +359,7 @@ impl Walk {
     pub async fn next_page(
         &mut self,
         store: &dyn Store,
-        org: OrgId,
+        org: OrgKey,
     ) -> Result<Option<RowPage>, StoreError> {
         if self.done {
             return Ok(None);
@@ -394,7 +394,7 @@ pub struct Summary {
 /// byte is sent can still be answered as an error) and every further page into the sink.
 async fn pump(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     walk: &mut Walk,
     first: RowPage,
     mut encoder: Encoder,
@@ -462,7 +462,7 @@ pub struct Exporter {
 /// `stele export`, an export job): [`Export::start`] reads the first page, then [`Export::run`]
 /// (or, for a job, [`Export::write`] and [`record`]) writes it all and records it.
 pub struct Export {
-    org: OrgId,
+    org: OrgKey,
     request: ExportRequest,
     walk: Walk,
     first: RowPage,
@@ -475,7 +475,7 @@ impl Export {
     /// download that breaks off at its first byte. `exported_at` is the time the file states.
     pub async fn start(
         store: &dyn Store,
-        org: OrgId,
+        org: OrgKey,
         request: ExportRequest,
         exported_at: Millis,
     ) -> Result<Export, StoreError> {
@@ -535,7 +535,7 @@ pub struct Exported {
 /// also names the job.
 pub async fn record_job(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     job_id: &str,
     request: &ExportRequest,
     summary: &Summary,

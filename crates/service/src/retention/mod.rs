@@ -24,7 +24,7 @@ use stele_core::filter::{DetailedActionMatch, EventFilter, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 use stele_store::{
-    Cutoffs, OrgId, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
+    Cutoffs, OrgKey, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
 };
 
 /// How many entries one batch reads, archives and deletes.
@@ -232,7 +232,7 @@ fn erasure_records() -> EventFilter {
 }
 
 /// The `seq` of the organization's newest erasure record, 0 without one.
-async fn newest_erasure_seq(store: &dyn Store, org: OrgId) -> Result<i64, StoreError> {
+async fn newest_erasure_seq(store: &dyn Store, org: OrgKey) -> Result<i64, StoreError> {
     let request = PageRequest {
         filter: erasure_records(),
         limit: 1,
@@ -305,7 +305,7 @@ async fn catch_up_erasures(
 /// newest first: older entries expire first, so a remaining one is usually found at once.
 async fn vouches_for_remaining(
     store: &dyn Store,
-    org: OrgId,
+    org: OrgKey,
     entry: &Entry,
     leaving: &HashSet<i64>,
 ) -> Result<bool, StoreError> {

@@ -15,7 +15,7 @@ use crate::retention::{self, ArchiveSink, SharedStatus, Trigger};
 const DAY_MS: Millis = 24 * 3600 * 1000;
 const MINUTE_MS: Millis = 60 * 1000;
 
-/// The name a day's run is claimed under (`Store::claim_scheduled_run`).
+/// The name a day's run is claimed under (`Retention::claim_scheduled_run`).
 pub const PRUNE_JOB: &str = "retention.prune";
 
 /// A time of day in UTC, to the minute.

@@ -10,12 +10,16 @@ pub mod activity;
 
 use stele_core::chain::SealedEvent;
 use stele_core::event::NewEvent;
-use stele_store::{AppendRequest, OrgId, Receipt, Store, StoreError};
+use stele_store::{AppendRequest, OrgKey, Receipt, Store, StoreError};
 
 use crate::random;
 
 /// Appends one of Stele's own entries to the organization's trail and returns its receipt.
-pub async fn record(store: &dyn Store, org: OrgId, event: NewEvent) -> Result<Receipt, StoreError> {
+pub async fn record(
+    store: &dyn Store,
+    org: OrgKey,
+    event: NewEvent,
+) -> Result<Receipt, StoreError> {
     let salt = random::salt();
     let outcome = store
         .append(

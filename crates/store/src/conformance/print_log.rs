@@ -8,8 +8,8 @@ use stele_core::{Change, Entity, NewEvent};
 
 use super::{Rng, T0, all, event, everyone, org, sealed};
 use crate::{
-    Classification, FailureReason, Print, PrintAudit, PrintFields, PrintFilter, PrintLogChange,
-    PrintStats, PrintStatus, Store, StoreError,
+    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
+    PrintLogChange, PrintStats, PrintStatus, Store, StoreError,
 };
 
 /// A print with only the required fields.
@@ -52,7 +52,7 @@ impl Recorder {
     fn audit(self: &Arc<Recorder>) -> PrintAudit {
         let me = self.clone();
         Arc::new(move |change: PrintLogChange<'_>| {
-            let entity = |id: Option<i64>| Entity {
+            let entity = |id: Option<PrintId>| Entity {
                 kind: "PrintLogEntry".into(),
                 id: id.map(|id| id.to_string()),
                 name: None,
@@ -84,10 +84,11 @@ impl Recorder {
                         .map(|chunk| {
                             let mut e = event("bulk_delete", T0);
                             e.entity = Some(entity(None));
-                            e.entity_ids = chunk.iter().map(i64::to_string).collect();
+                            e.entity_ids = chunk.iter().map(PrintId::to_string).collect();
                             e
                         })
                         .collect::<Vec<NewEvent>>();
+                    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
                     (format!("cleared {ids:?}"), entries)
                 }
             };
@@ -104,12 +105,17 @@ impl Recorder {
     }
 }
 
+/// Print `n` of an organization.
+fn id(n: i64) -> PrintId {
+    PrintId::new(n)
+}
+
 /// An audit that describes nothing: the store must refuse the change.
 fn silent() -> PrintAudit {
     Arc::new(|_: PrintLogChange<'_>| vec![])
 }
 
-async fn record(store: &Arc<dyn Store>, org: i64, f: PrintFields) -> Print {
+async fn record(store: &Arc<dyn Store>, org: OrgKey, f: PrintFields) -> Print {
     store
         .record_print(org, f, Recorder::new().audit())
         .await
@@ -117,7 +123,7 @@ async fn record(store: &Arc<dyn Store>, org: i64, f: PrintFields) -> Print {
 }
 
 /// The organization's trail, oldest first, as `(action, entity id, entity_ids)`.
-async fn trail(store: &Arc<dyn Store>, org: i64) -> Vec<(String, Option<String>, Vec<String>)> {
+async fn trail(store: &Arc<dyn Store>, org: OrgKey) -> Vec<(String, Option<String>, Vec<String>)> {
     let mut entries = all(store, org, everyone()).await;
     entries.reverse();
     entries
@@ -142,22 +148,22 @@ pub async fn print_log_ids_count_per_organization_and_are_never_reused(store: Ar
                 .id,
         );
     }
-    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(ids, [id(1), id(2), id(3)]);
     assert_eq!(
         record(&store, b, fields(T0, PrintStatus::Failed)).await.id,
-        1,
+        id(1),
         "each organization counts its own"
     );
 
     store
-        .delete_print(a, 3, Recorder::new().audit())
+        .delete_print(a, id(3), Recorder::new().audit())
         .await
         .unwrap();
     assert_eq!(
         record(&store, a, fields(T0, PrintStatus::Completed))
             .await
             .id,
-        4,
+        id(4),
         "a deleted id is not handed out again"
     );
     assert_eq!(
@@ -171,30 +177,32 @@ pub async fn print_log_ids_count_per_organization_and_are_never_reused(store: Ar
         record(&store, a, fields(T0, PrintStatus::Completed))
             .await
             .id,
-        5,
+        id(5),
         "nor is one a clear removed"
     );
 
     // Another organization's id names nothing.
-    let b_print = store.print(b, 1).await.unwrap().unwrap();
+    let b_print = store.print(b, id(1)).await.unwrap().unwrap();
     assert_eq!(b_print.fields.status, PrintStatus::Failed);
-    assert_eq!(store.print(b, 5).await.unwrap(), None);
+    assert_eq!(store.print(b, id(5)).await.unwrap(), None);
     let recorder = Recorder::new();
     let status = Classification {
         status: Some(PrintStatus::Skipped),
         failure_reason: None,
     };
     assert!(matches!(
-        store.classify_print(b, 5, status, recorder.audit()).await,
+        store
+            .classify_print(b, id(5), status, recorder.audit())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_print(b, 5, recorder.audit()).await,
+        store.delete_print(b, id(5), recorder.audit()).await,
         Err(StoreError::NotFound)
     ));
     assert!(recorder.calls().is_empty(), "{:?}", recorder.calls());
-    assert_eq!(store.print(a, 5).await.unwrap().unwrap().id, 5);
-    assert_eq!(store.print(b, 1).await.unwrap(), Some(b_print));
+    assert_eq!(store.print(a, id(5)).await.unwrap().unwrap().id, id(5));
+    assert_eq!(store.print(b, id(1)).await.unwrap(), Some(b_print));
 }
 
 pub async fn print_log_rows_round_trip_every_field_and_vocabulary(store: Arc<dyn Store>) {
@@ -395,13 +403,13 @@ pub async fn print_log_filters_pages_and_stats_match_brute_force(store: Arc<dyn 
                 .await
                 .expect("list prints");
             assert_eq!(page.total, expected.len() as u64, "{filter:?}");
-            let want: Vec<i64> = expected
+            let want: Vec<PrintId> = expected
                 .iter()
                 .skip(offset as usize)
                 .take(limit as usize)
                 .map(|p| p.id)
                 .collect();
-            let got: Vec<i64> = page.items.iter().map(|p| p.id).collect();
+            let got: Vec<PrintId> = page.items.iter().map(|p| p.id).collect();
             assert_eq!(got, want, "{filter:?} limit {limit} offset {offset}");
         }
         let stats = store.print_stats(a, filter).await.expect("stats");
@@ -449,7 +457,7 @@ pub async fn print_log_changes_commit_with_their_audit_entries(store: Arc<dyn St
         failure_reason: Some(Some(FailureReason::CloggedNozzle)),
     };
     let (before, after) = store
-        .classify_print(a, 1, clogged, recorder.audit())
+        .classify_print(a, id(1), clogged, recorder.audit())
         .await
         .unwrap();
     assert_eq!(before.fields.failure_reason, None);
@@ -458,7 +466,7 @@ pub async fn print_log_changes_commit_with_their_audit_entries(store: Arc<dyn St
         Some(FailureReason::CloggedNozzle)
     );
     assert_eq!(after.fields.status, PrintStatus::Failed, "status untouched");
-    assert_eq!(store.print(a, 1).await.unwrap(), Some(after.clone()));
+    assert_eq!(store.print(a, id(1)).await.unwrap(), Some(after.clone()));
     let stats = store.print_stats(a, &PrintFilter::default()).await.unwrap();
     assert_eq!(
         stats.by_failure_reason[3],
@@ -471,7 +479,7 @@ pub async fn print_log_changes_commit_with_their_audit_entries(store: Arc<dyn St
         failure_reason: Some(None),
     };
     store
-        .classify_print(a, 3, completed, recorder.audit())
+        .classify_print(a, id(3), completed, recorder.audit())
         .await
         .unwrap();
     let stats = store.print_stats(a, &failed).await.unwrap();
@@ -479,15 +487,18 @@ pub async fn print_log_changes_commit_with_their_audit_entries(store: Arc<dyn St
 
     // The same classification again changes nothing and records nothing.
     let (same_before, same_after) = store
-        .classify_print(a, 3, completed, recorder.audit())
+        .classify_print(a, id(3), completed, recorder.audit())
         .await
         .unwrap();
     assert_eq!(same_before, same_after);
 
     // A delete drops the row out of the list and the stats at once.
-    let deleted = store.delete_print(a, 2, recorder.audit()).await.unwrap();
-    assert_eq!(deleted.id, 2);
-    assert_eq!(store.print(a, 2).await.unwrap(), None);
+    let deleted = store
+        .delete_print(a, id(2), recorder.audit())
+        .await
+        .unwrap();
+    assert_eq!(deleted.id, id(2));
+    assert_eq!(store.print(a, id(2)).await.unwrap(), None);
     let stats = store.print_stats(a, &PrintFilter::default()).await.unwrap();
     assert_eq!((stats.total, stats.total_filament_grams), (2, 20.0));
 
@@ -547,16 +558,21 @@ pub async fn a_print_log_change_no_audit_entry_describes_is_not_made(store: Arc<
         .unwrap();
     assert_eq!(listed.total, 0, "nothing was recorded");
     let print = record(&store, a, fields(T0, PrintStatus::Failed)).await;
-    assert_eq!(print.id, 1, "the refused record took no id");
+    assert_eq!(print.id, id(1), "the refused record took no id");
 
     let stopped = Classification {
         status: Some(PrintStatus::Stopped),
         failure_reason: Some(Some(FailureReason::PowerFailure)),
     };
-    assert!(store.classify_print(a, 1, stopped, silent()).await.is_err());
-    assert!(store.delete_print(a, 1, silent()).await.is_err());
+    assert!(
+        store
+            .classify_print(a, id(1), stopped, silent())
+            .await
+            .is_err()
+    );
+    assert!(store.delete_print(a, id(1), silent()).await.is_err());
     assert!(store.clear_prints(a, silent()).await.is_err());
-    assert_eq!(store.print(a, 1).await.unwrap(), Some(print));
+    assert_eq!(store.print(a, id(1)).await.unwrap(), Some(print));
     // Only the one successful record left an entry.
     let entries = all(&store, a, everyone()).await;
     assert_eq!(entries.len(), 1);

@@ -1,0 +1,158 @@
+//! Members and their sessions: the people who sign in to the web console ([`Members`], with its
+//! types).
+//!
+//! The server hashes passwords (Argon2id) and session tokens (SHA-256); the store keeps only the
+//! hashes. An email belongs to one member across Stele (compared by [`email_key`]), because
+//! signing in names no organization; everything else is per organization, and no organization
+//! sees another's members.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use stele_core::time::Millis;
+
+use crate::{OrgKey, Result};
+
+#[async_trait]
+pub trait Members: Send + Sync {
+    /// Adds a member to the organization and returns it with its `mem_…` id. `Conflict` when a
+    /// member (of any organization) has the same email.
+    async fn create_member(&self, org: OrgKey, member: NewMember) -> Result<Member>;
+
+    /// The organization's member with this id; another organization's member is `None`.
+    async fn member(&self, org: OrgKey, id: &str) -> Result<Option<Member>>;
+
+    /// The member with this email (compared by [`email_key`]), whatever their organization: how
+    /// sign-in finds an account.
+    async fn member_by_email(&self, email: &str) -> Result<Option<Member>>;
+
+    /// The organization's members, oldest first.
+    async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>>;
+
+    /// Changes a member's role or disabled flag; `NotFound` when the organization has no member
+    /// with this id.
+    async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member>;
+
+    /// Starts a session. `NotFound` when no member has the id.
+    async fn create_session(&self, session: NewSession) -> Result<()>;
+
+    /// The session whose token hashes to `token_hash`, if it is live at `now`: not revoked, not
+    /// expired (`now < expires_at`), and its member not disabled.
+    async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>>;
+
+    /// Records that the session was used at `now` (`last_seen_at` only moves forward).
+    async fn touch_session(&self, token_hash: &SessionHash, now: Millis) -> Result<()>;
+
+    /// Ends the session (sign-out). True when this call revoked it; revoking twice, or a token
+    /// that names no session, is not an error (false).
+    async fn revoke_session(&self, token_hash: &SessionHash, now: Millis) -> Result<bool>;
+
+    /// Deletes sessions that expired or were revoked before `ended_before`; returns how many.
+    async fn forget_sessions(&self, ended_before: Millis) -> Result<u64>;
+}
+
+/// What makes two member emails the same: trimmed and lowercased (Unicode), so `Ada@Example.com`
+/// and `ada@example.com` are one account. Both backends keep this key with a unique index, so
+/// they agree on what a duplicate is, and sign-in looks members up by it.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A member to add to an organization.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewMember {
+    /// As given (shown as typed); unique across Stele by [`email_key`].
+    pub email: String,
+    pub name: Option<String>,
+    /// The role's name (`owner`, `admin`, …). The server knows what each role allows; the store
+    /// keeps the name.
+    pub role: String,
+    /// The password's Argon2id hash as a PHC string (`$argon2id$v=19$…`), made by the server.
+    /// The store never sees a password.
+    pub password_hash: String,
+    pub created_at: Millis,
+}
+
+impl fmt::Debug for NewMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewMember")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"..")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A member of an organization: someone who signs in to the console.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Member {
+    /// `mem_…`, assigned by the store.
+    pub id: String,
+    pub org: OrgKey,
+    /// The organization's public id (`org_…`) and name, for the console's header.
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: Millis,
+    /// A disabled member cannot sign in, and their sessions stop working.
+    pub disabled: bool,
+}
+
+impl fmt::Debug for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Member")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"..")
+            .field("created_at", &self.created_at)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// A change to a member; `None` leaves that field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberUpdate {
+    pub role: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// SHA-256 of a session token. The token (32 random bytes) lives only in the browser's cookie;
+/// like an API key it is long and random, so a fast hash is the right tool.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionHash(pub [u8; 32]);
+
+impl fmt::Debug for SessionHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionHash(..)")
+    }
+}
+
+/// A session to start for a member who just signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub token_hash: SessionHash,
+    /// The member's public id (`mem_…`).
+    pub member_id: String,
+    /// Also the first `last_seen_at`.
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// A live session with the member it signs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub member: Member,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    /// When the member last used it (kept current by [`Members::touch_session`]).
+    pub last_seen_at: Millis,
+}

@@ -1,0 +1,158 @@
+//! The trail: appending entries (with idempotency), reading them back page by page, as rows
+//! for an export, by correlation id and as facets, and erasing a person from them ([`Trail`],
+//! with its types).
+
+use async_trait::async_trait;
+use serde::Serialize;
+use stele_core::Entry;
+use stele_core::chain::SealedEvent;
+use stele_core::filter::{Cursor, CursorDirection, EventFilter, PageRequest};
+
+use crate::{OrgKey, Result, rows};
+
+#[async_trait]
+pub trait Trail: Send + Sync {
+    /// Commits the events durably, all or none, assigning ids and gap-free `seq` numbers.
+    /// Returns only after the transaction is synced to disk.
+    async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome>;
+
+    /// One page of entries, newest first.
+    async fn list(&self, org: OrgKey, page: &PageRequest) -> Result<Page>;
+
+    /// The same page as stored rows, unparsed, and without counting the matches: for walking a
+    /// whole result page by page (export), where the parsing is the encoder's (on its own
+    /// thread, and only as far as its format needs) and a count would be paid again on every
+    /// page for nothing. A backend may serve it from connections set up for scans (SQLite: a
+    /// small page cache, apart from the interactive reads').
+    async fn list_rows(&self, org: OrgKey, page: &PageRequest) -> Result<rows::RowPage>;
+
+    /// How many entries match, exact if counting is cheap, otherwise a lower bound (`false`).
+    /// This is the count [`Trail::list`] returns with each page.
+    async fn count(&self, org: OrgKey, filter: &EventFilter) -> Result<(u64, bool)>;
+
+    async fn get(&self, org: OrgKey, id: &str) -> Result<Option<Entry>>;
+
+    /// Entries sharing a correlation id, newest first, at most `limit`.
+    async fn correlated(
+        &self,
+        org: OrgKey,
+        correlation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>>;
+
+    async fn facets(&self, org: OrgKey) -> Result<Facets>;
+
+    /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
+    /// id or email) and records the erasure, in one transaction. The chain still verifies.
+    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome>;
+}
+
+/// A request to record events, with what idempotency needs.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    /// Validated events, sealed (salted personal digest and event digest computed) by the caller
+    /// so that the writer only has to link them into the chain.
+    pub events: Vec<SealedEvent>,
+    /// The `Idempotency-Key` header: a retry of the whole request returns the original receipts.
+    pub idempotency_key: Option<String>,
+    /// A digest of the request body, so a key reused for a different request is refused.
+    pub fingerprint: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Receipt {
+    pub id: String,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub receipts: Vec<Receipt>,
+    /// True when every receipt came from an earlier request (nothing new was written).
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Continues towards older entries.
+    pub next_cursor: Option<Cursor>,
+    /// Continues towards newer entries.
+    pub prev_cursor: Option<Cursor>,
+    pub total: u64,
+    /// False when `total` is a lower bound (counting further would have slowed the page).
+    pub total_exact: bool,
+}
+
+impl Page {
+    /// Builds a page from the entries a store read in walking order (newest first for an older
+    /// walk or the first page, oldest first for a newer walk), up to `limit + 1` of them: the
+    /// extra one only says that more exist in that direction.
+    pub fn from_window(
+        mut entries: Vec<Entry>,
+        request: &PageRequest,
+        total: u64,
+        total_exact: bool,
+    ) -> Page {
+        let direction = request
+            .cursor
+            .map_or(CursorDirection::Older, |c| c.direction);
+        let more = entries.len() > request.limit;
+        entries.truncate(request.limit);
+        if direction == CursorDirection::Newer {
+            entries.reverse();
+        }
+        let at = |e: &Entry, direction| Cursor {
+            direction,
+            occurred_at: e.event.occurred_at,
+            seq: e.seq,
+        };
+        // Walking older from a cursor, newer entries exist (we came from them), and vice versa.
+        let (older_exists, newer_exists) = match direction {
+            CursorDirection::Older => (more, request.cursor.is_some()),
+            CursorDirection::Newer => (true, more),
+        };
+        Page {
+            next_cursor: entries
+                .last()
+                .filter(|_| older_exists)
+                .map(|e| at(e, CursorDirection::Older)),
+            prev_cursor: entries
+                .first()
+                .filter(|_| newer_exists)
+                .map(|e| at(e, CursorDirection::Newer)),
+            entries,
+            total,
+            total_exact,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub actions: Vec<String>,
+    pub detailed_actions: Vec<String>,
+    pub entity_types: Vec<String>,
+    pub channels: Vec<String>,
+    pub actor_types: Vec<String>,
+}
+
+/// A request to erase one person's identity from an organization's entries (GDPR).
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// The actor id or email to erase.
+    pub actor: String,
+    pub pseudonym: String,
+    /// The entry that records the erasure (see `stele_core::chain::erasure_record`).
+    pub record: stele_core::NewEvent,
+    pub salt: stele_core::chain::Salt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErasureOutcome {
+    /// Entries whose personal fields were replaced.
+    pub erased_entries: u64,
+    pub pseudonym: String,
+    /// The entry recording the erasure.
+    pub record: Receipt,
+}
