@@ -9,7 +9,7 @@ use stele_core::merkle::Hash;
 use stele_core::{ActorType, Entry, NewEvent, Outcome};
 use stele_store::OrgKey;
 use stele_store::record::StoredRow;
-pub use stele_store::record::{Body, PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
+pub use stele_store::record::{PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
 use tokio_postgres::Row;
 
 use crate::error::{R, other};

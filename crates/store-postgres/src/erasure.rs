@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgKey, Receipt, StoreError};
+use stele_store::{Erasure, OrgKey, PreparedEvent, Receipt, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, KEY_ACTOR, KEY_ENTITY_ID, decode_row, entry_keys};
 use crate::error::{Error, R, other};
@@ -127,7 +127,10 @@ pub async fn erase_actor(
     record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
     let mut group = Group::new(chains, now);
     group.allocate_pks(&mut tx, &[record.occurred_at]).await?;
-    let receipt = group.push(org, &SealedEvent::seal(record, erasure.salt))?;
+    let receipt = group.push(
+        org,
+        &PreparedEvent::new(SealedEvent::seal(record, erasure.salt)),
+    )?;
     group.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(Erased {

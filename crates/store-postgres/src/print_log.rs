@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 use stele_store::{
-    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
-    PrintLogChange, PrintPage, PrintStats, PrintStatus, StoreError,
+    Classification, FailureReason, OrgKey, PreparedEvent, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintLogChange, PrintPage, PrintStats, PrintStatus, StoreError,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -371,7 +371,7 @@ async fn append_audit(
     let mut group = Group::new(chains, now);
     group.allocate_pks(tx, &occurred).await?;
     for sealed in events {
-        group.push(org, sealed)?;
+        group.push(org, &PreparedEvent::new(sealed.clone()))?;
     }
     group.flush(tx).await
 }

@@ -39,17 +39,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stele_core::NewEvent;
-use stele_core::chain::{self, Personal, SealedEvent};
+use stele_core::chain;
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS, Record};
-use stele_store::{AppendOutcome, AppendRequest, OrgKey, Receipt, Result, StoreError};
+use stele_store::{
+    AppendOutcome, AppendRequest, OrgKey, PreparedEvent, Receipt, Result, StoreError,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use crate::codec::{Body, entry_facets, entry_id, entry_keys, org_keys, outcome_code, pk_floor};
+use crate::codec::{entry_facets, entry_id, entry_keys, org_keys, outcome_code, pk_floor};
 use crate::error::{Error, R, is_missing_partition, is_retryable, other};
 use crate::partitions::{Partitions, months_of};
 use crate::pool::{Conn, Tx, connect};
@@ -150,7 +152,7 @@ impl WriterTask {
         let months = months_of(
             requests
                 .iter()
-                .flat_map(|(_, r)| r.events.iter().map(|s| s.event.occurred_at)),
+                .flat_map(|(_, r)| r.events.iter().map(|s| s.sealed.event.occurred_at)),
         );
         let mut attempt = 1;
         let result = loop {
@@ -253,7 +255,7 @@ async fn write_group(
     let mut group = Group::new(chains, now);
     let occurred: Vec<Millis> = requests
         .iter()
-        .flat_map(|(_, r)| r.events.iter().map(|s| s.event.occurred_at))
+        .flat_map(|(_, r)| r.events.iter().map(|s| s.sealed.event.occurred_at))
         .collect();
     group.allocate_pks(&mut tx, &occurred).await?;
 
@@ -319,7 +321,7 @@ impl idempotency::Ledger for GroupLedger<'_> {
         Ok(())
     }
 
-    fn write(&mut self, event: &SealedEvent) -> R<Receipt> {
+    fn write(&mut self, _index: usize, event: &PreparedEvent) -> R<Receipt> {
         self.group.push(self.org, event)
     }
 }
@@ -332,8 +334,8 @@ fn unstorable(request: &AppendRequest) -> Option<String> {
     if request.idempotency_key.as_deref().is_some_and(nul) {
         return Some("the idempotency key contains a NUL character (U+0000)".into());
     }
-    for (i, sealed) in request.events.iter().enumerate() {
-        let e = &sealed.event;
+    for (i, prepared) in request.events.iter().enumerate() {
+        let e = &prepared.sealed.event;
         let mut texts = vec![e.action.as_str(), e.channel.as_str()];
         texts.extend(
             [
@@ -450,7 +452,7 @@ impl Idempotency {
             for k in request
                 .events
                 .iter()
-                .filter_map(|s| s.event.idempotency_key.as_ref())
+                .filter_map(|s| s.sealed.event.idempotency_key.as_ref())
             {
                 orgs.push(org.get());
                 keys.push(idempotency::event_key(k));
@@ -618,7 +620,8 @@ impl Group {
 
     /// Links one event into its organization's chain and queues its rows. The organization's
     /// chain must be locked and the event's millisecond allocated.
-    pub fn push(&mut self, org: OrgKey, sealed: &SealedEvent) -> R<Receipt> {
+    pub fn push(&mut self, org: OrgKey, prepared: &PreparedEvent) -> R<Receipt> {
+        let sealed = &prepared.sealed;
         let event = &sealed.event;
         let ms = event.occurred_at;
         let next = self
@@ -665,8 +668,8 @@ impl Group {
             .push(event.entity.as_ref().map(|e| e.kind.clone()));
         r.correlation_id.push(event.context.correlation_id.clone());
         r.description.push(event.description.clone());
-        r.body.push(encode(&Body::of(event))?);
-        r.personal.push(encode(&Personal::of(event))?);
+        r.body.push(prepared.body().to_string());
+        r.personal.push(prepared.personal().to_string());
         r.salt.push(sealed.salt.to_vec());
         r.personal_digest.push(sealed.personal_digest.to_vec());
         r.hash.push(hash.to_vec());

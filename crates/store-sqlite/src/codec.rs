@@ -4,7 +4,7 @@
 use stele_core::merkle::Hash;
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::record::StoredRow;
-pub use stele_store::record::{Body, entry_id, pk_floor, pk_of_id};
+pub use stele_store::record::{entry_id, pk_floor, pk_of_id};
 use stele_store::{Result, StoreError};
 
 use crate::dict::Dict;

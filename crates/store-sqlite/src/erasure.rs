@@ -12,13 +12,13 @@ use std::sync::Arc;
 use rusqlite::{Transaction, params};
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgKey, Receipt, Result, StoreError};
+use stele_store::{Erasure, OrgKey, PreparedEvent, Receipt, Result, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
-use crate::writer::{GroupState, insert_event, save_chains, write_search_index};
+use crate::writer::{GroupState, NewEntry, insert_event, save_chains, write_search_index};
 
 /// What an erasure did, and dictionary values it created (published after commit).
 pub struct Erased {
@@ -92,13 +92,17 @@ pub fn erase_actor(
     record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
     let mut group = GroupState::default();
     let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
+    let prepared = PreparedEvent::new(SealedEvent::seal(record, salt));
     let receipt = insert_event(
         tx,
         dict,
         &mut facets_seen,
         &mut group,
         org,
-        &SealedEvent::seal(record, salt),
+        NewEntry {
+            event: &prepared,
+            terms: terms::entry_terms(org, &prepared.sealed.event),
+        },
         now,
     )?;
     save_chains(tx, &group.chains)?;

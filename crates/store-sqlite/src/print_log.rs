@@ -17,13 +17,14 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_f
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 use stele_store::{
-    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
-    PrintLogChange, PrintPage, PrintStats, PrintStatus, Result, StoreError,
+    Classification, FailureReason, OrgKey, PreparedEvent, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintLogChange, PrintPage, PrintStats, PrintStatus, Result, StoreError,
 };
 
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::writer::{GroupState, insert_event, save_chains, write_search_index};
+use crate::terms;
+use crate::writer::{GroupState, NewEntry, insert_event, save_chains, write_search_index};
 
 /// A print's columns as [`from_row`] reads them.
 const COLUMNS: &str = "id, created_ms, status, failure_reason, print_name, printer_id, \
@@ -242,8 +243,21 @@ fn append_audit(
     }
     let mut group = GroupState::default();
     let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
-    for sealed in &events {
-        insert_event(tx, dict, &mut facets_seen, &mut group, org, sealed, now)?;
+    for sealed in events {
+        let terms = terms::entry_terms(org, &sealed.event);
+        let prepared = PreparedEvent::new(sealed);
+        insert_event(
+            tx,
+            dict,
+            &mut facets_seen,
+            &mut group,
+            org,
+            NewEntry {
+                event: &prepared,
+                terms,
+            },
+            now,
+        )?;
     }
     save_chains(tx, &group.chains)?;
     write_search_index(tx, &mut group)?;

@@ -4,7 +4,9 @@
 //!
 //! One fsync then covers many requests, which is what makes durable ingest fast; and because
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
-//! gap-free by construction. The hash chain will be computed here too, in `seq` order.
+//! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
+//! (digests, the stored JSON, the search terms) arrives made by the caller's task, so this thread
+//! only links entries into the chain and writes them.
 //! A request that is refused (an idempotency conflict) is refused before it writes anything, so
 //! it never takes its neighbours down with it; a database failure rolls the whole group back, so
 //! no request is ever half-written and no acknowledged event is lost.
@@ -13,14 +15,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use stele_core::chain::{self, Personal, SealedEvent};
+use stele_core::chain;
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS};
-use stele_store::{AppendOutcome, AppendRequest, OrgKey, Receipt, Result, StoreError};
+use stele_store::{
+    AppendOutcome, AppendRequest, OrgKey, PreparedEvent, Receipt, Result, StoreError,
+};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{Body, description_rowid, entry_id, outcome_code, pk_floor};
+use crate::codec::{description_rowid, entry_id, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
@@ -37,6 +41,8 @@ enum Command {
     Append {
         org: OrgKey,
         request: AppendRequest,
+        /// Each event's search terms, made on the caller's task ([`terms::entry_terms`]).
+        terms: Vec<String>,
         reply: oneshot::Sender<Result<AppendOutcome>>,
     },
     /// Any other write (organizations, keys): runs alone, in its own transaction.
@@ -64,10 +70,18 @@ impl Writer {
     }
 
     pub async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
+        // The terms are made here, on the caller's task, like the rest of the request's
+        // serialization: the writer thread only links entries into the chain and writes them.
+        let terms = request
+            .events
+            .iter()
+            .map(|e| terms::entry_terms(org, &e.sealed.event))
+            .collect();
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append {
             org,
             request,
+            terms,
             reply,
         })
         .await?;
@@ -143,6 +157,7 @@ fn shutting_down() -> StoreError {
 struct PendingAppend {
     org: OrgKey,
     request: AppendRequest,
+    terms: Vec<String>,
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
 
@@ -188,12 +203,14 @@ impl WriterState {
                     Command::Append {
                         org,
                         request,
+                        terms,
                         reply,
                     } => {
                         events += request.events.len();
                         appends.push(PendingAppend {
                             org,
                             request,
+                            terms,
                             reply,
                         });
                     }
@@ -212,7 +229,7 @@ impl WriterState {
         tracing::debug!("sqlite writer stopped");
     }
 
-    fn commit_group(&mut self, appends: Vec<PendingAppend>) {
+    fn commit_group(&mut self, mut appends: Vec<PendingAppend>) {
         if appends.is_empty() {
             return;
         }
@@ -231,14 +248,13 @@ impl WriterState {
                 .map_err(map_err)?;
             }
             let mut outcomes = Vec::with_capacity(appends.len());
-            for pending in &appends {
+            for pending in &mut appends {
                 outcomes.push(append_request(
                     &tx,
                     &self.dict,
                     &mut self.facets_seen,
                     &mut group,
-                    pending.org,
-                    &pending.request,
+                    pending,
                     now,
                 )?);
             }
@@ -337,8 +353,7 @@ fn append_request(
     dict: &Dict,
     facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
     group: &mut GroupState,
-    org: OrgKey,
-    request: &AppendRequest,
+    pending: &mut PendingAppend,
     now: Millis,
 ) -> Result<Result<AppendOutcome>> {
     idempotency::append(
@@ -347,10 +362,11 @@ fn append_request(
             dict,
             facets_seen,
             group,
-            org,
+            org: pending.org,
+            terms: &mut pending.terms,
             now,
         },
-        request,
+        &pending.request,
     )
 }
 
@@ -361,6 +377,8 @@ struct GroupLedger<'a, 'tx> {
     facets_seen: &'a mut HashMap<OrgKey, HashSet<i64>>,
     group: &'a mut GroupState,
     org: OrgKey,
+    /// The request's events' search terms, by index; each is taken as its event is written.
+    terms: &'a mut [String],
     now: Millis,
 }
 
@@ -380,14 +398,17 @@ impl idempotency::Ledger for GroupLedger<'_, '_> {
         remember(self.tx, self.org, &key, fingerprint, receipts, self.now)
     }
 
-    fn write(&mut self, event: &SealedEvent) -> Result<Receipt> {
+    fn write(&mut self, index: usize, event: &PreparedEvent) -> Result<Receipt> {
         insert_event(
             self.tx,
             self.dict,
             self.facets_seen,
             self.group,
             self.org,
-            event,
+            NewEntry {
+                event,
+                terms: std::mem::take(&mut self.terms[index]),
+            },
             self.now,
         )
     }
@@ -444,15 +465,26 @@ fn remember(
     Ok(())
 }
 
+/// One entry to write: the prepared event and its search terms (both made before the writer).
+pub(crate) struct NewEntry<'a> {
+    pub event: &'a PreparedEvent,
+    pub terms: String,
+}
+
 pub(crate) fn insert_event(
     tx: &Transaction<'_>,
     dict: &Dict,
     facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
     group: &mut GroupState,
     org: OrgKey,
-    sealed: &SealedEvent,
+    entry: NewEntry<'_>,
     now: Millis,
 ) -> Result<Receipt> {
+    let NewEntry {
+        event: prepared,
+        terms,
+    } = entry;
+    let sealed = &prepared.sealed;
     let event = &sealed.event;
     let mut intern = |kind: i64, value: &str| -> Result<i64> {
         let id = intern(tx, dict, group, kind, value)?;
@@ -489,10 +521,6 @@ pub(crate) fn insert_event(
     chain.head = hash;
     chain.frontier.push(merkle::leaf_hash(&hash));
 
-    let body =
-        serde_json::to_string(&Body::of(event)).map_err(|e| StoreError::Other(e.to_string()))?;
-    let personal = serde_json::to_string(&Personal::of(event))
-        .map_err(|e| StoreError::Other(e.to_string()))?;
     tx.prepare_cached(
         "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
              detailed_action, channel, actor_type, outcome, entity_type, correlation_id,
@@ -514,15 +542,15 @@ pub(crate) fn insert_event(
             entity_type,
             event.context.correlation_id,
             event.description,
-            body,
-            personal,
+            prepared.body(),
+            prepared.personal(),
             &sealed.salt[..],
             &sealed.personal_digest[..],
             &hash[..],
         ])
     })
     .map_err(map_err)?;
-    group.terms.push((pk, terms::entry_terms(org, event)));
+    group.terms.push((pk, terms));
     if let Some(description) = &event.description {
         group
             .descriptions

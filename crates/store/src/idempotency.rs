@@ -7,10 +7,9 @@
 //! every receipt; an event's own key under `e:<key>` with its one receipt. The two live in one
 //! table per organization without ever meeting.
 
-use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 
-use crate::{AppendOutcome, AppendRequest, Receipt, StoreError};
+use crate::{AppendOutcome, AppendRequest, PreparedEvent, Receipt, StoreError};
 
 /// Idempotency records are kept at least this long (the issue asks for 24 hours).
 pub const IDEMPOTENCY_RETENTION_MS: Millis = 48 * 3600 * 1000;
@@ -50,8 +49,8 @@ pub trait Ledger {
         receipts: &[Receipt],
     ) -> Result<(), Self::Error>;
 
-    /// Writes one new event and returns its receipt.
-    fn write(&mut self, event: &SealedEvent) -> Result<Receipt, Self::Error>;
+    /// Writes one new event, the request's `index`th, and returns its receipt.
+    fn write(&mut self, index: usize, event: &PreparedEvent) -> Result<Receipt, Self::Error>;
 }
 
 /// Appends one request through the rule. A request key seen before replays its receipts, unless
@@ -79,8 +78,13 @@ pub fn append<L: Ledger>(
 
     let mut receipts = Vec::with_capacity(request.events.len());
     let mut wrote_any = false;
-    for sealed in &request.events {
-        let event_key = sealed.event.idempotency_key.as_deref().map(event_key);
+    for (index, prepared) in request.events.iter().enumerate() {
+        let event_key = prepared
+            .sealed
+            .event
+            .idempotency_key
+            .as_deref()
+            .map(event_key);
         if let Some(key) = &event_key
             && let Some(earlier) = ledger.find(key)?
             && let Some(receipt) = earlier.receipts.into_iter().next()
@@ -88,7 +92,7 @@ pub fn append<L: Ledger>(
             receipts.push(receipt);
             continue;
         }
-        let receipt = ledger.write(sealed)?;
+        let receipt = ledger.write(index, prepared)?;
         if let Some(key) = event_key {
             ledger.remember(key, None, std::slice::from_ref(&receipt))?;
         }
@@ -108,10 +112,8 @@ pub fn append<L: Ledger>(
 mod tests {
     use std::collections::HashMap;
 
-    use stele_core::chain::SealedEvent;
-
     use super::*;
-    use crate::conformance::{event, sealed};
+    use crate::conformance::{event, prepared};
 
     /// Records in a map, and events "written" by numbering them.
     #[derive(Default)]
@@ -145,7 +147,7 @@ mod tests {
             Ok(())
         }
 
-        fn write(&mut self, _: &SealedEvent) -> Result<Receipt, Self::Error> {
+        fn write(&mut self, _: usize, _: &PreparedEvent) -> Result<Receipt, Self::Error> {
             self.written += 1;
             Ok(Receipt {
                 id: format!("id{}", self.written),
@@ -163,7 +165,7 @@ mod tests {
             })
             .collect();
         AppendRequest {
-            events: sealed(events),
+            events: prepared(events),
             idempotency_key: request_key.map(str::to_string),
             fingerprint: [fingerprint; 32],
         }

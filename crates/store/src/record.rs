@@ -84,6 +84,14 @@ impl Body {
     }
 }
 
+/// An event's `body` and `personal` columns as JSON text, as both backends store them.
+pub fn stored_text(event: &NewEvent) -> (String, String) {
+    // Plain structs of strings and JSON values: serializing them into memory cannot fail.
+    let body = serde_json::to_string(&Body::of(event)).expect("JSON into memory");
+    let personal = serde_json::to_string(&Personal::of(event)).expect("JSON into memory");
+    (body, personal)
+}
+
 /// One stored entry as a backend reads it, borrowed from the database row: the scalar and text
 /// columns, and the `personal` and `body` columns' JSON text, not yet parsed. Both backends read
 /// every entry through this, so an entry reads the same (and hashes the same) from either.

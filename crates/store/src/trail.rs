@@ -50,13 +50,51 @@ pub trait Trail: Send + Sync {
 /// A request to record events, with what idempotency needs.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
-    /// Validated events, sealed (salted personal digest and event digest computed) by the caller
-    /// so that the writer only has to link them into the chain.
-    pub events: Vec<SealedEvent>,
+    /// Validated events, sealed and prepared by the caller ([`PreparedEvent`]) so that the
+    /// writer only has to link them into the chain and write them.
+    pub events: Vec<PreparedEvent>,
     /// The `Idempotency-Key` header: a retry of the whole request returns the original receipts.
     pub idempotency_key: Option<String>,
     /// A digest of the request body, so a key reused for a different request is refused.
     pub fingerprint: [u8; 32],
+}
+
+/// An event as the writer takes it: sealed for the chain (salted personal digest, event digest)
+/// and its stored `body` and `personal` columns already written as JSON text. All of that is done
+/// on the caller's task (an HTTP request's, in parallel with others), so the single writer only
+/// links the event into the chain and writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedEvent {
+    pub sealed: SealedEvent,
+    body: String,
+    personal: String,
+}
+
+impl PreparedEvent {
+    pub fn new(sealed: SealedEvent) -> PreparedEvent {
+        let (body, personal) = crate::record::stored_text(&sealed.event);
+        PreparedEvent {
+            sealed,
+            body,
+            personal,
+        }
+    }
+
+    /// The `body` column ([`crate::record::Body`] as JSON).
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The `personal` column (`Personal` as JSON).
+    pub fn personal(&self) -> &str {
+        &self.personal
+    }
+}
+
+impl From<SealedEvent> for PreparedEvent {
+    fn from(sealed: SealedEvent) -> PreparedEvent {
+        PreparedEvent::new(sealed)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -15,7 +15,7 @@ use stele_core::chain::SealedEvent;
 use stele_core::redact::RedactionRules;
 use stele_core::time::now_millis;
 use stele_core::{FieldError, parse_event};
-use stele_store::{AppendRequest, Scope};
+use stele_store::{AppendRequest, PreparedEvent, Scope};
 
 use super::{PageBody, Params, page_request, params};
 use crate::api::auth::{Authenticated, IngestKey};
@@ -100,14 +100,15 @@ pub async fn create(
         return Ok(not_recorded());
     }
 
-    // Salts and digests are computed here, on the request's own task, so the single writer only
-    // links entries into the chain.
+    // Salts, digests and the stored JSON are made here, on the request's own task (in parallel
+    // with other requests), so the single writer only links entries into the chain and writes.
     let mut salts = vec![0u8; 16 * events.len()];
     stele_service::random::fill(&mut salts);
     let events = events
         .into_iter()
         .zip(salts.chunks_exact(16))
         .map(|(event, salt)| SealedEvent::seal(event, salt.try_into().expect("16-byte chunks")))
+        .map(PreparedEvent::new)
         .collect();
     let outcome = state
         .store

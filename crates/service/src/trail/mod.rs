@@ -25,7 +25,7 @@ pub async fn record(
         .append(
             org,
             AppendRequest {
-                events: vec![SealedEvent::seal(event, salt)],
+                events: vec![SealedEvent::seal(event, salt).into()],
                 // No retry can repeat this append, so no idempotency key (and no fingerprint).
                 idempotency_key: None,
                 fingerprint: [0; 32],

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use stele_core::NewEvent;
 
-use super::{T0, all, event, everyone, org, request, sealed};
+use super::{T0, all, event, everyone, org, prepared, request};
 use crate::{AppendRequest, Store, StoreError};
 
 pub async fn a_failed_request_leaves_nothing_behind(store: Arc<dyn Store>) {
@@ -36,7 +36,7 @@ pub async fn request_idempotency_key_replays_the_original_receipts(store: Arc<dy
     let a = org(&store, "a").await;
     let body = Sha256::digest(b"the same body").into();
     let make = || AppendRequest {
-        events: sealed(vec![event("create", T0), event("update", T0)]),
+        events: prepared(vec![event("create", T0), event("update", T0)]),
         idempotency_key: Some("retry-me".into()),
         fingerprint: body,
     };

@@ -47,7 +47,7 @@ pub use search_model::*;
 pub use tenancy::*;
 pub use trail::*;
 
-use crate::{AppendRequest, OrgKey, Store};
+use crate::{AppendRequest, OrgKey, PreparedEvent, Store};
 
 /// Declares one `#[tokio::test]` per conformance check.
 #[macro_export]
@@ -133,9 +133,14 @@ pub fn sealed(events: Vec<NewEvent>) -> Vec<SealedEvent> {
         .collect()
 }
 
+/// Events sealed and prepared for an append.
+pub fn prepared(events: Vec<NewEvent>) -> Vec<PreparedEvent> {
+    sealed(events).into_iter().map(PreparedEvent::new).collect()
+}
+
 pub fn request(events: Vec<NewEvent>) -> AppendRequest {
     AppendRequest {
-        events: sealed(events),
+        events: prepared(events),
         idempotency_key: None,
         fingerprint: [0; 32],
     }
