@@ -1,0 +1,79 @@
+//! `stele serve`: the server, with the flags and environment mapped onto `Config`.
+
+use anyhow::Context as _;
+use stele_server::{Application, Config};
+
+use crate::ServeArgs;
+
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config {
+        listen: args.listen,
+        signing_key_file: args.key.signing_key_file,
+        data_dir: args.data.data_dir,
+        database_url: args.data.database_url,
+        max_body_bytes: args.max_body_bytes,
+        checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
+        prune_at: (!args.no_prune).then_some(args.prune_at),
+        archive_dir: args.archive_dir,
+        export_link_ttl: std::time::Duration::from_secs(args.export_link_ttl.max(1)),
+        secure_cookies: args.secure_cookies,
+        trusted_proxies: stele_server::app::client_ip::TrustedProxies {
+            networks: args.trusted_proxies,
+            header: args.forwarded_header,
+        },
+        ..Config::default()
+    };
+    let app = Application::build(config.clone()).await?;
+    let shutdown = shutdown_signal()?;
+    println!("Stele is listening on {}", app.url());
+    match &config.database_url {
+        Some(url) => println!("Database: {url}"),
+        None => println!("Data directory: {}", config.data_dir.display()),
+    }
+    println!(
+        "Checkpoint public key: {} (key id {})",
+        app.public_key().to_hex(),
+        app.public_key().key_id()
+    );
+    println!("Signing key file: {}", config.signing_key_path().display());
+    if let Some(first) = app.bootstrap() {
+        println!();
+        println!(
+            "First start: created organization `{}` ({}).",
+            first.org_name, first.org_id
+        );
+        println!("Its admin API key is shown this once; keep it somewhere safe:");
+        println!();
+        println!("    {}", first.admin_key);
+        println!();
+        println!(
+            "Try: curl -H 'Authorization: Bearer {}' {}/v1/events",
+            first.admin_key,
+            app.url()
+        );
+    }
+    println!(
+        "Console: {}/console (add a member with `stele user create`)",
+        app.url()
+    );
+    println!("Press Ctrl-C to stop.");
+    app.run_until(shutdown).await?;
+    tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+/// Installs the SIGINT/SIGTERM handlers now (not when first polled), so a signal that arrives
+/// right after the banner is printed still stops the server gracefully rather than killing it.
+pub(crate) fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    })
+}
