@@ -11,6 +11,7 @@ pub mod diff;
 pub mod event;
 pub mod filter;
 pub mod merkle;
+pub mod params;
 pub mod proof;
 pub mod query;
 pub mod redact;
@@ -20,7 +21,6 @@ pub mod validate;
 pub use event::{
     Actor, ActorType, Change, Context, Entity, Entry, Impersonator, NewEvent, Outcome,
 };
-pub use filter::{
-    Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError, PageRequest,
-};
+pub use filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError};
+pub use params::PageRequest;
 pub use validate::{FieldError, parse_event};

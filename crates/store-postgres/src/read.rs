@@ -31,7 +31,8 @@
 //! matches are spread thinly, common words in the description).
 
 use std::time::{Duration, Instant};
-use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
+use stele_core::params::PageRequest;
 use stele_core::{ActorType, Entry};
 use stele_store::rows::RowPage;
 use stele_store::{Facets, OrgKey, Page};
@@ -50,8 +51,8 @@ use crate::pool::{Conn, Param};
 
 /// Counting stops at this many matches; the total is then a lower bound.
 pub const COUNT_CAP: i64 = 10_000;
-/// How long a count may run before it answers with what it counted. product.md: the count shown
-/// with a page never adds more than 20 ms.
+/// How long a count may run before it answers with what it counted. The target
+/// (docs/benchmarks.md): the count shown with a page never adds more than 20 ms.
 pub const COUNT_BUDGET: Duration = Duration::from_millis(15);
 /// Matches fetched per round trip while counting.
 const COUNT_CHUNK: i32 = 2_500;

@@ -26,7 +26,7 @@ fn everyone() -> EventFilter {
 
 /// The newest `limit` entries of every actor type.
 async fn first_page(store: &dyn Store, org: OrgKey, limit: usize) -> stele_store::Page {
-    let request = stele_core::filter::PageRequest {
+    let request = stele_core::params::PageRequest {
         filter: everyone(),
         limit,
         cursor: None,

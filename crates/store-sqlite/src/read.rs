@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
-use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
+use stele_core::params::PageRequest;
 use stele_core::{ActorType, Entry, Outcome};
 use stele_store::record::CorruptRow;
 use stele_store::rows::RowPage;

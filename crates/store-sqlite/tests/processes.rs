@@ -1,7 +1,7 @@
 //! Two stores open on one file, as `stele serve` and an operator's command (`stele user create`,
 //! `stele export`) are: each reads what the other wrote.
 
-use stele_core::filter::PageRequest;
+use stele_core::params::PageRequest;
 use stele_store::conformance::{event, request};
 use stele_store::prelude::*;
 use stele_store_sqlite::SqliteStore;

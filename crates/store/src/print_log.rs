@@ -1,6 +1,5 @@
 //! The print log's stored form and its part of the store contract ([`PrintLog`]): a flat,
-//! editable table of print events (product.md section G, the Bambuddy-compatible API of
-//! `seeds/003`).
+//! editable table of print events (the Bambuddy-compatible API of docs/print-log.md).
 //!
 //! Unlike audit entries, print log rows are mutable and deletable: their users reclassify a
 //! print's status and failure cause, remove one row, or clear the whole log. What keeps that

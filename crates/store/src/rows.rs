@@ -10,7 +10,8 @@ use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use stele_core::filter::{Cursor, CursorDirection, PageRequest};
+use stele_core::filter::{Cursor, CursorDirection};
+use stele_core::params::PageRequest;
 use stele_core::time::Millis;
 use stele_core::{ActorType, Outcome};
 

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::Entry;
 use stele_core::chain::SealedEvent;
-use stele_core::filter::{Cursor, CursorDirection, EventFilter, PageRequest};
+use stele_core::filter::{Cursor, CursorDirection, EventFilter};
+use stele_core::params::PageRequest;
 
 use crate::{OrgKey, Result, rows};
 

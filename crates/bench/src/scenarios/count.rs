@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use stele_core::filter::PageRequest;
+use stele_core::params::PageRequest;
 
 use super::query::QuerySpec;
 use crate::Backend;

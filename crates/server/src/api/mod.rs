@@ -22,7 +22,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::routing::{get, patch, post};
 use serde::Serialize;
 use stele_core::Entry;
-use stele_core::filter::PageRequest;
+use stele_core::params::PageRequest;
 use stele_store::Page;
 
 use crate::app::state::AppState;

@@ -13,7 +13,8 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use stele_core::filter::{EventFilter, FilterError, PageRequest, default_actor_types};
+use stele_core::filter::{EventFilter, FilterError, default_actor_types};
+use stele_core::params::PageRequest;
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Change, Entity, Entry};

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use stele_core::ActorType;
-use stele_core::filter::PageRequest;
+use stele_core::params::PageRequest;
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 

@@ -172,7 +172,7 @@ impl Console {
     pub async fn entries(&self, query: &str) -> Vec<stele_core::Entry> {
         let mut params: Vec<(&str, &str)> = vec![("actor_type", "all"), ("limit", "500")];
         params.extend(query.split('&').filter_map(|p| p.split_once('=')));
-        let page = stele_core::filter::PageRequest::from_params(params).unwrap();
+        let page = stele_core::params::PageRequest::from_params(params).unwrap();
         self.store.list(self.org.key, &page).await.unwrap().entries
     }
 }

@@ -520,7 +520,7 @@ mod tests {
         assert!(try_as("key_b", "192.0.2.1").await.is_err());
         assert!(try_as("key_a", "192.0.2.2").await.is_err());
         let denials = || async {
-            let page = stele_core::filter::PageRequest::from_params([
+            let page = stele_core::params::PageRequest::from_params([
                 ("actor_type", "all"),
                 ("action", "access_denied"),
             ])

@@ -12,7 +12,8 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 use stele_core::event::{Actor, Context, NewEvent, Outcome};
-use stele_core::filter::{EventFilter, FilterError, PageRequest};
+use stele_core::filter::{EventFilter, FilterError};
+use stele_core::params::PageRequest;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_store::record::{CorruptRow, entry_id_into};
 use stele_store::rows::{FlatEntry, RowPage};

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{Value, json};
 use stele_core::chain::ERASURE_DETAILED_ACTION;
-use stele_core::filter::{DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::filter::{DetailedActionMatch, EventFilter};
+use stele_core::params::PageRequest;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
 use stele_store::{

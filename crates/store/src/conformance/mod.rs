@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use stele_core::chain::SealedEvent;
-use stele_core::filter::{EventFilter, PageRequest};
+use stele_core::filter::EventFilter;
+use stele_core::params::PageRequest;
 use stele_core::{Actor, ActorType, Context, Entry, NewEvent, Outcome};
 
 mod erasure;

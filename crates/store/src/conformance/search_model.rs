@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, PageRequest};
+use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
+use stele_core::params::PageRequest;
 use stele_core::{ActorType, Entity, Entry, NewEvent, Outcome};
 
 use super::{Rng, T0, all, assert_flat_matches_entry, event, everyone, org, request};
