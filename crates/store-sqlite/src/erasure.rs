@@ -6,25 +6,22 @@
 //! trigger allows) leaves every hash valid. The person's filter terms (actor id and email, IP) are
 //! removed from `entry_terms` and replaced by the pseudonym's.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
 use rusqlite::{Transaction, params};
 use stele_core::chain::{Personal, SealedEvent};
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgKey, PreparedEvent, Receipt, Result, StoreError};
+use stele_store::{Erasure, OrgKey, Receipt, Result, StoreError};
 
 use crate::codec::{ENTRY_COLUMNS, decode_row};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
-use crate::writer::{GroupState, NewEntry, insert_event, save_chains, write_search_index};
+use crate::writer::{NewDictValues, insert_own_entries};
 
 /// What an erasure did, and dictionary values it created (published after commit).
 pub struct Erased {
     pub entries: u64,
     pub receipt: Receipt,
-    pub new_dict: Vec<(i64, i64, Arc<str>)>,
+    pub new_dict: NewDictValues,
 }
 
 pub fn erase_actor(
@@ -90,26 +87,12 @@ pub fn erase_actor(
         .insert("entries".into(), serde_json::json!(found.len()));
     found.sort_by_key(|(_, seq, _)| *seq);
     record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
-    let mut group = GroupState::default();
-    let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
-    let prepared = PreparedEvent::new(SealedEvent::seal(record, salt));
-    let receipt = insert_event(
-        tx,
-        dict,
-        &mut facets_seen,
-        &mut group,
-        org,
-        NewEntry {
-            event: &prepared,
-            terms: terms::entry_terms(org, &prepared.sealed.event),
-        },
-        now,
-    )?;
-    save_chains(tx, &group.chains)?;
-    write_search_index(tx, &mut group)?;
+    let (receipts, new_dict) =
+        insert_own_entries(tx, dict, org, vec![SealedEvent::seal(record, salt)], now)?;
+    let receipt = receipts.into_iter().next().expect("one receipt per entry");
     Ok(Erased {
         entries: found.len() as u64,
         receipt,
-        new_dict: group.new_dict,
+        new_dict,
     })
 }

@@ -9,22 +9,18 @@
 //! created_ms)` when that filter is given) and stops after the page; the stats read the rows once
 //! with conditional sums.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use stele_core::chain::SealedEvent;
 use stele_core::time::Millis;
 use stele_store::{
-    Classification, FailureReason, OrgKey, PreparedEvent, Print, PrintAudit, PrintFields,
-    PrintFilter, PrintId, PrintLogChange, PrintPage, PrintStats, PrintStatus, Result, StoreError,
+    Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter, PrintId,
+    PrintLogChange, PrintPage, PrintStats, PrintStatus, Result, StoreError,
 };
 
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::terms;
-use crate::writer::{GroupState, NewEntry, insert_event, save_chains, write_search_index};
+use crate::writer::{NewDictValues, insert_own_entries};
 
 /// A print's columns as [`from_row`] reads them.
 const COLUMNS: &str = "id, created_ms, status, failure_reason, print_name, printer_id, \
@@ -216,7 +212,7 @@ pub fn stats(conn: &Connection, org: OrgKey, filter: &PrintFilter) -> Result<Pri
 /// by the caller once the transaction committed).
 pub struct Written<T> {
     pub value: T,
-    pub new_dict: Vec<(i64, i64, Arc<str>)>,
+    pub new_dict: NewDictValues,
 }
 
 impl<T> Written<T> {
@@ -235,33 +231,14 @@ fn append_audit(
     org: OrgKey,
     events: Vec<SealedEvent>,
     now: Millis,
-) -> Result<Vec<(i64, i64, Arc<str>)>> {
+) -> Result<NewDictValues> {
     if events.is_empty() {
         return Err(StoreError::Other(
             "a print log change must be recorded by at least one audit entry".into(),
         ));
     }
-    let mut group = GroupState::default();
-    let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
-    for sealed in events {
-        let terms = terms::entry_terms(org, &sealed.event);
-        let prepared = PreparedEvent::new(sealed);
-        insert_event(
-            tx,
-            dict,
-            &mut facets_seen,
-            &mut group,
-            org,
-            NewEntry {
-                event: &prepared,
-                terms,
-            },
-            now,
-        )?;
-    }
-    save_chains(tx, &group.chains)?;
-    write_search_index(tx, &mut group)?;
-    Ok(group.new_dict)
+    let (_, new_dict) = insert_own_entries(tx, dict, org, events, now)?;
+    Ok(new_dict)
 }
 
 fn select_one(tx: &Transaction<'_>, org: OrgKey, id: PrintId) -> Result<Print> {

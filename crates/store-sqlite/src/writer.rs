@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use stele_core::chain;
+use stele_core::chain::{self, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS};
@@ -178,6 +178,9 @@ pub(crate) struct ChainCursor {
     frontier: Frontier,
 }
 
+/// Dictionary values a transaction added (id, kind, value), published once it commits.
+pub(crate) type NewDictValues = Vec<(i64, i64, Arc<str>)>;
+
 /// What one group transaction has created but not yet committed.
 #[derive(Default)]
 pub(crate) struct GroupState {
@@ -185,7 +188,7 @@ pub(crate) struct GroupState {
     pub(crate) chains: HashMap<OrgKey, ChainCursor>,
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
-    pub(crate) new_dict: Vec<(i64, i64, Arc<str>)>,
+    pub(crate) new_dict: NewDictValues,
     /// Search index rows, written once the group's B-tree writes are done (`write_search_index`).
     terms: Vec<(i64, String)>,
     descriptions: Vec<(i64, String)>,
@@ -463,6 +466,41 @@ fn remember(
     })
     .map_err(map_err)?;
     Ok(())
+}
+
+/// Writes Stele's own entries in a transaction of their own rather than a group commit (an
+/// erasure's record, a print-log change's audit entries): each prepared and indexed here, linked
+/// into the chain, and the search index written. Returns the receipts and the dictionary values
+/// the transaction added (to publish once it commits).
+pub(crate) fn insert_own_entries(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    org: OrgKey,
+    events: Vec<SealedEvent>,
+    now: Millis,
+) -> Result<(Vec<Receipt>, NewDictValues)> {
+    let mut group = GroupState::default();
+    let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
+    let mut receipts = Vec::with_capacity(events.len());
+    for sealed in events {
+        let terms = terms::entry_terms(org, &sealed.event);
+        let event = PreparedEvent::new(sealed);
+        receipts.push(insert_event(
+            tx,
+            dict,
+            &mut facets_seen,
+            &mut group,
+            org,
+            NewEntry {
+                event: &event,
+                terms,
+            },
+            now,
+        )?);
+    }
+    save_chains(tx, &group.chains)?;
+    write_search_index(tx, &mut group)?;
+    Ok((receipts, group.new_dict))
 }
 
 /// One entry to write: the prepared event and its search terms (both made before the writer).

@@ -18,10 +18,11 @@ use tokio::io::AsyncReadExt;
 use super::{Params, params};
 use crate::api::auth::{Authenticated, ClientIp};
 use crate::api::error::{ApiError, Result};
+use crate::app::download;
 use crate::app::state::AppState;
 use stele_service::access::org_policy::Attempt;
 use stele_service::export::jobs::token_hash;
-use stele_service::export::{self, ExportRequest, FILTER_PARAMS, Format};
+use stele_service::export::{ExportRequest, FILTER_PARAMS, Format};
 
 /// Bytes read from the file per chunk of the download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
@@ -264,22 +265,12 @@ pub async fn download(
             Err(e) => Some((Err(e), None)),
         }
     });
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        export::file_name(format, job.created_at)
-    );
-    Response::builder()
-        .header(header::CONTENT_TYPE, format.content_type())
-        .header(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&disposition)
-                .map_err(|e| ApiError::Internal(format!("content-disposition: {e}")))?,
-        )
-        .header(header::CONTENT_LENGTH, length)
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .body(Body::from_stream(chunks))
-        .map_err(|e| ApiError::Internal(format!("building the download response: {e}")))
+    download::file_response(
+        format,
+        job.created_at,
+        Some(length),
+        Body::from_stream(chunks),
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use stele_core::time::now_millis;
+use stele_core::time::{Millis, now_millis};
 use stele_core::{Actor, Context};
 use stele_service::clock::SystemClock;
 use stele_service::export::{self, Export, ExportRequest, Exporter, Sink};
@@ -68,19 +68,34 @@ pub async fn stream(
     });
 
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    file_response(format, exported_at, None, body)
+}
+
+/// An export file as a download (`audit-log-<time>.<ext>`, never cached or sniffed): a streamed
+/// export's, or an export job's file with its length.
+pub(crate) fn file_response(
+    format: export::Format,
+    exported_at: Millis,
+    length: Option<u64>,
+    body: Body,
+) -> Result<Response> {
     let disposition = format!(
         "attachment; filename=\"{}\"",
         export::file_name(format, exported_at)
     );
-    Response::builder()
+    let mut response = Response::builder()
         .header(header::CONTENT_TYPE, format.content_type())
         .header(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&disposition)
                 .map_err(|e| ApiError::Internal(format!("content-disposition: {e}")))?,
-        )
+        );
+    if let Some(length) = length {
+        response = response.header(header::CONTENT_LENGTH, length);
+    }
+    response
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(body)
-        .map_err(|e| ApiError::Internal(format!("building the export response: {e}")))
+        .map_err(|e| ApiError::Internal(format!("building the download response: {e}")))
 }

@@ -160,31 +160,29 @@ fn entry(p: Parts, now: Millis) -> NewEvent {
 
 /// A member signed in to the console.
 pub fn login(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
-    entry(
-        Parts {
-            action: "login",
-            detailed_action: LOGIN,
-            channel: AUTH_CHANNEL,
-            description: format!("{} signed in to the console", who.label()),
-            outcome: Outcome::Success,
-            actor: member_actor(who),
-            entity: Some(member_entity(who)),
-            context,
-            changes: vec![],
-            metadata: BTreeMap::new(),
-        },
-        now,
-    )
+    session_entry(who, context, now, "login", LOGIN, "signed in to")
 }
 
 /// A member signed out.
 pub fn logout(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
+    session_entry(who, context, now, "logout", LOGOUT, "signed out of")
+}
+
+/// A member's own sign-in or sign-out, on channel `auth`.
+fn session_entry(
+    who: Who<'_>,
+    context: Context,
+    now: Millis,
+    action: &'static str,
+    detailed_action: &'static str,
+    verb: &str,
+) -> NewEvent {
     entry(
         Parts {
-            action: "logout",
-            detailed_action: LOGOUT,
+            action,
+            detailed_action,
             channel: AUTH_CHANNEL,
-            description: format!("{} signed out of the console", who.label()),
+            description: format!("{} {verb} the console", who.label()),
             outcome: Outcome::Success,
             actor: member_actor(who),
             entity: Some(member_entity(who)),
