@@ -51,7 +51,7 @@ mod scenarios;
 mod server;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -165,6 +165,23 @@ impl Backend {
     /// The same store the server opens, without the signing key (the server signs checkpoints).
     async fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
         stele_server::app::backend::open(self.url(), dir, None, Duration::from_secs(60)).await
+    }
+
+    /// `stele <args> --data-dir DIR` on the measured binary for this backend: quiet unless
+    /// `STELE_LOG` says otherwise, no standard input, standard output piped, standard error as
+    /// given.
+    fn command(&self, stele: &Path, args: &[&str], dir: &Path, stderr: Stdio) -> Command {
+        let mut command = Command::new(stele);
+        command.args(args).arg("--data-dir").arg(dir);
+        self.configure(&mut command);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if std::env::var_os("STELE_LOG").is_none() {
+            command.env("STELE_LOG", "warn");
+        }
+        command
     }
 
     /// Passes the backend to a child `stele` command.

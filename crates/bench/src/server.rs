@@ -39,22 +39,17 @@ impl Server {
         backend: &Backend,
         existing: Option<(String, String)>,
     ) -> anyhow::Result<Server> {
-        let mut command = Command::new(stele);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
-            .arg(checkpoint_every.to_string())
-            .arg("--data-dir")
-            .arg(dir);
+        let checkpoint_every = checkpoint_every.to_string();
+        let serve = [
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--checkpoint-every",
+            &checkpoint_every,
+        ];
+        let mut command = backend.command(stele, &serve, dir, Stdio::inherit());
         if no_prune {
             command.arg("--no-prune");
-        }
-        backend.configure(&mut command);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if std::env::var_os("STELE_LOG").is_none() {
-            command.env("STELE_LOG", "warn");
         }
         let spawned = Instant::now();
         let mut child = command.spawn().context("starting `stele serve`")?;

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -153,20 +153,11 @@ pub(crate) async fn run(
     {
         std::fs::remove_dir_all(a).with_context(|| format!("clearing {}", a.display()))?;
     }
-    let mut command = Command::new(stele);
-    command.args(["prune", "--json", "--data-dir"]).arg(dir);
-    backend.configure(&mut command);
+    let mut command = backend.command(stele, &["prune", "--json"], dir, Stdio::piped());
     // Only `--archive-dir` chooses, not an inherited STELE_ARCHIVE_DIR.
     command.env_remove("STELE_ARCHIVE_DIR");
     if let Some(a) = &archive_dir {
         command.arg("--archive-dir").arg(a);
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if std::env::var_os("STELE_LOG").is_none() {
-        command.env("STELE_LOG", "warn");
     }
 
     eprintln!(

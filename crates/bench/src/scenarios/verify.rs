@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -36,17 +36,8 @@ pub(crate) struct VerifyResult {
 /// has stopped and times it from spawning to exit.
 pub(crate) fn verify(stele: &Path, dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
     eprintln!("bench: verify: running `stele verify` on the stopped server's store");
-    let mut command = Command::new(stele);
-    command.arg("verify").arg("--data-dir").arg(dir);
-    backend.configure(&mut command);
+    let mut command = backend.command(stele, &["verify"], dir, Stdio::piped());
     let pg = matches!(backend, Backend::Postgres(_));
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if std::env::var_os("STELE_LOG").is_none() {
-        command.env("STELE_LOG", "warn");
-    }
     let machine_before = machine_busy_seconds();
     let postgres_before = if pg { postgres_seconds() } else { None };
     let started = Instant::now();
