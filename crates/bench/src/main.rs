@@ -217,13 +217,7 @@ const SPAN_MS: i64 = 90 * 24 * 3600 * 1000;
 const PAGE_LIMIT: &str = "50";
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STELE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    stele_server::app::logging::init();
     let args = <BenchArgs as clap::Parser>::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod client_ip;
 pub mod config;
 pub(crate) mod download;
+pub mod logging;
 pub mod router;
 pub mod startup;
 pub mod state;
