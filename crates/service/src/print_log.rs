@@ -20,8 +20,8 @@ use stele_core::time::{DayBound, Millis, format_rfc3339, parse_range_bound, pars
 use stele_core::validate::{MAX_ENTITY_IDS, MAX_FUTURE_SKEW_MS};
 use stele_core::{Actor, Change, Context, Entity, NewEvent, Outcome};
 use stele_store::{
-    ApiKeyInfo, Classification, FailureReason, Print, PrintAudit, PrintFields, PrintFilter,
-    PrintId, PrintLogChange, PrintStats, PrintStatus, Scope,
+    ApiKeyInfo, Classification, FailureReason, OrgKey, Print, PrintAudit, PrintFields, PrintFilter,
+    PrintId, PrintLogChange, PrintStats, PrintStatus, Scope, Store, StoreError,
 };
 
 use crate::access::roles::{Permission, Role};
@@ -798,6 +798,80 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
                 .collect()
         }
     }
+}
+
+/// Why a change of one row was not made.
+#[derive(Debug)]
+pub enum ChangeError {
+    /// The caller may not change this row (it is another's, and they may change only their own).
+    Denied(Denied),
+    /// No row with this id in the organization (or it went meanwhile).
+    NotFound,
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ChangeError::NotFound,
+            other => ChangeError::Store(other),
+        }
+    }
+}
+
+/// The row `id` of the organization, if `caller` may change it (`may`: update or delete).
+/// Whose row it is cannot change (only the classification can, and ids are never reused), so
+/// checking it before the write is as good as checking it inside.
+async fn changeable(
+    store: &dyn Store,
+    org: OrgKey,
+    id: PrintId,
+    may: impl FnOnce(&Print) -> Result<(), Denied>,
+) -> Result<Print, ChangeError> {
+    let print = store.print(org, id).await?.ok_or(ChangeError::NotFound)?;
+    may(&print).map_err(ChangeError::Denied)?;
+    Ok(print)
+}
+
+/// Reclassifies one row for `caller` (the API's PATCH and the console's Edit), recorded in the
+/// trail with the old and new values. Returns the row before and after.
+pub async fn classify(
+    store: &dyn Store,
+    org: OrgKey,
+    caller: &Caller,
+    id: PrintId,
+    classification: Classification,
+    clock: &SharedClock,
+) -> Result<(Print, Print), ChangeError> {
+    changeable(store, org, id, |p| caller.may_update(p)).await?;
+    Ok(store
+        .classify_print(org, id, classification, audit(caller, clock))
+        .await?)
+}
+
+/// Deletes one row for `caller` (the API's DELETE and the console's Delete), recorded in the
+/// trail. Returns the row as it was.
+pub async fn delete(
+    store: &dyn Store,
+    org: OrgKey,
+    caller: &Caller,
+    id: PrintId,
+    clock: &SharedClock,
+) -> Result<Print, ChangeError> {
+    changeable(store, org, id, |p| caller.may_delete(p)).await?;
+    Ok(store.delete_print(org, id, audit(caller, clock)).await?)
+}
+
+/// Clears the organization's log for `caller`, recorded in the trail. Returns how many rows
+/// went.
+pub async fn clear(
+    store: &dyn Store,
+    org: OrgKey,
+    caller: &Caller,
+    clock: &SharedClock,
+) -> Result<u64, ChangeError> {
+    caller.may_clear().map_err(ChangeError::Denied)?;
+    Ok(store.clear_prints(org, audit(caller, clock)).await?)
 }
 
 /// The audit a store runs inside each change's transaction: [`entries`] at the clock's time,

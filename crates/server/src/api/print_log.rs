@@ -16,13 +16,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use stele_store::{PrintId, StoreError};
+use stele_store::PrintId;
 
 use super::{Params, params};
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
-use stele_service::print_log::{self as log, Caller, Denied, Invalid, Query};
+use stele_service::print_log::{self as log, Caller, ChangeError, Denied, Invalid, Query};
 
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
@@ -116,20 +116,15 @@ pub async fn update(
     let id = print_id(&id)?;
     let classification =
         log::parse_classification(&json_body(body)?).map_err(invalid("invalid_classification"))?;
-    let org = auth.key.org;
-    // Whose row it is cannot change (only the classification can, and ids are never reused),
-    // so checking it before the write is as good as checking it inside.
-    let print = state
-        .store
-        .print(org, id)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_PRINT))?;
-    caller.may_update(&print)?;
-    let (_, after) = state
-        .store
-        .classify_print(org, id, classification, log::audit(&caller, &state.clock))
-        .await
-        .map_err(not_found)?;
+    let (_, after) = log::classify(
+        state.store.as_ref(),
+        auth.key.org,
+        &caller,
+        id,
+        classification,
+        &state.clock,
+    )
+    .await?;
     Ok(Json(log::print_json(&after)))
 }
 
@@ -141,35 +136,30 @@ pub async fn delete(
     let caller = Caller::from_key(&auth.key);
     caller.may_delete_some()?;
     let id = print_id(&id)?;
-    let org = auth.key.org;
-    let print = state
-        .store
-        .print(org, id)
-        .await?
-        .ok_or(ApiError::NotFound(NO_SUCH_PRINT))?;
-    caller.may_delete(&print)?;
-    state
-        .store
-        .delete_print(org, id, log::audit(&caller, &state.clock))
-        .await
-        .map_err(not_found)?;
+    log::delete(
+        state.store.as_ref(),
+        auth.key.org,
+        &caller,
+        id,
+        &state.clock,
+    )
+    .await?;
     Ok(Json(json!({"status": "deleted", "id": id})))
 }
 
 pub async fn clear(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>> {
     let caller = Caller::from_key(&auth.key);
-    caller.may_clear()?;
-    let deleted = state
-        .store
-        .clear_prints(auth.key.org, log::audit(&caller, &state.clock))
-        .await?;
+    let deleted = log::clear(state.store.as_ref(), auth.key.org, &caller, &state.clock).await?;
     Ok(Json(json!({ "deleted": deleted })))
 }
 
-/// A row that went between the lookup and the write (deleted by someone else meanwhile).
-fn not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound(NO_SUCH_PRINT),
-        other => other.into(),
+/// A change refused or failed, as the print log API answers it.
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Denied(denied) => denied.into(),
+            ChangeError::NotFound => ApiError::NotFound(NO_SUCH_PRINT),
+            ChangeError::Store(e) => e.into(),
+        }
     }
 }

@@ -21,14 +21,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use stele_core::filter::FilterError;
 use stele_core::time::Millis;
-use stele_store::{FailureReason, Print, PrintId, PrintPage, PrintStats, PrintStatus, StoreError};
+use stele_store::{FailureReason, Print, PrintId, PrintPage, PrintStats, PrintStatus};
 
 use super::auth::{CSRF_FIELD, Client, ConsoleUser};
 use super::render::{decode_query, encode_component, group_thousands, time_cell};
 use super::{ConsoleError, PageError, layout, page};
 use crate::app::state::AppState;
 use stele_service::access::roles::Permission;
-use stele_service::print_log::{self as log, Caller, Denied, Query};
+use stele_service::print_log::{self as log, Caller, ChangeError, Denied, Query};
 
 /// Where the page lives.
 pub const PATH: &str = "/console/print-log";
@@ -266,28 +266,17 @@ fn not_found(user: &ConsoleUser, id: &str, back: &str) -> Response {
     )
 }
 
-/// The row a form names, for its permission check, or the page that says it is not there.
-async fn find(
-    state: &AppState,
-    user: &ConsoleUser,
-    id: &str,
-    back: &str,
-) -> Result<Print, Response> {
-    let found = match id.parse::<i64>() {
-        Ok(n) => state
-            .store
-            .print(user.org, PrintId::new(n))
-            .await
-            .map_err(|e| ConsoleError::from(e).into_response())?,
-        Err(_) => None,
-    };
-    found.ok_or_else(|| not_found(user, id, back))
+/// A row id as the page's forms send it; anything else names no row.
+fn parse_id(id: &str) -> Option<PrintId> {
+    id.parse::<i64>().ok().map(PrintId::new)
 }
 
-fn store_failed(user: &ConsoleUser, id: &str, back: &str, e: StoreError) -> Response {
+/// A change that was refused or failed, as a page.
+fn change_failed(user: &ConsoleUser, id: &str, back: &str, e: ChangeError) -> Response {
     match e {
-        StoreError::NotFound => not_found(user, id, back),
-        other => ConsoleError::from(other).into_response(),
+        ChangeError::Denied(denied_why) => denied(user, denied_why, back),
+        ChangeError::NotFound => not_found(user, id, back),
+        ChangeError::Store(other) => ConsoleError::from(other).into_response(),
     }
 }
 
@@ -323,28 +312,24 @@ pub async fn classify(
             );
         }
     };
-    let print = match find(&state, &user, &id, &form.back).await {
-        Ok(p) => p,
-        Err(response) => return response,
+    let Some(print_id) = parse_id(&id) else {
+        return not_found(&user, &id, &form.back);
     };
-    if let Err(e) = caller.may_update(&print) {
-        return denied(&user, e, &form.back);
-    }
-    match state
-        .store
-        .classify_print(
-            user.org,
-            print.id,
-            classification,
-            log::audit(&caller, &state.clock),
-        )
-        .await
+    match log::classify(
+        state.store.as_ref(),
+        user.org,
+        &caller,
+        print_id,
+        classification,
+        &state.clock,
+    )
+    .await
     {
         Ok((before, after)) if before == after => {
-            back_to(&form.back, &format!("unchanged-{}", print.id))
+            back_to(&form.back, &format!("unchanged-{}", after.id))
         }
-        Ok(_) => back_to(&form.back, &format!("classified-{}", print.id)),
-        Err(e) => store_failed(&user, &id, &form.back, e),
+        Ok((_, after)) => back_to(&form.back, &format!("classified-{}", after.id)),
+        Err(e) => change_failed(&user, &id, &form.back, e),
     }
 }
 
@@ -360,20 +345,20 @@ pub async fn delete(
     if let Err(e) = caller.may_delete_some() {
         return denied(&user, e, &form.back);
     }
-    let print = match find(&state, &user, &id, &form.back).await {
-        Ok(p) => p,
-        Err(response) => return response,
+    let Some(print_id) = parse_id(&id) else {
+        return not_found(&user, &id, &form.back);
     };
-    if let Err(e) = caller.may_delete(&print) {
-        return denied(&user, e, &form.back);
-    }
-    match state
-        .store
-        .delete_print(user.org, print.id, log::audit(&caller, &state.clock))
-        .await
+    match log::delete(
+        state.store.as_ref(),
+        user.org,
+        &caller,
+        print_id,
+        &state.clock,
+    )
+    .await
     {
-        Ok(_) => back_to(&form.back, &format!("deleted-{}", print.id)),
-        Err(e) => store_failed(&user, &id, &form.back, e),
+        Ok(print) => back_to(&form.back, &format!("deleted-{}", print.id)),
+        Err(e) => change_failed(&user, &id, &form.back, e),
     }
 }
 
@@ -385,14 +370,7 @@ pub async fn clear(
     Form(form): Form<ChangeForm>,
 ) -> Response {
     let caller = caller(&user, &client);
-    if let Err(e) = caller.may_clear() {
-        return denied(&user, e, &form.back);
-    }
-    match state
-        .store
-        .clear_prints(user.org, log::audit(&caller, &state.clock))
-        .await
-    {
+    match log::clear(state.store.as_ref(), user.org, &caller, &state.clock).await {
         // Back to the first page of the same filters: there is nothing left to page through.
         Ok(n) => back_to(
             &View::from_params(&decode_query(&form.back))
@@ -400,7 +378,7 @@ pub async fn clear(
                 .query_string(),
             &format!("cleared-{n}"),
         ),
-        Err(e) => ConsoleError::from(e).into_response(),
+        Err(e) => change_failed(&user, "", &form.back, e),
     }
 }
 
