@@ -21,9 +21,10 @@ use stele_core::{Actor, ActorType, Change, Entity, Entry};
 use stele_store::{Facets, OrgKey, Page, Store, StoreError};
 
 use super::render::{
-    DAY_MS, DayCount, ViewQuery, action_badge, active_filter_count, activity_chart, day_start,
-    encode_component, entry_count_text, group_thousands, is_system_actor, long_text, mask_key_id,
-    parse_actor_types, short_id, system_badge, time_cell, truncated, utc_text, value_cell,
+    DAY_MS, DayCount, ViewQuery, action_badge, active_filter_count, activity_chart, column_heads,
+    day_start, encode_component, entry_count_text, group_thousands, is_system_actor, long_text,
+    mask_key_id, parse_actor_types, short_id, system_badge, time_cell, truncated, utc_text,
+    value_cell,
 };
 
 /// The page's stylesheet (badges, the table, old/new values, the chart).
@@ -656,16 +657,7 @@ fn entries_table(
     html! {
         table.log-table {
             caption.visually-hidden { "Audit log entries, newest first" }
-            thead {
-                tr {
-                    th scope="col" { "Time" }
-                    th scope="col" { "Actor" }
-                    th scope="col" { "Action" }
-                    th scope="col" { "Detailed action" }
-                    th scope="col" { "Entity" }
-                    th scope="col" { "IP" }
-                }
-            }
+            (column_heads(&["Time", "Actor", "Action", "Detailed action", "Entity", "IP"], false))
             @if page.entries.is_empty() {
                 tbody {
                     tr {

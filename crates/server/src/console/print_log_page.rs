@@ -24,7 +24,7 @@ use stele_core::time::Millis;
 use stele_store::{FailureReason, Print, PrintId, PrintPage, PrintStats, PrintStatus};
 
 use super::auth::{CSRF_FIELD, Client, ConsoleUser};
-use super::render::{decode_query, encode_component, group_thousands, time_cell};
+use super::render::{column_heads, decode_query, encode_component, group_thousands, time_cell};
 use super::{ConsoleError, PageError, layout, page};
 use crate::app::state::AppState;
 use stele_service::access::roles::Permission;
@@ -722,18 +722,7 @@ fn table(parts: &PageParts<'_>, page: &PrintPage, now: Millis) -> Markup {
     html! {
         table.log-table.print-table {
             caption.visually-hidden { "Print log entries, newest first" }
-            thead {
-                tr {
-                    th scope="col" { "Date/Time" }
-                    th scope="col" { "Print name" }
-                    th scope="col" { "Printer" }
-                    th scope="col" { "User" }
-                    th scope="col" { "Status" }
-                    th scope="col" { "Duration" }
-                    th scope="col" { "Filament" }
-                    th scope="col" { span.visually-hidden { "Actions" } }
-                }
-            }
+            (column_heads(&["Date/Time", "Print name", "Printer", "User", "Status", "Duration", "Filament"], true))
             tbody {
                 @if page.items.is_empty() {
                     tr { td.empty colspan="8" { "No prints match these filters." } }

@@ -69,6 +69,23 @@ pub const ACTION_BADGES: &[(&str, &str, BadgeColour)] = &[
     ("permission_change", "Permission change", BadgeColour::Slate),
 ];
 
+/// A table's header row: a `th scope="col"` per column and, with `actions`, a last column for
+/// the row's buttons whose name only screen readers hear.
+pub fn column_heads(columns: &[&str], actions: bool) -> Markup {
+    html! {
+        thead {
+            tr {
+                @for column in columns {
+                    th scope="col" { (column) }
+                }
+                @if actions {
+                    th scope="col" { span.visually-hidden { "Actions" } }
+                }
+            }
+        }
+    }
+}
+
 pub fn action_colour(action: &str) -> BadgeColour {
     ACTION_BADGES
         .iter()

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::app::state::AppState;
 use crate::console::auth::Client;
-use crate::console::render::{encode_component, utc_text};
+use crate::console::render::{column_heads, encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::api_keys;
 use stele_service::access::roles::Permission;
@@ -320,17 +320,7 @@ fn render(
                 p.muted { "This organization has no API keys." }
             } @else {
                 table.settings-table.keys {
-                    thead {
-                        tr {
-                            th scope="col" { "Name" }
-                            th scope="col" { "Key" }
-                            th scope="col" { "ID" }
-                            th scope="col" { "Scopes" }
-                            th scope="col" { "Created" }
-                            th scope="col" { "Status" }
-                            th scope="col" { span.visually-hidden { "Actions" } }
-                        }
-                    }
+                    (column_heads(&["Name", "Key", "ID", "Scopes", "Created", "Status"], true))
                     tbody {
                         @for key in keys {
                             tr.revoked[key.revoked_at.is_some()] id=(format!("key-{}", key.id)) {

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::app::state::AppState;
 use crate::console::auth::Client;
-use crate::console::render::{encode_component, utc_text};
+use crate::console::render::{column_heads, encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::members::{self, AddMember, AddMemberError, MIN_PASSWORD_CHARS};
 use stele_service::access::roles::{Permission, Role};
@@ -343,15 +343,7 @@ fn render(
         section.member-list {
             h2 { "Members" }
             table.settings-table.members {
-                thead {
-                    tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Email" }
-                        th scope="col" { "Role" }
-                        th scope="col" { "Added" }
-                        th scope="col" { "Status" }
-                    }
-                }
+                (column_heads(&["Name", "Email", "Role", "Added", "Status"], false))
                 tbody {
                     @for member in list {
                         @let role = role_of(member);

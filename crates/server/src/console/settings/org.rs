@@ -37,6 +37,7 @@ use super::{
 };
 use crate::app::state::AppState;
 use crate::console::auth::Client;
+use crate::console::render::column_heads;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
 use stele_service::access::roles::Permission;
@@ -530,14 +531,7 @@ fn channels_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
             }
             input type="hidden" name="rows" value=(form.channels.len());
             table.settings-table.channel-rows {
-                thead {
-                    tr {
-                        th scope="col" { "Channel" }
-                        th scope="col" { "Keep" }
-                        th scope="col" { "Days" }
-                        th scope="col" { "Remove" }
-                    }
-                }
+                (column_heads(&["Channel", "Keep", "Days", "Remove"], false))
                 tbody {
                     @for (i, row) in form.channels.iter().enumerate() {
                         @let key = format!("channel_{i}");
