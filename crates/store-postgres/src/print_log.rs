@@ -204,31 +204,7 @@ pub async fn stats(conn: &mut Conn, org: OrgKey, filter: &PrintFilter) -> R<Prin
         )
         .await?
         .ok_or_else(|| other("stats returned no row"))?;
-    let count = |i: usize| row.try_get::<_, i64>(i).map(|n| n as u64);
-    let mut i = 1;
-    let mut by_status = Vec::new();
-    for status in PrintStatus::ALL {
-        by_status.push((status, count(i)?));
-        i += 1;
-    }
-    let mut by_failure_reason = Vec::new();
-    for reason in FailureReason::ALL {
-        by_failure_reason.push((reason, count(i)?));
-        i += 1;
-    }
-    let mut stats = PrintStats {
-        total: count(0)?,
-        by_status,
-        by_failure_reason,
-        unclassified_failures: count(i)?,
-        total_duration_seconds: row.try_get(i + 1)?,
-        timed_prints: count(i + 2)?,
-        filament_grams_by_type: vec![],
-        total_filament_grams: row.try_get(i + 3)?,
-        total_cost: row.try_get(i + 4)?,
-        total_energy_kwh: row.try_get(i + 5)?,
-        total_energy_cost: row.try_get(i + 6)?,
-    };
+    let mut stats = PrintStats::from_sums(|i| row.try_get::<_, i64>(i), |i| row.try_get(i))?;
     let rows = tx
         .query(
             &format!(

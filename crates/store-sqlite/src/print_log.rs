@@ -162,31 +162,7 @@ pub fn stats(conn: &Connection, org: OrgKey, filter: &PrintFilter) -> Result<Pri
         .prepare_cached(&format!("SELECT {sums} FROM print_log WHERE {clause}"))
         .and_then(|mut s| {
             s.query_row(params_from_iter(values.iter()), |r| {
-                let count = |i: usize| r.get::<_, i64>(i).map(|n| n as u64);
-                let mut i = 1;
-                let mut by_status = Vec::new();
-                for status in PrintStatus::ALL {
-                    by_status.push((status, count(i)?));
-                    i += 1;
-                }
-                let mut by_failure_reason = Vec::new();
-                for reason in FailureReason::ALL {
-                    by_failure_reason.push((reason, count(i)?));
-                    i += 1;
-                }
-                Ok(PrintStats {
-                    total: count(0)?,
-                    by_status,
-                    by_failure_reason,
-                    unclassified_failures: count(i)?,
-                    total_duration_seconds: r.get(i + 1)?,
-                    timed_prints: count(i + 2)?,
-                    filament_grams_by_type: vec![],
-                    total_filament_grams: r.get(i + 3)?,
-                    total_cost: r.get(i + 4)?,
-                    total_energy_kwh: r.get(i + 5)?,
-                    total_energy_cost: r.get(i + 6)?,
-                })
+                PrintStats::from_sums(|i| r.get::<_, i64>(i), |i| r.get(i))
             })
         })
         .map_err(map_err)?;

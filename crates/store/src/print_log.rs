@@ -272,6 +272,42 @@ pub struct PrintStats {
 }
 
 impl PrintStats {
+    /// Reads the stats query's row of sums, selected by both backends in this order: the total,
+    /// a count per [`PrintStatus::ALL`], a count per [`FailureReason::ALL`], the unclassified
+    /// failures, the sum and count of durations, then the filament, cost, energy and energy cost
+    /// sums. `int(i)` and `real(i)` read column `i`. `filament_grams_by_type` is left empty for
+    /// the backend's second query.
+    pub fn from_sums<E>(
+        int: impl Fn(usize) -> Result<i64, E>,
+        real: impl Fn(usize) -> Result<f64, E>,
+    ) -> Result<PrintStats, E> {
+        let count = |i: usize| int(i).map(|n| n as u64);
+        let mut i = 1;
+        let mut by_status = Vec::with_capacity(PrintStatus::ALL.len());
+        for status in PrintStatus::ALL {
+            by_status.push((status, count(i)?));
+            i += 1;
+        }
+        let mut by_failure_reason = Vec::with_capacity(FailureReason::ALL.len());
+        for reason in FailureReason::ALL {
+            by_failure_reason.push((reason, count(i)?));
+            i += 1;
+        }
+        Ok(PrintStats {
+            total: count(0)?,
+            by_status,
+            by_failure_reason,
+            unclassified_failures: count(i)?,
+            total_duration_seconds: int(i + 1)?,
+            timed_prints: count(i + 2)?,
+            filament_grams_by_type: vec![],
+            total_filament_grams: real(i + 3)?,
+            total_cost: real(i + 4)?,
+            total_energy_kwh: real(i + 5)?,
+            total_energy_cost: real(i + 6)?,
+        })
+    }
+
     /// The mean duration of the rows that have one, if any has.
     pub fn average_duration_seconds(&self) -> Option<f64> {
         (self.timed_prints > 0)
