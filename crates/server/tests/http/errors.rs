@@ -159,12 +159,7 @@ async fn unknown_endpoints_and_entries_are_json_404s() {
 #[tokio::test]
 async fn readiness_reports_the_database_check_and_liveness_is_plain() {
     let app = spawn_app().await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get_anonymous("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap(),
@@ -173,12 +168,7 @@ async fn readiness_reports_the_database_check_and_liveness_is_plain() {
             "retention": {"status": "ok", "last_run_at": null, "archive_error": null},
         }})
     );
-    let live = app
-        .client
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get_anonymous("/healthz").await;
     assert_eq!(live.status(), StatusCode::OK);
     assert_eq!(live.text().await.unwrap(), "ok");
 }

@@ -320,11 +320,7 @@ async fn the_export_scope_is_required() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(ndjson(&response.bytes().await.unwrap()).len(), 3);
     assert_error(
-        app.client
-            .get(format!("{}/v1/export", app.url))
-            .send()
-            .await
-            .unwrap(),
+        app.get_anonymous("/v1/export").await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )

@@ -62,11 +62,7 @@ async fn settled(app: &TestApp, id: &str) -> Value {
 
 /// Follows a job's download link, without an API key (the link is the credential).
 async fn download(app: &TestApp, url: &str) -> Response {
-    app.client
-        .get(format!("{}{url}", app.url))
-        .send()
-        .await
-        .unwrap()
+    app.get_anonymous(url).await
 }
 
 /// The names of the files in the server's export directory.
@@ -293,12 +289,7 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let job: Value = app
-            .get_as(&theirs, &format!("/v1/exports/{their_id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let job: Value = app.get_json_as(&theirs, &format!("/v1/exports/{their_id}")).await;
         if job["state"] == "ready" {
             assert_eq!(job["entries"], 0);
             break;

@@ -152,6 +152,20 @@ impl TestApp {
         self.get_as(&self.key, path_and_query).await
     }
 
+    /// GET without an API key.
+    pub async fn get_anonymous(&self, path_and_query: &str) -> Response {
+        self.client
+            .get(format!("{}{}", self.url, path_and_query))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET with this key, its body as JSON whatever the status.
+    pub async fn get_json_as(&self, key: &str, path_and_query: &str) -> Value {
+        self.get_as(key, path_and_query).await.json().await.unwrap()
+    }
+
     /// GET that must succeed, as JSON.
     pub async fn get_json(&self, path_and_query: &str) -> Value {
         let response = self.get(path_and_query).await;

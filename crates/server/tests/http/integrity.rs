@@ -18,12 +18,7 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     assert_eq!(report["checkpoints"], 1);
     assert!(report["problem"].is_null());
 
-    let key: Value = app
-        .client
-        .get(format!("{}/v1/integrity/public-key", app.url))
-        .send()
-        .await
-        .unwrap()
+    let key: Value = app.get_anonymous("/v1/integrity/public-key").await
         .json()
         .await
         .unwrap();
@@ -58,20 +53,10 @@ async fn integrity_endpoints_need_a_read_key_and_see_only_their_organization() {
     )
     .await;
     let other = app.key_for("other", &[Scope::Read]).await;
-    let report: Value = app
-        .get_as(&other, "/v1/integrity/verify")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.get_json_as(&other, "/v1/integrity/verify").await;
     assert_eq!(report["entries"], 0);
     app.store.checkpoint_now().await.unwrap();
-    let list: Value = app
-        .get_as(&other, "/v1/integrity/checkpoints")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json_as(&other, "/v1/integrity/checkpoints").await;
     assert_eq!(list["checkpoints"], json!([]));
 }
 
@@ -142,12 +127,7 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     app.store.checkpoint_now().await.unwrap();
     let later = app.record((0..4).map(|_| event("update")).collect()).await;
     app.store.checkpoint_now().await.unwrap();
-    let public: Value = app
-        .client
-        .get(format!("{}/v1/integrity/public-key", app.url))
-        .send()
-        .await
-        .unwrap()
+    let public: Value = app.get_anonymous("/v1/integrity/public-key").await
         .json()
         .await
         .unwrap();

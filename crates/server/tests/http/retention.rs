@@ -193,12 +193,7 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
 
     // Another organization keeps its own settings.
     let other = app.key_for("other", &[Scope::Read]).await;
-    let theirs: Value = app
-        .get_as(&other, "/v1/settings")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = app.get_json_as(&other, "/v1/settings").await;
     assert_eq!(theirs["retention_days"], 365);
 }
 

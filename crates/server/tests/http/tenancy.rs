@@ -30,22 +30,12 @@ async fn organizations_never_see_each_others_entries() {
         "not_found",
     )
     .await;
-    let list: serde_json::Value = app
-        .get_as(&other, "/v1/events?actor_type=all")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json_as(&other, "/v1/events?actor_type=all").await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["entries"][0]["action"], "create");
-    let history: serde_json::Value = app
-        .get_as(&other, "/v1/entities/Invoice/inv-1/events")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history: serde_json::Value = app.get_json_as(&other, "/v1/entities/Invoice/inv-1/events").await;
     assert_eq!(history["entries"], json!([]));
-    let facets: serde_json::Value = app.get_as(&other, "/v1/facets").await.json().await.unwrap();
+    let facets: serde_json::Value = app.get_json_as(&other, "/v1/facets").await;
     assert_eq!(facets["actions"], json!(["create"]));
     // The correlated list of one organization's entry never includes the other's.
     let mine = app.get_json(&format!("/v1/events/{id}")).await;
@@ -55,12 +45,7 @@ async fn organizations_never_see_each_others_entries() {
 #[tokio::test]
 async fn a_missing_or_unknown_key_is_401() {
     let app = spawn_app().await;
-    let none = app
-        .client
-        .get(format!("{}/v1/events", app.url))
-        .send()
-        .await
-        .unwrap();
+    let none = app.get_anonymous("/v1/events").await;
     assert_error(none, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let wrong = app.get_as("stele_000000", "/v1/events").await;
     assert_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
