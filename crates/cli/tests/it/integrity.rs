@@ -4,40 +4,18 @@
 use std::path::Path;
 use std::process::Command;
 
-const STELE: &str = env!("CARGO_BIN_EXE_stele");
+use crate::support::{key_in, serve_sqlite};
 
-/// Starts `stele serve` on the directory; returns the process, its URL and the key printed on a
-/// first start (empty otherwise).
-fn serve(dir: &Path) -> (std::process::Child, String, String) {
-    let mut child = Command::new(STELE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut url, mut key) = (String::new(), String::new());
-    loop {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("Stele is listening on ") {
-            url = u.to_string();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("stele_")) {
-            key = k.trim_end_matches('\'').to_string();
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    (child, url, key)
-}
+const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
 /// A data directory with six entries and a signed checkpoint at seq 6, made by a real server.
 fn recorded_trail() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, key) = serve(dir.path());
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let (url, key) = (
+        server.url.clone(),
+        key_in(&server.banner).expect("a first start prints the admin key"),
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
@@ -59,11 +37,7 @@ fn recorded_trail() -> tempfile::TempDir {
         }
     });
     // A graceful stop signs the final checkpoint.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    server.stop();
     dir
 }
 
@@ -283,7 +257,8 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
         .output()
         .unwrap();
     let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
-    let (mut child, url, _) = serve(trail.path());
+    let server = serve_sqlite(trail.path(), &[]);
+    let url = server.url.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (proof, public) = rt.block_on(async {
         let client = reqwest::Client::new();
@@ -306,8 +281,7 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
         let public = get(format!("{url}/v1/integrity/public-key")).await;
         (proof, public["public_key"].as_str().unwrap().to_string())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     let file = trail.path().join("proof.json");
     let check = |document: &serde_json::Value| {

@@ -50,25 +50,46 @@ pub struct Server {
     lines: mpsc::Receiver<String>,
 }
 
-/// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
-pub fn spawn(options: &ServeOptions<'_>) -> Starting {
-    std::fs::create_dir_all(options.data_dir).unwrap();
-    let log = options.data_dir.join("serve.log");
+/// The `stele serve` command on port 0 over `data_dir` (created if needed), with the signing key
+/// and database chosen by flags only, and the path of its log: `serve.log` in the data directory.
+fn serve_command(data_dir: &Path) -> (Command, PathBuf) {
+    std::fs::create_dir_all(data_dir).unwrap();
+    let log = data_dir.join("serve.log");
     let mut command = Command::new(STELE);
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
-        .arg(options.checkpoint_every.to_string())
-        .arg("--data-dir")
-        .arg(options.data_dir)
-        .args(["--database-url", options.database_url])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
         .env_remove("STELE_SIGNING_KEY_FILE")
         .env_remove("STELE_DATABASE_URL")
         .env("STELE_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
+    (command, log)
+}
+
+/// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
+pub fn spawn(options: &ServeOptions<'_>) -> Starting {
+    let (mut command, log) = serve_command(options.data_dir);
+    command
+        .arg("--checkpoint-every")
+        .arg(options.checkpoint_every.to_string())
+        .args(["--database-url", options.database_url]);
     if let Some(key) = options.signing_key_file {
         command.arg("--signing-key-file").arg(key);
     }
+    start(command, log)
+}
+
+/// Starts `stele serve` on port 0 over the embedded database in `data_dir`, with the `extra`
+/// flags, and waits for its banner. Its log goes to `serve.log` in the data directory.
+pub fn serve_sqlite(data_dir: &Path, extra: &[&str]) -> Server {
+    let (mut command, log) = serve_command(data_dir);
+    command.args(extra);
+    start(command, log).ready()
+}
+
+/// Runs a prepared `stele serve` command whose standard error goes to `log`.
+fn start(mut command: Command, log: PathBuf) -> Starting {
     let mut child = command.spawn().expect("stele serve starts");
     // A thread reads standard output, so waiting for the banner can have a deadline, and keeps
     // reading it afterwards, so the server never writes into a closed pipe.
