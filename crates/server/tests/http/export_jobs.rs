@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_service::access::api_keys;
 use stele_store::{NewExportJob, Scope};
@@ -29,13 +29,8 @@ async fn seeded(app: &TestApp) {
 }
 
 async fn post_job(app: &TestApp, key: &str, body: &Value) -> Response {
-    app.client
-        .post(format!("{}/v1/exports", app.url))
-        .bearer_auth(key)
-        .json(body)
-        .send()
+    app.send_json_as(Method::POST, key, "/v1/exports", body)
         .await
-        .unwrap()
 }
 
 /// Starts a job with the admin key, asserting the 202 and its pending job.
@@ -311,13 +306,7 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
                 .contains("export")
         );
     }
-    let anonymous = app
-        .client
-        .post(format!("{}/v1/exports", app.url))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.post_json_anonymous("/v1/exports", &json!({})).await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(
         app.get("/v1/exports/exp_0000").await,
@@ -372,14 +361,8 @@ async fn bad_requests_are_400_naming_the_field_and_start_nothing() {
     }
     for (raw, code) in [("{\"format\": ", "malformed_json"), ("[1]", "invalid_body")] {
         let response = app
-            .client
-            .post(format!("{}/v1/exports", app.url))
-            .bearer_auth(&app.key)
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
+            .send_raw(Method::POST, "/v1/exports", "application/json", raw)
+            .await;
         assert_error(response, StatusCode::BAD_REQUEST, code).await;
     }
     assert!(

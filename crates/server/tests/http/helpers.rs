@@ -1,4 +1,4 @@
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_server::app::backend::DatabaseUrl;
 use stele_server::{Application, Config};
@@ -88,9 +88,16 @@ impl TestApp {
         key.secret
     }
 
-    pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
+    /// A request with this method, key and JSON body to `path`.
+    pub async fn send_json_as(
+        &self,
+        method: Method,
+        key: &str,
+        path: &str,
+        body: &Value,
+    ) -> Response {
         self.client
-            .post(format!("{}/v1/events", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(key)
             .json(body)
             .send()
@@ -98,13 +105,36 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST` of this JSON body to `path` without an API key.
+    pub async fn post_json_anonymous(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
+        self.send_json_as(Method::POST, key, "/v1/events", body)
+            .await
+    }
+
     pub async fn post_events(&self, body: &Value) -> Response {
         self.post_events_as(&self.key, body).await
     }
 
-    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+    /// A request with this method and a raw body of this content type to `path`, with the
+    /// admin key.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         self.client
-            .post(format!("{}/v1/events", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.key)
             .header("content-type", content_type)
             .body(body)
@@ -113,15 +143,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.send_raw(Method::POST, "/v1/events", content_type, body)
+            .await
+    }
+
     /// `POST /v1/erasure` with this body.
     pub async fn post_erasure_as(&self, key: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}/v1/erasure", self.url))
-            .bearer_auth(key)
-            .json(body)
-            .send()
+        self.send_json_as(Method::POST, key, "/v1/erasure", body)
             .await
-            .unwrap()
     }
 
     /// Erases with the admin key and returns the answer, asserting 200.
