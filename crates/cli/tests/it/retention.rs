@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::json;
 use stele_core::time::{format_rfc3339, now_millis};
 
-use crate::support::{key_in, serve_sqlite};
+use crate::support::{key_in, record_batches, serve_sqlite};
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 const DAY: i64 = 24 * 3600 * 1000;
@@ -58,19 +58,7 @@ fn trail_with_old_entries() -> tempfile::TempDir {
     };
     let body = json!({"events": [event("old", 402), event("old", 401), event("old", 400)]});
     let recent = json!({"events": [event("recent", 2), event("recent", 1)]});
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = reqwest::Client::new();
-        for body in [body, recent] {
-            let r = client
-                .post(format!("{url}/v1/events"))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-        }
-    });
+    record_batches(&url, &key, vec![body, recent]);
     server.stop();
     dir
 }

@@ -35,6 +35,27 @@ pub struct ServeOptions<'a> {
     pub checkpoint_every: u64,
 }
 
+impl<'a> ServeOptions<'a> {
+    /// A server over `data_dir` and `database_url` without `--signing-key-file` (it makes or
+    /// finds its key in the data directory), checkpointing every `checkpoint_every` seconds.
+    pub fn new(data_dir: &'a Path, database_url: &'a str, checkpoint_every: u64) -> Self {
+        ServeOptions {
+            data_dir,
+            database_url,
+            signing_key_file: None,
+            checkpoint_every,
+        }
+    }
+
+    /// The same server with `--signing-key-file file`.
+    pub fn with_signing_key_file(self, file: &'a Path) -> Self {
+        ServeOptions {
+            signing_key_file: Some(file),
+            ..self
+        }
+    }
+}
+
 /// A `stele serve` process that was started and has not printed its banner yet. It is a
 /// [`Server`] without a URL, so a test that fails before the banner still kills it.
 pub struct Starting(Server);
@@ -256,6 +277,35 @@ pub fn stele_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `stele verify` on the database at `database_url` with the key in `data_dir`; it must
+/// succeed. Returns its report.
+pub fn verify_ok(database_url: &str, data_dir: &Path) -> String {
+    stele_ok(&[
+        "verify",
+        "--database-url",
+        database_url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ])
+}
+
+/// Posts each body to `POST /v1/events` of the server at `url` with this key, each answered 201.
+pub fn record_batches(url: &str, key: &str, bodies: Vec<Value>) {
+    runtime().block_on(async {
+        let client = Client::new();
+        for body in bodies {
+            let r = client
+                .post(format!("{url}/v1/events"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    });
 }
 
 pub fn stele(args: &[&str]) -> Output {
