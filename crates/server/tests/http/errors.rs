@@ -135,25 +135,16 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
 #[tokio::test]
 async fn unknown_endpoints_and_entries_are_json_404s() {
     let app = spawn_app().await;
-    assert_error(
-        app.get("/v2/nothing").await,
+    app.get_error("/v2/nothing", StatusCode::NOT_FOUND, "not_found")
+        .await;
+    app.get_error(
+        "/v1/events/01890000-0000-7000-8000-000000000000",
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    assert_error(
-        app.get("/v1/events/01890000-0000-7000-8000-000000000000")
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.get("/v1/events/not-an-id").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    app.get_error("/v1/events/not-an-id", StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]

@@ -303,12 +303,14 @@ async fn the_download_is_named_by_its_time() {
 async fn the_export_scope_is_required() {
     let app = seeded().await;
     let read = app.key_for("default", &[Scope::Read, Scope::Ingest]).await;
-    let body = assert_error(
-        app.get_as(&read, "/v1/export?format=csv").await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    let body = app
+        .get_error_as(
+            &read,
+            "/v1/export?format=csv",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
     assert!(
         body["error"]["message"]
             .as_str()

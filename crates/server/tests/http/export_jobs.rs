@@ -265,8 +265,9 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     settled(&app, id).await;
 
     let theirs = app.key_for("acme", &[Scope::Export, Scope::Read]).await;
-    assert_error(
-        app.get_as(&theirs, &format!("/v1/exports/{id}")).await,
+    app.get_error_as(
+        &theirs,
+        &format!("/v1/exports/{id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -276,15 +277,17 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let their_job: Value = response.json().await.unwrap();
     let their_id = their_job["id"].as_str().unwrap();
-    assert_error(
-        app.get(&format!("/v1/exports/{their_id}")).await,
+    app.get_error(
+        &format!("/v1/exports/{their_id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let job: Value = app.get_json_as(&theirs, &format!("/v1/exports/{their_id}")).await;
+        let job: Value = app
+            .get_json_as(&theirs, &format!("/v1/exports/{their_id}"))
+            .await;
         if job["state"] == "ready" {
             assert_eq!(job["entries"], 0);
             break;
@@ -308,12 +311,8 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     }
     let anonymous = app.post_json_anonymous("/v1/exports", &json!({})).await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_error(
-        app.get("/v1/exports/exp_0000").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    app.get_error("/v1/exports/exp_0000", StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]

@@ -196,6 +196,24 @@ impl TestApp {
         self.get_as(key, path_and_query).await.json().await.unwrap()
     }
 
+    /// GET with the admin key that must answer a JSON error with this status and code (see
+    /// [`assert_error`]); returns its body.
+    pub async fn get_error(&self, path_and_query: &str, status: StatusCode, code: &str) -> Value {
+        assert_error(self.get(path_and_query).await, status, code).await
+    }
+
+    /// GET with this key that must answer a JSON error with this status and code (see
+    /// [`assert_error`]); returns its body.
+    pub async fn get_error_as(
+        &self,
+        key: &str,
+        path_and_query: &str,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        assert_error(self.get_as(key, path_and_query).await, status, code).await
+    }
+
     /// GET that must succeed, as JSON.
     pub async fn get_json(&self, path_and_query: &str) -> Value {
         let response = self.get(path_and_query).await;

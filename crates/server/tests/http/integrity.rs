@@ -18,7 +18,9 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     assert_eq!(report["checkpoints"], 1);
     assert!(report["problem"].is_null());
 
-    let key: Value = app.get_anonymous("/v1/integrity/public-key").await
+    let key: Value = app
+        .get_anonymous("/v1/integrity/public-key")
+        .await
         .json()
         .await
         .unwrap();
@@ -33,8 +35,8 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     checkpoints[0]
         .verify(&public)
         .expect("verifies with the public key alone");
-    assert_error(
-        app.get("/v1/integrity/checkpoints?limit=0").await,
+    app.get_error(
+        "/v1/integrity/checkpoints?limit=0",
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
     )
@@ -46,8 +48,9 @@ async fn integrity_endpoints_need_a_read_key_and_see_only_their_organization() {
     let app = spawn_app().await;
     app.record(vec![event("create")]).await;
     let ingest_only = app.key_for("default", &[Scope::Ingest]).await;
-    assert_error(
-        app.get_as(&ingest_only, "/v1/integrity/verify").await,
+    app.get_error_as(
+        &ingest_only,
+        "/v1/integrity/verify",
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -118,8 +121,8 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     let first = app.record((0..3).map(|_| event("create")).collect()).await;
     let early = first[1]["id"].as_str().unwrap().to_string();
     // Not covered by a checkpoint yet: the client is told so.
-    assert_error(
-        app.get(&format!("/v1/events/{early}/proof")).await,
+    app.get_error(
+        &format!("/v1/events/{early}/proof"),
         StatusCode::CONFLICT,
         "conflict",
     )
@@ -127,7 +130,9 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     app.store.checkpoint_now().await.unwrap();
     let later = app.record((0..4).map(|_| event("update")).collect()).await;
     app.store.checkpoint_now().await.unwrap();
-    let public: Value = app.get_anonymous("/v1/integrity/public-key").await
+    let public: Value = app
+        .get_anonymous("/v1/integrity/public-key")
+        .await
         .json()
         .await
         .unwrap();

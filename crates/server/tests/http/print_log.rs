@@ -219,7 +219,9 @@ async fn recording_a_print_returns_every_field_and_takes_either_auth_header() {
         "forbidden",
     )
     .await;
-    let anonymous = app.post_json_anonymous(LOG, &json!({"status": "completed"})).await;
+    let anonymous = app
+        .post_json_anonymous(LOG, &json!({"status": "completed"}))
+        .await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(
         send(&app, Method::GET, LOG, "stele_not-a-key", None).await,

@@ -24,8 +24,9 @@ async fn organizations_never_see_each_others_entries() {
         "each organization has its own sequence"
     );
 
-    assert_error(
-        app.get_as(&other, &format!("/v1/events/{id}")).await,
+    app.get_error_as(
+        &other,
+        &format!("/v1/events/{id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -33,7 +34,9 @@ async fn organizations_never_see_each_others_entries() {
     let list: serde_json::Value = app.get_json_as(&other, "/v1/events?actor_type=all").await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["entries"][0]["action"], "create");
-    let history: serde_json::Value = app.get_json_as(&other, "/v1/entities/Invoice/inv-1/events").await;
+    let history: serde_json::Value = app
+        .get_json_as(&other, "/v1/entities/Invoice/inv-1/events")
+        .await;
     assert_eq!(history["entries"], json!([]));
     let facets: serde_json::Value = app.get_json_as(&other, "/v1/facets").await;
     assert_eq!(facets["actions"], json!(["create"]));
@@ -93,8 +96,9 @@ async fn a_revoked_key_stops_working_at_once() {
         StatusCode::OK
     );
     app.store.revoke_api_key(&info.id).await.unwrap();
-    assert_error(
-        app.get_as(&key.secret, "/v1/events").await,
+    app.get_error_as(
+        &key.secret,
+        "/v1/events",
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
