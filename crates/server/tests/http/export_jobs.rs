@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use stele_service::access::api_keys;
 use stele_store::{NewExportJob, Scope};
 
-use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
+use super::helpers::{
+    TestApp, assert_error, assert_export_entry, event, spawn_app, spawn_app_with,
+};
 
 /// A small trail: two updates, a login and a System sync.
 async fn seeded(app: &TestApp) {
@@ -198,12 +199,7 @@ async fn each_job_is_recorded_in_the_trail_with_its_id() {
     let app = spawn_app().await;
     seeded(&app).await;
     let secret = app.key_for("default", &[Scope::Export]).await;
-    let key = app
-        .store
-        .authenticate(&api_keys::hash(&secret))
-        .await
-        .unwrap()
-        .unwrap();
+    let key = app.key_record(&secret).await;
     let body = json!({"format": "csv", "filters": {"entity_type": "Printer"}});
     let response = post_job(&app, &secret, &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
@@ -230,13 +226,7 @@ async fn each_job_is_recorded_in_the_trail_with_its_id() {
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{page}");
     let entry = &entries[0];
-    assert_eq!(entry["detailed_action"], "audit_log.export");
-    assert_eq!(entry["channel"], "compliance");
-    assert_eq!(entry["outcome"], "success");
-    assert_eq!(
-        entry["actor"],
-        json!({"type": "api", "id": key.id, "name": key.name})
-    );
+    assert_export_entry(entry, &key);
     assert_eq!(entry["metadata"]["job_id"], id);
     assert_eq!(entry["metadata"]["format"], "csv");
     assert_eq!(entry["metadata"]["entries"], 2);

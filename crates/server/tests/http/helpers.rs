@@ -115,6 +115,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The stored record of the API key with this secret.
+    pub async fn key_record(&self, secret: &str) -> stele_store::ApiKeyInfo {
+        self.store
+            .authenticate(&api_keys::hash(secret))
+            .await
+            .unwrap()
+            .expect("the key exists")
+    }
+
     pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
         self.send_json_as(Method::POST, key, "/v1/events", body)
             .await
@@ -244,6 +253,18 @@ impl TestApp {
             }
         }
     }
+}
+
+/// Asserts that `entry` is the trail entry of an export by this API key: `audit_log.export` on
+/// the `compliance` channel, a success.
+pub fn assert_export_entry(entry: &Value, key: &stele_store::ApiKeyInfo) {
+    assert_eq!(entry["detailed_action"], "audit_log.export");
+    assert_eq!(entry["channel"], "compliance");
+    assert_eq!(entry["outcome"], "success");
+    assert_eq!(
+        entry["actor"],
+        json!({"type": "api", "id": key.id, "name": key.name})
+    );
 }
 
 /// Asserts a JSON error with this status and code, and returns its body.

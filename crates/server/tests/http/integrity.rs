@@ -3,7 +3,16 @@ use serde_json::{Value, json};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_store::Scope;
 
-use super::helpers::{assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, event, spawn_app};
+
+/// The server's public key document (`GET /v1/integrity/public-key`, no API key needed).
+async fn public_key_document(app: &TestApp) -> Value {
+    app.get_anonymous("/v1/integrity/public-key")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_key() {
@@ -18,12 +27,7 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     assert_eq!(report["checkpoints"], 1);
     assert!(report["problem"].is_null());
 
-    let key: Value = app
-        .get_anonymous("/v1/integrity/public-key")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = public_key_document(&app).await;
     assert_eq!(key["algorithm"], "ed25519");
     let public = PublicKey::from_hex(key["public_key"].as_str().unwrap()).unwrap();
 
@@ -130,12 +134,7 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     app.store.checkpoint_now().await.unwrap();
     let later = app.record((0..4).map(|_| event("update")).collect()).await;
     app.store.checkpoint_now().await.unwrap();
-    let public: Value = app
-        .get_anonymous("/v1/integrity/public-key")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let public: Value = public_key_document(&app).await;
     let key = PublicKey::from_hex(public["public_key"].as_str().unwrap()).unwrap();
 
     for id in [
