@@ -55,11 +55,7 @@ fn test_database_urls_keep_server_and_options() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_refuses_to_edit_or_delete_entries_and_checkpoints() {
     let (store, _db, url) = common::fresh_store().await;
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(org, request(vec![event("create", T0)]))
-        .await
-        .unwrap();
+    org_a_with(&store, vec![event("create", T0)]).await;
     store.checkpoint_now().await.unwrap();
     let sql = common::raw_client(&url).await;
     for statement in [
@@ -283,11 +279,7 @@ async fn text_postgres_cannot_store_is_refused_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
     let (store, _db, url) = common::fresh_store().await;
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(org, request(vec![event("create", T0)]))
-        .await
-        .unwrap();
+    let org = org_a_with(&store, vec![event("create", T0)]).await;
     drop(store);
     let again = PgStore::connect(&url, common::test_options())
         .await
@@ -298,17 +290,12 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         .await
         .unwrap();
     assert_eq!(next.receipts[0].seq, 2);
-    let versions: Vec<i32> = common::raw_client(&url)
-        .await
-        .query(
-            "SELECT version FROM stele_schema_version ORDER BY version",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions: Vec<i32> = first_column(
+        &common::raw_client(&url).await,
+        "SELECT version FROM stele_schema_version ORDER BY version",
+        &[],
+    )
+    .await;
     assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
 }
 
@@ -329,21 +316,7 @@ async fn partition_of_each_entry(sql: &tokio_postgres::Client) -> Vec<(i64, Stri
 async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
     let (store, _db, url) = common::fresh_store().await;
     let sql = common::raw_client(&url).await;
-    let partitions = |table: &'static str| {
-        let sql = &sql;
-        async move {
-            sql.query(
-                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                 WHERE i.inhparent = $1::text::regclass ORDER BY 1",
-                &[&table],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect::<Vec<_>>()
-        }
-    };
+    let partitions = |table: &'static str| partitions_of(&sql, table);
 
     // Opening the store made this month and the next two, for both partitioned tables.
     let now = chrono::Utc::now();
@@ -355,16 +328,13 @@ async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
 
     // A backfill from 2019 and an entry of today: the old month is made when it is needed, and
     // each entry is stored in its own month's partition.
-    let org = store.create_org("a").await.unwrap().key;
     let march_2019 = 1_552_000_000_000; // 2019-03-07
     let today = stele_core::time::now_millis();
-    store
-        .append(
-            org,
-            request(vec![event("create", march_2019), event("update", today)]),
-        )
-        .await
-        .unwrap();
+    let org = org_a_with(
+        &store,
+        vec![event("create", march_2019), event("update", today)],
+    )
+    .await;
     assert_eq!(
         partition_of_each_entry(&sql).await,
         vec![(1, "entries_p201903".to_string()), (2, this_month.clone())]
@@ -389,20 +359,16 @@ async fn entries_live_in_monthly_partitions_made_ahead_and_on_demand() {
     }
 
     // A query for recent entries is planned over the recent partition only.
-    let plan: Vec<String> = sql
-        .query(
-            &format!(
-                "EXPLAIN SELECT pk FROM entries WHERE org_id = {org} AND pk >= {}
+    let plan: Vec<String> = first_column(
+        &sql,
+        &format!(
+            "EXPLAIN SELECT pk FROM entries WHERE org_id = {org} AND pk >= {}
                  ORDER BY pk DESC LIMIT 50",
-                today << 21
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+            today << 21
+        ),
+        &[],
+    )
+    .await;
     let plan = plan.join("\n");
     assert!(plan.contains(&this_month), "{plan}");
     assert!(!plan.contains("entries_p2019"), "{plan}");
@@ -449,17 +415,44 @@ async fn prune_all(store: &dyn Store, org: OrgKey, cutoffs: &Cutoffs, batch: usi
 }
 
 /// The partitions of a partitioned table, by name.
+/// Creates organization `a` and appends `events` to it in one request; returns its key.
+async fn org_a_with(store: &PgStore, events: Vec<NewEvent>) -> OrgKey {
+    let org = store.create_org("a").await.unwrap().key;
+    store.append(org, request(events)).await.unwrap();
+    org
+}
+
+/// Whether `table` has the partition `name`.
+async fn has_partition(sql: &tokio_postgres::Client, table: &str, name: &str) -> bool {
+    partitions_of(sql, table).await.contains(&name.to_string())
+}
+
+/// The first column of every row `query` returns with these parameters.
+async fn first_column<T>(
+    sql: &tokio_postgres::Client,
+    query: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    sql.query(query, params)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The names of `table`'s partitions, sorted.
 async fn partitions_of(sql: &tokio_postgres::Client, table: &str) -> Vec<String> {
-    sql.query(
+    first_column(
+        sql,
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = $1::text::regclass ORDER BY 1",
         &[&table],
     )
     .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect()
 }
 
 /// Runs `statements` and returns the database's message if it refused them (after rolling back
@@ -602,11 +595,7 @@ async fn the_upgrade_guards_partitions_made_before_it() {
         "every partition, the old one included, has the new guard: {functions:?}"
     );
 
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(org, request(vec![event("old", JAN_2019), event("new", T0)]))
-        .await
-        .unwrap();
+    let org = org_a_with(&store, vec![event("old", JAN_2019), event("new", T0)]).await;
     assert_eq!(
         refusal(&sql, "DELETE FROM entries_p201901")
             .await
@@ -620,14 +609,7 @@ async fn the_upgrade_guards_partitions_made_before_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_pruned_entries_leave_behind_cannot_be_changed_or_removed() {
     let (store, _db, url) = common::fresh_store().await;
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(
-            org,
-            request(vec![event("old", MARCH_2019), event("new", T0)]),
-        )
-        .await
-        .unwrap();
+    let org = org_a_with(&store, vec![event("old", MARCH_2019), event("new", T0)]).await;
     assert_eq!(prune_all(&store, org, &before_2020(), 10).await, 1);
     let sql = common::raw_client(&url).await;
     let left: i64 = sql
@@ -673,21 +655,13 @@ async fn pruning_a_month_empty_drops_its_partitions_and_a_backfill_makes_them_ag
         .append(b, request(vec![event("old", MARCH_2019 + 100)]))
         .await
         .unwrap();
-    assert!(
-        partitions_of(&sql, "entries")
-            .await
-            .contains(&"entries_p201903".into())
-    );
+    assert!(has_partition(&sql, "entries", "entries_p201903").await);
 
     // One organization's entries go; the other's keep the month.
     let key = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
     store.checkpoint_now().await.unwrap();
     assert_eq!(prune_all(&store, a, &before_2020(), 7).await, 30);
-    assert!(
-        partitions_of(&sql, "entries")
-            .await
-            .contains(&"entries_p201903".into())
-    );
+    assert!(has_partition(&sql, "entries", "entries_p201903").await);
     let keys: i64 = sql
         .query_one(
             &format!("SELECT count(*) FROM entry_keys WHERE org_id = {a}"),
@@ -733,11 +707,7 @@ async fn pruning_a_month_empty_drops_its_partitions_and_a_backfill_makes_them_ag
         .get::<_, String>(0),
         "entries_p201903"
     );
-    assert!(
-        partitions_of(&sql, "entry_keys")
-            .await
-            .contains(&"entry_keys_p201903".into())
-    );
+    assert!(has_partition(&sql, "entry_keys", "entry_keys_p201903").await);
     store.checkpoint_now().await.unwrap();
     let report = store.verify(a, Some(&key)).await.unwrap();
     assert!(report.ok && report.entries == 2, "{report:?}");
@@ -758,22 +728,14 @@ async fn a_month_another_process_dropped_is_made_again_on_backfill() {
         .unwrap();
     assert_eq!(prune_all(&pruner, org, &before_2020(), 10).await, 1);
     let sql = common::raw_client(&url).await;
-    assert!(
-        !partitions_of(&sql, "entries")
-            .await
-            .contains(&"entries_p201905".into())
-    );
+    assert!(!has_partition(&sql, "entries", "entries_p201905").await);
 
     let late = writer
         .append(org, request(vec![event("late", MAY_2019 + 1)]))
         .await
         .expect("the writer makes the dropped month again");
     assert_eq!(late.receipts[0].seq, 3);
-    assert!(
-        partitions_of(&sql, "entries")
-            .await
-            .contains(&"entries_p201905".into())
-    );
+    assert!(has_partition(&sql, "entries", "entries_p201905").await);
     assert!(pruner.verify(org, None).await.unwrap().ok);
 }
 
@@ -782,14 +744,7 @@ async fn a_month_another_process_dropped_is_made_again_on_backfill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_in_use_is_left_for_a_later_run() {
     let (store, _db, url) = common::fresh_store().await;
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(
-            org,
-            request(vec![event("old", MARCH_2019), event("new", T0)]),
-        )
-        .await
-        .unwrap();
+    let org = org_a_with(&store, vec![event("old", MARCH_2019), event("new", T0)]).await;
     let sql = common::raw_client(&url).await;
     let reader = common::raw_client(&url).await;
     reader
@@ -802,11 +757,7 @@ async fn a_month_in_use_is_left_for_a_later_run() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "it did not wait for the reader"
     );
-    assert!(
-        partitions_of(&sql, "entries")
-            .await
-            .contains(&"entries_p201903".into())
-    );
+    assert!(has_partition(&sql, "entries", "entries_p201903").await);
     reader.batch_execute("COMMIT").await.unwrap();
 
     // The next run prunes in another month only. The emptied month is found through the
@@ -850,14 +801,7 @@ async fn a_month_in_use_is_left_for_a_later_run() {
 async fn an_erasure_leaves_out_an_entry_retention_removes_meanwhile() {
     let (store, _db, url) = common::fresh_store().await;
     let store = Arc::new(store);
-    let org = store.create_org("a").await.unwrap().key;
-    store
-        .append(
-            org,
-            request(vec![event("old", MARCH_2019), event("new", T0)]),
-        )
-        .await
-        .unwrap();
+    let org = org_a_with(&store, vec![event("old", MARCH_2019), event("new", T0)]).await;
     let old_pk: i64 = common::raw_client(&url)
         .await
         .query_one("SELECT pk FROM entries WHERE seq = 1", &[])

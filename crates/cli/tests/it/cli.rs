@@ -1,12 +1,13 @@
 //! End-to-end tests of the `stele` binary as a user runs it: real processes, real files.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
+
+use crate::support::{Server, key_in, serve_sqlite};
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
@@ -25,78 +26,15 @@ fn stele(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-struct Server {
-    child: Child,
-    url: String,
-    /// Everything printed before the server was ready.
-    banner: Vec<String>,
-}
-
-fn start(dir: &Path) -> Server {
-    let mut child = Command::new(STELE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("stele serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = vec![];
-    let mut url = None;
-    // The banner always ends with how to stop the server; it is printed once the port is bound.
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(u) = line.strip_prefix("Stele is listening on ") {
-            url = Some(u.to_string());
-        }
-        let done = line.starts_with("Press Ctrl-C");
-        banner.push(line);
-        if done {
-            break;
-        }
-    }
-    Server {
-        child,
-        url: url.expect("the server prints its URL"),
-        banner,
-    }
-}
-
-fn key_in(banner: &[String]) -> Option<String> {
-    banner.iter().find_map(|l| {
-        l.split_whitespace()
-            .find(|w| w.starts_with("stele_"))
-            .map(str::to_string)
-    })
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn stop_gracefully(server: &mut Server) {
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(
-        server.child.wait().unwrap().success(),
-        "a graceful stop exits 0"
-    );
-}
-
 #[test]
 fn the_first_start_prints_an_admin_key_once_and_a_restart_reuses_the_data() {
     let dir = tempfile::tempdir().unwrap();
-    let mut first = start(dir.path());
+    let mut first = serve_sqlite(dir.path(), &[]);
     let key = key_in(&first.banner).expect("first start prints a key");
     assert!(first.banner.iter().any(|l| l.contains("org_")));
-    stop_gracefully(&mut first);
+    first.stop();
 
-    let second = start(dir.path());
+    let second = serve_sqlite(dir.path(), &[]);
     assert_eq!(
         key_in(&second.banner),
         None,
@@ -134,7 +72,7 @@ fn operators_create_organizations_and_keys_and_revoke_them() {
     assert!(!listed.contains(&key), "secrets are never listed");
     let key_id = listed.split_whitespace().next().unwrap().to_string();
 
-    let server = start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let post = |key: String| {
@@ -248,7 +186,7 @@ fn operators_add_console_members_and_their_changes_to_access_are_recorded() {
         ],
     );
 
-    let server = start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     assert!(
         server.banner.iter().any(|l| l.contains("/console")),
         "{:?}",
@@ -304,7 +242,7 @@ fn operators_add_console_members_and_their_changes_to_access_are_recorded() {
 #[test]
 fn a_killed_server_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = key_in(&server.banner).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let acked: Vec<Value> = rt.block_on(async {
@@ -355,7 +293,7 @@ fn a_killed_server_loses_no_acknowledged_event() {
         acked.len()
     );
 
-    let restarted = start(dir.path());
+    let restarted = serve_sqlite(dir.path(), &[]);
     rt.block_on(async {
         let client = reqwest::Client::new();
         for receipt in &acked {

@@ -37,14 +37,7 @@ fn several_servers_share_one_database_and_one_signing_key() {
     // organization are all raced for.
     let starting: Vec<Starting> = dirs
         .iter()
-        .map(|dir| {
-            spawn(&ServeOptions {
-                data_dir: dir.path(),
-                database_url: &url,
-                signing_key_file: Some(&key_file),
-                checkpoint_every: 1,
-            })
-        })
+        .map(|dir| spawn(&ServeOptions::new(dir.path(), &url, 1).with_signing_key_file(&key_file)))
         .collect();
     let mut servers: Vec<Server> = starting.into_iter().map(Starting::ready).collect();
 
@@ -335,13 +328,7 @@ fn a_server_with_another_signing_key_refuses_the_database() {
     let rt = runtime();
     let (_database, url) = rt.block_on(TestDatabase::create());
     let first_dir = tempfile::tempdir().unwrap();
-    let mut first = spawn(&ServeOptions {
-        data_dir: first_dir.path(),
-        database_url: &url,
-        signing_key_file: None,
-        checkpoint_every: 60,
-    })
-    .ready();
+    let mut first = spawn(&ServeOptions::new(first_dir.path(), &url, 60)).ready();
     let admin = key_in(&first.banner).expect("the first start bootstraps");
     let database_key_id = key_id_in(&first.banner);
     rt.block_on(async {
@@ -361,13 +348,7 @@ fn a_server_with_another_signing_key_refuses_the_database() {
 
     // A second server with a key of its own (a new one, in its own data directory).
     let second_dir = tempfile::tempdir().unwrap();
-    let (status, log) = spawn(&ServeOptions {
-        data_dir: second_dir.path(),
-        database_url: &url,
-        signing_key_file: None,
-        checkpoint_every: 60,
-    })
-    .refused();
+    let (status, log) = spawn(&ServeOptions::new(second_dir.path(), &url, 60)).refused();
     assert!(!status.success(), "{log}");
     assert!(
         log.contains(&format!("signed with key id {database_key_id}")),
@@ -385,12 +366,9 @@ fn a_server_with_another_signing_key_refuses_the_database() {
     assert!(log.contains("created a new key"), "{log}");
 
     // Pointed at the first server's key, the same second server starts and serves the trail.
-    let mut second = spawn(&ServeOptions {
-        data_dir: second_dir.path(),
-        database_url: &url,
-        signing_key_file: Some(&first_key_file),
-        checkpoint_every: 60,
-    })
+    let mut second = spawn(
+        &ServeOptions::new(second_dir.path(), &url, 60).with_signing_key_file(&first_key_file),
+    )
     .ready();
     assert_eq!(key_in(&second.banner), None, "{:?}", second.banner);
     rt.block_on(async {
@@ -399,13 +377,7 @@ fn a_server_with_another_signing_key_refuses_the_database() {
     });
     second.stop();
 
-    let out = stele_ok(&[
-        "verify",
-        "--database-url",
-        &url,
-        "--data-dir",
-        first_dir.path().to_str().unwrap(),
-    ]);
+    let out = verify_ok(&url, first_dir.path());
     assert!(
         out.contains(": OK, 1 entries") && out.contains("1 checkpoints"),
         "{out}"
@@ -429,25 +401,13 @@ fn the_first_key_claims_a_database_before_any_checkpoint() {
     let rt = runtime();
     let (_database, url) = rt.block_on(TestDatabase::create());
     let first_dir = tempfile::tempdir().unwrap();
-    let mut first = spawn(&ServeOptions {
-        data_dir: first_dir.path(),
-        database_url: &url,
-        signing_key_file: None,
-        checkpoint_every: 60,
-    })
-    .ready();
+    let mut first = spawn(&ServeOptions::new(first_dir.path(), &url, 60)).ready();
     let claimed = key_id_in(&first.banner);
     // No entry, so no checkpoint: only the claim says whose database this is.
     first.stop();
 
     let second_dir = tempfile::tempdir().unwrap();
-    let (status, log) = spawn(&ServeOptions {
-        data_dir: second_dir.path(),
-        database_url: &url,
-        signing_key_file: None,
-        checkpoint_every: 60,
-    })
-    .refused();
+    let (status, log) = spawn(&ServeOptions::new(second_dir.path(), &url, 60)).refused();
     assert!(!status.success(), "{log}");
     assert!(
         log.contains(&format!("key id {claimed} (or it is claimed by that key)")),

@@ -7,53 +7,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
+
+use crate::support::{key_in, serve_sqlite};
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 const VERIFIER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tools/independent_verify.py"
 );
-
-/// Starts `stele serve` on the directory; returns the process, its URL and the admin key printed
-/// on a first start (empty otherwise).
-fn serve(dir: &Path) -> (Child, String, String) {
-    let mut child = Command::new(STELE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut url, mut key) = (String::new(), String::new());
-    loop {
-        let mut line = String::new();
-        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(n > 0, "stele serve exited before it was ready");
-        if let Some(u) = line.trim().strip_prefix("Stele is listening on ") {
-            url = u.to_string();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("stele_")) {
-            key = k.trim_end_matches('\'').to_string();
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    (child, url, key)
-}
-
-/// A graceful stop, which signs the final checkpoint.
-fn stop(mut child: Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
 
 async fn post(url: &str, key: &str, path: &str, body: &str) -> Value {
     let r = reqwest::Client::new()
@@ -185,12 +149,14 @@ fn record() -> Recorded {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let (child, url, key) = serve(dir.path());
-    assert!(!key.is_empty(), "a first start prints the admin key");
-    rt.block_on(post(&url, &key, "/v1/events", FIRST_BATCH));
-    stop(child);
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let key = key_in(&server.banner).expect("a first start prints the admin key");
+    rt.block_on(post(&server.url, &key, "/v1/events", FIRST_BATCH));
+    // A graceful stop signs the final checkpoint.
+    server.stop();
 
-    let (child, url, _) = serve(dir.path());
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let url = server.url.clone();
     rt.block_on(async {
         post(&url, &key, "/v1/events", SECOND_BATCH).await;
         let erased = post(
@@ -203,9 +169,10 @@ fn record() -> Recorded {
         assert_eq!(erased["erased_entries"], 2, "{erased}");
         assert_eq!(erased["record"]["seq"], 7, "{erased}");
     });
-    stop(child);
+    server.stop();
 
-    let (child, url, _) = serve(dir.path());
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let url = server.url.clone();
     let recorded = rt.block_on(async {
         let page: Value = serde_json::from_str(
             &get_text(&url, &key, "/v1/events?actor_type=all&limit=100").await,
@@ -228,7 +195,7 @@ fn record() -> Recorded {
             public["public_key"].as_str().unwrap().to_string(),
         )
     });
-    stop(child);
+    server.stop();
     Recorded {
         proofs: recorded.0,
         consistency: recorded.1,

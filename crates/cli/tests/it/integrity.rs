@@ -4,80 +4,50 @@
 use std::path::Path;
 use std::process::Command;
 
-const STELE: &str = env!("CARGO_BIN_EXE_stele");
+use crate::support::{key_in, record_batches, serve_sqlite};
 
-/// Starts `stele serve` on the directory; returns the process, its URL and the key printed on a
-/// first start (empty otherwise).
-fn serve(dir: &Path) -> (std::process::Child, String, String) {
-    let mut child = Command::new(STELE)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut url, mut key) = (String::new(), String::new());
-    loop {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("Stele is listening on ") {
-            url = u.to_string();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("stele_")) {
-            key = k.trim_end_matches('\'').to_string();
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    (child, url, key)
-}
+const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
 /// A data directory with six entries and a signed checkpoint at seq 6, made by a real server.
 fn recorded_trail() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, key) = serve(dir.path());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::new();
-        for i in 0..3 {
-            let body = serde_json::json!({"events": [
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let (url, key) = (
+        server.url.clone(),
+        key_in(&server.banner).expect("a first start prints the admin key"),
+    );
+    let bodies = (0..3)
+        .map(|i| {
+            serde_json::json!({"events": [
                 {"action": "create", "description": format!("create {i}"),
                  "actor": {"type": "user", "id": "u1", "email": "ada@example.com"},
                  "context": {"ip": "10.0.0.1", "user_agent": "curl"}},
                 {"action": "update", "description": format!("update {i}"), "actor": {"type": "api"}},
-            ]});
-            let r = client
-                .post(format!("{url}/v1/events"))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-        }
-    });
+            ]})
+        })
+        .collect();
+    record_batches(&url, &key, bodies);
     // A graceful stop signs the final checkpoint.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    server.stop();
     dir
 }
 
 fn verify(dir: &Path) -> (bool, String) {
-    let out = Command::new(STELE)
-        .arg("verify")
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let out = stele_on(dir, &["verify"]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// Runs `stele` with these arguments and `--data-dir dir`; returns its output.
+fn stele_on(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(STELE)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
 }
 
 fn sqlite3(dir: &Path, sql: &str) -> std::process::Output {
@@ -124,11 +94,7 @@ fn an_untouched_trail_verifies_with_its_checkpoint() {
 
     // With a published key instead of the key file: another key fails the signatures.
     let stranger = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    let out = Command::new(STELE)
-        .args(["verify", "--public-key", stranger, "--data-dir"])
-        .arg(trail.path())
-        .output()
-        .unwrap();
+    let out = stele_on(trail.path(), &["verify", "--public-key", stranger]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("BadSignature"));
 
@@ -139,11 +105,7 @@ fn an_untouched_trail_verifies_with_its_checkpoint() {
     assert!(ok && report.contains("signatures NOT checked"), "{report}");
 
     // A mistyped directory is an error, not an empty success.
-    let out = Command::new(STELE)
-        .args(["verify", "--data-dir"])
-        .arg(trail.path().join("typo"))
-        .output()
-        .unwrap();
+    let out = stele_on(&trail.path().join("typo"), &["verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no Stele database"));
     assert!(!trail.path().join("typo").exists());
@@ -232,8 +194,9 @@ fn every_kind_of_tampering_is_detected_and_named() {
 #[test]
 fn erasure_from_the_cli_keeps_the_chain_verifiable() {
     let trail = recorded_trail();
-    let out = Command::new(STELE)
-        .args([
+    let out = stele_on(
+        trail.path(),
+        &[
             "erase",
             "--org",
             "default",
@@ -241,11 +204,8 @@ fn erasure_from_the_cli_keeps_the_chain_verifiable() {
             "ada@example.com",
             "--reason",
             "GDPR request",
-        ])
-        .arg("--data-dir")
-        .arg(trail.path())
-        .output()
-        .unwrap();
+        ],
+    );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -269,21 +229,13 @@ fn erasure_from_the_cli_keeps_the_chain_verifiable() {
 #[test]
 fn proofs_from_the_api_verify_offline_with_the_public_key() {
     let trail = recorded_trail();
-    let key = Command::new(STELE)
-        .args([
-            "key",
-            "create",
-            "--org",
-            "default",
-            "--scopes",
-            "read",
-            "--data-dir",
-        ])
-        .arg(trail.path())
-        .output()
-        .unwrap();
+    let key = stele_on(
+        trail.path(),
+        &["key", "create", "--org", "default", "--scopes", "read"],
+    );
     let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
-    let (mut child, url, _) = serve(trail.path());
+    let server = serve_sqlite(trail.path(), &[]);
+    let url = server.url.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (proof, public) = rt.block_on(async {
         let client = reqwest::Client::new();
@@ -306,8 +258,7 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
         let public = get(format!("{url}/v1/integrity/public-key")).await;
         (proof, public["public_key"].as_str().unwrap().to_string())
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     let file = trail.path().join("proof.json");
     let check = |document: &serde_json::Value| {
@@ -338,14 +289,7 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
 #[test]
 fn export_from_the_cli_writes_the_file_and_records_itself() {
     let trail = recorded_trail();
-    let run = |args: &[&str]| {
-        Command::new(STELE)
-            .args(args)
-            .arg("--data-dir")
-            .arg(trail.path())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| stele_on(trail.path(), args);
     let out = run(&[
         "export", "--org", "default", "--format", "csv", "--action", "update",
     ]);

@@ -32,13 +32,7 @@ fn ingest_survives_terminated_database_connections() {
     let (_database, url) = rt.block_on(TestDatabase::create());
     let name = database_name(&url);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn(&ServeOptions {
-        data_dir: dir.path(),
-        database_url: &url,
-        signing_key_file: None,
-        checkpoint_every: 1,
-    })
-    .ready();
+    let mut server = spawn(&ServeOptions::new(dir.path(), &url, 1)).ready();
     let key = key_in(&server.banner).unwrap();
     let pid = server.pid();
 
@@ -171,13 +165,7 @@ fn ingest_survives_terminated_database_connections() {
     });
 
     server.stop();
-    let out = stele_ok(&[
-        "verify",
-        "--database-url",
-        &url,
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = verify_ok(&url, dir.path());
     assert!(out.contains(": OK,"), "{out}");
 }
 
@@ -305,13 +293,7 @@ fn a_database_outage_answers_503_and_service_resumes_without_a_restart() {
     let proxy = rt.block_on(Proxy::start(upstream(&url)));
     let (proxied, password) = through(proxy.addr, &url);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn(&ServeOptions {
-        data_dir: dir.path(),
-        database_url: &proxied,
-        signing_key_file: None,
-        checkpoint_every: 1,
-    })
-    .ready();
+    let mut server = spawn(&ServeOptions::new(dir.path(), &proxied, 1)).ready();
     let key = key_in(&server.banner).unwrap();
     let pid = server.pid();
     assert!(!server.banner.concat().contains(&password));
@@ -469,12 +451,6 @@ fn a_database_outage_answers_503_and_service_resumes_without_a_restart() {
         !server.log_text().contains(&password),
         "the password never reaches the log"
     );
-    let out = stele_ok(&[
-        "verify",
-        "--database-url",
-        &url,
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = verify_ok(&url, dir.path());
     assert!(out.contains(": OK,"), "{out}");
 }

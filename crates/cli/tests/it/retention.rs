@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 use serde_json::json;
 use stele_core::time::{format_rfc3339, now_millis};
 
+use crate::support::{key_in, record_batches, serve_sqlite};
+
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 const DAY: i64 = 24 * 3600 * 1000;
 
@@ -43,34 +45,11 @@ fn text(out: &Output) -> String {
 /// by a real server that was then stopped.
 fn trail_with_old_entries() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(STELE)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-prune",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut url, mut key) = (String::new(), String::new());
-    loop {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("Stele is listening on ") {
-            url = u.to_string();
-        }
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("stele_")) {
-            key = k.trim_end_matches('\'').to_string();
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
+    let mut server = serve_sqlite(dir.path(), &["--no-prune"]);
+    let (url, key) = (
+        server.url.clone(),
+        key_in(&server.banner).expect("a first start prints the admin key"),
+    );
     let now = now_millis();
     let event = |action: &str, age_days: i64| {
         json!({"action": action, "occurred_at": format_rfc3339(now - age_days * DAY),
@@ -79,24 +58,8 @@ fn trail_with_old_entries() -> tempfile::TempDir {
     };
     let body = json!({"events": [event("old", 402), event("old", 401), event("old", 400)]});
     let recent = json!({"events": [event("recent", 2), event("recent", 1)]});
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = reqwest::Client::new();
-        for body in [body, recent] {
-            let r = client
-                .post(format!("{url}/v1/events"))
-                .bearer_auth(&key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-        }
-    });
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    record_batches(&url, &key, vec![body, recent]);
+    server.stop();
     dir
 }
 

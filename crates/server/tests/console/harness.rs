@@ -114,6 +114,11 @@ impl Console {
         request.send().await.unwrap()
     }
 
+    /// The body of a `GET` with these cookies, whatever its status.
+    pub async fn page_text(&self, path: &str, cookies: &str) -> String {
+        self.get(path, cookies).await.text().await.unwrap()
+    }
+
     /// `POST` of a urlencoded form with these cookies.
     pub async fn post_form(&self, path: &str, cookies: &str, fields: &[(&str, &str)]) -> Response {
         let body = fields
@@ -147,6 +152,17 @@ impl Console {
     /// Submits the sign-in form over plain HTTP.
     pub async fn sign_in_http(&self, email: &str, password: &str) -> Response {
         let form = self.sign_in_form().await;
+        self.post_sign_in(&form, email, password, "/console").await
+    }
+
+    /// Posts `form` (its cookie and CSRF token) with these credentials and `next` page.
+    pub async fn post_sign_in(
+        &self,
+        form: &SignInForm,
+        email: &str,
+        password: &str,
+        next: &str,
+    ) -> Response {
         self.post_form(
             "/console/login",
             &form.cookie,
@@ -154,7 +170,7 @@ impl Console {
                 ("csrf", &form.csrf),
                 ("email", email),
                 ("password", password),
-                ("next", "/console"),
+                ("next", next),
             ],
         )
         .await
@@ -218,6 +234,11 @@ pub struct SignInForm {
     /// `stele_login=…`, to send back.
     pub cookie: String,
     pub csrf: String,
+}
+
+/// Whether the query has `key=value` among its parameters.
+pub fn has(params: &[(String, String)], key: &str, value: &str) -> bool {
+    params.iter().any(|(k, v)| k == key && v == value)
 }
 
 /// The value a response's `Set-Cookie` gives cookie `name`.
@@ -324,6 +345,33 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("waiting for `{css}`: {e}"))
+    }
+
+    /// Waits until the page is loaded with an element `ready_css` and `ok` accepts its URL's path
+    /// and query parameters; returns those parameters. Fails naming `what` after 30 seconds.
+    pub async fn settle(
+        &self,
+        what: &str,
+        ready_css: &str,
+        ok: impl Fn(&str, &[(String, String)]) -> bool,
+    ) -> Vec<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let script = format!(
+            "return document.readyState === 'complete' && !!document.querySelector('{ready_css}');"
+        );
+        loop {
+            let url = self.driver.current_url().await.unwrap();
+            let params: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let ready = self.driver.execute(&script, vec![]).await.unwrap();
+            if ready == serde_json::Value::Bool(true) && ok(url.path(), &params) {
+                return params;
+            }
+            assert!(Instant::now() < deadline, "waiting for {what}; at {url}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn text_of(&self, css: &str) -> String {

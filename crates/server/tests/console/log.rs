@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Browser, Console, with_browser};
+use crate::harness::{Browser, Console, has, with_browser};
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -202,32 +202,9 @@ async fn settle(
     what: &str,
     ok: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let url = browser.driver.current_url().await.unwrap();
-        let params: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let ready = browser
-            .driver
-            .execute(
-                "return document.readyState === 'complete' && !!document.querySelector('p.entry-count');",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if ready == Value::Bool(true) && ok(&params) {
-            return params;
-        }
-        assert!(Instant::now() < deadline, "waiting for {what}; at {url}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Whether the query has `key=value` among its parameters.
-fn has(params: &[(String, String)], key: &str, value: &str) -> bool {
-    params.iter().any(|(k, v)| k == key && v == value)
+    browser
+        .settle(what, "p.entry-count", |_, params| ok(params))
+        .await
 }
 
 /// The non-empty parameters of a query (a form sends its empty fields too).

@@ -5,9 +5,7 @@
 //! OWN/ALL, Clear behind its confirmation, the failure analysis following a reclassification, and
 //! the trail entries each change writes; screenshots as artifacts.
 
-use std::time::{Duration, Instant};
-
-use crate::harness::{Browser, Console, hidden_field, with_browser};
+use crate::harness::{Browser, Console, has, hidden_field, with_browser};
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -107,33 +105,23 @@ async fn setup() -> (Console, Prints) {
     (console, prints)
 }
 
-/// Waits until the browser shows a loaded print log page whose URL passes `ok`.
-async fn settle(browser: &Browser, what: &str, ok: impl Fn(&[(String, String)]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let url = browser.driver.current_url().await.unwrap();
-        let params: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let ready = browser
-            .driver
-            .execute(
-                "return document.readyState === 'complete' && !!document.querySelector('nav.pagination');",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if ready == Value::Bool(true) && url.path() == "/console/print-log" && ok(&params) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "waiting for {what}; at {url}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Opens the print log page with this query (`?…`, or empty) and waits for its table.
+async fn open_print_log(browser: &Browser, console: &Console, query: &str) {
+    browser
+        .open(
+            &console.at(&format!("/console/print-log{query}")),
+            "table.print-table",
+        )
+        .await;
 }
 
-fn has(params: &[(String, String)], key: &str, value: &str) -> bool {
-    params.iter().any(|(k, v)| k == key && v == value)
+/// Waits until the browser shows a loaded print log page whose URL passes `ok`.
+async fn settle(browser: &Browser, what: &str, ok: impl Fn(&[(String, String)]) -> bool) {
+    browser
+        .settle(what, "nav.pagination", |path, params| {
+            path == "/console/print-log" && ok(params)
+        })
+        .await;
 }
 
 /// The notice of a change's answer, once the browser is on it (the page before it may show the
@@ -196,7 +184,7 @@ async fn the_page_shows_the_seeds_badges_and_filters_and_pages_in_the_url() {
     with_browser(|browser| async move {
         let b = &*browser;
         b.sign_in(console, AUDITOR).await;
-        b.open(&console.at("/console/print-log"), "table.print-table").await;
+        open_print_log(b, console, "").await;
         settle(b, "the first page", |_| true).await;
 
         // 25 rows per page by default, newest first.
@@ -326,11 +314,7 @@ async fn a_member_reclassifies_and_deletes_only_their_own_prints_and_the_trail_s
     with_browser(|browser| async move {
         let b = &*browser;
         b.sign_in(console, ADA).await;
-        b.open(
-            &console.at("/console/print-log?status=failed"),
-            "table.print-table",
-        )
-        .await;
+        open_print_log(b, console, "?status=failed").await;
         settle(b, "failed prints", |_| true).await;
         assert_eq!(row_ids(b).await, [prints.gear, prints.bracket]);
         // Ada's own row has Edit and Delete; Bob's has neither; there is no Clear log.
@@ -370,11 +354,7 @@ async fn a_member_reclassifies_and_deletes_only_their_own_prints_and_the_trail_s
         assert_eq!(chart_count(b, "unclassified").await, 0);
 
         // Delete: the row goes, and so do its figures.
-        b.open(
-            &console.at("/console/print-log?created_by_username=ada%40example.com"),
-            "table.print-table",
-        )
-        .await;
+        open_print_log(b, console, "?created_by_username=ada%40example.com").await;
         assert_eq!(b.text_of("dd.total-prints").await, "3");
         click(
             b,
@@ -397,12 +377,7 @@ async fn a_member_reclassifies_and_deletes_only_their_own_prints_and_the_trail_s
     // Sent by hand, a change of someone else's row is refused and changes nothing; so is a
     // clear, and a form without the session's CSRF token.
     let session = console.session_cookie(ADA).await;
-    let page = console
-        .get("/console/print-log", &session)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = console.page_text("/console/print-log", &session).await;
     let csrf = hidden_field(&page, "csrf").expect("the page's forms carry the token");
     let id = prints.bracket.to_string();
     for (path, fields) in [
@@ -458,11 +433,7 @@ async fn an_owner_reclassifies_anyones_print_and_clears_the_log_after_confirming
     with_browser(|browser| async move {
         let b = &*browser;
         b.sign_in(console, OWNER).await;
-        b.open(
-            &console.at("/console/print-log?status=failed"),
-            "table.print-table",
-        )
-        .await;
+        open_print_log(b, console, "?status=failed").await;
         settle(b, "failed prints", |_| true).await;
 
         // Anyone's row: Bob's bracket becomes completed, its cause cleared.

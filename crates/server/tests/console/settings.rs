@@ -33,12 +33,7 @@ async fn with_ada() -> (Console, Member) {
 
 /// The session's CSRF token, from the sign-out form every signed-in page has.
 async fn csrf_of(console: &Console, cookie: &str) -> String {
-    let page = console
-        .get("/console/settings", cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = console.page_text("/console/settings", cookie).await;
     hidden_field(&page, "csrf").expect("a signed-in page has the CSRF field")
 }
 
@@ -872,11 +867,8 @@ async fn settings_forms_without_the_csrf_token_are_refused_and_change_nothing() 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/console/settings?done=saved");
     let page = console
-        .get("/console/settings?done=saved", &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page_text("/console/settings?done=saved", &cookie)
+        .await;
     assert!(page.contains("Settings saved."));
     // The same again: nothing to save, nothing recorded.
     let response = console
@@ -931,7 +923,7 @@ async fn each_settings_page_needs_its_permission_and_the_header_links_only_to_th
                 );
             }
         }
-        let home = console.get("/console", &cookie).await.text().await.unwrap();
+        let home = console.page_text("/console", &cookie).await;
         // Every role may read the print log, so every header links to it.
         assert!(
             home.contains("class=\"nav-link\" href=\"/console/print-log\""),
@@ -1126,12 +1118,7 @@ async fn keys_of_another_organization_cannot_be_seen_or_revoked() {
         .unwrap();
     let cookie = console.session_cookie(ADA).await;
     let csrf = csrf_of(&console, &cookie).await;
-    let list = console
-        .get("/console/settings/keys", &cookie)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let list = console.page_text("/console/settings/keys", &cookie).await;
     assert!(!list.contains(&theirs.id) && !list.contains("theirs"));
     let path = format!("/console/settings/keys/{}/revoke", theirs.id);
     assert_eq!(
@@ -1163,7 +1150,7 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
     let cookie = console.session_cookie("rita@example.com").await;
 
     // The log links each entry's details to its own page (for readers without JavaScript).
-    let log = console.get("/console", &cookie).await.text().await.unwrap();
+    let log = console.page_text("/console", &cookie).await;
     assert!(log.contains(&format!("href=\"/console/entries/{id}\"")));
     assert!(
         console.entries("action=view").await.is_empty(),

@@ -258,12 +258,7 @@ async fn a_form_post_without_the_csrf_token_is_refused() {
         StatusCode::SEE_OTHER
     );
     let session = console.session_cookie("ada@example.com").await;
-    let page = console
-        .get("/console", &session)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = console.page_text("/console", &session).await;
     let token = crate::harness::hidden_field(&page, "csrf").unwrap();
     let out = console
         .post_form("/console/logout", &session, &[("csrf", &token)])
@@ -339,15 +334,11 @@ async fn cookies_are_http_only_same_site_and_sign_in_goes_back_where_it_was_aske
     );
     let form = console.sign_in_form().await;
     let response = console
-        .post_form(
-            "/console/login",
-            &form.cookie,
-            &[
-                ("csrf", &form.csrf),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("next", "/console?from=2026-01-01"),
-            ],
+        .post_sign_in(
+            &form,
+            "ada@example.com",
+            PASSWORD,
+            "/console?from=2026-01-01",
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -363,16 +354,7 @@ async fn cookies_are_http_only_same_site_and_sign_in_goes_back_where_it_was_aske
 
     // Never to another site.
     let response = console
-        .post_form(
-            "/console/login",
-            &form.cookie,
-            &[
-                ("csrf", &form.csrf),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("next", "//evil.example/console"),
-            ],
-        )
+        .post_sign_in(&form, "ada@example.com", PASSWORD, "//evil.example/console")
         .await;
     assert_eq!(location(&response), "/console");
 }

@@ -135,36 +135,22 @@ async fn bad_query_parameters_are_400_naming_the_parameter() {
 #[tokio::test]
 async fn unknown_endpoints_and_entries_are_json_404s() {
     let app = spawn_app().await;
-    assert_error(
-        app.get("/v2/nothing").await,
+    app.get_error("/v2/nothing", StatusCode::NOT_FOUND, "not_found")
+        .await;
+    app.get_error(
+        "/v1/events/01890000-0000-7000-8000-000000000000",
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    assert_error(
-        app.get("/v1/events/01890000-0000-7000-8000-000000000000")
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.get("/v1/events/not-an-id").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    app.get_error("/v1/events/not-an-id", StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
 async fn readiness_reports_the_database_check_and_liveness_is_plain() {
     let app = spawn_app().await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get_anonymous("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap(),
@@ -173,12 +159,7 @@ async fn readiness_reports_the_database_check_and_liveness_is_plain() {
             "retention": {"status": "ok", "last_run_at": null, "archive_error": null},
         }})
     );
-    let live = app
-        .client
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .unwrap();
+    let live = app.get_anonymous("/healthz").await;
     assert_eq!(live.status(), StatusCode::OK);
     assert_eq!(live.text().await.unwrap(), "ok");
 }

@@ -3,10 +3,9 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use stele_service::access::api_keys;
 use stele_store::Scope;
 
-use super::helpers::{TestApp, assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, assert_export_entry, event, spawn_app};
 
 const HEADER: &str = "id,seq,occurred_at,channel,action,detailed_action,description,outcome,\
 actor_type,actor_id,actor_name,actor_email,entity_type,entity_id,entity_name,entity_ids,ip,\
@@ -303,12 +302,14 @@ async fn the_download_is_named_by_its_time() {
 async fn the_export_scope_is_required() {
     let app = seeded().await;
     let read = app.key_for("default", &[Scope::Read, Scope::Ingest]).await;
-    let body = assert_error(
-        app.get_as(&read, "/v1/export?format=csv").await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    let body = app
+        .get_error_as(
+            &read,
+            "/v1/export?format=csv",
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -320,11 +321,7 @@ async fn the_export_scope_is_required() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(ndjson(&response.bytes().await.unwrap()).len(), 3);
     assert_error(
-        app.client
-            .get(format!("{}/v1/export", app.url))
-            .send()
-            .await
-            .unwrap(),
+        app.get_anonymous("/v1/export").await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
@@ -356,12 +353,7 @@ async fn bad_parameters_are_400_naming_the_field() {
 async fn every_export_is_recorded_in_the_trail_but_not_in_itself() {
     let app = seeded().await;
     let secret = app.key_for("default", &[Scope::Export, Scope::Read]).await;
-    let key = app
-        .store
-        .authenticate(&api_keys::hash(&secret))
-        .await
-        .unwrap()
-        .unwrap();
+    let key = app.key_record(&secret).await;
     let response = app
         .get_as(&secret, "/v1/export?format=ndjson&action=update&q=")
         .await;
@@ -373,13 +365,7 @@ async fn every_export_is_recorded_in_the_trail_but_not_in_itself() {
     let recorded = listed(&app, "action=export").await;
     assert_eq!(recorded.len(), 1);
     let entry = &recorded[0];
-    assert_eq!(entry["detailed_action"], "audit_log.export");
-    assert_eq!(entry["channel"], "compliance");
-    assert_eq!(entry["outcome"], "success");
-    assert_eq!(
-        entry["actor"],
-        json!({"type": "api", "id": key.id, "name": key.name})
-    );
+    assert_export_entry(entry, &key);
     assert_eq!(entry["entity"], Value::Null);
     assert_eq!(entry["metadata"]["format"], "ndjson");
     assert_eq!(entry["metadata"]["entries"], 2);

@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use stele_service::access::api_keys;
 use stele_store::{NewExportJob, Scope};
 
-use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
+use super::helpers::{
+    TestApp, assert_error, assert_export_entry, event, spawn_app, spawn_app_with,
+};
 
 /// A small trail: two updates, a login and a System sync.
 async fn seeded(app: &TestApp) {
@@ -29,13 +30,8 @@ async fn seeded(app: &TestApp) {
 }
 
 async fn post_job(app: &TestApp, key: &str, body: &Value) -> Response {
-    app.client
-        .post(format!("{}/v1/exports", app.url))
-        .bearer_auth(key)
-        .json(body)
-        .send()
+    app.send_json_as(Method::POST, key, "/v1/exports", body)
         .await
-        .unwrap()
 }
 
 /// Starts a job with the admin key, asserting the 202 and its pending job.
@@ -62,11 +58,7 @@ async fn settled(app: &TestApp, id: &str) -> Value {
 
 /// Follows a job's download link, without an API key (the link is the credential).
 async fn download(app: &TestApp, url: &str) -> Response {
-    app.client
-        .get(format!("{}{url}", app.url))
-        .send()
-        .await
-        .unwrap()
+    app.get_anonymous(url).await
 }
 
 /// The names of the files in the server's export directory.
@@ -207,12 +199,7 @@ async fn each_job_is_recorded_in_the_trail_with_its_id() {
     let app = spawn_app().await;
     seeded(&app).await;
     let secret = app.key_for("default", &[Scope::Export]).await;
-    let key = app
-        .store
-        .authenticate(&api_keys::hash(&secret))
-        .await
-        .unwrap()
-        .unwrap();
+    let key = app.key_record(&secret).await;
     let body = json!({"format": "csv", "filters": {"entity_type": "Printer"}});
     let response = post_job(&app, &secret, &body).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
@@ -239,13 +226,7 @@ async fn each_job_is_recorded_in_the_trail_with_its_id() {
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{page}");
     let entry = &entries[0];
-    assert_eq!(entry["detailed_action"], "audit_log.export");
-    assert_eq!(entry["channel"], "compliance");
-    assert_eq!(entry["outcome"], "success");
-    assert_eq!(
-        entry["actor"],
-        json!({"type": "api", "id": key.id, "name": key.name})
-    );
+    assert_export_entry(entry, &key);
     assert_eq!(entry["metadata"]["job_id"], id);
     assert_eq!(entry["metadata"]["format"], "csv");
     assert_eq!(entry["metadata"]["entries"], 2);
@@ -274,8 +255,9 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     settled(&app, id).await;
 
     let theirs = app.key_for("acme", &[Scope::Export, Scope::Read]).await;
-    assert_error(
-        app.get_as(&theirs, &format!("/v1/exports/{id}")).await,
+    app.get_error_as(
+        &theirs,
+        &format!("/v1/exports/{id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -285,8 +267,8 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let their_job: Value = response.json().await.unwrap();
     let their_id = their_job["id"].as_str().unwrap();
-    assert_error(
-        app.get(&format!("/v1/exports/{their_id}")).await,
+    app.get_error(
+        &format!("/v1/exports/{their_id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -294,11 +276,8 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let job: Value = app
-            .get_as(&theirs, &format!("/v1/exports/{their_id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json_as(&theirs, &format!("/v1/exports/{their_id}"))
+            .await;
         if job["state"] == "ready" {
             assert_eq!(job["entries"], 0);
             break;
@@ -320,20 +299,10 @@ async fn another_organization_never_sees_a_job_and_the_export_scope_is_required(
                 .contains("export")
         );
     }
-    let anonymous = app
-        .client
-        .post(format!("{}/v1/exports", app.url))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.post_json_anonymous("/v1/exports", &json!({})).await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_error(
-        app.get("/v1/exports/exp_0000").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    app.get_error("/v1/exports/exp_0000", StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -381,14 +350,8 @@ async fn bad_requests_are_400_naming_the_field_and_start_nothing() {
     }
     for (raw, code) in [("{\"format\": ", "malformed_json"), ("[1]", "invalid_body")] {
         let response = app
-            .client
-            .post(format!("{}/v1/exports", app.url))
-            .bearer_auth(&app.key)
-            .header("content-type", "application/json")
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
+            .send_raw(Method::POST, "/v1/exports", "application/json", raw)
+            .await;
         assert_error(response, StatusCode::BAD_REQUEST, code).await;
     }
     assert!(

@@ -1,4 +1,4 @@
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use stele_server::app::backend::DatabaseUrl;
 use stele_server::{Application, Config};
@@ -88,9 +88,16 @@ impl TestApp {
         key.secret
     }
 
-    pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
+    /// A request with this method, key and JSON body to `path`.
+    pub async fn send_json_as(
+        &self,
+        method: Method,
+        key: &str,
+        path: &str,
+        body: &Value,
+    ) -> Response {
         self.client
-            .post(format!("{}/v1/events", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(key)
             .json(body)
             .send()
@@ -98,13 +105,45 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST` of this JSON body to `path` without an API key.
+    pub async fn post_json_anonymous(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The stored record of the API key with this secret.
+    pub async fn key_record(&self, secret: &str) -> stele_store::ApiKeyInfo {
+        self.store
+            .authenticate(&api_keys::hash(secret))
+            .await
+            .unwrap()
+            .expect("the key exists")
+    }
+
+    pub async fn post_events_as(&self, key: &str, body: &Value) -> Response {
+        self.send_json_as(Method::POST, key, "/v1/events", body)
+            .await
+    }
+
     pub async fn post_events(&self, body: &Value) -> Response {
         self.post_events_as(&self.key, body).await
     }
 
-    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+    /// A request with this method and a raw body of this content type to `path`, with the
+    /// admin key.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
         self.client
-            .post(format!("{}/v1/events", self.url))
+            .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.key)
             .header("content-type", content_type)
             .body(body)
@@ -113,15 +152,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
+        self.send_raw(Method::POST, "/v1/events", content_type, body)
+            .await
+    }
+
     /// `POST /v1/erasure` with this body.
     pub async fn post_erasure_as(&self, key: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}/v1/erasure", self.url))
-            .bearer_auth(key)
-            .json(body)
-            .send()
+        self.send_json_as(Method::POST, key, "/v1/erasure", body)
             .await
-            .unwrap()
     }
 
     /// Erases with the admin key and returns the answer, asserting 200.
@@ -150,6 +189,38 @@ impl TestApp {
 
     pub async fn get(&self, path_and_query: &str) -> Response {
         self.get_as(&self.key, path_and_query).await
+    }
+
+    /// GET without an API key.
+    pub async fn get_anonymous(&self, path_and_query: &str) -> Response {
+        self.client
+            .get(format!("{}{}", self.url, path_and_query))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET with this key, its body as JSON whatever the status.
+    pub async fn get_json_as(&self, key: &str, path_and_query: &str) -> Value {
+        self.get_as(key, path_and_query).await.json().await.unwrap()
+    }
+
+    /// GET with the admin key that must answer a JSON error with this status and code (see
+    /// [`assert_error`]); returns its body.
+    pub async fn get_error(&self, path_and_query: &str, status: StatusCode, code: &str) -> Value {
+        assert_error(self.get(path_and_query).await, status, code).await
+    }
+
+    /// GET with this key that must answer a JSON error with this status and code (see
+    /// [`assert_error`]); returns its body.
+    pub async fn get_error_as(
+        &self,
+        key: &str,
+        path_and_query: &str,
+        status: StatusCode,
+        code: &str,
+    ) -> Value {
+        assert_error(self.get_as(key, path_and_query).await, status, code).await
     }
 
     /// GET that must succeed, as JSON.
@@ -182,6 +253,18 @@ impl TestApp {
             }
         }
     }
+}
+
+/// Asserts that `entry` is the trail entry of an export by this API key: `audit_log.export` on
+/// the `compliance` channel, a success.
+pub fn assert_export_entry(entry: &Value, key: &stele_store::ApiKeyInfo) {
+    assert_eq!(entry["detailed_action"], "audit_log.export");
+    assert_eq!(entry["channel"], "compliance");
+    assert_eq!(entry["outcome"], "success");
+    assert_eq!(
+        entry["actor"],
+        json!({"type": "api", "id": key.id, "name": key.name})
+    );
 }
 
 /// Asserts a JSON error with this status and code, and returns its body.

@@ -3,7 +3,16 @@ use serde_json::{Value, json};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_store::Scope;
 
-use super::helpers::{assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, event, spawn_app};
+
+/// The server's public key document (`GET /v1/integrity/public-key`, no API key needed).
+async fn public_key_document(app: &TestApp) -> Value {
+    app.get_anonymous("/v1/integrity/public-key")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_key() {
@@ -18,15 +27,7 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     assert_eq!(report["checkpoints"], 1);
     assert!(report["problem"].is_null());
 
-    let key: Value = app
-        .client
-        .get(format!("{}/v1/integrity/public-key", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: Value = public_key_document(&app).await;
     assert_eq!(key["algorithm"], "ed25519");
     let public = PublicKey::from_hex(key["public_key"].as_str().unwrap()).unwrap();
 
@@ -38,8 +39,8 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     checkpoints[0]
         .verify(&public)
         .expect("verifies with the public key alone");
-    assert_error(
-        app.get("/v1/integrity/checkpoints?limit=0").await,
+    app.get_error(
+        "/v1/integrity/checkpoints?limit=0",
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
     )
@@ -51,27 +52,18 @@ async fn integrity_endpoints_need_a_read_key_and_see_only_their_organization() {
     let app = spawn_app().await;
     app.record(vec![event("create")]).await;
     let ingest_only = app.key_for("default", &[Scope::Ingest]).await;
-    assert_error(
-        app.get_as(&ingest_only, "/v1/integrity/verify").await,
+    app.get_error_as(
+        &ingest_only,
+        "/v1/integrity/verify",
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     let other = app.key_for("other", &[Scope::Read]).await;
-    let report: Value = app
-        .get_as(&other, "/v1/integrity/verify")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report: Value = app.get_json_as(&other, "/v1/integrity/verify").await;
     assert_eq!(report["entries"], 0);
     app.store.checkpoint_now().await.unwrap();
-    let list: Value = app
-        .get_as(&other, "/v1/integrity/checkpoints")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json_as(&other, "/v1/integrity/checkpoints").await;
     assert_eq!(list["checkpoints"], json!([]));
 }
 
@@ -133,8 +125,8 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     let first = app.record((0..3).map(|_| event("create")).collect()).await;
     let early = first[1]["id"].as_str().unwrap().to_string();
     // Not covered by a checkpoint yet: the client is told so.
-    assert_error(
-        app.get(&format!("/v1/events/{early}/proof")).await,
+    app.get_error(
+        &format!("/v1/events/{early}/proof"),
         StatusCode::CONFLICT,
         "conflict",
     )
@@ -142,15 +134,7 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     app.store.checkpoint_now().await.unwrap();
     let later = app.record((0..4).map(|_| event("update")).collect()).await;
     app.store.checkpoint_now().await.unwrap();
-    let public: Value = app
-        .client
-        .get(format!("{}/v1/integrity/public-key", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let public: Value = public_key_document(&app).await;
     let key = PublicKey::from_hex(public["public_key"].as_str().unwrap()).unwrap();
 
     for id in [

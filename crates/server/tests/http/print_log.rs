@@ -220,12 +220,8 @@ async fn recording_a_print_returns_every_field_and_takes_either_auth_header() {
     )
     .await;
     let anonymous = app
-        .client
-        .post(format!("{}{LOG}", app.url))
-        .json(&json!({"status": "completed"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_anonymous(LOG, &json!({"status": "completed"}))
+        .await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(
         send(&app, Method::GET, LOG, "stele_not-a-key", None).await,

@@ -17,24 +17,18 @@ const DAY: Millis = 24 * 3600 * 1000;
 
 impl TestApp {
     async fn put_settings_as(&self, key: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .put(format!("{}/v1/settings", self.url))
-            .bearer_auth(key)
-            .json(body)
-            .send()
+        self.send_json_as(reqwest::Method::PUT, key, "/v1/settings", body)
             .await
-            .unwrap()
     }
 
     async fn put_settings_raw(&self, body: &str) -> reqwest::Response {
-        self.client
-            .put(format!("{}/v1/settings", self.url))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+        self.send_raw(
+            reqwest::Method::PUT,
+            "/v1/settings",
+            "application/x-www-form-urlencoded",
+            body.to_string(),
+        )
+        .await
     }
 
     /// The retention runs recorded in the default organization's trail, newest first.
@@ -193,12 +187,7 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
 
     // Another organization keeps its own settings.
     let other = app.key_for("other", &[Scope::Read]).await;
-    let theirs: Value = app
-        .get_as(&other, "/v1/settings")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs: Value = app.get_json_as(&other, "/v1/settings").await;
     assert_eq!(theirs["retention_days"], 365);
 }
 

@@ -24,28 +24,21 @@ async fn organizations_never_see_each_others_entries() {
         "each organization has its own sequence"
     );
 
-    assert_error(
-        app.get_as(&other, &format!("/v1/events/{id}")).await,
+    app.get_error_as(
+        &other,
+        &format!("/v1/events/{id}"),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    let list: serde_json::Value = app
-        .get_as(&other, "/v1/events?actor_type=all")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = app.get_json_as(&other, "/v1/events?actor_type=all").await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["entries"][0]["action"], "create");
     let history: serde_json::Value = app
-        .get_as(&other, "/v1/entities/Invoice/inv-1/events")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json_as(&other, "/v1/entities/Invoice/inv-1/events")
+        .await;
     assert_eq!(history["entries"], json!([]));
-    let facets: serde_json::Value = app.get_as(&other, "/v1/facets").await.json().await.unwrap();
+    let facets: serde_json::Value = app.get_json_as(&other, "/v1/facets").await;
     assert_eq!(facets["actions"], json!(["create"]));
     // The correlated list of one organization's entry never includes the other's.
     let mine = app.get_json(&format!("/v1/events/{id}")).await;
@@ -55,12 +48,7 @@ async fn organizations_never_see_each_others_entries() {
 #[tokio::test]
 async fn a_missing_or_unknown_key_is_401() {
     let app = spawn_app().await;
-    let none = app
-        .client
-        .get(format!("{}/v1/events", app.url))
-        .send()
-        .await
-        .unwrap();
+    let none = app.get_anonymous("/v1/events").await;
     assert_error(none, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let wrong = app.get_as("stele_000000", "/v1/events").await;
     assert_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -108,8 +96,9 @@ async fn a_revoked_key_stops_working_at_once() {
         StatusCode::OK
     );
     app.store.revoke_api_key(&info.id).await.unwrap();
-    assert_error(
-        app.get_as(&key.secret, "/v1/events").await,
+    app.get_error_as(
+        &key.secret,
+        "/v1/events",
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )

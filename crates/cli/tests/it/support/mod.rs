@@ -35,6 +35,27 @@ pub struct ServeOptions<'a> {
     pub checkpoint_every: u64,
 }
 
+impl<'a> ServeOptions<'a> {
+    /// A server over `data_dir` and `database_url` without `--signing-key-file` (it makes or
+    /// finds its key in the data directory), checkpointing every `checkpoint_every` seconds.
+    pub fn new(data_dir: &'a Path, database_url: &'a str, checkpoint_every: u64) -> Self {
+        ServeOptions {
+            data_dir,
+            database_url,
+            signing_key_file: None,
+            checkpoint_every,
+        }
+    }
+
+    /// The same server with `--signing-key-file file`.
+    pub fn with_signing_key_file(self, file: &'a Path) -> Self {
+        ServeOptions {
+            signing_key_file: Some(file),
+            ..self
+        }
+    }
+}
+
 /// A `stele serve` process that was started and has not printed its banner yet. It is a
 /// [`Server`] without a URL, so a test that fails before the banner still kills it.
 pub struct Starting(Server);
@@ -50,25 +71,46 @@ pub struct Server {
     lines: mpsc::Receiver<String>,
 }
 
-/// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
-pub fn spawn(options: &ServeOptions<'_>) -> Starting {
-    std::fs::create_dir_all(options.data_dir).unwrap();
-    let log = options.data_dir.join("serve.log");
+/// The `stele serve` command on port 0 over `data_dir` (created if needed), with the signing key
+/// and database chosen by flags only, and the path of its log: `serve.log` in the data directory.
+fn serve_command(data_dir: &Path) -> (Command, PathBuf) {
+    std::fs::create_dir_all(data_dir).unwrap();
+    let log = data_dir.join("serve.log");
     let mut command = Command::new(STELE);
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--checkpoint-every"])
-        .arg(options.checkpoint_every.to_string())
-        .arg("--data-dir")
-        .arg(options.data_dir)
-        .args(["--database-url", options.database_url])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
         .env_remove("STELE_SIGNING_KEY_FILE")
         .env_remove("STELE_DATABASE_URL")
         .env("STELE_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
+    (command, log)
+}
+
+/// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
+pub fn spawn(options: &ServeOptions<'_>) -> Starting {
+    let (mut command, log) = serve_command(options.data_dir);
+    command
+        .arg("--checkpoint-every")
+        .arg(options.checkpoint_every.to_string())
+        .args(["--database-url", options.database_url]);
     if let Some(key) = options.signing_key_file {
         command.arg("--signing-key-file").arg(key);
     }
+    start(command, log)
+}
+
+/// Starts `stele serve` on port 0 over the embedded database in `data_dir`, with the `extra`
+/// flags, and waits for its banner. Its log goes to `serve.log` in the data directory.
+pub fn serve_sqlite(data_dir: &Path, extra: &[&str]) -> Server {
+    let (mut command, log) = serve_command(data_dir);
+    command.args(extra);
+    start(command, log).ready()
+}
+
+/// Runs a prepared `stele serve` command whose standard error goes to `log`.
+fn start(mut command: Command, log: PathBuf) -> Starting {
     let mut child = command.spawn().expect("stele serve starts");
     // A thread reads standard output, so waiting for the banner can have a deadline, and keeps
     // reading it afterwards, so the server never writes into a closed pipe.
@@ -235,6 +277,35 @@ pub fn stele_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `stele verify` on the database at `database_url` with the key in `data_dir`; it must
+/// succeed. Returns its report.
+pub fn verify_ok(database_url: &str, data_dir: &Path) -> String {
+    stele_ok(&[
+        "verify",
+        "--database-url",
+        database_url,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ])
+}
+
+/// Posts each body to `POST /v1/events` of the server at `url` with this key, each answered 201.
+pub fn record_batches(url: &str, key: &str, bodies: Vec<Value>) {
+    runtime().block_on(async {
+        let client = Client::new();
+        for body in bodies {
+            let r = client
+                .post(format!("{url}/v1/events"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    });
 }
 
 pub fn stele(args: &[&str]) -> Output {
