@@ -1,7 +1,7 @@
 //! The print log (the Bambuddy-compatible API of docs/print-log.md): who may do what to it,
 //! how its requests are read, how its rows are shown, and the audit entries its changes write.
-//! The HTTP handlers (`stele_server`'s `api::print_log`) and the console use this module alike, so a row
-//! changed either way is checked and recorded the same way.
+//! The HTTP handlers (`stele_server`'s `api::print_log`) and the console use this module alike, so
+//! a row changed either way is checked and recorded the same way.
 //!
 //! Every change of the log is recorded in the trail on channel `printing`, entity type
 //! `PrintLogEntry`, by the store in the same transaction as the change ([`audit`]): recording a

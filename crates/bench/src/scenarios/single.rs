@@ -70,8 +70,9 @@ pub(crate) fn stop_after(after: Duration) -> Arc<AtomicBool> {
 }
 
 /// One event per request (`occurred_at` = now) from `clients` concurrent clients until `stop` is
-/// set; client `c` draws its events from `seed` and `salt + c`. A failed request is counted and the client goes on (after 10 ms, so that a server that
-/// is down is not hammered); callers decide what failures mean.
+/// set; client `c` draws its events from `seed` and `salt + c`. A failed request is counted and the
+/// client goes on (after 10 ms, so that a server that is down is not hammered); callers decide what
+/// failures mean.
 pub(crate) async fn single_load(
     http: &Http,
     clients: usize,

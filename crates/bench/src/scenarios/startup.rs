@@ -1,7 +1,8 @@
 //! The `startup` scenario: the server is stopped and started again on the trail the run left, and
 //! the harness measures how long `stele serve` takes from being spawned to its first `200` from
 //! `/readyz` (which asks the database), polled every 2 ms, and its resident memory once it has
-//! been idle for 2 s. The targets (docs/benchmarks.md): ready within 200 ms at 10M entries, idle RSS ≤ 30 MB.
+//! been idle for 2 s. The targets (docs/benchmarks.md): ready within 200 ms at 10M entries, idle
+//! RSS ≤ 30 MB.
 //!
 //! The data directory's pages are in the kernel's cache (the run just wrote or read them), so
 //! this is a restart on a warm machine, not the first start after a reboot.

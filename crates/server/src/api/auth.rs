@@ -1,6 +1,6 @@
 //! API key authentication: `Authorization: Bearer <key>`, or `X-API-Key: <key>` as clients of
-//! the print log API send it (docs/print-log.md), resolves to the key's organization and scopes. Every
-//! handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
+//! the print log API send it (docs/print-log.md), resolves to the key's organization and scopes.
+//! Every handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
 //! checks its scope, so no request can reach another organization's data.
 
 use std::net::IpAddr;
@@ -105,7 +105,8 @@ impl FromRequestParts<AppState> for IngestKey {
     }
 }
 
-/// The client's address alone, for an endpoint without an API key (`crate::app::client_ip::client_ip`).
+/// The client's address alone, for an endpoint without an API key
+/// (`crate::app::client_ip::client_ip`).
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientIp {

@@ -44,7 +44,7 @@ pub struct Config {
     /// How long a console sign-in lasts.
     pub session_ttl: Duration,
     /// The reverse proxies whose forwarding header names the client (`--trusted-proxies`,
-    /// `--forwarded-header`); without any, the client is the TCP peer (`crate::net`).
+    /// `--forwarded-header`); without any, the client is the TCP peer (`crate::app::client_ip`).
     pub trusted_proxies: TrustedProxies,
     /// How long a server keeps an organization's settings (recording on or off, the IP
     /// allowlist) before reading them again: how late a change made through another server

@@ -15,11 +15,11 @@
 //! - **Rate limiting.** Failed sign-ins are counted per account and per client address
 //!   (`rate_limit.rs`); past the limits, sign-in answers 429 without checking the password.
 //! - **IP allowlist.** [`ConsoleUser`] also checks the organization's IP allowlist
-//!   (`stele_service::access::org_policy`): a member connecting from elsewhere gets a 403 page, and the refusal is
-//!   recorded. Signing out ([`SignedIn`]) is never refused.
+//!   (`stele_service::access::org_policy`): a member connecting from elsewhere gets a 403 page, and
+//!   the refusal is recorded. Signing out ([`SignedIn`]) is never refused.
 //! - **The trail.** Sign-ins, sign-outs and failed sign-ins are recorded in the member's
-//!   organization (`stele_service::trail::activity`). A failed sign-in for an email that names no member belongs
-//!   to no organization, so it is only logged (at info).
+//!   organization (`stele_service::trail::activity`). A failed sign-in for an email that names no
+//!   member belongs to no organization, so it is only logged (at info).
 
 use std::net::IpAddr;
 
@@ -161,7 +161,8 @@ impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = Response;
 
     /// The member of the session, if the organization's IP allowlist includes the client's
-    /// address; otherwise a 403 page, and the refusal is recorded (`stele_service::access::org_policy`).
+    /// address; otherwise a 403 page, and the refusal is recorded
+    /// (`stele_service::access::org_policy`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let user = signed_in(parts, state).await?;
         let client = Client::of(parts, state);

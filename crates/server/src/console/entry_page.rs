@@ -11,8 +11,8 @@
 //!
 //! The view is recorded before the entry is shown: when recording fails, the page fails.
 //!
-//! The entry is built here with `stele_service::trail::activity`'s pieces (the member actor, the web
-//! context); the API's `GET /v1/events/{id}` records its own reads elsewhere.
+//! The entry is built here with `stele_service::trail::activity`'s pieces (the member actor, the
+//! web context); the API's `GET /v1/events/{id}` records its own reads elsewhere.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

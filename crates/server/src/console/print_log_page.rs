@@ -10,8 +10,8 @@
 //! Changes are plain HTML forms (POST with the session's CSRF token, which the console's guard
 //! checks), answered with a redirect back to the same view: reclassify a row, delete a row, clear
 //! the log (behind a confirmation). Each goes through the same checks and store calls as the API
-//! ([`stele_service::print_log`]), so it is recorded in the trail the same way, with the member as actor.
-//! Every value from a row is rendered through maud's escaping.
+//! ([`stele_service::print_log`]), so it is recorded in the trail the same way, with the member as
+//! actor. Every value from a row is rendered through maud's escaping.
 
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};

@@ -1,6 +1,6 @@
-//! The Bambuddy-compatible print log API (`/api/v1/print-log/`, docs/print-log.md): recording, the list
-//! and its filters, stats, reclassification, deletion, clearing, the OWN/ALL permissions mapped
-//! onto key scopes, the audit entries every change writes, and organization isolation.
+//! The Bambuddy-compatible print log API (`/api/v1/print-log/`, docs/print-log.md): recording, the
+//! list and its filters, stats, reclassification, deletion, clearing, the OWN/ALL permissions
+//! mapped onto key scopes, the audit entries every change writes, and organization isolation.
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};

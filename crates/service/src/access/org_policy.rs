@@ -9,9 +9,9 @@
 //! others go on with the old copy until the fresh one arrives, so a busy organization never sees
 //! a crowd of reads at once.
 //!
-//! Refused requests are recorded in the organization's trail (`crate::trail::activity::access_denied`),
-//! at most once a minute per (organization, actor, address) and server process, so a client
-//! retrying in a loop cannot flood the trail.
+//! Refused requests are recorded in the organization's trail
+//! (`crate::trail::activity::access_denied`), at most once a minute per (organization, actor,
+//! address) and server process, so a client retrying in a loop cannot flood the trail.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

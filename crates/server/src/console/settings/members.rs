@@ -9,10 +9,10 @@
 //!   promote themselves through someone else nor demote the people above them;
 //! - no change leaves the organization without an active member who can manage members.
 //!
-//! Adding goes through `stele_service::access::members::add` (as `stele user create` does: the same password
-//! rules, Argon2id, `member.add` recorded); a role change is recorded as `member.role_change`
-//! (action `permission_change`, channel `security`) with the old and new role. The member is the
-//! actor of both.
+//! Adding goes through `stele_service::access::members::add` (as `stele user create` does: the same
+//! password rules, Argon2id, `member.add` recorded); a role change is recorded as
+//! `member.role_change` (action `permission_change`, channel `security`) with the old and new role.
+//! The member is the actor of both.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};

@@ -5,16 +5,17 @@
 //! Turning recording off is the one change that silently loses data (applications' events are
 //! accepted and not stored), so it needs a second, deliberate step: a checkbox saying the member
 //! understands, which works without JavaScript. Turning it back on needs none. The allowlist is
-//! checked as the API checks it (`policy::parse_allowlist`, `policy::check_not_locked_out`), with
-//! the problem named by the line of the textarea it is on; the page shows the member's own
-//! address so that they can include it.
+//! checked as the API checks it (`org_policy::parse_allowlist` and
+//! `org_policy::check_not_locked_out`), with the problem named by the line of the textarea it is
+//! on; the page shows the member's own address so that they can include it.
 //!
 //! The form is read into a [`SettingsForm`] (what was typed, kept so a refused form comes back as
 //! it was sent), then checked into new [`OrgSettings`] that start from the current ones, so a
 //! setting this page does not show is kept as it is. The checks and the save are the API's
-//! (`stele_service::settings::{check_window, check_channel, save}`, and `stele_service::access::org_policy` for the
-//! allowlist): the same values are refused with the same words, and a change is recorded as
-//! `settings.update` with the old and new values, the member as the actor.
+//! (`stele_service::settings::{check_window, check_channel, save}`, and
+//! `stele_service::access::org_policy` for the allowlist): the same values are refused with the
+//! same words, and a change is recorded as `settings.update` with the old and new values, the
+//! member as the actor.
 //!
 //! To add a setting to the page: a field in [`SettingsForm`], filled in
 //! [`SettingsForm::from_settings`] and [`SettingsForm::read`] (a field the request leaves out
