@@ -52,7 +52,7 @@ pub enum ErasureError {
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
-        message: &'static str,
+        message: String,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,7 +90,7 @@ pub async fn erase(
     if actor.is_empty() || actor.chars().count() > MAX_ACTOR_CHARS {
         return Err(ErasureError::Invalid {
             field: "actor",
-            message: "must be 1 to 256 characters",
+            message: format!("must be 1 to {MAX_ACTOR_CHARS} characters"),
         });
     }
     if request
@@ -99,7 +99,7 @@ pub async fn erase(
     {
         return Err(ErasureError::Invalid {
             field: "reason",
-            message: "must be at most 1024 characters",
+            message: format!("must be at most {MAX_REASON_CHARS} characters"),
         });
     }
     let pseudonym = pseudonym(pseudonym_secret, org.id, actor);

@@ -183,12 +183,12 @@ pub(crate) type NewDictValues = Vec<(i64, i64, Arc<str>)>;
 
 /// What one group transaction has created but not yet committed.
 #[derive(Default)]
-pub(crate) struct GroupState {
+struct GroupState {
     /// Where each organization's chain stands after this group's entries so far.
-    pub(crate) chains: HashMap<OrgKey, ChainCursor>,
+    chains: HashMap<OrgKey, ChainCursor>,
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
-    pub(crate) new_dict: NewDictValues,
+    new_dict: NewDictValues,
     /// Search index rows, written once the group's B-tree writes are done (`write_search_index`).
     terms: Vec<(i64, String)>,
     descriptions: Vec<(i64, String)>,
@@ -504,12 +504,12 @@ pub(crate) fn insert_own_entries(
 }
 
 /// One entry to write: the prepared event and its search terms (both made before the writer).
-pub(crate) struct NewEntry<'a> {
-    pub event: &'a PreparedEvent,
-    pub terms: String,
+struct NewEntry<'a> {
+    event: &'a PreparedEvent,
+    terms: String,
 }
 
-pub(crate) fn insert_event(
+fn insert_event(
     tx: &Transaction<'_>,
     dict: &Dict,
     facets_seen: &mut HashMap<OrgKey, HashSet<i64>>,
@@ -604,7 +604,7 @@ pub(crate) fn insert_event(
 /// the transaction about each savepoint; FTS5 answers by flushing its in-memory index to a new
 /// segment. Written interleaved, that meant one tiny segment per entry and endless merging;
 /// written last, each FTS5 table flushes once, at commit.
-pub(crate) fn write_search_index(tx: &Transaction<'_>, group: &mut GroupState) -> Result<()> {
+fn write_search_index(tx: &Transaction<'_>, group: &mut GroupState) -> Result<()> {
     let mut terms = tx
         .prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
         .map_err(map_err)?;
@@ -689,10 +689,7 @@ fn chain_cursor<'g>(
     }
 }
 
-pub(crate) fn save_chains(
-    tx: &Transaction<'_>,
-    chains: &HashMap<OrgKey, ChainCursor>,
-) -> Result<()> {
+fn save_chains(tx: &Transaction<'_>, chains: &HashMap<OrgKey, ChainCursor>) -> Result<()> {
     for (org, chain) in chains {
         let frontier =
             serde_json::to_string(&chain.frontier).map_err(|e| StoreError::Other(e.to_string()))?;
