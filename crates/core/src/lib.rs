@@ -15,6 +15,7 @@ pub mod params;
 pub mod proof;
 pub mod query;
 pub mod redact;
+pub mod sent;
 pub mod time;
 pub mod validate;
 
@@ -23,4 +24,4 @@ pub use event::{
 };
 pub use filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError};
 pub use params::PageRequest;
-pub use validate::{FieldError, parse_event};
+pub use validate::{FieldError, check_event, parse_event};

@@ -1,6 +1,8 @@
-//! Parsing what a client sends into a [`NewEvent`].
+//! Checking what a client sends and turning it into a [`NewEvent`].
 //!
-//! [`parse_event`] checks one event object against the event contract (docs/api.md) and
+//! The body is read once, straight into the typed fields of [`crate::sent`] (no `Value` tree
+//! for the event itself); [`check_event`] then checks one event against the event contract
+//! (docs/api.md) and
 //! collects **every** problem it finds, each as a [`FieldError`] naming the field in dotted form
 //! (`actor.type`, `context.impersonator.email`, `metadata.plan`; array items as `changes[3].field`
 //! or `entity_ids[7]`), so a client can fix everything in one round trip. A batch caller fills in
@@ -40,12 +42,16 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::diff::diff;
 use crate::event::{Actor, ActorType, Change, Context, Entity, Impersonator, NewEvent, Outcome};
 use crate::redact::{RedactionRules, is_binary};
+use crate::sent::{
+    List, Scalar, Sent, SentActor, SentChange, SentContext, SentEntity, SentEvent,
+    SentImpersonator, Shaped, type_name,
+};
 use crate::time::{Millis, parse_rfc3339};
 
 /// How far ahead of the server's clock `occurred_at` may be (5 minutes).
@@ -65,40 +71,7 @@ pub const DEFAULT_CHANNEL: &str = "default";
 /// The values `context.source` may take.
 pub const SOURCES: [&str; 6] = ["web", "api", "webhook", "scheduler", "system", "cli"];
 
-const EVENT_KEYS: &[&str] = &[
-    "occurred_at",
-    "action",
-    "detailed_action",
-    "channel",
-    "description",
-    "outcome",
-    "actor",
-    "entity",
-    "entity_ids",
-    "context",
-    "changes",
-    "before",
-    "after",
-    "metadata",
-    "idempotency_key",
-];
 const SERVER_ASSIGNED_KEYS: &[&str] = &["id", "seq", "recorded_at"];
-const ACTOR_KEYS: &[&str] = &["type", "id", "name", "email"];
-const ENTITY_KEYS: &[&str] = &["type", "id", "name"];
-const CONTEXT_KEYS: &[&str] = &[
-    "ip",
-    "user_agent",
-    "correlation_id",
-    "request_id",
-    "reason",
-    "source",
-    "api_key_id",
-    "impersonator",
-    "location",
-];
-const IMPERSONATOR_KEYS: &[&str] = &["id", "email"];
-const CHANGE_KEYS: &[&str] = &["field", "old", "new"];
-
 /// One problem with one field of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -121,66 +94,42 @@ impl FieldError {
     }
 }
 
-/// Parses and validates one event object, then redacts it with `rules`. `now` is the server's
-/// clock (the default `occurred_at` and the reference for the future-skew check). Returns every
-/// error found, never an empty list.
-/// Collects a field error for every key or string value holding U+0000.
-fn find_nul(value: &Value, path: &str, out: &mut Vec<FieldError>) {
-    const MESSAGE: &str = "must not contain the NUL character (\\u0000)";
-    let join = |key: &str| {
-        if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
-    match value {
-        Value::String(s) if s.contains('\0') => out.push(FieldError::new(
-            if path.is_empty() { "event" } else { path },
-            MESSAGE,
-        )),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                find_nul(item, &format!("{path}[{i}]"), out);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                if key.contains('\0') {
-                    out.push(FieldError::new(
-                        join(&key.replace('\0', "\\u0000")),
-                        MESSAGE,
-                    ));
-                } else {
-                    find_nul(item, &join(key), out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
+/// Parses and validates one event object held as a `Value`, then redacts it with `rules`: the
+/// same as [`check_event`] on what the value says.
 pub fn parse_event(
     value: &Value,
     now: Millis,
     rules: &RedactionRules,
 ) -> Result<NewEvent, Vec<FieldError>> {
-    let Some(obj) = value.as_object() else {
-        return Err(vec![FieldError::new("event", "must be a JSON object")]);
+    match Shaped::<SentEvent>::deserialize(value) {
+        Ok(sent) => check_event(sent, now, rules),
+        // A `Value` is always well-formed JSON, and the sent types accept any of it.
+        Err(e) => Err(vec![FieldError::new("event", e.to_string())]),
+    }
+}
+
+/// Validates one event as sent, then redacts it with `rules`. `now` is the server's clock (the
+/// default `occurred_at` and the reference for the future-skew check). Returns every error
+/// found, never an empty list.
+pub fn check_event(
+    sent: Shaped<SentEvent<'_>>,
+    now: Millis,
+    rules: &RedactionRules,
+) -> Result<NewEvent, Vec<FieldError>> {
+    let sent = match sent {
+        Shaped::Object(sent) => sent,
+        Shaped::Other(_) => return Err(vec![FieldError::new("event", "must be a JSON object")]),
     };
     // NUL is valid JSON but not text everywhere Stele stores it (PostgreSQL refuses it, and a
     // C string ends there), so it is refused up front wherever it hides.
     let mut nul = Vec::new();
-    find_nul(value, "", &mut nul);
+    sent.find_nul("", &mut nul);
     if !nul.is_empty() {
         return Err(nul);
     }
     let mut p = Parser::default();
 
-    for key in obj.keys() {
-        if EVENT_KEYS.contains(&key.as_str()) {
-            continue;
-        }
+    for (key, _) in &sent.unknown {
         if SERVER_ASSIGNED_KEYS.contains(&key.as_str()) {
             p.err(
                 key.as_str(),
@@ -189,33 +138,43 @@ pub fn parse_event(
         } else {
             p.err(
                 shown(key),
-                format!("unknown field; known fields are {}", EVENT_KEYS.join(", ")),
+                format!(
+                    "unknown field; known fields are {}",
+                    SentEvent::KEYS.join(", ")
+                ),
             );
         }
     }
-    let field = |name: &str| present(obj.get(name));
 
-    let occurred_at = p.occurred_at(field("occurred_at"), now);
-    let action = p.action(field("action"));
-    let detailed_action = field("detailed_action").and_then(|v| p.detailed_action(v));
-    let channel = match field("channel") {
+    let occurred_at = p.occurred_at(present(&sent.occurred_at), now);
+    let action = p.action(present(&sent.action));
+    let detailed_action = present(&sent.detailed_action).and_then(|v| p.detailed_action(v));
+    let channel = match present(&sent.channel) {
         Some(v) => p.channel(v),
         None => DEFAULT_CHANNEL.to_string(),
     };
-    let description = field("description").and_then(|v| p.text("description", v, 0, 4096));
-    let outcome = field("outcome")
+    let description = present(&sent.description).and_then(|v| p.text("description", v, 0, 4096));
+    let outcome = present(&sent.outcome)
         .and_then(|v| p.outcome(v))
         .unwrap_or_default();
-    let actor = p.actor(field("actor"));
-    let entity = field("entity").and_then(|v| p.entity(v));
-    let entity_ids = field("entity_ids")
+    let actor = p.actor(present(&sent.actor));
+    let entity = present(&sent.entity).and_then(|v| p.entity(v));
+    let entity_ids = present(&sent.entity_ids)
         .map(|v| p.entity_ids(v))
         .unwrap_or_default();
-    let context = field("context").map(|v| p.context(v)).unwrap_or_default();
-    let mut changes = p.changes(field("changes"), field("before"), field("after"));
-    let mut metadata = field("metadata").map(|v| p.metadata(v)).unwrap_or_default();
+    let context = present(&sent.context)
+        .map(|v| p.context(v))
+        .unwrap_or_default();
+    let mut changes = p.changes(
+        present(&sent.changes),
+        present(&sent.before),
+        present(&sent.after),
+    );
+    let mut metadata = present(&sent.metadata)
+        .map(|v| p.metadata(v))
+        .unwrap_or_default();
     let idempotency_key =
-        field("idempotency_key").and_then(|v| p.text("idempotency_key", v, 1, 255));
+        present(&sent.idempotency_key).and_then(|v| p.text("idempotency_key", v, 1, 255));
 
     match actor {
         Some(actor) if p.errors.is_empty() => {
@@ -249,8 +208,8 @@ pub fn parse_event(
 }
 
 /// `null` counts as absent.
-fn present(value: Option<&Value>) -> Option<&Value> {
-    value.filter(|v| !v.is_null())
+fn present<T: Sent>(value: &Option<T>) -> Option<&T> {
+    value.as_ref().filter(|v| !v.is_null())
 }
 
 /// A client-chosen key as it appears in an error: cut short if absurdly long.
@@ -264,17 +223,6 @@ fn shown(key: &str) -> String {
 
 fn char_len(s: &str) -> usize {
     s.chars().count()
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// `^[a-z][a-z0-9_]{0,63}$`
@@ -316,11 +264,16 @@ impl Parser {
     }
 
     /// A string of `min..=max` characters.
-    fn text(&mut self, field: &str, v: &Value, min: usize, max: usize) -> Option<String> {
-        let Value::String(s) = v else {
-            self.err(field, format!("must be a string, not {}", type_name(v)));
+    fn text(&mut self, field: &str, v: &Scalar, min: usize, max: usize) -> Option<String> {
+        let Some(s) = v.as_str() else {
+            self.err(field, format!("must be a string, not {}", v.type_name()));
             return None;
         };
+        self.length(field, s, min, max).map(str::to_owned)
+    }
+
+    /// `s` if it has `min..=max` characters.
+    fn length<'s>(&mut self, field: &str, s: &'s str, min: usize, max: usize) -> Option<&'s str> {
         // Bytes are at least as many as chars: only count chars when the byte length is over.
         if s.len() > max && char_len(s) > max {
             self.err(field, format!("must be at most {max} characters long"));
@@ -334,33 +287,31 @@ impl Parser {
             self.err(field, message);
             None
         } else {
-            Some(s.clone())
+            Some(s)
         }
     }
 
     /// An optional string member of an object.
-    fn opt_text(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-        prefix: &str,
-        max: usize,
-    ) -> Option<String> {
-        present(obj.get(key)).and_then(|v| self.text(&format!("{prefix}.{key}"), v, 0, max))
+    fn opt_text(&mut self, v: &Option<Scalar>, field: &str, max: usize) -> Option<String> {
+        present(v).and_then(|v| self.text(field, v, 0, max))
     }
 
-    /// An object with only the given keys.
-    fn object<'v>(
+    /// An object, with an error for each key it should not have.
+    fn object<'v, T>(
         &mut self,
         field: &str,
-        v: &'v Value,
+        v: &'v Shaped<T>,
+        unknown: impl Fn(&T) -> &[(String, Value)],
         allowed: &[&str],
-    ) -> Option<&'v Map<String, Value>> {
-        let Value::Object(obj) = v else {
-            self.err(field, format!("must be an object, not {}", type_name(v)));
-            return None;
+    ) -> Option<&'v T> {
+        let obj = match v {
+            Shaped::Object(obj) => obj,
+            Shaped::Other(v) => {
+                self.err(field, format!("must be an object, not {}", type_name(v)));
+                return None;
+            }
         };
-        for key in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        for (key, _) in unknown(obj) {
             self.err(
                 format!("{field}.{}", shown(key)),
                 format!("unknown field; known fields are {}", allowed.join(", ")),
@@ -370,21 +321,21 @@ impl Parser {
     }
 
     /// A string or an integer, as a string of at most `max` characters.
-    fn id(&mut self, field: &str, v: &Value, max: usize) -> Option<String> {
+    fn id(&mut self, field: &str, v: &Scalar, max: usize) -> Option<String> {
         match v {
-            Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-            Value::String(_) => self.text(field, v, 0, max),
+            Scalar::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            Scalar::Str(_) => self.text(field, v, 0, max),
             _ => {
                 self.err(
                     field,
-                    format!("must be a string or an integer, not {}", type_name(v)),
+                    format!("must be a string or an integer, not {}", v.type_name()),
                 );
                 None
             }
         }
     }
 
-    fn occurred_at(&mut self, v: Option<&Value>, now: Millis) -> Millis {
+    fn occurred_at(&mut self, v: Option<&Scalar>, now: Millis) -> Millis {
         let Some(v) = v else { return now };
         let Some(ms) = v.as_str().and_then(parse_rfc3339) else {
             self.err(
@@ -404,7 +355,7 @@ impl Parser {
         ms
     }
 
-    fn action(&mut self, v: Option<&Value>) -> String {
+    fn action(&mut self, v: Option<&Scalar>) -> String {
         let Some(v) = v else {
             self.err("action", "is required");
             return String::new();
@@ -422,7 +373,7 @@ impl Parser {
         }
     }
 
-    fn detailed_action(&mut self, v: &Value) -> Option<String> {
+    fn detailed_action(&mut self, v: &Scalar) -> Option<String> {
         let s = self.text("detailed_action", v, 1, 128)?;
         if s.ends_with('*') {
             self.err(
@@ -447,7 +398,7 @@ impl Parser {
         }
     }
 
-    fn channel(&mut self, v: &Value) -> String {
+    fn channel(&mut self, v: &Scalar) -> String {
         match self.text("channel", v, 1, 64) {
             Some(s) if is_channel(&s) => s,
             Some(_) => {
@@ -461,7 +412,7 @@ impl Parser {
         }
     }
 
-    fn outcome(&mut self, v: &Value) -> Option<Outcome> {
+    fn outcome(&mut self, v: &Scalar) -> Option<Outcome> {
         let outcome = v
             .as_str()
             .and_then(|s| s.to_ascii_lowercase().parse::<Outcome>().ok());
@@ -471,12 +422,12 @@ impl Parser {
         outcome
     }
 
-    fn actor(&mut self, v: Option<&Value>) -> Option<Actor> {
+    fn actor(&mut self, v: Option<&Shaped<SentActor>>) -> Option<Actor> {
         let Some(v) = v else {
             self.err("actor", "is required: an object with at least `type`");
             return None;
         };
-        let obj = self.object("actor", v, ACTOR_KEYS)?;
+        let obj = self.object("actor", v, |o| &o.unknown, SentActor::KEYS)?;
         let allowed = || {
             ActorType::ALL
                 .iter()
@@ -484,7 +435,7 @@ impl Parser {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let kind = match present(obj.get("type")) {
+        let kind = match present(&obj.kind) {
             None => {
                 self.err("actor.type", format!("is required; one of {}", allowed()));
                 None
@@ -497,9 +448,9 @@ impl Parser {
                 kind
             }
         };
-        let id = self.opt_text(obj, "id", "actor", 256);
-        let name = self.opt_text(obj, "name", "actor", 256);
-        let email = self.opt_text(obj, "email", "actor", 256);
+        let id = self.opt_text(&obj.id, "actor.id", 256);
+        let name = self.opt_text(&obj.name, "actor.name", 256);
+        let email = self.opt_text(&obj.email, "actor.email", 256);
         Some(Actor {
             kind: kind?,
             id,
@@ -508,17 +459,17 @@ impl Parser {
         })
     }
 
-    fn entity(&mut self, v: &Value) -> Option<Entity> {
-        let obj = self.object("entity", v, ENTITY_KEYS)?;
-        let kind = match present(obj.get("type")) {
+    fn entity(&mut self, v: &Shaped<SentEntity>) -> Option<Entity> {
+        let obj = self.object("entity", v, |o| &o.unknown, SentEntity::KEYS)?;
+        let kind = match present(&obj.kind) {
             None => {
                 self.err("entity.type", "is required");
                 None
             }
             Some(t) => self.text("entity.type", t, 1, 128),
         };
-        let id = present(obj.get("id")).and_then(|v| self.id("entity.id", v, 256));
-        let name = self.opt_text(obj, "name", "entity", 512);
+        let id = present(&obj.id).and_then(|v| self.id("entity.id", v, 256));
+        let name = self.opt_text(&obj.name, "entity.name", 512);
         Some(Entity {
             kind: kind?,
             id,
@@ -526,13 +477,16 @@ impl Parser {
         })
     }
 
-    fn entity_ids(&mut self, v: &Value) -> Vec<String> {
-        let Value::Array(items) = v else {
-            self.err(
-                "entity_ids",
-                format!("must be an array, not {}", type_name(v)),
-            );
-            return Vec::new();
+    fn entity_ids(&mut self, v: &List<Scalar>) -> Vec<String> {
+        let items = match v {
+            List::Items(items) => items,
+            List::Other(v) => {
+                self.err(
+                    "entity_ids",
+                    format!("must be an array, not {}", type_name(v)),
+                );
+                return Vec::new();
+            }
         };
         if items.len() > MAX_ENTITY_IDS {
             self.err(
@@ -572,11 +526,11 @@ impl Parser {
         }
     }
 
-    fn context(&mut self, v: &Value) -> Context {
-        let Some(obj) = self.object("context", v, CONTEXT_KEYS) else {
+    fn context(&mut self, v: &Shaped<SentContext>) -> Context {
+        let Some(obj) = self.object("context", v, |o| &o.unknown, SentContext::KEYS) else {
             return Context::default();
         };
-        let ip = present(obj.get("ip")).and_then(|v| {
+        let ip = present(&obj.ip).and_then(|v| {
             let s = self.text("context.ip", v, 0, 256)?;
             match s.trim().parse::<IpAddr>() {
                 Ok(ip) => Some(ip.to_canonical().to_string()),
@@ -586,7 +540,7 @@ impl Parser {
                 }
             }
         });
-        let source = present(obj.get("source")).and_then(|v| {
+        let source = present(&obj.source).and_then(|v| {
             let s = v.as_str().map(str::to_ascii_lowercase);
             match s {
                 Some(s) if SOURCES.contains(&s.as_str()) => Some(s),
@@ -599,29 +553,34 @@ impl Parser {
                 }
             }
         });
-        let impersonator = present(obj.get("impersonator")).and_then(|v| {
-            let obj = self.object("context.impersonator", v, IMPERSONATOR_KEYS)?;
-            let id = self.opt_text(obj, "id", "context.impersonator", 256);
-            let email = self.opt_text(obj, "email", "context.impersonator", 256);
+        let impersonator = present(&obj.impersonator).and_then(|v| {
+            let obj = self.object(
+                "context.impersonator",
+                v,
+                |o| &o.unknown,
+                SentImpersonator::KEYS,
+            )?;
+            let id = self.opt_text(&obj.id, "context.impersonator.id", 256);
+            let email = self.opt_text(&obj.email, "context.impersonator.email", 256);
             (id.is_some() || email.is_some()).then_some(Impersonator { id, email })
         });
         Context {
             ip,
-            user_agent: self.opt_text(obj, "user_agent", "context", 1024),
-            correlation_id: self.opt_text(obj, "correlation_id", "context", 256),
-            request_id: self.opt_text(obj, "request_id", "context", 256),
-            reason: self.opt_text(obj, "reason", "context", 1024),
+            user_agent: self.opt_text(&obj.user_agent, "context.user_agent", 1024),
+            correlation_id: self.opt_text(&obj.correlation_id, "context.correlation_id", 256),
+            request_id: self.opt_text(&obj.request_id, "context.request_id", 256),
+            reason: self.opt_text(&obj.reason, "context.reason", 1024),
             source,
-            api_key_id: self.opt_text(obj, "api_key_id", "context", 256),
+            api_key_id: self.opt_text(&obj.api_key_id, "context.api_key_id", 256),
             impersonator,
-            location: self.opt_text(obj, "location", "context", 256),
+            location: self.opt_text(&obj.location, "context.location", 256),
         }
     }
 
     /// `changes` as sent, or the diff of `before`/`after`.
     fn changes(
         &mut self,
-        changes: Option<&Value>,
+        changes: Option<&List<Shaped<SentChange>>>,
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Vec<Change> {
@@ -683,10 +642,13 @@ impl Parser {
         }
     }
 
-    fn sent_changes(&mut self, v: &Value) -> Vec<Change> {
-        let Value::Array(items) = v else {
-            self.err("changes", format!("must be an array, not {}", type_name(v)));
-            return Vec::new();
+    fn sent_changes(&mut self, v: &List<Shaped<SentChange>>) -> Vec<Change> {
+        let items = match v {
+            List::Items(items) => items,
+            List::Other(v) => {
+                self.err("changes", format!("must be an array, not {}", type_name(v)));
+                return Vec::new();
+            }
         };
         if items.len() > MAX_CHANGES {
             self.err(
@@ -700,16 +662,16 @@ impl Parser {
         for (i, item) in items.iter().enumerate() {
             let prefix = format!("changes[{i}]");
             let mut item_parser = Parser::default();
-            if let Some(obj) = item_parser.object(&prefix, item, CHANGE_KEYS) {
-                let field = match present(obj.get("field")) {
+            if let Some(obj) = item_parser.object(&prefix, item, |o| &o.unknown, SentChange::KEYS) {
+                let field = match present(&obj.field) {
                     None => {
                         item_parser.err(format!("{prefix}.field"), "is required");
                         None
                     }
                     Some(f) => item_parser.text(&format!("{prefix}.field"), f, 1, 256),
                 };
-                let old = obj.get("old").cloned();
-                let new = obj.get("new").cloned();
+                let old = obj.old.clone();
+                let new = obj.new.clone();
                 if let Some(field) = field
                     && item_parser.errors.is_empty()
                     && (old.is_some() || new.is_some())
@@ -756,7 +718,7 @@ impl Parser {
             }
             let ok = match value {
                 Value::Null | Value::Bool(_) | Value::Number(_) => true,
-                Value::String(_) => self.text(&field, value, 0, 4096).is_some(),
+                Value::String(s) => self.length(&field, s, 0, 4096).is_some(),
                 _ if is_binary(value) => true,
                 _ => {
                     self.err(
@@ -907,6 +869,23 @@ mod tests {
         for v in [json!([]), json!("x"), json!(null), json!(1)] {
             assert_eq!(fields(v), ["event"]);
         }
+    }
+
+    #[test]
+    fn nul_anywhere_is_the_only_error_and_names_its_field() {
+        let errors = parse(json!({
+            "action": "Not An Action",
+            "actor": {"type": "user", "name": "a\u{0}b"},
+            "metadata": {"note\u{0}": "x"},
+            "changes": [{"field": "f", "old": ["\u{0}"]}],
+        }))
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["actor.name", "changes[0].old[0]", "metadata.note\\u0000"]
+        );
+        assert!(errors.iter().all(|e| e.message.contains("NUL")));
     }
 
     #[test]
@@ -1520,7 +1499,7 @@ mod tests {
     /// An event whose top-level keys are mostly known ones, with arbitrary values, on top of a
     /// valid skeleton; with arbitrary `before`/`after`, `changes` or `metadata` most of the time.
     fn arb_event() -> impl Strategy<Value = Value> {
-        let top_key = prop::sample::select(EVENT_KEYS.to_vec());
+        let top_key = prop::sample::select(SentEvent::KEYS.to_vec());
         let change = (
             arb_key(),
             prop::option::of(arb_json()),
@@ -1632,6 +1611,14 @@ mod tests {
                 Ok(e) => assert_redacted(&rules, &e)?,
                 Err(errors) => prop_assert!(!errors.is_empty()),
             }
+        }
+
+        #[test]
+        fn an_event_read_from_text_checks_as_its_value_does(v in arb_event(), now in any::<i64>()) {
+            let rules = RedactionRules::default();
+            let text = serde_json::to_vec(&v).unwrap();
+            let sent = SentEvent::from_json(&text).unwrap();
+            prop_assert_eq!(check_event(sent, now, &rules), parse_event(&v, now, &rules));
         }
 
         #[test]

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use stele_core::chain::SealedEvent;
 use stele_core::redact::RedactionRules;
+use stele_core::sent::{List, SentBody, SentEvent, Shaped};
 use stele_core::time::now_millis;
-use stele_core::{FieldError, parse_event};
+use stele_core::{FieldError, check_event};
 use stele_store::{AppendRequest, PreparedEvent, Scope};
 
 use super::{PageBody, Params, page_request, params};
@@ -45,10 +46,11 @@ pub async fn create(
     auth.require(Scope::Ingest)?;
     let body = body?;
     let idempotency_key = idempotency_key(&headers)?;
+    // Read straight into typed fields that borrow from the body; checked below, each once.
     let (values, batch) = if is_ndjson(&headers) {
-        (parse_ndjson(&body)?, true)
+        (read_ndjson(&body)?, true)
     } else {
-        parse_json(&body)?
+        read_json(&body)?
     };
     if values.is_empty() {
         return Err(ApiError::field("invalid_body", "events", "holds no event"));
@@ -68,8 +70,9 @@ pub async fn create(
     let rules = RedactionRules::default();
     let mut events = Vec::with_capacity(values.len());
     let mut errors: Vec<FieldError> = Vec::new();
-    for (index, value) in values.iter().enumerate() {
-        match parse_event(value, now, &rules) {
+    let count = values.len();
+    for (index, value) in values.into_iter().enumerate() {
+        match check_event(value, now, &rules) {
             Ok(event) => events.push(event),
             Err(field_errors) => errors.extend(field_errors.into_iter().map(|mut e| {
                 e.index = batch.then_some(index);
@@ -83,7 +86,7 @@ pub async fn create(
             format!(
                 "{} of {} events are invalid; nothing was recorded",
                 bad.len(),
-                values.len()
+                count
             )
         } else {
             "the event is invalid; nothing was recorded".to_string()
@@ -183,28 +186,30 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
 }
 
 /// One event object, or `{"events": [...]}`. Returns the events and whether it was a batch.
-fn parse_json(body: &[u8]) -> Result<(Vec<Value>, bool)> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+fn read_json(body: &[u8]) -> Result<(Vec<Shaped<SentEvent<'_>>>, bool)> {
+    let sent = SentBody::from_json(body).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
-    match value {
-        Value::Object(mut object) if object.contains_key("events") => {
-            match (object.remove("events"), object.is_empty()) {
-                (Some(Value::Array(events)), true) => Ok((events, true)),
-                (Some(Value::Array(_)), false) => Err(ApiError::field(
-                    "invalid_body",
-                    "events",
-                    "a batch object holds only `events`",
-                )),
-                _ => Err(ApiError::field(
-                    "invalid_body",
-                    "events",
-                    "must be an array of events",
-                )),
-            }
-        }
-        Value::Object(_) => Ok((vec![value], false)),
-        _ => Err(ApiError::field(
+    match sent {
+        SentBody::Batch {
+            events: List::Items(events),
+            alone: true,
+        } => Ok((events, true)),
+        SentBody::Batch {
+            events: List::Items(_),
+            alone: false,
+        } => Err(ApiError::field(
+            "invalid_body",
+            "events",
+            "a batch object holds only `events`",
+        )),
+        SentBody::Batch { .. } => Err(ApiError::field(
+            "invalid_body",
+            "events",
+            "must be an array of events",
+        )),
+        SentBody::One(event) => Ok((vec![Shaped::Object(*event)], false)),
+        SentBody::NotObject => Err(ApiError::field(
             "invalid_body",
             "body",
             "must be an event object or {\"events\": [...]}",
@@ -212,14 +217,14 @@ fn parse_json(body: &[u8]) -> Result<(Vec<Value>, bool)> {
     }
 }
 
-fn parse_ndjson(body: &[u8]) -> Result<Vec<Value>> {
+fn read_ndjson(body: &[u8]) -> Result<Vec<Shaped<SentEvent<'_>>>> {
     let mut values = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice(line) {
+        match SentEvent::from_json(line) {
             Ok(v) => values.push(v),
             Err(e) => errors.push(json!({"line": i + 1, "message": e.to_string()})),
         }
