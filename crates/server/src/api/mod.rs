@@ -88,7 +88,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasure", post(erasure::create))
-        .route("/v1/settings", get(settings::show).put(settings::update))
+        .route(
+            "/v1/settings",
+            get(settings::show)
+                .put(settings::replace)
+                .patch(settings::patch),
+        )
         // The print log speaks Bambuddy's paths, which clients write with or without the
         // trailing slash.
         .route(

@@ -1,5 +1,6 @@
-//! `GET /v1/settings` (read scope) and `PUT /v1/settings` (admin scope): the organization's
-//! retention window with per-channel overrides, whether recording is on, and the IP allowlist.
+//! `GET /v1/settings` (read scope), `PUT /v1/settings` and `PATCH /v1/settings` (admin scope):
+//! the organization's retention window with per-channel overrides, whether recording is on, and
+//! the IP allowlist.
 //!
 //! ```json
 //! {"retention_days": 365, "channel_retention_days": {"auth": 90, "compliance": 2555},
@@ -8,7 +9,9 @@
 //! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
 //! days are refused: a trail that forgets within weeks is no audit trail. `enabled` and
 //! `ip_allowlist` keep their values when a PUT leaves them out, so that a script written for the
-//! retention fields alone cannot turn recording back on or drop the allowlist. A list that would
+//! retention fields alone cannot turn recording back on or drop the allowlist. A PATCH changes
+//! only the fields it sends (`{"enabled": false}`), each replaced whole (`channel_retention_days`
+//! included: send the whole map). A list that would
 //! shut out the request saving it is refused. A change records an entry (`settings.update`,
 //! channel `security`) with the old and new values, recording on or off.
 //!
@@ -45,10 +48,38 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<
     Ok(Json(settings_json(&settings)))
 }
 
-pub async fn update(
+/// `PUT`: the whole settings document (`retention_days` required).
+pub async fn replace(
+    state: State<AppState>,
+    auth: Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    update(state, auth, body, Update::Replace).await
+}
+
+/// `PATCH`: only the fields sent change.
+pub async fn patch(
+    state: State<AppState>,
+    auth: Authenticated,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    update(state, auth, body, Update::Patch).await
+}
+
+/// How a settings document applies to the current settings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Update {
+    /// `retention_days` must be sent; `channel_retention_days` left out means none.
+    Replace,
+    /// Every field left out keeps its current value.
+    Patch,
+}
+
+async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
     body: Bytes,
+    how: Update,
 ) -> Result<Json<Value>> {
     auth.require(Scope::Admin)?;
     // Read as JSON whatever the Content-Type says, as `POST /v1/events` does (`curl -d`).
@@ -56,7 +87,7 @@ pub async fn update(
         .map_err(|e| ApiError::bad_request("invalid_body", format!("the body is not JSON: {e}")))?;
     let org = auth.key.org;
     let old = state.store.settings(org).await?;
-    let new = parse(&body, &old)?;
+    let new = parse(&body, &old, how)?;
     org_policy::check_not_locked_out(&new.ip_allowlist, auth.client_ip)
         .map_err(|e| ApiError::field("invalid_settings", &e.field, e.message))?;
     let (actor, context) = auth.actor();
@@ -84,8 +115,8 @@ impl From<SettingsProblem> for ApiError {
 }
 
 /// Reads a settings document, naming the first field that is wrong. `enabled` and
-/// `ip_allowlist` left out keep their `current` values.
-fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
+/// `ip_allowlist` left out keep their `current` values; in a PATCH, every field does.
+fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings> {
     let invalid =
         |field: &str, message: String| ApiError::field("invalid_settings", field, message);
     let Value::Object(map) = body else {
@@ -107,6 +138,7 @@ fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
         }
     }
     let retention_days = match map.get("retention_days") {
+        None if how == Update::Patch => current.retention_days,
         None => {
             return Err(invalid(
                 "retention_days",
@@ -117,6 +149,9 @@ fn parse(body: &Value, current: &OrgSettings) -> Result<OrgSettings> {
     };
     let mut channel_retention_days = BTreeMap::new();
     match map.get("channel_retention_days") {
+        None if how == Update::Patch => {
+            channel_retention_days.clone_from(&current.channel_retention_days);
+        }
         None | Some(Value::Null) => {}
         Some(Value::Object(channels)) => {
             for (channel, v) in channels {

@@ -192,6 +192,64 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
 }
 
 #[tokio::test]
+async fn a_patch_changes_only_the_settings_it_sends() {
+    let app = spawn_app().await;
+    let wanted = json!({"retention_days": 400, "channel_retention_days": {"auth": 90}});
+    let response = app.put_settings_as(&app.key, &wanted).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // The README's example, as written.
+    let response = app
+        .send_json_as(
+            reqwest::Method::PATCH,
+            &app.key,
+            "/v1/settings",
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = app.get_json("/v1/settings").await;
+    assert_eq!(body["enabled"], false);
+    assert_eq!(body["retention_days"], 400, "{body}");
+    assert_eq!(body["channel_retention_days"], json!({"auth": 90}));
+
+    // A field sent is replaced whole; a bad one is named and changes nothing.
+    let patch = |body: Value| {
+        let app = &app;
+        async move {
+            app.send_json_as(reqwest::Method::PATCH, &app.key, "/v1/settings", &body)
+                .await
+        }
+    };
+    let response = patch(json!({"channel_retention_days": {"compliance": 2555}})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = patch(json!({"enabled": true, "retention_days": 7})).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["details"][0]["field"], "retention_days");
+    let body = app.get_json("/v1/settings").await;
+    assert_eq!(
+        (
+            &body["enabled"],
+            &body["retention_days"],
+            &body["channel_retention_days"]
+        ),
+        (&json!(false), &json!(400), &json!({"compliance": 2555}))
+    );
+
+    let reader = app.key_for("default", &[Scope::Read]).await;
+    let response = app
+        .send_json_as(
+            reqwest::Method::PATCH,
+            &reader,
+            "/v1/settings",
+            &json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "admin scope only");
+}
+
+#[tokio::test]
 async fn the_daily_schedule_prunes_at_three_and_records_every_run() {
     let start = a_minute_before_three();
     let clock = ManualClock::starting_at(start);
