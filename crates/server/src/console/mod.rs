@@ -86,6 +86,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
+        // Any other console address is a page too, not the API's JSON 404.
+        .route("/console/{*rest}", get(unknown_page).post(unknown_page))
         .layer(middleware::from_fn_with_state(state, auth::csrf_guard))
         .layer(middleware::map_response(security_headers))
 }
@@ -144,6 +146,24 @@ pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
 /// An HTML page with a status.
 pub fn page(status: StatusCode, markup: Markup) -> Response {
     (status, markup).into_response()
+}
+
+/// A console address that names no page: an HTML 404 with a way back.
+async fn unknown_page() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        layout(
+            "No such page",
+            None,
+            html! {
+                section.notice {
+                    h1 { "No such page" }
+                    p { "The console has no page at this address." }
+                    p { a href=(BASE_PATH) { "Go to the audit log" } }
+                }
+            },
+        ),
+    )
 }
 
 /// Where the console's pages live; the log page builds its links under it.

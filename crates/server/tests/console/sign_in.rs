@@ -358,3 +358,31 @@ async fn cookies_are_http_only_same_site_and_sign_in_goes_back_where_it_was_aske
         .await;
     assert_eq!(location(&response), "/console");
 }
+
+#[tokio::test]
+async fn an_unknown_console_address_is_an_html_page_not_api_json() {
+    let console = Console::start().await;
+    for path in ["/console/nope", "/console/settings/nope/deeper"] {
+        let response = console.get(path, "").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains("No such page"), "{path}: {body}");
+    }
+    // The API keeps its JSON 404.
+    let response = console.get("/v1/nope", "").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
+}
