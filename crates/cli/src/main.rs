@@ -199,6 +199,10 @@ struct ServeArgs {
         default_value_t = stele_server::app::client_ip::ForwardedHeader::default()
     )]
     forwarded_header: stele_server::app::client_ip::ForwardedHeader,
+    /// Refuse (404) events a platform key sends for an organization that does not exist yet,
+    /// instead of creating it with the external id the request names.
+    #[arg(long, env = "STELE_NO_AUTO_CREATE_ORGANIZATIONS")]
+    no_auto_create_organizations: bool,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -298,6 +302,9 @@ enum OrgCommand {
     /// Create an organization.
     Create {
         name: String,
+        /// The platform's own id for this tenant, by which requests may name it.
+        #[arg(long)]
+        external_id: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -312,11 +319,20 @@ enum OrgCommand {
 enum KeyCommand {
     /// Create an API key; the key is printed once and only its hash is stored.
     Create {
-        /// Organization id (org_…) or name.
+        /// Organization id (org_…), external id or name.
+        #[arg(
+            long,
+            required_unless_present = "platform",
+            conflicts_with = "platform"
+        )]
+        org: Option<String>,
+        /// A platform key: it belongs to no one tenant and names the organization it acts for
+        /// per request (the Stele-Organization header; docs/platforms.md).
         #[arg(long)]
-        org: String,
+        platform: bool,
         /// Comma-separated: ingest, read, export, admin, printlog.update.own,
-        /// printlog.update.all, printlog.delete.own, printlog.delete.all.
+        /// printlog.update.all, printlog.delete.own, printlog.delete.all, viewer, and for a
+        /// platform key organizations.
         #[arg(long, default_value = "ingest")]
         scopes: String,
         /// A label to tell keys apart; for the print log, also the user whose prints are the
@@ -377,14 +393,19 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => commands::serve::serve(args).await,
-        Command::Org(OrgCommand::Create { name, data }) => commands::org::create(name, data).await,
+        Command::Org(OrgCommand::Create {
+            name,
+            external_id,
+            data,
+        }) => commands::org::create(name, external_id, data).await,
         Command::Org(OrgCommand::List { data }) => commands::org::list(data).await,
         Command::Key(KeyCommand::Create {
             org,
+            platform,
             scopes,
             name,
             data,
-        }) => commands::key::create(org, scopes, name, data).await,
+        }) => commands::key::create(org, platform, scopes, name, data).await,
         Command::Key(KeyCommand::List { org, data }) => commands::key::list(org, data).await,
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
             commands::key::revoke(key_id, data).await

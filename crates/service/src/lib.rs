@@ -6,6 +6,8 @@
 //! - [`access`]: API keys, members and their passwords, roles and permissions, and each
 //!   organization's policy (recording on or off, IP allowlist).
 //! - [`export`]: an export in any format, streamed or as a job, and its own entry.
+//! - [`organizations`]: organizations created and changed for a platform, and finding the one a
+//!   request names.
 //! - [`erasure`]: GDPR erasure of one person, in the trail and the retention archive.
 //! - [`retention`]: a retention run, its schedule and the archive it writes to.
 //! - [`print_log`]: the print log's permissions, requests and the audit entries its changes write.
@@ -20,6 +22,7 @@ pub mod access;
 pub mod clock;
 pub mod erasure;
 pub mod export;
+pub mod organizations;
 pub mod print_log;
 pub mod random;
 pub mod retention;

@@ -60,9 +60,10 @@ use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgKey, OrgSettings,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
-    PrintStats, RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewOrganization, NewSession, OrgKey,
+    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintPage, PrintStats, RemovedPerChannel, Result, Scope, Session,
+    SessionHash, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -270,18 +271,23 @@ fn new_public_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// The organization columns as [`org_from_row`] reads them.
+const ORG_COLUMNS: &str = "key, id, name, external_id, created_ms, platform";
+
 fn org_from_row(r: &Row) -> R<Organization> {
     Ok(Organization {
         key: OrgKey::new(r.try_get(0)?),
         id: r.try_get(1)?,
         name: r.try_get(2)?,
-        created_at: r.try_get(3)?,
+        external_id: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        platform: r.try_get(5)?,
     })
 }
 
 /// The key columns as [`key_from_row`] reads them, from `k` (a key row) joined to `o` (its org).
-const KEY_COLUMNS: &str =
-    "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, k.revoked_ms";
+const KEY_COLUMNS: &str = "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, \
+                           k.revoked_ms, o.platform";
 
 fn key_from_row(r: &Row) -> R<ApiKeyInfo> {
     let scopes: &str = r.try_get(4)?;
@@ -289,6 +295,7 @@ fn key_from_row(r: &Row) -> R<ApiKeyInfo> {
         id: r.try_get(0)?,
         org: OrgKey::new(r.try_get(1)?),
         org_id: r.try_get(2)?,
+        platform: r.try_get(8)?,
         name: r.try_get(3)?,
         scopes: Scope::parse_list(scopes).unwrap_or_default(),
         prefix: r.try_get(5)?,
@@ -307,42 +314,65 @@ fn storable(what: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-#[async_trait]
-impl Tenancy for PgStore {
-    async fn create_org(&self, name: &str) -> Result<Organization> {
-        storable("organization name", name)?;
-        let mut conn = self.pool.get().await?;
-        let mut tx = conn.transaction().await?;
-        let id = new_public_id("org");
-        let created_at = now_millis();
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO orgs (id, name, created_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO NOTHING RETURNING key",
-                &[&id, &name, &created_at],
-            )
-            .await?;
-        let Some(row) = inserted else {
-            return Err(StoreError::Conflict(format!(
-                "an organization named `{name}` already exists"
-            )));
-        };
-        let key = OrgKey::new(row.try_get(0).map_err(Error::from)?);
-        // The chain's starting point, and the row its writers lock.
-        let frontier = serde_json::to_string(&Frontier::new())
-            .map_err(|e| StoreError::Other(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES ($1, 0, $2, $3)",
-            &[&key.get(), &chain::genesis(&id).to_vec(), &frontier],
+/// Creates an organization with its chain's starting point, in one transaction.
+async fn insert_org(pool: &Pool, new: &NewOrganization, platform: bool) -> Result<Organization> {
+    storable("organization name", &new.name)?;
+    if let Some(external_id) = &new.external_id {
+        storable("external id", external_id)?;
+    }
+    let mut conn = pool.get().await?;
+    let mut tx = conn.transaction().await?;
+    let id = new_public_id("org");
+    let created_at = now_millis();
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO orgs (id, name, external_id, created_ms, platform)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING RETURNING key",
+            &[&id, &new.name, &new.external_id, &created_at, &platform],
         )
         .await?;
-        tx.commit().await?;
-        Ok(Organization {
-            key,
-            id,
-            name: name.to_string(),
-            created_at,
-        })
+    let Some(row) = inserted else {
+        // Which rule did it break? The name, unless only the external id is taken.
+        let name_taken = tx
+            .query_opt("SELECT 1 FROM orgs WHERE name = $1", &[&new.name])
+            .await?
+            .is_some();
+        let what = if name_taken || platform {
+            "name"
+        } else {
+            "external_id"
+        };
+        return Err(stele_store::org_conflict(
+            StoreError::Conflict(what.into()),
+            &new.name,
+            new.external_id.as_deref(),
+        ));
+    };
+    let key = OrgKey::new(row.try_get(0).map_err(Error::from)?);
+    // The chain's starting point, and the row its writers lock.
+    let frontier =
+        serde_json::to_string(&Frontier::new()).map_err(|e| StoreError::Other(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES ($1, 0, $2, $3)",
+        &[&key.get(), &chain::genesis(&id).to_vec(), &frontier],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Organization {
+        key,
+        id,
+        name: new.name.clone(),
+        external_id: new.external_id.clone(),
+        created_at,
+        platform,
+    })
+}
+
+#[async_trait]
+impl Tenancy for PgStore {
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization> {
+        insert_org(&self.pool, new, false).await
     }
 
     async fn find_org(&self, id_or_name: &str) -> Result<Organization> {
@@ -352,8 +382,11 @@ impl Tenancy for PgStore {
         let mut conn = self.pool.get().await?;
         let row = conn
             .query_opt(
-                "SELECT key, id, name, created_ms FROM orgs WHERE id = $1 OR name = $1
-                 ORDER BY (id = $1) DESC LIMIT 1",
+                &format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs
+                     WHERE id = $1 OR external_id = $1 OR name = $1
+                     ORDER BY (id = $1) DESC, (external_id IS NOT DISTINCT FROM $1) DESC LIMIT 1"
+                ),
                 &[&id_or_name],
             )
             .await?
@@ -361,15 +394,116 @@ impl Tenancy for PgStore {
         Ok(org_from_row(&row)?)
     }
 
+    async fn resolve_org(&self, reference: &str) -> Result<Option<Organization>> {
+        if reference.contains('\0') {
+            return Ok(None);
+        }
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs
+                     WHERE (id = $1 OR external_id = $1) AND NOT platform
+                     ORDER BY (id = $1) DESC LIMIT 1"
+                ),
+                &[&reference],
+            )
+            .await?;
+        Ok(row.as_ref().map(org_from_row).transpose()?)
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organization>> {
         let mut conn = self.pool.get().await?;
         let rows = conn
+            .query(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY key"), &[])
+            .await?;
+        Ok(rows.iter().map(org_from_row).collect::<R<_>>()?)
+    }
+
+    async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>> {
+        let after = request.after.as_deref().filter(|a| !a.contains('\0'));
+        let external_id = request.external_id.as_deref();
+        if external_id.is_some_and(|e| e.contains('\0')) {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await?;
+        let rows = conn
             .query(
-                "SELECT key, id, name, created_ms FROM orgs ORDER BY key",
-                &[],
+                &format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs
+                     WHERE NOT platform
+                       AND key > coalesce((SELECT key FROM orgs WHERE id = $1), 0)
+                       AND ($2::text IS NULL OR external_id = $2)
+                     ORDER BY key LIMIT $3"
+                ),
+                &[&after, &external_id, &(request.limit as i64)],
             )
             .await?;
         Ok(rows.iter().map(org_from_row).collect::<R<_>>()?)
+    }
+
+    async fn update_org(&self, org: OrgKey, update: &OrgUpdate) -> Result<Organization> {
+        if let Some(name) = &update.name {
+            storable("organization name", name)?;
+        }
+        if let Some(Some(external_id)) = &update.external_id {
+            storable("external id", external_id)?;
+        }
+        let mut conn = self.pool.get().await?;
+        let row = conn
+            .query_opt(
+                &format!(
+                    "UPDATE orgs SET name = coalesce($2, name),
+                                     external_id = CASE WHEN $3 THEN $4 ELSE external_id END
+                     WHERE key = $1 RETURNING {ORG_COLUMNS}"
+                ),
+                &[
+                    &org.get(),
+                    &update.name,
+                    &update.external_id.is_some(),
+                    &update.external_id.clone().flatten(),
+                ],
+            )
+            .await
+            .map_err(|e| {
+                stele_store::org_conflict(
+                    StoreError::from(e),
+                    update.name.as_deref().unwrap_or_default(),
+                    update.external_id.clone().flatten().as_deref(),
+                )
+            })?
+            .ok_or(StoreError::NotFound)?;
+        Ok(org_from_row(&row)?)
+    }
+
+    async fn platform_org(&self) -> Result<Organization> {
+        let mut conn = self.pool.get().await?;
+        let query = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE platform");
+        if let Some(row) = conn.query_opt(&query, &[]).await? {
+            return Ok(org_from_row(&row)?);
+        }
+        let mut names = Vec::new();
+        for row in conn
+            .query("SELECT name FROM orgs WHERE name LIKE 'platform%'", &[])
+            .await?
+        {
+            names.push(row.try_get::<_, String>(0).map_err(Error::from)?);
+        }
+        let name = stele_store::platform_org_name(|name| Ok(names.iter().any(|n| n == name)))?;
+        let new = NewOrganization {
+            name,
+            external_id: None,
+        };
+        match insert_org(&self.pool, &new, true).await {
+            // Another server made it first (the index allows one).
+            Err(StoreError::Conflict(_)) => match conn.query_opt(&query, &[]).await? {
+                Some(row) => Ok(org_from_row(&row)?),
+                None => Err(StoreError::Conflict(
+                    "the platform's organization could not be made".into(),
+                )),
+            },
+            other => other,
+        }
     }
 
     async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo> {

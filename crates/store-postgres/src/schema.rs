@@ -74,6 +74,9 @@ const MIGRATIONS: &[&str] = &[
     // ends in `(created_ms, id)`, the list's order, so a first page newest first, with or
     // without one of the exact filters, is an index walk that stops after the page.
     include_str!("../migrations/006_print_log.sql"),
+    // 7: platforms (`Tenancy`): an external id per organization (the platform's own tenant id,
+    // unique), and the flag of the platform's own organization (at most one).
+    include_str!("../migrations/007_platforms.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use stele_core::Entry;
 use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
@@ -35,9 +35,10 @@ use stele_store::rows::RowPage;
 use stele_store::{
     ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
     ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewSession, OrgKey, OrgSettings,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
-    PrintStats, RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
+    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewOrganization, NewSession, OrgKey,
+    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintPage, PrintStats, RemovedPerChannel, Result, Scope, Session,
+    SessionHash, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -279,17 +280,26 @@ fn new_public_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
+const ORG_COLUMNS: &str = "key, id, name, external_id, created_ms, platform";
+
 fn org_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
         key: OrgKey::new(r.get(0)?),
         id: r.get(1)?,
         name: r.get(2)?,
-        created_at: r.get(3)?,
+        external_id: r.get(3)?,
+        created_at: r.get(4)?,
+        platform: r.get(5)?,
     })
 }
 
-const KEY_COLUMNS: &str =
-    "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, k.revoked_ms";
+/// An organization's name or external id already taken, said as such.
+fn org_conflict(e: rusqlite::Error, name: &str, external_id: Option<&str>) -> StoreError {
+    stele_store::org_conflict(map_err(e), name, external_id)
+}
+
+const KEY_COLUMNS: &str = "k.id, k.org_key, o.id, k.name, k.scopes, k.prefix, k.created_ms, \
+                           k.revoked_ms, o.platform";
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
     let scopes: String = r.get(4)?;
@@ -297,6 +307,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
         id: r.get(0)?,
         org: OrgKey::new(r.get(1)?),
         org_id: r.get(2)?,
+        platform: r.get(8)?,
         name: r.get(3)?,
         scopes: Scope::parse_list(&scopes).unwrap_or_default(),
         prefix: r.get(5)?,
@@ -305,42 +316,41 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
     })
 }
 
+fn insert_org(tx: &Transaction<'_>, new: NewOrganization, platform: bool) -> Result<Organization> {
+    let org = Organization {
+        key: OrgKey::new(0),
+        id: new_public_id("org"),
+        name: new.name,
+        external_id: new.external_id,
+        created_at: now_millis(),
+        platform,
+    };
+    tx.execute(
+        "INSERT INTO orgs (id, name, external_id, created_ms, platform) VALUES (?, ?, ?, ?, ?)",
+        params![org.id, org.name, org.external_id, org.created_at, platform],
+    )
+    .map_err(|e| org_conflict(e, &org.name, org.external_id.as_deref()))?;
+    Ok(Organization {
+        key: OrgKey::new(tx.last_insert_rowid()),
+        ..org
+    })
+}
+
 #[async_trait]
 impl Tenancy for SqliteStore {
-    async fn create_org(&self, name: &str) -> Result<Organization> {
-        let name = name.to_string();
-        self.writer
-            .run(move |tx| {
-                let org = Organization {
-                    key: OrgKey::new(0),
-                    id: new_public_id("org"),
-                    name,
-                    created_at: now_millis(),
-                };
-                tx.execute(
-                    "INSERT INTO orgs (id, name, created_ms) VALUES (?, ?, ?)",
-                    params![org.id, org.name, org.created_at],
-                )
-                .map_err(|e| match map_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
-                        "an organization named `{}` already exists",
-                        org.name
-                    )),
-                    other => other,
-                })?;
-                Ok(Organization {
-                    key: OrgKey::new(tx.last_insert_rowid()),
-                    ..org
-                })
-            })
-            .await
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization> {
+        let new = new.clone();
+        self.writer.run(move |tx| insert_org(tx, new, false)).await
     }
 
     async fn find_org(&self, id_or_name: &str) -> Result<Organization> {
         let needle = id_or_name.to_string();
         self.read(move |conn, _| {
             conn.query_row(
-                "SELECT key, id, name, created_ms FROM orgs WHERE id = ?1 OR name = ?1",
+                &format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1 OR external_id = ?1 OR name = ?1
+                     ORDER BY (id = ?1) DESC, (external_id IS ?1) DESC LIMIT 1"
+                ),
                 [needle],
                 org_from_row,
             )
@@ -349,16 +359,107 @@ impl Tenancy for SqliteStore {
         .await
     }
 
+    async fn resolve_org(&self, reference: &str) -> Result<Option<Organization>> {
+        let needle = reference.to_string();
+        self.read(move |conn, _| {
+            conn.prepare_cached(&format!(
+                "SELECT {ORG_COLUMNS} FROM orgs WHERE (id = ?1 OR external_id = ?1) AND NOT platform
+                 ORDER BY (id = ?1) DESC LIMIT 1"
+            ))
+            .and_then(|mut s| s.query_row([needle], org_from_row).optional())
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organization>> {
         self.read(|conn, _| {
             let mut stmt = conn
-                .prepare("SELECT key, id, name, created_ms FROM orgs ORDER BY key")
+                .prepare(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY key"))
                 .map_err(map_err)?;
             stmt.query_map([], org_from_row)
                 .and_then(|rows| rows.collect())
                 .map_err(map_err)
         })
         .await
+    }
+
+    async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>> {
+        let request = request.clone();
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs
+                     WHERE NOT platform
+                       AND key > coalesce((SELECT key FROM orgs WHERE id = ?1), 0)
+                       AND (?2 IS NULL OR external_id = ?2)
+                     ORDER BY key LIMIT ?3"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map(
+                params![request.after, request.external_id, request.limit as i64],
+                org_from_row,
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn update_org(&self, org: OrgKey, update: &OrgUpdate) -> Result<Organization> {
+        let update = update.clone();
+        self.writer
+            .run(move |tx| {
+                let current = tx
+                    .query_row(
+                        &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE key = ?"),
+                        [org.get()],
+                        org_from_row,
+                    )
+                    .map_err(map_err)?;
+                let name = update.name.unwrap_or(current.name);
+                let external_id = update.external_id.unwrap_or(current.external_id);
+                tx.execute(
+                    "UPDATE orgs SET name = ?, external_id = ? WHERE key = ?",
+                    params![name, external_id, org.get()],
+                )
+                .map_err(|e| org_conflict(e, &name, external_id.as_deref()))?;
+                Ok(Organization {
+                    name,
+                    external_id,
+                    ..current
+                })
+            })
+            .await
+    }
+
+    async fn platform_org(&self) -> Result<Organization> {
+        self.writer
+            .run(move |tx| {
+                let found = tx
+                    .query_row(
+                        &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE platform"),
+                        [],
+                        org_from_row,
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(org) = found {
+                    return Ok(org);
+                }
+                let name = stele_store::platform_org_name(|name| {
+                    tx.query_row("SELECT 1 FROM orgs WHERE name = ?", [name], |_| Ok(()))
+                        .optional()
+                        .map(|taken| taken.is_some())
+                        .map_err(map_err)
+                })?;
+                let new = NewOrganization {
+                    name,
+                    external_id: None,
+                };
+                insert_org(tx, new, true)
+            })
+            .await
     }
 
     async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo> {

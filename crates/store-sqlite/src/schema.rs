@@ -51,6 +51,9 @@ const MIGRATIONS: &[&str] = &[
     // WITHOUT ROWID table, the key), so a first page newest first, with or without one of the
     // exact filters, reads only the rows it returns.
     include_str!("../migrations/006_print_log.sql"),
+    // 7: platforms (`Tenancy`): an external id per organization (the platform's own tenant id,
+    // unique), and the flag of the platform's own organization (at most one).
+    include_str!("../migrations/007_platforms.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -10,14 +10,35 @@ use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::time::Millis;
 
-use crate::{OrgKey, Result};
+use crate::{OrgKey, Result, StoreError};
 
 #[async_trait]
 pub trait Tenancy: Send + Sync {
-    async fn create_org(&self, name: &str) -> Result<Organization>;
-    /// Finds an organization by its public id (`org_…`) or its name.
+    /// Creates an organization; a name or an external id already taken is a `Conflict` naming it.
+    async fn create_organization(&self, new: &NewOrganization) -> Result<Organization>;
+    /// Creates an organization with a name alone (the CLI's `org create`, tests).
+    async fn create_org(&self, name: &str) -> Result<Organization> {
+        self.create_organization(&NewOrganization {
+            name: name.to_string(),
+            external_id: None,
+        })
+        .await
+    }
+    /// Finds an organization by its public id (`org_…`), its external id or its name, in that
+    /// order of preference (the CLI's `--org`).
     async fn find_org(&self, id_or_name: &str) -> Result<Organization>;
+    /// The tenant organization a request names: by public id or external id, never by name, and
+    /// never the platform's own organization. `None` when there is none.
+    async fn resolve_org(&self, reference: &str) -> Result<Option<Organization>>;
+    /// Every organization, the platform's own included, oldest first.
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
+    /// One page of tenant organizations, oldest first (the organizations API).
+    async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>>;
+    /// Renames an organization or changes its external id.
+    async fn update_org(&self, org: OrgKey, update: &OrgUpdate) -> Result<Organization>;
+    /// The platform's own organization, whose trail records what is done to organizations and
+    /// which platform keys belong to; made on first use.
+    async fn platform_org(&self) -> Result<Organization>;
 
     async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo>;
     /// Revokes a key by its public id (`key_…`). Revoking twice is not an error.
@@ -37,7 +58,67 @@ pub struct Organization {
     pub key: OrgKey,
     pub id: String,
     pub name: String,
+    /// The platform's own id for this tenant, unique, by which requests may name it.
+    pub external_id: Option<String>,
     pub created_at: Millis,
+    /// Whether this is the platform's own organization ([`Tenancy::platform_org`]).
+    #[serde(skip)]
+    pub platform: bool,
+}
+
+/// An organization to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganization {
+    pub name: String,
+    pub external_id: Option<String>,
+}
+
+/// What an update changes: `None` leaves a field as it is; `external_id: Some(None)` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgUpdate {
+    pub name: Option<String>,
+    pub external_id: Option<Option<String>>,
+}
+
+/// A page of the organizations list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgPageRequest {
+    /// Continue after this organization (its public id).
+    pub after: Option<String>,
+    pub limit: usize,
+    /// Only the organization with this external id.
+    pub external_id: Option<String>,
+}
+
+/// The name the platform's own organization gets when it is made: `platform`, or `platform-2`,
+/// `platform-3`, … if an organization already has that name (`taken` says).
+pub fn platform_org_name(mut taken: impl FnMut(&str) -> Result<bool>) -> Result<String> {
+    let mut name = "platform".to_string();
+    for n in 2.. {
+        if !taken(&name)? {
+            break;
+        }
+        name = format!("platform-{n}");
+    }
+    Ok(name)
+}
+
+/// A uniqueness conflict on creating or updating an organization, said in a person's words: which
+/// of the name or the external id is taken. The backend's error text names the column or its
+/// constraint (`orgs.external_id`, `orgs_external_id_key`). Other errors pass through.
+pub fn org_conflict(error: StoreError, name: &str, external_id: Option<&str>) -> StoreError {
+    match error {
+        StoreError::Conflict(text) if text.contains("external_id") => {
+            StoreError::Conflict(format!(
+                "an organization with the external id `{}` already exists",
+                external_id.unwrap_or_default()
+            ))
+        }
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("an organization named `{name}` already exists"))
+        }
+        other => other,
+    }
 }
 
 /// What an API key may do. `admin` implies every other scope.
@@ -67,10 +148,16 @@ pub enum Scope {
     /// Delete any print log row, and clear the log.
     #[serde(rename = "printlog.delete.all")]
     PrintlogDeleteAll,
+    /// Manage organizations, their keys and members (platform keys).
+    #[serde(rename = "organizations")]
+    Organizations,
+    /// Mint viewer tokens for the embedded audit log.
+    #[serde(rename = "viewer")]
+    Viewer,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::Ingest,
         Scope::Read,
         Scope::Export,
@@ -79,7 +166,38 @@ impl Scope {
         Scope::PrintlogUpdateAll,
         Scope::PrintlogDeleteOwn,
         Scope::PrintlogDeleteAll,
+        Scope::Organizations,
+        Scope::Viewer,
     ];
+
+    /// The scopes an organization's own key may hold: every one but `organizations`, which only a
+    /// platform key can use.
+    pub const FOR_ORGANIZATION: [Scope; 9] = [
+        Scope::Ingest,
+        Scope::Read,
+        Scope::Export,
+        Scope::Admin,
+        Scope::PrintlogUpdateOwn,
+        Scope::PrintlogUpdateAll,
+        Scope::PrintlogDeleteOwn,
+        Scope::PrintlogDeleteAll,
+        Scope::Viewer,
+    ];
+
+    /// Whether a key of this kind (platform or organization) may hold every scope in `scopes`;
+    /// the error names the first one it may not.
+    pub fn check_for(scopes: &[Scope], platform: bool) -> Result<(), String> {
+        match scopes
+            .iter()
+            .find(|s| !platform && !Scope::FOR_ORGANIZATION.contains(s))
+        {
+            Some(scope) => Err(format!(
+                "`{}` is a platform key's scope; an organization's key cannot hold it",
+                scope.as_str()
+            )),
+            None => Ok(()),
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,6 +209,8 @@ impl Scope {
             Scope::PrintlogUpdateAll => "printlog.update.all",
             Scope::PrintlogDeleteOwn => "printlog.delete.own",
             Scope::PrintlogDeleteAll => "printlog.delete.all",
+            Scope::Organizations => "organizations",
+            Scope::Viewer => "viewer",
         }
     }
 
@@ -153,6 +273,9 @@ pub struct ApiKeyInfo {
     #[serde(skip)]
     pub org: OrgKey,
     pub org_id: String,
+    /// A platform key: it belongs to the platform's organization and names the organization it
+    /// acts for per request.
+    pub platform: bool,
     pub name: String,
     pub scopes: Vec<Scope>,
     pub prefix: String,

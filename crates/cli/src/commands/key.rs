@@ -9,15 +9,23 @@ use stele_store::Scope;
 use super::open::{find_org, open_existing};
 use crate::DataDir;
 
+/// `org` is `None` for a platform key (`--platform`), which belongs to the platform's own
+/// organization.
 pub async fn create(
-    org: String,
+    org: Option<String>,
+    platform: bool,
     scopes: String,
     name: String,
     data: DataDir,
 ) -> anyhow::Result<()> {
-    let scopes = Scope::parse_list(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+    let scopes = Scope::parse_list(&scopes)
+        .and_then(|scopes| Scope::check_for(&scopes, platform).map(|()| scopes))
+        .map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
     let store = open_existing(&data).await?;
-    let org = find_org(store.as_ref(), &org).await?;
+    let org = match org {
+        Some(org) if !platform => find_org(store.as_ref(), &org).await?,
+        _ => store.platform_org().await?,
+    };
     let created = api_keys::create(
         store.as_ref(),
         org.key,

@@ -1,17 +1,42 @@
-//! `stele org`: create and list organizations.
+//! `stele org`: create and list organizations. Creating is
+//! `stele_service::organizations::create`, as over the API, and recorded the same way.
+
+use stele_core::time::now_millis;
+use stele_service::organizations::{self, Doer};
+use stele_service::trail::activity;
+use stele_store::NewOrganization;
 
 use super::open::{open, open_existing};
 use crate::DataDir;
 
-pub async fn create(name: String, data: DataDir) -> anyhow::Result<()> {
-    let org = open(&data).await?.create_org(&name).await?;
-    println!("created organization {} ({})", org.name, org.id);
+pub async fn create(
+    name: String,
+    external_id: Option<String>,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    let store = open(&data).await?;
+    let by = Doer {
+        actor: activity::system_actor("stele org create"),
+        context: activity::cli_context(),
+    };
+    let new = NewOrganization { name, external_id };
+    let org = organizations::create(store.as_ref(), new, by, now_millis()).await?;
+    match &org.external_id {
+        Some(external_id) => println!(
+            "created organization {} ({}, external id {external_id})",
+            org.name, org.id
+        ),
+        None => println!("created organization {} ({})", org.name, org.id),
+    }
     Ok(())
 }
 
+/// One line per organization: id, name, external id (or `-`); the platform's own is marked.
 pub async fn list(data: DataDir) -> anyhow::Result<()> {
     for org in open_existing(&data).await?.list_orgs().await? {
-        println!("{}\t{}", org.id, org.name);
+        let external_id = org.external_id.as_deref().unwrap_or("-");
+        let platform = if org.platform { "\t(platform)" } else { "" };
+        println!("{}\t{}\t{external_id}{platform}", org.id, org.name);
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             networks: args.trusted_proxies,
             header: args.forwarded_header,
         },
+        auto_create_organizations: !args.no_auto_create_organizations,
         ..Config::default()
     };
     let app = Application::build(config.clone()).await?;

@@ -229,11 +229,20 @@ fn operators_add_console_members_and_their_changes_to_access_are_recorded() {
         .next()
         .unwrap()
         .to_string();
+    let acme_id = stele(dir.path(), &["org", "list"])
+        .lines()
+        .find(|l| l.contains("\tacme\t"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let expected = [
         ("api_key.create", "stele key create", reader_id.as_str()),
         ("api_key.revoke", "stele key revoke", key_id.as_str()),
         ("api_key.create", "stele key create", key_id.as_str()),
         ("member.add", "stele user create", member_id.as_str()),
+        ("organization.create", "stele org create", acme_id.as_str()),
     ]
     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
     assert_eq!(seen, expected);

@@ -84,7 +84,8 @@ fn several_servers_share_one_database_and_one_signing_key() {
         .to_string();
     let keys = vec![admin_keys[0].clone(), acme_key];
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-    // What each trail holds before the load: `stele key create` recorded the acme key's creation.
+    // What each trail holds before the load: `stele org create` and `stele key create` recorded
+    // the organization's and the acme key's creation.
     let recorded_before: Vec<BTreeMap<String, i64>> = rt.block_on(async {
         let client = Client::new();
         let mut all = vec![];
@@ -98,8 +99,8 @@ fn several_servers_share_one_database_and_one_signing_key() {
             .iter()
             .map(BTreeMap::len)
             .collect::<Vec<_>>(),
-        [0, 1],
-        "only the key's creation: {recorded_before:?}"
+        [0, 2],
+        "only the organization's and the key's creation: {recorded_before:?}"
     );
 
     let acked: Vec<Acked> = rt.block_on(async {
@@ -200,10 +201,18 @@ fn several_servers_share_one_database_and_one_signing_key() {
         stderr.contains(&public_keys[0]),
         "verify checks signatures with the shared key: {stderr}"
     );
-    let reports: Vec<Value> = stdout
+    // The platform's own trail, where `stele org create` recorded acme too, verifies as well;
+    // the rest of the checks are about the two organizations under load.
+    let orgs = cli(&["org", "list"]);
+    let (platform, reports): (Vec<Value>, Vec<Value>) = stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .partition(|r| is_platform(&orgs, r["org_id"].as_str().unwrap()));
+    assert_eq!(platform.len(), 1, "{stdout}");
+    assert_eq!(
+        (&platform[0]["ok"], &platform[0]["entries"]),
+        (&json!(true), &json!(1))
+    );
     assert_eq!(reports.len(), keys.len(), "{stdout}");
     let entries: BTreeSet<u64> = reports
         .iter()
@@ -413,4 +422,11 @@ fn the_first_key_claims_a_database_before_any_checkpoint() {
         log.contains(&format!("key id {claimed} (or it is claimed by that key)")),
         "the error names the claiming key {claimed}: {log}"
     );
+}
+
+/// Whether `stele org list` marks this organization as the platform's own.
+fn is_platform(org_list: &str, org_id: &str) -> bool {
+    org_list
+        .lines()
+        .any(|l| l.starts_with(&format!("{org_id}\t")) && l.ends_with("(platform)"))
 }

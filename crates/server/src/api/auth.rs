@@ -2,6 +2,13 @@
 //! the print log API send it (docs/print-log.md), resolves to the key's organization and scopes.
 //! Every handler that touches data takes an [`Authenticated`] (or, on ingest, an [`IngestKey`]) and
 //! checks its scope, so no request can reach another organization's data.
+//!
+//! A platform key belongs to the platform's own organization and acts for the tenant organization
+//! its request names in the `Stele-Organization` header (an id `org_…` or an external id); the
+//! extractors put that organization in the key's place (`key.org`, `key.org_id`), so every
+//! handler serves it as it would serve an organization key's. Without the header a platform key
+//! reads the platform's own trail; ingest refuses it. An organization key may send the header
+//! only to name its own organization.
 
 use std::net::IpAddr;
 
@@ -15,11 +22,17 @@ use super::AppState;
 use super::error::ApiError;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Attempt;
+use stele_service::organizations::{Doer, OrgError};
 
 use crate::app::client_ip;
 
 /// The header Bambuddy's API clients send their key in.
 const API_KEY_HEADER: &str = "x-api-key";
+
+/// The header a platform key names the organization it acts for in.
+pub const ORGANIZATION_HEADER: &str = "stele-organization";
+/// How errors name that header.
+const ORGANIZATION_FIELD: &str = "Stele-Organization";
 
 /// An API key on an endpoint that reads the trail or changes the organization: every endpoint
 /// but ingest. The organization's IP allowlist applies (a refusal is a 403 `ip_not_allowed`, and
@@ -75,8 +88,8 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = api_key(parts, state).await?;
         let client_ip = client_ip::client_ip(parts, &state.proxies);
+        let key = acting_for(parts, state, api_key(parts, state).await?, None).await?;
         let (actor, context) = actor_of(&key, client_ip);
         state
             .policies
@@ -99,9 +112,19 @@ impl FromRequestParts<AppState> for IngestKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(IngestKey {
-            key: api_key(parts, state).await?,
-        })
+        let client_ip = client_ip::client_ip(parts, &state.proxies);
+        let key = api_key(parts, state).await?;
+        let creator = actor_of(&key, client_ip);
+        let key = acting_for(parts, state, key, Some(creator)).await?;
+        if key.platform && state.directory.platform(state.store.as_ref()).await?.key == key.org {
+            return Err(ApiError::field(
+                "organization_required",
+                ORGANIZATION_FIELD,
+                "a platform key names the organization its events are for: send the \
+                 Stele-Organization header with the organization's id or external id",
+            ));
+        }
+        Ok(IngestKey { key })
     }
 }
 
@@ -117,6 +140,82 @@ impl FromRequestParts<AppState> for ClientIp {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip::client_ip(parts, &state.proxies)))
+    }
+}
+
+/// The key as it acts for the organization the `Stele-Organization` header names (see the module
+/// docs). On ingest, `creator` is who creates an organization the header names for the first time
+/// (when the platform allows it).
+async fn acting_for(
+    parts: &Parts,
+    state: &AppState,
+    mut key: ApiKeyInfo,
+    creator: Option<(Actor, Context)>,
+) -> Result<ApiKeyInfo, ApiError> {
+    let Some(value) = parts.headers.get(ORGANIZATION_HEADER) else {
+        return Ok(key);
+    };
+    let reference = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            ApiError::field(
+                "invalid_header",
+                ORGANIZATION_FIELD,
+                "must hold an organization id (org_…) or external id",
+            )
+        })?;
+    if !key.platform {
+        // An organization key: the header may only name its own organization.
+        if reference == key.org_id {
+            return Ok(key);
+        }
+        let named = state
+            .directory
+            .resolve(state.store.as_ref(), reference)
+            .await?;
+        return match named {
+            Some(org) if org.key == key.org => Ok(key),
+            _ => Err(ApiError::Forbidden(format!(
+                "this API key belongs to organization {}; only a platform key names another",
+                key.org_id
+            ))),
+        };
+    }
+    let store = state.store.as_ref();
+    let org = match creator {
+        Some((actor, context)) => state
+            .directory
+            .resolve_or_create(
+                store,
+                reference,
+                state.auto_create_organizations,
+                Doer { actor, context },
+                state.clock.now(),
+            )
+            .await
+            .map_err(org_error)?,
+        None => state.directory.resolve(store, reference).await?,
+    };
+    let org = org.ok_or_else(|| ApiError::NotFoundField {
+        field: ORGANIZATION_FIELD,
+        message: format!("no organization has the id or external id `{reference}`"),
+    })?;
+    key.org = org.key;
+    key.org_id = org.id;
+    Ok(key)
+}
+
+/// An organization use case's refusal as the API answers it.
+pub fn org_error(e: OrgError) -> ApiError {
+    match e {
+        OrgError::Invalid { field, message } => {
+            ApiError::field("invalid_organization", field, message)
+        }
+        OrgError::Taken(message) => ApiError::Conflict(message),
+        OrgError::Store(e) => e.into(),
     }
 }
 

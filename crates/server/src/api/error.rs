@@ -33,6 +33,11 @@ pub enum ApiError {
     /// The organization's IP allowlist does not include the client's address (`None`: unknown).
     IpNotAllowed(Option<std::net::IpAddr>),
     NotFound(&'static str),
+    /// What a field of the request names does not exist (an organization): the field and why.
+    NotFoundField {
+        field: &'static str,
+        message: String,
+    },
     /// It existed, but is no longer available (an expired export link).
     Gone(&'static str),
     Conflict(String),
@@ -145,6 +150,12 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.to_string(), json!([])),
+            ApiError::NotFoundField { field, message } => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{field}: {message}"),
+                json!([{"field": field, "message": message}]),
+            ),
             ApiError::Gone(m) => (StatusCode::GONE, "gone", m.to_string(), json!([])),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone(), json!([])),
             ApiError::PayloadTooLarge(m) => (

@@ -13,13 +13,14 @@ pub mod export_jobs;
 pub mod facets;
 pub mod health;
 pub mod integrity;
+pub mod organizations;
 pub mod print_log;
 pub mod settings;
 
 use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use serde::Serialize;
 use stele_core::Entry;
 use stele_core::params::PageRequest;
@@ -88,6 +89,22 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasure", post(erasure::create))
+        .route(
+            "/v1/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route(
+            "/v1/organizations/{org}",
+            get(organizations::show).patch(organizations::update),
+        )
+        .route(
+            "/v1/organizations/{org}/keys",
+            get(organizations::list_keys).post(organizations::create_key),
+        )
+        .route(
+            "/v1/organizations/{org}/keys/{key_id}",
+            delete(organizations::revoke_key),
+        )
         .route(
             "/v1/settings",
             get(settings::show)

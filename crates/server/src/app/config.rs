@@ -50,6 +50,10 @@ pub struct Config {
     /// allowlist) before reading them again: how late a change made through another server
     /// sharing the database takes effect here (`stele_service::access::org_policy`).
     pub settings_cache_ttl: Duration,
+    /// Whether an event a platform key sends for an organization no one has created yet (an
+    /// unknown external id) creates it (`--no-auto-create-organizations` turns it off; such
+    /// requests then get 404 naming the organization).
+    pub auto_create_organizations: bool,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(12 * 3600),
             trusted_proxies: TrustedProxies::default(),
             settings_cache_ttl: Duration::from_secs(5),
+            auto_create_organizations: true,
         }
     }
 }

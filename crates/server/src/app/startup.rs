@@ -22,6 +22,7 @@ use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
 use stele_service::export::jobs::ExportJobs;
+use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
 use stele_service::retention::{archive_sink, schedule};
 use stele_service::secrets;
@@ -145,6 +146,8 @@ impl Application {
                 self.config.clock.clone(),
                 self.config.settings_cache_ttl,
             )),
+            directory: Arc::new(Directory::new()),
+            auto_create_organizations: self.config.auto_create_organizations,
         };
         let router = router::router(state, &self.config);
         // With the peer's address in each request: the client address (`client_ip::client_ip`) starts
@@ -237,7 +240,7 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<Bootstrap>> {
         }
         Err(e) => return Err(e.into()),
     };
-    let key = api_keys::generate("first admin key", Scope::ALL.to_vec());
+    let key = api_keys::generate("first admin key", Scope::FOR_ORGANIZATION.to_vec());
     store.create_api_key(org.key, key.record).await?;
     Ok(Some(Bootstrap {
         org_id: org.id,

@@ -7,6 +7,7 @@ use stele_core::checkpoint::PublicKey;
 use stele_service::access::org_policy::Policies;
 use stele_service::clock::SharedClock;
 use stele_service::export::jobs::ExportJobs;
+use stele_service::organizations::Directory;
 use stele_service::retention::{ArchiveSink, SharedStatus};
 use stele_store::Store;
 
@@ -33,4 +34,8 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// Each organization's settings as requests obey them: recording on or off, the IP allowlist.
     pub policies: Arc<Policies>,
+    /// The organizations requests name (by id or external id), and the platform's own.
+    pub directory: Arc<Directory>,
+    /// Whether naming an unknown organization on ingest creates it (`Config`).
+    pub auto_create_organizations: bool,
 }

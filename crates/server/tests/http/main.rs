@@ -30,6 +30,7 @@ macro_rules! suite {
             mod export_jobs;
             mod ingest;
             mod integrity;
+            mod platform;
             mod policy;
             mod print_log;
             mod retention;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use stele_core::event::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
 use stele_core::time::Millis;
-use stele_store::{ApiKeyInfo, Member, Scope};
+use stele_store::{ApiKeyInfo, Member, Organization, Scope};
 
 /// The channel of sign-ins and sign-outs.
 pub const AUTH_CHANNEL: &str = "auth";
@@ -34,6 +34,11 @@ pub const KEY_CREATED: &str = "api_key.create";
 pub const KEY_REVOKED: &str = "api_key.revoke";
 pub const IP_DENIED: &str = "ip_allowlist.deny";
 pub const ENTRY_VIEWED: &str = "entry.view";
+pub const ORGANIZATION_CREATED: &str = "organization.create";
+pub const ORGANIZATION_UPDATED: &str = "organization.update";
+
+/// The entity type of an organization in the entries about it.
+pub const ORGANIZATION_ENTITY_TYPE: &str = "Organization";
 
 /// The entity type of an entry that another entry is about (a `view`): its id is the viewed
 /// entry's, so that entity's history lists everyone who read it.
@@ -302,6 +307,82 @@ pub fn key_created(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
                 added("name", json!(key.name)),
                 added("scopes", json!(Scope::join(&key.scopes))),
             ],
+            metadata: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+fn organization_entity(org: &Organization) -> Entity {
+    Entity {
+        kind: ORGANIZATION_ENTITY_TYPE.into(),
+        id: Some(org.id.clone()),
+        name: Some(org.name.clone()),
+    }
+}
+
+/// `by` created an organization (recorded in its own trail and in the platform's).
+pub fn organization_created(
+    by: Actor,
+    context: Context,
+    org: &Organization,
+    now: Millis,
+) -> NewEvent {
+    let mut changes = vec![added("name", json!(org.name))];
+    if let Some(external_id) = &org.external_id {
+        changes.push(added("external_id", json!(external_id)));
+    }
+    entry(
+        Parts {
+            action: "create",
+            detailed_action: ORGANIZATION_CREATED,
+            channel: SECURITY_CHANNEL,
+            description: format!("Created organization \"{}\"", org.name),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(organization_entity(org)),
+            context,
+            changes,
+            metadata: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+/// `by` renamed an organization or changed its external id; `old` is how it was.
+pub fn organization_updated(
+    by: Actor,
+    context: Context,
+    old: &Organization,
+    new: &Organization,
+    now: Millis,
+) -> NewEvent {
+    let mut changes = Vec::new();
+    if old.name != new.name {
+        changes.push(Change {
+            field: "name".into(),
+            old: Some(json!(old.name)),
+            new: Some(json!(new.name)),
+        });
+    }
+    if old.external_id != new.external_id {
+        changes.push(Change {
+            field: "external_id".into(),
+            old: old.external_id.as_ref().map(|e| json!(e)),
+            new: new.external_id.as_ref().map(|e| json!(e)),
+        });
+    }
+    entry(
+        Parts {
+            action: "update",
+            detailed_action: ORGANIZATION_UPDATED,
+            channel: SECURITY_CHANNEL,
+            description: format!("Updated organization \"{}\"", new.name),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(organization_entity(new)),
+            context,
+            changes,
             metadata: BTreeMap::new(),
         },
         now,

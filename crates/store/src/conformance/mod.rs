@@ -63,6 +63,8 @@ macro_rules! conformance_suite {
             organizations_never_see_each_other,
             entries_round_trip_every_field,
             api_keys_authenticate_until_revoked,
+            organizations_carry_unique_external_ids_and_page_in_order,
+            platform_keys_belong_to_the_platform_organization,
             correlated_entries_are_grouped,
             facets_list_what_the_organization_used,
             description_search_is_case_insensitive_and_unicode_aware,

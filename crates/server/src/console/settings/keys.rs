@@ -40,6 +40,8 @@ fn scope_hint(scope: Scope) -> &'static str {
         Scope::PrintlogUpdateAll => "reclassify any print log row",
         Scope::PrintlogDeleteOwn => "delete the print log rows the key recorded (its name)",
         Scope::PrintlogDeleteAll => "delete any print log row, or clear the print log",
+        Scope::Viewer => "open this organization's audit log inside another product",
+        Scope::Organizations => "manage organizations (platform keys only)",
     }
 }
 
@@ -68,7 +70,9 @@ impl KeyForm {
         } else if name.chars().any(char::is_control) {
             problems.insert("name".into(), "The name must be one line of text.".into());
         }
-        let scopes = match Scope::parse_list(&self.scopes.join(",")) {
+        let scopes = match Scope::parse_list(&self.scopes.join(","))
+            .and_then(|scopes| Scope::check_for(&scopes, false).map(|()| scopes))
+        {
             Ok(scopes) => scopes,
             Err(_) if self.scopes.is_empty() => {
                 problems.insert("scopes".into(), "Choose at least one scope.".into());
@@ -297,7 +301,7 @@ fn render(
                 }
                 fieldset.scopes {
                     legend { "Scopes" }
-                    @for scope in Scope::ALL {
+                    @for scope in Scope::FOR_ORGANIZATION {
                         @let id = format!("scope-{}", scope.as_str());
                         div.choice {
                             input id=(id) type="checkbox" name="scope" value=(scope.as_str())

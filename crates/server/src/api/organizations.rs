@@ -1,0 +1,316 @@
+//! `/v1/organizations`: a platform manages its tenant organizations and their API keys over HTTP
+//! (docs/platforms.md). Every route takes a platform key with the `organizations` scope; an
+//! organization is named in the path by its id (`org_…`) or its external id.
+//!
+//! - `POST /v1/organizations` `{name, external_id?}` → 201, the organization.
+//! - `GET /v1/organizations?limit=&after=&external_id=` → `{organizations, next_cursor}`,
+//!   oldest first.
+//! - `GET /v1/organizations/{org}`, `PATCH /v1/organizations/{org}` `{name?, external_id?}`
+//!   (`external_id: null` removes it).
+//! - `POST /v1/organizations/{org}/keys` `{name, scopes}` → 201, the key with its secret (shown
+//!   this once); `GET …/keys`; `DELETE …/keys/{key_id}` revokes it.
+//!
+//! Creating and changing organizations and keys is recorded in the organization's trail (and an
+//! organization's creation and changes in the platform's too), with the platform key as actor.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+use stele_core::time::format_rfc3339;
+use stele_store::{ApiKeyInfo, NewOrganization, OrgPageRequest, OrgUpdate, Organization, Scope};
+
+use super::{Params, params};
+use crate::api::auth::{Authenticated, org_error};
+use crate::api::error::{ApiError, Result};
+use crate::app::state::AppState;
+use stele_service::access::api_keys::{self, Revoked};
+use stele_service::organizations::{self, Doer};
+
+/// A page of the list holds this many organizations unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 1000;
+
+/// An organization as the API shows it.
+pub fn organization_json(org: &Organization) -> Value {
+    json!({
+        "object": "organization",
+        "id": org.id,
+        "name": org.name,
+        "external_id": org.external_id,
+        "created_at": format_rfc3339(org.created_at),
+    })
+}
+
+fn key_json(key: &ApiKeyInfo) -> Value {
+    json!({
+        "object": "api_key",
+        "id": key.id,
+        "organization_id": key.org_id,
+        "name": key.name,
+        "scopes": key.scopes,
+        "prefix": key.prefix,
+        "created_at": format_rfc3339(key.created_at),
+        "revoked_at": key.revoked_at.map(format_rfc3339),
+    })
+}
+
+/// The caller: a platform key with the `organizations` scope.
+fn platform_manager(auth: &Authenticated) -> Result<Doer> {
+    if !auth.key.platform {
+        return Err(ApiError::Forbidden(
+            "managing organizations takes a platform key (stele key create --platform)".into(),
+        ));
+    }
+    auth.require(Scope::Organizations)?;
+    let (actor, context) = auth.actor();
+    Ok(Doer { actor, context })
+}
+
+/// The organization the path names.
+async fn named(state: &AppState, reference: &str) -> Result<Organization> {
+    state
+        .directory
+        .resolve(state.store.as_ref(), reference)
+        .await?
+        .ok_or(ApiError::NotFound(
+            "no organization has this id or external id",
+        ))
+}
+
+/// A JSON object body, read whatever the Content-Type says (`curl -d`).
+fn object(body: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+/// Refuses keys the resource does not know, naming the first.
+fn only(map: &Map<String, Value>, known: &[&str]) -> Result<()> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => Err(ApiError::field(
+            "invalid_body",
+            key,
+            format!("unknown field; known fields are {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A string field: `Ok(None)` when absent, and `null` too where `nullable`.
+fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::field("invalid_body", field, "must be a string")),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let by = platform_manager(&auth)?;
+    let map = object(&body)?;
+    only(&map, &["name", "external_id"])?;
+    let new = NewOrganization {
+        name: text(&map, "name")?
+            .ok_or_else(|| ApiError::field("invalid_body", "name", "is required"))?,
+        external_id: text(&map, "external_id")?,
+    };
+    let org = organizations::create(state.store.as_ref(), new, by, state.clock.now())
+        .await
+        .map_err(org_error)?;
+    Ok((StatusCode::CREATED, Json(organization_json(&org))))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Params,
+) -> Result<Json<Value>> {
+    platform_manager(&auth)?;
+    let mut request = OrgPageRequest {
+        after: None,
+        limit: DEFAULT_LIMIT,
+        external_id: None,
+    };
+    for (key, value) in params(query)? {
+        match key.as_str() {
+            "limit" => {
+                request.limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "invalid_parameter",
+                            "limit",
+                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?
+            }
+            "after" => request.after = Some(value),
+            "external_id" => request.external_id = Some(value),
+            other => {
+                return Err(ApiError::field(
+                    "invalid_parameter",
+                    other,
+                    "unknown parameter; known parameters are limit, after, external_id",
+                ));
+            }
+        }
+    }
+    // One more than asked says whether there is a next page.
+    let limit = request.limit;
+    request.limit += 1;
+    let mut orgs = state.store.page_orgs(&request).await?;
+    let more = orgs.len() > limit;
+    orgs.truncate(limit);
+    let next_cursor = more.then(|| orgs.last().map(|o| o.id.clone())).flatten();
+    Ok(Json(json!({
+        "organizations": orgs.iter().map(organization_json).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>> {
+    platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    Ok(Json(organization_json(&org)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let map = object(&body)?;
+    only(&map, &["name", "external_id"])?;
+    if map.get("name").is_some_and(Value::is_null) {
+        return Err(ApiError::field("invalid_body", "name", "must be a string"));
+    }
+    let update = OrgUpdate {
+        name: text(&map, "name")?,
+        external_id: match map.get("external_id") {
+            None => None,
+            Some(_) => Some(text(&map, "external_id")?),
+        },
+    };
+    let store = state.store.as_ref();
+    let new = organizations::update(store, &org, update, by, state.clock.now())
+        .await
+        .map_err(org_error)?;
+    state.directory.forget(&org);
+    Ok(Json(organization_json(&new)))
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let map = object(&body)?;
+    only(&map, &["name", "scopes"])?;
+    let name = text(&map, "name")?.unwrap_or_else(|| "api key".into());
+    if name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            "invalid_body",
+            "name",
+            "must be one line of 1 to 100 characters",
+        ));
+    }
+    let scopes = match map.get("scopes") {
+        None => vec![Scope::Ingest],
+        Some(Value::Array(items)) => {
+            let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            let names = names.ok_or_else(|| {
+                ApiError::field("invalid_body", "scopes", "must be an array of scope names")
+            })?;
+            Scope::parse_list(&names.join(","))
+                .and_then(|scopes| Scope::check_for(&scopes, false).map(|()| scopes))
+                .map_err(|e| ApiError::field("invalid_body", "scopes", e))?
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "scopes",
+                "must be an array of scope names",
+            ));
+        }
+    };
+    let created = api_keys::create(
+        state.store.as_ref(),
+        org.key,
+        name.trim(),
+        scopes,
+        by.actor,
+        by.context,
+        state.clock.now(),
+    )
+    .await?;
+    let mut body = key_json(&created.info);
+    body["secret"] = json!(created.secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>> {
+    platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let keys = state.store.list_api_keys(org.key).await?;
+    Ok(Json(json!({
+        "keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((reference, key_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    // Only a key of the organization the path names: never one of another's.
+    let keys = state.store.list_api_keys(org.key).await?;
+    if !keys.iter().any(|k| k.id == key_id) {
+        return Err(ApiError::NotFound(
+            "this organization has no key with this id",
+        ));
+    }
+    let revoked = api_keys::revoke(
+        state.store.as_ref(),
+        &key_id,
+        by.actor,
+        by.context,
+        state.clock.now(),
+    )
+    .await?;
+    let info = match revoked {
+        Revoked::Now { info, .. } | Revoked::Already(info) => info,
+    };
+    Ok(Json(key_json(&info)))
+}

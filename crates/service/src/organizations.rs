@@ -1,0 +1,265 @@
+//! Organizations as a platform manages them: creating one ([`create`]) and renaming it or
+//! changing its external id ([`update`]), each checked the same way from every door and recorded
+//! both in the organization's own trail and in the platform's (`organization.create`,
+//! `organization.update`, channel `security`); and finding the organization a request names
+//! ([`Directory`]), by its id or its external id, without a database read on the hot path.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use stele_core::time::Millis;
+use stele_core::{Actor, Context};
+use stele_store::{NewOrganization, OrgUpdate, Organization, Store, StoreError};
+
+use crate::trail::{self, activity};
+
+/// The longest name and external id, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+pub const MAX_EXTERNAL_ID_CHARS: usize = 256;
+
+/// Why an organization could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    /// A field is not acceptable: the field (`name`, `external_id`) and why.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The name or the external id belongs to another organization.
+    #[error("{0}")]
+    Taken(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for OrgError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(message) => OrgError::Taken(message),
+            other => OrgError::Store(other),
+        }
+    }
+}
+
+/// Who does it: the actor and context of the entries that record it.
+#[derive(Debug, Clone)]
+pub struct Doer {
+    pub actor: Actor,
+    pub context: Context,
+}
+
+/// A name: 1 to 256 characters of one line.
+pub fn check_name(name: &str) -> Result<String, OrgError> {
+    let name = name.trim();
+    let invalid = |message: &str| OrgError::Invalid {
+        field: "name",
+        message: message.into(),
+    };
+    if name.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid("must be at most 256 characters long"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid("must be one line of text"));
+    }
+    Ok(name.to_string())
+}
+
+/// An external id: 1 to 256 characters, none of them whitespace or control characters (it is
+/// sent in a header and in URLs).
+pub fn check_external_id(external_id: &str) -> Result<String, OrgError> {
+    let invalid = |message: &str| OrgError::Invalid {
+        field: "external_id",
+        message: message.into(),
+    };
+    if external_id.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+        return Err(invalid("must be at most 256 characters long"));
+    }
+    if external_id
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("must not contain spaces or control characters"));
+    }
+    Ok(external_id.to_string())
+}
+
+/// Creates an organization and records it in its own trail and in the platform's.
+pub async fn create(
+    store: &dyn Store,
+    new: NewOrganization,
+    by: Doer,
+    now: Millis,
+) -> Result<Organization, OrgError> {
+    let new = NewOrganization {
+        name: check_name(&new.name)?,
+        external_id: new
+            .external_id
+            .as_deref()
+            .map(check_external_id)
+            .transpose()?,
+    };
+    let org = store.create_organization(&new).await?;
+    let event = activity::organization_created(by.actor, by.context, &org, now);
+    record_twice(store, &org, event).await?;
+    Ok(org)
+}
+
+/// Renames an organization or changes its external id, and records the change in its own trail
+/// and in the platform's. Changing nothing records nothing.
+pub async fn update(
+    store: &dyn Store,
+    org: &Organization,
+    update: OrgUpdate,
+    by: Doer,
+    now: Millis,
+) -> Result<Organization, OrgError> {
+    let update = OrgUpdate {
+        name: update.name.as_deref().map(check_name).transpose()?,
+        external_id: match update.external_id {
+            Some(Some(external_id)) => Some(Some(check_external_id(&external_id)?)),
+            other => other,
+        },
+    };
+    let unchanged = update.name.as_ref().is_none_or(|n| *n == org.name)
+        && update
+            .external_id
+            .as_ref()
+            .is_none_or(|e| *e == org.external_id);
+    if unchanged {
+        return Ok(org.clone());
+    }
+    let new = store.update_org(org.key, &update).await?;
+    let event = activity::organization_updated(by.actor, by.context, org, &new, now);
+    record_twice(store, &new, event).await?;
+    Ok(new)
+}
+
+/// Records an entry about `org` in its trail and in the platform's.
+async fn record_twice(
+    store: &dyn Store,
+    org: &Organization,
+    event: stele_core::NewEvent,
+) -> Result<(), StoreError> {
+    let platform = store.platform_org().await?;
+    trail::record(store, org.key, event.clone()).await?;
+    if platform.key != org.key {
+        trail::record(store, platform.key, event).await?;
+    }
+    Ok(())
+}
+
+/// How long the directory trusts what it looked up: a rename or a new external id made by
+/// another server (or the CLI) is seen within this time; this server's own changes at once.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Finds the tenant organization a request names (its id `org_…` or its external id), keeping
+/// what it found for a while so that naming an organization costs no database read per request.
+/// It also knows the platform's own organization.
+#[derive(Default)]
+pub struct Directory {
+    found: Mutex<HashMap<String, (Organization, Instant)>>,
+    platform: OnceLock<Organization>,
+}
+
+impl Directory {
+    pub fn new() -> Directory {
+        Directory::default()
+    }
+
+    /// The tenant organization `reference` names, if any.
+    pub async fn resolve(
+        &self,
+        store: &dyn Store,
+        reference: &str,
+    ) -> Result<Option<Organization>, StoreError> {
+        if let Some(org) = self.cached(reference) {
+            return Ok(Some(org));
+        }
+        let found = store.resolve_org(reference).await?;
+        if let Some(org) = &found {
+            self.remember(reference, org);
+        }
+        Ok(found)
+    }
+
+    /// [`resolve`](Directory::resolve), creating the organization when none has this reference
+    /// and `create` allows it (the platform's auto-create setting): its name and external id are
+    /// the reference. Recorded as any creation is.
+    pub async fn resolve_or_create(
+        &self,
+        store: &dyn Store,
+        reference: &str,
+        create: bool,
+        by: Doer,
+        now: Millis,
+    ) -> Result<Option<Organization>, OrgError> {
+        if let Some(org) = self.resolve(store, reference).await? {
+            return Ok(Some(org));
+        }
+        if !create {
+            return Ok(None);
+        }
+        let external_id = check_external_id(reference)?;
+        let mut name = external_id.clone();
+        for n in 2.. {
+            let new = NewOrganization {
+                name: name.clone(),
+                external_id: Some(external_id.clone()),
+            };
+            match self::create(store, new, by.clone(), now).await {
+                Ok(org) => {
+                    self.remember(reference, &org);
+                    return Ok(Some(org));
+                }
+                // Another request made it meanwhile: use that one.
+                Err(OrgError::Taken(_)) if store.resolve_org(reference).await?.is_some() => {
+                    return Ok(self.resolve(store, reference).await?);
+                }
+                // The name belongs to another organization: try the next.
+                Err(OrgError::Taken(_)) if n < 100 => name = format!("{external_id}-{n}"),
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The platform's own organization.
+    pub async fn platform(&self, store: &dyn Store) -> Result<Organization, StoreError> {
+        if let Some(org) = self.platform.get() {
+            return Ok(org.clone());
+        }
+        let org = store.platform_org().await?;
+        Ok(self.platform.get_or_init(|| org).clone())
+    }
+
+    /// Forgets what is known of an organization (after this server changed it).
+    pub fn forget(&self, org: &Organization) {
+        let mut found = self.found.lock().expect("directory lock");
+        found.retain(|_, (o, _)| o.key != org.key);
+    }
+
+    fn cached(&self, reference: &str) -> Option<Organization> {
+        let found = self.found.lock().expect("directory lock");
+        found
+            .get(reference)
+            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .map(|(org, _)| org.clone())
+    }
+
+    fn remember(&self, reference: &str, org: &Organization) {
+        let mut found = self.found.lock().expect("directory lock");
+        // A bound on what a flood of made-up references could make it hold.
+        if found.len() >= 100_000 {
+            found.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        found.insert(reference.to_string(), (org.clone(), Instant::now()));
+    }
+}
