@@ -15,6 +15,7 @@ pub mod params;
 pub mod proof;
 pub mod query;
 pub mod redact;
+pub mod seq;
 pub mod time;
 pub mod validate;
 
@@ -23,4 +24,5 @@ pub use event::{
 };
 pub use filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError};
 pub use params::PageRequest;
+pub use seq::Seq;
 pub use validate::{FieldError, parse_event};
