@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use stele_core::Seq;
 use stele_core::chain::Personal;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
@@ -59,7 +60,7 @@ impl Archive {
     pub fn erase_seqs(
         &self,
         org_id: &str,
-        pseudonyms: &BTreeMap<i64, String>,
+        pseudonyms: &BTreeMap<Seq, String>,
         now: Millis,
     ) -> Result<ArchiveErasure, ArchiveError> {
         self.rewrite(

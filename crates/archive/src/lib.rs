@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use stele_core::Seq;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
@@ -77,8 +78,8 @@ pub struct SegmentInfo {
     pub org_id: String,
     /// How many entries (lines) the file holds.
     pub entries: u64,
-    pub first_seq: i64,
-    pub last_seq: i64,
+    pub first_seq: Seq,
+    pub last_seq: Seq,
     /// The first entry's `prev_hash`: where this segment attaches to the chain before it.
     #[serde(with = "hex_hash")]
     pub first_prev_hash: Hash,
@@ -254,7 +255,7 @@ impl Archive {
                         r.entry.seq, p.entry.seq
                     )));
                 }
-                if r.entry.seq == p.entry.seq + 1 && r.prev_hash != p.hash {
+                if r.entry.seq == p.entry.seq.next() && r.prev_hash != p.hash {
                     return Err(ArchiveError::Rejected(format!(
                         "entry seq {} does not link to seq {}: its prev_hash is not that entry's hash",
                         r.entry.seq, p.entry.seq
@@ -278,13 +279,13 @@ impl Archive {
         }
         // Where this segment meets one already archived, the chain must go on across them.
         for s in manifest.segments.iter().filter(|s| s.org_id == org_id) {
-            if s.last_seq + 1 == first.entry.seq && s.last_hash != first.prev_hash {
+            if s.last_seq.next() == first.entry.seq && s.last_hash != first.prev_hash {
                 return Err(ArchiveError::Rejected(format!(
                     "entry seq {} does not continue {}: its prev_hash is not the hash of seq {}",
                     first.entry.seq, s.file, s.last_seq
                 )));
             }
-            if last.entry.seq + 1 == s.first_seq && last.hash != s.first_prev_hash {
+            if last.entry.seq.next() == s.first_seq && last.hash != s.first_prev_hash {
                 return Err(ArchiveError::Rejected(format!(
                     "entry seq {} does not continue into {}: that segment's first prev_hash is \
                      not its hash",

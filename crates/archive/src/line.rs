@@ -3,9 +3,9 @@
 
 use hex::FromHex;
 use serde_json::{Map, Value};
-use stele_core::Entry;
 use stele_core::chain::{self, Personal, Salt};
 use stele_core::merkle::{Hash, from_hex, to_hex};
+use stele_core::{Entry, Seq};
 
 use crate::ProblemKind;
 
@@ -114,13 +114,13 @@ pub(crate) fn check(
     entry: &Entry,
     chain: &Chain,
 ) -> Result<(), (ProblemKind, String)> {
-    if entry.seq < 1 {
+    if entry.seq < Seq::FIRST {
         return Err((
             ProblemKind::Malformed,
             format!("seq {} is not positive", entry.seq),
         ));
     }
-    if entry.seq == 1 && chain.prev_hash != chain::genesis(org_id) {
+    if entry.seq == Seq::FIRST && chain.prev_hash != chain::genesis(org_id) {
         return Err((
             ProblemKind::BrokenLink,
             "the first entry of the organization does not start from its genesis hash".into(),

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use serde_json::{Value, json};
 use stele_core::chain::{Personal, SealedEvent, entry_hash, genesis};
 use stele_core::redact::RedactionRules;
-use stele_core::{Entry, NewEvent, parse_event};
+use stele_core::{Entry, NewEvent, Seq, parse_event};
 
 use super::*;
 
@@ -41,6 +41,7 @@ fn chain(org: &str, n: i64, vary: impl Fn(i64, &mut NewEvent)) -> Vec<RetiredEnt
             let sealed = SealedEvent::seal(e, salt);
             let id = format!("019b7c72-ae20-7000-8000-{seq:012}");
             let recorded_at = T0 + seq * 1000;
+            let seq = Seq::new(seq);
             let hash = entry_hash(&prev, org, seq, &id, recorded_at, &sealed.event_digest);
             let retired = RetiredEntry {
                 org_id: org.to_string(),
@@ -82,7 +83,7 @@ fn sample_archive(dir: &Path) -> (Archive, Vec<SegmentInfo>) {
     erase(&mut entries[1]);
     let first: Vec<RetiredEntry> = entries[..5]
         .iter()
-        .filter(|r| r.entry.seq != 3)
+        .filter(|r| r.entry.seq != Seq::new(3))
         .cloned()
         .collect();
     let a = archive.write_segment(&first, T0 + 10_000).unwrap();
@@ -148,7 +149,10 @@ fn an_archive_of_two_runs_verifies() {
     assert_eq!(a.file, format!("000001-{ORG}-1-5.ndjson.zst"));
     assert_eq!(b.file, format!("000002-{ORG}-6-8.ndjson.zst"));
     assert_eq!(c.file, format!("000003-{OTHER_ORG}-1-2.ndjson.zst"));
-    assert_eq!((a.entries, a.first_seq, a.last_seq), (4, 1, 5));
+    assert_eq!(
+        (a.entries, a.first_seq, a.last_seq),
+        (4, Seq::new(1), Seq::new(5))
+    );
     assert_eq!(a.first_prev_hash, genesis(ORG));
     assert_eq!(b.first_prev_hash, a.last_hash);
     let on_disk = fs::read(archive.root().join(&a.file)).unwrap();
@@ -163,8 +167,8 @@ fn an_archive_of_two_runs_verifies() {
         OrgSummary {
             segments: 2,
             entries: 7,
-            first_seq: 1,
-            last_seq: 8
+            first_seq: Seq::new(1),
+            last_seq: Seq::new(8)
         }
     );
     assert_eq!(report.orgs[OTHER_ORG].entries, 2);
@@ -337,7 +341,7 @@ fn an_edited_description_with_a_fixed_up_manifest_fails_at_its_line() {
         kinds(&report),
         [(file.clone(), Some(3), ProblemKind::HashMismatch)]
     );
-    assert_eq!(report.problems[0].seq, Some(4));
+    assert_eq!(report.problems[0].seq, Some(Seq::new(4)));
     assert_eq!(
         report.problems[0].to_string(),
         format!("{file}: line 3 (seq 4): its content no longer matches its hash")
@@ -535,7 +539,7 @@ fn anchors_in_the_manifest_are_checked() {
     let (archive, segments) = sample_archive(dir.path());
     let mut manifest = archive.manifest().unwrap();
     manifest.segments[2].last_hash = [0; 32];
-    manifest.segments[2].first_seq = 0;
+    manifest.segments[2].first_seq = Seq::new(0);
     archive.write_manifest(&manifest).unwrap();
     let report = verify(archive.root()).unwrap();
     let file = segments[2].file.clone();
@@ -638,7 +642,13 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
             now.first_prev_hash,
             now.last_hash
         ),
-        (4, 1, 5, before[0].first_prev_hash, before[0].last_hash),
+        (
+            4,
+            Seq::new(1),
+            Seq::new(5),
+            before[0].first_prev_hash,
+            before[0].last_hash
+        ),
         "the same entries and anchors"
     );
     assert_eq!(manifest.segments[1..], before[1..], "the others untouched");
@@ -733,7 +743,9 @@ fn an_erasure_by_seq_reaches_the_lines_it_lists() {
     let (archive, before) = sample_archive(dir.path());
     let pseudonym = "erased-3333333333333333".to_string();
     // seq 2 was erased before (it keeps its pseudonym), 3 was never archived, 9 does not exist.
-    let seqs: BTreeMap<i64, String> = [2, 3, 4, 7, 9].map(|s| (s, pseudonym.clone())).into();
+    let seqs: BTreeMap<Seq, String> = [2, 3, 4, 7, 9]
+        .map(|s| (Seq::new(s), pseudonym.clone()))
+        .into();
     let outcome = archive.erase_seqs(ORG, &seqs, T0 + 30_000).unwrap();
     assert_eq!(
         outcome,

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use stele_core::Seq;
 use stele_core::merkle::Hash;
 
 use crate::line::{self, Chain};
@@ -62,7 +63,7 @@ pub struct Problem {
     /// The line (from 1), for a problem with one line.
     pub line: Option<u64>,
     /// The entry's `seq`, when the line showed one.
-    pub seq: Option<i64>,
+    pub seq: Option<Seq>,
     pub kind: ProblemKind,
     pub message: String,
 }
@@ -84,8 +85,8 @@ impl fmt::Display for Problem {
 pub struct OrgSummary {
     pub segments: usize,
     pub entries: u64,
-    pub first_seq: i64,
-    pub last_seq: i64,
+    pub first_seq: Seq,
+    pub last_seq: Seq,
 }
 
 /// What [`verify`] found.
@@ -203,7 +204,7 @@ pub fn verify(root: &Path) -> Result<ArchiveReport, ArchiveError> {
 /// right after another one's last seq, its first `prev_hash` must be that one's last `hash`. The
 /// anchors are the manifest's, which [`check_segment`] held against the files.
 fn check_links(segments: &[SegmentInfo], problems: &mut Problems) {
-    let mut ends: HashMap<(&str, i64), Vec<&SegmentInfo>> = HashMap::new();
+    let mut ends: HashMap<(&str, Seq), Vec<&SegmentInfo>> = HashMap::new();
     for s in segments {
         ends.entry((s.org_id.as_str(), s.last_seq))
             .or_default()
@@ -212,8 +213,9 @@ fn check_links(segments: &[SegmentInfo], problems: &mut Problems) {
     for s in segments {
         let Some(before) = s
             .first_seq
+            .get()
             .checked_sub(1)
-            .and_then(|seq| ends.get(&(s.org_id.as_str(), seq)))
+            .and_then(|seq| ends.get(&(s.org_id.as_str(), Seq::new(seq))))
         else {
             continue;
         };
@@ -346,7 +348,7 @@ struct Walk<'a> {
     info: &'a SegmentInfo,
     lines: u64,
     /// The last line that showed a seq and hash.
-    last: Option<(i64, Hash)>,
+    last: Option<(Seq, Hash)>,
 }
 
 impl<'a> Walk<'a> {
@@ -358,7 +360,7 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn problem(&self, seq: Option<i64>, kind: ProblemKind, message: String) -> Problem {
+    fn problem(&self, seq: Option<Seq>, kind: ProblemKind, message: String) -> Problem {
         Problem {
             file: self.info.file.clone(),
             line: Some(self.lines.max(1)),
@@ -378,7 +380,10 @@ impl<'a> Walk<'a> {
                 return;
             }
         };
-        let seq = value.get("seq").and_then(serde_json::Value::as_i64);
+        let seq = value
+            .get("seq")
+            .and_then(serde_json::Value::as_i64)
+            .map(Seq::new);
         let decoded = match line::decode(&value) {
             Ok(d) => d,
             Err(message) => {
@@ -430,7 +435,7 @@ impl<'a> Walk<'a> {
                     ProblemKind::OutOfOrder,
                     format!("seq {seq} follows seq {last_seq}: seqs must ascend"),
                 );
-            } else if seq == last_seq + 1 && chain.prev_hash != last_hash {
+            } else if seq == last_seq.next() && chain.prev_hash != last_hash {
                 report(
                     ProblemKind::BrokenLink,
                     format!("its prev_hash is not the hash of seq {last_seq} on the line before"),

@@ -57,6 +57,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use stele_core::Seq;
 use stele_core::time::now_millis;
 use stele_server::app::backend::DatabaseUrl;
 use stele_store::Store;
@@ -422,7 +423,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .get_json(&params(&[("actor_type", "all"), ("limit", "1")]))
             .await?;
         report.startup = Some(startup::StartupResult {
-            newest_seq: newest["entries"][0]["seq"].as_u64(),
+            newest_seq: newest["entries"][0]["seq"].as_i64().map(Seq::new),
             ..result
         });
     }

@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::event::NewEvent;
 use crate::merkle::{Hash, to_hex};
+use crate::seq::Seq;
 use crate::time::{Millis, format_rfc3339};
 
 pub const ENTRY_FORMAT: &[u8] = b"stele-entry-v1";
@@ -348,7 +349,7 @@ pub fn genesis(org_id: &str) -> Hash {
 pub fn entry_hash(
     prev: &Hash,
     org_id: &str,
-    seq: i64,
+    seq: Seq,
     id: &str,
     recorded_at: Millis,
     event_digest: &Hash,
@@ -607,12 +608,12 @@ mod tests {
     fn entry_hashes_chain() {
         let d = SealedEvent::seal(sample(), [1; 16]).event_digest;
         let g = genesis("org_1");
-        let h1 = entry_hash(&g, "org_1", 1, "id1", 5, &d);
-        let h2 = entry_hash(&h1, "org_1", 2, "id2", 5, &d);
+        let h1 = entry_hash(&g, "org_1", Seq::new(1), "id1", 5, &d);
+        let h2 = entry_hash(&h1, "org_1", Seq::new(2), "id2", 5, &d);
         assert_ne!(h1, h2);
         assert_ne!(
             h2,
-            entry_hash(&g, "org_1", 2, "id2", 5, &d),
+            entry_hash(&g, "org_1", Seq::new(2), "id2", 5, &d),
             "the previous hash matters"
         );
         assert_ne!(genesis("org_1"), genesis("org_2"));

@@ -68,6 +68,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::merkle::Hash;
+use crate::seq::Seq;
 use crate::time::{Millis, format_rfc3339};
 
 /// The first line of the signed message: the format and its version.
@@ -79,7 +80,7 @@ pub struct Checkpoint {
     /// The organization's public id.
     pub org_id: String,
     /// The last `seq` covered, which is also the size of the Merkle tree.
-    pub seq: i64,
+    pub seq: Seq,
     /// The hash-chain value at `seq`.
     #[serde(with = "hex_hash")]
     pub chain_head: Hash,
@@ -271,7 +272,7 @@ mod tests {
     fn checkpoint() -> Checkpoint {
         Checkpoint {
             org_id: "org_01".into(),
-            seq: 42,
+            seq: Seq::new(42),
             chain_head: [0; 32],
             merkle_root: empty_root(),
             created_at: 1_767_322_245_678,
@@ -293,7 +294,7 @@ mod tests {
 
         let other = Checkpoint {
             org_id: "org_x".into(),
-            seq: 0,
+            seq: Seq::BEFORE_FIRST,
             chain_head: [0xab; 32],
             merkle_root: [0x0f; 32],
             created_at: 0,
@@ -339,7 +340,7 @@ mod tests {
         let k = key(7);
         let good = k.sign(&checkpoint());
         let changes: [fn(&mut Checkpoint); 6] = [
-            |c| c.seq += 1,
+            |c| c.seq = c.seq.next(),
             |c| c.chain_head[31] ^= 1,
             |c| c.merkle_root[0] ^= 0x80,
             |c| c.org_id = "org_02".into(),

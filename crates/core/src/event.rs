@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::seq::Seq;
 use crate::time::{Millis, format_rfc3339};
 
 /// Who performed an action.
@@ -209,7 +210,7 @@ pub struct NewEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: String,
-    pub seq: i64,
+    pub seq: Seq,
     pub recorded_at: Millis,
     pub event: NewEvent,
 }
@@ -257,7 +258,7 @@ impl Entry {
         #[derive(Deserialize)]
         struct Shape {
             id: String,
-            seq: i64,
+            seq: Seq,
             occurred_at: String,
             recorded_at: String,
             action: String,
@@ -308,7 +309,7 @@ mod tests {
     fn an_entry_reads_back_from_its_json() {
         let entry = Entry {
             id: "e1".into(),
-            seq: 7,
+            seq: Seq::new(7),
             recorded_at: 1_767_322_245_679,
             event: NewEvent {
                 occurred_at: 1_767_322_245_678,
@@ -466,7 +467,7 @@ mod tests {
                         (changes, metadata),
                     )| Entry {
                         id,
-                        seq,
+                        seq: Seq::new(seq),
                         recorded_at,
                         event: NewEvent {
                             occurred_at,

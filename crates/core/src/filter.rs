@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::event::{ActorType, Outcome};
+use crate::seq::Seq;
 use crate::time::Millis;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -186,7 +187,7 @@ pub enum CursorDirection {
 pub struct Cursor {
     pub direction: CursorDirection,
     pub occurred_at: Millis,
-    pub seq: i64,
+    pub seq: Seq,
 }
 
 impl fmt::Display for Cursor {
@@ -226,7 +227,7 @@ mod tests {
         let c = Cursor {
             direction: CursorDirection::Newer,
             occurred_at: 1_767_322_245_678,
-            seq: 42,
+            seq: Seq::new(42),
         };
         assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
         for bad in ["", "x1.2", "o12", "o1.x", "o.1"] {

@@ -16,6 +16,7 @@ pub mod proof;
 pub mod query;
 pub mod redact;
 pub mod sent;
+pub mod seq;
 pub mod time;
 pub mod validate;
 
@@ -24,4 +25,5 @@ pub use event::{
 };
 pub use filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter, FilterError};
 pub use params::PageRequest;
+pub use seq::Seq;
 pub use validate::{FieldError, check_event, parse_event};

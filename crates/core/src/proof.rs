@@ -11,6 +11,7 @@ use crate::chain;
 use crate::checkpoint::{CheckpointError, PublicKey, SignedCheckpoint};
 use crate::event::Entry;
 use crate::merkle::{self, Hash, from_hex, to_hex};
+use crate::seq::Seq;
 
 /// `GET /v1/events/{id}/proof`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,9 +84,9 @@ impl InclusionProof {
             "entry is not an entry as the API shows it",
         ))?;
         let cp = &self.checkpoint.checkpoint;
-        if entry.seq < 1
-            || self.leaf_index != (entry.seq - 1) as u64
-            || self.tree_size != cp.seq as u64
+        if entry.seq < Seq::FIRST
+            || self.leaf_index != entry.seq.leaf_index()
+            || self.tree_size != cp.seq.tree_size()
         {
             return Err(ProofError::Malformed(
                 "leaf_index or tree_size disagree with seq",
@@ -97,7 +98,7 @@ impl InclusionProof {
         )?;
         let prev = hash(&self.prev_hash, "prev_hash is not 64 hex digits")?;
         let claimed = hash(&self.entry_hash, "entry_hash is not 64 hex digits")?;
-        if entry.seq == 1 && prev != chain::genesis(&cp.org_id) {
+        if entry.seq == Seq::FIRST && prev != chain::genesis(&cp.org_id) {
             return Err(ProofError::EntryMismatch);
         }
         if let Some(salt) = &self.personal_salt {
@@ -142,13 +143,13 @@ impl ConsistencyProof {
         if a.org_id != b.org_id {
             return Err(ProofError::DifferentOrganizations);
         }
-        if a.seq < 0 || a.seq > b.seq {
+        if a.seq < Seq::BEFORE_FIRST || a.seq > b.seq {
             return Err(ProofError::Malformed("`from` must not be later than `to`"));
         }
         let path = hashes(&self.path)?;
         if !merkle::verify_consistency(
-            a.seq as u64,
-            b.seq as u64,
+            a.seq.tree_size(),
+            b.seq.tree_size(),
             &a.merkle_root,
             &b.merkle_root,
             &path,

@@ -6,7 +6,7 @@
 //! the SQLite backend, so an entry's id and body mean the same whichever backend wrote them.
 
 use stele_core::merkle::Hash;
-use stele_core::{ActorType, Entry, NewEvent, Outcome};
+use stele_core::{ActorType, Entry, NewEvent, Outcome, Seq};
 use stele_store::OrgKey;
 use stele_store::record::StoredRow;
 pub use stele_store::record::{PK_MS_SHIFT, entry_id, pk_floor, pk_of_id};
@@ -106,7 +106,7 @@ pub fn stored_row(row: &Row) -> R<StoredRow<'_>> {
     let outcome: i16 = row.try_get(8)?;
     Ok(StoredRow {
         pk: row.try_get(0)?,
-        seq: row.try_get(1)?,
+        seq: Seq::new(row.try_get(1)?),
         occurred_at: row.try_get(2)?,
         recorded_at: row.try_get(3)?,
         action: row.try_get(4)?,

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use stele_core::Seq;
 use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
@@ -82,7 +83,7 @@ pub async fn make_checkpoints(
         let frontier: &str = row.try_get(4)?;
         let frontier: Frontier = serde_json::from_str(frontier)
             .map_err(|e| other(format!("chain_state.frontier: {e}")))?;
-        let seq: i64 = row.try_get(2)?;
+        let seq = Seq::new(row.try_get(2)?);
         let signed = key.sign(&Checkpoint {
             org_id: row.try_get(1)?,
             seq,
@@ -97,7 +98,7 @@ pub async fn make_checkpoints(
              ON CONFLICT (org_id, seq) DO NOTHING",
             &[
                 &org.get(),
-                &seq,
+                &seq.get(),
                 &signed.checkpoint.chain_head.to_vec(),
                 &signed.checkpoint.merkle_root.to_vec(),
                 &now,
@@ -143,7 +144,7 @@ fn checkpoint_from_row(org_id: &str, row: &Row) -> R<SignedCheckpoint> {
     Ok(SignedCheckpoint {
         checkpoint: Checkpoint {
             org_id: org_id.to_string(),
-            seq: row.try_get(0)?,
+            seq: Seq::new(row.try_get(0)?),
             chain_head: hash_of(row.try_get(1)?, "checkpoints.chain_head")?,
             merkle_root: hash_of(row.try_get(2)?, "checkpoints.merkle_root")?,
             created_at: row.try_get(3)?,
@@ -177,12 +178,12 @@ pub async fn checkpoints(
         .collect()
 }
 
-pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgKey, seq: i64) -> R<Option<SignedCheckpoint>> {
+pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgKey, seq: Seq) -> R<Option<SignedCheckpoint>> {
     let org_id = org_public_id(tx, org).await?;
     let row = tx
         .query_opt(
             &format!("SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE org_id = $1 AND seq = $2"),
-            &[&org.get(), &seq],
+            &[&org.get(), &seq.get()],
         )
         .await?;
     row.map(|r| checkpoint_from_row(&org_id, &r)).transpose()
@@ -190,7 +191,7 @@ pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgKey, seq: i64) -> R<Option<S
 
 /// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
 /// organization's erasure records.
-async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgKey) -> R<HashMap<i64, String>> {
+async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgKey) -> R<HashMap<Seq, String>> {
     let rows = tx
         .query(
             &format!(
@@ -210,9 +211,9 @@ async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgKey) -> R<HashMap<i64, Str
 async fn chain_rows(
     tx: &mut Tx<'_>,
     org: OrgKey,
-    from_seq: i64,
+    from_seq: Seq,
     limit: i64,
-    pseudonyms: &HashMap<i64, String>,
+    pseudonyms: &HashMap<Seq, String>,
 ) -> R<Vec<ChainRow>> {
     let rows = tx
         .query(
@@ -220,7 +221,7 @@ async fn chain_rows(
                 "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest, e.erased, e.hash
                  FROM entries e WHERE e.org_id = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3"
             ),
-            &[&org.get(), &from_seq, &limit],
+            &[&org.get(), &from_seq.get(), &limit],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -248,20 +249,20 @@ async fn chain_rows(
 pub async fn pruned_links(
     tx: &mut Tx<'_>,
     org: OrgKey,
-    from_seq: i64,
+    from_seq: Seq,
     limit: i64,
-) -> R<Vec<(i64, Hash)>> {
+) -> R<Vec<(Seq, Hash)>> {
     let rows = tx
         .query(
             "SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq >= $2
              ORDER BY seq LIMIT $3",
-            &[&org.get(), &from_seq, &limit],
+            &[&org.get(), &from_seq.get(), &limit],
         )
         .await?;
     rows.iter()
         .map(|r| {
             Ok((
-                r.try_get(0)?,
+                Seq::new(r.try_get(0)?),
                 hash_of(r.try_get(1)?, "pruned_entries.hash")?,
             ))
         })
@@ -273,13 +274,13 @@ pub async fn pruned_links(
 pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<VerifyReport> {
     let mut tx = conn.snapshot().await?;
     let org_id = org_public_id(&mut tx, org).await?;
-    let recorded_up_to: Option<i64> = tx
+    let recorded_up_to: Option<Seq> = tx
         .query_opt(
             "SELECT seq FROM chain_state WHERE org_id = $1",
             &[&org.get()],
         )
         .await?
-        .map(|r| r.try_get(0))
+        .map(|r| r.try_get(0).map(Seq::new))
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
     let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
@@ -300,20 +301,20 @@ pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<
     }
 }
 
-pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: i64) -> R<Vec<Hash>> {
+pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: Seq) -> R<Vec<Hash>> {
     let rows = conn
         .query(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
             "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2
              UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq <= $2
              ORDER BY seq",
-            &[&org.get(), &up_to],
+            &[&org.get(), &up_to.get()],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let seq: i64 = row.try_get(0)?;
-        if seq != out.len() as i64 + 1 {
+        let seq = Seq::new(row.try_get(0)?);
+        if seq.leaf_index() != out.len() as u64 {
             return Err(other(format!(
                 "the chain has a gap before seq {seq}: run `stele verify`"
             )));
@@ -326,12 +327,12 @@ pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: i64) -> R<Vec<Has
 pub async fn personal_digest(
     conn: &mut Conn,
     org: OrgKey,
-    seq: i64,
+    seq: Seq,
 ) -> R<Option<(Hash, Option<Salt>)>> {
     let row = conn
         .query_opt(
             "SELECT personal_digest, salt FROM entries WHERE org_id = $1 AND seq = $2",
-            &[&org.get(), &seq],
+            &[&org.get(), &seq.get()],
         )
         .await?;
     row.map(|row| {

@@ -48,13 +48,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use stele_core::Entry;
 use stele_core::chain::{self, Salt};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::params::PageRequest;
 use stele_core::time::{Millis, now_millis};
+use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
@@ -706,7 +706,7 @@ impl Integrity for PgStore {
         Ok(())
     }
 
-    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
+    async fn checkpoint_at(&self, org: OrgKey, seq: Seq) -> Result<Option<SignedCheckpoint>> {
         let mut conn = self.pool.get().await?;
         let mut tx = conn.snapshot().await?;
         let found = integrity::checkpoint_at(&mut tx, org, seq).await?;
@@ -714,12 +714,12 @@ impl Integrity for PgStore {
         Ok(found)
     }
 
-    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
+    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::chain_hashes(&mut conn, org, up_to).await?)
     }
 
-    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::personal_digest(&mut conn, org, seq).await?)
     }
@@ -747,7 +747,7 @@ impl Retention for PgStore {
         &self,
         org: OrgKey,
         cutoffs: &Cutoffs,
-        seqs: &[i64],
+        seqs: &[Seq],
     ) -> Result<RemovedPerChannel> {
         let mut conn = self.pool.get().await?;
         let pruned = retention::prune_entries(&mut conn, org, cutoffs, seqs).await?;

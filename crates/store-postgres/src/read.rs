@@ -223,7 +223,7 @@ async fn cursor_pk(conn: &mut Conn, org: OrgKey, c: &Cursor) -> R<i64> {
     let row = conn
         .query_opt(
             "SELECT pk FROM entries WHERE org_id = $1 AND seq = $2",
-            &[&org.get(), &c.seq],
+            &[&org.get(), &c.seq.get()],
         )
         .await?;
     Ok(match row {

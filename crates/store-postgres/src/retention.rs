@@ -23,9 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use stele_core::chain;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
+use stele_core::{Seq, chain};
 use stele_store::{
     Cutoffs, ExpiredBatch, OrgKey, OrgSettings, RemovedPerChannel, RetiredEntry, StoreError,
 };
@@ -204,7 +204,7 @@ pub async fn expired_entries(
     }
     let prev = previous_hashes(&mut tx, org, &org_id, &batch.entries).await?;
     for retired in &mut batch.entries {
-        retired.prev_hash = prev[&(retired.entry.seq - 1)];
+        retired.prev_hash = prev[&retired.entry.seq.prev()];
     }
     tx.commit().await?;
     Ok(batch)
@@ -217,12 +217,12 @@ async fn previous_hashes(
     org: OrgKey,
     org_id: &str,
     batch: &[RetiredEntry],
-) -> R<HashMap<i64, Hash>> {
-    let mut known: HashMap<i64, Hash> = batch.iter().map(|r| (r.entry.seq, r.hash)).collect();
-    known.insert(0, chain::genesis(org_id));
-    let mut wanted: Vec<i64> = batch
+) -> R<HashMap<Seq, Hash>> {
+    let mut known: HashMap<Seq, Hash> = batch.iter().map(|r| (r.entry.seq, r.hash)).collect();
+    known.insert(Seq::BEFORE_FIRST, chain::genesis(org_id));
+    let mut wanted: Vec<Seq> = batch
         .iter()
-        .map(|r| r.entry.seq - 1)
+        .map(|r| r.entry.seq.prev())
         .filter(|seq| !known.contains_key(seq))
         .collect();
     wanted.sort_unstable();
@@ -236,8 +236,9 @@ async fn previous_hashes(
         if wanted.is_empty() {
             break;
         }
-        for row in tx.query(sql, &[&org.get(), &wanted]).await? {
-            known.insert(row.try_get(0)?, hash_of(row.try_get(1)?, "hash")?);
+        let seqs: Vec<i64> = wanted.iter().map(|seq| seq.get()).collect();
+        for row in tx.query(sql, &[&org.get(), &seqs]).await? {
+            known.insert(Seq::new(row.try_get(0)?), hash_of(row.try_get(1)?, "hash")?);
         }
         wanted.retain(|seq| !known.contains_key(seq));
     }
@@ -261,7 +262,7 @@ pub async fn prune_entries(
     conn: &mut Conn,
     org: OrgKey,
     cutoffs: &Cutoffs,
-    seqs: &[i64],
+    seqs: &[Seq],
 ) -> R<Pruned> {
     let mut pruned = Pruned {
         removed: BTreeMap::new(),
@@ -273,6 +274,7 @@ pub async fn prune_entries(
     if seqs.is_empty() {
         return Ok(pruned);
     }
+    let seqs: Vec<i64> = seqs.iter().map(|seq| seq.get()).collect();
     let mut tx = conn.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RETENTION_LOCK])
         .await?;
@@ -303,7 +305,7 @@ pub async fn prune_entries(
         }
         let hash: Vec<u8> = row.try_get(ENTRY_COLUMN_COUNT)?;
         pks.push(pk);
-        pruned_seqs.push(entry.seq);
+        pruned_seqs.push(entry.seq.get());
         hashes.push(hash);
         occurred.push(event.occurred_at);
         // The identifier rows are exactly the entry's current keys (erasure replaces them with

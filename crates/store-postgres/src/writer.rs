@@ -38,10 +38,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stele_core::NewEvent;
 use stele_core::chain;
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
+use stele_core::{NewEvent, Seq};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS, Record};
 use stele_store::{
     AppendOutcome, AppendRequest, OrgKey, PreparedEvent, Receipt, Result, StoreError,
@@ -361,7 +361,7 @@ fn unstorable(request: &AppendRequest) -> Option<String> {
 /// One organization's chain position, read under its row lock.
 pub struct ChainCursor {
     pub org_id: String,
-    pub seq: i64,
+    pub seq: Seq,
     pub head: Hash,
     pub frontier: Frontier,
     /// Whether this group moved it (then `chain_state` is updated).
@@ -418,7 +418,7 @@ async fn read_chains(
             OrgKey::new(row.try_get(0)?),
             ChainCursor {
                 org_id: row.try_get(1)?,
-                seq: row.try_get(2)?,
+                seq: Seq::new(row.try_get(2)?),
                 head: head
                     .try_into()
                     .map_err(|_| other("chain_state.head is not 32 bytes"))?,
@@ -640,7 +640,7 @@ impl Group {
             .chains
             .get_mut(&org)
             .ok_or_else(|| other("the organization's chain is not locked"))?;
-        let seq = chain.seq + 1;
+        let seq = chain.seq.next();
         let hash = chain::entry_hash(
             &chain.head,
             &chain.org_id,
@@ -657,7 +657,7 @@ impl Group {
         let r = &mut self.rows;
         r.pk.push(pk);
         r.org_id.push(org.get());
-        r.seq.push(seq);
+        r.seq.push(seq.get());
         r.occurred_ms.push(ms);
         r.action.push(event.action.clone());
         r.detailed_action.push(event.detailed_action.clone());
@@ -741,7 +741,7 @@ impl Group {
         let (mut orgs, mut seqs, mut heads, mut frontiers) = (vec![], vec![], vec![], vec![]);
         for (org, chain) in self.chains.iter_mut().filter(|(_, c)| c.moved) {
             orgs.push(org.get());
-            seqs.push(chain.seq);
+            seqs.push(chain.seq.get());
             heads.push(chain.head.to_vec());
             frontiers.push(encode(&chain.frontier)?);
             chain.moved = false;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use stele_core::checkpoint::SigningKey;
 use stele_core::filter::EventFilter;
-use stele_core::{ActorType, NewEvent};
+use stele_core::{ActorType, NewEvent, Seq};
 use stele_store::conformance::{TEST_SIGNING_SEED, event, request};
 use stele_store::prelude::*;
 use stele_store::{AppendRequest, Cutoffs, OrgKey, ProblemKind, StoreError};
@@ -130,7 +130,10 @@ async fn verify_names_the_first_changed_entry() {
     .await;
     let report = store.verify(org, Some(&key)).await.unwrap();
     let problem = report.problem.expect("a problem");
-    assert_eq!((problem.seq, problem.kind), (4, ProblemKind::Changed));
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (Seq::new(4), ProblemKind::Changed)
+    );
     assert_eq!(report.entries, 3);
 }
 
@@ -147,13 +150,19 @@ async fn verify_tells_a_swap_and_a_deletion() {
     )
     .await;
     let problem = store.verify(org, None).await.unwrap().problem.unwrap();
-    assert_eq!((problem.seq, problem.kind), (2, ProblemKind::Reordered));
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (Seq::new(2), ProblemKind::Reordered)
+    );
 
     let (store, _db2, url) = common::fresh_store().await;
     let org = six_entries(&store).await;
     tamper(&url, "DELETE FROM entries WHERE seq = 3").await;
     let problem = store.verify(org, None).await.unwrap().problem.unwrap();
-    assert_eq!((problem.seq, problem.kind), (3, ProblemKind::Missing));
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (Seq::new(3), ProblemKind::Missing)
+    );
 
     let (store, _db3, url) = common::fresh_store().await;
     let org = six_entries(&store).await;
@@ -161,7 +170,7 @@ async fn verify_tells_a_swap_and_a_deletion() {
     let problem = store.verify(org, None).await.unwrap().problem.unwrap();
     assert_eq!(
         (problem.seq, problem.kind),
-        (6, ProblemKind::Missing),
+        (Seq::new(6), ProblemKind::Missing),
         "the last entry, covered by a checkpoint and by chain_state"
     );
 }
@@ -206,7 +215,7 @@ async fn two_stores_on_one_database_keep_every_chain_whole() {
     let key = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
     for (org, n) in [(a, 106), (b, 54)] {
         let page = first_page(stores[1].as_ref(), org, 500).await;
-        let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq).collect();
+        let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq.get()).collect();
         assert_eq!(
             seqs,
             (1..=n).rev().collect::<Vec<_>>(),
@@ -267,7 +276,7 @@ async fn text_postgres_cannot_store_is_refused_alone() {
         store.append(org, request(vec![event("update", T0)])),
     );
     assert!(matches!(refused, Err(StoreError::Other(_))), "{refused:?}");
-    assert_eq!(fine.unwrap().receipts[0].seq, 1);
+    assert_eq!(fine.unwrap().receipts[0].seq, Seq::new(1));
     // A filter with such a value matches nothing, and is no error.
     let filter = EventFilter {
         q: Some("\0".into()),
@@ -289,7 +298,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         .append(org, request(vec![event("update", T0)]))
         .await
         .unwrap();
-    assert_eq!(next.receipts[0].seq, 2);
+    assert_eq!(next.receipts[0].seq, Seq::new(2));
     let versions: Vec<i32> = first_column(
         &common::raw_client(&url).await,
         "SELECT version FROM stele_schema_version ORDER BY version",
@@ -408,7 +417,7 @@ async fn prune_all(store: &dyn Store, org: OrgKey, cutoffs: &Cutoffs, batch: usi
             return removed;
         }
         resume_after = expired.resume_after;
-        let seqs: Vec<i64> = expired.entries.iter().map(|r| r.entry.seq).collect();
+        let seqs: Vec<Seq> = expired.entries.iter().map(|r| r.entry.seq).collect();
         let per_channel = store.prune_entries(org, cutoffs, &seqs).await.unwrap();
         removed += per_channel.values().sum::<u64>();
     }
@@ -696,7 +705,7 @@ async fn pruning_a_month_empty_drops_its_partitions_and_a_backfill_makes_them_ag
         .append(a, request(vec![event("late", MARCH_2019 + 5)]))
         .await
         .unwrap();
-    assert_eq!(again.receipts[0].seq, 32);
+    assert_eq!(again.receipts[0].seq, Seq::new(32));
     assert_eq!(
         sql.query_one(
             "SELECT tableoid::regclass::text FROM entries WHERE seq = 32",
@@ -734,7 +743,7 @@ async fn a_month_another_process_dropped_is_made_again_on_backfill() {
         .append(org, request(vec![event("late", MAY_2019 + 1)]))
         .await
         .expect("the writer makes the dropped month again");
-    assert_eq!(late.receipts[0].seq, 3);
+    assert_eq!(late.receipts[0].seq, Seq::new(3));
     assert!(has_partition(&sql, "entries", "entries_p201905").await);
     assert!(pruner.verify(org, None).await.unwrap().ok);
 }
@@ -918,7 +927,7 @@ async fn pruning_100k_entries_in_batches_of_5000() {
             break;
         }
         resume_after = expired.resume_after;
-        let seqs: Vec<i64> = expired.entries.iter().map(|r| r.entry.seq).collect();
+        let seqs: Vec<Seq> = expired.entries.iter().map(|r| r.entry.seq).collect();
         let t = std::time::Instant::now();
         removed += store
             .prune_entries(org, &cutoffs, &seqs)

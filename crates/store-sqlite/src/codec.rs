@@ -2,7 +2,7 @@
 //! body with short keys (the body is most of the row, so its size is most of the disk cost).
 
 use stele_core::merkle::Hash;
-use stele_core::{ActorType, Entry, Outcome};
+use stele_core::{ActorType, Entry, Outcome, Seq};
 use stele_store::record::StoredRow;
 pub use stele_store::record::{entry_id, pk_floor, pk_of_id};
 use stele_store::{Result, StoreError};
@@ -89,7 +89,7 @@ pub fn with_stored_row<T>(
         |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
     let stored = StoredRow {
         pk: row.get(0)?,
-        seq: row.get(1)?,
+        seq: Seq::new(row.get(1)?),
         occurred_at: row.get(2)?,
         recorded_at: row.get(3)?,
         action: &action,

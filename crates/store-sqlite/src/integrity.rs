@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use stele_core::Seq;
 use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
@@ -24,7 +25,7 @@ pub fn make_checkpoints(
     force: bool,
     now: Millis,
 ) -> Result<usize> {
-    let due: Vec<(OrgKey, String, i64, Vec<u8>, String)> = {
+    let due: Vec<(OrgKey, String, Seq, Vec<u8>, String)> = {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT s.org_id, o.id, s.seq, s.head, s.frontier
@@ -38,7 +39,7 @@ pub fn make_checkpoints(
             Ok((
                 OrgKey::new(r.get(0)?),
                 r.get(1)?,
-                r.get(2)?,
+                Seq::new(r.get(2)?),
                 r.get(3)?,
                 r.get(4)?,
             ))
@@ -64,7 +65,7 @@ pub fn make_checkpoints(
         .and_then(|mut s| {
             s.execute(params![
                 org.get(),
-                seq,
+                seq.get(),
                 &signed.checkpoint.chain_head[..],
                 &signed.checkpoint.merkle_root[..],
                 now,
@@ -114,7 +115,7 @@ pub fn checkpoints(
     let rows = stmt
         .query_map(params![org.get(), limit.map_or(-1, |l| l as i64)], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
+                Seq::new(r.get(0)?),
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
                 r.get::<_, i64>(3)?,
@@ -147,7 +148,7 @@ fn recorded_pseudonyms(
     conn: &Connection,
     dict: &Dict,
     org: OrgKey,
-) -> Result<HashMap<i64, String>> {
+) -> Result<HashMap<Seq, String>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
          WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
@@ -173,9 +174,9 @@ fn chain_rows(
     conn: &Connection,
     dict: &Dict,
     org: OrgKey,
-    from_seq: i64,
+    from_seq: Seq,
     limit: usize,
-    pseudonyms: &HashMap<i64, String>,
+    pseudonyms: &HashMap<Seq, String>,
 ) -> Result<Vec<ChainRow>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
@@ -187,7 +188,7 @@ fn chain_rows(
         out.clear();
         let mut stmt = conn.prepare_cached(&sql).map_err(map_err)?;
         let mut rows = stmt
-            .query(params![org.get(), from_seq, limit as i64])
+            .query(params![org.get(), from_seq.get(), limit as i64])
             .map_err(map_err)?;
         let mut missing_dict = false;
         while let Some(row) = rows.next().map_err(map_err)? {
@@ -233,11 +234,11 @@ pub fn verify(
             r.get(0)
         })
         .map_err(map_err)?;
-    let recorded_up_to: Option<i64> = conn
+    let recorded_up_to: Option<Seq> = conn
         .query_row(
             "SELECT seq FROM chain_state WHERE org_id = ?",
             [org.get()],
-            |r| r.get(0),
+            |r| r.get(0).map(Seq::new),
         )
         .optional()
         .map_err(map_err)?;
@@ -267,9 +268,9 @@ pub fn verify(
 pub fn pruned_links(
     conn: &Connection,
     org: OrgKey,
-    from_seq: i64,
+    from_seq: Seq,
     limit: usize,
-) -> Result<Vec<(i64, Hash)>> {
+) -> Result<Vec<(Seq, Hash)>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT seq, hash FROM pruned_entries WHERE org_id = ? AND seq >= ?
@@ -277,8 +278,8 @@ pub fn pruned_links(
         )
         .map_err(map_err)?;
     let rows = stmt
-        .query_map(params![org.get(), from_seq, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        .query_map(params![org.get(), from_seq.get(), limit as i64], |r| {
+            Ok((Seq::new(r.get(0)?), r.get::<_, Vec<u8>>(1)?))
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(map_err)?;
@@ -287,14 +288,14 @@ pub fn pruned_links(
         .collect()
 }
 
-pub fn checkpoint_at(conn: &Connection, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
+pub fn checkpoint_at(conn: &Connection, org: OrgKey, seq: Seq) -> Result<Option<SignedCheckpoint>> {
     // Checkpoints are few per organization; reading them in order keeps one code path.
     Ok(checkpoints(conn, org, None)?
         .into_iter()
         .find(|c| c.checkpoint.seq == seq))
 }
 
-pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
+pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
     let mut stmt = conn
         .prepare_cached(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
@@ -303,11 +304,13 @@ pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: i64) -> Result<Vec<Ha
              ORDER BY seq",
         )
         .map_err(map_err)?;
-    let mut rows = stmt.query(params![org.get(), up_to]).map_err(map_err)?;
-    let mut out = Vec::with_capacity(up_to.max(0) as usize);
+    let mut rows = stmt
+        .query(params![org.get(), up_to.get()])
+        .map_err(map_err)?;
+    let mut out = Vec::with_capacity(up_to.max(Seq::BEFORE_FIRST).tree_size() as usize);
     while let Some(row) = rows.next().map_err(map_err)? {
-        let seq: i64 = row.get(0).map_err(map_err)?;
-        if seq != out.len() as i64 + 1 {
+        let seq = Seq::new(row.get(0).map_err(map_err)?);
+        if seq.leaf_index() != out.len() as u64 {
             return Err(StoreError::Other(format!(
                 "the chain has a gap before seq {seq}: run `stele verify`"
             )));
@@ -320,13 +323,15 @@ pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: i64) -> Result<Vec<Ha
 pub fn personal_digest(
     conn: &Connection,
     org: OrgKey,
-    seq: i64,
+    seq: Seq,
 ) -> Result<Option<(Hash, Option<Salt>)>> {
     let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
         .prepare_cached("SELECT personal_digest, salt FROM entries WHERE org_id = ? AND seq = ?")
         .and_then(|mut s| {
-            s.query_row(params![org.get(), seq], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
+            s.query_row(params![org.get(), seq.get()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
         })
         .map_err(map_err)?;
     row.map(|(digest, salt)| {

@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
-use stele_core::Entry;
 use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
@@ -30,6 +29,7 @@ use stele_core::merkle::Hash;
 use stele_core::params::PageRequest;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
+use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
@@ -664,17 +664,17 @@ impl Integrity for SqliteStore {
             .await
     }
 
-    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>> {
+    async fn checkpoint_at(&self, org: OrgKey, seq: Seq) -> Result<Option<SignedCheckpoint>> {
         self.read(move |conn, _| integrity::checkpoint_at(conn, org, seq))
             .await
     }
 
-    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>> {
+    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
         self.read(move |conn, _| integrity::chain_hashes(conn, org, up_to))
             .await
     }
 
-    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>> {
+    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>> {
         self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
             .await
     }
@@ -706,13 +706,13 @@ impl Retention for SqliteStore {
         &self,
         org: OrgKey,
         cutoffs: &Cutoffs,
-        seqs: &[i64],
+        seqs: &[Seq],
     ) -> Result<RemovedPerChannel> {
         // Slice by slice (see `retention::PRUNE_SLICE`), so appends queued behind the writer are
         // committed between slices instead of waiting for the whole batch.
         let budget = self.options.prune_slice;
         let cutoffs = Arc::new(cutoffs.clone());
-        let seqs: Arc<[i64]> = seqs.into();
+        let seqs: Arc<[Seq]> = seqs.into();
         let mut start = 0;
         let mut removed = RemovedPerChannel::new();
         while start < seqs.len() {

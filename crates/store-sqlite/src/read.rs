@@ -282,7 +282,7 @@ fn cursor_pk(conn: &Connection, org: OrgKey, c: &Cursor) -> Result<i64> {
         .prepare_cached("SELECT pk FROM entries WHERE org_id = ? AND seq = ?")
         .and_then(|mut s| {
             rusqlite::OptionalExtension::optional(
-                s.query_row(rusqlite::params![org.get(), c.seq], |r| r.get(0)),
+                s.query_row(rusqlite::params![org.get(), c.seq.get()], |r| r.get(0)),
             )
         })
         .map_err(map_err)?;

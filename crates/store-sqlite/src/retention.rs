@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use stele_core::chain;
 use stele_core::merkle::Hash;
 use stele_core::time::Millis;
+use stele_core::{Seq, chain};
 use stele_store::{
     Cutoffs, ExpiredBatch, OrgKey, OrgSettings, RemovedPerChannel, Result, RetiredEntry, StoreError,
 };
@@ -109,7 +109,7 @@ pub fn expired_entries(
         let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
         let erased: bool = row.get(n + 2).map_err(map_err)?;
         let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
-        let prev_hash = hash_at(conn, org, &org_id, entry.seq - 1)?;
+        let prev_hash = hash_at(conn, org, &org_id, entry.seq.prev())?;
         batch.entries.push(RetiredEntry {
             org_id: org_id.clone(),
             entry,
@@ -140,8 +140,8 @@ fn expired_sql() -> String {
 
 /// The chain hash at `seq`, whether the entry is still there or was pruned (the genesis hash
 /// before the first entry).
-fn hash_at(conn: &Connection, org: OrgKey, org_id: &str, seq: i64) -> Result<Hash> {
-    if seq == 0 {
+fn hash_at(conn: &Connection, org: OrgKey, org_id: &str, seq: Seq) -> Result<Hash> {
+    if seq == Seq::BEFORE_FIRST {
         return Ok(chain::genesis(org_id));
     }
     let found: Option<Vec<u8>> = conn
@@ -150,7 +150,7 @@ fn hash_at(conn: &Connection, org: OrgKey, org_id: &str, seq: i64) -> Result<Has
              UNION ALL SELECT hash FROM pruned_entries WHERE org_id = ?1 AND seq = ?2",
         )
         .and_then(|mut s| {
-            s.query_row(params![org.get(), seq], |r| r.get(0))
+            s.query_row(params![org.get(), seq.get()], |r| r.get(0))
                 .optional()
         })
         .map_err(map_err)?;
@@ -189,7 +189,7 @@ pub fn prune_entries(
     dict: &Dict,
     org: OrgKey,
     cutoffs: &Cutoffs,
-    seqs: &[i64],
+    seqs: &[Seq],
     budget: std::time::Duration,
 ) -> Result<PruneSlice> {
     let started = std::time::Instant::now();
@@ -217,7 +217,7 @@ pub fn prune_entries(
         let found = tx
             .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_row(params![org.get(), seq], |row| {
+                s.query_row(params![org.get(), seq.get()], |row| {
                     let decoded = decode_row(row, dict)?;
                     let hash: Vec<u8> = row.get(ENTRY_COLUMN_COUNT)?;
                     Ok(decoded.map(|(pk, entry)| (pk, entry, hash)))
@@ -242,11 +242,16 @@ pub fn prune_entries(
             tx.prepare_cached(
                 "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
             )
-            .and_then(|mut s| s.execute(params![description_rowid(org.get(), seq), description]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    description_rowid(org.get(), seq.get()),
+                    description
+                ])
+            })
             .map_err(map_err)?;
         }
         tx.prepare_cached("INSERT INTO pruned_entries (org_id, seq, hash) VALUES (?, ?, ?)")
-            .and_then(|mut s| s.execute(params![org.get(), seq, hash]))
+            .and_then(|mut s| s.execute(params![org.get(), seq.get(), hash]))
             .map_err(map_err)?;
         tx.prepare_cached("DELETE FROM entries WHERE pk = ?")
             .and_then(|mut s| s.execute([pk]))

@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use stele_core::Seq;
 use stele_core::chain::{self, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
@@ -173,7 +174,7 @@ struct WriterState {
 /// the write lock, so a second process writing the same file is seen) and saved at its end.
 pub(crate) struct ChainCursor {
     org_id: String,
-    seq: i64,
+    seq: Seq,
     head: Hash,
     frontier: Frontier,
 }
@@ -546,7 +547,7 @@ fn insert_event(
     let pk = next_pk(tx, group, event.occurred_at)?;
     let id = entry_id(pk);
     let chain = chain_cursor(tx, group, org)?;
-    let seq = chain.seq + 1;
+    let seq = chain.seq.next();
     let hash = chain::entry_hash(
         &chain.head,
         &chain.org_id,
@@ -569,7 +570,7 @@ fn insert_event(
         s.execute(params![
             pk,
             org.get(),
-            seq,
+            seq.get(),
             event.occurred_at,
             now,
             action,
@@ -592,7 +593,7 @@ fn insert_event(
     if let Some(description) = &event.description {
         group
             .descriptions
-            .push((description_rowid(org.get(), seq), description.clone()));
+            .push((description_rowid(org.get(), seq.get()), description.clone()));
     }
     Ok(Receipt { id, seq })
 }
@@ -660,18 +661,20 @@ fn chain_cursor<'g>(
                 .prepare_cached("SELECT id FROM orgs WHERE key = ?")
                 .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
                 .map_err(map_err)?;
-            let state: Option<(i64, Vec<u8>, String)> = tx
+            let state: Option<(Seq, Vec<u8>, String)> = tx
                 .prepare_cached("SELECT seq, head, frontier FROM chain_state WHERE org_id = ?")
                 .and_then(|mut s| {
-                    s.query_row([org.get()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()
+                    s.query_row([org.get()], |r| {
+                        Ok((Seq::new(r.get(0)?), r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
                 })
                 .map_err(map_err)?;
             let cursor = match state {
                 None => ChainCursor {
                     head: chain::genesis(&org_id),
                     org_id,
-                    seq: 0,
+                    seq: Seq::BEFORE_FIRST,
                     frontier: Frontier::new(),
                 },
                 Some((seq, head, frontier)) => ChainCursor {
@@ -697,7 +700,14 @@ fn save_chains(tx: &Transaction<'_>, chains: &HashMap<OrgKey, ChainCursor>) -> R
             "INSERT INTO chain_state (org_id, seq, head, frontier) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (org_id) DO UPDATE SET seq = ?2, head = ?3, frontier = ?4",
         )
-        .and_then(|mut s| s.execute(params![org.get(), chain.seq, &chain.head[..], frontier]))
+        .and_then(|mut s| {
+            s.execute(params![
+                org.get(),
+                chain.seq.get(),
+                &chain.head[..],
+                frontier
+            ])
+        })
         .map_err(map_err)?;
     }
     Ok(())

@@ -11,7 +11,7 @@ use stele_core::chain::{self, Personal, Salt};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::Millis;
-use stele_core::{ActorType, Entry};
+use stele_core::{ActorType, Entry, Seq};
 
 use crate::{IntegrityProblem, ProblemKind, VerifyReport};
 
@@ -25,7 +25,7 @@ const REORDER_WINDOW: usize = 1000;
 /// One stored entry as the chain sees it.
 #[derive(Debug, Clone)]
 pub struct ChainRow {
-    pub seq: i64,
+    pub seq: Seq,
     pub id: String,
     pub recorded_at: Millis,
     pub event_digest: Hash,
@@ -43,7 +43,7 @@ impl ChainRow {
         personal_digest: Hash,
         erased: bool,
         hash: Hash,
-        pseudonyms: &HashMap<i64, String>,
+        pseudonyms: &HashMap<Seq, String>,
     ) -> ChainRow {
         let personal = Personal::of(&entry.event);
         let personal_intact = if erased {
@@ -72,7 +72,7 @@ impl ChainRow {
 /// show exactly the pseudonym its erasure recorded, and nothing else.
 pub fn erasure_pseudonyms<'a>(
     records: impl IntoIterator<Item = &'a Entry>,
-) -> HashMap<i64, String> {
+) -> HashMap<Seq, String> {
     let mut out = HashMap::new();
     for entry in records {
         let e = &entry.event;
@@ -80,7 +80,7 @@ pub fn erasure_pseudonyms<'a>(
             && e.actor.kind == ActorType::System
             && let Some(Value::String(p)) = e.metadata.get("pseudonym")
         {
-            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<i64>().ok()) {
+            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<Seq>().ok()) {
                 out.insert(seq, p.clone());
             }
         }
@@ -93,10 +93,10 @@ pub fn erasure_pseudonyms<'a>(
 pub enum Want {
     /// The stored entries and the pruned links (`seq` and hash) from `seq` `from` on, in `seq`
     /// order, at most `limit` of each: for [`Verification::rows`].
-    Rows { from: i64, limit: usize },
+    Rows { from: Seq, limit: usize },
     /// The stored entries from `seq` `from` on, in `seq` order, at most `limit`: for
     /// [`Verification::ahead`], to tell a reordering from a change.
-    Ahead { from: i64, limit: usize },
+    Ahead { from: Seq, limit: usize },
     /// The verification is over.
     Done(VerifyReport),
 }
@@ -106,7 +106,7 @@ pub enum Want {
 pub struct Verification {
     verifier: ChainVerifier,
     /// The `seq` the organization's chain was recorded up to (`None` without a record).
-    recorded_up_to: Option<i64>,
+    recorded_up_to: Option<Seq>,
     /// The row that broke the chain, while the rows after it are read.
     broken: Option<ChainRow>,
 }
@@ -117,7 +117,7 @@ impl Verification {
         org_id: &str,
         checkpoints: Vec<SignedCheckpoint>,
         key: Option<PublicKey>,
-        recorded_up_to: Option<i64>,
+        recorded_up_to: Option<Seq>,
     ) -> Verification {
         Verification {
             verifier: ChainVerifier::new(org_id, checkpoints, key),
@@ -139,7 +139,7 @@ impl Verification {
     }
 
     /// After [`Want::Rows`]: the entries and the pruned links it asked for.
-    pub fn rows(&mut self, entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>) -> Want {
+    pub fn rows(&mut self, entries: Vec<ChainRow>, pruned: Vec<(Seq, Hash)>) -> Want {
         let batch = merge_links(entries, pruned, BATCH);
         if batch.is_empty() {
             return Want::Done(self.verifier.finish(self.recorded_up_to));
@@ -156,7 +156,7 @@ impl Verification {
                 Step::Ok => {}
                 Step::Failed => return Want::Done(self.verifier.report()),
                 Step::Broken => {
-                    let from = row.seq + 1;
+                    let from = row.seq.next();
                     self.broken = Some(row);
                     return Want::Ahead {
                         from,
@@ -182,11 +182,11 @@ impl Verification {
 /// pruned entry left behind.
 enum Link {
     Entry(ChainRow),
-    Pruned { seq: i64, hash: Hash },
+    Pruned { seq: Seq, hash: Hash },
 }
 
 impl Link {
-    fn seq(&self) -> i64 {
+    fn seq(&self) -> Seq {
         match self {
             Link::Entry(row) => row.seq,
             Link::Pruned { seq, .. } => *seq,
@@ -197,7 +197,7 @@ impl Link {
 /// Merges one read of entries and one read of pruned links, both from the same `seq` and each
 /// of at most `limit` rows, into `seq` order. A read that came back full may have more beyond
 /// its last row, so the run stops there; the rest comes with the next read.
-fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usize) -> Vec<Link> {
+fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(Seq, Hash)>, limit: usize) -> Vec<Link> {
     let bound = [
         (entries.len() >= limit).then(|| entries.last().map(|r| r.seq)),
         (pruned.len() >= limit).then(|| pruned.last().map(|p| p.0)),
@@ -206,7 +206,7 @@ fn merge_links(entries: Vec<ChainRow>, pruned: Vec<(i64, Hash)>, limit: usize) -
     .flatten()
     .flatten()
     .min()
-    .unwrap_or(i64::MAX);
+    .unwrap_or(Seq::new(i64::MAX));
     let mut links: Vec<Link> = entries
         .into_iter()
         .map(Link::Entry)
@@ -240,9 +240,9 @@ struct ChainVerifier {
     next_checkpoint: usize,
     prev: Hash,
     frontier: Frontier,
-    expected: i64,
+    expected: Seq,
     /// See [`ChainVerifier::note_anchor`].
-    checkpoint_in_pruned_run: Option<i64>,
+    checkpoint_in_pruned_run: Option<Seq>,
     report: VerifyReport,
 }
 
@@ -257,7 +257,7 @@ impl ChainVerifier {
             next_checkpoint: 0,
             prev: chain::genesis(org_id),
             frontier: Frontier::new(),
-            expected: 1,
+            expected: Seq::FIRST,
             checkpoint_in_pruned_run: None,
             report: VerifyReport {
                 org_id: org_id.to_string(),
@@ -275,17 +275,17 @@ impl ChainVerifier {
     }
 
     /// The `seq` the next row must have.
-    fn expected_seq(&self) -> i64 {
+    fn expected_seq(&self) -> Seq {
         self.expected
     }
 
-    fn fail(&mut self, seq: i64, kind: ProblemKind, message: String) -> Step {
+    fn fail(&mut self, seq: Seq, kind: ProblemKind, message: String) -> Step {
         self.report.ok = false;
         self.report.problem = Some(IntegrityProblem { seq, kind, message });
         Step::Failed
     }
 
-    fn hash_at(&self, seq: i64, row: &ChainRow) -> Hash {
+    fn hash_at(&self, seq: Seq, row: &ChainRow) -> Hash {
         chain::entry_hash(
             &self.prev,
             &self.org_id,
@@ -323,13 +323,13 @@ impl ChainVerifier {
         if let Some(problem) = self.check_checkpoints_up_to(row.seq, &hash) {
             return problem;
         }
-        self.expected += 1;
+        self.expected = self.expected.next();
         Step::Ok
     }
 
     /// A pruned entry's place in the chain: its content is gone, so its hash is taken as stored;
     /// the next entry's hash and every checkpoint from here on vouch for it.
-    fn push_pruned(&mut self, seq: i64, hash: Hash) -> Step {
+    fn push_pruned(&mut self, seq: Seq, hash: Hash) -> Step {
         let expected = self.expected;
         if seq != expected {
             return self.fail(
@@ -347,11 +347,11 @@ impl ChainVerifier {
         if let Some(problem) = self.check_checkpoints_up_to(seq, &hash) {
             return problem;
         }
-        self.expected += 1;
+        self.expected = self.expected.next();
         Step::Ok
     }
 
-    fn check_checkpoints_up_to(&mut self, seq: i64, head: &Hash) -> Option<Step> {
+    fn check_checkpoints_up_to(&mut self, seq: Seq, head: &Hash) -> Option<Step> {
         while let Some(cp) = self.checkpoints.get(self.next_checkpoint).cloned()
             && cp.checkpoint.seq <= seq
         {
@@ -368,7 +368,7 @@ impl ChainVerifier {
     /// The anchor is the first checkpoint at or after the end of the leading pruned run. While
     /// still inside that run its end is unknown, so the latest checkpoint there is kept aside and
     /// becomes the anchor only if the run ends exactly at it.
-    fn note_anchor(&mut self, checkpoint_seq: i64) {
+    fn note_anchor(&mut self, checkpoint_seq: Seq) {
         if self.report.anchor_checkpoint_seq.is_some() {
             return;
         }
@@ -419,7 +419,7 @@ impl ChainVerifier {
 
     /// The report, once every row was fed: entries missing at the end are caught here, against
     /// the last checkpoint and the `seq` the chain was recorded up to (`recorded_up_to`).
-    fn finish(&mut self, recorded_up_to: Option<i64>) -> VerifyReport {
+    fn finish(&mut self, recorded_up_to: Option<Seq>) -> VerifyReport {
         if !self.report.ok {
             return self.report.clone();
         }
@@ -458,7 +458,7 @@ impl ChainVerifier {
     fn check_checkpoint(
         &self,
         cp: &SignedCheckpoint,
-        at_seq: i64,
+        at_seq: Seq,
         head: &Hash,
     ) -> Option<(ProblemKind, String)> {
         let seq = cp.checkpoint.seq;
@@ -499,6 +499,7 @@ mod tests {
             .map(|seq| {
                 let (id, recorded_at, event_digest) =
                     (format!("e{seq}"), 1000 + seq, [seq as u8; 32]);
+                let seq = Seq::new(seq);
                 let hash = chain::entry_hash(&prev, org_id, seq, &id, recorded_at, &event_digest);
                 prev = hash;
                 ChainRow {
@@ -515,21 +516,24 @@ mod tests {
 
     #[test]
     fn a_verification_asks_for_rows_until_none_are_left() {
-        let mut verification = Verification::new("org_a", vec![], None, Some(3));
+        let mut verification = Verification::new("org_a", vec![], None, Some(Seq::new(3)));
         assert!(matches!(
             verification.start(),
             Want::Rows {
-                from: 1,
+                from,
                 limit: BATCH
-            }
+            } if from == Seq::new(1)
         ));
         let want = verification.rows(chain_of("org_a", 3), vec![]);
-        assert!(matches!(want, Want::Rows { from: 4, .. }), "{want:?}");
+        assert!(
+            matches!(want, Want::Rows { from, .. } if from == Seq::new(4)),
+            "{want:?}"
+        );
         let Want::Done(report) = verification.rows(vec![], vec![]) else {
             panic!("no rows left, so the report")
         };
         assert!(report.ok, "{report:?}");
-        assert_eq!((report.entries, report.last_seq), (3, Some(3)));
+        assert_eq!((report.entries, report.last_seq), (3, Some(Seq::new(3))));
     }
 
     #[test]
@@ -537,17 +541,23 @@ mod tests {
         let mut rows = chain_of("org_a", 3);
         // The entries of 2 and 3 swapped places, each keeping its `seq`.
         let (second, third) = (rows[1].clone(), rows[2].clone());
-        rows[1] = ChainRow { seq: 2, ..third };
-        rows[2] = ChainRow { seq: 3, ..second };
-        let mut verification = Verification::new("org_a", vec![], None, Some(3));
+        rows[1] = ChainRow {
+            seq: Seq::new(2),
+            ..third
+        };
+        rows[2] = ChainRow {
+            seq: Seq::new(3),
+            ..second
+        };
+        let mut verification = Verification::new("org_a", vec![], None, Some(Seq::new(3)));
         let want = verification.rows(rows.clone(), vec![]);
         assert!(
             matches!(
                 want,
                 Want::Ahead {
-                    from: 3,
+                    from,
                     limit: REORDER_WINDOW
-                }
+                } if from == Seq::new(3)
             ),
             "{want:?}"
         );
@@ -555,6 +565,9 @@ mod tests {
             panic!("the diagnosis ends the verification")
         };
         let problem = report.problem.expect("a problem");
-        assert_eq!((problem.seq, problem.kind), (2, ProblemKind::Reordered));
+        assert_eq!(
+            (problem.seq, problem.kind),
+            (Seq::new(2), ProblemKind::Reordered)
+        );
     }
 }

@@ -151,7 +151,7 @@ mod tests {
             self.written += 1;
             Ok(Receipt {
                 id: format!("id{}", self.written),
-                seq: self.written,
+                seq: stele_core::Seq::new(self.written),
             })
         }
     }
@@ -172,7 +172,7 @@ mod tests {
     }
 
     fn seqs(outcome: &AppendOutcome) -> Vec<i64> {
-        outcome.receipts.iter().map(|r| r.seq).collect()
+        outcome.receipts.iter().map(|r| r.seq.get()).collect()
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
+use stele_core::Seq;
 use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::merkle::Hash;
@@ -35,14 +36,14 @@ pub trait Integrity: Send + Sync {
     async fn shutdown(&self) -> Result<()>;
 
     /// The signed checkpoint at exactly this `seq`, if one was made there.
-    async fn checkpoint_at(&self, org: OrgKey, seq: i64) -> Result<Option<SignedCheckpoint>>;
+    async fn checkpoint_at(&self, org: OrgKey, seq: Seq) -> Result<Option<SignedCheckpoint>>;
 
     /// The entry hashes of `seq` 1 to `up_to` in order: the leaves of the Merkle tree.
-    async fn chain_hashes(&self, org: OrgKey, up_to: i64) -> Result<Vec<Hash>>;
+    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>>;
 
     /// The salted digest standing in for an entry's personal fields, and the salt (gone once the
     /// entry was erased).
-    async fn personal_digest(&self, org: OrgKey, seq: i64) -> Result<Option<(Hash, Option<Salt>)>>;
+    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>>;
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.
@@ -56,24 +57,24 @@ pub struct VerifyReport {
     pub ok: bool,
     /// Entries checked.
     pub entries: u64,
-    pub first_seq: Option<i64>,
-    pub last_seq: Option<i64>,
+    pub first_seq: Option<Seq>,
+    pub last_seq: Option<Seq>,
     /// Checkpoints whose signature and content were checked.
     pub checkpoints: u64,
     /// Entries removed by retention: only their place in the chain (`seq` and hash) is left.
     pub pruned_entries: u64,
     /// Every entry up to this `seq` was pruned: the chain's present part starts after it.
-    pub pruned_up_to_seq: Option<i64>,
+    pub pruned_up_to_seq: Option<Seq>,
     /// The first checkpoint at or after `pruned_up_to_seq`: its signature and its agreement with
     /// the entries after the pruned part vouch for the hashes the pruned entries left behind.
-    pub anchor_checkpoint_seq: Option<i64>,
+    pub anchor_checkpoint_seq: Option<Seq>,
     /// The first problem, in `seq` order.
     pub problem: Option<IntegrityProblem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IntegrityProblem {
-    pub seq: i64,
+    pub seq: Seq,
     pub kind: ProblemKind,
     pub message: String,
 }

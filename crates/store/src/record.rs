@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stele_core::chain::Personal;
 use stele_core::time::Millis;
-use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome};
+use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome, Seq};
 
 /// Bits of `pk` below the millisecond (see schema.rs): room for 2,097,152 entries per ms.
 pub const PK_MS_SHIFT: u32 = 21;
@@ -98,7 +98,7 @@ pub fn stored_text(event: &NewEvent) -> (String, String) {
 #[derive(Debug, Clone, Copy)]
 pub struct StoredRow<'a> {
     pub pk: i64,
-    pub seq: i64,
+    pub seq: Seq,
     pub occurred_at: Millis,
     pub recorded_at: Millis,
     pub action: &'a str,

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
-use stele_core::Entry;
 use stele_core::time::Millis;
+use stele_core::{Entry, Seq};
 
 use crate::{OrgKey, OrgSettings, Result};
 
@@ -31,7 +31,7 @@ pub trait Retention: Send + Sync {
         &self,
         org: OrgKey,
         cutoffs: &Cutoffs,
-        seqs: &[i64],
+        seqs: &[Seq],
     ) -> Result<RemovedPerChannel>;
 
     /// Claims the scheduled job `name` for its run due at `due`: true for exactly one caller

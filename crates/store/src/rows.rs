@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use stele_core::filter::{Cursor, CursorDirection};
 use stele_core::params::PageRequest;
 use stele_core::time::Millis;
-use stele_core::{ActorType, Outcome};
+use stele_core::{ActorType, Outcome, Seq};
 
 use crate::record::{CorruptRow, StoredRow, parse};
 
@@ -30,7 +30,7 @@ pub struct RowPage {
 /// One row of a [`RowPage`]: its scalars, and where each text column sits in the page's buffer.
 struct Slots {
     pk: i64,
-    seq: i64,
+    seq: Seq,
     occurred_at: Millis,
     recorded_at: Millis,
     actor_type: ActorType,
@@ -143,7 +143,7 @@ impl RowPage {
 #[derive(Debug, PartialEq)]
 pub struct FlatEntry<'a> {
     pub pk: i64,
-    pub seq: i64,
+    pub seq: Seq,
     pub occurred_at: Millis,
     pub recorded_at: Millis,
     pub channel: &'a str,
@@ -317,7 +317,7 @@ mod tests {
     fn row<'a>(event: &'a NewEvent, body: &'a str, personal: &'a str) -> StoredRow<'a> {
         StoredRow {
             pk: crate::record::pk_floor(event.occurred_at) + 3,
-            seq: 42,
+            seq: Seq::new(42),
             occurred_at: event.occurred_at,
             recorded_at: event.occurred_at + 5,
             action: &event.action,
@@ -387,7 +387,7 @@ mod tests {
         let mut page = RowPage::with_capacity(3);
         for (i, (e, (body, personal))) in events.iter().zip(&texts).enumerate() {
             page.push(&StoredRow {
-                seq: 10 - i as i64,
+                seq: Seq::new(10 - i as i64),
                 ..row(e, body, personal)
             });
         }
@@ -403,7 +403,10 @@ mod tests {
         assert_eq!(rows[1].body, texts[1].0);
         assert_eq!(rows[0].entry().unwrap().event, events[0]);
         let cursor = page.next_cursor.expect("a third row exists");
-        assert_eq!((cursor.seq, cursor.occurred_at), (9, events[1].occurred_at));
+        assert_eq!(
+            (cursor.seq, cursor.occurred_at),
+            (Seq::new(9), events[1].occurred_at)
+        );
 
         let last = RowPage::default().finish(&request);
         assert!(last.is_empty() && last.next_cursor.is_none());

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use serde::Serialize;
-use stele_core::Entry;
 use stele_core::chain::SealedEvent;
 use stele_core::filter::{Cursor, CursorDirection, EventFilter};
 use stele_core::params::PageRequest;
+use stele_core::{Entry, Seq};
 
 use crate::{OrgKey, Result, rows};
 
@@ -101,7 +101,7 @@ impl From<SealedEvent> for PreparedEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub id: String,
-    pub seq: i64,
+    pub seq: Seq,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

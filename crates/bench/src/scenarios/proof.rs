@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use reqwest::StatusCode;
 use serde_json::Value;
+use stele_core::Seq;
 
 use super::query::Samples;
 use crate::BenchArgs;
@@ -27,7 +28,7 @@ pub(crate) struct ProofResult {
 }
 
 /// The newest signed checkpoint's `seq`, if there is one.
-async fn newest_checkpoint(http: &Http) -> anyhow::Result<Option<i64>> {
+async fn newest_checkpoint(http: &Http) -> anyhow::Result<Option<Seq>> {
     let response = http
         .client
         .get(format!("{}/v1/integrity/checkpoints?limit=1", http.url))
@@ -42,7 +43,8 @@ async fn newest_checkpoint(http: &Http) -> anyhow::Result<Option<i64>> {
     }
     Ok(body["checkpoints"]
         .as_array()
-        .and_then(|c| c.iter().filter_map(|c| c["seq"].as_i64()).max()))
+        .and_then(|c| c.iter().filter_map(|c| c["seq"].as_i64()).max())
+        .map(Seq::new))
 }
 
 /// Times `GET /v1/events/{id}/proof` for `--proofs` sampled entries, sequentially, once the
@@ -56,7 +58,7 @@ pub(crate) async fn proofs(
     let key = stele_core::checkpoint::PublicKey::from_hex(public_key)
         .with_context(|| format!("the banner's public key `{public_key}`"))?;
     let mut rng = Rng::new(args.seed ^ 0x9400f);
-    let mut pool: Vec<&(String, i64)> = samples.entries.iter().collect();
+    let mut pool: Vec<&(String, Seq)> = samples.entries.iter().collect();
     pool.sort_by_key(|e| e.1);
     pool.dedup_by_key(|e| e.1);
     if pool.is_empty() {
@@ -67,7 +69,11 @@ pub(crate) async fn proofs(
         let e = pool.swap_remove(rng.below(pool.len() as u64) as usize);
         chosen.push(e.clone());
     }
-    let highest = chosen.iter().map(|e| e.1).max().unwrap_or(0);
+    let highest = chosen
+        .iter()
+        .map(|e| e.1)
+        .max()
+        .unwrap_or(Seq::BEFORE_FIRST);
     eprintln!(
         "bench: proof: waiting for a signed checkpoint at or past seq {highest} (--checkpoint-every {})",
         args.checkpoint_every

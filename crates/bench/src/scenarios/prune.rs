@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use stele_core::Seq;
 use stele_store::MIN_RETENTION_DAYS;
 
 use super::single::{SingleResult, single_load, stop_after};
@@ -83,7 +84,7 @@ pub(crate) struct PruneRun {
     /// One JSON line (and one entry recording the run) per organization.
     pub(crate) orgs: usize,
     /// The `seq` of each run's own entry.
-    records: Vec<i64>,
+    records: Vec<Seq>,
     /// Why a run stopped early (the archive failed), per organization.
     errors: Vec<String>,
     stdout: Vec<String>,
@@ -263,7 +264,7 @@ impl PruneRun {
                 *run.per_channel.entry(channel.clone()).or_default() += n.as_u64().unwrap_or(0);
             }
             if let Some(seq) = report["record"]["seq"].as_i64() {
-                run.records.push(seq);
+                run.records.push(Seq::new(seq));
             }
             if let Some(e) = report["error"].as_str() {
                 run.errors.push(format!("{}: {e}", report["org_id"]));

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use stele_core::Seq;
 use stele_core::time::format_rfc3339;
 
 use crate::PAGE_LIMIT;
@@ -27,7 +28,7 @@ pub(crate) struct Samples {
     /// (action, channel, entity type) of entries that have all three.
     triples: Vec<(String, String, String)>,
     /// (id, seq) of the sampled entries, for the inclusion proofs.
-    pub(crate) entries: Vec<(String, i64)>,
+    pub(crate) entries: Vec<(String, Seq)>,
 }
 
 impl Samples {
@@ -85,7 +86,7 @@ impl Samples {
     fn add(&mut self, e: &Value) {
         let text = |v: &Value| v.as_str().map(str::to_string);
         if let (Some(id), Some(seq)) = (text(&e["id"]), e["seq"].as_i64()) {
-            self.entries.push((id, seq));
+            self.entries.push((id, Seq::new(seq)));
         }
         if let Some(a) = text(&e["action"]) {
             self.actions.push(a);

@@ -10,6 +10,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use stele_core::Seq;
+
 use super::export::status_kb;
 use crate::report::{ms, thousands};
 
@@ -23,7 +25,7 @@ pub struct StartupResult {
     pub rss_kb: Option<u64>,
     pub anon_kb: Option<u64>,
     /// The organization's newest `seq` when it started: how long its trail is.
-    pub newest_seq: Option<u64>,
+    pub newest_seq: Option<Seq>,
 }
 
 impl StartupResult {
@@ -48,7 +50,8 @@ impl StartupResult {
             o,
             "A restart on the trail the run left (its newest `seq`: {}), with the data in the page \
              cache.\n",
-            self.newest_seq.map_or("unknown".into(), thousands)
+            self.newest_seq
+                .map_or("unknown".into(), |seq| thousands(seq.tree_size()))
         );
         let _ = writeln!(o, "| figure | measured | target |");
         let _ = writeln!(o, "|---|---|---|");

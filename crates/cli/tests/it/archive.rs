@@ -7,7 +7,7 @@ use serde_json::json;
 use stele_archive::Archive;
 use stele_core::chain::{SealedEvent, entry_hash, genesis};
 use stele_core::redact::RedactionRules;
-use stele_core::{Entry, parse_event};
+use stele_core::{Entry, Seq, parse_event};
 use stele_store::RetiredEntry;
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
@@ -32,6 +32,7 @@ fn chain(n: i64) -> Vec<RetiredEntry> {
             let sealed = SealedEvent::seal(event, salt);
             let id = format!("019b7c72-ae20-7000-8000-{seq:012}");
             let recorded_at = T0 + seq;
+            let seq = Seq::new(seq);
             let hash = entry_hash(&prev, ORG, seq, &id, recorded_at, &sealed.event_digest);
             let retired = RetiredEntry {
                 org_id: ORG.into(),

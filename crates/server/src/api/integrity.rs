@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
-use stele_core::chain;
 use stele_core::merkle;
 use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
+use stele_core::{Seq, chain};
 use stele_store::{Scope, VerifyReport};
 
 use super::{Params, params};
@@ -108,7 +108,7 @@ pub async fn inclusion(
             .ok_or(ApiError::NotFound(
                 "no entry with this id in your organization",
             ))?;
-    let index = (entry.seq - 1) as usize;
+    let index = entry.seq.leaf_index() as usize;
     let prev = match index {
         0 => chain::genesis(&checkpoint.checkpoint.org_id),
         i => hashes[i - 1],
@@ -149,9 +149,9 @@ pub async fn consistency(
         };
         *slot = Some(
             value
-                .parse::<i64>()
+                .parse::<Seq>()
                 .ok()
-                .filter(|n| *n >= 1)
+                .filter(|n| *n >= Seq::FIRST)
                 .ok_or_else(|| {
                     ApiError::field("invalid_parameter", &key, "must be the seq of a checkpoint")
                 })?,
@@ -171,7 +171,7 @@ pub async fn consistency(
             "must not be greater than `to`",
         ));
     }
-    let find = |seq: i64, field: &'static str| {
+    let find = |seq: Seq, field: &'static str| {
         let store = state.store.clone();
         async move {
             store.checkpoint_at(org, seq).await?.ok_or_else(|| {
@@ -185,9 +185,10 @@ pub async fn consistency(
     };
     let (from_cp, to_cp) = (find(from, "from").await?, find(to, "to").await?);
     let hashes = state.store.chain_hashes(org, to).await?;
-    let path =
-        off_runtime(move || merkle::consistency_proof(&merkle_leaves(&hashes), from as usize))
-            .await?;
+    let path = off_runtime(move || {
+        merkle::consistency_proof(&merkle_leaves(&hashes), from.tree_size() as usize)
+    })
+    .await?;
     Ok(Json(ConsistencyProof {
         path: hex_list(&path),
         from: from_cp,

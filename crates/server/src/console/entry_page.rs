@@ -162,7 +162,7 @@ mod tests {
     fn a_view_names_the_member_the_entry_and_what_it_was_about() {
         let entry = Entry {
             id: "01a2-entry".into(),
-            seq: 42,
+            seq: stele_core::Seq::new(42),
             recorded_at: 5,
             event: NewEvent {
                 occurred_at: 1,

@@ -1,5 +1,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use stele_core::Seq;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_store::Scope;
 
@@ -35,7 +36,7 @@ async fn the_chain_verifies_over_the_api_and_checkpoints_verify_with_the_public_
     let checkpoints: Vec<SignedCheckpoint> =
         serde_json::from_value(list["checkpoints"].clone()).unwrap();
     assert_eq!(checkpoints.len(), 1);
-    assert_eq!(checkpoints[0].checkpoint.seq, 5);
+    assert_eq!(checkpoints[0].checkpoint.seq, Seq::new(5));
     checkpoints[0]
         .verify(&public)
         .expect("verifies with the public key alone");

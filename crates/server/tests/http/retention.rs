@@ -559,7 +559,7 @@ impl retention::ArchiveSink for ErasureInTheWay {
     fn erase_seqs(
         &self,
         org_id: &str,
-        pseudonyms: &std::collections::BTreeMap<i64, String>,
+        pseudonyms: &std::collections::BTreeMap<stele_core::Seq, String>,
         now: Millis,
     ) -> Result<stele_archive::ArchiveErasure, String> {
         self.inner.erase_seqs(org_id, pseudonyms, now)

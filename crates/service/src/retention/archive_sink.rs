@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use stele_archive::ArchiveErasure;
+use stele_core::Seq;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
 
@@ -51,7 +52,7 @@ impl ArchiveSink for DirectoryArchive {
     fn erase_seqs(
         &self,
         org_id: &str,
-        pseudonyms: &BTreeMap<i64, String>,
+        pseudonyms: &BTreeMap<Seq, String>,
         now: Millis,
     ) -> Result<ArchiveErasure, String> {
         self.open()?

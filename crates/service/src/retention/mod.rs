@@ -23,7 +23,7 @@ use stele_core::chain::ERASURE_DETAILED_ACTION;
 use stele_core::filter::{DetailedActionMatch, EventFilter};
 use stele_core::params::PageRequest;
 use stele_core::time::{Millis, format_rfc3339};
-use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome};
+use stele_core::{Actor, ActorType, Context, Entity, Entry, NewEvent, Outcome, Seq};
 use stele_store::{
     Cutoffs, OrgKey, Organization, Receipt, RemovedPerChannel, RetiredEntry, Store, StoreError,
 };
@@ -56,7 +56,7 @@ pub trait ArchiveSink: Send + Sync + 'static {
     fn erase_seqs(
         &self,
         org_id: &str,
-        pseudonyms: &BTreeMap<i64, String>,
+        pseudonyms: &BTreeMap<Seq, String>,
         now: Millis,
     ) -> Result<stele_archive::ArchiveErasure, String>;
 }
@@ -161,7 +161,7 @@ pub async fn prune_org(
             break;
         }
         resume_after = batch.resume_after;
-        let leaving: HashSet<i64> = batch.entries.iter().map(|r| r.entry.seq).collect();
+        let leaving: HashSet<Seq> = batch.entries.iter().map(|r| r.entry.seq).collect();
         let mut entries = Vec::with_capacity(batch.entries.len());
         for retired in batch.entries {
             if !vouches_for_remaining(store, org.key, &retired.entry, &leaving).await? {
@@ -187,7 +187,7 @@ pub async fn prune_org(
             }
             archived += entries.len() as u64;
         }
-        let seqs: Vec<i64> = entries.iter().map(|r| r.entry.seq).collect();
+        let seqs: Vec<Seq> = entries.iter().map(|r| r.entry.seq).collect();
         for (channel, n) in store.prune_entries(org.key, &cutoffs, &seqs).await? {
             *removed.entry(channel).or_default() += n;
         }
@@ -232,15 +232,15 @@ fn erasure_records() -> EventFilter {
     }
 }
 
-/// The `seq` of the organization's newest erasure record, 0 without one.
-async fn newest_erasure_seq(store: &dyn Store, org: OrgKey) -> Result<i64, StoreError> {
+/// The `seq` of the organization's newest erasure record, [`Seq::BEFORE_FIRST`] without one.
+async fn newest_erasure_seq(store: &dyn Store, org: OrgKey) -> Result<Seq, StoreError> {
     let request = PageRequest {
         filter: erasure_records(),
         limit: 1,
         cursor: None,
     };
     let page = store.list(org, &request).await?;
-    Ok(page.entries.first().map_or(0, |e| e.seq))
+    Ok(page.entries.first().map_or(Seq::BEFORE_FIRST, |e| e.seq))
 }
 
 /// An erasure runs in two steps, the database and then the archive, and a prune batch is read
@@ -254,7 +254,7 @@ async fn catch_up_erasures(
     store: &dyn Store,
     archive: Arc<dyn ArchiveSink>,
     org: &Organization,
-    last_erasure: i64,
+    last_erasure: Seq,
     now: Millis,
 ) -> Result<(), String> {
     let mut pseudonyms = BTreeMap::new();
@@ -308,7 +308,7 @@ async fn vouches_for_remaining(
     store: &dyn Store,
     org: OrgKey,
     entry: &Entry,
-    leaving: &HashSet<i64>,
+    leaving: &HashSet<Seq>,
 ) -> Result<bool, StoreError> {
     let e = &entry.event;
     if e.detailed_action.as_deref() != Some(ERASURE_DETAILED_ACTION)
@@ -316,7 +316,7 @@ async fn vouches_for_remaining(
     {
         return Ok(false);
     }
-    let mut covered: Vec<i64> = e.entity_ids.iter().filter_map(|s| s.parse().ok()).collect();
+    let mut covered: Vec<Seq> = e.entity_ids.iter().filter_map(|s| s.parse().ok()).collect();
     covered.sort_unstable_by(|a, b| b.cmp(a));
     for seq in covered {
         if !leaving.contains(&seq) && store.personal_digest(org, seq).await?.is_some() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use stele_core::checkpoint::SigningKey;
 use stele_core::filter::EventFilter;
-use stele_core::{Actor, ActorType};
+use stele_core::{Actor, ActorType, Seq};
 
 use super::{T0, TEST_SIGNING_SEED, all, event, everyone, org, request};
 use crate::Store;
@@ -52,7 +52,7 @@ pub async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(store: 
         .await
         .unwrap();
     assert_eq!(outcome.erased_entries, 2);
-    assert_eq!(outcome.record.seq, 4);
+    assert_eq!(outcome.record.seq, Seq::new(4));
 
     let entries = all(&store, a, everyone()).await;
     let text = format!("{entries:?}");
@@ -60,7 +60,7 @@ pub async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(store: 
         !text.contains("ada@example.com") && !text.contains("Ada\"") && !text.contains("Firefox"),
         "{text}"
     );
-    for e in entries.iter().filter(|e| e.seq <= 2) {
+    for e in entries.iter().filter(|e| e.seq <= Seq::new(2)) {
         assert_eq!(e.event.actor.id.as_deref(), Some(pseudonym.as_str()));
         assert_eq!(
             (
@@ -71,7 +71,7 @@ pub async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(store: 
             (None, None, None)
         );
     }
-    let bob = entries.iter().find(|e| e.seq == 3).unwrap();
+    let bob = entries.iter().find(|e| e.seq == Seq::new(3)).unwrap();
     assert_eq!(
         bob.event.actor.email.as_deref(),
         Some("bob@example.com"),

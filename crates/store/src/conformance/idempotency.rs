@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use stele_core::NewEvent;
+use stele_core::{NewEvent, Seq};
 
 use super::{T0, all, event, everyone, org, prepared, request};
 use crate::{AppendRequest, Store, StoreError};
@@ -29,7 +29,7 @@ pub async fn a_failed_request_leaves_nothing_behind(store: Arc<dyn Store>) {
         .append(a, request(vec![event("create", T0)]))
         .await
         .unwrap();
-    assert_eq!(next.receipts[0].seq, 2);
+    assert_eq!(next.receipts[0].seq, Seq::new(2));
 }
 
 pub async fn request_idempotency_key_replays_the_original_receipts(store: Arc<dyn Store>) {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stele_core::Seq;
 use stele_core::checkpoint::SigningKey;
 
 use super::{T0, TEST_SIGNING_SEED, event, org, request};
@@ -57,7 +58,7 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
     assert_eq!(
         checkpoints
             .iter()
-            .map(|c| c.checkpoint.seq)
+            .map(|c| c.checkpoint.seq.get())
             .collect::<Vec<_>>(),
         vec![9, 8],
         "newest first"
@@ -83,7 +84,7 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
             report.last_seq,
             report.checkpoints
         ),
-        (9, Some(1), Some(9), 2)
+        (9, Some(Seq::new(1)), Some(Seq::new(9)), 2)
     );
     let report = store.verify(b, Some(&public)).await.unwrap();
     assert!(

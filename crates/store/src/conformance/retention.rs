@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stele_core::Seq;
 use stele_core::checkpoint::SigningKey;
 
 use super::{T0, TEST_SIGNING_SEED, all, event, everyone, org, request};
@@ -51,7 +52,7 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
         .await
         .unwrap();
     assert_eq!(store.checkpoint_now().await.unwrap(), 2);
-    let hashes_before = store.chain_hashes(a, 8).await.unwrap();
+    let hashes_before = store.chain_hashes(a, Seq::new(8)).await.unwrap();
 
     let settings = OrgSettings {
         retention_days: Some(365),
@@ -89,11 +90,15 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
     for r in &expired {
         assert_eq!(r.org_id, org_a.id);
         let seq = r.entry.seq;
-        assert_eq!(r.hash, hashes_before[(seq - 1) as usize], "hash of {seq}");
-        let prev = if seq == 1 {
+        assert_eq!(
+            r.hash,
+            hashes_before[seq.leaf_index() as usize],
+            "hash of {seq}"
+        );
+        let prev = if seq == Seq::FIRST {
             stele_core::chain::genesis(&org_a.id)
         } else {
-            hashes_before[(seq - 2) as usize]
+            hashes_before[seq.prev().leaf_index() as usize]
         };
         assert_eq!(r.prev_hash, prev, "prev hash of {seq}");
         let digest = stele_core::chain::event_digest(&r.entry.event, &r.personal_digest);
@@ -113,10 +118,13 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
     }
 
     // A seq the cutoffs do not expire is left alone, whatever the caller asks.
-    let removed = store.prune_entries(a, &cutoffs, &[4, 6, 7]).await.unwrap();
+    let removed = store
+        .prune_entries(a, &cutoffs, &[4, 6, 7].map(Seq::new))
+        .await
+        .unwrap();
     assert!(removed.values().all(|n| *n == 0), "{removed:?}");
 
-    let seqs: Vec<i64> = expired.iter().map(|r| r.entry.seq).collect();
+    let seqs: Vec<Seq> = expired.iter().map(|r| r.entry.seq).collect();
     let removed = store.prune_entries(a, &cutoffs, &seqs).await.unwrap();
     assert_eq!(
         removed,
@@ -142,7 +150,7 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
     let left: Vec<i64> = all(&store, a, everyone())
         .await
         .iter()
-        .map(|e| e.seq)
+        .map(|e| e.seq.get())
         .collect();
     assert_eq!(left, [7, 6, 8, 4], "newest occurrence first");
     assert!(store.get(a, &expired[0].entry.id).await.unwrap().is_none());
@@ -152,7 +160,7 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
         "another organization's entries are untouched"
     );
     assert_eq!(
-        store.chain_hashes(a, 8).await.unwrap(),
+        store.chain_hashes(a, Seq::new(8)).await.unwrap(),
         hashes_before,
         "pruned entries keep their place in the chain, so proofs still work"
     );
@@ -168,7 +176,14 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
             report.last_seq,
             report.anchor_checkpoint_seq,
         ),
-        (4, 4, Some(3), Some(4), Some(8), Some(8))
+        (
+            4,
+            4,
+            Some(Seq::new(3)),
+            Some(Seq::new(4)),
+            Some(Seq::new(8)),
+            Some(Seq::new(8))
+        )
     );
 
     // New entries extend the chain as before, and it still verifies.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
 use stele_core::params::PageRequest;
-use stele_core::{ActorType, Entity, Entry, NewEvent, Outcome};
+use stele_core::{ActorType, Entity, Entry, NewEvent, Outcome, Seq};
 
 use super::{Rng, T0, all, assert_flat_matches_entry, event, everyone, org, request};
 use crate::{OrgKey, Store};
@@ -189,7 +189,7 @@ async fn walk_both_ways(
     org: OrgKey,
     filter: &EventFilter,
     limit: usize,
-) -> (Vec<i64>, Vec<i64>) {
+) -> (Vec<Seq>, Vec<Seq>) {
     let mut older = Vec::new();
     let mut pages = Vec::new();
     let mut cursor: Option<Cursor> = None;
@@ -218,7 +218,7 @@ async fn walk_both_ways(
     }
     // Back from the last page: its own entries, then every newer page.
     let last = pages.last().unwrap();
-    let mut newer: Vec<i64> = last.entries.iter().map(|e| e.seq).rev().collect();
+    let mut newer: Vec<Seq> = last.entries.iter().map(|e| e.seq).rev().collect();
     let mut cursor = last.prev_cursor;
     while let Some(c) = cursor {
         let page = store
@@ -349,7 +349,7 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
 
     for round in 0..150 {
         let filter = random_filter(&mut rng);
-        let expected: Vec<i64> = model
+        let expected: Vec<Seq> = model
             .iter()
             .filter(|e| filter.matches(e))
             .map(|e| e.seq)
@@ -396,7 +396,7 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
                 "round {round}: walking newer with {filter:?}"
             );
         } else {
-            let got: Vec<i64> = first.entries.iter().map(|e| e.seq).collect();
+            let got: Vec<Seq> = first.entries.iter().map(|e| e.seq).collect();
             assert_eq!(
                 got,
                 expected.iter().take(limit).copied().collect::<Vec<_>>(),

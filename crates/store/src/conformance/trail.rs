@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use stele_core::filter::EventFilter;
-use stele_core::{Actor, ActorType, Context, Entity, Outcome};
+use stele_core::{Actor, ActorType, Context, Entity, Outcome, Seq};
 
 use super::{T0, all, event, everyone, org, request};
 use crate::Store;
@@ -28,7 +28,7 @@ pub async fn seq_is_gap_free_per_organization(store: Arc<dyn Store>) {
         let mut seqs: Vec<i64> = all(&store, org, everyone())
             .await
             .iter()
-            .map(|e| e.seq)
+            .map(|e| e.seq.get())
             .collect();
         seqs.sort();
         assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
@@ -54,7 +54,7 @@ pub async fn concurrent_appends_are_all_committed(store: Arc<dyn Store>) {
     for t in tasks {
         acked.extend(t.await.unwrap().receipts);
     }
-    let mut seqs: Vec<i64> = acked.iter().map(|r| r.seq).collect();
+    let mut seqs: Vec<i64> = acked.iter().map(|r| r.seq.get()).collect();
     seqs.sort();
     assert_eq!(seqs, (1..=128).collect::<Vec<_>>());
     for receipt in &acked {
@@ -136,7 +136,7 @@ pub async fn entries_round_trip_every_field(store: Arc<dyn Store>) {
     let r = store.append(a, request(vec![e.clone()])).await.unwrap();
     let got = store.get(a, &r.receipts[0].id).await.unwrap().unwrap();
     assert_eq!(got.event, e);
-    assert_eq!(got.seq, 1);
+    assert_eq!(got.seq, Seq::new(1));
     assert!(got.recorded_at > 0);
 }
 
@@ -150,7 +150,10 @@ pub async fn correlated_entries_are_grouped(store: Arc<dyn Store>) {
     }
     store.append(a, request(events)).await.unwrap();
     let group = store.correlated(a, "req-1", 10).await.unwrap();
-    assert_eq!(group.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(
+        group.iter().map(|e| e.seq.get()).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
 }
 
 pub async fn facets_list_what_the_organization_used(store: Arc<dyn Store>) {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use stele_core::{Context, Impersonator, NewEvent};
+use stele_core::{Context, Impersonator, NewEvent, Seq};
 use stele_store::conformance::{event, request};
 use stele_store_sqlite::SqliteStore;
 
@@ -170,7 +170,7 @@ fn evil_event(at: Millis) -> NewEvent {
 fn stored(e: NewEvent, seq: i64) -> Entry {
     Entry {
         id: format!("01a20098-2011-7173-bda2-{seq:012}"),
-        seq,
+        seq: Seq::new(seq),
         recorded_at: e.occurred_at,
         event: e,
     }
