@@ -203,6 +203,14 @@ struct ServeArgs {
     /// instead of creating it with the external id the request names.
     #[arg(long, env = "STELE_NO_AUTO_CREATE_ORGANIZATIONS")]
     no_auto_create_organizations: bool,
+    /// The address people reach this server at (https://audit.example.com), for the absolute
+    /// links Stele hands out (viewer tokens' `url`). Default: the listen address.
+    #[arg(long, env = "STELE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Origins whose pages may frame the embedded audit log (comma-separated,
+    /// https://app.example.com). None by default.
+    #[arg(long, env = "STELE_EMBED_ORIGINS", value_delimiter = ',')]
+    embed_origins: Vec<String>,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]

@@ -141,6 +141,16 @@ pub fn console_secret(key: &SigningKey) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The key of viewer tokens (HMAC-SHA256, `crate::access::viewer`), derived from the signing key
+/// like the others: every server sharing the key accepts the tokens any of them minted.
+pub fn viewer_secret(key: &SigningKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"stele-viewer-secret-v1");
+    h.update(key.to_seed());
+    h.finalize().into()
+}
+
 /// The public key of the signing key in `path`, if there is one.
 pub fn public_key(path: &Path) -> anyhow::Result<Option<PublicKey>> {
     Ok(load_signing_key(path)?.map(|k| k.public_key()))

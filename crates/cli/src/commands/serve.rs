@@ -22,6 +22,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             header: args.forwarded_header,
         },
         auto_create_organizations: !args.no_auto_create_organizations,
+        public_url: args.public_url,
+        embed_origins: args.embed_origins,
         ..Config::default()
     };
     let app = Application::build(config.clone()).await?;

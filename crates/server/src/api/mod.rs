@@ -16,6 +16,7 @@ pub mod integrity;
 pub mod organizations;
 pub mod print_log;
 pub mod settings;
+pub mod viewer_tokens;
 
 use axum::Router;
 use axum::extract::Query;
@@ -89,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasure", post(erasure::create))
+        .route("/v1/viewer-tokens", post(viewer_tokens::create))
         .route(
             "/v1/organizations",
             get(organizations::list).post(organizations::create),

@@ -54,6 +54,13 @@ pub struct Config {
     /// unknown external id) creates it (`--no-auto-create-organizations` turns it off; such
     /// requests then get 404 naming the organization).
     pub auto_create_organizations: bool,
+    /// The address people and other products reach this server at (`https://audit.example.com`),
+    /// used in every absolute link Stele hands out (a viewer token's `url`). Without it, the
+    /// listen address.
+    pub public_url: Option<String>,
+    /// The origins (`https://app.example.com`) whose pages may frame the embedded audit log
+    /// (`frame-ancestors`), for every organization; none by default.
+    pub embed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -74,6 +81,8 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             settings_cache_ttl: Duration::from_secs(5),
             auto_create_organizations: true,
+            public_url: None,
+            embed_origins: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::console;
 pub fn router(state: AppState, config: &Config) -> Router {
     api::router()
         .merge(console::router(state.clone()))
+        .merge(console::embed::router(state.clone()))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

@@ -21,6 +21,7 @@ use crate::app::state::AppState;
 use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
+use stele_service::access::viewer::TokenSigner;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
@@ -45,15 +46,26 @@ pub struct Application {
     public_key: PublicKey,
     pseudonym_secret: [u8; 32],
     console_secret: [u8; 32],
+    viewer_secret: [u8; 32],
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        if let Some(bad) = config
+            .embed_origins
+            .iter()
+            .find(|o| !crate::console::embed::is_origin(o))
+        {
+            anyhow::bail!(
+                "--embed-origins: `{bad}` is not an origin (scheme://host[:port], like https://app.example.com)"
+            );
+        }
         let key_path = config.signing_key_path();
         let loaded = secrets::load_or_create_signing_key(&key_path)?;
         let public_key = loaded.key.public_key();
         let pseudonym_secret = secrets::pseudonym_secret(&loaded.key);
         let console_secret = secrets::console_secret(&loaded.key);
+        let viewer_secret = secrets::viewer_secret(&loaded.key);
         let store = backend::open(
             config.database_url.as_ref(),
             &config.data_dir,
@@ -76,6 +88,7 @@ impl Application {
             public_key,
             pseudonym_secret,
             console_secret,
+            viewer_secret,
         })
     }
 
@@ -131,6 +144,10 @@ impl Application {
         // Sweeps at once too: jobs a previous run of this server left pending are declared
         // interrupted as soon as their heartbeat is stale.
         let sweeper = tokio::spawn(exports.clone().sweep_periodically());
+        let public_url = match self.config.public_url.as_deref() {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => self.url(),
+        };
         let state = AppState {
             store: self.store,
             public_key: self.public_key,
@@ -148,6 +165,9 @@ impl Application {
             )),
             directory: Arc::new(Directory::new()),
             auto_create_organizations: self.config.auto_create_organizations,
+            viewer_tokens: Arc::new(TokenSigner::new(self.viewer_secret)),
+            public_url: public_url.into(),
+            embed_origins: self.config.embed_origins.clone().into(),
         };
         let router = router::router(state, &self.config);
         // With the peer's address in each request: the client address (`client_ip::client_ip`) starts

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use stele_core::checkpoint::PublicKey;
 use stele_service::access::org_policy::Policies;
+use stele_service::access::viewer::TokenSigner;
 use stele_service::clock::SharedClock;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
@@ -38,4 +39,11 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// Whether naming an unknown organization on ingest creates it (`Config`).
     pub auto_create_organizations: bool,
+    /// Signs and checks viewer tokens (`stele_service::access::viewer`).
+    pub viewer_tokens: Arc<TokenSigner>,
+    /// Where this server is reached, without a trailing slash (`Config::public_url`, or the
+    /// listen address).
+    pub public_url: Arc<str>,
+    /// The origins that may frame the embedded audit log (`Config::embed_origins`).
+    pub embed_origins: Arc<[String]>,
 }

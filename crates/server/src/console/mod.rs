@@ -16,6 +16,7 @@
 //! - Reading works with JavaScript off.
 
 pub mod auth;
+pub mod embed;
 pub mod entry_page;
 pub mod log_page;
 pub mod print_log_page;
@@ -338,7 +339,9 @@ const STYLESHEET: &str = concat!(
     "\n",
     include_str!("assets/settings.css"),
     "\n",
-    include_str!("assets/print_log.css")
+    include_str!("assets/print_log.css"),
+    "\n",
+    include_str!("assets/embed.css")
 );
 const SCRIPT: &str = concat!(
     include_str!("assets/console.js"),

@@ -36,6 +36,7 @@ macro_rules! suite {
             mod retention;
             mod search;
             mod tenancy;
+            mod viewer;
         }
     };
 }

@@ -36,6 +36,8 @@ pub const IP_DENIED: &str = "ip_allowlist.deny";
 pub const ENTRY_VIEWED: &str = "entry.view";
 pub const ORGANIZATION_CREATED: &str = "organization.create";
 pub const ORGANIZATION_UPDATED: &str = "organization.update";
+pub const VIEWER_TOKEN_CREATED: &str = "viewer_token.create";
+pub const VIEWER_SESSION_STARTED: &str = "viewer.session_start";
 
 /// The entity type of an organization in the entries about it.
 pub const ORGANIZATION_ENTITY_TYPE: &str = "Organization";
@@ -387,6 +389,105 @@ pub fn organization_updated(
         },
         now,
     )
+}
+
+/// `by` minted a viewer token for `viewer` (recorded in the organization's trail, and in the
+/// platform's when a platform key minted it).
+pub fn viewer_token_created(
+    by: Actor,
+    context: Context,
+    viewer: &crate::access::viewer::Viewer,
+    claims: &crate::access::viewer::Claims,
+    now: Millis,
+) -> NewEvent {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("permissions".to_string(), json!(permissions_text(claims)));
+    for (name, value) in claims.filters.params() {
+        metadata.insert(format!("filter.{name}"), json!(value));
+    }
+    entry(
+        Parts {
+            action: "create",
+            detailed_action: VIEWER_TOKEN_CREATED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Issued a viewer token for {}",
+                viewer.name.as_deref().unwrap_or(&viewer.id)
+            ),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(viewer_entity(viewer)),
+            context,
+            changes: vec![],
+            metadata,
+        },
+        now,
+    )
+}
+
+/// A viewer opened the embedded audit log: recorded under the viewer's own identity (as the
+/// platform named them), with the key that minted the token in the context.
+pub fn viewer_session_started(
+    claims: &crate::access::viewer::Claims,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    now: Millis,
+) -> NewEvent {
+    let viewer = &claims.viewer;
+    let mut metadata = BTreeMap::new();
+    metadata.insert("permissions".to_string(), json!(permissions_text(claims)));
+    for (name, value) in claims.filters.params() {
+        metadata.insert(format!("filter.{name}"), json!(value));
+    }
+    entry(
+        Parts {
+            action: "view",
+            detailed_action: VIEWER_SESSION_STARTED,
+            channel: PII_READ_CHANNEL,
+            description: format!(
+                "{} opened the embedded audit log",
+                viewer.name.as_deref().unwrap_or(&viewer.id)
+            ),
+            outcome: Outcome::Success,
+            actor: Actor {
+                kind: ActorType::User,
+                id: Some(viewer.id.clone()),
+                name: viewer.name.clone(),
+                email: viewer.email.clone(),
+            },
+            entity: None,
+            context: Context {
+                ip,
+                user_agent,
+                api_key_id: Some(claims.minted_by.clone()),
+                source: Some("web".into()),
+                ..Context::default()
+            },
+            changes: vec![],
+            metadata,
+        },
+        now,
+    )
+}
+
+fn permissions_text(claims: &crate::access::viewer::Claims) -> String {
+    claims
+        .permissions
+        .iter()
+        .map(|p| match p {
+            crate::access::viewer::Permission::Read => "read",
+            crate::access::viewer::Permission::Export => "export",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn viewer_entity(viewer: &crate::access::viewer::Viewer) -> Entity {
+    Entity {
+        kind: "Viewer".into(),
+        id: Some(viewer.id.clone()),
+        name: viewer.name.clone().or_else(|| viewer.email.clone()),
+    }
 }
 
 /// `by` revoked an API key: requests with it are refused from now on.

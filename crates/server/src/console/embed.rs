@@ -1,0 +1,446 @@
+//! The embedded audit log: one organization's log, as the console shows it, inside another
+//! product's page (an iframe), opened with a viewer token (`stele_service::access::viewer`,
+//! minted by `POST /v1/viewer-tokens`). docs/platforms.md has the embed snippet.
+//!
+//! - `GET /embed/log?token=svt_…&<filters>` opens a session: it records `viewer.session_start`
+//!   under the viewer's identity and redirects to the session's page.
+//! - `GET /embed/s/{session}/log`, `…/entities/{type}/{id}`, `…/entries/{id}`, `…/export`: the
+//!   pages, each carrying a fresh session token in its links (no cookie: a third-party iframe may
+//!   have none), with the token's fixed filters always in force.
+//! - `GET /embed/s/{session}/theme.css`: the token's theme as CSS variables (a stylesheet, so the
+//!   page's Content-Security-Policy can stay without inline styles).
+//! - A session that has ended answers with a page that asks its parent for a fresh token over
+//!   `postMessage` (`{"type": "stele:session-expired"}`; the parent answers
+//!   `{"type": "stele:token", "token": "svt_…"}`) and reopens where it was.
+//!
+//! Only the origins the server allows (`--embed-origins`) may frame these pages
+//! (`frame-ancestors`); none by default.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use stele_core::time::Millis;
+use stele_store::Organization;
+
+use super::auth::Client;
+use super::log_page;
+use super::render::encode_component;
+use crate::app::state::AppState;
+use stele_service::access::viewer::{Claims, Kind, Permission, TokenError};
+use stele_service::trail::{self, activity};
+
+/// Where the embedded pages live.
+pub const EMBED_PATH: &str = "/embed";
+
+/// The embedded viewer's routes, with its own security headers.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/embed/log", get(open))
+        .route("/embed/s/{session}/log", get(log))
+        .route(
+            "/embed/s/{session}/entities/{entity_type}/{entity_id}",
+            get(history),
+        )
+        .route("/embed/s/{session}/entries/{id}", get(entry))
+        .route("/embed/s/{session}/export", get(export))
+        .route("/embed/s/{session}/theme.css", get(theme))
+        .route("/embed/assets/embed.js", get(script))
+        .layer(middleware::from_fn_with_state(state, embed_headers))
+}
+
+/// Whether `origin` is one `frame-ancestors` can name as given: `scheme://host[:port]`, nothing
+/// else (no path, no spaces, no `;` that would end the directive).
+pub fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// What a viewer's request gets instead of a page.
+#[derive(Debug)]
+enum EmbedError {
+    /// The token is not valid or its time is over: the page that asks for a new one.
+    Ended(TokenError),
+    /// Nothing the token may show is here.
+    NotFound,
+    /// The token does not permit it.
+    Refused(&'static str),
+    /// The store failed; logged, and said without its cause.
+    Failed(String),
+}
+
+impl From<stele_store::StoreError> for EmbedError {
+    fn from(e: stele_store::StoreError) -> Self {
+        EmbedError::Failed(e.to_string())
+    }
+}
+
+impl From<log_page::LogPageError> for EmbedError {
+    fn from(log_page::LogPageError::Store(e): log_page::LogPageError) -> Self {
+        e.into()
+    }
+}
+
+impl IntoResponse for EmbedError {
+    fn into_response(self) -> Response {
+        match self {
+            EmbedError::Ended(reason) => ended(&reason),
+            EmbedError::NotFound => notice(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here this view may show.",
+            ),
+            EmbedError::Refused(message) => notice(StatusCode::FORBIDDEN, "Not allowed", message),
+            EmbedError::Failed(cause) => {
+                tracing::error!(%cause, "embedded audit log failed");
+                notice(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The audit log is unavailable right now; try again shortly.",
+                )
+            }
+        }
+    }
+}
+
+type Result<T, E = EmbedError> = std::result::Result<T, E>;
+
+/// The session base path that every link of a page carries.
+fn base(session: &str) -> String {
+    format!("{EMBED_PATH}/s/{session}")
+}
+
+/// The claims of a session token in the path.
+fn session(state: &AppState, token: &str, now: Millis) -> Result<Claims> {
+    state
+        .viewer_tokens
+        .verify(token, Kind::Session, now)
+        .map_err(EmbedError::Ended)
+}
+
+/// The organization a token is for.
+async fn organization(state: &AppState, claims: &Claims) -> Result<Organization> {
+    state
+        .directory
+        .resolve(state.store.as_ref(), &claims.org)
+        .await?
+        // The organization is gone: nothing to show any more.
+        .ok_or(EmbedError::Ended(TokenError::BadSignature))
+}
+
+/// `GET /embed/log?token=…`: opens a session and goes to its page.
+async fn open(
+    State(state): State<AppState>,
+    client: Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let params = pairs(query);
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+        .ok_or(EmbedError::Ended(TokenError::Malformed))?;
+    let now = state.clock.now();
+    let claims = state
+        .viewer_tokens
+        .verify(token, Kind::Open, now)
+        .map_err(EmbedError::Ended)?;
+    let org = organization(&state, &claims).await?;
+    let event = activity::viewer_session_started(
+        &claims,
+        client.ip.map(|ip| ip.to_string()),
+        client.user_agent.clone(),
+        now,
+    );
+    trail::record(state.store.as_ref(), org.key, event).await?;
+    let session = state.viewer_tokens.sign(&claims.session(now));
+    let rest: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "token").collect();
+    Ok(Redirect::to(&with_query(&format!("{}/log", base(&session)), &rest)).into_response())
+}
+
+/// `GET /embed/s/{session}/log`: the log, or the record's history for a per-record token.
+async fn log(
+    State(state): State<AppState>,
+    Path(session_token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let claims = session(&state, &session_token, now)?;
+    if let Some((t, id)) = claims.filters.record() {
+        let (t, id) = (t.to_string(), id.to_string());
+        return render_history(&state, &claims, &t, &id, pairs(query), now).await;
+    }
+    let org = organization(&state, &claims).await?;
+    let params = claims.filters.apply(&pairs(query));
+    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let body =
+        log_page::audit_log(state.store.as_ref(), org.key, &params, now, &base(&fresh)).await?;
+    Ok(page(&claims, &fresh, "Audit log", body))
+}
+
+/// `GET /embed/s/{session}/entities/{type}/{id}`: one record's history, within the fixed filters.
+async fn history(
+    State(state): State<AppState>,
+    Path((session_token, entity_type, entity_id)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let claims = session(&state, &session_token, now)?;
+    if claims
+        .filters
+        .record()
+        .is_some_and(|record| record != (entity_type.as_str(), entity_id.as_str()))
+    {
+        return Err(EmbedError::NotFound);
+    }
+    render_history(&state, &claims, &entity_type, &entity_id, pairs(query), now).await
+}
+
+async fn render_history(
+    state: &AppState,
+    claims: &Claims,
+    entity_type: &str,
+    entity_id: &str,
+    params: Vec<(String, String)>,
+    now: Millis,
+) -> Result<Response> {
+    let org = organization(state, claims).await?;
+    let params = claims.filters.apply(&params);
+    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let body = log_page::entity_history(
+        state.store.as_ref(),
+        org.key,
+        entity_type,
+        entity_id,
+        &params,
+        now,
+        &base(&fresh),
+    )
+    .await?;
+    Ok(page(claims, &fresh, "History", body))
+}
+
+/// `GET /embed/s/{session}/entries/{id}`: one entry, if the fixed filters let the viewer see it.
+async fn entry(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let claims = session(&state, &session_token, now)?;
+    let org = organization(&state, &claims).await?;
+    let store = state.store.as_ref();
+    let entry = store
+        .get(org.key, &id)
+        .await?
+        .filter(|entry| claims.filters.admits(entry))
+        .ok_or(EmbedError::NotFound)?;
+    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let body = log_page::entry_details_page(store, org.key, &entry, now, &base(&fresh)).await?;
+    Ok(page(&claims, &fresh, "Entry", body))
+}
+
+/// `GET /embed/s/{session}/export?format=…&<filters>`: the view's entries, for a token with the
+/// `export` permission, recorded as the viewer's export.
+async fn export(
+    State(state): State<AppState>,
+    Path(session_token): Path<String>,
+    client: Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let now = state.clock.now();
+    let claims = session(&state, &session_token, now)?;
+    if !claims.may(Permission::Export) {
+        return Err(EmbedError::Refused("This view may not export."));
+    }
+    let org = organization(&state, &claims).await?;
+    let params = claims.filters.apply(&pairs(query));
+    let actor = stele_core::Actor {
+        kind: stele_core::ActorType::User,
+        id: Some(claims.viewer.id.clone()),
+        name: claims.viewer.name.clone(),
+        email: claims.viewer.email.clone(),
+    };
+    let mut context = client.context();
+    context.api_key_id = Some(claims.minted_by.clone());
+    // A refused parameter or a failure before the first byte is the API's JSON error, as the
+    // console's export answers it.
+    Ok(
+        match crate::app::download::stream(&state, org.key, &params, actor, context).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+/// `GET /embed/s/{session}/theme.css`: the token's theme (values checked when it was minted).
+async fn theme(State(state): State<AppState>, Path(session_token): Path<String>) -> Response {
+    // An ended session still gets its look: the page asking for a new token is themed too.
+    let Ok(claims) = state
+        .viewer_tokens
+        .verify(&session_token, Kind::Session, Millis::MIN)
+    else {
+        return css(String::new());
+    };
+    let t = &claims.theme;
+    let mut out = String::from(":root {\n");
+    if let Some(accent) = &t.accent {
+        out += &format!("  --accent: {accent};\n");
+    }
+    if let Some(font) = &t.font {
+        out += &format!("  --font: {font};\n");
+    }
+    if let Some(radius) = t.radius {
+        out += &format!("  --radius: {radius}px;\n");
+    }
+    out += "}\n";
+    match t.mode.as_deref() {
+        Some("dark") => out += "html { color-scheme: dark; }\n",
+        Some("light") => out += "html { color-scheme: light; }\n",
+        _ => out += "html { color-scheme: light dark; }\n",
+    }
+    css(out)
+}
+
+fn css(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], body).into_response()
+}
+
+/// The refresh handshake and the log page's own behaviour.
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        EMBED_JS,
+    )
+        .into_response()
+}
+
+const EMBED_JS: &str = include_str!("assets/embed.js");
+
+/// A page of the viewer: no console header, sized for an iframe.
+fn page(claims: &Claims, session: &str, title: &str, body: Markup) -> Response {
+    let mode = claims.theme.mode.as_deref().unwrap_or("auto");
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" data-theme=(mode) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Audit log" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                link rel="stylesheet" href=(format!("{}/theme.css", base(session)));
+                script src="/console/assets/console.js" defer {}
+                script src="/embed/assets/embed.js" defer {}
+            }
+            body.embedded {
+                main.embedded-main { (body) }
+            }
+        }
+    };
+    (StatusCode::OK, markup).into_response()
+}
+
+/// The answer of a session that has ended (or a token that is not valid): a page that asks the
+/// embedding page for a new token and reopens the same view with it.
+fn ended(reason: &TokenError) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Session ended · Audit log" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/embed/assets/embed.js" defer {}
+            }
+            body.embedded data-stele-session="ended" {
+                main.embedded-main {
+                    section.notice {
+                        h1 { "This view has ended" }
+                        p { (reason.to_string()) ". Asking the page for a new one…" }
+                    }
+                }
+            }
+        }
+    };
+    (StatusCode::UNAUTHORIZED, markup).into_response()
+}
+
+fn notice(status: StatusCode, title: &str, message: &str) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · Audit log" }
+                link rel="stylesheet" href="/console/assets/console.css";
+            }
+            body.embedded {
+                main.embedded-main {
+                    section.notice { h1 { (title) } p { (message) } }
+                }
+            }
+        }
+    };
+    (status, markup).into_response()
+}
+
+/// The query string as pairs.
+fn pairs(query: Option<String>) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(super::render::decode_query)
+        .unwrap_or_default()
+}
+
+fn with_query(path: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return path.to_string();
+    }
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+/// Headers of every embedded page: framing only by the allowed origins, no referrer (the links
+/// carry the session), nothing cached.
+async fn embed_headers(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let ancestors = if state.embed_origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        state.embed_origins.join(" ")
+    };
+    let policy = format!(
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
