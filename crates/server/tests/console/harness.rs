@@ -48,13 +48,19 @@ pub struct Console {
 
 impl Console {
     pub async fn start() -> Console {
+        Console::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` changes first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Console {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             prune_at: None,
             ..Config::default()
         };
+        adjust(&mut config);
         let app = Application::build(config).await.expect("app builds");
         let url = app.url();
         let store = app.store();
@@ -506,7 +512,7 @@ async fn connect(webdriver: &str) -> Driver {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -2,6 +2,7 @@
 //! plain HTTP for what a browser would not do and for status codes, which WebDriver does not
 //! show. One test binary with a module per page.
 
+mod embed;
 mod harness;
 mod log;
 mod print_log;

@@ -1,0 +1,238 @@
+//! The embedded audit log in a real browser: a vendor's page on another origin (its own small
+//! server on another port) frames the viewer with a token its backend minted; an origin the
+//! server does not allow gets no frame; and when the session ends, the frame asks the page for a
+//! new token over `postMessage` and the view goes on.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use serde_json::{Value, json};
+use stele_core::time::now_millis;
+use stele_service::access::api_keys;
+use stele_service::clock::{ManualClock, SharedClock};
+use stele_store::Scope;
+
+use crate::harness::{Browser, Console, free_port, with_browser};
+
+/// The vendor's side: its page, and the endpoint its page asks for a fresh token.
+#[derive(Clone)]
+struct Vendor {
+    stele: String,
+    platform_key: String,
+    /// How many tokens the page asked for after the first.
+    refreshes: Arc<AtomicUsize>,
+}
+
+impl Vendor {
+    /// A token for the tenant `acme`, as the vendor's backend mints it.
+    async fn mint(&self) -> String {
+        let minted: Value = reqwest::Client::new()
+            .post(format!("{}/v1/viewer-tokens", self.stele))
+            .bearer_auth(&self.platform_key)
+            .header("Stele-Organization", "acme")
+            .json(&json!({"viewer": {"id": "kim", "name": "Kim"}, "session_seconds": 7200}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        minted["token"].as_str().unwrap().to_string()
+    }
+}
+
+/// The vendor's page: an iframe on the viewer, and the refresh handshake's other half.
+async fn vendor_page(State(vendor): State<Vendor>) -> Html<String> {
+    let token = vendor.mint().await;
+    Html(format!(
+        r#"<!doctype html><html><body>
+<h1>Vendor app</h1>
+<iframe id="audit" width="1000" height="700" src="{stele}/embed/log?token={token}"></iframe>
+<script>
+  var frame = document.getElementById("audit");
+  frame.addEventListener("load", function () {{ window.frameLoads = (window.frameLoads || 0) + 1; }});
+  window.addEventListener("message", function (event) {{
+    if (event.source !== frame.contentWindow || !event.data ||
+        event.data.type !== "stele:session-expired") {{ return; }}
+    fetch("/token").then(function (r) {{ return r.text(); }}).then(function (token) {{
+      frame.contentWindow.postMessage({{ type: "stele:token", token: token }}, "{stele}");
+    }});
+  }});
+</script>
+</body></html>"#,
+        stele = vendor.stele
+    ))
+}
+
+async fn vendor_token(State(vendor): State<Vendor>) -> String {
+    vendor.refreshes.fetch_add(1, Ordering::SeqCst);
+    vendor.mint().await
+}
+
+/// Serves the vendor's page on a port of its own: another origin than Stele's.
+async fn serve_vendor(vendor: Vendor, port: u16) {
+    let app = Router::new()
+        .route("/", get(vendor_page))
+        .route("/token", get(vendor_token))
+        .with_state(vendor);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+}
+
+/// A Stele that lets `origin` frame the viewer, with a platform key and acme's trail.
+async fn stele(origin: &str, clock: SharedClock) -> (Console, String) {
+    let origin = origin.to_string();
+    let console = Console::start_with(|c| {
+        c.embed_origins = vec![origin];
+        c.clock = clock;
+    })
+    .await;
+    let platform = console.store.platform_org().await.unwrap();
+    let key = api_keys::generate("vendor", vec![Scope::Viewer, Scope::Ingest]);
+    console
+        .store
+        .create_api_key(platform.key, key.record)
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/events", console.url))
+        .bearer_auth(&key.secret)
+        .header("Stele-Organization", "acme")
+        .json(
+            &json!({"action": "update", "description": "Acme renamed printer Alpha",
+                      "actor": {"type": "user", "id": "u1"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    (console, key.secret)
+}
+
+/// Whether the frame (the page's first) shows the audit log, checked inside it.
+async fn frame_shows_log(browser: &Browser) -> bool {
+    browser.driver.enter_frame(0).await.unwrap();
+    let shown = browser
+        .driver
+        .execute(
+            "return !!document.querySelector('section.stele-log') && \
+             document.body.innerText.includes('Acme renamed printer Alpha');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.driver.enter_parent_frame().await.unwrap();
+    shown == Value::Bool(true)
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_session() {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let clock = ManualClock::starting_at(now_millis());
+    let (console, platform_key) = stele(&origin, SharedClock(clock.clone())).await;
+    let vendor = Vendor {
+        stele: console.url.clone(),
+        platform_key,
+        refreshes: Arc::new(AtomicUsize::new(0)),
+    };
+    serve_vendor(vendor.clone(), port).await;
+
+    with_browser(|browser| async move {
+        browser.open(&format!("{origin}/"), "iframe#audit").await;
+        wait_until("the framed log", async || frame_shows_log(&browser).await).await;
+
+        // Twenty idle minutes: the session has ended. The next click in the frame finds the
+        // ended page, which asks the vendor's page for a token; the view goes on.
+        clock.advance(Duration::from_secs(20 * 60));
+        browser.driver.enter_frame(0).await.unwrap();
+        browser
+            .wait_for("a.button.refresh")
+            .await
+            .click()
+            .await
+            .unwrap();
+        browser.driver.enter_parent_frame().await.unwrap();
+        wait_until("a refreshed token", async || {
+            vendor.refreshes.load(Ordering::SeqCst) >= 1
+        })
+        .await;
+        wait_until("the log again", async || frame_shows_log(&browser).await).await;
+        browser.screenshot("embed-refreshed").await;
+    })
+    .await;
+
+    // Each opening is recorded under the viewer's identity: the first and the refreshed one.
+    let opened = console
+        .entries("detailed_action=viewer.session_start&actor_type=all")
+        .await;
+    assert!(opened.is_empty(), "the default organization saw nothing");
+    let acme = console.store.resolve_org("acme").await.unwrap().unwrap();
+    let page = console
+        .store
+        .list(
+            acme.key,
+            &stele_core::params::PageRequest::from_params(
+                [
+                    ("detailed_action", "viewer.session_start"),
+                    ("actor_type", "all"),
+                ]
+                .into_iter(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 2, "{:?}", page.entries);
+    assert_eq!(page.entries[0].event.actor.id.as_deref(), Some("kim"));
+}
+
+#[tokio::test]
+async fn an_origin_the_server_does_not_allow_gets_no_frame() {
+    let port = free_port();
+    // The server allows some other origin, not the vendor's.
+    let clock = SharedClock::system();
+    let (console, platform_key) = stele("https://elsewhere.example", clock).await;
+    let vendor = Vendor {
+        stele: console.url.clone(),
+        platform_key,
+        refreshes: Arc::new(AtomicUsize::new(0)),
+    };
+    serve_vendor(vendor, port).await;
+    with_browser(|browser| async move {
+        browser
+            .open(&format!("http://127.0.0.1:{port}/"), "iframe#audit")
+            .await;
+        wait_until("the frame to finish loading", async || {
+            browser
+                .driver
+                .execute("return (window.frameLoads || 0) > 0;", vec![])
+                .await
+                .unwrap()
+                == Value::Bool(true)
+        })
+        .await;
+        // Give a refused frame every chance to show something anyway.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !frame_shows_log(&browser).await,
+            "the browser refused the frame"
+        );
+    })
+    .await;
+}
