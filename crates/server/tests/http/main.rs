@@ -30,6 +30,7 @@ macro_rules! suite {
             mod export_jobs;
             mod ingest;
             mod integrity;
+            mod isolation;
             mod platform;
             mod policy;
             mod print_log;
