@@ -16,12 +16,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use stele_core::{Actor, Context};
-use stele_store::{ApiKeyInfo, Scope};
+use stele_store::{ApiKeyInfo, OrgKey, Scope};
 
 use super::AppState;
 use super::error::ApiError;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Attempt;
+use stele_service::access::viewer::{self, Claims, Permission as ViewerPermission};
 use stele_service::organizations::{Doer, OrgError};
 
 use crate::app::client_ip;
@@ -125,6 +126,130 @@ impl FromRequestParts<AppState> for IngestKey {
             ));
         }
         Ok(IngestKey { key })
+    }
+}
+
+/// Who reads the trail on the read endpoints a browser may call (`GET /v1/events`,
+/// `/v1/events/{id}`, `/v1/facets`, `/v1/export`): an API key, or a viewer token
+/// (`svt_…`, `POST /v1/viewer-tokens`) that a vendor's own page sends as its bearer token. A
+/// viewer sees its organization within the token's fixed filters, reads, and exports only when
+/// the token permits; it is no API key anywhere else. The IP allowlist applies to keys: a viewer
+/// token is the grant of the platform or admin that minted it, for people wherever they are.
+pub enum Reader {
+    Key(Authenticated),
+    Viewer { claims: Claims, org: OrgKey },
+}
+
+impl Reader {
+    /// The organization read.
+    pub fn org(&self) -> OrgKey {
+        match self {
+            Reader::Key(auth) => auth.key.org,
+            Reader::Viewer { org, .. } => *org,
+        }
+    }
+
+    /// `read` and `export` for a viewer as its token permits; nothing else.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        match self {
+            Reader::Key(auth) => auth.require(scope),
+            Reader::Viewer { claims, .. } => {
+                let allowed = match scope {
+                    Scope::Read => true,
+                    Scope::Export => claims.may(ViewerPermission::Export),
+                    _ => false,
+                };
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(ApiError::Forbidden(format!(
+                        "this viewer token does not permit `{}`",
+                        scope.as_str()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The query parameters with a viewer's fixed filters in force.
+    pub fn params(&self, params: Vec<(String, String)>) -> Vec<(String, String)> {
+        match self {
+            Reader::Key(_) => params,
+            Reader::Viewer { claims, .. } => claims.filters.apply(&params),
+        }
+    }
+
+    /// Whether the reader may see this entry (a viewer: within its fixed filters).
+    pub fn admits(&self, entry: &stele_core::Entry) -> bool {
+        match self {
+            Reader::Key(_) => true,
+            Reader::Viewer { claims, .. } => claims.filters.admits(entry),
+        }
+    }
+
+    /// Who the entries Stele records about this read name: the key, or the viewer (with the key
+    /// that minted the token in the context).
+    pub fn actor(&self) -> (Actor, Context) {
+        match self {
+            Reader::Key(auth) => auth.actor(),
+            Reader::Viewer { claims, .. } => {
+                let viewer = &claims.viewer;
+                let actor = Actor {
+                    kind: stele_core::ActorType::User,
+                    id: Some(viewer.id.clone()),
+                    name: viewer.name.clone(),
+                    email: viewer.email.clone(),
+                };
+                let context = Context {
+                    api_key_id: Some(claims.minted_by.clone()),
+                    source: Some("web".into()),
+                    ..Context::default()
+                };
+                (actor, context)
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| t.starts_with(viewer::TOKEN_PREFIX));
+        let Some(token) = token else {
+            return Ok(Reader::Key(
+                Authenticated::from_request_parts(parts, state).await?,
+            ));
+        };
+        let now = state.clock.now();
+        // The minted token, or a page's session token: either is the viewer's while it lives.
+        let claims = state
+            .viewer_tokens
+            .verify(token, viewer::Kind::Open, now)
+            .or_else(|_| {
+                state
+                    .viewer_tokens
+                    .verify(token, viewer::Kind::Session, now)
+            })
+            .map_err(|_| ApiError::Unauthorized("unknown or expired viewer token"))?;
+        let org = state
+            .directory
+            .resolve(state.store.as_ref(), &claims.org)
+            .await?
+            .ok_or(ApiError::Unauthorized("unknown or expired viewer token"))?;
+        Ok(Reader::Viewer {
+            claims,
+            org: org.key,
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use stele_core::{FieldError, check_event};
 use stele_store::{AppendRequest, PreparedEvent, Scope};
 
 use super::{PageBody, Params, page_request, params};
-use crate::api::auth::{Authenticated, IngestKey};
+use crate::api::auth::{IngestKey, Reader};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
@@ -245,32 +245,37 @@ fn read_ndjson(body: &[u8]) -> Result<Vec<Shaped<SentEvent<'_>>>> {
 
 pub async fn list(
     State(state): State<AppState>,
-    auth: Authenticated,
+    reader: Reader,
     query: Params,
 ) -> Result<Json<PageBody>> {
-    auth.require(Scope::Read)?;
-    let request = page_request(&params(query)?)?;
-    let page = state.store.list(auth.key.org, &request).await?;
+    reader.require(Scope::Read)?;
+    let request = page_request(&reader.params(params(query)?))?;
+    let page = state.store.list(reader.org(), &request).await?;
     Ok(Json(PageBody::from(page)))
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    auth: Authenticated,
+    reader: Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    auth.require(Scope::Read)?;
-    let org = auth.key.org;
-    let entry = state.store.get(org, &id).await?.ok_or(ApiError::NotFound(
-        "no entry with this id in your organization",
-    ))?;
+    reader.require(Scope::Read)?;
+    let org = reader.org();
+    let entry = state
+        .store
+        .get(org, &id)
+        .await?
+        .filter(|entry| reader.admits(entry))
+        .ok_or(ApiError::NotFound(
+            "no entry with this id in your organization",
+        ))?;
     let correlated = match entry.event.context.correlation_id.as_deref() {
         Some(cid) => state
             .store
             .correlated(org, cid, MAX_CORRELATED + 1)
             .await?
             .into_iter()
-            .filter(|e| e.id != entry.id)
+            .filter(|e| e.id != entry.id && reader.admits(e))
             .take(MAX_CORRELATED)
             .map(|e| e.to_json())
             .collect(),
@@ -278,7 +283,7 @@ pub async fn show(
     };
     // Reading an entry's details is reading personal data: recorded before the answer goes out,
     // and no answer if it cannot be.
-    let (actor, context) = auth.actor();
+    let (actor, context) = reader.actor();
     let viewed = activity::entry_viewed(
         actor,
         context,

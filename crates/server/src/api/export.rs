@@ -7,18 +7,18 @@ use axum::response::Response;
 use stele_store::Scope;
 
 use super::{Params, params};
-use crate::api::auth::Authenticated;
+use crate::api::auth::Reader;
 use crate::api::error::Result;
 use crate::app::download;
 use crate::app::state::AppState;
 
 pub async fn download(
     State(state): State<AppState>,
-    auth: Authenticated,
+    reader: Reader,
     query: Params,
 ) -> Result<Response> {
-    auth.require(Scope::Export)?;
-    let params = params(query)?;
-    let (actor, context) = auth.actor();
-    download::stream(&state, auth.key.org, &params, actor, context).await
+    reader.require(Scope::Export)?;
+    let params = reader.params(params(query)?);
+    let (actor, context) = reader.actor();
+    download::stream(&state, reader.org(), &params, actor, context).await
 }

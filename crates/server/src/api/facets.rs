@@ -1,14 +1,15 @@
-//! `/v1/facets`: the values present in the organization's data, for dropdowns and suggestions.
+//! `/v1/facets`: the values present in the organization's data, for dropdowns and suggestions
+//! (actions, channels, entity and actor types: no personal data, so a viewer token reads them too).
 
 use axum::Json;
 use axum::extract::State;
 use stele_store::{Facets, Scope};
 
-use crate::api::auth::Authenticated;
+use crate::api::auth::Reader;
 use crate::api::error::Result;
 use crate::app::state::AppState;
 
-pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Facets>> {
-    auth.require(Scope::Read)?;
-    Ok(Json(state.store.facets(auth.key.org).await?))
+pub async fn show(State(state): State<AppState>, reader: Reader) -> Result<Json<Facets>> {
+    reader.require(Scope::Read)?;
+    Ok(Json(state.store.facets(reader.org()).await?))
 }

@@ -253,8 +253,36 @@ async fn no_credential_reaches_another_organizations_data() {
         let body = response.text().await.unwrap();
         assert!(!body.contains("globex confidential"), "{path}: {body}");
     }
-    // The viewer's session token is no API key.
+    // The viewer's session token reads acme's log over the API too, and nothing of globex's;
+    // everywhere else it is no key at all.
     let session = base.trim_start_matches("/embed/s/");
-    let (status, _) = json_of(request(&app, Method::GET, "/v1/events", session, None)).await;
+    let response = request(
+        &app,
+        Method::GET,
+        "/v1/events?q=globex&actor_type=all",
+        session,
+        None,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !response
+            .text()
+            .await
+            .unwrap()
+            .contains("globex confidential")
+    );
+    let (status, _) = json_of(request(
+        &app,
+        Method::GET,
+        &format!("/v1/events/{}", theirs.entry_id),
+        session,
+        None,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = json_of(request(&app, Method::GET, "/v1/settings", session, None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -401,3 +401,130 @@ async fn minting_names_what_is_wrong_and_keeps_to_the_keys_organization() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the viewer scope is needed");
 }
+
+#[tokio::test]
+async fn a_viewer_token_reads_the_json_api_within_its_filters_and_nothing_else() {
+    let app = spawn_app_with(|c| c.embed_origins = vec!["https://app.example.com".into()]).await;
+    let key = app.viewer_platform_key().await;
+    app.record_in(
+        &key,
+        "acme",
+        vec![
+            license_event("L-1", "first license changed"),
+            license_event("L-2", "second license changed"),
+        ],
+    )
+    .await;
+    let (_, minted) = app
+        .mint(
+            &key,
+            Some("acme"),
+            &json!({"viewer": {"id": "cust-7", "email": "kim@acme.example"},
+                    "filters": {"entity_type": "License", "entity_id": "L-1"}}),
+        )
+        .await;
+    let token = minted["token"].as_str().unwrap();
+    let get = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(token)
+            .send()
+    };
+    let page: Value = get("/v1/events?entity_id=L-2&actor_type=all")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let descriptions: Vec<_> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions, ["first license changed"], "{page}");
+    let shown_id = page["entries"][0]["id"].as_str().unwrap().to_string();
+    let shown = get(&format!("/v1/events/{shown_id}")).await.unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+
+    let all: Value = app
+        .client
+        .get(format!("{}/v1/events?entity_id=L-2", app.url))
+        .bearer_auth(&key)
+        .header("Stele-Organization", "acme")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hidden = all["entries"][0]["id"].as_str().unwrap();
+    let response = get(&format!("/v1/events/{hidden}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get("/v1/facets").await.unwrap().status(), StatusCode::OK);
+    let export = get("/v1/export?format=csv").await.unwrap();
+    assert_eq!(
+        export.status(),
+        StatusCode::FORBIDDEN,
+        "no export permission"
+    );
+    for path in [
+        "/v1/settings",
+        "/v1/integrity/checkpoints",
+        "/api/v1/print-log/",
+    ] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let ingest = app
+        .client
+        .post(format!("{}/v1/events", app.url))
+        .bearer_auth(token)
+        .json(&license_event("L-1", "forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), StatusCode::UNAUTHORIZED);
+
+    // Reading the entry was recorded under the viewer's identity.
+    let views: Value = app
+        .client
+        .get(format!(
+            "{}/v1/events?detailed_action=entry.view&actor_type=all",
+            app.url
+        ))
+        .bearer_auth(&key)
+        .header("Stele-Organization", "acme")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(views["entries"][0]["actor"]["id"], "cust-7", "{views}");
+
+    // Browsers on the allowed origin may call it from script; others get no allowance.
+    for (origin, allowed) in [
+        ("https://app.example.com", true),
+        ("https://evil.example", false),
+    ] {
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/events", app.url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        let allow = preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            allow.as_deref() == Some(origin),
+            allowed,
+            "{origin}: {allow:?}"
+        );
+    }
+}
