@@ -841,6 +841,11 @@ impl Members for PgStore {
         Ok(members::update(&mut conn, org, id, update).await?)
     }
 
+    async fn remove_member(&self, org: OrgKey, id: &str) -> Result<Member> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::remove(&mut conn, org, id).await?)
+    }
+
     async fn create_session(&self, session: NewSession) -> Result<()> {
         let mut conn = self.pool.get().await?;
         Ok(members::create_session(&mut conn, session).await?)

@@ -136,13 +136,43 @@ pub async fn update(conn: &mut Conn, org: OrgKey, id: &str, update: MemberUpdate
             &format!(
                 "WITH m AS (
                      UPDATE members SET role = coalesce($1, role),
-                                        disabled = coalesce($2, disabled)
+                                        disabled = coalesce($2, disabled),
+                                        password_hash = coalesce($5, password_hash)
                      WHERE id = $3 AND org_key = $4
                      RETURNING *
+                 ),
+                 -- A new password ends the member's sessions, in the same statement.
+                 s AS (
+                     DELETE FROM sessions
+                     WHERE $5::text IS NOT NULL AND member_key IN (SELECT key FROM m)
                  )
                  SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
             ),
-            &[&update.role, &update.disabled, &id, &org.get()],
+            &[
+                &update.role,
+                &update.disabled,
+                &id,
+                &org.get(),
+                &update.password_hash,
+            ],
+        )
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    from_row(&row)
+}
+
+pub async fn remove(conn: &mut Conn, org: OrgKey, id: &str) -> R<Member> {
+    if !storable(id) {
+        return Err(Error::Store(StoreError::NotFound));
+    }
+    // The sessions go with the member (ON DELETE CASCADE).
+    let row = conn
+        .query_opt(
+            &format!(
+                "WITH m AS (DELETE FROM members WHERE id = $1 AND org_key = $2 RETURNING *)
+                 SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
+            ),
+            &[&id, &org.get()],
         )
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;

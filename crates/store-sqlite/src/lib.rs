@@ -832,6 +832,13 @@ impl Members for SqliteStore {
             .await
     }
 
+    async fn remove_member(&self, org: OrgKey, id: &str) -> Result<Member> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| members::remove(tx, org, &id))
+            .await
+    }
+
     async fn create_session(&self, session: NewSession) -> Result<()> {
         self.writer
             .run(move |tx| members::create_session(tx, session))

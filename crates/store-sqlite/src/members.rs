@@ -95,15 +95,44 @@ pub fn list(conn: &Connection, org: OrgKey) -> Result<Vec<Member>> {
 pub fn update(tx: &Transaction<'_>, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member> {
     let changed = tx
         .execute(
-            "UPDATE members SET role = coalesce(?, role), disabled = coalesce(?, disabled)
+            "UPDATE members SET role = coalesce(?, role), disabled = coalesce(?, disabled),
+                                password_hash = coalesce(?, password_hash)
              WHERE id = ? AND org_key = ?",
-            params![update.role, update.disabled, id, org.get()],
+            params![
+                update.role,
+                update.disabled,
+                update.password_hash,
+                id,
+                org.get()
+            ],
         )
         .map_err(map_err)?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
+    if update.password_hash.is_some() {
+        tx.execute(
+            "DELETE FROM sessions WHERE member_key = (SELECT key FROM members WHERE id = ?)",
+            [id],
+        )
+        .map_err(map_err)?;
+    }
     find(tx, org, id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn remove(tx: &Transaction<'_>, org: OrgKey, id: &str) -> Result<Member> {
+    let member = find(tx, org, id)?.ok_or(StoreError::NotFound)?;
+    tx.execute(
+        "DELETE FROM sessions WHERE member_key = (SELECT key FROM members WHERE id = ?)",
+        [id],
+    )
+    .map_err(map_err)?;
+    tx.execute(
+        "DELETE FROM members WHERE id = ? AND org_key = ?",
+        params![id, org.get()],
+    )
+    .map_err(map_err)?;
+    Ok(member)
 }
 
 pub fn create_session(tx: &Transaction<'_>, session: NewSession) -> Result<()> {

@@ -29,9 +29,13 @@ pub trait Members: Send + Sync {
     /// The organization's members, oldest first.
     async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>>;
 
-    /// Changes a member's role or disabled flag; `NotFound` when the organization has no member
-    /// with this id.
+    /// Changes a member's role, disabled flag or password; `NotFound` when the organization has
+    /// no member with this id. A new password ends every session of the member.
     async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member>;
+
+    /// Removes a member from the organization, with their sessions; returns who it was.
+    /// `NotFound` when the organization has no member with this id.
+    async fn remove_member(&self, org: OrgKey, id: &str) -> Result<Member>;
 
     /// Starts a session. `NotFound` when no member has the id.
     async fn create_session(&self, session: NewSession) -> Result<()>;
@@ -119,10 +123,22 @@ impl fmt::Debug for Member {
 }
 
 /// A change to a member; `None` leaves that field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MemberUpdate {
     pub role: Option<String>,
     pub disabled: Option<bool>,
+    /// A new password's Argon2id hash (PHC string); setting it ends the member's sessions.
+    pub password_hash: Option<String>,
+}
+
+impl fmt::Debug for MemberUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemberUpdate")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 /// SHA-256 of a session token. The token (32 random bytes) lives only in the browser's cookie;

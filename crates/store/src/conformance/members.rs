@@ -106,7 +106,7 @@ pub async fn members_have_one_email_across_stele_and_stay_in_their_organization(
             &ada.id,
             MemberUpdate {
                 role: Some("owner".into()),
-                disabled: None,
+                ..MemberUpdate::default()
             },
         )
         .await
@@ -118,8 +118,8 @@ pub async fn members_have_one_email_across_stele_and_stay_in_their_organization(
             a.key,
             &ada.id,
             MemberUpdate {
-                role: None,
                 disabled: Some(true),
+                ..MemberUpdate::default()
             },
         )
         .await
@@ -221,8 +221,8 @@ pub async fn sessions_sign_in_their_member_until_revoked_expired_or_disabled(
 
     // A disabled member's sessions stop working, and work again once enabled.
     let disable = |disabled| MemberUpdate {
-        role: None,
         disabled: Some(disabled),
+        ..MemberUpdate::default()
     };
     store
         .update_member(a.key, &ada.id, disable(true))
@@ -238,7 +238,7 @@ pub async fn sessions_sign_in_their_member_until_revoked_expired_or_disabled(
     // A role change shows in the session's member at once.
     let role = MemberUpdate {
         role: Some("auditor".into()),
-        disabled: None,
+        ..MemberUpdate::default()
     };
     store.update_member(a.key, &ada.id, role).await.unwrap();
     let session = store.session(&one, T0 + 60).await.unwrap().unwrap();
@@ -254,4 +254,60 @@ pub async fn sessions_sign_in_their_member_until_revoked_expired_or_disabled(
     assert!(store.session(&one, T0 + 70).await.unwrap().is_some());
     assert_eq!(store.forget_sessions(expires + 1).await.unwrap(), 1);
     assert_eq!(store.session(&one, T0 + 70).await.unwrap(), None, "gone");
+}
+
+pub async fn a_new_password_ends_sessions_and_a_removed_member_is_gone(store: Arc<dyn Store>) {
+    let a = store.create_org("a").await.unwrap();
+    let b = store.create_org("b").await.unwrap();
+    let ada = store
+        .create_member(a.key, new_member("ada@example.com", "admin"))
+        .await
+        .unwrap();
+    let session = |n: u8| NewSession {
+        token_hash: SessionHash([n; 32]),
+        member_id: ada.id.clone(),
+        created_at: T0,
+        expires_at: T0 + 3_600_000,
+    };
+    store.create_session(session(1)).await.unwrap();
+    let changed = store
+        .update_member(
+            a.key,
+            &ada.id,
+            MemberUpdate {
+                password_hash: Some("$argon2id$new".into()),
+                ..MemberUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$new");
+    assert_eq!((changed.role.as_str(), changed.disabled), ("admin", false));
+    assert_eq!(
+        store.session(&SessionHash([1; 32]), T0 + 1).await.unwrap(),
+        None,
+        "a new password ends the sessions"
+    );
+
+    store.create_session(session(2)).await.unwrap();
+    assert!(matches!(
+        store.remove_member(b.key, &ada.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let removed = store.remove_member(a.key, &ada.id).await.unwrap();
+    assert_eq!(removed.id, ada.id);
+    assert_eq!(store.member(a.key, &ada.id).await.unwrap(), None);
+    assert_eq!(
+        store.session(&SessionHash([2; 32]), T0 + 1).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.remove_member(a.key, &ada.id).await,
+        Err(StoreError::NotFound)
+    ));
+    // The email is free again.
+    store
+        .create_member(b.key, new_member("ada@example.com", "auditor"))
+        .await
+        .unwrap();
 }

@@ -80,6 +80,7 @@ macro_rules! conformance_suite {
             export_jobs_whose_runner_went_quiet_are_interrupted_and_old_ones_forgotten,
             // members and sessions
             members_have_one_email_across_stele_and_stay_in_their_organization,
+            a_new_password_ends_sessions_and_a_removed_member_is_gone,
             sessions_sign_in_their_member_until_revoked_expired_or_disabled,
             // the print log
             print_log_ids_count_per_organization_and_are_never_reused,

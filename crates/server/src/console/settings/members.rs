@@ -287,7 +287,7 @@ pub async fn change_role(
             &target.id,
             MemberUpdate {
                 role: Some(new_role.as_str().to_string()),
-                disabled: None,
+                ..MemberUpdate::default()
             },
         )
         .await
