@@ -386,6 +386,36 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Disable a member: they cannot sign in, and their sessions stop at once (recorded).
+    Disable(UserArgs),
+    /// Enable a disabled member again (recorded).
+    Enable(UserArgs),
+    /// Remove a member from the organization, with their sessions (recorded).
+    Remove(UserArgs),
+    /// Print a one-time link (valid 7 days) for the member to set a new password; their old one
+    /// keeps working until they do (recorded).
+    ResetPassword {
+        #[command(flatten)]
+        user: UserArgs,
+        /// The address people reach the server at, to print an absolute link
+        /// (https://audit.example.com); without it, the link's path.
+        #[arg(long, env = "STELE_PUBLIC_URL")]
+        public_url: Option<String>,
+        #[command(flatten)]
+        key: KeyFile,
+    },
+}
+
+/// A member named by organization and email.
+#[derive(Args)]
+struct UserArgs {
+    /// Organization id (org_…), external id or name.
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    email: String,
+    #[command(flatten)]
+    data: DataDir,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -425,6 +455,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             name,
             data,
         }) => commands::user::create_user(org, email, role, name, data).await,
+        Command::User(UserCommand::Disable(u)) => {
+            commands::user::set_disabled(u.org, u.email, true, u.data).await
+        }
+        Command::User(UserCommand::Enable(u)) => {
+            commands::user::set_disabled(u.org, u.email, false, u.data).await
+        }
+        Command::User(UserCommand::Remove(u)) => {
+            commands::user::remove(u.org, u.email, u.data).await
+        }
+        Command::User(UserCommand::ResetPassword {
+            user,
+            public_url,
+            key,
+        }) => {
+            let key_path = key.path(&user.data);
+            commands::user::reset_password(user.org, user.email, public_url, key_path, user.data)
+                .await
+        }
         Command::Migrate { data } => {
             stele_server::app::backend::migrate(data.database_url.as_ref(), &data.data_dir).await?;
             match &data.database_url {

@@ -151,6 +151,16 @@ pub fn viewer_secret(key: &SigningKey) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The key of password-set links (`crate::access::members::password_link`), derived from the
+/// signing key like the others.
+pub fn password_link_secret(key: &SigningKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"stele-password-link-secret-v1");
+    h.update(key.to_seed());
+    h.finalize().into()
+}
+
 /// The public key of the signing key in `path`, if there is one.
 pub fn public_key(path: &Path) -> anyhow::Result<Option<PublicKey>> {
     Ok(load_signing_key(path)?.map(|k| k.public_key()))

@@ -1,4 +1,6 @@
-//! `stele user create`: add a console member, with a password read without echo.
+//! `stele user`: add a console member (with a password read without echo), disable, enable or
+//! remove one, or print a one-time link for them to set a new password. Each is
+//! `stele_service::access::members`'s, as over the API, and recorded the same way.
 
 use anyhow::Context as _;
 use stele_core::time::now_millis;
@@ -34,7 +36,7 @@ pub(crate) async fn create_user(
             email: &email,
             name: name.as_deref(),
             role,
-            password: &password,
+            password: Some(&password),
         },
         activity::system_actor("stele user create"),
         activity::cli_context(),
@@ -79,4 +81,108 @@ pub(crate) fn read_new_password() -> anyhow::Result<String> {
          prompted)"
     );
     Ok(password.to_string())
+}
+
+/// The organization's member with this email.
+async fn find_member(
+    store: &dyn stele_store::Store,
+    org: &str,
+    email: &str,
+) -> anyhow::Result<stele_store::Member> {
+    let org = find_org(store, org).await?;
+    store
+        .member_by_email(email)
+        .await?
+        .filter(|m| m.org == org.key)
+        .ok_or_else(|| anyhow::anyhow!("{} has no member with the email {email}", org.name))
+}
+
+fn by(command: &str) -> stele_service::access::members::By {
+    stele_service::access::members::By {
+        actor: activity::system_actor(command),
+        context: activity::cli_context(),
+    }
+}
+
+pub(crate) async fn set_disabled(
+    org: String,
+    email: String,
+    disabled: bool,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    use stele_service::access::members;
+    let store = open_existing(&data).await?;
+    let member = find_member(store.as_ref(), &org, &email).await?;
+    let command = if disabled {
+        "stele user disable"
+    } else {
+        "stele user enable"
+    };
+    let member = members::set_disabled(
+        store.as_ref(),
+        member.org,
+        &member.id,
+        disabled,
+        by(command),
+        now_millis(),
+    )
+    .await?;
+    let state = if member.disabled {
+        "disabled"
+    } else {
+        "enabled"
+    };
+    eprintln!("{} in {} is {state}", member.email, member.org_name);
+    Ok(())
+}
+
+pub(crate) async fn remove(org: String, email: String, data: DataDir) -> anyhow::Result<()> {
+    use stele_service::access::members;
+    let store = open_existing(&data).await?;
+    let member = find_member(store.as_ref(), &org, &email).await?;
+    let member = members::remove(
+        store.as_ref(),
+        member.org,
+        &member.id,
+        by("stele user remove"),
+        now_millis(),
+    )
+    .await?;
+    eprintln!("removed {} from {}", member.email, member.org_name);
+    Ok(())
+}
+
+pub(crate) async fn reset_password(
+    org: String,
+    email: String,
+    public_url: Option<String>,
+    key_path: std::path::PathBuf,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    use stele_service::access::members;
+    use stele_service::access::viewer::TokenSigner;
+    let key = stele_service::secrets::load_signing_key(&key_path)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no signing key at {} (the server's; --signing-key-file names another)",
+            key_path.display()
+        )
+    })?;
+    let signer = TokenSigner::new(stele_service::secrets::password_link_secret(&key));
+    let store = open_existing(&data).await?;
+    let member = find_member(store.as_ref(), &org, &email).await?;
+    let (token, _) = members::password_link(
+        store.as_ref(),
+        &signer,
+        &member,
+        by("stele user reset-password"),
+        now_millis(),
+    )
+    .await?;
+    let base = public_url.as_deref().unwrap_or("").trim_end_matches('/');
+    eprintln!(
+        "a one-time link for {} to set a new password (valid 7 days):",
+        member.email
+    );
+    println!("{base}/console/set-password?token={token}");
+    Ok(())
 }

@@ -108,6 +108,18 @@ pub fn router() -> Router<AppState> {
             delete(organizations::revoke_key),
         )
         .route(
+            "/v1/organizations/{org}/members",
+            get(organizations::list_members).post(organizations::add_member),
+        )
+        .route(
+            "/v1/organizations/{org}/members/{id}",
+            patch(organizations::update_member).delete(organizations::remove_member),
+        )
+        .route(
+            "/v1/organizations/{org}/members/{id}/password-link",
+            post(organizations::member_password_link),
+        )
+        .route(
             "/v1/settings",
             get(settings::show)
                 .put(settings::replace)

@@ -9,6 +9,10 @@
 //!   (`external_id: null` removes it).
 //! - `POST /v1/organizations/{org}/keys` `{name, scopes}` → 201, the key with its secret (shown
 //!   this once); `GET …/keys`; `DELETE …/keys/{key_id}` revokes it.
+//! - `POST /v1/organizations/{org}/members` `{email, name?, role}` → 201, the member and a one-time
+//!   link for them to set their password (never a password in the request); `GET …/members`;
+//!   `PATCH …/members/{id}` `{role?, disabled?}`; `DELETE …/members/{id}`;
+//!   `POST …/members/{id}/password-link` → a new link.
 //!
 //! Creating and changing organizations and keys is recorded in the organization's trail (and an
 //! organization's creation and changes in the platform's too), with the platform key as actor.
@@ -18,14 +22,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use stele_core::time::Millis;
 use stele_core::time::format_rfc3339;
-use stele_store::{ApiKeyInfo, NewOrganization, OrgPageRequest, OrgUpdate, Organization, Scope};
+use stele_store::{
+    ApiKeyInfo, Member, NewOrganization, OrgPageRequest, OrgUpdate, Organization, Scope, StoreError,
+};
 
 use super::{Params, params};
 use crate::api::auth::{Authenticated, org_error};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use stele_service::access::api_keys::{self, Revoked};
+use stele_service::access::members::{self, AddMember, AddMemberError};
+use stele_service::access::roles::Role;
 use stele_service::organizations::{self, Doer};
 
 /// A page of the list holds this many organizations unless `limit` says otherwise.
@@ -313,4 +322,198 @@ pub async fn revoke_key(
         Revoked::Now { info, .. } | Revoked::Already(info) => info,
     };
     Ok(Json(key_json(&info)))
+}
+
+fn member_json(member: &Member) -> Value {
+    json!({
+        "object": "member",
+        "id": member.id,
+        "organization_id": member.org_id,
+        "email": member.email,
+        "name": member.name,
+        "role": member.role,
+        "disabled": member.disabled,
+        "has_password": member.password_hash != members::NO_PASSWORD_YET,
+        "created_at": format_rfc3339(member.created_at),
+    })
+}
+
+/// Where a password-set link opens: the console's page, under the public URL.
+fn password_link_json(state: &AppState, token: &str, expires_at: Millis) -> Value {
+    json!({
+        "password_set_url": format!(
+            "{}{}?token={token}",
+            state.public_url,
+            crate::console::password_page::SET_PASSWORD_PATH
+        ),
+        "password_set_expires_at": format_rfc3339(expires_at),
+    })
+}
+
+fn role_of(map: &Map<String, Value>) -> Result<Option<Role>> {
+    match text(map, "role")? {
+        None => Ok(None),
+        Some(name) => Role::parse(&name).map(Some).ok_or_else(|| {
+            ApiError::field(
+                "invalid_body",
+                "role",
+                format!("unknown role; use one of {}", Role::names()),
+            )
+        }),
+    }
+}
+
+fn member_by(by: &Doer) -> members::By {
+    members::By {
+        actor: by.actor.clone(),
+        context: by.context.clone(),
+    }
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>)> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let map = object(&body)?;
+    only(&map, &["email", "name", "role"])?;
+    let email = text(&map, "email")?
+        .ok_or_else(|| ApiError::field("invalid_body", "email", "is required"))?;
+    let role =
+        role_of(&map)?.ok_or_else(|| ApiError::field("invalid_body", "role", "is required"))?;
+    let name = text(&map, "name")?;
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let request = AddMember {
+        email: &email,
+        name: name.as_deref(),
+        role,
+        password: None,
+    };
+    let member = members::add(
+        store,
+        org.key,
+        request,
+        by.actor.clone(),
+        by.context.clone(),
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        AddMemberError::Invalid(message) => ApiError::field("invalid_body", "email", message),
+        AddMemberError::EmailTaken(_) => ApiError::Conflict(e.to_string()),
+        AddMemberError::Store(e) => e.into(),
+    })?;
+    let (token, expires_at) =
+        members::password_link(store, &state.password_links, &member, member_by(&by), now).await?;
+    let mut body = member_json(&member);
+    body["password_link"] = password_link_json(&state, &token, expires_at);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+pub async fn list_members(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>> {
+    platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let members = state.store.list_members(org.key).await?;
+    Ok(Json(json!({
+        "members": members.iter().map(member_json).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn update_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((reference, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let map = object(&body)?;
+    only(&map, &["role", "disabled"])?;
+    let role = role_of(&map)?;
+    let disabled = match map.get("disabled") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(ApiError::field(
+                "invalid_body",
+                "disabled",
+                "must be true or false",
+            ));
+        }
+    };
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let not_found = |e: StoreError| match e {
+        StoreError::NotFound => ApiError::NotFound("this organization has no member with this id"),
+        other => other.into(),
+    };
+    let mut member = store.member(org.key, &id).await?.ok_or(ApiError::NotFound(
+        "this organization has no member with this id",
+    ))?;
+    if let Some(role) = role {
+        member = members::change_role(store, org.key, &id, role, member_by(&by), now)
+            .await
+            .map_err(not_found)?;
+    }
+    if let Some(disabled) = disabled {
+        member = members::set_disabled(store, org.key, &id, disabled, member_by(&by), now)
+            .await
+            .map_err(not_found)?;
+    }
+    Ok(Json(member_json(&member)))
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((reference, id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let member = members::remove(
+        state.store.as_ref(),
+        org.key,
+        &id,
+        member_by(&by),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound("this organization has no member with this id"),
+        other => other.into(),
+    })?;
+    Ok(Json(member_json(&member)))
+}
+
+pub async fn member_password_link(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path((reference, id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let store = state.store.as_ref();
+    let member = store.member(org.key, &id).await?.ok_or(ApiError::NotFound(
+        "this organization has no member with this id",
+    ))?;
+    let (token, expires_at) = members::password_link(
+        store,
+        &state.password_links,
+        &member,
+        member_by(&by),
+        state.clock.now(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(password_link_json(&state, &token, expires_at)),
+    ))
 }

@@ -47,6 +47,7 @@ pub struct Application {
     pseudonym_secret: [u8; 32],
     console_secret: [u8; 32],
     viewer_secret: [u8; 32],
+    password_link_secret: [u8; 32],
 }
 
 impl Application {
@@ -66,6 +67,7 @@ impl Application {
         let pseudonym_secret = secrets::pseudonym_secret(&loaded.key);
         let console_secret = secrets::console_secret(&loaded.key);
         let viewer_secret = secrets::viewer_secret(&loaded.key);
+        let password_link_secret = secrets::password_link_secret(&loaded.key);
         let store = backend::open(
             config.database_url.as_ref(),
             &config.data_dir,
@@ -89,6 +91,7 @@ impl Application {
             pseudonym_secret,
             console_secret,
             viewer_secret,
+            password_link_secret,
         })
     }
 
@@ -166,6 +169,7 @@ impl Application {
             directory: Arc::new(Directory::new()),
             auto_create_organizations: self.config.auto_create_organizations,
             viewer_tokens: Arc::new(TokenSigner::new(self.viewer_secret)),
+            password_links: Arc::new(TokenSigner::new(self.password_link_secret)),
             public_url: public_url.into(),
             embed_origins: self.config.embed_origins.clone().into(),
         };

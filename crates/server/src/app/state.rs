@@ -41,6 +41,8 @@ pub struct AppState {
     pub auto_create_organizations: bool,
     /// Signs and checks viewer tokens (`stele_service::access::viewer`).
     pub viewer_tokens: Arc<TokenSigner>,
+    /// Signs and checks one-time password-set links (`stele_service::access::members`).
+    pub password_links: Arc<TokenSigner>,
     /// Where this server is reached, without a trailing slash (`Config::public_url`, or the
     /// listen address).
     pub public_url: Arc<str>,

@@ -511,14 +511,38 @@ fn sign_in_page(csrf: &str, next: &str, email: &str, error: Option<&str>) -> Mar
 /// The sign-in form's CSRF token, from the `stele_login` cookie the browser has, or from a new
 /// one (returned as the `Set-Cookie` to send).
 fn login_form_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(nonce) = cookie(headers, LOGIN_COOKIE).and_then(unhex32) {
+    pre_session_form_token(state, headers, LOGIN_PATH)
+}
+
+/// The cookie holding the CSRF nonce of the password-set form.
+pub const PASSWORD_COOKIE: &str = "stele_password";
+
+/// The pages whose form is sent before any session exists (signing in, setting a password
+/// through a link), and the cookie each one's CSRF nonce lives in, scoped to the page's path.
+fn pre_session_cookie(path: &str) -> Option<&'static str> {
+    match path {
+        LOGIN_PATH => Some(LOGIN_COOKIE),
+        super::password_page::SET_PASSWORD_PATH => Some(PASSWORD_COOKIE),
+        _ => None,
+    }
+}
+
+/// The CSRF token of a pre-session form at `path`, from the nonce cookie the browser has, or from
+/// a new one (returned as the `Set-Cookie` to send).
+pub fn pre_session_form_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &'static str,
+) -> (String, Option<HeaderValue>) {
+    let name = pre_session_cookie(path).expect("a pre-session form's path");
+    if let Some(nonce) = cookie(headers, name).and_then(unhex32) {
         return (login_csrf(&state.console.secret, &nonce), None);
     }
     let nonce = random::bytes::<32>();
     let cookie = set_cookie(
-        LOGIN_COOKIE,
+        name,
         &hex::encode(nonce),
-        LOGIN_PATH,
+        path,
         None,
         state.console.secure_cookies,
     );
@@ -538,9 +562,10 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         return next.run(request).await;
     }
     let secret = &state.console.secret;
-    let on_sign_in = request.uri().path() == LOGIN_PATH;
-    let expected = if on_sign_in {
-        cookie(request.headers(), LOGIN_COOKIE)
+    let pre_session = pre_session_cookie(request.uri().path());
+    let on_sign_in = pre_session.is_some();
+    let expected = if let Some(name) = pre_session {
+        cookie(request.headers(), name)
             .and_then(unhex32)
             .map(|nonce| login_csrf(secret, &nonce))
     } else {

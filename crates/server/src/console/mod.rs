@@ -19,6 +19,7 @@ pub mod auth;
 pub mod embed;
 pub mod entry_page;
 pub mod log_page;
+pub mod password_page;
 pub mod print_log_page;
 mod rate_limit;
 pub mod render;
@@ -84,6 +85,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(print_log_page::delete),
         )
         .route(auth::LOGIN_PATH, get(auth::login_page).post(auth::login))
+        .route(
+            password_page::SET_PASSWORD_PATH,
+            get(password_page::show).post(password_page::set),
+        )
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))

@@ -5,6 +5,7 @@
 mod embed;
 mod harness;
 mod log;
+mod members_api;
 mod print_log;
 mod settings;
 mod sign_in;

@@ -1,6 +1,8 @@
 //! Console members: their passwords (Argon2id, the `argon2` crate's default parameters, stored as
-//! PHC strings) and adding one, which is recorded in the organization's trail. `stele user
-//! create` uses this today, the console's members page later.
+//! PHC strings); adding one, disabling, enabling and removing one; one-time links that let a
+//! member set their own password ([`password_link`]). Each change is recorded in the
+//! organization's trail. `stele user`, the console's members page and the organizations API
+//! (`/v1/organizations/{org}/members`) all come here.
 //!
 //! Hashing and verifying take tens of milliseconds of CPU on purpose; async callers run them on
 //! the blocking pool.
@@ -11,9 +13,10 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use stele_core::event::{Actor, Context};
 use stele_core::time::Millis;
-use stele_store::{Member, NewMember, OrgKey, Store, StoreError};
+use stele_store::{Member, MemberUpdate, NewMember, OrgKey, Store, StoreError};
 
 use crate::access::roles::Role;
+use crate::access::viewer::TokenSigner;
 use crate::random;
 use crate::trail::activity;
 
@@ -105,8 +108,13 @@ pub struct AddMember<'a> {
     pub email: &'a str,
     pub name: Option<&'a str>,
     pub role: Role,
-    pub password: &'a str,
+    /// `None`: no password yet; the member sets one through a [`password_link`].
+    pub password: Option<&'a str>,
 }
+
+/// What a member without a password yet has in place of its hash: not a PHC string, so no
+/// password verifies against it.
+pub const NO_PASSWORD_YET: &str = "!no password yet";
 
 /// Adds a member to the organization and records it (`member.add`, channel `security`) with
 /// `by` as the actor: a System actor from the command line, the member who did it from the
@@ -120,7 +128,9 @@ pub async fn add(
     now: Millis,
 ) -> Result<Member, AddMemberError> {
     let email = check_email(request.email).map_err(AddMemberError::Invalid)?;
-    check_password(request.password).map_err(AddMemberError::Invalid)?;
+    if let Some(password) = request.password {
+        check_password(password).map_err(AddMemberError::Invalid)?;
+    }
     let name = request
         .name
         .map(str::trim)
@@ -131,11 +141,12 @@ pub async fn add(
             "the name must be at most 200 characters long".into(),
         ));
     }
-    let password = request.password.to_string();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AddMemberError::Store(StoreError::Other(format!("hashing task: {e}"))))?
-        .map_err(AddMemberError::Store)?;
+    let password_hash = match request.password {
+        Some(password) => hash_off_thread(password)
+            .await
+            .map_err(AddMemberError::Store)?,
+        None => NO_PASSWORD_YET.to_string(),
+    };
     let member = store
         .create_member(
             org,
@@ -156,6 +167,216 @@ pub async fn add(
     crate::trail::record(store, org, event)
         .await
         .map_err(AddMemberError::Store)?;
+    Ok(member)
+}
+
+/// [`hash_password`] on the blocking pool (it takes tens of milliseconds of CPU on purpose).
+async fn hash_off_thread(password: &str) -> Result<String, StoreError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Other(format!("hashing task: {e}")))?
+}
+
+/// Who changes a member, and from where (the entry's actor and context).
+pub struct By {
+    pub actor: Actor,
+    pub context: Context,
+}
+
+/// Disables or enables a member (a disabled member cannot sign in, and their sessions stop
+/// working) and records it (`member.disable` / `member.enable`). Changing nothing records nothing.
+pub async fn set_disabled(
+    store: &dyn Store,
+    org: OrgKey,
+    id: &str,
+    disabled: bool,
+    by: By,
+    now: Millis,
+) -> Result<Member, StoreError> {
+    let current = store.member(org, id).await?.ok_or(StoreError::NotFound)?;
+    if current.disabled == disabled {
+        return Ok(current);
+    }
+    let update = MemberUpdate {
+        disabled: Some(disabled),
+        ..MemberUpdate::default()
+    };
+    let member = store.update_member(org, id, update).await?;
+    let change = if disabled {
+        activity::MemberChange::Disabled
+    } else {
+        activity::MemberChange::Enabled
+    };
+    let event = activity::member_changed(by.actor, by.context, &member, change, now);
+    crate::trail::record(store, org, event).await?;
+    Ok(member)
+}
+
+/// Changes a member's role and records it (`member.role_change`). The same role records nothing.
+pub async fn change_role(
+    store: &dyn Store,
+    org: OrgKey,
+    id: &str,
+    role: Role,
+    by: By,
+    now: Millis,
+) -> Result<Member, StoreError> {
+    let current = store.member(org, id).await?.ok_or(StoreError::NotFound)?;
+    if current.role == role.as_str() {
+        return Ok(current);
+    }
+    let update = MemberUpdate {
+        role: Some(role.as_str().to_string()),
+        ..MemberUpdate::default()
+    };
+    let member = store.update_member(org, id, update).await?;
+    let event = activity::member_role_changed(by.actor, by.context, &member, &current.role, now);
+    crate::trail::record(store, org, event).await?;
+    Ok(member)
+}
+
+/// Removes a member (and their sessions) and records it (`member.remove`).
+pub async fn remove(
+    store: &dyn Store,
+    org: OrgKey,
+    id: &str,
+    by: By,
+    now: Millis,
+) -> Result<Member, StoreError> {
+    let member = store.remove_member(org, id).await?;
+    let event = activity::member_changed(
+        by.actor,
+        by.context,
+        &member,
+        activity::MemberChange::Removed,
+        now,
+    );
+    crate::trail::record(store, org, event).await?;
+    Ok(member)
+}
+
+/// How long a password-set link works.
+pub const PASSWORD_LINK_MS: Millis = 7 * 24 * 3600 * 1000;
+/// Every password-set link's token starts with this.
+pub const PASSWORD_LINK_PREFIX: &str = "psl_";
+
+/// What a password-set link's token says. It is one-time without any table: it names a
+/// fingerprint of the member's password hash as it was when the link was made, and setting a
+/// password changes the hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PasswordLinkClaims {
+    pub org: i64,
+    pub member: String,
+    pub fingerprint: String,
+    pub expires_at: Millis,
+}
+
+fn fingerprint(password_hash: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(password_hash.as_bytes())[..16])
+}
+
+/// A one-time link's token for `member` to set their password, and when it stops working. Making
+/// one is recorded (`member.password_link`): whoever holds it can set the member's password.
+pub async fn password_link(
+    store: &dyn Store,
+    signer: &TokenSigner,
+    member: &Member,
+    by: By,
+    now: Millis,
+) -> Result<(String, Millis), StoreError> {
+    let claims = PasswordLinkClaims {
+        org: member.org.get(),
+        member: member.id.clone(),
+        fingerprint: fingerprint(&member.password_hash),
+        expires_at: now + PASSWORD_LINK_MS,
+    };
+    let token = signer.sign_claims(PASSWORD_LINK_PREFIX, &claims);
+    let event = activity::member_changed(
+        by.actor,
+        by.context,
+        member,
+        activity::MemberChange::PasswordLink,
+        now,
+    );
+    crate::trail::record(store, member.org, event).await?;
+    Ok((token, claims.expires_at))
+}
+
+/// Why a password-set link does not work (any more).
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordLinkError {
+    #[error("this link is not valid")]
+    Invalid,
+    #[error("this link has expired; ask for a new one")]
+    Expired,
+    #[error("this link was used already; ask for a new one")]
+    Used,
+    #[error("{0}")]
+    BadPassword(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// The member a password-set link is for, if it still works at `now`.
+pub async fn member_of_link(
+    store: &dyn Store,
+    signer: &TokenSigner,
+    token: &str,
+    now: Millis,
+) -> Result<Member, PasswordLinkError> {
+    let claims: PasswordLinkClaims = signer
+        .verify_claims(PASSWORD_LINK_PREFIX, token)
+        .map_err(|_| PasswordLinkError::Invalid)?;
+    if now >= claims.expires_at {
+        return Err(PasswordLinkError::Expired);
+    }
+    let member = store
+        .member(OrgKey::new(claims.org), &claims.member)
+        .await
+        .map_err(PasswordLinkError::Store)?
+        .ok_or(PasswordLinkError::Invalid)?;
+    if fingerprint(&member.password_hash) != claims.fingerprint {
+        return Err(PasswordLinkError::Used);
+    }
+    Ok(member)
+}
+
+/// Sets the password of the member a link is for (ending their sessions), which uses the link
+/// up, and records it (`member.password_set`) with the member as actor.
+pub async fn set_password_with_link(
+    store: &dyn Store,
+    signer: &TokenSigner,
+    token: &str,
+    password: &str,
+    context: Context,
+    now: Millis,
+) -> Result<Member, PasswordLinkError> {
+    let member = member_of_link(store, signer, token, now).await?;
+    check_password(password).map_err(PasswordLinkError::BadPassword)?;
+    let hash = hash_off_thread(password)
+        .await
+        .map_err(PasswordLinkError::Store)?;
+    let update = MemberUpdate {
+        password_hash: Some(hash),
+        ..MemberUpdate::default()
+    };
+    let member = store
+        .update_member(member.org, &member.id, update)
+        .await
+        .map_err(PasswordLinkError::Store)?;
+    let actor = activity::member_actor((&member).into());
+    let event = activity::member_changed(
+        actor,
+        context,
+        &member,
+        activity::MemberChange::PasswordSet,
+        now,
+    );
+    crate::trail::record(store, member.org, event)
+        .await
+        .map_err(PasswordLinkError::Store)?;
     Ok(member)
 }
 

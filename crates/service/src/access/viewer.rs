@@ -202,7 +202,9 @@ pub enum TokenError {
     WrongKind,
 }
 
-/// Signs and checks tokens with one secret.
+/// Signs and checks tokens with one secret: claims as JSON, then an HMAC-SHA256 of it, both
+/// base64url, behind a prefix that says what the token is (`svt_` viewer tokens, `psl_`
+/// password-set links).
 #[derive(Clone)]
 pub struct TokenSigner {
     secret: [u8; 32],
@@ -213,19 +215,21 @@ impl TokenSigner {
         TokenSigner { secret }
     }
 
-    /// The token text of `claims`.
-    pub fn sign(&self, claims: &Claims) -> String {
+    /// The token text of any claims.
+    pub fn sign_claims<T: Serialize>(&self, prefix: &str, claims: &T) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialize");
         let payload = URL_SAFE_NO_PAD.encode(payload);
         let mac = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()));
-        format!("{TOKEN_PREFIX}{payload}.{mac}")
+        format!("{prefix}{payload}.{mac}")
     }
 
-    /// The claims of a token of this kind that is valid at `now`.
-    pub fn verify(&self, token: &str, kind: Kind, now: Millis) -> Result<Claims, TokenError> {
-        let body = token
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or(TokenError::Malformed)?;
+    /// The claims of a token this signer signed with this prefix.
+    pub fn verify_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        token: &str,
+    ) -> Result<T, TokenError> {
+        let body = token.strip_prefix(prefix).ok_or(TokenError::Malformed)?;
         let (payload, mac) = body.split_once('.').ok_or(TokenError::Malformed)?;
         let mac = URL_SAFE_NO_PAD
             .decode(mac)
@@ -239,7 +243,17 @@ impl TokenSigner {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| TokenError::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)
+    }
+
+    /// The token text of viewer `claims`.
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.sign_claims(TOKEN_PREFIX, claims)
+    }
+
+    /// The claims of a viewer token of this kind that is valid at `now`.
+    pub fn verify(&self, token: &str, kind: Kind, now: Millis) -> Result<Claims, TokenError> {
+        let claims: Claims = self.verify_claims(TOKEN_PREFIX, token)?;
         if claims.kind != kind {
             return Err(TokenError::WrongKind);
         }

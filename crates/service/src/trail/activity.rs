@@ -30,6 +30,11 @@ pub const LOGOUT: &str = "console.logout";
 pub const LOGIN_FAILED: &str = "console.login_failed";
 pub const MEMBER_ADDED: &str = "member.add";
 pub const MEMBER_ROLE_CHANGED: &str = "member.role_change";
+pub const MEMBER_DISABLED: &str = "member.disable";
+pub const MEMBER_ENABLED: &str = "member.enable";
+pub const MEMBER_REMOVED: &str = "member.remove";
+pub const MEMBER_PASSWORD_LINK: &str = "member.password_link";
+pub const MEMBER_PASSWORD_SET: &str = "member.password_set";
 pub const KEY_CREATED: &str = "api_key.create";
 pub const KEY_REVOKED: &str = "api_key.revoke";
 pub const IP_DENIED: &str = "ip_allowlist.deny";
@@ -245,6 +250,83 @@ pub fn member_added(by: Actor, context: Context, member: &Member, now: Millis) -
             detailed_action: MEMBER_ADDED,
             channel: SECURITY_CHANNEL,
             description: format!("Added {} as {}", member.email, member.role),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(member_entity(member.into())),
+            context,
+            changes,
+            metadata: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+/// What happened to a member, besides being added or given another role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Disabled,
+    Enabled,
+    Removed,
+    /// A one-time link to set their password was made.
+    PasswordLink,
+    /// They set their password.
+    PasswordSet,
+}
+
+/// `by` changed `member` as `change` says.
+pub fn member_changed(
+    by: Actor,
+    context: Context,
+    member: &Member,
+    change: MemberChange,
+    now: Millis,
+) -> NewEvent {
+    let (action, detailed_action, description, changes) = match change {
+        MemberChange::Disabled => (
+            "update",
+            MEMBER_DISABLED,
+            format!("Disabled {}", member.email),
+            vec![Change {
+                field: "disabled".into(),
+                old: Some(json!(false)),
+                new: Some(json!(true)),
+            }],
+        ),
+        MemberChange::Enabled => (
+            "update",
+            MEMBER_ENABLED,
+            format!("Enabled {}", member.email),
+            vec![Change {
+                field: "disabled".into(),
+                old: Some(json!(true)),
+                new: Some(json!(false)),
+            }],
+        ),
+        MemberChange::Removed => (
+            "delete",
+            MEMBER_REMOVED,
+            format!("Removed {} ({})", member.email, member.role),
+            vec![],
+        ),
+        MemberChange::PasswordLink => (
+            "create",
+            MEMBER_PASSWORD_LINK,
+            format!("Made a link for {} to set their password", member.email),
+            vec![],
+        ),
+        MemberChange::PasswordSet => (
+            "update",
+            MEMBER_PASSWORD_SET,
+            format!("{} set their password", member.email),
+            vec![],
+        ),
+    };
+    entry(
+        Parts {
+            action,
+            detailed_action,
+            channel: SECURITY_CHANNEL,
+            description,
             outcome: Outcome::Success,
             actor: by,
             entity: Some(member_entity(member.into())),

@@ -184,7 +184,7 @@ pub async fn add(
             email: &sent.email,
             name: Some(sent.name.as_str()),
             role,
-            password,
+            password: Some(password),
         };
         let by = member_actor(user.who());
         match members::add(
