@@ -365,3 +365,100 @@ fn server_kill(server: &Server) {
         .status()
         .unwrap();
 }
+
+#[test]
+fn operators_disable_remove_and_reset_members_and_a_cli_link_opens_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first start makes the signing key that password links are signed with.
+    let mut first = serve_sqlite(dir.path(), &[]);
+    first.stop();
+    let created = stele(
+        dir.path(),
+        &["org", "create", "Acme", "--external-id", "tenant-9"],
+    );
+    assert!(created.contains("external id tenant-9"), "{created}");
+    assert!(
+        stele(dir.path(), &["org", "list"]).contains("\tAcme\ttenant-9"),
+        "org list shows the external id"
+    );
+    let add = |email: &str| {
+        let (ok, _, err) = stele_with_input(
+            dir.path(),
+            &[
+                "user", "create", "--org", "tenant-9", "--email", email, "--role", "auditor",
+            ],
+            "correct horse battery\n",
+        );
+        assert!(ok, "{err}");
+    };
+    add("kim@example.com");
+    add("lee@example.com");
+
+    let link = stele(
+        dir.path(),
+        &[
+            "user",
+            "reset-password",
+            "--org",
+            "tenant-9",
+            "--email",
+            "kim@example.com",
+            "--public-url",
+            "https://audit.example.com/",
+        ],
+    );
+    let link = link.trim();
+    assert!(
+        link.starts_with("https://audit.example.com/console/set-password?token=psl_"),
+        "{link}"
+    );
+    stele(
+        dir.path(),
+        &[
+            "user",
+            "disable",
+            "--org",
+            "tenant-9",
+            "--email",
+            "kim@example.com",
+        ],
+    );
+    stele(
+        dir.path(),
+        &[
+            "user",
+            "remove",
+            "--org",
+            "Acme",
+            "--email",
+            "lee@example.com",
+        ],
+    );
+    let (ok, _, err) = stele_with_input(
+        dir.path(),
+        &[
+            "user",
+            "remove",
+            "--org",
+            "Acme",
+            "--email",
+            "nobody@example.com",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("no member with the email"), "{err}");
+
+    // The server accepts the link the CLI signed (same signing key).
+    let server = serve_sqlite(dir.path(), &[]);
+    let path = link.trim_start_matches("https://audit.example.com");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "the link opens its form");
+}
