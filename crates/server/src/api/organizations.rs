@@ -14,14 +14,15 @@
 //!   `PATCH …/members/{id}` `{role?, disabled?}`; `DELETE …/members/{id}`;
 //!   `POST …/members/{id}/password-link` → a new link.
 //!
-//! Creating and changing organizations and keys is recorded in the organization's trail (and an
-//! organization's creation and changes in the platform's too), with the platform key as actor.
+//! Everything done here is recorded in the organization's trail and in the platform's own, with
+//! the platform key as actor.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use stele_core::NewEvent;
 use stele_core::time::Millis;
 use stele_core::time::format_rfc3339;
 use stele_store::{
@@ -36,6 +37,7 @@ use stele_service::access::api_keys::{self, Revoked};
 use stele_service::access::members::{self, AddMember, AddMemberError};
 use stele_service::access::roles::Role;
 use stele_service::organizations::{self, Doer};
+use stele_service::trail::{self, activity};
 
 /// A page of the list holds this many organizations unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
@@ -268,16 +270,19 @@ pub async fn create_key(
             ));
         }
     };
+    let now = state.clock.now();
     let created = api_keys::create(
         state.store.as_ref(),
         org.key,
         name.trim(),
         scopes,
-        by.actor,
-        by.context,
-        state.clock.now(),
+        by.actor.clone(),
+        by.context.clone(),
+        now,
     )
     .await?;
+    let event = activity::key_created(by.actor, by.context, &created.info, now);
+    echo_to_platform(&state, event).await?;
     let mut body = key_json(&created.info);
     body["secret"] = json!(created.secret);
     Ok((StatusCode::CREATED, Json(body)))
@@ -310,16 +315,22 @@ pub async fn revoke_key(
             "this organization has no key with this id",
         ));
     }
+    let now = state.clock.now();
     let revoked = api_keys::revoke(
         state.store.as_ref(),
         &key_id,
-        by.actor,
-        by.context,
-        state.clock.now(),
+        by.actor.clone(),
+        by.context.clone(),
+        now,
     )
     .await?;
     let info = match revoked {
-        Revoked::Now { info, .. } | Revoked::Already(info) => info,
+        Revoked::Now { info, .. } => {
+            let event = activity::key_revoked(by.actor, by.context, &info, now);
+            echo_to_platform(&state, event).await?;
+            info
+        }
+        Revoked::Already(info) => info,
     };
     Ok(Json(key_json(&info)))
 }
@@ -361,6 +372,15 @@ fn role_of(map: &Map<String, Value>) -> Result<Option<Role>> {
             )
         }),
     }
+}
+
+/// What a platform key does to an organization is also recorded in the platform's own trail (the
+/// use case has recorded it in the organization's).
+async fn echo_to_platform(state: &AppState, event: NewEvent) -> Result<()> {
+    let store = state.store.as_ref();
+    let platform = state.directory.platform(store).await?;
+    trail::record(store, platform.key, event).await?;
+    Ok(())
 }
 
 fn member_by(by: &Doer) -> members::By {
@@ -409,6 +429,16 @@ pub async fn add_member(
     })?;
     let (token, expires_at) =
         members::password_link(store, &state.password_links, &member, member_by(&by), now).await?;
+    let added = activity::member_added(by.actor.clone(), by.context.clone(), &member, now);
+    echo_to_platform(&state, added).await?;
+    let link = activity::member_changed(
+        by.actor,
+        by.context,
+        &member,
+        activity::MemberChange::PasswordLink,
+        now,
+    );
+    echo_to_platform(&state, link).await?;
     let mut body = member_json(&member);
     body["password_link"] = password_link_json(&state, &token, expires_at);
     Ok((StatusCode::CREATED, Json(body)))
@@ -459,14 +489,41 @@ pub async fn update_member(
         "this organization has no member with this id",
     ))?;
     if let Some(role) = role {
+        let old_role = member.role.clone();
         member = members::change_role(store, org.key, &id, role, member_by(&by), now)
             .await
             .map_err(not_found)?;
+        if member.role != old_role {
+            let event = activity::member_role_changed(
+                by.actor.clone(),
+                by.context.clone(),
+                &member,
+                &old_role,
+                now,
+            );
+            echo_to_platform(&state, event).await?;
+        }
     }
     if let Some(disabled) = disabled {
+        let was = member.disabled;
         member = members::set_disabled(store, org.key, &id, disabled, member_by(&by), now)
             .await
             .map_err(not_found)?;
+        if member.disabled != was {
+            let change = if disabled {
+                activity::MemberChange::Disabled
+            } else {
+                activity::MemberChange::Enabled
+            };
+            let event = activity::member_changed(
+                by.actor.clone(),
+                by.context.clone(),
+                &member,
+                change,
+                now,
+            );
+            echo_to_platform(&state, event).await?;
+        }
     }
     Ok(Json(member_json(&member)))
 }
@@ -478,18 +535,23 @@ pub async fn remove_member(
 ) -> Result<Json<Value>> {
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
-    let member = members::remove(
-        state.store.as_ref(),
-        org.key,
-        &id,
-        member_by(&by),
-        state.clock.now(),
-    )
-    .await
-    .map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound("this organization has no member with this id"),
-        other => other.into(),
-    })?;
+    let now = state.clock.now();
+    let member = members::remove(state.store.as_ref(), org.key, &id, member_by(&by), now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::NotFound("this organization has no member with this id")
+            }
+            other => other.into(),
+        })?;
+    let event = activity::member_changed(
+        by.actor,
+        by.context,
+        &member,
+        activity::MemberChange::Removed,
+        now,
+    );
+    echo_to_platform(&state, event).await?;
     Ok(Json(member_json(&member)))
 }
 
@@ -504,14 +566,17 @@ pub async fn member_password_link(
     let member = store.member(org.key, &id).await?.ok_or(ApiError::NotFound(
         "this organization has no member with this id",
     ))?;
-    let (token, expires_at) = members::password_link(
-        store,
-        &state.password_links,
+    let now = state.clock.now();
+    let (token, expires_at) =
+        members::password_link(store, &state.password_links, &member, member_by(&by), now).await?;
+    let event = activity::member_changed(
+        by.actor,
+        by.context,
         &member,
-        member_by(&by),
-        state.clock.now(),
-    )
-    .await?;
+        activity::MemberChange::PasswordLink,
+        now,
+    );
+    echo_to_platform(&state, event).await?;
     Ok((
         StatusCode::CREATED,
         Json(password_link_json(&state, &token, expires_at)),

@@ -160,6 +160,32 @@ async fn a_platform_adds_a_member_who_sets_their_password_through_a_one_time_lin
             "member.add"
         ]
     );
+    // What the platform key did is in the platform's own trail too (the member setting their
+    // own password is the member's doing, not the platform's).
+    let platform = console.store.platform_org().await.unwrap();
+    let request = stele_core::params::PageRequest::from_params(
+        [("actor_type", "all"), ("detailed_action", "member.*")].into_iter(),
+    )
+    .unwrap();
+    let echoed: Vec<String> = console
+        .store
+        .list(platform.key, &request)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter_map(|e| e.event.detailed_action)
+        .collect();
+    assert_eq!(
+        echoed,
+        [
+            "member.remove",
+            "member.disable",
+            "member.role_change",
+            "member.password_link",
+            "member.add"
+        ]
+    );
 }
 
 #[tokio::test]
