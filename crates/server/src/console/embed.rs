@@ -340,7 +340,9 @@ fn page(claims: &Claims, session: &str, title: &str, body: Markup) -> Response {
                 script src="/console/assets/console.js" defer {}
                 script src="/embed/assets/embed.js" defer {}
             }
-            body.embedded {
+            // A per-record view (one record's history, fixed by the token) is compact: no filter
+            // bar or chart, as a record's log under the record in the vendor's page.
+            body.embedded.compact[claims.filters.record().is_some()] {
                 main.embedded-main { (body) }
             }
         }

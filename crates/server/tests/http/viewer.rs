@@ -127,6 +127,7 @@ async fn a_token_opens_one_organizations_log_and_the_viewing_is_recorded() {
     );
     assert!(!html.contains("Globex secret"));
     assert!(!html.contains("header class=\"top\""), "no console header");
+    assert!(html.contains(r#"<body class="embedded">"#), "the whole log is not compact");
 
     // The opening token opens once per request but is not a session: it cannot be used as one.
     let token = minted["token"].as_str().unwrap();
@@ -188,6 +189,10 @@ async fn fixed_filters_cannot_be_widened_from_the_url() {
     let (location, html) = app.open_viewer(minted["url"].as_str().unwrap()).await;
     assert!(html.contains("first license changed"));
     assert!(!html.contains("second license changed"));
+    assert!(
+        html.contains(r#"<body class="embedded compact">"#),
+        "a per-record view is compact"
+    );
 
     let session = location
         .trim_start_matches("/embed/s/")
