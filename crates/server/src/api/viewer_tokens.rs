@@ -102,7 +102,7 @@ pub async fn create(
     let token = state.viewer_tokens.sign(&claims);
 
     let (actor, context) = auth.actor();
-    let event = activity::viewer_token_created(actor, context, &claims.viewer, &claims, now);
+    let event = activity::viewer_token_created(actor, context, &claims, now);
     trail::record(store, org.key, event.clone()).await?;
     if auth.key.platform {
         trail::record(store, platform.key, event).await?;

@@ -473,20 +473,16 @@ pub fn organization_updated(
     )
 }
 
-/// `by` minted a viewer token for `viewer` (recorded in the organization's trail, and in the
+/// `by` minted a viewer token for `claims.viewer` (recorded in the organization's trail, and in the
 /// platform's when a platform key minted it).
 pub fn viewer_token_created(
     by: Actor,
     context: Context,
-    viewer: &crate::access::viewer::Viewer,
     claims: &crate::access::viewer::Claims,
     now: Millis,
 ) -> NewEvent {
-    let mut metadata = BTreeMap::new();
-    metadata.insert("permissions".to_string(), json!(permissions_text(claims)));
-    for (name, value) in claims.filters.params() {
-        metadata.insert(format!("filter.{name}"), json!(value));
-    }
+    let viewer = &claims.viewer;
+    let metadata = viewer_metadata(claims);
     entry(
         Parts {
             action: "create",
@@ -516,11 +512,7 @@ pub fn viewer_session_started(
     now: Millis,
 ) -> NewEvent {
     let viewer = &claims.viewer;
-    let mut metadata = BTreeMap::new();
-    metadata.insert("permissions".to_string(), json!(permissions_text(claims)));
-    for (name, value) in claims.filters.params() {
-        metadata.insert(format!("filter.{name}"), json!(value));
-    }
+    let metadata = viewer_metadata(claims);
     entry(
         Parts {
             action: "view",
@@ -550,6 +542,17 @@ pub fn viewer_session_started(
         },
         now,
     )
+}
+
+/// What a viewer token allows, as the metadata of the entries about it: its permissions and
+/// each fixed filter (`filter.entity_id`, …).
+fn viewer_metadata(claims: &crate::access::viewer::Claims) -> BTreeMap<String, serde_json::Value> {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("permissions".to_string(), json!(permissions_text(claims)));
+    for (name, value) in claims.filters.params() {
+        metadata.insert(format!("filter.{name}"), json!(value));
+    }
+    metadata
 }
 
 fn permissions_text(claims: &crate::access::viewer::Claims) -> String {
