@@ -53,6 +53,40 @@ pub fn check_window(field: &str, days: i64) -> Result<u32, SettingsProblem> {
     Ok(days as u32)
 }
 
+/// Whether `origin` can be named in `frame-ancestors` as given: `scheme://host[:port]` and
+/// nothing else (no path, no spaces, no `;` that would end the directive).
+pub fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// The origins that may frame the embedded viewer, each checked; `field` names the list.
+pub fn check_origins<'a>(
+    field: &str,
+    origins: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, SettingsProblem> {
+    let mut out = Vec::new();
+    for (i, origin) in origins.enumerate() {
+        let origin = origin.trim().trim_end_matches('/');
+        if !is_origin(origin) {
+            return Err(SettingsProblem::new(
+                &format!("{field}[{i}]"),
+                "must be an origin: scheme://host[:port], like https://app.example.com",
+            ));
+        }
+        if !out.iter().any(|o| o == origin) {
+            out.push(origin.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// A channel named in the per-channel windows; `field` is where the name was given.
 pub fn check_channel(field: &str, channel: &str) -> Result<(), SettingsProblem> {
     if is_channel(channel) {

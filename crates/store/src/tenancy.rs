@@ -307,6 +307,10 @@ pub struct OrgSettings {
     /// from, in canonical form (`stele_server::net::Cidr`); empty accepts every address.
     #[serde(default)]
     pub ip_allowlist: Vec<String>,
+    /// The origins (`https://app.example.com`) whose pages may frame this organization's
+    /// embedded audit log, besides those the server allows for every organization.
+    #[serde(default)]
+    pub embed_origins: Vec<String>,
 }
 
 fn default_enabled() -> bool {
@@ -331,6 +335,7 @@ impl Default for OrgSettings {
             channel_retention_days: Default::default(),
             enabled: default_enabled(),
             ip_allowlist: Vec::new(),
+            embed_origins: Vec::new(),
         }
     }
 }
@@ -353,5 +358,6 @@ mod tests {
         );
         assert!(old.enabled, "recording stays on");
         assert!(old.ip_allowlist.is_empty(), "every address allowed");
+        assert!(old.embed_origins.is_empty(), "no page may frame the viewer");
     }
 }

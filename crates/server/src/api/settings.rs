@@ -7,12 +7,12 @@
 //!  "enabled": true, "ip_allowlist": ["203.0.113.0/24", "2001:db8::/32"]}
 //! ```
 //! `null` keeps entries forever (for the organization, or for one channel). Windows below 30
-//! days are refused: a trail that forgets within weeks is no audit trail. `enabled` and
-//! `ip_allowlist` keep their values when a PUT leaves them out, so that a script written for the
+//! days are refused: a trail that forgets within weeks is no audit trail. `enabled`,
+//! `ip_allowlist` and `embed_origins` (the origins that may frame the organization's embedded
+//! audit log) keep their values when a PUT leaves them out, so that a script written for the
 //! retention fields alone cannot turn recording back on or drop the allowlist. A PATCH changes
 //! only the fields it sends (`{"enabled": false}`), each replaced whole (`channel_retention_days`
-//! included: send the whole map). A list that would
-//! shut out the request saving it is refused. A change records an entry (`settings.update`,
+//! included: send the whole map). A list that would shut out the request saving it is refused. A change records an entry (`settings.update`,
 //! channel `security`) with the old and new values, recording on or off.
 //!
 //! The checks, the save and the recorded change are `stele_service::settings`, which the
@@ -30,7 +30,9 @@ use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use stele_service::access::org_policy;
-use stele_service::settings::{self, SettingsChange, SettingsProblem, check_channel, check_window};
+use stele_service::settings::{
+    self, SettingsChange, SettingsProblem, check_channel, check_origins, check_window,
+};
 
 fn settings_json(settings: &OrgSettings) -> Value {
     json!({
@@ -39,6 +41,7 @@ fn settings_json(settings: &OrgSettings) -> Value {
         "minimum_retention_days": MIN_RETENTION_DAYS,
         "enabled": settings.enabled,
         "ip_allowlist": settings.ip_allowlist,
+        "embed_origins": settings.embed_origins,
     })
 }
 
@@ -133,6 +136,7 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
                 | "minimum_retention_days"
                 | "enabled"
                 | "ip_allowlist"
+                | "embed_origins"
         ) {
             return Err(invalid(key, "is not a setting".into()));
         }
@@ -202,11 +206,34 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
             ));
         }
     };
+    let embed_origins = match map.get("embed_origins") {
+        None => current.embed_origins.clone(),
+        Some(Value::Null) => vec![],
+        Some(Value::Array(entries)) => {
+            let mut texts = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                texts.push(entry.as_str().ok_or_else(|| {
+                    invalid(
+                        &format!("embed_origins[{i}]"),
+                        "must be a string: an origin like https://app.example.com".into(),
+                    )
+                })?);
+            }
+            check_origins("embed_origins", texts.into_iter())?
+        }
+        Some(_) => {
+            return Err(invalid(
+                "embed_origins",
+                "must be an array of origins (https://app.example.com)".into(),
+            ));
+        }
+    };
     Ok(OrgSettings {
         retention_days,
         channel_retention_days,
         enabled,
         ip_allowlist,
+        embed_origins,
     })
 }
 

@@ -55,7 +55,7 @@ impl Application {
         if let Some(bad) = config
             .embed_origins
             .iter()
-            .find(|o| !crate::console::embed::is_origin(o))
+            .find(|o| !stele_service::settings::is_origin(o))
         {
             anyhow::bail!(
                 "--embed-origins: `{bad}` is not an origin (scheme://host[:port], like https://app.example.com)"

@@ -13,7 +13,8 @@
 //!   `postMessage` (`{"type": "stele:session-expired"}`; the parent answers
 //!   `{"type": "stele:token", "token": "svt_…"}`) and reopens where it was.
 //!
-//! Only the origins the server allows (`--embed-origins`) may frame these pages
+//! Only the origins the server allows for every organization (`--embed-origins`) and those the
+//! organization allows in its settings (`embed_origins`) may frame these pages
 //! (`frame-ancestors`); none by default.
 
 use axum::Router;
@@ -50,19 +51,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/embed/s/{session}/theme.css", get(theme))
         .route("/embed/assets/embed.js", get(script))
         .layer(middleware::from_fn_with_state(state, embed_headers))
-}
-
-/// Whether `origin` is one `frame-ancestors` can name as given: `scheme://host[:port]`, nothing
-/// else (no path, no spaces, no `;` that would end the directive).
-pub fn is_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// What a viewer's request gets instead of a page.
@@ -414,18 +402,26 @@ fn with_query(path: &str, params: &[(String, String)]) -> String {
     format!("{path}?{}", query.join("&"))
 }
 
-/// Headers of every embedded page: framing only by the allowed origins, no referrer (the links
-/// carry the session), nothing cached.
+/// Headers of every embedded page: framing only by the allowed origins (the server's, and the
+/// organization's own when the request carries its token), no referrer (the links carry the
+/// session), nothing cached.
 async fn embed_headers(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
+    let org_origins = organization_origins(&state, request.uri()).await;
     let mut response = next.run(request).await;
-    let ancestors = if state.embed_origins.is_empty() {
+    let mut origins: Vec<&str> = state.embed_origins.iter().map(String::as_str).collect();
+    for origin in &org_origins {
+        if !origins.contains(&origin.as_str()) {
+            origins.push(origin);
+        }
+    }
+    let ancestors = if origins.is_empty() {
         "'none'".to_string()
     } else {
-        state.embed_origins.join(" ")
+        origins.join(" ")
     };
     let policy = format!(
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -445,4 +441,38 @@ async fn embed_headers(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The origins the organization of the request's viewer token allows to frame its log (its
+/// settings' `embed_origins`), read from the token in the path (a session's) or the query (an
+/// opening token's), whether or not it is still valid: a refusal page is framed as its view was.
+async fn organization_origins(state: &AppState, uri: &axum::http::Uri) -> Vec<String> {
+    let token = match uri.path().strip_prefix("/embed/s/") {
+        Some(rest) => rest.split('/').next().map(str::to_string),
+        None => pairs(uri.query().map(str::to_string))
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v),
+    };
+    let Some(token) = token else {
+        return Vec::new();
+    };
+    let claims = state
+        .viewer_tokens
+        .verify(&token, Kind::Session, Millis::MIN)
+        .or_else(|_| state.viewer_tokens.verify(&token, Kind::Open, Millis::MIN));
+    let Ok(claims) = claims else {
+        return Vec::new();
+    };
+    let Ok(Some(org)) = state
+        .directory
+        .resolve(state.store.as_ref(), &claims.org)
+        .await
+    else {
+        return Vec::new();
+    };
+    match state.policies.get(org.key).await {
+        Ok(policy) => policy.settings.embed_origins.clone(),
+        Err(_) => Vec::new(),
+    }
 }

@@ -127,7 +127,10 @@ async fn a_token_opens_one_organizations_log_and_the_viewing_is_recorded() {
     );
     assert!(!html.contains("Globex secret"));
     assert!(!html.contains("header class=\"top\""), "no console header");
-    assert!(html.contains(r#"<body class="embedded">"#), "the whole log is not compact");
+    assert!(
+        html.contains(r#"<body class="embedded">"#),
+        "the whole log is not compact"
+    );
 
     // The opening token opens once per request but is not a session: it cannot be used as one.
     let token = minted["token"].as_str().unwrap();
@@ -328,6 +331,55 @@ async fn only_allowed_origins_may_frame_the_viewer() {
         "{policy}"
     );
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    // An organization allows its own origins too, in its settings; another's pages do not.
+    let response = allowing
+        .client
+        .patch(format!("{}/v1/settings", allowing.url))
+        .bearer_auth(&allowing.key)
+        .json(&json!({"embed_origins": ["https://portal.default.example/"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bad = allowing
+        .client
+        .patch(format!("{}/v1/settings", allowing.url))
+        .bearer_auth(&allowing.key)
+        .json(&json!({"embed_origins": ["https://x.example; script-src *"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let error: Value = bad.json().await.unwrap();
+    assert_eq!(error["error"]["details"][0]["field"], "embed_origins[0]");
+    let (_, own) = allowing
+        .mint(&allowing.key, None, &json!({"viewer": {"id": "v"}}))
+        .await;
+    let (own_location, _) = allowing.open_viewer(own["url"].as_str().unwrap()).await;
+    let page = browser()
+        .get(format!("{}{own_location}", allowing.url))
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        policy.contains("frame-ancestors https://app.example.com https://portal.default.example;")
+            || policy.ends_with(
+                "frame-ancestors https://app.example.com https://portal.default.example"
+            ),
+        "{policy}"
+    );
+    let page = browser()
+        .get(format!("{}{location}", allowing.url))
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        !policy.contains("portal.default.example"),
+        "acme's: {policy}"
+    );
+
     // The console itself still refuses every frame.
     let console = browser()
         .get(format!("{}/console/login", allowing.url))

@@ -213,6 +213,7 @@ pub async fn settings_default_and_round_trip_per_organization(store: Arc<dyn Sto
             .collect(),
         enabled: false,
         ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
+        embed_origins: vec!["https://app.example.com".into()],
     };
     store.put_settings(a, &custom).await.unwrap();
     assert_eq!(store.settings(a).await.unwrap(), custom);
