@@ -4,6 +4,7 @@
 
 mod harness;
 mod log;
+mod phone;
 mod print_log;
 mod settings;
 mod sign_in;
