@@ -370,6 +370,7 @@ fn notice(status: StatusCode, title: &str, message: &str) -> Response {
         html lang="en" {
             head {
                 meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Audit log" }
                 link rel="stylesheet" href="/console/assets/console.css";
             }

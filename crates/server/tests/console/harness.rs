@@ -306,8 +306,22 @@ pub struct Browser {
     chromedriver: Child,
 }
 
+/// The screen a test's browser has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// A 1280×800 window.
+    Desktop,
+    /// A phone: Chrome's mobile emulation at [`PHONE_WIDTH`] CSS pixels wide, which honours the
+    /// viewport meta tag and has overlay scrollbars, as a phone's browser does.
+    Phone,
+}
+
+/// The width of [`Screen::Phone`], in CSS pixels: an iPhone SE's, the width issue 15 asks the
+/// console to work at.
+pub const PHONE_WIDTH: u32 = 375;
+
 impl Browser {
-    pub async fn start() -> Browser {
+    pub async fn start(screen: Screen) -> Browser {
         for (path, package) in [(CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")] {
             assert!(
                 Path::new(path).exists(),
@@ -330,7 +344,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("starting {CHROMEDRIVER}: {e}"));
         let mut browser = BrowserGuard(Some(chromedriver));
         let webdriver = format!("http://127.0.0.1:{port}");
-        let driver = connect(&webdriver).await;
+        let driver = connect(&webdriver, screen).await;
         Browser {
             driver,
             chromedriver: browser.0.take().unwrap(),
@@ -437,11 +451,20 @@ where
     F: FnOnce(Arc<Browser>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    with_screen(Screen::Desktop, body).await
+}
+
+/// [`with_browser`] with a browser of this screen.
+pub async fn with_screen<F, Fut>(screen: Screen, body: F)
+where
+    F: FnOnce(Arc<Browser>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     // At most two Chromiums at once per test binary: the tests run in parallel on small machines,
     // and a page that takes longer than PAGE_DEADLINE to render fails its test.
     static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
     let _turn = BROWSERS.acquire().await.expect("never closed");
-    let browser = Arc::new(Browser::start().await);
+    let browser = Arc::new(Browser::start(screen).await);
     body(browser.clone()).await;
     match Arc::try_unwrap(browser) {
         Ok(browser) => browser.close().await,
@@ -479,21 +502,24 @@ fn end_group(child: &mut Child) {
 }
 
 /// A session on chromedriver once it answers (it takes a moment to listen).
-async fn connect(webdriver: &str) -> Driver {
+async fn connect(webdriver: &str, screen: Screen) -> Driver {
+    let mut options = serde_json::json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+        ],
+    });
+    if screen == Screen::Phone {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": {"width": PHONE_WIDTH, "height": 812, "pixelRatio": 2.0, "touch": true},
+        });
+    }
     let mut capabilities = fantoccini::wd::Capabilities::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--window-size=1280,800",
-            ],
-        }),
-    );
+    capabilities.insert("goog:chromeOptions".into(), options);
     let deadline = Instant::now() + PAGE_DEADLINE;
     loop {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();

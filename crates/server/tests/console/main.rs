@@ -6,6 +6,7 @@ mod embed;
 mod harness;
 mod log;
 mod members_api;
+mod phone;
 mod print_log;
 mod settings;
 mod sign_in;

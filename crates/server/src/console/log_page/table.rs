@@ -10,26 +10,28 @@ pub(super) fn entries_table(
     self_path: &str,
 ) -> Markup {
     html! {
-        table.log-table {
-            caption.visually-hidden { "Audit log entries, newest first" }
-            (column_heads(&["Time", "Actor", "Action", "Detailed action", "Entity", "IP"], false))
-            @if page.entries.is_empty() {
-                tbody {
-                    tr {
-                        td.empty colspan="6" {
-                            "No entries match these filters."
-                            @if query.get("cursor").is_some() {
-                                " "
-                                a href=(query.without(&["cursor"]).href(self_path)) {
-                                    "Back to the newest entries"
+        div.table-scroll {
+            table.log-table {
+                caption.visually-hidden { "Audit log entries, newest first" }
+                (column_heads(&["Time", "Actor", "Action", "Detailed action", "Entity", "IP"], false))
+                @if page.entries.is_empty() {
+                    tbody {
+                        tr {
+                            td.empty colspan="6" {
+                                "No entries match these filters."
+                                @if query.get("cursor").is_some() {
+                                    " "
+                                    a href=(query.without(&["cursor"]).href(self_path)) {
+                                        "Back to the newest entries"
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
-            @for entry in &page.entries {
-                (entry_rows(view.base, entry, correlated.get(&entry.id), view.now))
+                @for entry in &page.entries {
+                    (entry_rows(view.base, entry, correlated.get(&entry.id), view.now))
+                }
             }
         }
     }

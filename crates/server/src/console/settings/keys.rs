@@ -323,25 +323,27 @@ fn render(
             @if keys.is_empty() {
                 p.muted { "This organization has no API keys." }
             } @else {
-                table.settings-table.keys {
-                    (column_heads(&["Name", "Key", "ID", "Scopes", "Created", "Status"], true))
-                    tbody {
-                        @for key in keys {
-                            tr.revoked[key.revoked_at.is_some()] id=(format!("key-{}", key.id)) {
-                                td.name { (key.name) }
-                                td.prefix { code { (key.prefix) "…" } }
-                                td.id { code { (key.id) } }
-                                td.scopes { (Scope::join(&key.scopes)) }
-                                td.created { (utc_text(key.created_at)) }
-                                td.status {
-                                    @match key.revoked_at {
-                                        Some(at) => span.badge.badge-rose title=(utc_text(at)) { "Revoked" },
-                                        None => span.badge.badge-emerald { "Active" },
+                div.table-scroll {
+                    table.settings-table.keys {
+                        (column_heads(&["Name", "Key", "ID", "Scopes", "Created", "Status"], true))
+                        tbody {
+                            @for key in keys {
+                                tr.revoked[key.revoked_at.is_some()] id=(format!("key-{}", key.id)) {
+                                    td.name { (key.name) }
+                                    td.prefix { code { (key.prefix) "…" } }
+                                    td.id { code { (key.id) } }
+                                    td.scopes { (Scope::join(&key.scopes)) }
+                                    td.created { (utc_text(key.created_at)) }
+                                    td.status {
+                                        @match key.revoked_at {
+                                            Some(at) => span.badge.badge-rose title=(utc_text(at)) { "Revoked" },
+                                            None => span.badge.badge-emerald { "Active" },
+                                        }
                                     }
-                                }
-                                td.actions {
-                                    @if key.revoked_at.is_none() {
-                                        a.revoke href=(revoke_path(&key.id)) { "Revoke…" }
+                                    td.actions {
+                                        @if key.revoked_at.is_none() {
+                                            a.revoke href=(revoke_path(&key.id)) { "Revoke…" }
+                                        }
                                     }
                                 }
                             }

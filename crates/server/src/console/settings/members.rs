@@ -342,50 +342,52 @@ fn render(
     let body = html! {
         section.member-list {
             h2 { "Members" }
-            table.settings-table.members {
-                (column_heads(&["Name", "Email", "Role", "Added", "Status"], false))
-                tbody {
-                    @for member in list {
-                        @let role = role_of(member);
-                        @let you = member.id == user.member_id;
-                        tr id=(format!("member-{}", member.id)) {
-                            td.name {
-                                (member.name.as_deref().unwrap_or("—"))
-                                @if you { " " span.muted { "(you)" } }
-                            }
-                            td.email { (member.email) }
-                            td.role {
-                                @if you {
-                                    span.role-name { (member.role) }
-                                    " " span.muted { "(another member can change it)" }
-                                } @else if role == Role::Owner && user.role != Role::Owner {
-                                    span.role-name { (member.role) }
-                                    " " span.muted { "(only an owner can change it)" }
-                                } @else {
-                                    form.role-change method="post" action=(role_path(&member.id)) {
-                                        (csrf_field(user))
-                                        select name="role" aria-label=(format!("Role of {}", member.email)) {
-                                            @for option in assignable(user) {
-                                                option value=(option.as_str())
-                                                    selected[option == role]
-                                                    disabled[refusal((&user.member_id, user.role),
-                                                        Some((&member.id, role)), option, &everyone).is_some()
-                                                        && option != role] {
-                                                    (option.as_str())
+            div.table-scroll {
+                table.settings-table.members {
+                    (column_heads(&["Name", "Email", "Role", "Added", "Status"], false))
+                    tbody {
+                        @for member in list {
+                            @let role = role_of(member);
+                            @let you = member.id == user.member_id;
+                            tr id=(format!("member-{}", member.id)) {
+                                td.name {
+                                    (member.name.as_deref().unwrap_or("—"))
+                                    @if you { " " span.muted { "(you)" } }
+                                }
+                                td.email { (member.email) }
+                                td.role {
+                                    @if you {
+                                        span.role-name { (member.role) }
+                                        " " span.muted { "(another member can change it)" }
+                                    } @else if role == Role::Owner && user.role != Role::Owner {
+                                        span.role-name { (member.role) }
+                                        " " span.muted { "(only an owner can change it)" }
+                                    } @else {
+                                        form.role-change method="post" action=(role_path(&member.id)) {
+                                            (csrf_field(user))
+                                            select name="role" aria-label=(format!("Role of {}", member.email)) {
+                                                @for option in assignable(user) {
+                                                    option value=(option.as_str())
+                                                        selected[option == role]
+                                                        disabled[refusal((&user.member_id, user.role),
+                                                            Some((&member.id, role)), option, &everyone).is_some()
+                                                            && option != role] {
+                                                        (option.as_str())
+                                                    }
                                                 }
                                             }
+                                            " "
+                                            button.secondary type="submit" { "Change role" }
                                         }
-                                        " "
-                                        button.secondary type="submit" { "Change role" }
                                     }
                                 }
-                            }
-                            td.added { (utc_text(member.created_at)) }
-                            td.status {
-                                @if member.disabled {
-                                    span.badge.badge-rose { "Disabled" }
-                                } @else {
-                                    span.badge.badge-emerald { "Active" }
+                                td.added { (utc_text(member.created_at)) }
+                                td.status {
+                                    @if member.disabled {
+                                        span.badge.badge-rose { "Disabled" }
+                                    } @else {
+                                        span.badge.badge-emerald { "Active" }
+                                    }
                                 }
                             }
                         }

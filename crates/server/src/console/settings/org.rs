@@ -531,45 +531,47 @@ fn channels_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
                 " for seven years). Clear a row's name or tick Remove to drop it."
             }
             input type="hidden" name="rows" value=(form.channels.len());
-            table.settings-table.channel-rows {
-                (column_heads(&["Channel", "Keep", "Days", "Remove"], false))
-                tbody {
-                    @for (i, row) in form.channels.iter().enumerate() {
-                        @let key = format!("channel_{i}");
-                        @let invalid = problems.contains_key(&key);
-                        tr.invalid[invalid] {
-                            td {
-                                input type="text" name=(key) value=(row.channel)
-                                    aria-label=(format!("Channel of row {}", i + 1))
-                                    placeholder="channel" maxlength="64"
-                                    aria-invalid=[invalid.then_some("true")];
-                            }
-                            td {
-                                select name=(format!("{key}_keep"))
-                                    aria-label=(format!("Keep row {}", i + 1)) {
-                                    option value="days" selected[row.keep == Keep::Days] { "for" }
-                                    option value="forever" selected[row.keep == Keep::Forever] {
-                                        "forever"
+            div.table-scroll {
+                table.settings-table.channel-rows {
+                    (column_heads(&["Channel", "Keep", "Days", "Remove"], false))
+                    tbody {
+                        @for (i, row) in form.channels.iter().enumerate() {
+                            @let key = format!("channel_{i}");
+                            @let invalid = problems.contains_key(&key);
+                            tr.invalid[invalid] {
+                                td {
+                                    input type="text" name=(key) value=(row.channel)
+                                        aria-label=(format!("Channel of row {}", i + 1))
+                                        placeholder="channel" maxlength="64"
+                                        aria-invalid=[invalid.then_some("true")];
+                                }
+                                td {
+                                    select name=(format!("{key}_keep"))
+                                        aria-label=(format!("Keep row {}", i + 1)) {
+                                        option value="days" selected[row.keep == Keep::Days] { "for" }
+                                        option value="forever" selected[row.keep == Keep::Forever] {
+                                            "forever"
+                                        }
+                                    }
+                                }
+                                td {
+                                    input type="number" name=(format!("{key}_days")) value=(row.days)
+                                        inputmode="numeric" min=(MIN_RETENTION_DAYS)
+                                        max=(MAX_RETENTION_DAYS)
+                                        aria-label=(format!("Days of row {}", i + 1));
+                                }
+                                td {
+                                    @if !row.is_blank() || row.remove {
+                                        input type="checkbox" name=(format!("{key}_remove"))
+                                            aria-label=(format!("Remove row {}", i + 1))
+                                            checked[row.remove];
                                     }
                                 }
                             }
-                            td {
-                                input type="number" name=(format!("{key}_days")) value=(row.days)
-                                    inputmode="numeric" min=(MIN_RETENTION_DAYS)
-                                    max=(MAX_RETENTION_DAYS)
-                                    aria-label=(format!("Days of row {}", i + 1));
-                            }
-                            td {
-                                @if !row.is_blank() || row.remove {
-                                    input type="checkbox" name=(format!("{key}_remove"))
-                                        aria-label=(format!("Remove row {}", i + 1))
-                                        checked[row.remove];
+                            @if invalid {
+                                tr.row-error {
+                                    td colspan="4" { (problem(problems, &key)) }
                                 }
-                            }
-                        }
-                        @if invalid {
-                            tr.row-error {
-                                td colspan="4" { (problem(problems, &key)) }
                             }
                         }
                     }
