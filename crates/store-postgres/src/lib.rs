@@ -31,6 +31,7 @@
 //! [`redact_url`], which hides the password.
 
 mod codec;
+mod deletion;
 mod erasure;
 mod error;
 mod export_jobs;
@@ -384,7 +385,7 @@ impl Tenancy for PgStore {
             .query_opt(
                 &format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
-                     WHERE id = $1 OR external_id = $1 OR name = $1
+                     WHERE (id = $1 OR external_id = $1 OR name = $1) AND deleted_ms IS NULL
                      ORDER BY (id = $1) DESC, (external_id IS NOT DISTINCT FROM $1) DESC LIMIT 1"
                 ),
                 &[&id_or_name],
@@ -403,7 +404,7 @@ impl Tenancy for PgStore {
             .query_opt(
                 &format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
-                     WHERE (id = $1 OR external_id = $1) AND NOT platform
+                     WHERE (id = $1 OR external_id = $1) AND NOT platform AND deleted_ms IS NULL
                      ORDER BY (id = $1) DESC LIMIT 1"
                 ),
                 &[&reference],
@@ -415,7 +416,10 @@ impl Tenancy for PgStore {
     async fn list_orgs(&self) -> Result<Vec<Organization>> {
         let mut conn = self.pool.get().await?;
         let rows = conn
-            .query(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY key"), &[])
+            .query(
+                &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE deleted_ms IS NULL ORDER BY key"),
+                &[],
+            )
             .await?;
         Ok(rows.iter().map(org_from_row).collect::<R<_>>()?)
     }
@@ -431,7 +435,7 @@ impl Tenancy for PgStore {
             .query(
                 &format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
-                     WHERE NOT platform
+                     WHERE NOT platform AND deleted_ms IS NULL
                        AND key > coalesce((SELECT key FROM orgs WHERE id = $1), 0)
                        AND ($2::text IS NULL OR external_id = $2)
                      ORDER BY key LIMIT $3"
@@ -474,6 +478,37 @@ impl Tenancy for PgStore {
             })?
             .ok_or(StoreError::NotFound)?;
         Ok(org_from_row(&row)?)
+    }
+
+    async fn delete_org(&self, org: OrgKey) -> Result<u64> {
+        let now = now_millis();
+        let mut conn = self.pool.get().await?;
+        deletion::begin(&mut conn, org, now).await?;
+        let mut removed = 0;
+        loop {
+            let n = deletion::remove_batch(&mut conn, org).await?;
+            removed += n;
+            if n == 0 {
+                break;
+            }
+        }
+        deletion::finish(&mut conn, org, now).await?;
+        Ok(removed)
+    }
+
+    async fn unfinished_deletions(&self) -> Result<Vec<OrgKey>> {
+        let mut conn = self.pool.get().await?;
+        let rows = conn
+            .query(
+                "SELECT key FROM orgs WHERE deleted_ms IS NOT NULL AND purged_ms IS NULL",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0).map(OrgKey::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::from)?)
     }
 
     async fn platform_org(&self) -> Result<Organization> {
@@ -575,7 +610,7 @@ impl Tenancy for PgStore {
             .query_opt(
                 &format!(
                     "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
-                     WHERE k.hash = $1 AND k.revoked_ms IS NULL"
+                     WHERE k.hash = $1 AND k.revoked_ms IS NULL AND o.deleted_ms IS NULL"
                 ),
                 &[&&hash.0[..]],
             )

@@ -77,6 +77,9 @@ const MIGRATIONS: &[&str] = &[
     // 7: platforms (`Tenancy`): an external id per organization (the platform's own tenant id,
     // unique), and the flag of the platform's own organization (at most one).
     include_str!("../migrations/007_platforms.sql"),
+    // 8: deleting an organization (`Tenancy::delete_org`): a mark on the organization, and guards
+    // that let its rows go only inside a transaction that set `stele.deleting_org` to it.
+    include_str!("../migrations/008_organization_deletion.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

@@ -2,6 +2,7 @@
 //! writer thread ([`writer`]) and read by a small pool of connections ([`read`]).
 
 mod codec;
+mod deletion;
 mod dict;
 mod erasure;
 mod error;
@@ -348,7 +349,8 @@ impl Tenancy for SqliteStore {
         self.read(move |conn, _| {
             conn.query_row(
                 &format!(
-                    "SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?1 OR external_id = ?1 OR name = ?1
+                    "SELECT {ORG_COLUMNS} FROM orgs
+                     WHERE (id = ?1 OR external_id = ?1 OR name = ?1) AND deleted_ms IS NULL
                      ORDER BY (id = ?1) DESC, (external_id IS ?1) DESC LIMIT 1"
                 ),
                 [needle],
@@ -363,7 +365,8 @@ impl Tenancy for SqliteStore {
         let needle = reference.to_string();
         self.read(move |conn, _| {
             conn.prepare_cached(&format!(
-                "SELECT {ORG_COLUMNS} FROM orgs WHERE (id = ?1 OR external_id = ?1) AND NOT platform
+                "SELECT {ORG_COLUMNS} FROM orgs
+                 WHERE (id = ?1 OR external_id = ?1) AND NOT platform AND deleted_ms IS NULL
                  ORDER BY (id = ?1) DESC LIMIT 1"
             ))
             .and_then(|mut s| s.query_row([needle], org_from_row).optional())
@@ -375,7 +378,9 @@ impl Tenancy for SqliteStore {
     async fn list_orgs(&self) -> Result<Vec<Organization>> {
         self.read(|conn, _| {
             let mut stmt = conn
-                .prepare(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY key"))
+                .prepare(&format!(
+                    "SELECT {ORG_COLUMNS} FROM orgs WHERE deleted_ms IS NULL ORDER BY key"
+                ))
                 .map_err(map_err)?;
             stmt.query_map([], org_from_row)
                 .and_then(|rows| rows.collect())
@@ -390,7 +395,7 @@ impl Tenancy for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
-                     WHERE NOT platform
+                     WHERE NOT platform AND deleted_ms IS NULL
                        AND key > coalesce((SELECT key FROM orgs WHERE id = ?1), 0)
                        AND (?2 IS NULL OR external_id = ?2)
                      ORDER BY key LIMIT ?3"
@@ -431,6 +436,41 @@ impl Tenancy for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn delete_org(&self, org: OrgKey) -> Result<u64> {
+        let now = now_millis();
+        self.writer
+            .run(move |tx| deletion::begin(tx, org, now))
+            .await?;
+        let mut removed = 0;
+        loop {
+            let dict = self.dict.clone();
+            let n = self
+                .writer
+                .run(move |tx| deletion::remove_batch(tx, &dict, org))
+                .await?;
+            removed += n;
+            if n == 0 {
+                break;
+            }
+        }
+        self.writer
+            .run(move |tx| deletion::finish(tx, org, now))
+            .await?;
+        Ok(removed)
+    }
+
+    async fn unfinished_deletions(&self) -> Result<Vec<OrgKey>> {
+        self.read(|conn, _| {
+            let mut stmt = conn
+                .prepare("SELECT key FROM orgs WHERE deleted_ms IS NOT NULL AND purged_ms IS NULL")
+                .map_err(map_err)?;
+            stmt.query_map([], |r| Ok(OrgKey::new(r.get(0)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+        .await
     }
 
     async fn platform_org(&self) -> Result<Organization> {
@@ -532,7 +572,7 @@ impl Tenancy for SqliteStore {
         let conn = self.auth.lock().expect("auth connection");
         conn.prepare_cached(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
-             WHERE k.hash = ? AND k.revoked_ms IS NULL"
+             WHERE k.hash = ? AND k.revoked_ms IS NULL AND o.deleted_ms IS NULL"
         ))
         .and_then(|mut s| s.query_row([&hash.0[..]], key_from_row).optional())
         .map_err(map_err)

@@ -232,24 +232,7 @@ pub fn prune_entries(
         if !cutoffs.expires(&event.channel, event.occurred_at) {
             continue;
         }
-        // Contentless FTS5 forgets a row's terms only when told exactly which they were.
-        tx.prepare_cached(
-            "INSERT INTO entry_terms (entry_terms, rowid, terms) VALUES ('delete', ?, ?)",
-        )
-        .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
-        .map_err(map_err)?;
-        if let Some(description) = &event.description {
-            tx.prepare_cached(
-                "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    description_rowid(org.get(), seq.get()),
-                    description
-                ])
-            })
-            .map_err(map_err)?;
-        }
+        forget_in_search(tx, org, pk, seq, event)?;
         tx.prepare_cached("INSERT INTO pruned_entries (org_id, seq, hash) VALUES (?, ?, ?)")
             .and_then(|mut s| s.execute(params![org.get(), seq.get(), hash]))
             .map_err(map_err)?;
@@ -261,6 +244,35 @@ pub fn prune_entries(
     tx.execute("DELETE FROM retention_gate", [])
         .map_err(map_err)?;
     Ok(PruneSlice { consumed, removed })
+}
+
+/// Removes an entry's rows from the two search indexes, before the entry itself goes.
+/// Contentless FTS5 forgets a row's terms only when told exactly which they were.
+pub(crate) fn forget_in_search(
+    tx: &Transaction<'_>,
+    org: OrgKey,
+    pk: i64,
+    seq: Seq,
+    event: &stele_core::NewEvent,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO entry_terms (entry_terms, rowid, terms) VALUES ('delete', ?, ?)",
+    )
+    .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
+    .map_err(map_err)?;
+    if let Some(description) = &event.description {
+        tx.prepare_cached(
+            "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                description_rowid(org.get(), seq.get()),
+                description
+            ])
+        })
+        .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -54,6 +54,9 @@ const MIGRATIONS: &[&str] = &[
     // 7: platforms (`Tenancy`): an external id per organization (the platform's own tenant id,
     // unique), and the flag of the platform's own organization (at most one).
     include_str!("../migrations/007_platforms.sql"),
+    // 8: deleting an organization (`Tenancy::delete_org`): a mark on the organization, and a gate
+    // the trail's guards let its rows go through, only while a deletion holds it.
+    include_str!("../migrations/008_organization_deletion.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

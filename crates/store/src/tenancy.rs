@@ -39,6 +39,15 @@ pub trait Tenancy: Send + Sync {
     /// The platform's own organization, whose trail records what is done to organizations and
     /// which platform keys belong to; made on first use.
     async fn platform_org(&self) -> Result<Organization>;
+    /// Deletes an organization and everything it holds: its trail (entries, pruned entries,
+    /// checkpoints, chain), keys, members and sessions, settings, export jobs, print log. It is
+    /// marked deleted first, so that no request names it and its keys and members stop working at
+    /// once; its data then goes in batches (other writes go on between them); its row stays as
+    /// a tombstone. Calling it again after an interruption finishes the job. Returns how many
+    /// entries were removed. `NotFound` for no such organization; `Conflict` for the platform's.
+    async fn delete_org(&self, org: OrgKey) -> Result<u64>;
+    /// Organizations whose deletion began but did not finish (the server finishes them).
+    async fn unfinished_deletions(&self) -> Result<Vec<OrgKey>>;
 
     async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo>;
     /// Revokes a key by its public id (`key_…`). Revoking twice is not an error.

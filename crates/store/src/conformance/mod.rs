@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             api_keys_authenticate_until_revoked,
             organizations_carry_unique_external_ids_and_page_in_order,
             platform_keys_belong_to_the_platform_organization,
+            a_deleted_organization_leaves_nothing_and_another_is_untouched,
             correlated_entries_are_grouped,
             facets_list_what_the_organization_used,
             description_search_is_case_insensitive_and_unicode_aware,

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// A print with only the required fields.
-fn fields(created_at: i64, status: PrintStatus) -> PrintFields {
+pub(super) fn fields(created_at: i64, status: PrintStatus) -> PrintFields {
     PrintFields {
         created_at,
         status,
@@ -115,7 +115,7 @@ fn silent() -> PrintAudit {
     Arc::new(|_: PrintLogChange<'_>| vec![])
 }
 
-async fn record(store: &Arc<dyn Store>, org: OrgKey, f: PrintFields) -> Print {
+pub(super) async fn record(store: &Arc<dyn Store>, org: OrgKey, f: PrintFields) -> Print {
     store
         .record_print(org, f, Recorder::new().audit())
         .await

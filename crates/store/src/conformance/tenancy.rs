@@ -229,3 +229,136 @@ pub async fn settings_default_and_round_trip_per_organization(store: Arc<dyn Sto
     store.put_settings(a, &again).await.unwrap();
     assert_eq!(store.settings(a).await.unwrap(), again, "replaced whole");
 }
+
+pub async fn a_deleted_organization_leaves_nothing_and_another_is_untouched(store: Arc<dyn Store>) {
+    use super::{T0, TEST_SIGNING_SEED, event, request};
+    use crate::{Cutoffs, NewExportJob, NewMember, NewSession, PrintStatus, SessionHash};
+    use stele_core::checkpoint::SigningKey;
+
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let old = |n: i64| event("old", T0 - (400 + n) * 24 * 3600 * 1000);
+    for target in [a, b] {
+        store
+            .append(target, request(vec![old(1), old(2), event("create", T0)]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.checkpoint_now().await.unwrap(), 2);
+    // Some of a's trail pruned, so pruned entries and checkpoints anchor it.
+    let cutoffs = Cutoffs::at(&OrgSettings::default(), T0);
+    let seqs = [stele_core::Seq::new(1)];
+    let pruned = store.prune_entries(a, &cutoffs, &seqs).await.unwrap();
+    assert_eq!(pruned.values().sum::<u64>(), 1, "{pruned:?} {cutoffs:?}");
+    let hash = KeyHash(Sha256::digest(b"a-key").into());
+    store
+        .create_api_key(
+            a,
+            NewApiKey {
+                name: "k".into(),
+                scopes: vec![Scope::Read],
+                hash,
+                prefix: "stele_aa".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let member = store
+        .create_member(
+            a,
+            NewMember {
+                email: "ada@example.com".into(),
+                name: None,
+                role: "admin".into(),
+                password_hash: "$argon2id$x".into(),
+                created_at: T0,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(NewSession {
+            token_hash: SessionHash([4; 32]),
+            member_id: member.id.clone(),
+            created_at: T0,
+            expires_at: T0 + 3_600_000,
+        })
+        .await
+        .unwrap();
+    let job = store
+        .create_export_job(
+            a,
+            NewExportJob {
+                format: "csv".into(),
+                filters: "{}".into(),
+                runner: "here".into(),
+                created_at: T0,
+            },
+        )
+        .await
+        .unwrap();
+    super::print_log::record(
+        &store,
+        a,
+        super::print_log::fields(T0, PrintStatus::Completed),
+    )
+    .await;
+    let settings = OrgSettings {
+        enabled: false,
+        ..OrgSettings::default()
+    };
+    store.put_settings(a, &settings).await.unwrap();
+    let a_org = store.find_org("a").await.unwrap();
+
+    // The platform's own organization is never deleted.
+    let platform = store.platform_org().await.unwrap();
+    assert!(matches!(
+        store.delete_org(platform.key).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let removed = store.delete_org(a).await.unwrap();
+    // The two entries the prune left, and the print log row's own entry.
+    assert_eq!(removed, 3);
+    assert!(matches!(
+        store.find_org("a").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.resolve_org(&a_org.id).await.unwrap(), None);
+    assert!(store.list_orgs().await.unwrap().iter().all(|o| o.key != a));
+    assert_eq!(store.authenticate(&hash).await.unwrap(), None);
+    assert_eq!(store.member(a, &member.id).await.unwrap(), None);
+    assert_eq!(
+        store.session(&SessionHash([4; 32]), T0 + 1).await.unwrap(),
+        None
+    );
+    assert_eq!(store.export_job(a, &job.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .list_prints(a, &crate::PrintFilter::default(), 10, 0)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(store.settings(a).await.unwrap(), OrgSettings::default());
+    assert!(super::all(&store, a, super::everyone()).await.is_empty());
+    assert!(
+        store
+            .checkpoint_at(a, stele_core::Seq::new(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.unfinished_deletions().await.unwrap().is_empty());
+    // Deleting again is not an error (it finishes nothing more), and the name is free again.
+    assert_eq!(store.delete_org(a).await.unwrap(), 0);
+    let again = store.create_org("a").await.unwrap();
+    assert_ne!(again.key, a, "a key is never given to another organization");
+
+    // The other organization is whole, and its chain verifies.
+    assert_eq!(super::all(&store, b, super::everyone()).await.len(), 3);
+    let public = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    let report = store.verify(b, Some(&public)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+}
