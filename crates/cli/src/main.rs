@@ -321,6 +321,17 @@ enum OrgCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Delete an organization with all its data (its trail, keys, members, settings, export
+    /// jobs, print log); recorded in the platform's trail. Cannot be undone.
+    Delete {
+        /// Organization id (org_…), external id or name.
+        org: String,
+        /// The organization's id (org_…) again, to confirm.
+        #[arg(long)]
+        confirm: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Subcommand)]
@@ -437,6 +448,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         }) => commands::org::create(name, external_id, data).await,
         Command::Org(OrgCommand::List { data }) => commands::org::list(data).await,
+        Command::Org(OrgCommand::Delete { org, confirm, data }) => {
+            commands::org::delete(org, confirm, data).await
+        }
         Command::Key(KeyCommand::Create {
             org,
             platform,

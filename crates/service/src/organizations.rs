@@ -1,7 +1,8 @@
-//! Organizations as a platform manages them: creating one ([`create`]) and renaming it or
-//! changing its external id ([`update`]), each checked the same way from every door and recorded
-//! both in the organization's own trail and in the platform's (`organization.create`,
-//! `organization.update`, channel `security`); and finding the organization a request names
+//! Organizations as a platform manages them: creating one ([`create`]), renaming it or changing
+//! its external id ([`update`]), each checked the same way from every door and recorded both in
+//! the organization's own trail and in the platform's (`organization.create`,
+//! `organization.update`, channel `security`); deleting one with all it holds ([`delete`],
+//! recorded in the platform's trail); and finding the organization a request names
 //! ([`Directory`]), by its id or its external id, without a database read on the hot path.
 
 use std::collections::HashMap;
@@ -140,6 +141,44 @@ pub async fn update(
     let event = activity::organization_updated(by.actor, by.context, org, &new, now);
     record_twice(store, &new, event).await?;
     Ok(new)
+}
+
+/// Deletes an organization with everything it holds (its trail, keys, members, settings, export
+/// jobs, print log) and records it in the platform's trail with how many entries went. The
+/// caller names the organization's id a second time (`confirm`), so that no slip deletes a
+/// tenant: a mismatch is `Invalid` on `confirm`.
+pub async fn delete(
+    store: &dyn Store,
+    directory: &Directory,
+    org: &Organization,
+    confirm: Option<&str>,
+    by: Doer,
+    now: Millis,
+) -> Result<u64, OrgError> {
+    if confirm != Some(org.id.as_str()) {
+        return Err(OrgError::Invalid {
+            field: "confirm",
+            message: format!(
+                "deleting an organization removes all its data; confirm with its id ({})",
+                org.id
+            ),
+        });
+    }
+    let removed = store.delete_org(org.key).await?;
+    directory.forget(org);
+    let platform = directory.platform(store).await?;
+    let event = activity::organization_deleted(by.actor, by.context, org, removed, now);
+    trail::record(store, platform.key, event).await?;
+    Ok(removed)
+}
+
+/// Finishes the deletions an interrupted server (or command) left half done.
+pub async fn finish_deletions(store: &dyn Store) -> Result<usize, StoreError> {
+    let unfinished = store.unfinished_deletions().await?;
+    for org in &unfinished {
+        store.delete_org(*org).await?;
+    }
+    Ok(unfinished.len())
 }
 
 /// Records an entry about `org` in its trail and in the platform's.

@@ -1,12 +1,12 @@
-//! `stele org`: create and list organizations. Creating is
-//! `stele_service::organizations::create`, as over the API, and recorded the same way.
+//! `stele org`: create, list and delete organizations. Creating and deleting are
+//! `stele_service::organizations`'s, as over the API, and recorded the same way.
 
 use stele_core::time::now_millis;
 use stele_service::organizations::{self, Doer};
 use stele_service::trail::activity;
 use stele_store::NewOrganization;
 
-use super::open::{open, open_existing};
+use super::open::{find_org, open, open_existing};
 use crate::DataDir;
 
 pub async fn create(
@@ -38,5 +38,29 @@ pub async fn list(data: DataDir) -> anyhow::Result<()> {
         let platform = if org.platform { "\t(platform)" } else { "" };
         println!("{}\t{}\t{external_id}{platform}", org.id, org.name);
     }
+    Ok(())
+}
+
+pub async fn delete(org: String, confirm: String, data: DataDir) -> anyhow::Result<()> {
+    let store = open_existing(&data).await?;
+    let found = find_org(store.as_ref(), &org).await?;
+    let by = Doer {
+        actor: activity::system_actor("stele org delete"),
+        context: activity::cli_context(),
+    };
+    let directory = organizations::Directory::new();
+    let removed = organizations::delete(
+        store.as_ref(),
+        &directory,
+        &found,
+        Some(&confirm),
+        by,
+        now_millis(),
+    )
+    .await?;
+    eprintln!(
+        "deleted organization {} ({}) and its {removed} entries",
+        found.name, found.id
+    );
     Ok(())
 }

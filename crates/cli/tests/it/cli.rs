@@ -461,4 +461,25 @@ fn operators_disable_remove_and_reset_members_and_a_cli_link_opens_on_the_server
             .status()
     });
     assert_eq!(status, 200, "the link opens its form");
+
+    // Deleting the organization takes its confirmation, then everything of it.
+    let id = created.split(['(', ',']).nth(1).unwrap().trim().to_string();
+    assert!(id.starts_with("org_"), "{created}");
+    let (ok, _, err) = stele_with_input(
+        dir.path(),
+        &["org", "delete", "tenant-9", "--confirm", "tenant-9"],
+        "",
+    );
+    assert!(!ok && err.contains("confirm"), "{err}");
+    stele(dir.path(), &["org", "delete", "tenant-9", "--confirm", &id]);
+    assert!(!stele(dir.path(), &["org", "list"]).contains("Acme"));
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 410, "its members' links are gone with it");
 }

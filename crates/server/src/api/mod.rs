@@ -97,7 +97,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/organizations/{org}",
-            get(organizations::show).patch(organizations::update),
+            get(organizations::show)
+                .patch(organizations::update)
+                .delete(organizations::delete),
         )
         .route(
             "/v1/organizations/{org}/keys",

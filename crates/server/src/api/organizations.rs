@@ -6,7 +6,8 @@
 //! - `GET /v1/organizations?limit=&after=&external_id=` → `{organizations, next_cursor}`,
 //!   oldest first.
 //! - `GET /v1/organizations/{org}`, `PATCH /v1/organizations/{org}` `{name?, external_id?}`
-//!   (`external_id: null` removes it).
+//!   (`external_id: null` removes it), `DELETE /v1/organizations/{org}?confirm={org id}` (all its
+//!   data goes; recorded in the platform's trail).
 //! - `POST /v1/organizations/{org}/keys` `{name, scopes}` → 201, the key with its secret (shown
 //!   this once); `GET …/keys`; `DELETE …/keys/{key_id}` revokes it.
 //! - `POST /v1/organizations/{org}/members` `{email, name?, role}` → 201, the member and a one-time
@@ -231,6 +232,37 @@ pub async fn update(
         .map_err(org_error)?;
     state.directory.forget(&org);
     Ok(Json(organization_json(&new)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(reference): Path<String>,
+    query: Params,
+) -> Result<Json<Value>> {
+    let by = platform_manager(&auth)?;
+    let org = named(&state, &reference).await?;
+    let params = params(query)?;
+    let confirm = params
+        .iter()
+        .find(|(k, _)| k == "confirm")
+        .map(|(_, v)| v.as_str());
+    let removed = organizations::delete(
+        state.store.as_ref(),
+        &state.directory,
+        &org,
+        confirm,
+        by,
+        state.clock.now(),
+    )
+    .await
+    .map_err(org_error)?;
+    // Its export files go with the next sweep; run one now.
+    state.exports.sweep().await;
+    let mut body = organization_json(&org);
+    body["deleted"] = json!(true);
+    body["entries_removed"] = json!(removed);
+    Ok(Json(body))
 }
 
 pub async fn create_key(

@@ -147,6 +147,16 @@ impl Application {
         // Sweeps at once too: jobs a previous run of this server left pending are declared
         // interrupted as soon as their heartbeat is stale.
         let sweeper = tokio::spawn(exports.clone().sweep_periodically());
+        // An organization whose deletion was interrupted (a stopped server, a killed command) is
+        // hidden already; its data goes now.
+        let deleting = self.store.clone();
+        tokio::spawn(async move {
+            match stele_service::organizations::finish_deletions(deleting.as_ref()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(organizations = n, "finished interrupted deletions"),
+                Err(error) => tracing::warn!(%error, "finishing interrupted deletions failed"),
+            }
+        });
         let public_url = match self.config.public_url.as_deref() {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => self.url(),

@@ -442,3 +442,110 @@ async fn only_a_platform_key_with_the_scope_manages_organizations() {
     assert!(Scope::check_for(&[Scope::Organizations], false).is_err());
     assert!(Scope::check_for(&[Scope::Organizations], true).is_ok());
 }
+
+#[tokio::test]
+async fn deleting_an_organization_takes_its_data_after_a_confirmation_and_is_recorded() {
+    let app = spawn_app().await;
+    let key = app
+        .platform_key(&[Scope::Ingest, Scope::Read, Scope::Organizations])
+        .await;
+    let (_, acme) = app
+        .platform_json(
+            Method::POST,
+            &key,
+            None,
+            "/v1/organizations",
+            Some(&json!({"name": "Acme", "external_id": "acme"})),
+        )
+        .await;
+    let acme_id = acme["id"].as_str().unwrap().to_string();
+    let (_, minted) = app
+        .platform_json(
+            Method::POST,
+            &key,
+            None,
+            "/v1/organizations/acme/keys",
+            Some(&json!({"scopes": ["ingest", "read"]})),
+        )
+        .await;
+    let acme_key = minted["secret"].as_str().unwrap().to_string();
+    let response = app
+        .post_events_as(
+            &acme_key,
+            &json!({"events": [event("create"), event("update")]}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    for confirm in ["", "?confirm=acme", "?confirm=org_other"] {
+        let (status, error) = app
+            .platform_json(
+                Method::DELETE,
+                &key,
+                None,
+                &format!("/v1/organizations/acme{confirm}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{confirm}: {error}");
+        assert_eq!(error["error"]["details"][0]["field"], "confirm");
+    }
+    let (status, deleted) = app
+        .platform_json(
+            Method::DELETE,
+            &key,
+            None,
+            &format!("/v1/organizations/acme?confirm={acme_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["deleted"], true);
+    // Its two events, and the entries of its creation and its key's.
+    assert_eq!(deleted["entries_removed"], 4);
+
+    // Gone for every door: its key, its ids, its events.
+    let response = app.post_events_as(&acme_key, &event("create")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .platform_json(
+            Method::GET,
+            &key,
+            None,
+            &format!("/v1/organizations/{acme_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .platform_json(Method::GET, &key, Some(&acme_id), "/v1/events", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The external id and the name are free again; a new organization starts its own chain.
+    let (status, again) = app
+        .platform_json(
+            Method::POST,
+            &key,
+            None,
+            "/v1/organizations",
+            Some(&json!({"name": "Acme", "external_id": "acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_ne!(again["id"], acme_id.as_str());
+
+    // The platform's trail says who deleted what.
+    let (_, platform) = app
+        .platform_json(
+            Method::GET,
+            &key,
+            None,
+            "/v1/events?detailed_action=organization.delete&actor_type=api",
+            None,
+        )
+        .await;
+    let entry = &platform["entries"][0];
+    assert_eq!(entry["entity"]["id"], acme_id.as_str());
+    assert_eq!(entry["metadata"]["entries_removed"], 4);
+}

@@ -41,6 +41,7 @@ pub const IP_DENIED: &str = "ip_allowlist.deny";
 pub const ENTRY_VIEWED: &str = "entry.view";
 pub const ORGANIZATION_CREATED: &str = "organization.create";
 pub const ORGANIZATION_UPDATED: &str = "organization.update";
+pub const ORGANIZATION_DELETED: &str = "organization.delete";
 pub const VIEWER_TOKEN_CREATED: &str = "viewer_token.create";
 pub const VIEWER_SESSION_STARTED: &str = "viewer.session_start";
 
@@ -428,6 +429,49 @@ pub fn organization_created(
             context,
             changes,
             metadata: BTreeMap::new(),
+        },
+        now,
+    )
+}
+
+/// `by` deleted an organization with everything it held (recorded in the platform's trail: the
+/// organization's own is gone). `removed` is how many entries its trail held.
+pub fn organization_deleted(
+    by: Actor,
+    context: Context,
+    org: &Organization,
+    removed: u64,
+    now: Millis,
+) -> NewEvent {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("entries_removed".to_string(), json!(removed));
+    let mut changes = vec![Change {
+        field: "name".into(),
+        old: Some(json!(org.name)),
+        new: None,
+    }];
+    if let Some(external_id) = &org.external_id {
+        changes.push(Change {
+            field: "external_id".into(),
+            old: Some(json!(external_id)),
+            new: None,
+        });
+    }
+    entry(
+        Parts {
+            action: "delete",
+            detailed_action: ORGANIZATION_DELETED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Deleted organization \"{}\" and its {removed} entries",
+                org.name
+            ),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(organization_entity(org)),
+            context,
+            changes,
+            metadata,
         },
         now,
     )
