@@ -14,15 +14,26 @@ pub(crate) struct Http {
 
 impl Http {
     pub(crate) async fn post(&self, body: String) -> anyhow::Result<Vec<u8>> {
-        let response = self
+        self.post_as(&self.key, None, body).await
+    }
+
+    /// `POST /v1/events` with another key (a platform key), naming the organization it acts for
+    /// in the `Stele-Organization` header when given; the answer's body, which must be a `201`.
+    pub(crate) async fn post_as(
+        &self,
+        key: &str,
+        organization: Option<&str>,
+        body: String,
+    ) -> anyhow::Result<Vec<u8>> {
+        let mut request = self
             .client
             .post(format!("{}/v1/events", self.url))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .context("POST /v1/events")?;
+            .bearer_auth(key)
+            .header("content-type", "application/json");
+        if let Some(org) = organization {
+            request = request.header("stele-organization", org);
+        }
+        let response = request.body(body).send().await.context("POST /v1/events")?;
         let status = response.status();
         let bytes = response.bytes().await.context("reading the POST answer")?;
         if status != StatusCode::CREATED {

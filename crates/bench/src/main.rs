@@ -9,6 +9,8 @@
 //!
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
 //!   concurrent senders) until `--events` are stored;
+//! - `orgs` (opt-in): a platform key's batches whose events each name one of `--orgs`
+//!   organizations against its single-organization batches, alternating, `--orgs-events` of each;
 //! - `single`: one event per request from `--single-clients` concurrent clients for
 //!   `--single-seconds`;
 //! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
@@ -108,10 +110,12 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, copy, single, query, count, proof, startup,
-    /// export, prune, verify, disk. `copy` needs `--database-url` and is skipped without it. `prune`
-    /// (not in the default list) removes what the ingest stored: it backdates the ingest past the
-    /// 30-day retention window and runs after every other scenario but `verify` and `disk`.
+    /// Scenarios to run, comma-separated: ingest, copy, orgs, single, query, count, proof,
+    /// startup, export, prune, verify, disk. `copy` needs `--database-url` and is skipped without
+    /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
+    /// ingest past the 30-day retention window and runs after every other scenario but `verify`
+    /// and `disk`. `orgs` (not in the default list either) writes into organizations of its own,
+    /// so it cannot run with `disk`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -138,6 +142,13 @@ pub struct BenchArgs {
     /// PostgreSQL plans every query for an empty table).
     #[arg(long)]
     analyze: bool,
+    /// `orgs` scenario: how many organizations the mixed batches spread their events over (at
+    /// most 999: one warm-up request creates them all).
+    #[arg(long, default_value_t = 100)]
+    orgs: u64,
+    /// `orgs` scenario: events sent in each kind of batch (single-organization, mixed).
+    #[arg(long, default_value_t = 200_000)]
+    orgs_events: u64,
     /// `prune` scenario: run `stele prune` without `--archive-dir`.
     #[arg(long)]
     prune_no_archive: bool,
@@ -200,6 +211,7 @@ impl Backend {
 enum Scenario {
     Ingest,
     Copy,
+    Orgs,
     Export,
     Single,
     Query,
@@ -264,6 +276,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--ingest-clients, --single-clients, --queries and --proofs must be at least 1");
     }
     let wants = |s: Scenario| args.scenarios.contains(&s);
+    if wants(Scenario::Orgs) {
+        if wants(Scenario::Disk) {
+            bail!(
+                "the orgs scenario writes into organizations of its own, which disk's bytes per \
+                 event would count without their events: run it without disk"
+            );
+        }
+        if !(1..=999).contains(&args.orgs) || args.orgs_events == 0 {
+            bail!("--orgs must be from 1 to 999 and --orgs-events at least 1");
+        }
+    }
     let stele = stele_binary(args.stele.as_deref())?;
     let command_line = std::env::args()
         .enumerate()
@@ -368,6 +391,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let cpu = CpuMeter::start(server_pid, pg);
         report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, wal).await?);
         report.cpu.push(("batch ingest", cpu.stop()));
+    }
+    if wants(Scenario::Orgs) {
+        let key = server::platform_key(backend.open(&dir).await?.as_ref()).await?;
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.orgs = Some(scenarios::orgs::run(&http, &key, &args, pool.clone(), base_ms).await?);
+        report
+            .cpu
+            .push(("batches of one and of many organizations", cpu.stop()));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
     if let Backend::Postgres(url) = &backend

@@ -15,13 +15,14 @@ use crate::scenarios::proof::ProofResult;
 use crate::scenarios::query::QueryRow;
 use crate::scenarios::single::SingleResult;
 use crate::scenarios::verify::VerifyResult;
-use crate::scenarios::{copy, export, prune, startup};
+use crate::scenarios::{copy, export, orgs, prune, startup};
 use crate::{BenchArgs, PAGE_LIMIT};
 
 #[derive(Default)]
 pub(crate) struct Report {
     pub(crate) ingest: Option<IngestResult>,
     pub(crate) raw_copy: Option<copy::RawCopyResult>,
+    pub(crate) orgs: Option<orgs::OrgsResult>,
     pub(crate) export: Option<export::ExportResult>,
     pub(crate) single: Option<SingleResult>,
     pub(crate) query: Option<Vec<QueryRow>>,
@@ -449,6 +450,10 @@ impl Report {
             None => {
                 let _ = writeln!(o, "| inclusion proofs | not run | | |");
             }
+        }
+
+        if let Some(m) = &self.orgs {
+            m.render(&mut o, info.args);
         }
 
         if let Some(s) = &self.startup {

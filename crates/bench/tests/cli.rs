@@ -32,6 +32,8 @@ fn help_lists_the_flags() {
         "--database-url <URL>",
         "--analyze",
         "--prune-no-archive",
+        "--orgs <ORGS>",
+        "--orgs-events",
     ] {
         assert!(help.contains(flag), "`{flag}` is missing from:\n{help}");
     }

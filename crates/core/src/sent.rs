@@ -272,6 +272,10 @@ sent_object! {
         "after" => after: Value,
         "metadata" => metadata: Value,
         "idempotency_key" => idempotency_key: Scalar<'a>,
+        // Part of the wire contract only: the organization a platform key's event is for. Its
+        // caller takes it out before the event is checked (`validate::check_event` refuses it
+        // otherwise); it is never stored nor part of the chain.
+        "organization" => organization: Scalar<'a>,
     }
 }
 

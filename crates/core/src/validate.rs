@@ -146,6 +146,18 @@ pub fn check_event(
         }
     }
 
+    // The organization an event is for is the request's business, not the event's: a platform
+    // key's ingest takes `organization` out before checking the event. Sent anywhere else, it is
+    // refused rather than dropped, so a client never believes it chose an organization it did
+    // not.
+    if present(&sent.organization).is_some() {
+        p.err(
+            "organization",
+            "names the organization the event is for, which only a platform key may do \
+             (an organization's key records into its own organization)",
+        );
+    }
+
     let occurred_at = p.occurred_at(present(&sent.occurred_at), now);
     let action = p.action(present(&sent.action));
     let detailed_action = present(&sent.detailed_action).and_then(|v| p.detailed_action(v));
@@ -862,6 +874,25 @@ mod tests {
         assert_eq!(e.changes.len(), 1);
         assert_eq!(e.metadata.len(), 4);
         assert_eq!(e.idempotency_key.as_deref(), Some("abc-123"));
+    }
+
+    #[test]
+    fn organization_is_refused_unless_its_caller_takes_it_out_first() {
+        assert_eq!(bad(json!({"organization": "tenant-1"})), ["organization"]);
+        assert_eq!(bad(json!({"organization": 7})), ["organization"]);
+        // `null` is absent, as for every optional field.
+        assert_eq!(good(json!({"organization": null})), good(json!({})));
+        // Taken out (as a platform key's ingest does), it leaves no trace in the event.
+        let text = event(json!({"organization": "tenant-1"})).to_string();
+        let Shaped::Object(mut sent) = SentEvent::from_json(text.as_bytes()).unwrap() else {
+            panic!("an object")
+        };
+        assert_eq!(
+            sent.organization.take(),
+            Some(crate::sent::Scalar::Str("tenant-1".into()))
+        );
+        let checked = check_event(Shaped::Object(sent), NOW, &RedactionRules::default());
+        assert_eq!(checked, Ok(good(json!({}))));
     }
 
     #[test]

@@ -249,7 +249,12 @@ async fn write_group(
         )
         .await?;
     }
-    let orgs: BTreeSet<OrgKey> = requests.iter().map(|(org, _)| *org).collect();
+    // Every organization a request touches: its own (whose records hold its request key) and
+    // its events' targets.
+    let orgs: BTreeSet<OrgKey> = requests
+        .iter()
+        .flat_map(|(org, r)| std::iter::once(*org).chain(r.events.iter().map(|e| e.org_or(*org))))
+        .collect();
     let chains = lock_chains(&mut tx, &orgs.into_iter().collect::<Vec<_>>()).await?;
     let mut idempotency = Idempotency::load(&mut tx, requests, &chains).await?;
     let mut group = Group::new(chains, now);
@@ -276,53 +281,46 @@ fn append_request(
     org: OrgKey,
     request: &AppendRequest,
 ) -> R<Result<AppendOutcome>> {
-    if !group.chains.contains_key(&org) {
+    // `lock_chains` leaves out organizations that do not exist: a request naming one is refused
+    // whole, before it writes anything.
+    let known = |o: OrgKey| group.chains.contains_key(&o);
+    if !known(org) || !request.events.iter().all(|e| known(e.org_or(org))) {
         return Ok(Err(StoreError::NotFound));
     }
     if let Some(problem) = unstorable(request) {
         return Ok(Err(StoreError::Other(problem)));
     }
-    idempotency::append(
-        &mut GroupLedger {
-            group,
-            idempotency,
-            org,
-        },
-        request,
-    )
+    idempotency::append(&mut GroupLedger { group, idempotency }, org, request)
 }
 
-/// One organization's idempotency records and entries, as the group transaction sees them.
+/// The idempotency records and entries of the organizations a request touches, as the group
+/// transaction sees them.
 struct GroupLedger<'a> {
     group: &'a mut Group,
     idempotency: &'a mut Idempotency,
-    org: OrgKey,
 }
 
 impl idempotency::Ledger for GroupLedger<'_> {
     type Error = Error;
 
-    fn find(&mut self, key: &str) -> R<Option<Record>> {
-        Ok(self.idempotency.get(self.org, key).cloned())
+    fn find(&mut self, org: OrgKey, key: &str) -> R<Option<Record>> {
+        Ok(self.idempotency.get(org, key).cloned())
     }
 
     fn remember(
         &mut self,
+        org: OrgKey,
         key: String,
         fingerprint: Option<&[u8; 32]>,
         receipts: &[Receipt],
     ) -> R<()> {
-        self.idempotency.remember(
-            self.org,
-            key,
-            fingerprint.map(|f| f.to_vec()),
-            receipts.to_vec(),
-        );
+        self.idempotency
+            .remember(org, key, fingerprint.map(|f| f.to_vec()), receipts.to_vec());
         Ok(())
     }
 
-    fn write(&mut self, _index: usize, event: &PreparedEvent) -> R<Receipt> {
-        self.group.push(self.org, event)
+    fn write(&mut self, _index: usize, org: OrgKey, event: &PreparedEvent) -> R<Receipt> {
+        self.group.push(org, event)
     }
 }
 
@@ -449,12 +447,12 @@ impl Idempotency {
                 orgs.push(org.get());
                 keys.push(idempotency::request_key(k));
             }
-            for k in request
-                .events
-                .iter()
-                .filter_map(|s| s.sealed.event.idempotency_key.as_ref())
-            {
-                orgs.push(org.get());
+            // An event's key is looked up in the organization the event joins.
+            for (target, k) in request.events.iter().filter_map(|e| {
+                let key = e.sealed.event.idempotency_key.as_ref()?;
+                Some((e.org_or(*org), key))
+            }) {
+                orgs.push(target.get());
                 keys.push(idempotency::event_key(k));
             }
         }
@@ -475,9 +473,7 @@ impl Idempotency {
                 )
                 .await?;
             for row in rows {
-                let receipts: &str = row.try_get(3)?;
-                let receipts = serde_json::from_str(receipts)
-                    .map_err(|e| other(format!("idempotency record: {e}")))?;
+                let receipts = idempotency::decode_receipts(row.try_get(3)?)?;
                 records.insert(
                     (OrgKey::new(row.try_get(0)?), row.try_get(1)?),
                     Record {
@@ -530,8 +526,7 @@ impl Idempotency {
             orgs.push(org.get());
             keys.push(key.as_str());
             fingerprints.push(record.fingerprint.clone());
-            receipts
-                .push(serde_json::to_string(&record.receipts).map_err(|e| other(e.to_string()))?);
+            receipts.push(idempotency::encode_receipts(&record.receipts)?);
         }
         tx.execute(
             "INSERT INTO idempotency (org_id, key, fingerprint, receipts, created_ms)
@@ -677,7 +672,7 @@ impl Group {
         for (kind, value) in entry_facets(event) {
             r.facets.insert((org, kind, value.to_string()));
         }
-        Ok(Receipt { id, seq })
+        Ok(Receipt::new(id, seq))
     }
 
     /// Writes the queued rows and the chains' new positions.

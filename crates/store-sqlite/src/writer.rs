@@ -7,9 +7,10 @@
 //! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
 //! (digests, the stored JSON, the search terms) arrives made by the caller's task, so this thread
 //! only links entries into the chain and writes them.
-//! A request that is refused (an idempotency conflict) is refused before it writes anything, so
-//! it never takes its neighbours down with it; a database failure rolls the whole group back, so
-//! no request is ever half-written and no acknowledged event is lost.
+//! A request that is refused (an idempotency conflict, an organization that does not exist) is
+//! refused before it writes anything, so it never takes its neighbours down with it; a database
+//! failure rolls the whole group back, so no request is ever half-written (one whose events span
+//! organizations included) and no acknowledged event is lost.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ impl Writer {
         let terms = request
             .events
             .iter()
-            .map(|e| terms::entry_terms(org, &e.sealed.event))
+            .map(|e| terms::entry_terms(e.org_or(org), &e.sealed.event))
             .collect();
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append {
@@ -177,6 +178,9 @@ pub(crate) struct ChainCursor {
     seq: Seq,
     head: Hash,
     frontier: Frontier,
+    /// Whether this group linked an entry into it: only then is it saved (a request refused
+    /// after its organizations were looked up leaves their `chain_state` as it was).
+    moved: bool,
 }
 
 /// Dictionary values a transaction added (id, kind, value), published once it commits.
@@ -347,11 +351,12 @@ fn clone_err(e: &StoreError) -> StoreError {
 
 /// Writes one request's events into the group transaction.
 ///
-/// Everything that can refuse a request (an idempotency conflict) is decided before the request
-/// writes anything, and comes back as the inner `Err`: the group goes on without it. An outer
-/// `Err` is a database failure in the middle of writing; the caller then rolls the whole group
-/// back, so no request is ever half-written. (Savepoints per request would do the same, but each
-/// one makes FTS5 flush its in-memory index, which costs more than the rest of the write.)
+/// Everything that can refuse a request (an organization that does not exist, an idempotency
+/// conflict) is decided before the request writes anything, and comes back as the inner `Err`:
+/// the group goes on without it. An outer `Err` is a database failure in the middle of writing;
+/// the caller then rolls the whole group back, so no request is ever half-written, however many
+/// organizations its events are for. (Savepoints per request would do the same, but each one
+/// makes FTS5 flush its in-memory index, which costs more than the rest of the write.)
 fn append_request(
     tx: &Transaction<'_>,
     dict: &Dict,
@@ -360,27 +365,41 @@ fn append_request(
     pending: &mut PendingAppend,
     now: Millis,
 ) -> Result<Result<AppendOutcome>> {
+    // Every organization the events join must exist before the first is written: found missing
+    // halfway, it would fail the whole group instead of this request alone. Reading the chain
+    // positions now costs nothing later (the group keeps them).
+    let home = pending.org;
+    let mut checked = HashSet::new();
+    for org in pending.request.events.iter().map(|e| e.org_or(home)) {
+        if checked.insert(org) {
+            match chain_cursor(tx, group, org) {
+                Ok(_) => {}
+                Err(StoreError::NotFound) => return Ok(Err(StoreError::NotFound)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
     idempotency::append(
         &mut GroupLedger {
             tx,
             dict,
             facets_seen,
             group,
-            org: pending.org,
             terms: &mut pending.terms,
             now,
         },
+        home,
         &pending.request,
     )
 }
 
-/// One organization's idempotency records and entries, as the group transaction sees them.
+/// The idempotency records and entries of the organizations a request touches, as the group
+/// transaction sees them.
 struct GroupLedger<'a, 'tx> {
     tx: &'a Transaction<'tx>,
     dict: &'a Dict,
     facets_seen: &'a mut HashMap<OrgKey, HashSet<i64>>,
     group: &'a mut GroupState,
-    org: OrgKey,
     /// The request's events' search terms, by index; each is taken as its event is written.
     terms: &'a mut [String],
     now: Millis,
@@ -389,26 +408,27 @@ struct GroupLedger<'a, 'tx> {
 impl idempotency::Ledger for GroupLedger<'_, '_> {
     type Error = StoreError;
 
-    fn find(&mut self, key: &str) -> Result<Option<idempotency::Record>> {
-        find_idempotent(self.tx, self.org, key)
+    fn find(&mut self, org: OrgKey, key: &str) -> Result<Option<idempotency::Record>> {
+        find_idempotent(self.tx, org, key)
     }
 
     fn remember(
         &mut self,
+        org: OrgKey,
         key: String,
         fingerprint: Option<&[u8; 32]>,
         receipts: &[Receipt],
     ) -> Result<()> {
-        remember(self.tx, self.org, &key, fingerprint, receipts, self.now)
+        remember(self.tx, org, &key, fingerprint, receipts, self.now)
     }
 
-    fn write(&mut self, index: usize, event: &PreparedEvent) -> Result<Receipt> {
+    fn write(&mut self, index: usize, org: OrgKey, event: &PreparedEvent) -> Result<Receipt> {
         insert_event(
             self.tx,
             self.dict,
             self.facets_seen,
             self.group,
-            self.org,
+            org,
             NewEntry {
                 event,
                 terms: std::mem::take(&mut self.terms[index]),
@@ -433,8 +453,7 @@ fn find_idempotent(
         })
         .map_err(map_err)?;
     row.map(|(fingerprint, receipts)| {
-        let receipts = serde_json::from_str(&receipts)
-            .map_err(|e| StoreError::Other(format!("idempotency record: {e}")))?;
+        let receipts = idempotency::decode_receipts(&receipts)?;
         Ok(idempotency::Record {
             fingerprint,
             receipts,
@@ -451,7 +470,7 @@ fn remember(
     receipts: &[Receipt],
     now: Millis,
 ) -> Result<()> {
-    let receipts = serde_json::to_string(receipts).map_err(|e| StoreError::Other(e.to_string()))?;
+    let receipts = idempotency::encode_receipts(receipts)?;
     tx.prepare_cached(
         "INSERT INTO idempotency (org_id, key, fingerprint, receipts, created_ms)
          VALUES (?, ?, ?, ?, ?)",
@@ -559,6 +578,7 @@ fn insert_event(
     chain.seq = seq;
     chain.head = hash;
     chain.frontier.push(merkle::leaf_hash(&hash));
+    chain.moved = true;
 
     tx.prepare_cached(
         "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,
@@ -595,7 +615,7 @@ fn insert_event(
             .descriptions
             .push((description_rowid(org.get(), seq.get()), description.clone()));
     }
-    Ok(Receipt { id, seq })
+    Ok(Receipt::new(id, seq))
 }
 
 /// Writes the group's search index rows, after every B-tree write of the group.
@@ -605,7 +625,17 @@ fn insert_event(
 /// the transaction about each savepoint; FTS5 answers by flushing its in-memory index to a new
 /// segment. Written interleaved, that meant one tiny segment per entry and endless merging;
 /// written last, each FTS5 table flushes once, at commit.
+///
+/// Why in rowid order: FTS5 also flushes whenever a row's rowid is not above the last one it took
+/// (`sqlite3Fts5IndexBeginWrite`). A description's rowid is its organization's range plus its
+/// `seq`, so a group whose entries alternate between organizations (several organizations' keys
+/// at once, or one platform batch spanning many) would flush at nearly every row, as would, less
+/// often, a term row (`pk`, time-ordered) whenever the group's requests cover different times.
+/// (A platform's batches mixing 100 organizations went from 42% to 76% of the rate of
+/// single-organization batches: docs/benchmarks.md.)
 fn write_search_index(tx: &Transaction<'_>, group: &mut GroupState) -> Result<()> {
+    group.terms.sort_unstable_by_key(|(pk, _)| *pk);
+    group.descriptions.sort_unstable_by_key(|(rowid, _)| *rowid);
     let mut terms = tx
         .prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
         .map_err(map_err)?;
@@ -676,6 +706,7 @@ fn chain_cursor<'g>(
                     org_id,
                     seq: Seq::BEFORE_FIRST,
                     frontier: Frontier::new(),
+                    moved: false,
                 },
                 Some((seq, head, frontier)) => ChainCursor {
                     org_id,
@@ -685,6 +716,7 @@ fn chain_cursor<'g>(
                     })?,
                     frontier: serde_json::from_str(&frontier)
                         .map_err(|e| StoreError::Other(format!("chain_state.frontier: {e}")))?,
+                    moved: false,
                 },
             };
             Ok(e.insert(cursor))
@@ -693,7 +725,7 @@ fn chain_cursor<'g>(
 }
 
 fn save_chains(tx: &Transaction<'_>, chains: &HashMap<OrgKey, ChainCursor>) -> Result<()> {
-    for (org, chain) in chains {
+    for (org, chain) in chains.iter().filter(|(_, c)| c.moved) {
         let frontier =
             serde_json::to_string(&chain.frontier).map_err(|e| StoreError::Other(e.to_string()))?;
         tx.prepare_cached(

@@ -36,3 +36,47 @@ async fn a_store_reads_dictionary_values_another_process_added_before_its_own() 
     assert_eq!(actions, ["login", "member_added"]);
     assert_eq!(page.entries[1].event.channel, "security");
 }
+
+/// What another process or one of the writer's own jobs (an erasure's record) appends between
+/// two groups, the next group continues: the chain never forks, whoever wrote last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_continues_the_chain_another_process_or_a_job_extended() {
+    const T0: i64 = 1_767_225_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stele.db");
+    let server = SqliteStore::open(&path).unwrap();
+    let org = server.create_org("a").await.unwrap().key;
+    let seq_of = |outcome: stele_store::AppendOutcome| outcome.receipts[0].seq.get();
+    let next = server.append(org, request(vec![event("create", T0)])).await;
+    assert_eq!(seq_of(next.unwrap()), 1);
+    let next = server.append(org, request(vec![event("update", T0)])).await;
+    assert_eq!(seq_of(next.unwrap()), 2);
+
+    let command = SqliteStore::open(&path).unwrap();
+    let next = command
+        .append(org, request(vec![event("import", T0)]))
+        .await;
+    assert_eq!(seq_of(next.unwrap()), 3);
+    drop(command);
+    let next = server.append(org, request(vec![event("update", T0)])).await;
+    assert_eq!(seq_of(next.unwrap()), 4);
+
+    let erased = server
+        .erase_actor(
+            org,
+            stele_store::Erasure {
+                actor: "nobody@example.com".into(),
+                pseudonym: "erased-1".into(),
+                record: event("erase", T0),
+                salt: [1; 16],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(erased.record.seq.get(), 5);
+    let next = server.append(org, request(vec![event("delete", T0)])).await;
+    assert_eq!(seq_of(next.unwrap()), 6);
+
+    let report = server.verify(org, None).await.unwrap();
+    assert!(report.ok && report.entries == 6, "{report:?}");
+}

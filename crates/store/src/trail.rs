@@ -15,6 +15,12 @@ use crate::{OrgKey, Result, rows};
 pub trait Trail: Send + Sync {
     /// Commits the events durably, all or none, assigning ids and gap-free `seq` numbers.
     /// Returns only after the transaction is synced to disk.
+    ///
+    /// `org` is the organization the request is made for: its `Idempotency-Key` is recorded
+    /// there, and every event without a target of its own ([`PreparedEvent::for_org`]) joins its
+    /// trail. Events with a target join that organization's trail, in the same transaction, each
+    /// organization's `seq` and chain kept on their own. A request naming an organization that
+    /// does not exist is refused whole (`NotFound`).
     async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome>;
 
     /// One page of entries, newest first.
@@ -52,9 +58,13 @@ pub trait Trail: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
     /// Validated events, sealed and prepared by the caller ([`PreparedEvent`]) so that the
-    /// writer only has to link them into the chain and write them.
+    /// writer only has to link them into the chain and write them. Each joins the trail of the
+    /// organization the request is appended for, or of its own target (a platform's batch that
+    /// spans organizations): one request, one transaction, whatever the organizations.
     pub events: Vec<PreparedEvent>,
     /// The `Idempotency-Key` header: a retry of the whole request returns the original receipts.
+    /// Recorded under the organization the request is appended for, whatever its events'
+    /// targets.
     pub idempotency_key: Option<String>,
     /// A digest of the request body, so a key reused for a different request is refused.
     pub fingerprint: [u8; 32],
@@ -69,6 +79,9 @@ pub struct PreparedEvent {
     pub sealed: SealedEvent,
     body: String,
     personal: String,
+    /// The organization whose trail the event joins, when not the request's (see
+    /// [`PreparedEvent::for_org`]).
+    target: Option<OrgKey>,
 }
 
 impl PreparedEvent {
@@ -78,7 +91,27 @@ impl PreparedEvent {
             sealed,
             body,
             personal,
+            target: None,
         }
+    }
+
+    /// The event joins `org`'s trail instead of the trail of the organization its request is
+    /// appended for. Its own idempotency key is then `org`'s, and its receipt says `org`.
+    /// Nothing of the target is stored in the entry or its digest: the organization is where
+    /// the entry is, not what it says.
+    pub fn for_org(mut self, org: OrgKey) -> PreparedEvent {
+        self.target = Some(org);
+        self
+    }
+
+    /// The organization whose trail the event joins, when its request is appended for `home`.
+    pub fn org_or(&self, home: OrgKey) -> OrgKey {
+        self.target.unwrap_or(home)
+    }
+
+    /// The event's own target, if it has one ([`PreparedEvent::for_org`]).
+    pub fn target(&self) -> Option<OrgKey> {
+        self.target
     }
 
     /// The `body` column ([`crate::record::Body`] as JSON).
@@ -98,10 +131,23 @@ impl From<SealedEvent> for PreparedEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     pub id: String,
     pub seq: Seq,
+    /// The organization whose trail the entry joined, for an event that had a target of its own
+    /// ([`PreparedEvent::for_org`]); `None` for the organization the request was appended for.
+    /// Never serialized: it is the store's internal key, and a receipt is what clients are
+    /// shown (the idempotency records keep it through [`crate::idempotency::encode_receipts`]).
+    #[serde(skip)]
+    pub org: Option<OrgKey>,
+}
+
+impl Receipt {
+    /// The receipt of an entry in the organization the request was appended for.
+    pub fn new(id: String, seq: Seq) -> Receipt {
+        Receipt { id, seq, org: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

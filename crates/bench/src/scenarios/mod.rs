@@ -5,6 +5,7 @@ pub(crate) mod count;
 pub(crate) mod disk;
 pub(crate) mod export;
 pub(crate) mod ingest;
+pub(crate) mod orgs;
 pub(crate) mod proof;
 pub(crate) mod prune;
 pub(crate) mod query;

@@ -7,8 +7,9 @@
 //! its request names in the `Stele-Organization` header (an id `org_…` or an external id); the
 //! extractors put that organization in the key's place (`key.org`, `key.org_id`), so every
 //! handler serves it as it would serve an organization key's. Without the header a platform key
-//! reads the platform's own trail; ingest refuses it. An organization key may send the header
-//! only to name its own organization.
+//! reads the platform's own trail; on ingest, whose events never go there, each event must then
+//! name its organization itself (`organization`, checked by `api::events`). An organization key
+//! may send the header only to name its own organization.
 
 use std::net::IpAddr;
 
@@ -60,11 +61,24 @@ impl Authenticated {
 /// and applications send their events from wherever they run.
 pub struct IngestKey {
     pub key: ApiKeyInfo,
+    /// The client's address (`crate::app::client_ip::client_ip`).
+    pub client_ip: Option<IpAddr>,
+    /// Whether `key.org` is a tenant organization the events may go to: always for an
+    /// organization's key; for a platform key, when the request named one in the
+    /// `Stele-Organization` header. Otherwise `key.org` is the platform's own organization, whose
+    /// trail takes no sent events, and every event must name its organization.
+    pub acts_for_tenant: bool,
 }
 
 impl IngestKey {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         require(&self.key, scope)
+    }
+
+    /// The key as the actor of an entry Stele records about this request (an organization it
+    /// creates), and the request's context.
+    pub fn actor(&self) -> (Actor, Context) {
+        actor_of(&self.key, self.client_ip)
     }
 }
 
@@ -117,15 +131,15 @@ impl FromRequestParts<AppState> for IngestKey {
         let key = api_key(parts, state).await?;
         let creator = actor_of(&key, client_ip);
         let key = acting_for(parts, state, key, Some(creator)).await?;
-        if key.platform && state.directory.platform(state.store.as_ref()).await?.key == key.org {
-            return Err(ApiError::field(
-                "organization_required",
-                ORGANIZATION_FIELD,
-                "a platform key names the organization its events are for: send the \
-                 Stele-Organization header with the organization's id or external id",
-            ));
-        }
-        Ok(IngestKey { key })
+        // Not refused here: a platform key may name each event's organization in the body
+        // instead, which only the handler reads (it names the events that name none).
+        let acts_for_tenant =
+            !key.platform || state.directory.platform(state.store.as_ref()).await?.key != key.org;
+        Ok(IngestKey {
+            key,
+            client_ip,
+            acts_for_tenant,
+        })
     }
 }
 

@@ -2,7 +2,14 @@
 //!
 //! `create` is an ingest endpoint: the IP allowlist does not apply to it, and while the
 //! organization has recording turned off it answers 202 with `"recorded": false` and stores
-//! nothing. `show` records who read the entry (`view`, channel `pii-read`).
+//! nothing. A platform key's events may each name their organization, so one request may record
+//! into many organizations, still all or nothing ([`organizations`]). `show` records who read
+//! the entry (`view`, channel `pii-read`).
+
+mod organizations;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -16,13 +23,14 @@ use stele_core::redact::RedactionRules;
 use stele_core::sent::{List, SentBody, SentEvent, Shaped};
 use stele_core::time::now_millis;
 use stele_core::{FieldError, check_event};
-use stele_store::{AppendRequest, PreparedEvent, Scope};
+use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, Scope};
 
 use super::{PageBody, Params, page_request, params};
 use crate::api::auth::{IngestKey, Reader};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
+use organizations::Target;
 use stele_service::trail::activity;
 
 /// The response header by which an ingest endpoint says that recording is off
@@ -68,19 +76,41 @@ pub async fn create(
 
     let now = now_millis();
     let rules = RedactionRules::default();
-    let mut events = Vec::with_capacity(values.len());
-    let mut errors: Vec<FieldError> = Vec::new();
     let count = values.len();
-    for (index, value) in values.into_iter().enumerate() {
+    let index = |i: usize| batch.then_some(i);
+    let mut events = Vec::with_capacity(count);
+    // Per event, the organization it names (`None`: the request's own); platform keys only.
+    let mut references = Vec::with_capacity(count);
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (i, mut value) in values.into_iter().enumerate() {
+        // A platform key's `organization` is taken out before the event is checked: it says
+        // where the entry goes, not what it is. An organization key's stays for `check_event`
+        // to refuse, among the event's other problems.
+        if auth.key.platform {
+            let named = organizations::take(&mut value);
+            match organizations::reference(named, auth.acts_for_tenant) {
+                Ok(reference) => references.push(reference),
+                Err(e) => {
+                    references.push(None);
+                    errors.push(FieldError {
+                        index: index(i),
+                        ..e
+                    });
+                }
+            }
+        }
         match check_event(value, now, &rules) {
             Ok(event) => events.push(event),
             Err(field_errors) => errors.extend(field_errors.into_iter().map(|mut e| {
-                e.index = batch.then_some(index);
+                e.index = index(i);
                 e
             })),
         }
     }
+    let mut named = organizations::Named::look_up(&state, &references, index, &mut errors).await?;
     if !errors.is_empty() {
+        // A stable sort: each event's problems stay in the order they were found.
+        errors.sort_by_key(|e| e.index);
         let bad: std::collections::BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();
         let message = if batch {
             format!(
@@ -96,29 +126,59 @@ pub async fn create(
             details: errors,
         });
     }
+    named.create_missing(&state, &auth).await?;
+
+    // Where each event goes: the organization it names, or the request's own.
+    let home = Target {
+        key: auth.key.org,
+        id: auth.key.org_id.clone(),
+    };
+    let targets: Vec<&Target> = (0..count)
+        .map(|i| match references.get(i).and_then(Option::as_deref) {
+            Some(reference) => named
+                .get(reference)
+                .expect("looked up, and created if missing"),
+            None => &home,
+        })
+        .collect();
 
     // Checked after the events are read, so that a client learns of a bad event whether or not
-    // recording is on.
-    if !state.policies.recording_enabled(auth.key.org).await? {
-        return Ok(not_recorded());
+    // recording is on. Each organization's own setting decides for its events.
+    let mut recording: HashMap<OrgKey, bool> = HashMap::new();
+    for target in &targets {
+        if let Entry::Vacant(e) = recording.entry(target.key) {
+            e.insert(state.policies.recording_enabled(target.key).await?);
+        }
+    }
+    if !recording.values().any(|on| *on) {
+        return Ok(not_recorded(recording.len() > 1));
     }
 
     // Salts, digests and the stored JSON are made here, on the request's own task (in parallel
     // with other requests), so the single writer only links entries into the chain and writes.
     let mut salts = vec![0u8; 16 * events.len()];
     stele_service::random::fill(&mut salts);
-    let events = events
+    let prepared = events
         .into_iter()
         .zip(salts.chunks_exact(16))
-        .map(|(event, salt)| SealedEvent::seal(event, salt.try_into().expect("16-byte chunks")))
-        .map(PreparedEvent::new)
+        .zip(&targets)
+        .filter(|(_, target)| recording[&target.key])
+        .map(|((event, salt), target)| {
+            let sealed = SealedEvent::seal(event, salt.try_into().expect("16-byte chunks"));
+            let prepared = PreparedEvent::new(sealed);
+            if target.key == home.key {
+                prepared
+            } else {
+                prepared.for_org(target.key)
+            }
+        })
         .collect();
     let outcome = state
         .store
         .append(
-            auth.key.org,
+            home.key,
             AppendRequest {
-                events,
+                events: prepared,
                 idempotency_key,
                 fingerprint: Sha256::digest(&body).into(),
             },
@@ -131,18 +191,87 @@ pub async fn create(
             "true".parse().expect("static header"),
         );
     }
-    Ok((
-        StatusCode::CREATED,
-        response_headers,
-        Json(json!({ "events": outcome.receipts })),
-    ))
+    let body = if auth.key.platform {
+        let ids = organization_ids(&state, &home, &named, &outcome.receipts).await?;
+        platform_receipts(&ids, home.key, &targets, &recording, outcome.receipts)
+    } else {
+        // An organization key's answer is as it always was: `{id, seq}` per event.
+        json!({ "events": outcome.receipts })
+    };
+    Ok((StatusCode::CREATED, response_headers, Json(body)))
 }
 
-/// The answer while the organization has recording turned off: accepted (202) but not stored,
-/// said in the body and in the `Stele-Recording: disabled` header.
-fn not_recorded() -> (StatusCode, HeaderMap, Json<Value>) {
+/// The public id of every organization the receipts may name.
+async fn organization_ids(
+    state: &AppState,
+    home: &Target,
+    named: &organizations::Named,
+    receipts: &[Receipt],
+) -> Result<HashMap<OrgKey, String>> {
+    let mut ids: HashMap<OrgKey, String> = named
+        .targets()
+        .chain(std::iter::once(home))
+        .map(|t| (t.key, t.id.clone()))
+        .collect();
+    // A replay answers what was stored then. Its organizations are those the same body names
+    // now, unless an external id moved to another organization meanwhile: then the receipt's
+    // own organization is looked up (rare enough for a full list).
+    if receipts
+        .iter()
+        .any(|r| r.org.is_some_and(|o| !ids.contains_key(&o)))
+    {
+        for org in state.store.list_orgs().await? {
+            ids.entry(org.key).or_insert(org.id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The receipts as a platform key gets them: each names its organization (`organization_id`),
+/// in the order the events were sent; an event whose organization has recording turned off was
+/// not stored, and says so (`"recorded": false`, no `id` or `seq`).
+fn platform_receipts(
+    ids: &HashMap<OrgKey, String>,
+    home: OrgKey,
+    targets: &[&Target],
+    recording: &HashMap<OrgKey, bool>,
+    receipts: Vec<Receipt>,
+) -> Value {
+    let receipt = |r: Receipt| {
+        let org = r.org.unwrap_or(home);
+        json!({"id": r.id, "seq": r.seq, "organization_id": ids.get(&org)})
+    };
+    let stored = targets.iter().filter(|t| recording[&t.key]).count();
+    let events: Vec<Value> = if receipts.len() == stored {
+        let mut receipts = receipts.into_iter();
+        targets
+            .iter()
+            .map(|t| match recording[&t.key] {
+                true => receipt(receipts.next().expect("one receipt per stored event")),
+                false => json!({"organization_id": t.id, "recorded": false}),
+            })
+            .collect()
+    } else {
+        // A replay of a request stored while some organization's recording was otherwise: what
+        // was stored then, in the order it was sent.
+        receipts.into_iter().map(receipt).collect()
+    };
+    json!({ "events": events })
+}
+
+/// The answer while the organization (every organization the events are for) has recording
+/// turned off: accepted (202) but not stored, said in the body and in the
+/// `Stele-Recording: disabled` header.
+fn not_recorded(several: bool) -> (StatusCode, HeaderMap, Json<Value>) {
     let mut headers = HeaderMap::new();
     headers.insert(RECORDING_HEADER, RECORDING_DISABLED);
+    let message = if several {
+        "recording is disabled for every organization the events are for: the events were \
+         accepted but not stored (GET /v1/settings shows `enabled`)"
+    } else {
+        "recording is disabled for this organization: the events were accepted but not stored \
+         (GET /v1/settings shows `enabled`)"
+    };
     (
         StatusCode::ACCEPTED,
         headers,
@@ -150,8 +279,7 @@ fn not_recorded() -> (StatusCode, HeaderMap, Json<Value>) {
             "events": [],
             "recorded": false,
             "reason": "recording_disabled",
-            "message": "recording is disabled for this organization: the events were accepted \
-                        but not stored (GET /v1/settings shows `enabled`)",
+            "message": message,
         })),
     )
 }

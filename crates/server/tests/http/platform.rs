@@ -166,7 +166,8 @@ async fn ingest_creates_an_unknown_organization_unless_the_server_says_not_to() 
     let error = assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(error["error"]["details"][0]["field"], "Stele-Organization");
 
-    // Ingest without naming one is refused: it would write into the platform's own trail.
+    // Ingest naming none, neither in the header nor in the event, is refused: it would write
+    // into the platform's own trail.
     let response = app
         .as_platform(
             Method::POST,
@@ -176,8 +177,11 @@ async fn ingest_creates_an_unknown_organization_unless_the_server_says_not_to() 
             Some(&event("create")),
         )
         .await;
-    let error = assert_error(response, StatusCode::BAD_REQUEST, "organization_required").await;
-    assert_eq!(error["error"]["details"][0]["field"], "Stele-Organization");
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(
+        error["error"]["details"],
+        json!([{"field": "organization", "message": error["error"]["details"][0]["message"]}])
+    );
 
     let strict = spawn_app_with(|c| c.auto_create_organizations = false).await;
     let key = strict.platform_key(ALL).await;
@@ -548,4 +552,369 @@ async fn deleting_an_organization_takes_its_data_after_a_confirmation_and_is_rec
     let entry = &platform["entries"][0];
     assert_eq!(entry["entity"]["id"], acme_id.as_str());
     assert_eq!(entry["metadata"]["entries_removed"], 4);
+}
+
+/// Events of many organizations in one batch: each event may name its organization
+/// (`organization`), which wins over the header.
+impl TestApp {
+    /// `POST /v1/events` with a platform key, naming `org` in the header when given, with an
+    /// `Idempotency-Key` when given.
+    async fn ingest_as_platform(
+        &self,
+        key: &str,
+        org: Option<&str>,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(format!("{}/v1/events", self.url))
+            .bearer_auth(key)
+            .json(body);
+        if let Some(org) = org {
+            request = request.header("Stele-Organization", org);
+        }
+        if let Some(k) = idempotency_key {
+            request = request.header("Idempotency-Key", k);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A new organization with this external id (named after it); its id.
+    async fn organization(&self, key: &str, external_id: &str) -> String {
+        let (status, org) = self
+            .platform_json(
+                Method::POST,
+                key,
+                None,
+                "/v1/organizations",
+                Some(&json!({"name": external_id, "external_id": external_id})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{org}");
+        org["id"].as_str().unwrap().to_string()
+    }
+
+    /// The actions of the entries clients sent to `org`'s trail, oldest first.
+    async fn sent_actions(&self, key: &str, org: &str) -> Vec<String> {
+        let (status, page) = self
+            .platform_json(
+                Method::GET,
+                key,
+                Some(org),
+                "/v1/events?actor_type=user",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let entries = page["entries"].as_array().unwrap();
+        assert!(
+            entries.iter().all(|e| e.get("organization").is_none()),
+            "the field is not part of the entry: {page}"
+        );
+        entries
+            .iter()
+            .rev()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// `event` for the organization `org` names.
+fn for_org(mut event: Value, org: impl Into<Value>) -> Value {
+    event["organization"] = org.into();
+    event
+}
+
+/// Each receipt's organization id and `seq`.
+fn placed(body: &Value) -> Vec<(String, i64)> {
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["organization_id"].as_str().unwrap().to_string(),
+                r["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_many_organizations_stores_each_event_in_its_own_organizations_chain() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    let t1 = app.organization(&key, "t1").await;
+    let t2 = app.organization(&key, "t2").await;
+    let batch = json!({"events": [
+        for_org(event("create"), "t2"),
+        // None named: the header's.
+        event("update"),
+        // An external id no organization has yet: created on the way, as the header's would be.
+        for_org(event("login"), "brand-new"),
+        // By id.
+        for_org(event("delete"), t2.as_str()),
+        for_org(event("logout"), "brand-new"),
+    ]});
+    let response = app.ingest_as_platform(&key, Some("t1"), &batch, None).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let (_, new) = app
+        .platform_json(Method::GET, &key, None, "/v1/organizations/brand-new", None)
+        .await;
+    let new = new["id"].as_str().unwrap().to_string();
+    // In the order sent; each organization's creation is its first entry.
+    assert_eq!(
+        placed(&body),
+        [
+            (t2.clone(), 2),
+            (t1.clone(), 2),
+            (new.clone(), 2),
+            (t2.clone(), 3),
+            (new.clone(), 3)
+        ]
+    );
+    for receipt in body["events"].as_array().unwrap() {
+        let keys: Vec<_> = receipt.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["id", "seq", "organization_id"]);
+    }
+    for (org, actions) in [
+        ("t1", vec!["update"]),
+        ("t2", vec!["create", "delete"]),
+        ("brand-new", vec!["login", "logout"]),
+    ] {
+        assert_eq!(app.sent_actions(&key, org).await, actions, "{org}");
+        let (_, report) = app
+            .platform_json(Method::GET, &key, Some(org), "/v1/integrity/verify", None)
+            .await;
+        assert_eq!(report["ok"], true, "{org}: {report}");
+        assert_eq!(report["entries"], 1 + actions.len(), "{org}: {report}");
+    }
+
+    // Without the header, a batch whose every event names its organization is just as good,
+    // NDJSON too.
+    let lines = format!(
+        "{}\n{}\n",
+        for_org(event("export"), "t1"),
+        for_org(event("import"), t2.as_str())
+    );
+    let response = app
+        .client
+        .post(format!("{}/v1/events", app.url))
+        .bearer_auth(&key)
+        .header("Content-Type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(placed(&body), [(t1, 3), (t2, 4)]);
+}
+
+#[tokio::test]
+async fn an_invalid_event_for_one_organization_stores_nothing_for_any() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    app.organization(&key, "t1").await;
+    app.organization(&key, "t2").await;
+    let batch = json!({"events": [
+        for_org(event("create"), "t1"),
+        for_org(event("create"), "ghost"),
+        for_org(json!({"action": "Not An Action", "actor": {"type": "user"}}), "t2"),
+        for_org(event("create"), "has space"),
+        for_org(event("create"), 7),
+    ]});
+    let response = app.ingest_as_platform(&key, Some("t1"), &batch, None).await;
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(
+        error["error"]["message"],
+        "3 of 5 events are invalid; nothing was recorded"
+    );
+    let named: Vec<_> = error["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["index"].as_u64().unwrap(), d["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        [(2, "action"), (3, "organization"), (4, "organization")]
+    );
+    for org in ["t1", "t2"] {
+        assert!(app.sent_actions(&key, org).await.is_empty(), "{org}");
+    }
+    // Nor was the organization the batch named for the first time made.
+    let (status, _) = app
+        .platform_json(Method::GET, &key, None, "/v1/organizations/ghost", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Without the header, an event that names no organization is an error of its own.
+    let batch = json!({"events": [for_org(event("create"), "t1"), event("update")]});
+    let response = app.ingest_as_platform(&key, None, &batch, None).await;
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    let details = &error["error"]["details"];
+    assert_eq!(
+        (&details[0]["index"], &details[0]["field"]),
+        (&json!(1), &json!("organization")),
+        "{error}"
+    );
+    assert_eq!(details.as_array().unwrap().len(), 1);
+    assert!(app.sent_actions(&key, "t1").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_organization_key_sending_organization_gets_a_422() {
+    let app = spawn_app().await;
+    let batch = json!({"events": [event("create"), for_org(event("update"), "default")]});
+    let response = app.post_events(&batch).await;
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    let details = &error["error"]["details"];
+    assert_eq!(details.as_array().unwrap().len(), 1, "{error}");
+    assert_eq!(
+        (&details[0]["index"], &details[0]["field"]),
+        (&json!(1), &json!("organization"))
+    );
+    let response = app.post_events(&for_org(event("create"), "other")).await;
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    assert_eq!(
+        error["error"]["details"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["field", "message"]
+    );
+    assert_eq!(error["error"]["details"][0]["field"], "organization");
+    assert!(app.seqs("actor_type=user").await.is_empty());
+
+    // Its receipts are as they always were: no organization.
+    let response = app.post_events(&json!({"events": [event("create")]})).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let keys: Vec<_> = body["events"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["id", "seq"]);
+}
+
+#[tokio::test]
+async fn a_retried_batch_of_many_organizations_is_stored_once() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    app.organization(&key, "t1").await;
+    app.organization(&key, "t2").await;
+    let batch = json!({"events": [
+        for_org(event("create"), "t1"),
+        for_org(event("create"), "t2"),
+        for_org(event("create"), "t3"),
+    ]});
+    let first = app
+        .ingest_as_platform(&key, None, &batch, Some("batch-1"))
+        .await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let retry = app
+        .ingest_as_platform(&key, None, &batch, Some("batch-1"))
+        .await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    for org in ["t1", "t2", "t3"] {
+        assert_eq!(app.sent_actions(&key, org).await, ["create"], "{org}");
+    }
+    // The key with another body is refused, and stores nothing either.
+    let other = json!({"events": [for_org(event("update"), "t1")]});
+    let response = app
+        .ingest_as_platform(&key, None, &other, Some("batch-1"))
+        .await;
+    assert_error(response, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(app.sent_actions(&key, "t1").await, ["create"]);
+
+    // An event's own key is its organization's: the same key for t1 and t2 is two events, and
+    // sent again for t1 it is t1's first.
+    let keyed = |org: &str| {
+        let mut e = for_org(event("update"), org);
+        e["idempotency_key"] = json!("e-1");
+        e
+    };
+    let response = app
+        .ingest_as_platform(
+            &key,
+            None,
+            &json!({"events": [keyed("t1"), keyed("t2")]}),
+            None,
+        )
+        .await;
+    let both: Value = response.json().await.unwrap();
+    assert_ne!(both["events"][0]["id"], both["events"][1]["id"]);
+    let response = app
+        .ingest_as_platform(&key, None, &json!({"events": [keyed("t1")]}), None)
+        .await;
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    let again: Value = response.json().await.unwrap();
+    assert_eq!(again["events"][0], both["events"][0]);
+    assert_eq!(app.sent_actions(&key, "t1").await, ["create", "update"]);
+}
+
+#[tokio::test]
+async fn without_auto_create_an_unknown_organization_is_an_error_of_its_event() {
+    let app = spawn_app_with(|c| c.auto_create_organizations = false).await;
+    let key = app.platform_key(ALL).await;
+    app.organization(&key, "t1").await;
+    let batch =
+        json!({"events": [for_org(event("create"), "t1"), for_org(event("create"), "nobody")]});
+    let response = app.ingest_as_platform(&key, None, &batch, None).await;
+    // A 422 with the batch's other problems (not the header's 404): see api::events.
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    let details = &error["error"]["details"];
+    assert_eq!(
+        (&details[0]["index"], &details[0]["field"]),
+        (&json!(1), &json!("organization")),
+        "{error}"
+    );
+    assert!(app.sent_actions(&key, "t1").await.is_empty());
+    let (status, _) = app
+        .platform_json(Method::GET, &key, None, "/v1/organizations/nobody", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn events_for_an_organization_that_records_nothing_are_answered_not_recorded() {
+    let app = spawn_app().await;
+    let key = app.platform_key(&[Scope::Admin]).await;
+    let t1 = app.organization(&key, "t1").await;
+    let t2 = app.organization(&key, "t2").await;
+    let (status, settings) = app
+        .platform_json(
+            Method::PATCH,
+            &key,
+            Some("t2"),
+            "/v1/settings",
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    let batch = json!({"events": [
+        for_org(event("create"), "t1"),
+        for_org(event("create"), "t2"),
+        for_org(event("update"), "t1"),
+    ]});
+    let response = app.ingest_as_platform(&key, None, &batch, None).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["events"][0]["organization_id"], t1.as_str());
+    assert_eq!(
+        body["events"][1],
+        json!({"organization_id": t2, "recorded": false})
+    );
+    assert_eq!(body["events"][2]["seq"], 3);
+    assert_eq!(app.sent_actions(&key, "t1").await, ["create", "update"]);
+    assert!(app.sent_actions(&key, "t2").await.is_empty());
+    // Only events for organizations that record nothing: the 202 of a single organization's.
+    let only = json!({"events": [for_org(event("create"), "t2")]});
+    let response = app.ingest_as_platform(&key, None, &only, None).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["stele-recording"], "disabled");
 }

@@ -14,9 +14,9 @@
 //! ```
 //!
 //! This file holds the macro, the fixtures and the helpers the areas share; each area's checks
-//! are in a module of their own (the trail, idempotency, search and paging against a model,
-//! integrity, erasure, tenancy, retention, export jobs, members, the print log), re-exported
-//! here as plain async functions for the macro to call.
+//! are in a module of their own (the trail, idempotency, requests spanning organizations, search
+//! and paging against a model, integrity, erasure, tenancy, retention, export jobs, members, the
+//! print log), re-exported here as plain async functions for the macro to call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +34,7 @@ mod members;
 mod print_log;
 mod retention;
 mod search_model;
+mod spanning;
 mod tenancy;
 mod trail;
 
@@ -45,6 +46,7 @@ pub use members::*;
 pub use print_log::*;
 pub use retention::*;
 pub use search_model::*;
+pub use spanning::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -60,6 +62,11 @@ macro_rules! conformance_suite {
             a_failed_request_leaves_nothing_behind,
             request_idempotency_key_replays_the_original_receipts,
             event_idempotency_keys_deduplicate_within_and_across_batches,
+            // requests whose events span organizations
+            a_request_spanning_organizations_is_all_or_nothing,
+            seq_is_gap_free_per_organization_across_spanning_requests,
+            a_spanning_request_key_replays_every_receipt_with_its_organization,
+            event_keys_of_a_spanning_request_are_per_organization,
             organizations_never_see_each_other,
             entries_round_trip_every_field,
             api_keys_authenticate_until_revoked,
