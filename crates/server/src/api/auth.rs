@@ -24,7 +24,7 @@ use super::error::ApiError;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Attempt;
 use stele_service::access::viewer::{self, Claims, Permission as ViewerPermission};
-use stele_service::organizations::{Doer, OrgError};
+use stele_service::organizations::{OrgError, check_external_id};
 
 use crate::app::client_ip;
 
@@ -68,6 +68,10 @@ pub struct IngestKey {
     /// `Stele-Organization` header. Otherwise `key.org` is the platform's own organization, whose
     /// trail takes no sent events, and every event must name its organization.
     pub acts_for_tenant: bool,
+    /// The header's reference when no organization has it yet and the server creates
+    /// organizations on ingest: the handler creates it once every event is known to be good (so
+    /// a refused batch creates nothing), and the events that name none go there.
+    pub pending_organization: Option<String>,
 }
 
 impl IngestKey {
@@ -104,7 +108,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let client_ip = client_ip::client_ip(parts, &state.proxies);
-        let key = acting_for(parts, state, api_key(parts, state).await?, None).await?;
+        let key = acting_for(parts, state, api_key(parts, state).await?).await?;
         let (actor, context) = actor_of(&key, client_ip);
         state
             .policies
@@ -129,16 +133,36 @@ impl FromRequestParts<AppState> for IngestKey {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let client_ip = client_ip::client_ip(parts, &state.proxies);
         let key = api_key(parts, state).await?;
-        let creator = actor_of(&key, client_ip);
-        let key = acting_for(parts, state, key, Some(creator)).await?;
+        let (key, pending_organization) = match acting_for(parts, state, key.clone()).await {
+            Ok(key) => (key, None),
+            // An organization the header names for the first time: made by the handler after
+            // the events are checked, when the server allows it.
+            Err(ApiError::NotFoundField { .. })
+                if key.platform && state.auto_create_organizations =>
+            {
+                let reference = header_reference(parts)?;
+                if let Some(reference) = &reference {
+                    check_external_id(reference).map_err(|e| match e {
+                        OrgError::Invalid { message, .. } => {
+                            ApiError::field("invalid_header", ORGANIZATION_FIELD, message)
+                        }
+                        other => org_error(other),
+                    })?;
+                }
+                (key, reference)
+            }
+            Err(e) => return Err(e),
+        };
         // Not refused here: a platform key may name each event's organization in the body
         // instead, which only the handler reads (it names the events that name none).
-        let acts_for_tenant =
-            !key.platform || state.directory.platform(state.store.as_ref()).await?.key != key.org;
+        let acts_for_tenant = !key.platform
+            || pending_organization.is_some()
+            || state.directory.platform(state.store.as_ref()).await?.key != key.org;
         Ok(IngestKey {
             key,
             client_ip,
             acts_for_tenant,
+            pending_organization,
         })
     }
 }
@@ -289,23 +313,11 @@ async fn acting_for(
     parts: &Parts,
     state: &AppState,
     mut key: ApiKeyInfo,
-    creator: Option<(Actor, Context)>,
 ) -> Result<ApiKeyInfo, ApiError> {
-    let Some(value) = parts.headers.get(ORGANIZATION_HEADER) else {
+    let Some(reference) = header_reference(parts)? else {
         return Ok(key);
     };
-    let reference = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            ApiError::field(
-                "invalid_header",
-                ORGANIZATION_FIELD,
-                "must hold an organization id (org_…) or external id",
-            )
-        })?;
+    let reference = reference.as_str();
     if !key.platform {
         // An organization key: the header may only name its own organization.
         if reference == key.org_id {
@@ -324,20 +336,7 @@ async fn acting_for(
         };
     }
     let store = state.store.as_ref();
-    let org = match creator {
-        Some((actor, context)) => state
-            .directory
-            .resolve_or_create(
-                store,
-                reference,
-                state.auto_create_organizations,
-                Doer { actor, context },
-                state.clock.now(),
-            )
-            .await
-            .map_err(org_error)?,
-        None => state.directory.resolve(store, reference).await?,
-    };
+    let org = state.directory.resolve(store, reference).await?;
     let org = org.ok_or_else(|| ApiError::NotFoundField {
         field: ORGANIZATION_FIELD,
         message: format!("no organization has the id or external id `{reference}`"),
@@ -345,6 +344,26 @@ async fn acting_for(
     key.org = org.key;
     key.org_id = org.id;
     Ok(key)
+}
+
+/// The `Stele-Organization` header's reference, if the request sends one.
+fn header_reference(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(ORGANIZATION_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(|r| Some(r.to_string()))
+        .ok_or_else(|| {
+            ApiError::field(
+                "invalid_header",
+                ORGANIZATION_FIELD,
+                "must hold an organization id (org_…) or external id",
+            )
+        })
 }
 
 /// An organization use case's refusal as the API answers it.

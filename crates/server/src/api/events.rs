@@ -26,11 +26,12 @@ use stele_core::{FieldError, check_event};
 use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, Scope};
 
 use super::{PageBody, Params, page_request, params};
-use crate::api::auth::{IngestKey, Reader};
+use crate::api::auth::{IngestKey, Reader, org_error};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
 use organizations::Target;
+use stele_service::organizations::Doer;
 use stele_service::trail::activity;
 
 /// The response header by which an ingest endpoint says that recording is off
@@ -128,10 +129,29 @@ pub async fn create(
     }
     named.create_missing(&state, &auth).await?;
 
-    // Where each event goes: the organization it names, or the request's own.
-    let home = Target {
-        key: auth.key.org,
-        id: auth.key.org_id.clone(),
+    // Where each event goes: the organization it names, or the request's own (the header's,
+    // made now if it is new: only once every event is known to be good).
+    let home = match &auth.pending_organization {
+        Some(reference) => {
+            let (actor, context) = auth.actor();
+            let org = state
+                .directory
+                .resolve_or_create(
+                    state.store.as_ref(),
+                    reference,
+                    true,
+                    Doer { actor, context },
+                    state.clock.now(),
+                )
+                .await
+                .map_err(org_error)?
+                .expect("created when missing");
+            Target::from(&org)
+        }
+        None => Target {
+            key: auth.key.org,
+            id: auth.key.org_id.clone(),
+        },
     };
     let targets: Vec<&Target> = (0..count)
         .map(|i| match references.get(i).and_then(Option::as_deref) {

@@ -918,3 +918,72 @@ async fn events_for_an_organization_that_records_nothing_are_answered_not_record
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(response.headers()["stele-recording"], "disabled");
 }
+
+#[tokio::test]
+async fn a_new_organization_named_in_the_header_is_made_only_by_a_good_request() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    let exists = |external_id: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let (_, list) = app
+                .platform_json(
+                    Method::GET,
+                    &key,
+                    None,
+                    &format!("/v1/organizations?external_id={external_id}"),
+                    None,
+                )
+                .await;
+            !list["organizations"].as_array().unwrap().is_empty()
+        }
+    };
+    let bad = json!({"events": [event("create"), {"action": "Not An Action"}]});
+    let response = app
+        .as_platform(
+            Method::POST,
+            &key,
+            Some("cust_new"),
+            "/v1/events",
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        !exists("cust_new").await,
+        "a refused batch makes no organization"
+    );
+    let response = app
+        .as_platform(
+            Method::POST,
+            &key,
+            Some("has space"),
+            "/v1/events",
+            Some(&event("create")),
+        )
+        .await;
+    let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_header").await;
+    assert_eq!(error["error"]["details"][0]["field"], "Stele-Organization");
+
+    // A good one makes it, and its retry (same Idempotency-Key) records nothing twice.
+    let good = json!({"events": [event("create"), event("update")]});
+    let send = || {
+        app.client
+            .post(format!("{}/v1/events", app.url))
+            .bearer_auth(&key)
+            .header("Stele-Organization", "cust_new")
+            .header("Idempotency-Key", "first-contact")
+            .json(&good)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert!(exists("cust_new").await);
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+}
