@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use stele_core::time::now_millis;
-use stele_service::trail::activity;
+use stele_service::trail::{self, activity};
 
 use super::open::{find_org, open_existing};
 use crate::DataDir;
@@ -41,6 +41,16 @@ pub(crate) async fn create_user(
         activity::system_actor("stele user create"),
         activity::cli_context(),
         now_millis(),
+    )
+    .await?;
+    echo(
+        store.as_ref(),
+        activity::member_added(
+            activity::system_actor("stele user create"),
+            activity::cli_context(),
+            &member,
+            now_millis(),
+        ),
     )
     .await?;
     eprintln!(
@@ -97,6 +107,13 @@ async fn find_member(
         .ok_or_else(|| anyhow::anyhow!("{} has no member with the email {email}", org.name))
 }
 
+/// The operator's doing is recorded in the platform's trail too (the use case has recorded it in
+/// the organization's).
+async fn echo(store: &dyn stele_store::Store, event: stele_core::NewEvent) -> anyhow::Result<()> {
+    trail::record_for_platform(store, event).await?;
+    Ok(())
+}
+
 fn by(command: &str) -> stele_service::access::members::By {
     stele_service::access::members::By {
         actor: activity::system_actor(command),
@@ -118,6 +135,7 @@ pub(crate) async fn set_disabled(
     } else {
         "stele user enable"
     };
+    let was = member.disabled;
     let member = members::set_disabled(
         store.as_ref(),
         member.org,
@@ -127,6 +145,21 @@ pub(crate) async fn set_disabled(
         now_millis(),
     )
     .await?;
+    if member.disabled != was {
+        let change = if disabled {
+            activity::MemberChange::Disabled
+        } else {
+            activity::MemberChange::Enabled
+        };
+        let event = activity::member_changed(
+            activity::system_actor(command),
+            activity::cli_context(),
+            &member,
+            change,
+            now_millis(),
+        );
+        echo(store.as_ref(), event).await?;
+    }
     let state = if member.disabled {
         "disabled"
     } else {
@@ -148,6 +181,14 @@ pub(crate) async fn remove(org: String, email: String, data: DataDir) -> anyhow:
         now_millis(),
     )
     .await?;
+    let event = activity::member_changed(
+        activity::system_actor("stele user remove"),
+        activity::cli_context(),
+        &member,
+        activity::MemberChange::Removed,
+        now_millis(),
+    );
+    echo(store.as_ref(), event).await?;
     eprintln!("removed {} from {}", member.email, member.org_name);
     Ok(())
 }
@@ -178,6 +219,14 @@ pub(crate) async fn reset_password(
         now_millis(),
     )
     .await?;
+    let event = activity::member_changed(
+        activity::system_actor("stele user reset-password"),
+        activity::cli_context(),
+        &member,
+        activity::MemberChange::PasswordLink,
+        now_millis(),
+    );
+    echo(store.as_ref(), event).await?;
     let base = public_url.as_deref().unwrap_or("").trim_end_matches('/');
     eprintln!(
         "a one-time link for {} to set a new password (valid 7 days):",

@@ -482,4 +482,31 @@ fn operators_disable_remove_and_reset_members_and_a_cli_link_opens_on_the_server
             .status()
     });
     assert_eq!(status, 410, "its members' links are gone with it");
+
+    // What the operator did to the organization is in the platform's own trail.
+    let platform = stele(
+        dir.path(),
+        &[
+            "export",
+            "--org",
+            "platform",
+            "--format",
+            "ndjson",
+            "--actor-type",
+            "all",
+        ],
+    );
+    for action in [
+        "organization.create",
+        "member.add",
+        "member.password_link",
+        "member.disable",
+        "member.remove",
+        "organization.delete",
+    ] {
+        assert!(
+            platform.contains(&format!("\"detailed_action\":\"{action}\"")),
+            "{action} in the platform's trail: {platform}"
+        );
+    }
 }

@@ -201,8 +201,9 @@ fn several_servers_share_one_database_and_one_signing_key() {
         stderr.contains(&public_keys[0]),
         "verify checks signatures with the shared key: {stderr}"
     );
-    // The platform's own trail, where `stele org create` recorded acme too, verifies as well;
-    // the rest of the checks are about the two organizations under load.
+    // The platform's own trail, where `stele org create` and `stele key create` recorded acme's
+    // creation and its key's too, verifies as well; the rest of the checks are about the two
+    // organizations under load.
     let orgs = cli(&["org", "list"]);
     let (platform, reports): (Vec<Value>, Vec<Value>) = stdout
         .lines()
@@ -211,7 +212,7 @@ fn several_servers_share_one_database_and_one_signing_key() {
     assert_eq!(platform.len(), 1, "{stdout}");
     assert_eq!(
         (&platform[0]["ok"], &platform[0]["entries"]),
-        (&json!(true), &json!(1))
+        (&json!(true), &json!(2))
     );
     assert_eq!(reports.len(), keys.len(), "{stdout}");
     let entries: BTreeSet<u64> = reports

@@ -14,6 +14,17 @@ use stele_store::{AppendRequest, OrgKey, Receipt, Store, StoreError};
 
 use crate::random;
 
+/// Appends one of Stele's own entries to the platform's own trail too: what a platform key or the
+/// operator does to an organization is recorded in the organization's trail (by the use case)
+/// and, through this, in the platform's.
+pub async fn record_for_platform(
+    store: &dyn Store,
+    event: NewEvent,
+) -> Result<Receipt, StoreError> {
+    let platform = store.platform_org().await?;
+    record(store, platform.key, event).await
+}
+
 /// Appends one of Stele's own entries to the organization's trail and returns its receipt.
 pub async fn record(
     store: &dyn Store,
