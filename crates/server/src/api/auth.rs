@@ -253,16 +253,7 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| t.starts_with(viewer::TOKEN_PREFIX));
+        let token = bearer(parts).filter(|t| t.starts_with(viewer::TOKEN_PREFIX));
         let Some(token) = token else {
             return Ok(Reader::Key(
                 Authenticated::from_request_parts(parts, state).await?,
@@ -346,6 +337,17 @@ async fn acting_for(
     Ok(key)
 }
 
+/// The token of `Authorization: Bearer <token>` (or `bearer`), if the request sends one: an API
+/// key, or a viewer token on the read endpoints ([`Reader`]).
+fn bearer(parts: &Parts) -> Option<&str> {
+    let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// The `Stele-Organization` header's reference, if the request sends one.
 fn header_reference(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(ORGANIZATION_HEADER) else {
@@ -391,23 +393,14 @@ async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError
             .ok_or(ApiError::Unauthorized(
                 "the X-API-Key header must hold the key",
             ))?,
-        None => parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
+        None if parts.headers.contains_key(AUTHORIZATION) => bearer(parts).ok_or(
+            ApiError::Unauthorized("the Authorization header must be `Bearer <key>`"),
+        )?,
+        None => {
+            return Err(ApiError::Unauthorized(
                 "missing `Authorization: Bearer <key>` (or `X-API-Key: <key>`) header",
-            ))?
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "the Authorization header must be `Bearer <key>`",
-            ))?,
+            ));
+        }
     };
     state
         .store
