@@ -10,6 +10,8 @@ pub(crate) struct Http {
     pub(crate) client: reqwest::Client,
     pub(crate) url: String,
     pub(crate) key: String,
+    /// The organization `get` names in the `Stele-Organization` header (for a platform key).
+    pub(crate) organization: Option<String>,
 }
 
 impl Http {
@@ -45,16 +47,26 @@ impl Http {
         Ok(bytes.to_vec())
     }
 
+    /// The same server with another key, naming `organization` on every `get` when given.
+    pub(crate) fn acting_as(&self, key: &str, organization: Option<&str>) -> Http {
+        Http {
+            key: key.to_string(),
+            organization: organization.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
     /// GET /v1/events; returns the raw body (timed by callers without the JSON parse).
     pub(crate) async fn get(&self, params: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
-        let response = self
+        let mut request = self
             .client
             .get(format!("{}/v1/events", self.url))
             .bearer_auth(&self.key)
-            .query(params)
-            .send()
-            .await
-            .context("GET /v1/events")?;
+            .query(params);
+        if let Some(org) = &self.organization {
+            request = request.header("stele-organization", org);
+        }
+        let response = request.send().await.context("GET /v1/events")?;
         let status = response.status();
         let bytes = response.bytes().await.context("reading the GET answer")?;
         if status != StatusCode::OK {

@@ -11,6 +11,9 @@
 //!   concurrent senders) until `--events` are stored;
 //! - `orgs` (opt-in): a platform key's batches whose events each name one of `--orgs`
 //!   organizations against its single-organization batches, alternating, `--orgs-events` of each;
+//! - `tenants` (opt-in): `--tenants-events` spread over `--tenants` organizations by a platform
+//!   key, then the first pages of one large and one small tenant, and what naming the
+//!   organization (external id, organization id, the organization's own key) costs a request;
 //! - `single`: one event per request from `--single-clients` concurrent clients for
 //!   `--single-seconds`;
 //! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
@@ -110,12 +113,12 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, copy, orgs, single, query, count, proof,
-    /// startup, export, prune, verify, disk. `copy` needs `--database-url` and is skipped without
+    /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, single, query, count,
+    /// proof, startup, export, prune, verify, disk. `copy` needs `--database-url` and is skipped without
     /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
     /// ingest past the 30-day retention window and runs after every other scenario but `verify`
-    /// and `disk`. `orgs` (not in the default list either) writes into organizations of its own,
-    /// so it cannot run with `disk`.
+    /// and `disk`. `orgs` and `tenants` (not in the default list either) write into
+    /// organizations of their own, so they cannot run with `disk`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -149,6 +152,12 @@ pub struct BenchArgs {
     /// `orgs` scenario: events sent in each kind of batch (single-organization, mixed).
     #[arg(long, default_value_t = 200_000)]
     orgs_events: u64,
+    /// `tenants` scenario: the organizations its events spread over (a fifth to one of them).
+    #[arg(long, default_value_t = 10_000)]
+    tenants: u64,
+    /// `tenants` scenario: events sent, all in batches mixing organizations.
+    #[arg(long, default_value_t = 1_000_000)]
+    tenants_events: u64,
     /// `prune` scenario: run `stele prune` without `--archive-dir`.
     #[arg(long)]
     prune_no_archive: bool,
@@ -212,6 +221,7 @@ enum Scenario {
     Ingest,
     Copy,
     Orgs,
+    Tenants,
     Export,
     Single,
     Query,
@@ -285,6 +295,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if !(1..=999).contains(&args.orgs) || args.orgs_events == 0 {
             bail!("--orgs must be from 1 to 999 and --orgs-events at least 1");
+        }
+    }
+    if wants(Scenario::Tenants) {
+        if wants(Scenario::Disk) {
+            bail!("the tenants scenario writes into organizations of its own: run it without disk");
+        }
+        if args.tenants < 2 || args.tenants_events == 0 {
+            bail!("--tenants must be at least 2 and --tenants-events at least 1");
         }
     }
     let stele = stele_binary(args.stele.as_deref())?;
@@ -371,6 +389,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         client,
         url: server.url.clone(),
         key: server.key.clone(),
+        organization: None,
     };
     let preexisting = http.total_events().await?;
 
@@ -399,6 +418,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report
             .cpu
             .push(("batches of one and of many organizations", cpu.stop()));
+    }
+    if wants(Scenario::Tenants) {
+        let store = backend.open(&dir).await?;
+        let key = server::platform_key(store.as_ref()).await?;
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.tenants = Some(
+            scenarios::tenants::run(&http, store.as_ref(), &key, &args, pool.clone(), base_ms)
+                .await?,
+        );
+        report
+            .cpu
+            .push(("one organization among many: ingest and pages", cpu.stop()));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
     if let Backend::Postgres(url) = &backend

@@ -15,7 +15,7 @@ use crate::scenarios::proof::ProofResult;
 use crate::scenarios::query::QueryRow;
 use crate::scenarios::single::SingleResult;
 use crate::scenarios::verify::VerifyResult;
-use crate::scenarios::{copy, export, orgs, prune, startup};
+use crate::scenarios::{copy, export, orgs, prune, startup, tenants};
 use crate::{BenchArgs, PAGE_LIMIT};
 
 #[derive(Default)]
@@ -23,6 +23,7 @@ pub(crate) struct Report {
     pub(crate) ingest: Option<IngestResult>,
     pub(crate) raw_copy: Option<copy::RawCopyResult>,
     pub(crate) orgs: Option<orgs::OrgsResult>,
+    pub(crate) tenants: Option<tenants::TenantsResult>,
     pub(crate) export: Option<export::ExportResult>,
     pub(crate) single: Option<SingleResult>,
     pub(crate) query: Option<Vec<QueryRow>>,
@@ -285,34 +286,7 @@ impl Report {
             "\n## First page (limit {PAGE_LIMIT}) over HTTP\n\nTargets at 10M entries: p95 ≤ 10 ms for any one filter, ≤ 100 ms for description search (`q`).\n"
         );
         match &self.query {
-            Some(rows) => {
-                let _ = writeln!(
-                    o,
-                    "| filter | example | runs | p50 | p95 | max | median rows | median total | total exact | target p95 |"
-                );
-                let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
-                for r in rows {
-                    let target = if r.name.starts_with("q,") {
-                        "≤ 100 ms"
-                    } else {
-                        "≤ 10 ms"
-                    };
-                    let _ = writeln!(
-                        o,
-                        "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} of {} | {target} |",
-                        r.name,
-                        r.example,
-                        r.latencies.len(),
-                        ms(pct(&r.latencies, 0.50)),
-                        ms(pct(&r.latencies, 0.95)),
-                        ms(r.latencies.last().copied().unwrap_or_default()),
-                        median(&r.page_sizes),
-                        thousands(median(&r.totals)),
-                        r.exact,
-                        r.latencies.len()
-                    );
-                }
-            }
+            Some(rows) => render_query_rows(&mut o, rows),
             None => {
                 let _ = writeln!(o, "not run");
             }
@@ -454,6 +428,10 @@ impl Report {
 
         if let Some(m) = &self.orgs {
             m.render(&mut o, info.args);
+        }
+
+        if let Some(t) = &self.tenants {
+            t.render(&mut o, info.args);
         }
 
         if let Some(s) = &self.startup {
@@ -686,6 +664,36 @@ fn render_pg_disk(o: &mut String, d: &DiskResult) {
 }
 
 /// Nearest-rank percentile of a sorted sample.
+/// The first-page table: one row per filter, with its target.
+pub(crate) fn render_query_rows(o: &mut String, rows: &[QueryRow]) {
+    let _ = writeln!(
+        o,
+        "| filter | example | runs | p50 | p95 | max | median rows | median total | total exact | target p95 |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let target = if r.name.starts_with("q,") {
+            "≤ 100 ms"
+        } else {
+            "≤ 10 ms"
+        };
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} of {} | {target} |",
+            r.name,
+            r.example,
+            r.latencies.len(),
+            ms(pct(&r.latencies, 0.50)),
+            ms(pct(&r.latencies, 0.95)),
+            ms(r.latencies.last().copied().unwrap_or_default()),
+            median(&r.page_sizes),
+            thousands(median(&r.totals)),
+            r.exact,
+            r.latencies.len()
+        );
+    }
+}
+
 pub(crate) fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;

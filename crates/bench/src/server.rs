@@ -208,12 +208,14 @@ pub(crate) async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, Stri
     Ok((org.id, key.secret))
 }
 
-/// A platform key that may ingest (the `orgs` scenario), made through the store next to the
-/// running server as [`bench_key`] makes its key.
+/// A platform key that may ingest and read (the `orgs` and `tenants` scenarios), made through the
+/// store next to the running server as [`bench_key`] makes its key.
 pub(crate) async fn platform_key(store: &dyn Store) -> anyhow::Result<String> {
     let platform = store.platform_org().await?;
-    let key =
-        stele_service::access::api_keys::generate("stele bench platform", vec![Scope::Ingest]);
+    let key = stele_service::access::api_keys::generate(
+        "stele bench platform",
+        vec![Scope::Ingest, Scope::Read],
+    );
     store.create_api_key(platform.key, key.record).await?;
     Ok(key.secret)
 }

@@ -302,3 +302,74 @@ impl Directory {
         found.insert(reference.to_string(), (org.clone(), Instant::now()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use stele_store::{NewOrganization, OrgUpdate, Tenancy};
+    use stele_store_sqlite::SqliteStore;
+
+    use super::*;
+
+    /// The directory answers a name it has seen from memory: a change made behind its back (by
+    /// another server, say) is not seen until it forgets, which is what "no database read per
+    /// request" looks like from outside.
+    #[tokio::test]
+    async fn a_resolved_name_is_answered_from_memory_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("stele.db")).unwrap();
+        let acme = store
+            .create_organization(&NewOrganization {
+                name: "Acme".into(),
+                external_id: Some("tenant-42".into()),
+            })
+            .await
+            .unwrap();
+        let directory = Directory::new();
+        for reference in ["tenant-42", acme.id.as_str()] {
+            let found = directory.resolve(&store, reference).await.unwrap().unwrap();
+            assert_eq!((found.key, found.name.as_str()), (acme.key, "Acme"));
+        }
+
+        let rename = OrgUpdate {
+            name: Some("Acme Renamed".into()),
+            external_id: None,
+        };
+        store.update_org(acme.key, &rename).await.unwrap();
+        for reference in ["tenant-42", acme.id.as_str()] {
+            let found = directory.resolve(&store, reference).await.unwrap().unwrap();
+            assert_eq!(found.name, "Acme", "{reference} was read again");
+        }
+
+        directory.forget(&acme);
+        let found = directory
+            .resolve(&store, "tenant-42")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.name, "Acme Renamed");
+        // A name no organization has is not remembered: creating it later is seen at once.
+        assert!(
+            directory
+                .resolve(&store, "tenant-43")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .update_org(
+                acme.key,
+                &OrgUpdate {
+                    name: None,
+                    external_id: Some(Some("tenant-43".into())),
+                },
+            )
+            .await
+            .unwrap();
+        let found = directory
+            .resolve(&store, "tenant-43")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.key, acme.key);
+    }
+}

@@ -11,4 +11,5 @@ pub(crate) mod prune;
 pub(crate) mod query;
 pub(crate) mod single;
 pub(crate) mod startup;
+pub(crate) mod tenants;
 pub(crate) mod verify;

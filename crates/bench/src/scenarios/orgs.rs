@@ -51,10 +51,12 @@ pub(crate) struct OrgsResult {
 }
 
 /// What one kind of batch sends: the `Stele-Organization` header, or each event's own.
-#[derive(Clone, Copy)]
-enum Kind {
-    Single,
-    Mixed { orgs: u64 },
+#[derive(Clone)]
+pub(crate) enum Kind {
+    /// Every batch names this organization (external id) in the header.
+    Single(&'static str),
+    /// Each event names its organization's external id, picked from its index.
+    Mixed(Arc<dyn Fn(u64) -> String + Send + Sync>),
 }
 
 pub(crate) async fn run(
@@ -83,8 +85,10 @@ pub(crate) async fn run(
 
     let per_pass = args.orgs_events / ROUNDS;
     let mut passes = Vec::new();
+    let seed = args.seed;
+    let mixed = Kind::Mixed(Arc::new(move |i| tenant(mix(seed ^ i ^ 0x0e65) % orgs)));
     for round in 0..ROUNDS {
-        for kind in [Kind::Single, Kind::Mixed { orgs }] {
+        for kind in [Kind::Single(SINGLE), mixed.clone()] {
             let first = round * per_pass;
             passes.push(
                 pass(
@@ -96,6 +100,7 @@ pub(crate) async fn run(
                     kind,
                     first,
                     per_pass,
+                    args.orgs_events,
                 )
                 .await?,
             );
@@ -108,9 +113,10 @@ pub(crate) async fn run(
     })
 }
 
-/// Sends events `first..first + count` as batches of one kind and times it.
+/// Sends events `first..first + count` (of `total`, which spread over the time span) as batches of
+/// one kind and times it.
 #[allow(clippy::too_many_arguments)]
-async fn pass(
+pub(crate) async fn pass(
     http: &Http,
     key: &str,
     args: &BenchArgs,
@@ -119,18 +125,19 @@ async fn pass(
     kind: Kind,
     first: u64,
     count: u64,
+    total: u64,
 ) -> anyhow::Result<Pass> {
     let batch = args.batch as u64;
-    let total = args.orgs_events;
     let next_batch = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.ingest_clients {
-        let (http, key, pool, next_batch) = (
+        let (http, key, pool, next_batch, kind) = (
             http.clone(),
             key.to_string(),
             pool.clone(),
             next_batch.clone(),
+            kind.clone(),
         );
         let seed = args.seed;
         tasks.push(tokio::spawn(async move {
@@ -153,21 +160,17 @@ async fn pass(
                     let template = pool.pick(mix(seed ^ i));
                     let ms = base_ms + (i as i128 * crate::SPAN_MS as i128 / total as i128) as i64;
                     assembler.write(&mut body, template, ms);
-                    if let Kind::Mixed { orgs } = kind {
+                    if let Kind::Mixed(org_of) = &kind {
                         // The pooled event is a JSON object: its organization goes last.
                         body.pop();
-                        let _ = write!(
-                            body,
-                            ",\"organization\":\"{}\"}}",
-                            tenant(mix(seed ^ i ^ 0x0e65) % orgs)
-                        );
+                        let _ = write!(body, ",\"organization\":\"{}\"}}", org_of(i));
                     }
                 }
                 body.push_str("]}");
                 bytes += body.len() as u64;
-                let header = match kind {
-                    Kind::Single => Some(SINGLE),
-                    Kind::Mixed { .. } => None,
+                let header = match &kind {
+                    Kind::Single(org) => Some(*org),
+                    Kind::Mixed(_) => None,
                 };
                 let sent = Instant::now();
                 let answer = http.post_as(&key, header, body).await?;
@@ -182,7 +185,7 @@ async fn pass(
         }));
     }
     let mut result = Pass {
-        mixed: matches!(kind, Kind::Mixed { .. }),
+        mixed: matches!(kind, Kind::Mixed(_)),
         events: count,
         elapsed: Duration::ZERO,
         json_bytes: 0,
@@ -206,7 +209,7 @@ async fn pass(
 }
 
 impl Pass {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
 }
