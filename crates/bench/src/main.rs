@@ -146,7 +146,7 @@ pub struct BenchArgs {
     #[arg(long)]
     analyze: bool,
     /// `orgs` scenario: how many organizations the mixed batches spread their events over (at
-    /// most 999: one warm-up request creates them all).
+    /// most 999, the width of their external ids).
     #[arg(long, default_value_t = 100)]
     orgs: u64,
     /// `orgs` scenario: events sent in each kind of batch (single-organization, mixed).
