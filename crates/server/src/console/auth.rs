@@ -428,8 +428,8 @@ pub async fn login(
         tracing::info!(email = %email, ip = ?client.ip, "failed sign-in: no member has this email");
         return again(StatusCode::UNAUTHORIZED, WRONG);
     };
-    // Where the session starts: the organization used last, or else the first (oldest) one where
-    // the membership is not disabled.
+    // Where the session starts: the first membership that is not disabled, in the store's order
+    // (the one used last, then by how recently used, then oldest first).
     let enabled = memberships.iter().find(|m| !m.disabled);
     let member = match (password_ok, enabled) {
         (true, Some(member)) => member,
