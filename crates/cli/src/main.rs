@@ -380,12 +380,14 @@ enum KeyCommand {
 enum UserCommand {
     /// Add a member who signs in to the console. The password is prompted twice (without echo)
     /// on a terminal, or read as the first line of standard input otherwise; at least 12
-    /// characters. Prints the member's id.
+    /// characters. An email that already has an account (a member of another organization) is
+    /// added without a password: they keep theirs. Prints the member's id.
     Create {
         /// Organization id (org_…) or name.
         #[arg(long)]
         org: String,
-        /// What the member signs in with; unique across this Stele server.
+        /// What the member signs in with: one person across this Stele server, who may be a member
+        /// of several organizations.
         #[arg(long)]
         email: String,
         /// owner, admin, super-admin, it-admin, auditor or member (docs/console.md).

@@ -62,6 +62,14 @@ pub async fn begin(conn: &mut Conn, org: OrgKey, now: Millis) -> R<()> {
     ] {
         tx.execute(sql, &[&org.get()]).await?;
     }
+    // People who were members of this organization alone go with it, as they do when their last
+    // membership is removed: no password hash outlives every organization that knew them.
+    tx.execute(
+        "DELETE FROM people
+         WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.person_key = people.key)",
+        &[],
+    )
+    .await?;
     tx.commit().await
 }
 

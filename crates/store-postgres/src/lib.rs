@@ -861,7 +861,7 @@ impl Members for PgStore {
         Ok(members::find(&mut conn, org, id).await?)
     }
 
-    async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
+    async fn memberships_by_email(&self, email: &str) -> Result<Vec<Member>> {
         let mut conn = self.pool.get().await?;
         Ok(members::by_email(&mut conn, email).await?)
     }
@@ -884,6 +884,16 @@ impl Members for PgStore {
     async fn create_session(&self, session: NewSession) -> Result<()> {
         let mut conn = self.pool.get().await?;
         Ok(members::create_session(&mut conn, session).await?)
+    }
+
+    async fn switch_session(
+        &self,
+        token_hash: &SessionHash,
+        member_id: &str,
+        now: Millis,
+    ) -> Result<Option<Session>> {
+        let mut conn = self.pool.get().await?;
+        Ok(members::switch_session(&mut conn, token_hash, member_id, now).await?)
     }
 
     async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>> {

@@ -1,9 +1,11 @@
-//! Members and sessions (`members` and `sessions`, migration 5): who signs in to the console,
-//! shared by every server on the database so that a session started on one is honoured by all.
+//! People, members and sessions (`people`, `members` and `sessions`, migrations 5 and 9): who
+//! signs in to the console, shared by every server on the database so that a session started on
+//! one is honoured by all.
 //!
-//! A member's email is unique across Stele through `email_key` ([`stele_store::email_key`],
+//! A person's email is unique across Stele through `email_key` ([`stele_store::email_key`],
 //! computed in Rust rather than by `lower()`, whose result depends on the database's collation),
-//! so both backends agree on what a duplicate is.
+//! so both backends agree on what a duplicate is; a member is one person's membership of one
+//! organization.
 
 use stele_core::time::Millis;
 use stele_store::{
@@ -15,9 +17,14 @@ use tokio_postgres::Row;
 use crate::error::{Error, R};
 use crate::pool::Conn;
 
-/// The member columns as [`from_row`] reads them, from `m` (a member) joined to `o` (its org).
-const COLUMNS: &str = "m.id, m.org_key, o.id, o.name, m.email, m.name, m.role, m.password_hash, \
+/// The member columns as [`from_row`] reads them, from `m` (a membership) joined to `p` (its
+/// person) and `o` (its org).
+const COLUMNS: &str = "m.id, m.org_key, o.id, o.name, p.email, p.name, m.role, p.password_hash, \
      m.created_ms, m.disabled";
+
+/// The tables [`COLUMNS`] reads.
+const JOINED: &str =
+    "members m JOIN people p ON p.key = m.person_key JOIN orgs o ON o.key = m.org_key";
 
 fn from_row(r: &Row) -> R<Member> {
     Ok(Member {
@@ -46,40 +53,58 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgKey, member: NewMember)
             "a member's email, name, role and password hash cannot contain U+0000".into(),
         )));
     }
-    // Inserting from `orgs` turns an unknown organization into NotFound rather than a foreign
-    // key violation (Conflict).
-    let row = conn
+    let key = email_key(&member.email);
+    let mut tx = conn.transaction().await?;
+    if tx
+        .query_opt("SELECT 1 FROM orgs WHERE key = $1", &[&org.get()])
+        .await?
+        .is_none()
+    {
+        return Err(Error::Store(StoreError::NotFound));
+    }
+    // An existing person keeps their email and password; only a missing name is filled in. (DO
+    // UPDATE rather than DO NOTHING so that RETURNING gives the key either way.)
+    let person: i64 = tx
         .query_opt(
-            &format!(
-                "WITH m AS (
-                     INSERT INTO members (id, org_key, email, email_key, name, role,
-                                          password_hash, created_ms)
-                     SELECT $1, key, $3, $4, $5, $6, $7, $8 FROM orgs WHERE key = $2
-                     RETURNING *
-                 )
-                 SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
-            ),
+            "INSERT INTO people (email, email_key, name, password_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (email_key) DO UPDATE SET name = coalesce(people.name, excluded.name)
+             RETURNING key",
             &[
-                &id,
-                &org.get(),
                 &member.email,
-                &email_key(&member.email),
+                &key,
                 &member.name,
-                &member.role,
                 &member.password_hash,
                 &member.created_at,
             ],
         )
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => Error::Store(StoreError::Conflict(format!(
-                "a member with the email `{}` already exists",
-                member.email.trim()
-            ))),
-            other => Error::Store(other),
-        })?
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?
+        .try_get(0)?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO members (id, org_key, person_key, role, created_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (org_key, person_key) DO NOTHING",
+            &[&id, &org.get(), &person, &member.role, &member.created_at],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(Error::Store(StoreError::Conflict(format!(
+            "this organization already has a member with the email `{}`",
+            member.email.trim()
+        ))));
+    }
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM {JOINED} WHERE m.id = $1"),
+            &[&id],
+        )
+        .await?
         .ok_or(Error::Store(StoreError::NotFound))?;
-    from_row(&row)
+    let created = from_row(&row)?;
+    tx.commit().await?;
+    Ok(created)
 }
 
 pub async fn find(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Member>> {
@@ -88,39 +113,33 @@ pub async fn find(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Member>> {
     }
     let row = conn
         .query_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
-                 WHERE m.id = $1 AND m.org_key = $2"
-            ),
+            &format!("SELECT {COLUMNS} FROM {JOINED} WHERE m.id = $1 AND m.org_key = $2"),
             &[&id, &org.get()],
         )
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_email(conn: &mut Conn, email: &str) -> R<Option<Member>> {
+pub async fn by_email(conn: &mut Conn, email: &str) -> R<Vec<Member>> {
     if !storable(email) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let row = conn
-        .query_opt(
+    let rows = conn
+        .query(
             &format!(
-                "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
-                 WHERE m.email_key = $1"
+                "SELECT {COLUMNS} FROM {JOINED} WHERE p.email_key = $1
+                 ORDER BY m.last_used_ms DESC NULLS LAST, m.key"
             ),
             &[&email_key(email)],
         )
         .await?;
-    row.as_ref().map(from_row).transpose()
+    rows.iter().map(from_row).collect()
 }
 
 pub async fn list(conn: &mut Conn, org: OrgKey) -> R<Vec<Member>> {
     let rows = conn
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM members m JOIN orgs o ON o.key = m.org_key
-                 WHERE m.org_key = $1 ORDER BY m.key"
-            ),
+            &format!("SELECT {COLUMNS} FROM {JOINED} WHERE m.org_key = $1 ORDER BY m.key"),
             &[&org.get()],
         )
         .await?;
@@ -128,55 +147,77 @@ pub async fn list(conn: &mut Conn, org: OrgKey) -> R<Vec<Member>> {
 }
 
 pub async fn update(conn: &mut Conn, org: OrgKey, id: &str, update: MemberUpdate) -> R<Member> {
-    if !storable(id) || !update.role.as_deref().is_none_or(storable) {
+    if !storable(id)
+        || !update.role.as_deref().is_none_or(storable)
+        || !update.password_hash.as_deref().is_none_or(storable)
+    {
         return Err(Error::Store(StoreError::NotFound));
     }
-    let row = conn
+    let mut tx = conn.transaction().await?;
+    let person: i64 = tx
         .query_opt(
-            &format!(
-                "WITH m AS (
-                     UPDATE members SET role = coalesce($1, role),
-                                        disabled = coalesce($2, disabled),
-                                        password_hash = coalesce($5, password_hash)
-                     WHERE id = $3 AND org_key = $4
-                     RETURNING *
-                 ),
-                 -- A new password ends the member's sessions, in the same statement.
-                 s AS (
-                     DELETE FROM sessions
-                     WHERE $5::text IS NOT NULL AND member_key IN (SELECT key FROM m)
-                 )
-                 SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
-            ),
-            &[
-                &update.role,
-                &update.disabled,
-                &id,
-                &org.get(),
-                &update.password_hash,
-            ],
+            "UPDATE members SET role = coalesce($1, role), disabled = coalesce($2, disabled)
+             WHERE id = $3 AND org_key = $4
+             RETURNING person_key",
+            &[&update.role, &update.disabled, &id, &org.get()],
+        )
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?
+        .try_get(0)?;
+    if let Some(hash) = &update.password_hash {
+        // The password is the person's, so every session of theirs ends, in every organization.
+        tx.execute(
+            "UPDATE people SET password_hash = $1 WHERE key = $2",
+            &[hash, &person],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM sessions
+             WHERE member_key IN (SELECT key FROM members WHERE person_key = $1)",
+            &[&person],
+        )
+        .await?;
+    }
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM {JOINED} WHERE m.id = $1"),
+            &[&id],
         )
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;
-    from_row(&row)
+    let updated = from_row(&row)?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 pub async fn remove(conn: &mut Conn, org: OrgKey, id: &str) -> R<Member> {
     if !storable(id) {
         return Err(Error::Store(StoreError::NotFound));
     }
-    // The sessions go with the member (ON DELETE CASCADE).
-    let row = conn
+    let mut tx = conn.transaction().await?;
+    let row = tx
         .query_opt(
             &format!(
-                "WITH m AS (DELETE FROM members WHERE id = $1 AND org_key = $2 RETURNING *)
-                 SELECT {COLUMNS} FROM m JOIN orgs o ON o.key = m.org_key"
+                "SELECT {COLUMNS}, m.person_key FROM {JOINED} WHERE m.id = $1 AND m.org_key = $2"
             ),
             &[&id, &org.get()],
         )
         .await?
         .ok_or(Error::Store(StoreError::NotFound))?;
-    from_row(&row)
+    let member = from_row(&row)?;
+    let person: i64 = row.try_get(10)?;
+    // The sessions on this membership go with it (ON DELETE CASCADE); the person goes with their
+    // last membership, so no password hash outlives every organization that knew them.
+    tx.execute("DELETE FROM members WHERE id = $1", &[&id])
+        .await?;
+    tx.execute(
+        "DELETE FROM people WHERE key = $1
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.person_key = people.key)",
+        &[&person],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(member)
 }
 
 pub async fn create_session(conn: &mut Conn, session: NewSession) -> R<()> {
@@ -196,10 +237,53 @@ pub async fn create_session(conn: &mut Conn, session: NewSession) -> R<()> {
             ],
         )
         .await?;
-    match row {
-        Some(_) => Ok(()),
-        None => Err(Error::Store(StoreError::NotFound)),
+    if row.is_none() {
+        return Err(Error::Store(StoreError::NotFound));
     }
+    conn.query(
+        "UPDATE members SET last_used_ms = $1 WHERE id = $2",
+        &[&session.created_at, &session.member_id],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn switch_session(
+    conn: &mut Conn,
+    token_hash: &SessionHash,
+    member_id: &str,
+    now: Millis,
+) -> R<Option<Session>> {
+    if !storable(member_id) {
+        return Ok(None);
+    }
+    // One statement: the session must be live, and the target an enabled membership of the
+    // session's own person; otherwise nothing changes.
+    let moved = conn
+        .query_opt(
+            "WITH current AS (
+                 SELECT m.person_key FROM sessions s JOIN members m ON m.key = s.member_key
+                 WHERE s.token_hash = $1 AND s.revoked_ms IS NULL AND s.expires_ms > $3
+                   AND NOT m.disabled
+             ),
+             target AS (
+                 SELECT t.key FROM members t JOIN current c ON c.person_key = t.person_key
+                 WHERE t.id = $2 AND NOT t.disabled
+             ),
+             used AS (
+                 UPDATE members SET last_used_ms = $3 WHERE key IN (SELECT key FROM target)
+             )
+             UPDATE sessions SET member_key = (SELECT key FROM target),
+                                 last_seen_ms = greatest(last_seen_ms, $3)
+             WHERE token_hash = $1 AND EXISTS (SELECT 1 FROM target)
+             RETURNING member_key",
+            &[&&token_hash.0[..], &member_id, &now],
+        )
+        .await?;
+    if moved.is_none() {
+        return Ok(None);
+    }
+    session(conn, token_hash, now).await
 }
 
 pub async fn session(conn: &mut Conn, token_hash: &SessionHash, now: Millis) -> R<Option<Session>> {
@@ -209,6 +293,7 @@ pub async fn session(conn: &mut Conn, token_hash: &SessionHash, now: Millis) -> 
                 "SELECT {COLUMNS}, s.created_ms, s.expires_ms, s.last_seen_ms
                  FROM sessions s
                  JOIN members m ON m.key = s.member_key
+                 JOIN people p ON p.key = m.person_key
                  JOIN orgs o ON o.key = m.org_key
                  WHERE s.token_hash = $1 AND s.revoked_ms IS NULL AND s.expires_ms > $2
                    AND NOT m.disabled"

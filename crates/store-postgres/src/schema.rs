@@ -80,6 +80,11 @@ const MIGRATIONS: &[&str] = &[
     // 8: deleting an organization (`Tenancy::delete_org`): a mark on the organization, and guards
     // that let its rows go only inside a transaction that set `stele.deleting_org` to it.
     include_str!("../migrations/008_organization_deletion.sql"),
+    // 9: one person, many organizations (`members.rs`): `people` (one per `email_key`, with the
+    // name and password hash, because sign-in is per person) and `members` as memberships (role,
+    // disabled, at most one per person and organization). Existing members become one person
+    // each.
+    include_str!("../migrations/009_people.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

@@ -305,7 +305,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         &[],
     )
     .await;
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(versions, (1..=9).collect::<Vec<i32>>());
 }
 
 /// The partition (table name) each entry of the database lives in, by `seq`.
@@ -950,4 +950,105 @@ async fn pruning_100k_entries_in_batches_of_5000() {
     let report = store.verify(org, None).await.unwrap();
     println!("verify afterwards: {:.2} s", t.elapsed().as_secs_f64());
     assert!(report.ok && report.pruned_entries == N as u64, "{report:?}");
+}
+
+/// Migration 9 splits people off members: a database of migration 8 with members and live
+/// sessions keeps all of them, each member becoming a person of their own, and new people get
+/// keys after the migrated ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_split_off_members_and_live_sessions_survive() {
+    let (_db, url) = common::TestDatabase::create().await;
+    common::migrate_to_version(&url, 8).await.unwrap();
+    let sql = common::raw_client(&url).await;
+    sql.batch_execute(
+        "INSERT INTO orgs (key, id, name, created_ms) VALUES
+             (101, 'org_a', 'a', 1), (102, 'org_b', 'b', 1);
+         INSERT INTO members (id, org_key, email, email_key, name, role, password_hash,
+                              created_ms, disabled) VALUES
+             ('mem_ada', 101, 'Ada@Example.com', 'ada@example.com', 'Ada', 'owner',
+              '$argon2id$ada', 10, false),
+             ('mem_bob', 102, 'bob@example.com', 'bob@example.com', NULL, 'auditor',
+              '$argon2id$bob', 20, true);
+         INSERT INTO sessions (token_hash, member_key, created_ms, expires_ms, last_seen_ms)
+         SELECT decode(repeat(n, 32), 'hex'), key, 100, 9000000000000, 100
+         FROM members JOIN (VALUES ('mem_ada', '01'), ('mem_bob', '02')) AS t (id, n) USING (id);",
+    )
+    .await
+    .unwrap();
+
+    let store = PgStore::connect(&url, common::test_options())
+        .await
+        .unwrap();
+    let ada = store.memberships_by_email("ada@example.com").await.unwrap();
+    assert_eq!(ada.len(), 1);
+    let ada = &ada[0];
+    assert_eq!(
+        (
+            ada.id.as_str(),
+            ada.org_id.as_str(),
+            ada.email.as_str(),
+            ada.name.as_deref(),
+            ada.role.as_str(),
+            ada.password_hash.as_str(),
+            ada.created_at,
+            ada.disabled
+        ),
+        (
+            "mem_ada",
+            "org_a",
+            "Ada@Example.com",
+            Some("Ada"),
+            "owner",
+            "$argon2id$ada",
+            10,
+            false
+        )
+    );
+    let session = store
+        .session(&stele_store::SessionHash([1; 32]), 200)
+        .await
+        .unwrap()
+        .expect("the live session survived");
+    assert_eq!(session.member.id, "mem_ada");
+    assert_eq!(
+        store
+            .session(&stele_store::SessionHash([2; 32]), 200)
+            .await
+            .unwrap(),
+        None,
+        "bob is still disabled"
+    );
+    // A new person after the migrated ones (the identity continues past the copied keys), who
+    // can join a migrated person's organization.
+    let new = store
+        .create_member(
+            ada.org,
+            stele_store::NewMember {
+                email: "cy@example.com".into(),
+                name: None,
+                role: "member".into(),
+                password_hash: "$argon2id$cy".into(),
+                created_at: 300,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(new.password_hash, "$argon2id$cy");
+    let bob_in_a = store
+        .create_member(
+            ada.org,
+            stele_store::NewMember {
+                email: "BOB@example.com".into(),
+                name: None,
+                role: "member".into(),
+                password_hash: "$argon2id$ignored".into(),
+                created_at: 300,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (bob_in_a.email.as_str(), bob_in_a.password_hash.as_str()),
+        ("bob@example.com", "$argon2id$bob")
+    );
 }

@@ -57,6 +57,14 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
     ] {
         tx.execute(sql, [k]).map_err(map_err)?;
     }
+    // People who were members of this organization alone go with it, as they do when their last
+    // membership is removed: no password hash outlives every organization that knew them.
+    tx.execute(
+        "DELETE FROM people
+         WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.person_key = people.key)",
+        [],
+    )
+    .map_err(map_err)?;
     Ok(())
 }
 

@@ -855,7 +855,7 @@ impl Members for SqliteStore {
             .await
     }
 
-    async fn member_by_email(&self, email: &str) -> Result<Option<Member>> {
+    async fn memberships_by_email(&self, email: &str) -> Result<Vec<Member>> {
         let email = email.to_string();
         self.read(move |conn, _| members::by_email(conn, &email))
             .await
@@ -882,6 +882,19 @@ impl Members for SqliteStore {
     async fn create_session(&self, session: NewSession) -> Result<()> {
         self.writer
             .run(move |tx| members::create_session(tx, session))
+            .await
+    }
+
+    async fn switch_session(
+        &self,
+        token_hash: &SessionHash,
+        member_id: &str,
+        now: Millis,
+    ) -> Result<Option<Session>> {
+        let hash = *token_hash;
+        let member_id = member_id.to_string();
+        self.writer
+            .run(move |tx| members::switch_session(tx, &hash, &member_id, now))
             .await
     }
 

@@ -57,6 +57,11 @@ const MIGRATIONS: &[&str] = &[
     // 8: deleting an organization (`Tenancy::delete_org`): a mark on the organization, and a gate
     // the trail's guards let its rows go through, only while a deletion holds it.
     include_str!("../migrations/008_organization_deletion.sql"),
+    // 9: one person, many organizations (`members.rs`): `people` (one per `email_key`, with the
+    // name and password hash, because sign-in is per person) and `members` as memberships (role,
+    // disabled, at most one per person and organization). Existing members become one person
+    // each.
+    include_str!("../migrations/009_people.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.
@@ -125,4 +130,116 @@ pub fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA cache_size = -32768;
          PRAGMA mmap_size = 268435456;",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use stele_store::{Members, SessionHash};
+
+    use super::*;
+    use crate::{SqliteOptions, SqliteStore};
+
+    /// Migration 9 rebuilds `members` (SQLite cannot drop its UNIQUE email column), and sessions
+    /// reference members ON DELETE CASCADE: a database of migration 8 with members and live
+    /// sessions keeps all of them, each member becoming a person of their own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn people_split_off_members_and_live_sessions_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            configure(&conn).unwrap();
+            for (i, sql) in MIGRATIONS.iter().enumerate().take(8) {
+                let tx = conn.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", i + 1).unwrap();
+                tx.commit().unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO orgs (key, id, name, created_ms) VALUES
+                     (101, 'org_a', 'a', 1), (102, 'org_b', 'b', 1);
+                 INSERT INTO members (key, id, org_key, email, email_key, name, role,
+                                      password_hash, created_ms, disabled) VALUES
+                     (1, 'mem_ada', 101, 'Ada@Example.com', 'ada@example.com', 'Ada', 'owner',
+                      '$argon2id$ada', 10, 0),
+                     (2, 'mem_bob', 102, 'bob@example.com', 'bob@example.com', NULL, 'auditor',
+                      '$argon2id$bob', 20, 1);
+                 INSERT INTO sessions (token_hash, member_key, created_ms, expires_ms,
+                                       last_seen_ms) VALUES
+                     (x'0101010101010101010101010101010101010101010101010101010101010101', 1,
+                      100, 9000000000000, 100),
+                     (x'0202020202020202020202020202020202020202020202020202020202020202', 2,
+                      100, 9000000000000, 100);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open_with(&path, SqliteOptions::default()).unwrap();
+        let ada = store.memberships_by_email("ada@example.com").await.unwrap();
+        assert_eq!(ada.len(), 1);
+        let ada = &ada[0];
+        assert_eq!(
+            (
+                ada.id.as_str(),
+                ada.org_id.as_str(),
+                ada.email.as_str(),
+                ada.name.as_deref(),
+                ada.role.as_str(),
+                ada.password_hash.as_str(),
+                ada.created_at,
+                ada.disabled
+            ),
+            (
+                "mem_ada",
+                "org_a",
+                "Ada@Example.com",
+                Some("Ada"),
+                "owner",
+                "$argon2id$ada",
+                10,
+                false
+            )
+        );
+        let session = store
+            .session(&SessionHash([1; 32]), 200)
+            .await
+            .unwrap()
+            .expect("the live session survived the rebuild");
+        assert_eq!(session.member.id, "mem_ada");
+        assert_eq!(session.last_seen_at, 100);
+        let bob = store.memberships_by_email("bob@example.com").await.unwrap();
+        assert_eq!(
+            (bob[0].id.as_str(), bob[0].disabled, bob[0].name.as_deref()),
+            ("mem_bob", true, None)
+        );
+        assert_eq!(
+            store.session(&SessionHash([2; 32]), 200).await.unwrap(),
+            None,
+            "still disabled"
+        );
+        // The rebuilt tables keep their constraints: sessions still go with their member.
+        let removed = store
+            .remove_member(ada.org, "mem_ada")
+            .await
+            .expect("remove after migrating");
+        assert_eq!(removed.id, "mem_ada");
+        assert_eq!(
+            store.session(&SessionHash([1; 32]), 200).await.unwrap(),
+            None
+        );
+        let conn = Connection::open(&path).unwrap();
+        let (sessions, people): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM people)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((sessions, people), (1, 1));
+        let problems: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(problems, 0);
+    }
 }

@@ -2,9 +2,18 @@
 //! types).
 //!
 //! The server hashes passwords (Argon2id) and session tokens (SHA-256); the store keeps only the
-//! hashes. An email belongs to one member across Stele (compared by [`email_key`]), because
-//! signing in names no organization; everything else is per organization, and no organization
-//! sees another's members.
+//! hashes.
+//!
+//! Two levels, because signing in names no organization but one person may work in several:
+//! - a *person*, one per email across Stele (compared by [`email_key`]), holds what signing in
+//!   checks: the email, the name and the password hash;
+//! - a *member* is that person's membership of one organization (`mem_…`), with what that
+//!   organization decides: the role and whether it is disabled.
+//!
+//! [`Member`] is the membership joined with its person and organization, so callers see one row
+//! as before. A session belongs to one membership at a time and can be moved to another of the
+//! same person ([`Members::switch_session`]). No organization sees another's members: every
+//! lookup but sign-in's ([`Members::memberships_by_email`]) names the organization.
 
 use std::fmt;
 
@@ -15,30 +24,52 @@ use crate::{OrgKey, Result};
 
 #[async_trait]
 pub trait Members: Send + Sync {
-    /// Adds a member to the organization and returns it with its `mem_…` id. `Conflict` when a
-    /// member (of any organization) has the same email.
+    /// Adds a member to the organization and returns it with its `mem_…` id. When a person with
+    /// the same email exists (a member of another organization), the membership is theirs and
+    /// their email, password hash and name stay as they are (the name is only filled in when they
+    /// had none): one organization must not change how someone signs in to the others. Otherwise
+    /// the person is created from `member`. `Conflict` only when this organization already has a
+    /// member with the email.
     async fn create_member(&self, org: OrgKey, member: NewMember) -> Result<Member>;
 
     /// The organization's member with this id; another organization's member is `None`.
     async fn member(&self, org: OrgKey, id: &str) -> Result<Option<Member>>;
 
-    /// The member with this email (compared by [`email_key`]), whatever their organization: how
-    /// sign-in finds an account.
-    async fn member_by_email(&self, email: &str) -> Result<Option<Member>>;
+    /// Every membership of the person with this email (compared by [`email_key`]), disabled ones
+    /// included: how sign-in finds an account and the console lists the organizations to switch
+    /// to. The membership the person signed in to or switched to last comes first, then the
+    /// others oldest first, so sign-in can pick up where the person left off. Empty when no
+    /// person has the email.
+    async fn memberships_by_email(&self, email: &str) -> Result<Vec<Member>>;
 
     /// The organization's members, oldest first.
     async fn list_members(&self, org: OrgKey) -> Result<Vec<Member>>;
 
-    /// Changes a member's role, disabled flag or password; `NotFound` when the organization has
-    /// no member with this id. A new password ends every session of the member.
+    /// Changes a member's role or disabled flag (this membership only), or the password (the
+    /// person's, so every organization of theirs); `NotFound` when the organization has no member
+    /// with this id. A new password ends every session of the person, in every organization.
     async fn update_member(&self, org: OrgKey, id: &str, update: MemberUpdate) -> Result<Member>;
 
-    /// Removes a member from the organization, with their sessions; returns who it was.
-    /// `NotFound` when the organization has no member with this id.
+    /// Removes a member from the organization, with the sessions on this membership; returns who
+    /// it was. The person goes with their last membership, so no password hash outlives every
+    /// organization that knew them. `NotFound` when the organization has no member with this id.
     async fn remove_member(&self, org: OrgKey, id: &str) -> Result<Member>;
 
-    /// Starts a session. `NotFound` when no member has the id.
+    /// Starts a session on a membership, which becomes the person's last used one. `NotFound`
+    /// when no member has the id.
     async fn create_session(&self, session: NewSession) -> Result<()>;
+
+    /// Moves the live session whose token hashes to `token_hash` to the membership `member_id`
+    /// of the same person (the console's organization switcher), which becomes the person's last
+    /// used one; returns the session as it now is. `None`, changing nothing, when the session is
+    /// not live at `now` or the membership is not the same person's, or is disabled: a session
+    /// never reaches an organization its person could not sign in to.
+    async fn switch_session(
+        &self,
+        token_hash: &SessionHash,
+        member_id: &str,
+        now: Millis,
+    ) -> Result<Option<Session>>;
 
     /// The session whose token hashes to `token_hash`, if it is live at `now`: not revoked, not
     /// expired (`now < expires_at`), and its member not disabled.
@@ -56,8 +87,8 @@ pub trait Members: Send + Sync {
 }
 
 /// What makes two member emails the same: trimmed and lowercased (Unicode), so `Ada@Example.com`
-/// and `ada@example.com` are one account. Both backends keep this key with a unique index, so
-/// they agree on what a duplicate is, and sign-in looks members up by it.
+/// and `ada@example.com` are one person. Both backends keep this key with a unique index on
+/// people, so they agree on what a duplicate is, and sign-in looks people up by it.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
@@ -65,14 +96,14 @@ pub fn email_key(email: &str) -> String {
 /// A member to add to an organization.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewMember {
-    /// As given (shown as typed); unique across Stele by [`email_key`].
+    /// As given (shown as typed); one person across Stele by [`email_key`].
     pub email: String,
     pub name: Option<String>,
     /// The role's name (`owner`, `admin`, …). The server knows what each role allows; the store
     /// keeps the name.
     pub role: String,
     /// The password's Argon2id hash as a PHC string (`$argon2id$v=19$…`), made by the server.
-    /// The store never sees a password.
+    /// The store never sees a password. Only used when the email names no person yet.
     pub password_hash: String,
     pub created_at: Millis,
 }
@@ -89,7 +120,8 @@ impl fmt::Debug for NewMember {
     }
 }
 
-/// A member of an organization: someone who signs in to the console.
+/// A member of an organization (a membership, joined with its person): someone who signs in to
+/// the console.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Member {
     /// `mem_…`, assigned by the store.
@@ -98,12 +130,17 @@ pub struct Member {
     /// The organization's public id (`org_…`) and name, for the console's header.
     pub org_id: String,
     pub org_name: String,
+    /// The person's: the same in each of their organizations.
     pub email: String,
     pub name: Option<String>,
+    /// This membership's.
     pub role: String,
+    /// The person's (sign-in is per person).
     pub password_hash: String,
+    /// When the membership was made.
     pub created_at: Millis,
-    /// A disabled member cannot sign in, and their sessions stop working.
+    /// This membership's: a disabled member cannot sign in to this organization, and sessions on
+    /// it stop working; the person's other organizations are not affected.
     pub disabled: bool,
 }
 
@@ -127,7 +164,8 @@ impl fmt::Debug for Member {
 pub struct MemberUpdate {
     pub role: Option<String>,
     pub disabled: Option<bool>,
-    /// A new password's Argon2id hash (PHC string); setting it ends the member's sessions.
+    /// A new password's Argon2id hash (PHC string) for the person; setting it ends all of the
+    /// person's sessions.
     pub password_hash: Option<String>,
 }
 

@@ -1,6 +1,9 @@
 //! `stele user`: add a console member (with a password read without echo), disable, enable or
 //! remove one, or print a one-time link for them to set a new password. Each is
 //! `stele_service::access::members`'s, as over the API, and recorded the same way.
+//!
+//! An email that is already a person's (a member of another organization) is added to this
+//! organization without asking for a password: they sign in with the one they have.
 
 use anyhow::Context as _;
 use stele_core::time::now_millis;
@@ -27,22 +30,28 @@ pub(crate) async fn create_user(
     members::check_email(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let store = open_existing(&data).await?;
     let org = find_org(store.as_ref(), &org).await?;
-    let password = read_new_password()?;
-    members::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let member = members::add(
+    let password = if members::has_account(store.as_ref(), &email).await? {
+        None
+    } else {
+        let password = read_new_password()?;
+        members::check_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(password)
+    };
+    let added = members::add(
         store.as_ref(),
         org.key,
         AddMember {
             email: &email,
             name: name.as_deref(),
             role,
-            password: Some(&password),
+            password: password.as_deref(),
         },
         activity::system_actor("stele user create"),
         activity::cli_context(),
         now_millis(),
     )
     .await?;
+    let member = added.member;
     echo(
         store.as_ref(),
         activity::member_added(
@@ -53,10 +62,18 @@ pub(crate) async fn create_user(
         ),
     )
     .await?;
-    eprintln!(
-        "added {} to {} as {}; they can sign in at /console",
-        member.email, org.name, member.role
-    );
+    if added.existing_account {
+        eprintln!(
+            "added {} to {} as {}; they already have an account in another organization and \
+             sign in at /console with their own password",
+            member.email, org.name, member.role
+        );
+    } else {
+        eprintln!(
+            "added {} to {} as {}; they can sign in at /console",
+            member.email, org.name, member.role
+        );
+    }
     println!("{}", member.id);
     Ok(())
 }
@@ -101,9 +118,10 @@ async fn find_member(
 ) -> anyhow::Result<stele_store::Member> {
     let org = find_org(store, org).await?;
     store
-        .member_by_email(email)
+        .memberships_by_email(email)
         .await?
-        .filter(|m| m.org == org.key)
+        .into_iter()
+        .find(|m| m.org == org.key)
         .ok_or_else(|| anyhow::anyhow!("{} has no member with the email {email}", org.name))
 }
 
@@ -211,10 +229,13 @@ pub(crate) async fn reset_password(
     let signer = TokenSigner::new(stele_service::secrets::password_link_secret(&key));
     let store = open_existing(&data).await?;
     let member = find_member(store.as_ref(), &org, &email).await?;
+    // The operator may reset the password of a person of several organizations (an
+    // organization may not; see `stele_service::access::members`).
     let (token, _) = members::password_link(
         store.as_ref(),
         &signer,
         &member,
+        members::LinkIssuer::Operator,
         by("stele user reset-password"),
         now_millis(),
     )

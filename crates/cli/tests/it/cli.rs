@@ -155,7 +155,28 @@ fn operators_add_console_members_and_their_changes_to_access_are_recorded() {
     let (ok, _, err) = user("bob@example.com", "admin", "too short");
     assert!(!ok && err.contains("at least 12 characters"), "{err}");
     let (ok, _, err) = user("ADA@example.com", "auditor", "correct horse battery");
-    assert!(!ok && err.contains("already exists"), "{err}");
+    assert!(!ok && err.contains("already has a member"), "{err}");
+    // Ada's account joins another organization without a password: she keeps hers.
+    stele(dir.path(), &["org", "create", "globex"]);
+    let (ok, out, err) = stele_with_input(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--org",
+            "globex",
+            "--email",
+            "ADA@example.com",
+            "--role",
+            "auditor",
+        ],
+        "",
+    );
+    assert!(ok && err.contains("with their own password"), "{err}");
+    assert!(
+        out.trim().starts_with("mem_") && out.trim() != member_id,
+        "{out}"
+    );
     let (ok, _, err) = user("bob@example.com", "root", "correct horse battery");
     assert!(
         !ok && err.contains("owner, admin, super-admin, it-admin, auditor, member"),

@@ -35,7 +35,7 @@ use crate::api::auth::{Authenticated, org_error};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use stele_service::access::api_keys::{self, Revoked};
-use stele_service::access::members::{self, AddMember, AddMemberError};
+use stele_service::access::members::{self, AddMember, AddMemberError, LinkIssuer};
 use stele_service::access::roles::Role;
 use stele_service::organizations::{self, Doer};
 use stele_service::trail::{self, activity};
@@ -445,7 +445,7 @@ pub async fn add_member(
         role,
         password: None,
     };
-    let member = members::add(
+    let added = members::add(
         store,
         org.key,
         request,
@@ -455,24 +455,46 @@ pub async fn add_member(
     )
     .await
     .map_err(|e| match e {
-        AddMemberError::Invalid(message) => ApiError::field("invalid_body", "email", message),
-        AddMemberError::EmailTaken(_) => ApiError::Conflict(e.to_string()),
+        AddMemberError::Invalid(message) => {
+            let field = if message.starts_with("the name") {
+                "name"
+            } else {
+                "email"
+            };
+            ApiError::field("invalid_body", field, message)
+        }
+        AddMemberError::EmailTaken(_) | AddMemberError::AwaitingPassword(_) => {
+            ApiError::Conflict(e.to_string())
+        }
         AddMemberError::Store(e) => e.into(),
     })?;
-    let (token, expires_at) =
-        members::password_link(store, &state.password_links, &member, member_by(&by), now).await?;
-    let added = activity::member_added(by.actor.clone(), by.context.clone(), &member, now);
-    echo_to_platform(&state, added).await?;
-    let link = activity::member_changed(
-        by.actor,
-        by.context,
-        &member,
-        activity::MemberChange::PasswordLink,
-        now,
-    );
-    echo_to_platform(&state, link).await?;
+    let member = added.member;
+    let event = activity::member_added(by.actor.clone(), by.context.clone(), &member, now);
+    echo_to_platform(&state, event).await?;
     let mut body = member_json(&member);
-    body["password_link"] = password_link_json(&state, &token, expires_at);
+    body["existing_account"] = Value::Bool(added.existing_account);
+    // A person of another organization signs in with the password they have; a link here would
+    // let this organization change it (and `password_link` refuses one).
+    if !added.existing_account {
+        let (token, expires_at) = members::password_link(
+            store,
+            &state.password_links,
+            &member,
+            LinkIssuer::Organization,
+            member_by(&by),
+            now,
+        )
+        .await?;
+        let link = activity::member_changed(
+            by.actor,
+            by.context,
+            &member,
+            activity::MemberChange::PasswordLink,
+            now,
+        );
+        echo_to_platform(&state, link).await?;
+        body["password_link"] = password_link_json(&state, &token, expires_at);
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -599,8 +621,15 @@ pub async fn member_password_link(
         "this organization has no member with this id",
     ))?;
     let now = state.clock.now();
-    let (token, expires_at) =
-        members::password_link(store, &state.password_links, &member, member_by(&by), now).await?;
+    let (token, expires_at) = members::password_link(
+        store,
+        &state.password_links,
+        &member,
+        LinkIssuer::Organization,
+        member_by(&by),
+        now,
+    )
+    .await?;
     let event = activity::member_changed(
         by.actor,
         by.context,

@@ -97,7 +97,20 @@ pub struct ConsoleUser {
     /// header of every state-changing fetch (the layout also puts it in
     /// `<meta name="csrf-token">`, where `console.js` finds it).
     pub csrf_token: String,
+    /// The person's other organizations they may switch to (enabled memberships), by name: the
+    /// header's switcher. Empty for a person of one organization.
+    pub other_organizations: Vec<OrgChoice>,
     session: SessionHash,
+}
+
+/// Another organization of the signed-in person, for the switcher.
+#[derive(Debug, Clone)]
+pub struct OrgChoice {
+    /// The membership there (`mem_…`), what the switcher posts.
+    pub member_id: String,
+    pub org: OrgKey,
+    pub org_id: String,
+    pub org_name: String,
 }
 
 impl ConsoleUser {
@@ -214,6 +227,23 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<ConsoleUser, Respo
         tracing::warn!(%error, "recording a session's last use failed");
     }
     let member = session.member;
+    // One indexed read per console page, for the header's switcher. Only the person's own
+    // memberships, and only the organizations' names and ids go into the page.
+    let mut other_organizations: Vec<OrgChoice> = state
+        .store
+        .memberships_by_email(&member.email)
+        .await
+        .map_err(|e| ConsoleError::from(e).into_response())?
+        .into_iter()
+        .filter(|m| m.id != member.id && !m.disabled)
+        .map(|m| OrgChoice {
+            member_id: m.id,
+            org: m.org,
+            org_id: m.org_id,
+            org_name: m.org_name,
+        })
+        .collect();
+    other_organizations.sort_by(|a, b| a.org_name.cmp(&b.org_name));
     let role = Role::parse(&member.role).unwrap_or_else(|| {
         // Only Stele writes roles, so this is a newer version's role or a hand edit: grant
         // the least.
@@ -229,6 +259,7 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<ConsoleUser, Respo
         email: member.email,
         name: member.name,
         role,
+        other_organizations,
         session: hash,
     })
 }
@@ -372,51 +403,57 @@ pub async fn login(
         return Ok(response);
     }
 
-    let member = if email.is_empty() {
-        None
+    // Every membership of the person, the one they used last first. The password is the
+    // person's, so it is checked once, against the first (all share the hash).
+    let memberships = if email.is_empty() {
+        Vec::new()
     } else {
-        state.store.member_by_email(&email).await?
+        state.store.memberships_by_email(&email).await?
     };
     let password = form.password;
-    let (member, password_ok) = tokio::task::spawn_blocking(move || match member {
-        Some(member) => {
-            let ok = members::verify_password(&password, &member.password_hash);
-            (Some(member), ok)
-        }
+    let hash = memberships.first().map(|m| m.password_hash.clone());
+    let password_ok = tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => members::verify_password(&password, &hash),
         None => {
             members::verify_nothing(&password);
-            (None, false)
+            false
         }
     })
     .await
     .map_err(|e| ConsoleError::Internal(format!("password check task: {e}")))?;
 
     const WRONG: &str = "Wrong email or password.";
-    let Some(member) = member else {
+    let Some(first) = memberships.first() else {
         limiter.failed(&account, client.ip, now);
         tracing::info!(email = %email, ip = ?client.ip, "failed sign-in: no member has this email");
         return again(StatusCode::UNAUTHORIZED, WRONG);
     };
-    let refused = if !password_ok {
-        Some("wrong password")
-    } else if member.disabled {
-        Some("the account is disabled")
-    } else {
-        None
-    };
-    if let Some(reason) = refused {
-        limiter.failed(&account, client.ip, now);
-        let event = activity::login_failed(&email, (&member).into(), reason, client.context(), now);
-        if let Err(error) =
-            stele_service::trail::record(state.store.as_ref(), member.org, event).await
-        {
-            tracing::error!(%error, member = %member.id, "recording a failed sign-in failed");
+    // Where the session starts: the first membership that is not disabled, in the store's order
+    // (the one used last, then by how recently used, then oldest first).
+    let enabled = memberships.iter().find(|m| !m.disabled);
+    let member = match (password_ok, enabled) {
+        (true, Some(member)) => member,
+        (password_ok, _) => {
+            let reason = if password_ok {
+                "the account is disabled"
+            } else {
+                "wrong password"
+            };
+            limiter.failed(&account, client.ip, now);
+            // Recorded once, in the organization the person used last (where a successful
+            // sign-in would most likely have gone), not in each of theirs: one attempt is one
+            // entry, and no organization's trail learns from it that the person has others.
+            let event = activity::login_failed(&email, first.into(), reason, client.context(), now);
+            if let Err(error) =
+                stele_service::trail::record(state.store.as_ref(), first.org, event).await
+            {
+                tracing::error!(%error, member = %first.id, "recording a failed sign-in failed");
+            }
+            return again(StatusCode::UNAUTHORIZED, WRONG);
         }
-        return again(StatusCode::UNAUTHORIZED, WRONG);
-    }
-
+    };
     limiter.succeeded(&account);
-    start_session(&state, &member, &client, now, &next).await
+    start_session(&state, member, &client, now, &next).await
 }
 
 /// Records the sign-in, then starts the session and sets its cookie. Recorded first: a session
@@ -460,6 +497,73 @@ async fn start_session(
     );
     headers.append(SET_COOKIE, expired_cookie(LOGIN_COOKIE, LOGIN_PATH, secure));
     Ok(response)
+}
+
+/// Where the header's organization switcher posts.
+pub const SWITCH_PATH: &str = "/console/switch-organization";
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    /// The membership (`mem_…`) to move the session to.
+    #[serde(default)]
+    member: String,
+}
+
+/// `POST /console/switch-organization`: moves the session to another organization of the signed-in
+/// person (the CSRF guard has checked the form's token), records it there as a sign-in, and goes
+/// to that organization's log, where its own role and IP allowlist apply. Any membership that is
+/// not the person's own enabled one is refused with a 403 page, the session staying where it was.
+/// It takes [`SignedIn`], not [`ConsoleUser`]: the current organization's IP allowlist must not
+/// keep someone from switching to another organization, as it never keeps them from signing out.
+pub async fn switch_organization(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    client: Client,
+    Form(form): Form<SwitchForm>,
+) -> Result<Response, ConsoleError> {
+    let now = state.clock.now();
+    let refused = |user: &ConsoleUser| {
+        page(
+            StatusCode::FORBIDDEN,
+            layout(
+                "Cannot switch organization",
+                Some(user),
+                html! {
+                    section.notice.denied {
+                        h1 { "You cannot switch to that organization" }
+                        p { "You are not a member of it, or your membership there is disabled." }
+                        p { a href="/console" { "Back to " (user.org_name) } }
+                    }
+                },
+            ),
+        )
+    };
+    let Some(target) = user
+        .other_organizations
+        .iter()
+        .find(|o| o.member_id == form.member)
+    else {
+        tracing::info!(member = %user.member_id, target = %form.member, "organization switch refused");
+        return Ok(refused(&user));
+    };
+    // Recorded first, as a sign-in is: a session is never in an organization without the entry
+    // that says how it got there.
+    let who = Who {
+        id: &target.member_id,
+        name: user.name.as_deref(),
+        email: &user.email,
+    };
+    let event = activity::switched_in(who, client.context(), now);
+    stele_service::trail::record(state.store.as_ref(), target.org, event).await?;
+    match state
+        .store
+        .switch_session(&user.session, &target.member_id, now)
+        .await?
+    {
+        Some(_) => Ok(see_other("/console")),
+        // Disabled or removed there a moment ago.
+        None => Ok(refused(&user)),
+    }
 }
 
 /// `POST /console/logout`: ends the session here and in the store, and records it.

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(password_page::show).post(password_page::set),
         )
         .route("/console/logout", post(auth::logout))
+        .route(auth::SWITCH_PATH, post(auth::switch_organization))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/assets/console.js", get(script))
         // Any other console address is a page too, not the API's JSON 404.
@@ -98,8 +99,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(middleware::map_response(security_headers))
 }
 
-/// The page every console page is: the header (Stele, the organization, a Settings link for a
-/// member who may open a settings page, the signed-in member and Sign out) and `body` under it. `user` is `None` on the sign-in page.
+/// The page every console page is: the header (Stele, the organization, with a switcher for a
+/// person of several organizations, a Settings link for a member who may open a settings page,
+/// the signed-in member and Sign out) and `body` under it. `user` is `None` on the sign-in page.
 pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -119,7 +121,23 @@ pub fn layout(title: &str, user: Option<&ConsoleUser>, body: Markup) -> Markup {
                 header.top {
                     a.brand href="/console" { "Stele" }
                     @if let Some(user) = user {
-                        span.org title=(user.org_id) { (user.org_name) }
+                        @if user.other_organizations.is_empty() {
+                            span.org title=(user.org_id) { (user.org_name) }
+                        } @else {
+                            // A disclosure, so it works without JavaScript: one POST form whose
+                            // buttons each name a membership of the person's.
+                            details.org-switch {
+                                summary.org title=(user.org_id) { (user.org_name) }
+                                form.org-menu method="post" action=(auth::SWITCH_PATH) {
+                                    input type="hidden" name=(auth::CSRF_FIELD) value=(user.csrf_token);
+                                    span.org-menu-label { "Switch to" }
+                                    @for other in &user.other_organizations {
+                                        button type="submit" name="member" value=(other.member_id)
+                                            title=(other.org_id) { (other.org_name) }
+                                    }
+                                }
+                            }
+                        }
                         @if user.can(Permission::AuditLogView) {
                             a.nav-link href="/console" { "Audit log" }
                         }

@@ -6,6 +6,7 @@ mod embed;
 mod harness;
 mod log;
 mod members_api;
+mod organizations;
 mod phone;
 mod print_log;
 mod settings;

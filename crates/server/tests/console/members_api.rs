@@ -6,9 +6,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use stele_service::access::api_keys;
+use stele_service::access::roles::Role;
 use stele_store::Scope;
 
-use crate::harness::{Console, hidden_field, set_cookie};
+use crate::harness::{Console, PASSWORD, hidden_field, set_cookie};
 
 const NEW_PASSWORD: &str = "a long new password";
 
@@ -231,4 +232,225 @@ async fn bad_member_requests_name_the_field_and_keys_stay_in_their_place() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn a_platform_adds_a_person_of_another_organization_without_touching_their_password() {
+    let console = Console::start().await;
+    let key = platform_key(&console).await;
+    let a = &console.org;
+    let b = console.store.create_org("globex").await.unwrap();
+    // Kim is a member of the first organization, with a password of her own.
+    let kim_a = console
+        .add_member("kim@example.com", Some("Kim"), Role::Auditor)
+        .await;
+    let members_of = |org: &str| format!("/v1/organizations/{org}/members");
+
+    let (status, kim_b) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &members_of(&b.id),
+        Some(json!({"email": "KIM@example.com", "name": "Kimberly", "role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kim_b}");
+    assert_eq!(kim_b["existing_account"], true);
+    assert_eq!(kim_b["has_password"], true);
+    assert!(
+        kim_b.get("password_link").is_none(),
+        "no link: she signs in with her own password: {kim_b}"
+    );
+    assert_eq!(
+        (&kim_b["email"], &kim_b["name"], &kim_b["role"]),
+        (&json!("kim@example.com"), &json!("Kim"), &json!("admin")),
+        "the person's email and name, this organization's role"
+    );
+    assert_ne!(kim_b["id"], json!(kim_a.id));
+    // Her password still works, in either organization.
+    let signed_in = console.sign_in_http("kim@example.com", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    // A second time in the same organization is a conflict; a new person still gets a link.
+    let (status, error) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &members_of(&b.id),
+        Some(json!({"email": "kim@example.com", "role": "member"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    let (status, lee) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &members_of(&b.id),
+        Some(json!({"email": "lee@example.com", "role": "member"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{lee}");
+    assert_eq!(lee["existing_account"], false);
+    assert!(lee["password_link"]["password_set_url"].is_string());
+    // Lee has no password yet: another organization cannot add him until he has one.
+    let (status, error) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &members_of(&a.id),
+        Some(json!({"email": "lee@example.com", "role": "member"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has not set a password yet"),
+        "{error}"
+    );
+
+    // Each organization lists its own membership only.
+    let emails = |list: &Value| -> Vec<(String, String)> {
+        list["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["email"].as_str().unwrap().to_string(),
+                    m["role"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (_, list_a) = call(
+        &console,
+        &key,
+        reqwest::Method::GET,
+        &members_of(&a.id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        emails(&list_a),
+        [("kim@example.com".to_string(), "auditor".to_string())]
+    );
+    let (_, list_b) = call(
+        &console,
+        &key,
+        reqwest::Method::GET,
+        &members_of(&b.id),
+        None,
+    )
+    .await;
+    assert_eq!(
+        emails(&list_b),
+        [
+            ("kim@example.com".to_string(), "admin".to_string()),
+            ("lee@example.com".to_string(), "member".to_string())
+        ]
+    );
+    // One organization's membership id names nothing in the other.
+    let (status, _) = call(
+        &console,
+        &key,
+        reqwest::Method::PATCH,
+        &format!("{}/{}", members_of(&a.id), kim_b["id"].as_str().unwrap()),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // No organization may make a link that would change a shared person's password.
+    let (status, error) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &format!(
+            "{}/{}/password-link",
+            members_of(&b.id),
+            kim_b["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("also a member of another organization"),
+        "{error}"
+    );
+
+    // An organization's own key (org A's, every scope) sees no organization's members, neither
+    // its own nor B's.
+    let a_key = api_keys::generate("acme", vec![Scope::Admin, Scope::Read]);
+    console
+        .store
+        .create_api_key(a.key, a_key.record)
+        .await
+        .unwrap();
+    for org in [&a.id, &b.id] {
+        let (status, body) = call(
+            &console,
+            &a_key.secret,
+            reqwest::Method::GET,
+            &members_of(org),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{org}: {body}");
+        assert!(!body.to_string().contains("kim@"), "{body}");
+    }
+
+    // Disabled in B, Kim still signs in (to A).
+    let (status, _) = call(
+        &console,
+        &key,
+        reqwest::Method::PATCH,
+        &format!("{}/{}", members_of(&b.id), kim_b["id"].as_str().unwrap()),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let signed_in = console.sign_in_http("kim@example.com", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = format!(
+        "stele_session={}",
+        set_cookie(&signed_in, "stele_session").unwrap()
+    );
+    let page = console.page_text("/console", &session).await;
+    assert!(
+        page.contains(&format!(r#"<span class="org" title="{}">"#, a.id)),
+        "in A, with no switcher (B is disabled): {page}"
+    );
+
+    // Removed from both, the person is gone: no sign-in, and the email is new again.
+    for (org, id) in [
+        (&a.id, kim_a.id.as_str()),
+        (&b.id, kim_b["id"].as_str().unwrap()),
+    ] {
+        let (status, _) = call(
+            &console,
+            &key,
+            reqwest::Method::DELETE,
+            &format!("{}/{id}", members_of(org)),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let refused = console.sign_in_http("kim@example.com", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let (_, again) = call(
+        &console,
+        &key,
+        reqwest::Method::POST,
+        &members_of(&b.id),
+        Some(json!({"email": "kim@example.com", "role": "member"})),
+    )
+    .await;
+    assert_eq!(again["existing_account"], false, "{again}");
 }

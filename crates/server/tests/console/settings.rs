@@ -674,7 +674,7 @@ async fn an_admin_adds_a_member_who_signs_in_and_changes_their_role() {
         b.sign_in(console, ADA).await;
         b.open(&console.at("/console/settings/members"), "table.members")
             .await;
-        let bo = console.store.member_by_email(BO).await.unwrap().unwrap();
+        let bo = console.store.memberships_by_email(BO).await.unwrap()[0].clone();
         let row = format!("tr#member-{}", bo.id);
         assert_eq!(b.text_of(&format!("{row} td.name")).await, "Bo Chen");
         b.wait_for(&format!("{row} select[name=role]"))
@@ -690,7 +690,7 @@ async fn an_admin_adds_a_member_who_signs_in_and_changes_their_role() {
     })
     .await;
 
-    let bo = console.store.member_by_email(BO).await.unwrap().unwrap();
+    let bo = console.store.memberships_by_email(BO).await.unwrap()[0].clone();
     assert_eq!(bo.role, "it-admin");
     let added = console.entries("detailed_action=member.add").await;
     assert_eq!(added.len(), 1);
@@ -849,10 +849,10 @@ async fn settings_forms_without_the_csrf_token_are_refused_and_change_nothing() 
     assert!(
         console
             .store
-            .member_by_email("eve@example.com")
+            .memberships_by_email("eve@example.com")
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     let keys = console.store.list_api_keys(console.org.key).await.unwrap();
     assert!(keys.iter().all(|k| k.name != "sneaky"));
@@ -1043,7 +1043,24 @@ async fn role_changes_stay_within_the_guard_rails() {
             .unwrap()
             .contains("Only an owner can make someone an owner")
     );
-    // An email that is taken (in any organization) is refused next to the field.
+    // An email this organization has already is refused next to the field.
+    let taken = ada.email.to_uppercase();
+    let response = console
+        .post_form(
+            "/console/settings/members",
+            &admin,
+            &[
+                ("csrf", &admin_csrf),
+                ("email", &taken),
+                ("role", "auditor"),
+                ("password", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("exists already"));
+    // Another organization's member is added as the same person, whose password stays theirs
+    // (the one typed here is not used), and the notice says so.
     let response = console
         .post_form(
             "/console/settings/members",
@@ -1056,8 +1073,39 @@ async fn role_changes_stay_within_the_guard_rails() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("exists already"));
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let done_at = location(&response);
+    assert!(done_at.contains("done=added-existing"), "{done_at}");
+    let page = console.get(&done_at, &admin).await.text().await.unwrap();
+    assert!(
+        page.contains("already have a Stele account in another organization"),
+        "{page}"
+    );
+    let memberships = console
+        .store
+        .memberships_by_email("stranger@example.com")
+        .await
+        .unwrap();
+    assert_eq!(memberships.len(), 2);
+    assert!(
+        memberships
+            .iter()
+            .all(|m| m.password_hash == stranger.password_hash)
+    );
+    let here = memberships
+        .iter()
+        .find(|m| m.org == console.org.key)
+        .unwrap();
+    assert_eq!(here.role, "auditor");
+    // The other organization's membership is not this organization's to change.
+    assert!(
+        console
+            .store
+            .member(console.org.key, &stranger.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     for member in [&ada, &olga, &aud] {
         let now = console
             .store
@@ -1070,10 +1118,10 @@ async fn role_changes_stay_within_the_guard_rails() {
     assert!(
         console
             .store
-            .member_by_email("new-owner@example.com")
+            .memberships_by_email("new-owner@example.com")
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     assert!(
         console

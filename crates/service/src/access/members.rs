@@ -1,7 +1,13 @@
 //! Console members: their passwords (Argon2id, the `argon2` crate's default parameters, stored as
 //! PHC strings); adding one, disabling, enabling and removing one; one-time links that let a
 //! member set their own password ([`password_link`]). Each change is recorded in the
-//! organization's trail. `stele user`, the console's members page and the organizations API
+//! organization's trail.
+//!
+//! One person (one email) may be a member of several organizations; the password is the
+//! person's. So adding someone who already has an account elsewhere only adds a membership and
+//! never touches their password, and an organization cannot make a password link for a person
+//! who also belongs to another one: whoever sets that password would sign in to the other
+//! organizations too. Only the operator (`stele user reset-password`) can. `stele user`, the console's members page and the organizations API
 //! (`/v1/organizations/{org}/members`) all come here.
 //!
 //! Hashing and verifying take tens of milliseconds of CPU on purpose; async callers run them on
@@ -96,9 +102,16 @@ pub enum AddMemberError {
     /// The request itself is wrong (the message says what to fix).
     #[error("{0}")]
     Invalid(String),
-    /// Another member has this email (in any organization).
-    #[error("a member with the email `{0}` already exists")]
+    /// This organization has a member with this email already.
+    #[error("this organization already has a member with the email `{0}`")]
     EmailTaken(String),
+    /// The email is an account of another organization that has no password yet: adding it here
+    /// would leave it with none, and this organization may not set one (see the module's docs).
+    #[error(
+        "`{0}` belongs to another organization and has not set a password yet; add them once \
+         they have"
+    )]
+    AwaitingPassword(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -116,9 +129,28 @@ pub struct AddMember<'a> {
 /// password verifies against it.
 pub const NO_PASSWORD_YET: &str = "!no password yet";
 
+/// A member just added.
+#[derive(Debug)]
+pub struct Added {
+    pub member: Member,
+    /// The email was a person's already (a member of another organization): they sign in with
+    /// their own password, which adding them did not change (a password given was not used).
+    pub existing_account: bool,
+}
+
+/// Whether the person with this email exists (as a member of some organization) and has a
+/// password: the caller then need not ask for one (`stele user create`, the API's add).
+pub async fn has_account(store: &dyn Store, email: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .memberships_by_email(email)
+        .await?
+        .first()
+        .is_some_and(|m| m.password_hash != NO_PASSWORD_YET))
+}
+
 /// Adds a member to the organization and records it (`member.add`, channel `security`) with
 /// `by` as the actor: a System actor from the command line, the member who did it from the
-/// console.
+/// console. An email of another organization's member adds that person (see the module's docs).
 pub async fn add(
     store: &dyn Store,
     org: OrgKey,
@@ -126,7 +158,7 @@ pub async fn add(
     by: Actor,
     context: Context,
     now: Millis,
-) -> Result<Member, AddMemberError> {
+) -> Result<Added, AddMemberError> {
     let email = check_email(request.email).map_err(AddMemberError::Invalid)?;
     if let Some(password) = request.password {
         check_password(password).map_err(AddMemberError::Invalid)?;
@@ -141,7 +173,23 @@ pub async fn add(
             "the name must be at most 200 characters long".into(),
         ));
     }
+    let existing = store
+        .memberships_by_email(&email)
+        .await
+        .map_err(AddMemberError::Store)?;
+    if existing.iter().any(|m| m.org == org) {
+        return Err(AddMemberError::EmailTaken(email));
+    }
+    let existing_account = match existing.first() {
+        None => false,
+        Some(m) if m.password_hash == NO_PASSWORD_YET => {
+            return Err(AddMemberError::AwaitingPassword(email));
+        }
+        Some(_) => true,
+    };
     let password_hash = match request.password {
+        // The store would not use it; no need to spend the hashing.
+        _ if existing_account => NO_PASSWORD_YET.to_string(),
         Some(password) => hash_off_thread(password)
             .await
             .map_err(AddMemberError::Store)?,
@@ -167,7 +215,10 @@ pub async fn add(
     crate::trail::record(store, org, event)
         .await
         .map_err(AddMemberError::Store)?;
-    Ok(member)
+    Ok(Added {
+        member,
+        existing_account,
+    })
 }
 
 /// [`hash_password`] on the blocking pool (it takes tens of milliseconds of CPU on purpose).
@@ -270,6 +321,36 @@ pub struct PasswordLinkClaims {
     pub member: String,
     pub fingerprint: String,
     pub expires_at: Millis,
+    /// Made by the operator (`stele user reset-password`), who may set the password of a person
+    /// of several organizations; an organization's link works only while the person belongs to
+    /// that organization alone. (Absent in links made before people had several organizations:
+    /// those were all made for a person of one organization.)
+    #[serde(default)]
+    pub operator: bool,
+}
+
+/// Who makes a password link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkIssuer {
+    /// The member's organization (its console or the API): only for a person of that
+    /// organization alone.
+    Organization,
+    /// The operator, who runs the whole server anyway.
+    Operator,
+}
+
+/// Why an organization may not make a password link for this member: the person belongs to
+/// another organization too.
+pub const SHARED_ACCOUNT: &str = "this person is also a member of another organization, so only \
+     they (signed in) or the operator (`stele user reset-password`) can change their password";
+
+/// Whether the person of `member` belongs to another organization too.
+async fn in_other_organizations(store: &dyn Store, member: &Member) -> Result<bool, StoreError> {
+    Ok(store
+        .memberships_by_email(&member.email)
+        .await?
+        .iter()
+        .any(|m| m.org != member.org))
 }
 
 fn fingerprint(password_hash: &str) -> String {
@@ -279,18 +360,25 @@ fn fingerprint(password_hash: &str) -> String {
 
 /// A one-time link's token for `member` to set their password, and when it stops working. Making
 /// one is recorded (`member.password_link`): whoever holds it can set the member's password.
+/// `Conflict` ([`SHARED_ACCOUNT`]) when an organization asks for a person who also belongs to
+/// another.
 pub async fn password_link(
     store: &dyn Store,
     signer: &TokenSigner,
     member: &Member,
+    issuer: LinkIssuer,
     by: By,
     now: Millis,
 ) -> Result<(String, Millis), StoreError> {
+    if issuer == LinkIssuer::Organization && in_other_organizations(store, member).await? {
+        return Err(StoreError::Conflict(SHARED_ACCOUNT.into()));
+    }
     let claims = PasswordLinkClaims {
         org: member.org.get(),
         member: member.id.clone(),
         fingerprint: fingerprint(&member.password_hash),
         expires_at: now + PASSWORD_LINK_MS,
+        operator: issuer == LinkIssuer::Operator,
     };
     let token = signer.sign_claims(PASSWORD_LINK_PREFIX, &claims);
     let event = activity::member_changed(
@@ -313,6 +401,12 @@ pub enum PasswordLinkError {
     Expired,
     #[error("this link was used already; ask for a new one")]
     Used,
+    /// An organization's link, for a person who has since joined another organization too.
+    #[error(
+        "this link no longer works: your account now belongs to several organizations; ask \
+         the operator of this Stele for a new one"
+    )]
+    SharedAccount,
     #[error("{0}")]
     BadPassword(String),
     #[error(transparent)]
@@ -340,11 +434,18 @@ pub async fn member_of_link(
     if fingerprint(&member.password_hash) != claims.fingerprint {
         return Err(PasswordLinkError::Used);
     }
+    if !claims.operator
+        && in_other_organizations(store, &member)
+            .await
+            .map_err(PasswordLinkError::Store)?
+    {
+        return Err(PasswordLinkError::SharedAccount);
+    }
     Ok(member)
 }
 
-/// Sets the password of the member a link is for (ending their sessions), which uses the link
-/// up, and records it (`member.password_set`) with the member as actor.
+/// Sets the password of the person a link is for (ending their sessions in every organization),
+/// which uses the link up, and records it (`member.password_set`) with the member as actor.
 pub async fn set_password_with_link(
     store: &dyn Store,
     signer: &TokenSigner,

@@ -28,6 +28,8 @@ pub const PII_READ_CHANNEL: &str = "pii-read";
 pub const LOGIN: &str = "console.login";
 pub const LOGOUT: &str = "console.logout";
 pub const LOGIN_FAILED: &str = "console.login_failed";
+/// A sign-in by moving a session here from another organization of the same person.
+pub const SWITCHED_IN: &str = "console.switch_organization";
 pub const MEMBER_ADDED: &str = "member.add";
 pub const MEMBER_ROLE_CHANGED: &str = "member.role_change";
 pub const MEMBER_DISABLED: &str = "member.disable";
@@ -174,6 +176,20 @@ fn entry(p: Parts, now: Millis) -> NewEvent {
 /// A member signed in to the console.
 pub fn login(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
     session_entry(who, context, now, "login", LOGIN, "signed in to")
+}
+
+/// A member signed in by switching their session here from another of their organizations (the
+/// console's organization switcher): a `login` like any other, told apart by its detailed action.
+/// It does not name the organization they came from, which is no business of this one.
+pub fn switched_in(who: Who<'_>, context: Context, now: Millis) -> NewEvent {
+    session_entry(
+        who,
+        context,
+        now,
+        "login",
+        SWITCHED_IN,
+        "switched organization and signed in to",
+    )
 }
 
 /// A member signed out.

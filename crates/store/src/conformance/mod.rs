@@ -87,9 +87,12 @@ macro_rules! conformance_suite {
             export_jobs_go_from_pending_to_ready_to_expired_within_their_organization,
             export_jobs_whose_runner_went_quiet_are_interrupted_and_old_ones_forgotten,
             // members and sessions
-            members_have_one_email_across_stele_and_stay_in_their_organization,
+            members_are_one_person_per_email_and_stay_in_their_organization,
             a_new_password_ends_sessions_and_a_removed_member_is_gone,
             sessions_sign_in_their_member_until_revoked_expired_or_disabled,
+            one_person_is_a_member_of_many_organizations_with_a_role_in_each,
+            a_session_switches_only_to_an_enabled_membership_of_its_own_person,
+            removing_the_last_membership_removes_the_person,
             // the print log
             print_log_ids_count_per_organization_and_are_never_reused,
             print_log_rows_round_trip_every_field_and_vocabulary,

@@ -117,6 +117,11 @@ pub async fn list(
             "Added {} as {}. They can sign in with the password you set.",
             m.email, m.role
         ))),
+        (Some("added-existing"), Some(m)) => Some(Notice::Done(format!(
+            "Added {} as {}. They already have a Stele account in another organization and sign \
+             in with their own password; the password typed here was not used.",
+            m.email, m.role
+        ))),
         (Some("role"), Some(m)) => Some(Notice::Done(format!("{} is now {}.", m.email, m.role))),
         (Some("unchanged"), Some(m)) => Some(Notice::Done(format!(
             "{} is {} already: nothing changed.",
@@ -197,12 +202,16 @@ pub async fn add(
         )
         .await
         {
-            Ok(member) => Some(member),
+            Ok(added) => Some(added),
             Err(AddMemberError::EmailTaken(email)) => {
                 problems.insert(
                     "email".into(),
                     format!("A member with the email {email} exists already."),
                 );
+                None
+            }
+            Err(e @ AddMemberError::AwaitingPassword(_)) => {
+                problems.insert("email".into(), capitalised(&e.to_string()));
                 None
             }
             Err(AddMemberError::Invalid(message)) => {
@@ -215,7 +224,12 @@ pub async fn add(
         None
     };
     match added {
-        Some(member) => Ok(done(MEMBERS_PATH, "added", Some(&member.id))),
+        // A person of another organization keeps their own password (the one typed here was not
+        // used), and the notice says so.
+        Some(added) if added.existing_account => {
+            Ok(done(MEMBERS_PATH, "added-existing", Some(&added.member.id)))
+        }
+        Some(added) => Ok(done(MEMBERS_PATH, "added", Some(&added.member.id))),
         None => {
             let list = org_members(&state, &user).await?;
             let notice = refused_notice(&problems);
