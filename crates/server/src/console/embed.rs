@@ -170,8 +170,15 @@ async fn log(
     let org = organization(&state, &claims).await?;
     let params = claims.filters.apply(&pairs(query));
     let fresh = state.viewer_tokens.sign(&claims.session(now));
-    let body =
-        log_page::audit_log(state.store.as_ref(), org.key, &params, now, &base(&fresh)).await?;
+    let body = log_page::audit_log(
+        state.store.as_ref(),
+        org.key,
+        &params,
+        now,
+        &base(&fresh),
+        Some(&claims.filters),
+    )
+    .await?;
     Ok(page(&claims, &fresh, "Audit log", body))
 }
 
@@ -207,11 +214,11 @@ async fn render_history(
     let body = log_page::entity_history(
         state.store.as_ref(),
         org.key,
-        entity_type,
-        entity_id,
+        (entity_type, entity_id),
         &params,
         now,
         &base(&fresh),
+        Some(&claims.filters),
     )
     .await?;
     Ok(page(claims, &fresh, "History", body))
@@ -232,7 +239,15 @@ async fn entry(
         .filter(|entry| claims.filters.admits(entry))
         .ok_or(EmbedError::NotFound)?;
     let fresh = state.viewer_tokens.sign(&claims.session(now));
-    let body = log_page::entry_details_page(store, org.key, &entry, now, &base(&fresh)).await?;
+    let body = log_page::entry_details_page(
+        store,
+        org.key,
+        &entry,
+        now,
+        &base(&fresh),
+        Some(&claims.filters),
+    )
+    .await?;
     Ok(page(&claims, &fresh, "Entry", body))
 }
 
