@@ -725,3 +725,116 @@ async fn an_organizations_own_origins_read_the_api_with_its_viewer_tokens_only()
         .unwrap();
     assert!(post.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn the_platform_sets_the_viewers_default_theme_and_a_token_overrides_it_field_by_field() {
+    let app = spawn_app().await;
+    let key = app.viewer_platform_key().await;
+    app.record_in(&key, "acme", vec![license_event("L-1", "x")])
+        .await;
+    let admin = app.platform_admin_key().await;
+    let patch = |org: Option<&'static str>, body: Value| {
+        let mut request = app
+            .client
+            .patch(format!("{}/v1/settings", app.url))
+            .bearer_auth(&admin)
+            .json(&body);
+        if let Some(org) = org {
+            request = request.header("Stele-Organization", org);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Refused values name the field under embed_theme.
+    for (theme, field) in [
+        (json!({"accent": "red; } body {"}), "embed_theme.accent"),
+        (json!({"mode": "sepia"}), "embed_theme.mode"),
+        (json!({"font": "x</style>"}), "embed_theme.font"),
+        (json!({"radius": 25}), "embed_theme.radius"),
+        (json!({"radius": "4px"}), "embed_theme.radius"),
+        (json!({"colour": "#fff"}), "embed_theme.colour"),
+        (json!("dark"), "embed_theme"),
+    ] {
+        let (status, error) = patch(None, json!({"embed_theme": theme})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{theme}: {error}");
+        assert_eq!(error["error"]["details"][0]["field"], field, "{theme}");
+    }
+    // The platform's default (its own settings: no organization header), and Acme's own font.
+    let platform_theme =
+        json!({"mode": "dark", "accent": "#112233", "font": "Georgia, serif", "radius": 4});
+    let (status, body) = patch(None, json!({"embed_theme": platform_theme})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["embed_theme"], platform_theme);
+    let (status, _) = patch(
+        Some("acme"),
+        json!({"embed_theme": {"font": "Inter, sans-serif"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A token setting only the accent: the rest from Acme's settings, then the platform's.
+    let (_, minted) = app
+        .mint(
+            &key,
+            Some("acme"),
+            &json!({"viewer": {"id": "v"}, "theme": {"accent": "#0a7"}}),
+        )
+        .await;
+    let (location, html) = app.open_viewer(minted["url"].as_str().unwrap()).await;
+    assert!(
+        html.contains("<html lang=\"en\" data-theme=\"dark\">"),
+        "{html}"
+    );
+    let base = location.trim_end_matches("/log");
+    let css = browser()
+        .get(format!("{}{base}/theme.css", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "--accent: #0a7;",
+        "--font: Inter, sans-serif;",
+        "--radius: 4px;",
+        "color-scheme: dark;",
+    ] {
+        assert!(css.contains(line), "{line} in {css}");
+    }
+
+    // A token setting the mode and the radius wins over both.
+    let (_, minted) = app
+        .mint(
+            &key,
+            Some("acme"),
+            &json!({"viewer": {"id": "v"}, "theme": {"mode": "light", "radius": 0}}),
+        )
+        .await;
+    let (location, html) = app.open_viewer(minted["url"].as_str().unwrap()).await;
+    assert!(html.contains("data-theme=\"light\""), "{html}");
+    let css = browser()
+        .get(format!(
+            "{}{}/theme.css",
+            app.url,
+            location.trim_end_matches("/log")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        css.contains("--radius: 0px;") && css.contains("--accent: #112233;"),
+        "{css}"
+    );
+
+    // Cleared, the page's own look is back.
+    let (status, body) = patch(None, json!({"embed_theme": null})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["embed_theme"], json!({}));
+}
