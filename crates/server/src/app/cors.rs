@@ -83,12 +83,8 @@ impl Ask {
                 _ => Ask::OtherPreflight,
             };
         }
-        let viewer_token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or(v.strip_prefix("bearer ")))
-            .map(str::trim)
+        // Read as the API reads it (`Reader`), so both see the same token.
+        let viewer_token = crate::api::auth::bearer(parts)
             .filter(|t| t.starts_with(viewer::TOKEN_PREFIX))
             .map(str::to_string);
         Ask::Actual { viewer_token }
