@@ -33,7 +33,7 @@ use super::auth::Client;
 use super::log_page;
 use super::render::encode_component;
 use crate::app::state::AppState;
-use stele_service::access::viewer::{Claims, Kind, Permission, Theme, TokenError};
+use stele_service::access::viewer::{self, Claims, Kind, Permission, Theme, TokenError};
 use stele_service::trail::{self, activity};
 
 /// Where the embedded pages live.
@@ -295,7 +295,15 @@ async fn export(
 /// token's theme alone (logged) rather than failing the page.
 async fn theme_of(state: &AppState, claims: &Claims, org: OrgKey) -> Theme {
     let settings_theme = async |key: OrgKey| match state.policies.get(key).await {
-        Ok(policy) => policy.settings.embed_theme.clone(),
+        // Checked again because it goes into a stylesheet unescaped: a value edited into the
+        // database by hand, past the API's checks, must not become CSS.
+        Ok(policy) => match viewer::check_theme("embed_theme", &policy.settings.embed_theme) {
+            Ok(()) => policy.settings.embed_theme.clone(),
+            Err(problem) => {
+                tracing::error!(%problem, "embedded viewer: a stored theme is not valid; ignored");
+                Theme::default()
+            }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "embedded viewer: settings unreadable; theme defaults");
             Theme::default()
