@@ -320,6 +320,43 @@ pub struct OrgSettings {
     /// embedded audit log, besides those the server allows for every organization.
     #[serde(default)]
     pub embed_origins: Vec<String>,
+    /// The embedded viewer's look for this organization's viewer tokens, field by field under
+    /// what a token sets. In the platform organization's settings: the default of every
+    /// organization (`stele_service::access::viewer` resolves token, organization, platform).
+    #[serde(default)]
+    pub embed_theme: EmbedTheme,
+}
+
+/// The embedded viewer's look: each field optional, so that a token, an organization and the
+/// platform can each set some and leave the rest to the next ([`EmbedTheme::or`]). Values are
+/// checked where they come in (`stele_service::access::viewer::check_theme`) and so are safe to
+/// write into a stylesheet as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EmbedTheme {
+    /// `light`, `dark` or `auto` (the browser's preference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A colour as `#rgb` or `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent: Option<String>,
+    /// A font family list: letters, digits, spaces, commas, hyphens and quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font: Option<String>,
+    /// Corner radius in pixels, 0 to 24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<u8>,
+}
+
+impl EmbedTheme {
+    /// This theme, with each field it leaves unset taken from `fallback`.
+    pub fn or(&self, fallback: &EmbedTheme) -> EmbedTheme {
+        EmbedTheme {
+            mode: self.mode.clone().or_else(|| fallback.mode.clone()),
+            accent: self.accent.clone().or_else(|| fallback.accent.clone()),
+            font: self.font.clone().or_else(|| fallback.font.clone()),
+            radius: self.radius.or(fallback.radius),
+        }
+    }
 }
 
 fn default_enabled() -> bool {
@@ -345,6 +382,7 @@ impl Default for OrgSettings {
             enabled: default_enabled(),
             ip_allowlist: Vec::new(),
             embed_origins: Vec::new(),
+            embed_theme: EmbedTheme::default(),
         }
     }
 }
@@ -368,5 +406,34 @@ mod tests {
         assert!(old.enabled, "recording stays on");
         assert!(old.ip_allowlist.is_empty(), "every address allowed");
         assert!(old.embed_origins.is_empty(), "no page may frame the viewer");
+        assert_eq!(
+            old.embed_theme,
+            EmbedTheme::default(),
+            "the page's own look"
+        );
+    }
+
+    #[test]
+    fn a_theme_takes_each_field_it_leaves_unset_from_the_next() {
+        let token = EmbedTheme {
+            accent: Some("#0a7".into()),
+            ..EmbedTheme::default()
+        };
+        let platform = EmbedTheme {
+            mode: Some("dark".into()),
+            accent: Some("#123456".into()),
+            radius: Some(0),
+            ..EmbedTheme::default()
+        };
+        assert_eq!(
+            token.or(&platform),
+            EmbedTheme {
+                mode: Some("dark".into()),
+                accent: Some("#0a7".into()),
+                font: None,
+                radius: Some(0),
+            }
+        );
+        assert_eq!(EmbedTheme::default().or(&platform), platform);
     }
 }

@@ -339,7 +339,7 @@ async fn acting_for(
 
 /// The token of `Authorization: Bearer <token>` (or `bearer`), if the request sends one: an API
 /// key, or a viewer token on the read endpoints ([`Reader`]).
-fn bearer(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     header
         .strip_prefix("Bearer ")

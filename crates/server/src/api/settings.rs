@@ -15,6 +15,12 @@
 //! included: send the whole map). A list that would shut out the request saving it is refused. A change records an entry (`settings.update`,
 //! channel `security`) with the old and new values, recording on or off.
 //!
+//! `embed_theme` (`{"mode": "dark", "accent": "#0a7", "font": "Inter, sans-serif", "radius": 6}`,
+//! each field optional, checked as a viewer token's `theme`) is the embedded viewer's look for
+//! the organization's viewer tokens, under what a token sets. In the platform organization's
+//! settings (a platform key without the `Stele-Organization` header) it is every organization's
+//! default. Like the other fields added later, a PUT that leaves it out keeps it.
+//!
 //! The checks, the save and the recorded change are `stele_service::settings`, which the
 //! console's settings page uses too.
 
@@ -23,13 +29,13 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use serde_json::{Value, json};
-use stele_store::{MIN_RETENTION_DAYS, OrgSettings, Scope};
+use serde_json::{Map, Value, json};
+use stele_store::{EmbedTheme, MIN_RETENTION_DAYS, OrgSettings, Scope};
 
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
-use stele_service::access::org_policy;
+use stele_service::access::{org_policy, viewer};
 use stele_service::settings::{
     self, SettingsChange, SettingsProblem, check_channel, check_origins, check_window,
 };
@@ -42,6 +48,7 @@ fn settings_json(settings: &OrgSettings) -> Value {
         "enabled": settings.enabled,
         "ip_allowlist": settings.ip_allowlist,
         "embed_origins": settings.embed_origins,
+        "embed_theme": settings.embed_theme,
     })
 }
 
@@ -137,6 +144,7 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
                 | "enabled"
                 | "ip_allowlist"
                 | "embed_origins"
+                | "embed_theme"
         ) {
             return Err(invalid(key, "is not a setting".into()));
         }
@@ -228,13 +236,67 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
             ));
         }
     };
+    let embed_theme = match map.get("embed_theme") {
+        None => current.embed_theme.clone(),
+        Some(Value::Null) => EmbedTheme::default(),
+        Some(Value::Object(fields)) => theme(fields)?,
+        Some(_) => {
+            return Err(invalid(
+                "embed_theme",
+                "must be an object: {\"mode\", \"accent\", \"font\", \"radius\"}, each optional"
+                    .into(),
+            ));
+        }
+    };
     Ok(OrgSettings {
         retention_days,
         channel_retention_days,
         enabled,
         ip_allowlist,
         embed_origins,
+        embed_theme,
     })
+}
+
+/// The embedded viewer's theme (`embed_theme`): each field a string (a number for `radius`) or
+/// null, checked as a viewer token's theme is, a problem named `embed_theme.<field>`.
+fn theme(fields: &Map<String, Value>) -> Result<EmbedTheme> {
+    let invalid = |field: &str, message: &str| {
+        ApiError::field("invalid_settings", &format!("embed_theme.{field}"), message)
+    };
+    let text = |field: &str| -> Result<Option<String>> {
+        match fields.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(field, "must be a string")),
+        }
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "mode" | "accent" | "font" | "radius"))
+    {
+        return Err(invalid(
+            unknown,
+            "is not a theme field (mode, accent, font, radius)",
+        ));
+    }
+    let radius = match fields.get("radius") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|r| u8::try_from(r).ok())
+                .ok_or_else(|| invalid("radius", "must be 0 to 24 pixels"))?,
+        ),
+    };
+    let theme = EmbedTheme {
+        mode: text("mode")?,
+        accent: text("accent")?,
+        font: text("font")?,
+        radius,
+    };
+    viewer::check_theme("embed_theme", &theme)
+        .map_err(|p| ApiError::field("invalid_settings", &p.field, p.message))?;
+    Ok(theme)
 }
 
 /// A retention window: null (forever) or whole days from the floor to the ceiling.

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod client_ip;
 pub mod config;
+pub mod cors;
 pub(crate) mod download;
 pub mod logging;
 pub mod router;

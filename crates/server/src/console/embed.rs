@@ -7,8 +7,10 @@
 //! - `GET /embed/s/{session}/log`, `…/entities/{type}/{id}`, `…/entries/{id}`, `…/export`: the
 //!   pages, each carrying a fresh session token in its links (no cookie: a third-party iframe may
 //!   have none), with the token's fixed filters always in force.
-//! - `GET /embed/s/{session}/theme.css`: the token's theme as CSS variables (a stylesheet, so the
-//!   page's Content-Security-Policy can stay without inline styles).
+//! - `GET /embed/s/{session}/theme.css`: the viewer's theme as CSS variables (a stylesheet, so the
+//!   page's Content-Security-Policy can stay without inline styles): per field, the token's
+//!   `theme`, else the organization's settings' `embed_theme`, else the platform organization's
+//!   (the platform's default for every organization), else the page's own look.
 //! - A session that has ended answers with a page that asks its parent for a fresh token over
 //!   `postMessage` (`{"type": "stele:session-expired"}`; the parent answers
 //!   `{"type": "stele:token", "token": "svt_…"}`) and reopens where it was.
@@ -25,13 +27,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 use stele_core::time::Millis;
-use stele_store::Organization;
+use stele_store::{OrgKey, Organization};
 
 use super::auth::Client;
 use super::log_page;
 use super::render::encode_component;
 use crate::app::state::AppState;
-use stele_service::access::viewer::{Claims, Kind, Permission, TokenError};
+use stele_service::access::viewer::{self, Claims, Kind, Permission, Theme, TokenError};
 use stele_service::trail::{self, activity};
 
 /// Where the embedded pages live.
@@ -170,9 +172,17 @@ async fn log(
     let org = organization(&state, &claims).await?;
     let params = claims.filters.apply(&pairs(query));
     let fresh = state.viewer_tokens.sign(&claims.session(now));
-    let body =
-        log_page::audit_log(state.store.as_ref(), org.key, &params, now, &base(&fresh)).await?;
-    Ok(page(&claims, &fresh, "Audit log", body))
+    let body = log_page::audit_log(
+        state.store.as_ref(),
+        org.key,
+        &params,
+        now,
+        &base(&fresh),
+        Some(&claims.filters),
+    )
+    .await?;
+    let theme = theme_of(&state, &claims, org.key).await;
+    Ok(page(&claims, &theme, &fresh, "Audit log", body))
 }
 
 /// `GET /embed/s/{session}/entities/{type}/{id}`: one record's history, within the fixed filters.
@@ -207,14 +217,15 @@ async fn render_history(
     let body = log_page::entity_history(
         state.store.as_ref(),
         org.key,
-        entity_type,
-        entity_id,
+        (entity_type, entity_id),
         &params,
         now,
         &base(&fresh),
+        Some(&claims.filters),
     )
     .await?;
-    Ok(page(claims, &fresh, "History", body))
+    let theme = theme_of(state, claims, org.key).await;
+    Ok(page(claims, &theme, &fresh, "History", body))
 }
 
 /// `GET /embed/s/{session}/entries/{id}`: one entry, if the fixed filters let the viewer see it.
@@ -232,8 +243,17 @@ async fn entry(
         .filter(|entry| claims.filters.admits(entry))
         .ok_or(EmbedError::NotFound)?;
     let fresh = state.viewer_tokens.sign(&claims.session(now));
-    let body = log_page::entry_details_page(store, org.key, &entry, now, &base(&fresh)).await?;
-    Ok(page(&claims, &fresh, "Entry", body))
+    let body = log_page::entry_details_page(
+        store,
+        org.key,
+        &entry,
+        now,
+        &base(&fresh),
+        Some(&claims.filters),
+    )
+    .await?;
+    let theme = theme_of(&state, &claims, org.key).await;
+    Ok(page(&claims, &theme, &fresh, "Entry", body))
 }
 
 /// `GET /embed/s/{session}/export?format=…&<filters>`: the view's entries, for a token with the
@@ -269,7 +289,40 @@ async fn export(
     )
 }
 
-/// `GET /embed/s/{session}/theme.css`: the token's theme (values checked when it was minted).
+/// The theme a viewer sees: per field, the token's, else the organization's settings', else the
+/// platform organization's. Both settings come from the settings cache, so a page pays no
+/// database read for them. The theme is only looks: settings that cannot be read leave the
+/// token's theme alone (logged) rather than failing the page.
+async fn theme_of(state: &AppState, claims: &Claims, org: OrgKey) -> Theme {
+    let settings_theme = async |key: OrgKey| match state.policies.get(key).await {
+        // Checked again because it goes into a stylesheet unescaped: a value edited into the
+        // database by hand, past the API's checks, must not become CSS.
+        Ok(policy) => match viewer::check_theme("embed_theme", &policy.settings.embed_theme) {
+            Ok(()) => policy.settings.embed_theme.clone(),
+            Err(problem) => {
+                tracing::error!(%problem, "embedded viewer: a stored theme is not valid; ignored");
+                Theme::default()
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "embedded viewer: settings unreadable; theme defaults");
+            Theme::default()
+        }
+    };
+    let own = settings_theme(org).await;
+    let platform = match state.directory.platform(state.store.as_ref()).await {
+        Ok(platform) if platform.key != org => settings_theme(platform.key).await,
+        Ok(_) => Theme::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "embedded viewer: no platform organization; theme defaults");
+            Theme::default()
+        }
+    };
+    claims.theme.or(&own).or(&platform)
+}
+
+/// `GET /embed/s/{session}/theme.css`: the viewer's theme ([`theme_of`]; values checked when the
+/// token was minted or the settings saved).
 async fn theme(State(state): State<AppState>, Path(session_token): Path<String>) -> Response {
     // An ended session still gets its look: the page asking for a new token is themed too.
     let Ok(claims) = state
@@ -278,7 +331,10 @@ async fn theme(State(state): State<AppState>, Path(session_token): Path<String>)
     else {
         return css(String::new());
     };
-    let t = &claims.theme;
+    let t = match organization(&state, &claims).await {
+        Ok(org) => theme_of(&state, &claims, org.key).await,
+        Err(_) => claims.theme.clone(),
+    };
     let mut out = String::from(":root {\n");
     if let Some(accent) = &t.accent {
         out += &format!("  --accent: {accent};\n");
@@ -313,9 +369,9 @@ async fn script() -> Response {
 
 const EMBED_JS: &str = include_str!("assets/embed.js");
 
-/// A page of the viewer: no console header, sized for an iframe.
-fn page(claims: &Claims, session: &str, title: &str, body: Markup) -> Response {
-    let mode = claims.theme.mode.as_deref().unwrap_or("auto");
+/// A page of the viewer in `theme` ([`theme_of`]): no console header, sized for an iframe.
+fn page(claims: &Claims, theme: &Theme, session: &str, title: &str, body: Markup) -> Response {
+    let mode = theme.mode.as_deref().unwrap_or("auto");
     let markup = html! {
         (DOCTYPE)
         html lang="en" data-theme=(mode) {

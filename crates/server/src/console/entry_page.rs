@@ -133,9 +133,15 @@ async fn entry_body(
     entry: &Entry,
 ) -> Result<Markup, LogPageError> {
     let now = state.clock.now();
-    let details =
-        log_page::entry_details_page(state.store.as_ref(), user.org, entry, now, super::BASE_PATH)
-            .await?;
+    let details = log_page::entry_details_page(
+        state.store.as_ref(),
+        user.org,
+        entry,
+        now,
+        super::BASE_PATH,
+        None,
+    )
+    .await?;
     let e = &entry.event;
     Ok(html! {
         section.stele-log.entry-page {

@@ -207,6 +207,7 @@ async fn audit_log(
         &params,
         state.clock.now(),
         BASE_PATH,
+        None,
     )
     .await
     .map_err(|log_page::LogPageError::Store(e)| ConsoleError::from(e))?;
@@ -238,11 +239,11 @@ async fn entity_history(
     let body = log_page::entity_history(
         state.store.as_ref(),
         user.org,
-        &entity_type,
-        &entity_id,
+        (&entity_type, &entity_id),
         &params,
         state.clock.now(),
         BASE_PATH,
+        None,
     )
     .await
     .map_err(|log_page::LogPageError::Store(e)| ConsoleError::from(e))?;

@@ -105,10 +105,19 @@ async fn stele(origin: &str, clock: SharedClock) -> (Console, String) {
         .post(format!("{}/v1/events", console.url))
         .bearer_auth(&key.secret)
         .header("Stele-Organization", "acme")
-        .json(
-            &json!({"action": "update", "description": "Acme renamed printer Alpha",
-                      "actor": {"type": "user", "id": "u1"}}),
-        )
+        .json(&json!({"events": [
+            {"action": "update", "description": "Acme renamed printer Alpha",
+             "actor": {"type": "user", "id": "u1"}},
+            // One request's two changes, as Printago's slot assignment that updates its job.
+            {"action": "update", "detailed_action": "printerSlot.assign",
+             "description": "Assigned slot 2", "actor": {"type": "user", "id": "u1"},
+             "context": {"correlation_id": "req-slot"},
+             "changes": [{"field": "slot", "old": 1, "new": 2}]},
+            {"action": "update", "detailed_action": "printJob.update",
+             "description": "Moved job 7 to slot 2", "actor": {"type": "user", "id": "u1"},
+             "context": {"correlation_id": "req-slot"},
+             "changes": [{"field": "job_slot", "old": 1, "new": 2}]},
+        ]}))
         .send()
         .await
         .unwrap();
@@ -156,6 +165,56 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
     with_browser(|browser| async move {
         browser.open(&format!("{origin}/"), "iframe#audit").await;
         wait_until("the framed log", async || frame_shows_log(&browser).await).await;
+
+        // The request's two entries are one row, led by the slot assignment, counting both;
+        // expanded, it shows the job's update with its own change.
+        browser.driver.enter_frame(0).await.unwrap();
+        let grouped = "tbody.entry.grouped";
+        let summaries = browser
+            .driver
+            .execute(
+                "return Array.from(document.querySelectorAll(\
+                 'table.log-table tbody.entry details.entry-details > summary'))\
+                 .map(s => s.textContent.trim());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let summaries: Vec<String> = serde_json::from_value(summaries).unwrap();
+        assert!(
+            summaries.contains(&"Assigned slot 2".to_string()),
+            "{summaries:?}"
+        );
+        assert!(
+            !summaries.contains(&"Moved job 7 to slot 2".to_string()),
+            "the job's update is folded into the request's row: {summaries:?}"
+        );
+        assert_eq!(
+            browser
+                .text_of(&format!("{grouped} span.correlated-count"))
+                .await,
+            "(2)"
+        );
+        let summary = browser
+            .text_of(&format!("{grouped} details.entry-details > summary"))
+            .await;
+        assert_eq!(summary, "Assigned slot 2");
+        browser
+            .wait_for(&format!("{grouped} details.entry-details > summary"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        let other = browser
+            .text_of(&format!(
+                "{grouped} details.entry-details[open] section.correlated li"
+            ))
+            .await;
+        assert!(
+            other.contains("printJob.update") && other.contains("job_slot"),
+            "{other}"
+        );
+        browser.driver.enter_parent_frame().await.unwrap();
 
         // Twenty idle minutes: the session has ended. The next click in the frame finds the
         // ended page, which asks the vendor's page for a token; the view goes on.

@@ -216,8 +216,24 @@ fn given(params: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The ids of the entries the table shows, top to bottom.
+/// The ids of the entries the table shows, top to bottom: each row's own, after the newer entries
+/// of its request it stands for (`data-entries`, newest first). The seeded request's entries are
+/// seconds apart with nothing between them, so this is the API's order.
 async fn row_ids(browser: &Browser) -> Vec<String> {
+    let ids = browser
+        .driver
+        .execute(
+            "return Array.from(document.querySelectorAll('table.log-table tbody.entry'))\
+             .flatMap(b => b.dataset.entries.split(' '));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(ids).unwrap()
+}
+
+/// The ids of the rows themselves (each row's own entry), top to bottom.
+async fn row_heads(browser: &Browser) -> Vec<String> {
     let ids = browser
         .driver
         .execute(
@@ -548,10 +564,15 @@ async fn an_expanded_row_shows_changes_context_bulk_ids_metadata_and_correlated_
         open_log(b, console, "limit=100").await;
         let rename = format!("#entry-{}", trail.ids["rename42"]);
 
-        // A correlated row says how many others share its request.
+        // The request's three entries are one row, led by its first (the rename), counting them.
+        let heads = row_heads(b).await;
+        assert!(heads.contains(&trail.ids["rename42"]), "{heads:?}");
+        for folded in ["configure42", "job9001"] {
+            assert!(!heads.contains(&trail.ids[folded]), "{folded} folded");
+        }
         assert_eq!(
             b.text_of(&format!("{rename} span.correlated-count")).await,
-            "(2)"
+            "(3)"
         );
         let details = format!("{rename} details.entry-details");
         assert_eq!(b.wait_for(&details).await.attr("open").await.unwrap(), None);
@@ -703,7 +724,7 @@ async fn ten_rows_per_page_walk_older_and_newer_as_the_api_pages() {
         browser.sign_in(console, READER).await;
         let b = &*browser;
         open_log(b, console, "actor_type=all").await;
-        assert_eq!(row_ids(b).await.len(), 25, "25 rows by default");
+        assert_eq!(row_ids(b).await.len(), 25, "25 entries by default");
         b.wait_for("strong.rows-current").await;
         b.driver
             .find(Locator::XPath(

@@ -1,8 +1,9 @@
 //! The console's settings pages and the `view` record, end to end: a real server and a real
-//! headless Chromium (`harness.rs`) for what a member does (change retention, turn
-//! recording off and on, set the IP allowlist, create and revoke a key, add a member and change a
-//! role, open an entry), and plain HTTP for what a browser would not do (forms without the CSRF
-//! token, URLs a role may not open, guard rails pushed past the form) and for status codes.
+//! headless Chromium (`harness.rs`) for what a member does (change retention, turn recording off
+//! and on, set the IP allowlist and the embedding origins, create and revoke a key, add a member
+//! and change a role, open an entry), and plain HTTP for what a browser would not do (forms
+//! without the CSRF token, URLs a role may not open, guard rails pushed past the form) and for
+//! status codes.
 
 use std::time::{Duration, Instant};
 
@@ -426,6 +427,80 @@ async fn an_ip_allowlist_is_saved_only_with_valid_lines_that_include_the_members
             &Some(json!(["10.0.0.0/8", "127.0.0.1"]))
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedding_origins_are_shown_refused_naming_the_line_and_field_then_saved() {
+    let (app, ada) = with_ada().await;
+    let console = &app;
+    with_browser(|b| async move {
+        b.sign_in(console, ADA).await;
+        b.open(&console.at("/console/settings"), "#embed-origins")
+            .await;
+        assert_eq!(value_of(&b, "#embed-origins").await, "");
+
+        // A path, or a directive smuggled after the origin: refused naming the line and the
+        // API's field, the text kept as typed.
+        let typed = "https://portal.example.com\nhttps://x.example; script-src *";
+        fill(&b, "#embed-origins", typed).await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        let error = b.text_of("#embed_origins-error").await;
+        assert!(
+            error.starts_with("Line 2 (embed_origins[1]) must be an origin"),
+            "{error}"
+        );
+        assert_eq!(value_of(&b, "#embed-origins").await, typed);
+        let invalid = b
+            .wait_for("#embed-origins")
+            .await
+            .attr("aria-invalid")
+            .await
+            .unwrap();
+        assert_eq!(invalid.as_deref(), Some("true"));
+        assert!(
+            console
+                .store
+                .settings(console.org.key)
+                .await
+                .unwrap()
+                .embed_origins
+                .is_empty()
+        );
+
+        // Valid: saved as origins (no trailing slash, no duplicate), shown again.
+        fill(
+            &b,
+            "#embed-origins",
+            "https://portal.example.com/\nhttp://localhost:8080\nhttps://portal.example.com",
+        )
+        .await;
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        assert_eq!(
+            value_of(&b, "#embed-origins").await,
+            "https://portal.example.com\nhttp://localhost:8080"
+        );
+        b.driver
+            .execute(
+                "document.querySelector('fieldset.embed-origins').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.screenshot("settings-embed-origins").await;
+    })
+    .await;
+
+    assert_eq!(
+        console.api("/v1/settings").await["embed_origins"],
+        json!(["https://portal.example.com", "http://localhost:8080"])
+    );
+    let changes = console.entries("detailed_action=settings.update").await;
+    assert_eq!(changes.len(), 1, "the refused form recorded nothing");
+    by_member(&changes[0], &ada);
+    let field = &changes[0].event.changes;
+    assert_eq!(field.len(), 1, "{field:?}");
+    assert_eq!(field[0].field, "embed_origins");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

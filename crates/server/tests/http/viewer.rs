@@ -560,28 +560,281 @@ async fn a_viewer_token_reads_the_json_api_within_its_filters_and_nothing_else()
         .unwrap();
     assert_eq!(views["entries"][0]["actor"]["id"], "cust-7", "{views}");
 
-    // Browsers on the allowed origin may call it from script; others get no allowance.
+    // Browsers on the allowed origin may call it from script; others get no allowance: not for
+    // what a key sends (the organization header), and not to read a viewer's answer.
     for (origin, allowed) in [
         ("https://app.example.com", true),
         ("https://evil.example", false),
     ] {
         let preflight = app
-            .client
-            .request(reqwest::Method::OPTIONS, format!("{}/v1/events", app.url))
-            .header("Origin", origin)
-            .header("Access-Control-Request-Method", "GET")
-            .header("Access-Control-Request-Headers", "authorization")
-            .send()
-            .await
-            .unwrap();
-        let allow = preflight
-            .headers()
-            .get("access-control-allow-origin")
-            .map(|v| v.to_str().unwrap().to_string());
+            .preflight(origin, "authorization,stele-organization")
+            .await;
+        assert_eq!(
+            preflight.as_deref() == Some(origin),
+            allowed,
+            "{origin}: {preflight:?}"
+        );
+        let (status, allow) = app.read_from(origin, token, "/v1/events").await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(
             allow.as_deref() == Some(origin),
             allowed,
             "{origin}: {allow:?}"
         );
     }
+}
+
+impl TestApp {
+    /// A platform key that may do anything, an organization's settings included.
+    async fn platform_admin_key(&self) -> String {
+        let platform = self.store.platform_org().await.unwrap();
+        let key = api_keys::generate("portal admin", vec![Scope::Admin]);
+        self.store
+            .create_api_key(platform.key, key.record)
+            .await
+            .unwrap();
+        key.secret
+    }
+
+    /// The `Access-Control-Allow-Origin` of a preflight from `origin` for a `GET` of
+    /// `/v1/events` sending `headers`.
+    async fn preflight(&self, origin: &str, headers: &str) -> Option<String> {
+        let response = self
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/events", self.url))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", headers)
+            .send()
+            .await
+            .unwrap();
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    /// A `GET` of `path` from a page on `origin` with bearer `token`: the status and the
+    /// `Access-Control-Allow-Origin` (without which the page's script cannot read the answer).
+    async fn read_from(
+        &self,
+        origin: &str,
+        token: &str,
+        path: &str,
+    ) -> (StatusCode, Option<String>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .header("Origin", origin)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let allow = response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        (response.status(), allow)
+    }
+}
+
+#[tokio::test]
+async fn an_organizations_own_origins_read_the_api_with_its_viewer_tokens_only() {
+    let app = spawn_app_with(|c| c.embed_origins = vec!["https://app.example.com".into()]).await;
+    let key = app.viewer_platform_key().await;
+    app.record_in(&key, "acme", vec![license_event("L-1", "acme's")])
+        .await;
+    app.record_in(&key, "globex", vec![license_event("G-1", "globex's")])
+        .await;
+    // Acme allows its own portal, in its settings (a platform key writing them for Acme).
+    let admin = app.platform_admin_key().await;
+    let response = app
+        .client
+        .patch(format!("{}/v1/settings", app.url))
+        .bearer_auth(&admin)
+        .header("Stele-Organization", "acme")
+        .json(&json!({"embed_origins": ["https://portal.acme.example"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let token_of = |org: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let (status, minted) = app
+                .mint(&key, Some(org), &json!({"viewer": {"id": "v"}}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{minted}");
+            minted["token"].as_str().unwrap().to_string()
+        }
+    };
+    let acme = token_of("acme").await;
+    let globex = token_of("globex").await;
+    let portal = "https://portal.acme.example";
+
+    // Acme's token from Acme's portal: readable, on every read a viewer token may make.
+    let (status, allow) = app.read_from(portal, &acme, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allow.as_deref(), Some(portal));
+    let (_, allow) = app.read_from(portal, &acme, "/v1/facets").await;
+    assert_eq!(allow.as_deref(), Some(portal));
+    // Globex's token from Acme's portal: answered, but not readable by the page.
+    let (status, allow) = app.read_from(portal, &globex, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allow, None, "Globex does not list Acme's portal");
+    // An origin no one lists gets nothing; the server's own list serves every organization.
+    let (_, allow) = app
+        .read_from("https://evil.example", &acme, "/v1/events")
+        .await;
+    assert_eq!(allow, None);
+    let (_, allow) = app
+        .read_from("https://app.example.com", &globex, "/v1/events")
+        .await;
+    assert_eq!(allow.as_deref(), Some("https://app.example.com"));
+    // An API key is for servers: the organization's own list does not open the API to it.
+    let (status, allow) = app.read_from(portal, &app.key, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allow, None);
+    // A forged token gets neither data nor an allowance.
+    let forged = format!("{}x", &acme[..acme.len() - 1]);
+    let (status, allow) = app.read_from(portal, &forged, "/v1/events").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(allow, None);
+
+    // The preflight carries no token: a viewer's read (GET with `Authorization` only) may go out
+    // from any origin, since only the actual answer's allowance lets a page read it. What a key
+    // would send, or another method, is only for the server's list.
+    assert_eq!(
+        app.preflight(portal, "authorization").await.as_deref(),
+        Some(portal)
+    );
+    assert_eq!(
+        app.preflight(portal, "authorization,stele-organization")
+            .await,
+        None
+    );
+    let post = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/events", app.url))
+        .header("Origin", portal)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(post.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn the_platform_sets_the_viewers_default_theme_and_a_token_overrides_it_field_by_field() {
+    let app = spawn_app().await;
+    let key = app.viewer_platform_key().await;
+    app.record_in(&key, "acme", vec![license_event("L-1", "x")])
+        .await;
+    let admin = app.platform_admin_key().await;
+    let patch = |org: Option<&'static str>, body: Value| {
+        let mut request = app
+            .client
+            .patch(format!("{}/v1/settings", app.url))
+            .bearer_auth(&admin)
+            .json(&body);
+        if let Some(org) = org {
+            request = request.header("Stele-Organization", org);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    // Refused values name the field under embed_theme.
+    for (theme, field) in [
+        (json!({"accent": "red; } body {"}), "embed_theme.accent"),
+        (json!({"mode": "sepia"}), "embed_theme.mode"),
+        (json!({"font": "x</style>"}), "embed_theme.font"),
+        (json!({"radius": 25}), "embed_theme.radius"),
+        (json!({"radius": "4px"}), "embed_theme.radius"),
+        (json!({"colour": "#fff"}), "embed_theme.colour"),
+        (json!("dark"), "embed_theme"),
+    ] {
+        let (status, error) = patch(None, json!({"embed_theme": theme})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{theme}: {error}");
+        assert_eq!(error["error"]["details"][0]["field"], field, "{theme}");
+    }
+    // The platform's default (its own settings: no organization header), and Acme's own font.
+    let platform_theme =
+        json!({"mode": "dark", "accent": "#112233", "font": "Georgia, serif", "radius": 4});
+    let (status, body) = patch(None, json!({"embed_theme": platform_theme})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["embed_theme"], platform_theme);
+    let (status, _) = patch(
+        Some("acme"),
+        json!({"embed_theme": {"font": "Inter, sans-serif"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A token setting only the accent: the rest from Acme's settings, then the platform's.
+    let (_, minted) = app
+        .mint(
+            &key,
+            Some("acme"),
+            &json!({"viewer": {"id": "v"}, "theme": {"accent": "#0a7"}}),
+        )
+        .await;
+    let (location, html) = app.open_viewer(minted["url"].as_str().unwrap()).await;
+    assert!(
+        html.contains("<html lang=\"en\" data-theme=\"dark\">"),
+        "{html}"
+    );
+    let base = location.trim_end_matches("/log");
+    let css = browser()
+        .get(format!("{}{base}/theme.css", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "--accent: #0a7;",
+        "--font: Inter, sans-serif;",
+        "--radius: 4px;",
+        "color-scheme: dark;",
+    ] {
+        assert!(css.contains(line), "{line} in {css}");
+    }
+
+    // A token setting the mode and the radius wins over both.
+    let (_, minted) = app
+        .mint(
+            &key,
+            Some("acme"),
+            &json!({"viewer": {"id": "v"}, "theme": {"mode": "light", "radius": 0}}),
+        )
+        .await;
+    let (location, html) = app.open_viewer(minted["url"].as_str().unwrap()).await;
+    assert!(html.contains("data-theme=\"light\""), "{html}");
+    let css = browser()
+        .get(format!(
+            "{}{}/theme.css",
+            app.url,
+            location.trim_end_matches("/log")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        css.contains("--radius: 0px;") && css.contains("--accent: #112233;"),
+        "{css}"
+    );
+
+    // Cleared, the page's own look is back.
+    let (status, body) = patch(None, json!({"embed_theme": null})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["embed_theme"], json!({}));
 }

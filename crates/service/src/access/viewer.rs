@@ -136,22 +136,10 @@ impl FixedFilters {
     }
 }
 
-/// The embedded viewer's look, set per token (or left to the page's defaults).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Theme {
-    /// `light`, `dark` or `auto` (the browser's preference).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// A colour as `#rgb` or `#rrggbb`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accent: Option<String>,
-    /// A font family list: letters, digits, spaces, commas, hyphens and quotes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub font: Option<String>,
-    /// Corner radius in pixels, 0 to 24.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub radius: Option<u8>,
-}
+/// The embedded viewer's look as a token sets it: each field it leaves unset comes from the
+/// organization's settings, then from the platform organization's ([`Theme::or`];
+/// `embed_theme` in the settings), then from the page's own defaults.
+pub use stele_store::EmbedTheme as Theme;
 
 /// What a token says. Signed; never trusted unsigned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,7 +328,7 @@ pub fn claims_for(
             one_line(field, value, 256)?;
         }
     }
-    check_theme(&request.theme)?;
+    check_theme("theme", &request.theme)?;
     let open_ms = seconds_to_ms(
         "ttl_seconds",
         request.ttl_seconds,
@@ -389,18 +377,21 @@ fn seconds_to_ms(
     Ok(ms)
 }
 
-/// A theme whose values are safe to put in a stylesheet as they are.
-pub fn check_theme(theme: &Theme) -> Result<(), MintProblem> {
+/// A theme whose values are safe to put in a stylesheet as they are. `field` names the theme
+/// where it was given (`theme` in a mint request, `embed_theme` in the settings); a problem names
+/// the field under it (`theme.accent`).
+pub fn check_theme(field: &str, theme: &Theme) -> Result<(), MintProblem> {
+    let at = |name: &str| format!("{field}.{name}");
     if let Some(mode) = &theme.mode
         && !matches!(mode.as_str(), "light" | "dark" | "auto")
     {
-        return Err(problem("theme.mode", "must be light, dark or auto"));
+        return Err(problem(&at("mode"), "must be light, dark or auto"));
     }
     if let Some(accent) = &theme.accent {
         let hex = accent.strip_prefix('#').unwrap_or("");
         if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(problem(
-                "theme.accent",
+                &at("accent"),
                 "must be a colour as #rgb or #rrggbb",
             ));
         }
@@ -413,12 +404,12 @@ pub fn check_theme(theme: &Theme) -> Result<(), MintProblem> {
                 .all(|c| c.is_ascii_alphanumeric() || " ,-'\"".contains(c)))
     {
         return Err(problem(
-            "theme.font",
+            &at("font"),
             "must be a font family list: letters, digits, spaces, commas, hyphens and quotes",
         ));
     }
     if theme.radius.is_some_and(|r| r > 24) {
-        return Err(problem("theme.radius", "must be 0 to 24 pixels"));
+        return Err(problem(&at("radius"), "must be 0 to 24 pixels"));
     }
     Ok(())
 }

@@ -214,6 +214,12 @@ pub async fn settings_default_and_round_trip_per_organization(store: Arc<dyn Sto
         enabled: false,
         ip_allowlist: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
         embed_origins: vec!["https://app.example.com".into()],
+        embed_theme: crate::EmbedTheme {
+            mode: Some("dark".into()),
+            accent: Some("#0a7".into()),
+            font: Some("Inter, \"Helvetica Neue\", sans-serif".into()),
+            radius: Some(0),
+        },
     };
     store.put_settings(a, &custom).await.unwrap();
     assert_eq!(store.settings(a).await.unwrap(), custom);

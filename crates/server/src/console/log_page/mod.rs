@@ -4,8 +4,17 @@
 //! The page reads the same query parameters as `GET /v1/events` with the same parser, so a view's
 //! URL, an API call and an export select the same entries. What it renders, top to bottom: a
 //! toolbar (active-filter count, Clear all, Refresh, Export CSV / JSON), the filter bar (a GET
-//! form), the entry count, a chart of entries per day, the table (each entry a row plus an
-//! expandable details row), and Newer / Older pagination with a rows-per-page choice.
+//! form), the entry count, a chart of entries per day, the table (a row per entry, or per
+//! correlated group on the page, plus an expandable details row), and Newer / Older pagination
+//! with a rows-per-page choice.
+//!
+//! Entries of one correlation id (one request that changed several things) that fall on the same
+//! page are one row, as Printago's audit log shows them: the group's first entry with the group's
+//! size, "(3)", expanding to every entry of the group with its own changes (`table_rows`).
+//! Paging is the store's, entry by entry, so counts and cursors stay those of `GET /v1/events`.
+//!
+//! An embedded viewer's fixed filters (`fixed`) also narrow the correlated entries a row lists:
+//! a viewer never sees an entry outside them, whatever request it shared.
 //!
 //! The functions return the page's content only; the console's layout wraps it and serves
 //! [`LOG_CSS`] and [`LOG_JS`]. Event data is only ever rendered through maud's escaping.
@@ -18,6 +27,7 @@ use stele_core::params::PageRequest;
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 use stele_core::{Actor, ActorType, Change, Entity, Entry};
+use stele_service::access::viewer::FixedFilters;
 use stele_store::{Facets, OrgKey, Page, Store, StoreError};
 
 use super::render::{
@@ -83,18 +93,22 @@ pub fn export_href(base_path: &str, format: &str, filters: &ViewQuery) -> String
 
 /// The organization's audit log page for the query parameters `params` (those of
 /// `GET /v1/events`; repeated `actor_type` values, as the filter form's checkboxes send them, are
-/// merged). Invalid parameters render the page with an error naming the parameter.
+/// merged). Invalid parameters render the page with an error naming the parameter. `fixed`: an
+/// embedded viewer's fixed filters (already applied to `params`), which correlated entries obey
+/// too.
 pub async fn audit_log(
     store: &dyn Store,
     org: OrgKey,
     params: &[(String, String)],
     now: Millis,
     base_path: &str,
+    fixed: Option<&FixedFilters>,
 ) -> Result<Markup, LogPageError> {
     let view = View {
         base: base_path.trim_end_matches('/'),
         record: None,
         now,
+        fixed,
     };
     render_view(store, org, view, ViewQuery::from_params(params)).await
 }
@@ -105,32 +119,34 @@ pub async fn audit_log(
 pub async fn entity_history(
     store: &dyn Store,
     org: OrgKey,
-    entity_type: &str,
-    entity_id: &str,
+    (entity_type, entity_id): (&str, &str),
     params: &[(String, String)],
     now: Millis,
     base_path: &str,
+    fixed: Option<&FixedFilters>,
 ) -> Result<Markup, LogPageError> {
     let view = View {
         base: base_path.trim_end_matches('/'),
         record: Some((entity_type, entity_id)),
         now,
+        fixed,
     };
     let query = ViewQuery::from_params(params).without(&["entity_type", "entity_id"]);
     render_view(store, org, view, query).await
 }
 
-/// One entry's details as its row expands to them, correlated entries included, for the entry's
-/// own page (`{base}/entries/{id}`).
+/// One entry's details as its row expands to them, correlated entries included (within `fixed`,
+/// an embedded viewer's fixed filters), for the entry's own page (`{base}/entries/{id}`).
 pub async fn entry_details_page(
     store: &dyn Store,
     org: OrgKey,
     entry: &Entry,
     now: Millis,
     base_path: &str,
+    fixed: Option<&FixedFilters>,
 ) -> Result<Markup, LogPageError> {
     let base = base_path.trim_end_matches('/');
-    let correlated = gather_correlated(store, org, std::slice::from_ref(entry)).await?;
+    let correlated = gather_correlated(store, org, std::slice::from_ref(entry), fixed).await?;
     Ok(entry_details(base, entry, correlated.get(&entry.id), now))
 }
 
@@ -164,6 +180,8 @@ struct View<'a> {
     /// The record of a history page (type, id); `None` for the audit log.
     record: Option<(&'a str, &'a str)>,
     now: Millis,
+    /// An embedded viewer's fixed filters: the correlated entries shown stay within them.
+    fixed: Option<&'a FixedFilters>,
 }
 
 impl View<'_> {
@@ -229,6 +247,70 @@ struct LogData {
     /// The correlated entries of each entry on the page, by entry id.
     correlated: HashMap<String, Correlated>,
     chart: Vec<DayCount>,
+    /// Whether a correlation id's entries on the page are one row. Not when the view lists one
+    /// correlation id (the link a group's details give): there each entry is its own row.
+    collapse: bool,
+}
+
+/// One row of the table: the entry it shows, and the newer entries of its correlation id on the
+/// same page that it stands for (newest first), folded into it.
+struct TableRow<'a> {
+    entry: &'a Entry,
+    folded: Vec<&'a Entry>,
+}
+
+impl TableRow<'_> {
+    /// The ids of every entry on the page the row stands for, newest first.
+    fn entry_ids(&self) -> String {
+        let ids: Vec<&str> = self
+            .folded
+            .iter()
+            .chain(std::iter::once(&self.entry))
+            .map(|e| e.id.as_str())
+            .collect();
+        ids.join(" ")
+    }
+}
+
+/// The page's rows, newest first. With `collapse`, the entries of one correlation id on the page
+/// are one row: the group's primary entry is its earliest on the page (the last in this
+/// newest-first order), because that is the one the request started with (the slot assignment,
+/// not the print job it then updated), and the row sits where that entry sits, so the times in
+/// the Time column stay in order. The group's newer entries on the page are folded into it.
+///
+/// Paging is by entries, not rows, so a group may reach over a page boundary: each page then has
+/// one row for the group's entries on that page, and each such row's details list the whole group.
+/// A page may so show fewer rows than its limit; its counts and Newer/Older cursors are the
+/// store's, exactly those of `GET /v1/events` for the same filters.
+fn table_rows(entries: &[Entry], collapse: bool) -> Vec<TableRow<'_>> {
+    // A fn, not a closure: the id borrows from the entry, which a closure's signature cannot say.
+    fn group(e: &Entry, collapse: bool) -> Option<&str> {
+        e.event
+            .context
+            .correlation_id
+            .as_deref()
+            .filter(|_| collapse)
+    }
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(cid) = group(entry, collapse) {
+            last.insert(cid, i);
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let folded = match group(entry, collapse) {
+            None => Vec::new(),
+            // A newer entry of a group: shown in the group's row further down.
+            Some(cid) if last[cid] != i => continue,
+            Some(cid) => entries[..i]
+                .iter()
+                .filter(|e| group(e, collapse) == Some(cid))
+                .collect(),
+        };
+        rows.push(TableRow { entry, folded });
+    }
+    rows
 }
 
 async fn render_view(
@@ -251,22 +333,26 @@ async fn render_view(
                 query.remove("actor_type");
             }
             let page = store.list(org, request).await?;
-            let correlated = gather_correlated(store, org, &page.entries).await?;
+            let correlated = gather_correlated(store, org, &page.entries, view.fixed).await?;
             let chart = gather_chart(store, org, &request.filter, view.now).await?;
             Some(LogData {
                 page,
                 correlated,
                 chart,
+                collapse: request.filter.correlation_id.is_none(),
             })
         }
     };
     Ok(render_page(&view, &query, &facets, &request, data.as_ref()))
 }
 
+/// The other entries of each entry's correlation id (within `fixed`, an embedded viewer's fixed
+/// filters), by entry id: one store read per correlation id on the page.
 async fn gather_correlated(
     store: &dyn Store,
     org: OrgKey,
     entries: &[Entry],
+    fixed: Option<&FixedFilters>,
 ) -> Result<HashMap<String, Correlated>, StoreError> {
     let mut groups: HashMap<String, Vec<Entry>> = HashMap::new();
     for entry in entries {
@@ -275,7 +361,12 @@ async fn gather_correlated(
         };
         if !groups.contains_key(cid) {
             // Itself, up to MAX_CORRELATED others, and one more to know whether more exist.
-            let group = store.correlated(org, cid, MAX_CORRELATED + 2).await?;
+            let mut group = store.correlated(org, cid, MAX_CORRELATED + 2).await?;
+            // As `GET /v1/events/{id}` does for a viewer token: what the token may not see is
+            // not listed, whatever request it shared (a per-record view shows no other record).
+            if let Some(fixed) = fixed {
+                group.retain(|e| fixed.admits(e));
+            }
             groups.insert(cid.to_string(), group);
         }
     }

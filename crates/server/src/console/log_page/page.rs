@@ -95,7 +95,7 @@ pub(super) fn render_page(
                     }
                 }
                 (activity_chart(&data.chart))
-                (entries_table(view, query, &data.page, &data.correlated, &self_path))
+                (entries_table(view, query, data, &self_path))
                 (pagination(query, &data.page, request.limit, &self_path))
             }
         }

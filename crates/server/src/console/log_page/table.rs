@@ -1,14 +1,15 @@
-//! The entries table (a row per entry, expandable to its details) and the Newer/Older pager.
+//! The entries table (a row per entry, or per correlated group on the page, expandable to its
+//! details) and the Newer/Older pager.
 
 use super::*;
 
 pub(super) fn entries_table(
     view: &View<'_>,
     query: &ViewQuery,
-    page: &Page,
-    correlated: &HashMap<String, Correlated>,
+    data: &LogData,
     self_path: &str,
 ) -> Markup {
+    let page = &data.page;
     html! {
         div.table-scroll {
             table.log-table {
@@ -29,8 +30,8 @@ pub(super) fn entries_table(
                         }
                     }
                 }
-                @for entry in &page.entries {
-                    (entry_rows(view.base, entry, correlated.get(&entry.id), view.now))
+                @for row in table_rows(&page.entries, data.collapse) {
+                    (entry_rows(view.base, &row, data.correlated.get(&row.entry.id), view.now))
                 }
             }
         }
@@ -38,13 +39,17 @@ pub(super) fn entries_table(
 }
 
 /// One entry: its row, and the row below that expands to its details (a `<details>`, so it
-/// works without JavaScript; `log.js` also lets a click anywhere on the row toggle it).
+/// works without JavaScript; `log.js` also lets a click anywhere on the row toggle it). A
+/// correlated entry's row counts the entries of its group, itself included, as "(3)"; its details
+/// list the others. `data-entries` names every entry on the page the row stands for (the group's
+/// entries folded into it, newest first), so a script or a test can match rows to the API's page.
 pub(super) fn entry_rows(
     base: &str,
-    entry: &Entry,
+    row: &TableRow<'_>,
     correlated: Option<&Correlated>,
     now: Millis,
 ) -> Markup {
+    let entry = row.entry;
     let e = &entry.event;
     let others = correlated.map_or(0, |c| c.entries.len());
     let more = correlated.is_some_and(|c| c.more);
@@ -56,7 +61,8 @@ pub(super) fn entry_rows(
             None => d.to_string(),
         });
     html! {
-        tbody.entry #(format!("entry-{}", entry.id)) {
+        tbody.entry.grouped[!row.folded.is_empty()] #(format!("entry-{}", entry.id))
+            data-entries=(row.entry_ids()) {
             tr.log-row.failure[e.outcome == stele_core::Outcome::Failure] {
                 td.time { (time_cell(e.occurred_at, now)) }
                 td.actor { (actor_cell(&e.actor)) }
@@ -65,7 +71,7 @@ pub(super) fn entry_rows(
                     @if others > 0 {
                         " "
                         span.correlated-count title=(correlated_title(others, more)) {
-                            "(" (others) @if more { "+" } ")"
+                            "(" (others + 1) @if more { "+" } ")"
                         }
                     }
                     @if e.outcome == stele_core::Outcome::Failure {
@@ -103,11 +109,18 @@ pub(super) fn entry_rows(
     }
 }
 
+/// The count's tooltip: how many entries one request made, this one included.
 pub(super) fn correlated_title(others: usize, more: bool) -> String {
-    match (others, more) {
-        (_, true) => format!("More than {MAX_CORRELATED} other entries share this correlation id"),
-        (1, false) => "1 other entry shares this correlation id".into(),
-        (n, false) => format!("{n} other entries share this correlation id"),
+    if more {
+        format!(
+            "More than {} entries share this correlation id; expand to see them",
+            MAX_CORRELATED + 1
+        )
+    } else {
+        format!(
+            "{} entries share this correlation id; expand to see them",
+            others + 1
+        )
     }
 }
 

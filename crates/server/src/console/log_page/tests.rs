@@ -51,17 +51,25 @@ fn params(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 async fn log(f: &Fixture, list: &[(&str, &str)]) -> String {
-    audit_log(f.store.as_ref(), f.org, &params(list), NOW, BASE)
+    audit_log(f.store.as_ref(), f.org, &params(list), NOW, BASE, None)
         .await
         .unwrap()
         .into_string()
 }
 
 async fn history(f: &Fixture, t: &str, id: &str, list: &[(&str, &str)]) -> String {
-    entity_history(f.store.as_ref(), f.org, t, id, &params(list), NOW, BASE)
-        .await
-        .unwrap()
-        .into_string()
+    entity_history(
+        f.store.as_ref(),
+        f.org,
+        (t, id),
+        &params(list),
+        NOW,
+        BASE,
+        None,
+    )
+    .await
+    .unwrap()
+    .into_string()
 }
 
 fn described(action: &str, at: Millis, description: &str) -> NewEvent {
@@ -113,6 +121,29 @@ fn link_params(href: &str) -> Vec<(String, String)> {
 
 fn rows(html: &str) -> usize {
     html.matches("<tr class=\"log-row").count()
+}
+
+/// The entries each row stands for (its `data-entries`), top to bottom.
+fn row_entries(html: &str) -> Vec<Vec<String>> {
+    html.match_indices(" data-entries=\"")
+        .map(|(at, m)| {
+            let rest = &html[at + m.len()..];
+            rest[..rest.find('"').unwrap()]
+                .split(' ')
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+/// The description of each row, top to bottom.
+fn row_descriptions(html: &str) -> Vec<String> {
+    html.match_indices("<span class=\"description\">")
+        .map(|(at, m)| {
+            let rest = &html[at + m.len()..];
+            rest[..rest.find('<').unwrap()].to_string()
+        })
+        .collect()
 }
 
 fn checkbox_checked(html: &str, value: &str) -> bool {
@@ -194,7 +225,11 @@ fn event_data_is_rendered_as_text_in_a_row_and_its_details() {
         entries: vec![other],
         more: false,
     };
-    let html = entry_rows(BASE, &entry, Some(&group), NOW).into_string();
+    let row = TableRow {
+        entry: &entry,
+        folded: vec![],
+    };
+    let html = entry_rows(BASE, &row, Some(&group), NOW).into_string();
     assert_escaped(&html);
     // Entity ids are path segments: encoded, never able to leave the attribute.
     assert!(html.contains("/console/entities/%3Cscript%3E"), "{html}");
@@ -203,14 +238,19 @@ fn event_data_is_rendered_as_text_in_a_row_and_its_details() {
 #[tokio::test]
 async fn event_data_is_rendered_as_text_on_the_whole_page() {
     let f = fixture(vec![evil_event(T0), evil_event(T0 + 1)]).await;
+    // The two share a correlation id: one row, listing the other in its details.
     let html = log(&f, &[]).await;
-    assert_eq!(rows(&html), 2);
+    assert_eq!(rows(&html), 1);
+    assert!(html.contains("Correlated entries (1)"));
     assert_escaped(&html);
     // The facets (entity types, channels) in the filter bar too.
     let html = log(&f, &[("channel", EVIL), ("q", EVIL), ("actor", EVIL)]).await;
-    assert_eq!(rows(&html), 2);
+    assert_eq!(rows(&html), 1);
     assert_escaped(&html);
     let html = history(&f, EVIL, EVIL, &[]).await;
+    assert_eq!(rows(&html), 1);
+    assert_escaped(&html);
+    let html = log(&f, &[("correlation_id", EVIL)]).await;
     assert_eq!(rows(&html), 2);
     assert_escaped(&html);
 }
@@ -367,11 +407,12 @@ async fn system_is_unchecked_by_default_and_shown_when_asked_for() {
     assert!(!html.contains("actor_type="), "{html}");
 }
 
-#[tokio::test]
-async fn correlated_rows_show_how_many_others_and_list_them() {
+/// Three entries of request `req-1` (steps 0, 1, 2, a minute apart, each with its own change)
+/// and one entry of no request between steps 1 and 2.
+fn one_request_and_a_stranger() -> Vec<NewEvent> {
     let mut events = Vec::new();
     for (i, action) in ["update", "create", "delete"].into_iter().enumerate() {
-        let mut e = described(action, T0 + i as Millis, &format!("step {i}"));
+        let mut e = described(action, T0 + 2 * i as Millis * MINUTE, &format!("step {i}"));
         e.context.correlation_id = Some("req-1".into());
         e.changes = vec![Change {
             field: format!("field{i}"),
@@ -380,27 +421,113 @@ async fn correlated_rows_show_how_many_others_and_list_them() {
         }];
         events.push(e);
     }
-    events.push(described("login", T0 + 10, "alone"));
-    let f = fixture(events).await;
+    events.push(described("login", T0 + 3 * MINUTE, "alone"));
+    events
+}
+
+#[tokio::test]
+async fn a_requests_entries_on_a_page_are_one_row_led_by_its_first_entry() {
+    let f = fixture(one_request_and_a_stranger()).await;
     let html = log(&f, &[]).await;
-    assert_eq!(rows(&html), 4);
-    assert_eq!(html.matches("<span class=\"correlated-count\"").count(), 3);
-    assert_eq!(html.matches(">(2)</span>").count(), 3);
-    assert_eq!(html.matches("Correlated entries (2)").count(), 3);
-    // The newest row (step 2) lists step 1 and step 0 with their own actions and changes.
-    let details = &html[html.find("step 2").unwrap()..];
-    let details = &details[..details.find("<tbody class=\"entry\"").unwrap()];
+    // Two rows: the stranger, then the request's first step standing for all three.
+    assert_eq!(rows(&html), 2, "{html}");
+    assert_eq!(row_descriptions(&html), ["alone", "step 0"]);
+    let ids = row_entries(&html);
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0].len(), 1);
+    assert_eq!(ids[1].len(), 3, "newest first: step 2, step 1, step 0");
+    assert!(html.contains(&format!("id=\"entry-{}\"", ids[1][2])));
+    assert!(html.contains("<tbody class=\"entry grouped\""));
+    // The count is the group's size, itself included, as Printago's "(2)" for two changes.
+    assert_eq!(html.matches("<span class=\"correlated-count\"").count(), 1);
+    assert!(html.contains(">(3)</span>"), "{html}");
+    assert!(html.contains("3 entries share this correlation id"));
+    // Every entry is still counted: the total is the store's, not the rows'.
+    assert!(html.contains("4 entries"));
+
+    // Expanded, the row lists the other two with their own actions and changes.
+    let details = &html[html.find("step 0").unwrap()..];
+    assert!(details.contains("Correlated entries (2)"), "{details}");
     for needle in [
         "step 1",
-        "step 0",
-        "field1",
+        "step 2",
         "field0",
+        "field1",
+        "field2",
         "badge-emerald",
-        "badge-sky",
+        "badge-rose",
     ] {
         assert!(details.contains(needle), "{needle} in {details}");
     }
     assert!(details.contains("href=\"/console/log?actor_type=all&amp;correlation_id=req-1\""));
+}
+
+#[tokio::test]
+async fn a_group_over_a_page_boundary_has_a_row_on_each_page_and_pages_stay_by_entries() {
+    let f = fixture(one_request_and_a_stranger()).await;
+    // Newest first: step 2, alone, step 1 | step 0.
+    let first = log(&f, &[("limit", "3")]).await;
+    assert_eq!(row_descriptions(&first), ["alone", "step 1"]);
+    assert_eq!(
+        row_entries(&first)[1].len(),
+        2,
+        "steps 2 and 1 on this page"
+    );
+    assert!(first.contains(">(3)</span>"), "the whole group's size");
+    let older = href(&first, "page-older").expect("an Older link: one entry is left");
+    let second = log_at(&f, &older).await;
+    assert_eq!(row_descriptions(&second), ["step 0"]);
+    assert!(second.contains(">(3)</span>"));
+    assert!(second.contains("Correlated entries (2)"));
+    assert_eq!(href(&second, "page-older"), None);
+}
+
+#[tokio::test]
+async fn the_list_of_one_correlation_id_shows_each_entry_as_its_own_row() {
+    let f = fixture(one_request_and_a_stranger()).await;
+    let html = log(&f, &[("correlation_id", "req-1")]).await;
+    assert_eq!(rows(&html), 3);
+    assert_eq!(row_descriptions(&html), ["step 2", "step 1", "step 0"]);
+    assert!(row_entries(&html).iter().all(|ids| ids.len() == 1));
+    assert_eq!(html.matches(">(3)</span>").count(), 3);
+    // A search term naming it is the same list.
+    let html = log(&f, &[("q", "correlation:req-1")]).await;
+    assert_eq!(rows(&html), 3);
+}
+
+#[tokio::test]
+async fn a_viewers_fixed_filters_narrow_the_correlated_entries_too() {
+    let mut events = one_request_and_a_stranger();
+    events[1] = printer(events[1].clone(), "P-2", None);
+    events[2] = printer(events[2].clone(), "P-1", None);
+    let f = fixture(events).await;
+    let fixed = FixedFilters {
+        entity_type: Some("Printer".into()),
+        entity_id: Some("P-1".into()),
+        ..FixedFilters::default()
+    };
+    let list = fixed.apply(&[]);
+    let html = entity_history(
+        f.store.as_ref(),
+        f.org,
+        ("Printer", "P-1"),
+        &list,
+        NOW,
+        BASE,
+        Some(&fixed),
+    )
+    .await
+    .unwrap()
+    .into_string();
+    assert_eq!(row_descriptions(&html), ["step 2"]);
+    assert!(
+        !html.contains("step 1") && !html.contains("step 0"),
+        "{html}"
+    );
+    assert!(!html.contains("correlated-count"));
+    // Without fixed filters (a member in the console) the record's row lists the request.
+    let html = history(&f, "Printer", "P-1", &[]).await;
+    assert!(html.contains("step 1") && html.contains("step 0"));
 }
 
 #[tokio::test]
@@ -778,7 +905,12 @@ fn details_show_context_masked_key_bulk_ids_metadata_and_long_values() {
         old: Some(json!(long)),
         new: None,
     }];
-    let html = entry_rows(BASE, &stored(e, 1), None, NOW).into_string();
+    let entry = stored(e, 1);
+    let row = TableRow {
+        entry: &entry,
+        folded: vec![],
+    };
+    let html = entry_rows(BASE, &row, None, NOW).into_string();
     for needle in [
         "Mozilla/5.0",
         "key_019a••••",

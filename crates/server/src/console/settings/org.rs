@@ -1,6 +1,7 @@
 //! `/console/settings`: the organization's settings, for members with `audit.logs.configure`:
 //! whether recording is on, retention (the organization's window, days or keep forever, and
-//! per-channel overrides) and the IP allowlist.
+//! per-channel overrides), the IP allowlist, and the origins that may frame the organization's
+//! embedded audit log (`embed_origins`, checked with the API's `settings::check_origins`).
 //!
 //! Turning recording off is the one change that silently loses data (applications' events are
 //! accepted and not stored), so it needs a second, deliberate step: a checkbox saying the member
@@ -42,7 +43,9 @@ use crate::console::render::column_heads;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
 use stele_service::access::roles::Permission;
-use stele_service::settings::{SettingsChange, SettingsProblem, check_channel, check_window};
+use stele_service::settings::{
+    SettingsChange, SettingsProblem, check_channel, check_origins, check_window,
+};
 use stele_service::trail::activity::member_actor;
 
 /// The most per-channel rows one form may send (a form is a person's typing, not a bulk API).
@@ -102,6 +105,8 @@ struct SettingsForm {
     channels: Vec<ChannelRow>,
     /// The allowlist's textarea: one network or address a line.
     ip_allowlist: String,
+    /// The embedding origins' textarea: one origin a line.
+    embed_origins: String,
 }
 
 /// What the page says around the form, besides the form's values: the stored state of
@@ -145,13 +150,15 @@ impl SettingsForm {
             retention_days: days_text(settings.retention_days),
             channels,
             ip_allowlist: settings.ip_allowlist.join("\n"),
+            embed_origins: settings.embed_origins.join("\n"),
         }
     }
 
     /// The form as it was sent. Channel rows are `channel_{i}`, `channel_{i}_keep`,
     /// `channel_{i}_days` and `channel_{i}_remove`, for `i` below the hidden `rows`. A request
-    /// without `recording` or `ip_allowlist` (not a browser's: its form has both) keeps the
-    /// `current` value, so that a script posting the retention fields alone changes only those.
+    /// without `recording`, `ip_allowlist` or `embed_origins` (not a browser's: its form has them
+    /// all) keeps the `current` value, so that a script posting the retention fields alone
+    /// changes only those.
     fn read(form: &FormPairs, current: &OrgSettings) -> SettingsForm {
         let rows = form
             .get("rows")
@@ -179,6 +186,9 @@ impl SettingsForm {
             ip_allowlist: form
                 .get("ip_allowlist")
                 .map_or_else(|| current.ip_allowlist.join("\n"), str::to_string),
+            embed_origins: form
+                .get("embed_origins")
+                .map_or_else(|| current.embed_origins.join("\n"), str::to_string),
         }
     }
 
@@ -252,6 +262,13 @@ impl SettingsForm {
             }
         }
 
+        match embed_origins(&self.embed_origins) {
+            Ok(list) => settings.embed_origins = list,
+            Err(message) => {
+                problems.insert("embed_origins".into(), message);
+            }
+        }
+
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -284,6 +301,33 @@ fn allowlist(text: &str) -> Result<Vec<String>, String> {
     // Each line parses: what is left is the whole list's own limit.
     parse_allowlist(lines.iter().map(|(_, line)| *line))
         .map_err(|e| format!("The list {}.", e.message))
+}
+
+/// The embedding origins from their textarea: the non-blank lines, each checked as the API
+/// checks the list (`check_origins`, which also drops a trailing `/` and duplicates). A problem
+/// names every line that is wrong by its number in the textarea, with the API's name for the
+/// entry (`embed_origins[1]`: its place among the origins), so the words match a 400's.
+fn embed_origins(text: &str) -> Result<Vec<String>, String> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect();
+    let bad: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (number, line))| {
+            check_origins("embed_origins", std::iter::once(*line))
+                .err()
+                .map(|p| format!("Line {number} (embed_origins[{i}]) {}.", p.message))
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(bad.join(" "));
+    }
+    check_origins("embed_origins", lines.iter().map(|(_, line)| *line))
+        .map_err(|p| format!("{}: {}.", p.field, p.message))
 }
 
 /// A window from the form: forever, or days checked as the API checks them.
@@ -434,6 +478,7 @@ fn settings_form(
             (retention_fieldset(form, problems))
             (channels_fieldset(form, problems))
             (allowlist_fieldset(form, facts, problems))
+            (embed_origins_fieldset(form, problems))
             div.form-actions {
                 button.primary type="submit" name="save" value="1" { "Save settings" }
             }
@@ -620,6 +665,29 @@ fn allowlist_fieldset(form: &SettingsForm, facts: &PageFacts, problems: &Problem
     }
 }
 
+fn embed_origins_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
+    let invalid = problems.contains_key("embed_origins");
+    html! {
+        fieldset.embed-origins {
+            legend { "Embedding origins" }
+            p.hint {
+                "Pages on these origins may show this organization's audit log inside them (the "
+                "embedded viewer, opened with a viewer token), and their scripts may read the API "
+                "with such a token: one origin a line, scheme and host with an optional port and "
+                "no path, such as " code { "https://portal.example.com" } ". Leave it empty to "
+                "allow only the origins the server allows for every organization."
+            }
+            textarea #embed-origins name="embed_origins" rows="4" spellcheck="false"
+                autocomplete="off" aria-label="Embedding origins, one origin a line"
+                aria-invalid=[invalid.then_some("true")]
+                aria-describedby=[invalid.then_some("embed_origins-error")] {
+                (form.embed_origins)
+            }
+            (problem(problems, "embed_origins"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -741,6 +809,51 @@ mod tests {
                 .apply(&off, here())
                 .unwrap()
                 .enabled
+        );
+    }
+
+    #[test]
+    fn embedding_origins_are_read_a_line_each_and_their_problems_name_line_and_field() {
+        let new = sent(
+            "retention_days=365&embed_origins=https://portal.example.com/%0D%0A%0D%0A+http://localhost:8080+%0Ahttps://portal.example.com",
+        )
+        .apply(&current(), here())
+        .unwrap();
+        assert_eq!(
+            new.embed_origins,
+            ["https://portal.example.com", "http://localhost:8080"]
+        );
+        let form = sent(
+            "retention_days=365&embed_origins=https://ok.example%0A%0Ahttps://x.example/path%0Ahttps://a.example;+script-src+*",
+        );
+        let problems = form.apply(&current(), here()).unwrap_err();
+        let message = &problems["embed_origins"];
+        assert!(
+            message.starts_with("Line 3 (embed_origins[1]) must be an origin"),
+            "{message}"
+        );
+        assert!(message.contains("Line 4 (embed_origins[2])"), "{message}");
+        // The form comes back as it was typed.
+        assert_eq!(
+            form.embed_origins,
+            "https://ok.example\n\nhttps://x.example/path\nhttps://a.example; script-src *"
+        );
+        // A request without the field keeps the current list; an empty one clears it.
+        let mut listed = current();
+        listed.embed_origins = vec!["https://portal.example.com".into()];
+        let kept = SettingsForm::read(&FormPairs(decode_query("retention_days=365")), &listed);
+        assert_eq!(
+            kept.apply(&listed, here()).map(|s| s.embed_origins),
+            Ok(listed.embed_origins.clone())
+        );
+        let cleared = sent("retention_days=365&embed_origins=").apply(&listed, here());
+        assert_eq!(cleared.map(|s| s.embed_origins), Ok(vec![]));
+        // Shown on the page, escaped.
+        let mut shown = current();
+        shown.embed_origins = vec!["https://portal.example.com".into()];
+        assert_eq!(
+            SettingsForm::from_settings(&shown).embed_origins,
+            "https://portal.example.com"
         );
     }
 
