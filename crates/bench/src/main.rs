@@ -10,7 +10,8 @@
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
 //!   concurrent senders) until `--events` are stored;
 //! - `orgs` (opt-in): a platform key's batches whose events each name one of `--orgs`
-//!   organizations against its single-organization batches, alternating, `--orgs-events` of each;
+//!   organizations against its single-organization batches, in the order single, mixed, mixed,
+//!   single, `--orgs-events` of each;
 //! - `tenants` (opt-in): `--tenants-events` spread over `--tenants` organizations by a platform
 //!   key, then the first pages of one large and one small tenant, and what naming the
 //!   organization (external id, organization id, the organization's own key) costs a request;

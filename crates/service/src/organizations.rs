@@ -10,10 +10,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use stele_core::time::Millis;
-use stele_core::{Actor, Context};
 use stele_store::{NewOrganization, OrgUpdate, Organization, Store, StoreError};
 
-use crate::trail::{self, activity};
+use crate::trail::{self, By, activity};
 
 /// The longest name and external id, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
@@ -42,13 +41,6 @@ impl From<StoreError> for OrgError {
             other => OrgError::Store(other),
         }
     }
-}
-
-/// Who does it: the actor and context of the entries that record it.
-#[derive(Debug, Clone)]
-pub struct Doer {
-    pub actor: Actor,
-    pub context: Context,
 }
 
 /// A name: 1 to 256 characters of one line.
@@ -96,7 +88,7 @@ pub fn check_external_id(external_id: &str) -> Result<String, OrgError> {
 pub async fn create(
     store: &dyn Store,
     new: NewOrganization,
-    by: Doer,
+    by: By,
     now: Millis,
 ) -> Result<Organization, OrgError> {
     let new = NewOrganization {
@@ -119,7 +111,7 @@ pub async fn update(
     store: &dyn Store,
     org: &Organization,
     update: OrgUpdate,
-    by: Doer,
+    by: By,
     now: Millis,
 ) -> Result<Organization, OrgError> {
     let update = OrgUpdate {
@@ -152,7 +144,7 @@ pub async fn delete(
     directory: &Directory,
     org: &Organization,
     confirm: Option<&str>,
-    by: Doer,
+    by: By,
     now: Millis,
 ) -> Result<u64, OrgError> {
     if confirm != Some(org.id.as_str()) {
@@ -237,7 +229,7 @@ impl Directory {
         store: &dyn Store,
         reference: &str,
         create: bool,
-        by: Doer,
+        by: By,
         now: Millis,
     ) -> Result<Option<Organization>, OrgError> {
         if let Some(org) = self.resolve(store, reference).await? {

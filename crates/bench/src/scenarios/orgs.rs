@@ -6,8 +6,11 @@
 //!
 //! The harness makes a platform key through the store (as `bench_key` does), and warm-up
 //! requests, off the clock, create the organizations (ingest's auto-create) one by one, the
-//! single-organization batches' one in the middle, so that the passes time ingest alone. The two kinds then alternate, `ROUNDS` passes each of `--orgs-events /
-//! ROUNDS` events, so that neither gains from coming second (a longer trail, warmer caches).
+//! single-organization batches' one in the middle, so that the passes time ingest alone. An
+//! untimed eighth of `--orgs-events` of each kind follows, so that no timed pass writes into a
+//! nearly empty file. The timed passes, `ROUNDS` of each kind of `--orgs-events / ROUNDS` events,
+//! then come in the order single, mixed, mixed, single, so that both kinds get as many early
+//! passes (a shorter trail) as late ones.
 //! Each mixed event goes to an organization picked by the seed: a batch of 500 touches nearly all
 //! of 100 organizations.
 
@@ -24,7 +27,7 @@ use crate::generator::{Assembler, Pool, mix};
 use crate::http::Http;
 use crate::report::{ms, pct, thousands};
 
-/// Passes of each kind, alternating: single, mixed, single, mixed.
+/// Passes of each kind, in pairs: single, mixed, then mixed, single.
 const ROUNDS: u64 = 2;
 /// The organization of the single-organization batches (its external id).
 const SINGLE: &str = "bench-single";
@@ -92,12 +95,39 @@ pub(crate) async fn run(
     }
     let warm_up = started.elapsed();
 
+    let seed = args.seed;
+    let single = Kind::Single(SINGLE);
+    let mixed = Kind::Mixed(Arc::new(move |i| tenant(mix(seed ^ i ^ 0x0e65) % orgs)));
+    // Off the clock: an eighth of the events of each kind, so that no timed pass writes into a
+    // nearly empty file (the first entries of a trail go in much faster than later ones, which
+    // favoured whichever kind ran first).
+    let preload = (args.orgs_events / 8).max(1);
+    for kind in [single.clone(), mixed.clone()] {
+        let p = pass(
+            http,
+            platform_key,
+            args,
+            &pool,
+            base_ms,
+            kind,
+            0,
+            preload,
+            args.orgs_events,
+        );
+        p.await?;
+    }
+    // Timed: pairs in the order single, mixed, mixed, single (and again): each pass writes into a
+    // larger trail and is a little slower than the one before, and in this order both kinds get
+    // as many early passes as late ones.
     let per_pass = args.orgs_events / ROUNDS;
     let mut passes = Vec::new();
-    let seed = args.seed;
-    let mixed = Kind::Mixed(Arc::new(move |i| tenant(mix(seed ^ i ^ 0x0e65) % orgs)));
     for round in 0..ROUNDS {
-        for kind in [Kind::Single(SINGLE), mixed.clone()] {
+        let pair = if round % 2 == 0 {
+            [single.clone(), mixed.clone()]
+        } else {
+            [mixed.clone(), single.clone()]
+        };
+        for kind in pair {
             let first = round * per_pass;
             passes.push(
                 pass(
@@ -242,7 +272,8 @@ impl OrgsResult {
             o,
             "A platform key's batches of {} events from {} clients: single-organization batches \
              (the `Stele-Organization` header) and batches whose every event names one of {} \
-             organizations (`organization`), alternating, {} passes of {} events each. The \
+             organizations (`organization`), after an untimed eighth of each, in the order single, mixed, \
+             mixed, single: {} passes of {} events each. The \
              warm-up requests that created the organizations (one each, `bench-single` in the middle) took {} (off the clock).\n",
             args.batch,
             args.ingest_clients,

@@ -3,7 +3,7 @@
 
 use stele_core::time::now_millis;
 use stele_service::access::api_keys;
-use stele_service::trail::{self, activity};
+use stele_service::trail::{By, activity};
 use stele_store::Scope;
 
 use super::open::{find_org, open_existing};
@@ -27,22 +27,12 @@ pub async fn create(
         _ => store.platform_org().await?,
     };
     let now = now_millis();
-    let actor = activity::system_actor("stele key create");
-    let created = api_keys::create(
-        store.as_ref(),
-        org.key,
-        &name,
-        scopes,
-        actor.clone(),
+    // The operator's doing: in the platform's trail too.
+    let by = By::platform(
+        activity::system_actor("stele key create"),
         activity::cli_context(),
-        now,
-    )
-    .await?;
-    // The operator's doing: in the platform's trail too (once, for a platform key's own).
-    if !org.platform {
-        let event = activity::key_created(actor, activity::cli_context(), &created.info, now);
-        trail::record_for_platform(store.as_ref(), event).await?;
-    }
+    );
+    let created = api_keys::create(store.as_ref(), org.key, &name, scopes, by, now).await?;
     eprintln!(
         "recorded as entry seq {} of {}",
         created.recorded.seq, org.name
@@ -81,26 +71,19 @@ pub async fn list(org: String, data: DataDir) -> anyhow::Result<()> {
 pub async fn revoke(key_id: String, data: DataDir) -> anyhow::Result<()> {
     let store = open_existing(&data).await?;
     let now = now_millis();
-    let actor = activity::system_actor("stele key revoke");
-    let revoked = api_keys::revoke(
-        store.as_ref(),
-        &key_id,
-        actor.clone(),
+    let by = By::platform(
+        activity::system_actor("stele key revoke"),
         activity::cli_context(),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
-        other => other.into(),
-    })?;
+    );
+    let revoked = api_keys::revoke(store.as_ref(), &key_id, by, now)
+        .await
+        .map_err(|e| match e {
+            stele_store::StoreError::NotFound => anyhow::anyhow!("no key with id {key_id}"),
+            other => other.into(),
+        })?;
     match revoked {
         api_keys::Revoked::Already(info) => println!("{} was revoked already", info.id),
         api_keys::Revoked::Now { info, recorded } => {
-            if !info.platform {
-                let event = activity::key_revoked(actor, activity::cli_context(), &info, now);
-                trail::record_for_platform(store.as_ref(), event).await?;
-            }
             println!("revoked {}", info.id);
             eprintln!("recorded as entry seq {} of {}", recorded.seq, info.org_id);
         }

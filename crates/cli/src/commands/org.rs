@@ -2,8 +2,8 @@
 //! `stele_service::organizations`'s, as over the API, and recorded the same way.
 
 use stele_core::time::now_millis;
-use stele_service::organizations::{self, Doer};
-use stele_service::trail::activity;
+use stele_service::organizations;
+use stele_service::trail::{By, activity};
 use stele_store::NewOrganization;
 
 use super::open::{find_org, open, open_existing};
@@ -15,10 +15,10 @@ pub async fn create(
     data: DataDir,
 ) -> anyhow::Result<()> {
     let store = open(&data).await?;
-    let by = Doer {
-        actor: activity::system_actor("stele org create"),
-        context: activity::cli_context(),
-    };
+    let by = By::platform(
+        activity::system_actor("stele org create"),
+        activity::cli_context(),
+    );
     let new = NewOrganization { name, external_id };
     let org = organizations::create(store.as_ref(), new, by, now_millis()).await?;
     match &org.external_id {
@@ -44,10 +44,10 @@ pub async fn list(data: DataDir) -> anyhow::Result<()> {
 pub async fn delete(org: String, confirm: String, data: DataDir) -> anyhow::Result<()> {
     let store = open_existing(&data).await?;
     let found = find_org(store.as_ref(), &org).await?;
-    let by = Doer {
-        actor: activity::system_actor("stele org delete"),
-        context: activity::cli_context(),
-    };
+    let by = By::platform(
+        activity::system_actor("stele org delete"),
+        activity::cli_context(),
+    );
     let directory = organizations::Directory::new();
     let removed = organizations::delete(
         store.as_ref(),

@@ -7,7 +7,7 @@
 
 use anyhow::Context as _;
 use stele_core::time::now_millis;
-use stele_service::trail::{self, activity};
+use stele_service::trail::{By, activity};
 
 use super::open::{find_org, open_existing};
 use crate::DataDir;
@@ -46,22 +46,11 @@ pub(crate) async fn create_user(
             role,
             password: password.as_deref(),
         },
-        activity::system_actor("stele user create"),
-        activity::cli_context(),
+        by("stele user create"),
         now_millis(),
     )
     .await?;
     let member = added.member;
-    echo(
-        store.as_ref(),
-        activity::member_added(
-            activity::system_actor("stele user create"),
-            activity::cli_context(),
-            &member,
-            now_millis(),
-        ),
-    )
-    .await?;
     if added.existing_account {
         eprintln!(
             "added {} to {} as {}; they already have an account in another organization and \
@@ -125,18 +114,9 @@ async fn find_member(
         .ok_or_else(|| anyhow::anyhow!("{} has no member with the email {email}", org.name))
 }
 
-/// The operator's doing is recorded in the platform's trail too (the use case has recorded it in
-/// the organization's).
-async fn echo(store: &dyn stele_store::Store, event: stele_core::NewEvent) -> anyhow::Result<()> {
-    trail::record_for_platform(store, event).await?;
-    Ok(())
-}
-
-fn by(command: &str) -> stele_service::access::members::By {
-    stele_service::access::members::By {
-        actor: activity::system_actor(command),
-        context: activity::cli_context(),
-    }
+/// The operator's doing: recorded in the organization's trail and in the platform's.
+fn by(command: &str) -> By {
+    By::platform(activity::system_actor(command), activity::cli_context())
 }
 
 pub(crate) async fn set_disabled(
@@ -153,7 +133,6 @@ pub(crate) async fn set_disabled(
     } else {
         "stele user enable"
     };
-    let was = member.disabled;
     let member = members::set_disabled(
         store.as_ref(),
         member.org,
@@ -163,21 +142,6 @@ pub(crate) async fn set_disabled(
         now_millis(),
     )
     .await?;
-    if member.disabled != was {
-        let change = if disabled {
-            activity::MemberChange::Disabled
-        } else {
-            activity::MemberChange::Enabled
-        };
-        let event = activity::member_changed(
-            activity::system_actor(command),
-            activity::cli_context(),
-            &member,
-            change,
-            now_millis(),
-        );
-        echo(store.as_ref(), event).await?;
-    }
     let state = if member.disabled {
         "disabled"
     } else {
@@ -199,14 +163,6 @@ pub(crate) async fn remove(org: String, email: String, data: DataDir) -> anyhow:
         now_millis(),
     )
     .await?;
-    let event = activity::member_changed(
-        activity::system_actor("stele user remove"),
-        activity::cli_context(),
-        &member,
-        activity::MemberChange::Removed,
-        now_millis(),
-    );
-    echo(store.as_ref(), event).await?;
     eprintln!("removed {} from {}", member.email, member.org_name);
     Ok(())
 }
@@ -219,7 +175,7 @@ pub(crate) async fn reset_password(
     data: DataDir,
 ) -> anyhow::Result<()> {
     use stele_service::access::members;
-    use stele_service::access::viewer::TokenSigner;
+    use stele_service::secrets::TokenSigner;
     let key = stele_service::secrets::load_signing_key(&key_path)?.ok_or_else(|| {
         anyhow::anyhow!(
             "no signing key at {} (the server's; --signing-key-file names another)",
@@ -240,14 +196,6 @@ pub(crate) async fn reset_password(
         now_millis(),
     )
     .await?;
-    let event = activity::member_changed(
-        activity::system_actor("stele user reset-password"),
-        activity::cli_context(),
-        &member,
-        activity::MemberChange::PasswordLink,
-        now_millis(),
-    );
-    echo(store.as_ref(), event).await?;
     let base = public_url.as_deref().unwrap_or("").trim_end_matches('/');
     eprintln!(
         "a one-time link for {} to set a new password (valid 7 days):",

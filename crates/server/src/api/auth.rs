@@ -261,14 +261,8 @@ impl FromRequestParts<AppState> for Reader {
         };
         let now = state.clock.now();
         // The minted token, or a page's session token: either is the viewer's while it lives.
-        let claims = state
-            .viewer_tokens
-            .verify(token, viewer::Kind::Open, now)
-            .or_else(|_| {
-                state
-                    .viewer_tokens
-                    .verify(token, viewer::Kind::Session, now)
-            })
+        let claims = viewer::verify(&state.viewer_tokens, token, viewer::Kind::Open, now)
+            .or_else(|_| viewer::verify(&state.viewer_tokens, token, viewer::Kind::Session, now))
             .map_err(|_| ApiError::Unauthorized("unknown or expired viewer token"))?;
         let org = state
             .directory

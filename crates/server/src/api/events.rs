@@ -31,7 +31,7 @@ use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
 use organizations::Target;
-use stele_service::organizations::Doer;
+use stele_service::trail::By;
 use stele_service::trail::activity;
 
 /// The response header by which an ingest endpoint says that recording is off
@@ -140,7 +140,7 @@ pub async fn create(
                     state.store.as_ref(),
                     reference,
                     true,
-                    Doer { actor, context },
+                    By::platform(actor, context),
                     state.clock.now(),
                 )
                 .await

@@ -23,7 +23,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use stele_core::NewEvent;
 use stele_core::time::Millis;
 use stele_core::time::format_rfc3339;
 use stele_store::{
@@ -37,8 +36,8 @@ use crate::app::state::AppState;
 use stele_service::access::api_keys::{self, Revoked};
 use stele_service::access::members::{self, AddMember, AddMemberError, LinkIssuer};
 use stele_service::access::roles::Role;
-use stele_service::organizations::{self, Doer};
-use stele_service::trail::{self, activity};
+use stele_service::organizations;
+use stele_service::trail::By;
 
 /// A page of the list holds this many organizations unless `limit` says otherwise.
 const DEFAULT_LIMIT: usize = 50;
@@ -69,7 +68,7 @@ fn key_json(key: &ApiKeyInfo) -> Value {
 }
 
 /// The caller: a platform key with the `organizations` scope.
-fn platform_manager(auth: &Authenticated) -> Result<Doer> {
+fn platform_manager(auth: &Authenticated) -> Result<By> {
     if !auth.key.platform {
         return Err(ApiError::Forbidden(
             "managing organizations takes a platform key (stele key create --platform)".into(),
@@ -77,7 +76,7 @@ fn platform_manager(auth: &Authenticated) -> Result<Doer> {
     }
     auth.require(Scope::Organizations)?;
     let (actor, context) = auth.actor();
-    Ok(Doer { actor, context })
+    Ok(By::platform(actor, context))
 }
 
 /// The organization the path names.
@@ -303,18 +302,8 @@ pub async fn create_key(
         }
     };
     let now = state.clock.now();
-    let created = api_keys::create(
-        state.store.as_ref(),
-        org.key,
-        name.trim(),
-        scopes,
-        by.actor.clone(),
-        by.context.clone(),
-        now,
-    )
-    .await?;
-    let event = activity::key_created(by.actor, by.context, &created.info, now);
-    echo_to_platform(&state, event).await?;
+    let created =
+        api_keys::create(state.store.as_ref(), org.key, name.trim(), scopes, by, now).await?;
     let mut body = key_json(&created.info);
     body["secret"] = json!(created.secret);
     Ok((StatusCode::CREATED, Json(body)))
@@ -348,21 +337,8 @@ pub async fn revoke_key(
         ));
     }
     let now = state.clock.now();
-    let revoked = api_keys::revoke(
-        state.store.as_ref(),
-        &key_id,
-        by.actor.clone(),
-        by.context.clone(),
-        now,
-    )
-    .await?;
-    let info = match revoked {
-        Revoked::Now { info, .. } => {
-            let event = activity::key_revoked(by.actor, by.context, &info, now);
-            echo_to_platform(&state, event).await?;
-            info
-        }
-        Revoked::Already(info) => info,
+    let info = match api_keys::revoke(state.store.as_ref(), &key_id, by, now).await? {
+        Revoked::Now { info, .. } | Revoked::Already(info) => info,
     };
     Ok(Json(key_json(&info)))
 }
@@ -406,22 +382,6 @@ fn role_of(map: &Map<String, Value>) -> Result<Option<Role>> {
     }
 }
 
-/// What a platform key does to an organization is also recorded in the platform's own trail (the
-/// use case has recorded it in the organization's).
-async fn echo_to_platform(state: &AppState, event: NewEvent) -> Result<()> {
-    let store = state.store.as_ref();
-    let platform = state.directory.platform(store).await?;
-    trail::record(store, platform.key, event).await?;
-    Ok(())
-}
-
-fn member_by(by: &Doer) -> members::By {
-    members::By {
-        actor: by.actor.clone(),
-        context: by.context.clone(),
-    }
-}
-
 pub async fn add_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -445,32 +405,23 @@ pub async fn add_member(
         role,
         password: None,
     };
-    let added = members::add(
-        store,
-        org.key,
-        request,
-        by.actor.clone(),
-        by.context.clone(),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        AddMemberError::Invalid(message) => {
-            let field = if message.starts_with("the name") {
-                "name"
-            } else {
-                "email"
-            };
-            ApiError::field("invalid_body", field, message)
-        }
-        AddMemberError::EmailTaken(_) | AddMemberError::AwaitingPassword(_) => {
-            ApiError::Conflict(e.to_string())
-        }
-        AddMemberError::Store(e) => e.into(),
-    })?;
+    let added = members::add(store, org.key, request, by.clone(), now)
+        .await
+        .map_err(|e| match e {
+            AddMemberError::Invalid(message) => {
+                let field = if message.starts_with("the name") {
+                    "name"
+                } else {
+                    "email"
+                };
+                ApiError::field("invalid_body", field, message)
+            }
+            AddMemberError::EmailTaken(_) | AddMemberError::AwaitingPassword(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            AddMemberError::Store(e) => e.into(),
+        })?;
     let member = added.member;
-    let event = activity::member_added(by.actor.clone(), by.context.clone(), &member, now);
-    echo_to_platform(&state, event).await?;
     let mut body = member_json(&member);
     body["existing_account"] = Value::Bool(added.existing_account);
     // A person of another organization signs in with the password they have; a link here would
@@ -481,18 +432,10 @@ pub async fn add_member(
             &state.password_links,
             &member,
             LinkIssuer::Organization,
-            member_by(&by),
+            by,
             now,
         )
         .await?;
-        let link = activity::member_changed(
-            by.actor,
-            by.context,
-            &member,
-            activity::MemberChange::PasswordLink,
-            now,
-        );
-        echo_to_platform(&state, link).await?;
         body["password_link"] = password_link_json(&state, &token, expires_at);
     }
     Ok((StatusCode::CREATED, Json(body)))
@@ -543,41 +486,14 @@ pub async fn update_member(
         "this organization has no member with this id",
     ))?;
     if let Some(role) = role {
-        let old_role = member.role.clone();
-        member = members::change_role(store, org.key, &id, role, member_by(&by), now)
+        member = members::change_role(store, org.key, &id, role, by.clone(), now)
             .await
             .map_err(not_found)?;
-        if member.role != old_role {
-            let event = activity::member_role_changed(
-                by.actor.clone(),
-                by.context.clone(),
-                &member,
-                &old_role,
-                now,
-            );
-            echo_to_platform(&state, event).await?;
-        }
     }
     if let Some(disabled) = disabled {
-        let was = member.disabled;
-        member = members::set_disabled(store, org.key, &id, disabled, member_by(&by), now)
+        member = members::set_disabled(store, org.key, &id, disabled, by, now)
             .await
             .map_err(not_found)?;
-        if member.disabled != was {
-            let change = if disabled {
-                activity::MemberChange::Disabled
-            } else {
-                activity::MemberChange::Enabled
-            };
-            let event = activity::member_changed(
-                by.actor.clone(),
-                by.context.clone(),
-                &member,
-                change,
-                now,
-            );
-            echo_to_platform(&state, event).await?;
-        }
     }
     Ok(Json(member_json(&member)))
 }
@@ -590,7 +506,7 @@ pub async fn remove_member(
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let now = state.clock.now();
-    let member = members::remove(state.store.as_ref(), org.key, &id, member_by(&by), now)
+    let member = members::remove(state.store.as_ref(), org.key, &id, by, now)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => {
@@ -598,14 +514,6 @@ pub async fn remove_member(
             }
             other => other.into(),
         })?;
-    let event = activity::member_changed(
-        by.actor,
-        by.context,
-        &member,
-        activity::MemberChange::Removed,
-        now,
-    );
-    echo_to_platform(&state, event).await?;
     Ok(Json(member_json(&member)))
 }
 
@@ -626,18 +534,10 @@ pub async fn member_password_link(
         &state.password_links,
         &member,
         LinkIssuer::Organization,
-        member_by(&by),
+        by,
         now,
     )
     .await?;
-    let event = activity::member_changed(
-        by.actor,
-        by.context,
-        &member,
-        activity::MemberChange::PasswordLink,
-        now,
-    );
-    echo_to_platform(&state, event).await?;
     Ok((
         StatusCode::CREATED,
         Json(password_link_json(&state, &token, expires_at)),

@@ -28,7 +28,7 @@ use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use stele_service::access::viewer::{self, FixedFilters, MintRequest, Permission, Theme, Viewer};
-use stele_service::trail::{self, activity};
+use stele_service::trail::By;
 
 /// The body as sent; unknown fields are refused (a typo must not widen what a viewer sees).
 #[derive(Deserialize)]
@@ -96,17 +96,26 @@ pub async fn create(
         ttl_seconds: body.ttl_seconds,
         session_seconds: body.session_seconds,
     };
-    let now = state.clock.now();
-    let claims = viewer::claims_for(request, &org.id, &auth.key.id, now)
-        .map_err(|p| ApiError::field("invalid_body", &p.field, p.message))?;
-    let token = state.viewer_tokens.sign(&claims);
-
     let (actor, context) = auth.actor();
-    let event = activity::viewer_token_created(actor, context, &claims, now);
-    trail::record(store, org.key, event.clone()).await?;
-    if auth.key.platform {
-        trail::record(store, platform.key, event).await?;
-    }
+    let by = if auth.key.platform {
+        By::platform(actor, context)
+    } else {
+        By::new(actor, context)
+    };
+    let minted = viewer::mint(
+        store,
+        &state.viewer_tokens,
+        &org,
+        &auth.key.id,
+        request,
+        by,
+        state.clock.now(),
+    )
+    .await;
+    let (token, claims) = minted.map_err(|e| match e {
+        viewer::MintError::Invalid(p) => ApiError::field("invalid_body", &p.field, p.message),
+        viewer::MintError::Store(e) => e.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

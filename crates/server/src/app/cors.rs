@@ -112,14 +112,8 @@ async fn allowed(state: &AppState, origin: &[u8], ask: Ask) -> bool {
 /// that sent it, so that its script can ask its backend for a new token instead of seeing a
 /// network error (the 401 shows nothing of the trail).
 async fn organization_allows(state: &AppState, token: &str, origin: &str) -> bool {
-    let claims = state
-        .viewer_tokens
-        .verify(token, Kind::Open, Millis::MIN)
-        .or_else(|_| {
-            state
-                .viewer_tokens
-                .verify(token, Kind::Session, Millis::MIN)
-        });
+    let claims = viewer::verify(&state.viewer_tokens, token, Kind::Open, Millis::MIN)
+        .or_else(|_| viewer::verify(&state.viewer_tokens, token, Kind::Session, Millis::MIN));
     let Ok(claims) = claims else {
         return false;
     };

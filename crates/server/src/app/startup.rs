@@ -21,12 +21,12 @@ use crate::app::state::AppState;
 use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
-use stele_service::access::viewer::TokenSigner;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
 use stele_service::retention::{archive_sink, schedule};
 use stele_service::secrets;
+use stele_service::secrets::TokenSigner;
 
 use crate::app::backend;
 

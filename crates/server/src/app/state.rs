@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use stele_core::checkpoint::PublicKey;
 use stele_service::access::org_policy::Policies;
-use stele_service::access::viewer::TokenSigner;
 use stele_service::clock::SharedClock;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
 use stele_service::retention::{ArchiveSink, SharedStatus};
+use stele_service::secrets::TokenSigner;
 use stele_store::Store;
 
 use crate::app::client_ip::TrustedProxies;

@@ -111,10 +111,7 @@ fn base(session: &str) -> String {
 
 /// The claims of a session token in the path.
 fn session(state: &AppState, token: &str, now: Millis) -> Result<Claims> {
-    state
-        .viewer_tokens
-        .verify(token, Kind::Session, now)
-        .map_err(EmbedError::Ended)
+    viewer::verify(&state.viewer_tokens, token, Kind::Session, now).map_err(EmbedError::Ended)
 }
 
 /// The organization a token is for.
@@ -140,10 +137,8 @@ async fn open(
         .map(|(_, v)| v)
         .ok_or(EmbedError::Ended(TokenError::Malformed))?;
     let now = state.clock.now();
-    let claims = state
-        .viewer_tokens
-        .verify(token, Kind::Open, now)
-        .map_err(EmbedError::Ended)?;
+    let claims =
+        viewer::verify(&state.viewer_tokens, token, Kind::Open, now).map_err(EmbedError::Ended)?;
     let org = organization(&state, &claims).await?;
     let event = activity::viewer_session_started(
         &claims,
@@ -152,7 +147,7 @@ async fn open(
         now,
     );
     trail::record(state.store.as_ref(), org.key, event).await?;
-    let session = state.viewer_tokens.sign(&claims.session(now));
+    let session = viewer::sign(&state.viewer_tokens, &claims.session(now));
     let rest: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "token").collect();
     Ok(Redirect::to(&with_query(&format!("{}/log", base(&session)), &rest)).into_response())
 }
@@ -171,7 +166,7 @@ async fn log(
     }
     let org = organization(&state, &claims).await?;
     let params = claims.filters.apply(&pairs(query));
-    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let fresh = viewer::sign(&state.viewer_tokens, &claims.session(now));
     let body = log_page::audit_log(
         state.store.as_ref(),
         org.key,
@@ -213,7 +208,7 @@ async fn render_history(
 ) -> Result<Response> {
     let org = organization(state, claims).await?;
     let params = claims.filters.apply(&params);
-    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let fresh = viewer::sign(&state.viewer_tokens, &claims.session(now));
     let body = log_page::entity_history(
         state.store.as_ref(),
         org.key,
@@ -242,7 +237,7 @@ async fn entry(
         .await?
         .filter(|entry| claims.filters.admits(entry))
         .ok_or(EmbedError::NotFound)?;
-    let fresh = state.viewer_tokens.sign(&claims.session(now));
+    let fresh = viewer::sign(&state.viewer_tokens, &claims.session(now));
     let body = log_page::entry_details_page(
         store,
         org.key,
@@ -325,10 +320,12 @@ async fn theme_of(state: &AppState, claims: &Claims, org: OrgKey) -> Theme {
 /// token was minted or the settings saved).
 async fn theme(State(state): State<AppState>, Path(session_token): Path<String>) -> Response {
     // An ended session still gets its look: the page asking for a new token is themed too.
-    let Ok(claims) = state
-        .viewer_tokens
-        .verify(&session_token, Kind::Session, Millis::MIN)
-    else {
+    let Ok(claims) = viewer::verify(
+        &state.viewer_tokens,
+        &session_token,
+        Kind::Session,
+        Millis::MIN,
+    ) else {
         return css(String::new());
     };
     let t = match organization(&state, &claims).await {
@@ -514,10 +511,8 @@ async fn organization_origins(state: &AppState, uri: &axum::http::Uri) -> Vec<St
     let Some(token) = token else {
         return Vec::new();
     };
-    let claims = state
-        .viewer_tokens
-        .verify(&token, Kind::Session, Millis::MIN)
-        .or_else(|_| state.viewer_tokens.verify(&token, Kind::Open, Millis::MIN));
+    let claims = viewer::verify(&state.viewer_tokens, &token, Kind::Session, Millis::MIN)
+        .or_else(|_| viewer::verify(&state.viewer_tokens, &token, Kind::Open, Millis::MIN));
     let Ok(claims) = claims else {
         return Vec::new();
     };

@@ -8,7 +8,7 @@ use stele_core::{Actor, Context};
 use stele_store::{ApiKeyInfo, KeyHash, NewApiKey, OrgKey, Receipt, Scope, Store, StoreError};
 
 use crate::random;
-use crate::trail::{self, activity};
+use crate::trail::{self, By, activity};
 
 /// Every key starts with this, so secret scanners and people can recognise one.
 pub const KEY_PREFIX: &str = "stele_";
@@ -45,20 +45,19 @@ pub struct CreatedKey {
 }
 
 /// Creates an API key for the organization and records it (`api_key.create`, channel
-/// `security`) with `actor` and `context` as who did it.
+/// `security`) with `by` as who did it (in the platform's trail too when `by` acts for it).
 pub async fn create(
     store: &dyn Store,
     org: OrgKey,
     name: &str,
     scopes: Vec<Scope>,
-    actor: Actor,
-    context: Context,
+    by: By,
     now: Millis,
 ) -> Result<CreatedKey, StoreError> {
     let key = generate(name, scopes);
     let info = store.create_api_key(org, key.record).await?;
-    let event = activity::key_created(actor, context, &info, now);
-    let recorded = trail::record(store, org, event).await?;
+    let event = activity::key_created(by.actor.clone(), by.context.clone(), &info, now);
+    let recorded = trail::record_by(store, org, event, &by).await?;
     Ok(CreatedKey {
         info,
         secret: key.secret,
@@ -75,12 +74,12 @@ pub enum Revoked {
 }
 
 /// Revokes a key by its public id (`key_…`) and records it (`api_key.revoke`) in the key's
-/// organization's trail. Revoking a revoked key changes and records nothing.
+/// organization's trail (and the platform's, when `by` acts for it). Revoking a revoked key
+/// changes and records nothing.
 pub async fn revoke(
     store: &dyn Store,
     key_id: &str,
-    actor: Actor,
-    context: Context,
+    by: By,
     now: Millis,
 ) -> Result<Revoked, StoreError> {
     // The store stamps a revocation with the wall clock, so a `revoked_at` before this moment
@@ -90,8 +89,8 @@ pub async fn revoke(
     if info.revoked_at.is_some_and(|at| at < before) {
         return Ok(Revoked::Already(info));
     }
-    let event = activity::key_revoked(actor, context, &info, now);
-    let recorded = trail::record(store, info.org, event).await?;
+    let event = activity::key_revoked(by.actor.clone(), by.context.clone(), &info, now);
+    let recorded = trail::record_by(store, info.org, event, &by).await?;
     Ok(Revoked::Now { info, recorded })
 }
 

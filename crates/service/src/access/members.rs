@@ -17,14 +17,14 @@ use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use stele_core::event::{Actor, Context};
+use stele_core::event::Context;
 use stele_core::time::Millis;
 use stele_store::{Member, MemberUpdate, NewMember, OrgKey, Store, StoreError};
 
 use crate::access::roles::Role;
-use crate::access::viewer::TokenSigner;
 use crate::random;
-use crate::trail::activity;
+use crate::secrets::TokenSigner;
+use crate::trail::{self, By, activity};
 
 /// Shorter passwords are refused (NIST SP 800-63B asks for at least 8; Stele guards audit
 /// trails, so 12).
@@ -155,8 +155,7 @@ pub async fn add(
     store: &dyn Store,
     org: OrgKey,
     request: AddMember<'_>,
-    by: Actor,
-    context: Context,
+    by: By,
     now: Millis,
 ) -> Result<Added, AddMemberError> {
     let email = check_email(request.email).map_err(AddMemberError::Invalid)?;
@@ -211,8 +210,8 @@ pub async fn add(
             StoreError::Conflict(_) => AddMemberError::EmailTaken(email),
             other => AddMemberError::Store(other),
         })?;
-    let event = activity::member_added(by, context, &member, now);
-    crate::trail::record(store, org, event)
+    let event = activity::member_added(by.actor.clone(), by.context.clone(), &member, now);
+    trail::record_by(store, org, event, &by)
         .await
         .map_err(AddMemberError::Store)?;
     Ok(Added {
@@ -227,12 +226,6 @@ async fn hash_off_thread(password: &str) -> Result<String, StoreError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| StoreError::Other(format!("hashing task: {e}")))?
-}
-
-/// Who changes a member, and from where (the entry's actor and context).
-pub struct By {
-    pub actor: Actor,
-    pub context: Context,
 }
 
 /// Disables or enables a member (a disabled member cannot sign in, and their sessions stop
@@ -259,8 +252,9 @@ pub async fn set_disabled(
     } else {
         activity::MemberChange::Enabled
     };
-    let event = activity::member_changed(by.actor, by.context, &member, change, now);
-    crate::trail::record(store, org, event).await?;
+    let event =
+        activity::member_changed(by.actor.clone(), by.context.clone(), &member, change, now);
+    trail::record_by(store, org, event, &by).await?;
     Ok(member)
 }
 
@@ -282,8 +276,14 @@ pub async fn change_role(
         ..MemberUpdate::default()
     };
     let member = store.update_member(org, id, update).await?;
-    let event = activity::member_role_changed(by.actor, by.context, &member, &current.role, now);
-    crate::trail::record(store, org, event).await?;
+    let event = activity::member_role_changed(
+        by.actor.clone(),
+        by.context.clone(),
+        &member,
+        &current.role,
+        now,
+    );
+    trail::record_by(store, org, event, &by).await?;
     Ok(member)
 }
 
@@ -297,13 +297,13 @@ pub async fn remove(
 ) -> Result<Member, StoreError> {
     let member = store.remove_member(org, id).await?;
     let event = activity::member_changed(
-        by.actor,
-        by.context,
+        by.actor.clone(),
+        by.context.clone(),
         &member,
         activity::MemberChange::Removed,
         now,
     );
-    crate::trail::record(store, org, event).await?;
+    trail::record_by(store, org, event, &by).await?;
     Ok(member)
 }
 
@@ -382,13 +382,13 @@ pub async fn password_link(
     };
     let token = signer.sign_claims(PASSWORD_LINK_PREFIX, &claims);
     let event = activity::member_changed(
-        by.actor,
-        by.context,
+        by.actor.clone(),
+        by.context.clone(),
         member,
         activity::MemberChange::PasswordLink,
         now,
     );
-    crate::trail::record(store, member.org, event).await?;
+    trail::record_by(store, member.org, event, &by).await?;
     Ok((token, claims.expires_at))
 }
 

@@ -17,11 +17,13 @@
 //! Fixed filters narrow everything the token can ever show: the viewer's own filters combine with
 //! them and can never widen them.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use stele_core::time::Millis;
+
+use stele_store::{Organization, Store, StoreError};
+
+use crate::secrets::{SignatureError, TokenSigner};
+use crate::trail::{self, By, activity};
 
 /// Every token starts with this.
 pub const TOKEN_PREFIX: &str = "svt_";
@@ -35,8 +37,6 @@ pub const MAX_SESSION_MS: Millis = 12 * 60 * 60 * 1000;
 pub const DEFAULT_SESSION_MS: Millis = 60 * 60 * 1000;
 /// How long a page's session token lives after the page was served.
 pub const SESSION_IDLE_MS: Millis = 15 * 60 * 1000;
-
-type HmacSha256 = Hmac<hmac_sha2::Sha256>;
 
 /// Which kind of token (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,72 +190,31 @@ pub enum TokenError {
     WrongKind,
 }
 
-/// Signs and checks tokens with one secret: claims as JSON, then an HMAC-SHA256 of it, both
-/// base64url, behind a prefix that says what the token is (`svt_` viewer tokens, `psl_`
-/// password-set links).
-#[derive(Clone)]
-pub struct TokenSigner {
-    secret: [u8; 32],
+/// The token text of viewer `claims`.
+pub fn sign(signer: &TokenSigner, claims: &Claims) -> String {
+    signer.sign_claims(TOKEN_PREFIX, claims)
 }
 
-impl TokenSigner {
-    pub fn new(secret: [u8; 32]) -> TokenSigner {
-        TokenSigner { secret }
+/// The claims of a viewer token of this kind, signed by `signer`, that is valid at `now`.
+pub fn verify(
+    signer: &TokenSigner,
+    token: &str,
+    kind: Kind,
+    now: Millis,
+) -> Result<Claims, TokenError> {
+    let claims: Claims = signer
+        .verify_claims(TOKEN_PREFIX, token)
+        .map_err(|e| match e {
+            SignatureError::Malformed => TokenError::Malformed,
+            SignatureError::BadSignature => TokenError::BadSignature,
+        })?;
+    if claims.kind != kind {
+        return Err(TokenError::WrongKind);
     }
-
-    /// The token text of any claims.
-    pub fn sign_claims<T: Serialize>(&self, prefix: &str, claims: &T) -> String {
-        let payload = serde_json::to_vec(claims).expect("claims serialize");
-        let payload = URL_SAFE_NO_PAD.encode(payload);
-        let mac = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()));
-        format!("{prefix}{payload}.{mac}")
+    if now >= claims.expires_at || now >= claims.session_ends_at {
+        return Err(TokenError::Expired);
     }
-
-    /// The claims of a token this signer signed with this prefix.
-    pub fn verify_claims<T: serde::de::DeserializeOwned>(
-        &self,
-        prefix: &str,
-        token: &str,
-    ) -> Result<T, TokenError> {
-        let body = token.strip_prefix(prefix).ok_or(TokenError::Malformed)?;
-        let (payload, mac) = body.split_once('.').ok_or(TokenError::Malformed)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut check = HmacSha256::new_from_slice(&self.secret).expect("any key length");
-        check.update(payload.as_bytes());
-        // Constant-time comparison (the `hmac` crate's own).
-        check
-            .verify_slice(&mac)
-            .map_err(|_| TokenError::BadSignature)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| TokenError::Malformed)?;
-        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)
-    }
-
-    /// The token text of viewer `claims`.
-    pub fn sign(&self, claims: &Claims) -> String {
-        self.sign_claims(TOKEN_PREFIX, claims)
-    }
-
-    /// The claims of a viewer token of this kind that is valid at `now`.
-    pub fn verify(&self, token: &str, kind: Kind, now: Millis) -> Result<Claims, TokenError> {
-        let claims: Claims = self.verify_claims(TOKEN_PREFIX, token)?;
-        if claims.kind != kind {
-            return Err(TokenError::WrongKind);
-        }
-        if now >= claims.expires_at || now >= claims.session_ends_at {
-            return Err(TokenError::Expired);
-        }
-        Ok(claims)
-    }
-
-    fn mac(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("any key length");
-        mac.update(message);
-        mac.finalize().into_bytes().into()
-    }
+    Ok(claims)
 }
 
 /// A request to mint a token, as the API reads it (already typed).
@@ -294,6 +253,35 @@ fn one_line(field: &str, value: &str, max: usize) -> Result<(), MintProblem> {
         ));
     }
     Ok(())
+}
+
+/// Why a token was not minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("{}: {}", .0.field, .0.message)]
+    Invalid(MintProblem),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Mints a viewer token for `org` (the API's `POST /v1/viewer-tokens`): checks the request,
+/// signs its claims and records the minting (`viewer_token.create`) in the organization's trail,
+/// and in the platform's when `by` acts for it. `key_id` is the minting key, which the token and
+/// every viewing it opens name. Returns the token and its claims.
+pub async fn mint(
+    store: &dyn Store,
+    signer: &TokenSigner,
+    org: &Organization,
+    key_id: &str,
+    request: MintRequest,
+    by: By,
+    now: Millis,
+) -> Result<(String, Claims), MintError> {
+    let claims = claims_for(request, &org.id, key_id, now).map_err(MintError::Invalid)?;
+    let token = sign(signer, &claims);
+    let event = activity::viewer_token_created(by.actor.clone(), by.context.clone(), &claims, now);
+    trail::record_by(store, org.key, event, &by).await?;
+    Ok((token, claims))
 }
 
 /// Checks a mint request and returns the opening token's claims for organization `org_id`,
@@ -416,6 +404,9 @@ pub fn check_theme(field: &str, theme: &Theme) -> Result<(), MintProblem> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     fn request() -> MintRequest {
@@ -438,19 +429,19 @@ mod tests {
         let signer = TokenSigner::new([7; 32]);
         let claims = claims_for(request(), "org_a", "key_a", 1_000).unwrap();
         assert_eq!(claims.permissions, [Permission::Read, Permission::Export]);
-        let token = signer.sign(&claims);
+        let token = sign(&signer, &claims);
         assert!(token.starts_with(TOKEN_PREFIX));
-        assert_eq!(signer.verify(&token, Kind::Open, 1_000).unwrap(), claims);
+        assert_eq!(verify(&signer, &token, Kind::Open, 1_000).unwrap(), claims);
         assert_eq!(
-            signer.verify(&token, Kind::Session, 1_000),
+            verify(&signer, &token, Kind::Session, 1_000),
             Err(TokenError::WrongKind)
         );
         assert_eq!(
-            signer.verify(&token, Kind::Open, 1_000 + DEFAULT_OPEN_MS),
+            verify(&signer, &token, Kind::Open, 1_000 + DEFAULT_OPEN_MS),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            TokenSigner::new([8; 32]).verify(&token, Kind::Open, 1_000),
+            verify(&TokenSigner::new([8; 32]), &token, Kind::Open, 1_000),
             Err(TokenError::BadSignature)
         );
         // Changing one claim breaks the signature.
@@ -461,11 +452,11 @@ mod tests {
         assert_ne!(forged_payload, payload);
         let forged_token = format!("{TOKEN_PREFIX}{forged_payload}.{mac}");
         assert_eq!(
-            signer.verify(&forged_token, Kind::Open, 1_000),
+            verify(&signer, &forged_token, Kind::Open, 1_000),
             Err(TokenError::BadSignature)
         );
         assert_eq!(
-            signer.verify("svt_nonsense", Kind::Open, 1_000),
+            verify(&signer, "svt_nonsense", Kind::Open, 1_000),
             Err(TokenError::Malformed)
         );
     }

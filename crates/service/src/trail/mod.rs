@@ -9,14 +9,69 @@
 pub mod activity;
 
 use stele_core::chain::SealedEvent;
-use stele_core::event::NewEvent;
+use stele_core::event::{Actor, Context, NewEvent};
 use stele_store::{AppendRequest, OrgKey, Receipt, Store, StoreError};
 
 use crate::random;
 
-/// Appends one of Stele's own entries to the platform's own trail too: what a platform key or the
-/// operator does to an organization is recorded in the organization's trail (by the use case)
-/// and, through this, in the platform's.
+/// Who does something Stele records about itself (the entry's actor), from where (its context),
+/// and for whom: what a platform key or the operator does to an organization (its keys, its
+/// members) is recorded in the organization's trail and in the platform's own
+/// (docs/platforms.md, "The platform's own trail"); what an organization's own members and keys
+/// do, in the organization's alone. Every use case takes one and records with [`record_by`], so
+/// every door (API, console, CLI) records the same entries in the same trails.
+#[derive(Debug, Clone)]
+pub struct By {
+    pub actor: Actor,
+    pub context: Context,
+    /// Done with a platform key or by the operator: also recorded in the platform's trail.
+    pub for_platform: bool,
+}
+
+impl By {
+    /// Someone acting within the organization (its own member or key).
+    pub fn new(actor: Actor, context: Context) -> By {
+        By {
+            actor,
+            context,
+            for_platform: false,
+        }
+    }
+
+    /// A platform key or the operator, acting on an organization.
+    pub fn platform(actor: Actor, context: Context) -> By {
+        By {
+            actor,
+            context,
+            for_platform: true,
+        }
+    }
+}
+
+/// Appends one of Stele's own entries to the organization's trail and, when `by` acts for the
+/// platform, to the platform's too (once, if they are the same); returns the organization's
+/// receipt. The event's actor and
+/// context are `by`'s (the caller built it from them).
+pub async fn record_by(
+    store: &dyn Store,
+    org: OrgKey,
+    event: NewEvent,
+    by: &By,
+) -> Result<Receipt, StoreError> {
+    let receipt = record(store, org, event.clone()).await?;
+    if by.for_platform {
+        let platform = store.platform_org().await?;
+        // Once for the platform's own organization (a platform key made or revoked).
+        if platform.key != org {
+            record(store, platform.key, event).await?;
+        }
+    }
+    Ok(receipt)
+}
+
+/// Appends one of Stele's own entries to the platform's own trail: what a platform key or the
+/// operator does to an organization is recorded in the organization's trail and, through this,
+/// in the platform's (use cases call it through [`record_by`]).
 pub async fn record_for_platform(
     store: &dyn Store,
     event: NewEvent,

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 use stele_core::FieldError;
 use stele_core::sent::{Scalar, SentEvent, Shaped};
-use stele_service::organizations::{Doer, check_external_id};
+use stele_service::organizations::check_external_id;
+use stele_service::trail::By;
 use stele_store::{OrgKey, Organization};
 
 use crate::api::auth::{IngestKey, org_error};
@@ -157,7 +158,7 @@ impl Named {
                     store,
                     reference,
                     true,
-                    Doer { actor, context },
+                    By::platform(actor, context),
                     state.clock.now(),
                 )
                 .await

@@ -24,6 +24,7 @@ use crate::console::render::{column_heads, encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::api_keys;
 use stele_service::access::roles::Permission;
+use stele_service::trail::By;
 use stele_service::trail::activity::member_actor;
 
 /// Key names are for people telling keys apart.
@@ -157,8 +158,7 @@ pub async fn create(
         user.org,
         &name,
         scopes,
-        member_actor(user.who()),
-        client.context(),
+        By::new(member_actor(user.who()), client.context()),
         state.clock.now(),
     )
     .await
@@ -264,8 +264,7 @@ pub async fn revoke(
     let revoked = api_keys::revoke(
         state.store.as_ref(),
         &key.id,
-        member_actor(user.who()),
-        client.context(),
+        By::new(member_actor(user.who()), client.context()),
         state.clock.now(),
     )
     .await

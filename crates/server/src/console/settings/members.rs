@@ -19,7 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use stele_store::{Member, MemberUpdate, StoreError};
+use stele_store::{Member, StoreError};
 
 use super::{
     DoneQuery, FormPairs, MEMBERS_PATH, Notice, Problems, csrf_field, done, problem,
@@ -31,7 +31,8 @@ use crate::console::render::{column_heads, encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::members::{self, AddMember, AddMemberError, MIN_PASSWORD_CHARS};
 use stele_service::access::roles::{Permission, Role};
-use stele_service::trail::activity::{self, member_actor};
+use stele_service::trail::By;
+use stele_service::trail::activity::member_actor;
 
 /// Names are for people; the store takes up to this many characters (`members::add`).
 const MAX_NAME_CHARS: usize = 200;
@@ -191,13 +192,12 @@ pub async fn add(
             role,
             password: Some(password),
         };
-        let by = member_actor(user.who());
+        let by = By::new(member_actor(user.who()), client.context());
         match members::add(
             state.store.as_ref(),
             user.org,
             request,
             by,
-            client.context(),
             state.clock.now(),
         )
         .await
@@ -294,34 +294,23 @@ pub async fn change_role(
     if target.role == new_role.as_str() {
         return Ok(done(MEMBERS_PATH, "unchanged", Some(&target.id)));
     }
-    let store = state.store.as_ref();
-    let updated = store
-        .update_member(
-            user.org,
-            &target.id,
-            MemberUpdate {
-                role: Some(new_role.as_str().to_string()),
-                ..MemberUpdate::default()
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ConsoleError::Internal(format!(
-                "member {} vanished while changing its role",
-                target.id
-            )),
-            other => ConsoleError::from(other),
-        })?;
-    let event = activity::member_role_changed(
-        member_actor(user.who()),
-        client.context(),
-        &updated,
-        &target.role,
+    let by = By::new(member_actor(user.who()), client.context());
+    let updated = members::change_role(
+        state.store.as_ref(),
+        user.org,
+        &target.id,
+        new_role,
+        by,
         state.clock.now(),
-    );
-    stele_service::trail::record(store, user.org, event)
-        .await
-        .map_err(ConsoleError::from)?;
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::NotFound => ConsoleError::Internal(format!(
+            "member {} vanished while changing its role",
+            target.id
+        )),
+        other => ConsoleError::from(other),
+    })?;
     Ok(done(MEMBERS_PATH, "role", Some(&updated.id)))
 }
 
