@@ -424,9 +424,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let store = backend.open(&dir).await?;
         let key = server::platform_key(store.as_ref()).await?;
         let cpu = CpuMeter::start(server_pid, pg);
+        // With --analyze, between the scenario's ingest and its pages, as for the query scenario.
+        let analyze = || match &backend {
+            Backend::Postgres(url) if args.analyze => {
+                eprintln!("bench: running ANALYZE (--analyze)");
+                psql(url, "ANALYZE").map(drop)
+            }
+            _ => Ok(()),
+        };
         report.tenants = Some(
-            scenarios::tenants::run(&http, store.as_ref(), &key, &args, pool.clone(), base_ms)
-                .await?,
+            scenarios::tenants::run(
+                &http,
+                store.as_ref(),
+                &key,
+                &args,
+                pool.clone(),
+                base_ms,
+                analyze,
+            )
+            .await?,
         );
         report
             .cpu

@@ -56,6 +56,7 @@ pub(crate) async fn run(
     args: &BenchArgs,
     pool: Arc<Pool>,
     base_ms: i64,
+    after_ingest: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<TenantsResult> {
     let tenants = args.tenants;
     eprintln!(
@@ -101,6 +102,8 @@ pub(crate) async fn run(
         events,
         ingest.elapsed.as_secs_f64()
     );
+
+    after_ingest()?;
 
     let (large_name, small_name) = (tenant(0), tenant(1));
     let large_http = http.acting_as(platform_key, Some(&large_name));
