@@ -4,12 +4,14 @@
 //!   chosen from the configuration, who a request comes from, the shared state and the router.
 //! - [`api`]: the HTTP API, a module per resource.
 //! - [`console`]: the web console, server-rendered HTML.
+//! - [`compat`]: other audit-log services' wire protocols (so far Retraced's receipt hash).
 //!
 //! `api` and `console` import `app`'s state and client address and the service crate, never each
 //! other; only `app::router` sees both. The `stele` binary is a thin shell around
 //! [`Application`], and the integration tests drive it on port 0.
 
 pub mod app;
+pub mod compat;
 pub mod console;
 
 mod api;
