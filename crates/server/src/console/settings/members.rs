@@ -1,6 +1,7 @@
 //! `/console/settings/members`: the organization's members, for members with
 //! `audit.members.manage`. A list (name, email, role, added, disabled), a form to add a member
-//! with a first password the administrator sets, and a role change per member.
+//! with a first password the administrator sets (none for someone with an account in another
+//! organization), and a role change per member.
 //!
 //! Guard rails ([`refusal`]), the same for adding and for changing a role:
 //! - nobody changes their own role (another member who manages members must do it), so the
@@ -120,7 +121,7 @@ pub async fn list(
         ))),
         (Some("added-existing"), Some(m)) => Some(Notice::Done(format!(
             "Added {} as {}. They already have a Stele account in another organization and sign \
-             in with their own password; the password typed here was not used.",
+             in with their own password (a password typed here is not used).",
             m.email, m.role
         ))),
         (Some("role"), Some(m)) => Some(Notice::Done(format!("{} is now {}.", m.email, m.role))),
@@ -180,7 +181,13 @@ pub async fn add(
             }
         }
     }
-    if let Err(e) = members::check_password(password) {
+    // Someone with a Stele account in another organization signs in with their own password:
+    // none is needed here, and one typed is not used.
+    let has_account = !problems.contains_key("email")
+        && members::has_account(state.store.as_ref(), &sent.email)
+            .await
+            .map_err(ConsoleError::from)?;
+    if !has_account && let Err(e) = members::check_password(password) {
         problems.insert("password".into(), capitalised(&e));
     }
 
@@ -190,7 +197,7 @@ pub async fn add(
             email: &sent.email,
             name: Some(sent.name.as_str()),
             role,
-            password: Some(password),
+            password: (!has_account).then_some(password),
         };
         let by = By::new(member_actor(user.who()), client.context());
         match members::add(
@@ -442,7 +449,8 @@ fn render(
                         aria-invalid=[problems.contains_key("password").then_some("true")];
                     span.hint {
                         "At least " (MIN_PASSWORD_CHARS) " characters. Give it to them yourself; "
-                        "Stele sends no email."
+                        "Stele sends no email. Not needed for someone who already has a Stele "
+                        "account in another organization."
                     }
                     (problem(problems, "password"))
                 }
