@@ -417,6 +417,46 @@ async fn a_platform_mints_and_revokes_an_organizations_keys() {
     assert!(revoked["revoked_at"].is_string());
     let response = app.post_events_as(&secret, &event("create")).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Revoking again changes and records nothing.
+    let (status, _) = app
+        .platform_json(
+            Method::DELETE,
+            &key,
+            None,
+            &format!("/v1/organizations/acme/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Minting and revoking are recorded once each in the organization's trail and in the
+    // platform's, with the platform key as the actor.
+    let platform_key_id = app.key_record(&key).await.id;
+    for trail in [Some("acme"), None] {
+        let (_, page) = app
+            .platform_json(
+                Method::GET,
+                &key,
+                trail,
+                "/v1/events?detailed_action=api_key.*&actor_type=all",
+                None,
+            )
+            .await;
+        let entries = page["entries"].as_array().unwrap();
+        let actions: Vec<_> = entries
+            .iter()
+            .map(|e| e["detailed_action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            ["api_key.revoke", "api_key.create"],
+            "{trail:?}: {page}"
+        );
+        for entry in entries {
+            assert_eq!(entry["actor"]["id"], platform_key_id, "{entry}");
+            assert_eq!(entry["entity"]["id"], key_id, "{entry}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -166,6 +166,27 @@ async fn a_token_opens_one_organizations_log_and_the_viewing_is_recorded() {
     assert_eq!(opened["actor"]["id"], "cust-7");
     assert_eq!(opened["actor"]["email"], "kim@acme.example");
     assert_eq!(opened["context"]["api_key_id"], key_id.as_str());
+
+    // The minting, a platform key's doing, is in the platform's own trail too (the viewing is
+    // the organization's alone).
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/events?detailed_action=viewer*&actor_type=all",
+            app.url
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let platform: Value = response.json().await.unwrap();
+    let actions: Vec<_> = platform["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detailed_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["viewer_token.create"], "{platform}");
 }
 
 #[tokio::test]
