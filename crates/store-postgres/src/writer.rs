@@ -366,12 +366,18 @@ pub struct ChainCursor {
     moved: bool,
 }
 
+/// A deleted organization takes no more entries. The key-share lock on its `orgs` row orders an
+/// append against the deletion's `FOR UPDATE` of that row (deletion.rs): an append that got
+/// there first commits before the deletion begins (and its entries go with the rest); one that
+/// waited sees the row as the deletion left it, and the organization as missing.
 const CHAIN_SELECT: &str = "SELECT c.org_id, o.id, c.seq, c.head, c.frontier
      FROM chain_state c JOIN orgs o ON o.key = c.org_id
-     WHERE c.org_id = ANY($1) ORDER BY c.org_id FOR UPDATE OF c";
+     WHERE c.org_id = ANY($1) AND o.deleted_ms IS NULL
+     ORDER BY c.org_id FOR UPDATE OF c FOR KEY SHARE OF o";
 
 /// Locks the organizations' `chain_state` rows, in organization order, creating the rows that
-/// are missing. Organizations that do not exist are left out of the answer.
+/// are missing. Organizations that do not exist, or are being deleted, are left out of the
+/// answer.
 pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgKey]) -> R<HashMap<OrgKey, ChainCursor>> {
     let mut chains = HashMap::with_capacity(orgs.len());
     read_chains(tx, orgs, &mut chains).await?;
@@ -386,7 +392,7 @@ pub async fn lock_chains(tx: &mut Tx<'_>, orgs: &[OrgKey]) -> R<HashMap<OrgKey, 
     // Organizations get their row when they are created; this covers rows made any other way.
     let rows = tx
         .query(
-            "SELECT key, id FROM orgs WHERE key = ANY($1)",
+            "SELECT key, id FROM orgs WHERE key = ANY($1) AND deleted_ms IS NULL",
             &[&org_keys(&missing)],
         )
         .await?;

@@ -687,8 +687,10 @@ fn chain_cursor<'g>(
     match group.chains.entry(org) {
         Entry::Occupied(e) => Ok(e.into_mut()),
         Entry::Vacant(e) => {
+            // A deleted organization takes no more entries: its deletion began in an earlier
+            // transaction of this same writer, and its batches must not leave any behind.
             let org_id: String = tx
-                .prepare_cached("SELECT id FROM orgs WHERE key = ?")
+                .prepare_cached("SELECT id FROM orgs WHERE key = ? AND deleted_ms IS NULL")
                 .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)))
                 .map_err(map_err)?;
             let state: Option<(Seq, Vec<u8>, String)> = tx

@@ -23,7 +23,7 @@ use stele_core::redact::RedactionRules;
 use stele_core::sent::{List, SentBody, SentEvent, Shaped};
 use stele_core::time::now_millis;
 use stele_core::{FieldError, check_event};
-use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, Scope};
+use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, Scope, StoreError};
 
 use super::{PageBody, Params, page_request, params};
 use crate::api::auth::{IngestKey, Reader, org_error};
@@ -203,7 +203,15 @@ pub async fn create(
                 fingerprint: Sha256::digest(&body).into(),
             },
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Named before its deletion began (by this server's directory, or another's), and
+            // gone by the time the events reached the store: nothing was stored.
+            StoreError::NotFound => ApiError::NotFound(
+                "an organization this request is for has been deleted; nothing was stored",
+            ),
+            other => other.into(),
+        })?;
     let mut response_headers = HeaderMap::new();
     if outcome.replayed {
         response_headers.insert(

@@ -357,6 +357,27 @@ pub async fn a_deleted_organization_leaves_nothing_and_another_is_untouched(stor
             .is_none()
     );
     assert!(store.unfinished_deletions().await.unwrap().is_empty());
+    // A request that still names it (a server that resolved its name before the deletion) is
+    // refused whole: nothing goes under the tombstone, nor into another organization named by
+    // the same request.
+    let late = store
+        .append(a, super::request(vec![super::event("create", T0)]))
+        .await;
+    assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
+    let spanning = crate::AppendRequest {
+        events: vec![
+            super::prepared(vec![super::event("create", T0)]).remove(0),
+            super::prepared(vec![super::event("update", T0)])
+                .remove(0)
+                .for_org(a),
+        ],
+        idempotency_key: None,
+        fingerprint: [0; 32],
+    };
+    let late = store.append(b, spanning).await;
+    assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
+    assert!(super::all(&store, a, super::everyone()).await.is_empty());
+    assert_eq!(super::all(&store, b, super::everyone()).await.len(), 3);
     // Deleting again is not an error (it finishes nothing more), and the name is free again.
     assert_eq!(store.delete_org(a).await.unwrap(), 0);
     let again = store.create_org("a").await.unwrap();
