@@ -425,18 +425,29 @@ impl Tenancy for PgStore {
     }
 
     async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>> {
-        let after = request.after.as_deref().filter(|a| !a.contains('\0'));
         let external_id = request.external_id.as_deref();
         if external_id.is_some_and(|e| e.contains('\0')) {
             return Ok(Vec::new());
         }
         let mut conn = self.pool.get().await?;
+        let after: i64 = match request.after.as_deref() {
+            None => 0,
+            // No id holds a NUL (PostgreSQL's text cannot).
+            Some(id) if id.contains('\0') => return Err(StoreError::NotFound),
+            Some(id) => match conn
+                .query_opt("SELECT key FROM orgs WHERE id = $1", &[&id])
+                .await?
+            {
+                Some(row) => row.try_get(0).map_err(crate::error::Error::from)?,
+                None => return Err(StoreError::NotFound),
+            },
+        };
         let rows = conn
             .query(
                 &format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
                      WHERE NOT platform AND deleted_ms IS NULL
-                       AND key > coalesce((SELECT key FROM orgs WHERE id = $1), 0)
+                       AND key > $1
                        AND ($2::text IS NULL OR external_id = $2)
                      ORDER BY key LIMIT $3"
                 ),

@@ -392,17 +392,23 @@ impl Tenancy for SqliteStore {
     async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>> {
         let request = request.clone();
         self.read(move |conn, _| {
+            let after: i64 = match &request.after {
+                None => 0,
+                Some(id) => conn
+                    .query_row("SELECT key FROM orgs WHERE id = ?", [id], |r| r.get(0))
+                    .map_err(map_err)?,
+            };
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {ORG_COLUMNS} FROM orgs
                      WHERE NOT platform AND deleted_ms IS NULL
-                       AND key > coalesce((SELECT key FROM orgs WHERE id = ?1), 0)
+                       AND key > ?1
                        AND (?2 IS NULL OR external_id = ?2)
                      ORDER BY key LIMIT ?3"
                 ))
                 .map_err(map_err)?;
             stmt.query_map(
-                params![request.after, request.external_id, request.limit as i64],
+                params![after, request.external_id, request.limit as i64],
                 org_from_row,
             )
             .and_then(|rows| rows.collect())

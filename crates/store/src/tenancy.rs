@@ -32,7 +32,9 @@ pub trait Tenancy: Send + Sync {
     async fn resolve_org(&self, reference: &str) -> Result<Option<Organization>>;
     /// Every organization, the platform's own included, oldest first.
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
-    /// One page of tenant organizations, oldest first (the organizations API).
+    /// One page of tenant organizations, oldest first (the organizations API). `NotFound` when
+    /// `after` names no organization (a deleted one still holds its place): starting over instead
+    /// would send a client paging with a mistyped cursor round in circles.
     async fn page_orgs(&self, request: &OrgPageRequest) -> Result<Vec<Organization>>;
     /// Renames an organization or changes its external id.
     async fn update_org(&self, org: OrgKey, update: &OrgUpdate) -> Result<Organization>;

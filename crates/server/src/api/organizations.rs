@@ -185,7 +185,14 @@ pub async fn list(
     // One more than asked says whether there is a next page.
     let limit = request.limit;
     request.limit += 1;
-    let mut orgs = state.store.page_orgs(&request).await?;
+    let mut orgs = state.store.page_orgs(&request).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::field(
+            "invalid_parameter",
+            "after",
+            "names no organization: use a next_cursor as given",
+        ),
+        other => other.into(),
+    })?;
     let more = orgs.len() > limit;
     orgs.truncate(limit);
     let next_cursor = more.then(|| orgs.last().map(|o| o.id.clone())).flatten();

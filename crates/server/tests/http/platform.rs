@@ -246,6 +246,18 @@ async fn organizations_are_listed_shown_renamed_and_recorded_in_both_trails() {
         .collect();
     assert_eq!(names, ["Org 2", "Org 3"]);
     assert_eq!(rest["next_cursor"], Value::Null);
+    // A cursor that names no organization is an error of `after`, not the first page again.
+    let (status, error) = app
+        .platform_json(
+            Method::GET,
+            &key,
+            None,
+            "/v1/organizations?limit=2&after=org_0000",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["details"][0]["field"], "after");
 
     let (status, shown) = app
         .platform_json(Method::GET, &key, None, "/v1/organizations/t2", None)

@@ -120,6 +120,11 @@ pub async fn organizations_carry_unique_external_ids_and_page_in_order(store: Ar
         rest.iter().map(|o| o.key).collect::<Vec<_>>(),
         [initech.key]
     );
+    // A cursor that names no organization is refused, not taken for the start.
+    assert!(matches!(
+        store.page_orgs(&page(Some("org_nosuch"), 2, None)).await,
+        Err(StoreError::NotFound)
+    ));
     let one = store
         .page_orgs(&page(None, 10, Some("tenant-3")))
         .await
