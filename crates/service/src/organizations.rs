@@ -63,8 +63,23 @@ pub fn check_name(name: &str) -> Result<String, OrgError> {
 }
 
 /// An external id: 1 to 256 characters, none of them whitespace or control characters (it is
-/// sent in a header and in URLs).
+/// sent in a header and in URLs), and not of the form of an organization id (`org_` and 32 hex
+/// digits), which names organizations in the same places: such a reference that names no
+/// organization is a mistake (or a deleted organization's id), never a new tenant.
 pub fn check_external_id(external_id: &str) -> Result<String, OrgError> {
+    let checked = check_reference(external_id)?;
+    if stele_store::is_org_id(&checked) {
+        return Err(OrgError::Invalid {
+            field: "external_id",
+            message: "must not have the form of an organization id (org_ and 32 hex digits)".into(),
+        });
+    }
+    Ok(checked)
+}
+
+/// What any reference to an organization (its id or its external id) must be, as sent in a
+/// header, a path or an event: 1 to 256 characters, no whitespace or control characters.
+pub fn check_reference(external_id: &str) -> Result<String, OrgError> {
     let invalid = |message: &str| OrgError::Invalid {
         field: "external_id",
         message: message.into(),
@@ -301,6 +316,28 @@ mod tests {
     use stele_store_sqlite::SqliteStore;
 
     use super::*;
+
+    #[test]
+    fn an_external_id_never_has_the_form_of_an_organization_id() {
+        let id_like = "org_01a246bd964e7697ba53412241afbebb";
+        assert!(check_reference(id_like).is_ok());
+        assert!(matches!(
+            check_external_id(id_like),
+            Err(OrgError::Invalid {
+                field: "external_id",
+                ..
+            })
+        ));
+        // Only the exact form: other texts that start the same way are anyone's.
+        for fine in [
+            "org_",
+            "org_42",
+            "org_01A246BD964E7697BA53412241AFBEBB",
+            "org-acme",
+        ] {
+            assert_eq!(check_external_id(fine).unwrap(), fine);
+        }
+    }
 
     /// The directory answers a name it has seen from memory: a change made behind its back (by
     /// another server, say) is not seen until it forgets, which is what "no database read per

@@ -32,6 +32,18 @@ impl fmt::Display for OrgKey {
     }
 }
 
+/// Whether `text` has the form of an organization's public id (`org_` and 32 lowercase hex
+/// digits, as both backends make them). Such a text names an organization by id, so it is never
+/// taken for an external id: not given to a new organization as one, not created on ingest.
+pub fn is_org_id(text: &str) -> bool {
+    text.strip_prefix("org_").is_some_and(|hex| {
+        hex.len() == 32
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// A print log row's id within its organization: 1, 2, 3, … and never reused (see
 /// [`crate::print_log`]). Shown as the plain number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

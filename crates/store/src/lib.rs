@@ -29,7 +29,7 @@ pub mod trail;
 
 pub use export_jobs::*;
 pub use idempotency::IDEMPOTENCY_RETENTION_MS;
-pub use ids::{OrgKey, PrintId};
+pub use ids::{OrgKey, PrintId, is_org_id};
 pub use integrity::*;
 pub use members::*;
 pub use print_log::*;

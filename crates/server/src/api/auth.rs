@@ -138,7 +138,10 @@ impl FromRequestParts<AppState> for IngestKey {
             // An organization the header names for the first time: made by the handler after
             // the events are checked, when the server allows it.
             Err(ApiError::NotFoundField { .. })
-                if key.platform && state.auto_create_organizations =>
+                if key.platform
+                    && state.auto_create_organizations
+                    // An organization id that names none is not a new tenant: the 404 stands.
+                    && !header_reference(parts)?.is_some_and(|r| stele_store::is_org_id(&r)) =>
             {
                 let reference = header_reference(parts)?;
                 if let Some(reference) = &reference {

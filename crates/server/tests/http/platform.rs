@@ -199,6 +199,68 @@ async fn ingest_creates_an_unknown_organization_unless_the_server_says_not_to() 
 }
 
 #[tokio::test]
+async fn an_organization_id_that_names_none_is_never_made_into_a_tenant() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    // A deleted organization's id, or a mistyped one: the form of an id, naming nothing.
+    let gone = "org_01a246bd964e7697ba53412241afbebb";
+    let response = app
+        .as_platform(
+            Method::POST,
+            &key,
+            Some(gone),
+            "/v1/events",
+            Some(&event("create")),
+        )
+        .await;
+    let error = assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(error["error"]["details"][0]["field"], "Stele-Organization");
+
+    let batch =
+        json!({"events": [for_org(event("create"), gone), for_org(event("create"), "cust_1")]});
+    let response = app
+        .as_platform(Method::POST, &key, None, "/v1/events", Some(&batch))
+        .await;
+    let error = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event").await;
+    let details = &error["error"]["details"];
+    assert_eq!(details.as_array().unwrap().len(), 1, "{error}");
+    assert_eq!(details[0]["field"], "organization");
+    assert_eq!(details[0]["index"], 0);
+    assert!(
+        details[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no organization has the id"),
+        "{error}"
+    );
+
+    // Nor can an organization take such an external id.
+    let (status, error) = app
+        .platform_json(
+            Method::POST,
+            &key,
+            None,
+            "/v1/organizations",
+            Some(&json!({"name": "Lookalike", "external_id": gone})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["details"][0]["field"], "external_id");
+
+    // Nothing was created, not even the batch's other, good organization.
+    let (_, list) = app
+        .platform_json(Method::GET, &key, None, "/v1/organizations", None)
+        .await;
+    let names: Vec<_> = list["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default"], "{list}");
+}
+
+#[tokio::test]
 async fn organizations_are_listed_shown_renamed_and_recorded_in_both_trails() {
     let app = spawn_app().await;
     let key = app.platform_key(ALL).await;

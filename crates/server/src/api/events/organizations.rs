@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use stele_core::FieldError;
 use stele_core::sent::{Scalar, SentEvent, Shaped};
-use stele_service::organizations::check_external_id;
+use stele_service::organizations::check_reference;
 use stele_service::trail::By;
 use stele_store::{OrgKey, Organization};
 
@@ -47,7 +47,7 @@ pub fn reference<'a>(
             "is required: a platform key names the organization each event is for, here (its \
              id org_… or external id) or for the whole request in the Stele-Organization header",
         )),
-        Some(Scalar::Str(reference)) => match check_external_id(&reference) {
+        Some(Scalar::Str(reference)) => match check_reference(&reference) {
             Ok(_) => Ok(Some(reference)),
             // The rule is the external id's; the field is this one.
             Err(e) => Err(FieldError::new(FIELD, invalid_message(e))),
@@ -126,6 +126,10 @@ impl Named {
                 "names the platform's own organization, whose trail records what is done to \
                  organizations; name a tenant organization"
                     .to_string()
+            } else if stele_store::is_org_id(reference) {
+                // An id names an organization that exists; one that names none (a deleted
+                // organization's, say) is never made.
+                format!("no organization has the id `{reference}`")
             } else if !state.auto_create_organizations {
                 // A 422 naming the event, not the header's 404: the reference is one event's
                 // field, so its error is listed with the batch's other problems and the client
