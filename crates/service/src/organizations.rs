@@ -79,24 +79,24 @@ pub fn check_external_id(external_id: &str) -> Result<String, OrgError> {
 
 /// What any reference to an organization (its id or its external id) must be, as sent in a
 /// header, a path or an event: 1 to 256 characters, no whitespace or control characters.
-pub fn check_reference(external_id: &str) -> Result<String, OrgError> {
+pub fn check_reference(reference: &str) -> Result<String, OrgError> {
     let invalid = |message: &str| OrgError::Invalid {
         field: "external_id",
         message: message.into(),
     };
-    if external_id.is_empty() {
+    if reference.is_empty() {
         return Err(invalid("must not be empty"));
     }
-    if external_id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+    if reference.chars().count() > MAX_EXTERNAL_ID_CHARS {
         return Err(invalid("must be at most 256 characters long"));
     }
-    if external_id
+    if reference
         .chars()
         .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(invalid("must not contain spaces or control characters"));
     }
-    Ok(external_id.to_string())
+    Ok(reference.to_string())
 }
 
 /// Creates an organization and records it in its own trail and in the platform's.
