@@ -31,7 +31,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use stele_store::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings};
+use stele_store::{EmbedTheme, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings};
 
 use super::{
     DoneQuery, FormPairs, Notice, Problems, SETTINGS_PATH, csrf_field, done, problem,
@@ -43,6 +43,7 @@ use crate::console::render::column_heads;
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
 use stele_service::access::roles::Permission;
+use stele_service::access::viewer::check_theme;
 use stele_service::settings::{
     SettingsChange, SettingsProblem, check_channel, check_origins, check_window,
 };
@@ -107,6 +108,66 @@ struct SettingsForm {
     ip_allowlist: String,
     /// The embedding origins' textarea: one origin a line.
     embed_origins: String,
+    /// The embedded viewer's theme, each field as typed (empty: not set here, so the platform's
+    /// default, or the viewer token's, applies).
+    theme: ThemeForm,
+}
+
+/// The embedded viewer's theme fields as text (`embed_theme`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ThemeForm {
+    mode: String,
+    accent: String,
+    font: String,
+    radius: String,
+}
+
+/// The theme's controls: (form field, the settings field a problem names).
+const THEME_FIELDS: [(&str, &str); 4] = [
+    ("theme_mode", "embed_theme.mode"),
+    ("theme_accent", "embed_theme.accent"),
+    ("theme_font", "embed_theme.font"),
+    ("theme_radius", "embed_theme.radius"),
+];
+
+impl ThemeForm {
+    fn from_settings(theme: &EmbedTheme) -> ThemeForm {
+        ThemeForm {
+            mode: theme.mode.clone().unwrap_or_default(),
+            accent: theme.accent.clone().unwrap_or_default(),
+            font: theme.font.clone().unwrap_or_default(),
+            radius: theme.radius.map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The theme, checked as the API checks `embed_theme` (`viewer::check_theme`); a problem is
+    /// keyed by its control's name.
+    fn theme(&self) -> Result<EmbedTheme, (String, String)> {
+        let set = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        let radius = match set(&self.radius) {
+            None => None,
+            Some(text) => Some(text.parse::<u8>().map_err(|_| {
+                (
+                    "theme_radius".to_string(),
+                    "Corner radius must be a whole number of pixels from 0 to 24.".to_string(),
+                )
+            })?),
+        };
+        let theme = EmbedTheme {
+            mode: set(&self.mode),
+            accent: set(&self.accent),
+            font: set(&self.font),
+            radius,
+        };
+        check_theme("embed_theme", &theme).map_err(|p| {
+            let control = THEME_FIELDS
+                .iter()
+                .find(|(_, field)| *field == p.field)
+                .map_or("theme_mode", |(control, _)| control);
+            (control.to_string(), format!("{}: {}.", p.field, p.message))
+        })?;
+        Ok(theme)
+    }
 }
 
 /// What the page says around the form, besides the form's values: the stored state of
@@ -151,6 +212,7 @@ impl SettingsForm {
             channels,
             ip_allowlist: settings.ip_allowlist.join("\n"),
             embed_origins: settings.embed_origins.join("\n"),
+            theme: ThemeForm::from_settings(&settings.embed_theme),
         }
     }
 
@@ -189,6 +251,17 @@ impl SettingsForm {
             embed_origins: form
                 .get("embed_origins")
                 .map_or_else(|| current.embed_origins.join("\n"), str::to_string),
+            // Each field kept as it is when the request does not send it (as above).
+            theme: {
+                let kept = ThemeForm::from_settings(&current.embed_theme);
+                let field = |name: &str, kept: String| form.get(name).map_or(kept, str::to_string);
+                ThemeForm {
+                    mode: field("theme_mode", kept.mode),
+                    accent: field("theme_accent", kept.accent),
+                    font: field("theme_font", kept.font),
+                    radius: field("theme_radius", kept.radius),
+                }
+            },
         }
     }
 
@@ -266,6 +339,13 @@ impl SettingsForm {
             Ok(list) => settings.embed_origins = list,
             Err(message) => {
                 problems.insert("embed_origins".into(), message);
+            }
+        }
+
+        match self.theme.theme() {
+            Ok(theme) => settings.embed_theme = theme,
+            Err((control, message)) => {
+                problems.insert(control, message);
             }
         }
 
@@ -479,6 +559,7 @@ fn settings_form(
             (channels_fieldset(form, problems))
             (allowlist_fieldset(form, facts, problems))
             (embed_origins_fieldset(form, problems))
+            (theme_fieldset(form, problems))
             div.form-actions {
                 button.primary type="submit" name="save" value="1" { "Save settings" }
             }
@@ -688,6 +769,61 @@ fn embed_origins_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
     }
 }
 
+fn theme_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
+    let t = &form.theme;
+    let invalid = |control: &str| problems.contains_key(control).then_some("true");
+    let described = |control: &str| {
+        problems
+            .contains_key(control)
+            .then(|| format!("{control}-error"))
+    };
+    html! {
+        fieldset.embed-theme {
+            legend { "Embedded viewer theme" }
+            p.hint {
+                "How this organization's audit log looks inside another product's page. A field "
+                "left empty takes the platform's default; a viewer token may still set its own."
+            }
+            div.field {
+                label for="theme-mode" { "Mode" }
+                select #theme-mode name="theme_mode" aria-invalid=[invalid("theme_mode")]
+                    aria-describedby=[described("theme_mode")] {
+                    @for (value, label) in [("", "Platform default"), ("light", "Light"),
+                                            ("dark", "Dark"), ("auto", "Automatic (the reader's setting)")] {
+                        option value=(value) selected[t.mode == value] { (label) }
+                    }
+                }
+                (problem(problems, "theme_mode"))
+            }
+            div.field {
+                label for="theme-accent" { "Accent colour" }
+                input #theme-accent type="text" name="theme_accent" value=(t.accent)
+                    placeholder="#0a7" autocomplete="off" spellcheck="false"
+                    aria-invalid=[invalid("theme_accent")]
+                    aria-describedby=[described("theme_accent")];
+                span.hint { "As " code { "#rgb" } " or " code { "#rrggbb" } "." }
+                (problem(problems, "theme_accent"))
+            }
+            div.field {
+                label for="theme-font" { "Font" }
+                input #theme-font type="text" name="theme_font" value=(t.font)
+                    placeholder="Inter, sans-serif" autocomplete="off" spellcheck="false"
+                    aria-invalid=[invalid("theme_font")]
+                    aria-describedby=[described("theme_font")];
+                (problem(problems, "theme_font"))
+            }
+            div.field {
+                label for="theme-radius" { "Corner radius (pixels)" }
+                input #theme-radius type="number" name="theme_radius" value=(t.radius)
+                    min="0" max="24" step="1"
+                    aria-invalid=[invalid("theme_radius")]
+                    aria-describedby=[described("theme_radius")];
+                (problem(problems, "theme_radius"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,6 +845,66 @@ mod tests {
         };
         s.channel_retention_days.insert("auth".into(), Some(90));
         s
+    }
+
+    #[test]
+    fn the_viewer_theme_is_saved_field_by_field_and_checked_as_the_api_checks_it() {
+        let base = "recording=on&retention=days&retention_days=365&rows=0&ip_allowlist=";
+        let saved = sent(&format!(
+            "{base}&theme_mode=dark&theme_accent=%230a7&theme_font=Inter%2C+sans-serif\
+             &theme_radius=6"
+        ))
+        .apply(&current(), here())
+        .unwrap();
+        assert_eq!(
+            saved.embed_theme,
+            EmbedTheme {
+                mode: Some("dark".into()),
+                accent: Some("#0a7".into()),
+                font: Some("Inter, sans-serif".into()),
+                radius: Some(6),
+            }
+        );
+        // The form shows what was saved; empty fields leave the platform's default.
+        assert_eq!(SettingsForm::from_settings(&saved).theme.accent, "#0a7");
+        let cleared = sent(&format!(
+            "{base}&theme_mode=&theme_accent=&theme_font=&theme_radius="
+        ))
+        .apply(&saved, here())
+        .unwrap();
+        assert_eq!(cleared.embed_theme, EmbedTheme::default());
+        // Each bad field is named by its control, in the API's words.
+        for (body, control, words) in [
+            (
+                "theme_accent=red",
+                "theme_accent",
+                "embed_theme.accent: must be a colour",
+            ),
+            (
+                "theme_mode=neon",
+                "theme_mode",
+                "embed_theme.mode: must be light, dark or auto",
+            ),
+            ("theme_radius=99", "theme_radius", "embed_theme.radius"),
+            (
+                "theme_radius=-1",
+                "theme_radius",
+                "Corner radius must be a whole number",
+            ),
+            (
+                "theme_font=%3C%2Fstyle%3E",
+                "theme_font",
+                "embed_theme.font",
+            ),
+        ] {
+            let problems = sent(&format!("{base}&{body}"))
+                .apply(&current(), here())
+                .unwrap_err();
+            assert!(
+                problems.get(control).is_some_and(|m| m.starts_with(words)),
+                "{body}: {problems:?}"
+            );
+        }
     }
 
     #[test]
