@@ -133,6 +133,7 @@ impl FromRequestParts<AppState> for IngestKey {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let client_ip = client_ip::client_ip(parts, &state.proxies);
         let key = api_key(parts, state).await?;
+        let named = header_reference(parts)?;
         let (key, pending_organization) = match acting_for(parts, state, key.clone()).await {
             Ok(key) => (key, None),
             // An organization the header names for the first time: made by the handler after
@@ -141,9 +142,9 @@ impl FromRequestParts<AppState> for IngestKey {
                 if key.platform
                     && state.auto_create_organizations
                     // An organization id that names none is not a new tenant: the 404 stands.
-                    && !header_reference(parts)?.is_some_and(|r| stele_store::is_org_id(&r)) =>
+                    && !named.as_deref().is_some_and(stele_store::is_org_id) =>
             {
-                let reference = header_reference(parts)?;
+                let reference = named;
                 if let Some(reference) = &reference {
                     check_external_id(reference).map_err(|e| match e {
                         OrgError::Invalid { message, .. } => {

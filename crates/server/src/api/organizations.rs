@@ -485,24 +485,31 @@ pub async fn update_member(
     };
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let not_found = |e: StoreError| match e {
-        StoreError::NotFound => ApiError::NotFound("this organization has no member with this id"),
-        other => other.into(),
-    };
-    let mut member = store.member(org.key, &id).await?.ok_or(ApiError::NotFound(
-        "this organization has no member with this id",
-    ))?;
+    let mut member = store
+        .member(org.key, &id)
+        .await?
+        .ok_or(StoreError::NotFound)
+        .map_err(no_such_member)?;
     if let Some(role) = role {
         member = members::change_role(store, org.key, &id, role, by.clone(), now)
             .await
-            .map_err(not_found)?;
+            .map_err(no_such_member)?;
     }
     if let Some(disabled) = disabled {
         member = members::set_disabled(store, org.key, &id, disabled, by, now)
             .await
-            .map_err(not_found)?;
+            .map_err(no_such_member)?;
     }
     Ok(Json(member_json(&member)))
+}
+
+/// The path's member is not one of the path's organization's (another organization's member is
+/// not found either).
+fn no_such_member(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound("this organization has no member with this id"),
+        other => other.into(),
+    }
 }
 
 pub async fn remove_member(
@@ -515,12 +522,7 @@ pub async fn remove_member(
     let now = state.clock.now();
     let member = members::remove(state.store.as_ref(), org.key, &id, by, now)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::NotFound("this organization has no member with this id")
-            }
-            other => other.into(),
-        })?;
+        .map_err(no_such_member)?;
     Ok(Json(member_json(&member)))
 }
 
@@ -532,9 +534,11 @@ pub async fn member_password_link(
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let store = state.store.as_ref();
-    let member = store.member(org.key, &id).await?.ok_or(ApiError::NotFound(
-        "this organization has no member with this id",
-    ))?;
+    let member = store
+        .member(org.key, &id)
+        .await?
+        .ok_or(StoreError::NotFound)
+        .map_err(no_such_member)?;
     let now = state.clock.now();
     let (token, expires_at) = members::password_link(
         store,
