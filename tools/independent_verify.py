@@ -167,11 +167,13 @@ def canonical_json(value) -> str:
 ENTRY_KEYS = {
     "id", "seq", "occurred_at", "recorded_at", "action", "detailed_action", "channel",
     "description", "outcome", "actor", "entity", "entity_ids", "context", "changes", "metadata",
+    "related_entities", "origin",
 }
 ACTOR_TYPES = {"user", "api", "webhook", "system", "scheduler"}
 OUTCOMES = {"success", "failure"}
 CONTEXT_TEXT_KEYS = ["ip", "user_agent", "correlation_id", "request_id", "reason", "source", "api_key_id", "location"]
 PERSONAL_CONTEXT_KEYS = {"ip", "user_agent"}
+ENTITY_KEYS = {"type", "id", "name", "href", "metadata"}
 
 
 def need(cond: bool, message: str):
@@ -239,20 +241,47 @@ def read_entry(entry) -> dict:
 
     actor = entry["actor"]
     need(isinstance(actor, dict), "entry.actor must be an object")
-    only_keys(actor, {"type", "id", "name", "email"}, "entry.actor")
+    only_keys(actor, {"type", "id", "name", "email", "href", "metadata", "original_type"}, "entry.actor")
     need(actor.get("type") in ACTOR_TYPES, "entry.actor.type must be one of " + ", ".join(sorted(ACTOR_TYPES)))
     personal = {
         "actor.id": opt_text(actor, "id", "entry.actor"),
         "actor.name": opt_text(actor, "name", "entry.actor"),
         "actor.email": opt_text(actor, "email", "entry.actor"),
     }
+    # The fields added to the model later (the 16th field of the encoding, see widened_field).
+    widened = {}
+    widened_actor = {}
+    put(widened_actor, "href", opt_text(actor, "href", "entry.actor"))
+    put(widened_actor, "metadata", object_of(actor, "metadata", "entry.actor"))
+    put(widened_actor, "original_type", opt_text(actor, "original_type", "entry.actor"))
+    put(widened, "actor", widened_actor)
 
     entity = entry.get("entity")
     if entity is not None:
         need(isinstance(entity, dict), "entry.entity must be an object or null")
-        only_keys(entity, {"type", "id", "name"}, "entry.entity")
+        only_keys(entity, ENTITY_KEYS, "entry.entity")
         need(isinstance(entity.get("type"), str), "entry.entity.type must be a string")
+        widened_entity = {}
+        put(widened_entity, "href", opt_text(entity, "href", "entry.entity"))
+        put(widened_entity, "metadata", object_of(entity, "metadata", "entry.entity"))
+        put(widened, "entity", widened_entity)
         entity = (entity["type"], opt_text(entity, "id", "entry.entity"), opt_text(entity, "name", "entry.entity"))
+
+    related = entry.get("related_entities", [])
+    need(isinstance(related, list), "entry.related_entities must be a list")
+    widened_related = []
+    for i, one in enumerate(related):
+        where = f"entry.related_entities[{i}]"
+        need(isinstance(one, dict), f"{where} must be an object")
+        only_keys(one, ENTITY_KEYS, where)
+        need(isinstance(one.get("type"), str), f"{where}.type must be a string")
+        item = {"type": one["type"]}
+        for key in ("id", "name", "href"):
+            put(item, key, opt_text(one, key, where))
+        put(item, "metadata", object_of(one, "metadata", where))
+        widened_related.append(item)
+    put(widened, "related_entities", widened_related)
+    put(widened, "origin", object_of(entry, "origin", "entry"))
 
     entity_ids = entry.get("entity_ids", [])
     need(isinstance(entity_ids, list) and all(isinstance(i, str) for i in entity_ids),
@@ -305,8 +334,21 @@ def read_entry(entry) -> dict:
         "context": covered_context,
         "changes": changes,
         "metadata": metadata,
+        "widened": widened,
         "personal": personal,
     }
+
+
+def put(obj: dict, key: str, value):
+    """Adds a member of the widened field unless it holds nothing (absent, null, {} or [])."""
+    if value is not None and value != {} and value != []:
+        obj[key] = value
+
+
+def object_of(obj: dict, key: str, where: str) -> dict:
+    value = obj.get(key, {})
+    need(isinstance(value, dict), f"{where}.{key} must be an object")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +391,15 @@ def event_fields(e: dict, personal_digest_hex: str):
         ("context", canonical_json(e["context"])),
         ("changes", canonical_json(e["changes"])),
         ("metadata", canonical_json(e["metadata"])),
-    ]
+    ] + widened_field(e)
+
+
+def widened_field(e: dict):
+    """The 16th field, only for an entry that uses any of the fields added to the model after
+    stele-event-v1 was first written: the canonical JSON of {"actor": {href, metadata,
+    original_type}, "entity": {href, metadata}, "origin", "related_entities"}, members that hold
+    nothing left out. An entry that uses none of them has fifteen fields, as before."""
+    return [("widened", canonical_json(e["widened"]))] if e["widened"] else []
 
 
 def event_bytes(fields) -> bytes:
@@ -603,8 +653,9 @@ def verify_inclusion_proof(doc: dict, public_key: bytes | None, out: Report):
 
     out.say(f"entry {e['id']}: seq {e['seq']} of organization {cp['org_id']}")
     fields = event_fields(e, personal_digest.hex())
-    for name in ("entity_ids", "context", "changes", "metadata"):
-        out.say(f"  canonical {name}: {dict(fields)[name]}")
+    for name in ("entity_ids", "context", "changes", "metadata", "widened"):
+        if name in dict(fields):
+            out.say(f"  canonical {name}: {dict(fields)[name]}")
     data = event_bytes(fields)
     out.detail("  event bytes, field by field:")
     out.detail(f"    {EVENT_FORMAT.hex()}  \"stele-event-v1\"")

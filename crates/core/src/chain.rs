@@ -16,8 +16,11 @@
 //! field is absent. `event_bytes` is `"stele-event-v1"` followed by these fields in this order:
 //! occurred_at, action, detailed_action, channel, description, outcome, actor.type,
 //! personal_digest (64 lowercase hex), entity.type, entity.id, entity.name, and the canonical JSON
-//! of entity_ids, context (without ip and user_agent), changes and metadata. Timestamps are RFC 3339
-//! UTC with milliseconds and `Z`; numbers are decimal.
+//! of entity_ids, context (without ip and user_agent), changes and metadata, then, only for an
+//! entry that uses any of the fields added to the model later, a 16th field: the canonical JSON
+//! of `{"actor": {href, metadata, original_type}, "entity": {href, metadata}, "origin",
+//! "related_entities"}` with only the members that hold something (see [`event_bytes`]).
+//! Timestamps are RFC 3339 UTC with milliseconds and `Z`; numbers are decimal.
 //!
 //! Canonical JSON: objects with keys sorted by their UTF-8 bytes, no whitespace, strings escaped
 //! as JSON requires (`"` `\` and control characters; other characters as themselves), numbers as
@@ -131,17 +134,8 @@ pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> New
             "Personal data of one person was erased; their entries now show {pseudonym}"
         )),
         outcome: crate::event::Outcome::Success,
-        actor: crate::event::Actor {
-            kind: crate::event::ActorType::System,
-            id: None,
-            name: None,
-            email: None,
-        },
-        entity: Some(crate::event::Entity {
-            kind: "AuditEntry".into(),
-            id: None,
-            name: None,
-        }),
+        actor: crate::event::Actor::of_kind(crate::event::ActorType::System),
+        entity: Some(crate::event::Entity::new("AuditEntry", None, None)),
         entity_ids: vec![],
         context: crate::event::Context {
             reason: reason.map(str::to_string),
@@ -155,6 +149,8 @@ pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> New
         .into_iter()
         .collect(),
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }
 
@@ -247,7 +243,66 @@ pub fn event_bytes(event: &NewEvent, personal_digest: &Hash) -> Vec<u8> {
         }
         object.close();
     });
+    if let Some(widened) = widened_fields(event) {
+        json_field(&mut out, |buf| write_canonical(&widened, buf));
+    }
     out
+}
+
+/// The fields added to the event model after `stele-event-v1` was first written (links and
+/// metadata of the actor and entity, the actor's original type, related entities, origin), as
+/// one JSON object with only the members that hold something; `None` when none does. An entry
+/// that uses none of them therefore encodes exactly as before they existed, so every entry
+/// stored earlier still verifies; one that uses any gets this object as a 16th field.
+fn widened_fields(event: &NewEvent) -> Option<Value> {
+    use serde_json::Map;
+    fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
+        let empty = match &value {
+            Value::Null => true,
+            Value::Object(o) => o.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            map.insert(key.to_string(), value);
+        }
+    }
+    let metadata = |m: &crate::event::Metadata| Value::Object(m.clone().into_iter().collect());
+    let text = |t: &Option<String>| t.clone().map_or(Value::Null, Value::String);
+    let mut widened = Map::new();
+    let mut actor = Map::new();
+    put(&mut actor, "href", text(&event.actor.href));
+    put(&mut actor, "metadata", metadata(&event.actor.metadata));
+    put(
+        &mut actor,
+        "original_type",
+        text(&event.actor.original_type),
+    );
+    put(&mut widened, "actor", Value::Object(actor));
+    if let Some(entity) = &event.entity {
+        let mut more = Map::new();
+        put(&mut more, "href", text(&entity.href));
+        put(&mut more, "metadata", metadata(&entity.metadata));
+        put(&mut widened, "entity", Value::Object(more));
+    }
+    let related = event
+        .related_entities
+        .iter()
+        .map(|e| {
+            // Every member of a related entity, its type, id and name included: unlike the
+            // primary entity's, they have no field of their own.
+            let mut one = Map::new();
+            one.insert("type".into(), Value::String(e.kind.clone()));
+            put(&mut one, "id", text(&e.id));
+            put(&mut one, "name", text(&e.name));
+            put(&mut one, "href", text(&e.href));
+            put(&mut one, "metadata", metadata(&e.metadata));
+            Value::Object(one)
+        })
+        .collect();
+    put(&mut widened, "related_entities", Value::Array(related));
+    put(&mut widened, "origin", metadata(&event.origin));
+    (!widened.is_empty()).then_some(Value::Object(widened))
 }
 
 /// `F(x)` for a JSON field: the 4-byte length is written once `write` has written the text.
@@ -417,6 +472,9 @@ mod tests {
                 id: Some("u1".into()),
                 name: Some("Ada".into()),
                 email: Some("ada@example.com".into()),
+                href: None,
+                metadata: Default::default(),
+                original_type: None,
             },
             entity: None,
             entity_ids: vec![],
@@ -430,6 +488,8 @@ mod tests {
                 .into_iter()
                 .collect(),
             idempotency_key: None,
+            origin: Default::default(),
+            related_entities: Vec::new(),
         }
     }
 
@@ -490,11 +550,11 @@ mod tests {
         use crate::event::{Change, Entity, Impersonator};
         let mut events = vec![sample()];
         let mut e = sample();
-        e.entity = Some(Entity {
-            kind: "Printer".into(),
-            id: Some("42".into()),
-            name: Some("Büro \"A\"".into()),
-        });
+        e.entity = Some(Entity::new(
+            "Printer",
+            Some("42".into()),
+            Some("Büro \"A\"".into()),
+        ));
         e.entity_ids = vec!["1".into(), "é\u{1}".into()];
         e.context = Context {
             ip: Some("::1".into()),
@@ -593,6 +653,68 @@ mod tests {
             SealedEvent::seal(sample(), [8; 16]).personal_digest,
             base.personal_digest
         );
+    }
+
+    #[test]
+    fn widened_fields_are_committed_in_a_sixteenth_field_only_when_used() {
+        use crate::event::Entity;
+        let salt = [7; 16];
+        let digest = SealedEvent::seal(sample(), salt).personal_digest;
+        // An event that uses none of them encodes as the fifteen v1 fields (what
+        // `event_bytes_through_values` wrote before they existed).
+        assert_eq!(
+            event_bytes(&sample(), &digest),
+            event_bytes_through_values(&sample(), &digest)
+        );
+        let mut e = sample();
+        e.actor.original_type = Some("service account".into());
+        e.actor.metadata.insert("role".into(), json!("admin"));
+        e.entity = Some(Entity {
+            href: Some("https://app.test/t/1".into()),
+            ..Entity::new("team", Some("t1".into()), None)
+        });
+        e.related_entities = vec![Entity::new("doc", Some("d1".into()), Some("Plan".into()))];
+        e.origin.insert("protocol".into(), json!("workos"));
+        let bytes = event_bytes(&e, &digest);
+        let expected = r#"{"actor":{"metadata":{"role":"admin"},"original_type":"service account"},"entity":{"href":"https://app.test/t/1"},"origin":{"protocol":"workos"},"related_entities":[{"id":"d1","name":"Plan","type":"doc"}]}"#;
+        let mut tail = Vec::new();
+        text(&mut tail, Some(expected));
+        assert!(
+            bytes.ends_with(&tail),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        // Each of them is committed to.
+        let base = SealedEvent::seal(e.clone(), salt).event_digest;
+        let mut changed = Vec::new();
+        let mut x = e.clone();
+        x.actor.href = Some("https://app.test/u/1".into());
+        changed.push(x);
+        let mut x = e.clone();
+        x.actor.metadata.clear();
+        changed.push(x);
+        let mut x = e.clone();
+        x.actor.original_type = None;
+        changed.push(x);
+        let mut x = e.clone();
+        x.entity
+            .as_mut()
+            .unwrap()
+            .metadata
+            .insert("size".into(), json!(3));
+        changed.push(x);
+        let mut x = e.clone();
+        x.related_entities[0].kind = "file".into();
+        changed.push(x);
+        let mut x = e.clone();
+        x.related_entities.push(Entity::new("doc", None, None));
+        changed.push(x);
+        let mut x = e.clone();
+        x.origin.insert("version".into(), json!(2));
+        changed.push(x);
+        for x in changed {
+            assert_ne!(SealedEvent::seal(x, salt).event_digest, base);
+        }
     }
 
     #[test]

@@ -102,7 +102,10 @@ impl FromStr for Outcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A flat map of scalar values (the event's `metadata`, an actor's or an entity's).
+pub type Metadata = BTreeMap<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: ActorType,
@@ -112,10 +115,34 @@ pub struct Actor {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A link to the actor in the sender's own application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: Metadata,
+    /// The actor type as a compatible client sent it, when that is not one of Stele's own
+    /// (WorkOS's `actor.type` is free text); `kind` holds the type it maps to, for the filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_type: Option<String>,
 }
 
-/// The primary record an action touched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl Actor {
+    /// An actor of this type and nothing else.
+    pub fn of_kind(kind: ActorType) -> Actor {
+        Actor {
+            kind,
+            id: None,
+            name: None,
+            email: None,
+            href: None,
+            metadata: Metadata::new(),
+            original_type: None,
+        }
+    }
+}
+
+/// A record an action touched: the entry's primary `entity`, or one of its `related_entities`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     #[serde(rename = "type")]
     pub kind: String,
@@ -123,6 +150,24 @@ pub struct Entity {
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A link to the record in the sender's own application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: Metadata,
+}
+
+impl Entity {
+    /// An entity of this type with these optional id and name, and nothing else.
+    pub fn new(kind: impl Into<String>, id: Option<String>, name: Option<String>) -> Entity {
+        Entity {
+            kind: kind.into(),
+            id,
+            name,
+            href: None,
+            metadata: Metadata::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,11 +244,25 @@ pub struct NewEvent {
     pub actor: Actor,
     pub entity: Option<Entity>,
     pub entity_ids: Vec<String>,
+    /// Further records the action touched, each with its type (WorkOS's second and later
+    /// `targets`); the entity filters match them as they match `entity`.
+    pub related_entities: Vec<Entity>,
     pub context: Context,
     pub changes: Vec<Change>,
-    pub metadata: BTreeMap<String, Value>,
+    pub metadata: Metadata,
+    /// What a compatible protocol's client sent that has no native field, under that protocol's
+    /// own names, with `protocol` naming the door it came through (docs/platform.md has the
+    /// mapping). Set by those doors only; the native API refuses it.
+    pub origin: Metadata,
     /// Per-event idempotency key from a batch (`idempotency_key`); not part of the entry.
     pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    /// The primary entity and every related one, in that order.
+    pub fn entities(&self) -> impl Iterator<Item = &Entity> {
+        self.entity.iter().chain(&self.related_entities)
+    }
 }
 
 /// A stored entry, as the API returns it.
@@ -222,7 +281,7 @@ impl Serialize for Entry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
         let e = &self.event;
-        let mut m = s.serialize_map(Some(15))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("id", &self.id)?;
         m.serialize_entry("seq", &self.seq)?;
         m.serialize_entry("occurred_at", &format_rfc3339(e.occurred_at))?;
@@ -235,9 +294,17 @@ impl Serialize for Entry {
         m.serialize_entry("actor", &e.actor)?;
         m.serialize_entry("entity", &e.entity)?;
         m.serialize_entry("entity_ids", &e.entity_ids)?;
+        // The widened fields appear only when they hold something, so an entry that does not
+        // use them reads exactly as it did before they existed.
+        if !e.related_entities.is_empty() {
+            m.serialize_entry("related_entities", &e.related_entities)?;
+        }
         m.serialize_entry("context", &e.context)?;
         m.serialize_entry("changes", &e.changes)?;
         m.serialize_entry("metadata", &e.metadata)?;
+        if !e.origin.is_empty() {
+            m.serialize_entry("origin", &e.origin)?;
+        }
         m.end()
     }
 }
@@ -271,11 +338,15 @@ impl Entry {
             #[serde(default)]
             entity_ids: Vec<String>,
             #[serde(default)]
+            related_entities: Vec<Entity>,
+            #[serde(default)]
             context: Context,
             #[serde(default)]
             changes: Vec<Change>,
             #[serde(default)]
-            metadata: BTreeMap<String, Value>,
+            metadata: Metadata,
+            #[serde(default)]
+            origin: Metadata,
         }
         let s: Shape = serde_json::from_value(value.clone()).ok()?;
         Some(Entry {
@@ -292,9 +363,11 @@ impl Entry {
                 actor: s.actor,
                 entity: s.entity,
                 entity_ids: s.entity_ids,
+                related_entities: s.related_entities,
                 context: s.context,
                 changes: s.changes,
                 metadata: s.metadata,
+                origin: s.origin,
                 idempotency_key: None,
             },
         })
@@ -323,12 +396,11 @@ mod tests {
                     id: Some("k".into()),
                     name: None,
                     email: None,
+                    href: None,
+                    metadata: Default::default(),
+                    original_type: None,
                 },
-                entity: Some(Entity {
-                    kind: "Printer".into(),
-                    id: Some("1".into()),
-                    name: None,
-                }),
+                entity: Some(Entity::new("Printer", Some("1".into()), None)),
                 entity_ids: vec!["1".into(), "2".into()],
                 context: Context {
                     ip: Some("::1".into()),
@@ -341,6 +413,8 @@ mod tests {
                 }],
                 metadata: [("k".to_string(), Value::from(true))].into_iter().collect(),
                 idempotency_key: None,
+                origin: Default::default(),
+                related_entities: Vec::new(),
             },
         };
         // Written straight to text, the keys come in the contract's order, absent values as null.
@@ -429,42 +503,64 @@ mod tests {
             )
         }
 
-        fn entry() -> impl Strategy<Value = Entry> {
+        fn metadata() -> impl Strategy<Value = Metadata> {
+            prop::collection::btree_map(text(), scalar(), 0..3)
+        }
+
+        fn entity() -> impl Strategy<Value = Entity> {
             let t = || prop::option::of(text());
-            let millis = 0i64..4_102_444_800_000; // up to 2100
-            let actor = (prop::sample::select(ActorType::ALL.to_vec()), t(), t(), t()).prop_map(
-                |(kind, id, name, email)| Actor {
+            (text(), t(), t(), t(), metadata()).prop_map(|(kind, id, name, href, metadata)| {
+                Entity {
                     kind,
                     id,
                     name,
-                    email,
-                },
-            );
-            let entity = prop::option::of((text(), t(), t()).prop_map(|(kind, id, name)| Entity {
-                kind,
-                id,
-                name,
-            }));
+                    href,
+                    metadata,
+                }
+            })
+        }
+
+        fn entry() -> impl Strategy<Value = Entry> {
+            let t = || prop::option::of(text());
+            let millis = 0i64..4_102_444_800_000; // up to 2100
+            let actor = (
+                prop::sample::select(ActorType::ALL.to_vec()),
+                (t(), t(), t()),
+                (t(), metadata(), t()),
+            )
+                .prop_map(
+                    |(kind, (id, name, email), (href, metadata, original_type))| Actor {
+                        kind,
+                        id,
+                        name,
+                        email,
+                        href,
+                        metadata,
+                        original_type,
+                    },
+                );
             (
                 (text(), 1i64..i64::MAX, millis.clone(), millis),
                 (text(), t(), text(), t(), any::<bool>()),
                 (
                     actor,
-                    entity,
+                    prop::option::of(entity()),
                     prop::collection::vec(text(), 0..4),
+                    prop::collection::vec(entity(), 0..3),
                     context(),
                 ),
                 (
                     prop::collection::vec(change(), 0..4),
                     prop::collection::btree_map(text(), scalar(), 0..5),
+                    metadata(),
                 ),
             )
                 .prop_map(
                     |(
                         (id, seq, recorded_at, occurred_at),
                         (action, detailed_action, channel, description, failed),
-                        (actor, entity, entity_ids, context),
-                        (changes, metadata),
+                        (actor, entity, entity_ids, related_entities, context),
+                        (changes, metadata, origin),
                     )| Entry {
                         id,
                         seq: Seq::new(seq),
@@ -483,9 +579,11 @@ mod tests {
                             actor,
                             entity,
                             entity_ids,
+                            related_entities,
                             context,
                             changes,
                             metadata,
+                            origin,
                             idempotency_key: None,
                         },
                     },

@@ -91,12 +91,12 @@ impl EventFilter {
             && self.actor.as_deref().is_none_or(|a| {
                 e.actor.id.as_deref() == Some(a) || e.actor.email.as_deref() == Some(a)
             })
-            && eq(
-                &self.entity_type,
-                e.entity.as_ref().map(|x| x.kind.as_str()),
-            )
+            && self
+                .entity_type
+                .as_deref()
+                .is_none_or(|t| e.entities().any(|x| x.kind == t))
             && self.entity_id.as_deref().is_none_or(|id| {
-                e.entity.as_ref().and_then(|x| x.id.as_deref()) == Some(id)
+                e.entities().any(|x| x.id.as_deref() == Some(id))
                     || e.entity_ids.iter().any(|x| x == id)
             })
             && eq(&self.channel, Some(&e.channel))

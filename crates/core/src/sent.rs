@@ -266,6 +266,7 @@ sent_object! {
         "actor" => actor: Shaped<SentActor<'a>>,
         "entity" => entity: Shaped<SentEntity<'a>>,
         "entity_ids" => entity_ids: List<Scalar<'a>>,
+        "related_entities" => related_entities: List<Shaped<SentEntity<'a>>>,
         "context" => context: Shaped<SentContext<'a>>,
         "changes" => changes: List<Shaped<SentChange<'a>>>,
         "before" => before: Value,
@@ -286,15 +287,19 @@ sent_object! {
         "id" => id: Scalar<'a>,
         "name" => name: Scalar<'a>,
         "email" => email: Scalar<'a>,
+        "href" => href: Scalar<'a>,
+        "metadata" => metadata: Value,
     }
 }
 
 sent_object! {
-    /// `entity` as sent.
+    /// `entity` (or one of `related_entities`) as sent.
     SentEntity<'a> {
         "type" => kind: Scalar<'a>,
         "id" => id: Scalar<'a>,
         "name" => name: Scalar<'a>,
+        "href" => href: Scalar<'a>,
+        "metadata" => metadata: Value,
     }
 }
 
@@ -318,6 +323,8 @@ sent_object! {
     SentImpersonator<'a> {
         "id" => id: Scalar<'a>,
         "email" => email: Scalar<'a>,
+        "href" => href: Scalar<'a>,
+        "metadata" => metadata: Value,
     }
 }
 

@@ -62,6 +62,10 @@ pub const MAX_CHANGES: usize = 1000;
 pub const MAX_ENTITY_IDS: usize = 10_000;
 /// At most this many `metadata` keys.
 pub const MAX_METADATA_KEYS: usize = 64;
+/// The most `related_entities` one event may name.
+pub const MAX_RELATED_ENTITIES: usize = 100;
+/// The longest `href` (of the actor or an entity), in characters.
+pub const MAX_HREF_LEN: usize = 2048;
 /// Per array, at most this many item errors are listed; the rest are summed up in one more error.
 pub const MAX_ITEM_ERRORS: usize = 20;
 
@@ -170,9 +174,12 @@ pub fn check_event(
         .and_then(|v| p.outcome(v))
         .unwrap_or_default();
     let actor = p.actor(present(&sent.actor));
-    let entity = present(&sent.entity).and_then(|v| p.entity(v));
+    let entity = present(&sent.entity).and_then(|v| p.entity("entity", v));
     let entity_ids = present(&sent.entity_ids)
         .map(|v| p.entity_ids(v))
+        .unwrap_or_default();
+    let related_entities = present(&sent.related_entities)
+        .map(|v| p.related_entities(v))
         .unwrap_or_default();
     let context = present(&sent.context)
         .map(|v| p.context(v))
@@ -183,15 +190,22 @@ pub fn check_event(
         present(&sent.after),
     );
     let mut metadata = present(&sent.metadata)
-        .map(|v| p.metadata(v))
+        .map(|v| p.metadata("metadata", v))
         .unwrap_or_default();
     let idempotency_key =
         present(&sent.idempotency_key).and_then(|v| p.text("idempotency_key", v, 1, 255));
 
     match actor {
-        Some(actor) if p.errors.is_empty() => {
+        Some(mut actor) if p.errors.is_empty() => {
             rules.redact_changes(&mut changes);
             rules.redact_metadata(&mut metadata);
+            // Secrets are as likely in the actor's or an entity's metadata as in the event's.
+            rules.redact_metadata(&mut actor.metadata);
+            let mut entity = entity;
+            let mut related_entities = related_entities;
+            for e in entity.iter_mut().chain(related_entities.iter_mut()) {
+                rules.redact_metadata(&mut e.metadata);
+            }
             Ok(NewEvent {
                 occurred_at,
                 action,
@@ -202,9 +216,11 @@ pub fn check_event(
                 actor,
                 entity,
                 entity_ids,
+                related_entities,
                 context,
                 changes,
                 metadata,
+                origin: Default::default(),
                 idempotency_key,
             })
         }
@@ -463,30 +479,84 @@ impl Parser {
         let id = self.opt_text(&obj.id, "actor.id", 256);
         let name = self.opt_text(&obj.name, "actor.name", 256);
         let email = self.opt_text(&obj.email, "actor.email", 256);
+        let href = self.opt_text(&obj.href, "actor.href", MAX_HREF_LEN);
+        let metadata = present(&obj.metadata)
+            .map(|v| self.metadata("actor.metadata", v))
+            .unwrap_or_default();
         Some(Actor {
             kind: kind?,
             id,
             name,
             email,
+            href,
+            metadata,
+            original_type: None,
         })
     }
 
-    fn entity(&mut self, v: &Shaped<SentEntity>) -> Option<Entity> {
-        let obj = self.object("entity", v, |o| &o.unknown, SentEntity::KEYS)?;
+    /// The entity or a related entity; `field` names it in errors (`entity`,
+    /// `related_entities[2]`).
+    fn entity(&mut self, field: &str, v: &Shaped<SentEntity>) -> Option<Entity> {
+        let obj = self.object(field, v, |o| &o.unknown, SentEntity::KEYS)?;
         let kind = match present(&obj.kind) {
             None => {
-                self.err("entity.type", "is required");
+                self.err(format!("{field}.type"), "is required");
                 None
             }
-            Some(t) => self.text("entity.type", t, 1, 128),
+            Some(t) => self.text(&format!("{field}.type"), t, 1, 128),
         };
-        let id = present(&obj.id).and_then(|v| self.id("entity.id", v, 256));
-        let name = self.opt_text(&obj.name, "entity.name", 512);
+        let id = present(&obj.id).and_then(|v| self.id(&format!("{field}.id"), v, 256));
+        let name = self.opt_text(&obj.name, &format!("{field}.name"), 512);
+        let href = self.opt_text(&obj.href, &format!("{field}.href"), MAX_HREF_LEN);
+        let metadata = present(&obj.metadata)
+            .map(|v| self.metadata(&format!("{field}.metadata"), v))
+            .unwrap_or_default();
         Some(Entity {
             kind: kind?,
             id,
             name,
+            href,
+            metadata,
         })
+    }
+
+    fn related_entities(&mut self, v: &List<Shaped<SentEntity>>) -> Vec<Entity> {
+        let items = match v {
+            List::Items(items) => items,
+            List::Other(v) => {
+                self.err(
+                    "related_entities",
+                    format!("must be an array, not {}", type_name(v)),
+                );
+                return Vec::new();
+            }
+        };
+        if items.len() > MAX_RELATED_ENTITIES {
+            self.err(
+                "related_entities",
+                format!(
+                    "must have at most {MAX_RELATED_ENTITIES} items, not {}",
+                    items.len()
+                ),
+            );
+            return Vec::new();
+        }
+        let mut entities = Vec::with_capacity(items.len());
+        let mut bad = 0;
+        for (i, item) in items.iter().enumerate() {
+            let mut item_parser = Parser::default();
+            match item_parser.entity(&format!("related_entities[{i}]"), item) {
+                Some(entity) if item_parser.errors.is_empty() => entities.push(entity),
+                _ => {
+                    bad += 1;
+                    if bad <= MAX_ITEM_ERRORS {
+                        self.errors.append(&mut item_parser.errors);
+                    }
+                }
+            }
+        }
+        self.too_many_item_errors("related_entities", bad);
+        entities
     }
 
     fn entity_ids(&mut self, v: &List<Scalar>) -> Vec<String> {
@@ -703,17 +773,15 @@ impl Parser {
         changes
     }
 
-    fn metadata(&mut self, v: &Value) -> BTreeMap<String, Value> {
+    /// A flat map of scalars: the event's `metadata`, or the actor's or an entity's (`field`).
+    fn metadata(&mut self, field: &str, v: &Value) -> BTreeMap<String, Value> {
         let Value::Object(obj) = v else {
-            self.err(
-                "metadata",
-                format!("must be an object, not {}", type_name(v)),
-            );
+            self.err(field, format!("must be an object, not {}", type_name(v)));
             return BTreeMap::new();
         };
         if obj.len() > MAX_METADATA_KEYS {
             self.err(
-                "metadata",
+                field,
                 format!(
                     "must have at most {MAX_METADATA_KEYS} keys, not {}",
                     obj.len()
@@ -723,7 +791,7 @@ impl Parser {
         }
         let mut out = BTreeMap::new();
         for (key, value) in obj {
-            let field = format!("metadata.{}", shown(key));
+            let field = format!("{field}.{}", shown(key));
             if char_len(key) > 128 {
                 self.err(field, "the key must be at most 128 characters long");
                 continue;
@@ -854,11 +922,11 @@ mod tests {
         assert_eq!(e.actor.email.as_deref(), Some("ci@example.com"));
         assert_eq!(
             e.entity,
-            Some(Entity {
-                kind: "PrintJob".into(),
-                id: Some("42".into()),
-                name: Some("Job 42".into())
-            })
+            Some(Entity::new(
+                "PrintJob",
+                Some("42".into()),
+                Some("Job 42".into())
+            ))
         );
         assert_eq!(e.entity_ids, ["42", "43"]);
         assert_eq!(e.context.ip.as_deref(), Some("2001:db8::1"));
@@ -1180,6 +1248,69 @@ mod tests {
             ["entity.kind"]
         );
         assert_eq!(bad(json!({"entity": "Printer:1"})), ["entity"]);
+    }
+
+    #[test]
+    fn links_metadata_and_related_entities_rules() {
+        let e = good(json!({
+            "actor": {"type": "user", "id": "u1", "href": "https://app.test/u/1",
+                      "metadata": {"role": "admin", "password": "hunter2"}},
+            "entity": {"type": "Team", "id": 7, "href": "https://app.test/t/7",
+                       "metadata": {"size": 3}},
+            "related_entities": [{"type": "Doc", "id": "d1", "name": "Plan",
+                                  "metadata": {"token": "abc"}}, {"type": "Folder"}],
+        }));
+        assert_eq!(e.actor.href.as_deref(), Some("https://app.test/u/1"));
+        assert_eq!(e.actor.metadata["role"], json!("admin"));
+        // The default rules redact secrets in every metadata map, not only the event's.
+        assert_eq!(e.actor.metadata["password"], json!(REDACTED));
+        assert_eq!(e.related_entities[0].metadata["token"], json!(REDACTED));
+        let entity = e.entity.unwrap();
+        assert_eq!(entity.href.as_deref(), Some("https://app.test/t/7"));
+        assert_eq!(entity.metadata["size"], json!(3));
+        assert_eq!(
+            e.related_entities
+                .iter()
+                .map(|r| (r.kind.as_str(), r.id.as_deref()))
+                .collect::<Vec<_>>(),
+            [("Doc", Some("d1")), ("Folder", None)]
+        );
+        assert_eq!(
+            bad(json!({"actor": {"type": "user", "href": "h".repeat(MAX_HREF_LEN + 1)}})),
+            ["actor.href"]
+        );
+        assert_eq!(
+            bad(json!({"actor": {"type": "user", "metadata": {"nested": {"a": 1}}}})),
+            ["actor.metadata.nested"]
+        );
+        assert_eq!(
+            bad(json!({"entity": {"type": "T", "metadata": []}})),
+            ["entity.metadata"]
+        );
+        assert_eq!(
+            bad(
+                json!({"related_entities": [{"type": "T"}, {"id": "x"}, {"type": "U", "id": 1.5}]})
+            ),
+            ["related_entities[1].type", "related_entities[2].id"]
+        );
+        assert_eq!(
+            bad(json!({"related_entities": {"type": "T"}})),
+            ["related_entities"]
+        );
+        let many: Vec<Value> = (0..=MAX_RELATED_ENTITIES)
+            .map(|_| json!({"type": "T"}))
+            .collect();
+        assert_eq!(
+            bad(json!({ "related_entities": many })),
+            ["related_entities"]
+        );
+        // Only the compatible doors set what an entry's origin is; the native API refuses it,
+        // as it refuses an original actor type.
+        assert_eq!(bad(json!({"origin": {"protocol": "workos"}})), ["origin"]);
+        assert_eq!(
+            bad(json!({"actor": {"type": "user", "original_type": "admin"}})),
+            ["actor.original_type"]
+        );
     }
 
     #[test]

@@ -657,11 +657,11 @@ fn field_values(print: &Print) -> Vec<(&'static str, Value)> {
 }
 
 fn entity(print: &Print) -> Entity {
-    Entity {
-        kind: ENTITY_TYPE.into(),
-        id: Some(print.id.to_string()),
-        name: print.fields.print_name.clone(),
-    }
+    Entity::new(
+        ENTITY_TYPE,
+        Some(print.id.to_string()),
+        print.fields.print_name.clone(),
+    )
 }
 
 /// `print 42 "Benchy"`, or `print 42` for a row without a name.
@@ -692,6 +692,8 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
         changes: vec![],
         metadata: BTreeMap::new(),
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     };
     match change {
         PrintLogChange::Recorded { print } => {
@@ -781,11 +783,7 @@ pub fn entries(caller: &Caller, change: PrintLogChange<'_>, now: Millis) -> Vec<
                         )
                     };
                     let mut e = entry("bulk_delete", CLEAR, description);
-                    e.entity = Some(Entity {
-                        kind: ENTITY_TYPE.into(),
-                        id: None,
-                        name: None,
-                    });
+                    e.entity = Some(Entity::new(ENTITY_TYPE, None, None));
                     e.entity_ids = part.iter().map(PrintId::to_string).collect();
                     e.metadata.insert("deleted".into(), json!(ids.len()));
                     if n > 1 {

@@ -171,16 +171,18 @@ fn change_record(
         description: Some(description),
         outcome: Outcome::Success,
         actor: change.actor.clone(),
-        entity: Some(Entity {
-            kind: "Settings".into(),
-            id: Some(change.org_id.to_string()),
-            name: None,
-        }),
+        entity: Some(Entity::new(
+            "Settings",
+            Some(change.org_id.to_string()),
+            None,
+        )),
         entity_ids: vec![],
         context: change.context.clone(),
         changes,
         metadata: Default::default(),
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }
 

@@ -25,16 +25,22 @@ pub fn outcome_code(o: Outcome) -> i16 {
 pub const KEY_ENTITY_ID: i16 = 1;
 pub const KEY_ACTOR: i16 = 2;
 pub const KEY_IP: i16 = 3;
+/// The type of a related entity (`NewEvent::related_entities`).
+pub const KEY_RELATED_ENTITY_TYPE: i16 = 4;
 
 /// The `entry_keys` rows of one entry: each distinct (kind, value) once.
 pub fn entry_keys(event: &NewEvent) -> Vec<(i16, &str)> {
     let mut keys: Vec<(i16, &str)> = Vec::new();
-    let entity_id = event.entity.as_ref().and_then(|e| e.id.as_deref());
-    for id in entity_id
-        .into_iter()
+    for id in event
+        .entities()
+        .filter_map(|e| e.id.as_deref())
         .chain(event.entity_ids.iter().map(String::as_str))
     {
         keys.push((KEY_ENTITY_ID, id));
+    }
+    // The primary entity's type is a column; related entities' types are found here.
+    for related in &event.related_entities {
+        keys.push((KEY_RELATED_ENTITY_TYPE, related.kind.as_str()));
     }
     for v in [event.actor.id.as_deref(), event.actor.email.as_deref()]
         .into_iter()
@@ -67,7 +73,7 @@ pub fn entry_facets(event: &NewEvent) -> Vec<(i16, &str)> {
     if let Some(d) = &event.detailed_action {
         out.push((FACET_DETAILED_ACTION, d));
     }
-    if let Some(e) = &event.entity {
+    for e in event.entities() {
         out.push((FACET_ENTITY_TYPE, &e.kind));
     }
     out
@@ -137,11 +143,7 @@ mod tests {
         let mut e = stele_store::conformance::event("bulk_update", 0);
         e.actor.id = Some("same".into());
         e.actor.email = Some("same".into());
-        e.entity = Some(Entity {
-            kind: "Job".into(),
-            id: Some("j1".into()),
-            name: None,
-        });
+        e.entity = Some(Entity::new("Job", Some("j1".into()), None));
         e.entity_ids = vec!["j1".into(), "j2".into()];
         assert_eq!(
             entry_keys(&e),

@@ -18,8 +18,9 @@ pub enum Field {
     Action = 1,
     DetailedAction = 2,
     Channel = 3,
+    /// The primary entity's type and every related entity's.
     EntityType = 4,
-    /// The primary entity's id and every bulk `entity_ids` value.
+    /// The primary and related entities' ids and every bulk `entity_ids` value.
     EntityId = 5,
     /// The actor's id and the actor's email.
     Actor = 6,
@@ -66,7 +67,7 @@ pub fn entry_terms(org: OrgKey, e: &NewEvent) -> String {
     }
     add(Field::Channel, &e.channel);
     add(Field::ActorType, e.actor.kind.as_str());
-    if let Some(entity) = &e.entity {
+    for entity in e.entities() {
         add(Field::EntityType, &entity.kind);
         if let Some(id) = &entity.id {
             add(Field::EntityId, id);

@@ -562,6 +562,10 @@ fn insert_event(
         .map(|e| intern(DICT_ENTITY_TYPE, &e.kind))
         .transpose()?;
     intern(DICT_ACTOR_TYPE, event.actor.kind.as_str())?;
+    // Related entities' types are facets too (the filter finds them through their terms).
+    for related in &event.related_entities {
+        intern(DICT_ENTITY_TYPE, &related.kind)?;
+    }
 
     let pk = next_pk(tx, group, event.occurred_at)?;
     let id = entry_id(pk);

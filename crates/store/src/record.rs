@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stele_core::chain::Personal;
+use stele_core::event::Metadata;
 use stele_core::time::Millis;
 use stele_core::{Actor, ActorType, Change, Context, Entity, Entry, NewEvent, Outcome, Seq};
 
@@ -65,6 +66,22 @@ pub struct Body {
     pub changes: Vec<Change>,
     #[serde(rename = "md", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Value>,
+    // The fields added to the model later; absent from the JSON when empty, so rows written
+    // before them read the same.
+    #[serde(rename = "ah", default, skip_serializing_if = "Option::is_none")]
+    pub actor_href: Option<String>,
+    #[serde(rename = "am", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub actor_metadata: Metadata,
+    #[serde(rename = "ao", default, skip_serializing_if = "Option::is_none")]
+    pub actor_original_type: Option<String>,
+    #[serde(rename = "eh", default, skip_serializing_if = "Option::is_none")]
+    pub entity_href: Option<String>,
+    #[serde(rename = "em", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entity_metadata: Metadata,
+    #[serde(rename = "re", default, skip_serializing_if = "Vec::is_empty")]
+    pub related_entities: Vec<Entity>,
+    #[serde(rename = "og", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub origin: Metadata,
 }
 
 impl Body {
@@ -80,6 +97,17 @@ impl Body {
             context,
             changes: event.changes.clone(),
             metadata: event.metadata.clone(),
+            actor_href: event.actor.href.clone(),
+            actor_metadata: event.actor.metadata.clone(),
+            actor_original_type: event.actor.original_type.clone(),
+            entity_href: event.entity.as_ref().and_then(|e| e.href.clone()),
+            entity_metadata: event
+                .entity
+                .as_ref()
+                .map(|e| e.metadata.clone())
+                .unwrap_or_default(),
+            related_entities: event.related_entities.clone(),
+            origin: event.origin.clone(),
         }
     }
 }
@@ -135,6 +163,8 @@ impl<'a> StoredRow<'a> {
             kind: kind.to_string(),
             id: body.entity_id,
             name: body.entity_name,
+            href: body.entity_href,
+            metadata: body.entity_metadata,
         });
         let mut entry = Entry {
             id: entry_id(self.pk),
@@ -153,12 +183,17 @@ impl<'a> StoredRow<'a> {
                     id: None,
                     name: None,
                     email: None,
+                    href: body.actor_href,
+                    metadata: body.actor_metadata,
+                    original_type: body.actor_original_type,
                 },
                 entity,
                 entity_ids: body.entity_ids,
+                related_entities: body.related_entities,
                 context,
                 changes: body.changes,
                 metadata: body.metadata,
+                origin: body.origin,
                 idempotency_key: None,
             },
         };

@@ -137,8 +137,8 @@ impl RowPage {
 }
 
 /// A stored entry as the flat cells of an export row, borrowed from its [`StoredRow`]: text is
-/// copied only where the stored JSON escaped it. `entity_ids`, `changes` and `metadata` are the
-/// JSON text the API writes for them (the stored text, which serde_json wrote from the same
+/// copied only where the stored JSON escaped it. `entity_ids`, `changes`, `related_entities` and
+/// the metadata maps are the JSON text the API writes for them (the stored text, which serde_json wrote from the same
 /// values), empty when there are none.
 #[derive(Debug, PartialEq)]
 pub struct FlatEntry<'a> {
@@ -164,6 +164,13 @@ pub struct FlatEntry<'a> {
     pub correlation_id: Option<&'a str>,
     pub changes: &'a str,
     pub metadata: &'a str,
+    pub actor_href: Option<Cow<'a, str>>,
+    pub actor_metadata: &'a str,
+    pub actor_original_type: Option<Cow<'a, str>>,
+    pub entity_href: Option<Cow<'a, str>>,
+    pub entity_metadata: &'a str,
+    pub related_entities: &'a str,
+    pub origin: &'a str,
 }
 
 /// A JSON string borrowed from the input unless it holds escapes. (serde borrows a `Cow` only
@@ -184,6 +191,20 @@ struct BodyCells<'a> {
     changes: Option<&'a RawValue>,
     #[serde(rename = "md", borrow, default)]
     metadata: Option<&'a RawValue>,
+    #[serde(rename = "ah", borrow, default)]
+    actor_href: Option<Text<'a>>,
+    #[serde(rename = "am", borrow, default)]
+    actor_metadata: Option<&'a RawValue>,
+    #[serde(rename = "ao", borrow, default)]
+    actor_original_type: Option<Text<'a>>,
+    #[serde(rename = "eh", borrow, default)]
+    entity_href: Option<Text<'a>>,
+    #[serde(rename = "em", borrow, default)]
+    entity_metadata: Option<&'a RawValue>,
+    #[serde(rename = "re", borrow, default)]
+    related_entities: Option<&'a RawValue>,
+    #[serde(rename = "og", borrow, default)]
+    origin: Option<&'a RawValue>,
 }
 
 /// [`Personal`](stele_core::chain::Personal), borrowed.
@@ -213,9 +234,14 @@ impl<'a> StoredRow<'a> {
             Some(json) => json,
         };
         // As in `StoredRow::entry`: an entity's id and name belong to an entity with a type.
-        let (entity_id, entity_name) = match self.entity_type {
-            Some(_) => (text(body.entity_id), text(body.entity_name)),
-            None => (None, None),
+        let (entity_id, entity_name, entity_href, entity_metadata) = match self.entity_type {
+            Some(_) => (
+                text(body.entity_id),
+                text(body.entity_name),
+                text(body.entity_href),
+                json(body.entity_metadata),
+            ),
+            None => (None, None, None, ""),
         };
         Ok(FlatEntry {
             pk: self.pk,
@@ -240,6 +266,13 @@ impl<'a> StoredRow<'a> {
             correlation_id: self.correlation_id,
             changes: json(body.changes),
             metadata: json(body.metadata),
+            actor_href: text(body.actor_href),
+            actor_metadata: json(body.actor_metadata),
+            actor_original_type: text(body.actor_original_type),
+            entity_href,
+            entity_metadata,
+            related_entities: json(body.related_entities),
+            origin: json(body.origin),
         })
     }
 }
@@ -283,11 +316,16 @@ mod tests {
                 id: Some("u_1".into()),
                 name: Some("O'Brien \"Bob\"".into()),
                 email: Some("bob@example.com".into()),
+                href: Some("https://app.test/u?a=1&b=\"2\"".into()),
+                metadata: metadata.clone(),
+                original_type: Some("Service Account".into()),
             },
             entity: Some(Entity {
                 kind: "User".into(),
                 id: Some("u\\2".into()),
                 name: Some("Ünïcode name".into()),
+                href: Some("https://app.test/users/u%5C2".into()),
+                metadata: [("é".to_string(), json!(-0.0))].into_iter().collect(),
             }),
             entity_ids: vec!["a,b".into(), "c;d".into()],
             context: Context {
@@ -304,6 +342,19 @@ mod tests {
             }],
             metadata,
             idempotency_key: None,
+            origin: [
+                ("protocol".to_string(), json!("retraced")),
+                ("crud".to_string(), json!("u")),
+            ]
+            .into_iter()
+            .collect(),
+            related_entities: vec![
+                Entity::new("Team", Some("t,1".into()), Some("\"Ops\"".into())),
+                Entity {
+                    metadata: [("n".to_string(), json!(1e21))].into_iter().collect(),
+                    ..Entity::new("Doc", None, None)
+                },
+            ],
         }
     }
 
@@ -339,12 +390,7 @@ mod tests {
         let mut bare = awkward_event();
         bare.detailed_action = None;
         bare.description = None;
-        bare.actor = Actor {
-            kind: ActorType::System,
-            id: None,
-            name: None,
-            email: None,
-        };
+        bare.actor = Actor::of_kind(ActorType::System);
         bare.entity = None;
         bare.entity_ids = vec![];
         bare.context = Context::default();

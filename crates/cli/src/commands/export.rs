@@ -37,6 +37,9 @@ pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
             id: None,
             name: Some("stele export".into()),
             email: None,
+            href: None,
+            metadata: Default::default(),
+            original_type: None,
         },
         context: Context {
             source: Some("cli".into()),

@@ -79,8 +79,12 @@ const FIRST_BATCH: &str = r#"{"events": [
    "context": {"ip": "10.0.0.2", "user_agent": "curl/8"},
    "before": {"address": {"city": "Berlin", "zip": "10115"}, "password": "old"},
    "after": {"address": {"city": "Köln", "zip": "10115"}, "password": "new"}},
-  {"action": "login", "actor": {"type": "api"}},
-  {"action": "sync", "description": "", "entity": {"type": "Job"},
+  {"action": "login", "actor": {"type": "api", "href": "https://app.test/keys/1",
+                                 "metadata": {"role": "ci", "seats": 3, "sso": true}}},
+  {"action": "sync", "description": "",
+   "entity": {"type": "Job", "href": "https://app.test/j", "metadata": {"é": "x"}},
+   "related_entities": [{"type": "Workspace", "id": "w1", "name": "Wörk"},
+                        {"type": "Plan", "metadata": {"tier": "pro", "none": null}}],
    "actor": {"type": "scheduler", "name": "nightly"}}
 ]}"#;
 
@@ -263,6 +267,17 @@ fn the_python_verifier_agrees_with_the_server() {
         let expected = expected.replace("LS", "\u{2028}");
         assert!(said.contains(&expected), "missing {expected}\n in {said}");
     }
+    // Entries that use the fields added to the model later commit to them in a 16th field.
+    let (_, said) = independent(dir, "proof.json", &rec.proofs[&3], &key_arg);
+    assert!(
+        said.contains(r#"canonical widened: {"actor":{"href":"https://app.test/keys/1","metadata":{"role":"ci","seats":3,"sso":true}}}"#),
+        "{said}"
+    );
+    let (_, said) = independent(dir, "proof.json", &rec.proofs[&4], &key_arg);
+    assert!(
+        said.contains(r#"canonical widened: {"entity":{"href":"https://app.test/j","metadata":{"é":"x"}},"related_entities":[{"id":"w1","name":"Wörk","type":"Workspace"},{"metadata":{"none":null,"tier":"pro"},"type":"Plan"}]}"#),
+        "{said}"
+    );
     let first: Value = serde_json::from_str(&rec.proofs[&1]).unwrap();
     assert_eq!(first["entry"]["occurred_at"], "2026-01-02T02:04:05.678Z");
     assert_eq!(first["entry"]["actor"]["type"], "user");
@@ -383,6 +398,45 @@ fn the_python_verifier_agrees_with_the_server() {
         let (code, said) = independent(dir, "forged.json", &forged.to_string(), &key_arg);
         assert_eq!(code, 1, "tampering with {what} must be detected:\n{said}");
         assert!(last_line(&said).starts_with("INVALID: "), "{what}: {said}");
+    }
+
+    // The fields added to the model later are as tamper-evident as the others, and an entry
+    // that did not use them cannot be given one.
+    let widened: Value = serde_json::from_str(&rec.proofs[&4]).unwrap();
+    let tampering: Vec<(&str, &Value, Tamper)> = vec![
+        (
+            "a related entity's name",
+            &widened,
+            Box::new(|p| p["entry"]["related_entities"][0]["name"] = json!("Work")),
+        ),
+        (
+            "a removed related entity",
+            &widened,
+            Box::new(|p| {
+                p["entry"]["related_entities"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        (
+            "the entity's link",
+            &widened,
+            Box::new(|p| p["entry"]["entity"]["href"] = json!("https://evil.test/j")),
+        ),
+        (
+            "an added actor link",
+            &proof,
+            Box::new(|p| p["entry"]["actor"]["href"] = json!("https://evil.test/u")),
+        ),
+        (
+            "an added origin",
+            &proof,
+            Box::new(|p| p["entry"]["origin"] = json!({"protocol": "workos"})),
+        ),
+    ];
+    for (what, original, tamper) in tampering {
+        let mut forged = original.clone();
+        tamper(&mut forged);
+        let (code, said) = independent(dir, "forged.json", &forged.to_string(), &key_arg);
+        assert_eq!(code, 1, "tampering with {what} must be detected:\n{said}");
     }
 
     // Another public key (RFC 8032's first test key) is refused.

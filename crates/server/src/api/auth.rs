@@ -241,6 +241,9 @@ impl Reader {
                     id: Some(viewer.id.clone()),
                     name: viewer.name.clone(),
                     email: viewer.email.clone(),
+                    href: None,
+                    metadata: Default::default(),
+                    original_type: None,
                 };
                 let context = Context {
                     api_key_id: Some(claims.minted_by.clone()),

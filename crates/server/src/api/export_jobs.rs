@@ -200,6 +200,9 @@ pub async fn download(
         id: None,
         name: Some(format!("download link of export {}", job.id)),
         email: None,
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
     let context = Context {
         ip: client_ip.map(|ip| ip.to_string()),

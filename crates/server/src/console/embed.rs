@@ -271,6 +271,9 @@ async fn export(
         id: Some(claims.viewer.id.clone()),
         name: claims.viewer.name.clone(),
         email: claims.viewer.email.clone(),
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
     let mut context = client.context();
     context.api_key_id = Some(claims.minted_by.clone());

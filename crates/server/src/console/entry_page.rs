@@ -178,16 +178,18 @@ mod tests {
                 description: Some("Changed Ada's address".into()),
                 outcome: Outcome::Success,
                 actor: stele_service::trail::activity::system_actor("an app"),
-                entity: Some(Entity {
-                    kind: "User".into(),
-                    id: Some("u_ada".into()),
-                    name: Some("Ada".into()),
-                }),
+                entity: Some(Entity::new(
+                    "User",
+                    Some("u_ada".into()),
+                    Some("Ada".into()),
+                )),
                 entity_ids: vec![],
                 context: Context::default(),
                 changes: vec![],
                 metadata: Default::default(),
                 idempotency_key: None,
+                origin: Default::default(),
+                related_entities: Vec::new(),
             },
         };
         let who = Who {

@@ -102,6 +102,9 @@ pub fn actor_of(key: &ApiKeyInfo) -> (Actor, Context) {
         id: Some(key.id.clone()),
         name: Some(key.name.clone()),
         email: None,
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
     let context = Context {
         api_key_id: Some(key.id.clone()),

@@ -486,6 +486,9 @@ mod tests {
                 id: Some(key.to_string()),
                 name: None,
                 email: None,
+                href: None,
+                metadata: Default::default(),
+                original_type: None,
             };
             let context = Context {
                 ip: Some(ip.to_string()),

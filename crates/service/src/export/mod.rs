@@ -145,7 +145,7 @@ pub fn file_name(format: Format, exported_at: Millis) -> String {
 }
 
 /// The CSV columns, in order (docs/api.md lists them).
-pub const CSV_HEADER: [&str; 21] = [
+pub const CSV_HEADER: [&str; 28] = [
     "id",
     "seq",
     "occurred_at",
@@ -167,6 +167,15 @@ pub const CSV_HEADER: [&str; 21] = [
     "correlation_id",
     "changes",
     "metadata",
+    // The fields added to the model later, after the original columns so that a reader of the
+    // first 21 columns finds them where they always were.
+    "actor_href",
+    "actor_metadata",
+    "actor_original_type",
+    "entity_href",
+    "entity_metadata",
+    "related_entities",
+    "origin",
 ];
 
 /// The UTF-8 byte-order mark, so that Excel reads accented names as UTF-8 (seed 004).
@@ -306,8 +315,8 @@ impl<'o> CsvRows<'o> {
     }
 
     /// One entry's row: cells in [`CSV_HEADER`] order, empty values as empty cells;
-    /// `entity_ids`, `changes` and `metadata` as JSON text (so ids holding `;` or `,` stay
-    /// unambiguous), empty cells when there are none.
+    /// `entity_ids`, `changes`, `related_entities`, `origin` and the metadata maps as JSON text
+    /// (so ids holding `;` or `,` stay unambiguous), empty cells when there are none.
     fn row(&mut self, e: &FlatEntry<'_>) {
         fn opt<'v>(v: &'v Option<Cow<'_, str>>) -> &'v str {
             v.as_deref().unwrap_or_default()
@@ -333,6 +342,13 @@ impl<'o> CsvRows<'o> {
         self.cell(e.correlation_id.unwrap_or_default());
         self.cell(e.changes);
         self.cell(e.metadata);
+        self.cell(opt(&e.actor_href));
+        self.cell(e.actor_metadata);
+        self.cell(opt(&e.actor_original_type));
+        self.cell(opt(&e.entity_href));
+        self.cell(e.entity_metadata);
+        self.cell(e.related_entities);
+        self.cell(e.origin);
         self.end_row();
     }
 }
@@ -605,6 +621,8 @@ fn export_record(
         changes: vec![],
         metadata,
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }
 

@@ -373,12 +373,11 @@ fn prune_record(report: &PruneSummary, now: Millis, trigger: Trigger) -> NewEven
             id: Some("stele-retention".into()),
             name: Some("Retention".into()),
             email: None,
+            href: None,
+            metadata: Default::default(),
+            original_type: None,
         },
-        entity: Some(Entity {
-            kind: "AuditLog".into(),
-            id: Some(report.org_id.clone()),
-            name: None,
-        }),
+        entity: Some(Entity::new("AuditLog", Some(report.org_id.clone()), None)),
         entity_ids: vec![],
         context: Context {
             source: Some(trigger.source().into()),
@@ -387,5 +386,7 @@ fn prune_record(report: &PruneSummary, now: Millis, trigger: Trigger) -> NewEven
         changes: vec![],
         metadata,
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }

@@ -87,6 +87,9 @@ pub fn member_actor(who: Who<'_>) -> Actor {
         id: Some(who.id.to_string()),
         name: who.name.map(str::to_string),
         email: Some(who.email.to_string()),
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     }
 }
 
@@ -97,6 +100,9 @@ pub fn system_actor(command: &str) -> Actor {
         id: None,
         name: Some(command.to_string()),
         email: None,
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     }
 }
 
@@ -119,19 +125,15 @@ pub fn web_context(ip: Option<String>, user_agent: Option<String>) -> Context {
 }
 
 fn member_entity(who: Who<'_>) -> Entity {
-    Entity {
-        kind: "Member".into(),
-        id: Some(who.id.to_string()),
-        name: Some(who.label().to_string()),
-    }
+    Entity::new(
+        "Member",
+        Some(who.id.to_string()),
+        Some(who.label().to_string()),
+    )
 }
 
 fn key_entity(key: &ApiKeyInfo) -> Entity {
-    Entity {
-        kind: "ApiKey".into(),
-        id: Some(key.id.clone()),
-        name: Some(key.name.clone()),
-    }
+    Entity::new("ApiKey", Some(key.id.clone()), Some(key.name.clone()))
 }
 
 fn added(field: &str, value: serde_json::Value) -> Change {
@@ -170,6 +172,8 @@ fn entry(p: Parts, now: Millis) -> NewEvent {
         changes: p.changes,
         metadata: p.metadata,
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }
 
@@ -244,6 +248,9 @@ pub fn login_failed(
                 id: None,
                 name: None,
                 email: Some(email_tried.to_string()),
+                href: None,
+                metadata: Default::default(),
+                original_type: None,
             },
             entity: Some(member_entity(who)),
             context,
@@ -415,11 +422,11 @@ pub fn key_created(by: Actor, context: Context, key: &ApiKeyInfo, now: Millis) -
 }
 
 fn organization_entity(org: &Organization) -> Entity {
-    Entity {
-        kind: ORGANIZATION_ENTITY_TYPE.into(),
-        id: Some(org.id.clone()),
-        name: Some(org.name.clone()),
-    }
+    Entity::new(
+        ORGANIZATION_ENTITY_TYPE,
+        Some(org.id.clone()),
+        Some(org.name.clone()),
+    )
 }
 
 /// `by` created an organization (recorded in its own trail and in the platform's).
@@ -588,6 +595,9 @@ pub fn viewer_session_started(
                 id: Some(viewer.id.clone()),
                 name: viewer.name.clone(),
                 email: viewer.email.clone(),
+                href: None,
+                metadata: Default::default(),
+                original_type: None,
             },
             entity: None,
             context: Context {
@@ -628,11 +638,11 @@ fn permissions_text(claims: &crate::access::viewer::Claims) -> String {
 }
 
 fn viewer_entity(viewer: &crate::access::viewer::Viewer) -> Entity {
-    Entity {
-        kind: "Viewer".into(),
-        id: Some(viewer.id.clone()),
-        name: viewer.name.clone().or_else(|| viewer.email.clone()),
-    }
+    Entity::new(
+        "Viewer",
+        Some(viewer.id.clone()),
+        viewer.name.clone().or_else(|| viewer.email.clone()),
+    )
 }
 
 /// `by` revoked an API key: requests with it are refused from now on.
@@ -722,11 +732,11 @@ pub fn entry_viewed(
             description: format!("Viewed the details of audit log entry #{}", viewed.seq),
             outcome: Outcome::Success,
             actor: by,
-            entity: Some(Entity {
-                kind: ENTRY_ENTITY_TYPE.into(),
-                id: Some(viewed.id.clone()),
-                name: None,
-            }),
+            entity: Some(Entity::new(
+                ENTRY_ENTITY_TYPE,
+                Some(viewed.id.clone()),
+                None,
+            )),
             context,
             changes: vec![],
             metadata,

@@ -26,6 +26,9 @@ pub async fn erasure_pseudonymises_a_person_and_the_chain_still_verifies(store: 
         id: Some("u2".into()),
         name: Some("Bob".into()),
         email: Some("bob@example.com".into()),
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
     bob.context.ip = Some("203.0.113.9".into());
     store

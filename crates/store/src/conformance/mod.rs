@@ -130,6 +130,9 @@ pub fn event(action: &str, occurred_at: i64) -> NewEvent {
             id: Some("u1".into()),
             name: Some("Ada".into()),
             email: Some("ada@example.com".into()),
+            href: None,
+            metadata: Default::default(),
+            original_type: None,
         },
         entity: None,
         entity_ids: vec![],
@@ -137,6 +140,8 @@ pub fn event(action: &str, occurred_at: i64) -> NewEvent {
         changes: vec![],
         metadata: BTreeMap::new(),
         idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
     }
 }
 
@@ -264,6 +269,44 @@ pub fn assert_flat_matches_entry(entry: &Entry, flat: &crate::rows::FlatEntry<'_
         json_or_empty(
             e.metadata.is_empty(),
             serde_json::to_string(&e.metadata).unwrap()
+        )
+    );
+    assert_eq!(flat.actor_href.as_deref(), e.actor.href.as_deref());
+    assert_eq!(
+        flat.actor_metadata,
+        json_or_empty(
+            e.actor.metadata.is_empty(),
+            serde_json::to_string(&e.actor.metadata).unwrap()
+        )
+    );
+    assert_eq!(
+        flat.actor_original_type.as_deref(),
+        e.actor.original_type.as_deref()
+    );
+    assert_eq!(
+        flat.entity_href.as_deref(),
+        entity.and_then(|x| x.href.as_deref())
+    );
+    let entity_metadata = entity.map(|x| x.metadata.clone()).unwrap_or_default();
+    assert_eq!(
+        flat.entity_metadata,
+        json_or_empty(
+            entity_metadata.is_empty(),
+            serde_json::to_string(&entity_metadata).unwrap()
+        )
+    );
+    assert_eq!(
+        flat.related_entities,
+        json_or_empty(
+            e.related_entities.is_empty(),
+            serde_json::to_string(&e.related_entities).unwrap()
+        )
+    );
+    assert_eq!(
+        flat.origin,
+        json_or_empty(
+            e.origin.is_empty(),
+            serde_json::to_string(&e.origin).unwrap()
         )
     );
 }

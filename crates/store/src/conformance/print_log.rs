@@ -52,10 +52,8 @@ impl Recorder {
     fn audit(self: &Arc<Recorder>) -> PrintAudit {
         let me = self.clone();
         Arc::new(move |change: PrintLogChange<'_>| {
-            let entity = |id: Option<PrintId>| Entity {
-                kind: "PrintLogEntry".into(),
-                id: id.map(|id| id.to_string()),
-                name: None,
+            let entity = |id: Option<PrintId>| {
+                Entity::new("PrintLogEntry", id.map(|id| id.to_string()), None)
             };
             let (note, entries) = match change {
                 PrintLogChange::Recorded { print } => {

@@ -99,15 +99,33 @@ fn random_event(rng: &mut Rng, i: i64) -> NewEvent {
     e.actor.id = rng.chance(80).then(|| id.to_string());
     e.actor.email = rng.chance(60).then(|| email.to_string());
     if rng.chance(85) {
-        e.entity = Some(Entity {
-            kind: rng.pick(ENTITY_TYPES).to_string(),
-            id: rng.chance(90).then(|| rng.pick(IDS).to_string()),
-            name: None,
-        });
+        e.entity = Some(Entity::new(
+            rng.pick(ENTITY_TYPES).to_string(),
+            rng.chance(90).then(|| rng.pick(IDS).to_string()),
+            None,
+        ));
     }
     if e.action.starts_with("bulk") {
         e.entity_ids = (0..3).map(|_| rng.pick(IDS).to_string()).collect();
         e.entity_ids.dedup();
+    }
+    // Related entities (a WorkOS event's further targets): the entity filters match them too.
+    if rng.chance(20) {
+        e.related_entities = (0..1 + rng.next() % 2)
+            .map(|_| Entity {
+                href: rng.chance(50).then(|| "https://app.test/x".to_string()),
+                ..Entity::new(
+                    rng.pick(ENTITY_TYPES).to_string(),
+                    rng.chance(80).then(|| rng.pick(IDS).to_string()),
+                    None,
+                )
+            })
+            .collect();
+        e.origin
+            .insert("protocol".into(), serde_json::Value::from("workos"));
+        e.actor
+            .metadata
+            .insert("role".into(), serde_json::Value::from("admin"));
     }
     if rng.chance(10) {
         e.outcome = Outcome::Failure;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
+use stele_core::PageRequest;
 use stele_core::filter::EventFilter;
 use stele_core::{Actor, ActorType, Context, Entity, Outcome, Seq};
 
@@ -72,11 +73,7 @@ pub async fn organizations_never_see_each_other(store: Arc<dyn Store>) {
     let b = org(&store, "b").await;
     let mut e = event("delete", T0);
     e.context.correlation_id = Some("c1".into());
-    e.entity = Some(Entity {
-        kind: "Printer".into(),
-        id: Some("42".into()),
-        name: None,
-    });
+    e.entity = Some(Entity::new("Printer", Some("42".into()), None));
     let ra = store.append(a, request(vec![e.clone()])).await.unwrap();
     assert!(store.get(b, &ra.receipts[0].id).await.unwrap().is_none());
     assert!(all(&store, b, everyone()).await.is_empty());
@@ -103,13 +100,30 @@ pub async fn entries_round_trip_every_field(store: Arc<dyn Store>) {
         id: Some("key_1".into()),
         name: None,
         email: None,
+        href: Some("https://app.test/keys/1".into()),
+        metadata: BTreeMap::from([("role".to_string(), json!("ci"))]),
+        original_type: Some("service_account".into()),
     };
     e.entity = Some(Entity {
         kind: "PrintJob".into(),
         id: Some("j1".into()),
         name: Some("Benchy".into()),
+        href: Some("https://app.test/jobs/j1".into()),
+        metadata: BTreeMap::from([("pages".to_string(), json!(12))]),
     });
     e.entity_ids = vec!["j1".into(), "j2".into()];
+    e.related_entities = vec![
+        Entity::new("Printer", Some("p1".into()), Some("Prusa «MK4»".into())),
+        Entity {
+            href: Some("https://app.test/spools/s1".into()),
+            metadata: BTreeMap::from([("grams".to_string(), json!(750.5))]),
+            ..Entity::new("Spool", None, None)
+        },
+    ];
+    e.origin = BTreeMap::from([
+        ("protocol".to_string(), json!("workos")),
+        ("version".to_string(), json!(2)),
+    ]);
     e.context = Context {
         ip: Some("203.0.113.9".into()),
         user_agent: Some("curl/8".into()),
@@ -138,6 +152,32 @@ pub async fn entries_round_trip_every_field(store: Arc<dyn Store>) {
     assert_eq!(got.event, e);
     assert_eq!(got.seq, Seq::new(1));
     assert!(got.recorded_at > 0);
+    // The stored entry hashes as it was sealed, the widened fields included.
+    let report = store.verify(a, None).await.unwrap();
+    assert!(report.ok && report.entries == 1, "{report:?}");
+    // Every entity is found by the entity filters, the related ones included.
+    for (kind, id) in [("PrintJob", "j1"), ("Printer", "p1"), ("Spool", "j2")] {
+        for filter in [
+            EventFilter {
+                entity_type: Some(kind.into()),
+                ..EventFilter::default()
+            },
+            EventFilter {
+                entity_id: Some(id.into()),
+                ..EventFilter::default()
+            },
+        ] {
+            let page = PageRequest {
+                filter: filter.clone(),
+                limit: 10,
+                cursor: None,
+            };
+            let found = store.list(a, &page).await.unwrap();
+            assert_eq!(found.entries.len(), 1, "{filter:?}");
+        }
+    }
+    let f = store.facets(a).await.unwrap();
+    assert_eq!(f.entity_types, vec!["PrintJob", "Printer", "Spool"]);
 }
 
 pub async fn correlated_entries_are_grouped(store: Arc<dyn Store>) {
@@ -162,11 +202,7 @@ pub async fn facets_list_what_the_organization_used(store: Arc<dyn Store>) {
     let mut e = event("login", T0);
     e.detailed_action = Some("session.start".into());
     e.channel = "auth".into();
-    e.entity = Some(Entity {
-        kind: "Session".into(),
-        id: None,
-        name: None,
-    });
+    e.entity = Some(Entity::new("Session", None, None));
     store
         .append(a, request(vec![e, event("create", T0)]))
         .await

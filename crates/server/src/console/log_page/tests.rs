@@ -85,16 +85,19 @@ fn system(action: &str, at: Millis, description: &str) -> NewEvent {
         id: None,
         name: Some("retention".into()),
         email: None,
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
     e
 }
 
 fn printer(mut e: NewEvent, id: &str, name: Option<&str>) -> NewEvent {
-    e.entity = Some(Entity {
-        kind: "Printer".into(),
-        id: Some(id.into()),
-        name: name.map(str::to_string),
-    });
+    e.entity = Some(Entity::new(
+        "Printer",
+        Some(id.into()),
+        name.map(str::to_string),
+    ));
     e
 }
 
@@ -168,12 +171,11 @@ fn evil_event(at: Millis) -> NewEvent {
         id: Some(EVIL.into()),
         name: Some(EVIL.into()),
         email: Some(EVIL.into()),
+        href: None,
+        metadata: Default::default(),
+        original_type: None,
     };
-    e.entity = Some(Entity {
-        kind: EVIL.into(),
-        id: Some(EVIL.into()),
-        name: Some(EVIL.into()),
-    });
+    e.entity = Some(Entity::new(EVIL, Some(EVIL.into()), Some(EVIL.into())));
     e.entity_ids = vec![EVIL.into()];
     e.context = Context {
         ip: Some(EVIL.into()),
@@ -755,11 +757,7 @@ async fn the_chart_counts_entries_per_day_for_the_current_filters() {
 #[tokio::test]
 async fn a_record_history_shows_every_entry_naming_it() {
     let mut bulk = described("bulk_update", T0 + 3, "bulk");
-    bulk.entity = Some(Entity {
-        kind: "Printer".into(),
-        id: None,
-        name: None,
-    });
+    bulk.entity = Some(Entity::new("Printer", None, None));
     bulk.entity_ids = vec!["41".into(), "42".into(), "43".into()];
     let f = fixture(vec![
         printer(described("create", T0, "created"), "42", Some("Alpha")),
