@@ -7,9 +7,7 @@
 //! the entry (`view`, channel `pii-read`).
 
 mod organizations;
-
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+pub mod record;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,20 +16,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use stele_core::chain::SealedEvent;
 use stele_core::redact::RedactionRules;
 use stele_core::sent::{List, SentBody, SentEvent, Shaped};
 use stele_core::time::now_millis;
 use stele_core::{FieldError, check_event};
-use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, Scope, StoreError};
+use stele_store::Scope;
 
 use super::{PageBody, Params, page_request, params};
-use crate::api::auth::{IngestKey, Reader, org_error};
+use crate::api::auth::{IngestKey, Reader};
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
-use organizations::Target;
-use stele_service::trail::By;
+use record::{Checked, Recorded};
 use stele_service::trail::activity;
 
 /// The response header by which an ingest endpoint says that recording is off
@@ -108,183 +104,58 @@ pub async fn create(
             })),
         }
     }
-    let mut named = organizations::Named::look_up(&state, &references, index, &mut errors).await?;
-    if !errors.is_empty() {
-        // A stable sort: each event's problems stay in the order they were found.
-        errors.sort_by_key(|e| e.index);
-        let bad: std::collections::BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();
-        let message = if batch {
-            format!(
-                "{} of {} events are invalid; nothing was recorded",
-                bad.len(),
-                count
-            )
-        } else {
-            "the event is invalid; nothing was recorded".to_string()
-        };
-        return Err(ApiError::Invalid {
-            message,
-            details: errors,
-        });
-    }
-    named.create_missing(&state, &auth).await?;
-
-    // Where each event goes: the organization it names, or the request's own (the header's,
-    // made now if it is new: only once every event is known to be good).
-    let home = match &auth.pending_organization {
-        Some(reference) => {
-            let (actor, context) = auth.actor();
-            let org = state
-                .directory
-                .resolve_or_create(
-                    state.store.as_ref(),
-                    reference,
-                    true,
-                    By::platform(actor, context),
-                    state.clock.now(),
-                )
-                .await
-                .map_err(org_error)?
-                .expect("created when missing");
-            Target::from(&org)
-        }
-        None => Target {
-            key: auth.key.org,
-            id: auth.key.org_id.clone(),
+    let recorded = record::record(
+        &state,
+        &auth,
+        Checked {
+            events,
+            references,
+            errors,
+            sent: count,
+            batch,
         },
+        record::Request {
+            idempotency_key,
+            fingerprint: Sha256::digest(&body).into(),
+        },
+    )
+    .await?;
+    let (replayed, receipts) = match recorded {
+        Recorded::Disabled { several } => return Ok(not_recorded(several)),
+        Recorded::Stored { replayed, receipts } => (replayed, receipts),
     };
-    let targets: Vec<&Target> = (0..count)
-        .map(|i| match references.get(i).and_then(Option::as_deref) {
-            Some(reference) => named
-                .get(reference)
-                .expect("looked up, and created if missing"),
-            None => &home,
-        })
-        .collect();
-
-    // Checked after the events are read, so that a client learns of a bad event whether or not
-    // recording is on. Each organization's own setting decides for its events.
-    let mut recording: HashMap<OrgKey, bool> = HashMap::new();
-    for target in &targets {
-        if let Entry::Vacant(e) = recording.entry(target.key) {
-            e.insert(state.policies.recording_enabled(target.key).await?);
-        }
-    }
-    if !recording.values().any(|on| *on) {
-        return Ok(not_recorded(recording.len() > 1));
-    }
-
-    // Salts, digests and the stored JSON are made here, on the request's own task (in parallel
-    // with other requests), so the single writer only links entries into the chain and writes.
-    let mut salts = vec![0u8; 16 * events.len()];
-    stele_service::random::fill(&mut salts);
-    let prepared = events
-        .into_iter()
-        .zip(salts.chunks_exact(16))
-        .zip(&targets)
-        .filter(|(_, target)| recording[&target.key])
-        .map(|((event, salt), target)| {
-            let sealed = SealedEvent::seal(event, salt.try_into().expect("16-byte chunks"));
-            let prepared = PreparedEvent::new(sealed);
-            if target.key == home.key {
-                prepared
-            } else {
-                prepared.for_org(target.key)
-            }
-        })
-        .collect();
-    let outcome = state
-        .store
-        .append(
-            home.key,
-            AppendRequest {
-                events: prepared,
-                idempotency_key,
-                fingerprint: Sha256::digest(&body).into(),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            // Named before its deletion began (by this server's directory, or another's), and
-            // gone by the time the events reached the store: nothing was stored.
-            StoreError::NotFound => ApiError::NotFound(
-                "an organization this request is for has been deleted; nothing was stored",
-            ),
-            other => other.into(),
-        })?;
     let mut response_headers = HeaderMap::new();
-    if outcome.replayed {
+    if replayed {
         response_headers.insert(
             "idempotent-replayed",
             "true".parse().expect("static header"),
         );
     }
-    let body = if auth.key.platform {
-        let ids = organization_ids(&state, &home, &named, &outcome.receipts).await?;
-        platform_receipts(&ids, home.key, &targets, &recording, outcome.receipts)
-    } else {
-        // An organization key's answer is as it always was: `{id, seq}` per event.
-        json!({ "events": outcome.receipts })
-    };
-    Ok((StatusCode::CREATED, response_headers, Json(body)))
-}
-
-/// The public id of every organization the receipts may name.
-async fn organization_ids(
-    state: &AppState,
-    home: &Target,
-    named: &organizations::Named,
-    receipts: &[Receipt],
-) -> Result<HashMap<OrgKey, String>> {
-    let mut ids: HashMap<OrgKey, String> = named
-        .targets()
-        .chain(std::iter::once(home))
-        .map(|t| (t.key, t.id.clone()))
-        .collect();
-    // A replay answers what was stored then. Its organizations are those the same body names
-    // now, unless an external id moved to another organization meanwhile: then the receipt's
-    // own organization is looked up (rare enough for a full list).
-    if receipts
-        .iter()
-        .any(|r| r.org.is_some_and(|o| !ids.contains_key(&o)))
-    {
-        for org in state.store.list_orgs().await? {
-            ids.entry(org.key).or_insert(org.id);
-        }
-    }
-    Ok(ids)
-}
-
-/// The receipts as a platform key gets them: each names its organization (`organization_id`),
-/// in the order the events were sent; an event whose organization has recording turned off was
-/// not stored, and says so (`"recorded": false`, no `id` or `seq`).
-fn platform_receipts(
-    ids: &HashMap<OrgKey, String>,
-    home: OrgKey,
-    targets: &[&Target],
-    recording: &HashMap<OrgKey, bool>,
-    receipts: Vec<Receipt>,
-) -> Value {
-    let receipt = |r: Receipt| {
-        let org = r.org.unwrap_or(home);
-        json!({"id": r.id, "seq": r.seq, "organization_id": ids.get(&org)})
-    };
-    let stored = targets.iter().filter(|t| recording[&t.key]).count();
-    let events: Vec<Value> = if receipts.len() == stored {
-        let mut receipts = receipts.into_iter();
-        targets
-            .iter()
-            .map(|t| match recording[&t.key] {
-                true => receipt(receipts.next().expect("one receipt per stored event")),
-                false => json!({"organization_id": t.id, "recorded": false}),
+    let events: Vec<Value> = if auth.key.platform {
+        // Each receipt names its organization; an event whose organization has recording
+        // turned off was not stored, and says so.
+        receipts
+            .into_iter()
+            .map(|r| match r.stored {
+                Some(stored) => {
+                    json!({"id": stored.id, "seq": stored.seq, "organization_id": r.organization_id})
+                }
+                None => json!({"organization_id": r.organization_id, "recorded": false}),
             })
             .collect()
     } else {
-        // A replay of a request stored while some organization's recording was otherwise: what
-        // was stored then, in the order it was sent.
-        receipts.into_iter().map(receipt).collect()
+        // An organization key's answer is as it always was: `{id, seq}` per event.
+        receipts
+            .into_iter()
+            .filter_map(|r| r.stored)
+            .map(|stored| json!(stored))
+            .collect()
     };
-    json!({ "events": events })
+    Ok((
+        StatusCode::CREATED,
+        response_headers,
+        Json(json!({ "events": events })),
+    ))
 }
 
 /// The answer while the organization (every organization the events are for) has recording

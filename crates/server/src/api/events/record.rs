@@ -1,0 +1,257 @@
+//! Recording checked events: the one path every ingest door takes (the native `POST /v1/events`,
+//! and the WorkOS and Retraced doors in `crate::compat`). A door reads its own wire format into
+//! [`NewEvent`]s and the organization each names; from there on what is stored, where, and what
+//! a retry gets back is decided here, once, whatever the door.
+//!
+//! The request is all or nothing: every problem of every event is reported together and nothing
+//! is stored (no organization created either) unless every event is good.
+
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+
+use stele_core::chain::SealedEvent;
+use stele_core::{FieldError, NewEvent};
+use stele_service::trail::By;
+use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, StoreError};
+
+use super::organizations::{Named, Target};
+use crate::api::auth::{IngestKey, org_error};
+use crate::api::error::{ApiError, Result};
+use crate::app::state::AppState;
+
+/// What a door read from a request: the events that passed its checks, the organization each
+/// names, and the problems found.
+pub struct Checked<'a> {
+    pub events: Vec<NewEvent>,
+    /// Per event, in the order sent, the organization it names (an id `org_…` or an external
+    /// id); `None`: the request's own. Empty when no event may name one (an organization key).
+    pub references: Vec<Option<Cow<'a, str>>>,
+    /// Every problem found so far, each with its event's index (`None` for a lone event).
+    pub errors: Vec<FieldError>,
+    /// How many events the request sent, good ones and bad.
+    pub sent: usize,
+    /// Whether the request sent a batch (errors then name each event's index).
+    pub batch: bool,
+}
+
+/// What makes a retry of the request the same request.
+pub struct Request {
+    /// The client's `Idempotency-Key`, kept for 24 hours at least.
+    pub idempotency_key: Option<String>,
+    /// A digest of the request body: the same key with another body is refused.
+    pub fingerprint: [u8; 32],
+}
+
+/// The outcome of a request whose events were all good.
+pub enum Recorded {
+    /// Every organization the events are for has recording turned off: nothing was stored.
+    /// `several`: the events were for more than one organization.
+    Disabled { several: bool },
+    /// Stored (or, `replayed`, stored before under the same idempotency key), one receipt per
+    /// event in the order sent.
+    Stored {
+        replayed: bool,
+        receipts: Vec<EventReceipt>,
+    },
+}
+
+/// One event's receipt, naming its organization.
+pub struct EventReceipt {
+    /// The organization's public id.
+    pub organization_id: String,
+    /// `None` when the organization has recording turned off (the event was not stored).
+    pub stored: Option<Receipt>,
+}
+
+/// Records `checked` for `auth`'s request: refuses it whole if any event has a problem, creates
+/// the organizations it names for the first time (when the server allows it), leaves out the
+/// events of organizations with recording off, and appends the rest in one transaction.
+pub async fn record(
+    state: &AppState,
+    auth: &IngestKey,
+    mut checked: Checked<'_>,
+    request: Request,
+) -> Result<Recorded> {
+    let count = checked.sent;
+    let batch = checked.batch;
+    let index = |i: usize| batch.then_some(i);
+    let mut named = Named::look_up(state, &checked.references, index, &mut checked.errors).await?;
+    if !checked.errors.is_empty() {
+        return Err(invalid(checked.errors, batch, count));
+    }
+    named.create_missing(state, auth).await?;
+
+    // Where each event goes: the organization it names, or the request's own (the header's,
+    // made now if it is new: only once every event is known to be good).
+    let home = match &auth.pending_organization {
+        Some(reference) => {
+            let (actor, context) = auth.actor();
+            let org = state
+                .directory
+                .resolve_or_create(
+                    state.store.as_ref(),
+                    reference,
+                    true,
+                    By::platform(actor, context),
+                    state.clock.now(),
+                )
+                .await
+                .map_err(org_error)?
+                .expect("created when missing");
+            Target::from(&org)
+        }
+        None => Target {
+            key: auth.key.org,
+            id: auth.key.org_id.clone(),
+        },
+    };
+    let targets: Vec<&Target> = (0..count)
+        .map(
+            |i| match checked.references.get(i).and_then(Option::as_deref) {
+                Some(reference) => named
+                    .get(reference)
+                    .expect("looked up, and created if missing"),
+                None => &home,
+            },
+        )
+        .collect();
+
+    // Checked after the events are read, so that a client learns of a bad event whether or not
+    // recording is on. Each organization's own setting decides for its events.
+    let mut recording: HashMap<OrgKey, bool> = HashMap::new();
+    for target in &targets {
+        if let Entry::Vacant(e) = recording.entry(target.key) {
+            e.insert(state.policies.recording_enabled(target.key).await?);
+        }
+    }
+    if !recording.values().any(|on| *on) {
+        return Ok(Recorded::Disabled {
+            several: recording.len() > 1,
+        });
+    }
+
+    // Salts, digests and the stored JSON are made here, on the request's own task (in parallel
+    // with other requests), so the single writer only links entries into the chain and writes.
+    let mut salts = vec![0u8; 16 * checked.events.len()];
+    stele_service::random::fill(&mut salts);
+    let prepared = checked
+        .events
+        .into_iter()
+        .zip(salts.chunks_exact(16))
+        .zip(&targets)
+        .filter(|(_, target)| recording[&target.key])
+        .map(|((event, salt), target)| {
+            let sealed = SealedEvent::seal(event, salt.try_into().expect("16-byte chunks"));
+            let prepared = PreparedEvent::new(sealed);
+            if target.key == home.key {
+                prepared
+            } else {
+                prepared.for_org(target.key)
+            }
+        })
+        .collect();
+    let outcome = state
+        .store
+        .append(
+            home.key,
+            AppendRequest {
+                events: prepared,
+                idempotency_key: request.idempotency_key,
+                fingerprint: request.fingerprint,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            // Named before its deletion began (by this server's directory, or another's), and
+            // gone by the time the events reached the store: nothing was stored.
+            StoreError::NotFound => ApiError::NotFound(
+                "an organization this request is for has been deleted; nothing was stored",
+            ),
+            other => other.into(),
+        })?;
+    let ids = organization_ids(state, &home, &named, &outcome.receipts).await?;
+    Ok(Recorded::Stored {
+        replayed: outcome.replayed,
+        receipts: receipts(&ids, home.key, &targets, &recording, outcome.receipts),
+    })
+}
+
+/// The refusal of a request with problems: every one of them, in the order of the events.
+fn invalid(mut errors: Vec<FieldError>, batch: bool, count: usize) -> ApiError {
+    // A stable sort: each event's problems stay in the order they were found.
+    errors.sort_by_key(|e| e.index);
+    let bad: BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();
+    let message = if batch {
+        format!(
+            "{} of {} events are invalid; nothing was recorded",
+            bad.len(),
+            count
+        )
+    } else {
+        "the event is invalid; nothing was recorded".to_string()
+    };
+    ApiError::Invalid {
+        message,
+        details: errors,
+    }
+}
+
+/// The public id of every organization the receipts may name.
+async fn organization_ids(
+    state: &AppState,
+    home: &Target,
+    named: &Named,
+    receipts: &[Receipt],
+) -> Result<HashMap<OrgKey, String>> {
+    let mut ids: HashMap<OrgKey, String> = named
+        .targets()
+        .chain(std::iter::once(home))
+        .map(|t| (t.key, t.id.clone()))
+        .collect();
+    // A replay answers what was stored then. Its organizations are those the same body names
+    // now, unless an external id moved to another organization meanwhile: then the receipt's
+    // own organization is looked up (rare enough for a full list).
+    if receipts
+        .iter()
+        .any(|r| r.org.is_some_and(|o| !ids.contains_key(&o)))
+    {
+        for org in state.store.list_orgs().await? {
+            ids.entry(org.key).or_insert(org.id);
+        }
+    }
+    Ok(ids)
+}
+
+/// One receipt per event, in the order the events were sent, each naming its organization; an
+/// event whose organization has recording turned off has none.
+fn receipts(
+    ids: &HashMap<OrgKey, String>,
+    home: OrgKey,
+    targets: &[&Target],
+    recording: &HashMap<OrgKey, bool>,
+    receipts: Vec<Receipt>,
+) -> Vec<EventReceipt> {
+    let receipt = |r: Receipt| EventReceipt {
+        organization_id: ids.get(&r.org.unwrap_or(home)).cloned().unwrap_or_default(),
+        stored: Some(r),
+    };
+    let stored = targets.iter().filter(|t| recording[&t.key]).count();
+    if receipts.len() == stored {
+        let mut receipts = receipts.into_iter();
+        targets
+            .iter()
+            .map(|t| match recording[&t.key] {
+                true => receipt(receipts.next().expect("one receipt per stored event")),
+                false => EventReceipt {
+                    organization_id: t.id.clone(),
+                    stored: None,
+                },
+            })
+            .collect()
+    } else {
+        // A replay of a request stored while some organization's recording was otherwise: what
+        // was stored then, in the order it was sent.
+        receipts.into_iter().map(receipt).collect()
+    }
+}
