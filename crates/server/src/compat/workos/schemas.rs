@@ -246,8 +246,18 @@ pub async fn check_event(
 ) -> Result<()> {
     let store = state.store.as_ref();
     let platform = state.directory.platform(store).await?;
-    let schema = match action_schemas::for_event(store, platform.key, action, version).await {
-        Ok(schema) => schema,
+    let found = action_schemas::for_event(store, platform.key, action, version).await;
+    check_against(found, event)
+}
+
+/// [`check_event`] once the schema is looked up: the lookup's outcome and the event.
+fn check_against(
+    found: std::result::Result<Option<VersionedSchema>, LookupError>,
+    event: &Value,
+) -> Result<()> {
+    let schema = match found {
+        Ok(Some(schema)) => schema,
+        Ok(None) => return Ok(()),
         Err(LookupError::NoSuchVersion { action, version }) => {
             return Err(invalid_event(vec![json!({
                 "instancePath": "/version",
@@ -255,9 +265,6 @@ pub async fn check_event(
             })]));
         }
         Err(LookupError::Store(e)) => return Err(e.into()),
-    };
-    let Some(schema) = schema else {
-        return Ok(());
     };
     let violations = action_schemas::check_event(&schema.document, event);
     if violations.is_empty() {
@@ -345,6 +352,54 @@ mod tests {
             page(&[("order", "asc"), ("limit", "2"), ("before", "3")], 5),
             (vec![1, 2], None, some("2"))
         );
+    }
+
+    #[test]
+    fn an_event_is_checked_against_its_schema_in_workos_words() {
+        let schema = VersionedSchema {
+            action: "user.signed_in".into(),
+            version: 1,
+            document: SchemaDocument::parse(&json!({"targets": [], "metadata": {
+                "type": "object", "properties": {"extra": {"type": "boolean"}}}}))
+            .unwrap(),
+            created_at: 0,
+        };
+        let good = json!({"metadata": {"extra": true}});
+        let bad = json!({"metadata": {"extra": "x"}});
+        assert!(check_against(Ok(Some(schema.clone())), &good).is_ok());
+        // No schema: anything goes.
+        assert!(check_against(Ok(None), &bad).is_ok());
+        match check_against(Ok(Some(schema)), &bad) {
+            Err(WorkosError::BadRequest {
+                message,
+                code,
+                errors,
+            }) => {
+                assert_eq!(message, "Invalid Audit Log event.");
+                assert_eq!(code, "invalid_audit_log_event");
+                assert_eq!(
+                    errors,
+                    [json!({"instancePath": "/metadata/extra", "message": "must be boolean"})]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let unknown = LookupError::NoSuchVersion {
+            action: "user.signed_in".into(),
+            version: 9,
+        };
+        match check_against(Err(unknown), &good) {
+            Err(WorkosError::BadRequest { code, errors, .. }) => {
+                assert_eq!(code, "invalid_audit_log_event");
+                assert_eq!(errors[0]["instancePath"], "/version");
+            }
+            other => panic!("{other:?}"),
+        }
+        let outage = LookupError::Store(stele_store::StoreError::Unavailable("down".into()));
+        assert!(matches!(
+            check_against(Err(outage), &good),
+            Err(WorkosError::Unavailable)
+        ));
     }
 
     #[test]
