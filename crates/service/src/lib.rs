@@ -3,6 +3,8 @@
 //! cannot drift apart.
 //!
 //! - [`trail`]: Stele's own entries in an organization's trail (`trail::record`) and what they say.
+//! - [`action_schemas`]: what each action's events must carry, in versions (the WorkOS door's
+//!   schemas), and the check of an event against one.
 //! - [`access`]: API keys, members and their passwords, roles and permissions, and each
 //!   organization's policy (recording on or off, IP allowlist).
 //! - [`export`]: an export in any format, streamed or as a job, and its own entry.
@@ -19,6 +21,7 @@
 //! it that way. It talks to storage only through `stele_store::Store`.
 
 pub mod access;
+pub mod action_schemas;
 pub mod clock;
 pub mod erasure;
 pub mod export;

@@ -132,6 +132,34 @@ pub async fn save(
     Ok(old)
 }
 
+/// Sets the organization's retention window to `days` (checked against the floor and the
+/// ceiling), keeping every other setting, through [`save`]: for the doors that change the window
+/// alone (the WorkOS door's `PUT /organizations/{id}/audit_logs_retention`). `field` names the
+/// request's field in a refusal. Returns the settings as they are now.
+pub async fn set_retention_days(
+    store: &dyn Store,
+    policies: &Policies,
+    clock: &dyn Clock,
+    change: SettingsChange<'_>,
+    field: &str,
+    days: i64,
+) -> Result<OrgSettings, SetRetentionError> {
+    let days = check_window(field, days).map_err(SetRetentionError::Invalid)?;
+    let mut new = store.settings(change.org).await?;
+    new.retention_days = Some(days);
+    save(store, policies, clock, change, &new).await?;
+    Ok(new)
+}
+
+/// Why a retention window was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum SetRetentionError {
+    #[error("{}: {}", .0.field, .0.message)]
+    Invalid(SettingsProblem),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The entry of a settings change: one `Change` per top-level field whose value differs, in the
 /// order of [`OrgSettings`]'s fields, so a setting added to the struct is recorded without
 /// touching this.

@@ -30,6 +30,7 @@
 //! [`migrate`] runs them alone); the database URL is only ever logged through
 //! [`redact_url`], which hides the password.
 
+mod action_schemas;
 mod codec;
 mod deletion;
 mod erasure;
@@ -59,12 +60,12 @@ use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
-    ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewOrganization, NewSession, OrgKey,
-    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
-    PrintFilter, PrintId, PrintPage, PrintStats, RemovedPerChannel, Result, Scope, Session,
-    SessionHash, StoreError, VerifyReport,
+    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
+    ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
+    Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
+    NewOrganization, NewSession, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate, Organization,
+    Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage, PrintStats,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -857,6 +858,33 @@ impl ExportJobs for PgStore {
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
+    }
+}
+
+#[async_trait]
+impl ActionSchemas for PgStore {
+    async fn create_action_schema(
+        &self,
+        org: OrgKey,
+        schema: NewActionSchema,
+    ) -> Result<ActionSchema> {
+        let mut conn = self.pool.get().await?;
+        Ok(action_schemas::create(&mut conn, org, schema).await?)
+    }
+
+    async fn action_schemas(&self, org: OrgKey, action: &str) -> Result<Vec<ActionSchema>> {
+        let mut conn = self.pool.get().await?;
+        Ok(action_schemas::list(&mut conn, org, action).await?)
+    }
+
+    async fn action_schema(
+        &self,
+        org: OrgKey,
+        action: &str,
+        version: Option<u32>,
+    ) -> Result<Option<ActionSchema>> {
+        let mut conn = self.pool.get().await?;
+        Ok(action_schemas::find(&mut conn, org, action, version).await?)
     }
 }
 

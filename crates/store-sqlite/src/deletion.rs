@@ -54,6 +54,7 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
         "DELETE FROM org_facets WHERE org_id = ?",
         "DELETE FROM print_log WHERE org_id = ?",
         "DELETE FROM print_log_ids WHERE org_id = ?",
+        "DELETE FROM action_schemas WHERE org_id = ?",
     ] {
         tx.execute(sql, [k]).map_err(map_err)?;
     }

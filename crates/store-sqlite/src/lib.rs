@@ -1,6 +1,7 @@
 //! Stele's embedded backend: one SQLite file in WAL mode, written by a single group-committing
 //! writer thread ([`writer`]) and read by a small pool of connections ([`read`]).
 
+mod action_schemas;
 mod codec;
 mod deletion;
 mod dict;
@@ -34,12 +35,12 @@ use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
-    ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure, ErasureOutcome,
-    ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome, Facets, KeyHash,
-    Member, MemberUpdate, NewApiKey, NewExportJob, NewMember, NewOrganization, NewSession, OrgKey,
-    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
-    PrintFilter, PrintId, PrintPage, PrintStats, RemovedPerChannel, Result, Scope, Session,
-    SessionHash, StoreError, VerifyReport,
+    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
+    ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
+    Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
+    NewOrganization, NewSession, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate, Organization,
+    Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage, PrintStats,
+    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
 };
 use tokio::sync::Semaphore;
 
@@ -842,6 +843,36 @@ impl ExportJobs for SqliteStore {
 
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl ActionSchemas for SqliteStore {
+    async fn create_action_schema(
+        &self,
+        org: OrgKey,
+        schema: NewActionSchema,
+    ) -> Result<ActionSchema> {
+        self.writer
+            .run(move |tx| action_schemas::create(tx, org, schema))
+            .await
+    }
+
+    async fn action_schemas(&self, org: OrgKey, action: &str) -> Result<Vec<ActionSchema>> {
+        let action = action.to_string();
+        self.read(move |conn, _| action_schemas::list(conn, org, &action))
+            .await
+    }
+
+    async fn action_schema(
+        &self,
+        org: OrgKey,
+        action: &str,
+        version: Option<u32>,
+    ) -> Result<Option<ActionSchema>> {
+        let action = action.to_string();
+        self.read(move |conn, _| action_schemas::find(conn, org, &action, version))
             .await
     }
 }

@@ -62,6 +62,9 @@ const MIGRATIONS: &[&str] = &[
     // disabled, at most one per person and organization). Existing members become one person
     // each.
     include_str!("../migrations/009_people.sql"),
+    // 10: action schemas (`action_schemas.rs`): the WorkOS door's per-action schema versions,
+    // numbered per organization and action.
+    include_str!("../migrations/010_action_schemas.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -5,11 +5,13 @@
 //! The contract is split by concern, one trait and its types per module: [`tenancy`]
 //! (organizations, API keys, settings), [`trail`] (appending and reading entries, erasure),
 //! [`integrity`] (checkpoints, proofs, verification), [`retention`], [`export_jobs`],
-//! [`members`] (and sessions) and [`print_log`]. [`Store`] is all of them together.
+//! [`members`] (and sessions), [`print_log`] and [`action_schemas`]. [`Store`] is all of them
+//! together.
 //!
 //! Construction and migrations are not part of the contract: each backend has its own `open`, and
 //! the server picks one from the database URL. Handlers only ever see `Arc<dyn Store>`.
 
+pub mod action_schemas;
 pub mod chain_check;
 /// Test-only code: a backend enables `testsuite` in its `[dev-dependencies]`, so no product
 /// library carries it (this crate's own tests use its fixtures too).
@@ -27,6 +29,7 @@ pub mod rows;
 pub mod tenancy;
 pub mod trail;
 
+pub use action_schemas::*;
 pub use export_jobs::*;
 pub use idempotency::IDEMPOTENCY_RETENTION_MS;
 pub use ids::{OrgKey, PrintId, is_org_id};
@@ -40,7 +43,9 @@ pub use trail::*;
 /// The traits of the contract, for callers to bring their methods into scope:
 /// `use stele_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{ExportJobs, Integrity, Members, PrintLog, Retention, Store, Tenancy, Trail};
+    pub use crate::{
+        ActionSchemas, ExportJobs, Integrity, Members, PrintLog, Retention, Store, Tenancy, Trail,
+    };
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -66,11 +71,19 @@ pub enum StoreError {
 /// method, bring its trait into scope (`use stele_store::prelude::*;`). Every type that
 /// implements all the parts is a `Store`.
 pub trait Store:
-    Tenancy + Trail + Integrity + Retention + ExportJobs + PrintLog + Members + 'static
+    Tenancy + Trail + Integrity + Retention + ExportJobs + PrintLog + Members + ActionSchemas + 'static
 {
 }
 
 impl<T> Store for T where
-    T: Tenancy + Trail + Integrity + Retention + ExportJobs + PrintLog + Members + 'static
+    T: Tenancy
+        + Trail
+        + Integrity
+        + Retention
+        + ExportJobs
+        + PrintLog
+        + Members
+        + ActionSchemas
+        + 'static
 {
 }

@@ -109,22 +109,59 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let client_ip = client_ip::client_ip(parts, &state.proxies);
         let key = acting_for(parts, state, api_key(parts, state).await?).await?;
-        let (actor, context) = actor_of(&key, client_ip);
-        state
-            .policies
-            .admit(
-                key.org,
-                client_ip,
-                Attempt {
-                    actor,
-                    context,
-                    method: parts.method.as_str(),
-                    path: parts.uri.path(),
-                },
-            )
-            .await?;
-        Ok(Authenticated { key, client_ip })
+        admit(
+            state,
+            key,
+            client_ip,
+            parts.method.as_str(),
+            parts.uri.path(),
+        )
+        .await
     }
+}
+
+/// The key, acting for its organization, as the organization's IP allowlist admits it (a refusal
+/// is recorded by the policy).
+pub(crate) async fn admit(
+    state: &AppState,
+    key: ApiKeyInfo,
+    client_ip: Option<IpAddr>,
+    method: &str,
+    path: &str,
+) -> Result<Authenticated, ApiError> {
+    let (actor, context) = actor_of(&key, client_ip);
+    state
+        .policies
+        .admit(
+            key.org,
+            client_ip,
+            Attempt {
+                actor,
+                context,
+                method,
+                path,
+            },
+        )
+        .await?;
+    Ok(Authenticated { key, client_ip })
+}
+
+/// An [`Authenticated`] for a door that names the organization in the request's path or body
+/// instead of the `Stele-Organization` header (the WorkOS door's `organization_id`): `key` acting
+/// for the organization `reference` names, as [`act_for`] allows, admitted by that
+/// organization's IP allowlist as the extractor admits a request. `field` names where the request
+/// named it.
+pub(crate) async fn authenticate_for(
+    state: &AppState,
+    key: ApiKeyInfo,
+    client_ip: Option<IpAddr>,
+    reference: &str,
+    field: &'static str,
+    request: (&str, &str),
+) -> Result<Authenticated, ApiError> {
+    let key = act_for(state, key, reference, field).await?;
+    let (method, path) = request;
+    admit(state, key, client_ip, method, path).await
 }
 
 impl FromRequestParts<AppState> for IngestKey {
@@ -304,14 +341,25 @@ impl FromRequestParts<AppState> for ClientIp {
 async fn acting_for(
     parts: &Parts,
     state: &AppState,
-    mut key: ApiKeyInfo,
+    key: ApiKeyInfo,
 ) -> Result<ApiKeyInfo, ApiError> {
     let Some(reference) = header_reference(parts)? else {
         return Ok(key);
     };
-    let reference = reference.as_str();
+    act_for(state, key, &reference, ORGANIZATION_FIELD).await
+}
+
+/// The key as it acts for the organization `reference` names (its id `org_…` or external id): a
+/// platform key for any tenant, an organization key for its own alone (a 403 otherwise). An
+/// unknown reference is a 404 naming `field`, where the request named it.
+pub(crate) async fn act_for(
+    state: &AppState,
+    mut key: ApiKeyInfo,
+    reference: &str,
+    field: &'static str,
+) -> Result<ApiKeyInfo, ApiError> {
     if !key.platform {
-        // An organization key: the header may only name its own organization.
+        // An organization key: a request may only name its own organization.
         if reference == key.org_id {
             return Ok(key);
         }
@@ -330,7 +378,7 @@ async fn acting_for(
     let store = state.store.as_ref();
     let org = state.directory.resolve(store, reference).await?;
     let org = org.ok_or_else(|| ApiError::NotFoundField {
-        field: ORGANIZATION_FIELD,
+        field,
         message: format!("no organization has the id or external id `{reference}`"),
     })?;
     key.org = org.key;
@@ -382,7 +430,7 @@ pub fn org_error(e: OrgError) -> ApiError {
 
 /// The key of `X-API-Key: <key>` or `Authorization: Bearer <key>`, if it is one of ours and not
 /// revoked.
-async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError> {
+pub(crate) async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError> {
     let secret = match parts.headers.get(API_KEY_HEADER) {
         // A client that names its key this way means it, whatever else it sends (a proxy may add
         // an Authorization header of its own).

@@ -1,5 +1,6 @@
 //! The one router: the v1 API and the compatible print-log routes (`crate::api`), the web
-//! console (`crate::console`), and what applies to all of them (the body limit, the JSON 404).
+//! console (`crate::console`), the doors for other services' clients (`crate::compat`), and
+//! what applies to all of them (the body limit, the JSON 404).
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -8,6 +9,7 @@ use crate::api;
 use crate::app::config::Config;
 use crate::app::cors;
 use crate::app::state::AppState;
+use crate::compat;
 use crate::console;
 
 pub fn router(state: AppState, config: &Config) -> Router {
@@ -16,6 +18,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(cors::layer(state.clone()))
         .merge(console::router(state.clone()))
         .merge(console::embed::router(state.clone()))
+        // WorkOS's routes sit at the root: its SDK drops any path prefix of the host it is given.
+        .merge(compat::workos::router())
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

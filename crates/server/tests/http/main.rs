@@ -38,6 +38,7 @@ macro_rules! suite {
             mod search;
             mod tenancy;
             mod viewer;
+            mod workos;
         }
     };
 }

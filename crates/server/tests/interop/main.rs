@@ -1,6 +1,11 @@
 //! Stele against the real client libraries of the services it stands in for (issue 16), installed
 //! from npm into this directory (`npm ci --prefix crates/server/tests/interop`, which `.ci/run`
 //! does). Without them these tests fail, never skip.
+//!
+//! - [`workos`]: `@workos-inc/node` 8.13 against a running server.
+//! - Here: the Retraced receipt hash against the library's own function.
+
+mod workos;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,13 +22,15 @@ fn here() -> PathBuf {
 }
 
 /// Runs a script of this directory with Node and returns its standard output.
-fn node(script: &str, args: &[&Path]) -> String {
+fn node(script: &str, args: &[&std::ffi::OsStr]) -> String {
     let dir = here();
-    assert!(
-        dir.join("node_modules/@retracedhq/retraced").is_dir(),
-        "the client libraries are not installed: run `npm ci --prefix {}`",
-        dir.display()
-    );
+    for package in ["@retracedhq/retraced", "@workos-inc/node"] {
+        assert!(
+            dir.join("node_modules").join(package).is_dir(),
+            "the client libraries are not installed: run `npm ci --prefix {}`",
+            dir.display()
+        );
+    }
     let output = Command::new("node")
         .arg(dir.join(script))
         .args(args)
@@ -155,7 +162,7 @@ fn retraced_receipt_hashes_match_the_client_librarys_own() {
         .collect();
     std::fs::write(input.path(), serde_json::to_vec(&json).unwrap()).unwrap();
     let theirs: Vec<String> =
-        serde_json::from_str(&node("retraced_hash.js", &[input.path()])).unwrap();
+        serde_json::from_str(&node("retraced_hash.js", &[input.path().as_os_str()])).unwrap();
     assert_eq!(theirs.len(), cases.len());
     for ((id, event), theirs) in cases.iter().zip(theirs) {
         assert_eq!(

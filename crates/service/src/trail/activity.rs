@@ -46,6 +46,7 @@ pub const ORGANIZATION_UPDATED: &str = "organization.update";
 pub const ORGANIZATION_DELETED: &str = "organization.delete";
 pub const VIEWER_TOKEN_CREATED: &str = "viewer_token.create";
 pub const VIEWER_SESSION_STARTED: &str = "viewer.session_start";
+pub const ACTION_SCHEMA_CREATED: &str = "audit_log_schema.create";
 
 /// The entity type of an organization in the entries about it.
 pub const ORGANIZATION_ENTITY_TYPE: &str = "Organization";
@@ -562,6 +563,46 @@ pub fn viewer_token_created(
             outcome: Outcome::Success,
             actor: by,
             entity: Some(viewer_entity(viewer)),
+            context,
+            changes: vec![],
+            metadata,
+        },
+        now,
+    )
+}
+
+/// A new version of an action's schema (what that action's events must carry) was stored: the
+/// schema is the entity (`AuditLogSchema`, id `<action>@v<version>`), the document its metadata.
+pub fn action_schema_created(
+    by: Actor,
+    context: Context,
+    schema: &stele_store::ActionSchema,
+    now: Millis,
+) -> NewEvent {
+    let metadata = [
+        ("action", json!(schema.action)),
+        ("version", json!(schema.version)),
+        ("schema", json!(schema.document)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    entry(
+        Parts {
+            action: "create",
+            detailed_action: ACTION_SCHEMA_CREATED,
+            channel: SECURITY_CHANNEL,
+            description: format!(
+                "Defined version {} of the schema of action {}",
+                schema.version, schema.action
+            ),
+            outcome: Outcome::Success,
+            actor: by,
+            entity: Some(Entity {
+                kind: "AuditLogSchema".into(),
+                id: Some(format!("{}@v{}", schema.action, schema.version)),
+                name: None,
+            }),
             context,
             changes: vec![],
             metadata,

@@ -16,7 +16,7 @@
 //! This file holds the macro, the fixtures and the helpers the areas share; each area's checks
 //! are in a module of their own (the trail, idempotency, requests spanning organizations, search
 //! and paging against a model, integrity, erasure, tenancy, retention, export jobs, members, the
-//! print log), re-exported here as plain async functions for the macro to call.
+//! print log, action schemas), re-exported here as plain async functions for the macro to call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use stele_core::filter::EventFilter;
 use stele_core::params::PageRequest;
 use stele_core::{Actor, ActorType, Context, Entry, NewEvent, Outcome};
 
+mod action_schemas;
 mod erasure;
 mod export_jobs;
 mod idempotency;
@@ -38,6 +39,7 @@ mod spanning;
 mod tenancy;
 mod trail;
 
+pub use action_schemas::*;
 pub use erasure::*;
 pub use export_jobs::*;
 pub use idempotency::*;
@@ -99,6 +101,9 @@ macro_rules! conformance_suite {
             print_log_filters_pages_and_stats_match_brute_force,
             print_log_changes_commit_with_their_audit_entries,
             a_print_log_change_no_audit_entry_describes_is_not_made,
+            // action schemas
+            action_schema_versions_count_per_action_within_their_organization,
+            concurrent_action_schema_versions_are_all_distinct,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -1,0 +1,67 @@
+//! WorkOS Audit Logs' API, as `@workos-inc/node` calls it, at the root of Stele's listener (the
+//! SDK drops any path prefix of its host). Each route reads WorkOS's body, calls the use case the
+//! native API calls, and answers in WorkOS's shapes, errors included ([`error`]); no rule of its
+//! own lives here beyond the translation.
+//!
+//! | route | key (scope) | Stele use case |
+//! |---|---|---|
+//! | `POST /audit_logs/exports`, `GET /audit_logs/exports/{id}` | `export` | export jobs ([`exports`]) |
+//! | `POST /audit_logs/actions/{action}/schemas` | platform key, `admin` | action schemas ([`schemas`]) |
+//! | `GET /audit_logs/actions/{action}/schemas` | platform key, `read` | action schemas |
+//! | `GET /organizations/{id}/audit_logs_retention` | `read` | settings ([`retention`]) |
+//! | `PUT /organizations/{id}/audit_logs_retention` | `admin` | settings |
+//! | `POST /portal/generate_link` | `viewer` | viewer tokens ([`portal`]) |
+//!
+//! The key is `Authorization: Bearer <key>`: a platform key names any tenant organization (by id
+//! or external id, where WorkOS puts an organization id), an organization's key only its own
+//! ([`auth`]). Every answer carries an `X-Request-ID`, which the SDK attaches to its exceptions.
+
+pub mod auth;
+pub mod error;
+pub mod exports;
+pub mod portal;
+pub mod retention;
+pub mod schemas;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::app::state::AppState;
+use stele_service::random;
+use tracing::Instrument;
+
+/// The response header that names a request, for the client's exceptions and the operator's log.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The WorkOS routes, each answer with its request id.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/audit_logs/exports", post(exports::create))
+        .route("/audit_logs/exports/{id}", get(exports::show))
+        .route(
+            "/audit_logs/actions/{action}/schemas",
+            post(schemas::create).get(schemas::list),
+        )
+        .route(
+            "/organizations/{id}/audit_logs_retention",
+            get(retention::show).put(retention::update),
+        )
+        .route("/portal/generate_link", post(portal::generate_link))
+        .layer(middleware::from_fn(request_id))
+}
+
+/// Names each request with a fresh random id, sent back as `X-Request-ID` (and logged with a
+/// failure, so a client's report can be matched to the server's log).
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = random::token("req_", 12);
+    let span = tracing::info_span!("workos", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
