@@ -543,7 +543,7 @@ pub enum LookupError {
 }
 
 /// The schema an event of `action` is checked against: the `version` it names, or the latest.
-/// `None` when the action has no schema and the event names no version: then anything goes.
+/// `None` when the action has no schema: then anything goes.
 pub async fn for_event(
     store: &dyn Store,
     org: OrgKey,
@@ -552,12 +552,17 @@ pub async fn for_event(
 ) -> Result<Option<VersionedSchema>, LookupError> {
     match store.action_schema(org, action, version).await? {
         Some(stored) => Ok(Some(VersionedSchema::read(stored)?)),
+        // A version the action does not have is an error only if the action has schemas at
+        // all: an application sends `version: 1` from its first event on, before (or without
+        // ever) defining one, and WorkOS takes those events.
         None => match version {
-            Some(version) => Err(LookupError::NoSuchVersion {
-                action: action.to_string(),
-                version,
-            }),
-            None => Ok(None),
+            Some(version) if store.action_schema(org, action, None).await?.is_some() => {
+                Err(LookupError::NoSuchVersion {
+                    action: action.to_string(),
+                    version,
+                })
+            }
+            _ => Ok(None),
         },
     }
 }

@@ -777,3 +777,262 @@ async fn a_portal_link_opens_the_organizations_embedded_log() {
     .await;
     assert_workos_error(status, &body, StatusCode::FORBIDDEN);
 }
+
+/// A WorkOS event as `@workos-inc/node` sends it (interop-wire.md A2), with two targets.
+fn workos_event(action: &str) -> Value {
+    json!({
+        "action": action, "version": 1, "occurred_at": "2024-05-01T12:34:56.789Z",
+        "actor": {"id": "user_1", "type": "Service Account", "name": "Jon",
+                  "metadata": {"role": "admin"}},
+        "targets": [{"id": "team_1", "type": "team", "name": "Team"},
+                    {"id": "doc_1", "type": "doc", "name": "Plan", "metadata": {"size": 3}}],
+        "context": {"location": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+        "metadata": {"extra": "x"}
+    })
+}
+
+/// Sends a WorkOS event with this idempotency key; the status and body.
+async fn send_event(
+    app: &TestApp,
+    key: &str,
+    organization: &str,
+    event: Value,
+    idempotency_key: &str,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(format!("{}/audit_logs/events", app.url))
+        .bearer_auth(key)
+        .header("Idempotency-Key", idempotency_key)
+        .json(&json!({"organization_id": organization, "event": event}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(response).await;
+    (status, body)
+}
+
+/// The entries of the organization `org` names in the default channel (where sent events go;
+/// an organization's own creation is recorded in `security`), every actor type, through the
+/// native API.
+async fn entries_of(app: &TestApp, key: &str, org: &str, query: &str) -> Vec<Value> {
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/events?actor_type=all&channel=default&{query}",
+            app.url
+        ))
+        .bearer_auth(key)
+        .header("Stele-Organization", org)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.unwrap();
+    page["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_workos_event_keeps_everything_sent_and_every_target_is_found() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    let id = tenant(&app, &key, "acme").await;
+    let (status, body) = send_event(&app, &key, "acme", workos_event("user.signed_in"), "k1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"success": true}));
+
+    // Through the native API, the same entry, nothing lost.
+    let entries = entries_of(&app, &key, &id, "").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e["action"], "login");
+    assert_eq!(e["detailed_action"], "user.signed_in");
+    assert_eq!(e["occurred_at"], "2024-05-01T12:34:56.789Z");
+    assert_eq!(
+        e["actor"],
+        json!({"type": "api", "id": "user_1", "name": "Jon",
+               "metadata": {"role": "admin"}, "original_type": "Service Account"})
+    );
+    assert_eq!(
+        e["entity"],
+        json!({"type": "team", "id": "team_1", "name": "Team"})
+    );
+    assert_eq!(
+        e["related_entities"],
+        json!([{"type": "doc", "id": "doc_1", "name": "Plan", "metadata": {"size": 3}}])
+    );
+    assert_eq!(e["context"]["ip"], "203.0.113.7");
+    assert_eq!(e["context"]["user_agent"], "Mozilla/5.0");
+    assert_eq!(e["metadata"], json!({"extra": "x"}));
+    assert_eq!(e["origin"], json!({"protocol": "workos", "version": 1}));
+
+    // Every target is matched by the entity filters; the actor filter takes the actor's id.
+    for query in [
+        "entity_type=team",
+        "entity_type=doc",
+        "entity_id=doc_1",
+        "actor=user_1",
+        "detailed_action=user.signed_in",
+        "action=login",
+    ] {
+        assert_eq!(entries_of(&app, &key, &id, query).await.len(), 1, "{query}");
+    }
+    // A place name rather than an address is kept as the location.
+    let mut elsewhere = workos_event("user.signed_in");
+    elsewhere["context"]["location"] = json!("Berlin, DE");
+    let (status, _) = send_event(&app, &key, &id, elsewhere, "k2").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = entries_of(&app, &key, &id, "").await;
+    assert_eq!(entries[0]["context"]["location"], "Berlin, DE");
+    assert!(entries[0]["context"].get("ip").is_none());
+    // The chain still verifies with the entries of this door in it.
+    let report: Value = app
+        .client
+        .get(format!("{}/v1/integrity/verify", app.url))
+        .bearer_auth(&key)
+        .header("Stele-Organization", &id)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+#[tokio::test]
+async fn a_retried_workos_event_is_stored_once() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    let id = tenant(&app, &key, "acme").await;
+    let retry = "workos-node-6f1c8a6e-1d4b-4c58-9d1e-2f4b1f3e9a10";
+    for _ in 0..3 {
+        let (status, body) =
+            send_event(&app, &key, "acme", workos_event("user.signed_in"), retry).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"success": true})));
+    }
+    assert_eq!(entries_of(&app, &key, &id, "").await.len(), 1);
+    // Another key is another event.
+    send_event(&app, &key, "acme", workos_event("user.signed_in"), "other").await;
+    assert_eq!(entries_of(&app, &key, &id, "").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_workos_event_for_an_unknown_external_id_creates_its_organization() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    let (status, _) = send_event(&app, &key, "new_tenant", workos_event("a.created"), "k").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = entries_of(&app, &key, "new_tenant", "").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["action"], "create");
+
+    // Off: WorkOS's 404, nothing created.
+    let app = spawn_app_with(|config| config.auto_create_organizations = false).await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    let (status, body) = send_event(&app, &key, "new_tenant", workos_event("a.b"), "k").await;
+    assert_workos_error(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(body["message"], "Organization not found: 'new_tenant'.");
+    // An id that names no organization is never made either.
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest]).await;
+    let missing = "org_0123456789abcdef0123456789abcdef";
+    let (status, body) = send_event(&app, &key, missing, workos_event("a.b"), "k").await;
+    assert_workos_error(status, &body, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn workos_events_are_refused_in_workos_shapes_and_never_cross_organizations() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    let a = tenant(&app, &key, "a").await;
+    let b = tenant(&app, &key, "b").await;
+
+    // WorkOS's required fields, named as WorkOS names them.
+    let mut missing = workos_event("user.signed_in");
+    missing.as_object_mut().unwrap().remove("occurred_at");
+    let (status, body) = send_event(&app, &key, "a", missing, "k1").await;
+    assert_unprocessable(status, &body, "event.occurred_at");
+    let mut no_location = workos_event("user.signed_in");
+    no_location["context"] = json!({"user_agent": "x"});
+    let (status, body) = send_event(&app, &key, "a", no_location, "k2").await;
+    assert_unprocessable(status, &body, "event.context.location");
+    let response = app
+        .client
+        .post(format!("{}/audit_logs/events", app.url))
+        .bearer_auth(&key)
+        .json(&json!({"event": workos_event("a.b")}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(response).await;
+    assert_unprocessable(status, &body, "organization_id");
+    // The native checks, named as the WorkOS field they came from.
+    let mut bad = workos_event("user.signed_in");
+    bad["targets"][1]["metadata"] = json!({"nested": {"a": 1}});
+    bad["occurred_at"] = json!("yesterday");
+    let (status, body) = send_event(&app, &key, "a", bad, "k3").await;
+    assert_workos_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["event.occurred_at", "event.targets[1].metadata.nested"],
+        "{body}"
+    );
+    // A bad key: WorkOS's 401, not the native envelope.
+    let (status, body) = send_event(&app, "sk_wrong", "a", workos_event("a.b"), "k4").await;
+    assert_workos_error(status, &body, StatusCode::UNAUTHORIZED);
+
+    // A schema for the action: an event that does not match is WorkOS's 400.
+    let admin = platform_key(&app, &[Scope::Admin]).await;
+    let (status, _) = workos(
+        &app,
+        Method::POST,
+        &admin,
+        "/audit_logs/actions/user.signed_in/schemas",
+        Some(json!({"targets": [{"type": "team"}, {"type": "doc"}],
+                    "metadata": {"type": "object", "properties": {"extra": {"type": "boolean"}}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = send_event(&app, &key, "a", workos_event("user.signed_in"), "k5").await;
+    assert_workos_error(status, &body, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "invalid_audit_log_event", "{body}");
+    assert_eq!(
+        body["errors"][0]["instancePath"], "/metadata/extra",
+        "{body}"
+    );
+    let mut matching = workos_event("user.signed_in");
+    matching["metadata"] = json!({"extra": true});
+    let (status, body) = send_event(&app, &key, "a", matching, "k6").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Nothing refused was stored; the one stored went to `a` only.
+    assert_eq!(entries_of(&app, &key, &a, "").await.len(), 1);
+    assert_eq!(entries_of(&app, &key, &b, "").await.len(), 0);
+
+    // An organization's own key records into its own organization only.
+    let own = app
+        .send_json_as(
+            Method::POST,
+            &key,
+            &format!("/v1/organizations/{b}/keys"),
+            &json!({"name": "b", "scopes": ["ingest"]}),
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let own: Value = own.json().await.unwrap();
+    let own = own["secret"].as_str().unwrap().to_string();
+    let mut plain = workos_event("a.b");
+    plain.as_object_mut().unwrap().remove("version");
+    let (status, body) = send_event(&app, &own, "a", plain.clone(), "k7").await;
+    assert_workos_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = send_event(&app, &own, "b", plain, "k8").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(entries_of(&app, &key, &a, "").await.len(), 1);
+    assert_eq!(entries_of(&app, &key, &b, "").await.len(), 1);
+}

@@ -13,32 +13,82 @@ use tokio::sync::oneshot;
 
 use super::node;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    let app = Application::build(config).await.expect("app builds");
-    let url = app.url();
-    let port = url.rsplit(':').next().unwrap().to_string();
-    app.bootstrap().expect("fresh directory bootstraps");
-    let store = app.store();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+/// A running `stele serve` on a fresh embedded database, and a platform key for it.
+struct Running {
+    url: String,
+    port: String,
+    key: String,
+    store: std::sync::Arc<dyn stele_store::Store>,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
 
-    // The key an application moving from WorkOS puts where its WorkOS key was.
-    let platform = store.platform_org().await.unwrap();
-    let key = api_keys::generate("workos", vec![Scope::Admin]);
-    store
-        .create_api_key(platform.key, key.record)
+impl Running {
+    async fn start() -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let app = Application::build(config).await.expect("app builds");
+        let url = app.url();
+        let port = url.rsplit(':').next().unwrap().to_string();
+        app.bootstrap().expect("fresh directory bootstraps");
+        let store = app.store();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        // The key an application moving from WorkOS puts where its WorkOS key was.
+        let platform = store.platform_org().await.unwrap();
+        let key = api_keys::generate("workos", vec![Scope::Admin]);
+        store
+            .create_api_key(platform.key, key.record)
+            .await
+            .unwrap();
+        Running {
+            url,
+            port,
+            key: key.secret,
+            store,
+            stop,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// Runs a script of this directory with the port, the key and `organization`; its report.
+    async fn node(&self, script: &'static str, organization: &str) -> Value {
+        // Node runs on a blocking thread, so the server keeps answering it.
+        let args = [
+            self.port.clone(),
+            self.key.clone(),
+            organization.to_string(),
+        ];
+        let output = tokio::task::spawn_blocking(move || {
+            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+            node(script, &args)
+        })
         .await
         .unwrap();
-    let key = key.secret;
+        serde_json::from_str(&output).unwrap()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .unwrap()
+            .expect("the server stops cleanly");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {
+    let running = Running::start().await;
+    let (url, key) = (running.url.clone(), running.key.clone());
     let client = reqwest::Client::new();
     let created = client
         .post(format!("{url}/v1/organizations"))
@@ -64,15 +114,7 @@ async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {
         .unwrap();
     assert_eq!(recorded.status(), StatusCode::CREATED);
 
-    // Node runs on a blocking thread, so the server keeps answering it.
-    let args = [port, key.clone(), "org_acme".to_string()];
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-        node("workos_sdk.js", &args)
-    })
-    .await
-    .unwrap();
-    let report: Value = serde_json::from_str(&output).unwrap();
+    let report = running.node("workos_sdk.js", "org_acme").await;
 
     let created = &report["created"];
     assert_eq!(created["object"], "audit_log_export");
@@ -144,6 +186,83 @@ async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {
         assert!(!message.contains("[object Object]"), "{case}: {message}");
     }
 
-    let _ = stop.send(());
-    server.await.unwrap().expect("the server stops cleanly");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workos_sdk_records_events_and_a_retry_after_a_lost_answer_stores_one() {
+    let running = Running::start().await;
+    let report = running.node("workos_events.js", "org_acme").await;
+    assert_eq!(report["created"], true, "{report}");
+
+    // The first answer was lost after Stele stored the event; the SDK retried with the same key,
+    // and Stele answered the retry from what it had stored.
+    let seen = report["seen"].as_array().unwrap();
+    assert_eq!(seen.len(), 2, "one attempt and one retry: {report}");
+    assert_eq!(seen[0]["cut"], true);
+    assert_eq!(seen[0]["idempotencyKey"], seen[1]["idempotencyKey"]);
+    assert!(
+        seen[0]["idempotencyKey"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("workos-node-")),
+        "{report}"
+    );
+    assert_eq!(
+        (seen[0]["status"].as_u64(), seen[1]["status"].as_u64()),
+        (Some(200), Some(200))
+    );
+
+    // Exactly one entry, with everything the SDK sent; the organization was made on first use.
+    let org = running
+        .store
+        .resolve_org("org_acme")
+        .await
+        .unwrap()
+        .expect("created by the event");
+    let page = running
+        .store
+        .list(
+            org.key,
+            &stele_core::PageRequest {
+                filter: stele_core::EventFilter {
+                    channel: Some("default".into()),
+                    ..stele_core::EventFilter::default()
+                },
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1, "{:?}", page.entries);
+    let entry = page.entries[0].to_json();
+    assert_eq!(entry["detailed_action"], "user.signed_in");
+    assert_eq!(entry["action"], "login");
+    assert_eq!(
+        entry["actor"],
+        json!({"type": "user", "id": "user_1", "name": "Jon",
+               "metadata": {"role": "admin", "n": 3, "ok": true}})
+    );
+    assert_eq!(
+        entry["entity"],
+        json!({"type": "team", "id": "team_1", "name": "Team"})
+    );
+    assert_eq!(
+        entry["related_entities"],
+        json!([{"type": "document", "id": "doc_1", "name": "Plan", "metadata": {"size": 3}}])
+    );
+    assert_eq!(
+        entry["context"],
+        json!({"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"})
+    );
+    assert_eq!(entry["origin"], json!({"protocol": "workos", "version": 1}));
+
+    // A target without a type: the SDK's own exception, naming the field.
+    let invalid = &report["invalid"]["thrown"];
+    assert_eq!(invalid["name"], "UnprocessableEntityException", "{report}");
+    assert!(
+        invalid["message"].as_str().unwrap().contains("required"),
+        "{invalid}"
+    );
+    running.stop().await;
 }

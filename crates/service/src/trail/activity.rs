@@ -598,11 +598,11 @@ pub fn action_schema_created(
             ),
             outcome: Outcome::Success,
             actor: by,
-            entity: Some(Entity {
-                kind: "AuditLogSchema".into(),
-                id: Some(format!("{}@v{}", schema.action, schema.version)),
-                name: None,
-            }),
+            entity: Some(Entity::new(
+                "AuditLogSchema",
+                Some(format!("{}@v{}", schema.action, schema.version)),
+                None,
+            )),
             context,
             changes: vec![],
             metadata,

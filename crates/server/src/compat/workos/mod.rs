@@ -5,6 +5,7 @@
 //!
 //! | route | key (scope) | Stele use case |
 //! |---|---|---|
+//! | `POST /audit_logs/events` | `ingest` | recording events, as `POST /v1/events` ([`events`]) |
 //! | `POST /audit_logs/exports`, `GET /audit_logs/exports/{id}` | `export` | export jobs ([`exports`]) |
 //! | `POST /audit_logs/actions/{action}/schemas` | platform key, `admin` | action schemas ([`schemas`]) |
 //! | `GET /audit_logs/actions/{action}/schemas` | platform key, `read` | action schemas |
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod exports;
 pub mod portal;
 pub mod retention;
@@ -40,6 +42,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The WorkOS routes, each answer with its request id.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/audit_logs/events", post(events::create))
         .route("/audit_logs/exports", post(exports::create))
         .route("/audit_logs/exports/{id}", get(exports::show))
         .route(
