@@ -20,6 +20,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(console::embed::router(state.clone()))
         // WorkOS's routes sit at the root: its SDK drops any path prefix of the host it is given.
         .merge(compat::workos::router())
+        .merge(compat::retraced::router())
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

@@ -1,6 +1,35 @@
-//! Retraced (`@retracedhq/retraced`, the publisher API under `/auditlog`).
+//! Retraced's publisher API under `/auditlog` (Retraced's own default path, so a client changes
+//! only its host), as `@retracedhq/retraced` and `retraced-go` call it.
 //!
+//! - [`publisher`]: events (one, or a bulk of up to 50) and viewer tokens;
+//! - [`auth`]: `Authorization: token=KEY` with a platform key, on the platform's project id;
+//! - [`error`]: Retraced's error bodies;
 //! - [`hash`]: the receipt hash Retraced answers each stored event with, which the client library
 //!   recomputes and compares (it throws on a mismatch).
 
+pub mod auth;
+pub mod error;
 pub mod hash;
+pub mod publisher;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::state::AppState;
+
+/// Where Retraced's publisher API is, under Retraced's default `/auditlog`.
+const PUBLISHER: &str = "/auditlog/publisher/v1/project/{project_id}";
+
+/// The Retraced routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(&format!("{PUBLISHER}/event"), post(publisher::create_event))
+        .route(
+            &format!("{PUBLISHER}/event/bulk"),
+            post(publisher::create_events),
+        )
+        .route(
+            &format!("{PUBLISHER}/viewertoken"),
+            get(publisher::viewer_token),
+        )
+}
