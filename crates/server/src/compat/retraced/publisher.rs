@@ -442,17 +442,17 @@ pub fn translate(
             ""
         }
     };
-    if let Some(ip) = sent.get("source_ip").filter(|ip| !empty(Some(ip))) {
-        if ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none() {
-            v.push(Violation::invalid(
-                "source_ip",
-                format!(
-                    "Unable to parse 'source_ip' field as valid IPV4 or IPV6 address: {}",
-                    shown(ip)
-                ),
-                Some(ip),
-            ));
-        }
+    if let Some(ip) = sent.get("source_ip").filter(|ip| !empty(Some(ip)))
+        && ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()).is_none()
+    {
+        v.push(Violation::invalid(
+            "source_ip",
+            format!(
+                "Unable to parse 'source_ip' field as valid IPV4 or IPV6 address: {}",
+                shown(ip)
+            ),
+            Some(ip),
+        ));
     }
     // Strings where Retraced's schema has strings, booleans where it has booleans, and maps of
     // strings for the fields.
