@@ -34,6 +34,7 @@ macro_rules! suite {
             mod platform;
             mod policy;
             mod print_log;
+            mod retraced;
             mod retention;
             mod search;
             mod tenancy;

@@ -13,9 +13,15 @@ pub mod hash;
 pub mod publisher;
 
 use axum::Router;
+use axum::http::HeaderName;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::app::state::AppState;
+use crate::compat;
+
+/// The response header that names a request, as Retraced's server names it.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-retraced-requestid");
 
 /// Where Retraced's publisher API is, under Retraced's default `/auditlog`.
 const PUBLISHER: &str = "/auditlog/publisher/v1/project/{project_id}";
@@ -32,4 +38,7 @@ pub fn router() -> Router<AppState> {
             &format!("{PUBLISHER}/viewertoken"),
             get(publisher::viewer_token),
         )
+        .layer(middleware::from_fn(|request, next| {
+            compat::request_id(REQUEST_ID_HEADER, request, next)
+        }))
 }
