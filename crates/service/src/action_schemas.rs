@@ -581,9 +581,11 @@ const MAX_CACHED_ACTIONS: usize = 10_000;
 pub struct SchemaCache {
     clock: SharedClock,
     ttl_ms: Millis,
-    #[allow(clippy::type_complexity)]
-    entries: Mutex<HashMap<(OrgKey, String), (Millis, Arc<Vec<VersionedSchema>>)>>,
+    entries: Mutex<CachedActions>,
 }
+
+/// Per (organization, action): when its versions were read, and the versions.
+type CachedActions = HashMap<(OrgKey, String), (Millis, Arc<Vec<VersionedSchema>>)>;
 
 impl SchemaCache {
     pub fn new(clock: SharedClock, ttl: std::time::Duration) -> SchemaCache {
@@ -644,10 +646,7 @@ impl SchemaCache {
         Ok(versions)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(OrgKey, String), (Millis, Arc<Vec<VersionedSchema>>)>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedActions> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
