@@ -2,6 +2,11 @@
 //! only its host), as `@retracedhq/retraced` and `retraced-go` call it.
 //!
 //! - [`publisher`]: events (one, or a bulk of up to 50) and viewer tokens;
+//! - [`publisher_search`]: the publisher's GraphQL search, in the group its query names;
+//! - [`viewer`]: the routes of Retraced's embedded viewer (`@retracedhq/logs-viewer`) under
+//!   `/auditlog/viewer/v1`: its sessions, search, saved exports and API tokens, with CORS;
+//! - [`graphql`]: the search's GraphQL schema, which both searches execute
+//!   (`stele_service::retraced` answers it);
 //! - [`auth`]: `Authorization: token=KEY` with a platform key, on the platform's project id;
 //! - [`error`]: Retraced's error bodies;
 //! - [`hash`]: the receipt hash Retraced answers each stored event with, which the client library
@@ -9,8 +14,11 @@
 
 pub mod auth;
 pub mod error;
+pub mod graphql;
 pub mod hash;
 pub mod publisher;
+pub mod publisher_search;
+pub mod viewer;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -32,4 +40,9 @@ pub fn router() -> Router<AppState> {
             &format!("{PUBLISHER}/viewertoken"),
             get(publisher::viewer_token),
         )
+        .route(
+            &format!("{PUBLISHER}/graphql"),
+            post(publisher_search::search),
+        )
+        .merge(viewer::router())
 }
