@@ -114,8 +114,9 @@ pub struct BenchArgs {
     /// ingested entries soon after ingest (the server's own default is 60).
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
-    /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, single, query, count,
-    /// proof, startup, export, prune, verify, disk. `copy` needs `--database-url` and is skipped without
+    /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, compat, single, query,
+    /// count, proof, startup, export, prune, verify, disk. `compat` (not in the default list)
+    /// measures the WorkOS and Retraced doors beside the native API. `copy` needs `--database-url` and is skipped without
     /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
     /// ingest past the 30-day retention window and runs after every other scenario but `verify`
     /// and `disk`. `orgs` and `tenants` (not in the default list either) write into
@@ -153,6 +154,10 @@ pub struct BenchArgs {
     /// `orgs` scenario: events sent in each kind of batch (single-organization, mixed).
     #[arg(long, default_value_t = 200_000)]
     orgs_events: u64,
+    /// `compat` scenario: seconds of load in all, shared by its four passes of each pair (native
+    /// single events and WorkOS's, native batches of 50 and Retraced's bulks).
+    #[arg(long, default_value_t = 20)]
+    compat_seconds: u64,
     /// `tenants` scenario: the organizations its events spread over (a fifth to one of them).
     #[arg(long, default_value_t = 10_000)]
     tenants: u64,
@@ -223,6 +228,7 @@ enum Scenario {
     Copy,
     Orgs,
     Tenants,
+    Compat,
     Export,
     Single,
     Query,
@@ -297,6 +303,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if !(1..=999).contains(&args.orgs) || args.orgs_events == 0 {
             bail!("--orgs must be from 1 to 999 and --orgs-events at least 1");
         }
+    }
+    if wants(Scenario::Compat) && wants(Scenario::Disk) {
+        bail!("the compat scenario writes into an organization of its own: run it without disk");
     }
     if wants(Scenario::Tenants) {
         if wants(Scenario::Disk) {
@@ -447,6 +456,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report
             .cpu
             .push(("one organization among many: ingest and pages", cpu.stop()));
+    }
+    if wants(Scenario::Compat) {
+        let store = backend.open(&dir).await?;
+        let key = server::platform_key(store.as_ref()).await?;
+        let project = store.platform_org().await?.id;
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.compat = Some(
+            scenarios::compat::run(
+                scenarios::compat::Target {
+                    http: &http,
+                    platform_key: &key,
+                    project: &project,
+                },
+                &args,
+            )
+            .await?,
+        );
+        report.cpu.push((
+            "the WorkOS and Retraced doors beside the native API",
+            cpu.stop(),
+        ));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
     if let Backend::Postgres(url) = &backend

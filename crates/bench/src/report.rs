@@ -15,7 +15,7 @@ use crate::scenarios::proof::ProofResult;
 use crate::scenarios::query::QueryRow;
 use crate::scenarios::single::SingleResult;
 use crate::scenarios::verify::VerifyResult;
-use crate::scenarios::{copy, export, orgs, prune, startup, tenants};
+use crate::scenarios::{compat, copy, export, orgs, prune, startup, tenants};
 use crate::{BenchArgs, PAGE_LIMIT};
 
 #[derive(Default)]
@@ -24,6 +24,7 @@ pub(crate) struct Report {
     pub(crate) raw_copy: Option<copy::RawCopyResult>,
     pub(crate) orgs: Option<orgs::OrgsResult>,
     pub(crate) tenants: Option<tenants::TenantsResult>,
+    pub(crate) compat: Option<compat::CompatResult>,
     pub(crate) export: Option<export::ExportResult>,
     pub(crate) single: Option<SingleResult>,
     pub(crate) query: Option<Vec<QueryRow>>,
@@ -432,6 +433,10 @@ impl Report {
 
         if let Some(t) = &self.tenants {
             t.render(&mut o, info.args);
+        }
+
+        if let Some(c) = &self.compat {
+            c.render(&mut o);
         }
 
         if let Some(s) = &self.startup {

@@ -22,10 +22,14 @@
 //! the schema leaves out is not checked. Problems come back as JSON pointers into the event
 //! (`/metadata/extra`), for the door to answer in its own words.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde_json::{Map, Value, json};
 use stele_core::time::Millis;
 use stele_store::{ActionSchema, NewActionSchema, OrgKey, Store, StoreError};
 
+use crate::clock::SharedClock;
 use crate::trail::{self, By, activity};
 
 /// The longest action name a schema is defined for.
@@ -542,28 +546,108 @@ pub enum LookupError {
     Store(#[from] StoreError),
 }
 
-/// The schema an event of `action` is checked against: the `version` it names, or the latest.
-/// `None` when the action has no schema: then anything goes.
-pub async fn for_event(
-    store: &dyn Store,
-    org: OrgKey,
+/// The schema an event of `action` is checked against, among the action's versions (oldest
+/// first): the `version` it names, or the latest. `None` when the action has no schema: then
+/// anything goes. A version the action does not have is an error only if the action has schemas
+/// at all: an application sends `version: 1` from its first event on, before (or without ever)
+/// defining one, and WorkOS takes those events.
+fn pick(
+    versions: &[VersionedSchema],
     action: &str,
     version: Option<u32>,
 ) -> Result<Option<VersionedSchema>, LookupError> {
-    match store.action_schema(org, action, version).await? {
-        Some(stored) => Ok(Some(VersionedSchema::read(stored)?)),
-        // A version the action does not have is an error only if the action has schemas at
-        // all: an application sends `version: 1` from its first event on, before (or without
-        // ever) defining one, and WorkOS takes those events.
-        None => match version {
-            Some(version) if store.action_schema(org, action, None).await?.is_some() => {
-                Err(LookupError::NoSuchVersion {
-                    action: action.to_string(),
-                    version,
-                })
-            }
-            _ => Ok(None),
+    match version {
+        None => Ok(versions.last().cloned()),
+        Some(version) => match versions.iter().find(|v| v.version == version) {
+            Some(found) => Ok(Some(found.clone())),
+            None if versions.is_empty() => Ok(None),
+            None => Err(LookupError::NoSuchVersion {
+                action: action.to_string(),
+                version,
+            }),
         },
+    }
+}
+
+/// Past this many cached actions, the cache starts afresh (distinct actions are few; this only
+/// bounds what a client sending endless made-up actions can make it hold).
+const MAX_CACHED_ACTIONS: usize = 10_000;
+
+/// Each action's schemas as events are checked against them, cached in this process so that
+/// an event costs no database read: for the settings' TTL (`Config::settings_cache_ttl`, 5
+/// seconds by default), as organization settings are cached
+/// (`crate::access::org_policy`). A schema defined through this server is seen at once; one
+/// defined through another server sharing the database, within the TTL.
+pub struct SchemaCache {
+    clock: SharedClock,
+    ttl_ms: Millis,
+    entries: Mutex<CachedActions>,
+}
+
+/// Per (organization, action): when its versions were read, and the versions.
+type CachedActions = HashMap<(OrgKey, String), (Millis, Arc<Vec<VersionedSchema>>)>;
+
+impl SchemaCache {
+    pub fn new(clock: SharedClock, ttl: std::time::Duration) -> SchemaCache {
+        SchemaCache {
+            clock,
+            ttl_ms: ttl.as_millis() as Millis,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The schema an event of `action` is checked against ([`pick`]'s rule).
+    pub async fn for_event(
+        &self,
+        store: &dyn Store,
+        org: OrgKey,
+        action: &str,
+        version: Option<u32>,
+    ) -> Result<Option<VersionedSchema>, LookupError> {
+        let versions = self.versions(store, org, action).await?;
+        pick(&versions, action, version)
+    }
+
+    /// Defines the next version of `action`'s schema ([`create`]) and forgets the cached
+    /// versions, so this server's next event is checked against it.
+    pub async fn create(
+        &self,
+        store: &dyn Store,
+        org: OrgKey,
+        action: &str,
+        document: SchemaDocument,
+        by: By,
+        now: Millis,
+    ) -> Result<VersionedSchema, StoreError> {
+        let created = create(store, org, action, document, by, now).await?;
+        self.lock().remove(&(org, action.to_string()));
+        Ok(created)
+    }
+
+    async fn versions(
+        &self,
+        store: &dyn Store,
+        org: OrgKey,
+        action: &str,
+    ) -> Result<Arc<Vec<VersionedSchema>>, StoreError> {
+        let now = self.clock.now();
+        let key = (org, action.to_string());
+        if let Some((fetched, versions)) = self.lock().get(&key)
+            && now - fetched < self.ttl_ms
+        {
+            return Ok(versions.clone());
+        }
+        let versions = Arc::new(list(store, org, action).await?);
+        let mut entries = self.lock();
+        if entries.len() >= MAX_CACHED_ACTIONS {
+            entries.clear();
+        }
+        entries.insert(key, (now, versions.clone()));
+        Ok(versions)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedActions> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -828,5 +912,64 @@ mod tests {
             json!({"actor": {"metadata": {"type": "object", "properties": {}}},
                    "targets": [{"type": "doc"}]})
         );
+    }
+
+    #[tokio::test]
+    async fn events_are_checked_against_cached_schemas_which_another_server_sees_within_the_ttl() {
+        use crate::clock::ManualClock;
+        use std::time::Duration;
+        use stele_core::event::{Actor, ActorType, Context};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(stele_store_sqlite::SqliteStore::open(&dir.path().join("stele.db")).unwrap());
+        let org = store.platform_org().await.unwrap().key;
+        let clock = ManualClock::starting_at(1_000_000);
+        let this = SchemaCache::new(SharedClock(clock.clone()), Duration::from_secs(5));
+        let other = SchemaCache::new(SharedClock(clock.clone()), Duration::from_secs(5));
+        let by = || By::new(Actor::of_kind(ActorType::System), Context::default());
+        let action = "user.signed_in";
+        // No schema: anything goes, whatever version the event names.
+        assert!(
+            other
+                .for_event(store.as_ref(), org, action, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            other
+                .for_event(store.as_ref(), org, action, Some(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Defined through this server: seen here at once.
+        let schema = document(json!({"targets": []}));
+        this.create(store.as_ref(), org, action, schema, by(), 1_000_000)
+            .await
+            .unwrap();
+        let found = this
+            .for_event(store.as_ref(), org, action, None)
+            .await
+            .unwrap();
+        assert_eq!(found.map(|s| s.version), Some(1));
+        assert!(matches!(
+            this.for_event(store.as_ref(), org, action, Some(2)).await,
+            Err(LookupError::NoSuchVersion { version: 2, .. })
+        ));
+        // The other server read before the schema existed; it sees it once its copy expires.
+        assert!(
+            other
+                .for_event(store.as_ref(), org, action, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        clock.advance(Duration::from_secs(5));
+        let found = other
+            .for_event(store.as_ref(), org, action, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(found.map(|s| s.version), Some(1));
     }
 }

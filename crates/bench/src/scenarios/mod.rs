@@ -1,5 +1,6 @@
 //! The scenarios, one module each; `run` in main.rs chooses (`--scenarios`) and orders them.
 
+pub(crate) mod compat;
 pub(crate) mod copy;
 pub(crate) mod count;
 pub(crate) mod disk;

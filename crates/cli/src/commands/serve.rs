@@ -39,7 +39,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.public_key().key_id()
     );
     println!("Signing key file: {}", config.signing_key_path().display());
-    if let Some(first) = app.bootstrap() {
+    let first = app.bootstrap();
+    // Not a secret: what Retraced's clients put in `projectId` (`stele org list` shows it too).
+    let platform = app.store().platform_org().await?;
+    println!("Platform id (Retraced clients' projectId): {}", platform.id);
+    if let Some(first) = first {
         println!();
         println!(
             "First start: created organization `{}` ({}).",

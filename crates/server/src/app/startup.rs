@@ -21,6 +21,7 @@ use crate::app::state::AppState;
 use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
+use stele_service::action_schemas::SchemaCache;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
@@ -177,6 +178,10 @@ impl Application {
                 self.config.settings_cache_ttl,
             )),
             directory: Arc::new(Directory::new()),
+            action_schemas: Arc::new(SchemaCache::new(
+                self.config.clock.clone(),
+                self.config.settings_cache_ttl,
+            )),
             auto_create_organizations: self.config.auto_create_organizations,
             viewer_tokens: Arc::new(TokenSigner::new(self.viewer_secret)),
             password_links: Arc::new(TokenSigner::new(self.password_link_secret)),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use stele_core::checkpoint::PublicKey;
 use stele_service::access::org_policy::Policies;
+use stele_service::action_schemas::SchemaCache;
 use stele_service::clock::SharedClock;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::organizations::Directory;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub policies: Arc<Policies>,
     /// The organizations requests name (by id or external id), and the platform's own.
     pub directory: Arc<Directory>,
+    /// The platform's action schemas (WorkOS's), as events are checked against them.
+    pub action_schemas: Arc<SchemaCache>,
     /// Whether naming an unknown organization on ingest creates it (`Config`).
     pub auto_create_organizations: bool,
     /// Signs and checks viewer tokens (`stele_service::access::viewer`).

@@ -14,3 +14,24 @@
 pub mod retraced;
 pub mod vocabulary;
 pub mod workos;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use stele_service::random;
+use tracing::Instrument;
+
+/// Names each request of a door with a fresh random id, sent back in the door's own header
+/// (`X-Request-ID` for WorkOS, `X-Retraced-RequestId` for Retraced) and logged with any failure,
+/// so a client's report can be matched to the server's log. Use as
+/// `middleware::from_fn(|r, n| request_id(HEADER, r, n))`.
+pub async fn request_id(header: HeaderName, request: Request, next: Next) -> Response {
+    let id = random::token("req_", 12);
+    let span = tracing::info_span!("compat", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(header, value);
+    }
+    response
+}

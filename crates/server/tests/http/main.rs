@@ -35,6 +35,7 @@ macro_rules! suite {
             mod policy;
             mod print_log;
             mod retention;
+            mod retraced;
             mod retraced_viewer;
             mod search;
             mod tenancy;

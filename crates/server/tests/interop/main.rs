@@ -3,8 +3,11 @@
 //! does). Without them these tests fail, never skip.
 //!
 //! - [`workos`]: `@workos-inc/node` 8.13 against a running server.
+//! - [`retraced`]: `@retracedhq/retraced`'s publisher client against a running server.
 //! - Here: the Retraced receipt hash against the library's own function.
 
+mod retraced;
+mod running;
 mod workos;
 
 use std::path::{Path, PathBuf};

@@ -1,89 +1,13 @@
 //! `@workos-inc/node` 8.13, the last WorkOS SDK that runs on Node 20, against a running Stele
 //! server on the embedded database, through `workos_sdk.js`: an export created, polled and
 //! downloaded through its url, a schema, an Admin Portal link, and the SDK's own exceptions
-//! from Stele's errors. (8.13 has no `listSchemas` or retention methods: the HTTP tests cover
-//! those routes.)
+//! from Stele's errors (8.13 has no `listSchemas` or retention methods: the HTTP tests cover
+//! those routes); and events through `workos_events.js`, with a retry after a lost answer.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use stele_server::{Application, Config};
-use stele_service::access::api_keys;
-use stele_store::Scope;
-use tokio::sync::oneshot;
+use serde_json::json;
 
-use super::node;
-
-/// A running `stele serve` on a fresh embedded database, and a platform key for it.
-struct Running {
-    url: String,
-    port: String,
-    key: String,
-    store: std::sync::Arc<dyn stele_store::Store>,
-    stop: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    async fn start() -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        let app = Application::build(config).await.expect("app builds");
-        let url = app.url();
-        let port = url.rsplit(':').next().unwrap().to_string();
-        app.bootstrap().expect("fresh directory bootstraps");
-        let store = app.store();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        // The key an application moving from WorkOS puts where its WorkOS key was.
-        let platform = store.platform_org().await.unwrap();
-        let key = api_keys::generate("workos", vec![Scope::Admin]);
-        store
-            .create_api_key(platform.key, key.record)
-            .await
-            .unwrap();
-        Running {
-            url,
-            port,
-            key: key.secret,
-            store,
-            stop,
-            server,
-            _dir: dir,
-        }
-    }
-
-    /// Runs a script of this directory with the port, the key and `organization`; its report.
-    async fn node(&self, script: &'static str, organization: &str) -> Value {
-        // Node runs on a blocking thread, so the server keeps answering it.
-        let args = [
-            self.port.clone(),
-            self.key.clone(),
-            organization.to_string(),
-        ];
-        let output = tokio::task::spawn_blocking(move || {
-            let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
-            node(script, &args)
-        })
-        .await
-        .unwrap();
-        serde_json::from_str(&output).unwrap()
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.server
-            .await
-            .unwrap()
-            .expect("the server stops cleanly");
-    }
-}
+use super::running::Running;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {

@@ -2,21 +2,18 @@
 //! (and, for a refused bulk request, `invalid`: each bad event's index and violations), with an
 //! `X-Retraced-RequestId` header, as Retraced's server answers. Its client library reads only
 //! the status (`Unexpected HTTP response: 400 Bad Request`); people and other clients read the
-//! message. Stele's native `{"error": {...}}` envelope is never sent here.
+//! message. Stele's native `{"error": {...}}` envelope is never sent here. (The request id header
+//! is the router's, on every answer: [`super::REQUEST_ID_HEADER`].)
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use stele_service::random;
 use stele_store::StoreError;
 
 use crate::api::error::ApiError;
 
 pub type Result<T, E = RetracedError> = std::result::Result<T, E>;
-
-/// The response header that names a request, as Retraced names it.
-pub const REQUEST_ID_HEADER: &str = "x-retraced-requestid";
 
 #[derive(Debug)]
 pub enum RetracedError {
@@ -117,11 +114,7 @@ impl IntoResponse for RetracedError {
         if let Some(invalid) = invalid {
             body["invalid"] = Value::Array(invalid);
         }
-        let mut response = (status, Json(body)).into_response();
-        if let Ok(id) = HeaderValue::from_str(&random::token("req_", 12)) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, id);
-        }
-        response
+        (status, Json(body)).into_response()
     }
 }
 
@@ -129,26 +122,24 @@ impl IntoResponse for RetracedError {
 mod tests {
     use super::*;
 
-    async fn parts(e: RetracedError) -> (StatusCode, Value, bool) {
+    async fn parts(e: RetracedError) -> (StatusCode, Value) {
         let response = e.into_response();
         let status = response.status();
-        let has_id = response.headers().contains_key(REQUEST_ID_HEADER);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await
             .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap(), has_id)
+        (status, serde_json::from_slice(&bytes).unwrap())
     }
 
     #[tokio::test]
-    async fn errors_are_retraced_shapes_with_a_request_id() {
-        let (status, body, has_id) = parts(RetracedError::Unauthorized).await;
+    async fn errors_are_retraced_shapes() {
+        let (status, body) = parts(RetracedError::Unauthorized).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             body,
             json!({"status": 401, "type": "Error", "error": "Unauthorized"})
         );
-        assert!(has_id);
-        let (status, body, _) = parts(RetracedError::BadRequest {
+        let (status, body) = parts(RetracedError::BadRequest {
             message: "One or more invalid inputs".into(),
             invalid: Some(vec![json!({"index": 1})]),
         })
@@ -156,7 +147,7 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["invalid"], json!([{"index": 1}]));
         assert!(body.get("error").unwrap().is_string());
-        let (status, body, _) = parts(ApiError::Unavailable.into()).await;
+        let (status, body) = parts(ApiError::Unavailable.into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["status"], 503);
     }

@@ -1,5 +1,6 @@
-//! Retraced's publisher API under `/auditlog` (Retraced's own default path, so a client changes
-//! only its host), as `@retracedhq/retraced` and `retraced-go` call it.
+//! Retraced's publisher API and its embedded viewer's API under `/auditlog` (Retraced's own
+//! default path, so a client changes only its host), as `@retracedhq/retraced`, `retraced-go`
+//! and `@retracedhq/logs-viewer` call them.
 //!
 //! - [`publisher`]: events (one, or a bulk of up to 50) and viewer tokens;
 //! - [`publisher_search`]: the publisher's GraphQL search, in the group its query names;
@@ -21,9 +22,15 @@ pub mod publisher_search;
 pub mod viewer;
 
 use axum::Router;
+use axum::http::HeaderName;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::app::state::AppState;
+use crate::compat;
+
+/// The response header that names a request, as Retraced's server names it.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-retraced-requestid");
 
 /// Where Retraced's publisher API is, under Retraced's default `/auditlog`.
 const PUBLISHER: &str = "/auditlog/publisher/v1/project/{project_id}";
@@ -45,4 +52,7 @@ pub fn router() -> Router<AppState> {
             post(publisher_search::search),
         )
         .merge(viewer::router())
+        .layer(middleware::from_fn(|request, next| {
+            compat::request_id(REQUEST_ID_HEADER, request, next)
+        }))
 }

@@ -26,18 +26,15 @@ pub mod retention;
 pub mod schemas;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::http::HeaderName;
+use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::app::state::AppState;
-use stele_service::random;
-use tracing::Instrument;
+use crate::compat;
 
 /// The response header that names a request, for the client's exceptions and the operator's log.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The WorkOS routes, each answer with its request id.
 pub fn router() -> Router<AppState> {
@@ -54,17 +51,7 @@ pub fn router() -> Router<AppState> {
             get(retention::show).put(retention::update),
         )
         .route("/portal/generate_link", post(portal::generate_link))
-        .layer(middleware::from_fn(request_id))
-}
-
-/// Names each request with a fresh random id, sent back as `X-Request-ID` (and logged with a
-/// failure, so a client's report can be matched to the server's log).
-async fn request_id(request: Request, next: Next) -> Response {
-    let id = random::token("req_", 12);
-    let span = tracing::info_span!("workos", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    response
+        .layer(middleware::from_fn(|request, next| {
+            compat::request_id(REQUEST_ID_HEADER, request, next)
+        }))
 }

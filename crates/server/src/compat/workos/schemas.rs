@@ -43,15 +43,17 @@ pub async fn create(
     let document = SchemaDocument::parse(&Value::Object(body)).map_err(schema_problem)?;
     let auth = key.for_platform(&state).await?;
     let (actor, context) = auth.actor();
-    let schema = action_schemas::create(
-        state.store.as_ref(),
-        auth.key.org,
-        &action,
-        document,
-        By::platform(actor, context),
-        state.clock.now(),
-    )
-    .await?;
+    let schema = state
+        .action_schemas
+        .create(
+            state.store.as_ref(),
+            auth.key.org,
+            &action,
+            document,
+            By::platform(actor, context),
+            state.clock.now(),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(schema_json(&schema))))
 }
 
@@ -246,7 +248,10 @@ pub async fn check_event(
 ) -> Result<()> {
     let store = state.store.as_ref();
     let platform = state.directory.platform(store).await?;
-    let found = action_schemas::for_event(store, platform.key, action, version).await;
+    let found = state
+        .action_schemas
+        .for_event(store, platform.key, action, version)
+        .await;
     check_against(found, event)
 }
 

@@ -52,17 +52,21 @@ pub(super) fn entry_details(
                     dt { "Actor" }
                     dd {
                         (actor_type_label(e.actor.kind))
+                        @if let Some(sent) = &e.actor.original_type {
+                            " " span.muted { "(sent as “" (sent) "”)" }
+                        }
                         @for part in [&e.actor.name, &e.actor.email, &e.actor.id].into_iter().flatten() {
                             " · " (part)
                         }
+                        @if let Some(href) = &e.actor.href { " · " (outside_link(href)) }
                     }
                     @if let Some(x) = &e.entity {
                         dt { "Entity" }
-                        dd {
-                            (x.kind)
-                            @if let Some(id) = &x.id { " " code { (id) } }
-                            @if let Some(name) = &x.name { " · " (name) }
-                        }
+                        dd { (entity_text(x)) }
+                    }
+                    @for x in &e.related_entities {
+                        dt { "Related entity" }
+                        dd { (entity_text(x)) }
                     }
                     dt { "Channel" } dd { (e.channel) }
                     dt { "Outcome" } dd { (e.outcome.as_str()) }
@@ -104,9 +108,25 @@ pub(super) fn entry_details(
             @if !e.metadata.is_empty() {
                 section.metadata {
                     h3 { "Metadata" }
-                    dl.kv {
-                        @for (k, v) in &e.metadata { dt { (k) } dd { (value_cell(Some(v))) } }
-                    }
+                    (metadata_list(&e.metadata))
+                }
+            }
+            @if !e.actor.metadata.is_empty() {
+                section.metadata {
+                    h3 { "Actor metadata" }
+                    (metadata_list(&e.actor.metadata))
+                }
+            }
+            @for x in e.entities().filter(|x| !x.metadata.is_empty()) {
+                section.metadata {
+                    h3 { "Metadata of " (x.kind) @if let Some(id) = &x.id { " " code { (id) } } }
+                    (metadata_list(&x.metadata))
+                }
+            }
+            @if let Some(protocol) = e.origin.get("protocol").and_then(|p| p.as_str()) {
+                section.origin {
+                    h3 { "Sent through " (protocol_label(protocol)) }
+                    (metadata_list(&e.origin))
                 }
             }
             @if let Some(group) = correlated.filter(|g| !g.entries.is_empty()) {
@@ -136,6 +156,47 @@ pub(super) fn entry_details(
                 }
             }
         }
+    }
+}
+
+/// An entity as one line: its type, id, name and link.
+fn entity_text(x: &Entity) -> Markup {
+    html! {
+        (x.kind)
+        @if let Some(id) = &x.id { " " code { (id) } }
+        @if let Some(name) = &x.name { " · " (name) }
+        @if let Some(href) = &x.href { " · " (outside_link(href)) }
+    }
+}
+
+/// A link the sender gave (to the actor or a record in its own application): a link only when
+/// it is a web address, so a `javascript:` or `data:` one is shown as text, never followed.
+fn outside_link(href: &str) -> Markup {
+    let web = href.starts_with("https://") || href.starts_with("http://");
+    html! {
+        @if web {
+            a.outside href=(href) rel="noopener noreferrer nofollow" target="_blank" { (long_text(href)) }
+        } @else {
+            code { (long_text(href)) }
+        }
+    }
+}
+
+/// A map of scalars (or, in an origin, small objects) as a definition list.
+fn metadata_list(map: &stele_core::event::Metadata) -> Markup {
+    html! {
+        dl.kv {
+            @for (k, v) in map { dt { (k) } dd { (value_cell(Some(v))) } }
+        }
+    }
+}
+
+/// The name of a compatible door, as people know the service.
+fn protocol_label(protocol: &str) -> &str {
+    match protocol {
+        "workos" => "the WorkOS API",
+        "retraced" => "the Retraced API",
+        other => other,
     }
 }
 

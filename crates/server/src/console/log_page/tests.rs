@@ -171,11 +171,20 @@ fn evil_event(at: Millis) -> NewEvent {
         id: Some(EVIL.into()),
         name: Some(EVIL.into()),
         email: Some(EVIL.into()),
-        href: None,
-        metadata: Default::default(),
-        original_type: None,
+        href: Some(EVIL.into()),
+        metadata: BTreeMap::from([(EVIL.to_string(), Value::from(EVIL))]),
+        original_type: Some(EVIL.into()),
     };
     e.entity = Some(Entity::new(EVIL, Some(EVIL.into()), Some(EVIL.into())));
+    e.related_entities = vec![Entity {
+        href: Some(EVIL.into()),
+        metadata: BTreeMap::from([(EVIL.to_string(), Value::from(EVIL))]),
+        ..Entity::new(EVIL, Some(EVIL.into()), Some(EVIL.into()))
+    }];
+    e.origin = BTreeMap::from([
+        ("protocol".to_string(), Value::from(EVIL)),
+        (EVIL.to_string(), Value::from(EVIL)),
+    ]);
     e.entity_ids = vec![EVIL.into()];
     e.context = Context {
         ip: Some(EVIL.into()),
@@ -235,6 +244,55 @@ fn event_data_is_rendered_as_text_in_a_row_and_its_details() {
     assert_escaped(&html);
     // Entity ids are path segments: encoded, never able to leave the attribute.
     assert!(html.contains("/console/entities/%3Cscript%3E"), "{html}");
+    // A link the sender gave is followed only when it is a web address.
+    assert!(!html.contains("href=\"<"), "{html}");
+    assert!(!html.contains("class=\"outside\""), "{html}");
+}
+
+#[test]
+fn the_fields_of_the_compatible_doors_are_shown() {
+    let mut e = described("login", T0, "Signed in");
+    e.detailed_action = Some("user.signed_in".into());
+    e.actor.original_type = Some("Service Account".into());
+    e.actor.href = Some("https://app.test/u/1".into());
+    e.actor.metadata = BTreeMap::from([("role".to_string(), json!("admin"))]);
+    e.entity = Some(Entity::new(
+        "team",
+        Some("team_1".into()),
+        Some("Team".into()),
+    ));
+    e.related_entities = vec![Entity {
+        href: Some("javascript:alert(1)".into()),
+        metadata: BTreeMap::from([("size".to_string(), json!(3))]),
+        ..Entity::new("document", Some("doc_1".into()), Some("Plan".into()))
+    }];
+    e.origin = BTreeMap::from([
+        ("protocol".to_string(), json!("workos")),
+        ("version".to_string(), json!(2)),
+    ]);
+    let entry = stored(e, 1);
+    let row = TableRow {
+        entry: &entry,
+        folded: vec![],
+    };
+    let html = entry_rows(BASE, &row, None, NOW).into_string();
+    for shown in [
+        "(sent as “Service Account”)",
+        "href=\"https://app.test/u/1\"",
+        "Related entity",
+        "<code>doc_1</code> · Plan",
+        "Actor metadata",
+        "Metadata of document",
+        "Sent through the WorkOS API",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    // Not a web address: shown, never a link.
+    assert!(
+        html.contains("<code><span class=\"value\">javascript:alert(1)</span></code>"),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"javascript:"), "{html}");
 }
 
 #[tokio::test]
