@@ -1,5 +1,6 @@
 //! Conformance of what Retraced's viewer keeps: saved exports and API tokens stay in their
-//! organization, list in order, and tokens rename and delete only in their own organization.
+//! organization (and go with it), list in order, and tokens rename and delete only in their own
+//! organization.
 
 use std::sync::Arc;
 
@@ -57,6 +58,16 @@ pub async fn retraced_saved_exports_list_newest_first_within_their_organization(
     );
     assert_eq!(store.saved_export(a, "rse_3").await.unwrap(), None);
     assert_eq!(store.saved_export(b, "rse_1").await.unwrap(), None);
+
+    // They go with their organization, tokens too; the other organization's stay.
+    store
+        .create_viewer_api_token(b, token("eit_b", "Theirs", T0))
+        .await
+        .unwrap();
+    store.delete_org(b).await.unwrap();
+    assert_eq!(store.saved_export(b, "rse_3").await.unwrap(), None);
+    assert_eq!(store.viewer_api_tokens(b).await.unwrap(), []);
+    assert_eq!(store.saved_exports(a, 10).await.unwrap().len(), 2);
 }
 
 pub async fn retraced_api_tokens_change_only_within_their_organization(store: Arc<dyn Store>) {
