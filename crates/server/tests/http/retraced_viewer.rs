@@ -375,8 +375,27 @@ async fn the_description_markdown_shows_what_was_sent_as_text() {
     let mut event = retraced_event("acme", "x.y", "c", 1);
     event["actor"]["name"] = json!("<img src=x onerror=alert(1)> [click](javascript:alert(1))");
     event["target"]["name"] = json!("**bold**\n# heading");
-    publish(&app, &project, &key, vec![event]).await;
+    // Anonymous, with no target: Retraced's wording, and objects with null members (the
+    // viewer reads `actor` and `target` unguarded).
+    let anonymous = json!({"action": "x.z", "crud": "r", "is_anonymous": true,
+                           "group": {"id": "acme"}});
+    publish(&app, &project, &key, vec![event, anonymous]).await;
     let acme = session(&app, &project, &key, "acme").await;
+    let (_, body) = search(&app, &acme, "action:x.z", 20, "").await;
+    let node = &body["data"]["search"]["edges"][0]["node"];
+    assert_eq!(
+        node["display"]["markdown"],
+        "**An unknown actor** performed the action **x\\.z**."
+    );
+    assert_eq!(
+        node["actor"],
+        json!({"id": null, "name": null, "href": null})
+    );
+    assert_eq!(
+        node["target"],
+        json!({"id": null, "name": null, "href": null, "type": null})
+    );
+    assert_eq!(node["is_anonymous"], true);
     let (_, body) = search(&app, &acme, "action:x.y", 20, "").await;
     let markdown = body["data"]["search"]["edges"][0]["node"]["display"]["markdown"]
         .as_str()

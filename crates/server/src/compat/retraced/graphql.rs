@@ -161,6 +161,17 @@ pub struct Actor {
     fields: Vec<Field>,
 }
 
+impl Actor {
+    fn none() -> Actor {
+        Actor {
+            id: None,
+            name: None,
+            href: None,
+            fields: Vec::new(),
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 #[graphql(name = "Group")]
 pub struct Group {
@@ -179,6 +190,18 @@ pub struct Target {
     fields: Vec<Field>,
 }
 
+impl Target {
+    fn none() -> Target {
+        Target {
+            id: None,
+            name: None,
+            href: None,
+            kind: None,
+            fields: Vec::new(),
+        }
+    }
+}
+
 #[derive(SimpleObject)]
 #[graphql(name = "Display")]
 pub struct Display {
@@ -195,9 +218,11 @@ pub struct Event {
     received: String,
     canonical_time: String,
     description: Option<String>,
-    actor: Option<Actor>,
+    /// Always an object, as Retraced's (whose code reads `event.actor.fields` and
+    /// `event.target.fields` unguarded): an entry without one has one with null members.
+    actor: Actor,
     group: Group,
-    target: Option<Target>,
+    target: Target,
     display: Display,
     fields: Vec<Field>,
     metadata: Vec<Field>,
@@ -225,7 +250,7 @@ impl From<EventView> for Event {
             received: e.received,
             canonical_time: e.canonical_time,
             description: e.description,
-            actor: e.actor.map(|a| Actor {
+            actor: e.actor.map_or_else(Actor::none, |a| Actor {
                 id: a.id,
                 name: a.name,
                 href: a.href,
@@ -235,7 +260,7 @@ impl From<EventView> for Event {
                 id: e.group.id,
                 name: e.group.name,
             },
-            target: e.target.map(|t| Target {
+            target: e.target.map_or_else(Target::none, |t| Target {
                 id: t.id,
                 name: t.name,
                 href: t.href,
