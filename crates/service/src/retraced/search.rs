@@ -159,8 +159,19 @@ pub async fn search(
     plan: &Plan,
     paging: &Paging,
 ) -> Result<Found, SearchError> {
+    search_reading_at_most(store, org, plan, paging, SCAN_LIMIT).await
+}
+
+/// [`search`], counting by reading at most `scan_limit` entries (the tests' smaller limit).
+async fn search_reading_at_most(
+    store: &dyn Store,
+    org: OrgKey,
+    plan: &Plan,
+    paging: &Paging,
+    scan_limit: u64,
+) -> Result<Found, SearchError> {
     let branches = branches(plan);
-    let (total, total_exact) = count(store, org, plan, &branches).await?;
+    let (total, total_exact) = count(store, org, plan, &branches, scan_limit).await?;
     let entries = read_page(store, org, plan, &branches, paging).await?;
     Ok(Found {
         entries,
@@ -198,9 +209,10 @@ async fn count(
     org: OrgKey,
     plan: &Plan,
     branches: &[EventFilter],
+    scan_limit: u64,
 ) -> Result<(u64, bool), SearchError> {
     if !plan.checks.is_empty() {
-        return count_by_reading(store, org, plan, branches).await;
+        return count_by_reading(store, org, plan, branches, scan_limit).await;
     }
     let mut total = 0;
     let mut exact = true;
@@ -228,22 +240,23 @@ async fn count(
         return Ok((total.saturating_sub(excluded), true));
     }
     // Past the store's cap the difference bounds nothing; count what reading finds instead.
-    count_by_reading(store, org, plan, branches).await
+    count_by_reading(store, org, plan, branches, scan_limit).await
 }
 
-/// Counts the matches by reading every candidate, up to [`SCAN_LIMIT`] of them.
+/// Counts the matches by reading every candidate, up to `scan_limit` of them.
 async fn count_by_reading(
     store: &dyn Store,
     org: OrgKey,
     plan: &Plan,
     branches: &[EventFilter],
+    scan_limit: u64,
 ) -> Result<(u64, bool), SearchError> {
     let mut walk = Merge::new(branches, true, None, PAGE_READ);
     let mut read = 0u64;
     let mut matches = 0u64;
     while let Some(entry) = walk.next(store, org).await? {
         read += 1;
-        if read > SCAN_LIMIT {
+        if read > scan_limit {
             if plan.checks.is_empty() {
                 // Only the `crud` letters were left to check: a lower bound, as the store's own.
                 return Ok((matches, false));
@@ -251,7 +264,7 @@ async fn count_by_reading(
             let keywords: Vec<&str> = plan.checks.iter().map(|c| c.keyword()).collect();
             return Err(SearchError::Invalid(format!(
                 "{}: Stele checks this keyword entry by entry, and this search would read more \
-                 than {SCAN_LIMIT} events to count its matches; narrow it with received:, \
+                 than {scan_limit} events to count its matches; narrow it with received:, \
                  action:, actor.id: or target.id:",
                 keywords.join(", ")
             )));
@@ -408,7 +421,129 @@ impl Walk {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use stele_core::event::{Actor, ActorType, NewEvent, Outcome};
+
     use super::*;
+    use crate::retraced::query;
+
+    /// An organization with 30 entries a second apart: `create`, `update` and `view` in turn,
+    /// by Ada on every even one.
+    async fn trail() -> (Arc<dyn Store>, OrgKey, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(stele_store_sqlite::SqliteStore::open(&dir.path().join("stele.db")).unwrap());
+        let org = store.create_org("acme").await.unwrap().key;
+        for i in 0..30i64 {
+            let event = NewEvent {
+                occurred_at: 1_700_000_000_000 + i * 1000,
+                action: ["create", "update", "view"][i as usize % 3].into(),
+                detailed_action: None,
+                channel: "default".into(),
+                description: Some(format!("entry {i}")),
+                outcome: Outcome::Success,
+                actor: Actor {
+                    name: Some(if i % 2 == 0 { "Ada" } else { "Bo" }.into()),
+                    ..Actor::of_kind(ActorType::User)
+                },
+                entity: None,
+                entity_ids: vec![],
+                context: Default::default(),
+                changes: vec![],
+                metadata: Default::default(),
+                idempotency_key: None,
+                origin: Default::default(),
+                related_entities: vec![],
+            };
+            crate::trail::record(store.as_ref(), org, event)
+                .await
+                .unwrap();
+        }
+        (store, org, dir)
+    }
+
+    fn plan(text: &str) -> Plan {
+        query::plan(text, query::every_entry()).unwrap()
+    }
+
+    fn newest(size: usize, cursor: Option<Position>) -> Paging {
+        Paging {
+            newest_first: true,
+            size,
+            cursor,
+        }
+    }
+
+    /// Every page of a search, walked with its cursor: the descriptions' numbers, and the totals.
+    async fn walk(store: &dyn Store, org: OrgKey, text: &str) -> (Vec<i64>, Vec<u64>) {
+        let (mut seen, mut totals, mut cursor) = (Vec::new(), Vec::new(), None);
+        loop {
+            let found = search(store, org, &plan(text), &newest(4, cursor))
+                .await
+                .unwrap();
+            totals.push(found.total);
+            let Some(last) = found.entries.last() else {
+                break;
+            };
+            cursor = Some(Position::of(last));
+            seen.extend(found.entries.iter().map(|e| {
+                e.event.description.as_deref().unwrap()[6..]
+                    .parse::<i64>()
+                    .unwrap()
+            }));
+        }
+        (seen, totals)
+    }
+
+    #[tokio::test]
+    async fn crud_sets_walk_every_match_once_newest_first_with_the_total_whatever_the_cursor() {
+        let (store, org, _dir) = trail().await;
+        let expect =
+            |keep: &dyn Fn(i64) -> bool| (0..30).rev().filter(|i| keep(*i)).collect::<Vec<_>>();
+        // Without r: the create and update walks merged.
+        let (seen, totals) = walk(store.as_ref(), org, "crud:c,u").await;
+        assert_eq!(seen, expect(&|i| i % 3 != 2));
+        assert!(totals.iter().all(|t| *t == 20), "{totals:?}");
+        // With r: the filter's count less the left-out actions'.
+        let (seen, totals) = walk(store.as_ref(), org, "crud:r,d").await;
+        assert_eq!(seen, expect(&|i| i % 3 == 2));
+        assert!(totals.iter().all(|t| *t == 10), "{totals:?}");
+        // A check, counted by reading.
+        let (seen, totals) = walk(store.as_ref(), org, "crud:c,r actor.name:ada").await;
+        assert_eq!(seen, expect(&|i| i % 3 != 1 && i % 2 == 0));
+        assert!(totals.iter().all(|t| *t == 10), "{totals:?}");
+    }
+
+    #[tokio::test]
+    async fn a_check_that_would_read_too_much_is_refused_by_name() {
+        let (store, org, _dir) = trail().await;
+        let refused = search_reading_at_most(
+            store.as_ref(),
+            org,
+            &plan("actor.name:ada"),
+            &newest(5, None),
+            10,
+        )
+        .await;
+        match refused {
+            Err(SearchError::Invalid(message)) => {
+                assert!(message.starts_with("actor.name:"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let within = search_reading_at_most(
+            store.as_ref(),
+            org,
+            &plan("actor.name:ada"),
+            &newest(5, None),
+            30,
+        )
+        .await
+        .unwrap();
+        assert_eq!((within.total, within.total_exact), (15, true));
+        assert_eq!(within.entries.len(), 5);
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_invalid() {
