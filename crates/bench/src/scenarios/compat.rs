@@ -8,8 +8,10 @@
 //! - bulk: the native batch of 50 against Retraced's `…/event/bulk` of 50 (its limit), from
 //!   `--ingest-clients` clients.
 //!
-//! Each pair runs in passes of `--compat-seconds / 4` seconds in the order A, B, B, A, so that
-//! neither gets more of the early (shorter trail) or late passes. Every event carries two targets
+//! The single events also run natively with an `Idempotency-Key`, as the WorkOS SDK sends one
+//! with every event: what the door costs beyond the key it must keep. Each kind runs in passes
+//! of `--compat-seconds / 4` seconds in the order A, B, (C, C,) B, A, so that none gets more of
+//! the early (shorter trail) or late passes. Every event carries two targets
 //! where the format can hold them, metadata, an address and a user agent.
 
 use std::sync::Arc;
@@ -35,6 +37,9 @@ const BULK: usize = 50;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Door {
     NativeSingle,
+    /// The native single event with an `Idempotency-Key`, as WorkOS's SDK sends every event:
+    /// what the WorkOS door costs beyond the key it must keep.
+    NativeSingleKeyed,
     WorkosSingle,
     NativeBulk,
     RetracedBulk,
@@ -44,6 +49,9 @@ impl Door {
     fn label(self) -> &'static str {
         match self {
             Door::NativeSingle => "native `POST /v1/events`, one event",
+            Door::NativeSingleKeyed => {
+                "native `POST /v1/events`, one event with an Idempotency-Key"
+            }
             Door::WorkosSingle => "WorkOS `POST /audit_logs/events` (SDK body, Idempotency-Key)",
             Door::NativeBulk => "native `POST /v1/events`, batch of 50",
             Door::RetracedBulk => "Retraced `…/event/bulk`, 50 events",
@@ -52,7 +60,7 @@ impl Door {
 
     fn events_per_request(self) -> usize {
         match self {
-            Door::NativeSingle | Door::WorkosSingle => 1,
+            Door::NativeSingle | Door::NativeSingleKeyed | Door::WorkosSingle => 1,
             Door::NativeBulk | Door::RetracedBulk => BULK,
         }
     }
@@ -81,6 +89,7 @@ pub(crate) struct Target<'a> {
 }
 
 pub(crate) async fn run(target: Target<'_>, args: &BenchArgs) -> anyhow::Result<CompatResult> {
+    // Each pair of passes of a kind shares the seconds of one pass of the 2-kind bulk comparison.
     let pass = Duration::from_secs(args.compat_seconds.max(4)) / 4;
     eprintln!(
         "bench: compat: WorkOS single events against native ones ({} clients), Retraced bulks \
@@ -92,11 +101,19 @@ pub(crate) async fn run(target: Target<'_>, args: &BenchArgs) -> anyhow::Result<
     // Off the clock: the organization, made by its first event.
     send(&target, Door::NativeSingle, &mut Events::new(args.seed, 0)).await?;
     let mut passes = Vec::new();
-    for (a, b, clients) in [
-        (Door::NativeSingle, Door::WorkosSingle, args.single_clients),
-        (Door::NativeBulk, Door::RetracedBulk, args.ingest_clients),
+    let single = [
+        Door::NativeSingle,
+        Door::NativeSingleKeyed,
+        Door::WorkosSingle,
+    ];
+    let bulk = [Door::NativeBulk, Door::RetracedBulk];
+    for (kinds, clients) in [
+        (&single[..], args.single_clients),
+        (&bulk[..], args.ingest_clients),
     ] {
-        for door in [a, b, b, a] {
+        // A, B, …, then the same backwards.
+        let order: Vec<Door> = kinds.iter().chain(kinds.iter().rev()).copied().collect();
+        for door in order {
             // Each pass draws its own events (and idempotency keys: a key sent again with
             // another body is refused, as it must be).
             let seed = mix(args.seed ^ passes.len() as u64);
@@ -172,21 +189,23 @@ async fn send(target: &Target<'_>, door: Door, events: &mut Events) -> anyhow::R
     let key = target.platform_key;
     let n = door.events_per_request();
     let (request, expected) = match door {
-        Door::NativeSingle | Door::NativeBulk => {
+        Door::NativeSingle | Door::NativeSingleKeyed | Door::NativeBulk => {
             let batch: Vec<Value> = (0..n).map(|_| events.next().native()).collect();
             let body = if n == 1 {
                 batch.into_iter().next().expect("one event")
             } else {
                 json!({ "events": batch })
             };
-            (
-                http.client
-                    .post(format!("{}/v1/events", http.url))
-                    .bearer_auth(key)
-                    .header("stele-organization", GROUP)
-                    .json(&body),
-                reqwest::StatusCode::CREATED,
-            )
+            let mut request = http
+                .client
+                .post(format!("{}/v1/events", http.url))
+                .bearer_auth(key)
+                .header("stele-organization", GROUP)
+                .json(&body);
+            if door == Door::NativeSingleKeyed {
+                request = request.header("idempotency-key", events.idempotency_key());
+            }
+            (request, reqwest::StatusCode::CREATED)
         }
         Door::WorkosSingle => {
             let body = json!({"event": events.next().workos(), "organization_id": GROUP});
@@ -387,8 +406,9 @@ impl CompatResult {
         );
         let _ = writeln!(
             o,
-            "The same events in each door's wire format, in passes A, B, B, A on one server \
-             (single events: {} clients; bulk: {} clients).\n",
+            "The same events in each door's wire format, in passes A, B, (C, C,) B, A on one \
+             server (single events: {} clients; bulk: {} clients). The last column compares with \
+             the native requests without a key.\n",
             self.single_clients, self.bulk_clients
         );
         let _ = writeln!(
@@ -398,6 +418,7 @@ impl CompatResult {
         let _ = writeln!(o, "|---|---|---|---|---|---|");
         for (door, native) in [
             (Door::NativeSingle, Door::NativeSingle),
+            (Door::NativeSingleKeyed, Door::NativeSingle),
             (Door::WorkosSingle, Door::NativeSingle),
             (Door::NativeBulk, Door::NativeBulk),
             (Door::RetracedBulk, Door::NativeBulk),
