@@ -13,6 +13,7 @@
 //! - [`erasure`]: GDPR erasure of one person, in the trail and the retention archive.
 //! - [`retention`]: a retention run, its schedule and the archive it writes to.
 //! - [`print_log`]: the print log's permissions, requests and the audit entries its changes write.
+//! - [`retraced`]: Retraced's search, its embedded viewer's saved exports and API tokens.
 //! - [`settings`]: an organization's settings, checked, saved and recorded.
 //! - [`secrets`]: the checkpoint signing key and the secrets derived from it.
 //! - [`clock`] and [`random`]: time and randomness, the effects every use case takes from here.
@@ -29,6 +30,7 @@ pub mod organizations;
 pub mod print_log;
 pub mod random;
 pub mod retention;
+pub mod retraced;
 pub mod secrets;
 pub mod settings;
 pub mod trail;

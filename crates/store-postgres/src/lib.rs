@@ -43,6 +43,7 @@ mod pool;
 mod print_log;
 mod read;
 mod retention;
+mod retraced_viewer;
 mod schema;
 mod writer;
 
@@ -63,9 +64,10 @@ use stele_store::{
     ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
     ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
     Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
-    NewOrganization, NewSession, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate, Organization,
-    Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
+    NewOrganization, NewSession, NewViewerApiToken, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
+    PrintStats, RemovedPerChannel, Result, SavedExport, Scope, Session, SessionHash, StoreError,
+    VerifyReport, ViewerApiToken,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -858,6 +860,49 @@ impl ExportJobs for PgStore {
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
+    }
+}
+
+#[async_trait]
+impl RetracedViewer for PgStore {
+    async fn create_saved_export(&self, org: OrgKey, export: SavedExport) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::create_saved_export(&mut conn, org, export).await?)
+    }
+
+    async fn saved_exports(&self, org: OrgKey, limit: usize) -> Result<Vec<SavedExport>> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::saved_exports(&mut conn, org, limit).await?)
+    }
+
+    async fn saved_export(&self, org: OrgKey, id: &str) -> Result<Option<SavedExport>> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::find_saved_export(&mut conn, org, id).await?)
+    }
+
+    async fn create_viewer_api_token(&self, org: OrgKey, token: NewViewerApiToken) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::create_token(&mut conn, org, token).await?)
+    }
+
+    async fn viewer_api_tokens(&self, org: OrgKey) -> Result<Vec<ViewerApiToken>> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::tokens(&mut conn, org).await?)
+    }
+
+    async fn rename_viewer_api_token(
+        &self,
+        org: OrgKey,
+        id: &str,
+        display_name: &str,
+    ) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::rename_token(&mut conn, org, id, display_name).await?)
+    }
+
+    async fn delete_viewer_api_token(&self, org: OrgKey, id: &str) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(retraced_viewer::delete_token(&mut conn, org, id).await?)
     }
 }
 

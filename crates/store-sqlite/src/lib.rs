@@ -13,6 +13,7 @@ mod members;
 mod print_log;
 mod read;
 mod retention;
+mod retraced_viewer;
 mod schema;
 mod terms;
 mod writer;
@@ -38,9 +39,10 @@ use stele_store::{
     ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
     ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
     Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
-    NewOrganization, NewSession, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate, Organization,
-    Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage, PrintStats,
-    RemovedPerChannel, Result, Scope, Session, SessionHash, StoreError, VerifyReport,
+    NewOrganization, NewSession, NewViewerApiToken, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate,
+    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
+    PrintStats, RemovedPerChannel, Result, SavedExport, Scope, Session, SessionHash, StoreError,
+    VerifyReport, ViewerApiToken,
 };
 use tokio::sync::Semaphore;
 
@@ -843,6 +845,56 @@ impl ExportJobs for SqliteStore {
 
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl RetracedViewer for SqliteStore {
+    async fn create_saved_export(&self, org: OrgKey, export: SavedExport) -> Result<()> {
+        self.writer
+            .run(move |tx| retraced_viewer::create_saved_export(tx, org, export))
+            .await
+    }
+
+    async fn saved_exports(&self, org: OrgKey, limit: usize) -> Result<Vec<SavedExport>> {
+        self.read(move |conn, _| retraced_viewer::saved_exports(conn, org, limit))
+            .await
+    }
+
+    async fn saved_export(&self, org: OrgKey, id: &str) -> Result<Option<SavedExport>> {
+        let id = id.to_string();
+        self.read(move |conn, _| retraced_viewer::find_saved_export(conn, org, &id))
+            .await
+    }
+
+    async fn create_viewer_api_token(&self, org: OrgKey, token: NewViewerApiToken) -> Result<()> {
+        self.writer
+            .run(move |tx| retraced_viewer::create_token(tx, org, token))
+            .await
+    }
+
+    async fn viewer_api_tokens(&self, org: OrgKey) -> Result<Vec<ViewerApiToken>> {
+        self.read(move |conn, _| retraced_viewer::tokens(conn, org))
+            .await
+    }
+
+    async fn rename_viewer_api_token(
+        &self,
+        org: OrgKey,
+        id: &str,
+        display_name: &str,
+    ) -> Result<bool> {
+        let (id, name) = (id.to_string(), display_name.to_string());
+        self.writer
+            .run(move |tx| retraced_viewer::rename_token(tx, org, &id, &name))
+            .await
+    }
+
+    async fn delete_viewer_api_token(&self, org: OrgKey, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| retraced_viewer::delete_token(tx, org, &id))
             .await
     }
 }

@@ -65,6 +65,9 @@ const MIGRATIONS: &[&str] = &[
     // 10: action schemas (`action_schemas.rs`): the WorkOS door's per-action schema versions,
     // numbered per organization and action.
     include_str!("../migrations/010_action_schemas.sql"),
+    // 11: what Retraced's embedded viewer keeps (`retraced_viewer.rs`): saved exports, and API
+    // tokens as hashes.
+    include_str!("../migrations/011_retraced_viewer.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -5,7 +5,7 @@
 //! The contract is split by concern, one trait and its types per module: [`tenancy`]
 //! (organizations, API keys, settings), [`trail`] (appending and reading entries, erasure),
 //! [`integrity`] (checkpoints, proofs, verification), [`retention`], [`export_jobs`],
-//! [`members`] (and sessions), [`print_log`] and [`action_schemas`]. [`Store`] is all of them
+//! [`members`] (and sessions), [`print_log`], [`action_schemas`] and [`retraced_viewer`]. [`Store`] is all of them
 //! together.
 //!
 //! Construction and migrations are not part of the contract: each backend has its own `open`, and
@@ -25,6 +25,7 @@ pub mod members;
 pub mod print_log;
 pub mod record;
 pub mod retention;
+pub mod retraced_viewer;
 pub mod rows;
 pub mod tenancy;
 pub mod trail;
@@ -37,6 +38,7 @@ pub use integrity::*;
 pub use members::*;
 pub use print_log::*;
 pub use retention::*;
+pub use retraced_viewer::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -44,7 +46,8 @@ pub use trail::*;
 /// `use stele_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ActionSchemas, ExportJobs, Integrity, Members, PrintLog, Retention, Store, Tenancy, Trail,
+        ActionSchemas, ExportJobs, Integrity, Members, PrintLog, Retention, RetracedViewer, Store,
+        Tenancy, Trail,
     };
 }
 
@@ -71,7 +74,16 @@ pub enum StoreError {
 /// method, bring its trait into scope (`use stele_store::prelude::*;`). Every type that
 /// implements all the parts is a `Store`.
 pub trait Store:
-    Tenancy + Trail + Integrity + Retention + ExportJobs + PrintLog + Members + ActionSchemas + 'static
+    Tenancy
+    + Trail
+    + Integrity
+    + Retention
+    + ExportJobs
+    + PrintLog
+    + Members
+    + ActionSchemas
+    + RetracedViewer
+    + 'static
 {
 }
 
@@ -84,6 +96,7 @@ impl<T> Store for T where
         + PrintLog
         + Members
         + ActionSchemas
+        + RetracedViewer
         + 'static
 {
 }

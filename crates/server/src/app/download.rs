@@ -40,6 +40,18 @@ pub async fn stream(
     context: Context,
 ) -> Result<Response> {
     let request = ExportRequest::from_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    stream_request(state, org, request, actor, context).await
+}
+
+/// Streams export `request` as a download and records it in the trail (see [`stream`]): for a
+/// door that builds the request itself (the Retraced viewer's saved exports).
+pub async fn stream_request(
+    state: &AppState,
+    org: OrgKey,
+    request: ExportRequest,
+    actor: Actor,
+    context: Context,
+) -> Result<Response> {
     let export = Export::start(state.store.as_ref(), org, request, now_millis()).await?;
     let (format, exported_at) = (export.request().format, export.exported_at());
 

@@ -9,5 +9,6 @@ mod members_api;
 mod organizations;
 mod phone;
 mod print_log;
+mod retraced_viewer;
 mod settings;
 mod sign_in;

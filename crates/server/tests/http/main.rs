@@ -34,8 +34,9 @@ macro_rules! suite {
             mod platform;
             mod policy;
             mod print_log;
-            mod retraced;
             mod retention;
+            mod retraced;
+            mod retraced_viewer;
             mod search;
             mod tenancy;
             mod viewer;

@@ -9,8 +9,10 @@
 pub mod jobs;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use stele_core::Entry;
 use stele_core::event::{Actor, Context, NewEvent, Outcome};
 use stele_core::filter::{EventFilter, FilterError};
 use stele_core::params::PageRequest;
@@ -90,6 +92,19 @@ pub struct ExportRequest {
     /// The filter parameters as given (non-empty ones), plus the effective `actor_type`, so a
     /// reader of the file (or of the export's entry) sees that System actors were left out.
     pub filters: Map<String, Value>,
+    /// Which of the filter's matches to keep, for a door whose search has terms no store filter
+    /// holds (the Retraced viewer's saved exports); `None` keeps them all.
+    pub pick: Option<Pick>,
+}
+
+/// A test an export applies to each entry its filter selected (see [`ExportRequest::pick`]).
+#[derive(Clone)]
+pub struct Pick(pub Arc<dyn Fn(&Entry) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Pick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pick(..)")
+    }
 }
 
 impl ExportRequest {
@@ -132,6 +147,7 @@ impl ExportRequest {
             format,
             filter: request.filter,
             filters,
+            pick: None,
         })
     }
 }
@@ -197,8 +213,11 @@ pub struct Encoder {
     format: Format,
     exported_at: Millis,
     filters: Map<String, Value>,
+    pick: Option<Pick>,
     /// Whether an entry was written yet (JSON puts commas between entries).
     any: bool,
+    /// Entries written so far.
+    written: u64,
 }
 
 impl Encoder {
@@ -207,7 +226,9 @@ impl Encoder {
             format: request.format,
             exported_at,
             filters: request.filters.clone(),
+            pick: request.pick.clone(),
             any: false,
+            written: 0,
         }
     }
 
@@ -244,16 +265,28 @@ impl Encoder {
     pub fn page(&mut self, rows: &RowPage) -> Result<Vec<u8>, StoreError> {
         let corrupt = |e: CorruptRow| StoreError::Other(e.to_string());
         let mut out = Vec::with_capacity(rows.len() * 512);
+        // With a pick, each row is parsed whole to be tested (the flat cells are not an entry).
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            let keep = match &self.pick {
+                Some(Pick(pick)) => pick(&row.entry().map_err(corrupt)?),
+                None => true,
+            };
+            if keep {
+                kept.push(row);
+            }
+        }
+        self.written += kept.len() as u64;
         match self.format {
             Format::Csv => {
                 let mut w = CsvRows::new(&mut out);
-                for row in rows.iter() {
+                for row in &kept {
                     w.row(&row.flat().map_err(corrupt)?);
                 }
                 w.finish();
             }
             Format::Json => {
-                for row in rows.iter() {
+                for row in &kept {
                     if self.any {
                         out.push(b',');
                     }
@@ -263,7 +296,7 @@ impl Encoder {
                 }
             }
             Format::Ndjson => {
-                for row in rows.iter() {
+                for row in &kept {
                     let entry = row.entry().map_err(corrupt)?;
                     serde_json::to_writer(&mut out, &entry).expect("JSON into memory");
                     out.push(b'\n');
@@ -428,7 +461,6 @@ async fn pump(
         // The next page is read while this one is encoded (on a blocking thread, not this task's,
         // so a store whose reads run on this task, like PostgreSQL's driver, keeps reading) and
         // sent.
-        let written = page.len() as u64;
         let mut chunk = std::mem::take(&mut head);
         let mut moved = encoder;
         let encoding = tokio::task::spawn_blocking(move || {
@@ -443,14 +475,16 @@ async fn pump(
             Ok((returned, sink.send(chunk).await))
         });
         match sent {
-            Ok((returned, true)) => encoder = returned,
+            Ok((returned, true)) => {
+                summary.entries = returned.written;
+                encoder = returned;
+            }
             Ok((_, false)) => return summary,
             Err(e) => {
                 summary.error = Some(e);
                 return summary;
             }
         }
-        summary.entries += written;
         match next {
             Ok(Some(next)) => page = next,
             Ok(None) => break,

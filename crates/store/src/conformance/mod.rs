@@ -16,7 +16,7 @@
 //! This file holds the macro, the fixtures and the helpers the areas share; each area's checks
 //! are in a module of their own (the trail, idempotency, requests spanning organizations, search
 //! and paging against a model, integrity, erasure, tenancy, retention, export jobs, members, the
-//! print log, action schemas), re-exported here as plain async functions for the macro to call.
+//! print log, action schemas, what Retraced's viewer keeps), re-exported here as plain async functions for the macro to call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +34,7 @@ mod integrity;
 mod members;
 mod print_log;
 mod retention;
+mod retraced_viewer;
 mod search_model;
 mod spanning;
 mod tenancy;
@@ -47,6 +48,7 @@ pub use integrity::*;
 pub use members::*;
 pub use print_log::*;
 pub use retention::*;
+pub use retraced_viewer::*;
 pub use search_model::*;
 pub use spanning::*;
 pub use tenancy::*;
@@ -104,6 +106,9 @@ macro_rules! conformance_suite {
             // action schemas
             action_schema_versions_count_per_action_within_their_organization,
             concurrent_action_schema_versions_are_all_distinct,
+            // what Retraced's viewer keeps
+            retraced_saved_exports_list_newest_first_within_their_organization,
+            retraced_api_tokens_change_only_within_their_organization,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
