@@ -229,6 +229,62 @@ async fn an_export_is_created_polled_and_downloaded_without_credentials() {
 }
 
 #[tokio::test]
+async fn an_export_honours_lists_of_several_values_and_actor_names() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Export, Scope::Organizations]).await;
+    tenant(&app, &key, "tenant-a").await;
+    let mut out = signed_in("ann", "team");
+    out["detailed_action"] = json!("user.signed_out");
+    out["actor"]["name"] = json!("Ann");
+    let mut deleted = signed_in("bob", "team");
+    deleted["detailed_action"] = json!("document.deleted");
+    deleted["actor"]["name"] = json!("Bob");
+    deleted["related_entities"] = json!([{"type": "doc", "id": "d1"}]);
+    record_for(
+        &app,
+        &key,
+        "tenant-a",
+        vec![signed_in("jon", "team"), out, deleted],
+    )
+    .await;
+    let rows = |export: Value| {
+        let app = &app;
+        async move {
+            let url = export["url"].as_str().unwrap().to_string();
+            let csv = app
+                .client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            csv.lines().skip(1).map(str::to_string).collect::<Vec<_>>()
+        }
+    };
+
+    let mut body = export_body("tenant-a");
+    body["actions"] = json!(["user.signed_in", "user.signed_out"]);
+    body["actor_names"] = json!(["jon", "Ann"]);
+    let found = rows(export(&app, &key, body).await).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|r| r.contains("user.signed_out")));
+
+    // Target types: the entity's or a related entity's, any of several.
+    let mut body = export_body("tenant-a");
+    body["targets"] = json!(["doc", "file"]);
+    let found = rows(export(&app, &key, body).await).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("document.deleted"), "{found:?}");
+    // The deprecated `actors` is `actor_names`; with a single action, the store's filter.
+    let mut body = export_body("tenant-a");
+    body["actors"] = json!(["Bob"]);
+    body["actions"] = json!(["user.signed_in"]);
+    assert!(rows(export(&app, &key, body).await).await.is_empty());
+}
+
+#[tokio::test]
 async fn an_export_of_another_organization_is_not_found() {
     let app = spawn_app().await;
     let key = platform_key(&app, &[Scope::Ingest, Scope::Export, Scope::Organizations]).await;
@@ -371,12 +427,12 @@ async fn export_requests_are_checked_and_refused_in_workos_shapes() {
     let (status, body) = post(json!({"organization_id": "a", "range_end": RANGE.1})).await;
     assert_unprocessable(status, &body, "range_start");
     let mut names = export_body("a");
-    names["actor_names"] = json!(["Jon"]);
+    names["actor_names"] = json!(["Jon", 3]);
     let (status, body) = post(names).await;
     assert_unprocessable(status, &body, "actor_names");
-    let mut two = export_body("a");
-    two["actions"] = json!(["a.b", "c.d"]);
-    let (status, body) = post(two).await;
+    let mut bad_action = export_body("a");
+    bad_action["actions"] = json!(["a.b", "c d"]);
+    let (status, body) = post(bad_action).await;
     assert_unprocessable(status, &body, "actions");
     let mut backwards = export_body("a");
     backwards["range_start"] = json!(RANGE.1);

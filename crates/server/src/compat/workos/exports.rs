@@ -5,10 +5,11 @@
 //! - The request's filters become the native list filters: `range_start`/`range_end` → `from`
 //!   (inclusive) / `to` (exclusive); `actions` → `detailed_action` (exact: WorkOS's dotted
 //!   actions are Stele's detailed actions); `actor_ids` → `actor` (id or email); `targets`
-//!   (target types) → `entity_type`; every actor type, System included. Stele's filters hold one
-//!   value each, so each list may name at most one value; `actor_names` (and the deprecated
-//!   `actors`) have no Stele filter. Either is refused with a 422 naming the field, never
-//!   ignored: an ignored filter would export more than was asked.
+//!   (target types) → `entity_type` (the entity's or a related entity's); every actor type,
+//!   System included. A store filter holds one value: a list of one is that filter, a longer
+//!   list (and `actor_names`, or the deprecated `actors`, for which no store filter exists) is
+//!   tested entry by entry as the export walks the others' matches ([`AnyOf`]), so nothing asked
+//!   for is ignored and nothing more is exported.
 //! - The export's id is `audit_log_export_<organization><job>` (both ids' hex): a GET needs no
 //!   organization named, yet looks the job up only within the organization its id names, which
 //!   the key must be allowed to act for. Any other id, or a job of another organization, is a 404.
@@ -31,8 +32,10 @@ use super::auth::WorkosKey;
 use super::error::{Requirement, Result, WorkosError, json_object};
 use crate::api::error::ApiError;
 use crate::app::state::AppState;
+use std::sync::Arc;
+use stele_core::Entry;
 use stele_service::action_schemas::check_action;
-use stele_service::export::ExportRequest;
+use stele_service::export::{ExportRequest, Pick};
 
 /// What every export id starts with.
 pub const ID_PREFIX: &str = "audit_log_export_";
@@ -66,7 +69,7 @@ pub async fn create(
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
-    let export = ExportRequest::from_params(params).map_err(|e| {
+    let mut export = ExportRequest::from_params(params).map_err(|e| {
         let field = match e.field.as_str() {
             "from" => "range_start",
             "to" => "range_end",
@@ -77,6 +80,18 @@ pub async fn create(
         };
         WorkosError::requirement(Requirement::invalid(field, e.message))
     })?;
+    if !request.any_of.is_empty() {
+        // What the export was asked for, in its file and its trail entry, beside the store's.
+        for (field, values) in request.any_of.fields() {
+            if !values.is_empty() {
+                export
+                    .filters
+                    .insert(field.to_string(), Value::String(values.join(",")));
+            }
+        }
+        let any_of = request.any_of;
+        export.pick = Some(Pick(Arc::new(move |entry| any_of.keeps(entry))));
+    }
     let org_id = auth.key.org_id.clone();
     let job = state.exports.start(auth.key, export).await?;
     Ok((
@@ -85,11 +100,59 @@ pub async fn create(
     ))
 }
 
-/// An export request: the organization it names and the native list parameters it means.
+/// An export request: the organization it names, the native list parameters it means, and
+/// the lists no store filter holds.
 #[derive(Debug)]
 struct Request {
     organization: String,
     params: Vec<(&'static str, String)>,
+    any_of: AnyOf,
+}
+
+/// The lists of an export request that no store filter holds (more than one value, or a field
+/// without a store filter): an entry is exported only if, for each list given, it matches one
+/// of its values.
+#[derive(Debug, Default, PartialEq)]
+struct AnyOf {
+    /// Detailed actions, exactly.
+    actions: Vec<String>,
+    /// Actor ids or emails.
+    actor_ids: Vec<String>,
+    /// Actor names, exactly.
+    actor_names: Vec<String>,
+    /// Types of the entity or of a related entity.
+    targets: Vec<String>,
+}
+
+impl AnyOf {
+    fn is_empty(&self) -> bool {
+        self.fields().iter().all(|(_, values)| values.is_empty())
+    }
+
+    fn fields(&self) -> [(&'static str, &Vec<String>); 4] {
+        [
+            ("actions", &self.actions),
+            ("actor_ids", &self.actor_ids),
+            ("actor_names", &self.actor_names),
+            ("targets", &self.targets),
+        ]
+    }
+
+    fn keeps(&self, entry: &Entry) -> bool {
+        let e = &entry.event;
+        fn any<'a>(values: &[String], mut found: impl Iterator<Item = &'a str>) -> bool {
+            values.is_empty() || found.any(|f| values.iter().any(|v| v == f))
+        }
+        any(&self.actions, e.detailed_action.as_deref().into_iter())
+            && any(
+                &self.actor_ids,
+                [e.actor.id.as_deref(), e.actor.email.as_deref()]
+                    .into_iter()
+                    .flatten(),
+            )
+            && any(&self.actor_names, e.actor.name.as_deref().into_iter())
+            && any(&self.targets, e.entities().map(|x| x.kind.as_str()))
+    }
 }
 
 /// Reads an export request's body, naming the first field that is missing or cannot be honoured.
@@ -133,44 +196,39 @@ fn read_request(body: &Map<String, Value>) -> Result<Request> {
         }
         params.push((param, value));
     }
-    for (field, message) in [
-        ("actor_names", "filters on actor ids; use actor_ids"),
-        ("actors", "filters on actor ids; use actor_ids"),
-    ] {
-        if !list(body, field)?.is_empty() {
-            return Err(WorkosError::requirement(Requirement::invalid(
-                field,
-                format!("is not supported: Stele {message}"),
-            )));
-        }
-    }
+    let mut any_of = AnyOf {
+        // `actors` is WorkOS's older name of `actor_names`.
+        actor_names: [list(body, "actor_names")?, list(body, "actors")?].concat(),
+        ..AnyOf::default()
+    };
     for (field, param) in [
         ("actions", "detailed_action"),
         ("actor_ids", "actor"),
         ("targets", "entity_type"),
     ] {
-        match list(body, field)?.as_slice() {
+        let values = list(body, field)?;
+        if field == "actions" && values.iter().any(|a| check_action(a).is_err()) {
+            return Err(WorkosError::requirement(Requirement::invalid(
+                field,
+                "must hold actions like user.signed_in (letters, digits, `.`, `_`, `-`)",
+            )));
+        }
+        match values.as_slice() {
             [] => {}
-            [one] => {
-                if field == "actions" && check_action(one).is_err() {
-                    return Err(WorkosError::requirement(Requirement::invalid(
-                        field,
-                        "must hold actions like user.signed_in (letters, digits, `.`, `_`, `-`)",
-                    )));
-                }
-                params.push((param, one.clone()));
-            }
+            [one] => params.push((param, one.clone())),
             _ => {
-                return Err(WorkosError::requirement(Requirement::invalid(
-                    field,
-                    "may name at most one value: Stele filters an export on one value per field",
-                )));
+                *match field {
+                    "actions" => &mut any_of.actions,
+                    "actor_ids" => &mut any_of.actor_ids,
+                    _ => &mut any_of.targets,
+                } = values;
             }
         }
     }
     Ok(Request {
         organization,
         params,
+        any_of,
     })
 }
 
@@ -341,6 +399,59 @@ mod tests {
     }
 
     #[test]
+    fn lists_no_store_filter_holds_are_tested_entry_by_entry() {
+        let r = read(body(
+            json!({"actions": ["a.b", "c.d"], "actor_names": ["Jon"],
+            "actors": ["Ann"], "targets": ["team"]}),
+        ))
+        .unwrap();
+        assert_eq!(
+            r.any_of,
+            AnyOf {
+                actions: vec!["a.b".into(), "c.d".into()],
+                actor_names: vec!["Jon".into(), "Ann".into()],
+                ..AnyOf::default()
+            }
+        );
+        // A list of one is the store's filter.
+        assert!(r.params.contains(&("entity_type", "team".into())));
+        let entry = |action: &str, name: &str, related: &str| {
+            let mut e = stele_core::NewEvent {
+                detailed_action: Some(action.into()),
+                ..plain_event()
+            };
+            e.actor.name = Some(name.into());
+            e.related_entities = vec![stele_core::Entity::new(related, None, None)];
+            Entry {
+                id: "e".into(),
+                seq: stele_core::Seq::new(1),
+                recorded_at: 0,
+                event: e,
+            }
+        };
+        assert!(r.any_of.keeps(&entry("c.d", "Ann", "doc")));
+        assert!(!r.any_of.keeps(&entry("x.y", "Ann", "doc")));
+        assert!(!r.any_of.keeps(&entry("a.b", "Bob", "doc")));
+        let types = AnyOf {
+            targets: vec!["team".into(), "doc".into()],
+            ..AnyOf::default()
+        };
+        // A related entity's type counts, as the entity-type filter's does.
+        assert!(types.keeps(&entry("a.b", "Ann", "doc")));
+        assert!(!types.keeps(&entry("a.b", "Ann", "file")));
+    }
+
+    /// An event with nothing set but what every event has.
+    pub(super) fn plain_event() -> stele_core::NewEvent {
+        stele_core::parse_event(
+            &json!({"action": "update", "actor": {"type": "user"}}),
+            0,
+            &stele_core::redact::RedactionRules::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
     fn what_stele_cannot_honour_is_refused_naming_the_field() {
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         assert_eq!(
@@ -355,18 +466,7 @@ mod tests {
             refused_field(body(json!({"range_end": "last week"}))),
             (unprocessable, "range_end".into())
         );
-        assert_eq!(
-            refused_field(body(json!({"actor_names": ["Jon"]}))),
-            (unprocessable, "actor_names".into())
-        );
-        assert_eq!(
-            refused_field(body(json!({"actors": ["Jon"]}))),
-            (unprocessable, "actors".into())
-        );
-        assert_eq!(
-            refused_field(body(json!({"actions": ["a.b", "c.d"]}))),
-            (unprocessable, "actions".into())
-        );
+
         assert_eq!(
             refused_field(body(json!({"actions": ["printJob.*"]}))),
             (unprocessable, "actions".into())
