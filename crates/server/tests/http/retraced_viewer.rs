@@ -824,3 +824,46 @@ async fn the_publisher_searches_the_group_its_query_names() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_publisher_searches_a_project_of_one_group_without_naming_it() {
+    let app = spawn_app().await;
+    let (project, key) = publisher(&app).await;
+    publish(
+        &app,
+        &project,
+        &key,
+        vec![
+            retraced_event("acme", "document.create", "c", 1),
+            retraced_event("acme", "document.update", "u", 2),
+        ],
+    )
+    .await;
+    let response = app
+        .client
+        .post(format!(
+            "{}/auditlog/publisher/v1/project/{project}/graphql",
+            app.url
+        ))
+        .header("Authorization", format!("Token token={key}"))
+        .json(
+            &json!({"query": SEARCH, "variables": {"query": "crud:c,u", "last": 20, "before": ""}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    // The two events, and Stele's own entry of the group's organization being made.
+    assert_eq!(body["data"]["search"]["totalCount"], 3, "{body}");
+    let actions: Vec<&str> = body["data"]["search"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["organization.create", "document.update", "document.create"]
+    );
+}
