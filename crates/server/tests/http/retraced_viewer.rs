@@ -799,15 +799,58 @@ async fn the_publisher_searches_the_group_its_query_names() {
         "acme"
     );
 
+    // Without a group, every group of the project, merged newest first, paged with a cursor
+    // of its own, the total added up.
     let response = publisher_search("crud:u").await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    assert!(
-        body["errors"][0]["message"]
+    let search = &body["data"]["search"];
+    assert_eq!(search["totalCount"], 3, "{body}");
+    let groups: Vec<&str> = search["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["group"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["globex", "acme", "acme"], "{body}");
+    let mut seen = Vec::new();
+    let mut before = String::new();
+    loop {
+        let body: Value = app
+            .client
+            .post(format!(
+                "{}/auditlog/publisher/v1/project/{project}/graphql",
+                app.url
+            ))
+            .header("Authorization", format!("Token token={key}"))
+            .json(
+                &json!({"query": SEARCH, "variables": {"query": "", "last": 2, "before": before}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let edges = body["data"]["search"]["edges"].as_array().unwrap().clone();
+        if edges.is_empty() {
+            break;
+        }
+        for edge in &edges {
+            seen.push(edge["node"]["id"].as_str().unwrap().to_string());
+        }
+        before = edges.last().unwrap()["cursor"]
             .as_str()
             .unwrap()
-            .starts_with("group.id")
-    );
+            .to_string();
+        assert!(seen.len() <= 20, "the walk ends");
+    }
+    let all = body_total(&app, &project, &key).await;
+    assert_eq!(seen.len() as u64, all, "every entry once: {seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "{seen:?}");
     let response = publisher_search("group.id:nobody").await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // Without the key, Retraced's 401.
@@ -823,6 +866,25 @@ async fn the_publisher_searches_the_group_its_query_names() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Every entry of the project's groups, as the project's search counts them.
+async fn body_total(app: &TestApp, project: &str, key: &str) -> u64 {
+    let body: Value = app
+        .client
+        .post(format!(
+            "{}/auditlog/publisher/v1/project/{project}/graphql",
+            app.url
+        ))
+        .header("Authorization", format!("Token token={key}"))
+        .json(&json!({"query": SEARCH, "variables": {"query": "", "last": 1, "before": ""}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["data"]["search"]["totalCount"].as_u64().unwrap()
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `@retracedhq/retraced`'s publisher client against a running Stele server (only the endpoint's
 //! host is Stele's): events and a bulk whose receipt hashes the library verifies itself (it
-//! throws on a mismatch), a viewer token that opens the group's log, and Retraced's refusal of an
-//! event without `crud`.
+//! throws on a mismatch), the library's own search of the whole project paged to the end, a
+//! viewer token that opens the group's log, and Retraced's refusal of an event without `crud`.
 
 use serde_json::{Value, json};
 use stele_core::{EventFilter, PageRequest};
@@ -88,6 +88,32 @@ async fn the_retraced_client_reports_events_whose_hashes_it_verifies() {
     assert_eq!(globex.len(), 1);
     assert_eq!(globex[0]["id"], bulk[1].as_str());
     assert_eq!(globex[0]["origin"]["is_anonymous"], true);
+
+    // The library's own search of the project: every group at once, paged as it pages (two a
+    // page), each event once, read back as the library reads Retraced's (fields as maps). `crud:
+    // c,u,d` leaves out the bulk's read; Stele's own entries about the groups (each made on
+    // first use, a viewer token issued) are in their trails too.
+    let search = &report["search"];
+    assert_eq!(search["totalCount"], 6, "{search}");
+    let found: Vec<&Value> = search["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|page| page.as_array().unwrap())
+        .collect();
+    let mut ids: Vec<&str> = found.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "each event once: {search}");
+    for sent in [&one, &bulk[1], &bulk[2]] {
+        assert!(ids.contains(&sent.as_str()), "{sent} in {search}");
+    }
+    assert!(!ids.contains(&bulk[0].as_str()), "a read is not c, u or d");
+    let document = found.iter().find(|e| e["id"] == one.as_str()).unwrap();
+    assert_eq!(document["group"]["id"], "acme");
+    assert_eq!(document["crud"], "u");
+    assert_eq!(document["fields"]["b;k"], "v=1", "{document}");
+    assert_eq!(document["actor"]["fields"]["dept"], "ops", "{document}");
 
     // The viewer token opens the group's embedded log.
     let token = report["token"].as_str().unwrap();

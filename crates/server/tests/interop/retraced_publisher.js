@@ -47,6 +47,18 @@ async function main() {
     },
   ]);
   report.token = await client.getViewerToken("acme", "user@acme.test", true);
+  // The project's search, every group at once, two events a page.
+  const mask = {
+    id: true, action: true, crud: true, description: true,
+    group: { id: true }, actor: { id: true, name: true, fields: true },
+    target: { id: true, type: true }, fields: true,
+  };
+  const connection = await client.query({ crud: "c,u,d" }, mask, 2);
+  report.search = { totalCount: connection.totalCount, pages: [connection.currentResults] };
+  while (connection.hasNextPage()) {
+    await connection.nextPage();
+    report.search.pages.push(connection.currentResults);
+  }
   try {
     // Retraced's server requires `crud`; the library does not.
     await client.reportEvent({ action: "x.y", group: { id: "acme" }, actor: { id: "u" } });

@@ -6,12 +6,14 @@
 //! - [`query`]: Retraced's search language, read into a store filter and entry checks.
 //! - [`search`]: the paging (Retraced's cursor, `totalCount`, `hasPreviousPage`) over the store.
 //! - [`view`]: an entry as Retraced's event (crud, times, group, the display markdown).
+//! - [`project`]: the publisher's search over every group of the project at once.
 //! - Here: the use cases, each recording what Retraced records (a search as `audit.log.view`,
 //!   the API tokens' changes as `eitapi_token.*`).
 //!
 //! Every use case takes the organization and the viewer's fixed filters, and reads nothing
 //! outside them: an organization never sees another's entries, exports or tokens.
 
+pub mod project;
 pub mod query;
 pub mod search;
 pub mod view;

@@ -30,6 +30,9 @@ use stele_store::{Organization, Store};
 pub struct SearchScope {
     pub store: Arc<dyn Store>,
     pub org: Organization,
+    /// A publisher's search over the whole project: these groups at once (`org`, then the
+    /// platform's own, is not searched; `retraced::project`). `None` for a search of `org`.
+    pub project: Option<Vec<Organization>>,
     pub fixed: FixedFilters,
     /// The viewer whose searches are recorded (`audit.log.view`); `None` records nothing (the
     /// publisher's searches, and a viewer's with `skipViewLogEvent`).
@@ -55,6 +58,9 @@ impl Query {
         after: Option<String>,
     ) -> async_graphql::Result<EventsConnection> {
         let scope = ctx.data::<SearchScope>()?;
+        if let Some(groups) = &scope.project {
+            return project_search(scope, groups, query, last, before, first, after).await;
+        }
         let paging = Paging::from_arguments(
             first.map(i64::from),
             after.as_deref(),
@@ -99,6 +105,57 @@ impl Query {
             edges,
         })
     }
+}
+
+/// The publisher's search of every group of the project ([`SearchScope::project`]): the same
+/// arguments, a cursor of its own (where each group's walk stands).
+async fn project_search(
+    scope: &SearchScope,
+    groups: &[Organization],
+    query: String,
+    last: Option<i32>,
+    before: Option<String>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<EventsConnection> {
+    // The paging rules (exclusive arguments, the page size) are the group search's; the cursor
+    // is read by the project's search.
+    let paging = Paging::from_arguments(first.map(i64::from), None, last.map(i64::from), None)
+        .map_err(search_error)?;
+    if after.as_deref().is_some_and(|a| !a.is_empty())
+        && before.as_deref().is_some_and(|b| !b.is_empty())
+    {
+        return Err(async_graphql::Error::new(
+            "Arguments 'before' and 'after' are exclusive",
+        ));
+    }
+    let cursor = after.as_deref().or(before.as_deref());
+    let page = retraced::project::search_project(
+        scope.store.as_ref(),
+        groups,
+        &query,
+        paging.newest_first,
+        paging.size,
+        cursor,
+    )
+    .await
+    .map_err(search_error)?;
+    Ok(EventsConnection {
+        total_count: i64::try_from(page.total).unwrap_or(i64::MAX),
+        total_count_exact: page.total_exact,
+        page_info: PageInfo {
+            has_previous_page: page.has_previous_page(),
+            has_next_page: page.has_next_page(),
+        },
+        edges: page
+            .events
+            .into_iter()
+            .map(|(cursor, event)| EventEdge {
+                cursor,
+                node: Event::from(event),
+            })
+            .collect(),
+    })
 }
 
 fn search_error(e: SearchError) -> async_graphql::Error {

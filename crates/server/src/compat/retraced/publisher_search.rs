@@ -2,12 +2,10 @@
 //! (`@retracedhq/retraced`'s `query()`), with a platform key with the `read` scope
 //! ([`super::auth`]).
 //!
-//! Retraced's publisher search reads the whole project, every group at once. Stele's trail is
-//! one per organization, and a search reads one: the query names its group with Stele's
-//! `group.id:<group>` term (the group's id, as events name it). A search without one reads the
-//! project's only group when it has one, and is refused with a GraphQL error that says so when
-//! it has several. Nothing is recorded: Retraced records the
-//! viewer's searches, not the publisher's.
+//! Retraced's publisher search reads the whole project, every group at once, and so does this
+//! one (`stele_service::retraced::project`: each group's search merged in one order, up to 100
+//! groups). Stele's own `group.id:<group>` term narrows it to one group's trail, the cheaper
+//! search. Nothing is recorded: Retraced records the viewer's searches, not the publisher's.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,7 +21,7 @@ use super::error::RetracedError;
 use super::graphql::{self, SearchScope};
 use crate::app::state::AppState;
 
-/// The search, in the organization the query's `group.id:` names.
+/// The search: in the group the query's `group.id:` names, or in every group of the project.
 pub async fn search(State(state): State<AppState>, key: RetracedKey, body: Bytes) -> Response {
     if let Err(e) = key.require(Scope::Read) {
         return e.into_response();
@@ -43,9 +41,11 @@ pub async fn search(State(state): State<AppState>, key: RetracedKey, body: Bytes
         );
     };
     let (group, rest) = take_group(&text);
-    let org = match group {
+    // A group named: its trail alone. Otherwise the whole project, every group at once, as
+    // Retraced searches (the client library's `query()` cannot name a group).
+    let (org, project) = match group {
         Some(group) => match state.directory.resolve(state.store.as_ref(), &group).await {
-            Ok(Some(org)) if !org.platform => org,
+            Ok(Some(org)) if !org.platform => (org, None),
             Ok(_) => {
                 return graphql::errors(
                     StatusCode::BAD_REQUEST,
@@ -54,25 +54,20 @@ pub async fn search(State(state): State<AppState>, key: RetracedKey, body: Bytes
             }
             Err(e) => return RetracedError::from(e).into_response(),
         },
-        // Without a group, a project of one group is searched whole, as Retraced would (the
-        // client library's `query()` cannot name a group); with several, the search must.
-        None => match only_group(&state).await {
-            Ok(Some(org)) => org,
-            Ok(None) => {
-                return graphql::errors(
-                    StatusCode::BAD_REQUEST,
-                    "group.id: Stele searches one group's trail at a time, and this project has \
-                     several; add group.id:<group> to the search",
-                );
+        None => {
+            let store = state.store.as_ref();
+            match (state.directory.platform(store).await, groups(&state).await) {
+                (Ok(platform), Ok(groups)) => (platform, Some(groups)),
+                (Err(e), _) | (_, Err(e)) => return RetracedError::from(e).into_response(),
             }
-            Err(e) => return RetracedError::from(e).into_response(),
-        },
+        }
     };
     request["variables"]["query"] = Value::String(rest);
     let body = serde_json::to_vec(&request).unwrap_or_default();
     let scope = SearchScope {
         store: state.store.clone(),
         org,
+        project,
         fixed: FixedFilters::default(),
         recorded_as: None,
         now: state.clock.now(),
@@ -80,18 +75,14 @@ pub async fn search(State(state): State<AppState>, key: RetracedKey, body: Bytes
     graphql::execute(super::viewer::schema(), &body, scope).await
 }
 
-/// The project's one group, if it has exactly one: a group is an organization known by an
-/// external id (as Retraced's groups are made), so the organization a first start makes for
-/// Stele's own use is none.
-async fn only_group(state: &AppState) -> Result<Option<Organization>, StoreError> {
-    let mut tenants = state
+/// The project's groups: its organizations known by an external id (as Retraced's groups are
+/// made), so the organization a first start makes for Stele's own use is none.
+async fn groups(state: &AppState) -> Result<Vec<Organization>, StoreError> {
+    Ok(state
         .store
         .list_orgs()
         .await?
         .into_iter()
-        .filter(|org| !org.platform && org.external_id.is_some());
-    Ok(match (tenants.next(), tenants.next()) {
-        (Some(only), None) => Some(only),
-        _ => None,
-    })
+        .filter(|org| !org.platform && org.external_id.is_some())
+        .collect())
 }

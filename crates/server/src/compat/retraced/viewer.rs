@@ -243,6 +243,7 @@ async fn search(
         store: state.store.clone(),
         recorded_as: (!skip).then(|| session.reader()),
         org: session.org,
+        project: None,
         fixed: session.claims.filters,
         now: state.clock.now(),
     };
