@@ -106,7 +106,7 @@ fn escape_pair(text: &str) -> String {
 
 /// lodash's `isEmpty`: `null`, booleans and numbers are empty; strings, arrays and objects when
 /// they have no length or keys.
-fn is_empty(value: &Value) -> bool {
+pub(super) fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => true,
         Value::String(s) => s.is_empty(),
@@ -115,8 +115,8 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// JavaScript's truthiness of a JSON value.
-fn is_truthy(value: &Value) -> bool {
+/// JavaScript's truthiness of a JSON value (which Retraced's checks, and its hash, use).
+pub(super) fn is_truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,

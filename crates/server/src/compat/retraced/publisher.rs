@@ -51,7 +51,7 @@ use stele_store::Scope;
 
 use super::auth::RetracedKey;
 use super::error::{Result, RetracedError};
-use super::hash::receipt_hash;
+use super::hash::{is_empty, is_truthy, receipt_hash};
 use crate::api::auth::org_error;
 use crate::api::events::record::{self, Checked, Recorded};
 use crate::api::events::{RECORDING_DISABLED, RECORDING_HEADER};
@@ -362,13 +362,7 @@ pub fn translate(
     }
     // lodash's isEmpty, as Retraced's checks use it: absent, null, "", {} and [] are empty
     // (and so is any number or boolean, which the type checks below name).
-    let empty = |value: Option<&Value>| match value {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty(),
-        Some(Value::Object(o)) => o.is_empty(),
-        Some(Value::Array(a)) => a.is_empty(),
-        Some(_) => true,
-    };
+    let empty = |value: Option<&Value>| value.is_none_or(is_empty);
     for field in ["action", "crud"] {
         if empty(sent.get(field)) {
             v.push(Violation::missing(
@@ -417,7 +411,7 @@ pub fn translate(
             }
         }
     }
-    let is_anonymous = sent.get("is_anonymous").is_some_and(truthy);
+    let is_anonymous = sent.get("is_anonymous").is_some_and(is_truthy);
     if !is_anonymous && actor.is_none() {
         v.push(Violation::missing(
             "actor",
@@ -544,7 +538,7 @@ pub fn translate(
     if let Some(description) = sent.get("description").filter(|d| !d.is_null()) {
         native.insert("description".into(), description.clone());
     }
-    if sent.get("is_failure").is_some_and(truthy) {
+    if sent.get("is_failure").is_some_and(is_truthy) {
         native.insert("outcome".into(), json!("failure"));
     }
     let mut native_actor = Map::new();
@@ -637,17 +631,6 @@ pub fn translate(
     .map_err(|errors| errors.iter().map(retraced_violation).collect::<Vec<_>>())?;
     event.origin = origin;
     Ok((event, group_id.to_string()))
-}
-
-/// JavaScript's truthiness of a JSON value, which Retraced's checks (and its hash) use.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
 }
 
 /// A value as Retraced's messages show it (strings without quotes).
