@@ -80,6 +80,7 @@ macro_rules! conformance_suite {
             correlated_entries_are_grouped,
             facets_list_what_the_organization_used,
             description_search_is_case_insensitive_and_unicode_aware,
+            a_filter_value_with_nul_matches_nothing,
             model_every_filter_and_walk_matches_brute_force,
             row_walks_match_list_walks_alone_and_among_organizations,
             the_chain_verifies_and_checkpoints_sign_its_head,

@@ -423,3 +423,70 @@ pub async fn model_every_filter_and_walk_matches_brute_force(store: Arc<dyn Stor
         }
     }
 }
+
+/// A filter value holding U+0000 matches nothing (no stored text can hold one) and is no error,
+/// whichever filter carries it, for a page and a count alike.
+pub async fn a_filter_value_with_nul_matches_nothing(store: Arc<dyn Store>) {
+    let a = org(&store, "nul").await;
+    let mut e = event("update", T0);
+    e.description = Some("printer renamed".into());
+    store.append(a, request(vec![e])).await.unwrap();
+    let nul = "print\0er".to_string();
+    let filters = [
+        EventFilter {
+            q: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            q: Some("\0".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            action: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            actor: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            entity_id: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            entity_type: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            channel: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            correlation_id: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            ip: Some(nul.clone()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            detailed_action: Some(DetailedActionMatch::Prefix(nul.clone())),
+            ..EventFilter::default()
+        },
+    ];
+    for filter in filters {
+        let page = store
+            .list(
+                a,
+                &PageRequest {
+                    filter: filter.clone(),
+                    limit: 10,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+        assert!(page.entries.is_empty(), "{filter:?}");
+        assert_eq!(page.total, 0, "{filter:?}");
+    }
+}
