@@ -191,6 +191,44 @@ impl ReaderPool {
     }
 }
 
+/// Makes the database readable by its owner alone: the directory Stele creates for it is
+/// `0700`, and the database file `0600` (made so before SQLite first opens it, because SQLite
+/// gives its `-wal` and `-shm` files the database file's mode). A database left more open by an
+/// older version is closed down, with its `-wal` and `-shm`; an existing directory is the
+/// operator's and is left as it is.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    if !path.exists() {
+        // An empty file is an empty SQLite database.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+    }
+    let sidecar = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    for file in [path.to_path_buf(), sidecar("-wal"), sidecar("-shm")] {
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies migrations, without a signing
     /// key (see [`SqliteOptions`]).
@@ -199,10 +237,8 @@ impl SqliteStore {
     }
 
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Other(format!("creating {}: {e}", dir.display())))?;
-        }
+        owner_only(path)
+            .map_err(|e| StoreError::Other(format!("preparing {}: {e}", path.display())))?;
         let mut conn = Connection::open(path).map_err(map_err)?;
         schema::configure(&conn).map_err(map_err)?;
         schema::migrate(&mut conn).map_err(map_err)?;

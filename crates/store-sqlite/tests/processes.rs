@@ -80,3 +80,41 @@ async fn a_group_continues_the_chain_another_process_or_a_job_extended() {
     let report = server.verify(org, None).await.unwrap();
     assert!(report.ok && report.entries == 6, "{report:?}");
 }
+
+/// The database is its owner's alone: a data directory Stele makes is `0700`, and the database
+/// and its `-wal` and `-shm` files are `0600` whatever the umask; one left more open (by an
+/// older version) is closed down when opened again (issue 17).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_files_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("data");
+    let path = dir.join("stele.db");
+    let sidecar = |suffix: &str| dir.join(format!("stele.db{suffix}"));
+    let store = SqliteStore::open(&path).unwrap();
+    let org = store.create_org("a").await.unwrap().key;
+    store
+        .append(org, request(vec![event("update", 1_767_322_245_678)]))
+        .await
+        .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for file in [path.clone(), sidecar("-wal"), sidecar("-shm")] {
+        assert!(file.exists(), "{}", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(store);
+
+    for file in [path.clone(), sidecar("-wal"), sidecar("-shm")] {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    for file in [path.clone(), sidecar("-wal"), sidecar("-shm")] {
+        if file.exists() {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+    }
+    drop(store);
+}
