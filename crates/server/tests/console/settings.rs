@@ -960,6 +960,64 @@ async fn settings_forms_without_the_csrf_token_are_refused_and_change_nothing() 
 }
 
 #[tokio::test]
+async fn an_it_admin_makes_no_key_that_can_do_more_than_their_role() {
+    let (console, _ada) = with_ada().await;
+    console
+        .add_member("ivy@example.com", None, Role::ItAdmin)
+        .await;
+    let cookie = console.session_cookie("ivy@example.com").await;
+    let csrf = csrf_of(&console, &cookie).await;
+    // The form does not offer what the role may not give.
+    let form = console.page_text("/console/settings/keys", &cookie).await;
+    assert!(
+        form.contains("value=\"admin\" disabled"),
+        "the admin scope is shown, not offered: {form}"
+    );
+    let keys_before = console
+        .store
+        .list_api_keys(console.org.key)
+        .await
+        .unwrap()
+        .len();
+    for scope in ["admin", "printlog.delete.all"] {
+        let response = console
+            .post_form(
+                "/console/settings/keys",
+                &cookie,
+                &[("csrf", &csrf), ("name", "escalate"), ("scope", scope)],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{scope}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("may not give a key"), "{scope}: {page}");
+    }
+    assert_eq!(
+        console
+            .store
+            .list_api_keys(console.org.key)
+            .await
+            .unwrap()
+            .len(),
+        keys_before,
+        "no key was made"
+    );
+    // What the role covers is still theirs to give.
+    let response = console
+        .post_form(
+            "/console/settings/keys",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("name", "service"),
+                ("scope", "ingest"),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn each_settings_page_needs_its_permission_and_the_header_links_only_to_those() {
     let (console, _ada) = with_ada().await;
     console

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use stele_store::Scope;
+
 /// What a member may do. The names are the ones people see (`audit.log.view`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
@@ -163,6 +165,49 @@ impl Role {
     pub fn has(self, permission: Permission) -> bool {
         self.permissions().contains(&permission)
     }
+
+    /// The first scope of `scopes` that this role may not give a key, with the permission it
+    /// lacks (`None`: no member may give it): a member mints only keys that can do no more than
+    /// the member may ([`scope_needs`]), so a key is never a way around a role.
+    pub fn may_grant(self, scopes: &[Scope]) -> Result<(), (Scope, Option<Permission>)> {
+        for scope in scopes {
+            match scope_needs(*scope) {
+                None => return Err((*scope, None)),
+                Some(needs) => {
+                    if let Some(missing) = needs.iter().find(|p| !self.has(**p)) {
+                        return Err((*scope, Some(*missing)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The permissions a member needs to give a key this scope: those of what the scope lets the key
+/// do. `ingest` only adds entries, which a member who manages keys is trusted to hand to a
+/// service; `admin` lets a key change settings, keys and members and run erasure, so only a role
+/// with every audit-log permission may give it. `None` for `organizations`, a platform key's
+/// scope, which no member of an organization may give.
+pub fn scope_needs(scope: Scope) -> Option<&'static [Permission]> {
+    Some(match scope {
+        Scope::Ingest => &[AuditKeysManage],
+        Scope::Read => &[AuditLogView],
+        Scope::Export => &[AuditLogView, AuditLogExport],
+        Scope::Admin => &[
+            AuditLogView,
+            AuditLogExport,
+            AuditLogsConfigure,
+            AuditKeysManage,
+            AuditMembersManage,
+        ],
+        Scope::Viewer => &[AuditLogView, AuditLogExport],
+        Scope::PrintlogUpdateOwn => &[PrintlogUpdateOwn],
+        Scope::PrintlogUpdateAll => &[PrintlogUpdateAll],
+        Scope::PrintlogDeleteOwn => &[PrintlogDeleteOwn],
+        Scope::PrintlogDeleteAll => &[PrintlogDeleteAll],
+        Scope::Organizations => return None,
+    })
 }
 
 impl fmt::Display for Role {
@@ -246,5 +291,34 @@ mod tests {
             docs.contains(&expected),
             "docs/console.md should contain this roles table:\n\n{expected}\n"
         );
+    }
+
+    #[test]
+    fn a_member_gives_a_key_no_more_than_their_role_may_do() {
+        // The it-admin manages keys but not members, nor erasure: no admin key.
+        assert_eq!(
+            Role::ItAdmin.may_grant(&[Scope::Ingest, Scope::Read, Scope::Export]),
+            Ok(())
+        );
+        assert_eq!(
+            Role::ItAdmin.may_grant(&[Scope::Read, Scope::Admin]),
+            Err((Scope::Admin, Some(Permission::AuditMembersManage)))
+        );
+        assert_eq!(
+            Role::ItAdmin.may_grant(&[Scope::PrintlogDeleteAll]),
+            Err((
+                Scope::PrintlogDeleteAll,
+                Some(Permission::PrintlogDeleteAll)
+            ))
+        );
+        assert_eq!(Role::Admin.may_grant(&Scope::FOR_ORGANIZATION), Ok(()));
+        assert_eq!(
+            Role::Owner.may_grant(&[Scope::Organizations]),
+            Err((Scope::Organizations, None))
+        );
+        // Every scope an organization's key may hold is given by some role.
+        for scope in Scope::FOR_ORGANIZATION {
+            assert!(scope_needs(scope).is_some(), "{scope:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use stele_service::access::roles::Role;
 use stele_store::{ApiKeyInfo, Scope};
 
 use super::{
@@ -55,7 +56,7 @@ struct KeyForm {
 
 impl KeyForm {
     /// The new key's name and scopes, or the problems by control (`name`, `scopes`).
-    fn check(&self) -> Result<(String, Vec<Scope>), Problems> {
+    fn check(&self, role: Role) -> Result<(String, Vec<Scope>), Problems> {
         let mut problems = Problems::new();
         let name = self.name.trim();
         if name.is_empty() {
@@ -73,7 +74,15 @@ impl KeyForm {
         }
         let scopes = match Scope::parse_list(&self.scopes.join(","))
             .and_then(|scopes| Scope::check_for(&scopes, false).map(|()| scopes))
-        {
+            .and_then(|scopes| match role.may_grant(&scopes) {
+                Ok(()) => Ok(scopes),
+                // A key can do no more than the member who makes it.
+                Err((scope, missing)) => Err(format!(
+                    "your role ({role}) may not give a key `{}`, which needs the permission to {}",
+                    scope.as_str(),
+                    missing.map_or("manage organizations", |p| p.describe())
+                )),
+            }) {
             Ok(scopes) => scopes,
             Err(_) if self.scopes.is_empty() => {
                 problems.insert("scopes".into(), "Choose at least one scope.".into());
@@ -142,7 +151,7 @@ pub async fn create(
         name: form.text("name"),
         scopes: form.all("scope").map(str::to_string).collect(),
     };
-    let (name, scopes) = match sent.check() {
+    let (name, scopes) = match sent.check(user.role) {
         Ok(checked) => checked,
         Err(problems) => {
             let keys = org_keys(&state, &user).await?;
@@ -302,9 +311,12 @@ fn render(
                     legend { "Scopes" }
                     @for scope in Scope::FOR_ORGANIZATION {
                         @let id = format!("scope-{}", scope.as_str());
+                        // A scope the member's role may not give is shown, not offered.
+                        @let offered = user.role.may_grant(&[scope]).is_ok();
                         div.choice {
                             input id=(id) type="checkbox" name="scope" value=(scope.as_str())
-                                checked[form.scopes.iter().any(|s| s == scope.as_str())];
+                                disabled[!offered]
+                                checked[offered && form.scopes.iter().any(|s| s == scope.as_str())];
                             label for=(id) {
                                 code { (scope.as_str()) } " " span.muted { (scope_hint(scope)) }
                             }
@@ -373,15 +385,42 @@ mod tests {
     #[test]
     fn a_key_needs_a_name_and_a_known_scope() {
         assert_eq!(
-            form(" CI ", &["read", "ingest"]).check().unwrap(),
+            form(" CI ", &["read", "ingest"])
+                .check(Role::Admin)
+                .unwrap(),
             ("CI".to_string(), vec![Scope::Ingest, Scope::Read])
         );
-        let problems = form("", &[]).check().unwrap_err();
+        let problems = form("", &[]).check(Role::Admin).unwrap_err();
         assert!(problems["name"].contains("name"));
         assert_eq!(problems["scopes"], "Choose at least one scope.");
-        let problems = form(&"x".repeat(101), &["root"]).check().unwrap_err();
+        let problems = form(&"x".repeat(101), &["root"])
+            .check(Role::Admin)
+            .unwrap_err();
         assert!(problems["name"].contains("at most 100"));
         assert!(problems["scopes"].contains("unknown scope `root`"));
-        assert!(form("a\nb", &["read"]).check().is_err());
+        assert!(form("a\nb", &["read"]).check(Role::Admin).is_err());
+    }
+
+    #[test]
+    fn a_member_makes_no_key_that_can_do_more_than_their_role() {
+        assert!(
+            form("ci", &["ingest", "read", "export"])
+                .check(Role::ItAdmin)
+                .is_ok()
+        );
+        let problems = form("ci", &["read", "admin"])
+            .check(Role::ItAdmin)
+            .unwrap_err();
+        assert!(
+            problems["scopes"].contains("may not give a key `admin`"),
+            "{problems:?}"
+        );
+        let problems = form("ci", &["printlog.delete.all"])
+            .check(Role::ItAdmin)
+            .unwrap_err();
+        assert!(
+            problems["scopes"].contains("delete every print"),
+            "{problems:?}"
+        );
     }
 }
