@@ -344,6 +344,13 @@ fn parse_instant(value: &str) -> Option<Millis> {
 }
 
 /// The longest text each field keeps, in characters (Bambuddy's column sizes).
+/// The longest print a row may say it took: ten years. Longer is no print but a mistake, and
+/// every organization's totals must stay far from `i64::MAX` however many rows add up.
+pub const MAX_DURATION_SECONDS: i64 = 10 * 366 * 24 * 3600;
+/// The largest amount (grams of filament, cost, kWh, energy cost) one row may hold, so that the
+/// totals of any number of rows stay finite numbers.
+pub const MAX_AMOUNT: f64 = 1e12;
+
 const TEXT_FIELDS: [(&str, usize); 6] = [
     ("print_name", 255),
     ("printer_name", 255),
@@ -458,8 +465,10 @@ pub fn parse_new_print(body: &Value, identity: &str, now: Millis) -> Result<Prin
             None => None,
             Some(v) => Some(
                 v.as_f64()
-                    .filter(|n| n.is_finite() && *n >= 0.0)
-                    .ok_or_else(|| invalid(field, "must be a number, 0 or more"))?,
+                    .filter(|n| n.is_finite() && (0.0..=MAX_AMOUNT).contains(n))
+                    .ok_or_else(|| {
+                        invalid(field, format!("must be a number from 0 to {MAX_AMOUNT:e}"))
+                    })?,
             ),
         };
         numbers.insert(field, n);
@@ -477,12 +486,19 @@ pub fn parse_new_print(body: &Value, identity: &str, now: Millis) -> Result<Prin
     }
     let duration_seconds = match present(map, "duration_seconds") {
         None => None,
-        Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-            invalid(
-                "duration_seconds",
-                "must be a whole number of seconds, 0 or more",
-            )
-        })?),
+        Some(v) => Some(
+            v.as_i64()
+                .filter(|n| (0..=MAX_DURATION_SECONDS).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "duration_seconds",
+                        format!(
+                            "must be a whole number of seconds from 0 to {MAX_DURATION_SECONDS} \
+                             (ten years)"
+                        ),
+                    )
+                })?,
+        ),
     };
     let mut times = BTreeMap::new();
     for field in TIME_FIELDS {
@@ -1003,6 +1019,20 @@ mod tests {
             (
                 json!({"status": "failed", "duration_seconds": 1.5}),
                 "duration_seconds",
+            ),
+            // Absurd values that would push an organization's totals past what they can hold.
+            (
+                json!({"status": "failed", "duration_seconds": i64::MAX}),
+                "duration_seconds",
+            ),
+            (
+                json!({"status": "failed", "duration_seconds": MAX_DURATION_SECONDS + 1}),
+                "duration_seconds",
+            ),
+            (json!({"status": "failed", "cost": 1e300}), "cost"),
+            (
+                json!({"status": "failed", "energy_kwh": 2e12}),
+                "energy_kwh",
             ),
             (json!({"status": "failed", "printer_id": "7"}), "printer_id"),
             (

@@ -193,7 +193,8 @@ pub async fn stats(conn: &mut Conn, org: OrgKey, filter: &PrintFilter) -> R<Prin
         sums += &format!(", count(*) FILTER (WHERE failure_reason = '{reason}')");
     }
     sums += ", count(*) FILTER (WHERE status = 'failed' AND failure_reason IS NULL),
-              coalesce(sum(duration_seconds), 0)::int8, count(duration_seconds),
+              least(coalesce(sum(duration_seconds), 0), 9223372036854775807)::int8,
+              count(duration_seconds),
               coalesce(sum(filament_used_grams), 0)::float8, coalesce(sum(cost), 0)::float8,
               coalesce(sum(energy_kwh), 0)::float8, coalesce(sum(energy_cost), 0)::float8";
     let mut tx = conn.snapshot().await?;

@@ -147,6 +147,9 @@ pub fn stats(conn: &Connection, org: OrgKey, filter: &PrintFilter) -> Result<Pri
     let (clause, values) = where_clause(org, filter);
     // The vocabularies are fixed, so each count is a conditional sum over one pass of the rows;
     // the names are this crate's constants, never client text.
+    // `total()` adds as floating point and never overflows, where `sum()` of integers fails
+    // past i64 (rows stored before ingest bounded their values); the duration's total is then
+    // held just under i64::MAX.
     let mut sums = String::from("count(*)");
     for status in PrintStatus::ALL {
         sums += &format!(", coalesce(sum(status = '{status}'), 0)");
@@ -155,7 +158,7 @@ pub fn stats(conn: &Connection, org: OrgKey, filter: &PrintFilter) -> Result<Pri
         sums += &format!(", coalesce(sum(failure_reason = '{reason}'), 0)");
     }
     sums += ", coalesce(sum(status = 'failed' AND failure_reason IS NULL), 0),
-              coalesce(sum(duration_seconds), 0), count(duration_seconds),
+              CAST(min(total(duration_seconds), 9.2e18) AS INTEGER), count(duration_seconds),
               total(filament_used_grams), total(cost), total(energy_kwh), total(energy_cost)";
     let tx = conn.unchecked_transaction().map_err(map_err)?;
     let mut stats = tx

@@ -104,6 +104,7 @@ macro_rules! conformance_suite {
             print_log_filters_pages_and_stats_match_brute_force,
             print_log_changes_commit_with_their_audit_entries,
             a_print_log_change_no_audit_entry_describes_is_not_made,
+            print_log_totals_hold_whatever_the_rows_add_up_to,
             // action schemas
             action_schema_versions_count_per_action_within_their_organization,
             concurrent_action_schema_versions_are_all_distinct,

@@ -576,3 +576,24 @@ pub async fn a_print_log_change_no_audit_entry_describes_is_not_made(store: Arc<
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].event.action, "create");
 }
+
+/// Totals never fail: rows whose durations add up past `i64::MAX` (stored before ingest bounded
+/// them) give a total held just under it, on both backends, instead of an error for the whole
+/// organization.
+pub async fn print_log_totals_hold_whatever_the_rows_add_up_to(store: Arc<dyn Store>) {
+    let a = org(&store, "a").await;
+    let recorder = Recorder::new();
+    for _ in 0..2 {
+        let mut f = fields(T0, PrintStatus::Completed);
+        f.duration_seconds = Some(i64::MAX);
+        store.record_print(a, f, recorder.audit()).await.unwrap();
+    }
+    let stats = store
+        .print_stats(a, &PrintFilter::default())
+        .await
+        .expect("stats of huge durations");
+    assert!(
+        stats.total_duration_seconds >= 9_000_000_000_000_000_000,
+        "{stats:?}"
+    );
+}
