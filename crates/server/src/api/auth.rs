@@ -14,6 +14,7 @@
 use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderName;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use stele_core::{Actor, Context};
@@ -431,6 +432,15 @@ pub fn org_error(e: OrgError) -> ApiError {
 /// The key of `X-API-Key: <key>` or `Authorization: Bearer <key>`, if it is one of ours and not
 /// revoked.
 pub(crate) async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInfo, ApiError> {
+    // Two credentials are one too many: which one a proxy or a server honours differs, so a
+    // request that sends two is refused rather than read by the first.
+    for name in [AUTHORIZATION, HeaderName::from_static(API_KEY_HEADER)] {
+        if parts.headers.get_all(&name).iter().nth(1).is_some() {
+            return Err(ApiError::Unauthorized(
+                "send one Authorization (or X-API-Key) header, not several",
+            ));
+        }
+    }
     let secret = match parts.headers.get(API_KEY_HEADER) {
         // A client that names its key this way means it, whatever else it sends (a proxy may add
         // an Authorization header of its own).

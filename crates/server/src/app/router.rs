@@ -4,6 +4,8 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::api;
 use crate::app::config::Config;
@@ -13,15 +15,30 @@ use crate::compat;
 use crate::console;
 
 pub fn router(state: AppState, config: &Config) -> Router {
-    api::router()
+    private(api::router())
         // Browsers on allowed origins may read the API with a viewer token (`crate::app::cors`).
         .layer(cors::layer(state.clone()))
         .merge(console::router(state.clone()))
         .merge(console::embed::router(state.clone()))
         // WorkOS's routes sit at the root: its SDK drops any path prefix of the host it is given.
-        .merge(compat::workos::router())
-        .merge(compat::retraced::router())
+        .merge(private(compat::workos::router()))
+        .merge(private(compat::retraced::router()))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
+}
+
+/// The API's answers hold audit entries (personal data among them) and secrets shown once: no
+/// cache may keep them (`Cache-Control: no-store`, unless a route says otherwise), and no browser
+/// may guess their type from their content (`X-Content-Type-Options: nosniff`).
+fn private(routes: Router<AppState>) -> Router<AppState> {
+    routes
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }

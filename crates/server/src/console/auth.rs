@@ -394,7 +394,8 @@ pub async fn login(
                 if minutes == 1 { "" } else { "s" }
             ),
         };
-        tracing::info!(email = %email, ip = ?client.ip, "sign-in refused: rate limited");
+        // Never the typed email: a password typed into the email field would land in the log.
+        tracing::info!(ip = ?client.ip, "sign-in refused: rate limited");
         let mut response = again(StatusCode::TOO_MANY_REQUESTS, &message)?;
         let seconds = (blocked.retry_after_ms() + 999) / 1000;
         if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -425,7 +426,7 @@ pub async fn login(
     const WRONG: &str = "Wrong email or password.";
     let Some(first) = memberships.first() else {
         limiter.failed(&account, client.ip, now);
-        tracing::info!(email = %email, ip = ?client.ip, "failed sign-in: no member has this email");
+        tracing::info!(ip = ?client.ip, "failed sign-in: no member has this email");
         return again(StatusCode::UNAUTHORIZED, WRONG);
     };
     // Where the session starts: the first membership that is not disabled, in the store's order

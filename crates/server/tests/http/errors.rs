@@ -163,3 +163,49 @@ async fn readiness_reports_the_database_check_and_liveness_is_plain() {
     assert_eq!(live.status(), StatusCode::OK);
     assert_eq!(live.text().await.unwrap(), "ok");
 }
+
+/// The API's answers are kept by no cache and sniffed by no browser, whatever the door and the
+/// status: audit entries hold personal data, and some answers a secret shown once.
+#[tokio::test]
+async fn api_answers_are_not_cached_nor_sniffed() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/events",
+        "/v1/facets",
+        "/v1/events/not-an-id",
+        "/audit_logs/exports/audit_log_export_x",
+        "/auditlog/publisher/v1/project/p/viewertoken",
+    ] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+}
+
+/// Two credentials are refused, not read by the first: which one a proxy or a server honours
+/// differs.
+#[tokio::test]
+async fn a_request_with_two_authorization_headers_is_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!("{}/v1/events", app.url))
+        .header("Authorization", format!("Bearer {}", app.key))
+        .header("Authorization", "Bearer stele_someone_else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .get(format!("{}/v1/events", app.url))
+        .header("X-API-Key", &app.key)
+        .header("X-API-Key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // One is read as always.
+    assert_eq!(app.get("/v1/events").await.status(), StatusCode::OK);
+}

@@ -198,11 +198,21 @@ pub const CSV_HEADER: [&str; 28] = [
 const BOM: &str = "\u{feff}";
 
 /// Guards a CSV cell against formula injection: a spreadsheet treats a cell starting with `=`,
-/// `+`, `-` or `@` (and, in some, tab or carriage return) as a formula, so such a cell gets a
-/// leading `'` and is shown as text (the OWASP "CSV injection" recommendation).
+/// `+`, `-` or `@` (and, in some, tab, carriage return, line feed or `|`) as a formula, and
+/// some skip leading spaces (a non-breaking one too) or read the fullwidth forms `＝ ＋ － ＠` as
+/// the ASCII ones. Such a cell gets a leading `'` and is shown as text (the OWASP "CSV injection"
+/// recommendation, widened to what spreadsheets actually accept).
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+    let starts_a_formula = |c: char| {
+        matches!(
+            c,
+            '=' | '+' | '-' | '@' | '|' | '\t' | '\r' | '\n' | '＝' | '＋' | '－' | '＠'
+        )
+    };
+    let first_visible = cell.chars().find(|c| !matches!(c, ' ' | '\u{a0}'));
+    match (cell.chars().next(), first_visible) {
+        (Some(first), _) if starts_a_formula(first) => Cow::Owned(format!("'{cell}")),
+        (Some(' ' | '\u{a0}'), Some(c)) if starts_a_formula(c) => Cow::Owned(format!("'{cell}")),
         _ => Cow::Borrowed(cell),
     }
 }
@@ -666,11 +676,25 @@ mod tests {
 
     #[test]
     fn formula_cells_are_neutralised() {
-        for cell in ["=SUM(1)", "+1", "-1", "@x", "\tx", "\rx"] {
-            assert_eq!(neutralise(cell), format!("'{cell}"));
+        for cell in [
+            "=SUM(1)",
+            "+1",
+            "-1",
+            "@x",
+            "\tx",
+            "\rx",
+            "\n=1+1",
+            " =x",
+            "   +x",
+            "\u{a0}=x",
+            "＝1+1",
+            "＠SUM(1)",
+            "|calc",
+        ] {
+            assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
         }
-        for cell in ["", "a=1", "1", " =x", "'=x"] {
-            assert_eq!(neutralise(cell), cell);
+        for cell in ["", "a=1", "1", "'=x", " a", "\u{a0}"] {
+            assert_eq!(neutralise(cell), cell, "{cell:?}");
         }
     }
 

@@ -29,6 +29,10 @@ impl FromRequestParts<AppState> for RetracedKey {
     type Rejection = RetracedError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        // Two credentials are refused, not read by the first (as on the native API).
+        if parts.headers.get_all(AUTHORIZATION).iter().nth(1).is_some() {
+            return Err(RetracedError::Unauthorized);
+        }
         let secret = parts
             .headers
             .get(AUTHORIZATION)
