@@ -197,13 +197,27 @@ pub trait SentObject<'de>: Default {
     fn take<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error>;
 }
 
-/// Keeps an unknown key with its value; a repeated key keeps its first place and its last value,
-/// as `serde_json::Map` does.
-fn keep_unknown(unknown: &mut Vec<(String, Value)>, key: Cow<'_, str>, value: Value) {
-    match unknown.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, v)) => *v = value,
-        None => unknown.push((key.into_owned(), value)),
+/// Keeps an unknown key with its value (the check names it); a repeated one is refused, as any
+/// repeated key is.
+fn keep_unknown<E: serde::de::Error>(
+    unknown: &mut Vec<(String, Value)>,
+    key: Cow<'_, str>,
+    value: Value,
+) -> Result<(), E> {
+    if unknown.iter().any(|(k, _)| *k == key) {
+        return Err(repeated(&key));
     }
+    unknown.push((key.into_owned(), value));
+    Ok(())
+}
+
+/// A key sent twice in one object: JSON allows it and parsers keep one or the other, so an audit
+/// event that has one would be ambiguous (`{"action": "update", "action": "delete"}`); it is
+/// refused.
+fn repeated<E: serde::de::Error>(key: &str) -> E {
+    E::custom(format!(
+        "the key `{key}` appears more than once in one object"
+    ))
 }
 
 /// Declares the struct of one object of the event contract: an optional field per known key
@@ -230,8 +244,13 @@ macro_rules! sent_object {
                 map: &mut A,
             ) -> Result<(), A::Error> {
                 match &*key {
-                    $($key => self.$field = Some(map.next_value()?),)*
-                    _ => keep_unknown(&mut self.unknown, key, map.next_value()?),
+                    $($key => {
+                        if self.$field.is_some() {
+                            return Err(repeated(&key));
+                        }
+                        self.$field = Some(map.next_value()?)
+                    })*
+                    _ => keep_unknown(&mut self.unknown, key, map.next_value()?)?,
                 }
                 Ok(())
             }
@@ -395,6 +414,9 @@ fn read_array_value<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Value, A::Erro
 fn read_object_value<'de, A: MapAccess<'de>>(mut map: A) -> Result<Value, A::Error> {
     let mut object = Map::new();
     while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        if object.contains_key(&key) {
+            return Err(repeated(&key));
+        }
         object.insert(key, value);
     }
     Ok(Value::Object(object))
@@ -545,6 +567,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for SentBody<'a> {
                 let mut others = false;
                 while let Some(Key(key)) = map.next_key()? {
                     if key == "events" {
+                        if events.is_some() {
+                            return Err(repeated(&key));
+                        }
                         events = Some(map.next_value()?);
                     } else {
                         others = true;
@@ -647,13 +672,28 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_key_keeps_its_last_value() {
-        let e = event(r#"{"action": "a", "action": "b", "x": 1, "y": 2, "x": 3}"#);
-        assert_eq!(e.action, Some(Scalar::Str("b".into())));
-        assert_eq!(
-            e.unknown,
-            vec![("x".to_string(), json!(3)), ("y".to_string(), json!(2))]
-        );
+    fn a_repeated_key_is_refused_wherever_it_is() {
+        // An audit event must not be ambiguous: which of two values counts differs by parser.
+        for text in [
+            r#"{"action": "update", "action": "delete"}"#,
+            r#"{"action": "a", "x": 1, "y": 2, "x": 3}"#,
+            r#"{"action": "a", "actor": {"type": "user", "id": "u1", "id": "u2"}}"#,
+            r#"{"action": "a", "context": {"ip": "::1", "impersonator": {"id": "a", "id": "b"}}}"#,
+            r#"{"action": "a", "entity": {"type": "T", "type": "U"}}"#,
+            r#"{"action": "a", "changes": [{"field": "f", "new": 1, "new": 2}]}"#,
+        ] {
+            let e = SentEvent::from_json(text.as_bytes()).unwrap_err();
+            assert!(
+                e.to_string().contains("appears more than once"),
+                "{text}: {e}"
+            );
+        }
+        for body in [
+            &br#"{"events": [{"action": "a", "action": "b"}]}"#[..],
+            br#"{"events": [{"action": "a"}], "events": []}"#,
+        ] {
+            assert!(SentBody::from_json(body).is_err());
+        }
     }
 
     #[test]

@@ -209,3 +209,30 @@ async fn a_request_with_two_authorization_headers_is_refused() {
     // One is read as always.
     assert_eq!(app.get("/v1/events").await.status(), StatusCode::OK);
 }
+
+/// A key sent twice in one object is refused, never read as one or the other: an audit event
+/// must not be ambiguous.
+#[tokio::test]
+async fn an_event_with_a_repeated_key_is_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/events", app.url))
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body(r#"{"action": "update", "action": "delete", "actor": {"type": "user"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`action` appears more than once"),
+        "{body}"
+    );
+    let page: serde_json::Value = app.get("/v1/events").await.json().await.unwrap();
+    assert_eq!(page["entries"], json!([]));
+}
