@@ -40,7 +40,14 @@ pub async fn create(
     body: std::result::Result<Json<ErasureRequest>, JsonRejection>,
 ) -> Result<Json<ErasureResponse>> {
     auth.require(Scope::Admin)?;
-    let Json(request) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(request) = body.map_err(|e| {
+        // Too large is the body limit's 413, as on every endpoint, not a bad body.
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
     let erased = erasure::erase(
         state.store.as_ref(),
         state.archive.clone(),

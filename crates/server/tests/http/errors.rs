@@ -111,6 +111,11 @@ async fn a_body_over_the_limit_is_a_413() {
     e["description"] = json!("x".repeat(20_000));
     let response = app.post_events(&e).await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // An erasure request too: the limit's 413 in the API's JSON, not a bad body.
+    let response = app
+        .post_erasure_as(&app.key, &json!({"actor": "x".repeat(20_000)}))
+        .await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
 
 #[tokio::test]
