@@ -20,6 +20,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
@@ -129,8 +130,10 @@ fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     let by = platform_manager(&auth)?;
     let map = object(&body)?;
     only(&map, &["name", "external_id"])?;
@@ -216,8 +219,10 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(reference): Path<String>,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let map = object(&body)?;
@@ -275,8 +280,10 @@ pub async fn create_key(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(reference): Path<String>,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let map = object(&body)?;
@@ -393,8 +400,10 @@ pub async fn add_member(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(reference): Path<String>,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let map = object(&body)?;
@@ -465,8 +474,10 @@ pub async fn update_member(
     State(state): State<AppState>,
     auth: Authenticated,
     Path((reference, id)): Path<(String, String)>,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     let by = platform_manager(&auth)?;
     let org = named(&state, &reference).await?;
     let map = object(&body)?;

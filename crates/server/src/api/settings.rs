@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use serde_json::{Map, Value, json};
 use stele_store::{EmbedTheme, MIN_RETENTION_DAYS, OrgSettings, Scope};
 
@@ -62,8 +63,10 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<
 pub async fn replace(
     state: State<AppState>,
     auth: Authenticated,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     update(state, auth, body, Update::Replace).await
 }
 
@@ -71,8 +74,10 @@ pub async fn replace(
 pub async fn patch(
     state: State<AppState>,
     auth: Authenticated,
-    body: Bytes,
+    body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>> {
+    // Too large is the body limit's 413 in this door's own shape, not axum's text.
+    let body = body.map_err(ApiError::from)?;
     update(state, auth, body, Update::Patch).await
 }
 

@@ -111,6 +111,29 @@ async fn a_body_over_the_limit_is_a_413() {
     e["description"] = json!("x".repeat(20_000));
     let response = app.post_events(&e).await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Settings too, and the compatible doors in their own JSON shapes: never axum's text.
+    let big = json!({"retention_days": 30, "note": "x".repeat(20_000)});
+    for (method, path) in [
+        (reqwest::Method::PUT, "/v1/settings"),
+        (reqwest::Method::PATCH, "/v1/settings"),
+        (reqwest::Method::POST, "/v1/viewer-tokens"),
+        (reqwest::Method::POST, "/audit_logs/events"),
+    ] {
+        let response = app
+            .client
+            .request(method, format!("{}{path}", app.url))
+            .bearer_auth(&app.key)
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: not JSON: {e}"));
+        assert!(body.is_object(), "{path}: {body}");
+    }
     // An erasure request too: the limit's 413 in the API's JSON, not a bad body.
     let response = app
         .post_erasure_as(&app.key, &json!({"actor": "x".repeat(20_000)}))
