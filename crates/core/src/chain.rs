@@ -256,6 +256,21 @@ pub fn event_bytes(event: &NewEvent, personal_digest: &Hash) -> Vec<u8> {
 /// stored earlier still verifies; one that uses any gets this object as a 16th field.
 fn widened_fields(event: &NewEvent) -> Option<Value> {
     use serde_json::Map;
+    // Most events use none of them: answered without building anything (sealing runs per event).
+    let a = &event.actor;
+    let entity_widened = event
+        .entity
+        .as_ref()
+        .is_some_and(|e| e.href.is_some() || !e.metadata.is_empty());
+    if a.href.is_none()
+        && a.metadata.is_empty()
+        && a.original_type.is_none()
+        && !entity_widened
+        && event.related_entities.is_empty()
+        && event.origin.is_empty()
+    {
+        return None;
+    }
     fn put(map: &mut Map<String, Value>, key: &str, value: Value) {
         let empty = match &value {
             Value::Null => true,

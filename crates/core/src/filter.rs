@@ -75,6 +75,27 @@ impl Default for EventFilter {
 }
 
 impl EventFilter {
+    /// Whether a text value of the filter holds U+0000. No stored text can (ingest refuses it),
+    /// so such a filter matches nothing; stores answer it without asking their database.
+    pub fn holds_nul(&self) -> bool {
+        [
+            self.action.as_deref(),
+            self.actor.as_deref(),
+            self.entity_type.as_deref(),
+            self.entity_id.as_deref(),
+            self.channel.as_deref(),
+            self.correlation_id.as_deref(),
+            self.ip.as_deref(),
+            self.q.as_deref(),
+            self.detailed_action.as_ref().map(|d| match d {
+                DetailedActionMatch::Exact(v) | DetailedActionMatch::Prefix(v) => v.as_str(),
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|t| t.contains('\0'))
+    }
+
     /// The reference meaning of the filter, entry by entry. Stores answer with indexes instead;
     /// the conformance suite checks them against this.
     pub fn matches(&self, entry: &crate::Entry) -> bool {

@@ -129,7 +129,7 @@ pub(crate) fn like_escape(s: &str) -> String {
 /// (asked first, one index probe), so its plan is what it was before related entities existed.
 async fn filter_conditions(conn: &mut Conn, org: OrgKey, f: &EventFilter) -> R<Option<Where>> {
     let related_types = match f.entity_type.as_deref() {
-        Some(t) if !t.contains('\0') => conn
+        Some(t) if !f.holds_nul() => conn
             .query_opt(
                 "SELECT 1 FROM entry_keys WHERE org_id = $1 AND kind = $2 AND value = $3::text \
                  LIMIT 1",
@@ -150,20 +150,7 @@ fn conditions(org: OrgKey, f: &EventFilter, related_types: bool) -> Option<Where
         conditions: vec!["e.org_id = $1".into()],
         params: vec![Box::new(org.get())],
     };
-    let texts = [
-        f.action.as_deref(),
-        f.actor.as_deref(),
-        f.entity_type.as_deref(),
-        f.entity_id.as_deref(),
-        f.channel.as_deref(),
-        f.correlation_id.as_deref(),
-        f.ip.as_deref(),
-        f.q.as_deref(),
-        f.detailed_action.as_ref().map(|d| match d {
-            DetailedActionMatch::Exact(v) | DetailedActionMatch::Prefix(v) => v.as_str(),
-        }),
-    ];
-    if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+    if f.holds_nul() {
         return None;
     }
     for (column, value) in [

@@ -74,22 +74,9 @@ impl SqlParts {
 }
 
 fn plan(conn: &Connection, dict: &Dict, org: OrgKey, f: &EventFilter) -> Result<Plan> {
-    // No stored text holds U+0000 (ingest refuses it), so a filter value with one matches
-    // nothing; asked anyway, FTS5 would fail on it.
-    let texts = [
-        f.action.as_deref(),
-        f.actor.as_deref(),
-        f.entity_type.as_deref(),
-        f.entity_id.as_deref(),
-        f.channel.as_deref(),
-        f.correlation_id.as_deref(),
-        f.ip.as_deref(),
-        f.q.as_deref(),
-        f.detailed_action.as_ref().map(|d| match d {
-            DetailedActionMatch::Exact(v) | DetailedActionMatch::Prefix(v) => v.as_str(),
-        }),
-    ];
-    if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+    // No stored text holds U+0000, so a filter value with one matches nothing; asked anyway,
+    // FTS5 would fail on it.
+    if f.holds_nul() {
         return Ok(Plan::Empty);
     }
     // Terms that must all be present. Every term is bound to its organization already; the
