@@ -4,7 +4,8 @@
 It uses the Python standard library only and shares no code with Stele. Given a proof document
 
   * an inclusion proof (GET /v1/events/{id}/proof), it recomputes the canonical JSON, the
-    event bytes (stele-event-v1), the event digest, the entry hash (stele-entry-v1) from
+    event bytes (stele-event-v2 with its per-value commitments, or stele-event-v1 for entries
+    written before it), the event digest, the entry hash (stele-entry-v1) from
     prev_hash and personal_digest, the RFC 6962 leaf hash and the audit path up to the
     checkpoint's merkle_root, and rebuilds the checkpoint's signing bytes;
   * a consistency proof (GET /v1/integrity/consistency?from=&to=), it checks that the later
@@ -336,6 +337,7 @@ def read_entry(entry) -> dict:
         "metadata": metadata,
         "widened": widened,
         "personal": personal,
+        "raw": entry,
     }
 
 
@@ -414,6 +416,149 @@ def entry_hash(prev: bytes, org_id: str, seq: int, entry_id: str, recorded_at: s
     return sha256(
         ENTRY_FORMAT + prev + field(org_id) + field(str(seq)) + field(entry_id) + field(recorded_at) + event_digest
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Format 2 (docs/integrity.md, "Format 2: a commitment per erasable value").
+
+EVENT_FORMAT_V2 = b"stele-event-v2"
+FIELDS_FORMAT_V2 = b"stele-fields-v2"
+
+
+def fbytes(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def leaves(entry: dict):
+    """(label, value bytes) of every erasable value: text as UTF-8, JSON values as canonical JSON."""
+    out = []
+
+    def text(label, value):
+        if value is not None:
+            out.append((label, value.encode("utf-8")))
+
+    def json_leaf(label, value):
+        out.append((label, canonical_json(value).encode("utf-8")))
+
+    actor = entry["actor"]
+    for key in ("id", "name", "email", "href"):
+        text("actor." + key, actor.get(key))
+    context = entry.get("context", {})
+    for key in ("ip", "user_agent", "location", "reason"):
+        text("context." + key, context.get(key))
+    impersonator = context.get("impersonator")
+    if impersonator is not None:
+        for key in ("id", "email"):
+            text("context.impersonator." + key, impersonator.get(key))
+    text("description", entry.get("description"))
+    entity = entry.get("entity")
+    if entity is not None:
+        for key in ("id", "name", "href"):
+            text("entity." + key, entity.get(key))
+    for i, value in enumerate(entry.get("entity_ids", [])):
+        text(f"entity_ids.{i}", value)
+    related = entry.get("related_entities", [])
+    for i, one in enumerate(related):
+        for key in ("id", "name", "href"):
+            text(f"related_entities.{i}.{key}", one.get(key))
+    for key, value in actor.get("metadata", {}).items():
+        json_leaf("actor.metadata." + key, value)
+    if entity is not None:
+        for key, value in entity.get("metadata", {}).items():
+            json_leaf("entity.metadata." + key, value)
+    for i, one in enumerate(related):
+        for key, value in one.get("metadata", {}).items():
+            json_leaf(f"related_entities.{i}.metadata.{key}", value)
+    for i, change in enumerate(entry.get("changes", [])):
+        for part in ("old", "new"):
+            if part in change:
+                json_leaf(f"changes.{i}.{part}", change[part])
+    for key, value in entry.get("metadata", {}).items():
+        json_leaf("metadata." + key, value)
+    for key, value in entry.get("origin", {}).items():
+        json_leaf("origin." + key, value)
+    return out
+
+
+def read_seal(data: bytes):
+    """The stored seal (a proof's personal_salt): ("v1", salt), ("v1-frozen", event digest),
+    ("v2", salt) or ("v2-punctured", {label: ("salt" | "commitment", 32 bytes)})."""
+    if len(data) == 16:
+        return ("v1", data)
+    need(len(data) > 0, "personal_salt is empty")
+    tag, rest = data[0], data[1:]
+    if tag == 1:
+        need(len(rest) == 32, "a frozen seal holds one 32-byte digest")
+        return ("v1-frozen", rest)
+    if tag == 2:
+        need(len(rest) == 16, "a format-2 seal holds a 16-byte salt")
+        return ("v2", rest)
+    need(tag == 3, f"personal_salt starts with an unknown tag {tag}")
+    leaves_by_label = {}
+    while rest:
+        need(len(rest) >= 4, "a punctured seal is cut short")
+        n = int.from_bytes(rest[:4], "big")
+        need(len(rest) >= 4 + n + 33, "a punctured seal is cut short")
+        label = rest[4:4 + n].decode("utf-8")
+        kind = {0: "salt", 1: "commitment"}.get(rest[4 + n])
+        need(kind is not None, "a punctured seal has an unknown leaf kind")
+        leaves_by_label[label] = (kind, rest[5 + n:37 + n])
+        rest = rest[37 + n:]
+    return ("v2-punctured", leaves_by_label)
+
+
+def fields_digest(entry: dict, seal, out) -> bytes:
+    """The format-2 fields digest of the entry as shown, under its seal."""
+    kind, value = seal
+    commitments = {}
+    shown = leaves(entry)
+    for label, data in shown:
+        is_json = label.split(".")[0] in ("changes", "metadata", "origin") or ".metadata." in label
+        out.say(f"  leaf {label} = {data.decode('utf-8') if is_json else canonical_json(data.decode('utf-8'))}")
+        if kind == "v2":
+            leaf_salt = sha256(value + fbytes(label.encode("utf-8")))
+        else:
+            stored = value.get(label)
+            need(stored is not None, f"{label} is shown but the entry's seal has no commitment for it")
+            if stored[0] == "commitment":
+                out.say(f"  NOT proven: {label} (erased or redacted; the value shown replaced the original)")
+                continue
+            leaf_salt = stored[1]
+        commitments[label] = sha256(leaf_salt + fbytes(data))
+    if kind == "v2-punctured":
+        shown_labels = {label for label, _ in shown}
+        for label, (leaf_kind, h) in value.items():
+            if leaf_kind == "commitment":
+                commitments[label] = h
+            else:
+                need(label in shown_labels, f"{label} was recorded but is no longer shown")
+    h = hashlib.sha256(FIELDS_FORMAT_V2)
+    for label in sorted(commitments, key=lambda l: l.encode("utf-8")):
+        h.update(fbytes(label.encode("utf-8")))
+        h.update(commitments[label])
+    return h.digest()
+
+
+def event_fields_v2(e: dict, fields_digest_hex: str):
+    raw = e["raw"]
+    context = raw.get("context", {})
+    plain_context = {k: context[k] for k in ("api_key_id", "correlation_id", "request_id", "source")
+                     if context.get(k) is not None}
+    kind = e["entity"][0] if e["entity"] is not None else None
+    return [
+        ("occurred_at", e["occurred_at"]),
+        ("action", e["action"]),
+        ("detailed_action", e["detailed_action"]),
+        ("channel", e["channel"]),
+        ("outcome", e["outcome"]),
+        ("actor.type", e["actor_type"]),
+        ("actor.original_type", raw["actor"].get("original_type")),
+        ("entity.type", kind),
+        ("fields_digest", fields_digest_hex),
+        ("context", canonical_json(plain_context)),
+        ("change fields", canonical_json([c["field"] for c in raw.get("changes", [])])),
+        ("related entity types", canonical_json([r["type"] for r in raw.get("related_entities", [])])),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,6 +782,41 @@ def check_checkpoint(cp: dict, name: str, public_key: bytes | None, out: Report)
 # The two proofs.
 
 
+def event_digest_v1(e: dict, personal_digest: bytes, out: Report) -> bytes:
+    fields = event_fields(e, personal_digest.hex())
+    for name in ("entity_ids", "context", "changes", "metadata", "widened"):
+        if name in dict(fields):
+            out.say(f"  canonical {name}: {dict(fields)[name]}")
+    data = event_bytes(fields)
+    out.detail("  event bytes, field by field:")
+    out.detail(f"    {EVENT_FORMAT.hex()}  \"stele-event-v1\"")
+    for name, value in fields:
+        encoded = field(value)
+        shown = "absent" if value is None else repr(value)
+        out.detail(f"    {encoded[:4].hex()} {encoded[4:].hex()}  {name} = {shown}")
+    out.detail(f"  event bytes ({len(data)} bytes), hex: {data.hex()}")
+    event_digest = sha256(data)
+    out.say(f"  event digest    SHA-256(event bytes)  = {event_digest.hex()}")
+    return event_digest
+
+
+def check_personal_v1(e: dict, salt: bytes, personal_digest: bytes, out: Report):
+    personal = e["personal"]
+    # The personal digest: SHA-256(salt || canonical JSON of the five personal fields).
+    fields = {
+        "actor_email": personal["actor.email"],
+        "actor_id": personal["actor.id"],
+        "actor_name": personal["actor.name"],
+        "ip": personal["context.ip"],
+        "user_agent": personal["context.user_agent"],
+    }
+    recomputed = sha256(salt + canonical_json(fields).encode("utf-8"))
+    need(recomputed == personal_digest,
+         "the actor or context shown does not match the entry's personal digest")
+    out.say(f"  personal digest SHA-256(salt canonical personal fields) = {recomputed.hex()}: "
+            "the actor id, name, email, IP and user agent shown are the ones recorded")
+
+
 def verify_inclusion_proof(doc: dict, public_key: bytes | None, out: Report):
     only_keys(doc, {"entry", "personal_digest", "personal_salt", "prev_hash", "entry_hash", "leaf_index", "tree_size",
                     "path", "checkpoint"}, "the proof")
@@ -652,20 +832,35 @@ def verify_inclusion_proof(doc: dict, public_key: bytes | None, out: Report):
     path = [hex_bytes(h, 32, f"path[{i}]") for i, h in enumerate(path_list)]
 
     out.say(f"entry {e['id']}: seq {e['seq']} of organization {cp['org_id']}")
-    fields = event_fields(e, personal_digest.hex())
-    for name in ("entity_ids", "context", "changes", "metadata", "widened"):
-        if name in dict(fields):
+    salt_hex = doc.get("personal_salt")
+    need(salt_hex is None or isinstance(salt_hex, str), "personal_salt must be a string or null")
+    seal = read_seal(hex_bytes(salt_hex, len(salt_hex) // 2, "personal_salt")) if salt_hex is not None else None
+    if seal is not None and seal[0] == "v1-frozen":
+        # A format-1 entry that an erasure or redaction rewrote: its event digest as written.
+        event_digest = seal[1]
+        out.say(f"  event digest    as recorded before the entry was rewritten = {event_digest.hex()}")
+        out.say("  NOT proven: the content shown (an erasure or redaction rewrote this format-1 entry; "
+                "its record in the trail says when and why)")
+    elif seal is not None and seal[0] in ("v2", "v2-punctured"):
+        digest = fields_digest(e["raw"], seal, out)
+        need(digest == personal_digest,
+             "the values shown (actor, context, description, entity, changes, metadata) do not match "
+             "the entry's fields digest")
+        out.say(f"  fields digest   SHA-256(\"stele-fields-v2\" F(label) commitment ...) = {digest.hex()}")
+        fields = event_fields_v2(e, personal_digest.hex())
+        for name in ("context", "change fields", "related entity types"):
             out.say(f"  canonical {name}: {dict(fields)[name]}")
-    data = event_bytes(fields)
-    out.detail("  event bytes, field by field:")
-    out.detail(f"    {EVENT_FORMAT.hex()}  \"stele-event-v1\"")
-    for name, value in fields:
-        encoded = field(value)
-        shown = "absent" if value is None else repr(value)
-        out.detail(f"    {encoded[:4].hex()} {encoded[4:].hex()}  {name} = {shown}")
-    out.detail(f"  event bytes ({len(data)} bytes), hex: {data.hex()}")
-    event_digest = sha256(data)
-    out.say(f"  event digest    SHA-256(event bytes)  = {event_digest.hex()}")
+        data = EVENT_FORMAT_V2 + b"".join(field(v) for _, v in fields)
+        out.detail("  event bytes, field by field:")
+        out.detail(f"    {EVENT_FORMAT_V2.hex()}  \"stele-event-v2\"")
+        for name, value in fields:
+            encoded = field(value)
+            shown = "absent" if value is None else repr(value)
+            out.detail(f"    {encoded[:4].hex()} {encoded[4:].hex()}  {name} = {shown}")
+        event_digest = sha256(data)
+        out.say(f"  event digest    SHA-256(event bytes)  = {event_digest.hex()}")
+    else:
+        event_digest = event_digest_v1(e, personal_digest, out)
 
     if e["seq"] == 1:
         g = genesis(cp["org_id"])
@@ -687,25 +882,10 @@ def verify_inclusion_proof(doc: dict, public_key: bytes | None, out: Report):
     out.say(f"  Merkle root     {cp['merkle_root'].hex()} reached: the entry is in the checkpoint's tree")
     check_checkpoint(cp, "checkpoint", public_key, out)
 
-    salt = doc.get("personal_salt")
-    personal = e["personal"]
-    if salt is not None:
-        salt = hex_bytes(salt, 16, "personal_salt")
-        # The personal digest: SHA-256(salt || canonical JSON of the five personal fields).
-        fields = {
-            "actor_email": personal["actor.email"],
-            "actor_id": personal["actor.id"],
-            "actor_name": personal["actor.name"],
-            "ip": personal["context.ip"],
-            "user_agent": personal["context.user_agent"],
-        }
-        recomputed = sha256(salt + canonical_json(fields).encode("utf-8"))
-        need(recomputed == personal_digest,
-             "the actor or context shown does not match the entry's personal digest")
-        out.say(f"  personal digest SHA-256(salt canonical personal fields) = {recomputed.hex()}: "
-                "the actor id, name, email, IP and user agent shown are the ones recorded")
-    else:
-        covered = {k: v for k, v in personal.items() if v is not None}
+    if seal is not None and seal[0] == "v1":
+        check_personal_v1(e, seal[1], personal_digest, out)
+    elif seal is None:
+        covered = {k: v for k, v in e["personal"].items() if v is not None}
         if covered:
             shown = ", ".join(f"{k}={v!r}" for k, v in covered.items())
             out.say(f"  NOT proven: {shown}. The entry was erased (its salt destroyed), so its personal "

@@ -6,9 +6,10 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use stele_core::Seq;
-use stele_core::chain::Personal;
+use stele_core::erase::{Person, erase_person};
+use stele_core::seal;
 use stele_core::time::Millis;
+use stele_core::{NewEvent, Seq};
 use stele_store::RetiredEntry;
 
 use crate::{Archive, ArchiveError, SegmentInfo, io_error, line, verify};
@@ -18,16 +19,16 @@ use crate::{Archive, ArchiveError, SegmentInfo, io_error, line, verify};
 pub struct ArchiveErasure {
     /// Segments rewritten (each holds at least one of the person's entries).
     pub segments: u64,
-    /// Archived entries whose personal fields were replaced.
+    /// Archived entries that were rewritten.
     pub entries: u64,
 }
 
 impl Archive {
-    /// Erases one person from an organization's archived entries: every line whose actor id or
-    /// email is `actor` (and that is not erased already) keeps only `pseudonym` as its actor id;
-    /// its actor name and email, IP and user agent go, its salt goes, and it is marked erased,
-    /// exactly as the database erases an entry. Hashes do not change (they commit to the
-    /// personal digest, which stays), so the archive still verifies.
+    /// Erases one person from an organization's archived entries as the database erasure does
+    /// to its own (`stele_core::erase::erase_person`): every line that mentions them is
+    /// rewritten with their pseudonym and resealed (`stele_core::seal::reseal`: what changed
+    /// keeps only its commitment), and marked erased. Hashes do not change, so the archive still
+    /// verifies.
     ///
     /// A segment holding such a line is checked first (a damaged or altered segment is refused,
     /// not rewritten: rewriting would make it look sound), then written anew under the next
@@ -38,16 +39,28 @@ impl Archive {
     pub fn erase(
         &self,
         org_id: &str,
-        actor: &str,
+        person: &Person,
         pseudonym: &str,
         now: Millis,
     ) -> Result<ArchiveErasure, ArchiveError> {
-        // How the identifier appears in a line's JSON: a segment without it needs no closer look.
-        let needle = serde_json::to_string(actor).expect("a string serializes");
+        // How each identifier appears inside a line's JSON: a segment holding none of them
+        // (ignoring ASCII case) needs no closer look.
+        let needles: Vec<Vec<u8>> = [&person.id, &person.email, &person.name]
+            .into_iter()
+            .flatten()
+            .chain(&person.other)
+            .map(|id| {
+                let quoted = serde_json::to_string(id).expect("a string serializes");
+                quoted[1..quoted.len() - 1]
+                    .to_ascii_lowercase()
+                    .into_bytes()
+            })
+            .filter(|n| !n.is_empty())
+            .collect();
         self.rewrite(
             org_id,
-            |path, _| mentions(path, needle.as_bytes()),
-            |r| names(r, actor).then_some(pseudonym),
+            |path, _| mentions(path, &needles),
+            |r| erase_person(&r.entry.event, person, pseudonym),
             now,
         )
     }
@@ -68,19 +81,30 @@ impl Archive {
             |_, s| Ok(pseudonyms.range(s.first_seq..=s.last_seq).next().is_some()),
             |r| match r.erased {
                 true => None,
-                false => pseudonyms.get(&r.entry.seq).map(String::as_str),
+                // The archived copy of an entry the database erasure rewrote: its own actor is
+                // who was erased (an erasure's catch-up knows only the pseudonym).
+                false => pseudonyms.get(&r.entry.seq).and_then(|pseudonym| {
+                    let a = &r.entry.event.actor;
+                    let person = Person {
+                        id: a.id.clone(),
+                        email: a.email.clone(),
+                        name: a.name.clone(),
+                        other: vec![],
+                    };
+                    erase_person(&r.entry.event, &person, pseudonym)
+                }),
             },
             now,
         )
     }
 
     /// Rewrites the organization's segments that `candidate` may concern and that hold lines
-    /// `pseudonym_for` names, giving each such line its pseudonym (see [`Archive::erase`]).
-    fn rewrite<'p>(
+    /// `rewritten` gives new content for (see [`Archive::erase`]).
+    fn rewrite(
         &self,
         org_id: &str,
         candidate: impl Fn(&Path, &SegmentInfo) -> Result<bool, ArchiveError>,
-        pseudonym_for: impl Fn(&RetiredEntry) -> Option<&'p str>,
+        rewritten: impl Fn(&RetiredEntry) -> Option<NewEvent>,
         now: Millis,
     ) -> Result<ArchiveErasure, ArchiveError> {
         let _writing = self.lock()?;
@@ -107,15 +131,12 @@ impl Archive {
             let mut entries = read_segment(&path)?;
             let mut erased = 0;
             for r in entries.iter_mut() {
-                let Some(pseudonym) = pseudonym_for(r) else {
+                let Some(after) = rewritten(r) else {
                     continue;
                 };
-                let personal = Personal {
-                    actor_id: Some(pseudonym.to_string()),
-                    ..Personal::default()
-                };
-                personal.apply(&mut r.entry.event);
-                r.salt = None;
+                r.seal = seal::reseal(&r.entry.event, &r.personal_digest, &r.seal, &after)
+                    .map_err(|e| ArchiveError::Rejected(format!("seq {}: {e}", r.entry.seq)))?;
+                r.entry.event = after;
                 r.erased = true;
                 erased += 1;
             }
@@ -134,21 +155,18 @@ impl Archive {
     }
 }
 
-/// Whether an archived entry, not yet erased, names the person as its actor (by id or email, as
-/// the database erasure matches).
-fn names(r: &RetiredEntry, actor: &str) -> bool {
-    let a = &r.entry.event.actor;
-    !r.erased && (a.id.as_deref() == Some(actor) || a.email.as_deref() == Some(actor))
-}
-
-/// Whether any line of the segment holds `needle` (a quick scan before the segment is checked
-/// and decoded).
-fn mentions(path: &Path, needle: &[u8]) -> Result<bool, ArchiveError> {
+/// Whether any line of the segment holds one of `needles` (lowercase), ignoring ASCII case: a
+/// quick scan before the segment is checked and decoded.
+fn mentions(path: &Path, needles: &[Vec<u8>]) -> Result<bool, ArchiveError> {
     let file = File::open(path).map_err(io_error(path))?;
     let reader = BufReader::new(zstd::Decoder::new(file).map_err(io_error(path))?);
     for line in reader.split(b'\n') {
         let line = line.map_err(io_error(path))?;
-        if line.windows(needle.len()).any(|w| w == needle) {
+        let line = line.to_ascii_lowercase();
+        if needles
+            .iter()
+            .any(|n| line.windows(n.len()).any(|w| w == n.as_slice()))
+        {
             return Ok(true);
         }
     }
@@ -172,7 +190,7 @@ fn read_segment(path: &Path) -> Result<Vec<RetiredEntry>, ArchiveError> {
             prev_hash: decoded.chain.prev_hash,
             hash: decoded.chain.hash,
             personal_digest: decoded.chain.personal_digest,
-            salt: decoded.chain.salt,
+            seal: decoded.chain.seal,
             erased: decoded.chain.erased,
         });
     }

@@ -415,7 +415,7 @@ pub(crate) fn chain_of(r: &RetiredEntry) -> line::Chain {
         prev_hash: r.prev_hash,
         hash: r.hash,
         personal_digest: r.personal_digest,
-        salt: r.salt,
+        seal: r.seal.clone(),
         erased: r.erased,
     }
 }

@@ -1,10 +1,10 @@
 //! One archive line: an entry as the API shows it plus the chain values that prove it, and the
 //! checks one line allows on its own.
 
-use hex::FromHex;
 use serde_json::{Map, Value};
-use stele_core::chain::{self, Personal, Salt};
+use stele_core::chain::{self, Personal};
 use stele_core::merkle::{Hash, from_hex, to_hex};
+use stele_core::seal::{self, Seal};
 use stele_core::{Entry, Seq};
 
 use crate::ProblemKind;
@@ -15,7 +15,7 @@ pub(crate) struct Chain {
     pub prev_hash: Hash,
     pub hash: Hash,
     pub personal_digest: Hash,
-    pub salt: Option<Salt>,
+    pub seal: Seal,
     pub erased: bool,
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn encode(org_id: &str, entry: &Entry, chain: &Chain) -> Value {
     );
     line.insert(
         "salt".into(),
-        chain.salt.map_or(Value::Null, |s| hex::encode(s).into()),
+        chain.seal.to_hex().map_or(Value::Null, Value::from),
     );
     line.insert("erased".into(), chain.erased.into());
     Value::Object(line)
@@ -63,10 +63,10 @@ pub(crate) fn decode(value: &Value) -> Result<Decoded, String> {
         from_hex(text(key)?).ok_or_else(|| format!("`{key}` is not 64 hex digits"))
     };
     let org_id = text("org_id")?.to_string();
-    let salt = match object.get("salt") {
-        Some(Value::Null) => None,
+    let seal = match object.get("salt") {
+        Some(Value::Null) => Seal::V1(None),
         Some(Value::String(s)) => {
-            Some(Salt::from_hex(s).map_err(|_| "`salt` is not 32 hex digits or null")?)
+            Seal::from_hex(Some(s)).map_err(|_| "`salt` is not a seal in hex, or null")?
         }
         _ => return Err("`salt` is missing or neither a string nor null".into()),
     };
@@ -78,7 +78,7 @@ pub(crate) fn decode(value: &Value) -> Result<Decoded, String> {
         prev_hash: hash("prev_hash")?,
         hash: hash("hash")?,
         personal_digest: hash("personal_digest")?,
-        salt,
+        seal,
         erased,
     };
     let entry = Entry::from_json(value).ok_or("not an entry as the API shows it")?;
@@ -126,44 +126,50 @@ pub(crate) fn check(
             "the first entry of the organization does not start from its genesis hash".into(),
         ));
     }
-    let personal = Personal::of(&entry.event);
-    if chain.erased {
-        let pseudonym_only = Personal {
-            actor_id: personal.actor_id.clone(),
-            ..Personal::default()
-        };
-        let is_pseudonym = personal
-            .actor_id
-            .as_deref()
-            .is_some_and(|id| id.starts_with("erased-"));
-        if personal != pseudonym_only || !is_pseudonym {
-            return Err((
-                ProblemKind::PersonalMismatch,
-                "the entry is marked erased but shows personal fields other than a pseudonym"
-                    .into(),
-            ));
-        }
-    } else {
-        match &chain.salt {
-            None => {
+    let checked = seal::check(&entry.event, &chain.personal_digest, &chain.seal);
+    match &chain.seal {
+        Seal::V1(None) => {
+            let personal = Personal::of(&entry.event);
+            let pseudonym_only = Personal {
+                actor_id: personal.actor_id.clone(),
+                ..Personal::default()
+            };
+            let is_pseudonym = personal
+                .actor_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("erased-"));
+            if !chain.erased {
                 return Err((
                     ProblemKind::PersonalMismatch,
                     "the entry was not erased but has no salt: its personal fields are not proven"
                         .into(),
                 ));
             }
-            Some(salt) if personal.digest(salt) != chain.personal_digest => {
+            if personal != pseudonym_only || !is_pseudonym {
                 return Err((
                     ProblemKind::PersonalMismatch,
-                    "its personal fields (actor id, name, email, ip, user agent) no longer match \
-                     their salted digest"
+                    "the entry is marked erased but shows personal fields other than a pseudonym"
                         .into(),
                 ));
             }
-            Some(_) => {}
         }
+        seal if seal.rewritten() && !chain.erased => {
+            return Err((
+                ProblemKind::PersonalMismatch,
+                "the entry has values removed but is not marked erased or redacted".into(),
+            ));
+        }
+        _ if !checked.values_match => {
+            return Err((
+                ProblemKind::PersonalMismatch,
+                "its values (actor, context, description, entity, changes or metadata) no longer \
+                 match their salted digest"
+                    .into(),
+            ));
+        }
+        _ => {}
     }
-    let digest = chain::event_digest(&entry.event, &chain.personal_digest);
+    let digest = checked.event_digest;
     let recomputed = chain::entry_hash(
         &chain.prev_hash,
         org_id,

@@ -38,7 +38,7 @@ fn chain(org: &str, n: i64, vary: impl Fn(i64, &mut NewEvent)) -> Vec<RetiredEnt
             let mut e = event(seq);
             vary(seq, &mut e);
             let salt = [seq as u8; 16];
-            let sealed = SealedEvent::seal(e, salt);
+            let sealed = SealedEvent::seal_format_1(e, salt);
             let id = format!("019b7c72-ae20-7000-8000-{seq:012}");
             let recorded_at = T0 + seq * 1000;
             let seq = Seq::new(seq);
@@ -54,7 +54,7 @@ fn chain(org: &str, n: i64, vary: impl Fn(i64, &mut NewEvent)) -> Vec<RetiredEnt
                 prev_hash: prev,
                 hash,
                 personal_digest: sealed.personal_digest,
-                salt: Some(salt),
+                seal: stele_core::seal::Seal::V1(Some(salt)),
                 erased: false,
             };
             prev = hash;
@@ -70,11 +70,19 @@ fn erase(r: &mut RetiredEntry) {
         ..Personal::default()
     }
     .apply(&mut r.entry.event);
-    r.salt = None;
+    r.seal = stele_core::seal::Seal::V1(None);
     r.erased = true;
 }
 
 fn plain(_: i64, _: &mut NewEvent) {}
+
+/// A person an erasure names by one identifier (an actor id or email).
+fn person(id: &str) -> stele_core::erase::Person {
+    stele_core::erase::Person {
+        other: vec![id.into()],
+        ..Default::default()
+    }
+}
 
 /// Two segments of ORG (seq 1..=5 without 3, kept longer, and 6..=8) and one of OTHER_ORG.
 fn sample_archive(dir: &Path) -> (Archive, Vec<SegmentInfo>) {
@@ -613,7 +621,9 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
 
     // By actor id: seq 4 (u4), in the first segment.
     let pseudonym = "erased-1111111111111111";
-    let outcome = archive.erase(ORG, "u4", pseudonym, T0 + 30_000).unwrap();
+    let outcome = archive
+        .erase(ORG, &person("u4"), pseudonym, T0 + 30_000)
+        .unwrap();
     assert_eq!(
         outcome,
         ArchiveErasure {
@@ -665,10 +675,13 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
         }
         assert_eq!(new["actor"], json!({"type": "user", "id": pseudonym}));
         assert!(new["context"].get("ip").is_none() && new["context"].get("user_agent").is_none());
-        assert_eq!(
-            (new["salt"].clone(), new["erased"].clone()),
-            (Value::Null, json!(true))
+        // A format-1 entry keeps its event digest as it was (`Seal::V1Frozen`, tag 01).
+        assert!(
+            new["salt"].as_str().unwrap().starts_with("01"),
+            "{}",
+            new["salt"]
         );
+        assert_eq!(new["erased"], json!(true));
         assert_eq!(new["hash"], old["hash"]);
         assert_eq!(new["description"], old["description"]);
     }
@@ -678,7 +691,7 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
     let outcome = archive
         .erase(
             ORG,
-            "ada@example.com",
+            &person("ada@example.com"),
             "erased-2222222222222222",
             T0 + 40_000,
         )
@@ -705,7 +718,7 @@ fn an_erasure_pseudonymises_the_persons_archived_entries_and_the_archive_still_v
         archive
             .erase(
                 ORG,
-                "ada@example.com",
+                &person("ada@example.com"),
                 "erased-2222222222222222",
                 T0 + 50_000
             )
@@ -724,7 +737,7 @@ fn an_erasure_refuses_to_rewrite_a_segment_that_does_not_verify() {
         lines[2] = edit_line(&lines[2], |v| v["description"] = "Renamed printer X".into());
     });
     let error = archive
-        .erase(ORG, "u4", "erased-1111111111111111", T0 + 30_000)
+        .erase(ORG, &person("u4"), "erased-1111111111111111", T0 + 30_000)
         .unwrap_err()
         .to_string();
     assert!(error.contains(file.as_str()), "{error}");

@@ -21,6 +21,26 @@ struct Cli {
     command: Command,
 }
 
+/// Who `stele erase` erases: at least one of `--id`, `--email` and `--actor`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = true)]
+pub(crate) struct PersonArgs {
+    /// An actor id or email (matched as either).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Their id in your system (as actor id or entity id).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    email: Option<String>,
+    /// Their name: replaced wherever it appears in text.
+    #[arg(long)]
+    name: Option<String>,
+    /// Another string that identifies them (repeat for more).
+    #[arg(long = "other")]
+    other: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (zero configuration: ./stele-data, 127.0.0.1:8080).
@@ -52,15 +72,15 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Erase one person's identity (GDPR): their actor id, name, email, IP and user agent become
-    /// a stable pseudonym in every entry; the chain still verifies; the erasure is recorded.
+    /// Erase one person (GDPR): wherever an entry mentions them (as actor, as entity, in
+    /// descriptions, changes and metadata) they become a stable pseudonym; the chain still
+    /// verifies; the erasure is recorded; no copy of the old values is left in the database file.
     Erase {
         /// Organization id (org_…) or name.
         #[arg(long)]
         org: String,
-        /// The actor id or email to erase.
-        #[arg(long)]
-        actor: String,
+        #[command(flatten)]
+        person: PersonArgs,
         /// Why (a ticket number, say); kept in the erasure's entry.
         #[arg(long)]
         reason: Option<String>,
@@ -506,12 +526,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => commands::verify::verify(org, json, public_key, key, data).await,
         Command::Erase {
             org,
-            actor,
+            person,
             reason,
             archive_dir,
             key,
             data,
-        } => commands::erase::erase(org, actor, reason, archive_dir, key, data).await,
+        } => commands::erase::erase(org, person, reason, archive_dir, key, data).await,
         Command::Export(args) => commands::export::export(*args).await,
         Command::Prune {
             org,

@@ -36,11 +36,13 @@ use sha2::{Digest, Sha256};
 
 use crate::event::NewEvent;
 use crate::merkle::{Hash, to_hex};
+use crate::seal::Seal;
 use crate::seq::Seq;
 use crate::time::{Millis, format_rfc3339};
 
 pub const ENTRY_FORMAT: &[u8] = b"stele-entry-v1";
 pub const EVENT_FORMAT: &[u8] = b"stele-event-v1";
+pub const EVENT_FORMAT_V2: &[u8] = b"stele-event-v2";
 pub const GENESIS_FORMAT: &[u8] = b"stele-chain-v1";
 
 /// Random bytes per entry that make its personal digest unguessable.
@@ -120,6 +122,9 @@ pub const RESERVED_DETAILED_ACTION_PREFIX: &str = "stele.";
 /// The detailed action of the entry that records an erasure.
 pub const ERASURE_DETAILED_ACTION: &str = "stele.erasure";
 
+/// The detailed action of the entry that records a redaction of fields of one entry.
+pub const REDACTION_DETAILED_ACTION: &str = "stele.redaction";
+
 /// The entry that records an erasure: a System action in the `compliance` channel that names
 /// only the pseudonym, never the person. The store lists the erased entries' `seq`s as its
 /// `entity_ids` (a bulk action over audit entries) and their number in `metadata.entries`, so
@@ -154,23 +159,86 @@ pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> New
     }
 }
 
-/// An event with what the chain needs computed ahead, off the writer's path: the salt and
-/// digest of its personal fields and the digest of everything else.
+/// The entry that records a redaction of one entry's fields: an `update` of that entry (entity
+/// `AuditEntry` with its id) in the `compliance` channel, listing the fields in
+/// `metadata.fields`; the store puts the entry's `seq` in `entity_ids`, so verification can tell
+/// a real redaction from a forged one. `actor` is who asked.
+pub fn redaction_record(
+    entry_id: &str,
+    fields: &[String],
+    reason: Option<&str>,
+    actor: crate::event::Actor,
+    now: Millis,
+) -> NewEvent {
+    NewEvent {
+        occurred_at: now,
+        action: "update".into(),
+        detailed_action: Some(REDACTION_DETAILED_ACTION.into()),
+        channel: "compliance".into(),
+        description: Some(format!(
+            "Redacted {} of entry {entry_id}",
+            fields.join(", ")
+        )),
+        outcome: crate::event::Outcome::Success,
+        actor,
+        entity: Some(crate::event::Entity::new(
+            "AuditEntry",
+            Some(entry_id.to_string()),
+            None,
+        )),
+        entity_ids: vec![],
+        context: crate::event::Context {
+            reason: reason.map(str::to_string),
+            ..crate::event::Context::default()
+        },
+        changes: vec![],
+        metadata: [(
+            "fields".to_string(),
+            Value::Array(fields.iter().cloned().map(Value::String).collect()),
+        )]
+        .into_iter()
+        .collect(),
+        idempotency_key: None,
+        origin: Default::default(),
+        related_entities: Vec::new(),
+    }
+}
+
+/// An event with what the chain needs computed ahead, off the writer's path: its seal (the salt
+/// its erasable values are committed with), the digest of those values and the digest of the
+/// whole event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealedEvent {
     pub event: NewEvent,
-    pub salt: Salt,
+    pub seal: Seal,
+    /// Format 2: the fields digest ([`crate::seal`]); format 1: the personal digest.
     pub personal_digest: Hash,
     pub event_digest: Hash,
 }
 
 impl SealedEvent {
+    /// Seals an event in the current format (2).
     pub fn seal(event: NewEvent, salt: Salt) -> SealedEvent {
+        let seal = Seal::V2(salt);
+        let personal_digest =
+            crate::seal::fields_digest(&event, &seal).expect("a format-2 seal has a digest");
+        let event_digest = event_digest_v2(&event, &personal_digest);
+        SealedEvent {
+            event,
+            seal,
+            personal_digest,
+            event_digest,
+        }
+    }
+
+    /// Seals an event in format 1, as Stele wrote every entry before format 2: for tests and
+    /// tools that must show that such entries still verify.
+    pub fn seal_format_1(event: NewEvent, salt: Salt) -> SealedEvent {
         let personal_digest = Personal::of(&event).digest(&salt);
         let event_digest = event_digest(&event, &personal_digest);
         SealedEvent {
             event,
-            salt,
+            seal: Seal::V1(Some(salt)),
             personal_digest,
             event_digest,
         }
@@ -404,6 +472,55 @@ fn write_json_string(buf: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *buf, s).expect("JSON into memory");
 }
 
+/// The bytes a format-2 event digest hashes: the values nobody erases in the clear, and every
+/// erasable value only through `fields_digest` ([`crate::seal`]).
+pub fn event_bytes_v2(event: &NewEvent, fields_digest: &Hash) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(EVENT_FORMAT_V2);
+    text(&mut out, Some(&format_rfc3339(event.occurred_at)));
+    text(&mut out, Some(&event.action));
+    text(&mut out, event.detailed_action.as_deref());
+    text(&mut out, Some(&event.channel));
+    text(&mut out, Some(event.outcome.as_str()));
+    text(&mut out, Some(event.actor.kind.as_str()));
+    text(&mut out, event.actor.original_type.as_deref());
+    text(&mut out, event.entity.as_ref().map(|e| e.kind.as_str()));
+    text(&mut out, Some(&to_hex(fields_digest)));
+    let c = &event.context;
+    json_field(&mut out, |buf| {
+        let mut object = CanonicalObject::open(buf);
+        object.text("api_key_id", c.api_key_id.as_deref(), false);
+        object.text("correlation_id", c.correlation_id.as_deref(), false);
+        object.text("request_id", c.request_id.as_deref(), false);
+        object.text("source", c.source.as_deref(), false);
+        object.close();
+    });
+    let list = |buf: &mut Vec<u8>, items: &mut dyn Iterator<Item = &str>| {
+        buf.push(b'[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            write_json_string(buf, item);
+        }
+        buf.push(b']');
+    };
+    json_field(&mut out, |buf| {
+        list(buf, &mut event.changes.iter().map(|c| c.field.as_str()))
+    });
+    json_field(&mut out, |buf| {
+        list(
+            buf,
+            &mut crate::seal::related_types(&event.related_entities),
+        )
+    });
+    out
+}
+
+pub fn event_digest_v2(event: &NewEvent, fields_digest: &Hash) -> Hash {
+    Sha256::digest(event_bytes_v2(event, fields_digest)).into()
+}
+
 pub fn event_digest(event: &NewEvent, personal_digest: &Hash) -> Hash {
     Sha256::digest(event_bytes(event, personal_digest)).into()
 }
@@ -440,6 +557,11 @@ pub fn canonical_json(value: &Value) -> String {
     let mut out = Vec::new();
     write_canonical(value, &mut out);
     String::from_utf8(out).expect("JSON text is UTF-8")
+}
+
+/// Canonical JSON text appended to `out`.
+pub fn canonical_json_bytes(value: &Value, out: &mut Vec<u8>) {
+    write_canonical(value, out)
 }
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {

@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod diff;
+pub mod erase;
 pub mod event;
 pub mod filter;
 pub mod merkle;
@@ -15,6 +16,7 @@ pub mod params;
 pub mod proof;
 pub mod query;
 pub mod redact;
+pub mod seal;
 pub mod sent;
 pub mod seq;
 pub mod time;

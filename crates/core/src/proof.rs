@@ -3,7 +3,6 @@
 //! earlier one, so nothing before it was rewritten). The server produces them; `stele proof
 //! verify` and any independent implementation check them with the public key alone.
 
-use hex::FromHex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,6 +10,7 @@ use crate::chain;
 use crate::checkpoint::{CheckpointError, PublicKey, SignedCheckpoint};
 use crate::event::Entry;
 use crate::merkle::{self, Hash, from_hex, to_hex};
+use crate::seal::{self, Seal};
 use crate::seq::Seq;
 
 /// `GET /v1/events/{id}/proof`.
@@ -18,10 +18,11 @@ use crate::seq::Seq;
 pub struct InclusionProof {
     /// The entry as the API shows it.
     pub entry: Value,
-    /// The salted digest standing in for the entry's personal fields (chain.rs).
+    /// The digest standing in for the entry's erasable values: format 2's fields digest, format
+    /// 1's personal digest (`crate::seal`).
     pub personal_digest: String,
-    /// The salt of that digest, so the actor and context shown can be checked too; `null` once
-    /// the entry was erased (the salt is destroyed with the data).
+    /// The entry's seal in hex (`crate::seal::Seal`), so the values shown can be checked too:
+    /// `null` only for a format-1 entry erased before format 2.
     #[serde(default)]
     pub personal_salt: Option<String>,
     /// The hash of the entry before it (or the organization's genesis hash for seq 1).
@@ -53,7 +54,9 @@ pub enum ProofError {
     Malformed(&'static str),
     #[error("the entry does not hash to entry_hash: its content or position differs")]
     EntryMismatch,
-    #[error("the actor or context shown does not match the entry's personal digest")]
+    #[error(
+        "the values shown (actor, context, description, entity, changes, metadata) do not match the entry's digest of them"
+    )]
     PersonalMismatch,
     #[error("the audit path does not lead from the entry to the checkpoint's Merkle root")]
     NotIncluded,
@@ -101,14 +104,15 @@ impl InclusionProof {
         if entry.seq == Seq::FIRST && prev != chain::genesis(&cp.org_id) {
             return Err(ProofError::EntryMismatch);
         }
-        if let Some(salt) = &self.personal_salt {
-            let salt = chain::Salt::from_hex(salt)
-                .map_err(|_| ProofError::Malformed("personal_salt is not 32 hex digits"))?;
-            if chain::Personal::of(&entry.event).digest(&salt) != personal {
-                return Err(ProofError::PersonalMismatch);
-            }
+        let seal = Seal::from_hex(self.personal_salt.as_deref())
+            .map_err(|_| ProofError::Malformed("personal_salt is not a seal in hex"))?;
+        let checked = seal::check(&entry.event, &personal, &seal);
+        // Without a salt (a format-1 entry erased before format 2) the personal fields are not
+        // proven; every other seal proves the values still shown.
+        if !checked.values_match && self.personal_salt.is_some() {
+            return Err(ProofError::PersonalMismatch);
         }
-        let digest = chain::event_digest(&entry.event, &personal);
+        let digest = checked.event_digest;
         let computed = chain::entry_hash(
             &prev,
             &cp.org_id,

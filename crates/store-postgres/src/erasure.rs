@@ -1,140 +1,264 @@
-//! GDPR erasure: replaces one person's identity in every entry of an organization with a
-//! pseudonym, in the same transaction that records the erasure itself.
+//! Erasure of a person and redaction of fields: both rewrite stored entries
+//! (`stele_store::rewrite`), each in the one transaction that also records it, and then
+//! [`clean_up`] rewrites the tables that held the old values, so that no old row version is left
+//! in the database's files.
 //!
-//! The chain committed only to a salted digest of the personal fields (stele_core::chain), so
-//! replacing them, dropping the salt and setting `erased` (the one update the immutability
-//! trigger allows) leaves every hash valid. The person's rows in `entry_keys` (actor id and email,
-//! IP) are replaced by the pseudonym's, so filters find the pseudonym and no longer the person.
-//! The record lists the erased entries' `seq`s as its `entity_ids`: verification accepts an
-//! erased entry only with exactly the pseudonym of the erasure that lists it.
+//! The chain commits to every erasable value through its own salted commitment
+//! (`stele_core::seal`), so rewriting an entry's description, body and personal fields, storing
+//! its new seal and setting `erased` (the one update the immutability trigger allows) leaves
+//! every hash valid. The entry's `entry_keys` rows are replaced by those of its new content.
 //!
 //! The organization's chain row is locked first, as the writer does, before any entry is
-//! touched: the erasure record is appended to the same chain, and the lock order (chain, then the
-//! `pk` allocation lock) is the writer's, so the two cannot deadlock.
+//! touched: the record is appended to the same chain, and the lock order (chain, then the `pk`
+//! allocation lock) is the writer's, so the two cannot deadlock.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
-use stele_core::chain::{Personal, SealedEvent};
+use stele_core::chain::SealedEvent;
+use stele_core::erase::{erase_person as erase_in_event, redact_fields};
+use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgKey, PreparedEvent, Receipt, StoreError};
+use stele_core::{NewEvent, Seq};
+use stele_store::rewrite::{Rewritten, needles};
+use stele_store::{Erasure, OrgKey, PreparedEvent, Receipt, Redaction, StoreError};
+use tokio_postgres::types::ToSql;
 
-use crate::codec::{ENTRY_COLUMNS, KEY_ACTOR, KEY_ENTITY_ID, decode_row, entry_keys};
+use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, entry_keys, hash_of, pk_of_id};
 use crate::error::{Error, R, other};
-use crate::pool::Conn;
+use crate::partitions::Month;
+use crate::pool::{Conn, Tx};
 use crate::writer::{Group, insert_keys, lock_chains};
 
-/// What an erasure did.
-pub struct Erased {
+/// What an erasure or redaction did.
+pub struct Done {
     pub entries: u64,
+    /// The redacted entry's `seq` (a redaction).
+    pub seq: Option<Seq>,
     pub receipt: Receipt,
+    /// The months whose partitions held rewritten rows: [`clean_up`] rewrites them.
+    pub months: BTreeSet<Month>,
 }
 
-pub async fn erase_actor(
-    conn: &mut Conn,
-    org: OrgKey,
-    erasure: &Erasure,
-    now: Millis,
-) -> R<Erased> {
-    let (actor, pseudonym) = (erasure.actor.as_str(), erasure.pseudonym.as_str());
+struct Stored {
+    pk: i64,
+    seq: Seq,
+    event: NewEvent,
+    personal_digest: [u8; 32],
+    seal: Seal,
+}
+
+async fn stored_rows(tx: &mut Tx<'_>, sql: &str, params: &[&(dyn ToSql + Sync)]) -> R<Vec<Stored>> {
+    let rows = tx.query(sql, params).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (pk, entry) = decode_row(row)?;
+        let n = ENTRY_COLUMN_COUNT;
+        let seal = Seal::from_bytes(row.try_get::<_, Option<&[u8]>>(n)?)
+            .map_err(|e| other(format!("seq {}: {e}", entry.seq)))?;
+        out.push(Stored {
+            pk,
+            seq: entry.seq,
+            event: entry.event,
+            personal_digest: hash_of(row.try_get(n + 1)?, "personal_digest")?,
+            seal,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn erase_person(conn: &mut Conn, org: OrgKey, erasure: &Erasure, now: Millis) -> R<Done> {
     let mut tx = conn.transaction().await?;
     let chains = lock_chains(&mut tx, &[org]).await?;
     if chains.is_empty() {
         return Err(Error::Store(StoreError::NotFound));
     }
-
-    // Every entry that names the actor by id or email, found through its identifier rows.
-    // (Stored text cannot contain U+0000, so an identifier with one names nobody.)
-    let mut found = Vec::new();
-    if !actor.contains('\0') {
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entry_keys k JOIN entries e ON e.pk = k.pk
-                     WHERE k.org_id = $1 AND k.kind = $2 AND k.value = $3 AND e.org_id = $1
-                     ORDER BY e.seq"
-                ),
-                &[&org.get(), &KEY_ACTOR, &actor],
-            )
-            .await?;
-        for row in &rows {
-            let (pk, entry) = decode_row(row)?;
-            let a = &entry.event.actor;
-            if a.id.as_deref() == Some(actor) || a.email.as_deref() == Some(actor) {
-                found.push((pk, entry.seq, entry.event));
-            }
-        }
+    // Only rows whose stored text holds one of the person's identifiers are decoded. (Stored
+    // text cannot contain U+0000, so an identifier with one is in no row.)
+    let needles: Vec<String> = needles(&erasure.person)
+        .into_iter()
+        .filter(|n| !n.contains('\0'))
+        .collect();
+    let mut sql = format!(
+        "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest FROM entries e
+         WHERE e.org_id = $1 AND (false"
+    );
+    for i in 0..needles.len() {
+        let p = i + 2;
+        sql.push_str(&format!(
+            " OR strpos(lower(e.body), lower(${p})) > 0 OR strpos(lower(e.personal), lower(${p})) > 0
+              OR strpos(lower(coalesce(e.description, '')), lower(${p})) > 0"
+        ));
     }
-
-    let replacement = Personal {
-        actor_id: Some(pseudonym.to_string()),
-        ..Personal::default()
-    };
-    let personal_json = serde_json::to_string(&replacement).map_err(|e| other(e.to_string()))?;
-    if !found.is_empty() {
-        let pks: Vec<i64> = found.iter().map(|(pk, _, _)| *pk).collect();
-        let updated: HashSet<i64> = tx
-            .query(
-                "UPDATE entries SET personal = $1, salt = NULL, erased = true
-                 WHERE org_id = $2 AND pk = ANY($3) RETURNING pk",
-                &[&personal_json, &org.get(), &pks],
-            )
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
-        // An entry that a retention run removed meanwhile (it was found, then its row went
-        // before it could be updated) is no longer there to erase.
-        found.retain(|(pk, _, _)| updated.contains(pk));
-        // The identifier rows of the person (actor id, email, IP) go; the pseudonym's come.
-        let (mut old_kind, mut old_value, mut old_pk) = (vec![], vec![], vec![]);
-        let (mut new_org, mut new_kind, mut new_value, mut new_pk) =
-            (vec![], vec![], vec![], vec![]);
-        for (pk, _, before) in &found {
-            let mut after = before.clone();
-            replacement.apply(&mut after);
-            for (kind, value) in entry_keys(before) {
-                if kind != KEY_ENTITY_ID {
-                    old_kind.push(kind);
-                    old_value.push(value.to_string());
-                    old_pk.push(*pk);
-                }
-            }
-            for (kind, value) in entry_keys(&after) {
-                if kind != KEY_ENTITY_ID {
-                    new_org.push(org.get());
-                    new_kind.push(kind);
-                    new_value.push(value.to_string());
-                    new_pk.push(*pk);
-                }
-            }
-        }
-        tx.execute(
-            "DELETE FROM entry_keys k
-             USING unnest($2::int2[], $3::text[], $4::int8[]) AS d (kind, value, pk)
-             WHERE k.org_id = $1 AND k.kind = d.kind AND k.value = d.value AND k.pk = d.pk",
-            &[&org.get(), &old_kind, &old_value, &old_pk],
-        )
-        .await?;
-        insert_keys(&mut tx, &new_org, &new_kind, &new_value, &new_pk).await?;
+    sql.push_str(") ORDER BY e.seq");
+    let org_key = org.get();
+    let mut bound: Vec<&(dyn ToSql + Sync)> = vec![&org_key];
+    bound.extend(needles.iter().map(|n| n as &(dyn ToSql + Sync)));
+    let mut rewritten = Vec::new();
+    for s in stored_rows(&mut tx, &sql, &bound).await? {
+        let Some(after) = erase_in_event(&s.event, &erasure.person, &erasure.pseudonym) else {
+            continue;
+        };
+        rewritten.push(Rewritten::new(
+            s.pk,
+            s.seq,
+            s.event,
+            &s.personal_digest,
+            &s.seal,
+            after,
+        )?);
     }
-
+    store_rewrites(&mut tx, org, &mut rewritten).await?;
     let mut record = erasure.record.clone();
-    // The record lists what it erased (by `seq`, in order), so verification can tell an erased
-    // entry from a forged one (`integrity.rs`).
     record
         .metadata
-        .insert("entries".into(), serde_json::json!(found.len()));
-    record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
-    let mut group = Group::new(chains, now);
-    group.allocate_pks(&mut tx, &[record.occurred_at]).await?;
-    let receipt = group.push(
-        org,
-        &PreparedEvent::new(SealedEvent::seal(record, erasure.salt)),
-    )?;
-    group.flush(&mut tx).await?;
+        .insert("entries".into(), serde_json::json!(rewritten.len()));
+    record.entity_ids = rewritten.iter().map(|r| r.seq.to_string()).collect();
+    let receipt = append_record(&mut tx, chains, record, erasure.salt, now).await?;
     tx.commit().await?;
-    Ok(Erased {
-        entries: found.len() as u64,
+    Ok(Done {
+        entries: rewritten.len() as u64,
+        seq: None,
         receipt,
+        months: rewritten.iter().map(|r| month_of(r.pk)).collect(),
     })
+}
+
+pub async fn redact(conn: &mut Conn, org: OrgKey, redaction: &Redaction, now: Millis) -> R<Done> {
+    let pk = pk_of_id(&redaction.id).ok_or(Error::Store(StoreError::NotFound))?;
+    let mut tx = conn.transaction().await?;
+    let chains = lock_chains(&mut tx, &[org]).await?;
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest FROM entries e
+         WHERE e.org_id = $1 AND e.pk = $2"
+    );
+    let s = stored_rows(&mut tx, &sql, &[&org.get(), &pk])
+        .await?
+        .pop()
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    let after = redact_fields(&s.event, &redaction.fields)
+        .map_err(|e| Error::Store(StoreError::Conflict(e.to_string())))?;
+    let seq = s.seq;
+    let mut rewritten = vec![Rewritten::new(
+        s.pk,
+        seq,
+        s.event,
+        &s.personal_digest,
+        &s.seal,
+        after,
+    )?];
+    store_rewrites(&mut tx, org, &mut rewritten).await?;
+    if rewritten.is_empty() {
+        return Err(Error::Store(StoreError::NotFound));
+    }
+    let mut record = redaction.record.clone();
+    record.entity_ids = vec![seq.to_string()];
+    let receipt = append_record(&mut tx, chains, record, redaction.salt, now).await?;
+    tx.commit().await?;
+    Ok(Done {
+        entries: 1,
+        seq: Some(seq),
+        receipt,
+        months: [month_of(pk)].into(),
+    })
+}
+
+fn month_of(pk: i64) -> Month {
+    Month::of(pk >> stele_store::record::PK_MS_SHIFT)
+}
+
+async fn append_record(
+    tx: &mut Tx<'_>,
+    chains: std::collections::HashMap<OrgKey, crate::writer::ChainCursor>,
+    record: NewEvent,
+    salt: stele_core::chain::Salt,
+    now: Millis,
+) -> R<Receipt> {
+    let org = *chains
+        .keys()
+        .next()
+        .expect("the organization's chain is locked");
+    let mut group = Group::new(chains, now);
+    group.allocate_pks(tx, &[record.occurred_at]).await?;
+    let receipt = group.push(org, &PreparedEvent::new(SealedEvent::seal(record, salt)))?;
+    group.flush(tx).await?;
+    Ok(receipt)
+}
+
+/// Writes rewritten entries and replaces their `entry_keys` rows. An entry that a retention run
+/// removed meanwhile (it was read, then its row went before it could be updated) is no longer
+/// there to rewrite: it is left out of `rewritten`.
+async fn store_rewrites(tx: &mut Tx<'_>, org: OrgKey, rewritten: &mut Vec<Rewritten>) -> R<()> {
+    if rewritten.is_empty() {
+        return Ok(());
+    }
+    let pks: Vec<i64> = rewritten.iter().map(|r| r.pk).collect();
+    let descriptions: Vec<Option<&str>> = rewritten
+        .iter()
+        .map(|r| r.after.description.as_deref())
+        .collect();
+    let bodies: Vec<&str> = rewritten.iter().map(|r| r.body.as_str()).collect();
+    let personals: Vec<&str> = rewritten.iter().map(|r| r.personal.as_str()).collect();
+    let seals: Vec<Option<Vec<u8>>> = rewritten.iter().map(|r| r.seal.to_bytes()).collect();
+    let updated: HashSet<i64> = tx
+        .query(
+            "UPDATE entries e SET description = u.description, body = u.body,
+                 personal = u.personal, salt = u.salt, erased = true
+             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+                 AS u (pk, description, body, personal, salt)
+             WHERE e.org_id = $1 AND e.pk = u.pk RETURNING e.pk",
+            &[&org.get(), &pks, &descriptions, &bodies, &personals, &seals],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    rewritten.retain(|r| updated.contains(&r.pk));
+    let (mut old_kind, mut old_value, mut old_pk) = (vec![], vec![], vec![]);
+    let (mut new_org, mut new_kind, mut new_value, mut new_pk) = (vec![], vec![], vec![], vec![]);
+    for r in rewritten {
+        for (kind, value) in entry_keys(&r.before) {
+            old_kind.push(kind);
+            old_value.push(value.to_string());
+            old_pk.push(r.pk);
+        }
+        for (kind, value) in entry_keys(&r.after) {
+            new_org.push(org.get());
+            new_kind.push(kind);
+            new_value.push(value.to_string());
+            new_pk.push(r.pk);
+        }
+    }
+    tx.execute(
+        "DELETE FROM entry_keys k
+         USING unnest($2::int2[], $3::text[], $4::int8[]) AS d (kind, value, pk)
+         WHERE k.org_id = $1 AND k.kind = d.kind AND k.value = d.value AND k.pk = d.pk",
+        &[&org.get(), &old_kind, &old_value, &old_pk],
+    )
+    .await?;
+    insert_keys(tx, &new_org, &new_kind, &new_value, &new_pk).await?;
+    Ok(())
+}
+
+/// Rewrites the partitions (of `entries` and `entry_keys`, with their indexes and TOAST) that
+/// held rewritten rows, so no old row version is left in their files (`VACUUM FULL` writes new
+/// files and removes the old ones), then forces a checkpoint so the new files are what is on
+/// disk. Each partition is locked while it is rewritten: reads and writes of that month wait.
+pub async fn clean_up(conn: &mut Conn, months: &BTreeSet<Month>) -> R<()> {
+    for month in months {
+        for table in ["entries", "entry_keys"] {
+            let partition = month.partition_of(table);
+            let done: R<()> = conn
+                .client
+                .batch_execute(&format!("VACUUM (FULL) {partition}"))
+                .await
+                .map_err(Error::from);
+            match done {
+                // Retention dropped the month meanwhile: its files are gone already.
+                Err(e) if crate::error::is_undefined_table(&e) => {}
+                result => result?,
+            }
+        }
+    }
+    conn.client.batch_execute("CHECKPOINT").await?;
+    Ok(())
 }

@@ -7,14 +7,13 @@
 //! Entries that retention removed take part through the `seq` and hash they left in
 //! `pruned_entries` (`retention.rs`), merged with the entries in `seq` order.
 
-use std::collections::HashMap;
-
 use stele_core::Seq;
-use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
+use stele_core::chain::{ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
+use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, Verification, Want};
+use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
 use stele_store::{OrgKey, StoreError, VerifyReport};
 use tokio_postgres::Row;
 
@@ -189,23 +188,26 @@ pub async fn checkpoint_at(tx: &mut Tx<'_>, org: OrgKey, seq: Seq) -> R<Option<S
     row.map(|r| checkpoint_from_row(&org_id, &r)).transpose()
 }
 
-/// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
-/// organization's erasure records.
-async fn recorded_pseudonyms(tx: &mut Tx<'_>, org: OrgKey) -> R<HashMap<Seq, String>> {
+/// What the organization's erasure and redaction records vouch for (`chain_check::vouchers`).
+async fn recorded_vouchers(tx: &mut Tx<'_>, org: OrgKey) -> R<Vouchers> {
     let rows = tx
         .query(
             &format!(
                 "SELECT {ENTRY_COLUMNS} FROM entries e
-                 WHERE e.org_id = $1 AND e.detailed_action = $2 ORDER BY e.seq"
+                 WHERE e.org_id = $1 AND e.detailed_action IN ($2, $3) ORDER BY e.seq"
             ),
-            &[&org.get(), &ERASURE_DETAILED_ACTION],
+            &[
+                &org.get(),
+                &ERASURE_DETAILED_ACTION,
+                &REDACTION_DETAILED_ACTION,
+            ],
         )
         .await?;
     let records: Vec<_> = rows
         .iter()
         .filter_map(|row| decode_row(row).ok().map(|(_, entry)| entry))
         .collect();
-    Ok(chain_check::erasure_pseudonyms(&records))
+    Ok(chain_check::vouchers(&records))
 }
 
 async fn chain_rows(
@@ -213,7 +215,7 @@ async fn chain_rows(
     org: OrgKey,
     from_seq: Seq,
     limit: i64,
-    pseudonyms: &HashMap<Seq, String>,
+    vouchers: &Vouchers,
 ) -> R<Vec<ChainRow>> {
     let rows = tx
         .query(
@@ -228,18 +230,18 @@ async fn chain_rows(
     for row in &rows {
         let (_, entry) = decode_row(row)?;
         let n = ENTRY_COLUMN_COUNT;
-        let salt: Option<Vec<u8>> = row.try_get(n)?;
+        let seal = Seal::from_bytes(row.try_get::<_, Option<&[u8]>>(n)?)
+            .map_err(|e| other(format!("seq {}: {e}", entry.seq)))?;
         let personal_digest = hash_of(row.try_get(n + 1)?, "personal_digest")?;
         let erased: bool = row.try_get(n + 2)?;
         let hash = hash_of(row.try_get(n + 3)?, "hash")?;
-        let salt = salt.and_then(|s| <Salt>::try_from(s).ok());
         out.push(ChainRow::new(
             &entry,
-            salt,
+            &seal,
             personal_digest,
             erased,
             hash,
-            pseudonyms,
+            vouchers,
         ));
     }
     Ok(out)
@@ -283,18 +285,18 @@ pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<
         .map(|r| r.try_get(0).map(Seq::new))
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
-    let pseudonyms = recorded_pseudonyms(&mut tx, org).await?;
+    let vouchers = recorded_vouchers(&mut tx, org).await?;
     let mut verification = Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to);
     let mut want = verification.start();
     loop {
         want = match want {
             Want::Rows { from, limit } => {
-                let entries = chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?;
+                let entries = chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?;
                 let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
                 verification.rows(entries, pruned)
             }
             Want::Ahead { from, limit } => {
-                verification.ahead(chain_rows(&mut tx, org, from, limit as i64, &pseudonyms).await?)
+                verification.ahead(chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?)
             }
             Want::Done(report) => return Ok(report),
         };
@@ -324,11 +326,7 @@ pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: Seq) -> R<Vec<Has
     Ok(out)
 }
 
-pub async fn personal_digest(
-    conn: &mut Conn,
-    org: OrgKey,
-    seq: Seq,
-) -> R<Option<(Hash, Option<Salt>)>> {
+pub async fn personal_digest(conn: &mut Conn, org: OrgKey, seq: Seq) -> R<Option<(Hash, Seal)>> {
     let row = conn
         .query_opt(
             "SELECT personal_digest, salt FROM entries WHERE org_id = $1 AND seq = $2",
@@ -339,7 +337,7 @@ pub async fn personal_digest(
         let salt: Option<Vec<u8>> = row.try_get(1)?;
         Ok((
             hash_of(row.try_get(0)?, "personal_digest")?,
-            salt.and_then(|s| s.try_into().ok()),
+            Seal::from_bytes(salt.as_deref()).map_err(|e| other(format!("seq {seq}: {e}")))?,
         ))
     })
     .transpose()

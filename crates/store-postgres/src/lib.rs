@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use stele_core::chain::{self, Salt};
+use stele_core::chain;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
 use stele_core::merkle::{Frontier, Hash};
@@ -61,13 +61,13 @@ use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
-    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
-    ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
-    Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
-    NewOrganization, NewSession, NewViewerApiToken, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
-    PrintStats, RemovedPerChannel, Result, SavedExport, Scope, Session, SessionHash, StoreError,
-    VerifyReport, ViewerApiToken,
+    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cleanup, Cutoffs,
+    Erasure, ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep,
+    ExportSweepOutcome, Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey,
+    NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
+    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
+    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifyReport, ViewerApiToken,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -684,27 +684,76 @@ impl Trail for PgStore {
         Ok(read::facets(&mut conn, org).await?)
     }
 
-    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
-        let mut attempt = 1;
-        let done = loop {
-            let mut conn = self.pool.get().await?;
-            let now = now_millis();
-            // The erasure record is an entry of this month.
-            self.partitions
-                .ensure(&mut conn, [partitions::Month::of(now)])
-                .await?;
-            match erasure::erase_actor(&mut conn, org, &erasure, now).await {
-                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(error = %e, attempt, "erasure conflicted; running it again");
-                    attempt += 1;
-                }
-                result => break result?,
-            }
-        };
+    async fn erase_person(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
+        let done = self
+            .rewrite(|conn, now| {
+                let erasure = erasure.clone();
+                Box::pin(async move { erasure::erase_person(conn, org, &erasure, now).await })
+            })
+            .await?;
         Ok(ErasureOutcome {
             erased_entries: done.entries,
             pseudonym: erasure.pseudonym,
+            cleanup: self.clean_up(&done.months).await?,
             record: done.receipt,
+        })
+    }
+
+    async fn redact(&self, org: OrgKey, redaction: Redaction) -> Result<RedactionOutcome> {
+        let done = self
+            .rewrite(|conn, now| {
+                let redaction = redaction.clone();
+                Box::pin(async move { erasure::redact(conn, org, &redaction, now).await })
+            })
+            .await?;
+        Ok(RedactionOutcome {
+            seq: done.seq.expect("a redaction names its entry"),
+            cleanup: self.clean_up(&done.months).await?,
+            record: done.receipt,
+        })
+    }
+}
+
+impl PgStore {
+    /// Runs an erasure or redaction (`erasure.rs`), again when it conflicted with a writer.
+    async fn rewrite<F>(&self, run: F) -> Result<erasure::Done>
+    where
+        F: for<'c> Fn(
+            &'c mut pool::Conn,
+            Millis,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = error::R<erasure::Done>> + Send + 'c>,
+        >,
+    {
+        let mut attempt = 1;
+        loop {
+            let mut conn = self.pool.get().await?;
+            let now = now_millis();
+            // The record is an entry of this month.
+            self.partitions
+                .ensure(&mut conn, [partitions::Month::of(now)])
+                .await?;
+            match run(&mut conn, now).await {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "rewrite conflicted; running it again");
+                    attempt += 1;
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
+    /// `erasure::clean_up`, timed.
+    async fn clean_up(
+        &self,
+        months: &std::collections::BTreeSet<partitions::Month>,
+    ) -> Result<Cleanup> {
+        let started = std::time::Instant::now();
+        let mut conn = self.pool.get().await?;
+        erasure::clean_up(&mut conn, months).await?;
+        Ok(Cleanup {
+            finished_at: now_millis(),
+            duration_ms: started.elapsed().as_millis() as u64,
         })
     }
 }
@@ -768,7 +817,11 @@ impl Integrity for PgStore {
         Ok(integrity::chain_hashes(&mut conn, org, up_to).await?)
     }
 
-    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>> {
+    async fn personal_digest(
+        &self,
+        org: OrgKey,
+        seq: Seq,
+    ) -> Result<Option<(Hash, stele_core::seal::Seal)>> {
         let mut conn = self.pool.get().await?;
         Ok(integrity::personal_digest(&mut conn, org, seq).await?)
     }

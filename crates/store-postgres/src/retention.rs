@@ -191,6 +191,8 @@ pub async fn expired_entries(
             continue;
         }
         let salt: Option<Vec<u8>> = row.try_get(n)?;
+        let seal = stele_core::seal::Seal::from_bytes(salt.as_deref())
+            .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
         batch.entries.push(RetiredEntry {
             org_id: org_id.clone(),
             entry,
@@ -198,7 +200,7 @@ pub async fn expired_entries(
             prev_hash: [0; 32],
             hash: hash_of(row.try_get(n + 3)?, "hash")?,
             personal_digest: hash_of(row.try_get(n + 1)?, "personal_digest")?,
-            salt: salt.and_then(|s| s.try_into().ok()),
+            seal,
             erased: row.try_get(n + 2)?,
         });
     }

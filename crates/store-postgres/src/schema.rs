@@ -91,6 +91,7 @@ const MIGRATIONS: &[&str] = &[
     // 11: what Retraced's embedded viewer keeps (`retraced_viewer.rs`): saved exports, and API
     // tokens as hashes.
     include_str!("../migrations/011_retraced_viewer.sql"),
+    include_str!("../migrations/012_rewritable_values.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

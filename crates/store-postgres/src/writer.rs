@@ -572,7 +572,7 @@ struct Rows {
     description: Vec<Option<String>>,
     body: Vec<String>,
     personal: Vec<String>,
-    salt: Vec<Vec<u8>>,
+    salt: Vec<Option<Vec<u8>>>,
     personal_digest: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
     key_org: Vec<i64>,
@@ -671,7 +671,7 @@ impl Group {
         r.description.push(event.description.clone());
         r.body.push(prepared.body().to_string());
         r.personal.push(prepared.personal().to_string());
-        r.salt.push(sealed.salt.to_vec());
+        r.salt.push(sealed.seal.to_bytes());
         r.personal_digest.push(sealed.personal_digest.to_vec());
         r.hash.push(hash.to_vec());
         push_keys(r, org, pk, event);

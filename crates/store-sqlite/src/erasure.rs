@@ -1,98 +1,236 @@
-//! GDPR erasure: replaces one person's identity in every entry of an organization with a
-//! pseudonym, in the same transaction that records the erasure itself.
+//! Erasure of a person and redaction of fields: both rewrite stored entries
+//! (`stele_store::rewrite`), each in the one transaction that also records it, and then
+//! [`clean_up`] removes what is left of the old values from the database's files.
 //!
-//! The chain committed only to a salted digest of the personal fields (stele_core::chain), so
-//! replacing them, dropping the salt and setting `erased` (the one update the immutability
-//! trigger allows) leaves every hash valid. The person's filter terms (actor id and email, IP) are
-//! removed from `entry_terms` and replaced by the pseudonym's.
+//! The chain commits to every erasable value through its own salted commitment
+//! (`stele_core::seal`), so rewriting an entry's description, body and personal fields, storing
+//! its new seal and setting `erased` (the one update the immutability trigger allows) leaves
+//! every hash valid. The entry's search rows (filter terms, description trigrams) are replaced by
+//! those of its new content.
 
-use rusqlite::{Transaction, params};
-use stele_core::chain::{Personal, SealedEvent};
+use rusqlite::{Connection, Transaction, params};
+use stele_core::chain::SealedEvent;
+use stele_core::erase::{erase_person as erase_in_event, redact_fields};
+use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::{Erasure, OrgKey, Receipt, Result, StoreError};
+use stele_core::{Entry, Seq};
+use stele_store::rewrite::{Rewritten, needles};
+use stele_store::{Erasure, OrgKey, Receipt, Redaction, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row};
+use crate::codec::{
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
+    pk_of_id,
+};
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::terms::{self, Field};
+use crate::retention::forget_in_search;
+use crate::terms;
 use crate::writer::{NewDictValues, insert_own_entries};
 
-/// What an erasure did, and dictionary values it created (published after commit).
-pub struct Erased {
+/// What an erasure or redaction did, and dictionary values it created (published after commit).
+pub struct Done {
     pub entries: u64,
+    /// The redacted entry's `seq` (a redaction).
+    pub seq: Option<Seq>,
     pub receipt: Receipt,
     pub new_dict: NewDictValues,
 }
 
-pub fn erase_actor(
+/// An entry as stored, with its chain columns.
+struct Stored {
+    pk: i64,
+    entry: Entry,
+    personal_digest: [u8; 32],
+    seal: Seal,
+}
+
+fn stored_rows(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Stored>> {
+    let mut stmt = tx.prepare(sql).map_err(map_err)?;
+    let mut rows = stmt.query(params).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        let (pk, entry) = decode_row(row, dict)
+            .map_err(map_err)?
+            .map_err(|_| StoreError::Other("entry refers to an unknown dictionary id".into()))?;
+        let n = ENTRY_COLUMN_COUNT;
+        let stored = row.get_ref(n).map_err(map_err)?;
+        let seal = Seal::from_bytes(
+            stored
+                .as_blob_or_null()
+                .map_err(|e| StoreError::Other(e.to_string()))?,
+        )
+        .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
+        let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
+        out.push(Stored {
+            pk,
+            entry,
+            personal_digest,
+            seal,
+        });
+    }
+    Ok(out)
+}
+
+pub fn erase_person(
     tx: &Transaction<'_>,
     dict: &Dict,
     org: OrgKey,
     erasure: Erasure,
     now: Millis,
-) -> Result<Erased> {
+) -> Result<Done> {
     let Erasure {
-        actor,
+        person,
         pseudonym,
         mut record,
         salt,
     } = erasure;
-    let (actor, pseudonym) = (actor.as_str(), pseudonym.as_str());
-    // Every entry that names the actor by id or email, found through its filter term.
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
-         WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
+    // Only rows whose stored text holds one of the person's identifiers are decoded.
+    let needles = needles(&person);
+    let mut sql = format!(
+        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND (0"
     );
-    let mut found = Vec::new();
-    {
-        let mut stmt = tx.prepare(&sql).map_err(map_err)?;
-        let mut rows = stmt
-            .query(params![terms::term(org, Field::Actor, actor), org.get()])
-            .map_err(map_err)?;
-        while let Some(row) = rows.next().map_err(map_err)? {
-            let (pk, entry) = decode_row(row, dict).map_err(map_err)?.map_err(|_| {
-                StoreError::Other("entry refers to an unknown dictionary id".into())
-            })?;
-            let a = &entry.event.actor;
-            if a.id.as_deref() == Some(actor) || a.email.as_deref() == Some(actor) {
-                found.push((pk, entry.seq, entry.event));
-            }
+    for i in 0..needles.len() {
+        let p = i + 2;
+        sql.push_str(&format!(
+            " OR instr(lower(e.body), ?{p}) OR instr(lower(e.personal), ?{p})
+              OR instr(lower(coalesce(e.description, '')), ?{p})"
+        ));
+    }
+    sql.push_str(") ORDER BY e.seq");
+    let org_key = org.get();
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&org_key];
+    bound.extend(needles.iter().map(|n| n as &dyn rusqlite::ToSql));
+    let mut rewritten = Vec::new();
+    for s in stored_rows(tx, dict, &sql, &bound)? {
+        if let Some(after) = erase_in_event(&s.entry.event, &person, &pseudonym) {
+            rewritten.push(Rewritten::new(
+                s.pk,
+                s.entry.seq,
+                s.entry.event,
+                &s.personal_digest,
+                &s.seal,
+                after,
+            )?);
         }
     }
-    let replacement = Personal {
-        actor_id: Some(pseudonym.to_string()),
-        ..Personal::default()
-    };
-    let personal_json =
-        serde_json::to_string(&replacement).map_err(|e| StoreError::Other(e.to_string()))?;
-    for (pk, _, before) in &found {
-        let mut after = before.clone();
-        replacement.apply(&mut after);
-        tx.prepare_cached("UPDATE entries SET personal = ?, salt = NULL, erased = 1 WHERE pk = ?")
-            .and_then(|mut s| s.execute(params![personal_json, pk]))
-            .map_err(map_err)?;
-        // Contentless FTS5 forgets a row's terms only when told exactly which they were.
-        tx.prepare_cached(
-            "INSERT INTO entry_terms (entry_terms, rowid, terms) VALUES ('delete', ?, ?)",
-        )
-        .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, before)]))
-        .map_err(map_err)?;
-        tx.prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
-            .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, &after)]))
-            .map_err(map_err)?;
+    for r in &rewritten {
+        store_rewrite(tx, org, r)?;
     }
-
     record
         .metadata
-        .insert("entries".into(), serde_json::json!(found.len()));
-    found.sort_by_key(|(_, seq, _)| *seq);
-    record.entity_ids = found.iter().map(|(_, seq, _)| seq.to_string()).collect();
+        .insert("entries".into(), serde_json::json!(rewritten.len()));
+    record.entity_ids = rewritten.iter().map(|r| r.seq.to_string()).collect();
     let (receipts, new_dict) =
         insert_own_entries(tx, dict, org, vec![SealedEvent::seal(record, salt)], now)?;
-    let receipt = receipts.into_iter().next().expect("one receipt per entry");
-    Ok(Erased {
-        entries: found.len() as u64,
-        receipt,
+    Ok(Done {
+        entries: rewritten.len() as u64,
+        seq: None,
+        receipt: receipts.into_iter().next().expect("one receipt per entry"),
         new_dict,
     })
+}
+
+pub fn redact(
+    tx: &Transaction<'_>,
+    dict: &Dict,
+    org: OrgKey,
+    redaction: Redaction,
+    now: Millis,
+) -> Result<Done> {
+    let Redaction {
+        id,
+        fields,
+        mut record,
+        salt,
+    } = redaction;
+    let pk = pk_of_id(&id).ok_or(StoreError::NotFound)?;
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.pk = ?2"
+    );
+    let s = stored_rows(tx, dict, &sql, &[&org.get(), &pk])?
+        .pop()
+        .ok_or(StoreError::NotFound)?;
+    let after =
+        redact_fields(&s.entry.event, &fields).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let seq = s.entry.seq;
+    let r = Rewritten::new(s.pk, seq, s.entry.event, &s.personal_digest, &s.seal, after)?;
+    store_rewrite(tx, org, &r)?;
+    record.entity_ids = vec![seq.to_string()];
+    let (receipts, new_dict) =
+        insert_own_entries(tx, dict, org, vec![SealedEvent::seal(record, salt)], now)?;
+    Ok(Done {
+        entries: 1,
+        seq: Some(seq),
+        receipt: receipts.into_iter().next().expect("one receipt per entry"),
+        new_dict,
+    })
+}
+
+/// Writes a rewritten entry and replaces its search rows.
+fn store_rewrite(tx: &Transaction<'_>, org: OrgKey, r: &Rewritten) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE entries SET description = ?, body = ?, personal = ?, salt = ?, erased = 1
+         WHERE pk = ?",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.after.description,
+            r.body,
+            r.personal,
+            r.seal.to_bytes(),
+            r.pk
+        ])
+    })
+    .map_err(map_err)?;
+    forget_in_search(tx, org, r.pk, r.seq, &r.before)?;
+    tx.prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
+        .and_then(|mut s| s.execute(params![r.pk, terms::entry_terms(org, &r.after)]))
+        .map_err(map_err)?;
+    if let Some(description) = &r.after.description {
+        tx.prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    description_rowid(org.get(), r.seq.get()),
+                    description
+                ])
+            })
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Removes what is left of rewritten values from the database's files, after the rewrite
+/// committed: the search indexes are merged into one segment each (FTS5 keeps a deleted row's
+/// terms in old segments until a merge reaches them), the whole file is rebuilt (`VACUUM`: a page
+/// reorganised before the rewrite may still hold an old copy of a row in its free space, which
+/// `secure_delete` does not reach), and the write-ahead log, which held the old pages, is
+/// emptied. Runs on the writer's connection, outside any transaction; writes wait meanwhile.
+pub fn clean_up(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "INSERT INTO entry_terms (entry_terms) VALUES ('optimize');
+         INSERT INTO entries_fts (entries_fts) VALUES ('optimize');
+         VACUUM;",
+    )
+    .map_err(map_err)?;
+    // A reader on an older snapshot keeps the log from being emptied; such reads are short
+    // (pages of a listing), an export's a little longer.
+    for _ in 0..300 {
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if busy == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(StoreError::Unavailable(
+        "the rewrite is made, but a long read kept the write-ahead log from being emptied; \
+         repeat the request to finish the clean-up"
+            .into(),
+    ))
 }

@@ -1,14 +1,13 @@
 //! Checkpoints and verification of the hash chain (the format is `stele_core::chain`).
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use stele_core::Seq;
-use stele_core::chain::{ERASURE_DETAILED_ACTION, Salt};
+use stele_core::chain::{ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::merkle::{Frontier, Hash};
+use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, Verification, Want};
+use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
 use stele_store::{OrgKey, Result, StoreError, VerifyReport};
 
 use crate::codec::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
@@ -142,32 +141,30 @@ pub fn checkpoints(
     Ok(out)
 }
 
-/// Which pseudonym each erased entry must show (`chain_check::erasure_pseudonyms`), from the
-/// organization's erasure records, found through their detailed action's term.
-fn recorded_pseudonyms(
-    conn: &Connection,
-    dict: &Dict,
-    org: OrgKey,
-) -> Result<HashMap<Seq, String>> {
+/// What the organization's erasure and redaction records vouch for
+/// (`chain_check::vouchers`), found through their detailed actions' terms.
+fn recorded_vouchers(conn: &Connection, dict: &Dict, org: OrgKey) -> Result<Vouchers> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
          WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
     );
     dict.refresh(conn).map_err(map_err)?;
     let mut stmt = conn.prepare(&sql).map_err(map_err)?;
-    let mut rows = stmt
-        .query(params![
-            terms::term(org, Field::DetailedAction, ERASURE_DETAILED_ACTION),
-            org.get()
-        ])
-        .map_err(map_err)?;
     let mut records = Vec::new();
-    while let Some(row) = rows.next().map_err(map_err)? {
-        if let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? {
-            records.push(entry);
+    for detailed_action in [ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION] {
+        let mut rows = stmt
+            .query(params![
+                terms::term(org, Field::DetailedAction, detailed_action),
+                org.get()
+            ])
+            .map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            if let Ok((_, entry)) = decode_row(row, dict).map_err(map_err)? {
+                records.push(entry);
+            }
         }
     }
-    Ok(chain_check::erasure_pseudonyms(&records))
+    Ok(chain_check::vouchers(&records))
 }
 
 fn chain_rows(
@@ -176,7 +173,7 @@ fn chain_rows(
     org: OrgKey,
     from_seq: Seq,
     limit: usize,
-    pseudonyms: &HashMap<Seq, String>,
+    vouchers: &Vouchers,
 ) -> Result<Vec<ChainRow>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
@@ -197,18 +194,23 @@ fn chain_rows(
                 break;
             };
             let n = ENTRY_COLUMN_COUNT;
-            let salt: Option<Vec<u8>> = row.get(n).map_err(map_err)?;
+            let stored = row.get_ref(n).map_err(map_err)?;
+            let seal = Seal::from_bytes(
+                stored
+                    .as_blob_or_null()
+                    .map_err(|e| StoreError::Other(e.to_string()))?,
+            )
+            .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
             let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
             let erased: bool = row.get(n + 2).map_err(map_err)?;
             let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
-            let salt = salt.and_then(|s| s.try_into().ok());
             out.push(ChainRow::new(
                 &entry,
-                salt,
+                &seal,
                 personal_digest,
                 erased,
                 hash,
-                pseudonyms,
+                vouchers,
             ));
         }
         if !missing_dict {
@@ -242,7 +244,7 @@ pub fn verify(
         )
         .optional()
         .map_err(map_err)?;
-    let pseudonyms = recorded_pseudonyms(conn, dict, org)?;
+    let vouchers = recorded_vouchers(conn, dict, org)?;
     let mut verification = Verification::new(
         &org_id,
         checkpoints(conn, org, None)?,
@@ -253,11 +255,11 @@ pub fn verify(
     loop {
         want = match want {
             Want::Rows { from, limit } => verification.rows(
-                chain_rows(conn, dict, org, from, limit, &pseudonyms)?,
+                chain_rows(conn, dict, org, from, limit, &vouchers)?,
                 pruned_links(conn, org, from, limit)?,
             ),
             Want::Ahead { from, limit } => {
-                verification.ahead(chain_rows(conn, dict, org, from, limit, &pseudonyms)?)
+                verification.ahead(chain_rows(conn, dict, org, from, limit, &vouchers)?)
             }
             Want::Done(report) => return Ok(report),
         };
@@ -320,11 +322,7 @@ pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: Seq) -> Result<Vec<Ha
     Ok(out)
 }
 
-pub fn personal_digest(
-    conn: &Connection,
-    org: OrgKey,
-    seq: Seq,
-) -> Result<Option<(Hash, Option<Salt>)>> {
+pub fn personal_digest(conn: &Connection, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Seal)>> {
     let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
         .prepare_cached("SELECT personal_digest, salt FROM entries WHERE org_id = ? AND seq = ?")
         .and_then(|mut s| {
@@ -337,7 +335,8 @@ pub fn personal_digest(
     row.map(|(digest, salt)| {
         Ok((
             hash_of(digest, "personal_digest")?,
-            salt.and_then(|s| s.try_into().ok()),
+            Seal::from_bytes(salt.as_deref())
+                .map_err(|e| StoreError::Other(format!("seq {seq}: {e}")))?,
         ))
     })
     .transpose()

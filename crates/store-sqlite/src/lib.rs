@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
-use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
 use stele_core::merkle::Hash;
@@ -36,13 +35,13 @@ use stele_core::{Entry, Seq};
 use stele_store::prelude::*;
 use stele_store::rows::RowPage;
 use stele_store::{
-    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cutoffs, Erasure,
-    ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep, ExportSweepOutcome,
-    Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey, NewExportJob, NewMember,
-    NewOrganization, NewSession, NewViewerApiToken, OrgKey, OrgPageRequest, OrgSettings, OrgUpdate,
-    Organization, Page, Print, PrintAudit, PrintFields, PrintFilter, PrintId, PrintPage,
-    PrintStats, RemovedPerChannel, Result, SavedExport, Scope, Session, SessionHash, StoreError,
-    VerifyReport, ViewerApiToken,
+    ActionSchema, ApiKeyInfo, AppendOutcome, AppendRequest, Classification, Cleanup, Cutoffs,
+    Erasure, ErasureOutcome, ExpiredBatch, ExportJob, ExportJobOutcome, ExportSweep,
+    ExportSweepOutcome, Facets, KeyHash, Member, MemberUpdate, NewActionSchema, NewApiKey,
+    NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
+    OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
+    PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
+    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifyReport, ViewerApiToken,
 };
 use tokio::sync::Semaphore;
 
@@ -681,12 +680,12 @@ impl Trail for SqliteStore {
         self.read(move |conn, _| read::facets(conn, org)).await
     }
 
-    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
+    async fn erase_person(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome> {
         let dict = self.dict.clone();
         let pseudonym = erasure.pseudonym.clone();
         let done = self
             .writer
-            .run(move |tx| erasure::erase_actor(tx, &dict, org, erasure, now_millis()))
+            .run(move |tx| erasure::erase_person(tx, &dict, org, erasure, now_millis()))
             .await?;
         for (id, kind, value) in done.new_dict {
             self.dict.publish(id, kind, value);
@@ -694,7 +693,38 @@ impl Trail for SqliteStore {
         Ok(ErasureOutcome {
             erased_entries: done.entries,
             pseudonym,
+            cleanup: self.clean_up().await?,
             record: done.receipt,
+        })
+    }
+
+    async fn redact(&self, org: OrgKey, redaction: Redaction) -> Result<RedactionOutcome> {
+        let dict = self.dict.clone();
+        let done = self
+            .writer
+            .run(move |tx| erasure::redact(tx, &dict, org, redaction, now_millis()))
+            .await?;
+        for (id, kind, value) in done.new_dict {
+            self.dict.publish(id, kind, value);
+        }
+        Ok(RedactionOutcome {
+            seq: done.seq.expect("a redaction names its entry"),
+            cleanup: self.clean_up().await?,
+            record: done.receipt,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// `erasure::clean_up` on the writer's connection, timed.
+    async fn clean_up(&self) -> Result<Cleanup> {
+        let started = std::time::Instant::now();
+        self.writer
+            .run_on_connection(|conn| erasure::clean_up(conn))
+            .await?;
+        Ok(Cleanup {
+            finished_at: now_millis(),
+            duration_ms: started.elapsed().as_millis() as u64,
         })
     }
 }
@@ -759,7 +789,11 @@ impl Integrity for SqliteStore {
             .await
     }
 
-    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>> {
+    async fn personal_digest(
+        &self,
+        org: OrgKey,
+        seq: Seq,
+    ) -> Result<Option<(Hash, stele_core::seal::Seal)>> {
         self.read(move |conn, _| integrity::personal_digest(conn, org, seq))
             .await
     }

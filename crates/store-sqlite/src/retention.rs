@@ -106,6 +106,8 @@ pub fn expired_entries(
         }
         let n = ENTRY_COLUMN_COUNT;
         let salt: Option<Vec<u8>> = row.get(n).map_err(map_err)?;
+        let seal = stele_core::seal::Seal::from_bytes(salt.as_deref())
+            .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
         let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
         let erased: bool = row.get(n + 2).map_err(map_err)?;
         let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
@@ -116,7 +118,7 @@ pub fn expired_entries(
             prev_hash,
             hash,
             personal_digest,
-            salt: salt.and_then(|s| s.try_into().ok()),
+            seal,
             erased,
         });
         if batch.entries.len() >= limit {

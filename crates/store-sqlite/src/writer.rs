@@ -607,7 +607,7 @@ fn insert_event(
             event.description,
             prepared.body(),
             prepared.personal(),
-            &sealed.salt[..],
+            sealed.seal.to_bytes(),
             &sealed.personal_digest[..],
             &hash[..],
         ])

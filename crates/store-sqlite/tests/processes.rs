@@ -62,10 +62,13 @@ async fn a_group_continues_the_chain_another_process_or_a_job_extended() {
     assert_eq!(seq_of(next.unwrap()), 4);
 
     let erased = server
-        .erase_actor(
+        .erase_person(
             org,
             stele_store::Erasure {
-                actor: "nobody@example.com".into(),
+                person: stele_core::erase::Person {
+                    email: Some("nobody@example.com".into()),
+                    ..Default::default()
+                },
                 pseudonym: "erased-1".into(),
                 record: event("erase", T0),
                 salt: [1; 16],

@@ -4,14 +4,15 @@
 //! reordered or badly signed is decided here, once, so both backends name the same problem at
 //! the same `seq`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
-use stele_core::chain::{self, Personal, Salt};
+use stele_core::chain::{self, Personal};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::seal::{self, Seal};
 use stele_core::time::Millis;
-use stele_core::{ActorType, Entry, Seq};
+use stele_core::{Entry, Seq};
 
 use crate::{IntegrityProblem, ProblemKind, VerifyReport};
 
@@ -39,49 +40,75 @@ impl ChainRow {
     /// Builds the row from a decoded entry and the chain columns stored beside it.
     pub fn new(
         entry: &Entry,
-        salt: Option<Salt>,
+        seal: &Seal,
         personal_digest: Hash,
         erased: bool,
         hash: Hash,
-        pseudonyms: &HashMap<Seq, String>,
+        vouchers: &Vouchers,
     ) -> ChainRow {
-        let personal = Personal::of(&entry.event);
-        let personal_intact = if erased {
-            let only_pseudonym = Personal {
-                actor_id: personal.actor_id.clone(),
-                ..Personal::default()
-            };
-            personal == only_pseudonym && personal.actor_id.as_ref() == pseudonyms.get(&entry.seq)
-        } else {
-            salt.is_some_and(|salt| personal.digest(&salt) == personal_digest)
+        let checked = seal::check(&entry.event, &personal_digest, seal);
+        let personal_intact = match seal {
+            // A format-1 entry erased before format 2: nothing but the pseudonym its erasure
+            // recorded may be left of the personal fields.
+            Seal::V1(None) => {
+                let personal = Personal::of(&entry.event);
+                let only_pseudonym = Personal {
+                    actor_id: personal.actor_id.clone(),
+                    ..Personal::default()
+                };
+                erased
+                    && personal == only_pseudonym
+                    && personal.actor_id.as_ref() == vouchers.pseudonyms.get(&entry.seq)
+            }
+            // Values were removed or rewritten: a chained erasure or redaction must name it.
+            seal if seal.rewritten() => {
+                erased && checked.values_match && vouchers.rewritten.contains(&entry.seq)
+            }
+            _ => checked.values_match,
         };
         ChainRow {
             seq: entry.seq,
             id: entry.id.clone(),
             recorded_at: entry.recorded_at,
-            event_digest: chain::event_digest(&entry.event, &personal_digest),
+            event_digest: checked.event_digest,
             personal_intact,
             hash,
         }
     }
 }
 
-/// Which pseudonym a recorded erasure gave each erased entry, by `seq`, from the organization's
-/// entries whose detailed action is [`chain::ERASURE_DETAILED_ACTION`]. Erasure records are
-/// chained like any entry and clients cannot use that detailed action, so an erased row must
-/// show exactly the pseudonym its erasure recorded, and nothing else.
-pub fn erasure_pseudonyms<'a>(
-    records: impl IntoIterator<Item = &'a Entry>,
-) -> HashMap<Seq, String> {
-    let mut out = HashMap::new();
+/// What the organization's recorded erasures and redactions vouch for: the entries they
+/// rewrote, and the pseudonym each format-1 erasure left (read from the entries whose detailed
+/// action is [`chain::ERASURE_DETAILED_ACTION`] or [`chain::REDACTION_DETAILED_ACTION`]). Those
+/// records are chained like any entry and clients cannot use those detailed actions, so a
+/// rewritten entry that no record names was tampered with.
+#[derive(Debug, Default)]
+pub struct Vouchers {
+    pub pseudonyms: HashMap<Seq, String>,
+    pub rewritten: HashSet<Seq>,
+}
+
+/// The [`Vouchers`] of an organization's erasure and redaction records.
+pub fn vouchers<'a>(records: impl IntoIterator<Item = &'a Entry>) -> Vouchers {
+    let mut out = Vouchers::default();
     for entry in records {
         let e = &entry.event;
-        if e.detailed_action.as_deref() == Some(chain::ERASURE_DETAILED_ACTION)
-            && e.actor.kind == ActorType::System
-            && let Some(Value::String(p)) = e.metadata.get("pseudonym")
+        let Some(detailed) = e.detailed_action.as_deref() else {
+            continue;
+        };
+        if detailed != chain::ERASURE_DETAILED_ACTION
+            && detailed != chain::REDACTION_DETAILED_ACTION
         {
-            for seq in e.entity_ids.iter().filter_map(|s| s.parse::<Seq>().ok()) {
-                out.insert(seq, p.clone());
+            continue;
+        }
+        let pseudonym = match e.metadata.get("pseudonym") {
+            Some(Value::String(p)) if detailed == chain::ERASURE_DETAILED_ACTION => Some(p),
+            _ => None,
+        };
+        for seq in e.entity_ids.iter().filter_map(|s| s.parse::<Seq>().ok()) {
+            out.rewritten.insert(seq);
+            if let Some(p) = pseudonym {
+                out.pseudonyms.insert(seq, p.clone());
             }
         }
     }

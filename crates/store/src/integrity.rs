@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::Seq;
-use stele_core::chain::Salt;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_core::merkle::Hash;
+use stele_core::seal::Seal;
 
 use crate::{OrgKey, Result};
 
@@ -43,7 +43,7 @@ pub trait Integrity: Send + Sync {
 
     /// The salted digest standing in for an entry's personal fields, and the salt (gone once the
     /// entry was erased).
-    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Option<Salt>)>>;
+    async fn personal_digest(&self, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Seal)>>;
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.

@@ -26,6 +26,7 @@ pub mod print_log;
 pub mod record;
 pub mod retention;
 pub mod retraced_viewer;
+pub mod rewrite;
 pub mod rows;
 pub mod tenancy;
 pub mod trail;

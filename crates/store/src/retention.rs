@@ -41,8 +41,8 @@ pub trait Retention: Send + Sync {
 
 /// One entry leaving the database by retention, with the chain values an archive needs to prove
 /// it later without the database: the entry's hash is
-/// `chain::entry_hash(prev_hash, org, seq, id, recorded_at, chain::event_digest(event, personal_digest))`,
-/// and while `salt` is kept, `Personal::of(event).digest(salt) == personal_digest`.
+/// `chain::entry_hash(prev_hash, org, seq, id, recorded_at, event_digest)` with the event digest
+/// that `stele_core::seal::check(event, personal_digest, seal)` gives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetiredEntry {
     /// The organization's public id (`org_…`), which the chain hashes.
@@ -52,8 +52,8 @@ pub struct RetiredEntry {
     pub prev_hash: stele_core::merkle::Hash,
     pub hash: stele_core::merkle::Hash,
     pub personal_digest: stele_core::merkle::Hash,
-    /// Gone once the entry's personal fields were erased.
-    pub salt: Option<stele_core::chain::Salt>,
+    /// What checks its erasable values (`stele_core::seal`).
+    pub seal: stele_core::seal::Seal,
     pub erased: bool,
 }
 

@@ -49,9 +49,17 @@ pub trait Trail: Send + Sync {
 
     async fn facets(&self, org: OrgKey) -> Result<Facets>;
 
-    /// Replaces the person's identity with the pseudonym in every entry that names them (as actor
-    /// id or email) and records the erasure, in one transaction. The chain still verifies.
-    async fn erase_actor(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome>;
+    /// Replaces the person with the pseudonym in every entry that mentions them
+    /// (`stele_core::erase::erase_person`), reseals those entries and records the erasure, in
+    /// one transaction; then removes what is left of the old values from the database's files
+    /// (the clean-up the outcome times). The chain still verifies.
+    async fn erase_person(&self, org: OrgKey, erasure: Erasure) -> Result<ErasureOutcome>;
+
+    /// Replaces the named fields of one entry with `[REDACTED]`
+    /// (`stele_core::erase::redact_fields`), reseals it and records the redaction, in one
+    /// transaction, then cleans up as an erasure does. `NotFound` when the organization has no
+    /// such entry; `Invalid` naming a path the entry does not hold.
+    async fn redact(&self, org: OrgKey, redaction: Redaction) -> Result<RedactionOutcome>;
 }
 
 /// A request to record events, with what idempotency needs.
@@ -222,22 +230,51 @@ pub struct Facets {
     pub actor_types: Vec<String>,
 }
 
-/// A request to erase one person's identity from an organization's entries (GDPR).
+/// A request to erase one person from an organization's entries (GDPR).
 #[derive(Debug, Clone)]
 pub struct Erasure {
-    /// The actor id or email to erase.
-    pub actor: String,
+    pub person: stele_core::erase::Person,
     pub pseudonym: String,
     /// The entry that records the erasure (see `stele_core::chain::erasure_record`).
     pub record: stele_core::NewEvent,
     pub salt: stele_core::chain::Salt,
 }
 
+/// How long removing the old values from the database's files took, once it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cleanup {
+    pub finished_at: stele_core::time::Millis,
+    pub duration_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErasureOutcome {
-    /// Entries whose personal fields were replaced.
+    /// Entries that were rewritten.
     pub erased_entries: u64,
     pub pseudonym: String,
+    pub cleanup: Cleanup,
     /// The entry recording the erasure.
     pub record: Receipt,
+}
+
+/// A request to redact fields of one entry.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    /// The entry's id.
+    pub id: String,
+    /// The fields, as `stele_core::erase::redact_fields` takes them.
+    pub fields: Vec<String>,
+    /// The entry that records the redaction (see `stele_core::chain::redaction_record`); the
+    /// store fills in the entry's `seq`.
+    pub record: stele_core::NewEvent,
+    pub salt: stele_core::chain::Salt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedactionOutcome {
+    /// The redacted entry's `seq`.
+    pub seq: Seq,
+    /// The entry recording the redaction.
+    pub record: Receipt,
+    pub cleanup: Cleanup,
 }

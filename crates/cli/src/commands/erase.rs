@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use stele_core::time::now_millis;
 
 use super::open::{find_org, open_existing};
-use crate::{DataDir, KeyFile};
+use crate::{DataDir, KeyFile, PersonArgs};
 
 pub(crate) async fn erase(
     org: String,
-    actor: String,
+    person: PersonArgs,
     reason: Option<String>,
     archive_dir: Option<PathBuf>,
     key_file: KeyFile,
@@ -37,7 +37,11 @@ pub(crate) async fn erase(
             id: &org.id,
         },
         ErasureRequest {
-            actor: &actor,
+            actor: person.actor.as_deref(),
+            id: person.id.as_deref(),
+            email: person.email.as_deref(),
+            name: person.name.as_deref(),
+            other: &person.other,
             reason: reason.as_deref(),
         },
         Requester::CommandLine,
@@ -59,8 +63,14 @@ pub(crate) async fn erase(
     };
     let outcome = erased.outcome;
     println!(
-        "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {})",
-        outcome.erased_entries, org.name, outcome.pseudonym, outcome.record.id, outcome.record.seq
+        "erased {} entries in {}; they now show {}; the erasure is entry {} (seq {}); the \
+         database files were cleaned of the old values in {} ms",
+        outcome.erased_entries,
+        org.name,
+        outcome.pseudonym,
+        outcome.record.id,
+        outcome.record.seq,
+        outcome.cleanup.duration_ms
     );
     if let Some(a) = erased.archive {
         println!(

@@ -29,7 +29,7 @@ fn chain(n: i64) -> Vec<RetiredEntry> {
             });
             let event = parse_event(&body, T0, &RedactionRules::default()).unwrap();
             let salt = [seq as u8; 16];
-            let sealed = SealedEvent::seal(event, salt);
+            let sealed = SealedEvent::seal_format_1(event, salt);
             let id = format!("019b7c72-ae20-7000-8000-{seq:012}");
             let recorded_at = T0 + seq;
             let seq = Seq::new(seq);
@@ -45,7 +45,7 @@ fn chain(n: i64) -> Vec<RetiredEntry> {
                 prev_hash: prev,
                 hash,
                 personal_digest: sealed.personal_digest,
-                salt: Some(salt),
+                seal: stele_core::seal::Seal::V1(Some(salt)),
                 erased: false,
             };
             prev = hash;

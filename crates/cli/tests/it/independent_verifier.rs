@@ -253,29 +253,56 @@ fn the_python_verifier_agrees_with_the_server() {
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("signature was NOT checked"), "{said}");
 
-    // The canonical JSON the verifier derived for the first entry, as docs/integrity.md says.
+    // The values the verifier committed to for the first entry (format 2: one leaf each, JSON
+    // values in canonical form), as docs/integrity.md says.
     let (_, said) = independent(dir, "proof.json", &rec.proofs[&1], &key_arg);
     for expected in [
-        r#"canonical entity_ids: ["42","43","x/y"]"#,
-        r#"canonical context: {"api_key_id":"key_x","correlation_id":"req-ü1","impersonator":{"email":"root@example.com","id":"admin-1"},"location":"Zürich, CH","reason":"ticket #7","request_id":"r-1","source":"web"}"#,
-        r#"{"field":"removed","old":{"a":-0.0,"b":1e+21}}"#,
-        r#"{"field":"tags","new":["a",{"a":[true,null],"z":1}],"old":null}"#,
-        r#"{"field":"price","new":2,"old":1.5}"#,
-        r#"canonical metadata: {"Z":"upper","_":"underscore","api_token":"[REDACTED]","big":1e+21,"count":18446744073709551615,"ctl":"a\u0001b\u001f\"\\/","emoji":"😀","exp_int":100.0,"line_sep":"LS","min":-9223372036854775808,"neg":-12.5,"none":null,"ok":true,"site":"Zürich","small":0.00001,"tiny":1.5e-7,"toner":0.25,"whole":100.0,"é":"accent"}"#,
+        r#"leaf entity_ids.2 = "x/y""#,
+        r#"canonical context: {"api_key_id":"key_x","correlation_id":"req-ü1","request_id":"r-1","source":"web"}"#,
+        r#"leaf context.impersonator.email = "root@example.com""#,
+        r#"leaf context.location = "Zürich, CH""#,
+        r#".old = {"a":-0.0,"b":1e+21}"#,
+        r#".new = ["a",{"a":[true,null],"z":1}]"#,
+        r#".old = null"#,
+        r#".old = 1.5"#,
+        r#"leaf metadata.api_token = "[REDACTED]""#,
+        r#"leaf metadata.big = 1e+21"#,
+        r#"leaf metadata.count = 18446744073709551615"#,
+        r#"leaf metadata.ctl = "a\u0001b\u001f\"\\/""#,
+        r#"leaf metadata.emoji = "😀""#,
+        r#"leaf metadata.exp_int = 100.0"#,
+        r#"leaf metadata.line_sep = "LS""#,
+        r#"leaf metadata.min = -9223372036854775808"#,
+        r#"leaf metadata.small = 0.00001"#,
+        r#"leaf metadata.tiny = 1.5e-7"#,
+        r#"leaf metadata.é = "accent""#,
     ] {
         // U+2028 is written as itself, not escaped.
         let expected = expected.replace("LS", "\u{2028}");
         assert!(said.contains(&expected), "missing {expected}\n in {said}");
     }
-    // Entries that use the fields added to the model later commit to them in a 16th field.
+    // The fields added to the model later are values like any other.
     let (_, said) = independent(dir, "proof.json", &rec.proofs[&3], &key_arg);
-    assert!(
-        said.contains(r#"canonical widened: {"actor":{"href":"https://app.test/keys/1","metadata":{"role":"ci","seats":3,"sso":true}}}"#),
-        "{said}"
-    );
+    for expected in [
+        r#"leaf actor.href = "https://app.test/keys/1""#,
+        r#"leaf actor.metadata.seats = 3"#,
+    ] {
+        assert!(said.contains(expected), "missing {expected}\n in {said}");
+    }
     let (_, said) = independent(dir, "proof.json", &rec.proofs[&4], &key_arg);
+    for expected in [
+        r#"leaf entity.metadata.é = "x""#,
+        r#"leaf related_entities.0.name = "Wörk""#,
+        r#"leaf related_entities.1.metadata.none = null"#,
+        r#"canonical related entity types: ["Workspace","Plan"]"#,
+    ] {
+        assert!(said.contains(expected), "missing {expected}\n in {said}");
+    }
+    // An erased entry: what the erasure removed is reported as not proven, the rest is.
+    let (code, said) = independent(dir, "proof.json", &rec.proofs[&2], &key_arg);
+    assert_eq!(code, 0, "{said}");
     assert!(
-        said.contains(r#"canonical widened: {"entity":{"href":"https://app.test/j","metadata":{"é":"x"}},"related_entities":[{"id":"w1","name":"Wörk","type":"Workspace"},{"metadata":{"none":null,"tier":"pro"},"type":"Plan"}]}"#),
+        said.contains("NOT proven: actor.id (erased or redacted"),
         "{said}"
     );
     let first: Value = serde_json::from_str(&rec.proofs[&1]).unwrap();
@@ -459,13 +486,13 @@ fn the_python_verifier_agrees_with_the_server() {
     let (code, said) = independent(dir, "proof.json", &respelled, &key_arg);
     assert_eq!(code, 0, "{said}");
 
-    // The personal fields are covered by a salted digest; the proof carries the salt while the
-    // entry is not erased, so a changed IP is caught too.
+    // Every value is covered by its own salted commitment; the proof carries the entry's seal,
+    // so a changed IP is caught too.
     let mut other_ip = proof.clone();
     other_ip["entry"]["context"]["ip"] = json!("192.0.2.99");
     let (code, said) = independent(dir, "proof.json", &other_ip.to_string(), &key_arg);
     assert_eq!(code, 1, "{said}");
-    assert!(said.contains("personal digest"), "{said}");
+    assert!(said.contains("fields digest"), "{said}");
 
     // A tampered consistency proof.
     let consistency: Value = serde_json::from_str(&rec.consistency).unwrap();

@@ -1,23 +1,33 @@
-//! `POST /v1/erasure`: GDPR erasure of one person's identity (admin scope).
+//! `POST /v1/erasure`: GDPR erasure of one person (admin scope), and
+//! `POST /v1/events/{id}/redactions`: redaction of fields of one entry (admin scope).
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use stele_archive::ArchiveErasure;
 use stele_core::time::now_millis;
-use stele_store::{ErasureOutcome, Scope};
+use stele_store::{ErasureOutcome, RedactionOutcome, Scope};
 
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::app::state::AppState;
-use stele_service::erasure::{self, ErasureError, Org, Requester};
+use stele_service::erasure::{self, ErasureError, Org, RedactionError, Requester};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErasureRequest {
-    /// The actor id or email whose identity is erased.
-    actor: String,
+    /// An actor id or email (matched as either).
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    other: Vec<String>,
     /// Why (a ticket number, say); kept in the erasure's own entry.
     #[serde(default)]
     reason: Option<String>,
@@ -40,14 +50,7 @@ pub async fn create(
     body: std::result::Result<Json<ErasureRequest>, JsonRejection>,
 ) -> Result<Json<ErasureResponse>> {
     auth.require(Scope::Admin)?;
-    let Json(request) = body.map_err(|e| {
-        // Too large is the body limit's 413, as on every endpoint, not a bad body.
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
-        } else {
-            ApiError::bad_request("invalid_body", e.body_text())
-        }
-    })?;
+    let Json(request) = body.map_err(body_error)?;
     let erased = erasure::erase(
         state.store.as_ref(),
         state.archive.clone(),
@@ -57,7 +60,11 @@ pub async fn create(
             id: &auth.key.org_id,
         },
         erasure::ErasureRequest {
-            actor: &request.actor,
+            actor: request.actor.as_deref(),
+            id: request.id.as_deref(),
+            email: request.email.as_deref(),
+            name: request.name.as_deref(),
+            other: &request.other,
             reason: request.reason.as_deref(),
         },
         Requester::ApiKey { id: &auth.key.id },
@@ -73,4 +80,53 @@ pub async fn create(
         outcome: erased.outcome,
         archive: erased.archive,
     }))
+}
+
+fn body_error(e: JsonRejection) -> ApiError {
+    // Too large is the body limit's 413, as on every endpoint, not a bad body.
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
+    } else {
+        ApiError::bad_request("invalid_body", e.body_text())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionRequest {
+    /// The fields to redact (`changes.access_code`, `metadata.token`, `description`, …).
+    fields: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Redacts fields of one entry (`stele_service::erasure::redact`).
+pub async fn redact(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    body: std::result::Result<Json<RedactionRequest>, JsonRejection>,
+) -> Result<Json<RedactionOutcome>> {
+    auth.require(Scope::Admin)?;
+    let Json(request) = body.map_err(body_error)?;
+    let outcome = erasure::redact(
+        state.store.as_ref(),
+        auth.key.org,
+        erasure::RedactionRequest {
+            id: &id,
+            fields: &request.fields,
+            reason: request.reason.as_deref(),
+        },
+        Requester::ApiKey { id: &auth.key.id },
+        now_millis(),
+    )
+    .await
+    .map_err(|e| match e {
+        RedactionError::Invalid { field, message } => {
+            ApiError::field("invalid_body", field, message)
+        }
+        RedactionError::NotFound => ApiError::NotFound("not found"),
+        RedactionError::Store(e) => e.into(),
+    })?;
+    Ok(Json(outcome))
 }

@@ -122,7 +122,7 @@ pub async fn inclusion(
     Ok(Json(InclusionProof {
         entry: entry.to_json(),
         personal_digest: merkle::to_hex(&personal),
-        personal_salt: salt.map(hex::encode),
+        personal_salt: salt.to_hex(),
         prev_hash: merkle::to_hex(&prev),
         entry_hash: merkle::to_hex(&entry_hash),
         leaf_index: index as u64,

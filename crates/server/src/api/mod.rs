@@ -90,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasure", post(erasure::create))
+        .route("/v1/events/{id}/redactions", post(erasure::redact))
         .route("/v1/viewer-tokens", post(viewer_tokens::create))
         .route(
             "/v1/organizations",

@@ -148,9 +148,14 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
         assert_eq!(proof.tree_size, 7, "proved against the latest checkpoint");
         proof.verify(&key).expect("the proof verifies");
 
+        // A value committed in the clear (the action), and an erasable one (the description,
+        // behind its own commitment).
+        let mut forged = proof.clone();
+        forged.entry["action"] = json!("delete");
+        assert_eq!(forged.verify(&key), Err(ProofError::EntryMismatch));
         let mut forged = proof.clone();
         forged.entry["description"] = json!("something else happened");
-        assert_eq!(forged.verify(&key), Err(ProofError::EntryMismatch));
+        assert_eq!(forged.verify(&key), Err(ProofError::PersonalMismatch));
         let mut someone_else = proof.clone();
         someone_else.entry["actor"]["email"] = json!("eve@example.com");
         assert_eq!(someone_else.verify(&key), Err(ProofError::PersonalMismatch));

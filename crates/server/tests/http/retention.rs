@@ -549,11 +549,11 @@ impl retention::ArchiveSink for ErasureInTheWay {
     fn erase(
         &self,
         org_id: &str,
-        actor: &str,
+        person: &stele_core::erase::Person,
         pseudonym: &str,
         now: Millis,
     ) -> Result<stele_archive::ArchiveErasure, String> {
-        self.inner.erase(org_id, actor, pseudonym, now)
+        self.inner.erase(org_id, person, pseudonym, now)
     }
 
     fn erase_seqs(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use stele_archive::ArchiveErasure;
 use stele_core::Seq;
+use stele_core::erase::Person;
 use stele_core::time::Millis;
 use stele_store::RetiredEntry;
 
@@ -40,12 +41,12 @@ impl ArchiveSink for DirectoryArchive {
     fn erase(
         &self,
         org_id: &str,
-        actor: &str,
+        person: &Person,
         pseudonym: &str,
         now: Millis,
     ) -> Result<ArchiveErasure, String> {
         self.open()?
-            .erase(org_id, actor, pseudonym, now)
+            .erase(org_id, person, pseudonym, now)
             .map_err(|e| self.error(e))
     }
 
@@ -67,15 +68,15 @@ impl ArchiveSink for DirectoryArchive {
 pub async fn erase(
     archive: Option<Arc<dyn ArchiveSink>>,
     org_id: &str,
-    actor: &str,
+    person: &Person,
     pseudonym: &str,
     now: Millis,
 ) -> Result<Option<ArchiveErasure>, String> {
     let Some(archive) = archive else {
         return Ok(None);
     };
-    let (org_id, actor, pseudonym) = (org_id.to_string(), actor.to_string(), pseudonym.to_string());
-    tokio::task::spawn_blocking(move || archive.erase(&org_id, &actor, &pseudonym, now))
+    let (org_id, person, pseudonym) = (org_id.to_string(), person.clone(), pseudonym.to_string());
+    tokio::task::spawn_blocking(move || archive.erase(&org_id, &person, &pseudonym, now))
         .await
         .map_err(|e| format!("the archive erasure stopped: {e}"))?
         .map(Some)

@@ -46,7 +46,7 @@ pub trait ArchiveSink: Send + Sync + 'static {
     fn erase(
         &self,
         org_id: &str,
-        actor: &str,
+        person: &stele_core::erase::Person,
         pseudonym: &str,
         now: Millis,
     ) -> Result<stele_archive::ArchiveErasure, String>;

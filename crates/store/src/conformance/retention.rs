@@ -101,7 +101,9 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
             hashes_before[seq.prev().leaf_index() as usize]
         };
         assert_eq!(r.prev_hash, prev, "prev hash of {seq}");
-        let digest = stele_core::chain::event_digest(&r.entry.event, &r.personal_digest);
+        let checked = stele_core::seal::check(&r.entry.event, &r.personal_digest, &r.seal);
+        assert!(checked.values_match, "values of {seq}");
+        let digest = checked.event_digest;
         assert_eq!(
             stele_core::chain::entry_hash(
                 &r.prev_hash,
@@ -114,7 +116,7 @@ pub async fn retention_prunes_expired_entries_and_the_chain_still_verifies(store
             r.hash,
             "the archive can recompute entry {seq} from what it is given"
         );
-        assert!(r.salt.is_some() && !r.erased);
+        assert!(matches!(r.seal, stele_core::seal::Seal::V2(_)) && !r.erased);
     }
 
     // A seq the cutoffs do not expire is left alone, whatever the caller asks.
