@@ -178,7 +178,7 @@ pub async fn record(
 }
 
 /// The refusal of a request with problems: every one of them, in the order of the events.
-fn invalid(mut errors: Vec<FieldError>, batch: bool, count: usize) -> ApiError {
+pub(crate) fn invalid(mut errors: Vec<FieldError>, batch: bool, count: usize) -> ApiError {
     // A stable sort: each event's problems stay in the order they were found.
     errors.sort_by_key(|e| e.index);
     let bad: BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();
