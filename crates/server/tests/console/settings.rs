@@ -1403,3 +1403,104 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(console.entries("action=view").await.len(), 2);
 }
+
+#[tokio::test]
+async fn redaction_rules_are_edited_with_a_preview_that_stores_nothing() {
+    let (console, _ada) = with_ada().await;
+    let cookie = console.session_cookie(ADA).await;
+    let csrf = csrf_of(&console, &cookie).await;
+    let page = console.page_text("/console/settings", &cookie).await;
+    assert!(
+        page.contains(r#"name="redaction_name_words""#),
+        "the editor is there"
+    );
+    assert!(page.contains("session"), "showing the default rules");
+
+    // The preview uses the rules as typed, saved or not, and stores nothing.
+    let before = console.entries("").await.len();
+    let sample = r#"{"action": "update", "actor": {"type": "user", "id": "u1"},
+                     "metadata": {"pin": "1234", "plan": "<i>pro</i>"}}"#;
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("retention", "days"),
+        ("retention_days", "365"),
+        ("rows", "0"),
+        ("redaction", "1"),
+        ("redaction_name_contains", "password"),
+        ("redaction_name_starts_with", ""),
+        ("redaction_name_words", "pin\nplan"),
+        ("redaction_name_last_words", ""),
+        ("redaction_sample", sample),
+        ("preview_redaction", "1"),
+    ];
+    let response = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<code>metadata.pin</code>"), "{page}");
+    assert!(page.contains("<code>metadata.plan</code>"), "{page}");
+    assert!(
+        page.contains("&quot;pin&quot;: &quot;[REDACTED]&quot;"),
+        "{page}"
+    );
+    assert!(!page.contains("<i>pro</i>"), "escaped");
+    assert_eq!(console.entries("").await.len(), before, "nothing recorded");
+    let stored = console.store.settings(console.org.key).await.unwrap();
+    assert_eq!(
+        stored.redaction,
+        stele_core::redact::RedactionRules::default(),
+        "nothing saved"
+    );
+
+    // A sample the API would refuse shows the API's problems.
+    fields.retain(|(k, _)| *k != "redaction_sample");
+    fields.push(("redaction_sample", r#"{"action": "Not A Word"}"#));
+    let page = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action: must"), "{page}");
+
+    // Saved: the rules as typed (value detection unticked), recorded, and applied on ingest.
+    fields.retain(|(k, _)| *k != "preview_redaction" && *k != "redaction_sample");
+    fields.push(("save", "1"));
+    let response = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = console.store.settings(console.org.key).await.unwrap();
+    assert_eq!(stored.redaction.name_words, ["pin", "plan"]);
+    assert!(!stored.redaction.detect_values);
+    assert_eq!(
+        console
+            .entries("detailed_action=settings.update")
+            .await
+            .len(),
+        1
+    );
+    let id = console
+        .record(&[json!({"action": "update", "actor": service(),
+                         "metadata": {"plan": "pro", "session": "s1"}})])
+        .await[0]
+        .clone();
+    let entry = console.api(&format!("/v1/events/{id}")).await;
+    assert_eq!(entry["metadata"]["plan"], "[REDACTED]");
+    assert_eq!(
+        entry["metadata"]["session"], "s1",
+        "session is not a rule any more"
+    );
+
+    // Without the CSRF token: refused, nothing changes.
+    let forged: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|(k, _)| *k != "csrf")
+        .copied()
+        .collect();
+    let response = console
+        .post_form("/console/settings", &cookie, &forged)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
