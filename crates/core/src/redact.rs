@@ -157,23 +157,21 @@ impl RedactionRules {
         }) {
             return true;
         }
-        let words_patterns = patterns(&self.name_words);
-        let last_patterns = patterns(&self.name_last_words);
-        // Splitting into words costs allocations: only for the names that hold a pattern at all.
-        if !words_patterns
-            .iter()
-            .chain(&last_patterns)
+        // Splitting into words allocates: only for the names that hold such a pattern at all,
+        // which most names do not.
+        if !patterns(&self.name_words)
+            .chain(patterns(&self.name_last_words))
             .any(|p| normalized.contains(p.as_ref()))
         {
             return false;
         }
         let (joined, bounds) = words(name);
         let at_bound = |i: usize| bounds.binary_search(&i).is_ok();
-        words_patterns.iter().any(|p| {
+        patterns(&self.name_words).any(|p| {
             joined
                 .match_indices(p.as_ref())
                 .any(|(i, m)| at_bound(i) && at_bound(i + m.len()))
-        }) || last_patterns.iter().any(|p| {
+        }) || patterns(&self.name_last_words).any(|p| {
             joined.len() > p.len()
                 && joined.ends_with(p.as_ref())
                 && at_bound(joined.len() - p.len())
@@ -249,11 +247,8 @@ impl RedactionRules {
 
 /// The non-empty patterns of `list`, normalized (borrowed when they already are, as the
 /// defaults are).
-fn patterns(list: &[String]) -> Vec<Cow<'_, str>> {
-    list.iter()
-        .map(|p| normalize(p))
-        .filter(|p| !p.is_empty())
-        .collect()
+fn patterns(list: &[String]) -> impl Iterator<Item = Cow<'_, str>> {
+    list.iter().map(|p| normalize(p)).filter(|p| !p.is_empty())
 }
 
 /// Whether `value` is a binary value: an object with the key `"$binary"` and no other key than
@@ -429,11 +424,16 @@ pub fn contains_card_number(s: &str) -> bool {
             i += 1;
             continue;
         }
-        let mut digits: Vec<u8> = Vec::new();
+        // The first 19 digits (a card has no more), and how many there are.
+        let mut digits = [0u8; 19];
+        let mut count = 0;
         let mut separator: Option<u8> = None;
         let mut j = i;
         loop {
-            digits.push(b[j] - b'0');
+            if count < digits.len() {
+                digits[count] = b[j] - b'0';
+            }
+            count += 1;
             j += 1;
             if j < b.len() && b[j].is_ascii_digit() {
                 continue;
@@ -451,7 +451,7 @@ pub fn contains_card_number(s: &str) -> bool {
             break;
         }
         let ends = j == b.len() || !b[j].is_ascii_alphanumeric();
-        if ends && is_card_number(&digits) {
+        if ends && count <= digits.len() && is_card_number(&digits[..count]) {
             return true;
         }
         i = j.max(i + 1);
