@@ -233,6 +233,22 @@ impl RedactionRules {
         }
     }
 
+    /// Redacts a checked event: its changes and every metadata map (the event's, the actor's,
+    /// each entity's, since secrets are as likely there). `origin`, which only the compatible
+    /// doors set, is theirs to fill after checking and is not walked.
+    pub fn redact_event(&self, event: &mut NewEvent) {
+        self.redact_changes(&mut event.changes);
+        self.redact_metadata(&mut event.metadata);
+        self.redact_metadata(&mut event.actor.metadata);
+        for e in event
+            .entity
+            .iter_mut()
+            .chain(event.related_entities.iter_mut())
+        {
+            self.redact_metadata(&mut e.metadata);
+        }
+    }
+
     /// Redacts metadata by key, as [`Self::redact_object`] does.
     pub fn redact_metadata(&self, metadata: &mut BTreeMap<String, Value>) {
         for (key, value) in metadata.iter_mut() {
