@@ -1404,6 +1404,65 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
     assert_eq!(console.entries("action=view").await.len(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_previews_a_sample_under_edited_rules_in_the_browser_then_saves_them() {
+    let (app, _ada) = with_ada().await;
+    let console = &app;
+    with_browser(|b| async move {
+        b.sign_in(console, ADA).await;
+        b.open(&console.at("/console/settings"), "#redaction-name-words")
+            .await;
+        assert!(
+            value_of(&b, "#redaction-name-words")
+                .await
+                .contains("session")
+        );
+        fill(&b, "#redaction-name-words", "pin\nplan").await;
+        fill(
+            &b,
+            "#redaction-sample",
+            r#"{"action": "update", "actor": {"type": "user", "id": "u1"},
+                "metadata": {"plan": "<b>pro</b>", "session": "s1"}}"#,
+        )
+        .await;
+        click_to_next_page(&b, "button[name=preview_redaction]").await;
+        let redacted = b.text_of("ul.redacted-fields").await;
+        assert_eq!(redacted, "metadata.plan");
+        let stored = b.text_of("pre.redaction-stored").await;
+        assert!(stored.contains(r#""plan": "[REDACTED]""#), "{stored}");
+        assert!(stored.contains(r#""session": "s1""#), "{stored}");
+        // What was typed is kept, and nothing was saved.
+        assert_eq!(value_of(&b, "#redaction-name-words").await, "pin\nplan");
+        assert!(
+            console
+                .store
+                .settings(console.org.key)
+                .await
+                .unwrap()
+                .redaction
+                .name_words
+                .contains(&"session".to_string())
+        );
+        b.driver
+            .execute(
+                "document.querySelector('div.redaction-preview').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.screenshot("settings-redaction-preview").await;
+
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        assert_eq!(value_of(&b, "#redaction-name-words").await, "pin\nplan");
+    })
+    .await;
+    assert_eq!(
+        console.api("/v1/settings").await["redaction"]["name_words"],
+        json!(["pin", "plan"])
+    );
+}
+
 #[tokio::test]
 async fn redaction_rules_are_edited_with_a_preview_that_stores_nothing() {
     let (console, _ada) = with_ada().await;
