@@ -184,29 +184,20 @@ pub fn check_event(
     let context = present(&sent.context)
         .map(|v| p.context(v))
         .unwrap_or_default();
-    let mut changes = p.changes(
+    let changes = p.changes(
         present(&sent.changes),
         present(&sent.before),
         present(&sent.after),
     );
-    let mut metadata = present(&sent.metadata)
+    let metadata = present(&sent.metadata)
         .map(|v| p.metadata("metadata", v))
         .unwrap_or_default();
     let idempotency_key =
         present(&sent.idempotency_key).and_then(|v| p.text("idempotency_key", v, 1, 255));
 
     match actor {
-        Some(mut actor) if p.errors.is_empty() => {
-            rules.redact_changes(&mut changes);
-            rules.redact_metadata(&mut metadata);
-            // Secrets are as likely in the actor's or an entity's metadata as in the event's.
-            rules.redact_metadata(&mut actor.metadata);
-            let mut entity = entity;
-            let mut related_entities = related_entities;
-            for e in entity.iter_mut().chain(related_entities.iter_mut()) {
-                rules.redact_metadata(&mut e.metadata);
-            }
-            Ok(NewEvent {
+        Some(actor) if p.errors.is_empty() => {
+            let mut event = NewEvent {
                 occurred_at,
                 action,
                 detailed_action,
@@ -222,7 +213,9 @@ pub fn check_event(
                 metadata,
                 origin: Default::default(),
                 idempotency_key,
-            })
+            };
+            rules.redact_event(&mut event);
+            Ok(event)
         }
         _ => {
             if p.errors.is_empty() {

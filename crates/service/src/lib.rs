@@ -15,6 +15,8 @@
 //! - [`print_log`]: the print log's permissions, requests and the audit entries its changes write.
 //! - [`retraced`]: Retraced's search, its embedded viewer's saved exports and API tokens.
 //! - [`settings`]: an organization's settings, checked, saved and recorded.
+//! - [`redaction`]: checking an organization's redaction rules, and the preview of an event
+//!   stored under them.
 //! - [`secrets`]: the checkpoint signing key and the secrets derived from it.
 //! - [`clock`] and [`random`]: time and randomness, the effects every use case takes from here.
 //!
@@ -29,6 +31,7 @@ pub mod export;
 pub mod organizations;
 pub mod print_log;
 pub mod random;
+pub mod redaction;
 pub mod retention;
 pub mod retraced;
 pub mod secrets;

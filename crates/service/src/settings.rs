@@ -25,7 +25,7 @@ pub struct SettingsProblem {
 }
 
 impl SettingsProblem {
-    fn new(field: &str, message: impl Into<String>) -> SettingsProblem {
+    pub(crate) fn new(field: &str, message: impl Into<String>) -> SettingsProblem {
         SettingsProblem {
             field: field.to_string(),
             message: message.into(),

@@ -327,6 +327,11 @@ pub struct OrgSettings {
     /// organization (`stele_service::access::viewer` resolves token, organization, platform).
     #[serde(default)]
     pub embed_theme: EmbedTheme,
+    /// What the ingest redacts from this organization's events (sensitive field names, and
+    /// whether values that look like secrets are). Settings stored before the field existed
+    /// read the default rules.
+    #[serde(default)]
+    pub redaction: stele_core::redact::RedactionRules,
 }
 
 /// The embedded viewer's look: each field optional, so that a token, an organization and the
@@ -385,6 +390,7 @@ impl Default for OrgSettings {
             ip_allowlist: Vec::new(),
             embed_origins: Vec::new(),
             embed_theme: EmbedTheme::default(),
+            redaction: Default::default(),
         }
     }
 }
@@ -412,6 +418,11 @@ mod tests {
             old.embed_theme,
             EmbedTheme::default(),
             "the page's own look"
+        );
+        assert_eq!(
+            old.redaction,
+            stele_core::redact::RedactionRules::default(),
+            "the default redaction rules"
         );
     }
 

@@ -15,6 +15,7 @@ pub mod health;
 pub mod integrity;
 pub mod organizations;
 pub mod print_log;
+pub mod redaction;
 pub mod settings;
 pub mod viewer_tokens;
 
@@ -122,6 +123,7 @@ pub fn router() -> Router<AppState> {
             "/v1/organizations/{org}/members/{id}/password-link",
             post(organizations::member_password_link),
         )
+        .route("/v1/redaction/test", post(redaction::test))
         .route(
             "/v1/settings",
             get(settings::show)

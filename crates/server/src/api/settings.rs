@@ -21,6 +21,11 @@
 //! settings (a platform key without the `Stele-Organization` header) it is every organization's
 //! default. Like the other fields added later, a PUT that leaves it out keeps it.
 //!
+//! `redaction` is what the ingest redacts from the organization's events: the rules of
+//! `stele_core::redact` (`{"name_contains": [...], "name_starts_with": [...], "name_words":
+//! [...], "name_last_words": [...], "detect_values": true}`, a list left out taking its default,
+//! `null` restoring the defaults). A PUT that leaves it out keeps it.
+//!
 //! The checks, the save and the recorded change are `stele_service::settings`, which the
 //! console's settings page uses too.
 
@@ -31,6 +36,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use serde_json::{Map, Value, json};
+use stele_core::redact::RedactionRules;
+use stele_service::redaction::check_rules;
 use stele_store::{EmbedTheme, MIN_RETENTION_DAYS, OrgSettings, Scope};
 
 use crate::api::auth::Authenticated;
@@ -50,6 +57,7 @@ fn settings_json(settings: &OrgSettings) -> Value {
         "ip_allowlist": settings.ip_allowlist,
         "embed_origins": settings.embed_origins,
         "embed_theme": settings.embed_theme,
+        "redaction": settings.redaction,
     })
 }
 
@@ -150,6 +158,7 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
                 | "ip_allowlist"
                 | "embed_origins"
                 | "embed_theme"
+                | "redaction"
         ) {
             return Err(invalid(key, "is not a setting".into()));
         }
@@ -253,6 +262,11 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
             ));
         }
     };
+    let redaction = match map.get("redaction") {
+        None => current.redaction.clone(),
+        Some(Value::Null) => RedactionRules::default(),
+        Some(v) => read_rules("redaction", v)?,
+    };
     Ok(OrgSettings {
         retention_days,
         channel_retention_days,
@@ -260,6 +274,7 @@ fn parse(body: &Value, current: &OrgSettings, how: Update) -> Result<OrgSettings
         ip_allowlist,
         embed_origins,
         embed_theme,
+        redaction,
     })
 }
 
@@ -302,6 +317,23 @@ fn theme(fields: &Map<String, Value>) -> Result<EmbedTheme> {
     viewer::check_theme("embed_theme", &theme)
         .map_err(|p| ApiError::field("invalid_settings", &p.field, p.message))?;
     Ok(theme)
+}
+
+/// Redaction rules (`redaction`, or `rules` in a redaction test; `field` names them): the object
+/// [`RedactionRules`] reads, each list left out taking its default, then checked as every door
+/// checks them.
+pub(crate) fn read_rules(field: &str, v: &Value) -> Result<RedactionRules> {
+    let rules: RedactionRules = serde_json::from_value(v.clone()).map_err(|e| {
+        ApiError::field(
+            "invalid_settings",
+            field,
+            format!(
+                "must be an object of name_contains, name_starts_with, name_words, \
+                 name_last_words (arrays of strings) and detect_values (a boolean): {e}"
+            ),
+        )
+    })?;
+    Ok(check_rules(field, rules)?)
 }
 
 /// A retention window: null (forever) or whole days from the floor to the ceiling.

@@ -1403,3 +1403,163 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(console.entries("action=view").await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_previews_a_sample_under_edited_rules_in_the_browser_then_saves_them() {
+    let (app, _ada) = with_ada().await;
+    let console = &app;
+    with_browser(|b| async move {
+        b.sign_in(console, ADA).await;
+        b.open(&console.at("/console/settings"), "#redaction-name-words")
+            .await;
+        assert!(
+            value_of(&b, "#redaction-name-words")
+                .await
+                .contains("session")
+        );
+        fill(&b, "#redaction-name-words", "pin\nplan").await;
+        fill(
+            &b,
+            "#redaction-sample",
+            r#"{"action": "update", "actor": {"type": "user", "id": "u1"},
+                "metadata": {"plan": "<b>pro</b>", "session": "s1"}}"#,
+        )
+        .await;
+        click_to_next_page(&b, "button[name=preview_redaction]").await;
+        let redacted = b.text_of("ul.redacted-fields").await;
+        assert_eq!(redacted, "metadata.plan");
+        let stored = b.text_of("pre.redaction-stored").await;
+        assert!(stored.contains(r#""plan": "[REDACTED]""#), "{stored}");
+        assert!(stored.contains(r#""session": "s1""#), "{stored}");
+        // What was typed is kept, and nothing was saved.
+        assert_eq!(value_of(&b, "#redaction-name-words").await, "pin\nplan");
+        assert!(
+            console
+                .store
+                .settings(console.org.key)
+                .await
+                .unwrap()
+                .redaction
+                .name_words
+                .contains(&"session".to_string())
+        );
+        b.driver
+            .execute(
+                "document.querySelector('div.redaction-preview').scrollIntoView();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.screenshot("settings-redaction-preview").await;
+
+        click_to_next_page(&b, "button.primary[name=save]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Settings saved.");
+        assert_eq!(value_of(&b, "#redaction-name-words").await, "pin\nplan");
+    })
+    .await;
+    assert_eq!(
+        console.api("/v1/settings").await["redaction"]["name_words"],
+        json!(["pin", "plan"])
+    );
+}
+
+#[tokio::test]
+async fn redaction_rules_are_edited_with_a_preview_that_stores_nothing() {
+    let (console, _ada) = with_ada().await;
+    let cookie = console.session_cookie(ADA).await;
+    let csrf = csrf_of(&console, &cookie).await;
+    let page = console.page_text("/console/settings", &cookie).await;
+    assert!(
+        page.contains(r#"name="redaction_name_words""#),
+        "the editor is there"
+    );
+    assert!(page.contains("session"), "showing the default rules");
+
+    // The preview uses the rules as typed, saved or not, and stores nothing.
+    let before = console.entries("").await.len();
+    let sample = r#"{"action": "update", "actor": {"type": "user", "id": "u1"},
+                     "metadata": {"pin": "1234", "plan": "<i>pro</i>"}}"#;
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("retention", "days"),
+        ("retention_days", "365"),
+        ("rows", "0"),
+        ("redaction", "1"),
+        ("redaction_name_contains", "password"),
+        ("redaction_name_starts_with", ""),
+        ("redaction_name_words", "pin\nplan"),
+        ("redaction_name_last_words", ""),
+        ("redaction_sample", sample),
+        ("preview_redaction", "1"),
+    ];
+    let response = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<code>metadata.pin</code>"), "{page}");
+    assert!(page.contains("<code>metadata.plan</code>"), "{page}");
+    assert!(
+        page.contains("&quot;pin&quot;: &quot;[REDACTED]&quot;"),
+        "{page}"
+    );
+    assert!(!page.contains("<i>pro</i>"), "escaped");
+    assert_eq!(console.entries("").await.len(), before, "nothing recorded");
+    let stored = console.store.settings(console.org.key).await.unwrap();
+    assert_eq!(
+        stored.redaction,
+        stele_core::redact::RedactionRules::default(),
+        "nothing saved"
+    );
+
+    // A sample the API would refuse shows the API's problems.
+    fields.retain(|(k, _)| *k != "redaction_sample");
+    fields.push(("redaction_sample", r#"{"action": "Not A Word"}"#));
+    let page = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action: must"), "{page}");
+
+    // Saved: the rules as typed (value detection unticked), recorded, and applied on ingest.
+    fields.retain(|(k, _)| *k != "preview_redaction" && *k != "redaction_sample");
+    fields.push(("save", "1"));
+    let response = console
+        .post_form("/console/settings", &cookie, &fields)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = console.store.settings(console.org.key).await.unwrap();
+    assert_eq!(stored.redaction.name_words, ["pin", "plan"]);
+    assert!(!stored.redaction.detect_values);
+    assert_eq!(
+        console
+            .entries("detailed_action=settings.update")
+            .await
+            .len(),
+        1
+    );
+    let id = console
+        .record(&[json!({"action": "update", "actor": service(),
+                         "metadata": {"plan": "pro", "session": "s1"}})])
+        .await[0]
+        .clone();
+    let entry = console.api(&format!("/v1/events/{id}")).await;
+    assert_eq!(entry["metadata"]["plan"], "[REDACTED]");
+    assert_eq!(
+        entry["metadata"]["session"], "s1",
+        "session is not a rule any more"
+    );
+
+    // Without the CSRF token: refused, nothing changes.
+    let forged: Vec<(&str, &str)> = fields
+        .iter()
+        .filter(|(k, _)| *k != "csrf")
+        .copied()
+        .collect();
+    let response = console
+        .post_form("/console/settings", &cookie, &forged)
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}

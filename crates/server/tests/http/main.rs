@@ -34,6 +34,7 @@ macro_rules! suite {
             mod platform;
             mod policy;
             mod print_log;
+            mod redaction;
             mod retention;
             mod retraced;
             mod retraced_viewer;

@@ -1101,3 +1101,62 @@ async fn a_new_organization_named_in_the_header_is_made_only_by_a_good_request()
     let again: Value = again.json().await.unwrap();
     assert_eq!(again, first);
 }
+
+#[tokio::test]
+async fn each_event_of_a_batch_is_redacted_by_its_own_organizations_rules() {
+    let app = spawn_app().await;
+    let key = app.platform_key(ALL).await;
+    let admin = app.platform_key(&[Scope::Admin]).await;
+    app.organization(&key, "t1").await;
+    app.organization(&key, "t2").await;
+    let (status, settings) = app
+        .platform_json(
+            Method::PATCH,
+            &admin,
+            Some("t1"),
+            "/v1/settings",
+            Some(&json!({"redaction": {"name_words": ["plan"], "detect_values": false}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    let sample = || {
+        let mut e = event("update");
+        e["metadata"] = json!({"plan": "pro", "pin": "1234", "card": "4111 1111 1111 1111"});
+        e
+    };
+    let batch = json!({"events": [for_org(sample(), "t1"), for_org(sample(), "t2")]});
+    let response = app.ingest_as_platform(&key, None, &batch, None).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let stored = |org: &'static str| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let (status, page) = app
+                .platform_json(Method::GET, key, Some(org), "/v1/events?action=update", None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["entries"][0]["metadata"].clone()
+        }
+    };
+    let t1 = stored("t1").await;
+    assert_eq!(
+        t1,
+        json!({"card": "4111 1111 1111 1111", "pin": "1234", "plan": "[REDACTED]"})
+    );
+    assert_eq!(
+        stored("t2").await,
+        json!({"card": "[REDACTED]", "pin": "[REDACTED]", "plan": "pro"})
+    );
+    // The preview for the organization the header names is what that organization stored.
+    let (status, preview) = app
+        .platform_json(
+            Method::POST,
+            &admin,
+            Some("t1"),
+            "/v1/redaction/test",
+            Some(&json!({"event": sample()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["event"]["metadata"], t1);
+}

@@ -75,7 +75,8 @@ async fn settings_default_to_a_year_refuse_less_than_30_days_and_record_changes(
     assert_eq!(
         body,
         json!({"retention_days": 365, "channel_retention_days": {}, "minimum_retention_days": 30,
-               "enabled": true, "ip_allowlist": [], "embed_origins": [], "embed_theme": {}})
+               "enabled": true, "ip_allowlist": [], "embed_origins": [], "embed_theme": {},
+               "redaction": stele_core::redact::RedactionRules::default()})
     );
 
     for (bad, field, says) in [

@@ -225,6 +225,11 @@ pub async fn settings_default_and_round_trip_per_organization(store: Arc<dyn Sto
             font: Some("Inter, \"Helvetica Neue\", sans-serif".into()),
             radius: Some(0),
         },
+        redaction: stele_core::redact::RedactionRules {
+            name_words: vec!["pin".into(), "plan".into()],
+            detect_values: false,
+            ..stele_core::redact::RedactionRules::none()
+        },
     };
     store.put_settings(a, &custom).await.unwrap();
     assert_eq!(store.settings(a).await.unwrap(), custom);

@@ -5,13 +5,20 @@
 //!
 //! The request is all or nothing: every problem of every event is reported together and nothing
 //! is stored (no organization created either) unless every event is good.
+//!
+//! Redaction happens here too, once each event's organization is known: a door checks events
+//! with `RedactionRules::none()` (validation only) and each event is redacted with the rules of
+//! the organization it goes to (`redaction` in its settings), whichever door it came through and
+//! whatever organization a platform key's batch names for it.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use stele_core::chain::SealedEvent;
 use stele_core::{FieldError, NewEvent};
+use stele_service::access::org_policy::OrgPolicy;
 use stele_service::trail::By;
 use stele_store::{AppendRequest, OrgKey, PreparedEvent, Receipt, StoreError};
 
@@ -23,6 +30,7 @@ use crate::app::state::AppState;
 /// What a door read from a request: the events that passed its checks, the organization each
 /// names, and the problems found.
 pub struct Checked<'a> {
+    /// Checked with `RedactionRules::none()`: redacted here, by their organization's rules.
     pub events: Vec<NewEvent>,
     /// Per event, in the order sent, the organization it names (an id `org_…` or an external
     /// id); `None`: the request's own. Empty when no event may name one (an organization key).
@@ -119,10 +127,14 @@ pub async fn record(
 
     // Checked after the events are read, so that a client learns of a bad event whether or not
     // recording is on. Each organization's own setting decides for its events.
+    // Each organization's own redaction rules, likewise (from the same settings cache).
     let mut recording: HashMap<OrgKey, bool> = HashMap::new();
+    let mut policies: HashMap<OrgKey, Arc<OrgPolicy>> = HashMap::new();
     for target in &targets {
-        if let Entry::Vacant(e) = recording.entry(target.key) {
-            e.insert(state.policies.recording_enabled(target.key).await?);
+        if let Entry::Vacant(e) = policies.entry(target.key) {
+            let policy = state.policies.get(target.key).await?;
+            recording.insert(target.key, policy.settings.enabled);
+            e.insert(policy);
         }
     }
     if !recording.values().any(|on| *on) {
@@ -141,7 +153,11 @@ pub async fn record(
         .zip(salts.chunks_exact(16))
         .zip(&targets)
         .filter(|(_, target)| recording[&target.key])
-        .map(|((event, salt), target)| {
+        .map(|((mut event, salt), target)| {
+            policies[&target.key]
+                .settings
+                .redaction
+                .redact_event(&mut event);
             let sealed = SealedEvent::seal(event, salt.try_into().expect("16-byte chunks"));
             let prepared = PreparedEvent::new(sealed);
             if target.key == home.key {
@@ -178,7 +194,7 @@ pub async fn record(
 }
 
 /// The refusal of a request with problems: every one of them, in the order of the events.
-fn invalid(mut errors: Vec<FieldError>, batch: bool, count: usize) -> ApiError {
+pub(crate) fn invalid(mut errors: Vec<FieldError>, batch: bool, count: usize) -> ApiError {
     // A stable sort: each event's problems stay in the order they were found.
     errors.sort_by_key(|e| e.index);
     let bad: BTreeSet<_> = errors.iter().filter_map(|e| e.index).collect();

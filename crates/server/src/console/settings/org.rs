@@ -1,7 +1,17 @@
 //! `/console/settings`: the organization's settings, for members with `audit.logs.configure`:
 //! whether recording is on, retention (the organization's window, days or keep forever, and
-//! per-channel overrides), the IP allowlist, and the origins that may frame the organization's
-//! embedded audit log (`embed_origins`, checked with the API's `settings::check_origins`).
+//! per-channel overrides), the IP allowlist, the origins that may frame the organization's
+//! embedded audit log (`embed_origins`, checked with the API's `settings::check_origins`), and the
+//! redaction rules (`redaction`: each list of name patterns a textarea, one pattern a line, and
+//! whether values that look like secrets are redacted; checked with the API's
+//! `redaction::check_rules`).
+//!
+//! The redaction rules come with a preview: a textarea for a sample event (JSON, as
+//! `POST /v1/events` takes one) and a "Preview" button in the same form, which sends the form
+//! like "Add a channel" does and saves nothing: the page comes back with what was typed and the
+//! sample as it would be stored under the rules *as typed* (saved or not), through the API's own
+//! `stele_service::redaction::preview`, with the redacted fields listed (or the sample's
+//! problems, in the API's words).
 //!
 //! Turning recording off is the one change that silently loses data (applications' events are
 //! accepted and not stored), so it needs a second, deliberate step: a checkbox saying the member
@@ -31,6 +41,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use stele_core::redact::RedactionRules;
+use stele_core::sent::SentEvent;
 use stele_store::{EmbedTheme, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, OrgSettings};
 
 use super::{
@@ -44,6 +56,7 @@ use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::org_policy::{check_not_locked_out, parse_allowlist};
 use stele_service::access::roles::Permission;
 use stele_service::access::viewer::check_theme;
+use stele_service::redaction::{check_rules, preview};
 use stele_service::settings::{
     SettingsChange, SettingsProblem, check_channel, check_origins, check_window,
 };
@@ -111,6 +124,111 @@ struct SettingsForm {
     /// The embedded viewer's theme, each field as typed (empty: not set here, so the platform's
     /// default, or the viewer token's, applies).
     theme: ThemeForm,
+    /// The redaction rules: each list's textarea, and value detection.
+    redaction: RedactionForm,
+    /// The sample event the redaction preview shows as it would be stored; never saved.
+    redaction_sample: String,
+}
+
+/// The redaction rules as the form shows them: a textarea per list of patterns (one a line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RedactionForm {
+    name_contains: String,
+    name_starts_with: String,
+    name_words: String,
+    name_last_words: String,
+    detect_values: bool,
+}
+
+/// The redaction lists' controls: (form field, the rules' field, label, hint).
+const REDACTION_LISTS: [(&str, &str, &str, &str); 4] = [
+    (
+        "redaction_name_contains",
+        "name_contains",
+        "Names containing",
+        "A field whose name contains one of these anywhere is redacted (token: access_token, \
+         tokens_used).",
+    ),
+    (
+        "redaction_name_starts_with",
+        "name_starts_with",
+        "Names starting with",
+        "A field whose name starts with one of these is redacted (encrypted: encrypted_ssn).",
+    ),
+    (
+        "redaction_name_words",
+        "name_words",
+        "Whole words",
+        "A field whose name has one of these as a whole word is redacted (pin: pin_code, userPin; \
+         not shipping).",
+    ),
+    (
+        "redaction_name_last_words",
+        "name_last_words",
+        "Last words",
+        "A field whose name of two words or more ends with one of these is redacted (key: \
+         license_key, signingKey; not key alone).",
+    ),
+];
+
+impl RedactionForm {
+    fn from_rules(rules: &RedactionRules) -> RedactionForm {
+        RedactionForm {
+            name_contains: rules.name_contains.join("\n"),
+            name_starts_with: rules.name_starts_with.join("\n"),
+            name_words: rules.name_words.join("\n"),
+            name_last_words: rules.name_last_words.join("\n"),
+            detect_values: rules.detect_values,
+        }
+    }
+
+    fn list(&self, field: &str) -> &str {
+        match field {
+            "name_contains" => &self.name_contains,
+            "name_starts_with" => &self.name_starts_with,
+            "name_words" => &self.name_words,
+            _ => &self.name_last_words,
+        }
+    }
+
+    /// The rules, checked as the API checks `redaction` (`check_rules`); a problem is keyed by
+    /// its textarea and names the line.
+    fn rules(&self) -> Result<RedactionRules, (String, String)> {
+        let lines = |text: &str| text.lines().map(str::to_string).collect::<Vec<_>>();
+        let rules = RedactionRules {
+            name_contains: lines(&self.name_contains),
+            name_starts_with: lines(&self.name_starts_with),
+            name_words: lines(&self.name_words),
+            name_last_words: lines(&self.name_last_words),
+            detect_values: self.detect_values,
+        };
+        check_rules("redaction", rules).map_err(|p| {
+            let rest = p.field.strip_prefix("redaction.").unwrap_or(&p.field);
+            let (list, line) = match rest.split_once('[') {
+                Some((list, i)) => (list, i.trim_end_matches(']').parse::<usize>().ok()),
+                None => (rest, None),
+            };
+            let message = match line {
+                Some(i) => format!("Line {}: {}.", i + 1, p.message),
+                None => format!("This list {}.", p.message),
+            };
+            (format!("redaction_{list}"), message)
+        })
+    }
+}
+
+/// What the redaction preview shows: the sample as it would be stored, or why it would not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RedactionPreview {
+    Stored {
+        /// The stored form, as indented JSON.
+        event: String,
+        redacted: Vec<String>,
+    },
+    /// The sample's problems, in the API's words.
+    Refused(Vec<String>),
+    /// Nothing to preview yet (no sample, or rules with a problem), and what to do.
+    Nothing(String),
 }
 
 /// The embedded viewer's theme fields as text (`embed_theme`).
@@ -213,6 +331,8 @@ impl SettingsForm {
             ip_allowlist: settings.ip_allowlist.join("\n"),
             embed_origins: settings.embed_origins.join("\n"),
             theme: ThemeForm::from_settings(&settings.embed_theme),
+            redaction: RedactionForm::from_rules(&settings.redaction),
+            redaction_sample: String::new(),
         }
     }
 
@@ -262,6 +382,24 @@ impl SettingsForm {
                     radius: field("theme_radius", kept.radius),
                 }
             },
+            // The lists likewise; the checkbox by the hidden `redaction` marker, since a browser
+            // sends nothing for a box left unticked.
+            redaction: {
+                let kept = RedactionForm::from_rules(&current.redaction);
+                let field = |name: &str, kept: String| form.get(name).map_or(kept, str::to_string);
+                RedactionForm {
+                    name_contains: field("redaction_name_contains", kept.name_contains),
+                    name_starts_with: field("redaction_name_starts_with", kept.name_starts_with),
+                    name_words: field("redaction_name_words", kept.name_words),
+                    name_last_words: field("redaction_name_last_words", kept.name_last_words),
+                    detect_values: if form.has("redaction") {
+                        form.has("redaction_detect_values")
+                    } else {
+                        kept.detect_values
+                    },
+                }
+            },
+            redaction_sample: form.text("redaction_sample"),
         }
     }
 
@@ -344,6 +482,13 @@ impl SettingsForm {
 
         match self.theme.theme() {
             Ok(theme) => settings.embed_theme = theme,
+            Err((control, message)) => {
+                problems.insert(control, message);
+            }
+        }
+
+        match self.redaction.rules() {
+            Ok(rules) => settings.redaction = rules,
             Err((control, message)) => {
                 problems.insert(control, message);
             }
@@ -463,6 +608,7 @@ pub async fn show(
         &facts,
         &Problems::new(),
         notice.as_ref(),
+        None,
     ))
 }
 
@@ -491,7 +637,25 @@ pub async fn save(
         }
         return Ok(page(
             StatusCode::OK,
-            render(&user, &sent, &facts, &Problems::new(), None),
+            render(&user, &sent, &facts, &Problems::new(), None, None),
+        ));
+    }
+    if form.has("preview_redaction") {
+        let (problems, shown) = match sent.redaction.rules() {
+            Ok(rules) => (
+                Problems::new(),
+                redaction_preview(&sent.redaction_sample, state.clock.now(), &rules),
+            ),
+            Err((control, message)) => (
+                Problems::from([(control, message)]),
+                RedactionPreview::Nothing(
+                    "The rules have a problem; fix it to see the preview.".into(),
+                ),
+            ),
+        };
+        return Ok(page(
+            StatusCode::OK,
+            render(&user, &sent, &facts, &problems, None, Some(&shown)),
         ));
     }
     let new = match sent.apply(&current, client.ip) {
@@ -500,7 +664,7 @@ pub async fn save(
             let notice = refused_notice(&problems);
             return Ok(page(
                 StatusCode::BAD_REQUEST,
-                render(&user, &sent, &facts, &problems, Some(&notice)),
+                render(&user, &sent, &facts, &problems, Some(&notice), None),
             ));
         }
     };
@@ -523,19 +687,52 @@ pub async fn save(
     Ok(done(SETTINGS_PATH, code, None))
 }
 
+/// The sample event checked and redacted as `POST /v1/redaction/test` does it (the same reader
+/// and the same service function), for the page to show.
+fn redaction_preview(
+    sample: &str,
+    now: stele_core::time::Millis,
+    rules: &RedactionRules,
+) -> RedactionPreview {
+    if sample.is_empty() {
+        return RedactionPreview::Nothing(
+            "Paste an event (JSON, as applications send it) to see how it would be stored.".into(),
+        );
+    }
+    let sent = match SentEvent::from_json(sample.as_bytes()) {
+        Ok(sent) => sent,
+        Err(e) => {
+            return RedactionPreview::Refused(vec![format!("The sample is not valid JSON: {e}.")]);
+        }
+    };
+    match preview(sent, now, rules) {
+        Ok(p) => RedactionPreview::Stored {
+            event: serde_json::to_string_pretty(&p.event).unwrap_or_default(),
+            redacted: p.redacted,
+        },
+        Err(errors) => RedactionPreview::Refused(
+            errors
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect(),
+        ),
+    }
+}
+
 fn render(
     user: &ConsoleUser,
     form: &SettingsForm,
     facts: &PageFacts,
     problems: &Problems,
     notice: Option<&Notice>,
+    preview: Option<&RedactionPreview>,
 ) -> Markup {
     settings_page(
         user,
         "Settings",
         SETTINGS_PATH,
         notice,
-        settings_form(user, form, facts, problems),
+        settings_form(user, form, facts, problems, preview),
     )
 }
 
@@ -544,6 +741,7 @@ fn settings_form(
     form: &SettingsForm,
     facts: &PageFacts,
     problems: &Problems,
+    preview: Option<&RedactionPreview>,
 ) -> Markup {
     // `novalidate`: the server checks every value and says what is wrong next to it, in the same
     // words as the API, rather than the browser's own bubbles.
@@ -560,6 +758,7 @@ fn settings_form(
             (allowlist_fieldset(form, facts, problems))
             (embed_origins_fieldset(form, problems))
             (theme_fieldset(form, problems))
+            (redaction_fieldset(form, problems, preview))
             div.form-actions {
                 button.primary type="submit" name="save" value="1" { "Save settings" }
             }
@@ -824,6 +1023,93 @@ fn theme_fieldset(form: &SettingsForm, problems: &Problems) -> Markup {
     }
 }
 
+fn redaction_fieldset(
+    form: &SettingsForm,
+    problems: &Problems,
+    preview: Option<&RedactionPreview>,
+) -> Markup {
+    let r = &form.redaction;
+    html! {
+        fieldset.redaction #redaction {
+            legend { "Redaction" }
+            p.hint {
+                "Before an event is stored, the values of fields with sensitive names become "
+                code { "[REDACTED]" } ", in changes and in metadata, however deep. Names are "
+                "compared in lowercase without separators (" code { "api_key" } ", "
+                code { "API-Key" } " and " code { "apiKey" } " are the same name). One pattern a "
+                "line; an empty list redacts nothing by that rule."
+            }
+            input type="hidden" name="redaction" value="1";
+            @for (control, field, label, hint) in REDACTION_LISTS {
+                @let invalid = problems.contains_key(control);
+                @let id = control.replace('_', "-");
+                div.field {
+                    label for=(id) { (label) }
+                    span.hint { (hint) }
+                    textarea id=(id) name=(control) rows="4" spellcheck="false"
+                        autocomplete="off"
+                        aria-invalid=[invalid.then_some("true")]
+                        aria-describedby=[invalid.then(|| format!("{control}-error"))] {
+                        (r.list(field))
+                    }
+                    (problem(problems, control))
+                }
+            }
+            div.choice {
+                input #redaction-detect-values type="checkbox" name="redaction_detect_values"
+                    value="1" checked[r.detect_values];
+                label for="redaction-detect-values" {
+                    "Also redact values that look like secrets, whatever their field is called: "
+                    "JWTs, PEM private keys, card numbers and long random tokens"
+                }
+            }
+            div.field {
+                label for="redaction-sample" { "Preview with a sample event" }
+                span.hint {
+                    "An event as your applications send it; nothing is stored. The preview uses "
+                    "the rules as typed above, saved or not."
+                }
+                textarea #redaction-sample name="redaction_sample" rows="8" spellcheck="false"
+                    autocomplete="off"
+                    placeholder=r#"{"action": "update", "actor": {"type": "user", "id": "u1"}, "metadata": {"pin": "1234"}}"# {
+                    (form.redaction_sample)
+                }
+            }
+            button.secondary type="submit" name="preview_redaction" value="1" formnovalidate {
+                "Preview"
+            }
+            @match preview {
+                Some(RedactionPreview::Stored { event, redacted }) => {
+                    div.redaction-preview role="status" {
+                        @if redacted.is_empty() {
+                            p { "Nothing in this event would be redacted." }
+                        } @else {
+                            p { "Redacted: " }
+                            ul.redacted-fields {
+                                @for path in redacted { li { code { (path) } } }
+                            }
+                        }
+                        p { "Stored as:" }
+                        pre.redaction-stored { (event) }
+                    }
+                }
+                Some(RedactionPreview::Refused(problems)) => {
+                    div.redaction-preview role="alert" {
+                        p { "This sample would not be stored:" }
+                        ul.redaction-problems {
+                            @for problem in problems { li { (problem) } }
+                        }
+                    }
+                }
+                Some(RedactionPreview::Nothing(message)) => {
+                    div.redaction-preview role="status" { p { (message) } }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,6 +1191,85 @@ mod tests {
                 "{body}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn redaction_rules_are_read_line_by_line_and_checked_as_the_api_checks_them() {
+        let base = "recording=on&retention=days&retention_days=365&rows=0&ip_allowlist=";
+        let saved = sent(&format!(
+            "{base}&redaction=1&redaction_name_contains=password%0D%0A%0D%0Ahunter+&\
+             redaction_name_starts_with=&redaction_name_words=pin%0Asession&\
+             redaction_name_last_words=key"
+        ))
+        .apply(&current(), here())
+        .unwrap();
+        assert_eq!(
+            saved.redaction,
+            RedactionRules {
+                name_contains: vec!["password".into(), "hunter".into()],
+                name_starts_with: vec![],
+                name_words: vec!["pin".into(), "session".into()],
+                name_last_words: vec!["key".into()],
+                // The marker without the box: unticked.
+                detect_values: false,
+            }
+        );
+        assert_eq!(
+            SettingsForm::from_settings(&saved).redaction.name_words,
+            "pin\nsession"
+        );
+        // Without the marker (not a browser's form), the rules are kept.
+        let kept = SettingsForm::read(&FormPairs(decode_query(base)), &saved)
+            .apply(&saved, here())
+            .unwrap();
+        assert_eq!(kept.redaction, saved.redaction);
+        let problems = sent(&format!(
+            "{base}&redaction=1&redaction_detect_values=1&redaction_name_words=pin%0A%0A---"
+        ))
+        .apply(&current(), here())
+        .unwrap_err();
+        assert_eq!(
+            problems["redaction_name_words"],
+            "Line 3: holds no letter or digit, so it would match nothing."
+        );
+    }
+
+    #[test]
+    fn the_redaction_preview_shows_the_stored_form_or_the_api_s_problems() {
+        let rules = RedactionRules::default();
+        let sample = r#"{"action": "update", "actor": {"type": "user", "id": "u1"},
+                         "metadata": {"pin": "1234", "note": "<b>hi</b>"}}"#;
+        match redaction_preview(sample, 0, &rules) {
+            RedactionPreview::Stored { event, redacted } => {
+                assert_eq!(redacted, ["metadata.pin"]);
+                assert!(event.contains("\"pin\": \"[REDACTED]\""), "{event}");
+                // Shown escaped, as everything on a page is.
+                let page = redaction_fieldset(
+                    &SettingsForm::from_settings(&current()),
+                    &Problems::new(),
+                    Some(&RedactionPreview::Stored { event, redacted }),
+                )
+                .into_string();
+                assert!(page.contains("&lt;b&gt;hi&lt;/b&gt;"), "{page}");
+                assert!(!page.contains("<b>hi"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match redaction_preview(r#"{"actor": {"type": "robot"}}"#, 0, &rules) {
+            RedactionPreview::Refused(problems) => {
+                assert_eq!(problems[0], "action: is required");
+                assert!(problems[1].starts_with("actor.type: must be one of user"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            redaction_preview("{", 0, &rules),
+            RedactionPreview::Refused(p) if p[0].starts_with("The sample is not valid JSON")
+        ));
+        assert!(matches!(
+            redaction_preview("", 0, &rules),
+            RedactionPreview::Nothing(_)
+        ));
     }
 
     #[test]
