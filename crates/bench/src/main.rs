@@ -115,12 +115,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
     /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, compat, single, query,
-    /// count, proof, startup, export, prune, verify, disk. `compat` (not in the default list)
+    /// count, proof, startup, export, prune, erasure, verify, disk. `compat` (not in the default list)
     /// measures the WorkOS and Retraced doors beside the native API. `copy` needs `--database-url` and is skipped without
     /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
     /// ingest past the 30-day retention window and runs after every other scenario but `verify`
     /// and `disk`. `orgs` and `tenants` (not in the default list either) write into
-    /// organizations of their own, so they cannot run with `disk`.
+    /// organizations of their own, so they cannot run with `disk`. `erasure` (not in the default
+    /// list) erases the generator's busiest user after the other scenarios, before `verify`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -236,6 +237,7 @@ enum Scenario {
     Proof,
     Startup,
     Prune,
+    Erasure,
     Verify,
     Disk,
 }
@@ -572,6 +574,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await?,
         );
+    }
+
+    if wants(Scenario::Erasure) {
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.erasure = Some(scenarios::erasure::run(&http).await?);
+        report.cpu.push(("erasure (one request)", cpu.stop()));
     }
 
     stop_wal_watch.store(true, Ordering::Relaxed);

@@ -32,6 +32,7 @@ pub(crate) struct Report {
     pub(crate) proof: Option<ProofResult>,
     pub(crate) prune: Option<prune::PruneResult>,
     pub(crate) startup: Option<startup::StartupResult>,
+    pub(crate) erasure: Option<crate::scenarios::erasure::ErasureResult>,
     pub(crate) verify: Option<VerifyResult>,
     pub(crate) disk: Option<DiskResult>,
     pub(crate) cpu: Vec<(&'static str, CpuUse)>,
@@ -327,6 +328,15 @@ impl Report {
         let _ = writeln!(o, "\n## Integrity\n");
         let _ = writeln!(o, "| figure | measured | target |");
         let _ = writeln!(o, "|---|---|---|");
+        if let Some(e) = &self.erasure {
+            let _ = writeln!(
+                o,
+                "| erasure of the busiest user (`POST /v1/erasure`) | {} entries rewritten in {:.2} s, of which the clean-up of the database files {:.2} s | — |",
+                e.entries,
+                e.wall.as_secs_f64(),
+                e.cleanup.as_secs_f64()
+            );
+        }
         match &self.verify {
             Some(v) => {
                 let secs = v.wall.as_secs_f64();

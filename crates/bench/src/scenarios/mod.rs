@@ -4,6 +4,7 @@ pub(crate) mod compat;
 pub(crate) mod copy;
 pub(crate) mod count;
 pub(crate) mod disk;
+pub(crate) mod erasure;
 pub(crate) mod export;
 pub(crate) mod ingest;
 pub(crate) mod orgs;
