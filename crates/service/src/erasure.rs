@@ -294,3 +294,56 @@ pub async fn redact(
         })?;
     Ok(outcome)
 }
+
+/// One redaction of an entry, as its page and `GET /v1/events/{id}` show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RedactionNote {
+    /// When it was made (RFC 3339).
+    pub at: String,
+    pub fields: Vec<String>,
+    pub reason: Option<String>,
+    /// The entry that records it.
+    pub record: String,
+}
+
+/// The redactions recorded for one entry, oldest first, read from their records (the
+/// `stele.redaction` entries whose entity is this entry).
+pub async fn redactions_of(
+    store: &dyn Store,
+    org: OrgKey,
+    entry_id: &str,
+) -> Result<Vec<RedactionNote>, StoreError> {
+    use stele_core::filter::{DetailedActionMatch, EventFilter};
+    let request = stele_core::PageRequest {
+        filter: EventFilter {
+            detailed_action: Some(DetailedActionMatch::Exact(
+                stele_core::chain::REDACTION_DETAILED_ACTION.into(),
+            )),
+            entity_id: Some(entry_id.to_string()),
+            actor_types: ActorType::ALL.to_vec(),
+            ..EventFilter::default()
+        },
+        limit: 100,
+        cursor: None,
+    };
+    let page = store.list(org, &request).await?;
+    let mut notes: Vec<RedactionNote> = page
+        .entries
+        .into_iter()
+        .filter(|r| r.event.entity.as_ref().and_then(|e| e.id.as_deref()) == Some(entry_id))
+        .map(|r| RedactionNote {
+            at: stele_core::time::format_rfc3339(r.event.occurred_at),
+            fields: match r.event.metadata.get("fields") {
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect(),
+                _ => vec![],
+            },
+            reason: r.event.context.reason.clone(),
+            record: r.id,
+        })
+        .collect();
+    notes.reverse();
+    Ok(notes)
+}

@@ -28,6 +28,16 @@ pub fn hash_of(bytes: Vec<u8>, what: &str) -> Result<Hash> {
         .map_err(|_| StoreError::Other(format!("{what} is not 32 bytes")))
 }
 
+/// The seal stored in column `index` (`salt`, see `stele_core::seal`) of entry `seq`'s row.
+pub fn seal_of(row: &rusqlite::Row<'_>, index: usize, seq: Seq) -> Result<stele_core::seal::Seal> {
+    let stored = row
+        .get_ref(index)
+        .and_then(|v| Ok(v.as_blob_or_null()?))
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    stele_core::seal::Seal::from_bytes(stored)
+        .map_err(|e| StoreError::Other(format!("seq {seq}: {e}")))
+}
+
 /// The rowid of an entry in the description index: its organization and `seq`. Dense rowids keep
 /// FTS5's delta-encoded posting lists small (neighbouring entries differ by one), and an
 /// organization's entries form one rowid range, so a search never leaves its organization.

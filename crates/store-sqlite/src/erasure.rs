@@ -19,7 +19,7 @@ use stele_store::{Erasure, OrgKey, Receipt, Redaction, Result, StoreError};
 
 use crate::codec::{
     CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
-    pk_of_id,
+    pk_of_id, seal_of,
 };
 use crate::dict::Dict;
 use crate::error::map_err;
@@ -58,13 +58,7 @@ fn stored_rows(
             .map_err(map_err)?
             .map_err(|_| StoreError::Other("entry refers to an unknown dictionary id".into()))?;
         let n = ENTRY_COLUMN_COUNT;
-        let stored = row.get_ref(n).map_err(map_err)?;
-        let seal = Seal::from_bytes(
-            stored
-                .as_blob_or_null()
-                .map_err(|e| StoreError::Other(e.to_string()))?,
-        )
-        .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
+        let seal = seal_of(row, n, entry.seq)?;
         let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
         out.push(Stored {
             pk,

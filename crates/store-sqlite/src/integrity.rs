@@ -10,7 +10,9 @@ use stele_core::time::Millis;
 use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
 use stele_store::{OrgKey, Result, StoreError, VerifyReport};
 
-use crate::codec::{CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
+use crate::codec::{
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of, seal_of,
+};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms::{self, Field};
@@ -194,13 +196,7 @@ fn chain_rows(
                 break;
             };
             let n = ENTRY_COLUMN_COUNT;
-            let stored = row.get_ref(n).map_err(map_err)?;
-            let seal = Seal::from_bytes(
-                stored
-                    .as_blob_or_null()
-                    .map_err(|e| StoreError::Other(e.to_string()))?,
-            )
-            .map_err(|e| StoreError::Other(format!("seq {}: {e}", entry.seq)))?;
+            let seal = seal_of(row, n, entry.seq)?;
             let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
             let erased: bool = row.get(n + 2).map_err(map_err)?;
             let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;

@@ -35,7 +35,10 @@ pub(crate) async fn run(http: &Http) -> anyhow::Result<ErasureResult> {
         .await
         .context("POST /v1/erasure")?;
     let status = response.status();
-    let body: Value = response.json().await.context("reading the erasure's answer")?;
+    let body: Value = response
+        .json()
+        .await
+        .context("reading the erasure's answer")?;
     let wall = started.elapsed();
     if !status.is_success() {
         bail!("POST /v1/erasure answered {status}: {body}");

@@ -321,7 +321,13 @@ pub async fn show(
         state.clock.now(),
     );
     stele_service::trail::record(state.store.as_ref(), org, viewed).await?;
+    let redactions =
+        stele_service::erasure::redactions_of(state.store.as_ref(), org, &entry.id).await?;
     let mut body = entry.to_json();
     body["correlated"] = Value::Array(correlated);
+    if !redactions.is_empty() {
+        // Which fields were redacted after the fact, when and why (their records say by whom).
+        body["redactions"] = serde_json::to_value(redactions).expect("JSON into memory");
+    }
     Ok(Json(body))
 }

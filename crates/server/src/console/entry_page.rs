@@ -142,10 +142,21 @@ async fn entry_body(
         None,
     )
     .await?;
+    let redactions =
+        stele_service::erasure::redactions_of(state.store.as_ref(), user.org, &entry.id)
+            .await
+            .map_err(LogPageError::Store)?;
     let e = &entry.event;
     Ok(html! {
         section.stele-log.entry-page {
             p.back { a href=(log_page::log_path(super::BASE_PATH)) { "← Audit log" } }
+            @for r in &redactions {
+                p.notice.redacted {
+                    "Redacted after it was recorded: " (r.fields.join(", ")) ", at " (r.at)
+                    @if let Some(reason) = &r.reason { " (" (reason) ")" }
+                    " · " a href=(format!("{}/entries/{}", super::BASE_PATH, r.record)) { "the redaction's record" }
+                }
+            }
             h1 {
                 (action_badge(&e.action)) " "
                 @if let Some(d) = &e.detailed_action { code { (d) } " " }

@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stele_core::Seq;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
@@ -116,6 +116,111 @@ async fn erasure_replaces_a_person_everywhere_and_the_chain_still_verifies() {
     let report = app.get_json("/v1/integrity/verify").await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["entries"], 5);
+}
+
+/// The person named by id, email and name is erased wherever they appear (as entity, in a
+/// description, in changes and metadata), a secret logged by mistake is redacted after the fact,
+/// the entry shows which fields were redacted and when, and the chain and proofs still verify.
+#[tokio::test]
+async fn erasure_by_every_identifier_and_redaction_after_the_fact_keep_the_chain() {
+    use stele_core::proof::InclusionProof;
+
+    let app = spawn_app().await;
+    let deleted = json!({
+        "action": "delete", "occurred_at": "2026-01-02T03:04:05Z",
+        "description": "Deleted the account of José Álvarez",
+        "actor": {"type": "user", "id": "admin-1"},
+        "entity": {"type": "User", "id": "u-42", "name": "José Álvarez"},
+        "before": {"email": "jose@example.com"}, "after": {},
+        "metadata": {"ticket": "for jose@example.com"}
+    });
+    let door = json!({
+        "action": "update", "occurred_at": "2026-01-02T03:04:06Z",
+        "actor": {"type": "user", "id": "admin-1"},
+        "entity": {"type": "Door", "id": "d1"},
+        "before": {"door_hint": "under the mat"}, "after": {"door_hint": "left of the mailbox"}
+    });
+    let receipts = app.record(vec![deleted, door]).await;
+    let door_id = receipts[1]["id"].as_str().unwrap().to_string();
+
+    let none = app
+        .post_erasure_as(&app.key, &json!({"name": "José Álvarez"}))
+        .await;
+    assert_error(none, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let outcome = app
+        .erase(&json!({"id": "u-42", "email": "jose@example.com", "name": "José Álvarez"}))
+        .await;
+    assert_eq!(outcome["erased_entries"], 1);
+    assert!(outcome["cleanup"]["finished_at"].is_i64(), "{outcome}");
+    let text = app.get_json("/v1/events?actor_type=all").await.to_string();
+    for gone in ["José", "jose@", "u-42"] {
+        assert!(!text.contains(gone), "{gone} in {text}");
+    }
+    assert_eq!(app.seqs("entity_id=u-42").await, Vec::<i64>::new());
+
+    // Redaction: a wrong path is named; the right one replaces the values.
+    let path = format!("/v1/events/{door_id}/redactions");
+    let wrong = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &path,
+            &json!({"fields": ["metadata.nope"]}),
+        )
+        .await;
+    let body = assert_error(wrong, StatusCode::BAD_REQUEST, "invalid_body").await;
+    assert!(body.to_string().contains("metadata.nope"), "{body}");
+    let reader = app.key_for("default", &[Scope::Read]).await;
+    let denied = app
+        .send_json_as(
+            Method::POST,
+            &reader,
+            &path,
+            &json!({"fields": ["changes.door_hint"]}),
+        )
+        .await;
+    assert_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    let missing = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            "/v1/events/019b7c72-ae20-7000-8000-000000000000/redactions",
+            &json!({"fields": ["description"]}),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let done = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &path,
+            &json!({"fields": ["changes.door_hint"], "reason": "logged by mistake"}),
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let shown = app.get_json(&format!("/v1/events/{door_id}")).await;
+    assert_eq!(shown["changes"][0]["old"], "[REDACTED]");
+    assert_eq!(shown["changes"][0]["new"], "[REDACTED]");
+    assert_eq!(
+        shown["redactions"][0]["fields"],
+        json!(["changes.door_hint"])
+    );
+    assert_eq!(shown["redactions"][0]["reason"], "logged by mistake");
+    assert!(!shown.to_string().contains("under the mat"));
+
+    app.store.checkpoint_now().await.unwrap();
+    let report = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(report["ok"], true, "{report}");
+    let public: Value = public_key_document(&app).await;
+    let key = PublicKey::from_hex(public["public_key"].as_str().unwrap()).unwrap();
+    for r in &receipts {
+        let id = r["id"].as_str().unwrap();
+        let proof: InclusionProof =
+            serde_json::from_value(app.get_json(&format!("/v1/events/{id}/proof")).await).unwrap();
+        proof
+            .verify(&key)
+            .expect("an erased or redacted entry's proof verifies");
+    }
 }
 
 #[tokio::test]
