@@ -1349,6 +1349,34 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
     assert_eq!(views.len(), 1);
     by_member(&views[0], &rita);
 
+    // A redaction made after the fact is said at the top of the page, escaped.
+    use stele_service::erasure::{RedactionRequest, Requester, redact};
+    redact(
+        console.store.as_ref(),
+        console.org.key,
+        RedactionRequest {
+            id: &id,
+            fields: &["description".to_string()],
+            reason: Some("<b>ticket 9</b>"),
+        },
+        Requester::CommandLine,
+        stele_core::time::now_millis(),
+    )
+    .await
+    .unwrap();
+    let page = console
+        .get(&format!("/console/entries/{id}"), &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Redacted after it was recorded: description")
+            && page.contains("&lt;b&gt;ticket 9&lt;/b&gt;")
+            && !page.contains("alert(1)"),
+        "{page}"
+    );
+
     // Another organization's entry, or none at all: 404, nothing recorded.
     let other = console.store.create_org("other").await.unwrap();
     let key = api_keys::generate("other", vec![Scope::Ingest]);
@@ -1395,13 +1423,13 @@ async fn an_entry_page_records_the_view_and_unknown_entries_are_not_found() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(console.entries("action=view").await.len(), 2);
+    assert_eq!(console.entries("action=view").await.len(), 3);
 
     // A member without audit.log.view reads no entry.
     let mo = console.session_cookie("mo@example.com").await;
     let response = console.get(&format!("/console/entries/{id}"), &mo).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(console.entries("action=view").await.len(), 2);
+    assert_eq!(console.entries("action=view").await.len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
