@@ -445,11 +445,15 @@ pub async fn login(
             // sign-in would most likely have gone), not in each of theirs: one attempt is one
             // entry, and no organization's trail learns from it that the person has others.
             let event = activity::login_failed(&email, first.into(), reason, client.context(), now);
-            if let Err(error) =
-                stele_service::trail::record(state.store.as_ref(), first.org, event).await
-            {
-                tracing::error!(%error, member = %first.id, "recording a failed sign-in failed");
-            }
+            // Written beside the answer, not before it: an answer that waited for the write
+            // would come later for an existing account than for an unknown email (which has no
+            // trail to write to), telling which emails have accounts.
+            let (store, org, member) = (state.store.clone(), first.org, first.id.clone());
+            tokio::spawn(async move {
+                if let Err(error) = stele_service::trail::record(store.as_ref(), org, event).await {
+                    tracing::error!(%error, %member, "recording a failed sign-in failed");
+                }
+            });
             return again(StatusCode::UNAUTHORIZED, WRONG);
         }
     };

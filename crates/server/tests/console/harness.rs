@@ -197,6 +197,19 @@ impl Console {
         let page = stele_core::params::PageRequest::from_params(params).unwrap();
         self.store.list(self.org.key, &page).await.unwrap().entries
     }
+
+    /// [`Console::entries`] once there are `n` of them: for entries the server writes beside its
+    /// answer rather than before it (a failed sign-in). Gives up after 10 s with what is there.
+    pub async fn entries_once(&self, query: &str, n: usize) -> Vec<stele_core::Entry> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.entries(query).await;
+            if found.len() >= n || std::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Console {

@@ -81,7 +81,7 @@ async fn a_wrong_password_shows_an_error_and_is_recorded_as_login_failed() {
     })
     .await;
 
-    let failed = console.entries("action=login_failed").await;
+    let failed = console.entries_once("action=login_failed", 1).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     let event = &failed[0].event;
     assert_eq!(event.channel, "auth");
@@ -99,7 +99,10 @@ async fn a_wrong_password_shows_an_error_and_is_recorded_as_login_failed() {
         .sign_in_http("nobody@example.com", "whatever it is")
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(console.entries("action=login_failed").await.len(), 1);
+    assert_eq!(
+        console.entries_once("action=login_failed", 1).await.len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +302,10 @@ async fn sign_in_is_rate_limited_per_account_and_per_address() {
         "{page}"
     );
     assert_eq!(console.entries("action=login").await.len(), 0);
-    assert_eq!(console.entries("action=login_failed").await.len(), 5);
+    assert_eq!(
+        console.entries_once("action=login_failed", 5).await.len(),
+        5
+    );
 
     // Another account from the same address still may, until the address's limit (20).
     let ok = console.sign_in_http("bob@example.com", PASSWORD).await;
