@@ -211,6 +211,100 @@ fn keep_unknown<E: serde::de::Error>(
     Ok(())
 }
 
+/// A JSON value as sent inside an event (`metadata`, `before`, `after`, a change's `old` and
+/// `new`), read as a `Value` but refusing a key repeated in any object at any depth, as the
+/// event's own objects do: serde_json's `Value` would keep the last one silently.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Json(pub Value);
+
+impl std::ops::Deref for Json {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl Sent for Json {
+    fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+
+    fn find_nul(&self, path: &str, out: &mut Vec<FieldError>) {
+        self.0.find_nul(path, out)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Json;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+                Ok(Json(Value::Bool(v)))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+                Ok(Json(Value::from(v)))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+                Ok(Json(Value::from(v)))
+            }
+
+            fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+                Ok(Json(Number::from_f64(v).map_or(Value::Null, Value::Number)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+                Ok(Json(Value::String(v.to_string())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Json, E> {
+                Ok(Json(Value::String(v)))
+            }
+
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json(Value::Null))
+            }
+
+            fn visit_none<E>(self) -> Result<Json, E> {
+                Ok(Json(Value::Null))
+            }
+
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+                Json::deserialize(d)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(Json(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json(Value::Array(items)))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+                let mut out = Map::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let Json(value) = map.next_value()?;
+                    if out.contains_key(&*key) {
+                        return Err(repeated(&key));
+                    }
+                    out.insert(key.into_owned(), value);
+                }
+                Ok(Json(Value::Object(out)))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 /// A key sent twice in one object: JSON allows it and parsers keep one or the other, so an audit
 /// event that has one would be ambiguous (`{"action": "update", "action": "delete"}`); it is
 /// refused.
@@ -288,9 +382,9 @@ sent_object! {
         "related_entities" => related_entities: List<Shaped<SentEntity<'a>>>,
         "context" => context: Shaped<SentContext<'a>>,
         "changes" => changes: List<Shaped<SentChange<'a>>>,
-        "before" => before: Value,
-        "after" => after: Value,
-        "metadata" => metadata: Value,
+        "before" => before: Json,
+        "after" => after: Json,
+        "metadata" => metadata: Json,
         "idempotency_key" => idempotency_key: Scalar<'a>,
         // Part of the wire contract only: the organization a platform key's event is for. Its
         // caller takes it out before the event is checked (`validate::check_event` refuses it
@@ -307,7 +401,7 @@ sent_object! {
         "name" => name: Scalar<'a>,
         "email" => email: Scalar<'a>,
         "href" => href: Scalar<'a>,
-        "metadata" => metadata: Value,
+        "metadata" => metadata: Json,
     }
 }
 
@@ -318,7 +412,7 @@ sent_object! {
         "id" => id: Scalar<'a>,
         "name" => name: Scalar<'a>,
         "href" => href: Scalar<'a>,
-        "metadata" => metadata: Value,
+        "metadata" => metadata: Json,
     }
 }
 
@@ -343,7 +437,7 @@ sent_object! {
         "id" => id: Scalar<'a>,
         "email" => email: Scalar<'a>,
         "href" => href: Scalar<'a>,
-        "metadata" => metadata: Value,
+        "metadata" => metadata: Json,
     }
 }
 
@@ -352,8 +446,8 @@ sent_object! {
     /// field that was null is not one that did not exist.
     SentChange<'a> {
         "field" => field: Scalar<'a>,
-        "old" => old: Value,
-        "new" => new: Value,
+        "old" => old: Json,
+        "new" => new: Json,
     }
 }
 
@@ -665,7 +759,7 @@ mod tests {
         let Shaped::Object(change) = &changes[1] else {
             panic!("{:?}", changes[1])
         };
-        assert_eq!(change.old, Some(Value::Null));
+        assert_eq!(change.old, Some(Json(Value::Null)));
         assert_eq!(change.new, None);
         assert_eq!(e.unknown, vec![("colour".to_string(), json!("red"))]);
         assert_eq!(e.outcome.as_ref().map(Scalar::type_name), Some("a number"));
@@ -681,6 +775,12 @@ mod tests {
             r#"{"action": "a", "context": {"ip": "::1", "impersonator": {"id": "a", "id": "b"}}}"#,
             r#"{"action": "a", "entity": {"type": "T", "type": "U"}}"#,
             r#"{"action": "a", "changes": [{"field": "f", "new": 1, "new": 2}]}"#,
+            // Inside the JSON values too, at any depth.
+            r#"{"action": "a", "metadata": {"plan": "free", "plan": "pro"}}"#,
+            r#"{"action": "a", "after": {"user": {"role": "member", "role": "admin"}}}"#,
+            r#"{"action": "a", "before": [{"k": 1, "k": 1}]}"#,
+            r#"{"action": "a", "actor": {"type": "user", "metadata": {"a": 1, "a": 2}}}"#,
+            r#"{"action": "a", "changes": [{"field": "f", "old": {"x": {"y": 1, "y": 2}}}]}"#,
         ] {
             let e = SentEvent::from_json(text.as_bytes()).unwrap_err();
             assert!(

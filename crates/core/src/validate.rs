@@ -186,8 +186,8 @@ pub fn check_event(
         .unwrap_or_default();
     let changes = p.changes(
         present(&sent.changes),
-        present(&sent.before),
-        present(&sent.after),
+        present(&sent.before).map(|j| &j.0),
+        present(&sent.after).map(|j| &j.0),
     );
     let metadata = present(&sent.metadata)
         .map(|v| p.metadata("metadata", v))
@@ -745,8 +745,8 @@ impl Parser {
                     }
                     Some(f) => item_parser.text(&format!("{prefix}.field"), f, 1, 256),
                 };
-                let old = obj.old.clone();
-                let new = obj.new.clone();
+                let old = obj.old.clone().map(|j| j.0);
+                let new = obj.new.clone().map(|j| j.0);
                 if let Some(field) = field
                     && item_parser.errors.is_empty()
                     && (old.is_some() || new.is_some())
