@@ -929,3 +929,25 @@ async fn the_publisher_searches_a_project_of_one_group_without_naming_it() {
         ["organization.create", "document.update", "document.create"]
     );
 }
+
+/// A body over the server's limit gets the viewer's 413 in JSON, on the session exchange and on a
+/// session's own requests (search, exports, tokens): never axum's plain text.
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_in_json() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 10_000).await;
+    let (project, key) = publisher(&app).await;
+    let session = session(&app, &project, &key, "g1").await;
+    let big = json!({"token": "x".repeat(20_000), "query": "x".repeat(20_000)});
+    let exchange = app
+        .post_json_anonymous(&format!("{VIEWER}/viewersession"), &big)
+        .await;
+    let search = graphql(&app, &session, "", &big).await;
+    for (what, response) in [("viewersession", exchange), ("graphql", search)] {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{what}");
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert!(body.is_object(), "{what}: {body}");
+    }
+}

@@ -118,6 +118,24 @@ impl IntoResponse for RetracedError {
     }
 }
 
+/// A request body, or, when it is over the server's limit (or cannot be read), this door's error
+/// in its own JSON: the 413 a Retraced client can read, never axum's plain text.
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = RetracedError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|e| RetracedError::from(ApiError::from(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! groups). Stele's own `group.id:<group>` term narrows it to one group's trail, the cheaper
 //! search. Nothing is recorded: Retraced records the viewer's searches, not the publisher's.
 
-use axum::body::Bytes;
+use super::error::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,7 @@ use super::graphql::{self, SearchScope};
 use crate::app::state::AppState;
 
 /// The search: in the group the query's `group.id:` names, or in every group of the project.
-pub async fn search(State(state): State<AppState>, key: RetracedKey, body: Bytes) -> Response {
+pub async fn search(State(state): State<AppState>, key: RetracedKey, Body(body): Body) -> Response {
     if let Err(e) = key.require(Scope::Read) {
         return e.into_response();
     }

@@ -35,6 +35,8 @@ use std::sync::LazyLock;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+
+use super::error::Body;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
@@ -203,7 +205,7 @@ fn json_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, RetracedE
 /// `POST /viewersession {"token"}`: exchanges a viewer token for a session (module docs).
 async fn create_session(
     State(state): State<AppState>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, Response> {
     let body = json_object(&body).map_err(IntoResponse::into_response)?;
     let token = body
@@ -234,7 +236,7 @@ async fn search(
     State(state): State<AppState>,
     session: Session,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let skip = query
         .get("skipViewLogEvent")
@@ -305,7 +307,7 @@ async fn create_export(
     State(state): State<AppState>,
     session: Session,
     Path(project): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Value>), RetracedError> {
     check_project(&state, &project).await?;
     if !session.claims.may(Permission::Export) {
@@ -413,7 +415,7 @@ async fn create_token(
     State(state): State<AppState>,
     session: Session,
     Path(project): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Value>), RetracedError> {
     check_project(&state, &project).await?;
     let name = display_name(&body)?;
@@ -437,7 +439,7 @@ async fn rename_token(
     State(state): State<AppState>,
     session: Session,
     Path((project, id)): Path<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<Value>, RetracedError> {
     check_project(&state, &project).await?;
     let name = display_name(&body)?;
