@@ -101,6 +101,7 @@ pub struct Org<'a> {
 pub async fn erase(
     store: &dyn Store,
     archive: Option<Arc<dyn ArchiveSink>>,
+    exports_dir: &std::path::Path,
     pseudonym_secret: &[u8; 32],
     org: Org<'_>,
     request: ErasureRequest<'_>,
@@ -144,6 +145,11 @@ pub async fn erase(
             },
         )
         .await?;
+    // Export files already written hold the old values until their links end: they go.
+    let needles = stele_store::rewrite::needles(&person);
+    crate::export::jobs::remove_files_mentioning(store, exports_dir, org.key, &needles)
+        .await
+        .map_err(|e| ErasureError::Store(StoreError::Other(format!("export files: {e}"))))?;
     let archive = archive_sink::erase(archive, org.id, &person, &pseudonym, now)
         .await
         .map_err(|message| ErasureError::Archive {

@@ -28,9 +28,11 @@ pub(crate) async fn erase(
     let store = open_existing(&data).await?;
     let org = find_org(store.as_ref(), &org).await?;
     let archive = stele_service::retention::archive_sink::sink(archive_dir.as_deref());
+    let exports = data.data_dir.join(stele_service::export::jobs::EXPORTS_DIR);
     let erased = erasure::erase(
         store.as_ref(),
         archive,
+        &exports,
         &secret,
         Org {
             key: org.key,

@@ -54,6 +54,7 @@ pub async fn create(
     let erased = erasure::erase(
         state.store.as_ref(),
         state.archive.clone(),
+        state.exports.dir(),
         &state.pseudonym_secret,
         Org {
             key: auth.key.org,

@@ -491,3 +491,37 @@ async fn the_sweep_fails_abandoned_jobs_and_removes_files_no_job_needs() {
     })
     .await;
 }
+
+/// An erasure removes the organization's export files that hold the person (written before it,
+/// they would keep the erased values until their links end) and leaves the others.
+#[tokio::test]
+async fn an_erasure_removes_the_export_files_that_hold_the_person() {
+    let app = spawn_app().await;
+    let mut ada = event("update");
+    ada["actor"] = json!({"type": "user", "id": "u-grace", "email": "Grace@Example.com"});
+    app.record(vec![ada, event("login")]).await;
+    let with_ada = start(&app, json!({"format": "csv"})).await;
+    let without = start(
+        &app,
+        json!({"format": "json", "filters": {"action": "login"}}),
+    )
+    .await;
+    for job in [&with_ada, &without] {
+        assert_eq!(
+            settled(&app, job["id"].as_str().unwrap()).await["state"],
+            "ready"
+        );
+    }
+    assert_eq!(export_files(&app).len(), 2);
+    app.erase(&json!({"email": "grace@example.com"})).await;
+    let left = export_files(&app);
+    let id_of = |job: &Value| job["id"].as_str().unwrap().to_string();
+    assert!(
+        !left.iter().any(|f| f.starts_with(&id_of(&with_ada))),
+        "{left:?}"
+    );
+    assert!(
+        left.iter().any(|f| f.starts_with(&id_of(&without))),
+        "{left:?}"
+    );
+}

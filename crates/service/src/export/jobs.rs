@@ -144,6 +144,11 @@ impl ExportJobs {
         })
     }
 
+    /// Where this server writes its jobs' files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file of a job (only on the server that ran it).
     pub fn path(&self, job: &ExportJob) -> PathBuf {
         self.dir.join(format!("{}.{}", job.id, job.format))
@@ -458,6 +463,42 @@ async fn create_private(dir: &Path, path: &Path) -> std::io::Result<tokio::fs::F
 }
 
 /// Removes a file; one that is already gone is fine.
+/// Removes the organization's export files (in `dir`, a data directory's `exports`) that hold any of `needles`
+/// (lowercase; ASCII case is ignored), after an erasure: a file written before it would keep the
+/// erased values for the rest of its download window. Returns how many were removed; their jobs
+/// then answer as expired, and the export can be made again.
+pub async fn remove_files_mentioning(
+    store: &dyn Store,
+    dir: &Path,
+    org: stele_store::OrgKey,
+    needles: &[String],
+) -> anyhow::Result<u64> {
+    let mut listing = match tokio::fs::read_dir(dir).await {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut removed = 0;
+    while let Some(entry) = listing.next_entry().await? {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.split('.').next()) else {
+            continue;
+        };
+        if !id.starts_with("exp_") || store.export_job(org, id).await?.is_none() {
+            continue;
+        }
+        let bytes = tokio::fs::read(entry.path()).await?.to_ascii_lowercase();
+        let mentions = needles
+            .iter()
+            .any(|n| !n.is_empty() && bytes.windows(n.len()).any(|w| w == n.as_bytes()));
+        if mentions {
+            remove(&entry.path()).await;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 async fn remove(path: &Path) {
     if let Err(e) = tokio::fs::remove_file(path).await
         && e.kind() != std::io::ErrorKind::NotFound
