@@ -97,11 +97,18 @@ pub struct Org<'a> {
     pub id: &'a str,
 }
 
-/// Erases one person from the organization's trail and its archive.
+/// Where copies of entries live outside the database, which an erasure reaches too.
+pub struct Copies<'a> {
+    /// The retention archive, if one is configured.
+    pub archive: Option<Arc<dyn ArchiveSink>>,
+    /// The export jobs' files (a data directory's `exports`).
+    pub exports: &'a std::path::Path,
+}
+
+/// Erases one person from the organization's trail, its export files and its archive.
 pub async fn erase(
     store: &dyn Store,
-    archive: Option<Arc<dyn ArchiveSink>>,
-    exports_dir: &std::path::Path,
+    copies: Copies<'_>,
     pseudonym_secret: &[u8; 32],
     org: Org<'_>,
     request: ErasureRequest<'_>,
@@ -147,10 +154,10 @@ pub async fn erase(
         .await?;
     // Export files already written hold the old values until their links end: they go.
     let needles = stele_store::rewrite::needles(&person);
-    crate::export::jobs::remove_files_mentioning(store, exports_dir, org.key, &needles)
+    crate::export::jobs::remove_files_mentioning(store, copies.exports, org.key, &needles)
         .await
         .map_err(|e| ErasureError::Store(StoreError::Other(format!("export files: {e}"))))?;
-    let archive = archive_sink::erase(archive, org.id, &person, &pseudonym, now)
+    let archive = archive_sink::erase(copies.archive, org.id, &person, &pseudonym, now)
         .await
         .map_err(|message| ErasureError::Archive {
             erased_entries: outcome.erased_entries,

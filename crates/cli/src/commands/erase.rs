@@ -31,8 +31,10 @@ pub(crate) async fn erase(
     let exports = data.data_dir.join(stele_service::export::jobs::EXPORTS_DIR);
     let erased = erasure::erase(
         store.as_ref(),
-        archive,
-        &exports,
+        erasure::Copies {
+            archive,
+            exports: &exports,
+        },
         &secret,
         Org {
             key: org.key,

@@ -53,8 +53,10 @@ pub async fn create(
     let Json(request) = body.map_err(body_error)?;
     let erased = erasure::erase(
         state.store.as_ref(),
-        state.archive.clone(),
-        state.exports.dir(),
+        erasure::Copies {
+            archive: state.archive.clone(),
+            exports: state.exports.dir(),
+        },
         &state.pseudonym_secret,
         Org {
             key: auth.key.org,
