@@ -385,3 +385,179 @@ pub async fn erase_a_person_from_a_realistic_trail(store: &Arc<dyn Store>) -> Ve
     .map(String::from)
     .to_vec()
 }
+
+/// Random erasures and redactions interleaved with ingest and retention (a few seeded runs):
+/// afterwards the chain verifies and the inclusion proof of every entry still stored verifies
+/// with the public key alone, as `GET /v1/events/{id}/proof` builds it.
+pub async fn erasures_and_redactions_among_ingest_and_retention_keep_every_proof(
+    store: Arc<dyn Store>,
+) {
+    use stele_core::merkle;
+    use stele_core::proof::InclusionProof;
+
+    let public = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    const DAY: i64 = 24 * 3600 * 1000;
+    let people = [
+        ("p-1", "pat@example.com", "Pat Doe"),
+        ("p-2", "sam@example.com", "Sam Roe"),
+        ("p-3", "kim@example.com", "Kim Poe"),
+    ];
+    // What the runs did, so the test shows it exercised each operation.
+    let (mut erased, mut redacted, mut pruned, mut proofs) = (0u64, 0, 0, 0);
+    for seed in [7u64, 1234, 99_991] {
+        let mut rng = super::Rng(seed);
+        let a = org(&store, &format!("prop-{seed}")).await;
+        let settings = crate::OrgSettings {
+            retention_days: Some(365),
+            channel_retention_days: [("compliance".to_string(), None)].into_iter().collect(),
+            ..crate::OrgSettings::default()
+        };
+        let cutoffs = crate::Cutoffs::at(&settings, T0);
+        for round in 0..6i64 {
+            let mut batch = Vec::new();
+            for i in 0..8i64 {
+                let old = rng.chance(25);
+                let at = if old { T0 - 400 * DAY } else { T0 } + round * 100 + i;
+                let mut e = event(if old { "old" } else { "update" }, at);
+                let (id, email, name) = *rng.pick(&people);
+                match rng.next() % 4 {
+                    0 => {
+                        e.actor = Actor {
+                            id: Some(id.into()),
+                            email: Some(email.into()),
+                            name: Some(name.into()),
+                            ..Actor::of_kind(ActorType::User)
+                        };
+                        e.context.ip = Some(format!("203.0.113.{}", rng.next() % 200));
+                    }
+                    1 => e.entity = Some(Entity::new("User", Some(id.into()), Some(name.into()))),
+                    2 => e.description = Some(format!("Support call with {name}")),
+                    _ => {
+                        e.changes = vec![Change {
+                            field: "owner".into(),
+                            old: Some(json!({"email": email})),
+                            new: Some(json!("it@example.com")),
+                        }];
+                        e.metadata
+                            .insert("note".into(), json!(format!("for {name}")));
+                    }
+                }
+                batch.push(e);
+            }
+            store.append(a, request(batch)).await.unwrap();
+            if rng.chance(50) {
+                let (id, email, name) = *rng.pick(&people);
+                let pseudonym = format!("erased-{:016x}", rng.next());
+                erased += store
+                    .erase_person(
+                        a,
+                        crate::Erasure {
+                            person: Person {
+                                id: Some(id.into()),
+                                email: Some(email.into()),
+                                name: Some(name.into()),
+                                other: vec![],
+                            },
+                            pseudonym: pseudonym.clone(),
+                            record: stele_core::chain::erasure_record(&pseudonym, None, T0 + 1),
+                            salt: [rng.next() as u8; 16],
+                        },
+                    )
+                    .await
+                    .unwrap()
+                    .erased_entries;
+            }
+            if rng.chance(60) {
+                let entries = all(&store, a, everyone()).await;
+                let candidates: Vec<_> = entries
+                    .iter()
+                    .filter(|e| {
+                        e.event
+                            .detailed_action
+                            .as_deref()
+                            .is_none_or(|d| !d.starts_with("stele."))
+                    })
+                    .collect();
+                let entry = *rng.pick(&candidates);
+                let e = &entry.event;
+                let mut fields = Vec::new();
+                if e.description.is_some() {
+                    fields.push("description".to_string());
+                }
+                if e.actor.name.is_some() {
+                    fields.push("actor.name".into());
+                }
+                fields.extend(e.metadata.keys().map(|k| format!("metadata.{k}")));
+                fields.extend(e.changes.iter().map(|c| format!("changes.{}", c.field)));
+                if !fields.is_empty() {
+                    let field = rng.pick(&fields).clone();
+                    store
+                        .redact(
+                            a,
+                            crate::Redaction {
+                                id: entry.id.clone(),
+                                fields: vec![field.clone()],
+                                record: stele_core::chain::redaction_record(
+                                    &entry.id,
+                                    &[field],
+                                    None,
+                                    Actor::of_kind(ActorType::System),
+                                    T0 + 2,
+                                ),
+                                salt: [rng.next() as u8; 16],
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    redacted += 1;
+                }
+            }
+            if rng.chance(40) {
+                let expired = store.expired_entries(a, &cutoffs, 0, 1000).await.unwrap();
+                let seqs: Vec<Seq> = expired.entries.iter().map(|r| r.entry.seq).collect();
+                let removed = store.prune_entries(a, &cutoffs, &seqs).await.unwrap();
+                pruned += removed.values().sum::<u64>();
+            }
+            store.checkpoint_now().await.unwrap();
+        }
+
+        let report = store.verify(a, Some(&public)).await.unwrap();
+        assert!(report.ok, "seed {seed}: {report:?}");
+        let checkpoint = store.checkpoints(a, 1).await.unwrap().remove(0);
+        let hashes = store
+            .chain_hashes(a, checkpoint.checkpoint.seq)
+            .await
+            .unwrap();
+        let leaves: Vec<_> = hashes.iter().map(|h| merkle::leaf_hash(h)).collect();
+        for entry in all(&store, a, everyone()).await {
+            let (digest, seal) = store.personal_digest(a, entry.seq).await.unwrap().unwrap();
+            let index = entry.seq.leaf_index() as usize;
+            let prev = match index {
+                0 => stele_core::chain::genesis(&checkpoint.checkpoint.org_id),
+                i => hashes[i - 1],
+            };
+            let proof = InclusionProof {
+                entry: entry.to_json(),
+                personal_digest: merkle::to_hex(&digest),
+                personal_salt: seal.to_hex(),
+                prev_hash: merkle::to_hex(&prev),
+                entry_hash: merkle::to_hex(&hashes[index]),
+                leaf_index: index as u64,
+                tree_size: leaves.len() as u64,
+                path: merkle::inclusion_proof(&leaves, index)
+                    .iter()
+                    .map(merkle::to_hex)
+                    .collect(),
+                checkpoint: checkpoint.clone(),
+            };
+            proof
+                .verify(&public)
+                .unwrap_or_else(|e| panic!("seed {seed}, seq {}: {e}", entry.seq));
+            proofs += 1;
+        }
+    }
+    assert!(
+        erased > 0 && redacted > 0 && pruned > 0 && proofs > 0,
+        "erased {erased}, redacted {redacted}, pruned {pruned}, proofs {proofs}"
+    );
+}

@@ -86,6 +86,7 @@ macro_rules! conformance_suite {
             the_chain_verifies_and_checkpoints_sign_its_head,
             erasure_pseudonymises_a_person_and_the_chain_still_verifies,
             erasure_and_redaction_reach_every_field_and_the_chain_still_verifies,
+            erasures_and_redactions_among_ingest_and_retention_keep_every_proof,
             settings_default_and_round_trip_per_organization,
             retention_prunes_expired_entries_and_the_chain_still_verifies,
             scheduled_runs_are_claimed_once,
