@@ -321,3 +321,30 @@ async fn groups_follow_the_servers_auto_create_setting_and_recording_off_says_so
     assert_eq!(body["id"], "");
     assert_eq!(count(&app, "quiet").await, 0);
 }
+
+/// A key repeated anywhere in an event (its `fields` here) is refused with Retraced's 400, as the
+/// native API refuses it: an audit event must not be ambiguous.
+#[tokio::test]
+async fn a_repeated_key_in_an_event_is_refused() {
+    let app = spawn_app().await;
+    let (key, project) = platform_key(&app, &[Scope::Ingest]).await;
+    let response = app
+        .client
+        .post(format!(
+            "{}/auditlog/publisher/v1/project/{project}/event",
+            app.url
+        ))
+        .header("Authorization", format!("token={key}"))
+        .header("content-type", "application/json")
+        .body(
+            r#"{"action": "a.b", "group": {"id": "acme"}, "actor": {"id": "u1"}, "crud": "u",
+                "fields": {"plan": "free", "plan": "pro"}}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_retraced_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("more than once"), "{body}");
+}

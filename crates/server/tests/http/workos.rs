@@ -1092,3 +1092,28 @@ async fn workos_events_are_refused_in_workos_shapes_and_never_cross_organization
     assert_eq!(entries_of(&app, &key, &a, "").await.len(), 1);
     assert_eq!(entries_of(&app, &key, &b, "").await.len(), 1);
 }
+
+/// A key repeated anywhere in the body (the event's metadata here) is refused in WorkOS's shape,
+/// as the native API refuses it: an audit event must not be ambiguous.
+#[tokio::test]
+async fn a_repeated_key_in_the_body_is_refused() {
+    let app = spawn_app().await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Organizations]).await;
+    let body = r#"{"organization_id": "acme", "event": {"action": "user.signed_in",
+        "occurred_at": "2026-01-02T03:04:05Z", "version": 1,
+        "actor": {"type": "user", "id": "u1"}, "targets": [{"type": "team", "id": "t1"}],
+        "context": {"location": "203.0.113.9"},
+        "metadata": {"plan": "free", "plan": "pro"}}}"#;
+    let response = app
+        .client
+        .post(format!("{}/audit_logs/events", app.url))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = answer(response).await;
+    assert_workos_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("more than once"), "{body}");
+}

@@ -105,7 +105,7 @@ pub async fn create_event(
     // Too large is the body limit's 413 in this door's own shape, not axum's text.
     let body = body.map_err(ApiError::from)?;
     key.require(Scope::Ingest)?;
-    let sent = match serde_json::from_slice::<Value>(&body) {
+    let sent = match serde_json::from_slice::<stele_core::sent::Json>(&body).map(|j| j.0) {
         Ok(Value::Object(event)) => event,
         Ok(_) => {
             return Err(RetracedError::bad_request(
@@ -141,7 +141,7 @@ pub async fn create_events(
     // Too large is the body limit's 413 in this door's own shape, not axum's text.
     let body = body.map_err(ApiError::from)?;
     key.require(Scope::Ingest)?;
-    let events = match serde_json::from_slice::<Value>(&body) {
+    let events = match serde_json::from_slice::<stele_core::sent::Json>(&body).map(|j| j.0) {
         Ok(Value::Object(mut request)) => match request.remove("events") {
             Some(Value::Array(events)) => events,
             _ => {

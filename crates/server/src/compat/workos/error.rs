@@ -228,12 +228,13 @@ impl IntoResponse for WorkosError {
 }
 
 /// The body of a request as a JSON object, read whatever the `Content-Type` says (the SDK sends
-/// `application/json`; curl users often do not). An empty body is `{}`.
+/// `application/json`; curl users often do not). An empty body is `{}`. A key repeated in any
+/// object is refused, as the native API refuses it (an audit event must not be ambiguous).
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    match serde_json::from_slice(body) {
+    match serde_json::from_slice::<stele_core::sent::Json>(body).map(|j| j.0) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(WorkosError::BadRequest {
             message: "The request body must be a JSON object.".into(),
