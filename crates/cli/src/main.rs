@@ -180,6 +180,10 @@ struct ServeArgs {
     /// Request bodies above this many bytes get 413.
     #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// An event whose JSON is over this many bytes gets 413 (`event_too_large`), on every ingest
+    /// door; a page of entries is then at most its `limit` times this.
+    #[arg(long, env = "STELE_MAX_EVENT_BYTES", default_value_t = Config::default().max_event_bytes)]
+    max_event_bytes: usize,
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
     #[arg(
         long,

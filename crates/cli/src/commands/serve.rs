@@ -12,6 +12,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data.data_dir,
         database_url: args.data.database_url,
         max_body_bytes: args.max_body_bytes,
+        max_event_bytes: args.max_event_bytes,
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
         prune_at: (!args.no_prune).then_some(args.prune_at),
         archive_dir: args.archive_dir,

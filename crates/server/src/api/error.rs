@@ -42,6 +42,12 @@ pub enum ApiError {
     Gone(&'static str),
     Conflict(String),
     PayloadTooLarge(String),
+    /// Events of the request are larger than the per-event limit (`Config::max_event_bytes`):
+    /// `details` names each one (its index in a batch) and its size.
+    EventTooLarge {
+        message: String,
+        details: Vec<FieldError>,
+    },
     Unavailable,
     Internal(String),
 }
@@ -163,6 +169,12 @@ impl IntoResponse for ApiError {
                 "payload_too_large",
                 m.clone(),
                 json!([]),
+            ),
+            ApiError::EventTooLarge { message, details } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "event_too_large",
+                message.clone(),
+                json!(details),
             ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

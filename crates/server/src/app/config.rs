@@ -24,6 +24,10 @@ pub struct Config {
     pub database_url: Option<DatabaseUrl>,
     /// Request bodies above this size are refused with 413.
     pub max_body_bytes: usize,
+    /// An event larger than this (its JSON as Stele stores and returns it) is refused with 413
+    /// (`event_too_large`), on every ingest door; so a page of entries holds at most its `limit`
+    /// times this.
+    pub max_event_bytes: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
     /// When the daily retention run starts (UTC); `None` turns the schedule off (`stele prune`
@@ -71,6 +75,7 @@ impl Default for Config {
             signing_key_file: None,
             database_url: None,
             max_body_bytes: 8 * 1024 * 1024,
+            max_event_bytes: 64 * 1024,
             checkpoint_every: Duration::from_secs(60),
             prune_at: Some(DailyAt::DEFAULT),
             archive_dir: None,

@@ -182,6 +182,7 @@ impl Application {
                 self.config.clock.clone(),
                 self.config.settings_cache_ttl,
             )),
+            max_event_bytes: self.config.max_event_bytes,
             auto_create_organizations: self.config.auto_create_organizations,
             viewer_tokens: Arc::new(TokenSigner::new(self.viewer_secret)),
             password_links: Arc::new(TokenSigner::new(self.password_link_secret)),

@@ -71,6 +71,8 @@ impl From<ApiError> for RetracedError {
             ApiError::Gone(m) => RetracedError::NotFound(m.to_string()),
             ApiError::Conflict(m) => RetracedError::Conflict(m),
             ApiError::PayloadTooLarge(m) => RetracedError::PayloadTooLarge(m),
+            // The message names each event too large (its index in a batch) and the limit.
+            ApiError::EventTooLarge { message, .. } => RetracedError::PayloadTooLarge(message),
             ApiError::Unavailable => RetracedError::Unavailable,
             ApiError::Internal(cause) => RetracedError::Internal(cause),
         }

@@ -150,6 +150,8 @@ impl From<ApiError> for WorkosError {
             ApiError::Gone(m) => WorkosError::Gone(m.to_string()),
             ApiError::Conflict(m) => WorkosError::Conflict(m),
             ApiError::PayloadTooLarge(m) => WorkosError::PayloadTooLarge(m),
+            // The message names each event too large (its index in a batch) and the limit.
+            ApiError::EventTooLarge { message, .. } => WorkosError::PayloadTooLarge(message),
             ApiError::Unavailable => WorkosError::Unavailable,
             ApiError::Internal(cause) => WorkosError::Internal(cause),
         }
