@@ -48,6 +48,8 @@ pub enum ApiError {
         message: String,
         details: Vec<FieldError>,
     },
+    /// The request's body did not arrive within the request timeout (`crate::app::serve`).
+    RequestTimeout,
     Unavailable,
     Internal(String),
 }
@@ -68,6 +70,14 @@ impl ApiError {
             message: format!("{field}: {message}"),
             details: vec![json!({"field": field, "message": message})],
         }
+    }
+}
+
+impl ApiError {
+    /// The JSON text of an error without details, for answers written outside axum
+    /// (`crate::app::serve`).
+    pub(crate) fn body_text(code: &str, message: &str) -> String {
+        json!({"error": Body { code, message, details: json!([]) }}).to_string()
     }
 }
 
@@ -175,6 +185,12 @@ impl IntoResponse for ApiError {
                 "event_too_large",
                 message.clone(),
                 json!(details),
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request's body did not arrive in time; the connection is closed".to_string(),
+                json!([]),
             ),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
