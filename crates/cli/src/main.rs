@@ -180,6 +180,37 @@ struct ServeArgs {
     /// Request bodies above this many bytes get 413.
     #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,
+    /// An event whose JSON is over this many bytes gets 413 (`event_too_large`), on every ingest
+    /// door; a page of entries is then at most its `limit` times this.
+    #[arg(long, env = "STELE_MAX_EVENT_BYTES", default_value_t = Config::default().max_event_bytes)]
+    max_event_bytes: usize,
+    /// Close a connection whose request head has not arrived this many seconds after it started
+    /// waiting for one (a new connection, or an idle keep-alive one).
+    #[arg(
+        long,
+        env = "STELE_HEADER_TIMEOUT_SECS",
+        default_value_t = Config::default().header_timeout.as_secs()
+    )]
+    header_timeout_secs: u64,
+    /// Close a connection on which nothing has moved for this many seconds while no request is
+    /// being handled.
+    #[arg(
+        long,
+        env = "STELE_IDLE_TIMEOUT_SECS",
+        default_value_t = Config::default().idle_timeout.as_secs()
+    )]
+    idle_timeout_secs: u64,
+    /// Answer 408 and close the connection when a request's body has not arrived this many
+    /// seconds after its head.
+    #[arg(
+        long,
+        env = "STELE_REQUEST_TIMEOUT_SECS",
+        default_value_t = Config::default().request_timeout.as_secs()
+    )]
+    request_timeout_secs: u64,
+    /// Serve at most this many connections at once; more wait (not accepted) until one closes.
+    #[arg(long, env = "STELE_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
     /// Sign a checkpoint at least this often (seconds) while entries arrive.
     #[arg(
         long,

@@ -42,6 +42,14 @@ pub enum ApiError {
     Gone(&'static str),
     Conflict(String),
     PayloadTooLarge(String),
+    /// Events of the request are larger than the per-event limit (`Config::max_event_bytes`):
+    /// `details` names each one (its index in a batch) and its size.
+    EventTooLarge {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// The request's body did not arrive within the request timeout (`crate::app::serve`).
+    RequestTimeout,
     Unavailable,
     Internal(String),
 }
@@ -62,6 +70,14 @@ impl ApiError {
             message: format!("{field}: {message}"),
             details: vec![json!({"field": field, "message": message})],
         }
+    }
+}
+
+impl ApiError {
+    /// The JSON text of an error without details, for answers written outside axum
+    /// (`crate::app::serve`).
+    pub(crate) fn body_text(code: &str, message: &str) -> String {
+        json!({"error": Body { code, message, details: json!([]) }}).to_string()
     }
 }
 
@@ -162,6 +178,18 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 m.clone(),
+                json!([]),
+            ),
+            ApiError::EventTooLarge { message, details } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "event_too_large",
+                message.clone(),
+                json!(details),
+            ),
+            ApiError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request's body did not arrive in time; the connection is closed".to_string(),
                 json!([]),
             ),
             ApiError::Unavailable => (

@@ -24,6 +24,23 @@ pub struct Config {
     pub database_url: Option<DatabaseUrl>,
     /// Request bodies above this size are refused with 413.
     pub max_body_bytes: usize,
+    /// An event larger than this (its JSON as Stele stores and returns it) is refused with 413
+    /// (`event_too_large`), on every ingest door; so a page of entries holds at most its `limit`
+    /// times this.
+    pub max_event_bytes: usize,
+    /// A request's head must arrive within this, counted from when the connection starts waiting
+    /// for it (a new connection, or the end of the previous response); otherwise the connection
+    /// is closed (`crate::app::serve`).
+    pub header_timeout: Duration,
+    /// A connection on which nothing moves for this long, and no request is being handled, is
+    /// closed.
+    pub idle_timeout: Duration,
+    /// A request's body must arrive within this, counted from its head; otherwise it is answered
+    /// 408 and the connection closed.
+    pub request_timeout: Duration,
+    /// At most this many connections are open at once; more wait, not accepted, until one
+    /// closes.
+    pub max_connections: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
     /// When the daily retention run starts (UTC); `None` turns the schedule off (`stele prune`
@@ -71,6 +88,11 @@ impl Default for Config {
             signing_key_file: None,
             database_url: None,
             max_body_bytes: 8 * 1024 * 1024,
+            max_event_bytes: 64 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             checkpoint_every: Duration::from_secs(60),
             prune_at: Some(DailyAt::DEFAULT),
             archive_dir: None,

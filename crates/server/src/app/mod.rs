@@ -8,5 +8,6 @@ pub mod cors;
 pub(crate) mod download;
 pub mod logging;
 pub mod router;
+pub mod serve;
 pub mod startup;
 pub mod state;

@@ -1,13 +1,16 @@
 //! The one router: the v1 API and the compatible print-log routes (`crate::api`), the web
 //! console (`crate::console`), the doors for other services' clients (`crate::compat`), and
-//! what applies to all of them (the body limit, the JSON 404).
+//! what applies to all of them (the body limit, the JSON 404, the check that paths are text).
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::api;
+use crate::api::error::ApiError;
 use crate::app::config::Config;
 use crate::app::cors;
 use crate::app::state::AppState;
@@ -25,7 +28,24 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .merge(private(compat::retraced::router()))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn(readable_path))
         .with_state(state)
+}
+
+/// Every path parameter is text: a path that is not UTF-8 once percent-decoded (`/v1/events/%FF`)
+/// is refused here, in the API's JSON, rather than by axum's `Path` with a text body.
+async fn readable_path(request: Request, next: Next) -> Response {
+    if percent_encoding::percent_decode_str(request.uri().path())
+        .decode_utf8()
+        .is_err()
+    {
+        return ApiError::bad_request(
+            "invalid_path",
+            "the request's path is not valid UTF-8 once percent-decoded",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The API's answers hold audit entries (personal data among them) and secrets shown once: no

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::app::config::Config;
 use crate::app::router;
+use crate::app::serve;
 use crate::app::state::AppState;
 use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
@@ -182,6 +183,7 @@ impl Application {
                 self.config.clock.clone(),
                 self.config.settings_cache_ttl,
             )),
+            max_event_bytes: self.config.max_event_bytes,
             auto_create_organizations: self.config.auto_create_organizations,
             viewer_tokens: Arc::new(TokenSigner::new(self.viewer_secret)),
             password_links: Arc::new(TokenSigner::new(self.password_link_secret)),
@@ -189,15 +191,17 @@ impl Application {
             embed_origins: self.config.embed_origins.clone().into(),
         };
         let router = router::router(state, &self.config);
-        // With the peer's address in each request: the client address (`client_ip::client_ip`) starts
-        // from it.
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP");
+        // With the connection limits, and the peer's address in each request (the client address,
+        // `client_ip::client_ip`, starts from it).
+        let limits = serve::Limits {
+            header_timeout: self.config.header_timeout,
+            idle_timeout: self.config.idle_timeout,
+            request_timeout: self.config.request_timeout,
+            max_connections: self.config.max_connections,
+        };
+        let served = serve::serve(self.listener, router, limits, shutdown)
+            .await
+            .context("serving HTTP");
         if let Some(schedule) = schedule {
             schedule.abort();
         }

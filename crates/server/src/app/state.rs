@@ -40,6 +40,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// The platform's action schemas (WorkOS's), as events are checked against them.
     pub action_schemas: Arc<SchemaCache>,
+    /// The largest event any ingest door accepts, in bytes of its JSON (`Config`).
+    pub max_event_bytes: usize,
     /// Whether naming an unknown organization on ingest creates it (`Config`).
     pub auto_create_organizations: bool,
     /// Signs and checks viewer tokens (`stele_service::access::viewer`).

@@ -31,6 +31,7 @@ macro_rules! suite {
             mod ingest;
             mod integrity;
             mod isolation;
+            mod limits;
             mod platform;
             mod policy;
             mod print_log;

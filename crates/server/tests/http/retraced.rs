@@ -348,3 +348,38 @@ async fn a_repeated_key_in_an_event_is_refused() {
     assert_retraced_error(status, &body, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("more than once"), "{body}");
 }
+
+#[tokio::test]
+async fn an_event_over_the_size_limit_is_a_413_in_retraceds_shape_and_the_bulk_stores_nothing() {
+    let app = spawn_app_with(|c| c.max_event_bytes = 4096).await;
+    let (key, project) = platform_key(&app, &[Scope::Ingest]).await;
+    let auth = format!("token={key}");
+    let mut big = event("acme", "doc.read");
+    big["fields"] = json!({"note": "x".repeat(4000), "more": "y".repeat(1000)});
+    let (status, body) = publish(
+        &app,
+        Method::POST,
+        &auth,
+        &project,
+        "event",
+        Some(big.clone()),
+    )
+    .await;
+    assert_retraced_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+    let bulk = json!({"events": [event("acme", "doc.read"), big]});
+    let (status, body) = publish(
+        &app,
+        Method::POST,
+        &auth,
+        &project,
+        "event/bulk",
+        Some(bulk),
+    )
+    .await;
+    assert_retraced_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["error"].as_str().unwrap().contains("index 1"),
+        "{body}"
+    );
+    assert_eq!(count(&app, "acme").await, 0);
+}

@@ -1117,3 +1117,20 @@ async fn a_repeated_key_in_the_body_is_refused() {
     assert_workos_error(status, &body, StatusCode::BAD_REQUEST);
     assert!(body.to_string().contains("more than once"), "{body}");
 }
+
+#[tokio::test]
+async fn a_workos_event_over_the_size_limit_is_a_413_in_workos_shape() {
+    let app = spawn_app_with(|c| c.max_event_bytes = 4096).await;
+    let key = platform_key(&app, &[Scope::Ingest, Scope::Read, Scope::Organizations]).await;
+    tenant(&app, &key, "a").await;
+    let mut big = workos_event("user.signed_in");
+    big["metadata"] = json!({"note": "x".repeat(4000), "more": "y".repeat(1000)});
+    let (status, body) = send_event(&app, &key, "a", big, "big").await;
+    assert_workos_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["message"].as_str().unwrap().contains("4096 bytes"),
+        "{body}"
+    );
+    let (status, body) = send_event(&app, &key, "a", workos_event("user.signed_in"), "s").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -84,6 +84,10 @@ pub async fn record(
     let count = checked.sent;
     let batch = checked.batch;
     let index = |i: usize| batch.then_some(i);
+    // With no problem found, the events are those sent, in order: each one's index is known.
+    if checked.errors.is_empty() {
+        checked.events = within_size(checked.events, state.max_event_bytes, batch, count)?;
+    }
     let mut named = Named::look_up(state, &checked.references, index, &mut checked.errors).await?;
     if !checked.errors.is_empty() {
         return Err(invalid(checked.errors, batch, count));
@@ -191,6 +195,82 @@ pub async fn record(
         replayed: outcome.replayed,
         receipts: receipts(&ids, home.key, &targets, &recording, outcome.receipts),
     })
+}
+
+/// The events back if each one's JSON (as Stele stores and returns it, less the entry's id, seq and
+/// recorded time) is at most `max` bytes; otherwise the 413 naming each event over it (its index
+/// in a batch). The request stays all or nothing: none of its events is stored. With this limit a
+/// page of entries holds at most its `limit` times `max` bytes (issue 17).
+pub(crate) fn within_size(
+    events: Vec<NewEvent>,
+    max: usize,
+    batch: bool,
+    count: usize,
+) -> Result<Vec<NewEvent>> {
+    let mut kept = Vec::with_capacity(events.len());
+    let mut over = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let entry = stele_core::Entry {
+            id: String::new(),
+            seq: stele_core::Seq::BEFORE_FIRST,
+            recorded_at: 0,
+            event,
+        };
+        // Counts the bytes without keeping them, and stops at the first one over the limit.
+        let mut counter = Counter { count: 0, max };
+        if serde_json::to_writer(&mut counter, &entry).is_err() {
+            over.push(FieldError {
+                index: batch.then_some(i),
+                field: "event".to_string(),
+                message: format!("is larger than {max} bytes of JSON, the most one event may hold"),
+            });
+        }
+        kept.push(entry.event);
+    }
+    if over.is_empty() {
+        return Ok(kept);
+    }
+    let message = if batch {
+        let indexes: Vec<String> = over
+            .iter()
+            .filter_map(|e| e.index.map(|i| i.to_string()))
+            .collect();
+        format!(
+            "{} of {count} events (index {}) are larger than {max} bytes of JSON, the most one \
+             event may hold; nothing was recorded",
+            over.len(),
+            indexes.join(", ")
+        )
+    } else {
+        format!(
+            "the event is larger than {max} bytes of JSON, the most one event may hold; nothing \
+             was recorded"
+        )
+    };
+    Err(ApiError::EventTooLarge {
+        message,
+        details: over,
+    })
+}
+
+/// A writer that only counts, and fails once past `max`.
+struct Counter {
+    count: usize,
+    max: usize,
+}
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.count += buf.len();
+        if self.count > self.max {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The refusal of a request with problems: every one of them, in the order of the events.

@@ -71,6 +71,12 @@ impl From<ApiError> for RetracedError {
             ApiError::Gone(m) => RetracedError::NotFound(m.to_string()),
             ApiError::Conflict(m) => RetracedError::Conflict(m),
             ApiError::PayloadTooLarge(m) => RetracedError::PayloadTooLarge(m),
+            // The message names each event too large (its index in a batch) and the limit.
+            ApiError::EventTooLarge { message, .. } => RetracedError::PayloadTooLarge(message),
+            // Written by the accept loop itself, never through a door's handler.
+            ApiError::RequestTimeout => {
+                RetracedError::bad_request("the request's body did not arrive in time".to_string())
+            }
             ApiError::Unavailable => RetracedError::Unavailable,
             ApiError::Internal(cause) => RetracedError::Internal(cause),
         }

@@ -150,6 +150,14 @@ impl From<ApiError> for WorkosError {
             ApiError::Gone(m) => WorkosError::Gone(m.to_string()),
             ApiError::Conflict(m) => WorkosError::Conflict(m),
             ApiError::PayloadTooLarge(m) => WorkosError::PayloadTooLarge(m),
+            // The message names each event too large (its index in a batch) and the limit.
+            ApiError::EventTooLarge { message, .. } => WorkosError::PayloadTooLarge(message),
+            // Written by the accept loop itself, never through a door's handler.
+            ApiError::RequestTimeout => WorkosError::BadRequest {
+                message: "the request's body did not arrive in time".to_string(),
+                code: "request_timeout",
+                errors: vec![],
+            },
             ApiError::Unavailable => WorkosError::Unavailable,
             ApiError::Internal(cause) => WorkosError::Internal(cause),
         }
