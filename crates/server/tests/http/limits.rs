@@ -159,7 +159,11 @@ async fn a_uri_too_long_gets_414_in_json() {
 #[tokio::test]
 async fn a_path_that_is_not_utf8_gets_400_in_json() {
     let app = spawn_app().await;
-    for path in ["/v1/events/%FF", "/v1/events/%C3%28/proof", "/audit_logs/%FE"] {
+    for path in [
+        "/v1/events/%FF",
+        "/v1/events/%C3%28/proof",
+        "/audit_logs/%FE",
+    ] {
         let response = app.get(path).await;
         let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_path").await;
         assert!(body["error"]["message"].is_string(), "{path}: {body}");

@@ -1132,7 +1132,13 @@ async fn each_event_of_a_batch_is_redacted_by_its_own_organizations_rules() {
         let key = &key;
         async move {
             let (status, page) = app
-                .platform_json(Method::GET, key, Some(org), "/v1/events?action=update", None)
+                .platform_json(
+                    Method::GET,
+                    key,
+                    Some(org),
+                    "/v1/events?action=update",
+                    None,
+                )
                 .await;
             assert_eq!(status, StatusCode::OK, "{page}");
             page["entries"][0]["metadata"].clone()

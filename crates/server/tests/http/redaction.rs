@@ -130,7 +130,12 @@ async fn the_organization_s_rules_apply_to_the_preview_and_to_ingest() {
 
     // `null` restores the default rules.
     let response = app
-        .send_json_as(Method::PATCH, &app.key, "/v1/settings", &json!({"redaction": null}))
+        .send_json_as(
+            Method::PATCH,
+            &app.key,
+            "/v1/settings",
+            &json!({"redaction": null}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let settings: Value = response.json().await.unwrap();
@@ -142,7 +147,8 @@ async fn an_invalid_event_gets_the_ingest_s_errors() {
     let app = spawn_app().await;
     let bad = json!({"action": "Not A Word", "actor": {"type": "robot"}});
     let preview = assert_error(
-        app.redaction_test_as(&app.key, &json!({"event": bad})).await,
+        app.redaction_test_as(&app.key, &json!({"event": bad}))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_event",
     )
@@ -160,7 +166,10 @@ async fn an_invalid_event_gets_the_ingest_s_errors() {
         .iter()
         .map(|d| d["field"].as_str().unwrap())
         .collect();
-    assert!(fields.contains(&"action") && fields.contains(&"actor.type"), "{fields:?}");
+    assert!(
+        fields.contains(&"action") && fields.contains(&"actor.type"),
+        "{fields:?}"
+    );
 
     // A key sent twice in the event, as ingest refuses it.
     let response = app
@@ -177,10 +186,7 @@ async fn an_invalid_event_gets_the_ingest_s_errors() {
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "malformed_json").await;
     // No event, an unknown key, bad rules.
-    for body in [
-        json!({}),
-        json!({"event": sample(), "extra": 1}),
-    ] {
+    for body in [json!({}), json!({"event": sample(), "extra": 1})] {
         assert_error(
             app.redaction_test_as(&app.key, &body).await,
             StatusCode::BAD_REQUEST,
@@ -189,8 +195,11 @@ async fn an_invalid_event_gets_the_ingest_s_errors() {
         .await;
     }
     let body = assert_error(
-        app.redaction_test_as(&app.key, &json!({"event": sample(), "rules": {"name_word": []}}))
-            .await,
+        app.redaction_test_as(
+            &app.key,
+            &json!({"event": sample(), "rules": {"name_word": []}}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_settings",
     )
@@ -204,7 +213,8 @@ async fn the_test_takes_the_admin_scope() {
     let app = spawn_app().await;
     let ingest = app.key_for("default", &[Scope::Ingest, Scope::Read]).await;
     assert_error(
-        app.redaction_test_as(&ingest, &json!({"event": sample()})).await,
+        app.redaction_test_as(&ingest, &json!({"event": sample()}))
+            .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
