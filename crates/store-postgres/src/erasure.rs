@@ -13,6 +13,7 @@
 //! allocation lock) is the writer's, so the two cannot deadlock.
 
 use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
 
 use stele_core::chain::SealedEvent;
 use stele_core::erase::{erase_person as erase_in_event, redact_fields};
@@ -35,8 +36,6 @@ pub struct Done {
     /// The redacted entry's `seq` (a redaction).
     pub seq: Option<Seq>,
     pub receipt: Receipt,
-    /// The months whose partitions held rewritten rows: [`clean_up`] rewrites them.
-    pub months: BTreeSet<Month>,
 }
 
 struct Stored {
@@ -113,13 +112,14 @@ pub async fn erase_person(conn: &mut Conn, org: OrgKey, erasure: &Erasure, now: 
         .metadata
         .insert("entries".into(), serde_json::json!(rewritten.len()));
     record.entity_ids = rewritten.iter().map(|r| r.seq.to_string()).collect();
+    let months: BTreeSet<Month> = rewritten.iter().map(|r| month_of(r.pk)).collect();
+    mark_for_clean_up(&mut tx, &months).await?;
     let receipt = append_record(&mut tx, chains, record, erasure.salt, now).await?;
     tx.commit().await?;
     Ok(Done {
         entries: rewritten.len() as u64,
         seq: None,
         receipt,
-        months: rewritten.iter().map(|r| month_of(r.pk)).collect(),
     })
 }
 
@@ -152,13 +152,13 @@ pub async fn redact(conn: &mut Conn, org: OrgKey, redaction: &Redaction, now: Mi
     }
     let mut record = redaction.record.clone();
     record.entity_ids = vec![seq.to_string()];
+    mark_for_clean_up(&mut tx, &[month_of(pk)].into()).await?;
     let receipt = append_record(&mut tx, chains, record, redaction.salt, now).await?;
     tx.commit().await?;
     Ok(Done {
         entries: 1,
         seq: Some(seq),
         receipt,
-        months: [month_of(pk)].into(),
     })
 }
 
@@ -239,12 +239,99 @@ async fn store_rewrites(tx: &mut Tx<'_>, org: OrgKey, rewritten: &mut Vec<Rewrit
     Ok(())
 }
 
-/// Rewrites the partitions (of `entries` and `entry_keys`, with their indexes and TOAST) that
-/// held rewritten rows, so no old row version is left in their files (`VACUUM FULL` writes new
-/// files and removes the old ones), then forces a checkpoint so the new files are what is on
-/// disk. Each partition is locked while it is rewritten: reads and writes of that month wait.
-pub async fn clean_up(conn: &mut Conn, months: &BTreeSet<Month>) -> R<()> {
-    for month in months {
+/// Marks the months whose partitions now hold old row versions (`pending_cleanups`), in the
+/// rewrite's own transaction: a clean-up that cannot finish now (a transaction older than the
+/// rewrite still runs, the process stops) is finished by a later one.
+async fn mark_for_clean_up(tx: &mut Tx<'_>, months: &BTreeSet<Month>) -> R<()> {
+    let starts: Vec<i64> = months.iter().map(|m| m.start_ms()).collect();
+    tx.execute(
+        "INSERT INTO pending_cleanups (month_start_ms, marked_xid)
+         SELECT m, pg_current_xact_id() FROM unnest($1::int8[]) AS m
+         ON CONFLICT (month_start_ms) DO UPDATE SET marked_xid = excluded.marked_xid",
+        &[&starts],
+    )
+    .await?;
+    Ok(())
+}
+
+/// How a clean-up ended.
+pub enum Cleaned {
+    /// No month holds old row versions any more (or none did).
+    Done,
+    /// Transactions that began before a rewrite still run (they are named: `process 4711`,
+    /// `replication slot s1`); the months stay marked for a later clean-up.
+    Waiting(Vec<String>),
+}
+
+/// Rewrites the partitions (of `entries` and `entry_keys`, with their indexes and TOAST) of every
+/// marked month, so no old row version is left in their files (`VACUUM (FULL)` writes new files
+/// and removes the old ones), then forces a checkpoint so the new files are what is on disk.
+///
+/// `VACUUM (FULL)` copies every row version some transaction may still see, so it runs only once
+/// no transaction (in this database, or a replication slot) holds a snapshot older than the
+/// newest marked rewrite; for at most `wait`, else [`Cleaned::Waiting`] names what holds one.
+/// Each partition is locked while it is rewritten: reads and writes of that month wait. One
+/// clean-up at a time: `blocking` waits for another to finish; without it, the call returns
+/// [`Cleaned::Done`] at once if one is running (the upkeep's way).
+pub async fn clean_up(conn: &mut Conn, wait: Duration, blocking: bool) -> R<Cleaned> {
+    let locked: bool = if blocking {
+        conn.client
+            .execute("SELECT pg_advisory_lock($1)", &[&CLEANUP_LOCK])
+            .await?;
+        true
+    } else {
+        conn.client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&CLEANUP_LOCK])
+            .await?
+            .try_get(0)?
+    };
+    if !locked {
+        return Ok(Cleaned::Done);
+    }
+    let cleaned = clean_up_marked(conn, wait).await;
+    conn.client
+        .execute("SELECT pg_advisory_unlock($1)", &[&CLEANUP_LOCK])
+        .await?;
+    cleaned
+}
+
+/// The session-level advisory lock one clean-up holds (`STELECLN` in ASCII); `VACUUM` cannot run
+/// inside a transaction, so the lock cannot be transaction-scoped.
+const CLEANUP_LOCK: i64 = 0x5354_454c_4543_4c4e;
+
+async fn clean_up_marked(conn: &mut Conn, wait: Duration) -> R<Cleaned> {
+    let marked: Vec<(i64, u64)> = conn
+        .client
+        .query(
+            "SELECT month_start_ms, marked_xid::text FROM pending_cleanups",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let xid: &str = r.try_get(1)?;
+            let xid = xid
+                .parse()
+                .map_err(|_| other(format!("marked_xid {xid}")))?;
+            Ok((r.try_get(0)?, xid))
+        })
+        .collect::<R<_>>()?;
+    let Some(newest) = marked.iter().map(|(_, xid)| *xid).max() else {
+        return Ok(Cleaned::Done);
+    };
+    let deadline = Instant::now() + wait;
+    loop {
+        let holders = older_snapshots(conn, newest).await?;
+        if holders.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Ok(Cleaned::Waiting(holders));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (start_ms, _) in &marked {
+        let month = Month::of(*start_ms);
         for table in ["entries", "entry_keys"] {
             let partition = month.partition_of(table);
             let done: R<()> = conn
@@ -260,5 +347,39 @@ pub async fn clean_up(conn: &mut Conn, months: &BTreeSet<Month>) -> R<()> {
         }
     }
     conn.client.batch_execute("CHECKPOINT").await?;
-    Ok(())
+    // A month marked again meanwhile (a later rewrite) stays marked for its own clean-up.
+    let starts: Vec<i64> = marked.iter().map(|(start, _)| *start).collect();
+    conn.client
+        .execute(
+            "DELETE FROM pending_cleanups
+             WHERE month_start_ms = ANY($1) AND marked_xid <= $2::text::xid8",
+            &[&starts, &newest.to_string()],
+        )
+        .await?;
+    Ok(Cleaned::Done)
+}
+
+/// What holds a snapshot from before transaction `xid` (a full 64-bit id) committed: the
+/// database's other sessions (and walsenders, which have no database) whose oldest snapshot
+/// (`backend_xmin`) is not newer than it, and replication slots that hold back the horizon.
+/// `age` compares 32-bit ids the way the server does, across wraparound.
+async fn older_snapshots(conn: &mut Conn, xid: u64) -> R<Vec<String>> {
+    let xid32 = (xid % (1 << 32)).to_string();
+    let rows = conn
+        .client
+        .query(
+            "SELECT 'process ' || pid FROM pg_stat_activity
+             WHERE (datname = current_database() OR datname IS NULL)
+               AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+               AND age(backend_xmin) >= age($1::text::xid)
+             UNION ALL
+             SELECT 'replication slot ' || slot_name FROM pg_replication_slots
+             WHERE (database = current_database() OR database IS NULL)
+               AND xmin IS NOT NULL AND age(xmin) >= age($1::text::xid)",
+            &[&xid32],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Error::from))
+        .collect()
 }

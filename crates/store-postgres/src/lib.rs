@@ -104,6 +104,9 @@ pub struct PgOptions {
     /// How long the count beside a page may take before it answers with a lower bound
     /// (`read.rs`). Tests of the count's cap raise it, so a busy machine cannot cut them short.
     pub count_budget: Duration,
+    /// How long an erasure or redaction waits for transactions older than it before the clean-up
+    /// that removes the old values from the files (`erasure.rs`); the upkeep finishes it later.
+    pub cleanup_wait: Duration,
 }
 
 impl Default for PgOptions {
@@ -112,6 +115,7 @@ impl Default for PgOptions {
             signing_key: None,
             checkpoint_every: Duration::from_secs(60),
             count_budget: read::COUNT_BUDGET,
+            cleanup_wait: Duration::from_secs(30),
         }
     }
 }
@@ -182,8 +186,9 @@ impl Drop for PgStore {
     }
 }
 
-/// Signs the checkpoints that are due, makes the coming months' partitions, and keeps the
-/// partitions vacuumed and analysed, every [`UPKEEP_EVERY`], until the store is dropped.
+/// Signs the checkpoints that are due, makes the coming months' partitions, keeps the
+/// partitions vacuumed and analysed, and finishes the clean-up of an erasure or redaction that
+/// had to wait for older transactions, every [`UPKEEP_EVERY`], until the store is dropped.
 async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, every_ms: i64) {
     let mut ticks = tokio::time::interval(UPKEEP_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -208,6 +213,22 @@ async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, e
         }
         if let Err(error) = vacuum_if_stale(&pool).await {
             tracing::warn!(%error, "vacuuming and analysing partitions failed; will retry");
+        }
+        let cleaned = async {
+            let mut conn = pool.get().await?;
+            erasure::clean_up(&mut conn, Duration::ZERO, false).await
+        }
+        .await;
+        match cleaned {
+            Ok(erasure::Cleaned::Done) => {}
+            Ok(erasure::Cleaned::Waiting(holders)) => tracing::debug!(
+                holders = holders.join(", "),
+                "old values of an erasure or redaction wait for older transactions to end"
+            ),
+            Err(error) => tracing::warn!(
+                %error,
+                "removing the old values of an erasure or redaction failed; will retry"
+            ),
         }
     }
 }
@@ -694,7 +715,7 @@ impl Trail for PgStore {
         Ok(ErasureOutcome {
             erased_entries: done.entries,
             pseudonym: erasure.pseudonym,
-            cleanup: self.clean_up(&done.months).await?,
+            cleanup: self.clean_up().await?,
             record: done.receipt,
         })
     }
@@ -708,7 +729,7 @@ impl Trail for PgStore {
             .await?;
         Ok(RedactionOutcome {
             seq: done.seq.expect("a redaction names its entry"),
-            cleanup: self.clean_up(&done.months).await?,
+            cleanup: self.clean_up().await?,
             record: done.receipt,
         })
     }
@@ -743,18 +764,24 @@ impl PgStore {
         }
     }
 
-    /// `erasure::clean_up`, timed.
-    async fn clean_up(
-        &self,
-        months: &std::collections::BTreeSet<partitions::Month>,
-    ) -> Result<Cleanup> {
+    /// `erasure::clean_up`, timed; waits [`PgOptions::cleanup_wait`] at most for transactions
+    /// older than the rewrite. If they still run, the rewrite stands (it committed) and the answer
+    /// says the clean-up is left to the upkeep, which finishes it once they end.
+    async fn clean_up(&self) -> Result<Cleanup> {
         let started = std::time::Instant::now();
         let mut conn = self.pool.get().await?;
-        erasure::clean_up(&mut conn, months).await?;
-        Ok(Cleanup {
-            finished_at: now_millis(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
+        match erasure::clean_up(&mut conn, self.options.cleanup_wait, true).await? {
+            erasure::Cleaned::Done => Ok(Cleanup {
+                finished_at: now_millis(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            }),
+            erasure::Cleaned::Waiting(holders) => Err(StoreError::CleanupPending(format!(
+                "the rewrite is made and recorded, but the database files still hold the old \
+                 values: transactions that began before it still run ({}); the server removes \
+                 the old values once they end",
+                holders.join(", ")
+            ))),
+        }
     }
 }
 

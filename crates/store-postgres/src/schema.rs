@@ -91,7 +91,10 @@ const MIGRATIONS: &[&str] = &[
     // 11: what Retraced's embedded viewer keeps (`retraced_viewer.rs`): saved exports, and API
     // tokens as hashes.
     include_str!("../migrations/011_retraced_viewer.sql"),
+    // 12: erasure and redaction rewrite an entry's description, body and seal (`erasure.rs`).
     include_str!("../migrations/012_rewritable_values.sql"),
+    // 13: the months a rewrite left old row versions in, until its clean-up ran (`erasure.rs`).
+    include_str!("../migrations/013_pending_cleanups.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

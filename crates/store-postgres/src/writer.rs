@@ -229,6 +229,7 @@ fn clone_err(e: &StoreError) -> StoreError {
     match e {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::CleanupPending(m) => StoreError::CleanupPending(m.clone()),
         StoreError::Unavailable(m) | StoreError::Other(m) => StoreError::Unavailable(m.clone()),
     }
 }

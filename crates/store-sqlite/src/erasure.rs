@@ -222,9 +222,10 @@ pub fn clean_up(conn: &Connection) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Err(StoreError::Unavailable(
-        "the rewrite is made, but a long read kept the write-ahead log from being emptied; \
-         repeat the request to finish the clean-up"
+    Err(StoreError::CleanupPending(
+        "the rewrite is made and recorded, but a read that began before it kept the \
+         write-ahead log, which holds the old values, from being emptied; repeat the request to \
+         finish the clean-up"
             .into(),
     ))
 }

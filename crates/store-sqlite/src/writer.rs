@@ -345,6 +345,7 @@ fn clone_err(e: &StoreError) -> StoreError {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::CleanupPending(m) => StoreError::CleanupPending(m.clone()),
         StoreError::Other(m) => StoreError::Unavailable(m.clone()),
     }
 }

@@ -67,6 +67,11 @@ pub enum StoreError {
     /// The database cannot be reached or is shutting down; the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// An erasure or redaction committed (and is recorded), but a transaction older than it still
+    /// runs, so the database's files still hold the old values: the message says what is left
+    /// and who finishes it.
+    #[error("clean-up pending: {0}")]
+    CleanupPending(String),
     #[error("storage error: {0}")]
     Other(String),
 }

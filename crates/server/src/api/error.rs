@@ -51,6 +51,9 @@ pub enum ApiError {
     /// The request's body did not arrive within the request timeout (`crate::app::serve`).
     RequestTimeout,
     Unavailable,
+    /// An erasure or redaction is made and recorded, but its clean-up of the database's files
+    /// waits for older transactions (`StoreError::CleanupPending`).
+    CleanupPending(String),
     Internal(String),
 }
 
@@ -115,6 +118,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(cause = %m, "storage unavailable");
                 ApiError::Unavailable
             }
+            StoreError::CleanupPending(m) => ApiError::CleanupPending(m),
             StoreError::Other(m) => ApiError::Internal(m),
         }
     }
@@ -190,6 +194,12 @@ impl IntoResponse for ApiError {
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 "the request's body did not arrive in time; the connection is closed".to_string(),
+                json!([]),
+            ),
+            ApiError::CleanupPending(message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cleanup_pending",
+                message.clone(),
                 json!([]),
             ),
             ApiError::Unavailable => (

@@ -319,7 +319,7 @@ pub enum ConsoleError {
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => {
+            StoreError::Unavailable(m) | StoreError::CleanupPending(m) => {
                 tracing::warn!(cause = %m, "storage unavailable");
                 ConsoleError::Unavailable
             }

@@ -77,7 +77,8 @@ impl From<ApiError> for RetracedError {
             ApiError::RequestTimeout => {
                 RetracedError::bad_request("the request's body did not arrive in time".to_string())
             }
-            ApiError::Unavailable => RetracedError::Unavailable,
+            // Erasure and redaction are native endpoints only; an outage to this door.
+            ApiError::Unavailable | ApiError::CleanupPending(_) => RetracedError::Unavailable,
             ApiError::Internal(cause) => RetracedError::Internal(cause),
         }
     }

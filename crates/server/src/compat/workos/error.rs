@@ -158,7 +158,8 @@ impl From<ApiError> for WorkosError {
                 code: "request_timeout",
                 errors: vec![],
             },
-            ApiError::Unavailable => WorkosError::Unavailable,
+            // Erasure and redaction are native endpoints only; an outage to this door.
+            ApiError::Unavailable | ApiError::CleanupPending(_) => WorkosError::Unavailable,
             ApiError::Internal(cause) => WorkosError::Internal(cause),
         }
     }
