@@ -359,19 +359,25 @@ async fn clean_up_marked(conn: &mut Conn, wait: Duration) -> R<Cleaned> {
     Ok(Cleaned::Done)
 }
 
-/// What holds a snapshot from before transaction `xid` (a full 64-bit id) committed: the
-/// database's other sessions (and walsenders, which have no database) whose oldest snapshot
-/// (`backend_xmin`) is not newer than it, and replication slots that hold back the horizon.
-/// `age` compares 32-bit ids the way the server does, across wraparound.
+/// What keeps the server from removing row versions that transaction `xid` (a full 64-bit id)
+/// deleted: a session of this database (or a walsender, which has none) whose oldest snapshot
+/// (`backend_xmin`) is not newer than it; a transaction of any database that was given its id
+/// before it and still runs (the server's horizon for every table takes in the oldest running
+/// transaction, whatever its database); a prepared transaction as old; a replication slot that
+/// holds the horizon back. `age` compares 32-bit ids the way the server does, across wraparound.
 async fn older_snapshots(conn: &mut Conn, xid: u64) -> R<Vec<String>> {
     let xid32 = (xid % (1 << 32)).to_string();
     let rows = conn
         .client
         .query(
             "SELECT 'process ' || pid FROM pg_stat_activity
-             WHERE (datname = current_database() OR datname IS NULL)
-               AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
-               AND age(backend_xmin) >= age($1::text::xid)
+             WHERE pid <> pg_backend_pid()
+               AND (age(backend_xid) >= age($1::text::xid)
+                    OR ((datname = current_database() OR datname IS NULL)
+                        AND age(backend_xmin) >= age($1::text::xid)))
+             UNION ALL
+             SELECT 'prepared transaction ' || gid FROM pg_prepared_xacts
+             WHERE age(transaction) >= age($1::text::xid)
              UNION ALL
              SELECT 'replication slot ' || slot_name FROM pg_replication_slots
              WHERE (database = current_database() OR database IS NULL)

@@ -1069,23 +1069,47 @@ async fn no_relation_file_holds_an_erased_or_redacted_value_after_the_clean_up()
     assert_no_relation_file_holds(&url, &gone).await;
 }
 
-/// `VACUUM (FULL)` copies every row version that some transaction's snapshot may still see, so
-/// a transaction that began before the erasure (a long export, a report, the server's own
-/// `ANALYZE`) would keep the old values in the new files. The clean-up waits for such
-/// transactions to end before it rewrites. The reader here holds a snapshot without touching
-/// the trail's tables, so no lock makes the rewrite wait for it.
+/// `VACUUM (FULL)` copies every row version that some transaction may still see, so a
+/// transaction that began before the erasure would keep the old values in the new files. The
+/// clean-up waits for it to end before it rewrites: here a snapshot in this database (a long
+/// export, a report, the server's own `ANALYZE`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_clean_up_waits_for_transactions_that_began_before_the_rewrite() {
+async fn the_clean_up_waits_for_an_older_snapshot_of_this_database() {
     let (store, _db, url) = common::fresh_store().await;
+    erase_while_a_transaction_runs(
+        store,
+        &url,
+        &url,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1",
+    )
+    .await;
+}
+
+/// The same for a transaction of another database that has written: the server's horizon for
+/// every table takes in the oldest running transaction, whatever its database (CI's parallel
+/// tests, each on its own database, found this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_up_waits_for_an_older_writing_transaction_of_another_database() {
+    let (store, _db, url) = common::fresh_store().await;
+    erase_while_a_transaction_runs(
+        store,
+        &url,
+        &common::admin_url(),
+        "BEGIN; SELECT pg_current_xact_id()",
+    )
+    .await;
+}
+
+/// Runs `begin` on a connection to `holder_url` (a transaction that touches none of the trail's
+/// tables, so no lock makes the rewrite wait for it), erases a person from a realistic trail,
+/// ends the transaction half a second after the erasure is recorded (its clean-up is waiting by
+/// then), and scans the files.
+async fn erase_while_a_transaction_runs(store: PgStore, url: &str, holder_url: &str, begin: &str) {
     let store: Arc<dyn Store> = Arc::new(store);
-    let reader = common::raw_client(&url).await;
-    reader
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
-        .await
-        .unwrap();
-    let watcher = common::raw_client(&url).await;
+    let holder = common::raw_client(holder_url).await;
+    holder.batch_execute(begin).await.unwrap();
+    let watcher = common::raw_client(url).await;
     let release = tokio::spawn(async move {
-        // Once the erasure is recorded (committed), its clean-up has begun.
         for attempt in 0.. {
             let recorded = watcher
                 .query_opt(
@@ -1101,11 +1125,11 @@ async fn the_clean_up_waits_for_transactions_that_began_before_the_rewrite() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        reader.batch_execute("COMMIT").await.unwrap();
+        holder.batch_execute("COMMIT").await.unwrap();
     });
     let gone = stele_store::conformance::erase_a_person_from_a_realistic_trail(&store).await;
     release.await.unwrap();
-    assert_no_relation_file_holds(&url, &gone).await;
+    assert_no_relation_file_holds(url, &gone).await;
 }
 
 /// A transaction older than a redaction that runs longer than the clean-up may wait: the
