@@ -82,10 +82,10 @@ pub fn entry_facets(event: &NewEvent) -> Vec<(i16, &str)> {
 /// The columns every read selects, in the order [`decode_row`] reads them.
 pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
-     e.personal, e.description, e.body";
+     e.personal, e.description, e.body, e.erased";
 
 /// How many columns [`ENTRY_COLUMNS`] selects (extra columns follow from here).
-pub const ENTRY_COLUMN_COUNT: usize = 14;
+pub const ENTRY_COLUMN_COUNT: usize = 15;
 
 /// Organization keys as the database stores them, for an array parameter.
 pub fn org_keys(orgs: &[OrgKey]) -> Vec<i64> {
@@ -130,6 +130,7 @@ pub fn stored_row(row: &Row) -> R<StoredRow<'_>> {
         description: row.try_get(12)?,
         personal: row.try_get(11)?,
         body: row.try_get(13)?,
+        erased: row.try_get(14)?,
     })
 }
 

@@ -12,10 +12,10 @@ use crate::dict::Dict;
 /// The columns every read selects, in the order [`decode_row`] reads them.
 pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
      e.detailed_action, e.channel, e.actor_type, e.outcome, e.entity_type, e.correlation_id, \
-     e.personal, e.description, e.body";
+     e.personal, e.description, e.body, e.erased";
 
 /// How many columns [`ENTRY_COLUMNS`] selects.
-pub const ENTRY_COLUMN_COUNT: usize = 14;
+pub const ENTRY_COLUMN_COUNT: usize = 15;
 
 /// The chain columns that follow [`ENTRY_COLUMNS`] where a read needs them (from
 /// [`ENTRY_COLUMN_COUNT`] on).
@@ -116,6 +116,7 @@ pub fn with_stored_row<T>(
         description: text(12)?,
         personal: row.get_ref(11)?.as_str()?,
         body: row.get_ref(13)?.as_str()?,
+        erased: row.get(14)?,
     };
     Ok(Ok(f(stored)))
 }

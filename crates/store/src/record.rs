@@ -141,6 +141,8 @@ pub struct StoredRow<'a> {
     pub personal: &'a str,
     /// [`Body`] as JSON.
     pub body: &'a str,
+    /// Rewritten after it was recorded, by an erasure or a redaction (its records say which).
+    pub erased: bool,
 }
 
 /// A stored `personal` or `body` that is not the JSON its type writes.

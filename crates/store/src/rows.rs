@@ -35,6 +35,7 @@ struct Slots {
     recorded_at: Millis,
     actor_type: ActorType,
     outcome: Outcome,
+    erased: bool,
     /// In [`StoredRow`] field order: action, detailed action, channel, entity type,
     /// correlation id, description, personal, body. `None` for a NULL column.
     text: [Option<Range<usize>>; 8],
@@ -84,6 +85,7 @@ impl RowPage {
             recorded_at: row.recorded_at,
             actor_type: row.actor_type,
             outcome: row.outcome,
+            erased: row.erased,
             text,
         });
     }
@@ -106,6 +108,7 @@ impl RowPage {
             description: text(5),
             personal: text(6).unwrap_or_default(),
             body: text(7).unwrap_or_default(),
+            erased: slots.erased,
         })
     }
 
@@ -378,6 +381,7 @@ mod tests {
             outcome: event.outcome,
             entity_type: event.entity.as_ref().map(|e| e.kind.as_str()),
             correlation_id: event.context.correlation_id.as_deref(),
+            erased: false,
             description: event.description.as_deref(),
             personal,
             body,

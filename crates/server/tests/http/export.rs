@@ -10,7 +10,7 @@ use super::helpers::{TestApp, assert_error, assert_export_entry, event, spawn_ap
 const HEADER: &str = "id,seq,occurred_at,channel,action,detailed_action,description,outcome,\
 actor_type,actor_id,actor_name,actor_email,entity_type,entity_id,entity_name,entity_ids,ip,\
 user_agent,correlation_id,changes,metadata,actor_href,actor_metadata,actor_original_type,\
-entity_href,entity_metadata,related_entities,origin";
+entity_href,entity_metadata,related_entities,origin,redactions";
 
 async fn export(app: &TestApp, query: &str) -> Response {
     app.get(&format!("/v1/export?{query}")).await

@@ -207,6 +207,49 @@ async fn erasure_by_every_identifier_and_redaction_after_the_fact_keep_the_chain
     );
     assert_eq!(shown["redactions"][0]["reason"], "logged by mistake");
     assert!(!shown.to_string().contains("under the mat"));
+    // Exports say the same: the entry's `redactions` (JSON, NDJSON) or column (CSV).
+    for format in ["ndjson", "json"] {
+        let text = app
+            .get(&format!("/v1/export?format={format}&actor_type=all"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains("under the mat"), "{format}: {text}");
+        let entries: Vec<Value> = if format == "json" {
+            serde_json::from_str::<Value>(&text).unwrap()["entries"]
+                .as_array()
+                .unwrap()
+                .clone()
+        } else {
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        for e in &entries {
+            if e["id"] == door_id.as_str() {
+                assert_eq!(e["redactions"], shown["redactions"], "{format}");
+            } else {
+                assert!(e.get("redactions").is_none(), "{format}: {e}");
+            }
+        }
+    }
+    let csv = app
+        .get("/v1/export?format=csv&actor_type=all")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.contains("under the mat"), "{csv}");
+    assert!(csv.lines().next().unwrap().ends_with(",origin,redactions"));
+    let door_row = csv.lines().find(|l| l.starts_with(&door_id)).unwrap();
+    assert!(
+        door_row.ends_with(&format!(
+            ",\"{}\"",
+            shown["redactions"].to_string().replace('"', "\"\"")
+        )),
+        "{door_row}"
+    );
 
     app.store.checkpoint_now().await.unwrap();
     let report = app.get_json("/v1/integrity/verify").await;

@@ -9,6 +9,7 @@
 pub mod jobs;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -22,6 +23,28 @@ use stele_store::rows::{FlatEntry, RowPage};
 use stele_store::{OrgKey, Receipt, Store, StoreError};
 
 use crate::clock::Clock;
+use crate::erasure::{RedactionNote, redactions_of};
+
+/// The redactions of a page's entries, by entry id: only entries that were rewritten have any.
+pub type PageRedactions = HashMap<String, Vec<RedactionNote>>;
+
+/// Reads the redactions of the page's rewritten entries (one index read each; an entry rewritten
+/// by an erasure has none).
+async fn redactions_in(
+    store: &dyn Store,
+    org: OrgKey,
+    page: &RowPage,
+) -> Result<PageRedactions, StoreError> {
+    let mut found = PageRedactions::new();
+    for row in page.iter().filter(|row| row.erased) {
+        let id = entry_id_into(row.pk, &mut [0; 36]).to_string();
+        let notes = redactions_of(store, org, &id).await?;
+        if !notes.is_empty() {
+            found.insert(id, notes);
+        }
+    }
+    Ok(found)
+}
 
 /// Entries read from the store per page (and encoded per chunk): about 0.5 MB of stored text.
 pub const PAGE_SIZE: usize = 1000;
@@ -161,7 +184,7 @@ pub fn file_name(format: Format, exported_at: Millis) -> String {
 }
 
 /// The CSV columns, in order (docs/api.md lists them).
-pub const CSV_HEADER: [&str; 28] = [
+pub const CSV_HEADER: [&str; 29] = [
     "id",
     "seq",
     "occurred_at",
@@ -192,6 +215,9 @@ pub const CSV_HEADER: [&str; 28] = [
     "entity_metadata",
     "related_entities",
     "origin",
+    // Which fields were redacted after the fact, when and why (JSON, as `GET /v1/events/{id}`
+    // answers them; empty for an entry never redacted).
+    "redactions",
 ];
 
 /// The UTF-8 byte-order mark, so that Excel reads accented names as UTF-8 (seed 004).
@@ -270,9 +296,13 @@ impl Encoder {
     }
 
     /// One page's bytes. CSV reads each row's cells straight from the stored JSON; JSON and
-    /// NDJSON build each entry as the API returns it. A stored row that does not parse stops the
-    /// export as a store failure would.
-    pub fn page(&mut self, rows: &RowPage) -> Result<Vec<u8>, StoreError> {
+    /// NDJSON build each entry as the API returns it, with its `redactions` where it has some. A
+    /// stored row that does not parse stops the export as a store failure would.
+    pub fn page(
+        &mut self,
+        rows: &RowPage,
+        redactions: &PageRedactions,
+    ) -> Result<Vec<u8>, StoreError> {
         let corrupt = |e: CorruptRow| StoreError::Other(e.to_string());
         let mut out = Vec::with_capacity(rows.len() * 512);
         // With a pick, each row is parsed whole to be tested (the flat cells are not an entry).
@@ -291,7 +321,7 @@ impl Encoder {
             Format::Csv => {
                 let mut w = CsvRows::new(&mut out);
                 for row in &kept {
-                    w.row(&row.flat().map_err(corrupt)?);
+                    w.row(&row.flat().map_err(corrupt)?, redactions);
                 }
                 w.finish();
             }
@@ -301,14 +331,12 @@ impl Encoder {
                         out.push(b',');
                     }
                     self.any = true;
-                    let entry = row.entry().map_err(corrupt)?;
-                    serde_json::to_writer(&mut out, &entry).expect("JSON into memory");
+                    write_entry(&mut out, &row.entry().map_err(corrupt)?, redactions);
                 }
             }
             Format::Ndjson => {
                 for row in &kept {
-                    let entry = row.entry().map_err(corrupt)?;
-                    serde_json::to_writer(&mut out, &entry).expect("JSON into memory");
+                    write_entry(&mut out, &row.entry().map_err(corrupt)?, redactions);
                     out.push(b'\n');
                 }
             }
@@ -320,6 +348,19 @@ impl Encoder {
         match self.format {
             Format::Json => b"]}\n".to_vec(),
             Format::Csv | Format::Ndjson => vec![],
+        }
+    }
+}
+
+/// One entry as the API returns it, with `redactions` (as `GET /v1/events/{id}` has them) when
+/// some of its fields were redacted after the fact.
+fn write_entry(out: &mut Vec<u8>, entry: &Entry, redactions: &PageRedactions) {
+    match redactions.get(&entry.id) {
+        None => serde_json::to_writer(out, entry).expect("JSON into memory"),
+        Some(notes) => {
+            let mut json = entry.to_json();
+            json["redactions"] = serde_json::to_value(notes).expect("JSON into memory");
+            serde_json::to_writer(out, &json).expect("JSON into memory");
         }
     }
 }
@@ -360,11 +401,13 @@ impl<'o> CsvRows<'o> {
     /// One entry's row: cells in [`CSV_HEADER`] order, empty values as empty cells;
     /// `entity_ids`, `changes`, `related_entities`, `origin` and the metadata maps as JSON text
     /// (so ids holding `;` or `,` stay unambiguous), empty cells when there are none.
-    fn row(&mut self, e: &FlatEntry<'_>) {
+    fn row(&mut self, e: &FlatEntry<'_>, redactions: &PageRedactions) {
         fn opt<'v>(v: &'v Option<Cow<'_, str>>) -> &'v str {
             v.as_deref().unwrap_or_default()
         }
-        self.cell(entry_id_into(e.pk, &mut [0; 36]));
+        let mut id = [0; 36];
+        let id = entry_id_into(e.pk, &mut id);
+        self.cell(id);
         self.cell(&e.seq.to_string());
         self.cell(&format_rfc3339(e.occurred_at));
         self.cell(e.channel);
@@ -392,6 +435,10 @@ impl<'o> CsvRows<'o> {
         self.cell(e.entity_metadata);
         self.cell(e.related_entities);
         self.cell(e.origin);
+        match redactions.get(id) {
+            Some(notes) => self.cell(&serde_json::to_string(notes).expect("JSON into memory")),
+            None => self.cell(""),
+        }
         self.end_row();
     }
 }
@@ -472,9 +519,16 @@ async fn pump(
         // so a store whose reads run on this task, like PostgreSQL's driver, keeps reading) and
         // sent.
         let mut chunk = std::mem::take(&mut head);
+        let redactions = match redactions_in(store, org, &page).await {
+            Ok(found) => found,
+            Err(e) => {
+                summary.error = Some(e);
+                return summary;
+            }
+        };
         let mut moved = encoder;
         let encoding = tokio::task::spawn_blocking(move || {
-            let bytes = moved.page(&page);
+            let bytes = moved.page(&page, &redactions);
             (moved, bytes)
         });
         let (next, sent) = tokio::join!(walk.next_page(store, org), async {
