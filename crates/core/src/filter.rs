@@ -168,6 +168,28 @@ pub(crate) fn parse_detailed_action(value: &str) -> DetailedActionMatch {
     }
 }
 
+/// The fewest characters a description search may have. The indexes find a substring by its
+/// three-character pieces (SQLite's FTS5 trigram table, PostgreSQL's `pg_trgm`); a shorter one
+/// has none, so it would be checked against every entry of the organization (about a second per
+/// million entries), and it is in most descriptions anyway.
+pub const MIN_SEARCH_CHARS: usize = 3;
+
+/// Refuses a description search shorter than [`MIN_SEARCH_CHARS`], naming `field` (each door
+/// calls it where its own search text becomes [`EventFilter::q`]).
+pub fn check_search_text(field: &str, text: &str) -> Result<(), FilterError> {
+    let chars = text.chars().count();
+    if chars < MIN_SEARCH_CHARS {
+        return Err(FilterError::new(
+            field,
+            format!(
+                "the text to search for must be at least {MIN_SEARCH_CHARS} characters \
+                 ({text:?} has {chars}); filters such as `action:update` need no text"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn parse_actor_types(value: &str) -> Result<Vec<ActorType>, FilterError> {
     if value.eq_ignore_ascii_case("all") {
         return Ok(ActorType::ALL.to_vec());

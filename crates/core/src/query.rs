@@ -22,7 +22,8 @@
 
 use crate::event::{ActorType, Outcome};
 use crate::filter::{
-    DetailedActionMatch, EventFilter, FilterError, parse_actor_types, parse_detailed_action,
+    DetailedActionMatch, EventFilter, FilterError, check_search_text, parse_actor_types,
+    parse_detailed_action,
 };
 use crate::time::{DayBound, Millis, parse_range_bound};
 
@@ -163,6 +164,9 @@ impl SearchQuery {
             }
         }
         query.text = (!text.is_empty()).then(|| text.join(" "));
+        if let Some(text) = &query.text {
+            check_search_text("q", text)?;
+        }
         Ok(query)
     }
 
@@ -495,6 +499,22 @@ mod tests {
     }
 
     #[test]
+    fn text_shorter_than_three_characters_is_refused_and_terms_need_none() {
+        for short in ["x", "ab", "é", "\"ab\""] {
+            let message = error(short);
+            assert!(
+                message.contains("at least 3 characters"),
+                "{short}: {message}"
+            );
+        }
+        assert!(error("action:update ab").contains("\"ab\" has 2"));
+        assert_eq!(parse("abc").text.as_deref(), Some("abc"));
+        assert_eq!(parse("a b").text.as_deref(), Some("a b"));
+        assert_eq!(parse("éèà").text.as_deref(), Some("éèà"));
+        assert_eq!(parse("action:update").text, None);
+    }
+
+    #[test]
     fn plain_text_is_one_substring_as_before() {
         assert_eq!(parse("printer").text.as_deref(), Some("printer"));
         assert_eq!(
@@ -537,9 +557,9 @@ mod tests {
             "https://example.com/a?b=c",
             "12:30",
             "ns-1:x",
-            "::",
+            ":::",
             ":action",
-            "-",
+            "- -",
             r#"the 5" nozzle"#,
             "9lives:x",
         ] {

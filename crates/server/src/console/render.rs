@@ -825,7 +825,7 @@ mod tests {
         };
         assert_eq!(count(&[]), 0);
         assert_eq!(count(&[("limit", "10"), ("cursor", "o1.2")]), 0);
-        assert_eq!(count(&[("action", "update"), ("q", "x")]), 2);
+        assert_eq!(count(&[("action", "update"), ("q", "xyz")]), 2);
         assert_eq!(count(&[("actor_type", "user,api,webhook,scheduler")]), 0);
         assert_eq!(count(&[("actor_type", "all")]), 1);
         assert_eq!(count(&[("actor_type", "robot")]), 1);

@@ -31,6 +31,12 @@ pub struct QueryError {
     pub message: String,
 }
 
+/// Description searches shorter than the index can answer are refused as the native `q` is
+/// (`stele_core::filter::check_search_text`).
+fn searchable(keyword: &str, text: &str) -> Result<(), QueryError> {
+    stele_core::filter::check_search_text(keyword, text).map_err(|e| refuse(keyword, e.message))
+}
+
 fn refuse(keyword: &str, message: impl Into<String>) -> QueryError {
     QueryError {
         keyword: keyword.into(),
@@ -358,7 +364,11 @@ pub fn plan(text: &str, base: EventFilter) -> Result<Plan, QueryError> {
             "actor.id" => set_once(&mut filter.actor, "actor.id", one()?)?,
             "target.id" => set_once(&mut filter.entity_id, "target.id", one()?)?,
             "target.type" => set_once(&mut filter.entity_type, "target.type", one()?)?,
-            "description" => set_once(&mut filter.q, "description", one()?)?,
+            "description" => {
+                let text = one()?;
+                searchable("description", &text)?;
+                set_once(&mut filter.q, "description", text)?
+            }
             "actor.name" => checks.push(Check::ActorName(one()?)),
             "target.name" => checks.push(Check::TargetName(one()?)),
             "external_id" => checks.push(Check::ExternalId(one()?)),
@@ -369,6 +379,7 @@ pub fn plan(text: &str, base: EventFilter) -> Result<Plan, QueryError> {
     }
     if !free_text.is_empty() {
         let text = free_text.join(" ");
+        searchable("text", &text)?;
         match &filter.q {
             None => filter.q = Some(text),
             Some(_) => checks.push(Check::Text(text)),
@@ -423,6 +434,14 @@ mod tests {
 
     fn p(text: &str) -> Result<Plan, QueryError> {
         plan(text, every_entry())
+    }
+
+    #[test]
+    fn description_searches_shorter_than_three_characters_are_refused() {
+        assert_eq!(p("ab crud:c").unwrap_err().keyword, "text");
+        assert_eq!(p("description:ab").unwrap_err().keyword, "description");
+        assert_eq!(p("abc crud:c").unwrap().filter.q.as_deref(), Some("abc"));
+        assert!(p("crud:c,u,d").is_ok());
     }
 
     #[test]

@@ -693,7 +693,7 @@ async fn active_filters_are_counted_and_cleared() {
     let html = log(&f, &[]).await;
     assert!(!html.contains("count-badge") && !html.contains("Clear all"));
     assert!(html.contains("href=\"/console/export?format=csv\""));
-    let html = log(&f, &[("action", "update"), ("q", "x"), ("limit", "10")]).await;
+    let html = log(&f, &[("action", "update"), ("q", "xyz"), ("limit", "10")]).await;
     assert!(html.contains("<span class=\"count-badge\">2</span> filters active"));
     assert_eq!(
         href(&html, "button clear-all").as_deref(),
