@@ -130,33 +130,15 @@ pub const REDACTION_DETAILED_ACTION: &str = "stele.redaction";
 /// `entity_ids` (a bulk action over audit entries) and their number in `metadata.entries`, so
 /// verification can tell a real erasure of an entry from a forged one.
 pub fn erasure_record(pseudonym: &str, reason: Option<&str>, now: Millis) -> NewEvent {
-    NewEvent {
-        occurred_at: now,
-        action: "update".into(),
-        detailed_action: Some(ERASURE_DETAILED_ACTION.into()),
-        channel: "compliance".into(),
-        description: Some(format!(
-            "Personal data of one person was erased; their entries now show {pseudonym}"
-        )),
-        outcome: crate::event::Outcome::Success,
-        actor: crate::event::Actor::of_kind(crate::event::ActorType::System),
-        entity: Some(crate::event::Entity::new("AuditEntry", None, None)),
-        entity_ids: vec![],
-        context: crate::event::Context {
-            reason: reason.map(str::to_string),
-            ..crate::event::Context::default()
-        },
-        changes: vec![],
-        metadata: [(
-            "pseudonym".to_string(),
-            Value::String(pseudonym.to_string()),
-        )]
-        .into_iter()
-        .collect(),
-        idempotency_key: None,
-        origin: Default::default(),
-        related_entities: Vec::new(),
-    }
+    compliance_record(
+        ERASURE_DETAILED_ACTION,
+        format!("Personal data of one person was erased; their entries now show {pseudonym}"),
+        crate::event::Actor::of_kind(crate::event::ActorType::System),
+        None,
+        reason,
+        ("pseudonym", Value::String(pseudonym.to_string())),
+        now,
+    )
 }
 
 /// The entry that records a redaction of one entry's fields: an `update` of that entry (entity
@@ -170,20 +152,42 @@ pub fn redaction_record(
     actor: crate::event::Actor,
     now: Millis,
 ) -> NewEvent {
+    compliance_record(
+        REDACTION_DETAILED_ACTION,
+        format!("Redacted {} of entry {entry_id}", fields.join(", ")),
+        actor,
+        Some(entry_id),
+        reason,
+        (
+            "fields",
+            Value::Array(fields.iter().cloned().map(Value::String).collect()),
+        ),
+        now,
+    )
+}
+
+/// An `update` of entity `AuditEntry` (the rewritten entry, where there is one) in the
+/// `compliance` channel: the shape both rewrite records share.
+fn compliance_record(
+    detailed_action: &str,
+    description: String,
+    actor: crate::event::Actor,
+    entry_id: Option<&str>,
+    reason: Option<&str>,
+    (key, value): (&str, Value),
+    now: Millis,
+) -> NewEvent {
     NewEvent {
         occurred_at: now,
         action: "update".into(),
-        detailed_action: Some(REDACTION_DETAILED_ACTION.into()),
+        detailed_action: Some(detailed_action.into()),
         channel: "compliance".into(),
-        description: Some(format!(
-            "Redacted {} of entry {entry_id}",
-            fields.join(", ")
-        )),
+        description: Some(description),
         outcome: crate::event::Outcome::Success,
         actor,
         entity: Some(crate::event::Entity::new(
             "AuditEntry",
-            Some(entry_id.to_string()),
+            entry_id.map(str::to_string),
             None,
         )),
         entity_ids: vec![],
@@ -192,12 +196,7 @@ pub fn redaction_record(
             ..crate::event::Context::default()
         },
         changes: vec![],
-        metadata: [(
-            "fields".to_string(),
-            Value::Array(fields.iter().cloned().map(Value::String).collect()),
-        )]
-        .into_iter()
-        .collect(),
+        metadata: [(key.to_string(), value)].into_iter().collect(),
         idempotency_key: None,
         origin: Default::default(),
         related_entities: Vec::new(),
