@@ -13,7 +13,8 @@
 //! - 8 searches (`q`: a common or rare word, or the query language with a field);
 //! - 6 cursor walks: a first page, then `next_cursor` for up to [`WALK_PAGES`] more pages, each page
 //!   counted as one request;
-//! - 10 entries by id (`GET /v1/events/{id}`, ids from the receipts of earlier ingests);
+//! - 10 entries by id (`GET /v1/events/{id}`, ids from the receipts of earlier ingests; until the
+//!   first ingest has answered, a single event instead);
 //! - 2 exports (`GET /v1/export`, NDJSON and CSV in turn, the last 10 s of the trail);
 //! - 6 console log pages (`GET /console/log?…`) and 4 console entry pages
 //!   (`GET /console/entries/{id}`), with the session of a member the harness adds through the
@@ -483,6 +484,14 @@ pub(crate) async fn run(
                     if kind == Kind::CursorPage && page > 0 && cursor.is_none() {
                         break;
                     }
+                    // Until an ingest has answered there is no id to ask for: send an event.
+                    let kind = if matches!(kind, Kind::EntryById | Kind::ConsoleEntry)
+                        && target.seen.lock().expect("seen").ids.is_empty()
+                    {
+                        Kind::Single
+                    } else {
+                        kind
+                    };
                     let sent = Instant::now();
                     let outcome = target
                         .send(
@@ -639,7 +648,7 @@ impl Target {
                     .map(|b| u64::from(!b.is_empty()))
             }
             Kind::Export => {
-                let format = if turn % 2 == 0 { "ndjson" } else { "csv" };
+                let format = if turn.is_multiple_of(2) { "ndjson" } else { "csv" };
                 let from = format_rfc3339(now_millis() - 10_000);
                 let mut response = http
                     .client
