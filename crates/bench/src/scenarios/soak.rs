@@ -648,7 +648,11 @@ impl Target {
                     .map(|b| u64::from(!b.is_empty()))
             }
             Kind::Export => {
-                let format = if turn.is_multiple_of(2) { "ndjson" } else { "csv" };
+                let format = if turn.is_multiple_of(2) {
+                    "ndjson"
+                } else {
+                    "csv"
+                };
                 let from = format_rfc3339(now_millis() - 10_000);
                 let mut response = http
                     .client
