@@ -74,7 +74,7 @@ pub(crate) fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const ACTIONS: &[(&str, u32)] = &[
+pub(crate) const ACTIONS: &[(&str, u32)] = &[
     ("view", 28),
     ("update", 24),
     ("create", 12),

@@ -31,6 +31,9 @@
 //! - `startup`: the server restarted on the trail: spawned to ready (`/readyz`), and its idle
 //!   memory;
 //! - `export`: the whole trail as one CSV download: MB/s and the server's peak RSS;
+//! - `soak` (opt-in): `--soak-minutes` of paced mixed load (single events and batches, first
+//!   pages with filters, searches, cursor walks, entries by id, exports, console pages) on a
+//!   freshly restarted server, its resident memory read every 10 s: is it flat after warm-up?
 //! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
 //!   into equally indexed tables, and the ratio of Stele's ingest rate to it;
 //! - `disk`: bytes on disk per stored event after a graceful stop (the data directory's files, or
@@ -115,13 +118,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
     /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, compat, single, query,
-    /// count, proof, startup, export, prune, erasure, verify, disk. `compat` (not in the default list)
+    /// count, proof, startup, export, soak, prune, erasure, verify, disk. `compat` (not in the default list)
     /// measures the WorkOS and Retraced doors beside the native API. `copy` needs `--database-url` and is skipped without
     /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
     /// ingest past the 30-day retention window and runs after every other scenario but `verify`
     /// and `disk`. `orgs` and `tenants` (not in the default list either) write into
     /// organizations of their own, so they cannot run with `disk`. `erasure` (not in the default
     /// list) erases the generator's busiest user after the other scenarios, before `verify`.
+    /// `soak` (not in the default list) runs `--soak-minutes` of mixed load on a restarted server
+    /// and reports its resident memory; it writes entries of its own, so not with `disk`.
     #[arg(
         long,
         value_delimiter = ',',
@@ -165,6 +170,16 @@ pub struct BenchArgs {
     /// `tenants` scenario: events sent, all in batches mixing organizations.
     #[arg(long, default_value_t = 1_000_000)]
     tenants_events: u64,
+    /// `soak` scenario: minutes of mixed load (the first 20%, at most 5 minutes, are warm-up).
+    #[arg(long, default_value_t = 30)]
+    soak_minutes: u64,
+    /// `soak` scenario: draws of a request kind per second, all clients together (a cursor walk
+    /// is one draw of up to five pages).
+    #[arg(long, default_value_t = 100)]
+    soak_rate: u64,
+    /// `soak` scenario: concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    soak_clients: usize,
     /// `prune` scenario: run `stele prune` without `--archive-dir`.
     #[arg(long)]
     prune_no_archive: bool,
@@ -232,6 +247,7 @@ enum Scenario {
     Compat,
     Export,
     Single,
+    Soak,
     Query,
     Count,
     Proof,
@@ -315,6 +331,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if args.tenants < 2 || args.tenants_events == 0 {
             bail!("--tenants must be at least 2 and --tenants-events at least 1");
+        }
+    }
+    if wants(Scenario::Soak) {
+        if wants(Scenario::Disk) {
+            bail!("the soak scenario writes entries of its own: run it without disk");
+        }
+        if args.soak_minutes == 0 || args.soak_rate == 0 || args.soak_clients == 0 {
+            bail!("--soak-minutes, --soak-rate and --soak-clients must be at least 1");
         }
     }
     let stele = stele_binary(args.stele.as_deref())?;
@@ -558,6 +582,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report.cpu.push(("single-event requests", cpu.stop()));
     }
     let single_events = report.single.as_ref().map_or(0, |r| r.events);
+    if wants(Scenario::Soak) {
+        // On a freshly started server, as for the export: the curve starts from the server's
+        // own idle memory, not from what earlier scenarios left allocated.
+        eprintln!("bench: restarting the server before the soak");
+        server
+            .restart(&dir, args.checkpoint_every, no_prune, &backend)
+            .await?;
+        server_pid = server.child.id();
+        http.url = server.url.clone();
+        let store = backend.open(&dir).await?;
+        let console = scenarios::soak::console_session(store.as_ref(), &server.org, &http).await?;
+        drop(store);
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.soak = Some(
+            scenarios::soak::run(
+                &http,
+                console,
+                pool.clone(),
+                server_pid,
+                &scenarios::soak::Options {
+                    minutes: args.soak_minutes,
+                    rate: args.soak_rate,
+                    clients: args.soak_clients,
+                    seed: args.seed,
+                },
+            )
+            .await?,
+        );
+        report.cpu.push(("soak (mixed load)", cpu.stop()));
+    }
     if wants(Scenario::Prune) {
         let backdated = ingested > 0;
         report.prune = Some(
@@ -650,6 +704,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!(
             "`stele prune` failed ({}); its output is in the report",
             p.run.status
+        );
+    }
+    if let Some(s) = &report.soak
+        && s.failed() > 0
+    {
+        bail!(
+            "the soak had {} failed requests; the first are in the report",
+            s.failed()
         );
     }
     if let Some(v) = &report.verify

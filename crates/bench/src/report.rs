@@ -27,6 +27,7 @@ pub(crate) struct Report {
     pub(crate) compat: Option<compat::CompatResult>,
     pub(crate) export: Option<export::ExportResult>,
     pub(crate) single: Option<SingleResult>,
+    pub(crate) soak: Option<crate::scenarios::soak::SoakResult>,
     pub(crate) query: Option<Vec<QueryRow>>,
     pub(crate) count: Option<Vec<CountRow>>,
     pub(crate) proof: Option<ProofResult>,
@@ -488,6 +489,10 @@ impl Report {
                 kb(e.peak_kb),
                 kb(e.rss_before_kb)
             );
+        }
+
+        if let Some(s) = &self.soak {
+            s.render(&mut o);
         }
 
         if let Some(p) = &self.prune {

@@ -460,6 +460,28 @@ fn window(
     }
 }
 
+/// The candidate rows of a description search: the seqs come as one parameter, a JSON array
+/// ([`seq_list`]), so that every candidate list runs the same statement. Written into the SQL as
+/// literals (up to [`FTS_CANDIDATE_CAP`] of them), each list made a statement of its own, with a
+/// program of hundreds of kilobytes, and each reader connection's statement cache (128
+/// statements) kept the last 128 of them: well over 100 MB of a server's memory held by
+/// statements never run again (issue 17; the `soak` scenario of docs/benchmarks.md).
+const CANDIDATES_WHERE: &str = "e.org_id = ?1 AND e.seq IN (SELECT value FROM json_each(?2))";
+
+/// The seqs as the JSON array [`CANDIDATES_WHERE`] reads.
+fn seq_list(seqs: &[i64]) -> String {
+    let mut list = String::with_capacity(seqs.len() * 8 + 2);
+    list.push('[');
+    for (i, seq) in seqs.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(&seq.to_string());
+    }
+    list.push(']');
+    list
+}
+
 /// The candidate rows of a description search that the filter matches, newest first.
 fn candidate_matches(
     conn: &Connection,
@@ -468,16 +490,11 @@ fn candidate_matches(
     seqs: &[i64],
     filter: &EventFilter,
 ) -> Result<RowPage> {
-    let list = seqs
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
     let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.seq IN ({list}) \
-         ORDER BY e.pk DESC"
+        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE {CANDIDATES_WHERE} ORDER BY e.pk DESC"
     );
-    let candidates = query_row_page(conn, dict, &sql, &[org.get().into()], seqs.len())?;
+    let params = [org.get().into(), seq_list(seqs).into()];
+    let candidates = query_row_page(conn, dict, &sql, &params, seqs.len())?;
     // Checked with the reference semantics, which need the whole entry.
     let mut matched = RowPage::with_capacity(candidates.len());
     for row in candidates.iter() {
@@ -691,4 +708,47 @@ fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
         || haystack
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every candidate list runs one statement (the statement cache holds one, whatever the
+    /// lists), and it selects exactly the listed seqs of the organization.
+    #[test]
+    fn candidate_lists_share_one_statement() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE entries (pk INTEGER PRIMARY KEY, org_id INTEGER, seq INTEGER);
+             CREATE INDEX entries_seq ON entries (org_id, seq);",
+        )
+        .unwrap();
+        for seq in 1..=50i64 {
+            for org in [1i64, 2] {
+                conn.execute(
+                    "INSERT INTO entries (org_id, seq) VALUES (?1, ?2)",
+                    [org, seq],
+                )
+                .unwrap();
+            }
+        }
+        let sql =
+            format!("SELECT e.seq FROM entries e WHERE {CANDIDATES_WHERE} ORDER BY e.pk DESC");
+        let run = |seqs: &[i64]| -> Vec<i64> {
+            let mut stmt = conn.prepare_cached(&sql).unwrap();
+            stmt.query_map(rusqlite::params![1i64, seq_list(seqs)], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<i64>>>()
+                .unwrap()
+        };
+        assert_eq!(run(&[3, 17, 42]), vec![42, 17, 3]);
+        assert_eq!(run(&[5]), vec![5]);
+        assert_eq!(run(&[]), Vec::<i64>::new());
+        let many: Vec<i64> = (1..=FTS_CANDIDATE_CAP as i64).collect();
+        assert_eq!(run(&many).len(), 50);
+        assert_eq!(seq_list(&[1, 22, 333]), "[1,22,333]");
+        // The text the cache is keyed by does not depend on the list.
+        assert!(!sql.contains("42"));
+    }
 }

@@ -12,6 +12,7 @@ pub(crate) mod proof;
 pub(crate) mod prune;
 pub(crate) mod query;
 pub(crate) mod single;
+pub(crate) mod soak;
 pub(crate) mod startup;
 pub(crate) mod tenants;
 pub(crate) mod verify;
