@@ -8,14 +8,15 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 
+use stele_server::Config;
+use stele_server::app::backend::DatabaseUrl;
+
 /// jemalloc, not glibc's malloc: under mixed load glibc kept what requests freed in its per-thread
 /// arenas (16 on 2 cores), and a server's resident memory grew for as long as it ran; with
 /// jemalloc it stays flat after warm-up (issue 17, the `soak` figures in docs/benchmarks.md).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-use stele_server::Config;
-use stele_server::app::backend::DatabaseUrl;
 
 #[derive(Parser)]
 #[command(
