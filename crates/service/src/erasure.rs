@@ -10,6 +10,7 @@
 //! values from its files; then their entries in the retention archive, if there is one, are
 //! rewritten the same way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use stele_archive::ArchiveErasure;
@@ -326,37 +327,70 @@ pub async fn redactions_of(
     org: OrgKey,
     entry_id: &str,
 ) -> Result<Vec<RedactionNote>, StoreError> {
+    let mut all = redaction_notes(store, org, Some(entry_id)).await?;
+    Ok(all.remove(entry_id).unwrap_or_default())
+}
+
+/// Every redaction recorded in the organization, by the id of the entry it redacted, each
+/// entry's oldest first: for an export, which would otherwise ask once per rewritten entry (and
+/// an erasure can rewrite tens of thousands).
+pub async fn redactions_by_entry(
+    store: &dyn Store,
+    org: OrgKey,
+) -> Result<HashMap<String, Vec<RedactionNote>>, StoreError> {
+    redaction_notes(store, org, None).await
+}
+
+/// Walks the organization's redaction records (those about `entry_id` alone, if given), newest
+/// first, into notes by redacted entry, oldest first.
+async fn redaction_notes(
+    store: &dyn Store,
+    org: OrgKey,
+    entry_id: Option<&str>,
+) -> Result<HashMap<String, Vec<RedactionNote>>, StoreError> {
     use stele_core::filter::{DetailedActionMatch, EventFilter};
-    let request = stele_core::PageRequest {
+    let mut request = stele_core::PageRequest {
         filter: EventFilter {
             detailed_action: Some(DetailedActionMatch::Exact(
                 stele_core::chain::REDACTION_DETAILED_ACTION.into(),
             )),
-            entity_id: Some(entry_id.to_string()),
+            entity_id: entry_id.map(str::to_string),
             actor_types: ActorType::ALL.to_vec(),
             ..EventFilter::default()
         },
-        limit: 100,
+        limit: 1000,
         cursor: None,
     };
-    let page = store.list(org, &request).await?;
-    let mut notes: Vec<RedactionNote> = page
-        .entries
-        .into_iter()
-        .filter(|r| r.event.entity.as_ref().and_then(|e| e.id.as_deref()) == Some(entry_id))
-        .map(|r| RedactionNote {
-            at: stele_core::time::format_rfc3339(r.event.occurred_at),
-            fields: match r.event.metadata.get("fields") {
-                Some(serde_json::Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect(),
-                _ => vec![],
-            },
-            reason: r.event.context.reason.clone(),
-            record: r.id,
-        })
-        .collect();
-    notes.reverse();
+    let mut notes: HashMap<String, Vec<RedactionNote>> = HashMap::new();
+    loop {
+        let page = store.list(org, &request).await?;
+        for record in page.entries {
+            let Some(redacted) = record.event.entity.as_ref().and_then(|e| e.id.clone()) else {
+                continue;
+            };
+            if entry_id.is_some_and(|id| id != redacted) {
+                continue;
+            }
+            notes.entry(redacted).or_default().push(RedactionNote {
+                at: stele_core::time::format_rfc3339(record.event.occurred_at),
+                fields: match record.event.metadata.get("fields") {
+                    Some(serde_json::Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect(),
+                    _ => vec![],
+                },
+                reason: record.event.context.reason.clone(),
+                record: record.id,
+            });
+        }
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    for list in notes.values_mut() {
+        list.reverse();
+    }
     Ok(notes)
 }

@@ -23,27 +23,30 @@ use stele_store::rows::{FlatEntry, RowPage};
 use stele_store::{OrgKey, Receipt, Store, StoreError};
 
 use crate::clock::Clock;
-use crate::erasure::{RedactionNote, redactions_of};
+use crate::erasure::{RedactionNote, redactions_by_entry};
 
 /// The redactions of a page's entries, by entry id: only entries that were rewritten have any.
 pub type PageRedactions = HashMap<String, Vec<RedactionNote>>;
 
-/// Reads the redactions of the page's rewritten entries (one index read each; an entry rewritten
-/// by an erasure has none).
-async fn redactions_in(
-    store: &dyn Store,
-    org: OrgKey,
-    page: &RowPage,
-) -> Result<PageRedactions, StoreError> {
-    let mut found = PageRedactions::new();
-    for row in page.iter().filter(|row| row.erased) {
-        let id = entry_id_into(row.pk, &mut [0; 36]).to_string();
-        let notes = redactions_of(store, org, &id).await?;
-        if !notes.is_empty() {
-            found.insert(id, notes);
+/// The redactions the export's pages show, read once, on the first page that holds a rewritten
+/// entry (an export without one never reads them).
+#[derive(Default)]
+struct ExportRedactions {
+    by_entry: Option<Arc<PageRedactions>>,
+}
+
+impl ExportRedactions {
+    async fn for_page(
+        &mut self,
+        store: &dyn Store,
+        org: OrgKey,
+        page: &RowPage,
+    ) -> Result<Arc<PageRedactions>, StoreError> {
+        if self.by_entry.is_none() && page.iter().any(|row| row.erased) {
+            self.by_entry = Some(Arc::new(redactions_by_entry(store, org).await?));
         }
+        Ok(self.by_entry.clone().unwrap_or_default())
     }
-    Ok(found)
 }
 
 /// Entries read from the store per page (and encoded per chunk): about 0.5 MB of stored text.
@@ -514,12 +517,13 @@ async fn pump(
     };
     let mut head = encoder.begin();
     let mut page = first;
+    let mut redactions_seen = ExportRedactions::default();
     loop {
         // The next page is read while this one is encoded (on a blocking thread, not this task's,
         // so a store whose reads run on this task, like PostgreSQL's driver, keeps reading) and
         // sent.
         let mut chunk = std::mem::take(&mut head);
-        let redactions = match redactions_in(store, org, &page).await {
+        let redactions = match redactions_seen.for_page(store, org, &page).await {
             Ok(found) => found,
             Err(e) => {
                 summary.error = Some(e);
