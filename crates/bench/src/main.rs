@@ -207,7 +207,13 @@ impl Backend {
 
     /// The same store the server opens, without the signing key (the server signs checkpoints).
     async fn open(&self, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-        stele_server::app::backend::open(self.url(), dir, None, Duration::from_secs(60)).await
+        stele_server::app::backend::open(
+            self.url(),
+            dir,
+            None,
+            stele_server::app::backend::StoreTuning::default(),
+        )
+        .await
     }
 
     /// `stele <args> --data-dir DIR` on the measured binary for this backend: quiet unless

@@ -226,6 +226,14 @@ struct ServeArgs {
         default_value_t = Config::default().checkpoint_every.as_secs()
     )]
     checkpoint_every: u64,
+    /// The embedded database: how many MiB of its file each connection reads through a memory
+    /// map (0: plain reads only). Ignored with --database-url.
+    #[arg(
+        long,
+        env = "STELE_SQLITE_MMAP_MIB",
+        default_value_t = Config::default().sqlite_mmap_bytes / (1024 * 1024)
+    )]
+    sqlite_mmap_mib: u64,
     /// Run retention daily at this time (HH:MM, UTC).
     #[arg(long, env = "STELE_PRUNE_AT", default_value_t = stele_service::retention::schedule::DailyAt::DEFAULT)]
     prune_at: stele_service::retention::schedule::DailyAt,

@@ -58,8 +58,8 @@ const BULK_READERS: usize = 2;
 /// The bulk readers' page cache, in KiB. A scan reads each page once, so a large cache would only
 /// hold memory (an export of any size would grow the process by the whole cache) and, shared
 /// with the interactive reads, would push their hot pages out. For the same reason they read
-/// with plain reads rather than through the memory map: a scan of the whole file through the map
-/// would make every page of it resident in the process (an export of 1M entries added 300 MB of
+/// with plain reads rather than through a memory map, whatever `--sqlite-mmap-mib` says: a scan
+/// of the whole file through the map would make every page of it resident in the process (an export of 1M entries added 300 MB of
 /// RSS that way), where plain reads leave them to the kernel's page cache.
 const BULK_CACHE_KIB: i64 = 2048;
 
@@ -88,7 +88,19 @@ pub struct SqliteOptions {
     /// How long one prune transaction may run (25 ms, `retention::PRUNE_SLICE`; tests shorten it to
     /// make every entry a slice of its own).
     pub prune_slice: Duration,
+    /// How much of the database file each interactive connection (the writer, the readers, the
+    /// key lookups) reads through a memory map instead of plain reads ([`DEFAULT_MMAP_BYTES`]).
+    pub mmap_bytes: u64,
 }
+
+/// The memory map of each interactive connection, unless configured (`--sqlite-mmap-mib`):
+/// 256 MiB. Measured (docs/benchmarks.md, "The memory map"): at 1M entries first pages, counts
+/// and ingest are as fast without a map, but then each connection's page cache holds copies of
+/// the pages it reads, and the heap of a 30-minute soak grew by about 240 MB more, memory that
+/// is the process's own, on top of the kernel's page cache of the same file. Through the map
+/// those pages stay in the kernel's page cache, shared and reclaimable; only `VmRSS` looks
+/// larger, as it counts a page once per connection that mapped it.
+pub const DEFAULT_MMAP_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
@@ -96,6 +108,7 @@ impl Default for SqliteOptions {
             signing_key: None,
             checkpoint_every: Duration::from_secs(60),
             prune_slice: retention::PRUNE_SLICE,
+            mmap_bytes: DEFAULT_MMAP_BYTES,
         }
     }
 }
@@ -162,9 +175,14 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
-    /// `n` read-only connections; with `bulk_cache_kib`, for scans: that page cache size, and no
-    /// memory map (see [`BULK_CACHE_KIB`]).
-    fn open(path: &Path, n: usize, bulk_cache_kib: Option<i64>) -> Result<ReaderPool> {
+    /// `n` read-only connections with a memory map of `mmap_bytes`; with `bulk_cache_kib`, for
+    /// scans: that page cache size (see [`BULK_CACHE_KIB`]).
+    fn open(
+        path: &Path,
+        n: usize,
+        mmap_bytes: u64,
+        bulk_cache_kib: Option<i64>,
+    ) -> Result<ReaderPool> {
         let mut idle = Vec::with_capacity(n);
         for _ in 0..n {
             let reader = Connection::open_with_flags(
@@ -172,11 +190,10 @@ impl ReaderPool {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(map_err)?;
-            schema::configure_reader(&reader).map_err(map_err)?;
+            schema::configure_reader(&reader, mmap_bytes).map_err(map_err)?;
             if let Some(kib) = bulk_cache_kib {
                 reader
                     .pragma_update(None, "cache_size", -kib)
-                    .and_then(|()| reader.pragma_update(None, "mmap_size", 0))
                     .map_err(map_err)?;
             }
             read::register_functions(&reader).map_err(map_err)?;
@@ -239,14 +256,14 @@ impl SqliteStore {
         owner_only(path)
             .map_err(|e| StoreError::Other(format!("preparing {}: {e}", path.display())))?;
         let mut conn = Connection::open(path).map_err(map_err)?;
-        schema::configure(&conn).map_err(map_err)?;
+        schema::configure(&conn, options.mmap_bytes).map_err(map_err)?;
         schema::migrate(&mut conn).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         let dict = Arc::new(Dict::default());
         dict.refresh(&conn).map_err(map_err)?;
 
-        let readers = ReaderPool::open(path, READERS, None)?;
-        let bulk = ReaderPool::open(path, BULK_READERS, Some(BULK_CACHE_KIB))?;
+        let readers = ReaderPool::open(path, READERS, options.mmap_bytes, None)?;
+        let bulk = ReaderPool::open(path, BULK_READERS, 0, Some(BULK_CACHE_KIB))?;
         let writer = Writer::spawn(conn, dict.clone())
             .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
         let auth = Connection::open_with_flags(
@@ -254,7 +271,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(map_err)?;
-        schema::configure_reader(&auth).map_err(map_err)?;
+        schema::configure_reader(&auth, options.mmap_bytes).map_err(map_err)?;
         let maintenance = Maintenance::spawn(path, writer.clone(), &options)?;
         Ok(SqliteStore {
             _maintenance: maintenance,
@@ -1167,5 +1184,40 @@ impl SqliteStore {
             self.dict.publish(id, kind, value);
         }
         written.value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mmap_size(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA mmap_size", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// `--sqlite-mmap-mib` reaches the interactive connections; the bulk scans never map.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_memory_map_is_what_the_options_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.read(|c, _| Ok(mmap_size(c))).await.unwrap(),
+            DEFAULT_MMAP_BYTES as i64
+        );
+        drop(store);
+
+        let options = SqliteOptions {
+            mmap_bytes: 8 * 1024 * 1024,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open_with(&path, options).unwrap();
+        assert_eq!(
+            store.read(|c, _| Ok(mmap_size(c))).await.unwrap(),
+            8 * 1024 * 1024
+        );
+        assert_eq!(mmap_size(&store.auth.lock().unwrap()), 8 * 1024 * 1024);
+        assert_eq!(store.read_bulk(|c, _| Ok(mmap_size(c))).await.unwrap(), 0);
     }
 }

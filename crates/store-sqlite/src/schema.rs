@@ -100,8 +100,9 @@ fn retry_every_millisecond(tries: i32) -> bool {
     true
 }
 
-/// Connection settings shared by the writer and the readers.
-pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// Connection settings shared by the writer and the readers; `mmap_bytes` of the file are read
+/// through a memory map.
+pub fn configure(conn: &Connection, mmap_bytes: u64) -> rusqlite::Result<()> {
     wait_when_busy(conn)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -110,12 +111,12 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 268435456;
          -- The checkpointer thread (lib.rs) moves the WAL into the database, off the writer's
          -- path; the writer never stops to checkpoint.
          PRAGMA wal_autocheckpoint = 0;
          PRAGMA journal_size_limit = 67108864;",
-    )
+    )?;
+    conn.pragma_update(None, "mmap_size", mmap_bytes)
 }
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -129,14 +130,14 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Read-only connections need no journal settings, only patience and cache.
-pub fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+/// Read-only connections need no journal settings, only patience, cache and the memory map.
+pub fn configure_reader(conn: &Connection, mmap_bytes: u64) -> rusqlite::Result<()> {
     wait_when_busy(conn)?;
     conn.execute_batch(
         "PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32768;
-         PRAGMA mmap_size = 268435456;",
-    )
+         PRAGMA cache_size = -32768;",
+    )?;
+    conn.pragma_update(None, "mmap_size", mmap_bytes)
 }
 
 #[cfg(test)]
@@ -155,7 +156,7 @@ mod tests {
         let path = dir.path().join("stele.db");
         {
             let mut conn = Connection::open(&path).unwrap();
-            configure(&conn).unwrap();
+            configure(&conn, 0).unwrap();
             for (i, sql) in MIGRATIONS.iter().enumerate().take(8) {
                 let tx = conn.transaction().unwrap();
                 tx.execute_batch(sql).unwrap();

@@ -22,7 +22,7 @@ pub(crate) async fn open_with_key(
         data.database_url.as_ref(),
         &data.data_dir,
         key,
-        Config::default().checkpoint_every,
+        stele_server::app::backend::StoreTuning::default(),
     )
     .await
 }

@@ -49,14 +49,37 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
+/// How the store runs, beyond where it is.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreTuning {
+    /// A signed checkpoint is made at least this often for an organization with new entries.
+    pub checkpoint_every: Duration,
+    /// The embedded database's memory map per connection (ignored for PostgreSQL).
+    pub sqlite_mmap_bytes: u64,
+}
+
+impl Default for StoreTuning {
+    fn default() -> Self {
+        let config = crate::Config::default();
+        StoreTuning {
+            checkpoint_every: config.checkpoint_every,
+            sqlite_mmap_bytes: config.sqlite_mmap_bytes,
+        }
+    }
+}
+
 /// Opens the configured backend. `signing_key` signs checkpoints (the server has it; operator
 /// commands may not).
 pub async fn open(
     database_url: Option<&DatabaseUrl>,
     data_dir: &Path,
     signing_key: Option<SigningKey>,
-    checkpoint_every: Duration,
+    tuning: StoreTuning,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    let StoreTuning {
+        checkpoint_every,
+        sqlite_mmap_bytes,
+    } = tuning;
     Ok(match database_url {
         Some(url) => {
             let options = PgOptions {
@@ -75,6 +98,7 @@ pub async fn open(
             let options = SqliteOptions {
                 signing_key,
                 checkpoint_every,
+                mmap_bytes: sqlite_mmap_bytes,
                 ..SqliteOptions::default()
             };
             Arc::new(

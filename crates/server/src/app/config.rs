@@ -43,6 +43,9 @@ pub struct Config {
     pub max_connections: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
+    /// The embedded database: how much of its file each connection reads through a memory map
+    /// (`stele_store_sqlite::SqliteOptions::mmap_bytes`).
+    pub sqlite_mmap_bytes: u64,
     /// When the daily retention run starts (UTC); `None` turns the schedule off (`stele prune`
     /// still runs it by hand).
     pub prune_at: Option<DailyAt>,
@@ -94,6 +97,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             checkpoint_every: Duration::from_secs(60),
+            sqlite_mmap_bytes: stele_store_sqlite::DEFAULT_MMAP_BYTES,
             prune_at: Some(DailyAt::DEFAULT),
             archive_dir: None,
             clock: SharedClock::system(),

@@ -74,7 +74,10 @@ impl Application {
             config.database_url.as_ref(),
             &config.data_dir,
             Some(loaded.key),
-            config.checkpoint_every,
+            backend::StoreTuning {
+                checkpoint_every: config.checkpoint_every,
+                sqlite_mmap_bytes: config.sqlite_mmap_bytes,
+            },
         )
         .await?;
         // Before anything is signed: the store's upkeep signs its first checkpoints seconds after
