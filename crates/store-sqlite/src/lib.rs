@@ -59,8 +59,9 @@ const BULK_READERS: usize = 2;
 /// hold memory (an export of any size would grow the process by the whole cache) and, shared
 /// with the interactive reads, would push their hot pages out. For the same reason they read
 /// with plain reads rather than through a memory map, whatever `--sqlite-mmap-mib` says: a scan
-/// of the whole file through the map would make every page of it resident in the process (an export of 1M entries added 300 MB of
-/// RSS that way), where plain reads leave them to the kernel's page cache.
+/// of the whole file through the map would make every page of it resident in the process (an
+/// export of 1M entries added 300 MB of RSS that way), where plain reads leave them to the
+/// kernel's page cache.
 const BULK_CACHE_KIB: i64 = 2048;
 
 pub struct SqliteStore {
@@ -96,7 +97,7 @@ pub struct SqliteOptions {
 /// The memory map of each interactive connection, unless configured (`--sqlite-mmap-mib`):
 /// 256 MiB. Measured (docs/benchmarks.md, "The memory map"): at 1M entries first pages, counts
 /// and ingest are as fast without a map, but then each connection's page cache holds copies of
-/// the pages it reads, and the heap of a 30-minute soak grew by about 240 MB more, memory that
+/// the pages it reads, and the heap of a 30-minute soak ended about 280 MB higher, memory that
 /// is the process's own, on top of the kernel's page cache of the same file. Through the map
 /// those pages stay in the kernel's page cache, shared and reclaimable; only `VmRSS` looks
 /// larger, as it counts a page once per connection that mapped it.

@@ -25,7 +25,7 @@ use stele_store::{OrgKey, Receipt, Store, StoreError};
 use crate::clock::Clock;
 use crate::erasure::{RedactionNote, redactions_by_entry};
 
-/// The redactions of a page's entries, by entry id: only entries that were rewritten have any.
+/// Redactions by the id of the entry they redacted (only rewritten entries have any).
 pub type PageRedactions = HashMap<String, Vec<RedactionNote>>;
 
 /// The redactions the export's pages show, read once, on the first page that holds a rewritten
