@@ -504,14 +504,12 @@ mod tests {
     use crate::pool::connect;
     use crate::testing::TestDatabase;
 
-    /// A count that runs out of time answers with its lower bound instead of failing, and the
-    /// connection stays usable.
-    #[tokio::test]
-    async fn a_count_past_its_budget_is_a_lower_bound() {
-        let (_db, url) = TestDatabase::create().await;
+    /// A read connection to a new test database with a table `one` of one row, and the
+    /// condition that matches it.
+    async fn reader_with_one_row() -> (TestDatabase, Conn, Where) {
+        let (db, url) = TestDatabase::create().await;
         let config = crate::pool::base_config(&url).unwrap();
-        let mut conn = connect(&config, READER_SETUP).await.unwrap();
-        crate::schema::migrate(&mut conn.client).await.unwrap();
+        let conn = connect(&config, READER_SETUP).await.unwrap();
         conn.client
             .batch_execute("CREATE TEMP TABLE one AS SELECT 1 AS org_id")
             .await
@@ -521,6 +519,14 @@ mod tests {
             conditions: vec!["e.org_id = $1".into()],
             params: vec![Box::new(1_i64 as i32)],
         };
+        (db, conn, quick)
+    }
+
+    /// A count that runs out of time answers with its lower bound instead of failing, and the
+    /// connection stays usable.
+    #[tokio::test]
+    async fn a_count_past_its_budget_is_a_lower_bound() {
+        let (_db, mut conn, quick) = reader_with_one_row().await;
         assert_eq!(
             budgeted_count(&mut conn, &quick, 7, COUNT_BUDGET)
                 .await
@@ -577,18 +583,7 @@ mod tests {
     /// connection is usable again afterwards.
     #[tokio::test]
     async fn a_count_whose_transaction_was_aborted_unseen_is_a_lower_bound() {
-        let (_db, url) = TestDatabase::create().await;
-        let config = crate::pool::base_config(&url).unwrap();
-        let mut conn = connect(&config, READER_SETUP).await.unwrap();
-        conn.client
-            .batch_execute("CREATE TEMP TABLE one AS SELECT 1 AS org_id")
-            .await
-            .unwrap();
-        let quick = Where {
-            from: "one e".into(),
-            conditions: vec!["e.org_id = $1".into()],
-            params: vec![Box::new(1_i64 as i32)],
-        };
+        let (_db, mut conn, quick) = reader_with_one_row().await;
         {
             let mut tx = conn.transaction().await.unwrap();
             // Stands in for the cancel whose error was dropped: the transaction is aborted.
