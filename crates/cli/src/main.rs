@@ -185,6 +185,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "STELE_LISTEN", default_value_t = Config::default().listen)]
     listen: SocketAddr,
+    /// Serve Prometheus metrics (`/metrics`) on this address only, instead of beside the API on
+    /// --listen (say 127.0.0.1:9090, for a scraper on a private network).
+    #[arg(long, env = "STELE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Request bodies above this many bytes get 413.
     #[arg(long, env = "STELE_MAX_BODY_BYTES", default_value_t = Config::default().max_body_bytes)]
     max_body_bytes: usize,

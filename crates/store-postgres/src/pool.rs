@@ -235,6 +235,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(config: Config, setup: &str, size: usize) -> Arc<Pool> {
+        metrics::gauge!(stele_store::metrics::POOL_SIZE).set(size as f64);
         Arc::new(Pool {
             config,
             setup: setup.to_string(),
@@ -265,6 +266,8 @@ impl Pool {
                 ))));
             }
         };
+        // Lent from here until the `Pooled` drops (a failed connect below included).
+        let lent = Lent::new();
         loop {
             let conn = self.idle.lock().expect("pool lock").pop();
             match conn {
@@ -274,6 +277,7 @@ impl Pool {
                         pool: self,
                         conn: Some(conn),
                         _permit: permit,
+                        _lent: lent,
                     });
                 }
                 None => break,
@@ -284,7 +288,24 @@ impl Pool {
             pool: self,
             conn: Some(conn),
             _permit: permit,
+            _lent: lent,
         })
+    }
+}
+
+/// One connection lent, on the pool's gauge (`stele_postgres_pool_in_use`) while it lives.
+struct Lent;
+
+impl Lent {
+    fn new() -> Lent {
+        metrics::gauge!(stele_store::metrics::POOL_IN_USE).increment(1.0);
+        Lent
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        metrics::gauge!(stele_store::metrics::POOL_IN_USE).decrement(1.0);
     }
 }
 
@@ -293,6 +314,7 @@ pub struct Pooled<'p> {
     pool: &'p Pool,
     conn: Option<Conn>,
     _permit: SemaphorePermit<'p>,
+    _lent: Lent,
 }
 
 impl Deref for Pooled<'_> {

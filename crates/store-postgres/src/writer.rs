@@ -36,7 +36,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stele_core::chain;
 use stele_core::merkle::{self, Frontier, Hash};
@@ -140,12 +140,15 @@ impl WriterTask {
                 }
             }
             self.commit_group(group).await;
+            stele_store::metrics::writer_queue(rx.len());
         }
         tracing::debug!("postgres writer stopped");
     }
 
     async fn commit_group(&mut self, group: Vec<Command>) {
         let now = now_millis();
+        let started = Instant::now();
+        let events = group.iter().map(|c| c.request.events.len()).sum();
         let sweep = now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS;
         let requests: Vec<(OrgKey, &AppendRequest)> =
             group.iter().map(|c| (c.org, &c.request)).collect();
@@ -189,6 +192,7 @@ impl WriterTask {
                 other => break other,
             }
         };
+        stele_store::metrics::group_commit(events, started, result.is_ok());
         match result {
             Ok(outcomes) => {
                 if sweep {

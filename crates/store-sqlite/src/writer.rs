@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use stele_core::Seq;
@@ -233,6 +234,7 @@ impl WriterState {
                 }
             }
             self.commit_group(appends);
+            stele_store::metrics::writer_queue(rx.len());
         }
         tracing::debug!("sqlite writer stopped");
     }
@@ -242,6 +244,8 @@ impl WriterState {
             return;
         }
         let now = now_millis();
+        let started = Instant::now();
+        let events = appends.iter().map(|p| p.request.events.len()).sum();
         let mut group = GroupState::default();
         let result = (|| {
             let tx = self
@@ -271,6 +275,7 @@ impl WriterState {
             tx.commit().map_err(map_err)?;
             Ok(outcomes)
         })();
+        stele_store::metrics::group_commit(events, started, result.is_ok());
         match result {
             Ok(outcomes) => {
                 self.keep_wal_bounded();

@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod integrity;
 pub mod members;
+pub mod metrics;
 pub mod print_log;
 pub mod record;
 pub mod retention;

@@ -8,6 +8,7 @@ use crate::ServeArgs;
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         signing_key_file: args.key.signing_key_file,
         data_dir: args.data.data_dir,
         database_url: args.data.database_url,
@@ -35,6 +36,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = Application::build(config.clone()).await?;
     let shutdown = shutdown_signal()?;
     println!("Stele is listening on {}", app.url());
+    if let Some(addr) = app.metrics_addr() {
+        println!("Metrics: http://{addr}/metrics");
+    }
     match &config.database_url {
         Some(url) => println!("Database: {url}"),
         None => println!("Data directory: {}", config.data_dir.display()),

@@ -14,6 +14,9 @@ use stele_service::retention::schedule::DailyAt;
 pub struct Config {
     /// Where to listen. Port 0 picks a free port (tests use it).
     pub listen: SocketAddr,
+    /// Serve `/metrics` on this address only, instead of beside the API on `listen` (for a
+    /// scraper on a private network, with the API's port public).
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory holding the embedded database (`stele.db`), export job files (`exports/`) and,
     /// unless `signing_key_file` says otherwise, the checkpoint signing key.
     pub data_dir: PathBuf,
@@ -87,6 +90,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             data_dir: PathBuf::from("stele-data"),
             signing_key_file: None,
             database_url: None,

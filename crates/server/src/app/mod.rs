@@ -7,6 +7,7 @@ pub mod config;
 pub mod cors;
 pub(crate) mod download;
 pub mod logging;
+pub mod metrics;
 pub mod router;
 pub mod serve;
 pub mod startup;

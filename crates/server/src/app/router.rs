@@ -1,35 +1,48 @@
 //! The one router: the v1 API and the compatible print-log routes (`crate::api`), the web
-//! console (`crate::console`), the doors for other services' clients (`crate::compat`), and
-//! what applies to all of them (the body limit, the JSON 404, the check that paths are text).
+//! console (`crate::console`), the doors for other services' clients (`crate::compat`),
+//! `/metrics` (unless it has a listener of its own), and what applies to all of them (the body
+//! limit, the JSON 404, the check that paths are text, the request metrics).
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::api;
 use crate::api::error::ApiError;
 use crate::app::config::Config;
 use crate::app::cors;
+use crate::app::metrics;
 use crate::app::state::AppState;
 use crate::compat;
 use crate::console;
 
 pub fn router(state: AppState, config: &Config) -> Router {
-    private(api::router())
+    let mut router = private(api::router())
         // Browsers on allowed origins may read the API with a viewer token (`crate::app::cors`).
         .layer(cors::layer(state.clone()))
         .merge(console::router(state.clone()))
         .merge(console::embed::router(state.clone()))
         // WorkOS's routes sit at the root: its SDK drops any path prefix of the host it is given.
         .merge(private(compat::workos::router()))
-        .merge(private(compat::retraced::router()))
+        .merge(private(compat::retraced::router()));
+    if config.metrics_listen.is_none() {
+        router = router.merge(metrics_router());
+    }
+    router
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn(readable_path))
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// `/metrics` alone: merged into the main router, or served on `--metrics-listen`.
+pub fn metrics_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/metrics", get(metrics::render))
 }
 
 /// Every path parameter is text: a path that is not UTF-8 once percent-decoded (`/v1/events/%FF`)

@@ -42,6 +42,8 @@ pub struct Bootstrap {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`'s own listener, with `--metrics-listen`.
+    metrics_listener: Option<TcpListener>,
     store: Arc<dyn Store>,
     config: Config,
     bootstrap: Option<Bootstrap>,
@@ -54,6 +56,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before the store opens: its writer records from its first group commit.
+        crate::app::metrics::handle();
         if let Some(bad) = config
             .embed_origins
             .iter()
@@ -87,8 +91,17 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for /metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             store,
             config,
             bootstrap,
@@ -108,6 +121,13 @@ impl Application {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.local_addr())
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     /// The organization and admin key created on this start, if the data directory was new.
@@ -202,9 +222,21 @@ impl Application {
             request_timeout: self.config.request_timeout,
             max_connections: self.config.max_connections,
         };
+        // Scrapes hold no request of the API's: this listener stops when the API's has drained.
+        let metrics_served = self.metrics_listener.map(|listener| {
+            tokio::spawn(serve::serve(
+                listener,
+                router::metrics_router(),
+                limits,
+                std::future::pending(),
+            ))
+        });
         let served = serve::serve(self.listener, router, limits, shutdown)
             .await
             .context("serving HTTP");
+        if let Some(metrics_served) = metrics_served {
+            metrics_served.abort();
+        }
         if let Some(schedule) = schedule {
             schedule.abort();
         }

@@ -10,6 +10,8 @@ pub use crate::Backend;
 
 pub struct TestApp {
     pub url: String,
+    /// `/metrics`'s own address, when the test gave it one (`Config::metrics_listen`).
+    pub metrics_url: Option<String>,
     pub key: String,
     pub client: Client,
     pub store: std::sync::Arc<dyn Store>,
@@ -41,6 +43,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let url = app.url();
+    let metrics_url = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let key = app
         .bootstrap()
         .expect("fresh directory bootstraps")
@@ -53,6 +56,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         url,
+        metrics_url,
         key,
         client: Client::new(),
         store,

@@ -32,6 +32,7 @@ macro_rules! suite {
             mod integrity;
             mod isolation;
             mod limits;
+            mod metrics;
             mod platform;
             mod policy;
             mod print_log;
