@@ -56,6 +56,31 @@ impl Http {
         }
     }
 
+    /// `GET /metrics`: the value of each metric without labels (the gauges the store sets), by
+    /// name. Empty from a server that serves no `/metrics` (one older than it).
+    pub(crate) async fn unlabeled_metrics(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .context("GET /metrics")?;
+        if response.status() != StatusCode::OK {
+            return Ok(Default::default());
+        }
+        let text = response.text().await.context("reading /metrics")?;
+        Ok(text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.contains('{'))
+            .filter_map(|line| {
+                let (name, value) = line.split_once(' ')?;
+                Some((name.to_string(), value.trim().parse().ok()?))
+            })
+            .collect())
+    }
+
     /// GET /v1/events; returns the raw body (timed by callers without the JSON parse).
     pub(crate) async fn get(&self, params: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
         let mut request = self
