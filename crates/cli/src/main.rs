@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(not(target_env = "msvc"))]
+mod allocator;
 mod commands;
 
 use stele_server::Config;

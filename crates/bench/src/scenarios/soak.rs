@@ -155,6 +155,9 @@ pub(crate) struct Sample {
     pub(crate) sqlite: u64,
     /// Of that, the connections' page caches (`stele_sqlite_page_cache_bytes`).
     pub(crate) page_cache: u64,
+    /// What the program has allocated and not freed (`stele_allocator_allocated_bytes`: the
+    /// live heap, without what the allocator keeps freed).
+    pub(crate) allocated: u64,
     /// Requests answered so far.
     pub(crate) requests: u64,
 }
@@ -176,6 +179,7 @@ impl Sample {
             shmem: status_kb(pid, "RssShmem").unwrap_or(0),
             sqlite: kb("stele_sqlite_memory_bytes"),
             page_cache: kb("stele_sqlite_page_cache_bytes"),
+            allocated: kb("stele_allocator_allocated_bytes"),
             requests,
         })
     }
@@ -216,6 +220,7 @@ pub(crate) struct Window {
     /// `RssAnon` less SQLite's page caches ([`Sample::own`]).
     pub(crate) own: f64,
     pub(crate) page_cache: f64,
+    pub(crate) allocated: f64,
 }
 
 impl Window {
@@ -238,6 +243,7 @@ impl Window {
             file: mean(|s| s.file),
             own: mean(Sample::own),
             page_cache: mean(|s| s.page_cache),
+            allocated: mean(|s| s.allocated),
         })
     }
 }
@@ -521,14 +527,15 @@ pub(crate) async fn run(
                             eprintln!(
                                 "bench: soak: {:>4} s: {} requests, VmRSS {:.1} MB (RssAnon \
                                  {:.1}, RssFile {:.1}; SQLite's heap {:.1}, its page caches \
-                                 {:.1})",
+                                 {:.1}; allocated {:.1})",
                                 at.as_secs(),
                                 requests,
                                 s.rss as f64 / 1024.0,
                                 s.anon as f64 / 1024.0,
                                 s.file as f64 / 1024.0,
                                 s.sqlite as f64 / 1024.0,
-                                s.page_cache as f64 / 1024.0
+                                s.page_cache as f64 / 1024.0,
+                                s.allocated as f64 / 1024.0
                             );
                         }
                         samples.push(s);
@@ -957,6 +964,14 @@ impl SoakResult {
                 );
                 let _ = writeln!(
                     o,
+                    "| memory allocated and not freed (the live heap, from the allocator; the same windows: {} then {}) | {} ({:+.1}%) | — |",
+                    mb(g.first.allocated as u64),
+                    mb(g.last.allocated as u64),
+                    signed_mb(g.window_kb(|w| w.allocated) as i64),
+                    g.window_percent(|w| w.allocated),
+                );
+                let _ = writeln!(
+                    o,
                     "| `VmRSS` growth after the warm-up (the same windows; `RssFile`) | {} ({:+.1}%; {}) | — |",
                     signed_mb(g.window_kb(|w| w.rss) as i64),
                     g.window_percent(|w| w.rss),
@@ -1045,16 +1060,16 @@ impl SoakResult {
         let _ = writeln!(o, "\nThe curve (the sample nearest each minute):\n");
         let _ = writeln!(
             o,
-            "| minute | `VmRSS` | `RssAnon` | `RssFile` | `RssShmem` | SQLite's heap | of which page caches | `RssAnon` less page caches | requests answered |"
+            "| minute | `VmRSS` | `RssAnon` | `RssFile` | `RssShmem` | SQLite's heap | of which page caches | `RssAnon` less page caches | allocated | requests answered |"
         );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
         let mut minute = 0u64;
         for (i, s) in self.samples.iter().enumerate() {
             let last = i + 1 == self.samples.len();
             if s.at.as_secs() >= minute * 60 || last {
                 let _ = writeln!(
                     o,
-                    "| {:.1}{} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {:.1}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     s.at.as_secs_f64() / 60.0,
                     if last { " (end)" } else { "" },
                     mb(s.rss),
@@ -1064,6 +1079,7 @@ impl SoakResult {
                     mb(s.sqlite),
                     mb(s.page_cache),
                     mb(s.own()),
+                    mb(s.allocated),
                     thousands(s.requests)
                 );
                 minute = s.at.as_secs() / 60 + 1;

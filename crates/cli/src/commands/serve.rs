@@ -33,7 +33,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         embed_origins: args.embed_origins,
         ..Config::default()
     };
+    #[cfg(not(target_env = "msvc"))]
+    crate::allocator::purge_in_background();
     let app = Application::build(config.clone()).await?;
+    #[cfg(not(target_env = "msvc"))]
+    crate::allocator::report_periodically();
     let shutdown = shutdown_signal()?;
     println!("Stele is listening on {}", app.url());
     if let Some(addr) = app.metrics_addr() {

@@ -531,3 +531,37 @@ fn operators_disable_remove_and_reset_members_and_a_cli_link_opens_on_the_server
         );
     }
 }
+
+/// `stele serve --metrics-listen` says where `/metrics` is, and the binary's allocator reports
+/// there what the program holds live and what it keeps resident.
+#[test]
+fn serve_reports_its_allocator_on_the_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_sqlite(dir.path(), &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = server
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("Metrics: "))
+        .unwrap_or_else(|| panic!("the banner names the metrics address: {:?}", server.banner))
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let gauge = |text: &str, name: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name} ")))
+                .map_or(0.0, |value| value.parse().unwrap())
+        };
+        // The gauges are set every second from the start.
+        for _ in 0..50 {
+            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            let allocated = gauge(&text, "stele_allocator_allocated_bytes");
+            let resident = gauge(&text, "stele_allocator_resident_bytes");
+            if allocated > 0.0 {
+                assert!(resident >= allocated, "{text}");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no allocator figures on {metrics}");
+    });
+}

@@ -21,6 +21,12 @@ pub const HTTP_REQUESTS: &str = "stele_http_requests_total";
 /// Time from a request's head to its response's head, by method, route and status.
 pub const HTTP_DURATION: &str = "stele_http_request_duration_seconds";
 
+/// Gauge: bytes the program has allocated and not freed (the `stele` binary's jemalloc).
+pub const ALLOCATOR_ALLOCATED: &str = "stele_allocator_allocated_bytes";
+/// Gauge: bytes of memory the allocator holds resident: the allocated ones, freed ones not yet
+/// returned to the system, and its own metadata.
+pub const ALLOCATOR_RESIDENT: &str = "stele_allocator_resident_bytes";
+
 /// Latency buckets, in seconds: from a first page (a few ms) to a slow export's head.
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
