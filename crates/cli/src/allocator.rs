@@ -1,5 +1,6 @@
-//! The `stele` binary's allocator, jemalloc: its background purging, and its figures on
-//! `/metrics` (the names are described with the rest in `stele_server::app::metrics`).
+//! The `stele` binary's allocator, jemalloc (the Rust code's and, as the process's `malloc`,
+//! SQLite's): its background purging, and its figures on `/metrics` (the names are described
+//! with the rest in `stele_server::app::metrics`).
 //!
 //! Why a background thread: jemalloc hands memory that requests freed back to the system after a
 //! decay time (10 s), but without one it only does so while the arena that holds it allocates;

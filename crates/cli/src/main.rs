@@ -16,6 +16,9 @@ use stele_server::app::backend::DatabaseUrl;
 /// jemalloc, not glibc's malloc: under mixed load glibc kept what requests freed in its per-thread
 /// arenas (16 on 2 cores), and a server's resident memory grew for as long as it ran; with
 /// jemalloc it stays flat after warm-up (issue 17, the `soak` figures in docs/benchmarks.md).
+/// Built unprefixed, jemalloc is also the process's `malloc`, so the bundled SQLite's C code
+/// (its page caches, which it frees and takes again on whichever blocking thread a read runs)
+/// allocates from it as well, not from glibc's arenas.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
