@@ -24,9 +24,15 @@
 //! request, counted per kind. Reported: the resident memory (`VmRSS`, with `RssAnon` and
 //! `RssFile` beside it) at the end of the warm-up (the first 20% of the run, at most 5 minutes),
 //! its maximum after the warm-up and at the end, the growth after the warm-up against its target
-//! (the process's own memory, `RssAnon`: the mean of the run's last window at most 10% above the
-//! mean of the window right after the warm-up, each as long as the warm-up), a minute-by-minute
-//! curve, and per kind the requests, failures and latency.
+//! (the process's own memory less SQLite's page caches, `RssAnon` − the server's
+//! `stele_sqlite_page_cache_bytes`: the mean of the run's last window at most 10% above the mean
+//! of the window right after the warm-up, each as long as the warm-up), `RssAnon` itself and the
+//! allocator's live bytes beside it, a minute-by-minute curve, and per kind the requests,
+//! failures and latency.
+//!
+//! Why less the page caches: they are the embedded database's buffer pool, bounded by their
+//! configured sizes, and fill as the trail grows, which from an empty start may take longer than
+//! the warm-up; memory that grows past them is what the target is for.
 //!
 //! Why `RssAnon` and not `VmRSS`: on SQLite `VmRSS` also counts the database file's pages that
 //! each connection reads through its memory map, once per connection, coming and going with the
