@@ -1,8 +1,9 @@
 //! What the embedded database holds in this process's memory, for `/metrics`: SQLite's own heap
-//! and, within it, the connections' page caches, which fill up to their `cache_size` as the
-//! connections read and write pages that their memory map does not cover (and then stay full:
-//! they are bounded, not leaking). An operator tells the two apart on the dashboard, and the
-//! bench's soak reads them to tell the caches filling from the rest of the heap growing.
+//! and, within it, the connections' page caches, bounded by their `cache_size`: the writer's
+//! fills as it writes and stays full; a reader's holds the pages it read from outside its memory
+//! map until another connection writes, when SQLite empties it (WAL mode). An operator tells the
+//! caches from the rest on the dashboard, and the bench's soak reads them to tell caches filling
+//! from the rest of the heap growing.
 //!
 //! The one module of Stele with `unsafe`: rusqlite does not wrap SQLite's status functions, so
 //! they are called through its C bindings, each call writing two integers it is handed.
