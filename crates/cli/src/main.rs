@@ -236,7 +236,8 @@ struct ServeArgs {
     )]
     checkpoint_every: u64,
     /// The embedded database: how many MiB of its file each connection reads through a memory
-    /// map (0: plain reads only). Ignored with --database-url.
+    /// map (0: plain reads only; SQLite maps at most 2047 MiB, whatever is asked). Ignored with
+    /// --database-url.
     #[arg(
         long,
         env = "STELE_SQLITE_MMAP_MIB",
