@@ -34,8 +34,10 @@
 //! - `soak` (opt-in): `--soak-minutes` of paced mixed load (single events and batches, first
 //!   pages with filters, searches, cursor walks, entries by id, exports, console pages) on a
 //!   freshly restarted server, its resident memory read every 10 s: is it flat after warm-up?
-//! - `copy` (PostgreSQL only): the yardstick for ingest, a plain binary `COPY` of the same rows
-//!   into equally indexed tables, and the ratio of Stele's ingest rate to it;
+//! - `copy`: the yardstick for ingest, and the ratio of Stele's ingest rate to it: on PostgreSQL a
+//!   plain binary `COPY` of the same rows into equally indexed tables; on SQLite the same rows
+//!   written by plain SQLite into the same table and the same three secondary indexes
+//!   (`raw_sqlite.rs`);
 //! - `disk`: bytes on disk per stored event after a graceful stop (the data directory's files, or
 //!   with PostgreSQL `pg_database_size` and where the bytes go, read with `psql`).
 //!
@@ -82,7 +84,7 @@ use scenarios::proof::proofs;
 use scenarios::query::{Samples, query, query_specs};
 use scenarios::single::single;
 use scenarios::verify::verify;
-use scenarios::{copy, export, prune, startup};
+use scenarios::{copy, export, prune, raw_sqlite, startup};
 use server::{DirCleanup, Server, bench_key};
 
 #[derive(clap::Parser)]
@@ -119,8 +121,9 @@ pub struct BenchArgs {
     checkpoint_every: u64,
     /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, compat, single, query,
     /// count, proof, startup, export, soak, prune, erasure, verify, disk. `compat` (not in the default list)
-    /// measures the WorkOS and Retraced doors beside the native API. `copy` needs `--database-url` and is skipped without
-    /// it. `prune` (not in the default list) removes what the ingest stored: it backdates the
+    /// measures the WorkOS and Retraced doors beside the native API. `copy` is the ingest's
+    /// yardstick (a plain binary `COPY` on PostgreSQL, plain SQLite writes of the same rows
+    /// otherwise). `prune` (not in the default list) removes what the ingest stored: it backdates the
     /// ingest past the 30-day retention window and runs after every other scenario but `verify`
     /// and `disk`. `orgs` and `tenants` (not in the default list either) write into
     /// organizations of their own, so they cannot run with `disk`. `erasure` (not in the default
@@ -511,11 +514,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
-    if let Backend::Postgres(url) = &backend
-        && wants(Scenario::Copy)
-        && ingested > 0
-    {
-        report.raw_copy = Some(copy::run(url, ingested, args.batch, args.ingest_clients).await?);
+    if wants(Scenario::Copy) && ingested > 0 {
+        match &backend {
+            Backend::Postgres(url) => {
+                report.raw_copy =
+                    Some(copy::run(url, ingested, args.batch, args.ingest_clients).await?);
+            }
+            Backend::Sqlite => {
+                let (dir, batch) = (dir.clone(), args.batch);
+                report.raw_sqlite = Some(
+                    tokio::task::spawn_blocking(move || raw_sqlite::run(&dir, ingested, batch))
+                        .await??,
+                );
+            }
+        }
     }
     if let Backend::Postgres(url) = &backend {
         if args.analyze {

@@ -15,13 +15,14 @@ use crate::scenarios::proof::ProofResult;
 use crate::scenarios::query::QueryRow;
 use crate::scenarios::single::SingleResult;
 use crate::scenarios::verify::VerifyResult;
-use crate::scenarios::{compat, copy, export, orgs, prune, startup, tenants};
+use crate::scenarios::{compat, copy, export, orgs, prune, raw_sqlite, startup, tenants};
 use crate::{BenchArgs, PAGE_LIMIT};
 
 #[derive(Default)]
 pub(crate) struct Report {
     pub(crate) ingest: Option<IngestResult>,
     pub(crate) raw_copy: Option<copy::RawCopyResult>,
+    pub(crate) raw_sqlite: Option<raw_sqlite::RawSqliteResult>,
     pub(crate) orgs: Option<orgs::OrgsResult>,
     pub(crate) tenants: Option<tenants::TenantsResult>,
     pub(crate) compat: Option<compat::CompatResult>,
@@ -243,6 +244,36 @@ impl Report {
                     o,
                     "| ratio: Stele's durable HTTP ingest / one plain COPY | ratio | {:.2} | — |",
                     stele / c.single_rate()
+                );
+            }
+        }
+        if let Some(y) = &self.raw_sqlite {
+            let _ = writeln!(
+                o,
+                "| plain SQLite, the same rows into the same table and three secondary indexes ({} per durable transaction, one thread) | rows/s ({} entries, {} with a description, in {:.2} s) | {} | — |",
+                y.batch,
+                thousands(y.entries),
+                thousands(y.descriptions),
+                y.batched.as_secs_f64(),
+                thousands(y.batched_rate() as u64)
+            );
+            let _ = writeln!(
+                o,
+                "| plain SQLite, the same rows in one transaction | rows/s ({:.2} s) | {} | — |",
+                y.single.as_secs_f64(),
+                thousands(y.single_rate() as u64)
+            );
+            if let Some(r) = &self.ingest {
+                let stele = r.events as f64 / r.elapsed.as_secs_f64();
+                let _ = writeln!(
+                    o,
+                    "| ratio: Stele's durable HTTP ingest / plain SQLite, batched | ratio | {:.2} | ≥ 3.0 |",
+                    stele / y.batched_rate()
+                );
+                let _ = writeln!(
+                    o,
+                    "| ratio: Stele's durable HTTP ingest / plain SQLite, one transaction | ratio | {:.2} | — |",
+                    stele / y.single_rate()
                 );
             }
         }

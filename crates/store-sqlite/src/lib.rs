@@ -18,6 +18,7 @@ mod retraced_viewer;
 mod schema;
 mod terms;
 mod writer;
+pub mod yardstick;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

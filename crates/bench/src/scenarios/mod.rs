@@ -11,6 +11,7 @@ pub(crate) mod orgs;
 pub(crate) mod proof;
 pub(crate) mod prune;
 pub(crate) mod query;
+pub(crate) mod raw_sqlite;
 pub(crate) mod single;
 pub(crate) mod soak;
 pub(crate) mod startup;
