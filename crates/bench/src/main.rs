@@ -173,6 +173,10 @@ pub struct BenchArgs {
     /// `tenants` scenario: events sent, all in batches mixing organizations.
     #[arg(long, default_value_t = 1_000_000)]
     tenants_events: u64,
+    /// `copy` scenario on SQLite: also write the rows into fewer structures (`entries` alone, with
+    /// its index, with each search table), batched and in one transaction, to show what each costs.
+    #[arg(long)]
+    copy_breakdown: bool,
     /// `soak` scenario: minutes of mixed load (the first 20%, at most 5 minutes, are warm-up).
     #[arg(long, default_value_t = 30)]
     soak_minutes: u64,
@@ -521,10 +525,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     Some(copy::run(url, ingested, args.batch, args.ingest_clients).await?);
             }
             Backend::Sqlite => {
-                let (dir, batch) = (dir.clone(), args.batch);
+                let (dir, batch, breakdown) = (dir.clone(), args.batch, args.copy_breakdown);
                 report.raw_sqlite = Some(
-                    tokio::task::spawn_blocking(move || raw_sqlite::run(&dir, ingested, batch))
-                        .await??,
+                    tokio::task::spawn_blocking(move || {
+                        raw_sqlite::run(&dir, ingested, batch, breakdown)
+                    })
+                    .await??,
                 );
             }
         }

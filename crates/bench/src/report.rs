@@ -276,6 +276,18 @@ impl Report {
                     stele / y.single_rate()
                 );
             }
+            for b in &y.breakdown {
+                let per_row = |d: std::time::Duration| d.as_secs_f64() * 1e6 / y.entries as f64;
+                let _ = writeln!(
+                    o,
+                    "| plain SQLite into {} | rows/s, batched / one transaction (µs per row) | {} ({:.1}) / {} ({:.1}) | — |",
+                    b.structures.describe(),
+                    thousands((y.entries as f64 / b.batched.as_secs_f64()) as u64),
+                    per_row(b.batched),
+                    thousands((y.entries as f64 / b.single.as_secs_f64()) as u64),
+                    per_row(b.single)
+                );
+            }
         }
         match &self.single {
             Some(r) => {

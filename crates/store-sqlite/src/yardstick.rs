@@ -145,8 +145,8 @@ fn schema(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 mod tests {
     use super::*;
     use crate::SqliteStore;
-    use stele_store::prelude::*;
     use stele_store::conformance::{event, request};
+    use stele_store::prelude::*;
 
     /// The rows read back make an equal copy: the same columns, the same terms the store's own
     /// search finds them by, and the statements create the same tables in an empty database.

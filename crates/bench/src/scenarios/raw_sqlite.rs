@@ -13,7 +13,9 @@
 //!    One thread: SQLite has one writer at a time;
 //! 4. **one transaction**: the same rows again, into a fresh file, in one commit: the ceiling,
 //!    with no durability point until the end;
-//! 5. removes its files, so the disk scenario sees only Stele's data.
+//! 5. with `--copy-breakdown`, steps 3 and 4 again into fewer structures (`entries` alone, then
+//!    with its index, then with each search table), to show what each one costs;
+//! 6. removes its files, so the disk scenario sees only Stele's data.
 //!
 //! What the yardstick leaves out, and Stele does: the HTTP request, JSON parsing and validation,
 //! hashing the chain, the chain and idempotency bookkeeping, the dictionary and the facet rows.
@@ -33,6 +35,50 @@ pub struct RawSqliteResult {
     pub batched: Duration,
     /// Wall time of the single transaction.
     pub single: Duration,
+    /// With `--copy-breakdown`: the same rows into fewer structures, batched and in one
+    /// transaction each, to show what each structure costs.
+    pub breakdown: Vec<BreakdownRow>,
+}
+
+/// Which of the secondary indexes a write keeps (the `entries` table is always written).
+#[derive(Debug, Clone, Copy)]
+pub struct Structures {
+    pub seq_index: bool,
+    pub terms: bool,
+    pub trigrams: bool,
+}
+
+impl Structures {
+    const ALL: Structures = Structures {
+        seq_index: true,
+        terms: true,
+        trigrams: true,
+    };
+
+    pub fn describe(self) -> &'static str {
+        match (self.seq_index, self.terms, self.trigrams) {
+            (false, false, false) => "`entries` alone",
+            (true, false, false) => "`entries` + `(org_id, seq)` index",
+            (true, true, false) => "`entries` + `(org_id, seq)` + filter terms (`entry_terms`)",
+            (true, false, true) => {
+                "`entries` + `(org_id, seq)` + description trigrams (`entries_fts`)"
+            }
+            _ => "`entries` + all three secondary indexes",
+        }
+    }
+
+    /// Whether a schema statement is for a structure this write keeps.
+    fn keeps(self, sql: &str) -> bool {
+        (self.seq_index || !sql.contains("entries_seq"))
+            && (self.terms || !sql.contains("entry_terms"))
+            && (self.trigrams || !sql.contains("entries_fts"))
+    }
+}
+
+pub struct BreakdownRow {
+    pub structures: Structures,
+    pub batched: Duration,
+    pub single: Duration,
 }
 
 impl RawSqliteResult {
@@ -45,8 +91,14 @@ impl RawSqliteResult {
     }
 }
 
-/// Runs the yardstick over the first `events` entries of `dir`'s `stele.db`.
-pub fn run(dir: &Path, events: u64, batch: usize) -> anyhow::Result<RawSqliteResult> {
+/// Runs the yardstick over the first `events` entries of `dir`'s `stele.db`; with `breakdown`,
+/// also with fewer structures.
+pub fn run(
+    dir: &Path,
+    events: u64,
+    batch: usize,
+    breakdown: bool,
+) -> anyhow::Result<RawSqliteResult> {
     eprintln!("bench: copy: reading back {events} stored entries and their search rows");
     let rows = yardstick::read(&dir.join("stele.db"), events as usize)
         .context("reading back the stored entries")?;
@@ -55,31 +107,73 @@ pub fn run(dir: &Path, events: u64, batch: usize) -> anyhow::Result<RawSqliteRes
     }
     let work = std::env::temp_dir().join(format!("stele-bench-yardstick-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let result = (|| {
+    let both = |structures: Structures| -> anyhow::Result<(Duration, Duration)> {
         eprintln!(
-            "bench: copy: {} entries, batches of {batch} committed one by one",
-            rows.entries.len()
+            "bench: copy: {} entries into {}, batches of {batch} committed one by one, then in one transaction",
+            rows.entries.len(),
+            structures.describe()
         );
-        let batched = write(&work.join("batched.db"), &rows, batch)?;
-        eprintln!("bench: copy: the same rows in one transaction");
-        let single = write(&work.join("single.db"), &rows, rows.entries.len())?;
+        let batched = write(&work.join("batched.db"), &rows, batch, structures)?;
+        let single = write(
+            &work.join("single.db"),
+            &rows,
+            rows.entries.len(),
+            structures,
+        )?;
+        Ok((batched, single))
+    };
+    let result = (|| {
+        let (batched, single) = both(Structures::ALL)?;
+        let mut rows_of_breakdown = Vec::new();
+        if breakdown {
+            for (seq_index, terms, trigrams) in [
+                (false, false, false),
+                (true, false, false),
+                (true, true, false),
+                (true, false, true),
+            ] {
+                let structures = Structures {
+                    seq_index,
+                    terms,
+                    trigrams,
+                };
+                let (batched, single) = both(structures)?;
+                rows_of_breakdown.push(BreakdownRow {
+                    structures,
+                    batched,
+                    single,
+                });
+            }
+        }
         Ok(RawSqliteResult {
             entries: rows.entries.len() as u64,
             descriptions: rows.descriptions.iter().flatten().count() as u64,
             batch,
             batched,
             single,
+            breakdown: rows_of_breakdown,
         })
     })();
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-/// Creates the tables in a new database at `path` and writes every row in transactions of
-/// `batch` entries; returns the time the writes took (creating the tables is off the clock).
-fn write(path: &Path, rows: &StoredRows, batch: usize) -> anyhow::Result<Duration> {
+/// Creates the tables in a new database at `path` (removing any earlier one) and writes every row
+/// in transactions of `batch` entries into the `structures` kept; returns the time the writes
+/// took (creating the tables is off the clock).
+fn write(
+    path: &Path,
+    rows: &StoredRows,
+    batch: usize,
+    structures: Structures,
+) -> anyhow::Result<Duration> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
     let mut conn = yardstick::open_copy(path)?;
-    for sql in &rows.schema {
+    for sql in rows.schema.iter().filter(|sql| structures.keeps(sql)) {
         conn.execute_batch(sql)
             .with_context(|| format!("creating the yardstick's tables: {sql}"))?;
     }
@@ -100,12 +194,16 @@ fn write(path: &Path, rows: &StoredRows, batch: usize) -> anyhow::Result<Duratio
             for entry in entries {
                 insert.execute(params_from_iter(entry))?;
             }
-            insert_in_rowid_order(&tx, "entry_terms (rowid, terms)", terms.iter())?;
-            insert_in_rowid_order(
-                &tx,
-                "entries_fts (rowid, description)",
-                descriptions.iter().flatten(),
-            )?;
+            if structures.terms {
+                insert_in_rowid_order(&tx, "entry_terms (rowid, terms)", terms.iter())?;
+            }
+            if structures.trigrams {
+                insert_in_rowid_order(
+                    &tx,
+                    "entries_fts (rowid, description)",
+                    descriptions.iter().flatten(),
+                )?;
+            }
         }
         tx.commit()?;
     }
