@@ -10,6 +10,25 @@ use crate::filter::{
 use crate::query::SearchQuery;
 use crate::time::{DayBound, Millis, parse_range_bound};
 
+/// The parameters [`PageRequest::from_params`] reads: the filters, `q`, `limit` and `cursor`.
+pub const PAGE_PARAMETERS: &[&str] = &[
+    "action",
+    "detailed_action",
+    "actor_type",
+    "actor",
+    "entity_type",
+    "entity_id",
+    "channel",
+    "outcome",
+    "correlation_id",
+    "ip",
+    "from",
+    "to",
+    "q",
+    "limit",
+    "cursor",
+];
+
 /// One page request: filter, page size and an optional cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
@@ -205,6 +224,27 @@ fn parse_bound(field: &str, value: &str, bound: DayBound) -> Result<Millis, Filt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each name in [`PAGE_PARAMETERS`] is one the reader acts on (the API refuses the others):
+    /// given a value it cannot use, it either refuses it or the request changes.
+    #[test]
+    fn every_page_parameter_is_read() {
+        for name in PAGE_PARAMETERS {
+            let read = PageRequest::from_params([(*name, "~unusable~")]);
+            match read {
+                Err(_) => {}
+                Ok(request) => assert_ne!(
+                    request,
+                    PageRequest::from_params([]).unwrap(),
+                    "`{name}` was ignored"
+                ),
+            }
+        }
+        assert_eq!(
+            PageRequest::from_params([("acton", "update")]).unwrap(),
+            PageRequest::from_params([]).unwrap()
+        );
+    }
     use crate::filter::DetailedActionMatch;
 
     fn parse(q: &[(&str, &str)]) -> Result<PageRequest, FilterError> {

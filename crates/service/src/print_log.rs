@@ -230,8 +230,20 @@ pub struct Query {
     pub offset: u64,
 }
 
+/// The parameters [`parse_query`] reads (Bambuddy's list parameters).
+pub const QUERY_PARAMETERS: &[&str] = &[
+    "search",
+    "printer_id",
+    "created_by_username",
+    "status",
+    "date_from",
+    "date_to",
+    "limit",
+    "offset",
+];
+
 /// Reads `search`, `printer_id`, `created_by_username`, `status`, `date_from`, `date_to`,
-/// `limit` and `offset`. Empty values count as absent (as an HTML form sends them); other
+/// `limit` and `offset` ([`QUERY_PARAMETERS`]). Empty values count as absent (as an HTML form sends them); other
 /// parameters are left to the caller.
 pub fn parse_query<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -906,6 +918,22 @@ mod tests {
 
     fn query(pairs: &[(&str, &str)]) -> Result<Query, FilterError> {
         parse_query(pairs.iter().copied())
+    }
+
+    /// Each name in [`QUERY_PARAMETERS`] is one the reader acts on (the API refuses the others).
+    #[test]
+    fn every_query_parameter_is_read() {
+        for name in QUERY_PARAMETERS {
+            // A value no parameter can take as it is, and one most take: one of them must tell.
+            let refused = query(&[(name, "~unusable~")]);
+            let taken = query(&[(name, "7")]);
+            let default = query(&[]).unwrap();
+            assert!(
+                refused.as_ref().map_or(true, |q| *q != default)
+                    || taken.as_ref().map_or(true, |q| *q != default),
+                "`{name}` was ignored"
+            );
+        }
     }
 
     #[test]

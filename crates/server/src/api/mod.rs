@@ -14,6 +14,7 @@ pub mod facets;
 pub mod health;
 pub mod integrity;
 pub mod organizations;
+pub mod parameters;
 pub mod print_log;
 pub mod redaction;
 pub mod settings;
@@ -156,4 +157,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::ready))
+        // After every route: a layer added with `route_layer` covers the routes before it.
+        .route_layer(axum::middleware::from_fn(parameters::reject_unknown))
 }

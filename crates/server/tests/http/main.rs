@@ -33,6 +33,7 @@ macro_rules! suite {
             mod isolation;
             mod limits;
             mod metrics;
+            mod parameters;
             mod platform;
             mod policy;
             mod print_log;
