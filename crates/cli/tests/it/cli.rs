@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, key_in, serve_sqlite};
+use crate::support::{Server, key_in, serve_sqlite, serve_sqlite_with_env};
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
 
@@ -564,4 +564,98 @@ fn serve_reports_its_allocator_on_the_metrics_listener() {
         }
         panic!("no allocator figures on {metrics}");
     });
+}
+
+/// With `STELE_LOG_FORMAT=json`, every request is one JSON line under `stele::request`: the
+/// method, the route pattern (not the path sent), the status, the latency, the organization and
+/// the key's id once the key is read, and the request id, taken from `X-Request-Id` when the
+/// client sends a plausible one and made otherwise, and sent back. Never a key, nor the path's
+/// own ids.
+#[test]
+fn serve_logs_one_json_line_per_request_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_sqlite_with_env(dir.path(), &[], &[("STELE_LOG_FORMAT", "json")]);
+    let key = key_in(&server.banner).expect("a first start prints the admin key");
+    let url = server.url.clone();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{url}/v1/events"))
+            .bearer_auth(&key)
+            .header("x-request-id", "trace-42")
+            .json(&json!({"action": "create", "actor": {"type": "user", "id": "u1"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        assert_eq!(created.headers()["x-request-id"], "trace-42");
+        let missing = client
+            .get(format!("{url}/v1/events/evt_private_17"))
+            .bearer_auth(&key)
+            .header("x-request-id", "forged\"}, {\"status\": 200")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let made = missing.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(made.starts_with("req_"), "{made}");
+        let refused = client
+            .get(format!("{url}/v1/events"))
+            .bearer_auth("stk_not_a_real_key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+    });
+
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        lines = server
+            .log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["target"] == "stele::request")
+            .collect();
+        if lines.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(lines.len(), 3, "{}", server.log_text());
+    let (created, missing, refused) = (&lines[0], &lines[1], &lines[2]);
+    assert_eq!(created["span"]["method"], "POST");
+    assert_eq!(created["span"]["route"], "/v1/events");
+    assert_eq!(created["span"]["request_id"], "trace-42");
+    assert_eq!(created["fields"]["status"], 201);
+    assert!(created["fields"]["latency_ms"].as_f64().is_some());
+    assert!(created["span"]["org"].as_str().unwrap().starts_with("org_"));
+    assert!(
+        created["span"]["key_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(missing["span"]["route"], "/v1/events/{id}");
+    assert_eq!(missing["fields"]["status"], 404);
+    assert!(
+        missing["span"]["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    assert_eq!(refused["fields"]["status"], 401);
+    assert!(refused["span"].get("key_id").is_none(), "{refused}");
+
+    let log = server.log_text();
+    for secret in [
+        key.as_str(),
+        "stk_not_a_real_key",
+        "evt_private_17",
+        "forged",
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret}: {log}");
+    }
 }

@@ -11,6 +11,7 @@
 //! name its organization itself (`organization`, checked by `api::events`). An organization key
 //! may send the header only to name its own organization.
 
+use crate::app::request_log::note_caller;
 use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
@@ -314,6 +315,7 @@ impl FromRequestParts<AppState> for Reader {
             .resolve(state.store.as_ref(), &claims.org)
             .await?
             .ok_or(ApiError::Unauthorized("unknown or expired viewer token"))?;
+        note_caller(&org.id, None);
         Ok(Reader::Viewer {
             claims,
             org: org.key,
@@ -384,6 +386,8 @@ pub(crate) async fn act_for(
     })?;
     key.org = org.key;
     key.org_id = org.id;
+    // The log line names the organization the key acts for.
+    note_caller(&key.org_id, None);
     Ok(key)
 }
 
@@ -461,9 +465,11 @@ pub(crate) async fn api_key(parts: &Parts, state: &AppState) -> Result<ApiKeyInf
             ));
         }
     };
-    state
+    let key = state
         .store
         .authenticate(&api_keys::hash(secret))
         .await?
-        .ok_or(ApiError::Unauthorized("unknown or revoked API key"))
+        .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+    note_caller(&key.org_id, Some(&key.id));
+    Ok(key)
 }

@@ -139,12 +139,7 @@ pub async fn render() -> Response {
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    // Requests no route matched (404s, scans) share one label.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_of(&request);
     let response = next.run(request).await;
     let labels = [
         ("method", method.to_owned()),
@@ -156,8 +151,19 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// The route pattern that matched the request (`/v1/events/{id}`), never the path a client sent,
+/// so that labels and log fields stay few; requests no route matched (404s, scans) share
+/// `unmatched`.
+pub(crate) fn route_of(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned())
+}
+
 /// The method as a label: the standard ones by name, anything else as `other`.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

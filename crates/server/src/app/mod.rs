@@ -8,6 +8,7 @@ pub mod cors;
 pub(crate) mod download;
 pub mod logging;
 pub mod metrics;
+pub mod request_log;
 pub mod router;
 pub mod serve;
 pub mod startup;

@@ -1,7 +1,8 @@
 //! The one router: the v1 API and the compatible print-log routes (`crate::api`), the web
 //! console (`crate::console`), the doors for other services' clients (`crate::compat`),
 //! `/metrics` (unless it has a listener of its own), and what applies to all of them (the body
-//! limit, the JSON 404, the check that paths are text, the request metrics).
+//! limit, the JSON 404, the check that paths are text, the request metrics, the request id and
+//! the request log).
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -16,6 +17,7 @@ use crate::api::error::ApiError;
 use crate::app::config::Config;
 use crate::app::cors;
 use crate::app::metrics;
+use crate::app::request_log;
 use crate::app::state::AppState;
 use crate::compat;
 use crate::console;
@@ -37,6 +39,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn(readable_path))
         .layer(middleware::from_fn(metrics::track))
+        // Outermost: every answer, refusals by the layers above included, has its id and line.
+        .layer(request_log::layer())
+        .layer(middleware::from_fn(request_log::request_id))
         .with_state(state)
 }
 

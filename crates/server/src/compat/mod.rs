@@ -20,16 +20,21 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use stele_service::random;
-use tracing::Instrument;
 
-/// Names each request of a door with a fresh random id, sent back in the door's own header
-/// (`X-Request-ID` for WorkOS, `X-Retraced-RequestId` for Retraced) and logged with any failure,
-/// so a client's report can be matched to the server's log. Use as
+use crate::app::request_log::RequestId;
+
+/// Sends the request's id (`crate::app::request_log`) back in the door's own header as well
+/// (`X-Request-ID` for WorkOS, the same as Stele's, `X-Retraced-RequestId` for Retraced), so a
+/// client's report can be matched to the server's log. Use as
 /// `middleware::from_fn(|r, n| request_id(HEADER, r, n))`.
 pub async fn request_id(header: HeaderName, request: Request, next: Next) -> Response {
-    let id = random::token("req_", 12);
-    let span = tracing::info_span!("compat", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        // Only a router without the request log's layer (a test's) leaves it unset.
+        .unwrap_or_else(|| random::token("req_", 12));
+    let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(header, value);
     }

@@ -104,8 +104,13 @@ pub fn spawn(options: &ServeOptions<'_>) -> Starting {
 /// Starts `stele serve` on port 0 over the embedded database in `data_dir`, with the `extra`
 /// flags, and waits for its banner. Its log goes to `serve.log` in the data directory.
 pub fn serve_sqlite(data_dir: &Path, extra: &[&str]) -> Server {
+    serve_sqlite_with_env(data_dir, extra, &[])
+}
+
+/// [`serve_sqlite`] with these environment variables set as well.
+pub fn serve_sqlite_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let (mut command, log) = serve_command(data_dir);
-    command.args(extra);
+    command.args(extra).envs(env.iter().copied());
     start(command, log).ready()
 }
 
