@@ -97,8 +97,19 @@ impl Server {
             if let Some(rest) = line.split("Checkpoint public key: ").nth(1) {
                 server.public_key = rest.split_whitespace().next().unwrap_or("").to_string();
             }
+            // Older builds print the key; newer ones write it to a file when, as here, their
+            // output is not a terminal, and name the file.
             if let Some(key) = find_key(&line) {
                 server.key = key;
+            }
+            if let Some(path) = line
+                .strip_prefix("Its admin API key is in ")
+                .and_then(|rest| rest.split(" (readable only").next())
+            {
+                server.key = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the first admin key from {path}"))?
+                    .trim()
+                    .to_string();
             }
             if let Some(rest) = line.split("First start: created organization `").nth(1)
                 && let Some(id) = rest.split('(').nth(1)

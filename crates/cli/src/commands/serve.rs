@@ -63,13 +63,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "First start: created organization `{}` ({}).",
             first.org_name, first.org_id
         );
-        println!("Its admin API key is shown this once; keep it somewhere safe:");
-        println!();
-        println!("    {}", first.admin_key);
-        println!();
+        show_first_key(&first.admin_key, &config.data_dir)?;
         println!(
-            "Try: curl -H 'Authorization: Bearer {}' {}/v1/events",
-            first.admin_key,
+            "Try: curl -H 'Authorization: Bearer <the key>' {}/v1/events",
             app.url()
         );
     }
@@ -80,6 +76,44 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop.");
     app.run_until(shutdown).await?;
     tracing::info!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+/// The file the first start's admin key is written to when standard output is not a terminal.
+pub(crate) const FIRST_KEY_FILE: &str = "first-admin-key";
+
+/// Shows the first start's admin key once: on the terminal when standard output is one; otherwise
+/// (a service manager's journal, a container's log, a pipe) only in a file of the data directory
+/// that only the server's user can read, so the key does not land in logs that others read and
+/// keep.
+fn show_first_key(key: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::{IsTerminal as _, Write as _};
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    if std::io::stdout().is_terminal() {
+        println!("Its admin API key is shown this once; keep it somewhere safe:");
+        println!();
+        println!("    {key}");
+        println!();
+        return Ok(());
+    }
+    let path = data_dir.join(FIRST_KEY_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing the first admin key to {}", path.display()))?;
+    // `mode` applies only to a file it creates; one left from an earlier start is narrowed too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{key}")?;
+    file.sync_all()?;
+    println!(
+        "Its admin API key is in {} (readable only by this user; not printed, as this output is \
+         not a terminal): keep it somewhere safe, then delete the file.",
+        path.display()
+    );
     Ok(())
 }
 

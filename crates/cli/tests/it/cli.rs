@@ -659,3 +659,41 @@ fn serve_logs_one_json_line_per_request_without_secrets() {
         assert!(!log.contains(secret), "the log holds {secret}: {log}");
     }
 }
+
+/// Standard output that is not a terminal (a journal, a container's log, this pipe) never gets
+/// the first start's admin key: it goes to a file of the data directory only its owner can read,
+/// which the banner names; the key works, and a restart does not write it again.
+#[test]
+fn the_first_admin_key_goes_to_an_owner_only_file_when_output_is_not_a_terminal() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_sqlite(dir.path(), &[]);
+    let key = key_in(&server.banner).expect("the banner names the key's file");
+    let file = dir.path().join("first-admin-key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let banner = server.banner.join("\n");
+    assert!(!banner.contains(&key), "{banner}");
+    assert!(!server.log_text().contains(&key));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/v1/events", server.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    server.stop();
+
+    std::fs::remove_file(&file).unwrap();
+    let server = serve_sqlite(dir.path(), &[]);
+    assert!(key_in(&server.banner).is_none());
+    assert!(!file.exists());
+}

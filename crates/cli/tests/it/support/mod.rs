@@ -255,11 +255,13 @@ fn read(path: &Path) -> String {
 
 /// The admin key a first start prints, if this banner has one.
 pub fn key_in(banner: &[String]) -> Option<String> {
-    banner.iter().find_map(|l| {
-        l.split_whitespace()
-            .find(|w| w.starts_with("stele_"))
-            .map(str::to_string)
-    })
+    // Standard output is a pipe here, so the first start writes the key to a file and names it.
+    let line = banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Its admin API key is in "))?;
+    let path = line.split(" (readable only").next()?;
+    let key = std::fs::read_to_string(path).ok()?;
+    Some(key.trim().to_string())
 }
 
 /// The first word after `prefix` on the banner line that starts with it.
