@@ -10,8 +10,8 @@ use crate::filter::{
 use crate::query::SearchQuery;
 use crate::time::{DayBound, Millis, parse_range_bound};
 
-/// The parameters [`PageRequest::from_params`] reads: the filters, `q`, `limit` and `cursor`.
-pub const PAGE_PARAMETERS: &[&str] = &[
+/// The list's filters as query parameters (an export echoes those given in its `filters`).
+pub const FILTER_PARAMETERS: [&str; 13] = [
     "action",
     "detailed_action",
     "actor_type",
@@ -25,6 +25,24 @@ pub const PAGE_PARAMETERS: &[&str] = &[
     "from",
     "to",
     "q",
+];
+
+/// Every parameter [`PageRequest::from_params`] reads: the filters, then the page size and the
+/// cursor (the order the console's links write them in).
+pub const PAGE_PARAMETERS: [&str; 15] = [
+    FILTER_PARAMETERS[0],
+    FILTER_PARAMETERS[1],
+    FILTER_PARAMETERS[2],
+    FILTER_PARAMETERS[3],
+    FILTER_PARAMETERS[4],
+    FILTER_PARAMETERS[5],
+    FILTER_PARAMETERS[6],
+    FILTER_PARAMETERS[7],
+    FILTER_PARAMETERS[8],
+    FILTER_PARAMETERS[9],
+    FILTER_PARAMETERS[10],
+    FILTER_PARAMETERS[11],
+    FILTER_PARAMETERS[12],
     "limit",
     "cursor",
 ];
@@ -230,7 +248,7 @@ mod tests {
     #[test]
     fn every_page_parameter_is_read() {
         for name in PAGE_PARAMETERS {
-            let read = PageRequest::from_params([(*name, "~unusable~")]);
+            let read = PageRequest::from_params([(name, "~unusable~")]);
             match read {
                 Err(_) => {}
                 Ok(request) => assert_ne!(

@@ -20,9 +20,10 @@ use crate::api::auth::{Authenticated, ClientIp};
 use crate::api::error::{ApiError, Result};
 use crate::app::download;
 use crate::app::state::AppState;
+use stele_core::params::FILTER_PARAMETERS;
 use stele_service::access::org_policy::Attempt;
 use stele_service::export::jobs::token_hash;
-use stele_service::export::{ExportRequest, FILTER_PARAMS, Format};
+use stele_service::export::{ExportRequest, Format};
 
 /// Bytes read from the file per chunk of the download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
@@ -83,11 +84,14 @@ fn export_request(body: &[u8]) -> Result<ExportRequest> {
             ("filters", Value::Object(filters)) => {
                 for (filter, value) in filters {
                     let field = format!("filters.{filter}");
-                    if !FILTER_PARAMS.contains(&filter.as_str()) {
+                    if !FILTER_PARAMETERS.contains(&filter.as_str()) {
                         return Err(ApiError::field(
                             "invalid_parameter",
                             &field,
-                            format!("is not a filter; filters are {}", FILTER_PARAMS.join(", ")),
+                            format!(
+                                "is not a filter; filters are {}",
+                                FILTER_PARAMETERS.join(", ")
+                            ),
                         ));
                     }
                     let text = match value {

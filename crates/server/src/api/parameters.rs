@@ -21,13 +21,15 @@ use crate::api::error::ApiError;
 
 /// An export's parameters: the list's filters, its format, and the list's `limit` and `cursor`
 /// (accepted and ignored, so that a list URL's query string can be reused as it is).
-const EXPORT_PARAMETERS: &[&[&str]] = &[PAGE_PARAMETERS, &["format"]];
+const EXPORT_PARAMETERS: &[&[&str]] = &[&PAGE_PARAMETERS, &["format"]];
 
 /// What the endpoint at `route` (the router's pattern) reads for `method`, as lists to join.
 fn accepted(method: &Method, route: &str) -> &'static [&'static [&'static str]] {
     let get = *method == Method::GET || *method == Method::HEAD;
     match route {
-        "/v1/events" | "/v1/entities/{entity_type}/{entity_id}/events" if get => &[PAGE_PARAMETERS],
+        "/v1/events" | "/v1/entities/{entity_type}/{entity_id}/events" if get => {
+            &[&PAGE_PARAMETERS]
+        }
         "/v1/export" if get => EXPORT_PARAMETERS,
         "/v1/exports/{id}/download" if get => &[&["token"]],
         "/v1/integrity/checkpoints" if get => &[&["limit"]],

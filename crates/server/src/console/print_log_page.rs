@@ -35,17 +35,8 @@ pub const PATH: &str = "/console/print-log";
 /// The rows-per-page choices (the seed's), the default being the API's.
 pub const ROWS_PER_PAGE: [u32; 4] = [10, 25, 50, 100];
 
-/// The query parameters the page keeps in its URL, in the order links write them.
-const KEYS: [&str; 8] = [
-    "search",
-    "printer_id",
-    "created_by_username",
-    "status",
-    "date_from",
-    "date_to",
-    "limit",
-    "offset",
-];
+/// The query parameters the page keeps in its URL, in the order links write them: the API's.
+const KEYS: &[&str] = stele_service::print_log::QUERY_PARAMETERS;
 /// Of those, the ones that filter (and count as active filters).
 const FILTERS: [&str; 6] = [
     "search",
@@ -66,7 +57,7 @@ struct View {
 impl View {
     fn from_params(params: &[(String, String)]) -> View {
         let mut values = vec![];
-        for key in KEYS {
+        for &key in KEYS {
             if let Some((_, v)) = params
                 .iter()
                 .rev()

@@ -16,7 +16,7 @@ use stele_core::params::PageRequest;
 use stele_core::query::SearchQuery;
 use stele_core::time::{Millis, format_rfc3339};
 
-use stele_service::export::FILTER_PARAMS;
+use stele_core::params::PAGE_PARAMETERS;
 
 pub const DAY_MS: Millis = 86_400_000;
 
@@ -276,23 +276,7 @@ pub fn short_id(id: &str) -> Cow<'_, str> {
 
 /// The parameters the page keeps in its URL, in the order links write them: the filters of
 /// `GET /v1/events`, then the page size and the cursor.
-pub const QUERY_KEYS: [&str; 15] = [
-    FILTER_PARAMS[0],
-    FILTER_PARAMS[1],
-    FILTER_PARAMS[2],
-    FILTER_PARAMS[3],
-    FILTER_PARAMS[4],
-    FILTER_PARAMS[5],
-    FILTER_PARAMS[6],
-    FILTER_PARAMS[7],
-    FILTER_PARAMS[8],
-    FILTER_PARAMS[9],
-    FILTER_PARAMS[10],
-    FILTER_PARAMS[11],
-    FILTER_PARAMS[12],
-    "limit",
-    "cursor",
-];
+pub const QUERY_KEYS: [&str; 15] = PAGE_PARAMETERS;
 
 /// The view's query: what the URL says, trimmed, empty values dropped (as the API ignores them),
 /// the `actor_type` checkboxes of the filter form merged into one comma list, and everything

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use stele_core::Entry;
 use stele_core::event::{Actor, Context, NewEvent, Outcome};
 use stele_core::filter::{EventFilter, FilterError};
-use stele_core::params::PageRequest;
+use stele_core::params::{FILTER_PARAMETERS, PageRequest};
 use stele_core::time::{Millis, format_rfc3339};
 use stele_store::record::{CorruptRow, entry_id_into};
 use stele_store::rows::{FlatEntry, RowPage};
@@ -58,23 +58,6 @@ pub const EXPORT_DETAILED_ACTION: &str = "audit_log.export";
 /// The channel of the entry that records an export: pulling the log is compliance evidence, like
 /// an erasure.
 pub const EXPORT_CHANNEL: &str = "compliance";
-
-/// The list parameters that select entries; an export echoes those given in its `filters`.
-pub const FILTER_PARAMS: [&str; 13] = [
-    "action",
-    "detailed_action",
-    "actor_type",
-    "actor",
-    "entity_type",
-    "entity_id",
-    "channel",
-    "outcome",
-    "correlation_id",
-    "ip",
-    "from",
-    "to",
-    "q",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -156,7 +139,7 @@ impl ExportRequest {
                 format = Format::parse(value).ok_or_else(|| {
                     FilterError::new("format", "must be `csv`, `json` or `ndjson`")
                 })?;
-            } else if FILTER_PARAMS.contains(key) {
+            } else if FILTER_PARAMETERS.contains(key) {
                 filters.insert((*key).to_string(), Value::String(value.to_string()));
             }
         }
