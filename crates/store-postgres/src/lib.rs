@@ -200,8 +200,9 @@ async fn upkeep(pool: Arc<Pool>, partitions: Arc<Partitions>, key: SigningKey, e
             integrity::make_checkpoints(&mut conn, &key, every_ms, false, now_millis()).await
         }
         .await;
-        if let Err(error) = made {
-            tracing::warn!(%error, "signing checkpoints failed; will retry");
+        match made {
+            Ok(count) => stele_store::metrics::checkpoints_signed(count),
+            Err(error) => tracing::warn!(%error, "signing checkpoints failed; will retry"),
         }
         let ahead = async {
             let mut conn = pool.get().await?;
@@ -822,7 +823,9 @@ impl Integrity for PgStore {
             return Ok(0);
         };
         let mut conn = self.pool.get().await?;
-        Ok(integrity::make_checkpoints(&mut conn, key, 0, true, now_millis()).await?)
+        let count = integrity::make_checkpoints(&mut conn, key, 0, true, now_millis()).await?;
+        stele_store::metrics::checkpoints_signed(count);
+        Ok(count)
     }
 
     async fn shutdown(&self) -> Result<()> {

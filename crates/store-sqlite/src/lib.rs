@@ -164,8 +164,11 @@ impl Maintenance {
                         let made = writer.run_blocking(move |tx| {
                             integrity::make_checkpoints(tx, &key, every_ms, false, now_millis())
                         });
-                        if let Err(error) = made {
-                            tracing::warn!(%error, "signing checkpoints failed; will retry");
+                        match made {
+                            Ok(count) => stele_store::metrics::checkpoints_signed(count),
+                            Err(error) => {
+                                tracing::warn!(%error, "signing checkpoints failed; will retry")
+                            }
                         }
                     }
                 }
@@ -793,9 +796,12 @@ impl Integrity for SqliteStore {
         let Some(key) = self.options.signing_key.clone() else {
             return Ok(0);
         };
-        self.writer
+        let count = self
+            .writer
             .run(move |tx| integrity::make_checkpoints(tx, &key, 0, true, now_millis()))
-            .await
+            .await?;
+        stele_store::metrics::checkpoints_signed(count);
+        Ok(count)
     }
 
     async fn shutdown(&self) -> Result<()> {

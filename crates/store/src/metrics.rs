@@ -27,6 +27,26 @@ pub const POOL_IN_USE: &str = "stele_postgres_pool_in_use";
 /// Gauge: PostgreSQL connections the read pool may lend at once.
 pub const POOL_SIZE: &str = "stele_postgres_pool_size";
 
+/// Counter: signed checkpoints this process made (one per organization whose chain moved).
+pub const CHECKPOINTS_SIGNED: &str = "stele_checkpoints_signed_total";
+/// Counter: bytes of request bodies whose events were all recorded (every ingest door).
+pub const INGEST_BYTES: &str = "stele_ingest_bytes_total";
+/// Counter: retention runs by outcome (`ok`; `archive_failed`: an organization's archive could
+/// not be written and its run stopped; `failed`: the run stopped on a store error).
+pub const RETENTION_RUNS: &str = "stele_retention_runs_total";
+/// Counter: entries retention removed.
+pub const RETENTION_PRUNED: &str = "stele_retention_pruned_entries_total";
+/// Counter: export jobs that finished, by outcome (`ready`, `failed`).
+pub const EXPORT_JOBS: &str = "stele_export_jobs_total";
+/// Counter: chain verifications asked of the server, by result (`verified`, `failed`: the chain
+/// or a checkpoint did not check; the report names where).
+pub const VERIFICATIONS: &str = "stele_verifications_total";
+
+/// Records checkpoints signed.
+pub fn checkpoints_signed(count: usize) {
+    metrics::counter!(CHECKPOINTS_SIGNED).increment(count as u64);
+}
+
 /// Records one group commit of `events` events that started at `started`: its size and time if
 /// it committed, a failure if not.
 pub fn group_commit(events: usize, started: Instant, committed: bool) {

@@ -28,6 +28,8 @@ pub async fn verify(
         .store
         .verify(auth.key.org, Some(&state.public_key))
         .await?;
+    let result = if report.ok { "verified" } else { "failed" };
+    metrics::counter!(stele_store::metrics::VERIFICATIONS, "result" => result).increment(1);
     Ok(Json(report))
 }
 

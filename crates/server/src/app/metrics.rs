@@ -92,6 +92,28 @@ fn describe() {
         store::GROUP_COMMIT_FAILURES,
         "Group commits that failed (none of their events was stored; each request got an error)."
     );
+    metrics::describe_counter!(
+        store::INGEST_BYTES,
+        Unit::Bytes,
+        "Bytes of request bodies whose events were stored, on every ingest door (replays not counted)."
+    );
+    metrics::describe_counter!(
+        store::CHECKPOINTS_SIGNED,
+        "Signed checkpoints this server made (one per organization whose chain moved)."
+    );
+    metrics::describe_counter!(
+        store::RETENTION_RUNS,
+        "Retention runs by outcome: ok, archive_failed (an organization's archive could not be written; its run stopped), failed (a store error stopped the run)."
+    );
+    metrics::describe_counter!(store::RETENTION_PRUNED, "Entries retention removed.");
+    metrics::describe_counter!(
+        store::EXPORT_JOBS,
+        "Export jobs that finished, by outcome: ready, failed."
+    );
+    metrics::describe_counter!(
+        store::VERIFICATIONS,
+        "Chain verifications asked of this server (GET /v1/integrity/verify), by result: verified, failed."
+    );
     metrics::describe_gauge!(
         store::WRITER_QUEUE,
         "Append requests waiting for the writer after its last group commit."
@@ -173,5 +195,82 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stele_store::metrics as store;
+
+    /// Every metric this process records, by name.
+    const RECORDED: &[&str] = &[
+        HTTP_REQUESTS,
+        HTTP_DURATION,
+        ALLOCATOR_ALLOCATED,
+        ALLOCATOR_RESIDENT,
+        store::EVENTS_COMMITTED,
+        store::GROUP_COMMIT_EVENTS,
+        store::GROUP_COMMIT_DURATION,
+        store::GROUP_COMMIT_FAILURES,
+        store::WRITER_QUEUE,
+        store::SQLITE_MEMORY,
+        store::SQLITE_PAGE_CACHE,
+        store::SQLITE_DATABASE,
+        store::POOL_IN_USE,
+        store::POOL_SIZE,
+        store::CHECKPOINTS_SIGNED,
+        store::INGEST_BYTES,
+        store::RETENTION_RUNS,
+        store::RETENTION_PRUNED,
+        store::EXPORT_JOBS,
+        store::VERIFICATIONS,
+    ];
+
+    /// The metric names in a text: every `stele_…` word, less a histogram's series suffix.
+    fn names_in(text: &str) -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("stele_"))
+            .map(|w| {
+                ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| w.strip_suffix(suffix))
+                    .filter(|base| RECORDED.contains(base))
+                    .unwrap_or(w)
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// The Grafana dashboard in docs/ asks only for metrics Stele records, and shows each one;
+    /// docs/operations.md documents each one.
+    #[test]
+    fn the_dashboard_and_the_docs_name_exactly_the_recorded_metrics() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../docs/grafana-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let mut queried = Vec::new();
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                queried.extend(names_in(target["expr"].as_str().expect("an expression")));
+            }
+        }
+        for name in &queried {
+            assert!(
+                RECORDED.contains(&name.as_str()),
+                "the dashboard asks for {name}"
+            );
+        }
+        let operations = include_str!("../../../../docs/operations.md");
+        for name in RECORDED {
+            assert!(
+                queried.iter().any(|q| q == name),
+                "the dashboard lacks {name}"
+            );
+            assert!(
+                operations.contains(&format!("`{name}`")),
+                "docs/operations.md lacks {name}"
+            );
+        }
     }
 }

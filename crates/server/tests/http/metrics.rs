@@ -174,3 +174,62 @@ async fn metrics_listen_serves_metrics_apart_from_the_api() {
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
+
+/// The operations an operator watches have counters: the bytes of stored request bodies,
+/// checkpoints signed, verifications and their results, export jobs by outcome, retention runs
+/// and what they removed.
+#[tokio::test]
+async fn ingest_bytes_checkpoints_verifications_exports_and_retention_are_counted() {
+    let app = spawn_app().await;
+    let batch = json!({"events": [event("login"), event("logout")]});
+    let sent = serde_json::to_vec(&batch).unwrap().len() as f64;
+    assert_eq!(app.post_events(&batch).await.status(), StatusCode::CREATED);
+    assert!(app.store.checkpoint_now().await.unwrap() >= 1);
+    assert_eq!(app.get_json("/v1/integrity/verify").await["ok"], true);
+    let job: serde_json::Value = app
+        .send_json_as(reqwest::Method::POST, &app.key, "/v1/exports", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        if app.get_json(&format!("/v1/exports/{id}")).await["state"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reports = stele_service::retention::prune_all(
+        app.store.as_ref(),
+        None,
+        stele_core::time::now_millis(),
+        stele_service::retention::Trigger::Command,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(reports.iter().all(|r| r.summary.error.is_none()));
+
+    let (text, series) = scrape(&app.url).await;
+    assert!(value(&series, "stele_ingest_bytes_total") >= sent, "{text}");
+    assert!(
+        value(&series, "stele_checkpoints_signed_total") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&series, r#"stele_verifications_total{result="verified"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&series, r#"stele_export_jobs_total{outcome="ready"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&series, r#"stele_retention_runs_total{outcome="ok"}"#) >= 1.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("stele_retention_pruned_entries_total"),
+        "{text}"
+    );
+}

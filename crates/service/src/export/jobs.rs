@@ -210,6 +210,8 @@ impl ExportJobs {
                 }
             }
         };
+        let result = if written.is_ok() { "ready" } else { "failed" };
+        metrics::counter!(stele_store::metrics::EXPORT_JOBS, "outcome" => result).increment(1);
         match self.store.finish_export_job(&job.id, outcome).await {
             Ok(true) => {
                 if let Ok((entries, _)) = written {

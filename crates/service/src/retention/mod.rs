@@ -16,6 +16,7 @@ pub mod schedule;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use stele_store::metrics::{RETENTION_PRUNED, RETENTION_RUNS};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -121,12 +122,21 @@ pub async fn prune_all(
     trigger: Trigger,
     status: Option<&SharedStatus>,
 ) -> Result<Vec<PruneReport>, StoreError> {
-    // A checkpoint at each chain's head first: it vouches for the hashes pruned entries leave.
-    store.checkpoint_now().await?;
-    let mut reports = Vec::new();
-    for org in store.list_orgs().await? {
-        reports.push(prune_org(store, archive.clone(), &org, now, trigger).await?);
-    }
+    let reports = match prune_every_org(store, archive, now, trigger).await {
+        Ok(reports) => reports,
+        Err(error) => {
+            metrics::counter!(RETENTION_RUNS, "outcome" => "failed").increment(1);
+            return Err(error);
+        }
+    };
+    let pruned: u64 = reports.iter().map(|r| r.summary.removed_total).sum();
+    metrics::counter!(RETENTION_PRUNED).increment(pruned);
+    let outcome = if reports.iter().any(|r| r.summary.error.is_some()) {
+        "archive_failed"
+    } else {
+        "ok"
+    };
+    metrics::counter!(RETENTION_RUNS, "outcome" => outcome).increment(1);
     if let Some(status) = status {
         let mut status = status.lock().expect("retention status");
         status.last_run_at = Some(format_rfc3339(now));
@@ -134,6 +144,21 @@ pub async fn prune_all(
             let s = &r.summary;
             s.error.as_ref().map(|e| format!("{}: {e}", s.org_id))
         });
+    }
+    Ok(reports)
+}
+
+async fn prune_every_org(
+    store: &dyn Store,
+    archive: Option<Arc<dyn ArchiveSink>>,
+    now: Millis,
+    trigger: Trigger,
+) -> Result<Vec<PruneReport>, StoreError> {
+    // A checkpoint at each chain's head first: it vouches for the hashes pruned entries leave.
+    store.checkpoint_now().await?;
+    let mut reports = Vec::new();
+    for org in store.list_orgs().await? {
+        reports.push(prune_org(store, archive.clone(), &org, now, trigger).await?);
     }
     Ok(reports)
 }

@@ -49,6 +49,8 @@ pub struct Request {
     pub idempotency_key: Option<String>,
     /// A digest of the request body: the same key with another body is refused.
     pub fingerprint: [u8; 32],
+    /// The body's size, counted in `stele_ingest_bytes_total` once its events are stored.
+    pub body_bytes: usize,
 }
 
 /// The outcome of a request whose events were all good.
@@ -190,6 +192,9 @@ pub async fn record(
             ),
             other => other.into(),
         })?;
+    if !outcome.replayed {
+        metrics::counter!(stele_store::metrics::INGEST_BYTES).increment(request.body_bytes as u64);
+    }
     let ids = organization_ids(state, &home, &named, &outcome.receipts).await?;
     Ok(Recorded::Stored {
         replayed: outcome.replayed,

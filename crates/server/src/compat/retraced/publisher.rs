@@ -238,6 +238,7 @@ async fn record_all(
         record::Request {
             idempotency_key: None,
             fingerprint: Sha256::digest(body).into(),
+            body_bytes: body.len(),
         },
     )
     .await?;

@@ -145,6 +145,7 @@ pub async fn create(
         record::Request {
             idempotency_key,
             fingerprint: Sha256::digest(&body).into(),
+            body_bytes: body.len(),
         },
     )
     .await
