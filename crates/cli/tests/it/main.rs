@@ -4,6 +4,7 @@
 mod archive;
 mod cli;
 mod cluster;
+mod deploy;
 mod independent_verifier;
 mod integrity;
 mod outage;
