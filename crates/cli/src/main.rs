@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(not(target_env = "msvc"))]
 mod allocator;
 mod commands;
+mod config_file;
 
 use stele_server::Config;
 use stele_server::app::backend::DatabaseUrl;
@@ -58,6 +59,9 @@ pub(crate) struct PersonArgs {
 enum Command {
     /// Run the server (zero configuration: ./stele-data, 127.0.0.1:8080).
     Serve(ServeArgs),
+    /// The settings file of `stele serve` (stele.toml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -187,6 +191,10 @@ fn parse_database_url(s: &str) -> Result<DatabaseUrl, String> {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// A settings file (TOML: each key a flag below in snake case, `sqlite_mmap_mib = 2048`)
+    /// [default: ./stele.toml if it exists]. Environment variables and flags override it.
+    #[arg(long, env = "STELE_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "STELE_LISTEN", default_value_t = Config::default().listen)]
     listen: SocketAddr,
@@ -412,6 +420,16 @@ enum OrgCommand {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the settings `stele serve` would run with, given these flags, the environment and
+    /// the settings file, each with where it came from; secrets (a database URL's password) are
+    /// not shown.
+    Print(Box<ServeArgs>),
+    /// Print an example settings file: every key, commented out at its default, with its help.
+    Example,
+}
+
+#[derive(Subcommand)]
 enum KeyCommand {
     /// Create an API key; the key is printed once and only its hash is stored.
     Create {
@@ -510,7 +528,10 @@ struct UserArgs {
 
 fn main() -> anyhow::Result<()> {
     stele_server::app::logging::init();
-    let cli = Cli::parse();
+    // `None`: `stele config print` or `example` has printed what it shows.
+    let Some(cli) = parse()? else {
+        return Ok(());
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -518,9 +539,66 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli.command))
 }
 
+/// Parses the command line (`None` once `stele config` has printed what it shows), with the
+/// settings file under the flags and the environment for the
+/// commands that read it (`serve`, `config print`; see `config_file`).
+fn parse() -> anyhow::Result<Option<Cli>> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let (path, sub_matches): (&[&str], &clap::ArgMatches) = match matches.subcommand() {
+        Some(("serve", m)) => (&["serve"], m),
+        Some(("config", m)) => match m.subcommand() {
+            Some(("print", p)) => (&["config", "print"], p),
+            _ => {
+                let serve = command.find_subcommand("serve").expect("serve exists");
+                print!("{}", config_file::example(serve));
+                return Ok(None);
+            }
+        },
+        _ => return Ok(Some(Cli::from_arg_matches(&matches)?)),
+    };
+    let sub_command = path
+        .iter()
+        .try_fold(&command, |c, name| c.find_subcommand(name))
+        .expect("the subcommand exists");
+    let file = config_file::chosen(sub_matches);
+    let (mut matches, mut from_file) = (matches.clone(), Vec::new());
+    if let Some(file) = &file {
+        let (extra, keys) = config_file::flags(file, sub_command, sub_matches)?;
+        if !extra.is_empty() {
+            let argv = std::env::args_os().chain(extra);
+            matches = command.clone().try_get_matches_from(argv).map_err(|e| {
+                // Clap's first line names the flag and the problem; the rest is usage help.
+                let said = e.to_string();
+                let first = said.lines().next().unwrap_or_default();
+                anyhow::anyhow!(
+                    "{}: {}",
+                    file.display(),
+                    first.trim_start_matches("error: ")
+                )
+            })?;
+            from_file = keys;
+        }
+    }
+    if path == ["config", "print"] {
+        let printed = path
+            .iter()
+            .try_fold(&matches, |m, name| m.subcommand_matches(name))
+            .expect("the subcommand matched");
+        print!(
+            "{}",
+            config_file::effective(sub_command, printed, file.as_deref(), &from_file)
+        );
+        return Ok(None);
+    }
+    Ok(Some(Cli::from_arg_matches(&matches)?))
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => commands::serve::serve(args).await,
+        Command::Config(_) => unreachable!("`parse` prints the configuration"),
         Command::Org(OrgCommand::Create {
             name,
             external_id,

@@ -6,6 +6,7 @@ use stele_server::{Application, Config};
 use crate::ServeArgs;
 
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let args_config = args.config.clone();
     let config = Config {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
@@ -43,6 +44,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = app.metrics_addr() {
         println!("Metrics: http://{addr}/metrics");
     }
+    let settings = args_config_file(&args_config);
+    if let Some(file) = &settings {
+        println!("Settings file: {}", file.display());
+    }
     match &config.database_url {
         Some(url) => println!("Database: {url}"),
         None => println!("Data directory: {}", config.data_dir.display()),
@@ -77,6 +82,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(shutdown).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
+}
+
+/// The settings file the server read: the one named, or `./stele.toml` if it was there.
+fn args_config_file(named: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    named.clone().or_else(|| {
+        let default = std::path::Path::new(crate::config_file::DEFAULT_FILE);
+        default.is_file().then(|| default.to_path_buf())
+    })
 }
 
 /// The file the first start's admin key is written to when standard output is not a terminal.

@@ -697,3 +697,109 @@ fn the_first_admin_key_goes_to_an_owner_only_file_when_output_is_not_a_terminal(
     assert!(key_in(&server.banner).is_none());
     assert!(!file.exists());
 }
+
+/// `stele.toml` sits under the environment and the flags: `stele config print` shows each value
+/// with where it came from (a database URL's password hidden); a key that is no flag, or a value
+/// the flag refuses, stops the command naming it; `stele config example` lists every key; and
+/// `stele serve` runs with the file's settings.
+#[test]
+fn the_settings_file_ranks_under_the_environment_and_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("settings.toml");
+    std::fs::write(
+        &file,
+        "checkpoint_every = 9\nsqlite_mmap_mib = 64\nno_prune = true\n\
+         trusted_proxies = [\"10.0.0.0/8\", \"192.168.0.0/16\"]\n\
+         database_url = \"postgres://stele:hunter2@db.internal/stele\"\n\
+         metrics_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let print = |extra: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(STELE)
+            .args(["config", "print", "--config"])
+            .arg(&file)
+            .args(extra)
+            .env_remove("STELE_DATABASE_URL")
+            .env_remove("STELE_SQLITE_MMAP_MIB")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shown = print(
+        &["--checkpoint-every", "3"],
+        &[("STELE_SQLITE_MMAP_MIB", "128")],
+    );
+    for line in [
+        "checkpoint_every = 3  # flag",
+        "sqlite_mmap_mib = 128  # environment",
+        "no_prune = true  # file",
+        "trusted_proxies = [\"10.0.0.0/8\", \"192.168.0.0/16\"]  # file",
+        "max_body_bytes = 8388608  # default",
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line} in\n{shown}");
+    }
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("database_url = \"postgres://stele:***@db.internal/stele\"  # file"),
+        "{shown}"
+    );
+
+    for (text, named) in [
+        ("acton = 1\n", "`acton`"),
+        ("listen = \"nope\"\n", "--listen"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(STELE)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            said.contains(named) && said.contains("settings.toml"),
+            "{said}"
+        );
+    }
+
+    let example = Command::new(STELE)
+        .args(["config", "example"])
+        .output()
+        .unwrap();
+    let example = String::from_utf8(example.stdout).unwrap();
+    for key in [
+        "listen",
+        "sqlite_mmap_mib",
+        "no_prune",
+        "database_url",
+        "trusted_proxies",
+    ] {
+        assert!(
+            example.contains(&format!("# {key} = ")),
+            "{key} in\n{example}"
+        );
+    }
+
+    // The server reads the file: here it serves its metrics on a listener of their own.
+    std::fs::write(&file, "metrics_listen = \"127.0.0.1:0\"\n").unwrap();
+    let server = serve_sqlite(dir.path(), &["--config", file.to_str().unwrap()]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.starts_with("Settings file: ")),
+        "{:?}",
+        server.banner
+    );
+    assert!(
+        server.banner.iter().any(|l| l.starts_with("Metrics: ")),
+        "{:?}",
+        server.banner
+    );
+}
