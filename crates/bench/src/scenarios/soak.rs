@@ -227,6 +227,9 @@ pub(crate) struct Window {
     pub(crate) own: f64,
     pub(crate) page_cache: f64,
     pub(crate) allocated: f64,
+    /// How far apart the window's own samples of [`Sample::own`] lie (highest − lowest): what
+    /// the memory moves by with no trend at all (thread stacks, the allocator's decay).
+    pub(crate) own_spread: f64,
 }
 
 impl Window {
@@ -250,6 +253,10 @@ impl Window {
             own: mean(Sample::own),
             page_cache: mean(|s| s.page_cache),
             allocated: mean(|s| s.allocated),
+            own_spread: {
+                let own = inside.iter().map(|s| Sample::own(s) as f64);
+                own.clone().fold(f64::MIN, f64::max) - own.fold(f64::MAX, f64::min)
+            },
         })
     }
 }
@@ -290,8 +297,17 @@ impl Growth {
         100.0 * self.window_kb(field) / field(&self.first).max(1.0)
     }
 
+    /// Flat: the last window's mean at most [`TARGET_GROWTH_PERCENT`] above the first's, or by
+    /// no more than the first window's own samples lie apart. (A small process's memory moves by
+    /// more than 10% from one sample to the next, 17.7 to 25.7 MB in a PostgreSQL run whose live
+    /// heap stayed at 3.6 to 3.8 MB: a difference of means inside that spread is not growth.)
     pub(crate) fn met(&self) -> bool {
-        self.window_percent(|w| w.own) <= TARGET_GROWTH_PERCENT
+        self.window_percent(|w| w.own) <= TARGET_GROWTH_PERCENT || self.within_noise()
+    }
+
+    /// Whether the growth is no more than the first window's own spread.
+    pub(crate) fn within_noise(&self) -> bool {
+        self.window_kb(|w| w.own) <= self.first.own_spread
     }
 }
 
@@ -953,12 +969,21 @@ impl SoakResult {
                 window(o, "of the last window", &g.last);
                 let _ = writeln!(
                     o,
-                    "| **growth after the warm-up of `RssAnon` less SQLite's page caches** (the process's own memory, but for the embedded database's bounded buffer pool: last window's mean − first's; {} then {}) | {} ({:+.1}%) {} | ≤ {TARGET_GROWTH_PERCENT:.0}% |",
+                    "| **growth after the warm-up of `RssAnon` less SQLite's page caches** (the process's own memory, but for the embedded database's bounded buffer pool: last window's mean − first's; {} then {}) | {} ({:+.1}%) {} | ≤ {TARGET_GROWTH_PERCENT:.0}%, or within the first window's spread |",
                     mb(g.first.own as u64),
                     mb(g.last.own as u64),
                     signed_mb(g.window_kb(|w| w.own) as i64),
                     g.window_percent(|w| w.own),
-                    if g.met() { "met" } else { "**missed**" }
+                    if g.window_percent(|w| w.own) <= TARGET_GROWTH_PERCENT {
+                        "met".to_string()
+                    } else if g.within_noise() {
+                        format!(
+                            "met (within the first window's own spread, {})",
+                            mb(g.first.own_spread as u64)
+                        )
+                    } else {
+                        "**missed**".to_string()
+                    }
                 );
                 let _ = writeln!(
                     o,
@@ -1145,6 +1170,19 @@ mod tests {
             sample(60, 60_000),
         ];
         assert!(!Growth::of(&grown, Duration::from_secs(20)).unwrap().met());
+        // 12% up, but the first window's samples alone lie 20,000 kB apart: within the noise.
+        let jittery = [
+            sample(0, 10_000),
+            sample(20, 100_000),
+            sample(30, 90_000),
+            sample(40, 110_000),
+            sample(50, 112_000),
+            sample(60, 112_000),
+        ];
+        let g = Growth::of(&jittery, Duration::from_secs(20)).unwrap();
+        assert!(g.window_percent(|w| w.own) > TARGET_GROWTH_PERCENT);
+        assert_eq!(g.first.own_spread, 20_000.0);
+        assert!(g.within_noise() && g.met());
         assert_eq!(Growth::of(&samples[..3], Duration::from_secs(20)), None);
         // Mapped file pages coming and going (`RssFile`) are reported, not held against it.
         let mapped: Vec<Sample> = samples
