@@ -974,15 +974,15 @@ impl SoakResult {
                     mb(g.last.own as u64),
                     signed_mb(g.window_kb(|w| w.own) as i64),
                     g.window_percent(|w| w.own),
-                    if g.window_percent(|w| w.own) <= TARGET_GROWTH_PERCENT {
+                    if !g.met() {
+                        "**missed**".to_string()
+                    } else if g.window_percent(|w| w.own) <= TARGET_GROWTH_PERCENT {
                         "met".to_string()
-                    } else if g.within_noise() {
+                    } else {
                         format!(
                             "met (within the first window's own spread, {})",
                             mb(g.first.own_spread as u64)
                         )
-                    } else {
-                        "**missed**".to_string()
                     }
                 );
                 let _ = writeln!(
