@@ -539,9 +539,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli.command))
 }
 
-/// Parses the command line (`None` once `stele config` has printed what it shows), with the
-/// settings file under the flags and the environment for the
-/// commands that read it (`serve`, `config print`; see `config_file`).
+/// Parses the command line, with the settings file under the flags and the environment for the
+/// commands that read it (`serve`, `config print`; see `config_file`). `None` once `stele
+/// config` has printed what it shows.
 fn parse() -> anyhow::Result<Option<Cli>> {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let command = Cli::command();

@@ -230,14 +230,24 @@ pub struct Query {
     pub offset: u64,
 }
 
-/// The parameters [`parse_query`] reads (Bambuddy's list parameters).
-pub const QUERY_PARAMETERS: &[&str] = &[
+/// The parameters of [`parse_query`] that filter (Bambuddy's).
+pub const FILTER_PARAMETERS: [&str; 6] = [
     "search",
     "printer_id",
     "created_by_username",
     "status",
     "date_from",
     "date_to",
+];
+
+/// The parameters [`parse_query`] reads: the filters, then the page (Bambuddy's list parameters).
+pub const QUERY_PARAMETERS: &[&str] = &[
+    FILTER_PARAMETERS[0],
+    FILTER_PARAMETERS[1],
+    FILTER_PARAMETERS[2],
+    FILTER_PARAMETERS[3],
+    FILTER_PARAMETERS[4],
+    FILTER_PARAMETERS[5],
     "limit",
     "offset",
 ];

@@ -38,14 +38,7 @@ pub const ROWS_PER_PAGE: [u32; 4] = [10, 25, 50, 100];
 /// The query parameters the page keeps in its URL, in the order links write them: the API's.
 const KEYS: &[&str] = stele_service::print_log::QUERY_PARAMETERS;
 /// Of those, the ones that filter (and count as active filters).
-const FILTERS: [&str; 6] = [
-    "search",
-    "printer_id",
-    "created_by_username",
-    "status",
-    "date_from",
-    "date_to",
-];
+const FILTERS: [&str; 6] = stele_service::print_log::FILTER_PARAMETERS;
 
 /// The view's query as the URL says it (trimmed, empty values dropped, other keys ignored), for
 /// building links that keep every filter.
