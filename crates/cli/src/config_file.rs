@@ -23,14 +23,37 @@ pub const DEFAULT_FILE: &str = "stele.toml";
 /// Arguments of `stele serve` that a file cannot set: the file's own name, and clap's.
 const NOT_IN_FILE: &[&str] = &["config", "help", "version"];
 
-/// The settings' file for a command's matches: named, or `./stele.toml` if present.
+/// The settings' file for a command's matches (see [`file`]).
 pub fn chosen(matches: &ArgMatches) -> Option<PathBuf> {
-    match matches.get_one::<PathBuf>("config") {
-        Some(path) => Some(path.clone()),
+    file(matches.get_one::<PathBuf>("config").map(PathBuf::as_path))
+}
+
+/// The settings' file: the one named, or `./stele.toml` if present.
+pub fn file(named: Option<&Path>) -> Option<PathBuf> {
+    match named {
+        Some(path) => Some(path.to_path_buf()),
         None => Path::new(DEFAULT_FILE)
             .is_file()
             .then(|| PathBuf::from(DEFAULT_FILE)),
     }
+}
+
+/// The arguments of `command` a file may set: its long flags, but for the file's own and clap's.
+fn settings(command: &clap::Command) -> impl Iterator<Item = &clap::Arg> {
+    command
+        .get_arguments()
+        .filter(|a| a.get_long().is_some() && !NOT_IN_FILE.contains(&a.get_id().as_str()))
+}
+
+/// Whether the argument takes a list (given once per value).
+fn is_list(arg: &clap::Arg) -> bool {
+    matches!(arg.get_action(), clap::ArgAction::Append)
+}
+
+/// Values as a TOML list.
+fn toml_list(values: &[String]) -> String {
+    let items: Vec<String> = values.iter().map(|v| toml_text(v)).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// The flags that the file at `path` adds for `command` (the `serve` or `config print`
@@ -49,11 +72,7 @@ pub fn flags(
         .with_context(|| format!("{} is not valid TOML", path.display()))?;
     let (mut out, mut used) = (Vec::new(), Vec::new());
     for (key, value) in &table {
-        let Some(arg) = command
-            .get_arguments()
-            .find(|a| a.get_id() == key.as_str() && !NOT_IN_FILE.contains(&key.as_str()))
-            .filter(|a| a.get_long().is_some())
-        else {
+        let Some(arg) = settings(command).find(|a| a.get_id() == key.as_str()) else {
             bail!(
                 "{}: unknown key `{key}`; the keys are {}",
                 path.display(),
@@ -107,11 +126,7 @@ fn scalar(path: &Path, key: &str, value: &toml::Value) -> anyhow::Result<String>
 
 /// The keys a file may hold: the long flags of `command`, in snake case.
 pub fn keys(command: &clap::Command) -> Vec<String> {
-    command
-        .get_arguments()
-        .filter(|a| a.get_long().is_some() && !NOT_IN_FILE.contains(&a.get_id().as_str()))
-        .map(|a| a.get_id().to_string())
-        .collect()
+    settings(command).map(|a| a.get_id().to_string()).collect()
 }
 
 /// `stele config example`: every key of `command`, commented out at its default, under its help.
@@ -120,10 +135,7 @@ pub fn example(command: &clap::Command) -> String {
         "# stele.toml: the settings of `stele serve`. Each key is a long flag in snake case;\n\
          # a STELE_* variable or a flag overrides the file. Uncomment what you change.\n",
     );
-    for arg in command
-        .get_arguments()
-        .filter(|a| a.get_long().is_some() && !NOT_IN_FILE.contains(&a.get_id().as_str()))
-    {
+    for arg in settings(command) {
         out.push('\n');
         let help = arg
             .get_long_help()
@@ -143,17 +155,8 @@ pub fn example(command: &clap::Command) -> String {
             .collect();
         let value = if !arg.get_action().takes_values() {
             "false".to_string()
-        } else if arg.get_num_args().is_some_and(|n| n.max_values() > 1)
-            || matches!(arg.get_action(), clap::ArgAction::Append)
-        {
-            format!(
-                "[{}]",
-                defaults
-                    .iter()
-                    .map(|d| toml_text(d))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        } else if is_list(arg) {
+            toml_list(&defaults)
         } else {
             match defaults.first() {
                 Some(d) => toml_text(d),
@@ -187,10 +190,7 @@ pub fn effective(
         Some(path) => format!("# configuration file: {}\n", path.display()),
         None => "# no configuration file\n".to_string(),
     };
-    for arg in command
-        .get_arguments()
-        .filter(|a| a.get_long().is_some() && !NOT_IN_FILE.contains(&a.get_id().as_str()))
-    {
+    for arg in settings(command) {
         let id = arg.get_id().as_str();
         let values: Vec<String> = matches
             .get_raw(id)
@@ -209,15 +209,8 @@ pub fn effective(
         let values: Vec<String> = values.iter().map(|v| redact(id, v)).collect();
         let value = if !arg.get_action().takes_values() {
             matches.get_flag(id).to_string()
-        } else if matches!(arg.get_action(), clap::ArgAction::Append) {
-            format!(
-                "[{}]",
-                values
-                    .iter()
-                    .map(|v| toml_text(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        } else if is_list(arg) {
+            toml_list(&values)
         } else {
             match values.first() {
                 Some(v) => toml_text(v),

@@ -44,8 +44,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = app.metrics_addr() {
         println!("Metrics: http://{addr}/metrics");
     }
-    let settings = args_config_file(&args_config);
-    if let Some(file) = &settings {
+    if let Some(file) = crate::config_file::file(args_config.as_deref()) {
         println!("Settings file: {}", file.display());
     }
     match &config.database_url {
@@ -82,14 +81,6 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until(shutdown).await?;
     tracing::info!("stopped; every acknowledged event is committed");
     Ok(())
-}
-
-/// The settings file the server read: the one named, or `./stele.toml` if it was there.
-fn args_config_file(named: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
-    named.clone().or_else(|| {
-        let default = std::path::Path::new(crate::config_file::DEFAULT_FILE);
-        default.is_file().then(|| default.to_path_buf())
-    })
 }
 
 /// The file the first start's admin key is written to when standard output is not a terminal.

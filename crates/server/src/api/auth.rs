@@ -11,7 +11,6 @@
 //! name its organization itself (`organization`, checked by `api::events`). An organization key
 //! may send the header only to name its own organization.
 
-use crate::app::request_log::note_caller;
 use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
@@ -29,6 +28,7 @@ use stele_service::access::viewer::{self, Claims, Permission as ViewerPermission
 use stele_service::organizations::{OrgError, check_external_id};
 
 use crate::app::client_ip;
+use crate::app::request_log::note_caller;
 
 /// The header Bambuddy's API clients send their key in.
 const API_KEY_HEADER: &str = "x-api-key";

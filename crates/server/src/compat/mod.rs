@@ -19,23 +19,17 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use stele_service::random;
 
 use crate::app::request_log::RequestId;
 
-/// Sends the request's id (`crate::app::request_log`) back in the door's own header as well
-/// (`X-Request-ID` for WorkOS, the same as Stele's, `X-Retraced-RequestId` for Retraced), so a
-/// client's report can be matched to the server's log. Use as
+/// Sends the request's id (`crate::app::request_log`, which also sends it as `X-Request-Id`, the
+/// header WorkOS's clients read) back in a door's own header too (`X-Retraced-RequestId` for
+/// Retraced), so a client's report can be matched to the server's log. Use as
 /// `middleware::from_fn(|r, n| request_id(HEADER, r, n))`.
 pub async fn request_id(header: HeaderName, request: Request, next: Next) -> Response {
-    let id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        // Only a router without the request log's layer (a test's) leaves it unset.
-        .unwrap_or_else(|| random::token("req_", 12));
+    let id = request.extensions().get::<RequestId>().cloned();
     let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.0).ok()) {
         response.headers_mut().insert(header, value);
     }
     response

@@ -15,7 +15,8 @@
 //!
 //! The key is `Authorization: Bearer <key>`: a platform key names any tenant organization (by id
 //! or external id, where WorkOS puts an organization id), an organization's key only its own
-//! ([`auth`]). Every answer carries an `X-Request-ID`, which the SDK attaches to its exceptions.
+//! ([`auth`]). Every answer carries an `X-Request-ID`, which the SDK attaches to its exceptions: the
+//! header every answer of Stele's carries (`crate::app::request_log`), under the name WorkOS uses.
 
 pub mod auth;
 pub mod error;
@@ -26,17 +27,11 @@ pub mod retention;
 pub mod schemas;
 
 use axum::Router;
-use axum::http::HeaderName;
-use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::app::state::AppState;
-use crate::compat;
 
-/// The response header that names a request, for the client's exceptions and the operator's log.
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The WorkOS routes, each answer with its request id.
+/// The WorkOS routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/audit_logs/events", post(events::create))
@@ -51,7 +46,4 @@ pub fn router() -> Router<AppState> {
             get(retention::show).put(retention::update),
         )
         .route("/portal/generate_link", post(portal::generate_link))
-        .layer(middleware::from_fn(|request, next| {
-            compat::request_id(REQUEST_ID_HEADER, request, next)
-        }))
 }
