@@ -4,11 +4,10 @@
 //! tombstone `purged_ms`.
 
 use rusqlite::{OptionalExtension, Transaction, params};
+use stele_core::Seq;
 use stele_core::time::Millis;
 use stele_store::{OrgKey, Result, StoreError};
 
-use crate::codec::{ENTRY_COLUMNS, decode_row};
-use crate::dict::Dict;
 use crate::error::map_err;
 use crate::retention::forget_in_search;
 
@@ -71,30 +70,25 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
     Ok(())
 }
 
-/// Removes up to [`BATCH`] of the organization's entries (and their search rows); returns how
-/// many.
-pub fn remove_batch(tx: &Transaction<'_>, dict: &Dict, org: OrgKey) -> Result<u64> {
-    dict.refresh(tx).map_err(map_err)?;
+/// Removes up to [`BATCH`] of the organization's entries (and queues the removal of their search
+/// rows); returns how many.
+pub fn remove_batch(tx: &Transaction<'_>, org: OrgKey) -> Result<u64> {
     tx.execute(
         "INSERT OR IGNORE INTO org_deletion_gate (org_id) VALUES (?)",
         [org.get()],
     )
     .map_err(map_err)?;
-    let mut stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ? ORDER BY e.pk LIMIT ?"
-        ))
+    let rows: Vec<(i64, Seq)> = tx
+        .prepare_cached("SELECT pk, seq FROM entries WHERE org_id = ? ORDER BY pk LIMIT ?")
+        .and_then(|mut s| {
+            s.query_map(params![org.get(), BATCH], |r| {
+                Ok((r.get(0)?, Seq::new(r.get(1)?)))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .map_err(map_err)?;
-    let rows: Vec<(i64, stele_core::Entry)> = stmt
-        .query_map(params![org.get(), BATCH], |row| decode_row(row, dict))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(map_err)?
-        .into_iter()
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| StoreError::Other("entry refers to an unknown dictionary id".into()))?;
-    drop(stmt);
-    for (pk, entry) in &rows {
-        forget_in_search(tx, org, *pk, entry.seq, &entry.event)?;
+    for (pk, seq) in &rows {
+        forget_in_search(tx, org, *pk, *seq)?;
         tx.prepare_cached("DELETE FROM entries WHERE pk = ?")
             .and_then(|mut s| s.execute([pk]))
             .map_err(map_err)?;

@@ -6,7 +6,8 @@
 //! (`stele_core::seal`), so rewriting an entry's description, body and personal fields, storing
 //! its new seal and setting `erased` (the one update the immutability trigger allows) leaves
 //! every hash valid. The entry's search rows (filter terms, description trigrams) are replaced by
-//! those of its new content.
+//! those of its new content: the rewrite queues them for the indexer (`search.rs`), and readers
+//! check a rewritten entry directly until the index has taken the new rows in.
 
 use rusqlite::{Connection, Transaction, params};
 use stele_core::chain::SealedEvent;
@@ -18,13 +19,11 @@ use stele_store::rewrite::{Rewritten, needles};
 use stele_store::{Erasure, OrgKey, Receipt, Redaction, Result, StoreError};
 
 use crate::codec::{
-    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
-    pk_of_id, seal_of,
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of, pk_of_id, seal_of,
 };
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::retention::forget_in_search;
-use crate::terms;
+use crate::search::{self, Change};
 use crate::writer::{NewDictValues, insert_own_entries};
 
 /// What an erasure or redaction did, and dictionary values it created (published after commit).
@@ -181,41 +180,33 @@ fn store_rewrite(tx: &Transaction<'_>, org: OrgKey, r: &Rewritten) -> Result<()>
         ])
     })
     .map_err(map_err)?;
-    forget_in_search(tx, org, r.pk, r.seq, &r.before)?;
-    tx.prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
-        .and_then(|mut s| s.execute(params![r.pk, terms::entry_terms(org, &r.after)]))
-        .map_err(map_err)?;
-    if let Some(description) = &r.after.description {
-        tx.prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
-            .and_then(|mut s| {
-                s.execute(params![
-                    description_rowid(org.get(), r.seq.get()),
-                    description
-                ])
-            })
-            .map_err(map_err)?;
-    }
+    search::enqueue(tx, org, r.seq.get(), r.pk, Change::Rewritten)?;
     Ok(())
 }
 
-/// Removes what is left of rewritten values from the database's files, after the rewrite
-/// committed: the search indexes are merged into one segment each (FTS5 keeps a deleted row's
-/// terms in old segments until a merge reaches them), the whole file is rebuilt (`VACUUM`: a page
-/// reorganised before the rewrite may still hold an old copy of a row in its free space, which
-/// `secure_delete` does not reach), and the write-ahead log, which held the old pages, is
-/// emptied. Runs on the writer's connection, outside any transaction; writes wait meanwhile.
+/// Removes what is left of rewritten values from the database file, after the rewrite
+/// committed: the whole file is rebuilt (`VACUUM`: a page reorganised before the rewrite may
+/// still hold an old copy of a row in its free space, which `secure_delete` does not reach), and
+/// the write-ahead log, which held the old pages, is emptied. Runs on the writer's connection,
+/// outside any transaction; writes wait meanwhile. (The search index file has its own clean-up,
+/// `search::Feed::compact`.)
 pub fn clean_up(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "INSERT INTO entry_terms (entry_terms) VALUES ('optimize');
-         INSERT INTO entries_fts (entries_fts) VALUES ('optimize');
-         VACUUM;",
-    )
-    .map_err(map_err)?;
+    conn.execute_batch("VACUUM;").map_err(map_err)?;
+    empty_wal(conn, "main")
+}
+
+/// Empties the write-ahead log of database `schema` of `conn` (copying it into the file first),
+/// waiting for readers of older snapshots to finish.
+pub fn empty_wal(conn: &Connection, schema: &str) -> Result<()> {
     // A reader on an older snapshot keeps the log from being emptied; such reads are short
     // (pages of a listing), an export's a little longer.
     for _ in 0..300 {
         let busy: i64 = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .query_row(
+                &format!("PRAGMA {schema}.wal_checkpoint(TRUNCATE)"),
+                [],
+                |r| r.get(0),
+            )
             .map_err(map_err)?;
         if busy == 0 {
             return Ok(());

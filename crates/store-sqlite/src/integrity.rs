@@ -15,6 +15,7 @@ use crate::codec::{
 };
 use crate::dict::Dict;
 use crate::error::map_err;
+use crate::read::Unindexed;
 use crate::terms::{self, Field};
 
 /// Signs a checkpoint for every organization whose chain moved past its last checkpoint, if that
@@ -146,18 +147,22 @@ pub fn checkpoints(
 /// What the organization's erasure and redaction records vouch for
 /// (`chain_check::vouchers`), found through their detailed actions' terms.
 fn recorded_vouchers(conn: &Connection, dict: &Dict, org: OrgKey) -> Result<Vouchers> {
+    let unindexed = Unindexed::load(conn, dict, org)?;
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid
-         WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2"
+         WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2
+           AND t.rowid NOT IN (SELECT value FROM json_each(?3))"
     );
     dict.refresh(conn).map_err(map_err)?;
     let mut stmt = conn.prepare(&sql).map_err(map_err)?;
     let mut records = Vec::new();
-    for detailed_action in [ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION] {
+    let vouching = [ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION];
+    for detailed_action in vouching {
         let mut rows = stmt
             .query(params![
                 terms::term(org, Field::DetailedAction, detailed_action),
-                org.get()
+                org.get(),
+                unindexed.excluded()
             ])
             .map_err(map_err)?;
         while let Some(row) = rows.next().map_err(map_err)? {
@@ -165,6 +170,17 @@ fn recorded_vouchers(conn: &Connection, dict: &Dict, org: OrgKey) -> Result<Vouc
                 records.push(entry);
             }
         }
+    }
+    // Records the search index has not taken in yet.
+    let tail = unindexed.matching_entries(|entry| {
+        entry
+            .event
+            .detailed_action
+            .as_deref()
+            .is_some_and(|d| vouching.contains(&d))
+    })?;
+    for row in tail.iter() {
+        records.push(row.entry().map_err(|e| StoreError::Other(e.to_string()))?);
     }
     Ok(chain_check::vouchers(&records))
 }

@@ -1,5 +1,7 @@
 //! Stele's embedded backend: one SQLite file in WAL mode, written by a single group-committing
-//! writer thread ([`writer`]) and read by a small pool of connections ([`read`]).
+//! writer thread ([`writer`]) and read by a small pool of connections ([`read`]), and its search
+//! index in a second file beside it, written behind the commit by a thread of its own
+//! ([`search`]).
 
 mod action_schemas;
 mod codec;
@@ -16,6 +18,7 @@ mod read;
 mod retention;
 mod retraced_viewer;
 mod schema;
+mod search;
 mod terms;
 mod writer;
 pub mod yardstick;
@@ -78,6 +81,9 @@ pub struct SqliteStore {
     options: SqliteOptions,
     /// Held for its `Drop`, which stops the thread.
     _maintenance: Maintenance,
+    /// The search indexer (see [`search`]); its `Drop` stops the thread.
+    search: search::Feed,
+    _indexer: search::Indexer,
 }
 
 /// How a store is opened.
@@ -192,6 +198,7 @@ struct ReaderPool {
 impl ReaderPool {
     /// `n` read-only connections with a memory map of `mmap_bytes`; with `bulk_cache_kib`, for
     /// scans: that page cache size (see [`BULK_CACHE_KIB`]).
+    /// Each connection has the search index file attached (see [`search::attach`]).
     fn open(
         path: &Path,
         n: usize,
@@ -206,10 +213,13 @@ impl ReaderPool {
             )
             .map_err(map_err)?;
             schema::configure_reader(&reader, mmap_bytes).map_err(map_err)?;
+            search::attach(&reader, path, mmap_bytes).map_err(map_err)?;
             if let Some(kib) = bulk_cache_kib {
-                reader
-                    .pragma_update(None, "cache_size", -kib)
-                    .map_err(map_err)?;
+                for schema in ["main", search::SCHEMA_NAME] {
+                    reader
+                        .pragma_update(Some(schema), "cache_size", -kib)
+                        .map_err(map_err)?;
+                }
             }
             read::register_functions(&reader).map_err(map_err)?;
             reader.set_prepared_statement_cache_capacity(128);
@@ -227,7 +237,7 @@ impl ReaderPool {
 /// gives its `-wal` and `-shm` files the database file's mode). A database left more open by an
 /// older version is closed down, with its `-wal` and `-shm`; an existing directory is the
 /// operator's and is left as it is.
-fn owner_only(path: &Path) -> std::io::Result<()> {
+pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
@@ -276,10 +286,11 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         let dict = Arc::new(Dict::default());
         dict.refresh(&conn).map_err(map_err)?;
+        let (search, indexer) = search::start(path, dict.clone())?;
 
         let readers = ReaderPool::open(path, READERS, options.mmap_bytes, None)?;
         let bulk = ReaderPool::open(path, BULK_READERS, 0, Some(BULK_CACHE_KIB))?;
-        let writer = Writer::spawn(conn, dict.clone())
+        let writer = Writer::spawn(conn, dict.clone(), search.clone())
             .map_err(|e| StoreError::Other(format!("starting the writer thread: {e}")))?;
         let auth = Connection::open_with_flags(
             path,
@@ -290,6 +301,8 @@ impl SqliteStore {
         let maintenance = Maintenance::spawn(path, writer.clone(), &options)?;
         Ok(SqliteStore {
             _maintenance: maintenance,
+            search,
+            _indexer: indexer,
             auth: Mutex::new(auth),
             options,
             path: path.to_path_buf(),
@@ -345,6 +358,22 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Other(format!("read task failed: {e}")))?
     }
+}
+
+/// Runs a read in one read transaction: every statement of it sees the database (and the search
+/// index file) as of the first statement that reads each, which `read::Unindexed` relies on.
+/// Every read that consults the search index runs in one.
+fn in_read_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN").map_err(map_err)?;
+    let result = f(conn);
+    // An interrupted statement (a count out of time) may have ended the transaction already.
+    if !conn.is_autocommit() {
+        conn.execute_batch("COMMIT").map_err(map_err)?;
+    }
+    result
 }
 
 fn new_public_id(prefix: &str) -> String {
@@ -521,10 +550,9 @@ impl Tenancy for SqliteStore {
             .await?;
         let mut removed = 0;
         loop {
-            let dict = self.dict.clone();
             let n = self
                 .writer
-                .run(move |tx| deletion::remove_batch(tx, &dict, org))
+                .run(move |tx| deletion::remove_batch(tx, org))
                 .await?;
             removed += n;
             if n == 0 {
@@ -675,20 +703,26 @@ impl Trail for SqliteStore {
 
     async fn list(&self, org: OrgKey, page: &PageRequest) -> Result<Page> {
         let page = page.clone();
-        self.read(move |conn, dict| read::list(conn, dict, org, &page))
-            .await
+        self.read(move |conn, dict| {
+            in_read_transaction(conn, |conn| read::list(conn, dict, org, &page))
+        })
+        .await
     }
 
     async fn list_rows(&self, org: OrgKey, page: &PageRequest) -> Result<RowPage> {
         let page = page.clone();
-        self.read_bulk(move |conn, dict| read::list_rows(conn, dict, org, &page))
-            .await
+        self.read_bulk(move |conn, dict| {
+            in_read_transaction(conn, |conn| read::list_rows(conn, dict, org, &page))
+        })
+        .await
     }
 
     async fn count(&self, org: OrgKey, filter: &EventFilter) -> Result<(u64, bool)> {
         let filter = filter.clone();
-        self.read(move |conn, dict| read::count_matches(conn, dict, org, &filter))
-            .await
+        self.read(move |conn, dict| {
+            in_read_transaction(conn, |conn| read::count_matches(conn, dict, org, &filter))
+        })
+        .await
     }
 
     async fn get(&self, org: OrgKey, id: &str) -> Result<Option<Entry>> {
@@ -704,8 +738,12 @@ impl Trail for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Entry>> {
         let correlation_id = correlation_id.to_string();
-        self.read(move |conn, dict| read::correlated(conn, dict, org, &correlation_id, limit))
-            .await
+        self.read(move |conn, dict| {
+            in_read_transaction(conn, |conn| {
+                read::correlated(conn, dict, org, &correlation_id, limit)
+            })
+        })
+        .await
     }
 
     async fn facets(&self, org: OrgKey) -> Result<Facets> {
@@ -748,9 +786,11 @@ impl Trail for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The search index's clean-up (once it has taken in the rewrites), then
     /// `erasure::clean_up` on the writer's connection, timed.
     async fn clean_up(&self) -> Result<Cleanup> {
         let started = std::time::Instant::now();
+        self.search.compact().await?;
         self.writer
             .run_on_connection(|conn| erasure::clean_up(conn))
             .await?;
@@ -835,8 +875,12 @@ impl Integrity for SqliteStore {
 
     async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
         let key = key.copied();
-        self.read(move |conn, dict| integrity::verify(conn, dict, org, key.as_ref()))
-            .await
+        self.read(move |conn, dict| {
+            in_read_transaction(conn, |conn| {
+                integrity::verify(conn, dict, org, key.as_ref())
+            })
+        })
+        .await
     }
 }
 

@@ -10,6 +10,12 @@
 //!   those rows are read and checked with [`EventFilter::matches`], the reference semantics.
 //!   (A common substring instead adds a per-row check to the Terms plan.)
 //!
+//! The search index is written behind the commit (`search.rs`), so every plan reads it together
+//! with [`Unindexed`]: the organization's entries written, rewritten or removed since the index's
+//! watermark. Their index rows (missing or stale) are left out, and the entries as stored now
+//! are checked with [`EventFilter::matches`] and merged in, so an acknowledged entry is found by
+//! every filter at once.
+//!
 //! The export's walk (`list_rows`) has one more: when the organization is alone in the database
 //! and nothing but a time range and the actor types narrow the walk, `entries` is read in `pk`
 //! order with the actor types checked per row ([`scan_window`]).
@@ -42,13 +48,15 @@ const FTS_CANDIDATE_CAP: usize = 5_000;
 /// How one filtered query runs, before cursor and limit.
 #[derive(Clone)]
 enum Plan {
-    /// Nothing can match: a value the organization never used, or a search with no candidates.
+    /// Nothing can match: a value the organization never used (the dictionary is written with
+    /// the entries, so this holds for entries the index has not taken in too).
     Empty,
     Terms {
         expr: String,
         sql: SqlParts,
     },
-    /// The `seq`s of the entries whose description may hold the substring.
+    /// The `seq`s of the entries whose description may hold the substring, as the index has
+    /// them.
     Candidates {
         seqs: Vec<i64>,
     },
@@ -160,11 +168,8 @@ fn plan(conn: &Connection, dict: &Dict, org: OrgKey, f: &EventFilter) -> Result<
     if let Some(q) = &f.q {
         let needle = q.to_lowercase();
         if let Some(seqs) = fts_candidates(conn, org, &needle)? {
-            return Ok(if seqs.is_empty() {
-                Plan::Empty
-            } else {
-                Plan::Candidates { seqs }
-            });
+            // No candidate in the index still leaves the entries it has not taken in.
+            return Ok(Plan::Candidates { seqs });
         }
         let p = sql.param(needle);
         sql.conditions
@@ -236,6 +241,7 @@ fn lookup(conn: &Connection, dict: &Dict, kind: i64, value: &str) -> Result<Opti
 /// joins `entries` and applies the per-row conditions; without, it reads only the term index.
 fn plan_sql(
     plan: &Plan,
+    unindexed: &Unindexed,
     select: &str,
     after: Option<(i64, i64)>,
     descending: bool,
@@ -248,6 +254,10 @@ fn plan_sql(
     let mut conditions = vec![];
     let p = sql.param(expr.clone());
     conditions.push(format!("t.entry_terms MATCH {p}"));
+    if let Some(pks) = &unindexed.pks {
+        let p = sql.param(pks.clone());
+        conditions.push(format!("t.rowid NOT IN (SELECT value FROM json_each({p}))"));
+    }
     let lo = [sql.pk_from, after.map(|(lo, _)| lo)]
         .into_iter()
         .flatten()
@@ -303,8 +313,9 @@ fn cursor_pk(conn: &Connection, org: OrgKey, c: &Cursor) -> Result<i64> {
 
 /// A page of matches with their capped count.
 pub fn list(conn: &Connection, dict: &Dict, org: OrgKey, page: &PageRequest) -> Result<Page> {
+    let unindexed = Unindexed::load(conn, dict, org)?;
     let plan = plan(conn, dict, org, &page.filter)?;
-    let window = window(conn, dict, org, page, &plan)?;
+    let window = window(conn, dict, org, page, &plan, &unindexed)?;
     let entries = window
         .rows
         .iter()
@@ -313,7 +324,10 @@ pub fn list(conn: &Connection, dict: &Dict, org: OrgKey, page: &PageRequest) -> 
     let (total, exact) = match &plan {
         Plan::Empty => (0, true),
         Plan::Candidates { .. } => (window.matched, true),
-        Plan::Terms { .. } => count_plan(conn, &plan)?,
+        Plan::Terms { .. } => {
+            let (indexed, exact) = count_plan(conn, &plan, &unindexed)?;
+            (indexed + window.matched, exact)
+        }
     };
     Ok(Page::from_window(entries, page, total, exact))
 }
@@ -328,8 +342,11 @@ pub fn list_rows(
     if let Some(rows) = scan_window(conn, dict, org, page)? {
         return Ok(rows.finish(page));
     }
+    let unindexed = Unindexed::load(conn, dict, org)?;
     let plan = plan(conn, dict, org, &page.filter)?;
-    Ok(window(conn, dict, org, page, &plan)?.rows.finish(page))
+    Ok(window(conn, dict, org, page, &plan, &unindexed)?
+        .rows
+        .finish(page))
 }
 
 /// A bulk walk of all of an organization's entries (at most a time range and the actor types
@@ -403,7 +420,8 @@ fn scan_window(
 /// The rows of a page in walking order, up to `limit + 1` (see [`Page::from_window`]).
 struct Window {
     rows: RowPage,
-    /// For a Candidates plan, every match of the filter (its exact count).
+    /// Matches counted while reading: for a Candidates plan, every match of the filter (its
+    /// exact count); for a Terms plan, those among the entries the index has not taken in.
     matched: u64,
 }
 
@@ -413,6 +431,74 @@ fn window(
     org: OrgKey,
     page: &PageRequest,
     plan: &Plan,
+    unindexed: &Unindexed,
+) -> Result<Window> {
+    let tail = unindexed.matching(&page.filter)?;
+    let indexed = indexed_window(conn, dict, org, page, plan, unindexed)?;
+    if tail.is_empty() {
+        return Ok(indexed);
+    }
+    let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
+    let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
+    let rows = merge(&indexed.rows, &tail, position, direction, page.limit + 1);
+    Ok(Window {
+        rows,
+        matched: indexed.matched + tail.len() as u64,
+    })
+}
+
+/// Merges two pages of rows, each in walking order (`tail` newest first), keeping those past
+/// the cursor's `position`, up to `want`.
+fn merge(
+    indexed: &RowPage,
+    tail: &RowPage,
+    position: Option<i64>,
+    direction: CursorDirection,
+    want: usize,
+) -> RowPage {
+    let past = |pk: i64| match (position, direction) {
+        (None, _) => true,
+        (Some(at), CursorDirection::Older) => pk < at,
+        (Some(at), CursorDirection::Newer) => pk > at,
+    };
+    let mut extra: Vec<_> = tail.iter().filter(|row| past(row.pk)).collect();
+    if direction == CursorDirection::Newer {
+        extra.reverse();
+    }
+    let first = |a: i64, b: i64| match direction {
+        CursorDirection::Older => a > b,
+        CursorDirection::Newer => a < b,
+    };
+    let mut out = RowPage::with_capacity(want);
+    let mut indexed = indexed.iter().peekable();
+    let mut extra = extra.into_iter().peekable();
+    while out.len() < want {
+        let take_indexed = match (indexed.peek(), extra.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => first(a.pk, b.pk),
+        };
+        let row = if take_indexed {
+            indexed.next()
+        } else {
+            extra.next()
+        };
+        if let Some(row) = row {
+            out.push(&row);
+        }
+    }
+    out
+}
+
+/// The page as the index answers it, the entries it has not taken in left out.
+fn indexed_window(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgKey,
+    page: &PageRequest,
+    plan: &Plan,
+    unindexed: &Unindexed,
 ) -> Result<Window> {
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
     let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
@@ -428,7 +514,8 @@ fn window(
             matched: 0,
         }),
         Plan::Candidates { seqs } => {
-            let matched = candidate_matches(conn, dict, org, seqs, &page.filter)?;
+            let seqs = unindexed.without(seqs);
+            let matched = candidate_matches(conn, dict, org, &seqs, &page.filter)?;
             let mut after: Vec<_> = matched
                 .iter()
                 .filter(|row| bounds.is_none_or(|(lo, hi)| row.pk >= lo && row.pk < hi))
@@ -449,7 +536,8 @@ fn window(
         Plan::Terms { .. } => {
             let descending = direction == CursorDirection::Older;
             let (sql, mut params) =
-                plan_sql(plan, ENTRY_COLUMNS, bounds, descending, true).expect("a query plan");
+                plan_sql(plan, unindexed, ENTRY_COLUMNS, bounds, descending, true)
+                    .expect("a query plan");
             params.push((want as i64).into());
             let sql = format!("{sql} LIMIT ?{}", params.len());
             Ok(Window {
@@ -468,15 +556,15 @@ fn window(
 /// statements never run again (issue 17; the `soak` scenario of docs/benchmarks.md).
 const CANDIDATES_WHERE: &str = "e.org_id = ?1 AND e.seq IN (SELECT value FROM json_each(?2))";
 
-/// The seqs as the JSON array [`CANDIDATES_WHERE`] reads.
-fn seq_list(seqs: &[i64]) -> String {
-    let mut list = String::with_capacity(seqs.len() * 8 + 2);
+/// Numbers as the JSON array `json_each` reads ([`CANDIDATES_WHERE`], [`Unindexed`]).
+fn json_list(numbers: &[i64]) -> String {
+    let mut list = String::with_capacity(numbers.len() * 8 + 2);
     list.push('[');
-    for (i, seq) in seqs.iter().enumerate() {
+    for (i, n) in numbers.iter().enumerate() {
         if i > 0 {
             list.push(',');
         }
-        list.push_str(&seq.to_string());
+        list.push_str(&n.to_string());
     }
     list.push(']');
     list
@@ -490,10 +578,13 @@ fn candidate_matches(
     seqs: &[i64],
     filter: &EventFilter,
 ) -> Result<RowPage> {
+    if seqs.is_empty() {
+        return Ok(RowPage::default());
+    }
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entries e WHERE {CANDIDATES_WHERE} ORDER BY e.pk DESC"
     );
-    let params = [org.get().into(), seq_list(seqs).into()];
+    let params = [org.get().into(), json_list(seqs).into()];
     let candidates = query_row_page(conn, dict, &sql, &params, seqs.len())?;
     // Checked with the reference semantics, which need the whole entry.
     let mut matched = RowPage::with_capacity(candidates.len());
@@ -511,21 +602,27 @@ pub fn count_matches(
     org: OrgKey,
     f: &EventFilter,
 ) -> Result<(u64, bool)> {
-    match plan(conn, dict, org, f)? {
-        Plan::Empty => Ok((0, true)),
-        Plan::Candidates { seqs } => Ok((
-            candidate_matches(conn, dict, org, &seqs, f)?.len() as u64,
+    let unindexed = Unindexed::load(conn, dict, org)?;
+    let plan = plan(conn, dict, org, f)?;
+    let tail = match plan {
+        Plan::Empty => return Ok((0, true)),
+        _ => unindexed.matching(f)?.len() as u64,
+    };
+    let (indexed, exact) = match plan {
+        Plan::Candidates { seqs } => (
+            candidate_matches(conn, dict, org, &unindexed.without(&seqs), f)?.len() as u64,
             true,
-        )),
-        plan => count_plan(conn, &plan),
-    }
+        ),
+        plan => count_plan(conn, &plan, &unindexed)?,
+    };
+    Ok((indexed + tail, exact))
 }
 
 /// Counts matches up to [`COUNT_CAP`] or [`COUNT_BUDGET`]; past either, the number counted so far
 /// is an honest lower bound.
-fn count_plan(conn: &Connection, plan: &Plan) -> Result<(u64, bool)> {
+fn count_plan(conn: &Connection, plan: &Plan, unindexed: &Unindexed) -> Result<(u64, bool)> {
     let rows = matches!(plan, Plan::Terms { sql, .. } if sql.row_checks);
-    let Some((sql, params)) = plan_sql(plan, "1", None, true, rows) else {
+    let Some((sql, params)) = plan_sql(plan, unindexed, "1", None, true, rows) else {
         return Ok((0, true));
     };
     let sql = format!("{sql} LIMIT {}", COUNT_CAP + 1);
@@ -635,9 +732,11 @@ pub fn correlated(
     correlation_id: &str,
     limit: usize,
 ) -> Result<Vec<Entry>> {
+    let unindexed = Unindexed::load(conn, dict, org)?;
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM entry_terms t CROSS JOIN entries e ON e.pk = t.rowid \
          WHERE t.entry_terms MATCH ?1 AND e.org_id = ?2 AND e.correlation_id = ?3 \
+           AND t.rowid NOT IN (SELECT value FROM json_each(?5)) \
          ORDER BY t.rowid DESC LIMIT ?4"
     );
     let params = [
@@ -645,8 +744,93 @@ pub fn correlated(
         org.get().into(),
         correlation_id.to_string().into(),
         (limit as i64).into(),
+        unindexed.excluded().to_string().into(),
     ];
-    query_entries(conn, dict, &sql, &params)
+    let indexed = query_row_page(conn, dict, &sql, &params, limit)?;
+    let tail = unindexed
+        .matching_entries(|e| e.event.context.correlation_id.as_deref() == Some(correlation_id))?;
+    merge(&indexed, &tail, None, CursorDirection::Older, limit)
+        .iter()
+        .map(|row| row.entry().map_err(corrupt))
+        .collect()
+}
+
+/// The organization's entries that the search index does not answer for yet: written,
+/// rewritten or removed after the index's watermark (see `search.rs`). Queries leave the index's
+/// rows for them out (missing, or stale after a rewrite) and check the entries as stored now.
+///
+/// Loaded first in a read's transaction: its one statement reads the queue (this database) and
+/// then the watermark (the index file), so every later statement of the read sees the database
+/// as of that moment or later, and the index as of that moment.
+#[derive(Default)]
+pub(crate) struct Unindexed {
+    /// Their `pk`s as the JSON array `json_each` reads; `None` when there are none.
+    pks: Option<String>,
+    /// Their `seq`s (the description index's rows are by `seq`).
+    seqs: std::collections::HashSet<i64>,
+    /// Those still stored, newest first.
+    rows: RowPage,
+}
+
+impl Unindexed {
+    pub(crate) fn load(conn: &Connection, dict: &Dict, org: OrgKey) -> Result<Unindexed> {
+        let pending: Vec<(i64, i64)> = conn
+            .prepare_cached(
+                "SELECT DISTINCT q.pk, q.seq FROM search_queue q
+                 WHERE q.id > (SELECT watermark FROM search.state) AND q.org_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([org.get()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_err)?;
+        if pending.is_empty() {
+            return Ok(Unindexed::default());
+        }
+        let pks: Vec<i64> = pending.iter().map(|(pk, _)| *pk).collect();
+        let pks = json_list(&pks);
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e
+             WHERE e.org_id = ?1 AND e.pk IN (SELECT value FROM json_each(?2))
+             ORDER BY e.pk DESC"
+        );
+        let params = [org.get().into(), pks.clone().into()];
+        let rows = query_row_page(conn, dict, &sql, &params, pending.len())?;
+        Ok(Unindexed {
+            pks: Some(pks),
+            seqs: pending.into_iter().map(|(_, seq)| seq).collect(),
+            rows,
+        })
+    }
+
+    /// Their `pk`s as a JSON array, for `rowid NOT IN (SELECT value FROM json_each(?))`.
+    pub(crate) fn excluded(&self) -> &str {
+        self.pks.as_deref().unwrap_or("[]")
+    }
+
+    /// Those of the entries that `filter` matches, newest first.
+    fn matching(&self, filter: &EventFilter) -> Result<RowPage> {
+        self.matching_entries(|entry| filter.matches(entry))
+    }
+
+    /// Those of the entries that `keep` keeps, newest first.
+    pub(crate) fn matching_entries(&self, keep: impl Fn(&Entry) -> bool) -> Result<RowPage> {
+        let mut out = RowPage::default();
+        for row in self.rows.iter() {
+            if keep(&row.entry().map_err(corrupt)?) {
+                out.push(&row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `seqs` without those of the entries the index does not answer for.
+    fn without(&self, seqs: &[i64]) -> Vec<i64> {
+        seqs.iter()
+            .copied()
+            .filter(|seq| !self.seqs.contains(seq))
+            .collect()
+    }
 }
 
 pub fn facets(conn: &Connection, org: OrgKey) -> Result<Facets> {
@@ -737,7 +921,7 @@ mod tests {
             format!("SELECT e.seq FROM entries e WHERE {CANDIDATES_WHERE} ORDER BY e.pk DESC");
         let run = |seqs: &[i64]| -> Vec<i64> {
             let mut stmt = conn.prepare_cached(&sql).unwrap();
-            stmt.query_map(rusqlite::params![1i64, seq_list(seqs)], |r| r.get(0))
+            stmt.query_map(rusqlite::params![1i64, json_list(seqs)], |r| r.get(0))
                 .unwrap()
                 .collect::<rusqlite::Result<Vec<i64>>>()
                 .unwrap()
@@ -747,7 +931,7 @@ mod tests {
         assert_eq!(run(&[]), Vec::<i64>::new());
         let many: Vec<i64> = (1..=FTS_CANDIDATE_CAP as i64).collect();
         assert_eq!(run(&many).len(), 50);
-        assert_eq!(seq_list(&[1, 22, 333]), "[1,22,333]");
+        assert_eq!(json_list(&[1, 22, 333]), "[1,22,333]");
         // The text the cache is keyed by does not depend on the list.
         assert!(!sql.contains("42"));
     }

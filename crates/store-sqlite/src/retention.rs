@@ -17,12 +17,11 @@ use stele_store::{
 };
 
 use crate::codec::{
-    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, description_rowid, hash_of,
-    pk_floor,
+    CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of, pk_floor,
 };
 use crate::dict::Dict;
 use crate::error::map_err;
-use crate::terms;
+use crate::search::{self, Change};
 
 pub fn settings(conn: &Connection, org: OrgKey) -> Result<OrgSettings> {
     let stored: Option<String> = conn
@@ -234,7 +233,7 @@ pub fn prune_entries(
         if !cutoffs.expires(&event.channel, event.occurred_at) {
             continue;
         }
-        forget_in_search(tx, org, pk, seq, event)?;
+        forget_in_search(tx, org, pk, seq)?;
         tx.prepare_cached("INSERT INTO pruned_entries (org_id, seq, hash) VALUES (?, ?, ?)")
             .and_then(|mut s| s.execute(params![org.get(), seq.get(), hash]))
             .map_err(map_err)?;
@@ -248,33 +247,10 @@ pub fn prune_entries(
     Ok(PruneSlice { consumed, removed })
 }
 
-/// Removes an entry's rows from the two search indexes, before the entry itself goes.
-/// Contentless FTS5 forgets a row's terms only when told exactly which they were.
-pub(crate) fn forget_in_search(
-    tx: &Transaction<'_>,
-    org: OrgKey,
-    pk: i64,
-    seq: Seq,
-    event: &stele_core::NewEvent,
-) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO entry_terms (entry_terms, rowid, terms) VALUES ('delete', ?, ?)",
-    )
-    .and_then(|mut s| s.execute(params![pk, terms::entry_terms(org, event)]))
-    .map_err(map_err)?;
-    if let Some(description) = &event.description {
-        tx.prepare_cached(
-            "INSERT INTO entries_fts (entries_fts, rowid, description) VALUES ('delete', ?, ?)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                description_rowid(org.get(), seq.get()),
-                description
-            ])
-        })
-        .map_err(map_err)?;
-    }
-    Ok(())
+/// Queues the removal of an entry's rows from the search index (`search.rs`), in the
+/// transaction that removes the entry.
+pub(crate) fn forget_in_search(tx: &Transaction<'_>, org: OrgKey, pk: i64, seq: Seq) -> Result<()> {
+    search::enqueue(tx, org, seq.get(), pk, Change::Removed).map(|_| ())
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! - `entries.pk` is the sort key itself: `occurred_ms << 21 | n`, where `n` counts entries
 //!   recorded for the same millisecond. Newest first is `ORDER BY pk DESC`, a time range is a
 //!   `pk` range, and within a millisecond `n` follows insertion order, which is `seq` order.
+//! - The search index (the two FTS5 tables below) lives in a file of its own beside this one and
+//!   is written by a thread of its own behind the commit (`search.rs`): the acknowledged
+//!   transaction holds only the entry, its `(org_id, seq)` index, the chain and a row of
+//!   `search_queue`.
 //! - Exact-match filters do not get one B-tree index each. Random keys (entity ids, actors,
 //!   correlation ids, IPs) would dirty a different index page for almost every entry, and every
 //!   dirty page is written to the WAL at each commit, so ingest would be bound by write
@@ -17,9 +21,8 @@
 //!   UUIDv7 (`codec::entry_id`), so lookups by id need no index of their own.
 //! - Low-cardinality strings (action, detailed action, channel, entity type) are integers from a
 //!   dictionary table (`dict`); everything an index never needs sits in one JSON `body`.
-//! - Both FTS5 tables are contentless without per-row sizes (`columnsize = 0`), the cheapest form
-//!   to write. Removing an entry's terms (retention) uses FTS5's `delete` command with the
-//!   original text, which `entries` still holds and `terms.rs` can recompute.
+//! - Both FTS5 tables are contentless (they keep no copy of the text) with `contentless_delete`,
+//!   so retention and erasure remove an entry's rows by rowid, without its original text.
 //! - Description search uses a second contentless FTS5 table with the trigram tokenizer
 //!   (`detail=none`: small and cheap to write); its hits are candidates that the query re-checks.
 
@@ -69,6 +72,9 @@ const MIGRATIONS: &[&str] = &[
     // tokens as hashes.
     include_str!("../migrations/011_retraced_viewer.sql"),
     include_str!("../migrations/012_rewritable_values.sql"),
+    // 13: the search index leaves this file for one of its own, written behind the commit
+    // (`search.rs`); `search_queue` lists what it has yet to take in.
+    include_str!("../migrations/013_search_index_file.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

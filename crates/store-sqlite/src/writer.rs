@@ -6,7 +6,9 @@
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
 //! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
 //! (digests, the stored JSON, the search terms) arrives made by the caller's task, so this thread
-//! only links entries into the chain and writes them.
+//! only links entries into the chain and writes them. The search index is not written here: each
+//! entry gets a row of `search_queue`, and the indexer (`search.rs`) writes the index behind the
+//! commit, on a thread and in a file of its own.
 //! A request that is refused (an idempotency conflict, an organization that does not exist) is
 //! refused before it writes anything, so it never takes its neighbours down with it; a database
 //! failure rolls the whole group back, so no request is ever half-written (one whose events span
@@ -31,6 +33,7 @@ use crate::codec::{description_rowid, entry_id, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::schema::*;
+use crate::search::{self, Change, Feed, Prepared};
 use crate::terms;
 
 /// How many events one group commit may gather before it commits.
@@ -58,13 +61,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection, dict: Arc<Dict>) -> std::io::Result<Writer> {
+    pub fn spawn(conn: Connection, dict: Arc<Dict>, search: Feed) -> std::io::Result<Writer> {
         let (commands, rx) = mpsc::channel(4096);
         let state = WriterState {
             conn,
             dict,
             facets_seen: HashMap::new(),
             last_sweep: 0,
+            search,
+            queue_forgotten_to: 0,
         };
         std::thread::Builder::new()
             .name("stele-sqlite-writer".into())
@@ -170,6 +175,10 @@ struct WriterState {
     /// Facet rows known to exist, per organization (loaded on first use).
     facets_seen: HashMap<OrgKey, HashSet<i64>>,
     last_sweep: Millis,
+    /// The indexer: told of each group's entries once they commit.
+    search: Feed,
+    /// The watermark up to which `search_queue` rows were last deleted.
+    queue_forgotten_to: i64,
 }
 
 /// One organization's chain position, loaded from `chain_state` at the start of a group (inside
@@ -195,9 +204,8 @@ struct GroupState {
     /// Next free `pk` per millisecond touched by this group.
     next_pk: HashMap<i64, i64>,
     new_dict: NewDictValues,
-    /// Search index rows, written once the group's B-tree writes are done (`write_search_index`).
-    terms: Vec<(i64, String)>,
-    descriptions: Vec<(i64, String)>,
+    /// The group's entries' search index rows, handed to the indexer once the group commits.
+    search_rows: Vec<Prepared>,
     new_facets: Vec<(OrgKey, i64)>,
 }
 
@@ -227,6 +235,9 @@ impl WriterState {
                         // Keep arrival order: commit what was gathered before running the job.
                         self.commit_group(std::mem::take(&mut appends));
                         job(&mut self.conn);
+                        // The job may have queued search index changes (Stele's own entries,
+                        // an erasure's rewrites, pruning).
+                        self.search.hand_over(Vec::new());
                     }
                 }
                 if events < MAX_GROUP_EVENTS {
@@ -259,6 +270,10 @@ impl WriterState {
                 )
                 .map_err(map_err)?;
             }
+            let taken_in = self.search.taken_in();
+            if taken_in > self.queue_forgotten_to {
+                search::forget_taken_in(&tx, taken_in)?;
+            }
             let mut outcomes = Vec::with_capacity(appends.len());
             for pending in &mut appends {
                 outcomes.push(append_request(
@@ -271,13 +286,15 @@ impl WriterState {
                 )?);
             }
             save_chains(&tx, &group.chains)?;
-            write_search_index(&tx, &mut group)?;
             tx.commit().map_err(map_err)?;
+            self.queue_forgotten_to = taken_in;
             Ok(outcomes)
         })();
         stele_store::metrics::group_commit(events, started, result.is_ok());
         match result {
             Ok(outcomes) => {
+                self.search
+                    .hand_over(std::mem::take(&mut group.search_rows));
                 self.keep_wal_bounded();
                 if now - self.last_sweep > IDEMPOTENCY_SWEEP_EVERY_MS {
                     self.last_sweep = now;
@@ -361,8 +378,9 @@ fn clone_err(e: &StoreError) -> StoreError {
 /// conflict) is decided before the request writes anything, and comes back as the inner `Err`:
 /// the group goes on without it. An outer `Err` is a database failure in the middle of writing;
 /// the caller then rolls the whole group back, so no request is ever half-written, however many
-/// organizations its events are for. (Savepoints per request would do the same, but each one
-/// makes FTS5 flush its in-memory index, which costs more than the rest of the write.)
+/// organizations its events are for. (Savepoints per request would do the same, at the price of
+/// a savepoint per request; when the search index was written here, each one also made FTS5
+/// flush its in-memory index.)
 fn append_request(
     tx: &Transaction<'_>,
     dict: &Dict,
@@ -495,8 +513,8 @@ fn remember(
 }
 
 /// Writes Stele's own entries in a transaction of their own rather than a group commit (an
-/// erasure's record, a print-log change's audit entries): each prepared and indexed here, linked
-/// into the chain, and the search index written. Returns the receipts and the dictionary values
+/// erasure's record, a print-log change's audit entries): each prepared here, linked into the
+/// chain, and queued for the search index (the indexer reads them back). Returns the receipts and the dictionary values
 /// the transaction added (to publish once it commits).
 pub(crate) fn insert_own_entries(
     tx: &Transaction<'_>,
@@ -525,7 +543,6 @@ pub(crate) fn insert_own_entries(
         )?);
     }
     save_chains(tx, &group.chains)?;
-    write_search_index(tx, &mut group)?;
     Ok((receipts, group.new_dict))
 }
 
@@ -619,48 +636,15 @@ fn insert_event(
         ])
     })
     .map_err(map_err)?;
-    group.terms.push((pk, terms));
-    if let Some(description) = &event.description {
-        group
-            .descriptions
-            .push((description_rowid(org.get(), seq.get()), description.clone()));
-    }
+    let queue_id = search::enqueue(tx, org, seq.get(), pk, Change::Written)?;
+    group.search_rows.push(Prepared {
+        queue_id,
+        pk,
+        description_rowid: description_rowid(org.get(), seq.get()),
+        terms,
+        description: event.description.clone(),
+    });
     Ok(Receipt::new(id, seq))
-}
-
-/// Writes the group's search index rows, after every B-tree write of the group.
-///
-/// Why last: an INSERT into `entries` opens a statement savepoint (it writes a table and an
-/// index and may fail on a constraint), and SQLite tells every virtual table already written in
-/// the transaction about each savepoint; FTS5 answers by flushing its in-memory index to a new
-/// segment. Written interleaved, that meant one tiny segment per entry and endless merging;
-/// written last, each FTS5 table flushes once, at commit.
-///
-/// Why in rowid order: FTS5 also flushes whenever a row's rowid is not above the last one it took
-/// (`sqlite3Fts5IndexBeginWrite`). A description's rowid is its organization's range plus its
-/// `seq`, so a group whose entries alternate between organizations (several organizations' keys
-/// at once, or one platform batch spanning many) would flush at nearly every row, as would, less
-/// often, a term row (`pk`, time-ordered) whenever the group's requests cover different times.
-/// (A platform's batches mixing 100 organizations went from 42% to 76% of the rate of
-/// single-organization batches: docs/benchmarks.md.)
-fn write_search_index(tx: &Transaction<'_>, group: &mut GroupState) -> Result<()> {
-    group.terms.sort_unstable_by_key(|(pk, _)| *pk);
-    group.descriptions.sort_unstable_by_key(|(rowid, _)| *rowid);
-    let mut terms = tx
-        .prepare_cached("INSERT INTO entry_terms (rowid, terms) VALUES (?, ?)")
-        .map_err(map_err)?;
-    for (pk, text) in group.terms.drain(..) {
-        terms.execute(params![pk, text]).map_err(map_err)?;
-    }
-    let mut descriptions = tx
-        .prepare_cached("INSERT INTO entries_fts (rowid, description) VALUES (?, ?)")
-        .map_err(map_err)?;
-    for (rowid, text) in group.descriptions.drain(..) {
-        descriptions
-            .execute(params![rowid, text])
-            .map_err(map_err)?;
-    }
-    Ok(())
 }
 
 /// `pk = occurred_ms << 21 | n`: the next `n` for this millisecond (see schema.rs).

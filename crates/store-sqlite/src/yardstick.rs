@@ -7,7 +7,8 @@
 //! with the same bytes and none of Stele's other work: no HTTP, parsing, validation, chain,
 //! dictionary, facets or idempotency. It lives here, not in the bench, because only the store
 //! knows its schema and how an entry's search terms are made (the `entry_terms` table keeps no
-//! copy of them to read back).
+//! copy of them to read back). The yardstick writes all of it into one file from one thread, as
+//! the store did before its search index moved to a file and a thread of its own (`search.rs`).
 
 use std::path::Path;
 
@@ -20,9 +21,8 @@ use crate::dict::Dict;
 use crate::error::map_err;
 use crate::terms;
 
-/// The tables of an entry and its search index, as the store creates them.
-const TABLES: [&str; 3] = ["entries", "entry_terms", "entries_fts"];
-/// The FTS5 tables, whose configuration (`hashsize`) is part of how they write.
+/// The FTS5 tables of the search index file, whose configuration (`hashsize`) is part of how
+/// they write.
 const SEARCH_TABLES: [&str; 2] = ["entry_terms", "entries_fts"];
 
 /// The first entries of a store, in the order they were written, ready to be written again
@@ -47,6 +47,7 @@ pub fn read(path: &Path, limit: usize) -> Result<StoredRows> {
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(map_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(map_err)?;
+    crate::search::attach(&conn, path, 0).map_err(map_err)?;
     let schema = schema(&conn).map_err(map_err)?;
 
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -102,22 +103,29 @@ pub fn open_copy(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// The `CREATE` statements of [`TABLES`] and their indexes, then each search table's
-/// configuration as `INSERT`s of FTS5's special form.
+/// The `CREATE` statements of `entries` and its indexes and of the [`SEARCH_TABLES`], then each
+/// search table's configuration as `INSERT`s of FTS5's special form.
 fn schema(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut out: Vec<String> = conn
         .prepare(
-            "SELECT sql FROM sqlite_schema
-             WHERE sql IS NOT NULL AND type IN ('table', 'index')
-               AND (name IN (?1, ?2, ?3) OR (type = 'index' AND tbl_name = ?1))
+            "SELECT sql FROM main.sqlite_schema
+             WHERE sql IS NOT NULL AND tbl_name = 'entries' AND type IN ('table', 'index')
              ORDER BY type = 'index', name",
         )?
-        .query_map(TABLES, |r| r.get(0))?
+        .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let search: Vec<String> = conn
+        .prepare(
+            "SELECT sql FROM search.sqlite_schema
+             WHERE type = 'table' AND name IN (?1, ?2) ORDER BY name",
+        )?
+        .query_map(SEARCH_TABLES, |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    out.extend(search);
     for table in SEARCH_TABLES {
         let config: Vec<(String, Value)> = conn
             .prepare(&format!(
-                "SELECT k, v FROM {table}_config WHERE k <> 'version'"
+                "SELECT k, v FROM search.{table}_config WHERE k <> 'version'"
             ))?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;

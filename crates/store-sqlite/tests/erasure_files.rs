@@ -1,5 +1,5 @@
-//! After an erasure and a redaction and a clean stop, no byte of the database, its WAL or any
-//! other file in the data directory holds an erased value (issue 17: old cells survived in the
+//! After an erasure and a redaction and a clean stop, no byte of the database, its WAL, the
+//! search index file or any other file in the data directory holds an erased value (issue 17: old cells survived in the
 //! free space of reorganised pages, and FTS5 segments kept deleted terms).
 
 use std::sync::Arc;
@@ -17,14 +17,18 @@ async fn no_file_holds_an_erased_or_redacted_value_after_a_clean_stop() {
     // The store's background threads close their connections within a second of the drop, and
     // the last one to close checkpoints the WAL and removes it and the `-shm`: scanning before
     // then could list a file that is gone when it is read. The stop is clean once they are gone.
-    let wal = dir.path().join("stele.db-wal");
+    // The same goes for the search index file's WAL, closed by the indexer thread.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while wal.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the WAL is still there 10 s after the store was dropped"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for wal in ["stele.db-wal", "stele.db-search-wal"] {
+        let wal = dir.path().join(wal);
+        while wal.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} is still there 10 s after the store was dropped",
+                wal.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
     let mut kept_seen = false;
     for file in std::fs::read_dir(dir.path()).unwrap() {

@@ -16,6 +16,10 @@ pub const GROUP_COMMIT_DURATION: &str = "stele_group_commit_duration_seconds";
 pub const GROUP_COMMIT_FAILURES: &str = "stele_group_commit_failures_total";
 /// Gauge: append requests waiting for the writer after its last group commit.
 pub const WRITER_QUEUE: &str = "stele_writer_queue_depth";
+/// Gauge: changes to the trail (entries written, rewritten, removed) that the embedded
+/// database's search index has not taken in yet. Reads check those entries one by one, so a
+/// lag that stays high makes searches slower, never incomplete.
+pub const SEARCH_INDEX_LAG: &str = "stele_search_index_lag";
 /// Gauge: bytes of heap the embedded database holds (`sqlite3_status64(MEMORY_USED)`).
 pub const SQLITE_MEMORY: &str = "stele_sqlite_memory_bytes";
 /// Gauge: of that, bytes in the connections' page caches.
@@ -57,6 +61,11 @@ pub fn group_commit(events: usize, started: Instant, committed: bool) {
     } else {
         metrics::counter!(GROUP_COMMIT_FAILURES).increment(1);
     }
+}
+
+/// Records how many changes the search index has yet to take in.
+pub fn search_index_lag(waiting: u64) {
+    metrics::gauge!(SEARCH_INDEX_LAG).set(waiting as f64);
 }
 
 /// Records how many append requests wait for the writer (after each group commit).

@@ -208,29 +208,38 @@ pub(crate) async fn disk(
         tokio::time::sleep(Duration::from_millis(200)).await;
         checkpointed = Some(data_files(dir)?);
     }
-    // Optional: where the pages go, if the sqlite3 shell (with dbstat) is installed.
+    // Optional: where the pages go, if the sqlite3 shell (with dbstat) is installed; in the
+    // database and in its search index file (`stele.db-search`), whose objects are named so.
     let mut objects = Vec::new();
-    let dbstat = Command::new("sqlite3")
-        .args(["-readonly", "-cmd", ".timeout 10000"])
-        .arg(&db)
-        .arg("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC;")
-        .output();
-    match &dbstat {
-        Ok(out) if !out.status.success() => eprintln!(
-            "bench: disk: sqlite3 dbstat failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => eprintln!("bench: disk: no page breakdown (sqlite3: {e})"),
-        _ => {}
-    }
-    if let Ok(out) = dbstat
-        && out.status.success()
-    {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some((name, bytes)) = line.rsplit_once('|')
-                && let Ok(bytes) = bytes.trim().parse()
-            {
-                objects.push((name.to_string(), bytes));
+    for (file, prefix) in [
+        (db.clone(), ""),
+        (dir.join("stele.db-search"), "stele.db-search: "),
+    ] {
+        if !file.exists() {
+            continue;
+        }
+        let dbstat = Command::new("sqlite3")
+            .args(["-readonly", "-cmd", ".timeout 10000"])
+            .arg(&file)
+            .arg("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC;")
+            .output();
+        match &dbstat {
+            Ok(out) if !out.status.success() => eprintln!(
+                "bench: disk: sqlite3 dbstat failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => eprintln!("bench: disk: no page breakdown (sqlite3: {e})"),
+            _ => {}
+        }
+        if let Ok(out) = dbstat
+            && out.status.success()
+        {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some((name, bytes)) = line.rsplit_once('|')
+                    && let Ok(bytes) = bytes.trim().parse()
+                {
+                    objects.push((format!("{prefix}{name}"), bytes));
+                }
             }
         }
     }

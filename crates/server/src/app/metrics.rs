@@ -119,6 +119,10 @@ fn describe() {
         "Append requests waiting for the writer after its last group commit."
     );
     metrics::describe_gauge!(
+        store::SEARCH_INDEX_LAG,
+        "Changes to the trail the embedded database's search index has not taken in yet (reads check them one by one)."
+    );
+    metrics::describe_gauge!(
         store::SQLITE_MEMORY,
         Unit::Bytes,
         "Heap memory the embedded database (SQLite) holds, page caches included."
@@ -214,6 +218,7 @@ mod tests {
         store::GROUP_COMMIT_DURATION,
         store::GROUP_COMMIT_FAILURES,
         store::WRITER_QUEUE,
+        store::SEARCH_INDEX_LAG,
         store::SQLITE_MEMORY,
         store::SQLITE_PAGE_CACHE,
         store::SQLITE_DATABASE,
