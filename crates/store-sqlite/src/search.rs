@@ -94,8 +94,14 @@ INSERT INTO entries_fts (entries_fts, rank) VALUES ('crisismerge', 32);
 const FORMAT: i64 = 1;
 
 /// Queue rows taken into the index in one transaction of its file, at most. Larger transactions
-/// cost FTS5 less per row, but what is not yet taken in is what every read checks row by row.
-const BATCH: usize = 5_000;
+/// cost FTS5 less per row (each commit flushes a segment and merges), but what is not yet taken
+/// in is what every read checks row by row.
+const BATCH: usize = 10_000;
+/// While rows keep coming, the indexer takes them in at most this often, so that each
+/// transaction of the index file takes many: a few rows each (as single-event requests arrive)
+/// cost FTS5 several times as much per row. Readers check the rows meanwhile; when rows stop
+/// coming, the next one is taken in at once.
+const GATHER: Duration = Duration::from_millis(100);
 /// How often the indexer looks at the queue when nobody tells it about new rows (another
 /// process wrote them, or a write other than a group commit).
 const POLL: Duration = Duration::from_millis(100);
@@ -229,6 +235,8 @@ pub fn start(database: &Path, dict: Arc<Dict>) -> Result<(Feed, Indexer)> {
         handed_over: HashMap::new(),
         taken_in: feed.taken_in.clone(),
         stop: stop.clone(),
+        compactions: Vec::new(),
+        gather_until: None,
     };
     std::thread::Builder::new()
         .name("stele-sqlite-index".into())
@@ -472,6 +480,10 @@ struct Worker {
     handed_over: HashMap<i64, Prepared>,
     taken_in: Arc<AtomicI64>,
     stop: Arc<AtomicBool>,
+    /// Compactions asked for, answered after the next catch-up.
+    compactions: Vec<oneshot::Sender<Result<()>>>,
+    /// Until when rows are gathered before the next take-in (see [`GATHER`]).
+    gather_until: Option<Instant>,
 }
 
 /// One queue row.
@@ -486,22 +498,34 @@ struct QueueRow {
 impl Worker {
     fn run(mut self) {
         loop {
-            let mut compactions = Vec::new();
-            match self.inbox.recv_timeout(POLL) {
-                Ok(message) => self.receive(message, &mut compactions),
+            let wait = self.gather_until.map_or(POLL, |until| {
+                until.saturating_duration_since(Instant::now())
+            });
+            match self.inbox.recv_timeout(wait) {
+                Ok(message) => self.receive(message),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             while let Ok(message) = self.inbox.try_recv() {
-                self.receive(message, &mut compactions);
+                self.receive(message);
             }
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            let caught_up = self.catch_up(&mut compactions);
-            for reply in compactions {
+            let gathering = self
+                .gather_until
+                .is_some_and(|until| Instant::now() < until);
+            if gathering && self.compactions.is_empty() {
+                continue;
+            }
+            let caught_up = self.catch_up();
+            self.gather_until = match caught_up {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(Instant::now() + GATHER),
+            };
+            for reply in std::mem::take(&mut self.compactions) {
                 let compacted = match &caught_up {
-                    Ok(()) => self.compact(),
+                    Ok(_) => self.compact(),
                     Err(error) => Err(StoreError::Unavailable(format!(
                         "the search index could not take in the latest changes: {error}"
                     ))),
@@ -512,7 +536,7 @@ impl Worker {
         tracing::debug!("search indexer stopped");
     }
 
-    fn receive(&mut self, message: Message, compactions: &mut Vec<oneshot::Sender<Result<()>>>) {
+    fn receive(&mut self, message: Message) {
         match message {
             Message::Prepared(rows) => {
                 for row in rows {
@@ -523,23 +547,22 @@ impl Worker {
                 }
             }
             Message::Wake => {}
-            Message::Compact(reply) => compactions.push(reply),
+            Message::Compact(reply) => self.compactions.push(reply),
         }
     }
 
-    /// Takes in queue rows until none is left; an error is logged and retried at the next turn
-    /// (readers check what is not taken in, so nothing is missed meanwhile).
-    fn catch_up(
-        &mut self,
-        compactions: &mut Vec<oneshot::Sender<Result<()>>>,
-    ) -> std::result::Result<(), StoreError> {
+    /// Takes in queue rows until none is left; returns how many. An error is logged and retried
+    /// at the next turn (readers check what is not taken in, so nothing is missed meanwhile).
+    fn catch_up(&mut self) -> std::result::Result<usize, StoreError> {
+        let mut total = 0;
         loop {
             match self.take_in() {
-                Ok(taken) if taken < BATCH => return Ok(()),
-                Ok(_) => {
+                Ok(taken) if taken < BATCH => return Ok(total + taken),
+                Ok(taken) => {
+                    total += taken;
                     // Between batches, collect what the writer handed over meanwhile.
                     while let Ok(message) = self.inbox.try_recv() {
-                        self.receive(message, compactions);
+                        self.receive(message);
                     }
                 }
                 Err(error) => {
