@@ -252,7 +252,10 @@ pub fn attach(conn: &Connection, database: &Path, mmap_bytes: u64) -> rusqlite::
         &format!("ATTACH DATABASE ?1 AS {SCHEMA_NAME}"),
         [path_of(database).to_string_lossy()],
     )?;
-    conn.pragma_update(Some(SCHEMA_NAME), "mmap_size", mmap_bytes)
+    conn.pragma_update(Some(SCHEMA_NAME), "mmap_size", mmap_bytes)?;
+    // The same page cache as the database's (`schema::configure_reader`); an attached file
+    // otherwise gets SQLite's default of 2 MiB.
+    conn.pragma_update(Some(SCHEMA_NAME), "cache_size", -32768)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
