@@ -15,7 +15,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use stele_core::redact::RedactionRules;
 use stele_core::sent::{List, SentBody, SentEvent, Shaped};
 use stele_core::time::now_millis;
@@ -116,11 +115,7 @@ pub async fn create(
             sent: count,
             batch,
         },
-        record::Request {
-            idempotency_key,
-            fingerprint: Sha256::digest(&body).into(),
-            body_bytes: body.len(),
-        },
+        record::Request::new(idempotency_key, &body),
     )
     .await?;
     let (replayed, receipts) = match recorded {

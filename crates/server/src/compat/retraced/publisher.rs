@@ -41,7 +41,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use stele_core::event::Metadata;
 use stele_core::redact::RedactionRules;
 use stele_core::time::now_millis;
@@ -235,11 +234,7 @@ async fn record_all(
             batch,
         },
         // Retraced's clients send no idempotency key (and do not retry).
-        record::Request {
-            idempotency_key: None,
-            fingerprint: Sha256::digest(body).into(),
-            body_bytes: body.len(),
-        },
+        record::Request::new(None, body),
     )
     .await?;
     let mut headers = HeaderMap::new();

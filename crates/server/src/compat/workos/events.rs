@@ -30,7 +30,6 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use stele_core::redact::RedactionRules;
 use stele_core::time::now_millis;
 use stele_core::{FieldError, parse_event};
@@ -142,11 +141,7 @@ pub async fn create(
             sent: 1,
             batch: false,
         },
-        record::Request {
-            idempotency_key,
-            fingerprint: Sha256::digest(&body).into(),
-            body_bytes: body.len(),
-        },
+        record::Request::new(idempotency_key, &body),
     )
     .await
     .map_err(|e| match e {
