@@ -1021,4 +1021,68 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0, "the search tables left the database");
     }
+
+    /// Copies of a closed database's file and its index file (each without a WAL: closing
+    /// folded them in).
+    fn keep_copy(database: &Path, suffix: &str) {
+        for file in [database.to_path_buf(), path_of(database)] {
+            std::fs::copy(&file, format!("{}{suffix}", file.display())).unwrap();
+        }
+    }
+
+    fn restore(file: &Path, suffix: &str) {
+        for sidecar in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{sidecar}", file.display()));
+        }
+        std::fs::copy(format!("{}{suffix}", file.display()), file).unwrap();
+    }
+
+    /// An index file out of step with its database (each restored from a different moment) is
+    /// rebuilt: one that missed queue rows the writer has since deleted, and one that took in
+    /// rows the database no longer has.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_index_out_of_step_with_its_database_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let closed = |store: SqliteStore| async move {
+            caught_up(&store).await;
+            drop(store);
+            // The threads close their connections within a second of the drop.
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        };
+        let org = {
+            let store = SqliteStore::open(&path).unwrap();
+            let org = store.create_org("acme").await.unwrap().key;
+            store.append(org, request(events())).await.unwrap();
+            closed(store).await;
+            org
+        };
+        keep_copy(&path, ".early");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.append(org, request(events())).await.unwrap();
+            caught_up(&store).await;
+            // The next group deletes the queue rows the index has taken in.
+            store.append(org, request(events())).await.unwrap();
+            closed(store).await;
+        }
+        let queue_start: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT min(id) FROM search_queue", [], |r| r.get(0))
+            .unwrap();
+        assert!(queue_start > 6, "the writer forgot the early rows");
+
+        // The early index beside the late database: it misses rows no longer queued.
+        restore(&path_of(&path), ".early");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(indexed_rows(&path, org), 15);
+        assert_eq!(answers(&store, org, EventFilter::default()).await.2, 12);
+        closed(store).await;
+
+        // The early database beside the late index: the index holds rows it never queued.
+        restore(&path, ".early");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(indexed_rows(&path, org), 5);
+        assert_eq!(answers(&store, org, EventFilter::default()).await.2, 4);
+    }
 }
