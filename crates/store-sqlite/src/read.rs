@@ -433,13 +433,13 @@ fn window(
     plan: &Plan,
     unindexed: &Unindexed,
 ) -> Result<Window> {
+    let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
+    let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
     let tail = unindexed.matching(&page.filter)?;
-    let indexed = indexed_window(conn, dict, org, page, plan, unindexed)?;
+    let indexed = indexed_window(conn, dict, org, page, plan, unindexed, position)?;
     if tail.is_empty() {
         return Ok(indexed);
     }
-    let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
-    let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
     let rows = merge(&indexed.rows, &tail, position, direction, page.limit + 1);
     Ok(Window {
         rows,
@@ -491,7 +491,8 @@ fn merge(
     out
 }
 
-/// The page as the index answers it, the entries it has not taken in left out.
+/// The page as the index answers it, the entries it has not taken in left out; `position` is
+/// the cursor's `pk`.
 fn indexed_window(
     conn: &Connection,
     dict: &Dict,
@@ -499,9 +500,9 @@ fn indexed_window(
     page: &PageRequest,
     plan: &Plan,
     unindexed: &Unindexed,
+    position: Option<i64>,
 ) -> Result<Window> {
     let direction = page.cursor.map_or(CursorDirection::Older, |c| c.direction);
-    let position = page.cursor.map(|c| cursor_pk(conn, org, &c)).transpose()?;
     // `(lo, hi)`: strictly older is pk < position, strictly newer is pk > position.
     let bounds = position.map(|pk| match direction {
         CursorDirection::Older => (i64::MIN, pk),
