@@ -184,9 +184,18 @@ impl Feed {
     /// rows it replaced is left in the index file.
     pub async fn compact(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.messages
-            .send(Message::Compact(reply))
-            .map_err(|_| stopped())?;
+        let mut message = Message::Compact(reply);
+        // Never a blocking send on the async runtime: while the channel is full, wait a little.
+        loop {
+            match self.messages.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    message = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(TrySendError::Disconnected(_)) => return Err(stopped()),
+            }
+        }
         answer.await.map_err(|_| stopped())?
     }
 }
