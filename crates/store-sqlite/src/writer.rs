@@ -514,8 +514,8 @@ fn remember(
 
 /// Writes Stele's own entries in a transaction of their own rather than a group commit (an
 /// erasure's record, a print-log change's audit entries): each prepared here, linked into the
-/// chain, and queued for the search index (the indexer reads them back). Returns the receipts and the dictionary values
-/// the transaction added (to publish once it commits).
+/// chain, and queued for the search index (the indexer reads them back). Returns the receipts
+/// and the dictionary values the transaction added (to publish once it commits).
 pub(crate) fn insert_own_entries(
     tx: &Transaction<'_>,
     dict: &Dict,
