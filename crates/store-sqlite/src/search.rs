@@ -102,6 +102,8 @@ const BATCH: usize = 10_000;
 /// cost FTS5 several times as much per row. Readers check the rows meanwhile; when rows stop
 /// coming, the next one is taken in at once.
 const GATHER: Duration = Duration::from_millis(100);
+/// How long the indexer waits before trying again after taking rows in failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often the indexer looks at the queue when nobody tells it about new rows (another
 /// process wrote them, or a write other than a group commit).
 const POLL: Duration = Duration::from_millis(100);
@@ -532,8 +534,11 @@ impl Worker {
             }
             let caught_up = self.catch_up();
             self.gather_until = match caught_up {
-                Ok(0) | Err(_) => None,
+                Ok(0) => None,
                 Ok(_) => Some(Instant::now() + GATHER),
+                // A failing index file (a full disk, say) is tried again a second later, not
+                // at every turn: readers check what it has not taken in meanwhile.
+                Err(_) => Some(Instant::now() + RETRY_AFTER),
             };
             for reply in std::mem::take(&mut self.compactions) {
                 let compacted = match &caught_up {
