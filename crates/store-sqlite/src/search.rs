@@ -1099,4 +1099,51 @@ mod tests {
         assert_eq!(indexed_rows(&path, org), 5);
         assert_eq!(answers(&store, org, EventFilter::default()).await.2, 4);
     }
+
+    /// Under ingest, with the indexer taking rows in as it pleases, every acknowledged entry is
+    /// found at once by an exact filter and by a description search, and counted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acknowledged_entry_is_found_at_once_under_ingest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("stele.db")).unwrap());
+        let org = store.create_org("acme").await.unwrap().key;
+        let stop = Arc::new(AtomicBool::new(false));
+        let background = {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut batches = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let noise = (0..200).map(|i| event("job.print", T0 + i)).collect();
+                    store.append(org, request(noise)).await.unwrap();
+                    batches += 1;
+                }
+                batches
+            })
+        };
+        for i in 0..150 {
+            let mut e = event("user.login", T0 + 1_000 + i);
+            e.entity_ids = vec![format!("probe-{i}")];
+            e.description = Some(format!("probe token zq{i}x"));
+            store.append(org, request(vec![e])).await.unwrap();
+            for filter in [
+                EventFilter {
+                    entity_id: Some(format!("probe-{i}")),
+                    ..EventFilter::default()
+                },
+                EventFilter {
+                    q: Some(format!("zq{i}x")),
+                    ..EventFilter::default()
+                },
+            ] {
+                let page = store.list(org, &page(filter.clone())).await.unwrap();
+                assert_eq!(page.entries.len(), 1, "probe {i}, {filter:?}");
+                assert_eq!((page.total, page.total_exact), (1, true), "probe {i}");
+                assert_eq!(store.count(org, &filter).await.unwrap(), (1, true));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let batches = background.await.unwrap();
+        assert!(batches > 0);
+        caught_up(&store).await;
+    }
 }
