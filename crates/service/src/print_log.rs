@@ -253,8 +253,8 @@ pub const QUERY_PARAMETERS: &[&str] = &[
 ];
 
 /// Reads `search`, `printer_id`, `created_by_username`, `status`, `date_from`, `date_to`,
-/// `limit` and `offset` ([`QUERY_PARAMETERS`]). Empty values count as absent (as an HTML form sends them); other
-/// parameters are left to the caller.
+/// `limit` and `offset` ([`QUERY_PARAMETERS`]). Empty values count as absent (as an HTML form
+/// sends them); other parameters are left to the caller.
 pub fn parse_query<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Query, FilterError> {

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use stele_store_postgres::testing::TestDatabase;
 
 use crate::support::{
-    ServeOptions, key_in, list_all, record_batches, runtime, serve_sqlite, spawn, verify_ok,
+    ServeOptions, key_in, list_all, record_batches, runtime, serve_sqlite, spawn, stele_ok,
+    verify_ok,
 };
 
 const STELE: &str = env!("CARGO_BIN_EXE_stele");
@@ -23,14 +24,25 @@ fn the_systemd_unit_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stele.service");
     std::fs::write(&path, unit.replace("/usr/local/bin/stele", STELE)).unwrap();
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze runs (Debian package systemd; scripts/test installs it)");
+    let out = run_ok(
+        Command::new("systemd-analyze").arg("verify").arg(&path),
+        "systemd-analyze (Debian package systemd; scripts/test installs it)",
+    );
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
     assert!(!said.contains("stele.service"), "{said}");
+}
+
+/// Runs an operator's tool (`what` names it); it must succeed. Returns its output.
+fn run_ok(command: &mut Command, what: &str) -> std::process::Output {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn events(n: usize) -> Value {
@@ -59,15 +71,11 @@ fn a_live_sqlite_backup_restores_a_trail_that_serves_and_verifies() {
 
     let restored = tempfile::tempdir().unwrap();
     let backup = restored.path().join("stele.db");
-    let out = Command::new("sqlite3")
-        .arg(original.path().join("stele.db"))
-        .arg(format!(".backup '{}'", backup.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("sqlite3")
+            .arg(original.path().join("stele.db"))
+            .arg(format!(".backup '{}'", backup.display())),
+        "sqlite3",
     );
     // Written after the backup: not in it.
     record_batches(&server.url, &key, vec![events(5)]);
@@ -80,13 +88,7 @@ fn a_live_sqlite_backup_restores_a_trail_that_serves_and_verifies() {
         "a restored trail is not a first start"
     );
     assert_served(&entries(&server.url, &key), &before);
-    let out = Command::new(STELE)
-        .args(["verify", "--data-dir"])
-        .arg(restored.path())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{report}");
+    let report = stele_ok(&["verify", "--data-dir", restored.path().to_str().unwrap()]);
     assert!(report.contains(": OK,"), "{report}");
 }
 
@@ -106,27 +108,19 @@ fn a_postgres_dump_restores_a_trail_that_serves_and_verifies() {
     assert!(before.len() >= 42);
 
     let dump = original.path().join("stele.dump");
-    let out = Command::new("pg_dump")
-        .args(["-Fc", "-f"])
-        .arg(&dump)
-        .arg(&url)
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("pg_dump")
+            .args(["-Fc", "-f"])
+            .arg(&dump)
+            .arg(&url),
+        "pg_dump",
     );
     server.stop();
-    let out = Command::new("pg_restore")
-        .args(["--no-owner", "-d", &copy_url])
-        .arg(&dump)
-        .output()
-        .expect("pg_restore runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("pg_restore")
+            .args(["--no-owner", "-d", &copy_url])
+            .arg(&dump),
+        "pg_restore",
     );
 
     let restored = tempfile::tempdir().unwrap();
