@@ -8,6 +8,7 @@ pub use stele_store::record::{entry_id, pk_floor, pk_of_id};
 use stele_store::{Result, StoreError};
 
 use crate::dict::Dict;
+use crate::packed;
 
 /// The columns every read selects, in the order [`decode_row`] reads them.
 pub const ENTRY_COLUMNS: &str = "e.pk, e.seq, e.occurred_ms, e.recorded_ms, e.action, \
@@ -94,9 +95,16 @@ pub fn with_stored_row<T>(
         (Some(None), _) | (_, Some(None)) => return Ok(Err(MissingDict)),
         (d, t) => (d.flatten(), t.flatten()),
     };
-    // Text is read where SQLite holds it, without copying it into a `String` first.
+    // Text is read where SQLite holds it, without copying it into a `String` first; packed
+    // columns are unpacked into these.
     let text =
         |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
+    let (mut personal, mut body) = (String::new(), String::new());
+    let unpacked = |i: usize, scratch| -> rusqlite::Result<&str> {
+        packed::unpack(row.get_ref(i)?, scratch).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e))
+        })
+    };
     let stored = StoredRow {
         pk: row.get(0)?,
         seq: Seq::new(row.get(1)?),
@@ -114,8 +122,8 @@ pub fn with_stored_row<T>(
         entity_type: entity_type.as_deref(),
         correlation_id: text(10)?,
         description: text(12)?,
-        personal: row.get_ref(11)?.as_str()?,
-        body: row.get_ref(13)?.as_str()?,
+        personal: unpacked(11, &mut personal)?,
+        body: unpacked(13, &mut body)?,
         erased: row.get(14)?,
     };
     Ok(Ok(f(stored)))

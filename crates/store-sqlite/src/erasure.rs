@@ -23,6 +23,7 @@ use crate::codec::{
 };
 use crate::dict::Dict;
 use crate::error::map_err;
+use crate::packed;
 use crate::search::{self, Change};
 use crate::writer::{NewDictValues, insert_own_entries};
 
@@ -90,7 +91,8 @@ pub fn erase_person(
     for i in 0..needles.len() {
         let p = i + 2;
         sql.push_str(&format!(
-            " OR instr(lower(e.body), ?{p}) OR instr(lower(e.personal), ?{p})
+            " OR instr(lower(stele_unpacked(e.body)), ?{p})
+              OR instr(lower(stele_unpacked(e.personal)), ?{p})
               OR instr(lower(coalesce(e.description, '')), ?{p})"
         ));
     }
@@ -173,8 +175,8 @@ fn store_rewrite(tx: &Transaction<'_>, org: OrgKey, r: &Rewritten) -> Result<()>
     .and_then(|mut s| {
         s.execute(params![
             r.after.description,
-            r.body,
-            r.personal,
+            packed::pack(&r.body),
+            packed::pack(&r.personal),
             r.seal.to_bytes(),
             r.pk
         ])

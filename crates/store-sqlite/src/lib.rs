@@ -13,6 +13,7 @@ mod export_jobs;
 mod integrity;
 mod members;
 pub mod memory;
+mod packed;
 mod print_log;
 mod read;
 mod retention;
@@ -22,6 +23,8 @@ mod search;
 mod terms;
 mod writer;
 pub mod yardstick;
+
+pub use packed::texts_packed_in;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -283,6 +286,8 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(map_err)?;
         schema::configure(&conn, options.mmap_bytes).map_err(map_err)?;
         schema::migrate(&mut conn).map_err(map_err)?;
+        // The writer's SQL looks inside packed columns too (an erasure's choice of rows).
+        read::register_functions(&conn).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         let dict = Arc::new(Dict::default());
         dict.refresh(&conn).map_err(map_err)?;

@@ -863,10 +863,11 @@ pub fn facets(conn: &Connection, org: OrgKey) -> Result<Facets> {
 }
 
 /// `stele_icontains(haystack, lowercase_needle)`: Unicode case-insensitive substring test, which
-/// SQLite's own `lower()` and `LIKE` cannot do beyond ASCII.
+/// SQLite's own `lower()` and `LIKE` cannot do beyond ASCII; and `stele_unpacked` (packed.rs).
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     use rusqlite::types::ValueRef;
+    crate::packed::register_function(conn)?;
     conn.create_scalar_function(
         "stele_icontains",
         2,

@@ -5,7 +5,8 @@
 //! One fsync then covers many requests, which is what makes durable ingest fast; and because
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
 //! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
-//! (digests, the stored JSON, the search terms) arrives made by the caller's task, so this thread
+//! (digests, the stored JSON packed for its columns, the search terms) arrives made by the
+//! caller's task ([`RowParts`]), so this thread
 //! only links entries into the chain and writes them. The search index is not written here: each
 //! entry gets a row of `search_queue`, and the indexer (`search.rs`) writes the index behind the
 //! commit, on a thread and in a file of its own.
@@ -18,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use stele_core::Seq;
 use stele_core::chain::{self, SealedEvent};
@@ -32,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::codec::{description_rowid, entry_id, outcome_code, pk_floor};
 use crate::dict::Dict;
 use crate::error::map_err;
+use crate::packed;
 use crate::schema::*;
 use crate::search::{self, Change, Feed, Prepared};
 use crate::terms;
@@ -47,8 +50,8 @@ enum Command {
     Append {
         org: OrgKey,
         request: AppendRequest,
-        /// Each event's search terms, made on the caller's task ([`terms::entry_terms`]).
-        terms: Vec<String>,
+        /// Each event's row parts, made on the caller's task.
+        parts: Vec<RowParts>,
         reply: oneshot::Sender<Result<AppendOutcome>>,
     },
     /// Any other write (organizations, keys): runs alone, in its own transaction.
@@ -78,18 +81,18 @@ impl Writer {
     }
 
     pub async fn append(&self, org: OrgKey, request: AppendRequest) -> Result<AppendOutcome> {
-        // The terms are made here, on the caller's task, like the rest of the request's
+        // The row parts are made here, on the caller's task, like the rest of the request's
         // serialization: the writer thread only links entries into the chain and writes them.
-        let terms = request
+        let parts = request
             .events
             .iter()
-            .map(|e| terms::entry_terms(e.org_or(org), &e.sealed.event))
+            .map(|e| RowParts::of(e.org_or(org), e))
             .collect();
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append {
             org,
             request,
-            terms,
+            parts,
             reply,
         })
         .await?;
@@ -165,7 +168,7 @@ fn shutting_down() -> StoreError {
 struct PendingAppend {
     org: OrgKey,
     request: AppendRequest,
-    terms: Vec<String>,
+    parts: Vec<RowParts>,
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
 
@@ -220,14 +223,14 @@ impl WriterState {
                     Command::Append {
                         org,
                         request,
-                        terms,
+                        parts,
                         reply,
                     } => {
                         events += request.events.len();
                         appends.push(PendingAppend {
                             org,
                             request,
-                            terms,
+                            parts,
                             reply,
                         });
                     }
@@ -409,7 +412,7 @@ fn append_request(
             dict,
             facets_seen,
             group,
-            terms: &mut pending.terms,
+            parts: &mut pending.parts,
             now,
         },
         home,
@@ -424,8 +427,8 @@ struct GroupLedger<'a, 'tx> {
     dict: &'a Dict,
     facets_seen: &'a mut HashMap<OrgKey, HashSet<i64>>,
     group: &'a mut GroupState,
-    /// The request's events' search terms, by index; each is taken as its event is written.
-    terms: &'a mut [String],
+    /// The request's events' row parts, by index; each is taken as its event is written.
+    parts: &'a mut [RowParts],
     now: Millis,
 }
 
@@ -455,7 +458,7 @@ impl idempotency::Ledger for GroupLedger<'_, '_> {
             org,
             NewEntry {
                 event,
-                terms: std::mem::take(&mut self.terms[index]),
+                parts: std::mem::take(&mut self.parts[index]),
             },
             self.now,
         )
@@ -527,8 +530,8 @@ pub(crate) fn insert_own_entries(
     let mut facets_seen: HashMap<OrgKey, HashSet<i64>> = HashMap::new();
     let mut receipts = Vec::with_capacity(events.len());
     for sealed in events {
-        let terms = terms::entry_terms(org, &sealed.event);
         let event = PreparedEvent::new(sealed);
+        let parts = RowParts::of(org, &event);
         receipts.push(insert_event(
             tx,
             dict,
@@ -537,7 +540,7 @@ pub(crate) fn insert_own_entries(
             org,
             NewEntry {
                 event: &event,
-                terms,
+                parts,
             },
             now,
         )?);
@@ -546,10 +549,39 @@ pub(crate) fn insert_own_entries(
     Ok((receipts, group.new_dict))
 }
 
-/// One entry to write: the prepared event and its search terms (both made before the writer).
+/// One entry to write: the prepared event and its row parts (both made before the writer).
 struct NewEntry<'a> {
     event: &'a PreparedEvent,
+    parts: RowParts,
+}
+
+/// What the caller's task makes of an event for its row, so that the writer thread does not:
+/// its search terms and its `body` and `personal` columns, packed (packed.rs).
+pub(crate) struct RowParts {
     terms: String,
+    body: Value,
+    personal: Value,
+}
+
+/// What a request's row parts are left as once the writer has taken them.
+impl Default for RowParts {
+    fn default() -> RowParts {
+        RowParts {
+            terms: String::new(),
+            body: Value::Null,
+            personal: Value::Null,
+        }
+    }
+}
+
+impl RowParts {
+    fn of(org: OrgKey, event: &PreparedEvent) -> RowParts {
+        RowParts {
+            terms: terms::entry_terms(org, &event.sealed.event),
+            body: packed::pack(event.body()),
+            personal: packed::pack(event.personal()),
+        }
+    }
 }
 
 fn insert_event(
@@ -563,7 +595,11 @@ fn insert_event(
 ) -> Result<Receipt> {
     let NewEntry {
         event: prepared,
-        terms,
+        parts: RowParts {
+            terms,
+            body,
+            personal,
+        },
     } = entry;
     let sealed = &prepared.sealed;
     let event = &sealed.event;
@@ -628,8 +664,8 @@ fn insert_event(
             entity_type,
             event.context.correlation_id,
             event.description,
-            prepared.body(),
-            prepared.personal(),
+            body,
+            personal,
             sealed.seal.to_bytes(),
             &sealed.personal_digest[..],
             &hash[..],
