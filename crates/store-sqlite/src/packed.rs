@@ -43,8 +43,11 @@ const KEYS_1: &str = concat!(
     r#"{"actor_id":"","actor_name":"","actor_email":"","ip":"","user_agent":""}"#,
 );
 
-/// The packing level: zstd's default; higher levels gained under 3% on the bench's events.
-const LEVEL: i32 = 3;
+/// The packing level: zstd's fastest kind, which leaves values uncoded and finds the keys in
+/// the dictionary. A frame of a few hundred bytes costs about 1.3 µs here against 2.9 µs at any
+/// positive level (which also builds entropy tables for each frame), for 5% more bytes on the
+/// bench's events (docs/benchmarks.md, "Packed bodies").
+const LEVEL: i32 = -1;
 
 /// A packed value never unpacks to more than this (an event is limited to far less); a damaged
 /// value claiming more is an error, not an allocation.

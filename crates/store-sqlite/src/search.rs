@@ -1137,8 +1137,17 @@ mod tests {
             ] {
                 let page = store.list(org, &page(filter.clone())).await.unwrap();
                 assert_eq!(page.entries.len(), 1, "probe {i}, {filter:?}");
-                assert_eq!((page.total, page.total_exact), (1, true), "probe {i}");
-                assert_eq!(store.count(org, &filter).await.unwrap(), (1, true));
+                // A count has a wall-clock budget of 5 ms (read.rs); on a machine busy with other
+                // tests it can run out, and its total is then a lower bound, never more.
+                let counted_once = |(total, exact): (u64, bool)| total == 1 || !exact && total < 1;
+                assert!(
+                    counted_once((page.total, page.total_exact)),
+                    "probe {i}: {} ({})",
+                    page.total,
+                    page.total_exact
+                );
+                let count = store.count(org, &filter).await.unwrap();
+                assert!(counted_once(count), "probe {i}: {count:?}");
             }
         }
         stop.store(true, Ordering::Relaxed);
