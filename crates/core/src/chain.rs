@@ -48,18 +48,40 @@ pub const GENESIS_FORMAT: &[u8] = b"stele-chain-v1";
 /// Random bytes per entry that make its personal digest unguessable.
 pub type Salt = [u8; 16];
 
-/// The personal fields of an entry, kept apart so they can be erased.
+/// The personal fields of an entry, kept apart so they can be erased. Its JSON is the stored
+/// `personal` column of both backends, with short keys as in the stored body (the long names,
+/// which rows written before 2026-12-06 have, are read too); the digest does not depend on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Personal {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ai",
+        alias = "actor_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub actor_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "an",
+        alias = "actor_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub actor_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ae",
+        alias = "actor_email",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub actor_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ua",
+        alias = "user_agent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub user_agent: Option<String>,
 }
 
@@ -592,6 +614,27 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stored `personal` JSON has short keys; rows written with the long names read the same.
+    #[test]
+    fn personal_json_is_short_and_reads_the_long_names_too() {
+        let p = Personal {
+            actor_id: Some("u1".into()),
+            actor_name: Some("Ada".into()),
+            actor_email: Some("ada@example.com".into()),
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("curl/8".into()),
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ai":"u1","an":"Ada","ae":"ada@example.com","ip":"192.0.2.1","ua":"curl/8"}"#
+        );
+        let long = r#"{"actor_id":"u1","actor_name":"Ada","actor_email":"ada@example.com","ip":"192.0.2.1","user_agent":"curl/8"}"#;
+        for stored in [json.as_str(), long] {
+            assert_eq!(serde_json::from_str::<Personal>(stored).unwrap(), p);
+        }
+    }
     use crate::event::{Actor, ActorType, Context, Outcome};
     use serde_json::json;
 

@@ -91,8 +91,7 @@ pub fn erase_person(
     for i in 0..needles.len() {
         let p = i + 2;
         sql.push_str(&format!(
-            " OR instr(lower(stele_unpacked(e.body)), ?{p})
-              OR instr(lower(stele_unpacked(e.personal)), ?{p})
+            " OR instr(lower(stele_unpacked(e.body)), ?{p}) OR instr(lower(e.personal), ?{p})
               OR instr(lower(coalesce(e.description, '')), ?{p})"
         ));
     }
@@ -176,7 +175,7 @@ fn store_rewrite(tx: &Transaction<'_>, org: OrgKey, r: &Rewritten) -> Result<()>
         s.execute(params![
             r.after.description,
             packed::pack(&r.body),
-            packed::pack(&r.personal),
+            r.personal,
             r.seal.to_bytes(),
             r.pk
         ])

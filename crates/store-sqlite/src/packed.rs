@@ -1,7 +1,8 @@
-//! The `body` and `personal` columns, packed: each JSON text is compressed with zstd against a
-//! fixed dictionary of Stele's own JSON keys, so that a row pays for its values and a few bytes
-//! for its keys rather than for their spelling (issue 18's disk target; docs/benchmarks.md,
-//! "Packed bodies").
+//! The `body` column, packed: its JSON text is compressed with zstd against a fixed dictionary
+//! of Stele's own JSON keys, so that a row pays for its values and a few bytes for its keys
+//! rather than for their spelling (issue 18's disk target; docs/benchmarks.md, "Packed
+//! bodies"). The `personal` column is not packed: with its short keys, a frame of its own would
+//! save a few bytes for as much CPU as the body's (zstd's cost is mostly per frame).
 //!
 //! Why a fixed dictionary of keys and not one trained on the organization's events, which would
 //! compress further: a trained dictionary holds what occurs most often, which includes people's
@@ -29,10 +30,9 @@ const FORMAT_KEYS_1: u8 = 1;
 /// The magic number that starts every zstd frame, left out of stored values.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// A raw-content zstd dictionary: the keys and shapes of `stele_store::record::Body` and
-/// `stele_core::chain::Personal` as they are serialized, the rarer first (zstd reaches the end
-/// of a dictionary with the shortest offsets). Never change it: rows packed with it need it to be
-/// read; add a new format instead.
+/// A raw-content zstd dictionary: the keys and shapes of `stele_store::record::Body` as it is
+/// serialized, the rarer first (zstd reaches the end of a dictionary with the shortest offsets).
+/// Never change it: rows packed with it need it to be read; add a new format instead.
 const KEYS_1: &str = concat!(
     r#"{"ah":"","am":{},"ao":"","eh":"","em":{},"og":{}}"#,
     r#""re":[{"type":"","id":"","name":"","href":"","metadata":{}}]"#,
@@ -40,7 +40,6 @@ const KEYS_1: &str = concat!(
     r#""ids":["",""],"en":"","#,
     r#"{"ei":"","cx":{"source":"","api_key_id":""},"#,
     r#""ch":[{"field":"","old":"","new":""},{"field":"","old":null,"new":""}],"md":{"":""}}"#,
-    r#"{"actor_id":"","actor_name":"","actor_email":"","ip":"","user_agent":""}"#,
 );
 
 /// The packing level: zstd's fastest kind, which leaves values uncoded and finds the keys in
@@ -63,8 +62,8 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The stored value of a `body` or `personal` JSON text: packed, or the text itself when packing
-/// would not make it smaller (an empty object, say).
+/// The stored value of a `body` JSON text: packed, or the text itself when packing would not make
+/// it smaller (an empty object, say).
 pub fn pack(json: &str) -> Value {
     let frame = COMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
@@ -97,8 +96,8 @@ impl std::fmt::Display for Unreadable {
 
 impl std::error::Error for Unreadable {}
 
-/// The JSON text of a stored `body` or `personal` value: the text itself, or the packed value
-/// unpacked into `scratch`.
+/// The JSON text of a stored `body` (or `personal`, which is always text) value: the text itself,
+/// or the packed value unpacked into `scratch`.
 pub fn unpack<'a>(value: ValueRef<'a>, scratch: &'a mut String) -> Result<&'a str, Unreadable> {
     match value {
         ValueRef::Text(text) => {
@@ -170,8 +169,8 @@ pub fn texts_packed_in(bytes: &[u8]) -> Vec<String> {
     found
 }
 
-/// `stele_unpacked(value)`: a stored `body` or `personal` as JSON text, for SQL that looks inside
-/// them (the erasure's choice of rows to decode). NULL for a value it cannot read.
+/// `stele_unpacked(value)`: a stored `body` as JSON text, for SQL that looks inside it (the
+/// erasure's choice of rows to decode). NULL for a value it cannot read.
 pub fn register_function(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         "stele_unpacked",
@@ -205,26 +204,23 @@ mod tests {
     #[test]
     fn bodies_pack_smaller_and_unpack_to_the_same_text() {
         let body = r#"{"ei":"dev_1665","cx":{"source":"web"},"ch":[{"field":"locale","new":"de-DE"},{"field":"status","new":"archived"}],"md":{"app_version":"4.9.7","duration_ms":2992,"plan":"enterprise"}}"#;
-        let personal = r#"{"actor_id":"usr_00810","actor_name":"Kemal Ueda","actor_email":"kemal.ueda@initech.example","ip":"10.1.35.246"}"#;
-        for json in [body, personal] {
-            let Value::Blob(packed) = round_trip(json) else {
-                panic!("not packed: {json}");
-            };
-            assert_eq!(packed[0], FORMAT_KEYS_1);
-            assert!(
-                packed.len() * 10 < json.len() * 8,
-                "{} of {} bytes",
-                packed.len(),
-                json.len()
-            );
-        }
+        let Value::Blob(packed) = round_trip(body) else {
+            panic!("not packed");
+        };
+        assert_eq!(packed[0], FORMAT_KEYS_1);
+        assert!(
+            packed.len() * 10 < body.len() * 8,
+            "{} of {} bytes",
+            packed.len(),
+            body.len()
+        );
         // Unicode, escapes and numbers come back byte for byte.
         round_trip(r#"{"md":{"名前":"Zoë \"Z\" Ünal\n","n":1.50e3,"x":[null,true,-0]}}"#);
     }
 
     #[test]
     fn short_texts_stay_text() {
-        for json in ["{}", r#"{"ip":"1.2.3.4"}"#] {
+        for json in ["{}", r#"{"ei":"7"}"#] {
             assert!(matches!(round_trip(json), Value::Text(_)), "{json}");
         }
     }
@@ -244,7 +240,7 @@ mod tests {
     #[test]
     fn packed_values_are_found_among_other_bytes() {
         let Value::Blob(packed) =
-            pack(r#"{"actor_id":"usr_1","actor_email":"someone@example.com"}"#)
+            pack(r#"{"ei":"usr_1","en":"someone@example.com","cx":{"source":"web"}}"#)
         else {
             panic!("not packed");
         };
@@ -256,6 +252,24 @@ mod tests {
             found.iter().any(|t| t.contains("someone@example.com")),
             "{found:?}"
         );
+    }
+
+    /// The erasure's choice of rows looks for a person's values inside packed bodies with SQL.
+    #[test]
+    fn sql_reads_packed_bodies_through_stele_unpacked() {
+        let conn = Connection::open_in_memory().unwrap();
+        register_function(&conn).unwrap();
+        let body = r#"{"ei":"u-jose","en":"José Álvarez","cx":{"source":"web"},"md":{"by":"José Álvarez"}}"#;
+        for stored in [pack(body), Value::Text(body.into())] {
+            let found: Option<String> = conn
+                .query_row("SELECT stele_unpacked(?1)", [&stored], |r| r.get(0))
+                .unwrap();
+            assert_eq!(found.as_deref(), Some(body));
+        }
+        let damaged: Option<String> = conn
+            .query_row("SELECT stele_unpacked(x'01ffff')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(damaged, None);
     }
 
     /// What the dictionary must never hold: a value of anybody's (see the module's comment).

@@ -5,7 +5,7 @@
 //! One fsync then covers many requests, which is what makes durable ingest fast; and because
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
 //! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
-//! (digests, the stored JSON packed for its columns, the search terms) arrives made by the
+//! (digests, the stored JSON, the body packed, the search terms) arrives made by the
 //! caller's task ([`RowParts`]), so this thread
 //! only links entries into the chain and writes them. The search index is not written here: each
 //! entry gets a row of `search_queue`, and the indexer (`search.rs`) writes the index behind the
@@ -556,11 +556,10 @@ struct NewEntry<'a> {
 }
 
 /// What the caller's task makes of an event for its row, so that the writer thread does not:
-/// its search terms and its `body` and `personal` columns, packed (packed.rs).
+/// its search terms and its `body` column, packed (packed.rs).
 pub(crate) struct RowParts {
     terms: String,
     body: Value,
-    personal: Value,
 }
 
 /// What a request's row parts are left as once the writer has taken them.
@@ -569,7 +568,6 @@ impl Default for RowParts {
         RowParts {
             terms: String::new(),
             body: Value::Null,
-            personal: Value::Null,
         }
     }
 }
@@ -579,7 +577,6 @@ impl RowParts {
         RowParts {
             terms: terms::entry_terms(org, &event.sealed.event),
             body: packed::pack(event.body()),
-            personal: packed::pack(event.personal()),
         }
     }
 }
@@ -595,11 +592,7 @@ fn insert_event(
 ) -> Result<Receipt> {
     let NewEntry {
         event: prepared,
-        parts: RowParts {
-            terms,
-            body,
-            personal,
-        },
+        parts: RowParts { terms, body },
     } = entry;
     let sealed = &prepared.sealed;
     let event = &sealed.event;
@@ -665,7 +658,7 @@ fn insert_event(
             event.context.correlation_id,
             event.description,
             body,
-            personal,
+            prepared.personal(),
             sealed.seal.to_bytes(),
             &sealed.personal_digest[..],
             &hash[..],

@@ -213,15 +213,16 @@ struct BodyCells<'a> {
 /// [`Personal`](stele_core::chain::Personal), borrowed.
 #[derive(Deserialize)]
 struct PersonalCells<'a> {
-    #[serde(borrow, default)]
+    // The stored names, short and long, as `stele_core::chain::Personal` reads them.
+    #[serde(borrow, default, rename = "ai", alias = "actor_id")]
     actor_id: Option<Text<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, rename = "an", alias = "actor_name")]
     actor_name: Option<Text<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, rename = "ae", alias = "actor_email")]
     actor_email: Option<Text<'a>>,
     #[serde(borrow, default)]
     ip: Option<Text<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, rename = "ua", alias = "user_agent")]
     user_agent: Option<Text<'a>>,
 }
 
@@ -407,6 +408,25 @@ mod tests {
             assert_eq!(entry.event.metadata, event.metadata);
             assert_flat_matches_entry(&entry, &row.flat().unwrap());
         }
+    }
+
+    /// Rows written before the personal column's keys were shortened read the same.
+    #[test]
+    fn a_personal_column_with_the_long_names_reads_the_same() {
+        let event = awkward_event();
+        let (body, personal) = stored(&event);
+        let long = serde_json::to_string(&serde_json::json!({
+            "actor_id": event.actor.id,
+            "actor_name": event.actor.name,
+            "actor_email": event.actor.email,
+            "ip": event.context.ip,
+            "user_agent": event.context.user_agent,
+        }))
+        .unwrap();
+        assert_ne!(long, personal);
+        let (short_row, long_row) = (row(&event, &body, &personal), row(&event, &body, &long));
+        assert_eq!(long_row.entry().unwrap(), short_row.entry().unwrap());
+        assert_flat_matches_entry(&short_row.entry().unwrap(), &long_row.flat().unwrap());
     }
 
     #[test]
