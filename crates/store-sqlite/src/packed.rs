@@ -133,8 +133,15 @@ fn unpack_blob(packed: &[u8]) -> Result<String, Unreadable> {
                     .map_err(|e| Unreadable(format!("zstd: {e}")))?,
             ),
         };
+        // Packing writes the text's length into the frame; allocating exactly that matters, as
+        // `decompress` would otherwise allocate all of the capacity it is given, every time.
+        let size = match zstd::zstd_safe::get_frame_content_size(&whole) {
+            Ok(Some(size)) if size <= MAX_UNPACKED as u64 => size as usize,
+            Ok(Some(size)) => return Err(Unreadable(format!("claims {size} bytes unpacked"))),
+            Ok(None) | Err(_) => return Err(Unreadable("no unpacked size in the frame".into())),
+        };
         decompressor
-            .decompress(&whole, MAX_UNPACKED)
+            .decompress(&whole, size)
             .map_err(|e| Unreadable(format!("zstd: {e}")))
     })?;
     String::from_utf8(bytes).map_err(|e| Unreadable(format!("unpacked, not UTF-8: {e}")))
