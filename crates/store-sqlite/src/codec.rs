@@ -95,8 +95,8 @@ pub fn with_stored_row<T>(
         (Some(None), _) | (_, Some(None)) => return Ok(Err(MissingDict)),
         (d, t) => (d.flatten(), t.flatten()),
     };
-    // Text is read where SQLite holds it, without copying it into a `String` first; packed
-    // columns are unpacked into these.
+    // Text is read where SQLite holds it, without copying it into a `String` first; a packed
+    // body (packed.rs) is unpacked into these.
     let text =
         |i: usize| -> rusqlite::Result<Option<&str>> { Ok(row.get_ref(i)?.as_str_or_null()?) };
     let (mut personal, mut body) = (String::new(), String::new());

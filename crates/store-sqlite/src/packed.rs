@@ -73,6 +73,7 @@ pub fn pack(json: &str) -> Value {
         };
         compressor.compress(json.as_bytes()).ok()
     });
+    // Stored: the format byte and the frame without its magic number, 3 bytes less than it.
     match frame {
         Some(frame) if frame.starts_with(&ZSTD_MAGIC) && frame.len() - 3 < json.len() => {
             let mut packed = Vec::with_capacity(frame.len() - 3);
@@ -148,8 +149,8 @@ fn unpack_blob(packed: &[u8]) -> Result<String, Unreadable> {
 }
 
 /// Every packed value that `bytes` (the bytes of a database file) holds anywhere, in live rows or
-/// in free space, unpacked; a value is found wherever a frame starts and decodes, so a few may be
-/// chance matches. A byte scan for values that must be gone (an erasure's) has to look inside
+/// in free space, unpacked; a value is found wherever a frame of up to 16 KB starts and decodes,
+/// so a few may be chance matches. A byte scan for values that must be gone (an erasure's) has to look inside
 /// these too, as packed text does not hold its values byte for byte.
 pub fn texts_packed_in(bytes: &[u8]) -> Vec<String> {
     // Packed values are a row's columns: no frame reaches past a few pages.

@@ -5,11 +5,10 @@
 //! One fsync then covers many requests, which is what makes durable ingest fast; and because
 //! exactly one thread assigns `seq` inside the transaction, each organization's sequence is
 //! gap-free by construction. The hash chain is linked here too, in `seq` order: everything else
-//! (digests, the stored JSON, the body packed, the search terms) arrives made by the
-//! caller's task ([`RowParts`]), so this thread
-//! only links entries into the chain and writes them. The search index is not written here: each
-//! entry gets a row of `search_queue`, and the indexer (`search.rs`) writes the index behind the
-//! commit, on a thread and in a file of its own.
+//! (digests, the stored JSON and its packed body, the search terms) arrives made by the caller's
+//! task ([`RowParts`]), so this thread only links entries into the chain and writes them. The
+//! search index is not written here: each entry gets a row of `search_queue`, and the indexer
+//! (`search.rs`) writes the index behind the commit, on a thread and in a file of its own.
 //! A request that is refused (an idempotency conflict, an organization that does not exist) is
 //! refused before it writes anything, so it never takes its neighbours down with it; a database
 //! failure rolls the whole group back, so no request is ever half-written (one whose events span
