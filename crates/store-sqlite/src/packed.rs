@@ -216,6 +216,12 @@ mod tests {
             panic!("not packed");
         };
         assert_eq!(packed[0], FORMAT_KEYS_1);
+        // The frame records the text's length: unpacking allocates exactly that.
+        let whole = [&ZSTD_MAGIC[..], &packed[1..]].concat();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&whole).unwrap(),
+            Some(body.len() as u64)
+        );
         assert!(
             packed.len() * 10 < body.len() * 8,
             "{} of {} bytes",
