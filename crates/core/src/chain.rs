@@ -614,6 +614,8 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Actor, ActorType, Context, Outcome};
+    use serde_json::json;
 
     /// The stored `personal` JSON has short keys; rows written with the long names read the same.
     #[test]
@@ -635,8 +637,6 @@ mod tests {
             assert_eq!(serde_json::from_str::<Personal>(stored).unwrap(), p);
         }
     }
-    use crate::event::{Actor, ActorType, Context, Outcome};
-    use serde_json::json;
 
     fn sample() -> NewEvent {
         NewEvent {

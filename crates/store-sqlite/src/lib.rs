@@ -142,6 +142,8 @@ struct Maintenance {
 }
 
 const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How long a graceful stop waits for the search index to take in what is queued.
+const INDEX_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 /// Chain checkpoints are considered every this many WAL ticks (5 s).
 const CHAIN_CHECKPOINT_TICKS: u64 = 10;
 
@@ -851,6 +853,20 @@ impl Integrity for SqliteStore {
 
     async fn shutdown(&self) -> Result<()> {
         self.checkpoint_now().await?;
+        // The index takes in what it has not yet: a start that finds a backlog (under full
+        // ingest the indexer runs a second or two behind) has every read check the backlog's
+        // entries one by one until it catches up. Bounded, so that a stop fits in the few
+        // seconds a container runtime gives it; what is left is taken in at the next start.
+        let newest = self
+            .writer
+            .run_on_connection(|conn| search::newest_queued(conn))
+            .await?;
+        if !self.search.taken_in_by(newest, INDEX_AT_SHUTDOWN).await {
+            tracing::warn!(
+                left = newest - self.search.taken_in(),
+                "the search index has entries left to take in; it takes them in at the next start"
+            );
+        }
         self.writer
             .run_on_connection(|conn| {
                 conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -123,6 +123,13 @@ pub fn enqueue(conn: &Connection, org: OrgKey, seq: i64, pk: i64, change: Change
     Ok(conn.last_insert_rowid())
 }
 
+/// The newest queue row's id (0 when the queue is empty).
+pub fn newest_queued(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM search_queue")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(map_err)
+}
+
 /// Deletes the queue rows the index has taken in, all but the newest (so the next row's `id`,
 /// one past the largest, is never one the index has already passed).
 pub fn forget_taken_in(conn: &Connection, watermark: i64) -> Result<()> {
@@ -179,6 +186,20 @@ impl Feed {
     /// The last queue row the index has committed.
     pub fn taken_in(&self) -> i64 {
         self.taken_in.load(Ordering::Acquire)
+    }
+
+    /// Waits, at most `limit`, until the index has taken in queue row `id` and every row before
+    /// it; says whether it has.
+    pub async fn taken_in_by(&self, id: i64, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        self.hand_over(Vec::new());
+        while self.taken_in() < id {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Takes in everything queued before the call, then merges the index into one segment per
@@ -906,6 +927,29 @@ mod tests {
             store.correlated(org, "run-7", 10).await.unwrap(),
             correlated
         );
+    }
+
+    /// A graceful stop leaves the index nothing to take in at the next start (where every read
+    /// would check the backlog's entries one by one until the indexer caught up): here the
+    /// indexer is held off until the stop has begun.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_graceful_stop_leaves_nothing_for_the_index_to_take_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let org = store.create_org("acme").await.unwrap().key;
+        let held = hold_index(&path);
+        store.append(org, request(events())).await.unwrap();
+        let newest = newest_queued(&Connection::open(&path).unwrap()).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(held);
+        });
+        store.shutdown().await.unwrap();
+        assert_eq!(store.search.taken_in(), newest);
+        release.join().unwrap();
+        drop(store);
+        assert_eq!(indexed_rows(&path, org), 5);
     }
 
     /// An erased value is not found through the index's old rows while the index has yet to take

@@ -290,9 +290,9 @@ pub async fn erase_a_person_from_a_realistic_trail(store: &Arc<dyn Store>) -> Ve
                     ..Actor::of_kind(ActorType::User)
                 };
                 e.context.ip = Some("198.51.100.77".into());
-                // Long, as real user agents are: a store that compresses its columns then codes
-                // this entry's values instead of keeping them byte for byte, and the erasure
-                // must still find the person in them (SQLite's packed columns, packed.rs).
+                // Long, as real user agents are: a long value is what a store that compresses
+                // its columns codes rather than keeping byte for byte, and the erasure must find
+                // and remove a person's values however they are stored.
                 e.context.user_agent = Some(
                     "JoseBrowser/9.1 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
                      Chrome/120.0.0.0 Safari/537.36, with the screen reader extension turned on \
