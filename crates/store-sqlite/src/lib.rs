@@ -867,6 +867,13 @@ impl Integrity for SqliteStore {
                 "the search index has entries left to take in; it takes them in at the next start"
             );
         }
+        // And the queue rows it has taken in go now, not in the next start's first write (where
+        // deleting a backlog's worth of rows filled the writer's page cache: an export just
+        // after a restart peaked at about 100 MB instead of 35).
+        let taken_in = self.search.taken_in();
+        self.writer
+            .run(move |tx| search::forget_taken_in(tx, taken_in))
+            .await?;
         self.writer
             .run_on_connection(|conn| {
                 conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -950,6 +950,14 @@ mod tests {
         release.join().unwrap();
         drop(store);
         assert_eq!(indexed_rows(&path, org), 5);
+        // And the queue keeps only its newest row (whose id the next one follows).
+        let queued: (i64, i64) = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*), max(id) FROM search_queue", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(queued, (1, newest));
     }
 
     /// An erased value is not found through the index's old rows while the index has yet to take
