@@ -24,6 +24,7 @@ use crate::codec::{
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::packed;
+use crate::read::contains_ascii_ci;
 use crate::search::{self, Change};
 use crate::writer::{NewDictValues, insert_own_entries};
 
@@ -85,17 +86,12 @@ pub fn erase_person(
     } = erasure;
     // Only rows whose stored text holds one of the person's identifiers are decoded.
     let needles = needles(&person);
-    let mut sql = format!(
-        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND (0"
+    let placeholders: String = (2..needles.len() + 2).map(|p| format!(", ?{p}")).collect();
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e WHERE e.org_id = ?1
+           AND stele_mentions(e.body, e.personal, e.description{placeholders})
+         ORDER BY e.seq"
     );
-    for i in 0..needles.len() {
-        let p = i + 2;
-        sql.push_str(&format!(
-            " OR instr(lower(stele_unpacked(e.body)), ?{p}) OR instr(lower(e.personal), ?{p})
-              OR instr(lower(coalesce(e.description, '')), ?{p})"
-        ));
-    }
-    sql.push_str(") ORDER BY e.seq");
     let org_key = org.get();
     let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&org_key];
     bound.extend(needles.iter().map(|n| n as &dyn rusqlite::ToSql));
@@ -166,6 +162,36 @@ pub fn redact(
 }
 
 /// Writes a rewritten entry and replaces its search rows.
+/// `stele_mentions(body, personal, description, needle, …)`: whether an entry's stored text holds
+/// one of the needles (ASCII-lowercase, as [`needles`] makes them), ASCII case aside: the
+/// erasure's choice of rows to decode. One call per row, so a packed body is unpacked once
+/// whatever the number of needles. A body that cannot be unpacked counts as a mention, so that
+/// decoding the row reports it rather than the erasure passing over it.
+pub fn register_function(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    conn.create_scalar_function(
+        "stele_mentions",
+        -1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = |i: usize| match ctx.get_raw(i) {
+                ValueRef::Text(t) => t,
+                _ => &[][..],
+            };
+            let mut scratch = String::new();
+            let Ok(body) = packed::unpack(ctx.get_raw(0), &mut scratch) else {
+                return Ok(true);
+            };
+            let fields = [body.as_bytes(), text(1), text(2)];
+            Ok((3..ctx.len()).any(|i| {
+                let needle = text(i);
+                fields.iter().any(|field| contains_ascii_ci(field, needle))
+            }))
+        },
+    )
+}
+
 fn store_rewrite(tx: &Transaction<'_>, org: OrgKey, r: &Rewritten) -> Result<()> {
     tx.prepare_cached(
         "UPDATE entries SET description = ?, body = ?, personal = ?, salt = ?, erased = 1
@@ -220,4 +246,66 @@ pub fn empty_wal(conn: &Connection, schema: &str) -> Result<()> {
          finish the clean-up"
             .into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::Value;
+
+    use super::*;
+
+    /// The erasure's choice of rows finds a person inside packed and text bodies, the personal
+    /// column and the description, ASCII case aside; a body it cannot unpack is chosen too.
+    #[test]
+    fn mentions_are_found_in_every_stored_text() {
+        let conn = Connection::open_in_memory().unwrap();
+        register_function(&conn).unwrap();
+        let mentions =
+            |body: &Value, personal: &str, description: Option<&str>, needles: &[&str]| {
+                let placeholders: String =
+                    (4..needles.len() + 4).map(|p| format!(", ?{p}")).collect();
+                let mut bound: Vec<&dyn rusqlite::ToSql> = vec![body, &personal, &description];
+                bound.extend(needles.iter().map(|n| n as &dyn rusqlite::ToSql));
+                conn.query_row(
+                    &format!("SELECT stele_mentions(?1, ?2, ?3{placeholders})"),
+                    bound.as_slice(),
+                    |r| r.get::<_, bool>(0),
+                )
+                .unwrap()
+            };
+        let body = r#"{"ei":"u-jose","en":"José Álvarez","cx":{"source":"web"},"md":{"by":"Jose.Alvarez@Example.com"}}"#;
+        let packed = packed::pack(body);
+        assert!(matches!(packed, Value::Blob(_)), "not packed");
+        for stored in [packed, Value::Text(body.into())] {
+            assert!(mentions(
+                &stored,
+                "{}",
+                None,
+                &["nobody", "jose.alvarez@example.com"]
+            ));
+            // As `needles` makes them: only ASCII letters lowered.
+            assert!(mentions(&stored, "{}", None, &["josé Álvarez"]));
+            assert!(!mentions(&stored, "{}", None, &["nobody", "mallory"]));
+        }
+        let plain = Value::Text("{}".into());
+        assert!(mentions(
+            &plain,
+            r#"{"ae":"Mallory@x"}"#,
+            None,
+            &["mallory@x"]
+        ));
+        assert!(mentions(
+            &plain,
+            "{}",
+            Some("Viewed by MALLORY"),
+            &["mallory"]
+        ));
+        assert!(!mentions(&plain, "{}", Some("Viewed by Ada"), &["mallory"]));
+        assert!(mentions(
+            &Value::Blob(vec![1, 0xff, 0xff]),
+            "{}",
+            None,
+            &["mallory"]
+        ));
+    }
 }

@@ -18,8 +18,6 @@
 use std::cell::RefCell;
 use std::sync::LazyLock;
 
-use rusqlite::Connection;
-use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value, ValueRef};
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
@@ -177,22 +175,6 @@ pub fn texts_packed_in(bytes: &[u8]) -> Vec<String> {
     found
 }
 
-/// `stele_unpacked(value)`: a stored `body` as JSON text, for SQL that looks inside it (the
-/// erasure's choice of rows to decode). NULL for a value it cannot read.
-pub fn register_function(conn: &Connection) -> rusqlite::Result<()> {
-    conn.create_scalar_function(
-        "stele_unpacked",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let mut scratch = String::new();
-            Ok(unpack(ctx.get_raw(0), &mut scratch)
-                .ok()
-                .map(str::to_string))
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,24 +248,6 @@ mod tests {
             found.iter().any(|t| t.contains("someone@example.com")),
             "{found:?}"
         );
-    }
-
-    /// The erasure's choice of rows looks for a person's values inside packed bodies with SQL.
-    #[test]
-    fn sql_reads_packed_bodies_through_stele_unpacked() {
-        let conn = Connection::open_in_memory().unwrap();
-        register_function(&conn).unwrap();
-        let body = r#"{"ei":"u-jose","en":"José Álvarez","cx":{"source":"web"},"md":{"by":"José Álvarez"}}"#;
-        for stored in [pack(body), Value::Text(body.into())] {
-            let found: Option<String> = conn
-                .query_row("SELECT stele_unpacked(?1)", [&stored], |r| r.get(0))
-                .unwrap();
-            assert_eq!(found.as_deref(), Some(body));
-        }
-        let damaged: Option<String> = conn
-            .query_row("SELECT stele_unpacked(x'01ffff')", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(damaged, None);
     }
 
     /// What the dictionary must never hold: a value of anybody's (see the module's comment).

@@ -863,11 +863,11 @@ pub fn facets(conn: &Connection, org: OrgKey) -> Result<Facets> {
 }
 
 /// `stele_icontains(haystack, lowercase_needle)`: Unicode case-insensitive substring test, which
-/// SQLite's own `lower()` and `LIKE` cannot do beyond ASCII; and `stele_unpacked` (packed.rs).
+/// SQLite's own `lower()` and `LIKE` cannot do beyond ASCII; and the erasure's `stele_mentions`.
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     use rusqlite::types::ValueRef;
-    crate::packed::register_function(conn)?;
+    crate::erasure::register_function(conn)?;
     conn.create_scalar_function(
         "stele_icontains",
         2,
@@ -889,7 +889,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
         || haystack
             .windows(needle.len())

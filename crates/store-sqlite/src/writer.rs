@@ -556,7 +556,7 @@ struct NewEntry<'a> {
 
 /// What the caller's task makes of an event for its row, so that the writer thread does not:
 /// its search terms and its `body` column, packed (packed.rs).
-pub(crate) struct RowParts {
+struct RowParts {
     terms: String,
     body: Value,
 }
