@@ -767,6 +767,16 @@ mod tests {
         conn
     }
 
+    /// A store in a directory of its own (kept while the first value lives), its path, and an
+    /// organization.
+    async fn acme() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore, OrgKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let org = store.create_org("acme").await.unwrap().key;
+        (dir, path, store, org)
+    }
+
     /// Rows the index file holds for an organization (its term is on every entry).
     fn indexed_rows(database: &Path, org: OrgKey) -> i64 {
         let conn = Connection::open(path_of(database)).unwrap();
@@ -880,10 +890,7 @@ mod tests {
     /// exactly as once it has: the readers check them directly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn entries_not_yet_indexed_are_found_by_every_filter() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("stele.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let org = store.create_org("acme").await.unwrap().key;
+        let (_dir, path, store, org) = acme().await;
         // An entry the index has taken in, so that the answers mix both kinds.
         let mut first = event("job.print", T0 - 10);
         first.description = Some("Printed bracket 0 on farm A".into());
@@ -930,10 +937,7 @@ mod tests {
     /// indexer is held off until the stop has begun.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_graceful_stop_leaves_nothing_for_the_index_to_take_in() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("stele.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let org = store.create_org("acme").await.unwrap().key;
+        let (_dir, path, store, org) = acme().await;
         let held = hold_index(&path);
         store.append(org, request(events())).await.unwrap();
         let newest = newest_queued(&Connection::open(&path).unwrap()).unwrap();
@@ -960,10 +964,7 @@ mod tests {
     /// the rewrite in, nor after.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rewrite_not_yet_indexed_hides_the_old_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("stele.db");
-        let store = SqliteStore::open(&path).unwrap();
-        let org = store.create_org("acme").await.unwrap().key;
+        let (_dir, path, store, org) = acme().await;
         store.append(org, request(events())).await.unwrap();
         caught_up(&store).await;
         let by_ada = EventFilter {
