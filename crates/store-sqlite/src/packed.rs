@@ -148,8 +148,8 @@ fn unpack_blob(packed: &[u8]) -> Result<String, Unreadable> {
 
 /// Every packed value that `bytes` (the bytes of a database file) holds anywhere, in live rows or
 /// in free space, unpacked; a value is found wherever a frame of up to 16 KB starts and decodes,
-/// so a few may be chance matches. A byte scan for values that must be gone (an erasure's) has to look inside
-/// these too, as packed text does not hold its values byte for byte.
+/// so a few may be chance matches. A byte scan for values that must be gone (an erasure's) has to
+/// look inside these too, as packed text does not hold its values byte for byte.
 pub fn texts_packed_in(bytes: &[u8]) -> Vec<String> {
     // Packed values are a row's columns: no frame reaches past a few pages.
     const WINDOW: usize = 16 * 1024;
@@ -166,9 +166,8 @@ pub fn texts_packed_in(bytes: &[u8]) -> Vec<String> {
         let Ok(size) = zstd::zstd_safe::find_frame_compressed_size(&whole) else {
             continue;
         };
-        if let Ok(text) =
-            unpack_blob(&[&[FORMAT_KEYS_1][..], &whole[ZSTD_MAGIC.len()..size]].concat())
-        {
+        // The stored value: the format byte here and the frame without its magic number.
+        if let Ok(text) = unpack_blob(&bytes[i..i + 1 + size - ZSTD_MAGIC.len()]) {
             found.push(text);
         }
     }
