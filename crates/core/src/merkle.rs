@@ -16,6 +16,8 @@
 //! hashes ([`verify_inclusion`], [`verify_consistency`], the RFC 9162 §2.1.3.2 and §2.1.4.2
 //! algorithms).
 
+use std::ops::Range;
+
 use hex::FromHex;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -46,9 +48,9 @@ pub fn empty_root() -> Hash {
 }
 
 /// The largest power of two strictly smaller than `n`. Requires `n >= 2`.
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     debug_assert!(n >= 2);
-    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+    1 << (u64::BITS - 1 - (n - 1).leading_zeros())
 }
 
 /// The Merkle Tree Hash (RFC 6962 §2.1) of a list of leaf hashes.
@@ -57,42 +59,138 @@ pub fn root(leaves: &[Hash]) -> Hash {
         0 => empty_root(),
         1 => leaves[0],
         n => {
-            let k = split(n);
+            let k = split(n as u64) as usize;
             node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
         }
     }
 }
 
+/// A perfect subtree in its aligned place: the `2^level` leaves from `index << level` on. Every
+/// Merkle Tree Hash is a fold of such subtrees ([`subtrees`], [`fold`]); a store that keeps the
+/// hashes of the large ones as they close ([`Frontier::push_closing`]) can build any proof from
+/// O(log n) of them instead of reading every leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subtree {
+    pub level: u8,
+    pub index: u64,
+}
+
+impl Subtree {
+    /// The leaf indexes it covers.
+    pub fn leaves(&self) -> Range<u64> {
+        (self.index << self.level)..((self.index + 1) << self.level)
+    }
+}
+
+/// The perfect subtrees that leaves `range` split into, largest first (one per set bit of the
+/// range's length). Every range a proof names ([`inclusion_ranges`], [`consistency_ranges`])
+/// starts at a multiple of a power of two at least as large as itself, so they are aligned, and
+/// [`fold`] of their hashes is the Merkle Tree Hash of the range.
+pub fn subtrees(range: Range<u64>) -> Vec<Subtree> {
+    let mut start = range.start;
+    let len = range.end.saturating_sub(range.start);
+    let mut out = Vec::with_capacity(len.count_ones() as usize);
+    for level in (0..u64::BITS as u8).rev() {
+        if len >> level & 1 == 1 {
+            debug_assert_eq!(start % (1 << level), 0, "{range:?} is not aligned");
+            out.push(Subtree {
+                level,
+                index: start >> level,
+            });
+            start += 1 << level;
+        }
+    }
+    out
+}
+
+/// The Merkle Tree Hash of consecutive perfect subtrees given largest first ([`subtrees`]):
+/// RFC 6962 splits off the largest power of two on the left, so the right end folds first.
+pub fn fold(hashes: &[Hash]) -> Hash {
+    let mut nodes = hashes.iter().rev();
+    match nodes.next() {
+        None => empty_root(),
+        Some(last) => nodes.fold(*last, |acc, left| node_hash(left, &acc)),
+    }
+}
+
+/// The leaf ranges whose Merkle Tree Hashes make up the audit path (RFC 6962 §2.1.1 `PATH`) of
+/// leaf `index` in a tree of `size` leaves, leaf to root.
+///
+/// # Panics
+///
+/// If `index >= size`.
+pub fn inclusion_ranges(index: u64, size: u64) -> Vec<Range<u64>> {
+    assert!(
+        index < size,
+        "inclusion_proof: index {index} is not below the tree size {size}"
+    );
+    let mut ranges = Vec::new();
+    path(index, 0..size, &mut ranges);
+    ranges
+}
+
+fn path(m: u64, tree: Range<u64>, out: &mut Vec<Range<u64>>) {
+    let n = tree.end - tree.start;
+    if n <= 1 {
+        return;
+    }
+    let mid = tree.start + split(n);
+    if m < mid - tree.start {
+        path(m, tree.start..mid, out);
+        out.push(mid..tree.end);
+    } else {
+        path(m - (mid - tree.start), mid..tree.end, out);
+        out.push(tree.start..mid);
+    }
+}
+
+/// The leaf ranges whose Merkle Tree Hashes make up the consistency proof (RFC 6962 §2.1.2
+/// `PROOF`) between the first `old_size` leaves and a tree of `size` leaves. Empty when
+/// `old_size` is 0 or `size`.
+///
+/// # Panics
+///
+/// If `old_size > size`.
+pub fn consistency_ranges(old_size: u64, size: u64) -> Vec<Range<u64>> {
+    assert!(
+        old_size <= size,
+        "consistency_proof: old size {old_size} is above the tree size {size}"
+    );
+    let mut ranges = Vec::new();
+    if old_size > 0 {
+        subproof(old_size, 0..size, true, &mut ranges);
+    }
+    ranges
+}
+
+fn subproof(m: u64, tree: Range<u64>, complete: bool, out: &mut Vec<Range<u64>>) {
+    let n = tree.end - tree.start;
+    if m == n {
+        if !complete {
+            out.push(tree);
+        }
+        return;
+    }
+    let k = split(n);
+    let mid = tree.start + k;
+    if m <= k {
+        subproof(m, tree.start..mid, complete, out);
+        out.push(mid..tree.end);
+    } else {
+        subproof(m - k, mid..tree.end, false, out);
+        out.push(tree.start..mid);
+    }
+}
+
 /// The audit path (RFC 6962 §2.1.1 `PATH`) of leaf `index`: the sibling hashes from the leaf up to
-/// the root, which [`verify_inclusion`] accepts.
+/// the root, which [`verify_inclusion`] accepts. Hashes every leaf; a store builds the same path
+/// from its stored subtrees with [`inclusion_ranges`].
 ///
 /// # Panics
 ///
 /// If `index >= leaves.len()`.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Vec<Hash> {
-    assert!(
-        index < leaves.len(),
-        "inclusion_proof: index {index} is not below the tree size {}",
-        leaves.len()
-    );
-    let mut proof = Vec::new();
-    path(index, leaves, &mut proof);
-    proof
-}
-
-fn path(m: usize, leaves: &[Hash], proof: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if n <= 1 {
-        return;
-    }
-    let k = split(n);
-    if m < k {
-        path(m, &leaves[..k], proof);
-        proof.push(root(&leaves[k..]));
-    } else {
-        path(m - k, &leaves[k..], proof);
-        proof.push(root(&leaves[..k]));
-    }
+    roots_of(leaves, inclusion_ranges(index as u64, leaves.len() as u64))
 }
 
 /// The consistency proof (RFC 6962 §2.1.2 `PROOF`) between the first `old_size` leaves and all of
@@ -102,34 +200,17 @@ fn path(m: usize, leaves: &[Hash], proof: &mut Vec<Hash>) {
 ///
 /// If `old_size > leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Vec<Hash> {
-    assert!(
-        old_size <= leaves.len(),
-        "consistency_proof: old size {old_size} is above the tree size {}",
-        leaves.len()
-    );
-    let mut proof = Vec::new();
-    if old_size > 0 {
-        subproof(old_size, leaves, true, &mut proof);
-    }
-    proof
+    roots_of(
+        leaves,
+        consistency_ranges(old_size as u64, leaves.len() as u64),
+    )
 }
 
-fn subproof(m: usize, leaves: &[Hash], complete: bool, proof: &mut Vec<Hash>) {
-    let n = leaves.len();
-    if m == n {
-        if !complete {
-            proof.push(root(leaves));
-        }
-        return;
-    }
-    let k = split(n);
-    if m <= k {
-        subproof(m, &leaves[..k], complete, proof);
-        proof.push(root(&leaves[k..]));
-    } else {
-        subproof(m - k, &leaves[k..], false, proof);
-        proof.push(root(&leaves[..k]));
-    }
+fn roots_of(leaves: &[Hash], ranges: Vec<Range<u64>>) -> Vec<Hash> {
+    ranges
+        .into_iter()
+        .map(|r| root(&leaves[r.start as usize..r.end as usize]))
+        .collect()
 }
 
 /// Checks that `leaf` is the leaf hash at `index` in the tree of `tree_size` leaves whose root is
@@ -259,13 +340,27 @@ impl Frontier {
     ///
     /// If the tree already holds `u64::MAX` leaves.
     pub fn push(&mut self, leaf: Hash) {
+        self.push_closing(leaf, |_, _| {});
+    }
+
+    /// Appends a leaf hash and tells `closed` of each perfect subtree the leaf completes (above
+    /// the leaf itself, smallest first), with its hash: a store keeps the large ones for proofs.
+    ///
+    /// # Panics
+    ///
+    /// If the tree already holds `u64::MAX` leaves.
+    pub fn push_closing(&mut self, leaf: Hash, mut closed: impl FnMut(Subtree, &Hash)) {
         let new_size = self.size.checked_add(1).expect("Merkle tree size overflow");
         let mut hash = leaf;
         let mut bits = self.size;
+        let mut level = 0u8;
         while bits & 1 == 1 {
             let left = self.nodes.pop().expect("one node per set bit of the size");
             hash = node_hash(&left, &hash);
             bits >>= 1;
+            level += 1;
+            let index = (new_size >> level) - 1;
+            closed(Subtree { level, index }, &hash);
         }
         self.nodes.push(hash);
         self.size = new_size;
@@ -273,11 +368,7 @@ impl Frontier {
 
     /// The Merkle Tree Hash of all leaves appended so far, equal to [`root`] over them.
     pub fn root(&self) -> Hash {
-        let mut nodes = self.nodes.iter().rev();
-        match nodes.next() {
-            None => empty_root(),
-            Some(last) => nodes.fold(*last, |acc, left| node_hash(left, &acc)),
-        }
+        fold(&self.nodes)
     }
 }
 
@@ -651,6 +742,39 @@ mod tests {
                         prop_assert_eq!(verify_inclusion(leaf, index, other, &proof, &r), same_shape);
                     }
                 }
+            }
+        }
+
+        /// Every perfect subtree of level 1 and up is reported exactly once, as the leaf that
+        /// completes it is pushed, with the hash of its leaves; and every range a proof names
+        /// folds from its subtrees to the same hash as from its leaves.
+        #[test]
+        fn stored_subtrees_rebuild_every_proof(n in 1usize..=300, seed in any::<u64>()) {
+            let d = leaves(n, seed);
+            let mut closed = std::collections::HashMap::new();
+            let mut f = Frontier::new();
+            for leaf in &d {
+                let size_before = f.size();
+                f.push_closing(*leaf, |t, h| {
+                    assert_eq!(t.leaves().end, size_before + 1, "{t:?} closes with this leaf");
+                    assert!(closed.insert(t, *h).is_none(), "{t:?} reported twice");
+                });
+            }
+            prop_assert_eq!(closed.len() as u64, n as u64 - (n as u64).count_ones() as u64);
+            for (t, h) in &closed {
+                let r = t.leaves();
+                prop_assert_eq!(*h, root(&d[r.start as usize..r.end as usize]));
+            }
+            let hash_of = |t: &Subtree| match t.level {
+                0 => d[t.index as usize],
+                _ => closed[t],
+            };
+            let size = n as u64;
+            let mut ranges: Vec<Range<u64>> = (0..size).flat_map(|i| inclusion_ranges(i, size)).collect();
+            ranges.extend((0..=size).flat_map(|m| consistency_ranges(m, size)));
+            for r in ranges {
+                let parts: Vec<Hash> = subtrees(r.clone()).iter().map(hash_of).collect();
+                prop_assert_eq!(fold(&parts), root(&d[r.start as usize..r.end as usize]), "{:?}", r);
             }
         }
 

@@ -7,6 +7,8 @@
 //! Entries that retention removed take part through the `seq` and hash they left in
 //! `pruned_entries` (`retention.rs`), merged with the entries in `seq` order.
 
+use std::ops::RangeInclusive;
+
 use stele_core::Seq;
 use stele_core::chain::{ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION};
 use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey};
@@ -303,25 +305,33 @@ pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<
     }
 }
 
-pub async fn chain_hashes(conn: &mut Conn, org: OrgKey, up_to: Seq) -> R<Vec<Hash>> {
+/// The entry hashes of `seqs` in order (the Merkle tree's leaves there), pruned entries'
+/// included; an error names the first one missing.
+pub async fn entry_hashes(conn: &mut Conn, org: OrgKey, seqs: RangeInclusive<Seq>) -> R<Vec<Hash>> {
+    let (first, last) = (*seqs.start(), *seqs.end());
     let rows = conn
         .query(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
-            "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq <= $2
-             UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = $1 AND seq <= $2
+            "SELECT seq, hash FROM entries WHERE org_id = $1 AND seq BETWEEN $2 AND $3
+             UNION ALL SELECT seq, hash FROM pruned_entries
+             WHERE org_id = $1 AND seq BETWEEN $2 AND $3
              ORDER BY seq",
-            &[&org.get(), &up_to.get()],
+            &[&org.get(), &first.get(), &last.get()],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
+    let mut expected = first;
     for row in rows {
-        let seq = Seq::new(row.try_get(0)?);
-        if seq.leaf_index() != out.len() as u64 {
-            return Err(other(format!(
-                "the chain has a gap before seq {seq}: run `stele verify`"
-            )));
+        if Seq::new(row.try_get(0)?) != expected {
+            break;
         }
         out.push(hash_of(row.try_get(1)?, "chain hash")?);
+        expected = expected.next();
+    }
+    if expected <= last {
+        return Err(other(format!(
+            "the chain has no entry hash at seq {expected}: run `stele verify`"
+        )));
     }
     Ok(out)
 }

@@ -45,8 +45,10 @@ mod read;
 mod retention;
 mod retraced_viewer;
 mod schema;
+mod subtrees;
 mod writer;
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +56,7 @@ use async_trait::async_trait;
 use stele_core::chain;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
-use stele_core::merkle::{Frontier, Hash};
+use stele_core::merkle::{Frontier, Hash, Subtree};
 use stele_core::params::PageRequest;
 use stele_core::time::{Millis, now_millis};
 use stele_core::{Entry, Seq};
@@ -135,6 +137,7 @@ pub async fn migrate(url: &str) -> Result<()> {
         .await
         .map_err(|e| unreachable_at(url, e))?;
     schema::migrate(&mut conn.client).await?;
+    subtrees::fill_missing(&mut conn).await?;
     Ok(())
 }
 
@@ -156,6 +159,7 @@ impl PgStore {
             .await
             .map_err(|e| unreachable_at(url, e))?;
         schema::migrate(&mut first.client).await?;
+        subtrees::fill_missing(&mut first).await?;
         let partitions = Arc::new(Partitions::default());
         partitions.ensure_ahead(&mut first, now_millis()).await?;
         let pool = Pool::new(config.clone(), READER_SETUP, POOL_SIZE);
@@ -842,9 +846,14 @@ impl Integrity for PgStore {
         Ok(found)
     }
 
-    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
+    async fn entry_hashes(&self, org: OrgKey, seqs: RangeInclusive<Seq>) -> Result<Vec<Hash>> {
         let mut conn = self.pool.get().await?;
-        Ok(integrity::chain_hashes(&mut conn, org, up_to).await?)
+        Ok(integrity::entry_hashes(&mut conn, org, seqs).await?)
+    }
+
+    async fn stored_subtrees(&self, org: OrgKey, subtrees: Vec<Subtree>) -> Result<Vec<Hash>> {
+        let mut conn = self.pool.get().await?;
+        Ok(subtrees::stored(&mut conn, org, &subtrees).await?)
     }
 
     async fn personal_digest(

@@ -95,6 +95,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/012_rewritable_values.sql"),
     // 13: the months a rewrite left old row versions in, until its clean-up ran (`erasure.rs`).
     include_str!("../migrations/013_pending_cleanups.sql"),
+    // 14: stored Merkle subtrees (`subtrees.rs`), so proofs read O(log n) hashes; the chains
+    // already there get theirs from the first process that opens the database.
+    include_str!("../migrations/014_merkle_subtrees.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

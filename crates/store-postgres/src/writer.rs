@@ -43,6 +43,7 @@ use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_core::{NewEvent, Seq};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS, Record};
+use stele_store::proofs;
 use stele_store::{
     AppendOutcome, AppendRequest, OrgKey, PreparedEvent, Receipt, Result, StoreError,
 };
@@ -585,6 +586,11 @@ struct Rows {
     key_value: Vec<String>,
     key_pk: Vec<i64>,
     facets: BTreeSet<(OrgKey, i16, String)>,
+    /// Merkle subtrees the entries closed (`stele_store::proofs`).
+    subtree_org: Vec<i64>,
+    subtree_level: Vec<i16>,
+    subtree_idx: Vec<i64>,
+    subtree_hash: Vec<Vec<u8>>,
 }
 
 impl Group {
@@ -657,10 +663,19 @@ impl Group {
         );
         chain.seq = seq;
         chain.head = hash;
-        chain.frontier.push(merkle::leaf_hash(&hash));
+        let r = &mut self.rows;
+        chain
+            .frontier
+            .push_closing(merkle::leaf_hash(&hash), |t, h| {
+                if proofs::is_stored(&t) {
+                    r.subtree_org.push(org.get());
+                    r.subtree_level.push(i16::from(t.level));
+                    r.subtree_idx.push(t.index as i64);
+                    r.subtree_hash.push(h.to_vec());
+                }
+            });
         chain.moved = true;
 
-        let r = &mut self.rows;
         r.pk.push(pk);
         r.org_id.push(org.get());
         r.seq.push(seq.get());
@@ -741,6 +756,19 @@ impl Group {
                  SELECT * FROM unnest($1::int8[], $2::int2[], $3::text[])
                  ON CONFLICT DO NOTHING",
                 &[&orgs, &kinds, &values],
+            )
+            .await?;
+        }
+        if !r.subtree_org.is_empty() {
+            tx.execute(
+                "INSERT INTO merkle_subtrees (org_id, level, idx, hash)
+                 SELECT * FROM unnest($1::int8[], $2::int2[], $3::int8[], $4::bytea[])",
+                &[
+                    &r.subtree_org,
+                    &r.subtree_level,
+                    &r.subtree_idx,
+                    &r.subtree_hash,
+                ],
             )
             .await?;
         }

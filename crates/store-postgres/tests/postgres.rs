@@ -305,7 +305,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         &[],
     )
     .await;
-    assert_eq!(versions, (1..=13).collect::<Vec<i32>>());
+    assert_eq!(versions, (1..=14).collect::<Vec<i32>>());
 }
 
 /// The partition (table name) each entry of the database lives in, by `seq`.
@@ -1266,4 +1266,96 @@ async fn assert_no_relation_file_holds(url: &str, gone: &[String]) {
         kept_seen,
         "no file holds the kept value ({scanned} bytes scanned)"
     );
+}
+
+/// A database of schema 13 (no stored subtrees) gets them from the first process that opens it:
+/// the same hashes the writer would have stored, and proofs equal to those of every leaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_older_than_the_stored_subtrees_get_theirs_at_connect() {
+    use stele_core::merkle;
+    use stele_store::proofs::{consistency_path, inclusion_path};
+
+    let (_db, url) = common::TestDatabase::create().await;
+    let (a, b) = {
+        let store = PgStore::connect(&url, common::test_options())
+            .await
+            .unwrap();
+        let a = store.create_org("a").await.unwrap().key;
+        let b = store.create_org("b").await.unwrap().key;
+        for (org, n) in [(a, 500), (b, 100), (a, 270)] {
+            let events = (0..n)
+                .map(|i| event("create", 1_767_225_600_000 + i))
+                .collect();
+            store.append(org, request(events)).await.unwrap();
+        }
+        store.shutdown().await.unwrap();
+        (a, b)
+    };
+    let sql = common::raw_client(&url).await;
+    let subtrees = "SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3";
+    let rows = |rows: Vec<tokio_postgres::Row>| -> Vec<(i64, i16, i64, Vec<u8>)> {
+        rows.iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
+    let written = rows(sql.query(subtrees, &[]).await.unwrap());
+    assert_eq!(
+        written.len(),
+        4,
+        "770 entries of `a`: three of 256, one of 512"
+    );
+    // Back to schema 13, as the release before the table left it.
+    sql.batch_execute(
+        "DROP TABLE merkle_subtrees;
+         DROP TABLE merkle_subtrees_to_fill;
+         DELETE FROM stele_schema_version WHERE version = 14;",
+    )
+    .await
+    .unwrap();
+
+    let store = PgStore::connect(&url, common::test_options())
+        .await
+        .unwrap();
+    assert_eq!(rows(sql.query(subtrees, &[]).await.unwrap()), written);
+    let left: i64 = sql
+        .query_one("SELECT count(*) FROM merkle_subtrees_to_fill", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+
+    let events = (0..300)
+        .map(|i| event("update", 1_767_225_600_000 + i))
+        .collect();
+    store.append(a, request(events)).await.unwrap();
+    let leaves: Vec<_> = store
+        .chain_hashes(a, Seq::new(1070))
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| merkle::leaf_hash(h))
+        .collect();
+    for (index, size) in [(0, 1070), (300, 770), (1069, 1070), (700, 1024)] {
+        assert_eq!(
+            inclusion_path(&store, a, index, size).await.unwrap(),
+            merkle::inclusion_proof(&leaves[..size as usize], index as usize)
+        );
+    }
+    assert_eq!(
+        consistency_path(&store, a, 770, 1070).await.unwrap(),
+        merkle::consistency_proof(&leaves, 770)
+    );
+    assert!(store.verify(b, None).await.unwrap().ok);
+    // Stored subtrees are guarded like the chain they summarise.
+    for statement in [
+        "UPDATE merkle_subtrees SET hash = '\\x00'",
+        "DELETE FROM merkle_subtrees",
+        "TRUNCATE merkle_subtrees",
+    ] {
+        assert_eq!(
+            refusal(&sql, statement).await.as_deref(),
+            Some("the chain only moves forward"),
+            "{statement}"
+        );
+    }
 }

@@ -109,6 +109,8 @@ pub fn finish(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
     .map_err(map_err)?;
     for sql in [
         "DELETE FROM pruned_entries WHERE org_id = ?",
+        "DELETE FROM merkle_subtrees WHERE org_id = ?",
+        "DELETE FROM merkle_subtrees_to_fill WHERE org_id = ?",
         "DELETE FROM checkpoints WHERE org_id = ?",
         "DELETE FROM chain_state WHERE org_id = ?",
     ] {

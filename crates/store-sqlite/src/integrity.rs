@@ -1,5 +1,7 @@
 //! Checkpoints and verification of the hash chain (the format is `stele_core::chain`).
 
+use std::ops::RangeInclusive;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use stele_core::Seq;
 use stele_core::chain::{ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION};
@@ -309,29 +311,53 @@ pub fn checkpoint_at(conn: &Connection, org: OrgKey, seq: Seq) -> Result<Option<
         .find(|c| c.checkpoint.seq == seq))
 }
 
-pub fn chain_hashes(conn: &Connection, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
+/// The entry hashes of `seqs` in order (the Merkle tree's leaves there), pruned entries'
+/// included; an error names the first one missing.
+pub fn entry_hashes(
+    conn: &Connection,
+    org: OrgKey,
+    seqs: RangeInclusive<Seq>,
+) -> Result<Vec<Hash>> {
+    let mut out = Vec::with_capacity((seqs.end().get() - seqs.start().get() + 1).max(0) as usize);
+    each_entry_hash(conn, org, seqs, |h| out.push(h))?;
+    Ok(out)
+}
+
+/// [`entry_hashes`] one at a time, for a whole chain without holding it in memory.
+pub fn each_entry_hash(
+    conn: &Connection,
+    org: OrgKey,
+    seqs: RangeInclusive<Seq>,
+    mut each: impl FnMut(Hash),
+) -> Result<()> {
+    let (first, last) = (*seqs.start(), *seqs.end());
     let mut stmt = conn
         .prepare_cached(
             // A pruned entry's leaf is still in the tree: its hash stays in `pruned_entries`.
-            "SELECT seq, hash FROM entries WHERE org_id = ?1 AND seq <= ?2
-             UNION ALL SELECT seq, hash FROM pruned_entries WHERE org_id = ?1 AND seq <= ?2
+            "SELECT seq, hash FROM entries WHERE org_id = ?1 AND seq BETWEEN ?2 AND ?3
+             UNION ALL SELECT seq, hash FROM pruned_entries
+             WHERE org_id = ?1 AND seq BETWEEN ?2 AND ?3
              ORDER BY seq",
         )
         .map_err(map_err)?;
     let mut rows = stmt
-        .query(params![org.get(), up_to.get()])
+        .query(params![org.get(), first.get(), last.get()])
         .map_err(map_err)?;
-    let mut out = Vec::with_capacity(up_to.max(Seq::BEFORE_FIRST).tree_size() as usize);
+    let mut expected = first;
     while let Some(row) = rows.next().map_err(map_err)? {
         let seq = Seq::new(row.get(0).map_err(map_err)?);
-        if seq.leaf_index() != out.len() as u64 {
-            return Err(StoreError::Other(format!(
-                "the chain has a gap before seq {seq}: run `stele verify`"
-            )));
+        if seq != expected {
+            break;
         }
-        out.push(hash_of(row.get(1).map_err(map_err)?, "entries.hash")?);
+        each(hash_of(row.get(1).map_err(map_err)?, "entries.hash")?);
+        expected = seq.next();
     }
-    Ok(out)
+    if expected <= last {
+        return Err(StoreError::Other(format!(
+            "the chain has no entry hash at seq {expected}: run `stele verify`"
+        )));
+    }
+    Ok(())
 }
 
 pub fn personal_digest(conn: &Connection, org: OrgKey, seq: Seq) -> Result<Option<(Hash, Seal)>> {

@@ -20,12 +20,14 @@ mod retention;
 mod retraced_viewer;
 mod schema;
 mod search;
+mod subtrees;
 mod terms;
 mod writer;
 pub mod yardstick;
 
 pub use packed::texts_packed_in;
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,7 +37,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint, SigningKey};
 use stele_core::filter::EventFilter;
-use stele_core::merkle::Hash;
+use stele_core::merkle::{Hash, Subtree};
 use stele_core::params::PageRequest;
 use stele_core::time::Millis;
 use stele_core::time::now_millis;
@@ -288,6 +290,7 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(map_err)?;
         schema::configure(&conn, options.mmap_bytes).map_err(map_err)?;
         schema::migrate(&mut conn).map_err(map_err)?;
+        subtrees::fill_missing(&conn)?;
         // The writer's SQL looks inside packed columns too (an erasure's choice of rows).
         read::register_functions(&conn).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -887,8 +890,13 @@ impl Integrity for SqliteStore {
             .await
     }
 
-    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
-        self.read(move |conn, _| integrity::chain_hashes(conn, org, up_to))
+    async fn entry_hashes(&self, org: OrgKey, seqs: RangeInclusive<Seq>) -> Result<Vec<Hash>> {
+        self.read(move |conn, _| integrity::entry_hashes(conn, org, seqs))
+            .await
+    }
+
+    async fn stored_subtrees(&self, org: OrgKey, subtrees: Vec<Subtree>) -> Result<Vec<Hash>> {
+        self.read(move |conn, _| subtrees::stored(conn, org, &subtrees))
             .await
     }
 

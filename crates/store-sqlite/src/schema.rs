@@ -75,6 +75,9 @@ const MIGRATIONS: &[&str] = &[
     // 13: the search index leaves this file for one of its own, written behind the commit
     // (`search.rs`); `search_queue` lists what it has yet to take in.
     include_str!("../migrations/013_search_index_file.sql"),
+    // 14: stored Merkle subtrees (`subtrees.rs`), so proofs read O(log n) hashes; the chains
+    // already there get theirs when the store opens.
+    include_str!("../migrations/014_merkle_subtrees.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

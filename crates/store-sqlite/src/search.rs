@@ -1057,7 +1057,9 @@ mod tests {
             // Back to schema 12 as that version left it.
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "DROP TABLE search_queue;
+                "DROP TABLE merkle_subtrees;
+                 DROP TABLE merkle_subtrees_to_fill;
+                 DROP TABLE search_queue;
                  DELETE FROM meta WHERE key = 'search_index_id';
                  CREATE VIRTUAL TABLE entry_terms USING fts5(
                      terms, tokenize = 'ascii', content = '', detail = 'none', columnsize = 0);

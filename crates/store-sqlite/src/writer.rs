@@ -25,6 +25,7 @@ use stele_core::chain::{self, SealedEvent};
 use stele_core::merkle::{self, Frontier, Hash};
 use stele_core::time::{Millis, now_millis};
 use stele_store::idempotency::{self, IDEMPOTENCY_RETENTION_MS};
+use stele_store::proofs;
 use stele_store::{
     AppendOutcome, AppendRequest, OrgKey, PreparedEvent, Receipt, Result, StoreError,
 };
@@ -36,6 +37,7 @@ use crate::error::map_err;
 use crate::packed;
 use crate::schema::*;
 use crate::search::{self, Change, Feed, Prepared};
+use crate::subtrees;
 use crate::terms;
 
 /// How many events one group commit may gather before it commits.
@@ -632,8 +634,18 @@ fn insert_event(
     );
     chain.seq = seq;
     chain.head = hash;
-    chain.frontier.push(merkle::leaf_hash(&hash));
+    let mut closed = Vec::new();
+    chain
+        .frontier
+        .push_closing(merkle::leaf_hash(&hash), |t, h| {
+            if proofs::is_stored(&t) {
+                closed.push((t, *h));
+            }
+        });
     chain.moved = true;
+    if !closed.is_empty() {
+        subtrees::append(tx, org, &closed)?;
+    }
 
     tx.prepare_cached(
         "INSERT INTO entries (pk, org_id, seq, occurred_ms, recorded_ms, action,

@@ -2,11 +2,13 @@
 //! (chain hashes, personal digests), and verification of the whole chain ([`Integrity`], with
 //! its report types). How a chain is checked is [`crate::chain_check`]'s.
 
+use std::ops::RangeInclusive;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use stele_core::Seq;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
-use stele_core::merkle::Hash;
+use stele_core::merkle::{Hash, Subtree};
 use stele_core::seal::Seal;
 
 use crate::{OrgKey, Result};
@@ -39,7 +41,19 @@ pub trait Integrity: Send + Sync {
     async fn checkpoint_at(&self, org: OrgKey, seq: Seq) -> Result<Option<SignedCheckpoint>>;
 
     /// The entry hashes of `seq` 1 to `up_to` in order: the leaves of the Merkle tree.
-    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>>;
+    async fn chain_hashes(&self, org: OrgKey, up_to: Seq) -> Result<Vec<Hash>> {
+        self.entry_hashes(org, Seq::FIRST..=up_to).await
+    }
+
+    /// The entry hashes of the `seqs` in order, pruned entries' included (their leaves stay in
+    /// the tree). An error when one is missing.
+    async fn entry_hashes(&self, org: OrgKey, seqs: RangeInclusive<Seq>) -> Result<Vec<Hash>>;
+
+    /// The stored hashes of these perfect subtrees of the organization's Merkle tree, in the
+    /// order asked. Stores keep every subtree of [`crate::proofs::STORED_LEVEL`] and above as
+    /// it closes (the writer appends them with the entries that close them); asking for a
+    /// smaller one, or one not closed yet, is an error.
+    async fn stored_subtrees(&self, org: OrgKey, subtrees: Vec<Subtree>) -> Result<Vec<Hash>>;
 
     /// The salted digest standing in for an entry's personal fields, and the salt (gone once the
     /// entry was erased).

@@ -24,6 +24,7 @@ pub mod integrity;
 pub mod members;
 pub mod metrics;
 pub mod print_log;
+pub mod proofs;
 pub mod record;
 pub mod retention;
 pub mod retraced_viewer;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use stele_core::merkle;
 use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
 use stele_core::{Seq, chain};
-use stele_store::{Scope, VerifyReport};
+use stele_store::{Scope, VerifyReport, proofs};
 
 use super::{Params, params};
 use crate::api::auth::Authenticated;
@@ -74,7 +74,8 @@ pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// An inclusion proof of one entry in the latest signed checkpoint (RFC 6962), with what an
-/// auditor needs to recompute the entry's hash from its content.
+/// auditor needs to recompute the entry's hash from its content. The path comes from stored
+/// subtrees (`stele_store::proofs`): a few dozen reads whatever the trail's size.
 pub async fn inclusion(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -98,10 +99,6 @@ pub async fn inclusion(
                     .into(),
             )
         })?;
-    let hashes = state
-        .store
-        .chain_hashes(org, checkpoint.checkpoint.seq)
-        .await?;
     let (personal, salt) =
         state
             .store
@@ -110,24 +107,30 @@ pub async fn inclusion(
             .ok_or(ApiError::NotFound(
                 "no entry with this id in your organization",
             ))?;
-    let index = entry.seq.leaf_index() as usize;
-    let prev = match index {
-        0 => chain::genesis(&checkpoint.checkpoint.org_id),
-        i => hashes[i - 1],
+    // The entry's hash and the one before it (the genesis hash before seq 1).
+    let hashes = state
+        .store
+        .entry_hashes(org, entry.seq.prev().max(Seq::FIRST)..=entry.seq)
+        .await?;
+    let (prev, entry_hash) = match hashes[..] {
+        [only] if entry.seq == Seq::FIRST => (chain::genesis(&checkpoint.checkpoint.org_id), only),
+        [prev, this] => (prev, this),
+        _ => {
+            return Err(ApiError::Internal(
+                "the entry's chain hashes are missing".into(),
+            ));
+        }
     };
-    let entry_hash = hashes[index];
-    let (tree_size, path) = off_runtime(move || {
-        let leaves = merkle_leaves(&hashes);
-        (leaves.len() as u64, merkle::inclusion_proof(&leaves, index))
-    })
-    .await?;
+    let index = entry.seq.leaf_index();
+    let tree_size = checkpoint.checkpoint.seq.tree_size();
+    let path = proofs::inclusion_path(&*state.store, org, index, tree_size).await?;
     Ok(Json(InclusionProof {
         entry: entry.to_json(),
         personal_digest: merkle::to_hex(&personal),
         personal_salt: salt.to_hex(),
         prev_hash: merkle::to_hex(&prev),
         entry_hash: merkle::to_hex(&entry_hash),
-        leaf_index: index as u64,
+        leaf_index: index,
         tree_size,
         path: hex_list(&path),
         checkpoint,
@@ -186,26 +189,11 @@ pub async fn consistency(
         }
     };
     let (from_cp, to_cp) = (find(from, "from").await?, find(to, "to").await?);
-    let hashes = state.store.chain_hashes(org, to).await?;
-    let path = off_runtime(move || {
-        merkle::consistency_proof(&merkle_leaves(&hashes), from.tree_size() as usize)
-    })
-    .await?;
+    let path =
+        proofs::consistency_path(&*state.store, org, from.tree_size(), to.tree_size()).await?;
     Ok(Json(ConsistencyProof {
         path: hex_list(&path),
         from: from_cp,
         to: to_cp,
     }))
-}
-
-fn merkle_leaves(hashes: &[merkle::Hash]) -> Vec<merkle::Hash> {
-    hashes.iter().map(|h| merkle::leaf_hash(h)).collect()
-}
-
-/// Proofs hash every leaf of the tree (O(n): about a second at a million entries), so they run
-/// on the blocking pool, not on the threads that serve every other request.
-async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("proof task failed: {e}")))
 }

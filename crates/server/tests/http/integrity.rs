@@ -266,6 +266,51 @@ async fn erasure_by_every_identifier_and_redaction_after_the_fact_keep_the_chain
     }
 }
 
+/// Past 256 entries proofs are built from stored subtrees: entries on both sides of each
+/// stored level, at the edges of the tree, prove their inclusion, and a checkpoint in the middle
+/// of a block is consistent with a later one.
+#[tokio::test]
+async fn proofs_in_a_trail_of_a_thousand_entries_verify() {
+    use stele_core::proof::{ConsistencyProof, InclusionProof};
+
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for batch in 0..11 {
+        let recorded = app
+            .record((0..100).map(|_| event("create")).collect())
+            .await;
+        ids.extend(
+            recorded
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string()),
+        );
+        if batch == 2 {
+            app.store.checkpoint_now().await.unwrap();
+        }
+    }
+    let last = app.record((0..13).map(|_| event("update")).collect()).await;
+    ids.extend(last.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+    app.store.checkpoint_now().await.unwrap();
+    let public: Value = public_key_document(&app).await;
+    let key = PublicKey::from_hex(public["public_key"].as_str().unwrap()).unwrap();
+
+    for seq in [1, 2, 255, 256, 257, 300, 512, 513, 1024, 1025, 1100, 1113] {
+        let id = &ids[seq - 1];
+        let proof: InclusionProof =
+            serde_json::from_value(app.get_json(&format!("/v1/events/{id}/proof")).await).unwrap();
+        assert_eq!((proof.leaf_index, proof.tree_size), (seq as u64 - 1, 1113));
+        proof
+            .verify(&key)
+            .unwrap_or_else(|e| panic!("seq {seq}: {e}"));
+    }
+    let consistency: ConsistencyProof = serde_json::from_value(
+        app.get_json("/v1/integrity/consistency?from=300&to=1113")
+            .await,
+    )
+    .unwrap();
+    consistency.verify(&key).expect("1113 extends 300");
+}
+
 #[tokio::test]
 async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
     use stele_core::proof::{ConsistencyProof, InclusionProof, ProofError};

@@ -100,3 +100,98 @@ pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Sto
         crate::ProblemKind::BadSignature
     );
 }
+
+/// Proofs read stored subtrees for everything of 256 leaves and more (`crate::proofs`): they
+/// must be exactly the proofs computed from every leaf, for every tree size a checkpoint could
+/// name, on both sides of each stored level, and each organization's subtrees are its own.
+pub async fn proofs_from_stored_subtrees_match_proofs_from_every_leaf(store: Arc<dyn Store>) {
+    use stele_core::merkle::{self, Subtree};
+
+    use crate::proofs::{consistency_path, inclusion_path};
+
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    // 1,100 entries for `a` in requests of uneven sizes, so stored subtrees close in the middle
+    // of groups and across them; `b` writes between them.
+    let mut written = 0;
+    for (i, size) in [1, 254, 2, 300, 211, 256, 76].into_iter().enumerate() {
+        let events = (0..size)
+            .map(|j| event("create", T0 + (written + j) as i64))
+            .collect();
+        store.append(a, request(events)).await.unwrap();
+        store
+            .append(b, request(vec![event("update", T0 + i as i64)]))
+            .await
+            .unwrap();
+        written += size;
+    }
+    assert_eq!(written, 1100);
+    let hashes = store.chain_hashes(a, Seq::new(1100)).await.unwrap();
+    let leaves: Vec<_> = hashes.iter().map(|h| merkle::leaf_hash(h)).collect();
+
+    for size in [
+        1u64, 2, 255, 256, 257, 511, 512, 513, 768, 1023, 1024, 1025, 1100,
+    ] {
+        let tree = &leaves[..size as usize];
+        let mut indexes: Vec<u64> = (0..size).step_by(37).collect();
+        indexes.extend([0, 255.min(size - 1), 256.min(size - 1), size - 1]);
+        for index in indexes {
+            assert_eq!(
+                inclusion_path(&*store, a, index, size).await.unwrap(),
+                merkle::inclusion_proof(tree, index as usize),
+                "inclusion of leaf {index} in {size}"
+            );
+        }
+        for old in (0..=size).step_by(53).chain([255, 256, 257, 512, size]) {
+            if old <= size {
+                assert_eq!(
+                    consistency_path(&*store, a, old, size).await.unwrap(),
+                    merkle::consistency_proof(tree, old as usize),
+                    "consistency of {old} with {size}"
+                );
+            }
+        }
+    }
+
+    // What was stored: each closed subtree of 256 leaves and up, and nothing that has not closed.
+    let closed = [(8, 0), (8, 3), (9, 1), (10, 0)].map(|(level, index)| Subtree { level, index });
+    let expected: Vec<_> = closed
+        .iter()
+        .map(|t| merkle::root(&leaves[t.leaves().start as usize..t.leaves().end as usize]))
+        .collect();
+    assert_eq!(
+        store.stored_subtrees(a, closed.to_vec()).await.unwrap(),
+        expected
+    );
+    for not_closed in [(8, 4), (11, 0), (10, 1)] {
+        let (level, index) = not_closed;
+        assert!(
+            store
+                .stored_subtrees(a, vec![Subtree { level, index }])
+                .await
+                .is_err(),
+            "{not_closed:?} has not closed"
+        );
+    }
+    // `b` has 7 entries: no stored subtree at all, and `a`'s are not its own.
+    assert!(store.stored_subtrees(b, vec![closed[0]]).await.is_err());
+    let b_leaves: Vec<_> = store
+        .chain_hashes(b, Seq::new(7))
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| merkle::leaf_hash(h))
+        .collect();
+    assert_eq!(
+        inclusion_path(&*store, b, 3, 7).await.unwrap(),
+        merkle::inclusion_proof(&b_leaves, 3)
+    );
+
+    // Deleting `a` takes its subtrees with it.
+    store.delete_org(a).await.unwrap();
+    assert!(store.stored_subtrees(a, vec![closed[0]]).await.is_err());
+    assert_eq!(
+        inclusion_path(&*store, b, 6, 7).await.unwrap(),
+        merkle::inclusion_proof(&b_leaves, 6)
+    );
+}

@@ -1,0 +1,220 @@
+//! Stored Merkle subtrees (`stele_store::proofs`): the writer appends each closed subtree of
+//! `STORED_LEVEL` and up with the entry that closes it; proofs read them; chains older than the
+//! table have theirs computed once, when the store opens.
+
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use stele_core::Seq;
+use stele_core::merkle::{self, Frontier, Hash, Subtree};
+use stele_store::proofs::is_stored;
+use stele_store::{OrgKey, Result, StoreError};
+
+use crate::codec::hash_of;
+use crate::error::map_err;
+use crate::integrity::each_entry_hash;
+
+/// Appends closed subtrees of one organization (the writer, inside its group transaction).
+pub fn append(tx: &Transaction<'_>, org: OrgKey, closed: &[(Subtree, Hash)]) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO merkle_subtrees (org_id, level, idx, hash) VALUES (?, ?, ?, ?)",
+        )
+        .map_err(map_err)?;
+    for (t, hash) in closed {
+        insert
+            .execute(params![org.get(), t.level, t.index as i64, &hash[..]])
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// The stored hashes of `subtrees`, in order; an error names the first one not stored.
+pub fn stored(conn: &Connection, org: OrgKey, subtrees: &[Subtree]) -> Result<Vec<Hash>> {
+    let mut select = conn
+        .prepare_cached(
+            "SELECT hash FROM merkle_subtrees WHERE org_id = ? AND level = ? AND idx = ?",
+        )
+        .map_err(map_err)?;
+    subtrees
+        .iter()
+        .map(|t| {
+            let found: Option<Vec<u8>> = select
+                .query_row(params![org.get(), t.level, t.index as i64], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?;
+            match found {
+                Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
+                None => Err(StoreError::Other(format!(
+                    "no stored Merkle subtree at level {} index {}: it has not closed, or the \
+                     store was not upgraded",
+                    t.level, t.index
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Computes the stored subtrees of the chains migration 14 found older than the table, from
+/// their entry hashes, once per organization (the rows of `merkle_subtrees_to_fill`). The hashes
+/// are read in one read transaction and the subtrees written in a short write transaction of
+/// their own; subtrees closed since by a writer are already there and are left alone.
+pub fn fill_missing(conn: &Connection) -> Result<()> {
+    let due: Vec<(OrgKey, Seq)> = conn
+        .prepare("SELECT org_id, up_to_seq FROM merkle_subtrees_to_fill ORDER BY org_id")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((OrgKey::new(r.get(0)?), Seq::new(r.get(1)?))))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(map_err)?;
+    for (org, up_to) in due {
+        let started = Instant::now();
+        let mut closed = Vec::new();
+        let mut frontier = Frontier::new();
+        conn.execute_batch("BEGIN").map_err(map_err)?;
+        let read = each_entry_hash(conn, org, Seq::FIRST..=up_to, |hash| {
+            frontier.push_closing(merkle::leaf_hash(&hash), |t, h| {
+                if is_stored(&t) {
+                    closed.push((t, *h));
+                }
+            })
+        });
+        conn.execute_batch("COMMIT").map_err(map_err)?;
+        read?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+        let written = (|| {
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO merkle_subtrees (org_id, level, idx, hash)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .map_err(map_err)?;
+            for (t, hash) in &closed {
+                insert
+                    .execute(params![org.get(), t.level, t.index as i64, &hash[..]])
+                    .map_err(map_err)?;
+            }
+            conn.execute(
+                "DELETE FROM merkle_subtrees_to_fill WHERE org_id = ?",
+                [org.get()],
+            )
+            .map_err(map_err)
+        })();
+        match written {
+            Ok(_) => conn.execute_batch("COMMIT").map_err(map_err)?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK").map_err(map_err)?;
+                return Err(e);
+            }
+        }
+        tracing::info!(
+            org = org.get(),
+            entries = up_to.get(),
+            subtrees = closed.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "stored the Merkle subtrees of a chain older than them"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use stele_store::conformance::{event, request};
+    use stele_store::prelude::*;
+    use stele_store::proofs::{consistency_path, inclusion_path};
+
+    use super::*;
+    use crate::SqliteStore;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    /// A database of schema 13 (no stored subtrees) gets them when it opens, the same hashes a
+    /// writer would have stored, and its proofs are those of every leaf; the chains' later
+    /// entries keep adding them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chains_older_than_the_table_get_their_subtrees_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let (a, b) = {
+            let store = SqliteStore::open(&path).unwrap();
+            let a = store.create_org("a").await.unwrap().key;
+            let b = store.create_org("b").await.unwrap().key;
+            for (org, n) in [(a, 700), (b, 100), (a, 70)] {
+                let events = (0..n).map(|i| event("create", T0 + i)).collect();
+                store.append(org, request(events)).await.unwrap();
+            }
+            (a, b)
+        };
+        let written: Vec<(i64, i64, i64, Vec<u8>)> = {
+            let conn = Connection::open(&path).unwrap();
+            let rows = conn
+                .prepare("SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            // Back to schema 13, as the release before this table left it.
+            conn.execute_batch(
+                "DROP TABLE merkle_subtrees;
+                 DROP TABLE merkle_subtrees_to_fill;
+                 PRAGMA user_version = 13;",
+            )
+            .unwrap();
+            rows
+        };
+        // 770 entries of `a`: three subtrees of 256 and one of 512; `b` has none.
+        assert_eq!(written.len(), 4);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let filled: Vec<(i64, i64, i64, Vec<u8>)> = conn
+            .prepare("SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        assert_eq!(filled, written);
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM merkle_subtrees_to_fill", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(left, 0);
+
+        // More entries close more subtrees on top of the filled ones.
+        let events = (0..300).map(|i| event("update", T0 + i)).collect();
+        store.append(a, request(events)).await.unwrap();
+        let leaves: Vec<Hash> = store
+            .chain_hashes(a, Seq::new(1070))
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| merkle::leaf_hash(h))
+            .collect();
+        for (index, size) in [(0, 1070), (300, 770), (1069, 1070), (700, 1024)] {
+            assert_eq!(
+                inclusion_path(&store, a, index, size).await.unwrap(),
+                merkle::inclusion_proof(&leaves[..size as usize], index as usize)
+            );
+        }
+        assert_eq!(
+            consistency_path(&store, a, 770, 1070).await.unwrap(),
+            merkle::consistency_proof(&leaves, 770)
+        );
+        assert!(store.verify(b, None).await.unwrap().ok);
+        // Stored subtrees are guarded like the chain they summarise.
+        for statement in [
+            "UPDATE merkle_subtrees SET hash = x'00'",
+            "DELETE FROM merkle_subtrees",
+        ] {
+            let refused = conn.execute(statement, []).unwrap_err().to_string();
+            assert!(
+                refused.contains("the chain only moves forward"),
+                "{statement}: {refused}"
+            );
+        }
+    }
+}
