@@ -291,17 +291,19 @@ pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<
     let mut verification = Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to);
     let mut want = verification.start();
     loop {
-        want = match want {
-            Want::Rows { from, limit } => {
-                let entries = chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?;
-                let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
-                verification.rows(entries, pruned)
-            }
-            Want::Ahead { from, limit } => {
-                verification.ahead(chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?)
-            }
-            Want::Done(report) => return Ok(report),
-        };
+        want =
+            match want {
+                Want::Rows { from, limit } => {
+                    let entries = chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?;
+                    let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
+                    verification.rows(entries, pruned)
+                }
+                Want::Ahead { from, limit } => verification
+                    .ahead(chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?),
+                Want::Subtrees(subtrees) => verification
+                    .subtrees(crate::subtrees::stored_as_is(&mut tx, org, &subtrees).await?),
+                Want::Done(report) => return Ok(report),
+            };
     }
 }
 

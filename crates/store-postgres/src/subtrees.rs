@@ -9,42 +9,64 @@ use stele_core::Seq;
 use stele_core::merkle::{self, Frontier, Hash, Subtree};
 use stele_store::proofs::is_stored;
 use stele_store::{OrgKey, StoreError};
+use tokio_postgres::Row;
 
 use crate::codec::hash_of;
 use crate::error::R;
 use crate::integrity::entry_hashes;
-use crate::pool::Conn;
+use crate::pool::{Conn, Tx};
 
 /// Entry hashes read per query while filling (2 MiB of hashes).
 const FILL_CHUNK: i64 = 65_536;
 
 /// The stored hashes of `subtrees`, in order; an error names the first one not stored.
 pub async fn stored(conn: &mut Conn, org: OrgKey, subtrees: &[Subtree]) -> R<Vec<Hash>> {
-    let levels: Vec<i16> = subtrees.iter().map(|t| i16::from(t.level)).collect();
-    let indexes: Vec<i64> = subtrees.iter().map(|t| t.index as i64).collect();
-    let rows = conn
-        .query(
-            "SELECT w.n, s.hash
-             FROM unnest($2::int2[], $3::int8[]) WITH ORDINALITY AS w (level, idx, n)
-             LEFT JOIN merkle_subtrees s
-               ON s.org_id = $1 AND s.level = w.level AND s.idx = w.idx
-             ORDER BY w.n",
-            &[&org.get(), &levels, &indexes],
-        )
-        .await?;
+    let (levels, indexes) = columns(subtrees);
+    let rows = conn.query(STORED, &[&org.get(), &levels, &indexes]).await?;
     subtrees
         .iter()
-        .zip(rows)
-        .map(|(t, row)| match row.try_get::<_, Option<Vec<u8>>>(1)? {
+        .zip(values_in(rows)?)
+        .map(|(t, bytes)| match bytes {
             Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
             None => Err(StoreError::Other(format!(
-                "no stored Merkle subtree at level {} index {}: it has not closed, or the \
-                 store was not upgraded",
+                "no stored Merkle subtree at level {} index {}: it has not closed, or the store \
+                 was not upgraded",
                 t.level, t.index
             ))
             .into()),
         })
         .collect()
+}
+
+/// The stored values of `subtrees`, in order, as stored (`None` for one not stored): what
+/// verification compares with the chain, inside its snapshot.
+pub async fn stored_as_is(
+    tx: &mut Tx<'_>,
+    org: OrgKey,
+    subtrees: &[Subtree],
+) -> R<Vec<Option<Vec<u8>>>> {
+    let (levels, indexes) = columns(subtrees);
+    values_in(tx.query(STORED, &[&org.get(), &levels, &indexes]).await?)
+}
+
+/// One row per subtree asked for (`$2` levels, `$3` indexes), in that order, its hash or NULL.
+const STORED: &str = "SELECT s.hash
+     FROM unnest($2::int2[], $3::int8[]) WITH ORDINALITY AS w (level, idx, n)
+     LEFT JOIN merkle_subtrees s ON s.org_id = $1 AND s.level = w.level AND s.idx = w.idx
+     ORDER BY w.n";
+
+fn columns(subtrees: &[Subtree]) -> (Vec<i16>, Vec<i64>) {
+    subtrees
+        .iter()
+        .map(|t| (i16::from(t.level), t.index as i64))
+        .unzip()
+}
+
+fn values_in(rows: Vec<Row>) -> R<Vec<Option<Vec<u8>>>> {
+    Ok(rows
+        .into_iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Computes the stored subtrees of the chains migration 14 found older than the table, from

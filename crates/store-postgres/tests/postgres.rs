@@ -1358,4 +1358,18 @@ async fn chains_older_than_the_stored_subtrees_get_theirs_at_connect() {
             "{statement}"
         );
     }
+
+    // Tampered with anyway (the guard dropped): `verify` finds it at the subtree's last entry.
+    assert!(store.verify(a, None).await.unwrap().ok);
+    sql.batch_execute(
+        "DROP TRIGGER merkle_subtrees_immutable ON merkle_subtrees;
+         UPDATE merkle_subtrees SET hash = '\\x00' WHERE level = 9 AND idx = 0;",
+    )
+    .await
+    .unwrap();
+    let problem = store.verify(a, None).await.unwrap().problem.unwrap();
+    assert_eq!(
+        (problem.kind, problem.seq),
+        (ProblemKind::SubtreeMismatch, Seq::new(512))
+    );
 }

@@ -275,6 +275,9 @@ pub fn verify(
             Want::Ahead { from, limit } => {
                 verification.ahead(chain_rows(conn, dict, org, from, limit, &vouchers)?)
             }
+            Want::Subtrees(subtrees) => {
+                verification.subtrees(crate::subtrees::stored_as_is(conn, org, &subtrees)?)
+            }
             Want::Done(report) => return Ok(report),
         };
     }

@@ -31,6 +31,28 @@ pub fn append(tx: &Transaction<'_>, org: OrgKey, closed: &[(Subtree, Hash)]) -> 
 
 /// The stored hashes of `subtrees`, in order; an error names the first one not stored.
 pub fn stored(conn: &Connection, org: OrgKey, subtrees: &[Subtree]) -> Result<Vec<Hash>> {
+    let found = stored_as_is(conn, org, subtrees)?;
+    subtrees
+        .iter()
+        .zip(found)
+        .map(|(t, bytes)| match bytes {
+            Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
+            None => Err(StoreError::Other(format!(
+                "no stored Merkle subtree at level {} index {}: it has not closed, or the store \
+                 was not upgraded",
+                t.level, t.index
+            ))),
+        })
+        .collect()
+}
+
+/// The stored values of `subtrees`, in order, as stored (`None` for one not stored): what
+/// verification compares with the chain.
+pub fn stored_as_is(
+    conn: &Connection,
+    org: OrgKey,
+    subtrees: &[Subtree],
+) -> Result<Vec<Option<Vec<u8>>>> {
     let mut select = conn
         .prepare_cached(
             "SELECT hash FROM merkle_subtrees WHERE org_id = ? AND level = ? AND idx = ?",
@@ -39,18 +61,10 @@ pub fn stored(conn: &Connection, org: OrgKey, subtrees: &[Subtree]) -> Result<Ve
     subtrees
         .iter()
         .map(|t| {
-            let found: Option<Vec<u8>> = select
+            select
                 .query_row(params![org.get(), t.level, t.index as i64], |r| r.get(0))
                 .optional()
-                .map_err(map_err)?;
-            match found {
-                Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
-                None => Err(StoreError::Other(format!(
-                    "no stored Merkle subtree at level {} index {}: it has not closed, or the \
-                     store was not upgraded",
-                    t.level, t.index
-                ))),
-            }
+                .map_err(map_err)
         })
         .collect()
 }

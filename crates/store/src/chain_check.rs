@@ -9,11 +9,12 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 use stele_core::chain::{self, Personal};
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
-use stele_core::merkle::{self, Frontier, Hash};
+use stele_core::merkle::{self, Frontier, Hash, Subtree};
 use stele_core::seal::{self, Seal};
 use stele_core::time::Millis;
 use stele_core::{Entry, Seq};
 
+use crate::proofs::is_stored;
 use crate::{IntegrityProblem, ProblemKind, VerifyReport};
 
 /// How many entries (and as many pruned links) one read of a verification brings.
@@ -124,6 +125,10 @@ pub enum Want {
     /// The stored entries from `seq` `from` on, in `seq` order, at most `limit`: for
     /// [`Verification::ahead`], to tell a reordering from a change.
     Ahead { from: Seq, limit: usize },
+    /// The stored hashes of these Merkle subtrees (`crate::proofs`), `None` for one not stored,
+    /// in this order: for [`Verification::subtrees`]. Proofs are built from them, so they are
+    /// checked against the chain recomputed so far.
+    Subtrees(Vec<Subtree>),
     /// The verification is over.
     Done(VerifyReport),
 }
@@ -190,6 +195,40 @@ impl Verification {
                         limit: REORDER_WINDOW,
                     };
                 }
+            }
+        }
+        self.check_closed_subtrees()
+    }
+
+    /// The subtrees the last rows closed, if any, else the next rows.
+    fn check_closed_subtrees(&mut self) -> Want {
+        if self.verifier.closed.is_empty() {
+            return self.next_rows();
+        }
+        Want::Subtrees(self.verifier.closed.iter().map(|(t, _)| *t).collect())
+    }
+
+    /// After [`Want::Subtrees`]: their stored hashes as stored (a value of the wrong length is
+    /// reported like a wrong hash).
+    pub fn subtrees(&mut self, stored: Vec<Option<Vec<u8>>>) -> Want {
+        let closed = std::mem::take(&mut self.verifier.closed);
+        for ((subtree, computed), stored) in closed.iter().zip(stored) {
+            if stored.as_deref() != Some(&computed[..]) {
+                let leaves = subtree.leaves();
+                let last = Seq::new(leaves.end as i64);
+                let message = format!(
+                    "the stored Merkle subtree of entries {} to {last} {} the chain: proofs \
+                     through it would not verify",
+                    leaves.start + 1,
+                    if stored.is_some() {
+                        "disagrees with"
+                    } else {
+                        "is missing from"
+                    },
+                );
+                self.verifier
+                    .fail(last, ProblemKind::SubtreeMismatch, message);
+                return Want::Done(self.verifier.report());
             }
         }
         self.next_rows()
@@ -267,6 +306,8 @@ struct ChainVerifier {
     next_checkpoint: usize,
     prev: Hash,
     frontier: Frontier,
+    /// Subtrees of the stored levels closed by the rows pushed since they were last checked.
+    closed: Vec<(Subtree, Hash)>,
     expected: Seq,
     /// See [`ChainVerifier::note_anchor`].
     checkpoint_in_pruned_run: Option<Seq>,
@@ -284,6 +325,7 @@ impl ChainVerifier {
             next_checkpoint: 0,
             prev: chain::genesis(org_id),
             frontier: Frontier::new(),
+            closed: Vec::new(),
             expected: Seq::FIRST,
             checkpoint_in_pruned_run: None,
             report: VerifyReport {
@@ -340,7 +382,7 @@ impl ChainVerifier {
             return Step::Broken;
         }
         self.prev = hash;
-        self.frontier.push(merkle::leaf_hash(&hash));
+        self.push_leaf(&hash);
         if self.report.entries == 0 {
             self.end_pruned_run();
         }
@@ -366,7 +408,7 @@ impl ChainVerifier {
             );
         }
         self.prev = hash;
-        self.frontier.push(merkle::leaf_hash(&hash));
+        self.push_leaf(&hash);
         self.report.pruned_entries += 1;
         if self.report.entries == 0 {
             self.report.pruned_up_to_seq = Some(seq);
@@ -376,6 +418,15 @@ impl ChainVerifier {
         }
         self.expected = self.expected.next();
         Step::Ok
+    }
+
+    fn push_leaf(&mut self, hash: &Hash) {
+        let closed = &mut self.closed;
+        self.frontier.push_closing(merkle::leaf_hash(hash), |t, h| {
+            if is_stored(&t) {
+                closed.push((t, *h));
+            }
+        });
     }
 
     fn check_checkpoints_up_to(&mut self, seq: Seq, head: &Hash) -> Option<Step> {

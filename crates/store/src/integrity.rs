@@ -106,4 +106,7 @@ pub enum ProblemKind {
     BadSignature,
     /// A correctly signed checkpoint disagrees with the recomputed chain.
     CheckpointMismatch,
+    /// A stored Merkle subtree, which proofs are built from, disagrees with the recomputed
+    /// chain (or is missing): `seq` is the subtree's last entry.
+    SubtreeMismatch,
 }
