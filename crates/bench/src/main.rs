@@ -22,7 +22,8 @@
 //! - `count`: the cost of the count alone, timed on the store opened in this process next to the
 //!   running server (SQLite in WAL mode allows it; PostgreSQL is a server anyway);
 //! - `proof`: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed checkpoint
-//!   covers them (each proof is also checked with the server's public key, off the clock);
+//!   covers them, and `GET /v1/integrity/consistency` from up to `--proofs` earlier checkpoints
+//!   to the newest (each proof is also checked with the server's public key, off the clock);
 //! - `prune` (opt-in, it removes the ingested entries): single-event latency with no prune
 //!   running, then while `stele prune` (a subprocess) removes every ingested entry after the
 //!   retention window was set to 30 days; selecting it backdates the ingest past that window,
@@ -112,7 +113,7 @@ pub struct BenchArgs {
     /// First-page requests per filter (and counts per filter).
     #[arg(long, default_value_t = 200)]
     queries: usize,
-    /// Inclusion proofs to time (`proof` scenario).
+    /// Inclusion proofs to time, and at most as many consistency proofs (`proof` scenario).
     #[arg(long, default_value_t = 20)]
     proofs: usize,
     /// The server's `--checkpoint-every` (seconds), so that a signed checkpoint covers the
@@ -564,9 +565,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if wants(Scenario::Proof) {
         let cpu = CpuMeter::start(server_pid, pg);
         report.proof = Some(proofs(&http, &server.public_key, &samples, &args).await?);
-        report
-            .cpu
-            .push(("inclusion proofs (one client, sequential)", cpu.stop()));
+        report.cpu.push((
+            "inclusion and consistency proofs (one client, sequential)",
+            cpu.stop(),
+        ));
     }
     if wants(Scenario::Startup) {
         eprintln!("bench: restarting the server to time its start");

@@ -475,6 +475,29 @@ impl Report {
                     p.checkpoint_every,
                     p.waited.as_secs_f64()
                 );
+                let c = &p.consistency;
+                let name = "`GET /v1/integrity/consistency`";
+                if c.latencies.is_empty() {
+                    let _ = writeln!(o, "| {name} | not run: one checkpoint only | | |");
+                } else {
+                    let _ = writeln!(
+                        o,
+                        "| {name} ({} earlier checkpoints, seq {} to {}, to seq {}) | p50 / p95 / max | {} / {} / {} | — |",
+                        c.latencies.len(),
+                        thousands(c.from_min),
+                        thousands(c.from_max),
+                        thousands(c.to),
+                        ms(pct(&c.latencies, 0.50)),
+                        ms(pct(&c.latencies, 0.95)),
+                        ms(c.latencies.last().copied().unwrap_or_default())
+                    );
+                    let _ = writeln!(
+                        o,
+                        "| {name} | proofs that verify with the public key | {} of {} | all |",
+                        c.valid,
+                        c.latencies.len()
+                    );
+                }
             }
             None => {
                 let _ = writeln!(o, "| inclusion proofs | not run | | |");

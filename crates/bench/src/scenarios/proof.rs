@@ -1,5 +1,7 @@
 //! The `proof` scenario: `GET /v1/events/{id}/proof` for `--proofs` stored entries once a signed
-//! checkpoint covers them, each proof then checked with the server's public key, off the clock.
+//! checkpoint covers them, and `GET /v1/integrity/consistency` from up to `--proofs` earlier
+//! checkpoints to the newest; each proof then checked with the server's public key, off the
+//! clock.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,18 @@ pub(crate) struct ProofResult {
     /// How long the harness waited for a checkpoint covering the chosen entries.
     pub(crate) waited: Duration,
     pub(crate) checkpoint_every: u64,
+    /// Consistency proofs from earlier checkpoints to the newest.
+    pub(crate) consistency: ConsistencyResult,
+}
+
+#[derive(Default)]
+pub(crate) struct ConsistencyResult {
+    pub(crate) latencies: Vec<Duration>,
+    /// The newest checkpoint's `seq` (the later tree), and the earlier ones' range.
+    pub(crate) to: u64,
+    pub(crate) from_min: u64,
+    pub(crate) from_max: u64,
+    pub(crate) valid: usize,
 }
 
 /// The newest signed checkpoint's `seq`, if there is one.
@@ -108,6 +122,7 @@ pub(crate) async fn proofs(
         valid: 0,
         waited,
         checkpoint_every: args.checkpoint_every,
+        consistency: ConsistencyResult::default(),
     };
     let mut bodies = Vec::new();
     for (id, seq) in &chosen {
@@ -152,6 +167,81 @@ pub(crate) async fn proofs(
         ms(pct(&result.latencies, 0.95)),
         result.valid,
         result.latencies.len()
+    );
+    result.consistency = consistency_proofs(http, &key, args.proofs).await?;
+    Ok(result)
+}
+
+/// Times `GET /v1/integrity/consistency?from=&to=` from up to `count` earlier checkpoints (the
+/// newest of them first) to the newest one, sequentially; then checks each proof.
+async fn consistency_proofs(
+    http: &Http,
+    key: &stele_core::checkpoint::PublicKey,
+    count: usize,
+) -> anyhow::Result<ConsistencyResult> {
+    let response = http
+        .client
+        .get(format!("{}/v1/integrity/checkpoints?limit=1000", http.url))
+        .bearer_auth(&http.key)
+        .send()
+        .await
+        .context("GET /v1/integrity/checkpoints")?;
+    let body: Value = response.json().await.context("reading the checkpoints")?;
+    let mut seqs: Vec<u64> = body["checkpoints"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    let Some((&to, earlier)) = seqs.split_first() else {
+        bail!("proof: no checkpoint to prove consistency with");
+    };
+    let froms: Vec<u64> = earlier.iter().copied().take(count).collect();
+    let mut result = ConsistencyResult {
+        to,
+        from_min: froms.iter().copied().min().unwrap_or(to),
+        from_max: froms.iter().copied().max().unwrap_or(to),
+        ..ConsistencyResult::default()
+    };
+    let mut bodies = Vec::new();
+    for from in &froms {
+        let path = format!("/v1/integrity/consistency?from={from}&to={to}");
+        let started = Instant::now();
+        let response = http
+            .client
+            .get(format!("{}{path}", http.url))
+            .bearer_auth(&http.key)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let body = response.bytes().await.context("reading the proof")?;
+        result.latencies.push(started.elapsed());
+        if status != StatusCode::OK {
+            bail!(
+                "GET {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        bodies.push(body);
+    }
+    for body in bodies {
+        let proof: stele_core::proof::ConsistencyProof =
+            serde_json::from_slice(&body).context("parsing a consistency proof")?;
+        match proof.verify(key) {
+            Ok(()) => result.valid += 1,
+            Err(e) => eprintln!(
+                "bench: proof: the consistency proof from {} does not verify: {e}",
+                proof.from.checkpoint.seq
+            ),
+        }
+    }
+    result.latencies.sort();
+    eprintln!(
+        "bench: proof: {} consistency proofs to seq {to}: p50 {} p95 {}, {} verified",
+        result.latencies.len(),
+        ms(pct(&result.latencies, 0.50)),
+        ms(pct(&result.latencies, 0.95)),
+        result.valid
     );
     Ok(result)
 }
