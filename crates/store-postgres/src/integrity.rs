@@ -338,6 +338,45 @@ pub async fn entry_hashes(conn: &mut Conn, org: OrgKey, seqs: RangeInclusive<Seq
     Ok(out)
 }
 
+/// [`entry_hashes`] of several spans in one query (a proof's few blocks of leaves).
+pub async fn entry_hashes_of(
+    conn: &mut Conn,
+    org: OrgKey,
+    spans: &[RangeInclusive<Seq>],
+) -> R<Vec<Vec<Hash>>> {
+    let firsts: Vec<i64> = spans.iter().map(|s| s.start().get()).collect();
+    let lasts: Vec<i64> = spans.iter().map(|s| s.end().get()).collect();
+    let rows = conn
+        .query(
+            "SELECT e.seq, e.hash
+             FROM unnest($2::int8[], $3::int8[]) AS r (first, last),
+             LATERAL (SELECT seq, hash FROM entries
+                      WHERE org_id = $1 AND seq BETWEEN r.first AND r.last
+                      UNION ALL SELECT seq, hash FROM pruned_entries
+                      WHERE org_id = $1 AND seq BETWEEN r.first AND r.last) AS e
+             ORDER BY e.seq",
+            &[&org.get(), &firsts, &lasts],
+        )
+        .await?;
+    let mut found = std::collections::BTreeMap::new();
+    for row in rows {
+        found.insert(row.try_get::<_, i64>(0)?, row.try_get::<_, Vec<u8>>(1)?);
+    }
+    spans
+        .iter()
+        .map(|seqs| {
+            (seqs.start().get()..=seqs.end().get())
+                .map(|seq| match found.remove(&seq) {
+                    Some(hash) => Ok(hash_of(hash, "chain hash")?),
+                    None => Err(other(format!(
+                        "the chain has no entry hash at seq {seq}: run `stele verify`"
+                    ))),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 pub async fn personal_digest(conn: &mut Conn, org: OrgKey, seq: Seq) -> R<Option<(Hash, Seal)>> {
     let row = conn
         .query_opt(

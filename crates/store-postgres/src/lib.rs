@@ -851,6 +851,15 @@ impl Integrity for PgStore {
         Ok(integrity::entry_hashes(&mut conn, org, seqs).await?)
     }
 
+    async fn entry_hashes_of(
+        &self,
+        org: OrgKey,
+        spans: Vec<RangeInclusive<Seq>>,
+    ) -> Result<Vec<Vec<Hash>>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::entry_hashes_of(&mut conn, org, &spans).await?)
+    }
+
     async fn stored_subtrees(&self, org: OrgKey, subtrees: Vec<Subtree>) -> Result<Vec<Hash>> {
         let mut conn = self.pool.get().await?;
         Ok(subtrees::stored(&mut conn, org, &subtrees).await?)

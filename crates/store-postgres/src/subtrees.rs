@@ -50,9 +50,11 @@ pub async fn stored_as_is(
 }
 
 /// One row per subtree asked for (`$2` levels, `$3` indexes), in that order, its hash or NULL.
-const STORED: &str = "SELECT s.hash
+/// A subquery per subtree, so each is one primary-key lookup whatever the planner thinks of the
+/// table's size (a join was planned as a scan of all the organization's subtrees).
+const STORED: &str = "SELECT (SELECT s.hash FROM merkle_subtrees s
+                 WHERE s.org_id = $1 AND s.level = w.level AND s.idx = w.idx)
      FROM unnest($2::int2[], $3::int8[]) WITH ORDINALITY AS w (level, idx, n)
-     LEFT JOIN merkle_subtrees s ON s.org_id = $1 AND s.level = w.level AND s.idx = w.idx
      ORDER BY w.n";
 
 fn columns(subtrees: &[Subtree]) -> (Vec<i16>, Vec<i64>) {

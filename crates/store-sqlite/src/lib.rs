@@ -895,6 +895,20 @@ impl Integrity for SqliteStore {
             .await
     }
 
+    async fn entry_hashes_of(
+        &self,
+        org: OrgKey,
+        spans: Vec<RangeInclusive<Seq>>,
+    ) -> Result<Vec<Vec<Hash>>> {
+        self.read(move |conn, _| {
+            spans
+                .into_iter()
+                .map(|seqs| integrity::entry_hashes(conn, org, seqs))
+                .collect()
+        })
+        .await
+    }
+
     async fn stored_subtrees(&self, org: OrgKey, subtrees: Vec<Subtree>) -> Result<Vec<Hash>> {
         self.read(move |conn, _| subtrees::stored(conn, org, &subtrees))
             .await

@@ -30,15 +30,50 @@ pub fn is_stored(subtree: &Subtree) -> bool {
     subtree.level >= STORED_LEVEL
 }
 
+/// What an inclusion proof needs from the store besides the entry and the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPath {
+    /// The hash of the entry before (`None` for `seq` 1, whose predecessor is the genesis hash).
+    pub prev_hash: Option<Hash>,
+    pub entry_hash: Hash,
+    /// The audit path, leaf to root.
+    pub path: Vec<Hash>,
+}
+
 /// The audit path of leaf `index` in the organization's tree of `size` leaves (RFC 6962
-/// `PATH`), from stored subtrees; the same hashes as `merkle::inclusion_proof` over every leaf.
+/// `PATH`) from stored subtrees, the same hashes as `merkle::inclusion_proof` over every leaf,
+/// with the entry's hash and the one before it (read with the leaves around it).
+pub async fn inclusion<S: Integrity + ?Sized>(
+    store: &S,
+    org: OrgKey,
+    index: u64,
+    size: u64,
+) -> Result<EntryPath> {
+    let own = index.saturating_sub(1)..index + 1;
+    let (path, around) = range_roots(
+        store,
+        org,
+        &merkle::inclusion_ranges(index, size),
+        own.clone(),
+    )
+    .await?;
+    let hash_at = |leaf: u64| around[(leaf - own.start) as usize];
+    Ok(EntryPath {
+        prev_hash: (index > 0).then(|| hash_at(index - 1)),
+        entry_hash: hash_at(index),
+        path,
+    })
+}
+
+/// The audit path of leaf `index` in the organization's tree of `size` leaves, from stored
+/// subtrees.
 pub async fn inclusion_path<S: Integrity + ?Sized>(
     store: &S,
     org: OrgKey,
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>> {
-    range_roots(store, org, &merkle::inclusion_ranges(index, size)).await
+    Ok(inclusion(store, org, index, size).await?.path)
 }
 
 /// The consistency proof between the organization's trees of `old_size` and `size` leaves (RFC
@@ -49,16 +84,19 @@ pub async fn consistency_path<S: Integrity + ?Sized>(
     old_size: u64,
     size: u64,
 ) -> Result<Vec<Hash>> {
-    range_roots(store, org, &merkle::consistency_ranges(old_size, size)).await
+    let ranges = merkle::consistency_ranges(old_size, size);
+    Ok(range_roots(store, org, &ranges, 0..0).await?.0)
 }
 
-/// The Merkle Tree Hash of each range: stored subtrees read in one call, the small ones computed
-/// from the entry hashes of the blocks they lie in, one read per block.
+/// The Merkle Tree Hash of each range, and the entry hashes of the leaves `also`: stored
+/// subtrees read in one call, the small ones computed from the entry hashes of the blocks they
+/// lie in, all of those read in one more call.
 async fn range_roots<S: Integrity + ?Sized>(
     store: &S,
     org: OrgKey,
     ranges: &[Range<u64>],
-) -> Result<Vec<Hash>> {
+    also: Range<u64>,
+) -> Result<(Vec<Hash>, Vec<Hash>)> {
     let parts: Vec<Vec<Subtree>> = ranges.iter().map(|r| merkle::subtrees(r.clone())).collect();
     let mut known: BTreeMap<Subtree, Hash> = BTreeMap::new();
 
@@ -68,19 +106,34 @@ async fn range_roots<S: Integrity + ?Sized>(
         known.extend(stored.into_iter().zip(hashes));
     }
 
-    // The small subtrees, by the block they lie in: their leaves are read once per block, from
-    // the first leaf any of them needs to the last.
+    // The leaves to read, by the block they lie in: from the first leaf any small subtree (or
+    // `also`) needs there to the last.
     let mut blocks: BTreeMap<u64, Range<u64>> = BTreeMap::new();
-    for t in parts.iter().flatten().filter(|t| !is_stored(t)) {
-        let leaves = t.leaves();
+    let small = parts.iter().flatten().filter(|t| !is_stored(t));
+    let wanted = small
+        .map(Subtree::leaves)
+        .chain((!also.is_empty()).then(|| also.clone()));
+    for leaves in wanted {
         blocks
             .entry(leaves.start / BLOCK)
             .and_modify(|r| *r = r.start.min(leaves.start)..r.end.max(leaves.end))
             .or_insert(leaves);
     }
+    // `also` may straddle two blocks; its spans merge where they touch.
+    let mut spans: Vec<Range<u64>> = Vec::new();
     for span in blocks.into_values() {
-        let seqs = Seq::new(span.start as i64 + 1)..=Seq::new(span.end as i64);
-        let entry_hashes = store.entry_hashes(org, seqs).await?;
+        match spans.last_mut() {
+            Some(last) if last.end >= span.start => last.end = last.end.max(span.end),
+            _ => spans.push(span),
+        }
+    }
+    let seqs = spans
+        .iter()
+        .map(|r| Seq::new(r.start as i64 + 1)..=Seq::new(r.end as i64))
+        .collect();
+    let read = store.entry_hashes_of(org, seqs).await?;
+    let mut around = Vec::new();
+    for (span, entry_hashes) in spans.iter().zip(read) {
         if entry_hashes.len() as u64 != span.end - span.start {
             return Err(StoreError::Other(format!(
                 "the chain has a gap between leaves {span:?}: run `stele verify`"
@@ -94,10 +147,16 @@ async fn range_roots<S: Integrity + ?Sized>(
                 known.insert(*t, merkle::root(slice));
             }
         }
+        if also.start >= span.start && also.end <= span.end && !also.is_empty() {
+            around = entry_hashes
+                [(also.start - span.start) as usize..(also.end - span.start) as usize]
+                .to_vec();
+        }
     }
 
-    Ok(parts
+    let roots = parts
         .iter()
         .map(|subtrees| merkle::fold(&subtrees.iter().map(|t| known[t]).collect::<Vec<_>>()))
-        .collect())
+        .collect();
+    Ok((roots, around))
 }

@@ -107,23 +107,13 @@ pub async fn inclusion(
             .ok_or(ApiError::NotFound(
                 "no entry with this id in your organization",
             ))?;
-    // The entry's hash and the one before it (the genesis hash before seq 1).
-    let hashes = state
-        .store
-        .entry_hashes(org, entry.seq.prev().max(Seq::FIRST)..=entry.seq)
-        .await?;
-    let (prev, entry_hash) = match hashes[..] {
-        [only] if entry.seq == Seq::FIRST => (chain::genesis(&checkpoint.checkpoint.org_id), only),
-        [prev, this] => (prev, this),
-        _ => {
-            return Err(ApiError::Internal(
-                "the entry's chain hashes are missing".into(),
-            ));
-        }
-    };
     let index = entry.seq.leaf_index();
     let tree_size = checkpoint.checkpoint.seq.tree_size();
-    let path = proofs::inclusion_path(&*state.store, org, index, tree_size).await?;
+    let found = proofs::inclusion(&*state.store, org, index, tree_size).await?;
+    let prev = found
+        .prev_hash
+        .unwrap_or_else(|| chain::genesis(&checkpoint.checkpoint.org_id));
+    let (entry_hash, path) = (found.entry_hash, found.path);
     Ok(Json(InclusionProof {
         entry: entry.to_json(),
         personal_digest: merkle::to_hex(&personal),

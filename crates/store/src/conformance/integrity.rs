@@ -153,6 +153,19 @@ pub async fn proofs_from_stored_subtrees_match_proofs_from_every_leaf(store: Arc
         }
     }
 
+    // An inclusion proof also reads the entry's hash and the one before it, across blocks too.
+    for index in [0u64, 1, 255, 256, 511, 1099] {
+        let found = crate::proofs::inclusion(&*store, a, index, 1100)
+            .await
+            .unwrap();
+        assert_eq!(found.entry_hash, hashes[index as usize]);
+        assert_eq!(
+            found.prev_hash,
+            index.checked_sub(1).map(|i| hashes[i as usize])
+        );
+        assert_eq!(found.path, merkle::inclusion_proof(&leaves, index as usize));
+    }
+
     // What was stored: each closed subtree of 256 leaves and up, and nothing that has not closed.
     let closed = [(8, 0), (8, 3), (9, 1), (10, 0)].map(|(level, index)| Subtree { level, index });
     let expected: Vec<_> = closed
