@@ -386,7 +386,7 @@ impl Report {
                 let secs = v.wall.as_secs_f64();
                 let _ = writeln!(
                     o,
-                    "| `stele verify` (subprocess, after the graceful stop) | {} | — |",
+                    "| `stele verify --full` (subprocess, after the graceful stop) | {} | — |",
                     if v.ok {
                         "succeeded".to_string()
                     } else {
@@ -439,6 +439,19 @@ impl Report {
                 if !v.ok {
                     for line in &v.stderr {
                         let _ = writeln!(o, "| `stele verify` | stderr | `{line}` | — |");
+                    }
+                }
+                if let Some((wall, lines)) = &v.incremental {
+                    let _ = writeln!(
+                        o,
+                        "| `stele verify` again, without `--full` (nothing new since) | wall time, start to exit | {} | — |",
+                        ms(*wall)
+                    );
+                    for line in lines {
+                        let _ = writeln!(
+                            o,
+                            "| `stele verify` without `--full` | output | `{line}` | — |"
+                        );
                     }
                 }
             }

@@ -73,10 +73,16 @@ enum Command {
     User(UserCommand),
     /// Recompute every organization's hash chain and check its signed checkpoints (offline:
     /// reads the data directory; safe next to a running server). Exits 1 if anything is wrong.
+    /// Checks what came after the last checkpoint an earlier verification passed, unless
+    /// `--full`.
     Verify {
         /// Only this organization (id or name).
         #[arg(long)]
         org: Option<String>,
+        /// Check every entry and checkpoint from the start, not only what came after the last
+        /// checkpoint a verification passed.
+        #[arg(long)]
+        full: bool,
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -243,6 +249,22 @@ struct ServeArgs {
         default_value_t = Config::default().checkpoint_every.as_secs()
     )]
     checkpoint_every: u64,
+    /// Verify every organization's new entries (since the last checkpoint a verification
+    /// passed) this often, in seconds, in the background; a failure shows in `/readyz` and the
+    /// log.
+    #[arg(
+        long,
+        env = "STELE_VERIFY_EVERY",
+        default_value_t = Config::default().verify_every.new_entries.as_secs()
+    )]
+    verify_every: u64,
+    /// Verify every organization's whole chain at start and then this often, in hours.
+    #[arg(
+        long,
+        env = "STELE_VERIFY_ALL_EVERY_HOURS",
+        default_value_t = Config::default().verify_every.whole_trail.as_secs() / 3600
+    )]
+    verify_all_every_hours: u64,
     /// The embedded database: how many MiB of its file each connection reads through a memory
     /// map (0: plain reads only; SQLite maps at most 2047 MiB, whatever is asked). Ignored with
     /// --database-url.
@@ -654,11 +676,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Verify {
             org,
+            full,
             json,
             public_key,
             key,
             data,
-        } => commands::verify::verify(org, json, public_key, key, data).await,
+        } => commands::verify::verify(org, full, json, public_key, key, data).await,
         Command::Erase {
             org,
             person,

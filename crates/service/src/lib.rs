@@ -11,6 +11,8 @@
 //! - [`organizations`]: organizations created and changed for a platform, and finding the one a
 //!   request names.
 //! - [`erasure`]: GDPR erasure of one person, in the trail and the retention archive.
+//! - [`integrity`]: verifying a chain, in full or since the last verification, and the
+//!   background verification of every chain.
 //! - [`retention`]: a retention run, its schedule and the archive it writes to.
 //! - [`print_log`]: the print log's permissions, requests and the audit entries its changes write.
 //! - [`retraced`]: Retraced's search, its embedded viewer's saved exports and API tokens.
@@ -28,6 +30,7 @@ pub mod action_schemas;
 pub mod clock;
 pub mod erasure;
 pub mod export;
+pub mod integrity;
 pub mod organizations;
 pub mod print_log;
 pub mod random;

@@ -106,6 +106,7 @@ pub async fn finish(conn: &mut Conn, org: OrgKey, now: Millis) -> R<()> {
         "DELETE FROM pruned_entries WHERE org_id = $1",
         "DELETE FROM merkle_subtrees WHERE org_id = $1",
         "DELETE FROM merkle_subtrees_to_fill WHERE org_id = $1",
+        "DELETE FROM verified_points WHERE org_id = $1",
         "DELETE FROM checkpoints WHERE org_id = $1",
         "DELETE FROM chain_state WHERE org_id = $1",
     ] {

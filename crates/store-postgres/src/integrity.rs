@@ -16,7 +16,7 @@ use stele_core::merkle::{Frontier, Hash};
 use stele_core::seal::Seal;
 use stele_core::time::Millis;
 use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
-use stele_store::{OrgKey, StoreError, VerifyReport};
+use stele_store::{OrgKey, StoreError, VerifiedPoint, VerifyReport};
 use tokio_postgres::Row;
 
 use crate::codec::{ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of};
@@ -275,7 +275,12 @@ pub async fn pruned_links(
 
 /// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
 /// reports.
-pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<VerifyReport> {
+pub async fn verify(
+    conn: &mut Conn,
+    org: OrgKey,
+    key: Option<&PublicKey>,
+    since: Option<VerifiedPoint>,
+) -> R<VerifyReport> {
     let mut tx = conn.snapshot().await?;
     let org_id = org_public_id(&mut tx, org).await?;
     let recorded_up_to: Option<Seq> = tx
@@ -288,7 +293,12 @@ pub async fn verify(conn: &mut Conn, org: OrgKey, key: Option<&PublicKey>) -> R<
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
     let vouchers = recorded_vouchers(&mut tx, org).await?;
-    let mut verification = Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to);
+    let mut verification = match since {
+        Some(since) => {
+            Verification::resume(&org_id, checkpoints, key.copied(), recorded_up_to, since)
+        }
+        None => Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to),
+    };
     let mut want = verification.start();
     loop {
         want =
@@ -392,4 +402,47 @@ pub async fn personal_digest(conn: &mut Conn, org: OrgKey, seq: Seq) -> R<Option
         ))
     })
     .transpose()
+}
+
+/// Where the organization's chain was last verified to (`verified_points`).
+pub async fn last_verified(conn: &mut Conn, org: OrgKey) -> R<Option<VerifiedPoint>> {
+    let row = conn
+        .query_opt(
+            "SELECT checkpoint_seq, frontier FROM verified_points WHERE org_id = $1",
+            &[&org.get()],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let frontier: String = row.try_get(1)?;
+    // A row that does not parse is as good as none: the next verification is a full one.
+    Ok(serde_json::from_str(&frontier)
+        .ok()
+        .map(|frontier| VerifiedPoint {
+            checkpoint_seq: Seq::new(row.get(0)),
+            frontier,
+        }))
+}
+
+/// Records where a verification that passed got to (never moving it back: two verifications
+/// finishing out of order keep the later point).
+pub async fn record_verified(
+    conn: &mut Conn,
+    org: OrgKey,
+    point: &VerifiedPoint,
+    now: Millis,
+) -> R<()> {
+    let frontier = serde_json::to_string(&point.frontier).map_err(|e| other(e.to_string()))?;
+    let mut tx = conn.transaction().await?;
+    tx.execute(
+        "INSERT INTO verified_points (org_id, checkpoint_seq, frontier, verified_ms)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (org_id) DO UPDATE
+         SET checkpoint_seq = $2, frontier = $3, verified_ms = $4
+         WHERE verified_points.checkpoint_seq <= $2",
+        &[&org.get(), &point.checkpoint_seq.get(), &frontier, &now],
+    )
+    .await?;
+    tx.commit().await
 }

@@ -69,7 +69,8 @@ use stele_store::{
     NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
     OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
     PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
-    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifyReport, ViewerApiToken,
+    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint, VerifyReport,
+    ViewerApiToken,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -874,9 +875,24 @@ impl Integrity for PgStore {
         Ok(integrity::personal_digest(&mut conn, org, seq).await?)
     }
 
-    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
+    async fn verify_since(
+        &self,
+        org: OrgKey,
+        key: Option<&PublicKey>,
+        since: Option<VerifiedPoint>,
+    ) -> Result<VerifyReport> {
         let mut conn = self.pool.get().await?;
-        Ok(integrity::verify(&mut conn, org, key).await?)
+        Ok(integrity::verify(&mut conn, org, key, since).await?)
+    }
+
+    async fn last_verified(&self, org: OrgKey) -> Result<Option<VerifiedPoint>> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::last_verified(&mut conn, org).await?)
+    }
+
+    async fn record_verified(&self, org: OrgKey, point: &VerifiedPoint) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(integrity::record_verified(&mut conn, org, point, now_millis()).await?)
     }
 }
 

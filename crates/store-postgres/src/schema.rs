@@ -98,6 +98,9 @@ const MIGRATIONS: &[&str] = &[
     // 14: stored Merkle subtrees (`subtrees.rs`), so proofs read O(log n) hashes; the chains
     // already there get theirs from the first process that opens the database.
     include_str!("../migrations/014_merkle_subtrees.sql"),
+    // 15: where each organization's chain was last verified to (`integrity.rs`), so the next
+    // verification checks only what came after. Bookkeeping, not part of the record.
+    include_str!("../migrations/015_verified_points.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

@@ -111,6 +111,7 @@ pub fn finish(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
         "DELETE FROM pruned_entries WHERE org_id = ?",
         "DELETE FROM merkle_subtrees WHERE org_id = ?",
         "DELETE FROM merkle_subtrees_to_fill WHERE org_id = ?",
+        "DELETE FROM verified_points WHERE org_id = ?",
         "DELETE FROM checkpoints WHERE org_id = ?",
         "DELETE FROM chain_state WHERE org_id = ?",
     ] {

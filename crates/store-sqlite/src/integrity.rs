@@ -10,7 +10,7 @@ use stele_core::merkle::{Frontier, Hash};
 use stele_core::seal::Seal;
 use stele_core::time::Millis;
 use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
-use stele_store::{OrgKey, Result, StoreError, VerifyReport};
+use stele_store::{OrgKey, Result, StoreError, VerifiedPoint, VerifyReport};
 
 use crate::codec::{
     CHAIN_COLUMNS, ENTRY_COLUMN_COUNT, ENTRY_COLUMNS, decode_row, hash_of, seal_of,
@@ -244,6 +244,7 @@ pub fn verify(
     dict: &Dict,
     org: OrgKey,
     key: Option<&PublicKey>,
+    since: Option<VerifiedPoint>,
 ) -> Result<VerifyReport> {
     let org_id: String = conn
         .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
@@ -259,12 +260,13 @@ pub fn verify(
         .optional()
         .map_err(map_err)?;
     let vouchers = recorded_vouchers(conn, dict, org)?;
-    let mut verification = Verification::new(
-        &org_id,
-        checkpoints(conn, org, None)?,
-        key.copied(),
-        recorded_up_to,
-    );
+    let checkpoints = checkpoints(conn, org, None)?;
+    let mut verification = match since {
+        Some(since) => {
+            Verification::resume(&org_id, checkpoints, key.copied(), recorded_up_to, since)
+        }
+        None => Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to),
+    };
     let mut want = verification.start();
     loop {
         want = match want {
@@ -381,4 +383,42 @@ pub fn personal_digest(conn: &Connection, org: OrgKey, seq: Seq) -> Result<Optio
         ))
     })
     .transpose()
+}
+
+/// Where the organization's chain was last verified to (`verified_points`).
+pub fn last_verified(conn: &Connection, org: OrgKey) -> Result<Option<VerifiedPoint>> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT checkpoint_seq, frontier FROM verified_points WHERE org_id = ?")
+        .and_then(|mut s| {
+            s.query_row([org.get()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(map_err)?;
+    // A row that does not parse is as good as none: the next verification is a full one.
+    Ok(row.and_then(|(seq, frontier)| {
+        Some(VerifiedPoint {
+            checkpoint_seq: Seq::new(seq),
+            frontier: serde_json::from_str(&frontier).ok()?,
+        })
+    }))
+}
+
+/// Records where a verification that passed got to.
+pub fn record_verified(
+    conn: &Connection,
+    org: OrgKey,
+    point: &VerifiedPoint,
+    now: Millis,
+) -> Result<()> {
+    let frontier =
+        serde_json::to_string(&point.frontier).map_err(|e| StoreError::Other(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO verified_points (org_id, checkpoint_seq, frontier, verified_ms)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org_id) DO UPDATE SET checkpoint_seq = ?2, frontier = ?3, verified_ms = ?4
+         WHERE checkpoint_seq <= ?2",
+        params![org.get(), point.checkpoint_seq.get(), frontier, now],
+    )
+    .map_err(map_err)?;
+    Ok(())
 }

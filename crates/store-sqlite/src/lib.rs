@@ -51,7 +51,8 @@ use stele_store::{
     NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
     OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
     PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
-    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifyReport, ViewerApiToken,
+    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint, VerifyReport,
+    ViewerApiToken,
 };
 use tokio::sync::Semaphore;
 
@@ -923,14 +924,33 @@ impl Integrity for SqliteStore {
             .await
     }
 
-    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
+    async fn verify_since(
+        &self,
+        org: OrgKey,
+        key: Option<&PublicKey>,
+        since: Option<VerifiedPoint>,
+    ) -> Result<VerifyReport> {
         let key = key.copied();
         self.read(move |conn, dict| {
             in_read_transaction(conn, |conn| {
-                integrity::verify(conn, dict, org, key.as_ref())
+                integrity::verify(conn, dict, org, key.as_ref(), since)
             })
         })
         .await
+    }
+
+    async fn last_verified(&self, org: OrgKey) -> Result<Option<VerifiedPoint>> {
+        self.read(move |conn, _| integrity::last_verified(conn, org))
+            .await
+    }
+
+    async fn record_verified(&self, org: OrgKey, point: &VerifiedPoint) -> Result<()> {
+        let point = point.clone();
+        self.writer
+            .run_on_connection(move |conn| {
+                integrity::record_verified(conn, org, &point, now_millis())
+            })
+            .await
     }
 }
 

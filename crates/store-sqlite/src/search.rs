@@ -1059,6 +1059,7 @@ mod tests {
             conn.execute_batch(
                 "DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
+                 DROP TABLE verified_points;
                  DROP TABLE search_queue;
                  DELETE FROM meta WHERE key = 'search_index_id';
                  CREATE VIRTUAL TABLE entry_terms USING fts5(

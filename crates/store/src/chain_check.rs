@@ -15,7 +15,7 @@ use stele_core::time::Millis;
 use stele_core::{Entry, Seq};
 
 use crate::proofs::is_stored;
-use crate::{IntegrityProblem, ProblemKind, VerifyReport};
+use crate::{IntegrityProblem, ProblemKind, VerifiedPoint, VerifyReport};
 
 /// How many entries (and as many pruned links) one read of a verification brings.
 const BATCH: usize = 10_000;
@@ -153,6 +153,48 @@ impl Verification {
     ) -> Verification {
         Verification {
             verifier: ChainVerifier::new(org_id, checkpoints, key),
+            recorded_up_to,
+            broken: None,
+        }
+    }
+
+    /// A verification of what came after a checkpoint an earlier verification passed (`since`,
+    /// from [`VerifyReport::verified_through`]): the chain goes on from that checkpoint's
+    /// `chain_head` and the tree from `since.frontier`, and only later checkpoints are checked.
+    /// Nothing of the earlier state is trusted but the checkpoint's signature: the checkpoint
+    /// must verify with `key`, and the frontier must be of its size and fold to its
+    /// `merkle_root` (forging one would take a second preimage of SHA-256). Otherwise, or without
+    /// a key, the verification starts from the beginning, as [`Verification::new`].
+    pub fn resume(
+        org_id: &str,
+        checkpoints: Vec<SignedCheckpoint>,
+        key: Option<PublicKey>,
+        recorded_up_to: Option<Seq>,
+        since: VerifiedPoint,
+    ) -> Verification {
+        let start = checkpoints.iter().find(|c| {
+            c.checkpoint.seq == since.checkpoint_seq
+                && c.checkpoint.org_id == org_id
+                && key.as_ref().is_some_and(|k| c.verify(k).is_ok())
+                && since.frontier.size() == c.checkpoint.seq.tree_size()
+                && since.frontier.root() == c.checkpoint.merkle_root
+        });
+        let Some(start) = start.cloned() else {
+            return Verification::new(org_id, checkpoints, key, recorded_up_to);
+        };
+        let later = checkpoints
+            .into_iter()
+            .filter(|c| c.checkpoint.seq > start.checkpoint.seq)
+            .collect();
+        let mut verifier = ChainVerifier::new(org_id, later, key);
+        verifier.prev = start.checkpoint.chain_head;
+        verifier.frontier = since.frontier.clone();
+        verifier.expected = start.checkpoint.seq.next();
+        verifier.resumed = true;
+        verifier.last_point = Some(since);
+        verifier.report.since_checkpoint_seq = Some(start.checkpoint.seq);
+        Verification {
+            verifier,
             recorded_up_to,
             broken: None,
         }
@@ -308,6 +350,10 @@ struct ChainVerifier {
     frontier: Frontier,
     /// Subtrees of the stored levels closed by the rows pushed since they were last checked.
     closed: Vec<(Subtree, Hash)>,
+    /// The latest checkpoint whose signature (with `key`) and content this run has checked.
+    last_point: Option<VerifiedPoint>,
+    /// Whether the run resumed after a verified checkpoint: no leading pruned run to track.
+    resumed: bool,
     expected: Seq,
     /// See [`ChainVerifier::note_anchor`].
     checkpoint_in_pruned_run: Option<Seq>,
@@ -326,6 +372,8 @@ impl ChainVerifier {
             prev: chain::genesis(org_id),
             frontier: Frontier::new(),
             closed: Vec::new(),
+            last_point: None,
+            resumed: false,
             expected: Seq::FIRST,
             checkpoint_in_pruned_run: None,
             report: VerifyReport {
@@ -338,7 +386,9 @@ impl ChainVerifier {
                 pruned_entries: 0,
                 pruned_up_to_seq: None,
                 anchor_checkpoint_seq: None,
+                since_checkpoint_seq: None,
                 problem: None,
+                verified_through: None,
             },
         }
     }
@@ -383,7 +433,7 @@ impl ChainVerifier {
         }
         self.prev = hash;
         self.push_leaf(&hash);
-        if self.report.entries == 0 {
+        if self.report.entries == 0 && !self.resumed {
             self.end_pruned_run();
         }
         self.report.entries += 1;
@@ -410,7 +460,7 @@ impl ChainVerifier {
         self.prev = hash;
         self.push_leaf(&hash);
         self.report.pruned_entries += 1;
-        if self.report.entries == 0 {
+        if self.report.entries == 0 && !self.resumed {
             self.report.pruned_up_to_seq = Some(seq);
         }
         if let Some(problem) = self.check_checkpoints_up_to(seq, &hash) {
@@ -438,6 +488,12 @@ impl ChainVerifier {
                 return Some(self.fail(cp.checkpoint.seq, kind, message));
             }
             self.report.checkpoints += 1;
+            if self.key.is_some() {
+                self.last_point = Some(VerifiedPoint {
+                    checkpoint_seq: cp.checkpoint.seq,
+                    frontier: self.frontier.clone(),
+                });
+            }
             self.note_anchor(cp.checkpoint.seq);
         }
         None
@@ -501,7 +557,7 @@ impl ChainVerifier {
         if !self.report.ok {
             return self.report.clone();
         }
-        if self.report.entries == 0 {
+        if self.report.entries == 0 && !self.resumed {
             self.end_pruned_run();
         }
         let expected = self.expected;
@@ -524,6 +580,9 @@ impl ChainVerifier {
                     "entries from {expected} on are missing: the chain was recorded up to {up_to}"
                 ),
             );
+        }
+        if self.report.ok {
+            self.report.verified_through = self.last_point.clone();
         }
         self.report.clone()
     }

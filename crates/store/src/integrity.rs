@@ -5,10 +5,10 @@
 use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stele_core::Seq;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
-use stele_core::merkle::{Hash, Subtree};
+use stele_core::merkle::{Frontier, Hash, Subtree};
 use stele_core::seal::Seal;
 
 use crate::{OrgKey, Result};
@@ -74,7 +74,34 @@ pub trait Integrity: Send + Sync {
 
     /// Recomputes the organization's chain from its entries and checks every checkpoint (their
     /// signatures with `key`, when given). Stops at the first problem.
-    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport>;
+    async fn verify(&self, org: OrgKey, key: Option<&PublicKey>) -> Result<VerifyReport> {
+        self.verify_since(org, key, None).await
+    }
+
+    /// [`Integrity::verify`] of what came after `since` (a checkpoint an earlier verification
+    /// passed, `VerifyReport::verified_through`), or of everything when `since` is `None` or does
+    /// not check out (`chain_check::Verification::resume`).
+    async fn verify_since(
+        &self,
+        org: OrgKey,
+        key: Option<&PublicKey>,
+        since: Option<VerifiedPoint>,
+    ) -> Result<VerifyReport>;
+
+    /// Where the organization's chain was last verified to (see `record_verified`), if anywhere.
+    async fn last_verified(&self, org: OrgKey) -> Result<Option<VerifiedPoint>>;
+
+    /// Records where a verification that passed got to, so the next one can start there.
+    /// Bookkeeping, not part of the record: losing it costs one full verification.
+    async fn record_verified(&self, org: OrgKey, point: &VerifiedPoint) -> Result<()>;
+}
+
+/// A signed checkpoint a verification passed, and the Merkle frontier at it: where an
+/// incremental verification resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedPoint {
+    pub checkpoint_seq: Seq,
+    pub frontier: Frontier,
 }
 
 /// The outcome of recomputing an organization's chain and checking its checkpoints.
@@ -95,8 +122,14 @@ pub struct VerifyReport {
     /// The first checkpoint at or after `pruned_up_to_seq`: its signature and its agreement with
     /// the entries after the pruned part vouch for the hashes the pruned entries left behind.
     pub anchor_checkpoint_seq: Option<Seq>,
+    /// Set when only what came after this checkpoint was verified (it had passed an earlier
+    /// verification): the counts and `first_seq` are of this run's part.
+    pub since_checkpoint_seq: Option<Seq>,
     /// The first problem, in `seq` order.
     pub problem: Option<IntegrityProblem>,
+    /// The last checkpoint this verification passed with a key, where the next can resume.
+    #[serde(skip)]
+    pub verified_through: Option<VerifiedPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

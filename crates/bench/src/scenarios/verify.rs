@@ -1,5 +1,5 @@
-//! The `verify` scenario: `stele verify` over the data directory after the graceful stop, as a
-//! subprocess; and the helpers that wait for a subprocess and read its output, which the `prune`
+//! The `verify` scenario: `stele verify --full` over the data directory after the graceful stop,
+//! as a subprocess, then `stele verify` (what is new since: nothing); and the helpers that wait for a subprocess and read its output, which the `prune`
 //! scenario uses too.
 
 use std::io::{BufRead, BufReader};
@@ -30,13 +30,15 @@ pub(crate) struct VerifyResult {
     /// The lines the command printed (stdout, then stderr).
     pub(crate) stdout: Vec<String>,
     pub(crate) stderr: Vec<String>,
+    /// `stele verify` without `--full` right after: its wall time and what it printed.
+    pub(crate) incremental: Option<(Duration, Vec<String>)>,
 }
 
 /// Runs `stele verify --data-dir DIR [--database-url URL]` (the measured binary) after the server
 /// has stopped and times it from spawning to exit.
 pub(crate) fn verify(stele: &Path, dir: &Path, backend: &Backend) -> anyhow::Result<VerifyResult> {
-    eprintln!("bench: verify: running `stele verify` on the stopped server's store");
-    let mut command = backend.command(stele, &["verify"], dir, Stdio::piped());
+    eprintln!("bench: verify: running `stele verify --full` on the stopped server's store");
+    let mut command = backend.command(stele, &["verify", "--full"], dir, Stdio::piped());
     let pg = matches!(backend, Backend::Postgres(_));
     let machine_before = machine_busy_seconds();
     let postgres_before = if pg { postgres_seconds() } else { None };
@@ -80,7 +82,34 @@ pub(crate) fn verify(stele: &Path, dir: &Path, backend: &Backend) -> anyhow::Res
         pruned: stdout.iter().filter_map(|l| pruned_entries(l)).sum(),
         stdout,
         stderr,
+        incremental: ok
+            .then(|| verify_what_is_new(stele, dir, backend))
+            .transpose()?,
     })
+}
+
+/// `stele verify` (what came after the checkpoint the full run passed last), timed.
+fn verify_what_is_new(
+    stele: &Path,
+    dir: &Path,
+    backend: &Backend,
+) -> anyhow::Result<(Duration, Vec<String>)> {
+    let started = Instant::now();
+    let out = backend
+        .command(stele, &["verify"], dir, Stdio::piped())
+        .output()
+        .context("running `stele verify`")?;
+    let wall = started.elapsed();
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    eprintln!(
+        "bench: verify: what is new since, in {:.3} s: {}",
+        wall.as_secs_f64(),
+        lines.join(" / ")
+    );
+    Ok((wall, lines))
 }
 
 /// Waits for a child process to exit and returns its exit status and CPU seconds. Until the child

@@ -1,11 +1,14 @@
 //! `stele verify`: recompute every organization's chain and check it against the signed
-//! checkpoints.
+//! checkpoints: from the last checkpoint an earlier verification passed, or all of it (`--full`).
+
+use stele_service::integrity::{self, Extent};
 
 use super::open::{find_org, open_existing};
 use crate::{DataDir, KeyFile};
 
 pub(crate) async fn verify(
     org: Option<String>,
+    full: bool,
     json: bool,
     public_key: Option<String>,
     key_file: KeyFile,
@@ -39,7 +42,13 @@ pub(crate) async fn verify(
     let mut all_ok = true;
     for org in orgs {
         let started = std::time::Instant::now();
-        let report = store.verify(org.key, public_key.as_ref()).await?;
+        let extent = if full {
+            Extent::Full
+        } else {
+            Extent::SinceLastVerified
+        };
+        let report =
+            integrity::verify(store.as_ref(), org.key, public_key.as_ref(), extent).await?;
         all_ok &= report.ok;
         if json {
             println!("{}", serde_json::to_string(&report)?);
@@ -47,7 +56,14 @@ pub(crate) async fn verify(
         }
         let range = match (report.first_seq, report.last_seq) {
             (Some(a), Some(b)) => format!("seq {a}..={b}"),
+            _ if report.since_checkpoint_seq.is_some() => "none new".to_string(),
             _ => "no entries".to_string(),
+        };
+        let since = match report.since_checkpoint_seq {
+            Some(seq) => {
+                format!(" after the checkpoint at seq {seq}, verified before (--full for all)")
+            }
+            None => String::new(),
         };
         let mut pruned = String::new();
         if report.pruned_entries > 0 {
@@ -62,7 +78,7 @@ pub(crate) async fn verify(
         }
         match &report.problem {
             None => println!(
-                "{} ({}): OK, {} entries ({range}), {} checkpoints{}{pruned}, in {:.2?}",
+                "{} ({}): OK, {} entries ({range}){since}, {} checkpoints{}{pruned}, in {:.2?}",
                 org.name,
                 org.id,
                 report.entries,

@@ -341,3 +341,155 @@ fn export_from_the_cli_writes_the_file_and_records_itself() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
 }
+
+/// `stele verify` checks what came after the last checkpoint a verification passed; `--full`
+/// checks everything. The point it resumes from is trusted only through the checkpoint's
+/// signature: a forged one means a full verification.
+#[test]
+fn verify_checks_what_is_new_unless_full() {
+    let trail = tempfile::tempdir().unwrap();
+    let mut server = serve_sqlite(trail.path(), &[]);
+    let key = key_in(&server.banner).expect("a first start prints the admin key");
+    let batch = |n: usize| {
+        let events: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({"action": format!("a{i}"), "actor": {"type": "api"}}))
+            .collect();
+        serde_json::json!({ "events": events })
+    };
+    record_batches(&server.url, &key, vec![batch(6)]);
+    server.stop();
+    let (ok, first) = verify(trail.path());
+    assert!(
+        ok && first.contains("OK, 6 entries (seq 1..=6), 1 checkpoints"),
+        "{first}"
+    );
+    let (ok, again) = verify(trail.path());
+    assert!(
+        ok && again.contains("OK, 0 entries (none new) after the checkpoint at seq 6"),
+        "{again}"
+    );
+
+    // New entries (and the checkpoint the graceful stop signs): only they are checked.
+    let mut server = serve_sqlite(trail.path(), &[]);
+    record_batches(&server.url, &key, vec![batch(2)]);
+    server.stop();
+    let (ok, report) = verify(trail.path());
+    assert!(
+        ok && report.contains("OK, 2 entries (seq 7..=8) after the checkpoint at seq 6"),
+        "{report}"
+    );
+
+    // Tampering before the verified checkpoint: only `--full` looks there.
+    let out = sqlite3(
+        trail.path(),
+        "DROP TRIGGER entries_immutable; UPDATE entries SET description = 'forged' WHERE seq = 3",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, report) = verify(trail.path());
+    assert!(ok, "{report}");
+    let out = stele_on(trail.path(), &["verify", "--full"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && report.contains("FAILED at seq 3: Changed"),
+        "{report}"
+    );
+
+    // A recorded point whose frontier does not fold to the signed root is not trusted.
+    let forged = format!(r#"{{"size":8,"nodes":["{}"]}}"#, "ab".repeat(32));
+    let out = sqlite3(
+        trail.path(),
+        &format!("UPDATE verified_points SET checkpoint_seq = 8, frontier = '{forged}'"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, report) = verify(trail.path());
+    assert!(
+        !ok && report.contains("FAILED at seq 3: Changed"),
+        "{report}"
+    );
+}
+
+/// The server verifies its chains by itself: a tampered entry shows in `/readyz` (organization,
+/// `seq`, kind) and in the log, while the server keeps serving.
+#[test]
+fn the_server_finds_a_tampered_chain_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    // No checkpoint while it runs: every pass checks the whole (short) chain.
+    let mut server = serve_sqlite(
+        dir.path(),
+        &["--verify-every", "1", "--checkpoint-every", "3600"],
+    );
+    let key = key_in(&server.banner).expect("a first start prints the admin key");
+    let events = (0..4)
+        .map(|i| serde_json::json!({"action": format!("a{i}"), "actor": {"type": "api"}}))
+        .collect::<Vec<_>>();
+    record_batches(
+        &server.url,
+        &key,
+        vec![serde_json::json!({ "events": events })],
+    );
+    let ready = |server: &crate::support::Server| -> serde_json::Value {
+        crate::support::runtime().block_on(async {
+            reqwest::get(format!("{}/readyz", server.url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    };
+    let integrity_until = |server: &crate::support::Server, status: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let body = ready(server);
+            let check = &body["checks"]["integrity"];
+            if check["status"] == status && check["last_pass_at"].is_i64() {
+                return body;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "integrity never became {status}: {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    integrity_until(&server, "ok");
+
+    let out = sqlite3(
+        dir.path(),
+        "DROP TRIGGER entries_immutable; UPDATE entries SET description = 'forged' WHERE seq = 2",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = integrity_until(&server, "failing");
+    assert_eq!(
+        body["status"], "ready",
+        "a failing chain does not stop the server: {body}"
+    );
+    let problem = &body["checks"]["integrity"]["problems"][0];
+    assert_eq!(
+        (problem["seq"].as_i64(), problem["kind"].as_str()),
+        (Some(2), Some("changed"))
+    );
+    assert!(
+        problem["org_id"].as_str().unwrap().starts_with("org_"),
+        "{problem}"
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("the organization's chain failed verification"),
+        "the log names it too"
+    );
+    server.stop();
+}

@@ -16,7 +16,7 @@ use crate::app::state::AppState;
 /// checkers give up after a few seconds; an answer after theirs helps nobody.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …}}` when the database
+/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …, "integrity": …}}` when the database
 /// answers, otherwise 503 `{"status": "not_ready", "checks": {"database": {"status":
 /// "unavailable", "error": "…"}}}`. The error is the store's message, which never holds the
 /// database password (URLs in store errors are redacted).
@@ -29,6 +29,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
                 Json(json!({"status": "ready", "checks": {
                     "database": {"status": "ok"},
                     "retention": retention_check(&state),
+                    "integrity": integrity_check(&state),
                 }})),
             );
         }
@@ -45,6 +46,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "checks": {
                 "database": {"status": "unavailable", "error": error},
                 "retention": retention_check(&state),
+                "integrity": integrity_check(&state),
             },
         })),
     )
@@ -58,5 +60,19 @@ fn retention_check(state: &AppState) -> Value {
         "status": if status.archive_error.is_some() { "failing" } else { "ok" },
         "last_run_at": status.last_run_at,
         "archive_error": status.archive_error,
+    })
+}
+
+/// What the background verification of the chains last found: `failing` with each failed
+/// organization's first problem (`org_id`, `seq`, `kind`, `message`) while any chain does not
+/// verify. Like retention, it does not make the process unready: the entries that do verify are
+/// still served, and the operator must look.
+fn integrity_check(state: &AppState) -> Value {
+    let status = state.integrity.lock().expect("integrity status").clone();
+    json!({
+        "status": if status.problems.is_empty() { "ok" } else { "failing" },
+        "last_pass_at": status.last_pass_at,
+        "last_full_pass_at": status.last_full_pass_at,
+        "problems": status.problems,
     })
 }

@@ -34,6 +34,7 @@ fn accepted(method: &Method, route: &str) -> &'static [&'static [&'static str]] 
         "/v1/exports/{id}/download" if get => &[&["token"]],
         "/v1/integrity/checkpoints" if get => &[&["limit"]],
         "/v1/integrity/consistency" if get => &[&["from", "to"]],
+        "/v1/integrity/verify" if get => &[&["full"]],
         "/v1/organizations" if get => &[&["limit", "after", "external_id"]],
         "/v1/organizations/{org}" if *method == Method::DELETE => &[&["confirm"]],
         "/api/v1/print-log"

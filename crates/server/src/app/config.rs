@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::app::backend::DatabaseUrl;
 use crate::app::client_ip::TrustedProxies;
 use stele_service::clock::SharedClock;
+use stele_service::integrity::WatchEvery;
 use stele_service::retention::schedule::DailyAt;
 
 #[derive(Debug, Clone)]
@@ -46,6 +47,9 @@ pub struct Config {
     pub max_connections: usize,
     /// A signed checkpoint is made at least this often for an organization with new entries.
     pub checkpoint_every: Duration,
+    /// How often the server verifies its chains in the background: every organization's new
+    /// entries, and every whole chain (`stele_service::integrity::watch`).
+    pub verify_every: WatchEvery,
     /// The embedded database: how much of its file each connection reads through a memory map
     /// (`stele_store_sqlite::SqliteOptions::mmap_bytes`).
     pub sqlite_mmap_bytes: u64,
@@ -101,6 +105,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
             checkpoint_every: Duration::from_secs(60),
+            verify_every: WatchEvery::default(),
             sqlite_mmap_bytes: stele_store_sqlite::DEFAULT_MMAP_BYTES,
             prune_at: Some(DailyAt::DEFAULT),
             archive_dir: None,

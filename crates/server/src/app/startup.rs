@@ -24,6 +24,7 @@ use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
 use stele_service::action_schemas::SchemaCache;
 use stele_service::export::jobs::ExportJobs;
+use stele_service::integrity::{SharedWatchStatus, watch};
 use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
 use stele_service::retention::{archive_sink, schedule};
@@ -163,6 +164,15 @@ impl Application {
                 retention.clone(),
             ))
         });
+        // The chains are verified in the background: new entries every minute, everything at
+        // start and daily. What it finds shows in `/readyz`.
+        let integrity = SharedWatchStatus::default();
+        let watcher = tokio::spawn(watch(
+            store.clone(),
+            self.public_key,
+            self.config.verify_every,
+            integrity.clone(),
+        ));
         let exports = ExportJobs::new(
             self.store.clone(),
             &self.config.data_dir,
@@ -191,6 +201,7 @@ impl Application {
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
             retention,
+            integrity,
             archive,
             clock: self.config.clock.clone(),
             exports: exports.clone(),
@@ -240,6 +251,7 @@ impl Application {
         if let Some(schedule) = schedule {
             schedule.abort();
         }
+        watcher.abort();
         // Running export jobs stop (as failed, their files removed) before the store closes.
         exports.shutdown().await;
         let _ = sweeper.await;

@@ -8,6 +8,7 @@ use stele_service::access::org_policy::Policies;
 use stele_service::action_schemas::SchemaCache;
 use stele_service::clock::SharedClock;
 use stele_service::export::jobs::ExportJobs;
+use stele_service::integrity::SharedWatchStatus;
 use stele_service::organizations::Directory;
 use stele_service::retention::{ArchiveSink, SharedStatus};
 use stele_service::secrets::TokenSigner;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub pseudonym_secret: Arc<[u8; 32]>,
     /// The last retention run, for `/readyz`.
     pub retention: SharedStatus,
+    /// What the background verification of the chains last found, for `/readyz`.
+    pub integrity: SharedWatchStatus,
     /// The archive directory retention writes to, if any (an erasure reaches it too).
     pub archive: Option<Arc<dyn ArchiveSink>>,
     pub clock: SharedClock,

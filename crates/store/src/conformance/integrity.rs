@@ -208,3 +208,96 @@ pub async fn proofs_from_stored_subtrees_match_proofs_from_every_leaf(store: Arc
         merkle::inclusion_proof(&b_leaves, 6)
     );
 }
+
+/// A verification resumes after a checkpoint an earlier one passed: it checks only what came
+/// after, trusts nothing of the earlier state but the checkpoint's signature, and a recorded
+/// point never moves back.
+pub async fn verification_resumes_after_a_verified_checkpoint(store: Arc<dyn Store>) {
+    use stele_core::merkle::{Frontier, leaf_hash};
+
+    use crate::VerifiedPoint;
+
+    let public = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    let a = org(&store, "a").await;
+    let events = |n: i64| (0..n).map(|i| event("create", T0 + i)).collect();
+    store.append(a, request(events(10))).await.unwrap();
+    assert_eq!(store.checkpoint_now().await.unwrap(), 1);
+    assert_eq!(store.last_verified(a).await.unwrap(), None);
+
+    let full = store.verify(a, Some(&public)).await.unwrap();
+    assert!(
+        full.ok && full.entries == 10 && full.since_checkpoint_seq.is_none(),
+        "{full:?}"
+    );
+    let at_10 = full
+        .verified_through
+        .clone()
+        .expect("a checkpoint was passed");
+    assert_eq!(at_10.checkpoint_seq, Seq::new(10));
+    assert_eq!(at_10.frontier.size(), 10);
+    store.record_verified(a, &at_10).await.unwrap();
+    assert_eq!(store.last_verified(a).await.unwrap(), Some(at_10.clone()));
+
+    store.append(a, request(events(5))).await.unwrap();
+    assert_eq!(store.checkpoint_now().await.unwrap(), 1);
+    let since = store
+        .verify_since(a, Some(&public), Some(at_10.clone()))
+        .await
+        .unwrap();
+    assert!(since.ok, "{since:?}");
+    assert_eq!(
+        (
+            since.since_checkpoint_seq,
+            since.entries,
+            since.first_seq,
+            since.checkpoints
+        ),
+        (Some(Seq::new(10)), 5, Some(Seq::new(11)), 1)
+    );
+    let at_15 = since.verified_through.clone().unwrap();
+    assert_eq!(at_15.checkpoint_seq, Seq::new(15));
+
+    // Not trusted, so everything is verified: a frontier that does not fold to the signed root,
+    // one of another size, a point where there is no checkpoint, and any point without a key.
+    let mut forged = Frontier::new();
+    for i in 0..10u8 {
+        forged.push(leaf_hash(&[i]));
+    }
+    let hashes = store.chain_hashes(a, Seq::new(9)).await.unwrap();
+    let mut short = Frontier::new();
+    for h in &hashes {
+        short.push(leaf_hash(h));
+    }
+    for (point, key) in [
+        (
+            VerifiedPoint {
+                checkpoint_seq: Seq::new(10),
+                frontier: forged,
+            },
+            Some(&public),
+        ),
+        (
+            VerifiedPoint {
+                checkpoint_seq: Seq::new(10),
+                frontier: short.clone(),
+            },
+            Some(&public),
+        ),
+        (
+            VerifiedPoint {
+                checkpoint_seq: Seq::new(9),
+                frontier: short,
+            },
+            Some(&public),
+        ),
+        (at_10.clone(), None),
+    ] {
+        let report = store.verify_since(a, key, Some(point)).await.unwrap();
+        assert!(report.ok && report.entries == 15 && report.since_checkpoint_seq.is_none());
+    }
+
+    // The recorded point only moves forward.
+    store.record_verified(a, &at_15).await.unwrap();
+    store.record_verified(a, &at_10).await.unwrap();
+    assert_eq!(store.last_verified(a).await.unwrap(), Some(at_15));
+}

@@ -85,6 +85,7 @@ macro_rules! conformance_suite {
             row_walks_match_list_walks_alone_and_among_organizations,
             the_chain_verifies_and_checkpoints_sign_its_head,
             proofs_from_stored_subtrees_match_proofs_from_every_leaf,
+            verification_resumes_after_a_verified_checkpoint,
             erasure_pseudonymises_a_person_and_the_chain_still_verifies,
             erasure_and_redaction_reach_every_field_and_the_chain_still_verifies,
             erasures_and_redactions_among_ingest_and_retention_keep_every_proof,

@@ -286,11 +286,12 @@ pub fn stele_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `stele verify` on the database at `database_url` with the key in `data_dir`; it must
-/// succeed. Returns its report.
+/// Runs `stele verify --full` on the database at `database_url` with the key in `data_dir`; it
+/// must succeed. Returns its report.
 pub fn verify_ok(database_url: &str, data_dir: &Path) -> String {
     stele_ok(&[
         "verify",
+        "--full",
         "--database-url",
         database_url,
         "--data-dir",
