@@ -258,7 +258,8 @@ struct ServeArgs {
         default_value_t = Config::default().verify_every.new_entries.as_secs()
     )]
     verify_every: u64,
-    /// Verify every organization's whole chain at start and then this often, in hours.
+    /// Verify every organization's whole chain on the first background pass (one `--verify-every`
+    /// after start) and then this often, in hours.
     #[arg(
         long,
         env = "STELE_VERIFY_ALL_EVERY_HOURS",

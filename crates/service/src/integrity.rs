@@ -85,8 +85,8 @@ pub struct OrgProblem {
 pub type SharedWatchStatus = Arc<Mutex<WatchStatus>>;
 
 /// Verifies every organization's new entries every `every.new_entries`, and every whole chain
-/// at start and every `every.whole_trail` (a tampering before the last verified checkpoint is
-/// found there). A problem is logged as an error naming the organization and `seq`, counted in
+/// on the first pass (one interval after start, so that a restart is not slowed down) and every
+/// `every.whole_trail` (a tampering before the last verified checkpoint is found there). A problem is logged as an error naming the organization and `seq`, counted in
 /// `stele_verifications_total{result="failed"}` and shown in `status` (`/readyz`) until a
 /// later pass finds that organization's chain whole again. Runs until the task is dropped.
 pub async fn watch(
@@ -97,6 +97,7 @@ pub async fn watch(
 ) {
     let mut last_full: Option<Instant> = None;
     loop {
+        tokio::time::sleep(every.new_entries).await;
         let full = last_full.is_none_or(|at| at.elapsed() >= every.whole_trail);
         let extent = if full {
             Extent::Full
@@ -116,7 +117,6 @@ pub async fn watch(
             }
             Err(error) => tracing::warn!(%error, "background verification could not run"),
         }
-        tokio::time::sleep(every.new_entries).await;
     }
 }
 

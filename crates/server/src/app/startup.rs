@@ -164,8 +164,8 @@ impl Application {
                 retention.clone(),
             ))
         });
-        // The chains are verified in the background: new entries every minute, everything at
-        // start and daily. What it finds shows in `/readyz`.
+        // The chains are verified in the background: new entries every minute, everything on
+        // the first pass and daily. What it finds shows in `/readyz`.
         let integrity = SharedWatchStatus::default();
         let watcher = tokio::spawn(watch(
             store.clone(),
