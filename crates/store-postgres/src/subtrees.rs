@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use stele_core::Seq;
 use stele_core::merkle::{self, Frontier, Hash, Subtree};
-use stele_store::proofs::is_stored;
-use stele_store::{OrgKey, StoreError};
+use stele_store::OrgKey;
+use stele_store::proofs::{self, is_stored};
 use tokio_postgres::Row;
 
 use crate::codec::hash_of;
@@ -28,12 +28,7 @@ pub async fn stored(conn: &mut Conn, org: OrgKey, subtrees: &[Subtree]) -> R<Vec
         .zip(values_in(rows)?)
         .map(|(t, bytes)| match bytes {
             Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
-            None => Err(StoreError::Other(format!(
-                "no stored Merkle subtree at level {} index {}: it has not closed, or the store \
-                 was not upgraded",
-                t.level, t.index
-            ))
-            .into()),
+            None => Err(proofs::not_stored(t).into()),
         })
         .collect()
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use stele_core::Seq;
 use stele_core::merkle::{self, Frontier, Hash, Subtree};
-use stele_store::proofs::is_stored;
-use stele_store::{OrgKey, Result, StoreError};
+use stele_store::proofs::{self, is_stored};
+use stele_store::{OrgKey, Result};
 
 use crate::codec::hash_of;
 use crate::error::map_err;
@@ -37,11 +37,7 @@ pub fn stored(conn: &Connection, org: OrgKey, subtrees: &[Subtree]) -> Result<Ve
         .zip(found)
         .map(|(t, bytes)| match bytes {
             Some(bytes) => hash_of(bytes, "merkle_subtrees.hash"),
-            None => Err(StoreError::Other(format!(
-                "no stored Merkle subtree at level {} index {}: it has not closed, or the store \
-                 was not upgraded",
-                t.level, t.index
-            ))),
+            None => Err(proofs::not_stored(t)),
         })
         .collect()
 }
@@ -134,14 +130,23 @@ pub fn fill_missing(conn: &Connection) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use stele_store::conformance::{event, request};
+    use stele_store::conformance::{assert_proofs_match_every_leaf, event, request};
     use stele_store::prelude::*;
-    use stele_store::proofs::{consistency_path, inclusion_path};
 
     use super::*;
     use crate::SqliteStore;
 
     const T0: i64 = 1_767_225_600_000;
+
+    /// Every stored subtree: organization, level, index, hash.
+    fn subtree_rows(conn: &Connection) -> Vec<(i64, i64, i64, Vec<u8>)> {
+        conn.prepare("SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+    }
 
     /// A database of schema 13 (no stored subtrees) gets them when it opens, the same hashes a
     /// writer would have stored, and its proofs are those of every leaf; the chains' later
@@ -160,15 +165,9 @@ mod tests {
             }
             (a, b)
         };
-        let written: Vec<(i64, i64, i64, Vec<u8>)> = {
+        let written = {
             let conn = Connection::open(&path).unwrap();
-            let rows = conn
-                .prepare("SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .unwrap()
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .unwrap();
+            let rows = subtree_rows(&conn);
             // Back to schema 13, as the release before this table left it.
             conn.execute_batch(
                 "DROP TABLE merkle_subtrees;
@@ -184,14 +183,7 @@ mod tests {
 
         let store = SqliteStore::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
-        let filled: Vec<(i64, i64, i64, Vec<u8>)> = conn
-            .prepare("SELECT org_id, level, idx, hash FROM merkle_subtrees ORDER BY 1, 2, 3")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .unwrap();
-        assert_eq!(filled, written);
+        assert_eq!(subtree_rows(&conn), written);
         let left: i64 = conn
             .query_row("SELECT count(*) FROM merkle_subtrees_to_fill", [], |r| {
                 r.get(0)
@@ -202,23 +194,7 @@ mod tests {
         // More entries close more subtrees on top of the filled ones.
         let events = (0..300).map(|i| event("update", T0 + i)).collect();
         store.append(a, request(events)).await.unwrap();
-        let leaves: Vec<Hash> = store
-            .chain_hashes(a, Seq::new(1070))
-            .await
-            .unwrap()
-            .iter()
-            .map(|h| merkle::leaf_hash(h))
-            .collect();
-        for (index, size) in [(0, 1070), (300, 770), (1069, 1070), (700, 1024)] {
-            assert_eq!(
-                inclusion_path(&store, a, index, size).await.unwrap(),
-                merkle::inclusion_proof(&leaves[..size as usize], index as usize)
-            );
-        }
-        assert_eq!(
-            consistency_path(&store, a, 770, 1070).await.unwrap(),
-            merkle::consistency_proof(&leaves, 770)
-        );
+        assert_proofs_match_every_leaf(&store, a, 770, 1070).await;
         assert!(store.verify(b, None).await.unwrap().ok);
         // Stored subtrees are guarded like the chain they summarise.
         for statement in [

@@ -25,6 +25,15 @@ pub const STORED_LEVEL: u8 = 8;
 /// The leaves under one subtree of [`STORED_LEVEL`].
 pub const BLOCK: u64 = 1 << STORED_LEVEL;
 
+/// The error for a subtree a store was asked for and does not hold.
+pub fn not_stored(subtree: &Subtree) -> StoreError {
+    StoreError::Other(format!(
+        "no stored Merkle subtree at level {} index {}: it has not closed, or the store was not \
+         upgraded",
+        subtree.level, subtree.index
+    ))
+}
+
 /// Whether the store keeps this subtree's hash.
 pub fn is_stored(subtree: &Subtree) -> bool {
     subtree.level >= STORED_LEVEL

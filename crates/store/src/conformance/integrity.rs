@@ -7,7 +7,7 @@ use stele_core::Seq;
 use stele_core::checkpoint::SigningKey;
 
 use super::{T0, TEST_SIGNING_SEED, event, org, request};
-use crate::Store;
+use crate::{OrgKey, Store};
 
 pub async fn the_chain_verifies_and_checkpoints_sign_its_head(store: Arc<dyn Store>) {
     let public = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
@@ -300,4 +300,34 @@ pub async fn verification_resumes_after_a_verified_checkpoint(store: Arc<dyn Sto
     store.record_verified(a, &at_15).await.unwrap();
     store.record_verified(a, &at_10).await.unwrap();
     assert_eq!(store.last_verified(a).await.unwrap(), Some(at_15));
+}
+
+/// Checks that proofs from the store's stored subtrees are those of every leaf, for the
+/// organization's first `size` entries: inclusion of a few leaves in trees of a few sizes up to
+/// `size`, and consistency from `old` to `size`. For a backend's upgrade tests (stored subtrees
+/// filled in from an older database).
+pub async fn assert_proofs_match_every_leaf(store: &dyn Store, org: OrgKey, old: u64, size: u64) {
+    use stele_core::merkle;
+
+    use crate::proofs::{consistency_path, inclusion_path};
+
+    let leaves: Vec<_> = store
+        .chain_hashes(org, Seq::new(size as i64))
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| merkle::leaf_hash(h))
+        .collect();
+    for (index, tree) in [(0, size), (size / 3, old), (size - 1, size), (old - 1, old)] {
+        assert_eq!(
+            inclusion_path(store, org, index, tree).await.unwrap(),
+            merkle::inclusion_proof(&leaves[..tree as usize], index as usize),
+            "inclusion of leaf {index} in {tree}"
+        );
+    }
+    assert_eq!(
+        consistency_path(store, org, old, size).await.unwrap(),
+        merkle::consistency_proof(&leaves, old as usize),
+        "consistency of {old} with {size}"
+    );
 }
