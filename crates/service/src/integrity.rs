@@ -86,9 +86,10 @@ pub type SharedWatchStatus = Arc<Mutex<WatchStatus>>;
 
 /// Verifies every organization's new entries every `every.new_entries`, and every whole chain
 /// on the first pass (one interval after start, so that a restart is not slowed down) and every
-/// `every.whole_trail` (a tampering before the last verified checkpoint is found there). A problem is logged as an error naming the organization and `seq`, counted in
-/// `stele_verifications_total{result="failed"}` and shown in `status` (`/readyz`) until a
-/// later pass finds that organization's chain whole again. Runs until the task is dropped.
+/// `every.whole_trail` (a tampering before the last verified checkpoint is found there). A
+/// problem is logged as an error naming the organization and `seq`, counted in
+/// `stele_verifications_total{result="failed"}` and shown in `status` (`/readyz`) until a later
+/// pass finds that organization's chain whole again. Runs until the task is dropped.
 pub async fn watch(
     store: Arc<dyn Store>,
     key: PublicKey,

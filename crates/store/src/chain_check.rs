@@ -125,8 +125,8 @@ pub enum Want {
     /// The stored entries from `seq` `from` on, in `seq` order, at most `limit`: for
     /// [`Verification::ahead`], to tell a reordering from a change.
     Ahead { from: Seq, limit: usize },
-    /// The stored hashes of these Merkle subtrees (`crate::proofs`), `None` for one not stored,
-    /// in this order: for [`Verification::subtrees`]. Proofs are built from them, so they are
+    /// The stored values of these Merkle subtrees (`crate::proofs`), as stored and `None` for
+    /// one not stored, in this order: for [`Verification::subtrees`]. Proofs are built from them, so they are
     /// checked against the chain recomputed so far.
     Subtrees(Vec<Subtree>),
     /// The verification is over.

@@ -373,3 +373,44 @@ async fn inclusion_and_consistency_proofs_verify_with_the_public_key_alone() {
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
     }
 }
+
+/// The API checks what came after the last checkpoint a verification passed, or everything with
+/// `full=true`.
+#[tokio::test]
+async fn verify_checks_what_is_new_unless_full() {
+    let app = spawn_app().await;
+    app.record((0..3).map(|_| event("create")).collect()).await;
+    app.store.checkpoint_now().await.unwrap();
+    let first = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(
+        (
+            &first["ok"],
+            &first["entries"],
+            &first["since_checkpoint_seq"]
+        ),
+        (&json!(true), &json!(3), &Value::Null),
+        "nothing verified before: everything: {first}"
+    );
+    app.record((0..2).map(|_| event("update")).collect()).await;
+    app.store.checkpoint_now().await.unwrap();
+    let next = app.get_json("/v1/integrity/verify").await;
+    assert_eq!(
+        (
+            &next["ok"],
+            &next["entries"],
+            &next["first_seq"],
+            &next["since_checkpoint_seq"]
+        ),
+        (&json!(true), &json!(2), &json!(4), &json!(3)),
+        "{next}"
+    );
+    let full = app.get_json("/v1/integrity/verify?full=true").await;
+    assert_eq!(
+        (&full["entries"], &full["since_checkpoint_seq"]),
+        (&json!(5), &Value::Null),
+        "{full}"
+    );
+    let response = app.get("/v1/integrity/verify?full=yes").await;
+    let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    assert_eq!(body["error"]["details"][0]["field"], "full", "{body}");
+}
