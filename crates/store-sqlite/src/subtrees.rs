@@ -130,6 +130,7 @@ pub fn fill_missing(conn: &Connection) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use stele_store::ProblemKind;
     use stele_store::conformance::{assert_proofs_match_every_leaf, event, request};
     use stele_store::prelude::*;
 
@@ -207,5 +208,56 @@ mod tests {
                 "{statement}: {refused}"
             );
         }
+
+        // Tampered with anyway (the guard dropped): `verify` finds it, at the subtree's last
+        // entry, changed or missing.
+        assert!(store.verify(a, None).await.unwrap().ok);
+        conn.execute_batch(
+            "DROP TRIGGER merkle_subtrees_immutable;
+             DROP TRIGGER merkle_subtrees_kept;
+             UPDATE merkle_subtrees SET hash = zeroblob(32) WHERE level = 8 AND idx = 1;",
+        )
+        .unwrap();
+        let problem = store.verify(a, None).await.unwrap().problem.unwrap();
+        assert_eq!(
+            (problem.kind, problem.seq),
+            (ProblemKind::SubtreeMismatch, Seq::new(512))
+        );
+        assert!(problem.message.contains("disagrees"), "{}", problem.message);
+        conn.execute(
+            "DELETE FROM merkle_subtrees WHERE level = 8 AND idx = 1",
+            [],
+        )
+        .unwrap();
+        let problem = store.verify(a, None).await.unwrap().problem.unwrap();
+        assert_eq!(
+            (problem.kind, problem.seq),
+            (ProblemKind::SubtreeMismatch, Seq::new(512))
+        );
+        assert!(problem.message.contains("missing"), "{}", problem.message);
+    }
+
+    /// Verification checks entries on every core (`chain_check::chain_rows`) and still names the
+    /// first changed one by its `seq`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_entry_changed_among_thousands_is_found_at_its_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let a = store.create_org("a").await.unwrap().key;
+        let events = (0..1500).map(|i| event("create", T0 + i)).collect();
+        store.append(a, request(events)).await.unwrap();
+        assert!(store.verify(a, None).await.unwrap().ok);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER entries_immutable;
+             UPDATE entries SET occurred_ms = occurred_ms + 1 WHERE seq IN (1200, 1400);",
+        )
+        .unwrap();
+        let problem = store.verify(a, None).await.unwrap().problem.unwrap();
+        assert_eq!(
+            (problem.kind, problem.seq),
+            (ProblemKind::Changed, Seq::new(1200))
+        );
     }
 }
