@@ -15,7 +15,7 @@ use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, StoredLink, Verification, Vouchers, Want};
+use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
 use stele_store::{OrgKey, StoreError, VerifiedPoint, VerifyReport};
 use tokio_postgres::Row;
 
@@ -237,15 +237,16 @@ async fn chain_rows(
         let personal_digest = hash_of(row.try_get(n + 1)?, "personal_digest")?;
         let erased: bool = row.try_get(n + 2)?;
         let hash = hash_of(row.try_get(n + 3)?, "hash")?;
-        out.push(StoredLink {
-            entry,
-            seal,
+        out.push(ChainRow::new(
+            &entry,
+            &seal,
             personal_digest,
             erased,
             hash,
-        });
+            vouchers,
+        ));
     }
-    Ok(chain_check::chain_rows(out, vouchers))
+    Ok(out)
 }
 
 /// The places pruned entries left in the chain, from `from_seq` on, at most `limit`.

@@ -9,7 +9,7 @@ use stele_core::checkpoint::{Checkpoint, PublicKey, SignedCheckpoint, SigningKey
 use stele_core::merkle::{Frontier, Hash};
 use stele_core::seal::Seal;
 use stele_core::time::Millis;
-use stele_store::chain_check::{self, ChainRow, StoredLink, Verification, Vouchers, Want};
+use stele_store::chain_check::{self, ChainRow, Verification, Vouchers, Want};
 use stele_store::{OrgKey, Result, StoreError, VerifiedPoint, VerifyReport};
 
 use crate::codec::{
@@ -218,16 +218,17 @@ fn chain_rows(
             let personal_digest = hash_of(row.get(n + 1).map_err(map_err)?, "personal_digest")?;
             let erased: bool = row.get(n + 2).map_err(map_err)?;
             let hash = hash_of(row.get(n + 3).map_err(map_err)?, "hash")?;
-            out.push(StoredLink {
-                entry,
-                seal,
+            out.push(ChainRow::new(
+                &entry,
+                &seal,
                 personal_digest,
                 erased,
                 hash,
-            });
+                vouchers,
+            ));
         }
         if !missing_dict {
-            return Ok(chain_check::chain_rows(out, vouchers));
+            return Ok(out);
         }
         dict.refresh(conn).map_err(map_err)?;
     }

@@ -237,8 +237,7 @@ mod tests {
         assert!(problem.message.contains("missing"), "{}", problem.message);
     }
 
-    /// Verification checks entries on every core (`chain_check::chain_rows`) and still names the
-    /// first changed one by its `seq`.
+    /// Among thousands of entries, verification names the first changed one by its `seq`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_entry_changed_among_thousands_is_found_at_its_seq() {
         let dir = tempfile::tempdir().unwrap();

@@ -78,50 +78,6 @@ impl ChainRow {
     }
 }
 
-/// A stored entry as a backend read it, with the chain columns beside it: what
-/// [`ChainRow::new`] takes.
-pub struct StoredLink {
-    pub entry: Entry,
-    pub seal: Seal,
-    pub personal_digest: Hash,
-    pub erased: bool,
-    pub hash: Hash,
-}
-
-/// Fewer rows than this are checked on the calling thread alone.
-const PARALLEL_FROM: usize = 1024;
-
-/// [`ChainRow::new`] of each stored entry, in order, on every core. Checking an entry's values
-/// against its seal (a salted hash per erasable value) is most of a verification's work and does
-/// not depend on the other entries; the chain itself is then followed in order, which is cheap.
-pub fn chain_rows(links: Vec<StoredLink>, vouchers: &Vouchers) -> Vec<ChainRow> {
-    let row = |l: &StoredLink| {
-        ChainRow::new(
-            &l.entry,
-            &l.seal,
-            l.personal_digest,
-            l.erased,
-            l.hash,
-            vouchers,
-        )
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || links.len() < PARALLEL_FROM {
-        return links.iter().map(row).collect();
-    }
-    let chunk = links.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = links
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(row).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().expect("a verification thread panicked"))
-            .collect()
-    })
-}
-
 /// What the organization's recorded erasures and redactions vouch for: the entries they
 /// rewrote, and the pseudonym each format-1 erasure left (read from the entries whose detailed
 /// action is [`chain::ERASURE_DETAILED_ACTION`] or [`chain::REDACTION_DETAILED_ACTION`]). Those

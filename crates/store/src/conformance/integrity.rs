@@ -126,7 +126,7 @@ pub async fn proofs_from_stored_subtrees_match_proofs_from_every_leaf(store: Arc
         written += size;
     }
     assert_eq!(written, 1100);
-    // Enough entries that verification checks them on every core (`chain_check::chain_rows`).
+    // Their chain verifies, across the stored subtrees' blocks.
     let report = store.verify(a, None).await.unwrap();
     assert!(report.ok && report.entries == 1100, "{report:?}");
     let hashes = store.chain_hashes(a, Seq::new(1100)).await.unwrap();
