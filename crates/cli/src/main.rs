@@ -142,7 +142,8 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Check proofs offline, with the public key alone.
+    /// Check proofs offline, with the public key alone; print an entry's inclusion proof or two
+    /// checkpoints' consistency proof from the database.
     #[command(subcommand)]
     Proof(ProofCommand),
     /// Check the retention archive (entries the prune moved out of the database), offline.
@@ -410,6 +411,32 @@ enum ProofCommand {
         /// The checkpoint public key, 64 hex digits (`GET /v1/integrity/public-key`).
         #[arg(long)]
         public_key: String,
+    },
+    /// Print the inclusion proof of an entry in its organization's newest signed checkpoint,
+    /// the document `GET /v1/events/{id}/proof` answers, read from the database.
+    Inclusion {
+        /// Organization id (org_…) or name.
+        #[arg(long)]
+        org: String,
+        /// The entry's id.
+        id: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print the consistency proof between two of an organization's signed checkpoints, the
+    /// document `GET /v1/integrity/consistency` answers, read from the database.
+    Consistency {
+        /// Organization id (org_…) or name.
+        #[arg(long)]
+        org: String,
+        /// The earlier checkpoint's seq.
+        #[arg(long)]
+        from: i64,
+        /// The later checkpoint's seq.
+        #[arg(long)]
+        to: i64,
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -702,6 +729,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Proof(ProofCommand::Verify { file, public_key }) => {
             commands::proof::verify_proof(&file, &public_key)
         }
+        Command::Proof(ProofCommand::Inclusion { org, id, data }) => {
+            commands::proof::inclusion(&org, &id, data).await
+        }
+        Command::Proof(ProofCommand::Consistency {
+            org,
+            from,
+            to,
+            data,
+        }) => commands::proof::consistency(&org, from, to, data).await,
         Command::Archive(ArchiveCommand::Verify { dir }) => commands::archive::verify_archive(&dir),
     }
 }

@@ -1,15 +1,18 @@
 //! Verifying an organization's chain: on demand (`stele verify`, `GET /v1/integrity/verify`),
 //! incrementally from where the last verification that passed got to, and continuously in the
 //! background of `stele serve` ([`watch`]), which reports a problem in `/readyz`, the log and a
-//! metric.
+//! metric. And the proofs an auditor checks with the public key alone: an entry's inclusion in a
+//! signed checkpoint, two checkpoints' consistency (the API and `stele proof`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use stele_core::checkpoint::PublicKey;
+use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
 use stele_core::time::{Millis, now_millis};
-use stele_store::{IntegrityProblem, OrgKey, Store, StoreError, VerifyReport};
+use stele_core::{Seq, chain, merkle};
+use stele_store::{IntegrityProblem, OrgKey, Store, StoreError, VerifyReport, proofs};
 
 /// How much of the chain a verification checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,4 +148,85 @@ async fn pass(
         }
     }
     Ok(problems)
+}
+
+/// Why a proof cannot be given.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofRefused {
+    #[error("no entry with this id in your organization")]
+    NoSuchEntry,
+    #[error("no signed checkpoint covers this entry yet; one is made at least every minute")]
+    NotCoveredYet,
+    /// `field` names which of the two checkpoints (`from` or `to`).
+    #[error("there is no checkpoint at seq {seq}")]
+    NoCheckpointAt { field: &'static str, seq: Seq },
+    #[error("`from` must not be greater than `to`")]
+    Backwards,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An inclusion proof of the entry `id` in the organization's newest signed checkpoint (RFC
+/// 6962), with what an auditor needs to recompute the entry's hash from its content. The path
+/// comes from stored subtrees (`stele_store::proofs`): a few reads whatever the trail's size.
+pub async fn inclusion_proof(
+    store: &dyn Store,
+    org: OrgKey,
+    id: &str,
+) -> Result<InclusionProof, ProofRefused> {
+    let entry = store.get(org, id).await?.ok_or(ProofRefused::NoSuchEntry)?;
+    let checkpoint = store
+        .checkpoints(org, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|c| c.checkpoint.seq >= entry.seq)
+        .ok_or(ProofRefused::NotCoveredYet)?;
+    let (personal, salt) = store
+        .personal_digest(org, entry.seq)
+        .await?
+        .ok_or(ProofRefused::NoSuchEntry)?;
+    let index = entry.seq.leaf_index();
+    let tree_size = checkpoint.checkpoint.seq.tree_size();
+    let found = proofs::inclusion(store, org, index, tree_size).await?;
+    let prev = found
+        .prev_hash
+        .unwrap_or_else(|| chain::genesis(&checkpoint.checkpoint.org_id));
+    Ok(InclusionProof {
+        entry: entry.to_json(),
+        personal_digest: merkle::to_hex(&personal),
+        personal_salt: salt.to_hex(),
+        prev_hash: merkle::to_hex(&prev),
+        entry_hash: merkle::to_hex(&found.entry_hash),
+        leaf_index: index,
+        tree_size,
+        path: hex_list(&found.path),
+        checkpoint,
+    })
+}
+
+/// A consistency proof (RFC 6962) between the organization's signed checkpoints at `from` and
+/// `to`.
+pub async fn consistency_proof(
+    store: &dyn Store,
+    org: OrgKey,
+    from: Seq,
+    to: Seq,
+) -> Result<ConsistencyProof, ProofRefused> {
+    if from > to {
+        return Err(ProofRefused::Backwards);
+    }
+    let at = |seq: Seq, field: &'static str| async move {
+        store
+            .checkpoint_at(org, seq)
+            .await?
+            .ok_or(ProofRefused::NoCheckpointAt { field, seq })
+    };
+    let (from_cp, to_cp) = (at(from, "from").await?, at(to, "to").await?);
+    let path = proofs::consistency_path(store, org, from.tree_size(), to.tree_size()).await?;
+    Ok(ConsistencyProof {
+        path: hex_list(&path),
+        from: from_cp,
+        to: to_cp,
+    })
 }

@@ -1,6 +1,13 @@
-//! `stele proof verify`: check an inclusion or consistency proof offline with the public key.
+//! `stele proof verify`: check an inclusion or consistency proof offline with the public key;
+//! `stele proof inclusion` and `stele proof consistency`: print one from the database, the same
+//! documents the API answers.
 
 use anyhow::Context as _;
+use stele_core::Seq;
+use stele_service::integrity;
+
+use super::open::{find_org, open_existing};
+use crate::DataDir;
 pub(crate) fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> {
     use stele_core::checkpoint::PublicKey;
     use stele_core::proof::{ConsistencyProof, InclusionProof};
@@ -50,4 +57,29 @@ pub(crate) fn verify_proof(file: &std::path::Path, public_key: &str) -> anyhow::
             std::process::exit(1);
         }
     }
+}
+
+/// `stele proof inclusion --org ORG ID`: the entry's inclusion proof, as JSON on standard output.
+pub(crate) async fn inclusion(org: &str, id: &str, data: DataDir) -> anyhow::Result<()> {
+    let store = open_existing(&data).await?;
+    let org = find_org(store.as_ref(), org).await?;
+    let proof = integrity::inclusion_proof(store.as_ref(), org.key, id).await?;
+    println!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(())
+}
+
+/// `stele proof consistency --org ORG --from SEQ --to SEQ`: the consistency proof, as JSON on
+/// standard output.
+pub(crate) async fn consistency(
+    org: &str,
+    from: i64,
+    to: i64,
+    data: DataDir,
+) -> anyhow::Result<()> {
+    let store = open_existing(&data).await?;
+    let org = find_org(store.as_ref(), org).await?;
+    let proof =
+        integrity::consistency_proof(store.as_ref(), org.key, Seq::new(from), Seq::new(to)).await?;
+    println!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(())
 }

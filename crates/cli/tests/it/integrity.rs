@@ -284,6 +284,67 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
     forged["entry"]["action"] = serde_json::json!("delete");
     let (ok, said) = check(&forged);
     assert!(!ok && said.starts_with("INVALID"), "{said}");
+
+    // The same documents from the database, without a server.
+    let id = proof["entry"]["id"].as_str().unwrap();
+    let out = stele_on(
+        trail.path(),
+        &["proof", "inclusion", "--org", "default", id],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(offline["entry"], proof["entry"]);
+    let (ok, said) = check(&offline);
+    assert!(
+        ok && said.starts_with("OK: entry seq 5 is included"),
+        "{said}"
+    );
+    let out = stele_on(
+        trail.path(),
+        &[
+            "proof",
+            "consistency",
+            "--org",
+            "default",
+            "--from",
+            "6",
+            "--to",
+            "6",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let consistency: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, said) = check(&consistency);
+    assert!(
+        ok && said.starts_with("OK: the checkpoint at seq 6 extends"),
+        "{said}"
+    );
+    let out = stele_on(
+        trail.path(),
+        &[
+            "proof",
+            "consistency",
+            "--org",
+            "default",
+            "--from",
+            "5",
+            "--to",
+            "6",
+        ],
+    );
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && error.contains("there is no checkpoint at seq 5"),
+        "{error}"
+    );
 }
 
 #[test]

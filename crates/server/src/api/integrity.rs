@@ -4,11 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
-use stele_core::merkle;
-use stele_core::proof::{ConsistencyProof, InclusionProof, hex_list};
-use stele_core::{Seq, chain};
-use stele_service::integrity::{self, Extent};
-use stele_store::{Scope, VerifyReport, proofs};
+use stele_core::Seq;
+use stele_core::proof::{ConsistencyProof, InclusionProof};
+use stele_service::integrity::{self, Extent, ProofRefused};
+use stele_store::{Scope, VerifyReport};
 
 use super::{Params, params};
 use crate::api::auth::Authenticated;
@@ -93,58 +92,18 @@ pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// An inclusion proof of one entry in the latest signed checkpoint (RFC 6962), with what an
-/// auditor needs to recompute the entry's hash from its content. The path comes from stored
-/// subtrees (`stele_store::proofs`): a few dozen reads whatever the trail's size.
+/// An inclusion proof of one entry in the latest signed checkpoint
+/// (`stele_service::integrity::inclusion_proof`).
 pub async fn inclusion(
     State(state): State<AppState>,
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<InclusionProof>> {
     auth.require(Scope::Read)?;
-    let org = auth.key.org;
-    let entry = state.store.get(org, &id).await?.ok_or(ApiError::NotFound(
-        "no entry with this id in your organization",
-    ))?;
-    let checkpoint = state
-        .store
-        .checkpoints(org, 1)
-        .await?
-        .into_iter()
-        .next()
-        .filter(|c| c.checkpoint.seq >= entry.seq)
-        .ok_or_else(|| {
-            ApiError::Conflict(
-                "no signed checkpoint covers this entry yet; one is made at least every minute"
-                    .into(),
-            )
-        })?;
-    let (personal, salt) =
-        state
-            .store
-            .personal_digest(org, entry.seq)
-            .await?
-            .ok_or(ApiError::NotFound(
-                "no entry with this id in your organization",
-            ))?;
-    let index = entry.seq.leaf_index();
-    let tree_size = checkpoint.checkpoint.seq.tree_size();
-    let found = proofs::inclusion(&*state.store, org, index, tree_size).await?;
-    let prev = found
-        .prev_hash
-        .unwrap_or_else(|| chain::genesis(&checkpoint.checkpoint.org_id));
-    let (entry_hash, path) = (found.entry_hash, found.path);
-    Ok(Json(InclusionProof {
-        entry: entry.to_json(),
-        personal_digest: merkle::to_hex(&personal),
-        personal_salt: salt.to_hex(),
-        prev_hash: merkle::to_hex(&prev),
-        entry_hash: merkle::to_hex(&entry_hash),
-        leaf_index: index,
-        tree_size,
-        path: hex_list(&path),
-        checkpoint,
-    }))
+    let proof = integrity::inclusion_proof(state.store.as_ref(), auth.key.org, &id)
+        .await
+        .map_err(refused)?;
+    Ok(Json(proof))
 }
 
 /// A consistency proof between two signed checkpoints (`from` and `to` are their `seq`s).
@@ -154,7 +113,6 @@ pub async fn consistency(
     query: Params,
 ) -> Result<Json<ConsistencyProof>> {
     auth.require(Scope::Read)?;
-    let org = auth.key.org;
     let (mut from, mut to) = (None, None);
     for (key, value) in params(query)? {
         let slot = match key.as_str() {
@@ -179,31 +137,25 @@ pub async fn consistency(
             "`from` and `to` are required",
         ));
     };
-    if from > to {
-        return Err(ApiError::field(
-            "invalid_parameter",
-            "from",
-            "must not be greater than `to`",
-        ));
-    }
-    let find = |seq: Seq, field: &'static str| {
-        let store = state.store.clone();
-        async move {
-            store.checkpoint_at(org, seq).await?.ok_or_else(|| {
-                ApiError::field(
-                    "invalid_parameter",
-                    field,
-                    format!("there is no checkpoint at seq {seq}"),
-                )
-            })
+    let proof = integrity::consistency_proof(state.store.as_ref(), auth.key.org, from, to)
+        .await
+        .map_err(refused)?;
+    Ok(Json(proof))
+}
+
+/// A refused proof in the API's terms.
+fn refused(e: ProofRefused) -> ApiError {
+    match e {
+        ProofRefused::NoSuchEntry => {
+            ApiError::NotFound("no entry with this id in your organization")
         }
-    };
-    let (from_cp, to_cp) = (find(from, "from").await?, find(to, "to").await?);
-    let path =
-        proofs::consistency_path(&*state.store, org, from.tree_size(), to.tree_size()).await?;
-    Ok(Json(ConsistencyProof {
-        path: hex_list(&path),
-        from: from_cp,
-        to: to_cp,
-    }))
+        ProofRefused::NotCoveredYet => ApiError::Conflict(e.to_string()),
+        ProofRefused::NoCheckpointAt { field, .. } => {
+            ApiError::field("invalid_parameter", field, e.to_string())
+        }
+        ProofRefused::Backwards => {
+            ApiError::field("invalid_parameter", "from", "must not be greater than `to`")
+        }
+        ProofRefused::Store(e) => e.into(),
+    }
 }
