@@ -303,19 +303,20 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
         ok && said.starts_with("OK: entry seq 5 is included"),
         "{said}"
     );
-    let out = stele_on(
-        trail.path(),
-        &[
+    let consistency_from = |from: &str| {
+        let args = [
             "proof",
             "consistency",
             "--org",
             "default",
             "--from",
-            "6",
+            from,
             "--to",
             "6",
-        ],
-    );
+        ];
+        stele_on(trail.path(), &args)
+    };
+    let out = consistency_from("6");
     assert!(
         out.status.success(),
         "{}",
@@ -327,19 +328,7 @@ fn proofs_from_the_api_verify_offline_with_the_public_key() {
         ok && said.starts_with("OK: the checkpoint at seq 6 extends"),
         "{said}"
     );
-    let out = stele_on(
-        trail.path(),
-        &[
-            "proof",
-            "consistency",
-            "--org",
-            "default",
-            "--from",
-            "5",
-            "--to",
-            "6",
-        ],
-    );
+    let out = consistency_from("5");
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && error.contains("there is no checkpoint at seq 5"),
