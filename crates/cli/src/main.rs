@@ -252,7 +252,7 @@ struct ServeArgs {
     checkpoint_every: u64,
     /// Verify every organization's new entries (since the last checkpoint a verification
     /// passed) this often, in seconds, in the background; a failure shows in `/readyz` and the
-    /// log.
+    /// log. 0 turns the background verification off.
     #[arg(
         long,
         env = "STELE_VERIFY_EVERY",

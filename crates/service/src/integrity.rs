@@ -52,7 +52,8 @@ pub async fn verify(
 /// How often the background verification runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchEvery {
-    /// New entries (since the last verified checkpoint) of every organization.
+    /// New entries (since the last verified checkpoint) of every organization. Zero turns the
+    /// background verification off.
     pub new_entries: Duration,
     /// Every organization's whole chain.
     pub whole_trail: Duration,
@@ -70,6 +71,9 @@ impl Default for WatchEvery {
 /// What the background verification last found, for `/readyz`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WatchStatus {
+    /// The operator turned it off (`--verify-every 0`).
+    #[serde(skip)]
+    pub off: bool,
     /// When the last pass over every organization ended.
     pub last_pass_at: Option<Millis>,
     /// When the last pass over every organization's whole chain ended.

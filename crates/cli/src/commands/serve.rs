@@ -21,7 +21,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections.max(1),
         checkpoint_every: std::time::Duration::from_secs(args.checkpoint_every.max(1)),
         verify_every: stele_service::integrity::WatchEvery {
-            new_entries: std::time::Duration::from_secs(args.verify_every.max(1)),
+            new_entries: std::time::Duration::from_secs(args.verify_every),
             whole_trail: std::time::Duration::from_secs(args.verify_all_every_hours.max(1) * 3600),
         },
         sqlite_mmap_bytes: args.sqlite_mmap_mib.saturating_mul(1024 * 1024),

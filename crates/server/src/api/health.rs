@@ -65,12 +65,17 @@ fn retention_check(state: &AppState) -> Value {
 
 /// What the background verification of the chains last found: `failing` with each failed
 /// organization's first problem (`org_id`, `seq`, `kind`, `message`) while any chain does not
-/// verify. Like retention, it does not make the process unready: the entries that do verify are
+/// verify; `off` when the operator turned it off. Like retention, it does not make the process unready: the entries that do verify are
 /// still served, and the operator must look.
 fn integrity_check(state: &AppState) -> Value {
     let status = state.integrity.lock().expect("integrity status").clone();
+    let summary = match (status.off, status.problems.is_empty()) {
+        (true, _) => "off",
+        (false, true) => "ok",
+        (false, false) => "failing",
+    };
     json!({
-        "status": if status.problems.is_empty() { "ok" } else { "failing" },
+        "status": summary,
         "last_pass_at": status.last_pass_at,
         "last_full_pass_at": status.last_full_pass_at,
         "problems": status.problems,

@@ -167,12 +167,18 @@ impl Application {
         // The chains are verified in the background: new entries every minute, everything on
         // the first pass and daily. What it finds shows in `/readyz`.
         let integrity = SharedWatchStatus::default();
-        let watcher = tokio::spawn(watch(
-            store.clone(),
-            self.public_key,
-            self.config.verify_every,
-            integrity.clone(),
-        ));
+        let watcher = if self.config.verify_every.new_entries.is_zero() {
+            tracing::info!("background verification is off (--verify-every 0)");
+            integrity.lock().expect("integrity watch status").off = true;
+            None
+        } else {
+            Some(tokio::spawn(watch(
+                store.clone(),
+                self.public_key,
+                self.config.verify_every,
+                integrity.clone(),
+            )))
+        };
         let exports = ExportJobs::new(
             self.store.clone(),
             &self.config.data_dir,
@@ -251,7 +257,9 @@ impl Application {
         if let Some(schedule) = schedule {
             schedule.abort();
         }
-        watcher.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         // Running export jobs stop (as failed, their files removed) before the store closes.
         exports.shutdown().await;
         let _ = sweeper.await;

@@ -4,7 +4,7 @@ use stele_core::Seq;
 use stele_core::checkpoint::{PublicKey, SignedCheckpoint};
 use stele_store::Scope;
 
-use super::helpers::{TestApp, assert_error, event, spawn_app};
+use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
 
 /// The server's public key document (`GET /v1/integrity/public-key`, no API key needed).
 async fn public_key_document(app: &TestApp) -> Value {
@@ -413,4 +413,17 @@ async fn verify_checks_what_is_new_unless_full() {
     let response = app.get("/v1/integrity/verify?full=yes").await;
     let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
     assert_eq!(body["error"]["details"][0]["field"], "full", "{body}");
+}
+
+/// An operator can turn the background verification off; `/readyz` says so.
+#[tokio::test]
+async fn background_verification_can_be_turned_off() {
+    let app = spawn_app_with(|config| {
+        config.verify_every.new_entries = std::time::Duration::ZERO;
+    })
+    .await;
+    let ready = app.get_anonymous("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["integrity"]["status"], "off", "{body}");
 }
