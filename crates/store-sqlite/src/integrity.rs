@@ -239,11 +239,6 @@ fn chain_rows(
 
 /// Verifies the organization's chain: reads the rows the shared [`Verification`] asks for until it
 /// reports.
-///
-/// Inside a read transaction every read sees one moment of the database. Called outside one,
-/// the start (chain state, checkpoints, erasure records) is read in one short transaction and
-/// each later read in another, so that a long verification never holds a snapshot the WAL cannot
-/// be folded past (`SqliteStore::verify_since` then confirms a failure on one snapshot).
 pub fn verify(
     conn: &Connection,
     dict: &Dict,
@@ -251,24 +246,21 @@ pub fn verify(
     key: Option<&PublicKey>,
     since: Option<VerifiedPoint>,
 ) -> Result<VerifyReport> {
-    let (org_id, recorded_up_to, vouchers, checkpoints) = step(conn, |conn| {
-        let org_id: String = conn
-            .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
-                r.get(0)
-            })
-            .map_err(map_err)?;
-        let recorded_up_to: Option<Seq> = conn
-            .query_row(
-                "SELECT seq FROM chain_state WHERE org_id = ?",
-                [org.get()],
-                |r| r.get(0).map(Seq::new),
-            )
-            .optional()
-            .map_err(map_err)?;
-        let vouchers = recorded_vouchers(conn, dict, org)?;
-        let checkpoints = checkpoints(conn, org, None)?;
-        Ok((org_id, recorded_up_to, vouchers, checkpoints))
-    })?;
+    let org_id: String = conn
+        .query_row("SELECT id FROM orgs WHERE key = ?", [org.get()], |r| {
+            r.get(0)
+        })
+        .map_err(map_err)?;
+    let recorded_up_to: Option<Seq> = conn
+        .query_row(
+            "SELECT seq FROM chain_state WHERE org_id = ?",
+            [org.get()],
+            |r| r.get(0).map(Seq::new),
+        )
+        .optional()
+        .map_err(map_err)?;
+    let vouchers = recorded_vouchers(conn, dict, org)?;
+    let checkpoints = checkpoints(conn, org, None)?;
     let mut verification = match since {
         Some(since) => {
             Verification::resume(&org_id, checkpoints, key.copied(), recorded_up_to, since)
@@ -278,32 +270,18 @@ pub fn verify(
     let mut want = verification.start();
     loop {
         want = match want {
-            Want::Rows { from, limit } => {
-                let (entries, pruned) = step(conn, |conn| {
-                    Ok((
-                        chain_rows(conn, dict, org, from, limit, &vouchers)?,
-                        pruned_links(conn, org, from, limit)?,
-                    ))
-                })?;
-                verification.rows(entries, pruned)
+            Want::Rows { from, limit } => verification.rows(
+                chain_rows(conn, dict, org, from, limit, &vouchers)?,
+                pruned_links(conn, org, from, limit)?,
+            ),
+            Want::Ahead { from, limit } => {
+                verification.ahead(chain_rows(conn, dict, org, from, limit, &vouchers)?)
             }
-            Want::Ahead { from, limit } => verification.ahead(step(conn, |conn| {
-                chain_rows(conn, dict, org, from, limit, &vouchers)
-            })?),
-            Want::Subtrees(subtrees) => verification.subtrees(step(conn, |conn| {
-                crate::subtrees::stored_as_is(conn, org, &subtrees)
-            })?),
+            Want::Subtrees(subtrees) => {
+                verification.subtrees(crate::subtrees::stored_as_is(conn, org, &subtrees)?)
+            }
             Want::Done(report) => return Ok(report),
         };
-    }
-}
-
-/// Runs `f` in a read transaction of its own, unless `conn` is in one already.
-fn step<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    if conn.is_autocommit() {
-        crate::in_read_transaction(conn, f)
-    } else {
-        f(conn)
     }
 }
 
