@@ -49,18 +49,13 @@ pub trait Integrity: Send + Sync {
     /// the tree). An error when one is missing.
     async fn entry_hashes(&self, org: OrgKey, seqs: RangeInclusive<Seq>) -> Result<Vec<Hash>>;
 
-    /// [`Integrity::entry_hashes`] of several spans, in one read where the backend can.
+    /// [`Integrity::entry_hashes`] of several spans, in one read (a proof's few blocks of
+    /// leaves).
     async fn entry_hashes_of(
         &self,
         org: OrgKey,
         spans: Vec<RangeInclusive<Seq>>,
-    ) -> Result<Vec<Vec<Hash>>> {
-        let mut out = Vec::with_capacity(spans.len());
-        for seqs in spans {
-            out.push(self.entry_hashes(org, seqs).await?);
-        }
-        Ok(out)
-    }
+    ) -> Result<Vec<Vec<Hash>>>;
 
     /// The stored hashes of these perfect subtrees of the organization's Merkle tree, in the
     /// order asked. Stores keep every subtree of [`crate::proofs::STORED_LEVEL`] and above as
