@@ -16,9 +16,9 @@ use crate::app::state::AppState;
 /// checkers give up after a few seconds; an answer after theirs helps nobody.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …, "integrity": …}}` when the database
-/// answers, otherwise 503 `{"status": "not_ready", "checks": {"database": {"status":
-/// "unavailable", "error": "…"}}}`. The error is the store's message, which never holds the
+/// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …,
+/// "integrity": …}}` when the database answers, otherwise 503 `{"status": "not_ready", "checks":
+/// {"database": {"status": "unavailable", "error": "…"}, …}}`. The error is the store's message, which never holds the
 /// database password (URLs in store errors are redacted).
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let checked = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.list_orgs()).await;
@@ -65,8 +65,8 @@ fn retention_check(state: &AppState) -> Value {
 
 /// What the background verification of the chains last found: `failing` with each failed
 /// organization's first problem (`org_id`, `seq`, `kind`, `message`) while any chain does not
-/// verify; `off` when the operator turned it off. Like retention, it does not make the process unready: the entries that do verify are
-/// still served, and the operator must look.
+/// verify; `off` when the operator turned it off. Like retention, it does not make the process
+/// unready: the entries that do verify are still served, and the operator must look.
 fn integrity_check(state: &AppState) -> Value {
     let status = state.integrity.lock().expect("integrity status").clone();
     let summary = match (status.off, status.problems.is_empty()) {
