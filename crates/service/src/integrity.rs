@@ -14,6 +14,8 @@ use stele_core::time::{Millis, now_millis};
 use stele_core::{Seq, chain, merkle};
 use stele_store::{IntegrityProblem, OrgKey, Store, StoreError, VerifyReport, proofs};
 
+use crate::low_priority;
+
 /// How much of the chain a verification checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extent {
@@ -96,7 +98,8 @@ pub type SharedWatchStatus = Arc<Mutex<WatchStatus>>;
 /// `every.whole_trail` (a tampering before the last verified checkpoint is found there). A
 /// problem is logged as an error naming the organization and `seq`, counted in
 /// `stele_verifications_total{result="failed"}` and shown in `status` (`/readyz`) until a later
-/// pass finds that organization's chain whole again. Runs until the task is dropped.
+/// pass finds that organization's chain whole again. Runs until the task is dropped; the server
+/// runs it through [`spawn_watch`].
 pub async fn watch(
     store: Arc<dyn Store>,
     key: PublicKey,
@@ -126,6 +129,19 @@ pub async fn watch(
             Err(error) => tracing::warn!(%error, "background verification could not run"),
         }
     }
+}
+
+/// Starts [`watch`] on a thread of its own at the lowest CPU priority ([`low_priority`]): its
+/// passes take what the requests leave of the cores. At full speed, a pass over the minute's new
+/// entries on a core of its own took a quarter of a 2-core machine's ingest rate; at the lowest
+/// priority a pass under such load takes longer instead. Stops when the returned value is dropped.
+pub fn spawn_watch(
+    store: Arc<dyn Store>,
+    key: PublicKey,
+    every: WatchEvery,
+    status: SharedWatchStatus,
+) -> std::io::Result<low_priority::Stop> {
+    low_priority::spawn("stele-verify", watch(store, key, every, status))
 }
 
 /// One verification of every organization.

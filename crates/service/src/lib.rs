@@ -21,6 +21,7 @@
 //!   stored under them.
 //! - [`secrets`]: the checkpoint signing key and the secrets derived from it.
 //! - [`clock`] and [`random`]: time and randomness, the effects every use case takes from here.
+//! - [`low_priority`]: a thread that yields the cores to the server's requests.
 //!
 //! This crate depends on no web framework, template engine or argument parser; `Cargo.toml` keeps
 //! it that way. It talks to storage only through `stele_store::Store`.
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod erasure;
 pub mod export;
 pub mod integrity;
+pub mod low_priority;
 pub mod organizations;
 pub mod print_log;
 pub mod random;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stele_store::StoreError;
+use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement, Transaction};
@@ -47,11 +48,17 @@ pub type Param<'a> = &'a (dyn ToSql + Sync);
 /// `connect_timeout` covers the TCP connect only, and a server that accepts the connection but
 /// never answers (a stuck proxy, a host under a storm) would otherwise hold the caller forever.
 pub async fn connect(config: &Config, setup: &str) -> R<Conn> {
+    connect_on(config, setup, &Handle::current()).await
+}
+
+/// [`connect`], with the connection driven by a task of `runtime`, whichever runtime the caller
+/// is on.
+async fn connect_on(config: &Config, setup: &str, runtime: &Handle) -> R<Conn> {
     let limit = 2 * config
         .get_connect_timeout()
         .copied()
         .unwrap_or(CONNECT_TIMEOUT);
-    match tokio::time::timeout(limit, open(config, setup)).await {
+    match tokio::time::timeout(limit, open(config, setup, runtime)).await {
         Ok(conn) => conn,
         Err(_) => Err(Error::Store(StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL: no answer within {} s",
@@ -60,14 +67,14 @@ pub async fn connect(config: &Config, setup: &str) -> R<Conn> {
     }
 }
 
-async fn open(config: &Config, setup: &str) -> R<Conn> {
+async fn open(config: &Config, setup: &str, runtime: &Handle) -> R<Conn> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         Error::Store(StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL: {}",
             describe(&e)
         )))
     })?;
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(error = %describe(&error), "PostgreSQL connection ended");
         }
@@ -229,16 +236,22 @@ impl Tx<'_> {
 pub struct Pool {
     config: Config,
     setup: String,
+    /// The runtime the pool was made on, which drives every connection it opens: a borrower on
+    /// another runtime (the background verification, at a low priority on a thread of its own)
+    /// must not leave a connection that the requests use next driven by its thread.
+    runtime: Handle,
     idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
 }
 
 impl Pool {
+    /// Must be called on the runtime that is to drive the connections (see `runtime`).
     pub fn new(config: Config, setup: &str, size: usize) -> Arc<Pool> {
         metrics::gauge!(stele_store::metrics::POOL_SIZE).set(size as f64);
         Arc::new(Pool {
             config,
             setup: setup.to_string(),
+            runtime: Handle::current(),
             idle: Mutex::new(Vec::with_capacity(size)),
             permits: Semaphore::new(size),
         })
@@ -283,7 +296,7 @@ impl Pool {
                 None => break,
             }
         }
-        let conn = connect(&self.config, &self.setup).await?;
+        let conn = connect_on(&self.config, &self.setup, &self.runtime).await?;
         Ok(Pooled {
             pool: self,
             conn: Some(conn),

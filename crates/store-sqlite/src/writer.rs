@@ -364,7 +364,7 @@ impl WriterState {
 }
 
 /// The WAL size past which the writer truncates it (see `keep_wal_bounded`).
-const WAL_TRUNCATE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const WAL_TRUNCATE_BYTES: u64 = 64 * 1024 * 1024;
 
 fn clone_err(e: &StoreError) -> StoreError {
     match e {

@@ -24,7 +24,7 @@ use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
 use stele_service::action_schemas::SchemaCache;
 use stele_service::export::jobs::ExportJobs;
-use stele_service::integrity::{SharedWatchStatus, watch};
+use stele_service::integrity::{SharedWatchStatus, spawn_watch};
 use stele_service::organizations::Directory;
 use stele_service::retention::SharedStatus;
 use stele_service::retention::{archive_sink, schedule};
@@ -172,12 +172,15 @@ impl Application {
             integrity.lock().expect("integrity watch status").off = true;
             None
         } else {
-            Some(tokio::spawn(watch(
-                store.clone(),
-                self.public_key,
-                self.config.verify_every,
-                integrity.clone(),
-            )))
+            Some(
+                spawn_watch(
+                    store.clone(),
+                    self.public_key,
+                    self.config.verify_every,
+                    integrity.clone(),
+                )
+                .context("starting the background verification")?,
+            )
         };
         let exports = ExportJobs::new(
             self.store.clone(),
@@ -257,9 +260,7 @@ impl Application {
         if let Some(schedule) = schedule {
             schedule.abort();
         }
-        if let Some(watcher) = watcher {
-            watcher.abort();
-        }
+        drop(watcher);
         // Running export jobs stop (as failed, their files removed) before the store closes.
         exports.shutdown().await;
         let _ = sweeper.await;
