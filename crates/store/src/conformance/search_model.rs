@@ -444,7 +444,7 @@ async fn check_against_model(
             assert_flat_matches_entry(entry, &row.flat().unwrap());
         }
         if limit >= 50 || round % 5 == 0 {
-            let (older, newer) = walk_both_ways(&store, a, &filter, limit).await;
+            let (older, newer) = walk_both_ways(store, a, &filter, limit).await;
             assert_eq!(
                 older, expected,
                 "round {round}: walking older with {filter:?}"
