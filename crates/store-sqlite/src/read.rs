@@ -418,7 +418,7 @@ impl Scan {
 
     /// `FROM entries e WHERE …` and its parameters, past the cursor's `position` (its
     /// direction and `pk`) if there is one.
-    fn from_where(&self, position: Option<(CursorDirection, i64)>) -> (String, Vec<SqlValue>) {
+    fn sql_past(&self, position: Option<(CursorDirection, i64)>) -> (String, Vec<SqlValue>) {
         let (mut lo, mut hi) = (self.lo, self.hi);
         match position {
             Some((CursorDirection::Older, pk)) => hi = Some(hi.map_or(pk, |h| h.min(pk))),
@@ -449,7 +449,7 @@ impl Scan {
             CursorDirection::Older => "DESC",
             CursorDirection::Newer => "ASC",
         };
-        let (from_where, mut params) = self.from_where(position);
+        let (from_where, mut params) = self.sql_past(position);
         let want = page.limit + 1;
         params.push((want as i64).into());
         let sql = format!(
@@ -461,7 +461,7 @@ impl Scan {
 
     /// The number of matches, capped and within the budget like every count ([`counted`]).
     fn count(&self, conn: &Connection) -> Result<(u64, bool)> {
-        let (from_where, params) = self.from_where(None);
+        let (from_where, params) = self.sql_past(None);
         let sql = format!("SELECT 1 {from_where} ORDER BY e.pk DESC");
         counted(conn, &sql, &params)
     }
