@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::app::config::Config;
 use crate::app::router;
 use crate::app::serve;
-use crate::app::state::AppState;
+use crate::app::state::{AppState, Shared};
 use crate::console::state::ConsoleState;
 use stele_service::access::api_keys;
 use stele_service::access::org_policy::Policies;
@@ -205,7 +205,7 @@ impl Application {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => self.url(),
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             store: self.store,
             public_key: self.public_key,
             pseudonym_secret: Arc::new(self.pseudonym_secret),
@@ -232,7 +232,7 @@ impl Application {
             password_links: Arc::new(TokenSigner::new(self.password_link_secret)),
             public_url: public_url.into(),
             embed_origins: self.config.embed_origins.clone().into(),
-        };
+        });
         let router = router::router(state, &self.config);
         // With the connection limits, and the peer's address in each request (the client address,
         // `client_ip::client_ip`, starts from it).

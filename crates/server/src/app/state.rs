@@ -1,6 +1,7 @@
 //! What every request handler shares: the store, the server's secrets and services, and the
 //! caches requests obey. Built once by `startup`; the API and the console take it as axum state.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use stele_core::checkpoint::PublicKey;
@@ -17,8 +18,27 @@ use stele_store::Store;
 use crate::app::client_ip::TrustedProxies;
 use crate::console::state::ConsoleState;
 
+/// [`Shared`], behind one `Arc`: axum clones the state for every extractor of every request, and
+/// cloning (then dropping) each of `Shared`'s fields was about 3% of the server's CPU under
+/// single-event ingest (docs/benchmarks.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     /// Verifies this server's checkpoints.
     pub public_key: PublicKey,
