@@ -57,9 +57,13 @@ pub const COUNT_BUDGET: Duration = Duration::from_millis(15);
 /// Matches fetched per round trip while counting.
 const COUNT_CHUNK: i32 = 2_500;
 
-/// Session settings of the read connections (see the module docs).
+/// Session settings of the read connections: plans for the actual values (see the module docs),
+/// and no JIT compilation. A query over an array of ranges (the proofs' reads of entry hashes,
+/// `unnest` of `seq` ranges) is estimated at tens of thousands of rows whatever it reads, which
+/// passes `jit_above_cost`: at 10M entries an inclusion proof spent 26 ms compiling for 0.3 ms of
+/// execution (docs/benchmarks.md). Every read here is short, so compiling never pays.
 pub const READER_SETUP: &str =
-    "SET plan_cache_mode = force_custom_plan; SET synchronous_commit = on";
+    "SET plan_cache_mode = force_custom_plan; SET synchronous_commit = on; SET jit = off";
 
 type Boxed = Box<dyn ToSql + Sync + Send>;
 
