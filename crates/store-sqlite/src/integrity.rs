@@ -307,10 +307,11 @@ pub fn verify(
 ///
 /// Under sustained ingest the writer restarts the WAL (`writer::keep_wal_bounded`, after a
 /// group) only at a moment when no reader holds an older snapshot, and a verification reading
-/// piece after piece leaves few such moments: measured at 10M entries, the WAL grew past 4 GB
-/// during a background pass. So while the WAL is past twice the writer's bound and still
-/// growing (ingest is going on), a piece first waits, up to a second, for it to shrink. A WAL
-/// that is large but not growing has no writer to fold it back, and is not waited for.
+/// piece after piece leaves few such moments: measured at 10M entries, the WAL grew to 3 GB
+/// during a background pass read in pieces without waiting (docs/benchmarks.md). So while the
+/// WAL is past twice the writer's bound and still growing (ingest is going on), a piece first
+/// waits, up to a second, for it to shrink. A WAL that is large but not growing has no writer to
+/// fold it back, and is not waited for.
 #[derive(Default)]
 struct Pieces {
     /// The WAL's size when the last piece was read.
