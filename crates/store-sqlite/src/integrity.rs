@@ -311,11 +311,11 @@ pub fn verify(
 /// during a background pass read in pieces without waiting (docs/benchmarks.md). So while the
 /// WAL is past twice the writer's bound and still growing (ingest is going on), a piece first
 /// waits, up to a second, for it to shrink. A WAL that is large but not growing has no writer to
-/// fold it back, and is not waited for.
+/// fold it back, and is not waited for (nor is one seen only once, before the first piece).
 #[derive(Default)]
 struct Pieces {
     /// The WAL's size when the last piece was read.
-    wal_bytes: u64,
+    wal_bytes: Option<u64>,
 }
 
 impl Pieces {
@@ -335,14 +335,15 @@ impl Pieces {
         if let Some(wal) = conn.path().map(|db| format!("{db}-wal")) {
             let wal_bytes = || std::fs::metadata(&wal).map_or(0, |m| m.len());
             let mut now = wal_bytes();
-            if now > Self::WAIT_PAST_BYTES && now > self.wal_bytes {
+            let growing = self.wal_bytes.is_some_and(|before| now > before);
+            if now > Self::WAIT_PAST_BYTES && growing {
                 let deadline = Instant::now() + Self::PATIENCE;
                 while now > Self::WAIT_PAST_BYTES && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
                     now = wal_bytes();
                 }
             }
-            self.wal_bytes = now;
+            self.wal_bytes = Some(now);
         }
         crate::in_read_transaction(conn, f)
     }

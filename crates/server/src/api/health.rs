@@ -18,8 +18,8 @@ const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …,
 /// "integrity": …}}` when the database answers, otherwise 503 `{"status": "not_ready", "checks":
-/// {"database": {"status": "unavailable", "error": "…"}, …}}`. The error is the store's message, which never holds the
-/// database password (URLs in store errors are redacted).
+/// {"database": {"status": "unavailable", "error": "…"}, …}}`. The error is the store's message,
+/// which never holds the database password (URLs in store errors are redacted).
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let checked = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.list_orgs()).await;
     let error = match checked {
