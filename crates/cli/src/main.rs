@@ -137,6 +137,8 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves).
+    Openapi,
     /// Apply the database migrations and exit (`stele serve` also applies them on start).
     Migrate {
         #[command(flatten)]
@@ -693,6 +695,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let key_path = key.path(&user.data);
             commands::user::reset_password(user.org, user.email, public_url, key_path, user.data)
                 .await
+        }
+        Command::Openapi => {
+            println!("{}", stele_server::openapi_json());
+            Ok(())
         }
         Command::Migrate { data } => {
             stele_server::app::backend::migrate(data.database_url.as_ref(), &data.data_dir).await?;

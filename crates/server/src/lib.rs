@@ -16,5 +16,6 @@ pub mod console;
 
 mod api;
 
+pub use api::openapi::document_json as openapi_json;
 pub use app::config::Config;
 pub use app::startup::Application;

@@ -803,3 +803,24 @@ fn the_settings_file_ranks_under_the_environment_and_the_flags() {
         server.banner
     );
 }
+
+/// `stele openapi` prints the document a running server serves at `/openapi.json`, byte for byte.
+#[test]
+fn stele_openapi_prints_what_the_server_serves() {
+    let printed = crate::support::stele_ok(&["openapi"]);
+    let document: Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/v1/events"]["post"].is_object());
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_sqlite(dir.path(), &[]);
+    let served = crate::support::runtime().block_on(async {
+        reqwest::get(format!("{}/openapi.json", server.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert_eq!(printed.trim_end(), served);
+}

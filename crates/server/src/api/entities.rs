@@ -8,11 +8,18 @@ use stele_store::Scope;
 use super::{PageBody, Params, params};
 use crate::api::auth::Authenticated;
 use crate::api::error::Result;
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 
 /// Every entry that names the record, as its primary entity or among bulk `entity_ids`, with the
 /// list's filters. Unlike the list, a record's history includes System actors unless
 /// `actor_type` says otherwise: it is meant to be the whole story of that record.
+#[utoipa::path(
+    get, operation_id = "listEntityEvents", path = "/v1/entities/{entity_type}/{entity_id}/events", tag = "events",
+    responses(
+        (status = 200, description = "Every entry naming the record, System actors included", body = schemas::Page),
+    ),
+)]
 pub async fn history(
     State(state): State<AppState>,
     auth: Authenticated,

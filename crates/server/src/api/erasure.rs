@@ -11,6 +11,7 @@ use stele_store::{ErasureOutcome, RedactionOutcome, Scope};
 
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use stele_service::erasure::{self, ErasureError, Org, RedactionError, Requester};
 
@@ -44,6 +45,13 @@ pub struct ErasureResponse {
 
 /// Erases the person (`stele_service::erasure`, which says how). An archive that cannot be
 /// rewritten is a 500 after the database erasure was made: the request can be repeated.
+#[utoipa::path(
+    post, operation_id = "erasePerson", path = "/v1/erasure", tag = "erasure",
+    request_body = schemas::ErasureRequest,
+    responses(
+        (status = 200, description = "The person is erased wherever an entry mentioned them; the erasure is recorded", body = schemas::ErasureResponse),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -104,6 +112,14 @@ pub struct RedactionRequest {
 }
 
 /// Redacts fields of one entry (`stele_service::erasure::redact`).
+#[utoipa::path(
+    post, operation_id = "redactEntry", path = "/v1/events/{id}/redactions", tag = "erasure",
+    request_body = schemas::RedactionRequest,
+    responses(
+        (status = 200, description = "The fields are redacted; the redaction is recorded", body = schemas::RedactionResponse),
+        (status = 404, description = "No such entry", body = schemas::Error),
+    ),
+)]
 pub async fn redact(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -24,6 +24,7 @@ use stele_store::Scope;
 use super::{PageBody, Params, page_request, params};
 use crate::api::auth::{IngestKey, Reader};
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use axum::http::{HeaderName, HeaderValue};
 use record::{Checked, Recorded};
@@ -41,6 +42,26 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// How many correlated entries one entry shows.
 const MAX_CORRELATED: usize = 100;
 
+#[utoipa::path(
+    post, operation_id = "createEvents", path = "/v1/events", tag = "events",
+    request_body(
+        description = "One event, a batch of up to 1000 (`events`), or NDJSON (one event a line)",
+        content(
+            (schemas::EventRequest = "application/json"),
+            (String = "application/x-ndjson"),
+        ),
+    ),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key replays the first receipts and writes nothing"),
+    ),
+    responses(
+        (status = 201, description = "Committed and synced to disk", body = schemas::Receipts),
+        (status = 202, description = "Recording is off for the organization: checked, not stored", body = schemas::Receipts),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = schemas::Error),
+        (status = 413, description = "The body or an event is too large", body = schemas::Error),
+        (status = 422, description = "Events break the rules: details name each by index and field; nothing was recorded", body = schemas::Error),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: IngestKey,
@@ -268,6 +289,12 @@ fn read_ndjson(body: &[u8]) -> Result<Vec<Shaped<SentEvent<'_>>>> {
     }
 }
 
+#[utoipa::path(
+    get, operation_id = "listEvents", path = "/v1/events", tag = "events",
+    responses(
+        (status = 200, description = "A page of entries, newest first", body = schemas::Page),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     reader: Reader,
@@ -279,6 +306,13 @@ pub async fn list(
     Ok(Json(PageBody::from(page)))
 }
 
+#[utoipa::path(
+    get, operation_id = "getEvent", path = "/v1/events/{id}", tag = "events",
+    responses(
+        (status = 200, description = "The entry (the read is recorded, channel pii-read)", body = schemas::EntryWithCorrelated),
+        (status = 404, description = "No such entry in the organization", body = schemas::Error),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     reader: Reader,

@@ -9,9 +9,16 @@ use stele_store::Scope;
 use super::{Params, params};
 use crate::api::auth::Reader;
 use crate::api::error::Result;
+use crate::api::openapi::schemas;
 use crate::app::download;
 use crate::app::state::AppState;
 
+#[utoipa::path(
+    get, operation_id = "exportEvents", path = "/v1/export", tag = "export",
+    responses(
+        (status = 200, description = "Every matching entry, newest first, as a download (the export is recorded)", content( (String = "text/csv"), (Vec<schemas::Entry> = "application/json"), (String = "application/x-ndjson"))),
+    ),
+)]
 pub async fn download(
     State(state): State<AppState>,
     reader: Reader,

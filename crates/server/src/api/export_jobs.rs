@@ -18,6 +18,7 @@ use tokio::io::AsyncReadExt;
 use super::{Params, params};
 use crate::api::auth::{Authenticated, ClientIp};
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::download;
 use crate::app::state::AppState;
 use stele_core::params::FILTER_PARAMETERS;
@@ -30,6 +31,13 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
 /// `POST /v1/exports`: `{"format": "csv"|"json"|"ndjson", "filters": {…}}`, both optional (CSV of
 /// everything `GET /v1/events` lists by default). Answers `202` with the pending job.
+#[utoipa::path(
+    post, operation_id = "createExportJob", path = "/v1/exports", tag = "export",
+    request_body = schemas::ExportJobRequest,
+    responses(
+        (status = 202, description = "The job, queued; poll it", body = schemas::ExportJob),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -136,6 +144,13 @@ fn export_request(body: &[u8]) -> Result<ExportRequest> {
 }
 
 /// `GET /v1/exports/{id}`: the organization's job; while it is ready, with a new download link.
+#[utoipa::path(
+    get, operation_id = "getExportJob", path = "/v1/exports/{id}", tag = "export",
+    responses(
+        (status = 200, description = "The job", body = schemas::ExportJob),
+        (status = 404, description = "No such job in the organization", body = schemas::Error),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -175,6 +190,14 @@ fn job_json(job: &ExportJob, now: Millis, token: Option<&str>) -> Value {
 /// `GET /v1/exports/{id}/download?token=…`: the file, streamed from disk. An unknown token is a
 /// 404 (whether or not the job exists); a link of an expired job is a 410, and its file is removed
 /// if the sweep has not done so yet.
+#[utoipa::path(
+    get, operation_id = "downloadExportJob", path = "/v1/exports/{id}/download", tag = "export", security(()),
+    responses(
+        (status = 200, description = "The file (the link's token is the credential)", content( (String = "text/csv"), (Vec<schemas::Entry> = "application/json"), (String = "application/x-ndjson"))),
+        (status = 404, description = "No such link", body = schemas::Error),
+        (status = 410, description = "The download window has ended", body = schemas::Error),
+    ),
+)]
 pub async fn download(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,

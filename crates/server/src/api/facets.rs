@@ -7,8 +7,15 @@ use stele_store::{Facets, Scope};
 
 use crate::api::auth::Reader;
 use crate::api::error::Result;
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 
+#[utoipa::path(
+    get, operation_id = "getFacets", path = "/v1/facets", tag = "events",
+    responses(
+        (status = 200, description = "The values present in the organization's data", body = schemas::Facets),
+    ),
+)]
 pub async fn show(State(state): State<AppState>, reader: Reader) -> Result<Json<Facets>> {
     reader.require(Scope::Read)?;
     Ok(Json(state.store.facets(reader.org()).await?))

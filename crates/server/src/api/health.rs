@@ -10,16 +10,35 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use stele_store::StoreError;
 
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 
 /// How long the database may take to answer before the process is reported not ready. Health
 /// checkers give up after a few seconds; an answer after theirs helps nobody.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `/healthz`: `ok` while the process runs, whatever the database does.
+#[utoipa::path(
+    get, operation_id = "live", path = "/healthz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "The process runs", body = String, content_type = "text/plain", example = "ok"),
+    ),
+)]
+pub async fn live() -> &'static str {
+    "ok"
+}
+
 /// 200 `{"status": "ready", "checks": {"database": {"status": "ok"}, "retention": …,
 /// "integrity": …}}` when the database answers, otherwise 503 `{"status": "not_ready", "checks":
 /// {"database": {"status": "unavailable", "error": "…"}, …}}`. The error is the store's message,
 /// which never holds the database password (URLs in store errors are redacted).
+#[utoipa::path(
+    get, operation_id = "ready", path = "/readyz", tag = "health", security(()),
+    responses(
+        (status = 200, description = "Ready: the database answers", body = schemas::Readiness),
+        (status = 503, description = "Not ready, naming the check that failed", body = schemas::Readiness),
+    ),
+)]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let checked = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, state.store.list_orgs()).await;
     let error = match checked {

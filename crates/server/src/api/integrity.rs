@@ -12,6 +12,7 @@ use stele_store::{Scope, VerifyReport};
 use super::{Params, params};
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 
 const DEFAULT_CHECKPOINTS: usize = 100;
@@ -20,6 +21,12 @@ const MAX_CHECKPOINTS: usize = 1000;
 /// Recomputes the chain from the stored entries and checks the checkpoints' signatures and
 /// content: what came after the last checkpoint a verification passed, or everything with
 /// `full=true`. `ok: false` names the first bad `seq` and why.
+#[utoipa::path(
+    get, operation_id = "verifyChain", path = "/v1/integrity/verify", tag = "integrity",
+    responses(
+        (status = 200, description = "The verification's report", body = schemas::VerifyReport),
+    ),
+)]
 pub async fn verify(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -53,6 +60,12 @@ pub async fn verify(
 }
 
 /// Signed checkpoints, newest first (`limit`, default 100, at most 1000).
+#[utoipa::path(
+    get, operation_id = "listCheckpoints", path = "/v1/integrity/checkpoints", tag = "integrity",
+    responses(
+        (status = 200, description = "Signed checkpoints, newest first", body = schemas::Checkpoints),
+    ),
+)]
 pub async fn checkpoints(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -84,6 +97,12 @@ pub async fn checkpoints(
 }
 
 /// The Ed25519 public key that verifies checkpoints. Public by nature: no key needed.
+#[utoipa::path(
+    get, operation_id = "getPublicKey", path = "/v1/integrity/public-key", tag = "integrity", security(()),
+    responses(
+        (status = 200, description = "The key that verifies checkpoints", body = schemas::PublicKey),
+    ),
+)]
 pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "algorithm": "ed25519",
@@ -94,6 +113,14 @@ pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
 
 /// An inclusion proof of one entry in the latest signed checkpoint
 /// (`stele_service::integrity::inclusion_proof`).
+#[utoipa::path(
+    get, operation_id = "getInclusionProof", path = "/v1/events/{id}/proof", tag = "integrity",
+    responses(
+        (status = 200, description = "The entry's inclusion proof", body = schemas::InclusionProof),
+        (status = 404, description = "No such entry", body = schemas::Error),
+        (status = 409, description = "No signed checkpoint covers the entry yet", body = schemas::Error),
+    ),
+)]
 pub async fn inclusion(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -107,6 +134,13 @@ pub async fn inclusion(
 }
 
 /// A consistency proof between two signed checkpoints (`from` and `to` are their `seq`s).
+#[utoipa::path(
+    get, operation_id = "getConsistencyProof", path = "/v1/integrity/consistency", tag = "integrity",
+    responses(
+        (status = 200, description = "The consistency proof between the two checkpoints", body = schemas::ConsistencyProof),
+        (status = 404, description = "No checkpoint at one of the two seqs", body = schemas::Error),
+    ),
+)]
 pub async fn consistency(
     State(state): State<AppState>,
     auth: Authenticated,

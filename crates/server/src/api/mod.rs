@@ -13,6 +13,7 @@ pub mod export_jobs;
 pub mod facets;
 pub mod health;
 pub mod integrity;
+pub mod openapi;
 pub mod organizations;
 pub mod parameters;
 pub mod print_log;
@@ -23,11 +24,13 @@ pub mod viewer_tokens;
 use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{get, patch};
 use serde::Serialize;
 use stele_core::Entry;
 use stele_core::params::PageRequest;
 use stele_store::Page;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::state::AppState;
 use error::{ApiError, Result};
@@ -74,89 +77,72 @@ impl From<Page> for PageBody {
 }
 /// Every API route; the application router merges it with the console's.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/events", get(events::list).post(events::create))
-        .route("/v1/events/{id}", get(events::show))
-        .route("/v1/events/{id}/proof", get(integrity::inclusion))
-        .route(
-            "/v1/entities/{entity_type}/{entity_id}/events",
-            get(entities::history),
-        )
-        .route("/v1/facets", get(facets::show))
-        .route("/v1/export", get(export::download))
-        .route("/v1/exports", post(export_jobs::create))
-        .route("/v1/exports/{id}", get(export_jobs::show))
-        .route("/v1/exports/{id}/download", get(export_jobs::download))
-        .route("/v1/integrity/verify", get(integrity::verify))
-        .route("/v1/integrity/checkpoints", get(integrity::checkpoints))
-        .route("/v1/integrity/public-key", get(integrity::public_key))
-        .route("/v1/integrity/consistency", get(integrity::consistency))
-        .route("/v1/erasure", post(erasure::create))
-        .route("/v1/events/{id}/redactions", post(erasure::redact))
-        .route("/v1/viewer-tokens", post(viewer_tokens::create))
-        .route(
-            "/v1/organizations",
-            get(organizations::list).post(organizations::create),
-        )
-        .route(
-            "/v1/organizations/{org}",
-            get(organizations::show)
-                .patch(organizations::update)
-                .delete(organizations::delete),
-        )
-        .route(
-            "/v1/organizations/{org}/keys",
-            get(organizations::list_keys).post(organizations::create_key),
-        )
-        .route(
-            "/v1/organizations/{org}/keys/{key_id}",
-            delete(organizations::revoke_key),
-        )
-        .route(
-            "/v1/organizations/{org}/members",
-            get(organizations::list_members).post(organizations::add_member),
-        )
-        .route(
-            "/v1/organizations/{org}/members/{id}",
-            patch(organizations::update_member).delete(organizations::remove_member),
-        )
-        .route(
-            "/v1/organizations/{org}/members/{id}/password-link",
-            post(organizations::member_password_link),
-        )
-        .route("/v1/redaction/test", post(redaction::test))
-        .route(
-            "/v1/settings",
-            get(settings::show)
-                .put(settings::replace)
-                .patch(settings::patch),
-        )
-        // The print log speaks Bambuddy's paths, which clients write with or without the
-        // trailing slash.
+    let (documented, _) = documented().split_for_parts();
+    documented
+        // The print log speaks Bambuddy's paths, which its clients write with or without the
+        // trailing slash: the other spelling of each documented path, served alike.
         .route(
             "/api/v1/print-log",
             get(print_log::list)
                 .post(print_log::create)
                 .delete(print_log::clear),
         )
-        .route(
-            "/api/v1/print-log/",
-            get(print_log::list)
-                .post(print_log::create)
-                .delete(print_log::clear),
-        )
-        .route("/api/v1/print-log/stats", get(print_log::stats))
         .route("/api/v1/print-log/stats/", get(print_log::stats))
-        .route(
-            "/api/v1/print-log/{id}",
-            patch(print_log::update).delete(print_log::delete),
-        )
         .route(
             "/api/v1/print-log/{id}/",
             patch(print_log::update).delete(print_log::delete),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::ready))
         // After every route: a layer added with `route_layer` covers the routes before it.
         .route_layer(axum::middleware::from_fn(parameters::reject_unknown))
+}
+
+/// The API's routes, each registered from its handler's `#[utoipa::path]` attribute, which
+/// gives the router its path and method and the OpenAPI document ([`openapi`]) its description.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::list, events::create))
+        .routes(routes!(events::show))
+        .routes(routes!(integrity::inclusion))
+        .routes(routes!(entities::history))
+        .routes(routes!(facets::show))
+        .routes(routes!(export::download))
+        .routes(routes!(export_jobs::create))
+        .routes(routes!(export_jobs::show))
+        .routes(routes!(export_jobs::download))
+        .routes(routes!(integrity::verify))
+        .routes(routes!(integrity::checkpoints))
+        .routes(routes!(integrity::public_key))
+        .routes(routes!(integrity::consistency))
+        .routes(routes!(erasure::create))
+        .routes(routes!(erasure::redact))
+        .routes(routes!(viewer_tokens::create))
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(
+            organizations::show,
+            organizations::update,
+            organizations::delete
+        ))
+        .routes(routes!(organizations::list_keys, organizations::create_key))
+        .routes(routes!(organizations::revoke_key))
+        .routes(routes!(
+            organizations::list_members,
+            organizations::add_member
+        ))
+        .routes(routes!(
+            organizations::update_member,
+            organizations::remove_member
+        ))
+        .routes(routes!(organizations::member_password_link))
+        .routes(routes!(redaction::test))
+        .routes(routes!(settings::show, settings::replace, settings::patch))
+        .routes(routes!(
+            print_log::list,
+            print_log::create,
+            print_log::clear
+        ))
+        .routes(routes!(print_log::stats))
+        .routes(routes!(print_log::update, print_log::delete))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(openapi::serve))
 }

@@ -33,6 +33,7 @@ use stele_store::{
 use super::{Params, params};
 use crate::api::auth::{Authenticated, org_error};
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use stele_service::access::api_keys::{self, Revoked};
 use stele_service::access::members::{self, AddMember, AddMemberError, LinkIssuer};
@@ -127,6 +128,14 @@ fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
     }
 }
 
+#[utoipa::path(
+    post, operation_id = "createOrganization", path = "/v1/organizations", tag = "organizations",
+    request_body = schemas::OrganizationRequest,
+    responses(
+        (status = 201, description = "The organization", body = schemas::Organization),
+        (status = 409, description = "The external id is taken", body = schemas::Error),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -148,6 +157,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(organization_json(&org))))
 }
 
+#[utoipa::path(
+    get, operation_id = "listOrganizations", path = "/v1/organizations", tag = "organizations",
+    responses(
+        (status = 200, description = "Organizations, oldest first", body = schemas::Organizations),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -205,6 +220,13 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    get, operation_id = "getOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    responses(
+        (status = 200, description = "The organization", body = schemas::Organization),
+        (status = 404, description = "No such organization", body = schemas::Error),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -215,6 +237,15 @@ pub async fn show(
     Ok(Json(organization_json(&org)))
 }
 
+#[utoipa::path(
+    patch, operation_id = "updateOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    request_body = schemas::OrganizationRequest,
+    responses(
+        (status = 200, description = "The organization as changed", body = schemas::Organization),
+        (status = 404, description = "No such organization", body = schemas::Error),
+        (status = 409, description = "The external id is taken", body = schemas::Error),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -245,6 +276,13 @@ pub async fn update(
     Ok(Json(organization_json(&new)))
 }
 
+#[utoipa::path(
+    delete, operation_id = "deleteOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    responses(
+        (status = 200, description = "The organization and its entries are gone", body = schemas::DeletedOrganization),
+        (status = 404, description = "No such organization", body = schemas::Error),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -276,6 +314,14 @@ pub async fn delete(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    post, operation_id = "createApiKey", path = "/v1/organizations/{org}/keys", tag = "organizations",
+    request_body = schemas::ApiKeyRequest,
+    responses(
+        (status = 201, description = "The key, with its secret shown this once", body = schemas::CreatedApiKey),
+        (status = 404, description = "No such organization", body = schemas::Error),
+    ),
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -323,6 +369,13 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get, operation_id = "listApiKeys", path = "/v1/organizations/{org}/keys", tag = "organizations",
+    responses(
+        (status = 200, description = "The organization's keys (never their secrets)", body = schemas::ApiKeys),
+        (status = 404, description = "No such organization", body = schemas::Error),
+    ),
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -336,6 +389,13 @@ pub async fn list_keys(
     })))
 }
 
+#[utoipa::path(
+    delete, operation_id = "revokeApiKey", path = "/v1/organizations/{org}/keys/{key_id}", tag = "organizations",
+    responses(
+        (status = 200, description = "The key, revoked", body = schemas::ApiKey),
+        (status = 404, description = "No such key in the organization", body = schemas::Error),
+    ),
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -396,6 +456,15 @@ fn role_of(map: &Map<String, Value>) -> Result<Option<Role>> {
     }
 }
 
+#[utoipa::path(
+    post, operation_id = "addMember", path = "/v1/organizations/{org}/members", tag = "organizations",
+    request_body = schemas::MemberRequest,
+    responses(
+        (status = 201, description = "The member", body = schemas::AddedMember),
+        (status = 404, description = "No such organization", body = schemas::Error),
+        (status = 409, description = "Already a member", body = schemas::Error),
+    ),
+)]
 pub async fn add_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -457,6 +526,13 @@ pub async fn add_member(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get, operation_id = "listMembers", path = "/v1/organizations/{org}/members", tag = "organizations",
+    responses(
+        (status = 200, description = "The organization's console members", body = schemas::Members),
+        (status = 404, description = "No such organization", body = schemas::Error),
+    ),
+)]
 pub async fn list_members(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -470,6 +546,14 @@ pub async fn list_members(
     })))
 }
 
+#[utoipa::path(
+    patch, operation_id = "updateMember", path = "/v1/organizations/{org}/members/{id}", tag = "organizations",
+    request_body = schemas::MemberRequest,
+    responses(
+        (status = 200, description = "The member as changed", body = schemas::Member),
+        (status = 404, description = "No such member", body = schemas::Error),
+    ),
+)]
 pub async fn update_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -523,6 +607,13 @@ fn no_such_member(e: StoreError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    delete, operation_id = "removeMember", path = "/v1/organizations/{org}/members/{id}", tag = "organizations",
+    responses(
+        (status = 200, description = "The member, removed", body = schemas::Member),
+        (status = 404, description = "No such member", body = schemas::Error),
+    ),
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -537,6 +628,13 @@ pub async fn remove_member(
     Ok(Json(member_json(&member)))
 }
 
+#[utoipa::path(
+    post, operation_id = "createPasswordLink", path = "/v1/organizations/{org}/members/{id}/password-link", tag = "organizations",
+    responses(
+        (status = 201, description = "A new link (earlier ones stop working)", body = schemas::PasswordLink),
+        (status = 404, description = "No such member", body = schemas::Error),
+    ),
+)]
 pub async fn member_password_link(
     State(state): State<AppState>,
     auth: Authenticated,

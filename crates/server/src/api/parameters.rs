@@ -24,7 +24,7 @@ use crate::api::error::ApiError;
 const EXPORT_PARAMETERS: &[&[&str]] = &[&PAGE_PARAMETERS, &["format"]];
 
 /// What the endpoint at `route` (the router's pattern) reads for `method`, as lists to join.
-fn accepted(method: &Method, route: &str) -> &'static [&'static [&'static str]] {
+pub(crate) fn accepted(method: &Method, route: &str) -> &'static [&'static [&'static str]] {
     let get = *method == Method::GET || *method == Method::HEAD;
     match route {
         "/v1/events" | "/v1/entities/{entity_type}/{entity_id}/events" if get => {

@@ -21,6 +21,7 @@ use stele_store::PrintId;
 use super::{Params, params};
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use stele_service::print_log::{self as log, Caller, ChangeError, Denied, Invalid, Query};
 
@@ -60,6 +61,13 @@ fn query(raw: Params) -> Result<Query> {
     )?)
 }
 
+#[utoipa::path(
+    post, operation_id = "recordPrint", path = "/api/v1/print-log/", tag = "print log",
+    request_body = schemas::PrintLogRecord,
+    responses(
+        (status = 201, description = "The row (its creation is recorded in the trail)", body = schemas::PrintLogRecord),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -77,6 +85,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(log::print_json(&print))))
 }
 
+#[utoipa::path(
+    get, operation_id = "listPrints", path = "/api/v1/print-log/", tag = "print log",
+    responses(
+        (status = 200, description = "Rows, newest first", body = schemas::PrintLogPage),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -94,6 +108,12 @@ pub async fn list(
     })))
 }
 
+#[utoipa::path(
+    get, operation_id = "getPrintStats", path = "/api/v1/print-log/stats", tag = "print log",
+    responses(
+        (status = 200, description = "Figures over every matching row", body = schemas::PrintLogStats),
+    ),
+)]
 pub async fn stats(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -105,6 +125,14 @@ pub async fn stats(
     Ok(Json(log::stats_json(&stats)))
 }
 
+#[utoipa::path(
+    patch, operation_id = "reclassifyPrint", path = "/api/v1/print-log/{id}", tag = "print log",
+    request_body = Object,
+    responses(
+        (status = 200, description = "The row as reclassified", body = schemas::PrintLogRecord),
+        (status = 404, description = "No such row", body = schemas::Error),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -128,6 +156,13 @@ pub async fn update(
     Ok(Json(log::print_json(&after)))
 }
 
+#[utoipa::path(
+    delete, operation_id = "deletePrint", path = "/api/v1/print-log/{id}", tag = "print log",
+    responses(
+        (status = 200, description = "The row is deleted", body = Object, example = json!({"status": "deleted", "id": 42})),
+        (status = 404, description = "No such row", body = schemas::Error),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -147,6 +182,12 @@ pub async fn delete(
     Ok(Json(json!({"status": "deleted", "id": id})))
 }
 
+#[utoipa::path(
+    delete, operation_id = "clearPrintLog", path = "/api/v1/print-log/", tag = "print log",
+    responses(
+        (status = 200, description = "How many rows were deleted", body = Object, example = json!({"deleted": 3})),
+    ),
+)]
 pub async fn clear(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>> {
     let caller = Caller::from_key(&auth.key);
     let deleted = log::clear(state.store.as_ref(), auth.key.org, &caller, &state.clock).await?;

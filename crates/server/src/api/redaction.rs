@@ -30,6 +30,7 @@ use stele_store::Scope;
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
 use crate::api::events::record::invalid;
+use crate::api::openapi::schemas;
 use crate::api::settings::read_rules;
 use crate::app::state::AppState;
 
@@ -42,6 +43,14 @@ struct TestBody<'a> {
     rules: Option<Value>,
 }
 
+#[utoipa::path(
+    post, operation_id = "testRedaction", path = "/v1/redaction/test", tag = "settings",
+    request_body = schemas::RedactionTestRequest,
+    responses(
+        (status = 200, description = "What the rules would redact; nothing is stored", body = schemas::RedactionPreview),
+        (status = 422, description = "The event or the rules break the rules", body = schemas::Error),
+    ),
+)]
 pub async fn test(
     State(state): State<AppState>,
     auth: Authenticated,

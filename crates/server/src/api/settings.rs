@@ -42,6 +42,7 @@ use stele_store::{EmbedTheme, MIN_RETENTION_DAYS, OrgSettings, Scope};
 
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use stele_service::access::{org_policy, viewer};
 use stele_service::settings::{
@@ -61,6 +62,12 @@ fn settings_json(settings: &OrgSettings) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, operation_id = "getSettings", path = "/v1/settings", tag = "settings",
+    responses(
+        (status = 200, description = "The organization's settings", body = schemas::Settings),
+    ),
+)]
 pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<Json<Value>> {
     auth.require(Scope::Read)?;
     let settings = state.store.settings(auth.key.org).await?;
@@ -68,6 +75,13 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<
 }
 
 /// `PUT`: the whole settings document (`retention_days` required).
+#[utoipa::path(
+    put, operation_id = "replaceSettings", path = "/v1/settings", tag = "settings",
+    request_body = schemas::Settings,
+    responses(
+        (status = 200, description = "The settings as stored", body = schemas::Settings),
+    ),
+)]
 pub async fn replace(
     state: State<AppState>,
     auth: Authenticated,
@@ -79,6 +93,13 @@ pub async fn replace(
 }
 
 /// `PATCH`: only the fields sent change.
+#[utoipa::path(
+    patch, operation_id = "updateSettings", path = "/v1/settings", tag = "settings",
+    request_body = schemas::Settings,
+    responses(
+        (status = 200, description = "The settings as stored", body = schemas::Settings),
+    ),
+)]
 pub async fn patch(
     state: State<AppState>,
     auth: Authenticated,

@@ -27,6 +27,7 @@ use stele_store::Scope;
 
 use crate::api::auth::Authenticated;
 use crate::api::error::{ApiError, Result};
+use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 use stele_service::access::viewer::{self, FixedFilters, MintRequest, Permission, Theme, Viewer};
 use stele_service::trail::By;
@@ -47,6 +48,13 @@ struct Body {
     session_seconds: Option<u64>,
 }
 
+#[utoipa::path(
+    post, operation_id = "createViewerToken", path = "/v1/viewer-tokens", tag = "viewer tokens",
+    request_body = schemas::ViewerTokenRequest,
+    responses(
+        (status = 201, description = "A token that opens the organization's log inside another product", body = schemas::ViewerToken),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -33,6 +33,7 @@ macro_rules! suite {
             mod isolation;
             mod limits;
             mod metrics;
+            mod openapi;
             mod parameters;
             mod platform;
             mod policy;
