@@ -15,7 +15,9 @@ use crate::app::state::AppState;
 /// list's filters. Unlike the list, a record's history includes System actors unless
 /// `actor_type` says otherwise: it is meant to be the whole story of that record.
 #[utoipa::path(
-    get, operation_id = "listEntityEvents", path = "/v1/entities/{entity_type}/{entity_id}/events", tag = "events",
+    get, path = "/v1/entities/{entity_type}/{entity_id}/events", tag = "events", operation_id = "listEntityEvents",
+    summary = "A record's history",
+    description = "Every entry naming the record, as its primary or a related entity or in a bulk action's `entity_ids`, with the list's filters. System actors are included unless `actor_type` says otherwise.",
     responses(
         (status = 200, description = "Every entry naming the record, System actors included", body = schemas::Page),
     ),

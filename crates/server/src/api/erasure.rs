@@ -46,7 +46,9 @@ pub struct ErasureResponse {
 /// Erases the person (`stele_service::erasure`, which says how). An archive that cannot be
 /// rewritten is a 500 after the database erasure was made: the request can be repeated.
 #[utoipa::path(
-    post, operation_id = "erasePerson", path = "/v1/erasure", tag = "erasure",
+    post, path = "/v1/erasure", tag = "erasure", operation_id = "erasePerson",
+    summary = "Erase a person",
+    description = "Wherever an entry mentions the person (as actor, as entity, in text, changes and metadata) they become a stable pseudonym; the chain still verifies; the erasure is recorded. Needs the `admin` scope.",
     request_body = schemas::ErasureRequest,
     responses(
         (status = 200, description = "The person is erased wherever an entry mentioned them; the erasure is recorded", body = schemas::ErasureResponse),
@@ -113,7 +115,9 @@ pub struct RedactionRequest {
 
 /// Redacts fields of one entry (`stele_service::erasure::redact`).
 #[utoipa::path(
-    post, operation_id = "redactEntry", path = "/v1/events/{id}/redactions", tag = "erasure",
+    post, path = "/v1/events/{id}/redactions", tag = "erasure", operation_id = "redactEntry",
+    summary = "Redact fields of an entry",
+    description = "Replaces the named fields of one entry; the chain still verifies and the redaction is recorded. Needs the `admin` scope.",
     request_body = schemas::RedactionRequest,
     responses(
         (status = 200, description = "The fields are redacted; the redaction is recorded", body = schemas::RedactionResponse),

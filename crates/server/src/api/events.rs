@@ -43,7 +43,9 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 const MAX_CORRELATED: usize = 100;
 
 #[utoipa::path(
-    post, operation_id = "createEvents", path = "/v1/events", tag = "events",
+    post, path = "/v1/events", tag = "events", operation_id = "createEvents",
+    summary = "Record events",
+    description = "One event, a batch of up to 1000, or NDJSON. All or nothing: if any event is invalid nothing is stored and the 422 names each problem. A 201 comes only after the events are committed, chained and synced to disk.",
     request_body(
         description = "One event, a batch of up to 1000 (`events`), or NDJSON (one event a line)",
         content(
@@ -290,7 +292,9 @@ fn read_ndjson(body: &[u8]) -> Result<Vec<Shaped<SentEvent<'_>>>> {
 }
 
 #[utoipa::path(
-    get, operation_id = "listEvents", path = "/v1/events", tag = "events",
+    get, path = "/v1/events", tag = "events", operation_id = "listEvents",
+    summary = "Search the trail",
+    description = "A page of the organization's entries, newest first, with every filter combined. System actors are left out unless `actor_type` asks for them. Walk pages with `next_cursor`.",
     responses(
         (status = 200, description = "A page of entries, newest first", body = schemas::Page),
     ),
@@ -307,7 +311,9 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, operation_id = "getEvent", path = "/v1/events/{id}", tag = "events",
+    get, path = "/v1/events/{id}", tag = "events", operation_id = "getEvent",
+    summary = "Read one entry",
+    description = "The entry and the entries sharing its correlation id. Reading an entry is a read of personal data: it is recorded (action `view`, channel `pii-read`) before the answer is sent.",
     responses(
         (status = 200, description = "The entry (the read is recorded, channel pii-read)", body = schemas::EntryWithCorrelated),
         (status = 404, description = "No such entry in the organization", body = schemas::Error),

@@ -14,7 +14,9 @@ use crate::app::download;
 use crate::app::state::AppState;
 
 #[utoipa::path(
-    get, operation_id = "exportEvents", path = "/v1/export", tag = "export",
+    get, path = "/v1/export", tag = "export", operation_id = "exportEvents",
+    summary = "Export the trail",
+    description = "Every entry the same list query matches, newest first, streamed as CSV, JSON or NDJSON. Needs the `export` scope; the export is recorded in the trail.",
     responses(
         (status = 200, description = "Every matching entry, newest first, as a download (the export is recorded)", content( (String = "text/csv"), (Vec<schemas::Entry> = "application/json"), (String = "application/x-ndjson"))),
     ),

@@ -32,7 +32,9 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 /// `POST /v1/exports`: `{"format": "csv"|"json"|"ndjson", "filters": {…}}`, both optional (CSV of
 /// everything `GET /v1/events` lists by default). Answers `202` with the pending job.
 #[utoipa::path(
-    post, operation_id = "createExportJob", path = "/v1/exports", tag = "export",
+    post, path = "/v1/exports", tag = "export", operation_id = "createExportJob",
+    summary = "Start an export job",
+    description = "Exports in the background to a file; poll the job for its download link. Needs the `export` scope.",
     request_body = schemas::ExportJobRequest,
     responses(
         (status = 202, description = "The job, queued; poll it", body = schemas::ExportJob),
@@ -145,7 +147,9 @@ fn export_request(body: &[u8]) -> Result<ExportRequest> {
 
 /// `GET /v1/exports/{id}`: the organization's job; while it is ready, with a new download link.
 #[utoipa::path(
-    get, operation_id = "getExportJob", path = "/v1/exports/{id}", tag = "export",
+    get, path = "/v1/exports/{id}", tag = "export", operation_id = "getExportJob",
+    summary = "Poll an export job",
+    description = "The job's state; once ready, with a download link (a new token each time, valid for a limited window).",
     responses(
         (status = 200, description = "The job", body = schemas::ExportJob),
         (status = 404, description = "No such job in the organization", body = schemas::Error),
@@ -191,7 +195,9 @@ fn job_json(job: &ExportJob, now: Millis, token: Option<&str>) -> Value {
 /// 404 (whether or not the job exists); a link of an expired job is a 410, and its file is removed
 /// if the sweep has not done so yet.
 #[utoipa::path(
-    get, operation_id = "downloadExportJob", path = "/v1/exports/{id}/download", tag = "export", security(()),
+    get, path = "/v1/exports/{id}/download", tag = "export", security(()), operation_id = "downloadExportJob",
+    summary = "Download an export",
+    description = "The job's file. The link's token is the credential: no API key. An unknown token is a 404; an expired link a 410.",
     responses(
         (status = 200, description = "The file (the link's token is the credential)", content( (String = "text/csv"), (Vec<schemas::Entry> = "application/json"), (String = "application/x-ndjson"))),
         (status = 404, description = "No such link", body = schemas::Error),

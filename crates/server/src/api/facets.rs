@@ -11,7 +11,9 @@ use crate::api::openapi::schemas;
 use crate::app::state::AppState;
 
 #[utoipa::path(
-    get, operation_id = "getFacets", path = "/v1/facets", tag = "events",
+    get, path = "/v1/facets", tag = "events", operation_id = "getFacets",
+    summary = "Values present",
+    description = "The actions, detailed actions, entity types, channels and actor types present in the organization's data, for dropdowns.",
     responses(
         (status = 200, description = "The values present in the organization's data", body = schemas::Facets),
     ),

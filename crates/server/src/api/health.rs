@@ -19,7 +19,9 @@ const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `/healthz`: `ok` while the process runs, whatever the database does.
 #[utoipa::path(
-    get, operation_id = "live", path = "/healthz", tag = "health", security(()),
+    get, path = "/healthz", tag = "health", security(()), operation_id = "live",
+    summary = "Liveness",
+    description = "`ok` while the process runs, whatever the database does.",
     responses(
         (status = 200, description = "The process runs", body = String, content_type = "text/plain", example = "ok"),
     ),
@@ -33,7 +35,9 @@ pub async fn live() -> &'static str {
 /// {"database": {"status": "unavailable", "error": "…"}, …}}`. The error is the store's message,
 /// which never holds the database password (URLs in store errors are redacted).
 #[utoipa::path(
-    get, operation_id = "ready", path = "/readyz", tag = "health", security(()),
+    get, path = "/readyz", tag = "health", security(()), operation_id = "ready",
+    summary = "Readiness",
+    description = "`ready` while the database answers (with the last retention run and the background verification); 503 `not_ready` otherwise.",
     responses(
         (status = 200, description = "Ready: the database answers", body = schemas::Readiness),
         (status = 503, description = "Not ready, naming the check that failed", body = schemas::Readiness),

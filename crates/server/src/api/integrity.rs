@@ -22,7 +22,9 @@ const MAX_CHECKPOINTS: usize = 1000;
 /// content: what came after the last checkpoint a verification passed, or everything with
 /// `full=true`. `ok: false` names the first bad `seq` and why.
 #[utoipa::path(
-    get, operation_id = "verifyChain", path = "/v1/integrity/verify", tag = "integrity",
+    get, path = "/v1/integrity/verify", tag = "integrity", operation_id = "verifyChain",
+    summary = "Verify the chain",
+    description = "Recomputes the hash chain and checks the signed checkpoints: what came after the last checkpoint a verification passed, or everything with `full=true`. `ok: false` names the first bad `seq` and why.",
     responses(
         (status = 200, description = "The verification's report", body = schemas::VerifyReport),
     ),
@@ -61,7 +63,9 @@ pub async fn verify(
 
 /// Signed checkpoints, newest first (`limit`, default 100, at most 1000).
 #[utoipa::path(
-    get, operation_id = "listCheckpoints", path = "/v1/integrity/checkpoints", tag = "integrity",
+    get, path = "/v1/integrity/checkpoints", tag = "integrity", operation_id = "listCheckpoints",
+    summary = "Signed checkpoints",
+    description = "The organization's signed checkpoints, newest first, with the key that signed them.",
     responses(
         (status = 200, description = "Signed checkpoints, newest first", body = schemas::Checkpoints),
     ),
@@ -98,7 +102,9 @@ pub async fn checkpoints(
 
 /// The Ed25519 public key that verifies checkpoints. Public by nature: no key needed.
 #[utoipa::path(
-    get, operation_id = "getPublicKey", path = "/v1/integrity/public-key", tag = "integrity", security(()),
+    get, path = "/v1/integrity/public-key", tag = "integrity", security(()), operation_id = "getPublicKey",
+    summary = "The signing key",
+    description = "The Ed25519 public key that verifies checkpoints and proofs. Public: no key needed.",
     responses(
         (status = 200, description = "The key that verifies checkpoints", body = schemas::PublicKey),
     ),
@@ -114,7 +120,9 @@ pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
 /// An inclusion proof of one entry in the latest signed checkpoint
 /// (`stele_service::integrity::inclusion_proof`).
 #[utoipa::path(
-    get, operation_id = "getInclusionProof", path = "/v1/events/{id}/proof", tag = "integrity",
+    get, path = "/v1/events/{id}/proof", tag = "integrity", operation_id = "getInclusionProof",
+    summary = "Prove an entry",
+    description = "An RFC 6962 inclusion proof of the entry in the latest signed checkpoint, checkable with the public key alone (`stele proof verify`, tools/independent_verify.py).",
     responses(
         (status = 200, description = "The entry's inclusion proof", body = schemas::InclusionProof),
         (status = 404, description = "No such entry", body = schemas::Error),
@@ -135,7 +143,9 @@ pub async fn inclusion(
 
 /// A consistency proof between two signed checkpoints (`from` and `to` are their `seq`s).
 #[utoipa::path(
-    get, operation_id = "getConsistencyProof", path = "/v1/integrity/consistency", tag = "integrity",
+    get, path = "/v1/integrity/consistency", tag = "integrity", operation_id = "getConsistencyProof",
+    summary = "Prove two checkpoints consistent",
+    description = "An RFC 6962 consistency proof that the newer checkpoint's tree extends the older one's (`from` and `to` are their `seq`s).",
     responses(
         (status = 200, description = "The consistency proof between the two checkpoints", body = schemas::ConsistencyProof),
         (status = 404, description = "No checkpoint at one of the two seqs", body = schemas::Error),

@@ -129,7 +129,9 @@ fn text(map: &Map<String, Value>, field: &str) -> Result<Option<String>> {
 }
 
 #[utoipa::path(
-    post, operation_id = "createOrganization", path = "/v1/organizations", tag = "organizations",
+    post, path = "/v1/organizations", tag = "organizations", operation_id = "createOrganization",
+    summary = "Create an organization",
+    description = "Platform keys with the `organizations` scope; recorded in the platform's trail and the organization's.",
     request_body = schemas::OrganizationRequest,
     responses(
         (status = 201, description = "The organization", body = schemas::Organization),
@@ -158,7 +160,9 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, operation_id = "listOrganizations", path = "/v1/organizations", tag = "organizations",
+    get, path = "/v1/organizations", tag = "organizations", operation_id = "listOrganizations",
+    summary = "List organizations",
+    description = "Platform keys with the `organizations` scope.",
     responses(
         (status = 200, description = "Organizations, oldest first", body = schemas::Organizations),
     ),
@@ -221,7 +225,9 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, operation_id = "getOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    get, path = "/v1/organizations/{org}", tag = "organizations", operation_id = "getOrganization",
+    summary = "Read an organization",
+    description = "By id (`org_…`) or external id.",
     responses(
         (status = 200, description = "The organization", body = schemas::Organization),
         (status = 404, description = "No such organization", body = schemas::Error),
@@ -238,7 +244,9 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    patch, operation_id = "updateOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    patch, path = "/v1/organizations/{org}", tag = "organizations", operation_id = "updateOrganization",
+    summary = "Rename an organization",
+    description = "Changes its name or external id.",
     request_body = schemas::OrganizationRequest,
     responses(
         (status = 200, description = "The organization as changed", body = schemas::Organization),
@@ -277,7 +285,9 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, operation_id = "deleteOrganization", path = "/v1/organizations/{org}", tag = "organizations",
+    delete, path = "/v1/organizations/{org}", tag = "organizations", operation_id = "deleteOrganization",
+    summary = "Delete an organization",
+    description = "The organization and its whole trail; `confirm` must repeat its id. Not undone.",
     responses(
         (status = 200, description = "The organization and its entries are gone", body = schemas::DeletedOrganization),
         (status = 404, description = "No such organization", body = schemas::Error),
@@ -315,7 +325,9 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    post, operation_id = "createApiKey", path = "/v1/organizations/{org}/keys", tag = "organizations",
+    post, path = "/v1/organizations/{org}/keys", tag = "organizations", operation_id = "createApiKey",
+    summary = "Create an API key",
+    description = "The secret is in this answer only; Stele stores its hash.",
     request_body = schemas::ApiKeyRequest,
     responses(
         (status = 201, description = "The key, with its secret shown this once", body = schemas::CreatedApiKey),
@@ -370,7 +382,9 @@ pub async fn create_key(
 }
 
 #[utoipa::path(
-    get, operation_id = "listApiKeys", path = "/v1/organizations/{org}/keys", tag = "organizations",
+    get, path = "/v1/organizations/{org}/keys", tag = "organizations", operation_id = "listApiKeys",
+    summary = "List an organization's keys",
+    description = "Never their secrets.",
     responses(
         (status = 200, description = "The organization's keys (never their secrets)", body = schemas::ApiKeys),
         (status = 404, description = "No such organization", body = schemas::Error),
@@ -390,7 +404,9 @@ pub async fn list_keys(
 }
 
 #[utoipa::path(
-    delete, operation_id = "revokeApiKey", path = "/v1/organizations/{org}/keys/{key_id}", tag = "organizations",
+    delete, path = "/v1/organizations/{org}/keys/{key_id}", tag = "organizations", operation_id = "revokeApiKey",
+    summary = "Revoke an API key",
+    description = "It stops working at once, on every server sharing the database.",
     responses(
         (status = 200, description = "The key, revoked", body = schemas::ApiKey),
         (status = 404, description = "No such key in the organization", body = schemas::Error),
@@ -457,7 +473,9 @@ fn role_of(map: &Map<String, Value>) -> Result<Option<Role>> {
 }
 
 #[utoipa::path(
-    post, operation_id = "addMember", path = "/v1/organizations/{org}/members", tag = "organizations",
+    post, path = "/v1/organizations/{org}/members", tag = "organizations", operation_id = "addMember",
+    summary = "Add a console member",
+    description = "With a link to set a password, unless the person already signs in elsewhere.",
     request_body = schemas::MemberRequest,
     responses(
         (status = 201, description = "The member", body = schemas::AddedMember),
@@ -527,7 +545,9 @@ pub async fn add_member(
 }
 
 #[utoipa::path(
-    get, operation_id = "listMembers", path = "/v1/organizations/{org}/members", tag = "organizations",
+    get, path = "/v1/organizations/{org}/members", tag = "organizations", operation_id = "listMembers",
+    summary = "List console members",
+    description = "The people who sign in to the organization's web console.",
     responses(
         (status = 200, description = "The organization's console members", body = schemas::Members),
         (status = 404, description = "No such organization", body = schemas::Error),
@@ -547,7 +567,9 @@ pub async fn list_members(
 }
 
 #[utoipa::path(
-    patch, operation_id = "updateMember", path = "/v1/organizations/{org}/members/{id}", tag = "organizations",
+    patch, path = "/v1/organizations/{org}/members/{id}", tag = "organizations", operation_id = "updateMember",
+    summary = "Change a member",
+    description = "Their role, or disable them.",
     request_body = schemas::MemberRequest,
     responses(
         (status = 200, description = "The member as changed", body = schemas::Member),
@@ -608,7 +630,9 @@ fn no_such_member(e: StoreError) -> ApiError {
 }
 
 #[utoipa::path(
-    delete, operation_id = "removeMember", path = "/v1/organizations/{org}/members/{id}", tag = "organizations",
+    delete, path = "/v1/organizations/{org}/members/{id}", tag = "organizations", operation_id = "removeMember",
+    summary = "Remove a console member",
+    description = "They can no longer sign in to this organization.",
     responses(
         (status = 200, description = "The member, removed", body = schemas::Member),
         (status = 404, description = "No such member", body = schemas::Error),
@@ -629,7 +653,9 @@ pub async fn remove_member(
 }
 
 #[utoipa::path(
-    post, operation_id = "createPasswordLink", path = "/v1/organizations/{org}/members/{id}/password-link", tag = "organizations",
+    post, path = "/v1/organizations/{org}/members/{id}/password-link", tag = "organizations", operation_id = "createPasswordLink",
+    summary = "A password link",
+    description = "A new link for the member to set a password; earlier links stop working.",
     responses(
         (status = 201, description = "A new link (earlier ones stop working)", body = schemas::PasswordLink),
         (status = 404, description = "No such member", body = schemas::Error),

@@ -62,7 +62,9 @@ fn query(raw: Params) -> Result<Query> {
 }
 
 #[utoipa::path(
-    post, operation_id = "recordPrint", path = "/api/v1/print-log/", tag = "print log",
+    post, path = "/api/v1/print-log/", tag = "print log", operation_id = "recordPrint",
+    summary = "Record a print",
+    description = "Adds a row to the print log; its creation is recorded in the trail.",
     request_body = schemas::PrintLogRecord,
     responses(
         (status = 201, description = "The row (its creation is recorded in the trail)", body = schemas::PrintLogRecord),
@@ -86,7 +88,9 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, operation_id = "listPrints", path = "/api/v1/print-log/", tag = "print log",
+    get, path = "/api/v1/print-log/", tag = "print log", operation_id = "listPrints",
+    summary = "List prints",
+    description = "The print log, newest first, with Bambuddy's filters.",
     responses(
         (status = 200, description = "Rows, newest first", body = schemas::PrintLogPage),
     ),
@@ -109,7 +113,9 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, operation_id = "getPrintStats", path = "/api/v1/print-log/stats", tag = "print log",
+    get, path = "/api/v1/print-log/stats", tag = "print log", operation_id = "getPrintStats",
+    summary = "Print statistics",
+    description = "Figures over every row the filters match, computed at the request.",
     responses(
         (status = 200, description = "Figures over every matching row", body = schemas::PrintLogStats),
     ),
@@ -126,7 +132,9 @@ pub async fn stats(
 }
 
 #[utoipa::path(
-    patch, operation_id = "reclassifyPrint", path = "/api/v1/print-log/{id}", tag = "print log",
+    patch, path = "/api/v1/print-log/{id}", tag = "print log", operation_id = "reclassifyPrint",
+    summary = "Reclassify a print",
+    description = "Changes a row's status or failure reason (`printlog.update.own` or `.all`); recorded in the trail.",
     request_body = Object,
     responses(
         (status = 200, description = "The row as reclassified", body = schemas::PrintLogRecord),
@@ -157,7 +165,9 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    delete, operation_id = "deletePrint", path = "/api/v1/print-log/{id}", tag = "print log",
+    delete, path = "/api/v1/print-log/{id}", tag = "print log", operation_id = "deletePrint",
+    summary = "Delete a print",
+    description = "Removes one row (`printlog.delete.own` or `.all`); recorded in the trail.",
     responses(
         (status = 200, description = "The row is deleted", body = Object, example = json!({"status": "deleted", "id": 42})),
         (status = 404, description = "No such row", body = schemas::Error),
@@ -183,7 +193,9 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    delete, operation_id = "clearPrintLog", path = "/api/v1/print-log/", tag = "print log",
+    delete, path = "/api/v1/print-log/", tag = "print log", operation_id = "clearPrintLog",
+    summary = "Clear the print log",
+    description = "Removes every row (needs `printlog.delete.all`); recorded in the trail.",
     responses(
         (status = 200, description = "How many rows were deleted", body = Object, example = json!({"deleted": 3})),
     ),

@@ -44,7 +44,9 @@ struct TestBody<'a> {
 }
 
 #[utoipa::path(
-    post, operation_id = "testRedaction", path = "/v1/redaction/test", tag = "settings",
+    post, path = "/v1/redaction/test", tag = "settings", operation_id = "testRedaction",
+    summary = "Preview redaction",
+    description = "What the organization's redaction rules (or the rules sent) would do to an event. Nothing is stored. Needs the `admin` scope.",
     request_body = schemas::RedactionTestRequest,
     responses(
         (status = 200, description = "What the rules would redact; nothing is stored", body = schemas::RedactionPreview),

@@ -63,7 +63,9 @@ fn settings_json(settings: &OrgSettings) -> Value {
 }
 
 #[utoipa::path(
-    get, operation_id = "getSettings", path = "/v1/settings", tag = "settings",
+    get, path = "/v1/settings", tag = "settings", operation_id = "getSettings",
+    summary = "Read settings",
+    description = "Retention, recording on or off, the IP allowlist, the embedded viewer's origins and theme, the redaction rules.",
     responses(
         (status = 200, description = "The organization's settings", body = schemas::Settings),
     ),
@@ -76,7 +78,9 @@ pub async fn show(State(state): State<AppState>, auth: Authenticated) -> Result<
 
 /// `PUT`: the whole settings document (`retention_days` required).
 #[utoipa::path(
-    put, operation_id = "replaceSettings", path = "/v1/settings", tag = "settings",
+    put, path = "/v1/settings", tag = "settings", operation_id = "replaceSettings",
+    summary = "Replace settings",
+    description = "The whole settings document (`retention_days` required). Needs the `admin` scope; recorded.",
     request_body = schemas::Settings,
     responses(
         (status = 200, description = "The settings as stored", body = schemas::Settings),
@@ -94,7 +98,9 @@ pub async fn replace(
 
 /// `PATCH`: only the fields sent change.
 #[utoipa::path(
-    patch, operation_id = "updateSettings", path = "/v1/settings", tag = "settings",
+    patch, path = "/v1/settings", tag = "settings", operation_id = "updateSettings",
+    summary = "Change settings",
+    description = "Only the fields sent change, each replaced whole. Needs the `admin` scope; recorded.",
     request_body = schemas::Settings,
     responses(
         (status = 200, description = "The settings as stored", body = schemas::Settings),

@@ -49,7 +49,9 @@ struct Body {
 }
 
 #[utoipa::path(
-    post, operation_id = "createViewerToken", path = "/v1/viewer-tokens", tag = "viewer tokens",
+    post, path = "/v1/viewer-tokens", tag = "viewer tokens", operation_id = "createViewerToken",
+    summary = "Open the log inside your product",
+    description = "A short-lived token for the embedded audit log of one organization, for one viewer, with fixed filters. Needs the `viewer` scope.",
     request_body = schemas::ViewerTokenRequest,
     responses(
         (status = 201, description = "A token that opens the organization's log inside another product", body = schemas::ViewerToken),

@@ -99,7 +99,9 @@ pub fn document_json() -> &'static str {
 
 /// `GET /openapi.json`: public, like the API's reference.
 #[utoipa::path(
-    get, operation_id = "getOpenApi", path = "/openapi.json", tag = "health", security(()),
+    get, path = "/openapi.json", tag = "health", security(()), operation_id = "getOpenApi",
+    summary = "This document",
+    description = "The API's OpenAPI 3.1 document. Public.",
     responses(
         (status = 200, description = "This document (OpenAPI 3.1)", body = Object),
     ),
