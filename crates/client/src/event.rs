@@ -417,6 +417,14 @@ impl Event {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an event's fields are all serializable")
     }
+
+    /// Fills what recording decides: `occurred_at` (now, unless given) and the idempotency key
+    /// (a random one, unless given).
+    pub(crate) fn stamp(&mut self, now: DateTime<Utc>) -> &str {
+        self.occurred_at.get_or_insert(now);
+        self.idempotency_key
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+    }
 }
 
 /// Builds an [`Event`]; see [`Event::builder`].
@@ -959,6 +967,29 @@ mod tests {
             json_of(&event),
             json!({"action": "login", "actor": {"type": "user", "id": "u7"}})
         );
+    }
+
+    #[test]
+    fn recording_stamps_the_time_and_a_key_once_and_keeps_given_ones() {
+        let now: DateTime<Utc> = "2026-05-01T00:00:00Z".parse().unwrap();
+        let mut event = Event::builder("login")
+            .actor(Actor::user("u7"))
+            .build()
+            .unwrap();
+        let key = event.stamp(now).to_string();
+        assert_eq!(key.len(), 36, "a UUID: {key}");
+        assert_eq!(event.stamp(now + chrono::Duration::hours(1)), key);
+        assert_eq!(event.occurred_at(), Some(now));
+
+        let given: DateTime<Utc> = "2025-05-01T00:00:00Z".parse().unwrap();
+        let mut mine = Event::builder("login")
+            .actor(Actor::user("u7"))
+            .occurred_at(given)
+            .idempotency_key("mine")
+            .build()
+            .unwrap();
+        assert_eq!(mine.stamp(now), "mine");
+        assert_eq!(mine.occurred_at(), Some(given));
     }
 
     #[test]
