@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use stele_client::{Actor, Client, DeliveryError, Entity, Error, Event, Receipt};
 
-use crate::support::{Server, list_all, markers};
+use super::server::{Server, list_all, markers};
 
 fn event(run: &str, n: u64) -> Event {
     Event::builder("update")

@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde_json::Value;
 use stele_client::{Actor, Client, Event, Receipt, RequestContext, SteleContextLayer};
 
-use crate::support::Server;
+use super::server::Server;
 
 async fn record(
     State(stele): State<Client>,

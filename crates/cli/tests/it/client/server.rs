@@ -1,14 +1,13 @@
-//! A real `stele serve` for the client's tests: the workspace's own `stele` binary (built by
-//! `cargo build -p stele` from here, so the tests always run against the server of this source
-//! tree; `STELE_BIN` names another), on a port of its own and a temporary data directory, read
-//! through its banner with a deadline. Killed when dropped.
+//! A real `stele serve` for the client's tests, on a port of its own (or the one it had before,
+//! for a restart) and a temporary data directory, read through its banner with a deadline.
+//! Killed when dropped.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,49 +15,9 @@ use serde_json::Value;
 /// Generous: a debug build on a loaded 2-core machine.
 const START_DEADLINE: Duration = Duration::from_secs(90);
 
-/// The `stele` binary: `STELE_BIN`, or the workspace's, brought up to date once per test
-/// process by `cargo build` (a no-op when it is fresh; the outer `cargo test` does not hold the
-/// build lock while tests run).
-pub fn stele_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("STELE_BIN") {
-            return PathBuf::from(bin);
-        }
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "stele",
-                "--bin",
-                "stele",
-                "--message-format=json-render-diagnostics",
-            ])
-            .stderr(Stdio::inherit());
-        // The profile this test was built with: target/<profile>/deps/it-….
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name);
-        match profile_dir.and_then(|d| d.to_str()) {
-            Some("debug") | None => {}
-            Some(profile) => {
-                command.args(["--profile", profile]);
-            }
-        }
-        let out = command.output().expect("cargo runs");
-        assert!(out.status.success(), "cargo build -p stele failed");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "stele")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the stele executable")
-    })
+/// The `stele` binary of this package.
+fn stele_bin() -> &'static Path {
+    Path::new(crate::support::STELE)
 }
 
 /// A running `stele serve`.

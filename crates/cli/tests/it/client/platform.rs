@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use stele_client::{Actor, Client, Event, Receipt};
 
-use crate::support::{Server, list_all, markers, stele};
+use super::server::{Server, list_all, markers, stele};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_keys_batch_holds_the_events_of_two_organizations() {

@@ -10,7 +10,7 @@ use stele_client::{Actor, Client, Event};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{Server, list_all, markers, until};
+use super::server::{Server, list_all, markers, until};
 
 fn event(run: &str, n: u64) -> Event {
     Event::builder("sync")
