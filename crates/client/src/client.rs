@@ -80,7 +80,7 @@ impl ClientBuilder {
 
     /// How many times a batch is sent again after a network error, a timeout, a 408, a 429 or a
     /// 5xx, before its events are given up (reported to [`on_failure`](Self::on_failure)).
-    /// Default 10 (with the default backoff, about two minutes of trying).
+    /// Default 10 (with the default backoff, one to two minutes of trying).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.settings.max_retries = retries;
         self
