@@ -648,4 +648,198 @@ mod tests {
             }
         }
     }
+
+    /// The answers the Stele server gives that a test cannot make it give at will (a 429, a
+    /// 503 that lasts): a peer that reads each request and writes the next scripted answer, one
+    /// connection per request. What it checks is the client's side of the exchange.
+    mod scripted {
+        use std::sync::Mutex;
+        use std::time::Instant;
+
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpListener;
+
+        use crate::{Actor, Client, DeliveryError, Event};
+
+        use super::*;
+
+        struct Request {
+            at: Instant,
+            idempotency_key: String,
+            body: String,
+        }
+
+        fn answer(status: &str, headers: &str, body: &str) -> String {
+            format!(
+                "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
+
+        fn error(code: &str) -> String {
+            format!(r#"{{"error":{{"code":"{code}","message":"scripted","details":[]}}}}"#)
+        }
+
+        /// Serves `answers` in turn; returns its URL and the requests it read.
+        async fn peer(answers: Vec<String>) -> (String, Arc<Mutex<Vec<Request>>>) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = seen.clone();
+            tokio::spawn(async move {
+                for answer in answers {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    let mut raw = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let (head, body) = loop {
+                        let n = socket.read(&mut buf).await.unwrap();
+                        assert!(n > 0, "the request ended early");
+                        raw.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&raw).to_string();
+                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            break (head.to_string(), body.to_string());
+                        }
+                    };
+                    let idempotency_key = head
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("idempotency-key")
+                                .then(|| value.trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    log.lock().unwrap().push(Request {
+                        at: Instant::now(),
+                        idempotency_key,
+                        body,
+                    });
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                    let _ = socket.shutdown().await;
+                }
+            });
+            (url, seen)
+        }
+
+        fn event(n: u64) -> Event {
+            Event::builder("login")
+                .actor(Actor::user("u1"))
+                .metadata("n", n)
+                .build()
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_429_is_sent_again_after_its_retry_after_with_the_same_body_and_key() {
+            let receipts = r#"{"events":[{"id":"a","seq":1},{"id":"b","seq":2}]}"#;
+            let (url, seen) = peer(vec![
+                answer(
+                    "429 Too Many Requests",
+                    "Retry-After: 1\r\n",
+                    &error("rate_limited"),
+                ),
+                answer("201 Created", "", receipts),
+            ])
+            .await;
+            // A backoff far below the second the answer asks for.
+            let client = Client::builder(url, "k")
+                .batch_size(2)
+                .backoff(Duration::from_millis(10), Duration::from_millis(10))
+                .build()
+                .unwrap();
+            client.record(event(0)).await.unwrap();
+            client.record(event(1)).await.unwrap();
+            let stats = client.shutdown().await.unwrap();
+            assert_eq!((stats.delivered, stats.retries, stats.failed), (2, 1, 0));
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 2);
+            assert!(
+                seen[1].at - seen[0].at >= Duration::from_millis(950),
+                "waited {:?}",
+                seen[1].at - seen[0].at
+            );
+            assert!(!seen[0].idempotency_key.is_empty());
+            assert_eq!(seen[1].idempotency_key, seen[0].idempotency_key);
+            assert_eq!(seen[1].body, seen[0].body, "the very same batch");
+            let sent: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+            let keys: Vec<&str> = sent["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["idempotency_key"].as_str().unwrap())
+                .collect();
+            assert_eq!(keys.len(), 2);
+            assert_ne!(keys[0], keys[1], "each event has its own key");
+        }
+
+        #[tokio::test]
+        async fn a_lasting_503_is_given_up_after_the_retries_and_reported() {
+            let (url, seen) = peer(vec![
+                answer(
+                    "503 Service Unavailable",
+                    "",
+                    &error("unavailable")
+                );
+                3
+            ])
+            .await;
+            let reported = Arc::new(Mutex::new(Vec::new()));
+            let failures = reported.clone();
+            let client = Client::builder(url, "k")
+                .max_retries(2)
+                .backoff(Duration::from_millis(1), Duration::from_millis(5))
+                .on_failure(move |f| failures.lock().unwrap().push(f))
+                .build()
+                .unwrap();
+            let result = client.record_and_wait(event(0)).await;
+            assert!(
+                matches!(
+                    &result,
+                    Err(crate::Error::Delivery(DeliveryError::GaveUp { attempts: 3, last }))
+                        if last.contains("503") && last.contains("unavailable")
+                ),
+                "{result:?}"
+            );
+            assert_eq!(
+                seen.lock().unwrap().len(),
+                3,
+                "the first try and two retries"
+            );
+            let reported = reported.lock().unwrap().clone();
+            assert_eq!(reported.len(), 1);
+            assert!(reported[0].json.contains(r#""n":0"#));
+            let stats = client.shutdown().await.unwrap();
+            assert_eq!((stats.failed, stats.retries, stats.queued), (1, 2, 0));
+        }
+
+        #[tokio::test]
+        async fn a_refusal_that_names_no_event_is_not_sent_again() {
+            let (url, seen) =
+                peer(vec![answer("401 Unauthorized", "", &error("unauthorized"))]).await;
+            let client = Client::builder(url, "k").build().unwrap();
+            let result = client.record_and_wait(event(0)).await;
+            assert!(
+                matches!(
+                    &result,
+                    Err(crate::Error::Delivery(DeliveryError::Refused { status: 401, code, .. }))
+                        if code == "unauthorized"
+                ),
+                "{result:?}"
+            );
+            let stats = client.shutdown().await.unwrap();
+            assert_eq!(seen.lock().unwrap().len(), 1);
+            assert_eq!((stats.failed, stats.retries), (1, 0));
+        }
+    }
 }
