@@ -3,6 +3,7 @@
 
 mod archive;
 mod cli;
+mod client;
 mod cluster;
 mod deploy;
 mod independent_verifier;
