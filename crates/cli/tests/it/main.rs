@@ -5,6 +5,7 @@ mod archive;
 mod cli;
 mod cluster;
 mod deploy;
+mod import;
 mod independent_verifier;
 mod integrity;
 mod outage;

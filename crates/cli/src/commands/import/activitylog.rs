@@ -237,8 +237,10 @@ impl Table {
             None => i64::MIN,
         };
         let mut ordinal = resume.rows_done;
+        // The table's `id`, qualified: PostgreSQL would read a bare `"id"` in ORDER BY as the
+        // output column of that name, `"id"::text`, and order the ids as text.
         let sql = format!(
-            "SELECT {} FROM {} WHERE \"id\" > {} ORDER BY \"id\" LIMIT {}",
+            "SELECT {} FROM {} AS t WHERE t.\"id\" > {} ORDER BY t.\"id\" LIMIT {}",
             self.select,
             self.quoted_table(),
             if matches!(self.database, Database::Mysql(_)) {
@@ -305,7 +307,7 @@ impl Pages {
             Pages::Mysql(conn) => {
                 use mysql_async::prelude::Queryable as _;
                 // MySQL quotes identifiers with backticks.
-                let sql = sql.replace("\"id\"", "`id`");
+                let sql = sql.replace("t.\"id\"", "t.`id`");
                 let rows: Vec<mysql_async::Row> = conn
                     .exec(sql, (after,))
                     .await

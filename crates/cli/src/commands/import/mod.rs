@@ -227,7 +227,8 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut progress = Progress::new(already);
     let mut run = Run {
-        sender,
+        sender: std::sync::Arc::new(sender),
+        in_flight: std::collections::VecDeque::new(),
         state_path: &state_path,
         skip_invalid: args.skip_invalid,
         skipped: Vec::new(),
@@ -294,11 +295,10 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
                 }
                 Err(problem) => {
                     // What came before it is stored first, so the import resumes at this row.
-                    run.send_all(batch, &mut state, &mut progress).await?;
-                    if let Some((ordinal, cursor)) = last {
-                        state.done_through(ordinal, cursor, run.skipped.len() as u64);
+                    if let Some(last) = last {
+                        run.submit(batch, last, &mut state, &mut progress).await?;
                     }
-                    state.save(&state_path)?;
+                    run.drain(&mut state, &mut progress).await?;
                     anyhow::bail!(
                         "{} {}: {problem}\n{}",
                         source.name,
@@ -308,16 +308,14 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        let Some((ordinal, cursor)) = last else {
-            continue;
-        };
-        run.send_all(batch, &mut state, &mut progress).await?;
-        state.done_through(ordinal, cursor, run.skipped.len() as u64);
-        state.save(&state_path)?;
+        if let Some(last) = last {
+            run.submit(batch, last, &mut state, &mut progress).await?;
+        }
         if stop.is_none() && interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             stop = Some(Stop::Interrupted);
         }
     }
+    run.drain(&mut state, &mut progress).await?;
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let skipped = run.skipped.len();
@@ -370,7 +368,9 @@ enum Stop {
 
 /// The counts of one run, and the sending of its batches.
 struct Run<'a> {
-    sender: Sender,
+    sender: std::sync::Arc<Sender>,
+    /// The batches on their way, oldest first.
+    in_flight: std::collections::VecDeque<InFlight>,
     state_path: &'a Path,
     skip_invalid: bool,
     /// Each skipped row: where, and why.
@@ -378,6 +378,17 @@ struct Run<'a> {
     sent: u64,
     rows: u64,
 }
+
+/// A batch on its way: the task sending it, each row's position, and the last row read into it.
+struct InFlight {
+    task: tokio::task::JoinHandle<anyhow::Result<send::Outcome>>,
+    positions: Vec<(u64, Option<String>)>,
+    last: (u64, Option<String>),
+}
+
+/// How many batches may be on their way at once: two, so the server stores one while the next
+/// is read, checked and sealed.
+const IN_FLIGHT: usize = 2;
 
 /// At most this many skipped rows are listed one by one; the rest are counted.
 const LISTED_SKIPS: usize = 100;
@@ -392,32 +403,64 @@ impl Run<'_> {
         self.skipped.push((at.to_string(), why));
     }
 
-    /// Sends the batch; refused events are skipped or stop the import (after the ones before
-    /// them are stored and the state says so).
-    async fn send_all(
+    /// Starts sending a batch whose last row read (sent or skipped) is `last`. At most
+    /// [`IN_FLIGHT`] batches are on their way at once (the server stores one while the next
+    /// arrives); before another starts, the oldest is waited for and recorded.
+    async fn submit(
         &mut self,
         batch: Vec<Pending>,
+        last: (u64, Option<String>),
         state: &mut State,
         progress: &mut Progress,
     ) -> anyhow::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
+        if self.in_flight.len() >= IN_FLIGHT {
+            self.complete_oldest(state, progress).await?;
         }
-        let positions: Vec<(u64, Option<String>)> = batch
+        let positions = batch
             .iter()
             .map(|p| (p.ordinal, p.cursor.clone()))
             .collect();
-        let outcome = self
-            .sender
-            .send(batch)
+        let sender = self.sender.clone();
+        let task = tokio::spawn(async move { sender.send(batch).await });
+        self.in_flight.push_back(InFlight {
+            task,
+            positions,
+            last,
+        });
+        Ok(())
+    }
+
+    /// Waits for every batch on its way, oldest first, recording each.
+    async fn drain(&mut self, state: &mut State, progress: &mut Progress) -> anyhow::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.complete_oldest(state, progress).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest batch and records it in the state file. Its refused events are
+    /// skipped or stop the import, after the ones before them are recorded. (A batch after it
+    /// may be stored already; a later run sends it again, and the server stores it once.)
+    async fn complete_oldest(
+        &mut self,
+        state: &mut State,
+        progress: &mut Progress,
+    ) -> anyhow::Result<()> {
+        let Some(batch) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let outcome = batch
+            .task
             .await
+            .context("sending a batch")?
             .map_err(|e| anyhow::anyhow!("{e}\n{}", self.stopped_here(state)))?;
         self.sent += outcome.sent;
         progress.sent(self.sent);
         for (row, problem) in outcome.refused {
             if !self.skip_invalid {
                 // The rows before this one were sent, and stored.
-                if let Some((ordinal, cursor)) = positions
+                if let Some((ordinal, cursor)) = batch
+                    .positions
                     .iter()
                     .rev()
                     .find(|(o, _)| *o < row.ordinal)
@@ -435,8 +478,10 @@ impl Run<'_> {
             }
             self.skip(&row.at, format!("the server refused it: {problem}"));
         }
+        let (ordinal, cursor) = batch.last;
+        state.done_through(ordinal, cursor, self.skipped.len() as u64);
         state.done_sent(self.sent);
-        Ok(())
+        state.save(self.state_path)
     }
 
     fn stopped_here(&self, state: &State) -> String {

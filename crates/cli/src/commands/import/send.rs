@@ -106,7 +106,7 @@ impl Sender {
     }
 
     /// Sends the batch (in as many requests as it takes) and says what became of each event.
-    pub async fn send(&mut self, batch: Vec<Pending>) -> anyhow::Result<Outcome> {
+    pub async fn send(&self, batch: Vec<Pending>) -> anyhow::Result<Outcome> {
         let mut outcome = Outcome {
             sent: 0,
             refused: Vec::new(),
