@@ -276,32 +276,56 @@ fn an_interrupted_import_resumes_after_the_rows_it_did() {
     assert!(limited.contains("--limit 700"), "{limited}");
     assert_eq!(imported(&into).len(), 700);
 
-    // A run killed in the middle (kill -9: no chance to write anything more), then the rest.
+    // A run stopped by Ctrl-C (it finishes the batches on their way, records them and says so),
+    // then one killed in the middle (kill -9: no chance to write anything more), then the rest.
     let state = PathBuf::from(format!("{file_arg}.import-state.json"));
-    let mut child = Command::new(STELE)
-        .args(["import", "stele-export", file_arg, "--batch-size", "100"])
-        .args(["--url", &into.server.url])
-        .env("STELE_API_KEY", &into.key)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = std::fs::read_to_string(&state)
+    let start = |stderr: Stdio| {
+        Command::new(STELE)
+            .args(["import", "stele-export", file_arg, "--batch-size", "100"])
+            .args(["--url", &into.server.url])
+            .env("STELE_API_KEY", &into.key)
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    let rows_done = || {
+        std::fs::read_to_string(&state)
             .ok()
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
             .and_then(|s| s["rows_done"].as_u64())
-            .unwrap_or(0);
-        if done >= 2_000 {
-            break;
+            .unwrap_or(0)
+    };
+    let wait_for = |child: &mut std::process::Child, rows: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rows_done() < rows {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the import ended before it was stopped"
+            );
+            assert!(Instant::now() < deadline, "the import made no progress");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended before it was killed"
-        );
-        assert!(Instant::now() < deadline, "the import made no progress");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let mut child = start(Stdio::piped());
+    wait_for(&mut child, 1_500);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("interrupted after"), "{said}");
+    let recorded = rows_done();
+    assert_eq!(
+        imported(&into).len() as u64,
+        recorded,
+        "what the state records is what is stored"
+    );
+
+    let mut child = start(Stdio::null());
+    wait_for(&mut child, recorded + 1_000);
     child.kill().unwrap();
     child.wait().unwrap();
     let partly = imported(&into).len();

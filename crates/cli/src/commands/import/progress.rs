@@ -71,7 +71,7 @@ impl Progress {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[Kread {} rows{resumed} · sent {} events · {rate:.0} events/s · {seconds:.0} s",
+            "\r\x1b[Kat row {}{resumed} · sent {} events · {rate:.0} events/s · {seconds:.0} s",
             self.read, self.sent
         );
         let _ = err.flush();

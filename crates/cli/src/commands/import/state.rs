@@ -120,7 +120,12 @@ impl State {
             return Ok(());
         }
         match &self.first_key {
-            None => self.first_key = Some(row.key.clone()),
+            // Nothing imported yet (the first row may have stopped the last run and been fixed
+            // since): this row is the first.
+            _ if self.rows_done == 0 => {
+                self.first_key = Some(row.key.clone()).filter(|k| !k.is_empty());
+            }
+            None => self.first_key = Some(row.key.clone()).filter(|k| !k.is_empty()),
             Some(k) if *k == row.key => {}
             Some(_) => anyhow::bail!(
                 "the state file {} was written for another content of {} (its first row differs); \
@@ -187,6 +192,27 @@ mod tests {
             bad.to_string().contains("not one `stele import` wrote"),
             "{bad}"
         );
+    }
+
+    #[test]
+    fn the_first_row_is_checked_once_rows_are_imported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut s = State::load(&path, "stele-export", "/x", "http://h").unwrap();
+        let row = |key: &str| Row {
+            ordinal: 1,
+            at: "line 1".into(),
+            cursor: None,
+            key: key.into(),
+            event: Err(super::super::Problem::new("line", "is not a JSON entry")),
+        };
+        // A first row that stopped the import (no key), then fixed.
+        s.check_first_row(&row(""), &path).unwrap();
+        s.check_first_row(&row("import:a"), &path).unwrap();
+        s.done_through(1, None, 0);
+        s.check_first_row(&row("import:a"), &path).unwrap();
+        let e = s.check_first_row(&row("import:b"), &path).unwrap_err();
+        assert!(e.to_string().contains("first row differs"), "{e}");
     }
 
     #[test]

@@ -126,11 +126,12 @@ fn event_of(entry: Map<String, Value>, id: &str) -> Result<Map<String, Value>, P
             }
             "detailed_action" => match value {
                 Value::Null => {}
-                Value::String(s) if s.starts_with(RESERVED) => {
-                    event.insert(
-                        field,
-                        Value::String(format!("{RENAMED}{}", &s[RESERVED.len()..])),
-                    );
+                Value::String(s) => {
+                    let renamed = match s.strip_prefix(RESERVED) {
+                        Some(rest) => format!("{RENAMED}{rest}"),
+                        None => s,
+                    };
+                    event.insert(field, Value::String(renamed));
                 }
                 other => {
                     event.insert(field, other);
