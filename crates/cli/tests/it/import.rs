@@ -250,6 +250,21 @@ fn importing_twice_stores_once() {
     );
     assert!(resent.contains("1234 events sent"), "{resent}");
     assert_eq!(imported(&into).len(), 1_234);
+
+    // The same entries as a JSON export: the same keys, so nothing new either.
+    let json = files.path().join("audit.json");
+    let out = Command::new(STELE)
+        .args(["export", "--org", "default", "--format", "json"])
+        .arg("--data-dir")
+        .arg(source.dir.path())
+        .env_remove("STELE_DATABASE_URL")
+        .stdout(std::fs::File::create(&json).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let as_json = import_ok(&into, &["stele-export", json.to_str().unwrap()]);
+    assert!(as_json.contains("imported 1234 rows"), "{as_json}");
+    assert_eq!(imported(&into).len(), 1_234);
 }
 
 #[test]
