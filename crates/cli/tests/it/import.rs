@@ -388,6 +388,66 @@ fn a_refused_row_stops_the_import_naming_it_unless_skipped() {
 }
 
 #[test]
+fn a_platform_key_imports_into_the_organization_it_names() {
+    let files = tempfile::tempdir().unwrap();
+    let source = target();
+    record(&source, events(0, 300));
+    let file = export_file(&source, files.path());
+    let file = file.to_str().unwrap();
+    let into = target();
+    let out = Command::new(STELE)
+        .args(["key", "create", "--platform", "--scopes", "ingest,read"])
+        .arg("--data-dir")
+        .arg(into.dir.path())
+        .env_remove("STELE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let platform = Target {
+        key: String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        ..into
+    };
+
+    // Without --org the server refuses every event, naming `organization`.
+    let out = import(&platform, &["stele-export", file]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("organization"), "{said}");
+
+    let state = files.path().join("tenant.json");
+    let said = import_ok(
+        &platform,
+        &[
+            "stele-export",
+            file,
+            "--org",
+            "tenant-42",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("(organization tenant-42)"), "{said}");
+    let listed = runtime().block_on(async {
+        let r = reqwest::Client::new()
+            .get(format!("{}/v1/events", platform.server.url))
+            .bearer_auth(&platform.key)
+            .header("Stele-Organization", "tenant-42")
+            .query(&[("actor_type", "all"), ("limit", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    });
+    // The 300 imported, and the organization's creation, which the first batch caused.
+    assert_eq!(listed["total"], 301, "{listed}");
+}
+
+#[test]
 fn a_workos_csv_export_is_imported() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/workos-export.csv");
     let files = tempfile::tempdir().unwrap();
