@@ -416,7 +416,10 @@ fn a_platform_key_imports_into_the_organization_it_names() {
     let out = import(&platform, &["stele-export", file]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(said.contains("organization"), "{said}");
+    assert!(
+        said.contains(": organization:") && said.contains("--org"),
+        "{said}"
+    );
 
     let state = files.path().join("tenant.json");
     let said = import_ok(

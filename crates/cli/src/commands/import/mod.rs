@@ -470,8 +470,13 @@ impl Run<'_> {
                 }
                 state.done_sent(self.sent);
                 state.save(self.state_path)?;
+                let hint = if problem.contains(": organization:") {
+                    " (a platform key names the organization to import into with --org)"
+                } else {
+                    ""
+                };
                 anyhow::bail!(
-                    "{}: the server refused it: {problem}\n{}",
+                    "{}: the server refused it: {problem}{hint}\n{}",
                     row.at,
                     self.stopped_here(state)
                 );
