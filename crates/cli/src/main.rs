@@ -151,6 +151,11 @@ enum Command {
     /// Check the retention archive (entries the prune moved out of the database), offline.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Import an audit trail kept elsewhere into an organization, through a running server's
+    /// `POST /v1/events`: a Stele export, a WorkOS CSV export, or a laravel-activitylog table.
+    /// Resumable (a state file records how far it got) and idempotent (a row imported twice is
+    /// stored once). docs/import.md.
+    Import(Box<commands::import::ImportArgs>),
 }
 
 #[derive(Subcommand)]
@@ -745,5 +750,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         }) => commands::proof::consistency(&org, from, to, data).await,
         Command::Archive(ArchiveCommand::Verify { dir }) => commands::archive::verify_archive(&dir),
+        Command::Import(args) => commands::import::import(*args).await,
     }
 }

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod erase;
 pub mod export;
+pub mod import;
 pub mod key;
 pub mod open;
 pub mod org;

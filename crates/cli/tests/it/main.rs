@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod cluster;
 mod deploy;
+mod import;
 mod independent_verifier;
 mod integrity;
 mod outage;
