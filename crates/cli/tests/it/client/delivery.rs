@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use stele_client::{Actor, Client, DeliveryError, Entity, Error, Event, Receipt};
 
-use super::server::{Server, list_all, markers};
+use super::server::{list_all, markers};
+use crate::support::serve_sqlite;
 
 fn event(run: &str, n: u64) -> Event {
     Event::builder("update")
@@ -23,7 +24,7 @@ fn event(run: &str, n: u64) -> Event {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_recorded_then_shut_down_are_stored_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
     let client = Client::builder(&server.url, &key)
         .batch_size(500)
@@ -64,7 +65,7 @@ async fn ten_thousand_events_recorded_then_shut_down_are_stored_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_event_is_reported_and_the_rest_of_its_batch_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
     let failures = Arc::new(Mutex::new(Vec::new()));
     let reported = failures.clone();
@@ -140,7 +141,7 @@ async fn an_invalid_event_is_reported_and_the_rest_of_its_batch_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_and_wait_returns_the_receipt_without_waiting_for_the_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
     let client = Client::builder(&server.url, &key)
         .flush_interval(Duration::from_secs(3600))

@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde_json::Value;
 use stele_client::{Actor, Client, Event, Receipt, RequestContext, SteleContextLayer};
 
-use super::server::Server;
+use crate::support::{Server, serve_sqlite};
 
 async fn record(
     State(stele): State<Client>,
@@ -74,7 +74,7 @@ async fn recorded_context(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_records_the_context_the_layer_found() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
     let stele = Client::builder(&server.url, &key).build().unwrap();
 

@@ -4,24 +4,24 @@ use std::time::Duration;
 
 use stele_client::{Actor, Client, Event, Receipt};
 
-use super::server::{Server, list_all, markers, stele};
+use super::server::{list_all, markers};
+use crate::support::{serve_sqlite, stele_ok};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_keys_batch_holds_the_events_of_two_organizations() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let key = stele(
-        dir.path(),
-        &[
-            "key",
-            "create",
-            "--platform",
-            "--scopes",
-            "ingest,read",
-            "--name",
-            "client-test",
-        ],
-    )
+    let server = serve_sqlite(dir.path(), &[]);
+    let key = stele_ok(&[
+        "key",
+        "create",
+        "--platform",
+        "--scopes",
+        "ingest,read",
+        "--name",
+        "client-test",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
     .trim()
     .to_string();
     let client = Client::builder(&server.url, &key)

@@ -10,7 +10,8 @@ use stele_client::{Actor, Client, Event};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::server::{Server, list_all, markers, until};
+use super::server::{list_all, markers, until};
+use crate::support::{serve_sqlite, serve_sqlite_on};
 
 fn event(run: &str, n: u64) -> Event {
     Event::builder("sync")
@@ -24,9 +25,9 @@ fn event(run: &str, n: u64) -> Event {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_and_started_again_loses_nothing_and_stores_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
-    let port = server.port;
+    let port = server.port();
     let client = Client::builder(&server.url, &key)
         .batch_size(100)
         .flush_interval(Duration::from_millis(50))
@@ -78,7 +79,7 @@ async fn a_server_killed_and_started_again_loses_nothing_and_stores_nothing_twic
     )
     .await;
     let delivered_while_down = client.stats().delivered;
-    let server = Server::start_on(dir.path(), port);
+    let server = serve_sqlite_on(dir.path(), port);
     recorder.await.unwrap();
     let stats = client.shutdown().await.unwrap();
     assert_eq!((stats.delivered, stats.failed), (5000, 0), "{stats:?}");
@@ -146,7 +147,7 @@ async fn proxy_losing_the_first_answer(upstream: String) -> (String, Arc<AtomicU
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_lost_after_the_commit_is_sent_again_and_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let server = serve_sqlite(dir.path(), &[]);
     let key = server.admin_key();
     let (proxy, lost) =
         proxy_losing_the_first_answer(server.url.trim_start_matches("http://").to_string()).await;

@@ -71,14 +71,15 @@ pub struct Server {
     lines: mpsc::Receiver<String>,
 }
 
-/// The `stele serve` command on port 0 over `data_dir` (created if needed), with the signing key
-/// and database chosen by flags only, and the path of its log: `serve.log` in the data directory.
-fn serve_command(data_dir: &Path) -> (Command, PathBuf) {
+/// The `stele serve` command on `listen` over `data_dir` (created if needed), with the signing
+/// key and database chosen by flags only, and the path of its log: `serve.log` in the data
+/// directory.
+fn serve_command(data_dir: &Path, listen: &str) -> (Command, PathBuf) {
     std::fs::create_dir_all(data_dir).unwrap();
     let log = data_dir.join("serve.log");
     let mut command = Command::new(STELE);
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .env_remove("STELE_SIGNING_KEY_FILE")
         .env_remove("STELE_DATABASE_URL")
@@ -90,7 +91,7 @@ fn serve_command(data_dir: &Path) -> (Command, PathBuf) {
 
 /// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
 pub fn spawn(options: &ServeOptions<'_>) -> Starting {
-    let (mut command, log) = serve_command(options.data_dir);
+    let (mut command, log) = serve_command(options.data_dir, "127.0.0.1:0");
     command
         .arg("--checkpoint-every")
         .arg(options.checkpoint_every.to_string())
@@ -109,8 +110,14 @@ pub fn serve_sqlite(data_dir: &Path, extra: &[&str]) -> Server {
 
 /// [`serve_sqlite`] with these environment variables set as well.
 pub fn serve_sqlite_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let (mut command, log) = serve_command(data_dir);
+    let (mut command, log) = serve_command(data_dir, "127.0.0.1:0");
     command.args(extra).envs(env.iter().copied());
+    start(command, log).ready()
+}
+
+/// [`serve_sqlite`] on this port: a server started again where clients knew it.
+pub fn serve_sqlite_on(data_dir: &Path, port: u16) -> Server {
+    let (command, log) = serve_command(data_dir, &format!("127.0.0.1:{port}"));
     start(command, log).ready()
 }
 
@@ -195,6 +202,22 @@ impl Starting {
 impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// The admin key of the organization its first start made (printed in its banner).
+    pub fn admin_key(&self) -> String {
+        key_in(&self.banner).expect("a first start names its admin key")
+    }
+
+    /// Kills the process (SIGKILL: no graceful stop) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether the process is still running (it must never have exited or restarted).
