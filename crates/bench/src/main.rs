@@ -88,6 +88,13 @@ use scenarios::verify::verify;
 use scenarios::{copy, export, prune, raw_sqlite, startup};
 use server::{DirCleanup, Server, bench_key};
 
+/// The kind of per-event idempotency keys the `ingest` scenario sends (`--event-keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EventKeys {
+    Random,
+    Ordered,
+}
+
 #[derive(clap::Parser)]
 #[command(
     name = "stele-bench",
@@ -104,6 +111,11 @@ pub struct BenchArgs {
     /// Concurrent batch senders.
     #[arg(long, default_value_t = 4)]
     ingest_clients: usize,
+    /// `ingest` scenario: give every event an `idempotency_key` of its own, to measure what the
+    /// server's per-event records cost: `random` (as a UUID v4 is) or `ordered` (as a UUID v7 is:
+    /// the time in milliseconds first, then random bits).
+    #[arg(long, value_enum)]
+    event_keys: Option<EventKeys>,
     /// Concurrent clients sending one event per request.
     #[arg(long, default_value_t = 64)]
     single_clients: usize,

@@ -120,8 +120,14 @@ impl Report {
         }
         let _ = writeln!(
             o,
-            "- events: {} ingested in batches{}{}; {} more from the single-event scenario{}",
+            "- events: {} ingested in batches{}{}{}; {} more from the single-event scenario{}",
             thousands(info.ingested),
+            match info.args.event_keys {
+                Some(crate::EventKeys::Random) => " (each event with a random idempotency key)",
+                Some(crate::EventKeys::Ordered) =>
+                    " (each event with a time-ordered idempotency key)",
+                None => "",
+            },
             match info.preexisting {
                 Some(0) | None => String::new(),
                 Some(n) => format!(" (on top of {} already stored)", thousands(n)),

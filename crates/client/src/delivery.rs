@@ -211,7 +211,7 @@ impl Worker {
                 continue;
             }
             let body = body_of(&batch);
-            let key = uuid::Uuid::new_v4().to_string();
+            let key = uuid::Uuid::now_v7().to_string();
             let mut attempts: u32 = 0;
             loop {
                 attempts += 1;

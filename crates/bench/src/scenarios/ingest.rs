@@ -1,6 +1,7 @@
 //! The `ingest` scenario: durable batch ingest, `--batch` events per request from
 //! `--ingest-clients` concurrent senders, until `--events` are stored.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use crate::generator::{Assembler, Pool, mix};
 use crate::http::Http;
-use crate::{BenchArgs, SPAN_MS};
+use crate::{BenchArgs, EventKeys, SPAN_MS};
 
 pub(crate) struct IngestResult {
     pub(crate) events: u64,
@@ -33,8 +34,13 @@ pub(crate) async fn ingest(
     let total = args.events;
     let batch = args.batch as u64;
     eprintln!(
-        "bench: ingest: {total} events in batches of {batch} from {} clients",
-        args.ingest_clients
+        "bench: ingest: {total} events in batches of {batch} from {} clients{}",
+        args.ingest_clients,
+        match args.event_keys {
+            Some(EventKeys::Random) => ", each event with a random idempotency key",
+            Some(EventKeys::Ordered) => ", each event with a time-ordered idempotency key",
+            None => "",
+        }
     );
     let next_batch = Arc::new(AtomicU64::new(0));
     let stored = Arc::new(AtomicU64::new(0));
@@ -73,10 +79,12 @@ pub(crate) async fn ingest(
         let http = http.clone();
         let (next_batch, stored, pool) = (next_batch.clone(), stored.clone(), pool.clone());
         let seed = args.seed;
+        let event_keys = args.event_keys;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut bytes = 0u64;
             let mut build_time = Duration::ZERO;
+            let mut event = String::new();
             loop {
                 let b = next_batch.fetch_add(1, Ordering::Relaxed);
                 let first = b * batch;
@@ -94,7 +102,26 @@ pub(crate) async fn ingest(
                     }
                     let template = pool.pick(mix(seed ^ i));
                     let ms = base_ms + (i as i128 * SPAN_MS as i128 / total as i128) as i64;
-                    assembler.write(&mut body, template, ms);
+                    if let Some(kind) = event_keys {
+                        // A key of 36 characters, first in the object.
+                        event.clear();
+                        assembler.write(&mut event, template, ms);
+                        let (a, b) = (assembler.rng.next(), assembler.rng.next());
+                        let _ = match kind {
+                            EventKeys::Random => {
+                                write!(body, "{{\"idempotency_key\":\"{a:016x}-{b:019x}\",")
+                            }
+                            EventKeys::Ordered => write!(
+                                body,
+                                "{{\"idempotency_key\":\"{:012x}-{:04x}-{b:018x}\",",
+                                now_ms(),
+                                a & 0xffff
+                            ),
+                        };
+                        body.push_str(&event[1..]);
+                    } else {
+                        assembler.write(&mut body, template, ms);
+                    }
                 }
                 body.push_str("]}");
                 build_time += build_started.elapsed();
@@ -147,4 +174,11 @@ pub(crate) async fn ingest(
         result.events as f64 / result.elapsed.as_secs_f64()
     );
     Ok(result)
+}
+
+/// Milliseconds since the Unix epoch, as a UUID v7 begins with.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

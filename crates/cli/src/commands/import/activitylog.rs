@@ -265,6 +265,7 @@ impl Table {
                 ordinal += 1;
                 let key = row_key(
                     KIND,
+                    row.id.parse().unwrap_or(0),
                     &format!("{}\n{}\n{}", self.database_name, self.table, row.id),
                 );
                 let event = map_activity(&row, &self.table, self.offset);

@@ -181,17 +181,23 @@ impl Resume {
     }
 }
 
-/// The idempotency key of the event made from one source row: `import:` and the SHA-256 of the
-/// source's kind and the row's identity in it (an export entry's id, seq and recording time; a
-/// WorkOS event's id; a table's database, name and row id). The same row always gets the same
-/// key, whichever run, file format or batch sends it, so the server stores it once (keys are kept
-/// at least 24 hours; the state file covers longer gaps).
-pub fn row_key(kind: &str, identity: &str) -> String {
+/// The idempotency key of the event made from one source row: `import:`, the row's place in its
+/// source's order as 16 hexadecimal digits (an export entry's `seq`, a WorkOS event's time in
+/// milliseconds, a table row's id), `-`, and the first half of the SHA-256 of the source's kind
+/// and the row's identity in it (an export entry's id, seq and recording time; a WorkOS event's
+/// id; a table's database, name and row id). The same row always gets the same key, whichever
+/// run, file format or batch sends it, so the server stores it once (keys are kept at least 24
+/// hours; the state file covers longer gaps). The order comes first because a source's rows
+/// arrive in its order: keys that follow each other land side by side in the server's index of
+/// keys, where random ones would cost it a page write each (docs/benchmarks.md, "Per-event
+/// idempotency keys").
+pub fn row_key(kind: &str, order: u64, identity: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(kind.as_bytes());
     hash.update(b"\n");
     hash.update(identity.as_bytes());
-    format!("import:{}", hex::encode(hash.finalize()))
+    let digest = hash.finalize();
+    format!("import:{order:016x}-{}", hex::encode(&digest[..16]))
 }
 
 /// The metadata key that names the source row of an imported event.
@@ -554,11 +560,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rows_key_depends_on_its_kind_and_identity_only() {
-        let k = row_key("activitylog", "app\nactivity_log\n42");
-        assert_eq!(k, row_key("activitylog", "app\nactivity_log\n42"));
-        assert!(k.starts_with("import:") && k.len() == 7 + 64, "{k}");
-        assert_ne!(k, row_key("activitylog", "app\nactivity_log\n43"));
-        assert_ne!(k, row_key("workos-csv", "app\nactivity_log\n42"));
+    fn a_rows_key_depends_on_its_kind_order_and_identity_only() {
+        let k = row_key("activitylog", 42, "app\nactivity_log\n42");
+        assert_eq!(k, row_key("activitylog", 42, "app\nactivity_log\n42"));
+        assert!(
+            k.starts_with("import:000000000000002a-") && k.len() == 7 + 17 + 32,
+            "{k}"
+        );
+        assert_ne!(k, row_key("activitylog", 42, "app\nactivity_log\n43"));
+        assert_ne!(k, row_key("workos-csv", 42, "app\nactivity_log\n42"));
+        // Rows in their source's order get keys in that order.
+        assert!(row_key("activitylog", 43, "app\nactivity_log\n43") > k);
+        assert!(row_key("activitylog", 256, "app\nactivity_log\n256") > k);
     }
 }

@@ -94,7 +94,9 @@ pub fn map_entry(entry: Value) -> Mapped {
     let seq = entry.get("seq").and_then(Value::as_i64);
     let recorded_at = entry.get("recorded_at").and_then(Value::as_str);
     let key = match (&id, seq, recorded_at) {
-        (Some(id), Some(seq), Some(at)) => row_key(KIND, &format!("{id}\n{seq}\n{at}")),
+        (Some(id), Some(seq), Some(at)) => {
+            row_key(KIND, seq.max(0) as u64, &format!("{id}\n{seq}\n{at}"))
+        }
         _ => String::new(),
     };
     let event = if key.is_empty() {
@@ -416,6 +418,7 @@ mod tests {
             m.key,
             row_key(
                 KIND,
+                7,
                 "01a20098-2011-7173-bda2-1f466a792f3f\n7\n2026-01-02T02:04:06.000Z"
             )
         );

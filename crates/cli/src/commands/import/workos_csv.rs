@@ -287,23 +287,26 @@ fn object(
 /// `occurred_at` as RFC 3339 in UTC: RFC 3339 with any offset, or a date and time without one
 /// (`2026-01-02 03:04:05.678`, `…T…`, an optional ` UTC`), read as UTC.
 pub fn occurred_at(text: &str) -> Result<String, Problem> {
-    use chrono::{DateTime, NaiveDateTime};
-    let ms = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        t.timestamp_millis()
-    } else {
-        let bare = text.trim_end_matches(" UTC").trim_end_matches('Z');
-        ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(bare, f).ok())
-            .map(|t| t.and_utc().timestamp_millis())
-            .ok_or_else(|| {
-                Problem::new(
-                    "occurred_at",
-                    format!("`{text}` is not a time (RFC 3339, such as 2026-01-02T03:04:05.678Z)"),
-                )
-            })?
-    };
+    let ms = occurred_ms(text).ok_or_else(|| {
+        Problem::new(
+            "occurred_at",
+            format!("`{text}` is not a time (RFC 3339, such as 2026-01-02T03:04:05.678Z)"),
+        )
+    })?;
     Ok(stele_core::time::format_rfc3339(ms))
+}
+
+/// The milliseconds since the epoch of a time as a WorkOS CSV writes it, if it is one.
+fn occurred_ms(text: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    let bare = text.trim_end_matches(" UTC").trim_end_matches('Z');
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(bare, f).ok())
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// Reads the file on a thread of its own, skipping the `resume.rows_done` rows done.
@@ -351,8 +354,16 @@ fn read_rows(
             .zip(&cells)
             .find(|((c, _), v)| *c == Column::Id && !v.trim().is_empty())
             .map(|(_, v)| v.trim().to_string());
+        // The event's time orders the keys (a row without one: 0).
+        let order = columns
+            .columns
+            .iter()
+            .zip(&cells)
+            .find(|((c, _), _)| *c == Column::OccurredAt)
+            .and_then(|(_, v)| occurred_ms(v.trim()))
+            .map_or(0, |ms| ms.max(0) as u64);
         let key = match &id {
-            Some(id) => row_key(KIND, &format!("id\n{id}")),
+            Some(id) => row_key(KIND, order, &format!("id\n{id}")),
             None => {
                 let mut hash = Sha256::new();
                 for c in &cells {
@@ -362,7 +373,7 @@ fn read_rows(
                 let digest: [u8; 32] = hash.finalize().into();
                 let n = seen.entry(digest).or_insert(0);
                 *n += 1;
-                row_key(KIND, &format!("row\n{}\n{n}", hex::encode(digest)))
+                row_key(KIND, order, &format!("row\n{}\n{n}", hex::encode(digest)))
             }
         };
         resume.check_first(ordinal, &key)?;
