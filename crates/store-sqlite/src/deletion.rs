@@ -59,6 +59,23 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
     ] {
         tx.execute(sql, [k]).map_err(map_err)?;
     }
+    // Events' own keys lead with their day: one range of this organization's per day kept.
+    let mut after = i64::MIN;
+    while let Some(day) = tx
+        .query_row(
+            "SELECT min(day) FROM event_keys WHERE day > ?",
+            [after],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .map_err(map_err)?
+    {
+        tx.execute(
+            "DELETE FROM event_keys WHERE day = ? AND org_id = ?",
+            [day, k],
+        )
+        .map_err(map_err)?;
+        after = day;
+    }
     // People who were members of this organization alone go with it, as they do when their last
     // membership is removed: no password hash outlives every organization that knew them.
     tx.execute(

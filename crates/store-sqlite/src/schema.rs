@@ -81,6 +81,9 @@ const MIGRATIONS: &[&str] = &[
     // 15: where each organization's chain was last verified to (`integrity.rs`), so the next
     // verification checks only what came after. Bookkeeping, not part of the record.
     include_str!("../migrations/015_verified_points.sql"),
+    // 16: events' own idempotency keys in a table of their own (`writer.rs`), small rows grouped
+    // by day, swept without an index by time.
+    include_str!("../migrations/016_event_keys.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -1057,7 +1057,8 @@ mod tests {
             // Back to schema 12 as that version left it.
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "DROP TABLE merkle_subtrees;
+                "DROP TABLE event_keys;
+                 DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
                  DROP TABLE verified_points;
                  DROP TABLE search_queue;

@@ -171,7 +171,8 @@ mod tests {
             let rows = subtree_rows(&conn);
             // Back to schema 13, as the release before this table left it.
             conn.execute_batch(
-                "DROP TABLE merkle_subtrees;
+                "DROP TABLE event_keys;
+                 DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
                  DROP TABLE verified_points;
                  PRAGMA user_version = 13;",

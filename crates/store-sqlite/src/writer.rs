@@ -31,7 +31,7 @@ use stele_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::codec::{description_rowid, entry_id, outcome_code, pk_floor};
+use crate::codec::{description_rowid, entry_id, outcome_code, pk_floor, pk_of_id};
 use crate::dict::Dict;
 use crate::error::map_err;
 use crate::packed;
@@ -44,6 +44,11 @@ use crate::terms;
 const MAX_GROUP_EVENTS: usize = 50_000;
 /// How often the writer forgets idempotency keys older than the retention.
 const IDEMPOTENCY_SWEEP_EVERY_MS: Millis = 10 * 60 * 1000;
+/// Events' own keys are grouped by the UTC day they were recorded on (`event_keys.day`).
+const DAY_MS: Millis = 24 * 3600 * 1000;
+/// At most this many expired event keys are forgotten in one group commit: a day's keys can be
+/// millions, and forgetting them in one go would hold up the group that does it.
+const EVENT_KEYS_SWEPT_PER_GROUP: i64 = 5_000;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -72,6 +77,7 @@ impl Writer {
             dict,
             facets_seen: HashMap::new(),
             last_sweep: 0,
+            event_keys_kept_from: 0,
             search,
             queue_forgotten_to: 0,
         };
@@ -149,6 +155,25 @@ impl Writer {
     }
 }
 
+/// The UTC day `ms` falls on, as `event_keys.day` counts them. A lookup reads today's keys and
+/// yesterday's, so a key is kept from 24 to 48 hours.
+fn day_of(ms: Millis) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Forgets up to [`EVENT_KEYS_SWEPT_PER_GROUP`] event keys of days before `day`, the oldest
+/// first (the left end of the table's B-tree); returns how many.
+fn forget_event_keys_before(tx: &Transaction<'_>, day: i64) -> Result<i64> {
+    let forgotten = tx
+        .prepare_cached(
+            "DELETE FROM event_keys WHERE (day, org_id, key) IN
+               (SELECT day, org_id, key FROM event_keys WHERE day < ? LIMIT ?)",
+        )
+        .and_then(|mut s| s.execute(params![day, EVENT_KEYS_SWEPT_PER_GROUP]))
+        .map_err(map_err)?;
+    Ok(forgotten as i64)
+}
+
 /// Runs `f` in an immediate transaction and commits if it succeeds.
 fn in_transaction<T>(
     conn: &mut Connection,
@@ -179,6 +204,9 @@ struct WriterState {
     /// Facet rows known to exist, per organization (loaded on first use).
     facets_seen: HashMap<OrgKey, HashSet<i64>>,
     last_sweep: Millis,
+    /// The day from which every event key is known to be kept (`event_keys.day`): older ones
+    /// are being forgotten, a few thousand a group, while this is behind yesterday.
+    event_keys_kept_from: i64,
     /// The indexer: told of each group's entries once they commit.
     search: Feed,
     /// The watermark up to which `search_queue` rows were last deleted.
@@ -274,6 +302,9 @@ impl WriterState {
                 )
                 .map_err(map_err)?;
             }
+            let keep_from = day_of(now) - 1;
+            let event_keys_swept = self.event_keys_kept_from < keep_from
+                && forget_event_keys_before(&tx, keep_from)? < EVENT_KEYS_SWEPT_PER_GROUP;
             let taken_in = self.search.taken_in();
             if taken_in > self.queue_forgotten_to {
                 search::forget_taken_in(&tx, taken_in)?;
@@ -292,6 +323,9 @@ impl WriterState {
             save_chains(&tx, &group.chains)?;
             tx.commit().map_err(map_err)?;
             self.queue_forgotten_to = taken_in;
+            if event_keys_swept {
+                self.event_keys_kept_from = keep_from;
+            }
             Ok(outcomes)
         })();
         stele_store::metrics::group_commit(events, started, result.is_ok());
@@ -448,6 +482,41 @@ impl idempotency::Ledger for GroupLedger<'_, '_> {
         receipts: &[Receipt],
     ) -> Result<()> {
         remember(self.tx, org, &key, fingerprint, receipts, self.now)
+    }
+
+    fn find_event(&mut self, org: OrgKey, key: &str) -> Result<Option<Receipt>> {
+        let today = day_of(self.now);
+        self.tx
+            .prepare_cached(
+                "SELECT pk, seq FROM event_keys WHERE day IN (?, ?) AND org_id = ? AND key = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![today, today - 1, org.get(), key], |r| {
+                    Ok(Receipt::new(entry_id(r.get(0)?), Seq::new(r.get(1)?)))
+                })
+                .optional()
+            })
+            .map_err(map_err)
+    }
+
+    fn remember_event(&mut self, org: OrgKey, key: &str, receipt: &Receipt) -> Result<()> {
+        let pk = pk_of_id(&receipt.id)
+            .ok_or_else(|| StoreError::Other(format!("`{}` is not an entry id", receipt.id)))?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO event_keys (day, org_id, key, pk, seq) VALUES (?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    day_of(self.now),
+                    org.get(),
+                    key,
+                    pk,
+                    receipt.seq.get()
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(())
     }
 
     fn write(&mut self, index: usize, org: OrgKey, event: &PreparedEvent) -> Result<Receipt> {
@@ -843,4 +912,137 @@ fn note_facet(
         .map_err(map_err)?;
     group.new_facets.push((org, dict_id));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use stele_core::NewEvent;
+    use stele_store::conformance::{event, request};
+    use stele_store::prelude::*;
+
+    use super::*;
+    use crate::SqliteStore;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    fn keyed(key: &str) -> NewEvent {
+        NewEvent {
+            idempotency_key: Some(key.into()),
+            ..event("create", T0)
+        }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Yesterday's event keys still answer; keys of earlier days are never looked at, and are
+    /// forgotten a few thousand a group, the oldest first, so that no group pays for a whole day.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn yesterdays_event_keys_answer_and_older_ones_are_forgotten_a_few_thousand_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let (a, kept) = {
+            let store = SqliteStore::open(&path).unwrap();
+            let a = store.create_org("a").await.unwrap().key;
+            let first = store.append(a, request(vec![keyed("kept")])).await.unwrap();
+            (a, first.receipts[0].clone())
+        };
+        let today = day_of(now_millis());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute(
+                "UPDATE event_keys SET day = ? WHERE key = 'kept'",
+                [today - 1],
+            )
+            .unwrap();
+            // 12,000 keys of earlier days, one of them with the name of a key sent again below.
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+                 INSERT INTO event_keys (day, org_id, key, pk, seq)
+                 SELECT ?1 - 2 - i % 3, ?2, CASE i WHEN 7 THEN 'old' ELSE 'k' || i END, 1, 1
+                 FROM n",
+                params![today, a.get()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let old = &format!("SELECT count(*) FROM event_keys WHERE day < {}", today - 1);
+        assert_eq!(count(&conn, old), 12_000);
+
+        // An old day's key is not an answer: the event is written.
+        let again = store.append(a, request(vec![keyed("old")])).await.unwrap();
+        assert!(!again.replayed);
+        assert_eq!(again.receipts[0].seq, Seq::new(2));
+        assert_eq!(count(&conn, old), 7_000);
+        // Yesterday's is.
+        let again = store.append(a, request(vec![keyed("kept")])).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.receipts, vec![kept]);
+        assert_eq!(count(&conn, old), 2_000);
+        store
+            .append(a, request(vec![event("x", T0)]))
+            .await
+            .unwrap();
+        assert_eq!(count(&conn, old), 0);
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 2);
+    }
+
+    /// A database of schema 15 kept events' keys in `idempotency` as `e:` records; opened by
+    /// this release, they move to `event_keys` and still answer, and the request keys stay.
+    /// Deleting the organization then removes its event keys too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn event_keys_of_schema_15_move_to_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let (a, first) = {
+            let store = SqliteStore::open(&path).unwrap();
+            let a = store.create_org("a").await.unwrap().key;
+            let mut keyed_request = request(vec![keyed("x"), event("y", T0), keyed("z")]);
+            keyed_request.idempotency_key = Some("the-request".into());
+            (a, store.append(a, keyed_request).await.unwrap())
+        };
+        {
+            // Back to schema 15: each event key an `e:` record with its receipt as JSON.
+            let conn = Connection::open(&path).unwrap();
+            let rows: Vec<(i64, String, i64, i64)> = conn
+                .prepare("SELECT org_id, key, pk, seq FROM event_keys")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(rows.len(), 2);
+            for (org, key, pk, seq) in rows {
+                let receipts =
+                    idempotency::encode_receipts(&[Receipt::new(entry_id(pk), Seq::new(seq))])
+                        .unwrap();
+                conn.execute(
+                    "INSERT INTO idempotency (org_id, key, fingerprint, receipts, created_ms)
+                     VALUES (?, ?, NULL, ?, ?)",
+                    params![org, idempotency::event_key(&key), receipts, now_millis()],
+                )
+                .unwrap();
+            }
+            conn.execute_batch("DROP TABLE event_keys; PRAGMA user_version = 15;")
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 2);
+        assert_eq!(count(&conn, "SELECT count(*) FROM idempotency"), 1);
+        let again = store
+            .append(a, request(vec![keyed("z"), keyed("x"), keyed("new")]))
+            .await
+            .unwrap();
+        assert_eq!(again.receipts[0], first.receipts[2]);
+        assert_eq!(again.receipts[1], first.receipts[0]);
+        assert_eq!(again.receipts[2].seq, Seq::new(4));
+
+        store.delete_org(a).await.unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
+        assert_eq!(count(&conn, "SELECT count(*) FROM idempotency"), 0);
+    }
 }

@@ -4,8 +4,9 @@
 //! decides is [`append`]'s alone, so both backends answer a retry the same way.
 //!
 //! A request's `Idempotency-Key` is recorded under `r:<key>` with the request's fingerprint and
-//! every receipt; an event's own key under `e:<key>` with its one receipt. The two live in one
-//! table per organization without ever meeting.
+//! every receipt; an event's own key with its one receipt, by default under `e:<key>` in the same
+//! records (PostgreSQL), or wherever the backend keeps them ([`Ledger::find_event`]: SQLite has
+//! a table of small rows for them, as there are as many as events).
 //!
 //! A request may span organizations (a platform's batch whose events name their own, see
 //! [`PreparedEvent::for_org`]). Its request key is still one record, kept under the organization
@@ -102,6 +103,27 @@ pub trait Ledger {
         receipts: &[Receipt],
     ) -> Result<(), Self::Error>;
 
+    /// The receipt kept under an event's own `key` (as the event carries it) for `org`,
+    /// including one remembered earlier in this transaction. By default a record under
+    /// [`event_key`] in the same records as the requests'.
+    fn find_event(&mut self, org: OrgKey, key: &str) -> Result<Option<Receipt>, Self::Error> {
+        Ok(self
+            .find(org, &event_key(key))?
+            .and_then(|record| record.receipts.into_iter().next()))
+    }
+
+    /// Keeps the receipt of the event written for its own `key` in `org` (a bare receipt: the
+    /// event joined `org`), for [`find_event`](Ledger::find_event) in this transaction and after
+    /// it commits.
+    fn remember_event(
+        &mut self,
+        org: OrgKey,
+        key: &str,
+        receipt: &Receipt,
+    ) -> Result<(), Self::Error> {
+        self.remember(org, event_key(key), None, std::slice::from_ref(receipt))
+    }
+
     /// Writes one new event, the request's `index`th, into `org`'s trail and returns its receipt
     /// (whose `org` [`append`] fills in).
     fn write(
@@ -151,17 +173,11 @@ pub fn append<L: Ledger>(
             org: prepared.target(),
             ..receipt
         };
-        let event_key = prepared
-            .sealed
-            .event
-            .idempotency_key
-            .as_deref()
-            .map(event_key);
-        if let Some(key) = &event_key
-            && let Some(earlier) = ledger.find(target, key)?
-            && let Some(receipt) = earlier.receipts.into_iter().next()
+        let event_key = prepared.sealed.event.idempotency_key.as_deref();
+        if let Some(key) = event_key
+            && let Some(earlier) = ledger.find_event(target, key)?
         {
-            receipts.push(named(receipt));
+            receipts.push(named(earlier));
             continue;
         }
         let receipt = Receipt {
@@ -169,7 +185,7 @@ pub fn append<L: Ledger>(
             ..ledger.write(index, target, prepared)?
         };
         if let Some(key) = event_key {
-            ledger.remember(target, key, None, std::slice::from_ref(&receipt))?;
+            ledger.remember_event(target, key, &receipt)?;
         }
         receipts.push(named(receipt));
         wrote_any = true;
