@@ -485,18 +485,27 @@ impl idempotency::Ledger for GroupLedger<'_, '_> {
     }
 
     fn find_event(&mut self, org: OrgKey, key: &str) -> Result<Option<Receipt>> {
+        // Today's keys, then yesterday's: two lookups of one row each (`day IN (?, ?)` would
+        // build a temporary table for its list at every call).
         let today = day_of(self.now);
-        self.tx
+        let mut lookup = self
+            .tx
             .prepare_cached(
-                "SELECT pk, seq FROM event_keys WHERE day IN (?, ?) AND org_id = ? AND key = ?",
+                "SELECT pk, seq FROM event_keys WHERE day = ? AND org_id = ? AND key = ?",
             )
-            .and_then(|mut s| {
-                s.query_row(params![today, today - 1, org.get(), key], |r| {
+            .map_err(map_err)?;
+        for day in [today, today - 1] {
+            let found = lookup
+                .query_row(params![day, org.get(), key], |r| {
                     Ok(Receipt::new(entry_id(r.get(0)?), Seq::new(r.get(1)?)))
                 })
                 .optional()
-            })
-            .map_err(map_err)
+                .map_err(map_err)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     fn remember_event(&mut self, org: OrgKey, key: &str, receipt: &Receipt) -> Result<()> {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use stele_server::app::backend::DatabaseUrl;
-use stele_store_sqlite::SqliteStore;
 
 pub(crate) struct DiskResult {
     /// The files as the stopped server left them.
@@ -193,12 +192,14 @@ pub(crate) async fn disk(
     let wal = dir.join("stele.db-wal");
     // If the server left its write-ahead log behind, checkpoint it the way the next start would:
     // open the database and close it as its last connection (SQLite then folds the log into the
-    // database file and deletes it).
-    // (`stele verify` may already have done so.)
+    // database file and deletes it). A plain connection, not this build's store, whose migrations
+    // would rewrite a database an older `--stele` made. (`stele verify` may already have done so.)
     let mut checkpointed = None;
     if wal.exists() || as_left.iter().any(|(name, _)| name == "stele.db-wal") {
         eprintln!("bench: disk: the stopped server left stele.db-wal; checkpointing it");
-        drop(SqliteStore::open(&db)?);
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        drop(conn);
         // SQLite deletes the log, then the shared-memory index, then releases its lock.
         let shm = dir.join("stele.db-shm");
         let deadline = Instant::now() + Duration::from_secs(300);
