@@ -124,6 +124,15 @@ fn complete(document: &mut OpenApi) {
                 operation.security = Some(vec![]);
             }
             let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            // A header is absent or a string, never `null` (an `Option<String>` in a handler's
+            // attribute would say `["string", "null"]`).
+            for parameter in parameters.iter_mut() {
+                if let RefOr::T(header) = parameter
+                    && header.parameter_in == ParameterIn::Header
+                {
+                    header.schema = Some(ObjectBuilder::new().schema_type(Type::String).into());
+                }
+            }
             for name in path_parameters(path) {
                 parameters.push(RefOr::T(
                     ParameterBuilder::new()
@@ -287,6 +296,22 @@ mod tests {
         assert!(
             names.contains(&"action") && names.contains(&"cursor"),
             "{names:?}"
+        );
+        let headers = &document["paths"]["/v1/events"]["post"]["parameters"];
+        let key = headers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(
+            (&key["in"], &key["required"], &key["schema"]),
+            (
+                &serde_json::json!("header"),
+                &serde_json::json!(false),
+                &serde_json::json!({"type": "string"})
+            ),
+            "{key}"
         );
     }
 
