@@ -69,8 +69,8 @@ use stele_store::{
     NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
     OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
     PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
-    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint, VerifyReport,
-    ViewerApiToken,
+    Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
+    VerifyReport, ViewerApiToken,
 };
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
@@ -610,25 +610,44 @@ impl Tenancy for PgStore {
         Ok(key_from_row(&row)?)
     }
 
-    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo> {
+    async fn revoke_api_key(&self, key_id: &str) -> Result<RevokedKey> {
         if key_id.contains('\0') {
             return Err(StoreError::NotFound);
         }
         let mut conn = self.pool.get().await?;
-        let row = conn
+        // Only an unrevoked key is updated (a concurrent revocation waits for the row's lock and
+        // then finds it revoked); a key revoked before is read as it is.
+        let revoked = conn
             .query_opt(
                 &format!(
                     "WITH k AS (
-                         UPDATE api_keys SET revoked_ms = coalesce(revoked_ms, $1)
-                         WHERE id = $2 RETURNING *
+                         UPDATE api_keys SET revoked_ms = $1
+                         WHERE id = $2 AND revoked_ms IS NULL RETURNING *
                      )
                      SELECT {KEY_COLUMNS} FROM k JOIN orgs o ON o.key = k.org_key"
                 ),
                 &[&now_millis(), &key_id],
             )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(key_from_row(&row)?)
+            .await?;
+        let (row, by_this_call) = match revoked {
+            Some(row) => (row, true),
+            None => (
+                conn.query_opt(
+                    &format!(
+                        "SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key
+                         WHERE k.id = $1"
+                    ),
+                    &[&key_id],
+                )
+                .await?
+                .ok_or(StoreError::NotFound)?,
+                false,
+            ),
+        };
+        Ok(RevokedKey {
+            key: key_from_row(&row)?,
+            by_this_call,
+        })
     }
 
     async fn list_api_keys(&self, org: OrgKey) -> Result<Vec<ApiKeyInfo>> {

@@ -51,8 +51,8 @@ use stele_store::{
     NewExportJob, NewMember, NewOrganization, NewSession, NewViewerApiToken, OrgKey,
     OrgPageRequest, OrgSettings, OrgUpdate, Organization, Page, Print, PrintAudit, PrintFields,
     PrintFilter, PrintId, PrintPage, PrintStats, Redaction, RedactionOutcome, RemovedPerChannel,
-    Result, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint, VerifyReport,
-    ViewerApiToken,
+    Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
+    VerifyReport, ViewerApiToken,
 };
 use tokio::sync::Semaphore;
 
@@ -645,21 +645,27 @@ impl Tenancy for SqliteStore {
             .await
     }
 
-    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo> {
+    async fn revoke_api_key(&self, key_id: &str) -> Result<RevokedKey> {
         let key_id = key_id.to_string();
         self.writer
             .run(move |tx| {
-                tx.execute(
-                    "UPDATE api_keys SET revoked_ms = coalesce(revoked_ms, ?) WHERE id = ?",
-                    params![now_millis(), key_id],
-                )
-                .map_err(map_err)?;
-                tx.query_row(
-                    &format!("SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key WHERE k.id = ?"),
-                    [key_id],
-                    key_from_row,
-                )
-                .map_err(map_err)
+                let changed = tx
+                    .execute(
+                        "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL",
+                        params![now_millis(), key_id],
+                    )
+                    .map_err(map_err)?;
+                let key = tx
+                    .query_row(
+                        &format!("SELECT {KEY_COLUMNS} FROM api_keys k JOIN orgs o ON o.key = k.org_key WHERE k.id = ?"),
+                        [key_id],
+                        key_from_row,
+                    )
+                    .map_err(map_err)?;
+                Ok(RevokedKey {
+                    key,
+                    by_this_call: changed == 1,
+                })
             })
             .await
     }

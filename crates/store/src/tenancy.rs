@@ -52,8 +52,9 @@ pub trait Tenancy: Send + Sync {
     async fn unfinished_deletions(&self) -> Result<Vec<OrgKey>>;
 
     async fn create_api_key(&self, org: OrgKey, key: NewApiKey) -> Result<ApiKeyInfo>;
-    /// Revokes a key by its public id (`key_…`). Revoking twice is not an error.
-    async fn revoke_api_key(&self, key_id: &str) -> Result<ApiKeyInfo>;
+    /// Revokes a key by its public id (`key_…`). Revoking twice is not an error; the answer says
+    /// whether this call was the one that revoked it.
+    async fn revoke_api_key(&self, key_id: &str) -> Result<RevokedKey>;
     async fn list_api_keys(&self, org: OrgKey) -> Result<Vec<ApiKeyInfo>>;
     /// The live (unrevoked) key whose secret hashes to `hash`, with its organization.
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>>;
@@ -276,6 +277,16 @@ pub struct NewApiKey {
     pub hash: KeyHash,
     /// The first characters of the secret, kept to help people tell keys apart.
     pub prefix: String,
+}
+
+/// What [`Tenancy::revoke_api_key`] did: the key as it is now, and whether this call revoked it
+/// (`false`: it was revoked before, by another request, server or the CLI). Decided by the
+/// database's own update, not by comparing times, which two revocations within one millisecond
+/// would tie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedKey {
+    pub key: ApiKeyInfo,
+    pub by_this_call: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@
 //! the organization's trail the same way.
 
 use sha2::{Digest, Sha256};
-use stele_core::time::{Millis, now_millis};
+use stele_core::time::Millis;
 use stele_core::{Actor, Context};
 use stele_store::{ApiKeyInfo, KeyHash, NewApiKey, OrgKey, Receipt, Scope, Store, StoreError};
 
@@ -82,11 +82,9 @@ pub async fn revoke(
     by: By,
     now: Millis,
 ) -> Result<Revoked, StoreError> {
-    // The store stamps a revocation with the wall clock, so a `revoked_at` before this moment
-    // means the key was revoked earlier (by another request, another server or the CLI).
-    let before = now_millis();
-    let info = store.revoke_api_key(key_id).await?;
-    if info.revoked_at.is_some_and(|at| at < before) {
+    let revoked = store.revoke_api_key(key_id).await?;
+    let info = revoked.key;
+    if !revoked.by_this_call {
         return Ok(Revoked::Already(info));
     }
     let event = activity::key_revoked(by.actor.clone(), by.context.clone(), &info, now);

@@ -35,8 +35,13 @@ pub async fn api_keys_authenticate_until_revoked(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
-    store.revoke_api_key(&key.id).await.unwrap();
+    let first = store.revoke_api_key(&key.id).await.unwrap();
+    assert!(first.by_this_call);
     assert!(store.authenticate(&hash).await.unwrap().is_none());
+    // Again, at once (within the same millisecond, as likely as not): nothing changes.
+    let again = store.revoke_api_key(&key.id).await.unwrap();
+    assert!(!again.by_this_call);
+    assert_eq!(again.key, first.key);
     assert!(
         store.list_api_keys(a).await.unwrap()[0]
             .revoked_at
