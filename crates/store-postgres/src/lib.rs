@@ -91,6 +91,17 @@ use crate::writer::{WRITER_SETUP, Writer};
 
 /// Connections kept for reads and the rare other writes (the writer has its own).
 const POOL_SIZE: usize = 8;
+/// Connections kept for the lookups every request makes (see [`LOOKUP_SETUP`]).
+const LOOKUP_POOL_SIZE: usize = 4;
+
+/// Session settings of the lookup connections: PostgreSQL's default plan cache, where a prepared
+/// statement gets a generic plan once five executions showed that planning for the actual value
+/// buys nothing. The lookups a request makes before anything else (its API key, its console
+/// session, the organization a platform names) find one row by a unique key, whose plan never
+/// depends on the value. On the read connections (`force_custom_plan`, see [`READER_SETUP`])
+/// each of them was planned again every time: 0.25 to 0.3 ms of the server's CPU for an API
+/// key, more than the single-event append it let in (docs/benchmarks.md).
+const LOOKUP_SETUP: &str = "SET jit = off";
 /// How often the upkeep task looks for checkpoints that are due.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often an erasure or a print log write is run again after a deadlock before giving up.
@@ -124,7 +135,10 @@ impl Default for PgOptions {
 }
 
 pub struct PgStore {
+    /// Reads and the writes that do not go through the writer.
     pool: Arc<Pool>,
+    /// Point lookups by a unique key that requests make to get in (see [`LOOKUP_SETUP`]).
+    lookups: Arc<Pool>,
     partitions: Arc<Partitions>,
     writer: Writer,
     options: PgOptions,
@@ -163,8 +177,9 @@ impl PgStore {
         subtrees::fill_missing(&mut first).await?;
         let partitions = Arc::new(Partitions::default());
         partitions.ensure_ahead(&mut first, now_millis()).await?;
-        let pool = Pool::new(config.clone(), READER_SETUP, POOL_SIZE);
+        let pool = Pool::new("reads", config.clone(), READER_SETUP, POOL_SIZE);
         pool.give(first);
+        let lookups = Pool::new("lookups", config.clone(), LOOKUP_SETUP, LOOKUP_POOL_SIZE);
         let writer_conn = connect(&config, WRITER_SETUP)
             .await
             .map_err(|e| unreachable_at(url, e))?;
@@ -175,6 +190,7 @@ impl PgStore {
         });
         Ok(PgStore {
             pool,
+            lookups,
             partitions,
             writer,
             options,
@@ -429,7 +445,7 @@ impl Tenancy for PgStore {
         if reference.contains('\0') {
             return Ok(None);
         }
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.lookups.get().await?;
         let row = conn
             .query_opt(
                 &format!(
@@ -665,7 +681,7 @@ impl Tenancy for PgStore {
     }
 
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<ApiKeyInfo>> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.lookups.get().await?;
         let row = conn
             .query_opt(
                 &format!(
@@ -1117,7 +1133,7 @@ impl Members for PgStore {
     }
 
     async fn session(&self, token_hash: &SessionHash, now: Millis) -> Result<Option<Session>> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.lookups.get().await?;
         Ok(members::session(&mut conn, token_hash, now).await?)
     }
 

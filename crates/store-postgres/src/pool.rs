@@ -234,6 +234,8 @@ impl Tx<'_> {
 /// A bounded set of connections for reads and the occasional write that does not go through the
 /// group-commit writer (organizations, keys, checkpoints, erasure).
 pub struct Pool {
+    /// What the pool is for, the `pool` label of its gauges (`reads`, `lookups`).
+    name: &'static str,
     config: Config,
     setup: String,
     /// The runtime the pool was made on, which drives every connection it opens: a borrower on
@@ -246,9 +248,10 @@ pub struct Pool {
 
 impl Pool {
     /// Must be called on the runtime that is to drive the connections (see `runtime`).
-    pub fn new(config: Config, setup: &str, size: usize) -> Arc<Pool> {
-        metrics::gauge!(stele_store::metrics::POOL_SIZE).set(size as f64);
+    pub fn new(name: &'static str, config: Config, setup: &str, size: usize) -> Arc<Pool> {
+        metrics::gauge!(stele_store::metrics::POOL_SIZE, "pool" => name).set(size as f64);
         Arc::new(Pool {
+            name,
             config,
             setup: setup.to_string(),
             runtime: Handle::current(),
@@ -280,7 +283,7 @@ impl Pool {
             }
         };
         // Lent from here until the `Pooled` drops (a failed connect below included).
-        let lent = Lent::new();
+        let lent = Lent::new(self.name);
         loop {
             let conn = self.idle.lock().expect("pool lock").pop();
             match conn {
@@ -306,19 +309,19 @@ impl Pool {
     }
 }
 
-/// One connection lent, on the pool's gauge (`stele_postgres_pool_in_use`) while it lives.
-struct Lent;
+/// One connection lent, on its pool's gauge (`stele_postgres_pool_in_use`) while it lives.
+struct Lent(&'static str);
 
 impl Lent {
-    fn new() -> Lent {
-        metrics::gauge!(stele_store::metrics::POOL_IN_USE).increment(1.0);
-        Lent
+    fn new(pool: &'static str) -> Lent {
+        metrics::gauge!(stele_store::metrics::POOL_IN_USE, "pool" => pool).increment(1.0);
+        Lent(pool)
     }
 }
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        metrics::gauge!(stele_store::metrics::POOL_IN_USE).decrement(1.0);
+        metrics::gauge!(stele_store::metrics::POOL_IN_USE, "pool" => self.0).decrement(1.0);
     }
 }
 

@@ -143,8 +143,15 @@ async fn metrics_show_the_backend_s_own_figures() {
         }
         Backend::Postgres => {
             let (text, series) = scrape(&app.url).await;
-            assert!(value(&series, "stele_postgres_pool_size") > 0.0, "{text}");
-            assert!(series.contains_key("stele_postgres_pool_in_use"), "{text}");
+            // The request above authenticated on the lookup pool; reads have a pool of their own.
+            for pool in ["reads", "lookups"] {
+                let size = format!("stele_postgres_pool_size{{pool=\"{pool}\"}}");
+                assert!(value(&series, &size) > 0.0, "{text}");
+            }
+            assert!(
+                series.contains_key("stele_postgres_pool_in_use{pool=\"lookups\"}"),
+                "{text}"
+            );
         }
     }
 }
