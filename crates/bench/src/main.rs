@@ -8,7 +8,8 @@
 //! each a module of `scenarios/`:
 //!
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
-//!   concurrent senders) until `--events` are stored;
+//!   concurrent senders) until `--events` are stored, with read-after-write probes during it and
+//!   after it (`scenarios/visibility.rs`);
 //! - `orgs` (opt-in): a platform key's batches whose events each name one of `--orgs`
 //!   organizations against its single-organization batches, in the order single, mixed, mixed,
 //!   single, `--orgs-events` of each;
@@ -531,6 +532,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
+    // The ingest's read-after-write probes, one event each (recorded now, not backdated).
+    let probes = report.ingest.as_ref().map_or(0, |r| {
+        (r.visible_under_load.count() + r.visible_when_idle.count()) as u64
+    });
     if wants(Scenario::Copy) && ingested > 0 {
         match &backend {
             Backend::Postgres(url) => {
@@ -696,8 +701,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let (added, removed) = report.prune.as_ref().map_or((0, 0), |p| {
             (p.load_events() + 1 + p.run.orgs as u64, p.run.removed)
         });
-        let events =
-            (preexisting.unwrap_or(0) + ingested + single_events + added).saturating_sub(removed);
+        let events = (preexisting.unwrap_or(0) + ingested + probes + single_events + added)
+            .saturating_sub(removed);
         let mut d = match database {
             Some(database) => DiskResult {
                 as_left,

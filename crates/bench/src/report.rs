@@ -15,6 +15,7 @@ use crate::scenarios::proof::ProofResult;
 use crate::scenarios::query::QueryRow;
 use crate::scenarios::single::SingleResult;
 use crate::scenarios::verify::VerifyResult;
+use crate::scenarios::visibility::Probes;
 use crate::scenarios::{compat, copy, export, orgs, prune, raw_sqlite, startup, tenants};
 use crate::{BenchArgs, PAGE_LIMIT};
 
@@ -212,6 +213,16 @@ impl Report {
                     r.requests,
                     100.0 * r.build_time.as_secs_f64() / (secs * info.args.ingest_clients as f64)
                 );
+                for (when, probes, target) in [
+                    ("under the batch ingest", &r.visible_under_load, "p99 ≤ 1 s"),
+                    (
+                        "on the idle server after it",
+                        &r.visible_when_idle,
+                        "at once",
+                    ),
+                ] {
+                    render_visibility(&mut o, when, probes, target);
+                }
             }
             None => {
                 let _ = writeln!(
@@ -797,6 +808,25 @@ pub(crate) fn render_query_rows(o: &mut String, rows: &[QueryRow]) {
             r.latencies.len()
         );
     }
+}
+
+/// A row of read-after-write probes (`scenarios::visibility`): how many every filter found at
+/// its first request after the `201`, and the time until all of them had.
+fn render_visibility(o: &mut String, when: &str, p: &Probes, target: &str) {
+    let _ = writeln!(
+        o,
+        "| read-after-write {when} (actor, entity_id, correlation_id, q) | found at the first request after the 201; time until every filter found it p50 / p99 / max | {} of {}{}; {} / {} / {} | {target} |",
+        p.found_at_once,
+        p.count(),
+        if p.missed > 0 {
+            format!(", {} not found within 5 s", p.missed)
+        } else {
+            String::new()
+        },
+        ms(pct(&p.latencies, 0.50)),
+        ms(pct(&p.latencies, 0.99)),
+        ms(p.latencies.last().copied().unwrap_or_default())
+    );
 }
 
 pub(crate) fn pct(sorted: &[Duration], p: f64) -> Duration {

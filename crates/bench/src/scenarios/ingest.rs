@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::generator::{Assembler, Pool, mix};
 use crate::http::Http;
+use crate::scenarios::visibility::{self, IDLE_PROBES, PROBE_EVERY, Probes};
 use crate::{BenchArgs, EventKeys, SPAN_MS};
 
 pub(crate) struct IngestResult {
@@ -22,6 +23,10 @@ pub(crate) struct IngestResult {
     pub(crate) request_latencies: Vec<Duration>,
     /// Time the senders spent building bodies, summed over senders.
     pub(crate) build_time: Duration,
+    /// Read-after-write probes while the batches went in, and after them on an idle server
+    /// (each probe is one more event, not counted in `events`).
+    pub(crate) visible_under_load: Probes,
+    pub(crate) visible_when_idle: Probes,
 }
 
 pub(crate) async fn ingest(
@@ -71,6 +76,22 @@ pub(crate) async fn ingest(
                     last = (Instant::now(), now);
                 }
             }
+        })
+    };
+
+    // A probe of read-after-write visibility every PROBE_EVERY while the batches go in.
+    let run = mix(now_ms() ^ args.seed);
+    let probes = {
+        let (http, done) = (http.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut probes = Probes::default();
+            let mut n = 0;
+            while !done.load(Ordering::Relaxed) {
+                tokio::time::sleep(PROBE_EVERY).await;
+                visibility::probe(&http, run, n, &mut probes).await?;
+                n += 1;
+            }
+            anyhow::Ok((probes, n))
         })
     };
 
@@ -146,6 +167,8 @@ pub(crate) async fn ingest(
         requests: 0,
         request_latencies: Vec::new(),
         build_time: Duration::ZERO,
+        visible_under_load: Probes::default(),
+        visible_when_idle: Probes::default(),
     };
     let mut failure = None;
     for task in tasks {
@@ -165,6 +188,16 @@ pub(crate) async fn ingest(
     if let Some(e) = failure {
         return Err(e.context("ingest"));
     }
+    let (mut under_load, sent) = probes.await?.map_err(|e| e.context("visibility probe"))?;
+    under_load.finish();
+    result.visible_under_load = under_load;
+    let mut idle = Probes::default();
+    for n in sent..sent + IDLE_PROBES {
+        tokio::time::sleep(PROBE_EVERY).await;
+        visibility::probe(http, run, n, &mut idle).await?;
+    }
+    idle.finish();
+    result.visible_when_idle = idle;
     result.events = stored.load(Ordering::Relaxed);
     result.request_latencies.sort();
     eprintln!(

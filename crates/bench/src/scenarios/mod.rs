@@ -17,3 +17,4 @@ pub(crate) mod soak;
 pub(crate) mod startup;
 pub(crate) mod tenants;
 pub(crate) mod verify;
+pub(crate) mod visibility;
