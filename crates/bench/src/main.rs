@@ -8,8 +8,7 @@
 //! each a module of `scenarios/`:
 //!
 //! - `ingest`: durable batch ingest (`--batch` events per request from `--ingest-clients`
-//!   concurrent senders) until `--events` are stored, with read-after-write probes during it and
-//!   after it (`scenarios/visibility.rs`);
+//!   concurrent senders) until `--events` are stored;
 //! - `orgs` (opt-in): a platform key's batches whose events each name one of `--orgs`
 //!   organizations against its single-organization batches, in the order single, mixed, mixed,
 //!   single, `--orgs-events` of each;
@@ -18,6 +17,8 @@
 //!   organization (external id, organization id, the organization's own key) costs a request;
 //! - `single`: one event per request from `--single-clients` concurrent clients for
 //!   `--single-seconds`;
+//! - `visibility`: read-after-write, a batch ingest of its own with probes beside it and after it
+//!   (`scenarios/visibility.rs`);
 //! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
 //!   three-filter combination, `--queries` times each with varying values that exist;
 //! - `count`: the cost of the count alone, timed on the store opened in this process next to the
@@ -96,7 +97,7 @@ pub(crate) enum EventKeys {
     Ordered,
 }
 
-#[derive(clap::Parser)]
+#[derive(clap::Parser, Clone)]
 #[command(
     name = "stele-bench",
     version,
@@ -134,7 +135,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     checkpoint_every: u64,
     /// Scenarios to run, comma-separated: ingest, copy, orgs, tenants, compat, single, query,
-    /// count, proof, startup, export, soak, prune, erasure, verify, disk. `compat` (not in the default list)
+    /// count, proof, startup, export, visibility, soak, prune, erasure, verify, disk. `compat` (not in the default list)
     /// measures the WorkOS and Retraced doors beside the native API. `copy` is the ingest's
     /// yardstick (a plain binary `COPY` on PostgreSQL, plain SQLite writes of the same rows
     /// otherwise). `prune` (not in the default list) removes what the ingest stored: it backdates the
@@ -147,7 +148,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,copy,single,query,count,proof,startup,export,verify,disk"
+        default_value = "ingest,copy,single,query,count,proof,startup,export,visibility,verify,disk"
     )]
     scenarios: Vec<Scenario>,
     /// Seed of the reference event generator.
@@ -283,6 +284,7 @@ enum Scenario {
     Erasure,
     Verify,
     Disk,
+    Visibility,
 }
 
 /// Pool of distinct pre-serialized events the senders cycle through.
@@ -471,7 +473,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (largest_wal, stop_wal_watch) = watch_wal(wal.clone());
     if wants(Scenario::Ingest) {
         let cpu = CpuMeter::start(server_pid, pg);
-        report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, wal).await?);
+        report.ingest = Some(ingest(&http, &args, pool.clone(), base_ms, wal, false).await?);
         report.cpu.push(("batch ingest", cpu.stop()));
     }
     if wants(Scenario::Orgs) {
@@ -532,10 +534,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let ingested = report.ingest.as_ref().map_or(0, |r| r.events);
-    // The ingest's read-after-write probes, one event each (recorded now, not backdated).
-    let probes = report.ingest.as_ref().map_or(0, |r| {
-        (r.visible_under_load.count() + r.visible_when_idle.count()) as u64
-    });
     if wants(Scenario::Copy) && ingested > 0 {
         match &backend {
             Backend::Postgres(url) => {
@@ -625,6 +623,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         report.cpu.push(("single-event requests", cpu.stop()));
     }
     let single_events = report.single.as_ref().map_or(0, |r| r.events);
+    if wants(Scenario::Visibility) {
+        let cpu = CpuMeter::start(server_pid, pg);
+        report.visibility =
+            Some(scenarios::visibility::run(&http, &args, pool.clone(), base_ms).await?);
+        report
+            .cpu
+            .push(("batch ingest with read-after-write probes", cpu.stop()));
+    }
+    // The visibility scenario's load and probes, one event each probe.
+    let probed = report.visibility.as_ref().map_or(0, |r| {
+        r.events + (r.visible_under_load.count() + r.visible_when_idle.count()) as u64
+    });
     if wants(Scenario::Soak) {
         // On a freshly started server, as for the export: the curve starts from the server's
         // own idle memory, not from what earlier scenarios left allocated.
@@ -701,7 +711,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let (added, removed) = report.prune.as_ref().map_or((0, 0), |p| {
             (p.load_events() + 1 + p.run.orgs as u64, p.run.removed)
         });
-        let events = (preexisting.unwrap_or(0) + ingested + probes + single_events + added)
+        let events = (preexisting.unwrap_or(0) + ingested + single_events + probed + added)
             .saturating_sub(removed);
         let mut d = match database {
             Some(database) => DiskResult {

@@ -23,18 +23,22 @@ pub(crate) struct IngestResult {
     pub(crate) request_latencies: Vec<Duration>,
     /// Time the senders spent building bodies, summed over senders.
     pub(crate) build_time: Duration,
-    /// Read-after-write probes while the batches went in, and after them on an idle server
-    /// (each probe is one more event, not counted in `events`).
+    /// With `probe`: read-after-write probes while the batches went in, and after them on an
+    /// idle server (each probe is one more event, not counted in `events`).
     pub(crate) visible_under_load: Probes,
     pub(crate) visible_when_idle: Probes,
 }
 
+/// With `probe`, read-after-write probes run beside the batches and after them
+/// (`scenarios::visibility`, which asks for them; the ingest scenario itself runs none, so that its
+/// rate is the ingest's alone).
 pub(crate) async fn ingest(
     http: &Http,
     args: &BenchArgs,
     pool: Arc<Pool>,
     base_ms: i64,
     wal: Option<PathBuf>,
+    probe: bool,
 ) -> anyhow::Result<IngestResult> {
     let total = args.events;
     let batch = args.batch as u64;
@@ -79,14 +83,14 @@ pub(crate) async fn ingest(
         })
     };
 
-    // A probe of read-after-write visibility every PROBE_EVERY while the batches go in.
+    // With `probe`, a read-after-write probe every PROBE_EVERY while the batches go in.
     let run = mix(now_ms() ^ args.seed);
     let probes = {
         let (http, done) = (http.clone(), done.clone());
         tokio::spawn(async move {
             let mut probes = Probes::default();
             let mut n = 0;
-            while !done.load(Ordering::Relaxed) {
+            while probe && !done.load(Ordering::Relaxed) {
                 tokio::time::sleep(PROBE_EVERY).await;
                 visibility::probe(&http, run, n, &mut probes).await?;
                 n += 1;
@@ -192,7 +196,7 @@ pub(crate) async fn ingest(
     under_load.finish();
     result.visible_under_load = under_load;
     let mut idle = Probes::default();
-    for n in sent..sent + IDLE_PROBES {
+    for n in sent..sent + if probe { IDLE_PROBES } else { 0 } {
         tokio::time::sleep(PROBE_EVERY).await;
         visibility::probe(http, run, n, &mut idle).await?;
     }
