@@ -85,19 +85,19 @@ pub(crate) async fn ingest(
 
     // With `probe`, a read-after-write probe every PROBE_EVERY while the batches go in.
     let run = mix(now_ms() ^ args.seed);
-    let probes = {
+    let probes = probe.then(|| {
         let (http, done) = (http.clone(), done.clone());
         tokio::spawn(async move {
             let mut probes = Probes::default();
             let mut n = 0;
-            while probe && !done.load(Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 tokio::time::sleep(PROBE_EVERY).await;
                 visibility::probe(&http, run, n, &mut probes).await?;
                 n += 1;
             }
             anyhow::Ok((probes, n))
         })
-    };
+    });
 
     let mut tasks = Vec::new();
     for _ in 0..args.ingest_clients {
@@ -192,16 +192,18 @@ pub(crate) async fn ingest(
     if let Some(e) = failure {
         return Err(e.context("ingest"));
     }
-    let (mut under_load, sent) = probes.await?.map_err(|e| e.context("visibility probe"))?;
-    under_load.finish();
-    result.visible_under_load = under_load;
-    let mut idle = Probes::default();
-    for n in sent..sent + if probe { IDLE_PROBES } else { 0 } {
-        tokio::time::sleep(PROBE_EVERY).await;
-        visibility::probe(http, run, n, &mut idle).await?;
+    if let Some(probes) = probes {
+        let (mut under_load, sent) = probes.await?.map_err(|e| e.context("visibility probe"))?;
+        under_load.finish();
+        result.visible_under_load = under_load;
+        let mut idle = Probes::default();
+        for n in sent..sent + IDLE_PROBES {
+            tokio::time::sleep(PROBE_EVERY).await;
+            visibility::probe(http, run, n, &mut idle).await?;
+        }
+        idle.finish();
+        result.visible_when_idle = idle;
     }
-    idle.finish();
-    result.visible_when_idle = idle;
     result.events = stored.load(Ordering::Relaxed);
     result.request_latencies.sort();
     eprintln!(

@@ -11,12 +11,11 @@
 //! of a probe is from its `201` until every filter had found the event: when each finds it at
 //! once, that is the time of the slowest of the four first pages.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde_json::json;
-
-use std::sync::Arc;
 
 use crate::BenchArgs;
 use crate::generator::{Pool, mix};
