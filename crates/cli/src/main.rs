@@ -327,6 +327,11 @@ struct ServeArgs {
     /// https://app.example.com). None by default.
     #[arg(long, env = "STELE_EMBED_ORIGINS", value_delimiter = ',')]
     embed_origins: Vec<String>,
+    /// Let log streams deliver to loopback, private and link-local addresses (a receiver on
+    /// this machine or the private network). Off by default: an organization's admin cannot
+    /// make the server reach into the operator's network.
+    #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
+    streams_allow_private_targets: bool,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]

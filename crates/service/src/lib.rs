@@ -19,6 +19,8 @@
 //! - [`settings`]: an organization's settings, checked, saved and recorded.
 //! - [`redaction`]: checking an organization's redaction rules, and the preview of an event
 //!   stored under them.
+//! - [`streams`]: log streams: each organization's trail delivered to its SIEM (webhooks,
+//!   syslog), their configuration, health and the deliveries themselves.
 //! - [`secrets`]: the checkpoint signing key and the secrets derived from it.
 //! - [`clock`] and [`random`]: time and randomness, the effects every use case takes from here.
 //! - [`low_priority`]: a thread that yields the cores to the server's requests.
@@ -41,4 +43,5 @@ pub mod retention;
 pub mod retraced;
 pub mod secrets;
 pub mod settings;
+pub mod streams;
 pub mod trail;

@@ -151,6 +151,16 @@ pub fn viewer_secret(key: &SigningKey) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The secret log streams' webhook secrets are derived from (`crate::streams::StreamSecrets`):
+/// every server sharing the signing key derives the same ones, and none is stored.
+pub fn streams_secret(key: &SigningKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"stele-streams-secret-v1");
+    h.update(key.to_seed());
+    h.finalize().into()
+}
+
 /// The key of password-set links (`crate::access::members::password_link`), derived from the
 /// signing key like the others.
 pub fn password_link_secret(key: &SigningKey) -> [u8; 32] {

@@ -62,6 +62,7 @@ pub async fn begin(conn: &mut Conn, org: OrgKey, now: Millis) -> R<()> {
         "DELETE FROM action_schemas WHERE org_id = $1",
         "DELETE FROM retraced_saved_exports WHERE org_id = $1",
         "DELETE FROM retraced_api_tokens WHERE org_id = $1",
+        "DELETE FROM streams WHERE org_id = $1",
     ] {
         tx.execute(sql, &[&org.get()]).await?;
     }

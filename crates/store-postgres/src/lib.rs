@@ -45,6 +45,7 @@ mod read;
 mod retention;
 mod retraced_viewer;
 mod schema;
+mod streams;
 mod subtrees;
 mod writer;
 
@@ -72,6 +73,7 @@ use stele_store::{
     Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
     VerifyReport, ViewerApiToken,
 };
+use stele_store::{DeliveryReport, NewStream, Stream, StreamChange, StreamClaim};
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
 
@@ -1012,6 +1014,65 @@ impl ExportJobs for PgStore {
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         let mut conn = self.pool.get().await?;
         Ok(export_jobs::live_ids(&mut conn, now).await?)
+    }
+}
+
+#[async_trait]
+impl Streams for PgStore {
+    async fn create_stream(&self, org: OrgKey, new: NewStream) -> Result<Stream> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::create(&mut conn, new_public_id("str"), org, new).await?)
+    }
+
+    async fn streams(&self, org: OrgKey) -> Result<Vec<Stream>> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::list(&mut conn, org).await?)
+    }
+
+    async fn stream(&self, org: OrgKey, id: &str) -> Result<Option<Stream>> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::find(&mut conn, org, id).await?)
+    }
+
+    async fn change_stream(&self, org: OrgKey, id: &str, change: StreamChange) -> Result<Stream> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::change(&mut conn, org, id, change).await?)
+    }
+
+    async fn delete_stream(&self, org: OrgKey, id: &str) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::delete(&mut conn, org, id).await?)
+    }
+
+    async fn claim_streams(&self, claim: StreamClaim) -> Result<Vec<Stream>> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::claim(&mut conn, &claim).await?)
+    }
+
+    async fn release_streams(&self, owner: &str) -> Result<()> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::release(&mut conn, owner).await?)
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        owner: &str,
+        revision: u64,
+        report: DeliveryReport,
+    ) -> Result<bool> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::record_delivery(&mut conn, id, owner, revision, report).await?)
+    }
+
+    async fn entries_after(&self, org: OrgKey, after: Seq, limit: usize) -> Result<Vec<Entry>> {
+        let mut conn = self.pool.get().await?;
+        Ok(read::entries_after(&mut conn, org, after, limit).await?)
+    }
+
+    async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::head_seq(&mut conn, org).await?)
     }
 }
 

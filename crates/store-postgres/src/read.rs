@@ -33,7 +33,7 @@
 use std::time::{Duration, Instant};
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
 use stele_core::params::PageRequest;
-use stele_core::{ActorType, Entry};
+use stele_core::{ActorType, Entry, Seq};
 use stele_store::rows::RowPage;
 use stele_store::{Facets, OrgKey, Page};
 
@@ -460,6 +460,27 @@ pub async fn get(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Entry>> {
         )
         .await?;
     row.map(|r| decode_row(&r).map(|(_, e)| e)).transpose()
+}
+
+/// The organization's entries after `after`, in `seq` order, at most `limit` (what a log stream
+/// delivers next), through `entries_org_seq`.
+pub async fn entries_after(
+    conn: &mut Conn,
+    org: OrgKey,
+    after: Seq,
+    limit: usize,
+) -> R<Vec<Entry>> {
+    let limit = limit.min(i64::MAX as usize) as i64;
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = $1 AND e.seq > $2 \
+                 ORDER BY e.seq LIMIT $3"
+            ),
+            &[&org.get(), &after.get(), &limit],
+        )
+        .await?;
+    rows.iter().map(|r| decode_row(r).map(|(_, e)| e)).collect()
 }
 
 pub async fn correlated(

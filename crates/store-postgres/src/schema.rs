@@ -104,6 +104,8 @@ const MIGRATIONS: &[&str] = &[
     // 16: no statistics for the entries' wide columns that no query filters on, so the upkeep's
     // `ANALYZE` of a growing month costs about half as much.
     include_str!("../migrations/016_unanalysed_columns.sql"),
+    // 17: log streams (`streams.rs`): their configuration, cursors and leases.
+    include_str!("../migrations/017_streams.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

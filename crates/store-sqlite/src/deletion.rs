@@ -56,6 +56,7 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
         "DELETE FROM action_schemas WHERE org_id = ?",
         "DELETE FROM retraced_saved_exports WHERE org_id = ?",
         "DELETE FROM retraced_api_tokens WHERE org_id = ?",
+        "DELETE FROM streams WHERE org_id = ?",
     ] {
         tx.execute(sql, [k]).map_err(map_err)?;
     }

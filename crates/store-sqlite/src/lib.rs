@@ -20,6 +20,7 @@ mod retention;
 mod retraced_viewer;
 mod schema;
 mod search;
+mod streams;
 mod subtrees;
 mod terms;
 mod writer;
@@ -54,6 +55,7 @@ use stele_store::{
     Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
     VerifyReport, ViewerApiToken,
 };
+use stele_store::{DeliveryReport, NewStream, Stream, StreamChange, StreamClaim};
 use tokio::sync::Semaphore;
 
 use crate::dict::Dict;
@@ -1079,6 +1081,73 @@ impl ExportJobs for SqliteStore {
     async fn live_export_job_ids(&self, now: Millis) -> Result<Vec<String>> {
         self.read(move |conn, _| export_jobs::live_ids(conn, now))
             .await
+    }
+}
+
+#[async_trait]
+impl Streams for SqliteStore {
+    async fn create_stream(&self, org: OrgKey, new: NewStream) -> Result<Stream> {
+        let id = new_public_id("str");
+        self.writer
+            .run(move |tx| streams::create(tx, id, org, new))
+            .await
+    }
+
+    async fn streams(&self, org: OrgKey) -> Result<Vec<Stream>> {
+        self.read(move |conn, _| streams::list(conn, org)).await
+    }
+
+    async fn stream(&self, org: OrgKey, id: &str) -> Result<Option<Stream>> {
+        let id = id.to_string();
+        self.read(move |conn, _| streams::find(conn, org, &id))
+            .await
+    }
+
+    async fn change_stream(&self, org: OrgKey, id: &str, change: StreamChange) -> Result<Stream> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| streams::change(tx, org, &id, change))
+            .await
+    }
+
+    async fn delete_stream(&self, org: OrgKey, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.writer
+            .run(move |tx| streams::delete(tx, org, &id))
+            .await
+    }
+
+    async fn claim_streams(&self, claim: StreamClaim) -> Result<Vec<Stream>> {
+        self.writer.run(move |tx| streams::claim(tx, &claim)).await
+    }
+
+    async fn release_streams(&self, owner: &str) -> Result<()> {
+        let owner = owner.to_string();
+        self.writer
+            .run(move |tx| streams::release(tx, &owner))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        owner: &str,
+        revision: u64,
+        report: DeliveryReport,
+    ) -> Result<bool> {
+        let (id, owner) = (id.to_string(), owner.to_string());
+        self.writer
+            .run(move |tx| streams::record_delivery(tx, &id, &owner, revision, report))
+            .await
+    }
+
+    async fn entries_after(&self, org: OrgKey, after: Seq, limit: usize) -> Result<Vec<Entry>> {
+        self.read(move |conn, dict| read::entries_after(conn, dict, org, after, limit))
+            .await
+    }
+
+    async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
+        self.read(move |conn, _| streams::head_seq(conn, org)).await
     }
 }
 

@@ -27,7 +27,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use stele_core::filter::{Cursor, CursorDirection, DetailedActionMatch, EventFilter};
 use stele_core::params::PageRequest;
-use stele_core::{ActorType, Entry, Outcome};
+use stele_core::{ActorType, Entry, Outcome, Seq};
 use stele_store::record::CorruptRow;
 use stele_store::rows::RowPage;
 use stele_store::{Facets, OrgKey, Page, Result, StoreError};
@@ -804,6 +804,30 @@ pub fn get(conn: &Connection, dict: &Dict, org: OrgKey, id: &str) -> Result<Opti
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.pk = ?1 AND e.org_id = ?2");
     let params = [pk.into(), org.get().into()];
     Ok(query_entries(conn, dict, &sql, &params)?.into_iter().next())
+}
+
+/// The organization's entries after `after`, in `seq` order, at most `limit` (what a log stream
+/// delivers next), through the `(org_id, seq)` index.
+pub fn entries_after(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgKey,
+    after: Seq,
+    limit: usize,
+) -> Result<Vec<Entry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries e WHERE e.org_id = ?1 AND e.seq > ?2 \
+         ORDER BY e.seq LIMIT ?3"
+    );
+    let params = [
+        org.get().into(),
+        after.get().into(),
+        (limit.min(i64::MAX as usize) as i64).into(),
+    ];
+    query_row_page(conn, dict, &sql, &params, limit.min(1024))?
+        .iter()
+        .map(|row| row.entry().map_err(corrupt))
+        .collect()
 }
 
 pub fn correlated(

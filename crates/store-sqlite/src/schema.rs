@@ -84,6 +84,8 @@ const MIGRATIONS: &[&str] = &[
     // 16: events' own idempotency keys in a table of their own (`writer.rs`), small rows grouped
     // by day, swept without an index by time.
     include_str!("../migrations/016_event_keys.sql"),
+    // 17: log streams (`streams.rs`): their configuration, cursors and leases.
+    include_str!("../migrations/017_streams.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

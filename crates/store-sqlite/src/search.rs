@@ -1058,6 +1058,7 @@ mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
                 "DROP TABLE event_keys;
+                 DROP TABLE streams;
                  DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
                  DROP TABLE verified_points;

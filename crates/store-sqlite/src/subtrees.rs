@@ -172,6 +172,7 @@ mod tests {
             // Back to schema 13, as the release before this table left it.
             conn.execute_batch(
                 "DROP TABLE event_keys;
+                 DROP TABLE streams;
                  DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
                  DROP TABLE verified_points;

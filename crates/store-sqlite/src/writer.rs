@@ -1035,8 +1035,10 @@ mod tests {
                 )
                 .unwrap();
             }
-            conn.execute_batch("DROP TABLE event_keys; PRAGMA user_version = 15;")
-                .unwrap();
+            conn.execute_batch(
+                "DROP TABLE event_keys; DROP TABLE streams; PRAGMA user_version = 15;",
+            )
+            .unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();

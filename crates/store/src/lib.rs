@@ -5,7 +5,8 @@
 //! The contract is split by concern, one trait and its types per module: [`tenancy`]
 //! (organizations, API keys, settings), [`trail`] (appending and reading entries, erasure),
 //! [`integrity`] (checkpoints, proofs, verification), [`retention`], [`export_jobs`],
-//! [`members`] (and sessions), [`print_log`], [`action_schemas`] and [`retraced_viewer`]. [`Store`] is all of them
+//! [`members`] (and sessions), [`print_log`], [`action_schemas`], [`retraced_viewer`] and
+//! [`streams`] (log streams' configuration, cursors and leases). [`Store`] is all of them
 //! together.
 //!
 //! Construction and migrations are not part of the contract: each backend has its own `open`, and
@@ -30,6 +31,7 @@ pub mod retention;
 pub mod retraced_viewer;
 pub mod rewrite;
 pub mod rows;
+pub mod streams;
 pub mod tenancy;
 pub mod trail;
 
@@ -42,6 +44,7 @@ pub use members::*;
 pub use print_log::*;
 pub use retention::*;
 pub use retraced_viewer::*;
+pub use streams::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -50,7 +53,7 @@ pub use trail::*;
 pub mod prelude {
     pub use crate::{
         ActionSchemas, ExportJobs, Integrity, Members, PrintLog, Retention, RetracedViewer, Store,
-        Tenancy, Trail,
+        Streams, Tenancy, Trail,
     };
 }
 
@@ -91,6 +94,7 @@ pub trait Store:
     + Members
     + ActionSchemas
     + RetracedViewer
+    + Streams
     + 'static
 {
 }
@@ -105,6 +109,7 @@ impl<T> Store for T where
         + Members
         + ActionSchemas
         + RetracedViewer
+        + Streams
         + 'static
 {
 }

@@ -36,6 +36,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auto_create_organizations: !args.no_auto_create_organizations,
         public_url: args.public_url,
         embed_origins: args.embed_origins,
+        streams_allow_private_targets: args.streams_allow_private_targets,
         ..Config::default()
     };
     #[cfg(not(target_env = "msvc"))]

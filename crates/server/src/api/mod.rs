@@ -19,6 +19,7 @@ pub mod parameters;
 pub mod print_log;
 pub mod redaction;
 pub mod settings;
+pub mod streams;
 pub mod viewer_tokens;
 
 use axum::Router;
@@ -135,6 +136,11 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::member_password_link))
         .routes(routes!(redaction::test))
         .routes(routes!(settings::show, settings::replace, settings::patch))
+        .routes(routes!(streams::list, streams::create))
+        .routes(routes!(streams::show, streams::update, streams::delete))
+        .routes(routes!(streams::pause))
+        .routes(routes!(streams::resume))
+        .routes(routes!(streams::rotate_secret))
         .routes(routes!(
             print_log::list,
             print_log::create,

@@ -88,6 +88,10 @@ pub struct Config {
     /// The origins (`https://app.example.com`) whose pages may frame the embedded audit log
     /// (`frame-ancestors`), for every organization; none by default.
     pub embed_origins: Vec<String>,
+    /// Whether log streams may deliver to loopback, private and link-local addresses
+    /// (`--streams-allow-private-targets`). Off, a stream's target must be a public address: an
+    /// organization's admin cannot make the server reach into the operator's network.
+    pub streams_allow_private_targets: bool,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             auto_create_organizations: true,
             public_url: None,
             embed_origins: Vec::new(),
+            streams_allow_private_targets: false,
         }
     }
 }

@@ -26,10 +26,14 @@ use stele_service::action_schemas::SchemaCache;
 use stele_service::export::jobs::ExportJobs;
 use stele_service::integrity::{SharedWatchStatus, spawn_watch};
 use stele_service::organizations::Directory;
+use stele_service::random;
 use stele_service::retention::SharedStatus;
 use stele_service::retention::{archive_sink, schedule};
 use stele_service::secrets;
 use stele_service::secrets::TokenSigner;
+use stele_service::streams::StreamSecrets;
+use stele_service::streams::delivery::{self, DeliveryConfig};
+use stele_service::streams::target_guard::TargetGuard;
 
 use crate::app::backend;
 
@@ -53,6 +57,7 @@ pub struct Application {
     console_secret: [u8; 32],
     viewer_secret: [u8; 32],
     password_link_secret: [u8; 32],
+    streams_secret: [u8; 32],
 }
 
 impl Application {
@@ -75,6 +80,7 @@ impl Application {
         let console_secret = secrets::console_secret(&loaded.key);
         let viewer_secret = secrets::viewer_secret(&loaded.key);
         let password_link_secret = secrets::password_link_secret(&loaded.key);
+        let streams_secret = secrets::streams_secret(&loaded.key);
         let store = backend::open(
             config.database_url.as_ref(),
             &config.data_dir,
@@ -111,6 +117,7 @@ impl Application {
             console_secret,
             viewer_secret,
             password_link_secret,
+            streams_secret,
         })
     }
 
@@ -201,6 +208,30 @@ impl Application {
                 Err(error) => tracing::warn!(%error, "finishing interrupted deletions failed"),
             }
         });
+        // Log streams: this process delivers the streams whose leases it holds.
+        let stream_secrets = Arc::new(StreamSecrets::new(self.streams_secret));
+        let stream_guard = TargetGuard {
+            allow_private: self.config.streams_allow_private_targets,
+        };
+        if stream_guard.allow_private {
+            tracing::warn!(
+                "log streams may reach loopback, private and link-local addresses \
+                 (--streams-allow-private-targets)"
+            );
+        }
+        let deliveries = delivery::spawn(
+            store.clone(),
+            DeliveryConfig::new(
+                format!(
+                    "{}/{}",
+                    self.local_addr(),
+                    hex::encode(random::bytes::<6>())
+                ),
+                stream_guard,
+                (*stream_secrets).clone(),
+                self.config.clock.clone(),
+            ),
+        );
         let public_url = match self.config.public_url.as_deref() {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => self.url(),
@@ -232,6 +263,8 @@ impl Application {
             password_links: Arc::new(TokenSigner::new(self.password_link_secret)),
             public_url: public_url.into(),
             embed_origins: self.config.embed_origins.clone().into(),
+            stream_secrets,
+            stream_guard,
         });
         let router = router::router(state, &self.config);
         // With the connection limits, and the peer's address in each request (the client address,
@@ -261,6 +294,8 @@ impl Application {
             schedule.abort();
         }
         drop(watcher);
+        // Deliveries in flight finish their attempt; this process's leases are given up.
+        deliveries.shutdown().await;
         // Running export jobs stop (as failed, their files removed) before the store closes.
         exports.shutdown().await;
         let _ = sweeper.await;

@@ -13,6 +13,8 @@ use stele_service::integrity::SharedWatchStatus;
 use stele_service::organizations::Directory;
 use stele_service::retention::{ArchiveSink, SharedStatus};
 use stele_service::secrets::TokenSigner;
+use stele_service::streams::StreamSecrets;
+use stele_service::streams::target_guard::TargetGuard;
 use stele_store::Store;
 
 use crate::app::client_ip::TrustedProxies;
@@ -76,4 +78,8 @@ pub struct Shared {
     pub public_url: Arc<str>,
     /// The origins that may frame the embedded audit log (`Config::embed_origins`).
     pub embed_origins: Arc<[String]>,
+    /// Derives the log streams' webhook secrets (`stele_service::streams`).
+    pub stream_secrets: Arc<StreamSecrets>,
+    /// Which addresses log streams may reach (`Config::streams_allow_private_targets`).
+    pub stream_guard: TargetGuard,
 }

@@ -43,6 +43,7 @@ macro_rules! suite {
             mod retraced;
             mod retraced_viewer;
             mod search;
+            mod streams;
             mod tenancy;
             mod viewer;
             mod workos;

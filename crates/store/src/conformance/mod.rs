@@ -37,6 +37,7 @@ mod retention;
 mod retraced_viewer;
 mod search_model;
 mod spanning;
+mod streams;
 mod tenancy;
 mod trail;
 
@@ -51,6 +52,7 @@ pub use retention::*;
 pub use retraced_viewer::*;
 pub use search_model::*;
 pub use spanning::*;
+pub use streams::*;
 pub use tenancy::*;
 pub use trail::*;
 
@@ -115,6 +117,10 @@ macro_rules! conformance_suite {
             // what Retraced's viewer keeps
             retraced_saved_exports_list_newest_first_within_their_organization,
             retraced_api_tokens_change_only_within_their_organization,
+            // log streams
+            streams_are_configured_within_their_organization,
+            stream_entries_follow_seq_after_a_cursor,
+            stream_leases_go_to_one_owner_and_only_it_records,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

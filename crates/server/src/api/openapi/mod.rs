@@ -45,6 +45,7 @@ use crate::api::parameters;
         (name = "viewer tokens", description = "The audit log inside another product"),
         (name = "organizations", description = "Platform keys: organizations, their keys and console members"),
         (name = "settings", description = "Retention, recording, the IP allowlist, redaction, the embedded viewer"),
+        (name = "streams", description = "Log streams: the trail delivered to the organization's SIEM"),
         (name = "print log", description = "Bambuddy's print log, every change recorded in the trail"),
         (name = "health", description = "Liveness, readiness and this document"),
     )
@@ -222,6 +223,7 @@ fn describe_path_parameter(path: &str, name: &str) -> String {
         "id" if path.starts_with("/v1/exports/") => "The export job's id",
         "id" if path.contains("/members/") => "The member's id",
         "id" if path.starts_with("/api/v1/print-log/") => "The print log row's id",
+        "id" if path.starts_with("/v1/streams/") => "The stream's id (`str_…`)",
         "entity_type" => "The record's type, as events name it (`Printer`)",
         "entity_id" => "The record's id",
         "org" => "The organization: its id (`org_…`) or its external id",

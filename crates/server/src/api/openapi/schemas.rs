@@ -669,3 +669,112 @@ pub struct Readiness {
     pub status: String,
     pub checks: BTreeMap<String, Value>,
 }
+
+/// A log stream's transport: `{"type": "webhook", "url": …}` or `{"type": "syslog", "host": …,
+/// "port": …}`.
+#[derive(ToSchema)]
+pub struct StreamTransport {
+    /// `webhook` or `syslog`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The webhook's `https://` (or `http://`) URL.
+    pub url: Option<String>,
+    /// The syslog server's host name or address.
+    pub host: Option<String>,
+    /// The syslog server's TCP port.
+    pub port: Option<u16>,
+}
+
+/// Which entries a stream delivers; each list empty (or left out) for any.
+#[derive(ToSchema)]
+pub struct StreamFilter {
+    pub channels: Option<Vec<String>>,
+    /// Matches an entry's `action` or its `detailed_action`.
+    pub actions: Option<Vec<String>>,
+    /// `user`, `api`, `webhook`, `system`, `scheduler`.
+    pub actor_types: Option<Vec<String>>,
+}
+
+/// A new stream (`transport` required) or a change to one (only the fields sent change).
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Splunk", "transport": {"type": "webhook",
+    "url": "https://siem.example.com/stele"}, "filter": {"channels": ["security"]},
+    "from_seq": 1}))]
+pub struct StreamRequest {
+    pub name: Option<String>,
+    pub transport: Option<StreamTransport>,
+    pub filter: Option<StreamFilter>,
+    /// `native` (the only one so far).
+    pub format: Option<String>,
+    /// Entries per webhook POST, 1 to 1000 (default 100).
+    pub max_entries: Option<u32>,
+    /// Bytes of entries per webhook POST, up to 10 MiB (default 1 MiB).
+    pub max_bytes: Option<u32>,
+    /// The first entry to deliver: a back-fill (or, on a change, a replay) from the trail. A new
+    /// stream without it starts after the newest entry.
+    pub from_seq: Option<i64>,
+}
+
+/// A log stream and its health.
+#[derive(ToSchema)]
+pub struct Stream {
+    pub id: String,
+    pub name: String,
+    /// `active`, `failing` (active, its last attempt failed; it retries) or `paused`.
+    pub state: String,
+    pub paused_reason: Option<String>,
+    pub transport: StreamTransport,
+    pub filter: StreamFilter,
+    pub format: String,
+    pub max_entries: u32,
+    pub max_bytes: u32,
+    /// The last `seq` delivered (or skipped by the filter).
+    pub cursor: i64,
+    /// The organization's newest `seq`.
+    pub head: i64,
+    pub lag_entries: u64,
+    /// How long ago the oldest entry waiting was recorded.
+    pub lag_seconds: f64,
+    /// Entries delivered since the stream was created.
+    pub delivered: u64,
+    /// Failed attempts since the last success.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_delivery_at: Option<String>,
+    /// No attempt before this (a back-off, or the receiver's `Retry-After`).
+    pub retry_at: Option<String>,
+    pub secret_version: u32,
+    /// Until when the previous secret still signs, after a rotation.
+    pub previous_secret_until: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// A stream with its webhook secret (`whsec_…`), shown only when it is created or rotated.
+#[derive(ToSchema)]
+pub struct StreamWithSecret {
+    #[serde(flatten)]
+    pub stream: Stream,
+    pub secret: String,
+}
+
+#[derive(ToSchema)]
+pub struct StreamList {
+    pub data: Vec<Stream>,
+}
+
+#[derive(ToSchema)]
+pub struct PauseRequest {
+    /// Shown with the paused stream and recorded in the trail.
+    pub reason: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct RotateSecretRequest {
+    /// How long the previous secret still signs beside the new one (default 86400, at most
+    /// 604800).
+    pub overlap_seconds: Option<u64>,
+}

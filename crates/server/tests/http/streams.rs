@@ -1,0 +1,576 @@
+//! Log streams over HTTP: configuration within the organization (and recorded in its trail),
+//! requests refused naming the field, the guard against private targets, and webhook delivery to
+//! a receiver in the test: every entry, in order, signed, through an outage and a refusal.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::response::IntoResponse;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use stele_store::Scope;
+
+use super::helpers::*;
+
+/// One POST the receiver took.
+#[derive(Clone, Debug)]
+struct Delivery {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Delivery {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn seqs(&self) -> Vec<i64> {
+        self.json()["data"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+/// An answer the receiver is told to give: a status, and its `Retry-After` if any.
+type Scripted = (u16, Option<&'static str>);
+
+/// A webhook receiver on loopback: answers each POST with the next scripted status (with its
+/// `Retry-After`, if any), or 200 once the script is spent; keeps what it took with a 2xx.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    taken: Arc<Mutex<Vec<Delivery>>>,
+    refused: Arc<Mutex<u32>>,
+    script: Arc<Mutex<VecDeque<Scripted>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Receiver {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
+            taken: Arc::default(),
+            refused: Arc::default(),
+            script: Arc::default(),
+        };
+        let state = receiver.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    let next = state.script.lock().unwrap().pop_front();
+                    match next {
+                        Some((status, retry_after)) => {
+                            *state.refused.lock().unwrap() += 1;
+                            let mut answer =
+                                (AxumStatus::from_u16(status).unwrap(), "not now").into_response();
+                            if let Some(after) = retry_after {
+                                answer
+                                    .headers_mut()
+                                    .insert("retry-after", after.parse().unwrap());
+                            }
+                            answer
+                        }
+                        None => {
+                            state.taken.lock().unwrap().push(Delivery {
+                                headers,
+                                body: body.to_vec(),
+                            });
+                            AxumStatus::NO_CONTENT.into_response()
+                        }
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    fn fail_next(&self, answers: &[Scripted]) {
+        self.script.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    fn taken(&self) -> Vec<Delivery> {
+        self.taken.lock().unwrap().clone()
+    }
+
+    /// Every seq delivered, in the order delivered.
+    fn seqs(&self) -> Vec<i64> {
+        self.taken().iter().flat_map(Delivery::seqs).collect()
+    }
+
+    /// Waits (at most 30 s) until `n` entries have arrived.
+    async fn wait_for(&self, n: usize) -> Vec<i64> {
+        let start = Instant::now();
+        loop {
+            let seqs = self.seqs();
+            if seqs.len() >= n {
+                return seqs;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} of {n} entries arrived within 30 s: {seqs:?}",
+                seqs.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn spawn_streaming_app() -> TestApp {
+    spawn_app_with(|c| c.streams_allow_private_targets = true).await
+}
+
+impl TestApp {
+    async fn create_stream(&self, body: &Value) -> Value {
+        let response = self
+            .send_json_as(Method::POST, &self.key, "/v1/streams", body)
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    /// Waits (at most 30 s) until the stream's view satisfies `done`, and returns it.
+    async fn wait_for_stream(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let view = self.get_json(&format!("/v1/streams/{id}")).await;
+            if done(&view) {
+                return view;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the stream did not get there within 30 s: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn webhook(url: &str) -> Value {
+    json!({"type": "webhook", "url": url})
+}
+
+#[tokio::test]
+async fn streams_are_managed_within_their_organization_and_every_change_is_recorded() {
+    let app = spawn_app().await;
+    let created = app
+        .create_stream(&json!({
+            "name": "Splunk",
+            "transport": webhook("https://siem.example.com/stele"),
+            "filter": {"channels": ["security"]},
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("str_"), "{created}");
+    assert_eq!(created["state"], "active");
+    assert_eq!(created["filter"], json!({"channels": ["security"]}));
+    assert_eq!(created["max_entries"], 100);
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{created}");
+
+    // The secret is shown at creation only.
+    let shown = app.get_json(&format!("/v1/streams/{id}")).await;
+    assert!(shown.get("secret").is_none(), "{shown}");
+    assert!(!shown.to_string().contains(secret));
+    let listed = app.get_json("/v1/streams").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+
+    // Changes: what a PATCH leaves out stays.
+    let changed = app
+        .send_json_as(
+            Method::PATCH,
+            &app.key,
+            &format!("/v1/streams/{id}"),
+            &json!({"name": "Splunk EU", "max_entries": 10}),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(
+        (
+            &changed["name"],
+            &changed["max_entries"],
+            &changed["filter"]
+        ),
+        (
+            &json!("Splunk EU"),
+            &json!(10),
+            &json!({"channels": ["security"]})
+        )
+    );
+    let paused: Value = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/pause"),
+            &json!({"reason": "SIEM maintenance"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&paused["state"], &paused["paused_reason"]),
+        (&json!("paused"), &json!("SIEM maintenance"))
+    );
+    let resumed: Value = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/resume"),
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["state"], "active");
+    let rotated: Value = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/rotate-secret"),
+            &json!({"overlap_seconds": 60}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rotated["secret_version"], 2);
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert!(rotated["previous_secret_until"].is_string());
+
+    // Another organization's admin, and this organization's keys without `admin`, get nothing.
+    let other = app.key_for("other", &[Scope::Admin]).await;
+    assert_error(
+        app.get_as(&other, &format!("/v1/streams/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.get_json_as(&other, "/v1/streams").await["data"],
+        json!([])
+    );
+    for (method, path) in [
+        (Method::PATCH, format!("/v1/streams/{id}")),
+        (Method::POST, format!("/v1/streams/{id}/pause")),
+        (Method::DELETE, format!("/v1/streams/{id}")),
+    ] {
+        let response = app.send_json_as(method, &other, &path, &json!({})).await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let reader = app.key_for("default", &[Scope::Read, Scope::Ingest]).await;
+    assert_error(
+        app.get_as(&reader, "/v1/streams").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let deleted = app
+        .send_json_as(
+            Method::DELETE,
+            &app.key,
+            &format!("/v1/streams/{id}"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    app.get_error(
+        &format!("/v1/streams/{id}"),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Every change is in the organization's trail, with the stream as its entity.
+    let recorded = app
+        .get_json("/v1/events?channel=security&actor_type=all&limit=50")
+        .await;
+    let mut actions: Vec<String> = recorded["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entity"]["type"] == "LogStream")
+        .map(|e| e["detailed_action"].as_str().unwrap().to_string())
+        .collect();
+    actions.reverse();
+    assert_eq!(
+        actions,
+        [
+            "log_stream.create",
+            "log_stream.update",
+            "log_stream.pause",
+            "log_stream.resume",
+            "log_stream.secret_rotate",
+            "log_stream.delete"
+        ]
+    );
+    assert!(
+        !recorded.to_string().contains(secret),
+        "no secret in the trail"
+    );
+}
+
+#[tokio::test]
+async fn stream_requests_are_refused_naming_the_field_and_private_targets_by_default() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"name": "x"}), "transport"),
+        (json!({"transport": {"type": "kafka"}}), "transport.type"),
+        (json!({"transport": webhook("not a url")}), "transport.url"),
+        (
+            json!({"transport": webhook("http://127.0.0.1:9000/in")}),
+            "transport.url",
+        ),
+        (
+            json!({"transport": webhook("http://169.254.169.254/latest/meta-data")}),
+            "transport.url",
+        ),
+        (
+            json!({"transport": webhook("http://[::1]/in")}),
+            "transport.url",
+        ),
+        (
+            json!({"transport": webhook("https://localhost/in")}),
+            "transport.url",
+        ),
+        (
+            json!({"transport": {"type": "syslog", "host": "192.168.0.10", "port": 514}}),
+            "transport.host",
+        ),
+        (
+            json!({"transport": {"type": "syslog", "host": "logs.example.com"}}),
+            "transport.port",
+        ),
+        (
+            json!({"transport": webhook("https://a.example"), "filter": {"channel": ["x"]}}),
+            "filter.channel",
+        ),
+        (
+            json!({"transport": webhook("https://a.example"), "from_seq": 0}),
+            "from_seq",
+        ),
+        (
+            json!({"transport": webhook("https://a.example"), "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app
+            .send_json_as(Method::POST, &app.key, "/v1/streams", &body)
+            .await;
+        let error = assert_error(response, StatusCode::BAD_REQUEST, "invalid_stream").await;
+        assert_eq!(
+            error["error"]["details"][0]["field"], field,
+            "{body}: {error}"
+        );
+    }
+    assert!(app.get_json("/v1/streams").await["data"] == json!([]));
+}
+
+#[tokio::test]
+async fn a_webhook_receives_every_entry_in_order_signed_from_a_back_fill_on() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    // Entries from before the stream: a back-fill from seq 1 delivers them too.
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..50)
+            .map(|i| event(&format!("before_{batch}_{i}")))
+            .collect();
+        app.record(events).await;
+    }
+    let created = app
+        .create_stream(&json!({
+            "transport": webhook(&receiver.url),
+            "from_seq": 1,
+            "max_entries": 40,
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..50)
+            .map(|i| event(&format!("after_{batch}_{i}")))
+            .collect();
+        app.record(events).await;
+    }
+    // 300 events, and the stream's own creation entry among them.
+    let seqs = receiver.wait_for(301).await;
+    assert_eq!(
+        seqs,
+        (1..=301).collect::<Vec<_>>(),
+        "every seq once, in order"
+    );
+    let deliveries = receiver.taken();
+    assert!(deliveries.iter().all(|d| d.seqs().len() <= 40));
+    let key = secret_key(&secret);
+    for delivery in &deliveries {
+        let body = delivery.json();
+        assert_eq!(body["type"], "audit_log.entries");
+        assert_eq!(body["data"]["stream_id"], id);
+        let id_header = delivery.headers["webhook-id"].to_str().unwrap();
+        let timestamp = delivery.headers["webhook-timestamp"].to_str().unwrap();
+        let signature = delivery.headers["webhook-signature"].to_str().unwrap();
+        let expected = stele_service::streams::webhook::signature(
+            &[key],
+            id_header,
+            timestamp.parse().unwrap(),
+            &delivery.body,
+        );
+        assert_eq!(signature, expected);
+        for entry in body["data"]["entries"].as_array().unwrap() {
+            assert_eq!(entry["organization_id"], body["data"]["organization_id"]);
+            assert!(
+                entry["id"].is_string() && entry["action"].is_string(),
+                "{entry}"
+            );
+        }
+    }
+    let view = app.wait_for_stream(id, |v| v["lag_entries"] == 0).await;
+    assert_eq!(
+        (&view["state"], &view["delivered"]),
+        (&json!("active"), &json!(301))
+    );
+    assert!(view["last_delivery_at"].is_string());
+}
+
+/// The key of a `whsec_…` secret.
+fn secret_key(secret: &str) -> [u8; 32] {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_outage_is_retried_until_the_receiver_takes_everything_and_a_refusal_pauses() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    // Two 503s and a 429 with Retry-After: the stream fails, waits, and catches up.
+    receiver.fail_next(&[(503, None), (503, None), (429, Some("1"))]);
+    let created = app
+        .create_stream(
+            &json!({"transport": webhook(&receiver.url), "filter": {"channels": ["orders"]}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut e = event(&format!("order_{i}"));
+            e["channel"] = json!(if i % 2 == 0 { "orders" } else { "other" });
+            e
+        })
+        .collect();
+    let receipts = app.record(events).await;
+    let wanted: Vec<i64> = receipts
+        .iter()
+        .step_by(2)
+        .map(|r| r["seq"].as_i64().unwrap())
+        .collect();
+    let failing = app.wait_for_stream(id, |v| v["state"] == "failing").await;
+    assert!(
+        failing["last_error"].as_str().unwrap().contains("503"),
+        "{failing}"
+    );
+    let seqs = receiver.wait_for(wanted.len()).await;
+    assert_eq!(seqs, wanted, "the filter's entries, in order, each once");
+    assert_eq!(*receiver.refused.lock().unwrap(), 3);
+    let healthy = app
+        .wait_for_stream(id, |v| v["state"] == "active" && v["lag_entries"] == 0)
+        .await;
+    assert_eq!(healthy["failures"], 0);
+
+    // A 410: retrying cannot help, so the stream pauses with the receiver's reason.
+    receiver.fail_next(&[(410, None)]);
+    app.record(vec![json!({"action": "order_late", "channel": "orders",
+        "actor": {"type": "user", "id": "u1"}})])
+        .await;
+    let paused = app.wait_for_stream(id, |v| v["state"] == "paused").await;
+    assert!(
+        paused["paused_reason"].as_str().unwrap().contains("410"),
+        "{paused}"
+    );
+    let before = receiver.seqs().len();
+    let resumed = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/resume"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resumed.status(), StatusCode::OK);
+    receiver.wait_for(before + 1).await;
+
+    // The failing, recovered and paused states are in the trail.
+    let recorded = app
+        .get_json("/v1/events?channel=security&actor_type=all&limit=50")
+        .await;
+    let actions: Vec<&str> = recorded["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entity"]["type"] == "LogStream")
+        .map(|e| e["detailed_action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "log_stream.failing",
+        "log_stream.recover",
+        "log_stream.pause",
+        "log_stream.resume",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_paused_stream_delivers_nothing_and_resumes_where_it_stopped() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    let created = app
+        .create_stream(
+            &json!({"transport": webhook(&receiver.url), "filter": {"actions": ["kept"]}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.record(vec![event("kept")]).await;
+    receiver.wait_for(1).await;
+    let response = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/pause"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.record((0..5).map(|_| event("kept")).collect()).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.seqs().len(), 1, "nothing while paused");
+    let view = app.get_json(&format!("/v1/streams/{id}")).await;
+    assert!(view["lag_entries"].as_u64().unwrap() >= 5, "{view}");
+    app.send_json_as(
+        Method::POST,
+        &app.key,
+        &format!("/v1/streams/{id}/resume"),
+        &json!({}),
+    )
+    .await;
+    let seqs = receiver.wait_for(6).await;
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seqs, sorted, "in order, none twice");
+}

@@ -1,0 +1,482 @@
+//! The deliveries a server runs: every active stream whose lease it holds, each on a task of its
+//! own, entries after the cursor in `seq` order, the cursor moved only once the receiver has
+//! taken them.
+//!
+//! A supervisor renews this process's leases (`Streams::claim_streams`) every few seconds and
+//! starts a worker for each stream it holds. Several servers on one database each claim what
+//! nobody holds, so each stream is delivered from exactly one of them; when a server dies its
+//! leases expire and another takes its streams over, from their stored cursors. A worker
+//! records each attempt's result under the lease and the revision it read, so neither a server
+//! that lost its lease nor a delivery read before a change can move a cursor.
+//!
+//! Guarantees: in order, at least once (a batch the receiver took but whose cursor was not yet
+//! recorded is sent again after a crash), entry ids as the de-duplication key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use stele_core::event::{Actor, ActorType, Context, Entry};
+use stele_core::time::Millis;
+use stele_store::{DeliveryReport, Store, Stream, StreamClaim, StreamState};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::target_guard::TargetGuard;
+use super::{
+    Outcome, STREAM_FAILING, STREAM_PAUSED, STREAM_RECOVERED, StreamSecrets, StreamSpec, Transport,
+    native_record, syslog, webhook,
+};
+use crate::clock::SharedClock;
+use crate::trail::By;
+
+/// How a server runs its deliveries.
+#[derive(Clone)]
+pub struct DeliveryConfig {
+    /// This process, as leases name it (unique per process).
+    pub owner: String,
+    pub guard: TargetGuard,
+    pub secrets: StreamSecrets,
+    pub clock: SharedClock,
+    /// How long a lease lasts without renewal: how soon another server takes over a dead one's
+    /// streams.
+    pub lease: Duration,
+    /// How often a caught-up stream looks for new entries: its delivery's latency when idle.
+    pub poll: Duration,
+    /// How often the supervisor claims streams and renews its leases: how soon a new or resumed
+    /// stream starts delivering.
+    pub claim_every: Duration,
+}
+
+impl DeliveryConfig {
+    pub fn new(
+        owner: String,
+        guard: TargetGuard,
+        secrets: StreamSecrets,
+        clock: SharedClock,
+    ) -> Self {
+        DeliveryConfig {
+            owner,
+            guard,
+            secrets,
+            clock,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(200),
+            claim_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The running deliveries; [`Deliveries::shutdown`] stops them and gives up the leases.
+pub struct Deliveries {
+    stop: watch::Sender<bool>,
+    supervisor: JoinHandle<()>,
+}
+
+/// Starts the deliveries of `store`'s streams.
+pub fn spawn(store: Arc<dyn Store>, config: DeliveryConfig) -> Deliveries {
+    let (stop, stopped) = watch::channel(false);
+    let supervisor = tokio::spawn(supervise(store, config, stopped));
+    Deliveries { stop, supervisor }
+}
+
+impl Deliveries {
+    /// Lets every worker finish the attempt it is in (up to a few seconds), then gives up this
+    /// process's leases so that another server takes its streams over at once.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.supervisor.await;
+    }
+}
+
+async fn supervise(
+    store: Arc<dyn Store>,
+    config: DeliveryConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let http = webhook::client(config.guard);
+    let hostname: Arc<str> = syslog::hostname().into();
+    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        workers.retain(|_, worker| !worker.is_finished());
+        let now = config.clock.0.now();
+        let claim = StreamClaim {
+            owner: config.owner.clone(),
+            now,
+            until: now + config.lease.as_millis() as Millis,
+        };
+        match store.claim_streams(claim).await {
+            Ok(streams) => {
+                for stream in streams {
+                    if workers.contains_key(&stream.id) {
+                        continue;
+                    }
+                    let worker = Worker {
+                        store: store.clone(),
+                        config: config.clone(),
+                        http: http.clone(),
+                        hostname: hostname.clone(),
+                        stopped: stopped.clone(),
+                    };
+                    workers.insert(stream.id.clone(), tokio::spawn(worker.run(stream)));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "claiming log streams failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.claim_every) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+    for (_, mut worker) in workers {
+        if tokio::time::timeout(Duration::from_secs(5), &mut worker)
+            .await
+            .is_err()
+        {
+            worker.abort();
+            tracing::warn!("a log stream's delivery did not stop within 5 s; stopped it");
+        }
+    }
+    if let Err(error) = store.release_streams(&config.owner).await {
+        tracing::warn!(%error, "giving up the log streams' leases failed");
+    }
+}
+
+struct Worker {
+    store: Arc<dyn Store>,
+    config: DeliveryConfig,
+    http: reqwest::Client,
+    hostname: Arc<str>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// How often a worker reads its stream's row again while it has nothing to deliver, to notice a
+/// pause, a change or a lost lease.
+const REFRESH: Duration = Duration::from_secs(1);
+
+impl Worker {
+    async fn run(mut self, first: Stream) {
+        let org_id = match self.store.list_orgs().await {
+            Ok(orgs) => match orgs.into_iter().find(|o| o.key == first.org) {
+                Some(org) => org.id,
+                None => return,
+            },
+            Err(error) => {
+                tracing::warn!(%error, stream = %first.id, "reading a log stream's organization failed");
+                return;
+            }
+        };
+        let mut stream = first;
+        // When the stream's row was last read; `None` to read it before the next attempt.
+        let mut read_at = Some(self.config.clock.0.now());
+        loop {
+            if *self.stopped.borrow() {
+                return;
+            }
+            let now = self.config.clock.0.now();
+            if read_at.is_none_or(|at| now - at >= REFRESH.as_millis() as Millis) {
+                match self.store.stream(stream.org, &stream.id).await {
+                    Ok(Some(fresh)) => stream = fresh,
+                    Ok(None) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, stream = %stream.id, "reading a log stream failed");
+                        self.pause(self.config.poll).await;
+                        continue;
+                    }
+                }
+                read_at = Some(now);
+            }
+            let held = stream.state == StreamState::Active
+                && stream.lease_owner.as_deref() == Some(self.config.owner.as_str())
+                && stream.lease_until.is_some_and(|until| until > now);
+            if !held {
+                return;
+            }
+            if let Some(retry_at) = stream.retry_at.filter(|t| *t > now) {
+                let wait = Duration::from_millis((retry_at - now) as u64).min(REFRESH);
+                self.pause(wait).await;
+                // Re-read before retrying: a person may have resumed or changed it meanwhile.
+                read_at = None;
+                continue;
+            }
+            match self.step(&stream, &org_id).await {
+                Step::Idle => self.pause(self.config.poll).await,
+                Step::Recorded => read_at = None,
+                Step::Failed(wait) => {
+                    self.pause(wait).await;
+                    read_at = None;
+                }
+            }
+        }
+    }
+
+    /// Sleeps, unless the server is stopping.
+    async fn pause(&mut self, wait: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.stopped.changed() => {}
+        }
+    }
+
+    /// One attempt: the next batch after the cursor, sent, and its result recorded.
+    async fn step(&self, stream: &Stream, org_id: &str) -> Step {
+        let spec = match StreamSpec::parse_stored(&stream.spec) {
+            Ok(spec) => spec,
+            Err(error) => {
+                tracing::error!(%error, stream = %stream.id, "a log stream's spec is unreadable");
+                return Step::Failed(REFRESH);
+            }
+        };
+        let entries = match self
+            .store
+            .entries_after(stream.org, stream.cursor, spec.max_entries as usize)
+            .await
+        {
+            Ok(entries) if entries.is_empty() => return Step::Idle,
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(%error, stream = %stream.id, "reading a log stream's entries failed");
+                return Step::Failed(self.config.poll);
+            }
+        };
+        // The row again, right before sending: a pause, a change or a lost lease since it was
+        // read stops the batch here rather than after the receiver has it.
+        match self.store.stream(stream.org, &stream.id).await {
+            Ok(Some(fresh))
+                if fresh.revision == stream.revision
+                    && fresh.lease_owner == stream.lease_owner
+                    && fresh.cursor == stream.cursor => {}
+            Ok(_) => return Step::Recorded,
+            Err(error) => {
+                tracing::warn!(%error, stream = %stream.id, "reading a log stream failed");
+                return Step::Failed(self.config.poll);
+            }
+        }
+        let batch = Batch::of(&spec, org_id, &entries);
+        let now = self.config.clock.0.now();
+        let outcome = if batch.records.is_empty() {
+            Outcome::Delivered
+        } else {
+            self.send(stream, &spec, &batch, now).await
+        };
+        let at = self.config.clock.0.now();
+        let (report, wait) = match outcome {
+            Outcome::Delivered => (
+                DeliveryReport::Delivered {
+                    cursor: batch.last,
+                    entries: batch.records.len() as u64,
+                    at,
+                },
+                None,
+            ),
+            Outcome::Retry { error, after } => {
+                let wait = after.unwrap_or_else(|| backoff(stream.failures));
+                (
+                    DeliveryReport::Failed {
+                        error,
+                        at,
+                        retry_at: at + wait.as_millis() as Millis,
+                    },
+                    Some(wait),
+                )
+            }
+            Outcome::Refused(error) => (DeliveryReport::Refused { error, at }, None),
+        };
+        let label = [("stream", stream.id.clone())];
+        match &report {
+            DeliveryReport::Delivered { entries, .. } => {
+                metrics::counter!("stele_stream_delivered_entries_total", &label)
+                    .increment(*entries);
+            }
+            _ => metrics::counter!("stele_stream_failures_total", &label).increment(1),
+        }
+        let recorded = self
+            .store
+            .record_delivery(
+                &stream.id,
+                &self.config.owner,
+                stream.revision,
+                report.clone(),
+            )
+            .await;
+        match recorded {
+            Ok(true) => self.record_transition(stream, &report, at).await,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, stream = %stream.id, "recording a log stream's delivery failed");
+                return Step::Failed(self.config.poll);
+            }
+        }
+        match wait {
+            Some(wait) => Step::Failed(wait.min(REFRESH)),
+            None => Step::Recorded,
+        }
+    }
+
+    async fn send(
+        &self,
+        stream: &Stream,
+        spec: &StreamSpec,
+        batch: &Batch<'_>,
+        now: Millis,
+    ) -> Outcome {
+        match &spec.transport {
+            Transport::Webhook { url } => {
+                let body = json!({
+                    "type": "audit_log.entries",
+                    "timestamp": stele_core::time::format_rfc3339(now),
+                    "data": {
+                        "stream_id": stream.id,
+                        "organization_id": batch.org_id,
+                        "entries": batch.records,
+                    },
+                });
+                let id = format!("{}_{}_{}", stream.id, batch.first, batch.last);
+                let keys = self.config.secrets.signing_keys(stream, now);
+                webhook::post(
+                    &self.http,
+                    self.config.guard,
+                    webhook::Message {
+                        url,
+                        id: &id,
+                        timestamp: now / 1000,
+                        body: serde_json::to_vec(&body).expect("JSON serializes"),
+                        keys: &keys,
+                    },
+                )
+                .await
+            }
+            Transport::Syslog { host, port } => {
+                let mut frames = String::new();
+                for (record, entry) in batch.records.iter().zip(&batch.entries) {
+                    frames.push_str(&syslog::frame(
+                        &self.hostname,
+                        entry.0,
+                        entry.1,
+                        &record.to_string(),
+                    ));
+                }
+                syslog::send(self.config.guard, host, *port, &frames).await
+            }
+        }
+    }
+
+    /// Records in the organization's trail a stream's change of health that the delivery caused:
+    /// failing after a success, recovered after failures, paused by the receiver's refusal.
+    async fn record_transition(&self, stream: &Stream, report: &DeliveryReport, at: Millis) {
+        let (detailed, description) = match report {
+            DeliveryReport::Delivered { .. } if stream.failures > 0 => (
+                STREAM_RECOVERED,
+                format!(
+                    "Log stream \"{}\" delivers again after {} failed attempts",
+                    stream.name, stream.failures
+                ),
+            ),
+            DeliveryReport::Failed { error, .. } if stream.failures == 0 => (
+                STREAM_FAILING,
+                format!("Log stream \"{}\" is failing: {error}", stream.name),
+            ),
+            DeliveryReport::Refused { error, .. } => (
+                STREAM_PAUSED,
+                format!("Log stream \"{}\" paused: {error}", stream.name),
+            ),
+            _ => return,
+        };
+        let mut actor = Actor::of_kind(ActorType::System);
+        actor.name = Some("log stream delivery".into());
+        let by = By::new(actor, Context::default());
+        let event = super::stream_event(
+            by.actor.clone(),
+            by.context.clone(),
+            stream,
+            detailed,
+            "update",
+            description,
+            Vec::new(),
+            at,
+        );
+        if let Err(error) = crate::trail::record(self.store.as_ref(), stream.org, event).await {
+            tracing::warn!(%error, stream = %stream.id, "recording a log stream's change failed");
+        }
+    }
+}
+
+enum Step {
+    /// Nothing new after the cursor.
+    Idle,
+    /// A result was recorded (or the recording was refused, or the stream changed): go on at
+    /// once, from the stream's row as it is now.
+    Recorded,
+    /// Try again after this.
+    Failed(Duration),
+}
+
+/// The entries of one attempt: those after the cursor up to the batch's limits, the ones the
+/// filter keeps as records, and where the cursor goes if they are taken.
+struct Batch<'a> {
+    org_id: &'a str,
+    records: Vec<serde_json::Value>,
+    /// Each record's entry's occurrence and outcome (what a syslog message's header says).
+    entries: Vec<(Millis, stele_core::Outcome)>,
+    first: stele_core::Seq,
+    /// The last entry this batch accounts for (sent or skipped by the filter).
+    last: stele_core::Seq,
+}
+
+impl<'a> Batch<'a> {
+    fn of(spec: &StreamSpec, org_id: &'a str, entries: &[Entry]) -> Batch<'a> {
+        let mut batch = Batch {
+            org_id,
+            records: Vec::new(),
+            entries: Vec::new(),
+            first: entries[0].seq,
+            last: entries[0].seq,
+        };
+        let mut bytes = 0usize;
+        for entry in entries {
+            if spec.filter.matches(entry) {
+                let record = native_record(org_id, entry);
+                let size = record.to_string().len();
+                if !batch.records.is_empty() && bytes + size > spec.max_bytes as usize {
+                    break;
+                }
+                bytes += size;
+                batch.records.push(record);
+                batch
+                    .entries
+                    .push((entry.event.occurred_at, entry.event.outcome));
+            }
+            batch.last = entry.seq;
+        }
+        batch
+    }
+}
+
+/// The wait before attempt `failures + 1`: one second doubling per failure up to five minutes,
+/// each wait drawn between half and all of that (jitter, so that receivers coming back are not
+/// hit by every stream at once).
+pub fn backoff(failures: u32) -> Duration {
+    let ceiling = Duration::from_secs(1)
+        .saturating_mul(1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX))
+        .min(Duration::from_secs(300));
+    let fraction = u64::from_le_bytes(crate::random::bytes::<8>()) as f64 / u64::MAX as f64;
+    ceiling.mul_f64(0.5 + fraction / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_five_minutes_with_jitter() {
+        for (failures, ceiling) in [(0, 1), (1, 2), (3, 8), (8, 256), (9, 300), (40, 300)] {
+            let wait = backoff(failures);
+            let ceiling = Duration::from_secs(ceiling);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{failures}: {wait:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Log streams (`streams`, migration 17): each stream's configuration, cursor and lease, shared by
+//! every server on the database.
+//!
+//! Each change is one statement. A lease is taken by a conditional `UPDATE` (`… WHERE lease_owner
+//! IS NULL OR lease_until <= now`): under READ COMMITTED PostgreSQL re-checks the condition on the
+//! row it locked, so two servers claiming at once never both get a stream; and a delivery's
+//! result is recorded only `WHERE lease_owner = $me AND revision = $read`, so a server that lost
+//! its lease, or read a configuration since changed, records nothing.
+
+use stele_core::Seq;
+use stele_store::{
+    DeliveryReport, NewStream, OrgKey, StoreError, Stream, StreamChange, StreamClaim, StreamState,
+};
+use tokio_postgres::Row;
+
+use crate::error::{Error, R, other};
+use crate::pool::Conn;
+
+const COLUMNS: &str = "s.id, s.org_id, s.name, s.spec, s.state, s.paused_reason, s.cursor_seq, \
+     s.delivered, s.failures, s.last_error, s.last_error_ms, s.last_delivery_ms, s.retry_ms, \
+     s.secret_version, s.previous_secret_until, s.revision, s.lease_owner, s.lease_until, \
+     s.created_ms, s.updated_ms";
+
+fn from_row(r: &Row) -> R<Stream> {
+    let state: &str = r.try_get(4)?;
+    let state = StreamState::parse(state)
+        .ok_or_else(|| other(format!("unknown stream state `{state}`")))?;
+    Ok(Stream {
+        id: r.try_get(0)?,
+        org: OrgKey::new(r.try_get(1)?),
+        name: r.try_get(2)?,
+        spec: r.try_get(3)?,
+        state,
+        paused_reason: r.try_get(5)?,
+        cursor: Seq::new(r.try_get(6)?),
+        delivered: r.try_get::<_, i64>(7)? as u64,
+        failures: r.try_get::<_, i64>(8)? as u32,
+        last_error: r.try_get(9)?,
+        last_error_at: r.try_get(10)?,
+        last_delivery_at: r.try_get(11)?,
+        retry_at: r.try_get(12)?,
+        secret_version: r.try_get::<_, i64>(13)? as u32,
+        previous_secret_until: r.try_get(14)?,
+        revision: r.try_get::<_, i64>(15)? as u64,
+        lease_owner: r.try_get(16)?,
+        lease_until: r.try_get(17)?,
+        created_at: r.try_get(18)?,
+        updated_at: r.try_get(19)?,
+    })
+}
+
+/// Text columns cannot hold U+0000; an id with one names no stream.
+fn storable(id: &str) -> bool {
+    !id.contains('\0')
+}
+
+/// Text a receiver or a person wrote, made storable.
+fn text(s: &str) -> String {
+    s.replace('\0', "")
+}
+
+pub async fn create(conn: &mut Conn, id: String, org: OrgKey, new: NewStream) -> R<Stream> {
+    let row = conn
+        .query_opt(
+            &format!(
+                "WITH s AS (
+                     INSERT INTO streams (id, org_id, name, spec, state, cursor_seq, created_ms,
+                                          updated_ms)
+                     VALUES ($1, $2, $3, $4, 'active', $5, $6, $6) RETURNING *
+                 )
+                 SELECT {COLUMNS} FROM s"
+            ),
+            &[
+                &id,
+                &org.get(),
+                &text(&new.name),
+                &text(&new.spec),
+                &new.cursor.get(),
+                &new.created_at,
+            ],
+        )
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    from_row(&row)
+}
+
+pub async fn find(conn: &mut Conn, org: OrgKey, id: &str) -> R<Option<Stream>> {
+    if !storable(id) {
+        return Ok(None);
+    }
+    let row = conn
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM streams s WHERE s.id = $1 AND s.org_id = $2"),
+            &[&id, &org.get()],
+        )
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list(conn: &mut Conn, org: OrgKey) -> R<Vec<Stream>> {
+    let rows = conn
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM streams s WHERE s.org_id = $1 ORDER BY s.created_ms, s.id"
+            ),
+            &[&org.get()],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn change(conn: &mut Conn, org: OrgKey, id: &str, change: StreamChange) -> R<Stream> {
+    if !storable(id) {
+        return Err(Error::Store(StoreError::NotFound));
+    }
+    let state = change.state.as_ref().map(|(state, _)| state.as_str());
+    let reason = change
+        .state
+        .as_ref()
+        .and_then(|(_, reason)| reason.as_deref())
+        .map(text);
+    let row = conn
+        .query_opt(
+            &format!(
+                "WITH s AS (
+                     UPDATE streams SET
+                         name = coalesce($3, name),
+                         spec = coalesce($4, spec),
+                         state = coalesce($5, state),
+                         paused_reason = CASE WHEN $5::text IS NULL THEN paused_reason
+                                              WHEN $5 = 'active' THEN NULL ELSE $6 END,
+                         failures = CASE WHEN $5 = 'active' THEN 0 ELSE failures END,
+                         retry_ms = CASE WHEN $5 = 'active' THEN NULL ELSE retry_ms END,
+                         cursor_seq = coalesce($7, cursor_seq),
+                         secret_version = secret_version
+                             + CASE WHEN $8::bigint IS NULL THEN 0 ELSE 1 END,
+                         previous_secret_until = coalesce($8, previous_secret_until),
+                         revision = revision + 1,
+                         updated_ms = $9
+                     WHERE id = $1 AND org_id = $2
+                     RETURNING *
+                 )
+                 SELECT {COLUMNS} FROM s"
+            ),
+            &[
+                &id,
+                &org.get(),
+                &change.name.as_deref().map(text),
+                &change.spec.as_deref().map(text),
+                &state,
+                &reason,
+                &change.cursor.map(Seq::get),
+                &change.rotate_secret,
+                &change.at,
+            ],
+        )
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    from_row(&row)
+}
+
+pub async fn delete(conn: &mut Conn, org: OrgKey, id: &str) -> R<bool> {
+    if !storable(id) {
+        return Ok(false);
+    }
+    let deleted = conn
+        .query_opt(
+            "DELETE FROM streams WHERE id = $1 AND org_id = $2 RETURNING id",
+            &[&id, &org.get()],
+        )
+        .await?;
+    Ok(deleted.is_some())
+}
+
+pub async fn claim(conn: &mut Conn, claim: &StreamClaim) -> R<Vec<Stream>> {
+    let rows = conn
+        .query(
+            &format!(
+                "WITH s AS (
+                     UPDATE streams SET lease_owner = $1, lease_until = $3
+                     WHERE state = 'active'
+                       AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until <= $2)
+                       AND org_id IN (SELECT key FROM orgs WHERE deleted_ms IS NULL)
+                     RETURNING *
+                 )
+                 SELECT {COLUMNS} FROM s ORDER BY s.created_ms, s.id"
+            ),
+            &[&claim.owner, &claim.now, &claim.until],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn release(conn: &mut Conn, owner: &str) -> R<()> {
+    conn.query(
+        "UPDATE streams SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        &[&owner],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn record_delivery(
+    conn: &mut Conn,
+    id: &str,
+    owner: &str,
+    revision: u64,
+    report: DeliveryReport,
+) -> R<bool> {
+    if !storable(id) {
+        return Ok(false);
+    }
+    let revision = revision as i64;
+    let changed = match report {
+        DeliveryReport::Delivered {
+            cursor,
+            entries,
+            at,
+        } => {
+            conn.query_opt(
+                "UPDATE streams SET cursor_seq = greatest(cursor_seq, $1),
+                     delivered = delivered + $2, failures = 0, retry_ms = NULL,
+                     last_delivery_ms = CASE WHEN $2 > 0 THEN $3 ELSE last_delivery_ms END
+                 WHERE id = $4 AND lease_owner = $5 AND revision = $6 AND state = 'active'
+                 RETURNING id",
+                &[
+                    &cursor.get(),
+                    &(entries as i64),
+                    &at,
+                    &id,
+                    &owner,
+                    &revision,
+                ],
+            )
+            .await?
+        }
+        DeliveryReport::Failed {
+            error,
+            at,
+            retry_at,
+        } => {
+            conn.query_opt(
+                "UPDATE streams SET failures = failures + 1, last_error = $1, last_error_ms = $2,
+                     retry_ms = $3
+                 WHERE id = $4 AND lease_owner = $5 AND revision = $6 AND state = 'active'
+                 RETURNING id",
+                &[&text(&error), &at, &retry_at, &id, &owner, &revision],
+            )
+            .await?
+        }
+        DeliveryReport::Refused { error, at } => {
+            conn.query_opt(
+                "UPDATE streams SET state = 'paused', paused_reason = $1, last_error = $1,
+                     last_error_ms = $2, failures = failures + 1, retry_ms = NULL,
+                     revision = revision + 1, updated_ms = $2
+                 WHERE id = $3 AND lease_owner = $4 AND revision = $5 AND state = 'active'
+                 RETURNING id",
+                &[&text(&error), &at, &id, &owner, &revision],
+            )
+            .await?
+        }
+    };
+    Ok(changed.is_some())
+}
+
+pub async fn head_seq(conn: &mut Conn, org: OrgKey) -> R<Seq> {
+    let row = conn
+        .query_opt(
+            "SELECT seq FROM chain_state WHERE org_id = $1",
+            &[&org.get()],
+        )
+        .await?;
+    Ok(Seq::new(match row {
+        Some(row) => row.try_get(0)?,
+        None => 0,
+    }))
+}

@@ -1,0 +1,221 @@
+//! Log streams (`streams`, migration 17): each stream's configuration, cursor and lease. Writes
+//! run on the writer thread like every other write; reads on the read pool.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use stele_core::Seq;
+use stele_store::{
+    DeliveryReport, NewStream, OrgKey, Result, StoreError, Stream, StreamChange, StreamClaim,
+    StreamState,
+};
+
+use crate::error::map_err;
+
+const COLUMNS: &str = "s.id, s.org_id, s.name, s.spec, s.state, s.paused_reason, s.cursor_seq, \
+     s.delivered, s.failures, s.last_error, s.last_error_ms, s.last_delivery_ms, s.retry_ms, \
+     s.secret_version, s.previous_secret_until, s.revision, s.lease_owner, s.lease_until, \
+     s.created_ms, s.updated_ms";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Stream> {
+    let state: String = r.get(4)?;
+    let state = StreamState::parse(&state).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            format!("unknown stream state `{state}`").into(),
+        )
+    })?;
+    Ok(Stream {
+        id: r.get(0)?,
+        org: OrgKey::new(r.get(1)?),
+        name: r.get(2)?,
+        spec: r.get(3)?,
+        state,
+        paused_reason: r.get(5)?,
+        cursor: Seq::new(r.get(6)?),
+        delivered: r.get::<_, i64>(7)? as u64,
+        failures: r.get::<_, i64>(8)? as u32,
+        last_error: r.get(9)?,
+        last_error_at: r.get(10)?,
+        last_delivery_at: r.get(11)?,
+        retry_at: r.get(12)?,
+        secret_version: r.get::<_, i64>(13)? as u32,
+        previous_secret_until: r.get(14)?,
+        revision: r.get::<_, i64>(15)? as u64,
+        lease_owner: r.get(16)?,
+        lease_until: r.get(17)?,
+        created_at: r.get(18)?,
+        updated_at: r.get(19)?,
+    })
+}
+
+pub fn create(tx: &Transaction<'_>, id: String, org: OrgKey, new: NewStream) -> Result<Stream> {
+    tx.execute(
+        "INSERT INTO streams (id, org_id, name, spec, state, cursor_seq, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
+        params![
+            id,
+            org.get(),
+            new.name,
+            new.spec,
+            new.cursor.get(),
+            new.created_at,
+            new.created_at
+        ],
+    )
+    .map_err(map_err)?;
+    find(tx, org, &id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn find(conn: &Connection, org: OrgKey, id: &str) -> Result<Option<Stream>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM streams s WHERE s.id = ? AND s.org_id = ?"
+    ))
+    .and_then(|mut s| s.query_row(params![id, org.get()], from_row).optional())
+    .map_err(map_err)
+}
+
+pub fn list(conn: &Connection, org: OrgKey) -> Result<Vec<Stream>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM streams s WHERE s.org_id = ? ORDER BY s.created_ms, s.id"
+    ))
+    .and_then(|mut s| {
+        s.query_map([org.get()], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(map_err)
+}
+
+pub fn change(tx: &Transaction<'_>, org: OrgKey, id: &str, change: StreamChange) -> Result<Stream> {
+    let Some(before) = find(tx, org, id)? else {
+        return Err(StoreError::NotFound);
+    };
+    let (state, paused_reason, failures, retry_at) = match change.state {
+        Some((StreamState::Active, _)) => (StreamState::Active, None, 0, None),
+        Some((StreamState::Paused, reason)) => (
+            StreamState::Paused,
+            reason,
+            before.failures,
+            before.retry_at,
+        ),
+        None => (
+            before.state,
+            before.paused_reason.clone(),
+            before.failures,
+            before.retry_at,
+        ),
+    };
+    let (secret_version, previous_secret_until) = match change.rotate_secret {
+        Some(until) => (before.secret_version + 1, Some(until)),
+        None => (before.secret_version, before.previous_secret_until),
+    };
+    tx.execute(
+        "UPDATE streams SET name = ?, spec = ?, state = ?, paused_reason = ?, failures = ?,
+             retry_ms = ?, cursor_seq = ?, secret_version = ?, previous_secret_until = ?,
+             revision = revision + 1, updated_ms = ?
+         WHERE id = ? AND org_id = ?",
+        params![
+            change.name.unwrap_or(before.name),
+            change.spec.unwrap_or(before.spec),
+            state.as_str(),
+            paused_reason,
+            failures,
+            retry_at,
+            change.cursor.unwrap_or(before.cursor).get(),
+            secret_version,
+            previous_secret_until,
+            change.at,
+            id,
+            org.get()
+        ],
+    )
+    .map_err(map_err)?;
+    find(tx, org, id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn delete(tx: &Transaction<'_>, org: OrgKey, id: &str) -> Result<bool> {
+    let deleted = tx
+        .execute(
+            "DELETE FROM streams WHERE id = ? AND org_id = ?",
+            params![id, org.get()],
+        )
+        .map_err(map_err)?;
+    Ok(deleted == 1)
+}
+
+pub fn claim(tx: &Transaction<'_>, claim: &StreamClaim) -> Result<Vec<Stream>> {
+    tx.execute(
+        "UPDATE streams SET lease_owner = ?1, lease_until = ?3
+         WHERE state = 'active'
+           AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until <= ?2)
+           AND org_id IN (SELECT key FROM orgs WHERE deleted_ms IS NULL)",
+        params![claim.owner, claim.now, claim.until],
+    )
+    .map_err(map_err)?;
+    tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM streams s WHERE s.lease_owner = ? AND s.state = 'active'
+         ORDER BY s.created_ms, s.id"
+    ))
+    .and_then(|mut s| {
+        s.query_map([&claim.owner], from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(map_err)
+}
+
+pub fn release(tx: &Transaction<'_>, owner: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE streams SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+        [owner],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub fn record_delivery(
+    tx: &Transaction<'_>,
+    id: &str,
+    owner: &str,
+    revision: u64,
+    report: DeliveryReport,
+) -> Result<bool> {
+    let revision = revision as i64;
+    let changed = match report {
+        DeliveryReport::Delivered {
+            cursor,
+            entries,
+            at,
+        } => tx.execute(
+            "UPDATE streams SET cursor_seq = max(cursor_seq, ?1), delivered = delivered + ?2,
+                 failures = 0, retry_ms = NULL,
+                 last_delivery_ms = CASE WHEN ?2 > 0 THEN ?3 ELSE last_delivery_ms END
+             WHERE id = ?4 AND lease_owner = ?5 AND revision = ?6 AND state = 'active'",
+            params![cursor.get(), entries as i64, at, id, owner, revision],
+        ),
+        DeliveryReport::Failed {
+            error,
+            at,
+            retry_at,
+        } => tx.execute(
+            "UPDATE streams SET failures = failures + 1, last_error = ?1, last_error_ms = ?2,
+                 retry_ms = ?3
+             WHERE id = ?4 AND lease_owner = ?5 AND revision = ?6 AND state = 'active'",
+            params![error, at, retry_at, id, owner, revision],
+        ),
+        DeliveryReport::Refused { error, at } => tx.execute(
+            "UPDATE streams SET state = 'paused', paused_reason = ?1, last_error = ?1,
+                 last_error_ms = ?2, failures = failures + 1, retry_ms = NULL,
+                 revision = revision + 1, updated_ms = ?2
+             WHERE id = ?3 AND lease_owner = ?4 AND revision = ?5 AND state = 'active'",
+            params![error, at, id, owner, revision],
+        ),
+    }
+    .map_err(map_err)?;
+    Ok(changed == 1)
+}
+
+pub fn head_seq(conn: &Connection, org: OrgKey) -> Result<Seq> {
+    conn.prepare_cached("SELECT seq FROM chain_state WHERE org_id = ?")
+        .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)).optional())
+        .map(|seq| Seq::new(seq.unwrap_or(0)))
+        .map_err(map_err)
+}

@@ -1,0 +1,184 @@
+//! Log streams: an organization's trail delivered, entry by entry in `seq` order, to a receiver of
+//! its own (a webhook, a syslog server, a NATS subject), with the delivery's place (the cursor)
+//! kept here, so a restart resumes where it stopped ([`Streams`], with its types).
+//!
+//! The store keeps what a stream is (its `spec`, JSON text that `stele_service::streams` reads
+//! and checks), where its delivery stands, and which server process delivers it (a lease, so that
+//! several servers on one database deliver each stream from exactly one of them at a time). It
+//! knows nothing of transports.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use stele_core::time::Millis;
+use stele_core::{Entry, Seq};
+
+use crate::{OrgKey, Result};
+
+#[async_trait]
+pub trait Streams: Send + Sync {
+    /// Records a new active stream for the organization and returns it with its `str_…` id.
+    async fn create_stream(&self, org: OrgKey, new: NewStream) -> Result<Stream>;
+
+    /// The organization's streams, oldest first.
+    async fn streams(&self, org: OrgKey) -> Result<Vec<Stream>>;
+
+    /// The organization's stream with this id; another organization's stream is `None`.
+    async fn stream(&self, org: OrgKey, id: &str) -> Result<Option<Stream>>;
+
+    /// Changes a stream's configuration, state, cursor or secret version, and returns it as it
+    /// is after. Every change moves its `revision` on, so that a delivery read under the old
+    /// configuration cannot record its result over the new one ([`Streams::record_delivery`]).
+    /// `NotFound` when the organization has no such stream.
+    async fn change_stream(&self, org: OrgKey, id: &str, change: StreamChange) -> Result<Stream>;
+
+    /// Deletes a stream; false when the organization had no such stream.
+    async fn delete_stream(&self, org: OrgKey, id: &str) -> Result<bool>;
+
+    /// Takes or renews the lease of every active stream (of an organization not being deleted)
+    /// that no other process holds: one whose lease is free, expired at `claim.now`, or
+    /// `claim.owner`'s already. Returns the streams `claim.owner` holds until `claim.until`.
+    /// Two processes claiming at once never both get one stream.
+    async fn claim_streams(&self, claim: StreamClaim) -> Result<Vec<Stream>>;
+
+    /// Gives up every lease `owner` holds (a server shutting down), so another process takes
+    /// its streams over at once instead of when the leases expire.
+    async fn release_streams(&self, owner: &str) -> Result<()>;
+
+    /// Records how one delivery went, if `owner` still holds the stream's lease and the stream's
+    /// revision is still `revision` (no configuration change, pause or rewind since the delivery
+    /// read it); false, and nothing changed, otherwise.
+    async fn record_delivery(
+        &self,
+        id: &str,
+        owner: &str,
+        revision: u64,
+        report: DeliveryReport,
+    ) -> Result<bool>;
+
+    /// The organization's entries after `after`, in `seq` order, at most `limit`: what a stream
+    /// delivers next. Entries removed by retention are not there (their `seq`s are skipped).
+    async fn entries_after(&self, org: OrgKey, after: Seq, limit: usize) -> Result<Vec<Entry>>;
+
+    /// The `seq` of the organization's newest entry (0 before the first): where a stream that
+    /// starts "from now" starts, and what its lag is counted against.
+    async fn head_seq(&self, org: OrgKey) -> Result<Seq>;
+}
+
+/// Whether a stream delivers. A stream that keeps failing is still `Active` (it retries, with
+/// [`Stream::failures`] counting); `Paused` is a person's decision, or the receiver's refusal
+/// (a 4xx other than 408 and 429), which retrying cannot fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamState {
+    Active,
+    Paused,
+}
+
+impl StreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamState::Active => "active",
+            StreamState::Paused => "paused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StreamState> {
+        [StreamState::Active, StreamState::Paused]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+}
+
+/// A new stream, as the service asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStream {
+    pub name: String,
+    /// The stream's transport, target, filter and format, as JSON text (`stele_service::streams`).
+    pub spec: String,
+    /// The last `seq` counted as delivered: the organization's head for a stream "from now",
+    /// or one before the first entry to back-fill.
+    pub cursor: Seq,
+    pub created_at: Millis,
+}
+
+/// A stream as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    /// `str_…`, assigned by the store.
+    pub id: String,
+    pub org: OrgKey,
+    pub name: String,
+    pub spec: String,
+    pub state: StreamState,
+    /// Why the stream is paused: a person paused it, or the receiver refused a delivery.
+    pub paused_reason: Option<String>,
+    /// The last `seq` delivered (or skipped by the stream's filter): delivery goes on after it.
+    pub cursor: Seq,
+    /// Entries delivered since the stream was created.
+    pub delivered: u64,
+    /// Failed attempts since the last success (0: healthy).
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Millis>,
+    /// When entries were last delivered.
+    pub last_delivery_at: Option<Millis>,
+    /// No delivery is attempted before this (a back-off after a failure, or the receiver's
+    /// `Retry-After`).
+    pub retry_at: Option<Millis>,
+    /// Which secret signs the stream's deliveries (secrets are derived, never stored: see
+    /// `stele_service::streams`). Starts at 1; a rotation moves it on.
+    pub secret_version: u32,
+    /// Until when the previous secret's signature is sent beside the current one (a rotation's
+    /// overlap, so a receiver can switch without losing a delivery).
+    pub previous_secret_until: Option<Millis>,
+    /// Moves on at every [`Streams::change_stream`].
+    pub revision: u64,
+    /// The process delivering the stream, and until when its lease runs.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What [`Streams::change_stream`] changes: `None` leaves a part as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamChange {
+    pub name: Option<String>,
+    pub spec: Option<String>,
+    /// A new state and its reason (for a pause). Resuming clears the failures and the back-off.
+    pub state: Option<(StreamState, Option<String>)>,
+    /// Moves the cursor (a back-fill from an earlier `seq`, or a skip ahead).
+    pub cursor: Option<Seq>,
+    /// Rotates the secret: the version moves on, and the previous secret still signs until this
+    /// time.
+    pub rotate_secret: Option<Millis>,
+    pub at: Millis,
+}
+
+/// A claim of stream leases ([`Streams::claim_streams`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamClaim {
+    pub owner: String,
+    pub now: Millis,
+    pub until: Millis,
+}
+
+/// How one delivery went ([`Streams::record_delivery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryReport {
+    /// The receiver took every entry up to `cursor` (`entries` of them were sent; the others the
+    /// stream's filter skipped).
+    Delivered {
+        cursor: Seq,
+        entries: u64,
+        at: Millis,
+    },
+    /// The attempt failed and will be retried at `retry_at`.
+    Failed {
+        error: String,
+        at: Millis,
+        retry_at: Millis,
+    },
+    /// The receiver refused in a way retrying cannot fix: the stream is paused with the reason.
+    Refused { error: String, at: Millis },
+}
