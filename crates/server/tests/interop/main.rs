@@ -4,10 +4,13 @@
 //!
 //! - [`workos`]: `@workos-inc/node` 8.13 against a running server.
 //! - [`retraced`]: `@retracedhq/retraced`'s publisher client against a running server.
+//! - [`streams`]: log streams' webhook signatures checked by `standardwebhooks`, and syslog
+//!   received by a real `rsyslogd`.
 //! - Here: the Retraced receipt hash against the library's own function.
 
 mod retraced;
 mod running;
+mod streams;
 mod workos;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +30,11 @@ fn here() -> PathBuf {
 /// Runs a script of this directory with Node and returns its standard output.
 fn node(script: &str, args: &[&std::ffi::OsStr]) -> String {
     let dir = here();
-    for package in ["@retracedhq/retraced", "@workos-inc/node"] {
+    for package in [
+        "@retracedhq/retraced",
+        "@workos-inc/node",
+        "standardwebhooks",
+    ] {
         assert!(
             dir.join("node_modules").join(package).is_dir(),
             "the client libraries are not installed: run `npm ci --prefix {}`",

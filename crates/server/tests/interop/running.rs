@@ -22,12 +22,18 @@ pub struct Running {
 
 impl Running {
     pub async fn start() -> Running {
+        Running::start_with(|_| {}).await
+    }
+
+    /// The same, with the configuration adjusted first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Running {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             ..Config::default()
         };
+        adjust(&mut config);
         let app = Application::build(config).await.expect("app builds");
         let url = app.url();
         let port = url.rsplit(':').next().unwrap().to_string();

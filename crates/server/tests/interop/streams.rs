@@ -1,0 +1,327 @@
+//! Log streams against real receivers: webhook signatures checked by the Standard Webhooks
+//! reference library (`standardwebhooks` from npm) across a secret rotation, and syslog received
+//! by a real `rsyslogd` (Debian's rsyslog) through an outage of the receiver.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use stele_service::access::api_keys;
+use stele_store::Scope;
+
+use super::node;
+use super::running::Running;
+
+/// An organization with an admin key, on a server whose streams may reach loopback.
+async fn organization(running: &Running) -> String {
+    let org = running.store.create_org("acme").await.unwrap();
+    let key = api_keys::generate("admin", vec![Scope::Admin, Scope::Ingest, Scope::Read]);
+    running
+        .store
+        .create_api_key(org.key, key.record)
+        .await
+        .unwrap();
+    key.secret
+}
+
+async fn post(running: &Running, key: &str, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", running.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "POST {path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+async fn record(running: &Running, key: &str, n: usize, action: &str) {
+    let events: Vec<Value> = (0..n)
+        .map(|_| json!({"action": action, "actor": {"type": "user", "id": "u1"}}))
+        .collect();
+    post(running, key, "/v1/events", json!({ "events": events })).await;
+}
+
+/// Waits (at most 60 s) until `done` holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhook_signatures_verify_with_the_standard_webhooks_library_across_a_rotation() {
+    let running = Running::start_with(|c| c.streams_allow_private_targets = true).await;
+    let key = organization(&running).await;
+    // A receiver that keeps each POST's headers and exact body.
+    let taken: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let keep = taken.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                let headers: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .filter(|(name, _)| name.as_str().starts_with("webhook-"))
+                    .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap())))
+                    .collect();
+                keep.lock().unwrap().push(json!({
+                    "headers": headers,
+                    "body_base64": base64::engine::general_purpose::STANDARD.encode(&body),
+                }));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let created = post(
+        &running,
+        &key,
+        "/v1/streams",
+        json!({"transport": {"type": "webhook", "url": url}, "filter": {"actions": ["signed"]}}),
+    )
+    .await;
+    let first_secret = created["secret"].as_str().unwrap().to_string();
+    record(&running, &key, 10, "signed").await;
+    wait_until("the first batch", || !taken.lock().unwrap().is_empty()).await;
+    let before_rotation = taken.lock().unwrap().len();
+    let stream = created["id"].as_str().unwrap();
+    let rotated = post(
+        &running,
+        &key,
+        &format!("/v1/streams/{stream}/rotate-secret"),
+        json!({"overlap_seconds": 3600}),
+    )
+    .await;
+    let second_secret = rotated["secret"].as_str().unwrap().to_string();
+    record(&running, &key, 10, "signed").await;
+    wait_until("every entry", || {
+        let report = taken.lock().unwrap();
+        report.len() > before_rotation
+    })
+    .await;
+    wait_until("all 20 entries", || {
+        taken
+            .lock()
+            .unwrap()
+            .iter()
+            .map(count_entries)
+            .sum::<usize>()
+            == 20
+    })
+    .await;
+
+    let mut deliveries = taken.lock().unwrap().clone();
+    // A copy of the last delivery with its body changed: the library must refuse it.
+    let mut tampered = deliveries.last().unwrap().clone();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(tampered["body_base64"].as_str().unwrap())
+        .unwrap();
+    let body = String::from_utf8(body).unwrap().replace("signed", "SIGNED");
+    tampered["body_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    deliveries.push(tampered);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deliveries.json");
+    std::fs::write(&file, serde_json::to_vec(&deliveries).unwrap()).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        node(
+            "verify_webhooks.js",
+            &[
+                file.as_os_str(),
+                first_secret.as_ref(),
+                second_secret.as_ref(),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let report: Vec<Value> = serde_json::from_str(&output).unwrap();
+    let (tampered, report) = report.split_last().unwrap();
+    assert_eq!(
+        tampered["verified_by"],
+        json!([]),
+        "a changed body verifies with no secret"
+    );
+    let mut seqs = Vec::new();
+    for (i, delivery) in report.iter().enumerate() {
+        let expected = if i < before_rotation {
+            json!([0])
+        } else {
+            json!([0, 1])
+        };
+        assert_eq!(
+            delivery["verified_by"], expected,
+            "delivery {i}: {report:?}"
+        );
+        seqs.extend(
+            delivery["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_i64().unwrap()),
+        );
+    }
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    assert_eq!(seqs, sorted, "in order");
+    assert_eq!(seqs.len(), 20);
+    running.stop().await;
+}
+
+fn count_entries(delivery: &Value) -> usize {
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(delivery["body_base64"].as_str().unwrap())
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    body["data"]["entries"].as_array().unwrap().len()
+}
+
+/// A real `rsyslogd` listening on TCP on `port`, writing each message's text to `out`.
+struct Rsyslog {
+    child: Child,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path, port: u16) -> Rsyslog {
+        let conf = dir.join("rsyslog.conf");
+        let out = dir.join("received.log");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"global(workDirectory="{dir}")
+module(load="imtcp")
+template(name="message" type="string" string="%msg%\n")
+ruleset(name="stele") {{
+  action(type="omfile" file="{out}" template="message")
+}}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="stele")
+"#,
+                dir = dir.display(),
+                out = out.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(rsyslogd())
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .spawn()
+            .expect("rsyslogd runs (Debian package rsyslog)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "rsyslogd listens within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Rsyslog { child }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `rsyslogd`, wherever Debian put it (`/usr/sbin` is not on every user's `PATH`).
+fn rsyslogd() -> &'static str {
+    if Path::new("/usr/sbin/rsyslogd").exists() {
+        "/usr/sbin/rsyslogd"
+    } else {
+        "rsyslogd"
+    }
+}
+
+/// The seqs of the entries rsyslogd wrote, in the order it wrote them.
+fn received(dir: &Path) -> Vec<i64> {
+    std::fs::read_to_string(dir.join("received.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let entry: Value = serde_json::from_str(line.trim()).unwrap();
+            assert!(entry["organization_id"].is_string(), "{line}");
+            entry["seq"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn syslog_reaches_a_real_rsyslog_in_order_through_its_outage() {
+    let running = Running::start_with(|c| c.streams_allow_private_targets = true).await;
+    let key = organization(&running).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let rsyslog = Rsyslog::start(dir.path(), port);
+    record(&running, &key, 30, "before").await;
+    post(
+        &running,
+        &key,
+        "/v1/streams",
+        json!({"transport": {"type": "syslog", "host": "127.0.0.1", "port": port},
+               "from_seq": 1, "filter": {"channels": ["default"]}}),
+    )
+    .await;
+    wait_until("the back-fill", || received(dir.path()).len() == 30).await;
+
+    // The receiver goes away; entries keep coming; it comes back on the same port.
+    rsyslog.stop();
+    record(&running, &key, 40, "during").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rsyslog = Rsyslog::start(dir.path(), port);
+    record(&running, &key, 30, "after").await;
+    wait_until("every entry after the outage", || {
+        received(dir.path()).len() >= 100
+    })
+    .await;
+    let seqs = received(dir.path());
+    // Every entry of the channel, and nothing else (the stream's own `failing` and `recover`
+    // entries are on `security`).
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/events?channel=default&limit=500",
+            running.url
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut expected: Vec<i64> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    expected.sort();
+    assert_eq!(expected.len(), 100);
+    assert_eq!(seqs, expected, "in order, none lost, none twice");
+    rsyslog.stop();
+    running.stop().await;
+}
