@@ -71,6 +71,10 @@ enum Command {
     /// Manage the members who sign in to the web console.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage an organization's log streams (its trail delivered to a webhook or a syslog
+    /// server; docs/streams.md). The running servers deliver them.
+    #[command(subcommand)]
+    Stream(StreamCommand),
     /// Recompute every organization's hash chain and check its signed checkpoints (offline:
     /// reads the data directory; safe next to a running server). Exits 1 if anything is wrong.
     /// Checks what came after the last checkpoint an earlier verification passed, unless
@@ -491,6 +495,119 @@ enum ConfigCommand {
     Example,
 }
 
+/// Where a new stream delivers: one of `--webhook` and `--syslog`.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct StreamTarget {
+    /// A webhook: each batch is POSTed to this https:// (or http://) URL, signed.
+    #[arg(long)]
+    webhook: Option<String>,
+    /// A syslog server (RFC 5424 over TCP): HOST:PORT.
+    #[arg(long)]
+    syslog: Option<String>,
+}
+
+/// Which entries a stream delivers; each list empty for any.
+#[derive(Args)]
+pub(crate) struct StreamFilterArgs {
+    /// Only these channels (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    channels: Vec<String>,
+    /// Only these actions or detailed actions (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    actions: Vec<String>,
+    /// Only these actor types: user, api, webhook, system, scheduler (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    actor_types: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum StreamCommand {
+    /// List an organization's streams: id, state, target, lag, name.
+    List {
+        /// Organization id (org_…), external id or name.
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// One stream's configuration and health, as JSON (as `GET /v1/streams/{id}` answers).
+    Show {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Create a stream; its webhook secret is printed once.
+    Create {
+        #[arg(long)]
+        org: String,
+        /// A name to tell streams apart [default: the target].
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: StreamTarget,
+        #[command(flatten)]
+        filter: StreamFilterArgs,
+        /// Deliver from this entry on (a back-fill) instead of from the next new one.
+        #[arg(long)]
+        from_seq: Option<i64>,
+        /// Entries per webhook POST, 1 to 1000 [default: 100].
+        #[arg(long)]
+        max_entries: Option<u32>,
+        /// Allow a loopback, private or link-local target (the servers must allow them too:
+        /// --streams-allow-private-targets).
+        #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
+        allow_private_targets: bool,
+        #[command(flatten)]
+        key: KeyFile,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Pause a stream: delivery stops at its cursor until it is resumed.
+    Pause {
+        id: String,
+        #[arg(long)]
+        org: String,
+        /// Why; shown with the stream and recorded.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Resume a stream from its cursor (a failing stream's back-off is cleared).
+    Resume {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Rotate a stream's webhook secret; the new one is printed once, and the previous one
+    /// still signs beside it for the overlap.
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        org: String,
+        /// How long the previous secret still signs, in hours (at most 168).
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u64,
+        #[command(flatten)]
+        key: KeyFile,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Delete a stream; its deliveries stop.
+    Delete {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Create an API key; the key is printed once and only its hash is stored.
@@ -678,6 +795,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data,
         }) => commands::key::create(org, platform, scopes, name, data).await,
         Command::Key(KeyCommand::List { org, data }) => commands::key::list(org, data).await,
+        Command::Stream(command) => commands::stream::run(command).await,
         Command::Key(KeyCommand::Revoke { key_id, data }) => {
             commands::key::revoke(key_id, data).await
         }

@@ -159,7 +159,9 @@ pub struct StreamChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamClaim {
     pub owner: String,
+    /// Leases that end at or before this are free to take.
     pub now: Millis,
+    /// The lease taken or renewed ends then.
     pub until: Millis,
 }
 

@@ -11,5 +11,6 @@ pub mod org;
 pub mod proof;
 pub mod prune;
 pub mod serve;
+pub mod stream;
 pub mod user;
 pub mod verify;

@@ -11,4 +11,5 @@ mod independent_verifier;
 mod integrity;
 mod outage;
 mod retention;
+mod streams;
 mod support;

@@ -219,18 +219,23 @@ impl Application {
                  (--streams-allow-private-targets)"
             );
         }
+        let owner = format!(
+            "{}/{}",
+            self.local_addr(),
+            hex::encode(random::bytes::<6>())
+        );
         let deliveries = delivery::spawn(
             store.clone(),
-            DeliveryConfig::new(
-                format!(
-                    "{}/{}",
-                    self.local_addr(),
-                    hex::encode(random::bytes::<6>())
-                ),
-                stream_guard,
-                (*stream_secrets).clone(),
-                self.config.clock.clone(),
-            ),
+            DeliveryConfig {
+                // One server serves an embedded database.
+                sole_server: self.config.database_url.is_none(),
+                ..DeliveryConfig::new(
+                    owner,
+                    stream_guard,
+                    (*stream_secrets).clone(),
+                    self.config.clock.clone(),
+                )
+            },
         );
         let public_url = match self.config.public_url.as_deref() {
             Some(url) => url.trim_end_matches('/').to_string(),

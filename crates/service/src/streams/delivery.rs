@@ -47,6 +47,10 @@ pub struct DeliveryConfig {
     /// How often the supervisor claims streams and renews its leases: how soon a new or resumed
     /// stream starts delivering.
     pub claim_every: Duration,
+    /// Whether this is the only process that can deliver (the embedded database, which one server
+    /// serves): its first claim takes every lease at once, so that after a crash its streams
+    /// resume as soon as it is back instead of when the dead process's leases run out.
+    pub sole_server: bool,
 }
 
 impl DeliveryConfig {
@@ -64,6 +68,7 @@ impl DeliveryConfig {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(200),
             claim_every: Duration::from_secs(1),
+            sole_server: false,
         }
     }
 }
@@ -98,14 +103,21 @@ async fn supervise(
     let http = webhook::client(config.guard);
     let hostname: Arc<str> = syslog::hostname().into();
     let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut first = true;
     loop {
         workers.retain(|_, worker| !worker.is_finished());
         let now = config.clock.0.now();
         let claim = StreamClaim {
             owner: config.owner.clone(),
-            now,
+            // A sole server's earlier run is the only other holder there can be, and it is gone.
+            now: if first && config.sole_server {
+                Millis::MAX
+            } else {
+                now
+            },
             until: now + config.lease.as_millis() as Millis,
         };
+        first = false;
         match store.claim_streams(claim).await {
             Ok(streams) => {
                 for stream in streams {
@@ -167,6 +179,7 @@ impl Worker {
                 return;
             }
         };
+        tracing::info!(stream = %first.id, owner = %self.config.owner, "delivering a log stream");
         let mut stream = first;
         // When the stream's row was last read; `None` to read it before the next attempt.
         let mut read_at = Some(self.config.clock.0.now());

@@ -91,7 +91,13 @@ fn serve_command(data_dir: &Path, listen: &str) -> (Command, PathBuf) {
 
 /// Starts `stele serve` on port 0. Its log goes to `serve.log` in the data directory.
 pub fn spawn(options: &ServeOptions<'_>) -> Starting {
+    spawn_with(options, &[])
+}
+
+/// [`spawn`] with the `extra` flags.
+pub fn spawn_with(options: &ServeOptions<'_>, extra: &[&str]) -> Starting {
     let (mut command, log) = serve_command(options.data_dir, "127.0.0.1:0");
+    command.args(extra);
     command
         .arg("--checkpoint-every")
         .arg(options.checkpoint_every.to_string())
@@ -117,7 +123,13 @@ pub fn serve_sqlite_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str
 
 /// [`serve_sqlite`] on this port: a server started again where clients knew it.
 pub fn serve_sqlite_on(data_dir: &Path, port: u16) -> Server {
-    let (command, log) = serve_command(data_dir, &format!("127.0.0.1:{port}"));
+    serve_sqlite_on_with(data_dir, port, &[])
+}
+
+/// [`serve_sqlite_on`] with the `extra` flags.
+pub fn serve_sqlite_on_with(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
+    let (mut command, log) = serve_command(data_dir, &format!("127.0.0.1:{port}"));
+    command.args(extra);
     start(command, log).ready()
 }
 
