@@ -168,11 +168,16 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             )
             .await
             .map_err(stream_error)?;
-            eprintln!(
-                "created stream {} for {}; its webhook secret is shown once:",
-                created.view.stream.id, org.name
-            );
-            println!("{}", created.secret);
+            match created.secret {
+                Some(secret) => {
+                    eprintln!(
+                        "created stream {} for {}; its webhook secret is shown once:",
+                        created.view.stream.id, org.name
+                    );
+                    println!("{secret}");
+                }
+                None => println!("created stream {} for {}", created.view.stream.id, org.name),
+            }
             Ok(())
         }
         StreamCommand::Pause {
@@ -236,7 +241,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
                 "{} signs with secret version {} from now (the previous one too for {overlap_hours} h); shown once:",
                 rotated.view.stream.id, rotated.view.stream.secret_version
             );
-            println!("{}", rotated.secret);
+            println!("{}", rotated.secret.unwrap_or_default());
             Ok(())
         }
         StreamCommand::Delete { id, org, data } => {

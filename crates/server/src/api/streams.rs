@@ -6,8 +6,8 @@
 //! {"name": "Splunk", "transport": {"type": "webhook", "url": "https://siem.example.com/stele"},
 //!  "filter": {"channels": ["security"]}, "from_seq": 1}
 //! ```
-//! The answer to a create (and to a secret rotation) carries the webhook secret (`whsec_…`),
-//! shown then only. The rules, the recorded changes and the deliveries are
+//! The answer to a webhook stream's create (and to a secret rotation) carries its secret
+//! (`whsec_…`), shown then only. The rules, the recorded changes and the deliveries are
 //! `stele_service::streams`.
 
 use axum::Json;
@@ -117,7 +117,9 @@ pub async fn create(
     .await
     .map_err(stream_error)?;
     let mut body = created.view.to_json();
-    body["secret"] = json!(created.secret);
+    if let Some(secret) = created.secret {
+        body["secret"] = json!(secret);
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -331,6 +333,8 @@ pub async fn rotate_secret(
     .await
     .map_err(stream_error)?;
     let mut body = rotated.view.to_json();
-    body["secret"] = json!(rotated.secret);
+    if let Some(secret) = rotated.secret {
+        body["secret"] = json!(secret);
+    }
     Ok(Json(body))
 }

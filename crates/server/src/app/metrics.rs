@@ -107,6 +107,14 @@ fn describe() {
     );
     metrics::describe_counter!(store::RETENTION_PRUNED, "Entries retention removed.");
     metrics::describe_counter!(
+        stele_service::streams::delivery::DELIVERED_ENTRIES,
+        "Entries each log stream delivered, by stream (its id)."
+    );
+    metrics::describe_counter!(
+        stele_service::streams::delivery::FAILURES,
+        "Failed delivery attempts of each log stream (retried or refused), by stream."
+    );
+    metrics::describe_counter!(
         store::EXPORT_JOBS,
         "Export jobs that finished, by outcome: ready, failed."
     );

@@ -441,6 +441,10 @@ async fn a_webhook_receives_every_entry_in_order_signed_from_a_back_fill_on() {
         (&view["state"], &view["delivered"]),
         (&json!("active"), &json!(301))
     );
+    // The stream's own counter on /metrics.
+    let metrics = app.get_anonymous("/metrics").await.text().await.unwrap();
+    let line = format!("stele_stream_delivered_entries_total{{stream=\"{id}\"}} 301");
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     assert!(view["last_delivery_at"].is_string());
 }
 
@@ -573,4 +577,57 @@ async fn a_paused_stream_delivers_nothing_and_resumes_where_it_stopped() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(seqs, sorted, "in order, none twice");
+}
+
+#[tokio::test]
+async fn a_webhook_url_s_query_values_are_hidden_and_a_syslog_stream_has_no_secret() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    let url = format!("{}?token=s3cr3t-value&region=eu", receiver.url);
+    let created = app
+        .create_stream(&json!({"transport": webhook(&url)}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        created["transport"]["url"],
+        format!("{}?token=…&region=…", receiver.url)
+    );
+    // The receiver is still called at the whole URL.
+    app.record(vec![event("hidden")]).await;
+    receiver.wait_for(2).await;
+    let recorded = app
+        .get_json("/v1/events?channel=security&actor_type=all&limit=50")
+        .await;
+    let listed = app.get_json("/v1/streams").await;
+    for shown in [&recorded, &listed, &created] {
+        assert!(!shown.to_string().contains("s3cr3t-value"), "{shown}");
+    }
+    assert!(
+        recorded.to_string().contains("token=…"),
+        "the trail shows where it delivers: {recorded}"
+    );
+    assert!(
+        !app.get_json(&format!("/v1/streams/{id}"))
+            .await
+            .to_string()
+            .contains("s3cr3t")
+    );
+
+    let syslog = app
+        .create_stream(&json!({"transport": {"type": "syslog", "host": "127.0.0.1", "port": 6514}}))
+        .await;
+    assert!(syslog.get("secret").is_none(), "{syslog}");
+    let rotate = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!(
+                "/v1/streams/{}/rotate-secret",
+                syslog["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    let error = assert_error(rotate, StatusCode::BAD_REQUEST, "invalid_stream").await;
+    assert_eq!(error["error"]["details"][0]["field"], "transport");
 }

@@ -31,6 +31,11 @@ use super::{
 use crate::clock::SharedClock;
 use crate::trail::By;
 
+/// Entries each stream delivered (label `stream`: its id).
+pub const DELIVERED_ENTRIES: &str = "stele_stream_delivered_entries_total";
+/// Failed delivery attempts of each stream (label `stream`), refusals included.
+pub const FAILURES: &str = "stele_stream_failures_total";
+
 /// How a server runs its deliveries.
 #[derive(Clone)]
 pub struct DeliveryConfig {
@@ -130,6 +135,7 @@ async fn supervise(
                         http: http.clone(),
                         hostname: hostname.clone(),
                         stopped: stopped.clone(),
+                        retrying: None,
                     };
                     workers.insert(stream.id.clone(), tokio::spawn(worker.run(stream)));
                 }
@@ -161,7 +167,15 @@ struct Worker {
     http: reqwest::Client,
     hostname: Arc<str>,
     stopped: watch::Receiver<bool>,
+    /// The batch that failed last, so that its retry is the same message (the same entries and
+    /// `webhook-id`) even if more entries came meanwhile: the stream's revision and cursor then,
+    /// and the last `seq` the batch held.
+    retrying: Option<(u64, stele_core::Seq, stele_core::Seq)>,
 }
+
+/// The longest wait a receiver's `Retry-After` is honoured for: longer, and the stream would
+/// look stuck; the receiver can still refuse the next attempt.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// How often a worker reads its stream's row again while it has nothing to deliver, to notice a
 /// pause, a change or a lost lease.
@@ -233,7 +247,7 @@ impl Worker {
     }
 
     /// One attempt: the next batch after the cursor, sent, and its result recorded.
-    async fn step(&self, stream: &Stream, org_id: &str) -> Step {
+    async fn step(&mut self, stream: &Stream, org_id: &str) -> Step {
         let spec = match StreamSpec::parse_stored(&stream.spec) {
             Ok(spec) => spec,
             Err(error) => {
@@ -266,7 +280,14 @@ impl Worker {
                 return Step::Failed(self.config.poll);
             }
         }
-        let batch = Batch::of(&spec, org_id, &entries);
+        let up_to = self
+            .retrying
+            .take()
+            .filter(|(revision, cursor, _)| {
+                *revision == stream.revision && *cursor == stream.cursor
+            })
+            .map(|(_, _, last)| last);
+        let batch = Batch::of(&spec, org_id, &entries, up_to);
         let now = self.config.clock.0.now();
         let outcome = if batch.records.is_empty() {
             Outcome::Delivered
@@ -284,7 +305,10 @@ impl Worker {
                 None,
             ),
             Outcome::Retry { error, after } => {
-                let wait = after.unwrap_or_else(|| backoff(stream.failures));
+                self.retrying = Some((stream.revision, stream.cursor, batch.last));
+                let wait = after
+                    .map(|after| after.min(MAX_RETRY_AFTER))
+                    .unwrap_or_else(|| backoff(stream.failures));
                 (
                     DeliveryReport::Failed {
                         error,
@@ -299,10 +323,9 @@ impl Worker {
         let label = [("stream", stream.id.clone())];
         match &report {
             DeliveryReport::Delivered { entries, .. } => {
-                metrics::counter!("stele_stream_delivered_entries_total", &label)
-                    .increment(*entries);
+                metrics::counter!(DELIVERED_ENTRIES, &label).increment(*entries);
             }
-            _ => metrics::counter!("stele_stream_failures_total", &label).increment(1),
+            _ => metrics::counter!(FAILURES, &label).increment(1),
         }
         let recorded = self
             .store
@@ -438,7 +461,14 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn of(spec: &StreamSpec, org_id: &'a str, entries: &[Entry]) -> Batch<'a> {
+    /// The batch of `entries` (read after the cursor), ending at `up_to` when it is the retry of
+    /// a batch that ended there.
+    fn of(
+        spec: &StreamSpec,
+        org_id: &'a str,
+        entries: &[Entry],
+        up_to: Option<stele_core::Seq>,
+    ) -> Batch<'a> {
         let mut batch = Batch {
             org_id,
             records: Vec::new(),
@@ -448,6 +478,9 @@ impl<'a> Batch<'a> {
         };
         let mut bytes = 0usize;
         for entry in entries {
+            if up_to.is_some_and(|last| entry.seq > last) {
+                break;
+            }
             if spec.filter.matches(entry) {
                 let record = native_record(org_id, entry);
                 let size = record.to_string().len();

@@ -78,13 +78,43 @@ impl Transport {
         }
     }
 
-    /// Where it delivers, for people: the URL, or `host:port`.
+    /// Where it delivers, for people: the URL (each query value hidden: receivers take tokens
+    /// there, and this is shown and recorded), or `host:port`.
     pub fn target(&self) -> String {
         match self {
-            Transport::Webhook { url } => url.clone(),
+            Transport::Webhook { url } => hide_query_values(url),
             Transport::Syslog { host, port } => format!("{host}:{port}"),
         }
     }
+
+    /// Whether deliveries are signed (webhooks; syslog carries no signature).
+    pub fn signed(&self) -> bool {
+        matches!(self, Transport::Webhook { .. })
+    }
+
+    /// The transport as the API shows it and the trail records it: a webhook URL's query values
+    /// hidden ([`Transport::target`]).
+    pub fn shown(&self) -> Value {
+        match self {
+            Transport::Webhook { .. } => json!({"type": "webhook", "url": self.target()}),
+            Transport::Syslog { .. } => json!(self),
+        }
+    }
+}
+
+/// A URL with each query parameter's value replaced by `…` (`?token=…&region=…`), for people
+/// to read (it is not a URL to call).
+fn hide_query_values(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    let names: Vec<String> = query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| format!("{}=…", part.split('=').next().unwrap_or_default()))
+        .collect();
+    format!("{base}?{}", names.join("&"))
 }
 
 /// Which entries a stream delivers: those of the listed channels, actions and actor types, each
@@ -118,14 +148,15 @@ pub struct StreamSpec {
     pub transport: Transport,
     #[serde(default)]
     pub filter: StreamFilter,
-    /// `native`: each entry as `GET /v1/events/{id}` returns it, with its `organization_id`.
+    /// `native`: each entry as `GET /v1/events` lists it, with its `organization_id`.
     #[serde(default = "native")]
     pub format: String,
-    /// At most this many entries in one webhook POST.
+    /// At most this many entries in one batch (a webhook POST, or a syslog connection's
+    /// messages).
     #[serde(default = "default_max_entries")]
     pub max_entries: u32,
-    /// At most about this many bytes of entries in one webhook POST (one entry larger than this
-    /// is sent alone).
+    /// At most about this many bytes of entries in one batch (one entry larger than this is sent
+    /// alone).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u32,
 }
@@ -591,7 +622,7 @@ impl StreamView {
             "name": s.name,
             "state": health(s),
             "paused_reason": s.paused_reason,
-            "transport": self.spec.transport,
+            "transport": self.spec.transport.shown(),
             "filter": self.spec.filter,
             "format": self.spec.format,
             "max_entries": self.spec.max_entries,
@@ -668,10 +699,11 @@ pub async fn show(
     view(store, stream, now).await
 }
 
-/// A new stream and its secret, shown this once (a rotation shows the next one).
+/// A new stream and its webhook secret, shown this once (a rotation shows the next one); a
+/// syslog stream has none (syslog carries no signature).
 pub struct Created {
     pub view: StreamView,
-    pub secret: String,
+    pub secret: Option<String>,
 }
 
 /// Creates a stream from a request's fields, starting after the newest entry or at `from_seq`,
@@ -707,7 +739,7 @@ pub async fn create(
         .await?;
     let mut changes = vec![
         added("name", json!(stream.name)),
-        added("transport", json!(spec.transport)),
+        added("transport", spec.transport.shown()),
         added("filter", json!(spec.filter)),
         added("start_after_seq", json!(stream.cursor)),
     ];
@@ -730,7 +762,10 @@ pub async fn create(
         now,
     )
     .await?;
-    let secret = secrets.secret_text(&stream);
+    let secret = spec
+        .transport
+        .signed()
+        .then(|| secrets.secret_text(&stream));
     Ok(Created {
         view: view(store, stream, now).await?,
         secret,
@@ -763,8 +798,15 @@ pub async fn edit(
     if let Some(name) = name.as_ref().filter(|n| **n != before.name) {
         changes.push(changed("name", json!(before.name), json!(name)));
     }
+    if spec.transport != old_spec.transport {
+        changes.push(changed(
+            "transport",
+            old_spec.transport.shown(),
+            spec.transport.shown(),
+        ));
+    }
     let (old, new) = (json!(old_spec), json!(spec));
-    for key in ["transport", "filter", "format", "max_entries", "max_bytes"] {
+    for key in ["filter", "format", "max_entries", "max_bytes"] {
         if old[key] != new[key] {
             changes.push(changed(key, old[key].clone(), new[key].clone()));
         }
@@ -904,6 +946,14 @@ pub async fn rotate_secret(
     now: Millis,
 ) -> Result<Created, StreamError> {
     let overlap = overlap.min(MAX_ROTATION_OVERLAP);
+    let before = store.stream(org, id).await?.ok_or(StreamError::NotFound)?;
+    if !StreamSpec::parse_stored(&before.spec)?.transport.signed() {
+        return Err(StreamProblem::new(
+            "transport",
+            "only a webhook stream is signed; this stream has no secret to rotate",
+        )
+        .into());
+    }
     let after = store
         .change_stream(
             org,
@@ -938,7 +988,7 @@ pub async fn rotate_secret(
         now,
     )
     .await?;
-    let secret = secrets.secret_text(&after);
+    let secret = Some(secrets.secret_text(&after));
     Ok(Created {
         view: view(store, after, now).await?,
         secret,
@@ -1077,8 +1127,8 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// An entry as every stream delivers it (format `native`): its JSON as `GET /v1/events/{id}`
-/// returns it, with the organization's public id first.
+/// An entry as every stream delivers it (format `native`): its JSON as the list of entries
+/// (`GET /v1/events`) shows it, with the organization's public id first.
 pub fn native_record(org_id: &str, entry: &Entry) -> Value {
     let mut record = Map::new();
     record.insert("organization_id".into(), json!(org_id));

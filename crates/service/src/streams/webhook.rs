@@ -69,15 +69,14 @@ pub struct Message<'a> {
 }
 
 /// Posts one message and says how it went: 2xx delivered; 408, 429, 5xx and network errors
-/// retried (429's and 503's `Retry-After` honoured); any other answer refused, which pauses the
-/// stream, because sending the same batch again cannot change it.
+/// retried (after the answer's `Retry-After` in seconds, if it has one); any other answer
+/// refused, which pauses the stream, because sending the same batch again cannot change it. So
+/// is a URL whose literal address the guard does not allow (the operator turned private targets
+/// off since the stream was made): nothing but a change of the stream or of the server helps.
 pub async fn post(client: &reqwest::Client, guard: TargetGuard, message: Message<'_>) -> Outcome {
     // A literal address in the URL is not resolved, so the resolver's guard does not see it.
     if let Some(refusal) = literal_refusal(guard, message.url) {
-        return Outcome::Retry {
-            error: refusal,
-            after: None,
-        };
+        return Outcome::Refused(refusal);
     }
     let signature = signature(message.keys, message.id, message.timestamp, &message.body);
     let sent = client
@@ -157,7 +156,8 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// `Retry-After` in seconds (its other form, an HTTP date, is honoured as the default back-off).
+/// `Retry-After` in seconds. Its other form, an HTTP date, is not read: the stream backs off as
+/// after any failure.
 fn parse_retry_after(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
