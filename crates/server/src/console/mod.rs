@@ -77,6 +77,22 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/console/settings/members/{id}/role",
             post(settings::members::change_role),
         )
+        .route(
+            settings::STREAMS_PATH,
+            get(settings::streams::list).post(settings::streams::create),
+        )
+        .route(
+            "/console/settings/streams/{id}/pause",
+            post(settings::streams::pause),
+        )
+        .route(
+            "/console/settings/streams/{id}/resume",
+            post(settings::streams::resume),
+        )
+        .route(
+            "/console/settings/streams/{id}/delete",
+            get(settings::streams::confirm_delete).post(settings::streams::delete),
+        )
         .route("/console/print-log", get(print_log_page::show))
         .route("/console/print-log/clear", post(print_log_page::clear))
         .route("/console/print-log/{id}", post(print_log_page::classify))

@@ -1,6 +1,7 @@
 //! The console's settings pages, under `/console/settings`: the organization's settings
-//! ([`org`], `audit.logs.configure`), its API keys ([`keys`], `audit.keys.manage`) and its
-//! members ([`members`], `audit.members.manage`).
+//! ([`org`], `audit.logs.configure`), its API keys ([`keys`], `audit.keys.manage`), its
+//! members ([`members`], `audit.members.manage`) and its log streams ([`streams`],
+//! `audit.logs.configure`).
 //!
 //! They follow the log page's rules (maud escapes every value; no inline script; everything works
 //! without JavaScript) and one pattern: a `GET` renders the page, a `POST` form (with the CSRF
@@ -17,6 +18,7 @@
 pub mod keys;
 pub mod members;
 pub mod org;
+pub mod streams;
 
 use std::collections::BTreeMap;
 
@@ -30,10 +32,11 @@ use stele_service::access::roles::Permission;
 pub const SETTINGS_PATH: &str = "/console/settings";
 pub const KEYS_PATH: &str = "/console/settings/keys";
 pub const MEMBERS_PATH: &str = "/console/settings/members";
+pub const STREAMS_PATH: &str = "/console/settings/streams";
 
 /// The settings pages in the order of their tabs: where each lives, its tab, and the permission
 /// it needs.
-const PAGES: [(&str, &str, Permission); 3] = [
+const PAGES: [(&str, &str, Permission); 4] = [
     (
         SETTINGS_PATH,
         "Organization",
@@ -41,6 +44,7 @@ const PAGES: [(&str, &str, Permission); 3] = [
     ),
     (KEYS_PATH, "API keys", Permission::AuditKeysManage),
     (MEMBERS_PATH, "Members", Permission::AuditMembersManage),
+    (STREAMS_PATH, "Log streams", Permission::AuditLogsConfigure),
 ];
 
 /// The first settings page `user` may open, for the header's Settings link; `None` (no link)

@@ -1,0 +1,594 @@
+//! `/console/settings/streams`: the organization's log streams, for members with
+//! `audit.logs.configure`: each stream's health (state, lag, last delivery, last error), pausing
+//! and resuming it, deleting it after a confirmation page, and a form to create one.
+//!
+//! Everything is `stele_service::streams`'s, as for the API and `stele stream`: the same checks
+//! (a refused field is shown next to its control), the same entries in the trail with the member
+//! as the actor. A new webhook stream's secret is shown once, on the answer to the form that
+//! created it, as a new API key's is.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde_json::{Value, json};
+use stele_core::ActorType;
+use stele_core::time::Millis;
+
+use super::{
+    DoneQuery, FormPairs, Notice, Problems, STREAMS_PATH, csrf_field, done, problem,
+    refused_notice, settings_page,
+};
+use crate::app::state::AppState;
+use crate::console::auth::Client;
+use crate::console::render::{column_heads, encode_component, utc_text};
+use crate::console::{ConsoleError, ConsoleUser, PageError, page};
+use stele_service::access::roles::Permission;
+use stele_service::streams::{self, StreamError, StreamFields, StreamView};
+use stele_service::trail::By;
+use stele_service::trail::activity::member_actor;
+
+/// The create form as sent (or empty).
+#[derive(Debug, Default)]
+struct StreamForm {
+    name: String,
+    /// `webhook` or `syslog`.
+    transport: String,
+    url: String,
+    host: String,
+    port: String,
+    channels: String,
+    actions: String,
+    actor_types: Vec<String>,
+    from_seq: String,
+}
+
+impl StreamForm {
+    fn from_pairs(form: &FormPairs) -> StreamForm {
+        StreamForm {
+            name: form.text("name"),
+            transport: form.text("transport"),
+            url: form.text("url"),
+            host: form.text("host"),
+            port: form.text("port"),
+            channels: form.text("channels"),
+            actions: form.text("actions"),
+            actor_types: form.all("actor_type").map(str::to_string).collect(),
+            from_seq: form.text("from_seq"),
+        }
+    }
+
+    /// The request's fields, as the API would have them; what cannot even be read so far is a
+    /// problem by control.
+    fn fields(&self) -> Result<StreamFields, Problems> {
+        let mut problems = Problems::new();
+        let transport = match self.transport.as_str() {
+            "syslog" => match self.port.parse::<u64>() {
+                Ok(port) => Some(json!({"type": "syslog", "host": self.host, "port": port})),
+                Err(_) => {
+                    problems.insert("port".into(), "Give the syslog server's TCP port.".into());
+                    None
+                }
+            },
+            _ => Some(json!({"type": "webhook", "url": self.url})),
+        };
+        let list = |text: &str| -> Vec<Value> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+                .collect()
+        };
+        let mut filter = serde_json::Map::new();
+        for (key, values) in [
+            ("channels", list(&self.channels)),
+            ("actions", list(&self.actions)),
+            (
+                "actor_types",
+                self.actor_types.iter().map(|t| json!(t)).collect(),
+            ),
+        ] {
+            if !values.is_empty() {
+                filter.insert(key.into(), Value::Array(values));
+            }
+        }
+        let from_seq = match self.from_seq.as_str() {
+            "" => None,
+            text => match text.parse::<i64>() {
+                Ok(seq) => Some(json!(seq)),
+                Err(_) => {
+                    problems.insert(
+                        "from_seq".into(),
+                        "Give the seq of the first entry to send (a whole number), or leave it \
+                         empty to start with the next new entry."
+                            .into(),
+                    );
+                    None
+                }
+            },
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(StreamFields {
+            name: (!self.name.is_empty()).then(|| json!(self.name)),
+            transport,
+            filter: (!filter.is_empty()).then_some(Value::Object(filter)),
+            from_seq,
+            ..StreamFields::default()
+        })
+    }
+}
+
+/// The form's control a refused field of the request is about.
+fn control_of(field: &str) -> &'static str {
+    match field {
+        "name" => "name",
+        "transport.url" => "url",
+        "transport.host" => "host",
+        "transport.port" => "port",
+        "from_seq" => "from_seq",
+        f if f.starts_with("filter.channels") => "channels",
+        f if f.starts_with("filter.actions") => "actions",
+        f if f.starts_with("filter.actor_types") => "actor_types",
+        _ => "transport",
+    }
+}
+
+/// `GET /console/settings/streams`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(query): Query<DoneQuery>,
+) -> Result<Markup, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let now = state.clock.now();
+    let views = streams::list(state.store.as_ref(), user.org, now)
+        .await
+        .map_err(console_error)?;
+    let named = |id: &Option<String>| {
+        id.as_deref()
+            .and_then(|id| views.iter().find(|v| v.stream.id == id))
+            .map(|v| v.stream.name.clone())
+    };
+    let notice = match (query.done.as_deref(), named(&query.id)) {
+        (Some("paused"), Some(name)) => Some(Notice::Done(format!(
+            "Paused \"{name}\": nothing is sent until it is resumed."
+        ))),
+        (Some("resumed"), Some(name)) => Some(Notice::Done(format!(
+            "Resumed \"{name}\": it sends from where it stopped."
+        ))),
+        (Some("deleted"), _) => Some(Notice::Done("Deleted the stream.".into())),
+        _ => None,
+    };
+    Ok(render(
+        &user,
+        &views,
+        &StreamForm::default(),
+        &Problems::new(),
+        notice.as_ref(),
+        now,
+    ))
+}
+
+fn console_error(e: StreamError) -> ConsoleError {
+    match e {
+        StreamError::Store(e) => e.into(),
+        other => ConsoleError::Internal(other.to_string()),
+    }
+}
+
+/// `POST /console/settings/streams`: creates a stream and shows its secret, once.
+pub async fn create(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Form(form): Form<FormPairs>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let now = state.clock.now();
+    let sent = StreamForm::from_pairs(&form);
+    let fields = match sent.fields() {
+        Ok(fields) => fields,
+        Err(problems) => return refused(&state, &user, &sent, problems, now).await,
+    };
+    let created = streams::create(
+        state.store.as_ref(),
+        &state.stream_secrets,
+        state.stream_guard,
+        user.org,
+        fields,
+        &By::new(member_actor(user.who()), client.context()),
+        now,
+    )
+    .await;
+    let created = match created {
+        Ok(created) => created,
+        Err(StreamError::Invalid(p)) => {
+            let mut problems = Problems::new();
+            problems.insert(control_of(&p.field).into(), p.message);
+            return refused(&state, &user, &sent, problems, now).await;
+        }
+        Err(e) => return Err(console_error(e).into()),
+    };
+    let view = &created.view;
+    let body = html! {
+        section.stream-created {
+            h2 { "Log stream created" }
+            @if let Some(secret) = &created.secret {
+                p {
+                    "Give the receiver this secret to check each delivery's signature "
+                    "(Standard Webhooks). Stele does not store it, so "
+                    strong { "this is the only time it is shown" } "."
+                }
+                p.secret { code #new-secret { (secret) } }
+            }
+            dl.kv {
+                dt { "Name" } dd { (view.stream.name) }
+                dt { "ID" } dd { code { (view.stream.id) } }
+                dt { "Sends to" } dd { (view.spec.transport.kind()) " " code { (view.spec.transport.target()) } }
+                dt { "Starts after" } dd { "seq " (view.stream.cursor) }
+            }
+            p { a.button href=(STREAMS_PATH) { "Done: back to log streams" } }
+        }
+    };
+    Ok(page(
+        StatusCode::CREATED,
+        settings_page(&user, "Log stream created", STREAMS_PATH, None, body),
+    ))
+}
+
+/// The list and the form again, with what was typed and the problems next to their controls.
+async fn refused(
+    state: &AppState,
+    user: &ConsoleUser,
+    sent: &StreamForm,
+    problems: Problems,
+    now: Millis,
+) -> Result<Response, PageError> {
+    let views = streams::list(state.store.as_ref(), user.org, now)
+        .await
+        .map_err(console_error)?;
+    let notice = refused_notice(&problems);
+    Ok(page(
+        StatusCode::BAD_REQUEST,
+        render(user, &views, sent, &problems, Some(&notice), now),
+    ))
+}
+
+/// `POST /console/settings/streams/{id}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let by = By::new(member_actor(user.who()), client.context());
+    let paused = streams::pause(
+        state.store.as_ref(),
+        user.org,
+        &id,
+        Some("paused in the console".to_string()),
+        &by,
+        state.clock.now(),
+    )
+    .await;
+    changed(&user, paused.map(|_| ()), "paused", &id)
+}
+
+/// `POST /console/settings/streams/{id}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let by = By::new(member_actor(user.who()), client.context());
+    let resumed =
+        streams::resume(state.store.as_ref(), user.org, &id, &by, state.clock.now()).await;
+    changed(&user, resumed.map(|_| ()), "resumed", &id)
+}
+
+/// Back to the list after a change, or the page saying there is no such stream.
+fn changed(
+    user: &ConsoleUser,
+    outcome: Result<(), StreamError>,
+    code: &str,
+    id: &str,
+) -> Result<Response, PageError> {
+    match outcome {
+        Ok(()) => Ok(done(STREAMS_PATH, code, Some(id))),
+        Err(StreamError::NotFound) => Ok(missing(user)),
+        Err(e) => Err(console_error(e).into()),
+    }
+}
+
+fn missing(user: &ConsoleUser) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        settings_page(
+            user,
+            "No such stream",
+            STREAMS_PATH,
+            Some(&Notice::Refused(
+                "This organization has no log stream with that id.".into(),
+            )),
+            html! { p { a href=(STREAMS_PATH) { "Back to log streams" } } },
+        ),
+    )
+}
+
+/// `GET /console/settings/streams/{id}/delete`: asks to confirm.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let Some(stream) = state
+        .store
+        .stream(user.org, &id)
+        .await
+        .map_err(ConsoleError::from)?
+    else {
+        return Ok(missing(&user));
+    };
+    let body = html! {
+        section.confirm {
+            h2 { "Delete the log stream \"" (stream.name) "\"?" }
+            p {
+                "Nothing more is sent to its receiver. What it sent stays sent; the trail itself "
+                "is not touched. To send the trail there again, create a new stream (it can start "
+                "from any seq)."
+            }
+            form method="post" action=(action_path(&stream.id, "delete")) {
+                (csrf_field(&user))
+                button.danger type="submit" { "Delete this stream" }
+                " "
+                a href=(STREAMS_PATH) { "Cancel" }
+            }
+        }
+    };
+    Ok(page(
+        StatusCode::OK,
+        settings_page(&user, "Delete a log stream", STREAMS_PATH, None, body),
+    ))
+}
+
+/// `POST /console/settings/streams/{id}/delete`.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let by = By::new(member_actor(user.who()), client.context());
+    let deleted =
+        streams::delete(state.store.as_ref(), user.org, &id, &by, state.clock.now()).await;
+    match deleted {
+        Ok(()) => Ok(done(STREAMS_PATH, "deleted", None)),
+        Err(StreamError::NotFound) => Ok(missing(&user)),
+        Err(e) => Err(console_error(e).into()),
+    }
+}
+
+fn action_path(id: &str, action: &str) -> String {
+    format!("{STREAMS_PATH}/{}/{action}", encode_component(id))
+}
+
+/// "3 entries, 12 s" behind, or "caught up".
+fn lag_text(view: &StreamView) -> String {
+    if view.lag_entries == 0 {
+        return "caught up".into();
+    }
+    let entries = if view.lag_entries == 1 {
+        "1 entry".to_string()
+    } else {
+        format!("{} entries", view.lag_entries)
+    };
+    format!("{entries}, {:.0} s", view.lag_seconds)
+}
+
+fn render(
+    user: &ConsoleUser,
+    views: &[StreamView],
+    form: &StreamForm,
+    problems: &Problems,
+    notice: Option<&Notice>,
+    now: Millis,
+) -> Markup {
+    let syslog = form.transport == "syslog";
+    let body = html! {
+        section.stream-list {
+            h2 { "Log streams" }
+            p.hint {
+                "A log stream sends every entry of this organization's trail, in order, to a "
+                "receiver of yours (a SIEM's webhook, or a syslog server) as it is recorded."
+            }
+            @if views.is_empty() {
+                p.muted { "This organization has no log streams." }
+            } @else {
+                div.table-scroll {
+                    table.settings-table.streams {
+                        (column_heads(&["Name", "Sends to", "State", "Behind", "Last delivery", "Last error"], true))
+                        tbody {
+                            @for view in views {
+                                @let s = &view.stream;
+                                @let state = streams::health(s);
+                                tr id=(format!("stream-{}", s.id)) {
+                                    td.name { (s.name) }
+                                    td.target { (view.spec.transport.kind()) " " code { (view.spec.transport.target()) } }
+                                    td.state {
+                                        @match state {
+                                            "paused" => span.badge.badge-rose title=[s.paused_reason.as_deref()] { "Paused" },
+                                            "failing" => span.badge.badge-slate title=[s.retry_at.map(|t| format!("next attempt {}", utc_text(t)))] { "Failing" },
+                                            _ => span.badge.badge-emerald { "Active" },
+                                        }
+                                    }
+                                    td.lag { (lag_text(view)) }
+                                    td.delivered {
+                                        @match s.last_delivery_at {
+                                            Some(at) => (utc_text(at)),
+                                            None => span.muted { "never" },
+                                        }
+                                    }
+                                    td.error {
+                                        @match (&s.last_error, s.last_error_at) {
+                                            (Some(error), Some(at)) if state != "active" || now - at < 24 * 3600 * 1000 => {
+                                                span title=(utc_text(at)) { (error) }
+                                            }
+                                            _ => span.muted { "none" },
+                                        }
+                                    }
+                                    td.actions {
+                                        @if state == "paused" {
+                                            form.inline method="post" action=(action_path(&s.id, "resume")) {
+                                                (csrf_field(user))
+                                                button.resume type="submit" { "Resume" }
+                                            }
+                                        } @else {
+                                            form.inline method="post" action=(action_path(&s.id, "pause")) {
+                                                (csrf_field(user))
+                                                button.pause type="submit" { "Pause" }
+                                            }
+                                        }
+                                        " "
+                                        a.delete href=(action_path(&s.id, "delete")) { "Delete…" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.create-stream {
+            h2 { "Create a stream" }
+            form.settings-form method="post" action=(STREAMS_PATH) novalidate {
+                (csrf_field(user))
+                div.field {
+                    label for="stream-name" { "Name" }
+                    input #stream-name type="text" name="name" value=(form.name) maxlength="200"
+                        placeholder="Splunk"
+                        aria-invalid=[problems.contains_key("name").then_some("true")];
+                    (problem(problems, "name"))
+                }
+                fieldset.transport {
+                    legend { "Sends to" }
+                    div.choice {
+                        input #transport-webhook type="radio" name="transport" value="webhook" checked[!syslog];
+                        label for="transport-webhook" { "A webhook (HTTPS, signed)" }
+                    }
+                    div.field {
+                        label for="stream-url" { "URL" }
+                        input #stream-url type="url" name="url" value=(form.url)
+                            placeholder="https://siem.example.com/stele"
+                            aria-invalid=[problems.contains_key("url").then_some("true")];
+                        (problem(problems, "url"))
+                    }
+                    div.choice {
+                        input #transport-syslog type="radio" name="transport" value="syslog" checked[syslog];
+                        label for="transport-syslog" { "A syslog server (RFC 5424 over TCP)" }
+                    }
+                    div.field {
+                        label for="stream-host" { "Host" }
+                        input #stream-host type="text" name="host" value=(form.host)
+                            placeholder="logs.example.com"
+                            aria-invalid=[problems.contains_key("host").then_some("true")];
+                        (problem(problems, "host"))
+                    }
+                    div.field {
+                        label for="stream-port" { "Port" }
+                        input #stream-port type="number" name="port" value=(form.port) min="1" max="65535"
+                            placeholder="514"
+                            aria-invalid=[problems.contains_key("port").then_some("true")];
+                        (problem(problems, "port"))
+                    }
+                    (problem(problems, "transport"))
+                }
+                fieldset.filter {
+                    legend { "Which entries (empty: all)" }
+                    div.field {
+                        label for="stream-channels" { "Channels (comma-separated)" }
+                        input #stream-channels type="text" name="channels" value=(form.channels)
+                            placeholder="security, billing"
+                            aria-invalid=[problems.contains_key("channels").then_some("true")];
+                        (problem(problems, "channels"))
+                    }
+                    div.field {
+                        label for="stream-actions" { "Actions (comma-separated)" }
+                        input #stream-actions type="text" name="actions" value=(form.actions)
+                            placeholder="user.signed_in, invoice.approve"
+                            aria-invalid=[problems.contains_key("actions").then_some("true")];
+                        (problem(problems, "actions"))
+                    }
+                    div.choices {
+                        @for kind in ActorType::ALL {
+                            @let id = format!("actor-type-{}", kind.as_str());
+                            div.choice {
+                                input id=(id) type="checkbox" name="actor_type" value=(kind.as_str())
+                                    checked[form.actor_types.iter().any(|t| t == kind.as_str())];
+                                label for=(id) { (kind.as_str()) }
+                            }
+                        }
+                    }
+                    (problem(problems, "actor_types"))
+                }
+                div.field {
+                    label for="stream-from-seq" { "Start from seq (empty: the next new entry)" }
+                    input #stream-from-seq type="number" name="from_seq" value=(form.from_seq) min="1"
+                        placeholder="1"
+                        aria-invalid=[problems.contains_key("from_seq").then_some("true")];
+                    (problem(problems, "from_seq"))
+                }
+                div.form-actions {
+                    button.primary type="submit" { "Create stream" }
+                }
+            }
+        }
+    };
+    settings_page(user, "Log streams", STREAMS_PATH, notice, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_reads_into_the_api_s_fields() {
+        let form = StreamForm {
+            name: "SIEM".into(),
+            transport: "syslog".into(),
+            host: "logs.example.com".into(),
+            port: "514".into(),
+            channels: "security, billing,".into(),
+            actor_types: vec!["user".into()],
+            from_seq: "7".into(),
+            ..StreamForm::default()
+        };
+        let fields = form.fields().unwrap();
+        assert_eq!(
+            fields.transport,
+            Some(json!({"type": "syslog", "host": "logs.example.com", "port": 514}))
+        );
+        assert_eq!(
+            fields.filter,
+            Some(json!({"channels": ["security", "billing"], "actor_types": ["user"]}))
+        );
+        assert_eq!(fields.from_seq, Some(json!(7)));
+        let problems = StreamForm {
+            transport: "syslog".into(),
+            from_seq: "x".into(),
+            ..StreamForm::default()
+        }
+        .fields()
+        .unwrap_err();
+        assert!(problems.contains_key("port") && problems.contains_key("from_seq"));
+        assert_eq!(control_of("filter.actor_types[0]"), "actor_types");
+        assert_eq!(control_of("transport.type"), "transport");
+    }
+}
