@@ -336,6 +336,13 @@ struct ServeArgs {
     /// make the server reach into the operator's network.
     #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
     streams_allow_private_targets: bool,
+    /// The NATS server (nats://host:4222; comma-separated for a cluster) that log streams of
+    /// type `nats` publish to, with JetStream. None by default: such streams are refused.
+    #[arg(long, env = "STELE_NATS_URL")]
+    nats_url: Option<String>,
+    /// The subjects log streams publish under: `<prefix>.<organization id>`.
+    #[arg(long, env = "STELE_NATS_SUBJECT_PREFIX", default_value = stele_service::streams::nats::DEFAULT_SUBJECT_PREFIX)]
+    nats_subject_prefix: String,
     #[command(flatten)]
     key: KeyFile,
     #[command(flatten)]
@@ -505,6 +512,9 @@ pub(crate) struct StreamTarget {
     /// A syslog server (RFC 5424 over TCP): HOST:PORT.
     #[arg(long)]
     syslog: Option<String>,
+    /// The servers' NATS JetStream (`stele serve --nats-url`), on the organization's subject.
+    #[arg(long)]
+    nats: bool,
 }
 
 /// Which entries a stream delivers; each list empty for any.

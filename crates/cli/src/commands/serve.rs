@@ -37,6 +37,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         embed_origins: args.embed_origins,
         streams_allow_private_targets: args.streams_allow_private_targets,
+        nats: args
+            .nats_url
+            .map(|url| stele_service::streams::nats::NatsSettings {
+                url,
+                subject_prefix: args.nats_subject_prefix,
+            }),
         ..Config::default()
     };
     #[cfg(not(target_env = "msvc"))]

@@ -75,6 +75,7 @@ fn fields(
         Some(StreamTarget {
             webhook: Some(url), ..
         }) => Some(json!({"type": "webhook", "url": url})),
+        Some(StreamTarget { nats: true, .. }) => Some(json!({"type": "nats"})),
         Some(StreamTarget {
             syslog: Some(address),
             ..
@@ -154,8 +155,11 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
             let fields = fields(name, Some(target), &filter, from_seq, max_entries)?;
+            // Whether the servers publish to NATS is theirs to say; a `nats` stream on servers
+            // without it shows as failing, with the reason.
             let guard = TargetGuard {
                 allow_private: allow_private_targets,
+                nats: true,
             };
             let created = streams::create(
                 store.as_ref(),

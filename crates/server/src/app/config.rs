@@ -92,6 +92,9 @@ pub struct Config {
     /// (`--streams-allow-private-targets`). Off, a stream's target must be a public address: an
     /// organization's admin cannot make the server reach into the operator's network.
     pub streams_allow_private_targets: bool,
+    /// The NATS server log streams of type `nats` publish to (JetStream), and their subjects'
+    /// prefix; none by default (such streams are then refused).
+    pub nats: Option<stele_service::streams::nats::NatsSettings>,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             public_url: None,
             embed_origins: Vec::new(),
             streams_allow_private_targets: false,
+            nats: None,
         }
     }
 }

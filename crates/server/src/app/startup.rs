@@ -33,6 +33,7 @@ use stele_service::secrets;
 use stele_service::secrets::TokenSigner;
 use stele_service::streams::StreamSecrets;
 use stele_service::streams::delivery::{self, DeliveryConfig};
+use stele_service::streams::nats::Nats;
 use stele_service::streams::target_guard::TargetGuard;
 
 use crate::app::backend;
@@ -71,6 +72,14 @@ impl Application {
         {
             anyhow::bail!(
                 "--embed-origins: `{bad}` is not an origin (scheme://host[:port], like https://app.example.com)"
+            );
+        }
+        if let Some(nats) = &config.nats
+            && !stele_service::streams::nats::is_subject_prefix(&nats.subject_prefix)
+        {
+            anyhow::bail!(
+                "--nats-subject-prefix: `{}` is not a NATS subject prefix (tokens of letters, digits, `-` and `_`, separated by dots, like stele.audit)",
+                nats.subject_prefix
             );
         }
         let key_path = config.signing_key_path();
@@ -212,6 +221,7 @@ impl Application {
         let stream_secrets = Arc::new(StreamSecrets::new(self.streams_secret));
         let stream_guard = TargetGuard {
             allow_private: self.config.streams_allow_private_targets,
+            nats: self.config.nats.is_some(),
         };
         if stream_guard.allow_private {
             tracing::warn!(
@@ -229,6 +239,11 @@ impl Application {
             DeliveryConfig {
                 // One server serves an embedded database.
                 sole_server: self.config.database_url.is_none(),
+                nats: self
+                    .config
+                    .nats
+                    .clone()
+                    .map(|settings| Arc::new(Nats::new(settings))),
                 ..DeliveryConfig::new(
                     owner,
                     stream_guard,

@@ -327,6 +327,8 @@ async fn stream_requests_are_refused_naming_the_field_and_private_targets_by_def
     let cases = [
         (json!({"name": "x"}), "transport"),
         (json!({"transport": {"type": "kafka"}}), "transport.type"),
+        // This server publishes to no NATS server (--nats-url).
+        (json!({"transport": {"type": "nats"}}), "transport.type"),
         (json!({"transport": webhook("not a url")}), "transport.url"),
         (
             json!({"transport": webhook("http://127.0.0.1:9000/in")}),

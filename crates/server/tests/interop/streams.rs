@@ -325,3 +325,163 @@ async fn syslog_reaches_a_real_rsyslog_in_order_through_its_outage() {
     rsyslog.stop();
     running.stop().await;
 }
+
+/// A real `nats-server` with JetStream on `port`, keeping its data in `dir`.
+struct NatsServer {
+    child: Child,
+}
+
+impl NatsServer {
+    fn start(dir: &Path, port: u16) -> NatsServer {
+        let binary = if Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server runs (Debian package nats-server)");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nats-server listens within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        NatsServer { child }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The entries JetStream holds in Stele's stream, in its order: `(seq, Nats-Msg-Id, subject)`.
+async fn published(port: u16) -> Vec<(i64, String, String)> {
+    let Ok(client) = async_nats::connect(format!("nats://127.0.0.1:{port}")).await else {
+        return vec![];
+    };
+    let context = async_nats::jetstream::new(client);
+    let Ok(mut stream) = context
+        .get_stream(stele_service::streams::nats::JETSTREAM_STREAM)
+        .await
+    else {
+        return vec![];
+    };
+    let count = stream.info().await.map(|i| i.state.messages).unwrap_or(0);
+    let mut out = Vec::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let entry: Value = serde_json::from_slice(&message.payload).unwrap();
+        let id = message
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            entry["id"].as_str().unwrap(),
+            id,
+            "the message id is the entry's"
+        );
+        out.push((
+            entry["seq"].as_i64().unwrap(),
+            id,
+            message.subject.to_string(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn nats_jetstream_gets_every_entry_in_order_once_through_its_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let nats = NatsServer::start(dir.path(), port);
+    let running = Running::start_with(|c| {
+        c.nats = Some(stele_service::streams::nats::NatsSettings {
+            url: format!("nats://127.0.0.1:{port}"),
+            subject_prefix: "audit.test".into(),
+        })
+    })
+    .await;
+    let key = organization(&running).await;
+    record(&running, &key, 20, "before").await;
+    let created = post(
+        &running,
+        &key,
+        "/v1/streams",
+        json!({"transport": {"type": "nats"}, "from_seq": 1, "filter": {"channels": ["default"]}}),
+    )
+    .await;
+    assert_eq!(created["transport"], json!({"type": "nats"}));
+    assert!(
+        created.get("secret").is_none(),
+        "NATS messages are not signed"
+    );
+    let start = Instant::now();
+    while published(port).await.len() < 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the back-fill within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The NATS server goes away while entries keep coming, and comes back with its data.
+    nats.stop();
+    record(&running, &key, 30, "during").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let nats = NatsServer::start(dir.path(), port);
+    let start = Instant::now();
+    let messages = loop {
+        let messages = published(port).await;
+        if messages.len() >= 50 {
+            break messages;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "50 messages within 90 s, have {}",
+            messages.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let seqs: Vec<i64> = messages.iter().map(|m| m.0).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seqs, sorted, "in order, each once");
+    assert_eq!(seqs.len(), 50);
+    let org_id = running.store.find_org("acme").await.unwrap().id;
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.2 == format!("audit.test.{org_id}")),
+        "one subject per organization"
+    );
+
+    // A resend of a delivered entry (the same message id) is dropped by JetStream.
+    let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let context = async_nats::jetstream::new(client);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, messages[0].1.as_str());
+    let ack = context
+        .publish_with_headers(format!("audit.test.{org_id}"), headers, "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(ack.duplicate, "JetStream de-duplicates by the entry's id");
+    nats.stop();
+    running.stop().await;
+}

@@ -23,6 +23,7 @@ use stele_store::{DeliveryReport, Store, Stream, StreamClaim, StreamState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::nats::Nats;
 use super::target_guard::TargetGuard;
 use super::{
     Outcome, STREAM_FAILING, STREAM_PAUSED, STREAM_RECOVERED, StreamSecrets, StreamSpec, Transport,
@@ -52,6 +53,8 @@ pub struct DeliveryConfig {
     /// How often the supervisor claims streams and renews its leases: how soon a new or resumed
     /// stream starts delivering.
     pub claim_every: Duration,
+    /// The operator's NATS server, if it has one (`--nats-url`).
+    pub nats: Option<Arc<Nats>>,
     /// Whether this is the only process that can deliver (the embedded database, which one server
     /// serves): its first claim takes every lease at once, so that after a crash its streams
     /// resume as soon as it is back instead of when the dead process's leases run out.
@@ -74,6 +77,7 @@ impl DeliveryConfig {
             poll: Duration::from_millis(200),
             claim_every: Duration::from_secs(1),
             sole_server: false,
+            nats: None,
         }
     }
 }
@@ -395,6 +399,25 @@ impl Worker {
                 }
                 syslog::send(self.config.guard, host, *port, &frames).await
             }
+            Transport::Nats => match &self.config.nats {
+                Some(nats) => {
+                    let records: Vec<(String, Vec<u8>)> = batch
+                        .records
+                        .iter()
+                        .map(|record| {
+                            let id = record["id"].as_str().unwrap_or_default().to_string();
+                            (id, serde_json::to_vec(record).expect("JSON serializes"))
+                        })
+                        .collect();
+                    nats.publish(batch.org_id, &records).await
+                }
+                None => Outcome::Retry {
+                    error: "this server publishes to no NATS server (--nats-url); another server \
+                            sharing the database may"
+                        .into(),
+                    after: None,
+                },
+            },
         }
     }
 

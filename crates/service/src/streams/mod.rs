@@ -13,6 +13,7 @@
 //! holds nothing that would let its reader sign a delivery.
 
 pub mod delivery;
+pub mod nats;
 pub mod syslog;
 pub mod target_guard;
 pub mod webhook;
@@ -68,6 +69,9 @@ pub enum Transport {
     Webhook { url: String },
     /// RFC 5424 messages over TCP to this host and port, one per entry.
     Syslog { host: String, port: u16 },
+    /// The operator's NATS JetStream (`--nats-url`): one message per entry on the organization's
+    /// subject.
+    Nats,
 }
 
 impl Transport {
@@ -75,6 +79,7 @@ impl Transport {
         match self {
             Transport::Webhook { .. } => "webhook",
             Transport::Syslog { .. } => "syslog",
+            Transport::Nats => "nats",
         }
     }
 
@@ -84,6 +89,7 @@ impl Transport {
         match self {
             Transport::Webhook { url } => hide_query_values(url),
             Transport::Syslog { host, port } => format!("{host}:{port}"),
+            Transport::Nats => "the server's NATS JetStream".into(),
         }
     }
 
@@ -97,7 +103,7 @@ impl Transport {
     pub fn shown(&self) -> Value {
         match self {
             Transport::Webhook { .. } => json!({"type": "webhook", "url": self.target()}),
-            Transport::Syslog { .. } => json!(self),
+            Transport::Syslog { .. } | Transport::Nats => json!(self),
         }
     }
 }
@@ -290,27 +296,28 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
     let object = value.as_object().ok_or_else(|| {
         StreamProblem::new(
             "transport",
-            "must be an object: {\"type\": \"webhook\", \"url\": …} or {\"type\": \"syslog\", \
-             \"host\": …, \"port\": …}",
+            "must be an object: {\"type\": \"webhook\", \"url\": …}, {\"type\": \"syslog\", \
+             \"host\": …, \"port\": …} or {\"type\": \"nats\"}",
         )
     })?;
-    let kind = object
-        .get("type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| StreamProblem::new("transport.type", "must be `webhook` or `syslog`"))?;
+    let kind = object.get("type").and_then(Value::as_str).ok_or_else(|| {
+        StreamProblem::new("transport.type", "must be `webhook`, `syslog` or `nats`")
+    })?;
     let allowed: &[&str] = match kind {
         "webhook" => &["type", "url"],
         "syslog" => &["type", "host", "port"],
-        "nats" => {
+        "nats" if !guard.nats => {
             return Err(StreamProblem::new(
                 "transport.type",
-                "`nats` is not available on this server yet; use `webhook` or `syslog`",
+                "this server publishes to no NATS server (its operator sets one with --nats-url); \
+                 use `webhook` or `syslog`",
             ));
         }
+        "nats" => &["type"],
         _ => {
             return Err(StreamProblem::new(
                 "transport.type",
-                "must be `webhook` or `syslog`",
+                "must be `webhook`, `syslog` or `nats`",
             ));
         }
     };
@@ -324,6 +331,7 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
         ));
     }
     match kind {
+        "nats" => Ok(Transport::Nats),
         "webhook" => {
             let url = object
                 .get("url")
@@ -1198,6 +1206,7 @@ mod tests {
         }
         let allowed = TargetGuard {
             allow_private: true,
+            ..TargetGuard::default()
         };
         let spec = spec_of(
             &fields(json!({"transport": {"type": "webhook", "url": "http://127.0.0.1:9/in"}})),

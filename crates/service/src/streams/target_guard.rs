@@ -70,10 +70,13 @@ pub enum Refusal {
     Unresolved { host: String, reason: String },
 }
 
-/// The guard: whether private targets are allowed (the operator's setting).
+/// The guard, and what else of the targets is the operator's to say: whether private targets
+/// are allowed, and whether this server publishes to NATS (`--nats-url`), the one target a
+/// stream cannot name itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TargetGuard {
     pub allow_private: bool,
+    pub nats: bool,
 }
 
 impl TargetGuard {
@@ -187,6 +190,7 @@ mod tests {
         );
         let allowed = TargetGuard {
             allow_private: true,
+            ..TargetGuard::default()
         }
         .resolve("127.0.0.1", 80)
         .await

@@ -71,6 +71,7 @@ impl StreamForm {
                     None
                 }
             },
+            "nats" => Some(json!({"type": "nats"})),
             _ => Some(json!({"type": "webhook", "url": self.url})),
         };
         let list = |text: &str| -> Vec<Value> {
@@ -169,6 +170,7 @@ pub async fn list(
         &Problems::new(),
         notice.as_ref(),
         now,
+        state.stream_guard.nats,
     ))
 }
 
@@ -253,7 +255,15 @@ async fn refused(
     let notice = refused_notice(&problems);
     Ok(page(
         StatusCode::BAD_REQUEST,
-        render(user, &views, sent, &problems, Some(&notice), now),
+        render(
+            user,
+            &views,
+            sent,
+            &problems,
+            Some(&notice),
+            now,
+            state.stream_guard.nats,
+        ),
     ))
 }
 
@@ -400,8 +410,10 @@ fn render(
     problems: &Problems,
     notice: Option<&Notice>,
     now: Millis,
+    nats: bool,
 ) -> Markup {
     let syslog = form.transport == "syslog";
+    let webhook = !syslog && form.transport != "nats";
     let body = html! {
         section.stream-list {
             h2 { "Log streams" }
@@ -480,7 +492,7 @@ fn render(
                 fieldset.transport {
                     legend { "Sends to" }
                     div.choice {
-                        input #transport-webhook type="radio" name="transport" value="webhook" checked[!syslog];
+                        input #transport-webhook type="radio" name="transport" value="webhook" checked[webhook];
                         label for="transport-webhook" { "A webhook (HTTPS, signed)" }
                     }
                     div.field {
@@ -507,6 +519,14 @@ fn render(
                             placeholder="514"
                             aria-invalid=[problems.contains_key("port").then_some("true")];
                         (problem(problems, "port"))
+                    }
+                    // NATS is the operator's: offered only when this server publishes to one.
+                    @if nats {
+                        div.choice {
+                            input #transport-nats type="radio" name="transport" value="nats"
+                                checked[form.transport == "nats"];
+                            label for="transport-nats" { "This server's NATS JetStream (a subject for the organization)" }
+                        }
                     }
                     (problem(problems, "transport"))
                 }
