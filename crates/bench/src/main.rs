@@ -19,6 +19,8 @@
 //!   `--single-seconds`;
 //! - `visibility`: read-after-write, a batch ingest of its own with probes beside it and after it
 //!   (`scenarios/visibility.rs`);
+//! - `streams` (not in the default list): log streams' delivery throughput per transport, their
+//!   lag under a steady ingest and what active streams cost the ingest (`scenarios/streams.rs`);
 //! - `query`: first-page latency (limit 50) for each filter on its own, no filter, and one
 //!   three-filter combination, `--queries` times each with varying values that exist;
 //! - `count`: the cost of the count alone, timed on the store opened in this process next to the
@@ -249,6 +251,8 @@ impl Backend {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
+        // The `streams` scenario's receivers are the bench's own, on loopback.
+        command.env("STELE_STREAMS_ALLOW_PRIVATE_TARGETS", "true");
         if std::env::var_os("STELE_LOG").is_none() {
             command.env("STELE_LOG", "warn");
         }
@@ -285,6 +289,7 @@ enum Scenario {
     Verify,
     Disk,
     Visibility,
+    Streams,
 }
 
 /// Pool of distinct pre-serialized events the senders cycle through.
@@ -350,6 +355,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         if !(1..=999).contains(&args.orgs) || args.orgs_events == 0 {
             bail!("--orgs must be from 1 to 999 and --orgs-events at least 1");
         }
+    }
+    if wants(Scenario::Streams) && wants(Scenario::Disk) {
+        bail!("the streams scenario records events of its own: run it without disk");
     }
     if wants(Scenario::Compat) && wants(Scenario::Disk) {
         bail!("the compat scenario writes into an organization of its own: run it without disk");
@@ -687,6 +695,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let cpu = CpuMeter::start(server_pid, pg);
         report.erasure = Some(scenarios::erasure::run(&http).await?);
         report.cpu.push(("erasure (one request)", cpu.stop()));
+    }
+
+    if wants(Scenario::Streams) {
+        report.streams = Some(
+            scenarios::streams::run(&http, &args, pool.clone(), base_ms, server_pid, pg).await?,
+        );
     }
 
     stop_wal_watch.store(true, Ordering::Relaxed);

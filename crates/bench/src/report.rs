@@ -38,6 +38,7 @@ pub(crate) struct Report {
     pub(crate) prune: Option<prune::PruneResult>,
     pub(crate) startup: Option<startup::StartupResult>,
     pub(crate) erasure: Option<crate::scenarios::erasure::ErasureResult>,
+    pub(crate) streams: Option<crate::scenarios::streams::StreamsResult>,
     pub(crate) verify: Option<VerifyResult>,
     pub(crate) disk: Option<DiskResult>,
     pub(crate) cpu: Vec<(&'static str, CpuUse)>,
@@ -408,6 +409,10 @@ impl Report {
             None => {
                 let _ = writeln!(o, "not run");
             }
+        }
+
+        if let Some(s) = &self.streams {
+            render_streams(&mut o, s);
         }
 
         let _ = writeln!(o, "\n## Integrity\n");
@@ -851,6 +856,58 @@ fn render_visibility(o: &mut String, when: &str, p: &Probes, target: &str) {
         ms(pct(&p.latencies, 0.99)),
         ms(p.latencies.last().copied().unwrap_or_default())
     );
+}
+
+/// The `streams` scenario's section (`scenarios::streams`).
+fn render_streams(o: &mut String, s: &crate::scenarios::streams::StreamsResult) {
+    use crate::scenarios::streams::{STEADY_RATE, STEADY_SECONDS};
+    let _ = writeln!(o, "\n## Log streams\n");
+    let _ = writeln!(o, "| figure | measured |");
+    let _ = writeln!(o, "|---|---|");
+    for t in &s.throughput {
+        let _ = writeln!(
+            o,
+            "| {} stream back-filling {} entries alone (batches of 1,000) | {} entries/s ({:.2} s) |",
+            t.transport,
+            thousands(t.entries),
+            thousands((t.entries as f64 / t.elapsed.as_secs_f64()) as u64),
+            t.elapsed.as_secs_f64()
+        );
+    }
+    for l in &s.lag {
+        let at = |p: f64| {
+            if l.samples.is_empty() {
+                0.0
+            } else {
+                let rank = ((p * l.samples.len() as f64).ceil() as usize).clamp(1, l.samples.len());
+                l.samples[rank - 1]
+            }
+        };
+        let _ = writeln!(
+            o,
+            "| {} stream's lag (age of its oldest undelivered entry, sampled every 100 ms) under {} events/s for {STEADY_SECONDS} s (aimed at {}) | p50 {:.2} s, p99 {:.2} s, max {:.2} s; caught up {:.2} s after the ingest |",
+            l.transport,
+            thousands(s.steady_rate as u64),
+            thousands(STEADY_RATE),
+            at(0.50),
+            at(0.99),
+            l.samples.last().copied().unwrap_or(0.0),
+            l.caught_up_after.as_secs_f64()
+        );
+    }
+    for c in &s.cost {
+        let _ = writeln!(
+            o,
+            "| batch ingest of {} events with {} webhook streams active | {} events/s; server CPU {} s ({} µs an event) |",
+            thousands(c.events),
+            c.streams,
+            thousands((c.events as f64 / c.elapsed.as_secs_f64()) as u64),
+            c.cpu.server.map_or("?".into(), |v| format!("{v:.2}")),
+            c.cpu
+                .server
+                .map_or("?".into(), |v| format!("{:.1}", v * 1e6 / c.events as f64))
+        );
+    }
 }
 
 pub(crate) fn pct(sorted: &[Duration], p: f64) -> Duration {

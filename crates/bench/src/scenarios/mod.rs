@@ -15,6 +15,7 @@ pub(crate) mod raw_sqlite;
 pub(crate) mod single;
 pub(crate) mod soak;
 pub(crate) mod startup;
+pub(crate) mod streams;
 pub(crate) mod tenants;
 pub(crate) mod verify;
 pub(crate) mod visibility;

@@ -140,7 +140,15 @@ mod tests {
         for good in ["stele.audit", "audit", "acme-prod.audit_log"] {
             assert!(is_subject_prefix(good), "{good}");
         }
-        for bad in ["", "stele..audit", "stele.*", "stele.>", "a b", ".audit", "audit."] {
+        for bad in [
+            "",
+            "stele..audit",
+            "stele.*",
+            "stele.>",
+            "a b",
+            ".audit",
+            "audit.",
+        ] {
             assert!(!is_subject_prefix(bad), "{bad}");
         }
         let settings = NatsSettings {
