@@ -173,19 +173,25 @@ pub async fn delete(conn: &mut Conn, org: OrgKey, id: &str) -> R<bool> {
 }
 
 pub async fn claim(conn: &mut Conn, claim: &StreamClaim) -> R<Vec<Stream>> {
+    conn.query(
+        "UPDATE streams SET lease_owner = $1, lease_until = $3
+         WHERE state = 'active'
+           AND (lease_owner IS NULL OR lease_until <= $2
+                OR (lease_owner = $1 AND lease_until < $4))
+           AND org_id IN (SELECT key FROM orgs WHERE deleted_ms IS NULL)",
+        &[&claim.owner, &claim.now, &claim.until, &claim.renew_before],
+    )
+    .await?;
+    // A second statement, so that it sees what the first took (a statement's own changes are
+    // not in its snapshot).
     let rows = conn
         .query(
             &format!(
-                "WITH s AS (
-                     UPDATE streams SET lease_owner = $1, lease_until = $3
-                     WHERE state = 'active'
-                       AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until <= $2)
-                       AND org_id IN (SELECT key FROM orgs WHERE deleted_ms IS NULL)
-                     RETURNING *
-                 )
-                 SELECT {COLUMNS} FROM s ORDER BY s.created_ms, s.id"
+                "SELECT {COLUMNS} FROM streams s
+                 WHERE s.lease_owner = $1 AND s.state = 'active'
+                 ORDER BY s.created_ms, s.id"
             ),
-            &[&claim.owner, &claim.now, &claim.until],
+            &[&claim.owner],
         )
         .await?;
     rows.iter().map(from_row).collect()

@@ -146,9 +146,10 @@ pub fn claim(tx: &Transaction<'_>, claim: &StreamClaim) -> Result<Vec<Stream>> {
     tx.execute(
         "UPDATE streams SET lease_owner = ?1, lease_until = ?3
          WHERE state = 'active'
-           AND (lease_owner IS NULL OR lease_owner = ?1 OR lease_until <= ?2)
+           AND (lease_owner IS NULL OR lease_until <= ?2
+                OR (lease_owner = ?1 AND lease_until < ?4))
            AND org_id IN (SELECT key FROM orgs WHERE deleted_ms IS NULL)",
-        params![claim.owner, claim.now, claim.until],
+        params![claim.owner, claim.now, claim.until, claim.renew_before],
     )
     .map_err(map_err)?;
     tx.prepare_cached(&format!(

@@ -34,10 +34,11 @@ pub trait Streams: Send + Sync {
     /// Deletes a stream; false when the organization had no such stream.
     async fn delete_stream(&self, org: OrgKey, id: &str) -> Result<bool>;
 
-    /// Takes or renews the lease of every active stream (of an organization not being deleted)
-    /// that no other process holds: one whose lease is free, expired at `claim.now`, or
-    /// `claim.owner`'s already. Returns the streams `claim.owner` holds until `claim.until`.
-    /// Two processes claiming at once never both get one stream.
+    /// Takes the lease of every active stream (of an organization not being deleted) that no
+    /// other process holds (its lease free, or expired at `claim.now`), until `claim.until`, and
+    /// renews `claim.owner`'s own leases that end before `claim.renew_before` (the others are
+    /// left alone, so that a claim every second does not write every row). Returns every active
+    /// stream `claim.owner` holds. Two processes claiming at once never both get one stream.
     async fn claim_streams(&self, claim: StreamClaim) -> Result<Vec<Stream>>;
 
     /// Gives up every lease `owner` holds (a server shutting down), so another process takes
@@ -163,6 +164,8 @@ pub struct StreamClaim {
     pub now: Millis,
     /// The lease taken or renewed ends then.
     pub until: Millis,
+    /// The owner's own leases that end before this are renewed.
+    pub renew_before: Millis,
 }
 
 /// How one delivery went ([`Streams::record_delivery`]).

@@ -67,6 +67,18 @@ fn object(body: std::result::Result<Bytes, BytesRejection>) -> Result<Map<String
     }
 }
 
+/// Refuses what is left of a body once its known fields were taken out, naming the first.
+fn nothing_else(rest: &Map<String, Value>, what: &str) -> Result<()> {
+    match rest.keys().next() {
+        Some(other) => Err(ApiError::field(
+            "invalid_body",
+            other,
+            format!("is not a field of {what}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn fields(body: std::result::Result<Bytes, BytesRejection>) -> Result<StreamFields> {
     StreamFields::from_object(object(body)?)
         .map_err(|p| ApiError::field("invalid_stream", &p.field, p.message))
@@ -232,13 +244,7 @@ pub async fn pause(
             ));
         }
     };
-    if let Some(other) = body.keys().next() {
-        return Err(ApiError::field(
-            "invalid_body",
-            other,
-            "is not a field of a pause (`reason`)",
-        ));
-    }
+    nothing_else(&body, "a pause (`reason`)")?;
     let view = streams::pause(
         state.store.as_ref(),
         auth.key.org,
@@ -314,13 +320,7 @@ pub async fn rotate_secret(
                 )
             })?,
     };
-    if let Some(other) = body.keys().next() {
-        return Err(ApiError::field(
-            "invalid_body",
-            other,
-            "is not a field of a rotation (`overlap_seconds`)",
-        ));
-    }
+    nothing_else(&body, "a rotation (`overlap_seconds`)")?;
     let rotated = streams::rotate_secret(
         state.store.as_ref(),
         &state.stream_secrets,

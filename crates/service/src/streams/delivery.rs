@@ -125,6 +125,8 @@ async fn supervise(
                 now
             },
             until: now + config.lease.as_millis() as Millis,
+            // Renewed once half the lease has run, not at every claim.
+            renew_before: now + (config.lease / 2).as_millis() as Millis,
         };
         first = false;
         match store.claim_streams(claim).await {

@@ -23,6 +23,7 @@ fn claim(owner: &str, now: i64) -> StreamClaim {
         owner: owner.into(),
         now,
         until: now + 10_000,
+        renew_before: now + 5_000,
     }
 }
 
@@ -137,6 +138,11 @@ pub async fn stream_leases_go_to_one_owner_and_only_it_records(store: Arc<dyn St
     let mine = store.claim_streams(claim("one", T0)).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].lease_owner.as_deref(), Some("one"));
+    // A claim renews the owner's lease only once half of it has run.
+    let again = store.claim_streams(claim("one", T0 + 1_000)).await.unwrap();
+    assert_eq!(again[0].lease_until, Some(T0 + 10_000), "not renewed yet");
+    let renewed = store.claim_streams(claim("one", T0 + 6_000)).await.unwrap();
+    assert_eq!(renewed[0].lease_until, Some(T0 + 16_000), "renewed");
     // Another process gets nothing while the lease runs, and cannot record.
     assert!(
         store
