@@ -633,3 +633,39 @@ async fn a_webhook_url_s_query_values_are_hidden_and_a_syslog_stream_has_no_secr
     let error = assert_error(rotate, StatusCode::BAD_REQUEST, "invalid_stream").await;
     assert_eq!(error["error"]["details"][0]["field"], "transport");
 }
+
+#[tokio::test]
+async fn an_entry_erased_before_its_delivery_is_delivered_erased() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    let created = app
+        .create_stream(
+            &json!({"transport": webhook(&receiver.url), "filter": {"actions": ["signed_in"]}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let paused = app
+        .send_json_as(
+            Method::POST,
+            &app.key,
+            &format!("/v1/streams/{id}/pause"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(paused.status(), StatusCode::OK);
+    app.record(vec![json!({"action": "signed_in",
+        "actor": {"type": "user", "id": "grace-1", "email": "grace@example.com", "name": "Grace Hopper"}})])
+        .await;
+    app.erase(&json!({"email": "grace@example.com"})).await;
+    app.send_json_as(
+        Method::POST,
+        &app.key,
+        &format!("/v1/streams/{id}/resume"),
+        &json!({}),
+    )
+    .await;
+    receiver.wait_for(1).await;
+    let delivered = String::from_utf8(receiver.taken()[0].body.clone()).unwrap();
+    assert!(!delivered.contains("grace@example.com"), "{delivered}");
+    assert!(!delivered.contains("Grace Hopper"), "{delivered}");
+}
