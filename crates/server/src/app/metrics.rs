@@ -238,6 +238,8 @@ mod tests {
         store::RETENTION_PRUNED,
         store::EXPORT_JOBS,
         store::VERIFICATIONS,
+        stele_service::streams::delivery::DELIVERED_ENTRIES,
+        stele_service::streams::delivery::FAILURES,
     ];
 
     /// The metric names in a text: every `stele_…` word, less a histogram's series suffix.
