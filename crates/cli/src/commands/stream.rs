@@ -59,10 +59,6 @@ fn secrets(key_file: &KeyFile, data: &DataDir) -> anyhow::Result<StreamSecrets> 
     )))
 }
 
-fn list_value(values: &[String]) -> Option<Value> {
-    (!values.is_empty()).then(|| json!(values))
-}
-
 /// The request fields the command line's flags give.
 fn fields(
     name: Option<String>,
@@ -90,20 +86,10 @@ fn fields(
         }
         _ => None,
     };
-    let mut filter_object = serde_json::Map::new();
-    for (key, values) in [
-        ("channels", &filter.channels),
-        ("actions", &filter.actions),
-        ("actor_types", &filter.actor_types),
-    ] {
-        if let Some(value) = list_value(values) {
-            filter_object.insert(key.into(), value);
-        }
-    }
     Ok(StreamFields {
         name: name.map(Value::String),
         transport,
-        filter: (!filter_object.is_empty()).then_some(Value::Object(filter_object)),
+        filter: streams::filter_value(&filter.channels, &filter.actions, &filter.actor_types),
         max_entries: max_entries.map(|n| json!(n)),
         from_seq: from_seq.map(|n| json!(n)),
         ..StreamFields::default()

@@ -270,6 +270,26 @@ impl StreamFields {
     }
 }
 
+/// A request's `filter` from the lists a form or the command line gives (each empty for any):
+/// `None` when all are empty. Checked as any request's filter is, by [`create`] and [`edit`].
+pub fn filter_value(
+    channels: &[String],
+    actions: &[String],
+    actor_types: &[String],
+) -> Option<Value> {
+    let mut filter = Map::new();
+    for (key, values) in [
+        ("channels", channels),
+        ("actions", actions),
+        ("actor_types", actor_types),
+    ] {
+        if !values.is_empty() {
+            filter.insert(key.into(), json!(values));
+        }
+    }
+    (!filter.is_empty()).then_some(Value::Object(filter))
+}
+
 fn check_name(value: &Value) -> Result<String, StreamProblem> {
     let name = value
         .as_str()

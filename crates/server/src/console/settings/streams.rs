@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 use stele_core::ActorType;
 use stele_core::time::Millis;
 
@@ -74,26 +74,18 @@ impl StreamForm {
             "nats" => Some(json!({"type": "nats"})),
             _ => Some(json!({"type": "webhook", "url": self.url})),
         };
-        let list = |text: &str| -> Vec<Value> {
+        let list = |text: &str| -> Vec<String> {
             text.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| json!(s))
+                .map(str::to_string)
                 .collect()
         };
-        let mut filter = serde_json::Map::new();
-        for (key, values) in [
-            ("channels", list(&self.channels)),
-            ("actions", list(&self.actions)),
-            (
-                "actor_types",
-                self.actor_types.iter().map(|t| json!(t)).collect(),
-            ),
-        ] {
-            if !values.is_empty() {
-                filter.insert(key.into(), Value::Array(values));
-            }
-        }
+        let filter = streams::filter_value(
+            &list(&self.channels),
+            &list(&self.actions),
+            &self.actor_types,
+        );
         let from_seq = match self.from_seq.as_str() {
             "" => None,
             text => match text.parse::<i64>() {
@@ -115,7 +107,7 @@ impl StreamForm {
         Ok(StreamFields {
             name: (!self.name.is_empty()).then(|| json!(self.name)),
             transport,
-            filter: (!filter.is_empty()).then_some(Value::Object(filter)),
+            filter,
             from_seq,
             ..StreamFields::default()
         })
