@@ -336,6 +336,10 @@ struct ServeArgs {
     /// make the server reach into the operator's network.
     #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
     streams_allow_private_targets: bool,
+    /// A PEM file of certificate authorities log streams trust beside the Mozilla roots, for
+    /// receivers (https webhooks, syslog over TLS) whose certificates a private CA signed.
+    #[arg(long, env = "STELE_STREAMS_CA_FILE")]
+    streams_ca_file: Option<PathBuf>,
     /// The NATS server (nats://host:4222; comma-separated for a cluster) that log streams of
     /// type `nats` publish to, with JetStream. None by default: such streams are refused.
     #[arg(long, env = "STELE_NATS_URL")]
@@ -502,14 +506,15 @@ enum ConfigCommand {
     Example,
 }
 
-/// Where a new stream delivers: one of `--webhook` and `--syslog`.
+/// Where a stream delivers: one of `--webhook`, `--syslog` and `--nats` (a new stream needs one;
+/// an edit changes the target only if it names one).
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub(crate) struct StreamTarget {
     /// A webhook: each batch is POSTed to this https:// (or http://) URL, signed.
     #[arg(long)]
     webhook: Option<String>,
-    /// A syslog server (RFC 5424 over TCP): HOST:PORT.
+    /// A syslog server (RFC 5424 over TCP): HOST:PORT (with --syslog-tls, over TLS).
     #[arg(long)]
     syslog: Option<String>,
     /// The servers' NATS JetStream (`stele serve --nats-url`), on the organization's subject.
@@ -566,12 +571,46 @@ pub(crate) enum StreamCommand {
         /// Entries per webhook POST, 1 to 1000 [default: 100].
         #[arg(long)]
         max_entries: Option<u32>,
+        /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
+        #[arg(long, requires = "syslog")]
+        syslog_tls: bool,
         /// Allow a loopback, private or link-local target (the servers must allow them too:
         /// --streams-allow-private-targets).
         #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
         allow_private_targets: bool,
         #[command(flatten)]
         key: KeyFile,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Change a stream: what a flag names changes, the rest stays. Recorded in the trail.
+    Edit {
+        id: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: StreamTarget,
+        /// The new filter: the lists given replace the stream's whole filter.
+        #[command(flatten)]
+        filter: StreamFilterArgs,
+        /// Deliver every entry from now on (drops the stream's filter).
+        #[arg(long, conflicts_with_all = ["channels", "actions", "actor_types"])]
+        all_entries: bool,
+        /// Deliver again from this entry on (a replay; the receiver gets these entries twice).
+        #[arg(long)]
+        from_seq: Option<i64>,
+        /// Entries per webhook POST, 1 to 1000.
+        #[arg(long)]
+        max_entries: Option<u32>,
+        /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
+        #[arg(long, requires = "syslog")]
+        syslog_tls: bool,
+        /// Allow a loopback, private or link-local target (the servers must allow them too:
+        /// --streams-allow-private-targets).
+        #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
+        allow_private_targets: bool,
         #[command(flatten)]
         data: DataDir,
     },

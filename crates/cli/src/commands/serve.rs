@@ -37,6 +37,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         embed_origins: args.embed_origins,
         streams_allow_private_targets: args.streams_allow_private_targets,
+        streams_ca_file: args.streams_ca_file,
         nats: args
             .nats_url
             .map(|url| stele_service::streams::nats::NatsSettings {

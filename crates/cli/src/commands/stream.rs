@@ -1,5 +1,5 @@
 //! `stele stream`: an organization's log streams from the command line: list, show, create,
-//! pause, resume, rotate the secret, delete. Each calls `stele_service::streams`, as the API
+//! edit, pause, resume, rotate the secret, delete. Each calls `stele_service::streams`, as the API
 //! does, and is recorded in the organization's trail (and the platform's: the operator's doing).
 //! The running servers deliver what these commands configure.
 
@@ -33,6 +33,8 @@ fn flag_of(field: &str) -> String {
     let flag = match field {
         "transport.url" => "--webhook",
         "transport.host" | "transport.port" => "--syslog",
+        "transport.tls" => "--syslog-tls",
+        "transport" => "--webhook, --syslog or --nats",
         f if f.starts_with("filter.channels") => "--channels",
         f if f.starts_with("filter.actions") => "--actions",
         f if f.starts_with("filter.actor_types") => "--actor-types",
@@ -59,30 +61,32 @@ fn secrets(key_file: &KeyFile, data: &DataDir) -> anyhow::Result<StreamSecrets> 
     )))
 }
 
-/// The request fields the command line's flags give.
+/// The request fields the command line's flags give (`None` where a flag is absent: an edit
+/// leaves that field as it is).
 fn fields(
     name: Option<String>,
-    target: Option<StreamTarget>,
+    target: StreamTarget,
+    syslog_tls: bool,
     filter: &crate::StreamFilterArgs,
     from_seq: Option<i64>,
     max_entries: Option<u32>,
 ) -> anyhow::Result<StreamFields> {
     let transport = match target {
-        Some(StreamTarget {
+        StreamTarget {
             webhook: Some(url), ..
-        }) => Some(json!({"type": "webhook", "url": url})),
-        Some(StreamTarget { nats: true, .. }) => Some(json!({"type": "nats"})),
-        Some(StreamTarget {
+        } => Some(json!({"type": "webhook", "url": url})),
+        StreamTarget { nats: true, .. } => Some(json!({"type": "nats"})),
+        StreamTarget {
             syslog: Some(address),
             ..
-        }) => {
+        } => {
             let (host, port) = address
                 .rsplit_once(':')
                 .ok_or_else(|| anyhow::anyhow!("--syslog: give HOST:PORT"))?;
             let port: u16 = port
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--syslog: `{port}` is not a port"))?;
-            Some(json!({"type": "syslog", "host": host, "port": port}))
+            Some(json!({"type": "syslog", "host": host, "port": port, "tls": syslog_tls}))
         }
         _ => None,
     };
@@ -94,6 +98,15 @@ fn fields(
         from_seq: from_seq.map(|n| json!(n)),
         ..StreamFields::default()
     })
+}
+
+/// The guard a command checks targets with. Whether the servers publish to NATS is theirs to
+/// say; a `nats` stream on servers without it shows as failing, with the reason.
+fn guard(allow_private_targets: bool) -> TargetGuard {
+    TargetGuard {
+        allow_private: allow_private_targets,
+        nats: true,
+    }
 }
 
 pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
@@ -133,6 +146,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             filter,
             from_seq,
             max_entries,
+            syslog_tls,
             allow_private_targets,
             key,
             data,
@@ -140,17 +154,11 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let fields = fields(name, Some(target), &filter, from_seq, max_entries)?;
-            // Whether the servers publish to NATS is theirs to say; a `nats` stream on servers
-            // without it shows as failing, with the reason.
-            let guard = TargetGuard {
-                allow_private: allow_private_targets,
-                nats: true,
-            };
+            let fields = fields(name, target, syslog_tls, &filter, from_seq, max_entries)?;
             let created = streams::create(
                 store.as_ref(),
                 &secrets,
-                guard,
+                guard(allow_private_targets),
                 org.key,
                 fields,
                 &by("stele stream create"),
@@ -168,6 +176,39 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
                 }
                 None => println!("created stream {} for {}", created.view.stream.id, org.name),
             }
+            Ok(())
+        }
+        StreamCommand::Edit {
+            id,
+            org,
+            name,
+            target,
+            filter,
+            all_entries,
+            from_seq,
+            max_entries,
+            syslog_tls,
+            allow_private_targets,
+            data,
+        } => {
+            let store = open_existing(&data).await?;
+            let org = find_org(store.as_ref(), &org).await?;
+            let mut fields = fields(name, target, syslog_tls, &filter, from_seq, max_entries)?;
+            if all_entries {
+                fields.filter = Some(Value::Null);
+            }
+            let view = streams::edit(
+                store.as_ref(),
+                guard(allow_private_targets),
+                org.key,
+                &id,
+                fields,
+                &by("stele stream edit"),
+                now_millis(),
+            )
+            .await
+            .map_err(stream_error)?;
+            println!("{}", serde_json::to_string_pretty(&view.to_json())?);
             Ok(())
         }
         StreamCommand::Pause {

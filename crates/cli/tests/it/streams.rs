@@ -178,6 +178,39 @@ fn stream_commands_configure_what_the_server_delivers() {
     let seqs = receiver.seqs();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
 
+    // An edit changes what its flags name: here the name, and every entry from now on.
+    let edited: Value = serde_json::from_str(&stele_ok(&[
+        "stream",
+        "edit",
+        &id,
+        "--org",
+        "default",
+        "--name",
+        "siem-all",
+        "--all-entries",
+        "--data-dir",
+        data,
+    ]))
+    .unwrap();
+    assert_eq!(edited["name"], "siem-all");
+    assert_eq!(edited["filter"], json!({}));
+    record_batches(&server.url, &key, vec![events(2, "other")]);
+    // The two, and the edit's own entry (channel `security`).
+    receiver.wait_until(Duration::from_secs(30), "the unfiltered entries", |s| {
+        s.len() == 11
+    });
+    let refused = stele(&[
+        "stream",
+        "edit",
+        &id,
+        "--org",
+        "default",
+        "--syslog-tls",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!refused.status.success(), "--syslog-tls needs --syslog");
+
     let rotated = stele_ok(&[
         "stream",
         "rotate-secret",

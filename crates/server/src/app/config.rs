@@ -92,6 +92,10 @@ pub struct Config {
     /// (`--streams-allow-private-targets`). Off, a stream's target must be a public address: an
     /// organization's admin cannot make the server reach into the operator's network.
     pub streams_allow_private_targets: bool,
+    /// A PEM file of certificate authorities that log streams trust beside the Mozilla roots
+    /// (`--streams-ca-file`): for receivers (webhooks over https, syslog over TLS) whose
+    /// certificates a private CA signed.
+    pub streams_ca_file: Option<PathBuf>,
     /// The NATS server log streams of type `nats` publish to (JetStream), and their subjects'
     /// prefix; none by default (such streams are then refused).
     pub nats: Option<stele_service::streams::nats::NatsSettings>,
@@ -126,6 +130,7 @@ impl Default for Config {
             public_url: None,
             embed_origins: Vec::new(),
             streams_allow_private_targets: false,
+            streams_ca_file: None,
             nats: None,
         }
     }

@@ -35,6 +35,7 @@ use stele_service::streams::StreamSecrets;
 use stele_service::streams::delivery::{self, DeliveryConfig};
 use stele_service::streams::nats::Nats;
 use stele_service::streams::target_guard::TargetGuard;
+use stele_service::streams::tls::StreamTls;
 
 use crate::app::backend;
 
@@ -59,6 +60,8 @@ pub struct Application {
     viewer_secret: [u8; 32],
     password_link_secret: [u8; 32],
     streams_secret: [u8; 32],
+    /// The certificates log streams' receivers must chain to (with `--streams-ca-file`'s).
+    stream_tls: StreamTls,
 }
 
 impl Application {
@@ -82,6 +85,16 @@ impl Application {
                 nats.subject_prefix
             );
         }
+        let stream_tls = match &config.streams_ca_file {
+            None => StreamTls::default(),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("--streams-ca-file: reading {}", path.display()))?;
+                StreamTls::new(Some(&pem)).map_err(|problem| {
+                    anyhow::anyhow!("--streams-ca-file: {}: {problem}", path.display())
+                })?
+            }
+        };
         let key_path = config.signing_key_path();
         let loaded = secrets::load_or_create_signing_key(&key_path)?;
         let public_key = loaded.key.public_key();
@@ -127,6 +140,7 @@ impl Application {
             viewer_secret,
             password_link_secret,
             streams_secret,
+            stream_tls,
         })
     }
 
@@ -244,6 +258,7 @@ impl Application {
                     .nats
                     .clone()
                     .map(|settings| Arc::new(Nats::new(settings))),
+                tls: self.stream_tls.clone(),
                 ..DeliveryConfig::new(
                     owner,
                     stream_guard,

@@ -90,6 +90,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(settings::streams::resume),
         )
         .route(
+            "/console/settings/streams/{id}/edit",
+            get(settings::streams::edit_page).post(settings::streams::edit),
+        )
+        .route(
             "/console/settings/streams/{id}/delete",
             get(settings::streams::confirm_delete).post(settings::streams::delete),
         )

@@ -1593,7 +1593,7 @@ async fn redaction_rules_are_edited_with_a_preview_that_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_stream_is_created_with_its_secret_shown_once_paused_resumed_and_deleted() {
+async fn a_log_stream_is_created_with_its_secret_shown_once_paused_resumed_edited_and_deleted() {
     let (app, ada) = with_ada().await;
     let console = &app;
     with_browser(|b| async move {
@@ -1655,6 +1655,23 @@ async fn a_log_stream_is_created_with_its_secret_shown_once_paused_resumed_and_d
         click_to_next_page(&b, "section.stream-list button.resume").await;
         assert!(b.text_of("p.notice-done").await.contains("Resumed"));
 
+        // Edit: the form holds the stream as it is, but not the URL (its query values stay
+        // hidden); left empty, the URL stays.
+        click_to_next_page(&b, "section.stream-list a.edit").await;
+        assert_eq!(value_of(&b, "#stream-name").await, "Splunk");
+        assert_eq!(value_of(&b, "#stream-url").await, "");
+        assert_eq!(value_of(&b, "#stream-channels").await, "security, billing");
+        assert!(!b.driver.source().await.unwrap().contains("s3cr3t"));
+        fill(&b, "#stream-name", "Splunk EU").await;
+        fill(&b, "#stream-channels", "").await;
+        click_to_next_page(&b, "section.edit-stream button[type=submit]").await;
+        assert_eq!(b.text_of("p.notice-done").await, "Saved \"Splunk EU\".");
+        let row = b.text_of("section.stream-list tbody tr").await;
+        assert!(
+            row.contains("Splunk EU") && row.contains("siem.example.com"),
+            "{row}"
+        );
+
         click_to_next_page(&b, "section.stream-list a.delete").await;
         click_to_next_page(&b, "section.confirm button.danger").await;
         assert_eq!(b.text_of("p.notice-done").await, "Deleted the stream.");
@@ -1665,7 +1682,7 @@ async fn a_log_stream_is_created_with_its_secret_shown_once_paused_resumed_and_d
     // Each change is in the trail, by Ada, from the console (beside the delivery's own entries,
     // a System actor's: the receiver's name does not resolve here, so the stream fails).
     let entries =
-        entries_eventually(console, "detailed_action=log_stream.*&actor_type=user", 4).await;
+        entries_eventually(console, "detailed_action=log_stream.*&actor_type=user", 5).await;
     let mut actions: Vec<&str> = entries
         .iter()
         .map(|e| e.event.detailed_action.as_deref().unwrap())
@@ -1677,6 +1694,7 @@ async fn a_log_stream_is_created_with_its_secret_shown_once_paused_resumed_and_d
             "log_stream.create",
             "log_stream.pause",
             "log_stream.resume",
+            "log_stream.update",
             "log_stream.delete"
         ]
     );

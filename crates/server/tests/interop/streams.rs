@@ -201,13 +201,34 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path, port: u16) -> Rsyslog {
+        Rsyslog::start_with(dir, port, "module(load=\"imtcp\")")
+    }
+
+    /// With TLS (rsyslog's GnuTLS driver, Debian's rsyslog-gnutls), presenting `server.pem`
+    /// (signed by `ca.pem`, both in `dir`: [`test_certificates`]).
+    fn start_tls(dir: &Path, port: u16) -> Rsyslog {
+        let file = |name: &str| dir.join(name).display().to_string();
+        let module = format!(
+            r#"global(DefaultNetstreamDriver="gtls"
+       DefaultNetstreamDriverCAFile="{ca}"
+       DefaultNetstreamDriverCertFile="{cert}"
+       DefaultNetstreamDriverKeyFile="{key}")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")"#,
+            ca = file("ca.pem"),
+            cert = file("server.pem"),
+            key = file("server.key"),
+        );
+        Rsyslog::start_with(dir, port, &module)
+    }
+
+    fn start_with(dir: &Path, port: u16, module: &str) -> Rsyslog {
         let conf = dir.join("rsyslog.conf");
         let out = dir.join("received.log");
         std::fs::write(
             &conf,
             format!(
                 r#"global(workDirectory="{dir}")
-module(load="imtcp")
+{module}
 template(name="message" type="string" string="%msg%\n")
 ruleset(name="stele") {{
   action(type="omfile" file="{out}" template="message")
@@ -322,6 +343,139 @@ async fn syslog_reaches_a_real_rsyslog_in_order_through_its_outage() {
     expected.sort();
     assert_eq!(expected.len(), 100);
     assert_eq!(seqs, expected, "in order, none lost, none twice");
+    rsyslog.stop();
+    running.stop().await;
+}
+
+/// A certificate authority (`ca.pem`) and a certificate it signed for 127.0.0.1 (`server.pem`,
+/// `server.key`) in `dir`, made by the `openssl` command.
+fn test_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+            &["-subj", "/CN=Stele test CA"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+            &["-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+#[tokio::test]
+async fn syslog_over_tls_reaches_a_real_rsyslog_and_checks_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path());
+    let ca_file = dir.path().join("ca.pem");
+    let running = Running::start_with(|c| {
+        c.streams_allow_private_targets = true;
+        c.streams_ca_file = Some(ca_file);
+    })
+    .await;
+    let key = organization(&running).await;
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let rsyslog = Rsyslog::start_tls(dir.path(), port);
+    record(&running, &key, 20, "secure").await;
+    let created = post(
+        &running,
+        &key,
+        "/v1/streams",
+        json!({"transport": {"type": "syslog", "host": "127.0.0.1", "port": port, "tls": true},
+               "from_seq": 1}),
+    )
+    .await;
+    assert_eq!(created["transport"]["tls"], json!(true));
+    wait_until("the entries over TLS", || received(dir.path()).len() >= 20).await;
+    assert_eq!(
+        received(dir.path())[..20],
+        (1..=20).collect::<Vec<i64>>()[..],
+        "in order, over TLS"
+    );
+
+    // The certificate names 127.0.0.1, not `localhost`: a stream to `localhost` is refused by
+    // the certificate check, and says so.
+    let wrong_name = post(
+        &running,
+        &key,
+        "/v1/streams",
+        json!({"transport": {"type": "syslog", "host": "localhost", "port": port, "tls": true}}),
+    )
+    .await;
+    record(&running, &key, 1, "after").await;
+    let id = wrong_name["id"].as_str().unwrap().to_string();
+    let error = {
+        let start = Instant::now();
+        loop {
+            let view: Value = reqwest::Client::new()
+                .get(format!("{}/v1/streams/{id}", running.url))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if view["state"] == "failing" {
+                break view["last_error"].as_str().unwrap().to_string();
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{view}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert!(
+        error.contains("TLS") && error.to_lowercase().contains("certificate"),
+        "{error}"
+    );
     rsyslog.stop();
     running.stop().await;
 }

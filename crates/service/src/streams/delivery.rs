@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::nats::Nats;
 use super::target_guard::TargetGuard;
+use super::tls::StreamTls;
 use super::{
     Outcome, STREAM_FAILING, STREAM_PAUSED, STREAM_RECOVERED, StreamSecrets, StreamSpec, Transport,
     native_record, syslog, webhook,
@@ -55,6 +56,8 @@ pub struct DeliveryConfig {
     pub claim_every: Duration,
     /// The operator's NATS server, if it has one (`--nats-url`).
     pub nats: Option<Arc<Nats>>,
+    /// The certificates receivers reached over TLS must chain to.
+    pub tls: StreamTls,
     /// Whether this is the only process that can deliver (the embedded database, which one server
     /// serves): its first claim takes every lease at once, so that after a crash its streams
     /// resume as soon as it is back instead of when the dead process's leases run out.
@@ -78,6 +81,7 @@ impl DeliveryConfig {
             claim_every: Duration::from_secs(1),
             sole_server: false,
             nats: None,
+            tls: StreamTls::default(),
         }
     }
 }
@@ -109,7 +113,7 @@ async fn supervise(
     config: DeliveryConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let http = webhook::client(config.guard);
+    let http = webhook::client(config.guard, &config.tls);
     let hostname: Arc<str> = syslog::hostname().into();
     let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut first = true;
@@ -389,7 +393,7 @@ impl Worker {
                 )
                 .await
             }
-            Transport::Syslog { host, port } => {
+            Transport::Syslog { host, port, tls } => {
                 let mut frames = String::new();
                 for (record, entry) in batch.records.iter().zip(&batch.entries) {
                     frames.push_str(&syslog::frame(
@@ -399,7 +403,8 @@ impl Worker {
                         &record.to_string(),
                     ));
                 }
-                syslog::send(self.config.guard, host, *port, &frames).await
+                let tls = tls.then_some(&self.config.tls);
+                syslog::send(self.config.guard, tls, host, *port, &frames).await
             }
             Transport::Nats => match &self.config.nats {
                 Some(nats) => {

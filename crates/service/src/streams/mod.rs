@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod nats;
 pub mod syslog;
 pub mod target_guard;
+pub mod tls;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -67,8 +68,14 @@ const MAX_FILTER_VALUES: usize = 100;
 pub enum Transport {
     /// A POST of each batch to this `http` or `https` URL, signed (Standard Webhooks).
     Webhook { url: String },
-    /// RFC 5424 messages over TCP to this host and port, one per entry.
-    Syslog { host: String, port: u16 },
+    /// RFC 5424 messages over TCP to this host and port, one per entry; over TLS (RFC 5425) when
+    /// `tls` is set, the receiver's certificate checked.
+    Syslog {
+        host: String,
+        port: u16,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tls: bool,
+    },
     /// The operator's NATS JetStream (`--nats-url`): one message per entry on the organization's
     /// subject.
     Nats,
@@ -88,7 +95,16 @@ impl Transport {
     pub fn target(&self) -> String {
         match self {
             Transport::Webhook { url } => hide_query_values(url),
-            Transport::Syslog { host, port } => format!("{host}:{port}"),
+            Transport::Syslog {
+                host,
+                port,
+                tls: false,
+            } => format!("{host}:{port}"),
+            Transport::Syslog {
+                host,
+                port,
+                tls: true,
+            } => format!("{host}:{port} (TLS)"),
             Transport::Nats => "the server's NATS JetStream".into(),
         }
     }
@@ -325,7 +341,7 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
     })?;
     let allowed: &[&str] = match kind {
         "webhook" => &["type", "url"],
-        "syslog" => &["type", "host", "port"],
+        "syslog" => &["type", "host", "port", "tls"],
         "nats" if !guard.nats => {
             return Err(StreamProblem::new(
                 "transport.type",
@@ -387,9 +403,20 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
                 .ok_or_else(|| {
                     StreamProblem::new("transport.port", "is required: a port from 1 to 65535")
                 })?;
+            let tls = match object.get("tls") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(tls)) => *tls,
+                Some(_) => {
+                    return Err(StreamProblem::new(
+                        "transport.tls",
+                        "must be true (TLS, RFC 5425) or false (plain TCP)",
+                    ));
+                }
+            };
             Ok(Transport::Syslog {
                 host: host.to_string(),
                 port: port as u16,
+                tls,
             })
         }
     }
@@ -1210,6 +1237,11 @@ mod tests {
                 "transport.port",
             ),
             (
+                json!({"transport": {"type": "syslog", "host": "logs.example", "port": 6514,
+                                     "tls": "yes"}}),
+                "transport.tls",
+            ),
+            (
                 json!({"transport": {"type": "webhook", "url": "https://a.example"},
                        "filter": {"actor_types": ["robot"]}}),
                 "filter.actor_types[0]",
@@ -1235,6 +1267,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.max_entries, DEFAULT_MAX_ENTRIES);
+        let tls = spec_of(
+            &fields(
+                json!({"transport": {"type": "syslog", "host": "logs.example", "port": 6514,
+                                         "tls": true}}),
+            ),
+            None,
+            guard,
+        )
+        .unwrap();
+        assert_eq!(tls.transport.target(), "logs.example:6514 (TLS)");
+        assert_eq!(
+            tls.transport.shown(),
+            json!({"type": "syslog", "host": "logs.example", "port": 6514, "tls": true})
+        );
         let unknown = StreamFields::from_object(json!({"nmae": "x"}).as_object().unwrap().clone())
             .unwrap_err();
         assert_eq!(unknown.field, "nmae");

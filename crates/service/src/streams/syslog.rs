@@ -8,6 +8,9 @@
 //! Facility 13 (log audit); severity 6 (informational) for a success, 4 (warning) for a failure.
 //! `HOSTNAME` is the server's, `APP-NAME` `stele`, `MSGID` `audit`; no structured data.
 //!
+//! With `tls` the connection is TLS (RFC 5425; receivers listen on 6514 by convention), the
+//! receiver's certificate checked against [`StreamTls`]'s roots and the stream's host.
+//!
 //! A batch is written on a connection of its own, which Stele then closes and waits for the
 //! receiver to close too: TCP has no acknowledgement a sender can read, but a receiver that has
 //! closed its side has read everything before the close. The cursor moves only then.
@@ -21,6 +24,7 @@ use tokio::net::TcpStream;
 
 use super::Outcome;
 use super::target_guard::TargetGuard;
+use super::tls::{StreamTls, server_name};
 
 /// Connecting, writing a batch and the receiver's close, each within this.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,28 +61,43 @@ pub fn hostname() -> String {
     if name.is_empty() { "-".into() } else { name }
 }
 
-/// Writes framed messages to `host:port` and waits for the receiver to close its side.
-pub async fn send(guard: TargetGuard, host: &str, port: u16, frames: &str) -> Outcome {
+/// Writes framed messages to `host:port` (over TLS when `tls` is given: RFC 5425) and waits for
+/// the receiver to close its side.
+pub async fn send(
+    guard: TargetGuard,
+    tls: Option<&StreamTls>,
+    host: &str,
+    port: u16,
+    frames: &str,
+) -> Outcome {
     let retry = |error: String| Outcome::Retry { error, after: None };
     let addrs = match guard.resolve(host, port).await {
         Ok(addrs) => addrs,
         Err(refusal) => return retry(refusal.to_string()),
     };
-    let mut stream = match tokio::time::timeout(STEP_TIMEOUT, TcpStream::connect(&addrs[..])).await
-    {
+    let stream = match tokio::time::timeout(STEP_TIMEOUT, TcpStream::connect(&addrs[..])).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return retry(format!("could not connect to {host}:{port}: {e}")),
         Err(_) => return retry(format!("connecting to {host}:{port} timed out")),
     };
-    let written = tokio::time::timeout(STEP_TIMEOUT, async {
-        stream.write_all(frames.as_bytes()).await?;
-        stream.shutdown().await?;
-        // Whatever the receiver sends back (nothing, for syslog) until it closes.
-        let mut sink = [0u8; 512];
-        while stream.read(&mut sink).await? > 0 {}
-        std::io::Result::Ok(())
-    })
-    .await;
+    let written = match tls {
+        None => tokio::time::timeout(STEP_TIMEOUT, write_until_closed(stream, frames)).await,
+        Some(tls) => {
+            let name = match server_name(host) {
+                Ok(name) => name,
+                Err(error) => return Outcome::Refused(error),
+            };
+            let handshake =
+                tokio::time::timeout(STEP_TIMEOUT, tls.connector().connect(name, stream)).await;
+            match handshake {
+                Ok(Ok(stream)) => {
+                    tokio::time::timeout(STEP_TIMEOUT, write_until_closed(stream, frames)).await
+                }
+                Ok(Err(e)) => return retry(format!("TLS with {host}:{port} failed: {e}")),
+                Err(_) => return retry(format!("TLS with {host}:{port} timed out")),
+            }
+        }
+    };
     match written {
         Ok(Ok(())) => Outcome::Delivered,
         Ok(Err(e)) => retry(format!("sending to {host}:{port} failed: {e}")),
@@ -86,6 +105,28 @@ pub async fn send(guard: TargetGuard, host: &str, port: u16, frames: &str) -> Ou
             "{host}:{port} did not take the batch within {} s",
             STEP_TIMEOUT.as_secs()
         )),
+    }
+}
+
+/// Writes the frames, closes Stele's side (over TLS, with its `close_notify`), and reads until
+/// the receiver closes its own.
+async fn write_until_closed<S>(mut stream: S, frames: &str) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream.write_all(frames.as_bytes()).await?;
+    stream.shutdown().await?;
+    // Whatever the receiver sends back (nothing, for syslog) until it closes.
+    let mut sink = [0u8; 512];
+    loop {
+        match stream.read(&mut sink).await {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            // A TLS receiver may close the connection without a `close_notify` of its own; it has
+            // closed all the same.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use hmac::{KeyInit as _, Mac as _};
 
 use super::Outcome;
 use super::target_guard::{GuardedResolver, TargetGuard};
+use super::tls::StreamTls;
 
 type HmacSha256 = hmac::Hmac<hmac_sha2::Sha256>;
 
@@ -43,9 +44,20 @@ pub fn signature(keys: &[[u8; 32]], id: &str, timestamp: i64, body: &[u8]) -> St
 }
 
 /// The HTTP client every webhook delivery of a server uses: no redirects (a redirect could point
-/// anywhere, private addresses included), host names resolved through the guard.
-pub fn client(guard: TargetGuard) -> reqwest::Client {
-    reqwest::Client::builder()
+/// anywhere, private addresses included), host names resolved through the guard, and the
+/// operator's certificate authorities trusted beside the Mozilla roots.
+pub fn client(guard: TargetGuard, tls: &StreamTls) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    for root in tls.extra_roots() {
+        match reqwest::Certificate::from_der(root) {
+            Ok(root) => builder = builder.add_root_certificate(root),
+            // `StreamTls` parsed it already; reqwest's parser is the same library's.
+            Err(error) => {
+                tracing::warn!(%error, "a --streams-ca-file certificate is not usable for webhooks")
+            }
+        }
+    }
+    builder
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(GuardedResolver::shared(guard))
         .timeout(REQUEST_TIMEOUT)

@@ -674,7 +674,7 @@ pub struct Readiness {
 /// "port": …}`.
 #[derive(ToSchema)]
 pub struct StreamTransport {
-    /// `webhook` or `syslog`.
+    /// `webhook`, `syslog` or `nats` (when the server publishes to NATS JetStream).
     #[serde(rename = "type")]
     pub kind: String,
     /// The webhook's `https://` (or `http://`) URL.
@@ -683,6 +683,8 @@ pub struct StreamTransport {
     pub host: Option<String>,
     /// The syslog server's TCP port.
     pub port: Option<u16>,
+    /// Syslog over TLS (RFC 5425), the server's certificate checked; default false.
+    pub tls: Option<bool>,
 }
 
 /// Which entries a stream delivers; each list empty (or left out) for any.

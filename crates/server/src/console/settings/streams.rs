@@ -25,7 +25,7 @@ use crate::console::auth::Client;
 use crate::console::render::{column_heads, encode_component, utc_text};
 use crate::console::{ConsoleError, ConsoleUser, PageError, page};
 use stele_service::access::roles::Permission;
-use stele_service::streams::{self, StreamError, StreamFields, StreamView};
+use stele_service::streams::{self, StreamError, StreamFields, StreamView, Transport};
 use stele_service::trail::By;
 use stele_service::trail::activity::member_actor;
 
@@ -38,6 +38,8 @@ struct StreamForm {
     url: String,
     host: String,
     port: String,
+    /// Syslog over TLS (the checkbox).
+    tls: bool,
     channels: String,
     actions: String,
     actor_types: Vec<String>,
@@ -52,11 +54,37 @@ impl StreamForm {
             url: form.text("url"),
             host: form.text("host"),
             port: form.text("port"),
+            tls: form.has("tls"),
             channels: form.text("channels"),
             actions: form.text("actions"),
             actor_types: form.all("actor_type").map(str::to_string).collect(),
             from_seq: form.text("from_seq"),
         }
+    }
+
+    /// The edit form of a stream as it is. A webhook's URL stays empty (its query values are
+    /// hidden wherever a stream is shown; empty keeps it).
+    fn of(view: &StreamView) -> StreamForm {
+        let mut form = StreamForm {
+            name: view.stream.name.clone(),
+            transport: view.spec.transport.kind().into(),
+            channels: view.spec.filter.channels.join(", "),
+            actions: view.spec.filter.actions.join(", "),
+            actor_types: view
+                .spec
+                .filter
+                .actor_types
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            ..StreamForm::default()
+        };
+        if let Transport::Syslog { host, port, tls } = &view.spec.transport {
+            form.host = host.clone();
+            form.port = port.to_string();
+            form.tls = *tls;
+        }
+        form
     }
 
     /// The request's fields, as the API would have them; what cannot even be read so far is a
@@ -65,7 +93,9 @@ impl StreamForm {
         let mut problems = Problems::new();
         let transport = match self.transport.as_str() {
             "syslog" => match self.port.parse::<u64>() {
-                Ok(port) => Some(json!({"type": "syslog", "host": self.host, "port": port})),
+                Ok(port) => Some(
+                    json!({"type": "syslog", "host": self.host, "port": port, "tls": self.tls}),
+                ),
                 Err(_) => {
                     problems.insert("port".into(), "Give the syslog server's TCP port.".into());
                     None
@@ -112,6 +142,21 @@ impl StreamForm {
             ..StreamFields::default()
         })
     }
+
+    /// The fields of an edit of `current`: the whole filter as the form has it (all empty: every
+    /// entry), the transport unless it is the same webhook with its URL left empty.
+    fn edit_fields(&self, current: &StreamView) -> Result<StreamFields, Problems> {
+        let mut fields = self.fields()?;
+        let same_webhook = self.transport == "webhook"
+            && matches!(current.spec.transport, Transport::Webhook { .. });
+        if same_webhook && self.url.is_empty() {
+            fields.transport = None;
+        }
+        if fields.filter.is_none() {
+            fields.filter = Some(serde_json::Value::Null);
+        }
+        Ok(fields)
+    }
 }
 
 /// The form's control a refused field of the request is about.
@@ -121,6 +166,7 @@ fn control_of(field: &str) -> &'static str {
         "transport.url" => "url",
         "transport.host" => "host",
         "transport.port" => "port",
+        "transport.tls" => "tls",
         "from_seq" => "from_seq",
         f if f.starts_with("filter.channels") => "channels",
         f if f.starts_with("filter.actions") => "actions",
@@ -152,6 +198,7 @@ pub async fn list(
         (Some("resumed"), Some(name)) => Some(Notice::Done(format!(
             "Resumed \"{name}\": it sends from where it stopped."
         ))),
+        (Some("changed"), Some(name)) => Some(Notice::Done(format!("Saved \"{name}\"."))),
         (Some("deleted"), _) => Some(Notice::Done("Deleted the stream.".into())),
         _ => None,
     };
@@ -323,6 +370,118 @@ fn missing(user: &ConsoleUser) -> Response {
     )
 }
 
+/// `GET /console/settings/streams/{id}/edit`: the stream's form, filled in as it is.
+pub async fn edit_page(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let now = state.clock.now();
+    match streams::show(state.store.as_ref(), user.org, &id, now).await {
+        Ok(view) => Ok(edit_form(
+            &state,
+            &user,
+            &view,
+            &StreamForm::of(&view),
+            &Problems::new(),
+            StatusCode::OK,
+        )),
+        Err(StreamError::NotFound) => Ok(missing(&user)),
+        Err(e) => Err(console_error(e).into()),
+    }
+}
+
+/// `POST /console/settings/streams/{id}/edit`: saves the form (recorded as the API's `PATCH`
+/// is), or shows it again with the problems next to their controls.
+pub async fn edit(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+    Form(form): Form<FormPairs>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    let now = state.clock.now();
+    let current = match streams::show(state.store.as_ref(), user.org, &id, now).await {
+        Ok(view) => view,
+        Err(StreamError::NotFound) => return Ok(missing(&user)),
+        Err(e) => return Err(console_error(e).into()),
+    };
+    let sent = StreamForm::from_pairs(&form);
+    let refused = |problems: Problems| {
+        edit_form(
+            &state,
+            &user,
+            &current,
+            &sent,
+            &problems,
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let fields = match sent.edit_fields(&current) {
+        Ok(fields) => fields,
+        Err(problems) => return Ok(refused(problems)),
+    };
+    let by = By::new(member_actor(user.who()), client.context());
+    let edited = streams::edit(
+        state.store.as_ref(),
+        state.stream_guard,
+        user.org,
+        &id,
+        fields,
+        &by,
+        now,
+    )
+    .await;
+    match edited {
+        Ok(_) => Ok(done(STREAMS_PATH, "changed", Some(&id))),
+        Err(StreamError::Invalid(p)) => {
+            let mut problems = Problems::new();
+            problems.insert(control_of(&p.field).into(), p.message);
+            Ok(refused(problems))
+        }
+        Err(StreamError::NotFound) => Ok(missing(&user)),
+        Err(e) => Err(console_error(e).into()),
+    }
+}
+
+fn edit_form(
+    state: &AppState,
+    user: &ConsoleUser,
+    current: &StreamView,
+    form: &StreamForm,
+    problems: &Problems,
+    status: StatusCode,
+) -> Response {
+    let mode = FormMode::Edit {
+        id: current.stream.id.clone(),
+        target: current.spec.transport.target(),
+    };
+    let notice = (!problems.is_empty()).then(|| refused_notice(problems));
+    let body = html! {
+        section.edit-stream {
+            h2 { "Change the log stream \"" (current.stream.name) "\"" }
+            p.hint {
+                "It sends to " (current.spec.transport.kind()) " " code { (current.spec.transport.target()) }
+                " and stands at seq " (current.stream.cursor) ". What you change is recorded in "
+                "the trail."
+            }
+            (stream_form(user, form, problems, state.stream_guard.nats, &mode))
+        }
+    };
+    page(
+        status,
+        settings_page(
+            user,
+            "Change a log stream",
+            STREAMS_PATH,
+            notice.as_ref(),
+            body,
+        ),
+    )
+}
+
 /// `GET /console/settings/streams/{id}/delete`: asks to confirm.
 pub async fn confirm_delete(
     State(state): State<AppState>,
@@ -404,8 +563,6 @@ fn render(
     now: Millis,
     nats: bool,
 ) -> Markup {
-    let syslog = form.transport == "syslog";
-    let webhook = !syslog && form.transport != "nats";
     let body = html! {
         section.stream-list {
             h2 { "Log streams" }
@@ -461,6 +618,8 @@ fn render(
                                             }
                                         }
                                         " "
+                                        a.edit href=(action_path(&s.id, "edit")) { "Edit…" }
+                                        " "
                                         a.delete href=(action_path(&s.id, "delete")) { "Delete…" }
                                     }
                                 }
@@ -472,7 +631,60 @@ fn render(
         }
         section.create-stream {
             h2 { "Create a stream" }
-            form.settings-form method="post" action=(STREAMS_PATH) novalidate {
+            (stream_form(user, form, problems, nats, &FormMode::Create))
+        }
+    };
+    settings_page(user, "Log streams", STREAMS_PATH, notice, body)
+}
+
+/// What the stream form does: create a stream, or change one.
+enum FormMode {
+    Create,
+    Edit {
+        id: String,
+        /// Where it sends now, as it is shown (a URL's query values hidden).
+        target: String,
+    },
+}
+
+impl FormMode {
+    fn action(&self) -> String {
+        match self {
+            FormMode::Create => STREAMS_PATH.to_string(),
+            FormMode::Edit { id, .. } => action_path(id, "edit"),
+        }
+    }
+
+    fn url_placeholder(&self) -> String {
+        match self {
+            FormMode::Create => "https://siem.example.com/stele".into(),
+            FormMode::Edit { target, .. } => format!("empty: keep {target}"),
+        }
+    }
+
+    fn start_label(&self) -> &'static str {
+        match self {
+            FormMode::Create => "Start from seq (empty: the next new entry)",
+            FormMode::Edit { .. } => {
+                "Send again from seq (empty: carry on where it is; the receiver gets those \
+                 entries twice)"
+            }
+        }
+    }
+}
+
+/// The form that creates a stream or changes one.
+fn stream_form(
+    user: &ConsoleUser,
+    form: &StreamForm,
+    problems: &Problems,
+    nats: bool,
+    mode: &FormMode,
+) -> Markup {
+    let syslog = form.transport == "syslog";
+    let webhook = !syslog && form.transport != "nats";
+    html! {
+            form.settings-form method="post" action=(mode.action()) novalidate {
                 (csrf_field(user))
                 div.field {
                     label for="stream-name" { "Name" }
@@ -490,7 +702,7 @@ fn render(
                     div.field {
                         label for="stream-url" { "URL" }
                         input #stream-url type="url" name="url" value=(form.url)
-                            placeholder="https://siem.example.com/stele"
+                            placeholder=(mode.url_placeholder())
                             aria-invalid=[problems.contains_key("url").then_some("true")];
                         (problem(problems, "url"))
                     }
@@ -511,6 +723,10 @@ fn render(
                             placeholder="514"
                             aria-invalid=[problems.contains_key("port").then_some("true")];
                         (problem(problems, "port"))
+                    }
+                    div.choice {
+                        input #stream-tls type="checkbox" name="tls" value="on" checked[form.tls];
+                        label for="stream-tls" { "Over TLS (RFC 5425, usually port 6514); the server's certificate is checked" }
                     }
                     // NATS is the operator's: offered only when this server publishes to one.
                     @if nats {
@@ -551,19 +767,24 @@ fn render(
                     (problem(problems, "actor_types"))
                 }
                 div.field {
-                    label for="stream-from-seq" { "Start from seq (empty: the next new entry)" }
+                    label for="stream-from-seq" { (mode.start_label()) }
                     input #stream-from-seq type="number" name="from_seq" value=(form.from_seq) min="1"
                         placeholder="1"
                         aria-invalid=[problems.contains_key("from_seq").then_some("true")];
                     (problem(problems, "from_seq"))
                 }
                 div.form-actions {
-                    button.primary type="submit" { "Create stream" }
+                    @match mode {
+                        FormMode::Create => button.primary type="submit" { "Create stream" },
+                        FormMode::Edit { .. } => {
+                            button.primary type="submit" { "Save changes" }
+                            " "
+                            a href=(STREAMS_PATH) { "Cancel" }
+                        }
+                    }
                 }
             }
-        }
-    };
-    settings_page(user, "Log streams", STREAMS_PATH, notice, body)
+    }
 }
 
 #[cfg(test)]
@@ -585,7 +806,7 @@ mod tests {
         let fields = form.fields().unwrap();
         assert_eq!(
             fields.transport,
-            Some(json!({"type": "syslog", "host": "logs.example.com", "port": 514}))
+            Some(json!({"type": "syslog", "host": "logs.example.com", "port": 514, "tls": false}))
         );
         assert_eq!(
             fields.filter,
