@@ -574,6 +574,13 @@ pub(crate) enum StreamCommand {
         /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
         #[arg(long, requires = "syslog")]
         syslog_tls: bool,
+        /// A webhook's body: native, splunk_hec, elastic_bulk or datadog (docs/streams.md).
+        #[arg(long)]
+        format: Option<String>,
+        /// A header each webhook POST carries, "Name: value" (a SIEM's token:
+        /// "Authorization: Splunk …"); repeatable. Stored sealed, never shown.
+        #[arg(long = "header", requires = "webhook")]
+        headers: Vec<String>,
         /// Allow a loopback, private or link-local target (the servers must allow them too:
         /// --streams-allow-private-targets).
         #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
@@ -607,10 +614,19 @@ pub(crate) enum StreamCommand {
         /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
         #[arg(long, requires = "syslog")]
         syslog_tls: bool,
+        /// A webhook's body: native, splunk_hec, elastic_bulk or datadog (docs/streams.md).
+        #[arg(long)]
+        format: Option<String>,
+        /// A header each webhook POST carries, "Name: value" (a SIEM's token:
+        /// "Authorization: Splunk …"); repeatable. Stored sealed, never shown.
+        #[arg(long = "header", requires = "webhook")]
+        headers: Vec<String>,
         /// Allow a loopback, private or link-local target (the servers must allow them too:
         /// --streams-allow-private-targets).
         #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
         allow_private_targets: bool,
+        #[command(flatten)]
+        key: KeyFile,
         #[command(flatten)]
         data: DataDir,
     },

@@ -34,6 +34,8 @@ fn flag_of(field: &str) -> String {
         "transport.url" => "--webhook",
         "transport.host" | "transport.port" => "--syslog",
         "transport.tls" => "--syslog-tls",
+        f if f.starts_with("transport.headers") => "--header",
+        "format" => "--format",
         "transport" => "--webhook, --syslog or --nats",
         f if f.starts_with("filter.channels") => "--channels",
         f if f.starts_with("filter.actions") => "--actions",
@@ -63,10 +65,13 @@ fn secrets(key_file: &KeyFile, data: &DataDir) -> anyhow::Result<StreamSecrets> 
 
 /// The request fields the command line's flags give (`None` where a flag is absent: an edit
 /// leaves that field as it is).
+#[allow(clippy::too_many_arguments)]
 fn fields(
     name: Option<String>,
     target: StreamTarget,
     syslog_tls: bool,
+    headers: &[String],
+    format: Option<String>,
     filter: &crate::StreamFilterArgs,
     from_seq: Option<i64>,
     max_entries: Option<u32>,
@@ -74,7 +79,20 @@ fn fields(
     let transport = match target {
         StreamTarget {
             webhook: Some(url), ..
-        } => Some(json!({"type": "webhook", "url": url})),
+        } => {
+            let mut webhook = json!({"type": "webhook", "url": url});
+            if !headers.is_empty() {
+                let mut named = serde_json::Map::new();
+                for header in headers {
+                    let (name, value) = header.split_once(':').ok_or_else(|| {
+                        anyhow::anyhow!("--header: give \"Name: value\" (a colon after the name)")
+                    })?;
+                    named.insert(name.trim().to_string(), json!(value.trim()));
+                }
+                webhook["headers"] = Value::Object(named);
+            }
+            Some(webhook)
+        }
         StreamTarget { nats: true, .. } => Some(json!({"type": "nats"})),
         StreamTarget {
             syslog: Some(address),
@@ -93,6 +111,7 @@ fn fields(
     Ok(StreamFields {
         name: name.map(Value::String),
         transport,
+        format: format.map(Value::String),
         filter: streams::filter_value(&filter.channels, &filter.actions, &filter.actor_types),
         max_entries: max_entries.map(|n| json!(n)),
         from_seq: from_seq.map(|n| json!(n)),
@@ -147,6 +166,8 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             from_seq,
             max_entries,
             syslog_tls,
+            format,
+            headers,
             allow_private_targets,
             key,
             data,
@@ -154,7 +175,16 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let fields = fields(name, target, syslog_tls, &filter, from_seq, max_entries)?;
+            let fields = fields(
+                name,
+                target,
+                syslog_tls,
+                &headers,
+                format,
+                &filter,
+                from_seq,
+                max_entries,
+            )?;
             let created = streams::create(
                 store.as_ref(),
                 &secrets,
@@ -188,17 +218,31 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             from_seq,
             max_entries,
             syslog_tls,
+            format,
+            headers,
             allow_private_targets,
+            key,
             data,
         } => {
+            let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let mut fields = fields(name, target, syslog_tls, &filter, from_seq, max_entries)?;
+            let mut fields = fields(
+                name,
+                target,
+                syslog_tls,
+                &headers,
+                format,
+                &filter,
+                from_seq,
+                max_entries,
+            )?;
             if all_entries {
                 fields.filter = Some(Value::Null);
             }
             let view = streams::edit(
                 store.as_ref(),
+                &secrets,
                 guard(allow_private_targets),
                 org.key,
                 &id,

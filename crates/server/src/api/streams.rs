@@ -176,6 +176,7 @@ pub async fn update(
     let fields = fields(body)?;
     let view = streams::edit(
         state.store.as_ref(),
+        &state.stream_secrets,
         state.stream_guard,
         auth.key.org,
         &id,

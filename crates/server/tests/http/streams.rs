@@ -669,3 +669,144 @@ async fn an_entry_erased_before_its_delivery_is_delivered_erased() {
     assert!(!delivered.contains("grace@example.com"), "{delivered}");
     assert!(!delivered.contains("Grace Hopper"), "{delivered}");
 }
+
+#[tokio::test]
+async fn siem_formats_post_what_each_intake_takes_with_the_stream_s_sealed_header() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    let token = "Splunk 5e4d-t0k3n-value";
+    app.record((0..3).map(|i| event(&format!("siem_{i}"))).collect())
+        .await;
+    let created = app
+        .create_stream(&json!({
+            "transport": {"type": "webhook", "url": receiver.url,
+                          "headers": {"Authorization": token}},
+            "format": "splunk_hec",
+            "from_seq": 1,
+            "filter": {"channels": ["default"]},
+        }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["format"], "splunk_hec");
+    assert_eq!(
+        created["transport"]["headers"],
+        json!({"authorization": "…"})
+    );
+
+    // Splunk's HTTP Event Collector: one event object per entry, the token in the header.
+    let deliveries = wait_for_deliveries(&receiver, 1).await;
+    let splunk = &deliveries[0];
+    assert_eq!(splunk.headers["authorization"], token);
+    assert!(splunk.headers.contains_key("webhook-signature"));
+    let events: Vec<Value> = std::str::from_utf8(&splunk.body)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|e| e["event"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["sourcetype"] == "stele:audit" && e["time"].is_f64())
+    );
+
+    // (Each change waits for the cursor: a change made while a delivery is unrecorded sends
+    // that batch again, in the new format.)
+    app.wait_for_stream(&id, |v| v["lag_entries"] == 0).await;
+    // A new URL and format without `headers`: the token stays.
+    let patched = app
+        .send_json_as(
+            Method::PATCH,
+            &app.key,
+            &format!("/v1/streams/{id}"),
+            &json!({"transport": {"type": "webhook", "url": format!("{}?index=audit", receiver.url)},
+                    "format": "elastic_bulk"}),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    app.record(vec![event("siem_bulk")]).await;
+    let deliveries = wait_for_deliveries(&receiver, 2).await;
+    let bulk = &deliveries[1];
+    assert_eq!(bulk.headers["authorization"], token);
+    assert_eq!(bulk.headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = std::str::from_utf8(&bulk.body)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "an action and a document: {lines:?}");
+    assert_eq!(lines[0]["create"]["_id"], lines[1]["id"]);
+    assert_eq!(lines[1]["action"], "siem_bulk");
+    assert!(lines[1]["@timestamp"].is_string());
+
+    app.wait_for_stream(&id, |v| v["lag_entries"] == 0).await;
+    // Datadog's intake: an array of logs; `headers: {}` drops the token.
+    let patched = app
+        .send_json_as(
+            Method::PATCH,
+            &app.key,
+            &format!("/v1/streams/{id}"),
+            &json!({"transport": {"type": "webhook", "url": receiver.url, "headers": {}},
+                    "format": "datadog"}),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    app.record(vec![event("siem_datadog")]).await;
+    let deliveries = wait_for_deliveries(&receiver, 3).await;
+    let datadog = &deliveries[2];
+    assert!(!datadog.headers.contains_key("authorization"));
+    let logs = datadog.json();
+    assert_eq!(logs[0]["ddsource"], "stele");
+    assert_eq!(logs[0]["audit"]["action"], "siem_datadog");
+
+    // The token is in no answer, no trail entry, and not in the database's own row.
+    let recorded = app
+        .get_json("/v1/events?channel=security&actor_type=all&limit=50")
+        .await;
+    let shown = app.get_json(&format!("/v1/streams/{id}")).await;
+    for text in [recorded.to_string(), shown.to_string(), created.to_string()] {
+        assert!(!text.contains("t0k3n"), "{text}");
+    }
+    for org in app.store.list_orgs().await.unwrap() {
+        for stream in app.store.streams(org.key).await.unwrap() {
+            assert!(!stream.spec.contains("t0k3n"), "{}", stream.spec);
+        }
+    }
+
+    // Refusals name the field.
+    for (body, field) in [
+        (json!({"format": "splunk"}), "format"),
+        (
+            json!({"transport": {"type": "webhook", "url": receiver.url,
+                                 "headers": {"Content-Type": "text/plain"}}}),
+            "transport.headers.Content-Type",
+        ),
+    ] {
+        let refused = app
+            .send_json_as(Method::PATCH, &app.key, &format!("/v1/streams/{id}"), &body)
+            .await;
+        let error = assert_error(refused, StatusCode::BAD_REQUEST, "invalid_stream").await;
+        assert_eq!(error["error"]["details"][0]["field"], field);
+    }
+}
+
+/// Waits (at most 30 s) until the receiver has taken `n` POSTs.
+async fn wait_for_deliveries(receiver: &Receiver, n: usize) -> Vec<Delivery> {
+    let start = Instant::now();
+    loop {
+        let taken = receiver.taken();
+        if taken.len() >= n {
+            return taken;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} of {n} deliveries within 30 s",
+            taken.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -16,13 +16,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use stele_core::event::{Actor, ActorType, Context, Entry};
 use stele_core::time::Millis;
 use stele_store::{DeliveryReport, Store, Stream, StreamClaim, StreamState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::envelope::{self, Format};
 use super::nats::Nats;
 use super::target_guard::TargetGuard;
 use super::tls::StreamTls;
@@ -368,16 +368,28 @@ impl Worker {
         now: Millis,
     ) -> Outcome {
         match &spec.transport {
-            Transport::Webhook { url } => {
-                let body = json!({
-                    "type": "audit_log.entries",
-                    "timestamp": stele_core::time::format_rfc3339(now),
-                    "data": {
-                        "stream_id": stream.id,
-                        "organization_id": batch.org_id,
-                        "entries": batch.records,
+            Transport::Webhook { url, headers } => {
+                let headers = match self.config.secrets.open_headers(headers) {
+                    Ok(headers) => headers,
+                    Err(name) => {
+                        return Outcome::Refused(format!(
+                            "the stream's header `{name}` was sealed with another signing key; \
+                             set the stream's transport again"
+                        ));
+                    }
+                };
+                let format = Format::parse(&spec.format).unwrap_or(Format::Native);
+                let payload = envelope::payload(
+                    format,
+                    &envelope::Records {
+                        stream_id: &stream.id,
+                        org_id: batch.org_id,
+                        hostname: &self.hostname,
+                        records: &batch.records,
+                        entries: &batch.entries,
+                        now,
                     },
-                });
+                );
                 let id = format!("{}_{}_{}", stream.id, batch.first, batch.last);
                 let keys = self.config.secrets.signing_keys(stream, now);
                 webhook::post(
@@ -387,7 +399,9 @@ impl Worker {
                         url,
                         id: &id,
                         timestamp: now / 1000,
-                        body: serde_json::to_vec(&body).expect("JSON serializes"),
+                        payload,
+                        format,
+                        headers: &headers,
                         keys: &keys,
                     },
                 )

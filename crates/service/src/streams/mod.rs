@@ -13,6 +13,7 @@
 //! holds nothing that would let its reader sign a delivery.
 
 pub mod delivery;
+pub mod envelope;
 pub mod nats;
 pub mod syslog;
 pub mod target_guard;
@@ -66,8 +67,15 @@ const MAX_FILTER_VALUES: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Transport {
-    /// A POST of each batch to this `http` or `https` URL, signed (Standard Webhooks).
-    Webhook { url: String },
+    /// A POST of each batch to this `http` or `https` URL, signed (Standard Webhooks), with
+    /// `headers` (a SIEM's token: `authorization: Splunk …`). Header names are kept in lowercase
+    /// and each value sealed ([`StreamSecrets::seal_header`]): the database holds no usable
+    /// token, and no answer or trail entry shows one.
+    Webhook {
+        url: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+    },
     /// RFC 5424 messages over TCP to this host and port, one per entry; over TLS (RFC 5425) when
     /// `tls` is set, the receiver's certificate checked.
     Syslog {
@@ -94,7 +102,7 @@ impl Transport {
     /// there, and this is shown and recorded), or `host:port`.
     pub fn target(&self) -> String {
         match self {
-            Transport::Webhook { url } => hide_query_values(url),
+            Transport::Webhook { url, .. } => hide_query_values(url),
             Transport::Syslog {
                 host,
                 port,
@@ -118,7 +126,16 @@ impl Transport {
     /// hidden ([`Transport::target`]).
     pub fn shown(&self) -> Value {
         match self {
-            Transport::Webhook { .. } => json!({"type": "webhook", "url": self.target()}),
+            Transport::Webhook { headers, .. } if headers.is_empty() => {
+                json!({"type": "webhook", "url": self.target()})
+            }
+            Transport::Webhook { headers, .. } => {
+                let hidden: Map<String, Value> = headers
+                    .keys()
+                    .map(|name| (name.clone(), json!("…")))
+                    .collect();
+                json!({"type": "webhook", "url": self.target(), "headers": hidden})
+            }
             Transport::Syslog { .. } | Transport::Nats => json!(self),
         }
     }
@@ -328,7 +345,12 @@ fn check_name(value: &Value) -> Result<String, StreamProblem> {
 
 /// Checks a transport as a request gives it: the kind, and a target the guard allows (a literal
 /// address, or `localhost`, refused here already; names are checked again at every connection).
-pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, StreamProblem> {
+/// A webhook's header values come back sealed with `secrets`.
+pub fn check_transport(
+    value: &Value,
+    guard: TargetGuard,
+    secrets: &StreamSecrets,
+) -> Result<Transport, StreamProblem> {
     let object = value.as_object().ok_or_else(|| {
         StreamProblem::new(
             "transport",
@@ -340,7 +362,7 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
         StreamProblem::new("transport.type", "must be `webhook`, `syslog` or `nats`")
     })?;
     let allowed: &[&str] = match kind {
-        "webhook" => &["type", "url"],
+        "webhook" => &["type", "url", "headers"],
         "syslog" => &["type", "host", "port", "tls"],
         "nats" if !guard.nats => {
             return Err(StreamProblem::new(
@@ -374,8 +396,13 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
                 .and_then(Value::as_str)
                 .ok_or_else(|| StreamProblem::new("transport.url", "is required (a string)"))?;
             check_url(url, guard)?;
+            let headers = match object.get("headers") {
+                None | Some(Value::Null) => BTreeMap::new(),
+                Some(value) => check_headers(value, secrets)?,
+            };
             Ok(Transport::Webhook {
                 url: url.to_string(),
+                headers,
             })
         }
         _ => {
@@ -420,6 +447,82 @@ pub fn check_transport(value: &Value, guard: TargetGuard) -> Result<Transport, S
             })
         }
     }
+}
+
+/// The most headers a webhook stream may add, and the longest value.
+const MAX_HEADERS: usize = 10;
+const MAX_HEADER_VALUE_BYTES: usize = 4096;
+
+/// Checks a webhook's extra headers (`{"Authorization": "Splunk …"}`) and seals their values.
+/// Names are HTTP tokens, kept in lowercase; those Stele sets itself are refused, so a stream
+/// cannot forge its signature or its body's type.
+fn check_headers(
+    value: &Value,
+    secrets: &StreamSecrets,
+) -> Result<BTreeMap<String, String>, StreamProblem> {
+    let object = value
+        .as_object()
+        .filter(|o| o.len() <= MAX_HEADERS)
+        .ok_or_else(|| {
+            StreamProblem::new(
+                "transport.headers",
+                format!(
+                    "must be an object of at most {MAX_HEADERS} headers: {{\"Authorization\": \"Splunk …\"}}"
+                ),
+            )
+        })?;
+    let mut headers = BTreeMap::new();
+    for (name, value) in object {
+        let field = format!("transport.headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        let token = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+        if !token {
+            return Err(StreamProblem::new(
+                &field,
+                "is not a header name (letters, digits and !#$%&'*+-.^_`|~, at most 64)",
+            ));
+        }
+        if matches!(
+            lower.as_str(),
+            "content-type"
+                | "content-length"
+                | "host"
+                | "transfer-encoding"
+                | "connection"
+                | "user-agent"
+                | "te"
+                | "trailer"
+                | "upgrade"
+                | "expect"
+        ) || lower.starts_with("webhook-")
+        {
+            return Err(StreamProblem::new(&field, "is set by Stele itself"));
+        }
+        if headers.contains_key(&lower) {
+            return Err(StreamProblem::new(&field, "is given twice"));
+        }
+        let text = value
+            .as_str()
+            .filter(|v| {
+                !v.trim().is_empty()
+                    && v.len() <= MAX_HEADER_VALUE_BYTES
+                    && v.chars().all(|c| c == ' ' || c == '\t' || c.is_ascii_graphic())
+            })
+            .ok_or_else(|| {
+                StreamProblem::new(
+                    &field,
+                    format!(
+                        "must be a string of printable ASCII (at most {MAX_HEADER_VALUE_BYTES} bytes)"
+                    ),
+                )
+            })?;
+        headers.insert(lower.clone(), secrets.seal_header(&lower, text.trim()));
+    }
+    Ok(headers)
 }
 
 fn check_url(url: &str, guard: TargetGuard) -> Result<(), StreamProblem> {
@@ -563,9 +666,26 @@ fn spec_of(
     fields: &StreamFields,
     base: Option<&StreamSpec>,
     guard: TargetGuard,
+    secrets: &StreamSecrets,
 ) -> Result<StreamSpec, StreamProblem> {
     let transport = match (&fields.transport, base) {
-        (Some(value), _) => check_transport(value, guard)?,
+        (Some(value), base) => {
+            let mut transport = check_transport(value, guard, secrets)?;
+            // A new URL without `headers` keeps the stream's headers (its token): `{}` drops
+            // them.
+            if let (
+                Transport::Webhook { headers, .. },
+                Some(StreamSpec {
+                    transport: Transport::Webhook { headers: kept, .. },
+                    ..
+                }),
+            ) = (&mut transport, base)
+                && value.get("headers").is_none()
+            {
+                headers.clone_from(kept);
+            }
+            transport
+        }
         (None, Some(base)) => base.transport.clone(),
         (None, None) => {
             return Err(StreamProblem::new(
@@ -581,10 +701,24 @@ fn spec_of(
         (None, None) => StreamFilter::default(),
     };
     let format = match &fields.format {
-        Some(Value::String(f)) if f == "native" => native(),
-        Some(_) => return Err(StreamProblem::new("format", "must be `native`")),
+        Some(value) => value
+            .as_str()
+            .and_then(envelope::Format::parse)
+            .map(|f| f.as_str().to_string())
+            .ok_or_else(|| {
+                StreamProblem::new("format", format!("must be {}", envelope::Format::names()))
+            })?,
         None => base.map_or_else(native, |b| b.format.clone()),
     };
+    if format != "native" && !matches!(transport, Transport::Webhook { .. }) {
+        return Err(StreamProblem::new(
+            "format",
+            format!(
+                "`{format}` is the body of a webhook's POST; {} streams send `native` entries",
+                transport.kind()
+            ),
+        ));
+    }
     let max_entries = match &fields.max_entries {
         Some(value) => check_limit(value, "max_entries", MAX_MAX_ENTRIES)?,
         None => base.map_or(DEFAULT_MAX_ENTRIES, |b| b.max_entries),
@@ -639,6 +773,95 @@ impl StreamSecrets {
     /// The current secret as the receiver configures it (`whsec_…`).
     pub fn secret_text(&self, stream: &Stream) -> String {
         webhook::secret_text(&self.key(&stream.id, stream.secret_version))
+    }
+
+    fn derived(&self, purpose: &[u8]) -> [u8; 32] {
+        let mut mac = hmac::Hmac::<hmac_sha2::Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes any key length");
+        mac.update(purpose);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A webhook header's value sealed for storage: `v1.` and the base64 of a nonce and the
+    /// value encrypted with ChaCha20-Poly1305 under a key derived from the server's secret, the
+    /// header's name as associated data. The nonce is derived from the name and value (a
+    /// synthetic IV), so the same value seals to the same text: a request that sends a stream's
+    /// token again changes nothing, while two values never share a nonce.
+    pub fn seal_header(&self, name: &str, value: &str) -> String {
+        use base64::Engine as _;
+        use ring::aead;
+        let mut mac = hmac::Hmac::<hmac_sha2::Sha256>::new_from_slice(
+            &self.derived(b"stele-stream-header-nonce-v1"),
+        )
+        .expect("HMAC takes any key length");
+        mac.update(name.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        let nonce: [u8; aead::NONCE_LEN] = mac.finalize().into_bytes()[..aead::NONCE_LEN]
+            .try_into()
+            .expect("a SHA-256 MAC is longer than a nonce");
+        let mut sealed = value.as_bytes().to_vec();
+        self.header_key()
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(name.as_bytes()),
+                &mut sealed,
+            )
+            .expect("a header value is far below ChaCha20-Poly1305's limit");
+        let mut text = nonce.to_vec();
+        text.extend_from_slice(&sealed);
+        format!(
+            "v1.{}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        )
+    }
+
+    /// A sealed header's value, or `None` when it was not sealed by this server's secret (the
+    /// signing key changed) or was altered.
+    pub fn open_header(&self, name: &str, sealed: &str) -> Option<String> {
+        use base64::Engine as _;
+        use ring::aead;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed.strip_prefix("v1.")?)
+            .ok()?;
+        if bytes.len() < aead::NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(aead::NONCE_LEN);
+        let mut buffer = ciphertext.to_vec();
+        let opened = self
+            .header_key()
+            .open_in_place(
+                aead::Nonce::try_assume_unique_for_key(nonce).ok()?,
+                aead::Aad::from(name.as_bytes()),
+                &mut buffer,
+            )
+            .ok()?;
+        String::from_utf8(opened.to_vec()).ok()
+    }
+
+    /// Every header of a webhook transport, opened; the name of the first that does not open.
+    pub fn open_headers(
+        &self,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        headers
+            .iter()
+            .map(|(name, sealed)| {
+                self.open_header(name, sealed)
+                    .map(|value| (name.clone(), value))
+                    .ok_or_else(|| name.clone())
+            })
+            .collect()
+    }
+
+    fn header_key(&self) -> ring::aead::LessSafeKey {
+        let key = ring::aead::UnboundKey::new(
+            &ring::aead::CHACHA20_POLY1305,
+            &self.derived(b"stele-stream-header-key-v1"),
+        )
+        .expect("a 32-byte key");
+        ring::aead::LessSafeKey::new(key)
     }
 }
 
@@ -772,7 +995,7 @@ pub async fn create(
     by: &By,
     now: Millis,
 ) -> Result<Created, StreamError> {
-    let spec = spec_of(&fields, None, guard)?;
+    let spec = spec_of(&fields, None, guard, secrets)?;
     let name = match &fields.name {
         Some(value) => check_name(value)?,
         None => spec.transport.target(),
@@ -830,8 +1053,10 @@ pub async fn create(
 /// Changes a stream's configuration from a request's fields (what they leave out stays);
 /// `from_seq` replays from that entry. Records what changed; a request that changes nothing
 /// records nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn edit(
     store: &dyn Store,
+    secrets: &StreamSecrets,
     guard: TargetGuard,
     org: OrgKey,
     id: &str,
@@ -841,7 +1066,7 @@ pub async fn edit(
 ) -> Result<StreamView, StreamError> {
     let before = store.stream(org, id).await?.ok_or(StreamError::NotFound)?;
     let old_spec = StreamSpec::parse_stored(&before.spec)?;
-    let spec = spec_of(&fields, Some(&old_spec), guard)?;
+    let spec = spec_of(&fields, Some(&old_spec), guard, secrets)?;
     let name = fields.name.as_ref().map(check_name).transpose()?;
     let cursor = fields
         .from_seq
@@ -1204,6 +1429,7 @@ mod tests {
     #[test]
     fn a_spec_names_the_field_it_refuses() {
         let guard = TargetGuard::default();
+        let secrets = StreamSecrets::new([3; 32]);
         let cases = [
             (json!({}), "transport"),
             (json!({"transport": {"type": "ftp"}}), "transport.type"),
@@ -1251,9 +1477,39 @@ mod tests {
                        "max_entries": 5000}),
                 "max_entries",
             ),
+            (
+                json!({"transport": {"type": "webhook", "url": "https://a.example"},
+                       "format": "splunk"}),
+                "format",
+            ),
+            (
+                json!({"transport": {"type": "syslog", "host": "logs.example", "port": 514},
+                       "format": "splunk_hec"}),
+                "format",
+            ),
+            (
+                json!({"transport": {"type": "webhook", "url": "https://a.example",
+                                     "headers": ["Authorization"]}}),
+                "transport.headers",
+            ),
+            (
+                json!({"transport": {"type": "webhook", "url": "https://a.example",
+                                     "headers": {"Webhook-Signature": "v1,forged"}}}),
+                "transport.headers.Webhook-Signature",
+            ),
+            (
+                json!({"transport": {"type": "webhook", "url": "https://a.example",
+                                     "headers": {"Bad Name": "x"}}}),
+                "transport.headers.Bad Name",
+            ),
+            (
+                json!({"transport": {"type": "webhook", "url": "https://a.example",
+                                     "headers": {"Authorization": "Splunk a\r\nHost: x"}}}),
+                "transport.headers.Authorization",
+            ),
         ];
         for (body, field) in cases {
-            let problem = spec_of(&fields(body.clone()), None, guard).unwrap_err();
+            let problem = spec_of(&fields(body.clone()), None, guard, &secrets).unwrap_err();
             assert_eq!(problem.field, field, "{body}: {}", problem.message);
         }
         let allowed = TargetGuard {
@@ -1264,6 +1520,7 @@ mod tests {
             &fields(json!({"transport": {"type": "webhook", "url": "http://127.0.0.1:9/in"}})),
             None,
             allowed,
+            &secrets,
         )
         .unwrap();
         assert_eq!(spec.max_entries, DEFAULT_MAX_ENTRIES);
@@ -1274,6 +1531,7 @@ mod tests {
             ),
             None,
             guard,
+            &secrets,
         )
         .unwrap();
         assert_eq!(tls.transport.target(), "logs.example:6514 (TLS)");
@@ -1284,6 +1542,52 @@ mod tests {
         let unknown = StreamFields::from_object(json!({"nmae": "x"}).as_object().unwrap().clone())
             .unwrap_err();
         assert_eq!(unknown.field, "nmae");
+    }
+
+    #[test]
+    fn header_values_are_sealed_shown_hidden_and_opened_only_by_the_same_secret() {
+        let secrets = StreamSecrets::new([3; 32]);
+        let spec = spec_of(
+            &fields(
+                json!({"transport": {"type": "webhook", "url": "https://splunk.example/in",
+                                         "headers": {"Authorization": "Splunk t0k3n"}},
+                           "format": "splunk_hec"}),
+            ),
+            None,
+            TargetGuard::default(),
+            &secrets,
+        )
+        .unwrap();
+        assert_eq!(spec.format, "splunk_hec");
+        let Transport::Webhook { headers, .. } = &spec.transport else {
+            panic!("a webhook")
+        };
+        let sealed = &headers["authorization"];
+        assert!(!spec.to_text().contains("t0k3n"), "{}", spec.to_text());
+        assert_eq!(
+            secrets.open_headers(headers).unwrap(),
+            [("authorization".to_string(), "Splunk t0k3n".to_string())]
+        );
+        // The same value seals the same way (an edit that resends it is no change) ...
+        assert_eq!(
+            &secrets.seal_header("authorization", "Splunk t0k3n"),
+            sealed
+        );
+        assert_ne!(
+            &secrets.seal_header("authorization", "Splunk t0k3m"),
+            sealed
+        );
+        // ... under its own name only, and by this secret only.
+        assert_eq!(secrets.open_header("x-token", sealed), None);
+        assert_eq!(
+            StreamSecrets::new([4; 32]).open_header("authorization", sealed),
+            None
+        );
+        assert_eq!(
+            spec.transport.shown(),
+            json!({"type": "webhook", "url": "https://splunk.example/in",
+                   "headers": {"authorization": "…"}})
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit as _, Mac as _};
 
 use super::Outcome;
+use super::envelope::{self, Format, Payload};
 use super::target_guard::{GuardedResolver, TargetGuard};
 use super::tls::StreamTls;
 
@@ -75,7 +76,12 @@ pub struct Message<'a> {
     pub url: &'a str,
     pub id: &'a str,
     pub timestamp: i64,
-    pub body: Vec<u8>,
+    /// The batch in the stream's format (`envelope::payload`).
+    pub payload: Payload,
+    /// How a `2xx` answer is read: Elasticsearch's `_bulk` says per item what it took.
+    pub format: Format,
+    /// The stream's own headers, opened (a SIEM's token).
+    pub headers: &'a [(String, String)],
     /// The current secret first, then the previous one during a rotation's overlap.
     pub keys: &'a [[u8; 32]],
 }
@@ -90,14 +96,19 @@ pub async fn post(client: &reqwest::Client, guard: TargetGuard, message: Message
     if let Some(refusal) = literal_refusal(guard, message.url) {
         return Outcome::Refused(refusal);
     }
-    let signature = signature(message.keys, message.id, message.timestamp, &message.body);
-    let sent = client
-        .post(message.url)
-        .header("content-type", "application/json")
+    let Payload { content_type, body } = message.payload;
+    let signature = signature(message.keys, message.id, message.timestamp, &body);
+    let mut request = client.post(message.url);
+    // The stream's own first: the names Stele sets below were refused for them.
+    for (name, value) in message.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let sent = request
+        .header("content-type", content_type)
         .header("webhook-id", message.id)
         .header("webhook-timestamp", message.timestamp.to_string())
         .header("webhook-signature", signature)
-        .body(message.body)
+        .body(body)
         .send()
         .await;
     let response = match sent {
@@ -111,7 +122,16 @@ pub async fn post(client: &reqwest::Client, guard: TargetGuard, message: Message
     };
     let status = response.status();
     if status.is_success() {
-        return Outcome::Delivered;
+        return match message.format {
+            Format::ElasticBulk => match response.bytes().await {
+                Ok(answer) => envelope::elastic_outcome(&answer),
+                Err(e) => Outcome::Retry {
+                    error: format!("reading the receiver's answer failed: {}", describe(&e)),
+                    after: None,
+                },
+            },
+            _ => Outcome::Delivered,
+        };
     }
     let retry_after = response
         .headers()

@@ -40,6 +40,12 @@ struct StreamForm {
     port: String,
     /// Syslog over TLS (the checkbox).
     tls: bool,
+    /// A webhook's body: `native` (or empty), `splunk_hec`, `elastic_bulk`, `datadog`.
+    format: String,
+    /// One header each webhook POST carries (a SIEM's token); on an edit, an empty one keeps the
+    /// stream's headers.
+    header_name: String,
+    header_value: String,
     channels: String,
     actions: String,
     actor_types: Vec<String>,
@@ -55,6 +61,9 @@ impl StreamForm {
             host: form.text("host"),
             port: form.text("port"),
             tls: form.has("tls"),
+            format: form.text("format"),
+            header_name: form.text("header_name"),
+            header_value: form.text("header_value"),
             channels: form.text("channels"),
             actions: form.text("actions"),
             actor_types: form.all("actor_type").map(str::to_string).collect(),
@@ -68,6 +77,7 @@ impl StreamForm {
         let mut form = StreamForm {
             name: view.stream.name.clone(),
             transport: view.spec.transport.kind().into(),
+            format: view.spec.format.clone(),
             channels: view.spec.filter.channels.join(", "),
             actions: view.spec.filter.actions.join(", "),
             actor_types: view
@@ -102,7 +112,22 @@ impl StreamForm {
                 }
             },
             "nats" => Some(json!({"type": "nats"})),
-            _ => Some(json!({"type": "webhook", "url": self.url})),
+            _ => {
+                let mut webhook = json!({"type": "webhook", "url": self.url});
+                match (self.header_name.is_empty(), self.header_value.is_empty()) {
+                    (true, true) => {}
+                    (false, false) => {
+                        webhook["headers"] = json!({ &self.header_name: self.header_value });
+                    }
+                    (false, true) => {
+                        problems.insert("header".into(), "Give the header's value too.".into());
+                    }
+                    (true, false) => {
+                        problems.insert("header".into(), "Give the header's name too.".into());
+                    }
+                }
+                Some(webhook)
+            }
         };
         let list = |text: &str| -> Vec<String> {
             text.split(',')
@@ -138,6 +163,7 @@ impl StreamForm {
             name: (!self.name.is_empty()).then(|| json!(self.name)),
             transport,
             filter,
+            format: (!self.format.is_empty()).then(|| json!(self.format)),
             from_seq,
             ..StreamFields::default()
         })
@@ -147,10 +173,20 @@ impl StreamForm {
     /// entry), the transport unless it is the same webhook with its URL left empty.
     fn edit_fields(&self, current: &StreamView) -> Result<StreamFields, Problems> {
         let mut fields = self.fields()?;
-        let same_webhook = self.transport == "webhook"
-            && matches!(current.spec.transport, Transport::Webhook { .. });
-        if same_webhook && self.url.is_empty() {
-            fields.transport = None;
+        if let (Transport::Webhook { url, .. }, "webhook", "") = (
+            &current.spec.transport,
+            self.transport.as_str(),
+            self.url.as_str(),
+        ) {
+            // The URL left empty is the stream's own (never shown: its query values are
+            // hidden), with a new header if one is given.
+            fields.transport = match &mut fields.transport {
+                Some(webhook) if webhook.get("headers").is_some() => {
+                    webhook["url"] = json!(url);
+                    fields.transport.take()
+                }
+                _ => None,
+            };
         }
         if fields.filter.is_none() {
             fields.filter = Some(serde_json::Value::Null);
@@ -167,6 +203,8 @@ fn control_of(field: &str) -> &'static str {
         "transport.host" => "host",
         "transport.port" => "port",
         "transport.tls" => "tls",
+        "format" => "format",
+        f if f.starts_with("transport.headers") => "header",
         "from_seq" => "from_seq",
         f if f.starts_with("filter.channels") => "channels",
         f if f.starts_with("filter.actions") => "actions",
@@ -426,6 +464,7 @@ pub async fn edit(
     let by = By::new(member_actor(user.who()), client.context());
     let edited = streams::edit(
         state.store.as_ref(),
+        &state.stream_secrets,
         state.stream_guard,
         user.org,
         &id,
@@ -637,6 +676,14 @@ fn render(
     settings_page(user, "Log streams", STREAMS_PATH, notice, body)
 }
 
+/// The bodies a webhook stream can post, as the form offers them.
+const FORMATS: [(&str, &str); 4] = [
+    ("native", "Stele's own (Standard Webhooks)"),
+    ("splunk_hec", "Splunk HTTP Event Collector"),
+    ("elastic_bulk", "Elasticsearch / OpenSearch _bulk"),
+    ("datadog", "Datadog logs intake"),
+];
+
 /// What the stream form does: create a stream, or change one.
 enum FormMode {
     Create,
@@ -659,6 +706,13 @@ impl FormMode {
         match self {
             FormMode::Create => "https://siem.example.com/stele".into(),
             FormMode::Edit { target, .. } => format!("empty: keep {target}"),
+        }
+    }
+
+    fn header_placeholder(&self) -> &'static str {
+        match self {
+            FormMode::Create => "Splunk 8a1f…",
+            FormMode::Edit { .. } => "empty: keep the stream's headers",
         }
     }
 
@@ -705,6 +759,25 @@ fn stream_form(
                             placeholder=(mode.url_placeholder())
                             aria-invalid=[problems.contains_key("url").then_some("true")];
                         (problem(problems, "url"))
+                    }
+                    div.field {
+                        label for="stream-format" { "Body" }
+                        select #stream-format name="format" {
+                            @for (value, label) in FORMATS {
+                                option value=(value) selected[form.format == value || (form.format.is_empty() && value == "native")] { (label) }
+                            }
+                        }
+                        (problem(problems, "format"))
+                    }
+                    div.field {
+                        label for="stream-header-name" { "Header (a SIEM's token; stored sealed, never shown)" }
+                        input #stream-header-name type="text" name="header_name" value=(form.header_name)
+                            placeholder="Authorization"
+                            aria-invalid=[problems.contains_key("header").then_some("true")];
+                        input #stream-header-value type="password" name="header_value" value=""
+                            autocomplete="off" placeholder=(mode.header_placeholder())
+                            aria-label="Header value";
+                        (problem(problems, "header"))
                     }
                     div.choice {
                         input #transport-syslog type="radio" name="transport" value="syslog" checked[syslog];
