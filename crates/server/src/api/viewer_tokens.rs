@@ -71,6 +71,10 @@ pub async fn create(
             format!("the body is not a viewer token request: {e}"),
         )
     })?;
+    // Managing streams can send the whole trail anywhere: the minting key must be an admin's.
+    if body.permissions.contains(&Permission::Streams) {
+        auth.require(Scope::Admin)?;
+    }
     let store = state.store.as_ref();
     let platform = state.directory.platform(store).await?;
     let org = match body.organization.as_deref() {

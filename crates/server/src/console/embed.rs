@@ -19,22 +19,25 @@
 //! organization allows in its settings (`embed_origins`) may frame these pages
 //! (`frame-ancestors`); none by default.
 
-use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Form, Router};
 use maud::{DOCTYPE, Markup, html};
 use stele_core::time::Millis;
 use stele_store::{OrgKey, Organization};
 
+use super::ConsoleError;
 use super::auth::Client;
 use super::log_page;
 use super::render::encode_component;
+use super::settings::streams::{self, StreamsDoor};
+use super::settings::{DoneQuery, FormPairs, Notice};
 use crate::app::state::AppState;
 use stele_service::access::viewer::{self, Claims, Kind, Permission, Theme, TokenError};
-use stele_service::trail::{self, activity};
+use stele_service::trail::{self, By, activity};
 
 /// Where the embedded pages live.
 pub const EMBED_PATH: &str = "/embed";
@@ -42,7 +45,25 @@ pub const EMBED_PATH: &str = "/embed";
 /// The embedded viewer's routes, with its own security headers.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/embed/log", get(open))
+        .route("/embed/log", get(open_log))
+        .route("/embed/streams", get(open_streams))
+        .route(
+            "/embed/s/{session}/streams",
+            get(streams_list).post(streams_create),
+        )
+        .route("/embed/s/{session}/streams/{id}/pause", post(streams_pause))
+        .route(
+            "/embed/s/{session}/streams/{id}/resume",
+            post(streams_resume),
+        )
+        .route(
+            "/embed/s/{session}/streams/{id}/edit",
+            get(streams_edit_page).post(streams_edit),
+        )
+        .route(
+            "/embed/s/{session}/streams/{id}/delete",
+            get(streams_confirm_delete).post(streams_delete),
+        )
         .route("/embed/s/{session}/log", get(log))
         .route(
             "/embed/s/{session}/entities/{entity_type}/{entity_id}",
@@ -124,11 +145,31 @@ async fn organization(state: &AppState, claims: &Claims) -> Result<Organization>
         .ok_or(EmbedError::Ended(TokenError::BadSignature))
 }
 
-/// `GET /embed/log?token=…`: opens a session and goes to its page.
-async fn open(
+/// `GET /embed/log?token=…`: opens a session and goes to its log.
+async fn open_log(
     State(state): State<AppState>,
     client: Client,
     RawQuery(query): RawQuery,
+) -> Result<Response> {
+    open(&state, &client, query, "log").await
+}
+
+/// `GET /embed/streams?token=…`: opens a session and goes to the organization's log streams,
+/// for a token with the `streams` permission (WorkOS's `log_streams` portal link).
+async fn open_streams(
+    State(state): State<AppState>,
+    client: Client,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    open(&state, &client, query, "streams").await
+}
+
+/// Opens a session with the query's opening token and goes to its `page`.
+async fn open(
+    state: &AppState,
+    client: &Client,
+    query: Option<String>,
+    page: &str,
 ) -> Result<Response> {
     let params = pairs(query);
     let token = params
@@ -139,7 +180,10 @@ async fn open(
     let now = state.clock.now();
     let claims =
         viewer::verify(&state.viewer_tokens, token, Kind::Open, now).map_err(EmbedError::Ended)?;
-    let org = organization(&state, &claims).await?;
+    if page == "streams" && !claims.may(Permission::Streams) {
+        return Err(EmbedError::Refused(STREAMS_REFUSED));
+    }
+    let org = organization(state, &claims).await?;
     let event = activity::viewer_session_started(
         &claims,
         client.ip.map(|ip| ip.to_string()),
@@ -149,7 +193,7 @@ async fn open(
     trail::record(state.store.as_ref(), org.key, event).await?;
     let session = viewer::sign(&state.viewer_tokens, &claims.session(now));
     let rest: Vec<(String, String)> = params.into_iter().filter(|(k, _)| k != "token").collect();
-    Ok(Redirect::to(&with_query(&format!("{}/log", base(&session)), &rest)).into_response())
+    Ok(Redirect::to(&with_query(&format!("{}/{page}", base(&session)), &rest)).into_response())
 }
 
 /// `GET /embed/s/{session}/log`: the log, or the record's history for a per-record token.
@@ -266,6 +310,20 @@ async fn export(
     }
     let org = organization(&state, &claims).await?;
     let params = claims.filters.apply(&pairs(query));
+    let By { actor, context, .. } = viewer_by(&claims, &client);
+    // A refused parameter or a failure before the first byte is the API's JSON error, as the
+    // console's export answers it.
+    Ok(
+        match crate::app::download::stream(&state, org.key, &params, actor, context).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+/// Who the viewer is, for what they do: a user named as the token names them, from the key that
+/// minted it.
+fn viewer_by(claims: &Claims, client: &Client) -> By {
     let actor = stele_core::Actor {
         kind: stele_core::ActorType::User,
         id: Some(claims.viewer.id.clone()),
@@ -277,14 +335,136 @@ async fn export(
     };
     let mut context = client.context();
     context.api_key_id = Some(claims.minted_by.clone());
-    // A refused parameter or a failure before the first byte is the API's JSON error, as the
-    // console's export answers it.
-    Ok(
-        match crate::app::download::stream(&state, org.key, &params, actor, context).await {
-            Ok(response) => response,
-            Err(e) => e.into_response(),
-        },
-    )
+    By::new(actor, context)
+}
+
+const STREAMS_REFUSED: &str = "This view may not manage log streams.";
+
+/// The stream pages of a session whose token has the `streams` permission
+/// (`crate::console::settings::streams`, the console's own pages, framed for the iframe); each
+/// change is recorded as the viewer's.
+async fn streams_door(
+    state: &AppState,
+    session_token: &str,
+    client: &Client,
+) -> Result<StreamsDoor> {
+    let now = state.clock.now();
+    let claims = session(state, session_token, now)?;
+    if !claims.may(Permission::Streams) {
+        return Err(EmbedError::Refused(STREAMS_REFUSED));
+    }
+    let org = organization(state, &claims).await?;
+    let theme = theme_of(state, &claims, org.key).await;
+    let fresh = viewer::sign(&state.viewer_tokens, &claims.session(now));
+    let by = viewer_by(&claims, client);
+    let base_path = format!("{}/streams", base(&fresh));
+    Ok(StreamsDoor {
+        org: org.key,
+        by,
+        base: base_path,
+        hidden: html! {},
+        pause_reason: "paused in the embedded log streams page",
+        frame: Box::new(move |title, notice, body| {
+            let body = html! {
+                @match notice {
+                    Some(Notice::Done(message)) => p.notice-done role="status" { (message) },
+                    Some(Notice::Refused(message)) => p.error role="alert" { (message) },
+                    None => {},
+                }
+                (body)
+            };
+            page_markup(&claims, &theme, &fresh, title, body)
+        }),
+    })
+}
+
+impl From<ConsoleError> for EmbedError {
+    fn from(e: ConsoleError) -> Self {
+        EmbedError::Failed(format!("{e:?}"))
+    }
+}
+
+/// `GET /embed/s/{session}/streams`.
+async fn streams_list(
+    State(state): State<AppState>,
+    Path(session_token): Path<String>,
+    client: Client,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::list_page(&state, &door, query).await?)
+}
+
+/// `POST /embed/s/{session}/streams`: creates a stream; its secret is shown once.
+async fn streams_create(
+    State(state): State<AppState>,
+    Path(session_token): Path<String>,
+    client: Client,
+    Form(form): Form<FormPairs>,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::create_stream(&state, &door, &form).await?)
+}
+
+/// `POST /embed/s/{session}/streams/{id}/pause`.
+async fn streams_pause(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::pause_or_resume(&state, &door, &id, true).await?)
+}
+
+/// `POST /embed/s/{session}/streams/{id}/resume`.
+async fn streams_resume(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::pause_or_resume(&state, &door, &id, false).await?)
+}
+
+/// `GET /embed/s/{session}/streams/{id}/edit`.
+async fn streams_edit_page(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::edit_page(&state, &door, &id).await?)
+}
+
+/// `POST /embed/s/{session}/streams/{id}/edit`.
+async fn streams_edit(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+    Form(form): Form<FormPairs>,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::edit_stream(&state, &door, &id, &form).await?)
+}
+
+/// `GET /embed/s/{session}/streams/{id}/delete`: asks to confirm.
+async fn streams_confirm_delete(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::confirm_delete_page(&state, &door, &id).await?)
+}
+
+/// `POST /embed/s/{session}/streams/{id}/delete`.
+async fn streams_delete(
+    State(state): State<AppState>,
+    Path((session_token, id)): Path<(String, String)>,
+    client: Client,
+) -> Result<Response> {
+    let door = streams_door(&state, &session_token, &client).await?;
+    Ok(streams::delete_stream(&state, &door, &id).await?)
 }
 
 /// The theme a viewer sees: per field, the token's, else the organization's settings', else the
@@ -371,8 +551,16 @@ const EMBED_JS: &str = include_str!("assets/embed.js");
 
 /// A page of the viewer in `theme` ([`theme_of`]): no console header, sized for an iframe.
 fn page(claims: &Claims, theme: &Theme, session: &str, title: &str, body: Markup) -> Response {
+    (
+        StatusCode::OK,
+        page_markup(claims, theme, session, title, body),
+    )
+        .into_response()
+}
+
+fn page_markup(claims: &Claims, theme: &Theme, session: &str, title: &str, body: Markup) -> Markup {
     let mode = theme.mode.as_deref().unwrap_or("auto");
-    let markup = html! {
+    html! {
         (DOCTYPE)
         html lang="en" data-theme=(mode) {
             head {
@@ -387,11 +575,30 @@ fn page(claims: &Claims, theme: &Theme, session: &str, title: &str, body: Markup
             // A per-record view (one record's history, fixed by the token) is compact: no filter
             // bar or chart, as a record's log under the record in the vendor's page.
             body.embedded.compact[claims.filters.record().is_some()] {
-                main.embedded-main { (body) }
+                main.embedded-main {
+                    // A viewer who may manage streams goes between the two views.
+                    @if claims.may(Permission::Streams) {
+                        nav.settings-tabs.embedded-tabs aria-label="Views" {
+                            @for (path, label) in [("log", "Audit log"), ("streams", "Log streams")] {
+                                @if title_is(title, path) {
+                                    a.current href=(format!("{}/{path}", base(session))) aria-current="page" { (label) }
+                                } @else {
+                                    a href=(format!("{}/{path}", base(session))) { (label) }
+                                }
+                            }
+                        }
+                    }
+                    (body)
+                }
             }
         }
-    };
-    (StatusCode::OK, markup).into_response()
+    }
+}
+
+/// Whether a page of this title belongs to the view at `path` (`log` or `streams`), for the tabs.
+fn title_is(title: &str, path: &str) -> bool {
+    let streams = title.to_ascii_lowercase().contains("stream");
+    (path == "streams") == streams
 }
 
 /// The answer of a session that has ended (or a token that is not valid): a page that asks the

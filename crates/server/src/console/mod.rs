@@ -91,7 +91,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/console/settings/streams/{id}/edit",
-            get(settings::streams::edit_page).post(settings::streams::edit),
+            get(settings::streams::edit_form_page).post(settings::streams::edit),
         )
         .route(
             "/console/settings/streams/{id}/delete",

@@ -796,6 +796,10 @@ async fn a_portal_link_opens_the_organizations_embedded_log() {
             json!({"intent": "sso", "organization": "tenant-p"}),
             "intent",
         ),
+        (
+            json!({"intent": "dsync", "organization": "tenant-p"}),
+            "intent",
+        ),
         (json!({"organization": "tenant-p"}), "intent"),
         (json!({"intent": "audit_logs"}), "organization"),
         (
@@ -832,6 +836,164 @@ async fn a_portal_link_opens_the_organizations_embedded_log() {
     )
     .await;
     assert_workos_error(status, &body, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_log_streams_portal_link_opens_the_organizations_stream_settings() {
+    let app = spawn_app().await;
+    let key = platform_key(
+        &app,
+        &[
+            Scope::Viewer,
+            Scope::Admin,
+            Scope::Ingest,
+            Scope::Organizations,
+        ],
+    )
+    .await;
+    tenant(&app, &key, "tenant-s").await;
+    record_for(&app, &key, "tenant-s", vec![signed_in("ops_user", "team")]).await;
+
+    // A stream can send the whole trail anywhere: a key without `admin` gets no such link.
+    let viewer_only = platform_key(&app, &[Scope::Viewer]).await;
+    let request = json!({"intent": "log_streams", "organization": "tenant-s"});
+    let (status, body) = workos(
+        &app,
+        Method::POST,
+        &viewer_only,
+        "/portal/generate_link",
+        Some(request.clone()),
+    )
+    .await;
+    assert_workos_error(status, &body, StatusCode::FORBIDDEN);
+
+    let (status, body) = workos(
+        &app,
+        Method::POST,
+        &key,
+        "/portal/generate_link",
+        Some(request),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let link = body["link"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{}/embed/streams?token=svt_", app.url)),
+        "{link}"
+    );
+    // Opened without a key: the organization's streams and the form to create one.
+    let page = app.client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.url().path().starts_with("/embed/s/"), "{}", page.url());
+    let html = page.text().await.unwrap();
+    assert!(html.contains("no log streams") && html.contains("Create a stream"));
+    // Each page carries a fresh session token in its links and forms.
+    let action = html
+        .split("<form class=\"settings-form\" method=\"post\" action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        action.starts_with("/embed/s/svt_") && action.ends_with("/streams"),
+        "{action}"
+    );
+    let session_base = action.trim_end_matches("/streams").to_string();
+
+    // Created from the page: the secret shown once, the stream the organization's, the
+    // creation recorded as the portal's viewer.
+    let created = app
+        .client
+        .post(format!("{}{action}", app.url))
+        .form(&[
+            ("name", "Customer SIEM"),
+            ("transport", "webhook"),
+            ("url", "https://siem.example.com/in"),
+            ("format", "splunk_hec"),
+            ("header_name", "Authorization"),
+            ("header_value", "Splunk portal-t0k3n"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    assert!(html.contains("whsec_"), "{html}");
+    assert!(!html.contains("portal-t0k3n"));
+    let streams: Value = app
+        .client
+        .get(format!("{}/v1/streams", app.url))
+        .bearer_auth(&key)
+        .header("Stele-Organization", "tenant-s")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stream = &streams["data"][0];
+    assert_eq!(stream["name"], "Customer SIEM", "{streams}");
+    assert_eq!(stream["format"], "splunk_hec");
+    let trail: Value = app
+        .client
+        .get(format!(
+            "{}/v1/events?detailed_action=log_stream.create&actor_type=all",
+            app.url
+        ))
+        .bearer_auth(&key)
+        .header("Stele-Organization", "tenant-s")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        trail["entries"][0]["actor"]["id"], "admin-portal",
+        "{trail}"
+    );
+
+    // Paused from the page, back to the list with its notice.
+    let id = stream["id"].as_str().unwrap();
+    let paused = app
+        .client
+        .post(format!("{}{session_base}/streams/{id}/pause", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), StatusCode::OK, "redirected to the list");
+    assert!(paused.text().await.unwrap().contains("Paused"));
+
+    // An audit_logs link opens the log, and its session may not manage streams.
+    let (_, body) = workos(
+        &app,
+        Method::POST,
+        &key,
+        "/portal/generate_link",
+        Some(json!({"intent": "audit_logs", "organization": "tenant-s"})),
+    )
+    .await;
+    let log = app
+        .client
+        .get(body["link"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let log_base = log.url().path().trim_end_matches("/log").to_string();
+    let refused = app
+        .client
+        .get(format!("{}{log_base}/streams", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = app
+        .client
+        .post(format!("{}{log_base}/streams/{id}/delete", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
 
 /// A WorkOS event as `@workos-inc/node` sends it (interop-wire.md A2), with two targets.

@@ -79,6 +79,15 @@ async fn the_workos_sdk_exports_defines_schemas_and_links_to_the_portal() {
     let page = client.get(link).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("Jon"));
+    // The `log_streams` intent opens the organization's log streams.
+    let link = report["streamsLink"]["link"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{url}/embed/streams?token=svt_")),
+        "{link}"
+    );
+    let page = client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Create a stream"));
 
     // Stele's errors become the SDK's exceptions with Stele's words (never `[object Object]`).
     let thrown = |case: &str| report[case]["thrown"].clone();

@@ -61,6 +61,10 @@ async function main() {
     organization,
     returnUrl: "https://app.test/back",
   });
+  report.streamsLink = await workos.portal.generateLink({
+    intent: "log_streams",
+    organization,
+  });
 
   report.unknownExport = await attempt(() =>
     workos.auditLogs.getExport("audit_log_export_01GBZK5MP7TD1YCFQHFR22180V"),

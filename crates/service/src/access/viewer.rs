@@ -62,6 +62,10 @@ pub struct Viewer {
 pub enum Permission {
     Read,
     Export,
+    /// Manage the organization's log streams in the embedded pages (`/embed/streams`): what
+    /// WorkOS's `log_streams` portal link opens. Only a key with the `admin` scope may grant it:
+    /// a stream sends the whole trail wherever it is pointed.
+    Streams,
 }
 
 /// Filters fixed by the token: the viewer sees only what they select.

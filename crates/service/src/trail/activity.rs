@@ -673,6 +673,7 @@ fn permissions_text(claims: &crate::access::viewer::Claims) -> String {
         .map(|p| match p {
             crate::access::viewer::Permission::Read => "read",
             crate::access::viewer::Permission::Export => "export",
+            crate::access::viewer::Permission::Streams => "streams",
         })
         .collect::<Vec<_>>()
         .join(",")

@@ -436,7 +436,8 @@ pub struct ViewerTokenRequest {
     pub organization: Option<String>,
     /// The person looking (`id`, `email`, `name`), recorded with what they open.
     pub viewer: Value,
-    /// `read` (always) and `export`.
+    /// `read` (always), `export`, and `streams` (manage the organization's log streams in the
+    /// embedded pages, `/embed/streams`; the minting key needs the `admin` scope).
     pub permissions: Option<Vec<String>>,
     /// Filters fixed for every page the viewer opens (the list's parameters by name).
     pub filters: Option<BTreeMap<String, Value>>,

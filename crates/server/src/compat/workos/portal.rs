@@ -5,10 +5,16 @@
 //! of the default length; the viewer may read and export, sees every entry of the organization,
 //! and is recorded as `admin-portal` ("Admin Portal link"), since WorkOS names no person.
 //!
+//! The `log_streams` intent opens the organization's log streams instead
+//! (`/embed/streams?token=…`): the same pages as the console's Settings → Log streams, for the
+//! customer's IT admin, who can create, change, pause and delete streams there (and read the
+//! log beside them). A stream sends the whole trail wherever it points, so that link needs a key
+//! with the `admin` scope.
+//!
 //! `return_url` and `success_url` are checked (absolute http(s) URLs) but lead nowhere: the
-//! embedded log has no "back" or "done" step to send people to them. The other intents
-//! (`sso`, `dsync`, `log_streams`, …) are WorkOS features Stele does not have: a 422 naming
-//! `intent`.
+//! embedded pages have no "back" or "done" step to send people to them. The other intents
+//! (`sso`, `dsync`, `domain_verification`, …) are WorkOS features Stele does not have: a 422
+//! naming `intent`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,8 +31,9 @@ use crate::app::state::AppState;
 use stele_service::access::viewer::{self, FixedFilters, MintRequest, Permission, Theme, Viewer};
 use stele_service::trail::By;
 
-/// The one intent Stele serves.
+/// The intents Stele serves: the embedded log, and the organization's log streams.
 pub const AUDIT_LOGS_INTENT: &str = "audit_logs";
+pub const LOG_STREAMS_INTENT: &str = "log_streams";
 /// How long the link may wait to be opened: WorkOS's five minutes.
 pub const LINK_TTL_SECONDS: u64 = 5 * 60;
 /// Who the viewer is, as the entries of their viewing name them.
@@ -35,7 +42,8 @@ const PORTAL_VIEWER_NAME: &str = "Admin Portal link";
 
 const FIELDS: [&str; 4] = ["intent", "organization", "return_url", "success_url"];
 
-/// `POST /portal/generate_link` → `201 {"link": "https://…/embed/log?token=svt_…"}`.
+/// `POST /portal/generate_link` → `201 {"link": "https://…/embed/log?token=svt_…"}` (or
+/// `…/embed/streams?token=…` for `log_streams`).
 pub async fn generate_link(
     State(state): State<AppState>,
     key: WorkosKey,
@@ -63,21 +71,25 @@ pub async fn generate_link(
             ))),
         }
     };
-    match text("intent")?.as_deref() {
-        Some(AUDIT_LOGS_INTENT) => {}
+    let streams = match text("intent")?.as_deref() {
+        Some(AUDIT_LOGS_INTENT) => false,
+        Some(LOG_STREAMS_INTENT) => {
+            key.require(Scope::Admin)?;
+            true
+        }
         None => {
             return Err(WorkosError::requirement(Requirement::required(
                 "intent",
-                "is required: audit_logs",
+                "is required: audit_logs or log_streams",
             )));
         }
         Some(other) => {
             return Err(WorkosError::requirement(Requirement::invalid(
                 "intent",
-                format!("must be audit_logs: Stele has no `{other}` portal"),
+                format!("must be audit_logs or log_streams: Stele has no `{other}` portal"),
             )));
         }
-    }
+    };
     for field in ["return_url", "success_url"] {
         if let Some(url) = text(field)?
             && !is_web_url(&url)
@@ -109,7 +121,11 @@ pub async fn generate_link(
             name: Some(PORTAL_VIEWER_NAME.into()),
             email: None,
         },
-        permissions: vec![Permission::Read, Permission::Export],
+        permissions: if streams {
+            vec![Permission::Read, Permission::Export, Permission::Streams]
+        } else {
+            vec![Permission::Read, Permission::Export]
+        },
         filters: FixedFilters::default(),
         theme: Theme::default(),
         ttl_seconds: Some(LINK_TTL_SECONDS),
@@ -136,9 +152,10 @@ pub async fn generate_link(
         viewer::MintError::Invalid(p) => WorkosError::Internal(format!("portal viewer token: {p}")),
         viewer::MintError::Store(e) => e.into(),
     })?;
+    let page = if streams { "streams" } else { "log" };
     Ok((
         StatusCode::CREATED,
-        Json(json!({"link": format!("{}/embed/log?token={token}", state.public_url)})),
+        Json(json!({"link": format!("{}/embed/{page}?token={token}", state.public_url)})),
     ))
 }
 

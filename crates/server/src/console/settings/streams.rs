@@ -28,6 +28,7 @@ use stele_service::access::roles::Permission;
 use stele_service::streams::{self, StreamError, StreamFields, StreamView, Transport};
 use stele_service::trail::By;
 use stele_service::trail::activity::member_actor;
+use stele_store::OrgKey;
 
 /// The create form as sent (or empty).
 #[derive(Debug, Default)]
@@ -213,15 +214,83 @@ fn control_of(field: &str) -> &'static str {
     }
 }
 
-/// `GET /console/settings/streams`.
-pub async fn list(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Query(query): Query<DoneQuery>,
-) -> Result<Markup, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
+/// Where the stream pages are served and who uses them: a member in the console, or a viewer of
+/// the embedded pages whose token carries the `streams` permission (WorkOS's `log_streams` portal
+/// link, `crate::console::embed`). Each page below is written once for both.
+pub(crate) struct StreamsDoor {
+    pub org: OrgKey,
+    /// Who a change is recorded as.
+    pub by: By,
+    /// The list's path; every form and link of the pages is under it.
+    pub base: String,
+    /// What every form carries besides its fields (the console's CSRF token; nothing in the
+    /// embedded pages, whose path carries the session).
+    pub hidden: Markup,
+    /// The reason a pause from these pages records.
+    pub pause_reason: &'static str,
+    /// The page around a body: its title, the notice, the body.
+    pub frame: Frame,
+}
+
+/// A page's frame: its title, the notice, the body, into the whole page.
+pub(crate) type Frame = Box<dyn Fn(&str, Option<&Notice>, Markup) -> Markup + Send + Sync>;
+
+impl StreamsDoor {
+    /// A member's: the console's settings pages, the member as the actor.
+    fn console(user: &ConsoleUser, client: &Client) -> StreamsDoor {
+        let framed = user.clone();
+        StreamsDoor {
+            org: user.org,
+            by: By::new(member_actor(user.who()), client.context()),
+            base: STREAMS_PATH.to_string(),
+            hidden: csrf_field(user),
+            pause_reason: "paused in the console",
+            frame: Box::new(move |title, notice, body| {
+                settings_page(&framed, title, STREAMS_PATH, notice, body)
+            }),
+        }
+    }
+
+    fn action_path(&self, id: &str, action: &str) -> String {
+        format!("{}/{}/{action}", self.base, encode_component(id))
+    }
+
+    fn done(&self, code: &str, about: Option<&str>) -> Response {
+        done(&self.base, code, about)
+    }
+
+    fn page(
+        &self,
+        status: StatusCode,
+        title: &str,
+        notice: Option<&Notice>,
+        body: Markup,
+    ) -> Response {
+        page(status, (self.frame)(title, notice, body))
+    }
+
+    fn missing(&self) -> Response {
+        let body = html! { p { a href=(self.base) { "Back to log streams" } } };
+        let notice = Notice::Refused("This organization has no log stream with that id.".into());
+        self.page(StatusCode::NOT_FOUND, "No such stream", Some(&notice), body)
+    }
+}
+
+fn console_error(e: StreamError) -> ConsoleError {
+    match e {
+        StreamError::Store(e) => e.into(),
+        other => ConsoleError::Internal(other.to_string()),
+    }
+}
+
+/// The list of streams and the create form, with the notice of what was just done.
+pub(crate) async fn list_page(
+    state: &AppState,
+    door: &StreamsDoor,
+    query: DoneQuery,
+) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
-    let views = streams::list(state.store.as_ref(), user.org, now)
+    let views = streams::list(state.store.as_ref(), door.org, now)
         .await
         .map_err(console_error)?;
     let named = |id: &Option<String>| {
@@ -240,45 +309,36 @@ pub async fn list(
         (Some("deleted"), _) => Some(Notice::Done("Deleted the stream.".into())),
         _ => None,
     };
-    Ok(render(
-        &user,
+    let body = render(
+        door,
         &views,
         &StreamForm::default(),
         &Problems::new(),
-        notice.as_ref(),
         now,
         state.stream_guard.nats,
-    ))
+    );
+    Ok(door.page(StatusCode::OK, "Log streams", notice.as_ref(), body))
 }
 
-fn console_error(e: StreamError) -> ConsoleError {
-    match e {
-        StreamError::Store(e) => e.into(),
-        other => ConsoleError::Internal(other.to_string()),
-    }
-}
-
-/// `POST /console/settings/streams`: creates a stream and shows its secret, once.
-pub async fn create(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    client: Client,
-    Form(form): Form<FormPairs>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
+/// Creates a stream from the form and shows its secret, once.
+pub(crate) async fn create_stream(
+    state: &AppState,
+    door: &StreamsDoor,
+    form: &FormPairs,
+) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
-    let sent = StreamForm::from_pairs(&form);
+    let sent = StreamForm::from_pairs(form);
     let fields = match sent.fields() {
         Ok(fields) => fields,
-        Err(problems) => return refused(&state, &user, &sent, problems, now).await,
+        Err(problems) => return refused(state, door, &sent, problems, now).await,
     };
     let created = streams::create(
         state.store.as_ref(),
         &state.stream_secrets,
         state.stream_guard,
-        user.org,
+        door.org,
         fields,
-        &By::new(member_actor(user.who()), client.context()),
+        &door.by,
         now,
     )
     .await;
@@ -287,9 +347,9 @@ pub async fn create(
         Err(StreamError::Invalid(p)) => {
             let mut problems = Problems::new();
             problems.insert(control_of(&p.field).into(), p.message);
-            return refused(&state, &user, &sent, problems, now).await;
+            return refused(state, door, &sent, problems, now).await;
         }
-        Err(e) => return Err(console_error(e).into()),
+        Err(e) => return Err(console_error(e)),
     };
     let view = &created.view;
     let body = html! {
@@ -309,148 +369,91 @@ pub async fn create(
                 dt { "Sends to" } dd { (view.spec.transport.kind()) " " code { (view.spec.transport.target()) } }
                 dt { "Starts after" } dd { "seq " (view.stream.cursor) }
             }
-            p { a.button href=(STREAMS_PATH) { "Done: back to log streams" } }
+            p { a.button href=(door.base) { "Done: back to log streams" } }
         }
     };
-    Ok(page(
-        StatusCode::CREATED,
-        settings_page(&user, "Log stream created", STREAMS_PATH, None, body),
-    ))
+    Ok(door.page(StatusCode::CREATED, "Log stream created", None, body))
 }
 
 /// The list and the form again, with what was typed and the problems next to their controls.
 async fn refused(
     state: &AppState,
-    user: &ConsoleUser,
+    door: &StreamsDoor,
     sent: &StreamForm,
     problems: Problems,
     now: Millis,
-) -> Result<Response, PageError> {
-    let views = streams::list(state.store.as_ref(), user.org, now)
+) -> Result<Response, ConsoleError> {
+    let views = streams::list(state.store.as_ref(), door.org, now)
         .await
         .map_err(console_error)?;
     let notice = refused_notice(&problems);
-    Ok(page(
-        StatusCode::BAD_REQUEST,
-        render(
-            user,
-            &views,
-            sent,
-            &problems,
-            Some(&notice),
-            now,
-            state.stream_guard.nats,
-        ),
-    ))
+    let body = render(door, &views, sent, &problems, now, state.stream_guard.nats);
+    Ok(door.page(StatusCode::BAD_REQUEST, "Log streams", Some(&notice), body))
 }
 
-/// `POST /console/settings/streams/{id}/pause`.
-pub async fn pause(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    client: Client,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
-    let by = By::new(member_actor(user.who()), client.context());
-    let paused = streams::pause(
-        state.store.as_ref(),
-        user.org,
-        &id,
-        Some("paused in the console".to_string()),
-        &by,
-        state.clock.now(),
-    )
-    .await;
-    changed(&user, paused.map(|_| ()), "paused", &id)
-}
-
-/// `POST /console/settings/streams/{id}/resume`.
-pub async fn resume(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    client: Client,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
-    let by = By::new(member_actor(user.who()), client.context());
-    let resumed =
-        streams::resume(state.store.as_ref(), user.org, &id, &by, state.clock.now()).await;
-    changed(&user, resumed.map(|_| ()), "resumed", &id)
-}
-
-/// Back to the list after a change, or the page saying there is no such stream.
-fn changed(
-    user: &ConsoleUser,
-    outcome: Result<(), StreamError>,
-    code: &str,
+/// Pauses (`pause`) or resumes a stream, then back to the list.
+pub(crate) async fn pause_or_resume(
+    state: &AppState,
+    door: &StreamsDoor,
     id: &str,
-) -> Result<Response, PageError> {
+    pause: bool,
+) -> Result<Response, ConsoleError> {
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let (outcome, code) = if pause {
+        let reason = Some(door.pause_reason.to_string());
+        let paused = streams::pause(store, door.org, id, reason, &door.by, now).await;
+        (paused, "paused")
+    } else {
+        let resumed = streams::resume(store, door.org, id, &door.by, now).await;
+        (resumed, "resumed")
+    };
     match outcome {
-        Ok(()) => Ok(done(STREAMS_PATH, code, Some(id))),
-        Err(StreamError::NotFound) => Ok(missing(user)),
-        Err(e) => Err(console_error(e).into()),
+        Ok(_) => Ok(door.done(code, Some(id))),
+        Err(StreamError::NotFound) => Ok(door.missing()),
+        Err(e) => Err(console_error(e)),
     }
 }
 
-fn missing(user: &ConsoleUser) -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        settings_page(
-            user,
-            "No such stream",
-            STREAMS_PATH,
-            Some(&Notice::Refused(
-                "This organization has no log stream with that id.".into(),
-            )),
-            html! { p { a href=(STREAMS_PATH) { "Back to log streams" } } },
-        ),
-    )
-}
-
-/// `GET /console/settings/streams/{id}/edit`: the stream's form, filled in as it is.
-pub async fn edit_page(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
-    let now = state.clock.now();
-    match streams::show(state.store.as_ref(), user.org, &id, now).await {
+/// The stream's form, filled in as it is.
+pub(crate) async fn edit_page(
+    state: &AppState,
+    door: &StreamsDoor,
+    id: &str,
+) -> Result<Response, ConsoleError> {
+    match streams::show(state.store.as_ref(), door.org, id, state.clock.now()).await {
         Ok(view) => Ok(edit_form(
-            &state,
-            &user,
+            state,
+            door,
             &view,
             &StreamForm::of(&view),
             &Problems::new(),
             StatusCode::OK,
         )),
-        Err(StreamError::NotFound) => Ok(missing(&user)),
-        Err(e) => Err(console_error(e).into()),
+        Err(StreamError::NotFound) => Ok(door.missing()),
+        Err(e) => Err(console_error(e)),
     }
 }
 
-/// `POST /console/settings/streams/{id}/edit`: saves the form (recorded as the API's `PATCH`
-/// is), or shows it again with the problems next to their controls.
-pub async fn edit(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    client: Client,
-    Path(id): Path<String>,
-    Form(form): Form<FormPairs>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
+/// Saves the edit form (recorded as the API's `PATCH` is), or shows it again with the problems
+/// next to their controls.
+pub(crate) async fn edit_stream(
+    state: &AppState,
+    door: &StreamsDoor,
+    id: &str,
+    form: &FormPairs,
+) -> Result<Response, ConsoleError> {
     let now = state.clock.now();
-    let current = match streams::show(state.store.as_ref(), user.org, &id, now).await {
+    let current = match streams::show(state.store.as_ref(), door.org, id, now).await {
         Ok(view) => view,
-        Err(StreamError::NotFound) => return Ok(missing(&user)),
-        Err(e) => return Err(console_error(e).into()),
+        Err(StreamError::NotFound) => return Ok(door.missing()),
+        Err(e) => return Err(console_error(e)),
     };
-    let sent = StreamForm::from_pairs(&form);
+    let sent = StreamForm::from_pairs(form);
     let refused = |problems: Problems| {
         edit_form(
-            &state,
-            &user,
+            state,
+            door,
             &current,
             &sent,
             &problems,
@@ -461,40 +464,39 @@ pub async fn edit(
         Ok(fields) => fields,
         Err(problems) => return Ok(refused(problems)),
     };
-    let by = By::new(member_actor(user.who()), client.context());
     let edited = streams::edit(
         state.store.as_ref(),
         &state.stream_secrets,
         state.stream_guard,
-        user.org,
-        &id,
+        door.org,
+        id,
         fields,
-        &by,
+        &door.by,
         now,
     )
     .await;
     match edited {
-        Ok(_) => Ok(done(STREAMS_PATH, "changed", Some(&id))),
+        Ok(_) => Ok(door.done("changed", Some(id))),
         Err(StreamError::Invalid(p)) => {
             let mut problems = Problems::new();
             problems.insert(control_of(&p.field).into(), p.message);
             Ok(refused(problems))
         }
-        Err(StreamError::NotFound) => Ok(missing(&user)),
-        Err(e) => Err(console_error(e).into()),
+        Err(StreamError::NotFound) => Ok(door.missing()),
+        Err(e) => Err(console_error(e)),
     }
 }
 
 fn edit_form(
     state: &AppState,
-    user: &ConsoleUser,
+    door: &StreamsDoor,
     current: &StreamView,
     form: &StreamForm,
     problems: &Problems,
     status: StatusCode,
 ) -> Response {
     let mode = FormMode::Edit {
-        id: current.stream.id.clone(),
+        action: door.action_path(&current.stream.id, "edit"),
         target: current.spec.transport.target(),
     };
     let notice = (!problems.is_empty()).then(|| refused_notice(problems));
@@ -506,35 +508,20 @@ fn edit_form(
                 " and stands at seq " (current.stream.cursor) ". What you change is recorded in "
                 "the trail."
             }
-            (stream_form(user, form, problems, state.stream_guard.nats, &mode))
+            (stream_form(door, form, problems, state.stream_guard.nats, &mode))
         }
     };
-    page(
-        status,
-        settings_page(
-            user,
-            "Change a log stream",
-            STREAMS_PATH,
-            notice.as_ref(),
-            body,
-        ),
-    )
+    door.page(status, "Change a log stream", notice.as_ref(), body)
 }
 
-/// `GET /console/settings/streams/{id}/delete`: asks to confirm.
-pub async fn confirm_delete(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    user.require(Permission::AuditLogsConfigure)?;
-    let Some(stream) = state
-        .store
-        .stream(user.org, &id)
-        .await
-        .map_err(ConsoleError::from)?
-    else {
-        return Ok(missing(&user));
+/// Asks to confirm a deletion.
+pub(crate) async fn confirm_delete_page(
+    state: &AppState,
+    door: &StreamsDoor,
+    id: &str,
+) -> Result<Response, ConsoleError> {
+    let Some(stream) = state.store.stream(door.org, id).await? else {
+        return Ok(door.missing());
     };
     let body = html! {
         section.confirm {
@@ -544,18 +531,107 @@ pub async fn confirm_delete(
                 "is not touched. To send the trail there again, create a new stream (it can start "
                 "from any seq)."
             }
-            form method="post" action=(action_path(&stream.id, "delete")) {
-                (csrf_field(&user))
+            form method="post" action=(door.action_path(&stream.id, "delete")) {
+                (door.hidden)
                 button.danger type="submit" { "Delete this stream" }
                 " "
-                a href=(STREAMS_PATH) { "Cancel" }
+                a href=(door.base) { "Cancel" }
             }
         }
     };
-    Ok(page(
-        StatusCode::OK,
-        settings_page(&user, "Delete a log stream", STREAMS_PATH, None, body),
-    ))
+    Ok(door.page(StatusCode::OK, "Delete a log stream", None, body))
+}
+
+/// Deletes a stream, then back to the list.
+pub(crate) async fn delete_stream(
+    state: &AppState,
+    door: &StreamsDoor,
+    id: &str,
+) -> Result<Response, ConsoleError> {
+    let now = state.clock.now();
+    match streams::delete(state.store.as_ref(), door.org, id, &door.by, now).await {
+        Ok(()) => Ok(door.done("deleted", None)),
+        Err(StreamError::NotFound) => Ok(door.missing()),
+        Err(e) => Err(console_error(e)),
+    }
+}
+
+/// `GET /console/settings/streams`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(list_page(&state, &StreamsDoor::console(&user, &client), query).await?)
+}
+
+/// `POST /console/settings/streams`: creates a stream and shows its secret, once.
+pub async fn create(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Form(form): Form<FormPairs>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(create_stream(&state, &StreamsDoor::console(&user, &client), &form).await?)
+}
+
+/// `POST /console/settings/streams/{id}/pause`.
+pub async fn pause(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(pause_or_resume(&state, &StreamsDoor::console(&user, &client), &id, true).await?)
+}
+
+/// `POST /console/settings/streams/{id}/resume`.
+pub async fn resume(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(pause_or_resume(&state, &StreamsDoor::console(&user, &client), &id, false).await?)
+}
+
+/// `GET /console/settings/streams/{id}/edit`: the stream's form, filled in as it is.
+pub async fn edit_form_page(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(edit_page(&state, &StreamsDoor::console(&user, &client), &id).await?)
+}
+
+/// `POST /console/settings/streams/{id}/edit`.
+pub async fn edit(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+    Form(form): Form<FormPairs>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(edit_stream(&state, &StreamsDoor::console(&user, &client), &id, &form).await?)
+}
+
+/// `GET /console/settings/streams/{id}/delete`: asks to confirm.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    user.require(Permission::AuditLogsConfigure)?;
+    Ok(confirm_delete_page(&state, &StreamsDoor::console(&user, &client), &id).await?)
 }
 
 /// `POST /console/settings/streams/{id}/delete`.
@@ -566,18 +642,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     user.require(Permission::AuditLogsConfigure)?;
-    let by = By::new(member_actor(user.who()), client.context());
-    let deleted =
-        streams::delete(state.store.as_ref(), user.org, &id, &by, state.clock.now()).await;
-    match deleted {
-        Ok(()) => Ok(done(STREAMS_PATH, "deleted", None)),
-        Err(StreamError::NotFound) => Ok(missing(&user)),
-        Err(e) => Err(console_error(e).into()),
-    }
-}
-
-fn action_path(id: &str, action: &str) -> String {
-    format!("{STREAMS_PATH}/{}/{action}", encode_component(id))
+    Ok(delete_stream(&state, &StreamsDoor::console(&user, &client), &id).await?)
 }
 
 /// "3 entries, 12 s" behind, or "caught up".
@@ -594,15 +659,14 @@ fn lag_text(view: &StreamView) -> String {
 }
 
 fn render(
-    user: &ConsoleUser,
+    door: &StreamsDoor,
     views: &[StreamView],
     form: &StreamForm,
     problems: &Problems,
-    notice: Option<&Notice>,
     now: Millis,
     nats: bool,
 ) -> Markup {
-    let body = html! {
+    html! {
         section.stream-list {
             h2 { "Log streams" }
             p.hint {
@@ -646,20 +710,20 @@ fn render(
                                     }
                                     td.actions {
                                         @if state == "paused" {
-                                            form.inline method="post" action=(action_path(&s.id, "resume")) {
-                                                (csrf_field(user))
+                                            form.inline method="post" action=(door.action_path(&s.id, "resume")) {
+                                                (door.hidden)
                                                 button.resume type="submit" { "Resume" }
                                             }
                                         } @else {
-                                            form.inline method="post" action=(action_path(&s.id, "pause")) {
-                                                (csrf_field(user))
+                                            form.inline method="post" action=(door.action_path(&s.id, "pause")) {
+                                                (door.hidden)
                                                 button.pause type="submit" { "Pause" }
                                             }
                                         }
                                         " "
-                                        a.edit href=(action_path(&s.id, "edit")) { "Edit…" }
+                                        a.edit href=(door.action_path(&s.id, "edit")) { "Edit…" }
                                         " "
-                                        a.delete href=(action_path(&s.id, "delete")) { "Delete…" }
+                                        a.delete href=(door.action_path(&s.id, "delete")) { "Delete…" }
                                     }
                                 }
                             }
@@ -670,10 +734,9 @@ fn render(
         }
         section.create-stream {
             h2 { "Create a stream" }
-            (stream_form(user, form, problems, nats, &FormMode::Create))
+            (stream_form(door, form, problems, nats, &FormMode::Create { action: door.base.clone() }))
         }
-    };
-    settings_page(user, "Log streams", STREAMS_PATH, notice, body)
+    }
 }
 
 /// The bodies a webhook stream can post, as the form offers them.
@@ -686,39 +749,40 @@ const FORMATS: [(&str, &str); 4] = [
 
 /// What the stream form does: create a stream, or change one.
 enum FormMode {
-    Create,
+    Create {
+        action: String,
+    },
     Edit {
-        id: String,
+        action: String,
         /// Where it sends now, as it is shown (a URL's query values hidden).
         target: String,
     },
 }
 
 impl FormMode {
-    fn action(&self) -> String {
+    fn action(&self) -> &str {
         match self {
-            FormMode::Create => STREAMS_PATH.to_string(),
-            FormMode::Edit { id, .. } => action_path(id, "edit"),
+            FormMode::Create { action } | FormMode::Edit { action, .. } => action,
         }
     }
 
     fn url_placeholder(&self) -> String {
         match self {
-            FormMode::Create => "https://siem.example.com/stele".into(),
+            FormMode::Create { .. } => "https://siem.example.com/stele".into(),
             FormMode::Edit { target, .. } => format!("empty: keep {target}"),
         }
     }
 
     fn header_placeholder(&self) -> &'static str {
         match self {
-            FormMode::Create => "Splunk 8a1f…",
+            FormMode::Create { .. } => "Splunk 8a1f…",
             FormMode::Edit { .. } => "empty: keep the stream's headers",
         }
     }
 
     fn start_label(&self) -> &'static str {
         match self {
-            FormMode::Create => "Start from seq (empty: the next new entry)",
+            FormMode::Create { .. } => "Start from seq (empty: the next new entry)",
             FormMode::Edit { .. } => {
                 "Send again from seq (empty: carry on where it is; the receiver gets those \
                  entries twice)"
@@ -729,7 +793,7 @@ impl FormMode {
 
 /// The form that creates a stream or changes one.
 fn stream_form(
-    user: &ConsoleUser,
+    door: &StreamsDoor,
     form: &StreamForm,
     problems: &Problems,
     nats: bool,
@@ -739,7 +803,7 @@ fn stream_form(
     let webhook = !syslog && form.transport != "nats";
     html! {
             form.settings-form method="post" action=(mode.action()) novalidate {
-                (csrf_field(user))
+                (door.hidden)
                 div.field {
                     label for="stream-name" { "Name" }
                     input #stream-name type="text" name="name" value=(form.name) maxlength="200"
@@ -848,11 +912,11 @@ fn stream_form(
                 }
                 div.form-actions {
                     @match mode {
-                        FormMode::Create => button.primary type="submit" { "Create stream" },
+                        FormMode::Create { .. } => button.primary type="submit" { "Create stream" },
                         FormMode::Edit { .. } => {
                             button.primary type="submit" { "Save changes" }
                             " "
-                            a href=(STREAMS_PATH) { "Cancel" }
+                            a href=(door.base) { "Cancel" }
                         }
                     }
                 }
