@@ -1,7 +1,8 @@
 //! The embedded audit log in a real browser: a vendor's page on another origin (its own small
 //! server on another port) frames the viewer with a token its backend minted; an origin the
 //! server does not allow gets no frame; and when the session ends, the frame asks the page for a
-//! new token over `postMessage` and the view goes on.
+//! new token over `postMessage` and the view goes on (the log, or the log streams page a token
+//! with the `streams` permission opens).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,9 @@ struct Vendor {
     platform_key: String,
     /// How many tokens the page asked for after the first.
     refreshes: Arc<AtomicUsize>,
+    /// What the page frames: `log`, or `streams` (the organization's log streams, with tokens
+    /// that may manage them).
+    view: &'static str,
 }
 
 impl Vendor {
@@ -35,7 +39,8 @@ impl Vendor {
             .post(format!("{}/v1/viewer-tokens", self.stele))
             .bearer_auth(&self.platform_key)
             .header("Stele-Organization", "acme")
-            .json(&json!({"viewer": {"id": "kim", "name": "Kim"}, "session_seconds": 7200}))
+            .json(&json!({"viewer": {"id": "kim", "name": "Kim"}, "session_seconds": 7200,
+                          "permissions": if self.view == "streams" { json!(["streams"]) } else { json!([]) }}))
             .send()
             .await
             .unwrap()
@@ -52,7 +57,7 @@ async fn vendor_page(State(vendor): State<Vendor>) -> Html<String> {
     Html(format!(
         r#"<!doctype html><html><body>
 <h1>Vendor app</h1>
-<iframe id="audit" width="1000" height="700" src="{stele}/embed/log?token={token}"></iframe>
+<iframe id="audit" width="1000" height="700" src="{stele}/embed/{view}?token={token}"></iframe>
 <script>
   var frame = document.getElementById("audit");
   frame.addEventListener("load", function () {{ window.frameLoads = (window.frameLoads || 0) + 1; }});
@@ -65,7 +70,8 @@ async fn vendor_page(State(vendor): State<Vendor>) -> Html<String> {
   }});
 </script>
 </body></html>"#,
-        stele = vendor.stele
+        stele = vendor.stele,
+        view = vendor.view,
     ))
 }
 
@@ -95,7 +101,8 @@ async fn stele(origin: &str, clock: SharedClock) -> (Console, String) {
     })
     .await;
     let platform = console.store.platform_org().await.unwrap();
-    let key = api_keys::generate("vendor", vec![Scope::Viewer, Scope::Ingest]);
+    // `admin` too: only an admin key may mint tokens that manage log streams.
+    let key = api_keys::generate("vendor", vec![Scope::Viewer, Scope::Ingest, Scope::Admin]);
     console
         .store
         .create_api_key(platform.key, key.record)
@@ -159,6 +166,7 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
         stele: console.url.clone(),
         platform_key,
         refreshes: Arc::new(AtomicUsize::new(0)),
+        view: "log",
     };
     serve_vendor(vendor.clone(), port).await;
 
@@ -261,6 +269,105 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
     assert_eq!(page.entries[0].event.actor.id.as_deref(), Some("kim"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framed_log_streams_page_creates_a_stream_and_reopens_streams_after_its_session() {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let clock = ManualClock::starting_at(now_millis());
+    let (console, platform_key) = stele(&origin, SharedClock(clock.clone())).await;
+    let vendor = Vendor {
+        stele: console.url.clone(),
+        platform_key,
+        refreshes: Arc::new(AtomicUsize::new(0)),
+        view: "streams",
+    };
+    serve_vendor(vendor.clone(), port).await;
+
+    with_browser(|browser| async move {
+        browser.open(&format!("{origin}/"), "iframe#audit").await;
+        browser.driver.enter_frame(0).await.unwrap();
+        browser.wait_for("section.create-stream #stream-url").await;
+        assert_eq!(
+            browser.text_of("nav.embedded-tabs a.current").await,
+            "Log streams"
+        );
+        for (css, text) in [
+            ("#stream-name", "Vendor SIEM"),
+            ("#stream-url", "https://siem.example.com/in"),
+        ] {
+            browser.wait_for(css).await.send_keys(text).await.unwrap();
+        }
+        browser
+            .wait_for("section.create-stream button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let secret = browser.text_of("#new-secret").await;
+        assert!(secret.starts_with("whsec_"), "{secret}");
+        browser
+            .wait_for("section.stream-created a.button")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let row = browser.text_of("section.stream-list tbody tr").await;
+        assert!(row.contains("Vendor SIEM"), "{row}");
+        browser.screenshot("embed-log-streams").await;
+
+        // Twenty idle minutes: the pause finds the session ended; the frame asks the vendor's
+        // page for a token and reopens the log streams (the pause itself was not done).
+        clock.advance(Duration::from_secs(20 * 60));
+        browser
+            .wait_for("section.stream-list button.pause")
+            .await
+            .click()
+            .await
+            .unwrap();
+        browser.driver.enter_parent_frame().await.unwrap();
+        wait_until("a refreshed token", async || {
+            vendor.refreshes.load(Ordering::SeqCst) >= 1
+        })
+        .await;
+        wait_until("the log streams again", async || {
+            browser.driver.enter_frame(0).await.unwrap();
+            let shown = browser
+                .driver
+                .execute(
+                    "return !!document.querySelector('section.stream-list tbody tr') && \
+                     document.body.innerText.includes('Vendor SIEM');",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            browser.driver.enter_parent_frame().await.unwrap();
+            shown == Value::Bool(true)
+        })
+        .await;
+    })
+    .await;
+
+    // The creation is the viewer's, in the tenant's trail.
+    let acme = console.store.resolve_org("acme").await.unwrap().unwrap();
+    let page = console
+        .store
+        .list(
+            acme.key,
+            &stele_core::params::PageRequest::from_params(
+                [
+                    ("detailed_action", "log_stream.create"),
+                    ("actor_type", "all"),
+                ]
+                .into_iter(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.entries.len(), 1, "{:?}", page.entries);
+    assert_eq!(page.entries[0].event.actor.id.as_deref(), Some("kim"));
+}
+
 #[tokio::test]
 async fn an_origin_the_server_does_not_allow_gets_no_frame() {
     let port = free_port();
@@ -271,6 +378,7 @@ async fn an_origin_the_server_does_not_allow_gets_no_frame() {
         stele: console.url.clone(),
         platform_key,
         refreshes: Arc::new(AtomicUsize::new(0)),
+        view: "log",
     };
     serve_vendor(vendor, port).await;
     with_browser(|browser| async move {

@@ -1,12 +1,14 @@
 // The embedded audit log's side of the refresh handshake (docs/platforms.md). When the session
 // has ended, the page asks the page that embeds it for a new viewer token, then reopens the same
-// view (its filters) with it; no dead page, and no cookie needed.
+// view with it (the log with its filters, or the log streams); no dead page, and no cookie
+// needed.
 (function () {
   "use strict";
   if (document.body.dataset.steleSession !== "ended" || window.parent === window) {
     return;
   }
-  var filters = new URLSearchParams(location.search);
+  var streams = /^\/embed\/(s\/[^/]+\/)?streams(\/|$)/.test(location.pathname);
+  var filters = new URLSearchParams(streams ? "" : location.search);
   filters.delete("token");
   window.addEventListener("message", function (event) {
     var data = event.data;
@@ -16,7 +18,7 @@
     }
     var query = new URLSearchParams(filters);
     query.set("token", data.token);
-    location.replace("/embed/log?" + query.toString());
+    location.replace((streams ? "/embed/streams?" : "/embed/log?") + query.toString());
   });
   // The message carries no secret, so any parent may hear it; only a token it sends back opens
   // a view, and the server checks that token.
