@@ -810,3 +810,43 @@ async fn wait_for_deliveries(receiver: &Receiver, n: usize) -> Vec<Delivery> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_failing_stream_sent_elsewhere_tries_at_once() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    // The receiver asks for ten minutes' patience, as an HTTP date.
+    let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(600));
+    let later: &'static str = Box::leak(later.into_boxed_str());
+    receiver.fail_next(&[(503, Some(later))]);
+    let created = app
+        .create_stream(&json!({"transport": webhook(&receiver.url),
+                               "filter": {"channels": ["default"]}}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.record(vec![event("patient")]).await;
+    let failing = app.wait_for_stream(id, |v| v["state"] == "failing").await;
+    let retry_at = stele_core::time::parse_rfc3339(failing["retry_at"].as_str().unwrap()).unwrap();
+    assert!(
+        retry_at - stele_core::time::now_millis() > 500_000,
+        "the date is honoured: {failing}"
+    );
+
+    // Pointed at another URL, it starts afresh instead of waiting out the old receiver's time.
+    let patched = app
+        .send_json_as(
+            Method::PATCH,
+            &app.key,
+            &format!("/v1/streams/{id}"),
+            &json!({"transport": webhook(&format!("{}?v=2", receiver.url))}),
+        )
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let view: Value = patched.json().await.unwrap();
+    assert_eq!(
+        (&view["state"], &view["failures"], &view["retry_at"]),
+        (&json!("active"), &json!(0), &Value::Null),
+        "{view}"
+    );
+    receiver.wait_for(1).await;
+}

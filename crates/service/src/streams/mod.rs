@@ -1051,8 +1051,9 @@ pub async fn create(
 }
 
 /// Changes a stream's configuration from a request's fields (what they leave out stays);
-/// `from_seq` replays from that entry. Records what changed; a request that changes nothing
-/// records nothing.
+/// `from_seq` replays from that entry. A failing stream whose transport or format changes tries
+/// again at once (its failures and back-off cleared). Records what changed; a request that
+/// changes nothing records nothing.
 #[allow(clippy::too_many_arguments)]
 pub async fn edit(
     store: &dyn Store,
@@ -1097,6 +1098,11 @@ pub async fn edit(
     if changes.is_empty() {
         return view(store, before, now).await;
     }
+    // A failing stream sent somewhere else, or in another format, tries at once: its back-off
+    // was the old receiver's.
+    let fresh_start = before.state == StreamState::Active
+        && before.failures > 0
+        && (spec.transport != old_spec.transport || spec.format != old_spec.format);
     let after = store
         .change_stream(
             org,
@@ -1105,6 +1111,7 @@ pub async fn edit(
                 name,
                 spec: Some(spec.to_text()),
                 cursor,
+                state: fresh_start.then_some((StreamState::Active, None)),
                 at: now,
                 ..StreamChange::default()
             },

@@ -87,7 +87,7 @@ pub struct Message<'a> {
 }
 
 /// Posts one message and says how it went: 2xx delivered; 408, 429, 5xx and network errors
-/// retried (after the answer's `Retry-After` in seconds, if it has one); any other answer
+/// retried (after the answer's `Retry-After`, in seconds or as a date, if it has one); any other answer
 /// refused, which pauses the stream, because sending the same batch again cannot change it. So
 /// is a URL whose literal address the guard does not allow (the operator turned private targets
 /// off since the stream was made): nothing but a change of the stream or of the server helps.
@@ -188,10 +188,16 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// `Retry-After` in seconds. Its other form, an HTTP date, is not read: the stream backs off as
-/// after any failure.
+/// `Retry-After` in seconds, or as an HTTP date (the wait until then; none if it has passed).
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = value.trim();
+    match value.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => httpdate::parse_http_date(value).ok().map(|at| {
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +219,22 @@ mod tests {
             STANDARD.encode(mac.finalize().into_bytes()),
             "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(90);
+        let waited = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            waited > Duration::from_secs(85) && waited <= Duration::from_secs(90),
+            "{waited:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
