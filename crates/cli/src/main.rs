@@ -536,6 +536,40 @@ pub(crate) struct StreamFilterArgs {
     actor_types: Vec<String>,
 }
 
+/// A stream's settings as `create` and `edit` take them (an edit changes only those given).
+#[derive(Args)]
+pub(crate) struct StreamSettings {
+    /// A name to tell streams apart [default on create: the target].
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    target: StreamTarget,
+    /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
+    #[arg(long, requires = "syslog")]
+    syslog_tls: bool,
+    /// A webhook's body: native, splunk_hec, elastic_bulk or datadog (docs/streams.md).
+    #[arg(long)]
+    format: Option<String>,
+    /// A header each webhook POST carries, "Name: value" (a SIEM's token:
+    /// "Authorization: Splunk …"); repeatable. Stored sealed, never shown.
+    #[arg(long = "header", requires = "webhook")]
+    headers: Vec<String>,
+    /// Which entries (an edit's lists replace the stream's whole filter).
+    #[command(flatten)]
+    filter: StreamFilterArgs,
+    /// Deliver from this entry on: on create a back-fill instead of from the next new entry,
+    /// on edit a replay (the receiver gets those entries again).
+    #[arg(long)]
+    from_seq: Option<i64>,
+    /// Entries per webhook POST, 1 to 1000 [default: 100].
+    #[arg(long)]
+    max_entries: Option<u32>,
+    /// Allow a loopback, private or link-local target (the servers must allow them too:
+    /// --streams-allow-private-targets).
+    #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: bool,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum StreamCommand {
     /// List an organization's streams: id, state, target, lag, name.
@@ -558,33 +592,8 @@ pub(crate) enum StreamCommand {
     Create {
         #[arg(long)]
         org: String,
-        /// A name to tell streams apart [default: the target].
-        #[arg(long)]
-        name: Option<String>,
         #[command(flatten)]
-        target: StreamTarget,
-        #[command(flatten)]
-        filter: StreamFilterArgs,
-        /// Deliver from this entry on (a back-fill) instead of from the next new one.
-        #[arg(long)]
-        from_seq: Option<i64>,
-        /// Entries per webhook POST, 1 to 1000 [default: 100].
-        #[arg(long)]
-        max_entries: Option<u32>,
-        /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
-        #[arg(long, requires = "syslog")]
-        syslog_tls: bool,
-        /// A webhook's body: native, splunk_hec, elastic_bulk or datadog (docs/streams.md).
-        #[arg(long)]
-        format: Option<String>,
-        /// A header each webhook POST carries, "Name: value" (a SIEM's token:
-        /// "Authorization: Splunk …"); repeatable. Stored sealed, never shown.
-        #[arg(long = "header", requires = "webhook")]
-        headers: Vec<String>,
-        /// Allow a loopback, private or link-local target (the servers must allow them too:
-        /// --streams-allow-private-targets).
-        #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
-        allow_private_targets: bool,
+        settings: StreamSettings,
         #[command(flatten)]
         key: KeyFile,
         #[command(flatten)]
@@ -595,36 +604,11 @@ pub(crate) enum StreamCommand {
         id: String,
         #[arg(long)]
         org: String,
-        #[arg(long)]
-        name: Option<String>,
         #[command(flatten)]
-        target: StreamTarget,
-        /// The new filter: the lists given replace the stream's whole filter.
-        #[command(flatten)]
-        filter: StreamFilterArgs,
+        settings: StreamSettings,
         /// Deliver every entry from now on (drops the stream's filter).
         #[arg(long, conflicts_with_all = ["channels", "actions", "actor_types"])]
         all_entries: bool,
-        /// Deliver again from this entry on (a replay; the receiver gets these entries twice).
-        #[arg(long)]
-        from_seq: Option<i64>,
-        /// Entries per webhook POST, 1 to 1000.
-        #[arg(long)]
-        max_entries: Option<u32>,
-        /// The syslog server speaks TLS (RFC 5425); its certificate is checked.
-        #[arg(long, requires = "syslog")]
-        syslog_tls: bool,
-        /// A webhook's body: native, splunk_hec, elastic_bulk or datadog (docs/streams.md).
-        #[arg(long)]
-        format: Option<String>,
-        /// A header each webhook POST carries, "Name: value" (a SIEM's token:
-        /// "Authorization: Splunk …"); repeatable. Stored sealed, never shown.
-        #[arg(long = "header", requires = "webhook")]
-        headers: Vec<String>,
-        /// Allow a loopback, private or link-local target (the servers must allow them too:
-        /// --streams-allow-private-targets).
-        #[arg(long, env = "STELE_STREAMS_ALLOW_PRIVATE_TARGETS")]
-        allow_private_targets: bool,
         #[command(flatten)]
         key: KeyFile,
         #[command(flatten)]

@@ -12,7 +12,7 @@ use stele_service::streams::{self, StreamError, StreamFields, StreamSecrets};
 use stele_service::trail::{By, activity};
 
 use super::open::{find_org, open_existing};
-use crate::{DataDir, KeyFile, StreamCommand, StreamTarget};
+use crate::{DataDir, KeyFile, StreamCommand, StreamSettings, StreamTarget};
 
 fn by(command: &str) -> By {
     By::platform(activity::system_actor(command), activity::cli_context())
@@ -65,17 +65,18 @@ fn secrets(key_file: &KeyFile, data: &DataDir) -> anyhow::Result<StreamSecrets> 
 
 /// The request fields the command line's flags give (`None` where a flag is absent: an edit
 /// leaves that field as it is).
-#[allow(clippy::too_many_arguments)]
-fn fields(
-    name: Option<String>,
-    target: StreamTarget,
-    syslog_tls: bool,
-    headers: &[String],
-    format: Option<String>,
-    filter: &crate::StreamFilterArgs,
-    from_seq: Option<i64>,
-    max_entries: Option<u32>,
-) -> anyhow::Result<StreamFields> {
+fn fields(settings: StreamSettings) -> anyhow::Result<StreamFields> {
+    let StreamSettings {
+        name,
+        target,
+        syslog_tls,
+        format,
+        headers,
+        filter,
+        from_seq,
+        max_entries,
+        allow_private_targets: _,
+    } = settings;
     let transport = match target {
         StreamTarget {
             webhook: Some(url), ..
@@ -83,7 +84,7 @@ fn fields(
             let mut webhook = json!({"type": "webhook", "url": url});
             if !headers.is_empty() {
                 let mut named = serde_json::Map::new();
-                for header in headers {
+                for header in &headers {
                     let (name, value) = header.split_once(':').ok_or_else(|| {
                         anyhow::anyhow!("--header: give \"Name: value\" (a colon after the name)")
                     })?;
@@ -160,35 +161,19 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         }
         StreamCommand::Create {
             org,
-            name,
-            target,
-            filter,
-            from_seq,
-            max_entries,
-            syslog_tls,
-            format,
-            headers,
-            allow_private_targets,
+            settings,
             key,
             data,
         } => {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let fields = fields(
-                name,
-                target,
-                syslog_tls,
-                &headers,
-                format,
-                &filter,
-                from_seq,
-                max_entries,
-            )?;
+            let guard = guard(settings.allow_private_targets);
+            let fields = fields(settings)?;
             let created = streams::create(
                 store.as_ref(),
                 &secrets,
-                guard(allow_private_targets),
+                guard,
                 org.key,
                 fields,
                 &by("stele stream create"),
@@ -211,39 +196,23 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         StreamCommand::Edit {
             id,
             org,
-            name,
-            target,
-            filter,
+            settings,
             all_entries,
-            from_seq,
-            max_entries,
-            syslog_tls,
-            format,
-            headers,
-            allow_private_targets,
             key,
             data,
         } => {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
             let org = find_org(store.as_ref(), &org).await?;
-            let mut fields = fields(
-                name,
-                target,
-                syslog_tls,
-                &headers,
-                format,
-                &filter,
-                from_seq,
-                max_entries,
-            )?;
+            let guard = guard(settings.allow_private_targets);
+            let mut fields = fields(settings)?;
             if all_entries {
                 fields.filter = Some(Value::Null);
             }
             let view = streams::edit(
                 store.as_ref(),
                 &secrets,
-                guard(allow_private_targets),
+                guard,
                 org.key,
                 &id,
                 fields,

@@ -148,6 +148,22 @@ async fn frame_shows_log(browser: &Browser) -> bool {
     shown == Value::Bool(true)
 }
 
+/// The tenant acme's entries of one detailed action, whoever the actor, newest first.
+async fn acme_entries(console: &Console, detailed_action: &str) -> Vec<stele_core::event::Entry> {
+    let acme = console.store.resolve_org("acme").await.unwrap().unwrap();
+    let request = stele_core::params::PageRequest::from_params([
+        ("detailed_action", detailed_action),
+        ("actor_type", "all"),
+    ])
+    .unwrap();
+    console
+        .store
+        .list(acme.key, &request)
+        .await
+        .unwrap()
+        .entries
+}
+
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check().await {
@@ -249,24 +265,9 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
         .entries("detailed_action=viewer.session_start&actor_type=all")
         .await;
     assert!(opened.is_empty(), "the default organization saw nothing");
-    let acme = console.store.resolve_org("acme").await.unwrap().unwrap();
-    let page = console
-        .store
-        .list(
-            acme.key,
-            &stele_core::params::PageRequest::from_params(
-                [
-                    ("detailed_action", "viewer.session_start"),
-                    ("actor_type", "all"),
-                ]
-                .into_iter(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.entries.len(), 2, "{:?}", page.entries);
-    assert_eq!(page.entries[0].event.actor.id.as_deref(), Some("kim"));
+    let opened = acme_entries(&console, "viewer.session_start").await;
+    assert_eq!(opened.len(), 2, "{opened:?}");
+    assert_eq!(opened[0].event.actor.id.as_deref(), Some("kim"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,24 +349,9 @@ async fn a_framed_log_streams_page_creates_a_stream_and_reopens_streams_after_it
     .await;
 
     // The creation is the viewer's, in the tenant's trail.
-    let acme = console.store.resolve_org("acme").await.unwrap().unwrap();
-    let page = console
-        .store
-        .list(
-            acme.key,
-            &stele_core::params::PageRequest::from_params(
-                [
-                    ("detailed_action", "log_stream.create"),
-                    ("actor_type", "all"),
-                ]
-                .into_iter(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.entries.len(), 1, "{:?}", page.entries);
-    assert_eq!(page.entries[0].event.actor.id.as_deref(), Some("kim"));
+    let created = acme_entries(&console, "log_stream.create").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0].event.actor.id.as_deref(), Some("kim"));
 }
 
 #[tokio::test]

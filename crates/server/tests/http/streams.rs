@@ -107,16 +107,33 @@ impl Receiver {
 
     /// Waits (at most 30 s) until `n` entries have arrived.
     async fn wait_for(&self, n: usize) -> Vec<i64> {
+        self.wait_until(&format!("{n} entries"), |r| {
+            let seqs = r.seqs();
+            (seqs.len() >= n).then_some(seqs)
+        })
+        .await
+    }
+
+    /// Waits (at most 30 s) until the receiver has taken `n` POSTs.
+    async fn wait_for_posts(&self, n: usize) -> Vec<Delivery> {
+        self.wait_until(&format!("{n} POSTs"), |r| {
+            let taken = r.taken();
+            (taken.len() >= n).then_some(taken)
+        })
+        .await
+    }
+
+    /// Polls `ready` every 50 ms until it gives something, at most 30 s.
+    async fn wait_until<T>(&self, what: &str, ready: impl Fn(&Receiver) -> Option<T>) -> T {
         let start = Instant::now();
         loop {
-            let seqs = self.seqs();
-            if seqs.len() >= n {
-                return seqs;
+            if let Some(done) = ready(self) {
+                return done;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "{} of {n} entries arrived within 30 s: {seqs:?}",
-                seqs.len()
+                "{what} within 30 s; the receiver took {} POSTs",
+                self.taken().len()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -694,7 +711,7 @@ async fn siem_formats_post_what_each_intake_takes_with_the_stream_s_sealed_heade
     );
 
     // Splunk's HTTP Event Collector: one event object per entry, the token in the header.
-    let deliveries = wait_for_deliveries(&receiver, 1).await;
+    let deliveries = receiver.wait_for_posts(1).await;
     let splunk = &deliveries[0];
     assert_eq!(splunk.headers["authorization"], token);
     assert!(splunk.headers.contains_key("webhook-signature"));
@@ -729,7 +746,7 @@ async fn siem_formats_post_what_each_intake_takes_with_the_stream_s_sealed_heade
         .await;
     assert_eq!(patched.status(), StatusCode::OK);
     app.record(vec![event("siem_bulk")]).await;
-    let deliveries = wait_for_deliveries(&receiver, 2).await;
+    let deliveries = receiver.wait_for_posts(2).await;
     let bulk = &deliveries[1];
     assert_eq!(bulk.headers["authorization"], token);
     assert_eq!(bulk.headers["content-type"], "application/x-ndjson");
@@ -756,7 +773,7 @@ async fn siem_formats_post_what_each_intake_takes_with_the_stream_s_sealed_heade
         .await;
     assert_eq!(patched.status(), StatusCode::OK);
     app.record(vec![event("siem_datadog")]).await;
-    let deliveries = wait_for_deliveries(&receiver, 3).await;
+    let deliveries = receiver.wait_for_posts(3).await;
     let datadog = &deliveries[2];
     assert!(!datadog.headers.contains_key("authorization"));
     let logs = datadog.json();
@@ -791,23 +808,6 @@ async fn siem_formats_post_what_each_intake_takes_with_the_stream_s_sealed_heade
             .await;
         let error = assert_error(refused, StatusCode::BAD_REQUEST, "invalid_stream").await;
         assert_eq!(error["error"]["details"][0]["field"], field);
-    }
-}
-
-/// Waits (at most 30 s) until the receiver has taken `n` POSTs.
-async fn wait_for_deliveries(receiver: &Receiver, n: usize) -> Vec<Delivery> {
-    let start = Instant::now();
-    loop {
-        let taken = receiver.taken();
-        if taken.len() >= n {
-            return taken;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{} of {n} deliveries within 30 s",
-            taken.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
