@@ -5,12 +5,15 @@
 //! This module is what every door calls: [`create`], [`edit`], [`pause`], [`resume`],
 //! [`rotate_secret`], [`delete`], and [`view`]/[`list`] for the health a person reads. Each
 //! change is recorded in the organization's trail. [`delivery`] runs the deliveries in the
-//! server; [`webhook`] and [`syslog`] are the transports, behind [`target_guard`].
+//! server; [`webhook`], [`syslog`] and [`nats`] are the transports, behind [`target_guard`] and
+//! [`tls`]; [`envelope`] writes a webhook's body in the format its receiver takes (Stele's own,
+//! Splunk HEC, Elasticsearch `_bulk`, Datadog).
 //!
 //! A stream's configuration is a [`StreamSpec`], stored as JSON text beside its cursor
 //! (`stele_store::Streams`). Webhook secrets are not stored at all: each is derived from the
 //! server's secret, the stream's id and the secret's version ([`StreamSecrets`]), so the database
-//! holds nothing that would let its reader sign a delivery.
+//! holds nothing that would let its reader sign a delivery; a receiver's token (a webhook's
+//! `headers`) is stored sealed under a key derived from the same secret.
 
 pub mod delivery;
 pub mod envelope;
