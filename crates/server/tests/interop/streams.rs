@@ -1,6 +1,7 @@
 //! Log streams against real receivers: webhook signatures checked by the Standard Webhooks
-//! reference library (`standardwebhooks` from npm) across a secret rotation, and syslog received
-//! by a real `rsyslogd` (Debian's rsyslog) through an outage of the receiver.
+//! reference library (`standardwebhooks` from npm) across a secret rotation; syslog received by a
+//! real `rsyslogd` (Debian's rsyslog) through an outage of the receiver, and over TLS; an https
+//! webhook whose certificate the operator's CA signed; NATS JetStream through its outage.
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -478,6 +479,140 @@ async fn syslog_over_tls_reaches_a_real_rsyslog_and_checks_its_certificate() {
     );
     rsyslog.stop();
     running.stop().await;
+}
+
+/// An https receiver on loopback presenting `server.pem` (signed by `ca.pem`, both in `dir`):
+/// answers every request `204` and keeps the bodies. HTTP/1.1 read by hand, enough for what
+/// reqwest sends (a `Content-Length` body, keep-alive).
+async fn https_receiver(dir: &Path) -> (u16, Arc<Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&std::fs::read(dir.join("server.pem")).unwrap())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key =
+        PrivateKeyDer::from_pem_slice(&std::fs::read(dir.join("server.key")).unwrap()).unwrap();
+    #[allow(deprecated)] // ring, as the server's own TLS (crates/service/src/streams/tls.rs)
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let keep = bodies.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, keep) = (acceptor.clone(), keep.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buffer.len() < end + 4 + length {
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = buffer[end + 4..end + 4 + length].to_vec();
+                    buffer.drain(..end + 4 + length);
+                    keep.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                    let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
+                    if tls.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
+
+#[tokio::test]
+async fn an_https_webhook_signed_by_the_operator_s_ca_is_trusted_and_another_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path());
+    let (port, bodies) = https_receiver(dir.path()).await;
+    let url = format!("https://127.0.0.1:{port}/hook");
+    let stream = json!({"transport": {"type": "webhook", "url": url}, "from_seq": 1,
+                        "filter": {"channels": ["default"]}});
+
+    // With the CA given (--streams-ca-file): delivered over TLS.
+    let ca_file = dir.path().join("ca.pem");
+    let trusting = Running::start_with(|c| {
+        c.streams_allow_private_targets = true;
+        c.streams_ca_file = Some(ca_file);
+    })
+    .await;
+    let key = organization(&trusting).await;
+    record(&trusting, &key, 5, "over_https").await;
+    post(&trusting, &key, "/v1/streams", stream.clone()).await;
+    wait_until("the entries over https", || {
+        bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["data"]["entries"].as_array().unwrap().len())
+            .sum::<usize>()
+            == 5
+    })
+    .await;
+    trusting.stop().await;
+
+    // Without it, the same receiver's certificate chains to nothing the server trusts.
+    let wary = Running::start_with(|c| c.streams_allow_private_targets = true).await;
+    let key = organization(&wary).await;
+    record(&wary, &key, 1, "over_https").await;
+    let created = post(&wary, &key, "/v1/streams", stream).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let error = loop {
+        let view: Value = reqwest::Client::new()
+            .get(format!("{}/v1/streams/{id}", wary.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if view["state"] == "failing" {
+            break view["last_error"].as_str().unwrap().to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert_eq!(bodies.lock().unwrap().len(), 1, "nothing more arrived");
+    wary.stop().await;
 }
 
 /// A real `nats-server` with JetStream on `port`, keeping its data in `dir`.
