@@ -407,8 +407,20 @@ impl Browser {
         }
     }
 
+    /// The text of the element `css` names, once it is on the page. A page that replaces the
+    /// element between finding it and reading it (a navigation landing, a script re-rendering)
+    /// is read again, until the page deadline.
     pub async fn text_of(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        loop {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("reading `{css}`: {e}"),
+            }
+        }
     }
 
     pub async fn path(&self) -> String {
