@@ -570,28 +570,40 @@ pub(crate) struct StreamSettings {
     allow_private_targets: bool,
 }
 
+/// Whose streams a command is about: one organization's, or the platform's own, which are
+/// platform-wide (every organization's trail).
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub(crate) struct StreamOwner {
+    /// Organization id (org_…), external id or name.
+    #[arg(long)]
+    pub(crate) org: Option<String>,
+    /// The platform's own streams, which deliver every organization's trail.
+    #[arg(long)]
+    pub(crate) platform: bool,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum StreamCommand {
     /// List an organization's streams: id, state, target, lag, name.
     List {
-        /// Organization id (org_…), external id or name.
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         data: DataDir,
     },
     /// One stream's configuration and health, as JSON (as `GET /v1/streams/{id}` answers).
     Show {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         data: DataDir,
     },
     /// Create a stream; its webhook secret is printed once.
     Create {
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         settings: StreamSettings,
         #[command(flatten)]
@@ -602,8 +614,8 @@ pub(crate) enum StreamCommand {
     /// Change a stream: what a flag names changes, the rest stays. Recorded in the trail.
     Edit {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         settings: StreamSettings,
         /// Deliver every entry from now on (drops the stream's filter).
@@ -617,8 +629,8 @@ pub(crate) enum StreamCommand {
     /// Pause a stream: delivery stops at its cursor until it is resumed.
     Pause {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         /// Why; shown with the stream and recorded.
         #[arg(long)]
         reason: Option<String>,
@@ -628,8 +640,8 @@ pub(crate) enum StreamCommand {
     /// Resume a stream from its cursor (a failing stream's back-off is cleared).
     Resume {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         data: DataDir,
     },
@@ -637,8 +649,8 @@ pub(crate) enum StreamCommand {
     /// still signs beside it for the overlap.
     RotateSecret {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         /// How long the previous secret still signs, in hours (at most 168).
         #[arg(long, default_value_t = 24)]
         overlap_hours: u64,
@@ -650,8 +662,8 @@ pub(crate) enum StreamCommand {
     /// Delete a stream; its deliveries stop.
     Delete {
         id: String,
-        #[arg(long)]
-        org: String,
+        #[command(flatten)]
+        org: StreamOwner,
         #[command(flatten)]
         data: DataDir,
     },

@@ -62,6 +62,8 @@ pub async fn begin(conn: &mut Conn, org: OrgKey, now: Millis) -> R<()> {
         "DELETE FROM action_schemas WHERE org_id = $1",
         "DELETE FROM retraced_saved_exports WHERE org_id = $1",
         "DELETE FROM retraced_api_tokens WHERE org_id = $1",
+        "DELETE FROM stream_cursors WHERE org_id = $1
+         OR stream_id IN (SELECT id FROM streams WHERE org_id = $1)",
         "DELETE FROM streams WHERE org_id = $1",
     ] {
         tx.execute(sql, &[&org.get()]).await?;

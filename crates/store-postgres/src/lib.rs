@@ -73,7 +73,7 @@ use stele_store::{
     Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
     VerifyReport, ViewerApiToken,
 };
-use stele_store::{DeliveryReport, NewStream, Stream, StreamChange, StreamClaim};
+use stele_store::{DeliveryReport, NewStream, OrgProgress, Stream, StreamChange, StreamClaim};
 use tokio::task::JoinHandle;
 use tokio_postgres::Row;
 
@@ -1073,6 +1073,11 @@ impl Streams for PgStore {
     async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
         let mut conn = self.pool.get().await?;
         Ok(streams::head_seq(&mut conn, org).await?)
+    }
+
+    async fn stream_progress(&self, id: &str) -> Result<Vec<OrgProgress>> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::progress(&mut conn, id).await?)
     }
 }
 

@@ -106,6 +106,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/016_unanalysed_columns.sql"),
     // 17: log streams (`streams.rs`): their configuration, cursors and leases.
     include_str!("../migrations/017_streams.sql"),
+    // 18: platform-wide log streams, with a cursor per organization (`stream_cursors`).
+    include_str!("../migrations/018_platform_streams.sql"),
 ];
 
 /// Applies the migrations this database has not seen yet. Safe to run from several processes at

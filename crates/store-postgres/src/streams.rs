@@ -1,5 +1,6 @@
-//! Log streams (`streams`, migration 17): each stream's configuration, cursor and lease, shared by
-//! every server on the database.
+//! Log streams (`streams`, migrations 17 and 18): each stream's configuration, cursor and lease,
+//! and a platform-wide stream's cursor in each organization (`stream_cursors`), shared by every
+//! server on the database.
 //!
 //! Each change is one statement. A lease is taken by a conditional `UPDATE` (`… WHERE lease_owner
 //! IS NULL OR lease_until <= now`): under READ COMMITTED PostgreSQL re-checks the condition on the
@@ -9,7 +10,8 @@
 
 use stele_core::Seq;
 use stele_store::{
-    DeliveryReport, NewStream, OrgKey, StoreError, Stream, StreamChange, StreamClaim, StreamState,
+    DeliveryReport, NewStream, OrgKey, OrgProgress, StoreError, Stream, StreamChange, StreamClaim,
+    StreamStart, StreamState,
 };
 use tokio_postgres::Row;
 
@@ -19,7 +21,7 @@ use crate::pool::Conn;
 const COLUMNS: &str = "s.id, s.org_id, s.name, s.spec, s.state, s.paused_reason, s.cursor_seq, \
      s.delivered, s.failures, s.last_error, s.last_error_ms, s.last_delivery_ms, s.retry_ms, \
      s.secret_version, s.previous_secret_until, s.revision, s.lease_owner, s.lease_until, \
-     s.created_ms, s.updated_ms";
+     s.created_ms, s.updated_ms, s.platform_wide";
 
 fn from_row(r: &Row) -> R<Stream> {
     let state: &str = r.try_get(4)?;
@@ -46,6 +48,7 @@ fn from_row(r: &Row) -> R<Stream> {
         lease_until: r.try_get(17)?,
         created_at: r.try_get(18)?,
         updated_at: r.try_get(19)?,
+        platform_wide: r.try_get(20)?,
     })
 }
 
@@ -60,13 +63,23 @@ fn text(s: &str) -> String {
 }
 
 pub async fn create(conn: &mut Conn, id: String, org: OrgKey, new: NewStream) -> R<Stream> {
+    let (cursor, platform_wide) = match new.start {
+        StreamStart::After(cursor) => (cursor, false),
+        StreamStart::EveryOrganization { .. } => (Seq::new(0), true),
+    };
+    let from_now = new.start == (StreamStart::EveryOrganization { from_now: true });
+    // One statement: the organizations' heads a platform-wide stream starts after are read in
+    // the snapshot its row is written in.
     let row = conn
         .query_opt(
             &format!(
                 "WITH s AS (
-                     INSERT INTO streams (id, org_id, name, spec, state, cursor_seq, created_ms,
-                                          updated_ms)
-                     VALUES ($1, $2, $3, $4, 'active', $5, $6, $6) RETURNING *
+                     INSERT INTO streams (id, org_id, name, spec, state, cursor_seq,
+                                          platform_wide, created_ms, updated_ms)
+                     VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $7) RETURNING *
+                 ), c AS (
+                     INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+                     SELECT $1, org_id, seq FROM chain_state WHERE $8 AND seq > 0
                  )
                  SELECT {COLUMNS} FROM s"
             ),
@@ -75,8 +88,10 @@ pub async fn create(conn: &mut Conn, id: String, org: OrgKey, new: NewStream) ->
                 &org.get(),
                 &text(&new.name),
                 &text(&new.spec),
-                &new.cursor.get(),
+                &cursor.get(),
+                &platform_wide,
                 &new.created_at,
+                &from_now,
             ],
         )
         .await?
@@ -139,6 +154,12 @@ pub async fn change(conn: &mut Conn, org: OrgKey, id: &str, change: StreamChange
                          updated_ms = $9
                      WHERE id = $1 AND org_id = $2
                      RETURNING *
+                 ), c AS (
+                     -- A platform-wide stream's cursor moves in every organization.
+                     INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+                     SELECT s.id, o.key, $7 FROM s JOIN orgs o ON o.deleted_ms IS NULL
+                     WHERE s.platform_wide AND $7::bigint IS NOT NULL
+                     ON CONFLICT (stream_id, org_id) DO UPDATE SET cursor_seq = excluded.cursor_seq
                  )
                  SELECT {COLUMNS} FROM s"
             ),
@@ -165,7 +186,9 @@ pub async fn delete(conn: &mut Conn, org: OrgKey, id: &str) -> R<bool> {
     }
     let deleted = conn
         .query_opt(
-            "DELETE FROM streams WHERE id = $1 AND org_id = $2 RETURNING id",
+            "WITH d AS (DELETE FROM streams WHERE id = $1 AND org_id = $2 RETURNING id),
+                  c AS (DELETE FROM stream_cursors WHERE stream_id IN (SELECT id FROM d))
+             SELECT id FROM d",
             &[&id, &org.get()],
         )
         .await?;
@@ -219,16 +242,26 @@ pub async fn record_delivery(
     let revision = revision as i64;
     let changed = match report {
         DeliveryReport::Delivered {
+            org,
             cursor,
             entries,
             at,
         } => {
             conn.query_opt(
-                "UPDATE streams SET cursor_seq = greatest(cursor_seq, $1),
-                     delivered = delivered + $2, failures = 0, retry_ms = NULL,
-                     last_delivery_ms = CASE WHEN $2 > 0 THEN $3 ELSE last_delivery_ms END
-                 WHERE id = $4 AND lease_owner = $5 AND revision = $6 AND state = 'active'
-                 RETURNING id",
+                "WITH s AS (
+                     UPDATE streams SET delivered = delivered + $2, failures = 0, retry_ms = NULL,
+                         cursor_seq = CASE WHEN platform_wide THEN cursor_seq
+                                           ELSE greatest(cursor_seq, $1) END,
+                         last_delivery_ms = CASE WHEN $2 > 0 THEN $3 ELSE last_delivery_ms END
+                     WHERE id = $4 AND lease_owner = $5 AND revision = $6 AND state = 'active'
+                     RETURNING id, platform_wide
+                 ), c AS (
+                     INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+                     SELECT id, $7, $1 FROM s WHERE platform_wide
+                     ON CONFLICT (stream_id, org_id)
+                     DO UPDATE SET cursor_seq = greatest(stream_cursors.cursor_seq, excluded.cursor_seq)
+                 )
+                 SELECT id FROM s",
                 &[
                     &cursor.get(),
                     &(entries as i64),
@@ -236,6 +269,7 @@ pub async fn record_delivery(
                     &id,
                     &owner,
                     &revision,
+                    &org.get(),
                 ],
             )
             .await?
@@ -267,6 +301,34 @@ pub async fn record_delivery(
         }
     };
     Ok(changed.is_some())
+}
+
+pub async fn progress(conn: &mut Conn, id: &str) -> R<Vec<OrgProgress>> {
+    if !storable(id) {
+        return Ok(Vec::new());
+    }
+    let rows = conn
+        .query(
+            "SELECT o.key, o.id, coalesce(h.seq, 0), coalesce(c.cursor_seq, 0)
+             FROM streams s
+             JOIN orgs o ON o.deleted_ms IS NULL
+             LEFT JOIN chain_state h ON h.org_id = o.key
+             LEFT JOIN stream_cursors c ON c.stream_id = s.id AND c.org_id = o.key
+             WHERE s.id = $1 AND s.platform_wide
+             ORDER BY o.key",
+            &[&id],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OrgProgress {
+                org: OrgKey::new(r.try_get(0)?),
+                org_id: r.try_get(1)?,
+                head: Seq::new(r.try_get(2)?),
+                cursor: Seq::new(r.try_get(3)?),
+            })
+        })
+        .collect()
 }
 
 pub async fn head_seq(conn: &mut Conn, org: OrgKey) -> R<Seq> {

@@ -56,6 +56,8 @@ pub fn begin(tx: &Transaction<'_>, org: OrgKey, now: Millis) -> Result<()> {
         "DELETE FROM action_schemas WHERE org_id = ?",
         "DELETE FROM retraced_saved_exports WHERE org_id = ?",
         "DELETE FROM retraced_api_tokens WHERE org_id = ?",
+        "DELETE FROM stream_cursors WHERE org_id = ?1
+         OR stream_id IN (SELECT id FROM streams WHERE org_id = ?1)",
         "DELETE FROM streams WHERE org_id = ?",
     ] {
         tx.execute(sql, [k]).map_err(map_err)?;

@@ -55,7 +55,7 @@ use stele_store::{
     Result, RevokedKey, SavedExport, Scope, Session, SessionHash, StoreError, VerifiedPoint,
     VerifyReport, ViewerApiToken,
 };
-use stele_store::{DeliveryReport, NewStream, Stream, StreamChange, StreamClaim};
+use stele_store::{DeliveryReport, NewStream, OrgProgress, Stream, StreamChange, StreamClaim};
 use tokio::sync::Semaphore;
 
 use crate::dict::Dict;
@@ -1148,6 +1148,11 @@ impl Streams for SqliteStore {
 
     async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
         self.read(move |conn, _| streams::head_seq(conn, org)).await
+    }
+
+    async fn stream_progress(&self, id: &str) -> Result<Vec<OrgProgress>> {
+        let id = id.to_string();
+        self.read(move |conn, _| streams::progress(conn, &id)).await
     }
 }
 

@@ -86,6 +86,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/016_event_keys.sql"),
     // 17: log streams (`streams.rs`): their configuration, cursors and leases.
     include_str!("../migrations/017_streams.sql"),
+    // 18: platform-wide log streams, with a cursor per organization (`stream_cursors`).
+    include_str!("../migrations/018_platform_streams.sql"),
 ];
 
 /// Dictionary kinds in `dict.kind`.

@@ -1,11 +1,12 @@
-//! Log streams (`streams`, migration 17): each stream's configuration, cursor and lease. Writes
-//! run on the writer thread like every other write; reads on the read pool.
+//! Log streams (`streams`, migrations 17 and 18): each stream's configuration, cursor and lease,
+//! and a platform-wide stream's cursor in each organization (`stream_cursors`). Writes run on the
+//! writer thread like every other write; reads on the read pool.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use stele_core::Seq;
 use stele_store::{
-    DeliveryReport, NewStream, OrgKey, Result, StoreError, Stream, StreamChange, StreamClaim,
-    StreamState,
+    DeliveryReport, NewStream, OrgKey, OrgProgress, Result, StoreError, Stream, StreamChange,
+    StreamClaim, StreamStart, StreamState,
 };
 
 use crate::error::map_err;
@@ -13,7 +14,7 @@ use crate::error::map_err;
 const COLUMNS: &str = "s.id, s.org_id, s.name, s.spec, s.state, s.paused_reason, s.cursor_seq, \
      s.delivered, s.failures, s.last_error, s.last_error_ms, s.last_delivery_ms, s.retry_ms, \
      s.secret_version, s.previous_secret_until, s.revision, s.lease_owner, s.lease_until, \
-     s.created_ms, s.updated_ms";
+     s.created_ms, s.updated_ms, s.platform_wide";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Stream> {
     let state: String = r.get(4)?;
@@ -45,24 +46,39 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Stream> {
         lease_until: r.get(17)?,
         created_at: r.get(18)?,
         updated_at: r.get(19)?,
+        platform_wide: r.get(20)?,
     })
 }
 
 pub fn create(tx: &Transaction<'_>, id: String, org: OrgKey, new: NewStream) -> Result<Stream> {
+    let (cursor, platform_wide) = match new.start {
+        StreamStart::After(cursor) => (cursor, false),
+        StreamStart::EveryOrganization { .. } => (Seq::new(0), true),
+    };
     tx.execute(
-        "INSERT INTO streams (id, org_id, name, spec, state, cursor_seq, created_ms, updated_ms)
-         VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
+        "INSERT INTO streams (id, org_id, name, spec, state, cursor_seq, platform_wide, created_ms,
+                              updated_ms)
+         VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?)",
         params![
             id,
             org.get(),
             new.name,
             new.spec,
-            new.cursor.get(),
+            cursor.get(),
+            platform_wide,
             new.created_at,
             new.created_at
         ],
     )
     .map_err(map_err)?;
+    if new.start == (StreamStart::EveryOrganization { from_now: true }) {
+        tx.execute(
+            "INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+             SELECT ?, org_id, seq FROM chain_state WHERE seq > 0",
+            [&id],
+        )
+        .map_err(map_err)?;
+    }
     find(tx, org, &id)?.ok_or(StoreError::NotFound)
 }
 
@@ -129,6 +145,16 @@ pub fn change(tx: &Transaction<'_>, org: OrgKey, id: &str, change: StreamChange)
         ],
     )
     .map_err(map_err)?;
+    if let (Some(cursor), true) = (change.cursor, before.platform_wide) {
+        tx.execute("DELETE FROM stream_cursors WHERE stream_id = ?", [id])
+            .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+             SELECT ?, key, ? FROM orgs WHERE deleted_ms IS NULL AND ? > 0",
+            params![id, cursor.get(), cursor.get()],
+        )
+        .map_err(map_err)?;
+    }
     find(tx, org, id)?.ok_or(StoreError::NotFound)
 }
 
@@ -139,6 +165,10 @@ pub fn delete(tx: &Transaction<'_>, org: OrgKey, id: &str) -> Result<bool> {
             params![id, org.get()],
         )
         .map_err(map_err)?;
+    if deleted == 1 {
+        tx.execute("DELETE FROM stream_cursors WHERE stream_id = ?", [id])
+            .map_err(map_err)?;
+    }
     Ok(deleted == 1)
 }
 
@@ -182,16 +212,30 @@ pub fn record_delivery(
     let revision = revision as i64;
     let changed = match report {
         DeliveryReport::Delivered {
+            org,
             cursor,
             entries,
             at,
-        } => tx.execute(
-            "UPDATE streams SET cursor_seq = max(cursor_seq, ?1), delivered = delivered + ?2,
-                 failures = 0, retry_ms = NULL,
-                 last_delivery_ms = CASE WHEN ?2 > 0 THEN ?3 ELSE last_delivery_ms END
-             WHERE id = ?4 AND lease_owner = ?5 AND revision = ?6 AND state = 'active'",
-            params![cursor.get(), entries as i64, at, id, owner, revision],
-        ),
+        } => (|| {
+            let changed = tx.execute(
+                "UPDATE streams SET delivered = delivered + ?2, failures = 0, retry_ms = NULL,
+                         cursor_seq = CASE WHEN platform_wide THEN cursor_seq
+                                           ELSE max(cursor_seq, ?1) END,
+                         last_delivery_ms = CASE WHEN ?2 > 0 THEN ?3 ELSE last_delivery_ms END
+                     WHERE id = ?4 AND lease_owner = ?5 AND revision = ?6 AND state = 'active'",
+                params![cursor.get(), entries as i64, at, id, owner, revision],
+            )?;
+            if changed == 1 {
+                tx.execute(
+                    "INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
+                     SELECT id, ?2, ?3 FROM streams WHERE id = ?1 AND platform_wide
+                     ON CONFLICT (stream_id, org_id)
+                     DO UPDATE SET cursor_seq = max(cursor_seq, excluded.cursor_seq)",
+                    params![id, org.get(), cursor.get()],
+                )?;
+            }
+            Ok(changed)
+        })(),
         DeliveryReport::Failed {
             error,
             at,
@@ -212,6 +256,30 @@ pub fn record_delivery(
     }
     .map_err(map_err)?;
     Ok(changed == 1)
+}
+
+pub fn progress(conn: &Connection, id: &str) -> Result<Vec<OrgProgress>> {
+    conn.prepare_cached(
+        "SELECT o.key, o.id, coalesce(h.seq, 0), coalesce(c.cursor_seq, 0)
+         FROM streams s
+         JOIN orgs o ON o.deleted_ms IS NULL
+         LEFT JOIN chain_state h ON h.org_id = o.key
+         LEFT JOIN stream_cursors c ON c.stream_id = s.id AND c.org_id = o.key
+         WHERE s.id = ? AND s.platform_wide
+         ORDER BY o.key",
+    )
+    .and_then(|mut s| {
+        s.query_map([id], |r| {
+            Ok(OrgProgress {
+                org: OrgKey::new(r.get(0)?),
+                org_id: r.get(1)?,
+                head: Seq::new(r.get(2)?),
+                cursor: Seq::new(r.get(3)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(map_err)
 }
 
 pub fn head_seq(conn: &Connection, org: OrgKey) -> Result<Seq> {

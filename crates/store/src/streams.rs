@@ -63,6 +63,12 @@ pub trait Streams: Send + Sync {
     /// The `seq` of the organization's newest entry (0 before the first): where a stream that
     /// starts "from now" starts, and what its lag is counted against.
     async fn head_seq(&self, org: OrgKey) -> Result<Seq>;
+
+    /// Where a platform-wide stream stands in each organization not being deleted, in the order
+    /// of their keys: the organization's newest `seq` and the stream's cursor there (0 where it
+    /// has delivered nothing yet). One read for every organization, so that the delivery finds
+    /// the few that have new entries without asking each. Empty for an organization's stream.
+    async fn stream_progress(&self, id: &str) -> Result<Vec<OrgProgress>>;
 }
 
 /// Whether a stream delivers. A stream that keeps failing is still `Active` (it retries, with
@@ -96,10 +102,41 @@ pub struct NewStream {
     pub name: String,
     /// The stream's transport, target, filter and format, as JSON text (`stele_service::streams`).
     pub spec: String,
-    /// The last `seq` counted as delivered: the organization's head for a stream "from now",
-    /// or one before the first entry to back-fill.
-    pub cursor: Seq,
+    pub start: StreamStart,
     pub created_at: Millis,
+}
+
+/// What a new stream delivers, and from where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStart {
+    /// The entries of the organization it is created for, after this `seq` (the last counted as
+    /// delivered: the organization's head for a stream "from now", or one before the first entry
+    /// to back-fill).
+    After(Seq),
+    /// Every organization's entries (a platform's stream, [`Stream::platform_wide`]), each
+    /// organization's with a cursor of its own: after its newest entry as the stream is created
+    /// (`from_now`, the newest read in the same transaction, so no entry falls between), or from
+    /// its first. Organizations made later are delivered from their first entry.
+    EveryOrganization { from_now: bool },
+}
+
+/// Where a platform-wide stream stands in one organization ([`Streams::stream_progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgProgress {
+    pub org: OrgKey,
+    /// The organization's public id (`org_…`), which each delivered entry carries.
+    pub org_id: String,
+    /// The organization's newest `seq`.
+    pub head: Seq,
+    /// The last `seq` the stream delivered (or skipped by its filter) there.
+    pub cursor: Seq,
+}
+
+impl OrgProgress {
+    /// Entries after the cursor.
+    pub fn behind(&self) -> u64 {
+        (self.head.get() - self.cursor.get()).max(0) as u64
+    }
 }
 
 /// A stream as stored.
@@ -113,6 +150,11 @@ pub struct Stream {
     pub state: StreamState,
     /// Why the stream is paused: a person paused it, or the receiver refused a delivery.
     pub paused_reason: Option<String>,
+    /// Whether the stream delivers every organization's entries, not only its own
+    /// organization's (a stream of the platform's own organization, [`StreamStart::EveryOrganization`]).
+    /// Its cursors are then one per organization ([`Streams::stream_progress`]), and `cursor`
+    /// is unused.
+    pub platform_wide: bool,
     /// The last `seq` delivered (or skipped by the stream's filter): delivery goes on after it.
     pub cursor: Seq,
     /// Entries delivered since the stream was created.
@@ -148,7 +190,8 @@ pub struct StreamChange {
     pub spec: Option<String>,
     /// A new state and its reason (for a pause). Resuming clears the failures and the back-off.
     pub state: Option<(StreamState, Option<String>)>,
-    /// Moves the cursor (a back-fill from an earlier `seq`, or a skip ahead).
+    /// Moves the cursor (a back-fill from an earlier `seq`, or a skip ahead); a platform-wide
+    /// stream's cursor in every organization.
     pub cursor: Option<Seq>,
     /// Rotates the secret: the version moves on, and the previous secret still signs until this
     /// time.
@@ -171,9 +214,11 @@ pub struct StreamClaim {
 /// How one delivery went ([`Streams::record_delivery`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryReport {
-    /// The receiver took every entry up to `cursor` (`entries` of them were sent; the others the
-    /// stream's filter skipped).
+    /// The receiver took every entry of organization `org` up to `cursor` (`entries` of them
+    /// were sent; the others the stream's filter skipped). `org` is the stream's own
+    /// organization, or for a platform-wide stream the one whose cursor moves.
     Delivered {
+        org: OrgKey,
         cursor: Seq,
         entries: u64,
         at: Millis,

@@ -1,7 +1,8 @@
 //! `stele stream`: an organization's log streams from the command line: list, show, create,
 //! edit, pause, resume, rotate the secret, delete. Each calls `stele_service::streams`, as the API
 //! does, and is recorded in the organization's trail (and the platform's: the operator's doing).
-//! The running servers deliver what these commands configure.
+//! The running servers deliver what these commands configure. `--platform` instead of `--org`
+//! is about the platform's own streams, which are platform-wide (every organization's trail).
 
 use std::time::Duration;
 
@@ -12,7 +13,18 @@ use stele_service::streams::{self, StreamError, StreamFields, StreamSecrets};
 use stele_service::trail::{By, activity};
 
 use super::open::{find_org, open_existing};
-use crate::{DataDir, KeyFile, StreamCommand, StreamSettings, StreamTarget};
+use crate::{DataDir, KeyFile, StreamCommand, StreamOwner, StreamSettings, StreamTarget};
+
+/// The organization whose streams the command is about: `--org`'s, or the platform's own.
+async fn owner_org(
+    store: &dyn stele_store::Store,
+    owner: &StreamOwner,
+) -> anyhow::Result<stele_store::Organization> {
+    match &owner.org {
+        Some(org) => find_org(store, org).await,
+        None => Ok(store.platform_org().await?),
+    }
+}
 
 fn by(command: &str) -> By {
     By::platform(activity::system_actor(command), activity::cli_context())
@@ -133,7 +145,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
     match command {
         StreamCommand::List { org, data } => {
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             for view in streams::list(store.as_ref(), org.key, now_millis())
                 .await
                 .map_err(stream_error)?
@@ -152,7 +164,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         }
         StreamCommand::Show { id, org, data } => {
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let view = streams::show(store.as_ref(), org.key, &id, now_millis())
                 .await
                 .map_err(stream_error)?;
@@ -167,7 +179,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         } => {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let guard = guard(settings.allow_private_targets);
             let fields = fields(settings)?;
             let created = streams::create(
@@ -203,7 +215,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         } => {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let guard = guard(settings.allow_private_targets);
             let mut fields = fields(settings)?;
             if all_entries {
@@ -231,7 +243,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
             data,
         } => {
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let view = streams::pause(
                 store.as_ref(),
                 org.key,
@@ -247,7 +259,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         }
         StreamCommand::Resume { id, org, data } => {
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let view = streams::resume(
                 store.as_ref(),
                 org.key,
@@ -269,7 +281,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         } => {
             let secrets = secrets(&key, &data)?;
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             let rotated = streams::rotate_secret(
                 store.as_ref(),
                 &secrets,
@@ -290,7 +302,7 @@ pub async fn run(command: StreamCommand) -> anyhow::Result<()> {
         }
         StreamCommand::Delete { id, org, data } => {
             let store = open_existing(&data).await?;
-            let org = find_org(store.as_ref(), &org).await?;
+            let org = owner_org(store.as_ref(), &org).await?;
             streams::delete(
                 store.as_ref(),
                 org.key,

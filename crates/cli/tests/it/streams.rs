@@ -1,6 +1,7 @@
 //! Log streams as an operator runs them: `stele stream` configures what the running server
-//! delivers; a `kill -9` mid-delivery loses nothing; on PostgreSQL, two servers deliver each
-//! stream from one of them, and the other takes over when that one dies.
+//! delivers; a `kill -9` mid-delivery loses nothing, of an organization's stream or of a
+//! platform-wide one; on PostgreSQL, two servers deliver each stream from one of them, and the
+//! other takes over when that one dies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,15 +18,18 @@ use crate::support::*;
 struct Receiver {
     url: String,
     batches: Arc<Mutex<Vec<Vec<i64>>>>,
+    /// The organization each batch names, beside `batches`.
+    orgs: Arc<Mutex<Vec<String>>>,
     delay: Arc<AtomicU64>,
 }
 
 impl Receiver {
     fn start() -> Receiver {
         let batches: Arc<Mutex<Vec<Vec<i64>>>> = Arc::default();
+        let orgs: Arc<Mutex<Vec<String>>> = Arc::default();
         let delay: Arc<AtomicU64> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
-        let (keep, wait) = (batches.clone(), delay.clone());
+        let (keep, keep_org, wait) = (batches.clone(), orgs.clone(), delay.clone());
         std::thread::spawn(move || {
             runtime().block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,7 +37,7 @@ impl Receiver {
                 let app = axum::Router::new().route(
                     "/hook",
                     axum::routing::post(move |body: axum::body::Bytes| {
-                        let (keep, wait) = (keep.clone(), wait.clone());
+                        let (keep, keep_org, wait) = (keep.clone(), keep_org.clone(), wait.clone());
                         async move {
                             tokio::time::sleep(Duration::from_millis(wait.load(Ordering::SeqCst)))
                                 .await;
@@ -44,7 +48,15 @@ impl Receiver {
                                 .iter()
                                 .map(|e| e["seq"].as_i64().unwrap())
                                 .collect();
-                            keep.lock().unwrap().push(seqs);
+                            // One lock for both lists, so they stay side by side.
+                            let mut keep = keep.lock().unwrap();
+                            keep.push(seqs);
+                            keep_org.lock().unwrap().push(
+                                body["data"]["organization_id"]
+                                    .as_str()
+                                    .unwrap()
+                                    .to_string(),
+                            );
                             axum::http::StatusCode::OK
                         }
                     }),
@@ -56,8 +68,20 @@ impl Receiver {
         Receiver {
             url: format!("http://{addr}/hook"),
             batches,
+            orgs,
             delay,
         }
+    }
+
+    /// Each organization's seqs, in the order received.
+    fn seqs_by_org(&self) -> std::collections::BTreeMap<String, Vec<i64>> {
+        let batches = self.batches.lock().unwrap();
+        let orgs = self.orgs.lock().unwrap();
+        let mut by_org = std::collections::BTreeMap::<String, Vec<i64>>::new();
+        for (org, seqs) in orgs.iter().zip(batches.iter()) {
+            by_org.entry(org.clone()).or_default().extend(seqs);
+        }
+        by_org
     }
 
     fn batches(&self) -> Vec<Vec<i64>> {
@@ -378,4 +402,105 @@ fn two_servers_deliver_each_stream_once_and_one_takes_over_when_the_other_dies()
     let seqs = receiver.seqs();
     assert_eq!(seqs.len(), 80, "nothing twice: {seqs:?}");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn a_platform_wide_stream_resumes_each_organization_after_a_kill_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = serve_sqlite(dir.path(), &["--streams-allow-private-targets"]);
+    let key = server.admin_key();
+    stele_ok(&["org", "create", "acme", "--data-dir", data]);
+    let acme_key = stele_ok(&[
+        "key",
+        "create",
+        "--org",
+        "acme",
+        "--scopes",
+        "ingest",
+        "--data-dir",
+        data,
+    ]);
+    let acme_key = acme_key.trim();
+    let receiver = Receiver::start();
+    receiver.delay.store(200, Ordering::SeqCst);
+    record_batches(&server.url, &key, vec![events(30, "load")]);
+    record_batches(&server.url, acme_key, vec![events(30, "load")]);
+    // `--platform`: the platform's own stream, every organization's trail, here from the first
+    // entry of each.
+    stele_ok(&[
+        "stream",
+        "create",
+        "--platform",
+        "--webhook",
+        &receiver.url,
+        "--actions",
+        "load",
+        "--max-entries",
+        "10",
+        "--from-seq",
+        "1",
+        "--allow-private-targets",
+        "--data-dir",
+        data,
+    ]);
+    let listed = stele_ok(&["stream", "list", "--platform", "--data-dir", data]);
+    let id = listed.split('\t').next().unwrap().to_string();
+    let shown: Value = serde_json::from_str(&stele_ok(&[
+        "stream",
+        "show",
+        &id,
+        "--platform",
+        "--data-dir",
+        data,
+    ]))
+    .unwrap();
+    assert_eq!(shown["scope"], "platform");
+    record_batches(&server.url, &key, vec![events(30, "load")]);
+    record_batches(&server.url, acme_key, vec![events(30, "load")]);
+    receiver.wait_until(Duration::from_secs(30), "a few batches", |s| s.len() >= 30);
+    let port = server.port();
+    server.kill();
+    receiver.delay.store(0, Ordering::SeqCst);
+
+    let server = serve_sqlite_on_with(dir.path(), port, &["--streams-allow-private-targets"]);
+    record_batches(&server.url, acme_key, vec![events(10, "load")]);
+    let until = Instant::now() + Duration::from_secs(60);
+    let complete = |by_org: &std::collections::BTreeMap<String, Vec<i64>>| {
+        let counts: Vec<usize> = by_org
+            .values()
+            .map(|seqs| {
+                let mut unique = seqs.clone();
+                unique.sort();
+                unique.dedup();
+                unique.len()
+            })
+            .collect();
+        counts == [60, 70] || counts == [70, 60]
+    };
+    while !complete(&receiver.seqs_by_org()) {
+        assert!(
+            Instant::now() < until,
+            "not every organization's entries within 60 s: {:?}; log:\n{}",
+            receiver.seqs_by_org(),
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Each organization's entries, each once but for the batch in flight at the kill (taken,
+    // not yet recorded), and in order but for that one step back.
+    let by_org = receiver.seqs_by_org();
+    let sent: usize = by_org.values().map(Vec::len).sum();
+    assert!(
+        sent - 130 <= 10,
+        "{} entries sent twice: {by_org:?}",
+        sent - 130
+    );
+    for (org, seqs) in &by_org {
+        assert!(
+            seqs.windows(2).filter(|w| w[0] >= w[1]).count() <= 1,
+            "{org}'s entries in order: {seqs:?}"
+        );
+    }
+    drop(server);
 }

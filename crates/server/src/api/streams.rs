@@ -1,6 +1,8 @@
 //! `/v1/streams`: log streams (admin scope, or a platform key naming the organization in
 //! `Stele-Organization`). Each delivers the organization's trail to a receiver of its own: a
-//! webhook signed per Standard Webhooks, or a syslog server (docs/streams.md).
+//! webhook signed per Standard Webhooks, a syslog server or the operator's NATS
+//! (docs/streams.md). A platform key without `Stele-Organization` manages the platform's own
+//! streams, which are platform-wide: every organization's trail.
 //!
 //! ```json
 //! {"name": "Splunk", "transport": {"type": "webhook", "url": "https://siem.example.com/stele"},
@@ -104,7 +106,7 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Result<
 #[utoipa::path(
     post, path = "/v1/streams", tag = "streams", operation_id = "createStream",
     summary = "Create a log stream",
-    description = "Starts delivering the organization's entries after the newest one, or from `from_seq` (a back-fill). The answer holds the webhook secret, shown this once. Needs the `admin` scope.",
+    description = "Starts delivering the organization's entries after the newest one, or from `from_seq` (a back-fill). A platform key without `Stele-Organization` makes a platform-wide stream: every organization's entries, each organization's in `seq` order, after each one's newest entry or (`from_seq: 1`) from each one's first. The answer holds the webhook secret, shown this once. Needs the `admin` scope.",
     request_body = schemas::StreamRequest,
     responses(
         (status = 201, description = "The stream, with its secret", body = schemas::StreamWithSecret),

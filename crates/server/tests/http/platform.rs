@@ -13,7 +13,7 @@ use super::helpers::{TestApp, assert_error, event, spawn_app, spawn_app_with};
 
 impl TestApp {
     /// A platform key with these scopes.
-    async fn platform_key(&self, scopes: &[Scope]) -> String {
+    pub(super) async fn platform_key(&self, scopes: &[Scope]) -> String {
         let platform = self.store.platform_org().await.unwrap();
         let key = api_keys::generate("platform", scopes.to_vec());
         self.store
@@ -24,7 +24,7 @@ impl TestApp {
     }
 
     /// A request with `key`, acting for `org` (the `Stele-Organization` header) when given.
-    async fn as_platform(
+    pub(super) async fn as_platform(
         &self,
         method: Method,
         key: &str,
@@ -45,7 +45,7 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    async fn platform_json(
+    pub(super) async fn platform_json(
         &self,
         method: Method,
         key: &str,

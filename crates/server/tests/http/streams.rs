@@ -155,9 +155,19 @@ impl TestApp {
 
     /// Waits (at most 30 s) until the stream's view satisfies `done`, and returns it.
     async fn wait_for_stream(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_stream_as(&self.key, id, done).await
+    }
+
+    /// [`TestApp::wait_for_stream`] with `key`.
+    async fn wait_for_stream_as(
+        &self,
+        key: &str,
+        id: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
-            let view = self.get_json(&format!("/v1/streams/{id}")).await;
+            let view = self.get_json_as(key, &format!("/v1/streams/{id}")).await;
             if done(&view) {
                 return view;
             }
@@ -849,4 +859,111 @@ async fn a_failing_stream_sent_elsewhere_tries_at_once() {
         "{view}"
     );
     receiver.wait_for(1).await;
+}
+
+#[tokio::test]
+async fn a_platform_wide_stream_delivers_every_organization_s_trail_each_in_order() {
+    let app = spawn_streaming_app().await;
+    let receiver = Receiver::start().await;
+    let key = app
+        .platform_key(&[Scope::Ingest, Scope::Read, Scope::Admin])
+        .await;
+    let post_for = |org: &'static str, prefix: &'static str, n: usize| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let events: Vec<Value> = (0..n).map(|i| event(&format!("{prefix}_{i}"))).collect();
+            let body = json!({ "events": events });
+            let response = app
+                .as_platform(Method::POST, key, Some(org), "/v1/events", Some(&body))
+                .await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+    };
+    // Two tenants with entries from before the stream: the first key's organization, and `beta`.
+    app.record((0..30).map(|i| event(&format!("first_{i}"))).collect())
+        .await;
+    post_for("beta", "beta", 20).await;
+
+    // Each organization numbers its own entries: a platform-wide stream starts now or at the
+    // first entry of every one.
+    let request = json!({"transport": webhook(&receiver.url), "from_seq": 5});
+    let (status, error) = app
+        .platform_json(Method::POST, &key, None, "/v1/streams", Some(&request))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["details"][0]["field"], "from_seq");
+    let request = json!({"transport": webhook(&receiver.url), "from_seq": 1, "max_entries": 7});
+    let (status, created) = app
+        .platform_json(Method::POST, &key, None, "/v1/streams", Some(&request))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["scope"], "platform");
+    assert_eq!(created["cursor"], Value::Null);
+    let id = created["id"].as_str().unwrap().to_string();
+    // A tenant's admin does not see the platform's stream, by list or by id.
+    assert_eq!(app.get_json("/v1/streams").await["data"], json!([]));
+    let response = app.get(&format!("/v1/streams/{id}")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // A platform key acting for one organization makes that organization's own stream.
+    let (status, own) = app
+        .platform_json(
+            Method::POST,
+            &key,
+            Some("beta"),
+            "/v1/streams",
+            Some(&json!({"transport": webhook("http://127.0.0.1:9/other")})),
+        )
+        .await;
+    assert_eq!(
+        (status, &own["scope"]),
+        (StatusCode::CREATED, &json!("organization"))
+    );
+
+    // More in each, and an organization made after the stream: delivered from its first entry.
+    app.record((0..10).map(|i| event(&format!("later_{i}"))).collect())
+        .await;
+    post_for("beta", "beta_later", 10).await;
+    post_for("gamma", "gamma", 5).await;
+
+    let view = app
+        .wait_for_stream_as(&key, &id, |v| {
+            v["lag_entries"] == 0 && v["organizations"]["behind"] == 0
+        })
+        .await;
+    assert_eq!(view["state"], "active");
+    // Every organization's trail, each entry once, each organization's in `seq` order; every
+    // POST holds one organization's entries and names it in its id.
+    let mut delivered: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for delivery in receiver.taken() {
+        let body = delivery.json();
+        let org_id = body["data"]["organization_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let webhook_id = delivery.headers["webhook-id"].to_str().unwrap();
+        assert!(
+            webhook_id.starts_with(&format!("{id}_{org_id}_")),
+            "{webhook_id}"
+        );
+        for entry in body["data"]["entries"].as_array().unwrap() {
+            assert_eq!(entry["organization_id"], org_id.as_str());
+        }
+        delivered.entry(org_id).or_default().extend(delivery.seqs());
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for org in app.store.list_orgs().await.unwrap() {
+        let head = app.store.head_seq(org.key).await.unwrap().get();
+        if head > 0 {
+            expected.insert(org.id, (1..=head).collect::<Vec<i64>>());
+        }
+    }
+    // The platform's own trail (the streams' creation), the first key's, beta's and gamma's.
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    assert_eq!(delivered, expected);
+    assert_eq!(view["organizations"]["total"], 4);
+    assert_eq!(
+        view["delivered"],
+        json!(expected.values().map(Vec::len).sum::<usize>())
+    );
 }

@@ -11,14 +11,20 @@
 //!
 //! Guarantees: in order, at least once (a batch the receiver took but whose cursor was not yet
 //! recorded is sent again after a crash), entry ids as the de-duplication key.
+//!
+//! A platform-wide stream's worker reads, each time it has served every organization it knew to
+//! be behind, where the stream stands in every organization (`Streams::stream_progress`, one
+//! read), and sends one batch of each organization that has new entries in turn, so that one
+//! busy organization does not hold the others back. Each batch holds one organization's entries
+//! and moves that organization's cursor.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use stele_core::event::{Actor, ActorType, Context, Entry};
 use stele_core::time::Millis;
-use stele_store::{DeliveryReport, Store, Stream, StreamClaim, StreamState};
+use stele_store::{DeliveryReport, OrgKey, OrgProgress, Store, Stream, StreamClaim, StreamState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -178,9 +184,17 @@ struct Worker {
     hostname: Arc<str>,
     stopped: watch::Receiver<bool>,
     /// The batch that failed last, so that its retry is the same message (the same entries and
-    /// `webhook-id`) even if more entries came meanwhile: the stream's revision and cursor then,
-    /// and the last `seq` the batch held.
-    retrying: Option<(u64, stele_core::Seq, stele_core::Seq)>,
+    /// `webhook-id`) even if more entries came meanwhile: the stream's revision, the
+    /// organization and its cursor then, and the last `seq` the batch held.
+    retrying: Option<(u64, OrgKey, stele_core::Seq, stele_core::Seq)>,
+}
+
+/// Where one attempt reads: an organization's entries after its cursor (the stream's own, or a
+/// platform-wide stream's in that organization).
+struct Place {
+    org: OrgKey,
+    org_id: String,
+    cursor: stele_core::Seq,
 }
 
 /// The longest wait a receiver's `Retry-After` is honoured for: longer, and the stream would
@@ -203,6 +217,10 @@ impl Worker {
                 return;
             }
         };
+        // A platform-wide stream's organizations with entries to deliver, served in turn, as
+        // they stood at the stream's revision beside them.
+        let mut behind: VecDeque<OrgProgress> = VecDeque::new();
+        let mut behind_revision = first.revision;
         tracing::info!(stream = %first.id, owner = %self.config.owner, "delivering a log stream");
         let mut stream = first;
         // When the stream's row was last read; `None` to read it before the next attempt.
@@ -237,9 +255,61 @@ impl Worker {
                 read_at = None;
                 continue;
             }
-            match self.step(&stream, &org_id).await {
-                Step::Idle => self.pause(self.config.poll).await,
-                Step::Recorded => read_at = None,
+            if !stream.platform_wide {
+                let place = Place {
+                    org: stream.org,
+                    org_id: org_id.clone(),
+                    cursor: stream.cursor,
+                };
+                match self.step(&stream, &place).await {
+                    Step::Idle => self.pause(self.config.poll).await,
+                    Step::Recorded => read_at = None,
+                    Step::Failed(wait) => {
+                        self.pause(wait).await;
+                        read_at = None;
+                    }
+                }
+                continue;
+            }
+            // A change (a rewind above all) makes the cursors read before it stale.
+            if stream.revision != behind_revision {
+                behind.clear();
+                behind_revision = stream.revision;
+            }
+            if behind.is_empty() {
+                match self.store.stream_progress(&stream.id).await {
+                    Ok(progress) => behind.extend(progress.into_iter().filter(|p| p.behind() > 0)),
+                    Err(error) => {
+                        tracing::warn!(%error, stream = %stream.id, "reading a log stream's cursors failed");
+                        self.pause(self.config.poll).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(next) = behind.front() else {
+                self.pause(self.config.poll).await;
+                continue;
+            };
+            let place = Place {
+                org: next.org,
+                org_id: next.org_id.clone(),
+                cursor: next.cursor,
+            };
+            match self.step(&stream, &place).await {
+                // Nothing to send there after all (retention removed what was behind): the next
+                // organization's turn, and a pause before reading every cursor again.
+                Step::Idle => {
+                    behind.pop_front();
+                    if behind.is_empty() {
+                        self.pause(self.config.poll).await;
+                    }
+                }
+                // Its next organization's turn (what this one has left waits for the next round).
+                Step::Recorded => {
+                    behind.pop_front();
+                    read_at = None;
+                }
+                // The same organization's batch again, after the wait.
                 Step::Failed(wait) => {
                     self.pause(wait).await;
                     read_at = None;
@@ -257,7 +327,7 @@ impl Worker {
     }
 
     /// One attempt: the next batch after the cursor, sent, and its result recorded.
-    async fn step(&mut self, stream: &Stream, org_id: &str) -> Step {
+    async fn step(&mut self, stream: &Stream, place: &Place) -> Step {
         let spec = match StreamSpec::parse_stored(&stream.spec) {
             Ok(spec) => spec,
             Err(error) => {
@@ -267,7 +337,7 @@ impl Worker {
         };
         let entries = match self
             .store
-            .entries_after(stream.org, stream.cursor, spec.max_entries as usize)
+            .entries_after(place.org, place.cursor, spec.max_entries as usize)
             .await
         {
             Ok(entries) if entries.is_empty() => return Step::Idle,
@@ -293,11 +363,11 @@ impl Worker {
         let up_to = self
             .retrying
             .take()
-            .filter(|(revision, cursor, _)| {
-                *revision == stream.revision && *cursor == stream.cursor
+            .filter(|(revision, org, cursor, _)| {
+                *revision == stream.revision && *org == place.org && *cursor == place.cursor
             })
-            .map(|(_, _, last)| last);
-        let batch = Batch::of(&spec, org_id, &entries, up_to);
+            .map(|(_, _, _, last)| last);
+        let batch = Batch::of(&spec, &place.org_id, &entries, up_to);
         let now = self.config.clock.0.now();
         let outcome = if batch.records.is_empty() {
             Outcome::Delivered
@@ -308,6 +378,7 @@ impl Worker {
         let (report, wait) = match outcome {
             Outcome::Delivered => (
                 DeliveryReport::Delivered {
+                    org: place.org,
                     cursor: batch.last,
                     entries: batch.records.len() as u64,
                     at,
@@ -315,7 +386,7 @@ impl Worker {
                 None,
             ),
             Outcome::Retry { error, after } => {
-                self.retrying = Some((stream.revision, stream.cursor, batch.last));
+                self.retrying = Some((stream.revision, place.org, place.cursor, batch.last));
                 let wait = after
                     .map(|after| after.min(MAX_RETRY_AFTER))
                     .unwrap_or_else(|| backoff(stream.failures));
@@ -390,7 +461,15 @@ impl Worker {
                         now,
                     },
                 );
-                let id = format!("{}_{}_{}", stream.id, batch.first, batch.last);
+                // The same batch has the same id, whenever it is sent again.
+                let id = if stream.platform_wide {
+                    format!(
+                        "{}_{}_{}_{}",
+                        stream.id, batch.org_id, batch.first, batch.last
+                    )
+                } else {
+                    format!("{}_{}_{}", stream.id, batch.first, batch.last)
+                };
                 let keys = self.config.secrets.signing_keys(stream, now);
                 webhook::post(
                     &self.http,

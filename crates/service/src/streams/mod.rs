@@ -9,6 +9,10 @@
 //! [`tls`]; [`envelope`] writes a webhook's body in the format its receiver takes (Stele's own,
 //! Splunk HEC, Elasticsearch `_bulk`, Datadog).
 //!
+//! A stream of the platform's own organization is platform-wide: it delivers every
+//! organization's trail (the platform's own included, and organizations made later), each
+//! organization's in `seq` order with a cursor of its own.
+//!
 //! A stream's configuration is a [`StreamSpec`], stored as JSON text beside its cursor
 //! (`stele_store::Streams`). Webhook secrets are not stored at all: each is derived from the
 //! server's secret, the stream's id and the secret's version ([`StreamSecrets`]), so the database
@@ -32,7 +36,9 @@ use serde_json::{Map, Value, json};
 use stele_core::event::{Actor, Change, Entity, Entry, NewEvent, Outcome as EventOutcome};
 use stele_core::time::Millis;
 use stele_core::{ActorType, Seq};
-use stele_store::{NewStream, OrgKey, Store, StoreError, Stream, StreamChange, StreamState};
+use stele_store::{
+    NewStream, OrgKey, Store, StoreError, Stream, StreamChange, StreamStart, StreamState,
+};
 
 use crate::trail::By;
 use crate::trail::activity::SECURITY_CHANNEL;
@@ -650,7 +656,22 @@ fn check_limit(value: &Value, field: &str, max: u32) -> Result<u32, StreamProble
         .ok_or_else(|| StreamProblem::new(field, format!("must be a number from 1 to {max}")))
 }
 
-fn check_from_seq(value: &Value) -> Result<Seq, StreamProblem> {
+fn check_from_seq(value: &Value, platform_wide: bool) -> Result<Seq, StreamProblem> {
+    if platform_wide {
+        // Each organization numbers its own entries: no one `seq` but the first means the same
+        // place in all of them.
+        return value
+            .as_i64()
+            .filter(|n| *n == 1)
+            .map(Seq::new)
+            .ok_or_else(|| {
+                StreamProblem::new(
+                    "from_seq",
+                    "of a platform-wide stream can only be 1: every organization's trail from \
+                     its first entry",
+                )
+            });
+    }
     value
         .as_i64()
         .filter(|n| *n >= 1)
@@ -661,6 +682,15 @@ fn check_from_seq(value: &Value) -> Result<Seq, StreamProblem> {
                 "must be a seq from 1 on: the first entry to deliver",
             )
         })
+}
+
+/// Whether streams created for `org` are platform-wide: it is the platform's own organization.
+async fn is_platform_org(store: &dyn Store, org: OrgKey) -> Result<bool, StoreError> {
+    Ok(store
+        .list_orgs()
+        .await?
+        .iter()
+        .any(|o| o.key == org && o.platform))
 }
 
 /// The spec `fields` describe, on top of `base` (an edit) or of the defaults (a new stream,
@@ -884,15 +914,29 @@ pub fn health(stream: &Stream) -> &'static str {
 pub struct StreamView {
     pub stream: Stream,
     pub spec: StreamSpec,
-    /// The organization's newest `seq`.
+    /// The organization's newest `seq` (a platform-wide stream: unused, 0).
     pub head: Seq,
-    /// Entries after the cursor (whether or not the filter will deliver them).
+    /// Entries after the cursor (whether or not the filter will deliver them); a platform-wide
+    /// stream's in every organization together.
     pub lag_entries: u64,
     /// How long ago the oldest undelivered entry was recorded (0 when none waits).
     pub lag_seconds: f64,
+    /// A platform-wide stream's organizations, and how many of them have entries it has not
+    /// delivered yet.
+    pub organizations: Option<(usize, usize)>,
 }
 
 impl StreamView {
+    /// Where the delivery stands, for people: `seq 41`, or a platform-wide stream's cursors.
+    pub fn position(&self) -> String {
+        match self.organizations {
+            Some((all, behind)) => format!(
+                "a cursor in each of {all} organizations ({behind} with entries to deliver)"
+            ),
+            None => format!("seq {}", self.stream.cursor),
+        }
+    }
+
     /// The view as JSON (the API's stream object); the secret is never part of it.
     pub fn to_json(&self) -> Value {
         use stele_core::time::format_rfc3339;
@@ -908,8 +952,10 @@ impl StreamView {
             "format": self.spec.format,
             "max_entries": self.spec.max_entries,
             "max_bytes": self.spec.max_bytes,
-            "cursor": s.cursor,
-            "head": self.head,
+            "scope": if s.platform_wide { "platform" } else { "organization" },
+            "cursor": (!s.platform_wide).then_some(s.cursor),
+            "head": (!s.platform_wide).then_some(self.head),
+            "organizations": self.organizations.map(|(all, behind)| json!({"total": all, "behind": behind})),
             "lag_entries": self.lag_entries,
             "lag_seconds": self.lag_seconds,
             "delivered": s.delivered,
@@ -933,6 +979,9 @@ pub async fn view(
     now: Millis,
 ) -> Result<StreamView, StreamError> {
     let spec = StreamSpec::parse_stored(&stream.spec)?;
+    if stream.platform_wide {
+        return platform_view(store, stream, spec, now).await;
+    }
     let head = store.head_seq(stream.org).await?;
     let lag_entries = (head.get() - stream.cursor.get()).max(0) as u64;
     let lag_seconds = if lag_entries == 0 {
@@ -953,6 +1002,33 @@ pub async fn view(
         head,
         lag_entries,
         lag_seconds,
+        organizations: None,
+    })
+}
+
+/// A platform-wide stream's view: its lag summed over the organizations, and the age of the
+/// oldest entry any of them waits with (one read per organization that is behind).
+async fn platform_view(
+    store: &dyn Store,
+    stream: Stream,
+    spec: StreamSpec,
+    now: Millis,
+) -> Result<StreamView, StreamError> {
+    let progress = store.stream_progress(&stream.id).await?;
+    let behind: Vec<_> = progress.iter().filter(|p| p.behind() > 0).collect();
+    let mut oldest: Option<Millis> = None;
+    for p in &behind {
+        if let Some(entry) = store.entries_after(p.org, p.cursor, 1).await?.first() {
+            oldest = Some(oldest.map_or(entry.recorded_at, |o| o.min(entry.recorded_at)));
+        }
+    }
+    Ok(StreamView {
+        head: Seq::new(0),
+        lag_entries: behind.iter().map(|p| p.behind()).sum(),
+        lag_seconds: oldest.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0),
+        organizations: Some((progress.len(), behind.len())),
+        stream,
+        spec,
     })
 }
 
@@ -988,7 +1064,7 @@ pub struct Created {
 }
 
 /// Creates a stream from a request's fields, starting after the newest entry or at `from_seq`,
-/// and records it.
+/// and records it. A stream of the platform's own organization is platform-wide.
 pub async fn create(
     store: &dyn Store,
     secrets: &StreamSecrets,
@@ -1003,9 +1079,18 @@ pub async fn create(
         Some(value) => check_name(value)?,
         None => spec.transport.target(),
     };
-    let cursor = match &fields.from_seq {
-        Some(value) => check_from_seq(value)?.prev(),
-        None => store.head_seq(org).await?,
+    let platform_wide = is_platform_org(store, org).await?;
+    let from_seq = fields
+        .from_seq
+        .as_ref()
+        .map(|value| check_from_seq(value, platform_wide))
+        .transpose()?;
+    let start = match (platform_wide, from_seq) {
+        (true, from_seq) => StreamStart::EveryOrganization {
+            from_now: from_seq.is_none(),
+        },
+        (false, Some(from_seq)) => StreamStart::After(from_seq.prev()),
+        (false, None) => StreamStart::After(store.head_seq(org).await?),
     };
     let stream = store
         .create_stream(
@@ -1013,17 +1098,31 @@ pub async fn create(
             NewStream {
                 name,
                 spec: spec.to_text(),
-                cursor,
+                start,
                 created_at: now,
             },
         )
         .await?;
+    let start = match start {
+        StreamStart::After(seq) => added("start_after_seq", json!(seq)),
+        StreamStart::EveryOrganization { from_now } => added(
+            "start",
+            json!(if from_now {
+                "every organization's newest entry"
+            } else {
+                "every organization's first entry"
+            }),
+        ),
+    };
     let mut changes = vec![
         added("name", json!(stream.name)),
         added("transport", spec.transport.shown()),
         added("filter", json!(spec.filter)),
-        added("start_after_seq", json!(stream.cursor)),
+        start,
     ];
+    if stream.platform_wide {
+        changes.push(added("scope", json!("platform")));
+    }
     changes.retain(|c| c.new != Some(json!({})));
     let description = format!(
         "Created log stream \"{}\" to {} {}",
@@ -1075,7 +1174,7 @@ pub async fn edit(
     let cursor = fields
         .from_seq
         .as_ref()
-        .map(check_from_seq)
+        .map(|value| check_from_seq(value, before.platform_wide))
         .transpose()?
         .map(Seq::prev);
     let mut changes = Vec::new();
@@ -1095,8 +1194,14 @@ pub async fn edit(
             changes.push(changed(key, old[key].clone(), new[key].clone()));
         }
     }
-    if let Some(cursor) = cursor {
-        changes.push(changed("cursor", json!(before.cursor), json!(cursor)));
+    match cursor {
+        Some(_) if before.platform_wide => changes.push(changed(
+            "start",
+            Value::Null,
+            json!("every organization's first entry"),
+        )),
+        Some(cursor) => changes.push(changed("cursor", json!(before.cursor), json!(cursor))),
+        None => {}
     }
     if changes.is_empty() {
         return view(store, before, now).await;
@@ -1608,6 +1713,7 @@ mod tests {
         let stream = Stream {
             id: "str_a".into(),
             org: OrgKey::new(1),
+            platform_wide: false,
             name: "n".into(),
             spec: String::new(),
             state: StreamState::Active,

@@ -121,6 +121,7 @@ macro_rules! conformance_suite {
             streams_are_configured_within_their_organization,
             stream_entries_follow_seq_after_a_cursor,
             stream_leases_go_to_one_owner_and_only_it_records,
+            a_platform_wide_stream_keeps_a_cursor_per_organization,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -1,20 +1,33 @@
 //! Conformance of log streams: configuration within their organization, entries read in `seq`
-//! order after a cursor, leases held by one process at a time, and delivery results recorded
-//! only by the lease holder under the revision it read.
+//! order after a cursor, leases held by one process at a time, delivery results recorded only by
+//! the lease holder under the revision it read, and a platform-wide stream's cursor per
+//! organization.
 
 use std::sync::Arc;
 
 use stele_core::Seq;
 
 use super::{T0, event, org, request};
-use crate::{DeliveryReport, NewStream, Store, StoreError, StreamChange, StreamClaim, StreamState};
+use crate::{
+    DeliveryReport, NewStream, OrgKey, Store, StoreError, StreamChange, StreamClaim, StreamStart,
+    StreamState,
+};
 
 fn new_stream(name: &str, cursor: i64) -> NewStream {
     NewStream {
         name: name.into(),
         spec: r#"{"transport":"webhook","url":"https://siem.example.com/in"}"#.into(),
-        cursor: Seq::new(cursor),
+        start: StreamStart::After(Seq::new(cursor)),
         created_at: T0,
+    }
+}
+
+fn delivered(org: OrgKey, cursor: i64, at: i64) -> DeliveryReport {
+    DeliveryReport::Delivered {
+        org,
+        cursor: Seq::new(cursor),
+        entries: 2,
+        at,
     }
 }
 
@@ -151,11 +164,7 @@ pub async fn stream_leases_go_to_one_owner_and_only_it_records(store: Arc<dyn St
             .unwrap()
             .is_empty()
     );
-    let delivered = |cursor: i64, at: i64| DeliveryReport::Delivered {
-        cursor: Seq::new(cursor),
-        entries: 2,
-        at,
-    };
+    let delivered = |cursor: i64, at: i64| delivered(a, cursor, at);
     assert!(
         !store
             .record_delivery(&stream.id, "two", stream.revision, delivered(2, T0))
@@ -278,4 +287,102 @@ pub async fn stream_leases_go_to_one_owner_and_only_it_records(store: Arc<dyn St
     // A deleted organization's streams go with it.
     store.delete_org(a).await.unwrap();
     assert!(store.streams(a).await.unwrap().is_empty());
+}
+
+/// `(org, head, cursor)` of each organization a platform-wide stream covers.
+async fn progress(store: &Arc<dyn Store>, id: &str) -> Vec<(OrgKey, i64, i64)> {
+    store
+        .stream_progress(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.org, p.head.get(), p.cursor.get()))
+        .collect()
+}
+
+pub async fn a_platform_wide_stream_keeps_a_cursor_per_organization(store: Arc<dyn Store>) {
+    let platform = store.platform_org().await.unwrap().key;
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let three = (0..3).map(|i| event(&format!("a.{i}"), T0 + i)).collect();
+    store.append(a, request(three)).await.unwrap();
+    store
+        .append(b, request(vec![event("b.0", T0)]))
+        .await
+        .unwrap();
+    let every = |from_now| NewStream {
+        start: StreamStart::EveryOrganization { from_now },
+        ..new_stream("platform siem", 0)
+    };
+    // From now: each organization's cursor at its newest entry; from the first: all at 0.
+    let now = store.create_stream(platform, every(true)).await.unwrap();
+    assert!(now.platform_wide);
+    let first = store.create_stream(platform, every(false)).await.unwrap();
+    assert_eq!(
+        progress(&store, &now.id).await,
+        [(platform, 0, 0), (a, 3, 3), (b, 1, 1)]
+    );
+    assert_eq!(
+        progress(&store, &first.id).await,
+        [(platform, 0, 0), (a, 3, 0), (b, 1, 0)]
+    );
+    // An organization's own stream has no such progress.
+    let own = store.create_stream(a, new_stream("own", 0)).await.unwrap();
+    assert!(!own.platform_wide);
+    assert!(progress(&store, &own.id).await.is_empty());
+    // A delivery moves one organization's cursor, forward only, under the lease and revision.
+    assert_eq!(
+        store.claim_streams(claim("one", T0)).await.unwrap().len(),
+        3
+    );
+    for (org, cursor, at) in [(a, 2, T0 + 1), (b, 1, T0 + 2), (a, 1, T0 + 3)] {
+        assert!(
+            store
+                .record_delivery(&first.id, "one", first.revision, delivered(org, cursor, at))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        !store
+            .record_delivery(&first.id, "two", first.revision, delivered(a, 3, T0 + 4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        progress(&store, &first.id).await,
+        [(platform, 0, 0), (a, 3, 2), (b, 1, 1)]
+    );
+    let stream = store.stream(platform, &first.id).await.unwrap().unwrap();
+    assert_eq!((stream.delivered, stream.cursor), (6, Seq::new(0)));
+    // An organization made later starts at 0; a rewind moves every cursor.
+    let c = org(&store, "c").await;
+    assert_eq!(progress(&store, &first.id).await[3], (c, 0, 0));
+    let rewound = store
+        .change_stream(
+            platform,
+            &first.id,
+            StreamChange {
+                cursor: Some(Seq::new(0)),
+                at: T0 + 5,
+                ..StreamChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(rewound.revision > first.revision);
+    assert_eq!(
+        progress(&store, &first.id).await,
+        [(platform, 0, 0), (a, 3, 0), (b, 1, 0), (c, 0, 0)]
+    );
+    // A deleted organization leaves the progress; a deleted stream takes its cursors along.
+    store.delete_org(b).await.unwrap();
+    let orgs: Vec<OrgKey> = progress(&store, &now.id)
+        .await
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(orgs, [platform, a, c]);
+    assert!(store.delete_stream(platform, &now.id).await.unwrap());
+    assert!(progress(&store, &now.id).await.is_empty());
 }

@@ -707,15 +707,25 @@ pub struct StreamRequest {
     pub name: Option<String>,
     pub transport: Option<StreamTransport>,
     pub filter: Option<StreamFilter>,
-    /// `native` (the only one so far).
+    /// `native` (default), or for a webhook `splunk_hec`, `elastic_bulk` or `datadog`.
     pub format: Option<String>,
     /// Entries per webhook POST, 1 to 1000 (default 100).
     pub max_entries: Option<u32>,
     /// Bytes of entries per webhook POST, up to 10 MiB (default 1 MiB).
     pub max_bytes: Option<u32>,
     /// The first entry to deliver: a back-fill (or, on a change, a replay) from the trail. A new
-    /// stream without it starts after the newest entry.
+    /// stream without it starts after the newest entry. A platform-wide stream takes only 1:
+    /// every organization's trail from its first entry.
     pub from_seq: Option<i64>,
+}
+
+/// A platform-wide stream's organizations.
+#[derive(ToSchema)]
+pub struct StreamOrganizations {
+    /// The organizations it delivers (every one not being deleted).
+    pub total: u64,
+    /// Those with entries it has not delivered yet.
+    pub behind: u64,
 }
 
 /// A log stream and its health.
@@ -731,10 +741,17 @@ pub struct Stream {
     pub format: String,
     pub max_entries: u32,
     pub max_bytes: u32,
-    /// The last `seq` delivered (or skipped by the filter).
-    pub cursor: i64,
-    /// The organization's newest `seq`.
-    pub head: i64,
+    /// `organization` (its organization's trail) or `platform` (every organization's: a stream
+    /// the platform key made without `Stele-Organization`).
+    pub scope: String,
+    /// The last `seq` delivered (or skipped by the filter); `null` for a platform-wide stream,
+    /// which has one per organization.
+    pub cursor: Option<i64>,
+    /// The organization's newest `seq`; `null` for a platform-wide stream.
+    pub head: Option<i64>,
+    /// A platform-wide stream's organizations; `null` otherwise.
+    pub organizations: Option<StreamOrganizations>,
+    /// Entries not delivered yet (a platform-wide stream's in every organization together).
     pub lag_entries: u64,
     /// How long ago the oldest entry waiting was recorded.
     pub lag_seconds: f64,

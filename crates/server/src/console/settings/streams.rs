@@ -367,7 +367,7 @@ pub(crate) async fn create_stream(
                 dt { "Name" } dd { (view.stream.name) }
                 dt { "ID" } dd { code { (view.stream.id) } }
                 dt { "Sends to" } dd { (view.spec.transport.kind()) " " code { (view.spec.transport.target()) } }
-                dt { "Starts after" } dd { "seq " (view.stream.cursor) }
+                dt { "Starts after" } dd { (view.position()) }
             }
             p { a.button href=(door.base) { "Done: back to log streams" } }
         }
@@ -505,7 +505,7 @@ fn edit_form(
             h2 { "Change the log stream \"" (current.stream.name) "\"" }
             p.hint {
                 "It sends to " (current.spec.transport.kind()) " " code { (current.spec.transport.target()) }
-                " and stands at seq " (current.stream.cursor) ". What you change is recorded in "
+                " and stands at " (current.position()) ". What you change is recorded in "
                 "the trail."
             }
             (stream_form(door, form, problems, state.stream_guard.nats, &mode))
