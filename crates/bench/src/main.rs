@@ -698,8 +698,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     if wants(Scenario::Streams) {
+        let key = server::platform_key(backend.open(&dir).await?.as_ref()).await?;
         report.streams = Some(
-            scenarios::streams::run(&http, &args, pool.clone(), base_ms, server_pid, pg).await?,
+            scenarios::streams::run(&http, &key, &args, pool.clone(), base_ms, server_pid, pg)
+                .await?,
         );
     }
 

@@ -874,7 +874,7 @@ fn render_streams(o: &mut String, s: &crate::scenarios::streams::StreamsResult) 
             t.elapsed.as_secs_f64()
         );
     }
-    for l in &s.lag {
+    let lag_row = |o: &mut String, l: &crate::scenarios::streams::Lag, rate: f64, over: &str| {
         let at = |p: f64| {
             if l.samples.is_empty() {
                 0.0
@@ -885,15 +885,25 @@ fn render_streams(o: &mut String, s: &crate::scenarios::streams::StreamsResult) 
         };
         let _ = writeln!(
             o,
-            "| {} stream's lag (age of its oldest undelivered entry, sampled every 100 ms) under {} events/s for {STEADY_SECONDS} s (aimed at {}) | p50 {:.2} s, p99 {:.2} s, max {:.2} s; caught up {:.2} s after the ingest |",
+            "| {} stream's lag (age of its oldest undelivered entry, sampled every 100 ms) under {} events/s{over} for {STEADY_SECONDS} s (aimed at {}) | p50 {:.2} s, p99 {:.2} s, max {:.2} s; caught up {:.2} s after the ingest |",
             l.transport,
-            thousands(s.steady_rate as u64),
+            thousands(rate as u64),
             thousands(STEADY_RATE),
             at(0.50),
             at(0.99),
             l.samples.last().copied().unwrap_or(0.0),
             l.caught_up_after.as_secs_f64()
         );
+    };
+    for l in &s.lag {
+        lag_row(o, l, s.steady_rate, "");
+    }
+    if let Some((l, rate)) = &s.platform {
+        let over = format!(
+            " spread over {} organizations",
+            thousands(crate::scenarios::streams::PLATFORM_ORGS)
+        );
+        lag_row(o, l, *rate, &over);
     }
     for c in &s.cost {
         let _ = writeln!(

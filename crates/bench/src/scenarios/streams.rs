@@ -12,6 +12,11 @@
 //!    `lag_seconds` (the age of its oldest undelivered entry) sampled every 100 ms.
 //! 3. Cost: the ingest scenario's batch ingest of [`COST_EVENTS`] with 0, 1, 10 and 100 webhook
 //!    streams active, its rate and the server's CPU each time.
+//! 4. Platform-wide: one webhook stream of the platform's own organization, from now, while a
+//!    platform key records the same steady ingest spread over [`PLATFORM_ORGS`] organizations
+//!    (each event naming one at random; they are made first, off the clock); its `lag_seconds`
+//!    sampled as in 2. Each of its batches holds one organization's entries, so this is the
+//!    delivery's round over many organizations with a few new entries each.
 //!
 //! Health is read from the API (`GET /v1/streams/{id}`), as an operator reads it.
 
@@ -37,6 +42,8 @@ pub(crate) const STEADY_SECONDS: u64 = 20;
 pub(crate) const COST_EVENTS: u64 = 100_000;
 /// Active streams in each run of the cost phase.
 pub(crate) const COST_STREAMS: [usize; 4] = [0, 1, 10, 100];
+/// The organizations the platform-wide phase's ingest spreads over.
+pub(crate) const PLATFORM_ORGS: u64 = 1_000;
 
 pub(crate) struct Throughput {
     pub(crate) transport: &'static str,
@@ -65,6 +72,9 @@ pub(crate) struct StreamsResult {
     pub(crate) steady_rate: f64,
     pub(crate) lag: Vec<Lag>,
     pub(crate) cost: Vec<Cost>,
+    /// A platform-wide stream's lag under the steady ingest spread over [`PLATFORM_ORGS`]
+    /// organizations, and that ingest's rate.
+    pub(crate) platform: Option<(Lag, f64)>,
 }
 
 /// The bench's receivers' transports, as stream requests.
@@ -170,6 +180,7 @@ async fn caught_up(http: &Http, id: &str) -> anyhow::Result<Value> {
 
 pub(crate) async fn run(
     http: &Http,
+    platform_key: &str,
     args: &BenchArgs,
     pool: Arc<Pool>,
     base_ms: i64,
@@ -215,23 +226,8 @@ pub(crate) async fn run(
     for (transport, body) in receivers.transports() {
         ids.push((transport, create(http, json!({"transport": body})).await?));
     }
-    let sampler = {
-        let (http, ids) = (http.clone(), ids.clone());
-        tokio::spawn(async move {
-            let mut samples: Vec<Vec<f64>> = vec![Vec::new(); ids.len()];
-            let stop = Instant::now() + Duration::from_secs(STEADY_SECONDS);
-            while Instant::now() < stop {
-                for (i, (_, id)) in ids.iter().enumerate() {
-                    if let Ok(view) = view(&http, id).await {
-                        samples[i].push(view["lag_seconds"].as_f64().unwrap_or(0.0));
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            samples
-        })
-    };
-    let steady_rate = steady_ingest(http, pool.clone(), args.seed).await?;
+    let sampler = sample_lag(http, &ids);
+    let steady_rate = steady_ingest(http, pool.clone(), args.seed, None).await?;
     let samples = sampler.await?;
     let ended = Instant::now();
     let mut lag = Vec::new();
@@ -274,17 +270,90 @@ pub(crate) async fn run(
             cpu,
         });
     }
+    let platform = platform_wide(http, platform_key, &receivers, pool, args.seed).await?;
     Ok(StreamsResult {
         throughput,
         steady_rate,
         lag,
         cost,
+        platform: Some(platform),
     })
 }
 
+/// Samples each stream's `lag_seconds` every 100 ms for [`STEADY_SECONDS`] s.
+fn sample_lag(
+    http: &Http,
+    ids: &[(&'static str, String)],
+) -> tokio::task::JoinHandle<Vec<Vec<f64>>> {
+    let (http, ids) = (http.clone(), ids.to_vec());
+    tokio::spawn(async move {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); ids.len()];
+        let stop = Instant::now() + Duration::from_secs(STEADY_SECONDS);
+        while Instant::now() < stop {
+            for (i, (_, id)) in ids.iter().enumerate() {
+                if let Ok(view) = view(&http, id).await {
+                    samples[i].push(view["lag_seconds"].as_f64().unwrap_or(0.0));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        samples
+    })
+}
+
+/// The external id of the platform-wide phase's `n`th organization.
+fn platform_org(n: u64) -> String {
+    format!("bench-s{n:05}")
+}
+
+/// Phase 4: a platform-wide stream under the steady ingest spread over [`PLATFORM_ORGS`]
+/// organizations.
+async fn platform_wide(
+    http: &Http,
+    platform_key: &str,
+    receivers: &Receivers,
+    pool: Arc<Pool>,
+    seed: u64,
+) -> anyhow::Result<(Lag, f64)> {
+    let platform = http.acting_as(platform_key, None);
+    eprintln!("bench: streams: creating {PLATFORM_ORGS} organizations");
+    let events: Vec<Value> = (0..PLATFORM_ORGS)
+        .map(|n| json!({"organization": platform_org(n), "action": "create", "actor": {"type": "system"}}))
+        .collect();
+    for chunk in events.chunks(1000) {
+        platform
+            .post_as(platform_key, None, json!({ "events": chunk }).to_string())
+            .await?;
+    }
+    eprintln!(
+        "bench: streams: {STEADY_RATE} events/s over {PLATFORM_ORGS} organizations for {STEADY_SECONDS} s with a platform-wide stream"
+    );
+    let id = create(&platform, json!({"transport": receivers.webhook})).await?;
+    let ids = [("webhook, platform-wide", id.clone())];
+    let sampler = sample_lag(&platform, &ids);
+    let rate = steady_ingest(&platform, pool, seed ^ 0x706c_6174, Some(PLATFORM_ORGS)).await?;
+    let mut samples = sampler.await?.remove(0);
+    let ended = Instant::now();
+    caught_up(&platform, &id).await?;
+    samples.sort_by(f64::total_cmp);
+    let lag = Lag {
+        transport: "webhook, platform-wide,",
+        samples,
+        caught_up_after: ended.elapsed(),
+    };
+    delete(&platform, &id).await?;
+    Ok((lag, rate))
+}
+
 /// Records [`STEADY_RATE`] events/s for [`STEADY_SECONDS`] s: a batch of 100 every 10 ms (late
-/// ticks are not made up). Returns the rate achieved.
-async fn steady_ingest(http: &Http, pool: Arc<Pool>, seed: u64) -> anyhow::Result<f64> {
+/// ticks are not made up), each event naming one of `orgs` organizations at random when given
+/// (a platform key's batches). Returns the rate achieved.
+async fn steady_ingest(
+    http: &Http,
+    pool: Arc<Pool>,
+    seed: u64,
+    orgs: Option<u64>,
+) -> anyhow::Result<f64> {
     const BATCH: u64 = 100;
     let every = Duration::from_micros(1_000_000 * BATCH / STEADY_RATE);
     let mut ticks = tokio::time::interval(every);
@@ -300,7 +369,16 @@ async fn steady_ingest(http: &Http, pool: Arc<Pool>, seed: u64) -> anyhow::Resul
                 body.push(',');
             }
             let template = pool.pick(assembler.rng.next());
-            assembler.write(&mut body, template, stele_core::time::now_millis());
+            match orgs {
+                None => assembler.write(&mut body, template, stele_core::time::now_millis()),
+                Some(orgs) => {
+                    let mut event = String::new();
+                    assembler.write(&mut event, template, stele_core::time::now_millis());
+                    let org = platform_org(assembler.rng.below(orgs));
+                    body.push_str(&format!("{{\"organization\":\"{org}\","));
+                    body.push_str(&event[1..]);
+                }
+            }
         }
         body.push_str("]}");
         let http = http.clone();
