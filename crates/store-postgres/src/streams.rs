@@ -256,8 +256,12 @@ pub async fn record_delivery(
                      WHERE id = $4 AND lease_owner = $5 AND revision = $6 AND state = 'active'
                      RETURNING id, platform_wide
                  ), c AS (
+                     -- Not for an organization deleted while the batch was on its way: its
+                     -- cursors went with it.
                      INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
-                     SELECT id, $7, $1 FROM s WHERE platform_wide
+                     SELECT id, $7, $1 FROM s
+                     WHERE platform_wide
+                       AND EXISTS (SELECT 1 FROM orgs WHERE key = $7 AND deleted_ms IS NULL)
                      ON CONFLICT (stream_id, org_id)
                      DO UPDATE SET cursor_seq = greatest(stream_cursors.cursor_seq, excluded.cursor_seq)
                  )

@@ -227,8 +227,11 @@ pub fn record_delivery(
             )?;
             if changed == 1 {
                 tx.execute(
+                    // Not for an organization deleted while the batch was on its way: its
+                    // cursors went with it.
                     "INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
                      SELECT id, ?2, ?3 FROM streams WHERE id = ?1 AND platform_wide
+                         AND EXISTS (SELECT 1 FROM orgs WHERE key = ?2 AND deleted_ms IS NULL)
                      ON CONFLICT (stream_id, org_id)
                      DO UPDATE SET cursor_seq = max(cursor_seq, excluded.cursor_seq)",
                     params![id, org.get(), cursor.get()],
