@@ -76,7 +76,7 @@ use anyhow::{Context as _, bail};
 use stele_core::Seq;
 use stele_core::time::now_millis;
 use stele_server::app::backend::DatabaseUrl;
-use stele_store::Store;
+use stele_store::{Scope, Store};
 
 use cpu::{CpuMeter, Machine, watch_wal};
 use generator::Pool;
@@ -698,7 +698,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     if wants(Scenario::Streams) {
-        let key = server::platform_key(backend.open(&dir).await?.as_ref()).await?;
+        let scopes = [Scope::Ingest, Scope::Read, Scope::Admin];
+        let key = server::platform_key_with(backend.open(&dir).await?.as_ref(), &scopes).await?;
         report.streams = Some(
             scenarios::streams::run(&http, &key, &args, pool.clone(), base_ms, server_pid, pg)
                 .await?,

@@ -222,11 +222,16 @@ pub(crate) async fn bench_key(store: &dyn Store) -> anyhow::Result<(String, Stri
 /// A platform key that may ingest and read (the `orgs` and `tenants` scenarios), made through the
 /// store next to the running server as [`bench_key`] makes its key.
 pub(crate) async fn platform_key(store: &dyn Store) -> anyhow::Result<String> {
+    platform_key_with(store, &[Scope::Ingest, Scope::Read]).await
+}
+
+/// A platform key with these scopes (the streams scenario's also manages the platform's streams).
+pub(crate) async fn platform_key_with(
+    store: &dyn Store,
+    scopes: &[Scope],
+) -> anyhow::Result<String> {
     let platform = store.platform_org().await?;
-    let key = stele_service::access::api_keys::generate(
-        "stele bench platform",
-        vec![Scope::Ingest, Scope::Read],
-    );
+    let key = stele_service::access::api_keys::generate("stele bench platform", scopes.to_vec());
     store.create_api_key(platform.key, key.record).await?;
     Ok(key.secret)
 }

@@ -1079,6 +1079,11 @@ impl Streams for PgStore {
         let mut conn = self.pool.get().await?;
         Ok(streams::progress(&mut conn, id).await?)
     }
+
+    async fn stream_oldest_waiting(&self, id: &str) -> Result<Option<Millis>> {
+        let mut conn = self.pool.get().await?;
+        Ok(streams::oldest_waiting(&mut conn, id).await?)
+    }
 }
 
 #[async_trait]

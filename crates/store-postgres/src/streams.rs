@@ -335,6 +335,29 @@ pub async fn progress(conn: &mut Conn, id: &str) -> R<Vec<OrgProgress>> {
         .collect()
 }
 
+pub async fn oldest_waiting(conn: &mut Conn, id: &str) -> R<Option<i64>> {
+    if !storable(id) {
+        return Ok(None);
+    }
+    let row = conn
+        .query_opt(
+            "SELECT min((SELECT e.recorded_ms FROM entries e
+                         WHERE e.org_id = o.key AND e.seq > coalesce(c.cursor_seq, 0)
+                         ORDER BY e.seq LIMIT 1))
+             FROM streams s
+             JOIN orgs o ON o.deleted_ms IS NULL
+             JOIN chain_state h ON h.org_id = o.key
+             LEFT JOIN stream_cursors c ON c.stream_id = s.id AND c.org_id = o.key
+             WHERE s.id = $1 AND s.platform_wide AND h.seq > coalesce(c.cursor_seq, 0)",
+            &[&id],
+        )
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    })
+}
+
 pub async fn head_seq(conn: &mut Conn, org: OrgKey) -> R<Seq> {
     let row = conn
         .query_opt(

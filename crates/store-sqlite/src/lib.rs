@@ -1154,6 +1154,12 @@ impl Streams for SqliteStore {
         let id = id.to_string();
         self.read(move |conn, _| streams::progress(conn, &id)).await
     }
+
+    async fn stream_oldest_waiting(&self, id: &str) -> Result<Option<Millis>> {
+        let id = id.to_string();
+        self.read(move |conn, _| streams::oldest_waiting(conn, &id))
+            .await
+    }
 }
 
 #[async_trait]

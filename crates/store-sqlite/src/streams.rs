@@ -285,6 +285,21 @@ pub fn progress(conn: &Connection, id: &str) -> Result<Vec<OrgProgress>> {
     .map_err(map_err)
 }
 
+pub fn oldest_waiting(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT min((SELECT e.recorded_ms FROM entries e
+                     WHERE e.org_id = o.key AND e.seq > coalesce(c.cursor_seq, 0)
+                     ORDER BY e.seq LIMIT 1))
+         FROM streams s
+         JOIN orgs o ON o.deleted_ms IS NULL
+         JOIN chain_state h ON h.org_id = o.key
+         LEFT JOIN stream_cursors c ON c.stream_id = s.id AND c.org_id = o.key
+         WHERE s.id = ? AND s.platform_wide AND h.seq > coalesce(c.cursor_seq, 0)",
+    )
+    .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+    .map_err(map_err)
+}
+
 pub fn head_seq(conn: &Connection, org: OrgKey) -> Result<Seq> {
     conn.prepare_cached("SELECT seq FROM chain_state WHERE org_id = ?")
         .and_then(|mut s| s.query_row([org.get()], |r| r.get(0)).optional())

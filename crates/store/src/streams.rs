@@ -69,6 +69,11 @@ pub trait Streams: Send + Sync {
     /// has delivered nothing yet). One read for every organization, so that the delivery finds
     /// the few that have new entries without asking each. Empty for an organization's stream.
     async fn stream_progress(&self, id: &str) -> Result<Vec<OrgProgress>>;
+
+    /// When the oldest entry a platform-wide stream has yet to deliver was recorded, over every
+    /// organization (what its lag in seconds is counted from); `None` when none waits. One
+    /// statement, however many organizations are behind.
+    async fn stream_oldest_waiting(&self, id: &str) -> Result<Option<Millis>>;
 }
 
 /// Whether a stream delivers. A stream that keeps failing is still `Active` (it retries, with

@@ -1007,7 +1007,7 @@ pub async fn view(
 }
 
 /// A platform-wide stream's view: its lag summed over the organizations, and the age of the
-/// oldest entry any of them waits with (one read per organization that is behind).
+/// oldest entry any of them waits with.
 async fn platform_view(
     store: &dyn Store,
     stream: Stream,
@@ -1016,12 +1016,11 @@ async fn platform_view(
 ) -> Result<StreamView, StreamError> {
     let progress = store.stream_progress(&stream.id).await?;
     let behind: Vec<_> = progress.iter().filter(|p| p.behind() > 0).collect();
-    let mut oldest: Option<Millis> = None;
-    for p in &behind {
-        if let Some(entry) = store.entries_after(p.org, p.cursor, 1).await?.first() {
-            oldest = Some(oldest.map_or(entry.recorded_at, |o| o.min(entry.recorded_at)));
-        }
-    }
+    let oldest = if behind.is_empty() {
+        None
+    } else {
+        store.stream_oldest_waiting(&stream.id).await?
+    };
     Ok(StreamView {
         head: Seq::new(0),
         lag_entries: behind.iter().map(|p| p.behind()).sum(),

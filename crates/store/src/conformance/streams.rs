@@ -353,6 +353,13 @@ pub async fn a_platform_wide_stream_keeps_a_cursor_per_organization(store: Arc<d
         progress(&store, &first.id).await,
         [(platform, 0, 0), (a, 3, 2), (b, 1, 1)]
     );
+    // The oldest waiting entry is the one after a's cursor (b's and the platform's are done).
+    let waiting = store.entries_after(a, Seq::new(2), 1).await.unwrap()[0].recorded_at;
+    assert_eq!(
+        store.stream_oldest_waiting(&first.id).await.unwrap(),
+        Some(waiting)
+    );
+    assert_eq!(store.stream_oldest_waiting(&now.id).await.unwrap(), None);
     let stream = store.stream(platform, &first.id).await.unwrap().unwrap();
     assert_eq!((stream.delivered, stream.cursor), (6, Seq::new(0)));
     // An organization made later starts at 0; a rewind moves every cursor.
