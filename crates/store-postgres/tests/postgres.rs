@@ -305,7 +305,7 @@ async fn reopening_runs_no_migration_twice_and_keeps_the_data() {
         &[],
     )
     .await;
-    assert_eq!(versions, (1..=17).collect::<Vec<i32>>());
+    assert_eq!(versions, (1..=18).collect::<Vec<i32>>());
 }
 
 /// The partition (table name) each entry of the database lives in, by `seq`.
@@ -1326,6 +1326,7 @@ async fn chains_older_than_the_stored_subtrees_get_theirs_at_connect() {
          DROP TABLE merkle_subtrees_to_fill;
          DROP TABLE verified_points;
          DROP TABLE streams;
+         DROP TABLE stream_cursors;
          DELETE FROM stele_schema_version WHERE version >= 14;",
     )
     .await

@@ -173,6 +173,7 @@ mod tests {
             conn.execute_batch(
                 "DROP TABLE event_keys;
                  DROP TABLE streams;
+                 DROP TABLE stream_cursors;
                  DROP TABLE merkle_subtrees;
                  DROP TABLE merkle_subtrees_to_fill;
                  DROP TABLE verified_points;

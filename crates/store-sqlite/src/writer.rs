@@ -1036,7 +1036,8 @@ mod tests {
                 .unwrap();
             }
             conn.execute_batch(
-                "DROP TABLE event_keys; DROP TABLE streams; PRAGMA user_version = 15;",
+                "DROP TABLE event_keys; DROP TABLE streams; DROP TABLE stream_cursors;
+                 PRAGMA user_version = 15;",
             )
             .unwrap();
         }
