@@ -242,11 +242,19 @@ pub async fn record_delivery(
     let revision = revision as i64;
     let changed = match report {
         DeliveryReport::Delivered {
-            org,
-            cursor,
+            cursors,
             entries,
             at,
         } => {
+            // An organization's stream names only its own organization.
+            let own = cursors.iter().map(|(_, seq)| seq.get()).max().unwrap_or(0);
+            // One row per organization: an upsert may not touch a row twice in a statement.
+            let mut furthest = std::collections::BTreeMap::new();
+            for (org, seq) in &cursors {
+                let at = furthest.entry(org.get()).or_insert(seq.get());
+                *at = (*at).max(seq.get());
+            }
+            let (orgs, seqs): (Vec<i64>, Vec<i64>) = furthest.into_iter().unzip();
             conn.query_opt(
                 "WITH s AS (
                      UPDATE streams SET delivered = delivered + $2, failures = 0, retry_ms = NULL,
@@ -259,21 +267,23 @@ pub async fn record_delivery(
                      -- Not for an organization deleted while the batch was on its way: its
                      -- cursors went with it.
                      INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
-                     SELECT id, $7, $1 FROM s
-                     WHERE platform_wide
-                       AND EXISTS (SELECT 1 FROM orgs WHERE key = $7 AND deleted_ms IS NULL)
+                     SELECT s.id, m.org_id, m.cursor_seq
+                     FROM s, unnest($7::bigint[], $8::bigint[]) AS m (org_id, cursor_seq)
+                     WHERE s.platform_wide
+                       AND EXISTS (SELECT 1 FROM orgs WHERE key = m.org_id AND deleted_ms IS NULL)
                      ON CONFLICT (stream_id, org_id)
                      DO UPDATE SET cursor_seq = greatest(stream_cursors.cursor_seq, excluded.cursor_seq)
                  )
                  SELECT id FROM s",
                 &[
-                    &cursor.get(),
+                    &own,
                     &(entries as i64),
                     &at,
                     &id,
                     &owner,
                     &revision,
-                    &org.get(),
+                    &orgs,
+                    &seqs,
                 ],
             )
             .await?

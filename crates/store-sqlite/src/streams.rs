@@ -212,21 +212,22 @@ pub fn record_delivery(
     let revision = revision as i64;
     let changed = match report {
         DeliveryReport::Delivered {
-            org,
-            cursor,
+            cursors,
             entries,
             at,
         } => (|| {
+            // An organization's stream names only its own organization.
+            let own = cursors.iter().map(|(_, seq)| seq.get()).max().unwrap_or(0);
             let changed = tx.execute(
                 "UPDATE streams SET delivered = delivered + ?2, failures = 0, retry_ms = NULL,
                          cursor_seq = CASE WHEN platform_wide THEN cursor_seq
                                            ELSE max(cursor_seq, ?1) END,
                          last_delivery_ms = CASE WHEN ?2 > 0 THEN ?3 ELSE last_delivery_ms END
                      WHERE id = ?4 AND lease_owner = ?5 AND revision = ?6 AND state = 'active'",
-                params![cursor.get(), entries as i64, at, id, owner, revision],
+                params![own, entries as i64, at, id, owner, revision],
             )?;
             if changed == 1 {
-                tx.execute(
+                let mut moved = tx.prepare_cached(
                     // Not for an organization deleted while the batch was on its way: its
                     // cursors went with it.
                     "INSERT INTO stream_cursors (stream_id, org_id, cursor_seq)
@@ -234,8 +235,10 @@ pub fn record_delivery(
                          AND EXISTS (SELECT 1 FROM orgs WHERE key = ?2 AND deleted_ms IS NULL)
                      ON CONFLICT (stream_id, org_id)
                      DO UPDATE SET cursor_seq = max(cursor_seq, excluded.cursor_seq)",
-                    params![id, org.get(), cursor.get()],
                 )?;
+                for (org, cursor) in &cursors {
+                    moved.execute(params![id, org.get(), cursor.get()])?;
+                }
             }
             Ok(changed)
         })(),

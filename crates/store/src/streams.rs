@@ -219,12 +219,12 @@ pub struct StreamClaim {
 /// How one delivery went ([`Streams::record_delivery`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryReport {
-    /// The receiver took every entry of organization `org` up to `cursor` (`entries` of them
-    /// were sent; the others the stream's filter skipped). `org` is the stream's own
-    /// organization, or for a platform-wide stream the one whose cursor moves.
+    /// The receiver took every entry of each organization in `cursors` up to its `seq` there
+    /// (`entries` of them were sent; the others the stream's filter skipped). An organization's
+    /// stream names its own organization; a platform-wide stream's batch may name several, whose
+    /// cursors then move together.
     Delivered {
-        org: OrgKey,
-        cursor: Seq,
+        cursors: Vec<(OrgKey, Seq)>,
         entries: u64,
         at: Millis,
     },

@@ -18,15 +18,15 @@ use crate::support::*;
 struct Receiver {
     url: String,
     batches: Arc<Mutex<Vec<Vec<i64>>>>,
-    /// The organization each batch names, beside `batches`.
-    orgs: Arc<Mutex<Vec<String>>>,
+    /// The organization of each entry of each batch, beside `batches`.
+    orgs: Arc<Mutex<Vec<Vec<String>>>>,
     delay: Arc<AtomicU64>,
 }
 
 impl Receiver {
     fn start() -> Receiver {
         let batches: Arc<Mutex<Vec<Vec<i64>>>> = Arc::default();
-        let orgs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let orgs: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
         let delay: Arc<AtomicU64> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let (keep, keep_org, wait) = (batches.clone(), orgs.clone(), delay.clone());
@@ -42,21 +42,15 @@ impl Receiver {
                             tokio::time::sleep(Duration::from_millis(wait.load(Ordering::SeqCst)))
                                 .await;
                             let body: Value = serde_json::from_slice(&body).unwrap();
-                            let seqs = body["data"]["entries"]
-                                .as_array()
-                                .unwrap()
+                            let entries = body["data"]["entries"].as_array().unwrap();
+                            let seqs = entries.iter().map(|e| e["seq"].as_i64().unwrap());
+                            let orgs = entries
                                 .iter()
-                                .map(|e| e["seq"].as_i64().unwrap())
-                                .collect();
+                                .map(|e| e["organization_id"].as_str().unwrap().to_string());
                             // One lock for both lists, so they stay side by side.
                             let mut keep = keep.lock().unwrap();
-                            keep.push(seqs);
-                            keep_org.lock().unwrap().push(
-                                body["data"]["organization_id"]
-                                    .as_str()
-                                    .unwrap()
-                                    .to_string(),
-                            );
+                            keep.push(seqs.collect());
+                            keep_org.lock().unwrap().push(orgs.collect());
                             axum::http::StatusCode::OK
                         }
                     }),
@@ -78,8 +72,8 @@ impl Receiver {
         let batches = self.batches.lock().unwrap();
         let orgs = self.orgs.lock().unwrap();
         let mut by_org = std::collections::BTreeMap::<String, Vec<i64>>::new();
-        for (org, seqs) in orgs.iter().zip(batches.iter()) {
-            by_org.entry(org.clone()).or_default().extend(seqs);
+        for (org, seq) in orgs.iter().flatten().zip(batches.iter().flatten()) {
+            by_org.entry(org.clone()).or_default().push(*seq);
         }
         by_org
     }

@@ -12,24 +12,25 @@
 //! Guarantees: in order, at least once (a batch the receiver took but whose cursor was not yet
 //! recorded is sent again after a crash), entry ids as the de-duplication key.
 //!
-//! A platform-wide stream's worker reads, each time it has served every organization it knew to
-//! be behind, where the stream stands in every organization (`Streams::stream_progress`, one
-//! read), and sends one batch of each organization that has new entries in turn, so that one
-//! busy organization does not hold the others back. Each batch holds one organization's entries
-//! and moves that organization's cursor.
+//! A platform-wide stream's worker reads where the stream stands in every organization before
+//! each batch (`Streams::stream_progress`, one read) and fills the batch with the entries of the
+//! organizations that are behind, in turn (the next batch starts after the last organization the
+//! previous one served, so one busy organization does not hold the others back). One batch may
+//! hold several organizations' entries, and its delivery moves their cursors together: a trail
+//! spread thin over many organizations still goes out in full batches.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use stele_core::event::{Actor, ActorType, Context, Entry};
 use stele_core::time::Millis;
-use stele_store::{DeliveryReport, OrgKey, OrgProgress, Store, Stream, StreamClaim, StreamState};
+use stele_store::{DeliveryReport, OrgKey, Store, Stream, StreamClaim, StreamState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::envelope::{self, Format};
-use super::nats::Nats;
+use super::nats::{Message, Nats};
 use super::target_guard::TargetGuard;
 use super::tls::StreamTls;
 use super::{
@@ -184,17 +185,30 @@ struct Worker {
     hostname: Arc<str>,
     stopped: watch::Receiver<bool>,
     /// The batch that failed last, so that its retry is the same message (the same entries and
-    /// `webhook-id`) even if more entries came meanwhile: the stream's revision, the
-    /// organization and its cursor then, and the last `seq` the batch held.
-    retrying: Option<(u64, OrgKey, stele_core::Seq, stele_core::Seq)>,
+    /// `webhook-id`) even if more entries came meanwhile: the stream's revision then, and each
+    /// organization's part of it.
+    retrying: Option<(u64, Vec<Part>)>,
 }
 
-/// Where one attempt reads: an organization's entries after its cursor (the stream's own, or a
-/// platform-wide stream's in that organization).
-struct Place {
+/// What an attempt reads of one organization: its entries after `after`, at most `limit` of
+/// them, none after `up_to` (a retry's, to send the same batch again).
+struct Want {
     org: OrgKey,
     org_id: String,
-    cursor: stele_core::Seq,
+    after: stele_core::Seq,
+    limit: usize,
+    up_to: Option<stele_core::Seq>,
+}
+
+/// One organization's entries in a batch: the cursor they follow, and the first and last entries
+/// they account for (sent, or skipped by the filter).
+#[derive(Clone)]
+struct Part {
+    org: OrgKey,
+    org_id: String,
+    after: stele_core::Seq,
+    first: stele_core::Seq,
+    last: stele_core::Seq,
 }
 
 /// The longest wait a receiver's `Retry-After` is honoured for: longer, and the stream would
@@ -217,10 +231,8 @@ impl Worker {
                 return;
             }
         };
-        // A platform-wide stream's organizations with entries to deliver, served in turn, as
-        // they stood at the stream's revision beside them.
-        let mut behind: VecDeque<OrgProgress> = VecDeque::new();
-        let mut behind_revision = first.revision;
+        // A platform-wide stream's last organization served: the next batch starts after it.
+        let mut served: Option<OrgKey> = None;
         tracing::info!(stream = %first.id, owner = %self.config.owner, "delivering a log stream");
         let mut stream = first;
         // When the stream's row was last read; `None` to read it before the next attempt.
@@ -255,67 +267,81 @@ impl Worker {
                 read_at = None;
                 continue;
             }
-            if !stream.platform_wide {
-                let place = Place {
+            let wants = match self.retry_of(&stream) {
+                Some(wants) => wants,
+                None if !stream.platform_wide => vec![Want {
                     org: stream.org,
                     org_id: org_id.clone(),
-                    cursor: stream.cursor,
-                };
-                match self.step(&stream, &place).await {
-                    Step::Idle => self.pause(self.config.poll).await,
-                    Step::Recorded => read_at = None,
-                    Step::Failed(wait) => {
-                        self.pause(wait).await;
-                        read_at = None;
+                    after: stream.cursor,
+                    limit: usize::MAX,
+                    up_to: None,
+                }],
+                None => match self.store.stream_progress(&stream.id).await {
+                    Ok(progress) => {
+                        let mut behind: Vec<_> =
+                            progress.into_iter().filter(|p| p.behind() > 0).collect();
+                        // In the order of their keys, from the one after the last served.
+                        let turn =
+                            served.map_or(0, |last| behind.partition_point(|p| p.org <= last));
+                        behind.rotate_left(turn);
+                        behind
+                            .into_iter()
+                            .map(|p| Want {
+                                limit: p.behind() as usize,
+                                org: p.org,
+                                org_id: p.org_id,
+                                after: p.cursor,
+                                up_to: None,
+                            })
+                            .collect()
                     }
-                }
-                continue;
-            }
-            // A change (a rewind above all) makes the cursors read before it stale.
-            if stream.revision != behind_revision {
-                behind.clear();
-                behind_revision = stream.revision;
-            }
-            if behind.is_empty() {
-                match self.store.stream_progress(&stream.id).await {
-                    Ok(progress) => behind.extend(progress.into_iter().filter(|p| p.behind() > 0)),
                     Err(error) => {
                         tracing::warn!(%error, stream = %stream.id, "reading a log stream's cursors failed");
                         self.pause(self.config.poll).await;
                         continue;
                     }
-                }
-            }
-            let Some(next) = behind.front() else {
-                self.pause(self.config.poll).await;
-                continue;
+                },
             };
-            let place = Place {
-                org: next.org,
-                org_id: next.org_id.clone(),
-                cursor: next.cursor,
-            };
-            match self.step(&stream, &place).await {
-                // Nothing to send there after all (retention removed what was behind): the next
-                // organization's turn, and a pause before reading every cursor again.
-                Step::Idle => {
-                    behind.pop_front();
-                    if behind.is_empty() {
-                        self.pause(self.config.poll).await;
-                    }
-                }
-                // Its next organization's turn (what this one has left waits for the next round).
-                Step::Recorded => {
-                    behind.pop_front();
+            match self.step(&stream, &wants).await {
+                // Nothing after the cursors (or, for a platform-wide stream, nothing left of what
+                // was behind: retention removed it).
+                Step::Idle => self.pause(self.config.poll).await,
+                Step::Recorded { last_org } => {
+                    served = last_org.or(served);
                     read_at = None;
                 }
-                // The same organization's batch again, after the wait.
                 Step::Failed(wait) => {
                     self.pause(wait).await;
                     read_at = None;
                 }
             }
         }
+    }
+
+    /// The reads that send the batch that failed last again, if it is still the stream's next:
+    /// the stream has not changed since, and (an organization's stream) its cursor has not moved.
+    fn retry_of(&mut self, stream: &Stream) -> Option<Vec<Want>> {
+        let still = self.retrying.as_ref().is_some_and(|(revision, parts)| {
+            *revision == stream.revision
+                && (stream.platform_wide || parts.first().map(|p| p.after) == Some(stream.cursor))
+        });
+        if !still {
+            self.retrying = None;
+            return None;
+        }
+        let (_, parts) = self.retrying.as_ref()?;
+        Some(
+            parts
+                .iter()
+                .map(|part| Want {
+                    org: part.org,
+                    org_id: part.org_id.clone(),
+                    after: part.after,
+                    limit: usize::MAX,
+                    up_to: Some(part.last),
+                })
+                .collect(),
+        )
     }
 
     /// Sleeps, unless the server is stopping.
@@ -326,8 +352,9 @@ impl Worker {
         }
     }
 
-    /// One attempt: the next batch after the cursor, sent, and its result recorded.
-    async fn step(&mut self, stream: &Stream, place: &Place) -> Step {
+    /// One attempt: the next batch (each wanted organization's entries after its cursor, in
+    /// turn, up to the stream's limits), sent, and its result recorded.
+    async fn step(&mut self, stream: &Stream, wants: &[Want]) -> Step {
         let spec = match StreamSpec::parse_stored(&stream.spec) {
             Ok(spec) => spec,
             Err(error) => {
@@ -335,18 +362,27 @@ impl Worker {
                 return Step::Failed(REFRESH);
             }
         };
-        let entries = match self
-            .store
-            .entries_after(place.org, place.cursor, spec.max_entries as usize)
-            .await
-        {
-            Ok(entries) if entries.is_empty() => return Step::Idle,
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(%error, stream = %stream.id, "reading a log stream's entries failed");
-                return Step::Failed(self.config.poll);
+        let mut batch = Batch::default();
+        for want in wants {
+            let room = (spec.max_entries as usize).saturating_sub(batch.read);
+            if room == 0 || batch.full {
+                break;
             }
-        };
+            match self
+                .store
+                .entries_after(want.org, want.after, want.limit.min(room))
+                .await
+            {
+                Ok(entries) => batch.add(&spec, want, &entries),
+                Err(error) => {
+                    tracing::warn!(%error, stream = %stream.id, "reading a log stream's entries failed");
+                    return Step::Failed(self.config.poll);
+                }
+            }
+        }
+        if batch.parts.is_empty() {
+            return Step::Idle;
+        }
         // The row again, right before sending: a pause, a change or a lost lease since it was
         // read stops the batch here rather than after the receiver has it.
         match self.store.stream(stream.org, &stream.id).await {
@@ -354,20 +390,12 @@ impl Worker {
                 if fresh.revision == stream.revision
                     && fresh.lease_owner == stream.lease_owner
                     && fresh.cursor == stream.cursor => {}
-            Ok(_) => return Step::Recorded,
+            Ok(_) => return Step::Recorded { last_org: None },
             Err(error) => {
                 tracing::warn!(%error, stream = %stream.id, "reading a log stream failed");
                 return Step::Failed(self.config.poll);
             }
         }
-        let up_to = self
-            .retrying
-            .take()
-            .filter(|(revision, org, cursor, _)| {
-                *revision == stream.revision && *org == place.org && *cursor == place.cursor
-            })
-            .map(|(_, _, _, last)| last);
-        let batch = Batch::of(&spec, &place.org_id, &entries, up_to);
         let now = self.config.clock.0.now();
         let outcome = if batch.records.is_empty() {
             Outcome::Delivered
@@ -376,17 +404,21 @@ impl Worker {
         };
         let at = self.config.clock.0.now();
         let (report, wait) = match outcome {
-            Outcome::Delivered => (
-                DeliveryReport::Delivered {
-                    org: place.org,
-                    cursor: batch.last,
-                    entries: batch.records.len() as u64,
-                    at,
-                },
-                None,
-            ),
+            Outcome::Delivered => {
+                self.retrying = None;
+                let cursors = batch.parts.iter().map(|p| (p.org, p.last)).collect();
+                let entries = batch.records.len() as u64;
+                (
+                    DeliveryReport::Delivered {
+                        cursors,
+                        entries,
+                        at,
+                    },
+                    None,
+                )
+            }
             Outcome::Retry { error, after } => {
-                self.retrying = Some((stream.revision, place.org, place.cursor, batch.last));
+                self.retrying = Some((stream.revision, batch.parts.clone()));
                 let wait = after
                     .map(|after| after.min(MAX_RETRY_AFTER))
                     .unwrap_or_else(|| backoff(stream.failures));
@@ -427,7 +459,9 @@ impl Worker {
         }
         match wait {
             Some(wait) => Step::Failed(wait.min(REFRESH)),
-            None => Step::Recorded,
+            None => Step::Recorded {
+                last_org: batch.parts.last().map(|p| p.org),
+            },
         }
     }
 
@@ -435,7 +469,7 @@ impl Worker {
         &self,
         stream: &Stream,
         spec: &StreamSpec,
-        batch: &Batch<'_>,
+        batch: &Batch,
         now: Millis,
     ) -> Outcome {
         match &spec.transport {
@@ -454,22 +488,14 @@ impl Worker {
                     format,
                     &envelope::Records {
                         stream_id: &stream.id,
-                        org_id: batch.org_id,
+                        org_id: (!stream.platform_wide).then_some(batch.parts[0].org_id.as_str()),
                         hostname: &self.hostname,
                         records: &batch.records,
                         entries: &batch.entries,
                         now,
                     },
                 );
-                // The same batch has the same id, whenever it is sent again.
-                let id = if stream.platform_wide {
-                    format!(
-                        "{}_{}_{}_{}",
-                        stream.id, batch.org_id, batch.first, batch.last
-                    )
-                } else {
-                    format!("{}_{}_{}", stream.id, batch.first, batch.last)
-                };
+                let id = batch.message_id(stream);
                 let keys = self.config.secrets.signing_keys(stream, now);
                 webhook::post(
                     &self.http,
@@ -501,15 +527,17 @@ impl Worker {
             }
             Transport::Nats => match &self.config.nats {
                 Some(nats) => {
-                    let records: Vec<(String, Vec<u8>)> = batch
+                    let messages: Vec<Message<'_>> = batch
                         .records
                         .iter()
-                        .map(|record| {
-                            let id = record["id"].as_str().unwrap_or_default().to_string();
-                            (id, serde_json::to_vec(record).expect("JSON serializes"))
+                        .zip(&batch.record_parts)
+                        .map(|(record, part)| Message {
+                            org_id: &batch.parts[*part].org_id,
+                            id: record["id"].as_str().unwrap_or_default().to_string(),
+                            record: serde_json::to_vec(record).expect("JSON serializes"),
                         })
                         .collect();
-                    nats.publish(batch.org_id, &records).await
+                    nats.publish(&messages).await
                 }
                 None => Outcome::Retry {
                     error: "this server publishes to no NATS server (--nats-url); another server \
@@ -562,63 +590,94 @@ impl Worker {
 }
 
 enum Step {
-    /// Nothing new after the cursor.
+    /// Nothing new after the cursors.
     Idle,
     /// A result was recorded (or the recording was refused, or the stream changed): go on at
-    /// once, from the stream's row as it is now.
-    Recorded,
+    /// once, from the stream's row as it is now. `last_org`: the last organization the batch
+    /// served, when it was delivered.
+    Recorded { last_org: Option<OrgKey> },
     /// Try again after this.
     Failed(Duration),
 }
 
-/// The entries of one attempt: those after the cursor up to the batch's limits, the ones the
-/// filter keeps as records, and where the cursor goes if they are taken.
-struct Batch<'a> {
-    org_id: &'a str,
+/// The entries of one attempt: those read after the cursors up to the batch's limits, the ones
+/// the filter keeps as records, and where each organization's cursor goes if they are taken.
+#[derive(Default)]
+struct Batch {
+    /// Each organization's part, in the order they were read; an organization at most once.
+    parts: Vec<Part>,
     records: Vec<serde_json::Value>,
+    /// Each record's part (an index in `parts`).
+    record_parts: Vec<usize>,
     /// Each record's entry's occurrence and outcome (what a syslog message's header says).
     entries: Vec<(Millis, stele_core::Outcome)>,
-    first: stele_core::Seq,
-    /// The last entry this batch accounts for (sent or skipped by the filter).
-    last: stele_core::Seq,
+    /// Entries accounted for (sent or skipped by the filter), against the stream's `max_entries`.
+    read: usize,
+    /// The records' size, against the stream's `max_bytes`.
+    bytes: usize,
+    /// Whether the next record would not fit.
+    full: bool,
 }
 
-impl<'a> Batch<'a> {
-    /// The batch of `entries` (read after the cursor), ending at `up_to` when it is the retry of
-    /// a batch that ended there.
-    fn of(
-        spec: &StreamSpec,
-        org_id: &'a str,
-        entries: &[Entry],
-        up_to: Option<stele_core::Seq>,
-    ) -> Batch<'a> {
-        let mut batch = Batch {
-            org_id,
-            records: Vec::new(),
-            entries: Vec::new(),
-            first: entries[0].seq,
-            last: entries[0].seq,
+impl Batch {
+    /// Adds `entries` (read after `want.after`) as far as the batch's limits and `want.up_to`
+    /// allow.
+    fn add(&mut self, spec: &StreamSpec, want: &Want, entries: &[Entry]) {
+        let Some(head) = entries.first() else {
+            return;
         };
-        let mut bytes = 0usize;
+        let mut part = Part {
+            org: want.org,
+            org_id: want.org_id.clone(),
+            after: want.after,
+            first: head.seq,
+            last: head.seq,
+        };
+        let mut taken = false;
         for entry in entries {
-            if up_to.is_some_and(|last| entry.seq > last) {
+            if want.up_to.is_some_and(|last| entry.seq > last) {
                 break;
             }
             if spec.filter.matches(entry) {
-                let record = native_record(org_id, entry);
+                let record = native_record(&want.org_id, entry);
                 let size = record.to_string().len();
-                if !batch.records.is_empty() && bytes + size > spec.max_bytes as usize {
+                if !self.records.is_empty() && self.bytes + size > spec.max_bytes as usize {
+                    self.full = true;
                     break;
                 }
-                bytes += size;
-                batch.records.push(record);
-                batch
-                    .entries
+                self.bytes += size;
+                self.records.push(record);
+                self.record_parts.push(self.parts.len());
+                self.entries
                     .push((entry.event.occurred_at, entry.event.outcome));
             }
-            batch.last = entry.seq;
+            part.last = entry.seq;
+            taken = true;
+            self.read += 1;
         }
-        batch
+        if taken {
+            self.parts.push(part);
+        }
+    }
+
+    /// The webhook's `webhook-id`: the same batch has the same id whenever it is sent again, and
+    /// no other batch of the stream has it.
+    fn message_id(&self, stream: &Stream) -> String {
+        match self.parts.as_slice() {
+            [only] if !stream.platform_wide => {
+                format!("{}_{}_{}", stream.id, only.first, only.last)
+            }
+            [only] => format!("{}_{}_{}_{}", stream.id, only.org_id, only.first, only.last),
+            parts => {
+                // Several organizations' entries: a digest of each one's span.
+                use sha2::Digest as _;
+                let mut digest = sha2::Sha256::new();
+                for part in parts {
+                    digest.update(format!("{}:{}:{};", part.org_id, part.first, part.last));
+                }
+                format!("{}_{}", stream.id, hex::encode(&digest.finalize()[..16]))
+            }
+        }
     }
 }
 

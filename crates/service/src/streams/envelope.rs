@@ -69,7 +69,9 @@ pub struct Payload {
 /// What a batch holds, for its payload.
 pub struct Records<'a> {
     pub stream_id: &'a str,
-    pub org_id: &'a str,
+    /// The organization whose entries these are; `None` for a platform-wide stream, whose
+    /// batches hold several organizations' entries (each entry names its own).
+    pub org_id: Option<&'a str>,
     /// This server's name (Splunk's `host`, Datadog's `hostname`).
     pub hostname: &'a str,
     /// The native records, in `seq` order.
@@ -142,6 +144,7 @@ pub fn payload(format: Format, batch: &Records<'_>) -> Payload {
             let logs: Vec<Value> = pairs
                 .map(|(record, (occurred_at, outcome))| {
                     let channel = record["channel"].as_str().unwrap_or_default();
+                    let org_id = record["organization_id"].as_str().unwrap_or_default();
                     let message = record["description"]
                         .as_str()
                         .or_else(|| record["action"].as_str())
@@ -152,7 +155,7 @@ pub fn payload(format: Format, batch: &Records<'_>) -> Payload {
                         "hostname": batch.hostname,
                         "ddtags": format!(
                             "organization_id:{},channel:{}",
-                            datadog_tag(batch.org_id),
+                            datadog_tag(org_id),
                             datadog_tag(channel)
                         ),
                         "date": format_rfc3339(*occurred_at),
@@ -239,7 +242,7 @@ mod tests {
     fn batch<'a>(records: &'a [Value], entries: &'a [(Millis, EventOutcome)]) -> Records<'a> {
         Records {
             stream_id: "str_1",
-            org_id: "org_A",
+            org_id: Some("org_A"),
             hostname: "stele-1",
             records,
             entries,

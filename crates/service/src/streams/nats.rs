@@ -23,6 +23,14 @@ pub const DEFAULT_SUBJECT_PREFIX: &str = "stele.audit";
 /// How long a publish acknowledgement may take.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// One entry to publish: its organization's id (the subject's last token), its id (JetStream's
+/// de-duplication key) and its record.
+pub struct Message<'a> {
+    pub org_id: &'a str,
+    pub id: String,
+    pub record: Vec<u8>,
+}
+
 /// The operator's NATS server, as `stele serve` is told about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsSettings {
@@ -88,30 +96,30 @@ impl Nats {
             .await
     }
 
-    /// Publishes each `(entry id, record)` to the organization's subject, all at once, and waits
-    /// for every acknowledgement: delivered only if JetStream stored (or already had) each one.
-    pub async fn publish(&self, org_id: &str, records: &[(String, Vec<u8>)]) -> Outcome {
+    /// Publishes each message to its organization's subject, all at once, and waits for every
+    /// acknowledgement: delivered only if JetStream stored (or already had) each one.
+    pub async fn publish(&self, messages: &[Message<'_>]) -> Outcome {
         let retry = |error: String| Outcome::Retry { error, after: None };
         let context = match self.context().await {
             Ok(context) => context,
             Err(error) => return retry(error),
         };
-        let subject = self.settings.subject(org_id);
-        let mut acks = Vec::with_capacity(records.len());
-        for (id, record) in records {
+        let mut acks = Vec::with_capacity(messages.len());
+        for message in messages {
+            let subject = self.settings.subject(message.org_id);
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, message.id.as_str());
             match context
-                .publish_with_headers(subject.clone(), headers, record.clone().into())
+                .publish_with_headers(subject.clone(), headers, message.record.clone().into())
                 .await
             {
-                Ok(ack) => acks.push(ack),
+                Ok(ack) => acks.push((subject, ack)),
                 Err(e) => {
                     return retry(format!("publishing to NATS subject {subject} failed: {e}"));
                 }
             }
         }
-        for ack in acks {
+        for (subject, ack) in acks {
             match tokio::time::timeout(ACK_TIMEOUT, ack.into_future()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {

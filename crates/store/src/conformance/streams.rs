@@ -24,8 +24,7 @@ fn new_stream(name: &str, cursor: i64) -> NewStream {
 
 fn delivered(org: OrgKey, cursor: i64, at: i64) -> DeliveryReport {
     DeliveryReport::Delivered {
-        org,
-        cursor: Seq::new(cursor),
+        cursors: vec![(org, Seq::new(cursor))],
         entries: 2,
         at,
     }
@@ -381,6 +380,22 @@ pub async fn a_platform_wide_stream_keeps_a_cursor_per_organization(store: Arc<d
     assert_eq!(
         progress(&store, &first.id).await,
         [(platform, 0, 0), (a, 3, 0), (b, 1, 0), (c, 0, 0)]
+    );
+    // One batch of several organizations moves their cursors together.
+    let together = DeliveryReport::Delivered {
+        cursors: vec![(a, Seq::new(2)), (b, Seq::new(1)), (a, Seq::new(1))],
+        entries: 3,
+        at: T0 + 6,
+    };
+    assert!(
+        store
+            .record_delivery(&first.id, "one", rewound.revision, together)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        progress(&store, &first.id).await,
+        [(platform, 0, 0), (a, 3, 2), (b, 1, 1), (c, 0, 0)]
     );
     // A deleted organization leaves the progress; a deleted stream takes its cursors along.
     store.delete_org(b).await.unwrap();
