@@ -340,6 +340,14 @@ struct ServeArgs {
     /// receivers (https webhooks, syslog over TLS) whose certificates a private CA signed.
     #[arg(long, env = "STELE_STREAMS_CA_FILE")]
     streams_ca_file: Option<PathBuf>,
+    /// The longest wait between a failing log stream's attempts (seconds): the wait doubles from
+    /// one second up to it, so a receiver back after an outage gets its entries within this.
+    #[arg(
+        long,
+        env = "STELE_STREAMS_MAX_BACKOFF",
+        default_value_t = Config::default().streams_max_backoff.as_secs()
+    )]
+    streams_max_backoff: u64,
     /// The NATS server (nats://host:4222; comma-separated for a cluster) that log streams of
     /// type `nats` publish to, with JetStream. None by default: such streams are refused.
     #[arg(long, env = "STELE_NATS_URL")]

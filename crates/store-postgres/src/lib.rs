@@ -1070,6 +1070,19 @@ impl Streams for PgStore {
         Ok(read::entries_after(&mut conn, org, after, limit).await?)
     }
 
+    async fn entries_after_each(
+        &self,
+        wants: Vec<(OrgKey, Seq, usize)>,
+    ) -> Result<Vec<Vec<Entry>>> {
+        // One connection for them all: the reads go one after the other without a pool's turn.
+        let mut conn = self.pool.get().await?;
+        let mut each = Vec::with_capacity(wants.len());
+        for (org, after, limit) in wants {
+            each.push(read::entries_after(&mut conn, org, after, limit).await?);
+        }
+        Ok(each)
+    }
+
     async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
         let mut conn = self.pool.get().await?;
         Ok(streams::head_seq(&mut conn, org).await?)

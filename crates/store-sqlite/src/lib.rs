@@ -1146,6 +1146,18 @@ impl Streams for SqliteStore {
             .await
     }
 
+    async fn entries_after_each(
+        &self,
+        wants: Vec<(OrgKey, Seq, usize)>,
+    ) -> Result<Vec<Vec<Entry>>> {
+        self.read(move |conn, dict| {
+            (wants.into_iter())
+                .map(|(org, after, limit)| read::entries_after(conn, dict, org, after, limit))
+                .collect()
+        })
+        .await
+    }
+
     async fn head_seq(&self, org: OrgKey) -> Result<Seq> {
         self.read(move |conn, _| streams::head_seq(conn, org)).await
     }

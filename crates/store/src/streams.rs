@@ -60,6 +60,12 @@ pub trait Streams: Send + Sync {
     /// delivers next. Entries removed by retention are not there (their `seq`s are skipped).
     async fn entries_after(&self, org: OrgKey, after: Seq, limit: usize) -> Result<Vec<Entry>>;
 
+    /// [`Streams::entries_after`] for several organizations at once, each `(org, after, limit)`
+    /// answered in its place: what a platform-wide stream's batch reads, in one read rather than
+    /// one per organization.
+    async fn entries_after_each(&self, wants: Vec<(OrgKey, Seq, usize)>)
+    -> Result<Vec<Vec<Entry>>>;
+
     /// The `seq` of the organization's newest entry (0 before the first): where a stream that
     /// starts "from now" starts, and what its lag is counted against.
     async fn head_seq(&self, org: OrgKey) -> Result<Seq>;

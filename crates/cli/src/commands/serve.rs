@@ -38,6 +38,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         embed_origins: args.embed_origins,
         streams_allow_private_targets: args.streams_allow_private_targets,
         streams_ca_file: args.streams_ca_file,
+        streams_max_backoff: std::time::Duration::from_secs(args.streams_max_backoff.max(1)),
         nats: args
             .nats_url
             .map(|url| stele_service::streams::nats::NatsSettings {

@@ -96,6 +96,10 @@ pub struct Config {
     /// (`--streams-ca-file`): for receivers (webhooks over https, syslog over TLS) whose
     /// certificates a private CA signed.
     pub streams_ca_file: Option<PathBuf>,
+    /// The longest wait between a failing log stream's attempts (`--streams-max-backoff`): the
+    /// back-off doubles from one second up to it, so a receiver back after an outage gets its
+    /// entries within this much.
+    pub streams_max_backoff: Duration,
     /// The NATS server log streams of type `nats` publish to (JetStream), and their subjects'
     /// prefix; none by default (such streams are then refused).
     pub nats: Option<stele_service::streams::nats::NatsSettings>,
@@ -131,6 +135,7 @@ impl Default for Config {
             embed_origins: Vec::new(),
             streams_allow_private_targets: false,
             streams_ca_file: None,
+            streams_max_backoff: stele_service::streams::delivery::DEFAULT_MAX_BACKOFF,
             nats: None,
         }
     }

@@ -259,6 +259,7 @@ impl Application {
                     .clone()
                     .map(|settings| Arc::new(Nats::new(settings))),
                 tls: self.stream_tls.clone(),
+                max_backoff: self.config.streams_max_backoff,
                 ..DeliveryConfig::new(
                     owner,
                     stream_guard,

@@ -1,7 +1,8 @@
 //! Log streams against real receivers: webhook signatures checked by the Standard Webhooks
 //! reference library (`standardwebhooks` from npm) across a secret rotation; syslog received by a
 //! real `rsyslogd` (Debian's rsyslog) through an outage of the receiver, and over TLS; an https
-//! webhook whose certificate the operator's CA signed; NATS JetStream through its outage.
+//! webhook whose certificate the operator's CA signed; NATS JetStream through its outage; and the
+//! three transports at once through two minutes of outage.
 
 use std::path::Path;
 use std::process::{Child, Command};
@@ -771,6 +772,198 @@ async fn nats_jetstream_gets_every_entry_in_order_once_through_its_outage() {
         .await
         .unwrap();
     assert!(ack.duplicate, "JetStream de-duplicates by the entry's id");
+    nats.stop();
+    running.stop().await;
+}
+
+/// How long the receivers stay away in [`every_transport_catches_up_after_minutes_of_outage`]:
+/// long enough for each stream's back-off to reach its ceiling several times over.
+const LONG_OUTAGE: Duration = Duration::from_secs(120);
+
+/// A plain-HTTP webhook receiver that keeps every batch's seqs in order, and answers `503` while
+/// `down` is set.
+async fn webhook_receiver() -> (
+    String,
+    Arc<Mutex<Vec<i64>>>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let seqs: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let down: Arc<AtomicBool> = Arc::default();
+    let (keep, refuse) = (seqs.clone(), down.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (keep, refuse) = (keep.clone(), refuse.clone());
+            async move {
+                if refuse.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let body: Value = serde_json::from_slice(&body).unwrap();
+                keep.lock().unwrap().extend(
+                    body["data"]["entries"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e["seq"].as_i64().unwrap()),
+                );
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seqs, down)
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// The outage test at full length: a webhook answering `503`, rsyslogd and nats-server
+/// stopped, for minutes while entries keep coming; each stream keeps retrying under its back-off
+/// ceiling, and once the receivers are back every entry arrives, in order, none missing, none
+/// twice, within a ceiling of the last one coming back.
+#[tokio::test]
+async fn every_transport_catches_up_after_minutes_of_outage() {
+    use std::sync::atomic::Ordering;
+    let ceiling = Duration::from_secs(10);
+    let dir = tempfile::tempdir().unwrap();
+    let (syslog_dir, nats_dir) = (dir.path().join("syslog"), dir.path().join("nats"));
+    std::fs::create_dir_all(&syslog_dir).unwrap();
+    std::fs::create_dir_all(&nats_dir).unwrap();
+    let (syslog_port, nats_port) = (free_port(), free_port());
+    let rsyslog = Rsyslog::start(&syslog_dir, syslog_port);
+    let nats = NatsServer::start(&nats_dir, nats_port);
+    let (url, webhook_seqs, down) = webhook_receiver().await;
+    let running = Running::start_with(|c| {
+        c.streams_allow_private_targets = true;
+        c.streams_max_backoff = ceiling;
+        c.nats = Some(stele_service::streams::nats::NatsSettings {
+            url: format!("nats://127.0.0.1:{nats_port}"),
+            subject_prefix: "audit.long".into(),
+        });
+    })
+    .await;
+    let key = organization(&running).await;
+    record(&running, &key, 10, "before").await;
+    // Only the default channel: the streams' own `failing` and `recover` entries are on
+    // `security`, so the three receivers get the same entries.
+    let filter = json!({"channels": ["default"]});
+    let mut ids = Vec::new();
+    for transport in [
+        json!({"type": "webhook", "url": url}),
+        json!({"type": "syslog", "host": "127.0.0.1", "port": syslog_port}),
+        json!({"type": "nats"}),
+    ] {
+        let created = post(
+            &running,
+            &key,
+            "/v1/streams",
+            json!({"transport": transport, "from_seq": 1, "filter": filter}),
+        )
+        .await;
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let counts = |webhook: &Mutex<Vec<i64>>| {
+        let nats = published(nats_port);
+        let webhook = webhook.lock().unwrap().len();
+        let syslog = received(&syslog_dir).len();
+        async move { (webhook, syslog, nats.await.len()) }
+    };
+    let start = Instant::now();
+    while counts(&webhook_seqs).await != (10, 10, 10) {
+        assert!(start.elapsed() < Duration::from_secs(60), "the back-fill");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Every receiver away for minutes; five entries every five seconds meanwhile.
+    down.store(true, Ordering::SeqCst);
+    rsyslog.stop();
+    nats.stop();
+    let away = Instant::now();
+    let mut sent = 10;
+    while away.elapsed() < LONG_OUTAGE {
+        record(&running, &key, 5, "during").await;
+        sent += 5;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let client = reqwest::Client::new();
+    for id in &ids {
+        let view: Value = client
+            .get(format!("{}/v1/streams/{id}", running.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["state"], "failing", "{view}");
+        // The waits stopped growing at the ceiling: uncapped, they would have doubled to 64 s
+        // and allowed 7 attempts in two minutes. (A NATS attempt also waits for JetStream's
+        // acknowledgement to time out, so it fails fewer times.)
+        let least = if view["transport"]["type"] == "nats" {
+            4
+        } else {
+            12
+        };
+        assert!(view["failures"].as_u64().unwrap() >= least, "{view}");
+        assert!(view["lag_entries"].as_u64().unwrap() >= 100, "{view}");
+    }
+
+    // Back, one after the other; more entries come.
+    down.store(false, Ordering::SeqCst);
+    let rsyslog = Rsyslog::start(&syslog_dir, syslog_port);
+    let nats = NatsServer::start(&nats_dir, nats_port);
+    let back = Instant::now();
+    record(&running, &key, 10, "after").await;
+    sent += 10;
+    while counts(&webhook_seqs).await != (sent, sent, sent) {
+        assert!(
+            back.elapsed() < ceiling * 3 + Duration::from_secs(30),
+            "every entry within a few back-off ceilings of the receivers' return: have {:?} of {sent}",
+            counts(&webhook_seqs).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let expected: Vec<i64> = {
+        let listed: Value = client
+            .get(format!(
+                "{}/v1/events?channel=default&limit=500",
+                running.url
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut seqs: Vec<i64> = listed["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        seqs.sort();
+        seqs
+    };
+    assert_eq!(expected.len(), sent);
+    let by_nats: Vec<i64> = published(nats_port).await.iter().map(|m| m.0).collect();
+    for (transport, seqs) in [
+        ("webhook", webhook_seqs.lock().unwrap().clone()),
+        ("syslog", received(&syslog_dir)),
+        ("nats", by_nats),
+    ] {
+        assert_eq!(
+            seqs, expected,
+            "{transport}: in order, none lost, none twice"
+        );
+    }
+    rsyslog.stop();
     nats.stop();
     running.stop().await;
 }

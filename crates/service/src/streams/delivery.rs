@@ -12,20 +12,21 @@
 //! Guarantees: in order, at least once (a batch the receiver took but whose cursor was not yet
 //! recorded is sent again after a crash), entry ids as the de-duplication key.
 //!
-//! A platform-wide stream's worker reads where the stream stands in every organization before
-//! each batch (`Streams::stream_progress`, one read) and fills the batch with the entries of the
-//! organizations that are behind, in turn (the next batch starts after the last organization the
-//! previous one served, so one busy organization does not hold the others back). One batch may
-//! hold several organizations' entries, and its delivery moves their cursors together: a trail
-//! spread thin over many organizations still goes out in full batches.
+//! A platform-wide stream's worker reads where the stream stands in every organization
+//! (`Streams::stream_progress`, one read) and queues the organizations that are behind; each
+//! batch is filled from the front of the queue, an organization's entries after another's, and
+//! an organization with entries left after the batch goes to the back, so one busy organization
+//! does not hold the others back. Once the queue is empty, it reads again. One batch may hold
+//! several organizations' entries, and its delivery moves their cursors together: a trail spread
+//! thin over many organizations still goes out in full batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use stele_core::event::{Actor, ActorType, Context, Entry};
 use stele_core::time::Millis;
-use stele_store::{DeliveryReport, OrgKey, Store, Stream, StreamClaim, StreamState};
+use stele_store::{DeliveryReport, OrgKey, OrgProgress, Store, Stream, StreamClaim, StreamState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -65,6 +66,8 @@ pub struct DeliveryConfig {
     pub nats: Option<Arc<Nats>>,
     /// The certificates receivers reached over TLS must chain to.
     pub tls: StreamTls,
+    /// The longest wait between a failing stream's attempts: the back-off doubles up to it.
+    pub max_backoff: Duration,
     /// Whether this is the only process that can deliver (the embedded database, which one server
     /// serves): its first claim takes every lease at once, so that after a crash its streams
     /// resume as soon as it is back instead of when the dead process's leases run out.
@@ -88,6 +91,7 @@ impl DeliveryConfig {
             claim_every: Duration::from_secs(1),
             sole_server: false,
             nats: None,
+            max_backoff: DEFAULT_MAX_BACKOFF,
             tls: StreamTls::default(),
         }
     }
@@ -231,8 +235,10 @@ impl Worker {
                 return;
             }
         };
-        // A platform-wide stream's last organization served: the next batch starts after it.
-        let mut served: Option<OrgKey> = None;
+        // A platform-wide stream's organizations with entries to deliver, as they stood at the
+        // stream's revision beside them, in the order they are served.
+        let mut behind: VecDeque<OrgProgress> = VecDeque::new();
+        let mut behind_revision = first.revision;
         tracing::info!(stream = %first.id, owner = %self.config.owner, "delivering a log stream");
         let mut stream = first;
         // When the stream's row was last read; `None` to read it before the next attempt.
@@ -276,38 +282,57 @@ impl Worker {
                     limit: usize::MAX,
                     up_to: None,
                 }],
-                None => match self.store.stream_progress(&stream.id).await {
-                    Ok(progress) => {
-                        let mut behind: Vec<_> =
-                            progress.into_iter().filter(|p| p.behind() > 0).collect();
-                        // In the order of their keys, from the one after the last served.
-                        let turn =
-                            served.map_or(0, |last| behind.partition_point(|p| p.org <= last));
-                        behind.rotate_left(turn);
-                        behind
-                            .into_iter()
-                            .map(|p| Want {
-                                limit: p.behind() as usize,
-                                org: p.org,
-                                org_id: p.org_id,
-                                after: p.cursor,
-                                up_to: None,
-                            })
-                            .collect()
+                None => {
+                    // A change (a rewind above all) makes the cursors read before it stale.
+                    if stream.revision != behind_revision {
+                        behind.clear();
+                        behind_revision = stream.revision;
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, stream = %stream.id, "reading a log stream's cursors failed");
-                        self.pause(self.config.poll).await;
-                        continue;
+                    if behind.is_empty() {
+                        match self.store.stream_progress(&stream.id).await {
+                            Ok(progress) => {
+                                behind.extend(progress.into_iter().filter(|p| p.behind() > 0))
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, stream = %stream.id, "reading a log stream's cursors failed");
+                                self.pause(self.config.poll).await;
+                                continue;
+                            }
+                        }
                     }
-                },
+                    // Each organization read gives the batch one entry at least.
+                    let most = super::MAX_MAX_ENTRIES as usize;
+                    (behind.iter().take(most))
+                        .map(|p| Want {
+                            org: p.org,
+                            org_id: p.org_id.clone(),
+                            after: p.cursor,
+                            limit: p.behind() as usize,
+                            up_to: None,
+                        })
+                        .collect()
+                }
             };
             match self.step(&stream, &wants).await {
                 // Nothing after the cursors (or, for a platform-wide stream, nothing left of what
                 // was behind: retention removed it).
-                Step::Idle => self.pause(self.config.poll).await,
-                Step::Recorded { last_org } => {
-                    served = last_org.or(served);
+                Step::Idle => {
+                    behind.clear();
+                    self.pause(self.config.poll).await;
+                }
+                Step::Recorded { served } => {
+                    // The organizations the batch read leave the queue; one with entries left
+                    // goes to the back, its cursor where the batch left it.
+                    for (org, taken) in served {
+                        let Some(at) = behind.iter().position(|p| p.org == org) else {
+                            continue;
+                        };
+                        let mut progress = behind.remove(at).expect("a position in the queue");
+                        if let Some(last) = taken.filter(|last| *last < progress.head) {
+                            progress.cursor = last;
+                            behind.push_back(progress);
+                        }
+                    }
                     read_at = None;
                 }
                 Step::Failed(wait) => {
@@ -337,7 +362,7 @@ impl Worker {
                     org: part.org,
                     org_id: part.org_id.clone(),
                     after: part.after,
-                    limit: usize::MAX,
+                    limit: (part.last.get() - part.after.get()).max(1) as usize,
                     up_to: Some(part.last),
                 })
                 .collect(),
@@ -362,23 +387,37 @@ impl Worker {
                 return Step::Failed(REFRESH);
             }
         };
-        let mut batch = Batch::default();
+        // What to read of each organization: its entries up to the room the ones before it left
+        // (an organization's `limit` counts what it may have; retention may have taken some).
+        let mut reads = Vec::new();
+        let mut room = spec.max_entries as usize;
         for want in wants {
-            let room = (spec.max_entries as usize).saturating_sub(batch.read);
-            if room == 0 || batch.full {
+            if room == 0 {
                 break;
             }
-            match self
-                .store
-                .entries_after(want.org, want.after, want.limit.min(room))
-                .await
-            {
-                Ok(entries) => batch.add(&spec, want, &entries),
-                Err(error) => {
-                    tracing::warn!(%error, stream = %stream.id, "reading a log stream's entries failed");
-                    return Step::Failed(self.config.poll);
-                }
+            let take = want.limit.min(room);
+            reads.push((want.org, want.after, take));
+            room -= take;
+        }
+        let read = match reads.as_slice() {
+            [(org, after, limit)] => {
+                (self.store.entries_after(*org, *after, *limit).await).map(|entries| vec![entries])
             }
+            _ => self.store.entries_after_each(reads).await,
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%error, stream = %stream.id, "reading a log stream's entries failed");
+                return Step::Failed(self.config.poll);
+            }
+        };
+        let mut batch = Batch::default();
+        for (want, entries) in wants.iter().zip(&read) {
+            if batch.full {
+                break;
+            }
+            batch.add(&spec, want, entries);
         }
         if batch.parts.is_empty() {
             return Step::Idle;
@@ -390,7 +429,7 @@ impl Worker {
                 if fresh.revision == stream.revision
                     && fresh.lease_owner == stream.lease_owner
                     && fresh.cursor == stream.cursor => {}
-            Ok(_) => return Step::Recorded { last_org: None },
+            Ok(_) => return Step::Recorded { served: Vec::new() },
             Err(error) => {
                 tracing::warn!(%error, stream = %stream.id, "reading a log stream failed");
                 return Step::Failed(self.config.poll);
@@ -403,6 +442,7 @@ impl Worker {
             self.send(stream, &spec, &batch, now).await
         };
         let at = self.config.clock.0.now();
+        let delivered = matches!(outcome, Outcome::Delivered);
         let (report, wait) = match outcome {
             Outcome::Delivered => {
                 self.retrying = None;
@@ -421,7 +461,7 @@ impl Worker {
                 self.retrying = Some((stream.revision, batch.parts.clone()));
                 let wait = after
                     .map(|after| after.min(MAX_RETRY_AFTER))
-                    .unwrap_or_else(|| backoff(stream.failures));
+                    .unwrap_or_else(|| backoff(stream.failures, self.config.max_backoff));
                 (
                     DeliveryReport::Failed {
                         error,
@@ -459,9 +499,10 @@ impl Worker {
         }
         match wait {
             Some(wait) => Step::Failed(wait.min(REFRESH)),
-            None => Step::Recorded {
-                last_org: batch.parts.last().map(|p| p.org),
+            None if delivered => Step::Recorded {
+                served: batch.served,
             },
+            None => Step::Recorded { served: Vec::new() },
         }
     }
 
@@ -593,9 +634,11 @@ enum Step {
     /// Nothing new after the cursors.
     Idle,
     /// A result was recorded (or the recording was refused, or the stream changed): go on at
-    /// once, from the stream's row as it is now. `last_org`: the last organization the batch
-    /// served, when it was delivered.
-    Recorded { last_org: Option<OrgKey> },
+    /// once, from the stream's row as it is now. `served`: when the batch was delivered, each
+    /// organization it read, with the last entry it took there (`None`: none was left).
+    Recorded {
+        served: Vec<(OrgKey, Option<stele_core::Seq>)>,
+    },
     /// Try again after this.
     Failed(Duration),
 }
@@ -611,12 +654,12 @@ struct Batch {
     record_parts: Vec<usize>,
     /// Each record's entry's occurrence and outcome (what a syslog message's header says).
     entries: Vec<(Millis, stele_core::Outcome)>,
-    /// Entries accounted for (sent or skipped by the filter), against the stream's `max_entries`.
-    read: usize,
     /// The records' size, against the stream's `max_bytes`.
     bytes: usize,
     /// Whether the next record would not fit.
     full: bool,
+    /// Each organization read, with the last entry taken there (`None`: nothing was left).
+    served: Vec<(OrgKey, Option<stele_core::Seq>)>,
 }
 
 impl Batch {
@@ -624,6 +667,7 @@ impl Batch {
     /// allow.
     fn add(&mut self, spec: &StreamSpec, want: &Want, entries: &[Entry]) {
         let Some(head) = entries.first() else {
+            self.served.push((want.org, None));
             return;
         };
         let mut part = Part {
@@ -653,9 +697,10 @@ impl Batch {
             }
             part.last = entry.seq;
             taken = true;
-            self.read += 1;
         }
+        // An organization whose first entry did not fit is not served: it waits at the front.
         if taken {
+            self.served.push((want.org, Some(part.last)));
             self.parts.push(part);
         }
     }
@@ -681,13 +726,16 @@ impl Batch {
     }
 }
 
-/// The wait before attempt `failures + 1`: one second doubling per failure up to five minutes,
-/// each wait drawn between half and all of that (jitter, so that receivers coming back are not
-/// hit by every stream at once).
-pub fn backoff(failures: u32) -> Duration {
+/// The back-off's ceiling unless the operator sets another (`--streams-max-backoff`).
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The wait before attempt `failures + 1`: one second doubling per failure up to `ceiling`, each
+/// wait drawn between half and all of that (jitter, so that receivers coming back are not hit by
+/// every stream at once).
+pub fn backoff(failures: u32, ceiling: Duration) -> Duration {
     let ceiling = Duration::from_secs(1)
         .saturating_mul(1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX))
-        .min(Duration::from_secs(300));
+        .min(ceiling);
     let fraction = u64::from_le_bytes(crate::random::bytes::<8>()) as f64 / u64::MAX as f64;
     ceiling.mul_f64(0.5 + fraction / 2.0)
 }
@@ -699,7 +747,7 @@ mod tests {
     #[test]
     fn backoff_doubles_to_five_minutes_with_jitter() {
         for (failures, ceiling) in [(0, 1), (1, 2), (3, 8), (8, 256), (9, 300), (40, 300)] {
-            let wait = backoff(failures);
+            let wait = backoff(failures, DEFAULT_MAX_BACKOFF);
             let ceiling = Duration::from_secs(ceiling);
             assert!(
                 wait >= ceiling / 2 && wait <= ceiling,

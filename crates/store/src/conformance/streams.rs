@@ -142,6 +142,20 @@ pub async fn stream_entries_follow_seq_after_a_cursor(store: Arc<dyn Store>) {
     let rest = store.entries_after(a, Seq::new(4), 10).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].event.action, "a.4");
+    // Several organizations in one read, each answered in its place.
+    let each = store
+        .entries_after_each(vec![
+            (b, Seq::new(0), 10),
+            (a, Seq::new(2), 2),
+            (b, Seq::new(1), 10),
+        ])
+        .await
+        .unwrap();
+    let actions: Vec<Vec<&str>> = each
+        .iter()
+        .map(|entries| entries.iter().map(|e| e.event.action.as_str()).collect())
+        .collect();
+    assert_eq!(actions, [vec!["b.0"], vec!["a.2", "a.3"], vec![]]);
 }
 
 pub async fn stream_leases_go_to_one_owner_and_only_it_records(store: Arc<dyn Store>) {
