@@ -197,6 +197,35 @@ fn count_entries(delivery: &Value) -> usize {
 }
 
 /// A real `rsyslogd` listening on TCP on `port`, writing each message's text to `out`.
+/// The seqs of the organization's entries on the `default` channel (at most 500), ascending.
+async fn default_channel_seqs(running: &Running, key: &str) -> Vec<i64> {
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/events?channel=default&limit=500",
+            running.url
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut seqs: Vec<i64> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    seqs.sort();
+    seqs
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 struct Rsyslog {
     child: Child,
 }
@@ -295,10 +324,7 @@ async fn syslog_reaches_a_real_rsyslog_in_order_through_its_outage() {
     let running = Running::start_with(|c| c.streams_allow_private_targets = true).await;
     let key = organization(&running).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let rsyslog = Rsyslog::start(dir.path(), port);
     record(&running, &key, 30, "before").await;
     post(
@@ -324,25 +350,7 @@ async fn syslog_reaches_a_real_rsyslog_in_order_through_its_outage() {
     let seqs = received(dir.path());
     // Every entry of the channel, and nothing else (the stream's own `failing` and `recover`
     // entries are on `security`).
-    let listed: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/events?channel=default&limit=500",
-            running.url
-        ))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut expected: Vec<i64> = listed["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
-    expected.sort();
+    let expected = default_channel_seqs(&running, &key).await;
     assert_eq!(expected.len(), 100);
     assert_eq!(seqs, expected, "in order, none lost, none twice");
     rsyslog.stop();
@@ -422,10 +430,7 @@ async fn syslog_over_tls_reaches_a_real_rsyslog_and_checks_its_certificate() {
     })
     .await;
     let key = organization(&running).await;
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let rsyslog = Rsyslog::start_tls(dir.path(), port);
     record(&running, &key, 20, "secure").await;
     let created = post(
@@ -691,10 +696,7 @@ async fn published(port: u16) -> Vec<(i64, String, String)> {
 #[tokio::test]
 async fn nats_jetstream_gets_every_entry_in_order_once_through_its_outage() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let nats = NatsServer::start(dir.path(), port);
     let running = Running::start_with(|c| {
         c.nats = Some(stele_service::streams::nats::NatsSettings {
@@ -817,11 +819,6 @@ async fn webhook_receiver() -> (
     (url, seqs, down)
 }
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
-
 /// The outage test at full length: a webhook answering `503`, rsyslogd and nats-server
 /// stopped, for minutes while entries keep coming; each stream keeps retrying under its back-off
 /// ceiling, and once the receivers are back every entry arrives, in order, none missing, none
@@ -929,28 +926,7 @@ async fn every_transport_catches_up_after_minutes_of_outage() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let expected: Vec<i64> = {
-        let listed: Value = client
-            .get(format!(
-                "{}/v1/events?channel=default&limit=500",
-                running.url
-            ))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let mut seqs: Vec<i64> = listed["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["seq"].as_i64().unwrap())
-            .collect();
-        seqs.sort();
-        seqs
-    };
+    let expected = default_channel_seqs(&running, &key).await;
     assert_eq!(expected.len(), sent);
     let by_nats: Vec<i64> = published(nats_port).await.iter().map(|m| m.0).collect();
     for (transport, seqs) in [
