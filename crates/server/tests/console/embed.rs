@@ -18,7 +18,7 @@ use stele_service::access::api_keys;
 use stele_service::clock::{ManualClock, SharedClock};
 use stele_store::Scope;
 
-use crate::harness::{Browser, Console, free_port, with_browser};
+use crate::harness::{Browser, Console, loopback_listener, with_browser};
 
 /// The vendor's side: its page, and the endpoint its page asks for a fresh token.
 #[derive(Clone)]
@@ -81,14 +81,11 @@ async fn vendor_token(State(vendor): State<Vendor>) -> String {
 }
 
 /// Serves the vendor's page on a port of its own: another origin than Stele's.
-async fn serve_vendor(vendor: Vendor, port: u16) {
+async fn serve_vendor(vendor: Vendor, listener: tokio::net::TcpListener) {
     let app = Router::new()
         .route("/", get(vendor_page))
         .route("/token", get(vendor_token))
         .with_state(vendor);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
@@ -174,7 +171,8 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test]
 async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_session() {
-    let port = free_port();
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
     let origin = format!("http://127.0.0.1:{port}");
     let clock = ManualClock::starting_at(now_millis());
     let (console, platform_key) = stele(&origin, SharedClock(clock.clone())).await;
@@ -184,7 +182,7 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
         refreshes: Arc::new(AtomicUsize::new(0)),
         view: "log",
     };
-    serve_vendor(vendor.clone(), port).await;
+    serve_vendor(vendor.clone(), listener).await;
 
     with_browser(|browser| async move {
         browser.open(&format!("{origin}/"), "iframe#audit").await;
@@ -272,7 +270,8 @@ async fn a_vendor_page_on_another_origin_frames_the_viewer_and_refreshes_its_ses
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_framed_log_streams_page_creates_a_stream_and_reopens_streams_after_its_session() {
-    let port = free_port();
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
     let origin = format!("http://127.0.0.1:{port}");
     let clock = ManualClock::starting_at(now_millis());
     let (console, platform_key) = stele(&origin, SharedClock(clock.clone())).await;
@@ -282,7 +281,7 @@ async fn a_framed_log_streams_page_creates_a_stream_and_reopens_streams_after_it
         refreshes: Arc::new(AtomicUsize::new(0)),
         view: "streams",
     };
-    serve_vendor(vendor.clone(), port).await;
+    serve_vendor(vendor.clone(), listener).await;
 
     with_browser(|browser| async move {
         browser.open(&format!("{origin}/"), "iframe#audit").await;
@@ -356,7 +355,8 @@ async fn a_framed_log_streams_page_creates_a_stream_and_reopens_streams_after_it
 
 #[tokio::test]
 async fn an_origin_the_server_does_not_allow_gets_no_frame() {
-    let port = free_port();
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
     // The server allows some other origin, not the vendor's.
     let clock = SharedClock::system();
     let (console, platform_key) = stele("https://elsewhere.example", clock).await;
@@ -366,7 +366,7 @@ async fn an_origin_the_server_does_not_allow_gets_no_frame() {
         refreshes: Arc::new(AtomicUsize::new(0)),
         view: "log",
     };
-    serve_vendor(vendor, port).await;
+    serve_vendor(vendor, listener).await;
     with_browser(|browser| async move {
         browser
             .open(&format!("http://127.0.0.1:{port}/"), "iframe#audit")

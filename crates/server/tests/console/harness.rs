@@ -563,7 +563,16 @@ async fn connect(webdriver: &str, screen: Screen) -> Driver {
     }
 }
 
-pub fn free_port() -> u16 {
+/// A listener on a free loopback port, bound now: a test's own server (a vendor's page) keeps
+/// the port from the moment it is chosen, so a Stele or a browser started meanwhile cannot take
+/// it (choosing a free port and binding it later raced them, and lost once in CI).
+pub fn loopback_listener() -> tokio::net::TcpListener {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    tokio::net::TcpListener::from_std(listener).unwrap()
+}
+
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -23,7 +23,7 @@ use stele_service::access::api_keys;
 use stele_service::clock::{ManualClock, SharedClock};
 use stele_store::Scope;
 
-use crate::harness::{Browser, Console, free_port, with_browser};
+use crate::harness::{Browser, Console, loopback_listener, with_browser};
 
 /// The interop tests' npm directory: the viewer, React 18 and esbuild.
 fn npm_dir() -> PathBuf {
@@ -130,15 +130,12 @@ async fn token(State(vendor): State<Vendor>) -> String {
     vendor.mint().await
 }
 
-async fn serve_vendor(vendor: Vendor, port: u16) {
+async fn serve_vendor(vendor: Vendor, listener: tokio::net::TcpListener) {
     let app = Router::new()
         .route("/", get(page))
         .route("/viewer.js", get(script))
         .route("/token", get(token))
         .with_state(vendor);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
@@ -232,7 +229,8 @@ async fn retraceds_viewer_on_another_origin_browses_searches_exports_and_refresh
         .await
         .unwrap();
     publish(&console, &platform.id, &key.secret).await;
-    let port = free_port();
+    let listener = loopback_listener();
+    let port = listener.local_addr().unwrap().port();
     let vendor = Vendor {
         stele: console.url.clone(),
         project: platform.id.clone(),
@@ -240,7 +238,7 @@ async fn retraceds_viewer_on_another_origin_browses_searches_exports_and_refresh
         script: Arc::new(bundle()),
         minted: Arc::new(AtomicUsize::new(0)),
     };
-    serve_vendor(vendor.clone(), port).await;
+    serve_vendor(vendor.clone(), listener).await;
     let origin = format!("http://127.0.0.1:{port}");
 
     with_browser(|browser| async move {
