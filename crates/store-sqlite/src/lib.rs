@@ -1137,7 +1137,7 @@ impl Streams for SqliteStore {
     ) -> Result<bool> {
         let (id, owner) = (id.to_string(), owner.to_string());
         self.writer
-            .run(move |tx| streams::record_delivery(tx, &id, &owner, revision, report))
+            .run_in_group(move |tx| streams::record_delivery(tx, &id, &owner, revision, report))
             .await
     }
 

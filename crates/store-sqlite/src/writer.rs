@@ -52,6 +52,12 @@ const EVENT_KEYS_SWEPT_PER_GROUP: i64 = 5_000;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// A small write that rides in the next group's transaction (inside a savepoint of its own) and
+/// is answered once that transaction commits: given the transaction (`None` if the group failed
+/// before its turn), it returns what answers its caller, given how the commit went.
+type Joined = Box<dyn FnOnce(Option<&Transaction<'_>>) -> Answer + Send>;
+type Answer = Box<dyn FnOnce(std::result::Result<(), &StoreError>) + Send>;
+
 enum Command {
     Append {
         org: OrgKey,
@@ -62,6 +68,8 @@ enum Command {
     },
     /// Any other write (organizations, keys): runs alone, in its own transaction.
     Run(Job),
+    /// A small write that shares the group's commit ([`Writer::run_in_group`]).
+    Join(Joined),
 }
 
 #[derive(Clone)]
@@ -114,6 +122,33 @@ impl Writer {
     {
         self.run_on_connection(move |conn| in_transaction(conn, f))
             .await
+    }
+
+    /// Runs `f` in the writer's next group transaction, after the group's appends, and answers
+    /// once that transaction commits: for small, frequent writes (a log stream's delivery) that
+    /// would otherwise cost a commit and an fsync of their own and split the ingest's group in
+    /// two. `f` runs inside a savepoint: its error undoes only its own writes, and the group goes
+    /// on; a failure of the group's commit answers `f`'s caller with that failure.
+    pub async fn run_in_group<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Joined = Box::new(move |tx: Option<&Transaction<'_>>| {
+            let result = tx.map(|tx| in_savepoint(tx, f));
+            Box::new(move |committed: std::result::Result<(), &StoreError>| {
+                let _ = reply.send(match (committed, result) {
+                    (Ok(()), Some(result)) => result,
+                    (Ok(()), None) => Err(StoreError::Unavailable(
+                        "the write was not run: its group failed".into(),
+                    )),
+                    (Err(error), _) => Err(clone_err(error)),
+                });
+            })
+        });
+        self.send(Command::Join(job)).await?;
+        answer.await.map_err(|_| shutting_down())?
     }
 
     /// Runs `f` on the writer's connection outside any transaction (for pragmas such as a WAL
@@ -187,6 +222,21 @@ fn in_transaction<T>(
     Ok(value)
 }
 
+/// Runs `f` inside a savepoint of `tx`: released if it succeeds, rolled back if it fails.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    tx.execute_batch("SAVEPOINT joined").map_err(map_err)?;
+    let result = f(tx);
+    let end = match result {
+        Ok(_) => "RELEASE joined",
+        Err(_) => "ROLLBACK TO joined; RELEASE joined",
+    };
+    tx.execute_batch(end).map_err(map_err)?;
+    result
+}
+
 fn shutting_down() -> StoreError {
     StoreError::Unavailable("the writer has stopped".into())
 }
@@ -245,6 +295,7 @@ impl WriterState {
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         while let Some(first) = rx.blocking_recv() {
             let mut appends = Vec::new();
+            let mut joined = Vec::new();
             let mut events = 0;
             let mut next = Some(first);
             while let Some(command) = next.take() {
@@ -263,9 +314,13 @@ impl WriterState {
                             reply,
                         });
                     }
+                    Command::Join(job) => joined.push(job),
                     Command::Run(job) => {
                         // Keep arrival order: commit what was gathered before running the job.
-                        self.commit_group(std::mem::take(&mut appends));
+                        self.commit_group(
+                            std::mem::take(&mut appends),
+                            std::mem::take(&mut joined),
+                        );
                         job(&mut self.conn);
                         // The job may have queued search index changes (Stele's own entries,
                         // an erasure's rewrites, pruning).
@@ -276,16 +331,20 @@ impl WriterState {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit_group(appends);
+            self.commit_group(appends, joined);
             stele_store::metrics::writer_queue(rx.len());
         }
         tracing::debug!("sqlite writer stopped");
     }
 
-    fn commit_group(&mut self, mut appends: Vec<PendingAppend>) {
-        if appends.is_empty() {
+    /// Writes the gathered appends, then the joined writes, in one transaction, and answers
+    /// each once it commits.
+    fn commit_group(&mut self, mut appends: Vec<PendingAppend>, joined: Vec<Joined>) {
+        if appends.is_empty() && joined.is_empty() {
             return;
         }
+        let mut answers = Vec::with_capacity(joined.len());
+        let mut joined = joined.into_iter();
         let now = now_millis();
         let started = Instant::now();
         let events = appends.iter().map(|p| p.request.events.len()).sum();
@@ -321,6 +380,9 @@ impl WriterState {
                 )?);
             }
             save_chains(&tx, &group.chains)?;
+            for job in joined.by_ref() {
+                answers.push(job(Some(&tx)));
+            }
             tx.commit().map_err(map_err)?;
             self.queue_forgotten_to = taken_in;
             if event_keys_swept {
@@ -346,6 +408,9 @@ impl WriterState {
                 for (pending, outcome) in appends.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome);
                 }
+                for answer in answers {
+                    answer(Ok(()));
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "group commit failed; no event of the group was stored");
@@ -353,6 +418,10 @@ impl WriterState {
                 self.facets_seen.clear();
                 for pending in appends {
                     let _ = pending.reply.send(Err(clone_err(&error)));
+                }
+                answers.extend(joined.map(|job| job(None)));
+                for answer in answers {
+                    answer(Err(&error));
                 }
             }
         }
@@ -1056,5 +1125,81 @@ mod tests {
         store.delete_org(a).await.unwrap();
         assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
         assert_eq!(count(&conn, "SELECT count(*) FROM idempotency"), 0);
+    }
+
+    /// Writes joined to a group share the appends' transaction, each in a savepoint of its own:
+    /// one that fails undoes only its own rows, and the appends and the other joined write of the
+    /// same group commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_joined_write_that_fails_undoes_only_its_own_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let a = store.create_org("a").await.unwrap().key;
+        let writer = store.writer.clone();
+        (writer.run(|tx| {
+            tx.execute_batch("CREATE TABLE notes (n INTEGER)")
+                .map_err(map_err)
+        }))
+        .await
+        .unwrap();
+
+        // Hold the writer in a job of its own while the three writes queue up behind it, so
+        // that they make one group.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (holds, holding_now) = oneshot::channel();
+        let holding = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                (writer.run_on_connection(move |_| {
+                    let _ = holds.send(());
+                    held.recv().map_err(|_| shutting_down())
+                }))
+                .await
+            }
+        });
+        holding_now.await.unwrap();
+        let free = writer.commands.max_capacity();
+        let appended = tokio::spawn({
+            let store = store.clone();
+            async move { store.append(a, request(vec![event("x", T0)])).await }
+        });
+        let failing = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                (writer.run_in_group(|tx| {
+                    tx.execute("INSERT INTO notes VALUES (1)", [])
+                        .map_err(map_err)?;
+                    Err::<(), _>(StoreError::Conflict("refused after writing".into()))
+                }))
+                .await
+            }
+        });
+        let succeeding = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                (writer.run_in_group(|tx| {
+                    tx.execute("INSERT INTO notes VALUES (2)", [])
+                        .map_err(map_err)
+                }))
+                .await
+            }
+        });
+        while writer.commands.capacity() > free - 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        holding.await.unwrap().unwrap();
+
+        assert_eq!(appended.await.unwrap().unwrap().receipts.len(), 1);
+        assert!(matches!(
+            failing.await.unwrap(),
+            Err(StoreError::Conflict(m)) if m == "refused after writing"
+        ));
+        assert_eq!(succeeding.await.unwrap().unwrap(), 1);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM notes WHERE n = 2"), 1);
+        assert_eq!(count(&conn, "SELECT count(*) FROM notes"), 1);
+        assert_eq!(count(&conn, "SELECT count(*) FROM entries"), 1);
     }
 }
