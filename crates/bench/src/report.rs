@@ -898,12 +898,23 @@ fn render_streams(o: &mut String, s: &crate::scenarios::streams::StreamsResult) 
     for l in &s.lag {
         lag_row(o, l, s.steady_rate, "");
     }
-    if let Some((l, rate)) = &s.platform {
-        let over = format!(
-            " spread over {} organizations",
-            thousands(crate::scenarios::streams::PLATFORM_ORGS)
+    if let Some(platform) = &s.platform {
+        let orgs = thousands(crate::scenarios::streams::PLATFORM_ORGS);
+        lag_row(
+            o,
+            &platform.lag,
+            platform.rate,
+            &format!(" spread over {orgs} organizations"),
         );
-        lag_row(o, l, *rate, &over);
+        let b = &platform.backlog;
+        let _ = writeln!(
+            o,
+            "| {} stream, paused through that ingest, delivering its {} entries over {orgs} organizations once resumed (batches of 100, the default) | {} entries/s ({:.2} s) |",
+            b.transport,
+            thousands(b.entries),
+            thousands((b.entries as f64 / b.elapsed.as_secs_f64()) as u64),
+            b.elapsed.as_secs_f64()
+        );
     }
     for c in &s.cost {
         let _ = writeln!(

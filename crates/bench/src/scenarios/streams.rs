@@ -15,8 +15,9 @@
 //! 4. Platform-wide: one webhook stream of the platform's own organization, from now, while a
 //!    platform key records the same steady ingest spread over [`PLATFORM_ORGS`] organizations
 //!    (each event naming one at random; they are made first, off the clock); its `lag_seconds`
-//!    sampled as in 2. Each of its batches holds one organization's entries, so this is the
-//!    delivery's round over many organizations with a few new entries each.
+//!    sampled as in 2. Its batches are filled from many organizations with a few new entries
+//!    each. A second such stream, paused through that ingest and resumed after it, measures how
+//!    fast a backlog of that shape is delivered (batches of 100, the default).
 //!
 //! Health is read from the API (`GET /v1/streams/{id}`), as an operator reads it.
 
@@ -72,9 +73,19 @@ pub(crate) struct StreamsResult {
     pub(crate) steady_rate: f64,
     pub(crate) lag: Vec<Lag>,
     pub(crate) cost: Vec<Cost>,
+    pub(crate) platform: Option<Platform>,
+}
+
+/// Phase 4's figures.
+pub(crate) struct Platform {
     /// A platform-wide stream's lag under the steady ingest spread over [`PLATFORM_ORGS`]
-    /// organizations, and that ingest's rate.
-    pub(crate) platform: Option<(Lag, f64)>,
+    /// organizations.
+    pub(crate) lag: Lag,
+    /// That ingest's rate as achieved.
+    pub(crate) rate: f64,
+    /// A platform-wide stream (default batches) paused through that ingest, then resumed: what
+    /// it delivered, and how long it took to catch up.
+    pub(crate) backlog: Throughput,
 }
 
 /// The bench's receivers' transports, as stream requests.
@@ -314,7 +325,7 @@ async fn platform_wide(
     receivers: &Receivers,
     pool: Arc<Pool>,
     seed: u64,
-) -> anyhow::Result<(Lag, f64)> {
+) -> anyhow::Result<Platform> {
     let platform = http.acting_as(platform_key, None);
     eprintln!("bench: streams: creating {PLATFORM_ORGS} organizations");
     let events: Vec<Value> = (0..PLATFORM_ORGS)
@@ -329,6 +340,10 @@ async fn platform_wide(
         "bench: streams: {STEADY_RATE} events/s over {PLATFORM_ORGS} organizations for {STEADY_SECONDS} s with a platform-wide stream"
     );
     let id = create(&platform, json!({"transport": receivers.webhook})).await?;
+    // A second one, paused through the ingest: resumed after it, it measures how fast a
+    // platform-wide stream delivers a backlog of that shape (the headroom over the ingest).
+    let paused = create(&platform, json!({"transport": receivers.webhook})).await?;
+    act(&platform, &paused, "pause").await?;
     let ids = [("webhook, platform-wide", id.clone())];
     let sampler = sample_lag(&platform, &ids);
     let rate = steady_ingest(&platform, pool, seed ^ 0x706c_6174, Some(PLATFORM_ORGS)).await?;
@@ -342,7 +357,32 @@ async fn platform_wide(
         caught_up_after: ended.elapsed(),
     };
     delete(&platform, &id).await?;
-    Ok((lag, rate))
+
+    eprintln!("bench: streams: a paused platform-wide stream delivers what the ingest left it");
+    let resumed = Instant::now();
+    act(&platform, &paused, "resume").await?;
+    let done = caught_up(&platform, &paused).await?;
+    let backlog = Throughput {
+        transport: "webhook, platform-wide,",
+        entries: done["delivered"].as_u64().unwrap_or(0),
+        elapsed: resumed.elapsed(),
+    };
+    delete(&platform, &paused).await?;
+    Ok(Platform { lag, rate, backlog })
+}
+
+/// `POST /v1/streams/{id}/{action}`: `pause` or `resume`.
+async fn act(http: &Http, id: &str, action: &str) -> anyhow::Result<()> {
+    let answer = http
+        .client
+        .post(format!("{}/v1/streams/{id}/{action}", http.url))
+        .bearer_auth(&http.key)
+        .send()
+        .await?;
+    if !answer.status().is_success() {
+        bail!("{action} stream {id}: {}", answer.status());
+    }
+    Ok(())
 }
 
 /// Records [`STEADY_RATE`] events/s for [`STEADY_SECONDS`] s: a batch of 100 every 10 ms (late
