@@ -390,7 +390,11 @@ impl WriterState {
             }
             Ok(outcomes)
         })();
-        stele_store::metrics::group_commit(events, started, result.is_ok());
+        // A group of joined writes alone is not an ingest's group: it would skew the
+        // events-per-group figures.
+        if !appends.is_empty() || result.is_err() {
+            stele_store::metrics::group_commit(events, started, result.is_ok());
+        }
         match result {
             Ok(outcomes) => {
                 self.search
