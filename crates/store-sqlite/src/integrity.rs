@@ -247,8 +247,15 @@ fn chain_rows(
 /// background one, at a low priority under full ingest) never holds a snapshot that the WAL
 /// cannot be folded back past; `SqliteStore::verify_since` then confirms a failure on one
 /// snapshot.
+///
+/// With a `helper` connection, each piece of rows is read and checked in two halves side by
+/// side, the second half on the helper in a thread of its own (the reading, decoding and
+/// hashing of entries is nearly all of a verification's time, and the halves need nothing of
+/// each other); the chain's links are still followed in order on this thread. A helper lost
+/// with a thread that panicked is left `None`.
 pub fn verify(
     conn: &Connection,
+    mut helper: Option<&mut Option<Connection>>,
     dict: &Dict,
     org: OrgKey,
     key: Option<&PublicKey>,
@@ -283,12 +290,15 @@ pub fn verify(
     loop {
         want = match want {
             Want::Rows { from, limit } => {
-                let (entries, pruned) = pieces.read(conn, |conn| {
-                    Ok((
-                        chain_rows(conn, dict, org, from, limit, &vouchers)?,
-                        pruned_links(conn, org, from, limit)?,
-                    ))
-                })?;
+                let spare = helper.as_deref_mut().filter(|h| h.is_some());
+                let (entries, pruned) = match spare {
+                    Some(spare) if limit >= 2 * MIN_HALF => {
+                        rows_in_halves(conn, spare, &mut pieces, dict, org, from, limit, &vouchers)?
+                    }
+                    _ => {
+                        pieces.read(conn, |conn| piece(conn, dict, org, from, limit, &vouchers))?
+                    }
+                };
                 verification.rows(entries, pruned)
             }
             Want::Ahead { from, limit } => verification.ahead(pieces.read(conn, |conn| {
@@ -300,6 +310,82 @@ pub fn verify(
             Want::Done(report) => return Ok(report),
         };
     }
+}
+
+/// A piece of the chain as `Want::Rows` asks for it: up to `limit` entries from a `seq` on, and
+/// up to as many places pruned entries left.
+type Piece = (Vec<ChainRow>, Vec<(Seq, Hash)>);
+
+/// A piece read as one.
+fn piece(
+    conn: &Connection,
+    dict: &Dict,
+    org: OrgKey,
+    from: Seq,
+    limit: usize,
+    vouchers: &Vouchers,
+) -> Result<Piece> {
+    Ok((
+        chain_rows(conn, dict, org, from, limit, vouchers)?,
+        pruned_links(conn, org, from, limit)?,
+    ))
+}
+
+/// The fewest rows worth a half of their own on another thread.
+const MIN_HALF: usize = 1000;
+
+/// `Want::Rows` read as two halves side by side: the first `limit / 2` entries from `from` here
+/// (with the pruned links), the rest from the `seq` after them on `helper`, in a thread of its
+/// own, each in a read transaction. Together they are the piece read as one if the first half
+/// is `limit / 2` consecutive entries, or if the chain ends before the second half; otherwise
+/// (pruned or missing entries among the first half) the second may not start where it should,
+/// so the whole piece is read again here as one.
+#[allow(clippy::too_many_arguments)]
+fn rows_in_halves(
+    conn: &Connection,
+    helper: &mut Option<Connection>,
+    pieces: &mut Pieces,
+    dict: &Dict,
+    org: OrgKey,
+    from: Seq,
+    limit: usize,
+    vouchers: &Vouchers,
+) -> Result<Piece> {
+    let half = limit / 2;
+    let middle = Seq::new(from.get() + half as i64);
+    let spare = helper.take().expect("a helper connection");
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(move || {
+            let rows = crate::in_read_transaction(&spare, |spare| {
+                chain_rows(spare, dict, org, middle, limit - half, vouchers)
+            });
+            (spare, rows)
+        });
+        let first = pieces.read(conn, |conn| {
+            Ok((
+                chain_rows(conn, dict, org, from, half, vouchers)?,
+                pruned_links(conn, org, from, limit)?,
+            ))
+        });
+        (first, second.join())
+    });
+    let (second, helper_back) = match second {
+        Ok((spare, rows)) => (rows, Some(spare)),
+        Err(_) => (
+            Err(StoreError::Other("a verification thread failed".into())),
+            None,
+        ),
+    };
+    *helper = helper_back;
+    let (mut entries, pruned) = first?;
+    let second = second?;
+    let consecutive =
+        entries.len() == half && entries.last().map(|r| r.seq) == Some(Seq::new(middle.get() - 1));
+    if !consecutive && !second.is_empty() {
+        return pieces.read(conn, |conn| piece(conn, dict, org, from, limit, vouchers));
+    }
+    entries.extend(second);
+    Ok((entries, pruned))
 }
 
 /// A verification's reads, each in a read transaction of its own (unless the connection is in
@@ -485,4 +571,103 @@ pub fn record_verified(
     )
     .map_err(map_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use stele_store::ProblemKind;
+    use stele_store::conformance::{event, request};
+    use stele_store::prelude::*;
+    use stele_store::retention::Cutoffs;
+
+    use super::*;
+    use crate::SqliteStore;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    /// [`verify`] of everything on one reader, with a second one to read halves on or without
+    /// (the store's own `verify` confirms a failure without one, which would hide a wrong one).
+    async fn verify_on_readers(store: &SqliteStore, org: OrgKey, halves: bool) -> VerifyReport {
+        let mut second = halves.then(|| store.readers.try_borrow().expect("an idle reader"));
+        store
+            .read(move |conn, dict| {
+                let helper = second.as_mut().map(|b| &mut b.conn);
+                let report = verify(conn, helper, dict, org, None, None);
+                assert!(
+                    second.is_none_or(|b| b.conn.is_some()),
+                    "the helper is back"
+                );
+                report
+            })
+            .await
+            .unwrap()
+    }
+
+    /// What [`verify`] reports with halves, checked to be what it reports without.
+    async fn verified(store: &SqliteStore, org: OrgKey) -> VerifyReport {
+        let report = verify_on_readers(store, org, true).await;
+        assert_eq!(report, verify_on_readers(store, org, false).await);
+        report
+    }
+
+    /// Pieces of 10,000 rows are read in two halves side by side while a reader is idle; the
+    /// result is the one piece read as one would give: a change in either half is found at its
+    /// `seq`, and a chain whose oldest entries were pruned (where halves do not line up)
+    /// verifies, a change past the pruned ones found too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chain_read_in_halves_finds_what_one_read_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stele.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let a = store.create_org("a").await.unwrap().key;
+        for thousand in 0..23 {
+            let events = (0..1000)
+                .map(|i| event("create", T0 + thousand * 1000 + i))
+                .collect();
+            store.append(a, request(events)).await.unwrap();
+        }
+        let report = verified(&store, a).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.entries, 23_000);
+
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TRIGGER entries_immutable")
+            .unwrap();
+        let shift = |seq: i64, by: i64| {
+            conn.execute(
+                "UPDATE entries SET occurred_ms = occurred_ms + ?1 WHERE seq = ?2",
+                [by, seq],
+            )
+            .unwrap();
+        };
+        for seq in [3_000, 7_500, 16_000] {
+            shift(seq, 1);
+            let problem = verified(&store, a).await.problem.unwrap();
+            assert_eq!(
+                (problem.kind, problem.seq),
+                (ProblemKind::Changed, Seq::new(seq))
+            );
+            shift(seq, -1);
+        }
+        assert!(verified(&store, a).await.ok);
+
+        // The oldest 3,000 pruned: a piece's first half no longer ends where the second starts.
+        let cutoffs = Cutoffs {
+            default: Some(T0 + 3_000),
+            channels: Default::default(),
+        };
+        let expired = store.expired_entries(a, &cutoffs, 0, 5_000).await.unwrap();
+        let seqs: Vec<Seq> = expired.entries.iter().map(|r| r.entry.seq).collect();
+        assert_eq!(seqs.len(), 3_000);
+        store.prune_entries(a, &cutoffs, &seqs).await.unwrap();
+        let report = verified(&store, a).await;
+        assert!(report.ok, "{report:?}");
+        shift(9_000, 1);
+        let problem = verified(&store, a).await.problem.unwrap();
+        assert_eq!(
+            (problem.kind, problem.seq),
+            (ProblemKind::Changed, Seq::new(9_000))
+        );
+    }
 }

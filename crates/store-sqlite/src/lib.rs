@@ -205,7 +205,37 @@ struct ReaderPool {
     permits: Semaphore,
 }
 
+/// A connection taken from a [`ReaderPool`] for as long as this lives: put back (and its permit
+/// returned) when dropped. One lost with a thread that panicked is not put back, and its permit
+/// stays taken, so that the pool never promises a connection it does not have.
+struct Borrowed {
+    pool: Arc<ReaderPool>,
+    conn: Option<Connection>,
+}
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.idle.lock().expect("reader pool").push(conn);
+            self.pool.permits.add_permits(1);
+        }
+    }
+}
+
 impl ReaderPool {
+    /// An idle connection, if there is one now (for work that can do without it).
+    fn try_borrow(self: &Arc<Self>) -> Option<Borrowed> {
+        self.permits.try_acquire().ok()?.forget();
+        let conn = self.idle.lock().expect("reader pool").pop();
+        if conn.is_none() {
+            self.permits.add_permits(1);
+        }
+        Some(Borrowed {
+            pool: self.clone(),
+            conn: Some(conn?),
+        })
+    }
+
     /// `n` read-only connections with a memory map of `mmap_bytes`; with `bulk_cache_kib`, for
     /// scans: that page cache size (see [`BULK_CACHE_KIB`]).
     /// Each connection has the search index file attached (see [`search::attach`]).
@@ -939,9 +969,14 @@ impl Integrity for SqliteStore {
         since: Option<VerifiedPoint>,
     ) -> Result<VerifyReport> {
         let key = key.copied();
+        // A second connection when one is idle: the verification then reads and checks each
+        // piece in two halves side by side, one on each core.
+        let mut second = self.readers.try_borrow();
         self.read(move |conn, dict| {
             // Read by pieces, each on a snapshot of its own (`integrity::verify` says why).
-            let report = integrity::verify(conn, dict, org, key.as_ref(), since.clone())?;
+            let helper = second.as_mut().map(|b| &mut b.conn);
+            let report = integrity::verify(conn, helper, dict, org, key.as_ref(), since.clone())?;
+            drop(second);
             if report.ok {
                 return Ok(report);
             }
@@ -949,7 +984,7 @@ impl Integrity for SqliteStore {
             // committed between two of them rewrites entries its record, read at the start,
             // does not name): a failure counts only if one snapshot shows it too.
             in_read_transaction(conn, |conn| {
-                integrity::verify(conn, dict, org, key.as_ref(), since)
+                integrity::verify(conn, None, dict, org, key.as_ref(), since)
             })
         })
         .await
