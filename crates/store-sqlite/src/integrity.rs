@@ -670,4 +670,37 @@ mod tests {
             (ProblemKind::Changed, Seq::new(9_000))
         );
     }
+
+    /// Verifications one after the other (each with a second reader) and more at once than the
+    /// store has readers (the second reader is taken only once the first is held, and only if
+    /// one is idle) all finish, and give back every connection and permit they took.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verifications_at_once_finish_and_give_back_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("stele.db")).unwrap());
+        let a = store.create_org("a").await.unwrap().key;
+        let events = (0..12_000).map(|i| event("create", T0 + i)).collect();
+        store.append(a, request(events)).await.unwrap();
+        // One at a time, each takes a second reader.
+        for _ in 0..crate::READERS + 1 {
+            assert!(store.verify(a, None).await.unwrap().ok);
+        }
+        let verifications: Vec<_> = (0..3 * crate::READERS)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.verify(a, None).await })
+            })
+            .collect();
+        let all = async {
+            for verification in verifications {
+                assert!(verification.await.unwrap().unwrap().ok);
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(120), all)
+            .await
+            .expect("every verification finishes");
+        let readers = &store.readers;
+        assert_eq!(readers.permits.available_permits(), crate::READERS);
+        assert_eq!(readers.idle.lock().unwrap().len(), crate::READERS);
+    }
 }

@@ -969,10 +969,12 @@ impl Integrity for SqliteStore {
         since: Option<VerifiedPoint>,
     ) -> Result<VerifyReport> {
         let key = key.copied();
-        // A second connection when one is idle: the verification then reads and checks each
-        // piece in two halves side by side, one on each core.
-        let mut second = self.readers.try_borrow();
+        let readers = self.readers.clone();
         self.read(move |conn, dict| {
+            // A second connection if one is idle once this one is held (taken before, several
+            // verifications could hold every connection and wait for one another): each piece
+            // is then read and checked in two halves side by side, one on each core.
+            let mut second = readers.try_borrow();
             // Read by pieces, each on a snapshot of its own (`integrity::verify` says why).
             let helper = second.as_mut().map(|b| &mut b.conn);
             let report = integrity::verify(conn, helper, dict, org, key.as_ref(), since.clone())?;
