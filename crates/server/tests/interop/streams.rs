@@ -30,6 +30,21 @@ async fn organization(running: &Running) -> String {
     key.secret
 }
 
+async fn get(running: &Running, key: &str, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", running.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "GET {path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
 async fn post(running: &Running, key: &str, path: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{}{path}", running.url))
@@ -196,21 +211,9 @@ fn count_entries(delivery: &Value) -> usize {
     body["data"]["entries"].as_array().unwrap().len()
 }
 
-/// A real `rsyslogd` listening on TCP on `port`, writing each message's text to `out`.
 /// The seqs of the organization's entries on the `default` channel (at most 500), ascending.
 async fn default_channel_seqs(running: &Running, key: &str) -> Vec<i64> {
-    let listed: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/events?channel=default&limit=500",
-            running.url
-        ))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get(running, key, "/v1/events?channel=default&limit=500").await;
     let mut seqs: Vec<i64> = listed["entries"]
         .as_array()
         .unwrap()
@@ -226,6 +229,7 @@ fn free_port() -> u16 {
     probe.local_addr().unwrap().port()
 }
 
+/// A real `rsyslogd` listening on TCP on `port`, writing each message's text to a file in `dir`.
 struct Rsyslog {
     child: Child,
 }
@@ -463,15 +467,7 @@ async fn syslog_over_tls_reaches_a_real_rsyslog_and_checks_its_certificate() {
     let error = {
         let start = Instant::now();
         loop {
-            let view: Value = reqwest::Client::new()
-                .get(format!("{}/v1/streams/{id}", running.url))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let view = get(&running, &key, &format!("/v1/streams/{id}")).await;
             if view["state"] == "failing" {
                 break view["last_error"].as_str().unwrap().to_string();
             }
@@ -601,15 +597,7 @@ async fn an_https_webhook_signed_by_the_operator_s_ca_is_trusted_and_another_is_
     let id = created["id"].as_str().unwrap().to_string();
     let start = Instant::now();
     let error = loop {
-        let view: Value = reqwest::Client::new()
-            .get(format!("{}/v1/streams/{id}", wary.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = get(&wary, &key, &format!("/v1/streams/{id}")).await;
         if view["state"] == "failing" {
             break view["last_error"].as_str().unwrap().to_string();
         }
@@ -887,17 +875,8 @@ async fn every_transport_catches_up_after_minutes_of_outage() {
         sent += 5;
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    let client = reqwest::Client::new();
     for id in &ids {
-        let view: Value = client
-            .get(format!("{}/v1/streams/{id}", running.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = get(&running, &key, &format!("/v1/streams/{id}")).await;
         assert_eq!(view["state"], "failing", "{view}");
         // The waits stopped growing at the ceiling: uncapped, they would have doubled to 64 s
         // and allowed 7 attempts in two minutes. (A NATS attempt also waits for JetStream's
