@@ -188,14 +188,29 @@ fn recorded_vouchers(conn: &Connection, dict: &Dict, org: OrgKey) -> Result<Vouc
     Ok(chain_check::vouchers(&records))
 }
 
+/// What every read of one organization's chain needs beside the connection.
+#[derive(Clone, Copy)]
+struct Chain<'a> {
+    dict: &'a Dict,
+    org: OrgKey,
+    org_id: &'a str,
+    vouchers: &'a Vouchers,
+}
+
+/// Up to `limit` stored entries from `from_seq` on, in `seq` order, checked against their seals
+/// and prelinked (`chain_check::prelink`), so that the hashing is done by the thread that reads.
 fn chain_rows(
     conn: &Connection,
-    dict: &Dict,
-    org: OrgKey,
+    chain: Chain<'_>,
     from_seq: Seq,
     limit: usize,
-    vouchers: &Vouchers,
 ) -> Result<Vec<ChainRow>> {
+    let Chain {
+        dict,
+        org,
+        org_id,
+        vouchers,
+    } = chain;
     let sql = format!(
         "SELECT {ENTRY_COLUMNS}, {CHAIN_COLUMNS} FROM entries e
          WHERE e.org_id = ?1 AND e.seq >= ?2 ORDER BY e.seq LIMIT ?3"
@@ -229,6 +244,7 @@ fn chain_rows(
             ));
         }
         if !missing_dict {
+            chain_check::prelink(org_id, &mut out);
             return Ok(out);
         }
         dict.refresh(conn).map_err(map_err)?;
@@ -286,6 +302,12 @@ pub fn verify(
         }
         None => Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to),
     };
+    let chain = Chain {
+        dict,
+        org,
+        org_id: &org_id,
+        vouchers: &vouchers,
+    };
     let mut want = verification.start();
     loop {
         want = match want {
@@ -293,17 +315,15 @@ pub fn verify(
                 let spare = helper.as_deref_mut().filter(|h| h.is_some());
                 let (entries, pruned) = match spare {
                     Some(spare) if limit >= 2 * MIN_HALF => {
-                        rows_in_halves(conn, spare, &mut pieces, dict, org, from, limit, &vouchers)?
+                        rows_in_halves(conn, spare, &mut pieces, chain, from, limit)?
                     }
-                    _ => {
-                        pieces.read(conn, |conn| piece(conn, dict, org, from, limit, &vouchers))?
-                    }
+                    _ => pieces.read(conn, |conn| piece(conn, chain, from, limit))?,
                 };
                 verification.rows(entries, pruned)
             }
-            Want::Ahead { from, limit } => verification.ahead(pieces.read(conn, |conn| {
-                chain_rows(conn, dict, org, from, limit, &vouchers)
-            })?),
+            Want::Ahead { from, limit } => {
+                verification.ahead(pieces.read(conn, |conn| chain_rows(conn, chain, from, limit))?)
+            }
             Want::Subtrees(subtrees) => verification.subtrees(pieces.read(conn, |conn| {
                 crate::subtrees::stored_as_is(conn, org, &subtrees)
             })?),
@@ -317,17 +337,10 @@ pub fn verify(
 type Piece = (Vec<ChainRow>, Vec<(Seq, Hash)>);
 
 /// A piece read as one.
-fn piece(
-    conn: &Connection,
-    dict: &Dict,
-    org: OrgKey,
-    from: Seq,
-    limit: usize,
-    vouchers: &Vouchers,
-) -> Result<Piece> {
+fn piece(conn: &Connection, chain: Chain<'_>, from: Seq, limit: usize) -> Result<Piece> {
     Ok((
-        chain_rows(conn, dict, org, from, limit, vouchers)?,
-        pruned_links(conn, org, from, limit)?,
+        chain_rows(conn, chain, from, limit)?,
+        pruned_links(conn, chain.org, from, limit)?,
     ))
 }
 
@@ -340,16 +353,13 @@ const MIN_HALF: usize = 1000;
 /// is `limit / 2` consecutive entries, or if the chain ends before the second half; otherwise
 /// (pruned or missing entries among the first half) the second may not start where it should,
 /// so the whole piece is read again here as one.
-#[allow(clippy::too_many_arguments)]
 fn rows_in_halves(
     conn: &Connection,
     helper: &mut Option<Connection>,
     pieces: &mut Pieces,
-    dict: &Dict,
-    org: OrgKey,
+    chain: Chain<'_>,
     from: Seq,
     limit: usize,
-    vouchers: &Vouchers,
 ) -> Result<Piece> {
     let half = limit / 2;
     let middle = Seq::new(from.get() + half as i64);
@@ -357,14 +367,14 @@ fn rows_in_halves(
     let (first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(move || {
             let rows = crate::in_read_transaction(&spare, |spare| {
-                chain_rows(spare, dict, org, middle, limit - half, vouchers)
+                chain_rows(spare, chain, middle, limit - half)
             });
             (spare, rows)
         });
         let first = pieces.read(conn, |conn| {
             Ok((
-                chain_rows(conn, dict, org, from, half, vouchers)?,
-                pruned_links(conn, org, from, limit)?,
+                chain_rows(conn, chain, from, half)?,
+                pruned_links(conn, chain.org, from, limit)?,
             ))
         });
         (first, second.join())
@@ -382,7 +392,7 @@ fn rows_in_halves(
     let consecutive =
         entries.len() == half && entries.last().map(|r| r.seq) == Some(Seq::new(middle.get() - 1));
     if !consecutive && !second.is_empty() {
-        return pieces.read(conn, |conn| piece(conn, dict, org, from, limit, vouchers));
+        return pieces.read(conn, |conn| piece(conn, chain, from, limit));
     }
     entries.extend(second);
     Ok((entries, pruned))
