@@ -8,6 +8,7 @@
 //! `pruned_entries` (`retention.rs`), merged with the entries in `seq` order.
 
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
 use stele_core::Seq;
 use stele_core::chain::{ERASURE_DETAILED_ACTION, REDACTION_DETAILED_ACTION};
@@ -212,24 +213,63 @@ async fn recorded_vouchers(tx: &mut Tx<'_>, org: OrgKey) -> R<Vouchers> {
     Ok(chain_check::vouchers(&records))
 }
 
-async fn chain_rows(
-    tx: &mut Tx<'_>,
-    org: OrgKey,
-    from_seq: Seq,
-    limit: i64,
-    vouchers: &Vouchers,
-) -> R<Vec<ChainRow>> {
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest, e.erased, e.hash
+/// The fewest rows worth a half of their own on another thread.
+const MIN_HALF: usize = 1000;
+
+/// Up to `limit` stored entries from `from_seq` on, in `seq` order, as PostgreSQL sends them.
+async fn entry_rows(tx: &mut Tx<'_>, org: OrgKey, from_seq: Seq, limit: usize) -> R<Vec<Row>> {
+    tx.query(
+        &format!(
+            "SELECT {ENTRY_COLUMNS}, e.salt, e.personal_digest, e.erased, e.hash
                  FROM entries e WHERE e.org_id = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3"
-            ),
-            &[&org.get(), &from_seq.get(), &limit],
-        )
-        .await?;
+        ),
+        &[&org.get(), &from_seq.get(), &(limit as i64)],
+    )
+    .await
+}
+
+/// Rows being checked ([`checked_rows`]) on blocking threads, in two halves side by side for a
+/// large read, while the verification goes on reading: decoding the rows and hashing what they
+/// hold is most of a verification's time, all of it in this process (PostgreSQL needs a fifth
+/// of a core to send them). In the server's background verification the blocking threads are
+/// its own runtime's, at its low priority.
+struct Checking(Vec<tokio::task::JoinHandle<R<Vec<ChainRow>>>>);
+
+impl Checking {
+    fn start(org_id: &str, mut rows: Vec<Row>, vouchers: &Arc<Vouchers>) -> Checking {
+        let second = (rows.len() >= 2 * MIN_HALF).then(|| rows.split_off(rows.len() / 2));
+        let halves = [Some(rows), second].into_iter().flatten().map(|rows| {
+            let (org_id, vouchers) = (org_id.to_string(), Arc::clone(vouchers));
+            tokio::task::spawn_blocking(move || checked_rows(&org_id, &rows, &vouchers))
+        });
+        Checking(halves.collect())
+    }
+
+    /// The checked rows, in order.
+    async fn finish(self) -> R<Vec<ChainRow>> {
+        let mut out = Vec::new();
+        for half in self.0 {
+            let rows = half
+                .await
+                .map_err(|e| other(format!("a verification thread failed: {e}")))??;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
+
+/// Rows read ahead, before the verification asked for them, while the rows before them were
+/// being checked.
+struct ReadAhead {
+    from: Seq,
+    limit: usize,
+    rows: Vec<Row>,
+}
+
+/// Rows read by [`entry_rows`], decoded, checked and prelinked.
+fn checked_rows(org_id: &str, rows: &[Row], vouchers: &Vouchers) -> R<Vec<ChainRow>> {
     let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let (_, entry) = decode_row(row)?;
         let n = ENTRY_COLUMN_COUNT;
         let seal = Seal::from_bytes(row.try_get::<_, Option<&[u8]>>(n)?)
@@ -246,6 +286,7 @@ async fn chain_rows(
             vouchers,
         ));
     }
+    chain_check::prelink(org_id, &mut out);
     Ok(out)
 }
 
@@ -292,7 +333,7 @@ pub async fn verify(
         .map(|r| r.try_get(0).map(Seq::new))
         .transpose()?;
     let checkpoints = checkpoints(&mut tx, org, None).await?;
-    let vouchers = recorded_vouchers(&mut tx, org).await?;
+    let vouchers = Arc::new(recorded_vouchers(&mut tx, org).await?);
     let mut verification = match since {
         Some(since) => {
             Verification::resume(&org_id, checkpoints, key.copied(), recorded_up_to, since)
@@ -300,20 +341,39 @@ pub async fn verify(
         None => Verification::new(&org_id, checkpoints, key.copied(), recorded_up_to),
     };
     let mut want = verification.start();
+    let mut read_ahead: Option<ReadAhead> = None;
     loop {
-        want =
-            match want {
-                Want::Rows { from, limit } => {
-                    let entries = chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?;
-                    let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
-                    verification.rows(entries, pruned)
+        want = match want {
+            Want::Rows { from, limit } => {
+                let rows = match read_ahead.take() {
+                    Some(ahead) if (ahead.from, ahead.limit) == (from, limit) => ahead.rows,
+                    _ => entry_rows(&mut tx, org, from, limit).await?,
+                };
+                let full = rows.len() == limit;
+                let next = rows
+                    .last()
+                    .map(|r| r.try_get(1).map(Seq::new))
+                    .transpose()?;
+                let checking = Checking::start(&org_id, rows, &vouchers);
+                let pruned = pruned_links(&mut tx, org, from, limit as i64).await?;
+                // With no pruned entries among them, the next read starts right after the last
+                // of these rows: read it while these are checked.
+                if let Some(last) = next.filter(|_| full && pruned.is_empty()) {
+                    let from = last.next();
+                    let rows = entry_rows(&mut tx, org, from, limit).await?;
+                    read_ahead = Some(ReadAhead { from, limit, rows });
                 }
-                Want::Ahead { from, limit } => verification
-                    .ahead(chain_rows(&mut tx, org, from, limit as i64, &vouchers).await?),
-                Want::Subtrees(subtrees) => verification
-                    .subtrees(crate::subtrees::stored_as_is(&mut tx, org, &subtrees).await?),
-                Want::Done(report) => return Ok(report),
-            };
+                verification.rows(checking.finish().await?, pruned)
+            }
+            Want::Ahead { from, limit } => {
+                let rows = entry_rows(&mut tx, org, from, limit).await?;
+                verification.ahead(Checking::start(&org_id, rows, &vouchers).finish().await?)
+            }
+            Want::Subtrees(subtrees) => {
+                verification.subtrees(crate::subtrees::stored_as_is(&mut tx, org, &subtrees).await?)
+            }
+            Want::Done(report) => return Ok(report),
+        };
     }
 }
 

@@ -175,6 +175,64 @@ async fn verify_tells_a_swap_and_a_deletion() {
     );
 }
 
+/// A verification reads 10,000 rows at a time, checks each read in two halves side by side
+/// and reads the next while it checks (`integrity::verify`): a change is still found at its
+/// `seq` in either half of the first read, in a read made ahead, and past entries retention
+/// pruned (where no read is made ahead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_read_ahead_in_halves_names_each_change_at_its_seq() {
+    let (store, _db, url) = common::fresh_store().await;
+    let org = store.create_org("a").await.unwrap().key;
+    for thousand in 0..23 {
+        let events = (0..1000)
+            .map(|i| event("create", T0 + thousand * 1000 + i))
+            .collect();
+        store.append(org, request(events)).await.unwrap();
+    }
+    store.checkpoint_now().await.unwrap();
+    let key = SigningKey::from_seed(TEST_SIGNING_SEED).public_key();
+    let report = store.verify(org, Some(&key)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.entries, report.checkpoints), (23_000, 1));
+
+    let shift = |seq: i64, by: i64| {
+        let url = url.clone();
+        async move {
+            tamper(
+                &url,
+                &format!("UPDATE entries SET occurred_ms = occurred_ms + {by} WHERE seq = {seq}"),
+            )
+            .await
+        }
+    };
+    // The first read's halves, the second read's (made ahead), the last read's short tail.
+    for seq in [3_000, 7_500, 16_000, 22_999] {
+        shift(seq, 1).await;
+        let problem = store.verify(org, None).await.unwrap().problem.unwrap();
+        assert_eq!(
+            (problem.kind, problem.seq),
+            (ProblemKind::Changed, Seq::new(seq))
+        );
+        shift(seq, -1).await;
+    }
+    assert!(store.verify(org, Some(&key)).await.unwrap().ok);
+
+    let cutoffs = Cutoffs {
+        default: Some(T0 + 3_000),
+        channels: Default::default(),
+    };
+    assert_eq!(prune_all(&store, org, &cutoffs, 1_000).await, 3_000);
+    let report = store.verify(org, Some(&key)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.entries, report.pruned_entries), (20_000, 3_000));
+    shift(9_000, 1).await;
+    let problem = store.verify(org, None).await.unwrap().problem.unwrap();
+    assert_eq!(
+        (problem.kind, problem.seq),
+        (ProblemKind::Changed, Seq::new(9_000))
+    );
+}
+
 /// Two stores on one database are two writers, as two `stele serve` processes would be: each
 /// organization's `seq` stays gap-free, `pk`s stay unique across organizations even for events
 /// of the same millisecond, request keys deduplicate across both, and both chains verify.
