@@ -257,7 +257,8 @@ impl Commitments {
         self.list.push((at..self.labels.len(), commitment));
     }
 
-    /// In the labels' byte order (stable, as the format was first written with).
+    /// In the labels' byte order, as the format orders them (a stable sort, as before, should
+    /// two labels ever be equal).
     fn sort(&mut self) {
         let labels = &self.labels;
         self.list
